@@ -1,0 +1,71 @@
+import type { Client } from "@connectrpc/connect";
+import { CommandService, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import type { Logger } from "@fleetplane/platform/logger";
+import type { CommandTransition } from "../domain/agent-model.js";
+import type { CommandAuditPort } from "../domain/command-audit-port.js";
+
+const STATE: Record<CommandTransition["to"], CommandState> = {
+  delivered: CommandState.DELIVERED,
+  applied: CommandState.APPLIED,
+  failed: CommandState.FAILED,
+  superseded: CommandState.SUPERSEDED,
+};
+
+/**
+ * The audit trail through command-service's Connect API. Writes that fail
+ * (command-service restarting, say) are retried in order with backoff; the
+ * agent already holds each command, so the audit catches up rather than
+ * failing the admin's call. Nothing is dropped silently: a write that still
+ * fails after every retry is logged as an error with the full record.
+ */
+export function createConnectCommandAudit(
+  client: Client<typeof CommandService>,
+  logger: Logger,
+  options: { retries?: number; backoffMs?: number } = {},
+): CommandAuditPort & { drain(): Promise<void> } {
+  const retries = options.retries ?? 8;
+  const backoffMs = options.backoffMs ?? 250;
+  let chain: Promise<void> = Promise.resolve();
+
+  const attempt = async (what: string, context: object, call: () => Promise<unknown>, firstTried: () => void) => {
+    for (let i = 0; ; i++) {
+      try {
+        await call();
+        firstTried();
+        return;
+      } catch (err) {
+        if (i >= retries) {
+          logger.error({ ...context, err }, `audit: ${what} failed after ${retries} retries; the audit trail misses this entry`);
+          return;
+        }
+        firstTried();
+        logger.warn({ ...context, err: String(err), attempt: i + 1 }, `audit: ${what} failed; retrying`);
+        await new Promise((r) => setTimeout(r, backoffMs * 2 ** Math.min(i, 5)));
+      }
+    }
+  };
+  // Records and transitions of one process go out in order, so a "delivered"
+  // never reaches command-service before the record it updates. The returned
+  // promise settles after the first try: callers wait for a healthy
+  // command-service, but not for the retries of a sick one.
+  const enqueue = (what: string, context: object, call: () => Promise<unknown>) =>
+    new Promise<void>((resolve) => {
+      chain = chain.then(() => attempt(what, context, call, resolve));
+    });
+
+  return {
+    record(command) {
+      return enqueue("record", { agent: command.instanceUid, command: command.id }, () =>
+        client.recordCommand({ command: { ...command, state: CommandState.PENDING } }),
+      );
+    },
+    transition(instanceUid, t) {
+      return enqueue(`mark ${t.to}`, { agent: instanceUid, command: t.commandId }, () =>
+        client.updateCommandState({ id: t.commandId, state: STATE[t.to], detail: t.detail }),
+      );
+    },
+    drain() {
+      return chain;
+    },
+  };
+}

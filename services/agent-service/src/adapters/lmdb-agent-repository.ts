@@ -1,0 +1,86 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { AgentSchema, ConnectionSchema, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { EmbeddedStore } from "@fleetplane/platform/embedded-store";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { RevisionConflictError, type AgentQuery, type AgentRepository, type ConnectionRepository } from "../domain/agent-repository.js";
+import { matchesAgentQuery } from "../domain/agent-query.js";
+
+/**
+ * Agents in the embedded store, keyed by hex instance UID and stored as the
+ * Agent protobuf. The revision check and the write run in one LMDB
+ * transaction, so a stale writer cannot overwrite a newer agent.
+ */
+export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository {
+  const agents = store.openDB<Buffer, string>({ name: "agents", encoding: "binary" });
+  // Value layout: 8-byte big-endian revision, then the Agent protobuf. The
+  // revision check reads 8 bytes instead of decoding the whole agent.
+  const revisionOf = (bytes: Buffer | undefined) => (bytes ? bytes.readBigUInt64BE(0) : 0n);
+  const decode = (bytes: Buffer | undefined) => {
+    if (!bytes) return undefined;
+    const agent = fromBinary(AgentSchema, bytes.subarray(8));
+    agent.revision = revisionOf(bytes);
+    return agent;
+  };
+
+  return {
+    async get(uid) {
+      return decode(agents.get(uid));
+    },
+    async save(agent) {
+      const uid = instanceUidToHex(agent.metadata!.instanceUid);
+      const expected = agent.revision;
+      const body = toBinary(AgentSchema, agent);
+      const bytes = Buffer.allocUnsafe(8 + body.length);
+      bytes.writeBigUInt64BE(expected + 1n, 0);
+      bytes.set(body, 8);
+      const ok = await store.transaction(() => {
+        if (revisionOf(agents.get(uid)) !== expected) return false;
+        agents.put(uid, bytes);
+        return true;
+      });
+      if (!ok) throw new RevisionConflictError(uid, expected);
+      agent.revision = expected + 1n;
+    },
+    async list(query: AgentQuery) {
+      const out: Agent[] = [];
+      for (const { key, value } of agents.getRange(query.after ? { start: query.after } : {})) {
+        if (query.after && key === query.after) continue;
+        const agent = decode(value)!;
+        if (!matchesAgentQuery(agent, query)) continue;
+        out.push(agent);
+        if (out.length >= query.limit) break;
+      }
+      return out;
+    },
+    async ping() {
+      agents.getKeysCount({ limit: 1 });
+    },
+  };
+}
+
+export function createLmdbConnectionRepository(store: EmbeddedStore): ConnectionRepository {
+  const connections = store.openDB<Buffer, string>({ name: "connections", encoding: "binary" });
+  return {
+    async save(connection) {
+      await connections.put(connection.id, Buffer.from(toBinary(ConnectionSchema, connection)));
+    },
+    async get(id) {
+      const bytes = connections.get(id);
+      return bytes ? fromBinary(ConnectionSchema, bytes) : undefined;
+    },
+    async delete(id) {
+      await connections.remove(id);
+    },
+    async list({ gatewayId, limit, after }) {
+      const out: Connection[] = [];
+      for (const { key, value } of connections.getRange(after ? { start: after } : {})) {
+        if (after && key === after) continue;
+        const c = fromBinary(ConnectionSchema, value);
+        if (gatewayId && c.gatewayId !== gatewayId) continue;
+        out.push(c);
+        if (out.length >= limit) break;
+      }
+      return out;
+    },
+  };
+}

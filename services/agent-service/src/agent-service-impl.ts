@@ -1,0 +1,149 @@
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentConfigMapSchema, type AgentConfigFile } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { toConnectError } from "@fleetplane/platform/dependency-errors";
+import { InvalidInstanceUidError, instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
+import type { Logger } from "@fleetplane/platform/logger";
+import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./domain/agent-errors.js";
+import type { AgentUsecase } from "./domain/agent-usecase.js";
+import { ConnectionUsecase, pageLimit } from "./domain/connection-usecase.js";
+
+/** Maps domain errors onto Connect codes; anything unexpected is logged and hidden. */
+function fail(err: unknown, logger: Logger, what: string): never {
+  if (err instanceof AgentNotFoundError) throw new ConnectError(err.message, Code.NotFound);
+  if (err instanceof InvalidRequestError || err instanceof InvalidInstanceUidError) throw new ConnectError(err.message, Code.InvalidArgument);
+  if (err instanceof AgentCannotError) throw new ConnectError(err.message, Code.FailedPrecondition);
+  throw toConnectError(err, logger, what);
+}
+
+/** Runs a handler body, turning any error into the right ConnectError. */
+function guarded(logger: Logger) {
+  return async <T>(what: string, body: () => Promise<T>): Promise<T> => {
+    try {
+      return await body();
+    } catch (err) {
+      return fail(err, logger, what);
+    }
+  };
+}
+
+const canonicalUid = (text: string) => instanceUidToHex(parseInstanceUid(text));
+
+/** The Connect face of agent-service's AgentService. */
+export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): ServiceImpl<typeof AgentService> {
+  const guard = guarded(logger);
+
+  return {
+    reportMessage: (req) =>
+      guard("ReportMessage", async () => {
+        if (!req.connection || !req.message) throw new InvalidRequestError("ReportMessage needs a connection and a message");
+        return { reply: await agents.reportMessage(req.connection, req.message) };
+      }),
+    pullServerToAgent: (req) =>
+      guard("PullServerToAgent", async () => {
+        const message = await agents.pullServerToAgent(canonicalUid(req.instanceUid), req.connectionId);
+        return message ? { message } : {};
+      }),
+    markDisconnected: (req) =>
+      guard("MarkDisconnected", async () => ({
+        disconnected: await agents.markDisconnected(canonicalUid(req.instanceUid), req.connectionId),
+      })),
+    getAgent: (req) => guard("GetAgent", async () => ({ agent: await agents.getAgent(canonicalUid(req.instanceUid)) })),
+    listAgents: (req) =>
+      guard("ListAgents", async () => {
+        const limit = pageLimit(req.pageSize);
+        const f = req.filter;
+        const where = (a: Agent) =>
+          (f?.remoteConfigState === undefined || (a.spec?.remoteConfig?.data?.status ?? RemoteConfigState.UNSET) === f.remoteConfigState) &&
+          (f?.healthy === undefined || (a.status?.health?.healthy ?? false) === f.healthy);
+        const found = await agents.listAgents({
+          limit: limit + 1,
+          ...(req.pageToken ? { after: canonicalUid(req.pageToken) } : {}),
+          ...(f?.connected !== undefined ? { connected: f.connected } : {}),
+          ...(f && Object.keys(f.attributes).length > 0 ? { attributes: f.attributes } : {}),
+          where,
+        });
+        const page = found.slice(0, limit);
+        const last = page[page.length - 1];
+        return {
+          agents: page,
+          nextPageToken: found.length > limit && last ? instanceUidToHex(last.metadata!.instanceUid) : "",
+        };
+      }),
+    setRemoteConfig: (req) =>
+      guard("SetRemoteConfig", async () => {
+        const configMap: Record<string, AgentConfigFile> = {};
+        for (const [name, file] of Object.entries(req.files)) {
+          const body = file.content.case === "text" ? new TextEncoder().encode(file.content.value) : file.content.case === "body" ? file.content.value : undefined;
+          if (!body) throw new InvalidRequestError(`remote config file "${name}" has no content (set text or body)`);
+          configMap[name] = { $typeName: "opamp.proto.v1.AgentConfigFile", body, contentType: file.contentType };
+        }
+        const uid = canonicalUid(req.instanceUid);
+        const { agent, command, pushed } = await agents.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap }), req.requestedBy || "anonymous");
+        return { agent, commandId: command.id, pushed };
+      }),
+    sendCommand: (req) =>
+      guard("SendCommand", async () => {
+        const { command, pushed } = await agents.sendCommand(canonicalUid(req.instanceUid), req.kind, req.requestedBy || "anonymous");
+        return { command, pushed };
+      }),
+    async *watchAgents(req, ctx) {
+      const only = req.instanceUid ? canonicalUid(req.instanceUid) : undefined;
+      const queue: Agent[] = [];
+      let wake: (() => void) | undefined;
+      const MAX_BACKLOG = 10_000;
+      let overflow = false;
+      const stop = agents.watch((agent) => {
+        if (only && instanceUidToHex(agent.metadata!.instanceUid) !== only) return;
+        if (queue.length >= MAX_BACKLOG) overflow = true;
+        else queue.push(agent);
+        wake?.();
+      });
+      const aborted = new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+      try {
+        while (!ctx.signal.aborted) {
+          if (overflow) throw new ConnectError("watcher fell too far behind; reconnect and re-list", Code.ResourceExhausted);
+          const next = queue.shift();
+          if (next) {
+            yield { agent: next };
+            continue;
+          }
+          await Promise.race([new Promise<void>((r) => (wake = r)), aborted]);
+          wake = undefined;
+        }
+      } finally {
+        stop();
+      }
+    },
+  };
+}
+
+/** The Connect face of the ConnectionUsecase. */
+export function createConnectionServiceImpl(connections: ConnectionUsecase, logger: Logger): ServiceImpl<typeof ConnectionService> {
+  const guard = guarded(logger);
+  return {
+    saveConnection: (req) =>
+      guard("SaveConnection", async () => {
+        if (!req.connection?.id) throw new InvalidRequestError("SaveConnection needs a connection with an id");
+        await connections.save(req.connection);
+        return {};
+      }),
+    getConnection: (req) =>
+      guard("GetConnection", async () => {
+        const connection = await connections.get(req.id);
+        if (!connection) throw new ConnectError(`connection ${req.id} is not known`, Code.NotFound);
+        return { connection };
+      }),
+    deleteConnection: (req) =>
+      guard("DeleteConnection", async () => {
+        await connections.delete(req.id);
+        return {};
+      }),
+    listConnections: (req) =>
+      guard("ListConnections", async () =>
+        connections.list({ pageSize: req.pageSize, ...(req.gatewayId ? { gatewayId: req.gatewayId } : {}), ...(req.pageToken ? { pageToken: req.pageToken } : {}) }),
+      ),
+  };
+}

@@ -1,0 +1,21 @@
+export class AgentNotFoundError extends Error {
+  constructor(readonly instanceUid: string) {
+    super(`agent ${instanceUid} is not known; it must connect at least once (or be given a remote config) first`);
+    this.name = "AgentNotFoundError";
+  }
+}
+
+/** The request is well-formed but the agent cannot do what is asked. */
+export class AgentCannotError extends Error {
+  constructor(readonly instanceUid: string, what: string) {
+    super(`agent ${instanceUid} ${what}`);
+    this.name = "AgentCannotError";
+  }
+}
+
+export class InvalidRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidRequestError";
+  }
+}

@@ -1,0 +1,280 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
+import {
+  AgentCommandSchema,
+  AgentSchema,
+  CommandKind,
+  RemoteConfigDataSchema,
+  RemoteConfigSchema,
+  RemoteConfigState,
+  type Agent,
+  type AgentCommand,
+  type Connection,
+} from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import {
+  AgentCapabilities,
+  AgentToServerFlags,
+  RemoteConfigStatuses,
+  type AgentConfigMap,
+  type AgentToServer,
+} from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { computeConfigHash, hashesEqual } from "./config-hash.js";
+
+/**
+ * The Agent aggregate: pure functions over the stored Agent message. Nothing
+ * here knows about sockets, databases or buses; callers pass the time.
+ */
+
+/** Delivered commands kept on the agent for the console's recent history. */
+export const DELIVERED_COMMANDS_KEPT = 20;
+
+export function newAgent(instanceUid: Uint8Array, now: number): Agent {
+  return create(AgentSchema, {
+    metadata: { instanceUid, createdAt: timestampFromMs(now) },
+    spec: {},
+    status: {},
+    revision: 0n,
+  });
+}
+
+export function hasCapability(agent: Agent, capability: AgentCapabilities): boolean {
+  return ((agent.metadata?.capabilities ?? 0n) & BigInt(capability)) !== 0n;
+}
+
+export function pendingCommands(agent: Agent): AgentCommand[] {
+  return agent.commands.filter((c) => c.deliveredAt === undefined);
+}
+
+/** What a change to the agent means for the audit trail. */
+export interface CommandTransition {
+  commandId: string;
+  to: "delivered" | "applied" | "failed" | "superseded";
+  detail: string;
+}
+
+/**
+ * ApplyRemoteConfig of the design: stores the desired configuration with its
+ * hash and queues a RemoteConfigUpdated command carrying that hash. A command
+ * for an older config that was never delivered is superseded, not sent.
+ */
+export function applyRemoteConfig(
+  agent: Agent,
+  config: AgentConfigMap,
+  options: { commandId: string; requestedBy: string; now: number },
+): { command: AgentCommand; transitions: CommandTransition[] } {
+  const hash = computeConfigHash(config);
+  const at = timestampFromMs(options.now);
+  agent.spec ??= {} as NonNullable<Agent["spec"]>;
+  agent.spec.remoteConfig = create(RemoteConfigSchema, {
+    data: create(RemoteConfigDataSchema, {
+      config,
+      hash,
+      status: RemoteConfigState.UNSET,
+      updatedAt: at,
+      updatedBy: options.requestedBy,
+    }),
+    lastErrorMessage: "",
+  });
+  // If the agent already runs exactly this config, say so right away.
+  if (hashesEqual(agent.status?.remoteConfigStatus?.lastRemoteConfigHash, hash)) {
+    agent.spec.remoteConfig.data!.status = stateFromReported(agent.status!.remoteConfigStatus!.status);
+  }
+  const transitions: CommandTransition[] = [];
+  agent.commands = agent.commands.filter((c) => {
+    const stale = c.kind === CommandKind.REMOTE_CONFIG_UPDATED && c.deliveredAt === undefined;
+    if (stale) transitions.push({ commandId: c.id, to: "superseded", detail: "a newer remote config was assigned before delivery" });
+    return !stale;
+  });
+  const command = queue(agent, CommandKind.REMOTE_CONFIG_UPDATED, options, hash);
+  return { command, transitions };
+}
+
+/** Queues a command that has no payload (restart, report full state). */
+export function queueCommand(
+  agent: Agent,
+  kind: CommandKind,
+  options: { commandId: string; requestedBy: string; now: number },
+): AgentCommand {
+  return queue(agent, kind, options, new Uint8Array());
+}
+
+function queue(
+  agent: Agent,
+  kind: CommandKind,
+  options: { commandId: string; requestedBy: string; now: number },
+  configHash: Uint8Array,
+): AgentCommand {
+  const command = create(AgentCommandSchema, {
+    id: options.commandId,
+    kind,
+    configHash,
+    createdAt: timestampFromMs(options.now),
+    requestedBy: options.requestedBy,
+  });
+  agent.commands.push(command);
+  return command;
+}
+
+export function markDelivered(agent: Agent, commandIds: readonly string[], now: number): void {
+  if (commandIds.length === 0) return;
+  const at = timestampFromMs(now);
+  for (const c of agent.commands) if (commandIds.includes(c.id)) c.deliveredAt = at;
+  // Keep every pending command and only the most recent delivered ones.
+  const delivered = agent.commands.filter((c) => c.deliveredAt !== undefined);
+  if (delivered.length > DELIVERED_COMMANDS_KEPT) {
+    const drop = new Set(delivered.slice(0, delivered.length - DELIVERED_COMMANDS_KEPT));
+    agent.commands = agent.commands.filter((c) => !drop.has(c));
+  }
+}
+
+function stateFromReported(status: RemoteConfigStatuses): RemoteConfigState {
+  switch (status) {
+    case RemoteConfigStatuses.RemoteConfigStatuses_APPLIED:
+      return RemoteConfigState.APPLIED;
+    case RemoteConfigStatuses.RemoteConfigStatuses_APPLYING:
+      return RemoteConfigState.APPLYING;
+    case RemoteConfigStatuses.RemoteConfigStatuses_FAILED:
+      return RemoteConfigState.FAILED;
+    default:
+      return RemoteConfigState.UNSET;
+  }
+}
+
+export interface ReportOutcome {
+  /** Something beyond liveness (sequence number, last seen) changed. */
+  changed: boolean;
+  /** The agent must be asked for its full state (unknown agent or missed messages). */
+  needsFullState: boolean;
+  /** The agent said goodbye (agent_disconnect). */
+  disconnected: boolean;
+  /** Audit updates caused by the agent's remote config report. */
+  transitions: CommandTransition[];
+}
+
+/**
+ * report() of the design: applies every field of one AgentToServer message to
+ * the agent. `known` is false when the agent was just created for this message.
+ */
+export function report(
+  agent: Agent,
+  msg: AgentToServer,
+  connection: Connection,
+  options: { now: number; known: boolean },
+): ReportOutcome {
+  const outcome: ReportOutcome = { changed: !options.known, needsFullState: false, disconnected: false, transitions: [] };
+  const meta = (agent.metadata ??= {} as NonNullable<Agent["metadata"]>);
+  const status = (agent.status ??= {} as NonNullable<Agent["status"]>);
+  const at = timestampFromMs(options.now);
+
+  // Sequence numbers let us notice lost messages: anything but "previous + 1"
+  // on a known agent means we may have missed state (spec: ReportFullState).
+  const firstOnConnection = status.connectionId !== connection.id || !status.connected;
+  if (!options.known) {
+    outcome.needsFullState = msg.agentDescription === undefined;
+  } else if (msg.sequenceNum !== status.sequenceNum + 1n && !(firstOnConnection && msg.sequenceNum === 0n && msg.agentDescription)) {
+    outcome.needsFullState = true;
+  }
+  status.sequenceNum = msg.sequenceNum;
+  status.lastSeenAt = at;
+
+  if (firstOnConnection) {
+    status.connected = true;
+    status.connectionId = connection.id;
+    status.connectionType = connection.type;
+    status.gatewayId = connection.gatewayId;
+    status.connectedAt = at;
+    outcome.changed = true;
+  }
+  if (msg.capabilities !== meta.capabilities) {
+    meta.capabilities = msg.capabilities;
+    outcome.changed = true;
+  }
+  if (msg.agentDescription) {
+    meta.description = msg.agentDescription;
+    outcome.changed = true;
+  }
+  if (msg.customCapabilities) {
+    meta.customCapabilities = msg.customCapabilities;
+    outcome.changed = true;
+  }
+  if (msg.health) {
+    status.health = msg.health;
+    outcome.changed = true;
+  }
+  if (msg.effectiveConfig) {
+    status.effectiveConfig = msg.effectiveConfig;
+    outcome.changed = true;
+  }
+  if (msg.packageStatuses) {
+    status.packageStatuses = msg.packageStatuses;
+    outcome.changed = true;
+  }
+  if (msg.availableComponents) {
+    // An agent sends only the hash until asked for the full map; keep the map
+    // we have when the hash did not change.
+    const known = status.availableComponents;
+    const sameHash = known && hashesEqual(known.hash, msg.availableComponents.hash);
+    if (!sameHash || Object.keys(msg.availableComponents.components).length > 0) {
+      status.availableComponents = msg.availableComponents;
+      outcome.changed = true;
+    }
+  }
+  if (msg.connectionSettingsStatus) {
+    status.connectionSettingsStatus = msg.connectionSettingsStatus;
+    outcome.changed = true;
+  }
+  if (msg.connectionSettingsRequest) {
+    status.connectionSettingsRequest = msg.connectionSettingsRequest;
+    outcome.changed = true;
+  }
+  if (msg.customMessage) {
+    status.lastCustomMessage = msg.customMessage;
+    outcome.changed = true;
+  }
+  if (msg.remoteConfigStatus) {
+    status.remoteConfigStatus = msg.remoteConfigStatus;
+    outcome.changed = true;
+    outcome.transitions.push(...applyConfigReport(agent, msg.remoteConfigStatus.status, msg.remoteConfigStatus.lastRemoteConfigHash, msg.remoteConfigStatus.errorMessage));
+  }
+  if (msg.agentDisconnect) {
+    status.connected = false;
+    status.disconnectedAt = at;
+    outcome.disconnected = true;
+    outcome.changed = true;
+  }
+  return outcome;
+}
+
+/** Moves the desired config's status along what the agent reported for the same hash. */
+function applyConfigReport(agent: Agent, reported: RemoteConfigStatuses, hash: Uint8Array, error: string): CommandTransition[] {
+  const rc = agent.spec?.remoteConfig;
+  const data = rc?.data;
+  if (!rc || !data || !hashesEqual(data.hash, hash)) return [];
+  const next = stateFromReported(reported);
+  if (next === data.status) return [];
+  data.status = next;
+  if (next === RemoteConfigState.FAILED) rc.lastErrorMessage = error;
+  if (next === RemoteConfigState.APPLIED) rc.lastErrorMessage = "";
+  if (next !== RemoteConfigState.APPLIED && next !== RemoteConfigState.FAILED) return [];
+  return agent.commands
+    .filter((c) => c.kind === CommandKind.REMOTE_CONFIG_UPDATED && hashesEqual(c.configHash, hash))
+    .map((c) => ({
+      commandId: c.id,
+      to: next === RemoteConfigState.APPLIED ? ("applied" as const) : ("failed" as const),
+      detail: next === RemoteConfigState.FAILED ? error : "",
+    }));
+}
+
+export function requestsNewInstanceUid(msg: AgentToServer): boolean {
+  return (msg.flags & BigInt(AgentToServerFlags.AgentToServerFlags_RequestInstanceUid)) !== 0n;
+}
+
+export function markDisconnected(agent: Agent, connectionId: string, now: number): boolean {
+  const status = agent.status;
+  if (!status || !status.connected || status.connectionId !== connectionId) return false;
+  status.connected = false;
+  status.disconnectedAt = timestampFromMs(now);
+  return true;
+}
+
+export type { Timestamp };

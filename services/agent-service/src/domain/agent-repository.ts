@@ -1,0 +1,40 @@
+import type { Agent, Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+
+/** Another writer stored a newer revision first; reload and apply again. */
+export class RevisionConflictError extends Error {
+  constructor(readonly instanceUid: string, readonly expected: bigint) {
+    super(`agent ${instanceUid} changed concurrently (expected revision ${expected}); reload and retry`);
+    this.name = "RevisionConflictError";
+  }
+}
+
+export interface AgentQuery {
+  limit: number;
+  /** Hex uid of the last agent of the previous page (listing is in uid order). */
+  after?: string;
+  connected?: boolean;
+  /** Matches identifying or non-identifying string attributes. */
+  attributes?: Record<string, string>;
+  /** Returns true to keep an agent (filters the store cannot express). */
+  where?: (agent: Agent) => boolean;
+}
+
+/** Where agents are kept (secondary port). Uids are hex strings here. */
+export interface AgentRepository {
+  get(instanceUid: string): Promise<Agent | undefined>;
+  /**
+   * Stores the agent when the stored revision is still `agent.revision`, and
+   * increments `agent.revision`. Throws RevisionConflictError otherwise.
+   */
+  save(agent: Agent): Promise<void>;
+  list(query: AgentQuery): Promise<Agent[]>;
+  ping(): Promise<void>;
+}
+
+/** Where connections are kept (secondary port of the ConnectionUsecase). */
+export interface ConnectionRepository {
+  save(connection: Connection): Promise<void>;
+  get(id: string): Promise<Connection | undefined>;
+  delete(id: string): Promise<void>;
+  list(query: { gatewayId?: string; limit: number; after?: string }): Promise<Connection[]>;
+}

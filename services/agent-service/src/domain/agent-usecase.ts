@@ -1,0 +1,316 @@
+import { clone, create } from "@bufbuild/protobuf";
+import {
+  AgentSchema,
+  CommandKind,
+  ConnectionType,
+  type Agent,
+  type AgentCommand,
+  type Connection,
+} from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import {
+  AgentCapabilities,
+  ServerToAgentFlags,
+  ServerToAgentSchema,
+  type AgentConfigMap,
+  type AgentToServer,
+  type ServerToAgent,
+} from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { instanceUidToHex, isValidInstanceUid } from "@fleetplane/platform/instance-uid";
+import type { Logger } from "@fleetplane/platform/logger";
+import type { PushBus } from "@fleetplane/platform/push-bus";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import {
+  applyRemoteConfig,
+  hasCapability,
+  markDelivered,
+  markDisconnected,
+  newAgent,
+  queueCommand,
+  report,
+  requestsNewInstanceUid,
+  type CommandTransition,
+} from "./agent-model.js";
+import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
+import { RevisionConflictError, type AgentQuery, type AgentRepository } from "./agent-repository.js";
+import type { CommandAuditPort } from "./command-audit-port.js";
+import { computeConfigHash } from "./config-hash.js";
+import { KeyedMutex } from "./keyed-mutex.js";
+import { SERVER_CAPABILITIES, buildServerToAgent } from "./server-to-agent-builder.js";
+
+export interface AgentUsecaseOptions {
+  agents: AgentRepository;
+  audit: CommandAuditPort;
+  push: PushBus;
+  logger: Logger;
+  now?: () => number;
+  /**
+   * Messages that only prove liveness (sequence number, last seen) are kept in
+   * memory and written in one batch this often, instead of one write each.
+   */
+  livenessFlushMs?: number;
+}
+
+type Persist = "now" | "later" | "no";
+
+/**
+ * The AgentUsecase and domain AgentService of the design. Agents that are
+ * connected stay cached here, so a status report costs no database read; a
+ * report that changes something is written at once (and the reply waits for
+ * it), a heartbeat is written in the next batch.
+ */
+export class AgentUsecase {
+  private readonly cache = new Map<string, Agent>();
+  private readonly dirty = new Set<string>();
+  private readonly mutex = new KeyedMutex();
+  private readonly watchers = new Set<(agent: Agent) => void>();
+  private readonly now: () => number;
+  private readonly flushTimer: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: AgentUsecaseOptions) {
+    this.now = deps.now ?? Date.now;
+    this.flushTimer = setInterval(() => void this.flush(), deps.livenessFlushMs ?? 5_000);
+    this.flushTimer.unref();
+  }
+
+  /** OnMessage's agent half: GetOrCreateAgent, Connected=true, report(), SaveAgent, fetchServerToAgent(). */
+  async reportMessage(connection: Connection, msg: AgentToServer): Promise<ServerToAgent> {
+    if (!isValidInstanceUid(msg.instanceUid)) {
+      throw new InvalidRequestError(`instance_uid must be 16 bytes, got ${msg.instanceUid.length}`);
+    }
+    if (requestsNewInstanceUid(msg)) return this.assignNewInstanceUid(msg.instanceUid, "the agent asked for one");
+    const uid = instanceUidToHex(msg.instanceUid);
+
+    return this.mutate(uid, { create: true }, (agent, known) => {
+      if (known && this.isDuplicate(agent, connection, msg)) {
+        this.deps.logger.warn({ agent: uid, connection: connection.id, otherConnection: agent.status?.connectionId }, "duplicate instance UID: another live connection uses it; assigning a new one");
+        return { persist: "no", result: this.assignNewInstanceUid(msg.instanceUid, "duplicate") };
+      }
+      const outcome = report(agent, msg, connection, { now: this.now(), known });
+      const built = buildServerToAgent(agent, { requestFullState: outcome.needsFullState });
+      const transitions = [...outcome.transitions, ...this.deliver(agent, built.deliveredCommandIds)];
+      const changed = outcome.changed || built.deliveredCommandIds.length > 0;
+      return {
+        persist: changed ? "now" : "later",
+        result: built.message,
+        transitions,
+        evict: outcome.disconnected,
+      };
+    });
+  }
+
+  /** Builds what to push to an agent on the given connection; undefined when there is nothing to say. */
+  async pullServerToAgent(uid: string, connectionId: string): Promise<ServerToAgent | undefined> {
+    return this.mutate(uid, { create: false }, (agent) => {
+      if (agent.status?.connectionId !== connectionId || !agent.status.connected) return { persist: "no", result: undefined };
+      const built = buildServerToAgent(agent, { requestFullState: false });
+      if (!built.hasContent) return { persist: "no", result: undefined };
+      const transitions = this.deliver(agent, built.deliveredCommandIds);
+      return { persist: transitions.length > 0 ? "now" : "no", result: built.message, transitions };
+    });
+  }
+
+  /** OnConnectionClose's agent half: Connected=false, unless the agent already moved on. */
+  async markDisconnected(uid: string, connectionId: string): Promise<boolean> {
+    return this.mutate(uid, { create: false }, (agent) => {
+      const done = markDisconnected(agent, connectionId, this.now());
+      return { persist: done ? "now" : "no", result: done, evict: done };
+    }).catch((err) => {
+      if (err instanceof AgentNotFoundError) return false;
+      throw err;
+    });
+  }
+
+  async getAgent(uid: string): Promise<Agent> {
+    const agent = this.cache.get(uid) ?? (await this.deps.agents.get(uid));
+    if (!agent) throw new AgentNotFoundError(uid);
+    return clone(AgentSchema, agent);
+  }
+
+  async listAgents(query: AgentQuery): Promise<Agent[]> {
+    const agents = await this.deps.agents.list(query);
+    // Cached agents may carry liveness not yet flushed: show the freshest copy.
+    return agents.map((a) => clone(AgentSchema, this.cache.get(instanceUidToHex(a.metadata!.instanceUid)) ?? a));
+  }
+
+  /** SendCommand flow of the design for a remote configuration. */
+  async setRemoteConfig(uid: string, config: AgentConfigMap, requestedBy: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }> {
+    if (Object.keys(config.configMap).length === 0) throw new InvalidRequestError("a remote config needs at least one file");
+    const commandId = newCommandId(this.now());
+    const { agent, command } = await this.mutate(uid, { create: true, parsedUid: uid }, (agent) => {
+      const { command, transitions } = applyRemoteConfig(agent, config, { commandId, requestedBy, now: this.now() });
+      return { persist: "now", result: { agent: clone(AgentSchema, agent), command }, transitions };
+    });
+    const pushed = await this.pushIfConnected(agent);
+    await this.deps.audit.record({
+      id: command.id,
+      instanceUid: uid,
+      kind: "remote_config",
+      configHash: Buffer.from(computeConfigHash(config)).toString("hex"),
+      requestedBy,
+    });
+    return { agent, command, pushed };
+  }
+
+  async sendCommand(uid: string, kind: CommandKind, requestedBy: string): Promise<{ command: AgentCommand; pushed: boolean }> {
+    if (kind !== CommandKind.RESTART && kind !== CommandKind.REPORT_FULL_STATE) {
+      throw new InvalidRequestError("SendCommand takes COMMAND_KIND_RESTART or COMMAND_KIND_REPORT_FULL_STATE; use SetRemoteConfig for configurations");
+    }
+    const commandId = newCommandId(this.now());
+    const { agent, command } = await this.mutate(uid, { create: false }, (agent) => {
+      if (kind === CommandKind.RESTART && !hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsRestartCommand)) {
+        throw new AgentCannotError(uid, "does not accept restart commands (no AcceptsRestartCommand capability)");
+      }
+      const command = queueCommand(agent, kind, { commandId, requestedBy, now: this.now() });
+      return { persist: "now", result: { agent: clone(AgentSchema, agent), command } };
+    });
+    const pushed = await this.pushIfConnected(agent);
+    await this.deps.audit.record({
+      id: command.id,
+      instanceUid: uid,
+      kind: kind === CommandKind.RESTART ? "restart" : "report_full_state",
+      configHash: "",
+      requestedBy,
+    });
+    return { command, pushed };
+  }
+
+  /** Calls `listener` with a copy of every agent after each stored change. */
+  watch(listener: (agent: Agent) => void): () => void {
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
+  }
+
+  /** Writes liveness-only changes kept in memory. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      const uids = [...this.dirty];
+      await Promise.all(
+        uids.map((uid) =>
+          this.mutex.run(uid, async () => {
+            const agent = this.cache.get(uid);
+            if (!agent || !this.dirty.has(uid)) return;
+            try {
+              await this.save(agent);
+              this.dirty.delete(uid);
+            } catch (err) {
+              this.deps.logger.warn({ agent: uid, err }, "could not write agent liveness; will retry on the next flush");
+              if (err instanceof RevisionConflictError) this.evict(uid);
+            }
+          }),
+        ),
+      );
+    });
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.flushTimer);
+    await this.flush();
+  }
+
+  /** Number of agents held in memory (for metrics and tests). */
+  get cachedAgents(): number {
+    return this.cache.size;
+  }
+
+  private isDuplicate(agent: Agent, connection: Connection, msg: AgentToServer): boolean {
+    const s = agent.status;
+    if (!s?.connected || s.connectionId === connection.id) return false;
+    if (s.connectionType !== ConnectionType.WEBSOCKET || connection.type !== ConnectionType.WEBSOCKET) return false;
+    // An agent that reconnects carries on counting; a second instance using
+    // the same UID has its own count. Only the latter is a duplicate.
+    return msg.sequenceNum !== s.sequenceNum + 1n;
+  }
+
+  private assignNewInstanceUid(oldUid: Uint8Array, why: string): ServerToAgent {
+    const newInstanceUid = uuidv7Bytes(this.now());
+    this.deps.logger.info({ agent: instanceUidToHex(oldUid), newAgent: instanceUidToHex(newInstanceUid), why }, "assigning a new instance UID");
+    return create(ServerToAgentSchema, {
+      instanceUid: oldUid,
+      capabilities: SERVER_CAPABILITIES,
+      agentIdentification: { newInstanceUid },
+      // The agent must tell us everything again under its new identity.
+      flags: BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState),
+    });
+  }
+
+  private deliver(agent: Agent, commandIds: string[]): CommandTransition[] {
+    markDelivered(agent, commandIds, this.now());
+    return commandIds.map((commandId) => ({ commandId, to: "delivered" as const, detail: "" }));
+  }
+
+  private async pushIfConnected(agent: Agent): Promise<boolean> {
+    const s = agent.status;
+    if (!s?.connected || s.connectionType !== ConnectionType.WEBSOCKET) return false;
+    const uid = instanceUidToHex(agent.metadata!.instanceUid);
+    return this.deps.push.publish(s.gatewayId, { instanceUid: uid, connectionId: s.connectionId });
+  }
+
+  /**
+   * Load (cache first), apply `change`, store as it asks, retrying on a
+   * revision conflict with a fresh copy from the store. On any failure the
+   * cached copy is dropped, so memory never holds what the store refused.
+   */
+  private mutate<T>(
+    uid: string,
+    options: { create: boolean; parsedUid?: string },
+    change: (agent: Agent, known: boolean) => { persist: Persist; result: T; transitions?: CommandTransition[]; evict?: boolean },
+  ): Promise<T> {
+    return this.mutex.run(uid, async () => {
+      for (let attempt = 0; ; attempt++) {
+        let agent = attempt === 0 ? this.cache.get(uid) : undefined;
+        agent ??= await this.deps.agents.get(uid);
+        const known = agent !== undefined;
+        if (!agent) {
+          if (!options.create) throw new AgentNotFoundError(uid);
+          agent = newAgent(Buffer.from(uid, "hex"), this.now());
+        }
+        try {
+          const out = change(agent, known);
+          if (out.persist === "now") {
+            await this.save(agent);
+            this.dirty.delete(uid);
+          } else if (out.persist === "later") {
+            this.dirty.add(uid);
+          }
+          if (out.evict) {
+            this.evict(uid);
+          } else if (agent.status?.connected) {
+            this.cache.set(uid, agent);
+          }
+          if (out.persist === "now") this.notify(agent);
+          if (out.transitions?.length) this.audit(uid, out.transitions);
+          return out.result;
+        } catch (err) {
+          this.evict(uid);
+          if (err instanceof RevisionConflictError && attempt < 3) continue;
+          throw err;
+        }
+      }
+    });
+  }
+
+  private async save(agent: Agent): Promise<void> {
+    await this.deps.agents.save(agent);
+  }
+
+  private evict(uid: string): void {
+    this.cache.delete(uid);
+    this.dirty.delete(uid);
+  }
+
+  private notify(agent: Agent): void {
+    if (this.watchers.size === 0) return;
+    const copy = clone(AgentSchema, agent);
+    for (const w of this.watchers) w(copy);
+  }
+
+  private audit(uid: string, transitions: CommandTransition[]): void {
+    for (const t of transitions) void this.deps.audit.transition(uid, t);
+  }
+}
+
+function newCommandId(now: number): string {
+  return instanceUidToHex(uuidv7Bytes(now));
+}

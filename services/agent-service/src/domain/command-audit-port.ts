@@ -1,0 +1,13 @@
+import type { CommandTransition } from "./agent-model.js";
+
+/** The audit trail as agent-service sees it (command-service, over Connect). */
+export interface CommandAuditPort {
+  record(command: {
+    id: string;
+    instanceUid: string;
+    kind: "remote_config" | "restart" | "report_full_state";
+    configHash: string;
+    requestedBy: string;
+  }): Promise<void>;
+  transition(instanceUid: string, transition: CommandTransition): Promise<void>;
+}

@@ -1,0 +1,93 @@
+import { create } from "@bufbuild/protobuf";
+import { CommandKind, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import {
+  AgentCapabilities,
+  CommandType,
+  ServerCapabilities,
+  ServerToAgentFlags,
+  ServerToAgentSchema,
+  ServerToAgentCommandSchema,
+  AgentRemoteConfigSchema,
+  type ServerToAgent,
+} from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { hashesEqual } from "./config-hash.js";
+import { hasCapability, pendingCommands } from "./agent-model.js";
+
+/**
+ * What this server can do, announced in every ServerToAgent (the spec requires
+ * it in the first one; repeating it costs two bytes and spares us tracking
+ * which reply was first on which transport). Only what is implemented.
+ */
+export const SERVER_CAPABILITIES: bigint = BigInt(
+  ServerCapabilities.ServerCapabilities_AcceptsStatus |
+    ServerCapabilities.ServerCapabilities_OffersRemoteConfig |
+    ServerCapabilities.ServerCapabilities_AcceptsEffectiveConfig |
+    ServerCapabilities.ServerCapabilities_AcceptsPackagesStatus,
+);
+
+export interface BuiltMessage {
+  message: ServerToAgent;
+  /** Commands this message carries; mark them delivered once it is handed over. */
+  deliveredCommandIds: string[];
+  /** False when the message carries nothing but identity and capabilities. */
+  hasContent: boolean;
+}
+
+/**
+ * fetchServerToAgent of the design, and the single source of truth for every
+ * ServerToAgent: the reply to a report and a push both come from here, so the
+ * two paths cannot drift apart.
+ */
+export function buildServerToAgent(agent: Agent, options: { requestFullState: boolean }): BuiltMessage {
+  const message = create(ServerToAgentSchema, {
+    instanceUid: agent.metadata!.instanceUid,
+    capabilities: SERVER_CAPABILITIES,
+  });
+  const delivered: string[] = [];
+  let flags = 0n;
+  if (options.requestFullState) flags |= BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState);
+
+  const pending = pendingCommands(agent);
+
+  // A ServerToAgent that carries a command must carry nothing else the agent
+  // would act on (the spec tells agents to ignore the rest), so a restart goes
+  // alone and everything else follows in the next message.
+  const restart = pending.find((c) => c.kind === CommandKind.RESTART);
+  if (restart && hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsRestartCommand)) {
+    message.command = create(ServerToAgentCommandSchema, { type: CommandType.CommandType_Restart });
+    return { message, deliveredCommandIds: [restart.id], hasContent: true };
+  }
+
+  for (const c of pending) {
+    if (c.kind === CommandKind.REPORT_FULL_STATE) {
+      flags |= BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState);
+      delivered.push(c.id);
+    }
+  }
+
+  const data = agent.spec?.remoteConfig?.data;
+  if (data?.config && hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsRemoteConfig)) {
+    const reported = agent.status?.remoteConfigStatus?.lastRemoteConfigHash;
+    // Never resend what the agent already reports having.
+    if (!hashesEqual(reported, data.hash)) {
+      message.remoteConfig = create(AgentRemoteConfigSchema, { config: data.config, configHash: data.hash });
+    }
+    for (const c of pending) {
+      if (c.kind === CommandKind.REMOTE_CONFIG_UPDATED && hashesEqual(c.configHash, data.hash)) delivered.push(c.id);
+    }
+  }
+
+  const components = agent.status?.availableComponents;
+  if (
+    components &&
+    components.hash.length > 0 &&
+    Object.keys(components.components).length === 0 &&
+    hasCapability(agent, AgentCapabilities.AgentCapabilities_ReportsAvailableComponents)
+  ) {
+    flags |= BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportAvailableComponents);
+  }
+
+  message.flags = flags;
+  const hasContent = flags !== 0n || message.remoteConfig !== undefined;
+  return { message, deliveredCommandIds: delivered, hasContent };
+}

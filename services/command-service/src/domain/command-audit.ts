@@ -1,0 +1,89 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  CommandRecordSchema,
+  CommandState,
+  type CommandRecord,
+} from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import type { CommandRepository } from "./command-repository.js";
+
+export class CommandNotFoundError extends Error {
+  constructor(readonly id: string) {
+    super(`command ${id} is not in the audit trail`);
+    this.name = "CommandNotFoundError";
+  }
+}
+
+export class InvalidCommandError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidCommandError";
+  }
+}
+
+/**
+ * Lifecycle rank: a record only moves forward (pending → delivered → applied or
+ * failed). Late or repeated updates — say a "delivered" that arrives after the
+ * agent already reported "applied" — must not move it back.
+ */
+const RANK: Record<CommandState, number> = {
+  [CommandState.UNSPECIFIED]: 0,
+  [CommandState.PENDING]: 1,
+  [CommandState.DELIVERED]: 2,
+  [CommandState.SUPERSEDED]: 3,
+  [CommandState.APPLIED]: 3,
+  [CommandState.FAILED]: 3,
+};
+
+export const MAX_PAGE_SIZE = 1000;
+export const DEFAULT_PAGE_SIZE = 100;
+
+/** The CommandUsecase of the design: keeps every command sent to agents for audit. */
+export class CommandAudit {
+  constructor(
+    private readonly repository: CommandRepository,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async record(input: CommandRecord): Promise<CommandRecord> {
+    if (!input.id) throw new InvalidCommandError("a command record needs an id");
+    if (!input.instanceUid) throw new InvalidCommandError(`command ${input.id} names no agent`);
+    if (!input.kind) throw new InvalidCommandError(`command ${input.id} has no kind`);
+    const existing = await this.repository.get(input.id);
+    if (existing) return existing; // recording is idempotent: callers retry
+    const record = create(CommandRecordSchema, {
+      ...input,
+      createdAt: input.createdAt ?? timestampFromMs(this.now()),
+      state: input.state === CommandState.UNSPECIFIED ? CommandState.PENDING : input.state,
+    });
+    record.stateChangedAt = record.createdAt;
+    await this.repository.save(record);
+    return record;
+  }
+
+  async updateState(id: string, state: CommandState, detail: string): Promise<CommandRecord> {
+    const record = await this.repository.get(id);
+    if (!record) throw new CommandNotFoundError(id);
+    if (RANK[state] <= RANK[record.state]) return record;
+    record.state = state;
+    record.detail = detail;
+    record.stateChangedAt = timestampFromMs(this.now());
+    await this.repository.save(record);
+    return record;
+  }
+
+  async list(query: { instanceUid?: string; pageSize: number; pageToken?: string }): Promise<{ records: CommandRecord[]; nextPageToken: string }> {
+    const limit = Math.min(query.pageSize || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+    const records = await this.repository.list({
+      limit: limit + 1,
+      ...(query.instanceUid ? { instanceUid: query.instanceUid } : {}),
+      ...(query.pageToken ? { after: query.pageToken } : {}),
+    });
+    const page = records.slice(0, limit);
+    return { records: page, nextPageToken: records.length > limit ? page[page.length - 1]!.id : "" };
+  }
+
+  async ping(): Promise<void> {
+    await this.repository.ping();
+  }
+}

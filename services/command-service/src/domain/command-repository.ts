@@ -1,0 +1,11 @@
+import type { CommandRecord } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+
+/** Where the audit trail is kept (the secondary port of command-service). */
+export interface CommandRepository {
+  /** Saves a record (insert or replace) durably. */
+  save(record: CommandRecord): Promise<void>;
+  get(id: string): Promise<CommandRecord | undefined>;
+  /** Newest first; `after` is the id of the last record of the previous page. */
+  list(query: { instanceUid?: string; limit: number; after?: string }): Promise<CommandRecord[]>;
+  ping(): Promise<void>;
+}

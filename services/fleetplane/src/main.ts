@@ -1,0 +1,83 @@
+import { formatHelp, parseOptions, UsageError, type OptionSpec } from "@fleetplane/platform/cli-options";
+import { createLogger } from "@fleetplane/platform/logger";
+import { startStandalone } from "./standalone.js";
+
+const STANDALONE_OPTIONS: OptionSpec[] = [
+  { name: "data-dir", kind: "string", description: "Directory of the embedded store", default: ".data/fleetplane" },
+  { name: "opamp-host", kind: "string", description: "Address OpAMP listens on", default: "127.0.0.1" },
+  { name: "opamp-port", kind: "number", description: "OpAMP port (WebSocket and plain HTTP at /v1/opamp and /api/v1/opamp)", default: "4320" },
+  { name: "api-host", kind: "string", description: "Address the admin API listens on", default: "127.0.0.1" },
+  { name: "api-port", kind: "number", description: "Admin API port (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c)", default: "4321" },
+  { name: "max-message-bytes", kind: "number", description: "Largest OpAMP message accepted or sent", default: String(64 * 1024 * 1024) },
+  { name: "http-agent-timeout-seconds", kind: "number", description: "An HTTP agent silent this long is marked disconnected", default: "90" },
+  { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down", default: "30" },
+  { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
+];
+
+const USAGE = `fleetplane <command> [options]
+
+Commands:
+  standalone   Run gateway, agent-service and command-service in one process (default)
+
+Run "fleetplane <command> --help" for the options of a command.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  const command = !first || first.startsWith("-") ? "standalone" : first;
+  const args = command === first ? rest : argv;
+  if (command === "help") {
+    process.stdout.write(USAGE + "\n");
+    return 0;
+  }
+  if (command !== "standalone") {
+    process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, help } = parseOptions(STANDALONE_OPTIONS, args);
+  if (help) {
+    process.stdout.write(formatHelp("fleetplane standalone [options]", "Runs the whole control plane in one process with an embedded, durable store.", STANDALONE_OPTIONS));
+    return 0;
+  }
+  const logger = createLogger("fleetplane", String(values["log-level"]));
+  const server = await startStandalone({
+    dataDir: String(values["data-dir"]),
+    host: String(values["opamp-host"]),
+    opampPort: Number(values["opamp-port"]),
+    apiHost: String(values["api-host"]),
+    apiPort: Number(values["api-port"]),
+    maxMessageBytes: Number(values["max-message-bytes"]),
+    httpAgentTimeoutMs: Number(values["http-agent-timeout-seconds"]) * 1000,
+    retryAfterMs: Number(values["retry-after-seconds"]) * 1000,
+    logger,
+  });
+  logger.info(
+    { opamp: `ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp`, api: `http://${values["api-host"]}:${server.apiPort}`, dataDir: values["data-dir"] },
+    "Fleetplane standalone is running",
+  );
+  process.stderr.write(
+    `\nFleetplane standalone\n  OpAMP:     ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also http:// POST, and /api/v1/opamp)\n  Admin API: http://${values["api-host"]}:${server.apiPort}  (Connect, gRPC, gRPC-web)\n  Data:      ${values["data-dir"]}\n\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, "shutting down");
+      resolve();
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+  await server.close();
+  logger.info("stopped");
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`fleetplane: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`fleetplane: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,17 @@
+import type { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+
+/**
+ * One agent transport session as the OpAMP layer sees it. WebSocket
+ * connections can be written to at any time; HTTP ones only answer polls.
+ */
+export interface AgentConnection {
+  readonly id: string;
+  readonly type: ConnectionType;
+  readonly remoteAddress: string;
+  readonly openedAt: number;
+  /** Sends a message the agent did not ask for (WebSocket only). */
+  push(message: ServerToAgent): Promise<void>;
+  /** Closes the session; `code` is a WebSocket close code. */
+  close(code: number, reason: string): void;
+}

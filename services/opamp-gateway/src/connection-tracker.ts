@@ -1,0 +1,53 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { Client } from "@connectrpc/connect";
+import { ConnectionSchema, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentConnection } from "./agent-connection.js";
+
+/**
+ * The gateway's side of the ConnectionUsecase. A gateway is the only writer of
+ * the connections it holds, so it keeps them in memory and GetConnectionByID
+ * never leaves the process; SaveConnection and DeleteConnection go to
+ * agent-service (the store) only when something changed.
+ */
+export class ConnectionTracker {
+  private readonly connections = new Map<string, Connection>();
+
+  constructor(
+    private readonly gatewayId: string,
+    private readonly remote: Client<typeof ConnectionService>,
+  ) {}
+
+  /** NewConnection of the design: the record for a freshly accepted transport session. */
+  open(conn: AgentConnection): Connection {
+    const record = create(ConnectionSchema, {
+      id: conn.id,
+      type: conn.type,
+      gatewayId: this.gatewayId,
+      remoteAddress: conn.remoteAddress,
+      openedAt: timestampFromMs(conn.openedAt),
+    });
+    this.connections.set(conn.id, record);
+    return record;
+  }
+
+  get(id: string): Connection | undefined {
+    return this.connections.get(id);
+  }
+
+  /** SaveConnection: writes through to agent-service. */
+  async save(record: Connection): Promise<void> {
+    await this.remote.saveConnection({ connection: record });
+  }
+
+  /** DeleteConnection: forgets locally and in the store. */
+  async delete(id: string): Promise<void> {
+    await this.remote.deleteConnection({ id });
+    this.connections.delete(id);
+  }
+
+  get size(): number {
+    return this.connections.size;
+  }
+}

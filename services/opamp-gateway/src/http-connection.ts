@@ -1,0 +1,27 @@
+import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { AgentConnection } from "./agent-connection.js";
+
+/**
+ * An agent polling over plain HTTP. Each POST is a request, but the agent's
+ * session spans polls: it lives while polls keep coming and ends when the
+ * agent says goodbye or stays silent past the timeout.
+ */
+export class HttpAgentConnection implements AgentConnection {
+  readonly type = ConnectionType.HTTP;
+  readonly openedAt = Date.now();
+  lastPollAt = Date.now();
+
+  constructor(
+    readonly id: string,
+    public remoteAddress: string,
+    private readonly onClose: (conn: HttpAgentConnection) => void,
+  ) {}
+
+  push(): Promise<void> {
+    return Promise.reject(new Error("an HTTP agent cannot be pushed to; it receives messages on its next poll"));
+  }
+
+  close(): void {
+    this.onClose(this);
+  }
+}

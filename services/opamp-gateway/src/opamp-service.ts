@@ -1,0 +1,137 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import {
+  ServerErrorResponseType,
+  ServerToAgentSchema,
+  type AgentToServer,
+  type ServerToAgent,
+} from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { instanceUidToHex, isValidInstanceUid } from "@fleetplane/platform/instance-uid";
+import type { Logger } from "@fleetplane/platform/logger";
+import type { IncomingMessage } from "node:http";
+import type { AgentConnection } from "./agent-connection.js";
+import type { CleanupQueue } from "./cleanup-queue.js";
+import type { ConnectionTracker } from "./connection-tracker.js";
+import type { ConnectingDecision, OpampCallbacks } from "./opamp-callbacks.js";
+import type { WebSocketRegistry } from "./websocket-registry.js";
+
+export interface OpampServiceOptions {
+  agents: Client<typeof AgentService>;
+  connections: ConnectionTracker;
+  registry: WebSocketRegistry;
+  cleanup: CleanupQueue;
+  logger: Logger;
+  /** RetryInfo offered to agents when a dependency is down. */
+  retryAfterMs: number;
+}
+
+/**
+ * The opamp.Service of the design: the OpAMP callbacks, implemented against
+ * agent-service through its Connect client. Protocol errors become the
+ * spec's error_response; nothing here throws into the transport.
+ */
+export class OpampService implements OpampCallbacks {
+  private draining = false;
+
+  constructor(private readonly deps: OpampServiceOptions) {}
+
+  /** Refuse new connections (graceful shutdown): agents are told to retry later. */
+  stopAccepting(): void {
+    this.draining = true;
+  }
+
+  onConnecting(_request: IncomingMessage): ConnectingDecision {
+    if (this.draining) {
+      return { accept: false, status: 503, reason: "server shutting down; retry later", headers: { "Retry-After": String(Math.ceil(this.deps.retryAfterMs / 1000)) } };
+    }
+    return { accept: true };
+  }
+
+  onConnected(conn: AgentConnection): void {
+    // detectConnectionType + NewConnection of the design.
+    const record = this.deps.connections.open(conn);
+    if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.register(conn);
+    this.deps.logger.debug({ connection: conn.id, type: ConnectionType[conn.type], remote: conn.remoteAddress }, "agent connected");
+    // SaveConnection before the agent is named ("anonymous"): written in the
+    // background, since nothing waits on it and the next save carries it all.
+    void this.deps.connections.save(record).catch((err) => this.deps.logger.warn({ connection: conn.id, err: String(err) }, "could not save new connection; will save on its first message"));
+  }
+
+  async onMessage(conn: AgentConnection, message: AgentToServer): Promise<ServerToAgent> {
+    if (!isValidInstanceUid(message.instanceUid)) {
+      this.deps.logger.warn({ connection: conn.id, length: message.instanceUid.length }, "rejected message: instance_uid is not 16 bytes");
+      return errorReply(message.instanceUid, ServerErrorResponseType.ServerErrorResponseType_BadRequest, `instance_uid must be 16 bytes, got ${message.instanceUid.length}`);
+    }
+    const uid = instanceUidToHex(message.instanceUid);
+    const record = this.deps.connections.get(conn.id) ?? this.deps.connections.open(conn);
+    try {
+      // Update connection.InstanceUID (and the registry) only when it changed:
+      // the first message, or after the server assigned a new instance UID.
+      if (instanceUidToHex(record.instanceUid) !== uid) {
+        record.instanceUid = message.instanceUid;
+        if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
+        await this.deps.connections.save(record);
+      }
+      const { reply } = await this.deps.agents.reportMessage({ connection: record, message });
+      if (!reply) throw new Error("agent-service returned no reply");
+      return reply;
+    } catch (err) {
+      return this.replyForFailure(conn, message.instanceUid, err);
+    }
+  }
+
+  onReadMessageError(conn: AgentConnection, error: Error): ServerToAgent | undefined {
+    this.deps.logger.warn({ connection: conn.id, remote: conn.remoteAddress, err: error.message }, "could not read agent message");
+    if (error.name === "BodyTooLargeError" || /max payload size exceeded/i.test(error.message)) return undefined;
+    const known = this.deps.connections.get(conn.id)?.instanceUid ?? new Uint8Array();
+    return errorReply(known, ServerErrorResponseType.ServerErrorResponseType_BadRequest, error.message);
+  }
+
+  onMessageResponseError(conn: AgentConnection, message: ServerToAgent, error: Error): void {
+    this.deps.logger.warn({ connection: conn.id, agent: instanceUidToHex(message.instanceUid), err: error.message }, "could not send message to agent");
+  }
+
+  onConnectionClose(conn: AgentConnection): void {
+    if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.unregister(conn.id);
+    // Return at once; the background loop does GetConnectionByID, marks the
+    // agent disconnected unless anonymous, and deletes the connection.
+    this.deps.cleanup.enqueue(`close ${conn.id}`, async () => {
+      const record = this.deps.connections.get(conn.id);
+      if (!record) return;
+      if (record.instanceUid.length > 0) {
+        const uid = instanceUidToHex(record.instanceUid);
+        const { disconnected } = await this.deps.agents.markDisconnected({ instanceUid: uid, connectionId: conn.id });
+        this.deps.logger.info({ agent: uid, connection: conn.id, disconnected }, "agent connection closed");
+      }
+      await this.deps.connections.delete(conn.id);
+    });
+  }
+
+  private replyForFailure(conn: AgentConnection, instanceUid: Uint8Array, err: unknown): ServerToAgent {
+    const ce = ConnectError.from(err);
+    const agent = instanceUidToHex(instanceUid);
+    if (ce.code === Code.InvalidArgument) {
+      this.deps.logger.warn({ agent, connection: conn.id, err: ce.rawMessage }, "agent message rejected");
+      return errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_BadRequest, ce.rawMessage);
+    }
+    if (ce.code === Code.Unavailable || ce.code === Code.DeadlineExceeded || ce.code === Code.Aborted || ce.code === Code.ResourceExhausted) {
+      this.deps.logger.warn({ agent, connection: conn.id, err: ce.rawMessage }, "agent-service unavailable; told agent to retry");
+      return errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_Unavailable, "server temporarily unavailable; retry later", this.deps.retryAfterMs);
+    }
+    this.deps.logger.error({ agent, connection: conn.id, err }, "agent message failed");
+    return errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_Unknown, "internal error; see the server log");
+  }
+}
+
+export function errorReply(instanceUid: Uint8Array, type: ServerErrorResponseType, errorMessage: string, retryAfterMs?: number): ServerToAgent {
+  return create(ServerToAgentSchema, {
+    instanceUid,
+    errorResponse: {
+      type,
+      errorMessage,
+      ...(retryAfterMs !== undefined ? { Details: { case: "retryInfo", value: { retryAfterNanoseconds: BigInt(retryAfterMs) * 1_000_000n } } } : {}),
+    },
+  });
+}

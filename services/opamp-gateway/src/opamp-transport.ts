@@ -1,0 +1,305 @@
+import { randomBytes } from "node:crypto";
+import * as http from "node:http";
+import type { Duplex } from "node:stream";
+import { gzipSync } from "node:zlib";
+import { create, toBinary } from "@bufbuild/protobuf";
+import {
+  ServerErrorResponseType,
+  ServerToAgentSchema,
+  type AgentToServer,
+  type ServerToAgent,
+} from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { fromBinary } from "@bufbuild/protobuf";
+import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import type { Logger } from "@fleetplane/platform/logger";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import type { AgentConnection } from "./agent-connection.js";
+import { HttpAgentConnection } from "./http-connection.js";
+import { BadEncodingError, BodyTooLargeError, readRequestBody } from "./http-body.js";
+import type { OpampCallbacks } from "./opamp-callbacks.js";
+import { WebSocketAgentConnection } from "./websocket-connection.js";
+import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
+
+export interface OpampTransportOptions {
+  host: string;
+  port: number;
+  /** URL paths OpAMP is served on. */
+  paths: readonly string[];
+  /** Largest AgentToServer accepted and ServerToAgent sent, in bytes (after decompression). */
+  maxMessageBytes: number;
+  /** An HTTP agent that has not polled for this long is considered gone. */
+  httpAgentTimeoutMs: number;
+  /** WebSocket ping interval; a peer missing one pong is terminated. 0 disables. */
+  wsPingIntervalMs: number;
+  /** Prefix of connection ids, unique per gateway. */
+  gatewayId: string;
+  logger: Logger;
+}
+
+const PROTOBUF = "application/x-protobuf";
+/** Bodies smaller than this go uncompressed even when the agent accepts gzip. */
+const GZIP_MIN_BYTES = 1024;
+/** Messages queued on one WebSocket before we stop reading from it. */
+const WS_MAX_QUEUED = 32;
+
+/**
+ * The "OpAMP Server Lib" of the design: one HTTP/1.1 port; a POST with
+ * Content-Type application/x-protobuf is plain-HTTP OpAMP, anything else on
+ * an OpAMP path is a WebSocket upgrade (the spec's rule). Protocol rules —
+ * framing, size limits, gzip, rejection — live here and nowhere else.
+ */
+export class OpampTransport {
+  private readonly server: http.Server;
+  private readonly wss: WebSocketServer;
+  private readonly httpAgents = new Map<string, HttpAgentConnection>();
+  private readonly wsConnections = new Set<WebSocketAgentConnection>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private connectionSeq = 0;
+  private readonly idPrefix = `${randomBytes(3).toString("hex")}`;
+
+  constructor(
+    private readonly options: OpampTransportOptions,
+    private readonly callbacks: OpampCallbacks,
+  ) {
+    this.server = http.createServer((req, res) => void this.onRequest(req, res));
+    // Agents poll every 30 s by default: keep their sockets open longer than
+    // that, so a poll does not race the server closing an idle connection.
+    this.server.keepAliveTimeout = 120_000;
+    this.server.headersTimeout = 125_000;
+    this.server.requestTimeout = 300_000;
+    this.server.on("upgrade", (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
+    const sweepMs = Math.max(250, Math.min(5_000, this.options.httpAgentTimeoutMs / 4));
+    this.timers.push(setInterval(() => this.expireHttpAgents(), sweepMs).unref());
+    if (this.options.wsPingIntervalMs > 0) {
+      this.timers.push(setInterval(() => this.pingWebSockets(), this.options.wsPingIntervalMs).unref());
+    }
+    return (this.server.address() as { port: number }).port;
+  }
+
+  get connectedWebSockets(): number {
+    return this.wsConnections.size;
+  }
+
+  get connectedHttpAgents(): number {
+    return this.httpAgents.size;
+  }
+
+  /**
+   * Graceful stop: no new connections, WebSocket agents get a 1001 "going
+   * away" close frame, HTTP sessions end; waits up to `graceMs` for sockets.
+   */
+  async close(graceMs = 5_000): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const ws of this.wsConnections) ws.close(1001, "server shutting down");
+    for (const conn of [...this.httpAgents.values()]) conn.close();
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => {
+      for (const ws of this.wss.clients) ws.terminate();
+      this.server.closeAllConnections();
+    }, graceMs);
+    await stopped;
+    clearTimeout(timer);
+  }
+
+  private nextConnectionId(kind: "ws" | "http", suffix = ""): string {
+    return `${this.options.gatewayId}/${kind}/${suffix || `${this.idPrefix}-${(++this.connectionSeq).toString(36)}`}`;
+  }
+
+  private isOpampPath(url: string | undefined): boolean {
+    const path = (url ?? "").split("?")[0]!;
+    return this.options.paths.includes(path);
+  }
+
+  // ---- WebSocket -----------------------------------------------------------
+
+  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!this.isOpampPath(req.url)) return rejectUpgrade(socket, 404, "not an OpAMP path");
+    const decision = this.callbacks.onConnecting(req);
+    if (!decision.accept) return rejectUpgrade(socket, decision.status, decision.reason, decision.headers);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, req));
+  }
+
+  private onWebSocket(ws: WebSocket, req: http.IncomingMessage): void {
+    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), ws, this.options.maxMessageBytes);
+    this.wsConnections.add(conn);
+    this.callbacks.onConnected(conn);
+
+    let queued = 0;
+    let chain: Promise<void> = Promise.resolve();
+    ws.on("pong", () => (conn.alive = true));
+    ws.on("message", (data: RawData, isBinary: boolean) => {
+      conn.alive = true;
+      queued++;
+      if (queued >= WS_MAX_QUEUED) ws.pause();
+      // One message at a time per connection, so replies keep the order of
+      // the reports they answer.
+      chain = chain.then(async () => {
+        await this.onWebSocketMessage(conn, data, isBinary);
+        if (--queued < WS_MAX_QUEUED) ws.resume();
+      });
+    });
+    ws.on("error", (err) => {
+      // ws closes with 1009 itself when a frame exceeds maxPayload.
+      this.callbacks.onReadMessageError(conn, err);
+    });
+    ws.once("close", () => {
+      this.wsConnections.delete(conn);
+      this.callbacks.onConnectionClose(conn);
+    });
+  }
+
+  private async onWebSocketMessage(conn: WebSocketAgentConnection, data: RawData, isBinary: boolean): Promise<void> {
+    let message: AgentToServer;
+    try {
+      if (!isBinary) throw new MalformedFrameError("OpAMP WebSocket messages must be binary frames");
+      message = decodeAgentFrame(toBytes(data));
+    } catch (err) {
+      const reply = this.callbacks.onReadMessageError(conn, err as Error);
+      if (reply) await this.send(conn, reply);
+      return;
+    }
+    const reply = await this.callbacks.onMessage(conn, message);
+    await this.send(conn, reply);
+  }
+
+  private async send(conn: AgentConnection, reply: ServerToAgent): Promise<void> {
+    try {
+      await conn.push(reply);
+    } catch (err) {
+      this.callbacks.onMessageResponseError(conn, reply, err as Error);
+    }
+  }
+
+  private pingWebSockets(): void {
+    for (const conn of this.wsConnections) conn.heartbeat();
+  }
+
+  // ---- Plain HTTP ----------------------------------------------------------
+
+  private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!this.isOpampPath(req.url)) return plain(res, 404, "not found: OpAMP is served on " + this.options.paths.join(" and "));
+    if (req.method !== "POST") {
+      return plain(res, 405, "OpAMP over HTTP uses POST with Content-Type application/x-protobuf; WebSocket agents use GET with Upgrade", { allow: "GET, POST" });
+    }
+    const contentType = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+    if (contentType !== PROTOBUF) return plain(res, 415, `OpAMP over HTTP needs Content-Type ${PROTOBUF}`);
+
+    const decision = this.callbacks.onConnecting(req);
+    if (!decision.accept) return plain(res, decision.status, decision.reason, decision.headers);
+
+    let body: Uint8Array;
+    let message: AgentToServer;
+    try {
+      body = await readRequestBody(req, this.options.maxMessageBytes);
+      message = fromBinary(AgentToServerSchema, body);
+    } catch (err) {
+      const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), () => {});
+      if (err instanceof BodyTooLargeError) {
+        this.callbacks.onReadMessageError(transient, err);
+        res.setHeader("connection", "close");
+        return plain(res, 413, err.message);
+      }
+      const cause = err instanceof BadEncodingError ? err : new MalformedFrameError(`AgentToServer does not decode: ${(err as Error).message}`, { cause: err });
+      const reply = this.callbacks.onReadMessageError(transient, cause) ?? badRequest(cause.message);
+      return this.writeReply(req, res, 400, reply);
+    }
+
+    const conn = this.httpAgentFor(message, req);
+    const reply = await this.callbacks.onMessage(conn, message);
+    const status = reply.errorResponse?.type === ServerErrorResponseType.ServerErrorResponseType_Unavailable ? 503 : reply.errorResponse?.type === ServerErrorResponseType.ServerErrorResponseType_BadRequest ? 400 : 200;
+    const retryAfterNs = reply.errorResponse?.Details.case === "retryInfo" ? reply.errorResponse.Details.value.retryAfterNanoseconds : undefined;
+    if (status === 503 && retryAfterNs !== undefined) res.setHeader("retry-after", String(Math.max(1, Math.ceil(Number(retryAfterNs / 1_000_000n) / 1000))));
+    if (message.agentDisconnect) conn.close();
+    this.writeReply(req, res, status, reply, conn);
+  }
+
+  /** The HTTP session of the agent that sent `message`, opened on its first poll. */
+  private httpAgentFor(message: AgentToServer, req: http.IncomingMessage): HttpAgentConnection {
+    const uid = message.instanceUid.length === 16 ? instanceUidToHex(message.instanceUid) : `invalid-${Buffer.from(message.instanceUid).toString("hex")}`;
+    let conn = this.httpAgents.get(uid);
+    if (conn) {
+      conn.lastPollAt = Date.now();
+      conn.remoteAddress = remoteAddress(req);
+      return conn;
+    }
+    conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), (c) => {
+      if (this.httpAgents.get(uid) !== c) return;
+      this.httpAgents.delete(uid);
+      this.callbacks.onConnectionClose(c);
+    });
+    this.httpAgents.set(uid, conn);
+    this.callbacks.onConnected(conn);
+    return conn;
+  }
+
+  private writeReply(req: http.IncomingMessage, res: http.ServerResponse, status: number, reply: ServerToAgent, conn?: AgentConnection): void {
+    let body: Uint8Array = toBinary(ServerToAgentSchema, reply);
+    if (body.length > this.options.maxMessageBytes) {
+      const err = new Error(`ServerToAgent of ${body.length} bytes exceeds the ${this.options.maxMessageBytes}-byte limit; not sent`);
+      if (conn) this.callbacks.onMessageResponseError(conn, reply, err);
+      body = toBinary(ServerToAgentSchema, create(ServerToAgentSchema, {
+        instanceUid: reply.instanceUid,
+        errorResponse: { type: ServerErrorResponseType.ServerErrorResponseType_Unknown, errorMessage: "reply too large for the configured message size limit" },
+      }));
+      status = 500;
+    }
+    const headers: Record<string, string | number> = { "content-type": PROTOBUF };
+    if (body.length >= GZIP_MIN_BYTES && acceptsGzip(req)) {
+      body = gzipSync(body);
+      headers["content-encoding"] = "gzip";
+    }
+    headers["content-length"] = body.length;
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  private expireHttpAgents(): void {
+    const deadline = Date.now() - this.options.httpAgentTimeoutMs;
+    for (const conn of [...this.httpAgents.values()]) {
+      if (conn.lastPollAt < deadline) conn.close();
+    }
+  }
+}
+
+function badRequest(errorMessage: string): ServerToAgent {
+  return create(ServerToAgentSchema, { errorResponse: { type: ServerErrorResponseType.ServerErrorResponseType_BadRequest, errorMessage } });
+}
+
+function acceptsGzip(req: http.IncomingMessage): boolean {
+  const ae = req.headers["accept-encoding"];
+  return typeof ae === "string" && /(^|[\s,])gzip(\s*;\s*q=(?!0(\.0*)?\s*($|,))[\d.]+)?\s*($|,)/i.test(ae);
+}
+
+function plain(res: http.ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", ...headers });
+  res.end(text + "\n");
+}
+
+function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: Record<string, string> = {}): void {
+  const lines = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? "Error"}`, "Connection: close", "Content-Type: text/plain; charset=utf-8", `Content-Length: ${Buffer.byteLength(reason)}`];
+  for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+  socket.end(lines.join("\r\n") + "\r\n\r\n" + reason);
+}
+
+function remoteAddress(req: http.IncomingMessage): string {
+  return `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? "?"}`;
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return new Uint8Array(data);
+}

@@ -1,0 +1,48 @@
+import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import type { WebSocket } from "ws";
+import type { AgentConnection } from "./agent-connection.js";
+import { encodeServerFrame } from "./ws-framing.js";
+
+/** An agent on a WebSocket: replies and pushes are binary frames with the OpAMP header. */
+export class WebSocketAgentConnection implements AgentConnection {
+  readonly type = ConnectionType.WEBSOCKET;
+  readonly openedAt = Date.now();
+  /** Set when a pong (or any message) proves the peer alive since the last ping. */
+  alive = true;
+
+  constructor(
+    readonly id: string,
+    readonly remoteAddress: string,
+    private readonly socket: WebSocket,
+    private readonly maxMessageBytes: number,
+  ) {}
+
+  push(message: ServerToAgent): Promise<void> {
+    const frame = encodeServerFrame(message);
+    // The spec forbids sending a ServerToAgent above the agent's limit; ours
+    // is the same configured limit in both directions.
+    if (frame.length > this.maxMessageBytes) {
+      return Promise.reject(new Error(`ServerToAgent of ${frame.length} bytes exceeds the ${this.maxMessageBytes}-byte limit; not sent`));
+    }
+    if (this.socket.readyState !== this.socket.OPEN) {
+      return Promise.reject(new Error(`WebSocket ${this.id} is not open`));
+    }
+    // ws queues concurrent sends itself, so no extra lock is needed here.
+    return new Promise((resolve, reject) => this.socket.send(frame, { binary: true }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  close(code: number, reason: string): void {
+    this.socket.close(code, reason);
+  }
+
+  /** Checks liveness: terminates a peer that did not answer the last ping. */
+  heartbeat(): void {
+    if (!this.alive) {
+      this.socket.terminate();
+      return;
+    }
+    this.alive = false;
+    this.socket.ping();
+  }
+}

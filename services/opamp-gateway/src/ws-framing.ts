@@ -1,0 +1,47 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { AgentToServerSchema, ServerToAgentSchema, type AgentToServer, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+
+/**
+ * OpAMP WebSocket messages are a varint header (0 in this version of the spec)
+ * followed by the protobuf. Early clients sent no header; like opamp-go we
+ * still accept that, which is unambiguous: a header starts with 0x00 (or, for
+ * a needlessly long varint, a byte with the continuation bit), while an
+ * AgentToServer starts with a field tag for a field below 16, i.e. 0x08–0x7f.
+ */
+export class MalformedFrameError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "MalformedFrameError";
+  }
+}
+
+const HEADER = new Uint8Array([0]);
+
+export function decodeAgentFrame(frame: Uint8Array): AgentToServer {
+  let offset = 0;
+  if (frame.length > 0 && (frame[0] === 0 || frame[0]! >= 0x80)) {
+    let header = 0n;
+    let shift = 0n;
+    for (;;) {
+      if (offset >= frame.length || offset >= 10) throw new MalformedFrameError("truncated WebSocket message header");
+      const b = frame[offset++]!;
+      header |= BigInt(b & 0x7f) << shift;
+      shift += 7n;
+      if ((b & 0x80) === 0) break;
+    }
+    if (header !== 0n) throw new MalformedFrameError(`unsupported WebSocket message header ${header} (this server speaks header 0)`);
+  }
+  try {
+    return fromBinary(AgentToServerSchema, frame.subarray(offset));
+  } catch (err) {
+    throw new MalformedFrameError(`AgentToServer does not decode: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export function encodeServerFrame(message: ServerToAgent): Buffer {
+  const body = toBinary(ServerToAgentSchema, message);
+  const frame = Buffer.allocUnsafe(body.length + 1);
+  frame.set(HEADER, 0);
+  frame.set(body, 1);
+  return frame;
+}

@@ -1,0 +1,59 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+import { listenDualProtocol, type DualProtocolServer } from "./dual-protocol-server.js";
+import type { Logger } from "./logger.js";
+
+export interface ApiServerOptions {
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  routes: (router: ConnectRouter) => void;
+  logger: Logger;
+  /** Answers /readyz: true only when every dependency answers. Default: always ready. */
+  ready?: () => Promise<boolean>;
+  /** Largest request message accepted, in bytes. */
+  readMaxBytes?: number;
+}
+
+/**
+ * Serves Connect, gRPC and gRPC-web for the given routes on one port, plus the
+ * plain-HTTP probes `/healthz` (the process runs) and `/readyz` (it can serve).
+ */
+export async function startApiServer(options: ApiServerOptions): Promise<DualProtocolServer> {
+  const ready = options.ready ?? (async () => true);
+  const handler = connectNodeAdapter({
+    routes: options.routes,
+    readMaxBytes: options.readMaxBytes ?? 64 * 1024 * 1024,
+    fallback: (req, res) => {
+      void probe(req, res as http.ServerResponse, ready);
+    },
+  });
+  const server = await listenDualProtocol(handler, { host: options.host, port: options.port });
+  options.logger.info({ port: server.port, host: options.host }, "API listening (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c)");
+  return server;
+}
+
+async function probe(
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+  ready: () => Promise<boolean>,
+): Promise<void> {
+  const path = (req.url ?? "").split("?")[0];
+  const send = (status: number, body: string) => {
+    (res as http.ServerResponse).writeHead(status, { "content-type": "text/plain; charset=utf-8" });
+    res.end(body + "\n");
+  };
+  if (path === "/healthz") return send(200, "ok");
+  if (path === "/readyz") {
+    let ok = false;
+    try {
+      ok = await ready();
+    } catch {
+      ok = false;
+    }
+    return send(ok ? 200 : 503, ok ? "ready" : "not ready");
+  }
+  send(404, "not found");
+}

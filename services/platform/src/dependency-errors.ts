@@ -1,0 +1,39 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "./logger.js";
+
+/**
+ * Thrown by adapters when a dependency (database, bus, another service) cannot
+ * be reached. Callers answer "unavailable, retry later" instead of "internal".
+ */
+export class DependencyUnavailableError extends Error {
+  constructor(
+    readonly dependency: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${dependency} is unavailable; retry later`, options);
+    this.name = "DependencyUnavailableError";
+  }
+}
+
+/**
+ * Turns an unexpected error into a ConnectError for the caller: the full error
+ * is logged here, the client only learns the code and a safe message (internal
+ * text never leaks). `what` names the request, e.g. "ListAgents".
+ */
+export function toConnectError(err: unknown, logger: Logger, what: string, context: object = {}): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof DependencyUnavailableError) {
+    logger.warn({ ...context, err, dependency: err.dependency }, `${what}: dependency unavailable`);
+    return new ConnectError(`${what}: ${err.dependency} is unavailable; retry later`, Code.Unavailable);
+  }
+  if (isUnavailableConnectError(err)) {
+    return new ConnectError(`${what}: a dependency is unavailable; retry later`, Code.Unavailable);
+  }
+  logger.error({ ...context, err }, `${what} failed`);
+  return new ConnectError(`${what} failed; see the server log`, Code.Internal);
+}
+
+export function isUnavailableConnectError(err: unknown): boolean {
+  const ce = ConnectError.from(err);
+  return ce.code === Code.Unavailable || ce.code === Code.DeadlineExceeded || ce.code === Code.Aborted;
+}

@@ -1,0 +1,28 @@
+/**
+ * The push bus carries "agent X has something to receive" from agent-service to
+ * the gateway replica holding X's WebSocket. It carries a notice, not the
+ * message: the gateway then pulls the ServerToAgent, so a notice lost while the
+ * bus is down costs nothing — the desired state is already stored and the
+ * agent's next message reconciles it.
+ */
+export interface PushNotice {
+  /** Hex instance UID. */
+  instanceUid: string;
+  /** The connection the agent was on when the notice was made. */
+  connectionId: string;
+}
+
+export interface PushSubscription {
+  unsubscribe(): Promise<void>;
+}
+
+export interface PushBus {
+  /**
+   * Hands a notice to the bus for one gateway. Resolves true when the bus took
+   * it (in-process: a subscriber exists), false when it could not; never throws
+   * for a down bus, because the caller's desired state is already saved.
+   */
+  publish(gatewayId: string, notice: PushNotice): Promise<boolean>;
+  subscribe(gatewayId: string, onNotice: (notice: PushNotice) => void): Promise<PushSubscription>;
+  close(): Promise<void>;
+}

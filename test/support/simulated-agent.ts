@@ -1,0 +1,108 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  AgentCapabilities,
+  AgentToServerSchema,
+  RemoteConfigStatuses,
+  ServerToAgentSchema,
+  type AgentToServer,
+  type ServerToAgent,
+} from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { gzipSync, gunzipSync } from "node:zlib";
+import WebSocket from "ws";
+
+export const CAPS = BigInt(
+  AgentCapabilities.AgentCapabilities_ReportsStatus |
+    AgentCapabilities.AgentCapabilities_AcceptsRemoteConfig |
+    AgentCapabilities.AgentCapabilities_ReportsEffectiveConfig |
+    AgentCapabilities.AgentCapabilities_ReportsRemoteConfig |
+    AgentCapabilities.AgentCapabilities_ReportsHealth |
+    AgentCapabilities.AgentCapabilities_AcceptsRestartCommand,
+);
+
+export function description(name = "sim-agent") {
+  return {
+    identifyingAttributes: [{ key: "service.name", value: { value: { case: "stringValue" as const, value: name } } }],
+    nonIdentifyingAttributes: [{ key: "os.type", value: { value: { case: "stringValue" as const, value: "linux" } } }],
+  };
+}
+
+/** A minimal OpAMP agent over WebSocket, written for tests: it records everything it receives. */
+export class WsAgent {
+  readonly received: ServerToAgent[] = [];
+  seq = 0n;
+  closeCode?: number;
+  private constructor(readonly uid: Uint8Array, readonly socket: WebSocket) {}
+
+  static async connect(url: string, uid: Uint8Array = uuidv7Bytes()): Promise<WsAgent> {
+    const socket = new WebSocket(url);
+    const agent = new WsAgent(uid, socket);
+    socket.binaryType = "nodebuffer";
+    socket.on("message", (data: Buffer) => {
+      if (data[0] !== 0) throw new Error("server frame lacks the 0 header");
+      agent.received.push(fromBinary(ServerToAgentSchema, data.subarray(1)));
+    });
+    socket.on("close", (code) => (agent.closeCode = code));
+    await new Promise<void>((resolve, reject) => {
+      socket.once("open", () => resolve());
+      socket.once("error", reject);
+    });
+    return agent;
+  }
+
+  /** Sends a message (sequence number filled in) with the OpAMP header, or raw bytes as given. */
+  send(fields: Partial<AgentToServer> = {}): void {
+    const msg = create(AgentToServerSchema, { instanceUid: this.uid, capabilities: CAPS, sequenceNum: this.seq++, ...fields });
+    this.sendRaw(Buffer.concat([Buffer.from([0]), toBinary(AgentToServerSchema, msg)]));
+  }
+
+  sendRaw(bytes: Uint8Array): void {
+    this.socket.send(bytes, { binary: true });
+  }
+
+  reportConfig(hash: Uint8Array, status: RemoteConfigStatuses, errorMessage = ""): void {
+    this.send({ remoteConfigStatus: { $typeName: "opamp.proto.v1.RemoteConfigStatus", lastRemoteConfigHash: hash, status, errorMessage } });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.readyState === WebSocket.CLOSED) return resolve();
+      this.socket.once("close", () => resolve());
+      this.socket.close(1000);
+    });
+  }
+}
+
+/** One plain-HTTP poll. */
+export async function httpPoll(
+  url: string,
+  msg: Partial<AgentToServer>,
+  options: { gzipRequest?: boolean; acceptGzip?: boolean; rawBody?: Uint8Array; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Headers; message?: ServerToAgent }> {
+  let body: Uint8Array = options.rawBody ?? toBinary(AgentToServerSchema, create(AgentToServerSchema, { capabilities: CAPS, ...msg }));
+  const headers: Record<string, string> = { "content-type": "application/x-protobuf", ...options.headers };
+  if (options.gzipRequest) {
+    body = gzipSync(body);
+    headers["content-encoding"] = "gzip";
+  }
+  headers["accept-encoding"] = options.acceptGzip ? "gzip" : "identity";
+  // node's fetch decompresses gzip itself; use the raw http module to see the wire.
+  const http = await import("node:http");
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        let raw = Buffer.concat(chunks);
+        if (res.headers["content-encoding"] === "gzip") raw = gunzipSync(raw);
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") h.set(k, v);
+        let message: ServerToAgent | undefined;
+        if (res.headers["content-type"] === "application/x-protobuf") message = fromBinary(ServerToAgentSchema, raw);
+        resolve({ status: res.statusCode ?? 0, headers: h, ...(message ? { message } : {}) });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}

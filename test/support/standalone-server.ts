@@ -1,0 +1,51 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { silentLogger } from "@fleetplane/platform/logger";
+import { startStandalone, type Standalone } from "@fleetplane/server/standalone";
+
+/** A standalone server on free loopback ports, with admin clients over real HTTP. */
+export async function startTestServer(options: { dataDir?: string; httpAgentTimeoutMs?: number; maxMessageBytes?: number } = {}) {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
+  const server: Standalone = await startStandalone({
+    dataDir,
+    host: "127.0.0.1",
+    opampPort: 0,
+    apiHost: "127.0.0.1",
+    apiPort: 0,
+    retryAfterMs: 1_000,
+    ...(options.httpAgentTimeoutMs ? { httpAgentTimeoutMs: options.httpAgentTimeoutMs } : {}),
+    ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
+    logger: silentLogger(),
+  });
+  const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1" });
+  return {
+    server,
+    dataDir,
+    wsUrl: `ws://127.0.0.1:${server.opampPort}/v1/opamp`,
+    httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp`,
+    apiUrl: `http://127.0.0.1:${server.apiPort}`,
+    agents: createClient(AgentService, transport),
+    commands: createClient(CommandService, transport),
+  };
+}
+
+/** Polls `probe` until it returns a value (not undefined/false) or the time runs out. */
+export async function eventually<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
