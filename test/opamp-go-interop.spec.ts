@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { eventually, startTestServer } from "./support/standalone-server.js";
+
+/**
+ * The opamp-go reference client (our small harness around its `client`
+ * package, tools/go/opamp-go-agent) against a real standalone server.
+ * scripts/test-all.sh builds it and sets FLEETPLANE_OPAMP_GO_AGENT.
+ */
+const binary = process.env.FLEETPLANE_OPAMP_GO_AGENT;
+if (!binary) console.warn("\n!!! FLEETPLANE_OPAMP_GO_AGENT is not set (no Go toolchain?): opamp-go interoperability tests are SKIPPED !!!\n");
+
+type Event = { event: string; [k: string]: unknown };
+
+function runAgent(url: string, extra: string[] = []) {
+  const child: ChildProcess = spawn(binary!, ["--url", url, "--heartbeat", "1", "--polling-interval", "0.3", "--duration", "30", "--fail-config-containing", "INVALID", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+  const events: Event[] = [];
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    try {
+      events.push(JSON.parse(line) as Event);
+    } catch {
+      /* not an event line */
+    }
+  });
+  child.stderr!.resume();
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+    });
+  return { events, stop };
+}
+
+describe.skipIf(!binary).each(["ws", "http"] as const)("the opamp-go client over %s", (scheme) => {
+  let t: Awaited<ReturnType<typeof startTestServer>>;
+  beforeAll(async () => {
+    // opamp-go's HTTP client stops without a goodbye: the silence timeout ends it.
+    t = await startTestServer({ httpAgentTimeoutMs: 2_000 });
+  });
+  afterAll(async () => {
+    await t?.server.close();
+  });
+
+  it("connects, describes itself, applies a remote config and reports Applied, fails a bad one, and disconnects", async () => {
+    const url = scheme === "ws" ? t.wsUrl : t.httpUrl;
+    const agent = runAgent(url);
+    try {
+      const started = await eventually(() => agent.events.find((e) => e.event === "started"), 15_000, "agent start");
+      const uid = String(started.uid);
+      await eventually(() => agent.events.find((e) => e.event === "connected"), 15_000, "connected");
+      const described = await eventually(async () => {
+        const { agent: a } = await t.agents.getAgent({ instanceUid: uid });
+        return a?.metadata?.description ? a : undefined;
+      }, 15_000, "agent description stored");
+      expect(described.status?.connected).toBe(true);
+
+      await t.agents.setRemoteConfig({ instanceUid: uid, files: { "": { content: { case: "text", value: "receivers: {}\n" }, contentType: "text/yaml" } }, requestedBy: "interop" });
+      const rc = await eventually(() => agent.events.find((e) => e.event === "remote_config"), 15_000, "remote config received");
+      expect(rc.body).toBe("receivers: {}\n");
+      const applied = await eventually(async () => {
+        const { agent: a } = await t.agents.getAgent({ instanceUid: uid });
+        return a?.spec?.remoteConfig?.data?.status === RemoteConfigState.APPLIED ? a : undefined;
+      }, 15_000, "config Applied");
+      expect(new TextDecoder().decode(applied.status!.effectiveConfig!.configMap!.configMap[""]!.body)).toBe("receivers: {}\n");
+
+      await t.agents.setRemoteConfig({ instanceUid: uid, files: { "": { content: { case: "text", value: "INVALID: true\n" } } } });
+      const failed = await eventually(async () => {
+        const { agent: a } = await t.agents.getAgent({ instanceUid: uid });
+        return a?.spec?.remoteConfig?.data?.status === RemoteConfigState.FAILED ? a : undefined;
+      }, 15_000, "config Failed");
+      expect(failed.spec!.remoteConfig!.lastErrorMessage).toMatch(/INVALID/);
+      const audit = await t.commands.listCommands({ instanceUid: uid });
+      expect(audit.commands.map((c) => c.state)).toEqual([CommandState.FAILED, CommandState.APPLIED]);
+
+      await agent.stop();
+      await eventually(async () => (await t.agents.getAgent({ instanceUid: uid })).agent?.status?.connected === false, 15_000, "disconnected");
+    } finally {
+      await agent.stop();
+    }
+  });
+});
