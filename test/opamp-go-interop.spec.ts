@@ -73,8 +73,11 @@ describe.skipIf(!binary).each(["ws", "http"] as const)("the opamp-go client over
         return a?.spec?.remoteConfig?.data?.status === RemoteConfigState.FAILED ? a : undefined;
       }, 15_000, "config Failed");
       expect(failed.spec!.remoteConfig!.lastErrorMessage).toMatch(/INVALID/);
-      const audit = await t.commands.listCommands({ instanceUid: uid });
-      expect(audit.commands.map((c) => c.state)).toEqual([CommandState.FAILED, CommandState.APPLIED]);
+      // The audit trail follows asynchronously.
+      await eventually(async () => {
+        const { commands } = await t.commands.listCommands({ instanceUid: uid });
+        return commands.map((c) => c.state).join() === [CommandState.FAILED, CommandState.APPLIED].join();
+      }, 10_000, "audit FAILED then APPLIED");
 
       await agent.stop();
       await eventually(async () => (await t.agents.getAgent({ instanceUid: uid })).agent?.status?.connected === false, 15_000, "disconnected");
