@@ -1,10 +1,9 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   AgentCapabilities,
   AgentToServerSchema,
   RemoteConfigStatuses,
   ServerToAgentSchema,
-  type AgentToServer,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
@@ -42,7 +41,7 @@ export class WsAgent {
       if (data[0] !== 0) throw new Error("server frame lacks the 0 header");
       agent.received.push(fromBinary(ServerToAgentSchema, data.subarray(1)));
     });
-    socket.on("close", (code) => (agent.closeCode = code));
+    socket.on("close", (code: number) => (agent.closeCode = code));
     await new Promise<void>((resolve, reject) => {
       socket.once("open", () => resolve());
       socket.once("error", reject);
@@ -51,7 +50,7 @@ export class WsAgent {
   }
 
   /** Sends a message (sequence number filled in) with the OpAMP header, or raw bytes as given. */
-  send(fields: Partial<AgentToServer> = {}): void {
+  send(fields: MessageInitShape<typeof AgentToServerSchema> = {}): void {
     const msg = create(AgentToServerSchema, { instanceUid: this.uid, capabilities: CAPS, sequenceNum: this.seq++, ...fields });
     this.sendRaw(Buffer.concat([Buffer.from([0]), toBinary(AgentToServerSchema, msg)]));
   }
@@ -76,7 +75,7 @@ export class WsAgent {
 /** One plain-HTTP poll. */
 export async function httpPoll(
   url: string,
-  msg: Partial<AgentToServer>,
+  msg: MessageInitShape<typeof AgentToServerSchema>,
   options: { gzipRequest?: boolean; acceptGzip?: boolean; rawBody?: Uint8Array; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; headers: Headers; message?: ServerToAgent }> {
   let body: Uint8Array = options.rawBody ?? toBinary(AgentToServerSchema, create(AgentToServerSchema, { capabilities: CAPS, ...msg }));
