@@ -1,5 +1,6 @@
 import { formatHelp, parseOptions, UsageError, type OptionSpec } from "@fleetplane/platform/cli-options";
 import { createLogger } from "@fleetplane/platform/logger";
+import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
 import { startStandalone } from "./standalone.js";
 
 const STANDALONE_OPTIONS: OptionSpec[] = [
@@ -14,10 +15,44 @@ const STANDALONE_OPTIONS: OptionSpec[] = [
   { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
 ];
 
+const common = (port: string, dataDir?: string): OptionSpec[] => [
+  ...(dataDir ? [{ name: "data-dir", kind: "string" as const, description: "Directory of the embedded store", default: dataDir }] : []),
+  { name: "host", kind: "string", description: "Address to listen on", default: "127.0.0.1" },
+  { name: "port", kind: "number", description: "Port to listen on", default: port },
+  { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
+];
+
+/** Each service on its own (the pieces of the distributed topology). */
+const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v: Record<string, unknown>, logger: ReturnType<typeof createLogger>) => Promise<Running> }> = {
+  "command-service": {
+    summary: "Runs command-service alone: the audit trail API.",
+    options: common("4323", ".data/command-service"),
+    start: (v, logger) => startCommandServiceAlone({ dataDir: String(v["data-dir"]), host: String(v.host), port: Number(v.port), logger }),
+  },
+  "agent-service": {
+    summary: "Runs agent-service alone: the agent and connection API.",
+    options: [...common("4322", ".data/agent-service"), { name: "command-service-url", kind: "string", description: "Base URL of command-service", default: "http://127.0.0.1:4323" }],
+    start: (v, logger) =>
+      startAgentServiceAlone({ dataDir: String(v["data-dir"]), host: String(v.host), port: Number(v.port), commandServiceUrl: String(v["command-service-url"]), logger }),
+  },
+  gateway: {
+    summary: "Runs opamp-gateway alone: OpAMP for agents, agent-service over Connect.",
+    options: [
+      ...common("4320"),
+      { name: "agent-service-url", kind: "string", description: "Base URL of agent-service", default: "http://127.0.0.1:4322" },
+      { name: "gateway-id", kind: "string", description: "Unique id of this gateway replica", default: "gateway-1" },
+    ],
+    start: (v, logger) => startGatewayAlone({ gatewayId: String(v["gateway-id"]), host: String(v.host), port: Number(v.port), agentServiceUrl: String(v["agent-service-url"]), logger }),
+  },
+};
+
 const USAGE = `fleetplane <command> [options]
 
 Commands:
-  standalone   Run gateway, agent-service and command-service in one process (default)
+  standalone       Run gateway, agent-service and command-service in one process (default)
+  gateway          Run opamp-gateway alone
+  agent-service    Run agent-service alone
+  command-service  Run command-service alone
 
 Run "fleetplane <command> --help" for the options of a command.`;
 
@@ -27,6 +62,20 @@ async function main(argv: string[]): Promise<number> {
   const args = command === first ? rest : argv;
   if (command === "help") {
     process.stdout.write(USAGE + "\n");
+    return 0;
+  }
+  const single = SINGLE[command];
+  if (single) {
+    const parsed = parseOptions(single.options, args);
+    if (parsed.help) {
+      process.stdout.write(formatHelp(`fleetplane ${command} [options]`, single.summary, single.options));
+      return 0;
+    }
+    const logger = createLogger(command, String(parsed.values["log-level"]));
+    const running = await single.start(parsed.values, logger);
+    logger.info({ port: running.port }, `${command} is running`);
+    await untilSignal(logger);
+    await running.close();
     return 0;
   }
   if (command !== "standalone") {
@@ -57,7 +106,14 @@ async function main(argv: string[]): Promise<number> {
   process.stderr.write(
     `\nFleetplane standalone\n  OpAMP:     ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also http:// POST, and /api/v1/opamp)\n  Admin API: http://${values["api-host"]}:${server.apiPort}  (Connect, gRPC, gRPC-web)\n  Data:      ${values["data-dir"]}\n\n`,
   );
-  await new Promise<void>((resolve) => {
+  await untilSignal(logger);
+  await server.close();
+  logger.info("stopped");
+  return 0;
+}
+
+function untilSignal(logger: ReturnType<typeof createLogger>): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, "shutting down");
       resolve();
@@ -65,9 +121,6 @@ async function main(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
-  await server.close();
-  logger.info("stopped");
-  return 0;
 }
 
 main(process.argv.slice(2)).then(

@@ -78,8 +78,11 @@ function sniff(socket: net.Socket, route: (isH2: boolean) => void): void {
     socket.off("data", onData);
     socket.pause();
     socket.unshift(seen);
+    // The HTTP/2 session reads what we put back through socket.read() when it
+    // attaches; resuming here would emit those bytes to nobody. HTTP/1's
+    // parser listens for 'data', so that socket must flow again.
     route(matches);
-    socket.resume();
+    if (!matches) socket.resume();
   };
   socket.on("data", onData);
 }

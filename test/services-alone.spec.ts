@@ -1,0 +1,66 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { afterAll, describe, expect, it } from "vitest";
+import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { WsAgent, description } from "./support/simulated-agent.js";
+import { eventually } from "./support/standalone-server.js";
+
+const main = join(import.meta.dirname, "../services/fleetplane/src/main.ts");
+const children: ChildProcess[] = [];
+
+/** Starts `fleetplane <command>` on port 0 and returns the port it reports. */
+async function start(command: string, args: string[]): Promise<number> {
+  const child = spawn(process.execPath, ["--import", "tsx", main, command, "--port", "0", ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${command} did not start in time`)), 20_000);
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const entry = JSON.parse(line) as { msg?: string; port?: number };
+      if (entry.msg === `${command} is running`) {
+        clearTimeout(timer);
+        resolve(entry.port!);
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`${command} exited with ${code}`)));
+  });
+}
+
+afterAll(async () => {
+  await Promise.all(
+    children.map((c) => new Promise<void>((resolve) => (c.exitCode !== null ? resolve() : (c.once("exit", () => resolve()), c.kill("SIGTERM"))))),
+  );
+});
+
+describe("each service started alone", () => {
+  it("serves its own API on its own port, and the three work together over Connect", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleetplane-alone-"));
+    const commandPort = await start("command-service", ["--data-dir", join(dir, "commands")]);
+    const agentPort = await start("agent-service", ["--data-dir", join(dir, "agents"), "--command-service-url", `http://127.0.0.1:${commandPort}`]);
+    const gatewayPort = await start("gateway", ["--agent-service-url", `http://127.0.0.1:${agentPort}`, "--gateway-id", "gw-alone"]);
+
+    const agents = createClient(AgentService, createConnectTransport({ baseUrl: `http://127.0.0.1:${agentPort}`, httpVersion: "1.1" }));
+    const commands = createClient(CommandService, createConnectTransport({ baseUrl: `http://127.0.0.1:${commandPort}`, httpVersion: "2" }));
+
+    const agent = await WsAgent.connect(`ws://127.0.0.1:${gatewayPort}/v1/opamp`);
+    agent.send({ agentDescription: description("alone") as never });
+    const first = await eventually(() => agent.received[0], 10_000, "reply through the gateway");
+    expect(first.errorResponse?.errorMessage).toBeUndefined();
+    const { agent: stored } = await agents.getAgent({ instanceUid: instanceUidToHex(agent.uid) });
+    expect(stored?.status?.gatewayId).toBe("gw-alone");
+
+    await agents.setRemoteConfig({ instanceUid: instanceUidToHex(agent.uid), files: { "": { content: { case: "text", value: "a: 1" } } }, requestedBy: "alone" });
+    // No shared bus between processes yet: the config arrives with the reply to the next message.
+    agent.send();
+    await eventually(() => agent.received.find((m) => m.remoteConfig), 10_000, "config on next message");
+    const audit = await eventually(async () => (await commands.listCommands({ instanceUid: instanceUidToHex(agent.uid) })).commands[0], 10_000, "audit record");
+    expect(audit.requestedBy).toBe("alone");
+    await agent.close();
+  });
+});
