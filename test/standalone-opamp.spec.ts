@@ -124,13 +124,16 @@ describe("a WebSocket agent", () => {
     await agent.close();
   });
 
-  it("is marked disconnected after it closes, and its connection is deleted", async () => {
+  it("has its connection saved while connected; is marked disconnected after it closes, and its connection is deleted", async () => {
     const agent = await WsAgent.connect(t.wsUrl);
     agent.send({ agentDescription: description() as never });
     await eventually(() => agent.received[0]);
+    const mine = async () => (await t.connections.listConnections({ pageSize: 1000 })).connections.find((c) => hex(c.instanceUid) === hex(agent.uid));
+    const saved = await eventually(mine, 5_000, "connection saved");
+    expect(saved.gatewayId).toBe("standalone");
     await agent.close();
     await eventually(async () => (await t.agents.getAgent({ instanceUid: hex(agent.uid) })).agent?.status?.connected === false);
-    await eventually(async () => t.server.gateway.cleanup.backlog === 0);
+    await eventually(async () => (await mine()) === undefined, 5_000, "connection deleted");
   });
 
   it("is given a new instance UID when it asks for one", async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { silentLogger } from "@fleetplane/platform/logger";
 import { startStandalone, type Standalone } from "@fleetplane/server/standalone";
@@ -30,6 +30,7 @@ export async function startTestServer(options: { dataDir?: string; httpAgentTime
     httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp`,
     apiUrl: `http://127.0.0.1:${server.apiPort}`,
     agents: createClient(AgentService, transport),
+    connections: createClient(ConnectionService, transport),
     commands: createClient(CommandService, transport),
   };
 }
