@@ -111,6 +111,10 @@ export class OpampTransport {
       this.server.closeAllConnections();
     }, graceMs);
     await stopped;
+    // Upgraded sockets are not the HTTP server's to wait for: wait until every
+    // WebSocket has finished its close handshake (or was terminated), so each
+    // one's OnConnectionClose has queued its cleanup before we report done.
+    while (this.wsConnections.size > 0) await new Promise((r) => setTimeout(r, 10));
     clearTimeout(timer);
   }
 
