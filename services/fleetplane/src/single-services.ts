@@ -1,20 +1,13 @@
-import { createClient, type ConnectRouter } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { createLmdbAgentRepository, createLmdbConnectionRepository } from "@fleetplane/agent-service/adapters/lmdb-agent-repository";
-import { createConnectCommandAudit } from "@fleetplane/agent-service/adapters/connect-command-audit";
-import { createAgentServiceImpl, createConnectionServiceImpl } from "@fleetplane/agent-service/agent-service-impl";
-import { AgentUsecase } from "@fleetplane/agent-service/domain/agent-usecase";
-import { ConnectionUsecase } from "@fleetplane/agent-service/domain/connection-usecase";
-import { createLmdbCommandRepository } from "@fleetplane/command-service/adapters/lmdb-command-repository";
-import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-impl";
-import { CommandAudit } from "@fleetplane/command-service/domain/command-audit";
 import { startGateway } from "@fleetplane/opamp-gateway/gateway";
 import { startApiServer } from "@fleetplane/platform/api-server";
 import { openEmbeddedStore } from "@fleetplane/platform/embedded-store";
 import { createInProcessPushBus } from "@fleetplane/platform/in-process-push-bus";
 import type { Logger } from "@fleetplane/platform/logger";
+import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 
 /** Something started that must be stopped in order. */
 export interface Running {
@@ -27,13 +20,13 @@ const h2 = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "
 /** command-service alone: its API on its own port, its own embedded store. */
 export async function startCommandServiceAlone(o: { dataDir: string; host: string; port: number; logger: Logger }): Promise<Running> {
   const store = openEmbeddedStore(o.dataDir);
-  const audit = new CommandAudit(createLmdbCommandRepository(store));
+  const service = commandServiceModule(store, o.logger);
   const api = await startApiServer({
     host: o.host,
     port: o.port,
     logger: o.logger,
-    routes: (r: ConnectRouter) => r.service(CommandService, createCommandServiceImpl(audit, o.logger)),
-    ready: async () => (await audit.ping(), true),
+    routes: service.routes,
+    ready: async () => (await service.audit.ping(), true),
   });
   return { port: api.port, close: async () => (await api.close(), await store.close()) };
 }
@@ -45,25 +38,13 @@ export async function startCommandServiceAlone(o: { dataDir: string; host: strin
  */
 export async function startAgentServiceAlone(o: { dataDir: string; host: string; port: number; commandServiceUrl: string; logger: Logger }): Promise<Running> {
   const store = openEmbeddedStore(o.dataDir);
-  const audit = createConnectCommandAudit(createClient(CommandService, h2(o.commandServiceUrl)), o.logger);
-  const bus = createInProcessPushBus();
-  const agents = new AgentUsecase({ agents: createLmdbAgentRepository(store), audit, push: bus, logger: o.logger });
-  const connections = new ConnectionUsecase(createLmdbConnectionRepository(store));
-  const api = await startApiServer({
-    host: o.host,
-    port: o.port,
-    logger: o.logger,
-    routes: (r: ConnectRouter) => {
-      r.service(AgentService, createAgentServiceImpl(agents, o.logger));
-      r.service(ConnectionService, createConnectionServiceImpl(connections, o.logger));
-    },
-  });
+  const service = agentServiceModule(store, createClient(CommandService, h2(o.commandServiceUrl)), createInProcessPushBus(), o.logger);
+  const api = await startApiServer({ host: o.host, port: o.port, logger: o.logger, routes: service.routes });
   return {
     port: api.port,
     async close() {
       await api.close();
-      await agents.close();
-      await audit.drain();
+      await service.close();
       await store.close();
     },
   };
