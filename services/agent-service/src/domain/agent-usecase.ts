@@ -137,7 +137,7 @@ export class AgentUsecase {
   async setRemoteConfig(uid: string, config: AgentConfigMap, requestedBy: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }> {
     if (Object.keys(config.configMap).length === 0) throw new InvalidRequestError("a remote config needs at least one file");
     const commandId = newCommandId(this.now());
-    const { agent, command } = await this.mutate(uid, { create: true, parsedUid: uid }, (agent) => {
+    const { agent, command } = await this.mutate(uid, { create: true }, (agent) => {
       const { command, transitions } = applyRemoteConfig(agent, config, { commandId, requestedBy, now: this.now() });
       return { persist: "now", result: { agent: clone(AgentSchema, agent), command }, transitions };
     });
@@ -254,7 +254,7 @@ export class AgentUsecase {
    */
   private mutate<T>(
     uid: string,
-    options: { create: boolean; parsedUid?: string },
+    options: { create: boolean },
     change: (agent: Agent, known: boolean) => { persist: Persist; result: T; transitions?: CommandTransition[]; evict?: boolean },
   ): Promise<T> {
     return this.mutex.run(uid, async () => {
