@@ -26,6 +26,8 @@ export async function startTestServer(options: { dataDir?: string; httpAgentTime
   return {
     server,
     dataDir,
+    gatewayIds: [server.gatewayId],
+    close: () => server.close(),
     wsUrl: `ws://127.0.0.1:${server.opampPort}/v1/opamp`,
     httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp`,
     apiUrl: `http://127.0.0.1:${server.apiPort}`,
@@ -35,18 +37,4 @@ export async function startTestServer(options: { dataDir?: string; httpAgentTime
   };
 }
 
-/** Polls `probe` until it returns a value (not undefined/false) or the time runs out. */
-export async function eventually<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, what = "condition"): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { eventually } from "./eventually.js";

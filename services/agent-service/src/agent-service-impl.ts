@@ -9,6 +9,7 @@ import type { Logger } from "@fleetplane/platform/logger";
 import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./domain/agent-errors.js";
 import type { AgentUsecase } from "./domain/agent-usecase.js";
 import { ConnectionUsecase, pageLimit } from "./domain/connection-usecase.js";
+import type { GatewayLeases } from "./domain/gateway-leases.js";
 
 /** Maps domain errors onto Connect codes; anything unexpected is logged and hidden. */
 function fail(err: unknown, logger: Logger, what: string): never {
@@ -121,7 +122,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
 }
 
 /** The Connect face of the ConnectionUsecase. */
-export function createConnectionServiceImpl(connections: ConnectionUsecase, logger: Logger): ServiceImpl<typeof ConnectionService> {
+export function createConnectionServiceImpl(connections: ConnectionUsecase, leases: GatewayLeases, logger: Logger): ServiceImpl<typeof ConnectionService> {
   const guard = guarded(logger);
   return {
     saveConnection: (req) =>
@@ -145,5 +146,15 @@ export function createConnectionServiceImpl(connections: ConnectionUsecase, logg
       guard("ListConnections", async () =>
         connections.list({ pageSize: req.pageSize, ...(req.gatewayId ? { gatewayId: req.gatewayId } : {}), ...(req.pageToken ? { pageToken: req.pageToken } : {}) }),
       ),
+    renewGatewayLease: (req) =>
+      guard("RenewGatewayLease", async () => {
+        await leases.renew(req.gatewayId, req.ttlSeconds);
+        return {};
+      }),
+    releaseGatewayLease: (req) =>
+      guard("ReleaseGatewayLease", async () => {
+        await leases.release(req.gatewayId);
+        return {};
+      }),
   };
 }

@@ -1,7 +1,25 @@
 import { formatHelp, parseOptions, UsageError, type OptionSpec } from "@fleetplane/platform/cli-options";
 import { createLogger } from "@fleetplane/platform/logger";
+import { assertGatewayId } from "@fleetplane/platform/nats-push-bus";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
 import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
 import { startStandalone } from "./standalone.js";
+
+/** How the gateway treats agents; the same in standalone and alone. */
+const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
+  { name: "max-message-bytes", kind: "number", description: "Largest OpAMP message accepted or sent", default: String(64 * 1024 * 1024) },
+  { name: "http-agent-timeout-seconds", kind: "number", description: "An HTTP agent silent this long is marked disconnected", default: "90" },
+  { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down", default: "30" },
+];
+
+function gatewayLimits(v: Record<string, unknown>) {
+  return {
+    maxMessageBytes: Number(v["max-message-bytes"]),
+    httpAgentTimeoutMs: Number(v["http-agent-timeout-seconds"]) * 1000,
+    retryAfterMs: Number(v["retry-after-seconds"]) * 1000,
+  };
+}
 
 const STANDALONE_OPTIONS: OptionSpec[] = [
   { name: "data-dir", kind: "string", description: "Directory of the embedded store", default: ".data/fleetplane" },
@@ -9,9 +27,7 @@ const STANDALONE_OPTIONS: OptionSpec[] = [
   { name: "opamp-port", kind: "number", description: "OpAMP port (WebSocket and plain HTTP at /v1/opamp and /api/v1/opamp)", default: "4320" },
   { name: "api-host", kind: "string", description: "Address the admin API listens on", default: "127.0.0.1" },
   { name: "api-port", kind: "number", description: "Admin API port (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c)", default: "4321" },
-  { name: "max-message-bytes", kind: "number", description: "Largest OpAMP message accepted or sent", default: String(64 * 1024 * 1024) },
-  { name: "http-agent-timeout-seconds", kind: "number", description: "An HTTP agent silent this long is marked disconnected", default: "90" },
-  { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down", default: "30" },
+  ...GATEWAY_LIMIT_OPTIONS,
   { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
 ];
 
@@ -22,27 +38,82 @@ const common = (port: string, dataDir?: string): OptionSpec[] => [
   { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
 ];
 
+const MONGO_URL: OptionSpec = {
+  name: "mongo-url",
+  kind: "string",
+  description: "MongoDB connection string (e.g. mongodb://db1,db2/fleetplane?replicaSet=rs0); unset keeps data in the embedded store under --data-dir",
+};
+const NATS_URL: OptionSpec = {
+  name: "nats-url",
+  kind: "string",
+  description: "NATS server(s), comma separated (e.g. nats://127.0.0.1:4222); unset means pushes only reach a gateway in this process",
+};
+const optional = (v: unknown) => (v === undefined ? undefined : String(v));
+
+/** A gateway id unique to this process, usable as a NATS subject token. */
+function defaultGatewayId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40) || "host";
+  return `${host}-${randomBytes(3).toString("hex")}`;
+}
+
+function gatewayIdOption(given: string | undefined): string {
+  try {
+    return assertGatewayId(given ?? defaultGatewayId());
+  } catch (err) {
+    throw new UsageError(`--gateway-id: ${(err as Error).message}`);
+  }
+}
+
 /** Each service on its own (the pieces of the distributed topology). */
 const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v: Record<string, unknown>, logger: ReturnType<typeof createLogger>) => Promise<Running> }> = {
   "command-service": {
     summary: "Runs command-service alone: the audit trail API.",
-    options: common("4323", ".data/command-service"),
-    start: (v, logger) => startCommandServiceAlone({ dataDir: String(v["data-dir"]), host: String(v.host), port: Number(v.port), logger }),
+    options: [...common("4323", ".data/command-service"), MONGO_URL],
+    start: (v, logger) =>
+      startCommandServiceAlone({ dataDir: String(v["data-dir"]), mongoUrl: optional(v["mongo-url"]), host: String(v.host), port: Number(v.port), logger }),
   },
   "agent-service": {
     summary: "Runs agent-service alone: the agent and connection API.",
-    options: [...common("4322", ".data/agent-service"), { name: "command-service-url", kind: "string", description: "Base URL of command-service", default: "http://127.0.0.1:4323" }],
+    options: [
+      ...common("4322", ".data/agent-service"),
+      MONGO_URL,
+      NATS_URL,
+      { name: "command-service-url", kind: "string", description: "Base URL of command-service", default: "http://127.0.0.1:4323" },
+      { name: "reap-interval-seconds", kind: "number", description: "How often to look for gateways whose lease ran out", default: "5" },
+    ],
     start: (v, logger) =>
-      startAgentServiceAlone({ dataDir: String(v["data-dir"]), host: String(v.host), port: Number(v.port), commandServiceUrl: String(v["command-service-url"]), logger }),
+      startAgentServiceAlone({
+        dataDir: String(v["data-dir"]),
+        mongoUrl: optional(v["mongo-url"]),
+        natsUrl: optional(v["nats-url"]),
+        host: String(v.host),
+        port: Number(v.port),
+        commandServiceUrl: String(v["command-service-url"]),
+        reapIntervalMs: Number(v["reap-interval-seconds"]) * 1000,
+        logger,
+      }),
   },
   gateway: {
-    summary: "Runs opamp-gateway alone: OpAMP for agents, agent-service over Connect.",
+    summary: "Runs opamp-gateway alone: OpAMP for agents, agent-service over Connect, pushes from NATS.",
     options: [
       ...common("4320"),
-      { name: "agent-service-url", kind: "string", description: "Base URL of agent-service", default: "http://127.0.0.1:4322" },
-      { name: "gateway-id", kind: "string", description: "Unique id of this gateway replica", default: "gateway-1" },
+      { name: "agent-service-url", kind: "string", description: "Base URL of agent-service (or a load balancer in front of its replicas)", default: "http://127.0.0.1:4322" },
+      NATS_URL,
+      { name: "gateway-id", kind: "string", description: "Unique id of this gateway replica (letters, digits, _ and -); default: host name and random hex" },
+      { name: "lease-seconds", kind: "number", description: "Agents of this gateway are marked disconnected this long after it dies", default: "30" },
+      ...GATEWAY_LIMIT_OPTIONS,
     ],
-    start: (v, logger) => startGatewayAlone({ gatewayId: String(v["gateway-id"]), host: String(v.host), port: Number(v.port), agentServiceUrl: String(v["agent-service-url"]), logger }),
+    start: (v, logger) =>
+      startGatewayAlone({
+        gatewayId: gatewayIdOption(optional(v["gateway-id"])),
+        host: String(v.host),
+        port: Number(v.port),
+        agentServiceUrl: String(v["agent-service-url"]),
+        natsUrl: optional(v["nats-url"]),
+        leaseSeconds: Number(v["lease-seconds"]),
+        ...gatewayLimits(v),
+        logger,
+      }),
   },
 };
 
@@ -94,9 +165,7 @@ async function main(argv: string[]): Promise<number> {
     opampPort: Number(values["opamp-port"]),
     apiHost: String(values["api-host"]),
     apiPort: Number(values["api-port"]),
-    maxMessageBytes: Number(values["max-message-bytes"]),
-    httpAgentTimeoutMs: Number(values["http-agent-timeout-seconds"]) * 1000,
-    retryAfterMs: Number(values["retry-after-seconds"]) * 1000,
+    ...gatewayLimits(values),
     logger,
   });
   logger.info(

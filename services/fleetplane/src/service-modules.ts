@@ -1,44 +1,54 @@
 import type { Client, ConnectRouter } from "@connectrpc/connect";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { createLmdbAgentRepository, createLmdbConnectionRepository } from "@fleetplane/agent-service/adapters/lmdb-agent-repository";
 import { createConnectCommandAudit } from "@fleetplane/agent-service/adapters/connect-command-audit";
 import { createAgentServiceImpl, createConnectionServiceImpl } from "@fleetplane/agent-service/agent-service-impl";
 import { AgentUsecase } from "@fleetplane/agent-service/domain/agent-usecase";
 import { ConnectionUsecase } from "@fleetplane/agent-service/domain/connection-usecase";
-import { createLmdbCommandRepository } from "@fleetplane/command-service/adapters/lmdb-command-repository";
+import { GatewayLeases } from "@fleetplane/agent-service/domain/gateway-leases";
 import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-impl";
 import { CommandAudit } from "@fleetplane/command-service/domain/command-audit";
-import type { EmbeddedStore } from "@fleetplane/platform/embedded-store";
 import type { Logger } from "@fleetplane/platform/logger";
 import type { PushBus } from "@fleetplane/platform/push-bus";
+import type { AgentStores, CommandStores } from "./stores.js";
 
 /**
  * Each service assembled once, from its store and the clients it needs; the
- * standalone process and the single-service commands only choose transports.
+ * standalone process and the single-service commands only choose transports
+ * and stores.
  */
-export function commandServiceModule(store: EmbeddedStore, logger: Logger) {
-  const audit = new CommandAudit(createLmdbCommandRepository(store));
+export function commandServiceModule(stores: CommandStores, logger: Logger) {
+  const audit = new CommandAudit(stores.commands);
   return {
     audit,
     routes: (r: ConnectRouter) => r.service(CommandService, createCommandServiceImpl(audit, logger)),
   };
 }
 
-export function agentServiceModule(store: EmbeddedStore, commands: Client<typeof CommandService>, bus: PushBus, logger: Logger) {
+export interface AgentServiceModuleOptions {
+  /** How often to look for gateways whose lease ran out. */
+  reapIntervalMs?: number;
+}
+
+export function agentServiceModule(stores: AgentStores, commands: Client<typeof CommandService>, bus: PushBus, logger: Logger, o: AgentServiceModuleOptions = {}) {
   const audit = createConnectCommandAudit(commands, logger);
-  const agents = new AgentUsecase({ agents: createLmdbAgentRepository(store), audit, push: bus, logger });
-  const connections = new ConnectionUsecase(createLmdbConnectionRepository(store));
+  const agents = new AgentUsecase({ agents: stores.agents, audit, push: bus, logger });
+  const connections = new ConnectionUsecase(stores.connections);
+  const leases = new GatewayLeases({ leases: stores.leases, agents, connections: stores.connections, logger });
+  leases.start(o.reapIntervalMs ?? 5_000);
   return {
     agents,
-    /** Flushes cached agent state and the audit queue (in that order). */
+    leases,
+    ping: () => stores.agents.ping(),
+    /** Stops the reaper, flushes cached agent state and the audit queue (in that order). */
     async close() {
+      await leases.stop();
       await agents.close();
       await audit.drain();
     },
     routes: (r: ConnectRouter) => {
       r.service(AgentService, createAgentServiceImpl(agents, logger));
-      r.service(ConnectionService, createConnectionServiceImpl(connections, logger));
+      r.service(ConnectionService, createConnectionServiceImpl(connections, leases, logger));
     },
   };
 }

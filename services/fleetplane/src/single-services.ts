@@ -4,10 +4,10 @@ import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agen
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { startGateway } from "@fleetplane/opamp-gateway/gateway";
 import { startApiServer } from "@fleetplane/platform/api-server";
-import { openEmbeddedStore } from "@fleetplane/platform/embedded-store";
-import { createInProcessPushBus } from "@fleetplane/platform/in-process-push-bus";
 import type { Logger } from "@fleetplane/platform/logger";
+import { choosePushBus } from "./push-bus-choice.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
+import { openStores } from "./stores.js";
 
 /** Something started that must be stopped in order. */
 export interface Running {
@@ -17,10 +17,16 @@ export interface Running {
 
 const h2 = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "2" });
 
-/** command-service alone: its API on its own port, its own embedded store. */
-export async function startCommandServiceAlone(o: { dataDir: string; host: string; port: number; logger: Logger }): Promise<Running> {
-  const store = openEmbeddedStore(o.dataDir);
-  const service = commandServiceModule(store, o.logger);
+interface Listen {
+  host: string;
+  port: number;
+  logger: Logger;
+}
+
+/** command-service alone: its API on its own port; embedded store or MongoDB. */
+export async function startCommandServiceAlone(o: Listen & { dataDir: string; mongoUrl?: string | undefined }): Promise<Running> {
+  const stores = await openStores({ dataDir: o.dataDir, mongoUrl: o.mongoUrl, logger: o.logger });
+  const service = commandServiceModule(stores, o.logger);
   const api = await startApiServer({
     host: o.host,
     port: o.port,
@@ -28,39 +34,73 @@ export async function startCommandServiceAlone(o: { dataDir: string; host: strin
     routes: service.routes,
     ready: async () => (await service.audit.ping(), true),
   });
-  return { port: api.port, close: async () => (await api.close(), await store.close()) };
+  return { port: api.port, close: async () => (await api.close(), await stores.close()) };
 }
 
 /**
  * agent-service alone: its API on its own port, command-service reached over
- * Connect (HTTP/2). Without a shared bus (NATS, not built yet) pushes cannot
- * reach a gateway in another process: agents get changes on their next message.
+ * Connect (HTTP/2), pushes over NATS when a URL is given.
  */
-export async function startAgentServiceAlone(o: { dataDir: string; host: string; port: number; commandServiceUrl: string; logger: Logger }): Promise<Running> {
-  const store = openEmbeddedStore(o.dataDir);
-  const service = agentServiceModule(store, createClient(CommandService, h2(o.commandServiceUrl)), createInProcessPushBus(), o.logger);
-  const api = await startApiServer({ host: o.host, port: o.port, logger: o.logger, routes: service.routes });
+export async function startAgentServiceAlone(
+  o: Listen & { dataDir: string; mongoUrl?: string | undefined; natsUrl?: string | undefined; commandServiceUrl: string; reapIntervalMs?: number },
+): Promise<Running> {
+  const stores = await openStores({ dataDir: o.dataDir, mongoUrl: o.mongoUrl, logger: o.logger });
+  const bus = await choosePushBus({ natsUrl: o.natsUrl, name: `agent-service-${process.pid}`, logger: o.logger, alone: true });
+  const service = agentServiceModule(stores, createClient(CommandService, h2(o.commandServiceUrl)), bus, o.logger, {
+    ...(o.reapIntervalMs ? { reapIntervalMs: o.reapIntervalMs } : {}),
+  });
+  const api = await startApiServer({
+    host: o.host,
+    port: o.port,
+    logger: o.logger,
+    routes: service.routes,
+    ready: async () => (await service.ping(), true),
+  });
   return {
     port: api.port,
     async close() {
+      // No reaping while shutting down: gateways cannot renew meanwhile.
+      await service.leases.stop();
       await api.close();
       await service.close();
-      await store.close();
+      await bus.close();
+      await stores.close();
     },
   };
 }
 
-/** opamp-gateway alone: OpAMP on its port, agent-service reached over Connect (HTTP/2). */
-export async function startGatewayAlone(o: { gatewayId: string; host: string; port: number; agentServiceUrl: string; logger: Logger }): Promise<Running> {
+/** opamp-gateway alone: OpAMP on its port, agent-service over Connect (HTTP/2), pushes from NATS. */
+export async function startGatewayAlone(
+  o: Listen & {
+    gatewayId: string;
+    agentServiceUrl: string;
+    natsUrl?: string | undefined;
+    leaseSeconds?: number;
+    maxMessageBytes?: number;
+    httpAgentTimeoutMs?: number;
+    retryAfterMs?: number;
+  },
+): Promise<Running> {
   const transport = h2(o.agentServiceUrl);
+  const bus = await choosePushBus({ natsUrl: o.natsUrl, name: `gateway-${o.gatewayId}`, logger: o.logger, alone: true });
   const gateway = await startGateway({
     gatewayId: o.gatewayId,
     host: o.host,
     port: o.port,
+    ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}),
+    ...(o.maxMessageBytes ? { maxMessageBytes: o.maxMessageBytes } : {}),
+    ...(o.httpAgentTimeoutMs ? { httpAgentTimeoutMs: o.httpAgentTimeoutMs } : {}),
+    ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}),
     agents: createClient(AgentService, transport),
     connections: createClient(ConnectionService, transport),
-    bus: createInProcessPushBus(),
+    bus,
     logger: o.logger,
   });
-  return { port: gateway.port, close: () => gateway.close() };
+  return {
+    port: gateway.port,
+    async close() {
+      await gateway.close();
+      await bus.close();
+    },
+  };
 }

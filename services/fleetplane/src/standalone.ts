@@ -5,10 +5,11 @@ import type { AgentUsecase } from "@fleetplane/agent-service/domain/agent-usecas
 import { startGateway, type Gateway } from "@fleetplane/opamp-gateway/gateway";
 import { startApiServer } from "@fleetplane/platform/api-server";
 import type { DualProtocolServer } from "@fleetplane/platform/dual-protocol-server";
-import { openEmbeddedStore } from "@fleetplane/platform/embedded-store";
 import { createInProcessPushBus } from "@fleetplane/platform/in-process-push-bus";
 import type { Logger } from "@fleetplane/platform/logger";
+import { randomBytes } from "node:crypto";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
+import { openStores } from "./stores.js";
 
 export interface StandaloneOptions {
   dataDir: string;
@@ -16,7 +17,9 @@ export interface StandaloneOptions {
   opampPort: number;
   apiHost: string;
   apiPort: number;
+  /** Default: "standalone-" and random hex, new on every start (see GatewayLeases). */
   gatewayId?: string;
+  leaseSeconds?: number;
   maxMessageBytes?: number;
   httpAgentTimeoutMs?: number;
   retryAfterMs?: number;
@@ -26,6 +29,7 @@ export interface StandaloneOptions {
 export interface Standalone {
   opampPort: number;
   apiPort: number;
+  gatewayId: string;
   gateway: Gateway;
   agents: AgentUsecase;
   close(): Promise<void>;
@@ -38,16 +42,20 @@ export interface Standalone {
  * in-memory transport), so distributed mode swaps transports, not code paths.
  */
 export async function startStandalone(o: StandaloneOptions): Promise<Standalone> {
-  const store = openEmbeddedStore(o.dataDir);
+  const stores = await openStores({ dataDir: o.dataDir, logger: o.logger });
   const bus = createInProcessPushBus();
 
-  const commandService = commandServiceModule(store, o.logger.child({ component: "command-service" }));
+  const commandService = commandServiceModule(stores, o.logger.child({ component: "command-service" }));
   const commandClient = createClient(CommandService, createRouterTransport(commandService.routes));
-  const agentService = agentServiceModule(store, commandClient, bus, o.logger.child({ component: "agent-service" }));
+  const agentService = agentServiceModule(stores, commandClient, bus, o.logger.child({ component: "agent-service" }));
   const agentTransport = createRouterTransport(agentService.routes);
 
+  const gatewayId = o.gatewayId ?? `standalone-${randomBytes(4).toString("hex")}`;
   const gateway = await startGateway({
-    gatewayId: o.gatewayId ?? "standalone",
+    // A new id per start: if the last run died without cleaning up, its
+    // lease runs out and its agents are marked disconnected.
+    gatewayId,
+    ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}),
     host: o.host,
     port: o.opampPort,
     ...(o.maxMessageBytes ? { maxMessageBytes: o.maxMessageBytes } : {}),
@@ -76,6 +84,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
   return {
     opampPort: gateway.port,
     apiPort: api.port,
+    gatewayId,
     gateway,
     agents: agentService.agents,
     async close() {
@@ -85,7 +94,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
       await api.close();
       await agentService.close();
       await bus.close();
-      await store.close();
+      await stores.close();
     },
   };
 }

@@ -13,6 +13,8 @@ import type { AgentConnection } from "./agent-connection.js";
  */
 export class ConnectionTracker {
   private readonly connections = new Map<string, Connection>();
+  /** The last store write per connection: writes of one connection run in order. */
+  private readonly writes = new Map<string, Promise<void>>();
 
   constructor(
     private readonly gatewayId: string,
@@ -37,14 +39,33 @@ export class ConnectionTracker {
   }
 
   /** SaveConnection: writes through to agent-service. */
-  async save(record: Connection): Promise<void> {
-    await this.remote.saveConnection({ connection: record });
+  save(record: Connection): Promise<void> {
+    return this.inOrder(record.id, async () => {
+      await this.remote.saveConnection({ connection: record });
+    });
   }
 
   /** DeleteConnection: forgets locally and in the store. */
-  async delete(id: string): Promise<void> {
-    await this.remote.deleteConnection({ id });
-    this.connections.delete(id);
+  delete(id: string): Promise<void> {
+    return this.inOrder(id, async () => {
+      await this.remote.deleteConnection({ id });
+      this.connections.delete(id);
+    });
+  }
+
+  /**
+   * Runs a store write after the previous write of the same connection has
+   * settled: otherwise a slow first save (no instance UID yet) could land
+   * after the second, or a save after the delete and bring it back.
+   */
+  private inOrder(id: string, write: () => Promise<void>): Promise<void> {
+    const next = (this.writes.get(id) ?? Promise.resolve()).catch(() => {}).then(write);
+    this.writes.set(id, next);
+    const forget = () => {
+      if (this.writes.get(id) === next) this.writes.delete(id);
+    };
+    next.then(forget, forget);
+    return next;
   }
 
   get size(): number {

@@ -3,10 +3,11 @@ import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane
 import type { Logger } from "@fleetplane/platform/logger";
 import type { PushBus, PushSubscription } from "@fleetplane/platform/push-bus";
 import { CleanupQueue } from "./cleanup-queue.js";
+import { DEFAULT_LEASE_SECONDS, startLeaseRenewal } from "./gateway-lease.js";
 import { ConnectionTracker } from "./connection-tracker.js";
 import { OpampService } from "./opamp-service.js";
 import { OpampTransport } from "./opamp-transport.js";
-import { createPushReceiver } from "./push-receiver.js";
+import { createPushReceiver, reconcileAll } from "./push-receiver.js";
 import { WebSocketRegistry } from "./websocket-registry.js";
 
 export interface GatewayOptions {
@@ -18,6 +19,8 @@ export interface GatewayOptions {
   httpAgentTimeoutMs?: number;
   wsPingIntervalMs?: number;
   retryAfterMs?: number;
+  /** Lease length; agent-service presumes this gateway dead this long after its last renewal. */
+  leaseSeconds?: number;
   agents: Client<typeof AgentService>;
   connections: Client<typeof ConnectionService>;
   bus: PushBus;
@@ -39,6 +42,13 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const registry = new WebSocketRegistry();
   const cleanup = new CleanupQueue(o.logger);
+  const lease = startLeaseRenewal({
+    gatewayId: o.gatewayId,
+    ttlSeconds: o.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
+    connections: o.connections,
+    registry,
+    logger: o.logger,
+  });
   const service = new OpampService({
     agents: o.agents,
     connections: new ConnectionTracker(o.gatewayId, o.connections),
@@ -46,6 +56,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     cleanup,
     logger: o.logger,
     retryAfterMs: o.retryAfterMs ?? 30_000,
+    leaseCurrent: () => lease.current(),
   });
   const transport = new OpampTransport(
     {
@@ -61,7 +72,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     service,
   );
   const onPush = createPushReceiver({ agents: o.agents, registry, logger: o.logger });
-  const subscription: PushSubscription = await o.bus.subscribe(o.gatewayId, (n) => void onPush(n));
+  const subscription: PushSubscription = await o.bus.subscribe(
+    o.gatewayId,
+    (n) => void onPush(n),
+    () => void reconcileAll({ registry, onPush, logger: o.logger }),
+  );
   const port = await transport.listen();
   o.logger.info({ port, host: o.host, paths: o.paths ?? DEFAULT_OPAMP_PATHS, gateway: o.gatewayId }, "OpAMP listening (WebSocket and plain HTTP)");
   return {
@@ -73,7 +88,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       await subscription.unsubscribe();
       await transport.close();
       const drained = await cleanup.drain(10_000);
-      if (!drained) o.logger.warn({ backlog: cleanup.backlog }, "shutdown: connection cleanups still pending");
+      if (!drained) o.logger.warn({ backlog: cleanup.backlog }, "shutdown: connection cleanups still pending; the gateway lease will expire and agent-service reaps them");
+      await lease.stop({ release: drained });
     },
   };
 }

@@ -25,6 +25,8 @@ export interface OpampServiceOptions {
   logger: Logger;
   /** RetryInfo offered to agents when a dependency is down. */
   retryAfterMs: number;
+  /** Resolves when this gateway's lease is current (see GatewayLease.current). */
+  leaseCurrent?: () => Promise<void>;
 }
 
 /**
@@ -74,6 +76,7 @@ export class OpampService implements OpampCallbacks {
         if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
         await this.deps.connections.save(record);
       }
+      await this.deps.leaseCurrent?.();
       const { reply } = await this.deps.agents.reportMessage({ connection: record, message });
       if (!reply) throw new Error("agent-service returned no reply");
       return reply;

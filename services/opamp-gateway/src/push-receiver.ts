@@ -28,3 +28,21 @@ export function createPushReceiver(deps: { agents: Client<typeof AgentService>; 
     }
   };
 }
+
+/** Agents reconciled at a time after a bus outage (each costs one pull). */
+const RECONCILE_CONCURRENCY = 16;
+
+/**
+ * After a bus outage, notices may have been lost: pull for every WebSocket
+ * agent this gateway holds. Rare (once per outage) and bounded by this
+ * gateway's own agents, never by the fleet.
+ */
+export async function reconcileAll(deps: { registry: WebSocketRegistry; onPush: (n: PushNotice) => Promise<void>; logger: Logger }): Promise<void> {
+  const targets = [...deps.registry.identified()].map(({ instanceUid, conn }) => ({ instanceUid, connectionId: conn.id }));
+  deps.logger.info({ agents: targets.length }, "push bus is back: reconciling this gateway's agents");
+  let next = 0;
+  const worker = async () => {
+    while (next < targets.length) await deps.onPush(targets[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(RECONCILE_CONCURRENCY, targets.length) }, worker));
+}

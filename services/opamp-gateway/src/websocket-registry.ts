@@ -39,6 +39,11 @@ export class WebSocketRegistry {
     for (const entry of this.byId.values()) yield entry.conn;
   }
 
+  /** Connections that have told us their agent's instance UID. */
+  *identified(): IterableIterator<{ instanceUid: string; conn: AgentConnection }> {
+    for (const entry of this.byId.values()) if (entry.uid) yield { instanceUid: entry.uid, conn: entry.conn };
+  }
+
   get size(): number {
     return this.byId.size;
   }

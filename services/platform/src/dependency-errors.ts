@@ -23,7 +23,9 @@ export class DependencyUnavailableError extends Error {
 export function toConnectError(err: unknown, logger: Logger, what: string, context: object = {}): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof DependencyUnavailableError) {
-    logger.warn({ ...context, err, dependency: err.dependency }, `${what}: dependency unavailable`);
+    // Expected during an outage and logged once per request: the cause is
+    // enough, a stack trace per request would drown the log.
+    logger.warn({ ...context, dependency: err.dependency, cause: String(err.cause ?? err.message) }, `${what}: dependency unavailable`);
     return new ConnectError(`${what}: ${err.dependency} is unavailable; retry later`, Code.Unavailable);
   }
   if (isUnavailableConnectError(err)) {

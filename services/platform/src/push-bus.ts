@@ -23,6 +23,12 @@ export interface PushBus {
    * for a down bus, because the caller's desired state is already saved.
    */
   publish(gatewayId: string, notice: PushNotice): Promise<boolean>;
-  subscribe(gatewayId: string, onNotice: (notice: PushNotice) => void): Promise<PushSubscription>;
+  /**
+   * Receives the notices for one gateway. `onReconnected` runs after the bus
+   * came back from an outage: notices published meanwhile may be lost (the
+   * publisher may have flushed before our subscription was restored), so the
+   * gateway reconciles every agent it holds.
+   */
+  subscribe(gatewayId: string, onNotice: (notice: PushNotice) => void, onReconnected?: () => void): Promise<PushSubscription>;
   close(): Promise<void>;
 }

@@ -2,7 +2,13 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { EmbeddedStore } from "@fleetplane/platform/embedded-store";
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import { RevisionConflictError, type AgentQuery, type AgentRepository, type ConnectionRepository } from "../domain/agent-repository.js";
+import {
+  RevisionConflictError,
+  type AgentQuery,
+  type AgentRepository,
+  type ConnectionRepository,
+  type GatewayLeaseRepository,
+} from "../domain/agent-repository.js";
 import { matchesAgentQuery } from "../domain/agent-query.js";
 
 /**
@@ -81,6 +87,27 @@ export function createLmdbConnectionRepository(store: EmbeddedStore): Connection
         if (out.length >= limit) break;
       }
       return out;
+    },
+  };
+}
+
+export function createLmdbGatewayLeaseRepository(store: EmbeddedStore): GatewayLeaseRepository {
+  // Few entries (one per gateway), so a scan for expired leases is cheap.
+  const leases = store.openDB<number, string>({ name: "gateway-leases", encoding: "ordered-binary" });
+  return {
+    async renew(gatewayId, expiresAt) {
+      await leases.put(gatewayId, expiresAt);
+    },
+    async expired(now, limit) {
+      const out: string[] = [];
+      for (const { key, value } of leases.getRange({})) {
+        if (value < now) out.push(key);
+        if (out.length >= limit) break;
+      }
+      return out;
+    },
+    async release(gatewayId) {
+      await leases.remove(gatewayId);
     },
   };
 }

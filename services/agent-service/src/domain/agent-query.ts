@@ -8,6 +8,7 @@ import type { AgentQuery } from "./agent-repository.js";
  */
 export function matchesAgentQuery(agent: Agent, query: AgentQuery): boolean {
   if (query.connected !== undefined && (agent.status?.connected ?? false) !== query.connected) return false;
+  if (query.gatewayId !== undefined && (agent.status?.gatewayId ?? "") !== query.gatewayId) return false;
   if (query.attributes) {
     const attrs = agentStringAttributes(agent);
     for (const [k, v] of Object.entries(query.attributes)) if (attrs.get(k) !== v) return false;

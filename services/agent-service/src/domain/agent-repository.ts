@@ -13,6 +13,8 @@ export interface AgentQuery {
   /** Hex uid of the last agent of the previous page (listing is in uid order). */
   after?: string;
   connected?: boolean;
+  /** Only agents whose status names this gateway (the reaper's query). */
+  gatewayId?: string;
   /** Matches identifying or non-identifying string attributes. */
   attributes?: Record<string, string>;
   /** Returns true to keep an agent (filters the store cannot express). */
@@ -37,4 +39,17 @@ export interface ConnectionRepository {
   get(id: string): Promise<Connection | undefined>;
   delete(id: string): Promise<void>;
   list(query: { gatewayId?: string; limit: number; after?: string }): Promise<Connection[]>;
+}
+
+/**
+ * Gateways hold a lease they renew while alive. When a lease runs out the
+ * gateway is presumed dead and its agents are marked disconnected, so a killed
+ * gateway never leaves agents "connected" forever.
+ */
+export interface GatewayLeaseRepository {
+  /** Creates or extends a gateway's lease until `expiresAt` (epoch ms). */
+  renew(gatewayId: string, expiresAt: number): Promise<void>;
+  /** Gateways whose lease ended before `now` (epoch ms), at most `limit`. */
+  expired(now: number, limit: number): Promise<string[]>;
+  release(gatewayId: string): Promise<void>;
 }

@@ -101,7 +101,9 @@ export class AgentUsecase {
 
   /** Builds what to push to an agent on the given connection; undefined when there is nothing to say. */
   async pullServerToAgent(uid: string, connectionId: string): Promise<ServerToAgent | undefined> {
-    return this.mutate(uid, { create: false }, (agent) => {
+    // Read through to the store: the change being pushed may have been made
+    // by another agent-service replica, after this one cached the agent.
+    return this.mutate(uid, { create: false, fresh: true }, (agent) => {
       if (agent.status?.connectionId !== connectionId || !agent.status.connected) return { persist: "no", result: undefined };
       const built = buildServerToAgent(agent, { requestFullState: false });
       if (!built.hasContent) return { persist: "no", result: undefined };
@@ -254,12 +256,13 @@ export class AgentUsecase {
    */
   private mutate<T>(
     uid: string,
-    options: { create: boolean },
+    options: { create: boolean; fresh?: boolean },
     change: (agent: Agent, known: boolean) => { persist: Persist; result: T; transitions?: CommandTransition[]; evict?: boolean },
   ): Promise<T> {
     return this.mutex.run(uid, async () => {
       for (let attempt = 0; ; attempt++) {
-        let agent = attempt === 0 ? this.cache.get(uid) : undefined;
+        const cached = attempt === 0 ? this.cache.get(uid) : undefined;
+        let agent = cached && options.fresh ? newest(cached, await this.deps.agents.get(uid)) : cached;
         agent ??= await this.deps.agents.get(uid);
         const known = agent !== undefined;
         if (!agent) {
@@ -309,6 +312,22 @@ export class AgentUsecase {
   private audit(uid: string, transitions: CommandTransition[]): void {
     for (const t of transitions) void this.deps.audit.transition(uid, t);
   }
+}
+
+/**
+ * The cached copy unless the store holds a newer revision (written by another
+ * replica). The cached copy may carry liveness not yet flushed; the newer
+ * stored copy keeps it when the cache saw the agent last.
+ */
+function newest(cached: Agent, stored: Agent | undefined): Agent {
+  if (!stored || stored.revision <= cached.revision) return cached;
+  const c = cached.status;
+  const s = stored.status;
+  if (c && s && c.connectionId === s.connectionId && c.sequenceNum > s.sequenceNum) {
+    s.sequenceNum = c.sequenceNum;
+    if (c.lastSeenAt) s.lastSeenAt = c.lastSeenAt;
+  }
+  return stored;
 }
 
 function newCommandId(now: number): string {

@@ -1,0 +1,214 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { AgentSchema, ConnectionSchema, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { bytesOfBinary, guardMongo, upsertWithRetry } from "@fleetplane/platform/mongo-store";
+import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
+import {
+  RevisionConflictError,
+  type AgentQuery,
+  type AgentRepository,
+  type ConnectionRepository,
+  type GatewayLeaseRepository,
+} from "../domain/agent-repository.js";
+import { agentStringAttributes } from "../domain/agent-query.js";
+
+/**
+ * One document per agent. The agent itself is the `proto` blob (the protobuf
+ * is the schema); the other fields copy what ListAgents filters on, so the
+ * database can filter and index them. Keys are fixed names only: FerretDB 1.x
+ * (and older MongoDB) reject keys containing "." or starting with "$", which
+ * attribute keys like "service.name" would be.
+ */
+interface AgentDocument {
+  _id: string; // hex instance UID
+  revision: bigint | number; // stored as int64; number only if another tool wrote it
+  connected: boolean;
+  gatewayId: string;
+  /** String attributes (identifying and non-identifying) as `key + "\0" + value`: a filter is array membership. */
+  attrs: string[];
+  proto: Binary;
+}
+
+interface ConnectionDocument {
+  _id: string; // connection id
+  gatewayId: string;
+  proto: Binary;
+}
+
+interface GatewayLeaseDocument {
+  _id: string; // gateway id
+  expiresAt: number; // epoch ms
+}
+
+const AGENTS = "agents";
+const CONNECTIONS = "connections";
+const GATEWAY_LEASES = "gateway_leases";
+const DUPLICATE_KEY = 11000;
+
+// Revisions are int64 in the database; bigint on both sides avoids precision surprises.
+const collectionOptions = { useBigInt64: true };
+
+/**
+ * Creates the indexes the queries below rely on. Run once at start-up:
+ * creating an index that exists is a no-op.
+ */
+export async function ensureAgentIndexes(db: Db): Promise<void> {
+  await guardMongo(async () => {
+    // One index per call: FerretDB 1.24 drops the connection (a server-side
+    // panic) when one createIndexes call names several indexes that exist.
+    const agents = db.collection(AGENTS);
+    await agents.createIndex({ connected: 1, _id: 1 }); // ListAgents(connected) in uid order
+    await agents.createIndex({ gatewayId: 1 }); // the reaper: agents of a dead gateway
+    await agents.createIndex({ attrs: 1 }); // attribute filters (multikey)
+    await db.collection(CONNECTIONS).createIndex({ gatewayId: 1, _id: 1 });
+  });
+}
+
+/**
+ * Agents in MongoDB with the same optimistic concurrency as the embedded
+ * store: a save names the revision it read, and the write only happens when
+ * the stored document still has that revision (checked by the database in
+ * the same single-document write, so no transaction is needed).
+ */
+export function createMongoAgentRepository(db: Db): AgentRepository {
+  const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
+
+  return {
+    async get(uid) {
+      const doc = await guardMongo(() => agents.findOne({ _id: uid }));
+      return doc ? decodeAgent(doc) : undefined;
+    },
+
+    async save(agent) {
+      const uid = instanceUidToHex(agent.metadata!.instanceUid);
+      const expected = agent.revision;
+      const fields = {
+        revision: expected + 1n,
+        ...queryFieldsOf(agent),
+        proto: new Binary(toBinary(AgentSchema, agent)),
+      };
+      await guardMongo(async () => {
+        if (expected === 0n) {
+          // A new agent: the unique _id makes a concurrent creator lose.
+          try {
+            await agents.insertOne({ _id: uid, ...fields });
+          } catch (err) {
+            if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) throw new RevisionConflictError(uid, expected);
+            throw err;
+          }
+          return;
+        }
+        const result = await agents.updateOne({ _id: uid, revision: expected }, { $set: fields });
+        if (result.matchedCount === 0) throw new RevisionConflictError(uid, expected);
+      });
+      agent.revision = expected + 1n;
+    },
+
+    async list(query: AgentQuery) {
+      if (query.limit <= 0) return [];
+      const filter: Filter<AgentDocument> = {};
+      if (query.connected !== undefined) filter.connected = query.connected;
+      if (query.gatewayId !== undefined) filter.gatewayId = query.gatewayId;
+      const attrs = Object.entries(query.attributes ?? {}).map(([key, value]) => attributeEntry(key, value));
+      if (attrs.length > 0) filter.attrs = { $all: attrs };
+      if (query.after !== undefined) filter._id = { $gt: query.after };
+
+      return guardMongo(async () => {
+        const cursor = agents.find(filter).sort({ _id: 1 });
+        if (query.where) {
+          // `where` runs here and may drop documents, so the database cannot
+          // know how many to send: read on in batches until the page is full
+          // or the matches run out, and never return a short page early.
+          cursor.batchSize(Math.min(Math.max(query.limit * 2, 100), 1_000));
+        } else {
+          cursor.limit(query.limit);
+        }
+        const out: Agent[] = [];
+        try {
+          for await (const doc of cursor) {
+            const agent = decodeAgent(doc);
+            if (query.where && !query.where(agent)) continue;
+            out.push(agent);
+            if (out.length >= query.limit) break;
+          }
+        } finally {
+          await cursor.close();
+        }
+        return out;
+      });
+    },
+
+    async ping() {
+      await guardMongo(() => db.command({ ping: 1 }));
+    },
+  };
+}
+
+/** Connections in MongoDB, listed in id order like the embedded store. */
+export function createMongoConnectionRepository(db: Db): ConnectionRepository {
+  const connections = db.collection<ConnectionDocument>(CONNECTIONS);
+  return {
+    async save(connection) {
+      const doc = { gatewayId: connection.gatewayId, proto: new Binary(toBinary(ConnectionSchema, connection)) };
+      await guardMongo(() => upsertWithRetry(() => connections.replaceOne({ _id: connection.id }, doc, { upsert: true })));
+    },
+    async get(id) {
+      const doc = await guardMongo(() => connections.findOne({ _id: id }));
+      return doc ? fromBinary(ConnectionSchema, bytesOfBinary(doc.proto)) : undefined;
+    },
+    async delete(id) {
+      await guardMongo(() => connections.deleteOne({ _id: id }));
+    },
+    async list({ gatewayId, limit, after }) {
+      if (limit <= 0) return [];
+      const filter: Filter<ConnectionDocument> = {};
+      if (gatewayId) filter.gatewayId = gatewayId; // "" means every gateway, as in the embedded store
+      if (after) filter._id = { $gt: after };
+      const docs = await guardMongo(() => connections.find(filter).sort({ _id: 1 }).limit(limit).toArray());
+      return docs.map((doc): Connection => fromBinary(ConnectionSchema, bytesOfBinary(doc.proto)));
+    },
+  };
+}
+
+/** Gateway leases in MongoDB (no TTL index: the reaper asks for expired ones and acts on them). */
+export function createMongoGatewayLeaseRepository(db: Db): GatewayLeaseRepository {
+  const leases = db.collection<GatewayLeaseDocument>(GATEWAY_LEASES);
+  return {
+    async renew(gatewayId, expiresAt) {
+      await guardMongo(() => upsertWithRetry(() => leases.updateOne({ _id: gatewayId }, { $set: { expiresAt } }, { upsert: true })));
+    },
+    async expired(now, limit) {
+      if (limit <= 0) return [];
+      const docs = await guardMongo(() =>
+        leases.find({ expiresAt: { $lt: now } }, { projection: { _id: 1 } }).sort({ _id: 1 }).limit(limit).toArray(),
+      );
+      return docs.map((doc) => doc._id);
+    },
+    async release(gatewayId) {
+      await guardMongo(() => leases.deleteOne({ _id: gatewayId }));
+    },
+  };
+}
+
+function decodeAgent(doc: AgentDocument): Agent {
+  const agent = fromBinary(AgentSchema, bytesOfBinary(doc.proto));
+  agent.revision = BigInt(doc.revision);
+  return agent;
+}
+
+/** The copies of agent fields that ListAgents filters on; same semantics as matchesAgentQuery. */
+function queryFieldsOf(agent: Agent): Pick<AgentDocument, "connected" | "gatewayId" | "attrs"> {
+  return {
+    connected: agent.status?.connected ?? false,
+    gatewayId: agent.status?.gatewayId ?? "",
+    attrs: [...agentStringAttributes(agent)].map(([key, value]) => attributeEntry(key, value)),
+  };
+}
+
+/**
+ * NUL separates key and value. Attribute keys are semantic-convention names
+ * without NUL, so "a\0b"="c" colliding with "a"="b\0c" is not a real case.
+ */
+function attributeEntry(key: string, value: string): string {
+  return `${key}\u0000${value}`;
+}

@@ -1,0 +1,93 @@
+import { create } from "@bufbuild/protobuf";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { ConnectionSchema, ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { openEmbeddedStore, type EmbeddedStore } from "@fleetplane/platform/embedded-store";
+import { createInProcessPushBus } from "@fleetplane/platform/in-process-push-bus";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { silentLogger } from "@fleetplane/platform/logger";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import {
+  createLmdbAgentRepository,
+  createLmdbConnectionRepository,
+  createLmdbGatewayLeaseRepository,
+} from "../adapters/lmdb-agent-repository.js";
+import { AgentUsecase } from "./agent-usecase.js";
+import { GatewayLeases } from "./gateway-leases.js";
+
+let store: EmbeddedStore | undefined;
+afterEach(async () => {
+  await store?.close();
+});
+
+function setup() {
+  store = openEmbeddedStore(mkdtempSync(join(tmpdir(), "fleetplane-leases-")));
+  let clock = 1_000_000;
+  const now = () => clock;
+  const connections = createLmdbConnectionRepository(store);
+  const agents = new AgentUsecase({
+    agents: createLmdbAgentRepository(store),
+    audit: { record: async () => {}, transition: async () => {} },
+    push: createInProcessPushBus(),
+    logger: silentLogger(),
+    now,
+  });
+  const leases = new GatewayLeases({ leases: createLmdbGatewayLeaseRepository(store), agents, connections, logger: silentLogger(), now });
+  const connect = async (gatewayId: string, uid = uuidv7Bytes(), sequenceNum = 0n) => {
+    const connection = create(ConnectionSchema, { id: `${gatewayId}/${instanceUidToHex(uid)}/${clock}`, type: ConnectionType.WEBSOCKET, gatewayId, instanceUid: uid });
+    await connections.save(connection);
+    await agents.reportMessage(connection, create(AgentToServerSchema, { instanceUid: uid, sequenceNum }));
+    return { uid: instanceUidToHex(uid), bytes: uid, connection };
+  };
+  const connected = async (uid: string) => (await agents.getAgent(uid)).status?.connected;
+  return { agents, leases, connections, connect, connected, advance: (ms: number) => (clock += ms) };
+}
+
+describe("gateway leases", () => {
+  it("mark a dead gateway's agents disconnected and delete its connections, and leave live gateways alone", async () => {
+    const t = setup();
+    await t.leases.renew("gw-dead", 30);
+    await t.leases.renew("gw-live", 30);
+    const a = await t.connect("gw-dead");
+    const b = await t.connect("gw-dead");
+    const c = await t.connect("gw-live");
+
+    t.advance(20_000);
+    await t.leases.renew("gw-live", 30);
+    expect(await t.leases.reapExpired()).toBe(0); // nobody is late yet
+
+    t.advance(15_000); // gw-dead is now 35 s past its last renewal
+    expect(await t.leases.reapExpired()).toBe(2);
+    expect(await t.connected(a.uid)).toBe(false);
+    expect(await t.connected(b.uid)).toBe(false);
+    expect(await t.connected(c.uid)).toBe(true);
+    expect(await t.connections.list({ gatewayId: "gw-dead", limit: 10 })).toHaveLength(0);
+    expect(await t.connections.list({ gatewayId: "gw-live", limit: 10 })).toHaveLength(1);
+    expect(await t.leases.reapExpired()).toBe(0); // reaped once
+    await t.agents.close();
+  });
+
+  it("leave an agent that already reconnected to another gateway connected", async () => {
+    const t = setup();
+    await t.leases.renew("gw-dead", 10);
+    await t.leases.renew("gw-live", 60);
+    const moved = await t.connect("gw-dead");
+    t.advance(1_000);
+    await t.connect("gw-live", moved.bytes, 1n); // the agent carries on counting
+    t.advance(20_000);
+    expect(await t.leases.reapExpired()).toBe(0);
+    expect(await t.connected(moved.uid)).toBe(true);
+    await t.agents.close();
+  });
+
+  it("refuse a missing gateway id or an out-of-range lease", async () => {
+    const t = setup();
+    await expect(t.leases.renew("", 30)).rejects.toThrow(/gateway_id/);
+    await expect(t.leases.renew("gw", 0)).rejects.toThrow(/ttl_seconds/);
+    await expect(t.leases.renew("gw", 7200)).rejects.toThrow(/ttl_seconds/);
+    await t.agents.close();
+  });
+});

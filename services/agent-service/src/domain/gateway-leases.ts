@@ -1,0 +1,91 @@
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import type { Logger } from "@fleetplane/platform/logger";
+import { InvalidRequestError } from "./agent-errors.js";
+import type { ConnectionRepository, GatewayLeaseRepository } from "./agent-repository.js";
+import type { AgentUsecase } from "./agent-usecase.js";
+
+export const MAX_LEASE_SECONDS = 3600;
+const PAGE = 500;
+
+/**
+ * Gateway liveness. Each gateway renews a lease; agent-service reaps gateways
+ * whose lease ran out (a killed process, a lost host): their agents are
+ * marked disconnected and their connections deleted. An agent that already
+ * reconnected elsewhere is on another connection, so reaping leaves it alone.
+ * Several agent-service replicas may reap the same gateway: every step is
+ * idempotent.
+ */
+export class GatewayLeases {
+  private timer: NodeJS.Timeout | undefined;
+  private reaping: Promise<unknown> = Promise.resolve();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly deps: {
+      leases: GatewayLeaseRepository;
+      agents: AgentUsecase;
+      connections: ConnectionRepository;
+      logger: Logger;
+      now?: () => number;
+    },
+  ) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async renew(gatewayId: string, ttlSeconds: number): Promise<void> {
+    if (!gatewayId) throw new InvalidRequestError("RenewGatewayLease needs a gateway_id");
+    if (!(ttlSeconds >= 1 && ttlSeconds <= MAX_LEASE_SECONDS)) {
+      throw new InvalidRequestError(`ttl_seconds must be between 1 and ${MAX_LEASE_SECONDS}, got ${ttlSeconds}`);
+    }
+    await this.deps.leases.renew(gatewayId, this.now() + ttlSeconds * 1000);
+  }
+
+  async release(gatewayId: string): Promise<void> {
+    if (!gatewayId) throw new InvalidRequestError("ReleaseGatewayLease needs a gateway_id");
+    await this.deps.leases.release(gatewayId);
+  }
+
+  /** Checks for expired leases every `intervalMs` until stop(). */
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => {
+      this.reaping = this.reaping.then(() =>
+        this.reapExpired().catch((err) => this.deps.logger.warn({ err: String(err) }, "gateway reaper: will retry on the next round")),
+      );
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.reaping;
+  }
+
+  /** Reaps every gateway whose lease has run out; returns how many agents it disconnected. */
+  async reapExpired(): Promise<number> {
+    let total = 0;
+    for (const gatewayId of await this.deps.leases.expired(this.now(), 100)) total += await this.reapGateway(gatewayId);
+    return total;
+  }
+
+  private async reapGateway(gatewayId: string): Promise<number> {
+    let disconnected = 0;
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.deps.agents.listAgents({ limit: PAGE, connected: true, gatewayId, ...(after ? { after } : {}) });
+      for (const agent of page) {
+        const uid = instanceUidToHex(agent.metadata!.instanceUid);
+        if (await this.deps.agents.markDisconnected(uid, agent.status!.connectionId)) disconnected++;
+      }
+      if (page.length < PAGE) break;
+      after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
+    }
+    for (;;) {
+      const stale = await this.deps.connections.list({ gatewayId, limit: PAGE });
+      for (const c of stale) await this.deps.connections.delete(c.id);
+      if (stale.length < PAGE) break;
+    }
+    await this.deps.leases.release(gatewayId);
+    this.deps.logger.warn({ gateway: gatewayId, agents: disconnected }, "gateway lease expired: its agents are marked disconnected");
+    return disconnected;
+  }
+}

@@ -1,0 +1,68 @@
+import type { AgentRepository, ConnectionRepository, GatewayLeaseRepository } from "@fleetplane/agent-service/domain/agent-repository";
+import {
+  createLmdbAgentRepository,
+  createLmdbConnectionRepository,
+  createLmdbGatewayLeaseRepository,
+} from "@fleetplane/agent-service/adapters/lmdb-agent-repository";
+import type { CommandRepository } from "@fleetplane/command-service/domain/command-repository";
+import { createLmdbCommandRepository } from "@fleetplane/command-service/adapters/lmdb-command-repository";
+import { openEmbeddedStore } from "@fleetplane/platform/embedded-store";
+import type { Logger } from "@fleetplane/platform/logger";
+
+export interface AgentStores {
+  agents: AgentRepository;
+  connections: ConnectionRepository;
+  leases: GatewayLeaseRepository;
+}
+
+export interface CommandStores {
+  commands: CommandRepository;
+}
+
+/** Where a process keeps its data: the embedded store in a directory, or MongoDB at a URL. */
+export interface StoreChoice {
+  dataDir: string;
+  /** When set, MongoDB (or a MongoDB-wire server) holds everything instead of the embedded store. */
+  mongoUrl?: string | undefined;
+  logger: Logger;
+}
+
+export interface OpenStores extends AgentStores, CommandStores {
+  kind: "embedded" | "mongodb";
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the chosen store once per process. With MongoDB the indexes are
+ * created here, at start-up, so queries never run unindexed. The MongoDB
+ * driver is loaded only when used, so standalone starts without it.
+ */
+export async function openStores(o: StoreChoice): Promise<OpenStores> {
+  if (o.mongoUrl) {
+    const { connectMongo } = await import("@fleetplane/platform/mongo-store");
+    const { createMongoAgentRepository, createMongoConnectionRepository, createMongoGatewayLeaseRepository, ensureAgentIndexes } = await import(
+      "@fleetplane/agent-service/adapters/mongo-agent-repository"
+    );
+    const { createMongoCommandRepository, ensureCommandIndexes } = await import("@fleetplane/command-service/adapters/mongo-command-repository");
+    const mongo = await connectMongo(o.mongoUrl, { logger: o.logger });
+    await ensureAgentIndexes(mongo.db);
+    await ensureCommandIndexes(mongo.db);
+    return {
+      kind: "mongodb",
+      agents: createMongoAgentRepository(mongo.db),
+      connections: createMongoConnectionRepository(mongo.db),
+      leases: createMongoGatewayLeaseRepository(mongo.db),
+      commands: createMongoCommandRepository(mongo.db),
+      close: () => mongo.close(),
+    };
+  }
+  const store = openEmbeddedStore(o.dataDir);
+  return {
+    kind: "embedded",
+    agents: createLmdbAgentRepository(store),
+    connections: createLmdbConnectionRepository(store),
+    leases: createLmdbGatewayLeaseRepository(store),
+    commands: createLmdbCommandRepository(store),
+    close: () => store.close(),
+  };
+}

@@ -1,0 +1,88 @@
+import { create } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
+import type { ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { ServerToAgentFlags, ServerToAgentSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import type { Logger } from "@fleetplane/platform/logger";
+import type { WebSocketRegistry } from "./websocket-registry.js";
+
+export const DEFAULT_LEASE_SECONDS = 30;
+
+/**
+ * Keeps this gateway's lease alive (renewed every third of its length), so
+ * agent-service can tell a dead gateway from a live one. If renewals failed
+ * for longer than the lease (agent-service or its database was down), the
+ * lease may have been reaped and our agents marked disconnected although
+ * their sockets are fine: once renewal works again we ask every WebSocket
+ * agent here for its full state, and its reply marks it connected again.
+ */
+export function startLeaseRenewal(o: {
+  gatewayId: string;
+  ttlSeconds: number;
+  connections: Client<typeof ConnectionService>;
+  registry: WebSocketRegistry;
+  logger: Logger;
+  now?: () => number;
+}): GatewayLease {
+  const now = o.now ?? Date.now;
+  const ttlMs = o.ttlSeconds * 1000;
+  let lastRenewed = now();
+  let renewing: Promise<void> | undefined;
+
+  const renew = async () => {
+    try {
+      await o.connections.renewGatewayLease({ gatewayId: o.gatewayId, ttlSeconds: o.ttlSeconds }, { timeoutMs: 5_000 });
+      const lapsed = now() - lastRenewed > ttlMs;
+      lastRenewed = now();
+      if (lapsed) await askForFullState();
+    } catch (err) {
+      o.logger.warn({ err: String(err), gateway: o.gatewayId, sinceLastRenewalMs: now() - lastRenewed }, "could not renew the gateway lease; retrying");
+    }
+  };
+  // One renewal at a time, whoever asks (the timer or a message).
+  const renewNow = () => (renewing ??= renew().finally(() => (renewing = undefined)));
+
+  const askForFullState = async () => {
+    let asked = 0;
+    for (const { instanceUid, conn } of o.registry.identified()) {
+      const message = create(ServerToAgentSchema, {
+        instanceUid: Buffer.from(instanceUid, "hex"),
+        flags: BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState),
+      });
+      await conn.push(message).catch(() => undefined);
+      asked++;
+    }
+    o.logger.warn({ gateway: o.gatewayId, agents: asked }, "gateway lease had lapsed; asked connected agents to report their full state");
+  };
+
+  void renewNow();
+  const timer = setInterval(() => void renewNow(), Math.max(200, ttlMs / 3));
+  timer.unref();
+
+  return {
+    current() {
+      // Renewals every third of the lease keep this cheap path the only one
+      // while agent-service answers.
+      if (now() - lastRenewed <= (ttlMs * 2) / 3) return Promise.resolve();
+      return renewNow();
+    },
+    async stop({ release }) {
+      clearInterval(timer);
+      await renewing;
+      if (!release) return;
+      await o.connections.releaseGatewayLease({ gatewayId: o.gatewayId }, { timeoutMs: 5_000 }).catch((err) => {
+        o.logger.warn({ err: String(err), gateway: o.gatewayId }, "could not release the gateway lease; it expires by itself");
+      });
+    },
+  };
+}
+
+export interface GatewayLease {
+  /**
+   * Resolves once the lease is known to be current, renewing first if it may
+   * have run out. Messages wait for it so an agent is never recorded on this
+   * gateway while the gateway has no live lease (it would never be reaped).
+   */
+  current(): Promise<void>;
+  /** Stops renewing; `release` gives the lease back (only when every agent here was cleaned up). */
+  stop(options: { release: boolean }): Promise<void>;
+}

@@ -1,0 +1,205 @@
+import {
+  MongoClient,
+  type Binary,
+  MongoClientClosedError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoOperationTimeoutError,
+  MongoServerClosedError,
+  MongoServerError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+  type Db,
+  type MongoClientOptions,
+} from "mongodb";
+import { DependencyUnavailableError } from "./dependency-errors.js";
+import type { Logger } from "./logger.js";
+
+/** An open connection to MongoDB (or a server speaking its wire protocol, such as FerretDB). */
+export interface MongoStore {
+  client: MongoClient;
+  /** The database every repository of this process uses. */
+  db: Db;
+  /** Resolves when the database answers; throws DependencyUnavailableError when it cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ConnectMongoOptions {
+  logger: Logger;
+  /** Database to use when the URL names none (its path). Default "fleetplane". */
+  dbName?: string;
+}
+
+/**
+ * Timeouts short enough that a dead database fails a request in seconds
+ * (callers then answer `unavailable`) instead of hanging it for the driver's
+ * 30 s default. They bound each attempt only: the driver keeps monitoring the
+ * server and reconnects by itself once it is back. An option named in the URL
+ * wins, so operators can tune these without a code change.
+ */
+const FAIL_FAST_DEFAULTS = {
+  serverSelectionTimeoutMS: 3_000,
+  connectTimeoutMS: 3_000,
+} satisfies MongoClientOptions;
+
+/**
+ * Connects and checks that the database answers. Fails (instead of waiting
+ * forever) when it cannot be reached at start-up; the error names the URL
+ * with its credentials removed.
+ */
+export async function connectMongo(url: string, o: ConnectMongoOptions): Promise<MongoStore> {
+  const where = redactMongoUrl(url);
+  const dbName = databaseInMongoUrl(url) ?? o.dbName ?? "fleetplane";
+  let client: MongoClient;
+  try {
+    client = new MongoClient(url, { appName: "fleetplane", ...defaultsNotInUrl(url) });
+  } catch (err) {
+    throw new Error(`invalid MongoDB URL ${where}: ${errorMessage(err)}; check --mongo-url`, { cause: err });
+  }
+  logReachability(client, o.logger, where);
+  const db = client.db(dbName);
+  try {
+    await client.connect();
+    await db.command({ ping: 1 });
+  } catch (err) {
+    await client.close().catch(() => {});
+    throw new Error(
+      `cannot reach MongoDB at ${where}: ${errorMessage(err)}; check the URL and that the database is running`,
+      { cause: err },
+    );
+  }
+  o.logger.info({ mongo: where, db: dbName }, "connected to MongoDB");
+  return {
+    client,
+    db,
+    async ping() {
+      await guardMongo(() => db.command({ ping: 1 }));
+    },
+    close: () => client.close(),
+  };
+}
+
+/**
+ * Runs a database operation; when MongoDB cannot be reached, rethrows the
+ * driver's error as DependencyUnavailableError so callers answer
+ * `unavailable` (retry later) rather than `internal`.
+ */
+export async function guardMongo<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (mongoUnavailable(err)) throw new DependencyUnavailableError("MongoDB", { cause: err });
+    throw err;
+  }
+}
+
+/** Driver errors that mean "the database cannot serve right now" (network, selection, shutdown, closed pool). */
+const UNAVAILABLE_ERROR_CLASSES = [
+  MongoNetworkError, // includes timeouts and "connection pool cleared"
+  MongoServerSelectionError,
+  MongoNotConnectedError,
+  MongoTopologyClosedError,
+  MongoClientClosedError,
+  MongoServerClosedError,
+  MongoOperationTimeoutError,
+];
+
+/**
+ * Server error codes that mean this node cannot serve now but a node (or this
+ * one, later) will: the set the driver itself treats as retryable.
+ */
+const UNAVAILABLE_SERVER_CODES = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  189, // PrimarySteppedDown
+  262, // ExceededTimeLimit
+  9001, // SocketException
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
+
+export function mongoUnavailable(err: unknown): boolean {
+  if (UNAVAILABLE_ERROR_CLASSES.some((cls) => err instanceof cls)) return true;
+  // Not exported by the driver: thrown when every pooled connection stays busy.
+  if (err instanceof Error && err.name === "MongoWaitQueueTimeoutError") return true;
+  return err instanceof MongoServerError && typeof err.code === "number" && UNAVAILABLE_SERVER_CODES.has(err.code);
+}
+
+/** The URL with user info and password-like query values masked, fit for logs and error messages. */
+export function redactMongoUrl(url: string): string {
+  const schemeEnd = url.indexOf("://");
+  if (schemeEnd < 0) return "<unparseable URL>";
+  const authorityStart = schemeEnd + 3;
+  const queryStart = url.indexOf("?", authorityStart);
+  const authorityEnd = queryStart < 0 ? url.length : queryStart;
+  // The last "@" before the query ends the credentials, even when a password
+  // contains an unescaped "/" or "@".
+  const at = url.lastIndexOf("@", authorityEnd);
+  const head = at >= authorityStart ? `${url.slice(0, authorityStart)}***@${url.slice(at + 1, authorityEnd)}` : url.slice(0, authorityEnd);
+  const query = url.slice(authorityEnd).replace(/([?&][^=&]*(?:password|secret|token)[^=&]*=)[^&]*/gi, "$1***");
+  return head + query;
+}
+
+/** The database named by the URL's path ("mongodb://host/fleetplane" → "fleetplane"), if any. */
+export function databaseInMongoUrl(url: string): string | undefined {
+  const path = /^mongodb(?:\+srv)?:\/\/[^/?]*\/([^?]*)/.exec(url)?.[1];
+  return path ? decodeURIComponent(path) : undefined;
+}
+
+/**
+ * The content of a BSON binary as a plain Uint8Array view (no copy). The
+ * driver hands out Node Buffers; protobuf bytes fields decoded from a Buffer
+ * would be Buffers too, unlike those of messages built in code.
+ */
+export function bytesOfBinary(binary: Binary): Uint8Array {
+  const bytes = binary.value();
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function defaultsNotInUrl(url: string): MongoClientOptions {
+  const query = url.split("?")[1] ?? "";
+  const named = new Set(query.split("&").map((pair) => pair.split("=")[0]!.toLowerCase()));
+  return Object.fromEntries(Object.entries(FAIL_FAST_DEFAULTS).filter(([key]) => !named.has(key.toLowerCase())));
+}
+
+/**
+ * Logs once when a server stops answering the driver's heartbeats and once
+ * when it answers again, so an outage shows up in the log as two lines, not
+ * one line per heartbeat or per failed request.
+ */
+function logReachability(client: MongoClient, logger: Logger, where: string): void {
+  const down = new Set<string>();
+  client.on("serverHeartbeatFailed", (event) => {
+    if (down.has(event.connectionId)) return;
+    down.add(event.connectionId);
+    logger.warn({ mongo: where, server: event.connectionId, err: event.failure }, "MongoDB server unreachable; requests answer unavailable until it is back");
+  });
+  client.on("serverHeartbeatSucceeded", (event) => {
+    if (down.delete(event.connectionId)) logger.info({ mongo: where, server: event.connectionId }, "MongoDB server reachable again");
+  });
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Runs an upsert, once more if it lost an insert race. Two upserts of one new
+ * _id can both try to insert; MongoDB retries that itself, FerretDB 1.x
+ * answers E11000 instead. On the second try the document exists, so the
+ * upsert updates it.
+ */
+export async function upsertWithRetry<T>(upsert: () => Promise<T>): Promise<T> {
+  try {
+    return await upsert();
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 11000) return upsert();
+    throw err;
+  }
+}

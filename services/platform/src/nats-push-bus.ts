@@ -1,0 +1,157 @@
+import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { Logger } from "./logger.js";
+import type { PushBus, PushNotice, PushSubscription } from "./push-bus.js";
+
+/** Gateway ids become one NATS subject token, so they must be plain tokens. */
+const GATEWAY_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+export function assertGatewayId(gatewayId: string): string {
+  if (!GATEWAY_ID.test(gatewayId)) {
+    throw new Error(`gateway id "${gatewayId}" must be 1-128 letters, digits, "_" or "-" (it names a NATS subject)`);
+  }
+  return gatewayId;
+}
+
+/**
+ * One subject per gateway replica: agent-service publishes a notice to the
+ * subject of the gateway recorded on the agent, so only that gateway hears it
+ * (no broadcast for every gateway to filter).
+ */
+export const pushSubject = (gatewayId: string) => `fleetplane.push.${assertGatewayId(gatewayId)}`;
+
+export interface NatsPushBusOptions {
+  url: string;
+  /** Shown in `nats-server` connection lists. */
+  name: string;
+  logger: Logger;
+}
+
+/**
+ * The push bus over NATS core pub/sub. The connection is made in the
+ * background and re-made forever, so a service starts and keeps serving
+ * agents while NATS is down: notices published meanwhile are buffered by the
+ * client while it reconnects, and those it cannot take are harmless because
+ * the desired state is stored first (the agent's next message reconciles).
+ */
+export interface NatsPushBus extends PushBus {
+  readonly connected: boolean;
+  /** Resolves true once connected, or false after `timeoutMs` (the bus keeps trying). */
+  whenConnected(timeoutMs: number): Promise<boolean>;
+}
+
+export function createNatsPushBus(o: NatsPushBusOptions): NatsPushBus {
+  const log = o.logger.child({ component: "nats" });
+  const wanted = new Map<string, { onNotice: (n: PushNotice) => void; onReconnected?: (() => void) | undefined; sub?: Subscription }>();
+  let nc: NatsConnection | undefined;
+  let closed = false;
+  let up = false;
+  let markConnected: () => void = () => {};
+  const firstConnect = new Promise<void>((resolve) => (markConnected = resolve));
+
+  const attach = (gatewayId: string) => {
+    const entry = wanted.get(gatewayId);
+    if (!nc || !entry || entry.sub) return;
+    entry.sub = nc.subscribe(pushSubject(gatewayId), {
+      callback: (err, msg) => {
+        if (err) return log.warn({ err: String(err), gateway: gatewayId }, "push subscription error");
+        const notice = decodeNotice(msg.data);
+        if (!notice) return log.warn({ gateway: gatewayId, bytes: msg.data.length }, "ignoring a malformed push notice");
+        entry.onNotice(notice);
+      },
+    });
+  };
+
+  const connecting = (async () => {
+    try {
+      const conn = await connect({
+        servers: o.url.split(",").map((s) => s.trim()).filter(Boolean),
+        name: o.name,
+        waitOnFirstConnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+        pingInterval: 10_000,
+      });
+      if (closed) return void (await conn.close());
+      nc = conn;
+      up = true;
+      markConnected();
+      log.info({ url: o.url }, "connected to NATS");
+      for (const id of wanted.keys()) attach(id);
+      void (async () => {
+        for await (const s of conn.status()) {
+          if (s.type === "disconnect") {
+            up = false;
+            log.warn({ url: o.url }, "NATS connection lost; reconnecting (pushes wait, agents still get changes on their next message)");
+          } else if (s.type === "reconnect") {
+            up = true;
+            log.info({ url: o.url }, "NATS connection restored");
+            for (const entry of wanted.values()) entry.onReconnected?.();
+          }
+        }
+      })();
+    } catch (err) {
+      if (!closed) log.error({ err: String(err), url: o.url }, "cannot connect to NATS; pushes are disabled until restart");
+    }
+  })();
+
+  return {
+    get connected() {
+      return up;
+    },
+    async whenConnected(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+      const ok = await Promise.race([firstConnect.then(() => true), timedOut]);
+      clearTimeout(timer);
+      return ok;
+    },
+    async publish(gatewayId, notice) {
+      if (!nc || nc.isClosed()) return false;
+      try {
+        nc.publish(pushSubject(gatewayId), encodeNotice(notice));
+        return true;
+      } catch (err) {
+        log.warn({ err: String(err), gateway: gatewayId, agent: notice.instanceUid }, "could not publish a push notice; the agent gets the change on its next message");
+        return false;
+      }
+    },
+    async subscribe(gatewayId, onNotice, onReconnected): Promise<PushSubscription> {
+      pushSubject(gatewayId); // validates before anything is registered
+      wanted.set(gatewayId, { onNotice, onReconnected });
+      attach(gatewayId);
+      return {
+        async unsubscribe() {
+          const entry = wanted.get(gatewayId);
+          wanted.delete(gatewayId);
+          entry?.sub?.unsubscribe();
+        },
+      };
+    },
+    async close() {
+      closed = true;
+      wanted.clear();
+      if (nc && !nc.isClosed()) {
+        // drain() flushes buffered publishes; it fails on a dead connection.
+        await nc.drain().catch(() => nc!.close());
+      }
+      await Promise.race([connecting, Promise.resolve()]);
+    },
+  };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function encodeNotice(n: PushNotice): Uint8Array {
+  return encoder.encode(JSON.stringify({ u: n.instanceUid, c: n.connectionId }));
+}
+
+function decodeNotice(data: Uint8Array): PushNotice | undefined {
+  try {
+    const v = JSON.parse(decoder.decode(data)) as { u?: unknown; c?: unknown };
+    if (typeof v.u !== "string" || typeof v.c !== "string") return undefined;
+    return { instanceUid: v.u, connectionId: v.c };
+  } catch {
+    return undefined;
+  }
+}

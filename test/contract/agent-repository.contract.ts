@@ -1,0 +1,410 @@
+import { create, toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  AgentSchema,
+  CommandKind,
+  ConnectionSchema,
+  ConnectionType,
+  RemoteConfigState,
+  type Agent,
+} from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import {
+  RevisionConflictError,
+  type AgentRepository,
+  type ConnectionRepository,
+  type GatewayLeaseRepository,
+} from "@fleetplane/agent-service/domain/agent-repository";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { randomBytes } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+export interface AgentStoresUnderTest {
+  agents: AgentRepository;
+  connections: ConnectionRepository;
+  leases: GatewayLeaseRepository;
+  close(): Promise<void>;
+}
+
+/**
+ * The behaviour every agent-service store must share, whatever the database.
+ * `open` must return empty repositories; it is called before every test.
+ */
+export function agentRepositoryContract(name: string, open: () => Promise<AgentStoresUnderTest>): void {
+  let stores: AgentStoresUnderTest;
+  const openFresh = () => {
+    beforeEach(async () => {
+      stores = await open();
+    });
+    afterEach(async () => {
+      await stores?.close();
+    });
+  };
+
+  describe(`${name}: agents`, () => {
+    openFresh();
+
+    it("returns a saved agent with every field intact and its revision incremented", async () => {
+      const agent = detailedAgent();
+      await stores.agents.save(agent);
+      expect(agent.revision).toBe(1n);
+
+      const stored = await stores.agents.get(uidOf(agent));
+      expectSameMessage(AgentSchema, stored, agent);
+
+      stored!.status!.sequenceNum = 43n;
+      await stores.agents.save(stored!);
+      expect(stored!.revision).toBe(2n);
+      const again = await stores.agents.get(uidOf(agent));
+      expect(again?.revision).toBe(2n);
+      expect(again?.status?.sequenceNum).toBe(43n);
+    });
+
+    it("returns undefined for an agent it never stored", async () => {
+      expect(await stores.agents.get(hexUid())).toBeUndefined();
+    });
+
+    it("rejects creating an agent whose uid is already stored", async () => {
+      const first = agentWith({ gatewayId: "gw-first" });
+      await stores.agents.save(first);
+
+      const second = agentWith({ uid: first.metadata!.instanceUid, gatewayId: "gw-second" });
+      await expect(stores.agents.save(second)).rejects.toMatchObject({
+        name: "RevisionConflictError",
+        instanceUid: uidOf(first),
+        expected: 0n,
+      });
+      expect(second.revision).toBe(0n);
+      const stored = await stores.agents.get(uidOf(first));
+      expect(stored?.status?.gatewayId).toBe("gw-first");
+      expect(stored?.revision).toBe(1n);
+    });
+
+    it("rejects a save based on a stale revision and keeps the newer write", async () => {
+      const agent = agentWith({ gatewayId: "gw-0" });
+      await stores.agents.save(agent);
+      const copyA = (await stores.agents.get(uidOf(agent)))!;
+      const copyB = (await stores.agents.get(uidOf(agent)))!;
+
+      copyA.status!.gatewayId = "gw-a";
+      await stores.agents.save(copyA);
+      copyB.status!.gatewayId = "gw-b";
+      const conflict = stores.agents.save(copyB);
+      await expect(conflict).rejects.toBeInstanceOf(RevisionConflictError);
+      await expect(conflict).rejects.toMatchObject({ instanceUid: uidOf(agent), expected: 1n });
+      expect(copyB.revision).toBe(1n);
+
+      const stored = await stores.agents.get(uidOf(agent));
+      expect(stored?.status?.gatewayId).toBe("gw-a");
+      expect(stored?.revision).toBe(2n);
+    });
+
+    it("lists agents in uid order, a page at a time after the last uid of the previous page", async () => {
+      const uids = await saveAll(stores.agents, Array.from({ length: 7 }, () => agentWith({})));
+      const sorted = [...uids].sort();
+
+      const page1 = await stores.agents.list({ limit: 3 });
+      const page2 = await stores.agents.list({ limit: 3, after: uidOf(page1.at(-1)!) });
+      const page3 = await stores.agents.list({ limit: 3, after: uidOf(page2.at(-1)!) });
+      expect(page1.map(uidOf)).toEqual(sorted.slice(0, 3));
+      expect(page2.map(uidOf)).toEqual(sorted.slice(3, 6));
+      expect(page3.map(uidOf)).toEqual(sorted.slice(6));
+      expect(await stores.agents.list({ limit: 3, after: sorted[6] })).toEqual([]);
+      // `after` need not be a stored uid: it is a position in uid order.
+      const between = `${sorted[1]}z`;
+      expect((await stores.agents.list({ limit: 2, after: between })).map(uidOf)).toEqual(sorted.slice(2, 4));
+    });
+
+    it("filters by connected, counting an agent without status as disconnected", async () => {
+      const [on, off, unknown] = await saveAll(stores.agents, [
+        agentWith({ connected: true }),
+        agentWith({ connected: false }),
+        agentWith({ withoutStatus: true }),
+      ]);
+      expect(uids(await stores.agents.list({ limit: 10, connected: true }))).toEqual([on]);
+      expect(uids(await stores.agents.list({ limit: 10, connected: false }))).toEqual([off, unknown].sort());
+    });
+
+    it("filters by gateway, alone and with connected", async () => {
+      const [a1, a2, b, none] = await saveAll(stores.agents, [
+        agentWith({ gatewayId: "gw-a", connected: true }),
+        agentWith({ gatewayId: "gw-a", connected: false }),
+        agentWith({ gatewayId: "gw-b", connected: true }),
+        agentWith({ withoutStatus: true }),
+      ]);
+      expect(uids(await stores.agents.list({ limit: 10, gatewayId: "gw-a" }))).toEqual([a1, a2].sort());
+      expect(uids(await stores.agents.list({ limit: 10, gatewayId: "gw-a", connected: true }))).toEqual([a1]);
+      expect(uids(await stores.agents.list({ limit: 10, gatewayId: "gw-b" }))).toEqual([b]);
+      expect(uids(await stores.agents.list({ limit: 10, gatewayId: "" }))).toEqual([none]);
+      expect(await stores.agents.list({ limit: 10, gatewayId: "gw-c" })).toEqual([]);
+    });
+
+    it("filters by string attributes, all of which must match, whatever characters the keys contain", async () => {
+      const [checkoutProd, checkoutStaging, cartProd] = await saveAll(stores.agents, [
+        agentWith({
+          identifying: { "service.name": "checkout" },
+          nonIdentifying: { $env: "prod", "host.name": "h1" },
+          intAttributes: { replicas: 3n },
+        }),
+        agentWith({ identifying: { "service.name": "checkout" }, nonIdentifying: { $env: "staging" } }),
+        agentWith({ identifying: { "service.name": "cart" }, nonIdentifying: { $env: "prod" }, connected: true }),
+      ]);
+      const byAttributes = async (attributes: Record<string, string>, connected?: boolean) =>
+        uids(await stores.agents.list({ limit: 10, attributes, ...(connected === undefined ? {} : { connected }) }));
+
+      expect(await byAttributes({ "service.name": "checkout" })).toEqual([checkoutProd, checkoutStaging].sort());
+      expect(await byAttributes({ "service.name": "checkout", $env: "prod" })).toEqual([checkoutProd]);
+      expect(await byAttributes({ $env: "prod" })).toEqual([checkoutProd, cartProd].sort());
+      expect(await byAttributes({ $env: "prod" }, true)).toEqual([cartProd]);
+      expect(await byAttributes({ "host.name": "h1" })).toEqual([checkoutProd]);
+      // Only string-valued attributes take part; a value must match exactly.
+      expect(await byAttributes({ replicas: "3" })).toEqual([]);
+      expect(await byAttributes({ "service.name": "check" })).toEqual([]);
+      expect(await byAttributes({ service: "checkout" })).toEqual([]);
+    });
+
+    it("filters on what was saved last, not on what was first stored", async () => {
+      const agent = agentWith({ gatewayId: "gw-a", connected: true, nonIdentifying: { $env: "staging" } });
+      await stores.agents.save(agent);
+      agent.status!.gatewayId = "gw-b";
+      agent.status!.connected = false;
+      agent.metadata!.description!.nonIdentifyingAttributes[0]!.value!.value = { case: "stringValue", value: "prod" };
+      await stores.agents.save(agent);
+
+      const only = [uidOf(agent)];
+      expect(uids(await stores.agents.list({ limit: 10, gatewayId: "gw-b", connected: false }))).toEqual(only);
+      expect(uids(await stores.agents.list({ limit: 10, attributes: { $env: "prod" } }))).toEqual(only);
+      expect(await stores.agents.list({ limit: 10, gatewayId: "gw-a" })).toEqual([]);
+      expect(await stores.agents.list({ limit: 10, attributes: { $env: "staging" } })).toEqual([]);
+    });
+
+    it("keeps filling the page when `where` drops agents", async () => {
+      const saved = Array.from({ length: 12 }, (_, i) => agentWith({ sequenceNum: BigInt(i) }));
+      await saveAll(stores.agents, saved);
+      const even = (a: Agent) => a.status!.sequenceNum % 2n === 0n;
+      const kept = saved.filter(even).map(uidOf).sort();
+
+      const page1 = await stores.agents.list({ limit: 4, where: even });
+      const page2 = await stores.agents.list({ limit: 4, where: even, after: uidOf(page1.at(-1)!) });
+      expect(uids(page1)).toEqual(kept.slice(0, 4));
+      expect(uids(page2)).toEqual(kept.slice(4));
+    });
+
+    it("finds the one agent `where` keeps even when it comes after many that are dropped", async () => {
+      // More agents than a store would fetch in one batch, so a store that
+      // filters after fetching must go back for more.
+      const saved = await saveAll(
+        stores.agents,
+        Array.from({ length: 230 }, () => agentWith({ connected: true })),
+      );
+      const last = [...saved].sort().at(-1)!;
+      const found = await stores.agents.list({ limit: 5, connected: true, where: (a) => uidOf(a) === last });
+      expect(uids(found)).toEqual([last]);
+    });
+
+    it("answers ping", async () => {
+      await expect(stores.agents.ping()).resolves.toBeUndefined();
+    });
+  });
+
+  describe(`${name}: connections`, () => {
+    openFresh();
+
+    it("saves, replaces, gets and deletes a connection", async () => {
+      const conn = connectionWith("conn-1", "gw-a");
+      await stores.connections.save(conn);
+      expectSameMessage(ConnectionSchema, await stores.connections.get("conn-1"), conn);
+
+      conn.remoteAddress = "10.0.0.9:4711";
+      await stores.connections.save(conn);
+      expectSameMessage(ConnectionSchema, await stores.connections.get("conn-1"), conn);
+      expect(await stores.connections.list({ limit: 10 })).toHaveLength(1);
+
+      await stores.connections.delete("conn-1");
+      expect(await stores.connections.get("conn-1")).toBeUndefined();
+      await stores.connections.delete("conn-1"); // deleting what is gone is not an error
+      expect(await stores.connections.get("never-saved")).toBeUndefined();
+    });
+
+    it("lists a gateway's connections in id order, a page at a time", async () => {
+      const ids = ["c-05", "c-01", "c-04", "c-02", "c-03"];
+      for (const id of ids) await stores.connections.save(connectionWith(id, "gw-a"));
+      for (const id of ["c-00", "c-06"]) await stores.connections.save(connectionWith(id, "gw-b"));
+
+      const page1 = await stores.connections.list({ gatewayId: "gw-a", limit: 2 });
+      const page2 = await stores.connections.list({ gatewayId: "gw-a", limit: 2, after: page1.at(-1)!.id });
+      const page3 = await stores.connections.list({ gatewayId: "gw-a", limit: 2, after: page2.at(-1)!.id });
+      expect([page1, page2, page3].map((page) => page.map((c) => c.id))).toEqual([["c-01", "c-02"], ["c-03", "c-04"], ["c-05"]]);
+      expect((await stores.connections.list({ limit: 10 })).map((c) => c.id)).toEqual([
+        "c-00", "c-01", "c-02", "c-03", "c-04", "c-05", "c-06",
+      ]);
+      expect((await stores.connections.list({ gatewayId: "gw-b", limit: 10, after: "c-00" })).map((c) => c.id)).toEqual(["c-06"]);
+      expect(await stores.connections.list({ gatewayId: "gw-c", limit: 10 })).toEqual([]);
+    });
+
+    it("takes concurrent saves of one new connection without failing", async () => {
+      // Two gateways' messages about a new connection can race to create it.
+      for (let round = 0; round < 5; round++) {
+        const versions = [1, 2, 3].map((n) => ({ ...connectionWith(`race-${round}`, "gw-a"), remoteAddress: `10.0.0.${n}:4711` }));
+        await Promise.all(versions.map((c) => stores.connections.save(c)));
+        const stored = await stores.connections.get(`race-${round}`);
+        expect(versions.map((c) => c.remoteAddress)).toContain(stored?.remoteAddress);
+      }
+      expect(await stores.connections.list({ limit: 10 })).toHaveLength(5);
+    });
+  });
+
+  describe(`${name}: gateway leases`, () => {
+    openFresh();
+
+    it("reports leases that ended before now, at most `limit`, until renewed or released", async () => {
+      await stores.leases.renew("gw-a", 1_000);
+      await stores.leases.renew("gw-b", 2_000);
+      await stores.leases.renew("gw-c", 3_000);
+      const expired = async (now: number, limit = 10) => (await stores.leases.expired(now, limit)).sort();
+
+      expect(await expired(500)).toEqual([]);
+      expect(await expired(2_500)).toEqual(["gw-a", "gw-b"]);
+      expect(await stores.leases.expired(2_500, 1)).toHaveLength(1);
+      expect(await expired(3_000)).toEqual(["gw-a", "gw-b"]); // a lease ending exactly now is still held
+
+      await stores.leases.renew("gw-a", 5_000);
+      expect(await expired(2_500)).toEqual(["gw-b"]);
+
+      await stores.leases.release("gw-b");
+      expect(await expired(2_500)).toEqual([]);
+      expect(await expired(10_000)).toEqual(["gw-a", "gw-c"]);
+      await stores.leases.release("gw-b"); // releasing twice is not an error
+    });
+
+    it("takes concurrent renewals of a new gateway's lease without failing", async () => {
+      for (let round = 0; round < 5; round++) {
+        await Promise.all([1_000, 2_000, 3_000].map((expiresAt) => stores.leases.renew(`gw-${round}`, expiresAt)));
+      }
+      expect((await stores.leases.expired(10_000, 10)).sort()).toEqual(["gw-0", "gw-1", "gw-2", "gw-3", "gw-4"]);
+    });
+
+    it("keeps epoch-millisecond deadlines exactly", async () => {
+      const now = Date.now();
+      await stores.leases.renew("gw-a", now + 15_000);
+      expect(await stores.leases.expired(now + 15_000, 10)).toEqual([]);
+      expect(await stores.leases.expired(now + 15_001, 10)).toEqual(["gw-a"]);
+    });
+  });
+}
+
+/**
+ * Compares messages as protobuf sees them: a store may hand bytes fields back
+ * as Node Buffers, which are Uint8Arrays too but not to toEqual.
+ */
+function expectSameMessage<Desc extends DescMessage>(schema: Desc, actual: MessageShape<Desc> | undefined, expected: MessageShape<Desc>): void {
+  expect(actual && toJson(schema, actual)).toEqual(toJson(schema, expected));
+}
+
+function hexUid(): string {
+  return randomBytes(16).toString("hex");
+}
+
+function uidOf(agent: Agent): string {
+  return instanceUidToHex(agent.metadata!.instanceUid);
+}
+
+function uids(agents: Agent[]): string[] {
+  return agents.map(uidOf);
+}
+
+/** Saves agents one by one (they are in random uid order) and returns their uids in the same order. */
+async function saveAll(repo: AgentRepository, agents: Agent[]): Promise<string[]> {
+  for (const agent of agents) await repo.save(agent);
+  return agents.map(uidOf);
+}
+
+const stringValue = (value: string) => ({ value: { case: "stringValue" as const, value } });
+
+function agentWith(o: {
+  uid?: Uint8Array;
+  connected?: boolean;
+  gatewayId?: string;
+  sequenceNum?: bigint;
+  withoutStatus?: boolean;
+  identifying?: Record<string, string>;
+  nonIdentifying?: Record<string, string>;
+  intAttributes?: Record<string, bigint>;
+}): Agent {
+  return create(AgentSchema, {
+    metadata: {
+      instanceUid: o.uid ?? new Uint8Array(randomBytes(16)),
+      description: {
+        identifyingAttributes: Object.entries(o.identifying ?? {}).map(([key, v]) => ({ key, value: stringValue(v) })),
+        nonIdentifyingAttributes: [
+          ...Object.entries(o.nonIdentifying ?? {}).map(([key, v]) => ({ key, value: stringValue(v) })),
+          ...Object.entries(o.intAttributes ?? {}).map(([key, v]) => ({ key, value: { value: { case: "intValue" as const, value: v } } })),
+        ],
+      },
+    },
+    ...(o.withoutStatus
+      ? {}
+      : { status: { connected: o.connected ?? false, gatewayId: o.gatewayId ?? "gw-default", sequenceNum: o.sequenceNum ?? 0n } }),
+  });
+}
+
+/** An agent with every part of the aggregate filled in, to prove nothing is lost on the way through a store. */
+function detailedAgent(): Agent {
+  const at = timestampFromMs(1_767_225_600_123);
+  return create(AgentSchema, {
+    metadata: {
+      instanceUid: new Uint8Array(randomBytes(16)),
+      description: {
+        identifyingAttributes: [
+          { key: "service.name", value: stringValue("checkout") },
+          { key: "service.instance.id", value: stringValue("checkout-7f9") },
+        ],
+        nonIdentifyingAttributes: [
+          { key: "os.type", value: stringValue("linux") },
+          { key: "$odd.key", value: stringValue("still \u0000 fine ✓") },
+          { key: "cpu.count", value: { value: { case: "intValue", value: 8n } } },
+          { key: "debug", value: { value: { case: "boolValue", value: true } } },
+        ],
+      },
+      capabilities: 0x1fffn,
+      customCapabilities: { capabilities: ["io.fleetplane.ping"] },
+      createdAt: at,
+    },
+    spec: {
+      remoteConfig: {
+        data: {
+          config: { configMap: { "": { body: new TextEncoder().encode("receivers: {}\n"), contentType: "text/yaml" } } },
+          hash: new Uint8Array(randomBytes(32)),
+          status: RemoteConfigState.APPLIED,
+          updatedAt: at,
+          updatedBy: "alice@example.com",
+        },
+        lastErrorMessage: "",
+      },
+    },
+    commands: [
+      { id: "0193f0c5a1b27c3d8e9f001122334455", kind: CommandKind.REMOTE_CONFIG_UPDATED, configHash: new Uint8Array([1, 2, 3]), createdAt: at, requestedBy: "bob" },
+    ],
+    status: {
+      connected: true,
+      sequenceNum: 42n,
+      lastSeenAt: at,
+      connectionType: ConnectionType.WEBSOCKET,
+      connectionId: "conn-42",
+      gatewayId: "gw-a",
+      connectedAt: at,
+      heartbeatIntervalSeconds: 30n,
+      health: { healthy: true, startTimeUnixNano: 1_767_225_600_123_456_789n, status: "running" },
+    },
+  });
+}
+
+function connectionWith(id: string, gatewayId: string) {
+  return create(ConnectionSchema, {
+    id,
+    type: ConnectionType.HTTP,
+    gatewayId,
+    instanceUid: new Uint8Array(randomBytes(16)),
+    remoteAddress: "10.0.0.1:51515",
+    openedAt: timestampFromMs(1_767_225_600_000),
+  });
+}

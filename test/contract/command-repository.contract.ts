@@ -1,0 +1,136 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  CommandRecordSchema,
+  CommandState,
+  type CommandRecord,
+} from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import type { CommandRepository } from "@fleetplane/command-service/domain/command-repository";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { randomBytes } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+export interface CommandStoreUnderTest {
+  commands: CommandRepository;
+  close(): Promise<void>;
+}
+
+/**
+ * The behaviour every command-service store must share, whatever the
+ * database. `open` must return an empty repository; it is called before
+ * every test.
+ */
+export function commandRepositoryContract(name: string, open: () => Promise<CommandStoreUnderTest>): void {
+  describe(`${name}: command records`, () => {
+    let store: CommandStoreUnderTest;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => {
+      await store?.close();
+    });
+
+    it("returns a saved record with every field intact", async () => {
+      const record = recordFor(agentUid(), 0);
+      await store.commands.save(record);
+      expect(await store.commands.get(record.id)).toEqual(record);
+      expect(await store.commands.get(commandId(99))).toBeUndefined();
+    });
+
+    it("replaces a record saved again under the same id", async () => {
+      const record = recordFor(agentUid(), 0);
+      await store.commands.save(record);
+      record.state = CommandState.FAILED;
+      record.detail = "config rejected: unknown receiver";
+      record.stateChangedAt = timestampFromMs(BASE_MS + 5_000);
+      await store.commands.save(record);
+
+      expect(await store.commands.get(record.id)).toEqual(record);
+      expect(await store.commands.list({ limit: 10 })).toEqual([record]);
+      expect(await store.commands.list({ instanceUid: record.instanceUid, limit: 10 })).toEqual([record]);
+    });
+
+    it("takes concurrent saves of one new record without failing", async () => {
+      // The record of a new command and its first state change can race.
+      const uid = agentUid();
+      for (let sequence = 0; sequence < 5; sequence++) {
+        const record = recordFor(uid, sequence);
+        const versions = [CommandState.PENDING, CommandState.DELIVERED, CommandState.APPLIED].map((state) => ({ ...record, state }));
+        await Promise.all(versions.map((r) => store.commands.save(r)));
+        expect(versions.map((r) => r.state)).toContain((await store.commands.get(record.id))?.state);
+      }
+      expect(await store.commands.list({ instanceUid: uid, limit: 10 })).toHaveLength(5);
+    });
+
+    it("lists records newest first, a page at a time after the last id of the previous page", async () => {
+      const [a, b] = [agentUid(), agentUid()];
+      const records = [a, b, a, a, b, a, b, a].map((uid, i) => recordFor(uid, i));
+      await saveShuffled(store.commands, records);
+      const newestFirst = records.map((r) => r.id).reverse();
+
+      expect(ids(await store.commands.list({ limit: 100 }))).toEqual(newestFirst);
+      const page1 = await store.commands.list({ limit: 3 });
+      const page2 = await store.commands.list({ limit: 3, after: page1.at(-1)!.id });
+      const page3 = await store.commands.list({ limit: 3, after: page2.at(-1)!.id });
+      expect([page1, page2, page3].map(ids)).toEqual([newestFirst.slice(0, 3), newestFirst.slice(3, 6), newestFirst.slice(6)]);
+      expect(await store.commands.list({ limit: 3, after: newestFirst.at(-1) })).toEqual([]);
+    });
+
+    it("lists one agent's records newest first, a page at a time", async () => {
+      const [a, b] = [agentUid(), agentUid()];
+      const records = [a, b, a, a, b, a, b, a].map((uid, i) => recordFor(uid, i));
+      await saveShuffled(store.commands, records);
+      const ofA = records.filter((r) => r.instanceUid === a).map((r) => r.id).reverse();
+      const ofB = records.filter((r) => r.instanceUid === b).map((r) => r.id).reverse();
+
+      const page1 = await store.commands.list({ instanceUid: a, limit: 3 });
+      const page2 = await store.commands.list({ instanceUid: a, limit: 3, after: page1.at(-1)!.id });
+      expect([page1, page2].map(ids)).toEqual([ofA.slice(0, 3), ofA.slice(3)]);
+      expect(ids(await store.commands.list({ instanceUid: b, limit: 10 }))).toEqual(ofB);
+      // `after` is a position in id order, even when it names another agent's record.
+      expect(ids(await store.commands.list({ instanceUid: b, limit: 10, after: ofA[0] }))).toEqual(ofB.filter((id) => id < ofA[0]!));
+      expect(await store.commands.list({ instanceUid: agentUid(), limit: 10 })).toEqual([]);
+    });
+
+    it("answers ping", async () => {
+      await expect(store.commands.ping()).resolves.toBeUndefined();
+    });
+  });
+}
+
+const BASE_MS = 1_767_225_600_000;
+
+/** Ids are UUIDv7 hex as in production: one created later sorts later. */
+function commandId(sequence: number): string {
+  return instanceUidToHex(uuidv7Bytes(BASE_MS + sequence));
+}
+
+function agentUid(): string {
+  return randomBytes(16).toString("hex");
+}
+
+function ids(records: CommandRecord[]): string[] {
+  return records.map((r) => r.id);
+}
+
+function recordFor(instanceUid: string, sequence: number): CommandRecord {
+  return create(CommandRecordSchema, {
+    id: commandId(sequence),
+    instanceUid,
+    kind: "remote_config",
+    configHash: randomBytes(32).toString("hex"),
+    requestedBy: "alice@example.com",
+    createdAt: timestampFromMs(BASE_MS + sequence),
+    state: CommandState.PENDING,
+    stateChangedAt: timestampFromMs(BASE_MS + sequence),
+    detail: "",
+  });
+}
+
+/** Saves in an order unrelated to creation, so a store cannot pass by keeping insertion order. */
+async function saveShuffled(repo: CommandRepository, records: CommandRecord[]): Promise<void> {
+  const order = records.map((r, i) => ({ r, key: (i * 5 + 3) % records.length }));
+  order.sort((x, y) => x.key - y.key);
+  for (const { r } of order) await repo.save(r);
+}

@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ServerErrorResponseType, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { startDistributed, type Distributed } from "./support/distributed.js";
+import { eventually } from "./support/eventually.js";
+import { WsAgent, description } from "./support/simulated-agent.js";
+
+const LEASE_SECONDS = 3;
+let d: Distributed;
+beforeAll(async () => {
+  d = await startDistributed({ leaseSeconds: LEASE_SECONDS });
+}, 180_000);
+afterAll(async () => {
+  await d?.close();
+}, 60_000);
+
+const hex = instanceUidToHex;
+const config = (text: string) => ({ "": { content: { case: "text" as const, value: text } } });
+const configOf = (m: ServerToAgent | undefined) => (m?.remoteConfig ? new TextDecoder().decode(m.remoteConfig.config!.configMap[""]!.body) : undefined);
+
+/** A WebSocket agent on gateway `i` that has said hello and been answered. */
+async function agentOn(i: number, uid = uuidv7Bytes(), seq = 0n) {
+  const agent = await WsAgent.connect(d.wsUrlOf(i), uid);
+  agent.seq = seq;
+  agent.send({ agentDescription: description(`gw${i}`) as never });
+  await eventually(() => agent.received[0], 15_000, `first reply from gateway ${i}`);
+  return agent;
+}
+
+/** Sends a heartbeat and waits for its reply. */
+async function roundTrip(agent: WsAgent, fields: Parameters<WsAgent["send"]>[0] = {}) {
+  const n = agent.received.length;
+  agent.send(fields);
+  return eventually(() => agent.received[n], 15_000, "reply");
+}
+
+describe("routing pushes in a distributed fleet", () => {
+  it("reaches only the gateway holding each agent, and follows an agent that moves to another gateway", async () => {
+    const onA = await agentOn(0);
+    const onB = await agentOn(1);
+    expect((await d.agents.getAgent({ instanceUid: hex(onB.uid) })).agent?.status?.gatewayId).toBe("gw-b");
+
+    // Admin calls land on agent-service; each push crosses NATS to its gateway.
+    const [ra, rb] = await Promise.all([
+      d.agents.setRemoteConfig({ instanceUid: hex(onA.uid), files: config("a: 1\n") }),
+      d.agents.setRemoteConfig({ instanceUid: hex(onB.uid), files: config("b: 1\n") }),
+    ]);
+    expect(ra.pushed && rb.pushed).toBe(true);
+    expect(configOf(await eventually(() => onA.received.find((m) => m.remoteConfig)))).toBe("a: 1\n");
+    expect(configOf(await eventually(() => onB.received.find((m) => m.remoteConfig)))).toBe("b: 1\n");
+
+    // onA moves to gateway B (carrying on its sequence numbers): from then on
+    // pushes go to B, and gateway A's stale socket is never used.
+    const seq = onA.seq;
+    await onA.close();
+    await eventually(async () => (await d.agents.getAgent({ instanceUid: hex(onA.uid) })).agent?.status?.connected === false, 10_000, "disconnect recorded");
+    const moved = await agentOn(1, onA.uid, seq);
+    expect((await d.agents.getAgent({ instanceUid: hex(moved.uid) })).agent?.status?.gatewayId).toBe("gw-b");
+    await d.agents.setRemoteConfig({ instanceUid: hex(moved.uid), files: config("a: 2\n") });
+    await eventually(() => moved.received.find((m) => configOf(m) === "a: 2\n"), 10_000, "the new config, through gateway B");
+    await Promise.all([moved.close(), onB.close()]);
+  });
+});
+
+describe("failures", () => {
+  it("NATS down: agents keep being served, and a push made meanwhile arrives once NATS is back", async () => {
+    const agent = await agentOn(0);
+    await d.stopNats();
+    expect((await roundTrip(agent)).errorResponse).toBeUndefined();
+
+    // Saved first, then the push is attempted: the config is not lost.
+    await d.agents.setRemoteConfig({ instanceUid: hex(agent.uid), files: config("during: nats-outage\n") });
+    const saved = (await d.agents.getAgent({ instanceUid: hex(agent.uid) })).agent?.spec?.remoteConfig?.data?.config?.configMap[""]?.body;
+    expect(new TextDecoder().decode(saved)).toBe("during: nats-outage\n");
+    expect(agent.received.some((m) => m.remoteConfig)).toBe(false);
+
+    await d.startNats();
+    // The agent sends nothing: the gateway reconciles its agents when NATS returns.
+    const push = await eventually(() => agent.received.find((m) => m.remoteConfig), 30_000, "push after NATS came back");
+    expect(configOf(push)).toBe("during: nats-outage\n");
+    for (const p of [...d.gateways, d.agentService]) await eventually(() => p.logged('"NATS connection restored"'), 15_000, `${p.name} reconnected to NATS`);
+    await agent.close();
+  });
+
+  it("database down: admin writes fail with `unavailable`, agents get Unavailable + RetryInfo, nothing half-written, then service resumes", async () => {
+    const agent = await agentOn(0);
+    await d.stopDatabase();
+    try {
+      const write = await d.agents.setRemoteConfig({ instanceUid: hex(agent.uid), files: config("never: saved\n") }).catch((e) => e);
+      expect(ConnectError.from(write).code).toBe(Code.Unavailable);
+      expect(ConnectError.from(write).rawMessage).toMatch(/MongoDB is unavailable/);
+
+      // A report that changes the agent must be stored: the agent is told to retry.
+      const reply = await roundTrip(agent, { agentDescription: description("changed") as never });
+      expect(reply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+      expect(reply.errorResponse?.Details.case).toBe("retryInfo");
+      // So is an agent the service has never seen.
+      const stranger = await WsAgent.connect(d.wsUrlOf(1));
+      stranger.send({ agentDescription: description() as never });
+      const strangerReply = await eventually(() => stranger.received[0], 15_000, "reply to an unknown agent");
+      expect(strangerReply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+      await stranger.close();
+    } finally {
+      await d.startDatabase();
+    }
+    // Service resumes by itself, and the refused write left nothing behind.
+    const back = await eventually(async () => {
+      const r = await roundTrip(agent, { agentDescription: description("changed") as never });
+      return r.errorResponse ? undefined : r;
+    }, 30_000, "normal replies after the database returned");
+    expect(back.remoteConfig).toBeUndefined();
+    const { agent: stored } = await d.agents.getAgent({ instanceUid: hex(agent.uid) });
+    expect(stored?.spec?.remoteConfig).toBeUndefined();
+    expect((await d.commands.listCommands({ instanceUid: hex(agent.uid) })).commands).toHaveLength(0);
+    await agent.close();
+  });
+
+  it("agent-service restarts: agents see Unavailable + RetryInfo, then normal service", async () => {
+    const agent = await agentOn(1);
+    await d.agentService.stop();
+    const reply = await roundTrip(agent, { agentDescription: description("while-down") as never });
+    expect(reply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+    expect(reply.errorResponse?.Details.value?.retryAfterNanoseconds).toBe(1_000_000_000n);
+    await d.agentService.start();
+    await eventually(async () => {
+      const r = await roundTrip(agent);
+      return r.errorResponse ? undefined : r;
+    }, 30_000, "normal replies after agent-service returned");
+    // And pushes work again through the restarted service.
+    expect((await d.agents.setRemoteConfig({ instanceUid: hex(agent.uid), files: config("after: restart\n") })).pushed).toBe(true);
+    expect(configOf(await eventually(() => agent.received.find((m) => m.remoteConfig), 15_000, "push"))).toBe("after: restart\n");
+    await agent.close();
+  });
+
+  it(`a killed gateway: its agents are marked disconnected within the lease (${LEASE_SECONDS} s + reaping), and reconnect elsewhere`, async () => {
+    const agent = await agentOn(1);
+    await d.gateways[1]!.stop("SIGKILL");
+    const killedAt = Date.now();
+    await eventually(async () => (await d.agents.getAgent({ instanceUid: hex(agent.uid) })).agent?.status?.connected === false, 20_000, "reaped");
+    // Bounded: the lease, plus one reaper round, plus slack for a loaded machine.
+    expect(Date.now() - killedAt).toBeLessThan((LEASE_SECONDS + 1) * 1000 + 5_000);
+    expect((await d.connections.listConnections({ gatewayId: "gw-b", pageSize: 100 })).connections).toHaveLength(0);
+
+    const again = await agentOn(0, agent.uid, agent.seq);
+    const { agent: stored } = await d.agents.getAgent({ instanceUid: hex(again.uid) });
+    expect(stored?.status?.connected).toBe(true);
+    expect(stored?.status?.gatewayId).toBe("gw-a");
+    await again.close();
+    await agent.close().catch(() => undefined);
+    await d.gateways[1]!.start();
+  });
+});

@@ -1,0 +1,159 @@
+// Every store adapter (the embedded LMDB store and MongoDB) passes the same
+// contract suites. MongoDB is exercised against a real FerretDB 1.x on
+// loopback, including what happens while the database is down.
+import { create } from "@bufbuild/protobuf";
+import { AgentSchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import {
+  createLmdbAgentRepository,
+  createLmdbConnectionRepository,
+  createLmdbGatewayLeaseRepository,
+} from "@fleetplane/agent-service/adapters/lmdb-agent-repository";
+import {
+  createMongoAgentRepository,
+  createMongoConnectionRepository,
+  createMongoGatewayLeaseRepository,
+  ensureAgentIndexes,
+} from "@fleetplane/agent-service/adapters/mongo-agent-repository";
+import { createLmdbCommandRepository } from "@fleetplane/command-service/adapters/lmdb-command-repository";
+import { createMongoCommandRepository, ensureCommandIndexes } from "@fleetplane/command-service/adapters/mongo-command-repository";
+import { DependencyUnavailableError } from "@fleetplane/platform/dependency-errors";
+import { openEmbeddedStore } from "@fleetplane/platform/embedded-store";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { silentLogger } from "@fleetplane/platform/logger";
+import { connectMongo, type MongoStore } from "@fleetplane/platform/mongo-store";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentRepositoryContract } from "./contract/agent-repository.contract.js";
+import { commandRepositoryContract } from "./contract/command-repository.contract.js";
+import { eventually } from "./support/eventually.js";
+import { startFerretDb, type RunningFerretDb } from "./support/ferretdb.js";
+import { freePort } from "./support/free-port.js";
+
+/** A fresh embedded store in its own temporary directory, removed on close. */
+function openTemporaryLmdb() {
+  const dir = mkdtempSync(join(tmpdir(), "fleetplane-lmdb-contract-"));
+  const store = openEmbeddedStore(dir);
+  return {
+    store,
+    async close() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+agentRepositoryContract("LMDB", async () => {
+  const { store, close } = openTemporaryLmdb();
+  return {
+    agents: createLmdbAgentRepository(store),
+    connections: createLmdbConnectionRepository(store),
+    leases: createLmdbGatewayLeaseRepository(store),
+    close,
+  };
+});
+
+commandRepositoryContract("LMDB", async () => {
+  const { store, close } = openTemporaryLmdb();
+  return { commands: createLmdbCommandRepository(store), close };
+});
+
+// One FerretDB for the whole file; each test gets a database of its own.
+let ferret: RunningFerretDb;
+beforeAll(async () => {
+  ferret = await startFerretDb();
+});
+afterAll(async () => {
+  await ferret?.stop({ removeData: true });
+});
+
+let databases = 0;
+/** Connects as production does (connectMongo + indexes), to a database no other test has used. */
+async function connectFreshMongo(): Promise<MongoStore> {
+  databases += 1;
+  return connectMongo(ferret.uri, { logger: silentLogger(), dbName: `contract_${process.pid}_${databases}` });
+}
+
+agentRepositoryContract("MongoDB (FerretDB)", async () => {
+  const mongo = await connectFreshMongo();
+  await ensureAgentIndexes(mongo.db);
+  return {
+    agents: createMongoAgentRepository(mongo.db),
+    connections: createMongoConnectionRepository(mongo.db),
+    leases: createMongoGatewayLeaseRepository(mongo.db),
+    close: () => mongo.close(),
+  };
+});
+
+commandRepositoryContract("MongoDB (FerretDB)", async () => {
+  const mongo = await connectFreshMongo();
+  await ensureCommandIndexes(mongo.db);
+  return { commands: createMongoCommandRepository(mongo.db), close: () => mongo.close() };
+});
+
+describe("MongoDB indexes", () => {
+  it("are created again without error, as every restart of a service does", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      for (let start = 0; start < 2; start++) {
+        await ensureAgentIndexes(mongo.db);
+        await ensureCommandIndexes(mongo.db);
+      }
+      const names = async (collection: string) => (await mongo.db.collection(collection).listIndexes().toArray()).map((i) => i.name as string).sort();
+      expect(await names("agents")).toEqual(["_id_", "attrs_1", "connected_1__id_1", "gatewayId_1"]);
+      expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1"]);
+    } finally {
+      await mongo.close();
+    }
+  });
+});
+
+describe("MongoDB availability", () => {
+  it("refuses to start, within seconds and without leaking the password, when the database is unreachable", async () => {
+    const port = await freePort(); // nothing listens here
+    const started = Date.now();
+    const failure = await connectMongo(`mongodb://fleet:s3cret-pw@127.0.0.1:${port}/fleetplane`, { logger: silentLogger() }).then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(failure?.message).toContain(`127.0.0.1:${port}`);
+    expect(failure?.message).not.toContain("s3cret-pw");
+  });
+
+  // Stops and restarts the shared FerretDB: keep this test last in the file.
+  it("answers DependencyUnavailableError while the database is down, then works again with the data intact", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      await ensureAgentIndexes(mongo.db);
+      const agents = createMongoAgentRepository(mongo.db);
+      const commands = createMongoCommandRepository(mongo.db);
+      const agent = create(AgentSchema, {
+        metadata: { instanceUid: new Uint8Array(16).fill(7) },
+        status: { connected: true, gatewayId: "gw-a" },
+      });
+      await agents.save(agent);
+      const uid = instanceUidToHex(agent.metadata!.instanceUid);
+
+      await ferret.stop();
+      for (const call of [() => agents.get(uid), () => agents.save(agent), () => agents.list({ limit: 10 }), () => commands.ping()]) {
+        const started = Date.now();
+        await expect(call()).rejects.toBeInstanceOf(DependencyUnavailableError);
+        expect(Date.now() - started).toBeLessThan(10_000);
+      }
+      expect(agent.revision).toBe(1n); // the failed save changed nothing
+
+      ferret = await startFerretDb({ port: ferret.port, dataDir: ferret.dataDir });
+      // The same repository object recovers: the driver reconnects by itself.
+      const back = await eventually(() => agents.get(uid).catch(() => undefined), 20_000, "the agent after the restart");
+      expect(back).toEqual(agent);
+      back.status!.connected = false;
+      await agents.save(back);
+      expect(back.revision).toBe(2n);
+      expect((await agents.list({ limit: 10, connected: false })).map((a) => a.revision)).toEqual([2n]);
+    } finally {
+      await mongo.close();
+    }
+  });
+});

@@ -1,0 +1,278 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { toBinary, create } from "@bufbuild/protobuf";
+import { CommandKind, RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import {
+  AgentToServerFlags,
+  AgentToServerSchema,
+  CommandType,
+  RemoteConfigStatuses,
+  ServerErrorResponseType,
+  ServerToAgentFlags,
+} from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { CAPS, WsAgent, description, httpPoll } from "../support/simulated-agent.js";
+import { eventually } from "../support/eventually.js";
+import type { TestTopology } from "../support/topology.js";
+
+/**
+ * The OpAMP behaviour every topology must show, written once: the standalone
+ * process and the distributed one (gateways, services, NATS, MongoDB-wire)
+ * both run it unchanged. `start` must give a server whose gateway limits
+ * messages to 1 MiB and times out silent HTTP agents after 1.5 s.
+ */
+export function opampE2eSuite(start: () => Promise<TestTopology>) {
+  let t: TestTopology;
+  beforeAll(async () => {
+    t = await start();
+  }, 180_000);
+  afterAll(async () => {
+    await t?.close();
+  }, 60_000);
+
+  const hex = instanceUidToHex;
+  const flag = (f: bigint | undefined, bit: number) => ((f ?? 0n) & BigInt(bit)) !== 0n;
+
+  describe("a WebSocket agent", () => {
+    it("is saved on connect, created on its first message, and told the server's capabilities", async () => {
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ agentDescription: description("ws-one") as never });
+      const reply = await eventually(() => agent.received[0]);
+      expect(hex(reply.instanceUid)).toBe(hex(agent.uid));
+      expect(reply.capabilities).not.toBe(0n);
+      expect(flag(reply.flags, ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).toBe(false);
+
+      const { agent: stored } = await t.agents.getAgent({ instanceUid: hex(agent.uid) });
+      expect(stored?.status?.connected).toBe(true);
+      expect(stored?.metadata?.capabilities).toBe(CAPS);
+      expect(stored?.metadata?.description?.identifyingAttributes[0]?.key).toBe("service.name");
+      await agent.close();
+    });
+
+    it("is asked for its full state when unknown without a description, or after a sequence gap", async () => {
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send();
+      const first = await eventually(() => agent.received[0]);
+      expect(flag(first.flags, ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).toBe(true);
+      agent.send({ agentDescription: description() as never });
+      const second = await eventually(() => agent.received[1]);
+      expect(flag(second.flags, ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).toBe(false);
+      agent.seq += 5n; // skip some messages
+      agent.send();
+      const third = await eventually(() => agent.received[2]);
+      expect(flag(third.flags, ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).toBe(true);
+      await agent.close();
+    });
+
+    it("receives a remote config pushed at once, and its Applied report is recorded with the audit", async () => {
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ agentDescription: description() as never });
+      await eventually(() => agent.received[0]);
+
+      const res = await t.agents.setRemoteConfig({
+        instanceUid: hex(agent.uid),
+        files: { "": { content: { case: "text", value: "receivers: {}\n" }, contentType: "text/yaml" } },
+        requestedBy: "e2e",
+      });
+      expect(res.pushed).toBe(true);
+      const push = await eventually(() => agent.received.find((m) => m.remoteConfig));
+      const hash = push.remoteConfig!.configHash;
+      expect(hex(hash)).toBe(hex(res.agent!.spec!.remoteConfig!.data!.hash));
+      expect(new TextDecoder().decode(push.remoteConfig!.config!.configMap[""]!.body)).toBe("receivers: {}\n");
+
+      agent.reportConfig(hash, RemoteConfigStatuses.RemoteConfigStatuses_APPLIED);
+      await eventually(async () => (await t.agents.getAgent({ instanceUid: hex(agent.uid) })).agent?.spec?.remoteConfig?.data?.status === RemoteConfigState.APPLIED);
+      const audit = await eventually(async () => {
+        const { commands } = await t.commands.listCommands({ instanceUid: hex(agent.uid) });
+        return commands[0]?.state === CommandState.APPLIED ? commands[0] : undefined;
+      });
+      expect(audit.kind).toBe("remote_config");
+      expect(audit.requestedBy).toBe("e2e");
+      expect(audit.configHash).toBe(Buffer.from(hash).toString("hex"));
+
+      // Never resent once the agent reports the hash.
+      const before = agent.received.length;
+      agent.send();
+      await eventually(() => agent.received.length > before);
+      expect(agent.received.at(-1)!.remoteConfig).toBeUndefined();
+      await agent.close();
+    });
+
+    it("reports a failed config with the agent's error", async () => {
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ agentDescription: description() as never });
+      await eventually(() => agent.received[0]);
+      await t.agents.setRemoteConfig({ instanceUid: hex(agent.uid), files: { "": { content: { case: "text", value: "bad" } } } });
+      const push = await eventually(() => agent.received.find((m) => m.remoteConfig));
+      agent.reportConfig(push.remoteConfig!.configHash, RemoteConfigStatuses.RemoteConfigStatuses_FAILED, "bad yaml at line 1");
+      const stored = await eventually(async () => {
+        const { agent: a } = await t.agents.getAgent({ instanceUid: hex(agent.uid) });
+        return a?.spec?.remoteConfig?.data?.status === RemoteConfigState.FAILED ? a : undefined;
+      });
+      expect(stored.spec!.remoteConfig!.lastErrorMessage).toBe("bad yaml at line 1");
+      const failed = await eventually(async () => (await t.commands.listCommands({ instanceUid: hex(agent.uid) })).commands.find((c) => c.state === CommandState.FAILED));
+      expect(failed.detail).toBe("bad yaml at line 1");
+      await agent.close();
+    });
+
+    it("gets a Restart command on its own, delivered once", async () => {
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ agentDescription: description() as never });
+      await eventually(() => agent.received[0]);
+      const { pushed } = await t.agents.sendCommand({ instanceUid: hex(agent.uid), kind: CommandKind.RESTART, requestedBy: "e2e" });
+      expect(pushed).toBe(true);
+      const cmd = await eventually(() => agent.received.find((m) => m.command));
+      expect(cmd.command!.type).toBe(CommandType.CommandType_Restart);
+      expect(cmd.remoteConfig).toBeUndefined();
+      agent.send();
+      await eventually(() => agent.received.length >= 3);
+      expect(agent.received.filter((m) => m.command)).toHaveLength(1);
+      await eventually(async () => (await t.commands.listCommands({ instanceUid: hex(agent.uid) })).commands[0]?.state === CommandState.DELIVERED);
+      await agent.close();
+    });
+
+    it("has its connection saved while connected; is marked disconnected after it closes, and its connection is deleted", async () => {
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ agentDescription: description() as never });
+      await eventually(() => agent.received[0]);
+      const mine = async () => (await t.connections.listConnections({ pageSize: 1000 })).connections.find((c) => hex(c.instanceUid) === hex(agent.uid));
+      const saved = await eventually(mine, 5_000, "connection saved");
+      expect(t.gatewayIds).toContain(saved.gatewayId);
+      await agent.close();
+      await eventually(async () => (await t.agents.getAgent({ instanceUid: hex(agent.uid) })).agent?.status?.connected === false);
+      await eventually(async () => (await mine()) === undefined, 5_000, "connection deleted");
+    });
+
+    it("is given a new instance UID when it asks for one", async () => {
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ flags: BigInt(AgentToServerFlags.AgentToServerFlags_RequestInstanceUid) });
+      const reply = await eventually(() => agent.received[0]);
+      const fresh = reply.agentIdentification!.newInstanceUid;
+      expect(fresh).toHaveLength(16);
+      expect(fresh[6]! >> 4).toBe(7); // UUIDv7
+      await agent.close();
+    });
+
+    it("a second live agent with the same UID is told to take a new one", async () => {
+      const uid = uuidv7Bytes();
+      const first = await WsAgent.connect(t.wsUrl, uid);
+      first.send({ agentDescription: description() as never });
+      await eventually(() => first.received[0]);
+      const clone = await WsAgent.connect(t.wsUrl, uid);
+      clone.send({ agentDescription: description() as never });
+      const reply = await eventually(() => clone.received[0]);
+      expect(reply.agentIdentification?.newInstanceUid).toHaveLength(16);
+      expect(hex(reply.agentIdentification!.newInstanceUid)).not.toBe(hex(uid));
+      await Promise.all([first.close(), clone.close()]);
+    });
+  });
+
+  describe("an HTTP agent", () => {
+    it("gets a pending config on its next poll, gzip both ways, and reports Applied", async () => {
+      const uid = uuidv7Bytes();
+      const first = await httpPoll(t.httpUrl, { instanceUid: uid, sequenceNum: 0n, agentDescription: description("http") as never }, { gzipRequest: true });
+      expect(first.status).toBe(200);
+      expect(first.headers.get("content-type")).toBe("application/x-protobuf");
+      expect(hex(first.message!.instanceUid)).toBe(hex(uid));
+
+      const big = "x: " + "y".repeat(4000) + "\n";
+      const { pushed } = await t.agents.setRemoteConfig({ instanceUid: hex(uid), files: { "collector.yaml": { content: { case: "text", value: big } } } });
+      expect(pushed).toBe(false);
+      const poll = await httpPoll(t.httpUrl, { instanceUid: uid, sequenceNum: 1n }, { acceptGzip: true });
+      expect(poll.headers.get("content-encoding")).toBe("gzip");
+      const rc = poll.message!.remoteConfig!;
+      expect(new TextDecoder().decode(rc.config!.configMap["collector.yaml"]!.body)).toBe(big);
+
+      await httpPoll(t.httpUrl, {
+        instanceUid: uid,
+        sequenceNum: 2n,
+        remoteConfigStatus: { $typeName: "opamp.proto.v1.RemoteConfigStatus", lastRemoteConfigHash: rc.configHash, status: RemoteConfigStatuses.RemoteConfigStatuses_APPLIED, errorMessage: "" },
+      });
+      const { agent } = await t.agents.getAgent({ instanceUid: hex(uid) });
+      expect(agent!.spec!.remoteConfig!.data!.status).toBe(RemoteConfigState.APPLIED);
+      const next = await httpPoll(t.httpUrl, { instanceUid: uid, sequenceNum: 3n }, { acceptGzip: true });
+      expect(next.message!.remoteConfig).toBeUndefined();
+      expect(next.headers.get("content-encoding")).toBeNull(); // small replies are not worth compressing
+    });
+
+    it("is marked disconnected when it says goodbye, and when it stops polling", async () => {
+      const bye = uuidv7Bytes();
+      await httpPoll(t.httpUrl, { instanceUid: bye, agentDescription: description() as never });
+      await httpPoll(t.httpUrl, { instanceUid: bye, sequenceNum: 1n, agentDisconnect: { $typeName: "opamp.proto.v1.AgentDisconnect" } });
+      await eventually(async () => (await t.agents.getAgent({ instanceUid: hex(bye) })).agent?.status?.connected === false);
+
+      const silent = uuidv7Bytes();
+      await httpPoll(t.httpUrl, { instanceUid: silent, agentDescription: description() as never });
+      expect((await t.agents.getAgent({ instanceUid: hex(silent) })).agent?.status?.connected).toBe(true);
+      await eventually(async () => (await t.agents.getAgent({ instanceUid: hex(silent) })).agent?.status?.connected === false, 10_000, "timeout disconnect");
+    });
+  });
+
+  describe("bad input", () => {
+    it("gets the spec's answer while other agents keep being served", async () => {
+      const healthy = await WsAgent.connect(t.wsUrl);
+      healthy.send({ agentDescription: description() as never });
+      await eventually(() => healthy.received[0]);
+      const stillServed = async () => {
+        const n = healthy.received.length;
+        healthy.send();
+        await eventually(() => healthy.received.length > n, 5_000, "healthy agent reply");
+      };
+
+      // Random bytes, a wrong header byte and a truncated protobuf: BadRequest on the same socket.
+      const bad = await WsAgent.connect(t.wsUrl);
+      const valid = toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: bad.uid, agentDescription: description() as never }));
+      for (const frame of [Buffer.from([0x00, 0xff, 0xff, 0xff, 0xff]), Buffer.concat([Buffer.from([0x05]), valid]), Buffer.concat([Buffer.from([0]), valid.subarray(0, valid.length - 3)])]) {
+        const n = bad.received.length;
+        bad.sendRaw(frame);
+        const reply = await eventually(() => bad.received[n]);
+        expect(reply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+        expect(reply.errorResponse?.errorMessage).not.toBe("");
+        await stillServed();
+      }
+
+      // A header-less frame (older clients) is accepted.
+      const n = bad.received.length;
+      bad.sendRaw(valid);
+      expect((await eventually(() => bad.received[n])).errorResponse).toBeUndefined();
+
+      // A 15-byte instance UID.
+      const short = await WsAgent.connect(t.wsUrl, new Uint8Array(15));
+      short.send();
+      const shortReply = await eventually(() => short.received[0]);
+      expect(shortReply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+      const httpShort = await httpPoll(t.httpUrl, { instanceUid: new Uint8Array(15) });
+      expect(httpShort.status).toBe(400);
+      expect(httpShort.message?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+
+      // Oversized: 1009 on WebSocket, 413 on HTTP (limit is 1 MiB in this test).
+      const huge = await WsAgent.connect(t.wsUrl);
+      huge.sendRaw(Buffer.alloc(1024 * 1024 + 10));
+      await eventually(() => huge.closeCode, 5_000, "close after oversized frame");
+      expect(huge.closeCode).toBe(1009);
+      const tooBig = await httpPoll(t.httpUrl, {}, { rawBody: Buffer.alloc(1024 * 1024 + 10) });
+      expect(tooBig.status).toBe(413);
+      // A gzip bomb that inflates past the limit is refused the same way.
+      const bomb = await httpPoll(t.httpUrl, {}, { rawBody: Buffer.alloc(8 * 1024 * 1024), gzipRequest: true });
+      expect(bomb.status).toBe(413);
+
+      // gzip that does not inflate, and truncated protobuf over HTTP.
+      const badGzip = await httpPoll(t.httpUrl, {}, { rawBody: Buffer.from("not gzip at all"), headers: { "content-encoding": "gzip" } });
+      expect(badGzip.status).toBe(400);
+      expect(badGzip.message?.errorResponse?.errorMessage).toMatch(/gzip/);
+      const truncated = await httpPoll(t.httpUrl, {}, { rawBody: valid.subarray(0, valid.length - 3) });
+      expect(truncated.status).toBe(400);
+      expect(truncated.message?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+
+      await stillServed();
+      await Promise.all([healthy.close(), bad.close(), short.close()]);
+    });
+
+    it("admin calls with invalid or unknown agents get the right Connect codes", async () => {
+      await expect(t.agents.getAgent({ instanceUid: "abc" })).rejects.toMatchObject({ code: 3 }); // InvalidArgument
+      await expect(t.agents.getAgent({ instanceUid: hex(uuidv7Bytes()) })).rejects.toMatchObject({ code: 5 }); // NotFound
+      await expect(t.agents.sendCommand({ instanceUid: hex(uuidv7Bytes()), kind: CommandKind.RESTART })).rejects.toMatchObject({ code: 5 });
+    });
+  });
+}

@@ -1,0 +1,180 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { startFerretDb } from "./ferretdb.js";
+import { stopChild } from "./child-process.js";
+import { freePort } from "./free-port.js";
+import { startNats, type RunningNats } from "./nats.js";
+import type { TestTopology } from "./topology.js";
+
+const MAIN = join(import.meta.dirname, "..", "..", "services", "fleetplane", "src", "main.ts");
+
+/** One `fleetplane <service>` child process on a fixed port, restartable on that port. */
+export class ServiceProcess {
+  private child: ChildProcess | undefined;
+  private lines: string[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly command: string,
+    readonly port: number,
+    private readonly args: string[],
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the process and waits for its "<command> is running" log line. */
+  async start(): Promise<void> {
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN, this.command, "--port", String(this.port), ...this.args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    const keep = (line: string) => {
+      this.lines.push(line);
+      if (this.lines.length > 200) this.lines.shift();
+      if (process.env.FLEETPLANE_TEST_LOGS) process.stderr.write(`[${this.name}] ${line}\n`);
+    };
+    createInterface({ input: child.stderr! }).on("line", keep);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.name} did not start within 30 s:\n${this.log()}`)), 30_000);
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${this.name} exited with ${code} while starting:\n${this.log()}`));
+      });
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        keep(line);
+        if (line.includes(`"msg":"${this.command} is running"`)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  }
+
+  /** SIGTERM (graceful) or SIGKILL (a crash). */
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    if (this.child) await stopChild(this.child, signal, 15_000);
+    this.child = undefined;
+  }
+
+  /** The last lines this process logged (for failure messages). */
+  log(): string {
+    return this.lines.slice(-40).join("\n");
+  }
+
+  /** Whether the process logged a line containing `text`. */
+  logged(text: string): boolean {
+    return this.lines.some((l) => l.includes(text));
+  }
+}
+
+export interface DistributedOptions {
+  leaseSeconds?: number;
+  maxMessageBytes?: number;
+  httpAgentTimeoutMs?: number;
+}
+
+export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
+
+/**
+ * The production topology on loopback: a real nats-server, a real
+ * MongoDB-wire server (FerretDB), command-service, agent-service and two
+ * gateways, each its own `fleetplane` process. Admin calls go to
+ * agent-service, which is never the process holding an agent's socket.
+ */
+export async function startDistributed(o: DistributedOptions = {}) {
+  const nats = await startNats();
+  const ferretDataDir = mkdtempSync(join(tmpdir(), "fleetplane-ferret-"));
+  const ferretPort = await freePort();
+  const db = { current: await startFerretDb({ port: ferretPort, dataDir: ferretDataDir }) };
+  const natsState: { current: RunningNats | undefined } = { current: nats };
+  const mongoUrl = db.current.uri;
+
+  const commandService = new ServiceProcess("command-service", "command-service", await freePort(), ["--mongo-url", mongoUrl]);
+  const agentService = new ServiceProcess("agent-service", "agent-service", await freePort(), [
+    "--mongo-url",
+    mongoUrl,
+    "--nats-url",
+    nats.url,
+    "--command-service-url",
+    commandService.url,
+    "--reap-interval-seconds",
+    "1",
+  ]);
+  const gatewayArgs = (id: string) => [
+    "--gateway-id",
+    id,
+    "--agent-service-url",
+    agentService.url,
+    "--nats-url",
+    nats.url,
+    "--lease-seconds",
+    String(o.leaseSeconds ?? 3),
+    "--retry-after-seconds",
+    "1",
+    ...(o.maxMessageBytes ? ["--max-message-bytes", String(o.maxMessageBytes)] : []),
+    ...(o.httpAgentTimeoutMs ? ["--http-agent-timeout-seconds", String(o.httpAgentTimeoutMs / 1000)] : []),
+  ];
+  const gateways = [
+    new ServiceProcess("gateway-a", "gateway", await freePort(), gatewayArgs("gw-a")),
+    new ServiceProcess("gateway-b", "gateway", await freePort(), gatewayArgs("gw-b")),
+  ];
+  const processes = [commandService, agentService, ...gateways];
+  try {
+    await commandService.start();
+    await agentService.start();
+    await Promise.all(gateways.map((g) => g.start()));
+  } catch (err) {
+    await Promise.all(processes.map((p) => p.stop("SIGKILL")));
+    await db.current.stop();
+    await nats.stop();
+    throw err;
+  }
+
+  const h1 = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "1.1" });
+  const topology: TestTopology = {
+    wsUrl: `ws://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
+    httpUrl: `http://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
+    gatewayIds: ["gw-a", "gw-b"],
+    agents: createClient(AgentService, h1(agentService.url)),
+    connections: createClient(ConnectionService, h1(agentService.url)),
+    commands: createClient(CommandService, h1(commandService.url)),
+    async close() {
+      // Gateways first (they clean up through agent-service), then services.
+      await Promise.all(gateways.map((g) => g.stop()));
+      await agentService.stop();
+      await commandService.stop();
+      await db.current.stop({ removeData: true });
+      await natsState.current?.stop();
+    },
+  };
+  return {
+    ...topology,
+    wsUrlOf: (i: number) => `ws://127.0.0.1:${gateways[i]!.port}/v1/opamp`,
+    httpUrlOf: (i: number) => `http://127.0.0.1:${gateways[i]!.port}/v1/opamp`,
+    gateways,
+    agentService,
+    commandService,
+    /** Stops NATS (agents stay connected to their gateways). */
+    stopNats: async () => {
+      await natsState.current?.stop();
+      natsState.current = undefined;
+    },
+    /** Starts NATS again on the same port. */
+    startNats: async () => {
+      natsState.current = await startNats({ port: nats.port });
+    },
+    stopDatabase: () => db.current.stop(),
+    startDatabase: async () => {
+      db.current = await startFerretDb({ port: ferretPort, dataDir: ferretDataDir });
+    },
+  };
+}

@@ -1,0 +1,16 @@
+import type { Client } from "@connectrpc/connect";
+import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+
+/** What a behaviour suite needs from a running Fleetplane, whatever its topology. */
+export interface TestTopology {
+  /** OpAMP over WebSocket and over HTTP (on the first gateway when there are several). */
+  wsUrl: string;
+  httpUrl: string;
+  /** Ids of every gateway in the topology. */
+  gatewayIds: string[];
+  agents: Client<typeof AgentService>;
+  connections: Client<typeof ConnectionService>;
+  commands: Client<typeof CommandService>;
+  close(): Promise<void>;
+}
