@@ -5,7 +5,7 @@ import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
 import { startDistributed, type Distributed } from "./support/distributed.js";
 import { eventually } from "./support/eventually.js";
-import { WsAgent, description } from "./support/simulated-agent.js";
+import { WsAgent, description, httpPoll } from "./support/simulated-agent.js";
 
 const LEASE_SECONDS = 3;
 let d: Distributed;
@@ -61,6 +61,19 @@ describe("routing pushes in a distributed fleet", () => {
     await d.agents.setRemoteConfig({ instanceUid: hex(moved.uid), files: config("a: 2\n") });
     await eventually(() => moved.received.find((m) => configOf(m) === "a: 2\n"), 10_000, "the new config, through gateway B");
     await Promise.all([moved.close(), onB.close()]);
+  });
+});
+
+describe("HTTP agents in a distributed fleet", () => {
+  it("get a pending config on their next poll from whichever gateway the poll lands on", async () => {
+    const uid = uuidv7Bytes();
+    const first = await httpPoll(d.httpUrlOf(0), { instanceUid: uid, sequenceNum: 0n, agentDescription: description("http") as never });
+    expect(first.status).toBe(200);
+    const { pushed } = await d.agents.setRemoteConfig({ instanceUid: hex(uid), files: config("polled: yes\n") });
+    expect(pushed).toBe(false); // nothing to push to: it polls
+    const next = await httpPoll(d.httpUrlOf(1), { instanceUid: uid, sequenceNum: 1n });
+    expect(configOf(next.message)).toBe("polled: yes\n");
+    expect((await d.agents.getAgent({ instanceUid: hex(uid) })).agent?.status?.gatewayId).toBe("gw-b");
   });
 });
 

@@ -15,6 +15,14 @@ import type { TestTopology } from "./topology.js";
 
 const MAIN = join(import.meta.dirname, "..", "..", "services", "fleetplane", "src", "main.ts");
 
+// Children still running are killed when this process exits, so a run that
+// failed before close() leaves no servers behind (best effort: "exit" does
+// not fire when a test runner kills its worker).
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of live) child.kill("SIGKILL");
+});
+
 /** One `fleetplane <service>` child process on a fixed port, restartable on that port. */
 export class ServiceProcess {
   private child: ChildProcess | undefined;
@@ -25,6 +33,7 @@ export class ServiceProcess {
     readonly command: string,
     readonly port: number,
     private readonly args: string[],
+    private readonly echo = Boolean(process.env.FLEETPLANE_TEST_LOGS),
   ) {}
 
   get url(): string {
@@ -37,10 +46,12 @@ export class ServiceProcess {
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
+    live.add(child);
+    child.once("exit", () => live.delete(child));
     const keep = (line: string) => {
       this.lines.push(line);
       if (this.lines.length > 200) this.lines.shift();
-      if (process.env.FLEETPLANE_TEST_LOGS) process.stderr.write(`[${this.name}] ${line}\n`);
+      if (this.echo) process.stderr.write(`[${this.name}] ${line}\n`);
     };
     createInterface({ input: child.stderr! }).on("line", keep);
     await new Promise<void>((resolve, reject) => {
@@ -78,6 +89,8 @@ export class ServiceProcess {
 
 export interface DistributedOptions {
   leaseSeconds?: number;
+  /** Echo every process's log lines to stderr, prefixed with its name (default: $FLEETPLANE_TEST_LOGS). */
+  logs?: boolean;
   maxMessageBytes?: number;
   httpAgentTimeoutMs?: number;
 }
@@ -98,7 +111,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
   const natsState: { current: RunningNats | undefined } = { current: nats };
   const mongoUrl = db.current.uri;
 
-  const commandService = new ServiceProcess("command-service", "command-service", await freePort(), ["--mongo-url", mongoUrl]);
+  const commandService = new ServiceProcess("command-service", "command-service", await freePort(), ["--mongo-url", mongoUrl], o.logs);
   const agentService = new ServiceProcess("agent-service", "agent-service", await freePort(), [
     "--mongo-url",
     mongoUrl,
@@ -108,7 +121,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     commandService.url,
     "--reap-interval-seconds",
     "1",
-  ]);
+  ], o.logs);
   const gatewayArgs = (id: string) => [
     "--gateway-id",
     id,
@@ -124,8 +137,8 @@ export async function startDistributed(o: DistributedOptions = {}) {
     ...(o.httpAgentTimeoutMs ? ["--http-agent-timeout-seconds", String(o.httpAgentTimeoutMs / 1000)] : []),
   ];
   const gateways = [
-    new ServiceProcess("gateway-a", "gateway", await freePort(), gatewayArgs("gw-a")),
-    new ServiceProcess("gateway-b", "gateway", await freePort(), gatewayArgs("gw-b")),
+    new ServiceProcess("gateway-a", "gateway", await freePort(), gatewayArgs("gw-a"), o.logs),
+    new ServiceProcess("gateway-b", "gateway", await freePort(), gatewayArgs("gw-b"), o.logs),
   ];
   const processes = [commandService, agentService, ...gateways];
   try {
@@ -162,6 +175,8 @@ export async function startDistributed(o: DistributedOptions = {}) {
     httpUrlOf: (i: number) => `http://127.0.0.1:${gateways[i]!.port}/v1/opamp`,
     gateways,
     agentService,
+    natsUrl: nats.url,
+    mongoUrl,
     commandService,
     /** Stops NATS (agents stay connected to their gateways). */
     stopNats: async () => {
