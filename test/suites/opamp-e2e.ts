@@ -3,7 +3,12 @@ import { toBinary, create } from "@bufbuild/protobuf";
 import { CommandKind, RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import {
+  AgentCapabilities,
   AgentToServerFlags,
+  ConnectionSettingsStatuses,
+  PackageStatusEnum,
+  PackageStatusSchema,
+  PackageType,
   AgentToServerSchema,
   CommandType,
   RemoteConfigStatuses,
@@ -168,12 +173,71 @@ export function opampE2eSuite(start: () => Promise<TestTopology>) {
     });
   });
 
+  describe("offers", () => {
+    it("connection settings and packages reach a capable agent at once, and its reports settle the audit", async () => {
+      const caps =
+        CAPS |
+        BigInt(
+          AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings |
+            AgentCapabilities.AgentCapabilities_ReportsConnectionSettingsStatus |
+            AgentCapabilities.AgentCapabilities_AcceptsPackages |
+            AgentCapabilities.AgentCapabilities_ReportsPackageStatuses,
+        );
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ capabilities: caps, agentDescription: description("offers") as never });
+      await eventually(() => agent.received[0]);
+
+      const settings = await t.agents.setConnectionSettings({
+        instanceUid: hex(agent.uid),
+        offers: { opamp: { destinationEndpoint: "wss://opamp.example/v1/opamp", heartbeatIntervalSeconds: 30n } },
+        requestedBy: "e2e",
+      });
+      expect(settings.pushed).toBe(true);
+      const offer = await eventually(() => agent.received.find((m) => m.connectionSettings)?.connectionSettings);
+      expect(offer.opamp?.destinationEndpoint).toBe("wss://opamp.example/v1/opamp");
+      agent.send({
+        capabilities: caps,
+        connectionSettingsStatus: { $typeName: "opamp.proto.v1.ConnectionSettingsStatus", lastConnectionSettingsHash: offer.hash, status: ConnectionSettingsStatuses.ConnectionSettingsStatuses_APPLIED, errorMessage: "" },
+      });
+      await eventually(async () => (await t.commands.listCommands({ instanceUid: hex(agent.uid) })).commands.find((c) => c.kind === "connection_settings" && c.state === CommandState.APPLIED), 10_000, "settings applied in the audit");
+
+      const packages = await t.agents.setPackagesAvailable({
+        instanceUid: hex(agent.uid),
+        packages: { collector: { type: PackageType.PackageType_TopLevel, version: "0.120.0", file: { downloadUrl: "https://pkgs.example/collector-0.120.0.tgz", contentHash: new Uint8Array(32) } } },
+        requestedBy: "e2e",
+      });
+      expect(packages.pushed).toBe(true);
+      const available = await eventually(() => agent.received.find((m) => m.packagesAvailable)?.packagesAvailable);
+      expect(available.packages.collector?.version).toBe("0.120.0");
+      agent.send({
+        capabilities: caps,
+        packageStatuses: {
+          $typeName: "opamp.proto.v1.PackageStatuses",
+          serverProvidedAllPackagesHash: available.allPackagesHash,
+          errorMessage: "",
+          packages: { collector: create(PackageStatusSchema, { name: "collector", agentHasVersion: "0.120.0", serverOfferedVersion: "0.120.0", status: PackageStatusEnum.PackageStatusEnum_Installed }) },
+        },
+      });
+      await eventually(async () => (await t.commands.listCommands({ instanceUid: hex(agent.uid) })).commands.find((c) => c.kind === "packages" && c.state === CommandState.APPLIED), 10_000, "packages applied in the audit");
+      const { agent: stored } = await t.agents.getAgent({ instanceUid: hex(agent.uid) });
+      expect(stored?.status?.packageStatuses?.packages.collector?.agentHasVersion).toBe("0.120.0");
+      // A plain agent cannot take packages: the admin is told so.
+      const plain = await WsAgent.connect(t.wsUrl);
+      plain.send({ agentDescription: description() as never });
+      await eventually(() => plain.received[0]);
+      await expect(t.agents.setPackagesAvailable({ instanceUid: hex(plain.uid), packages: {} })).rejects.toMatchObject({ code: 9 }); // FailedPrecondition
+      await Promise.all([agent.close(), plain.close()]);
+    });
+  });
+
   describe("an HTTP agent", () => {
     it("gets a pending config on its next poll, gzip both ways, and reports Applied", async () => {
       const uid = uuidv7Bytes();
-      const first = await httpPoll(t.httpUrl, { instanceUid: uid, sequenceNum: 0n, agentDescription: description("http") as never }, { gzipRequest: true });
+      const first = await httpPoll(t.httpUrl, { instanceUid: uid, sequenceNum: 0n, agentDescription: description("http") as never }, { gzipRequest: true, keepAlive: true });
       expect(first.status).toBe(200);
       expect(first.headers.get("content-type")).toBe("application/x-protobuf");
+      // Connections outlive the default 30 s polling interval.
+      expect(first.headers.get("keep-alive")).toBe("timeout=120");
       expect(hex(first.message!.instanceUid)).toBe(hex(uid));
 
       const big = "x: " + "y".repeat(4000) + "\n";

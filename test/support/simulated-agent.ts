@@ -76,7 +76,7 @@ export class WsAgent {
 export async function httpPoll(
   url: string,
   msg: MessageInitShape<typeof AgentToServerSchema>,
-  options: { gzipRequest?: boolean; acceptGzip?: boolean; rawBody?: Uint8Array; headers?: Record<string, string> } = {},
+  options: { gzipRequest?: boolean; acceptGzip?: boolean; rawBody?: Uint8Array; headers?: Record<string, string>; keepAlive?: boolean } = {},
 ): Promise<{ status: number; headers: Headers; message?: ServerToAgent }> {
   let body: Uint8Array = options.rawBody ?? toBinary(AgentToServerSchema, create(AgentToServerSchema, { capabilities: CAPS, ...msg }));
   const headers: Record<string, string> = { "content-type": "application/x-protobuf", ...options.headers };
@@ -88,7 +88,9 @@ export async function httpPoll(
   // node's fetch decompresses gzip itself; use the raw http module to see the wire.
   const http = await import("node:http");
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: "POST", headers, agent: false }, (res) => {
+    // A keep-alive agent sends "Connection: keep-alive" as polling agents do.
+    const agent = options.keepAlive ? new http.Agent({ keepAlive: true }) : false;
+    const req = http.request(url, { method: "POST", headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
@@ -98,6 +100,7 @@ export async function httpPoll(
         for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") h.set(k, v);
         let message: ServerToAgent | undefined;
         if (res.headers["content-type"] === "application/x-protobuf") message = fromBinary(ServerToAgentSchema, raw);
+        if (agent) agent.destroy();
         resolve({ status: res.statusCode ?? 0, headers: h, ...(message ? { message } : {}) });
       });
     });

@@ -90,6 +90,17 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
         const { command, pushed } = await agents.sendCommand(canonicalUid(req.instanceUid), req.kind, req.requestedBy || "anonymous");
         return { command, pushed };
       }),
+    setConnectionSettings: (req) =>
+      guard("SetConnectionSettings", async () => {
+        if (!req.offers) throw new InvalidRequestError("SetConnectionSettings needs offers");
+        const { agent, command, pushed } = await agents.setConnectionSettings(canonicalUid(req.instanceUid), req.offers, req.requestedBy || "anonymous");
+        return { agent, commandId: command.id, pushed };
+      }),
+    setPackagesAvailable: (req) =>
+      guard("SetPackagesAvailable", async () => {
+        const { agent, command, pushed } = await agents.setPackagesAvailable(canonicalUid(req.instanceUid), req.packages, req.requestedBy || "anonymous");
+        return { agent, commandId: command.id, pushed };
+      }),
     async *watchAgents(req, ctx) {
       const only = req.instanceUid ? canonicalUid(req.instanceUid) : undefined;
       const queue: Agent[] = [];

@@ -79,13 +79,28 @@ export function applyRemoteConfig(
   if (hashesEqual(agent.status?.remoteConfigStatus?.lastRemoteConfigHash, hash)) {
     agent.spec.remoteConfig.data!.status = stateFromReported(agent.status!.remoteConfigStatus!.status);
   }
+  return queuePayloadCommand(agent, CommandKind.REMOTE_CONFIG_UPDATED, options, hash, "a newer remote config was assigned before delivery");
+}
+
+/**
+ * Queues a command that announces new desired state identified by `hash`. An
+ * undelivered command of the same kind is for older state: it is superseded,
+ * not sent.
+ */
+export function queuePayloadCommand(
+  agent: Agent,
+  kind: CommandKind,
+  options: { commandId: string; requestedBy: string; now: number },
+  hash: Uint8Array,
+  supersededBecause: string,
+): { command: AgentCommand; transitions: CommandTransition[] } {
   const transitions: CommandTransition[] = [];
   agent.commands = agent.commands.filter((c) => {
-    const stale = c.kind === CommandKind.REMOTE_CONFIG_UPDATED && c.deliveredAt === undefined;
-    if (stale) transitions.push({ commandId: c.id, to: "superseded", detail: "a newer remote config was assigned before delivery" });
+    const stale = c.kind === kind && c.deliveredAt === undefined;
+    if (stale) transitions.push({ commandId: c.id, to: "superseded", detail: supersededBecause });
     return !stale;
   });
-  const command = queue(agent, CommandKind.REMOTE_CONFIG_UPDATED, options, hash);
+  const command = queue(agent, kind, options, hash);
   return { command, transitions };
 }
 

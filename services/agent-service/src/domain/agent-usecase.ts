@@ -13,6 +13,8 @@ import {
   ServerToAgentSchema,
   type AgentConfigMap,
   type AgentToServer,
+  type ConnectionSettingsOffers,
+  type PackageAvailable,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex, isValidInstanceUid } from "@fleetplane/platform/instance-uid";
@@ -35,6 +37,7 @@ import { RevisionConflictError, type AgentQuery, type AgentRepository } from "./
 import type { CommandAuditPort } from "./command-audit-port.js";
 import { computeConfigHash } from "./config-hash.js";
 import { KeyedMutex } from "./keyed-mutex.js";
+import { applyConnectionSettings, applyPackagesAvailable, offerTransitions } from "./offers.js";
 import { SERVER_CAPABILITIES, buildServerToAgent } from "./server-to-agent-builder.js";
 
 export interface AgentUsecaseOptions {
@@ -87,6 +90,7 @@ export class AgentUsecase {
         return { persist: "no", result: this.assignNewInstanceUid(msg.instanceUid, "duplicate") };
       }
       const outcome = report(agent, msg, connection, { now: this.now(), known });
+      outcome.transitions.push(...offerTransitions(agent, msg));
       const built = buildServerToAgent(agent, { requestFullState: outcome.needsFullState });
       const transitions = [...outcome.transitions, ...this.deliver(agent, built.deliveredCommandIds)];
       const changed = outcome.changed || built.deliveredCommandIds.length > 0;
@@ -175,6 +179,37 @@ export class AgentUsecase {
       requestedBy,
     });
     return { command, pushed };
+  }
+
+  /** Offers connection settings: stored, pushed when connected, audited. */
+  async setConnectionSettings(uid: string, offers: ConnectionSettingsOffers, requestedBy: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }> {
+    return this.offer(uid, requestedBy, "connection_settings", (agent, options) => applyConnectionSettings(agent, offers, options));
+  }
+
+  /** Offers a package set (replacing the previous one): stored, pushed when connected, audited. */
+  async setPackagesAvailable(uid: string, packages: Record<string, PackageAvailable>, requestedBy: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }> {
+    return this.offer(uid, requestedBy, "packages", (agent, options) => {
+      if (!hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsPackages)) {
+        throw new AgentCannotError(uid, "does not accept packages (no AcceptsPackages capability)");
+      }
+      return applyPackagesAvailable(agent, packages, options);
+    });
+  }
+
+  private async offer(
+    uid: string,
+    requestedBy: string,
+    kind: "connection_settings" | "packages",
+    apply: (agent: Agent, options: { commandId: string; requestedBy: string; now: number }) => { command: AgentCommand; transitions: CommandTransition[] },
+  ): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }> {
+    const commandId = newCommandId(this.now());
+    const { agent, command } = await this.mutate(uid, { create: false }, (agent) => {
+      const { command, transitions } = apply(agent, { commandId, requestedBy, now: this.now() });
+      return { persist: "now", result: { agent: clone(AgentSchema, agent), command }, transitions };
+    });
+    const pushed = await this.pushIfConnected(agent);
+    await this.deps.audit.record({ id: command.id, instanceUid: uid, kind, configHash: Buffer.from(command.configHash).toString("hex"), requestedBy });
+    return { agent, command, pushed };
   }
 
   /** Calls `listener` with a copy of every agent after each stored change. */

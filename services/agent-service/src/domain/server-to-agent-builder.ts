@@ -12,6 +12,7 @@ import {
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { hashesEqual } from "./config-hash.js";
 import { hasCapability, pendingCommands } from "./agent-model.js";
+import { connectionSettingsToSend, packagesToSend } from "./offers.js";
 
 /**
  * What this server can do, announced in every ServerToAgent (the spec requires
@@ -22,7 +23,9 @@ export const SERVER_CAPABILITIES: bigint = BigInt(
   ServerCapabilities.ServerCapabilities_AcceptsStatus |
     ServerCapabilities.ServerCapabilities_OffersRemoteConfig |
     ServerCapabilities.ServerCapabilities_AcceptsEffectiveConfig |
-    ServerCapabilities.ServerCapabilities_AcceptsPackagesStatus,
+    ServerCapabilities.ServerCapabilities_OffersPackages |
+    ServerCapabilities.ServerCapabilities_AcceptsPackagesStatus |
+    ServerCapabilities.ServerCapabilities_OffersConnectionSettings,
 );
 
 export interface BuiltMessage {
@@ -77,6 +80,17 @@ export function buildServerToAgent(agent: Agent, options: { requestFullState: bo
     }
   }
 
+  const settings = connectionSettingsToSend(agent);
+  if (settings) {
+    if (settings.offers) message.connectionSettings = settings.offers;
+    delivered.push(...settings.commandIds);
+  }
+  const packages = packagesToSend(agent);
+  if (packages) {
+    message.packagesAvailable = packages.packages;
+    delivered.push(...packages.commandIds);
+  }
+
   const components = agent.status?.availableComponents;
   if (
     components &&
@@ -88,6 +102,7 @@ export function buildServerToAgent(agent: Agent, options: { requestFullState: bo
   }
 
   message.flags = flags;
-  const hasContent = flags !== 0n || message.remoteConfig !== undefined;
+  const hasContent =
+    flags !== 0n || message.remoteConfig !== undefined || message.connectionSettings !== undefined || message.packagesAvailable !== undefined;
   return { message, deliveredCommandIds: delivered, hasContent };
 }

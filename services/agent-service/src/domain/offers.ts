@@ -1,0 +1,152 @@
+import { clone, create, toBinary } from "@bufbuild/protobuf";
+import { createHash } from "node:crypto";
+import { CommandKind, type Agent, type AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import {
+  AgentCapabilities,
+  ConnectionSettingsStatuses,
+  PackageStatusEnum,
+  type AgentToServer,
+  ConnectionSettingsOffersSchema,
+  PackageAvailableSchema,
+  PackagesAvailableSchema,
+  type ConnectionSettingsOffers,
+  type PackageAvailable,
+  type PackagesAvailable,
+} from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { hashesEqual } from "./config-hash.js";
+import { hasCapability, pendingCommands, queuePayloadCommand, type CommandTransition } from "./agent-model.js";
+import { InvalidRequestError } from "./agent-errors.js";
+
+/**
+ * Connection settings and package offers: what the server wants the agent to
+ * connect to and to install. Like remote config, the desired state lives in
+ * the agent's spec with a hash, a command marks "not yet delivered", and the
+ * agent's own report of the hash tells us it has it.
+ */
+
+const sha256 = (...parts: Uint8Array[]) => {
+  const h = createHash("sha256");
+  for (const p of parts) {
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64BE(BigInt(p.length));
+    h.update(len).update(p);
+  }
+  return new Uint8Array(h.digest());
+};
+
+/** SHA-256 over the offers with `other_connections` in name order (maps have no order on the wire). */
+export function computeConnectionSettingsHash(offers: ConnectionSettingsOffers): Uint8Array {
+  const canonical = clone(ConnectionSettingsOffersSchema, offers);
+  canonical.hash = new Uint8Array();
+  canonical.otherConnections = Object.fromEntries(Object.keys(offers.otherConnections).sort().map((k) => [k, offers.otherConnections[k]!]));
+  return sha256(toBinary(ConnectionSettingsOffersSchema, canonical));
+}
+
+/** A package's hash when the admin gave none: over its type, version and file. */
+export function computePackageHash(pkg: PackageAvailable): Uint8Array {
+  const canonical = clone(PackageAvailableSchema, pkg);
+  canonical.hash = new Uint8Array();
+  return sha256(toBinary(PackageAvailableSchema, canonical));
+}
+
+/** all_packages_hash: over every package's name and hash, in name order. */
+export function computeAllPackagesHash(packages: Record<string, PackageAvailable>): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const name of Object.keys(packages).sort()) parts.push(Buffer.from(name, "utf8"), packages[name]!.hash);
+  return sha256(...parts);
+}
+
+type CommandOptions = { commandId: string; requestedBy: string; now: number };
+
+export function applyConnectionSettings(agent: Agent, offers: ConnectionSettingsOffers, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {
+  const desired = clone(ConnectionSettingsOffersSchema, offers);
+  if (!desired.opamp && !desired.ownMetrics && !desired.ownTraces && !desired.ownLogs && Object.keys(desired.otherConnections).length === 0) {
+    throw new InvalidRequestError("connection settings need at least one of opamp, own_metrics, own_traces, own_logs or other_connections");
+  }
+  if (desired.opamp && !desired.opamp.destinationEndpoint) throw new InvalidRequestError("opamp connection settings need a destination_endpoint");
+  desired.hash = computeConnectionSettingsHash(desired);
+  (agent.spec ??= {} as NonNullable<Agent["spec"]>).connectionSettings = desired;
+  return queuePayloadCommand(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, options, desired.hash, "newer connection settings were offered before delivery");
+}
+
+export function applyPackagesAvailable(agent: Agent, packages: Record<string, PackageAvailable>, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {
+  const offered: Record<string, PackageAvailable> = {};
+  for (const [name, pkg] of Object.entries(packages)) {
+    if (!name) throw new InvalidRequestError("every package needs a name");
+    if (!pkg.file?.downloadUrl) throw new InvalidRequestError(`package "${name}" needs file.download_url`);
+    const copy = clone(PackageAvailableSchema, pkg);
+    if (copy.hash.length === 0) copy.hash = computePackageHash(copy);
+    offered[name] = copy;
+  }
+  const desired = create(PackagesAvailableSchema, { packages: offered, allPackagesHash: computeAllPackagesHash(offered) });
+  (agent.spec ??= {} as NonNullable<Agent["spec"]>).packagesAvailable = desired;
+  return queuePayloadCommand(agent, CommandKind.PACKAGES_AVAILABLE, options, desired.allPackagesHash, "a newer package set was offered before delivery");
+}
+
+const pendingFor = (agent: Agent, kind: CommandKind, hash: Uint8Array) => pendingCommands(agent).filter((c) => c.kind === kind && hashesEqual(c.configHash, hash));
+
+/**
+ * The connection settings to send, filtered to what the agent accepts, or
+ * nothing; `offers` is absent when the agent accepts none of the parts, and
+ * the pending command is settled anyway. Agents that report ConnectionSettingsStatus get them until they
+ * report this hash; others get them once (while the command is pending).
+ */
+export function connectionSettingsToSend(agent: Agent): { offers?: ConnectionSettingsOffers; commandIds: string[] } | undefined {
+  const desired = agent.spec?.connectionSettings;
+  if (!desired) return undefined;
+  const pending = pendingFor(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, desired.hash);
+  const reports = hasCapability(agent, AgentCapabilities.AgentCapabilities_ReportsConnectionSettingsStatus);
+  const behind = reports && !hashesEqual(agent.status?.connectionSettingsStatus?.lastConnectionSettingsHash, desired.hash);
+  if (pending.length === 0 && !behind) return undefined;
+  const offers = create(ConnectionSettingsOffersSchema, { hash: desired.hash });
+  const can = (c: AgentCapabilities) => hasCapability(agent, c);
+  if (desired.opamp && can(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings)) offers.opamp = desired.opamp;
+  if (desired.ownMetrics && can(AgentCapabilities.AgentCapabilities_ReportsOwnMetrics)) offers.ownMetrics = desired.ownMetrics;
+  if (desired.ownTraces && can(AgentCapabilities.AgentCapabilities_ReportsOwnTraces)) offers.ownTraces = desired.ownTraces;
+  if (desired.ownLogs && can(AgentCapabilities.AgentCapabilities_ReportsOwnLogs)) offers.ownLogs = desired.ownLogs;
+  if (can(AgentCapabilities.AgentCapabilities_AcceptsOtherConnectionSettings)) offers.otherConnections = desired.otherConnections;
+  const carriesSomething = offers.opamp || offers.ownMetrics || offers.ownTraces || offers.ownLogs || Object.keys(offers.otherConnections).length > 0;
+  // Nothing here the agent can take: the pending command is settled without a message.
+  return { ...(carriesSomething ? { offers } : {}), commandIds: pending.map((c) => c.id) };
+}
+
+/** The packages to send, or nothing; same rule as connection settings, on all_packages_hash. */
+export function packagesToSend(agent: Agent): { packages: PackagesAvailable; commandIds: string[] } | undefined {
+  const desired = agent.spec?.packagesAvailable;
+  if (!desired || !hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsPackages)) return undefined;
+  const pending = pendingFor(agent, CommandKind.PACKAGES_AVAILABLE, desired.allPackagesHash);
+  const reports = hasCapability(agent, AgentCapabilities.AgentCapabilities_ReportsPackageStatuses);
+  const behind = reports && !hashesEqual(agent.status?.packageStatuses?.serverProvidedAllPackagesHash, desired.allPackagesHash);
+  if (pending.length === 0 && !behind) return undefined;
+  return { packages: desired, commandIds: pending.map((c) => c.id) };
+}
+
+/**
+ * Audit outcomes of the offers from what the agent just reported: connection
+ * settings APPLIED/FAILED for the offered hash; packages applied when every
+ * offered package is Installed under the offered all_packages_hash, failed
+ * when one failed to install.
+ */
+export function offerTransitions(agent: Agent, msg: AgentToServer): CommandTransition[] {
+  const out: CommandTransition[] = [];
+  const settings = agent.spec?.connectionSettings;
+  const cs = msg.connectionSettingsStatus;
+  if (settings && cs && hashesEqual(cs.lastConnectionSettingsHash, settings.hash)) {
+    const to: "applied" | "failed" | undefined =
+      cs.status === ConnectionSettingsStatuses.ConnectionSettingsStatuses_APPLIED ? "applied" : cs.status === ConnectionSettingsStatuses.ConnectionSettingsStatuses_FAILED ? "failed" : undefined;
+    if (to) out.push(...commandsFor(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, settings.hash).map((commandId) => ({ commandId, to, detail: to === "failed" ? cs.errorMessage : "" })));
+  }
+  const offered = agent.spec?.packagesAvailable;
+  const ps = msg.packageStatuses;
+  if (offered && ps && hashesEqual(ps.serverProvidedAllPackagesHash, offered.allPackagesHash)) {
+    const statuses = Object.keys(offered.packages).map((name) => ps.packages[name]);
+    const failed = statuses.find((s) => s?.status === PackageStatusEnum.PackageStatusEnum_InstallFailed);
+    const done = statuses.every((s) => s?.status === PackageStatusEnum.PackageStatusEnum_Installed);
+    const to: "applied" | "failed" | undefined = failed || ps.errorMessage ? "failed" : done ? "applied" : undefined;
+    const detail = failed ? `${failed.name}: ${failed.errorMessage}` : ps.errorMessage;
+    if (to) out.push(...commandsFor(agent, CommandKind.PACKAGES_AVAILABLE, offered.allPackagesHash).map((commandId) => ({ commandId, to, detail: to === "failed" ? detail : "" })));
+  }
+  return out;
+}
+
+const commandsFor = (agent: Agent, kind: CommandKind, hash: Uint8Array) => agent.commands.filter((c) => c.kind === kind && hashesEqual(c.configHash, hash)).map((c) => c.id);
