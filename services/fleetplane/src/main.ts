@@ -124,6 +124,7 @@ Commands:
   gateway          Run opamp-gateway alone
   agent-service    Run agent-service alone
   command-service  Run command-service alone
+  sim              Simulate a fleet of OpAMP agents against a server
 
 Run "fleetplane <command> --help" for the options of a command.`;
 
@@ -134,6 +135,11 @@ async function main(argv: string[]): Promise<number> {
   if (command === "help") {
     process.stdout.write(USAGE + "\n");
     return 0;
+  }
+  if (command === "sim") {
+    // Loaded on demand: the server commands do not need the simulator.
+    const { runSimCli } = await import("@fleetplane/simulator/sim-cli");
+    return runSimCli(args);
   }
   const single = SINGLE[command];
   if (single) {
