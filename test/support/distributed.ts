@@ -36,6 +36,10 @@ export class ServiceProcess {
     private readonly echo = Boolean(process.env.FLEETPLANE_TEST_LOGS),
   ) {}
 
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }

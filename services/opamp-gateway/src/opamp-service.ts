@@ -93,7 +93,9 @@ export class OpampService implements OpampCallbacks {
   }
 
   onMessageResponseError(conn: AgentConnection, message: ServerToAgent, error: Error): void {
-    this.deps.logger.warn({ connection: conn.id, agent: instanceUidToHex(message.instanceUid), err: error.message }, "could not send message to agent");
+    // An agent that hung up before its reply is routine (debug); anything else is worth a warning.
+    const level = /is not open/.test(error.message) ? "debug" : "warn";
+    this.deps.logger[level]({ connection: conn.id, agent: instanceUidToHex(message.instanceUid), err: error.message }, "could not send message to agent");
   }
 
   onConnectionClose(conn: AgentConnection): void {

@@ -1,0 +1,71 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { stopChild } from "../test/support/child-process.js";
+import { startDistributed } from "../test/support/distributed.js";
+
+const MAIN = join(import.meta.dirname, "..", "services", "fleetplane", "src", "main.ts");
+
+/** A server under test: where agents and admins go, and which processes to measure. */
+export interface ServerUnderTest {
+  name: string;
+  opampWsUrl: string;
+  /** Admin API (Connect) base URL, when the server has ours. */
+  apiUrl?: string;
+  /** The process holding agent sockets (for per-connection memory). */
+  gatewayPid: number;
+  /** Every process of the deployment (for CPU and memory totals). */
+  pids: number[];
+  stop(): Promise<void>;
+}
+
+/** Fleetplane standalone as a child process, logging warnings only. */
+export async function startStandaloneServer(): Promise<ServerUnderTest> {
+  const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-bench-"));
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN, "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn"], {
+    stdio: ["ignore", "inherit", "pipe"],
+  });
+  // The start-up banner on stderr names both addresses (info logs are off).
+  const urls = await new Promise<{ opamp: string; api: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("Fleetplane standalone did not start within 30 s")), 30_000);
+    child.once("exit", (code) => reject(new Error(`Fleetplane standalone exited with ${code}`)));
+    let opamp = "";
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      const o = /OpAMP:\s+(ws:\/\/\S+)/.exec(line);
+      if (o) opamp = o[1]!;
+      const a = /Admin API:\s+(http:\/\/\S+)/.exec(line);
+      if (a && opamp) {
+        clearTimeout(timer);
+        resolve({ opamp, api: a[1]! });
+      }
+      if (!o && !a && line.trim()) process.stderr.write(`[fleetplane] ${line}\n`);
+    });
+  });
+  return {
+    name: "fleetplane (standalone)",
+    opampWsUrl: urls.opamp,
+    apiUrl: urls.api,
+    gatewayPid: child.pid!,
+    pids: [child.pid!],
+    async stop() {
+      await stopChild(child, "SIGTERM", 20_000);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Fleetplane distributed: 2 gateways, agent-service, command-service, NATS, FerretDB (agents use gateway A). */
+export async function startDistributedServer(): Promise<ServerUnderTest> {
+  const d = await startDistributed({ leaseSeconds: 30 });
+  const pids = [...d.gateways, d.agentService, d.commandService].map((p) => p.pid!).filter(Boolean);
+  return {
+    name: "fleetplane (distributed)",
+    opampWsUrl: d.wsUrlOf(0),
+    apiUrl: d.agentService.url,
+    gatewayPid: d.gateways[0]!.pid!,
+    pids,
+    stop: () => d.close(),
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Fleetplane benchmarks: figures, never pass/fail.
+ *
+ *   pnpm bench [scenario...] [options]     (pnpm bench --help)
+ *
+ * Scenarios: storm, idle, steady, fanout (default: all four). Each prints a
+ * table and writes JSON under bench/results/.
+ */
+import { parseArgs } from "node:util";
+import { connectStorm, idleHold, pushFanout, steadyState } from "./scenarios.js";
+import { startDistributedServer, startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
+import { printTable, saveResult, type Row } from "./report.js";
+
+const HELP = `Usage: pnpm bench [storm|idle|steady|fanout ...] [options]
+
+Scenarios (default: storm idle steady fanout):
+  storm    N agents connect at once and send a full first report: time until all are answered
+  idle     gateway RSS per idle WebSocket agent at growing fleet sizes
+  steady   status reports per second (closed loop) with reply latency, standalone and distributed
+  fanout   a new remote config for each of K agents: admin call to receipt, and to APPLIED recorded
+
+Options:
+  --storm-agents N        (default 5000)
+  --idle-levels A,B,...   (default 5000,10000,18000; this machine allows 20000 open files per process)
+  --steady-agents N       (default 1000)
+  --steady-seconds S      (default 15)
+  --fanout-k A,B,...      (default 1,1000,10000)
+  --modes M,...           standalone,distributed for steady (default both)
+`;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    "storm-agents": { type: "string", default: "5000" },
+    "idle-levels": { type: "string", default: "5000,10000,18000" },
+    "steady-agents": { type: "string", default: "1000" },
+    "steady-seconds": { type: "string", default: "15" },
+    "fanout-k": { type: "string", default: "1,1000,10000" },
+    modes: { type: "string", default: "standalone,distributed" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const numbers = (s: string) => s.split(",").map((x) => Number(x.trim())).filter((n) => n > 0);
+const scenarios = positionals.length > 0 ? positionals : ["storm", "idle", "steady", "fanout"];
+
+async function withServer<T>(start: () => Promise<ServerUnderTest>, body: (s: ServerUnderTest) => Promise<T>): Promise<T> {
+  const server = await start();
+  try {
+    return await body(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+function report(scenario: string, title: string, rows: Row[]): void {
+  printTable(title, rows);
+  process.stdout.write(`  → ${saveResult(scenario, rows)}\n`);
+}
+
+for (const scenario of scenarios) {
+  process.stderr.write(`\n== ${scenario} ==\n`);
+  switch (scenario) {
+    case "storm": {
+      const row = await withServer(startStandaloneServer, (s) => connectStorm(s, Number(values["storm-agents"])));
+      report("connect-storm", "Connect storm (WebSocket, full first report)", [row]);
+      break;
+    }
+    case "idle": {
+      const rows = await withServer(startStandaloneServer, (s) => idleHold(s, numbers(values["idle-levels"]!)));
+      report("idle-hold", "Idle hold (WebSocket agents on one gateway process)", rows);
+      break;
+    }
+    case "steady": {
+      const rows: Row[] = [];
+      for (const mode of values.modes!.split(",")) {
+        const start = mode === "distributed" ? startDistributedServer : startStandaloneServer;
+        rows.push(await withServer(start, (s) => steadyState(s, Number(values["steady-agents"]), Number(values["steady-seconds"]))));
+      }
+      report("steady-state", "Steady state (closed loop WebSocket status reports)", rows);
+      break;
+    }
+    case "fanout": {
+      const rows: Row[] = [];
+      for (const k of numbers(values["fanout-k"]!)) rows.push(await withServer(startStandaloneServer, (s) => pushFanout(s, k)));
+      report("push-fanout", "Push fan-out (one SetRemoteConfig per agent, 64 in flight)", rows);
+      break;
+    }
+    default:
+      process.stderr.write(`unknown scenario "${scenario}"\n\n${HELP}`);
+      process.exit(2);
+  }
+}
+process.exit(0);
