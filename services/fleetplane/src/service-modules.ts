@@ -8,6 +8,7 @@ import { ConnectionUsecase } from "@fleetplane/agent-service/domain/connection-u
 import { GatewayLeases } from "@fleetplane/agent-service/domain/gateway-leases";
 import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-impl";
 import { CommandAudit } from "@fleetplane/command-service/domain/command-audit";
+import { registration, type ServiceRegistration } from "@fleetplane/platform/in-process-transport";
 import type { Logger } from "@fleetplane/platform/logger";
 import type { PushBus } from "@fleetplane/platform/push-bus";
 import type { AgentStores, CommandStores } from "./stores.js";
@@ -19,10 +20,8 @@ import type { AgentStores, CommandStores } from "./stores.js";
  */
 export function commandServiceModule(stores: CommandStores, logger: Logger) {
   const audit = new CommandAudit(stores.commands);
-  return {
-    audit,
-    routes: (r: ConnectRouter) => r.service(CommandService, createCommandServiceImpl(audit, logger)),
-  };
+  const services: ServiceRegistration[] = [registration(CommandService, createCommandServiceImpl(audit, logger))];
+  return { audit, services, routes: routesOf(services) };
 }
 
 export interface AgentServiceModuleOptions {
@@ -36,6 +35,10 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   const connections = new ConnectionUsecase(stores.connections);
   const leases = new GatewayLeases({ leases: stores.leases, agents, connections: stores.connections, logger });
   leases.start(o.reapIntervalMs ?? 5_000);
+  const services: ServiceRegistration[] = [
+    registration(AgentService, createAgentServiceImpl(agents, logger)),
+    registration(ConnectionService, createConnectionServiceImpl(connections, leases, logger)),
+  ];
   return {
     agents,
     leases,
@@ -46,9 +49,14 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
       await agents.close();
       await audit.drain();
     },
-    routes: (r: ConnectRouter) => {
-      r.service(AgentService, createAgentServiceImpl(agents, logger));
-      r.service(ConnectionService, createConnectionServiceImpl(connections, leases, logger));
-    },
+    services,
+    routes: routesOf(services),
+  };
+}
+
+/** The ConnectRouter registration of a module's services (for network transports). */
+function routesOf(services: ServiceRegistration[]) {
+  return (r: ConnectRouter) => {
+    for (const { service, impl } of services) r.service(service, impl as never);
   };
 }

@@ -6,6 +6,7 @@ import { startGateway, type Gateway } from "@fleetplane/opamp-gateway/gateway";
 import { startApiServer } from "@fleetplane/platform/api-server";
 import type { DualProtocolServer } from "@fleetplane/platform/dual-protocol-server";
 import { createInProcessPushBus } from "@fleetplane/platform/in-process-push-bus";
+import { createInProcessTransport } from "@fleetplane/platform/in-process-transport";
 import type { Logger } from "@fleetplane/platform/logger";
 import { randomBytes } from "node:crypto";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
@@ -39,16 +40,17 @@ export interface Standalone {
  * Standalone mode: gateway, agent-service and command-service in one process,
  * on an embedded LMDB store and an in-process push bus. The gateway still
  * reaches the services only through their generated Connect clients (over an
- * in-memory transport), so distributed mode swaps transports, not code paths.
+ * in-process transport that calls the service implementations directly), so
+ * distributed mode swaps transports, not code paths.
  */
 export async function startStandalone(o: StandaloneOptions): Promise<Standalone> {
   const stores = await openStores({ dataDir: o.dataDir, logger: o.logger });
   const bus = createInProcessPushBus();
 
   const commandService = commandServiceModule(stores, o.logger.child({ component: "command-service" }));
-  const commandClient = createClient(CommandService, createRouterTransport(commandService.routes));
+  const commandClient = createClient(CommandService, createInProcessTransport(commandService.services, createRouterTransport(commandService.routes)));
   const agentService = agentServiceModule(stores, commandClient, bus, o.logger.child({ component: "agent-service" }));
-  const agentTransport = createRouterTransport(agentService.routes);
+  const agentTransport = createInProcessTransport(agentService.services, createRouterTransport(agentService.routes));
 
   const gatewayId = o.gatewayId ?? `standalone-${randomBytes(4).toString("hex")}`;
   const gateway = await startGateway({
