@@ -19,6 +19,18 @@ function fail(err: unknown, logger: Logger, what: string): never {
   throw toConnectError(err, logger, what);
 }
 
+/** The ConnectError a handler would have failed with. */
+function asConnectError(err: unknown, logger: Logger, what: string): ConnectError {
+  try {
+    return fail(err, logger, what);
+  } catch (ce) {
+    return ce as ConnectError;
+  }
+}
+
+/** Bounds the work and memory of one batch call. */
+export const MAX_REPORTS_PER_BATCH = 1000;
+
 /** Runs a handler body, turning any error into the right ConnectError. */
 function guarded(logger: Logger) {
   return async <T>(what: string, body: () => Promise<T>): Promise<T> => {
@@ -41,6 +53,22 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
       guard("ReportMessage", async () => {
         if (!req.connection || !req.message) throw new InvalidRequestError("ReportMessage needs a connection and a message");
         return { reply: await agents.reportMessage(req.connection, req.message) };
+      }),
+    reportMessages: (req) =>
+      guard("ReportMessages", async () => {
+        if (req.reports.length > MAX_REPORTS_PER_BATCH) throw new InvalidRequestError(`at most ${MAX_REPORTS_PER_BATCH} reports per ReportMessages call, got ${req.reports.length}`);
+        const results = await Promise.all(
+          req.reports.map(async (r) => {
+            try {
+              if (!r.connection || !r.message) throw new InvalidRequestError("each report needs a connection and a message");
+              return { reply: await agents.reportMessage(r.connection, r.message) };
+            } catch (err) {
+              const ce = asConnectError(err, logger, "ReportMessages");
+              return { errorCode: ce.code, errorMessage: ce.rawMessage };
+            }
+          }),
+        );
+        return { results };
       }),
     pullServerToAgent: (req) =>
       guard("PullServerToAgent", async () => {

@@ -14,6 +14,7 @@ import type { IncomingMessage } from "node:http";
 import type { AgentConnection } from "./agent-connection.js";
 import type { CleanupQueue } from "./cleanup-queue.js";
 import type { ConnectionTracker } from "./connection-tracker.js";
+import { ReportBatcher } from "./report-batcher.js";
 import type { ConnectingDecision, OpampCallbacks } from "./opamp-callbacks.js";
 import type { WebSocketRegistry } from "./websocket-registry.js";
 
@@ -37,7 +38,11 @@ export interface OpampServiceOptions {
 export class OpampService implements OpampCallbacks {
   private draining = false;
 
-  constructor(private readonly deps: OpampServiceOptions) {}
+  private readonly reports: ReportBatcher;
+
+  constructor(private readonly deps: OpampServiceOptions) {
+    this.reports = new ReportBatcher(deps.agents);
+  }
 
   /** Refuse new connections (graceful shutdown): agents are told to retry later. */
   stopAccepting(): void {
@@ -77,9 +82,7 @@ export class OpampService implements OpampCallbacks {
         await this.deps.connections.save(record);
       }
       await this.deps.leaseCurrent?.();
-      const { reply } = await this.deps.agents.reportMessage({ connection: record, message });
-      if (!reply) throw new Error("agent-service returned no reply");
-      return reply;
+      return await this.reports.report(record, message);
     } catch (err) {
       return this.replyForFailure(conn, message.instanceUid, err);
     }

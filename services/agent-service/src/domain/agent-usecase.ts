@@ -55,6 +55,9 @@ export interface AgentUsecaseOptions {
 
 type Persist = "now" | "later" | "no";
 
+/** Liveness writes in flight at once during a flush. */
+const FLUSH_CONCURRENCY = 32;
+
 /**
  * The AgentUsecase and domain AgentService of the design. Agents that are
  * connected stay cached here, so a status report costs no database read; a
@@ -222,23 +225,45 @@ export class AgentUsecase {
   flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
       const uids = [...this.dirty];
-      await Promise.all(
-        uids.map((uid) =>
-          this.mutex.run(uid, async () => {
-            const agent = this.cache.get(uid);
-            if (!agent || !this.dirty.has(uid)) return;
-            try {
-              await this.save(agent);
-              this.dirty.delete(uid);
-            } catch (err) {
-              this.deps.logger.warn({ agent: uid, err }, "could not write agent liveness; will retry on the next flush");
-              if (err instanceof RevisionConflictError) this.evict(uid);
-            }
-          }),
-        ),
-      );
+      let next = 0;
+      const worker = async () => {
+        while (next < uids.length) await this.flushOne(uids[next++]!);
+      };
+      await Promise.all(Array.from({ length: Math.min(FLUSH_CONCURRENCY, uids.length) }, worker));
     });
     return this.flushing;
+  }
+
+  /**
+   * Writes one agent's liveness without holding its lock during the write, so
+   * reports never wait for a slow database: a snapshot is taken under the
+   * lock, written outside it, and the cached revision advanced only if nobody
+   * stored the agent meanwhile. If someone did, one of the two writes meets a
+   * revision conflict: theirs is retried on a fresh copy (mutate), ours is
+   * dropped because their copy already carried the newer liveness.
+   */
+  private async flushOne(uid: string): Promise<void> {
+    const taken = await this.mutex.run(uid, async () => {
+      const agent = this.cache.get(uid);
+      if (!agent || !this.dirty.has(uid)) return undefined;
+      this.dirty.delete(uid);
+      return { agent, snapshot: clone(AgentSchema, agent) };
+    });
+    if (!taken) return;
+    const expected = taken.snapshot.revision;
+    try {
+      await this.save(taken.snapshot);
+    } catch (err) {
+      if (err instanceof RevisionConflictError) return;
+      this.deps.logger.warn({ agent: uid, err: String(err) }, "could not write agent liveness; will retry on the next flush");
+      await this.mutex.run(uid, async () => {
+        if (this.cache.get(uid) === taken.agent) this.dirty.add(uid);
+      });
+      return;
+    }
+    await this.mutex.run(uid, async () => {
+      if (this.cache.get(uid) === taken.agent && taken.agent.revision === expected) taken.agent.revision = expected + 1n;
+    });
   }
 
   async close(): Promise<void> {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetplane/agent/v1/agent_service.proto.
  */
 export const file_fleetplane_agent_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("CidmbGVldHBsYW5lL2FnZW50L3YxL2FnZW50X3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuYWdlbnQudjEiewoUUmVwb3J0TWVzc2FnZVJlcXVlc3QSMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbhIuCgdtZXNzYWdlGAIgASgLMh0ub3BhbXAucHJvdG8udjEuQWdlbnRUb1NlcnZlciJFChVSZXBvcnRNZXNzYWdlUmVzcG9uc2USLAoFcmVwbHkYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50IkcKGFB1bGxTZXJ2ZXJUb0FnZW50UmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCSJLChlQdWxsU2VydmVyVG9BZ2VudFJlc3BvbnNlEi4KB21lc3NhZ2UYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50IkYKF01hcmtEaXNjb25uZWN0ZWRSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIVCg1jb25uZWN0aW9uX2lkGAIgASgJIjAKGE1hcmtEaXNjb25uZWN0ZWRSZXNwb25zZRIUCgxkaXNjb25uZWN0ZWQYASABKAgiJwoPR2V0QWdlbnRSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCSI9ChBHZXRBZ2VudFJlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudCJsChFMaXN0QWdlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCRIwCgZmaWx0ZXIYAyABKAsyIC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyIrACCgtBZ2VudEZpbHRlchIWCgljb25uZWN0ZWQYASABKAhIAIgBARJIChNyZW1vdGVfY29uZmlnX3N0YXRlGAIgASgOMiYuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdTdGF0ZUgBiAEBEkQKCmF0dHJpYnV0ZXMYAyADKAsyMC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyLkF0dHJpYnV0ZXNFbnRyeRIUCgdoZWFsdGh5GAQgASgISAKIAQEaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2Nvbm5lY3RlZEIWChRfcmVtb3RlX2NvbmZpZ19zdGF0ZUIKCghfaGVhbHRoeSJZChJMaXN0QWdlbnRzUmVzcG9uc2USKgoGYWdlbnRzGAEgAygLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiUwoQUmVtb3RlQ29uZmlnRmlsZRIOCgR0ZXh0GAEgASgJSAASDgoEYm9keRgCIAEoDEgAEhQKDGNvbnRlbnRfdHlwZRgDIAEoCUIJCgdjb250ZW50IuABChZTZXRSZW1vdGVDb25maWdSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRJFCgVmaWxlcxgCIAMoCzI2LmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UmVtb3RlQ29uZmlnUmVxdWVzdC5GaWxlc0VudHJ5EhQKDHJlcXVlc3RlZF9ieRgDIAEoCRpTCgpGaWxlc0VudHJ5EgsKA2tleRgBIAEoCRI0CgV2YWx1ZRgCIAEoCzIlLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnRmlsZToCOAEiaAoXU2V0UmVtb3RlQ29uZmlnUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIInAKElNlbmRDb21tYW5kUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSLgoEa2luZBgCIAEoDjIgLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29tbWFuZEtpbmQSFAoMcmVxdWVzdGVkX2J5GAMgASgJIlkKE1NlbmRDb21tYW5kUmVzcG9uc2USMgoHY29tbWFuZBgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRDb21tYW5kEg4KBnB1c2hlZBgCIAEoCCIqChJXYXRjaEFnZW50c1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJIkAKE1dhdGNoQWdlbnRzUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50IkwKFVNhdmVDb25uZWN0aW9uUmVxdWVzdBIzCgpjb25uZWN0aW9uGAEgASgLMh8uZmxlZXRwbGFuZS5hZ2VudC52MS5Db25uZWN0aW9uIhgKFlNhdmVDb25uZWN0aW9uUmVzcG9uc2UiIgoUR2V0Q29ubmVjdGlvblJlcXVlc3QSCgoCaWQYASABKAkiTAoVR2V0Q29ubmVjdGlvblJlc3BvbnNlEjMKCmNvbm5lY3Rpb24YASABKAsyHy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb24iJQoXRGVsZXRlQ29ubmVjdGlvblJlcXVlc3QSCgoCaWQYASABKAkiGgoYRGVsZXRlQ29ubmVjdGlvblJlc3BvbnNlIlMKFkxpc3RDb25uZWN0aW9uc1JlcXVlc3QSEgoKZ2F0ZXdheV9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJoChdMaXN0Q29ubmVjdGlvbnNSZXNwb25zZRI0Cgtjb25uZWN0aW9ucxgBIAMoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQwoYUmVuZXdHYXRld2F5TGVhc2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkSEwoLdHRsX3NlY29uZHMYAiABKA0iGwoZUmVuZXdHYXRld2F5TGVhc2VSZXNwb25zZSIwChpSZWxlYXNlR2F0ZXdheUxlYXNlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJIh0KG1JlbGVhc2VHYXRld2F5TGVhc2VSZXNwb25zZSKEAQocU2V0Q29ubmVjdGlvblNldHRpbmdzUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSOAoGb2ZmZXJzGAIgASgLMigub3BhbXAucHJvdG8udjEuQ29ubmVjdGlvblNldHRpbmdzT2ZmZXJzEhQKDHJlcXVlc3RlZF9ieRgDIAEoCSJuCh1TZXRDb25uZWN0aW9uU2V0dGluZ3NSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgi7gEKG1NldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSUAoIcGFja2FnZXMYAiADKAsyPi5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdC5QYWNrYWdlc0VudHJ5EhQKDHJlcXVlc3RlZF9ieRgDIAEoCRpRCg1QYWNrYWdlc0VudHJ5EgsKA2tleRgBIAEoCRIvCgV2YWx1ZRgCIAEoCzIgLm9wYW1wLnByb3RvLnYxLlBhY2thZ2VBdmFpbGFibGU6AjgBIm0KHFNldFBhY2thZ2VzQXZhaWxhYmxlUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIMsQICgxBZ2VudFNlcnZpY2USZgoNUmVwb3J0TWVzc2FnZRIpLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZVJlcXVlc3QaKi5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXNwb25zZRJyChFQdWxsU2VydmVyVG9BZ2VudBItLmZsZWV0cGxhbmUuYWdlbnQudjEuUHVsbFNlcnZlclRvQWdlbnRSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5hZ2VudC52MS5QdWxsU2VydmVyVG9BZ2VudFJlc3BvbnNlEm8KEE1hcmtEaXNjb25uZWN0ZWQSLC5mbGVldHBsYW5lLmFnZW50LnYxLk1hcmtEaXNjb25uZWN0ZWRSZXF1ZXN0Gi0uZmxlZXRwbGFuZS5hZ2VudC52MS5NYXJrRGlzY29ubmVjdGVkUmVzcG9uc2USVwoIR2V0QWdlbnQSJC5mbGVldHBsYW5lLmFnZW50LnYxLkdldEFnZW50UmVxdWVzdBolLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0QWdlbnRSZXNwb25zZRJdCgpMaXN0QWdlbnRzEiYuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0QWdlbnRzUmVxdWVzdBonLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdEFnZW50c1Jlc3BvbnNlEmwKD1NldFJlbW90ZUNvbmZpZxIrLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UmVtb3RlQ29uZmlnUmVxdWVzdBosLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UmVtb3RlQ29uZmlnUmVzcG9uc2USYAoLU2VuZENvbW1hbmQSJy5mbGVldHBsYW5lLmFnZW50LnYxLlNlbmRDb21tYW5kUmVxdWVzdBooLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZENvbW1hbmRSZXNwb25zZRJ+ChVTZXRDb25uZWN0aW9uU2V0dGluZ3MSMS5mbGVldHBsYW5lLmFnZW50LnYxLlNldENvbm5lY3Rpb25TZXR0aW5nc1JlcXVlc3QaMi5mbGVldHBsYW5lLmFnZW50LnYxLlNldENvbm5lY3Rpb25TZXR0aW5nc1Jlc3BvbnNlEnsKFFNldFBhY2thZ2VzQXZhaWxhYmxlEjAuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRQYWNrYWdlc0F2YWlsYWJsZVJlcXVlc3QaMS5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVzcG9uc2USYgoLV2F0Y2hBZ2VudHMSJy5mbGVldHBsYW5lLmFnZW50LnYxLldhdGNoQWdlbnRzUmVxdWVzdBooLmZsZWV0cGxhbmUuYWdlbnQudjEuV2F0Y2hBZ2VudHNSZXNwb25zZTABMrMFChFDb25uZWN0aW9uU2VydmljZRJpCg5TYXZlQ29ubmVjdGlvbhIqLmZsZWV0cGxhbmUuYWdlbnQudjEuU2F2ZUNvbm5lY3Rpb25SZXF1ZXN0GisuZmxlZXRwbGFuZS5hZ2VudC52MS5TYXZlQ29ubmVjdGlvblJlc3BvbnNlEmYKDUdldENvbm5lY3Rpb24SKS5mbGVldHBsYW5lLmFnZW50LnYxLkdldENvbm5lY3Rpb25SZXF1ZXN0GiouZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRDb25uZWN0aW9uUmVzcG9uc2USbwoQRGVsZXRlQ29ubmVjdGlvbhIsLmZsZWV0cGxhbmUuYWdlbnQudjEuRGVsZXRlQ29ubmVjdGlvblJlcXVlc3QaLS5mbGVldHBsYW5lLmFnZW50LnYxLkRlbGV0ZUNvbm5lY3Rpb25SZXNwb25zZRJsCg9MaXN0Q29ubmVjdGlvbnMSKy5mbGVldHBsYW5lLmFnZW50LnYxLkxpc3RDb25uZWN0aW9uc1JlcXVlc3QaLC5mbGVldHBsYW5lLmFnZW50LnYxLkxpc3RDb25uZWN0aW9uc1Jlc3BvbnNlEnIKEVJlbmV3R2F0ZXdheUxlYXNlEi0uZmxlZXRwbGFuZS5hZ2VudC52MS5SZW5ld0dhdGV3YXlMZWFzZVJlcXVlc3QaLi5mbGVldHBsYW5lLmFnZW50LnYxLlJlbmV3R2F0ZXdheUxlYXNlUmVzcG9uc2USeAoTUmVsZWFzZUdhdGV3YXlMZWFzZRIvLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVsZWFzZUdhdGV3YXlMZWFzZVJlcXVlc3QaMC5mbGVldHBsYW5lLmFnZW50LnYxLlJlbGVhc2VHYXRld2F5TGVhc2VSZXNwb25zZWIGcHJvdG8z", [file_fleetplane_agent_v1_agent, file_opamp_proto_opamp]);
+  fileDesc("CidmbGVldHBsYW5lL2FnZW50L3YxL2FnZW50X3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuYWdlbnQudjEiewoUUmVwb3J0TWVzc2FnZVJlcXVlc3QSMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbhIuCgdtZXNzYWdlGAIgASgLMh0ub3BhbXAucHJvdG8udjEuQWdlbnRUb1NlcnZlciJFChVSZXBvcnRNZXNzYWdlUmVzcG9uc2USLAoFcmVwbHkYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50IlMKFVJlcG9ydE1lc3NhZ2VzUmVxdWVzdBI6CgdyZXBvcnRzGAEgAygLMikuZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVxdWVzdCJTChZSZXBvcnRNZXNzYWdlc1Jlc3BvbnNlEjkKB3Jlc3VsdHMYASADKAsyKC5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXN1bHQibgoTUmVwb3J0TWVzc2FnZVJlc3VsdBIsCgVyZXBseRgBIAEoCzIdLm9wYW1wLnByb3RvLnYxLlNlcnZlclRvQWdlbnQSEgoKZXJyb3JfY29kZRgCIAEoBRIVCg1lcnJvcl9tZXNzYWdlGAMgASgJIkcKGFB1bGxTZXJ2ZXJUb0FnZW50UmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCSJLChlQdWxsU2VydmVyVG9BZ2VudFJlc3BvbnNlEi4KB21lc3NhZ2UYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50IkYKF01hcmtEaXNjb25uZWN0ZWRSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIVCg1jb25uZWN0aW9uX2lkGAIgASgJIjAKGE1hcmtEaXNjb25uZWN0ZWRSZXNwb25zZRIUCgxkaXNjb25uZWN0ZWQYASABKAgiJwoPR2V0QWdlbnRSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCSI9ChBHZXRBZ2VudFJlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudCJsChFMaXN0QWdlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCRIwCgZmaWx0ZXIYAyABKAsyIC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyIrACCgtBZ2VudEZpbHRlchIWCgljb25uZWN0ZWQYASABKAhIAIgBARJIChNyZW1vdGVfY29uZmlnX3N0YXRlGAIgASgOMiYuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdTdGF0ZUgBiAEBEkQKCmF0dHJpYnV0ZXMYAyADKAsyMC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyLkF0dHJpYnV0ZXNFbnRyeRIUCgdoZWFsdGh5GAQgASgISAKIAQEaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2Nvbm5lY3RlZEIWChRfcmVtb3RlX2NvbmZpZ19zdGF0ZUIKCghfaGVhbHRoeSJZChJMaXN0QWdlbnRzUmVzcG9uc2USKgoGYWdlbnRzGAEgAygLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiUwoQUmVtb3RlQ29uZmlnRmlsZRIOCgR0ZXh0GAEgASgJSAASDgoEYm9keRgCIAEoDEgAEhQKDGNvbnRlbnRfdHlwZRgDIAEoCUIJCgdjb250ZW50IuABChZTZXRSZW1vdGVDb25maWdSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRJFCgVmaWxlcxgCIAMoCzI2LmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UmVtb3RlQ29uZmlnUmVxdWVzdC5GaWxlc0VudHJ5EhQKDHJlcXVlc3RlZF9ieRgDIAEoCRpTCgpGaWxlc0VudHJ5EgsKA2tleRgBIAEoCRI0CgV2YWx1ZRgCIAEoCzIlLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnRmlsZToCOAEiaAoXU2V0UmVtb3RlQ29uZmlnUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIInAKElNlbmRDb21tYW5kUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSLgoEa2luZBgCIAEoDjIgLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29tbWFuZEtpbmQSFAoMcmVxdWVzdGVkX2J5GAMgASgJIlkKE1NlbmRDb21tYW5kUmVzcG9uc2USMgoHY29tbWFuZBgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRDb21tYW5kEg4KBnB1c2hlZBgCIAEoCCIqChJXYXRjaEFnZW50c1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJIkAKE1dhdGNoQWdlbnRzUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50IkwKFVNhdmVDb25uZWN0aW9uUmVxdWVzdBIzCgpjb25uZWN0aW9uGAEgASgLMh8uZmxlZXRwbGFuZS5hZ2VudC52MS5Db25uZWN0aW9uIhgKFlNhdmVDb25uZWN0aW9uUmVzcG9uc2UiIgoUR2V0Q29ubmVjdGlvblJlcXVlc3QSCgoCaWQYASABKAkiTAoVR2V0Q29ubmVjdGlvblJlc3BvbnNlEjMKCmNvbm5lY3Rpb24YASABKAsyHy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb24iJQoXRGVsZXRlQ29ubmVjdGlvblJlcXVlc3QSCgoCaWQYASABKAkiGgoYRGVsZXRlQ29ubmVjdGlvblJlc3BvbnNlIlMKFkxpc3RDb25uZWN0aW9uc1JlcXVlc3QSEgoKZ2F0ZXdheV9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJoChdMaXN0Q29ubmVjdGlvbnNSZXNwb25zZRI0Cgtjb25uZWN0aW9ucxgBIAMoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQwoYUmVuZXdHYXRld2F5TGVhc2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkSEwoLdHRsX3NlY29uZHMYAiABKA0iGwoZUmVuZXdHYXRld2F5TGVhc2VSZXNwb25zZSIwChpSZWxlYXNlR2F0ZXdheUxlYXNlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJIh0KG1JlbGVhc2VHYXRld2F5TGVhc2VSZXNwb25zZSKEAQocU2V0Q29ubmVjdGlvblNldHRpbmdzUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSOAoGb2ZmZXJzGAIgASgLMigub3BhbXAucHJvdG8udjEuQ29ubmVjdGlvblNldHRpbmdzT2ZmZXJzEhQKDHJlcXVlc3RlZF9ieRgDIAEoCSJuCh1TZXRDb25uZWN0aW9uU2V0dGluZ3NSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgi7gEKG1NldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSUAoIcGFja2FnZXMYAiADKAsyPi5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdC5QYWNrYWdlc0VudHJ5EhQKDHJlcXVlc3RlZF9ieRgDIAEoCRpRCg1QYWNrYWdlc0VudHJ5EgsKA2tleRgBIAEoCRIvCgV2YWx1ZRgCIAEoCzIgLm9wYW1wLnByb3RvLnYxLlBhY2thZ2VBdmFpbGFibGU6AjgBIm0KHFNldFBhY2thZ2VzQXZhaWxhYmxlUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIMq8JCgxBZ2VudFNlcnZpY2USZgoNUmVwb3J0TWVzc2FnZRIpLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZVJlcXVlc3QaKi5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXNwb25zZRJpCg5SZXBvcnRNZXNzYWdlcxIqLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZXNSZXF1ZXN0GisuZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlc1Jlc3BvbnNlEnIKEVB1bGxTZXJ2ZXJUb0FnZW50Ei0uZmxlZXRwbGFuZS5hZ2VudC52MS5QdWxsU2VydmVyVG9BZ2VudFJlcXVlc3QaLi5mbGVldHBsYW5lLmFnZW50LnYxLlB1bGxTZXJ2ZXJUb0FnZW50UmVzcG9uc2USbwoQTWFya0Rpc2Nvbm5lY3RlZBIsLmZsZWV0cGxhbmUuYWdlbnQudjEuTWFya0Rpc2Nvbm5lY3RlZFJlcXVlc3QaLS5mbGVldHBsYW5lLmFnZW50LnYxLk1hcmtEaXNjb25uZWN0ZWRSZXNwb25zZRJXCghHZXRBZ2VudBIkLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0QWdlbnRSZXF1ZXN0GiUuZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRBZ2VudFJlc3BvbnNlEl0KCkxpc3RBZ2VudHMSJi5mbGVldHBsYW5lLmFnZW50LnYxLkxpc3RBZ2VudHNSZXF1ZXN0GicuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0QWdlbnRzUmVzcG9uc2USbAoPU2V0UmVtb3RlQ29uZmlnEisuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRSZW1vdGVDb25maWdSZXF1ZXN0GiwuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRSZW1vdGVDb25maWdSZXNwb25zZRJgCgtTZW5kQ29tbWFuZBInLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZENvbW1hbmRSZXF1ZXN0GiguZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ29tbWFuZFJlc3BvbnNlEn4KFVNldENvbm5lY3Rpb25TZXR0aW5ncxIxLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0Q29ubmVjdGlvblNldHRpbmdzUmVxdWVzdBoyLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0Q29ubmVjdGlvblNldHRpbmdzUmVzcG9uc2USewoUU2V0UGFja2FnZXNBdmFpbGFibGUSMC5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdBoxLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UGFja2FnZXNBdmFpbGFibGVSZXNwb25zZRJiCgtXYXRjaEFnZW50cxInLmZsZWV0cGxhbmUuYWdlbnQudjEuV2F0Y2hBZ2VudHNSZXF1ZXN0GiguZmxlZXRwbGFuZS5hZ2VudC52MS5XYXRjaEFnZW50c1Jlc3BvbnNlMAEyswUKEUNvbm5lY3Rpb25TZXJ2aWNlEmkKDlNhdmVDb25uZWN0aW9uEiouZmxlZXRwbGFuZS5hZ2VudC52MS5TYXZlQ29ubmVjdGlvblJlcXVlc3QaKy5mbGVldHBsYW5lLmFnZW50LnYxLlNhdmVDb25uZWN0aW9uUmVzcG9uc2USZgoNR2V0Q29ubmVjdGlvbhIpLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0Q29ubmVjdGlvblJlcXVlc3QaKi5mbGVldHBsYW5lLmFnZW50LnYxLkdldENvbm5lY3Rpb25SZXNwb25zZRJvChBEZWxldGVDb25uZWN0aW9uEiwuZmxlZXRwbGFuZS5hZ2VudC52MS5EZWxldGVDb25uZWN0aW9uUmVxdWVzdBotLmZsZWV0cGxhbmUuYWdlbnQudjEuRGVsZXRlQ29ubmVjdGlvblJlc3BvbnNlEmwKD0xpc3RDb25uZWN0aW9ucxIrLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdENvbm5lY3Rpb25zUmVxdWVzdBosLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdENvbm5lY3Rpb25zUmVzcG9uc2UScgoRUmVuZXdHYXRld2F5TGVhc2USLS5mbGVldHBsYW5lLmFnZW50LnYxLlJlbmV3R2F0ZXdheUxlYXNlUmVxdWVzdBouLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVuZXdHYXRld2F5TGVhc2VSZXNwb25zZRJ4ChNSZWxlYXNlR2F0ZXdheUxlYXNlEi8uZmxlZXRwbGFuZS5hZ2VudC52MS5SZWxlYXNlR2F0ZXdheUxlYXNlUmVxdWVzdBowLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVsZWFzZUdhdGV3YXlMZWFzZVJlc3BvbnNlYgZwcm90bzM", [file_fleetplane_agent_v1_agent, file_opamp_proto_opamp]);
 
 /**
  * @generated from message fleetplane.agent.v1.ReportMessageRequest
@@ -56,6 +56,74 @@ export const ReportMessageResponseSchema: GenMessage<ReportMessageResponse> = /*
   messageDesc(file_fleetplane_agent_v1_agent_service, 1);
 
 /**
+ * @generated from message fleetplane.agent.v1.ReportMessagesRequest
+ */
+export type ReportMessagesRequest = Message<"fleetplane.agent.v1.ReportMessagesRequest"> & {
+  /**
+   * @generated from field: repeated fleetplane.agent.v1.ReportMessageRequest reports = 1;
+   */
+  reports: ReportMessageRequest[];
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.ReportMessagesRequest.
+ * Use `create(ReportMessagesRequestSchema)` to create a new message.
+ */
+export const ReportMessagesRequestSchema: GenMessage<ReportMessagesRequest> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 2);
+
+/**
+ * @generated from message fleetplane.agent.v1.ReportMessagesResponse
+ */
+export type ReportMessagesResponse = Message<"fleetplane.agent.v1.ReportMessagesResponse"> & {
+  /**
+   * One per report, in the same order.
+   *
+   * @generated from field: repeated fleetplane.agent.v1.ReportMessageResult results = 1;
+   */
+  results: ReportMessageResult[];
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.ReportMessagesResponse.
+ * Use `create(ReportMessagesResponseSchema)` to create a new message.
+ */
+export const ReportMessagesResponseSchema: GenMessage<ReportMessagesResponse> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 3);
+
+/**
+ * @generated from message fleetplane.agent.v1.ReportMessageResult
+ */
+export type ReportMessageResult = Message<"fleetplane.agent.v1.ReportMessageResult"> & {
+  /**
+   * The reply to send to the agent; unset when the report failed.
+   *
+   * @generated from field: opamp.proto.v1.ServerToAgent reply = 1;
+   */
+  reply?: ServerToAgent | undefined;
+
+  /**
+   * When the report failed: the Connect code (as in google.rpc.Code) and
+   * message it would have failed with on its own.
+   *
+   * @generated from field: int32 error_code = 2;
+   */
+  errorCode: number;
+
+  /**
+   * @generated from field: string error_message = 3;
+   */
+  errorMessage: string;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.ReportMessageResult.
+ * Use `create(ReportMessageResultSchema)` to create a new message.
+ */
+export const ReportMessageResultSchema: GenMessage<ReportMessageResult> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 4);
+
+/**
  * @generated from message fleetplane.agent.v1.PullServerToAgentRequest
  */
 export type PullServerToAgentRequest = Message<"fleetplane.agent.v1.PullServerToAgentRequest"> & {
@@ -80,7 +148,7 @@ export type PullServerToAgentRequest = Message<"fleetplane.agent.v1.PullServerTo
  * Use `create(PullServerToAgentRequestSchema)` to create a new message.
  */
 export const PullServerToAgentRequestSchema: GenMessage<PullServerToAgentRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 2);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 5);
 
 /**
  * @generated from message fleetplane.agent.v1.PullServerToAgentResponse
@@ -99,7 +167,7 @@ export type PullServerToAgentResponse = Message<"fleetplane.agent.v1.PullServerT
  * Use `create(PullServerToAgentResponseSchema)` to create a new message.
  */
 export const PullServerToAgentResponseSchema: GenMessage<PullServerToAgentResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 3);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 6);
 
 /**
  * @generated from message fleetplane.agent.v1.MarkDisconnectedRequest
@@ -121,7 +189,7 @@ export type MarkDisconnectedRequest = Message<"fleetplane.agent.v1.MarkDisconnec
  * Use `create(MarkDisconnectedRequestSchema)` to create a new message.
  */
 export const MarkDisconnectedRequestSchema: GenMessage<MarkDisconnectedRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 4);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 7);
 
 /**
  * @generated from message fleetplane.agent.v1.MarkDisconnectedResponse
@@ -140,7 +208,7 @@ export type MarkDisconnectedResponse = Message<"fleetplane.agent.v1.MarkDisconne
  * Use `create(MarkDisconnectedResponseSchema)` to create a new message.
  */
 export const MarkDisconnectedResponseSchema: GenMessage<MarkDisconnectedResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 5);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 8);
 
 /**
  * @generated from message fleetplane.agent.v1.GetAgentRequest
@@ -157,7 +225,7 @@ export type GetAgentRequest = Message<"fleetplane.agent.v1.GetAgentRequest"> & {
  * Use `create(GetAgentRequestSchema)` to create a new message.
  */
 export const GetAgentRequestSchema: GenMessage<GetAgentRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 6);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 9);
 
 /**
  * @generated from message fleetplane.agent.v1.GetAgentResponse
@@ -174,7 +242,7 @@ export type GetAgentResponse = Message<"fleetplane.agent.v1.GetAgentResponse"> &
  * Use `create(GetAgentResponseSchema)` to create a new message.
  */
 export const GetAgentResponseSchema: GenMessage<GetAgentResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 7);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 10);
 
 /**
  * @generated from message fleetplane.agent.v1.ListAgentsRequest
@@ -205,7 +273,7 @@ export type ListAgentsRequest = Message<"fleetplane.agent.v1.ListAgentsRequest">
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 8);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 11);
 
 /**
  * @generated from message fleetplane.agent.v1.AgentFilter
@@ -246,7 +314,7 @@ export type AgentFilter = Message<"fleetplane.agent.v1.AgentFilter"> & {
  * Use `create(AgentFilterSchema)` to create a new message.
  */
 export const AgentFilterSchema: GenMessage<AgentFilter> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 9);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 12);
 
 /**
  * @generated from message fleetplane.agent.v1.ListAgentsResponse
@@ -270,7 +338,7 @@ export type ListAgentsResponse = Message<"fleetplane.agent.v1.ListAgentsResponse
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 10);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 13);
 
 /**
  * @generated from message fleetplane.agent.v1.RemoteConfigFile
@@ -308,7 +376,7 @@ export type RemoteConfigFile = Message<"fleetplane.agent.v1.RemoteConfigFile"> &
  * Use `create(RemoteConfigFileSchema)` to create a new message.
  */
 export const RemoteConfigFileSchema: GenMessage<RemoteConfigFile> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 11);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 14);
 
 /**
  * @generated from message fleetplane.agent.v1.SetRemoteConfigRequest
@@ -339,7 +407,7 @@ export type SetRemoteConfigRequest = Message<"fleetplane.agent.v1.SetRemoteConfi
  * Use `create(SetRemoteConfigRequestSchema)` to create a new message.
  */
 export const SetRemoteConfigRequestSchema: GenMessage<SetRemoteConfigRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 12);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 15);
 
 /**
  * @generated from message fleetplane.agent.v1.SetRemoteConfigResponse
@@ -371,7 +439,7 @@ export type SetRemoteConfigResponse = Message<"fleetplane.agent.v1.SetRemoteConf
  * Use `create(SetRemoteConfigResponseSchema)` to create a new message.
  */
 export const SetRemoteConfigResponseSchema: GenMessage<SetRemoteConfigResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 13);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 16);
 
 /**
  * @generated from message fleetplane.agent.v1.SendCommandRequest
@@ -398,7 +466,7 @@ export type SendCommandRequest = Message<"fleetplane.agent.v1.SendCommandRequest
  * Use `create(SendCommandRequestSchema)` to create a new message.
  */
 export const SendCommandRequestSchema: GenMessage<SendCommandRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 14);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 17);
 
 /**
  * @generated from message fleetplane.agent.v1.SendCommandResponse
@@ -420,7 +488,7 @@ export type SendCommandResponse = Message<"fleetplane.agent.v1.SendCommandRespon
  * Use `create(SendCommandResponseSchema)` to create a new message.
  */
 export const SendCommandResponseSchema: GenMessage<SendCommandResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 15);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 18);
 
 /**
  * @generated from message fleetplane.agent.v1.WatchAgentsRequest
@@ -439,7 +507,7 @@ export type WatchAgentsRequest = Message<"fleetplane.agent.v1.WatchAgentsRequest
  * Use `create(WatchAgentsRequestSchema)` to create a new message.
  */
 export const WatchAgentsRequestSchema: GenMessage<WatchAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 16);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 19);
 
 /**
  * @generated from message fleetplane.agent.v1.WatchAgentsResponse
@@ -456,7 +524,7 @@ export type WatchAgentsResponse = Message<"fleetplane.agent.v1.WatchAgentsRespon
  * Use `create(WatchAgentsResponseSchema)` to create a new message.
  */
 export const WatchAgentsResponseSchema: GenMessage<WatchAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 17);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 20);
 
 /**
  * @generated from message fleetplane.agent.v1.SaveConnectionRequest
@@ -473,7 +541,7 @@ export type SaveConnectionRequest = Message<"fleetplane.agent.v1.SaveConnectionR
  * Use `create(SaveConnectionRequestSchema)` to create a new message.
  */
 export const SaveConnectionRequestSchema: GenMessage<SaveConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 18);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 21);
 
 /**
  * @generated from message fleetplane.agent.v1.SaveConnectionResponse
@@ -486,7 +554,7 @@ export type SaveConnectionResponse = Message<"fleetplane.agent.v1.SaveConnection
  * Use `create(SaveConnectionResponseSchema)` to create a new message.
  */
 export const SaveConnectionResponseSchema: GenMessage<SaveConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 19);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 22);
 
 /**
  * @generated from message fleetplane.agent.v1.GetConnectionRequest
@@ -503,7 +571,7 @@ export type GetConnectionRequest = Message<"fleetplane.agent.v1.GetConnectionReq
  * Use `create(GetConnectionRequestSchema)` to create a new message.
  */
 export const GetConnectionRequestSchema: GenMessage<GetConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 20);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 23);
 
 /**
  * @generated from message fleetplane.agent.v1.GetConnectionResponse
@@ -520,7 +588,7 @@ export type GetConnectionResponse = Message<"fleetplane.agent.v1.GetConnectionRe
  * Use `create(GetConnectionResponseSchema)` to create a new message.
  */
 export const GetConnectionResponseSchema: GenMessage<GetConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 21);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 24);
 
 /**
  * @generated from message fleetplane.agent.v1.DeleteConnectionRequest
@@ -537,7 +605,7 @@ export type DeleteConnectionRequest = Message<"fleetplane.agent.v1.DeleteConnect
  * Use `create(DeleteConnectionRequestSchema)` to create a new message.
  */
 export const DeleteConnectionRequestSchema: GenMessage<DeleteConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 22);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 25);
 
 /**
  * @generated from message fleetplane.agent.v1.DeleteConnectionResponse
@@ -550,7 +618,7 @@ export type DeleteConnectionResponse = Message<"fleetplane.agent.v1.DeleteConnec
  * Use `create(DeleteConnectionResponseSchema)` to create a new message.
  */
 export const DeleteConnectionResponseSchema: GenMessage<DeleteConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 23);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 26);
 
 /**
  * @generated from message fleetplane.agent.v1.ListConnectionsRequest
@@ -579,7 +647,7 @@ export type ListConnectionsRequest = Message<"fleetplane.agent.v1.ListConnection
  * Use `create(ListConnectionsRequestSchema)` to create a new message.
  */
 export const ListConnectionsRequestSchema: GenMessage<ListConnectionsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 24);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 27);
 
 /**
  * @generated from message fleetplane.agent.v1.ListConnectionsResponse
@@ -601,7 +669,7 @@ export type ListConnectionsResponse = Message<"fleetplane.agent.v1.ListConnectio
  * Use `create(ListConnectionsResponseSchema)` to create a new message.
  */
 export const ListConnectionsResponseSchema: GenMessage<ListConnectionsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 25);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 28);
 
 /**
  * @generated from message fleetplane.agent.v1.RenewGatewayLeaseRequest
@@ -625,7 +693,7 @@ export type RenewGatewayLeaseRequest = Message<"fleetplane.agent.v1.RenewGateway
  * Use `create(RenewGatewayLeaseRequestSchema)` to create a new message.
  */
 export const RenewGatewayLeaseRequestSchema: GenMessage<RenewGatewayLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 26);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 29);
 
 /**
  * @generated from message fleetplane.agent.v1.RenewGatewayLeaseResponse
@@ -638,7 +706,7 @@ export type RenewGatewayLeaseResponse = Message<"fleetplane.agent.v1.RenewGatewa
  * Use `create(RenewGatewayLeaseResponseSchema)` to create a new message.
  */
 export const RenewGatewayLeaseResponseSchema: GenMessage<RenewGatewayLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 27);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 30);
 
 /**
  * @generated from message fleetplane.agent.v1.ReleaseGatewayLeaseRequest
@@ -655,7 +723,7 @@ export type ReleaseGatewayLeaseRequest = Message<"fleetplane.agent.v1.ReleaseGat
  * Use `create(ReleaseGatewayLeaseRequestSchema)` to create a new message.
  */
 export const ReleaseGatewayLeaseRequestSchema: GenMessage<ReleaseGatewayLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 28);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 31);
 
 /**
  * @generated from message fleetplane.agent.v1.ReleaseGatewayLeaseResponse
@@ -668,7 +736,7 @@ export type ReleaseGatewayLeaseResponse = Message<"fleetplane.agent.v1.ReleaseGa
  * Use `create(ReleaseGatewayLeaseResponseSchema)` to create a new message.
  */
 export const ReleaseGatewayLeaseResponseSchema: GenMessage<ReleaseGatewayLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 29);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 32);
 
 /**
  * @generated from message fleetplane.agent.v1.SetConnectionSettingsRequest
@@ -697,7 +765,7 @@ export type SetConnectionSettingsRequest = Message<"fleetplane.agent.v1.SetConne
  * Use `create(SetConnectionSettingsRequestSchema)` to create a new message.
  */
 export const SetConnectionSettingsRequestSchema: GenMessage<SetConnectionSettingsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 30);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 33);
 
 /**
  * @generated from message fleetplane.agent.v1.SetConnectionSettingsResponse
@@ -726,7 +794,7 @@ export type SetConnectionSettingsResponse = Message<"fleetplane.agent.v1.SetConn
  * Use `create(SetConnectionSettingsResponseSchema)` to create a new message.
  */
 export const SetConnectionSettingsResponseSchema: GenMessage<SetConnectionSettingsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 31);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 34);
 
 /**
  * @generated from message fleetplane.agent.v1.SetPackagesAvailableRequest
@@ -756,7 +824,7 @@ export type SetPackagesAvailableRequest = Message<"fleetplane.agent.v1.SetPackag
  * Use `create(SetPackagesAvailableRequestSchema)` to create a new message.
  */
 export const SetPackagesAvailableRequestSchema: GenMessage<SetPackagesAvailableRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 32);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 35);
 
 /**
  * @generated from message fleetplane.agent.v1.SetPackagesAvailableResponse
@@ -783,7 +851,7 @@ export type SetPackagesAvailableResponse = Message<"fleetplane.agent.v1.SetPacka
  * Use `create(SetPackagesAvailableResponseSchema)` to create a new message.
  */
 export const SetPackagesAvailableResponseSchema: GenMessage<SetPackagesAvailableResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 33);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 36);
 
 /**
  * AgentService owns agents: gateways report what agents say and get the reply
@@ -801,6 +869,19 @@ export const AgentService: GenService<{
     methodKind: "unary";
     input: typeof ReportMessageRequestSchema;
     output: typeof ReportMessageResponseSchema;
+  },
+  /**
+   * ReportMessage for many agents in one call: gateways batch the messages
+   * that arrive together, so the per-call cost of the hop is paid once per
+   * batch. Results come back in request order; one failing report does not
+   * fail the others.
+   *
+   * @generated from rpc fleetplane.agent.v1.AgentService.ReportMessages
+   */
+  reportMessages: {
+    methodKind: "unary";
+    input: typeof ReportMessagesRequestSchema;
+    output: typeof ReportMessagesResponseSchema;
   },
   /**
    * Builds the message to push to a connected agent (pending commands,

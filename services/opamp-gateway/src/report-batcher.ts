@@ -1,0 +1,58 @@
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import type { Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentToServer, ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+
+interface Pending {
+  connection: Connection;
+  message: AgentToServer;
+  resolve: (reply: ServerToAgent) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Reports per ReportMessages call at most (agent-service accepts up to 1000). */
+export const MAX_BATCH = 500;
+
+/**
+ * Sends agent reports to agent-service in batches: every report that arrives
+ * in the same turn of the event loop goes out in one ReportMessages call.
+ * Under load that amortizes the HTTP/2 and Connect cost of the hop over
+ * hundreds of reports; when idle a report waits only for the current turn to
+ * end. Each caller still gets its own reply or its own error.
+ */
+export class ReportBatcher {
+  private queue: Pending[] = [];
+  private scheduled = false;
+
+  constructor(private readonly agents: Client<typeof AgentService>) {}
+
+  report(connection: Connection, message: AgentToServer): Promise<ServerToAgent> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ connection, message, resolve, reject });
+      if (this.queue.length >= MAX_BATCH) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = this.queue.length > MAX_BATCH; // more than one batch waiting: keep draining
+    const batch = this.queue.splice(0, MAX_BATCH);
+    if (this.scheduled) setImmediate(() => this.flush());
+    if (batch.length === 0) return;
+    this.agents.reportMessages({ reports: batch.map((p) => ({ connection: p.connection, message: p.message })) }).then(
+      ({ results }) => {
+        batch.forEach((p, i) => {
+          const r = results[i];
+          if (r?.reply) p.resolve(r.reply);
+          else p.reject(new ConnectError(r?.errorMessage || "agent-service returned no reply", (r?.errorCode as Code) || Code.Internal));
+        });
+      },
+      (err: unknown) => {
+        for (const p of batch) p.reject(err);
+      },
+    );
+  }
+}
