@@ -13,9 +13,9 @@ const STATE: Record<CommandTransition["to"], CommandState> = {
 
 /**
  * The audit trail through command-service's Connect API. Writes that fail
- * (command-service restarting, say) are retried in order with backoff; the
- * agent already holds each command, so the audit catches up rather than
- * failing the admin's call. Nothing is dropped silently: a write that still
+ * (command-service restarting, say) are retried with backoff, in order for
+ * each command; the agent already holds each command, so the audit catches
+ * up rather than failing the admin's call. Nothing is dropped silently: a write that still
  * fails after every retry is logged as an error with the full record.
  */
 export function createConnectCommandAudit(
@@ -25,8 +25,10 @@ export function createConnectCommandAudit(
 ): CommandAuditPort & { drain(): Promise<void> } {
   const retries = options.retries ?? 8;
   const backoffMs = options.backoffMs ?? 250;
-  let chain: Promise<void> = Promise.resolve();
-
+  // One chain per command: its record and transitions go out in order, while
+  // different commands are written concurrently (a single queue for all of
+  // them capped admin calls at one audit write at a time).
+  const chains = new Map<string, Promise<void>>();
   const attempt = async (what: string, context: object, call: () => Promise<unknown>, firstTried: () => void) => {
     for (let i = 0; ; i++) {
       try {
@@ -44,28 +46,30 @@ export function createConnectCommandAudit(
       }
     }
   };
-  // Records and transitions of one process go out in order, so a "delivered"
-  // never reaches command-service before the record it updates. The returned
-  // promise settles after the first try: callers wait for a healthy
-  // command-service, but not for the retries of a sick one.
-  const enqueue = (what: string, context: object, call: () => Promise<unknown>) =>
+  // The returned promise settles after the first try: callers wait for a
+  // healthy command-service, but not for the retries of a sick one.
+  const enqueue = (commandId: string, what: string, context: object, call: () => Promise<unknown>) =>
     new Promise<void>((resolve) => {
-      chain = chain.then(() => attempt(what, context, call, resolve));
+      const tail = (chains.get(commandId) ?? Promise.resolve()).then(() => attempt(what, context, call, resolve));
+      chains.set(commandId, tail);
+      void tail.then(() => {
+        if (chains.get(commandId) === tail) chains.delete(commandId);
+      });
     });
 
   return {
     record(command) {
-      return enqueue("record", { agent: command.instanceUid, command: command.id }, () =>
+      return enqueue(command.id, "record", { agent: command.instanceUid, command: command.id }, () =>
         client.recordCommand({ command: { ...command, state: CommandState.PENDING } }),
       );
     },
     transition(instanceUid, t) {
-      return enqueue(`mark ${t.to}`, { agent: instanceUid, command: t.commandId }, () =>
+      return enqueue(t.commandId, `mark ${t.to}`, { agent: instanceUid, command: t.commandId }, () =>
         client.updateCommandState({ id: t.commandId, state: STATE[t.to], detail: t.detail }),
       );
     },
-    drain() {
-      return chain;
+    async drain() {
+      while (chains.size > 0) await Promise.all(chains.values());
     },
   };
 }
