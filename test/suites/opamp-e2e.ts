@@ -230,6 +230,33 @@ export function opampE2eSuite(start: () => Promise<TestTopology>) {
     });
   });
 
+  describe("custom messages", () => {
+    it("go both ways for a declared custom capability, delivered once, and are refused otherwise", async () => {
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ agentDescription: description("custom") as never, customCapabilities: { $typeName: "opamp.proto.v1.CustomCapabilities", capabilities: ["io.fleetplane.test"] } });
+      await eventually(() => agent.received[0]);
+
+      // From the agent: recorded on the agent.
+      agent.send({ customMessage: { $typeName: "opamp.proto.v1.CustomMessage", capability: "io.fleetplane.test", type: "ping", data: new TextEncoder().encode("hello") } });
+      const seen = await eventually(async () => (await t.agents.getAgent({ instanceUid: hex(agent.uid) })).agent?.status?.lastCustomMessage, 10_000, "agent's custom message recorded");
+      expect(seen.type).toBe("ping");
+      expect(new TextDecoder().decode(seen.data)).toBe("hello");
+
+      // To the agent: pushed once, audited.
+      const sent = await t.agents.sendCustomMessage({ instanceUid: hex(agent.uid), capability: "io.fleetplane.test", type: "pong", data: new TextEncoder().encode("hi"), requestedBy: "e2e" });
+      expect(sent.pushed).toBe(true);
+      const got = await eventually(() => agent.received.find((m) => m.customMessage)?.customMessage);
+      expect(got.type).toBe("pong");
+      agent.send();
+      await eventually(() => agent.received.length >= 4);
+      expect(agent.received.filter((m) => m.customMessage)).toHaveLength(1);
+      await eventually(async () => (await t.commands.listCommands({ instanceUid: hex(agent.uid) })).commands.find((c) => c.kind === "custom_message" && c.state === CommandState.DELIVERED));
+
+      await expect(t.agents.sendCustomMessage({ instanceUid: hex(agent.uid), capability: "io.other", type: "x" })).rejects.toMatchObject({ code: 9 });
+      await agent.close();
+    });
+  });
+
   describe("an HTTP agent", () => {
     it("gets a pending config on its next poll, gzip both ways, and reports Applied", async () => {
       const uid = uuidv7Bytes();

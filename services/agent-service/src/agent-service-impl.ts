@@ -2,7 +2,7 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { AgentConfigMapSchema, type AgentConfigFile } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { AgentConfigMapSchema, CustomMessageSchema, type AgentConfigFile } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { toConnectError } from "@fleetplane/platform/dependency-errors";
 import { InvalidInstanceUidError, instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
@@ -128,6 +128,12 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
       guard("SetPackagesAvailable", async () => {
         const { agent, command, pushed } = await agents.setPackagesAvailable(canonicalUid(req.instanceUid), req.packages, req.requestedBy || "anonymous");
         return { agent, commandId: command.id, pushed };
+      }),
+    sendCustomMessage: (req) =>
+      guard("SendCustomMessage", async () => {
+        const message = create(CustomMessageSchema, { capability: req.capability, type: req.type, data: req.data });
+        const { command, pushed } = await agents.sendCustomMessage(canonicalUid(req.instanceUid), message, req.requestedBy || "anonymous");
+        return { command, pushed };
       }),
     async *watchAgents(req, ctx) {
       const only = req.instanceUid ? canonicalUid(req.instanceUid) : undefined;

@@ -17,6 +17,7 @@ import {
   RemoteConfigStatuses,
   type AgentConfigMap,
   type AgentToServer,
+  type CustomMessage,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { computeConfigHash, hashesEqual } from "./config-hash.js";
 
@@ -102,6 +103,22 @@ export function queuePayloadCommand(
   });
   const command = queue(agent, kind, options, hash);
   return { command, transitions };
+}
+
+/** Queues a custom message for delivery; the agent must have declared its capability. */
+export function queueCustomMessage(
+  agent: Agent,
+  message: CustomMessage,
+  options: { commandId: string; requestedBy: string; now: number },
+): AgentCommand {
+  const command = queue(agent, CommandKind.CUSTOM_MESSAGE, options, new Uint8Array());
+  command.customMessage = message;
+  return command;
+}
+
+/** Whether the agent declared a custom capability (custom messages need it). */
+export function hasCustomCapability(agent: Agent, capability: string): boolean {
+  return agent.metadata?.customCapabilities?.capabilities.includes(capability) ?? false;
 }
 
 /** Queues a command that has no payload (restart, report full state). */

@@ -14,6 +14,7 @@ import {
   type AgentConfigMap,
   type AgentToServer,
   type ConnectionSettingsOffers,
+  type CustomMessage,
   type PackageAvailable,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
@@ -24,10 +25,12 @@ import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
 import {
   applyRemoteConfig,
   hasCapability,
+  hasCustomCapability,
   markDelivered,
   markDisconnected,
   newAgent,
   queueCommand,
+  queueCustomMessage,
   report,
   requestsNewInstanceUid,
   type CommandTransition,
@@ -181,6 +184,22 @@ export class AgentUsecase {
       configHash: "",
       requestedBy,
     });
+    return { command, pushed };
+  }
+
+  /** Queues a custom message for an agent that declared the capability; pushed when connected, audited. */
+  async sendCustomMessage(uid: string, message: CustomMessage, requestedBy: string): Promise<{ command: AgentCommand; pushed: boolean }> {
+    if (!message.capability) throw new InvalidRequestError("a custom message needs a capability");
+    const commandId = newCommandId(this.now());
+    const { agent, command } = await this.mutate(uid, { create: false }, (agent) => {
+      if (!hasCustomCapability(agent, message.capability)) {
+        throw new AgentCannotError(uid, `did not declare the custom capability "${message.capability}"`);
+      }
+      const command = queueCustomMessage(agent, message, { commandId, requestedBy, now: this.now() });
+      return { persist: "now", result: { agent: clone(AgentSchema, agent), command } };
+    });
+    const pushed = await this.pushIfConnected(agent);
+    await this.deps.audit.record({ id: command.id, instanceUid: uid, kind: "custom_message", configHash: "", requestedBy });
     return { command, pushed };
   }
 

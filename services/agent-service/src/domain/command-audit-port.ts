@@ -5,7 +5,7 @@ export interface CommandAuditPort {
   record(command: {
     id: string;
     instanceUid: string;
-    kind: "remote_config" | "restart" | "report_full_state" | "connection_settings" | "packages";
+    kind: "remote_config" | "restart" | "report_full_state" | "connection_settings" | "packages" | "custom_message";
     configHash: string;
     requestedBy: string;
   }): Promise<void>;

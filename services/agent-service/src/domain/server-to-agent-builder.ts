@@ -61,6 +61,14 @@ export function buildServerToAgent(agent: Agent, options: { requestFullState: bo
     return { message, deliveredCommandIds: [restart.id], hasContent: true };
   }
 
+  // One custom message per ServerToAgent (the field is singular); the rest
+  // follow in the next messages.
+  const custom = pending.find((c) => c.kind === CommandKind.CUSTOM_MESSAGE && c.customMessage);
+  if (custom) {
+    message.customMessage = custom.customMessage;
+    delivered.push(custom.id);
+  }
+
   for (const c of pending) {
     if (c.kind === CommandKind.REPORT_FULL_STATE) {
       flags |= BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState);
@@ -103,6 +111,10 @@ export function buildServerToAgent(agent: Agent, options: { requestFullState: bo
 
   message.flags = flags;
   const hasContent =
-    flags !== 0n || message.remoteConfig !== undefined || message.connectionSettings !== undefined || message.packagesAvailable !== undefined;
+    flags !== 0n ||
+    message.remoteConfig !== undefined ||
+    message.connectionSettings !== undefined ||
+    message.packagesAvailable !== undefined ||
+    message.customMessage !== undefined;
   return { message, deliveredCommandIds: delivered, hasContent };
 }
