@@ -118,3 +118,27 @@ describe("fetchServerToAgent (buildServerToAgent)", () => {
     expect(next.message.flags & BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).not.toBe(0n);
   });
 });
+
+describe("available components", () => {
+  const withComponents = BigInt(AgentCapabilities.AgentCapabilities_ReportsAvailableComponents);
+  const components = (hash: number, full: boolean) => ({
+    $typeName: "opamp.proto.v1.AvailableComponents" as const,
+    hash: new Uint8Array([hash]),
+    components: full ? { receivers: { $typeName: "opamp.proto.v1.ComponentDetails" as const, metadata: [], subComponentMap: {} } } : {},
+  });
+  const asks = (agent: ReturnType<typeof newAgent>) =>
+    (buildServerToAgent(agent, { requestFullState: false }).message.flags & BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportAvailableComponents)) !== 0n;
+
+  it("are asked for in full only while the server has no map for the reported hash, and the map is kept across hash-only reports", () => {
+    const agent = newAgent(uid, 0);
+    report(agent, msg({ capabilities: withComponents, availableComponents: components(1, false) }), conn, { now: 1, known: false });
+    expect(asks(agent)).toBe(true);
+    report(agent, msg({ sequenceNum: 1n, capabilities: withComponents, availableComponents: components(1, true) }), conn, { now: 2, known: true });
+    expect(asks(agent)).toBe(false);
+    report(agent, msg({ sequenceNum: 2n, capabilities: withComponents, availableComponents: components(1, false) }), conn, { now: 3, known: true });
+    expect(Object.keys(agent.status!.availableComponents!.components)).toEqual(["receivers"]);
+    expect(asks(agent)).toBe(false);
+    report(agent, msg({ sequenceNum: 3n, capabilities: withComponents, availableComponents: components(2, false) }), conn, { now: 4, known: true });
+    expect(asks(agent)).toBe(true); // a new hash: the map changed
+  });
+});
