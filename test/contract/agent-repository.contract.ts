@@ -276,6 +276,15 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       await stores.leases.release("gw-b"); // releasing twice is not an error
     });
 
+    it("releases a lease conditionally only while it is still expired", async () => {
+      await stores.leases.renew("gw-a", 1_000);
+      await stores.leases.releaseIfExpired("gw-a", 500); // renewed meanwhile, in effect: kept
+      expect(await stores.leases.expired(2_000, 10)).toEqual(["gw-a"]);
+      await stores.leases.releaseIfExpired("gw-a", 2_000);
+      expect(await stores.leases.expired(2_000, 10)).toEqual([]);
+      await stores.leases.releaseIfExpired("gw-missing", 2_000); // nothing to release is not an error
+    });
+
     it("takes concurrent renewals of a new gateway's lease without failing", async () => {
       for (let round = 0; round < 5; round++) {
         await Promise.all([1_000, 2_000, 3_000].map((expiresAt) => stores.leases.renew(`gw-${round}`, expiresAt)));

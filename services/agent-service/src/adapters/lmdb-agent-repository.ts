@@ -109,5 +109,11 @@ export function createLmdbGatewayLeaseRepository(store: EmbeddedStore): GatewayL
     async release(gatewayId) {
       await leases.remove(gatewayId);
     },
+    async releaseIfExpired(gatewayId, now) {
+      await store.transaction(() => {
+        const expiresAt = leases.get(gatewayId);
+        if (expiresAt !== undefined && expiresAt < now) leases.remove(gatewayId);
+      });
+    },
   };
 }

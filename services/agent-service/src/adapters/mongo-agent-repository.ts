@@ -187,6 +187,10 @@ export function createMongoGatewayLeaseRepository(db: Db): GatewayLeaseRepositor
     async release(gatewayId) {
       await guardMongo(() => leases.deleteOne({ _id: gatewayId }));
     },
+    async releaseIfExpired(gatewayId, now) {
+      // One conditional delete: no window between the check and the delete.
+      await guardMongo(() => leases.deleteOne({ _id: gatewayId, expiresAt: { $lt: now } }));
+    },
   };
 }
 

@@ -52,4 +52,9 @@ export interface GatewayLeaseRepository {
   /** Gateways whose lease ended before `now` (epoch ms), at most `limit`. */
   expired(now: number, limit: number): Promise<string[]>;
   release(gatewayId: string): Promise<void>;
+  /**
+   * Releases the lease only if it still ended before `now` — a reaper must not
+   * delete a lease its gateway renewed while the reaper was at work.
+   */
+  releaseIfExpired(gatewayId: string, now: number): Promise<void>;
 }

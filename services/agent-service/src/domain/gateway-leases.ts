@@ -84,7 +84,7 @@ export class GatewayLeases {
       for (const c of stale) await this.deps.connections.delete(c.id);
       if (stale.length < PAGE) break;
     }
-    await this.deps.leases.release(gatewayId);
+    await this.deps.leases.releaseIfExpired(gatewayId, this.now());
     this.deps.logger.warn({ gateway: gatewayId, agents: disconnected }, "gateway lease expired: its agents are marked disconnected");
     return disconnected;
   }
