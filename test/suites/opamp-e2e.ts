@@ -25,7 +25,8 @@ import type { TestTopology } from "../support/topology.js";
  * The OpAMP behaviour every topology must show, written once: the standalone
  * process and the distributed one (gateways, services, NATS, MongoDB-wire)
  * both run it unchanged. `start` must give a server whose gateway limits
- * messages to 1 MiB and times out silent HTTP agents after 1.5 s.
+ * messages to 1 MiB and times out silent HTTP agents, and WebSocket agents
+ * that report heartbeats, after 1.5 s.
  */
 export function opampE2eSuite(start: () => Promise<TestTopology>) {
   let t: TestTopology;
@@ -147,6 +148,21 @@ export function opampE2eSuite(start: () => Promise<TestTopology>) {
       await agent.close();
       await eventually(async () => (await t.agents.getAgent({ instanceUid: hex(agent.uid) })).agent?.status?.connected === false);
       await eventually(async () => (await mine()) === undefined, 5_000, "connection deleted");
+    });
+
+    it("is disconnected when it reports heartbeats but misses them, and left alone when it does not report heartbeats", async () => {
+      const heartbeats = CAPS | BigInt(AgentCapabilities.AgentCapabilities_ReportsHeartbeat);
+      const hung = await WsAgent.connect(t.wsUrl);
+      hung.send({ capabilities: heartbeats, agentDescription: description("hung") as never });
+      const quiet = await WsAgent.connect(t.wsUrl);
+      quiet.send({ agentDescription: description("quiet") as never });
+      await eventually(() => hung.received[0] && quiet.received[0]);
+      // Neither sends anything more; both still answer pings.
+      await eventually(() => hung.closeCode, 10_000, "close after missed heartbeats");
+      await eventually(async () => (await t.agents.getAgent({ instanceUid: hex(hung.uid) })).agent?.status?.connected === false, 10_000, "recorded disconnected");
+      expect(quiet.closeCode).toBeUndefined();
+      expect((await t.agents.getAgent({ instanceUid: hex(quiet.uid) })).agent?.status?.connected).toBe(true);
+      await quiet.close();
     });
 
     it("is given a new instance UID when it asks for one", async () => {

@@ -97,6 +97,7 @@ export interface DistributedOptions {
   logs?: boolean;
   maxMessageBytes?: number;
   httpAgentTimeoutMs?: number;
+  heartbeatTimeoutMs?: number;
 }
 
 export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
@@ -139,6 +140,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     "1",
     ...(o.maxMessageBytes ? ["--max-message-bytes", String(o.maxMessageBytes)] : []),
     ...(o.httpAgentTimeoutMs ? ["--http-agent-timeout-seconds", String(o.httpAgentTimeoutMs / 1000)] : []),
+    ...(o.heartbeatTimeoutMs ? ["--heartbeat-timeout-seconds", String(o.heartbeatTimeoutMs / 1000)] : []),
   ];
   const gateways = [
     new ServiceProcess("gateway-a", "gateway", await freePort(), gatewayArgs("gw-a"), o.logs),

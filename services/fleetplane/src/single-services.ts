@@ -78,6 +78,7 @@ export async function startGatewayAlone(
     leaseSeconds?: number;
     maxMessageBytes?: number;
     httpAgentTimeoutMs?: number;
+    heartbeatTimeoutMs?: number;
     retryAfterMs?: number;
   },
 ): Promise<Running> {
@@ -90,6 +91,7 @@ export async function startGatewayAlone(
     ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}),
     ...(o.maxMessageBytes ? { maxMessageBytes: o.maxMessageBytes } : {}),
     ...(o.httpAgentTimeoutMs ? { httpAgentTimeoutMs: o.httpAgentTimeoutMs } : {}),
+    ...(o.heartbeatTimeoutMs ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
     ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}),
     agents: createClient(AgentService, transport),
     connections: createClient(ConnectionService, transport),

@@ -23,6 +23,7 @@ export interface StandaloneOptions {
   leaseSeconds?: number;
   maxMessageBytes?: number;
   httpAgentTimeoutMs?: number;
+  heartbeatTimeoutMs?: number;
   retryAfterMs?: number;
   logger: Logger;
 }
@@ -62,6 +63,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     port: o.opampPort,
     ...(o.maxMessageBytes ? { maxMessageBytes: o.maxMessageBytes } : {}),
     ...(o.httpAgentTimeoutMs ? { httpAgentTimeoutMs: o.httpAgentTimeoutMs } : {}),
+    ...(o.heartbeatTimeoutMs ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
     ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}),
     agents: createClient(AgentService, agentTransport),
     connections: createClient(ConnectionService, agentTransport),

@@ -18,6 +18,8 @@ export interface GatewayOptions {
   maxMessageBytes?: number;
   httpAgentTimeoutMs?: number;
   wsPingIntervalMs?: number;
+  /** See OpampTransportOptions.heartbeatTimeoutMs (default 90 s: three missed 30 s heartbeats). */
+  heartbeatTimeoutMs?: number;
   retryAfterMs?: number;
   /** Lease length; agent-service presumes this gateway dead this long after its last renewal. */
   leaseSeconds?: number;
@@ -66,6 +68,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       maxMessageBytes: o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       httpAgentTimeoutMs: o.httpAgentTimeoutMs ?? 90_000,
       wsPingIntervalMs: o.wsPingIntervalMs ?? 30_000,
+      heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 90_000,
       gatewayId: o.gatewayId,
       logger: o.logger,
     },

@@ -2,15 +2,15 @@ import { randomBytes } from "node:crypto";
 import * as http from "node:http";
 import type { Duplex } from "node:stream";
 import { gzipSync } from "node:zlib";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
+  AgentCapabilities,
+  AgentToServerSchema,
   ServerErrorResponseType,
   ServerToAgentSchema,
   type AgentToServer,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { fromBinary } from "@bufbuild/protobuf";
-import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
@@ -32,6 +32,12 @@ export interface OpampTransportOptions {
   httpAgentTimeoutMs: number;
   /** WebSocket ping interval; a peer missing one pong is terminated. 0 disables. */
   wsPingIntervalMs: number;
+  /**
+   * A WebSocket agent that declares ReportsHeartbeat and sends nothing for
+   * this long (missed heartbeats: a hung agent keeps its socket open and
+   * answers pings) is disconnected. 0 disables.
+   */
+  heartbeatTimeoutMs: number;
   /** Prefix of connection ids, unique per gateway. */
   gatewayId: string;
   logger: Logger;
@@ -40,6 +46,7 @@ export interface OpampTransportOptions {
 const PROTOBUF = "application/x-protobuf";
 /** Bodies smaller than this go uncompressed even when the agent accepts gzip. */
 const GZIP_MIN_BYTES = 1024;
+const REPORTS_HEARTBEAT = BigInt(AgentCapabilities.AgentCapabilities_ReportsHeartbeat);
 /** Messages queued on one WebSocket before we stop reading from it. */
 const WS_MAX_QUEUED = 32;
 
@@ -82,6 +89,10 @@ export class OpampTransport {
     });
     const sweepMs = Math.max(250, Math.min(5_000, this.options.httpAgentTimeoutMs / 4));
     this.timers.push(setInterval(() => this.expireHttpAgents(), sweepMs).unref());
+    if (this.options.heartbeatTimeoutMs > 0) {
+      const every = Math.max(250, Math.min(5_000, this.options.heartbeatTimeoutMs / 4));
+      this.timers.push(setInterval(() => this.expireSilentWebSockets(), every).unref());
+    }
     if (this.options.wsPingIntervalMs > 0) {
       this.timers.push(setInterval(() => this.pingWebSockets(), this.options.wsPingIntervalMs).unref());
     }
@@ -175,6 +186,9 @@ export class OpampTransport {
       if (reply) await this.send(conn, reply);
       return;
     }
+    conn.lastMessageAt = Date.now();
+    // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
+    if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
     const reply = await this.callbacks.onMessage(conn, message);
     await this.send(conn, reply);
   }
@@ -268,6 +282,16 @@ export class OpampTransport {
     headers["content-length"] = body.length;
     res.writeHead(status, headers);
     res.end(body);
+  }
+
+  private expireSilentWebSockets(): void {
+    const deadline = Date.now() - this.options.heartbeatTimeoutMs;
+    for (const conn of this.wsConnections) {
+      if (conn.reportsHeartbeat && conn.lastMessageAt < deadline) {
+        this.options.logger.info({ connection: conn.id, silentMs: Date.now() - conn.lastMessageAt }, "closing a WebSocket agent that missed its heartbeats");
+        conn.close(1000, "missed heartbeats");
+      }
+    }
   }
 
   private expireHttpAgents(): void {

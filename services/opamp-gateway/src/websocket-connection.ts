@@ -10,6 +10,10 @@ export class WebSocketAgentConnection implements AgentConnection {
   readonly openedAt = Date.now();
   /** Set when a pong (or any message) proves the peer alive since the last ping. */
   alive = true;
+  /** When the agent last sent a message (pongs do not count: a hung agent still answers pings). */
+  lastMessageAt = Date.now();
+  /** The agent declared ReportsHeartbeat, so silence means missed heartbeats. */
+  reportsHeartbeat = false;
 
   constructor(
     readonly id: string,
