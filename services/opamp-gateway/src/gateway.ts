@@ -4,6 +4,7 @@ import type { Logger } from "@fleetplane/platform/logger";
 import type { PushBus, PushSubscription } from "@fleetplane/platform/push-bus";
 import { CleanupQueue } from "./cleanup-queue.js";
 import { DEFAULT_LEASE_SECONDS, startLeaseRenewal } from "./gateway-lease.js";
+import { GatewayMetrics } from "./gateway-metrics.js";
 import { ConnectionTracker } from "./connection-tracker.js";
 import { OpampService } from "./opamp-service.js";
 import { OpampTransport } from "./opamp-transport.js";
@@ -80,6 +81,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     (n) => void onPush(n),
     () => void reconcileAll({ registry, onPush, logger: o.logger }),
   );
+  const stopCounting = GatewayMetrics.get().countConnected(() => ({ ws: transport.connectedWebSockets, http: transport.connectedHttpAgents }));
   const port = await transport.listen();
   o.logger.info({ port, host: o.host, paths: o.paths ?? DEFAULT_OPAMP_PATHS, gateway: o.gatewayId }, "OpAMP listening (WebSocket and plain HTTP)");
   return {
@@ -93,6 +95,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       const drained = await cleanup.drain(10_000);
       if (!drained) o.logger.warn({ backlog: cleanup.backlog }, "shutdown: connection cleanups still pending; the gateway lease will expire and agent-service reaps them");
       await lease.stop({ release: drained });
+      stopCounting();
     },
   };
 }

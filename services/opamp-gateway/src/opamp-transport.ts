@@ -12,12 +12,14 @@ import {
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { renderMetrics } from "@fleetplane/platform/metrics";
 import type { Logger } from "@fleetplane/platform/logger";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { AgentConnection } from "./agent-connection.js";
 import { HttpAgentConnection } from "./http-connection.js";
 import { BadEncodingError, BodyTooLargeError, readRequestBody } from "./http-body.js";
 import type { OpampCallbacks } from "./opamp-callbacks.js";
+import { GatewayMetrics } from "./gateway-metrics.js";
 import { WebSocketAgentConnection } from "./websocket-connection.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
 
@@ -64,6 +66,7 @@ export class OpampTransport {
   private readonly timers: NodeJS.Timeout[] = [];
   private connectionSeq = 0;
   private readonly idPrefix = `${randomBytes(3).toString("hex")}`;
+  private readonly metrics = GatewayMetrics.get();
 
   constructor(
     private readonly options: OpampTransportOptions,
@@ -148,7 +151,7 @@ export class OpampTransport {
   }
 
   private onWebSocket(ws: WebSocket, req: http.IncomingMessage): void {
-    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), ws, this.options.maxMessageBytes);
+    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
 
@@ -157,6 +160,8 @@ export class OpampTransport {
     ws.on("pong", () => (conn.alive = true));
     ws.on("message", (data: RawData, isBinary: boolean) => {
       conn.alive = true;
+      this.metrics.receivedBy.ws.inc();
+      this.metrics.bytesIn.ws.inc(rawLength(data));
       queued++;
       if (queued >= WS_MAX_QUEUED) ws.pause();
       // One message at a time per connection, so replies keep the order of
@@ -182,15 +187,19 @@ export class OpampTransport {
       if (!isBinary) throw new MalformedFrameError("OpAMP WebSocket messages must be binary frames");
       message = decodeAgentFrame(toBytes(data));
     } catch (err) {
+      this.metrics.decodeErrorsBy.ws.inc();
       const reply = this.callbacks.onReadMessageError(conn, err as Error);
       if (reply) await this.send(conn, reply);
       return;
     }
+    const started = performance.now();
     conn.lastMessageAt = Date.now();
     // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
     if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
     const reply = await this.callbacks.onMessage(conn, message);
     await this.send(conn, reply);
+    this.metrics.repliesBy.ws.inc();
+    this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
   }
 
   private async send(conn: AgentConnection, reply: ServerToAgent): Promise<void> {
@@ -208,7 +217,7 @@ export class OpampTransport {
   // ---- Plain HTTP ----------------------------------------------------------
 
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (!this.isOpampPath(req.url)) return plain(res, 404, "not found: OpAMP is served on " + this.options.paths.join(" and "));
+    if (!this.isOpampPath(req.url)) return this.onOtherPath(req, res);
     if (req.method !== "POST") {
       return plain(res, 405, "OpAMP over HTTP uses POST with Content-Type application/x-protobuf; WebSocket agents use GET with Upgrade", { allow: "GET, POST" });
     }
@@ -220,10 +229,13 @@ export class OpampTransport {
 
     let body: Uint8Array;
     let message: AgentToServer;
+    this.metrics.receivedBy.http.inc();
     try {
       body = await readRequestBody(req, this.options.maxMessageBytes);
+      this.metrics.bytesIn.http.inc(body.length);
       message = fromBinary(AgentToServerSchema, body);
     } catch (err) {
+      this.metrics.decodeErrorsBy.http.inc();
       const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), () => {});
       if (err instanceof BodyTooLargeError) {
         this.callbacks.onReadMessageError(transient, err);
@@ -235,6 +247,7 @@ export class OpampTransport {
       return this.writeReply(req, res, 400, reply);
     }
 
+    const started = performance.now();
     const conn = this.httpAgentFor(message, req);
     const reply = await this.callbacks.onMessage(conn, message);
     const status = reply.errorResponse?.type === ServerErrorResponseType.ServerErrorResponseType_Unavailable ? 503 : reply.errorResponse?.type === ServerErrorResponseType.ServerErrorResponseType_BadRequest ? 400 : 200;
@@ -242,6 +255,20 @@ export class OpampTransport {
     if (status === 503 && retryAfterNs !== undefined) res.setHeader("retry-after", String(Math.max(1, Math.ceil(Number(retryAfterNs / 1_000_000n) / 1000))));
     if (message.agentDisconnect) conn.close();
     this.writeReply(req, res, status, reply, conn);
+    this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  /** Besides OpAMP, the agent port answers probes and Prometheus (a gateway run alone has no other port). */
+  private async onOtherPath(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? "").split("?")[0];
+    if (req.method === "GET" && path === "/healthz") return plain(res, 200, "ok");
+    if (req.method === "GET" && path === "/metrics") {
+      const { contentType, body } = await renderMetrics();
+      res.writeHead(200, { "content-type": contentType });
+      res.end(body);
+      return;
+    }
+    plain(res, 404, "not found: OpAMP is served on " + this.options.paths.join(" and "));
   }
 
   /** The HTTP session of the agent that sent `message`, opened on its first poll. */
@@ -280,6 +307,8 @@ export class OpampTransport {
       headers["content-encoding"] = "gzip";
     }
     headers["content-length"] = body.length;
+    this.metrics.repliesBy.http.inc();
+    this.metrics.bytesOut.http.inc(body.length);
     res.writeHead(status, headers);
     res.end(body);
   }
@@ -330,4 +359,9 @@ function toBytes(data: RawData): Uint8Array {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
   return new Uint8Array(data);
+}
+
+function rawLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return (data as Buffer | ArrayBuffer).byteLength;
 }

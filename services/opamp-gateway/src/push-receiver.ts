@@ -2,7 +2,10 @@ import type { Client } from "@connectrpc/connect";
 import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { Logger } from "@fleetplane/platform/logger";
 import type { PushNotice } from "@fleetplane/platform/push-bus";
+import { GatewayMetrics } from "./gateway-metrics.js";
 import type { WebSocketRegistry } from "./websocket-registry.js";
+
+const metrics = GatewayMetrics.get();
 
 /** Messages pulled per notice at most (a restart goes alone, the rest follows). */
 const MAX_PULLS = 4;
@@ -17,11 +20,14 @@ export function createPushReceiver(deps: { agents: Client<typeof AgentService>; 
   return async (notice: PushNotice): Promise<void> => {
     const conn = deps.registry.getByInstanceUid(notice.instanceUid);
     if (!conn || conn.id !== notice.connectionId) return;
+    const started = performance.now();
     try {
       for (let i = 0; i < MAX_PULLS; i++) {
         const { message } = await deps.agents.pullServerToAgent({ instanceUid: notice.instanceUid, connectionId: conn.id });
         if (!message) return;
         await conn.push(message);
+        metrics.pushes.inc();
+        metrics.pushSeconds.observe((performance.now() - started) / 1000);
       }
     } catch (err) {
       deps.logger.warn({ agent: notice.instanceUid, connection: conn.id, err: String(err) }, "push failed; the agent gets it on its next message");

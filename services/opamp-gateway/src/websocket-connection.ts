@@ -20,6 +20,7 @@ export class WebSocketAgentConnection implements AgentConnection {
     readonly remoteAddress: string,
     private readonly socket: WebSocket,
     private readonly maxMessageBytes: number,
+    private readonly bytesSent?: { inc(n: number): void },
   ) {}
 
   push(message: ServerToAgent): Promise<void> {
@@ -32,6 +33,7 @@ export class WebSocketAgentConnection implements AgentConnection {
     if (this.socket.readyState !== this.socket.OPEN) {
       return Promise.reject(new Error(`WebSocket ${this.id} is not open`));
     }
+    this.bytesSent?.inc(frame.length);
     // ws queues concurrent sends itself, so no extra lock is needed here.
     return new Promise((resolve, reject) => this.socket.send(frame, { binary: true }, (err) => (err ? reject(err) : resolve())));
   }

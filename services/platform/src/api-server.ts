@@ -4,6 +4,7 @@ import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { listenDualProtocol, type DualProtocolServer } from "./dual-protocol-server.js";
 import type { Logger } from "./logger.js";
+import { renderMetrics } from "./metrics.js";
 
 export interface ApiServerOptions {
   host: string;
@@ -19,7 +20,8 @@ export interface ApiServerOptions {
 
 /**
  * Serves Connect, gRPC and gRPC-web for the given routes on one port, plus the
- * plain-HTTP probes `/healthz` (the process runs) and `/readyz` (it can serve).
+ * plain-HTTP probes `/healthz` (the process runs) and `/readyz` (it can serve),
+ * and Prometheus metrics at `/metrics`.
  */
 export async function startApiServer(options: ApiServerOptions): Promise<DualProtocolServer> {
   const ready = options.ready ?? (async () => true);
@@ -46,6 +48,12 @@ async function probe(
     res.end(body + "\n");
   };
   if (path === "/healthz") return send(200, "ok");
+  if (path === "/metrics") {
+    const { contentType, body } = await renderMetrics();
+    (res as http.ServerResponse).writeHead(200, { "content-type": contentType });
+    res.end(body);
+    return;
+  }
   if (path === "/readyz") {
     let ok = false;
     try {

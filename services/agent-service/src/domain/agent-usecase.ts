@@ -116,7 +116,11 @@ export class AgentUsecase {
     return this.mutate(uid, { create: false, fresh: true }, (agent) => {
       if (agent.status?.connectionId !== connectionId || !agent.status.connected) return { persist: "no", result: undefined };
       const built = buildServerToAgent(agent, { requestFullState: false });
-      if (!built.hasContent) return { persist: "no", result: undefined };
+      // A push exists to deliver something new (a pending command). Desired
+      // state the agent already received but has not confirmed (a config it
+      // is still applying) rides on its next reply instead: pushing it again
+      // would send the same config on every pull.
+      if (!built.hasContent || built.deliveredCommandIds.length === 0) return { persist: "no", result: undefined };
       const transitions = this.deliver(agent, built.deliveredCommandIds);
       return { persist: transitions.length > 0 ? "now" : "no", result: built.message, transitions };
     });

@@ -1,0 +1,55 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { eventually } from "./support/eventually.js";
+import { WsAgent, description, httpPoll } from "./support/simulated-agent.js";
+import { startTestServer } from "./support/standalone-server.js";
+
+let t: Awaited<ReturnType<typeof startTestServer>>;
+beforeAll(async () => {
+  t = await startTestServer();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+/** Reads one sample (name and exact label set) from a Prometheus text page; 0 when absent. */
+async function sample(url: string, series: string): Promise<number> {
+  const text = await (await fetch(url)).text();
+  const line = text.split("\n").find((l) => l.startsWith(series + " "));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+describe("Prometheus metrics", () => {
+  it("count agents, messages, bytes, decode errors and pushes, on the admin port and the OpAMP port", async () => {
+    const api = `${t.apiUrl}/metrics`;
+    const opamp = t.httpUrl.replace("/v1/opamp", "/metrics");
+    const before = await sample(api, 'fleetplane_opamp_messages_received_total{transport="ws"}');
+
+    const agent = await WsAgent.connect(t.wsUrl);
+    agent.send({ agentDescription: description("metrics") as never });
+    await eventually(() => agent.received[0]);
+    agent.sendRaw(Buffer.from([0x00, 0xff, 0xff])); // malformed
+    await eventually(() => agent.received[1]);
+    await httpPoll(t.httpUrl, { instanceUid: uuidv7Bytes(), agentDescription: description("metrics-http") as never });
+
+    expect(await sample(api, 'fleetplane_opamp_messages_received_total{transport="ws"}')).toBe(before + 2);
+    expect(await sample(api, 'fleetplane_opamp_messages_received_total{transport="http"}')).toBeGreaterThanOrEqual(1);
+    expect(await sample(api, 'fleetplane_opamp_decode_errors_total{transport="ws"}')).toBeGreaterThanOrEqual(1);
+    expect(await sample(api, 'fleetplane_opamp_connected_agents{transport="ws"}')).toBe(1);
+    expect(await sample(api, 'fleetplane_opamp_message_bytes_total{direction="in",transport="ws"}')).toBeGreaterThan(0);
+    expect(await sample(api, "fleetplane_opamp_report_duration_seconds_count")).toBeGreaterThanOrEqual(2);
+    expect(await sample(api, "fleetplane_process_resident_memory_bytes")).toBeGreaterThan(0);
+
+    await t.agents.setRemoteConfig({ instanceUid: instanceUidToHex(agent.uid), files: { "": { content: { case: "text", value: "a: 1\n" } } } });
+    await eventually(() => agent.received.find((m) => m.remoteConfig));
+    expect(await sample(api, 'fleetplane_opamp_messages_sent_total{transport="ws",kind="push"}')).toBe(1);
+    expect(await sample(api, "fleetplane_push_duration_seconds_count")).toBe(1);
+
+    // The OpAMP port serves the same registry (a gateway run alone has no admin port), and a probe.
+    expect(await sample(opamp, 'fleetplane_opamp_connected_agents{transport="ws"}')).toBe(1);
+    expect((await fetch(t.httpUrl.replace("/v1/opamp", "/healthz"))).status).toBe(200);
+    await agent.close();
+    await eventually(async () => (await sample(api, 'fleetplane_opamp_connected_agents{transport="ws"}')) === 0, 5_000, "gauge back to 0");
+  });
+});
