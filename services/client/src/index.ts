@@ -1,0 +1,52 @@
+import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+
+export { AgentService, ConnectionService, CommandService };
+export { CommandKind, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+export { CommandState, type CommandRecord } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+
+export interface FleetplaneClientOptions {
+  /** Admin API base URL, e.g. http://127.0.0.1:4321 (standalone) or agent-service's address. */
+  baseUrl: string;
+  /** Where CommandService lives when it is not at `baseUrl` (distributed: command-service's address). */
+  commandServiceUrl?: string;
+  /** Wire protocol: Connect (default; HTTP/1.1 or HTTP/2), gRPC or gRPC-web (both over HTTP/2 here). */
+  protocol?: "connect" | "grpc" | "grpc-web";
+  /** For the Connect protocol: "1.1" (default) or "2". gRPC always uses HTTP/2. */
+  httpVersion?: "1.1" | "2";
+  /** Interceptors, e.g. to add an Authorization header. */
+  interceptors?: Interceptor[];
+}
+
+export interface FleetplaneClient {
+  agents: Client<typeof AgentService>;
+  connections: Client<typeof ConnectionService>;
+  commands: Client<typeof CommandService>;
+}
+
+/**
+ * Typed clients for every public Fleetplane service, for internal platforms
+ * written in TypeScript. Each method takes and returns the generated
+ * messages; errors are ConnectErrors with the server's code.
+ */
+export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneClient {
+  const transportFor = (baseUrl: string) => {
+    const interceptors = o.interceptors ?? [];
+    switch (o.protocol ?? "connect") {
+      case "grpc":
+        return createGrpcTransport({ baseUrl, interceptors });
+      case "grpc-web":
+        return createGrpcWebTransport({ baseUrl, httpVersion: "2", interceptors });
+      default:
+        return createConnectTransport({ baseUrl, httpVersion: o.httpVersion ?? "1.1", interceptors });
+    }
+  };
+  const main = transportFor(o.baseUrl);
+  return {
+    agents: createClient(AgentService, main),
+    connections: createClient(ConnectionService, main),
+    commands: createClient(CommandService, o.commandServiceUrl ? transportFor(o.commandServiceUrl) : main),
+  };
+}
