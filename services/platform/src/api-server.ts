@@ -5,6 +5,11 @@ import type * as http2 from "node:http2";
 import { listenDualProtocol, type DualProtocolServer } from "./dual-protocol-server.js";
 import type { Logger } from "./logger.js";
 import { renderMetrics } from "./metrics.js";
+import type { DescService } from "@bufbuild/protobuf";
+import { ServerReflection as ReflectionV1 } from "@fleetplane/gen/grpc/reflection/v1/reflection_pb";
+import { ServerReflection as ReflectionV1alpha } from "@fleetplane/gen/grpc/reflection/v1alpha/reflection_pb";
+import { createHealthService, Health } from "./grpc-health.js";
+import { createReflectionServices } from "./grpc-reflection.js";
 
 export interface ApiServerOptions {
   host: string;
@@ -21,12 +26,23 @@ export interface ApiServerOptions {
 /**
  * Serves Connect, gRPC and gRPC-web for the given routes on one port, plus the
  * plain-HTTP probes `/healthz` (the process runs) and `/readyz` (it can serve),
- * and Prometheus metrics at `/metrics`.
+ * Prometheus metrics at `/metrics`, gRPC server reflection (v1 and v1alpha)
+ * and grpc.health.v1.Health.
  */
 export async function startApiServer(options: ApiServerOptions): Promise<DualProtocolServer> {
   const ready = options.ready ?? (async () => true);
+  let served: DescService[] = [];
   const handler = connectNodeAdapter({
-    routes: options.routes,
+    routes: (router) => {
+      options.routes(router);
+      // Admins' tools find every service without proto files (reflection),
+      // and load balancers probe gRPC health.
+      const reflection = createReflectionServices(() => served);
+      router.service(ReflectionV1, reflection.v1);
+      router.service(ReflectionV1alpha, reflection.v1alpha);
+      router.service(Health, createHealthService({ ready, services: () => served }));
+      served = [...new Set(router.handlers.map((h) => h.service))];
+    },
     readMaxBytes: options.readMaxBytes ?? 64 * 1024 * 1024,
     fallback: (req, res) => {
       void probe(req, res as http.ServerResponse, ready);

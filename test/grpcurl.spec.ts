@@ -1,0 +1,90 @@
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { ensureTool } from "./support/child-process.js";
+import { eventually } from "./support/eventually.js";
+import { WsAgent, description } from "./support/simulated-agent.js";
+import { startTestServer } from "./support/standalone-server.js";
+
+const run = promisify(execFile);
+const BUF = join(import.meta.dirname, "..", "node_modules", ".bin", "buf");
+
+let t: Awaited<ReturnType<typeof startTestServer>>;
+let grpcurlBin: string;
+let target: string;
+beforeAll(async () => {
+  grpcurlBin = process.env.FLEETPLANE_GRPCURL || (await ensureTool("grpcurl", "FLEETPLANE_GRPCURL"));
+  t = await startTestServer();
+  target = t.apiUrl.replace("http://", "");
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+/** Runs the real grpcurl against the admin port (cleartext HTTP/2, no proto files: reflection). */
+async function grpcurl(flags: string[], ...verbAndSymbol: string[]): Promise<{ out: string; err: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(grpcurlBin, ["-plaintext", ...flags, target, ...verbAndSymbol], { timeout: 20_000 });
+    return { out: stdout, err: stderr, code: 0 };
+  } catch (e) {
+    const x = e as { stdout?: string; stderr?: string; code?: number };
+    return { out: x.stdout ?? "", err: x.stderr ?? "", code: x.code ?? 1 };
+  }
+}
+
+describe("admins with grpcurl (gRPC server reflection, no proto files)", () => {
+  it("lists every service, including health and reflection", async () => {
+    const { out } = await grpcurl([], "list");
+    expect(out.trim().split("\n")).toEqual([
+      "fleetplane.agent.v1.AgentService",
+      "fleetplane.agent.v1.ConnectionService",
+      "fleetplane.command.v1.CommandService",
+      "grpc.health.v1.Health",
+      "grpc.reflection.v1.ServerReflection",
+      "grpc.reflection.v1alpha.ServerReflection",
+    ]);
+  });
+
+  it("describes methods and messages, across imported files, and names an unknown symbol", async () => {
+    const method = await grpcurl([], "describe", "fleetplane.agent.v1.AgentService.SetRemoteConfig");
+    expect(method.out).toContain("rpc SetRemoteConfig ( .fleetplane.agent.v1.SetRemoteConfigRequest ) returns ( .fleetplane.agent.v1.SetRemoteConfigResponse )");
+    const opamp = await grpcurl([], "describe", "opamp.proto.v1.AgentToServer");
+    expect(opamp.out).toContain("uint64 sequence_num = 2;");
+    const unknown = await grpcurl([], "describe", "no.such.Thing");
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.err).toMatch(/Symbol not found: no.such.Thing/);
+  });
+
+  it("checks health", async () => {
+    expect(JSON.parse((await grpcurl([], "grpc.health.v1.Health/Check")).out)).toEqual({ status: "SERVING" });
+    const unknown = await grpcurl(["-d", '{"service":"no.Such"}'], "grpc.health.v1.Health/Check");
+    expect(unknown.err).toMatch(/NotFound/);
+  });
+
+  it("lists agents and sets a remote config that reaches the connected agent", async () => {
+    const agent = await WsAgent.connect(t.wsUrl);
+    agent.send({ agentDescription: description("grpcurl") as never });
+    await eventually(() => agent.received[0]);
+    const uid = instanceUidToHex(agent.uid);
+
+    const listed = JSON.parse((await grpcurl(["-d", '{"filter":{"attributes":{"service.name":"grpcurl"}}}'], "fleetplane.agent.v1.AgentService/ListAgents")).out);
+    expect(listed.agents).toHaveLength(1);
+
+    const body = JSON.stringify({ instanceUid: uid, files: { "": { text: "exporters: {debug: {}}\n", contentType: "text/yaml" } }, requestedBy: "grpcurl" });
+    const set = await grpcurl(["-d", body], "fleetplane.agent.v1.AgentService/SetRemoteConfig");
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.out).pushed).toBe(true);
+    const push = await eventually(() => agent.received.find((m) => m.remoteConfig));
+    expect(new TextDecoder().decode(push.remoteConfig!.config!.configMap[""]!.body)).toBe("exporters: {debug: {}}\n");
+    await agent.close();
+  });
+
+  it("works with buf curl over gRPC too", async () => {
+    const { stdout } = await run(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--list-services", t.apiUrl], { timeout: 20_000 });
+    expect(stdout).toContain("fleetplane.command.v1.CommandService");
+    const { stdout: commands } = await run(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "-d", '{"pageSize":1}', `${t.apiUrl}/fleetplane.command.v1.CommandService/ListCommands`], { timeout: 20_000 });
+    expect(JSON.parse(commands).commands[0].requestedBy).toBe("grpcurl");
+  });
+});
