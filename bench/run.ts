@@ -11,13 +11,15 @@ import { connectStorm, idleHold, pushFanout, steadyState } from "./scenarios.js"
 import { startDistributedServer, startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
 import { printTable, saveResult, type Row } from "./report.js";
 
-const HELP = `Usage: pnpm bench [storm|idle|steady|fanout ...] [options]
+const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers ...] [options]
 
 Scenarios (default: storm idle steady fanout):
   storm    N agents connect at once and send a full first report: time until all are answered
   idle     gateway RSS per idle WebSocket agent at growing fleet sizes
   steady   status reports per second (closed loop) with reply latency, standalone and distributed
   fanout   a new remote config for each of K agents: admin call to receipt, and to APPLIED recorded
+  peers    storm, steady and idle (at --peers-idle-agents) against Fleetplane and a Go server on
+           opamp-go's server package (tools/go/opamp-go-server), with the ratio table
 
 Options:
   --storm-agents N        (default 5000)
@@ -26,6 +28,7 @@ Options:
   --steady-seconds S      (default 15)
   --fanout-k A,B,...      (default 1,1000,10000)
   --modes M,...           standalone,distributed for steady (default both)
+  --peers-idle-agents N   (default 10000)
 `;
 
 const { values, positionals } = parseArgs({
@@ -37,6 +40,7 @@ const { values, positionals } = parseArgs({
     "steady-seconds": { type: "string", default: "15" },
     "fanout-k": { type: "string", default: "1,1000,10000" },
     modes: { type: "string", default: "standalone,distributed" },
+    "peers-idle-agents": { type: "string", default: "10000" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -87,6 +91,17 @@ for (const scenario of scenarios) {
       const rows: Row[] = [];
       for (const k of numbers(values["fanout-k"]!)) rows.push(await withServer(startStandaloneServer, (s) => pushFanout(s, k)));
       report("push-fanout", "Push fan-out (one SetRemoteConfig per agent, 64 in flight)", rows);
+      break;
+    }
+    case "peers": {
+      const { runPeers } = await import("./peers-scenario.js");
+      await runPeers({
+        stormAgents: Number(values["storm-agents"]),
+        steadyAgents: Number(values["steady-agents"]),
+        steadySeconds: Number(values["steady-seconds"]),
+        idleAgents: Number(values["peers-idle-agents"]),
+        report,
+      });
       break;
     }
     default:

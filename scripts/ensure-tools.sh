@@ -2,7 +2,7 @@
 # Build (once) the external binaries Fleetplane's tests and dev setup use, and
 # print their absolute paths on stdout, one per requested tool, in order.
 #
-#   scripts/ensure-tools.sh [nats-server|grpcurl|ferretdb|opamp-go-agent|all]...
+#   scripts/ensure-tools.sh [nats-server|grpcurl|ferretdb|opamp-go-agent|opamp-go-server|all]...
 #
 # Binaries live in ${FLEETPLANE_TOOLS_DIR:-$HOME/.cache/fleetplane/tools}/bin as
 # <tool>-<key>, where <key> is the pinned version (go install tools) or the
@@ -31,7 +31,8 @@ die() { log "error: $*"; exit 1; }
 
 usage() {
   cat >&2 <<EOF
-usage: scripts/ensure-tools.sh [nats-server|grpcurl|ferretdb|opamp-go-agent|all]...
+usage: scripts/ensure-tools.sh [nats-server|grpcurl|ferretdb|opamp-go-agent|opamp-go-server|all]...
+("all" is what the tests need; opamp-go-server is the benchmarks' Go peer.)
 Builds each tool once into $BIN_DIR and prints the binary paths on stdout.
 EOF
 }
@@ -126,7 +127,7 @@ ensure() { # <tool>; prints the binary path
         go_install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$version" \
         -ldflags "-X main.version=$version" # else `grpcurl --version` says "dev build"
       ;;
-    ferretdb | opamp-go-agent)
+    ferretdb | opamp-go-agent | opamp-go-server)
       dir=$ROOT/tools/go/$tool
       [[ -f $dir/go.mod ]] || die "missing wrapper module $dir"
       if [[ $tool == ferretdb ]]; then
@@ -153,7 +154,7 @@ main() {
     case $arg in
       -h | --help) usage; exit 0 ;;
       all) tools+=("${ALL_TOOLS[@]}") ;;
-      nats-server | grpcurl | ferretdb | opamp-go-agent) tools+=("$arg") ;;
+      nats-server | grpcurl | ferretdb | opamp-go-agent | opamp-go-server) tools+=("$arg") ;;
       *) usage; die "unknown tool '$arg'" ;;
     esac
   done
