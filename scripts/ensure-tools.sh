@@ -2,7 +2,7 @@
 # Build (once) the external binaries Fleetplane's tests and dev setup use, and
 # print their absolute paths on stdout, one per requested tool, in order.
 #
-#   scripts/ensure-tools.sh [nats-server|grpcurl|ferretdb|opamp-go-agent|opamp-go-server|all]...
+#   scripts/ensure-tools.sh [nats-server|grpcurl|ferretdb|opamp-go-agent|opampsupervisor|otelcol-fleetplane|opamp-go-server|all]...
 #
 # Binaries live in ${FLEETPLANE_TOOLS_DIR:-$HOME/.cache/fleetplane/tools}/bin as
 # <tool>-<key>, where <key> is the pinned version (go install tools) or the
@@ -18,20 +18,23 @@ set -euo pipefail
 # Pinned versions (checked against proxy.golang.org with `go list -m -versions`).
 NATS_SERVER_VERSION=v2.15.2
 GRPCURL_VERSION=v1.9.4
+# The collector builder must match the component versions in
+# tools/go/otelcol-fleetplane/builder-config.yaml.
+COLLECTOR_BUILDER_VERSION=v0.149.0
 # FerretDB and opamp-go versions are pinned in tools/go/*/go.mod.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS_DIR=${FLEETPLANE_TOOLS_DIR:-$HOME/.cache/fleetplane/tools}
 BIN_DIR=$TOOLS_DIR/bin
 GO=${GO:-go}
-ALL_TOOLS=(nats-server grpcurl ferretdb opamp-go-agent)
+ALL_TOOLS=(nats-server grpcurl ferretdb opamp-go-agent opampsupervisor otelcol-fleetplane)
 
 log() { printf 'ensure-tools: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
   cat >&2 <<EOF
-usage: scripts/ensure-tools.sh [nats-server|grpcurl|ferretdb|opamp-go-agent|opamp-go-server|all]...
+usage: scripts/ensure-tools.sh [nats-server|grpcurl|ferretdb|opamp-go-agent|opampsupervisor|otelcol-fleetplane|opamp-go-server|all]...
 ("all" is what the tests need; opamp-go-server is the benchmarks' Go peer.)
 Builds each tool once into $BIN_DIR and prints the binary paths on stdout.
 EOF
@@ -51,8 +54,9 @@ wrapper_hash() { # <wrapper dir>
   (
     cd "$1"
     LC_ALL=C # stable glob order
-    sources=(*.go)
-    cat go.mod go.sum "${sources[@]}"
+    shopt -s nullglob
+    sources=(*.go *.yaml)
+    cat go.mod go.sum "${sources[@]}" 2>/dev/null || cat "${sources[@]}"
   ) | sha256 | cut -c1-12
 }
 
@@ -103,6 +107,15 @@ go_install() { # <package@version> [go install flags...]
 go_build_wrapper() { # <tool>
   (cd "$ROOT/tools/go/$1" && GOWORK=off "$GO" build -trimpath -o "$OUT_TMP/$1" .)
 }
+go_build_tool() { # <tool> <package path of a `tool` of the wrapper module>
+  (cd "$ROOT/tools/go/$1" && GOWORK=off "$GO" build -trimpath -o "$OUT_TMP/$1" "$2")
+}
+build_collector() { # <tool>: the collector builder (pinned), then our builder config
+  (cd "$OUT_TMP" && GOWORK=off GOBIN=$OUT_TMP/bin "$GO" install -trimpath "go.opentelemetry.io/collector/cmd/builder@$COLLECTOR_BUILDER_VERSION")
+  sed "s#OUTPUT_PATH#$OUT_TMP/dist#" "$ROOT/tools/go/$1/builder-config.yaml" >"$OUT_TMP/builder-config.yaml"
+  (cd "$OUT_TMP" && GOWORK=off "$OUT_TMP/bin/builder" --config "$OUT_TMP/builder-config.yaml" >&2)
+  mv "$OUT_TMP/dist/$1" "$OUT_TMP/$1"
+}
 
 # Point bin/<tool> at the build we just ensured (atomic rename).
 link_latest() { # <tool> <target>
@@ -139,6 +152,20 @@ ensure() { # <tool>; prints the binary path
       target=$BIN_DIR/$tool-$key
       build_locked "$tool" "$tool ${version#v}" "$target" go_build_wrapper "$tool"
       ;;
+    opampsupervisor)
+      dir=$ROOT/tools/go/$tool
+      version=$(required_version "$dir" github.com/open-telemetry/opentelemetry-collector-contrib/cmd/opampsupervisor)
+      key=$version-$(wrapper_hash "$dir")
+      target=$BIN_DIR/$tool-$key
+      build_locked "$tool" "opampsupervisor ${version#v}" "$target" \
+        go_build_tool "$tool" github.com/open-telemetry/opentelemetry-collector-contrib/cmd/opampsupervisor
+      ;;
+    otelcol-fleetplane)
+      dir=$ROOT/tools/go/$tool
+      key=$COLLECTOR_BUILDER_VERSION-$(sha256 <"$dir/builder-config.yaml" | cut -c1-12)
+      target=$BIN_DIR/$tool-$key
+      build_locked "$tool" "collector (builder ${COLLECTOR_BUILDER_VERSION#v})" "$target" build_collector "$tool"
+      ;;
   esac
   link_latest "$tool" "$target"
   printf '%s\n' "$target"
@@ -154,7 +181,7 @@ main() {
     case $arg in
       -h | --help) usage; exit 0 ;;
       all) tools+=("${ALL_TOOLS[@]}") ;;
-      nats-server | grpcurl | ferretdb | opamp-go-agent | opamp-go-server) tools+=("$arg") ;;
+      nats-server | grpcurl | ferretdb | opamp-go-agent | opampsupervisor | otelcol-fleetplane | opamp-go-server) tools+=("$arg") ;;
       *) usage; die "unknown tool '$arg'" ;;
     esac
   done

@@ -20,15 +20,22 @@ fi
 echo "==> typecheck"
 tsc -p tsconfig.json
 
-echo "==> real parts: nats-server, FerretDB, the opamp-go client, grpcurl (built once, cached)"
+echo "==> real parts: nats-server, FerretDB, grpcurl, the opamp-go client, the Collector's OpAMP supervisor and a collector (built once, cached)"
 if ! command -v go >/dev/null 2>&1; then
-  echo "error: Go is needed to build nats-server, FerretDB and the opamp-go client the tests run against." >&2
+  echo "error: Go is needed to build nats-server, FerretDB, grpcurl and the OpAMP clients the tests run against." >&2
   echo "Install Go (https://go.dev/dl/) and run the tests again; builds are cached under ~/.cache/fleetplane/tools." >&2
   exit 1
 fi
-tools=$(bash scripts/ensure-tools.sh nats-server ferretdb opamp-go-agent grpcurl)
-{ read -r FLEETPLANE_NATS_SERVER; read -r FLEETPLANE_FERRETDB; read -r FLEETPLANE_OPAMP_GO_AGENT; read -r FLEETPLANE_GRPCURL; } <<<"$tools"
-export FLEETPLANE_NATS_SERVER FLEETPLANE_FERRETDB FLEETPLANE_OPAMP_GO_AGENT FLEETPLANE_GRPCURL
+tools=$(bash scripts/ensure-tools.sh nats-server ferretdb opamp-go-agent grpcurl opampsupervisor otelcol-fleetplane)
+{
+  read -r FLEETPLANE_NATS_SERVER
+  read -r FLEETPLANE_FERRETDB
+  read -r FLEETPLANE_OPAMP_GO_AGENT
+  read -r FLEETPLANE_GRPCURL
+  read -r FLEETPLANE_OPAMPSUPERVISOR
+  read -r FLEETPLANE_OTELCOL
+} <<<"$tools"
+export FLEETPLANE_NATS_SERVER FLEETPLANE_FERRETDB FLEETPLANE_OPAMP_GO_AGENT FLEETPLANE_GRPCURL FLEETPLANE_OPAMPSUPERVISOR FLEETPLANE_OTELCOL
 
 echo "==> vitest"
 vitest run "$@"

@@ -1,0 +1,186 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CommandKind, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { stopChild } from "./support/child-process.js";
+import { eventually } from "./support/eventually.js";
+import { startTestServer } from "./support/standalone-server.js";
+
+/**
+ * The OpenTelemetry Collector's own OpAMP code against Fleetplane: the OpAMP
+ * supervisor managing a collector (tools/go/opampsupervisor), and a collector
+ * with only the opamp extension (tools/go/otelcol-fleetplane). scripts/test-all.sh
+ * builds both and sets FLEETPLANE_OPAMPSUPERVISOR and FLEETPLANE_OTELCOL.
+ */
+const supervisorBin = process.env.FLEETPLANE_OPAMPSUPERVISOR;
+const collectorBin = process.env.FLEETPLANE_OTELCOL;
+const available = Boolean(supervisorBin && collectorBin);
+if (!available) console.warn("\n!!! FLEETPLANE_OPAMPSUPERVISOR / FLEETPLANE_OTELCOL not set (no Go toolchain?): collector interoperability tests are SKIPPED !!!\n");
+
+const GOOD = `receivers:
+  nop:
+exporters:
+  debug:
+    verbosity: basic
+service:
+  pipelines:
+    traces:
+      receivers: [nop]
+      exporters: [debug]
+`;
+// Names an exporter this collector does not have: the collector refuses to start.
+const BAD = GOOD.replaceAll("debug", "nosuchexporter");
+
+let t: Awaited<ReturnType<typeof startTestServer>>;
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+};
+
+function start(binary: string, args: string[]): ChildProcess {
+  const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  const keep = (d: Buffer) => (log = (log + d.toString()).slice(-20_000));
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  Object.defineProperty(child, "recentLog", { get: () => log });
+  children.push(child);
+  return child;
+}
+
+beforeAll(async () => {
+  if (available) t = await startTestServer();
+});
+afterAll(async () => {
+  for (const c of children) await stopChild(c, "SIGTERM", 15_000);
+  // The supervisor leaves its collector to notice the orphaning by itself;
+  // do not leave it behind (it would hold on to ports for the next run).
+  for (const dir of dirs) spawnSync("pkill", ["-KILL", "-f", dir]);
+  await t?.close();
+}, 60_000);
+
+const byName = async (serviceName: string): Promise<Agent | undefined> => {
+  const { agents } = await t.agents.listAgents({ filter: { connected: true, attributes: { "service.name": serviceName } } });
+  return agents[0];
+};
+const capable = (a: Agent, c: AgentCapabilities) => ((a.metadata?.capabilities ?? 0n) & BigInt(c)) !== 0n;
+const effectiveText = (a: Agent | undefined) => new TextDecoder().decode(a?.status?.effectiveConfig?.configMap?.configMap[""]?.body ?? new Uint8Array());
+
+describe.skipIf(!available)("the OpenTelemetry Collector OpAMP supervisor", () => {
+  let uid: string;
+
+  it("connects, describes the collector, and reports its health and effective config", async () => {
+    const dir = tempDir("fleetplane-supervisor-");
+    writeFileSync(
+      join(dir, "supervisor.yaml"),
+      `server:
+  endpoint: ${t.wsUrl}
+  tls:
+    insecure: true
+capabilities:
+  reports_effective_config: true
+  reports_health: true
+  accepts_remote_config: true
+  reports_remote_config: true
+  accepts_restart_command: true
+  reports_heartbeat: true
+agent:
+  executable: ${collectorBin}
+storage:
+  directory: ${join(dir, "state")}
+`,
+    );
+    start(supervisorBin!, ["--config", join(dir, "supervisor.yaml")]);
+    const agent = await eventually(async () => {
+      const a = await byName("otelcol-fleetplane");
+      return a?.status?.health?.healthy && a.status.effectiveConfig ? a : undefined;
+    }, 60_000, "the supervised collector, healthy, with its effective config");
+    uid = instanceUidToHex(agent.metadata!.instanceUid);
+    expect(capable(agent, AgentCapabilities.AgentCapabilities_AcceptsRemoteConfig)).toBe(true);
+    expect(capable(agent, AgentCapabilities.AgentCapabilities_AcceptsRestartCommand)).toBe(true);
+    expect(agent.metadata?.description?.identifyingAttributes.find((kv) => kv.key === "service.instance.id")).toBeDefined();
+  }, 90_000);
+
+  it("applies a pushed collector config: APPLIED, and the new effective config", async () => {
+    await t.agents.setRemoteConfig({ instanceUid: uid, files: { "": { content: { case: "text", value: GOOD }, contentType: "text/yaml" } }, requestedBy: "e2e" });
+    const applied = await eventually(async () => {
+      const { agent } = await t.agents.getAgent({ instanceUid: uid });
+      return agent?.spec?.remoteConfig?.data?.status === RemoteConfigState.APPLIED && /\bdebug:/.test(effectiveText(agent)) ? agent : undefined;
+    }, 60_000, "APPLIED with the new effective config");
+    expect(effectiveText(applied)).toMatch(/receivers:[\s\S]*nop/);
+  }, 90_000);
+
+  it("reports an invalid config as FAILED with the reason", async () => {
+    await t.agents.setRemoteConfig({ instanceUid: uid, files: { "": { content: { case: "text", value: BAD }, contentType: "text/yaml" } } });
+    const failed = await eventually(async () => {
+      const { agent } = await t.agents.getAgent({ instanceUid: uid });
+      return agent?.spec?.remoteConfig?.data?.status === RemoteConfigState.FAILED ? agent : undefined;
+    }, 60_000, "FAILED");
+    expect(failed.spec!.remoteConfig!.lastErrorMessage).not.toBe("");
+  }, 90_000);
+
+  it("restarts the collector on a Restart command", async () => {
+    await t.agents.setRemoteConfig({ instanceUid: uid, files: { "": { content: { case: "text", value: GOOD }, contentType: "text/yaml" } } });
+    const before = await eventually(async () => {
+      const { agent } = await t.agents.getAgent({ instanceUid: uid });
+      return agent?.spec?.remoteConfig?.data?.status === RemoteConfigState.APPLIED && agent.status?.health?.healthy ? agent : undefined;
+    }, 60_000, "healthy again on the good config");
+    const startedBefore = before.status!.health!.startTimeUnixNano;
+    await t.agents.sendCommand({ instanceUid: uid, kind: CommandKind.RESTART, requestedBy: "e2e" });
+    await eventually(async () => {
+      const { agent } = await t.agents.getAgent({ instanceUid: uid });
+      const h = agent?.status?.health;
+      return h?.healthy && h.startTimeUnixNano > startedBefore;
+    }, 60_000, "a newer collector start time");
+  }, 90_000);
+});
+
+describe.skipIf(!available)("a collector with only the opamp extension (read-only agent)", () => {
+  it("shows its health, effective config and available components", async () => {
+    const dir = tempDir("fleetplane-collector-");
+    writeFileSync(
+      join(dir, "config.yaml"),
+      `extensions:
+  opamp:
+    server:
+      ws:
+        endpoint: ${t.wsUrl}
+        tls:
+          insecure: true
+    instance_uid: 01936a8e-0000-7000-8000-00000000c01e
+    capabilities:
+      reports_effective_config: true
+      reports_health: true
+      reports_available_components: true
+receivers:
+  nop:
+exporters:
+  nop:
+service:
+  extensions: [opamp]
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    traces:
+      receivers: [nop]
+      exporters: [nop]
+`,
+    );
+    start(collectorBin!, ["--config", join(dir, "config.yaml")]);
+    const agent = await eventually(async () => {
+      const { agent: a } = await t.agents.getAgent({ instanceUid: "01936a8e00007000800000000000c01e" }).catch(() => ({ agent: undefined }));
+      return a?.status?.health && a.status.effectiveConfig && Object.keys(a.status.availableComponents?.components ?? {}).length > 0 ? a : undefined;
+    }, 60_000, "the read-only collector with health, effective config and available components");
+    expect(capable(agent, AgentCapabilities.AgentCapabilities_AcceptsRemoteConfig)).toBe(false);
+    expect(effectiveText(agent)).toContain("nop");
+    expect(Object.keys(agent.status!.availableComponents!.components)).toEqual(expect.arrayContaining(["receivers", "exporters", "extensions"]));
+  }, 90_000);
+});
