@@ -2,7 +2,7 @@
 # Build (once) the external binaries Fleetplane's tests and dev setup use, and
 # print their absolute paths on stdout, one per requested tool, in order.
 #
-#   scripts/ensure-tools.sh [nats-server|grpcurl|ferretdb|opamp-go-agent|opampsupervisor|otelcol-fleetplane|opamp-go-server|all]...
+#   scripts/ensure-tools.sh [nats-server|grpcurl|ferretdb|opamp-go-agent|opampsupervisor|otelcol-fleetplane|helm|opamp-go-server|all]...
 #
 # Binaries live in ${FLEETPLANE_TOOLS_DIR:-$HOME/.cache/fleetplane/tools}/bin as
 # <tool>-<key>, where <key> is the pinned version (go install tools) or the
@@ -21,20 +21,21 @@ GRPCURL_VERSION=v1.9.4
 # The collector builder must match the component versions in
 # tools/go/otelcol-fleetplane/builder-config.yaml.
 COLLECTOR_BUILDER_VERSION=v0.149.0
+HELM_VERSION=v3.22.0
 # FerretDB and opamp-go versions are pinned in tools/go/*/go.mod.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS_DIR=${FLEETPLANE_TOOLS_DIR:-$HOME/.cache/fleetplane/tools}
 BIN_DIR=$TOOLS_DIR/bin
 GO=${GO:-go}
-ALL_TOOLS=(nats-server grpcurl ferretdb opamp-go-agent opampsupervisor otelcol-fleetplane)
+ALL_TOOLS=(nats-server grpcurl ferretdb opamp-go-agent opampsupervisor otelcol-fleetplane helm)
 
 log() { printf 'ensure-tools: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
   cat >&2 <<EOF
-usage: scripts/ensure-tools.sh [nats-server|grpcurl|ferretdb|opamp-go-agent|opampsupervisor|otelcol-fleetplane|opamp-go-server|all]...
+usage: scripts/ensure-tools.sh [nats-server|grpcurl|ferretdb|opamp-go-agent|opampsupervisor|otelcol-fleetplane|helm|opamp-go-server|all]...
 ("all" is what the tests need; opamp-go-server is the benchmarks' Go peer.)
 Builds each tool once into $BIN_DIR and prints the binary paths on stdout.
 EOF
@@ -133,6 +134,11 @@ ensure() { # <tool>; prints the binary path
       build_locked "$tool" "nats-server ${version#v}" "$target" \
         go_install "github.com/nats-io/nats-server/v2@$version"
       ;;
+    helm)
+      version=$HELM_VERSION key=$version
+      target=$BIN_DIR/$tool-$key
+      build_locked "$tool" "helm ${version#v}" "$target" go_install "helm.sh/helm/v3/cmd/helm@$version"
+      ;;
     grpcurl)
       version=$GRPCURL_VERSION key=$version
       target=$BIN_DIR/$tool-$key
@@ -181,7 +187,7 @@ main() {
     case $arg in
       -h | --help) usage; exit 0 ;;
       all) tools+=("${ALL_TOOLS[@]}") ;;
-      nats-server | grpcurl | ferretdb | opamp-go-agent | opampsupervisor | otelcol-fleetplane | opamp-go-server) tools+=("$arg") ;;
+      nats-server | grpcurl | ferretdb | opamp-go-agent | opampsupervisor | otelcol-fleetplane | helm | opamp-go-server) tools+=("$arg") ;;
       *) usage; die "unknown tool '$arg'" ;;
     esac
   done

@@ -26,7 +26,7 @@ if ! command -v go >/dev/null 2>&1; then
   echo "Install Go (https://go.dev/dl/) and run the tests again; builds are cached under ~/.cache/fleetplane/tools." >&2
   exit 1
 fi
-tools=$(bash scripts/ensure-tools.sh nats-server ferretdb opamp-go-agent grpcurl opampsupervisor otelcol-fleetplane)
+tools=$(bash scripts/ensure-tools.sh nats-server ferretdb opamp-go-agent grpcurl opampsupervisor otelcol-fleetplane helm)
 {
   read -r FLEETPLANE_NATS_SERVER
   read -r FLEETPLANE_FERRETDB
@@ -34,8 +34,9 @@ tools=$(bash scripts/ensure-tools.sh nats-server ferretdb opamp-go-agent grpcurl
   read -r FLEETPLANE_GRPCURL
   read -r FLEETPLANE_OPAMPSUPERVISOR
   read -r FLEETPLANE_OTELCOL
+  read -r FLEETPLANE_HELM
 } <<<"$tools"
-export FLEETPLANE_NATS_SERVER FLEETPLANE_FERRETDB FLEETPLANE_OPAMP_GO_AGENT FLEETPLANE_GRPCURL FLEETPLANE_OPAMPSUPERVISOR FLEETPLANE_OTELCOL
+export FLEETPLANE_NATS_SERVER FLEETPLANE_FERRETDB FLEETPLANE_OPAMP_GO_AGENT FLEETPLANE_GRPCURL FLEETPLANE_OPAMPSUPERVISOR FLEETPLANE_OTELCOL FLEETPLANE_HELM
 
 echo "==> vitest"
 vitest run "$@"
