@@ -40,6 +40,8 @@ describe("Prometheus metrics", () => {
     expect(await sample(api, 'fleetplane_opamp_message_bytes_total{direction="in",transport="ws"}')).toBeGreaterThan(0);
     expect(await sample(api, "fleetplane_opamp_report_duration_seconds_count")).toBeGreaterThanOrEqual(2);
     expect(await sample(api, "fleetplane_process_resident_memory_bytes")).toBeGreaterThan(0);
+    // Store latency, per repository and operation (a new agent is saved).
+    expect(await sample(api, 'fleetplane_store_operation_duration_seconds_count{store="embedded",repository="agents",operation="save"}')).toBeGreaterThanOrEqual(2);
 
     await t.agents.setRemoteConfig({ instanceUid: instanceUidToHex(agent.uid), files: { "": { content: { case: "text", value: "a: 1\n" } } } });
     await eventually(() => agent.received.find((m) => m.remoteConfig));

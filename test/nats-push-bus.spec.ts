@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "@fleetplane/platform/logger";
+import { metricsRegistry } from "@fleetplane/platform/metrics";
 import { createNatsPushBus, pushSubject } from "@fleetplane/platform/nats-push-bus";
 import type { PushNotice } from "@fleetplane/platform/push-bus";
 import { startNats, type RunningNats } from "./support/nats.js";
@@ -35,6 +36,10 @@ describe("the NATS push bus", () => {
     await eventually(() => gotB.length === 1, 5_000, "notice for gw-b");
     expect(gotB[0]).toEqual({ instanceUid: "bb", connectionId: "c2" });
     expect(gotA.every((n) => n.instanceUid === "aa")).toBe(true);
+    const counted = (await metricsRegistry.getSingleMetric("fleetplane_nats_push_notices_total")!.get()).values;
+    const count = (result: string) => counted.find((v) => v.labels.result === result)?.value ?? 0;
+    expect(count("published")).toBeGreaterThanOrEqual(2);
+    expect(count("received")).toBeGreaterThanOrEqual(2);
     await Promise.all([publisher.close(), a.close(), b.close()]);
   });
 

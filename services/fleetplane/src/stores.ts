@@ -7,6 +7,7 @@ import {
 import type { CommandRepository } from "@fleetplane/command-service/domain/command-repository";
 import { createLmdbCommandRepository } from "@fleetplane/command-service/adapters/lmdb-command-repository";
 import { openEmbeddedStore } from "@fleetplane/platform/embedded-store";
+import { timed } from "@fleetplane/platform/timed";
 import type { Logger } from "@fleetplane/platform/logger";
 
 export interface AgentStores {
@@ -49,20 +50,20 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     await ensureCommandIndexes(mongo.db);
     return {
       kind: "mongodb",
-      agents: createMongoAgentRepository(mongo.db),
-      connections: createMongoConnectionRepository(mongo.db),
-      leases: createMongoGatewayLeaseRepository(mongo.db),
-      commands: createMongoCommandRepository(mongo.db),
+      agents: timed(createMongoAgentRepository(mongo.db), "mongodb", "agents"),
+      connections: timed(createMongoConnectionRepository(mongo.db), "mongodb", "connections"),
+      leases: timed(createMongoGatewayLeaseRepository(mongo.db), "mongodb", "gateway_leases"),
+      commands: timed(createMongoCommandRepository(mongo.db), "mongodb", "commands"),
       close: () => mongo.close(),
     };
   }
   const store = openEmbeddedStore(o.dataDir);
   return {
     kind: "embedded",
-    agents: createLmdbAgentRepository(store),
-    connections: createLmdbConnectionRepository(store),
-    leases: createLmdbGatewayLeaseRepository(store),
-    commands: createLmdbCommandRepository(store),
+    agents: timed(createLmdbAgentRepository(store), "embedded", "agents"),
+    connections: timed(createLmdbConnectionRepository(store), "embedded", "connections"),
+    leases: timed(createLmdbGatewayLeaseRepository(store), "embedded", "gateway_leases"),
+    commands: timed(createLmdbCommandRepository(store), "embedded", "commands"),
     close: () => store.close(),
   };
 }

@@ -1,5 +1,7 @@
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { Counter } from "prom-client";
 import type { Logger } from "./logger.js";
+import { metricsRegistry } from "./metrics.js";
 import type { PushBus, PushNotice, PushSubscription } from "./push-bus.js";
 
 /** Gateway ids become one NATS subject token, so they must be plain tokens. */
@@ -18,6 +20,16 @@ export function assertGatewayId(gatewayId: string): string {
  * (no broadcast for every gateway to filter).
  */
 export const pushSubject = (gatewayId: string) => `fleetplane.push.${assertGatewayId(gatewayId)}`;
+
+const notices = new Counter({
+  name: "fleetplane_nats_push_notices_total",
+  help: "Push notices handed to NATS (published), refused (not connected or failed) and received",
+  labelNames: ["result"],
+  registers: [metricsRegistry],
+});
+const published = notices.labels("published");
+const refused = notices.labels("refused");
+const received = notices.labels("received");
 
 export interface NatsPushBusOptions {
   url: string;
@@ -54,6 +66,7 @@ export function createNatsPushBus(o: NatsPushBusOptions): NatsPushBus {
     entry.sub = nc.subscribe(pushSubject(gatewayId), {
       callback: (err, msg) => {
         if (err) return log.warn({ err: String(err), gateway: gatewayId }, "push subscription error");
+        received.inc();
         const notice = decodeNotice(msg.data);
         if (!notice) return log.warn({ gateway: gatewayId, bytes: msg.data.length }, "ignoring a malformed push notice");
         entry.onNotice(notice);
@@ -106,11 +119,16 @@ export function createNatsPushBus(o: NatsPushBusOptions): NatsPushBus {
       return ok;
     },
     async publish(gatewayId, notice) {
-      if (!nc || nc.isClosed()) return false;
+      if (!nc || nc.isClosed()) {
+        refused.inc();
+        return false;
+      }
       try {
         nc.publish(pushSubject(gatewayId), encodeNotice(notice));
+        published.inc();
         return true;
       } catch (err) {
+        refused.inc();
         log.warn({ err: String(err), gateway: gatewayId, agent: notice.instanceUid }, "could not publish a push notice; the agent gets the change on its next message");
         return false;
       }
