@@ -34,6 +34,7 @@ export class ServiceProcess {
     readonly port: number,
     private readonly args: string[],
     private readonly echo = Boolean(process.env.FLEETPLANE_TEST_LOGS),
+    private readonly env: NodeJS.ProcessEnv = {},
   ) {}
 
   get pid(): number | undefined {
@@ -48,6 +49,7 @@ export class ServiceProcess {
   async start(): Promise<void> {
     const child = spawn(process.execPath, ["--import", "tsx", MAIN, this.command, "--port", String(this.port), ...this.args], {
       stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...this.env },
     });
     this.child = child;
     live.add(child);

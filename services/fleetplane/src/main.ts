@@ -1,6 +1,7 @@
 import { formatHelp, parseOptions, UsageError, type OptionSpec } from "@fleetplane/platform/cli-options";
 import { createLogger } from "@fleetplane/platform/logger";
 import { assertGatewayId } from "@fleetplane/platform/nats-push-bus";
+import { startTracing } from "@fleetplane/platform/tracing";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
@@ -151,10 +152,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const logger = createLogger(command, String(parsed.values["log-level"]));
+    const tracing = startTracing({ serviceName: command, logger });
     const running = await single.start(parsed.values, logger);
     logger.info({ port: running.port }, `${command} is running`);
     await untilSignal(logger);
     await running.close();
+    await tracing.shutdown();
     return 0;
   }
   if (command !== "standalone") {
@@ -167,6 +170,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const logger = createLogger("fleetplane", String(values["log-level"]));
+  const tracing = startTracing({ serviceName: "fleetplane", logger });
   const server = await startStandalone({
     dataDir: String(values["data-dir"]),
     host: String(values["opamp-host"]),
@@ -185,6 +189,7 @@ async function main(argv: string[]): Promise<number> {
   );
   await untilSignal(logger);
   await server.close();
+  await tracing.shutdown();
   logger.info("stopped");
   return 0;
 }

@@ -5,6 +5,7 @@ import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_se
 import { startGateway } from "@fleetplane/opamp-gateway/gateway";
 import { startApiServer } from "@fleetplane/platform/api-server";
 import type { Logger } from "@fleetplane/platform/logger";
+import { traceClientInterceptor } from "@fleetplane/platform/tracing";
 import { choosePushBus } from "./push-bus-choice.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 import { openStores } from "./stores.js";
@@ -15,7 +16,8 @@ export interface Running {
   close(): Promise<void>;
 }
 
-const h2 = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "2" });
+// Every hop between services carries the trace (W3C trace context) when tracing is on.
+const h2 = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "2", interceptors: [traceClientInterceptor] });
 
 interface Listen {
   host: string;

@@ -13,6 +13,8 @@ import {
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import { renderMetrics } from "@fleetplane/platform/metrics";
+import { inSpan } from "@fleetplane/platform/tracing";
+import { SpanKind } from "@opentelemetry/api";
 import type { Logger } from "@fleetplane/platform/logger";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { AgentConnection } from "./agent-connection.js";
@@ -196,7 +198,7 @@ export class OpampTransport {
     conn.lastMessageAt = Date.now();
     // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
     if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
-    const reply = await this.callbacks.onMessage(conn, message);
+    const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "ws") }, () => this.callbacks.onMessage(conn, message));
     await this.send(conn, reply);
     this.metrics.repliesBy.ws.inc();
     this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
@@ -249,7 +251,7 @@ export class OpampTransport {
 
     const started = performance.now();
     const conn = this.httpAgentFor(message, req);
-    const reply = await this.callbacks.onMessage(conn, message);
+    const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "http") }, () => this.callbacks.onMessage(conn, message));
     const status = reply.errorResponse?.type === ServerErrorResponseType.ServerErrorResponseType_Unavailable ? 503 : reply.errorResponse?.type === ServerErrorResponseType.ServerErrorResponseType_BadRequest ? 400 : 200;
     const retryAfterNs = reply.errorResponse?.Details.case === "retryInfo" ? reply.errorResponse.Details.value.retryAfterNanoseconds : undefined;
     if (status === 503 && retryAfterNs !== undefined) res.setHeader("retry-after", String(Math.max(1, Math.ceil(Number(retryAfterNs / 1_000_000n) / 1000))));
@@ -364,4 +366,12 @@ function toBytes(data: RawData): Uint8Array {
 function rawLength(data: RawData): number {
   if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
   return (data as Buffer | ArrayBuffer).byteLength;
+}
+
+function spanAttributes(message: AgentToServer, transport: "ws" | "http"): Record<string, string> {
+  return {
+    "opamp.transport": transport,
+    "opamp.instance_uid": message.instanceUid.length === 16 ? instanceUidToHex(message.instanceUid) : "invalid",
+    "opamp.sequence_num": String(message.sequenceNum),
+  };
 }

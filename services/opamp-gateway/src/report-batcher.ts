@@ -2,8 +2,11 @@ import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { AgentToServer, ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { currentLink, inSpan } from "@fleetplane/platform/tracing";
+import { SpanKind, type Link } from "@opentelemetry/api";
 
 interface Pending {
+  link: Link | undefined;
   connection: Connection;
   message: AgentToServer;
   resolve: (reply: ServerToAgent) => void;
@@ -28,7 +31,7 @@ export class ReportBatcher {
 
   report(connection: Connection, message: AgentToServer): Promise<ServerToAgent> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ connection, message, resolve, reject });
+      this.queue.push({ link: currentLink(), connection, message, resolve, reject });
       if (this.queue.length >= MAX_BATCH) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -42,7 +45,11 @@ export class ReportBatcher {
     const batch = this.queue.splice(0, MAX_BATCH);
     if (this.scheduled) setImmediate(() => this.flush());
     if (batch.length === 0) return;
-    this.agents.reportMessages({ reports: batch.map((p) => ({ connection: p.connection, message: p.message })) }).then(
+    // The batch is its own trace, linked to the message spans it carries.
+    const links = () => batch.flatMap((p) => (p.link ? [p.link] : []));
+    inSpan("opamp.report_batch", { root: true, links, kind: SpanKind.CLIENT, attributes: () => ({ "fleetplane.batch_size": String(batch.length) }) }, () =>
+      this.agents.reportMessages({ reports: batch.map((p) => ({ connection: p.connection, message: p.message })) }),
+    ).then(
       ({ results }) => {
         batch.forEach((p, i) => {
           const r = results[i];

@@ -10,6 +10,7 @@ import { ServerReflection as ReflectionV1 } from "@fleetplane/gen/grpc/reflectio
 import { ServerReflection as ReflectionV1alpha } from "@fleetplane/gen/grpc/reflection/v1alpha/reflection_pb";
 import { createHealthService, Health } from "./grpc-health.js";
 import { createReflectionServices } from "./grpc-reflection.js";
+import { traceServerInterceptor } from "./tracing.js";
 
 export interface ApiServerOptions {
   host: string;
@@ -44,6 +45,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<DualPro
       served = [...new Set(router.handlers.map((h) => h.service))];
     },
     readMaxBytes: options.readMaxBytes ?? 64 * 1024 * 1024,
+    interceptors: [traceServerInterceptor],
     fallback: (req, res) => {
       void probe(req, res as http.ServerResponse, ready);
     },

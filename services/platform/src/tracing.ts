@@ -1,0 +1,90 @@
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Link } from "@opentelemetry/api";
+import type { Interceptor } from "@connectrpc/connect";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import type { Logger } from "./logger.js";
+
+/**
+ * OpenTelemetry tracing, off unless an OTLP endpoint is configured with the
+ * standard variables (OTEL_EXPORTER_OTLP_ENDPOINT or
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; OTLP over HTTP). When on, spans of one
+ * agent message or admin call follow it from the gateway through
+ * agent-service to command-service (W3C trace context in Connect headers).
+ */
+/** Off by default: then spans are not even created (a status report is hot code). */
+let enabled = false;
+
+export function startTracing(o: { serviceName: string; logger: Logger; env?: NodeJS.ProcessEnv }): { shutdown(): Promise<void> } {
+  const env = o.env ?? process.env;
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (!endpoint) return { shutdown: async () => {} };
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ "service.name": o.serviceName }),
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 1_000 })],
+  });
+  provider.register({ propagator: new W3CTraceContextPropagator() });
+  enabled = true;
+  o.logger.info({ endpoint }, "tracing: exporting spans over OTLP/HTTP");
+  return { shutdown: () => provider.shutdown() };
+}
+
+export const tracer = () => trace.getTracer("fleetplane");
+
+/** Carries the current trace into an outgoing Connect call. */
+export const traceClientInterceptor: Interceptor = (next) => async (req) => {
+  if (!enabled) return next(req);
+  propagation.inject(context.active(), req.header, { set: (h, k, v) => h.set(k, v) });
+  return next(req);
+};
+
+/** Continues the caller's trace in a server span named after the method. */
+export const traceServerInterceptor: Interceptor = (next) => async (req) => {
+  if (!enabled) return next(req);
+  const parent = propagation.extract(context.active(), req.header, {
+    get: (h, k) => h.get(k) ?? undefined,
+    keys: (h) => [...h.keys()],
+  });
+  return tracer().startActiveSpan(`${req.service.typeName}/${req.method.name}`, { kind: SpanKind.SERVER }, parent, async (span) => {
+    try {
+      return await next(req);
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+};
+
+/** Runs `body` in a new span; errors mark the span and pass through. */
+export async function inSpan<T>(
+  name: string,
+  options: { attributes?: () => Record<string, string>; links?: () => Link[]; root?: boolean; kind?: SpanKind },
+  body: () => Promise<T>,
+): Promise<T> {
+  if (!enabled) return body();
+  const parent = options.root ? trace.deleteSpan(context.active()) : context.active();
+  const attributes = options.attributes?.();
+  const links = options.links?.();
+  return tracer().startActiveSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, ...(attributes ? { attributes } : {}), ...(links ? { links } : {}) }, parent, async (span) => {
+    try {
+      return await body();
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** The span context of the current span, to link a batch to the messages it carries. */
+export function currentLink(): Link | undefined {
+  if (!enabled) return undefined;
+  const sc = trace.getSpan(context.active())?.spanContext();
+  return sc && trace.isSpanContextValid(sc) ? { context: sc } : undefined;
+}
