@@ -1,3 +1,6 @@
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { Fleet } from "@fleetplane/simulator/fleet";
@@ -55,5 +58,19 @@ describe("the fleet simulator", () => {
     } finally {
       fleet.stop();
     }
+  });
+
+  it("runs as `fleetplane sim`, with progress on stderr and a JSON summary on stdout", async () => {
+    const main = join(import.meta.dirname, "..", "services", "fleetplane", "src", "main.ts");
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      ["--import", "tsx", main, "sim", "--url", t.httpUrl, "--transport", "http", "--agents", "8", "--interval-seconds", "0.3", "--duration-seconds", "2.5", "--json"],
+      { timeout: 30_000 },
+    );
+    const summary = JSON.parse(stdout.trim().split("\n").at(-1)!) as { firstReplies: number; errorResponses: number; transportErrors: number; received: number };
+    expect(summary.firstReplies).toBe(8);
+    expect(summary.errorResponses + summary.transportErrors).toBe(0);
+    expect(summary.received).toBeGreaterThan(8); // polls went on after the first
+    expect(stderr).toMatch(/answered 8/);
   });
 });
