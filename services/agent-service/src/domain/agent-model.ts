@@ -116,6 +116,20 @@ export function queueCustomMessage(
   return command;
 }
 
+/**
+ * Queues the answer to a refused or denied certificate signing request: the
+ * spec has the server answer with error_response BAD_REQUEST, sent once.
+ */
+export function queueCertificateRefusal(
+  agent: Agent,
+  reason: string,
+  options: { commandId: string; requestedBy: string; now: number },
+): AgentCommand {
+  const command = queue(agent, CommandKind.CERTIFICATE_REFUSAL, options, new Uint8Array());
+  command.errorMessage = reason;
+  return command;
+}
+
 /** Whether the agent declared a custom capability (custom messages need it). */
 export function hasCustomCapability(agent: Agent, capability: string): boolean {
   return agent.metadata?.customCapabilities?.capabilities.includes(capability) ?? false;

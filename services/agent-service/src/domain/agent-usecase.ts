@@ -17,6 +17,8 @@ import {
   type CustomMessage,
   type PackageAvailable,
   type ServerToAgent,
+  type TLSCertificate,
+  TLSCertificateSchema,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex, isValidInstanceUid } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
@@ -30,6 +32,7 @@ import {
   markDisconnected,
   newAgent,
   queueCommand,
+  queueCertificateRefusal,
   queueCustomMessage,
   report,
   requestsNewInstanceUid,
@@ -37,17 +40,22 @@ import {
 } from "./agent-model.js";
 import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
 import { RevisionConflictError, type AgentQuery, type AgentRepository } from "./agent-repository.js";
-import type { CommandAuditPort } from "./command-audit-port.js";
+import type { CertificateDesk, CsrDecision } from "./certificate-desk.js";
+import type { CertificateOffers } from "./certificate-requests.js";
+import type { IssuedCertificate } from "./certificate-signer.js";
+import type { AuditedCommand, CommandAuditPort } from "./command-audit-port.js";
 import { computeConfigHash } from "./config-hash.js";
 import { KeyedMutex } from "./keyed-mutex.js";
-import { applyConnectionSettings, applyPackagesAvailable, offerTransitions } from "./offers.js";
-import { SERVER_CAPABILITIES, buildServerToAgent } from "./server-to-agent-builder.js";
+import { applyCertificateOffer, applyConnectionSettings, applyPackagesAvailable, offerTransitions } from "./offers.js";
+import { buildServerToAgent, serverCapabilities } from "./server-to-agent-builder.js";
 
 export interface AgentUsecaseOptions {
   agents: AgentRepository;
   audit: CommandAuditPort;
   push: PushBus;
   logger: Logger;
+  /** Takes agents' certificate signing requests; without it they are only stored on the agent. */
+  certificates?: CertificateDesk;
   now?: () => number;
   /**
    * Messages that only prove liveness (sequence number, last seen) are kept in
@@ -67,7 +75,7 @@ const FLUSH_CONCURRENCY = 32;
  * report that changes something is written at once (and the reply waits for
  * it), a heartbeat is written in the next batch.
  */
-export class AgentUsecase {
+export class AgentUsecase implements CertificateOffers {
   private readonly cache = new Map<string, Agent>();
   private readonly dirty = new Set<string>();
   private readonly mutex = new KeyedMutex();
@@ -75,9 +83,12 @@ export class AgentUsecase {
   private readonly now: () => number;
   private readonly flushTimer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
+  /** ServerCapabilities announced in every message. */
+  readonly capabilities: bigint;
 
   constructor(private readonly deps: AgentUsecaseOptions) {
     this.now = deps.now ?? Date.now;
+    this.capabilities = serverCapabilities({ signsCertificates: deps.certificates?.signsCertificates ?? false });
     this.flushTimer = setInterval(() => void this.flush(), deps.livenessFlushMs ?? 5_000);
     this.flushTimer.unref();
   }
@@ -89,23 +100,75 @@ export class AgentUsecase {
     }
     if (requestsNewInstanceUid(msg)) return this.assignNewInstanceUid(msg.instanceUid, "the agent asked for one");
     const uid = instanceUidToHex(msg.instanceUid);
+    // Checking and signing a CSR is asynchronous work, done before the
+    // agent's lock is taken; its outcome is applied under the lock below.
+    const csr = await this.receiveCsr(uid, msg);
+    const csrCommandId = newCommandId(this.now());
 
-    return this.mutate(uid, { create: true }, (agent, known) => {
+    const reply = await this.mutate(uid, { create: true }, (agent, known) => {
       if (known && this.isDuplicate(agent, connection, msg)) {
         this.deps.logger.warn({ agent: uid, connection: connection.id, otherConnection: agent.status?.connectionId }, "duplicate instance UID: another live connection uses it; assigning a new one");
         return { persist: "no", result: this.assignNewInstanceUid(msg.instanceUid, "duplicate") };
       }
       const outcome = report(agent, msg, connection, { now: this.now(), known });
       outcome.transitions.push(...offerTransitions(agent, msg));
-      const built = buildServerToAgent(agent, { requestFullState: outcome.needsFullState });
+      const answered = csr ? this.answerCsr(agent, csr, csrCommandId) : undefined;
+      if (answered) outcome.transitions.push(...answered.transitions);
+      const built = buildServerToAgent(agent, { requestFullState: outcome.needsFullState, capabilities: this.capabilities });
       const transitions = [...outcome.transitions, ...this.deliver(agent, built.deliveredCommandIds)];
       const changed = outcome.changed || built.deliveredCommandIds.length > 0;
       return {
         persist: changed ? "now" : "later",
         result: built.message,
+        ...(answered ? { records: [answered.record] } : {}),
         transitions,
         evict: outcome.disconnected,
       };
+    });
+    if (csr && csr.kind !== "pending") await this.deps.certificates!.noteCommand(csr.request, csrCommandId);
+    return reply;
+  }
+
+  /** Hands a CSR the message carries to the certificate desk. */
+  private async receiveCsr(uid: string, msg: AgentToServer): Promise<CsrDecision | undefined> {
+    const request = msg.connectionSettingsRequest?.opamp;
+    if (!request || !this.deps.certificates) return undefined;
+    const acceptsOpampSettings = (msg.capabilities & BigInt(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings)) !== 0n;
+    return this.deps.certificates.receive(uid, request.certificateRequest?.csr ?? new Uint8Array(), { acceptsOpampSettings });
+  }
+
+  /**
+   * Turns the desk's decision into what the agent is told: a signed
+   * certificate becomes an OpAMP connection settings offer, a refusal an
+   * error_response; a pending request stays visible on the agent.
+   */
+  private answerCsr(agent: Agent, decision: CsrDecision, commandId: string): { record: AuditedCommand; transitions: CommandTransition[] } | undefined {
+    if (decision.kind === "pending") return undefined;
+    const uid = decision.request.instanceUid;
+    const options = { commandId, requestedBy: decision.request.decidedBy, now: this.now() };
+    delete agent.status!.connectionSettingsRequest;
+    if (decision.kind === "refused") {
+      queueCertificateRefusal(agent, decision.reason, options);
+      return { record: { id: commandId, instanceUid: uid, kind: "certificate_refusal", configHash: "", requestedBy: options.requestedBy }, transitions: [] };
+    }
+    const { command, transitions } = applyCertificateOffer(agent, tlsCertificateOf(decision.issued), this.deps.certificates!.opampEndpoint, options);
+    return { record: { id: commandId, instanceUid: uid, kind: "client_certificate", configHash: hexOf(command.configHash), requestedBy: options.requestedBy }, transitions };
+  }
+
+  /** Offers the certificate of an approved CSR: stored, pushed when connected, audited. */
+  async offerCertificate(uid: string, issued: IssuedCertificate, requestedBy: string): Promise<{ command: AgentCommand; pushed: boolean }> {
+    const endpoint = this.deps.certificates?.opampEndpoint ?? "";
+    return this.offer(uid, requestedBy, "client_certificate", (agent, options) => {
+      if (agent.status) delete agent.status.connectionSettingsRequest;
+      return applyCertificateOffer(agent, tlsCertificateOf(issued), endpoint, options);
+    });
+  }
+
+  /** Tells the agent its CSR was denied (error_response BAD_REQUEST, once): stored, pushed when connected, audited. */
+  async refuseCertificateRequest(uid: string, reason: string, requestedBy: string): Promise<{ command: AgentCommand; pushed: boolean }> {
+    return this.offer(uid, requestedBy, "certificate_refusal", (agent, options) => {
+      if (agent.status) delete agent.status.connectionSettingsRequest;
+      return { command: queueCertificateRefusal(agent, reason, options), transitions: [] };
     });
   }
 
@@ -115,7 +178,7 @@ export class AgentUsecase {
     // by another agent-service replica, after this one cached the agent.
     return this.mutate(uid, { create: false, fresh: true }, (agent) => {
       if (agent.status?.connectionId !== connectionId || !agent.status.connected) return { persist: "no", result: undefined };
-      const built = buildServerToAgent(agent, { requestFullState: false });
+      const built = buildServerToAgent(agent, { requestFullState: false, capabilities: this.capabilities });
       // A push exists to deliver something new (a pending command). Desired
       // state the agent already received but has not confirmed (a config it
       // is still applying) rides on its next reply instead: pushing it again
@@ -225,7 +288,7 @@ export class AgentUsecase {
   private async offer(
     uid: string,
     requestedBy: string,
-    kind: "connection_settings" | "packages",
+    kind: "connection_settings" | "packages" | "client_certificate" | "certificate_refusal",
     apply: (agent: Agent, options: { commandId: string; requestedBy: string; now: number }) => { command: AgentCommand; transitions: CommandTransition[] },
   ): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }> {
     const commandId = newCommandId(this.now());
@@ -234,7 +297,7 @@ export class AgentUsecase {
       return { persist: "now", result: { agent: clone(AgentSchema, agent), command }, transitions };
     });
     const pushed = await this.pushIfConnected(agent);
-    await this.deps.audit.record({ id: command.id, instanceUid: uid, kind, configHash: Buffer.from(command.configHash).toString("hex"), requestedBy });
+    await this.deps.audit.record({ id: command.id, instanceUid: uid, kind, configHash: hexOf(command.configHash), requestedBy });
     return { agent, command, pushed };
   }
 
@@ -313,7 +376,7 @@ export class AgentUsecase {
     this.deps.logger.info({ agent: instanceUidToHex(oldUid), newAgent: instanceUidToHex(newInstanceUid), why }, "assigning a new instance UID");
     return create(ServerToAgentSchema, {
       instanceUid: oldUid,
-      capabilities: SERVER_CAPABILITIES,
+      capabilities: this.capabilities,
       agentIdentification: { newInstanceUid },
       // The agent must tell us everything again under its new identity.
       flags: BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState),
@@ -340,7 +403,7 @@ export class AgentUsecase {
   private mutate<T>(
     uid: string,
     options: { create: boolean; fresh?: boolean },
-    change: (agent: Agent, known: boolean) => { persist: Persist; result: T; transitions?: CommandTransition[]; evict?: boolean },
+    change: (agent: Agent, known: boolean) => { persist: Persist; result: T; records?: AuditedCommand[]; transitions?: CommandTransition[]; evict?: boolean },
   ): Promise<T> {
     return this.mutex.run(uid, async () => {
       for (let attempt = 0; ; attempt++) {
@@ -366,6 +429,9 @@ export class AgentUsecase {
             this.cache.set(uid, agent);
           }
           if (out.persist === "now") this.notify(agent);
+          // New commands are recorded before their transitions (the audit
+          // keeps one ordered chain per command id).
+          for (const r of out.records ?? []) void this.deps.audit.record(r);
           if (out.transitions?.length) this.audit(uid, out.transitions);
           return out.result;
         } catch (err) {
@@ -412,6 +478,13 @@ function newest(cached: Agent, stored: Agent | undefined): Agent {
   }
   return stored;
 }
+
+function tlsCertificateOf(issued: IssuedCertificate): TLSCertificate {
+  // No private key: the agent generated it and keeps it (spec, CSR flow step 7).
+  return create(TLSCertificateSchema, { cert: new TextEncoder().encode(issued.certificatePem), caCert: new TextEncoder().encode(issued.caCertificatePem) });
+}
+
+const hexOf = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
 function newCommandId(now: number): string {
   return instanceUidToHex(uuidv7Bytes(now));

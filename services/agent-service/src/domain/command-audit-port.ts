@@ -1,13 +1,17 @@
 import type { CommandTransition } from "./agent-model.js";
 
+/** One command as the audit trail records it. */
+export interface AuditedCommand {
+  id: string;
+  instanceUid: string;
+  /** client_certificate: a signed CSR's certificate offered; certificate_refusal: a CSR refused or denied. */
+  kind: "remote_config" | "restart" | "report_full_state" | "connection_settings" | "packages" | "custom_message" | "client_certificate" | "certificate_refusal";
+  configHash: string;
+  requestedBy: string;
+}
+
 /** The audit trail as agent-service sees it (command-service, over Connect). */
 export interface CommandAuditPort {
-  record(command: {
-    id: string;
-    instanceUid: string;
-    kind: "remote_config" | "restart" | "report_full_state" | "connection_settings" | "packages" | "custom_message";
-    configHash: string;
-    requestedBy: string;
-  }): Promise<void>;
+  record(command: AuditedCommand): Promise<void>;
   transition(instanceUid: string, transition: CommandTransition): Promise<void>;
 }

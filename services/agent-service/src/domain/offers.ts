@@ -7,11 +7,13 @@ import {
   PackageStatusEnum,
   type AgentToServer,
   ConnectionSettingsOffersSchema,
+  OpAMPConnectionSettingsSchema,
   PackageAvailableSchema,
   PackagesAvailableSchema,
   type ConnectionSettingsOffers,
   type PackageAvailable,
   type PackagesAvailable,
+  type TLSCertificate,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { hashesEqual } from "./config-hash.js";
 import { hasCapability, pendingCommands, queuePayloadCommand, type CommandTransition } from "./agent-model.js";
@@ -67,6 +69,20 @@ export function applyConnectionSettings(agent: Agent, offers: ConnectionSettings
   desired.hash = computeConnectionSettingsHash(desired);
   (agent.spec ??= {} as NonNullable<Agent["spec"]>).connectionSettings = desired;
   return queuePayloadCommand(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, options, desired.hash, "newer connection settings were offered before delivery");
+}
+
+/**
+ * Offers a client certificate (from a signed CSR) through the OpAMP
+ * connection settings. The agent's other settings stay as they are; with no
+ * OpAMP settings yet, `endpoint` is the destination offered with it (the spec
+ * requires one).
+ */
+export function applyCertificateOffer(agent: Agent, certificate: TLSCertificate, endpoint: string, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {
+  const current = agent.spec?.connectionSettings;
+  const offers = current ? clone(ConnectionSettingsOffersSchema, current) : create(ConnectionSettingsOffersSchema);
+  offers.opamp ??= create(OpAMPConnectionSettingsSchema, { destinationEndpoint: endpoint });
+  offers.opamp.certificate = certificate;
+  return applyConnectionSettings(agent, offers, options);
 }
 
 export function applyPackagesAvailable(agent: Agent, packages: Record<string, PackageAvailable>, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {

@@ -8,6 +8,8 @@ import {
   ServerToAgentSchema,
   ServerToAgentCommandSchema,
   AgentRemoteConfigSchema,
+  ServerErrorResponseSchema,
+  ServerErrorResponseType,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { hashesEqual } from "./config-hash.js";
@@ -28,6 +30,11 @@ export const SERVER_CAPABILITIES: bigint = BigInt(
     ServerCapabilities.ServerCapabilities_OffersConnectionSettings,
 );
 
+/** The capabilities to announce: the base set, plus CSR signing when a CA is configured. */
+export function serverCapabilities(o: { signsCertificates: boolean }): bigint {
+  return o.signsCertificates ? SERVER_CAPABILITIES | BigInt(ServerCapabilities.ServerCapabilities_AcceptsConnectionSettingsRequest) : SERVER_CAPABILITIES;
+}
+
 export interface BuiltMessage {
   message: ServerToAgent;
   /** Commands this message carries; mark them delivered once it is handed over. */
@@ -41,10 +48,10 @@ export interface BuiltMessage {
  * ServerToAgent: the reply to a report and a push both come from here, so the
  * two paths cannot drift apart.
  */
-export function buildServerToAgent(agent: Agent, options: { requestFullState: boolean }): BuiltMessage {
+export function buildServerToAgent(agent: Agent, options: { requestFullState: boolean; capabilities?: bigint }): BuiltMessage {
   const message = create(ServerToAgentSchema, {
     instanceUid: agent.metadata!.instanceUid,
-    capabilities: SERVER_CAPABILITIES,
+    capabilities: options.capabilities ?? SERVER_CAPABILITIES,
   });
   const delivered: string[] = [];
   let flags = 0n;
@@ -59,6 +66,16 @@ export function buildServerToAgent(agent: Agent, options: { requestFullState: bo
   if (restart && hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsRestartCommand)) {
     message.command = create(ServerToAgentCommandSchema, { type: CommandType.CommandType_Restart });
     return { message, deliveredCommandIds: [restart.id], hasContent: true };
+  }
+
+  // A refused certificate request is answered with error_response
+  // BAD_REQUEST, alone: over plain HTTP that reply is a 400, whose body
+  // clients may discard, so nothing else may ride on it.
+  const refusal = pending.find((c) => c.kind === CommandKind.CERTIFICATE_REFUSAL);
+  if (refusal) {
+    message.errorResponse = create(ServerErrorResponseSchema, { type: ServerErrorResponseType.ServerErrorResponseType_BadRequest, errorMessage: refusal.errorMessage });
+    message.flags = flags;
+    return { message, deliveredCommandIds: [refusal.id], hasContent: true };
   }
 
   // One custom message per ServerToAgent (the field is singular); the rest

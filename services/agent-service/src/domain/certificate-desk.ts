@@ -1,0 +1,195 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  CertificateRequestSchema,
+  CertificateRequestState,
+  type CertificateRequest,
+} from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import type { Logger } from "@fleetplane/platform/logger";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import type { CertificateRequestRepository } from "./certificate-request-repository.js";
+import { MalformedCsrError, type CertificateSigner, type IssuedCertificate } from "./certificate-signer.js";
+import { csrIdentityProblem, uuidText } from "./csr-identity.js";
+import { KeyedMutex } from "./keyed-mutex.js";
+
+/**
+ * auto: every valid CSR naming its sender is signed at once (the spec's
+ * "automatically approves all TOFU requests"). manual: valid CSRs wait for
+ * an admin's ApproveCertificateRequest. Manual is the default: a client
+ * certificate is a credential, and auto-approval hands one to anything that
+ * can reach the OpAMP port.
+ */
+export type CsrApproval = "auto" | "manual";
+
+export const AUTO_APPROVER = "auto-approval";
+/** Who refused a request that failed the server's own checks. */
+export const AUTO_CHECK = "auto-check";
+
+export type CsrDecision =
+  | { kind: "signed"; request: CertificateRequest; issued: IssuedCertificate }
+  | { kind: "pending"; request: CertificateRequest }
+  | { kind: "refused"; request: CertificateRequest; reason: string };
+
+export class CertificateRequestNotFoundError extends Error {
+  constructor(readonly id: string) {
+    super(`certificate request ${id} is not known; list them with ListCertificateRequests`);
+    this.name = "CertificateRequestNotFoundError";
+  }
+}
+
+/** The request or the server is not in a state that allows what was asked. */
+export class CertificateRequestStateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CertificateRequestStateError";
+  }
+}
+
+export interface CertificateDeskOptions {
+  requests: CertificateRequestRepository;
+  /** Unset when no CA is configured: nothing can be signed, requests are refused and kept. */
+  signer?: CertificateSigner | undefined;
+  approval: CsrApproval;
+  /**
+   * OpAMP URL offered with a certificate when the agent has no OpAMP
+   * connection settings of its own (the spec requires a destination).
+   */
+  opampEndpoint: string;
+  logger: Logger;
+  now?: () => number;
+}
+
+/**
+ * The certificate signing desk: takes agents' CSRs, checks them, keeps them
+ * on record, and signs the ones that pass — at once or when an admin
+ * approves. It knows nothing of agents' documents or transports; the agent
+ * usecase turns its decisions into offers and refusals.
+ */
+export class CertificateDesk {
+  private readonly now: () => number;
+  private readonly mutex = new KeyedMutex();
+
+  constructor(private readonly o: CertificateDeskOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Whether a CA is configured (the server then announces AcceptsConnectionSettingsRequest). */
+  get signsCertificates(): boolean {
+    return this.o.signer !== undefined;
+  }
+
+  get opampEndpoint(): string {
+    return this.o.opampEndpoint;
+  }
+
+  /** Checks and records an agent's CSR; signs it under auto approval. */
+  async receive(instanceUid: string, csr: Uint8Array, agent: { acceptsOpampSettings: boolean }): Promise<CsrDecision> {
+    const now = this.now();
+    const request = create(CertificateRequestSchema, {
+      id: instanceUidToHex(uuidv7Bytes(now)),
+      instanceUid,
+      csr,
+      state: CertificateRequestState.PENDING,
+      createdAt: timestampFromMs(now),
+    });
+    const refuse = async (reason: string): Promise<CsrDecision> => {
+      this.decide(request, CertificateRequestState.REFUSED, AUTO_CHECK, reason);
+      await this.o.requests.save(request);
+      this.o.logger.warn({ agent: instanceUid, certificateRequest: request.id, reason }, "certificate signing request refused");
+      return { kind: "refused", request, reason };
+    };
+    const signer = this.o.signer;
+    if (!signer) {
+      return refuse("this server has no certificate authority configured, so it cannot sign certificate requests (operator: set --csr-ca-cert and --csr-ca-key)");
+    }
+    if (!agent.acceptsOpampSettings) {
+      return refuse("the agent does not declare the AcceptsOpAMPConnectionSettings capability, so it could not take the certificate offer");
+    }
+    const pem = new TextDecoder().decode(csr);
+    let inspected;
+    try {
+      inspected = await signer.inspect(pem);
+    } catch (err) {
+      if (err instanceof MalformedCsrError) return refuse(err.message);
+      throw err;
+    }
+    request.subject = inspected.subject;
+    if (!inspected.signatureValid) return refuse("the CSR's signature does not verify with the public key it carries; generate the CSR again with the agent's private key");
+    const problem = csrIdentityProblem(inspected, instanceUid);
+    if (problem) return refuse(problem);
+
+    if (this.o.approval === "manual") {
+      await this.o.requests.save(request);
+      this.o.logger.info({ agent: instanceUid, certificateRequest: request.id, subject: request.subject }, "certificate signing request waits for approval (ApproveCertificateRequest)");
+      return { kind: "pending", request };
+    }
+    const issued = await this.sign(request, signer, AUTO_APPROVER);
+    return { kind: "signed", request, issued };
+  }
+
+  /** Signs a PENDING request on an admin's word. */
+  async approve(id: string, approvedBy: string): Promise<{ request: CertificateRequest; issued: IssuedCertificate }> {
+    return this.mutex.run(id, async () => {
+      const request = await this.pending(id, "approved");
+      if (!this.o.signer) {
+        throw new CertificateRequestStateError(`certificate request ${id} cannot be approved: this server has no certificate authority configured (set --csr-ca-cert and --csr-ca-key)`);
+      }
+      const issued = await this.sign(request, this.o.signer, approvedBy);
+      return { request, issued };
+    });
+  }
+
+  /** Denies a PENDING request; the reason is told to the agent. */
+  async deny(id: string, reason: string, deniedBy: string): Promise<CertificateRequest> {
+    return this.mutex.run(id, async () => {
+      const request = await this.pending(id, "denied");
+      this.decide(request, CertificateRequestState.DENIED, deniedBy, reason);
+      await this.o.requests.save(request);
+      this.o.logger.info({ agent: request.instanceUid, certificateRequest: id, deniedBy, reason }, "certificate signing request denied");
+      return request;
+    });
+  }
+
+  /** Notes the audit id of what was sent to the agent about this request. */
+  async noteCommand(request: CertificateRequest, commandId: string): Promise<void> {
+    request.commandId = commandId;
+    await this.o.requests.save(request);
+  }
+
+  get(id: string): Promise<CertificateRequest | undefined> {
+    return this.o.requests.get(id);
+  }
+
+  list(query: { instanceUid?: string; state?: CertificateRequestState; limit: number; after?: string }): Promise<CertificateRequest[]> {
+    return this.o.requests.list(query);
+  }
+
+  private async pending(id: string, what: string): Promise<CertificateRequest> {
+    const request = await this.o.requests.get(id);
+    if (!request) throw new CertificateRequestNotFoundError(id);
+    if (request.state !== CertificateRequestState.PENDING) {
+      throw new CertificateRequestStateError(`certificate request ${id} cannot be ${what}: it is ${CertificateRequestState[request.state]}, not PENDING`);
+    }
+    return request;
+  }
+
+  private async sign(request: CertificateRequest, signer: CertificateSigner, by: string): Promise<IssuedCertificate> {
+    const now = this.now();
+    const issued = await signer.issue(new TextDecoder().decode(request.csr), uuidText(request.instanceUid), now);
+    this.decide(request, CertificateRequestState.APPROVED, by, "");
+    request.certificate = new TextEncoder().encode(issued.certificatePem);
+    request.serialNumber = issued.serialNumber;
+    request.notAfter = timestampFromMs(issued.notAfter);
+    await this.o.requests.save(request);
+    this.o.logger.info({ agent: request.instanceUid, certificateRequest: request.id, serial: issued.serialNumber, approvedBy: by }, "client certificate issued");
+    return issued;
+  }
+
+  private decide(request: CertificateRequest, state: CertificateRequestState, by: string, reason: string): void {
+    request.state = state;
+    request.decidedBy = by;
+    request.reason = reason;
+    request.decidedAt = timestampFromMs(this.now());
+  }
+}

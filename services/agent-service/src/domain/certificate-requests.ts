@@ -1,0 +1,41 @@
+import type { CertificateRequest, CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
+import type { AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { CertificateDesk } from "./certificate-desk.js";
+import type { IssuedCertificate } from "./certificate-signer.js";
+import { InvalidRequestError } from "./agent-errors.js";
+
+/** What the agent side does with a decision (the AgentUsecase implements it). */
+export interface CertificateOffers {
+  offerCertificate(uid: string, issued: IssuedCertificate, requestedBy: string): Promise<{ command: AgentCommand; pushed: boolean }>;
+  refuseCertificateRequest(uid: string, reason: string, requestedBy: string): Promise<{ command: AgentCommand; pushed: boolean }>;
+}
+
+/**
+ * The admin's side of certificate signing requests (manual approval):
+ * list them, approve (sign and offer) or deny (tell the agent why).
+ */
+export class CertificateRequestUsecase {
+  constructor(
+    private readonly desk: CertificateDesk,
+    private readonly agents: CertificateOffers,
+  ) {}
+
+  list(query: { instanceUid?: string; state?: CertificateRequestState; limit: number; after?: string }): Promise<CertificateRequest[]> {
+    return this.desk.list(query);
+  }
+
+  async approve(id: string, approvedBy: string): Promise<{ request: CertificateRequest; pushed: boolean }> {
+    const { request, issued } = await this.desk.approve(id, approvedBy);
+    const { command, pushed } = await this.agents.offerCertificate(request.instanceUid, issued, approvedBy);
+    await this.desk.noteCommand(request, command.id);
+    return { request, pushed };
+  }
+
+  async deny(id: string, reason: string, deniedBy: string): Promise<{ request: CertificateRequest; pushed: boolean }> {
+    if (!reason.trim()) throw new InvalidRequestError("DenyCertificateRequest needs a reason: it is told to the agent");
+    const request = await this.desk.deny(id, reason, deniedBy);
+    const { command, pushed } = await this.agents.refuseCertificateRequest(request.instanceUid, `certificate request ${id} denied by ${deniedBy}: ${reason}`, deniedBy);
+    await this.desk.noteCommand(request, command.id);
+    return { request, pushed };
+  }
+}
