@@ -1,0 +1,52 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { CertificateRequestSchema, CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
+import type { EmbeddedStore } from "@fleetplane/platform/embedded-store";
+import type { CertificateRequestRepository } from "../domain/certificate-request-repository.js";
+
+/**
+ * Certificate signing requests in the embedded store. Ids are UUIDv7 hex, so
+ * key order is arrival order and "newest first" is a reverse scan; a second
+ * table keyed "<agent uid>/<id>" serves one agent's requests without a full
+ * scan. Few requests exist next to agents, so the state filter is applied
+ * while scanning.
+ */
+export function createLmdbCertificateRequestRepository(store: EmbeddedStore): CertificateRequestRepository {
+  const requests = store.openDB<Buffer, string>({ name: "certificate-requests", encoding: "binary" });
+  const byAgent = store.openDB<string, string>({ name: "certificate-requests-by-agent", encoding: "string" });
+  // A plain Uint8Array copy: decoding a Buffer would leave Buffers in the bytes fields.
+  const decode = (bytes: Buffer | undefined) => (bytes ? fromBinary(CertificateRequestSchema, new Uint8Array(bytes)) : undefined);
+
+  return {
+    async save(request) {
+      await store.transaction(() => {
+        requests.put(request.id, Buffer.from(toBinary(CertificateRequestSchema, request)));
+        byAgent.put(`${request.instanceUid}/${request.id}`, request.id);
+      });
+    },
+    async get(id) {
+      return decode(requests.get(id));
+    },
+    async list({ instanceUid, state, limit, after }) {
+      const out: CertificateRequest[] = [];
+      const wanted = (r: CertificateRequest | undefined): r is CertificateRequest =>
+        r !== undefined && (state === undefined || state === CertificateRequestState.UNSPECIFIED || r.state === state);
+      const ids = instanceUid ? idsOfAgent(instanceUid, after) : allIds(after);
+      for (const id of ids) {
+        if (out.length >= limit) break;
+        const request = decode(requests.get(id));
+        if (wanted(request)) out.push(request);
+      }
+      return out;
+    },
+  };
+
+  function* idsOfAgent(uid: string, after: string | undefined): Generator<string> {
+    const prefix = `${uid}/`;
+    const start = after ? `${prefix}${after}` : `${prefix}\uffff`;
+    for (const { key, value } of byAgent.getRange({ start, end: prefix, reverse: true })) if (key !== `${prefix}${after}`) yield value;
+  }
+
+  function* allIds(after: string | undefined): Generator<string> {
+    for (const key of requests.getKeys(after ? { start: after, reverse: true } : { reverse: true })) if (key !== after) yield key;
+  }
+}

@@ -1,0 +1,93 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  CertificateRequestSchema,
+  CertificateRequestState,
+  type CertificateRequest,
+} from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
+import type { CertificateRequestRepository } from "@fleetplane/agent-service/domain/certificate-request-repository";
+import { randomBytes } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+export interface CertificateRequestStoreUnderTest {
+  requests: CertificateRequestRepository;
+  close(): Promise<void>;
+}
+
+/**
+ * The behaviour every store of certificate signing requests must share.
+ * `open` must return an empty repository; it is called before every test.
+ */
+export function certificateRequestRepositoryContract(name: string, open: () => Promise<CertificateRequestStoreUnderTest>): void {
+  describe(`${name}: certificate requests`, () => {
+    let store: CertificateRequestStoreUnderTest;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => {
+      await store?.close();
+    });
+
+    it("returns a saved request with every field intact, and its decision when saved again", async () => {
+      const request = requestFor(agentUid(), 0);
+      await store.requests.save(request);
+      expect(await store.requests.get(request.id)).toEqual(request);
+      expect(await store.requests.get(requestId(99))).toBeUndefined();
+
+      request.state = CertificateRequestState.APPROVED;
+      request.certificate = new TextEncoder().encode("-----BEGIN CERTIFICATE-----\n…");
+      request.serialNumber = "7f01";
+      request.notAfter = timestampFromMs(BASE_MS + 86_400_000);
+      request.decidedBy = "alice";
+      await store.requests.save(request);
+      expect(await store.requests.get(request.id)).toEqual(request);
+      expect(await store.requests.list({ limit: 10 })).toEqual([request]);
+    });
+
+    it("lists newest first, per agent and per state, in pages", async () => {
+      const [a, b] = [agentUid(), agentUid()];
+      const all = [0, 1, 2, 3, 4, 5].map((i) => requestFor(i % 2 === 0 ? a : b, i));
+      all[2]!.state = CertificateRequestState.REFUSED;
+      all[5]!.state = CertificateRequestState.REFUSED;
+      for (const r of [...all].reverse()) await store.requests.save(r); // saved out of order
+
+      expect(ids(await store.requests.list({ limit: 10 }))).toEqual([5, 4, 3, 2, 1, 0].map(requestId));
+      expect(ids(await store.requests.list({ instanceUid: a, limit: 10 }))).toEqual([4, 2, 0].map(requestId));
+      expect(ids(await store.requests.list({ state: CertificateRequestState.REFUSED, limit: 10 }))).toEqual([5, 2].map(requestId));
+      expect(ids(await store.requests.list({ instanceUid: a, state: CertificateRequestState.PENDING, limit: 10 }))).toEqual([4, 0].map(requestId));
+      expect(ids(await store.requests.list({ state: CertificateRequestState.UNSPECIFIED, limit: 2 }))).toEqual([5, 4].map(requestId));
+
+      expect(ids(await store.requests.list({ limit: 2, after: requestId(4) }))).toEqual([3, 2].map(requestId));
+      expect(ids(await store.requests.list({ instanceUid: b, limit: 1, after: requestId(5) }))).toEqual([requestId(3)]);
+      expect(await store.requests.list({ instanceUid: agentUid(), limit: 10 })).toEqual([]);
+      expect(await store.requests.list({ limit: 0 })).toEqual([]);
+    });
+  });
+}
+
+const BASE_MS = 1_767_225_600_000;
+const run = randomBytes(2).toString("hex");
+
+/** UUIDv7-shaped ids one millisecond apart (id order is arrival order), the same for the same sequence. */
+function requestId(sequence: number): string {
+  return `${(BASE_MS + sequence).toString(16).padStart(12, "0")}7000${run}${"8".padEnd(12, "0")}`;
+}
+
+function agentUid(): string {
+  return randomBytes(16).toString("hex");
+}
+
+function ids(requests: CertificateRequest[]): string[] {
+  return requests.map((r) => r.id);
+}
+
+function requestFor(instanceUid: string, sequence: number): CertificateRequest {
+  return create(CertificateRequestSchema, {
+    id: requestId(sequence),
+    instanceUid,
+    csr: new TextEncoder().encode(`-----BEGIN CERTIFICATE REQUEST-----\n${sequence}\n-----END CERTIFICATE REQUEST-----\n`),
+    state: CertificateRequestState.PENDING,
+    subject: `CN=agent ${sequence}`,
+    createdAt: timestampFromMs(BASE_MS + sequence),
+  });
+}
