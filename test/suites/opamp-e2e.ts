@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toBinary, create } from "@bufbuild/protobuf";
 import { CommandKind, RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
+import { X509Certificate } from "node:crypto";
 import {
   AgentCapabilities,
   AgentToServerFlags,
@@ -11,13 +13,16 @@ import {
   PackageType,
   AgentToServerSchema,
   CommandType,
+  ConnectionSettingsRequestSchema,
   RemoteConfigStatuses,
+  ServerCapabilities,
   ServerErrorResponseType,
   ServerToAgentFlags,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
 import { CAPS, WsAgent, description, httpPoll } from "../support/simulated-agent.js";
+import { breakSignature, makeCsr } from "../support/csr.js";
 import { eventually } from "../support/eventually.js";
 import type { TestTopology } from "../support/topology.js";
 
@@ -26,8 +31,62 @@ import type { TestTopology } from "../support/topology.js";
  * process and the distributed one (gateways, services, NATS, MongoDB-wire)
  * both run it unchanged. `start` must give a server whose gateway limits
  * messages to 1 MiB and times out silent HTTP agents, and WebSocket agents
- * that report heartbeats, after 1.5 s.
+ * that report heartbeats, after 1.5 s, and must sign agents' CSRs with a CA
+ * under manual approval.
  */
+const CSR_CAPS =
+  CAPS | BigInt(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings | AgentCapabilities.AgentCapabilities_ReportsConnectionSettingsStatus);
+
+/** AgentToServer.connection_settings_request carrying a PEM CSR. */
+function csrRequest(pem: string) {
+  return create(ConnectionSettingsRequestSchema, { opamp: { certificateRequest: { csr: new TextEncoder().encode(pem) } } });
+}
+
+const uuidOf = (uid: Uint8Array) => instanceUidToHex(uid).replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5");
+
+/**
+ * Under auto approval, in any topology: a valid CSR is answered with its
+ * certificate in the very reply; a mismatched one is refused.
+ */
+export function csrAutoApprovalSuite(start: () => Promise<TestTopology>) {
+  let t: TestTopology;
+  beforeAll(async () => {
+    t = await start();
+  }, 180_000);
+  afterAll(async () => {
+    await t?.close();
+  }, 60_000);
+
+  it("auto approval: the certificate comes in the reply to the CSR; a CSR for another UID or with a broken signature is refused", async () => {
+    const agent = await WsAgent.connect(t.wsUrl);
+    agent.send({ capabilities: CSR_CAPS, agentDescription: description("csr-auto") as never });
+    await eventually(() => agent.received[0]);
+    const { pem } = await makeCsr({ subject: `CN=${instanceUidToHex(agent.uid)}`, algorithm: "rsa" });
+    agent.send({ capabilities: CSR_CAPS, connectionSettingsRequest: csrRequest(pem) });
+    const reply = await eventually(() => agent.received[1]);
+    const cert = new X509Certificate(Buffer.from(reply.connectionSettings!.opamp!.certificate!.cert));
+    expect(cert.verify(new X509Certificate(t.caCertPem!).publicKey)).toBe(true);
+    expect(cert.subject).toBe(`CN=${uuidOf(agent.uid)}`);
+    const { requests } = await t.certificates.listCertificateRequests({ instanceUid: hex(agent.uid) });
+    expect(requests[0]).toMatchObject({ state: CertificateRequestState.APPROVED, decidedBy: "auto-approval" });
+    await eventually(async () => (await t.commands.listCommands({ instanceUid: hex(agent.uid) })).commands.find((c) => c.kind === "client_certificate" && c.state === CommandState.DELIVERED));
+
+    const other = await makeCsr({ subject: `CN=${uuidOf(uuidv7Bytes())}` });
+    agent.send({ capabilities: CSR_CAPS, connectionSettingsRequest: csrRequest(other.pem) });
+    const refusal = await eventually(() => agent.received[2]);
+    expect(refusal.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+    const broken = await makeCsr({ subject: `CN=${uuidOf(agent.uid)}` });
+    agent.send({ capabilities: CSR_CAPS, connectionSettingsRequest: csrRequest(breakSignature(broken.pem)) });
+    const second = await eventually(() => agent.received[3]);
+    expect(second.errorResponse?.errorMessage).toMatch(/signature does not verify/);
+    const { requests: refused } = await t.certificates.listCertificateRequests({ instanceUid: hex(agent.uid), state: CertificateRequestState.REFUSED });
+    expect(refused).toHaveLength(2);
+    await agent.close();
+  });
+}
+
+const hex = instanceUidToHex;
+
 export function opampE2eSuite(start: () => Promise<TestTopology>) {
   let t: TestTopology;
   beforeAll(async () => {
@@ -243,6 +302,83 @@ export function opampE2eSuite(start: () => Promise<TestTopology>) {
       await eventually(() => plain.received[0]);
       await expect(t.agents.setPackagesAvailable({ instanceUid: hex(plain.uid), packages: {} })).rejects.toMatchObject({ code: 9 }); // FailedPrecondition
       await Promise.all([agent.close(), plain.close()]);
+    });
+  });
+
+  describe("certificate signing requests (manual approval)", () => {
+    it("a CSR naming its agent waits for approval, then the certificate is offered, chains to the CA, and the agent's report settles the audit", async () => {
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ capabilities: CSR_CAPS, agentDescription: description("csr") as never });
+      const first = await eventually(() => agent.received[0]);
+      expect(flag(first.capabilities, ServerCapabilities.ServerCapabilities_AcceptsConnectionSettingsRequest)).toBe(true);
+
+      const { pem } = await makeCsr({ subject: `CN=${uuidOf(agent.uid)}` });
+      agent.send({ capabilities: CSR_CAPS, connectionSettingsRequest: csrRequest(pem) });
+      await eventually(() => agent.received[1]);
+      expect(agent.received[1]!.connectionSettings).toBeUndefined();
+      expect(agent.received[1]!.errorResponse).toBeUndefined();
+      const { requests } = await t.certificates.listCertificateRequests({ instanceUid: hex(agent.uid) });
+      expect(requests.map((r) => r.state)).toEqual([CertificateRequestState.PENDING]);
+      expect(requests[0]!.subject).toBe(`CN=${uuidOf(agent.uid)}`);
+      const { requests: pending } = await t.certificates.listCertificateRequests({ state: CertificateRequestState.PENDING });
+      expect(pending.map((r) => r.id)).toContain(requests[0]!.id);
+      const { agent: waiting } = await t.agents.getAgent({ instanceUid: hex(agent.uid) });
+      expect(waiting?.status?.connectionSettingsRequest?.opamp?.certificateRequest?.csr).toBeDefined();
+
+      const approved = await t.certificates.approveCertificateRequest({ id: requests[0]!.id, approvedBy: "e2e-admin" });
+      expect(approved.pushed).toBe(true);
+      expect(approved.request?.state).toBe(CertificateRequestState.APPROVED);
+      const offer = await eventually(() => agent.received.find((m) => m.connectionSettings?.opamp?.certificate)?.connectionSettings);
+      const tls = offer.opamp!.certificate!;
+      expect(tls.privateKey).toHaveLength(0); // the agent holds its key
+      expect(offer.opamp!.destinationEndpoint).not.toBe("");
+      const cert = new X509Certificate(Buffer.from(tls.cert));
+      expect(cert.verify(new X509Certificate(t.caCertPem!).publicKey)).toBe(true);
+      expect(Buffer.from(tls.caCert).toString().trim()).toBe(t.caCertPem!.trim());
+      expect(cert.keyUsage).toEqual(["1.3.6.1.5.5.7.3.2"]); // clientAuth
+      expect(cert.serialNumber.toLowerCase()).toBe(approved.request!.serialNumber.toLowerCase());
+
+      agent.send({
+        capabilities: CSR_CAPS,
+        connectionSettingsStatus: { $typeName: "opamp.proto.v1.ConnectionSettingsStatus", lastConnectionSettingsHash: offer.hash, status: ConnectionSettingsStatuses.ConnectionSettingsStatuses_APPLIED, errorMessage: "" },
+      });
+      const audited = await eventually(async () => (await t.commands.listCommands({ instanceUid: hex(agent.uid) })).commands.find((c) => c.kind === "client_certificate" && c.state === CommandState.APPLIED), 10_000, "certificate applied in the audit");
+      expect(audited.requestedBy).toBe("e2e-admin");
+      const { requests: after } = await t.certificates.listCertificateRequests({ instanceUid: hex(agent.uid) });
+      expect(after[0]!.commandId).toBe(audited.id);
+      const { agent: stored } = await t.agents.getAgent({ instanceUid: hex(agent.uid) });
+      expect(stored?.status?.connectionSettingsRequest).toBeUndefined();
+      // Decided once: approving again is refused with FailedPrecondition.
+      await expect(t.certificates.approveCertificateRequest({ id: requests[0]!.id })).rejects.toMatchObject({ code: 9 });
+      await expect(t.certificates.approveCertificateRequest({ id: "0".repeat(32) })).rejects.toMatchObject({ code: 5 }); // NotFound
+      await agent.close();
+    });
+
+    it("a CSR naming another agent is refused with BAD_REQUEST and kept as REFUSED; a denied one is answered likewise", async () => {
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ capabilities: CSR_CAPS, agentDescription: description("csr-refused") as never });
+      await eventually(() => agent.received[0]);
+      const impostor = await makeCsr({ subject: `CN=${uuidOf(uuidv7Bytes())}` });
+      agent.send({ capabilities: CSR_CAPS, connectionSettingsRequest: csrRequest(impostor.pem) });
+      const refusal = await eventually(() => agent.received[1]);
+      expect(refusal.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+      expect(refusal.errorResponse?.errorMessage).toMatch(new RegExp(`sent by agent ${hex(agent.uid)}`));
+      expect(refusal.connectionSettings).toBeUndefined();
+      const refused = await eventually(async () => (await t.certificates.listCertificateRequests({ instanceUid: hex(agent.uid) })).requests.find((r) => r.commandId));
+      expect(refused.state).toBe(CertificateRequestState.REFUSED);
+      expect(refused.reason).toBe(refusal.errorResponse!.errorMessage);
+
+      const { pem } = await makeCsr({ subject: "CN=collector", uris: [`urn:uuid:${uuidOf(agent.uid)}`] });
+      agent.send({ capabilities: CSR_CAPS, connectionSettingsRequest: csrRequest(pem) });
+      await eventually(() => agent.received[2]);
+      const waiting = await eventually(async () => (await t.certificates.listCertificateRequests({ instanceUid: hex(agent.uid), state: CertificateRequestState.PENDING })).requests[0]);
+      await expect(t.certificates.denyCertificateRequest({ id: waiting.id, reason: "" })).rejects.toMatchObject({ code: 3 }); // a reason is required
+      const denied = await t.certificates.denyCertificateRequest({ id: waiting.id, reason: "unknown host", deniedBy: "e2e-admin" });
+      expect(denied.request?.state).toBe(CertificateRequestState.DENIED);
+      expect(denied.pushed).toBe(true);
+      const told = await eventually(() => agent.received.slice(3).find((m) => m.errorResponse));
+      expect(told.errorResponse!.errorMessage).toMatch(/denied by e2e-admin: unknown host/);
+      await agent.close();
     });
   });
 

@@ -31,3 +31,16 @@ export function breakSignature(pem: string): string {
   der[der.length - 3]! ^= 0x01;
   return x509.PemConverter.encode(der, "CERTIFICATE REQUEST");
 }
+
+/** A throwaway CA written as PEM files (what an operator gives --csr-ca-cert and --csr-ca-key). */
+export async function writeTestCa(dir: string): Promise<{ caCertFile: string; caKeyFile: string; caCertPem: string }> {
+  const { generateCertificateAuthority } = await import("@fleetplane/agent-service/adapters/x509-certificate-signer");
+  const { writeFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const ca = await generateCertificateAuthority({ commonName: "Fleetplane e2e CA", validityDays: 2 });
+  const caCertFile = join(dir, "ca.pem");
+  const caKeyFile = join(dir, "ca-key.pem");
+  writeFileSync(caCertFile, ca.caCertPem);
+  writeFileSync(caKeyFile, ca.caKeyPem, { mode: 0o600 });
+  return { caCertFile, caKeyFile, caCertPem: ca.caCertPem };
+}

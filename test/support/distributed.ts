@@ -6,7 +6,10 @@ import { createInterface } from "node:readline";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import type { CsrApproval } from "@fleetplane/agent-service/domain/certificate-desk";
+import { writeTestCa } from "./csr.js";
 import { startFerretDb } from "./ferretdb.js";
 import { stopChild } from "./child-process.js";
 import { freePort } from "./free-port.js";
@@ -100,6 +103,8 @@ export interface DistributedOptions {
   maxMessageBytes?: number;
   httpAgentTimeoutMs?: number;
   heartbeatTimeoutMs?: number;
+  /** With a policy, agent-service signs agents' CSRs with a fresh CA. */
+  csrApproval?: CsrApproval;
 }
 
 export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
@@ -118,6 +123,10 @@ export async function startDistributed(o: DistributedOptions = {}) {
   const natsState: { current: RunningNats | undefined } = { current: nats };
   const mongoUrl = db.current.uri;
 
+  const ca = o.csrApproval ? await writeTestCa(mkdtempSync(join(tmpdir(), "fleetplane-ca-"))) : undefined;
+  const csrArgs = ca
+    ? ["--csr-ca-cert", ca.caCertFile, "--csr-ca-key", ca.caKeyFile, "--csr-approval", o.csrApproval!, "--csr-opamp-endpoint", "wss://opamp.example.test/v1/opamp"]
+    : [];
   const commandService = new ServiceProcess("command-service", "command-service", await freePort(), ["--mongo-url", mongoUrl], o.logs);
   const agentService = new ServiceProcess("agent-service", "agent-service", await freePort(), [
     "--mongo-url",
@@ -128,6 +137,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     commandService.url,
     "--reap-interval-seconds",
     "1",
+    ...csrArgs,
   ], o.logs);
   const gatewayArgs = (id: string) => [
     "--gateway-id",
@@ -168,6 +178,8 @@ export async function startDistributed(o: DistributedOptions = {}) {
     agents: createClient(AgentService, h1(agentService.url)),
     connections: createClient(ConnectionService, h1(agentService.url)),
     commands: createClient(CommandService, h1(commandService.url)),
+    certificates: createClient(CertificateService, h1(agentService.url)),
+    ...(ca ? { caCertPem: ca.caCertPem } : {}),
     async close() {
       // Gateways first (they clean up through agent-service), then services.
       await Promise.all(gateways.map((g) => g.stop()));

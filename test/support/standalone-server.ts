@@ -4,13 +4,18 @@ import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { silentLogger } from "@fleetplane/platform/logger";
 import { startStandalone, type Standalone } from "@fleetplane/server/standalone";
+import type { CsrApproval } from "@fleetplane/agent-service/domain/certificate-desk";
+import { writeTestCa } from "./csr.js";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */
-export async function startTestServer(options: { dataDir?: string; httpAgentTimeoutMs?: number; heartbeatTimeoutMs?: number; maxMessageBytes?: number } = {}) {
+export async function startTestServer(options: { dataDir?: string; httpAgentTimeoutMs?: number; heartbeatTimeoutMs?: number; maxMessageBytes?: number; csrApproval?: CsrApproval } = {}) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
+  // With an approval policy, a fresh CA signs agents' CSRs.
+  const ca = options.csrApproval ? await writeTestCa(mkdtempSync(join(tmpdir(), "fleetplane-ca-"))) : undefined;
   const server: Standalone = await startStandalone({
     dataDir,
     host: "127.0.0.1",
@@ -21,6 +26,7 @@ export async function startTestServer(options: { dataDir?: string; httpAgentTime
     ...(options.httpAgentTimeoutMs ? { httpAgentTimeoutMs: options.httpAgentTimeoutMs } : {}),
     ...(options.heartbeatTimeoutMs ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
+    ...(ca ? { csr: { caCertFile: ca.caCertFile, caKeyFile: ca.caKeyFile, approval: options.csrApproval } } : {}),
     logger: silentLogger(),
   });
   const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1" });
@@ -35,6 +41,8 @@ export async function startTestServer(options: { dataDir?: string; httpAgentTime
     agents: createClient(AgentService, transport),
     connections: createClient(ConnectionService, transport),
     commands: createClient(CommandService, transport),
+    certificates: createClient(CertificateService, transport),
+    ...(ca ? { caCertPem: ca.caCertPem } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import type { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 
 /** What a behaviour suite needs from a running Fleetplane, whatever its topology. */
@@ -12,5 +13,8 @@ export interface TestTopology {
   agents: Client<typeof AgentService>;
   connections: Client<typeof ConnectionService>;
   commands: Client<typeof CommandService>;
+  certificates: Client<typeof CertificateService>;
+  /** PEM of the CA that signs agents' CSRs, when the topology was given one. */
+  caCertPem?: string;
   close(): Promise<void>;
 }

@@ -8,12 +8,14 @@ import { InvalidInstanceUidError, instanceUidToHex, parseInstanceUid } from "@fl
 import type { Logger } from "@fleetplane/platform/logger";
 import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./domain/agent-errors.js";
 import type { AgentUsecase } from "./domain/agent-usecase.js";
+import { CertificateRequestNotFoundError, CertificateRequestStateError } from "./domain/certificate-desk.js";
 import { ConnectionUsecase, pageLimit } from "./domain/connection-usecase.js";
 import type { GatewayLeases } from "./domain/gateway-leases.js";
 
 /** Maps domain errors onto Connect codes; anything unexpected is logged and hidden. */
 function fail(err: unknown, logger: Logger, what: string): never {
-  if (err instanceof AgentNotFoundError) throw new ConnectError(err.message, Code.NotFound);
+  if (err instanceof AgentNotFoundError || err instanceof CertificateRequestNotFoundError) throw new ConnectError(err.message, Code.NotFound);
+  if (err instanceof CertificateRequestStateError) throw new ConnectError(err.message, Code.FailedPrecondition);
   if (err instanceof InvalidRequestError || err instanceof InvalidInstanceUidError) throw new ConnectError(err.message, Code.InvalidArgument);
   if (err instanceof AgentCannotError) throw new ConnectError(err.message, Code.FailedPrecondition);
   throw toConnectError(err, logger, what);
@@ -32,7 +34,7 @@ function asConnectError(err: unknown, logger: Logger, what: string): ConnectErro
 export const MAX_REPORTS_PER_BATCH = 1000;
 
 /** Runs a handler body, turning any error into the right ConnectError. */
-function guarded(logger: Logger) {
+export function guarded(logger: Logger) {
   return async <T>(what: string, body: () => Promise<T>): Promise<T> => {
     try {
       return await body();
@@ -42,7 +44,7 @@ function guarded(logger: Logger) {
   };
 }
 
-const canonicalUid = (text: string) => instanceUidToHex(parseInstanceUid(text));
+export const canonicalUid = (text: string) => instanceUidToHex(parseInstanceUid(text));
 
 /** The Connect face of agent-service's AgentService. */
 export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): ServiceImpl<typeof AgentService> {

@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
 import { startStandalone } from "./standalone.js";
+import { CSR_OPTIONS, csrSettingsOf } from "./certificate-authority-choice.js";
 
 /** How the gateway treats agents; the same in standalone and alone. */
 const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
@@ -31,6 +32,7 @@ const STANDALONE_OPTIONS: OptionSpec[] = [
   { name: "api-host", kind: "string", description: "Address the admin API listens on", default: "127.0.0.1" },
   { name: "api-port", kind: "number", description: "Admin API port (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c)", default: "4321" },
   ...GATEWAY_LIMIT_OPTIONS,
+  ...CSR_OPTIONS,
   { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
 ];
 
@@ -83,6 +85,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
       NATS_URL,
       { name: "command-service-url", kind: "string", description: "Base URL of command-service", default: "http://127.0.0.1:4323" },
       { name: "reap-interval-seconds", kind: "number", description: "How often to look for gateways whose lease ran out", default: "5" },
+      ...CSR_OPTIONS,
     ],
     start: (v, logger) =>
       startAgentServiceAlone({
@@ -93,6 +96,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         port: Number(v.port),
         commandServiceUrl: String(v["command-service-url"]),
         reapIntervalMs: Number(v["reap-interval-seconds"]) * 1000,
+        csr: csrSettingsOf(v),
         logger,
       }),
   },
@@ -178,6 +182,7 @@ async function main(argv: string[]): Promise<number> {
     apiHost: String(values["api-host"]),
     apiPort: Number(values["api-port"]),
     ...gatewayLimits(values),
+    csr: csrSettingsOf(values),
     logger,
   });
   logger.info(

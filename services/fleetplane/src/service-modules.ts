@@ -1,6 +1,11 @@
 import type { Client, ConnectRouter } from "@connectrpc/connect";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { createCertificateServiceImpl } from "@fleetplane/agent-service/certificate-service-impl";
+import { CertificateDesk, type CsrApproval } from "@fleetplane/agent-service/domain/certificate-desk";
+import { CertificateRequestUsecase } from "@fleetplane/agent-service/domain/certificate-requests";
+import type { CertificateSigner } from "@fleetplane/agent-service/domain/certificate-signer";
 import { createConnectCommandAudit } from "@fleetplane/agent-service/adapters/connect-command-audit";
 import { createAgentServiceImpl, createConnectionServiceImpl } from "@fleetplane/agent-service/agent-service-impl";
 import { AgentUsecase } from "@fleetplane/agent-service/domain/agent-usecase";
@@ -27,17 +32,27 @@ export function commandServiceModule(stores: CommandStores, logger: Logger) {
 export interface AgentServiceModuleOptions {
   /** How often to look for gateways whose lease ran out. */
   reapIntervalMs?: number;
+  /** Signing of agents' CSRs; without a signer CSRs are refused (and kept). */
+  certificates?: { signer: CertificateSigner | undefined; approval: CsrApproval; opampEndpoint: () => string };
 }
 
 export function agentServiceModule(stores: AgentStores, commands: Client<typeof CommandService>, bus: PushBus, logger: Logger, o: AgentServiceModuleOptions = {}) {
   const audit = createConnectCommandAudit(commands, logger);
-  const agents = new AgentUsecase({ agents: stores.agents, audit, push: bus, logger });
+  const desk = new CertificateDesk({
+    requests: stores.certificateRequests,
+    signer: o.certificates?.signer,
+    approval: o.certificates?.approval ?? "manual",
+    opampEndpoint: o.certificates?.opampEndpoint ?? (() => ""),
+    logger,
+  });
+  const agents = new AgentUsecase({ agents: stores.agents, audit, push: bus, logger, certificates: desk });
   const connections = new ConnectionUsecase(stores.connections);
   const leases = new GatewayLeases({ leases: stores.leases, agents, connections: stores.connections, logger });
   leases.start(o.reapIntervalMs ?? 5_000);
   const services: ServiceRegistration[] = [
     registration(AgentService, createAgentServiceImpl(agents, logger)),
     registration(ConnectionService, createConnectionServiceImpl(connections, leases, logger)),
+    registration(CertificateService, createCertificateServiceImpl(new CertificateRequestUsecase(desk, agents), logger)),
   ];
   return {
     agents,

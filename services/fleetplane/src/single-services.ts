@@ -4,8 +4,10 @@ import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agen
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { startGateway } from "@fleetplane/opamp-gateway/gateway";
 import { startApiServer } from "@fleetplane/platform/api-server";
+import { UsageError } from "@fleetplane/platform/cli-options";
 import type { Logger } from "@fleetplane/platform/logger";
 import { traceClientInterceptor } from "@fleetplane/platform/tracing";
+import { chooseCertificateSigner, type CsrSettings } from "./certificate-authority-choice.js";
 import { choosePushBus } from "./push-bus-choice.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 import { openStores } from "./stores.js";
@@ -44,12 +46,17 @@ export async function startCommandServiceAlone(o: Listen & { dataDir: string; mo
  * Connect (HTTP/2), pushes over NATS when a URL is given.
  */
 export async function startAgentServiceAlone(
-  o: Listen & { dataDir: string; mongoUrl?: string | undefined; natsUrl?: string | undefined; commandServiceUrl: string; reapIntervalMs?: number },
+  o: Listen & { dataDir: string; mongoUrl?: string | undefined; natsUrl?: string | undefined; commandServiceUrl: string; reapIntervalMs?: number; csr?: CsrSettings },
 ): Promise<Running> {
+  const signer = await chooseCertificateSigner(o.csr ?? {}, { dataDir: o.dataDir, logger: o.logger });
+  const opampEndpoint = o.csr?.opampEndpoint;
+  // agent-service cannot know the address agents reach the gateways at.
+  if (signer && !opampEndpoint) throw new UsageError("--csr-opamp-endpoint is needed with a CSR CA: the OpAMP URL (of your gateways or their load balancer) offered with issued certificates");
   const stores = await openStores({ dataDir: o.dataDir, mongoUrl: o.mongoUrl, logger: o.logger });
   const bus = await choosePushBus({ natsUrl: o.natsUrl, name: `agent-service-${process.pid}`, logger: o.logger, alone: true });
   const service = agentServiceModule(stores, createClient(CommandService, h2(o.commandServiceUrl)), bus, o.logger, {
     ...(o.reapIntervalMs ? { reapIntervalMs: o.reapIntervalMs } : {}),
+    certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => opampEndpoint ?? "" },
   });
   const api = await startApiServer({
     host: o.host,

@@ -9,6 +9,7 @@ import { createInProcessPushBus } from "@fleetplane/platform/in-process-push-bus
 import { createInProcessTransport } from "@fleetplane/platform/in-process-transport";
 import type { Logger } from "@fleetplane/platform/logger";
 import { randomBytes } from "node:crypto";
+import { chooseCertificateSigner, type CsrSettings } from "./certificate-authority-choice.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 import { openStores } from "./stores.js";
 
@@ -25,6 +26,8 @@ export interface StandaloneOptions {
   httpAgentTimeoutMs?: number;
   heartbeatTimeoutMs?: number;
   retryAfterMs?: number;
+  /** Certificate signing requests; default: no CA (refused). */
+  csr?: CsrSettings;
   logger: Logger;
 }
 
@@ -45,12 +48,18 @@ export interface Standalone {
  * distributed mode swaps transports, not code paths.
  */
 export async function startStandalone(o: StandaloneOptions): Promise<Standalone> {
+  const signer = await chooseCertificateSigner(o.csr ?? {}, { dataDir: o.dataDir, logger: o.logger });
   const stores = await openStores({ dataDir: o.dataDir, logger: o.logger });
   const bus = createInProcessPushBus();
 
   const commandService = commandServiceModule(stores, o.logger.child({ component: "command-service" }));
   const commandClient = createClient(CommandService, createInProcessTransport(commandService.services, createRouterTransport(commandService.routes)));
-  const agentService = agentServiceModule(stores, commandClient, bus, o.logger.child({ component: "agent-service" }));
+  // Without --csr-opamp-endpoint, agents are offered this process's own
+  // OpAMP address with their certificate (known once the gateway listens).
+  let ownOpampUrl = "";
+  const agentService = agentServiceModule(stores, commandClient, bus, o.logger.child({ component: "agent-service" }), {
+    certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => o.csr?.opampEndpoint ?? ownOpampUrl },
+  });
   const agentTransport = createInProcessTransport(agentService.services, createRouterTransport(agentService.routes));
 
   const gatewayId = o.gatewayId ?? `standalone-${randomBytes(4).toString("hex")}`;
@@ -70,6 +79,8 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     bus,
     logger: o.logger.child({ component: "opamp-gateway" }),
   });
+
+  ownOpampUrl = `ws://${o.host.includes(":") ? `[${o.host}]` : o.host}:${gateway.port}/v1/opamp`;
 
   const api: DualProtocolServer = await startApiServer({
     host: o.apiHost,

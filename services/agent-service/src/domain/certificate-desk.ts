@@ -55,7 +55,7 @@ export interface CertificateDeskOptions {
    * OpAMP URL offered with a certificate when the agent has no OpAMP
    * connection settings of its own (the spec requires a destination).
    */
-  opampEndpoint: string;
+  opampEndpoint: () => string;
   logger: Logger;
   now?: () => number;
 }
@@ -80,7 +80,7 @@ export class CertificateDesk {
   }
 
   get opampEndpoint(): string {
-    return this.o.opampEndpoint;
+    return this.o.opampEndpoint();
   }
 
   /** Checks and records an agent's CSR; signs it under auto approval. */

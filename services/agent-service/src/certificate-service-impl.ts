@@ -1,0 +1,38 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
+import type { Logger } from "@fleetplane/platform/logger";
+import { canonicalUid, guarded } from "./agent-service-impl.js";
+import { InvalidRequestError } from "./domain/agent-errors.js";
+import type { CertificateRequestUsecase } from "./domain/certificate-requests.js";
+import { pageLimit } from "./domain/connection-usecase.js";
+
+const REQUEST_ID = /^[0-9a-f]{32}$/;
+
+function requestId(id: string): string {
+  const canonical = id.replaceAll("-", "").toLowerCase();
+  if (!REQUEST_ID.test(canonical)) throw new InvalidRequestError(`certificate request id must be 32 hex digits (as ListCertificateRequests shows it), got "${id}"`);
+  return canonical;
+}
+
+/** The Connect face of certificate signing requests (manual approval and review). */
+export function createCertificateServiceImpl(requests: CertificateRequestUsecase, logger: Logger): ServiceImpl<typeof CertificateService> {
+  const guard = guarded(logger);
+  return {
+    listCertificateRequests: (req) =>
+      guard("ListCertificateRequests", async () => {
+        const limit = pageLimit(req.pageSize);
+        const found = await requests.list({
+          limit: limit + 1,
+          ...(req.instanceUid ? { instanceUid: canonicalUid(req.instanceUid) } : {}),
+          state: req.state,
+          ...(req.pageToken ? { after: requestId(req.pageToken) } : {}),
+        });
+        const page = found.slice(0, limit);
+        return { requests: page, nextPageToken: found.length > limit ? page[page.length - 1]!.id : "" };
+      }),
+    approveCertificateRequest: (req) =>
+      guard("ApproveCertificateRequest", async () => requests.approve(requestId(req.id), req.approvedBy || "anonymous")),
+    denyCertificateRequest: (req) =>
+      guard("DenyCertificateRequest", async () => requests.deny(requestId(req.id), req.reason, req.deniedBy || "anonymous")),
+  };
+}
