@@ -4,7 +4,12 @@ import { createX509CertificateSigner, generateCertificateAuthority, CertificateA
 import type { CertificateSigner } from "@fleetplane/agent-service/domain/certificate-signer";
 import { MalformedCsrError } from "@fleetplane/agent-service/domain/certificate-signer";
 import { csrIdentityProblem, instanceUidNamedBy, uuidText } from "@fleetplane/agent-service/domain/csr-identity";
+import { create } from "@bufbuild/protobuf";
+import { CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
+import { AgentCapabilities, ConnectionSettingsRequestSchema, ServerCapabilities, ServerErrorResponseType } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { breakSignature, makeCsr } from "./support/csr.js";
+import { CAPS, WsAgent, description } from "./support/simulated-agent.js";
+import { eventually, startTestServer } from "./support/standalone-server.js";
 
 const UID = "0193a5b2c3d47e8f9a0b1c2d3e4f5a6b";
 const OTHER = "0193a5b2c3d47e8f9a0b1c2d3e4f5a6c";
@@ -79,5 +84,32 @@ describe("the X.509 certificate signer", () => {
     await expect(createX509CertificateSigner({ caCertPem: leaf.certificatePem, caKeyPem: ca.caKeyPem, validityDays: 1 })).rejects.toBeInstanceOf(CertificateAuthorityConfigError);
     const garbage = await createX509CertificateSigner({ caCertPem: ca.caCertPem, caKeyPem: "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n", validityDays: 1 }).catch((e: Error) => e);
     expect((garbage as Error).message).not.toContain("c2VjcmV0");
+  });
+});
+
+describe("a server without a CA", () => {
+  it("does not announce AcceptsConnectionSettingsRequest, refuses a CSR saying why, and keeps it visible as REFUSED", async () => {
+    const t = await startTestServer();
+    try {
+      const caps = CAPS | BigInt(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings);
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ capabilities: caps, agentDescription: description("no-ca") as never });
+      const first = await eventually(() => agent.received[0]);
+      expect(first.capabilities & BigInt(ServerCapabilities.ServerCapabilities_AcceptsConnectionSettingsRequest)).toBe(0n);
+      expect(first.capabilities & BigInt(ServerCapabilities.ServerCapabilities_OffersConnectionSettings)).not.toBe(0n);
+
+      const { pem } = await makeCsr({ subject: `CN=${uuidText(Buffer.from(agent.uid).toString("hex"))}` });
+      agent.send({ capabilities: caps, connectionSettingsRequest: create(ConnectionSettingsRequestSchema, { opamp: { certificateRequest: { csr: new TextEncoder().encode(pem) } } }) });
+      const reply = await eventually(() => agent.received[1]);
+      expect(reply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+      expect(reply.errorResponse?.errorMessage).toMatch(/no certificate authority configured/);
+      const { requests } = await t.certificates.listCertificateRequests({});
+      expect(requests).toHaveLength(1);
+      expect(requests[0]).toMatchObject({ state: CertificateRequestState.REFUSED, reason: reply.errorResponse!.errorMessage, csr: new TextEncoder().encode(pem) });
+      await expect(t.certificates.approveCertificateRequest({ id: requests[0]!.id })).rejects.toMatchObject({ code: 9 }); // FailedPrecondition
+      await agent.close();
+    } finally {
+      await t.close();
+    }
   });
 });

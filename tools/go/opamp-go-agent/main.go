@@ -8,15 +8,27 @@
 //	opamp-go-agent --url ws://127.0.0.1:4320/v1/opamp [--instance-uid HEX|UUID]
 //	  [--heartbeat SECONDS] [--polling-interval SECONDS]
 //	  [--fail-config-containing STRING] [--apply-delay SECONDS] [--duration SECONDS]
-//	  [--service-name NAME] [--verbose]
+//	  [--service-name NAME] [--request-certificate] [--verbose]
+//
+// With --request-certificate the agent generates an ECDSA P-256 key and a
+// CSR whose subject CN is its instance UID (UUID form), sends it in a
+// ConnectionSettingsRequest (the spec's Agent-initiated CSR flow), and checks
+// an offered certificate against its own key and the offered CA.
 //
 // Durations accept plain seconds ("5", "0.5") or Go durations ("500ms", "2m").
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	cryptorand "crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -58,7 +70,11 @@ type event struct {
 	Type         string  `json:"type,omitempty"`           // command (Restart), error_response (BadRequest|Unavailable|Unknown)
 	Message      string  `json:"message,omitempty"`        // error_response
 	RetryAfterNs uint64  `json:"retry_after_ns,omitempty"` // error_response
-	Error        string  `json:"error,omitempty"`          // connect_failed, config_status FAILED, stopped
+	Error        string  `json:"error,omitempty"`          // connect_failed, config_status FAILED, stopped, opamp_connection_settings
+	Endpoint     string  `json:"endpoint,omitempty"`       // opamp_connection_settings
+	CertSubject  string  `json:"cert_subject,omitempty"`   // opamp_connection_settings: the offered certificate's subject
+	CertSerial   string  `json:"cert_serial,omitempty"`    // opamp_connection_settings (hex)
+	CertVerified bool    `json:"cert_verified,omitempty"`  // opamp_connection_settings: our key, chains to ca_cert, clientAuth
 }
 
 var (
@@ -115,6 +131,8 @@ type agent struct {
 	mu          sync.Mutex
 	effective   *protobufs.AgentConfigMap
 	lastCfgHash []byte
+	// Certificate signing (--request-certificate): the key the CSR was made with.
+	clientKey *ecdsa.PrivateKey
 }
 
 func main() {
@@ -128,6 +146,7 @@ func run() int {
 		failMarker  = flag.String("fail-config-containing", "", "report FAILED for a remote config whose body contains this string")
 		serviceName = flag.String("service-name", "opamp-go-agent", "service.name in the agent description")
 		verbose     = flag.Bool("verbose", false, "also log opamp-go debug messages to stderr")
+		requestCert = flag.Bool("request-certificate", false, "generate a key and a CSR naming the instance UID and send a ConnectionSettingsRequest")
 		heartbeat   seconds
 		polling     seconds
 		applyDelay  seconds
@@ -214,6 +233,10 @@ func run() int {
 		protobufs.AgentCapabilities_AgentCapabilities_ReportsHealth |
 		protobufs.AgentCapabilities_AgentCapabilities_ReportsHeartbeat |
 		protobufs.AgentCapabilities_AgentCapabilities_AcceptsRestartCommand
+	if *requestCert {
+		caps |= protobufs.AgentCapabilities_AgentCapabilities_AcceptsOpAMPConnectionSettings |
+			protobufs.AgentCapabilities_AgentCapabilities_ReportsConnectionSettingsStatus
+	}
 	if err := c.SetCapabilities(&caps); err != nil {
 		fmt.Fprintf(os.Stderr, "opamp-go-agent: SetCapabilities: %v\n", err)
 		return 1
@@ -248,8 +271,9 @@ func run() int {
 				}
 				emit(e)
 			},
-			OnMessage:          a.onMessage,
-			GetEffectiveConfig: a.getEffectiveConfig,
+			OnMessage:                 a.onMessage,
+			OnOpampConnectionSettings: a.onOpampConnectionSettings,
+			GetEffectiveConfig:        a.getEffectiveConfig,
 			OnCommand: func(_ context.Context, cmd *protobufs.ServerToAgentCommand) error {
 				// A real agent would restart here; we only report it.
 				emit(event{Event: "command", Type: strings.TrimPrefix(cmd.GetType().String(), "CommandType_")})
@@ -267,6 +291,14 @@ func run() int {
 	ctx, cancel := context.WithTimeout(ctx, duration.d)
 	defer cancel()
 	a.ctx = ctx
+
+	if *requestCert {
+		// May be called before Start: it goes out in the first message.
+		if err := a.requestCertificate(uid); err != nil {
+			fmt.Fprintf(os.Stderr, "opamp-go-agent: certificate request: %v\n", err)
+			return 1
+		}
+	}
 
 	emit(event{Event: "started", Transport: transport, URL: *serverURL, UID: hex.EncodeToString(uid[:]), UUID: uid.String()})
 	if err := c.Start(ctx, settings); err != nil {
@@ -286,6 +318,78 @@ func run() int {
 	}
 	emit(e)
 	return 0
+}
+
+// requestCertificate makes a key pair and a CSR naming the instance UID in
+// its subject CN, and hands the CSR to the client.
+func (a *agent) requestCertificate(uid uuid.UUID) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
+	if err != nil {
+		return err
+	}
+	der, err := x509.CreateCertificateRequest(cryptorand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: uid.String()}}, key)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.clientKey = key
+	a.mu.Unlock()
+	csr := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	return a.client.RequestConnectionSettings(&protobufs.ConnectionSettingsRequest{
+		Opamp: &protobufs.OpAMPConnectionSettingsRequest{CertificateRequest: &protobufs.CertificateRequest{Csr: csr}},
+	})
+}
+
+// onOpampConnectionSettings checks an offered certificate (our key, chains
+// to the offered CA, usable for client auth) and prints it; opamp-go reports
+// the offer APPLIED, or FAILED when this returns an error. It does not
+// reconnect: the tests' server has no TLS.
+func (a *agent) onOpampConnectionSettings(_ context.Context, s *protobufs.OpAMPConnectionSettings) error {
+	a.mu.Lock()
+	key := a.clientKey
+	a.mu.Unlock()
+	e := event{Event: "opamp_connection_settings", Endpoint: s.GetDestinationEndpoint()}
+	var err error
+	if tls := s.GetCertificate(); tls != nil {
+		var cert *x509.Certificate
+		cert, err = verifyOffered(tls, key)
+		if cert != nil {
+			e.CertSubject, e.CertSerial = cert.Subject.String(), hex.EncodeToString(cert.SerialNumber.Bytes())
+		}
+		e.CertVerified = err == nil
+	}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	emit(e)
+	return err
+}
+
+func verifyOffered(tls *protobufs.TLSCertificate, key *ecdsa.PrivateKey) (*x509.Certificate, error) {
+	block, _ := pem.Decode(tls.GetCert())
+	if block == nil {
+		return nil, errors.New("offered certificate is not PEM")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	if key == nil || !bytes.Equal(mustMarshalPKIX(cert.PublicKey), mustMarshalPKIX(&key.PublicKey)) {
+		return cert, errors.New("offered certificate is not for our key")
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(tls.GetCaCert()) {
+		return cert, errors.New("offered ca_cert is not PEM")
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return cert, err
+	}
+	return cert, nil
+}
+
+func mustMarshalPKIX(pub any) []byte {
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	return der
 }
 
 func (a *agent) getEffectiveConfig(context.Context) (*protobufs.EffectiveConfig, error) {

@@ -10,10 +10,12 @@ import {
   PackageStatusEnum,
   PackageType,
   ServerCapabilities,
+  ServerErrorResponseType,
+  TLSCertificateSchema,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { markDelivered, newAgent, pendingCommands, report } from "./agent-model.js";
-import { applyConnectionSettings, applyPackagesAvailable, computeConnectionSettingsHash, offerTransitions } from "./offers.js";
-import { buildServerToAgent } from "./server-to-agent-builder.js";
+import { markDelivered, newAgent, pendingCommands, queueCertificateRefusal, report } from "./agent-model.js";
+import { applyCertificateOffer, applyConnectionSettings, applyPackagesAvailable, computeConnectionSettingsHash, offerTransitions } from "./offers.js";
+import { buildServerToAgent, serverCapabilities } from "./server-to-agent-builder.js";
 
 const uid = new Uint8Array(16).fill(9);
 const conn = create(ConnectionSchema, { id: "gw/ws/1", type: ConnectionType.WEBSOCKET, gatewayId: "gw" });
@@ -134,5 +136,52 @@ describe("package offers", () => {
     expect(pendingCommands(agent).map((c) => c.id)).toEqual(["p2"]);
     expect(buildServerToAgent(agent, { requestFullState: false }).message.packagesAvailable).toBeUndefined();
     expect(() => applyPackagesAvailable(agent, { broken: create(PackageAvailableSchema, {}) }, opts("p3"))).toThrow(/download_url/);
+  });
+});
+
+describe("certificate signing answers", () => {
+  const tls = create(TLSCertificateSchema, { cert: new TextEncoder().encode("CERT"), caCert: new TextEncoder().encode("CA") });
+
+  it("a certificate rides on the agent's OpAMP settings, which otherwise stay as they were", () => {
+    const agent = agentWith(cap(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings, AgentCapabilities.AgentCapabilities_ReportsOwnMetrics));
+    applyConnectionSettings(agent, offers(), opts("c1"));
+    const before = agent.spec!.connectionSettings!.hash;
+    applyCertificateOffer(agent, tls, "ws://unused/v1/opamp", opts("c2"));
+    const sent = buildServerToAgent(agent, { requestFullState: false }).message.connectionSettings!;
+    expect(sent.opamp?.destinationEndpoint).toBe("wss://opamp.example/v1/opamp");
+    expect(sent.opamp?.headers?.headers[0]?.value).toBe("Bearer x");
+    expect(sent.opamp?.certificate).toEqual(tls);
+    expect(sent.ownMetrics?.destinationEndpoint).toBe("https://otlp.example/v1/metrics");
+    expect(sent.hash).not.toEqual(before);
+  });
+
+  it("without OpAMP settings, the fallback endpoint and a 30 s heartbeat (0 would stop heartbeats) are offered with it", () => {
+    const agent = agentWith(cap(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings));
+    applyCertificateOffer(agent, tls, "wss://opamp.example/v1/opamp", opts("c1"));
+    const opamp = buildServerToAgent(agent, { requestFullState: false }).message.connectionSettings!.opamp!;
+    expect(opamp.destinationEndpoint).toBe("wss://opamp.example/v1/opamp");
+    expect(opamp.heartbeatIntervalSeconds).toBe(30n);
+  });
+
+  it("a refusal goes alone, once, as error_response BAD_REQUEST", () => {
+    const agent = agentWith(cap(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings));
+    applyConnectionSettings(agent, offers(), opts("c1"));
+    queueCertificateRefusal(agent, "the CSR names another agent", opts("c2"));
+    const refusal = buildServerToAgent(agent, { requestFullState: false });
+    expect(refusal.message.errorResponse).toMatchObject({ type: ServerErrorResponseType.ServerErrorResponseType_BadRequest, errorMessage: "the CSR names another agent" });
+    expect(refusal.message.connectionSettings).toBeUndefined();
+    expect(refusal.deliveredCommandIds).toEqual(["c2"]);
+    markDelivered(agent, refusal.deliveredCommandIds, 2);
+    const next = buildServerToAgent(agent, { requestFullState: false });
+    expect(next.message.errorResponse).toBeUndefined();
+    expect(next.message.connectionSettings).toBeDefined();
+    expect(next.deliveredCommandIds).toEqual(["c1"]);
+  });
+
+  it("AcceptsConnectionSettingsRequest is announced only when certificates can be signed", () => {
+    const bit = BigInt(ServerCapabilities.ServerCapabilities_AcceptsConnectionSettingsRequest);
+    expect(serverCapabilities({ signsCertificates: true }) & bit).toBe(bit);
+    expect(serverCapabilities({ signsCertificates: false }) & bit).toBe(0n);
+    expect(buildServerToAgent(agentWith(0n), { requestFullState: false }).message.capabilities & bit).toBe(0n);
   });
 });

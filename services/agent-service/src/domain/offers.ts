@@ -72,6 +72,13 @@ export function applyConnectionSettings(agent: Agent, offers: ConnectionSettings
 }
 
 /**
+ * The heartbeat interval offered with new OpAMP settings: an offer always
+ * carries one (proto3 has no "unchanged"), and 0 would tell a heartbeating
+ * agent to stop and an HTTP agent to stop polling. 30 s is the spec's default.
+ */
+const DEFAULT_HEARTBEAT_SECONDS = 30n;
+
+/**
  * Offers a client certificate (from a signed CSR) through the OpAMP
  * connection settings. The agent's other settings stay as they are; with no
  * OpAMP settings yet, `endpoint` is the destination offered with it (the spec
@@ -80,7 +87,10 @@ export function applyConnectionSettings(agent: Agent, offers: ConnectionSettings
 export function applyCertificateOffer(agent: Agent, certificate: TLSCertificate, endpoint: string, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {
   const current = agent.spec?.connectionSettings;
   const offers = current ? clone(ConnectionSettingsOffersSchema, current) : create(ConnectionSettingsOffersSchema);
-  offers.opamp ??= create(OpAMPConnectionSettingsSchema, { destinationEndpoint: endpoint });
+  offers.opamp ??= create(OpAMPConnectionSettingsSchema, {
+    destinationEndpoint: endpoint,
+    heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds || DEFAULT_HEARTBEAT_SECONDS,
+  });
   offers.opamp.certificate = certificate;
   return applyConnectionSettings(agent, offers, options);
 }
