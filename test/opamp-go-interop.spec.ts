@@ -3,6 +3,7 @@ import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { eventually, startTestServer } from "./support/standalone-server.js";
 
 /**
@@ -81,6 +82,42 @@ describe.skipIf(!binary).each(["ws", "http"] as const)("the opamp-go client over
 
       await agent.stop();
       await eventually(async () => (await t.agents.getAgent({ instanceUid: uid })).agent?.status?.connected === false, 15_000, "disconnected");
+    } finally {
+      await agent.stop();
+    }
+  });
+});
+
+describe.skipIf(!binary)("the opamp-go client's CSR flow", () => {
+  let t: Awaited<ReturnType<typeof startTestServer>>;
+  beforeAll(async () => {
+    t = await startTestServer({ csrApproval: "manual" });
+  });
+  afterAll(async () => {
+    await t?.server.close();
+  });
+
+  it("sends a CSR naming its UID; once approved it receives a certificate for its own key that Go's x509 verifies for clientAuth, and reports it APPLIED", async () => {
+    const agent = runAgent(t.wsUrl, ["--request-certificate"]);
+    try {
+      const started = await eventually(() => agent.events.find((e) => e.event === "started"), 15_000, "agent start");
+      const uid = String(started.uid);
+      const request = await eventually(async () => (await t.certificates.listCertificateRequests({ instanceUid: uid })).requests[0], 15_000, "CSR recorded");
+      expect(request.state).toBe(CertificateRequestState.PENDING);
+      expect(request.subject).toBe(`CN=${String(started.uuid)}`);
+      expect(agent.events.find((e) => e.event === "opamp_connection_settings")).toBeUndefined();
+
+      const { request: approved } = await t.certificates.approveCertificateRequest({ id: request.id, approvedBy: "interop" });
+      const offered = await eventually(() => agent.events.find((e) => e.event === "opamp_connection_settings"), 15_000, "certificate offered");
+      expect(offered.error).toBeUndefined();
+      expect(offered.cert_verified).toBe(true);
+      expect(offered.cert_subject).toBe(`CN=${String(started.uuid)}`);
+      expect(String(offered.cert_serial)).toBe(approved!.serialNumber.toLowerCase().replace(/^0+/, ""));
+      expect(offered.endpoint).toBe(t.wsUrl);
+      await eventually(async () => {
+        const { commands } = await t.commands.listCommands({ instanceUid: uid });
+        return commands.find((c) => c.kind === "client_certificate" && c.state === CommandState.APPLIED);
+      }, 15_000, "certificate APPLIED in the audit");
     } finally {
       await agent.stop();
     }
