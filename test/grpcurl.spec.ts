@@ -40,6 +40,7 @@ describe("admins with grpcurl (gRPC server reflection, no proto files)", () => {
     expect(out.trim().split("\n")).toEqual([
       "fleetplane.agent.v1.AgentService",
       "fleetplane.agent.v1.ConnectionService",
+      "fleetplane.certificate.v1.CertificateService",
       "fleetplane.command.v1.CommandService",
       "grpc.health.v1.Health",
       "grpc.reflection.v1.ServerReflection",
@@ -55,6 +56,15 @@ describe("admins with grpcurl (gRPC server reflection, no proto files)", () => {
     const unknown = await grpcurl([], "describe", "no.such.Thing");
     expect(unknown.code).not.toBe(0);
     expect(unknown.err).toMatch(/Symbol not found: no.such.Thing/);
+  });
+
+  it("reaches CertificateService: lists CSRs by state, and names an unknown request", async () => {
+    const listed = await grpcurl(["-d", '{"state":"CERTIFICATE_REQUEST_STATE_PENDING"}'], "fleetplane.certificate.v1.CertificateService/ListCertificateRequests");
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.out)).toEqual({});
+    const approve = await grpcurl(["-d", `{"id":"${"0".repeat(32)}","approvedBy":"grpcurl"}`], "fleetplane.certificate.v1.CertificateService/ApproveCertificateRequest");
+    expect(approve.err).toMatch(/NotFound/);
+    expect(approve.err).toMatch(/certificate request 0{32} is not known/);
   });
 
   it("checks health", async () => {

@@ -1,9 +1,11 @@
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 
-export { AgentService, ConnectionService, CommandService };
+export { AgentService, ConnectionService, CertificateService, CommandService };
+export { CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 export { CommandKind, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 export { CommandState, type CommandRecord } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 
@@ -23,6 +25,8 @@ export interface FleetplaneClientOptions {
 export interface FleetplaneClient {
   agents: Client<typeof AgentService>;
   connections: Client<typeof ConnectionService>;
+  /** Agents' certificate signing requests: list, approve, deny (served by agent-service). */
+  certificates: Client<typeof CertificateService>;
   commands: Client<typeof CommandService>;
 }
 
@@ -47,6 +51,7 @@ export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneCl
   return {
     agents: createClient(AgentService, main),
     connections: createClient(ConnectionService, main),
+    certificates: createClient(CertificateService, main),
     commands: createClient(CommandService, o.commandServiceUrl ? transportFor(o.commandServiceUrl) : main),
   };
 }
