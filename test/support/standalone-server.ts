@@ -9,7 +9,9 @@ import { silentLogger } from "@fleetplane/platform/logger";
 import { startStandalone, type Standalone } from "@fleetplane/server/standalone";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */
-export async function startTestServer(options: { dataDir?: string; httpAgentTimeoutMs?: number; heartbeatTimeoutMs?: number; maxMessageBytes?: number } = {}) {
+export async function startTestServer(
+  options: { dataDir?: string; httpAgentTimeoutMs?: number; heartbeatTimeoutMs?: number; maxMessageBytes?: number; console?: boolean } = {},
+) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
   const server: Standalone = await startStandalone({
     dataDir,
@@ -21,6 +23,7 @@ export async function startTestServer(options: { dataDir?: string; httpAgentTime
     ...(options.httpAgentTimeoutMs ? { httpAgentTimeoutMs: options.httpAgentTimeoutMs } : {}),
     ...(options.heartbeatTimeoutMs ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
+    ...(options.console !== undefined ? { console: options.console } : {}),
     logger: silentLogger(),
   });
   const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1" });

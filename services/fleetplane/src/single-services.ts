@@ -6,6 +6,7 @@ import { startGateway } from "@fleetplane/opamp-gateway/gateway";
 import { startApiServer } from "@fleetplane/platform/api-server";
 import type { Logger } from "@fleetplane/platform/logger";
 import { traceClientInterceptor } from "@fleetplane/platform/tracing";
+import { consoleWeb } from "./console-choice.js";
 import { choosePushBus } from "./push-bus-choice.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 import { openStores } from "./stores.js";
@@ -41,22 +42,38 @@ export async function startCommandServiceAlone(o: Listen & { dataDir: string; mo
 
 /**
  * agent-service alone: its API on its own port, command-service reached over
- * Connect (HTTP/2), pushes over NATS when a URL is given.
+ * Connect (HTTP/2), pushes over NATS when a URL is given. It also serves the
+ * web console, and answers CommandService.ListCommands by asking
+ * command-service, so a browser (or any client reading the audit trail)
+ * needs this one address.
  */
 export async function startAgentServiceAlone(
-  o: Listen & { dataDir: string; mongoUrl?: string | undefined; natsUrl?: string | undefined; commandServiceUrl: string; reapIntervalMs?: number },
+  o: Listen & {
+    dataDir: string;
+    mongoUrl?: string | undefined;
+    natsUrl?: string | undefined;
+    commandServiceUrl: string;
+    reapIntervalMs?: number;
+    console?: boolean;
+  },
 ): Promise<Running> {
   const stores = await openStores({ dataDir: o.dataDir, mongoUrl: o.mongoUrl, logger: o.logger });
   const bus = await choosePushBus({ natsUrl: o.natsUrl, name: `agent-service-${process.pid}`, logger: o.logger, alone: true });
-  const service = agentServiceModule(stores, createClient(CommandService, h2(o.commandServiceUrl)), bus, o.logger, {
+  const commands = createClient(CommandService, h2(o.commandServiceUrl));
+  const service = agentServiceModule(stores, commands, bus, o.logger, {
     ...(o.reapIntervalMs ? { reapIntervalMs: o.reapIntervalMs } : {}),
   });
   const api = await startApiServer({
     host: o.host,
     port: o.port,
     logger: o.logger,
-    routes: service.routes,
+    routes: (r) => {
+      service.routes(r);
+      // Read-only: recording and updating commands stay command-service's own.
+      r.service(CommandService, { listCommands: (req, ctx) => commands.listCommands(req, { signal: ctx.signal }) });
+    },
     ready: async () => (await service.ping(), true),
+    web: consoleWeb(o.console, o.logger.child({ component: "console" })),
   });
   return {
     port: api.port,

@@ -9,6 +9,7 @@ import { createInProcessPushBus } from "@fleetplane/platform/in-process-push-bus
 import { createInProcessTransport } from "@fleetplane/platform/in-process-transport";
 import type { Logger } from "@fleetplane/platform/logger";
 import { randomBytes } from "node:crypto";
+import { consoleWeb } from "./console-choice.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 import { openStores } from "./stores.js";
 
@@ -25,6 +26,8 @@ export interface StandaloneOptions {
   httpAgentTimeoutMs?: number;
   heartbeatTimeoutMs?: number;
   retryAfterMs?: number;
+  /** Serve the web console at / on the API port (default true). */
+  console?: boolean;
   logger: Logger;
 }
 
@@ -83,6 +86,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
       await commandService.audit.ping();
       return true;
     },
+    web: consoleWeb(o.console, o.logger.child({ component: "console" })),
   });
 
   return {
