@@ -17,6 +17,7 @@ COPY services/command-service/package.json services/command-service/
 COPY services/opamp-gateway/package.json services/opamp-gateway/
 COPY services/simulator/package.json services/simulator/
 COPY services/client/package.json services/client/
+COPY services/console/package.json services/console/
 COPY services/fleetplane/package.json services/fleetplane/
 COPY test/package.json test/
 COPY bench/package.json bench/

@@ -19,6 +19,7 @@ fi
 
 echo "==> typecheck"
 tsc -p tsconfig.json
+tsc -p services/console/tsconfig.json # the web console's browser code (DOM, JSX)
 
 echo "==> real parts: nats-server, FerretDB, grpcurl, the opamp-go client, the Collector's OpAMP supervisor and a collector (built once, cached)"
 if ! command -v go >/dev/null 2>&1; then
@@ -37,6 +38,9 @@ tools=$(bash scripts/ensure-tools.sh nats-server ferretdb opamp-go-agent grpcurl
   read -r FLEETPLANE_HELM
 } <<<"$tools"
 export FLEETPLANE_NATS_SERVER FLEETPLANE_FERRETDB FLEETPLANE_OPAMP_GO_AGENT FLEETPLANE_GRPCURL FLEETPLANE_OPAMPSUPERVISOR FLEETPLANE_OTELCOL FLEETPLANE_HELM
+
+echo "==> Chromium for the web console test (Debian's chromium; installed once when root)"
+bash scripts/ensure-chromium.sh
 
 echo "==> vitest"
 vitest run "$@"

@@ -61,6 +61,16 @@ describe("each service started alone", () => {
     await eventually(() => agent.received.find((m) => m.remoteConfig), 10_000, "config on next message");
     const audit = await eventually(async () => (await commands.listCommands({ instanceUid: instanceUidToHex(agent.uid) })).commands[0], 10_000, "audit record");
     expect(audit.requestedBy).toBe("alone");
+
+    // The web console lives on agent-service's port; the audit trail it
+    // shows is read through agent-service, which asks command-service.
+    const page = await fetch(`http://127.0.0.1:${agentPort}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("Fleetplane console");
+    const viaAgentService = createClient(CommandService, createConnectTransport({ baseUrl: `http://127.0.0.1:${agentPort}`, httpVersion: "1.1" }));
+    expect((await viaAgentService.listCommands({ instanceUid: instanceUidToHex(agent.uid) })).commands.map((c) => c.id)).toEqual([audit.id]);
+    await expect(viaAgentService.recordCommand({})).rejects.toMatchObject({ code: 12 }); // Unimplemented: writes stay command-service's
+    expect((await fetch(`http://127.0.0.1:${commandPort}/`)).status).toBe(404); // command-service serves no console
     await agent.close();
   });
 });

@@ -4,10 +4,14 @@ import {
   AgentSchema,
   CommandKind,
   ConnectionSchema,
+  AgentSpecSchema,
   ConnectionType,
   RemoteConfigState,
   type Agent,
 } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { FleetSummarySchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { ComponentHealthSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { MAX_AGENT_TYPES } from "@fleetplane/agent-service/domain/fleet-summary";
 import {
   RevisionConflictError,
   type AgentRepository,
@@ -199,6 +203,67 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       const last = [...saved].sort().at(-1)!;
       const found = await stores.agents.list({ limit: 5, connected: true, where: (a) => uidOf(a) === last });
       expect(uids(found)).toEqual([last]);
+    });
+
+    it("summarizes the fleet as ListAgents' filters count it, from what was saved last", async () => {
+      expect(toJson(FleetSummarySchema, await stores.agents.summarize())).toEqual({});
+
+      const typed = (name: string, version: string, o: Parameters<typeof agentWith>[0] = {}) =>
+        agentWith({ ...o, identifying: { "service.name": name }, nonIdentifying: { "service.version": version } });
+      const withConfig = (agent: Agent, status: RemoteConfigState) => {
+        agent.spec = create(AgentSpecSchema, { remoteConfig: { data: { hash: new Uint8Array([1]), status } } });
+        return agent;
+      };
+      const healthy = (agent: Agent, ok: boolean) => {
+        agent.status!.health = create(ComponentHealthSchema, { healthy: ok });
+        return agent;
+      };
+      const agents = [
+        healthy(withConfig(typed("checkout", "1.2.0", { connected: true }), RemoteConfigState.APPLIED), true),
+        healthy(withConfig(typed("checkout", "1.2.0", { connected: true }), RemoteConfigState.FAILED), false),
+        healthy(typed("checkout", "1.3.0", { connected: true }), true),
+        typed("cart", "0.9.0"),
+        agentWith({ withoutStatus: true }), // no attributes, status or config at all
+      ];
+      await saveAll(stores.agents, agents);
+      // A later save counts, not the first one.
+      const moved = agents[3]!;
+      withConfig(moved, RemoteConfigState.APPLYING);
+      moved.status!.connected = true;
+      await stores.agents.save(moved);
+
+      const summary = await stores.agents.summarize();
+      expect(toJson(FleetSummarySchema, summary)).toEqual({
+        total: "5",
+        connected: "4",
+        healthy: "2",
+        withRemoteConfig: "3",
+        remoteConfigStates: [
+          { count: "2" }, // REMOTE_CONFIG_STATE_UNSET, the default, is implicit in JSON
+          { state: "REMOTE_CONFIG_STATE_APPLIED", count: "1" },
+          { state: "REMOTE_CONFIG_STATE_APPLYING", count: "1" },
+          { state: "REMOTE_CONFIG_STATE_FAILED", count: "1" },
+        ],
+        agentTypes: [
+          { name: "checkout", version: "1.2.0", count: "2" },
+          { count: "1" }, // no name, no version
+          { name: "cart", version: "0.9.0", count: "1" },
+          { name: "checkout", version: "1.3.0", count: "1" },
+        ],
+      });
+    });
+
+    it("lists the largest agent types and counts the rest as other", async () => {
+      // More distinct versions than the summary lists: one big group, then singles.
+      const agents = [agentWith({ identifying: { "service.name": "big" } }), agentWith({ identifying: { "service.name": "big" } })];
+      for (let i = 0; i < MAX_AGENT_TYPES + 5; i++) agents.push(agentWith({ identifying: { "service.name": "small", "service.version": `v${String(i).padStart(3, "0")}` } }));
+      await saveAll(stores.agents, agents);
+      const summary = await stores.agents.summarize();
+      expect(summary.total).toBe(BigInt(agents.length));
+      expect(summary.agentTypes).toHaveLength(MAX_AGENT_TYPES);
+      expect(summary.agentTypes[0]).toMatchObject({ name: "big", version: "", count: 2n });
+      expect(summary.agentTypes[1]).toMatchObject({ name: "small", version: "v000", count: 1n });
+      expect(summary.otherAgentTypes).toBe(6n);
     });
 
     it("answers ping", async () => {

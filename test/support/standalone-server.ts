@@ -12,7 +12,9 @@ import type { CsrApproval } from "@fleetplane/agent-service/domain/certificate-d
 import { writeTestCa } from "./csr.js";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */
-export async function startTestServer(options: { dataDir?: string; httpAgentTimeoutMs?: number; heartbeatTimeoutMs?: number; maxMessageBytes?: number; csrApproval?: CsrApproval } = {}) {
+export async function startTestServer(
+  options: { dataDir?: string; httpAgentTimeoutMs?: number; heartbeatTimeoutMs?: number; maxMessageBytes?: number; csrApproval?: CsrApproval; console?: boolean } = {},
+) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
   // With an approval policy, a fresh CA signs agents' CSRs.
   const ca = options.csrApproval ? await writeTestCa(mkdtempSync(join(tmpdir(), "fleetplane-ca-"))) : undefined;
@@ -27,6 +29,7 @@ export async function startTestServer(options: { dataDir?: string; httpAgentTime
     ...(options.heartbeatTimeoutMs ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
     ...(ca ? { csr: { caCertFile: ca.caCertFile, caKeyFile: ca.caKeyFile, approval: options.csrApproval } } : {}),
+    ...(options.console !== undefined ? { console: options.console } : {}),
     logger: silentLogger(),
   });
   const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1" });

@@ -1,7 +1,7 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import { RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentConfigMapSchema, CustomMessageSchema, type AgentConfigFile } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { toConnectError } from "@fleetplane/platform/dependency-errors";
 import { InvalidInstanceUidError, instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
@@ -9,6 +9,7 @@ import type { Logger } from "@fleetplane/platform/logger";
 import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./domain/agent-errors.js";
 import type { AgentUsecase } from "./domain/agent-usecase.js";
 import { CertificateRequestNotFoundError, CertificateRequestStateError } from "./domain/certificate-desk.js";
+import { isHealthy, remoteConfigStateOf } from "./domain/fleet-summary.js";
 import { ConnectionUsecase, pageLimit } from "./domain/connection-usecase.js";
 import type { GatewayLeases } from "./domain/gateway-leases.js";
 
@@ -87,8 +88,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
         const limit = pageLimit(req.pageSize);
         const f = req.filter;
         const where = (a: Agent) =>
-          (f?.remoteConfigState === undefined || (a.spec?.remoteConfig?.data?.status ?? RemoteConfigState.UNSET) === f.remoteConfigState) &&
-          (f?.healthy === undefined || (a.status?.health?.healthy ?? false) === f.healthy);
+          (f?.remoteConfigState === undefined || remoteConfigStateOf(a) === f.remoteConfigState) && (f?.healthy === undefined || isHealthy(a) === f.healthy);
         const found = await agents.listAgents({
           limit: limit + 1,
           ...(req.pageToken ? { after: canonicalUid(req.pageToken) } : {}),
@@ -103,6 +103,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
           nextPageToken: found.length > limit && last ? instanceUidToHex(last.metadata!.instanceUid) : "",
         };
       }),
+    getFleetSummary: () => guard("GetFleetSummary", async () => ({ summary: await agents.fleetSummary() })),
     setRemoteConfig: (req) =>
       guard("SetRemoteConfig", async () => {
         const configMap: Record<string, AgentConfigFile> = {};

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
 import { startStandalone } from "./standalone.js";
 import { CSR_OPTIONS, csrSettingsOf } from "./certificate-authority-choice.js";
+import { CONSOLE_OPTION } from "./console-choice.js";
 
 /** How the gateway treats agents; the same in standalone and alone. */
 const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
@@ -31,6 +32,7 @@ const STANDALONE_OPTIONS: OptionSpec[] = [
   { name: "opamp-port", kind: "number", description: "OpAMP port (WebSocket and plain HTTP at /v1/opamp and /api/v1/opamp)", default: "4320" },
   { name: "api-host", kind: "string", description: "Address the admin API listens on", default: "127.0.0.1" },
   { name: "api-port", kind: "number", description: "Admin API port (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c)", default: "4321" },
+  CONSOLE_OPTION,
   ...GATEWAY_LIMIT_OPTIONS,
   ...CSR_OPTIONS,
   { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
@@ -86,6 +88,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
       { name: "command-service-url", kind: "string", description: "Base URL of command-service", default: "http://127.0.0.1:4323" },
       { name: "reap-interval-seconds", kind: "number", description: "How often to look for gateways whose lease ran out", default: "5" },
       ...CSR_OPTIONS,
+      CONSOLE_OPTION,
     ],
     start: (v, logger) =>
       startAgentServiceAlone({
@@ -97,6 +100,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         commandServiceUrl: String(v["command-service-url"]),
         reapIntervalMs: Number(v["reap-interval-seconds"]) * 1000,
         csr: csrSettingsOf(v),
+        console: v.console === true,
         logger,
       }),
   },
@@ -181,6 +185,7 @@ async function main(argv: string[]): Promise<number> {
     opampPort: Number(values["opamp-port"]),
     apiHost: String(values["api-host"]),
     apiPort: Number(values["api-port"]),
+    console: values.console === true,
     ...gatewayLimits(values),
     csr: csrSettingsOf(values),
     logger,
@@ -190,7 +195,7 @@ async function main(argv: string[]): Promise<number> {
     "Fleetplane standalone is running",
   );
   process.stderr.write(
-    `\nFleetplane standalone\n  OpAMP:     ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also http:// POST, and /api/v1/opamp)\n  Admin API: http://${values["api-host"]}:${server.apiPort}  (Connect, gRPC, gRPC-web)\n  Data:      ${values["data-dir"]}\n\n`,
+    `\nFleetplane standalone\n  OpAMP:     ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also http:// POST, and /api/v1/opamp)\n  Admin API: http://${values["api-host"]}:${server.apiPort}  (Connect, gRPC, gRPC-web)\n${values.console === true ? `  Console:   http://${values["api-host"]}:${server.apiPort}/\n` : ""}  Data:      ${values["data-dir"]}\n\n`,
   );
   await untilSignal(logger);
   await server.close();

@@ -8,6 +8,7 @@ import { UsageError } from "@fleetplane/platform/cli-options";
 import type { Logger } from "@fleetplane/platform/logger";
 import { traceClientInterceptor } from "@fleetplane/platform/tracing";
 import { chooseCertificateSigner, type CsrSettings } from "./certificate-authority-choice.js";
+import { consoleWeb } from "./console-choice.js";
 import { choosePushBus } from "./push-bus-choice.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 import { openStores } from "./stores.js";
@@ -43,10 +44,21 @@ export async function startCommandServiceAlone(o: Listen & { dataDir: string; mo
 
 /**
  * agent-service alone: its API on its own port, command-service reached over
- * Connect (HTTP/2), pushes over NATS when a URL is given.
+ * Connect (HTTP/2), pushes over NATS when a URL is given. It also serves the
+ * web console, and answers CommandService.ListCommands by asking
+ * command-service, so a browser (or any client reading the audit trail)
+ * needs this one address.
  */
 export async function startAgentServiceAlone(
-  o: Listen & { dataDir: string; mongoUrl?: string | undefined; natsUrl?: string | undefined; commandServiceUrl: string; reapIntervalMs?: number; csr?: CsrSettings },
+  o: Listen & {
+    dataDir: string;
+    mongoUrl?: string | undefined;
+    natsUrl?: string | undefined;
+    commandServiceUrl: string;
+    reapIntervalMs?: number;
+    csr?: CsrSettings;
+    console?: boolean;
+  },
 ): Promise<Running> {
   const signer = await chooseCertificateSigner(o.csr ?? {}, { dataDir: o.dataDir, logger: o.logger });
   const opampEndpoint = o.csr?.opampEndpoint;
@@ -54,7 +66,8 @@ export async function startAgentServiceAlone(
   if (signer && !opampEndpoint) throw new UsageError("--csr-opamp-endpoint is needed with a CSR CA: the OpAMP URL (of your gateways or their load balancer) offered with issued certificates");
   const stores = await openStores({ dataDir: o.dataDir, mongoUrl: o.mongoUrl, logger: o.logger });
   const bus = await choosePushBus({ natsUrl: o.natsUrl, name: `agent-service-${process.pid}`, logger: o.logger, alone: true });
-  const service = agentServiceModule(stores, createClient(CommandService, h2(o.commandServiceUrl)), bus, o.logger, {
+  const commands = createClient(CommandService, h2(o.commandServiceUrl));
+  const service = agentServiceModule(stores, commands, bus, o.logger, {
     ...(o.reapIntervalMs ? { reapIntervalMs: o.reapIntervalMs } : {}),
     certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => opampEndpoint ?? "" },
   });
@@ -62,8 +75,13 @@ export async function startAgentServiceAlone(
     host: o.host,
     port: o.port,
     logger: o.logger,
-    routes: service.routes,
+    routes: (r) => {
+      service.routes(r);
+      // Read-only: recording and updating commands stay command-service's own.
+      r.service(CommandService, { listCommands: (req, ctx) => commands.listCommands(req, { signal: ctx.signal }) });
+    },
     ready: async () => (await service.ping(), true),
+    web: consoleWeb(o.console, o.logger.child({ component: "console" })),
   });
   return {
     port: api.port,

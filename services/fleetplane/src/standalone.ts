@@ -10,6 +10,7 @@ import { createInProcessTransport } from "@fleetplane/platform/in-process-transp
 import type { Logger } from "@fleetplane/platform/logger";
 import { randomBytes } from "node:crypto";
 import { chooseCertificateSigner, type CsrSettings } from "./certificate-authority-choice.js";
+import { consoleWeb } from "./console-choice.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 import { openStores } from "./stores.js";
 
@@ -28,6 +29,8 @@ export interface StandaloneOptions {
   retryAfterMs?: number;
   /** Certificate signing requests; default: no CA (refused). */
   csr?: CsrSettings;
+  /** Serve the web console at / on the API port (default true). */
+  console?: boolean;
   logger: Logger;
 }
 
@@ -94,6 +97,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
       await commandService.audit.ping();
       return true;
     },
+    web: consoleWeb(o.console, o.logger.child({ component: "console" })),
   });
 
   return {

@@ -12,6 +12,15 @@ import { createHealthService, Health } from "./grpc-health.js";
 import { createReflectionServices } from "./grpc-reflection.js";
 import { traceServerInterceptor } from "./tracing.js";
 
+/**
+ * Plain-HTTP pages served beside the API (the web console): answers a
+ * request it knows and resolves true, or resolves false to leave it alone.
+ */
+export type WebHandler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => Promise<boolean>;
+
 export interface ApiServerOptions {
   host: string;
   /** 0 picks a free port (tests). */
@@ -22,6 +31,8 @@ export interface ApiServerOptions {
   ready?: () => Promise<boolean>;
   /** Largest request message accepted, in bytes. */
   readMaxBytes?: number;
+  /** Tried for requests that are neither RPCs nor probes, before the 404. */
+  web?: WebHandler;
 }
 
 /**
@@ -47,7 +58,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<DualPro
     readMaxBytes: options.readMaxBytes ?? 64 * 1024 * 1024,
     interceptors: [traceServerInterceptor],
     fallback: (req, res) => {
-      void probe(req, res as http.ServerResponse, ready);
+      void probe(req, res as http.ServerResponse, ready, options.web);
     },
   });
   const server = await listenDualProtocol(handler, { host: options.host, port: options.port });
@@ -59,6 +70,7 @@ async function probe(
   req: http.IncomingMessage | http2.Http2ServerRequest,
   res: http.ServerResponse | http2.Http2ServerResponse,
   ready: () => Promise<boolean>,
+  web: WebHandler | undefined,
 ): Promise<void> {
   const path = (req.url ?? "").split("?")[0];
   const send = (status: number, body: string) => {
@@ -81,5 +93,6 @@ async function probe(
     }
     return send(ok ? 200 : 503, ok ? "ready" : "not ready");
   }
+  if (web && (await web(req, res))) return;
   send(404, "not found");
 }

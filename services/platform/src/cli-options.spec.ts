@@ -14,6 +14,15 @@ describe("parseOptions", () => {
     expect(parseOptions(specs, ["--opamp-port", "6000", "--gzip"], env).values).toMatchObject({ "opamp-port": 6000, gzip: true });
   });
 
+  it("turns a boolean that defaults to true off with --no-<name> or its variable", () => {
+    const on: OptionSpec[] = [{ name: "console", kind: "boolean", description: "Serve the console", default: "true" }];
+    expect(parseOptions(on, [], {}).values.console).toBe(true);
+    expect(parseOptions(on, ["--no-console"], {}).values.console).toBe(false);
+    expect(parseOptions(on, [], { FLEETPLANE_CONSOLE: "false" }).values.console).toBe(false);
+    expect(parseOptions(on, ["--console"], { FLEETPLANE_CONSOLE: "false" }).values.console).toBe(true);
+    expect(formatHelp("x", "y", on)).toContain("--[no-]console");
+  });
+
   it("names the flag and its variable when a value is wrong", () => {
     expect(() => parseOptions(specs, ["--opamp-port", "many"], {})).toThrow(/--opamp-port \(or FLEETPLANE_OPAMP_PORT\) must be a number/);
     expect(() => parseOptions(specs, ["--nope"], {})).toThrow(/see --help/);

@@ -41,6 +41,9 @@ export function parseOptions(
       options: {
         help: { type: "boolean", short: "h" },
         ...Object.fromEntries(specs.map((s) => [s.name, { type: s.kind === "boolean" ? "boolean" : "string" } as const])),
+        // Node 20's parseArgs has no negation: `--no-<name>` is declared
+        // explicitly so a boolean that defaults to true can be turned off.
+        ...Object.fromEntries(specs.filter((s) => s.kind === "boolean").map((s) => [`no-${s.name}`, { type: "boolean" } as const])),
       },
     });
   } catch (err) {
@@ -48,7 +51,9 @@ export function parseOptions(
   }
   const values: OptionValues = {};
   for (const spec of specs) {
-    const raw = (parsed.values as Record<string, string | boolean | undefined>)[spec.name] ?? env[envName(spec.name)] ?? spec.default;
+    const given = parsed.values as Record<string, string | boolean | undefined>;
+    const negated = spec.kind === "boolean" && given[`no-${spec.name}`] === true ? false : undefined;
+    const raw = given[spec.name] ?? negated ?? env[envName(spec.name)] ?? spec.default;
     values[spec.name] = raw === undefined ? undefined : convert(spec, raw);
   }
   return { values, help: parsed.values.help === true };
@@ -73,7 +78,7 @@ function convert(spec: OptionSpec, raw: string | boolean): string | number | boo
 
 export function formatHelp(usage: string, summary: string, specs: readonly OptionSpec[]): string {
   const rows = specs.map((s) => {
-    const flag = `--${s.name}${s.kind === "boolean" ? "" : " <" + s.kind + ">"}`;
+    const flag = s.kind === "boolean" ? `--[no-]${s.name}` : `--${s.name} <${s.kind}>`;
     const dflt = s.default === undefined ? "" : ` (default: ${s.default})`;
     return `  ${flag.padEnd(34)} ${s.description}${dflt}\n  ${"".padEnd(34)} env: ${envName(s.name)}`;
   });

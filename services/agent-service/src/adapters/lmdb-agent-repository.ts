@@ -10,6 +10,7 @@ import {
   type GatewayLeaseRepository,
 } from "../domain/agent-repository.js";
 import { matchesAgentQuery } from "../domain/agent-query.js";
+import { FleetSummaryCounter } from "../domain/fleet-summary.js";
 
 /**
  * Agents in the embedded store, keyed by hex instance UID and stored as the
@@ -57,6 +58,13 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
         if (out.length >= query.limit) break;
       }
       return out;
+    },
+    async summarize() {
+      // A full scan: acceptable for an admin overview of the embedded store
+      // (about a second per few hundred thousand agents).
+      const counter = new FleetSummaryCounter();
+      for (const { value } of agents.getRange({})) counter.add(decode(value)!);
+      return counter.summary();
     },
     async ping() {
       agents.getKeysCount({ limit: 1 });

@@ -1,5 +1,5 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { AgentSchema, ConnectionSchema, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import { bytesOfBinary, guardMongo, upsertWithRetry } from "@fleetplane/platform/mongo-store";
 import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
@@ -11,6 +11,7 @@ import {
   type GatewayLeaseRepository,
 } from "../domain/agent-repository.js";
 import { agentStringAttributes } from "../domain/agent-query.js";
+import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../domain/fleet-summary.js";
 
 /**
  * One document per agent. The agent itself is the `proto` blob (the protobuf
@@ -26,6 +27,14 @@ interface AgentDocument {
   gatewayId: string;
   /** String attributes (identifying and non-identifying) as `key + "\0" + value`: a filter is array membership. */
   attrs: string[];
+  // Copies the fleet summary groups by (see fleet-summary.ts). Documents
+  // written before these fields existed lack them until their next save;
+  // the summary reads a missing field as false / UNSET / "".
+  healthy: boolean;
+  configured: boolean;
+  configState: number;
+  serviceName: string;
+  serviceVersion: string;
   proto: Binary;
 }
 
@@ -138,6 +147,41 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
       });
     },
 
+    async summarize() {
+      // Two $group stages (supported by FerretDB 1.x): one over the few
+      // status combinations, one over agent types, sorted and cut in the
+      // database so a fleet of many versions does not come back whole.
+      return guardMongo(async () => {
+        const status = await agents
+          .aggregate<{ _id: Partial<Record<"connected" | "healthy" | "configured", boolean | null>> & { configState?: number | null }; count: number }>([
+            {
+              $group: {
+                _id: { connected: "$connected", healthy: "$healthy", configured: "$configured", configState: "$configState" },
+                count: { $sum: 1 },
+              },
+            },
+          ])
+          .toArray();
+        const types = await agents
+          .aggregate<{ _id: { serviceName?: string | null; serviceVersion?: string | null }; count: number }>([
+            { $group: { _id: { serviceName: "$serviceName", serviceVersion: "$serviceVersion" }, count: { $sum: 1 } } },
+            { $sort: { count: -1, "_id.serviceName": 1, "_id.serviceVersion": 1 } },
+            { $limit: MAX_AGENT_TYPES },
+          ])
+          .toArray();
+        return buildFleetSummary(
+          status.map((g) => ({
+            connected: g._id.connected ?? false,
+            healthy: g._id.healthy ?? false,
+            configured: g._id.configured ?? false,
+            configState: g._id.configState ?? RemoteConfigState.UNSET,
+            count: Number(g.count),
+          })),
+          types.map((g) => ({ serviceName: g._id.serviceName ?? "", serviceVersion: g._id.serviceVersion ?? "", count: Number(g.count) })),
+        );
+      });
+    },
+
     async ping() {
       await guardMongo(() => db.command({ ping: 1 }));
     },
@@ -200,10 +244,13 @@ function decodeAgent(doc: AgentDocument): Agent {
   return agent;
 }
 
-/** The copies of agent fields that ListAgents filters on; same semantics as matchesAgentQuery. */
-function queryFieldsOf(agent: Agent): Pick<AgentDocument, "connected" | "gatewayId" | "attrs"> {
+/**
+ * The copies of agent fields that ListAgents filters on (same semantics as
+ * matchesAgentQuery) and that the fleet summary groups by.
+ */
+function queryFieldsOf(agent: Agent): Omit<AgentDocument, "_id" | "revision" | "proto"> {
   return {
-    connected: agent.status?.connected ?? false,
+    ...summaryFieldsOf(agent),
     gatewayId: agent.status?.gatewayId ?? "",
     attrs: [...agentStringAttributes(agent)].map(([key, value]) => attributeEntry(key, value)),
   };

@@ -1,4 +1,5 @@
 import type { Agent, Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { FleetSummary } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 
 /** Another writer stored a newer revision first; reload and apply again. */
 export class RevisionConflictError extends Error {
@@ -30,6 +31,8 @@ export interface AgentRepository {
    */
   save(agent: Agent): Promise<void>;
   list(query: AgentQuery): Promise<Agent[]>;
+  /** Counts over every stored agent (see fleet-summary.ts for their meaning). */
+  summarize(): Promise<FleetSummary>;
   ping(): Promise<void>;
 }
 

@@ -7,6 +7,7 @@ import {
   type AgentCommand,
   type Connection,
 } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { FleetSummary } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import {
   AgentCapabilities,
   ServerToAgentFlags,
@@ -210,6 +211,14 @@ export class AgentUsecase implements CertificateOffers {
     const agents = await this.deps.agents.list(query);
     // Cached agents may carry liveness not yet flushed: show the freshest copy.
     return agents.map((a) => clone(AgentSchema, this.cache.get(instanceUidToHex(a.metadata!.instanceUid)) ?? a));
+  }
+
+  /**
+   * Counts over the whole fleet, from the store. Cached agents differ from
+   * their stored copy only in liveness, which the summary does not count.
+   */
+  async fleetSummary(): Promise<FleetSummary> {
+    return this.deps.agents.summarize();
   }
 
   /** SendCommand flow of the design for a remote configuration. */

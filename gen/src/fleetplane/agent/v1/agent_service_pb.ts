@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetplane/agent/v1/agent_service.proto.
  */
 export const file_fleetplane_agent_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("CidmbGVldHBsYW5lL2FnZW50L3YxL2FnZW50X3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuYWdlbnQudjEiewoUUmVwb3J0TWVzc2FnZVJlcXVlc3QSMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbhIuCgdtZXNzYWdlGAIgASgLMh0ub3BhbXAucHJvdG8udjEuQWdlbnRUb1NlcnZlciJFChVSZXBvcnRNZXNzYWdlUmVzcG9uc2USLAoFcmVwbHkYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50IlMKFVJlcG9ydE1lc3NhZ2VzUmVxdWVzdBI6CgdyZXBvcnRzGAEgAygLMikuZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVxdWVzdCJTChZSZXBvcnRNZXNzYWdlc1Jlc3BvbnNlEjkKB3Jlc3VsdHMYASADKAsyKC5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXN1bHQibgoTUmVwb3J0TWVzc2FnZVJlc3VsdBIsCgVyZXBseRgBIAEoCzIdLm9wYW1wLnByb3RvLnYxLlNlcnZlclRvQWdlbnQSEgoKZXJyb3JfY29kZRgCIAEoBRIVCg1lcnJvcl9tZXNzYWdlGAMgASgJIkcKGFB1bGxTZXJ2ZXJUb0FnZW50UmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCSJLChlQdWxsU2VydmVyVG9BZ2VudFJlc3BvbnNlEi4KB21lc3NhZ2UYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50IkYKF01hcmtEaXNjb25uZWN0ZWRSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIVCg1jb25uZWN0aW9uX2lkGAIgASgJIjAKGE1hcmtEaXNjb25uZWN0ZWRSZXNwb25zZRIUCgxkaXNjb25uZWN0ZWQYASABKAgiJwoPR2V0QWdlbnRSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCSI9ChBHZXRBZ2VudFJlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudCJsChFMaXN0QWdlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCRIwCgZmaWx0ZXIYAyABKAsyIC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyIrACCgtBZ2VudEZpbHRlchIWCgljb25uZWN0ZWQYASABKAhIAIgBARJIChNyZW1vdGVfY29uZmlnX3N0YXRlGAIgASgOMiYuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdTdGF0ZUgBiAEBEkQKCmF0dHJpYnV0ZXMYAyADKAsyMC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyLkF0dHJpYnV0ZXNFbnRyeRIUCgdoZWFsdGh5GAQgASgISAKIAQEaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2Nvbm5lY3RlZEIWChRfcmVtb3RlX2NvbmZpZ19zdGF0ZUIKCghfaGVhbHRoeSJZChJMaXN0QWdlbnRzUmVzcG9uc2USKgoGYWdlbnRzGAEgAygLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiUwoQUmVtb3RlQ29uZmlnRmlsZRIOCgR0ZXh0GAEgASgJSAASDgoEYm9keRgCIAEoDEgAEhQKDGNvbnRlbnRfdHlwZRgDIAEoCUIJCgdjb250ZW50IuABChZTZXRSZW1vdGVDb25maWdSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRJFCgVmaWxlcxgCIAMoCzI2LmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UmVtb3RlQ29uZmlnUmVxdWVzdC5GaWxlc0VudHJ5EhQKDHJlcXVlc3RlZF9ieRgDIAEoCRpTCgpGaWxlc0VudHJ5EgsKA2tleRgBIAEoCRI0CgV2YWx1ZRgCIAEoCzIlLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnRmlsZToCOAEiaAoXU2V0UmVtb3RlQ29uZmlnUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIInAKElNlbmRDb21tYW5kUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSLgoEa2luZBgCIAEoDjIgLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29tbWFuZEtpbmQSFAoMcmVxdWVzdGVkX2J5GAMgASgJIlkKE1NlbmRDb21tYW5kUmVzcG9uc2USMgoHY29tbWFuZBgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRDb21tYW5kEg4KBnB1c2hlZBgCIAEoCCIqChJXYXRjaEFnZW50c1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJIkAKE1dhdGNoQWdlbnRzUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50IkwKFVNhdmVDb25uZWN0aW9uUmVxdWVzdBIzCgpjb25uZWN0aW9uGAEgASgLMh8uZmxlZXRwbGFuZS5hZ2VudC52MS5Db25uZWN0aW9uIhgKFlNhdmVDb25uZWN0aW9uUmVzcG9uc2UiIgoUR2V0Q29ubmVjdGlvblJlcXVlc3QSCgoCaWQYASABKAkiTAoVR2V0Q29ubmVjdGlvblJlc3BvbnNlEjMKCmNvbm5lY3Rpb24YASABKAsyHy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb24iJQoXRGVsZXRlQ29ubmVjdGlvblJlcXVlc3QSCgoCaWQYASABKAkiGgoYRGVsZXRlQ29ubmVjdGlvblJlc3BvbnNlIlMKFkxpc3RDb25uZWN0aW9uc1JlcXVlc3QSEgoKZ2F0ZXdheV9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJoChdMaXN0Q29ubmVjdGlvbnNSZXNwb25zZRI0Cgtjb25uZWN0aW9ucxgBIAMoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQwoYUmVuZXdHYXRld2F5TGVhc2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkSEwoLdHRsX3NlY29uZHMYAiABKA0iGwoZUmVuZXdHYXRld2F5TGVhc2VSZXNwb25zZSIwChpSZWxlYXNlR2F0ZXdheUxlYXNlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJIh0KG1JlbGVhc2VHYXRld2F5TGVhc2VSZXNwb25zZSKEAQocU2V0Q29ubmVjdGlvblNldHRpbmdzUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSOAoGb2ZmZXJzGAIgASgLMigub3BhbXAucHJvdG8udjEuQ29ubmVjdGlvblNldHRpbmdzT2ZmZXJzEhQKDHJlcXVlc3RlZF9ieRgDIAEoCSJuCh1TZXRDb25uZWN0aW9uU2V0dGluZ3NSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgi7gEKG1NldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSUAoIcGFja2FnZXMYAiADKAsyPi5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdC5QYWNrYWdlc0VudHJ5EhQKDHJlcXVlc3RlZF9ieRgDIAEoCRpRCg1QYWNrYWdlc0VudHJ5EgsKA2tleRgBIAEoCRIvCgV2YWx1ZRgCIAEoCzIgLm9wYW1wLnByb3RvLnYxLlBhY2thZ2VBdmFpbGFibGU6AjgBIm0KHFNldFBhY2thZ2VzQXZhaWxhYmxlUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIInYKGFNlbmRDdXN0b21NZXNzYWdlUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSEgoKY2FwYWJpbGl0eRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBGRhdGEYBCABKAwSFAoMcmVxdWVzdGVkX2J5GAUgASgJIl8KGVNlbmRDdXN0b21NZXNzYWdlUmVzcG9uc2USMgoHY29tbWFuZBgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRDb21tYW5kEg4KBnB1c2hlZBgCIAEoCDKjCgoMQWdlbnRTZXJ2aWNlEmYKDVJlcG9ydE1lc3NhZ2USKS5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXF1ZXN0GiouZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVzcG9uc2USaQoOUmVwb3J0TWVzc2FnZXMSKi5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VzUmVxdWVzdBorLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZXNSZXNwb25zZRJyChFQdWxsU2VydmVyVG9BZ2VudBItLmZsZWV0cGxhbmUuYWdlbnQudjEuUHVsbFNlcnZlclRvQWdlbnRSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5hZ2VudC52MS5QdWxsU2VydmVyVG9BZ2VudFJlc3BvbnNlEm8KEE1hcmtEaXNjb25uZWN0ZWQSLC5mbGVldHBsYW5lLmFnZW50LnYxLk1hcmtEaXNjb25uZWN0ZWRSZXF1ZXN0Gi0uZmxlZXRwbGFuZS5hZ2VudC52MS5NYXJrRGlzY29ubmVjdGVkUmVzcG9uc2USVwoIR2V0QWdlbnQSJC5mbGVldHBsYW5lLmFnZW50LnYxLkdldEFnZW50UmVxdWVzdBolLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0QWdlbnRSZXNwb25zZRJdCgpMaXN0QWdlbnRzEiYuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0QWdlbnRzUmVxdWVzdBonLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdEFnZW50c1Jlc3BvbnNlEmwKD1NldFJlbW90ZUNvbmZpZxIrLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UmVtb3RlQ29uZmlnUmVxdWVzdBosLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UmVtb3RlQ29uZmlnUmVzcG9uc2USYAoLU2VuZENvbW1hbmQSJy5mbGVldHBsYW5lLmFnZW50LnYxLlNlbmRDb21tYW5kUmVxdWVzdBooLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZENvbW1hbmRSZXNwb25zZRJ+ChVTZXRDb25uZWN0aW9uU2V0dGluZ3MSMS5mbGVldHBsYW5lLmFnZW50LnYxLlNldENvbm5lY3Rpb25TZXR0aW5nc1JlcXVlc3QaMi5mbGVldHBsYW5lLmFnZW50LnYxLlNldENvbm5lY3Rpb25TZXR0aW5nc1Jlc3BvbnNlEnsKFFNldFBhY2thZ2VzQXZhaWxhYmxlEjAuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRQYWNrYWdlc0F2YWlsYWJsZVJlcXVlc3QaMS5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVzcG9uc2UScgoRU2VuZEN1c3RvbU1lc3NhZ2USLS5mbGVldHBsYW5lLmFnZW50LnYxLlNlbmRDdXN0b21NZXNzYWdlUmVxdWVzdBouLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZEN1c3RvbU1lc3NhZ2VSZXNwb25zZRJiCgtXYXRjaEFnZW50cxInLmZsZWV0cGxhbmUuYWdlbnQudjEuV2F0Y2hBZ2VudHNSZXF1ZXN0GiguZmxlZXRwbGFuZS5hZ2VudC52MS5XYXRjaEFnZW50c1Jlc3BvbnNlMAEyswUKEUNvbm5lY3Rpb25TZXJ2aWNlEmkKDlNhdmVDb25uZWN0aW9uEiouZmxlZXRwbGFuZS5hZ2VudC52MS5TYXZlQ29ubmVjdGlvblJlcXVlc3QaKy5mbGVldHBsYW5lLmFnZW50LnYxLlNhdmVDb25uZWN0aW9uUmVzcG9uc2USZgoNR2V0Q29ubmVjdGlvbhIpLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0Q29ubmVjdGlvblJlcXVlc3QaKi5mbGVldHBsYW5lLmFnZW50LnYxLkdldENvbm5lY3Rpb25SZXNwb25zZRJvChBEZWxldGVDb25uZWN0aW9uEiwuZmxlZXRwbGFuZS5hZ2VudC52MS5EZWxldGVDb25uZWN0aW9uUmVxdWVzdBotLmZsZWV0cGxhbmUuYWdlbnQudjEuRGVsZXRlQ29ubmVjdGlvblJlc3BvbnNlEmwKD0xpc3RDb25uZWN0aW9ucxIrLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdENvbm5lY3Rpb25zUmVxdWVzdBosLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdENvbm5lY3Rpb25zUmVzcG9uc2UScgoRUmVuZXdHYXRld2F5TGVhc2USLS5mbGVldHBsYW5lLmFnZW50LnYxLlJlbmV3R2F0ZXdheUxlYXNlUmVxdWVzdBouLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVuZXdHYXRld2F5TGVhc2VSZXNwb25zZRJ4ChNSZWxlYXNlR2F0ZXdheUxlYXNlEi8uZmxlZXRwbGFuZS5hZ2VudC52MS5SZWxlYXNlR2F0ZXdheUxlYXNlUmVxdWVzdBowLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVsZWFzZUdhdGV3YXlMZWFzZVJlc3BvbnNlYgZwcm90bzM", [file_fleetplane_agent_v1_agent, file_opamp_proto_opamp]);
+  fileDesc("CidmbGVldHBsYW5lL2FnZW50L3YxL2FnZW50X3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuYWdlbnQudjEiewoUUmVwb3J0TWVzc2FnZVJlcXVlc3QSMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbhIuCgdtZXNzYWdlGAIgASgLMh0ub3BhbXAucHJvdG8udjEuQWdlbnRUb1NlcnZlciJFChVSZXBvcnRNZXNzYWdlUmVzcG9uc2USLAoFcmVwbHkYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50IlMKFVJlcG9ydE1lc3NhZ2VzUmVxdWVzdBI6CgdyZXBvcnRzGAEgAygLMikuZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVxdWVzdCJTChZSZXBvcnRNZXNzYWdlc1Jlc3BvbnNlEjkKB3Jlc3VsdHMYASADKAsyKC5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXN1bHQibgoTUmVwb3J0TWVzc2FnZVJlc3VsdBIsCgVyZXBseRgBIAEoCzIdLm9wYW1wLnByb3RvLnYxLlNlcnZlclRvQWdlbnQSEgoKZXJyb3JfY29kZRgCIAEoBRIVCg1lcnJvcl9tZXNzYWdlGAMgASgJIkcKGFB1bGxTZXJ2ZXJUb0FnZW50UmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCSJLChlQdWxsU2VydmVyVG9BZ2VudFJlc3BvbnNlEi4KB21lc3NhZ2UYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50IkYKF01hcmtEaXNjb25uZWN0ZWRSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIVCg1jb25uZWN0aW9uX2lkGAIgASgJIjAKGE1hcmtEaXNjb25uZWN0ZWRSZXNwb25zZRIUCgxkaXNjb25uZWN0ZWQYASABKAgiJwoPR2V0QWdlbnRSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCSI9ChBHZXRBZ2VudFJlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudCJsChFMaXN0QWdlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCRIwCgZmaWx0ZXIYAyABKAsyIC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyIrACCgtBZ2VudEZpbHRlchIWCgljb25uZWN0ZWQYASABKAhIAIgBARJIChNyZW1vdGVfY29uZmlnX3N0YXRlGAIgASgOMiYuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdTdGF0ZUgBiAEBEkQKCmF0dHJpYnV0ZXMYAyADKAsyMC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyLkF0dHJpYnV0ZXNFbnRyeRIUCgdoZWFsdGh5GAQgASgISAKIAQEaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2Nvbm5lY3RlZEIWChRfcmVtb3RlX2NvbmZpZ19zdGF0ZUIKCghfaGVhbHRoeSJZChJMaXN0QWdlbnRzUmVzcG9uc2USKgoGYWdlbnRzGAEgAygLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiGAoWR2V0RmxlZXRTdW1tYXJ5UmVxdWVzdCJNChdHZXRGbGVldFN1bW1hcnlSZXNwb25zZRIyCgdzdW1tYXJ5GAEgASgLMiEuZmxlZXRwbGFuZS5hZ2VudC52MS5GbGVldFN1bW1hcnki/QEKDEZsZWV0U3VtbWFyeRINCgV0b3RhbBgBIAEoBBIRCgljb25uZWN0ZWQYAiABKAQSDwoHaGVhbHRoeRgDIAEoBBIaChJ3aXRoX3JlbW90ZV9jb25maWcYBCABKAQSSQoUcmVtb3RlX2NvbmZpZ19zdGF0ZXMYBSADKAsyKy5mbGVldHBsYW5lLmFnZW50LnYxLlJlbW90ZUNvbmZpZ1N0YXRlQ291bnQSOAoLYWdlbnRfdHlwZXMYBiADKAsyIy5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50VHlwZUNvdW50EhkKEW90aGVyX2FnZW50X3R5cGVzGAcgASgEIl4KFlJlbW90ZUNvbmZpZ1N0YXRlQ291bnQSNQoFc3RhdGUYASABKA4yJi5mbGVldHBsYW5lLmFnZW50LnYxLlJlbW90ZUNvbmZpZ1N0YXRlEg0KBWNvdW50GAIgASgEIj4KDkFnZW50VHlwZUNvdW50EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRINCgVjb3VudBgDIAEoBCJTChBSZW1vdGVDb25maWdGaWxlEg4KBHRleHQYASABKAlIABIOCgRib2R5GAIgASgMSAASFAoMY29udGVudF90eXBlGAMgASgJQgkKB2NvbnRlbnQi4AEKFlNldFJlbW90ZUNvbmZpZ1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEkUKBWZpbGVzGAIgAygLMjYuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRSZW1vdGVDb25maWdSZXF1ZXN0LkZpbGVzRW50cnkSFAoMcmVxdWVzdGVkX2J5GAMgASgJGlMKCkZpbGVzRW50cnkSCwoDa2V5GAEgASgJEjQKBXZhbHVlGAIgASgLMiUuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdGaWxlOgI4ASJoChdTZXRSZW1vdGVDb25maWdSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgicAoSU2VuZENvbW1hbmRSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIuCgRraW5kGAIgASgOMiAuZmxlZXRwbGFuZS5hZ2VudC52MS5Db21tYW5kS2luZBIUCgxyZXF1ZXN0ZWRfYnkYAyABKAkiWQoTU2VuZENvbW1hbmRSZXNwb25zZRIyCgdjb21tYW5kGAEgASgLMiEuZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudENvbW1hbmQSDgoGcHVzaGVkGAIgASgIIioKEldhdGNoQWdlbnRzUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkiQAoTV2F0Y2hBZ2VudHNSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQiTAoVU2F2ZUNvbm5lY3Rpb25SZXF1ZXN0EjMKCmNvbm5lY3Rpb24YASABKAsyHy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb24iGAoWU2F2ZUNvbm5lY3Rpb25SZXNwb25zZSIiChRHZXRDb25uZWN0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJMChVHZXRDb25uZWN0aW9uUmVzcG9uc2USMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbiIlChdEZWxldGVDb25uZWN0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIaChhEZWxldGVDb25uZWN0aW9uUmVzcG9uc2UiUwoWTGlzdENvbm5lY3Rpb25zUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImgKF0xpc3RDb25uZWN0aW9uc1Jlc3BvbnNlEjQKC2Nvbm5lY3Rpb25zGAEgAygLMh8uZmxlZXRwbGFuZS5hZ2VudC52MS5Db25uZWN0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJDChhSZW5ld0dhdGV3YXlMZWFzZVJlcXVlc3QSEgoKZ2F0ZXdheV9pZBgBIAEoCRITCgt0dGxfc2Vjb25kcxgCIAEoDSIbChlSZW5ld0dhdGV3YXlMZWFzZVJlc3BvbnNlIjAKGlJlbGVhc2VHYXRld2F5TGVhc2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkiHQobUmVsZWFzZUdhdGV3YXlMZWFzZVJlc3BvbnNlIoQBChxTZXRDb25uZWN0aW9uU2V0dGluZ3NSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRI4CgZvZmZlcnMYAiABKAsyKC5vcGFtcC5wcm90by52MS5Db25uZWN0aW9uU2V0dGluZ3NPZmZlcnMSFAoMcmVxdWVzdGVkX2J5GAMgASgJIm4KHVNldENvbm5lY3Rpb25TZXR0aW5nc1Jlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBISCgpjb21tYW5kX2lkGAIgASgJEg4KBnB1c2hlZBgDIAEoCCLuAQobU2V0UGFja2FnZXNBdmFpbGFibGVSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRJQCghwYWNrYWdlcxgCIAMoCzI+LmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UGFja2FnZXNBdmFpbGFibGVSZXF1ZXN0LlBhY2thZ2VzRW50cnkSFAoMcmVxdWVzdGVkX2J5GAMgASgJGlEKDVBhY2thZ2VzRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgLMiAub3BhbXAucHJvdG8udjEuUGFja2FnZUF2YWlsYWJsZToCOAEibQocU2V0UGFja2FnZXNBdmFpbGFibGVSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgidgoYU2VuZEN1c3RvbU1lc3NhZ2VSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRISCgpjYXBhYmlsaXR5GAIgASgJEgwKBHR5cGUYAyABKAkSDAoEZGF0YRgEIAEoDBIUCgxyZXF1ZXN0ZWRfYnkYBSABKAkiXwoZU2VuZEN1c3RvbU1lc3NhZ2VSZXNwb25zZRIyCgdjb21tYW5kGAEgASgLMiEuZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudENvbW1hbmQSDgoGcHVzaGVkGAIgASgIMpELCgxBZ2VudFNlcnZpY2USZgoNUmVwb3J0TWVzc2FnZRIpLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZVJlcXVlc3QaKi5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXNwb25zZRJpCg5SZXBvcnRNZXNzYWdlcxIqLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZXNSZXF1ZXN0GisuZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlc1Jlc3BvbnNlEnIKEVB1bGxTZXJ2ZXJUb0FnZW50Ei0uZmxlZXRwbGFuZS5hZ2VudC52MS5QdWxsU2VydmVyVG9BZ2VudFJlcXVlc3QaLi5mbGVldHBsYW5lLmFnZW50LnYxLlB1bGxTZXJ2ZXJUb0FnZW50UmVzcG9uc2USbwoQTWFya0Rpc2Nvbm5lY3RlZBIsLmZsZWV0cGxhbmUuYWdlbnQudjEuTWFya0Rpc2Nvbm5lY3RlZFJlcXVlc3QaLS5mbGVldHBsYW5lLmFnZW50LnYxLk1hcmtEaXNjb25uZWN0ZWRSZXNwb25zZRJXCghHZXRBZ2VudBIkLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0QWdlbnRSZXF1ZXN0GiUuZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRBZ2VudFJlc3BvbnNlEl0KCkxpc3RBZ2VudHMSJi5mbGVldHBsYW5lLmFnZW50LnYxLkxpc3RBZ2VudHNSZXF1ZXN0GicuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0QWdlbnRzUmVzcG9uc2USbAoPR2V0RmxlZXRTdW1tYXJ5EisuZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRGbGVldFN1bW1hcnlSZXF1ZXN0GiwuZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRGbGVldFN1bW1hcnlSZXNwb25zZRJsCg9TZXRSZW1vdGVDb25maWcSKy5mbGVldHBsYW5lLmFnZW50LnYxLlNldFJlbW90ZUNvbmZpZ1JlcXVlc3QaLC5mbGVldHBsYW5lLmFnZW50LnYxLlNldFJlbW90ZUNvbmZpZ1Jlc3BvbnNlEmAKC1NlbmRDb21tYW5kEicuZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ29tbWFuZFJlcXVlc3QaKC5mbGVldHBsYW5lLmFnZW50LnYxLlNlbmRDb21tYW5kUmVzcG9uc2USfgoVU2V0Q29ubmVjdGlvblNldHRpbmdzEjEuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRDb25uZWN0aW9uU2V0dGluZ3NSZXF1ZXN0GjIuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRDb25uZWN0aW9uU2V0dGluZ3NSZXNwb25zZRJ7ChRTZXRQYWNrYWdlc0F2YWlsYWJsZRIwLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UGFja2FnZXNBdmFpbGFibGVSZXF1ZXN0GjEuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRQYWNrYWdlc0F2YWlsYWJsZVJlc3BvbnNlEnIKEVNlbmRDdXN0b21NZXNzYWdlEi0uZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ3VzdG9tTWVzc2FnZVJlcXVlc3QaLi5mbGVldHBsYW5lLmFnZW50LnYxLlNlbmRDdXN0b21NZXNzYWdlUmVzcG9uc2USYgoLV2F0Y2hBZ2VudHMSJy5mbGVldHBsYW5lLmFnZW50LnYxLldhdGNoQWdlbnRzUmVxdWVzdBooLmZsZWV0cGxhbmUuYWdlbnQudjEuV2F0Y2hBZ2VudHNSZXNwb25zZTABMrMFChFDb25uZWN0aW9uU2VydmljZRJpCg5TYXZlQ29ubmVjdGlvbhIqLmZsZWV0cGxhbmUuYWdlbnQudjEuU2F2ZUNvbm5lY3Rpb25SZXF1ZXN0GisuZmxlZXRwbGFuZS5hZ2VudC52MS5TYXZlQ29ubmVjdGlvblJlc3BvbnNlEmYKDUdldENvbm5lY3Rpb24SKS5mbGVldHBsYW5lLmFnZW50LnYxLkdldENvbm5lY3Rpb25SZXF1ZXN0GiouZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRDb25uZWN0aW9uUmVzcG9uc2USbwoQRGVsZXRlQ29ubmVjdGlvbhIsLmZsZWV0cGxhbmUuYWdlbnQudjEuRGVsZXRlQ29ubmVjdGlvblJlcXVlc3QaLS5mbGVldHBsYW5lLmFnZW50LnYxLkRlbGV0ZUNvbm5lY3Rpb25SZXNwb25zZRJsCg9MaXN0Q29ubmVjdGlvbnMSKy5mbGVldHBsYW5lLmFnZW50LnYxLkxpc3RDb25uZWN0aW9uc1JlcXVlc3QaLC5mbGVldHBsYW5lLmFnZW50LnYxLkxpc3RDb25uZWN0aW9uc1Jlc3BvbnNlEnIKEVJlbmV3R2F0ZXdheUxlYXNlEi0uZmxlZXRwbGFuZS5hZ2VudC52MS5SZW5ld0dhdGV3YXlMZWFzZVJlcXVlc3QaLi5mbGVldHBsYW5lLmFnZW50LnYxLlJlbmV3R2F0ZXdheUxlYXNlUmVzcG9uc2USeAoTUmVsZWFzZUdhdGV3YXlMZWFzZRIvLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVsZWFzZUdhdGV3YXlMZWFzZVJlcXVlc3QaMC5mbGVldHBsYW5lLmFnZW50LnYxLlJlbGVhc2VHYXRld2F5TGVhc2VSZXNwb25zZWIGcHJvdG8z", [file_fleetplane_agent_v1_agent, file_opamp_proto_opamp]);
 
 /**
  * @generated from message fleetplane.agent.v1.ReportMessageRequest
@@ -341,6 +341,152 @@ export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PUR
   messageDesc(file_fleetplane_agent_v1_agent_service, 13);
 
 /**
+ * @generated from message fleetplane.agent.v1.GetFleetSummaryRequest
+ */
+export type GetFleetSummaryRequest = Message<"fleetplane.agent.v1.GetFleetSummaryRequest"> & {
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.GetFleetSummaryRequest.
+ * Use `create(GetFleetSummaryRequestSchema)` to create a new message.
+ */
+export const GetFleetSummaryRequestSchema: GenMessage<GetFleetSummaryRequest> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 14);
+
+/**
+ * @generated from message fleetplane.agent.v1.GetFleetSummaryResponse
+ */
+export type GetFleetSummaryResponse = Message<"fleetplane.agent.v1.GetFleetSummaryResponse"> & {
+  /**
+   * @generated from field: fleetplane.agent.v1.FleetSummary summary = 1;
+   */
+  summary?: FleetSummary | undefined;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.GetFleetSummaryResponse.
+ * Use `create(GetFleetSummaryResponseSchema)` to create a new message.
+ */
+export const GetFleetSummaryResponseSchema: GenMessage<GetFleetSummaryResponse> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 15);
+
+/**
+ * FleetSummary counts agents with the same meaning as AgentFilter, so each
+ * count is the size of the matching ListAgents result.
+ *
+ * @generated from message fleetplane.agent.v1.FleetSummary
+ */
+export type FleetSummary = Message<"fleetplane.agent.v1.FleetSummary"> & {
+  /**
+   * @generated from field: uint64 total = 1;
+   */
+  total: bigint;
+
+  /**
+   * @generated from field: uint64 connected = 2;
+   */
+  connected: bigint;
+
+  /**
+   * Agents whose last health report says healthy; every other agent
+   * (unhealthy or never reported) matches AgentFilter.healthy = false.
+   *
+   * @generated from field: uint64 healthy = 3;
+   */
+  healthy: bigint;
+
+  /**
+   * Agents that were ever assigned a remote config.
+   *
+   * @generated from field: uint64 with_remote_config = 4;
+   */
+  withRemoteConfig: bigint;
+
+  /**
+   * One entry per state present, in enum order; agents without a remote
+   * config count as REMOTE_CONFIG_STATE_UNSET, as in AgentFilter.
+   *
+   * @generated from field: repeated fleetplane.agent.v1.RemoteConfigStateCount remote_config_states = 5;
+   */
+  remoteConfigStates: RemoteConfigStateCount[];
+
+  /**
+   * Agents by `service.name` and `service.version` attributes (empty when
+   * absent), largest first, at most 100 entries.
+   *
+   * @generated from field: repeated fleetplane.agent.v1.AgentTypeCount agent_types = 6;
+   */
+  agentTypes: AgentTypeCount[];
+
+  /**
+   * Agents in groups left out of agent_types.
+   *
+   * @generated from field: uint64 other_agent_types = 7;
+   */
+  otherAgentTypes: bigint;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.FleetSummary.
+ * Use `create(FleetSummarySchema)` to create a new message.
+ */
+export const FleetSummarySchema: GenMessage<FleetSummary> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 16);
+
+/**
+ * @generated from message fleetplane.agent.v1.RemoteConfigStateCount
+ */
+export type RemoteConfigStateCount = Message<"fleetplane.agent.v1.RemoteConfigStateCount"> & {
+  /**
+   * @generated from field: fleetplane.agent.v1.RemoteConfigState state = 1;
+   */
+  state: RemoteConfigState;
+
+  /**
+   * @generated from field: uint64 count = 2;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.RemoteConfigStateCount.
+ * Use `create(RemoteConfigStateCountSchema)` to create a new message.
+ */
+export const RemoteConfigStateCountSchema: GenMessage<RemoteConfigStateCount> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 17);
+
+/**
+ * @generated from message fleetplane.agent.v1.AgentTypeCount
+ */
+export type AgentTypeCount = Message<"fleetplane.agent.v1.AgentTypeCount"> & {
+  /**
+   * The `service.name` attribute.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The `service.version` attribute.
+   *
+   * @generated from field: string version = 2;
+   */
+  version: string;
+
+  /**
+   * @generated from field: uint64 count = 3;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.AgentTypeCount.
+ * Use `create(AgentTypeCountSchema)` to create a new message.
+ */
+export const AgentTypeCountSchema: GenMessage<AgentTypeCount> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 18);
+
+/**
  * @generated from message fleetplane.agent.v1.RemoteConfigFile
  */
 export type RemoteConfigFile = Message<"fleetplane.agent.v1.RemoteConfigFile"> & {
@@ -376,7 +522,7 @@ export type RemoteConfigFile = Message<"fleetplane.agent.v1.RemoteConfigFile"> &
  * Use `create(RemoteConfigFileSchema)` to create a new message.
  */
 export const RemoteConfigFileSchema: GenMessage<RemoteConfigFile> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 14);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 19);
 
 /**
  * @generated from message fleetplane.agent.v1.SetRemoteConfigRequest
@@ -407,7 +553,7 @@ export type SetRemoteConfigRequest = Message<"fleetplane.agent.v1.SetRemoteConfi
  * Use `create(SetRemoteConfigRequestSchema)` to create a new message.
  */
 export const SetRemoteConfigRequestSchema: GenMessage<SetRemoteConfigRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 15);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 20);
 
 /**
  * @generated from message fleetplane.agent.v1.SetRemoteConfigResponse
@@ -439,7 +585,7 @@ export type SetRemoteConfigResponse = Message<"fleetplane.agent.v1.SetRemoteConf
  * Use `create(SetRemoteConfigResponseSchema)` to create a new message.
  */
 export const SetRemoteConfigResponseSchema: GenMessage<SetRemoteConfigResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 16);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 21);
 
 /**
  * @generated from message fleetplane.agent.v1.SendCommandRequest
@@ -466,7 +612,7 @@ export type SendCommandRequest = Message<"fleetplane.agent.v1.SendCommandRequest
  * Use `create(SendCommandRequestSchema)` to create a new message.
  */
 export const SendCommandRequestSchema: GenMessage<SendCommandRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 17);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 22);
 
 /**
  * @generated from message fleetplane.agent.v1.SendCommandResponse
@@ -488,7 +634,7 @@ export type SendCommandResponse = Message<"fleetplane.agent.v1.SendCommandRespon
  * Use `create(SendCommandResponseSchema)` to create a new message.
  */
 export const SendCommandResponseSchema: GenMessage<SendCommandResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 18);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 23);
 
 /**
  * @generated from message fleetplane.agent.v1.WatchAgentsRequest
@@ -507,7 +653,7 @@ export type WatchAgentsRequest = Message<"fleetplane.agent.v1.WatchAgentsRequest
  * Use `create(WatchAgentsRequestSchema)` to create a new message.
  */
 export const WatchAgentsRequestSchema: GenMessage<WatchAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 19);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 24);
 
 /**
  * @generated from message fleetplane.agent.v1.WatchAgentsResponse
@@ -524,7 +670,7 @@ export type WatchAgentsResponse = Message<"fleetplane.agent.v1.WatchAgentsRespon
  * Use `create(WatchAgentsResponseSchema)` to create a new message.
  */
 export const WatchAgentsResponseSchema: GenMessage<WatchAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 20);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 25);
 
 /**
  * @generated from message fleetplane.agent.v1.SaveConnectionRequest
@@ -541,7 +687,7 @@ export type SaveConnectionRequest = Message<"fleetplane.agent.v1.SaveConnectionR
  * Use `create(SaveConnectionRequestSchema)` to create a new message.
  */
 export const SaveConnectionRequestSchema: GenMessage<SaveConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 21);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 26);
 
 /**
  * @generated from message fleetplane.agent.v1.SaveConnectionResponse
@@ -554,7 +700,7 @@ export type SaveConnectionResponse = Message<"fleetplane.agent.v1.SaveConnection
  * Use `create(SaveConnectionResponseSchema)` to create a new message.
  */
 export const SaveConnectionResponseSchema: GenMessage<SaveConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 22);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 27);
 
 /**
  * @generated from message fleetplane.agent.v1.GetConnectionRequest
@@ -571,7 +717,7 @@ export type GetConnectionRequest = Message<"fleetplane.agent.v1.GetConnectionReq
  * Use `create(GetConnectionRequestSchema)` to create a new message.
  */
 export const GetConnectionRequestSchema: GenMessage<GetConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 23);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 28);
 
 /**
  * @generated from message fleetplane.agent.v1.GetConnectionResponse
@@ -588,7 +734,7 @@ export type GetConnectionResponse = Message<"fleetplane.agent.v1.GetConnectionRe
  * Use `create(GetConnectionResponseSchema)` to create a new message.
  */
 export const GetConnectionResponseSchema: GenMessage<GetConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 24);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 29);
 
 /**
  * @generated from message fleetplane.agent.v1.DeleteConnectionRequest
@@ -605,7 +751,7 @@ export type DeleteConnectionRequest = Message<"fleetplane.agent.v1.DeleteConnect
  * Use `create(DeleteConnectionRequestSchema)` to create a new message.
  */
 export const DeleteConnectionRequestSchema: GenMessage<DeleteConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 25);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 30);
 
 /**
  * @generated from message fleetplane.agent.v1.DeleteConnectionResponse
@@ -618,7 +764,7 @@ export type DeleteConnectionResponse = Message<"fleetplane.agent.v1.DeleteConnec
  * Use `create(DeleteConnectionResponseSchema)` to create a new message.
  */
 export const DeleteConnectionResponseSchema: GenMessage<DeleteConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 26);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 31);
 
 /**
  * @generated from message fleetplane.agent.v1.ListConnectionsRequest
@@ -647,7 +793,7 @@ export type ListConnectionsRequest = Message<"fleetplane.agent.v1.ListConnection
  * Use `create(ListConnectionsRequestSchema)` to create a new message.
  */
 export const ListConnectionsRequestSchema: GenMessage<ListConnectionsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 27);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 32);
 
 /**
  * @generated from message fleetplane.agent.v1.ListConnectionsResponse
@@ -669,7 +815,7 @@ export type ListConnectionsResponse = Message<"fleetplane.agent.v1.ListConnectio
  * Use `create(ListConnectionsResponseSchema)` to create a new message.
  */
 export const ListConnectionsResponseSchema: GenMessage<ListConnectionsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 28);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 33);
 
 /**
  * @generated from message fleetplane.agent.v1.RenewGatewayLeaseRequest
@@ -693,7 +839,7 @@ export type RenewGatewayLeaseRequest = Message<"fleetplane.agent.v1.RenewGateway
  * Use `create(RenewGatewayLeaseRequestSchema)` to create a new message.
  */
 export const RenewGatewayLeaseRequestSchema: GenMessage<RenewGatewayLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 29);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 34);
 
 /**
  * @generated from message fleetplane.agent.v1.RenewGatewayLeaseResponse
@@ -706,7 +852,7 @@ export type RenewGatewayLeaseResponse = Message<"fleetplane.agent.v1.RenewGatewa
  * Use `create(RenewGatewayLeaseResponseSchema)` to create a new message.
  */
 export const RenewGatewayLeaseResponseSchema: GenMessage<RenewGatewayLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 30);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 35);
 
 /**
  * @generated from message fleetplane.agent.v1.ReleaseGatewayLeaseRequest
@@ -723,7 +869,7 @@ export type ReleaseGatewayLeaseRequest = Message<"fleetplane.agent.v1.ReleaseGat
  * Use `create(ReleaseGatewayLeaseRequestSchema)` to create a new message.
  */
 export const ReleaseGatewayLeaseRequestSchema: GenMessage<ReleaseGatewayLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 31);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 36);
 
 /**
  * @generated from message fleetplane.agent.v1.ReleaseGatewayLeaseResponse
@@ -736,7 +882,7 @@ export type ReleaseGatewayLeaseResponse = Message<"fleetplane.agent.v1.ReleaseGa
  * Use `create(ReleaseGatewayLeaseResponseSchema)` to create a new message.
  */
 export const ReleaseGatewayLeaseResponseSchema: GenMessage<ReleaseGatewayLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 32);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 37);
 
 /**
  * @generated from message fleetplane.agent.v1.SetConnectionSettingsRequest
@@ -765,7 +911,7 @@ export type SetConnectionSettingsRequest = Message<"fleetplane.agent.v1.SetConne
  * Use `create(SetConnectionSettingsRequestSchema)` to create a new message.
  */
 export const SetConnectionSettingsRequestSchema: GenMessage<SetConnectionSettingsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 33);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 38);
 
 /**
  * @generated from message fleetplane.agent.v1.SetConnectionSettingsResponse
@@ -794,7 +940,7 @@ export type SetConnectionSettingsResponse = Message<"fleetplane.agent.v1.SetConn
  * Use `create(SetConnectionSettingsResponseSchema)` to create a new message.
  */
 export const SetConnectionSettingsResponseSchema: GenMessage<SetConnectionSettingsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 34);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 39);
 
 /**
  * @generated from message fleetplane.agent.v1.SetPackagesAvailableRequest
@@ -824,7 +970,7 @@ export type SetPackagesAvailableRequest = Message<"fleetplane.agent.v1.SetPackag
  * Use `create(SetPackagesAvailableRequestSchema)` to create a new message.
  */
 export const SetPackagesAvailableRequestSchema: GenMessage<SetPackagesAvailableRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 35);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 40);
 
 /**
  * @generated from message fleetplane.agent.v1.SetPackagesAvailableResponse
@@ -851,7 +997,7 @@ export type SetPackagesAvailableResponse = Message<"fleetplane.agent.v1.SetPacka
  * Use `create(SetPackagesAvailableResponseSchema)` to create a new message.
  */
 export const SetPackagesAvailableResponseSchema: GenMessage<SetPackagesAvailableResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 36);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 41);
 
 /**
  * @generated from message fleetplane.agent.v1.SendCustomMessageRequest
@@ -892,7 +1038,7 @@ export type SendCustomMessageRequest = Message<"fleetplane.agent.v1.SendCustomMe
  * Use `create(SendCustomMessageRequestSchema)` to create a new message.
  */
 export const SendCustomMessageRequestSchema: GenMessage<SendCustomMessageRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 37);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 42);
 
 /**
  * @generated from message fleetplane.agent.v1.SendCustomMessageResponse
@@ -914,7 +1060,7 @@ export type SendCustomMessageResponse = Message<"fleetplane.agent.v1.SendCustomM
  * Use `create(SendCustomMessageResponseSchema)` to create a new message.
  */
 export const SendCustomMessageResponseSchema: GenMessage<SendCustomMessageResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 38);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 43);
 
 /**
  * AgentService owns agents: gateways report what agents say and get the reply
@@ -982,6 +1128,18 @@ export const AgentService: GenService<{
     methodKind: "unary";
     input: typeof ListAgentsRequestSchema;
     output: typeof ListAgentsResponseSchema;
+  },
+  /**
+   * Counts over the whole fleet (connected, healthy, remote config states,
+   * agent types and versions) computed by the store, so a console never has
+   * to list every agent to draw an overview.
+   *
+   * @generated from rpc fleetplane.agent.v1.AgentService.GetFleetSummary
+   */
+  getFleetSummary: {
+    methodKind: "unary";
+    input: typeof GetFleetSummaryRequestSchema;
+    output: typeof GetFleetSummaryResponseSchema;
   },
   /**
    * Assigns a remote configuration; the agent receives it at once over

@@ -1,0 +1,69 @@
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import type { AnyValue, KeyValue } from "@fleetplane/gen/opamp/proto/anyvalue_pb";
+import { AgentCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
+
+/** Hex form of an instance UID, as the API takes it. */
+export function uidHex(bytes: Uint8Array | undefined): string {
+  return bytes ? Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("") : "";
+}
+
+/** UTC date and time to the second; "—" when unset. */
+export function formatTime(ts: Timestamp | undefined): string {
+  if (!ts || (ts.seconds === 0n && ts.nanos === 0)) return "—";
+  return timestampDate(ts).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+}
+
+/**
+ * A generated enum value's name without the type prefix OpAMP's enums carry
+ * ("RemoteConfigStatuses_APPLIED" → "APPLIED"); our own enums have none
+ * ("REMOTE_CONFIG_UPDATED" stays whole).
+ */
+export function enumLabel(enumObject: Record<string | number, string | number>, value: number): string {
+  const name = enumObject[value];
+  if (typeof name !== "string") return String(value);
+  return name.replace(/^[A-Z][a-z][A-Za-z]*_/, "");
+}
+
+/** Names of the AgentCapabilities bits set in `bits`, in bit order. */
+export function capabilityNames(bits: bigint): string[] {
+  const names: string[] = [];
+  for (const [name, value] of Object.entries(AgentCapabilities)) {
+    if (typeof value !== "number" || value === 0) continue;
+    if ((bits & BigInt(value)) !== 0n) names.push(name.replace(/^AgentCapabilities_/, ""));
+  }
+  return names;
+}
+
+export function hasCapability(bits: bigint, capability: AgentCapabilities): boolean {
+  return (bits & BigInt(capability)) !== 0n;
+}
+
+/** An OpAMP AnyValue as one line of text. */
+export function anyValueText(v: AnyValue | undefined): string {
+  const value = v?.value;
+  if (!value || value.case === undefined) return "";
+  switch (value.case) {
+    case "bytesValue":
+      return `${value.value.length} bytes`;
+    case "arrayValue":
+      return `[${value.value.values.map(anyValueText).join(", ")}]`;
+    case "kvlistValue":
+      return `{${value.value.values.map((kv) => `${kv.key}: ${anyValueText(kv.value)}`).join(", ")}}`;
+    default:
+      return String(value.value);
+  }
+}
+
+export function attributeRows(kvs: KeyValue[] | undefined): [string, string][] {
+  return (kvs ?? []).map((kv) => [kv.key, anyValueText(kv.value)]);
+}
+
+/** A config file's body as text (configs are text in practice). */
+export function fileText(body: Uint8Array | undefined): string {
+  return body ? new TextDecoder().decode(body) : "";
+}
+
+export function shortHash(hash: Uint8Array | string | undefined): string {
+  const hex = typeof hash === "string" ? hash : uidHex(hash);
+  return hex ? hex.slice(0, 12) : "—";
+}

@@ -1,0 +1,66 @@
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { actor, setActor } from "./api.js";
+import { onLiveState, startLiveUpdates, type LiveState } from "./live-updates.js";
+import { AgentDetailPage } from "./pages/agent-detail.js";
+import { AgentListPage } from "./pages/agent-list.js";
+import { AuditLogPage } from "./pages/audit-log.js";
+import { OverviewPage } from "./pages/overview.js";
+import { parseRoute, type Route } from "./route.js";
+import "./styles.css";
+
+function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(location.hash));
+  useEffect(() => {
+    const update = () => setRoute(parseRoute(location.hash));
+    addEventListener("hashchange", update);
+    return () => removeEventListener("hashchange", update);
+  }, []);
+  return route;
+}
+
+function LiveIndicator() {
+  const [state, setState] = useState<LiveState>("connecting");
+  useEffect(() => onLiveState(setState), []);
+  return (
+    <span class={`live live-${state}`} data-testid="live-state" title="Agent changes stream in from WatchAgents">
+      {state === "live" ? "● live" : state === "connecting" ? "○ connecting" : "○ reconnecting…"}
+    </span>
+  );
+}
+
+function App() {
+  const route = useRoute();
+  const link = (href: string, label: string, active: boolean) => (
+    <a href={href} class={active ? "active" : ""}>
+      {label}
+    </a>
+  );
+  return (
+    <>
+      <header>
+        <strong class="brand">Fleetplane</strong>
+        <nav>
+          {link("#/", "Overview", route.page === "overview")}
+          {link("#/agents", "Agents", route.page === "agents" || route.page === "agent")}
+          {link("#/audit", "Audit log", route.page === "audit")}
+        </nav>
+        <label class="actor">
+          acting as <input value={actor()} onChange={(e) => setActor(e.currentTarget.value)} size={14} data-testid="actor" />
+        </label>
+        <LiveIndicator />
+      </header>
+      <main>
+        {route.page === "overview" && <OverviewPage />}
+        {route.page === "agents" && <AgentListPage filter={route.filter} />}
+        {route.page === "agent" && <AgentDetailPage uid={route.uid} />}
+        {route.page === "audit" && <AuditLogPage />}
+      </main>
+    </>
+  );
+}
+
+startLiveUpdates();
+const root = document.getElementById("app")!;
+root.replaceChildren(); // the "Loading…" placeholder: Preact adds to a container, it does not clear it
+render(<App />, root);

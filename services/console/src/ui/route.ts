@@ -1,0 +1,72 @@
+import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+
+/** What the agent list shows; kept in the URL so counts can link to it. */
+export interface AgentListFilter {
+  connected?: boolean;
+  healthy?: boolean;
+  state?: RemoteConfigState;
+  attributes: Record<string, string>;
+}
+
+export type Route =
+  | { page: "overview" }
+  | { page: "agents"; filter: AgentListFilter }
+  | { page: "agent"; uid: string }
+  | { page: "audit" };
+
+const bool = (v: string | null) => (v === "true" ? true : v === "false" ? false : undefined);
+
+/** The page a location hash names ("#/agents?connected=true"); unknown hashes show the overview. */
+export function parseRoute(hash: string): Route {
+  const [path = "", query = ""] = hash.replace(/^#/, "").split("?");
+  const q = new URLSearchParams(query);
+  const parts = path.split("/").filter(Boolean);
+  if (parts[0] === "agents" && parts[1]) return { page: "agent", uid: decodeURIComponent(parts[1]) };
+  if (parts[0] === "agents") {
+    const filter: AgentListFilter = { attributes: parseAttributeFilter(q.getAll("attr").join(",")).attributes };
+    const connected = bool(q.get("connected"));
+    const healthy = bool(q.get("healthy"));
+    const state = q.get("state");
+    if (connected !== undefined) filter.connected = connected;
+    if (healthy !== undefined) filter.healthy = healthy;
+    if (state !== null && state in RemoteConfigState) filter.state = RemoteConfigState[state as keyof typeof RemoteConfigState];
+    return { page: "agents", filter };
+  }
+  if (parts[0] === "audit") return { page: "audit" };
+  return { page: "overview" };
+}
+
+export function agentsHref(filter: Partial<AgentListFilter> = {}): string {
+  const q = new URLSearchParams();
+  if (filter.connected !== undefined) q.set("connected", String(filter.connected));
+  if (filter.healthy !== undefined) q.set("healthy", String(filter.healthy));
+  if (filter.state !== undefined) q.set("state", RemoteConfigState[filter.state]);
+  for (const [k, v] of Object.entries(filter.attributes ?? {})) q.append("attr", `${k}=${v}`);
+  const query = q.toString();
+  return `#/agents${query ? `?${query}` : ""}`;
+}
+
+export function agentHref(uid: string): string {
+  return `#/agents/${uid}`;
+}
+
+/**
+ * "service.name=checkout, os.type=linux" → attributes. Commas separate
+ * pairs, the first "=" separates key and value; blanks around them are
+ * ignored. An entry without "=" is an error, named so the user can fix it.
+ */
+export function parseAttributeFilter(text: string): { attributes: Record<string, string>; error?: string } {
+  const attributes: Record<string, string> = {};
+  for (const entry of text.split(",").map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.indexOf("=");
+    if (eq <= 0) return { attributes, error: `"${entry}" is not key=value` };
+    attributes[entry.slice(0, eq).trim()] = entry.slice(eq + 1).trim();
+  }
+  return { attributes };
+}
+
+export function formatAttributeFilter(attributes: Record<string, string>): string {
+  return Object.entries(attributes)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(", ");
+}

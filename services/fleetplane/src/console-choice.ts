@@ -1,0 +1,22 @@
+import { createConsoleHandler } from "@fleetplane/console/console-handler";
+import type { WebHandler } from "@fleetplane/platform/api-server";
+import type { Logger } from "@fleetplane/platform/logger";
+import type { OptionSpec } from "@fleetplane/platform/cli-options";
+
+export const CONSOLE_OPTION: OptionSpec = {
+  name: "console",
+  kind: "boolean",
+  description: "Serve the web console at / on the admin API port (--no-console or FLEETPLANE_CONSOLE=false turns it off)",
+  default: "true",
+};
+
+/** The web console's pages for the admin API server, or none when turned off. */
+export function consoleWeb(enabled: boolean | undefined, logger: Logger): WebHandler | undefined {
+  if (enabled === false) return undefined;
+  return createConsoleHandler({
+    onBuilt: ({ ms, error }) => {
+      if (error) logger.error({ err: error, ms }, "web console bundle failed to build; its pages answer 500 until a rebuild succeeds");
+      else logger.info({ ms }, "web console bundle built");
+    },
+  });
+}

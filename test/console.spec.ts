@@ -1,0 +1,276 @@
+// The web console in a real headless Chromium (Debian's chromium, driven by
+// playwright-core) against a standalone server with simulated agents
+// connected. Screenshots of each step go to test/artifacts/console/, which
+// CI keeps as artifacts.
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { Fleet } from "@fleetplane/simulator/fleet";
+import { eventually } from "./support/eventually.js";
+import { WsAgent, description } from "./support/simulated-agent.js";
+import { startTestServer } from "./support/standalone-server.js";
+
+const CHROMIUM = process.env.FLEETPLANE_CHROMIUM ?? "/usr/bin/chromium";
+const SHOTS = join(import.meta.dirname, "artifacts", "console");
+const SIM_AGENTS = 22; // with the legacy agents, fewer than one default page (25)
+const LEGACY_AGENTS = 2; // connect, describe themselves, and leave: disconnected
+const UI_TIMEOUT_MS = 15_000;
+
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  // Loud on purpose: a skipped browser test must never pass for a green one.
+  console.warn(
+    `\n*** SKIPPING the web console browser tests: no Chromium at ${CHROMIUM}. ` +
+      `Run 'bash scripts/ensure-chromium.sh' as root (apt-get install chromium), or set FLEETPLANE_CHROMIUM. ***\n`,
+  );
+}
+
+describe("the admin port without a browser", () => {
+  it("serves the console page and its bundle, and still answers probes, metrics and RPCs", async () => {
+    const t = await startTestServer();
+    try {
+      const page = await fetch(`${t.apiUrl}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toContain("text/html");
+      expect(page.headers.get("content-security-policy")).toContain("default-src 'self'");
+      expect(await page.text()).toContain('src="/assets/app.js"');
+      const js = await fetch(`${t.apiUrl}/assets/app.js`);
+      expect(js.status).toBe(200);
+      expect((await js.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
+      const again = await fetch(`${t.apiUrl}/assets/app.js`, { headers: { "if-none-match": js.headers.get("etag")! } });
+      expect(again.status).toBe(304);
+      expect((await fetch(`${t.apiUrl}/assets/nope.js`)).status).toBe(404);
+      expect(await (await fetch(`${t.apiUrl}/healthz`)).text()).toBe("ok\n");
+      expect((await fetch(`${t.apiUrl}/readyz`)).status).toBe(200);
+      expect(await (await fetch(`${t.apiUrl}/metrics`)).text()).toContain("# TYPE");
+      expect((await t.agents.getFleetSummary({})).summary?.total).toBe(0n);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("serves no console when it is turned off", async () => {
+    const t = await startTestServer({ console: false });
+    try {
+      expect((await fetch(`${t.apiUrl}/`)).status).toBe(404);
+      expect((await fetch(`${t.apiUrl}/assets/app.js`)).status).toBe(404);
+      expect((await fetch(`${t.apiUrl}/healthz`)).status).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe.skipIf(!haveChromium)("the web console in Chromium", () => {
+  let t: Awaited<ReturnType<typeof startTestServer>>;
+  let fleet: Fleet;
+  let browser: Browser;
+  let page: Page;
+  const configsReceived = new Map<string, string[]>();
+  const browserErrors: string[] = [];
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    t = await startTestServer();
+    fleet = new Fleet({
+      url: t.wsUrl,
+      agents: SIM_AGENTS,
+      transport: "ws",
+      intervalMs: 2_000,
+      jitter: 0.1,
+      closedLoop: false,
+      gzip: false,
+      failMarker: "sim:fail",
+      rampPerSecond: 0,
+      onRemoteConfig: (agent, config) => configsReceived.set(agent.uidHex, [...(configsReceived.get(agent.uidHex) ?? []), config]),
+    });
+    await fleet.start();
+    await fleet.whenFirstReplies(SIM_AGENTS, 20_000);
+    for (let i = 0; i < LEGACY_AGENTS; i++) {
+      const legacy = await WsAgent.connect(t.wsUrl);
+      legacy.send({ agentDescription: description("legacy-agent") as never });
+      await eventually(() => legacy.received[0], 5_000, "the legacy agent's first reply");
+      await legacy.close();
+    }
+    await eventually(async () => {
+      const s = (await t.agents.getFleetSummary({})).summary!;
+      return s.total === BigInt(SIM_AGENTS + LEGACY_AGENTS) && s.connected === BigInt(SIM_AGENTS) && s.healthy === BigInt(SIM_AGENTS);
+    }, 10_000, "the fleet stored as the test set it up");
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on("pageerror", (err) => browserErrors.push(err.message));
+    page.on("console", (msg) => msg.type() === "error" && browserErrors.push(msg.text()));
+    page.setDefaultTimeout(UI_TIMEOUT_MS);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    fleet?.stop();
+    await t?.close();
+  });
+
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  /** Opens the console afresh on a page (a hash change alone would keep the last page's state). */
+  const go = async (hash: string) => {
+    await page.goto("about:blank");
+    await page.goto(`${t.apiUrl}/${hash}`);
+    await page.getByTestId("live-state").filter({ hasText: "live" }).waitFor();
+  };
+  const rowCount = () => page.getByTestId("agent-row").count();
+  const rowUids = async () => (await page.getByTestId("agent-row").locator("td:first-child").allTextContents()).map((s) => s.trim());
+  /** Waits until the table shows `n` rows (the list loads asynchronously). */
+  const expectRows = (n: number) => eventually(async () => (await rowCount()) === n, UI_TIMEOUT_MS, `${n} agent rows`);
+
+  it("shows fleet counts that match the fleet", async () => {
+    await go("#/");
+    const count = (id: string) => page.getByTestId(id).locator(".count");
+    await expect.poll(() => count("count-total").textContent(), { timeout: UI_TIMEOUT_MS }).toBe(String(SIM_AGENTS + LEGACY_AGENTS));
+    expect(await count("count-connected").textContent()).toBe(String(SIM_AGENTS));
+    expect(await count("count-disconnected").textContent()).toBe(String(LEGACY_AGENTS));
+    expect(await count("count-healthy").textContent()).toBe(String(SIM_AGENTS));
+    expect(await count("count-unhealthy").textContent()).toBe(String(LEGACY_AGENTS));
+    expect(await count("count-config-UNSET").textContent()).toBe(String(SIM_AGENTS + LEGACY_AGENTS));
+
+    // Types and versions as the simulator makes them (every tenth agent runs an older version).
+    const older = Array.from({ length: SIM_AGENTS }, (_, i) => i).filter((i) => i % 10 === 0).length;
+    const types = await page.getByTestId("agent-types").locator("tbody tr").allInnerTexts();
+    expect(types.map((r) => r.split("\t").map((c) => c.trim()))).toEqual([
+      ["otelcol-sim", "0.120.0", String(SIM_AGENTS - older)],
+      ["otelcol-sim", "0.119.0", String(older)],
+      ["legacy-agent", "none", String(LEGACY_AGENTS)],
+    ]);
+    await shot("01-overview");
+  });
+
+  it("filters the agent list by an attribute and by connected status", async () => {
+    await go("#/agents");
+    await expectRows(SIM_AGENTS + LEGACY_AGENTS);
+
+    const staging = (await t.agents.listAgents({ pageSize: 100, filter: { attributes: { "deployment.environment": "staging" } } })).agents;
+    expect(staging.length).toBeGreaterThan(0);
+    await page.getByTestId("filter-attributes").fill("deployment.environment=staging");
+    await page.getByTestId("filter-apply").click();
+    await expectRows(staging.length);
+    expect((await rowUids()).sort()).toEqual(staging.map((a) => instanceUidToHex(a.metadata!.instanceUid)).sort());
+    await shot("02-agents-filtered-by-attribute");
+
+    await page.getByTestId("filter-attributes").fill("");
+    await page.getByTestId("filter-apply").click();
+    await page.getByTestId("filter-connected").selectOption("false");
+    await expectRows(LEGACY_AGENTS);
+    expect(await page.getByTestId("agent-table").innerText()).toContain("legacy-agent");
+    await shot("03-agents-disconnected");
+
+    await page.getByTestId("filter-attributes").fill("not a pair");
+    await page.getByTestId("filter-apply").click();
+    await expect.poll(() => page.getByRole("alert").first().textContent()).toContain('"not a pair" is not key=value');
+  });
+
+  it("pages through the agent list", async () => {
+    await go("#/agents");
+    await page.getByTestId("page-size").selectOption("10");
+    await expectRows(10);
+    const seen = new Set(await rowUids());
+    await page.getByTestId("page-next").click();
+    await eventually(async () => (await page.getByTestId("page-number").textContent()) === "page 2" && (await rowCount()) === 10 && !(await rowUids()).some((u) => seen.has(u)));
+    for (const u of await rowUids()) seen.add(u);
+    await page.getByTestId("page-next").click();
+    await expectRows(SIM_AGENTS + LEGACY_AGENTS - 20);
+    for (const u of await rowUids()) seen.add(u);
+    expect(seen.size).toBe(SIM_AGENTS + LEGACY_AGENTS);
+    expect(await page.getByTestId("page-next").isDisabled()).toBe(true);
+    await shot("04-agents-last-page");
+    await page.getByTestId("page-prev").click();
+    await eventually(async () => (await page.getByTestId("page-number").textContent()) === "page 2" && (await rowCount()) === 10);
+  });
+
+  describe("one agent", () => {
+    let uid: string;
+
+    it("shows its description, capabilities, health tree and effective config", async () => {
+      await go("#/agents?attr=service.name%3Dotelcol-sim");
+      await expectRows(SIM_AGENTS);
+      uid = (await rowUids())[0]!;
+      await page.getByRole("link", { name: uid }).click();
+      await page.getByTestId("health-tree").waitFor();
+      expect(page.url()).toContain(`#/agents/${uid}`);
+      expect(await page.getByTestId("identifying-attributes").innerText()).toContain("otelcol-sim");
+      expect(await page.getByTestId("capabilities").innerText()).toContain("AcceptsRestartCommand");
+      expect(await page.getByTestId("health-tree").innerText()).toContain("pipeline:traces");
+      expect(await page.getByTestId("effective-config").innerText()).toContain("receivers:");
+      expect(await page.getByTestId("connection").innerText()).toContain("WEBSOCKET");
+      expect(await page.getByTestId("remote-config").innerText()).toContain("none assigned");
+      await shot("05-agent-detail");
+    });
+
+    it("shows YAML errors with their position and sends nothing while they remain", async () => {
+      await page.getByTestId("actor").fill("console-test");
+      await page.getByTestId("actor").press("Tab");
+      await page.getByTestId("config-editor").fill("receivers:\n  otlp: [grpc\nexporters: {debug: {}\n");
+      const errors = page.getByTestId("yaml-errors");
+      await errors.waitFor();
+      expect(await errors.innerText()).toMatch(/line \d+, column \d+: /);
+      await page.getByTestId("config-push").click();
+      expect(await page.getByTestId("config-outcome").innerText()).toContain("Not pushed");
+      await shot("06-invalid-yaml");
+      // Nothing reached the server: no config assigned, nothing audited, nothing received.
+      expect((await t.agents.getAgent({ instanceUid: uid })).agent?.spec?.remoteConfig?.data).toBeUndefined();
+      expect((await t.commands.listCommands({ instanceUid: uid })).commands).toEqual([]);
+      expect(configsReceived.get(uid)).toBeUndefined();
+    });
+
+    it("pushes valid YAML, which the agent receives and applies, shown live as APPLIED", async () => {
+      const config = "receivers:\n  otlp:\n    protocols:\n      http: {}\nexporters:\n  debug: {}\n# pushed from the console test\n";
+      await page.getByTestId("config-editor").fill(config);
+      await page.getByTestId("yaml-ok").waitFor();
+      await page.getByTestId("config-push").click();
+      await expect.poll(() => page.getByTestId("config-outcome").innerText(), { timeout: UI_TIMEOUT_MS }).toContain("Pushed to the agent");
+      await eventually(() => configsReceived.get(uid)?.includes(config), UI_TIMEOUT_MS, "the simulated agent receiving the config");
+      // No reload: the watch stream brings the agent's APPLIED report.
+      await expect.poll(() => page.getByTestId("remote-config").innerText(), { timeout: UI_TIMEOUT_MS }).toMatch(/state\s+APPLIED/);
+      expect(await page.getByTestId("remote-config").innerText()).toContain("console-test");
+      expect((await t.agents.getAgent({ instanceUid: uid })).agent?.spec?.remoteConfig?.data?.status).toBe(RemoteConfigState.APPLIED);
+      await expect.poll(() => page.getByTestId("effective-config").innerText(), { timeout: UI_TIMEOUT_MS }).toContain("pushed from the console test");
+      await shot("07-config-applied");
+    });
+
+    it("sends a restart the agent receives", async () => {
+      const before = fleet.stats.restarts;
+      await page.getByTestId("restart").click();
+      await expect.poll(() => page.getByTestId("restart-outcome").innerText(), { timeout: UI_TIMEOUT_MS }).toContain("Restart sent");
+      await eventually(() => fleet.stats.restarts > before, UI_TIMEOUT_MS, "the simulated agent restarting");
+      await expect.poll(() => page.getByTestId("command-history").innerText(), { timeout: UI_TIMEOUT_MS }).toContain("restart");
+      await shot("08-restart-sent");
+    });
+
+    it("lists the config push and the restart in the audit log", async () => {
+      await go("#/audit");
+      const rows = page.getByTestId("audit-row");
+      await rows.first().waitFor();
+      const texts = await rows.allInnerTexts();
+      const mine = texts.filter((r) => r.includes(uid.slice(0, 12)));
+      expect(mine).toHaveLength(2); // newest first
+      expect(mine[0]).toMatch(/restart[\s\S]*console-test/);
+      expect(mine[1]).toMatch(/remote_config[\s\S]*APPLIED[\s\S]*console-test/);
+      await shot("09-audit-log");
+    });
+  });
+
+  it("updates the overview live when agents change", async () => {
+    await go("#/");
+    const connected = page.getByTestId("count-connected").locator(".count");
+    await expect.poll(() => connected.textContent(), { timeout: UI_TIMEOUT_MS }).toBe(String(SIM_AGENTS));
+    const leaving = fleet.agents.slice(0, 3);
+    for (const a of leaving) a.stop();
+    await expect.poll(() => connected.textContent(), { timeout: UI_TIMEOUT_MS }).toBe(String(SIM_AGENTS - leaving.length));
+    await shot("10-overview-live");
+  });
+
+  it("ran without errors in the browser", () => {
+    expect(browserErrors).toEqual([]);
+  });
+});
