@@ -25,8 +25,8 @@ import type { TestTopology } from "../support/topology.js";
  * The OpAMP behaviour every topology must show, written once: the standalone
  * process and the distributed one (gateways, services, NATS, MongoDB-wire)
  * both run it unchanged. `start` must give a server whose gateway limits
- * messages to 1 MiB and times out silent HTTP agents, and WebSocket agents
- * that report heartbeats, after 1.5 s.
+ * messages to 1 MiB, times out silent HTTP agents, and WebSocket agents
+ * that report heartbeats, after 1.5 s, and pings WebSockets every 0.4 s.
  */
 export function opampE2eSuite(start: () => Promise<TestTopology>) {
   let t: TestTopology;
@@ -163,6 +163,24 @@ export function opampE2eSuite(start: () => Promise<TestTopology>) {
       expect(quiet.closeCode).toBeUndefined();
       expect((await t.agents.getAgent({ instanceUid: hex(quiet.uid) })).agent?.status?.connected).toBe(true);
       await quiet.close();
+    });
+
+    it("is terminated when its socket stops answering pings (half-open), and marked disconnected", async () => {
+      const halfOpen = await WsAgent.connect(t.wsUrl, uuidv7Bytes(), { answerPings: false });
+      halfOpen.send({ agentDescription: description("half-open") as never });
+      const healthy = await WsAgent.connect(t.wsUrl);
+      healthy.send({ agentDescription: description("answers-pings") as never });
+      await eventually(() => halfOpen.received[0] && healthy.received[0]);
+      await eventually(() => halfOpen.closeCode, 10_000, "half-open socket terminated");
+      expect(halfOpen.pings).toBeGreaterThan(0);
+      expect(halfOpen.closeCode).toBe(1006); // terminated, no close frame
+      await eventually(async () => (await t.agents.getAgent({ instanceUid: hex(halfOpen.uid) })).agent?.status?.connected === false, 10_000, "recorded disconnected");
+      // The agent that answers outlives several pings and stays connected.
+      const seen = healthy.pings;
+      await eventually(() => healthy.pings >= seen + 2, 10_000, "two more pings to the healthy agent");
+      expect(healthy.closeCode).toBeUndefined();
+      expect((await t.agents.getAgent({ instanceUid: hex(healthy.uid) })).agent?.status?.connected).toBe(true);
+      await healthy.close();
     });
 
     it("is given a new instance UID when it asks for one", async () => {

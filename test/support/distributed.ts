@@ -100,6 +100,7 @@ export interface DistributedOptions {
   maxMessageBytes?: number;
   httpAgentTimeoutMs?: number;
   heartbeatTimeoutMs?: number;
+  wsPingIntervalMs?: number;
 }
 
 export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
@@ -143,6 +144,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     ...(o.maxMessageBytes ? ["--max-message-bytes", String(o.maxMessageBytes)] : []),
     ...(o.httpAgentTimeoutMs ? ["--http-agent-timeout-seconds", String(o.httpAgentTimeoutMs / 1000)] : []),
     ...(o.heartbeatTimeoutMs ? ["--heartbeat-timeout-seconds", String(o.heartbeatTimeoutMs / 1000)] : []),
+    ...(o.wsPingIntervalMs ? ["--ws-ping-interval-seconds", String(o.wsPingIntervalMs / 1000)] : []),
   ];
   const gateways = [
     new ServiceProcess("gateway-a", "gateway", await freePort(), gatewayArgs("gw-a"), o.logs),

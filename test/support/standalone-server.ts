@@ -9,7 +9,7 @@ import { silentLogger } from "@fleetplane/platform/logger";
 import { startStandalone, type Standalone } from "@fleetplane/server/standalone";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */
-export async function startTestServer(options: { dataDir?: string; httpAgentTimeoutMs?: number; heartbeatTimeoutMs?: number; maxMessageBytes?: number } = {}) {
+export async function startTestServer(options: { dataDir?: string; httpAgentTimeoutMs?: number; heartbeatTimeoutMs?: number; wsPingIntervalMs?: number; maxMessageBytes?: number } = {}) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
   const server: Standalone = await startStandalone({
     dataDir,
@@ -20,6 +20,7 @@ export async function startTestServer(options: { dataDir?: string; httpAgentTime
     retryAfterMs: 1_000,
     ...(options.httpAgentTimeoutMs ? { httpAgentTimeoutMs: options.httpAgentTimeoutMs } : {}),
     ...(options.heartbeatTimeoutMs ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
+    ...(options.wsPingIntervalMs ? { wsPingIntervalMs: options.wsPingIntervalMs } : {}),
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
     logger: silentLogger(),
   });

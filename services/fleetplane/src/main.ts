@@ -12,6 +12,7 @@ const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
   { name: "max-message-bytes", kind: "number", description: "Largest OpAMP message accepted or sent", default: String(64 * 1024 * 1024) },
   { name: "http-agent-timeout-seconds", kind: "number", description: "An HTTP agent silent this long is marked disconnected", default: "90" },
   { name: "heartbeat-timeout-seconds", kind: "number", description: "A WebSocket agent that reports heartbeats and is silent this long is disconnected (0: never)", default: "90" },
+  { name: "ws-ping-interval-seconds", kind: "number", description: "WebSocket ping interval; a socket that has not answered one ping by the next is closed and its agent marked disconnected (0: no pings)", default: "30" },
   { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down", default: "30" },
 ];
 
@@ -20,6 +21,7 @@ function gatewayLimits(v: Record<string, unknown>) {
     maxMessageBytes: Number(v["max-message-bytes"]),
     httpAgentTimeoutMs: Number(v["http-agent-timeout-seconds"]) * 1000,
     heartbeatTimeoutMs: Number(v["heartbeat-timeout-seconds"]) * 1000,
+    wsPingIntervalMs: Number(v["ws-ping-interval-seconds"]) * 1000,
     retryAfterMs: Number(v["retry-after-seconds"]) * 1000,
   };
 }

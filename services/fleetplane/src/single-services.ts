@@ -81,6 +81,7 @@ export async function startGatewayAlone(
     maxMessageBytes?: number;
     httpAgentTimeoutMs?: number;
     heartbeatTimeoutMs?: number;
+    wsPingIntervalMs?: number;
     retryAfterMs?: number;
   },
 ): Promise<Running> {
@@ -94,6 +95,7 @@ export async function startGatewayAlone(
     ...(o.maxMessageBytes ? { maxMessageBytes: o.maxMessageBytes } : {}),
     ...(o.httpAgentTimeoutMs ? { httpAgentTimeoutMs: o.httpAgentTimeoutMs } : {}),
     ...(o.heartbeatTimeoutMs ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
+    ...(o.wsPingIntervalMs !== undefined ? { wsPingIntervalMs: o.wsPingIntervalMs } : {}),
     ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}),
     agents: createClient(AgentService, transport),
     connections: createClient(ConnectionService, transport),

@@ -24,6 +24,8 @@ export interface StandaloneOptions {
   maxMessageBytes?: number;
   httpAgentTimeoutMs?: number;
   heartbeatTimeoutMs?: number;
+  /** WebSocket ping interval (0: no pings); see OpampTransportOptions.wsPingIntervalMs. */
+  wsPingIntervalMs?: number;
   retryAfterMs?: number;
   logger: Logger;
 }
@@ -64,6 +66,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     ...(o.maxMessageBytes ? { maxMessageBytes: o.maxMessageBytes } : {}),
     ...(o.httpAgentTimeoutMs ? { httpAgentTimeoutMs: o.httpAgentTimeoutMs } : {}),
     ...(o.heartbeatTimeoutMs ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
+    ...(o.wsPingIntervalMs !== undefined ? { wsPingIntervalMs: o.wsPingIntervalMs } : {}),
     ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}),
     agents: createClient(AgentService, agentTransport),
     connections: createClient(ConnectionService, agentTransport),

@@ -34,7 +34,10 @@ export interface OpampTransportOptions {
   maxMessageBytes: number;
   /** An HTTP agent that has not polled for this long is considered gone. */
   httpAgentTimeoutMs: number;
-  /** WebSocket ping interval; a peer missing one pong is terminated. 0 disables. */
+  /**
+   * WebSocket ping interval; a peer that has not answered a ping when the
+   * next one is due is terminated (half-open socket). 0 disables.
+   */
   wsPingIntervalMs: number;
   /**
    * A WebSocket agent that declares ReportsHeartbeat and sends nothing for
@@ -213,7 +216,9 @@ export class OpampTransport {
   }
 
   private pingWebSockets(): void {
-    for (const conn of this.wsConnections) conn.heartbeat();
+    for (const conn of this.wsConnections) {
+      if (!conn.checkAlive()) this.options.logger.info({ connection: conn.id, remote: conn.remoteAddress }, "terminated a WebSocket that did not answer a ping (half-open)");
+    }
   }
 
   // ---- Plain HTTP ----------------------------------------------------------

@@ -42,13 +42,22 @@ export class WebSocketAgentConnection implements AgentConnection {
     this.socket.close(code, reason);
   }
 
-  /** Checks liveness: terminates a peer that did not answer the last ping. */
-  heartbeat(): void {
-    if (!this.alive) {
+  /**
+   * Checks liveness once per ping interval: a peer that has not answered the
+   * previous ping (nor sent anything) since is half-open — its TCP
+   * connection may look fine to us for hours — so the socket is terminated,
+   * which closes the connection and marks the agent disconnected. Returns
+   * false when it did so.
+   */
+  checkAlive(): boolean {
+    // While we stopped reading from the socket (backpressure), its pong sits
+    // unread in the buffer: not the peer's fault, so not a miss.
+    if (!this.alive && !this.socket.isPaused) {
       this.socket.terminate();
-      return;
+      return false;
     }
     this.alive = false;
     this.socket.ping();
+    return true;
   }
 }
