@@ -7,6 +7,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { startFerretDb } from "./ferretdb.js";
 import { stopChild } from "./child-process.js";
 import { freePort } from "./free-port.js";
@@ -170,6 +171,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     agents: createClient(AgentService, h1(agentService.url)),
     connections: createClient(ConnectionService, h1(agentService.url)),
     commands: createClient(CommandService, h1(commandService.url)),
+    packages: createClient(PackageService, h1(agentService.url)),
     async close() {
       // Gateways first (they clean up through agent-service), then services.
       await Promise.all(gateways.map((g) => g.stop()));

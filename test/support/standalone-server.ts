@@ -5,6 +5,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { silentLogger } from "@fleetplane/platform/logger";
 import { startStandalone, type Standalone } from "@fleetplane/server/standalone";
 
@@ -36,6 +37,7 @@ export async function startTestServer(options: { dataDir?: string; httpAgentTime
     agents: createClient(AgentService, transport),
     connections: createClient(ConnectionService, transport),
     commands: createClient(CommandService, transport),
+    packages: createClient(PackageService, transport),
   };
 }
 

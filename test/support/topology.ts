@@ -1,6 +1,7 @@
 import type { Client } from "@connectrpc/connect";
 import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import type { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 
 /** What a behaviour suite needs from a running Fleetplane, whatever its topology. */
 export interface TestTopology {
@@ -12,5 +13,6 @@ export interface TestTopology {
   agents: Client<typeof AgentService>;
   connections: Client<typeof ConnectionService>;
   commands: Client<typeof CommandService>;
+  packages: Client<typeof PackageService>;
   close(): Promise<void>;
 }

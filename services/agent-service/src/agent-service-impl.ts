@@ -3,46 +3,18 @@ import { create } from "@bufbuild/protobuf";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentConfigMapSchema, CustomMessageSchema, type AgentConfigFile } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { toConnectError } from "@fleetplane/platform/dependency-errors";
-import { InvalidInstanceUidError, instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
-import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./domain/agent-errors.js";
+import { asConnectError, guarded } from "./connect-errors.js";
+import { InvalidRequestError } from "./domain/agent-errors.js";
 import type { AgentUsecase } from "./domain/agent-usecase.js";
 import { ConnectionUsecase, pageLimit } from "./domain/connection-usecase.js";
 import type { GatewayLeases } from "./domain/gateway-leases.js";
 
-/** Maps domain errors onto Connect codes; anything unexpected is logged and hidden. */
-function fail(err: unknown, logger: Logger, what: string): never {
-  if (err instanceof AgentNotFoundError) throw new ConnectError(err.message, Code.NotFound);
-  if (err instanceof InvalidRequestError || err instanceof InvalidInstanceUidError) throw new ConnectError(err.message, Code.InvalidArgument);
-  if (err instanceof AgentCannotError) throw new ConnectError(err.message, Code.FailedPrecondition);
-  throw toConnectError(err, logger, what);
-}
-
-/** The ConnectError a handler would have failed with. */
-function asConnectError(err: unknown, logger: Logger, what: string): ConnectError {
-  try {
-    return fail(err, logger, what);
-  } catch (ce) {
-    return ce as ConnectError;
-  }
-}
-
 /** Bounds the work and memory of one batch call. */
 export const MAX_REPORTS_PER_BATCH = 1000;
 
-/** Runs a handler body, turning any error into the right ConnectError. */
-function guarded(logger: Logger) {
-  return async <T>(what: string, body: () => Promise<T>): Promise<T> => {
-    try {
-      return await body();
-    } catch (err) {
-      return fail(err, logger, what);
-    }
-  };
-}
-
-const canonicalUid = (text: string) => instanceUidToHex(parseInstanceUid(text));
+export const canonicalUid = (text: string) => instanceUidToHex(parseInstanceUid(text));
 
 /** The Connect face of agent-service's AgentService. */
 export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): ServiceImpl<typeof AgentService> {

@@ -2,10 +2,12 @@ import { createClient, type Client, type Interceptor } from "@connectrpc/connect
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 
-export { AgentService, ConnectionService, CommandService };
+export { AgentService, ConnectionService, CommandService, PackageService };
 export { CommandKind, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 export { CommandState, type CommandRecord } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+export type { Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 
 export interface FleetplaneClientOptions {
   /** Admin API base URL, e.g. http://127.0.0.1:4321 (standalone) or agent-service's address. */
@@ -24,6 +26,8 @@ export interface FleetplaneClient {
   agents: Client<typeof AgentService>;
   connections: Client<typeof ConnectionService>;
   commands: Client<typeof CommandService>;
+  /** The package registry (served with AgentService). */
+  packages: Client<typeof PackageService>;
 }
 
 /**
@@ -47,6 +51,7 @@ export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneCl
   return {
     agents: createClient(AgentService, main),
     connections: createClient(ConnectionService, main),
+    packages: createClient(PackageService, main),
     commands: createClient(CommandService, o.commandServiceUrl ? transportFor(o.commandServiceUrl) : main),
   };
 }

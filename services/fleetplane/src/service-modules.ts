@@ -1,11 +1,14 @@
 import type { Client, ConnectRouter } from "@connectrpc/connect";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { createConnectCommandAudit } from "@fleetplane/agent-service/adapters/connect-command-audit";
 import { createAgentServiceImpl, createConnectionServiceImpl } from "@fleetplane/agent-service/agent-service-impl";
 import { AgentUsecase } from "@fleetplane/agent-service/domain/agent-usecase";
 import { ConnectionUsecase } from "@fleetplane/agent-service/domain/connection-usecase";
 import { GatewayLeases } from "@fleetplane/agent-service/domain/gateway-leases";
+import { PackageRegistry } from "@fleetplane/agent-service/domain/package-registry";
+import { createPackageServiceImpl } from "@fleetplane/agent-service/package-service-impl";
 import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-impl";
 import { CommandAudit } from "@fleetplane/command-service/domain/command-audit";
 import { registration, type ServiceRegistration } from "@fleetplane/platform/in-process-transport";
@@ -33,11 +36,13 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   const audit = createConnectCommandAudit(commands, logger);
   const agents = new AgentUsecase({ agents: stores.agents, audit, push: bus, logger });
   const connections = new ConnectionUsecase(stores.connections);
+  const packages = new PackageRegistry({ packages: stores.packages, offers: agents });
   const leases = new GatewayLeases({ leases: stores.leases, agents, connections: stores.connections, logger });
   leases.start(o.reapIntervalMs ?? 5_000);
   const services: ServiceRegistration[] = [
     registration(AgentService, createAgentServiceImpl(agents, logger)),
     registration(ConnectionService, createConnectionServiceImpl(connections, leases, logger)),
+    registration(PackageService, createPackageServiceImpl(packages, logger)),
   ];
   return {
     agents,

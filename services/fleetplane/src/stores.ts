@@ -4,6 +4,8 @@ import {
   createLmdbConnectionRepository,
   createLmdbGatewayLeaseRepository,
 } from "@fleetplane/agent-service/adapters/lmdb-agent-repository";
+import type { PackageRepository } from "@fleetplane/agent-service/domain/package-repository";
+import { createLmdbPackageRepository } from "@fleetplane/agent-service/adapters/lmdb-package-repository";
 import type { CommandRepository } from "@fleetplane/command-service/domain/command-repository";
 import { createLmdbCommandRepository } from "@fleetplane/command-service/adapters/lmdb-command-repository";
 import { openEmbeddedStore } from "@fleetplane/platform/embedded-store";
@@ -14,6 +16,8 @@ export interface AgentStores {
   agents: AgentRepository;
   connections: ConnectionRepository;
   leases: GatewayLeaseRepository;
+  /** The package registry. */
+  packages: PackageRepository;
 }
 
 export interface CommandStores {
@@ -44,15 +48,18 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     const { createMongoAgentRepository, createMongoConnectionRepository, createMongoGatewayLeaseRepository, ensureAgentIndexes } = await import(
       "@fleetplane/agent-service/adapters/mongo-agent-repository"
     );
+    const { createMongoPackageRepository, ensurePackageIndexes } = await import("@fleetplane/agent-service/adapters/mongo-package-repository");
     const { createMongoCommandRepository, ensureCommandIndexes } = await import("@fleetplane/command-service/adapters/mongo-command-repository");
     const mongo = await connectMongo(o.mongoUrl, { logger: o.logger });
     await ensureAgentIndexes(mongo.db);
     await ensureCommandIndexes(mongo.db);
+    await ensurePackageIndexes(mongo.db);
     return {
       kind: "mongodb",
       agents: timed(createMongoAgentRepository(mongo.db), "mongodb", "agents"),
       connections: timed(createMongoConnectionRepository(mongo.db), "mongodb", "connections"),
       leases: timed(createMongoGatewayLeaseRepository(mongo.db), "mongodb", "gateway_leases"),
+      packages: timed(createMongoPackageRepository(mongo.db), "mongodb", "packages"),
       commands: timed(createMongoCommandRepository(mongo.db), "mongodb", "commands"),
       close: () => mongo.close(),
     };
@@ -63,6 +70,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     agents: timed(createLmdbAgentRepository(store), "embedded", "agents"),
     connections: timed(createLmdbConnectionRepository(store), "embedded", "connections"),
     leases: timed(createLmdbGatewayLeaseRepository(store), "embedded", "gateway_leases"),
+    packages: timed(createLmdbPackageRepository(store), "embedded", "packages"),
     commands: timed(createLmdbCommandRepository(store), "embedded", "commands"),
     close: () => store.close(),
   };
