@@ -1,4 +1,4 @@
 import { opampE2eSuite } from "./suites/opamp-e2e.js";
 import { startTestServer } from "./support/standalone-server.js";
 
-opampE2eSuite(() => startTestServer({ maxMessageBytes: 1024 * 1024, httpAgentTimeoutMs: 1_500, heartbeatTimeoutMs: 1_500, wsPingIntervalMs: 400 }));
+opampE2eSuite(() => startTestServer({ maxMessageBytes: 1024 * 1024, heartbeatMissedIntervals: 2, defaultHeartbeatIntervalMs: 750, heartbeatIntervalSeconds: 2, wsPingIntervalMs: 400 }));

@@ -99,8 +99,10 @@ export interface DistributedOptions {
   /** Echo every process's log lines to stderr, prefixed with its name (default: $FLEETPLANE_TEST_LOGS). */
   logs?: boolean;
   maxMessageBytes?: number;
-  httpAgentTimeoutMs?: number;
-  heartbeatTimeoutMs?: number;
+  heartbeatMissedIntervals?: number;
+  defaultHeartbeatIntervalMs?: number;
+  /** Heartbeat interval agent-service offers (seconds). */
+  heartbeatIntervalSeconds?: number;
   wsPingIntervalMs?: number;
 }
 
@@ -130,6 +132,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     commandService.url,
     "--reap-interval-seconds",
     "1",
+    ...(o.heartbeatIntervalSeconds !== undefined ? ["--heartbeat-interval-seconds", String(o.heartbeatIntervalSeconds)] : []),
   ], o.logs);
   const gatewayArgs = (id: string) => [
     "--gateway-id",
@@ -143,8 +146,8 @@ export async function startDistributed(o: DistributedOptions = {}) {
     "--retry-after-seconds",
     "1",
     ...(o.maxMessageBytes ? ["--max-message-bytes", String(o.maxMessageBytes)] : []),
-    ...(o.httpAgentTimeoutMs ? ["--http-agent-timeout-seconds", String(o.httpAgentTimeoutMs / 1000)] : []),
-    ...(o.heartbeatTimeoutMs ? ["--heartbeat-timeout-seconds", String(o.heartbeatTimeoutMs / 1000)] : []),
+    ...(o.heartbeatMissedIntervals ? ["--heartbeat-missed-intervals", String(o.heartbeatMissedIntervals)] : []),
+    ...(o.defaultHeartbeatIntervalMs ? ["--default-heartbeat-interval-seconds", String(o.defaultHeartbeatIntervalMs / 1000)] : []),
     ...(o.wsPingIntervalMs ? ["--ws-ping-interval-seconds", String(o.wsPingIntervalMs / 1000)] : []),
   ];
   const gateways = [

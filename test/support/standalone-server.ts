@@ -10,7 +10,7 @@ import { silentLogger } from "@fleetplane/platform/logger";
 import { startStandalone, type Standalone } from "@fleetplane/server/standalone";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */
-export async function startTestServer(options: { dataDir?: string; httpAgentTimeoutMs?: number; heartbeatTimeoutMs?: number; wsPingIntervalMs?: number; maxMessageBytes?: number } = {}) {
+export async function startTestServer(options: { dataDir?: string; heartbeatMissedIntervals?: number; defaultHeartbeatIntervalMs?: number; heartbeatIntervalSeconds?: number; wsPingIntervalMs?: number; maxMessageBytes?: number } = {}) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
   const server: Standalone = await startStandalone({
     dataDir,
@@ -19,8 +19,9 @@ export async function startTestServer(options: { dataDir?: string; httpAgentTime
     apiHost: "127.0.0.1",
     apiPort: 0,
     retryAfterMs: 1_000,
-    ...(options.httpAgentTimeoutMs ? { httpAgentTimeoutMs: options.httpAgentTimeoutMs } : {}),
-    ...(options.heartbeatTimeoutMs ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
+    ...(options.heartbeatMissedIntervals ? { heartbeatMissedIntervals: options.heartbeatMissedIntervals } : {}),
+    ...(options.defaultHeartbeatIntervalMs ? { defaultHeartbeatIntervalMs: options.defaultHeartbeatIntervalMs } : {}),
+    ...(options.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: options.heartbeatIntervalSeconds } : {}),
     ...(options.wsPingIntervalMs ? { wsPingIntervalMs: options.wsPingIntervalMs } : {}),
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
     logger: silentLogger(),

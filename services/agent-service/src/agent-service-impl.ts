@@ -24,7 +24,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
     reportMessage: (req) =>
       guard("ReportMessage", async () => {
         if (!req.connection || !req.message) throw new InvalidRequestError("ReportMessage needs a connection and a message");
-        return { reply: await agents.reportMessage(req.connection, req.message) };
+        return agents.reportMessage(req.connection, req.message);
       }),
     reportMessages: (req) =>
       guard("ReportMessages", async () => {
@@ -33,7 +33,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
           req.reports.map(async (r) => {
             try {
               if (!r.connection || !r.message) throw new InvalidRequestError("each report needs a connection and a message");
-              return { reply: await agents.reportMessage(r.connection, r.message) };
+              return await agents.reportMessage(r.connection, r.message);
             } catch (err) {
               const ce = asConnectError(err, logger, "ReportMessages");
               return { errorCode: ce.code, errorMessage: ce.rawMessage };

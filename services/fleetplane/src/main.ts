@@ -10,8 +10,18 @@ import { startStandalone } from "./standalone.js";
 /** How the gateway treats agents; the same in standalone and alone. */
 const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
   { name: "max-message-bytes", kind: "number", description: "Largest OpAMP message accepted or sent", default: String(64 * 1024 * 1024) },
-  { name: "http-agent-timeout-seconds", kind: "number", description: "An HTTP agent silent this long is marked disconnected", default: "90" },
-  { name: "heartbeat-timeout-seconds", kind: "number", description: "A WebSocket agent that reports heartbeats and is silent this long is disconnected (0: never)", default: "90" },
+  {
+    name: "heartbeat-missed-intervals",
+    kind: "number",
+    description: "An HTTP agent that stops polling, or a WebSocket agent that reports heartbeats and falls silent, is marked disconnected after missing this many of its heartbeat intervals",
+    default: "3",
+  },
+  {
+    name: "default-heartbeat-interval-seconds",
+    kind: "number",
+    description: "Heartbeat (and HTTP polling) interval assumed for an agent the server has not given one (the spec's default)",
+    default: "30",
+  },
   { name: "ws-ping-interval-seconds", kind: "number", description: "WebSocket ping interval; a socket that has not answered one ping by the next is closed and its agent marked disconnected (0: no pings)", default: "30" },
   { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down", default: "30" },
 ];
@@ -19,11 +29,38 @@ const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
 function gatewayLimits(v: Record<string, unknown>) {
   return {
     maxMessageBytes: Number(v["max-message-bytes"]),
-    httpAgentTimeoutMs: Number(v["http-agent-timeout-seconds"]) * 1000,
-    heartbeatTimeoutMs: Number(v["heartbeat-timeout-seconds"]) * 1000,
+    heartbeatMissedIntervals: atLeastOne(v, "heartbeat-missed-intervals"),
+    defaultHeartbeatIntervalMs: positiveSeconds(v, "default-heartbeat-interval-seconds") * 1000,
     wsPingIntervalMs: Number(v["ws-ping-interval-seconds"]) * 1000,
     retryAfterMs: Number(v["retry-after-seconds"]) * 1000,
   };
+}
+
+function atLeastOne(v: Record<string, unknown>, name: string): number {
+  const n = Number(v[name]);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a whole number of at least 1, got ${String(v[name])}`);
+  return n;
+}
+
+function positiveSeconds(v: Record<string, unknown>, name: string): number {
+  const n = Number(v[name]);
+  if (!(n > 0)) throw new UsageError(`--${name} must be more than 0 seconds, got ${String(v[name])}`);
+  return n;
+}
+
+/** What agent-service offers agents; the same in standalone and alone. */
+const HEARTBEAT_OFFER: OptionSpec = {
+  name: "heartbeat-interval-seconds",
+  kind: "number",
+  description:
+    "Heartbeat interval offered (in OpAMP connection settings) to agents that report heartbeats and accept OpAMP connection settings; whole seconds, 0: offer none",
+  default: "30",
+};
+
+function heartbeatOffer(v: Record<string, unknown>): number {
+  const n = Number(v["heartbeat-interval-seconds"]);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--heartbeat-interval-seconds must be a whole number of seconds (0: offer none), got ${String(v["heartbeat-interval-seconds"])}`);
+  return n;
 }
 
 const STANDALONE_OPTIONS: OptionSpec[] = [
@@ -33,6 +70,7 @@ const STANDALONE_OPTIONS: OptionSpec[] = [
   { name: "api-host", kind: "string", description: "Address the admin API listens on", default: "127.0.0.1" },
   { name: "api-port", kind: "number", description: "Admin API port (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c)", default: "4321" },
   ...GATEWAY_LIMIT_OPTIONS,
+  HEARTBEAT_OFFER,
   { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
 ];
 
@@ -85,6 +123,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
       NATS_URL,
       { name: "command-service-url", kind: "string", description: "Base URL of command-service", default: "http://127.0.0.1:4323" },
       { name: "reap-interval-seconds", kind: "number", description: "How often to look for gateways whose lease ran out", default: "5" },
+      HEARTBEAT_OFFER,
     ],
     start: (v, logger) =>
       startAgentServiceAlone({
@@ -95,6 +134,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         port: Number(v.port),
         commandServiceUrl: String(v["command-service-url"]),
         reapIntervalMs: Number(v["reap-interval-seconds"]) * 1000,
+        heartbeatIntervalSeconds: heartbeatOffer(v),
         logger,
       }),
   },
@@ -180,6 +220,7 @@ async function main(argv: string[]): Promise<number> {
     apiHost: String(values["api-host"]),
     apiPort: Number(values["api-port"]),
     ...gatewayLimits(values),
+    heartbeatIntervalSeconds: heartbeatOffer(values),
     logger,
   });
   logger.info(

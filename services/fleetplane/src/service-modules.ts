@@ -30,11 +30,19 @@ export function commandServiceModule(stores: CommandStores, logger: Logger) {
 export interface AgentServiceModuleOptions {
   /** How often to look for gateways whose lease ran out. */
   reapIntervalMs?: number;
+  /** Heartbeat interval offered to agents (default: the spec's 30 s; 0: none). */
+  heartbeatIntervalSeconds?: number;
 }
 
 export function agentServiceModule(stores: AgentStores, commands: Client<typeof CommandService>, bus: PushBus, logger: Logger, o: AgentServiceModuleOptions = {}) {
   const audit = createConnectCommandAudit(commands, logger);
-  const agents = new AgentUsecase({ agents: stores.agents, audit, push: bus, logger });
+  const agents = new AgentUsecase({
+    agents: stores.agents,
+    audit,
+    push: bus,
+    logger,
+    ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
+  });
   const connections = new ConnectionUsecase(stores.connections);
   const packages = new PackageRegistry({ packages: stores.packages, offers: agents });
   const leases = new GatewayLeases({ leases: stores.leases, agents, connections: stores.connections, logger });

@@ -44,12 +44,13 @@ export async function startCommandServiceAlone(o: Listen & { dataDir: string; mo
  * Connect (HTTP/2), pushes over NATS when a URL is given.
  */
 export async function startAgentServiceAlone(
-  o: Listen & { dataDir: string; mongoUrl?: string | undefined; natsUrl?: string | undefined; commandServiceUrl: string; reapIntervalMs?: number },
+  o: Listen & { dataDir: string; mongoUrl?: string | undefined; natsUrl?: string | undefined; commandServiceUrl: string; reapIntervalMs?: number; heartbeatIntervalSeconds?: number },
 ): Promise<Running> {
   const stores = await openStores({ dataDir: o.dataDir, mongoUrl: o.mongoUrl, logger: o.logger });
   const bus = await choosePushBus({ natsUrl: o.natsUrl, name: `agent-service-${process.pid}`, logger: o.logger, alone: true });
   const service = agentServiceModule(stores, createClient(CommandService, h2(o.commandServiceUrl)), bus, o.logger, {
     ...(o.reapIntervalMs ? { reapIntervalMs: o.reapIntervalMs } : {}),
+    ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
   });
   const api = await startApiServer({
     host: o.host,
@@ -79,8 +80,8 @@ export async function startGatewayAlone(
     natsUrl?: string | undefined;
     leaseSeconds?: number;
     maxMessageBytes?: number;
-    httpAgentTimeoutMs?: number;
-    heartbeatTimeoutMs?: number;
+    heartbeatMissedIntervals?: number;
+    defaultHeartbeatIntervalMs?: number;
     wsPingIntervalMs?: number;
     retryAfterMs?: number;
   },
@@ -93,8 +94,8 @@ export async function startGatewayAlone(
     port: o.port,
     ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}),
     ...(o.maxMessageBytes ? { maxMessageBytes: o.maxMessageBytes } : {}),
-    ...(o.httpAgentTimeoutMs ? { httpAgentTimeoutMs: o.httpAgentTimeoutMs } : {}),
-    ...(o.heartbeatTimeoutMs ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
+    ...(o.heartbeatMissedIntervals ? { heartbeatMissedIntervals: o.heartbeatMissedIntervals } : {}),
+    ...(o.defaultHeartbeatIntervalMs ? { defaultHeartbeatIntervalMs: o.defaultHeartbeatIntervalMs } : {}),
     ...(o.wsPingIntervalMs !== undefined ? { wsPingIntervalMs: o.wsPingIntervalMs } : {}),
     ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}),
     agents: createClient(AgentService, transport),

@@ -22,8 +22,11 @@ export interface StandaloneOptions {
   gatewayId?: string;
   leaseSeconds?: number;
   maxMessageBytes?: number;
-  httpAgentTimeoutMs?: number;
-  heartbeatTimeoutMs?: number;
+  /** See GatewayOptions. */
+  heartbeatMissedIntervals?: number;
+  defaultHeartbeatIntervalMs?: number;
+  /** Heartbeat interval offered to agents (default 30 s; 0: none). */
+  heartbeatIntervalSeconds?: number;
   /** WebSocket ping interval (0: no pings); see OpampTransportOptions.wsPingIntervalMs. */
   wsPingIntervalMs?: number;
   retryAfterMs?: number;
@@ -52,7 +55,9 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
 
   const commandService = commandServiceModule(stores, o.logger.child({ component: "command-service" }));
   const commandClient = createClient(CommandService, createInProcessTransport(commandService.services, createRouterTransport(commandService.routes)));
-  const agentService = agentServiceModule(stores, commandClient, bus, o.logger.child({ component: "agent-service" }));
+  const agentService = agentServiceModule(stores, commandClient, bus, o.logger.child({ component: "agent-service" }), {
+    ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
+  });
   const agentTransport = createInProcessTransport(agentService.services, createRouterTransport(agentService.routes));
 
   const gatewayId = o.gatewayId ?? `standalone-${randomBytes(4).toString("hex")}`;
@@ -64,8 +69,8 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     host: o.host,
     port: o.opampPort,
     ...(o.maxMessageBytes ? { maxMessageBytes: o.maxMessageBytes } : {}),
-    ...(o.httpAgentTimeoutMs ? { httpAgentTimeoutMs: o.httpAgentTimeoutMs } : {}),
-    ...(o.heartbeatTimeoutMs ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
+    ...(o.heartbeatMissedIntervals ? { heartbeatMissedIntervals: o.heartbeatMissedIntervals } : {}),
+    ...(o.defaultHeartbeatIntervalMs ? { defaultHeartbeatIntervalMs: o.defaultHeartbeatIntervalMs } : {}),
     ...(o.wsPingIntervalMs !== undefined ? { wsPingIntervalMs: o.wsPingIntervalMs } : {}),
     ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}),
     agents: createClient(AgentService, agentTransport),

@@ -2,6 +2,7 @@ import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { WebSocket } from "ws";
 import type { AgentConnection } from "./agent-connection.js";
+import { AgentLiveness } from "./agent-liveness.js";
 import { encodeServerFrame } from "./ws-framing.js";
 
 /** An agent on a WebSocket: replies and pushes are binary frames with the OpAMP header. */
@@ -11,13 +12,14 @@ export class WebSocketAgentConnection implements AgentConnection {
   /** Set when a pong (or any message) proves the peer alive since the last ping. */
   alive = true;
   /** When the agent last sent a message (pongs do not count: a hung agent still answers pings). */
-  lastMessageAt = Date.now();
+  readonly liveness = new AgentLiveness(Date.now());
   /** The agent declared ReportsHeartbeat, so silence means missed heartbeats. */
   reportsHeartbeat = false;
 
   constructor(
     readonly id: string,
     readonly remoteAddress: string,
+    readonly endpoint: string,
     private readonly socket: WebSocket,
     private readonly maxMessageBytes: number,
     private readonly bytesSent?: { inc(n: number): void },
@@ -34,6 +36,7 @@ export class WebSocketAgentConnection implements AgentConnection {
       return Promise.reject(new Error(`WebSocket ${this.id} is not open`));
     }
     this.bytesSent?.inc(frame.length);
+    this.liveness.sent(message);
     // ws queues concurrent sends itself, so no extra lock is needed here.
     return new Promise((resolve, reject) => this.socket.send(frame, { binary: true }, (err) => (err ? reject(err) : resolve())));
   }

@@ -16,6 +16,7 @@ import {
 import { hashesEqual } from "./config-hash.js";
 import { hasCapability, pendingCommands, queuePayloadCommand, type CommandTransition } from "./agent-model.js";
 import { InvalidRequestError } from "./agent-errors.js";
+import { desiredConnectionSettings, heartbeatOfferDue } from "./heartbeat-offer.js";
 
 /**
  * Connection settings and package offers: what the server wants the agent to
@@ -91,13 +92,16 @@ const pendingFor = (agent: Agent, kind: CommandKind, hash: Uint8Array) => pendin
  * the pending command is settled anyway. Agents that report ConnectionSettingsStatus get them until they
  * report this hash; others get them once (while the command is pending).
  */
-export function connectionSettingsToSend(agent: Agent): { offers?: ConnectionSettingsOffers; commandIds: string[] } | undefined {
-  const desired = agent.spec?.connectionSettings;
+export function connectionSettingsToSend(agent: Agent, heartbeatSeconds: bigint): { offers?: ConnectionSettingsOffers; commandIds: string[] } | undefined {
+  // The admin's offer with the server's heartbeat interval merged in (see heartbeat-offer.ts).
+  const desired = desiredConnectionSettings(agent, heartbeatSeconds);
   if (!desired) return undefined;
-  const pending = pendingFor(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, desired.hash);
+  // The admin's command names the admin's hash; the agent reports the hash of what it got.
+  const admin = agent.spec?.connectionSettings;
+  const pending = admin ? pendingFor(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, admin.hash) : [];
   const reports = hasCapability(agent, AgentCapabilities.AgentCapabilities_ReportsConnectionSettingsStatus);
   const behind = reports && !hashesEqual(agent.status?.connectionSettingsStatus?.lastConnectionSettingsHash, desired.hash);
-  if (pending.length === 0 && !behind) return undefined;
+  if (pending.length === 0 && !behind && !heartbeatOfferDue(agent, desired, heartbeatSeconds)) return undefined;
   const offers = create(ConnectionSettingsOffersSchema, { hash: desired.hash });
   const can = (c: AgentCapabilities) => hasCapability(agent, c);
   if (desired.opamp && can(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings)) offers.opamp = desired.opamp;
@@ -127,14 +131,15 @@ export function packagesToSend(agent: Agent): { packages: PackagesAvailable; com
  * offered package is Installed under the offered all_packages_hash, failed
  * when one failed to install.
  */
-export function offerTransitions(agent: Agent, msg: AgentToServer): CommandTransition[] {
+export function offerTransitions(agent: Agent, msg: AgentToServer, heartbeatSeconds = 0n): CommandTransition[] {
   const out: CommandTransition[] = [];
-  const settings = agent.spec?.connectionSettings;
+  const admin = agent.spec?.connectionSettings;
+  const settings = desiredConnectionSettings(agent, heartbeatSeconds);
   const cs = msg.connectionSettingsStatus;
-  if (settings && cs && hashesEqual(cs.lastConnectionSettingsHash, settings.hash)) {
+  if (admin && settings && cs && hashesEqual(cs.lastConnectionSettingsHash, settings.hash)) {
     const to: "applied" | "failed" | undefined =
       cs.status === ConnectionSettingsStatuses.ConnectionSettingsStatuses_APPLIED ? "applied" : cs.status === ConnectionSettingsStatuses.ConnectionSettingsStatuses_FAILED ? "failed" : undefined;
-    if (to) out.push(...commandsFor(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, settings.hash).map((commandId) => ({ commandId, to, detail: to === "failed" ? cs.errorMessage : "" })));
+    if (to) out.push(...commandsFor(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, admin.hash).map((commandId) => ({ commandId, to, detail: to === "failed" ? cs.errorMessage : "" })));
   }
   const offered = agent.spec?.packagesAvailable;
   const ps = msg.packageStatuses;

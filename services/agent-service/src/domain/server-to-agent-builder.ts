@@ -41,7 +41,7 @@ export interface BuiltMessage {
  * ServerToAgent: the reply to a report and a push both come from here, so the
  * two paths cannot drift apart.
  */
-export function buildServerToAgent(agent: Agent, options: { requestFullState: boolean }): BuiltMessage {
+export function buildServerToAgent(agent: Agent, options: { requestFullState: boolean; /** The server's heartbeat offer; 0 or unset: none. */ heartbeatIntervalSeconds?: bigint }): BuiltMessage {
   const message = create(ServerToAgentSchema, {
     instanceUid: agent.metadata!.instanceUid,
     capabilities: SERVER_CAPABILITIES,
@@ -88,7 +88,7 @@ export function buildServerToAgent(agent: Agent, options: { requestFullState: bo
     }
   }
 
-  const settings = connectionSettingsToSend(agent);
+  const settings = connectionSettingsToSend(agent, options.heartbeatIntervalSeconds ?? 0n);
   if (settings) {
     if (settings.offers) message.connectionSettings = settings.offers;
     delivered.push(...settings.commandIds);
