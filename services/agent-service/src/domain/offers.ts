@@ -134,8 +134,9 @@ export function packagesToSend(agent: Agent): { packages: PackagesAvailable; com
 export function offerTransitions(agent: Agent, msg: AgentToServer, heartbeatSeconds = 0n): CommandTransition[] {
   const out: CommandTransition[] = [];
   const admin = agent.spec?.connectionSettings;
-  const settings = desiredConnectionSettings(agent, heartbeatSeconds);
   const cs = msg.connectionSettingsStatus;
+  // The merged settings (and their hash) only when there is a report to compare them with.
+  const settings = admin && cs ? desiredConnectionSettings(agent, heartbeatSeconds) : undefined;
   if (admin && settings && cs && hashesEqual(cs.lastConnectionSettingsHash, settings.hash)) {
     const to: "applied" | "failed" | undefined =
       cs.status === ConnectionSettingsStatuses.ConnectionSettingsStatuses_APPLIED ? "applied" : cs.status === ConnectionSettingsStatuses.ConnectionSettingsStatuses_FAILED ? "failed" : undefined;
