@@ -11,7 +11,7 @@ import {
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { hashesEqual } from "./config-hash.js";
 import { hasCapability } from "./agent-model.js";
-import { computeConnectionSettingsHash } from "./offers.js";
+import { computeConnectionSettingsHash } from "./offer-hashes.js";
 
 /**
  * Heartbeat interval offers (OpAMPConnectionSettings.heartbeat_interval_seconds).

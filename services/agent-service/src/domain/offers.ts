@@ -1,5 +1,4 @@
-import { clone, create, toBinary } from "@bufbuild/protobuf";
-import { createHash } from "node:crypto";
+import { clone, create } from "@bufbuild/protobuf";
 import { CommandKind, type Agent, type AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import {
   AgentCapabilities,
@@ -16,6 +15,7 @@ import {
 import { hashesEqual } from "./config-hash.js";
 import { hasCapability, pendingCommands, queuePayloadCommand, type CommandTransition } from "./agent-model.js";
 import { InvalidRequestError } from "./agent-errors.js";
+import { computeAllPackagesHash, computeConnectionSettingsHash, computePackageHash } from "./offer-hashes.js";
 import { desiredConnectionSettings, heartbeatOfferDue } from "./heartbeat-offer.js";
 
 /**
@@ -25,37 +25,7 @@ import { desiredConnectionSettings, heartbeatOfferDue } from "./heartbeat-offer.
  * agent's own report of the hash tells us it has it.
  */
 
-const sha256 = (...parts: Uint8Array[]) => {
-  const h = createHash("sha256");
-  for (const p of parts) {
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64BE(BigInt(p.length));
-    h.update(len).update(p);
-  }
-  return new Uint8Array(h.digest());
-};
-
-/** SHA-256 over the offers with `other_connections` in name order (maps have no order on the wire). */
-export function computeConnectionSettingsHash(offers: ConnectionSettingsOffers): Uint8Array {
-  const canonical = clone(ConnectionSettingsOffersSchema, offers);
-  canonical.hash = new Uint8Array();
-  canonical.otherConnections = Object.fromEntries(Object.keys(offers.otherConnections).sort().map((k) => [k, offers.otherConnections[k]!]));
-  return sha256(toBinary(ConnectionSettingsOffersSchema, canonical));
-}
-
-/** A package's hash when the admin gave none: over its type, version and file. */
-export function computePackageHash(pkg: PackageAvailable): Uint8Array {
-  const canonical = clone(PackageAvailableSchema, pkg);
-  canonical.hash = new Uint8Array();
-  return sha256(toBinary(PackageAvailableSchema, canonical));
-}
-
-/** all_packages_hash: over every package's name and hash, in name order. */
-export function computeAllPackagesHash(packages: Record<string, PackageAvailable>): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (const name of Object.keys(packages).sort()) parts.push(Buffer.from(name, "utf8"), packages[name]!.hash);
-  return sha256(...parts);
-}
+export { computeAllPackagesHash, computeConnectionSettingsHash, computePackageHash };
 
 type CommandOptions = { commandId: string; requestedBy: string; now: number };
 

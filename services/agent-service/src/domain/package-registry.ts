@@ -4,7 +4,7 @@ import type { Agent, AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/ag
 import { PackageSchema, type Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { PackageAvailableSchema, PackageType, type PackageAvailable } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { InvalidRequestError } from "./agent-errors.js";
-import { computePackageHash } from "./offers.js";
+import { computePackageHash } from "./offer-hashes.js";
 import { PackageConflictError, PackageNotFoundError } from "./package-errors.js";
 import type { PackageKey, PackageRepository } from "./package-repository.js";
 
