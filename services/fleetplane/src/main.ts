@@ -1,10 +1,11 @@
-import { envName, formatHelp, parseOptions, UsageError, type OptionSpec } from "@fleetplane/platform/cli-options";
+import { formatHelp, parseOptions, UsageError, type OptionSpec } from "@fleetplane/platform/cli-options";
 import { createLogger } from "@fleetplane/platform/logger";
 import { assertGatewayId } from "@fleetplane/platform/nats-push-bus";
 import { startTracing } from "@fleetplane/platform/tracing";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
+import { refuseReplacedOptions } from "./replaced-options.js";
 import { startStandalone } from "./standalone.js";
 
 /** How the gateway treats agents; the same in standalone and alone. */
@@ -172,22 +173,6 @@ Commands:
   sim              Simulate a fleet of OpAMP agents against a server
 
 Run "fleetplane <command> --help" for the options of a command.`;
-
-/**
- * Options that were replaced: refuse them with the way forward rather than
- * "unknown option" (a flag) or silence (an environment variable).
- */
-const REPLACED_OPTIONS: Record<string, string> = {
-  "heartbeat-timeout-seconds": "--heartbeat-missed-intervals (default 3) times the agent's heartbeat interval (offered with --heartbeat-interval-seconds, else --default-heartbeat-interval-seconds, 30)",
-  "http-agent-timeout-seconds": "--heartbeat-missed-intervals (default 3) times the agent's polling interval (offered with --heartbeat-interval-seconds, else --default-heartbeat-interval-seconds, 30)",
-};
-
-function refuseReplacedOptions(argv: readonly string[], env: NodeJS.ProcessEnv): void {
-  for (const [name, instead] of Object.entries(REPLACED_OPTIONS)) {
-    const given = argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`)) ? `--${name}` : env[envName(name)] !== undefined ? envName(name) : undefined;
-    if (given) throw new UsageError(`${given} was replaced: an agent is now disconnected after ${instead}`);
-  }
-}
 
 async function main(argv: string[]): Promise<number> {
   refuseReplacedOptions(argv, process.env);
