@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -42,6 +43,7 @@ describe("admins with grpcurl (gRPC server reflection, no proto files)", () => {
       "fleetplane.agent.v1.ConnectionService",
       "fleetplane.certificate.v1.CertificateService",
       "fleetplane.command.v1.CommandService",
+      "fleetplane.package.v1.PackageService",
       "grpc.health.v1.Health",
       "grpc.reflection.v1.ServerReflection",
       "grpc.reflection.v1alpha.ServerReflection",
@@ -89,6 +91,18 @@ describe("admins with grpcurl (gRPC server reflection, no proto files)", () => {
     const push = await eventually(() => agent.received.find((m) => m.remoteConfig));
     expect(new TextDecoder().decode(push.remoteConfig!.config!.configMap[""]!.body)).toBe("exporters: {debug: {}}\n");
     await agent.close();
+  });
+
+  it("registers a package and lists it (JSON bytes are base64)", async () => {
+    const sha256 = createHash("sha256").update("otelcol 0.120.0").digest("base64");
+    const body = JSON.stringify({ name: "otelcol", version: "0.120.0", type: "PackageType_TopLevel", downloadUrl: "https://pkgs.example/otelcol-0.120.0.tgz", sha256, requestedBy: "grpcurl" });
+    const registered = await grpcurl(["-d", body], "fleetplane.package.v1.PackageService/RegisterPackage");
+    expect(registered.code, registered.err).toBe(0);
+    expect(JSON.parse(registered.out).created).toBe(true);
+    const listed = JSON.parse((await grpcurl(["-d", '{"name":"otelcol"}'], "fleetplane.package.v1.PackageService/ListPackages")).out);
+    expect(listed.packages.map((p: { version: string; sha256: string }) => [p.version, p.sha256])).toEqual([["0.120.0", sha256]]);
+    const missing = await grpcurl(["-d", '{"name":"otelcol","version":"0.0.1"}'], "fleetplane.package.v1.PackageService/GetPackage");
+    expect(missing.err).toMatch(/NotFound/);
   });
 
   it("works with buf curl over gRPC too", async () => {

@@ -40,7 +40,8 @@ describe.skipIf(!binary).each(["ws", "http"] as const)("the opamp-go client over
   let t: Awaited<ReturnType<typeof startTestServer>>;
   beforeAll(async () => {
     // opamp-go's HTTP client stops without a goodbye: the silence timeout ends it.
-    t = await startTestServer({ httpAgentTimeoutMs: 2_000 });
+    // (It polls every 0.3 s and heartbeats every 1 s: three missed 1 s intervals mean it is gone.)
+    t = await startTestServer({ heartbeatMissedIntervals: 3, defaultHeartbeatIntervalMs: 1_000 });
   });
   afterAll(async () => {
     await t?.server.close();

@@ -16,6 +16,8 @@ import {
 } from "@fleetplane/agent-service/adapters/mongo-agent-repository";
 import { createLmdbCertificateRequestRepository } from "@fleetplane/agent-service/adapters/lmdb-certificate-request-repository";
 import { createMongoCertificateRequestRepository, ensureCertificateRequestIndexes } from "@fleetplane/agent-service/adapters/mongo-certificate-request-repository";
+import { createLmdbPackageRepository } from "@fleetplane/agent-service/adapters/lmdb-package-repository";
+import { createMongoPackageRepository, ensurePackageIndexes } from "@fleetplane/agent-service/adapters/mongo-package-repository";
 import { createLmdbCommandRepository } from "@fleetplane/command-service/adapters/lmdb-command-repository";
 import { createMongoCommandRepository, ensureCommandIndexes } from "@fleetplane/command-service/adapters/mongo-command-repository";
 import { DependencyUnavailableError } from "@fleetplane/platform/dependency-errors";
@@ -30,6 +32,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentRepositoryContract } from "./contract/agent-repository.contract.js";
 import { certificateRequestRepositoryContract } from "./contract/certificate-request-repository.contract.js";
 import { commandRepositoryContract } from "./contract/command-repository.contract.js";
+import { packageRepositoryContract } from "./contract/package-repository.contract.js";
 import { eventually } from "./support/eventually.js";
 import { startFerretDb, type RunningFerretDb } from "./support/ferretdb.js";
 import { freePort } from "./support/free-port.js";
@@ -65,6 +68,11 @@ commandRepositoryContract("LMDB", async () => {
 certificateRequestRepositoryContract("LMDB", async () => {
   const { store, close } = openTemporaryLmdb();
   return { requests: createLmdbCertificateRequestRepository(store), close };
+});
+
+packageRepositoryContract("LMDB", async () => {
+  const { store, close } = openTemporaryLmdb();
+  return { packages: createLmdbPackageRepository(store), close };
 });
 
 // One FerretDB for the whole file; each test gets a database of its own.
@@ -106,6 +114,12 @@ certificateRequestRepositoryContract("MongoDB (FerretDB)", async () => {
   return { requests: createMongoCertificateRequestRepository(mongo.db), close: () => mongo.close() };
 });
 
+packageRepositoryContract("MongoDB (FerretDB)", async () => {
+  const mongo = await connectFreshMongo();
+  await ensurePackageIndexes(mongo.db);
+  return { packages: createMongoPackageRepository(mongo.db), close: () => mongo.close() };
+});
+
 describe("MongoDB indexes", () => {
   it("are created again without error, as every restart of a service does", async () => {
     const mongo = await connectFreshMongo();
@@ -114,11 +128,13 @@ describe("MongoDB indexes", () => {
         await ensureAgentIndexes(mongo.db);
         await ensureCommandIndexes(mongo.db);
         await ensureCertificateRequestIndexes(mongo.db);
+        await ensurePackageIndexes(mongo.db);
       }
       const names = async (collection: string) => (await mongo.db.collection(collection).listIndexes().toArray()).map((i) => i.name as string).sort();
       expect(await names("agents")).toEqual(["_id_", "attrs_1", "connected_1__id_1", "gatewayId_1"]);
       expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1"]);
       expect(await names("certificate_requests")).toEqual(["_id_", "instanceUid_1__id_-1", "state_1__id_-1"]);
+      expect(await names("packages")).toEqual(["_id_", "name_1_version_1"]);
     } finally {
       await mongo.close();
     }

@@ -8,6 +8,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import { WsAgent, description } from "./support/simulated-agent.js";
 import { eventually } from "./support/standalone-server.js";
@@ -71,6 +72,10 @@ describe("each service started alone", () => {
     expect((await viaAgentService.listCommands({ instanceUid: instanceUidToHex(agent.uid) })).commands.map((c) => c.id)).toEqual([audit.id]);
     await expect(viaAgentService.recordCommand({})).rejects.toMatchObject({ code: 12 }); // Unimplemented: writes stay command-service's
     expect((await fetch(`http://127.0.0.1:${commandPort}/`)).status).toBe(404); // command-service serves no console
+    // agent-service alone serves the package registry too.
+    const packages = createClient(PackageService, createConnectTransport({ baseUrl: `http://127.0.0.1:${agentPort}`, httpVersion: "1.1" }));
+    await packages.registerPackage({ name: "otelcol", version: "1.0.0", downloadUrl: "https://pkgs.example/otelcol-1.0.0.tgz", sha256: new Uint8Array(32) });
+    expect((await packages.listPackages({})).packages.map((p) => `${p.name}@${p.version}`)).toEqual(["otelcol@1.0.0"]);
     await agent.close();
   });
 });

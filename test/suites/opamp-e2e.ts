@@ -1,9 +1,9 @@
+import { X509Certificate, createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toBinary, create } from "@bufbuild/protobuf";
 import { CommandKind, RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
-import { X509Certificate } from "node:crypto";
+import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import {
   AgentCapabilities,
   AgentToServerFlags,
@@ -26,14 +26,6 @@ import { breakSignature, makeCsr } from "../support/csr.js";
 import { eventually } from "../support/eventually.js";
 import type { TestTopology } from "../support/topology.js";
 
-/**
- * The OpAMP behaviour every topology must show, written once: the standalone
- * process and the distributed one (gateways, services, NATS, MongoDB-wire)
- * both run it unchanged. `start` must give a server whose gateway limits
- * messages to 1 MiB and times out silent HTTP agents, and WebSocket agents
- * that report heartbeats, after 1.5 s, and must sign agents' CSRs with a CA
- * under manual approval.
- */
 const CSR_CAPS =
   CAPS | BigInt(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings | AgentCapabilities.AgentCapabilities_ReportsConnectionSettingsStatus);
 
@@ -87,6 +79,15 @@ export function csrAutoApprovalSuite(start: () => Promise<TestTopology>) {
 
 const hex = instanceUidToHex;
 
+/**
+ * The OpAMP behaviour every topology must show, written once: the standalone
+ * process and the distributed one (gateways, services, NATS, MongoDB-wire)
+ * both run it unchanged. `start` must give a server whose gateway limits
+ * messages to 1 MiB, marks agents disconnected after 2 missed heartbeat
+ * intervals (0.75 s when the server gave the agent none: silent agents are
+ * gone after 1.5 s), offers a 2 s heartbeat interval, pings WebSockets every
+ * 0.4 s, and signs agents' CSRs with a CA under manual approval.
+ */
 export function opampE2eSuite(start: () => Promise<TestTopology>) {
   let t: TestTopology;
   beforeAll(async () => {
@@ -224,6 +225,24 @@ export function opampE2eSuite(start: () => Promise<TestTopology>) {
       await quiet.close();
     });
 
+    it("is terminated when its socket stops answering pings (half-open), and marked disconnected", async () => {
+      const halfOpen = await WsAgent.connect(t.wsUrl, uuidv7Bytes(), { answerPings: false });
+      halfOpen.send({ agentDescription: description("half-open") as never });
+      const healthy = await WsAgent.connect(t.wsUrl);
+      healthy.send({ agentDescription: description("answers-pings") as never });
+      await eventually(() => halfOpen.received[0] && healthy.received[0]);
+      await eventually(() => halfOpen.closeCode, 10_000, "half-open socket terminated");
+      expect(halfOpen.pings).toBeGreaterThan(0);
+      expect(halfOpen.closeCode).toBe(1006); // terminated, no close frame
+      await eventually(async () => (await t.agents.getAgent({ instanceUid: hex(halfOpen.uid) })).agent?.status?.connected === false, 10_000, "recorded disconnected");
+      // The agent that answers outlives several pings and stays connected.
+      const seen = healthy.pings;
+      await eventually(() => healthy.pings >= seen + 2, 10_000, "two more pings to the healthy agent");
+      expect(healthy.closeCode).toBeUndefined();
+      expect((await t.agents.getAgent({ instanceUid: hex(healthy.uid) })).agent?.status?.connected).toBe(true);
+      await healthy.close();
+    });
+
     it("is given a new instance UID when it asks for one", async () => {
       const agent = await WsAgent.connect(t.wsUrl);
       agent.send({ flags: BigInt(AgentToServerFlags.AgentToServerFlags_RequestInstanceUid) });
@@ -245,6 +264,88 @@ export function opampE2eSuite(start: () => Promise<TestTopology>) {
       expect(reply.agentIdentification?.newInstanceUid).toHaveLength(16);
       expect(hex(reply.agentIdentification!.newInstanceUid)).not.toBe(hex(uid));
       await Promise.all([first.close(), clone.close()]);
+    });
+  });
+
+  describe("heartbeat interval offers", () => {
+    const HEARTBEAT = BigInt(AgentCapabilities.AgentCapabilities_ReportsHeartbeat | AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings);
+    const REPORTS_SETTINGS = BigInt(AgentCapabilities.AgentCapabilities_ReportsConnectionSettingsStatus);
+    const applied = (hash: Uint8Array) => ({
+      $typeName: "opamp.proto.v1.ConnectionSettingsStatus" as const,
+      lastConnectionSettingsHash: hash,
+      status: ConnectionSettingsStatuses.ConnectionSettingsStatuses_APPLIED,
+      errorMessage: "",
+    });
+    const intervalInApi = async (uid: Uint8Array) => (await t.agents.getAgent({ instanceUid: hex(uid) })).agent?.status?.heartbeatIntervalSeconds;
+
+    it("reach WebSocket agents that report heartbeats and accept OpAMP settings, which are then judged by that interval", async () => {
+      const caps = CAPS | HEARTBEAT | REPORTS_SETTINGS;
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ capabilities: caps, agentDescription: description("heartbeat-offer") as never });
+      const offer = (await eventually(() => agent.received[0])).connectionSettings!;
+      expect(offer.opamp?.heartbeatIntervalSeconds).toBe(2n);
+      expect(offer.opamp?.destinationEndpoint).toBe(t.wsUrl); // where it already is: only the interval changes
+      expect(offer.hash).toHaveLength(32);
+      // Agents that lack either capability are offered nothing.
+      const plain = await WsAgent.connect(t.wsUrl);
+      plain.send({ capabilities: CAPS | BigInt(AgentCapabilities.AgentCapabilities_ReportsHeartbeat), agentDescription: description() as never });
+      expect((await eventually(() => plain.received[0])).connectionSettings).toBeUndefined();
+      await plain.close();
+
+      agent.send({ capabilities: caps, connectionSettingsStatus: applied(offer.hash) });
+      await eventually(async () => (await intervalInApi(agent.uid)) === 2n, 10_000, "GetAgent shows the applied interval");
+      const n = agent.received.length;
+      agent.send({ capabilities: caps });
+      await eventually(() => agent.received.length > n);
+      expect(agent.received.at(-1)!.connectionSettings).toBeUndefined(); // not resent once applied
+
+      // Heartbeats 2.5 s apart keep it connected: beyond the 1.5 s an agent of
+      // unknown interval may stay silent, within two missed 2 s intervals.
+      for (let beat = 0; beat < 2; beat++) {
+        await new Promise((r) => setTimeout(r, 2_500)); // the agent's own heartbeat cadence
+        expect(agent.closeCode).toBeUndefined();
+        agent.send({ capabilities: caps });
+      }
+      const lastHeartbeat = Date.now();
+      await eventually(() => agent.closeCode, 10_000, "close after two missed 2 s heartbeats");
+      expect(Date.now() - lastHeartbeat).toBeGreaterThanOrEqual(3_500);
+      await eventually(async () => (await t.agents.getAgent({ instanceUid: hex(agent.uid) })).agent?.status?.connected === false, 10_000, "recorded disconnected");
+    }, 30_000);
+
+    it("merge into an admin's OpAMP offer, whose own interval wins", async () => {
+      const caps = CAPS | HEARTBEAT | REPORTS_SETTINGS;
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ capabilities: caps, agentDescription: description("heartbeat-merge") as never });
+      const serverOffer = (await eventually(() => agent.received[0])).connectionSettings!;
+      agent.send({ capabilities: caps, connectionSettingsStatus: applied(serverOffer.hash) });
+
+      const admin = await t.agents.setConnectionSettings({ instanceUid: hex(agent.uid), offers: { opamp: { destinationEndpoint: "wss://opamp.example/v1/opamp" } }, requestedBy: "e2e" });
+      const merged = await eventually(() => agent.received.find((m) => m.connectionSettings?.opamp?.destinationEndpoint === "wss://opamp.example/v1/opamp")?.connectionSettings);
+      expect(merged.opamp?.heartbeatIntervalSeconds).toBe(2n); // an offer without one would switch heartbeats off
+      expect(hex(merged.hash)).not.toBe(hex(admin.agent!.spec!.connectionSettings!.hash)); // the hash covers the merged settings
+      expect(admin.agent!.spec!.connectionSettings!.opamp?.heartbeatIntervalSeconds).toBe(0n); // the admin's offer is kept as sent
+      agent.send({ capabilities: caps, connectionSettingsStatus: applied(merged.hash) });
+      await eventually(async () => (await t.commands.listCommands({ instanceUid: hex(agent.uid) })).commands.find((c) => c.id === admin.commandId && c.state === CommandState.APPLIED), 10_000, "admin's offer APPLIED in the audit");
+
+      await t.agents.setConnectionSettings({ instanceUid: hex(agent.uid), offers: { opamp: { destinationEndpoint: "wss://opamp.example/v1/opamp", heartbeatIntervalSeconds: 7n } } });
+      const own = await eventually(() => agent.received.find((m) => m.connectionSettings?.opamp?.heartbeatIntervalSeconds === 7n)?.connectionSettings);
+      agent.send({ capabilities: caps, connectionSettingsStatus: applied(own.hash) });
+      await eventually(async () => (await intervalInApi(agent.uid)) === 7n, 10_000, "GetAgent shows the admin's interval");
+      await agent.close();
+    });
+
+    it("reach HTTP agents, which are disconnected after missing two polls at that interval", async () => {
+      const caps = CAPS | HEARTBEAT; // cannot report settings status: the offer counts once sent
+      const uid = uuidv7Bytes();
+      const first = await httpPoll(t.httpUrl, { instanceUid: uid, capabilities: caps, agentDescription: description("http-heartbeat") as never });
+      expect(first.message?.connectionSettings?.opamp?.heartbeatIntervalSeconds).toBe(2n);
+      expect(first.message?.connectionSettings?.opamp?.destinationEndpoint).toBe(t.httpUrl);
+      expect(await intervalInApi(uid)).toBe(2n);
+      const second = await httpPoll(t.httpUrl, { instanceUid: uid, capabilities: caps, sequenceNum: 1n });
+      expect(second.message?.connectionSettings).toBeUndefined(); // sent once
+      const lastPoll = Date.now();
+      await eventually(async () => (await t.agents.getAgent({ instanceUid: hex(uid) })).agent?.status?.connected === false, 10_000, "disconnected after missed polls");
+      expect(Date.now() - lastPoll).toBeGreaterThanOrEqual(3_500);
     });
   });
 
@@ -302,6 +403,101 @@ export function opampE2eSuite(start: () => Promise<TestTopology>) {
       await eventually(() => plain.received[0]);
       await expect(t.agents.setPackagesAvailable({ instanceUid: hex(plain.uid), packages: {} })).rejects.toMatchObject({ code: 9 }); // FailedPrecondition
       await Promise.all([agent.close(), plain.close()]);
+    });
+  });
+
+  describe("the package registry", () => {
+    it("offers registered packages by name and version; Downloading (with progress), Installing, Installed and InstallFailed show in GetAgent and settle the audit", async () => {
+      const name = `collector-${hex(uuidv7Bytes()).slice(-8)}`;
+      const sha256 = new Uint8Array(createHash("sha256").update("collector 0.121.0 bits").digest());
+      const signature = new TextEncoder().encode("-----BEGIN PGP SIGNATURE-----\n...");
+      const definition = { name, version: "0.121.0", type: PackageType.PackageType_TopLevel, downloadUrl: `https://pkgs.example/${name}-0.121.0.tgz`, sha256, signature };
+      const registered = await t.packages.registerPackage({ ...definition, requestedBy: "e2e" });
+      expect(registered.created).toBe(true);
+      expect(registered.package?.hash).toHaveLength(32);
+      expect(registered.package?.registeredBy).toBe("e2e");
+      // The same definition again is a no-op; a different one under the same version is refused.
+      expect((await t.packages.registerPackage(definition)).created).toBe(false);
+      await expect(t.packages.registerPackage({ ...definition, downloadUrl: "https://elsewhere.example/x.tgz" })).rejects.toMatchObject({ code: 6 }); // AlreadyExists
+      await expect(t.packages.registerPackage({ ...definition, version: "bad", sha256: new Uint8Array(5) })).rejects.toMatchObject({ code: 3 }); // InvalidArgument
+      expect((await t.packages.getPackage({ name, version: "0.121.0" })).package?.downloadUrl).toBe(definition.downloadUrl);
+
+      const caps = CAPS | BigInt(AgentCapabilities.AgentCapabilities_AcceptsPackages | AgentCapabilities.AgentCapabilities_ReportsPackageStatuses);
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ capabilities: caps, agentDescription: description("registry") as never });
+      await eventually(() => agent.received[0]);
+      const uid = hex(agent.uid);
+      await expect(t.packages.offerPackages({ instanceUid: uid, packages: [{ name, version: "9.9.9" }] })).rejects.toMatchObject({ code: 5 }); // NotFound
+
+      const offered = await t.packages.offerPackages({ instanceUid: uid, packages: [{ name, version: "0.121.0" }], requestedBy: "e2e" });
+      expect(offered.pushed).toBe(true);
+      const available = await eventually(() => agent.received.find((m) => m.packagesAvailable)?.packagesAvailable);
+      const pkg = available.packages[name]!;
+      expect(pkg.file?.downloadUrl).toBe(definition.downloadUrl);
+      expect(hex(pkg.file!.contentHash)).toBe(hex(sha256));
+      expect(Buffer.from(pkg.file!.signature).equals(Buffer.from(signature))).toBe(true);
+      expect(hex(pkg.hash)).toBe(hex(registered.package!.hash));
+      expect(hex(available.allPackagesHash)).toBe(hex(offered.agent!.spec!.packagesAvailable!.allPackagesHash));
+
+      const report = (allPackagesHash: Uint8Array, offer: { version: string; hash: Uint8Array }, status: PackageStatusEnum, extra: { errorMessage?: string; downloadPercent?: number } = {}) =>
+        agent.send({
+          capabilities: caps,
+          packageStatuses: {
+            $typeName: "opamp.proto.v1.PackageStatuses",
+            serverProvidedAllPackagesHash: allPackagesHash,
+            errorMessage: "",
+            packages: {
+              [name]: create(PackageStatusSchema, {
+                name,
+                serverOfferedVersion: offer.version,
+                serverOfferedHash: offer.hash,
+                status,
+                errorMessage: extra.errorMessage ?? "",
+                ...(status === PackageStatusEnum.PackageStatusEnum_Installed ? { agentHasVersion: offer.version, agentHasHash: offer.hash } : {}),
+                ...(extra.downloadPercent !== undefined ? { downloadDetails: { downloadPercent: extra.downloadPercent, downloadBytesPerSecond: 250_000 } } : {}),
+              }),
+            },
+          },
+        });
+      const statusInApi = (status: PackageStatusEnum) =>
+        eventually(async () => {
+          const s = (await t.agents.getAgent({ instanceUid: uid })).agent?.status?.packageStatuses?.packages[name];
+          return s?.status === status ? s : undefined;
+        }, 10_000, `GetAgent shows ${PackageStatusEnum[status]}`);
+      const auditOf = async (commandId: string) => (await t.commands.listCommands({ instanceUid: uid })).commands.find((c) => c.id === commandId);
+
+      report(available.allPackagesHash, { version: "0.121.0", hash: pkg.hash }, PackageStatusEnum.PackageStatusEnum_Downloading, { downloadPercent: 40 });
+      expect((await statusInApi(PackageStatusEnum.PackageStatusEnum_Downloading)).downloadDetails?.downloadPercent).toBe(40);
+      report(available.allPackagesHash, { version: "0.121.0", hash: pkg.hash }, PackageStatusEnum.PackageStatusEnum_Downloading, { downloadPercent: 100 });
+      expect((await eventually(async () => {
+        const s = (await t.agents.getAgent({ instanceUid: uid })).agent?.status?.packageStatuses?.packages[name];
+        return s?.downloadDetails?.downloadPercent === 100 ? s : undefined;
+      }, 10_000, "download progress 100%")).status).toBe(PackageStatusEnum.PackageStatusEnum_Downloading);
+      report(available.allPackagesHash, { version: "0.121.0", hash: pkg.hash }, PackageStatusEnum.PackageStatusEnum_Installing);
+      await statusInApi(PackageStatusEnum.PackageStatusEnum_Installing);
+      expect((await auditOf(offered.commandId))?.state).toBe(CommandState.DELIVERED); // not done while installing
+      report(available.allPackagesHash, { version: "0.121.0", hash: pkg.hash }, PackageStatusEnum.PackageStatusEnum_Installed);
+      expect((await statusInApi(PackageStatusEnum.PackageStatusEnum_Installed)).agentHasVersion).toBe("0.121.0");
+      const applied = await eventually(async () => ((await auditOf(offered.commandId))?.state === CommandState.APPLIED ? auditOf(offered.commandId) : undefined), 10_000, "offer APPLIED in the audit");
+      expect(applied?.kind).toBe("packages");
+      expect(applied?.requestedBy).toBe("e2e");
+
+      // A newer version that fails to install.
+      await t.packages.registerPackage({ ...definition, version: "0.122.0", downloadUrl: `https://pkgs.example/${name}-0.122.0.tgz` });
+      const upgrade = await t.packages.offerPackages({ instanceUid: uid, packages: [{ name, version: "0.122.0" }], requestedBy: "e2e" });
+      const next = await eventually(() => agent.received.find((m) => m.packagesAvailable?.packages[name]?.version === "0.122.0")?.packagesAvailable);
+      report(next.allPackagesHash, { version: "0.122.0", hash: next.packages[name]!.hash }, PackageStatusEnum.PackageStatusEnum_InstallFailed, { errorMessage: "checksum mismatch" });
+      expect((await statusInApi(PackageStatusEnum.PackageStatusEnum_InstallFailed)).errorMessage).toBe("checksum mismatch");
+      const failed = await eventually(async () => ((await auditOf(upgrade.commandId))?.state === CommandState.FAILED ? auditOf(upgrade.commandId) : undefined), 10_000, "offer FAILED in the audit");
+      expect(failed?.detail).toBe(`${name}: checksum mismatch`);
+
+      // The registry lists versions in order; a deleted version is gone (offers already made keep their copy).
+      expect((await t.packages.listPackages({ name })).packages.map((p) => p.version)).toEqual(["0.121.0", "0.122.0"]);
+      await t.packages.deletePackage({ name, version: "0.122.0" });
+      await expect(t.packages.getPackage({ name, version: "0.122.0" })).rejects.toMatchObject({ code: 5 });
+      await expect(t.packages.deletePackage({ name, version: "0.122.0" })).rejects.toMatchObject({ code: 5 });
+      expect((await t.packages.listPackages({ name })).packages.map((p) => p.version)).toEqual(["0.121.0"]);
+      await agent.close();
     });
   });
 

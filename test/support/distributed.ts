@@ -10,6 +10,7 @@ import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/ce
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import type { CsrApproval } from "@fleetplane/agent-service/domain/certificate-desk";
 import { writeTestCa } from "./csr.js";
+import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { startFerretDb } from "./ferretdb.js";
 import { stopChild } from "./child-process.js";
 import { freePort } from "./free-port.js";
@@ -101,8 +102,11 @@ export interface DistributedOptions {
   /** Echo every process's log lines to stderr, prefixed with its name (default: $FLEETPLANE_TEST_LOGS). */
   logs?: boolean;
   maxMessageBytes?: number;
-  httpAgentTimeoutMs?: number;
-  heartbeatTimeoutMs?: number;
+  heartbeatMissedIntervals?: number;
+  defaultHeartbeatIntervalMs?: number;
+  /** Heartbeat interval agent-service offers (seconds). */
+  heartbeatIntervalSeconds?: number;
+  wsPingIntervalMs?: number;
   /** With a policy, agent-service signs agents' CSRs with a fresh CA. */
   csrApproval?: CsrApproval;
 }
@@ -138,6 +142,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     "--reap-interval-seconds",
     "1",
     ...csrArgs,
+    ...(o.heartbeatIntervalSeconds !== undefined ? ["--heartbeat-interval-seconds", String(o.heartbeatIntervalSeconds)] : []),
   ], o.logs);
   const gatewayArgs = (id: string) => [
     "--gateway-id",
@@ -151,8 +156,9 @@ export async function startDistributed(o: DistributedOptions = {}) {
     "--retry-after-seconds",
     "1",
     ...(o.maxMessageBytes ? ["--max-message-bytes", String(o.maxMessageBytes)] : []),
-    ...(o.httpAgentTimeoutMs ? ["--http-agent-timeout-seconds", String(o.httpAgentTimeoutMs / 1000)] : []),
-    ...(o.heartbeatTimeoutMs ? ["--heartbeat-timeout-seconds", String(o.heartbeatTimeoutMs / 1000)] : []),
+    ...(o.heartbeatMissedIntervals ? ["--heartbeat-missed-intervals", String(o.heartbeatMissedIntervals)] : []),
+    ...(o.defaultHeartbeatIntervalMs ? ["--default-heartbeat-interval-seconds", String(o.defaultHeartbeatIntervalMs / 1000)] : []),
+    ...(o.wsPingIntervalMs ? ["--ws-ping-interval-seconds", String(o.wsPingIntervalMs / 1000)] : []),
   ];
   const gateways = [
     new ServiceProcess("gateway-a", "gateway", await freePort(), gatewayArgs("gw-a"), o.logs),
@@ -180,6 +186,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     commands: createClient(CommandService, h1(commandService.url)),
     certificates: createClient(CertificateService, h1(agentService.url)),
     ...(ca ? { caCertPem: ca.caCertPem } : {}),
+    packages: createClient(PackageService, h1(agentService.url)),
     async close() {
       // Gateways first (they clean up through agent-service), then services.
       await Promise.all(gateways.map((g) => g.stop()));

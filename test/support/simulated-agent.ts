@@ -31,10 +31,16 @@ export class WsAgent {
   readonly received: ServerToAgent[] = [];
   seq = 0n;
   closeCode?: number;
+  /** Pings received from the server. */
+  pings = 0;
   private constructor(readonly uid: Uint8Array, readonly socket: WebSocket) {}
 
-  static async connect(url: string, uid: Uint8Array = uuidv7Bytes()): Promise<WsAgent> {
-    const socket = new WebSocket(url);
+  /**
+   * `answerPings: false` makes a half-open peer: the socket stays open but
+   * never answers the server's pings (ws answers them by default).
+   */
+  static async connect(url: string, uid: Uint8Array = uuidv7Bytes(), options: { answerPings?: boolean } = {}): Promise<WsAgent> {
+    const socket = new WebSocket(url, { autoPong: options.answerPings ?? true });
     const agent = new WsAgent(uid, socket);
     socket.binaryType = "nodebuffer";
     socket.on("message", (data: Buffer) => {
@@ -42,6 +48,7 @@ export class WsAgent {
       agent.received.push(fromBinary(ServerToAgentSchema, data.subarray(1)));
     });
     socket.on("close", (code: number) => (agent.closeCode = code));
+    socket.on("ping", () => agent.pings++);
     await new Promise<void>((resolve, reject) => {
       socket.once("open", () => resolve());
       socket.once("error", reject);

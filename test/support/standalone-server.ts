@@ -6,6 +6,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { silentLogger } from "@fleetplane/platform/logger";
 import { startStandalone, type Standalone } from "@fleetplane/server/standalone";
 import type { CsrApproval } from "@fleetplane/agent-service/domain/certificate-desk";
@@ -13,7 +14,16 @@ import { writeTestCa } from "./csr.js";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */
 export async function startTestServer(
-  options: { dataDir?: string; httpAgentTimeoutMs?: number; heartbeatTimeoutMs?: number; maxMessageBytes?: number; csrApproval?: CsrApproval; console?: boolean } = {},
+  options: {
+    dataDir?: string;
+    heartbeatMissedIntervals?: number;
+    defaultHeartbeatIntervalMs?: number;
+    heartbeatIntervalSeconds?: number;
+    wsPingIntervalMs?: number;
+    maxMessageBytes?: number;
+    csrApproval?: CsrApproval;
+    console?: boolean;
+  } = {},
 ) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
   // With an approval policy, a fresh CA signs agents' CSRs.
@@ -25,8 +35,10 @@ export async function startTestServer(
     apiHost: "127.0.0.1",
     apiPort: 0,
     retryAfterMs: 1_000,
-    ...(options.httpAgentTimeoutMs ? { httpAgentTimeoutMs: options.httpAgentTimeoutMs } : {}),
-    ...(options.heartbeatTimeoutMs ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
+    ...(options.heartbeatMissedIntervals ? { heartbeatMissedIntervals: options.heartbeatMissedIntervals } : {}),
+    ...(options.defaultHeartbeatIntervalMs ? { defaultHeartbeatIntervalMs: options.defaultHeartbeatIntervalMs } : {}),
+    ...(options.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: options.heartbeatIntervalSeconds } : {}),
+    ...(options.wsPingIntervalMs ? { wsPingIntervalMs: options.wsPingIntervalMs } : {}),
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
     ...(ca ? { csr: { caCertFile: ca.caCertFile, caKeyFile: ca.caKeyFile, approval: options.csrApproval } } : {}),
     ...(options.console !== undefined ? { console: options.console } : {}),
@@ -46,6 +58,7 @@ export async function startTestServer(
     commands: createClient(CommandService, transport),
     certificates: createClient(CertificateService, transport),
     ...(ca ? { caCertPem: ca.caCertPem } : {}),
+    packages: createClient(PackageService, transport),
   };
 }
 

@@ -2,6 +2,7 @@ import type { Client } from "@connectrpc/connect";
 import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import type { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import type { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 
 /** What a behaviour suite needs from a running Fleetplane, whatever its topology. */
 export interface TestTopology {
@@ -16,5 +17,6 @@ export interface TestTopology {
   certificates: Client<typeof CertificateService>;
   /** PEM of the CA that signs agents' CSRs, when the topology was given one. */
   caCertPem?: string;
+  packages: Client<typeof PackageService>;
   close(): Promise<void>;
 }

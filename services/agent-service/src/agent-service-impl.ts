@@ -3,47 +3,17 @@ import { create } from "@bufbuild/protobuf";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentConfigMapSchema, CustomMessageSchema, type AgentConfigFile } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { toConnectError } from "@fleetplane/platform/dependency-errors";
-import { InvalidInstanceUidError, instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
-import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./domain/agent-errors.js";
+import { asConnectError, guarded } from "./connect-errors.js";
+import { InvalidRequestError } from "./domain/agent-errors.js";
 import type { AgentUsecase } from "./domain/agent-usecase.js";
-import { CertificateRequestNotFoundError, CertificateRequestStateError } from "./domain/certificate-desk.js";
 import { isHealthy, remoteConfigStateOf } from "./domain/fleet-summary.js";
 import { ConnectionUsecase, pageLimit } from "./domain/connection-usecase.js";
 import type { GatewayLeases } from "./domain/gateway-leases.js";
 
-/** Maps domain errors onto Connect codes; anything unexpected is logged and hidden. */
-function fail(err: unknown, logger: Logger, what: string): never {
-  if (err instanceof AgentNotFoundError || err instanceof CertificateRequestNotFoundError) throw new ConnectError(err.message, Code.NotFound);
-  if (err instanceof CertificateRequestStateError) throw new ConnectError(err.message, Code.FailedPrecondition);
-  if (err instanceof InvalidRequestError || err instanceof InvalidInstanceUidError) throw new ConnectError(err.message, Code.InvalidArgument);
-  if (err instanceof AgentCannotError) throw new ConnectError(err.message, Code.FailedPrecondition);
-  throw toConnectError(err, logger, what);
-}
-
-/** The ConnectError a handler would have failed with. */
-function asConnectError(err: unknown, logger: Logger, what: string): ConnectError {
-  try {
-    return fail(err, logger, what);
-  } catch (ce) {
-    return ce as ConnectError;
-  }
-}
-
 /** Bounds the work and memory of one batch call. */
 export const MAX_REPORTS_PER_BATCH = 1000;
-
-/** Runs a handler body, turning any error into the right ConnectError. */
-export function guarded(logger: Logger) {
-  return async <T>(what: string, body: () => Promise<T>): Promise<T> => {
-    try {
-      return await body();
-    } catch (err) {
-      return fail(err, logger, what);
-    }
-  };
-}
 
 export const canonicalUid = (text: string) => instanceUidToHex(parseInstanceUid(text));
 
@@ -55,7 +25,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
     reportMessage: (req) =>
       guard("ReportMessage", async () => {
         if (!req.connection || !req.message) throw new InvalidRequestError("ReportMessage needs a connection and a message");
-        return { reply: await agents.reportMessage(req.connection, req.message) };
+        return agents.reportMessage(req.connection, req.message);
       }),
     reportMessages: (req) =>
       guard("ReportMessages", async () => {
@@ -64,7 +34,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
           req.reports.map(async (r) => {
             try {
               if (!r.connection || !r.message) throw new InvalidRequestError("each report needs a connection and a message");
-              return { reply: await agents.reportMessage(r.connection, r.message) };
+              return await agents.reportMessage(r.connection, r.message);
             } catch (err) {
               const ce = asConnectError(err, logger, "ReportMessages");
               return { errorCode: ce.code, errorMessage: ce.rawMessage };

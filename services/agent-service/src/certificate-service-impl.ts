@@ -1,7 +1,8 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import type { Logger } from "@fleetplane/platform/logger";
-import { canonicalUid, guarded } from "./agent-service-impl.js";
+import { canonicalUid } from "./agent-service-impl.js";
+import { guarded } from "./connect-errors.js";
 import { InvalidRequestError } from "./domain/agent-errors.js";
 import type { CertificateRequestUsecase } from "./domain/certificate-requests.js";
 import { pageLimit } from "./domain/connection-usecase.js";

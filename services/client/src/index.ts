@@ -3,11 +3,13 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 
-export { AgentService, ConnectionService, CertificateService, CommandService };
+export { AgentService, ConnectionService, CertificateService, CommandService, PackageService };
 export { CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 export { CommandKind, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 export { CommandState, type CommandRecord } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+export type { Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 
 export interface FleetplaneClientOptions {
   /** Admin API base URL, e.g. http://127.0.0.1:4321 (standalone) or agent-service's address. */
@@ -28,6 +30,8 @@ export interface FleetplaneClient {
   /** Agents' certificate signing requests: list, approve, deny (served by agent-service). */
   certificates: Client<typeof CertificateService>;
   commands: Client<typeof CommandService>;
+  /** The package registry (served with AgentService). */
+  packages: Client<typeof PackageService>;
 }
 
 /**
@@ -52,6 +56,7 @@ export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneCl
     agents: createClient(AgentService, main),
     connections: createClient(ConnectionService, main),
     certificates: createClient(CertificateService, main),
+    packages: createClient(PackageService, main),
     commands: createClient(CommandService, o.commandServiceUrl ? transportFor(o.commandServiceUrl) : main),
   };
 }

@@ -5,6 +5,7 @@ import { startTracing } from "@fleetplane/platform/tracing";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
+import { refuseReplacedOptions } from "./replaced-options.js";
 import { startStandalone } from "./standalone.js";
 import { CSR_OPTIONS, csrSettingsOf } from "./certificate-authority-choice.js";
 import { CONSOLE_OPTION } from "./console-choice.js";
@@ -12,18 +13,57 @@ import { CONSOLE_OPTION } from "./console-choice.js";
 /** How the gateway treats agents; the same in standalone and alone. */
 const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
   { name: "max-message-bytes", kind: "number", description: "Largest OpAMP message accepted or sent", default: String(64 * 1024 * 1024) },
-  { name: "http-agent-timeout-seconds", kind: "number", description: "An HTTP agent silent this long is marked disconnected", default: "90" },
-  { name: "heartbeat-timeout-seconds", kind: "number", description: "A WebSocket agent that reports heartbeats and is silent this long is disconnected (0: never)", default: "90" },
+  {
+    name: "heartbeat-missed-intervals",
+    kind: "number",
+    description: "An HTTP agent that stops polling, or a WebSocket agent that reports heartbeats and falls silent, is marked disconnected after missing this many of its heartbeat intervals",
+    default: "3",
+  },
+  {
+    name: "default-heartbeat-interval-seconds",
+    kind: "number",
+    description: "Heartbeat (and HTTP polling) interval assumed for an agent the server has not given one (the spec's default)",
+    default: "30",
+  },
+  { name: "ws-ping-interval-seconds", kind: "number", description: "WebSocket ping interval; a socket that has not answered one ping by the next is closed and its agent marked disconnected (0: no pings)", default: "30" },
   { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down", default: "30" },
 ];
 
 function gatewayLimits(v: Record<string, unknown>) {
   return {
     maxMessageBytes: Number(v["max-message-bytes"]),
-    httpAgentTimeoutMs: Number(v["http-agent-timeout-seconds"]) * 1000,
-    heartbeatTimeoutMs: Number(v["heartbeat-timeout-seconds"]) * 1000,
+    heartbeatMissedIntervals: atLeastOne(v, "heartbeat-missed-intervals"),
+    defaultHeartbeatIntervalMs: positiveSeconds(v, "default-heartbeat-interval-seconds") * 1000,
+    wsPingIntervalMs: Number(v["ws-ping-interval-seconds"]) * 1000,
     retryAfterMs: Number(v["retry-after-seconds"]) * 1000,
   };
+}
+
+function atLeastOne(v: Record<string, unknown>, name: string): number {
+  const n = Number(v[name]);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a whole number of at least 1, got ${String(v[name])}`);
+  return n;
+}
+
+function positiveSeconds(v: Record<string, unknown>, name: string): number {
+  const n = Number(v[name]);
+  if (!(n > 0)) throw new UsageError(`--${name} must be more than 0 seconds, got ${String(v[name])}`);
+  return n;
+}
+
+/** What agent-service offers agents; the same in standalone and alone. */
+const HEARTBEAT_OFFER: OptionSpec = {
+  name: "heartbeat-interval-seconds",
+  kind: "number",
+  description:
+    "Heartbeat interval offered (in OpAMP connection settings) to agents that report heartbeats and accept OpAMP connection settings; whole seconds, 0: offer none",
+  default: "30",
+};
+
+function heartbeatOffer(v: Record<string, unknown>): number {
+  const n = Number(v["heartbeat-interval-seconds"]);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--heartbeat-interval-seconds must be a whole number of seconds (0: offer none), got ${String(v["heartbeat-interval-seconds"])}`);
+  return n;
 }
 
 const STANDALONE_OPTIONS: OptionSpec[] = [
@@ -35,6 +75,7 @@ const STANDALONE_OPTIONS: OptionSpec[] = [
   CONSOLE_OPTION,
   ...GATEWAY_LIMIT_OPTIONS,
   ...CSR_OPTIONS,
+  HEARTBEAT_OFFER,
   { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
 ];
 
@@ -89,6 +130,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
       { name: "reap-interval-seconds", kind: "number", description: "How often to look for gateways whose lease ran out", default: "5" },
       ...CSR_OPTIONS,
       CONSOLE_OPTION,
+      HEARTBEAT_OFFER,
     ],
     start: (v, logger) =>
       startAgentServiceAlone({
@@ -101,6 +143,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         reapIntervalMs: Number(v["reap-interval-seconds"]) * 1000,
         csr: csrSettingsOf(v),
         console: v.console === true,
+        heartbeatIntervalSeconds: heartbeatOffer(v),
         logger,
       }),
   },
@@ -140,6 +183,7 @@ Commands:
 Run "fleetplane <command> --help" for the options of a command.`;
 
 async function main(argv: string[]): Promise<number> {
+  refuseReplacedOptions(argv, process.env);
   const [first, ...rest] = argv;
   const command = !first || first.startsWith("-") ? "standalone" : first;
   const args = command === first ? rest : argv;
@@ -188,6 +232,7 @@ async function main(argv: string[]): Promise<number> {
     console: values.console === true,
     ...gatewayLimits(values),
     csr: csrSettingsOf(values),
+    heartbeatIntervalSeconds: heartbeatOffer(values),
     logger,
   });
   logger.info(

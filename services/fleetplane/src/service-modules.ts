@@ -6,11 +6,14 @@ import { createCertificateServiceImpl } from "@fleetplane/agent-service/certific
 import { CertificateDesk, type CsrApproval } from "@fleetplane/agent-service/domain/certificate-desk";
 import { CertificateRequestUsecase } from "@fleetplane/agent-service/domain/certificate-requests";
 import type { CertificateSigner } from "@fleetplane/agent-service/domain/certificate-signer";
+import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { createConnectCommandAudit } from "@fleetplane/agent-service/adapters/connect-command-audit";
 import { createAgentServiceImpl, createConnectionServiceImpl } from "@fleetplane/agent-service/agent-service-impl";
 import { AgentUsecase } from "@fleetplane/agent-service/domain/agent-usecase";
 import { ConnectionUsecase } from "@fleetplane/agent-service/domain/connection-usecase";
 import { GatewayLeases } from "@fleetplane/agent-service/domain/gateway-leases";
+import { PackageRegistry } from "@fleetplane/agent-service/domain/package-registry";
+import { createPackageServiceImpl } from "@fleetplane/agent-service/package-service-impl";
 import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-impl";
 import { CommandAudit } from "@fleetplane/command-service/domain/command-audit";
 import { registration, type ServiceRegistration } from "@fleetplane/platform/in-process-transport";
@@ -34,6 +37,8 @@ export interface AgentServiceModuleOptions {
   reapIntervalMs?: number;
   /** Signing of agents' CSRs; without a signer CSRs are refused (and kept). */
   certificates?: { signer: CertificateSigner | undefined; approval: CsrApproval; opampEndpoint: () => string };
+  /** Heartbeat interval offered to agents (default: the spec's 30 s; 0: none). */
+  heartbeatIntervalSeconds?: number;
 }
 
 export function agentServiceModule(stores: AgentStores, commands: Client<typeof CommandService>, bus: PushBus, logger: Logger, o: AgentServiceModuleOptions = {}) {
@@ -45,14 +50,23 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     opampEndpoint: o.certificates?.opampEndpoint ?? (() => ""),
     logger,
   });
-  const agents = new AgentUsecase({ agents: stores.agents, audit, push: bus, logger, certificates: desk });
+  const agents = new AgentUsecase({
+    agents: stores.agents,
+    audit,
+    push: bus,
+    logger,
+    certificates: desk,
+    ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
+  });
   const connections = new ConnectionUsecase(stores.connections);
+  const packages = new PackageRegistry({ packages: stores.packages, offers: agents });
   const leases = new GatewayLeases({ leases: stores.leases, agents, connections: stores.connections, logger });
   leases.start(o.reapIntervalMs ?? 5_000);
   const services: ServiceRegistration[] = [
     registration(AgentService, createAgentServiceImpl(agents, logger)),
     registration(ConnectionService, createConnectionServiceImpl(connections, leases, logger)),
     registration(CertificateService, createCertificateServiceImpl(new CertificateRequestUsecase(desk, agents), logger)),
+    registration(PackageService, createPackageServiceImpl(packages, logger)),
   ];
   return {
     agents,

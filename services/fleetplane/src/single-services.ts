@@ -56,6 +56,7 @@ export async function startAgentServiceAlone(
     natsUrl?: string | undefined;
     commandServiceUrl: string;
     reapIntervalMs?: number;
+    heartbeatIntervalSeconds?: number;
     csr?: CsrSettings;
     console?: boolean;
   },
@@ -70,6 +71,7 @@ export async function startAgentServiceAlone(
   const service = agentServiceModule(stores, commands, bus, o.logger, {
     ...(o.reapIntervalMs ? { reapIntervalMs: o.reapIntervalMs } : {}),
     certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => opampEndpoint ?? "" },
+    ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
   });
   const api = await startApiServer({
     host: o.host,
@@ -104,8 +106,9 @@ export async function startGatewayAlone(
     natsUrl?: string | undefined;
     leaseSeconds?: number;
     maxMessageBytes?: number;
-    httpAgentTimeoutMs?: number;
-    heartbeatTimeoutMs?: number;
+    heartbeatMissedIntervals?: number;
+    defaultHeartbeatIntervalMs?: number;
+    wsPingIntervalMs?: number;
     retryAfterMs?: number;
   },
 ): Promise<Running> {
@@ -117,8 +120,9 @@ export async function startGatewayAlone(
     port: o.port,
     ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}),
     ...(o.maxMessageBytes ? { maxMessageBytes: o.maxMessageBytes } : {}),
-    ...(o.httpAgentTimeoutMs ? { httpAgentTimeoutMs: o.httpAgentTimeoutMs } : {}),
-    ...(o.heartbeatTimeoutMs ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
+    ...(o.heartbeatMissedIntervals ? { heartbeatMissedIntervals: o.heartbeatMissedIntervals } : {}),
+    ...(o.defaultHeartbeatIntervalMs ? { defaultHeartbeatIntervalMs: o.defaultHeartbeatIntervalMs } : {}),
+    ...(o.wsPingIntervalMs !== undefined ? { wsPingIntervalMs: o.wsPingIntervalMs } : {}),
     ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}),
     agents: createClient(AgentService, transport),
     connections: createClient(ConnectionService, transport),

@@ -24,8 +24,13 @@ export interface StandaloneOptions {
   gatewayId?: string;
   leaseSeconds?: number;
   maxMessageBytes?: number;
-  httpAgentTimeoutMs?: number;
-  heartbeatTimeoutMs?: number;
+  /** See GatewayOptions. */
+  heartbeatMissedIntervals?: number;
+  defaultHeartbeatIntervalMs?: number;
+  /** Heartbeat interval offered to agents (default 30 s; 0: none). */
+  heartbeatIntervalSeconds?: number;
+  /** WebSocket ping interval (0: no pings); see OpampTransportOptions.wsPingIntervalMs. */
+  wsPingIntervalMs?: number;
   retryAfterMs?: number;
   /** Certificate signing requests; default: no CA (refused). */
   csr?: CsrSettings;
@@ -62,6 +67,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
   let ownOpampUrl = "";
   const agentService = agentServiceModule(stores, commandClient, bus, o.logger.child({ component: "agent-service" }), {
     certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => o.csr?.opampEndpoint ?? ownOpampUrl },
+    ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
   });
   const agentTransport = createInProcessTransport(agentService.services, createRouterTransport(agentService.routes));
 
@@ -74,8 +80,9 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     host: o.host,
     port: o.opampPort,
     ...(o.maxMessageBytes ? { maxMessageBytes: o.maxMessageBytes } : {}),
-    ...(o.httpAgentTimeoutMs ? { httpAgentTimeoutMs: o.httpAgentTimeoutMs } : {}),
-    ...(o.heartbeatTimeoutMs ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
+    ...(o.heartbeatMissedIntervals ? { heartbeatMissedIntervals: o.heartbeatMissedIntervals } : {}),
+    ...(o.defaultHeartbeatIntervalMs ? { defaultHeartbeatIntervalMs: o.defaultHeartbeatIntervalMs } : {}),
+    ...(o.wsPingIntervalMs !== undefined ? { wsPingIntervalMs: o.wsPingIntervalMs } : {}),
     ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}),
     agents: createClient(AgentService, agentTransport),
     connections: createClient(ConnectionService, agentTransport),

@@ -6,6 +6,8 @@ import {
 } from "@fleetplane/agent-service/adapters/lmdb-agent-repository";
 import type { CertificateRequestRepository } from "@fleetplane/agent-service/domain/certificate-request-repository";
 import { createLmdbCertificateRequestRepository } from "@fleetplane/agent-service/adapters/lmdb-certificate-request-repository";
+import type { PackageRepository } from "@fleetplane/agent-service/domain/package-repository";
+import { createLmdbPackageRepository } from "@fleetplane/agent-service/adapters/lmdb-package-repository";
 import type { CommandRepository } from "@fleetplane/command-service/domain/command-repository";
 import { createLmdbCommandRepository } from "@fleetplane/command-service/adapters/lmdb-command-repository";
 import { openEmbeddedStore } from "@fleetplane/platform/embedded-store";
@@ -17,6 +19,8 @@ export interface AgentStores {
   connections: ConnectionRepository;
   leases: GatewayLeaseRepository;
   certificateRequests: CertificateRequestRepository;
+  /** The package registry. */
+  packages: PackageRepository;
 }
 
 export interface CommandStores {
@@ -48,17 +52,20 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       "@fleetplane/agent-service/adapters/mongo-agent-repository"
     );
     const { createMongoCertificateRequestRepository, ensureCertificateRequestIndexes } = await import("@fleetplane/agent-service/adapters/mongo-certificate-request-repository");
+    const { createMongoPackageRepository, ensurePackageIndexes } = await import("@fleetplane/agent-service/adapters/mongo-package-repository");
     const { createMongoCommandRepository, ensureCommandIndexes } = await import("@fleetplane/command-service/adapters/mongo-command-repository");
     const mongo = await connectMongo(o.mongoUrl, { logger: o.logger });
     await ensureAgentIndexes(mongo.db);
     await ensureCommandIndexes(mongo.db);
     await ensureCertificateRequestIndexes(mongo.db);
+    await ensurePackageIndexes(mongo.db);
     return {
       kind: "mongodb",
       agents: timed(createMongoAgentRepository(mongo.db), "mongodb", "agents"),
       connections: timed(createMongoConnectionRepository(mongo.db), "mongodb", "connections"),
       leases: timed(createMongoGatewayLeaseRepository(mongo.db), "mongodb", "gateway_leases"),
       certificateRequests: timed(createMongoCertificateRequestRepository(mongo.db), "mongodb", "certificate_requests"),
+      packages: timed(createMongoPackageRepository(mongo.db), "mongodb", "packages"),
       commands: timed(createMongoCommandRepository(mongo.db), "mongodb", "commands"),
       close: () => mongo.close(),
     };
@@ -70,6 +77,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     connections: timed(createLmdbConnectionRepository(store), "embedded", "connections"),
     leases: timed(createLmdbGatewayLeaseRepository(store), "embedded", "gateway_leases"),
     certificateRequests: timed(createLmdbCertificateRequestRepository(store), "embedded", "certificate_requests"),
+    packages: timed(createLmdbPackageRepository(store), "embedded", "packages"),
     commands: timed(createLmdbCommandRepository(store), "embedded", "commands"),
     close: () => store.close(),
   };

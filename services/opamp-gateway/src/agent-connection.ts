@@ -1,5 +1,6 @@
 import type { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import type { AgentLiveness } from "./agent-liveness.js";
 
 /**
  * One agent transport session as the OpAMP layer sees it. WebSocket
@@ -10,6 +11,10 @@ export interface AgentConnection {
   readonly type: ConnectionType;
   readonly remoteAddress: string;
   readonly openedAt: number;
+  /** The OpAMP URL the agent reached (see Connection.endpoint). */
+  readonly endpoint: string;
+  /** When the agent last spoke and how long it may stay silent. */
+  readonly liveness: AgentLiveness;
   /** Sends a message the agent did not ask for (WebSocket only). */
   push(message: ServerToAgent): Promise<void>;
   /** Closes the session; `code` is a WebSocket close code. */

@@ -28,6 +28,7 @@ export class ConnectionTracker {
       type: conn.type,
       gatewayId: this.gatewayId,
       remoteAddress: conn.remoteAddress,
+      endpoint: conn.endpoint,
       openedAt: timestampFromMs(conn.openedAt),
     });
     this.connections.set(conn.id, record);

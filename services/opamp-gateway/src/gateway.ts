@@ -17,10 +17,11 @@ export interface GatewayOptions {
   port: number;
   paths?: readonly string[];
   maxMessageBytes?: number;
-  httpAgentTimeoutMs?: number;
   wsPingIntervalMs?: number;
-  /** See OpampTransportOptions.heartbeatTimeoutMs (default 90 s: three missed 30 s heartbeats). */
-  heartbeatTimeoutMs?: number;
+  /** Heartbeat intervals a silent agent may miss before it is marked disconnected (default 3; see LivenessPolicy). */
+  heartbeatMissedIntervals?: number;
+  /** The interval assumed for agents the server gave none (default: the spec's 30 s). */
+  defaultHeartbeatIntervalMs?: number;
   retryAfterMs?: number;
   /** Lease length; agent-service presumes this gateway dead this long after its last renewal. */
   leaseSeconds?: number;
@@ -67,9 +68,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       port: o.port,
       paths: o.paths ?? DEFAULT_OPAMP_PATHS,
       maxMessageBytes: o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-      httpAgentTimeoutMs: o.httpAgentTimeoutMs ?? 90_000,
       wsPingIntervalMs: o.wsPingIntervalMs ?? 30_000,
-      heartbeatTimeoutMs: o.heartbeatTimeoutMs ?? 90_000,
+      liveness: { missedIntervals: o.heartbeatMissedIntervals ?? 3, defaultIntervalMs: o.defaultHeartbeatIntervalMs ?? 30_000 },
       gatewayId: o.gatewayId,
       logger: o.logger,
     },

@@ -1,5 +1,6 @@
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentConnection } from "./agent-connection.js";
+import { AgentLiveness } from "./agent-liveness.js";
 
 /**
  * An agent polling over plain HTTP. Each POST is a request, but the agent's
@@ -9,11 +10,13 @@ import type { AgentConnection } from "./agent-connection.js";
 export class HttpAgentConnection implements AgentConnection {
   readonly type = ConnectionType.HTTP;
   readonly openedAt = Date.now();
-  lastPollAt = Date.now();
+  /** Polls are the agent's heartbeats. */
+  readonly liveness = new AgentLiveness(Date.now());
 
   constructor(
     readonly id: string,
     public remoteAddress: string,
+    readonly endpoint: string,
     private readonly onClose: (conn: HttpAgentConnection) => void,
   ) {}
 

@@ -82,7 +82,9 @@ export class OpampService implements OpampCallbacks {
         await this.deps.connections.save(record);
       }
       await this.deps.leaseCurrent?.();
-      return await this.reports.report(record, message);
+      const { reply, heartbeatIntervalSeconds } = await this.reports.report(record, message);
+      conn.liveness.runsAt(heartbeatIntervalSeconds);
+      return reply;
     } catch (err) {
       return this.replyForFailure(conn, message.instanceUid, err);
     }

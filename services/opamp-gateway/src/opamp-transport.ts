@@ -21,6 +21,7 @@ import type { AgentConnection } from "./agent-connection.js";
 import { HttpAgentConnection } from "./http-connection.js";
 import { BadEncodingError, BodyTooLargeError, readRequestBody } from "./http-body.js";
 import type { OpampCallbacks } from "./opamp-callbacks.js";
+import type { LivenessPolicy } from "./agent-liveness.js";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import { WebSocketAgentConnection } from "./websocket-connection.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
@@ -32,16 +33,18 @@ export interface OpampTransportOptions {
   paths: readonly string[];
   /** Largest AgentToServer accepted and ServerToAgent sent, in bytes (after decompression). */
   maxMessageBytes: number;
-  /** An HTTP agent that has not polled for this long is considered gone. */
-  httpAgentTimeoutMs: number;
-  /** WebSocket ping interval; a peer missing one pong is terminated. 0 disables. */
-  wsPingIntervalMs: number;
   /**
-   * A WebSocket agent that declares ReportsHeartbeat and sends nothing for
-   * this long (missed heartbeats: a hung agent keeps its socket open and
-   * answers pings) is disconnected. 0 disables.
+   * When a silent agent is gone: an HTTP agent that has not polled, or a
+   * WebSocket agent that declared ReportsHeartbeat and has sent nothing
+   * (a hung agent keeps its socket open and answers pings), for this many
+   * of its heartbeat intervals.
    */
-  heartbeatTimeoutMs: number;
+  liveness: LivenessPolicy;
+  /**
+   * WebSocket ping interval; a peer that has not answered a ping when the
+   * next one is due is terminated (half-open socket). 0 disables.
+   */
+  wsPingIntervalMs: number;
   /** Prefix of connection ids, unique per gateway. */
   gatewayId: string;
   logger: Logger;
@@ -92,12 +95,16 @@ export class OpampTransport {
         resolve();
       });
     });
-    const sweepMs = Math.max(250, Math.min(5_000, this.options.httpAgentTimeoutMs / 4));
-    this.timers.push(setInterval(() => this.expireHttpAgents(), sweepMs).unref());
-    if (this.options.heartbeatTimeoutMs > 0) {
-      const every = Math.max(250, Math.min(5_000, this.options.heartbeatTimeoutMs / 4));
-      this.timers.push(setInterval(() => this.expireSilentWebSockets(), every).unref());
-    }
+    // Often enough that an agent is caught within a fraction of the shortest
+    // timeout we expect (agents told a longer interval are only caught later).
+    const { missedIntervals, defaultIntervalMs } = this.options.liveness;
+    const sweepMs = Math.max(250, Math.min(5_000, (missedIntervals * defaultIntervalMs) / 4));
+    this.timers.push(
+      setInterval(() => {
+        this.expireHttpAgents();
+        this.expireSilentWebSockets();
+      }, sweepMs).unref(),
+    );
     if (this.options.wsPingIntervalMs > 0) {
       this.timers.push(setInterval(() => this.pingWebSockets(), this.options.wsPingIntervalMs).unref());
     }
@@ -153,7 +160,7 @@ export class OpampTransport {
   }
 
   private onWebSocket(ws: WebSocket, req: http.IncomingMessage): void {
-    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), endpointOf(req, "ws"), ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
 
@@ -195,7 +202,7 @@ export class OpampTransport {
       return;
     }
     const started = performance.now();
-    conn.lastMessageAt = Date.now();
+    conn.liveness.heard(Date.now());
     // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
     if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
     const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "ws") }, () => this.callbacks.onMessage(conn, message));
@@ -213,7 +220,9 @@ export class OpampTransport {
   }
 
   private pingWebSockets(): void {
-    for (const conn of this.wsConnections) conn.heartbeat();
+    for (const conn of this.wsConnections) {
+      if (!conn.checkAlive()) this.options.logger.info({ connection: conn.id, remote: conn.remoteAddress }, "terminated a WebSocket that did not answer a ping (half-open)");
+    }
   }
 
   // ---- Plain HTTP ----------------------------------------------------------
@@ -238,7 +247,7 @@ export class OpampTransport {
       message = fromBinary(AgentToServerSchema, body);
     } catch (err) {
       this.metrics.decodeErrorsBy.http.inc();
-      const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), () => {});
+      const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), endpointOf(req, "http"), () => {});
       if (err instanceof BodyTooLargeError) {
         this.callbacks.onReadMessageError(transient, err);
         res.setHeader("connection", "close");
@@ -256,6 +265,7 @@ export class OpampTransport {
     const retryAfterNs = reply.errorResponse?.Details.case === "retryInfo" ? reply.errorResponse.Details.value.retryAfterNanoseconds : undefined;
     if (status === 503 && retryAfterNs !== undefined) res.setHeader("retry-after", String(Math.max(1, Math.ceil(Number(retryAfterNs / 1_000_000n) / 1000))));
     if (message.agentDisconnect) conn.close();
+    conn.liveness.sent(reply);
     this.writeReply(req, res, status, reply, conn);
     this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
   }
@@ -278,11 +288,11 @@ export class OpampTransport {
     const uid = message.instanceUid.length === 16 ? instanceUidToHex(message.instanceUid) : `invalid-${Buffer.from(message.instanceUid).toString("hex")}`;
     let conn = this.httpAgents.get(uid);
     if (conn) {
-      conn.lastPollAt = Date.now();
+      conn.liveness.heard(Date.now());
       conn.remoteAddress = remoteAddress(req);
       return conn;
     }
-    conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), (c) => {
+    conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), endpointOf(req, "http"), (c) => {
       if (this.httpAgents.get(uid) !== c) return;
       this.httpAgents.delete(uid);
       this.callbacks.onConnectionClose(c);
@@ -316,19 +326,23 @@ export class OpampTransport {
   }
 
   private expireSilentWebSockets(): void {
-    const deadline = Date.now() - this.options.heartbeatTimeoutMs;
+    const now = Date.now();
     for (const conn of this.wsConnections) {
-      if (conn.reportsHeartbeat && conn.lastMessageAt < deadline) {
-        this.options.logger.info({ connection: conn.id, silentMs: Date.now() - conn.lastMessageAt }, "closing a WebSocket agent that missed its heartbeats");
-        conn.close(1000, "missed heartbeats");
+      if (conn.reportsHeartbeat && conn.liveness.isOverdue(now, this.options.liveness)) {
+        const missed = this.options.liveness.missedIntervals;
+        this.options.logger.info({ connection: conn.id, silentMs: conn.liveness.silentMs(now), intervalMs: conn.liveness.intervalMs(this.options.liveness), missed }, "closing a WebSocket agent that missed its heartbeats");
+        conn.close(1000, `missed ${missed} heartbeats`);
       }
     }
   }
 
   private expireHttpAgents(): void {
-    const deadline = Date.now() - this.options.httpAgentTimeoutMs;
+    const now = Date.now();
     for (const conn of [...this.httpAgents.values()]) {
-      if (conn.lastPollAt < deadline) conn.close();
+      if (conn.liveness.isOverdue(now, this.options.liveness)) {
+        this.options.logger.info({ connection: conn.id, silentMs: conn.liveness.silentMs(now), intervalMs: conn.liveness.intervalMs(this.options.liveness) }, "an HTTP agent stopped polling; marking it disconnected");
+        conn.close();
+      }
     }
   }
 }
@@ -351,6 +365,21 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: 
   const lines = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? "Error"}`, "Connection: close", "Content-Type: text/plain; charset=utf-8", `Content-Length: ${Buffer.byteLength(reason)}`];
   for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
   socket.end(lines.join("\r\n") + "\r\n\r\n" + reason);
+}
+
+/**
+ * The URL the agent used to reach us, as it would write it: behind a proxy
+ * that terminates TLS the scheme and host come from X-Forwarded-Proto and
+ * X-Forwarded-Host. Offered back as the destination of OpAMP connection
+ * settings the server makes itself, so accepting them keeps the agent where it is.
+ */
+function endpointOf(req: http.IncomingMessage, transport: "ws" | "http"): string {
+  const first = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h)?.split(",")[0]?.trim() || undefined;
+  const proto = first(req.headers["x-forwarded-proto"])?.toLowerCase();
+  const secure = proto ? proto === "https" || proto === "wss" : Boolean((req.socket as { encrypted?: boolean }).encrypted);
+  const scheme = transport === "ws" ? (secure ? "wss" : "ws") : secure ? "https" : "http";
+  const host = first(req.headers["x-forwarded-host"]) ?? req.headers.host ?? `${req.socket.localAddress}:${req.socket.localPort}`;
+  return `${scheme}://${host}${(req.url ?? "/").split("?")[0]}`;
 }
 
 function remoteAddress(req: http.IncomingMessage): string {

@@ -30,7 +30,7 @@ describe("the report batcher", () => {
     const batcher = new ReportBatcher(client);
     const replies = await Promise.all([1, 2, 3].map((n) => batcher.report(conn, msg(n))));
     expect(calls).toEqual([3]);
-    expect(replies.map((r) => r.instanceUid[0])).toEqual([1, 2, 3]);
+    expect(replies.map((r) => r.reply.instanceUid[0])).toEqual([1, 2, 3]);
   });
 
   it("splits more than a batch into several calls", async () => {

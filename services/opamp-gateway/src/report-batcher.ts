@@ -9,8 +9,15 @@ interface Pending {
   link: Link | undefined;
   connection: Connection;
   message: AgentToServer;
-  resolve: (reply: ServerToAgent) => void;
+  resolve: (result: ReportResult) => void;
   reject: (err: unknown) => void;
+}
+
+/** agent-service's answer to one report. */
+export interface ReportResult {
+  reply: ServerToAgent;
+  /** The heartbeat interval the agent runs at (0: unknown). */
+  heartbeatIntervalSeconds: bigint;
 }
 
 /** Reports per ReportMessages call at most (agent-service accepts up to 1000). */
@@ -29,7 +36,7 @@ export class ReportBatcher {
 
   constructor(private readonly agents: Client<typeof AgentService>) {}
 
-  report(connection: Connection, message: AgentToServer): Promise<ServerToAgent> {
+  report(connection: Connection, message: AgentToServer): Promise<ReportResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ link: currentLink(), connection, message, resolve, reject });
       if (this.queue.length >= MAX_BATCH) this.flush();
@@ -53,7 +60,7 @@ export class ReportBatcher {
       ({ results }) => {
         batch.forEach((p, i) => {
           const r = results[i];
-          if (r?.reply) p.resolve(r.reply);
+          if (r?.reply) p.resolve({ reply: r.reply, heartbeatIntervalSeconds: r.heartbeatIntervalSeconds });
           else p.reject(new ConnectError(r?.errorMessage || "agent-service returned no reply", (r?.errorCode as Code) || Code.Internal));
         });
       },

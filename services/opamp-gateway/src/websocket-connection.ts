@@ -2,6 +2,7 @@ import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { WebSocket } from "ws";
 import type { AgentConnection } from "./agent-connection.js";
+import { AgentLiveness } from "./agent-liveness.js";
 import { encodeServerFrame } from "./ws-framing.js";
 
 /** An agent on a WebSocket: replies and pushes are binary frames with the OpAMP header. */
@@ -11,13 +12,14 @@ export class WebSocketAgentConnection implements AgentConnection {
   /** Set when a pong (or any message) proves the peer alive since the last ping. */
   alive = true;
   /** When the agent last sent a message (pongs do not count: a hung agent still answers pings). */
-  lastMessageAt = Date.now();
+  readonly liveness = new AgentLiveness(Date.now());
   /** The agent declared ReportsHeartbeat, so silence means missed heartbeats. */
   reportsHeartbeat = false;
 
   constructor(
     readonly id: string,
     readonly remoteAddress: string,
+    readonly endpoint: string,
     private readonly socket: WebSocket,
     private readonly maxMessageBytes: number,
     private readonly bytesSent?: { inc(n: number): void },
@@ -34,6 +36,7 @@ export class WebSocketAgentConnection implements AgentConnection {
       return Promise.reject(new Error(`WebSocket ${this.id} is not open`));
     }
     this.bytesSent?.inc(frame.length);
+    this.liveness.sent(message);
     // ws queues concurrent sends itself, so no extra lock is needed here.
     return new Promise((resolve, reject) => this.socket.send(frame, { binary: true }, (err) => (err ? reject(err) : resolve())));
   }
@@ -42,13 +45,22 @@ export class WebSocketAgentConnection implements AgentConnection {
     this.socket.close(code, reason);
   }
 
-  /** Checks liveness: terminates a peer that did not answer the last ping. */
-  heartbeat(): void {
-    if (!this.alive) {
+  /**
+   * Checks liveness once per ping interval: a peer that has not answered the
+   * previous ping (nor sent anything) since is half-open — its TCP
+   * connection may look fine to us for hours — so the socket is terminated,
+   * which closes the connection and marks the agent disconnected. Returns
+   * false when it did so.
+   */
+  checkAlive(): boolean {
+    // While we stopped reading from the socket (backpressure), its pong sits
+    // unread in the buffer: not the peer's fault, so not a miss.
+    if (!this.alive && !this.socket.isPaused) {
       this.socket.terminate();
-      return;
+      return false;
     }
     this.alive = false;
     this.socket.ping();
+    return true;
   }
 }

@@ -229,6 +229,7 @@ export function report(
     status.connectionType = connection.type;
     status.gatewayId = connection.gatewayId;
     status.connectedAt = at;
+    status.opampEndpoint = connection.endpoint;
     outcome.changed = true;
   }
   if (msg.capabilities !== meta.capabilities) {

@@ -46,6 +46,7 @@ import type { CertificateOffers } from "./certificate-requests.js";
 import type { IssuedCertificate } from "./certificate-signer.js";
 import type { AuditedCommand, CommandAuditPort } from "./command-audit-port.js";
 import { computeConfigHash } from "./config-hash.js";
+import { SPEC_DEFAULT_HEARTBEAT_SECONDS, noteHeartbeatInterval } from "./heartbeat-offer.js";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { applyCertificateOffer, applyConnectionSettings, applyPackagesAvailable, offerTransitions } from "./offers.js";
 import { buildServerToAgent, serverCapabilities } from "./server-to-agent-builder.js";
@@ -59,6 +60,12 @@ export interface AgentUsecaseOptions {
   certificates?: CertificateDesk;
   now?: () => number;
   /**
+   * Heartbeat interval offered to agents that report heartbeats and accept
+   * OpAMP connection settings (see heartbeat-offer.ts); 0 offers none.
+   * Default: the spec's 30 s.
+   */
+  heartbeatIntervalSeconds?: number;
+  /**
    * Messages that only prove liveness (sequence number, last seen) are kept in
    * memory and written in one batch this often, instead of one write each.
    */
@@ -66,6 +73,12 @@ export interface AgentUsecaseOptions {
 }
 
 type Persist = "now" | "later" | "no";
+
+/** The reply to an agent's message, and the heartbeat interval the agent runs at (0: unknown) for its gateway's liveness check. */
+export interface ReportReply {
+  reply: ServerToAgent;
+  heartbeatIntervalSeconds: bigint;
+}
 
 /** Liveness writes in flight at once during a flush. */
 const FLUSH_CONCURRENCY = 32;
@@ -82,6 +95,7 @@ export class AgentUsecase implements CertificateOffers {
   private readonly mutex = new KeyedMutex();
   private readonly watchers = new Set<(agent: Agent) => void>();
   private readonly now: () => number;
+  private readonly heartbeatSeconds: bigint;
   private readonly flushTimer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   /** ServerCapabilities announced in every message. */
@@ -90,16 +104,17 @@ export class AgentUsecase implements CertificateOffers {
   constructor(private readonly deps: AgentUsecaseOptions) {
     this.now = deps.now ?? Date.now;
     this.capabilities = serverCapabilities({ signsCertificates: deps.certificates?.signsCertificates ?? false });
+    this.heartbeatSeconds = BigInt(Math.max(0, Math.round(deps.heartbeatIntervalSeconds ?? Number(SPEC_DEFAULT_HEARTBEAT_SECONDS))));
     this.flushTimer = setInterval(() => void this.flush(), deps.livenessFlushMs ?? 5_000);
     this.flushTimer.unref();
   }
 
   /** OnMessage's agent half: GetOrCreateAgent, Connected=true, report(), SaveAgent, fetchServerToAgent(). */
-  async reportMessage(connection: Connection, msg: AgentToServer): Promise<ServerToAgent> {
+  async reportMessage(connection: Connection, msg: AgentToServer): Promise<ReportReply> {
     if (!isValidInstanceUid(msg.instanceUid)) {
       throw new InvalidRequestError(`instance_uid must be 16 bytes, got ${msg.instanceUid.length}`);
     }
-    if (requestsNewInstanceUid(msg)) return this.assignNewInstanceUid(msg.instanceUid, "the agent asked for one");
+    if (requestsNewInstanceUid(msg)) return { reply: this.assignNewInstanceUid(msg.instanceUid, "the agent asked for one"), heartbeatIntervalSeconds: 0n };
     const uid = instanceUidToHex(msg.instanceUid);
     // Checking and signing a CSR is asynchronous work, done before the
     // agent's lock is taken; its outcome is applied under the lock below.
@@ -109,18 +124,20 @@ export class AgentUsecase implements CertificateOffers {
     const reply = await this.mutate(uid, { create: true }, (agent, known) => {
       if (known && this.isDuplicate(agent, connection, msg)) {
         this.deps.logger.warn({ agent: uid, connection: connection.id, otherConnection: agent.status?.connectionId }, "duplicate instance UID: another live connection uses it; assigning a new one");
-        return { persist: "no", result: this.assignNewInstanceUid(msg.instanceUid, "duplicate") };
+        return { persist: "no", result: { reply: this.assignNewInstanceUid(msg.instanceUid, "duplicate"), heartbeatIntervalSeconds: 0n } };
       }
       const outcome = report(agent, msg, connection, { now: this.now(), known });
-      outcome.transitions.push(...offerTransitions(agent, msg));
+      outcome.transitions.push(...offerTransitions(agent, msg, this.heartbeatSeconds));
       const answered = csr ? this.answerCsr(agent, csr, csrCommandId) : undefined;
       if (answered) outcome.transitions.push(...answered.transitions);
-      const built = buildServerToAgent(agent, { requestFullState: outcome.needsFullState, capabilities: this.capabilities });
+      const applied = noteHeartbeatInterval(agent, this.heartbeatSeconds, { reported: msg });
+      const built = buildServerToAgent(agent, { requestFullState: outcome.needsFullState, capabilities: this.capabilities, heartbeatIntervalSeconds: this.heartbeatSeconds });
+      const sent = noteHeartbeatInterval(agent, this.heartbeatSeconds, { sent: built.message });
       const transitions = [...outcome.transitions, ...this.deliver(agent, built.deliveredCommandIds)];
-      const changed = outcome.changed || built.deliveredCommandIds.length > 0;
+      const changed = outcome.changed || applied || sent || built.deliveredCommandIds.length > 0;
       return {
         persist: changed ? "now" : "later",
-        result: built.message,
+        result: { reply: built.message, heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds ?? 0n },
         ...(answered ? { records: [answered.record] } : {}),
         transitions,
         evict: outcome.disconnected,
@@ -179,14 +196,15 @@ export class AgentUsecase implements CertificateOffers {
     // by another agent-service replica, after this one cached the agent.
     return this.mutate(uid, { create: false, fresh: true }, (agent) => {
       if (agent.status?.connectionId !== connectionId || !agent.status.connected) return { persist: "no", result: undefined };
-      const built = buildServerToAgent(agent, { requestFullState: false, capabilities: this.capabilities });
+      const built = buildServerToAgent(agent, { requestFullState: false, capabilities: this.capabilities, heartbeatIntervalSeconds: this.heartbeatSeconds });
       // A push exists to deliver something new (a pending command). Desired
       // state the agent already received but has not confirmed (a config it
       // is still applying) rides on its next reply instead: pushing it again
       // would send the same config on every pull.
       if (!built.hasContent || built.deliveredCommandIds.length === 0) return { persist: "no", result: undefined };
+      noteHeartbeatInterval(agent, this.heartbeatSeconds, { sent: built.message });
       const transitions = this.deliver(agent, built.deliveredCommandIds);
-      return { persist: transitions.length > 0 ? "now" : "no", result: built.message, transitions };
+      return { persist: "now", result: built.message, transitions };
     });
   }
 

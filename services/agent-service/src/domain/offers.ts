@@ -1,5 +1,4 @@
-import { clone, create, toBinary } from "@bufbuild/protobuf";
-import { createHash } from "node:crypto";
+import { clone, create } from "@bufbuild/protobuf";
 import { CommandKind, type Agent, type AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import {
   AgentCapabilities,
@@ -18,6 +17,8 @@ import {
 import { hashesEqual } from "./config-hash.js";
 import { hasCapability, pendingCommands, queuePayloadCommand, type CommandTransition } from "./agent-model.js";
 import { InvalidRequestError } from "./agent-errors.js";
+import { computeAllPackagesHash, computeConnectionSettingsHash, computePackageHash } from "./offer-hashes.js";
+import { desiredConnectionSettings, heartbeatOfferDue } from "./heartbeat-offer.js";
 
 /**
  * Connection settings and package offers: what the server wants the agent to
@@ -26,37 +27,7 @@ import { InvalidRequestError } from "./agent-errors.js";
  * agent's own report of the hash tells us it has it.
  */
 
-const sha256 = (...parts: Uint8Array[]) => {
-  const h = createHash("sha256");
-  for (const p of parts) {
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64BE(BigInt(p.length));
-    h.update(len).update(p);
-  }
-  return new Uint8Array(h.digest());
-};
-
-/** SHA-256 over the offers with `other_connections` in name order (maps have no order on the wire). */
-export function computeConnectionSettingsHash(offers: ConnectionSettingsOffers): Uint8Array {
-  const canonical = clone(ConnectionSettingsOffersSchema, offers);
-  canonical.hash = new Uint8Array();
-  canonical.otherConnections = Object.fromEntries(Object.keys(offers.otherConnections).sort().map((k) => [k, offers.otherConnections[k]!]));
-  return sha256(toBinary(ConnectionSettingsOffersSchema, canonical));
-}
-
-/** A package's hash when the admin gave none: over its type, version and file. */
-export function computePackageHash(pkg: PackageAvailable): Uint8Array {
-  const canonical = clone(PackageAvailableSchema, pkg);
-  canonical.hash = new Uint8Array();
-  return sha256(toBinary(PackageAvailableSchema, canonical));
-}
-
-/** all_packages_hash: over every package's name and hash, in name order. */
-export function computeAllPackagesHash(packages: Record<string, PackageAvailable>): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (const name of Object.keys(packages).sort()) parts.push(Buffer.from(name, "utf8"), packages[name]!.hash);
-  return sha256(...parts);
-}
+export { computeAllPackagesHash, computeConnectionSettingsHash, computePackageHash };
 
 type CommandOptions = { commandId: string; requestedBy: string; now: number };
 
@@ -117,13 +88,16 @@ const pendingFor = (agent: Agent, kind: CommandKind, hash: Uint8Array) => pendin
  * the pending command is settled anyway. Agents that report ConnectionSettingsStatus get them until they
  * report this hash; others get them once (while the command is pending).
  */
-export function connectionSettingsToSend(agent: Agent): { offers?: ConnectionSettingsOffers; commandIds: string[] } | undefined {
-  const desired = agent.spec?.connectionSettings;
+export function connectionSettingsToSend(agent: Agent, heartbeatSeconds: bigint): { offers?: ConnectionSettingsOffers; commandIds: string[] } | undefined {
+  // The admin's offer with the server's heartbeat interval merged in (see heartbeat-offer.ts).
+  const desired = desiredConnectionSettings(agent, heartbeatSeconds);
   if (!desired) return undefined;
-  const pending = pendingFor(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, desired.hash);
+  // The admin's command names the admin's hash; the agent reports the hash of what it got.
+  const admin = agent.spec?.connectionSettings;
+  const pending = admin ? pendingFor(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, admin.hash) : [];
   const reports = hasCapability(agent, AgentCapabilities.AgentCapabilities_ReportsConnectionSettingsStatus);
   const behind = reports && !hashesEqual(agent.status?.connectionSettingsStatus?.lastConnectionSettingsHash, desired.hash);
-  if (pending.length === 0 && !behind) return undefined;
+  if (pending.length === 0 && !behind && !heartbeatOfferDue(agent, desired, heartbeatSeconds)) return undefined;
   const offers = create(ConnectionSettingsOffersSchema, { hash: desired.hash });
   const can = (c: AgentCapabilities) => hasCapability(agent, c);
   if (desired.opamp && can(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings)) offers.opamp = desired.opamp;
@@ -153,14 +127,16 @@ export function packagesToSend(agent: Agent): { packages: PackagesAvailable; com
  * offered package is Installed under the offered all_packages_hash, failed
  * when one failed to install.
  */
-export function offerTransitions(agent: Agent, msg: AgentToServer): CommandTransition[] {
+export function offerTransitions(agent: Agent, msg: AgentToServer, heartbeatSeconds = 0n): CommandTransition[] {
   const out: CommandTransition[] = [];
-  const settings = agent.spec?.connectionSettings;
+  const admin = agent.spec?.connectionSettings;
   const cs = msg.connectionSettingsStatus;
-  if (settings && cs && hashesEqual(cs.lastConnectionSettingsHash, settings.hash)) {
+  // The merged settings (and their hash) only when there is a report to compare them with.
+  const settings = admin && cs ? desiredConnectionSettings(agent, heartbeatSeconds) : undefined;
+  if (admin && settings && cs && hashesEqual(cs.lastConnectionSettingsHash, settings.hash)) {
     const to: "applied" | "failed" | undefined =
       cs.status === ConnectionSettingsStatuses.ConnectionSettingsStatuses_APPLIED ? "applied" : cs.status === ConnectionSettingsStatuses.ConnectionSettingsStatuses_FAILED ? "failed" : undefined;
-    if (to) out.push(...commandsFor(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, settings.hash).map((commandId) => ({ commandId, to, detail: to === "failed" ? cs.errorMessage : "" })));
+    if (to) out.push(...commandsFor(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, admin.hash).map((commandId) => ({ commandId, to, detail: to === "failed" ? cs.errorMessage : "" })));
   }
   const offered = agent.spec?.packagesAvailable;
   const ps = msg.packageStatuses;

@@ -48,7 +48,16 @@ export interface BuiltMessage {
  * ServerToAgent: the reply to a report and a push both come from here, so the
  * two paths cannot drift apart.
  */
-export function buildServerToAgent(agent: Agent, options: { requestFullState: boolean; capabilities?: bigint }): BuiltMessage {
+export function buildServerToAgent(
+  agent: Agent,
+  options: {
+    requestFullState: boolean;
+    /** What the server announces (see serverCapabilities); default SERVER_CAPABILITIES. */
+    capabilities?: bigint;
+    /** The server's heartbeat offer; 0 or unset: none. */
+    heartbeatIntervalSeconds?: bigint;
+  },
+): BuiltMessage {
   const message = create(ServerToAgentSchema, {
     instanceUid: agent.metadata!.instanceUid,
     capabilities: options.capabilities ?? SERVER_CAPABILITIES,
@@ -105,7 +114,7 @@ export function buildServerToAgent(agent: Agent, options: { requestFullState: bo
     }
   }
 
-  const settings = connectionSettingsToSend(agent);
+  const settings = connectionSettingsToSend(agent, options.heartbeatIntervalSeconds ?? 0n);
   if (settings) {
     if (settings.offers) message.connectionSettings = settings.offers;
     delivered.push(...settings.commandIds);

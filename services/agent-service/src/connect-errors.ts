@@ -1,0 +1,36 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { toConnectError } from "@fleetplane/platform/dependency-errors";
+import { InvalidInstanceUidError } from "@fleetplane/platform/instance-uid";
+import type { Logger } from "@fleetplane/platform/logger";
+import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./domain/agent-errors.js";
+import { CertificateRequestNotFoundError, CertificateRequestStateError } from "./domain/certificate-desk.js";
+import { PackageConflictError, PackageNotFoundError } from "./domain/package-errors.js";
+
+/** Maps agent-service's domain errors onto Connect codes; anything unexpected is logged and hidden. */
+export function fail(err: unknown, logger: Logger, what: string): never {
+  if (err instanceof AgentNotFoundError || err instanceof PackageNotFoundError || err instanceof CertificateRequestNotFoundError) throw new ConnectError(err.message, Code.NotFound);
+  if (err instanceof InvalidRequestError || err instanceof InvalidInstanceUidError) throw new ConnectError(err.message, Code.InvalidArgument);
+  if (err instanceof AgentCannotError || err instanceof CertificateRequestStateError) throw new ConnectError(err.message, Code.FailedPrecondition);
+  if (err instanceof PackageConflictError) throw new ConnectError(err.message, Code.AlreadyExists);
+  throw toConnectError(err, logger, what);
+}
+
+/** The ConnectError a handler would have failed with. */
+export function asConnectError(err: unknown, logger: Logger, what: string): ConnectError {
+  try {
+    return fail(err, logger, what);
+  } catch (ce) {
+    return ce as ConnectError;
+  }
+}
+
+/** Runs a handler body, turning any error into the right ConnectError. */
+export function guarded(logger: Logger) {
+  return async <T>(what: string, body: () => Promise<T>): Promise<T> => {
+    try {
+      return await body();
+    } catch (err) {
+      return fail(err, logger, what);
+    }
+  };
+}

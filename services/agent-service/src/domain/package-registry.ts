@@ -1,0 +1,106 @@
+import { create, equals } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { Agent, AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { PackageSchema, type Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
+import { PackageAvailableSchema, PackageType, type PackageAvailable } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { InvalidRequestError } from "./agent-errors.js";
+import { computePackageHash } from "./offer-hashes.js";
+import { PackageConflictError, PackageNotFoundError } from "./package-errors.js";
+import type { PackageKey, PackageRepository } from "./package-repository.js";
+
+/** What an admin registers; the server adds the hash and the registration time. */
+export type PackageDefinition = Pick<Package, "name" | "version" | "type" | "downloadUrl" | "sha256" | "signature">;
+
+/** The part of the AgentUsecase the registry offers packages through (so offers stay one code path, audited). */
+export interface PackageOfferPort {
+  setPackagesAvailable(uid: string, packages: Record<string, PackageAvailable>, requestedBy: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }>;
+}
+
+const MAX_NAME_LENGTH = 256;
+
+/**
+ * The package registry: admins register package versions once, then offer
+ * them to agents by name and version. An offer resolves the references to
+ * the registered definitions and hands them to the AgentUsecase, which
+ * stores, pushes and audits them exactly like an inline offer — so the
+ * hash an agent reports back is the one computed here at registration.
+ */
+export class PackageRegistry {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly deps: { packages: PackageRepository; offers: PackageOfferPort; now?: () => number },
+  ) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async register(definition: PackageDefinition, requestedBy: string): Promise<{ pkg: Package; created: boolean }> {
+    validate(definition);
+    const pkg = create(PackageSchema, {
+      ...definition,
+      registeredAt: timestampFromMs(this.now()),
+      registeredBy: requestedBy,
+    });
+    pkg.hash = computePackageHash(toPackageAvailable(pkg));
+    const { stored, created } = await this.deps.packages.insertIfAbsent(pkg);
+    if (!created && !equals(PackageAvailableSchema, toPackageAvailable(stored), toPackageAvailable(pkg))) {
+      throw new PackageConflictError(definition);
+    }
+    return { pkg: stored, created };
+  }
+
+  async get(key: PackageKey): Promise<Package> {
+    const pkg = await this.deps.packages.get(key);
+    if (!pkg) throw new PackageNotFoundError(key);
+    return pkg;
+  }
+
+  async list(query: { name?: string; limit: number; after?: PackageKey }): Promise<Package[]> {
+    return this.deps.packages.list(query);
+  }
+
+  async delete(key: PackageKey): Promise<void> {
+    if (!(await this.deps.packages.delete(key))) throw new PackageNotFoundError(key);
+  }
+
+  /** Offers registered packages to an agent, replacing its previous package offer. */
+  async offer(uid: string, references: readonly PackageKey[], requestedBy: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }> {
+    const packages: Record<string, PackageAvailable> = {};
+    for (const ref of references) {
+      if (!ref.name || !ref.version) throw new InvalidRequestError("every package reference needs a name and a version");
+      if (packages[ref.name]) throw new InvalidRequestError(`package "${ref.name}" is referenced twice; an agent is offered one version of each package`);
+      packages[ref.name] = toPackageAvailable(await this.get(ref));
+    }
+    return this.deps.offers.setPackagesAvailable(uid, packages, requestedBy);
+  }
+}
+
+/** A registered package as OpAMP offers it: the SHA-256 is the file's content_hash. */
+export function toPackageAvailable(pkg: Package): PackageAvailable {
+  return create(PackageAvailableSchema, {
+    type: pkg.type,
+    version: pkg.version,
+    file: { downloadUrl: pkg.downloadUrl, contentHash: pkg.sha256, signature: pkg.signature },
+    hash: pkg.hash,
+  });
+}
+
+function validate(d: PackageDefinition): void {
+  const what = `package "${d.name}" version "${d.version}"`;
+  if (!d.name) throw new InvalidRequestError("a package needs a name");
+  if (d.name.length > MAX_NAME_LENGTH) throw new InvalidRequestError(`package names are at most ${MAX_NAME_LENGTH} characters`);
+  if (d.name.includes("\u0000") || d.version.includes("\u0000")) throw new InvalidRequestError("package names and versions cannot contain NUL characters");
+  if (!d.version) throw new InvalidRequestError(`package "${d.name}" needs a version`);
+  if (d.type !== PackageType.PackageType_TopLevel && d.type !== PackageType.PackageType_Addon) {
+    throw new InvalidRequestError(`${what}: type must be PackageType_TopLevel or PackageType_Addon, got ${d.type}`);
+  }
+  let url: URL;
+  try {
+    url = new URL(d.downloadUrl);
+  } catch {
+    throw new InvalidRequestError(`${what}: download_url "${d.downloadUrl}" is not a URL`);
+  }
+  // Agents download with HTTP GET (the spec's DownloadableFile).
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new InvalidRequestError(`${what}: download_url must be http or https, got ${url.protocol}`);
+  if (d.sha256.length !== 32) throw new InvalidRequestError(`${what}: sha256 must be the 32-byte SHA-256 of the file, got ${d.sha256.length} bytes`);
+}

@@ -1,0 +1,63 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
+import type { Logger } from "@fleetplane/platform/logger";
+import { canonicalUid } from "./agent-service-impl.js";
+import { guarded } from "./connect-errors.js";
+import { InvalidRequestError } from "./domain/agent-errors.js";
+import { pageLimit } from "./domain/connection-usecase.js";
+import type { PackageRegistry } from "./domain/package-registry.js";
+import type { PackageKey } from "./domain/package-repository.js";
+
+/** Page tokens are the last package's [name, version], opaque to clients. */
+function encodeToken(key: PackageKey): string {
+  return Buffer.from(JSON.stringify([key.name, key.version]), "utf8").toString("base64url");
+}
+
+function decodeToken(token: string): PackageKey {
+  try {
+    const [name, version] = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as unknown[];
+    if (typeof name === "string" && typeof version === "string") return { name, version };
+  } catch {
+    // falls through to the error below
+  }
+  throw new InvalidRequestError("page_token is not one this server issued; pass next_page_token from the previous ListPackages response");
+}
+
+/** The Connect face of the package registry (served by agent-service). */
+export function createPackageServiceImpl(registry: PackageRegistry, logger: Logger): ServiceImpl<typeof PackageService> {
+  const guard = guarded(logger);
+  return {
+    registerPackage: (req) =>
+      guard("RegisterPackage", async () => {
+        const { pkg, created } = await registry.register(
+          { name: req.name, version: req.version, type: req.type, downloadUrl: req.downloadUrl, sha256: req.sha256, signature: req.signature },
+          req.requestedBy || "anonymous",
+        );
+        return { package: pkg, created };
+      }),
+    getPackage: (req) => guard("GetPackage", async () => ({ package: await registry.get({ name: req.name, version: req.version }) })),
+    listPackages: (req) =>
+      guard("ListPackages", async () => {
+        const limit = pageLimit(req.pageSize);
+        const found = await registry.list({
+          limit: limit + 1,
+          ...(req.name ? { name: req.name } : {}),
+          ...(req.pageToken ? { after: decodeToken(req.pageToken) } : {}),
+        });
+        const page = found.slice(0, limit);
+        const last = page[page.length - 1];
+        return { packages: page, nextPageToken: found.length > limit && last ? encodeToken(last) : "" };
+      }),
+    deletePackage: (req) =>
+      guard("DeletePackage", async () => {
+        await registry.delete({ name: req.name, version: req.version });
+        return {};
+      }),
+    offerPackages: (req) =>
+      guard("OfferPackages", async () => {
+        const refs = req.packages.map((p) => ({ name: p.name, version: p.version }));
+        const { agent, command, pushed } = await registry.offer(canonicalUid(req.instanceUid), refs, req.requestedBy || "anonymous");
+        return { agent, commandId: command.id, pushed };
+      }),
+  };
+}
