@@ -96,8 +96,6 @@ export function opampE2eSuite(start: () => Promise<TestTopology>) {
   afterAll(async () => {
     await t?.close();
   }, 60_000);
-
-  const hex = instanceUidToHex;
   const flag = (f: bigint | undefined, bit: number) => ((f ?? 0n) & BigInt(bit)) !== 0n;
 
   describe("a WebSocket agent", () => {
