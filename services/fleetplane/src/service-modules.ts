@@ -16,6 +16,7 @@ import { PackageRegistry } from "@fleetplane/agent-service/domain/package-regist
 import { createPackageServiceImpl } from "@fleetplane/agent-service/package-service-impl";
 import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-impl";
 import { CommandAudit } from "@fleetplane/command-service/domain/command-audit";
+import { exposePendingCommands } from "@fleetplane/command-service/pending-commands-metric";
 import { registration, type ServiceRegistration } from "@fleetplane/platform/in-process-transport";
 import type { Logger } from "@fleetplane/platform/logger";
 import type { PushBus } from "@fleetplane/platform/push-bus";
@@ -29,7 +30,14 @@ import type { AgentStores, CommandStores } from "./stores.js";
 export function commandServiceModule(stores: CommandStores, logger: Logger) {
   const audit = new CommandAudit(stores.commands);
   const services: ServiceRegistration[] = [registration(CommandService, createCommandServiceImpl(audit, logger))];
-  return { audit, services, routes: routesOf(services) };
+  const stopMetrics = exposePendingCommands(audit, logger);
+  return {
+    audit,
+    services,
+    routes: routesOf(services),
+    /** Stops reading the store for /metrics (call before closing the store). */
+    close: async () => stopMetrics(),
+  };
 }
 
 export interface AgentServiceModuleOptions {

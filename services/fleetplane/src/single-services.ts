@@ -39,7 +39,7 @@ export async function startCommandServiceAlone(o: Listen & { dataDir: string; mo
     routes: service.routes,
     ready: async () => (await service.audit.ping(), true),
   });
-  return { port: api.port, close: async () => (await api.close(), await stores.close()) };
+  return { port: api.port, close: async () => (await api.close(), await service.close(), await stores.close()) };
 }
 
 /**

@@ -119,6 +119,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
       await gateway.close();
       await api.close();
       await agentService.close();
+      await commandService.close();
       await bus.close();
       await stores.close();
     },
