@@ -54,4 +54,26 @@ describe("Prometheus metrics", () => {
     await agent.close();
     await eventually(async () => (await sample(api, 'fleetplane_opamp_connected_agents{transport="ws"}')) === 0, 5_000, "gauge back to 0");
   });
+
+  it("count commands waiting for an offline agent until they are delivered", async () => {
+    const api = `${t.apiUrl}/metrics`;
+    const pending = () => sample(api, "fleetplane_commands_pending");
+    const agent = await WsAgent.connect(t.wsUrl);
+    agent.send({ agentDescription: description("metrics-offline") as never });
+    await eventually(() => agent.received[0]);
+    await agent.close();
+    const uid = instanceUidToHex(agent.uid);
+    await eventually(async () => (await t.agents.getAgent({ instanceUid: uid })).agent?.status?.connected === false, 10_000, "agent offline");
+    const before = await pending();
+
+    await t.agents.setRemoteConfig({ instanceUid: uid, files: { "": { content: { case: "text", value: "b: 2\n" } } } });
+    // The figure is cached for a second (a scrape storm must not reach the store): poll.
+    await eventually(async () => (await pending()) === before + 1, 10_000, "the queued config counted as pending");
+
+    const back = await WsAgent.connect(t.wsUrl, agent.uid);
+    back.send({ agentDescription: description("metrics-offline") as never });
+    await eventually(() => back.received.find((m) => m.remoteConfig), 10_000, "the config delivered on reconnect");
+    await eventually(async () => (await pending()) === before, 10_000, "the delivered config no longer pending");
+    await back.close();
+  });
 });

@@ -1,7 +1,8 @@
 // Every store adapter (the embedded LMDB store and MongoDB) passes the same
 // contract suites. MongoDB is exercised against a real FerretDB 1.x on
 // loopback, including what happens while the database is down.
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { CommandRecordSchema, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { AgentSchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import {
   createLmdbAgentRepository,
@@ -25,6 +26,8 @@ import { openEmbeddedStore } from "@fleetplane/platform/embedded-store";
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import { silentLogger } from "@fleetplane/platform/logger";
 import { connectMongo, type MongoStore } from "@fleetplane/platform/mongo-store";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { Binary } from "mongodb";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -132,9 +135,46 @@ describe("MongoDB indexes", () => {
       }
       const names = async (collection: string) => (await mongo.db.collection(collection).listIndexes().toArray()).map((i) => i.name as string).sort();
       expect(await names("agents")).toEqual(["_id_", "attrs_1", "connected_1__id_1", "gatewayId_1"]);
-      expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1"]);
+      expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1", "state_1"]);
       expect(await names("certificate_requests")).toEqual(["_id_", "instanceUid_1__id_-1", "state_1__id_-1"]);
       expect(await names("packages")).toEqual(["_id_", "name_1_version_1"]);
+    } finally {
+      await mongo.close();
+    }
+  });
+});
+
+describe("stores written before pending commands were counted", () => {
+  const record = (state: CommandState, sequence: number) =>
+    create(CommandRecordSchema, { id: instanceUidToHex(uuidv7Bytes(1_767_225_600_000 + sequence)), instanceUid: "ab".repeat(16), kind: "restart", state });
+
+  it("LMDB: the pending index is built from the trail once, on open", async () => {
+    const { store, close } = openTemporaryLmdb();
+    try {
+      // Records as an older version left them: in the table, with no pending index.
+      const legacy = store.openDB<Buffer, string>({ name: "commands", encoding: "binary" });
+      const records = [CommandState.PENDING, CommandState.DELIVERED, CommandState.PENDING].map(record);
+      for (const r of records) await legacy.put(r.id, Buffer.from(toBinary(CommandRecordSchema, r)));
+      const commands = createLmdbCommandRepository(store);
+      expect(await commands.countPending()).toBe(2);
+      await commands.save({ ...records[0]!, state: CommandState.DELIVERED });
+      // Opened again, the index is kept, not rebuilt (nor counted twice).
+      expect(await createLmdbCommandRepository(store).countPending()).toBe(1);
+    } finally {
+      await close();
+    }
+  });
+
+  it("MongoDB: ensureCommandIndexes copies the state into documents that lack it", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      await mongo.db.collection<{ _id: string }>("commands").insertMany(
+        [CommandState.PENDING, CommandState.APPLIED, CommandState.PENDING].map(record).map((r) => {
+          return { _id: r.id, instanceUid: r.instanceUid, proto: new Binary(toBinary(CommandRecordSchema, r)) };
+        }),
+      );
+      await ensureCommandIndexes(mongo.db);
+      expect(await createMongoCommandRepository(mongo.db).countPending()).toBe(2);
     } finally {
       await mongo.close();
     }

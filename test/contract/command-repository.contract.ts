@@ -93,6 +93,23 @@ export function commandRepositoryContract(name: string, open: () => Promise<Comm
       expect(await store.commands.list({ instanceUid: agentUid(), limit: 10 })).toEqual([]);
     });
 
+    it("counts the pending records, following each record as its state moves on", async () => {
+      expect(await store.commands.countPending()).toBe(0);
+      const [a, b] = [agentUid(), agentUid()];
+      const records = [a, b, a].map((uid, i) => recordFor(uid, i));
+      for (const r of records) await store.commands.save(r);
+      expect(await store.commands.countPending()).toBe(3);
+
+      await store.commands.save({ ...records[0]!, state: CommandState.DELIVERED });
+      await store.commands.save({ ...records[1]!, state: CommandState.SUPERSEDED });
+      expect(await store.commands.countPending()).toBe(1);
+      // Saved again in a later state, a record stays out of the count.
+      await store.commands.save({ ...records[0]!, state: CommandState.APPLIED });
+      expect(await store.commands.countPending()).toBe(1);
+      await store.commands.save({ ...records[2]!, state: CommandState.FAILED });
+      expect(await store.commands.countPending()).toBe(0);
+    });
+
     it("answers ping", async () => {
       await expect(store.commands.ping()).resolves.toBeUndefined();
     });

@@ -34,6 +34,9 @@ function csrRequest(pem: string) {
   return create(ConnectionSettingsRequestSchema, { opamp: { certificateRequest: { csr: new TextEncoder().encode(pem) } } });
 }
 
+/** What the suite's servers are started with declaring (--custom-capabilities). */
+export const SERVER_CUSTOM_CAPABILITIES = ["io.fleetplane.test", "io.fleetplane.echo/v2"];
+
 const uuidOf = (uid: Uint8Array) => instanceUidToHex(uid).replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5");
 
 /**
@@ -600,6 +603,28 @@ export function opampE2eSuite(start: () => Promise<TestTopology>) {
 
       await expect(t.agents.sendCustomMessage({ instanceUid: hex(agent.uid), capability: "io.other", type: "x" })).rejects.toMatchObject({ code: 9 });
       await agent.close();
+    });
+
+    it("the server declares its custom capabilities in the first reply of a connection and when the agent declares its own, not in every message", async () => {
+      const agent = await WsAgent.connect(t.wsUrl);
+      agent.send({ agentDescription: description("custom-caps") as never });
+      expect((await eventually(() => agent.received[0])).customCapabilities?.capabilities).toEqual(SERVER_CUSTOM_CAPABILITIES);
+      agent.send();
+      expect((await eventually(() => agent.received[1])).customCapabilities).toBeUndefined();
+      agent.send({ customCapabilities: { $typeName: "opamp.proto.v1.CustomCapabilities", capabilities: ["io.fleetplane.test"] } });
+      expect((await eventually(() => agent.received[2])).customCapabilities?.capabilities).toEqual(SERVER_CUSTOM_CAPABILITIES);
+      await agent.close();
+
+      // A reconnect starts over; so does an HTTP agent's first poll.
+      const back = await WsAgent.connect(t.wsUrl, agent.uid);
+      back.send({ agentDescription: description("custom-caps") as never });
+      expect((await eventually(() => back.received[0])).customCapabilities?.capabilities).toEqual(SERVER_CUSTOM_CAPABILITIES);
+      await back.close();
+      const uid = uuidv7Bytes();
+      const first = await httpPoll(t.httpUrl, { instanceUid: uid, sequenceNum: 0n, agentDescription: description("custom-caps-http") as never });
+      expect(first.message!.customCapabilities?.capabilities).toEqual(SERVER_CUSTOM_CAPABILITIES);
+      const second = await httpPoll(t.httpUrl, { instanceUid: uid, sequenceNum: 1n });
+      expect(second.message!.customCapabilities).toBeUndefined();
     });
   });
 

@@ -109,6 +109,8 @@ export interface DistributedOptions {
   wsPingIntervalMs?: number;
   /** With a policy, agent-service signs agents' CSRs with a fresh CA. */
   csrApproval?: CsrApproval;
+  /** --custom-capabilities of agent-service (comma separated). */
+  customCapabilities?: string;
 }
 
 export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
@@ -143,6 +145,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     "1",
     ...csrArgs,
     ...(o.heartbeatIntervalSeconds !== undefined ? ["--heartbeat-interval-seconds", String(o.heartbeatIntervalSeconds)] : []),
+    ...(o.customCapabilities ? ["--custom-capabilities", o.customCapabilities] : []),
   ], o.logs);
   const gatewayArgs = (id: string) => [
     "--gateway-id",

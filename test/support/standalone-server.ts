@@ -10,6 +10,7 @@ import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_se
 import { silentLogger } from "@fleetplane/platform/logger";
 import { startStandalone, type Standalone } from "@fleetplane/server/standalone";
 import type { CsrApproval } from "@fleetplane/agent-service/domain/certificate-desk";
+import { serverCustomCapabilities } from "@fleetplane/agent-service/domain/server-custom-capabilities";
 import { writeTestCa } from "./csr.js";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */
@@ -23,6 +24,8 @@ export async function startTestServer(
     maxMessageBytes?: number;
     csrApproval?: CsrApproval;
     console?: boolean;
+    /** Custom capabilities the server declares, comma separated (as --custom-capabilities). */
+    customCapabilities?: string;
   } = {},
 ) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
@@ -42,6 +45,7 @@ export async function startTestServer(
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
     ...(ca ? { csr: { caCertFile: ca.caCertFile, caKeyFile: ca.caKeyFile, approval: options.csrApproval } } : {}),
     ...(options.console !== undefined ? { console: options.console } : {}),
+    customCapabilities: serverCustomCapabilities(options.customCapabilities ?? ""),
     logger: silentLogger(),
   });
   const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1" });

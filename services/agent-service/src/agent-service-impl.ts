@@ -26,7 +26,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
       guard("ReportMessage", async () => {
         if (!req.connection || !req.message) throw new InvalidRequestError("ReportMessage needs a connection and a message");
         return agents.reportMessage(req.connection, req.message);
-      }),
+      }, req.message?.instanceUid),
     reportMessages: (req) =>
       guard("ReportMessages", async () => {
         if (req.reports.length > MAX_REPORTS_PER_BATCH) throw new InvalidRequestError(`at most ${MAX_REPORTS_PER_BATCH} reports per ReportMessages call, got ${req.reports.length}`);
@@ -36,7 +36,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
               if (!r.connection || !r.message) throw new InvalidRequestError("each report needs a connection and a message");
               return await agents.reportMessage(r.connection, r.message);
             } catch (err) {
-              const ce = asConnectError(err, logger, "ReportMessages");
+              const ce = asConnectError(err, logger, "ReportMessages", r.message?.instanceUid);
               return { errorCode: ce.code, errorMessage: ce.rawMessage };
             }
           }),
@@ -47,12 +47,12 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
       guard("PullServerToAgent", async () => {
         const message = await agents.pullServerToAgent(canonicalUid(req.instanceUid), req.connectionId);
         return message ? { message } : {};
-      }),
+      }, req.instanceUid),
     markDisconnected: (req) =>
       guard("MarkDisconnected", async () => ({
         disconnected: await agents.markDisconnected(canonicalUid(req.instanceUid), req.connectionId),
-      })),
-    getAgent: (req) => guard("GetAgent", async () => ({ agent: await agents.getAgent(canonicalUid(req.instanceUid)) })),
+      }), req.instanceUid),
+    getAgent: (req) => guard("GetAgent", async () => ({ agent: await agents.getAgent(canonicalUid(req.instanceUid)) }), req.instanceUid),
     listAgents: (req) =>
       guard("ListAgents", async () => {
         const limit = pageLimit(req.pageSize);
@@ -85,29 +85,29 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
         const uid = canonicalUid(req.instanceUid);
         const { agent, command, pushed } = await agents.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap }), req.requestedBy || "anonymous");
         return { agent, commandId: command.id, pushed };
-      }),
+      }, req.instanceUid),
     sendCommand: (req) =>
       guard("SendCommand", async () => {
         const { command, pushed } = await agents.sendCommand(canonicalUid(req.instanceUid), req.kind, req.requestedBy || "anonymous");
         return { command, pushed };
-      }),
+      }, req.instanceUid),
     setConnectionSettings: (req) =>
       guard("SetConnectionSettings", async () => {
         if (!req.offers) throw new InvalidRequestError("SetConnectionSettings needs offers");
         const { agent, command, pushed } = await agents.setConnectionSettings(canonicalUid(req.instanceUid), req.offers, req.requestedBy || "anonymous");
         return { agent, commandId: command.id, pushed };
-      }),
+      }, req.instanceUid),
     setPackagesAvailable: (req) =>
       guard("SetPackagesAvailable", async () => {
         const { agent, command, pushed } = await agents.setPackagesAvailable(canonicalUid(req.instanceUid), req.packages, req.requestedBy || "anonymous");
         return { agent, commandId: command.id, pushed };
-      }),
+      }, req.instanceUid),
     sendCustomMessage: (req) =>
       guard("SendCustomMessage", async () => {
         const message = create(CustomMessageSchema, { capability: req.capability, type: req.type, data: req.data });
         const { command, pushed } = await agents.sendCustomMessage(canonicalUid(req.instanceUid), message, req.requestedBy || "anonymous");
         return { command, pushed };
-      }),
+      }, req.instanceUid),
     async *watchAgents(req, ctx) {
       const only = req.instanceUid ? canonicalUid(req.instanceUid) : undefined;
       const queue: Agent[] = [];

@@ -1,36 +1,40 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { toConnectError } from "@fleetplane/platform/dependency-errors";
-import { InvalidInstanceUidError } from "@fleetplane/platform/instance-uid";
+import { InvalidInstanceUidError, agentLogName } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
 import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./domain/agent-errors.js";
 import { CertificateRequestNotFoundError, CertificateRequestStateError } from "./domain/certificate-desk.js";
 import { PackageConflictError, PackageNotFoundError } from "./domain/package-errors.js";
 
-/** Maps agent-service's domain errors onto Connect codes; anything unexpected is logged and hidden. */
-export function fail(err: unknown, logger: Logger, what: string): never {
+/**
+ * Maps agent-service's domain errors onto Connect codes; anything unexpected
+ * is logged and hidden. `agent`: the instance UID the request is about, so
+ * the log line names it.
+ */
+export function fail(err: unknown, logger: Logger, what: string, agent?: string | Uint8Array): never {
   if (err instanceof AgentNotFoundError || err instanceof PackageNotFoundError || err instanceof CertificateRequestNotFoundError) throw new ConnectError(err.message, Code.NotFound);
   if (err instanceof InvalidRequestError || err instanceof InvalidInstanceUidError) throw new ConnectError(err.message, Code.InvalidArgument);
   if (err instanceof AgentCannotError || err instanceof CertificateRequestStateError) throw new ConnectError(err.message, Code.FailedPrecondition);
   if (err instanceof PackageConflictError) throw new ConnectError(err.message, Code.AlreadyExists);
-  throw toConnectError(err, logger, what);
+  throw toConnectError(err, logger, what, agent === undefined ? {} : { agent: agentLogName(agent) });
 }
 
 /** The ConnectError a handler would have failed with. */
-export function asConnectError(err: unknown, logger: Logger, what: string): ConnectError {
+export function asConnectError(err: unknown, logger: Logger, what: string, agent?: string | Uint8Array): ConnectError {
   try {
-    return fail(err, logger, what);
+    return fail(err, logger, what, agent);
   } catch (ce) {
     return ce as ConnectError;
   }
 }
 
-/** Runs a handler body, turning any error into the right ConnectError. */
+/** Runs a handler body, turning any error into the right ConnectError; `agent` as in fail(). */
 export function guarded(logger: Logger) {
-  return async <T>(what: string, body: () => Promise<T>): Promise<T> => {
+  return async <T>(what: string, body: () => Promise<T>, agent?: string | Uint8Array): Promise<T> => {
     try {
       return await body();
     } catch (err) {
-      return fail(err, logger, what);
+      return fail(err, logger, what, agent);
     }
   };
 }

@@ -58,6 +58,6 @@ export function createPackageServiceImpl(registry: PackageRegistry, logger: Logg
         const refs = req.packages.map((p) => ({ name: p.name, version: p.version }));
         const { agent, command, pushed } = await registry.offer(canonicalUid(req.instanceUid), refs, req.requestedBy || "anonymous");
         return { agent, commandId: command.id, pushed };
-      }),
+      }, req.instanceUid),
   };
 }

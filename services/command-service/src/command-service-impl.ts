@@ -1,18 +1,19 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { toConnectError } from "@fleetplane/platform/dependency-errors";
-import { InvalidInstanceUidError, instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
+import { InvalidInstanceUidError, agentLogName, instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
 import { CommandNotFoundError, InvalidCommandError, type CommandAudit } from "./domain/command-audit.js";
 
 /** The Connect face of command-service: maps requests onto CommandAudit and errors onto codes. */
 export function createCommandServiceImpl(audit: CommandAudit, logger: Logger): ServiceImpl<typeof CommandService> {
-  const fail = (err: unknown, what: string): never => {
+  // `context` names the agent and command a request is about, for the log line.
+  const fail = (err: unknown, what: string, context: { agent?: string; command?: string } = {}): never => {
     if (err instanceof CommandNotFoundError) throw new ConnectError(err.message, Code.NotFound);
     if (err instanceof InvalidCommandError || err instanceof InvalidInstanceUidError) {
       throw new ConnectError(err.message, Code.InvalidArgument);
     }
-    throw toConnectError(err, logger, what);
+    throw toConnectError(err, logger, what, context);
   };
   const canonicalUid = (text: string) => instanceUidToHex(parseInstanceUid(text));
 
@@ -23,14 +24,14 @@ export function createCommandServiceImpl(audit: CommandAudit, logger: Logger): S
         const command = { ...req.command, instanceUid: canonicalUid(req.command.instanceUid) };
         return { command: await audit.record(command) };
       } catch (err) {
-        return fail(err, "RecordCommand");
+        return fail(err, "RecordCommand", req.command ? { agent: agentLogName(req.command.instanceUid), command: req.command.id } : {});
       }
     },
     async updateCommandState(req) {
       try {
         return { command: await audit.updateState(req.id, req.state, req.detail) };
       } catch (err) {
-        return fail(err, "UpdateCommandState");
+        return fail(err, "UpdateCommandState", { command: req.id });
       }
     },
     async listCommands(req) {
@@ -42,7 +43,7 @@ export function createCommandServiceImpl(audit: CommandAudit, logger: Logger): S
         });
         return { commands: records, nextPageToken };
       } catch (err) {
-        return fail(err, "ListCommands");
+        return fail(err, "ListCommands", req.instanceUid ? { agent: agentLogName(req.instanceUid) } : {});
       }
     },
   };

@@ -9,6 +9,7 @@ import { refuseReplacedOptions } from "./replaced-options.js";
 import { startStandalone } from "./standalone.js";
 import { CSR_OPTIONS, csrSettingsOf } from "./certificate-authority-choice.js";
 import { CONSOLE_OPTION } from "./console-choice.js";
+import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service/domain/server-custom-capabilities";
 
 /** How the gateway treats agents; the same in standalone and alone. */
 const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
@@ -60,6 +61,24 @@ const HEARTBEAT_OFFER: OptionSpec = {
   default: "30",
 };
 
+/** What agent-service declares to agents; the same in standalone and alone. */
+const CUSTOM_CAPABILITIES: OptionSpec = {
+  name: "custom-capabilities",
+  kind: "string",
+  description:
+    "Custom capabilities this server declares to agents (ServerToAgent.custom_capabilities), comma separated, each a reverse FQDN with an optional version (e.g. com.example.pause,com.example.tail/v2); empty: none",
+  default: "",
+};
+
+function customCapabilities(v: Record<string, unknown>) {
+  try {
+    return serverCustomCapabilities(String(v["custom-capabilities"] ?? ""));
+  } catch (err) {
+    if (err instanceof InvalidCustomCapabilityError) throw new UsageError(`--custom-capabilities: ${err.message}`);
+    throw err;
+  }
+}
+
 function heartbeatOffer(v: Record<string, unknown>): number {
   const n = Number(v["heartbeat-interval-seconds"]);
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`--heartbeat-interval-seconds must be a whole number of seconds (0: offer none), got ${String(v["heartbeat-interval-seconds"])}`);
@@ -76,6 +95,7 @@ const STANDALONE_OPTIONS: OptionSpec[] = [
   ...GATEWAY_LIMIT_OPTIONS,
   ...CSR_OPTIONS,
   HEARTBEAT_OFFER,
+  CUSTOM_CAPABILITIES,
   { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
 ];
 
@@ -131,6 +151,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
       ...CSR_OPTIONS,
       CONSOLE_OPTION,
       HEARTBEAT_OFFER,
+      CUSTOM_CAPABILITIES,
     ],
     start: (v, logger) =>
       startAgentServiceAlone({
@@ -144,6 +165,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         csr: csrSettingsOf(v),
         console: v.console === true,
         heartbeatIntervalSeconds: heartbeatOffer(v),
+        customCapabilities: customCapabilities(v),
         logger,
       }),
   },
@@ -233,6 +255,7 @@ async function main(argv: string[]): Promise<number> {
     ...gatewayLimits(values),
     csr: csrSettingsOf(values),
     heartbeatIntervalSeconds: heartbeatOffer(values),
+    customCapabilities: customCapabilities(values),
     logger,
   });
   logger.info(

@@ -6,6 +6,7 @@ import { createCertificateServiceImpl } from "@fleetplane/agent-service/certific
 import { CertificateDesk, type CsrApproval } from "@fleetplane/agent-service/domain/certificate-desk";
 import { CertificateRequestUsecase } from "@fleetplane/agent-service/domain/certificate-requests";
 import type { CertificateSigner } from "@fleetplane/agent-service/domain/certificate-signer";
+import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { createConnectCommandAudit } from "@fleetplane/agent-service/adapters/connect-command-audit";
 import { createAgentServiceImpl, createConnectionServiceImpl } from "@fleetplane/agent-service/agent-service-impl";
@@ -16,6 +17,7 @@ import { PackageRegistry } from "@fleetplane/agent-service/domain/package-regist
 import { createPackageServiceImpl } from "@fleetplane/agent-service/package-service-impl";
 import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-impl";
 import { CommandAudit } from "@fleetplane/command-service/domain/command-audit";
+import { exposePendingCommands } from "@fleetplane/command-service/pending-commands-metric";
 import { registration, type ServiceRegistration } from "@fleetplane/platform/in-process-transport";
 import type { Logger } from "@fleetplane/platform/logger";
 import type { PushBus } from "@fleetplane/platform/push-bus";
@@ -29,7 +31,14 @@ import type { AgentStores, CommandStores } from "./stores.js";
 export function commandServiceModule(stores: CommandStores, logger: Logger) {
   const audit = new CommandAudit(stores.commands);
   const services: ServiceRegistration[] = [registration(CommandService, createCommandServiceImpl(audit, logger))];
-  return { audit, services, routes: routesOf(services) };
+  const stopMetrics = exposePendingCommands(audit, logger);
+  return {
+    audit,
+    services,
+    routes: routesOf(services),
+    /** Stops reading the store for /metrics (call before closing the store). */
+    close: async () => stopMetrics(),
+  };
 }
 
 export interface AgentServiceModuleOptions {
@@ -39,6 +48,8 @@ export interface AgentServiceModuleOptions {
   certificates?: { signer: CertificateSigner | undefined; approval: CsrApproval; opampEndpoint: () => string };
   /** Heartbeat interval offered to agents (default: the spec's 30 s; 0: none). */
   heartbeatIntervalSeconds?: number;
+  /** Custom capabilities declared to agents (serverCustomCapabilities); default none. */
+  customCapabilities?: CustomCapabilities | undefined;
 }
 
 export function agentServiceModule(stores: AgentStores, commands: Client<typeof CommandService>, bus: PushBus, logger: Logger, o: AgentServiceModuleOptions = {}) {
@@ -57,6 +68,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     logger,
     certificates: desk,
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
+    customCapabilities: o.customCapabilities,
   });
   const connections = new ConnectionUsecase(stores.connections);
   const packages = new PackageRegistry({ packages: stores.packages, offers: agents });

@@ -2,6 +2,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { startGateway } from "@fleetplane/opamp-gateway/gateway";
 import { startApiServer } from "@fleetplane/platform/api-server";
 import { UsageError } from "@fleetplane/platform/cli-options";
@@ -39,7 +40,7 @@ export async function startCommandServiceAlone(o: Listen & { dataDir: string; mo
     routes: service.routes,
     ready: async () => (await service.audit.ping(), true),
   });
-  return { port: api.port, close: async () => (await api.close(), await stores.close()) };
+  return { port: api.port, close: async () => (await api.close(), await service.close(), await stores.close()) };
 }
 
 /**
@@ -57,6 +58,8 @@ export async function startAgentServiceAlone(
     commandServiceUrl: string;
     reapIntervalMs?: number;
     heartbeatIntervalSeconds?: number;
+    /** Custom capabilities declared to agents (see AgentServiceModuleOptions). */
+    customCapabilities?: CustomCapabilities | undefined;
     csr?: CsrSettings;
     console?: boolean;
   },
@@ -72,6 +75,7 @@ export async function startAgentServiceAlone(
     ...(o.reapIntervalMs ? { reapIntervalMs: o.reapIntervalMs } : {}),
     certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => opampEndpoint ?? "" },
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
+    customCapabilities: o.customCapabilities,
   });
   const api = await startApiServer({
     host: o.host,

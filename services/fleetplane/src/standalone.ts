@@ -1,6 +1,7 @@
 import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { AgentUsecase } from "@fleetplane/agent-service/domain/agent-usecase";
 import { startGateway, type Gateway } from "@fleetplane/opamp-gateway/gateway";
 import { startApiServer } from "@fleetplane/platform/api-server";
@@ -29,6 +30,8 @@ export interface StandaloneOptions {
   defaultHeartbeatIntervalMs?: number;
   /** Heartbeat interval offered to agents (default 30 s; 0: none). */
   heartbeatIntervalSeconds?: number;
+  /** Custom capabilities declared to agents (see AgentServiceModuleOptions); default none. */
+  customCapabilities?: CustomCapabilities | undefined;
   /** WebSocket ping interval (0: no pings); see OpampTransportOptions.wsPingIntervalMs. */
   wsPingIntervalMs?: number;
   retryAfterMs?: number;
@@ -68,6 +71,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
   const agentService = agentServiceModule(stores, commandClient, bus, o.logger.child({ component: "agent-service" }), {
     certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => o.csr?.opampEndpoint ?? ownOpampUrl },
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
+    customCapabilities: o.customCapabilities,
   });
   const agentTransport = createInProcessTransport(agentService.services, createRouterTransport(agentService.routes));
 
@@ -119,6 +123,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
       await gateway.close();
       await api.close();
       await agentService.close();
+      await commandService.close();
       await bus.close();
       await stores.close();
     },

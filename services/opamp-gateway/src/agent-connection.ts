@@ -13,6 +13,11 @@ export interface AgentConnection {
   readonly openedAt: number;
   /** The OpAMP URL the agent reached (see Connection.endpoint). */
   readonly endpoint: string;
+  /**
+   * The agent's instance UID in hex once its first message named it ("" until
+   * then), so the transport's log lines about the session can name the agent.
+   */
+  agent: string;
   /** When the agent last spoke and how long it may stay silent. */
   readonly liveness: AgentLiveness;
   /** Sends a message the agent did not ask for (WebSocket only). */

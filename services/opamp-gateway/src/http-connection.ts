@@ -10,6 +10,7 @@ import { AgentLiveness } from "./agent-liveness.js";
 export class HttpAgentConnection implements AgentConnection {
   readonly type = ConnectionType.HTTP;
   readonly openedAt = Date.now();
+  agent = "";
   /** Polls are the agent's heartbeats. */
   readonly liveness = new AgentLiveness(Date.now());
 

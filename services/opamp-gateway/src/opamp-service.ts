@@ -78,6 +78,7 @@ export class OpampService implements OpampCallbacks {
       // the first message, or after the server assigned a new instance UID.
       if (instanceUidToHex(record.instanceUid) !== uid) {
         record.instanceUid = message.instanceUid;
+        conn.agent = uid;
         if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
         await this.deps.connections.save(record);
       }
@@ -91,7 +92,7 @@ export class OpampService implements OpampCallbacks {
   }
 
   onReadMessageError(conn: AgentConnection, error: Error): ServerToAgent | undefined {
-    this.deps.logger.warn({ connection: conn.id, remote: conn.remoteAddress, err: error.message }, "could not read agent message");
+    this.deps.logger.warn({ agent: conn.agent || undefined, connection: conn.id, remote: conn.remoteAddress, err: error.message }, "could not read agent message");
     if (error.name === "BodyTooLargeError" || /max payload size exceeded/i.test(error.message)) return undefined;
     const known = this.deps.connections.get(conn.id)?.instanceUid ?? new Uint8Array();
     return errorReply(known, ServerErrorResponseType.ServerErrorResponseType_BadRequest, error.message);

@@ -221,7 +221,7 @@ export class OpampTransport {
 
   private pingWebSockets(): void {
     for (const conn of this.wsConnections) {
-      if (!conn.checkAlive()) this.options.logger.info({ connection: conn.id, remote: conn.remoteAddress }, "terminated a WebSocket that did not answer a ping (half-open)");
+      if (!conn.checkAlive()) this.options.logger.info({ agent: conn.agent || undefined, connection: conn.id, remote: conn.remoteAddress }, "terminated a WebSocket that did not answer a ping (half-open)");
     }
   }
 
@@ -330,7 +330,7 @@ export class OpampTransport {
     for (const conn of this.wsConnections) {
       if (conn.reportsHeartbeat && conn.liveness.isOverdue(now, this.options.liveness)) {
         const missed = this.options.liveness.missedIntervals;
-        this.options.logger.info({ connection: conn.id, silentMs: conn.liveness.silentMs(now), intervalMs: conn.liveness.intervalMs(this.options.liveness), missed }, "closing a WebSocket agent that missed its heartbeats");
+        this.options.logger.info({ agent: conn.agent, connection: conn.id, silentMs: conn.liveness.silentMs(now), intervalMs: conn.liveness.intervalMs(this.options.liveness), missed }, "closing a WebSocket agent that missed its heartbeats");
         conn.close(1000, `missed ${missed} heartbeats`);
       }
     }
@@ -340,7 +340,7 @@ export class OpampTransport {
     const now = Date.now();
     for (const conn of [...this.httpAgents.values()]) {
       if (conn.liveness.isOverdue(now, this.options.liveness)) {
-        this.options.logger.info({ connection: conn.id, silentMs: conn.liveness.silentMs(now), intervalMs: conn.liveness.intervalMs(this.options.liveness) }, "an HTTP agent stopped polling; marking it disconnected");
+        this.options.logger.info({ agent: conn.agent, connection: conn.id, silentMs: conn.liveness.silentMs(now), intervalMs: conn.liveness.intervalMs(this.options.liveness) }, "an HTTP agent stopped polling; marking it disconnected");
         conn.close();
       }
     }

@@ -9,6 +9,7 @@ import { encodeServerFrame } from "./ws-framing.js";
 export class WebSocketAgentConnection implements AgentConnection {
   readonly type = ConnectionType.WEBSOCKET;
   readonly openedAt = Date.now();
+  agent = "";
   /** Set when a pong (or any message) proves the peer alive since the last ping. */
   alive = true;
   /** When the agent last sent a message (pongs do not count: a hung agent still answers pings). */

@@ -21,6 +21,20 @@ export function parseInstanceUid(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(hex, "hex"));
 }
 
+/**
+ * How log lines name an agent (the `agent` field): hex, whichever form a
+ * request used; text that is no instance UID is kept as given, so the line
+ * still shows what was asked for.
+ */
+export function agentLogName(uid: string | Uint8Array): string {
+  if (typeof uid !== "string") return instanceUidToHex(uid);
+  try {
+    return instanceUidToHex(parseInstanceUid(uid));
+  } catch {
+    return uid;
+  }
+}
+
 export function isValidInstanceUid(uid: Uint8Array): boolean {
   return uid.length === INSTANCE_UID_BYTES;
 }

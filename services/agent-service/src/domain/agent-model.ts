@@ -193,6 +193,8 @@ export interface ReportOutcome {
   needsFullState: boolean;
   /** The agent said goodbye (agent_disconnect). */
   disconnected: boolean;
+  /** The reply should declare the server's custom capabilities: first message of a connection, or the agent declared its own. */
+  announceCustomCapabilities: boolean;
   /** Audit updates caused by the agent's remote config report. */
   transitions: CommandTransition[];
 }
@@ -207,7 +209,7 @@ export function report(
   connection: Connection,
   options: { now: number; known: boolean },
 ): ReportOutcome {
-  const outcome: ReportOutcome = { changed: !options.known, needsFullState: false, disconnected: false, transitions: [] };
+  const outcome: ReportOutcome = { changed: !options.known, needsFullState: false, disconnected: false, announceCustomCapabilities: false, transitions: [] };
   const meta = (agent.metadata ??= {} as NonNullable<Agent["metadata"]>);
   const status = (agent.status ??= {} as NonNullable<Agent["status"]>);
   const at = timestampFromMs(options.now);
@@ -215,6 +217,7 @@ export function report(
   // Sequence numbers let us notice lost messages: anything but "previous + 1"
   // on a known agent means we may have missed state (spec: ReportFullState).
   const firstOnConnection = status.connectionId !== connection.id || !status.connected;
+  outcome.announceCustomCapabilities = firstOnConnection || msg.customCapabilities !== undefined;
   if (!options.known) {
     outcome.needsFullState = msg.agentDescription === undefined;
   } else if (msg.sequenceNum !== status.sequenceNum + 1n && !(firstOnConnection && msg.sequenceNum === 0n && msg.agentDescription)) {

@@ -17,6 +17,7 @@ import {
   type ConnectionSettingsOffers,
   type CustomMessage,
   type PackageAvailable,
+  type CustomCapabilities,
   type ServerToAgent,
   type TLSCertificate,
   TLSCertificateSchema,
@@ -65,6 +66,8 @@ export interface AgentUsecaseOptions {
    * Default: the spec's 30 s.
    */
   heartbeatIntervalSeconds?: number;
+  /** Custom capabilities declared to agents (see server-custom-capabilities.ts); default none. */
+  customCapabilities?: CustomCapabilities | undefined;
   /**
    * Messages that only prove liveness (sequence number, last seen) are kept in
    * memory and written in one batch this often, instead of one write each.
@@ -131,7 +134,13 @@ export class AgentUsecase implements CertificateOffers {
       const answered = csr ? this.answerCsr(agent, csr, csrCommandId) : undefined;
       if (answered) outcome.transitions.push(...answered.transitions);
       const applied = noteHeartbeatInterval(agent, this.heartbeatSeconds, { reported: msg });
-      const built = buildServerToAgent(agent, { requestFullState: outcome.needsFullState, capabilities: this.capabilities, heartbeatIntervalSeconds: this.heartbeatSeconds });
+      const built = buildServerToAgent(agent, {
+        requestFullState: outcome.needsFullState,
+        capabilities: this.capabilities,
+        heartbeatIntervalSeconds: this.heartbeatSeconds,
+        customCapabilities: this.deps.customCapabilities,
+        announceCustomCapabilities: outcome.announceCustomCapabilities,
+      });
       const sent = noteHeartbeatInterval(agent, this.heartbeatSeconds, { sent: built.message });
       const transitions = [...outcome.transitions, ...this.deliver(agent, built.deliveredCommandIds)];
       const changed = outcome.changed || applied || sent || built.deliveredCommandIds.length > 0;

@@ -10,6 +10,7 @@ import {
   AgentRemoteConfigSchema,
   ServerErrorResponseSchema,
   ServerErrorResponseType,
+  type CustomCapabilities,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { hashesEqual } from "./config-hash.js";
@@ -56,12 +57,24 @@ export function buildServerToAgent(
     capabilities?: bigint;
     /** The server's heartbeat offer; 0 or unset: none. */
     heartbeatIntervalSeconds?: bigint;
+    /** The custom capabilities the server declares (see serverCustomCapabilities); unset: none. */
+    customCapabilities?: CustomCapabilities | undefined;
+    /**
+     * Whether the agent must be told them now: the spec has them sent only
+     * when they change, so the report path asks for them on the first message
+     * of a connection (a new agent, a reconnect, a restarted server) and when
+     * the agent declares its own anew; pushes never do.
+     */
+    announceCustomCapabilities?: boolean;
   },
 ): BuiltMessage {
   const message = create(ServerToAgentSchema, {
     instanceUid: agent.metadata!.instanceUid,
     capabilities: options.capabilities ?? SERVER_CAPABILITIES,
   });
+  // Like `capabilities` it is about the server, not an instruction: it may
+  // ride along with a command or an error, and does not count as content.
+  if (options.announceCustomCapabilities && options.customCapabilities) message.customCapabilities = options.customCapabilities;
   const delivered: string[] = [];
   let flags = 0n;
   if (options.requestFullState) flags |= BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState);

@@ -1,27 +1,37 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   CommandRecordSchema,
+  CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import type { EmbeddedStore } from "@fleetplane/platform/embedded-store";
+import type { Database } from "lmdb";
 import type { CommandRepository } from "../domain/command-repository.js";
 
 /**
  * Audit records in the embedded store. Ids are UUIDv7 hex, so key order is
  * creation order and "newest first" is a reverse range scan. A second table
- * keyed "<agent uid>/<id>" serves per-agent listings without a full scan.
+ * keyed "<agent uid>/<id>" serves per-agent listings without a full scan. A
+ * third holds the ids of PENDING records only, kept in the same write
+ * transaction as the record, so counting pending commands (a metric read on
+ * every scrape) walks the pending set, never the whole trail.
  */
 export function createLmdbCommandRepository(store: EmbeddedStore): CommandRepository {
   const records = store.openDB<Buffer, string>({ name: "commands", encoding: "binary" });
   const byAgent = store.openDB<string, string>({ name: "commands-by-agent", encoding: "string" });
+  const pending = store.openDB<string, string>({ name: "commands-pending", encoding: "string" });
+  const indexVersions = store.openDB<number, string>({ name: "commands-index-versions", encoding: "ordered-binary" });
 
   const decode = (bytes: Buffer | undefined) => (bytes ? fromBinary(CommandRecordSchema, bytes) : undefined);
+  buildPendingIndexOnce(records, pending, indexVersions);
 
   return {
     async save(record) {
       await store.transaction(() => {
         records.put(record.id, Buffer.from(toBinary(CommandRecordSchema, record)));
         byAgent.put(`${record.instanceUid}/${record.id}`, record.id);
+        if (record.state === CommandState.PENDING) pending.put(record.id, "");
+        else pending.remove(record.id);
       });
     },
     async get(id) {
@@ -48,8 +58,26 @@ export function createLmdbCommandRepository(store: EmbeddedStore): CommandReposi
       }
       return out;
     },
+    async countPending() {
+      return pending.getKeysCount();
+    },
     async ping() {
       records.getKeysCount({ limit: 1 });
     },
   };
+}
+
+/**
+ * Stores written before the pending index existed have records but no index:
+ * fill it from one scan of the trail, once (a marker records that it was
+ * built), in one transaction so no save can slip between scan and marker.
+ */
+function buildPendingIndexOnce(records: Database<Buffer, string>, pending: Database<string, string>, versions: Database<number, string>): void {
+  if (versions.get("pending") === 1) return;
+  versions.transactionSync(() => {
+    for (const { key, value } of records.getRange()) {
+      if (fromBinary(CommandRecordSchema, value).state === CommandState.PENDING) pending.putSync(key, "");
+    }
+    versions.putSync("pending", 1);
+  });
 }

@@ -1,24 +1,38 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   CommandRecordSchema,
+  CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { bytesOfBinary, guardMongo, upsertWithRetry } from "@fleetplane/platform/mongo-store";
 import { Binary, type Db, type Filter } from "mongodb";
 import type { CommandRepository } from "../domain/command-repository.js";
 
-/** One document per audit record; `instanceUid` is copied out of the blob so per-agent listings use an index. */
+/** One document per audit record; the fields queries filter on are copied out of the blob so they use an index. */
 interface CommandDocument {
   _id: string; // record id, UUIDv7 hex: sorting by _id sorts by creation time
   instanceUid: string;
+  state?: number; // CommandState; absent on documents written before it was copied out
   proto: Binary;
 }
 
 const COMMANDS = "commands";
 
-/** Creates the index per-agent listings rely on. Run once at start-up (a no-op when it exists). */
+/**
+ * Creates the indexes queries rely on (one per call: FerretDB 1.x, see
+ * ensureAgentIndexes) and copies `state` into documents written before it was
+ * copied out. Run once at start-up; a no-op the second time.
+ */
 export async function ensureCommandIndexes(db: Db): Promise<void> {
-  await guardMongo(() => db.collection(COMMANDS).createIndex({ instanceUid: 1, _id: -1 }));
+  await guardMongo(async () => {
+    const commands = db.collection<CommandDocument>(COMMANDS);
+    await commands.createIndex({ instanceUid: 1, _id: -1 }); // one agent's commands
+    await commands.createIndex({ state: 1 }); // counting pending commands (a metric)
+    for await (const doc of commands.find({ state: { $exists: false } })) {
+      const state = fromBinary(CommandRecordSchema, bytesOfBinary(doc.proto)).state;
+      await commands.updateOne({ _id: doc._id, state: { $exists: false } }, { $set: { state } });
+    }
+  });
 }
 
 /** Audit records in MongoDB, newest first like the embedded store. */
@@ -28,7 +42,7 @@ export function createMongoCommandRepository(db: Db): CommandRepository {
 
   return {
     async save(record) {
-      const doc = { instanceUid: record.instanceUid, proto: new Binary(toBinary(CommandRecordSchema, record)) };
+      const doc = { instanceUid: record.instanceUid, state: record.state, proto: new Binary(toBinary(CommandRecordSchema, record)) };
       await guardMongo(() => upsertWithRetry(() => commands.replaceOne({ _id: record.id }, doc, { upsert: true })));
     },
     async get(id) {
@@ -42,6 +56,10 @@ export function createMongoCommandRepository(db: Db): CommandRepository {
       if (after) filter._id = { $lt: after };
       const docs = await guardMongo(() => commands.find(filter).sort({ _id: -1 }).limit(limit).toArray());
       return docs.map(decode);
+    },
+    async countPending() {
+      // An index count (COUNT_SCAN in MongoDB): proportional to the pending records only.
+      return guardMongo(() => commands.countDocuments({ state: CommandState.PENDING }));
     },
     async ping() {
       await guardMongo(() => db.command({ ping: 1 }));

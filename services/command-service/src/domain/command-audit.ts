@@ -83,6 +83,11 @@ export class CommandAudit {
     return { records: page, nextPageToken: records.length > limit ? page[page.length - 1]!.id : "" };
   }
 
+  /** Commands recorded and not yet delivered to their agent, across every replica sharing the store. */
+  countPending(): Promise<number> {
+    return this.repository.countPending();
+  }
+
   async ping(): Promise<void> {
     await this.repository.ping();
   }

@@ -7,5 +7,11 @@ export interface CommandRepository {
   get(id: string): Promise<CommandRecord | undefined>;
   /** Newest first; `after` is the id of the last record of the previous page. */
   list(query: { instanceUid?: string; limit: number; after?: string }): Promise<CommandRecord[]>;
+  /**
+   * How many records are PENDING (recorded, not yet delivered to their agent).
+   * Served by an index over pending records only: its cost follows the number
+   * of pending commands, never the length of the whole trail.
+   */
+  countPending(): Promise<number>;
   ping(): Promise<void>;
 }

@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest";
+import { renderMetrics } from "./metrics.js";
+import { scrapedGauge } from "./scraped-gauge.js";
+
+const valueOf = (text: string, name: string) => Number(text.split("\n").find((l) => l.startsWith(name + " "))?.slice(name.length + 1));
+
+describe("a gauge read when scraped", () => {
+  it("asks its sources once for a burst of scrapes, sums them, and asks again once the reading is old", async () => {
+    const gauge = scrapedGauge({ name: "test_scraped_gauge", help: "test", maxAgeMs: 200 });
+    let reads = 0;
+    const stopA = gauge.addSource(async () => (reads++, 3));
+    gauge.addSource(async () => 4);
+
+    const burst = await Promise.all(Array.from({ length: 20 }, () => renderMetrics()));
+    expect(burst.map((m) => valueOf(m.body, "test_scraped_gauge"))).toEqual(Array(20).fill(7));
+    expect(reads).toBe(1);
+
+    await new Promise((r) => setTimeout(r, 250));
+    expect(valueOf((await renderMetrics()).body, "test_scraped_gauge")).toBe(7);
+    expect(reads).toBe(2);
+
+    stopA(); // a removed source is not asked again, nor counted
+    expect(valueOf((await renderMetrics()).body, "test_scraped_gauge")).toBe(4);
+    expect(reads).toBe(2);
+    expect(scrapedGauge({ name: "test_scraped_gauge", help: "test", maxAgeMs: 200 })).toBe(gauge);
+  });
+});
