@@ -70,7 +70,7 @@ for (const [id, us] of selfUs) {
   } else if (modeArg.startsWith("callers:")) {
     const i = stack.findIndex((k) => k.includes(modeArg.slice(8)));
     if (i >= 0) {
-      const k = stack.slice(i, i + 8).map((s) => s.split(" ")[0]).join(" < ");
+      const k = stack.slice(i, i + 8).map((s) => (process.env.PROFILE_FULL ? s.replace(/:\d+$/, "") : s.split(" ")[0])).join(" < ");
       byFunction.set(k, (byFunction.get(k) ?? 0) + us);
     }
   }

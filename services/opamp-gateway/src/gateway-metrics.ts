@@ -9,7 +9,7 @@ export type Transport = "ws" | "http";
  * `collect`), so a scrape shows exactly the same totals. prom-client hashes
  * the labels and updates its map on every `inc()`, even on a child bound with
  * `.labels()`; four such increments per status report cost ~5 % of the
- * server's CPU in steady state (docs/performance.md §6).
+ * server's CPU in steady state (docs/performance.md §7).
  */
 export class Tally {
   private pending = 0;

@@ -64,7 +64,8 @@ type SpanOptions = { attributes?: () => Record<string, string>; links?: () => Li
 /**
  * Runs `body` in a new span; errors mark the span and pass through. With
  * tracing off it returns body's own promise: not an async function, so a
- * status report does not pay an extra promise and microtask per call.
+ * status report does not pay an extra promise and microtask per call
+ * (docs/performance.md §8).
  */
 export function inSpan<T>(name: string, options: SpanOptions, body: () => Promise<T>): Promise<T> {
   if (enabled) return inNewSpan(name, options, body);

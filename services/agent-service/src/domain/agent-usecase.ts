@@ -120,7 +120,7 @@ export class AgentUsecase implements CertificateOffers {
     // agent's lock is taken; its outcome is applied under the lock below.
     // Only a message that carries a CSR pays for it: a command id is a
     // UUIDv7 (a randomFillSync call), which cost 4 % of the server's CPU in
-    // steady state when it was made for every message (docs/performance.md §5).
+    // steady state when it was made for every message (docs/performance.md §6).
     const csr = msg.connectionSettingsRequest?.opamp && this.deps.certificates ? await this.receiveCsr(uid, msg) : undefined;
     const csrCommandId = csr ? newCommandId(this.now()) : "";
 
