@@ -24,7 +24,10 @@ export interface ServerUnderTest {
 /** Fleetplane standalone as a child process, logging warnings only. */
 export async function startStandaloneServer(): Promise<ServerUnderTest> {
   const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-bench-"));
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN, "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn"], {
+  // FLEETPLANE_BENCH_NODE_ARGS adds Node flags to the server, e.g.
+  // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under a scenario.
+  const nodeArgs = (process.env.FLEETPLANE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN, "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn"], {
     stdio: ["ignore", "inherit", "pipe"],
   });
   // The start-up banner on stderr names both addresses (info logs are off).

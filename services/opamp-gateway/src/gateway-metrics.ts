@@ -4,8 +4,33 @@ import { metricsRegistry } from "@fleetplane/platform/metrics";
 export type Transport = "ws" | "http";
 
 /**
- * The gateway's figures. Label values are bound once (`.labels()` up front)
- * so counting a message is a single increment, not a label lookup.
+ * A labelled counter that is counted per message: increments are summed in a
+ * plain number and handed to prom-client when the counter is read (its
+ * `collect`), so a scrape shows exactly the same totals. prom-client hashes
+ * the labels and updates its map on every `inc()`, even on a child bound with
+ * `.labels()`; four such increments per status report cost ~5 % of the
+ * server's CPU in steady state (docs/performance.md §7).
+ */
+export class Tally {
+  private pending = 0;
+
+  constructor(private readonly child: { inc(n: number): void }) {}
+
+  inc(n = 1): void {
+    this.pending += n;
+  }
+
+  /** Hands what was counted since the last read to prom-client. */
+  settle(): void {
+    if (this.pending === 0) return;
+    this.child.inc(this.pending);
+    this.pending = 0;
+  }
+}
+
+/**
+ * The gateway's figures. Label values are bound once (`.labels()` up front);
+ * the per-message counters are Tallies (see above), settled on every read.
  */
 export class GatewayMetrics {
   private static shared: GatewayMetrics | undefined;
@@ -15,9 +40,9 @@ export class GatewayMetrics {
     return (GatewayMetrics.shared ??= new GatewayMetrics());
   }
 
-  private readonly received = new Counter({ name: "fleetplane_opamp_messages_received_total", help: "AgentToServer messages received", labelNames: ["transport"], registers: [metricsRegistry] });
-  private readonly sent = new Counter({ name: "fleetplane_opamp_messages_sent_total", help: "ServerToAgent messages sent, as replies or pushes", labelNames: ["transport", "kind"], registers: [metricsRegistry] });
-  private readonly bytes = new Counter({ name: "fleetplane_opamp_message_bytes_total", help: "OpAMP message bytes (after decompression)", labelNames: ["direction", "transport"], registers: [metricsRegistry] });
+  private readonly received = new Counter({ name: "fleetplane_opamp_messages_received_total", help: "AgentToServer messages received", labelNames: ["transport"], registers: [metricsRegistry], collect: () => this.settle() });
+  private readonly sent = new Counter({ name: "fleetplane_opamp_messages_sent_total", help: "ServerToAgent messages sent, as replies or pushes", labelNames: ["transport", "kind"], registers: [metricsRegistry], collect: () => this.settle() });
+  private readonly bytes = new Counter({ name: "fleetplane_opamp_message_bytes_total", help: "OpAMP message bytes (after decompression)", labelNames: ["direction", "transport"], registers: [metricsRegistry], collect: () => this.settle() });
   private readonly decodeErrors = new Counter({ name: "fleetplane_opamp_decode_errors_total", help: "Messages that could not be read (malformed, oversized, bad gzip)", labelNames: ["transport"], registers: [metricsRegistry] });
   readonly reportSeconds = new Histogram({
     name: "fleetplane_opamp_report_duration_seconds",
@@ -40,17 +65,28 @@ export class GatewayMetrics {
   });
   private readonly sources = new Set<() => { ws: number; http: number }>();
 
-  readonly receivedBy = { ws: this.received.labels("ws"), http: this.received.labels("http") };
-  readonly repliesBy = { ws: this.sent.labels("ws", "reply"), http: this.sent.labels("http", "reply") };
-  readonly pushes = this.sent.labels("ws", "push");
-  readonly bytesIn = { ws: this.bytes.labels("in", "ws"), http: this.bytes.labels("in", "http") };
-  readonly bytesOut = { ws: this.bytes.labels("out", "ws"), http: this.bytes.labels("out", "http") };
+  private readonly tallies: Tally[] = [];
+  private tally(child: { inc(n: number): void }): Tally {
+    const t = new Tally(child);
+    this.tallies.push(t);
+    return t;
+  }
+
+  readonly receivedBy = { ws: this.tally(this.received.labels("ws")), http: this.tally(this.received.labels("http")) };
+  readonly repliesBy = { ws: this.tally(this.sent.labels("ws", "reply")), http: this.tally(this.sent.labels("http", "reply")) };
+  readonly pushes = this.tally(this.sent.labels("ws", "push"));
+  readonly bytesIn = { ws: this.tally(this.bytes.labels("in", "ws")), http: this.tally(this.bytes.labels("in", "http")) };
+  readonly bytesOut = { ws: this.tally(this.bytes.labels("out", "ws")), http: this.tally(this.bytes.labels("out", "http")) };
   readonly decodeErrorsBy = { ws: this.decodeErrors.labels("ws"), http: this.decodeErrors.labels("http") };
 
   /** A gateway reports how many sessions it holds; returns the unregister function. */
   countConnected(source: () => { ws: number; http: number }): () => void {
     this.sources.add(source);
     return () => this.sources.delete(source);
+  }
+
+  private settle(): void {
+    for (const t of this.tallies) t.settle();
   }
 
   private collectConnected(): void {

@@ -59,13 +59,25 @@ export const traceServerInterceptor: Interceptor = (next) => async (req) => {
   });
 };
 
-/** Runs `body` in a new span; errors mark the span and pass through. */
-export async function inSpan<T>(
-  name: string,
-  options: { attributes?: () => Record<string, string>; links?: () => Link[]; root?: boolean; kind?: SpanKind },
-  body: () => Promise<T>,
-): Promise<T> {
-  if (!enabled) return body();
+type SpanOptions = { attributes?: () => Record<string, string>; links?: () => Link[]; root?: boolean; kind?: SpanKind };
+
+/**
+ * Runs `body` in a new span; errors mark the span and pass through. With
+ * tracing off it returns body's own promise: not an async function, so a
+ * status report does not pay an extra promise and microtask per call
+ * (docs/performance.md §8).
+ */
+export function inSpan<T>(name: string, options: SpanOptions, body: () => Promise<T>): Promise<T> {
+  if (enabled) return inNewSpan(name, options, body);
+  try {
+    return body();
+  } catch (err) {
+    // As from an async function: a body that throws gives a rejected promise.
+    return Promise.reject(err);
+  }
+}
+
+async function inNewSpan<T>(name: string, options: SpanOptions, body: () => Promise<T>): Promise<T> {
   const parent = options.root ? trace.deleteSpan(context.active()) : context.active();
   const attributes = options.attributes?.();
   const links = options.links?.();

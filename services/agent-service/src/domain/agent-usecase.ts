@@ -121,8 +121,11 @@ export class AgentUsecase implements CertificateOffers {
     const uid = instanceUidToHex(msg.instanceUid);
     // Checking and signing a CSR is asynchronous work, done before the
     // agent's lock is taken; its outcome is applied under the lock below.
-    const csr = await this.receiveCsr(uid, msg);
-    const csrCommandId = newCommandId(this.now());
+    // Only a message that carries a CSR pays for it: a command id is a
+    // UUIDv7 (a randomFillSync call), which cost 4 % of the server's CPU in
+    // steady state when it was made for every message (docs/performance.md §6).
+    const csr = msg.connectionSettingsRequest?.opamp && this.deps.certificates ? await this.receiveCsr(uid, msg) : undefined;
+    const csrCommandId = csr ? newCommandId(this.now()) : "";
 
     const reply = await this.mutate(uid, { create: true }, (agent, known) => {
       if (known && this.isDuplicate(agent, connection, msg)) {
