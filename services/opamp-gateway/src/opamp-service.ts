@@ -8,6 +8,7 @@ import {
   type AgentToServer,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { bytesEqual } from "@fleetplane/platform/bytes-equal";
 import { instanceUidToHex, isValidInstanceUid } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
 import type { IncomingMessage } from "node:http";
@@ -76,9 +77,9 @@ export class OpampService implements OpampCallbacks {
       // Update connection.InstanceUID (and the registry) only when it changed:
       // the first message, or after the server assigned a new instance UID.
       // (A byte comparison: two hex conversions per message showed in profiles.)
-      if (!sameBytes(record.instanceUid, message.instanceUid)) {
+      if (!bytesEqual(record.instanceUid, message.instanceUid)) {
         record.instanceUid = message.instanceUid;
-        conn.agent = uid;
+        conn.agent = instanceUidToHex(message.instanceUid);
         if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
         await this.deps.connections.save(record);
       }
@@ -134,13 +135,6 @@ export class OpampService implements OpampCallbacks {
     this.deps.logger.error({ agent, connection: conn.id, err }, "agent message failed");
     return errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_Unknown, "internal error; see the server log");
   }
-}
-
-/** Byte equality of two (16-byte) instance UIDs; a plain loop beats wrapping them in Buffers. */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 export function errorReply(instanceUid: Uint8Array, type: ServerErrorResponseType, errorMessage: string, retryAfterMs?: number): ServerToAgent {

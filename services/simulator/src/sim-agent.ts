@@ -16,6 +16,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import WebSocket from "ws";
 import { INITIAL_CONFIG, SIM_CAPABILITIES, agentDescription, effectiveConfig, health } from "./agent-profile.js";
 import type { LatencyHistogram } from "./latency.js";
+import { bytesEqual } from "@fleetplane/platform/bytes-equal";
 
 export type SimTransport = "ws" | "http";
 
@@ -265,7 +266,7 @@ export class SimAgent {
     if ((msg.flags & BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState)) !== 0n) next = { ...this.fullState(), ...next };
     // A push and a reply can both carry the same config: like real agents,
     // act on a hash once.
-    if (msg.remoteConfig?.config && !sameBytes(msg.remoteConfig.configHash, this.lastConfigHash)) {
+    if (msg.remoteConfig?.config && !bytesEqual(msg.remoteConfig.configHash, this.lastConfigHash)) {
       this.lastConfigHash = msg.remoteConfig.configHash;
       const files = Object.values(msg.remoteConfig.config.configMap);
       const text = files.map((f) => new TextDecoder().decode(f.body)).join("\n");
@@ -345,6 +346,3 @@ function writeVarint(out: Uint8Array, at: number, value: bigint): number {
   return at;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array | undefined): boolean {
-  return b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
-}

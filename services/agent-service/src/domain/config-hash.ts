@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { AgentConfigMap } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { bytesEqual } from "@fleetplane/platform/bytes-equal";
 
 /**
  * The OpAMP config_hash identifies a configuration. The spec leaves the
@@ -26,8 +27,5 @@ export function computeConfigHash(config: AgentConfigMap): Uint8Array {
   return new Uint8Array(h.digest());
 }
 
-export function hashesEqual(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  if (!a || !b || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+/** Two config hashes are the same hash (an unset one matches nothing). */
+export const hashesEqual = bytesEqual;
