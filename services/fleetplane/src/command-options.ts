@@ -1,0 +1,102 @@
+import type { OptionSpec } from "@fleetplane/platform/cli-options";
+import { CSR_OPTIONS } from "./certificate-authority-choice.js";
+import { CONSOLE_OPTION } from "./console-choice.js";
+
+/**
+ * The flags (and so the FLEETPLANE_* variables) of each server command. Kept
+ * apart from main.ts, which starts the CLI when loaded, so that checks such as
+ * the Helm chart test can read what the CLI accepts.
+ */
+
+/** How the gateway treats agents; the same in standalone and alone. */
+const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
+  { name: "max-message-bytes", kind: "number", description: "Largest OpAMP message accepted or sent", default: String(64 * 1024 * 1024) },
+  {
+    name: "heartbeat-missed-intervals",
+    kind: "number",
+    description: "An HTTP agent that stops polling, or a WebSocket agent that reports heartbeats and falls silent, is marked disconnected after missing this many of its heartbeat intervals",
+    default: "3",
+  },
+  {
+    name: "default-heartbeat-interval-seconds",
+    kind: "number",
+    description: "Heartbeat (and HTTP polling) interval assumed for an agent the server has not given one (the spec's default)",
+    default: "30",
+  },
+  { name: "ws-ping-interval-seconds", kind: "number", description: "WebSocket ping interval; a socket that has not answered one ping by the next is closed and its agent marked disconnected (0: no pings)", default: "30" },
+  { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down", default: "30" },
+];
+
+/** What agent-service offers agents; the same in standalone and alone. */
+const HEARTBEAT_OFFER: OptionSpec = {
+  name: "heartbeat-interval-seconds",
+  kind: "number",
+  description:
+    "Heartbeat interval offered (in OpAMP connection settings) to agents that report heartbeats and accept OpAMP connection settings; whole seconds, 0: offer none",
+  default: "30",
+};
+
+/** What agent-service declares to agents; the same in standalone and alone. */
+const CUSTOM_CAPABILITIES: OptionSpec = {
+  name: "custom-capabilities",
+  kind: "string",
+  description:
+    "Custom capabilities this server declares to agents (ServerToAgent.custom_capabilities), comma separated, each a reverse FQDN with an optional version (e.g. com.example.pause,com.example.tail/v2); empty: none",
+  default: "",
+};
+
+export const STANDALONE_OPTIONS: OptionSpec[] = [
+  { name: "data-dir", kind: "string", description: "Directory of the embedded store", default: ".data/fleetplane" },
+  { name: "opamp-host", kind: "string", description: "Address OpAMP listens on", default: "127.0.0.1" },
+  { name: "opamp-port", kind: "number", description: "OpAMP port (WebSocket and plain HTTP at /v1/opamp and /api/v1/opamp)", default: "4320" },
+  { name: "api-host", kind: "string", description: "Address the admin API listens on", default: "127.0.0.1" },
+  { name: "api-port", kind: "number", description: "Admin API port (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c)", default: "4321" },
+  CONSOLE_OPTION,
+  ...GATEWAY_LIMIT_OPTIONS,
+  ...CSR_OPTIONS,
+  HEARTBEAT_OFFER,
+  CUSTOM_CAPABILITIES,
+  { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
+];
+
+const common = (port: string, dataDir?: string): OptionSpec[] => [
+  ...(dataDir ? [{ name: "data-dir", kind: "string" as const, description: "Directory of the embedded store", default: dataDir }] : []),
+  { name: "host", kind: "string", description: "Address to listen on", default: "127.0.0.1" },
+  { name: "port", kind: "number", description: "Port to listen on", default: port },
+  { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
+];
+
+const MONGO_URL: OptionSpec = {
+  name: "mongo-url",
+  kind: "string",
+  description: "MongoDB connection string (e.g. mongodb://db1,db2/fleetplane?replicaSet=rs0); unset keeps data in the embedded store under --data-dir",
+};
+const NATS_URL: OptionSpec = {
+  name: "nats-url",
+  kind: "string",
+  description: "NATS server(s), comma separated (e.g. nats://127.0.0.1:4222); unset means pushes only reach a gateway in this process",
+};
+
+/** The options of each service on its own (the pieces of the distributed topology). */
+export const COMMAND_OPTIONS = {
+  "command-service": [...common("4323", ".data/command-service"), MONGO_URL],
+  "agent-service": [
+    ...common("4322", ".data/agent-service"),
+    MONGO_URL,
+    NATS_URL,
+    { name: "command-service-url", kind: "string", description: "Base URL of command-service", default: "http://127.0.0.1:4323" },
+    { name: "reap-interval-seconds", kind: "number", description: "How often to look for gateways whose lease ran out", default: "5" },
+    ...CSR_OPTIONS,
+    CONSOLE_OPTION,
+    HEARTBEAT_OFFER,
+    CUSTOM_CAPABILITIES,
+  ],
+  gateway: [
+    ...common("4320"),
+    { name: "agent-service-url", kind: "string", description: "Base URL of agent-service (or a load balancer in front of its replicas)", default: "http://127.0.0.1:4322" },
+    NATS_URL,
+    { name: "gateway-id", kind: "string", description: "Unique id of this gateway replica (letters, digits, _ and -); default: host name and random hex" },
+    { name: "lease-seconds", kind: "number", description: "Agents of this gateway are marked disconnected this long after it dies", default: "30" },
+    ...GATEWAY_LIMIT_OPTIONS,
+  ],
+} satisfies Record<string, OptionSpec[]>;
