@@ -2,6 +2,8 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
+import { envName } from "@fleetplane/platform/cli-options";
+import { COMMAND_OPTIONS } from "@fleetplane/server/command-options";
 import { ensureTool } from "./support/child-process.js";
 
 const run = promisify(execFile);
@@ -10,6 +12,24 @@ let helm: string;
 beforeAll(async () => {
   helm = process.env.FLEETPLANE_HELM || (await ensureTool("helm", "FLEETPLANE_HELM"));
 }, 600_000);
+
+/** `helm template` with --set values; its Deployments by component name. */
+async function render(...sets: string[]): Promise<Record<string, string>> {
+  const { stdout } = await run(helm, ["template", "fp", CHART, ...sets.flatMap((s) => ["--set", s])], { timeout: 60_000 });
+  const deployments: Record<string, string> = {};
+  for (const doc of stdout.split(/^---$/m)) {
+    const name = /^kind: Deployment$[\s\S]*?^  name: fp-(.+)$/m.exec(doc)?.[1];
+    if (name) deployments[name] = doc;
+  }
+  return deployments;
+}
+
+const CSR_SETS = [
+  "agentService.csr.caSecretName=fleetplane-csr-ca",
+  "agentService.csr.approval=auto",
+  "agentService.csr.certValidityDays=30",
+  "agentService.csr.opampEndpoint=wss://opamp.example/v1/opamp",
+];
 
 describe("the Helm chart", () => {
   it("passes helm lint", async () => {
@@ -29,6 +49,63 @@ describe("the Helm chart", () => {
     expect(deployment("command-service")).toContain("FLEETPLANE_MONGO_URL");
     for (const name of ["gateway", "agent-service", "command-service"]) {
       expect(deployment(name), name).toMatch(/readinessProbe:[\s\S]*path: \/(readyz|healthz)/);
+    }
+  });
+
+  it("gives agent-service the CSR settings and the CA Secret as files when a Secret is named", async () => {
+    const agentService = (await render(...CSR_SETS))["agent-service"] ?? "";
+    expect(agentService).toMatch(/name: FLEETPLANE_CSR_CA_CERT, value: \/etc\/fleetplane\/csr-ca\/ca\.crt/);
+    expect(agentService).toMatch(/name: FLEETPLANE_CSR_CA_KEY, value: \/etc\/fleetplane\/csr-ca\/ca\.key/);
+    expect(agentService).toContain('name: FLEETPLANE_CSR_APPROVAL, value: "auto"');
+    expect(agentService).toContain('name: FLEETPLANE_CSR_CERT_VALIDITY_DAYS, value: "30"');
+    expect(agentService).toContain('name: FLEETPLANE_CSR_OPAMP_ENDPOINT, value: "wss://opamp.example/v1/opamp"');
+    expect(agentService).toMatch(/volumes:[\s\S]*name: csr-ca[\s\S]*secretName: "fleetplane-csr-ca"/);
+    expect(agentService).toMatch(/volumeMounts:\s*- \{ name: csr-ca, mountPath: \/etc\/fleetplane\/csr-ca, readOnly: true \}/);
+    expect(agentService).not.toMatch(/CSR_DEV_CA|csr-dev-ca/i);
+  });
+
+  it("renders no CSR settings, volume or mount when no CA Secret is named, and refuses an unknown approval mode", async () => {
+    const deployments = await render();
+    for (const [name, doc] of Object.entries(deployments)) {
+      expect(doc, name).not.toMatch(/csr/i);
+      expect(doc, name).not.toMatch(/volumes:|volumeMounts:/);
+    }
+    await expect(render("agentService.csr.caSecretName=ca", "agentService.csr.approval=yes")).rejects.toThrow(/approval must be auto or manual/);
+  });
+
+  it("passes the heartbeat, ping, console and custom capability settings to the services that take them", async () => {
+    const d = await render(
+      "gateway.heartbeatMissedIntervals=5",
+      "gateway.defaultHeartbeatIntervalSeconds=20",
+      "gateway.wsPingIntervalSeconds=0",
+      "agentService.heartbeatIntervalSeconds=15",
+      "agentService.console=false",
+      "agentService.customCapabilities={com.example.pause,com.example.tail/v2}",
+    );
+    expect(d.gateway).toContain('name: FLEETPLANE_HEARTBEAT_MISSED_INTERVALS, value: "5"');
+    expect(d.gateway).toContain('name: FLEETPLANE_DEFAULT_HEARTBEAT_INTERVAL_SECONDS, value: "20"');
+    expect(d.gateway).toContain('name: FLEETPLANE_WS_PING_INTERVAL_SECONDS, value: "0"');
+    expect(d["agent-service"]).toContain('name: FLEETPLANE_HEARTBEAT_INTERVAL_SECONDS, value: "15"');
+    expect(d["agent-service"]).toContain('name: FLEETPLANE_CONSOLE, value: "false"');
+    expect(d["agent-service"]).toContain('name: FLEETPLANE_CUSTOM_CAPABILITIES, value: "com.example.pause,com.example.tail/v2"');
+    expect((await render())["agent-service"]).not.toContain("FLEETPLANE_CUSTOM_CAPABILITIES");
+  });
+
+  it("sets only FLEETPLANE_* variables and flags that the command each Deployment runs accepts", async () => {
+    // With every optional setting on, so that all the chart can render is checked.
+    const deployments = await render(...CSR_SETS, "agentService.customCapabilities={com.example.pause}");
+    expect(Object.keys(deployments).sort()).toEqual(["agent-service", "command-service", "gateway"]);
+    for (const [name, doc] of Object.entries(deployments)) {
+      const command = /args: \["([a-z-]+)"/.exec(doc)?.[1];
+      expect(command, name).toBe(name);
+      const options = COMMAND_OPTIONS[command as keyof typeof COMMAND_OPTIONS];
+      const accepted = new Set(options.map((o) => envName(o.name)));
+      const rendered = [...doc.matchAll(/name: (FLEETPLANE_[A-Z0-9_]+)/g)].map((m) => m[1]);
+      expect(rendered.length, name).toBeGreaterThan(0);
+      expect(rendered.filter((e) => !accepted.has(e!)), `${name}: variables its CLI does not accept`).toEqual([]);
+      const flags = [...(/args: \[(.*)\]/.exec(doc)?.[1] ?? "").matchAll(/"--([a-z-]+)"/g)].map((m) => m[1]);
+      const names = new Set(options.map((o) => o.name));
+      expect(flags.filter((f) => !names.has(f!)), `${name}: flags its CLI does not accept`).toEqual([]);
     }
   });
 });
