@@ -28,7 +28,9 @@ COPY services services
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data
-# OpAMP (WebSocket and HTTP), admin API (Connect, gRPC, gRPC-web; /healthz, /readyz, /metrics).
+# OpAMP (WebSocket and HTTP), admin API (Connect, gRPC, gRPC-web; /healthz, /readyz, /metrics;
+# the web console at /, bundled on first request). Settings: flags or FLEETPLANE_* variables,
+# see "fleetplane <command> --help"; a CSR signing CA is mounted as files (--csr-ca-cert, --csr-ca-key).
 EXPOSE 4320 4321 4322 4323
 # node is PID 1 and gets SIGTERM itself, so shutdown is graceful (close frames, flush).
 ENTRYPOINT ["node", "--import", "tsx", "services/fleetplane/src/main.ts"]

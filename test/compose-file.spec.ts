@@ -1,0 +1,32 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { envName } from "@fleetplane/platform/cli-options";
+import { COMMAND_OPTIONS } from "@fleetplane/server/command-options";
+
+const COMPOSE = readFileSync(join(import.meta.dirname, "..", "compose.yaml"), "utf8");
+
+/** Each Fleetplane service of compose.yaml: its command and its text (commented lines included). */
+function fleetplaneServices(): { name: string; command: string; text: string }[] {
+  const services = COMPOSE.slice(COMPOSE.indexOf("\nservices:\n"), COMPOSE.indexOf("\nvolumes:\n"));
+  return services
+    .split(/^(?=  [a-z][a-z-]*:$)/m)
+    .map((text) => ({ name: /^  ([a-z-]+):$/m.exec(text)?.[1] ?? "", command: /command: \["([a-z-]+)"/.exec(text)?.[1] ?? "", text }))
+    .filter((s) => s.command in COMMAND_OPTIONS);
+}
+
+describe("compose.yaml", () => {
+  it("sets (or shows in comments) only FLEETPLANE_* variables that each service's command accepts", () => {
+    const services = fleetplaneServices();
+    expect(services.map((s) => s.name).sort()).toEqual(["agent-service", "command-service", "gateway-a", "gateway-b"]);
+    for (const { name, command, text } of services) {
+      const accepted = new Set(COMMAND_OPTIONS[command as keyof typeof COMMAND_OPTIONS].map((o) => envName(o.name)));
+      const used = [...text.matchAll(/\b(FLEETPLANE_[A-Z0-9_]+)\b/g)].map((m) => m[1]);
+      expect(used.filter((e) => !accepted.has(e!)), `${name}: variables ${command} does not accept`).toEqual([]);
+    }
+  });
+
+  it("names no removed option", () => {
+    expect(COMPOSE).not.toMatch(/heartbeat-timeout-seconds|http-agent-timeout-seconds|HEARTBEAT_TIMEOUT_SECONDS|HTTP_AGENT_TIMEOUT_SECONDS/);
+  });
+});
