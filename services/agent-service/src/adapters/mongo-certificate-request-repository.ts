@@ -33,6 +33,13 @@ export function createMongoCertificateRequestRepository(db: Db): CertificateRequ
       const doc = { instanceUid: request.instanceUid, state: request.state, proto: new Binary(toBinary(CertificateRequestSchema, request)) };
       await guardMongo(() => upsertWithRetry(() => requests.replaceOne({ _id: request.id }, doc, { upsert: true })));
     },
+    async decide(decided) {
+      // A single-document update filtered on the state is atomic: of two
+      // replicas deciding at once, only one matches the PENDING document.
+      const update = { $set: { state: decided.state, proto: new Binary(toBinary(CertificateRequestSchema, decided)) } };
+      const result = await guardMongo(() => requests.updateOne({ _id: decided.id, state: CertificateRequestState.PENDING }, update));
+      return result.matchedCount === 1;
+    },
     async get(id) {
       const doc = await guardMongo(() => requests.findOne({ _id: id }));
       return doc ? decode(doc) : undefined;
