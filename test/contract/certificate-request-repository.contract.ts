@@ -68,6 +68,18 @@ export function certificateRequestRepositoryContract(name: string, open: () => P
       expect(await store.requests.get(unknown.id)).toBeUndefined();
     });
 
+    it("lets exactly one of two concurrent decisions win for each of many requests decided at once", async () => {
+      const uid = agentUid();
+      const pending = [20, 21, 22, 23, 24, 25, 26, 27, 28, 29].map((i) => requestFor(uid, i));
+      for (const r of pending) await store.requests.save(r);
+      const races = pending.map((r) => [decided(r, CertificateRequestState.APPROVED, "alice"), decided(r, CertificateRequestState.DENIED, "bob")] as const);
+      const outcomes = await Promise.all(races.map(([a, b]) => Promise.all([store.requests.decide(a), store.requests.decide(b)])));
+      for (const [i, [a, b]] of races.entries()) {
+        expect(outcomes[i]!.filter(Boolean)).toHaveLength(1);
+        expect(await store.requests.get(a.id)).toEqual(outcomes[i]![0] ? a : b);
+      }
+    });
+
     it("lists newest first, per agent and per state, in pages", async () => {
       const [a, b] = [agentUid(), agentUid()];
       const all = [0, 1, 2, 3, 4, 5].map((i) => requestFor(i % 2 === 0 ? a : b, i));
