@@ -4,6 +4,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { CommandRecordSchema, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { AgentSchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { CertificateRequestSchema, CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import {
   createLmdbAgentRepository,
   createLmdbConnectionRepository,
@@ -138,6 +139,29 @@ describe("MongoDB indexes", () => {
       expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1", "state_1"]);
       expect(await names("certificate_requests")).toEqual(["_id_", "instanceUid_1__id_-1", "state_1__id_-1"]);
       expect(await names("packages")).toEqual(["_id_", "name_1_version_1"]);
+    } finally {
+      await mongo.close();
+    }
+  });
+});
+
+describe("MongoDB certificate request decisions", () => {
+  it("copy a claimed decision onto a request its winner left PENDING (stopped between its two writes)", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      const requests = createMongoCertificateRequestRepository(mongo.db);
+      const pending = create(CertificateRequestSchema, { id: "0193a5b2c3d47000800000000000beef", instanceUid: "ab".repeat(16), state: CertificateRequestState.PENDING });
+      await requests.save(pending);
+      const winner = create(CertificateRequestSchema, { ...pending, state: CertificateRequestState.DENIED, decidedBy: "alice", reason: "unknown host" });
+      // The winner's claim is written, its update of the request is not.
+      await mongo.db.collection<{ _id: string; state: number; proto: Binary }>("certificate_request_decisions").insertOne({
+        _id: pending.id,
+        state: winner.state,
+        proto: new Binary(toBinary(CertificateRequestSchema, winner)),
+      });
+      expect(await requests.decide(create(CertificateRequestSchema, { ...pending, state: CertificateRequestState.APPROVED, decidedBy: "bob" }))).toBe(false);
+      expect(await requests.get(pending.id)).toEqual(winner);
+      expect(await requests.list({ state: CertificateRequestState.DENIED, limit: 10 })).toEqual([winner]);
     } finally {
       await mongo.close();
     }

@@ -44,6 +44,42 @@ export function certificateRequestRepositoryContract(name: string, open: () => P
       expect(await store.requests.list({ limit: 10 })).toEqual([request]);
     });
 
+    it("decides a PENDING request once: of two concurrent decisions exactly one wins, and the loser writes nothing", async () => {
+      const pending = requestFor(agentUid(), 10);
+      await store.requests.save(pending);
+      const approved = decided(pending, CertificateRequestState.APPROVED, "alice");
+      approved.certificate = new TextEncoder().encode("-----BEGIN CERTIFICATE-----\nalice\n");
+      approved.serialNumber = "0a11ce";
+      const denied = decided(pending, CertificateRequestState.DENIED, "bob");
+      denied.reason = "unknown host";
+
+      const outcomes = await Promise.all([store.requests.decide(approved), store.requests.decide(denied)]);
+      expect(outcomes.filter(Boolean)).toHaveLength(1);
+      const winner = outcomes[0] ? approved : denied;
+      expect(await store.requests.get(pending.id)).toEqual(winner);
+
+      // Decided already: a third decision (even the same one) loses and changes nothing.
+      expect(await store.requests.decide(decided(pending, CertificateRequestState.APPROVED, "carol"))).toBe(false);
+      expect(await store.requests.get(pending.id)).toEqual(winner);
+      expect(await store.requests.list({ state: CertificateRequestState.PENDING, limit: 10 })).toEqual([]);
+      // An unknown request is not created by a decision.
+      const unknown = requestFor(agentUid(), 11);
+      expect(await store.requests.decide(decided(unknown, CertificateRequestState.DENIED, "bob"))).toBe(false);
+      expect(await store.requests.get(unknown.id)).toBeUndefined();
+    });
+
+    it("lets exactly one of two concurrent decisions win for each of many requests decided at once", async () => {
+      const uid = agentUid();
+      const pending = [20, 21, 22, 23, 24, 25, 26, 27, 28, 29].map((i) => requestFor(uid, i));
+      for (const r of pending) await store.requests.save(r);
+      const races = pending.map((r) => [decided(r, CertificateRequestState.APPROVED, "alice"), decided(r, CertificateRequestState.DENIED, "bob")] as const);
+      const outcomes = await Promise.all(races.map(([a, b]) => Promise.all([store.requests.decide(a), store.requests.decide(b)])));
+      for (const [i, [a, b]] of races.entries()) {
+        expect(outcomes[i]!.filter(Boolean)).toHaveLength(1);
+        expect(await store.requests.get(a.id)).toEqual(outcomes[i]![0] ? a : b);
+      }
+    });
+
     it("lists newest first, per agent and per state, in pages", async () => {
       const [a, b] = [agentUid(), agentUid()];
       const all = [0, 1, 2, 3, 4, 5].map((i) => requestFor(i % 2 === 0 ? a : b, i));
@@ -79,6 +115,10 @@ function agentUid(): string {
 
 function ids(requests: CertificateRequest[]): string[] {
   return requests.map((r) => r.id);
+}
+
+function decided(request: CertificateRequest, state: CertificateRequestState, by: string): CertificateRequest {
+  return create(CertificateRequestSchema, { ...request, state, decidedBy: by, decidedAt: timestampFromMs(BASE_MS + 60_000) });
 }
 
 function requestFor(instanceUid: string, sequence: number): CertificateRequest {

@@ -23,6 +23,16 @@ export function createLmdbCertificateRequestRepository(store: EmbeddedStore): Ce
         byAgent.put(`${request.instanceUid}/${request.id}`, request.id);
       });
     },
+    async decide(decided) {
+      const bytes = Buffer.from(toBinary(CertificateRequestSchema, decided));
+      // The state check and the write run in one write transaction, which LMDB
+      // serializes across every process opening the environment.
+      return store.transaction(() => {
+        if (decode(requests.get(decided.id))?.state !== CertificateRequestState.PENDING) return false;
+        requests.put(decided.id, bytes);
+        return true;
+      });
+    },
     async get(id) {
       return decode(requests.get(id));
     },

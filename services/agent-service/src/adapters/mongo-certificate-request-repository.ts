@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { CertificateRequestSchema, CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { bytesOfBinary, guardMongo, upsertWithRetry } from "@fleetplane/platform/mongo-store";
-import { Binary, type Db, type Filter } from "mongodb";
+import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
 import type { CertificateRequestRepository } from "../domain/certificate-request-repository.js";
 
 /** One document per request; the fields listings filter on are copied out of the protobuf blob. */
@@ -12,7 +12,23 @@ interface CertificateRequestDocument {
   proto: Binary;
 }
 
+/**
+ * The claim on a request's decision, one per decided request. A filtered
+ * updateOne is not enough on FerretDB 1.x: two updates of one document
+ * filtered on state PENDING can both match (its update reads, then writes).
+ * Inserting a claim under the request's id is decided by the unique _id on
+ * MongoDB and FerretDB alike; the claim keeps the decision so it can be
+ * copied onto the request if the winner stopped before writing it.
+ */
+interface DecisionDocument {
+  _id: string; // the request's id
+  state: number;
+  proto: Binary;
+}
+
 const CERTIFICATE_REQUESTS = "certificate_requests";
+const CERTIFICATE_REQUEST_DECISIONS = "certificate_request_decisions";
+const DUPLICATE_KEY = 11000;
 
 /** Creates the indexes listings rely on (one per call: FerretDB 1.x, see ensureAgentIndexes). */
 export async function ensureCertificateRequestIndexes(db: Db): Promise<void> {
@@ -28,10 +44,33 @@ export function createMongoCertificateRequestRepository(db: Db): CertificateRequ
   const requests = db.collection<CertificateRequestDocument>(CERTIFICATE_REQUESTS);
   const decode = (doc: CertificateRequestDocument): CertificateRequest => fromBinary(CertificateRequestSchema, bytesOfBinary(doc.proto));
 
+  const decisions = db.collection<DecisionDocument>(CERTIFICATE_REQUEST_DECISIONS);
+  /** Copies a claimed decision onto a request still PENDING (the claimer stopped between its two writes, or has yet to write). */
+  const settle = async (id: string) => {
+    const claim = await decisions.findOne({ _id: id });
+    if (claim) await requests.updateOne({ _id: id, state: CertificateRequestState.PENDING }, { $set: { state: claim.state, proto: claim.proto } });
+  };
+
   return {
     async save(request) {
       const doc = { instanceUid: request.instanceUid, state: request.state, proto: new Binary(toBinary(CertificateRequestSchema, request)) };
       await guardMongo(() => upsertWithRetry(() => requests.replaceOne({ _id: request.id }, doc, { upsert: true })));
+    },
+    async decide(decided) {
+      return guardMongo(async () => {
+        if (!(await requests.findOne({ _id: decided.id, state: CertificateRequestState.PENDING }, { projection: { _id: 1 } }))) return false;
+        const fields = { state: decided.state, proto: new Binary(toBinary(CertificateRequestSchema, decided)) };
+        try {
+          // The unique _id of the claim decides between concurrent deciders.
+          await decisions.insertOne({ _id: decided.id, ...fields });
+        } catch (err) {
+          if (!(err instanceof MongoServerError && err.code === DUPLICATE_KEY)) throw err;
+          await settle(decided.id); // the winner may not have written its decision yet
+          return false;
+        }
+        await requests.updateOne({ _id: decided.id, state: CertificateRequestState.PENDING }, { $set: fields });
+        return true;
+      });
     },
     async get(id) {
       const doc = await guardMongo(() => requests.findOne({ _id: id }));

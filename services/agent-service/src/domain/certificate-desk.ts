@@ -124,18 +124,30 @@ export class CertificateDesk {
       this.o.logger.info({ agent: instanceUid, certificateRequest: request.id, subject: request.subject }, "certificate signing request waits for approval (ApproveCertificateRequest)");
       return { kind: "pending", request };
     }
-    const issued = await this.sign(request, signer, AUTO_APPROVER);
+    // A new request: no other replica knows it, so it is simply saved.
+    const issued = await this.issue(request, signer, AUTO_APPROVER);
+    await this.o.requests.save(request);
+    this.logIssued(request, issued, AUTO_APPROVER);
     return { kind: "signed", request, issued };
   }
 
-  /** Signs a PENDING request on an admin's word. */
+  /**
+   * Signs a PENDING request on an admin's word. The mutex spares a second
+   * signature within this process; across replicas the repository's
+   * compare-and-set decides. The certificate is signed before the decision is
+   * recorded, so the stored APPROVED request always carries it; a replica
+   * that loses the race throws away its certificate unseen (never stored,
+   * offered or audited) and answers like a second approval does.
+   */
   async approve(id: string, approvedBy: string): Promise<{ request: CertificateRequest; issued: IssuedCertificate }> {
     return this.mutex.run(id, async () => {
       const request = await this.pending(id, "approved");
       if (!this.o.signer) {
         throw new CertificateRequestStateError(`certificate request ${id} cannot be approved: this server has no certificate authority configured (set --csr-ca-cert and --csr-ca-key)`);
       }
-      const issued = await this.sign(request, this.o.signer, approvedBy);
+      const issued = await this.issue(request, this.o.signer, approvedBy);
+      await this.record(request, "approved");
+      this.logIssued(request, issued, approvedBy);
       return { request, issued };
     });
   }
@@ -145,7 +157,7 @@ export class CertificateDesk {
     return this.mutex.run(id, async () => {
       const request = await this.pending(id, "denied");
       this.decide(request, CertificateRequestState.DENIED, deniedBy, reason);
-      await this.o.requests.save(request);
+      await this.record(request, "denied");
       this.o.logger.info({ agent: request.instanceUid, certificateRequest: id, deniedBy, reason }, "certificate signing request denied");
       return request;
     });
@@ -168,22 +180,34 @@ export class CertificateDesk {
   private async pending(id: string, what: string): Promise<CertificateRequest> {
     const request = await this.o.requests.get(id);
     if (!request) throw new CertificateRequestNotFoundError(id);
-    if (request.state !== CertificateRequestState.PENDING) {
-      throw new CertificateRequestStateError(`certificate request ${id} cannot be ${what}: it is ${CertificateRequestState[request.state]}, not PENDING`);
-    }
+    if (request.state !== CertificateRequestState.PENDING) throw this.notPending(request, what);
     return request;
   }
 
-  private async sign(request: CertificateRequest, signer: CertificateSigner, by: string): Promise<IssuedCertificate> {
-    const now = this.now();
-    const issued = await signer.issue(new TextDecoder().decode(request.csr), uuidText(request.instanceUid), now);
+  /** Stores the decision if the request is still PENDING; otherwise another replica decided first. */
+  private async record(decided: CertificateRequest, what: string): Promise<void> {
+    if (await this.o.requests.decide(decided)) return;
+    const current = await this.o.requests.get(decided.id);
+    if (!current) throw new CertificateRequestNotFoundError(decided.id);
+    throw this.notPending(current, what);
+  }
+
+  private notPending(request: CertificateRequest, what: string): CertificateRequestStateError {
+    return new CertificateRequestStateError(`certificate request ${request.id} cannot be ${what}: it is ${CertificateRequestState[request.state]}, not PENDING`);
+  }
+
+  /** Signs the request and writes the certificate and the decision into it (not into the store). */
+  private async issue(request: CertificateRequest, signer: CertificateSigner, by: string): Promise<IssuedCertificate> {
+    const issued = await signer.issue(new TextDecoder().decode(request.csr), uuidText(request.instanceUid), this.now());
     this.decide(request, CertificateRequestState.APPROVED, by, "");
     request.certificate = new TextEncoder().encode(issued.certificatePem);
     request.serialNumber = issued.serialNumber;
     request.notAfter = timestampFromMs(issued.notAfter);
-    await this.o.requests.save(request);
-    this.o.logger.info({ agent: request.instanceUid, certificateRequest: request.id, serial: issued.serialNumber, approvedBy: by }, "client certificate issued");
     return issued;
+  }
+
+  private logIssued(request: CertificateRequest, issued: IssuedCertificate, by: string): void {
+    this.o.logger.info({ agent: request.instanceUid, certificateRequest: request.id, serial: issued.serialNumber, approvedBy: by }, "client certificate issued");
   }
 
   private decide(request: CertificateRequest, state: CertificateRequestState, by: string, reason: string): void {

@@ -4,6 +4,13 @@ import type { CertificateRequest, CertificateRequestState } from "@fleetplane/ge
 export interface CertificateRequestRepository {
   /** Saves a request (insert or replace) durably. */
   save(request: CertificateRequest): Promise<void>;
+  /**
+   * Records the decision on a PENDING request (compare-and-set): replaces the
+   * stored request with `decided` only if it is still PENDING, atomically
+   * across every process sharing the store. False when the request is gone or
+   * was already decided (another replica won); nothing is written then.
+   */
+  decide(decided: CertificateRequest): Promise<boolean>;
   get(id: string): Promise<CertificateRequest | undefined>;
   /** Newest first; `after` is the id of the last request of the previous page. */
   list(query: { instanceUid?: string; state?: CertificateRequestState; limit: number; after?: string }): Promise<CertificateRequest[]>;
