@@ -32,6 +32,22 @@ describe("heartbeat interval offers", () => {
     expect(offer.hash).toEqual(computeConnectionSettingsHash(offer));
   });
 
+  it("reuse the merged settings while nothing that goes into them changes, and merge anew when something does", () => {
+    const agent = agentWith(cap(...TAKES));
+    const first = desiredConnectionSettings(agent, 30n)!;
+    expect(desiredConnectionSettings(agent, 30n)).toBe(first);
+    const slower = desiredConnectionSettings(agent, 60n)!;
+    expect(slower.opamp?.heartbeatIntervalSeconds).toBe(60n);
+    expect(slower.hash).not.toEqual(first.hash);
+    agent.status!.opampEndpoint = "wss://elsewhere.example/v1/opamp";
+    expect(desiredConnectionSettings(agent, 60n)!.opamp?.destinationEndpoint).toBe("wss://elsewhere.example/v1/opamp");
+    applyConnectionSettings(agent, create(ConnectionSettingsOffersSchema, { opamp: { destinationEndpoint: "wss://admin.example/v1/opamp" } }), { commandId: "c1", requestedBy: "t", now: 0 });
+    const withAdmin = desiredConnectionSettings(agent, 60n)!;
+    expect(withAdmin.opamp?.destinationEndpoint).toBe("wss://admin.example/v1/opamp");
+    expect(withAdmin.opamp?.heartbeatIntervalSeconds).toBe(60n);
+    expect(withAdmin.hash).toEqual(computeConnectionSettingsHash(withAdmin));
+  });
+
   it("go once to an agent that cannot report the status, and count as its interval from then on", () => {
     const agent = agentWith(cap(...TAKES));
     const first = reply(agent).message;

@@ -52,12 +52,24 @@ export function desiredConnectionSettings(agent: Agent, heartbeatSeconds: bigint
   // already uses, so accepting the offer changes nothing but the interval.
   const endpoint = admin?.opamp?.destinationEndpoint || agent.status?.opampEndpoint;
   if (!endpoint) return admin;
+  const last = lastMerge.get(agent);
+  if (last && last.admin === admin && last.endpoint === endpoint && last.heartbeatSeconds === heartbeatSeconds) return last.merged;
   const merged = admin ? clone(ConnectionSettingsOffersSchema, admin) : create(ConnectionSettingsOffersSchema);
   merged.opamp = merged.opamp ?? create(OpAMPConnectionSettingsSchema, { destinationEndpoint: endpoint });
   merged.opamp.heartbeatIntervalSeconds = heartbeatSeconds;
   merged.hash = computeConnectionSettingsHash(merged);
+  lastMerge.set(agent, { admin, endpoint, heartbeatSeconds, merged });
   return merged;
 }
+
+/**
+ * The last merge made for each (cached) agent. Every reply to an agent that
+ * takes the offer asks for the desired settings, and the merge costs an
+ * encode and a SHA-256; its inputs — the admin's offer (replaced, never
+ * edited in place, when an admin offers anew), the endpoint and the
+ * server's interval — rarely change, so the result is reused until one does.
+ */
+const lastMerge = new WeakMap<Agent, { admin: ConnectionSettingsOffers | undefined; endpoint: string; heartbeatSeconds: bigint; merged: ConnectionSettingsOffers }>();
 
 /**
  * Whether the server's part of the desired settings still has to reach an
