@@ -187,14 +187,27 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * Resolves on the first SIGTERM or SIGINT. Later signals are ignored, not
+ * left to Node's default (exit at once): under `npm start`, Docker or a
+ * terminal the same signal often arrives twice — once to the process group,
+ * once forwarded by a wrapper — and the second must not cut the graceful
+ * shutdown short. SIGKILL still stops a shutdown that hangs.
+ */
 function untilSignal(logger: ReturnType<typeof createLogger>): Promise<void> {
   return new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (signal: string) => {
+      if (stopping) {
+        logger.info({ signal }, "already shutting down; ignoring the signal (SIGKILL forces an exit)");
+        return;
+      }
+      stopping = true;
       logger.info({ signal }, "shutting down");
       resolve();
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
   });
 }
 
