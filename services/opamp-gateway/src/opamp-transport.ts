@@ -58,8 +58,11 @@ const WS_MAX_QUEUED = 32;
 /**
  * The "OpAMP Server Lib" of the design: one HTTP/1.1 port; a POST with
  * Content-Type application/x-protobuf is plain-HTTP OpAMP, anything else on
- * an OpAMP path is a WebSocket upgrade (the spec's rule). Protocol rules —
- * framing, size limits, gzip, rejection — live here and nowhere else.
+ * an OpAMP path is a WebSocket upgrade (the spec's rule). The protocol rules
+ * are applied here, each written once: framing in ws-framing.ts, the size
+ * limits in @fleetplane/opamp (outbound) and http-body.ts / ws's maxPayload
+ * (inbound), gzip in http-body.ts and writeReply, rejection with a status and
+ * Retry-After from the callbacks' ConnectingDecision.
  */
 export class OpampTransport {
   private readonly server: http.Server;

@@ -44,7 +44,8 @@ describe("the WebSocket registry", () => {
 
     registry.unregister("older");
     expect(registry.getByInstanceUid(hex(1))).toBe(newer);
-    expect([...registry.connections()]).toEqual([newer]);
+    expect([...registry.identified()]).toEqual([{ instanceUid: hex(1), conn: newer }]);
+    expect(registry.size).toBe(1);
   });
 
   it("forgets a connection entirely when it is unregistered, and ignores unknown ids", () => {
