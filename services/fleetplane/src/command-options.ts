@@ -1,3 +1,4 @@
+import { GATEWAY_DEFAULTS } from "@fleetplane/opamp-gateway/gateway-settings";
 import type { OptionSpec } from "@fleetplane/platform/cli-options";
 import { CSR_OPTIONS } from "./certificate-authority-choice.js";
 import { CONSOLE_OPTION } from "./console-choice.js";
@@ -8,23 +9,25 @@ import { CONSOLE_OPTION } from "./console-choice.js";
  * the Helm chart test can read what the CLI accepts.
  */
 
-/** How the gateway treats agents; the same in standalone and alone. */
+const seconds = (ms: number) => String(ms / 1000);
+
+/** How the gateway treats agents (GatewaySettings, defaults from there); the same in standalone and alone. */
 const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
-  { name: "max-message-bytes", kind: "number", description: "Largest OpAMP message accepted or sent", default: String(64 * 1024 * 1024) },
+  { name: "max-message-bytes", kind: "number", description: "Largest OpAMP message accepted or sent", default: String(GATEWAY_DEFAULTS.maxMessageBytes) },
   {
     name: "heartbeat-missed-intervals",
     kind: "number",
     description: "An HTTP agent that stops polling, or a WebSocket agent that reports heartbeats and falls silent, is marked disconnected after missing this many of its heartbeat intervals",
-    default: "3",
+    default: String(GATEWAY_DEFAULTS.heartbeatMissedIntervals),
   },
   {
     name: "default-heartbeat-interval-seconds",
     kind: "number",
     description: "Heartbeat (and HTTP polling) interval assumed for an agent the server has not given one (the spec's default)",
-    default: "30",
+    default: seconds(GATEWAY_DEFAULTS.defaultHeartbeatIntervalMs),
   },
-  { name: "ws-ping-interval-seconds", kind: "number", description: "WebSocket ping interval; a socket that has not answered one ping by the next is closed and its agent marked disconnected (0: no pings)", default: "30" },
-  { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down", default: "30" },
+  { name: "ws-ping-interval-seconds", kind: "number", description: "WebSocket ping interval; a socket that has not answered one ping by the next is closed and its agent marked disconnected (0: no pings)", default: seconds(GATEWAY_DEFAULTS.wsPingIntervalMs) },
+  { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down", default: seconds(GATEWAY_DEFAULTS.retryAfterMs) },
 ];
 
 /** What agent-service offers agents; the same in standalone and alone. */
@@ -96,7 +99,7 @@ export const COMMAND_OPTIONS = {
     { name: "agent-service-url", kind: "string", description: "Base URL of agent-service (or a load balancer in front of its replicas)", default: "http://127.0.0.1:4322" },
     NATS_URL,
     { name: "gateway-id", kind: "string", description: "Unique id of this gateway replica (letters, digits, _ and -); default: host name and random hex" },
-    { name: "lease-seconds", kind: "number", description: "Agents of this gateway are marked disconnected this long after it dies", default: "30" },
+    { name: "lease-seconds", kind: "number", description: "Agents of this gateway are marked disconnected this long after it dies", default: String(GATEWAY_DEFAULTS.leaseSeconds) },
     ...GATEWAY_LIMIT_OPTIONS,
   ],
 } satisfies Record<string, OptionSpec[]>;

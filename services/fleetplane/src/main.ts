@@ -9,9 +9,11 @@ import { refuseReplacedOptions } from "./replaced-options.js";
 import { startStandalone } from "./standalone.js";
 import { csrSettingsOf } from "./certificate-authority-choice.js";
 import { COMMAND_OPTIONS, STANDALONE_OPTIONS } from "./command-options.js";
+import type { GatewaySettings } from "@fleetplane/opamp-gateway/gateway-settings";
 import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service/domain/server-custom-capabilities";
 
-function gatewayLimits(v: Record<string, unknown>) {
+/** The gateway flags (GATEWAY_LIMIT_OPTIONS), checked, in the units of GatewaySettings. */
+function gatewayLimits(v: Record<string, unknown>): GatewaySettings {
   return {
     maxMessageBytes: Number(v["max-message-bytes"]),
     heartbeatMissedIntervals: atLeastOne(v, "heartbeat-missed-intervals"),

@@ -4,6 +4,7 @@ import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agen
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { startGateway } from "@fleetplane/opamp-gateway/gateway";
+import { gatewaySettings, type GatewaySettings } from "@fleetplane/opamp-gateway/gateway-settings";
 import { startApiServer } from "@fleetplane/platform/api-server";
 import { UsageError } from "@fleetplane/platform/cli-options";
 import type { Logger } from "@fleetplane/platform/logger";
@@ -104,30 +105,20 @@ export async function startAgentServiceAlone(
 
 /** opamp-gateway alone: OpAMP on its port, agent-service over Connect (HTTP/2), pushes from NATS. */
 export async function startGatewayAlone(
-  o: Listen & {
-    gatewayId: string;
-    agentServiceUrl: string;
-    natsUrl?: string | undefined;
-    leaseSeconds?: number;
-    maxMessageBytes?: number;
-    heartbeatMissedIntervals?: number;
-    defaultHeartbeatIntervalMs?: number;
-    wsPingIntervalMs?: number;
-    retryAfterMs?: number;
-  },
+  o: Listen &
+    GatewaySettings & {
+      gatewayId: string;
+      agentServiceUrl: string;
+      natsUrl?: string | undefined;
+    },
 ): Promise<Running> {
   const transport = h2(o.agentServiceUrl);
   const bus = await choosePushBus({ natsUrl: o.natsUrl, name: `gateway-${o.gatewayId}`, logger: o.logger, alone: true });
   const gateway = await startGateway({
+    ...gatewaySettings(o),
     gatewayId: o.gatewayId,
     host: o.host,
     port: o.port,
-    ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}),
-    ...(o.maxMessageBytes ? { maxMessageBytes: o.maxMessageBytes } : {}),
-    ...(o.heartbeatMissedIntervals ? { heartbeatMissedIntervals: o.heartbeatMissedIntervals } : {}),
-    ...(o.defaultHeartbeatIntervalMs ? { defaultHeartbeatIntervalMs: o.defaultHeartbeatIntervalMs } : {}),
-    ...(o.wsPingIntervalMs !== undefined ? { wsPingIntervalMs: o.wsPingIntervalMs } : {}),
-    ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}),
     agents: createClient(AgentService, transport),
     connections: createClient(ConnectionService, transport),
     bus,

@@ -4,6 +4,7 @@ import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_se
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { AgentUsecase } from "@fleetplane/agent-service/domain/agent-usecase";
 import { startGateway, type Gateway } from "@fleetplane/opamp-gateway/gateway";
+import { gatewaySettings, type GatewaySettings } from "@fleetplane/opamp-gateway/gateway-settings";
 import { startApiServer } from "@fleetplane/platform/api-server";
 import type { DualProtocolServer } from "@fleetplane/platform/dual-protocol-server";
 import { createInProcessPushBus } from "@fleetplane/platform/in-process-push-bus";
@@ -15,7 +16,8 @@ import { consoleWeb } from "./console-choice.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 import { openStores } from "./stores.js";
 
-export interface StandaloneOptions {
+/** The whole control plane in one process; how its gateway treats agents as in GatewaySettings. */
+export interface StandaloneOptions extends GatewaySettings {
   dataDir: string;
   host: string;
   opampPort: number;
@@ -23,18 +25,10 @@ export interface StandaloneOptions {
   apiPort: number;
   /** Default: "standalone-" and random hex, new on every start (see GatewayLeases). */
   gatewayId?: string;
-  leaseSeconds?: number;
-  maxMessageBytes?: number;
-  /** See GatewayOptions. */
-  heartbeatMissedIntervals?: number;
-  defaultHeartbeatIntervalMs?: number;
   /** Heartbeat interval offered to agents (default 30 s; 0: none). */
   heartbeatIntervalSeconds?: number;
   /** Custom capabilities declared to agents (see AgentServiceModuleOptions); default none. */
   customCapabilities?: CustomCapabilities | undefined;
-  /** WebSocket ping interval (0: no pings); see OpampTransportOptions.wsPingIntervalMs. */
-  wsPingIntervalMs?: number;
-  retryAfterMs?: number;
   /** Certificate signing requests; default: no CA (refused). */
   csr?: CsrSettings;
   /** Serve the web console at / on the API port (default true). */
@@ -77,17 +71,12 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
 
   const gatewayId = o.gatewayId ?? `standalone-${randomBytes(4).toString("hex")}`;
   const gateway = await startGateway({
+    ...gatewaySettings(o),
     // A new id per start: if the last run died without cleaning up, its
     // lease runs out and its agents are marked disconnected.
     gatewayId,
-    ...(o.leaseSeconds ? { leaseSeconds: o.leaseSeconds } : {}),
     host: o.host,
     port: o.opampPort,
-    ...(o.maxMessageBytes ? { maxMessageBytes: o.maxMessageBytes } : {}),
-    ...(o.heartbeatMissedIntervals ? { heartbeatMissedIntervals: o.heartbeatMissedIntervals } : {}),
-    ...(o.defaultHeartbeatIntervalMs ? { defaultHeartbeatIntervalMs: o.defaultHeartbeatIntervalMs } : {}),
-    ...(o.wsPingIntervalMs !== undefined ? { wsPingIntervalMs: o.wsPingIntervalMs } : {}),
-    ...(o.retryAfterMs ? { retryAfterMs: o.retryAfterMs } : {}),
     agents: createClient(AgentService, agentTransport),
     connections: createClient(ConnectionService, agentTransport),
     bus,

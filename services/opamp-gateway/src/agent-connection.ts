@@ -20,8 +20,21 @@ export interface AgentConnection {
   agent: string;
   /** When the agent last spoke and how long it may stay silent. */
   readonly liveness: AgentLiveness;
-  /** Sends a message the agent did not ask for (WebSocket only). */
+  /**
+   * Sends a message on the connection: a reply, or one the agent did not ask
+   * for (WebSocket only). Rejects with AgentConnectionClosedError when the
+   * agent has gone, with OutboundMessageTooLargeError (@fleetplane/opamp)
+   * when the message is over the limit.
+   */
   push(message: ServerToAgent): Promise<void>;
   /** Closes the session; `code` is a WebSocket close code. */
   close(code: number, reason: string): void;
+}
+
+/** The agent hung up before a message could be sent to it: routine, not a fault. */
+export class AgentConnectionClosedError extends Error {
+  constructor(readonly connectionId: string) {
+    super(`WebSocket ${connectionId} is not open`);
+    this.name = "AgentConnectionClosedError";
+  }
 }

@@ -1,10 +1,10 @@
-import { create } from "@bufbuild/protobuf";
-import { ServerToAgentSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { SERVER_CAPABILITIES, serverToAgent } from "@fleetplane/opamp";
 import { describe, expect, it } from "vitest";
 import { AgentLiveness, type LivenessPolicy } from "./agent-liveness.js";
 
+const UID = new Uint8Array(16).fill(7);
 const policy: LivenessPolicy = { missedIntervals: 3, defaultIntervalMs: 30_000 };
-const offer = (seconds: bigint) => create(ServerToAgentSchema, { connectionSettings: { opamp: { destinationEndpoint: "ws://x/v1/opamp", heartbeatIntervalSeconds: seconds } } });
+const offer = (seconds: bigint) => serverToAgent(UID, SERVER_CAPABILITIES, { connectionSettings: { opamp: { destinationEndpoint: "ws://x/v1/opamp", heartbeatIntervalSeconds: seconds } } });
 
 describe("agent liveness", () => {
   it("gives an agent of unknown interval the spec's 30 s times the missed intervals", () => {
@@ -31,7 +31,7 @@ describe("agent liveness", () => {
     live.runsAt(5n);
     live.sent(offer(60n));
     expect(live.intervalMs(policy)).toBe(60_000);
-    live.sent(create(ServerToAgentSchema)); // a message without an offer changes nothing
+    live.sent(serverToAgent(UID, SERVER_CAPABILITIES)); // a message without an offer changes nothing
     expect(live.intervalMs(policy)).toBe(60_000);
     live.runsAt(60n); // applied
     expect(live.intervalMs(policy)).toBe(60_000);

@@ -1,11 +1,9 @@
-import { create } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import type { ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import { ServerToAgentFlags, ServerToAgentSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { reportFullStateRequest } from "@fleetplane/opamp";
 import type { Logger } from "@fleetplane/platform/logger";
+import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import type { WebSocketRegistry } from "./websocket-registry.js";
-
-export const DEFAULT_LEASE_SECONDS = 30;
 
 /**
  * Keeps this gateway's lease alive (renewed every third of its length), so
@@ -20,6 +18,7 @@ export function startLeaseRenewal(o: {
   ttlSeconds: number;
   connections: Client<typeof ConnectionService>;
   registry: WebSocketRegistry;
+  capabilities: AnnouncedCapabilities;
   logger: Logger;
   now?: () => number;
 }): GatewayLease {
@@ -44,10 +43,7 @@ export function startLeaseRenewal(o: {
   const askForFullState = async () => {
     let asked = 0;
     for (const { instanceUid, conn } of o.registry.identified()) {
-      const message = create(ServerToAgentSchema, {
-        instanceUid: Buffer.from(instanceUid, "hex"),
-        flags: BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState),
-      });
+      const message = reportFullStateRequest(Buffer.from(instanceUid, "hex"), o.capabilities.current);
       await conn.push(message).catch(() => undefined);
       asked++;
     }

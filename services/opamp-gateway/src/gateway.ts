@@ -2,29 +2,24 @@ import type { Client } from "@connectrpc/connect";
 import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { Logger } from "@fleetplane/platform/logger";
 import type { PushBus, PushSubscription } from "@fleetplane/platform/push-bus";
+import { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { CleanupQueue } from "./cleanup-queue.js";
-import { DEFAULT_LEASE_SECONDS, startLeaseRenewal } from "./gateway-lease.js";
+import { startLeaseRenewal } from "./gateway-lease.js";
 import { GatewayMetrics } from "./gateway-metrics.js";
+import { gatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { ConnectionTracker } from "./connection-tracker.js";
 import { OpampService } from "./opamp-service.js";
 import { OpampTransport } from "./opamp-transport.js";
 import { createPushReceiver, reconcileAll } from "./push-receiver.js";
 import { WebSocketRegistry } from "./websocket-registry.js";
 
-export interface GatewayOptions {
+/** A gateway: who it is, where it listens, how it treats agents (GatewaySettings) and what it talks to. */
+export interface GatewayOptions extends GatewaySettings {
+  /** Unique per gateway replica; a NATS subject token (letters, digits, _ and -). */
   gatewayId: string;
   host: string;
+  /** 0: any free port (see Gateway.port). */
   port: number;
-  paths?: readonly string[];
-  maxMessageBytes?: number;
-  wsPingIntervalMs?: number;
-  /** Heartbeat intervals a silent agent may miss before it is marked disconnected (default 3; see LivenessPolicy). */
-  heartbeatMissedIntervals?: number;
-  /** The interval assumed for agents the server gave none (default: the spec's 30 s). */
-  defaultHeartbeatIntervalMs?: number;
-  retryAfterMs?: number;
-  /** Lease length; agent-service presumes this gateway dead this long after its last renewal. */
-  leaseSeconds?: number;
   agents: Client<typeof AgentService>;
   connections: Client<typeof ConnectionService>;
   bus: PushBus;
@@ -39,18 +34,18 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export const DEFAULT_OPAMP_PATHS = ["/v1/opamp", "/api/v1/opamp"] as const;
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-
 /** Builds and starts one opamp-gateway (tests call this too). */
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
+  const settings = gatewaySettings(o);
   const registry = new WebSocketRegistry();
   const cleanup = new CleanupQueue(o.logger);
+  const capabilities = new AnnouncedCapabilities();
   const lease = startLeaseRenewal({
     gatewayId: o.gatewayId,
-    ttlSeconds: o.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
+    ttlSeconds: settings.leaseSeconds,
     connections: o.connections,
     registry,
+    capabilities,
     logger: o.logger,
   });
   const service = new OpampService({
@@ -58,18 +53,20 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     connections: new ConnectionTracker(o.gatewayId, o.connections),
     registry,
     cleanup,
+    capabilities,
     logger: o.logger,
-    retryAfterMs: o.retryAfterMs ?? 30_000,
+    retryAfterMs: settings.retryAfterMs,
     leaseCurrent: () => lease.current(),
   });
   const transport = new OpampTransport(
     {
       host: o.host,
       port: o.port,
-      paths: o.paths ?? DEFAULT_OPAMP_PATHS,
-      maxMessageBytes: o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-      wsPingIntervalMs: o.wsPingIntervalMs ?? 30_000,
-      liveness: { missedIntervals: o.heartbeatMissedIntervals ?? 3, defaultIntervalMs: o.defaultHeartbeatIntervalMs ?? 30_000 },
+      paths: settings.paths,
+      maxMessageBytes: settings.maxMessageBytes,
+      wsPingIntervalMs: settings.wsPingIntervalMs,
+      liveness: { missedIntervals: settings.heartbeatMissedIntervals, defaultIntervalMs: settings.defaultHeartbeatIntervalMs },
+      capabilities,
       gatewayId: o.gatewayId,
       logger: o.logger,
     },
@@ -83,7 +80,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   );
   const stopCounting = GatewayMetrics.get().countConnected(() => ({ ws: transport.connectedWebSockets, http: transport.connectedHttpAgents }));
   const port = await transport.listen();
-  o.logger.info({ port, host: o.host, paths: o.paths ?? DEFAULT_OPAMP_PATHS, gateway: o.gatewayId }, "OpAMP listening (WebSocket and plain HTTP)");
+  o.logger.info({ port, host: o.host, paths: settings.paths, gateway: o.gatewayId }, "OpAMP listening (WebSocket and plain HTTP)");
   return {
     port,
     transport,

@@ -1,12 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { gunzip } from "node:zlib";
-
-export class BodyTooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`request body exceeds the ${limit}-byte limit`);
-    this.name = "BodyTooLargeError";
-  }
-}
+import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 
 export class BadEncodingError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -22,12 +16,12 @@ export class BadEncodingError extends Error {
  */
 export async function readRequestBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   const declared = Number(req.headers["content-length"] ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLargeError(limit);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw new BodyTooLargeError(limit);
+    if (size > limit) throw tooLarge(limit);
     chunks.push(chunk);
   }
   const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
@@ -37,10 +31,13 @@ export async function readRequestBody(req: IncomingMessage, limit: number): Prom
   return new Promise((resolve, reject) => {
     gunzip(raw, { maxOutputLength: limit }, (err, out) => {
       if (!err) return resolve(out);
-      if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" || /Cannot create a Buffer larger/.test(err.message)) {
-        return reject(new BodyTooLargeError(limit));
-      }
+      // zlib reports an output over maxOutputLength by this code (RangeError).
+      if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") return reject(tooLarge(limit));
       reject(new BadEncodingError(`gzip request body does not inflate: ${err.message}`, { cause: err }));
     });
   });
+}
+
+function tooLarge(limit: number): InboundMessageTooLargeError {
+  return new InboundMessageTooLargeError(limit, "request body");
 }

@@ -1,18 +1,15 @@
-import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import {
-  ServerErrorResponseType,
-  ServerToAgentSchema,
-  type AgentToServer,
-  type ServerToAgent,
-} from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { ServerErrorResponseType, type AgentToServer, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { errorReply, instanceUidProblem, retryAfterHeader } from "@fleetplane/opamp";
 import { bytesEqual } from "@fleetplane/platform/bytes-equal";
-import { instanceUidToHex, isValidInstanceUid } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
 import type { IncomingMessage } from "node:http";
-import type { AgentConnection } from "./agent-connection.js";
+import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
+import type { AnnouncedCapabilities } from "./announced-capabilities.js";
+import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 import type { CleanupQueue } from "./cleanup-queue.js";
 import type { ConnectionTracker } from "./connection-tracker.js";
 import { ReportBatcher } from "./report-batcher.js";
@@ -24,6 +21,8 @@ export interface OpampServiceOptions {
   connections: ConnectionTracker;
   registry: WebSocketRegistry;
   cleanup: CleanupQueue;
+  /** The server capabilities announced in error replies made here. */
+  capabilities: AnnouncedCapabilities;
   logger: Logger;
   /** RetryInfo offered to agents when a dependency is down. */
   retryAfterMs: number;
@@ -52,7 +51,7 @@ export class OpampService implements OpampCallbacks {
 
   onConnecting(_request: IncomingMessage): ConnectingDecision {
     if (this.draining) {
-      return { accept: false, status: 503, reason: "server shutting down; retry later", headers: { "Retry-After": String(Math.ceil(this.deps.retryAfterMs / 1000)) } };
+      return { accept: false, status: 503, reason: "server shutting down; retry later", headers: { "Retry-After": retryAfterHeader(this.deps.retryAfterMs) } };
     }
     return { accept: true };
   }
@@ -68,9 +67,10 @@ export class OpampService implements OpampCallbacks {
   }
 
   async onMessage(conn: AgentConnection, message: AgentToServer): Promise<ServerToAgent> {
-    if (!isValidInstanceUid(message.instanceUid)) {
+    const uidProblem = instanceUidProblem(message.instanceUid);
+    if (uidProblem !== undefined) {
       this.deps.logger.warn({ connection: conn.id, length: message.instanceUid.length }, "rejected message: instance_uid is not 16 bytes");
-      return errorReply(message.instanceUid, ServerErrorResponseType.ServerErrorResponseType_BadRequest, `instance_uid must be 16 bytes, got ${message.instanceUid.length}`);
+      return this.errorReply(message.instanceUid, ServerErrorResponseType.ServerErrorResponseType_BadRequest, uidProblem);
     }
     const record = this.deps.connections.get(conn.id) ?? this.deps.connections.open(conn);
     try {
@@ -86,6 +86,7 @@ export class OpampService implements OpampCallbacks {
       await this.deps.leaseCurrent?.();
       const { reply, heartbeatIntervalSeconds } = await this.reports.report(record, message);
       conn.liveness.runsAt(heartbeatIntervalSeconds);
+      this.deps.capabilities.relayed(reply);
       return reply;
     } catch (err) {
       return this.replyForFailure(conn, message.instanceUid, err);
@@ -94,14 +95,15 @@ export class OpampService implements OpampCallbacks {
 
   onReadMessageError(conn: AgentConnection, error: Error): ServerToAgent | undefined {
     this.deps.logger.warn({ agent: conn.agent || undefined, connection: conn.id, remote: conn.remoteAddress, err: error.message }, "could not read agent message");
-    if (error.name === "BodyTooLargeError" || /max payload size exceeded/i.test(error.message)) return undefined;
+    // The transport answered an oversized message itself (413, or close 1009).
+    if (error instanceof InboundMessageTooLargeError) return undefined;
     const known = this.deps.connections.get(conn.id)?.instanceUid ?? new Uint8Array();
-    return errorReply(known, ServerErrorResponseType.ServerErrorResponseType_BadRequest, error.message);
+    return this.errorReply(known, ServerErrorResponseType.ServerErrorResponseType_BadRequest, error.message);
   }
 
   onMessageResponseError(conn: AgentConnection, message: ServerToAgent, error: Error): void {
     // An agent that hung up before its reply is routine (debug); anything else is worth a warning.
-    const level = /is not open/.test(error.message) ? "debug" : "warn";
+    const level = error instanceof AgentConnectionClosedError ? "debug" : "warn";
     this.deps.logger[level]({ connection: conn.id, agent: instanceUidToHex(message.instanceUid), err: error.message }, "could not send message to agent");
   }
 
@@ -126,24 +128,17 @@ export class OpampService implements OpampCallbacks {
     const agent = instanceUidToHex(instanceUid);
     if (ce.code === Code.InvalidArgument) {
       this.deps.logger.warn({ agent, connection: conn.id, err: ce.rawMessage }, "agent message rejected");
-      return errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_BadRequest, ce.rawMessage);
+      return this.errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_BadRequest, ce.rawMessage);
     }
     if (ce.code === Code.Unavailable || ce.code === Code.DeadlineExceeded || ce.code === Code.Aborted || ce.code === Code.ResourceExhausted) {
       this.deps.logger.warn({ agent, connection: conn.id, err: ce.rawMessage }, "agent-service unavailable; told agent to retry");
-      return errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_Unavailable, "server temporarily unavailable; retry later", this.deps.retryAfterMs);
+      return this.errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_Unavailable, "server temporarily unavailable; retry later", this.deps.retryAfterMs);
     }
     this.deps.logger.error({ agent, connection: conn.id, err }, "agent message failed");
-    return errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_Unknown, "internal error; see the server log");
+    return this.errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_Unknown, "internal error; see the server log");
   }
-}
 
-export function errorReply(instanceUid: Uint8Array, type: ServerErrorResponseType, errorMessage: string, retryAfterMs?: number): ServerToAgent {
-  return create(ServerToAgentSchema, {
-    instanceUid,
-    errorResponse: {
-      type,
-      errorMessage,
-      ...(retryAfterMs !== undefined ? { Details: { case: "retryInfo", value: { retryAfterNanoseconds: BigInt(retryAfterMs) * 1_000_000n } } } : {}),
-    },
-  });
+  private errorReply(instanceUid: Uint8Array, type: ServerErrorResponseType, errorMessage: string, retryAfterMs?: number): ServerToAgent {
+    return errorReply(instanceUid, this.deps.capabilities.current, type, errorMessage, retryAfterMs);
+  }
 }

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import * as http from "node:http";
 import type { Duplex } from "node:stream";
 import { gzipSync } from "node:zlib";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   AgentCapabilities,
   AgentToServerSchema,
@@ -11,6 +11,7 @@ import {
   type AgentToServer,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { OutboundMessageTooLargeError, checkOutboundSize, errorReply, instanceUidProblem, retryAfterHeaderFromNanoseconds } from "@fleetplane/opamp";
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import { renderMetrics } from "@fleetplane/platform/metrics";
 import { inSpan } from "@fleetplane/platform/tracing";
@@ -18,21 +19,21 @@ import { SpanKind } from "@opentelemetry/api";
 import type { Logger } from "@fleetplane/platform/logger";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { AgentConnection } from "./agent-connection.js";
+import type { AnnouncedCapabilities } from "./announced-capabilities.js";
+import type { GatewaySettings } from "./gateway-settings.js";
 import { HttpAgentConnection } from "./http-connection.js";
-import { BadEncodingError, BodyTooLargeError, readRequestBody } from "./http-body.js";
+import { BadEncodingError, readRequestBody } from "./http-body.js";
+import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 import type { OpampCallbacks } from "./opamp-callbacks.js";
 import type { LivenessPolicy } from "./agent-liveness.js";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import { WebSocketAgentConnection } from "./websocket-connection.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
 
-export interface OpampTransportOptions {
+/** The transport's settings; `paths`, `maxMessageBytes` and `wsPingIntervalMs` as documented in GatewaySettings. */
+export interface OpampTransportOptions extends Required<Pick<GatewaySettings, "paths" | "maxMessageBytes" | "wsPingIntervalMs">> {
   host: string;
   port: number;
-  /** URL paths OpAMP is served on. */
-  paths: readonly string[];
-  /** Largest AgentToServer accepted and ServerToAgent sent, in bytes (after decompression). */
-  maxMessageBytes: number;
   /**
    * When a silent agent is gone: an HTTP agent that has not polled, or a
    * WebSocket agent that declared ReportsHeartbeat and has sent nothing
@@ -40,11 +41,8 @@ export interface OpampTransportOptions {
    * of its heartbeat intervals.
    */
   liveness: LivenessPolicy;
-  /**
-   * WebSocket ping interval; a peer that has not answered a ping when the
-   * next one is due is terminated (half-open socket). 0 disables.
-   */
-  wsPingIntervalMs: number;
+  /** The server capabilities announced in the error replies the transport makes itself. */
+  capabilities: AnnouncedCapabilities;
   /** Prefix of connection ids, unique per gateway. */
   gatewayId: string;
   logger: Logger;
@@ -60,8 +58,11 @@ const WS_MAX_QUEUED = 32;
 /**
  * The "OpAMP Server Lib" of the design: one HTTP/1.1 port; a POST with
  * Content-Type application/x-protobuf is plain-HTTP OpAMP, anything else on
- * an OpAMP path is a WebSocket upgrade (the spec's rule). Protocol rules —
- * framing, size limits, gzip, rejection — live here and nowhere else.
+ * an OpAMP path is a WebSocket upgrade (the spec's rule). The protocol rules
+ * are applied here, each written once: framing in ws-framing.ts, the size
+ * limits in @fleetplane/opamp (outbound) and http-body.ts / ws's maxPayload
+ * (inbound), gzip in http-body.ts and writeReply, rejection with a status and
+ * Retry-After from the callbacks' ConnectingDecision.
  */
 export class OpampTransport {
   private readonly server: http.Server;
@@ -181,8 +182,7 @@ export class OpampTransport {
       });
     });
     ws.on("error", (err) => {
-      // ws closes with 1009 itself when a frame exceeds maxPayload.
-      this.callbacks.onReadMessageError(conn, err);
+      this.callbacks.onReadMessageError(conn, this.socketError(err));
     });
     ws.once("close", () => {
       this.wsConnections.delete(conn);
@@ -209,6 +209,15 @@ export class OpampTransport {
     await this.send(conn, reply);
     this.metrics.repliesBy.ws.inc();
     this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  /**
+   * ws reports a frame over maxPayload as an error with this code, and closes
+   * with 1009 itself; everywhere else it is our InboundMessageTooLargeError.
+   */
+  private socketError(err: Error): Error {
+    if ((err as NodeJS.ErrnoException).code !== "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") return err;
+    return new InboundMessageTooLargeError(this.options.maxMessageBytes, "WebSocket message", { cause: err });
   }
 
   private async send(conn: AgentConnection, reply: ServerToAgent): Promise<void> {
@@ -248,13 +257,13 @@ export class OpampTransport {
     } catch (err) {
       this.metrics.decodeErrorsBy.http.inc();
       const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), endpointOf(req, "http"), () => {});
-      if (err instanceof BodyTooLargeError) {
+      if (err instanceof InboundMessageTooLargeError) {
         this.callbacks.onReadMessageError(transient, err);
         res.setHeader("connection", "close");
         return plain(res, 413, err.message);
       }
       const cause = err instanceof BadEncodingError ? err : new MalformedFrameError(`AgentToServer does not decode: ${(err as Error).message}`, { cause: err });
-      const reply = this.callbacks.onReadMessageError(transient, cause) ?? badRequest(cause.message);
+      const reply = this.callbacks.onReadMessageError(transient, cause) ?? this.badRequest(cause.message);
       return this.writeReply(req, res, 400, reply);
     }
 
@@ -263,7 +272,7 @@ export class OpampTransport {
     const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "http") }, () => this.callbacks.onMessage(conn, message));
     const status = reply.errorResponse?.type === ServerErrorResponseType.ServerErrorResponseType_Unavailable ? 503 : reply.errorResponse?.type === ServerErrorResponseType.ServerErrorResponseType_BadRequest ? 400 : 200;
     const retryAfterNs = reply.errorResponse?.Details.case === "retryInfo" ? reply.errorResponse.Details.value.retryAfterNanoseconds : undefined;
-    if (status === 503 && retryAfterNs !== undefined) res.setHeader("retry-after", String(Math.max(1, Math.ceil(Number(retryAfterNs / 1_000_000n) / 1000))));
+    if (status === 503 && retryAfterNs !== undefined) res.setHeader("retry-after", retryAfterHeaderFromNanoseconds(retryAfterNs));
     if (message.agentDisconnect) conn.close();
     conn.liveness.sent(reply);
     this.writeReply(req, res, status, reply, conn);
@@ -285,7 +294,7 @@ export class OpampTransport {
 
   /** The HTTP session of the agent that sent `message`, opened on its first poll. */
   private httpAgentFor(message: AgentToServer, req: http.IncomingMessage): HttpAgentConnection {
-    const uid = message.instanceUid.length === 16 ? instanceUidToHex(message.instanceUid) : `invalid-${Buffer.from(message.instanceUid).toString("hex")}`;
+    const uid = instanceUidProblem(message.instanceUid) === undefined ? instanceUidToHex(message.instanceUid) : `invalid-${Buffer.from(message.instanceUid).toString("hex")}`;
     let conn = this.httpAgents.get(uid);
     if (conn) {
       conn.liveness.heard(Date.now());
@@ -304,13 +313,13 @@ export class OpampTransport {
 
   private writeReply(req: http.IncomingMessage, res: http.ServerResponse, status: number, reply: ServerToAgent, conn?: AgentConnection): void {
     let body: Uint8Array = toBinary(ServerToAgentSchema, reply);
-    if (body.length > this.options.maxMessageBytes) {
-      const err = new Error(`ServerToAgent of ${body.length} bytes exceeds the ${this.options.maxMessageBytes}-byte limit; not sent`);
+    try {
+      checkOutboundSize(body.length, this.options.maxMessageBytes);
+    } catch (err) {
+      if (!(err instanceof OutboundMessageTooLargeError)) throw err;
       if (conn) this.callbacks.onMessageResponseError(conn, reply, err);
-      body = toBinary(ServerToAgentSchema, create(ServerToAgentSchema, {
-        instanceUid: reply.instanceUid,
-        errorResponse: { type: ServerErrorResponseType.ServerErrorResponseType_Unknown, errorMessage: "reply too large for the configured message size limit" },
-      }));
+      const tooLarge = errorReply(reply.instanceUid, this.options.capabilities.current, ServerErrorResponseType.ServerErrorResponseType_Unknown, "reply too large for the configured message size limit");
+      body = toBinary(ServerToAgentSchema, tooLarge);
       status = 500;
     }
     const headers: Record<string, string | number> = { "content-type": PROTOBUF };
@@ -323,6 +332,11 @@ export class OpampTransport {
     this.metrics.bytesOut.http.inc(body.length);
     res.writeHead(status, headers);
     res.end(body);
+  }
+
+  /** An error_response for a message no callback answered (the agent is unknown). */
+  private badRequest(errorMessage: string): ServerToAgent {
+    return errorReply(new Uint8Array(), this.options.capabilities.current, ServerErrorResponseType.ServerErrorResponseType_BadRequest, errorMessage);
   }
 
   private expireSilentWebSockets(): void {
@@ -345,10 +359,6 @@ export class OpampTransport {
       }
     }
   }
-}
-
-function badRequest(errorMessage: string): ServerToAgent {
-  return create(ServerToAgentSchema, { errorResponse: { type: ServerErrorResponseType.ServerErrorResponseType_BadRequest, errorMessage } });
 }
 
 function acceptsGzip(req: http.IncomingMessage): boolean {
@@ -400,7 +410,7 @@ function rawLength(data: RawData): number {
 function spanAttributes(message: AgentToServer, transport: "ws" | "http"): Record<string, string> {
   return {
     "opamp.transport": transport,
-    "opamp.instance_uid": message.instanceUid.length === 16 ? instanceUidToHex(message.instanceUid) : "invalid",
+    "opamp.instance_uid": instanceUidProblem(message.instanceUid) === undefined ? instanceUidToHex(message.instanceUid) : "invalid",
     "opamp.sequence_num": String(message.sequenceNum),
   };
 }

@@ -1,5 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { runBounded } from "@fleetplane/platform/bounded-workers";
 import type { Logger } from "@fleetplane/platform/logger";
 import type { PushNotice } from "@fleetplane/platform/push-bus";
 import { GatewayMetrics } from "./gateway-metrics.js";
@@ -46,9 +47,5 @@ const RECONCILE_CONCURRENCY = 16;
 export async function reconcileAll(deps: { registry: WebSocketRegistry; onPush: (n: PushNotice) => Promise<void>; logger: Logger }): Promise<void> {
   const targets = [...deps.registry.identified()].map(({ instanceUid, conn }) => ({ instanceUid, connectionId: conn.id }));
   deps.logger.info({ agents: targets.length }, "push bus is back: reconciling this gateway's agents");
-  let next = 0;
-  const worker = async () => {
-    while (next < targets.length) await deps.onPush(targets[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(RECONCILE_CONCURRENCY, targets.length) }, worker));
+  await runBounded(targets, RECONCILE_CONCURRENCY, deps.onPush);
 }

@@ -3,7 +3,8 @@ import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { ConnectionSchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentService, ReportMessagesRequest } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import { AgentToServerSchema, ServerToAgentSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { SERVER_CAPABILITIES, serverToAgent } from "@fleetplane/opamp";
 import { MAX_BATCH, ReportBatcher } from "./report-batcher.js";
 
 /** Records each ReportMessages call and answers with `answer`. */
@@ -21,7 +22,7 @@ function agentService(answer: (req: ReportMessagesRequest) => Promise<unknown>) 
 const conn = create(ConnectionSchema, { id: "c" });
 const msg = (n: number) => create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(n), sequenceNum: BigInt(n) });
 const echo = async (req: ReportMessagesRequest) => ({
-  results: req.reports.map((r) => ({ reply: create(ServerToAgentSchema, { instanceUid: r.message!.instanceUid }) })),
+  results: req.reports.map((r) => ({ reply: serverToAgent(r.message!.instanceUid, SERVER_CAPABILITIES) })),
 });
 
 describe("the report batcher", () => {
@@ -42,7 +43,7 @@ describe("the report batcher", () => {
 
   it("fails only the report that failed, with its code, and every report when the call fails", async () => {
     const { client } = agentService(async (req) => ({
-      results: req.reports.map((r, i) => (i === 1 ? { errorCode: Code.InvalidArgument, errorMessage: "bad uid" } : { reply: create(ServerToAgentSchema, { instanceUid: r.message!.instanceUid }) })),
+      results: req.reports.map((r, i) => (i === 1 ? { errorCode: Code.InvalidArgument, errorMessage: "bad uid" } : { reply: serverToAgent(r.message!.instanceUid, SERVER_CAPABILITIES) })),
     }));
     const batcher = new ReportBatcher(client);
     const [a, b] = await Promise.allSettled([batcher.report(conn, msg(1)), batcher.report(conn, msg(2))]);

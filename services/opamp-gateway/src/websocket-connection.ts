@@ -1,7 +1,8 @@
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { WebSocket } from "ws";
-import type { AgentConnection } from "./agent-connection.js";
+import { checkOutboundSize } from "@fleetplane/opamp";
+import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
 import { AgentLiveness } from "./agent-liveness.js";
 import { encodeServerFrame } from "./ws-framing.js";
 
@@ -28,14 +29,15 @@ export class WebSocketAgentConnection implements AgentConnection {
 
   push(message: ServerToAgent): Promise<void> {
     const frame = encodeServerFrame(message);
-    // The spec forbids sending a ServerToAgent above the agent's limit; ours
-    // is the same configured limit in both directions.
-    if (frame.length > this.maxMessageBytes) {
-      return Promise.reject(new Error(`ServerToAgent of ${frame.length} bytes exceeds the ${this.maxMessageBytes}-byte limit; not sent`));
+    try {
+      // The spec forbids sending a ServerToAgent above the agent's limit; ours
+      // is the same configured limit in both directions.
+      checkOutboundSize(frame.length, this.maxMessageBytes);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (this.socket.readyState !== this.socket.OPEN) {
-      return Promise.reject(new Error(`WebSocket ${this.id} is not open`));
-    }
+    // Checked here, so ws's own send-after-close error never reaches callers.
+    if (this.socket.readyState !== this.socket.OPEN) return Promise.reject(new AgentConnectionClosedError(this.id));
     this.bytesSent?.inc(frame.length);
     this.liveness.sent(message);
     // ws queues concurrent sends itself, so no extra lock is needed here.

@@ -35,10 +35,6 @@ export class WebSocketRegistry {
     if (entry.uid && this.byUid.get(entry.uid) === entry.conn) this.byUid.delete(entry.uid);
   }
 
-  *connections(): IterableIterator<AgentConnection> {
-    for (const entry of this.byId.values()) yield entry.conn;
-  }
-
   /** Connections that have told us their agent's instance UID. */
   *identified(): IterableIterator<{ instanceUid: string; conn: AgentConnection }> {
     for (const entry of this.byId.values()) if (entry.uid) yield { instanceUid: entry.uid, conn: entry.conn };

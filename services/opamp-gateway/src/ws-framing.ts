@@ -1,13 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentToServerSchema, ServerToAgentSchema, type AgentToServer, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 
-/**
- * OpAMP WebSocket messages are a varint header (0 in this version of the spec)
- * followed by the protobuf. Early clients sent no header; like opamp-go we
- * still accept that, which is unambiguous: a header starts with 0x00 (or, for
- * a needlessly long varint, a byte with the continuation bit), while an
- * AgentToServer starts with a field tag for a field below 16, i.e. 0x08–0x7f.
- */
+/** An agent's message that is not an OpAMP frame: a bad header, or a body that does not decode. */
 export class MalformedFrameError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -15,8 +9,18 @@ export class MalformedFrameError extends Error {
   }
 }
 
+/** The header this server writes: the varint 0, the only one the spec defines. */
 const HEADER = new Uint8Array([0]);
 
+/**
+ * OpAMP WebSocket messages are a varint header (0 in this version of the spec)
+ * followed by the protobuf. Early clients sent no header; like opamp-go we
+ * still accept that, which is unambiguous: a header starts with 0x00 (or, for
+ * a needlessly long varint, a byte with the continuation bit), while an
+ * AgentToServer starts with a field tag for a field below 16, i.e. 0x08–0x7f.
+ * Throws MalformedFrameError for a header other than 0 (or one longer than a
+ * varint can be) and for a body that does not decode.
+ */
 export function decodeAgentFrame(frame: Uint8Array): AgentToServer {
   let offset = 0;
   if (frame.length > 0 && (frame[0] === 0 || frame[0]! >= 0x80)) {
@@ -38,6 +42,7 @@ export function decodeAgentFrame(frame: Uint8Array): AgentToServer {
   }
 }
 
+/** A ServerToAgent as a WebSocket message: header 0, then the protobuf. */
 export function encodeServerFrame(message: ServerToAgent): Buffer {
   const body = toBinary(ServerToAgentSchema, message);
   const frame = Buffer.allocUnsafe(body.length + 1);

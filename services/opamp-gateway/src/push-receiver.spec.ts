@@ -1,0 +1,121 @@
+import type { Client } from "@connectrpc/connect";
+import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { AgentService, PullServerToAgentRequest } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { SERVER_CAPABILITIES, serverToAgent } from "@fleetplane/opamp";
+import { silentLogger } from "@fleetplane/platform/logger";
+import type { PushNotice } from "@fleetplane/platform/push-bus";
+import { describe, expect, it } from "vitest";
+import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
+import { AgentLiveness } from "./agent-liveness.js";
+import { createPushReceiver, reconcileAll } from "./push-receiver.js";
+import { WebSocketRegistry } from "./websocket-registry.js";
+
+const uid = (n: number) => new Uint8Array(16).fill(n);
+const hex = (n: number) => Buffer.from(uid(n)).toString("hex");
+
+/** A WebSocket connection that records what is pushed to it. */
+function connection(id: string, push: (m: ServerToAgent) => Promise<void> = async () => undefined) {
+  const pushed: ServerToAgent[] = [];
+  const conn: AgentConnection = {
+    id,
+    type: ConnectionType.WEBSOCKET,
+    remoteAddress: "127.0.0.1:1",
+    openedAt: 0,
+    endpoint: "ws://gw/v1/opamp",
+    agent: "",
+    liveness: new AgentLiveness(0),
+    push: (m) => (pushed.push(m), push(m)),
+    close: () => undefined,
+  };
+  return { conn, pushed };
+}
+
+/** agent-service answering pulls from a queue of pending messages per agent. */
+function agentService(pending: Map<string, ServerToAgent[]>) {
+  const pulls: PullServerToAgentRequest[] = [];
+  const client = {
+    pullServerToAgent: async (req: PullServerToAgentRequest) => {
+      pulls.push(req);
+      return { message: pending.get(req.instanceUid)?.shift() };
+    },
+  } as unknown as Client<typeof AgentService>;
+  return { client, pulls };
+}
+
+function registryWith(...conns: Array<{ conn: AgentConnection; uid: Uint8Array }>): WebSocketRegistry {
+  const registry = new WebSocketRegistry();
+  for (const { conn, uid } of conns) {
+    registry.register(conn);
+    registry.updateInstanceUid(conn.id, uid);
+  }
+  return registry;
+}
+
+const message = (n: number, flags: bigint) => serverToAgent(uid(n), SERVER_CAPABILITIES, { flags });
+
+describe("the push receiver", () => {
+  it("pulls what agent-service has for the agent and sends it on the agent's WebSocket", async () => {
+    const a = connection("gw/ws/a");
+    const { client, pulls } = agentService(new Map([[hex(1), [message(1, 1n), message(1, 2n)]]]));
+    const onPush = createPushReceiver({ agents: client, registry: registryWith({ conn: a.conn, uid: uid(1) }), logger: silentLogger() });
+    await onPush({ instanceUid: hex(1), connectionId: "gw/ws/a" });
+    expect(a.pushed.map((m) => m.flags)).toEqual([1n, 2n]);
+    // The third pull found nothing and ended the round.
+    expect(pulls).toHaveLength(3);
+    expect(pulls[0]).toMatchObject({ instanceUid: hex(1), connectionId: "gw/ws/a" });
+  });
+
+  it("pulls at most four messages per notice", async () => {
+    const a = connection("gw/ws/a");
+    const many = Array.from({ length: 6 }, (_, i) => message(1, BigInt(i)));
+    const { client, pulls } = agentService(new Map([[hex(1), many]]));
+    const onPush = createPushReceiver({ agents: client, registry: registryWith({ conn: a.conn, uid: uid(1) }), logger: silentLogger() });
+    await onPush({ instanceUid: hex(1), connectionId: "gw/ws/a" });
+    expect(a.pushed).toHaveLength(4);
+    expect(pulls).toHaveLength(4);
+  });
+
+  it("ignores a notice for an agent not here, or for a connection the agent has left", async () => {
+    const a = connection("gw/ws/new");
+    const { client, pulls } = agentService(new Map([[hex(1), [message(1, 1n)]]]));
+    const onPush = createPushReceiver({ agents: client, registry: registryWith({ conn: a.conn, uid: uid(1) }), logger: silentLogger() });
+    await onPush({ instanceUid: hex(1), connectionId: "gw/ws/old" });
+    await onPush({ instanceUid: hex(2), connectionId: "gw/ws/new" });
+    expect(pulls).toHaveLength(0);
+    expect(a.pushed).toHaveLength(0);
+  });
+
+  it("does not throw when the push fails (the agent gets it on its next message)", async () => {
+    const a = connection("gw/ws/a", () => Promise.reject(new AgentConnectionClosedError("gw/ws/a")));
+    const { client, pulls } = agentService(new Map([[hex(1), [message(1, 1n), message(1, 2n)]]]));
+    const onPush = createPushReceiver({ agents: client, registry: registryWith({ conn: a.conn, uid: uid(1) }), logger: silentLogger() });
+    await expect(onPush({ instanceUid: hex(1), connectionId: "gw/ws/a" })).resolves.toBeUndefined();
+    expect(pulls).toHaveLength(1);
+  });
+});
+
+describe("reconciling after a bus outage", () => {
+  it("pulls for every identified WebSocket agent here, sixteen at a time", async () => {
+    const conns = Array.from({ length: 40 }, (_, i) => ({ conn: connection(`gw/ws/${i}`).conn, uid: uid(i + 1) }));
+    const registry = registryWith(...conns);
+    registry.register(connection("gw/ws/anonymous").conn);
+    const seen: PushNotice[] = [];
+    let running = 0;
+    let most = 0;
+    await reconcileAll({
+      registry,
+      logger: silentLogger(),
+      onPush: async (notice) => {
+        running++;
+        most = Math.max(most, running);
+        await new Promise((resolve) => setImmediate(resolve));
+        seen.push(notice);
+        running--;
+      },
+    });
+    expect(most).toBe(16);
+    expect(seen.map((n) => n.connectionId).sort()).toEqual(conns.map((c) => c.conn.id).sort());
+    expect(seen.find((n) => n.connectionId === "gw/ws/7")?.instanceUid).toBe(hex(8));
+  });
+});
