@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
 import { refuseReplacedOptions } from "./replaced-options.js";
 import { startStandalone } from "./standalone.js";
+import { StartupError, startExplained } from "./startup-errors.js";
 import { csrSettingsOf } from "./certificate-authority-choice.js";
 import { COMMAND_OPTIONS, STANDALONE_OPTIONS } from "./command-options.js";
 import type { GatewaySettings } from "@fleetplane/opamp-gateway/gateway-settings";
@@ -144,7 +145,7 @@ async function main(argv: string[]): Promise<number> {
     }
     const logger = createLogger(command, String(parsed.values["log-level"]));
     const tracing = startTracing({ serviceName: command, logger });
-    const running = await single.start(parsed.values, logger);
+    const running = await startExplained(() => single.start(parsed.values, logger), parsed.values);
     logger.info({ port: running.port }, `${command} is running`);
     await untilSignal(logger);
     await running.close();
@@ -158,11 +159,12 @@ async function main(argv: string[]): Promise<number> {
   const { values, help } = parseOptions(STANDALONE_OPTIONS, args);
   if (help) {
     process.stdout.write(formatHelp("fleetplane standalone [options]", "Runs the whole control plane in one process with an embedded, durable store.", STANDALONE_OPTIONS));
+    process.stdout.write(`\n${USAGE}\n`);
     return 0;
   }
   const logger = createLogger("fleetplane", String(values["log-level"]));
   const tracing = startTracing({ serviceName: "fleetplane", logger });
-  const server = await startStandalone({
+  const server = await startExplained(() => startStandalone({
     dataDir: String(values["data-dir"]),
     host: String(values["opamp-host"]),
     opampPort: Number(values["opamp-port"]),
@@ -174,7 +176,7 @@ async function main(argv: string[]): Promise<number> {
     heartbeatIntervalSeconds: heartbeatOffer(values),
     customCapabilities: customCapabilities(values),
     logger,
-  });
+  }), values);
   logger.info(
     { opamp: `ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp`, api: `http://${values["api-host"]}:${server.apiPort}`, dataDir: values["data-dir"] },
     "Fleetplane standalone is running",
@@ -219,6 +221,10 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`fleetplane: ${err.message}\n`);
       process.exit(2);
+    }
+    if (err instanceof StartupError) {
+      process.stderr.write(`fleetplane: ${err.message}\n`);
+      process.exit(1);
     }
     process.stderr.write(`fleetplane: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
