@@ -9,7 +9,7 @@ import { refuseReplacedOptions } from "./replaced-options.js";
 import { startStandalone } from "./standalone.js";
 import { csrSettingsOf } from "./certificate-authority-choice.js";
 import { COMMAND_OPTIONS, STANDALONE_OPTIONS } from "./command-options.js";
-import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service/domain/server-custom-capabilities";
+import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service/agents/server-custom-capabilities";
 
 function gatewayLimits(v: Record<string, unknown>) {
   return {

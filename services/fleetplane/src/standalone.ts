@@ -2,7 +2,7 @@ import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import type { AgentUsecase } from "@fleetplane/agent-service/domain/agent-usecase";
+import type { AgentUsecase } from "@fleetplane/agent-service/agents/agent-usecase";
 import { startGateway, type Gateway } from "@fleetplane/opamp-gateway/gateway";
 import { startApiServer } from "@fleetplane/platform/api-server";
 import type { DualProtocolServer } from "@fleetplane/platform/dual-protocol-server";

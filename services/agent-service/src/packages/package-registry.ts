@@ -3,8 +3,8 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Agent, AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { PackageSchema, type Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { PackageAvailableSchema, PackageType, type PackageAvailable } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { InvalidRequestError } from "./agent-errors.js";
-import { computePackageHash } from "./offer-hashes.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
+import { computePackageHash } from "../agents/offer-hashes.js";
 import { PackageConflictError, PackageNotFoundError } from "./package-errors.js";
 import type { PackageKey, PackageRepository } from "./package-repository.js";
 

@@ -15,7 +15,7 @@ import {
   createLmdbConnectionRepository,
   createLmdbGatewayLeaseRepository,
 } from "../adapters/lmdb-agent-repository.js";
-import { AgentUsecase } from "./agent-usecase.js";
+import { AgentUsecase } from "../agents/agent-usecase.js";
 import { GatewayLeases } from "./gateway-leases.js";
 
 let store: EmbeddedStore | undefined;

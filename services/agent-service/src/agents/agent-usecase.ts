@@ -42,9 +42,9 @@ import {
 } from "./agent-model.js";
 import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
 import { RevisionConflictError, type AgentQuery, type AgentRepository } from "./agent-repository.js";
-import type { CertificateDesk, CsrDecision } from "./certificate-desk.js";
-import type { CertificateOffers } from "./certificate-requests.js";
-import type { IssuedCertificate } from "./certificate-signer.js";
+import type { CertificateDesk, CsrDecision } from "../certificates/certificate-desk.js";
+import type { CertificateOffers } from "../certificates/certificate-requests.js";
+import type { IssuedCertificate } from "../certificates/certificate-signer.js";
 import type { AuditedCommand, CommandAuditPort } from "./command-audit-port.js";
 import { computeConfigHash } from "./config-hash.js";
 import { SPEC_DEFAULT_HEARTBEAT_SECONDS, noteHeartbeatInterval } from "./heartbeat-offer.js";

@@ -1,11 +1,11 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import type { Logger } from "@fleetplane/platform/logger";
-import { canonicalUid } from "./agent-service-impl.js";
+import { canonicalUid } from "./canonical-uid.js";
 import { guarded } from "./connect-errors.js";
-import { InvalidRequestError } from "./domain/agent-errors.js";
-import type { CertificateRequestUsecase } from "./domain/certificate-requests.js";
-import { pageLimit } from "./domain/connection-usecase.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
+import type { CertificateRequestUsecase } from "../certificates/certificate-requests.js";
+import { pageLimit } from "../connections/connection-usecase.js";
 
 const REQUEST_ID = /^[0-9a-f]{32}$/;
 

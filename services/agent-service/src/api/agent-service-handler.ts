@@ -1,21 +1,19 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentConfigMapSchema, CustomMessageSchema, type AgentConfigFile } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { canonicalUid } from "./canonical-uid.js";
 import type { Logger } from "@fleetplane/platform/logger";
 import { asConnectError, guarded } from "./connect-errors.js";
-import { InvalidRequestError } from "./domain/agent-errors.js";
-import type { AgentUsecase } from "./domain/agent-usecase.js";
-import { isHealthy, remoteConfigStateOf } from "./domain/fleet-summary.js";
-import { ConnectionUsecase, pageLimit } from "./domain/connection-usecase.js";
-import type { GatewayLeases } from "./domain/gateway-leases.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
+import type { AgentUsecase } from "../agents/agent-usecase.js";
+import { isHealthy, remoteConfigStateOf } from "../agents/fleet-summary.js";
+import { pageLimit } from "../connections/connection-usecase.js";
 
 /** Bounds the work and memory of one batch call. */
 export const MAX_REPORTS_PER_BATCH = 1000;
-
-export const canonicalUid = (text: string) => instanceUidToHex(parseInstanceUid(text));
 
 /** The Connect face of agent-service's AgentService. */
 export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): ServiceImpl<typeof AgentService> {
@@ -136,43 +134,5 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
         stop();
       }
     },
-  };
-}
-
-/** The Connect face of the ConnectionUsecase. */
-export function createConnectionServiceImpl(connections: ConnectionUsecase, leases: GatewayLeases, logger: Logger): ServiceImpl<typeof ConnectionService> {
-  const guard = guarded(logger);
-  return {
-    saveConnection: (req) =>
-      guard("SaveConnection", async () => {
-        if (!req.connection?.id) throw new InvalidRequestError("SaveConnection needs a connection with an id");
-        await connections.save(req.connection);
-        return {};
-      }),
-    getConnection: (req) =>
-      guard("GetConnection", async () => {
-        const connection = await connections.get(req.id);
-        if (!connection) throw new ConnectError(`connection ${req.id} is not known`, Code.NotFound);
-        return { connection };
-      }),
-    deleteConnection: (req) =>
-      guard("DeleteConnection", async () => {
-        await connections.delete(req.id);
-        return {};
-      }),
-    listConnections: (req) =>
-      guard("ListConnections", async () =>
-        connections.list({ pageSize: req.pageSize, ...(req.gatewayId ? { gatewayId: req.gatewayId } : {}), ...(req.pageToken ? { pageToken: req.pageToken } : {}) }),
-      ),
-    renewGatewayLease: (req) =>
-      guard("RenewGatewayLease", async () => {
-        await leases.renew(req.gatewayId, req.ttlSeconds);
-        return {};
-      }),
-    releaseGatewayLease: (req) =>
-      guard("ReleaseGatewayLease", async () => {
-        await leases.release(req.gatewayId);
-        return {};
-      }),
   };
 }

@@ -1,5 +1,5 @@
 import type { Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { ConnectionRepository } from "./agent-repository.js";
+import type { ConnectionRepository } from "./connection-store.js";
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;

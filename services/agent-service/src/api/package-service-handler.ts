@@ -1,12 +1,12 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import type { Logger } from "@fleetplane/platform/logger";
-import { canonicalUid } from "./agent-service-impl.js";
+import { canonicalUid } from "./canonical-uid.js";
 import { guarded } from "./connect-errors.js";
-import { InvalidRequestError } from "./domain/agent-errors.js";
-import { pageLimit } from "./domain/connection-usecase.js";
-import type { PackageRegistry } from "./domain/package-registry.js";
-import type { PackageKey } from "./domain/package-repository.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
+import { pageLimit } from "../connections/connection-usecase.js";
+import type { PackageRegistry } from "../packages/package-registry.js";
+import type { PackageKey } from "../packages/package-repository.js";
 
 /** Page tokens are the last package's [name, version], opaque to clients. */
 function encodeToken(key: PackageKey): string {

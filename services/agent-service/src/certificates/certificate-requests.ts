@@ -2,7 +2,7 @@ import type { CertificateRequest, CertificateRequestState } from "@fleetplane/ge
 import type { AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { CertificateDesk } from "./certificate-desk.js";
 import type { IssuedCertificate } from "./certificate-signer.js";
-import { InvalidRequestError } from "./agent-errors.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
 
 /** What the agent side does with a decision (the AgentUsecase implements it). */
 export interface CertificateOffers {

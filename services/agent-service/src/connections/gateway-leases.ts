@@ -1,8 +1,9 @@
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
-import { InvalidRequestError } from "./agent-errors.js";
-import type { ConnectionRepository, GatewayLeaseRepository } from "./agent-repository.js";
-import type { AgentUsecase } from "./agent-usecase.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
+import type { ConnectionRepository } from "./connection-store.js";
+import type { GatewayLeaseRepository } from "./gateway-lease-store.js";
+import type { AgentUsecase } from "../agents/agent-usecase.js";
 
 export const MAX_LEASE_SECONDS = 3600;
 const PAGE = 500;
