@@ -2,7 +2,7 @@ import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import type { AgentUsecase } from "@fleetplane/agent-service/agents/agent-usecase";
+import type { AgentStore } from "@fleetplane/agent-service/agents/agent-store";
 import { startGateway, type Gateway } from "@fleetplane/opamp-gateway/gateway";
 import { startApiServer } from "@fleetplane/platform/api-server";
 import type { DualProtocolServer } from "@fleetplane/platform/dual-protocol-server";
@@ -47,7 +47,7 @@ export interface Standalone {
   apiPort: number;
   gatewayId: string;
   gateway: Gateway;
-  agents: AgentUsecase;
+  agents: AgentStore;
   close(): Promise<void>;
 }
 

@@ -13,7 +13,9 @@ import {
   type PackageAvailable,
   type PackagesAvailable,
   type TLSCertificate,
+  TLSCertificateSchema,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import type { IssuedCertificate } from "../certificates/certificate-signer.js";
 import { hashesEqual } from "./config-hash.js";
 import { hasCapability, pendingCommands, queuePayloadCommand, type CommandTransition } from "./agent-model.js";
 import { InvalidRequestError } from "./agent-errors.js";
@@ -64,6 +66,12 @@ export function applyCertificateOffer(agent: Agent, certificate: TLSCertificate,
   });
   offers.opamp.certificate = certificate;
   return applyConnectionSettings(agent, offers, options);
+}
+
+/** A signed certificate as OpAMP offers it. */
+export function tlsCertificateOf(issued: IssuedCertificate): TLSCertificate {
+  // No private key: the agent generated it and keeps it (spec, CSR flow step 7).
+  return create(TLSCertificateSchema, { cert: new TextEncoder().encode(issued.certificatePem), caCert: new TextEncoder().encode(issued.caCertificatePem) });
 }
 
 export function applyPackagesAvailable(agent: Agent, packages: Record<string, PackageAvailable>, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {

@@ -8,22 +8,32 @@ import { canonicalUid } from "./canonical-uid.js";
 import type { Logger } from "@fleetplane/platform/logger";
 import { asConnectError, guarded } from "./connect-errors.js";
 import { InvalidRequestError } from "../agents/agent-errors.js";
-import type { AgentUsecase } from "../agents/agent-usecase.js";
+import type { AdminCommands } from "../agents/admin-commands.js";
+import type { AgentReports } from "../agents/agent-reports.js";
+import type { AgentStore } from "../agents/agent-store.js";
 import { isHealthy, remoteConfigStateOf } from "../agents/fleet-summary.js";
-import { pageLimit } from "../connections/connection-usecase.js";
+import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform/paging";
+import { requesterOf } from "./requested-by.js";
 
 /** Bounds the work and memory of one batch call. */
 export const MAX_REPORTS_PER_BATCH = 1000;
 
+/** The three parts of the agents' side that AgentService serves. */
+export interface AgentServiceParts {
+  store: AgentStore;
+  reports: AgentReports;
+  commands: AdminCommands;
+}
+
 /** The Connect face of agent-service's AgentService. */
-export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): ServiceImpl<typeof AgentService> {
+export function createAgentServiceImpl({ store, reports, commands }: AgentServiceParts, logger: Logger): ServiceImpl<typeof AgentService> {
   const guard = guarded(logger);
 
   return {
     reportMessage: (req) =>
       guard("ReportMessage", async () => {
         if (!req.connection || !req.message) throw new InvalidRequestError("ReportMessage needs a connection and a message");
-        return agents.reportMessage(req.connection, req.message);
+        return reports.reportMessage(req.connection, req.message);
       }, req.message?.instanceUid),
     reportMessages: (req) =>
       guard("ReportMessages", async () => {
@@ -32,7 +42,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
           req.reports.map(async (r) => {
             try {
               if (!r.connection || !r.message) throw new InvalidRequestError("each report needs a connection and a message");
-              return await agents.reportMessage(r.connection, r.message);
+              return await reports.reportMessage(r.connection, r.message);
             } catch (err) {
               const ce = asConnectError(err, logger, "ReportMessages", r.message?.instanceUid);
               return { errorCode: ce.code, errorMessage: ce.rawMessage };
@@ -43,35 +53,31 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
       }),
     pullServerToAgent: (req) =>
       guard("PullServerToAgent", async () => {
-        const message = await agents.pullServerToAgent(canonicalUid(req.instanceUid), req.connectionId);
+        const message = await reports.pullServerToAgent(canonicalUid(req.instanceUid), req.connectionId);
         return message ? { message } : {};
       }, req.instanceUid),
     markDisconnected: (req) =>
       guard("MarkDisconnected", async () => ({
-        disconnected: await agents.markDisconnected(canonicalUid(req.instanceUid), req.connectionId),
+        disconnected: await reports.markDisconnected(canonicalUid(req.instanceUid), req.connectionId),
       }), req.instanceUid),
-    getAgent: (req) => guard("GetAgent", async () => ({ agent: await agents.getAgent(canonicalUid(req.instanceUid)) }), req.instanceUid),
+    getAgent: (req) => guard("GetAgent", async () => ({ agent: await store.getAgent(canonicalUid(req.instanceUid)) }), req.instanceUid),
     listAgents: (req) =>
       guard("ListAgents", async () => {
         const limit = pageLimit(req.pageSize);
         const f = req.filter;
         const where = (a: Agent) =>
           (f?.remoteConfigState === undefined || remoteConfigStateOf(a) === f.remoteConfigState) && (f?.healthy === undefined || isHealthy(a) === f.healthy);
-        const found = await agents.listAgents({
-          limit: limit + 1,
+        const found = await store.listAgents({
+          limit: fetchLimit(limit),
           ...(req.pageToken ? { after: canonicalUid(req.pageToken) } : {}),
           ...(f?.connected !== undefined ? { connected: f.connected } : {}),
           ...(f && Object.keys(f.attributes).length > 0 ? { attributes: f.attributes } : {}),
           where,
         });
-        const page = found.slice(0, limit);
-        const last = page[page.length - 1];
-        return {
-          agents: page,
-          nextPageToken: found.length > limit && last ? instanceUidToHex(last.metadata!.instanceUid) : "",
-        };
+        const { page, nextPageToken } = toPage(found, limit, (last) => instanceUidToHex(last.metadata!.instanceUid));
+        return { agents: page, nextPageToken };
       }),
-    getFleetSummary: () => guard("GetFleetSummary", async () => ({ summary: await agents.fleetSummary() })),
+    getFleetSummary: () => guard("GetFleetSummary", async () => ({ summary: await store.fleetSummary() })),
     setRemoteConfig: (req) =>
       guard("SetRemoteConfig", async () => {
         const configMap: Record<string, AgentConfigFile> = {};
@@ -81,29 +87,29 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
           configMap[name] = { $typeName: "opamp.proto.v1.AgentConfigFile", body, contentType: file.contentType };
         }
         const uid = canonicalUid(req.instanceUid);
-        const { agent, command, pushed } = await agents.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap }), req.requestedBy || "anonymous");
+        const { agent, command, pushed } = await commands.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap }), requesterOf(req.requestedBy));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
     sendCommand: (req) =>
       guard("SendCommand", async () => {
-        const { command, pushed } = await agents.sendCommand(canonicalUid(req.instanceUid), req.kind, req.requestedBy || "anonymous");
+        const { command, pushed } = await commands.sendCommand(canonicalUid(req.instanceUid), req.kind, requesterOf(req.requestedBy));
         return { command, pushed };
       }, req.instanceUid),
     setConnectionSettings: (req) =>
       guard("SetConnectionSettings", async () => {
         if (!req.offers) throw new InvalidRequestError("SetConnectionSettings needs offers");
-        const { agent, command, pushed } = await agents.setConnectionSettings(canonicalUid(req.instanceUid), req.offers, req.requestedBy || "anonymous");
+        const { agent, command, pushed } = await commands.setConnectionSettings(canonicalUid(req.instanceUid), req.offers, requesterOf(req.requestedBy));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
     setPackagesAvailable: (req) =>
       guard("SetPackagesAvailable", async () => {
-        const { agent, command, pushed } = await agents.setPackagesAvailable(canonicalUid(req.instanceUid), req.packages, req.requestedBy || "anonymous");
+        const { agent, command, pushed } = await commands.setPackagesAvailable(canonicalUid(req.instanceUid), req.packages, requesterOf(req.requestedBy));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
     sendCustomMessage: (req) =>
       guard("SendCustomMessage", async () => {
         const message = create(CustomMessageSchema, { capability: req.capability, type: req.type, data: req.data });
-        const { command, pushed } = await agents.sendCustomMessage(canonicalUid(req.instanceUid), message, req.requestedBy || "anonymous");
+        const { command, pushed } = await commands.sendCustomMessage(canonicalUid(req.instanceUid), message, requesterOf(req.requestedBy));
         return { command, pushed };
       }, req.instanceUid),
     async *watchAgents(req, ctx) {
@@ -112,7 +118,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
       let wake: (() => void) | undefined;
       const MAX_BACKLOG = 10_000;
       let overflow = false;
-      const stop = agents.watch((agent) => {
+      const stop = store.watch((agent) => {
         if (only && instanceUidToHex(agent.metadata!.instanceUid) !== only) return;
         if (queue.length >= MAX_BACKLOG) overflow = true;
         else queue.push(agent);
