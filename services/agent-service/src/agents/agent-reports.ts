@@ -1,14 +1,7 @@
-import { create } from "@bufbuild/protobuf";
 import { ConnectionType, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import {
-  AgentCapabilities,
-  ServerToAgentFlags,
-  ServerToAgentSchema,
-  type AgentToServer,
-  type CustomCapabilities,
-  type ServerToAgent,
-} from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex, isValidInstanceUid } from "@fleetplane/platform/instance-uid";
+import { AgentCapabilities, type AgentToServer, type CustomCapabilities, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { instanceUidProblem, newInstanceUidReply, serverCapabilities } from "@fleetplane/opamp";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
 import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
 import type { CertificateDesk, CsrDecision } from "../certificates/certificate-desk.js";
@@ -17,9 +10,9 @@ import { markDelivered, markDisconnected, queueCertificateRefusal, report, reque
 import type { AgentStore } from "./agent-store.js";
 import { auditedCommand, type AuditedCommand } from "./command-audit-port.js";
 import { newCommandId } from "./command-id.js";
-import { SPEC_DEFAULT_HEARTBEAT_SECONDS, noteHeartbeatInterval } from "./heartbeat-offer.js";
+import { SPEC_DEFAULT_HEARTBEAT_SECONDS, heartbeatOffer, noteHeartbeatInterval } from "./heartbeat-offer.js";
 import { applyCertificateOffer, offerTransitions, tlsCertificateOf } from "./offers.js";
-import { buildServerToAgent, serverCapabilities } from "./server-to-agent-builder.js";
+import { buildServerToAgent } from "./server-to-agent-builder.js";
 
 export interface AgentReportsOptions {
   store: AgentStore;
@@ -64,9 +57,8 @@ export class AgentReports {
 
   /** OnMessage's agent half: GetOrCreateAgent, Connected=true, report(), SaveAgent, fetchServerToAgent(). */
   async reportMessage(connection: Connection, msg: AgentToServer): Promise<ReportReply> {
-    if (!isValidInstanceUid(msg.instanceUid)) {
-      throw new InvalidRequestError(`instance_uid must be 16 bytes, got ${msg.instanceUid.length}`);
-    }
+    const uidProblem = instanceUidProblem(msg.instanceUid);
+    if (uidProblem) throw new InvalidRequestError(uidProblem);
     if (requestsNewInstanceUid(msg)) return { reply: this.assignNewInstanceUid(msg.instanceUid, "the agent asked for one"), heartbeatIntervalSeconds: 0n };
     const uid = instanceUidToHex(msg.instanceUid);
     // Checking and signing a CSR is asynchronous work, done before the
@@ -83,24 +75,30 @@ export class AgentReports {
         return { persist: "no", result: { reply: this.assignNewInstanceUid(msg.instanceUid, "duplicate"), heartbeatIntervalSeconds: 0n } };
       }
       const outcome = report(agent, msg, connection, { now: this.now(), known });
-      outcome.transitions.push(...offerTransitions(agent, msg, this.heartbeatSeconds));
+      // The heartbeat offer is worked out once per message, from the agent
+      // as reported, and handed down to everything that needs it.
+      let heartbeat = heartbeatOffer(agent, this.heartbeatSeconds);
+      outcome.transitions.push(...offerTransitions(agent, msg, heartbeat));
       const answered = csr ? this.answerCsr(agent, csr, csrCommandId) : undefined;
-      if (answered) outcome.transitions.push(...answered.transitions);
-      const applied = noteHeartbeatInterval(agent, this.heartbeatSeconds, { reported: msg });
+      if (answered) {
+        outcome.transitions.push(...answered.transitions);
+        // A signed certificate is a new admin offer: the desired settings change with it.
+        heartbeat = heartbeatOffer(agent, this.heartbeatSeconds);
+      }
       const built = buildServerToAgent(agent, {
         requestFullState: outcome.needsFullState,
         capabilities: this.capabilities,
-        heartbeatIntervalSeconds: this.heartbeatSeconds,
+        heartbeat,
         customCapabilities: this.deps.customCapabilities,
         announceCustomCapabilities: outcome.announceCustomCapabilities,
       });
-      const sent = noteHeartbeatInterval(agent, this.heartbeatSeconds, { sent: built.message });
+      const interval = noteHeartbeatInterval(agent, heartbeat, { reported: msg, sent: built.message });
       const transitions = [...outcome.transitions, ...this.deliver(agent, built.deliveredCommandIds)];
-      const changed = outcome.changed || applied || sent || built.deliveredCommandIds.length > 0;
+      const changed = outcome.changed || interval || built.deliveredCommandIds.length > 0;
       return {
         persist: changed ? "now" : "later",
         result: { reply: built.message, heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds ?? 0n },
-        ...(answered ? { records: [answered.record] } : {}),
+        records: answered ? [answered.record] : undefined,
         transitions,
         evict: outcome.disconnected,
       };
@@ -115,13 +113,14 @@ export class AgentReports {
     // by another agent-service replica, after this one cached the agent.
     return this.deps.store.mutate(uid, { create: false, fresh: true }, (agent) => {
       if (agent.status?.connectionId !== connectionId || !agent.status.connected) return { persist: "no", result: undefined };
-      const built = buildServerToAgent(agent, { requestFullState: false, capabilities: this.capabilities, heartbeatIntervalSeconds: this.heartbeatSeconds });
+      const heartbeat = heartbeatOffer(agent, this.heartbeatSeconds);
+      const built = buildServerToAgent(agent, { requestFullState: false, capabilities: this.capabilities, heartbeat });
       // A push exists to deliver something new (a pending command). Desired
       // state the agent already received but has not confirmed (a config it
       // is still applying) rides on its next reply instead: pushing it again
       // would send the same config on every pull.
       if (!built.hasContent || built.deliveredCommandIds.length === 0) return { persist: "no", result: undefined };
-      noteHeartbeatInterval(agent, this.heartbeatSeconds, { sent: built.message });
+      noteHeartbeatInterval(agent, heartbeat, { sent: built.message });
       const transitions = this.deliver(agent, built.deliveredCommandIds);
       return { persist: "now", result: built.message, transitions };
     });
@@ -177,13 +176,8 @@ export class AgentReports {
   private assignNewInstanceUid(oldUid: Uint8Array, why: string): ServerToAgent {
     const newInstanceUid = uuidv7Bytes(this.now());
     this.deps.logger.info({ agent: instanceUidToHex(oldUid), newAgent: instanceUidToHex(newInstanceUid), why }, "assigning a new instance UID");
-    return create(ServerToAgentSchema, {
-      instanceUid: oldUid,
-      capabilities: this.capabilities,
-      agentIdentification: { newInstanceUid },
-      // The agent must tell us everything again under its new identity.
-      flags: BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState),
-    });
+    // The reply also asks the agent to tell everything again under its new identity.
+    return newInstanceUidReply(oldUid, this.capabilities, newInstanceUid);
   }
 
   private deliver(agent: Agent, commandIds: string[]): CommandTransition[] {

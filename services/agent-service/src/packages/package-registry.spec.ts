@@ -4,7 +4,7 @@ import { AgentSchema, AgentCommandSchema } from "@fleetplane/gen/fleetplane/agen
 import type { Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { PackageType, type PackageAvailable } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { InvalidRequestError } from "../agents/agent-errors.js";
-import { computePackageHash } from "../agents/offers.js";
+import { computePackageHash } from "../agents/offer-hashes.js";
 import { PackageConflictError, PackageNotFoundError } from "./package-errors.js";
 import { PackageRegistry, toPackageAvailable, type PackageDefinition } from "./package-registry.js";
 import type { PackageRepository } from "./package-repository.js";
