@@ -11,13 +11,13 @@ import {
 } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { FleetSummarySchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { ComponentHealthSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { MAX_AGENT_TYPES } from "@fleetplane/agent-service/domain/fleet-summary";
+import { MAX_AGENT_TYPES } from "@fleetplane/agent-service/agents/fleet-summary";
 import {
   RevisionConflictError,
   type AgentRepository,
-  type ConnectionRepository,
-  type GatewayLeaseRepository,
-} from "@fleetplane/agent-service/domain/agent-repository";
+} from "@fleetplane/agent-service/agents/agent-repository";
+import type { ConnectionRepository } from "@fleetplane/agent-service/connections/connection-store";
+import type { GatewayLeaseRepository } from "@fleetplane/agent-service/connections/gateway-lease-store";
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";

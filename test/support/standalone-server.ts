@@ -9,8 +9,8 @@ import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_se
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { silentLogger } from "@fleetplane/platform/logger";
 import { startStandalone, type Standalone } from "@fleetplane/server/standalone";
-import type { CsrApproval } from "@fleetplane/agent-service/domain/certificate-desk";
-import { serverCustomCapabilities } from "@fleetplane/agent-service/domain/server-custom-capabilities";
+import type { CsrApproval } from "@fleetplane/agent-service/certificates/certificate-desk";
+import { serverCustomCapabilities } from "@fleetplane/agent-service/agents/server-custom-capabilities";
 import { writeTestCa } from "./csr.js";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */

@@ -1,6 +1,6 @@
 import { CertificateAuthorityConfigError, createX509CertificateSigner, generateCertificateAuthority } from "@fleetplane/agent-service/adapters/x509-certificate-signer";
-import type { CsrApproval } from "@fleetplane/agent-service/domain/certificate-desk";
-import type { CertificateSigner } from "@fleetplane/agent-service/domain/certificate-signer";
+import type { CsrApproval } from "@fleetplane/agent-service/certificates/certificate-desk";
+import type { CertificateSigner } from "@fleetplane/agent-service/certificates/certificate-signer";
 import { UsageError, type OptionSpec } from "@fleetplane/platform/cli-options";
 import type { Logger } from "@fleetplane/platform/logger";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";

@@ -11,7 +11,7 @@ import { StartupError, startExplained } from "./startup-errors.js";
 import { csrSettingsOf } from "./certificate-authority-choice.js";
 import { COMMAND_OPTIONS, STANDALONE_OPTIONS } from "./command-options.js";
 import type { GatewaySettings } from "@fleetplane/opamp-gateway/gateway-settings";
-import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service/domain/server-custom-capabilities";
+import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service/agents/server-custom-capabilities";
 
 /** The gateway flags (GATEWAY_LIMIT_OPTIONS), checked, in the units of GatewaySettings. */
 function gatewayLimits(v: Record<string, unknown>): GatewaySettings {

@@ -2,19 +2,22 @@ import type { Client, ConnectRouter } from "@connectrpc/connect";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { createCertificateServiceImpl } from "@fleetplane/agent-service/certificate-service-impl";
-import { CertificateDesk, type CsrApproval } from "@fleetplane/agent-service/domain/certificate-desk";
-import { CertificateRequestUsecase } from "@fleetplane/agent-service/domain/certificate-requests";
-import type { CertificateSigner } from "@fleetplane/agent-service/domain/certificate-signer";
+import { createCertificateServiceImpl } from "@fleetplane/agent-service/api/certificate-service-handler";
+import { CertificateDesk, type CsrApproval } from "@fleetplane/agent-service/certificates/certificate-desk";
+import { CertificateRequestUsecase } from "@fleetplane/agent-service/certificates/certificate-requests";
+import type { CertificateSigner } from "@fleetplane/agent-service/certificates/certificate-signer";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { createConnectCommandAudit } from "@fleetplane/agent-service/adapters/connect-command-audit";
-import { createAgentServiceImpl, createConnectionServiceImpl } from "@fleetplane/agent-service/agent-service-impl";
-import { AgentUsecase } from "@fleetplane/agent-service/domain/agent-usecase";
-import { ConnectionUsecase } from "@fleetplane/agent-service/domain/connection-usecase";
-import { GatewayLeases } from "@fleetplane/agent-service/domain/gateway-leases";
-import { PackageRegistry } from "@fleetplane/agent-service/domain/package-registry";
-import { createPackageServiceImpl } from "@fleetplane/agent-service/package-service-impl";
+import { createAgentServiceImpl } from "@fleetplane/agent-service/api/agent-service-handler";
+import { createConnectionServiceImpl } from "@fleetplane/agent-service/api/connection-service-handler";
+import { AdminCommands } from "@fleetplane/agent-service/agents/admin-commands";
+import { AgentReports } from "@fleetplane/agent-service/agents/agent-reports";
+import { AgentStore } from "@fleetplane/agent-service/agents/agent-store";
+import { ConnectionUsecase } from "@fleetplane/agent-service/connections/connection-usecase";
+import { GatewayLeases } from "@fleetplane/agent-service/connections/gateway-leases";
+import { PackageRegistry } from "@fleetplane/agent-service/packages/package-registry";
+import { createPackageServiceImpl } from "@fleetplane/agent-service/api/package-service-handler";
 import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-impl";
 import { CommandAudit } from "@fleetplane/command-service/domain/command-audit";
 import { exposePendingCommands } from "@fleetplane/command-service/pending-commands-metric";
@@ -61,33 +64,35 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     opampEndpoint: o.certificates?.opampEndpoint ?? (() => ""),
     logger,
   });
-  const agents = new AgentUsecase({
-    agents: stores.agents,
-    audit,
-    push: bus,
+  // The agents' side in three parts: the store (cache, lock, writes,
+  // watchers), the report path the gateways call, and the admin commands.
+  const store = new AgentStore({ agents: stores.agents, audit, logger });
+  const reports = new AgentReports({
+    store,
     logger,
     certificates: desk,
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
   });
+  const adminCommands = new AdminCommands({ store, audit, push: bus, opampEndpoint: () => desk.opampEndpoint });
   const connections = new ConnectionUsecase(stores.connections);
-  const packages = new PackageRegistry({ packages: stores.packages, offers: agents });
-  const leases = new GatewayLeases({ leases: stores.leases, agents, connections: stores.connections, logger });
+  const packages = new PackageRegistry({ packages: stores.packages, offers: adminCommands });
+  const leases = new GatewayLeases({ leases: stores.leases, agents: store, reports, connections: stores.connections, logger });
   leases.start(o.reapIntervalMs ?? 5_000);
   const services: ServiceRegistration[] = [
-    registration(AgentService, createAgentServiceImpl(agents, logger)),
+    registration(AgentService, createAgentServiceImpl({ store, reports, commands: adminCommands }, logger)),
     registration(ConnectionService, createConnectionServiceImpl(connections, leases, logger)),
-    registration(CertificateService, createCertificateServiceImpl(new CertificateRequestUsecase(desk, agents), logger)),
+    registration(CertificateService, createCertificateServiceImpl(new CertificateRequestUsecase(desk, adminCommands), logger)),
     registration(PackageService, createPackageServiceImpl(packages, logger)),
   ];
   return {
-    agents,
+    agents: store,
     leases,
     ping: () => stores.agents.ping(),
     /** Stops the reaper, flushes cached agent state and the audit queue (in that order). */
     async close() {
       await leases.stop();
-      await agents.close();
+      await store.close();
       await audit.drain();
     },
     services,

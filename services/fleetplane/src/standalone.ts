@@ -2,7 +2,7 @@ import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import type { AgentUsecase } from "@fleetplane/agent-service/domain/agent-usecase";
+import type { AgentStore } from "@fleetplane/agent-service/agents/agent-store";
 import { startGateway, type Gateway } from "@fleetplane/opamp-gateway/gateway";
 import { gatewaySettings, type GatewaySettings } from "@fleetplane/opamp-gateway/gateway-settings";
 import { startApiServer } from "@fleetplane/platform/api-server";
@@ -41,7 +41,7 @@ export interface Standalone {
   apiPort: number;
   gatewayId: string;
   gateway: Gateway;
-  agents: AgentUsecase;
+  agents: AgentStore;
   close(): Promise<void>;
 }
 

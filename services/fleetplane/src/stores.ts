@@ -1,12 +1,14 @@
-import type { AgentRepository, ConnectionRepository, GatewayLeaseRepository } from "@fleetplane/agent-service/domain/agent-repository";
+import type { AgentRepository } from "@fleetplane/agent-service/agents/agent-repository";
+import type { ConnectionRepository } from "@fleetplane/agent-service/connections/connection-store";
+import type { GatewayLeaseRepository } from "@fleetplane/agent-service/connections/gateway-lease-store";
 import {
   createLmdbAgentRepository,
   createLmdbConnectionRepository,
   createLmdbGatewayLeaseRepository,
 } from "@fleetplane/agent-service/adapters/lmdb-agent-repository";
-import type { CertificateRequestRepository } from "@fleetplane/agent-service/domain/certificate-request-repository";
+import type { CertificateRequestRepository } from "@fleetplane/agent-service/certificates/certificate-request-repository";
 import { createLmdbCertificateRequestRepository } from "@fleetplane/agent-service/adapters/lmdb-certificate-request-repository";
-import type { PackageRepository } from "@fleetplane/agent-service/domain/package-repository";
+import type { PackageRepository } from "@fleetplane/agent-service/packages/package-repository";
 import { createLmdbPackageRepository } from "@fleetplane/agent-service/adapters/lmdb-package-repository";
 import type { CommandRepository } from "@fleetplane/command-service/domain/command-repository";
 import { createLmdbCommandRepository } from "@fleetplane/command-service/adapters/lmdb-command-repository";

@@ -1,8 +1,8 @@
 import type { Client } from "@connectrpc/connect";
 import { CommandService, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import type { Logger } from "@fleetplane/platform/logger";
-import type { CommandTransition } from "../domain/agent-model.js";
-import type { CommandAuditPort } from "../domain/command-audit-port.js";
+import type { CommandTransition } from "../agents/agent-model.js";
+import type { CommandAuditPort } from "../agents/command-audit-port.js";
 
 const STATE: Record<CommandTransition["to"], CommandState> = {
   delivered: CommandState.DELIVERED,

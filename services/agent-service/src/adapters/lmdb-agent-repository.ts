@@ -6,11 +6,11 @@ import {
   RevisionConflictError,
   type AgentQuery,
   type AgentRepository,
-  type ConnectionRepository,
-  type GatewayLeaseRepository,
-} from "../domain/agent-repository.js";
-import { matchesAgentQuery } from "../domain/agent-query.js";
-import { FleetSummaryCounter } from "../domain/fleet-summary.js";
+} from "../agents/agent-repository.js";
+import type { ConnectionRepository } from "../connections/connection-store.js";
+import type { GatewayLeaseRepository } from "../connections/gateway-lease-store.js";
+import { matchesAgentQuery } from "../agents/agent-query.js";
+import { FleetSummaryCounter } from "../agents/fleet-summary.js";
 
 /**
  * Agents in the embedded store, keyed by hex instance UID and stored as the

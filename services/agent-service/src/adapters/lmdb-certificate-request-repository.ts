@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { CertificateRequestSchema, CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import type { EmbeddedStore } from "@fleetplane/platform/embedded-store";
-import type { CertificateRequestRepository } from "../domain/certificate-request-repository.js";
+import type { CertificateRequestRepository } from "../certificates/certificate-request-repository.js";
 
 /**
  * Certificate signing requests in the embedded store. Ids are UUIDv7 hex, so

@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { PackageSchema, type Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import type { EmbeddedStore } from "@fleetplane/platform/embedded-store";
-import type { PackageRepository } from "../domain/package-repository.js";
+import type { PackageRepository } from "../packages/package-repository.js";
 
 /**
  * Registered packages in the embedded store, keyed by the tuple

@@ -7,11 +7,11 @@ import {
   RevisionConflictError,
   type AgentQuery,
   type AgentRepository,
-  type ConnectionRepository,
-  type GatewayLeaseRepository,
-} from "../domain/agent-repository.js";
-import { agentStringAttributes } from "../domain/agent-query.js";
-import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../domain/fleet-summary.js";
+} from "../agents/agent-repository.js";
+import type { ConnectionRepository } from "../connections/connection-store.js";
+import type { GatewayLeaseRepository } from "../connections/gateway-lease-store.js";
+import { agentStringAttributes } from "../agents/agent-query.js";
+import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../agents/fleet-summary.js";
 
 /**
  * One document per agent. The agent itself is the `proto` blob (the protobuf

@@ -2,7 +2,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { CertificateRequestSchema, CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { bytesOfBinary, guardMongo, upsertWithRetry } from "@fleetplane/platform/mongo-store";
 import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
-import type { CertificateRequestRepository } from "../domain/certificate-request-repository.js";
+import type { CertificateRequestRepository } from "../certificates/certificate-request-repository.js";
 
 /** One document per request; the fields listings filter on are copied out of the protobuf blob. */
 interface CertificateRequestDocument {

@@ -2,7 +2,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { PackageSchema, type Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { bytesOfBinary, guardMongo } from "@fleetplane/platform/mongo-store";
 import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
-import type { PackageKey, PackageRepository } from "../domain/package-repository.js";
+import type { PackageKey, PackageRepository } from "../packages/package-repository.js";
 
 /**
  * One document per package version. `_id` is the JSON of [name, version]: a

@@ -2,7 +2,7 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { createPrivateKey, createPublicKey, randomBytes, webcrypto, type KeyObject } from "node:crypto";
-import { MalformedCsrError, type CertificateSigner, type InspectedCsr } from "../domain/certificate-signer.js";
+import { MalformedCsrError, type CertificateSigner, type InspectedCsr } from "../certificates/certificate-signer.js";
 
 /**
  * The certificate authority on Node's WebCrypto, with @peculiar/x509 for the

@@ -1,31 +1,39 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentConfigMapSchema, CustomMessageSchema, type AgentConfigFile } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { canonicalUid } from "./canonical-uid.js";
 import type { Logger } from "@fleetplane/platform/logger";
 import { asConnectError, guarded } from "./connect-errors.js";
-import { InvalidRequestError } from "./domain/agent-errors.js";
-import type { AgentUsecase } from "./domain/agent-usecase.js";
-import { isHealthy, remoteConfigStateOf } from "./domain/fleet-summary.js";
-import { ConnectionUsecase, pageLimit } from "./domain/connection-usecase.js";
-import type { GatewayLeases } from "./domain/gateway-leases.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
+import type { AdminCommands } from "../agents/admin-commands.js";
+import type { AgentReports } from "../agents/agent-reports.js";
+import type { AgentStore } from "../agents/agent-store.js";
+import { isHealthy, remoteConfigStateOf } from "../agents/fleet-summary.js";
+import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform/paging";
+import { requesterOf } from "./requested-by.js";
 
 /** Bounds the work and memory of one batch call. */
 export const MAX_REPORTS_PER_BATCH = 1000;
 
-export const canonicalUid = (text: string) => instanceUidToHex(parseInstanceUid(text));
+/** The three parts of the agents' side that AgentService serves. */
+export interface AgentServiceParts {
+  store: AgentStore;
+  reports: AgentReports;
+  commands: AdminCommands;
+}
 
 /** The Connect face of agent-service's AgentService. */
-export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): ServiceImpl<typeof AgentService> {
+export function createAgentServiceImpl({ store, reports, commands }: AgentServiceParts, logger: Logger): ServiceImpl<typeof AgentService> {
   const guard = guarded(logger);
 
   return {
     reportMessage: (req) =>
       guard("ReportMessage", async () => {
         if (!req.connection || !req.message) throw new InvalidRequestError("ReportMessage needs a connection and a message");
-        return agents.reportMessage(req.connection, req.message);
+        return reports.reportMessage(req.connection, req.message);
       }, req.message?.instanceUid),
     reportMessages: (req) =>
       guard("ReportMessages", async () => {
@@ -34,7 +42,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
           req.reports.map(async (r) => {
             try {
               if (!r.connection || !r.message) throw new InvalidRequestError("each report needs a connection and a message");
-              return await agents.reportMessage(r.connection, r.message);
+              return await reports.reportMessage(r.connection, r.message);
             } catch (err) {
               const ce = asConnectError(err, logger, "ReportMessages", r.message?.instanceUid);
               return { errorCode: ce.code, errorMessage: ce.rawMessage };
@@ -45,35 +53,31 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
       }),
     pullServerToAgent: (req) =>
       guard("PullServerToAgent", async () => {
-        const message = await agents.pullServerToAgent(canonicalUid(req.instanceUid), req.connectionId);
+        const message = await reports.pullServerToAgent(canonicalUid(req.instanceUid), req.connectionId);
         return message ? { message } : {};
       }, req.instanceUid),
     markDisconnected: (req) =>
       guard("MarkDisconnected", async () => ({
-        disconnected: await agents.markDisconnected(canonicalUid(req.instanceUid), req.connectionId),
+        disconnected: await reports.markDisconnected(canonicalUid(req.instanceUid), req.connectionId),
       }), req.instanceUid),
-    getAgent: (req) => guard("GetAgent", async () => ({ agent: await agents.getAgent(canonicalUid(req.instanceUid)) }), req.instanceUid),
+    getAgent: (req) => guard("GetAgent", async () => ({ agent: await store.getAgent(canonicalUid(req.instanceUid)) }), req.instanceUid),
     listAgents: (req) =>
       guard("ListAgents", async () => {
         const limit = pageLimit(req.pageSize);
         const f = req.filter;
         const where = (a: Agent) =>
           (f?.remoteConfigState === undefined || remoteConfigStateOf(a) === f.remoteConfigState) && (f?.healthy === undefined || isHealthy(a) === f.healthy);
-        const found = await agents.listAgents({
-          limit: limit + 1,
+        const found = await store.listAgents({
+          limit: fetchLimit(limit),
           ...(req.pageToken ? { after: canonicalUid(req.pageToken) } : {}),
           ...(f?.connected !== undefined ? { connected: f.connected } : {}),
           ...(f && Object.keys(f.attributes).length > 0 ? { attributes: f.attributes } : {}),
           where,
         });
-        const page = found.slice(0, limit);
-        const last = page[page.length - 1];
-        return {
-          agents: page,
-          nextPageToken: found.length > limit && last ? instanceUidToHex(last.metadata!.instanceUid) : "",
-        };
+        const { page, nextPageToken } = toPage(found, limit, (last) => instanceUidToHex(last.metadata!.instanceUid));
+        return { agents: page, nextPageToken };
       }),
-    getFleetSummary: () => guard("GetFleetSummary", async () => ({ summary: await agents.fleetSummary() })),
+    getFleetSummary: () => guard("GetFleetSummary", async () => ({ summary: await store.fleetSummary() })),
     setRemoteConfig: (req) =>
       guard("SetRemoteConfig", async () => {
         const configMap: Record<string, AgentConfigFile> = {};
@@ -83,29 +87,29 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
           configMap[name] = { $typeName: "opamp.proto.v1.AgentConfigFile", body, contentType: file.contentType };
         }
         const uid = canonicalUid(req.instanceUid);
-        const { agent, command, pushed } = await agents.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap }), req.requestedBy || "anonymous");
+        const { agent, command, pushed } = await commands.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap }), requesterOf(req.requestedBy));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
     sendCommand: (req) =>
       guard("SendCommand", async () => {
-        const { command, pushed } = await agents.sendCommand(canonicalUid(req.instanceUid), req.kind, req.requestedBy || "anonymous");
+        const { command, pushed } = await commands.sendCommand(canonicalUid(req.instanceUid), req.kind, requesterOf(req.requestedBy));
         return { command, pushed };
       }, req.instanceUid),
     setConnectionSettings: (req) =>
       guard("SetConnectionSettings", async () => {
         if (!req.offers) throw new InvalidRequestError("SetConnectionSettings needs offers");
-        const { agent, command, pushed } = await agents.setConnectionSettings(canonicalUid(req.instanceUid), req.offers, req.requestedBy || "anonymous");
+        const { agent, command, pushed } = await commands.setConnectionSettings(canonicalUid(req.instanceUid), req.offers, requesterOf(req.requestedBy));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
     setPackagesAvailable: (req) =>
       guard("SetPackagesAvailable", async () => {
-        const { agent, command, pushed } = await agents.setPackagesAvailable(canonicalUid(req.instanceUid), req.packages, req.requestedBy || "anonymous");
+        const { agent, command, pushed } = await commands.setPackagesAvailable(canonicalUid(req.instanceUid), req.packages, requesterOf(req.requestedBy));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
     sendCustomMessage: (req) =>
       guard("SendCustomMessage", async () => {
         const message = create(CustomMessageSchema, { capability: req.capability, type: req.type, data: req.data });
-        const { command, pushed } = await agents.sendCustomMessage(canonicalUid(req.instanceUid), message, req.requestedBy || "anonymous");
+        const { command, pushed } = await commands.sendCustomMessage(canonicalUid(req.instanceUid), message, requesterOf(req.requestedBy));
         return { command, pushed };
       }, req.instanceUid),
     async *watchAgents(req, ctx) {
@@ -114,7 +118,7 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
       let wake: (() => void) | undefined;
       const MAX_BACKLOG = 10_000;
       let overflow = false;
-      const stop = agents.watch((agent) => {
+      const stop = store.watch((agent) => {
         if (only && instanceUidToHex(agent.metadata!.instanceUid) !== only) return;
         if (queue.length >= MAX_BACKLOG) overflow = true;
         else queue.push(agent);
@@ -136,43 +140,5 @@ export function createAgentServiceImpl(agents: AgentUsecase, logger: Logger): Se
         stop();
       }
     },
-  };
-}
-
-/** The Connect face of the ConnectionUsecase. */
-export function createConnectionServiceImpl(connections: ConnectionUsecase, leases: GatewayLeases, logger: Logger): ServiceImpl<typeof ConnectionService> {
-  const guard = guarded(logger);
-  return {
-    saveConnection: (req) =>
-      guard("SaveConnection", async () => {
-        if (!req.connection?.id) throw new InvalidRequestError("SaveConnection needs a connection with an id");
-        await connections.save(req.connection);
-        return {};
-      }),
-    getConnection: (req) =>
-      guard("GetConnection", async () => {
-        const connection = await connections.get(req.id);
-        if (!connection) throw new ConnectError(`connection ${req.id} is not known`, Code.NotFound);
-        return { connection };
-      }),
-    deleteConnection: (req) =>
-      guard("DeleteConnection", async () => {
-        await connections.delete(req.id);
-        return {};
-      }),
-    listConnections: (req) =>
-      guard("ListConnections", async () =>
-        connections.list({ pageSize: req.pageSize, ...(req.gatewayId ? { gatewayId: req.gatewayId } : {}), ...(req.pageToken ? { pageToken: req.pageToken } : {}) }),
-      ),
-    renewGatewayLease: (req) =>
-      guard("RenewGatewayLease", async () => {
-        await leases.renew(req.gatewayId, req.ttlSeconds);
-        return {};
-      }),
-    releaseGatewayLease: (req) =>
-      guard("ReleaseGatewayLease", async () => {
-        await leases.release(req.gatewayId);
-        return {};
-      }),
   };
 }

@@ -63,13 +63,32 @@ export function desiredConnectionSettings(agent: Agent, heartbeatSeconds: bigint
 }
 
 /**
- * The last merge made for each (cached) agent. Every reply to an agent that
- * takes the offer asks for the desired settings, and the merge costs an
- * encode and a SHA-256; its inputs — the admin's offer (replaced, never
- * edited in place, when an admin offers anew), the endpoint and the
- * server's interval — rarely change, so the result is reused until one does.
+ * The last merge made for each (cached) agent. Each message is answered
+ * with one merge (see heartbeatOffer), but every message of an agent that
+ * takes the offer needs one, and a merge costs an encode and a SHA-256; its
+ * inputs — the admin's offer (replaced, never edited in place, when an admin
+ * offers anew), the endpoint and the server's interval — rarely change from
+ * one message to the next, so the result is reused until one does.
  */
 const lastMerge = new WeakMap<Agent, { admin: ConnectionSettingsOffers | undefined; endpoint: string; heartbeatSeconds: bigint; merged: ConnectionSettingsOffers }>();
+
+/**
+ * The server's heartbeat offer to one agent as it stands: the server's
+ * interval and the connection settings the agent should have. Worked out
+ * once for each message the server answers (after the agent's report is
+ * applied), and handed to everything that needs it: the audit of settings
+ * outcomes, the reply builder and the interval bookkeeping.
+ */
+export interface HeartbeatOffer {
+  /** The server's interval; 0: it offers none. */
+  readonly seconds: bigint;
+  /** The admin's offer with the interval merged in, the admin's own, or none. */
+  readonly desired: ConnectionSettingsOffers | undefined;
+}
+
+export function heartbeatOffer(agent: Agent, heartbeatSeconds: bigint): HeartbeatOffer {
+  return { seconds: heartbeatSeconds, desired: desiredConnectionSettings(agent, heartbeatSeconds) };
+}
 
 /**
  * Whether the server's part of the desired settings still has to reach an
@@ -77,8 +96,9 @@ const lastMerge = new WeakMap<Agent, { admin: ConnectionSettingsOffers | undefin
  * resent until they report the hash, like any offer): until it was sent once
  * with this interval.
  */
-export function heartbeatOfferDue(agent: Agent, desired: ConnectionSettingsOffers, heartbeatSeconds: bigint): boolean {
-  if (desired === agent.spec?.connectionSettings || heartbeatSeconds <= 0n) return false;
+export function heartbeatOfferDue(agent: Agent, offer: HeartbeatOffer): boolean {
+  const desired = offer.desired;
+  if (!desired || desired === agent.spec?.connectionSettings || offer.seconds <= 0n) return false;
   if (hasCapability(agent, AgentCapabilities.AgentCapabilities_ReportsConnectionSettingsStatus)) return false;
   return agent.status?.heartbeatIntervalSeconds !== desired.opamp?.heartbeatIntervalSeconds;
 }
@@ -87,15 +107,16 @@ export function heartbeatOfferDue(agent: Agent, desired: ConnectionSettingsOffer
  * Records the interval an agent now runs at, from what it reported (APPLIED
  * for the desired settings' hash) or, for an agent that cannot report it,
  * from what was just sent (the spec says it MUST use an offered interval).
- * Returns true when the interval changed.
+ * Only one of the two ever applies to an agent, so the report path passes
+ * both at once. Returns true when the interval changed.
  */
-export function noteHeartbeatInterval(agent: Agent, heartbeatSeconds: bigint, seen: { reported?: AgentToServer; sent?: ServerToAgent }): boolean {
+export function noteHeartbeatInterval(agent: Agent, offer: HeartbeatOffer, seen: { reported?: AgentToServer; sent?: ServerToAgent }): boolean {
   if (!hasCapability(agent, AgentCapabilities.AgentCapabilities_ReportsHeartbeat)) return false;
   const reports = hasCapability(agent, AgentCapabilities.AgentCapabilities_ReportsConnectionSettingsStatus);
   let interval: bigint | undefined;
   if (reports && seen.reported?.connectionSettingsStatus) {
     const cs = seen.reported.connectionSettingsStatus;
-    const desired = desiredConnectionSettings(agent, heartbeatSeconds);
+    const desired = offer.desired;
     if (desired?.opamp && cs.status === ConnectionSettingsStatuses.ConnectionSettingsStatuses_APPLIED && hashesEqual(cs.lastConnectionSettingsHash, desired.hash)) {
       interval = desired.opamp.heartbeatIntervalSeconds;
     }

@@ -3,15 +3,15 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Agent, AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { PackageSchema, type Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { PackageAvailableSchema, PackageType, type PackageAvailable } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { InvalidRequestError } from "./agent-errors.js";
-import { computePackageHash } from "./offer-hashes.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
+import { computePackageHash } from "../agents/offer-hashes.js";
 import { PackageConflictError, PackageNotFoundError } from "./package-errors.js";
 import type { PackageKey, PackageRepository } from "./package-repository.js";
 
 /** What an admin registers; the server adds the hash and the registration time. */
 export type PackageDefinition = Pick<Package, "name" | "version" | "type" | "downloadUrl" | "sha256" | "signature">;
 
-/** The part of the AgentUsecase the registry offers packages through (so offers stay one code path, audited). */
+/** The admin command the registry offers packages through (AdminCommands: so offers stay one code path, audited). */
 export interface PackageOfferPort {
   setPackagesAvailable(uid: string, packages: Record<string, PackageAvailable>, requestedBy: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }>;
 }
@@ -21,7 +21,7 @@ const MAX_NAME_LENGTH = 256;
 /**
  * The package registry: admins register package versions once, then offer
  * them to agents by name and version. An offer resolves the references to
- * the registered definitions and hands them to the AgentUsecase, which
+ * the registered definitions and hands them to AdminCommands, which
  * stores, pushes and audits them exactly like an inline offer — so the
  * hash an agent reports back is the one computed here at registration.
  */

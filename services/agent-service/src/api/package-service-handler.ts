@@ -1,12 +1,13 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import type { Logger } from "@fleetplane/platform/logger";
-import { canonicalUid } from "./agent-service-impl.js";
+import { canonicalUid } from "./canonical-uid.js";
 import { guarded } from "./connect-errors.js";
-import { InvalidRequestError } from "./domain/agent-errors.js";
-import { pageLimit } from "./domain/connection-usecase.js";
-import type { PackageRegistry } from "./domain/package-registry.js";
-import type { PackageKey } from "./domain/package-repository.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
+import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform/paging";
+import { requesterOf } from "./requested-by.js";
+import type { PackageRegistry } from "../packages/package-registry.js";
+import type { PackageKey } from "../packages/package-repository.js";
 
 /** Page tokens are the last package's [name, version], opaque to clients. */
 function encodeToken(key: PackageKey): string {
@@ -31,7 +32,7 @@ export function createPackageServiceImpl(registry: PackageRegistry, logger: Logg
       guard("RegisterPackage", async () => {
         const { pkg, created } = await registry.register(
           { name: req.name, version: req.version, type: req.type, downloadUrl: req.downloadUrl, sha256: req.sha256, signature: req.signature },
-          req.requestedBy || "anonymous",
+          requesterOf(req.requestedBy),
         );
         return { package: pkg, created };
       }),
@@ -40,13 +41,12 @@ export function createPackageServiceImpl(registry: PackageRegistry, logger: Logg
       guard("ListPackages", async () => {
         const limit = pageLimit(req.pageSize);
         const found = await registry.list({
-          limit: limit + 1,
+          limit: fetchLimit(limit),
           ...(req.name ? { name: req.name } : {}),
           ...(req.pageToken ? { after: decodeToken(req.pageToken) } : {}),
         });
-        const page = found.slice(0, limit);
-        const last = page[page.length - 1];
-        return { packages: page, nextPageToken: found.length > limit && last ? encodeToken(last) : "" };
+        const { page, nextPageToken } = toPage(found, limit, encodeToken);
+        return { packages: page, nextPageToken };
       }),
     deletePackage: (req) =>
       guard("DeletePackage", async () => {
@@ -56,7 +56,7 @@ export function createPackageServiceImpl(registry: PackageRegistry, logger: Logg
     offerPackages: (req) =>
       guard("OfferPackages", async () => {
         const refs = req.packages.map((p) => ({ name: p.name, version: p.version }));
-        const { agent, command, pushed } = await registry.offer(canonicalUid(req.instanceUid), refs, req.requestedBy || "anonymous");
+        const { agent, command, pushed } = await registry.offer(canonicalUid(req.instanceUid), refs, requesterOf(req.requestedBy));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
   };

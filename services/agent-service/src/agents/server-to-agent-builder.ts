@@ -1,40 +1,17 @@
-import { create } from "@bufbuild/protobuf";
 import { CommandKind, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import {
   AgentCapabilities,
   CommandType,
-  ServerCapabilities,
   ServerToAgentFlags,
-  ServerToAgentSchema,
-  ServerToAgentCommandSchema,
-  AgentRemoteConfigSchema,
-  ServerErrorResponseSchema,
   ServerErrorResponseType,
   type CustomCapabilities,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { SERVER_CAPABILITIES, serverToAgent, type ServerToAgentBody } from "@fleetplane/opamp";
 import { hashesEqual } from "./config-hash.js";
 import { hasCapability, pendingCommands } from "./agent-model.js";
+import type { HeartbeatOffer } from "./heartbeat-offer.js";
 import { connectionSettingsToSend, packagesToSend } from "./offers.js";
-
-/**
- * What this server can do, announced in every ServerToAgent (the spec requires
- * it in the first one; repeating it costs two bytes and spares us tracking
- * which reply was first on which transport). Only what is implemented.
- */
-export const SERVER_CAPABILITIES: bigint = BigInt(
-  ServerCapabilities.ServerCapabilities_AcceptsStatus |
-    ServerCapabilities.ServerCapabilities_OffersRemoteConfig |
-    ServerCapabilities.ServerCapabilities_AcceptsEffectiveConfig |
-    ServerCapabilities.ServerCapabilities_OffersPackages |
-    ServerCapabilities.ServerCapabilities_AcceptsPackagesStatus |
-    ServerCapabilities.ServerCapabilities_OffersConnectionSettings,
-);
-
-/** The capabilities to announce: the base set, plus CSR signing when a CA is configured. */
-export function serverCapabilities(o: { signsCertificates: boolean }): bigint {
-  return o.signsCertificates ? SERVER_CAPABILITIES | BigInt(ServerCapabilities.ServerCapabilities_AcceptsConnectionSettingsRequest) : SERVER_CAPABILITIES;
-}
 
 export interface BuiltMessage {
   message: ServerToAgent;
@@ -45,9 +22,10 @@ export interface BuiltMessage {
 }
 
 /**
- * fetchServerToAgent of the design, and the single source of truth for every
- * ServerToAgent: the reply to a report and a push both come from here, so the
- * two paths cannot drift apart.
+ * fetchServerToAgent of the design: what an agent is told, decided from the
+ * agent alone. The reply to a report and a push both come from here, so the
+ * two paths cannot drift apart; the message itself is made by
+ * @fleetplane/opamp's serverToAgent, like every other ServerToAgent.
  */
 export function buildServerToAgent(
   agent: Agent,
@@ -55,8 +33,12 @@ export function buildServerToAgent(
     requestFullState: boolean;
     /** What the server announces (see serverCapabilities); default SERVER_CAPABILITIES. */
     capabilities?: bigint;
-    /** The server's heartbeat offer; 0 or unset: none. */
-    heartbeatIntervalSeconds?: bigint;
+    /**
+     * The server's heartbeat offer to this agent, worked out once for the
+     * message being answered (see heartbeatOffer); unset: the server offers
+     * no interval.
+     */
+    heartbeat?: HeartbeatOffer;
     /** The custom capabilities the server declares (see serverCustomCapabilities); unset: none. */
     customCapabilities?: CustomCapabilities | undefined;
     /**
@@ -68,13 +50,12 @@ export function buildServerToAgent(
     announceCustomCapabilities?: boolean;
   },
 ): BuiltMessage {
-  const message = create(ServerToAgentSchema, {
-    instanceUid: agent.metadata!.instanceUid,
-    capabilities: options.capabilities ?? SERVER_CAPABILITIES,
-  });
+  const instanceUid = agent.metadata!.instanceUid;
+  const capabilities = options.capabilities ?? SERVER_CAPABILITIES;
+  const body: ServerToAgentBody = {};
   // Like `capabilities` it is about the server, not an instruction: it may
   // ride along with a command or an error, and does not count as content.
-  if (options.announceCustomCapabilities && options.customCapabilities) message.customCapabilities = options.customCapabilities;
+  if (options.announceCustomCapabilities && options.customCapabilities) body.customCapabilities = options.customCapabilities;
   const delivered: string[] = [];
   let flags = 0n;
   if (options.requestFullState) flags |= BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState);
@@ -86,8 +67,8 @@ export function buildServerToAgent(
   // alone and everything else follows in the next message.
   const restart = pending.find((c) => c.kind === CommandKind.RESTART);
   if (restart && hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsRestartCommand)) {
-    message.command = create(ServerToAgentCommandSchema, { type: CommandType.CommandType_Restart });
-    return { message, deliveredCommandIds: [restart.id], hasContent: true };
+    body.command = { type: CommandType.CommandType_Restart };
+    return { message: serverToAgent(instanceUid, capabilities, body), deliveredCommandIds: [restart.id], hasContent: true };
   }
 
   // A refused certificate request is answered with error_response
@@ -95,16 +76,16 @@ export function buildServerToAgent(
   // clients may discard, so nothing else may ride on it.
   const refusal = pending.find((c) => c.kind === CommandKind.CERTIFICATE_REFUSAL);
   if (refusal) {
-    message.errorResponse = create(ServerErrorResponseSchema, { type: ServerErrorResponseType.ServerErrorResponseType_BadRequest, errorMessage: refusal.errorMessage });
-    message.flags = flags;
-    return { message, deliveredCommandIds: [refusal.id], hasContent: true };
+    body.errorResponse = { type: ServerErrorResponseType.ServerErrorResponseType_BadRequest, errorMessage: refusal.errorMessage };
+    body.flags = flags;
+    return { message: serverToAgent(instanceUid, capabilities, body), deliveredCommandIds: [refusal.id], hasContent: true };
   }
 
   // One custom message per ServerToAgent (the field is singular); the rest
   // follow in the next messages.
   const custom = pending.find((c) => c.kind === CommandKind.CUSTOM_MESSAGE && c.customMessage);
   if (custom) {
-    message.customMessage = custom.customMessage;
+    body.customMessage = custom.customMessage;
     delivered.push(custom.id);
   }
 
@@ -119,22 +100,20 @@ export function buildServerToAgent(
   if (data?.config && hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsRemoteConfig)) {
     const reported = agent.status?.remoteConfigStatus?.lastRemoteConfigHash;
     // Never resend what the agent already reports having.
-    if (!hashesEqual(reported, data.hash)) {
-      message.remoteConfig = create(AgentRemoteConfigSchema, { config: data.config, configHash: data.hash });
-    }
+    if (!hashesEqual(reported, data.hash)) body.remoteConfig = { config: data.config, configHash: data.hash };
     for (const c of pending) {
       if (c.kind === CommandKind.REMOTE_CONFIG_UPDATED && hashesEqual(c.configHash, data.hash)) delivered.push(c.id);
     }
   }
 
-  const settings = connectionSettingsToSend(agent, options.heartbeatIntervalSeconds ?? 0n);
+  const settings = connectionSettingsToSend(agent, options.heartbeat);
   if (settings) {
-    if (settings.offers) message.connectionSettings = settings.offers;
+    if (settings.offers) body.connectionSettings = settings.offers;
     delivered.push(...settings.commandIds);
   }
   const packages = packagesToSend(agent);
   if (packages) {
-    message.packagesAvailable = packages.packages;
+    body.packagesAvailable = packages.packages;
     delivered.push(...packages.commandIds);
   }
 
@@ -148,12 +127,12 @@ export function buildServerToAgent(
     flags |= BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportAvailableComponents);
   }
 
-  message.flags = flags;
+  body.flags = flags;
   const hasContent =
     flags !== 0n ||
-    message.remoteConfig !== undefined ||
-    message.connectionSettings !== undefined ||
-    message.packagesAvailable !== undefined ||
-    message.customMessage !== undefined;
-  return { message, deliveredCommandIds: delivered, hasContent };
+    body.remoteConfig !== undefined ||
+    body.connectionSettings !== undefined ||
+    body.packagesAvailable !== undefined ||
+    body.customMessage !== undefined;
+  return { message: serverToAgent(instanceUid, capabilities, body), deliveredCommandIds: delivered, hasContent };
 }

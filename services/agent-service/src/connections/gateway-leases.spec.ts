@@ -6,7 +6,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ConnectionSchema, ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { openEmbeddedStore, type EmbeddedStore } from "@fleetplane/platform/embedded-store";
-import { createInProcessPushBus } from "@fleetplane/platform/in-process-push-bus";
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import { silentLogger } from "@fleetplane/platform/logger";
 import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
@@ -15,7 +14,8 @@ import {
   createLmdbConnectionRepository,
   createLmdbGatewayLeaseRepository,
 } from "../adapters/lmdb-agent-repository.js";
-import { AgentUsecase } from "./agent-usecase.js";
+import { AgentReports } from "../agents/agent-reports.js";
+import { AgentStore } from "../agents/agent-store.js";
 import { GatewayLeases } from "./gateway-leases.js";
 
 let store: EmbeddedStore | undefined;
@@ -28,18 +28,18 @@ function setup() {
   let clock = 1_000_000;
   const now = () => clock;
   const connections = createLmdbConnectionRepository(store);
-  const agents = new AgentUsecase({
+  const agents = new AgentStore({
     agents: createLmdbAgentRepository(store),
     audit: { record: async () => {}, transition: async () => {} },
-    push: createInProcessPushBus(),
     logger: silentLogger(),
     now,
   });
-  const leases = new GatewayLeases({ leases: createLmdbGatewayLeaseRepository(store), agents, connections, logger: silentLogger(), now });
+  const reports = new AgentReports({ store: agents, logger: silentLogger(), now });
+  const leases = new GatewayLeases({ leases: createLmdbGatewayLeaseRepository(store), agents, reports, connections, logger: silentLogger(), now });
   const connect = async (gatewayId: string, uid = uuidv7Bytes(), sequenceNum = 0n) => {
     const connection = create(ConnectionSchema, { id: `${gatewayId}/${instanceUidToHex(uid)}/${clock}`, type: ConnectionType.WEBSOCKET, gatewayId, instanceUid: uid });
     await connections.save(connection);
-    await agents.reportMessage(connection, create(AgentToServerSchema, { instanceUid: uid, sequenceNum }));
+    await reports.reportMessage(connection, create(AgentToServerSchema, { instanceUid: uid, sequenceNum }));
     return { uid: instanceUidToHex(uid), bytes: uid, connection };
   };
   const connected = async (uid: string) => (await agents.getAgent(uid)).status?.connected;

@@ -14,8 +14,10 @@ import {
   TLSCertificateSchema,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { markDelivered, newAgent, pendingCommands, queueCertificateRefusal, report } from "./agent-model.js";
-import { applyCertificateOffer, applyConnectionSettings, applyPackagesAvailable, computeConnectionSettingsHash, offerTransitions } from "./offers.js";
-import { buildServerToAgent, serverCapabilities } from "./server-to-agent-builder.js";
+import { serverCapabilities } from "@fleetplane/opamp";
+import { computeConnectionSettingsHash } from "./offer-hashes.js";
+import { applyCertificateOffer, applyConnectionSettings, applyPackagesAvailable, offerTransitions } from "./offers.js";
+import { buildServerToAgent } from "./server-to-agent-builder.js";
 
 const uid = new Uint8Array(16).fill(9);
 const conn = create(ConnectionSchema, { id: "gw/ws/1", type: ConnectionType.WEBSOCKET, gatewayId: "gw" });

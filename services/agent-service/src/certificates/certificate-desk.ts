@@ -11,7 +11,7 @@ import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
 import type { CertificateRequestRepository } from "./certificate-request-repository.js";
 import { MalformedCsrError, type CertificateSigner, type IssuedCertificate } from "./certificate-signer.js";
 import { csrIdentityProblem, uuidText } from "./csr-identity.js";
-import { KeyedMutex } from "./keyed-mutex.js";
+import { KeyedMutex } from "../agents/keyed-mutex.js";
 
 /**
  * auto: every valid CSR naming its sender is signed at once (the spec's

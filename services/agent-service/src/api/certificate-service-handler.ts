@@ -1,11 +1,12 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import type { Logger } from "@fleetplane/platform/logger";
-import { canonicalUid } from "./agent-service-impl.js";
+import { canonicalUid } from "./canonical-uid.js";
 import { guarded } from "./connect-errors.js";
-import { InvalidRequestError } from "./domain/agent-errors.js";
-import type { CertificateRequestUsecase } from "./domain/certificate-requests.js";
-import { pageLimit } from "./domain/connection-usecase.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
+import type { CertificateRequestUsecase } from "../certificates/certificate-requests.js";
+import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform/paging";
+import { requesterOf } from "./requested-by.js";
 
 const REQUEST_ID = /^[0-9a-f]{32}$/;
 
@@ -23,17 +24,17 @@ export function createCertificateServiceImpl(requests: CertificateRequestUsecase
       guard("ListCertificateRequests", async () => {
         const limit = pageLimit(req.pageSize);
         const found = await requests.list({
-          limit: limit + 1,
+          limit: fetchLimit(limit),
           ...(req.instanceUid ? { instanceUid: canonicalUid(req.instanceUid) } : {}),
           state: req.state,
           ...(req.pageToken ? { after: requestId(req.pageToken) } : {}),
         });
-        const page = found.slice(0, limit);
-        return { requests: page, nextPageToken: found.length > limit ? page[page.length - 1]!.id : "" };
+        const { page, nextPageToken } = toPage(found, limit, (last) => last.id);
+        return { requests: page, nextPageToken };
       }),
     approveCertificateRequest: (req) =>
-      guard("ApproveCertificateRequest", async () => requests.approve(requestId(req.id), req.approvedBy || "anonymous")),
+      guard("ApproveCertificateRequest", async () => requests.approve(requestId(req.id), requesterOf(req.approvedBy))),
     denyCertificateRequest: (req) =>
-      guard("DenyCertificateRequest", async () => requests.deny(requestId(req.id), req.reason, req.deniedBy || "anonymous")),
+      guard("DenyCertificateRequest", async () => requests.deny(requestId(req.id), req.reason, requesterOf(req.deniedBy))),
   };
 }

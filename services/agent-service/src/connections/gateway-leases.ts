@@ -1,8 +1,10 @@
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
-import { InvalidRequestError } from "./agent-errors.js";
-import type { ConnectionRepository, GatewayLeaseRepository } from "./agent-repository.js";
-import type { AgentUsecase } from "./agent-usecase.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
+import type { ConnectionRepository } from "./connection-store.js";
+import type { GatewayLeaseRepository } from "./gateway-lease-store.js";
+import type { AgentReports } from "../agents/agent-reports.js";
+import type { AgentStore } from "../agents/agent-store.js";
 
 export const MAX_LEASE_SECONDS = 3600;
 const PAGE = 500;
@@ -23,7 +25,10 @@ export class GatewayLeases {
   constructor(
     private readonly deps: {
       leases: GatewayLeaseRepository;
-      agents: AgentUsecase;
+      /** Where the reaper finds a dead gateway's connected agents. */
+      agents: AgentStore;
+      /** How it marks them disconnected: as if each connection had closed. */
+      reports: AgentReports;
       connections: ConnectionRepository;
       logger: Logger;
       now?: () => number;
@@ -74,7 +79,7 @@ export class GatewayLeases {
       const page = await this.deps.agents.listAgents({ limit: PAGE, connected: true, gatewayId, ...(after ? { after } : {}) });
       for (const agent of page) {
         const uid = instanceUidToHex(agent.metadata!.instanceUid);
-        if (await this.deps.agents.markDisconnected(uid, agent.status!.connectionId)) disconnected++;
+        if (await this.deps.reports.markDisconnected(uid, agent.status!.connectionId)) disconnected++;
       }
       if (page.length < PAGE) break;
       after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);

@@ -13,12 +13,14 @@ import {
   type PackageAvailable,
   type PackagesAvailable,
   type TLSCertificate,
+  TLSCertificateSchema,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import type { IssuedCertificate } from "../certificates/certificate-signer.js";
 import { hashesEqual } from "./config-hash.js";
 import { hasCapability, pendingCommands, queuePayloadCommand, type CommandTransition } from "./agent-model.js";
 import { InvalidRequestError } from "./agent-errors.js";
 import { computeAllPackagesHash, computeConnectionSettingsHash, computePackageHash } from "./offer-hashes.js";
-import { desiredConnectionSettings, heartbeatOfferDue } from "./heartbeat-offer.js";
+import { heartbeatOfferDue, type HeartbeatOffer } from "./heartbeat-offer.js";
 
 /**
  * Connection settings and package offers: what the server wants the agent to
@@ -26,8 +28,6 @@ import { desiredConnectionSettings, heartbeatOfferDue } from "./heartbeat-offer.
  * the agent's spec with a hash, a command marks "not yet delivered", and the
  * agent's own report of the hash tells us it has it.
  */
-
-export { computeAllPackagesHash, computeConnectionSettingsHash, computePackageHash };
 
 type CommandOptions = { commandId: string; requestedBy: string; now: number };
 
@@ -66,6 +66,12 @@ export function applyCertificateOffer(agent: Agent, certificate: TLSCertificate,
   return applyConnectionSettings(agent, offers, options);
 }
 
+/** A signed certificate as OpAMP offers it. */
+export function tlsCertificateOf(issued: IssuedCertificate): TLSCertificate {
+  // No private key: the agent generated it and keeps it (spec, CSR flow step 7).
+  return create(TLSCertificateSchema, { cert: new TextEncoder().encode(issued.certificatePem), caCert: new TextEncoder().encode(issued.caCertificatePem) });
+}
+
 export function applyPackagesAvailable(agent: Agent, packages: Record<string, PackageAvailable>, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {
   const offered: Record<string, PackageAvailable> = {};
   for (const [name, pkg] of Object.entries(packages)) {
@@ -88,16 +94,17 @@ const pendingFor = (agent: Agent, kind: CommandKind, hash: Uint8Array) => pendin
  * the pending command is settled anyway. Agents that report ConnectionSettingsStatus get them until they
  * report this hash; others get them once (while the command is pending).
  */
-export function connectionSettingsToSend(agent: Agent, heartbeatSeconds: bigint): { offers?: ConnectionSettingsOffers; commandIds: string[] } | undefined {
-  // The admin's offer with the server's heartbeat interval merged in (see heartbeat-offer.ts).
-  const desired = desiredConnectionSettings(agent, heartbeatSeconds);
+export function connectionSettingsToSend(agent: Agent, heartbeat: HeartbeatOffer | undefined): { offers?: ConnectionSettingsOffers; commandIds: string[] } | undefined {
+  // The admin's offer with the server's heartbeat interval merged in (see
+  // heartbeat-offer.ts); without a heartbeat offer, the admin's own.
+  const desired = heartbeat ? heartbeat.desired : agent.spec?.connectionSettings;
   if (!desired) return undefined;
   // The admin's command names the admin's hash; the agent reports the hash of what it got.
   const admin = agent.spec?.connectionSettings;
   const pending = admin ? pendingFor(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, admin.hash) : [];
   const reports = hasCapability(agent, AgentCapabilities.AgentCapabilities_ReportsConnectionSettingsStatus);
   const behind = reports && !hashesEqual(agent.status?.connectionSettingsStatus?.lastConnectionSettingsHash, desired.hash);
-  if (pending.length === 0 && !behind && !heartbeatOfferDue(agent, desired, heartbeatSeconds)) return undefined;
+  if (pending.length === 0 && !behind && !(heartbeat && heartbeatOfferDue(agent, heartbeat))) return undefined;
   const offers = create(ConnectionSettingsOffersSchema, { hash: desired.hash });
   const can = (c: AgentCapabilities) => hasCapability(agent, c);
   if (desired.opamp && can(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings)) offers.opamp = desired.opamp;
@@ -127,12 +134,12 @@ export function packagesToSend(agent: Agent): { packages: PackagesAvailable; com
  * offered package is Installed under the offered all_packages_hash, failed
  * when one failed to install.
  */
-export function offerTransitions(agent: Agent, msg: AgentToServer, heartbeatSeconds = 0n): CommandTransition[] {
+export function offerTransitions(agent: Agent, msg: AgentToServer, heartbeat?: HeartbeatOffer): CommandTransition[] {
   const out: CommandTransition[] = [];
   const admin = agent.spec?.connectionSettings;
   const cs = msg.connectionSettingsStatus;
-  // The merged settings (and their hash) only when there is a report to compare them with.
-  const settings = admin && cs ? desiredConnectionSettings(agent, heartbeatSeconds) : undefined;
+  // The agent reports the hash of the merged settings (the admin's own when the server offers no interval).
+  const settings = admin && cs ? (heartbeat ? heartbeat.desired : admin) : undefined;
   if (admin && settings && cs && hashesEqual(cs.lastConnectionSettingsHash, settings.hash)) {
     const to: "applied" | "failed" | undefined =
       cs.status === ConnectionSettingsStatuses.ConnectionSettingsStatuses_APPLIED ? "applied" : cs.status === ConnectionSettingsStatuses.ConnectionSettingsStatuses_FAILED ? "failed" : undefined;

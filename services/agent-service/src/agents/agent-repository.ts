@@ -1,4 +1,4 @@
-import type { Agent, Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { FleetSummary } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 
 /** Another writer stored a newer revision first; reload and apply again. */
@@ -34,30 +34,4 @@ export interface AgentRepository {
   /** Counts over every stored agent (see fleet-summary.ts for their meaning). */
   summarize(): Promise<FleetSummary>;
   ping(): Promise<void>;
-}
-
-/** Where connections are kept (secondary port of the ConnectionUsecase). */
-export interface ConnectionRepository {
-  save(connection: Connection): Promise<void>;
-  get(id: string): Promise<Connection | undefined>;
-  delete(id: string): Promise<void>;
-  list(query: { gatewayId?: string; limit: number; after?: string }): Promise<Connection[]>;
-}
-
-/**
- * Gateways hold a lease they renew while alive. When a lease runs out the
- * gateway is presumed dead and its agents are marked disconnected, so a killed
- * gateway never leaves agents "connected" forever.
- */
-export interface GatewayLeaseRepository {
-  /** Creates or extends a gateway's lease until `expiresAt` (epoch ms). */
-  renew(gatewayId: string, expiresAt: number): Promise<void>;
-  /** Gateways whose lease ended before `now` (epoch ms), at most `limit`. */
-  expired(now: number, limit: number): Promise<string[]>;
-  release(gatewayId: string): Promise<void>;
-  /**
-   * Releases the lease only if it still ended before `now` — a reaper must not
-   * delete a lease its gateway renewed while the reaper was at work.
-   */
-  releaseIfExpired(gatewayId: string, now: number): Promise<void>;
 }

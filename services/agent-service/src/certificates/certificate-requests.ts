@@ -2,9 +2,9 @@ import type { CertificateRequest, CertificateRequestState } from "@fleetplane/ge
 import type { AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { CertificateDesk } from "./certificate-desk.js";
 import type { IssuedCertificate } from "./certificate-signer.js";
-import { InvalidRequestError } from "./agent-errors.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
 
-/** What the agent side does with a decision (the AgentUsecase implements it). */
+/** What the agent side does with a decision (AdminCommands implements it). */
 export interface CertificateOffers {
   offerCertificate(uid: string, issued: IssuedCertificate, requestedBy: string): Promise<{ command: AgentCommand; pushed: boolean }>;
   refuseCertificateRequest(uid: string, reason: string, requestedBy: string): Promise<{ command: AgentCommand; pushed: boolean }>;

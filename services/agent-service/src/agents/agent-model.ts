@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   AgentCommandSchema,
   AgentSchema,
@@ -327,4 +327,3 @@ export function markDisconnected(agent: Agent, connectionId: string, now: number
   return true;
 }
 
-export type { Timestamp };

@@ -2,9 +2,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { toConnectError } from "@fleetplane/platform/dependency-errors";
 import { InvalidInstanceUidError, agentLogName } from "@fleetplane/platform/instance-uid";
 import type { Logger } from "@fleetplane/platform/logger";
-import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./domain/agent-errors.js";
-import { CertificateRequestNotFoundError, CertificateRequestStateError } from "./domain/certificate-desk.js";
-import { PackageConflictError, PackageNotFoundError } from "./domain/package-errors.js";
+import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "../agents/agent-errors.js";
+import { CertificateRequestNotFoundError, CertificateRequestStateError } from "../certificates/certificate-desk.js";
+import { PackageConflictError, PackageNotFoundError } from "../packages/package-errors.js";
 
 /**
  * Maps agent-service's domain errors onto Connect codes; anything unexpected

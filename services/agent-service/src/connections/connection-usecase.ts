@@ -1,8 +1,6 @@
 import type { Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { ConnectionRepository } from "./agent-repository.js";
-
-export const DEFAULT_PAGE_SIZE = 100;
-export const MAX_PAGE_SIZE = 1000;
+import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform/paging";
+import type { ConnectionRepository } from "./connection-store.js";
 
 /** The ConnectionUsecase of the design: where each agent connection lives. */
 export class ConnectionUsecase {
@@ -23,15 +21,11 @@ export class ConnectionUsecase {
   async list(query: { gatewayId?: string; pageSize: number; pageToken?: string }): Promise<{ connections: Connection[]; nextPageToken: string }> {
     const limit = pageLimit(query.pageSize);
     const found = await this.connections.list({
-      limit: limit + 1,
+      limit: fetchLimit(limit),
       ...(query.gatewayId ? { gatewayId: query.gatewayId } : {}),
       ...(query.pageToken ? { after: query.pageToken } : {}),
     });
-    const page = found.slice(0, limit);
-    return { connections: page, nextPageToken: found.length > limit ? page[page.length - 1]!.id : "" };
+    const { page, nextPageToken } = toPage(found, limit, (last) => last.id);
+    return { connections: page, nextPageToken };
   }
-}
-
-export function pageLimit(pageSize: number): number {
-  return Math.min(pageSize || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
 }

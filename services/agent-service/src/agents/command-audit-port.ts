@@ -1,3 +1,4 @@
+import type { AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { CommandTransition } from "./agent-model.js";
 
 /** One command as the audit trail records it. */
@@ -14,4 +15,9 @@ export interface AuditedCommand {
 export interface CommandAuditPort {
   record(command: AuditedCommand): Promise<void>;
   transition(instanceUid: string, transition: CommandTransition): Promise<void>;
+}
+
+/** The audit record of a command just queued for an agent (its hash in hex; empty for commands without payload). */
+export function auditedCommand(instanceUid: string, kind: AuditedCommand["kind"], command: AgentCommand): AuditedCommand {
+  return { id: command.id, instanceUid, kind, configHash: Buffer.from(command.configHash).toString("hex"), requestedBy: command.requestedBy };
 }

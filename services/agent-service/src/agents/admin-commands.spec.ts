@@ -1,0 +1,130 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { CommandKind, ConnectionSchema, ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import {
+  AgentCapabilities,
+  AgentConfigMapSchema,
+  AgentToServerSchema,
+  ConnectionSettingsOffersSchema,
+  CustomMessageSchema,
+  PackageAvailableSchema,
+} from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { silentLogger } from "@fleetplane/platform/logger";
+import type { PushBus, PushNotice } from "@fleetplane/platform/push-bus";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { AdminCommands, type CommandResult } from "./admin-commands.js";
+import type { AgentRepository } from "./agent-repository.js";
+import { AgentReports } from "./agent-reports.js";
+
+import type { AuditedCommand, CommandAuditPort } from "./command-audit-port.js";
+import { temporaryAgentStore } from "./temporary-agent-store.js";
+
+/**
+ * Admin commands over the embedded LMDB repository, with a push bus and an
+ * audit port that write what they are handed into one log. The audit port
+ * also reads the repository when a record arrives: what it records must
+ * already be stored.
+ */
+function setup() {
+  const log: string[] = [];
+  const recorded: Array<{ record: AuditedCommand; storedWithIt: boolean }> = [];
+  const audit: CommandAuditPort = {
+    async record(record) {
+      log.push(`recorded ${record.kind}`);
+      const stored = await repository.get(record.instanceUid);
+      recorded.push({ record, storedWithIt: stored?.commands.some((c) => c.id === record.id) ?? false });
+    },
+    async transition() {},
+  };
+  const notices: PushNotice[] = [];
+  const push: PushBus = {
+    async publish(_gatewayId, notice) {
+      log.push("pushed");
+      notices.push(notice);
+      return true;
+    },
+    async subscribe() {
+      return { unsubscribe: async () => {} };
+    },
+    async close() {},
+  };
+  const { store, repository } = temporaryAgentStore({
+    wrap: (repository): AgentRepository => ({ ...repository, save: async (agent) => (await repository.save(agent), void log.push("saved")) }),
+    audit,
+  });
+  const reports = new AgentReports({ store, logger: silentLogger() });
+  const commands = new AdminCommands({ store, audit, push, opampEndpoint: () => "wss://opamp.example/v1/opamp" });
+  return { store, reports, commands, log, recorded, notices };
+}
+
+const CAPABLE = BigInt(
+  AgentCapabilities.AgentCapabilities_AcceptsRemoteConfig |
+    AgentCapabilities.AgentCapabilities_AcceptsRestartCommand |
+    AgentCapabilities.AgentCapabilities_AcceptsPackages |
+    AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings,
+);
+
+/** An agent that can take every command, connected over `type`. */
+async function connectedAgent(t: ReturnType<typeof setup>, type: ConnectionType) {
+  const uid = uuidv7Bytes();
+  const connection = create(ConnectionSchema, { id: `gw/${instanceUidToHex(uid)}`, type, gatewayId: "gw" });
+  await t.reports.reportMessage(
+    connection,
+    create(AgentToServerSchema, { instanceUid: uid, capabilities: CAPABLE, customCapabilities: { capabilities: ["io.example.ping"] } }),
+  );
+  return instanceUidToHex(uid);
+}
+
+const issued = { certificatePem: "-----BEGIN CERTIFICATE-----\n", caCertificatePem: "-----BEGIN CERTIFICATE-----\n", serialNumber: "01", notAfter: 0 };
+
+/** The seven commands as an admin (or an approved CSR) gives them; SendCommand in both its kinds. */
+const COMMANDS: Array<[AuditedCommand["kind"], (c: AdminCommands, uid: string) => Promise<CommandResult>]> = [
+  ["remote_config", (c, uid) => c.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap: { "": { body: new TextEncoder().encode("a: 1") } } }), "alice")],
+  ["restart", (c, uid) => c.sendCommand(uid, CommandKind.RESTART, "alice")],
+  ["report_full_state", (c, uid) => c.sendCommand(uid, CommandKind.REPORT_FULL_STATE, "alice")],
+  ["custom_message", (c, uid) => c.sendCustomMessage(uid, create(CustomMessageSchema, { capability: "io.example.ping", type: "ping" }), "alice")],
+  ["connection_settings", (c, uid) => c.setConnectionSettings(uid, create(ConnectionSettingsOffersSchema, { opamp: { destinationEndpoint: "wss://elsewhere/v1/opamp" } }), "alice")],
+  ["packages", (c, uid) => c.setPackagesAvailable(uid, { otelcol: create(PackageAvailableSchema, { version: "1.0.0", file: { downloadUrl: "https://example/otelcol" } }) }, "alice")],
+  ["client_certificate", (c, uid) => c.offerCertificate(uid, issued, "alice")],
+  ["certificate_refusal", (c, uid) => c.refuseCertificateRequest(uid, "denied by alice", "alice")],
+];
+
+describe("admin commands", () => {
+  it.each(COMMANDS)("%s: stored, pushed to a WebSocket agent's gateway, then audited", async (kind, give) => {
+    const t = setup();
+    const uid = await connectedAgent(t, ConnectionType.WEBSOCKET);
+    t.log.length = 0;
+    const { command, pushed, agent } = await give(t.commands, uid);
+    expect(t.log).toEqual(["saved", "pushed", `recorded ${kind}`]);
+    expect(pushed).toBe(true);
+    expect(t.notices).toEqual([{ instanceUid: uid, connectionId: `gw/${uid}` }]);
+    expect(agent.commands.map((c) => c.id)).toContain(command.id);
+    expect((await t.store.getAgent(uid)).commands.map((c) => c.id)).toContain(command.id);
+    expect(t.recorded).toHaveLength(1);
+    expect(t.recorded[0]!.record).toMatchObject({ id: command.id, instanceUid: uid, kind, requestedBy: "alice" });
+    expect(t.recorded[0]!.storedWithIt).toBe(true);
+  });
+
+  it("does not push to an HTTP agent (it polls), but still stores and audits", async () => {
+    const t = setup();
+    const uid = await connectedAgent(t, ConnectionType.HTTP);
+    t.log.length = 0;
+    const { pushed } = await t.commands.sendCommand(uid, CommandKind.REPORT_FULL_STATE, "alice");
+    expect(pushed).toBe(false);
+    expect(t.log).toEqual(["saved", "recorded report_full_state"]);
+  });
+
+  it("records the config's hash for a remote config, and neither stores nor audits a command the agent cannot take", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    await t.reports.reportMessage(create(ConnectionSchema, { id: "c", type: ConnectionType.WEBSOCKET, gatewayId: "gw" }), create(AgentToServerSchema, { instanceUid: uid }));
+    const { command } = await t.commands.setRemoteConfig(hex, create(AgentConfigMapSchema, { configMap: { "": { body: new TextEncoder().encode("a: 1") } } }), "alice");
+    expect(t.recorded[0]!.record.configHash).toBe(Buffer.from(command.configHash).toString("hex"));
+    expect(t.recorded[0]!.record.configHash).toHaveLength(64);
+    t.log.length = 0;
+    await expect(t.commands.sendCommand(hex, CommandKind.RESTART, "alice")).rejects.toThrow("does not accept restart commands");
+    expect(t.log).toEqual([]);
+  });
+});

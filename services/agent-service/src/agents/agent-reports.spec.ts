@@ -1,0 +1,90 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { CommandKind, ConnectionSchema, ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentCapabilities, AgentConfigMapSchema, AgentToServerSchema, ServerToAgentFlags } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { serverCapabilities } from "@fleetplane/opamp";
+import { createInProcessPushBus } from "@fleetplane/platform/in-process-push-bus";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { silentLogger } from "@fleetplane/platform/logger";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { AdminCommands } from "./admin-commands.js";
+import { AgentReports } from "./agent-reports.js";
+import { temporaryAgentStore } from "./temporary-agent-store.js";
+
+/** The report path over the embedded repository; admin commands to give it something to deliver. */
+function setup() {
+  const { store } = temporaryAgentStore();
+  const reports = new AgentReports({ store, logger: silentLogger() });
+  const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {} }, push: createInProcessPushBus() });
+  return { store, reports, commands };
+}
+
+const ws = (id: string) => create(ConnectionSchema, { id, type: ConnectionType.WEBSOCKET, gatewayId: "gw" });
+const capabilities = BigInt(AgentCapabilities.AgentCapabilities_AcceptsRemoteConfig | AgentCapabilities.AgentCapabilities_ReportsRemoteConfig);
+const message = (uid: Uint8Array, sequenceNum: bigint) => create(AgentToServerSchema, { instanceUid: uid, sequenceNum, capabilities });
+const config = create(AgentConfigMapSchema, { configMap: { "": { body: new TextEncoder().encode("a: 1\n") } } });
+
+describe("the report path", () => {
+  it("creates an unknown agent, marks it connected, and replies with the server's capabilities and a full-state request", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const { reply } = await t.reports.reportMessage(ws("c1"), message(uid, 0n));
+    expect(instanceUidToHex(reply.instanceUid)).toBe(instanceUidToHex(uid));
+    expect(reply.capabilities).toBe(serverCapabilities({ signsCertificates: false }));
+    expect(reply.flags & BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).not.toBe(0n);
+    const agent = await t.store.getAgent(instanceUidToHex(uid));
+    expect(agent.status?.connected).toBe(true);
+    expect(agent.status?.connectionId).toBe("c1");
+  });
+
+  it("refuses an instance UID that is not 16 bytes", async () => {
+    const t = setup();
+    await expect(t.reports.reportMessage(ws("c1"), message(new Uint8Array(15), 0n))).rejects.toThrow("instance_uid must be 16 bytes, got 15");
+  });
+
+  it("pulls only pending commands: nothing without one, a new command once, not again while unconfirmed", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    await t.reports.reportMessage(ws("c1"), message(uid, 0n));
+    expect(await t.reports.pullServerToAgent(hex, "c1")).toBeUndefined();
+
+    await t.commands.setRemoteConfig(hex, config, "admin");
+    const pushed = await t.reports.pullServerToAgent(hex, "c1");
+    expect(pushed?.remoteConfig?.config).toBeDefined();
+    // Delivered but not yet confirmed: it rides on the next reply, not on another pull.
+    expect(await t.reports.pullServerToAgent(hex, "c1")).toBeUndefined();
+
+    await t.commands.sendCommand(hex, CommandKind.REPORT_FULL_STATE, "admin");
+    expect(await t.reports.pullServerToAgent(hex, "another-connection")).toBeUndefined();
+    const asked = await t.reports.pullServerToAgent(hex, "c1");
+    expect(asked!.flags & BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).not.toBe(0n);
+  });
+
+  it("ignores the close of a connection the agent already left", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    await t.reports.reportMessage(ws("old"), message(uid, 0n));
+    await t.reports.reportMessage(ws("new"), message(uid, 1n)); // a reconnect carries on counting
+    expect(await t.reports.markDisconnected(hex, "old")).toBe(false);
+    expect((await t.store.getAgent(hex)).status?.connected).toBe(true);
+    expect(await t.reports.markDisconnected(hex, "new")).toBe(true);
+    expect((await t.store.getAgent(hex)).status?.connected).toBe(false);
+    expect(await t.reports.markDisconnected(instanceUidToHex(uuidv7Bytes()), "never")).toBe(false);
+  });
+
+  it("gives a second live instance with the same UID a new UID, and leaves the first alone", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    await t.reports.reportMessage(ws("first"), message(uid, 0n));
+    await t.reports.reportMessage(ws("first"), message(uid, 1n));
+    const { reply } = await t.reports.reportMessage(ws("second"), message(uid, 0n)); // its own count
+    const fresh = reply.agentIdentification?.newInstanceUid;
+    expect(fresh).toHaveLength(16);
+    expect(fresh).not.toEqual(uid);
+    expect(reply.capabilities).toBe(serverCapabilities({ signsCertificates: false }));
+    expect(reply.flags & BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).not.toBe(0n);
+    expect((await t.store.getAgent(instanceUidToHex(uid))).status?.connectionId).toBe("first");
+  });
+});

@@ -1,0 +1,187 @@
+import { ConnectionType, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentCapabilities, type AgentToServer, type CustomCapabilities, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { instanceUidProblem, newInstanceUidReply, serverCapabilities } from "@fleetplane/opamp";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import type { Logger } from "@fleetplane/platform/logger";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import type { CertificateDesk, CsrDecision } from "../certificates/certificate-desk.js";
+import { AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
+import { markDelivered, markDisconnected, queueCertificateRefusal, report, requestsNewInstanceUid, type CommandTransition } from "./agent-model.js";
+import type { AgentStore } from "./agent-store.js";
+import { auditedCommand, type AuditedCommand } from "./command-audit-port.js";
+import { newCommandId } from "./command-id.js";
+import { SPEC_DEFAULT_HEARTBEAT_SECONDS, heartbeatOffer, noteHeartbeatInterval } from "./heartbeat-offer.js";
+import { applyCertificateOffer, offerTransitions, tlsCertificateOf } from "./offers.js";
+import { buildServerToAgent } from "./server-to-agent-builder.js";
+
+export interface AgentReportsOptions {
+  store: AgentStore;
+  logger: Logger;
+  /** Takes agents' certificate signing requests; without it they are only stored on the agent. */
+  certificates?: CertificateDesk;
+  now?: () => number;
+  /**
+   * Heartbeat interval offered to agents that report heartbeats and accept
+   * OpAMP connection settings (see heartbeat-offer.ts); 0 offers none.
+   * Default: the spec's 30 s.
+   */
+  heartbeatIntervalSeconds?: number;
+  /** Custom capabilities declared to agents (see server-custom-capabilities.ts); default none. */
+  customCapabilities?: CustomCapabilities | undefined;
+}
+
+/** The reply to an agent's message, and the heartbeat interval the agent runs at (0: unknown) for its gateway's liveness check. */
+export interface ReportReply {
+  reply: ServerToAgent;
+  heartbeatIntervalSeconds: bigint;
+}
+
+/**
+ * The report path of the design, agent-service's half of what the gateway
+ * sees: OnMessage (an agent's report, answered by the reply to send), the
+ * pull that follows a push notice, and OnConnectionClose. This is the hot
+ * path: a heartbeat of a cached agent costs no database read and no write
+ * until the next liveness batch.
+ */
+export class AgentReports {
+  private readonly now: () => number;
+  private readonly heartbeatSeconds: bigint;
+  /** ServerCapabilities announced in every message. */
+  readonly capabilities: bigint;
+
+  constructor(private readonly deps: AgentReportsOptions) {
+    this.now = deps.now ?? Date.now;
+    this.capabilities = serverCapabilities({ signsCertificates: deps.certificates?.signsCertificates ?? false });
+    this.heartbeatSeconds = BigInt(Math.max(0, Math.round(deps.heartbeatIntervalSeconds ?? Number(SPEC_DEFAULT_HEARTBEAT_SECONDS))));
+  }
+
+  /** OnMessage's agent half: GetOrCreateAgent, Connected=true, report(), SaveAgent, fetchServerToAgent(). */
+  async reportMessage(connection: Connection, msg: AgentToServer): Promise<ReportReply> {
+    const uidProblem = instanceUidProblem(msg.instanceUid);
+    if (uidProblem) throw new InvalidRequestError(uidProblem);
+    if (requestsNewInstanceUid(msg)) return { reply: this.assignNewInstanceUid(msg.instanceUid, "the agent asked for one"), heartbeatIntervalSeconds: 0n };
+    const uid = instanceUidToHex(msg.instanceUid);
+    // Checking and signing a CSR is asynchronous work, done before the
+    // agent's lock is taken; its outcome is applied under the lock below.
+    // Only a message that carries a CSR pays for it: a command id is a
+    // UUIDv7 (a randomFillSync call), which cost 4 % of the server's CPU in
+    // steady state when it was made for every message (docs/performance.md §6).
+    const csr = msg.connectionSettingsRequest?.opamp && this.deps.certificates ? await this.receiveCsr(uid, msg) : undefined;
+    const csrCommandId = csr ? newCommandId(this.now()) : "";
+
+    const reply = await this.deps.store.mutate(uid, { create: true }, (agent, known) => {
+      if (known && this.isDuplicate(agent, connection, msg)) {
+        this.deps.logger.warn({ agent: uid, connection: connection.id, otherConnection: agent.status?.connectionId }, "duplicate instance UID: another live connection uses it; assigning a new one");
+        return { persist: "no", result: { reply: this.assignNewInstanceUid(msg.instanceUid, "duplicate"), heartbeatIntervalSeconds: 0n } };
+      }
+      const outcome = report(agent, msg, connection, { now: this.now(), known });
+      // The heartbeat offer is worked out once per message, from the agent
+      // as reported, and handed down to everything that needs it.
+      let heartbeat = heartbeatOffer(agent, this.heartbeatSeconds);
+      outcome.transitions.push(...offerTransitions(agent, msg, heartbeat));
+      const answered = csr ? this.answerCsr(agent, csr, csrCommandId) : undefined;
+      if (answered) {
+        outcome.transitions.push(...answered.transitions);
+        // A signed certificate is a new admin offer: the desired settings change with it.
+        heartbeat = heartbeatOffer(agent, this.heartbeatSeconds);
+      }
+      const built = buildServerToAgent(agent, {
+        requestFullState: outcome.needsFullState,
+        capabilities: this.capabilities,
+        heartbeat,
+        customCapabilities: this.deps.customCapabilities,
+        announceCustomCapabilities: outcome.announceCustomCapabilities,
+      });
+      const interval = noteHeartbeatInterval(agent, heartbeat, { reported: msg, sent: built.message });
+      const transitions = [...outcome.transitions, ...this.deliver(agent, built.deliveredCommandIds)];
+      const changed = outcome.changed || interval || built.deliveredCommandIds.length > 0;
+      return {
+        persist: changed ? "now" : "later",
+        result: { reply: built.message, heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds ?? 0n },
+        records: answered ? [answered.record] : undefined,
+        transitions,
+        evict: outcome.disconnected,
+      };
+    });
+    if (csr && csr.kind !== "pending") await this.deps.certificates!.noteCommand(csr.request, csrCommandId);
+    return reply;
+  }
+
+  /** Builds what to push to an agent on the given connection; undefined when there is nothing to say. */
+  async pullServerToAgent(uid: string, connectionId: string): Promise<ServerToAgent | undefined> {
+    // Read through to the store: the change being pushed may have been made
+    // by another agent-service replica, after this one cached the agent.
+    return this.deps.store.mutate(uid, { create: false, fresh: true }, (agent) => {
+      if (agent.status?.connectionId !== connectionId || !agent.status.connected) return { persist: "no", result: undefined };
+      const heartbeat = heartbeatOffer(agent, this.heartbeatSeconds);
+      const built = buildServerToAgent(agent, { requestFullState: false, capabilities: this.capabilities, heartbeat });
+      // A push exists to deliver something new (a pending command). Desired
+      // state the agent already received but has not confirmed (a config it
+      // is still applying) rides on its next reply instead: pushing it again
+      // would send the same config on every pull.
+      if (!built.hasContent || built.deliveredCommandIds.length === 0) return { persist: "no", result: undefined };
+      noteHeartbeatInterval(agent, heartbeat, { sent: built.message });
+      const transitions = this.deliver(agent, built.deliveredCommandIds);
+      return { persist: "now", result: built.message, transitions };
+    });
+  }
+
+  /** OnConnectionClose's agent half: Connected=false, unless the agent already moved on. */
+  async markDisconnected(uid: string, connectionId: string): Promise<boolean> {
+    return this.deps.store
+      .mutate(uid, { create: false }, (agent) => {
+        const done = markDisconnected(agent, connectionId, this.now());
+        return { persist: done ? "now" : "no", result: done, evict: done };
+      })
+      .catch((err) => {
+        if (err instanceof AgentNotFoundError) return false;
+        throw err;
+      });
+  }
+
+  /** Hands a CSR the message carries to the certificate desk. */
+  private async receiveCsr(uid: string, msg: AgentToServer): Promise<CsrDecision | undefined> {
+    const request = msg.connectionSettingsRequest?.opamp;
+    if (!request || !this.deps.certificates) return undefined;
+    const acceptsOpampSettings = (msg.capabilities & BigInt(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings)) !== 0n;
+    return this.deps.certificates.receive(uid, request.certificateRequest?.csr ?? new Uint8Array(), { acceptsOpampSettings });
+  }
+
+  /**
+   * Turns the desk's decision into what the agent is told: a signed
+   * certificate becomes an OpAMP connection settings offer, a refusal an
+   * error_response; a pending request stays visible on the agent.
+   */
+  private answerCsr(agent: Agent, decision: CsrDecision, commandId: string): { record: AuditedCommand; transitions: CommandTransition[] } | undefined {
+    if (decision.kind === "pending") return undefined;
+    const uid = decision.request.instanceUid;
+    const options = { commandId, requestedBy: decision.request.decidedBy, now: this.now() };
+    delete agent.status!.connectionSettingsRequest;
+    if (decision.kind === "refused") {
+      return { record: auditedCommand(uid, "certificate_refusal", queueCertificateRefusal(agent, decision.reason, options)), transitions: [] };
+    }
+    const { command, transitions } = applyCertificateOffer(agent, tlsCertificateOf(decision.issued), this.deps.certificates!.opampEndpoint, options);
+    return { record: auditedCommand(uid, "client_certificate", command), transitions };
+  }
+
+  private isDuplicate(agent: Agent, connection: Connection, msg: AgentToServer): boolean {
+    const s = agent.status;
+    if (!s?.connected || s.connectionId === connection.id) return false;
+    if (s.connectionType !== ConnectionType.WEBSOCKET || connection.type !== ConnectionType.WEBSOCKET) return false;
+    // An agent that reconnects carries on counting; a second instance using
+    // the same UID has its own count. Only the latter is a duplicate.
+    return msg.sequenceNum !== s.sequenceNum + 1n;
+  }
+
+  private assignNewInstanceUid(oldUid: Uint8Array, why: string): ServerToAgent {
+    const newInstanceUid = uuidv7Bytes(this.now());
+    this.deps.logger.info({ agent: instanceUidToHex(oldUid), newAgent: instanceUidToHex(newInstanceUid), why }, "assigning a new instance UID");
+    // The reply also asks the agent to tell everything again under its new identity.
+    return newInstanceUidReply(oldUid, this.capabilities, newInstanceUid);
+  }
+
+  private deliver(agent: Agent, commandIds: string[]): CommandTransition[] {
+    markDelivered(agent, commandIds, this.now());
+    return commandIds.map((commandId) => ({ commandId, to: "delivered" as const, detail: "" }));
+  }
+}

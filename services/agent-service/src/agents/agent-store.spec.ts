@@ -1,0 +1,108 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { ConnectionSchema, ConnectionType, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { report } from "./agent-model.js";
+import type { AgentRepository } from "./agent-repository.js";
+import type { AgentStore, Persist } from "./agent-store.js";
+import { temporaryAgentStore } from "./temporary-agent-store.js";
+
+/** An AgentStore over the embedded repository, counting what reaches the repository. */
+function setup() {
+  const calls = { gets: 0, saves: 0 };
+  const { store, repository } = temporaryAgentStore({
+    wrap: (repository): AgentRepository => ({
+      ...repository,
+      get: (uid) => (calls.gets++, repository.get(uid)),
+      save: (agent) => (calls.saves++, repository.save(agent)),
+    }),
+    // A flush interval far beyond any test: flushes happen when a test asks.
+    livenessFlushMs: 3_600_000,
+  });
+  return { store, repository, calls };
+}
+
+const connection = create(ConnectionSchema, { id: "gw/ws/1", type: ConnectionType.WEBSOCKET, gatewayId: "gw" });
+
+/** Applies an agent's report with sequence number `seq` and stores it as `persist` says. */
+function reportAs(s: AgentStore, uid: Uint8Array, seq: bigint, persist: Persist) {
+  return s.mutate(instanceUidToHex(uid), { create: true }, (agent, known) => {
+    report(agent, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: seq }), connection, { now: 1_000 + Number(seq), known });
+    return { persist, result: agent.revision };
+  });
+}
+
+describe("the agent store", () => {
+  it("serves a connected agent from memory: no repository read after it was stored", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    await reportAs(t.store, uid, 0n, "now");
+    const reads = t.calls.gets;
+    await reportAs(t.store, uid, 1n, "later");
+    expect((await t.store.getAgent(instanceUidToHex(uid))).status?.sequenceNum).toBe(1n);
+    expect(t.calls.gets).toBe(reads);
+    expect(t.store.cachedAgents).toBe(1);
+  });
+
+  it("retries a change on a fresh copy when another writer stored the agent first", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    await reportAs(t.store, uid, 0n, "now");
+    // Another replica stores a newer revision behind this store's back.
+    const theirs = (await t.repository.get(hex))!;
+    theirs.status!.gatewayId = "written-elsewhere";
+    await t.repository.save(theirs);
+
+    let applied = 0;
+    await t.store.mutate(hex, { create: false }, (agent) => {
+      applied++;
+      agent.status!.connectionId = "changed-here";
+      return { persist: "now", result: undefined };
+    });
+    expect(applied).toBe(2); // once on the stale cached copy, once on the fresh one
+    const stored = (await t.repository.get(hex))!;
+    expect(stored.status?.connectionId).toBe("changed-here");
+    expect(stored.status?.gatewayId).toBe("written-elsewhere");
+  });
+
+  it("keeps liveness in memory and writes each agent once per flush", async () => {
+    const t = setup();
+    const a = uuidv7Bytes();
+    const b = uuidv7Bytes();
+    await reportAs(t.store, a, 0n, "now");
+    await reportAs(t.store, b, 0n, "now");
+    const before = t.calls.saves;
+    for (let seq = 1n; seq <= 5n; seq++) {
+      await reportAs(t.store, a, seq, "later");
+      await reportAs(t.store, b, seq, "later");
+    }
+    expect(t.calls.saves).toBe(before);
+    await t.store.flush();
+    expect(t.calls.saves).toBe(before + 2);
+    expect((await t.repository.get(instanceUidToHex(a)))!.status?.sequenceNum).toBe(5n);
+    await t.store.flush();
+    expect(t.calls.saves).toBe(before + 2); // nothing new to write
+    // The flushed revision is the cached one's: the next change is not a conflict.
+    let applied = 0;
+    await t.store.mutate(instanceUidToHex(a), { create: false }, () => (applied++, { persist: "now", result: undefined }));
+    expect(applied).toBe(1);
+  });
+
+  it("tells watchers about stored changes, with copies, and stops when they unsubscribe", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const seen: Agent[] = [];
+    const stop = t.store.watch((agent) => seen.push(agent));
+    await reportAs(t.store, uid, 0n, "now");
+    await reportAs(t.store, uid, 1n, "later"); // liveness only: not a stored change
+    expect(seen.map((a) => a.status?.sequenceNum)).toEqual([0n]);
+    seen[0]!.status!.gatewayId = "scribbled by a watcher";
+    expect((await t.store.getAgent(instanceUidToHex(uid))).status?.gatewayId).toBe("gw");
+    stop();
+    await reportAs(t.store, uid, 2n, "now");
+    expect(seen).toHaveLength(1);
+  });
+});

@@ -1,0 +1,223 @@
+import { clone } from "@bufbuild/protobuf";
+import { AgentSchema, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { FleetSummary } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { runBounded } from "@fleetplane/platform/bounded-workers";
+import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import type { Logger } from "@fleetplane/platform/logger";
+import { AgentNotFoundError } from "./agent-errors.js";
+import { newAgent, type CommandTransition } from "./agent-model.js";
+import { RevisionConflictError, type AgentQuery, type AgentRepository } from "./agent-repository.js";
+import type { AuditedCommand, CommandAuditPort } from "./command-audit-port.js";
+import { KeyedMutex } from "./keyed-mutex.js";
+
+export interface AgentStoreOptions {
+  agents: AgentRepository;
+  /** Told about the commands and transitions a change carries, in the agent's lock order. */
+  audit: CommandAuditPort;
+  logger: Logger;
+  now?: () => number;
+  /**
+   * Messages that only prove liveness (sequence number, last seen) are kept in
+   * memory and written in one batch this often, instead of one write each.
+   * Default 5 s.
+   */
+  livenessFlushMs?: number;
+}
+
+/** now: written before the caller goes on; later: liveness only, written in the next batch; no: nothing to write. */
+export type Persist = "now" | "later" | "no";
+
+/** What a change to one agent asks of the store. */
+export interface AgentChange<T> {
+  persist: Persist;
+  /** Handed back to the caller of mutate. */
+  result: T;
+  /** New commands for the audit trail (recorded before `transitions`). */
+  records?: AuditedCommand[];
+  transitions?: CommandTransition[];
+  /** Drop the agent from memory (it is no longer connected here). */
+  evict?: boolean;
+}
+
+/** Liveness writes in flight at once during a flush. */
+const FLUSH_CONCURRENCY = 32;
+
+/**
+ * Where agent-service keeps agents: the repository, with the connected ones
+ * cached in memory so a status report costs no database read. Every change
+ * goes through mutate, under the agent's lock: a change that matters is
+ * written at once (and waited for), a heartbeat's liveness in the next batch.
+ * Reads and watchers see the freshest copy.
+ */
+export class AgentStore {
+  private readonly cache = new Map<string, Agent>();
+  private readonly dirty = new Set<string>();
+  private readonly mutex = new KeyedMutex();
+  private readonly watchers = new Set<(agent: Agent) => void>();
+  private readonly now: () => number;
+  private readonly flushTimer: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: AgentStoreOptions) {
+    this.now = deps.now ?? Date.now;
+    this.flushTimer = setInterval(() => void this.flush(), deps.livenessFlushMs ?? 5_000);
+    this.flushTimer.unref();
+  }
+
+  /**
+   * Load (cache first), apply `change`, store as it asks, retrying on a
+   * revision conflict with a fresh copy from the store. On any failure the
+   * cached copy is dropped, so memory never holds what the store refused.
+   * `fresh`: read through to the store even when cached (another replica may
+   * have changed the agent). `create`: a new agent when none is stored;
+   * otherwise AgentNotFoundError.
+   */
+  mutate<T>(uid: string, options: { create: boolean; fresh?: boolean }, change: (agent: Agent, known: boolean) => AgentChange<T>): Promise<T> {
+    return this.mutex.run(uid, async () => {
+      for (let attempt = 0; ; attempt++) {
+        const cached = attempt === 0 ? this.cache.get(uid) : undefined;
+        let agent = cached && options.fresh ? newest(cached, await this.deps.agents.get(uid)) : cached;
+        agent ??= await this.deps.agents.get(uid);
+        const known = agent !== undefined;
+        if (!agent) {
+          if (!options.create) throw new AgentNotFoundError(uid);
+          agent = newAgent(Buffer.from(uid, "hex"), this.now());
+        }
+        try {
+          const out = change(agent, known);
+          if (out.persist === "now") {
+            await this.save(agent);
+            this.dirty.delete(uid);
+          } else if (out.persist === "later") {
+            this.dirty.add(uid);
+          }
+          if (out.evict) {
+            this.evict(uid);
+          } else if (agent.status?.connected) {
+            this.cache.set(uid, agent);
+          }
+          if (out.persist === "now") this.notify(agent);
+          // New commands are recorded before their transitions (the audit
+          // keeps one ordered chain per command id).
+          for (const r of out.records ?? []) void this.deps.audit.record(r);
+          if (out.transitions?.length) this.audit(uid, out.transitions);
+          return out.result;
+        } catch (err) {
+          this.evict(uid);
+          if (err instanceof RevisionConflictError && attempt < 3) continue;
+          throw err;
+        }
+      }
+    });
+  }
+
+  async getAgent(uid: string): Promise<Agent> {
+    const agent = this.cache.get(uid) ?? (await this.deps.agents.get(uid));
+    if (!agent) throw new AgentNotFoundError(uid);
+    return clone(AgentSchema, agent);
+  }
+
+  async listAgents(query: AgentQuery): Promise<Agent[]> {
+    const agents = await this.deps.agents.list(query);
+    // Cached agents may carry liveness not yet flushed: show the freshest copy.
+    return agents.map((a) => clone(AgentSchema, this.cache.get(instanceUidToHex(a.metadata!.instanceUid)) ?? a));
+  }
+
+  /**
+   * Counts over the whole fleet, from the store. Cached agents differ from
+   * their stored copy only in liveness, which the summary does not count.
+   */
+  async fleetSummary(): Promise<FleetSummary> {
+    return this.deps.agents.summarize();
+  }
+
+  /** Calls `listener` with a copy of every agent after each stored change. */
+  watch(listener: (agent: Agent) => void): () => void {
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
+  }
+
+  /** Writes liveness-only changes kept in memory. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => runBounded([...this.dirty], FLUSH_CONCURRENCY, (uid) => this.flushOne(uid)));
+    return this.flushing;
+  }
+
+  /**
+   * Writes one agent's liveness without holding its lock during the write, so
+   * reports never wait for a slow database: a snapshot is taken under the
+   * lock, written outside it, and the cached revision advanced only if nobody
+   * stored the agent meanwhile. If someone did, one of the two writes meets a
+   * revision conflict: theirs is retried on a fresh copy (mutate), ours is
+   * dropped because their copy already carried the newer liveness.
+   */
+  private async flushOne(uid: string): Promise<void> {
+    const taken = await this.mutex.run(uid, async () => {
+      const agent = this.cache.get(uid);
+      if (!agent || !this.dirty.has(uid)) return undefined;
+      this.dirty.delete(uid);
+      return { agent, snapshot: clone(AgentSchema, agent) };
+    });
+    if (!taken) return;
+    const expected = taken.snapshot.revision;
+    try {
+      await this.save(taken.snapshot);
+    } catch (err) {
+      if (err instanceof RevisionConflictError) return;
+      this.deps.logger.warn({ agent: uid, err: String(err) }, "could not write agent liveness; will retry on the next flush");
+      await this.mutex.run(uid, async () => {
+        if (this.cache.get(uid) === taken.agent) this.dirty.add(uid);
+      });
+      return;
+    }
+    await this.mutex.run(uid, async () => {
+      if (this.cache.get(uid) === taken.agent && taken.agent.revision === expected) taken.agent.revision = expected + 1n;
+    });
+  }
+
+  /** Stops the batch timer and writes what is still in memory. */
+  async close(): Promise<void> {
+    clearInterval(this.flushTimer);
+    await this.flush();
+  }
+
+  /** Number of agents held in memory (for metrics and tests). */
+  get cachedAgents(): number {
+    return this.cache.size;
+  }
+
+  private async save(agent: Agent): Promise<void> {
+    await this.deps.agents.save(agent);
+  }
+
+  private evict(uid: string): void {
+    this.cache.delete(uid);
+    this.dirty.delete(uid);
+  }
+
+  private notify(agent: Agent): void {
+    if (this.watchers.size === 0) return;
+    const copy = clone(AgentSchema, agent);
+    for (const w of this.watchers) w(copy);
+  }
+
+  private audit(uid: string, transitions: CommandTransition[]): void {
+    for (const t of transitions) void this.deps.audit.transition(uid, t);
+  }
+}
+
+/**
+ * The cached copy unless the store holds a newer revision (written by another
+ * replica). The cached copy may carry liveness not yet flushed; the newer
+ * stored copy keeps it when the cache saw the agent last.
+ */
+function newest(cached: Agent, stored: Agent | undefined): Agent {
+  if (!stored || stored.revision <= cached.revision) return cached;
+  const c = cached.status;
+  const s = stored.status;
+  if (c && s && c.connectionId === s.connectionId && c.sequenceNum > s.sequenceNum) {
+    s.sequenceNum = c.sequenceNum;
+    if (c.lastSeenAt) s.lastSeenAt = c.lastSeenAt;
+  }
+  return stored;
+}
