@@ -35,11 +35,17 @@ function setup() {
       const stored = await repository.get(record.instanceUid);
       recorded.push({ record, storedWithIt: stored?.commands.some((c) => c.id === record.id) ?? false });
     },
-    async transition() {},
+    async transition(_uid, t) {
+      log.push(`${t.to} ${t.commandId}`);
+    },
   };
   const notices: PushNotice[] = [];
+  // A bus may be slow to take a notice (NATS reconnecting): `publishing`
+  // lets a test hold the publish open while other work on the agent runs.
+  const gate = { publishing: async () => {} };
   const push: PushBus = {
     async publish(_gatewayId, notice) {
+      await gate.publishing();
       log.push("pushed");
       notices.push(notice);
       return true;
@@ -55,7 +61,7 @@ function setup() {
   });
   const reports = new AgentReports({ store, logger: silentLogger() });
   const commands = new AdminCommands({ store, audit, push, opampEndpoint: () => "wss://opamp.example/v1/opamp" });
-  return { store, reports, commands, log, recorded, notices };
+  return { store, reports, commands, log, recorded, notices, gate };
 }
 
 const CAPABLE = BigInt(
@@ -91,12 +97,12 @@ const COMMANDS: Array<[AuditedCommand["kind"], (c: AdminCommands, uid: string) =
 ];
 
 describe("admin commands", () => {
-  it.each(COMMANDS)("%s: stored, pushed to a WebSocket agent's gateway, then audited", async (kind, give) => {
+  it.each(COMMANDS)("%s: stored, recorded in the audit, then pushed to a WebSocket agent's gateway", async (kind, give) => {
     const t = setup();
     const uid = await connectedAgent(t, ConnectionType.WEBSOCKET);
     t.log.length = 0;
     const { command, pushed, agent } = await give(t.commands, uid);
-    expect(t.log).toEqual(["saved", "pushed", `recorded ${kind}`]);
+    expect(t.log.filter((l) => !l.startsWith("superseded"))).toEqual(["saved", `recorded ${kind}`, "pushed"]);
     expect(pushed).toBe(true);
     expect(t.notices).toEqual([{ instanceUid: uid, connectionId: `gw/${uid}` }]);
     expect(agent.commands.map((c) => c.id)).toContain(command.id);
@@ -113,6 +119,25 @@ describe("admin commands", () => {
     const { pushed } = await t.commands.sendCommand(uid, CommandKind.REPORT_FULL_STATE, "alice");
     expect(pushed).toBe(false);
     expect(t.log).toEqual(["saved", "recorded report_full_state"]);
+  });
+
+  it("a pull waiting on the agent's lock cannot mark a command delivered before its audit record", async () => {
+    const t = setup();
+    const uid = await connectedAgent(t, ConnectionType.WEBSOCKET);
+    t.log.length = 0;
+    // The publish is held until the pull has run (or 2 s passed): with the
+    // record written after the notice, the pull's "delivered" came first.
+    let pulling: Promise<unknown> = Promise.resolve();
+    t.gate.publishing = () => Promise.race([pulling, new Promise((r) => setTimeout(r, 2_000))]).then(() => undefined);
+    const given = t.commands.sendCommand(uid, CommandKind.REPORT_FULL_STATE, "alice");
+    const pulled = t.reports.pullServerToAgent(uid, `gw/${uid}`);
+    pulling = pulled;
+    const { command } = await given;
+    expect(await pulled).toBeDefined();
+    const recordedAt = t.log.indexOf("recorded report_full_state");
+    const deliveredAt = t.log.indexOf(`delivered ${command.id}`);
+    expect(recordedAt).toBeGreaterThanOrEqual(0);
+    expect(deliveredAt).toBeGreaterThan(recordedAt);
   });
 
   it("records the config's hash for a remote config, and neither stores nor audits a command the agent cannot take", async () => {

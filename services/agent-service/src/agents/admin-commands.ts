@@ -118,10 +118,11 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
   /**
    * change → store → notice → audit, the one sequence every command takes.
    * The change is applied and stored under the agent's lock (retried on a
-   * revision conflict); only a stored command is announced to the agent's
-   * gateway, and only then recorded. The call waits for the first attempt
-   * of the audit write (a healthy command-service answers before the admin
-   * does; a sick one is retried in the background).
+   * revision conflict); its audit record is queued as soon as it is stored,
+   * under the same lock, so no "delivered" can overtake it; only a stored
+   * command is announced to the agent's gateway. The call waits for the
+   * first attempt of the audit write (a healthy command-service answers
+   * before the admin does; a sick one is retried in the background).
    */
   private async command(
     uid: string,
@@ -131,12 +132,20 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     apply: (agent: Agent, options: CommandOptions) => Applied,
   ): Promise<CommandResult> {
     const commandId = newCommandId(this.now());
+    let recorded: Promise<void> = Promise.resolve();
     const stored = await this.deps.store.mutate(uid, options, (agent) => {
       const { command, transitions } = apply(agent, { commandId, requestedBy, now: this.now() });
-      return { persist: "now", result: { agent: clone(AgentSchema, agent), command }, transitions };
+      return {
+        persist: "now",
+        result: { agent: clone(AgentSchema, agent), command },
+        transitions,
+        // Queued under the agent's lock, so the audit has the record before
+        // any reply or pull can mark the command delivered.
+        stored: () => (recorded = this.deps.store.record(auditedCommand(uid, kind, command))),
+      };
     });
     const pushed = await this.notice(stored.agent);
-    await this.deps.audit.record(auditedCommand(uid, kind, stored.command));
+    await recorded;
     return { ...stored, pushed };
   }
 

@@ -98,7 +98,7 @@ export class AgentReports {
       return {
         persist: changed ? "now" : "later",
         result: { reply: built.message, heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds ?? 0n },
-        records: answered ? [answered.record] : undefined,
+        stored: answered ? () => void this.deps.store.record(answered.record) : undefined,
         transitions,
         evict: outcome.disconnected,
       };

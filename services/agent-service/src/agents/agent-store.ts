@@ -32,8 +32,14 @@ export interface AgentChange<T> {
   persist: Persist;
   /** Handed back to the caller of mutate. */
   result: T;
-  /** New commands for the audit trail (recorded before `transitions`). */
-  records?: AuditedCommand[];
+  /**
+   * Runs once the change is stored, still under the agent's lock and before
+   * `transitions` are audited: where a new command is recorded in the audit
+   * trail. Whatever delivers the command (a reply, a pull) needs this lock
+   * after us, so its "delivered" transition is queued behind the record by
+   * construction, not by timing.
+   */
+  stored?: () => void;
   transitions?: CommandTransition[];
   /** Drop the agent from memory (it is no longer connected here). */
   evict?: boolean;
@@ -97,9 +103,7 @@ export class AgentStore {
             this.cache.set(uid, agent);
           }
           if (out.persist === "now") this.notify(agent);
-          // New commands are recorded before their transitions (the audit
-          // keeps one ordered chain per command id).
-          for (const r of out.records ?? []) void this.deps.audit.record(r);
+          out.stored?.();
           if (out.transitions?.length) this.audit(uid, out.transitions);
           return out.result;
         } catch (err) {
@@ -109,6 +113,15 @@ export class AgentStore {
         }
       }
     });
+  }
+
+  /**
+   * Records a new command in the audit trail. Call it from a change's
+   * `stored` hook, so the record is queued under the agent's lock before
+   * anything can deliver the command.
+   */
+  record(command: AuditedCommand): Promise<void> {
+    return this.deps.audit.record(command);
   }
 
   async getAgent(uid: string): Promise<Agent> {
