@@ -15,7 +15,7 @@ import { ConnectionUsecase } from "@fleetplane/agent-service/domain/connection-u
 import { GatewayLeases } from "@fleetplane/agent-service/domain/gateway-leases";
 import { PackageRegistry } from "@fleetplane/agent-service/domain/package-registry";
 import { createPackageServiceImpl } from "@fleetplane/agent-service/package-service-impl";
-import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-impl";
+import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-handler";
 import { CommandAudit } from "@fleetplane/command-service/domain/command-audit";
 import { exposePendingCommands } from "@fleetplane/command-service/pending-commands-metric";
 import { registration, type ServiceRegistration } from "@fleetplane/platform/in-process-transport";
