@@ -1,5 +1,5 @@
 import { describe } from "vitest";
-import { SERVER_CUSTOM_CAPABILITIES, csrAutoApprovalSuite, opampE2eSuite } from "./suites/opamp-e2e.js";
+import { SERVER_CUSTOM_CAPABILITIES, csrAutoApprovalSuite, opampE2eSuite } from "./suites/opamp/index.js";
 import { startDistributed } from "./support/distributed.js";
 
 // The standalone e2e suite, unchanged, against two gateways, agent-service,

@@ -1,5 +1,5 @@
 import { describe } from "vitest";
-import { SERVER_CUSTOM_CAPABILITIES, csrAutoApprovalSuite, opampE2eSuite } from "./suites/opamp-e2e.js";
+import { SERVER_CUSTOM_CAPABILITIES, csrAutoApprovalSuite, opampE2eSuite } from "./suites/opamp/index.js";
 import { startTestServer } from "./support/standalone-server.js";
 
 opampE2eSuite(() =>

@@ -19,6 +19,11 @@ export const CAPS = BigInt(
     AgentCapabilities.AgentCapabilities_AcceptsRestartCommand,
 );
 
+/** Whether a message's flags or capabilities (uint64 bit sets) have `bit` set. */
+export function hasFlag(bits: bigint | undefined, bit: number): boolean {
+  return ((bits ?? 0n) & BigInt(bit)) !== 0n;
+}
+
 export function description(name = "sim-agent") {
   return {
     identifyingAttributes: [{ key: "service.name", value: { value: { case: "stringValue" as const, value: name } } }],

@@ -18,7 +18,7 @@ import { ConnectionUsecase } from "@fleetplane/agent-service/connections/connect
 import { GatewayLeases } from "@fleetplane/agent-service/connections/gateway-leases";
 import { PackageRegistry } from "@fleetplane/agent-service/packages/package-registry";
 import { createPackageServiceImpl } from "@fleetplane/agent-service/api/package-service-handler";
-import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-impl";
+import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-handler";
 import { CommandAudit } from "@fleetplane/command-service/domain/command-audit";
 import { exposePendingCommands } from "@fleetplane/command-service/pending-commands-metric";
 import { registration, type ServiceRegistration } from "@fleetplane/platform/in-process-transport";

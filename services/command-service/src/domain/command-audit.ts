@@ -5,6 +5,7 @@ import {
   CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform/paging";
 import type { CommandRepository } from "./command-repository.js";
 
 export class CommandNotFoundError extends Error {
@@ -34,9 +35,6 @@ const RANK: Record<CommandState, number> = {
   [CommandState.APPLIED]: 3,
   [CommandState.FAILED]: 3,
 };
-
-export const MAX_PAGE_SIZE = 1000;
-export const DEFAULT_PAGE_SIZE = 100;
 
 /** The CommandUsecase of the design: keeps every command sent to agents for audit. */
 export class CommandAudit {
@@ -73,14 +71,14 @@ export class CommandAudit {
   }
 
   async list(query: { instanceUid?: string; pageSize: number; pageToken?: string }): Promise<{ records: CommandRecord[]; nextPageToken: string }> {
-    const limit = Math.min(query.pageSize || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
-    const records = await this.repository.list({
-      limit: limit + 1,
+    const limit = pageLimit(query.pageSize);
+    const found = await this.repository.list({
+      limit: fetchLimit(limit),
       ...(query.instanceUid ? { instanceUid: query.instanceUid } : {}),
       ...(query.pageToken ? { after: query.pageToken } : {}),
     });
-    const page = records.slice(0, limit);
-    return { records: page, nextPageToken: records.length > limit ? page[page.length - 1]!.id : "" };
+    const { page, nextPageToken } = toPage(found, limit, (last) => last.id);
+    return { records: page, nextPageToken };
   }
 
   /** Commands recorded and not yet delivered to their agent, across every replica sharing the store. */

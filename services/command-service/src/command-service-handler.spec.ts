@@ -1,0 +1,109 @@
+import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
+import { CommandService, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { DependencyUnavailableError } from "@fleetplane/platform/dependency-errors";
+import { silentLogger } from "@fleetplane/platform/logger";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createCommandServiceImpl } from "./command-service-handler.js";
+import { CommandAudit } from "./domain/command-audit.js";
+import type { CommandRepository } from "./domain/command-repository.js";
+import { openTemporaryCommandRepository } from "./temporary-command-audit.js";
+
+const AGENT = "0190a1b2c3d4e5f60718293a4b5c6d7e";
+/** The same instance UID as a client may spell it: a UUID in capitals. */
+const AGENT_AS_UUID = "0190A1B2-C3D4-E5F6-0718-293A4B5C6D7E";
+const idOf = (n: number) => n.toString(16).padStart(32, "0");
+
+/** Serves CommandService over an in-memory Connect transport, in front of `repository`. */
+function clientFor(repository: CommandRepository): Client<typeof CommandService> {
+  const audit = new CommandAudit(repository);
+  return createClient(CommandService, createRouterTransport(({ service }) => service(CommandService, createCommandServiceImpl(audit, silentLogger()))));
+}
+
+/** The Connect code a call is refused with. */
+async function codeOf(call: Promise<unknown>): Promise<Code> {
+  try {
+    await call;
+  } catch (err) {
+    return ConnectError.from(err).code;
+  }
+  throw new Error("the call was not refused");
+}
+
+let opened: ReturnType<typeof openTemporaryCommandRepository>;
+let commands: Client<typeof CommandService>;
+beforeEach(() => {
+  opened = openTemporaryCommandRepository();
+  commands = clientFor(opened.repository);
+});
+afterEach(async () => {
+  await opened.close();
+});
+
+describe("RecordCommand", () => {
+  it("records a command under the agent's canonical (hex) instance UID, however the caller spelled it", async () => {
+    const { command } = await commands.recordCommand({ command: { id: idOf(1), instanceUid: AGENT_AS_UUID, kind: "restart", requestedBy: "spec" } });
+    expect(command).toMatchObject({ id: idOf(1), instanceUid: AGENT, kind: "restart", state: CommandState.PENDING });
+    expect((await commands.listCommands({ instanceUid: AGENT })).commands.map((c) => c.id)).toEqual([idOf(1)]);
+  });
+
+  it("refuses a request without a command, or a command without an id or kind, with InvalidArgument", async () => {
+    expect(await codeOf(commands.recordCommand({}))).toBe(Code.InvalidArgument);
+    expect(await codeOf(commands.recordCommand({ command: { id: "", instanceUid: AGENT, kind: "restart" } }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(commands.recordCommand({ command: { id: idOf(1), instanceUid: AGENT, kind: "" } }))).toBe(Code.InvalidArgument);
+    expect((await commands.listCommands({})).commands).toEqual([]);
+  });
+
+  it("refuses an instance UID that is not 16 bytes of hex with InvalidArgument", async () => {
+    expect(await codeOf(commands.recordCommand({ command: { id: idOf(1), instanceUid: "abc", kind: "restart" } }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(commands.recordCommand({ command: { id: idOf(1), instanceUid: "", kind: "restart" } }))).toBe(Code.InvalidArgument);
+  });
+});
+
+describe("UpdateCommandState", () => {
+  it("moves a recorded command forward and returns it", async () => {
+    await commands.recordCommand({ command: { id: idOf(1), instanceUid: AGENT, kind: "remote_config" } });
+    const { command } = await commands.updateCommandState({ id: idOf(1), state: CommandState.FAILED, detail: "bad yaml at line 1" });
+    expect(command).toMatchObject({ state: CommandState.FAILED, detail: "bad yaml at line 1" });
+  });
+
+  it("answers NotFound for a command the trail does not hold", async () => {
+    expect(await codeOf(commands.updateCommandState({ id: idOf(404), state: CommandState.DELIVERED }))).toBe(Code.NotFound);
+  });
+});
+
+describe("ListCommands", () => {
+  it("pages newest first with the next page's token, for one agent or all", async () => {
+    for (let n = 1; n <= 3; n++) await commands.recordCommand({ command: { id: idOf(n), instanceUid: AGENT, kind: "restart" } });
+    const first = await commands.listCommands({ instanceUid: AGENT_AS_UUID, pageSize: 2 });
+    expect(first.commands.map((c) => c.id)).toEqual([idOf(3), idOf(2)]);
+    const rest = await commands.listCommands({ pageSize: 2, pageToken: first.nextPageToken });
+    expect(rest.commands.map((c) => c.id)).toEqual([idOf(1)]);
+    expect(rest.nextPageToken).toBe("");
+  });
+
+  it("refuses an instance UID that is not 16 bytes of hex with InvalidArgument", async () => {
+    expect(await codeOf(commands.listCommands({ instanceUid: "not-a-uid" }))).toBe(Code.InvalidArgument);
+  });
+});
+
+describe("when the store fails", () => {
+  const failing = (err: Error): CommandRepository => ({
+    ...opened.repository,
+    get: () => Promise.reject(err),
+    list: () => Promise.reject(err),
+  });
+
+  it("an unreachable store is Unavailable (retry later)", async () => {
+    const down = clientFor(failing(new DependencyUnavailableError("MongoDB")));
+    expect(await codeOf(down.listCommands({}))).toBe(Code.Unavailable);
+    expect(await codeOf(down.recordCommand({ command: { id: idOf(1), instanceUid: AGENT, kind: "restart" } }))).toBe(Code.Unavailable);
+  });
+
+  it("any other failure is Internal, and its text does not reach the caller", async () => {
+    const broken = clientFor(failing(new Error("disk sector 7 unreadable")));
+    const err = await broken.updateCommandState({ id: idOf(1), state: CommandState.DELIVERED }).catch((e: unknown) => ConnectError.from(e));
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).code).toBe(Code.Internal);
+    expect((err as ConnectError).rawMessage).not.toMatch(/sector/);
+  });
+});
