@@ -12,6 +12,8 @@ RUN npm install -g pnpm@10.34.8 && npm cache clean --force
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
 COPY gen/package.json gen/
 COPY services/platform/package.json services/platform/
+COPY services/platform-node/package.json services/platform-node/
+COPY services/opamp/package.json services/opamp/
 COPY services/agent-service/package.json services/agent-service/
 COPY services/command-service/package.json services/command-service/
 COPY services/opamp-gateway/package.json services/opamp-gateway/

@@ -6,14 +6,18 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AgentCommandSchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { CertificateRequestSchema, CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
-import { createLmdbCertificateRequestRepository } from "@fleetplane/agent-service/adapters/lmdb-certificate-request-repository";
-import { createCertificateServiceImpl } from "@fleetplane/agent-service/api/certificate-service-handler";
-import type { CertificateRequestRepository } from "@fleetplane/agent-service/certificates/certificate-request-repository";
-import { CertificateDesk } from "@fleetplane/agent-service/certificates/certificate-desk";
-import { CertificateRequestUsecase, type CertificateOffers } from "@fleetplane/agent-service/certificates/certificate-requests";
-import type { CertificateSigner, IssuedCertificate } from "@fleetplane/agent-service/certificates/certificate-signer";
-import { openEmbeddedStore } from "@fleetplane/platform/embedded-store";
-import { silentLogger } from "@fleetplane/platform/logger";
+import {
+  createLmdbCertificateRequestRepository,
+  createCertificateServiceImpl,
+  type CertificateRequestRepository,
+  CertificateDesk,
+  CertificateRequestUsecase,
+  type CertificateOffers,
+  type CertificateSigner,
+  type IssuedCertificate,
+} from "@fleetplane/agent-service";
+import { openEmbeddedStore } from "@fleetplane/platform-node";
+import { silentLogger } from "@fleetplane/platform";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 const UID = "0193a5b2c3d47e8f9a0b1c2d3e4f5a6b";

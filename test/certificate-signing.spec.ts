@@ -1,9 +1,15 @@
 import { X509Certificate } from "node:crypto";
 import { describe, expect, it, beforeAll } from "vitest";
-import { createX509CertificateSigner, generateCertificateAuthority, CertificateAuthorityConfigError } from "@fleetplane/agent-service/adapters/x509-certificate-signer";
-import type { CertificateSigner } from "@fleetplane/agent-service/certificates/certificate-signer";
-import { MalformedCsrError } from "@fleetplane/agent-service/certificates/certificate-signer";
-import { csrIdentityProblem, instanceUidNamedBy, uuidText } from "@fleetplane/agent-service/certificates/csr-identity";
+import {
+  createX509CertificateSigner,
+  generateCertificateAuthority,
+  CertificateAuthorityConfigError,
+  type CertificateSigner,
+  MalformedCsrError,
+  csrIdentityProblem,
+  instanceUidNamedBy,
+  uuidText,
+} from "@fleetplane/agent-service";
 import { create } from "@bufbuild/protobuf";
 import { CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { AgentCapabilities, ConnectionSettingsRequestSchema, ServerCapabilities, ServerErrorResponseType } from "@fleetplane/gen/opamp/proto/opamp_pb";

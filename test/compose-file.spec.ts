@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { envName } from "@fleetplane/platform/cli-options";
-import { COMMAND_OPTIONS } from "@fleetplane/server/command-options";
+import { envName } from "@fleetplane/platform";
+import { COMMAND_OPTIONS } from "@fleetplane/server";
 
 const COMPOSE = readFileSync(join(import.meta.dirname, "..", "compose.yaml"), "utf8");
 

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ServerErrorResponseType, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
 import { startDistributed, type Distributed } from "./support/distributed.js";
 import { eventually } from "./support/eventually.js";
 import { WsAgent, description, httpPoll } from "./support/simulated-agent.js";

@@ -1,5 +1,5 @@
 import { ServerCapabilities, ServerErrorResponseType } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { uuidv7Bytes } from "@fleetplane/platform";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WsAgent, description, httpPoll } from "./support/simulated-agent.js";
 import { eventually, startTestServer } from "./support/standalone-server.js";

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex } from "@fleetplane/platform";
 import { ensureTool } from "./support/child-process.js";
 import { eventually } from "./support/eventually.js";
 import { WsAgent, description } from "./support/simulated-agent.js";

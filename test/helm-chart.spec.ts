@@ -2,8 +2,8 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
-import { envName } from "@fleetplane/platform/cli-options";
-import { COMMAND_OPTIONS } from "@fleetplane/server/command-options";
+import { envName } from "@fleetplane/platform";
+import { COMMAND_OPTIONS } from "@fleetplane/server";
 import { ensureTool } from "./support/child-process.js";
 
 const run = promisify(execFile);

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { silentLogger } from "@fleetplane/platform/logger";
-import { metricsRegistry } from "@fleetplane/platform/metrics";
-import { createNatsPushBus, pushSubject } from "@fleetplane/platform/nats-push-bus";
-import type { PushNotice } from "@fleetplane/platform/push-bus";
+import { silentLogger, type PushNotice } from "@fleetplane/platform";
+import { metricsRegistry } from "@fleetplane/platform-node";
+import { createNatsPushBus, pushSubject } from "@fleetplane/platform-node/nats";
 import { startNats, type RunningNats } from "./support/nats.js";
 import { eventually } from "./support/eventually.js";
 

@@ -9,25 +9,24 @@ import {
   createLmdbAgentRepository,
   createLmdbConnectionRepository,
   createLmdbGatewayLeaseRepository,
-} from "@fleetplane/agent-service/adapters/lmdb-agent-repository";
+  createLmdbCertificateRequestRepository,
+  createLmdbPackageRepository,
+} from "@fleetplane/agent-service";
 import {
   createMongoAgentRepository,
   createMongoConnectionRepository,
   createMongoGatewayLeaseRepository,
   ensureAgentIndexes,
-} from "@fleetplane/agent-service/adapters/mongo-agent-repository";
-import { createLmdbCertificateRequestRepository } from "@fleetplane/agent-service/adapters/lmdb-certificate-request-repository";
-import { createMongoCertificateRequestRepository, ensureCertificateRequestIndexes } from "@fleetplane/agent-service/adapters/mongo-certificate-request-repository";
-import { createLmdbPackageRepository } from "@fleetplane/agent-service/adapters/lmdb-package-repository";
-import { createMongoPackageRepository, ensurePackageIndexes } from "@fleetplane/agent-service/adapters/mongo-package-repository";
-import { createLmdbCommandRepository } from "@fleetplane/command-service/adapters/lmdb-command-repository";
-import { createMongoCommandRepository, ensureCommandIndexes } from "@fleetplane/command-service/adapters/mongo-command-repository";
-import { DependencyUnavailableError } from "@fleetplane/platform/dependency-errors";
-import { openEmbeddedStore } from "@fleetplane/platform/embedded-store";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import { silentLogger } from "@fleetplane/platform/logger";
-import { connectMongo, type MongoStore } from "@fleetplane/platform/mongo-store";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+  createMongoCertificateRequestRepository,
+  ensureCertificateRequestIndexes,
+  createMongoPackageRepository,
+  ensurePackageIndexes,
+} from "@fleetplane/agent-service/mongo";
+import { createLmdbCommandRepository } from "@fleetplane/command-service";
+import { createMongoCommandRepository, ensureCommandIndexes } from "@fleetplane/command-service/mongo";
+import { DependencyUnavailableError, instanceUidToHex, silentLogger, uuidv7Bytes } from "@fleetplane/platform";
+import { openEmbeddedStore } from "@fleetplane/platform-node";
+import { connectMongo, type MongoStore } from "@fleetplane/platform-node/mongo";
 import { Binary } from "mongodb";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

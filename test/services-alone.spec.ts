@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex } from "@fleetplane/platform";
 import { WsAgent, description } from "./support/simulated-agent.js";
 import { eventually } from "./support/standalone-server.js";
 

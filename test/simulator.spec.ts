@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { Fleet } from "@fleetplane/simulator/fleet";
+import { Fleet } from "@fleetplane/simulator";
 import { eventually } from "./support/eventually.js";
 import { startTestServer } from "./support/standalone-server.js";
 

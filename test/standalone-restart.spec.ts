@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CommandKind, RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
 import { httpPoll, description } from "./support/simulated-agent.js";
 import { startTestServer } from "./support/standalone-server.js";
 

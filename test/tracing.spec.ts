@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex } from "@fleetplane/platform";
 import { ServiceProcess } from "./support/distributed.js";
 import { eventually } from "./support/eventually.js";
 import { freePort } from "./support/free-port.js";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFleetplaneClient, RemoteConfigState } from "@fleetplane/client";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex } from "@fleetplane/platform";
 import { eventually } from "./support/eventually.js";
 import { WsAgent, description } from "./support/simulated-agent.js";
 import { startTestServer } from "./support/standalone-server.js";

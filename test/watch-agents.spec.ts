@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
 import { description, httpPoll } from "./support/simulated-agent.js";
 import { eventually } from "./support/eventually.js";
 import { startTestServer } from "./support/standalone-server.js";

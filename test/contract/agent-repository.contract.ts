@@ -11,14 +11,14 @@ import {
 } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { FleetSummarySchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { ComponentHealthSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { MAX_AGENT_TYPES } from "@fleetplane/agent-service/agents/fleet-summary";
 import {
+  MAX_AGENT_TYPES,
   RevisionConflictError,
   type AgentRepository,
-} from "@fleetplane/agent-service/agents/agent-repository";
-import type { ConnectionRepository } from "@fleetplane/agent-service/connections/connection-store";
-import type { GatewayLeaseRepository } from "@fleetplane/agent-service/connections/gateway-lease-store";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+  type ConnectionRepository,
+  type GatewayLeaseRepository,
+} from "@fleetplane/agent-service";
+import { instanceUidToHex } from "@fleetplane/platform";
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 

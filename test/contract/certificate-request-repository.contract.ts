@@ -5,7 +5,7 @@ import {
   CertificateRequestState,
   type CertificateRequest,
 } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
-import type { CertificateRequestRepository } from "@fleetplane/agent-service/certificates/certificate-request-repository";
+import type { CertificateRequestRepository } from "@fleetplane/agent-service";
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 

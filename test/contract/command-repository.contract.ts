@@ -5,9 +5,8 @@ import {
   CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import type { CommandRepository } from "@fleetplane/command-service/domain/command-repository";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import type { CommandRepository } from "@fleetplane/command-service";
+import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 

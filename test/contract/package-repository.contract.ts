@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { PackageSchema, type Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { PackageType } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import type { PackageRepository } from "@fleetplane/agent-service/packages/package-repository";
+import type { PackageRepository } from "@fleetplane/agent-service";
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 

@@ -34,7 +34,7 @@ export function breakSignature(pem: string): string {
 
 /** A throwaway CA written as PEM files (what an operator gives --csr-ca-cert and --csr-ca-key). */
 export async function writeTestCa(dir: string): Promise<{ caCertFile: string; caKeyFile: string; caCertPem: string }> {
-  const { generateCertificateAuthority } = await import("@fleetplane/agent-service/adapters/x509-certificate-signer");
+  const { generateCertificateAuthority } = await import("@fleetplane/agent-service");
   const { writeFileSync } = await import("node:fs");
   const { join } = await import("node:path");
   const ca = await generateCertificateAuthority({ commonName: "Fleetplane e2e CA", validityDays: 2 });

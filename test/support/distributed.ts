@@ -8,7 +8,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import type { CsrApproval } from "@fleetplane/agent-service/certificates/certificate-desk";
+import type { CsrApproval } from "@fleetplane/agent-service";
 import { writeTestCa } from "./csr.js";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { startFerretDb } from "./ferretdb.js";

@@ -6,7 +6,7 @@ import {
   ServerToAgentSchema,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { uuidv7Bytes } from "@fleetplane/platform";
 import { gzipSync, gunzipSync } from "node:zlib";
 import WebSocket from "ws";
 

@@ -7,10 +7,9 @@ import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agen
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
-import { silentLogger } from "@fleetplane/platform/logger";
-import { startStandalone, type Standalone } from "@fleetplane/server/standalone";
-import type { CsrApproval } from "@fleetplane/agent-service/certificates/certificate-desk";
-import { serverCustomCapabilities } from "@fleetplane/agent-service/agents/server-custom-capabilities";
+import { silentLogger } from "@fleetplane/platform";
+import { startStandalone, type Standalone } from "@fleetplane/server";
+import { type CsrApproval, serverCustomCapabilities } from "@fleetplane/agent-service";
 import { writeTestCa } from "./csr.js";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */

@@ -1,7 +1,6 @@
 import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import { CommandService, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { DependencyUnavailableError } from "@fleetplane/platform/dependency-errors";
-import { silentLogger } from "@fleetplane/platform/logger";
+import { DependencyUnavailableError, silentLogger } from "@fleetplane/platform";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createCommandServiceImpl } from "./command-service-handler.js";
 import { CommandAudit } from "./domain/command-audit.js";

@@ -1,8 +1,7 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { toConnectError } from "@fleetplane/platform/dependency-errors";
-import { InvalidInstanceUidError, agentLogName, instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
-import type { Logger } from "@fleetplane/platform/logger";
+import { toConnectError } from "@fleetplane/platform-node";
+import { InvalidInstanceUidError, agentLogName, instanceUidToHex, parseInstanceUid, type Logger } from "@fleetplane/platform";
 import { CommandNotFoundError, InvalidCommandError, type CommandAudit } from "./domain/command-audit.js";
 
 /** The Connect face of command-service: maps requests onto CommandAudit and errors onto codes. */

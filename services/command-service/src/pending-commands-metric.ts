@@ -1,5 +1,5 @@
-import type { Logger } from "@fleetplane/platform/logger";
-import { scrapedGauge } from "@fleetplane/platform/scraped-gauge";
+import type { Logger } from "@fleetplane/platform";
+import { scrapedGauge } from "@fleetplane/platform-node";
 import type { CommandAudit } from "./domain/command-audit.js";
 
 const pendingCommands = scrapedGauge({

@@ -1,4 +1,4 @@
-import type { WebHandler } from "@fleetplane/platform/api-server";
+import type { WebHandler } from "@fleetplane/platform-node";
 import type * as http from "node:http";
 import { buildConsoleBundle, etagOf, type ConsoleAsset } from "./console-bundle.js";
 import { CONSOLE_HTML } from "./console-page.js";

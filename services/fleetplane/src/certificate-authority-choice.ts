@@ -1,8 +1,11 @@
-import { CertificateAuthorityConfigError, createX509CertificateSigner, generateCertificateAuthority } from "@fleetplane/agent-service/adapters/x509-certificate-signer";
-import type { CsrApproval } from "@fleetplane/agent-service/certificates/certificate-desk";
-import type { CertificateSigner } from "@fleetplane/agent-service/certificates/certificate-signer";
-import { UsageError, type OptionSpec } from "@fleetplane/platform/cli-options";
-import type { Logger } from "@fleetplane/platform/logger";
+import {
+  CertificateAuthorityConfigError,
+  createX509CertificateSigner,
+  generateCertificateAuthority,
+  type CsrApproval,
+  type CertificateSigner,
+} from "@fleetplane/agent-service";
+import { UsageError, type OptionSpec, type Logger } from "@fleetplane/platform";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 

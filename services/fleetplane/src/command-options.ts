@@ -1,5 +1,5 @@
-import { GATEWAY_DEFAULTS } from "@fleetplane/opamp-gateway/gateway-settings";
-import type { OptionSpec } from "@fleetplane/platform/cli-options";
+import { GATEWAY_DEFAULTS } from "@fleetplane/opamp-gateway";
+import type { OptionSpec } from "@fleetplane/platform";
 import { CSR_OPTIONS } from "./certificate-authority-choice.js";
 import { CONSOLE_OPTION } from "./console-choice.js";
 

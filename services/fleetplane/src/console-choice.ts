@@ -1,7 +1,6 @@
-import { createConsoleHandler } from "@fleetplane/console/console-handler";
-import type { WebHandler } from "@fleetplane/platform/api-server";
-import type { Logger } from "@fleetplane/platform/logger";
-import type { OptionSpec } from "@fleetplane/platform/cli-options";
+import { createConsoleHandler } from "@fleetplane/console";
+import type { WebHandler } from "@fleetplane/platform-node";
+import type { Logger, OptionSpec } from "@fleetplane/platform";
 
 export const CONSOLE_OPTION: OptionSpec = {
   name: "console",

@@ -1,7 +1,5 @@
-import { formatHelp, parseOptions, UsageError, type OptionSpec } from "@fleetplane/platform/cli-options";
-import { createLogger } from "@fleetplane/platform/logger";
-import { assertGatewayId } from "@fleetplane/platform/nats-push-bus";
-import { startTracing } from "@fleetplane/platform/tracing";
+import { formatHelp, parseOptions, UsageError, type OptionSpec, assertGatewayId } from "@fleetplane/platform";
+import { createLogger, startTracing } from "@fleetplane/platform-node";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
@@ -10,8 +8,8 @@ import { startStandalone } from "./standalone.js";
 import { StartupError, startExplained } from "./startup-errors.js";
 import { csrSettingsOf } from "./certificate-authority-choice.js";
 import { COMMAND_OPTIONS, STANDALONE_OPTIONS } from "./command-options.js";
-import type { GatewaySettings } from "@fleetplane/opamp-gateway/gateway-settings";
-import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service/agents/server-custom-capabilities";
+import type { GatewaySettings } from "@fleetplane/opamp-gateway";
+import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service";
 
 /** The gateway flags (GATEWAY_LIMIT_OPTIONS), checked, in the units of GatewaySettings. */
 function gatewayLimits(v: Record<string, unknown>): GatewaySettings {
@@ -133,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === "sim") {
     // Loaded on demand: the server commands do not need the simulator.
-    const { runSimCli } = await import("@fleetplane/simulator/sim-cli");
+    const { runSimCli } = await import("@fleetplane/simulator");
     return runSimCli(args);
   }
   const single = SINGLE[command];

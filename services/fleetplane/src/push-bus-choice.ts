@@ -1,7 +1,5 @@
-import { createInProcessPushBus } from "@fleetplane/platform/in-process-push-bus";
-import type { Logger } from "@fleetplane/platform/logger";
-import { createNatsPushBus } from "@fleetplane/platform/nats-push-bus";
-import type { PushBus } from "@fleetplane/platform/push-bus";
+import { createInProcessPushBus } from "@fleetplane/platform-node";
+import type { Logger, PushBus } from "@fleetplane/platform";
 
 const FIRST_CONNECT_WAIT_MS = 5_000;
 
@@ -9,9 +7,11 @@ const FIRST_CONNECT_WAIT_MS = 5_000;
  * NATS when a URL is given (pushes cross processes); otherwise the in-process
  * bus, which only reaches a gateway in the same process — a service run alone
  * without NATS warns that agents will get changes on their next message.
+ * The NATS client is loaded only when used, so standalone starts without it.
  */
 export async function choosePushBus(o: { natsUrl?: string | undefined; name: string; logger: Logger; alone?: boolean }): Promise<PushBus> {
   if (o.natsUrl) {
+    const { createNatsPushBus } = await import("@fleetplane/platform-node/nats");
     const bus = createNatsPushBus({ url: o.natsUrl, name: o.name, logger: o.logger });
     // Start with pushes working when NATS is there; without it, start anyway
     // (agents are still served) and keep connecting in the background.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { UsageError } from "@fleetplane/platform/cli-options";
+import { UsageError } from "@fleetplane/platform";
 import { refuseReplacedOptions } from "./replaced-options.js";
 
 describe("replaced options", () => {

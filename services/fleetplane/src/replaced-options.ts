@@ -1,4 +1,4 @@
-import { envName, UsageError } from "@fleetplane/platform/cli-options";
+import { envName, UsageError } from "@fleetplane/platform";
 
 /**
  * Options that were replaced: refuse them with the way forward rather than

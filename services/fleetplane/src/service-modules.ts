@@ -2,28 +2,28 @@ import type { Client, ConnectRouter } from "@connectrpc/connect";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { createCertificateServiceImpl } from "@fleetplane/agent-service/api/certificate-service-handler";
-import { CertificateDesk, type CsrApproval } from "@fleetplane/agent-service/certificates/certificate-desk";
-import { CertificateRequestUsecase } from "@fleetplane/agent-service/certificates/certificate-requests";
-import type { CertificateSigner } from "@fleetplane/agent-service/certificates/certificate-signer";
+import {
+  createCertificateServiceImpl,
+  CertificateDesk,
+  type CsrApproval,
+  CertificateRequestUsecase,
+  type CertificateSigner,
+  createConnectCommandAudit,
+  createAgentServiceImpl,
+  createConnectionServiceImpl,
+  AdminCommands,
+  AgentReports,
+  AgentStore,
+  ConnectionUsecase,
+  GatewayLeases,
+  PackageRegistry,
+  createPackageServiceImpl,
+} from "@fleetplane/agent-service";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
-import { createConnectCommandAudit } from "@fleetplane/agent-service/adapters/connect-command-audit";
-import { createAgentServiceImpl } from "@fleetplane/agent-service/api/agent-service-handler";
-import { createConnectionServiceImpl } from "@fleetplane/agent-service/api/connection-service-handler";
-import { AdminCommands } from "@fleetplane/agent-service/agents/admin-commands";
-import { AgentReports } from "@fleetplane/agent-service/agents/agent-reports";
-import { AgentStore } from "@fleetplane/agent-service/agents/agent-store";
-import { ConnectionUsecase } from "@fleetplane/agent-service/connections/connection-usecase";
-import { GatewayLeases } from "@fleetplane/agent-service/connections/gateway-leases";
-import { PackageRegistry } from "@fleetplane/agent-service/packages/package-registry";
-import { createPackageServiceImpl } from "@fleetplane/agent-service/api/package-service-handler";
-import { createCommandServiceImpl } from "@fleetplane/command-service/command-service-handler";
-import { CommandAudit } from "@fleetplane/command-service/domain/command-audit";
-import { exposePendingCommands } from "@fleetplane/command-service/pending-commands-metric";
-import { registration, type ServiceRegistration } from "@fleetplane/platform/in-process-transport";
-import type { Logger } from "@fleetplane/platform/logger";
-import type { PushBus } from "@fleetplane/platform/push-bus";
+import { createCommandServiceImpl, CommandAudit, exposePendingCommands } from "@fleetplane/command-service";
+import { registration, type ServiceRegistration } from "@fleetplane/platform-node";
+import type { Logger, PushBus } from "@fleetplane/platform";
 import type { AgentStores, CommandStores } from "./stores.js";
 
 /**

@@ -1,20 +1,18 @@
-import type { AgentRepository } from "@fleetplane/agent-service/agents/agent-repository";
-import type { ConnectionRepository } from "@fleetplane/agent-service/connections/connection-store";
-import type { GatewayLeaseRepository } from "@fleetplane/agent-service/connections/gateway-lease-store";
 import {
+  type AgentRepository,
+  type ConnectionRepository,
+  type GatewayLeaseRepository,
   createLmdbAgentRepository,
   createLmdbConnectionRepository,
   createLmdbGatewayLeaseRepository,
-} from "@fleetplane/agent-service/adapters/lmdb-agent-repository";
-import type { CertificateRequestRepository } from "@fleetplane/agent-service/certificates/certificate-request-repository";
-import { createLmdbCertificateRequestRepository } from "@fleetplane/agent-service/adapters/lmdb-certificate-request-repository";
-import type { PackageRepository } from "@fleetplane/agent-service/packages/package-repository";
-import { createLmdbPackageRepository } from "@fleetplane/agent-service/adapters/lmdb-package-repository";
-import type { CommandRepository } from "@fleetplane/command-service/domain/command-repository";
-import { createLmdbCommandRepository } from "@fleetplane/command-service/adapters/lmdb-command-repository";
-import { openEmbeddedStore } from "@fleetplane/platform/embedded-store";
-import { timed } from "@fleetplane/platform/timed";
-import type { Logger } from "@fleetplane/platform/logger";
+  type CertificateRequestRepository,
+  createLmdbCertificateRequestRepository,
+  type PackageRepository,
+  createLmdbPackageRepository,
+} from "@fleetplane/agent-service";
+import { type CommandRepository, createLmdbCommandRepository } from "@fleetplane/command-service";
+import { openEmbeddedStore, timed } from "@fleetplane/platform-node";
+import type { Logger } from "@fleetplane/platform";
 
 export interface AgentStores {
   agents: AgentRepository;
@@ -49,13 +47,18 @@ export interface OpenStores extends AgentStores, CommandStores {
  */
 export async function openStores(o: StoreChoice): Promise<OpenStores> {
   if (o.mongoUrl) {
-    const { connectMongo } = await import("@fleetplane/platform/mongo-store");
-    const { createMongoAgentRepository, createMongoConnectionRepository, createMongoGatewayLeaseRepository, ensureAgentIndexes } = await import(
-      "@fleetplane/agent-service/adapters/mongo-agent-repository"
-    );
-    const { createMongoCertificateRequestRepository, ensureCertificateRequestIndexes } = await import("@fleetplane/agent-service/adapters/mongo-certificate-request-repository");
-    const { createMongoPackageRepository, ensurePackageIndexes } = await import("@fleetplane/agent-service/adapters/mongo-package-repository");
-    const { createMongoCommandRepository, ensureCommandIndexes } = await import("@fleetplane/command-service/adapters/mongo-command-repository");
+    const { connectMongo } = await import("@fleetplane/platform-node/mongo");
+    const {
+      createMongoAgentRepository,
+      createMongoConnectionRepository,
+      createMongoGatewayLeaseRepository,
+      ensureAgentIndexes,
+      createMongoCertificateRequestRepository,
+      ensureCertificateRequestIndexes,
+      createMongoPackageRepository,
+      ensurePackageIndexes,
+    } = await import("@fleetplane/agent-service/mongo");
+    const { createMongoCommandRepository, ensureCommandIndexes } = await import("@fleetplane/command-service/mongo");
     const mongo = await connectMongo(o.mongoUrl, { logger: o.logger });
     await ensureAgentIndexes(mongo.db);
     await ensureCommandIndexes(mongo.db);

@@ -1,4 +1,4 @@
-import type { Logger } from "@fleetplane/platform/logger";
+import type { Logger } from "@fleetplane/platform";
 import { describe, expect, it, vi } from "vitest";
 import { CleanupQueue } from "./cleanup-queue.js";
 

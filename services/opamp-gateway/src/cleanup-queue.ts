@@ -1,4 +1,4 @@
-import type { Logger } from "@fleetplane/platform/logger";
+import type { Logger } from "@fleetplane/platform";
 
 /**
  * Background work that must happen but must not block the caller — the

@@ -1,7 +1,7 @@
 import type { Client } from "@connectrpc/connect";
 import type { ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { reportFullStateRequest } from "@fleetplane/opamp";
-import type { Logger } from "@fleetplane/platform/logger";
+import type { Logger } from "@fleetplane/platform";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import type { WebSocketRegistry } from "./websocket-registry.js";
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram } from "prom-client";
-import { metricsRegistry } from "@fleetplane/platform/metrics";
+import { metricsRegistry } from "@fleetplane/platform-node";
 
 export type Transport = "ws" | "http";
 

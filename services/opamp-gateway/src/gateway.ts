@@ -1,7 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import type { Logger } from "@fleetplane/platform/logger";
-import type { PushBus, PushSubscription } from "@fleetplane/platform/push-bus";
+import type { Logger, PushBus, PushSubscription } from "@fleetplane/platform";
 import { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { CleanupQueue } from "./cleanup-queue.js";
 import { startLeaseRenewal } from "./gateway-lease.js";

@@ -7,7 +7,7 @@ import {
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { OutboundMessageTooLargeError, SERVER_CAPABILITIES, errorReply, serverCapabilities, serverToAgent } from "@fleetplane/opamp";
-import { silentLogger } from "@fleetplane/platform/logger";
+import { silentLogger } from "@fleetplane/platform";
 import * as http from "node:http";
 import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";

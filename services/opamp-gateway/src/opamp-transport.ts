@@ -12,11 +12,9 @@ import {
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { OutboundMessageTooLargeError, checkOutboundSize, errorReply, instanceUidProblem, retryAfterHeaderFromNanoseconds } from "@fleetplane/opamp";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import { renderMetrics } from "@fleetplane/platform/metrics";
-import { inSpan } from "@fleetplane/platform/tracing";
+import { instanceUidToHex, type Logger } from "@fleetplane/platform";
+import { renderMetrics, inSpan } from "@fleetplane/platform-node";
 import { SpanKind } from "@opentelemetry/api";
-import type { Logger } from "@fleetplane/platform/logger";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { AgentConnection } from "./agent-connection.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";

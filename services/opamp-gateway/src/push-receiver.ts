@@ -1,8 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import { runBounded } from "@fleetplane/platform/bounded-workers";
-import type { Logger } from "@fleetplane/platform/logger";
-import type { PushNotice } from "@fleetplane/platform/push-bus";
+import { runBounded, type Logger, type PushNotice } from "@fleetplane/platform";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import type { WebSocketRegistry } from "./websocket-registry.js";
 

@@ -2,7 +2,7 @@ import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { AgentToServer, ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { currentLink, inSpan } from "@fleetplane/platform/tracing";
+import { currentLink, inSpan } from "@fleetplane/platform-node";
 import { SpanKind, type Link } from "@opentelemetry/api";
 
 interface Pending {

@@ -1,4 +1,4 @@
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex } from "@fleetplane/platform";
 import type { AgentConnection } from "./agent-connection.js";
 
 /**

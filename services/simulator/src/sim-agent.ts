@@ -9,14 +9,12 @@ import {
   ServerToAgentSchema,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { instanceUidToHex, uuidv7Bytes, bytesEqual } from "@fleetplane/platform";
 import http from "node:http";
 import { gunzipSync, gzipSync } from "node:zlib";
 import WebSocket from "ws";
 import { INITIAL_CONFIG, SIM_CAPABILITIES, agentDescription, effectiveConfig, health } from "./agent-profile.js";
 import type { LatencyHistogram } from "./latency.js";
-import { bytesEqual } from "@fleetplane/platform/bytes-equal";
 
 export type SimTransport = "ws" | "http";
 

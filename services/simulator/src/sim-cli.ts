@@ -1,4 +1,4 @@
-import { formatHelp, parseOptions, type OptionSpec } from "@fleetplane/platform/cli-options";
+import { formatHelp, parseOptions, type OptionSpec } from "@fleetplane/platform";
 import { Fleet, type FleetSnapshot } from "./fleet.js";
 
 export const SIM_OPTIONS: OptionSpec[] = [

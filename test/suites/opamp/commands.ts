@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { CommandKind, RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { CommandType } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex as hex } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex as hex } from "@fleetplane/platform";
 import { WsAgent, description } from "../../support/simulated-agent.js";
 import { eventually } from "../../support/eventually.js";
 import type { Topology } from "./started-topology.js";

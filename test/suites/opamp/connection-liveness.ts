@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AgentCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex as hex } from "@fleetplane/platform/instance-uid";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { instanceUidToHex as hex, uuidv7Bytes } from "@fleetplane/platform";
 import { CAPS, WsAgent, description } from "../../support/simulated-agent.js";
 import { eventually } from "../../support/eventually.js";
 import type { Topology } from "./started-topology.js";

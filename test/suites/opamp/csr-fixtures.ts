@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { AgentCapabilities, ConnectionSettingsRequestSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex } from "@fleetplane/platform";
 import { CAPS } from "../../support/simulated-agent.js";
 
 /** An agent that may ask for a client certificate and report whether it applied one. */

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { AgentCapabilities, ConnectionSettingsStatuses, PackageStatusEnum, PackageStatusSchema, PackageType } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex as hex } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex as hex } from "@fleetplane/platform";
 import { CAPS, WsAgent, description } from "../../support/simulated-agent.js";
 import { eventually } from "../../support/eventually.js";
 import type { Topology } from "./started-topology.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ServerToAgentFlags } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex as hex } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex as hex } from "@fleetplane/platform";
 import { CAPS, WsAgent, description, hasFlag } from "../../support/simulated-agent.js";
 import { eventually } from "../../support/eventually.js";
 import type { Topology } from "./started-topology.js";

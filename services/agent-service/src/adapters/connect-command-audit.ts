@@ -1,6 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import { CommandService, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import type { Logger } from "@fleetplane/platform/logger";
+import type { Logger } from "@fleetplane/platform";
 import type { CommandTransition } from "../agents/agent-model.js";
 import type { CommandAuditPort } from "../agents/command-audit-port.js";
 

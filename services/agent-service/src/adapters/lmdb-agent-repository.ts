@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { EmbeddedStore } from "@fleetplane/platform/embedded-store";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import type { EmbeddedStore } from "@fleetplane/platform-node";
+import { instanceUidToHex } from "@fleetplane/platform";
 import {
   RevisionConflictError,
   type AgentQuery,

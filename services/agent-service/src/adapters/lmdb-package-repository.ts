@@ -1,6 +1,6 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { PackageSchema, type Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
-import type { EmbeddedStore } from "@fleetplane/platform/embedded-store";
+import type { EmbeddedStore } from "@fleetplane/platform-node";
 import type { PackageRepository } from "../packages/package-repository.js";
 
 /**

@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import { bytesOfBinary, guardMongo, upsertWithRetry } from "@fleetplane/platform/mongo-store";
+import { instanceUidToHex } from "@fleetplane/platform";
+import { bytesOfBinary, guardMongo, upsertWithRetry } from "@fleetplane/platform-node/mongo";
 import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
 import {
   RevisionConflictError,

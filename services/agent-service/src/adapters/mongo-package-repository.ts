@@ -1,6 +1,6 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { PackageSchema, type Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
-import { bytesOfBinary, guardMongo } from "@fleetplane/platform/mongo-store";
+import { bytesOfBinary, guardMongo } from "@fleetplane/platform-node/mongo";
 import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
 import type { PackageKey, PackageRepository } from "../packages/package-repository.js";
 

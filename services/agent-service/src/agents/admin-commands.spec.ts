@@ -9,10 +9,7 @@ import {
   CustomMessageSchema,
   PackageAvailableSchema,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import { silentLogger } from "@fleetplane/platform/logger";
-import type { PushBus, PushNotice } from "@fleetplane/platform/push-bus";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { instanceUidToHex, silentLogger, type PushBus, type PushNotice, uuidv7Bytes } from "@fleetplane/platform";
 import { AdminCommands, type CommandResult } from "./admin-commands.js";
 import type { AgentRepository } from "./agent-repository.js";
 import { AgentReports } from "./agent-reports.js";

@@ -7,8 +7,7 @@ import {
   type CustomMessage,
   type PackageAvailable,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import type { PushBus } from "@fleetplane/platform/push-bus";
+import { instanceUidToHex, type PushBus } from "@fleetplane/platform";
 import type { CertificateOffers } from "../certificates/certificate-requests.js";
 import type { IssuedCertificate } from "../certificates/certificate-signer.js";
 import type { PackageOfferPort } from "../packages/package-registry.js";

@@ -1,9 +1,7 @@
 import { ConnectionType, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentCapabilities, type AgentToServer, type CustomCapabilities, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidProblem, newInstanceUidReply, serverCapabilities } from "@fleetplane/opamp";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import type { Logger } from "@fleetplane/platform/logger";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { instanceUidToHex, type Logger, uuidv7Bytes } from "@fleetplane/platform";
 import type { CertificateDesk, CsrDecision } from "../certificates/certificate-desk.js";
 import { AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
 import { markDelivered, markDisconnected, queueCertificateRefusal, report, requestsNewInstanceUid, type CommandTransition } from "./agent-model.js";

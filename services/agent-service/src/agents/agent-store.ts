@@ -1,9 +1,7 @@
 import { clone } from "@bufbuild/protobuf";
 import { AgentSchema, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { FleetSummary } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import { runBounded } from "@fleetplane/platform/bounded-workers";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import type { Logger } from "@fleetplane/platform/logger";
+import { runBounded, instanceUidToHex, type Logger } from "@fleetplane/platform";
 import { AgentNotFoundError } from "./agent-errors.js";
 import { newAgent, type CommandTransition } from "./agent-model.js";
 import { RevisionConflictError, type AgentQuery, type AgentRepository } from "./agent-repository.js";

@@ -1,5 +1,4 @@
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
 
 /**
  * A new command's id: a UUIDv7 in hex, so ids sort by creation time in the

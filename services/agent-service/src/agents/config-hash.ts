@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { AgentConfigMap } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { bytesEqual } from "@fleetplane/platform/bytes-equal";
+import { bytesEqual } from "@fleetplane/platform";
 
 /**
  * The OpAMP config_hash identifies a configuration. The spec leaves the

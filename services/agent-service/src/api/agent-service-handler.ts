@@ -3,16 +3,14 @@ import { create } from "@bufbuild/protobuf";
 import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentConfigMapSchema, CustomMessageSchema, type AgentConfigFile } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex, type Logger, fetchLimit, pageLimit, toPage } from "@fleetplane/platform";
 import { canonicalUid } from "./canonical-uid.js";
-import type { Logger } from "@fleetplane/platform/logger";
 import { asConnectError, guarded } from "./connect-errors.js";
 import { InvalidRequestError } from "../agents/agent-errors.js";
 import type { AdminCommands } from "../agents/admin-commands.js";
 import type { AgentReports } from "../agents/agent-reports.js";
 import type { AgentStore } from "../agents/agent-store.js";
 import { isHealthy, remoteConfigStateOf } from "../agents/fleet-summary.js";
-import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform/paging";
 import { requesterOf } from "./requested-by.js";
 
 /** Bounds the work and memory of one batch call. */

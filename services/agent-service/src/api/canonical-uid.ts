@@ -1,4 +1,4 @@
-import { instanceUidToHex, parseInstanceUid } from "@fleetplane/platform/instance-uid";
+import { instanceUidToHex, parseInstanceUid } from "@fleetplane/platform";
 
 /**
  * An instance UID as the API takes it (hex or UUID text, any case) in the

@@ -1,11 +1,10 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
-import type { Logger } from "@fleetplane/platform/logger";
+import { type Logger, fetchLimit, pageLimit, toPage } from "@fleetplane/platform";
 import { canonicalUid } from "./canonical-uid.js";
 import { guarded } from "./connect-errors.js";
 import { InvalidRequestError } from "../agents/agent-errors.js";
 import type { CertificateRequestUsecase } from "../certificates/certificate-requests.js";
-import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform/paging";
 import { requesterOf } from "./requested-by.js";
 
 const REQUEST_ID = /^[0-9a-f]{32}$/;

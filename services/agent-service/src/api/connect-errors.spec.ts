@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Logger } from "@fleetplane/platform/logger";
+import type { Logger } from "@fleetplane/platform";
 import { describe, expect, it } from "vitest";
 import { fail } from "./connect-errors.js";
 

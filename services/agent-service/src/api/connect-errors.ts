@@ -1,7 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { toConnectError } from "@fleetplane/platform/dependency-errors";
-import { InvalidInstanceUidError, agentLogName } from "@fleetplane/platform/instance-uid";
-import type { Logger } from "@fleetplane/platform/logger";
+import { toConnectError } from "@fleetplane/platform-node";
+import { InvalidInstanceUidError, agentLogName, type Logger } from "@fleetplane/platform";
 import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "../agents/agent-errors.js";
 import { CertificateRequestNotFoundError, CertificateRequestStateError } from "../certificates/certificate-desk.js";
 import { PackageConflictError, PackageNotFoundError } from "../packages/package-errors.js";

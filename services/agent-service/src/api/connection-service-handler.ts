@@ -1,6 +1,6 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import type { Logger } from "@fleetplane/platform/logger";
+import type { Logger } from "@fleetplane/platform";
 import { InvalidRequestError } from "../agents/agent-errors.js";
 import type { ConnectionUsecase } from "../connections/connection-usecase.js";
 import type { GatewayLeases } from "../connections/gateway-leases.js";

@@ -1,10 +1,9 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
-import type { Logger } from "@fleetplane/platform/logger";
+import { type Logger, fetchLimit, pageLimit, toPage } from "@fleetplane/platform";
 import { canonicalUid } from "./canonical-uid.js";
 import { guarded } from "./connect-errors.js";
 import { InvalidRequestError } from "../agents/agent-errors.js";
-import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform/paging";
 import { requesterOf } from "./requested-by.js";
 import type { PackageRegistry } from "../packages/package-registry.js";
 import type { PackageKey } from "../packages/package-repository.js";

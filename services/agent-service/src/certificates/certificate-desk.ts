@@ -5,9 +5,7 @@ import {
   CertificateRequestState,
   type CertificateRequest,
 } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import type { Logger } from "@fleetplane/platform/logger";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { instanceUidToHex, type Logger, uuidv7Bytes } from "@fleetplane/platform";
 import type { CertificateRequestRepository } from "./certificate-request-repository.js";
 import { MalformedCsrError, type CertificateSigner, type IssuedCertificate } from "./certificate-signer.js";
 import { csrIdentityProblem, uuidText } from "./csr-identity.js";

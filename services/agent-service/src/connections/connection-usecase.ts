@@ -1,5 +1,5 @@
 import type { Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform/paging";
+import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform";
 import type { ConnectionRepository } from "./connection-store.js";
 
 /** The ConnectionUsecase of the design: where each agent connection lives. */

@@ -5,10 +5,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConnectionSchema, ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { openEmbeddedStore, type EmbeddedStore } from "@fleetplane/platform/embedded-store";
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import { silentLogger } from "@fleetplane/platform/logger";
-import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { openEmbeddedStore, type EmbeddedStore } from "@fleetplane/platform-node";
+import { instanceUidToHex, silentLogger, uuidv7Bytes } from "@fleetplane/platform";
 import {
   createLmdbAgentRepository,
   createLmdbConnectionRepository,

@@ -1,5 +1,4 @@
-import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
-import type { Logger } from "@fleetplane/platform/logger";
+import { instanceUidToHex, type Logger } from "@fleetplane/platform";
 import { InvalidRequestError } from "../agents/agent-errors.js";
 import type { ConnectionRepository } from "./connection-store.js";
 import type { GatewayLeaseRepository } from "./gateway-lease-store.js";

@@ -4,7 +4,7 @@ import {
   CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import type { EmbeddedStore } from "@fleetplane/platform/embedded-store";
+import type { EmbeddedStore } from "@fleetplane/platform-node";
 import type { Database } from "lmdb";
 import type { CommandRepository } from "../domain/command-repository.js";
 

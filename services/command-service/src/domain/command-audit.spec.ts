@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { CommandRecordSchema, CommandState, type CommandRecord } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "@fleetplane/platform/paging";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "@fleetplane/platform";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openTemporaryCommandRepository } from "../temporary-command-audit.js";
 import { CommandAudit, CommandNotFoundError, InvalidCommandError } from "./command-audit.js";

@@ -5,7 +5,7 @@ import {
   CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform/paging";
+import { fetchLimit, pageLimit, toPage } from "@fleetplane/platform";
 import type { CommandRepository } from "./command-repository.js";
 
 export class CommandNotFoundError extends Error {

@@ -4,7 +4,7 @@ import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
-import type { Logger } from "./logger.js";
+import type { Logger } from "@fleetplane/platform";
 
 /**
  * OpenTelemetry tracing, off unless an OTLP endpoint is configured with the

@@ -3,7 +3,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { listenDualProtocol, type DualProtocolServer } from "./dual-protocol-server.js";
-import type { Logger } from "./logger.js";
+import type { Logger } from "@fleetplane/platform";
 import { renderMetrics } from "./metrics.js";
 import type { DescService } from "@bufbuild/protobuf";
 import { ServerReflection as ReflectionV1 } from "@fleetplane/gen/grpc/reflection/v1/reflection_pb";

@@ -1,4 +1,4 @@
-import type { PushBus, PushNotice, PushSubscription } from "./push-bus.js";
+import type { PushBus, PushNotice, PushSubscription } from "@fleetplane/platform";
 
 /** Standalone mode: gateway and agent-service share a process, so a map of callbacks is the bus. */
 export function createInProcessPushBus(): PushBus {

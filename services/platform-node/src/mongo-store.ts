@@ -12,8 +12,7 @@ import {
   type Db,
   type MongoClientOptions,
 } from "mongodb";
-import { DependencyUnavailableError } from "./dependency-errors.js";
-import type { Logger } from "./logger.js";
+import { DependencyUnavailableError, type Logger } from "@fleetplane/platform";
 
 /** An open connection to MongoDB (or a server speaking its wire protocol, such as FerretDB). */
 export interface MongoStore {

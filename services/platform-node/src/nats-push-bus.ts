@@ -1,18 +1,7 @@
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { Counter } from "prom-client";
-import type { Logger } from "./logger.js";
+import { assertGatewayId, type Logger, type PushBus, type PushNotice, type PushSubscription } from "@fleetplane/platform";
 import { metricsRegistry } from "./metrics.js";
-import type { PushBus, PushNotice, PushSubscription } from "./push-bus.js";
-
-/** Gateway ids become one NATS subject token, so they must be plain tokens. */
-const GATEWAY_ID = /^[A-Za-z0-9_-]{1,128}$/;
-
-export function assertGatewayId(gatewayId: string): string {
-  if (!GATEWAY_ID.test(gatewayId)) {
-    throw new Error(`gateway id "${gatewayId}" must be 1-128 letters, digits, "_" or "-" (it names a NATS subject)`);
-  }
-  return gatewayId;
-}
 
 /**
  * One subject per gateway replica: agent-service publishes a notice to the

@@ -1,0 +1,43 @@
+// @fleetplane/agent-service: the agents' side of the control plane, room by
+// room — what a process composes it from, the ports its stores and signer
+// implement, and the embedded (LMDB) adapters. The MongoDB adapters are at
+// "@fleetplane/agent-service/mongo", so the driver loads only when used.
+
+// agents/: the aggregate, kept by the agent store, changed by reports and admin commands.
+export { AgentStore, type AgentStoreOptions } from "./agents/agent-store.js";
+export { AgentReports, type AgentReportsOptions, type ReportReply } from "./agents/agent-reports.js";
+export { AdminCommands, type AdminCommandsOptions, type CommandResult } from "./agents/admin-commands.js";
+export { RevisionConflictError, type AgentQuery, type AgentRepository } from "./agents/agent-repository.js";
+export { MAX_AGENT_TYPES } from "./agents/fleet-summary.js";
+export type { AuditedCommand, CommandAuditPort } from "./agents/command-audit-port.js";
+export { InvalidCustomCapabilityError, serverCustomCapabilities } from "./agents/server-custom-capabilities.js";
+
+// certificates/: agents' CSRs, the decision on them, and the signer port.
+export { CertificateDesk, type CertificateDeskOptions, type CsrApproval } from "./certificates/certificate-desk.js";
+export { CertificateRequestUsecase, type CertificateOffers } from "./certificates/certificate-requests.js";
+export type { CertificateRequestRepository } from "./certificates/certificate-request-repository.js";
+export { MalformedCsrError, type CertificateSigner, type InspectedCsr, type IssuedCertificate } from "./certificates/certificate-signer.js";
+export { csrIdentityProblem, instanceUidNamedBy, uuidText } from "./certificates/csr-identity.js";
+
+// packages/: the package registry.
+export { PackageRegistry, type PackageDefinition, type PackageOfferPort } from "./packages/package-registry.js";
+export type { PackageKey, PackageQuery, PackageRepository } from "./packages/package-repository.js";
+
+// connections/: who is connected where, and the gateways' leases.
+export { ConnectionUsecase } from "./connections/connection-usecase.js";
+export { GatewayLeases } from "./connections/gateway-leases.js";
+export type { ConnectionRepository } from "./connections/connection-store.js";
+export type { GatewayLeaseRepository } from "./connections/gateway-lease-store.js";
+
+// api/: the Connect handlers.
+export { createAgentServiceImpl, type AgentServiceParts } from "./api/agent-service-handler.js";
+export { createConnectionServiceImpl } from "./api/connection-service-handler.js";
+export { createCertificateServiceImpl } from "./api/certificate-service-handler.js";
+export { createPackageServiceImpl } from "./api/package-service-handler.js";
+
+// adapters/: the embedded store, the command audit over Connect, the X.509 signer.
+export { createLmdbAgentRepository, createLmdbConnectionRepository, createLmdbGatewayLeaseRepository } from "./adapters/lmdb-agent-repository.js";
+export { createLmdbCertificateRequestRepository } from "./adapters/lmdb-certificate-request-repository.js";
+export { createLmdbPackageRepository } from "./adapters/lmdb-package-repository.js";
+export { createConnectCommandAudit } from "./adapters/connect-command-audit.js";
+export { CertificateAuthorityConfigError, createX509CertificateSigner, generateCertificateAuthority, type CertificateAuthorityFiles } from "./adapters/x509-certificate-signer.js";

@@ -1,0 +1,6 @@
+// @fleetplane/agent-service/mongo: the MongoDB adapters of agent-service's
+// stores. Its own entry point, imported lazily by the composition, so the
+// mongodb driver loads only when --mongo-url is given.
+export { createMongoAgentRepository, createMongoConnectionRepository, createMongoGatewayLeaseRepository, ensureAgentIndexes } from "./adapters/mongo-agent-repository.js";
+export { createMongoCertificateRequestRepository, ensureCertificateRequestIndexes } from "./adapters/mongo-certificate-request-repository.js";
+export { createMongoPackageRepository, ensurePackageIndexes } from "./adapters/mongo-package-repository.js";

@@ -1,0 +1,16 @@
+// @fleetplane/platform-node: the Node runtime pieces of every service — the
+// admin API server, in-process transport and push bus, the embedded store,
+// logging, metrics and tracing. The MongoDB and NATS adapters have their own
+// entry points ("./mongo", "./nats") so a process that does not use them never
+// loads their drivers.
+export { startApiServer, type ApiServerOptions, type WebHandler } from "./api-server.js";
+export type { DualProtocolServer } from "./dual-protocol-server.js";
+export { createInProcessTransport, registration, type ServiceRegistration } from "./in-process-transport.js";
+export { createInProcessPushBus } from "./in-process-push-bus.js";
+export { openEmbeddedStore, type EmbeddedStore } from "./embedded-store.js";
+export { createLogger } from "./pino-logger.js";
+export { toConnectError } from "./connect-errors.js";
+export { metricsRegistry, renderMetrics } from "./metrics.js";
+export { scrapedGauge, type ScrapedGauge, type ScrapedGaugeOptions } from "./scraped-gauge.js";
+export { timed } from "./timed.js";
+export { startTracing, traceClientInterceptor, inSpan, currentLink } from "./tracing.js";
