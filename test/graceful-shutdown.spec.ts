@@ -6,7 +6,7 @@ import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import { instanceUidToHex } from "@fleetplane/platform";
 import { WsAgent, description } from "./support/simulated-agent.js";
-import { eventually, startTestServer } from "./support/standalone-server.js";
+import { eventually, storedAgentAfterRestart } from "./support/standalone-server.js";
 
 const main = join(import.meta.dirname, "../services/fleetplane/src/main.ts");
 
@@ -35,12 +35,7 @@ describe("SIGTERM on a standalone process", () => {
     expect(await exited).toBe(0);
 
     // The store was flushed and closed cleanly: the agent is there, disconnected.
-    const again = await startTestServer({ dataDir });
-    try {
-      const { agent: stored } = await again.agents.getAgent({ instanceUid: instanceUidToHex(agent.uid) });
-      expect(stored?.status?.connected).toBe(false);
-    } finally {
-      await again.server.close();
-    }
+    const stored = await storedAgentAfterRestart(dataDir, instanceUidToHex(agent.uid));
+    expect(stored?.status?.connected).toBe(false);
   });
 });

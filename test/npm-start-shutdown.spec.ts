@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { instanceUidToHex } from "@fleetplane/platform";
 import { eventually } from "./support/eventually.js";
 import { WsAgent, description } from "./support/simulated-agent.js";
-import { startTestServer } from "./support/standalone-server.js";
+import { storedAgentAfterRestart } from "./support/standalone-server.js";
 
 const root = join(import.meta.dirname, "..");
 
@@ -44,13 +44,8 @@ describe("SIGTERM to the process group of `npm start`", () => {
       await eventually(() => messages.includes("stopped"), 15_000, "the server to log stopped");
       await exited;
 
-      const again = await startTestServer({ dataDir });
-      try {
-        const { agent: stored } = await again.agents.getAgent({ instanceUid: instanceUidToHex(agent.uid) });
-        expect(stored?.status?.connected).toBe(false);
-      } finally {
-        await again.server.close();
-      }
+      const stored = await storedAgentAfterRestart(dataDir, instanceUidToHex(agent.uid));
+      expect(stored?.status?.connected).toBe(false);
     } finally {
       try {
         process.kill(-child.pid!, "SIGKILL");

@@ -66,3 +66,13 @@ export async function startTestServer(
 }
 
 export { eventually } from "./eventually.js";
+
+/** The agent as a fresh server on `dataDir` finds it: what a previous process left in the store. */
+export async function storedAgentAfterRestart(dataDir: string, instanceUid: string) {
+  const again = await startTestServer({ dataDir });
+  try {
+    return (await again.agents.getAgent({ instanceUid })).agent;
+  } finally {
+    await again.server.close();
+  }
+}
