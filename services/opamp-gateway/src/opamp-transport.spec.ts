@@ -23,6 +23,9 @@ const LIMIT = 4096;
 const uid = new Uint8Array(16).fill(9);
 /** Asks the test service for a reply over the size limit. */
 const HUGE_REPLY = 99n;
+/** Asks the test service for a BAD_REQUEST, or an UNAVAILABLE with a 2 s retry hint. */
+const BAD_REQUEST = 98n;
+const UNAVAILABLE = 97n;
 
 /** Callbacks that answer every message with flags 4 and record what the transport told them. */
 function recordingCallbacks(o: { readErrorReply?: boolean } = {}) {
@@ -33,6 +36,8 @@ function recordingCallbacks(o: { readErrorReply?: boolean } = {}) {
     onMessage: async (_conn, message) => {
       seen.messages.push(message);
       if (message.sequenceNum === HUGE_REPLY) return serverToAgent(message.instanceUid, SERVER_CAPABILITIES, { errorResponse: { errorMessage: "x".repeat(LIMIT) } });
+      if (message.sequenceNum === BAD_REQUEST) return errorReply(message.instanceUid, SERVER_CAPABILITIES, ServerErrorResponseType.ServerErrorResponseType_BadRequest, "refused");
+      if (message.sequenceNum === UNAVAILABLE) return errorReply(message.instanceUid, SERVER_CAPABILITIES, ServerErrorResponseType.ServerErrorResponseType_Unavailable, "later", 2_000);
       return serverToAgent(message.instanceUid, SERVER_CAPABILITIES, { flags: 4n });
     },
     onReadMessageError: (_conn, error) => {
@@ -74,15 +79,15 @@ async function start(callbacks: OpampCallbacks, capabilities = new AnnouncedCapa
 const agentMessage = (fields: Partial<{ sequenceNum: bigint }> = {}) => toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, ...fields }));
 
 /** One POST as an agent makes it; the body of a protobuf answer decoded. */
-function post(url: string, body: Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; reply?: ServerToAgent; text?: string }> {
+function post(url: string, body: Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; reply?: ServerToAgent; text?: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: "POST", headers: { "content-type": "application/x-protobuf", ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
         const raw = new Uint8Array(Buffer.concat(chunks));
-        if (res.headers["content-type"] === "application/x-protobuf") resolve({ status: res.statusCode!, reply: fromBinary(ServerToAgentSchema, raw) });
-        else resolve({ status: res.statusCode!, text: Buffer.from(raw).toString() });
+        if (res.headers["content-type"] === "application/x-protobuf") resolve({ status: res.statusCode!, headers: res.headers, reply: fromBinary(ServerToAgentSchema, raw) });
+        else resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.from(raw).toString() });
       });
     });
     req.on("error", reject);
@@ -150,6 +155,17 @@ describe("the OpAMP transport", () => {
     expect(seen.messages).toHaveLength(0);
   });
 
+  it("sends the service's error_response over HTTP with 200, except UNAVAILABLE: 503 with Retry-After", async () => {
+    const { callbacks } = recordingCallbacks();
+    const url = await start(callbacks);
+    const refused = await post(url.http, agentMessage({ sequenceNum: BAD_REQUEST }));
+    expect(refused.status).toBe(200);
+    expect(refused.reply?.errorResponse?.errorMessage).toBe("refused");
+    const later = await post(url.http, agentMessage({ sequenceNum: UNAVAILABLE }));
+    expect(later.status).toBe(503);
+    expect(later.headers["retry-after"]).toBe("2");
+  });
+
   it("answers an undecodable body itself, announcing the server's capabilities, when the service has no reply", async () => {
     const { callbacks } = recordingCallbacks({ readErrorReply: false });
     const announced = new AnnouncedCapabilities();
@@ -193,13 +209,13 @@ describe("the OpAMP transport", () => {
     expect((await post(url.http, bomb, { "content-encoding": "gzip" })).status).toBe(413);
   });
 
-  it("never sends a reply over the limit: HTTP gets a 500 error reply, WebSocket reports OutboundMessageTooLargeError", async () => {
+  it("never sends a reply over the limit: HTTP gets an error reply in its place (200, so the agent reads it), WebSocket reports OutboundMessageTooLargeError", async () => {
     const { callbacks, seen } = recordingCallbacks();
     const announced = new AnnouncedCapabilities();
     const url = await start(callbacks, announced);
 
     const poll = await post(url.http, agentMessage({ sequenceNum: HUGE_REPLY }));
-    expect(poll.status).toBe(500);
+    expect(poll.status).toBe(200);
     expect(poll.reply?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unknown);
     expect(poll.reply?.capabilities).toBe(announced.current);
     expect(poll.reply?.instanceUid).toEqual(uid);

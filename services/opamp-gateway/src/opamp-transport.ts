@@ -11,7 +11,7 @@ import {
   type AgentToServer,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { OutboundMessageTooLargeError, checkOutboundSize, errorReply, instanceUidProblem, retryAfterHeaderFromNanoseconds } from "@fleetplane/opamp";
+import { OutboundMessageTooLargeError, checkOutboundSize, errorReply, instanceUidProblem } from "@fleetplane/opamp";
 import { instanceUidToHex } from "@fleetplane/platform/instance-uid";
 import { renderMetrics } from "@fleetplane/platform/metrics";
 import { inSpan } from "@fleetplane/platform/tracing";
@@ -23,6 +23,7 @@ import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import type { GatewaySettings } from "./gateway-settings.js";
 import { HttpAgentConnection } from "./http-connection.js";
 import { BadEncodingError, readRequestBody } from "./http-body.js";
+import { httpReplyStatus } from "./http-reply-status.js";
 import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 import type { OpampCallbacks } from "./opamp-callbacks.js";
 import type { LivenessPolicy } from "./agent-liveness.js";
@@ -264,15 +265,17 @@ export class OpampTransport {
       }
       const cause = err instanceof BadEncodingError ? err : new MalformedFrameError(`AgentToServer does not decode: ${(err as Error).message}`, { cause: err });
       const reply = this.callbacks.onReadMessageError(transient, cause) ?? this.badRequest(cause.message);
+      // 400, unlike a malformed but decoded message (200, http-reply-status.ts):
+      // the body is not an AgentToServer at all (bad gzip, not protobuf), so
+      // there is no agent to answer; the error_response is there for a human.
       return this.writeReply(req, res, 400, reply);
     }
 
     const started = performance.now();
     const conn = this.httpAgentFor(message, req);
     const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "http") }, () => this.callbacks.onMessage(conn, message));
-    const status = reply.errorResponse?.type === ServerErrorResponseType.ServerErrorResponseType_Unavailable ? 503 : reply.errorResponse?.type === ServerErrorResponseType.ServerErrorResponseType_BadRequest ? 400 : 200;
-    const retryAfterNs = reply.errorResponse?.Details.case === "retryInfo" ? reply.errorResponse.Details.value.retryAfterNanoseconds : undefined;
-    if (status === 503 && retryAfterNs !== undefined) res.setHeader("retry-after", retryAfterHeaderFromNanoseconds(retryAfterNs));
+    const { status, headers } = httpReplyStatus(reply);
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     if (message.agentDisconnect) conn.close();
     conn.liveness.sent(reply);
     this.writeReply(req, res, status, reply, conn);
@@ -318,9 +321,12 @@ export class OpampTransport {
     } catch (err) {
       if (!(err instanceof OutboundMessageTooLargeError)) throw err;
       if (conn) this.callbacks.onMessageResponseError(conn, reply, err);
+      // The oversized body is never sent (spec, "Plain HTTP Message Size
+      // Limits"); the agent gets an error_response in its place, with 200 like
+      // every error_response (http-reply-status.ts), so that it can read it.
       const tooLarge = errorReply(reply.instanceUid, this.options.capabilities.current, ServerErrorResponseType.ServerErrorResponseType_Unknown, "reply too large for the configured message size limit");
       body = toBinary(ServerToAgentSchema, tooLarge);
-      status = 500;
+      status = 200;
     }
     const headers: Record<string, string | number> = { "content-type": PROTOBUF };
     if (body.length >= GZIP_MIN_BYTES && acceptsGzip(req)) {
