@@ -27,7 +27,33 @@ const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
     default: seconds(GATEWAY_DEFAULTS.defaultHeartbeatIntervalMs),
   },
   { name: "ws-ping-interval-seconds", kind: "number", description: "WebSocket ping interval; a socket that has not answered one ping by the next is closed and its agent marked disconnected (0: no pings)", default: seconds(GATEWAY_DEFAULTS.wsPingIntervalMs) },
-  { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down", default: seconds(GATEWAY_DEFAULTS.retryAfterMs) },
+  { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down or they are refused for a limit below", default: seconds(GATEWAY_DEFAULTS.retryAfterMs) },
+  {
+    name: "first-message-timeout-seconds",
+    kind: "number",
+    description: "A WebSocket that sends no admitted AgentToServer this long after connecting is closed (1008)",
+    default: seconds(GATEWAY_DEFAULTS.firstMessageTimeoutMs),
+  },
+  { name: "handshake-timeout-seconds", kind: "number", description: "A connection that has not sent complete request headers (a poll or a WebSocket upgrade) this long after opening is closed", default: seconds(GATEWAY_DEFAULTS.handshakeTimeoutMs) },
+  {
+    name: "max-connections",
+    kind: "number",
+    description: "Agents (WebSockets and HTTP sessions) one gateway holds at most; beyond it new agents get 503 with Retry-After, connected ones keep being served (0: no limit)",
+    default: String(GATEWAY_DEFAULTS.maxConnections),
+  },
+  {
+    name: "new-agents-per-second-per-source",
+    kind: "number",
+    description: "New agents admitted per second from one source address (an instance UID not admitted recently); refused with 429 + Retry-After over HTTP, UNAVAILABLE + RetryInfo over WebSocket (0: no limit)",
+    default: String(GATEWAY_DEFAULTS.newAgentsPerSecondPerSource),
+  },
+  { name: "new-agents-per-second", kind: "number", description: "New agents admitted per second by one gateway in total, refused as above (0: no limit)", default: String(GATEWAY_DEFAULTS.newAgentsPerSecond) },
+  {
+    name: "warning-log-interval-seconds",
+    kind: "number",
+    description: "Warnings about malformed or refused input are logged at most once per kind and source address per interval; all are counted in fleetplane_opamp_warnings_total",
+    default: seconds(GATEWAY_DEFAULTS.warningIntervalMs),
+  },
 ];
 
 /** What agent-service offers agents; the same in standalone and alone. */

@@ -9,6 +9,7 @@ import {
 import { OutboundMessageTooLargeError, SERVER_CAPABILITIES, errorReply, serverCapabilities, serverToAgent } from "@fleetplane/opamp";
 import { silentLogger } from "@fleetplane/platform/logger";
 import * as http from "node:http";
+import * as net from "node:net";
 import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -16,7 +17,9 @@ import type { AgentConnection } from "./agent-connection.js";
 import { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 import type { OpampCallbacks } from "./opamp-callbacks.js";
-import { OpampTransport } from "./opamp-transport.js";
+import { OpampTransport, type OpampTransportOptions } from "./opamp-transport.js";
+import { NewAgentAdmission } from "./new-agent-admission.js";
+import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { MalformedFrameError } from "./ws-framing.js";
 
 const LIMIT = 4096;
@@ -57,7 +60,7 @@ afterEach(async () => {
   transport = undefined;
 });
 
-async function start(callbacks: OpampCallbacks, capabilities = new AnnouncedCapabilities()): Promise<{ ws: string; http: string }> {
+async function start(callbacks: OpampCallbacks, capabilities = new AnnouncedCapabilities(), settings: Partial<OpampTransportOptions> = {}): Promise<{ ws: string; http: string; port: number }> {
   transport = new OpampTransport(
     {
       host: "127.0.0.1",
@@ -65,18 +68,25 @@ async function start(callbacks: OpampCallbacks, capabilities = new AnnouncedCapa
       paths: ["/v1/opamp"],
       maxMessageBytes: LIMIT,
       wsPingIntervalMs: 0,
+      firstMessageTimeoutMs: 30_000,
+      handshakeTimeoutMs: 10_000,
+      maxConnections: 0,
+      retryAfterMs: 2_000,
       liveness: { missedIntervals: 3, defaultIntervalMs: 30_000 },
       capabilities,
       gatewayId: "gw",
+      admission: new NewAgentAdmission({ perSource: 0, total: 0 }),
+      warnings: new RateLimitedWarnings(silentLogger(), { count: () => {} }, 60_000),
       logger: silentLogger(),
+      ...settings,
     },
     callbacks,
   );
   const port = await transport.listen();
-  return { ws: `ws://127.0.0.1:${port}/v1/opamp`, http: `http://127.0.0.1:${port}/v1/opamp` };
+  return { ws: `ws://127.0.0.1:${port}/v1/opamp`, http: `http://127.0.0.1:${port}/v1/opamp`, port };
 }
 
-const agentMessage = (fields: Partial<{ sequenceNum: bigint }> = {}) => toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, ...fields }));
+const agentMessage = (fields: Partial<{ sequenceNum: bigint; instanceUid: Uint8Array }> = {}) => toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, ...fields }));
 
 /** One POST as an agent makes it; the body of a protobuf answer decoded. */
 function post(url: string, body: Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; reply?: ServerToAgent; text?: string }> {
@@ -120,6 +130,33 @@ async function wsAgent(url: string) {
     },
   };
 }
+
+/** The status a WebSocket upgrade is refused with, and its Retry-After (0 and undefined when it is accepted). */
+function upgradeRefusal(url: string): Promise<{ status: number; retryAfter?: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    socket.once("unexpected-response", (_req, res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined });
+    });
+    socket.once("open", () => {
+      socket.close();
+      resolve({ status: 0 });
+    });
+    socket.once("error", reject);
+  });
+}
+
+/** Polls until `probe` is true (or fails the test after 5 s). */
+async function until(probe: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const otherUid = (n: number) => new Uint8Array(16).fill(n);
 
 const framed = (body: Uint8Array) => new Uint8Array(Buffer.concat([Buffer.of(0), body]));
 
@@ -237,5 +274,86 @@ describe("the OpAMP transport", () => {
     const reply = await agent.reply(1);
     expect(reply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
     expect(seen.readErrors[0]).toBeInstanceOf(MalformedFrameError);
+  });
+});
+
+describe("the OpAMP transport under abuse", () => {
+  it("closes a WebSocket that sends no AgentToServer within the first-message timeout with 1008, and no longer counts it", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const url = await start(callbacks, undefined, { firstMessageTimeoutMs: 300 });
+    const silent = await wsAgent(url.ws);
+    const speaking = await wsAgent(url.ws);
+    speaking.send(framed(agentMessage()));
+    await speaking.reply(1);
+    expect(await silent.closed).toBe(1008);
+    await until(() => transport!.connectedWebSockets === 1, "the silent socket to be forgotten");
+    expect(seen.closed).toHaveLength(1);
+    // The agent that spoke in time is kept past the timeout.
+    await new Promise((r) => setTimeout(r, 400));
+    speaking.send(framed(agentMessage({ sequenceNum: 2n })));
+    expect((await speaking.reply(2)).flags).toBe(4n);
+    speaking.socket.close(1000);
+  });
+
+  it("closes a TCP connection that sends no request within the handshake timeout, and answers half-sent headers with 408", async () => {
+    const { callbacks } = recordingCallbacks();
+    const url = await start(callbacks, undefined, { handshakeTimeoutMs: 300 });
+    const silent = net.connect(url.port, "127.0.0.1");
+    const partial = net.connect(url.port, "127.0.0.1", () => partial.write("POST /v1/opamp HTTP/1.1\r\nHost: x\r\n"));
+    const answered: Buffer[] = [];
+    partial.on("data", (d: Buffer) => answered.push(d));
+    const closedIn = (socket: net.Socket) => new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now())));
+    const started = Date.now();
+    const [silentClosed, partialClosed] = await Promise.all([closedIn(silent), closedIn(partial)]);
+    expect(silentClosed - started).toBeLessThan(3_000);
+    expect(partialClosed - started).toBeLessThan(3_000);
+    expect(Buffer.concat(answered).toString()).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it("at --max-connections refuses new WebSocket and HTTP agents with 503 + Retry-After, and keeps serving the connected ones", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const url = await start(callbacks, undefined, { maxConnections: 2 });
+    const ws = await wsAgent(url.ws);
+    ws.send(framed(agentMessage()));
+    await ws.reply(1);
+    expect((await post(url.http, agentMessage({ instanceUid: otherUid(1) }))).status).toBe(200);
+
+    expect(await upgradeRefusal(url.ws)).toEqual({ status: 503, retryAfter: "2" });
+    const refused = await post(url.http, agentMessage({ instanceUid: otherUid(2) }));
+    expect(refused.status).toBe(503);
+    expect(refused.headers["retry-after"]).toBe("2");
+    expect(refused.reply?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+
+    // The two agents held are served as before.
+    expect((await post(url.http, agentMessage({ instanceUid: otherUid(1), sequenceNum: 2n }))).status).toBe(200);
+    ws.send(framed(agentMessage({ sequenceNum: 2n })));
+    expect((await ws.reply(2)).flags).toBe(4n);
+    expect(seen.connected).toHaveLength(2);
+    ws.socket.close(1000);
+  });
+
+  it("refuses new agents over the per-source rate: HTTP with 429 + Retry-After, WebSocket with UNAVAILABLE + RetryInfo; admitted agents pass", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const url = await start(callbacks, undefined, { admission: new NewAgentAdmission({ perSource: 1, total: 0, now: () => 0 }) });
+    expect((await post(url.http, agentMessage({ instanceUid: otherUid(1) }))).status).toBe(200);
+
+    const overHttp = await post(url.http, agentMessage({ instanceUid: otherUid(2) }));
+    expect(overHttp.status).toBe(429);
+    expect(overHttp.headers["retry-after"]).toBe("2");
+    expect(overHttp.reply?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+
+    const ws = await wsAgent(url.ws);
+    ws.send(framed(agentMessage({ instanceUid: otherUid(3) })));
+    const overWs = await ws.reply(1);
+    expect(overWs.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+    expect(overWs.errorResponse?.Details.case).toBe("retryInfo");
+    expect(overWs.errorResponse?.Details.value?.retryAfterNanoseconds).toBe(2_000_000_000n);
+
+    // The admitted agent keeps polling, and may come back over WebSocket.
+    expect((await post(url.http, agentMessage({ instanceUid: otherUid(1), sequenceNum: 2n }))).status).toBe(200);
+    ws.send(framed(agentMessage({ instanceUid: otherUid(1), sequenceNum: 3n })));
+    expect((await ws.reply(2)).flags).toBe(4n);
+    expect(seen.messages.map((m) => m.sequenceNum)).toEqual([0n, 2n, 3n]);
+    ws.socket.close(1000);
   });
 });
