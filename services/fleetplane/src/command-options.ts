@@ -54,6 +54,13 @@ const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
     description: "Warnings about malformed or refused input are logged at most once per kind and source address per interval; all are counted in fleetplane_opamp_warnings_total",
     default: seconds(GATEWAY_DEFAULTS.warningIntervalMs),
   },
+  // What one AgentToServer may carry; over a limit it is answered BAD_REQUEST naming the flag.
+  { name: "max-description-attributes", kind: "number", description: "Attributes (identifying and non-identifying) an agent description may have (0: no limit)", default: String(GATEWAY_DEFAULTS.maxDescriptionAttributes) },
+  { name: "max-attribute-bytes", kind: "number", description: "Bytes of one agent description attribute, key and value (0: no limit)", default: String(GATEWAY_DEFAULTS.maxAttributeBytes) },
+  { name: "max-custom-message-bytes", kind: "number", description: "Bytes of a custom message from an agent (0: no limit)", default: String(GATEWAY_DEFAULTS.maxCustomMessageBytes) },
+  { name: "max-effective-config-bytes", kind: "number", description: "Bytes of an agent's effective configuration (0: no limit)", default: String(GATEWAY_DEFAULTS.maxEffectiveConfigBytes) },
+  { name: "max-health-components", kind: "number", description: "Components, at any depth, in an agent's health tree (0: no limit)", default: String(GATEWAY_DEFAULTS.maxHealthComponents) },
+  { name: "max-health-depth", kind: "number", description: "Levels of an agent's health tree, the root being 1", default: String(GATEWAY_DEFAULTS.maxHealthDepth) },
 ];
 
 /** What agent-service offers agents; the same in standalone and alone. */

@@ -26,6 +26,12 @@ function gatewayLimits(v: Record<string, unknown>): GatewaySettings {
     newAgentsPerSecondPerSource: wholeOrZero(v, "new-agents-per-second-per-source"),
     newAgentsPerSecond: wholeOrZero(v, "new-agents-per-second"),
     warningIntervalMs: positiveSeconds(v, "warning-log-interval-seconds") * 1000,
+    maxDescriptionAttributes: wholeOrZero(v, "max-description-attributes"),
+    maxAttributeBytes: wholeOrZero(v, "max-attribute-bytes"),
+    maxCustomMessageBytes: wholeOrZero(v, "max-custom-message-bytes"),
+    maxEffectiveConfigBytes: wholeOrZero(v, "max-effective-config-bytes"),
+    maxHealthComponents: wholeOrZero(v, "max-health-components"),
+    maxHealthDepth: atLeastOne(v, "max-health-depth"),
   };
 }
 

@@ -80,6 +80,19 @@ export interface GatewaySettings {
    * are counted (fleetplane_opamp_warnings_total). Default 60 s.
    */
   warningIntervalMs?: number;
+  /**
+   * What one AgentToServer may carry (AgentMessageLimits, checked before it is
+   * decoded); over a limit it is answered BAD_REQUEST naming the limit's flag.
+   * 0: no limit (not for the depth). Defaults: 1,000 attributes of at most
+   * 16 KiB each, custom messages of 1 MiB, effective configs of 16 MiB, health
+   * trees of 1,000 components and 10 levels.
+   */
+  maxDescriptionAttributes?: number;
+  maxAttributeBytes?: number;
+  maxCustomMessageBytes?: number;
+  maxEffectiveConfigBytes?: number;
+  maxHealthComponents?: number;
+  maxHealthDepth?: number;
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -96,6 +109,12 @@ export const GATEWAY_DEFAULTS = {
   newAgentsPerSecondPerSource: 100,
   newAgentsPerSecond: 1_000,
   warningIntervalMs: 60_000,
+  maxDescriptionAttributes: 1_000,
+  maxAttributeBytes: 16 * 1024,
+  maxCustomMessageBytes: 1024 * 1024,
+  maxEffectiveConfigBytes: 16 * 1024 * 1024,
+  maxHealthComponents: 1_000,
+  maxHealthDepth: 10,
 } as const satisfies Required<GatewaySettings>;
 
 /** Exactly the gateway settings of `o` (which may carry more), with the defaults filled in. */
@@ -115,5 +134,11 @@ export function gatewaySettings(o: GatewaySettings): Required<GatewaySettings> {
     newAgentsPerSecondPerSource: o.newAgentsPerSecondPerSource ?? d.newAgentsPerSecondPerSource,
     newAgentsPerSecond: o.newAgentsPerSecond ?? d.newAgentsPerSecond,
     warningIntervalMs: o.warningIntervalMs || d.warningIntervalMs,
+    maxDescriptionAttributes: o.maxDescriptionAttributes ?? d.maxDescriptionAttributes,
+    maxAttributeBytes: o.maxAttributeBytes ?? d.maxAttributeBytes,
+    maxCustomMessageBytes: o.maxCustomMessageBytes ?? d.maxCustomMessageBytes,
+    maxEffectiveConfigBytes: o.maxEffectiveConfigBytes ?? d.maxEffectiveConfigBytes,
+    maxHealthComponents: o.maxHealthComponents ?? d.maxHealthComponents,
+    maxHealthDepth: o.maxHealthDepth || d.maxHealthDepth,
   };
 }

@@ -10,6 +10,7 @@ import type { IncomingMessage } from "node:http";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
+import { MessageOverLimitError } from "./agent-message-limits.js";
 import type { CleanupQueue } from "./cleanup-queue.js";
 import type { ConnectionTracker } from "./connection-tracker.js";
 import { ReportBatcher } from "./report-batcher.js";
@@ -98,11 +99,15 @@ export class OpampService implements OpampCallbacks {
 
   onReadMessageError(conn: AgentConnection, error: Error): ServerToAgent | undefined {
     const tooLarge = error instanceof InboundMessageTooLargeError;
+    const overLimit = error instanceof MessageOverLimitError;
     const fields = { agent: conn.agent || undefined, connection: conn.id, remote: conn.remoteAddress, err: error.message };
-    this.deps.warnings.warn(tooLarge ? "message-too-large" : "unreadable-message", sourceAddress(conn.remoteAddress), fields, "could not read agent message");
+    const kind = tooLarge ? "message-too-large" : overLimit ? "message-over-limit" : "unreadable-message";
+    this.deps.warnings.warn(kind, sourceAddress(conn.remoteAddress), fields, overLimit ? "refused agent message over a limit" : "could not read agent message");
     // The transport answered an oversized message itself (413, or close 1009).
     if (tooLarge) return undefined;
-    const known = this.deps.connections.get(conn.id)?.instanceUid ?? new Uint8Array();
+    // Over a limit, the message named its sender before the walk stopped.
+    const named = overLimit && instanceUidProblem(error.instanceUid) === undefined ? error.instanceUid : undefined;
+    const known = named ?? this.deps.connections.get(conn.id)?.instanceUid ?? new Uint8Array();
     return this.errorReply(known, ServerErrorResponseType.ServerErrorResponseType_BadRequest, error.message);
   }
 

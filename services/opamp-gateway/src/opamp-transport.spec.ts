@@ -76,6 +76,7 @@ async function start(callbacks: OpampCallbacks, capabilities = new AnnouncedCapa
       capabilities,
       gatewayId: "gw",
       admission: new NewAgentAdmission({ perSource: 0, total: 0 }),
+      limits: { maxDescriptionAttributes: 3, maxAttributeBytes: 0, maxCustomMessageBytes: 0, maxEffectiveConfigBytes: 0, maxHealthComponents: 0, maxHealthDepth: 10 },
       warnings: new RateLimitedWarnings(silentLogger(), { count: () => {} }, 60_000),
       logger: silentLogger(),
       ...settings,
@@ -355,5 +356,32 @@ describe("the OpAMP transport under abuse", () => {
     expect((await ws.reply(2)).flags).toBe(4n);
     expect(seen.messages.map((m) => m.sequenceNum)).toEqual([0n, 2n, 3n]);
     ws.socket.close(1000);
+  });
+});
+
+describe("the OpAMP transport's content limits", () => {
+  const overLimit = () =>
+    toBinary(
+      AgentToServerSchema,
+      create(AgentToServerSchema, {
+        instanceUid: uid,
+        agentDescription: { identifyingAttributes: ["a", "b", "c", "d"].map((key) => ({ key, value: { value: { case: "stringValue" as const, value: "v" } } })) },
+      }),
+    );
+
+  it("answers a message over a limit with BAD_REQUEST naming the flag, over HTTP with 200, without handing it on", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const url = await start(callbacks);
+    const poll = await post(url.http, overLimit());
+    expect(poll.status).toBe(200);
+    expect(poll.reply?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+    expect(poll.reply?.errorResponse?.errorMessage).toMatch(/more than 3 attributes.*--max-description-attributes/);
+
+    const agent = await wsAgent(url.ws);
+    agent.send(framed(overLimit()));
+    expect((await agent.reply(1)).errorResponse?.errorMessage).toMatch(/--max-description-attributes/);
+    expect(seen.readErrors.map((e) => e.name)).toEqual(["MessageOverLimitError", "MessageOverLimitError"]);
+    expect(seen.messages).toHaveLength(0);
+    agent.socket.close(1000);
   });
 });

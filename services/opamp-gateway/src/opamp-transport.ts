@@ -20,6 +20,7 @@ import { SpanKind } from "@opentelemetry/api";
 import type { Logger } from "@fleetplane/platform/logger";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { AgentConnection } from "./agent-connection.js";
+import { MessageOverLimitError, checkAgentMessageLimits, type AgentMessageLimits } from "./agent-message-limits.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import type { GatewaySettings } from "./gateway-settings.js";
 import { HttpAgentConnection } from "./http-connection.js";
@@ -50,6 +51,8 @@ export interface OpampTransportOptions
   capabilities: AnnouncedCapabilities;
   /** Prefix of connection ids, unique per gateway. */
   gatewayId: string;
+  /** What one AgentToServer may carry, checked before it is decoded. */
+  limits: AgentMessageLimits;
   /** Decides, once per connection, whether a new agent may come in. */
   admission: NewAgentAdmission;
   /** Where per-input warnings go (rate-limited, counted). */
@@ -255,7 +258,7 @@ export class OpampTransport {
     let message: AgentToServer;
     try {
       if (!isBinary) throw new MalformedFrameError("OpAMP WebSocket messages must be binary frames");
-      message = decodeAgentFrame(toBytes(data));
+      message = decodeAgentFrame(toBytes(data), this.options.limits);
     } catch (err) {
       this.metrics.decodeErrorsBy.ws.inc();
       const reply = this.callbacks.onReadMessageError(conn, err as Error);
@@ -347,6 +350,7 @@ export class OpampTransport {
     try {
       body = await readRequestBody(req, this.options.maxMessageBytes);
       this.metrics.bytesIn.http.inc(body.length);
+      checkAgentMessageLimits(body, this.options.limits);
       message = fromBinary(AgentToServerSchema, body);
     } catch (err) {
       this.metrics.decodeErrorsBy.http.inc();
@@ -355,6 +359,11 @@ export class OpampTransport {
         this.callbacks.onReadMessageError(transient, err);
         res.setHeader("connection", "close");
         return plain(res, 413, err.message);
+      }
+      if (err instanceof MessageOverLimitError) {
+        // A well-formed message over a content limit: an error the protocol
+        // expresses (BAD_REQUEST), so 200 like every error_response.
+        return this.writeReply(req, res, 200, this.callbacks.onReadMessageError(transient, err) ?? this.badRequest(err.message));
       }
       const cause = err instanceof BadEncodingError ? err : new MalformedFrameError(`AgentToServer does not decode: ${(err as Error).message}`, { cause: err });
       const reply = this.callbacks.onReadMessageError(transient, cause) ?? this.badRequest(cause.message);
