@@ -74,7 +74,11 @@ const WS_MAX_QUEUED = 32;
  * are applied here, each written once: framing in ws-framing.ts, the size
  * limits in @fleetplane/opamp (outbound) and http-body.ts / ws's maxPayload
  * (inbound), gzip in http-body.ts and writeReply, rejection with a status and
- * Retry-After from the callbacks' ConnectingDecision.
+ * Retry-After from the callbacks' ConnectingDecision, the HTTP status of a
+ * reply in http-reply-status.ts, what a message may carry in
+ * agent-message-limits.ts (before decoding), new agents' admission in
+ * new-agent-admission.ts; the connection limit and the first-message and
+ * handshake timeouts here.
  */
 export class OpampTransport {
   private readonly server: http.Server;
