@@ -1,6 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { AgentToServerSchema, ServerErrorResponseType } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { uuidv7Bytes } from "@fleetplane/platform/uuidv7";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CAPS, WsAgent, description, httpPoll } from "./support/simulated-agent.js";
 import { eventually, startTestServer } from "./support/standalone-server.js";
@@ -41,14 +42,18 @@ describe("a description over the limits", () => {
     expect(poll.message?.errorResponse?.errorMessage).toMatch(/--max-description-attributes/);
   });
 
-  it("eight 50 MiB descriptions in flight cost a valid agent's replies less than 250 ms each", async () => {
+  // Before the limits, the slowest reply took 9.1 s. The bound leaves room for
+  // a shared 2-core machine (other test files run alongside): the slowest
+  // reply measured 90-700 ms there, the median 25 ms.
+  it("eight 50 MiB descriptions in flight leave a valid agent answered: median under 100 ms, none over 1 s", async () => {
     const valid = await WsAgent.connect(t.wsUrl);
     valid.send({ agentDescription: description("valid") as never });
     await eventually(() => valid.received[0], 10_000, "first reply");
 
-    const huge = Array.from({ length: 8 }, () => hugeDescription(uuidv7Bytes()));
+    // Compressed once (1.2 MB), so that the test's own 50 MiB buffers are gone before the floods start.
+    const gzipped = gzipSync(hugeDescription(uuidv7Bytes()));
     let answered = 0;
-    const floods = huge.map((body) => httpPoll(t.httpUrl, {}, { rawBody: body, gzipRequest: true }).finally(() => answered++));
+    const floods = Array.from({ length: 8 }, () => httpPoll(t.httpUrl, {}, { rawBody: gzipped, headers: { "content-encoding": "gzip" } }).finally(() => answered++));
     // The valid agent reports one message after another until every huge one is answered.
     const latencies: number[] = [];
     for (let i = 1; answered < floods.length; i++) {
@@ -61,8 +66,11 @@ describe("a description over the limits", () => {
       expect(poll.status).toBe(200);
       expect(poll.message?.errorResponse?.errorMessage).toMatch(/--max-description-attributes/);
     }
-    console.log(`valid agent's replies during eight 50 MiB descriptions: max ${Math.max(...latencies).toFixed(0)} ms, median ${latencies.sort((a, b) => a - b)[latencies.length >> 1]!.toFixed(0)} ms over ${latencies.length} replies`);
-    expect(Math.max(...latencies)).toBeLessThan(250);
+    latencies.sort((x, y) => x - y);
+    const [median, max] = [latencies[latencies.length >> 1]!, latencies[latencies.length - 1]!];
+    console.log(`valid agent's replies during eight 50 MiB descriptions: max ${max.toFixed(0)} ms, median ${median.toFixed(0)} ms over ${latencies.length} replies`);
+    expect(median).toBeLessThan(100);
+    expect(max).toBeLessThan(1_000);
     await valid.close();
   }, 120_000);
 });
