@@ -27,7 +27,9 @@ export async function startStandaloneServer(): Promise<ServerUnderTest> {
   // FLEETPLANE_BENCH_NODE_ARGS adds Node flags to the server, e.g.
   // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under a scenario.
   const nodeArgs = (process.env.FLEETPLANE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN, "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn"], {
+  // New-agent admission off: the bench's agents all come from this one
+  // address, and a connect storm measures throughput, not the rate limit.
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN, "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0"], {
     stdio: ["ignore", "inherit", "pipe"],
   });
   // The start-up banner on stderr names both addresses (info logs are off).

@@ -91,6 +91,28 @@ describe("the Helm chart", () => {
     expect((await render())["agent-service"]).not.toContain("FLEETPLANE_CUSTOM_CAPABILITIES");
   });
 
+  it("passes the gateway's abuse limits (timeouts, connection and new-agent caps, warning interval, message contents) to the gateway", async () => {
+    const d = await render(
+      "gateway.firstMessageTimeoutSeconds=20",
+      "gateway.handshakeTimeoutSeconds=5",
+      "gateway.maxConnections=9000",
+      "gateway.newAgentsPerSecondPerSource=0",
+      "gateway.newAgentsPerSecond=100",
+      "gateway.warningLogIntervalSeconds=30",
+      "gateway.limits.descriptionAttributes=200",
+      "gateway.limits.healthDepth=4",
+    );
+    expect(d.gateway).toContain('name: FLEETPLANE_FIRST_MESSAGE_TIMEOUT_SECONDS, value: "20"');
+    expect(d.gateway).toContain('name: FLEETPLANE_HANDSHAKE_TIMEOUT_SECONDS, value: "5"');
+    expect(d.gateway).toContain('name: FLEETPLANE_MAX_CONNECTIONS, value: "9000"');
+    expect(d.gateway).toContain('name: FLEETPLANE_NEW_AGENTS_PER_SECOND_PER_SOURCE, value: "0"');
+    expect(d.gateway).toContain('name: FLEETPLANE_NEW_AGENTS_PER_SECOND, value: "100"');
+    expect(d.gateway).toContain('name: FLEETPLANE_WARNING_LOG_INTERVAL_SECONDS, value: "30"');
+    expect(d.gateway).toContain('name: FLEETPLANE_MAX_DESCRIPTION_ATTRIBUTES, value: "200"');
+    expect(d.gateway).toContain('name: FLEETPLANE_MAX_HEALTH_DEPTH, value: "4"');
+    expect(d.gateway).toContain('name: FLEETPLANE_MAX_EFFECTIVE_CONFIG_BYTES, value: "16777216"');
+  });
+
   it("sets only FLEETPLANE_* variables and flags that the command each Deployment runs accepts", async () => {
     // With every optional setting on, so that all the chart can render is checked.
     const deployments = await render(...CSR_SETS, "agentService.customCapabilities={com.example.pause}");

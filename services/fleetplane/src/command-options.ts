@@ -27,7 +27,40 @@ const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
     default: seconds(GATEWAY_DEFAULTS.defaultHeartbeatIntervalMs),
   },
   { name: "ws-ping-interval-seconds", kind: "number", description: "WebSocket ping interval; a socket that has not answered one ping by the next is closed and its agent marked disconnected (0: no pings)", default: seconds(GATEWAY_DEFAULTS.wsPingIntervalMs) },
-  { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down", default: seconds(GATEWAY_DEFAULTS.retryAfterMs) },
+  { name: "retry-after-seconds", kind: "number", description: "Retry hint given to agents when a dependency is down or they are refused for a limit below", default: seconds(GATEWAY_DEFAULTS.retryAfterMs) },
+  {
+    name: "first-message-timeout-seconds",
+    kind: "number",
+    description: "A WebSocket that sends no admitted AgentToServer this long after connecting is closed (1008)",
+    default: seconds(GATEWAY_DEFAULTS.firstMessageTimeoutMs),
+  },
+  { name: "handshake-timeout-seconds", kind: "number", description: "A connection that has not sent complete request headers (a poll or a WebSocket upgrade) this long after opening is closed", default: seconds(GATEWAY_DEFAULTS.handshakeTimeoutMs) },
+  {
+    name: "max-connections",
+    kind: "number",
+    description: "Agents (WebSockets and HTTP sessions) one gateway holds at most; beyond it new agents get 503 with Retry-After, connected ones keep being served (0: no limit)",
+    default: String(GATEWAY_DEFAULTS.maxConnections),
+  },
+  {
+    name: "new-agents-per-second-per-source",
+    kind: "number",
+    description: "New agents admitted per second from one source address (an instance UID not admitted recently); refused with 429 + Retry-After over HTTP, UNAVAILABLE + RetryInfo over WebSocket (0: no limit)",
+    default: String(GATEWAY_DEFAULTS.newAgentsPerSecondPerSource),
+  },
+  { name: "new-agents-per-second", kind: "number", description: "New agents admitted per second by one gateway in total, refused as above (0: no limit)", default: String(GATEWAY_DEFAULTS.newAgentsPerSecond) },
+  {
+    name: "warning-log-interval-seconds",
+    kind: "number",
+    description: "Warnings about malformed or refused input are logged at most once per kind and source address per interval; all are counted in fleetplane_opamp_warnings_total",
+    default: seconds(GATEWAY_DEFAULTS.warningIntervalMs),
+  },
+  // What one AgentToServer may carry; over a limit it is answered BAD_REQUEST naming the flag.
+  { name: "max-description-attributes", kind: "number", description: "Attributes (identifying and non-identifying) an agent description may have (0: no limit)", default: String(GATEWAY_DEFAULTS.maxDescriptionAttributes) },
+  { name: "max-attribute-bytes", kind: "number", description: "Bytes of one agent description attribute, key and value (0: no limit)", default: String(GATEWAY_DEFAULTS.maxAttributeBytes) },
+  { name: "max-custom-message-bytes", kind: "number", description: "Bytes of a custom message from an agent (0: no limit)", default: String(GATEWAY_DEFAULTS.maxCustomMessageBytes) },
+  { name: "max-effective-config-bytes", kind: "number", description: "Bytes of an agent's effective configuration (0: no limit)", default: String(GATEWAY_DEFAULTS.maxEffectiveConfigBytes) },
+  { name: "max-health-components", kind: "number", description: "Components, at any depth, in an agent's health tree (0: no limit)", default: String(GATEWAY_DEFAULTS.maxHealthComponents) },
+  { name: "max-health-depth", kind: "number", description: "Levels of an agent's health tree, the root being 1", default: String(GATEWAY_DEFAULTS.maxHealthDepth) },
 ];
 
 /** What agent-service offers agents; the same in standalone and alone. */

@@ -19,7 +19,26 @@ function gatewayLimits(v: Record<string, unknown>): GatewaySettings {
     defaultHeartbeatIntervalMs: positiveSeconds(v, "default-heartbeat-interval-seconds") * 1000,
     wsPingIntervalMs: Number(v["ws-ping-interval-seconds"]) * 1000,
     retryAfterMs: Number(v["retry-after-seconds"]) * 1000,
+    firstMessageTimeoutMs: positiveSeconds(v, "first-message-timeout-seconds") * 1000,
+    handshakeTimeoutMs: positiveSeconds(v, "handshake-timeout-seconds") * 1000,
+    maxConnections: wholeOrZero(v, "max-connections"),
+    newAgentsPerSecondPerSource: wholeOrZero(v, "new-agents-per-second-per-source"),
+    newAgentsPerSecond: wholeOrZero(v, "new-agents-per-second"),
+    warningIntervalMs: positiveSeconds(v, "warning-log-interval-seconds") * 1000,
+    maxDescriptionAttributes: wholeOrZero(v, "max-description-attributes"),
+    maxAttributeBytes: wholeOrZero(v, "max-attribute-bytes"),
+    maxCustomMessageBytes: wholeOrZero(v, "max-custom-message-bytes"),
+    maxEffectiveConfigBytes: wholeOrZero(v, "max-effective-config-bytes"),
+    maxHealthComponents: wholeOrZero(v, "max-health-components"),
+    maxHealthDepth: atLeastOne(v, "max-health-depth"),
   };
+}
+
+/** A whole number, where 0 means "no limit". */
+function wholeOrZero(v: Record<string, unknown>, name: string): number {
+  const n = Number(v[name]);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number (0: no limit), got ${String(v[name])}`);
+  return n;
 }
 
 function atLeastOne(v: Record<string, unknown>, name: string): number {

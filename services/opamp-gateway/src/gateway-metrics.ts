@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram } from "prom-client";
 import { metricsRegistry } from "@fleetplane/platform-node";
+import type { WarningCounter, WarningKind } from "./rate-limited-warnings.js";
 
 export type Transport = "ws" | "http";
 
@@ -32,7 +33,7 @@ export class Tally {
  * The gateway's figures. Label values are bound once (`.labels()` up front);
  * the per-message counters are Tallies (see above), settled on every read.
  */
-export class GatewayMetrics {
+export class GatewayMetrics implements WarningCounter {
   private static shared: GatewayMetrics | undefined;
 
   /** Metrics are registered once per process, even if tests start several gateways. */
@@ -64,6 +65,12 @@ export class GatewayMetrics {
     collect: () => this.collectConnected(),
   });
   private readonly sources = new Set<() => { ws: number; http: number }>();
+  private readonly warnings = new Counter({
+    name: "fleetplane_opamp_warnings_total",
+    help: "Per-input warnings (malformed, oversized or refused input, silent sockets), by kind; counted whether or not the rate-limited log wrote a line",
+    labelNames: ["kind"],
+    registers: [metricsRegistry],
+  });
 
   private readonly tallies: Tally[] = [];
   private tally(child: { inc(n: number): void }): Tally {
@@ -78,6 +85,11 @@ export class GatewayMetrics {
   readonly bytesIn = { ws: this.tally(this.bytes.labels("in", "ws")), http: this.tally(this.bytes.labels("in", "http")) };
   readonly bytesOut = { ws: this.tally(this.bytes.labels("out", "ws")), http: this.tally(this.bytes.labels("out", "http")) };
   readonly decodeErrorsBy = { ws: this.decodeErrors.labels("ws"), http: this.decodeErrors.labels("http") };
+
+  /** One per-input warning (RateLimitedWarnings' WarningCounter). */
+  count(kind: WarningKind): void {
+    this.warnings.labels(kind).inc();
+  }
 
   /** A gateway reports how many sessions it holds; returns the unregister function. */
   countConnected(source: () => { ws: number; http: number }): () => void {

@@ -42,6 +42,57 @@ export interface GatewaySettings {
    * milliseconds. Default 30 s.
    */
   retryAfterMs?: number;
+  /**
+   * A WebSocket that has sent no admitted AgentToServer this long after its
+   * upgrade is closed (1008): an idle socket otherwise holds a file
+   * descriptor and counts as a connected agent forever. In milliseconds;
+   * default 30 s.
+   */
+  firstMessageTimeoutMs?: number;
+  /**
+   * How long a new TCP connection may take to send complete HTTP request
+   * headers (a poll, or a WebSocket upgrade), in milliseconds; then it is
+   * closed. Default 10 s.
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * Agent sessions (WebSockets and HTTP agents) this gateway holds at most;
+   * beyond it new WebSocket upgrades and polls of new HTTP agents get 503
+   * with Retry-After, while connected agents keep being served. 0: no limit.
+   * Default 15,000, below the common 20,000 open-files limit with room for
+   * the HTTP sockets and handshakes in flight.
+   */
+  maxConnections?: number;
+  /**
+   * New agents admitted per second from one source address, and in total (a
+   * token bucket each, holding one second's worth). "New": an instance UID
+   * this gateway has not admitted recently (see NewAgentAdmission).
+   * Refused: 429 with Retry-After over HTTP, error_response UNAVAILABLE with
+   * RetryInfo over WebSocket. 0: no limit. Defaults 100 and 1,000: a gateway
+   * restarting with 15,000 agents has them back within about 15 s plus one
+   * retry interval; behind a proxy or NAT all agents share one source address.
+   */
+  newAgentsPerSecondPerSource?: number;
+  newAgentsPerSecond?: number;
+  /**
+   * Per-input warnings (malformed or refused input) are logged at most once
+   * per kind and source address per this interval, in milliseconds; the rest
+   * are counted (fleetplane_opamp_warnings_total). Default 60 s.
+   */
+  warningIntervalMs?: number;
+  /**
+   * What one AgentToServer may carry (AgentMessageLimits, checked before it is
+   * decoded); over a limit it is answered BAD_REQUEST naming the limit's flag.
+   * 0: no limit (not for the depth). Defaults: 1,000 attributes of at most
+   * 16 KiB each, custom messages of 1 MiB, effective configs of 16 MiB, health
+   * trees of 1,000 components and 10 levels.
+   */
+  maxDescriptionAttributes?: number;
+  maxAttributeBytes?: number;
+  maxCustomMessageBytes?: number;
+  maxEffectiveConfigBytes?: number;
+  maxHealthComponents?: number;
+  maxHealthDepth?: number;
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -52,6 +103,18 @@ export const GATEWAY_DEFAULTS = {
   defaultHeartbeatIntervalMs: 30_000,
   wsPingIntervalMs: 30_000,
   retryAfterMs: 30_000,
+  firstMessageTimeoutMs: 30_000,
+  handshakeTimeoutMs: 10_000,
+  maxConnections: 15_000,
+  newAgentsPerSecondPerSource: 100,
+  newAgentsPerSecond: 1_000,
+  warningIntervalMs: 60_000,
+  maxDescriptionAttributes: 1_000,
+  maxAttributeBytes: 16 * 1024,
+  maxCustomMessageBytes: 1024 * 1024,
+  maxEffectiveConfigBytes: 16 * 1024 * 1024,
+  maxHealthComponents: 1_000,
+  maxHealthDepth: 10,
 } as const satisfies Required<GatewaySettings>;
 
 /** Exactly the gateway settings of `o` (which may carry more), with the defaults filled in. */
@@ -65,5 +128,17 @@ export function gatewaySettings(o: GatewaySettings): Required<GatewaySettings> {
     defaultHeartbeatIntervalMs: o.defaultHeartbeatIntervalMs || d.defaultHeartbeatIntervalMs,
     wsPingIntervalMs: o.wsPingIntervalMs ?? d.wsPingIntervalMs,
     retryAfterMs: o.retryAfterMs || d.retryAfterMs,
+    firstMessageTimeoutMs: o.firstMessageTimeoutMs || d.firstMessageTimeoutMs,
+    handshakeTimeoutMs: o.handshakeTimeoutMs || d.handshakeTimeoutMs,
+    maxConnections: o.maxConnections ?? d.maxConnections,
+    newAgentsPerSecondPerSource: o.newAgentsPerSecondPerSource ?? d.newAgentsPerSecondPerSource,
+    newAgentsPerSecond: o.newAgentsPerSecond ?? d.newAgentsPerSecond,
+    warningIntervalMs: o.warningIntervalMs || d.warningIntervalMs,
+    maxDescriptionAttributes: o.maxDescriptionAttributes ?? d.maxDescriptionAttributes,
+    maxAttributeBytes: o.maxAttributeBytes ?? d.maxAttributeBytes,
+    maxCustomMessageBytes: o.maxCustomMessageBytes ?? d.maxCustomMessageBytes,
+    maxEffectiveConfigBytes: o.maxEffectiveConfigBytes ?? d.maxEffectiveConfigBytes,
+    maxHealthComponents: o.maxHealthComponents ?? d.maxHealthComponents,
+    maxHealthDepth: o.maxHealthDepth || d.maxHealthDepth,
   };
 }

@@ -9,6 +9,8 @@ import { gatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 import { ConnectionTracker } from "./connection-tracker.js";
 import { OpampService } from "./opamp-service.js";
 import { OpampTransport } from "./opamp-transport.js";
+import { NewAgentAdmission } from "./new-agent-admission.js";
+import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { createPushReceiver, reconcileAll } from "./push-receiver.js";
 import { WebSocketRegistry } from "./websocket-registry.js";
 
@@ -39,6 +41,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const registry = new WebSocketRegistry();
   const cleanup = new CleanupQueue(o.logger);
   const capabilities = new AnnouncedCapabilities();
+  const warnings = new RateLimitedWarnings(o.logger, GatewayMetrics.get(), settings.warningIntervalMs);
+  const flushWarnings = setInterval(() => warnings.flush(), settings.warningIntervalMs).unref();
   const lease = startLeaseRenewal({
     gatewayId: o.gatewayId,
     ttlSeconds: settings.leaseSeconds,
@@ -54,6 +58,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     cleanup,
     capabilities,
     logger: o.logger,
+    warnings,
     retryAfterMs: settings.retryAfterMs,
     leaseCurrent: () => lease.current(),
   });
@@ -64,6 +69,20 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       paths: settings.paths,
       maxMessageBytes: settings.maxMessageBytes,
       wsPingIntervalMs: settings.wsPingIntervalMs,
+      firstMessageTimeoutMs: settings.firstMessageTimeoutMs,
+      handshakeTimeoutMs: settings.handshakeTimeoutMs,
+      maxConnections: settings.maxConnections,
+      retryAfterMs: settings.retryAfterMs,
+      limits: {
+        maxDescriptionAttributes: settings.maxDescriptionAttributes,
+        maxAttributeBytes: settings.maxAttributeBytes,
+        maxCustomMessageBytes: settings.maxCustomMessageBytes,
+        maxEffectiveConfigBytes: settings.maxEffectiveConfigBytes,
+        maxHealthComponents: settings.maxHealthComponents,
+        maxHealthDepth: settings.maxHealthDepth,
+      },
+      admission: new NewAgentAdmission({ perSource: settings.newAgentsPerSecondPerSource, total: settings.newAgentsPerSecond }),
+      warnings,
       liveness: { missedIntervals: settings.heartbeatMissedIntervals, defaultIntervalMs: settings.defaultHeartbeatIntervalMs },
       capabilities,
       gatewayId: o.gatewayId,
@@ -92,6 +111,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       if (!drained) o.logger.warn({ backlog: cleanup.backlog }, "shutdown: connection cleanups still pending; the gateway lease will expire and agent-service reaps them");
       await lease.stop({ release: drained });
       stopCounting();
+      clearInterval(flushWarnings);
+      warnings.flush();
     },
   };
 }

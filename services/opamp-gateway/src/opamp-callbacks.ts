@@ -58,7 +58,7 @@ export interface OpampCallbacks {
   /**
    * A reply could not be sent: the agent hung up (AgentConnectionClosedError),
    * the reply is over the size limit (OutboundMessageTooLargeError; over HTTP
-   * the agent then gets a 500 with an error reply), or the socket failed.
+   * the agent then gets an error reply in its place), or the socket failed.
    */
   onMessageResponseError(conn: AgentConnection, message: ServerToAgent, error: Error): void;
   /**

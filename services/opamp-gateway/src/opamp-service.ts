@@ -8,10 +8,12 @@ import type { IncomingMessage } from "node:http";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
+import { MessageOverLimitError } from "./agent-message-limits.js";
 import type { CleanupQueue } from "./cleanup-queue.js";
 import type { ConnectionTracker } from "./connection-tracker.js";
 import { ReportBatcher } from "./report-batcher.js";
 import type { ConnectingDecision, OpampCallbacks } from "./opamp-callbacks.js";
+import { sourceAddress, type RateLimitedWarnings } from "./rate-limited-warnings.js";
 import type { WebSocketRegistry } from "./websocket-registry.js";
 
 export interface OpampServiceOptions {
@@ -22,6 +24,8 @@ export interface OpampServiceOptions {
   /** The server capabilities announced in error replies made here. */
   capabilities: AnnouncedCapabilities;
   logger: Logger;
+  /** Where per-input warnings go (one line per kind and source per interval). */
+  warnings: RateLimitedWarnings;
   /** RetryInfo offered to agents when a dependency is down. */
   retryAfterMs: number;
   /** Resolves when this gateway's lease is current (see GatewayLease.current). */
@@ -67,7 +71,7 @@ export class OpampService implements OpampCallbacks {
   async onMessage(conn: AgentConnection, message: AgentToServer): Promise<ServerToAgent> {
     const uidProblem = instanceUidProblem(message.instanceUid);
     if (uidProblem !== undefined) {
-      this.deps.logger.warn({ connection: conn.id, length: message.instanceUid.length }, "rejected message: instance_uid is not 16 bytes");
+      this.deps.warnings.warn("bad-instance-uid", sourceAddress(conn.remoteAddress), { connection: conn.id, length: message.instanceUid.length }, "rejected message: instance_uid is not 16 bytes");
       return this.errorReply(message.instanceUid, ServerErrorResponseType.ServerErrorResponseType_BadRequest, uidProblem);
     }
     const record = this.deps.connections.get(conn.id) ?? this.deps.connections.open(conn);
@@ -92,17 +96,24 @@ export class OpampService implements OpampCallbacks {
   }
 
   onReadMessageError(conn: AgentConnection, error: Error): ServerToAgent | undefined {
-    this.deps.logger.warn({ agent: conn.agent || undefined, connection: conn.id, remote: conn.remoteAddress, err: error.message }, "could not read agent message");
+    const tooLarge = error instanceof InboundMessageTooLargeError;
+    const overLimit = error instanceof MessageOverLimitError;
+    const fields = { agent: conn.agent || undefined, connection: conn.id, remote: conn.remoteAddress, err: error.message };
+    const kind = tooLarge ? "message-too-large" : overLimit ? "message-over-limit" : "unreadable-message";
+    this.deps.warnings.warn(kind, sourceAddress(conn.remoteAddress), fields, overLimit ? "refused agent message over a limit" : "could not read agent message");
     // The transport answered an oversized message itself (413, or close 1009).
-    if (error instanceof InboundMessageTooLargeError) return undefined;
-    const known = this.deps.connections.get(conn.id)?.instanceUid ?? new Uint8Array();
+    if (tooLarge) return undefined;
+    // Over a limit, the message named its sender before the walk stopped.
+    const named = overLimit && instanceUidProblem(error.instanceUid) === undefined ? error.instanceUid : undefined;
+    const known = named ?? this.deps.connections.get(conn.id)?.instanceUid ?? new Uint8Array();
     return this.errorReply(known, ServerErrorResponseType.ServerErrorResponseType_BadRequest, error.message);
   }
 
   onMessageResponseError(conn: AgentConnection, message: ServerToAgent, error: Error): void {
     // An agent that hung up before its reply is routine (debug); anything else is worth a warning.
-    const level = error instanceof AgentConnectionClosedError ? "debug" : "warn";
-    this.deps.logger[level]({ connection: conn.id, agent: instanceUidToHex(message.instanceUid), err: error.message }, "could not send message to agent");
+    const fields = { connection: conn.id, agent: instanceUidToHex(message.instanceUid), err: error.message };
+    if (error instanceof AgentConnectionClosedError) this.deps.logger.debug(fields, "could not send message to agent");
+    else this.deps.warnings.warn("reply-not-sent", sourceAddress(conn.remoteAddress), fields, "could not send message to agent");
   }
 
   onConnectionClose(conn: AgentConnection): void {
@@ -125,11 +136,11 @@ export class OpampService implements OpampCallbacks {
     const ce = ConnectError.from(err);
     const agent = instanceUidToHex(instanceUid);
     if (ce.code === Code.InvalidArgument) {
-      this.deps.logger.warn({ agent, connection: conn.id, err: ce.rawMessage }, "agent message rejected");
+      this.deps.warnings.warn("rejected-message", sourceAddress(conn.remoteAddress), { agent, connection: conn.id, err: ce.rawMessage }, "agent message rejected");
       return this.errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_BadRequest, ce.rawMessage);
     }
     if (ce.code === Code.Unavailable || ce.code === Code.DeadlineExceeded || ce.code === Code.Aborted || ce.code === Code.ResourceExhausted) {
-      this.deps.logger.warn({ agent, connection: conn.id, err: ce.rawMessage }, "agent-service unavailable; told agent to retry");
+      this.deps.warnings.warn("agent-service-unavailable", sourceAddress(conn.remoteAddress), { agent, connection: conn.id, err: ce.rawMessage }, "agent-service unavailable; told agent to retry");
       return this.errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_Unavailable, "server temporarily unavailable; retry later", this.deps.retryAfterMs);
     }
     this.deps.logger.error({ agent, connection: conn.id, err }, "agent message failed");

@@ -9,6 +9,7 @@ import {
 import { OutboundMessageTooLargeError, SERVER_CAPABILITIES, errorReply, serverCapabilities, serverToAgent } from "@fleetplane/opamp";
 import { silentLogger } from "@fleetplane/platform";
 import * as http from "node:http";
+import * as net from "node:net";
 import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -16,13 +17,18 @@ import type { AgentConnection } from "./agent-connection.js";
 import { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 import type { OpampCallbacks } from "./opamp-callbacks.js";
-import { OpampTransport } from "./opamp-transport.js";
+import { OpampTransport, type OpampTransportOptions } from "./opamp-transport.js";
+import { NewAgentAdmission } from "./new-agent-admission.js";
+import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { MalformedFrameError } from "./ws-framing.js";
 
 const LIMIT = 4096;
 const uid = new Uint8Array(16).fill(9);
 /** Asks the test service for a reply over the size limit. */
 const HUGE_REPLY = 99n;
+/** Asks the test service for a BAD_REQUEST, or an UNAVAILABLE with a 2 s retry hint. */
+const BAD_REQUEST = 98n;
+const UNAVAILABLE = 97n;
 
 /** Callbacks that answer every message with flags 4 and record what the transport told them. */
 function recordingCallbacks(o: { readErrorReply?: boolean } = {}) {
@@ -33,6 +39,8 @@ function recordingCallbacks(o: { readErrorReply?: boolean } = {}) {
     onMessage: async (_conn, message) => {
       seen.messages.push(message);
       if (message.sequenceNum === HUGE_REPLY) return serverToAgent(message.instanceUid, SERVER_CAPABILITIES, { errorResponse: { errorMessage: "x".repeat(LIMIT) } });
+      if (message.sequenceNum === BAD_REQUEST) return errorReply(message.instanceUid, SERVER_CAPABILITIES, ServerErrorResponseType.ServerErrorResponseType_BadRequest, "refused");
+      if (message.sequenceNum === UNAVAILABLE) return errorReply(message.instanceUid, SERVER_CAPABILITIES, ServerErrorResponseType.ServerErrorResponseType_Unavailable, "later", 2_000);
       return serverToAgent(message.instanceUid, SERVER_CAPABILITIES, { flags: 4n });
     },
     onReadMessageError: (_conn, error) => {
@@ -52,7 +60,7 @@ afterEach(async () => {
   transport = undefined;
 });
 
-async function start(callbacks: OpampCallbacks, capabilities = new AnnouncedCapabilities()): Promise<{ ws: string; http: string }> {
+async function start(callbacks: OpampCallbacks, capabilities = new AnnouncedCapabilities(), settings: Partial<OpampTransportOptions> = {}): Promise<{ ws: string; http: string; port: number }> {
   transport = new OpampTransport(
     {
       host: "127.0.0.1",
@@ -60,29 +68,37 @@ async function start(callbacks: OpampCallbacks, capabilities = new AnnouncedCapa
       paths: ["/v1/opamp"],
       maxMessageBytes: LIMIT,
       wsPingIntervalMs: 0,
+      firstMessageTimeoutMs: 30_000,
+      handshakeTimeoutMs: 10_000,
+      maxConnections: 0,
+      retryAfterMs: 2_000,
       liveness: { missedIntervals: 3, defaultIntervalMs: 30_000 },
       capabilities,
       gatewayId: "gw",
+      admission: new NewAgentAdmission({ perSource: 0, total: 0 }),
+      limits: { maxDescriptionAttributes: 3, maxAttributeBytes: 0, maxCustomMessageBytes: 0, maxEffectiveConfigBytes: 0, maxHealthComponents: 0, maxHealthDepth: 10 },
+      warnings: new RateLimitedWarnings(silentLogger(), { count: () => {} }, 60_000),
       logger: silentLogger(),
+      ...settings,
     },
     callbacks,
   );
   const port = await transport.listen();
-  return { ws: `ws://127.0.0.1:${port}/v1/opamp`, http: `http://127.0.0.1:${port}/v1/opamp` };
+  return { ws: `ws://127.0.0.1:${port}/v1/opamp`, http: `http://127.0.0.1:${port}/v1/opamp`, port };
 }
 
-const agentMessage = (fields: Partial<{ sequenceNum: bigint }> = {}) => toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, ...fields }));
+const agentMessage = (fields: Partial<{ sequenceNum: bigint; instanceUid: Uint8Array }> = {}) => toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, ...fields }));
 
 /** One POST as an agent makes it; the body of a protobuf answer decoded. */
-function post(url: string, body: Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; reply?: ServerToAgent; text?: string }> {
+function post(url: string, body: Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; reply?: ServerToAgent; text?: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: "POST", headers: { "content-type": "application/x-protobuf", ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
         const raw = new Uint8Array(Buffer.concat(chunks));
-        if (res.headers["content-type"] === "application/x-protobuf") resolve({ status: res.statusCode!, reply: fromBinary(ServerToAgentSchema, raw) });
-        else resolve({ status: res.statusCode!, text: Buffer.from(raw).toString() });
+        if (res.headers["content-type"] === "application/x-protobuf") resolve({ status: res.statusCode!, headers: res.headers, reply: fromBinary(ServerToAgentSchema, raw) });
+        else resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.from(raw).toString() });
       });
     });
     req.on("error", reject);
@@ -116,6 +132,33 @@ async function wsAgent(url: string) {
   };
 }
 
+/** The status a WebSocket upgrade is refused with, and its Retry-After (0 and undefined when it is accepted). */
+function upgradeRefusal(url: string): Promise<{ status: number; retryAfter?: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    socket.once("unexpected-response", (_req, res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined });
+    });
+    socket.once("open", () => {
+      socket.close();
+      resolve({ status: 0 });
+    });
+    socket.once("error", reject);
+  });
+}
+
+/** Polls until `probe` is true (or fails the test after 5 s). */
+async function until(probe: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const otherUid = (n: number) => new Uint8Array(16).fill(n);
+
 const framed = (body: Uint8Array) => new Uint8Array(Buffer.concat([Buffer.of(0), body]));
 
 describe("the OpAMP transport", () => {
@@ -148,6 +191,17 @@ describe("the OpAMP transport", () => {
     expect(poll.reply?.errorResponse?.errorMessage).toMatch(/^service: AgentToServer does not decode/);
     expect(seen.readErrors[0]).toBeInstanceOf(MalformedFrameError);
     expect(seen.messages).toHaveLength(0);
+  });
+
+  it("sends the service's error_response over HTTP with 200, except UNAVAILABLE: 503 with Retry-After", async () => {
+    const { callbacks } = recordingCallbacks();
+    const url = await start(callbacks);
+    const refused = await post(url.http, agentMessage({ sequenceNum: BAD_REQUEST }));
+    expect(refused.status).toBe(200);
+    expect(refused.reply?.errorResponse?.errorMessage).toBe("refused");
+    const later = await post(url.http, agentMessage({ sequenceNum: UNAVAILABLE }));
+    expect(later.status).toBe(503);
+    expect(later.headers["retry-after"]).toBe("2");
   });
 
   it("answers an undecodable body itself, announcing the server's capabilities, when the service has no reply", async () => {
@@ -193,13 +247,13 @@ describe("the OpAMP transport", () => {
     expect((await post(url.http, bomb, { "content-encoding": "gzip" })).status).toBe(413);
   });
 
-  it("never sends a reply over the limit: HTTP gets a 500 error reply, WebSocket reports OutboundMessageTooLargeError", async () => {
+  it("never sends a reply over the limit: HTTP gets an error reply in its place (200, so the agent reads it), WebSocket reports OutboundMessageTooLargeError", async () => {
     const { callbacks, seen } = recordingCallbacks();
     const announced = new AnnouncedCapabilities();
     const url = await start(callbacks, announced);
 
     const poll = await post(url.http, agentMessage({ sequenceNum: HUGE_REPLY }));
-    expect(poll.status).toBe(500);
+    expect(poll.status).toBe(200);
     expect(poll.reply?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unknown);
     expect(poll.reply?.capabilities).toBe(announced.current);
     expect(poll.reply?.instanceUid).toEqual(uid);
@@ -221,5 +275,113 @@ describe("the OpAMP transport", () => {
     const reply = await agent.reply(1);
     expect(reply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
     expect(seen.readErrors[0]).toBeInstanceOf(MalformedFrameError);
+  });
+});
+
+describe("the OpAMP transport under abuse", () => {
+  it("closes a WebSocket that sends no AgentToServer within the first-message timeout with 1008, and no longer counts it", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const url = await start(callbacks, undefined, { firstMessageTimeoutMs: 300 });
+    const silent = await wsAgent(url.ws);
+    const speaking = await wsAgent(url.ws);
+    speaking.send(framed(agentMessage()));
+    await speaking.reply(1);
+    expect(await silent.closed).toBe(1008);
+    await until(() => transport!.connectedWebSockets === 1, "the silent socket to be forgotten");
+    expect(seen.closed).toHaveLength(1);
+    // The agent that spoke in time is kept past the timeout.
+    await new Promise((r) => setTimeout(r, 400));
+    speaking.send(framed(agentMessage({ sequenceNum: 2n })));
+    expect((await speaking.reply(2)).flags).toBe(4n);
+    speaking.socket.close(1000);
+  });
+
+  it("closes a TCP connection that sends no request within the handshake timeout, and answers half-sent headers with 408", async () => {
+    const { callbacks } = recordingCallbacks();
+    const url = await start(callbacks, undefined, { handshakeTimeoutMs: 300 });
+    const silent = net.connect(url.port, "127.0.0.1");
+    const partial = net.connect(url.port, "127.0.0.1", () => partial.write("POST /v1/opamp HTTP/1.1\r\nHost: x\r\n"));
+    const answered: Buffer[] = [];
+    partial.on("data", (d: Buffer) => answered.push(d));
+    const closedIn = (socket: net.Socket) => new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now())));
+    const started = Date.now();
+    const [silentClosed, partialClosed] = await Promise.all([closedIn(silent), closedIn(partial)]);
+    expect(silentClosed - started).toBeLessThan(3_000);
+    expect(partialClosed - started).toBeLessThan(3_000);
+    expect(Buffer.concat(answered).toString()).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it("at --max-connections refuses new WebSocket and HTTP agents with 503 + Retry-After, and keeps serving the connected ones", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const url = await start(callbacks, undefined, { maxConnections: 2 });
+    const ws = await wsAgent(url.ws);
+    ws.send(framed(agentMessage()));
+    await ws.reply(1);
+    expect((await post(url.http, agentMessage({ instanceUid: otherUid(1) }))).status).toBe(200);
+
+    expect(await upgradeRefusal(url.ws)).toEqual({ status: 503, retryAfter: "2" });
+    const refused = await post(url.http, agentMessage({ instanceUid: otherUid(2) }));
+    expect(refused.status).toBe(503);
+    expect(refused.headers["retry-after"]).toBe("2");
+    expect(refused.reply?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+
+    // The two agents held are served as before.
+    expect((await post(url.http, agentMessage({ instanceUid: otherUid(1), sequenceNum: 2n }))).status).toBe(200);
+    ws.send(framed(agentMessage({ sequenceNum: 2n })));
+    expect((await ws.reply(2)).flags).toBe(4n);
+    expect(seen.connected).toHaveLength(2);
+    ws.socket.close(1000);
+  });
+
+  it("refuses new agents over the per-source rate: HTTP with 429 + Retry-After, WebSocket with UNAVAILABLE + RetryInfo; admitted agents pass", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const url = await start(callbacks, undefined, { admission: new NewAgentAdmission({ perSource: 1, total: 0, now: () => 0 }) });
+    expect((await post(url.http, agentMessage({ instanceUid: otherUid(1) }))).status).toBe(200);
+
+    const overHttp = await post(url.http, agentMessage({ instanceUid: otherUid(2) }));
+    expect(overHttp.status).toBe(429);
+    expect(overHttp.headers["retry-after"]).toBe("2");
+    expect(overHttp.reply?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+
+    const ws = await wsAgent(url.ws);
+    ws.send(framed(agentMessage({ instanceUid: otherUid(3) })));
+    const overWs = await ws.reply(1);
+    expect(overWs.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+    expect(overWs.errorResponse?.Details.case).toBe("retryInfo");
+    expect(overWs.errorResponse?.Details.value?.retryAfterNanoseconds).toBe(2_000_000_000n);
+
+    // The admitted agent keeps polling, and may come back over WebSocket.
+    expect((await post(url.http, agentMessage({ instanceUid: otherUid(1), sequenceNum: 2n }))).status).toBe(200);
+    ws.send(framed(agentMessage({ instanceUid: otherUid(1), sequenceNum: 3n })));
+    expect((await ws.reply(2)).flags).toBe(4n);
+    expect(seen.messages.map((m) => m.sequenceNum)).toEqual([0n, 2n, 3n]);
+    ws.socket.close(1000);
+  });
+});
+
+describe("the OpAMP transport's content limits", () => {
+  const overLimit = () =>
+    toBinary(
+      AgentToServerSchema,
+      create(AgentToServerSchema, {
+        instanceUid: uid,
+        agentDescription: { identifyingAttributes: ["a", "b", "c", "d"].map((key) => ({ key, value: { value: { case: "stringValue" as const, value: "v" } } })) },
+      }),
+    );
+
+  it("answers a message over a limit with BAD_REQUEST naming the flag, over HTTP with 200, without handing it on", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const url = await start(callbacks);
+    const poll = await post(url.http, overLimit());
+    expect(poll.status).toBe(200);
+    expect(poll.reply?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+    expect(poll.reply?.errorResponse?.errorMessage).toMatch(/more than 3 attributes.*--max-description-attributes/);
+
+    const agent = await wsAgent(url.ws);
+    agent.send(framed(overLimit()));
+    expect((await agent.reply(1)).errorResponse?.errorMessage).toMatch(/--max-description-attributes/);
+    expect(seen.readErrors.map((e) => e.name)).toEqual(["MessageOverLimitError", "MessageOverLimitError"]);
+    expect(seen.messages).toHaveLength(0);
+    agent.socket.close(1000);
   });
 });

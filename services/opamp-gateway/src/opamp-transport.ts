@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import * as http from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -11,25 +12,30 @@ import {
   type AgentToServer,
   type ServerToAgent,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { OutboundMessageTooLargeError, checkOutboundSize, errorReply, instanceUidProblem, retryAfterHeaderFromNanoseconds } from "@fleetplane/opamp";
+import { OutboundMessageTooLargeError, checkOutboundSize, errorReply, instanceUidProblem, retryAfterHeader } from "@fleetplane/opamp";
 import { instanceUidToHex, type Logger } from "@fleetplane/platform";
 import { renderMetrics, inSpan } from "@fleetplane/platform-node";
 import { SpanKind } from "@opentelemetry/api";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { AgentConnection } from "./agent-connection.js";
+import { MessageOverLimitError, checkAgentMessageLimits, type AgentMessageLimits } from "./agent-message-limits.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import type { GatewaySettings } from "./gateway-settings.js";
 import { HttpAgentConnection } from "./http-connection.js";
 import { BadEncodingError, readRequestBody } from "./http-body.js";
+import { httpReplyStatus } from "./http-reply-status.js";
 import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 import type { OpampCallbacks } from "./opamp-callbacks.js";
 import type { LivenessPolicy } from "./agent-liveness.js";
 import { GatewayMetrics } from "./gateway-metrics.js";
+import type { AdmissionRefusal, NewAgentAdmission } from "./new-agent-admission.js";
+import { sourceAddress, type RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { WebSocketAgentConnection } from "./websocket-connection.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
 
-/** The transport's settings; `paths`, `maxMessageBytes` and `wsPingIntervalMs` as documented in GatewaySettings. */
-export interface OpampTransportOptions extends Required<Pick<GatewaySettings, "paths" | "maxMessageBytes" | "wsPingIntervalMs">> {
+/** The transport's settings; those picked from GatewaySettings as documented there. */
+export interface OpampTransportOptions
+  extends Required<Pick<GatewaySettings, "paths" | "maxMessageBytes" | "wsPingIntervalMs" | "firstMessageTimeoutMs" | "handshakeTimeoutMs" | "maxConnections" | "retryAfterMs">> {
   host: string;
   port: number;
   /**
@@ -43,6 +49,12 @@ export interface OpampTransportOptions extends Required<Pick<GatewaySettings, "p
   capabilities: AnnouncedCapabilities;
   /** Prefix of connection ids, unique per gateway. */
   gatewayId: string;
+  /** What one AgentToServer may carry, checked before it is decoded. */
+  limits: AgentMessageLimits;
+  /** Decides, once per connection, whether a new agent may come in. */
+  admission: NewAgentAdmission;
+  /** Where per-input warnings go (rate-limited, counted). */
+  warnings: RateLimitedWarnings;
   logger: Logger;
 }
 
@@ -60,7 +72,11 @@ const WS_MAX_QUEUED = 32;
  * are applied here, each written once: framing in ws-framing.ts, the size
  * limits in @fleetplane/opamp (outbound) and http-body.ts / ws's maxPayload
  * (inbound), gzip in http-body.ts and writeReply, rejection with a status and
- * Retry-After from the callbacks' ConnectingDecision.
+ * Retry-After from the callbacks' ConnectingDecision, the HTTP status of a
+ * reply in http-reply-status.ts, what a message may carry in
+ * agent-message-limits.ts (before decoding), new agents' admission in
+ * new-agent-admission.ts; the connection limit and the first-message and
+ * handshake timeouts here.
  */
 export class OpampTransport {
   private readonly server: http.Server;
@@ -76,11 +92,19 @@ export class OpampTransport {
     private readonly options: OpampTransportOptions,
     private readonly callbacks: OpampCallbacks,
   ) {
-    this.server = http.createServer((req, res) => void this.onRequest(req, res));
+    // Node checks headersTimeout and requestTimeout only this often (30 s by default).
+    const connectionsCheckingInterval = Math.max(100, Math.min(1_000, options.handshakeTimeoutMs / 4));
+    this.server = http.createServer({ connectionsCheckingInterval }, (req, res) => void this.onRequest(req, res));
     // Agents poll every 30 s by default: keep their sockets open longer than
     // that, so a poll does not race the server closing an idle connection.
     this.server.keepAliveTimeout = 120_000;
-    this.server.headersTimeout = 125_000;
+    // The handshake timeout, in two parts. Request headers (of a poll or an
+    // upgrade) begun but not complete in time: Node answers 408 and closes
+    // (headersTimeout, counted per request, so keep-alive idle time between
+    // polls is not affected). A connection that sends no byte at all is not
+    // Node's concern: closeSilentSocket below.
+    this.server.headersTimeout = options.handshakeTimeoutMs;
+    this.server.on("connection", (socket: Socket) => this.closeSilentSocket(socket));
     this.server.requestTimeout = 300_000;
     this.server.on("upgrade", (req, socket, head) => this.onUpgrade(req, socket, head));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
@@ -116,6 +140,35 @@ export class OpampTransport {
 
   get connectedHttpAgents(): number {
     return this.httpAgents.size;
+  }
+
+  /**
+   * Whether a new agent session would exceed --max-connections. Checked for
+   * new sessions only: at the limit, agents already connected keep being served.
+   */
+  private atConnectionLimit(): boolean {
+    const max = this.options.maxConnections;
+    return max > 0 && this.wsConnections.size + this.httpAgents.size >= max;
+  }
+
+  /** Closes a TCP connection that has sent nothing within the handshake timeout (it would hold a file descriptor for nothing). */
+  private closeSilentSocket(socket: Socket): void {
+    const timeoutMs = this.options.handshakeTimeoutMs;
+    const timer = setTimeout(() => {
+      if (socket.bytesRead > 0) return;
+      this.options.warnings.warn("handshake-timeout", socket.remoteAddress ?? "?", { timeoutMs }, "closed a connection that sent no request in time");
+      socket.destroy();
+    }, timeoutMs).unref();
+    socket.once("close", () => clearTimeout(timer));
+  }
+
+  /** Headers telling a refused client when to come back (spec, "Throttling › Plain HTTP Transport"). */
+  private retryAfter(): Record<string, string> {
+    return { "Retry-After": retryAfterHeader(this.options.retryAfterMs) };
+  }
+
+  private warnConnectionLimit(req: http.IncomingMessage, transport: "ws" | "http"): void {
+    this.options.warnings.warn("connection-limit", req.socket.remoteAddress ?? "?", { transport, max: this.options.maxConnections }, "refused a new agent: the gateway holds --max-connections agents (503)");
   }
 
   /**
@@ -155,6 +208,10 @@ export class OpampTransport {
     if (!this.isOpampPath(req.url)) return rejectUpgrade(socket, 404, "not an OpAMP path");
     const decision = this.callbacks.onConnecting(req);
     if (!decision.accept) return rejectUpgrade(socket, decision.status, decision.reason, decision.headers);
+    if (this.atConnectionLimit()) {
+      this.warnConnectionLimit(req, "ws");
+      return rejectUpgrade(socket, 503, "too many agents on this gateway; retry later", this.retryAfter());
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, req));
   }
 
@@ -162,6 +219,16 @@ export class OpampTransport {
     const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), endpointOf(req, "ws"), ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
+    // A socket that never sends an (admitted) AgentToServer would be held,
+    // and counted as an agent, forever. 1008 (RFC 6455 §7.4.1, policy
+    // violation): the framing is fine, so it is no protocol error (1002); it is
+    // our rule that an agent speaks first, and 1008 is the code for a rule of
+    // the endpoint's own with no more specific code.
+    const timeoutMs = this.options.firstMessageTimeoutMs;
+    conn.firstMessageTimer = setTimeout(() => {
+      this.options.warnings.warn("first-message-timeout", sourceAddress(conn.remoteAddress), { connection: conn.id, timeoutMs }, "closed a WebSocket that sent no AgentToServer in time");
+      conn.close(1008, `no AgentToServer within ${timeoutMs / 1000} s`);
+    }, timeoutMs).unref();
 
     let queued = 0;
     let chain: Promise<void> = Promise.resolve();
@@ -183,6 +250,7 @@ export class OpampTransport {
       this.callbacks.onReadMessageError(conn, this.socketError(err));
     });
     ws.once("close", () => {
+      clearTimeout(conn.firstMessageTimer);
       this.wsConnections.delete(conn);
       this.callbacks.onConnectionClose(conn);
     });
@@ -192,13 +260,14 @@ export class OpampTransport {
     let message: AgentToServer;
     try {
       if (!isBinary) throw new MalformedFrameError("OpAMP WebSocket messages must be binary frames");
-      message = decodeAgentFrame(toBytes(data));
+      message = decodeAgentFrame(toBytes(data), this.options.limits);
     } catch (err) {
       this.metrics.decodeErrorsBy.ws.inc();
       const reply = this.callbacks.onReadMessageError(conn, err as Error);
       if (reply) await this.send(conn, reply);
       return;
     }
+    if (!conn.admitted && !(await this.admitWebSocketAgent(conn, message))) return;
     const started = performance.now();
     conn.liveness.heard(Date.now());
     // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
@@ -207,6 +276,38 @@ export class OpampTransport {
     await this.send(conn, reply);
     this.metrics.repliesBy.ws.inc();
     this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  /**
+   * The first message naming a valid instance UID decides whether the agent
+   * may come in (NewAgentAdmission). Refused: error_response UNAVAILABLE with
+   * RetryInfo (spec, "Throttling › WebSocket Transport": the client should
+   * disconnect and come back after it); the socket stays for the client to
+   * close, and the first-message timeout closes it if it does not. A message
+   * with an invalid UID goes on to be answered BAD_REQUEST, admitting nothing.
+   */
+  private async admitWebSocketAgent(conn: WebSocketAgentConnection, message: AgentToServer): Promise<boolean> {
+    if (instanceUidProblem(message.instanceUid) !== undefined) return true;
+    const uid = instanceUidToHex(message.instanceUid);
+    const refusal = this.options.admission.admit(uid, sourceAddress(conn.remoteAddress));
+    if (refusal) {
+      this.warnNewAgentRefused(refusal, sourceAddress(conn.remoteAddress), uid, "ws");
+      await this.send(conn, this.newAgentRefusedReply(message.instanceUid));
+      return false;
+    }
+    conn.admitted = true;
+    clearTimeout(conn.firstMessageTimer);
+    return true;
+  }
+
+  private newAgentRefusedReply(instanceUid: Uint8Array): ServerToAgent {
+    const type = ServerErrorResponseType.ServerErrorResponseType_Unavailable;
+    return errorReply(instanceUid, this.options.capabilities.current, type, "too many new agents; retry later", this.options.retryAfterMs);
+  }
+
+  private warnNewAgentRefused(refusal: AdmissionRefusal, source: string, agent: string, transport: "ws" | "http"): void {
+    const flag = refusal === "per-source" ? "--new-agents-per-second-per-source" : "--new-agents-per-second";
+    this.options.warnings.warn("new-agent-rate", source, { agent, transport, limit: flag }, `refused a new agent: over ${flag}`);
   }
 
   /**
@@ -251,6 +352,7 @@ export class OpampTransport {
     try {
       body = await readRequestBody(req, this.options.maxMessageBytes);
       this.metrics.bytesIn.http.inc(body.length);
+      checkAgentMessageLimits(body, this.options.limits);
       message = fromBinary(AgentToServerSchema, body);
     } catch (err) {
       this.metrics.decodeErrorsBy.http.inc();
@@ -260,17 +362,25 @@ export class OpampTransport {
         res.setHeader("connection", "close");
         return plain(res, 413, err.message);
       }
+      if (err instanceof MessageOverLimitError) {
+        // A well-formed message over a content limit: an error the protocol
+        // expresses (BAD_REQUEST), so 200 like every error_response.
+        return this.writeReply(req, res, 200, this.callbacks.onReadMessageError(transient, err) ?? this.badRequest(err.message));
+      }
       const cause = err instanceof BadEncodingError ? err : new MalformedFrameError(`AgentToServer does not decode: ${(err as Error).message}`, { cause: err });
       const reply = this.callbacks.onReadMessageError(transient, cause) ?? this.badRequest(cause.message);
+      // 400, unlike a malformed but decoded message (200, http-reply-status.ts):
+      // the body is not an AgentToServer at all (bad gzip, not protobuf), so
+      // there is no agent to answer; the error_response is there for a human.
       return this.writeReply(req, res, 400, reply);
     }
 
     const started = performance.now();
-    const conn = this.httpAgentFor(message, req);
+    const conn = this.httpAgentFor(message, req, res);
+    if (!conn) return;
     const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "http") }, () => this.callbacks.onMessage(conn, message));
-    const status = reply.errorResponse?.type === ServerErrorResponseType.ServerErrorResponseType_Unavailable ? 503 : reply.errorResponse?.type === ServerErrorResponseType.ServerErrorResponseType_BadRequest ? 400 : 200;
-    const retryAfterNs = reply.errorResponse?.Details.case === "retryInfo" ? reply.errorResponse.Details.value.retryAfterNanoseconds : undefined;
-    if (status === 503 && retryAfterNs !== undefined) res.setHeader("retry-after", retryAfterHeaderFromNanoseconds(retryAfterNs));
+    const { status, headers } = httpReplyStatus(reply);
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     if (message.agentDisconnect) conn.close();
     conn.liveness.sent(reply);
     this.writeReply(req, res, status, reply, conn);
@@ -290,14 +400,34 @@ export class OpampTransport {
     plain(res, 404, "not found: OpAMP is served on " + this.options.paths.join(" and "));
   }
 
-  /** The HTTP session of the agent that sent `message`, opened on its first poll. */
-  private httpAgentFor(message: AgentToServer, req: http.IncomingMessage): HttpAgentConnection {
-    const uid = instanceUidProblem(message.instanceUid) === undefined ? instanceUidToHex(message.instanceUid) : `invalid-${Buffer.from(message.instanceUid).toString("hex")}`;
+  /**
+   * The HTTP session of the agent that sent `message`, opened on its first
+   * poll; or undefined when a new session is refused, the refusal answered:
+   * 503 at --max-connections, 429 over the new-agent rates (spec, "Throttling
+   * › Plain HTTP Transport"), each with Retry-After and the error_response in
+   * the body.
+   */
+  private httpAgentFor(message: AgentToServer, req: http.IncomingMessage, res: http.ServerResponse): HttpAgentConnection | undefined {
+    const valid = instanceUidProblem(message.instanceUid) === undefined;
+    const uid = valid ? instanceUidToHex(message.instanceUid) : `invalid-${Buffer.from(message.instanceUid).toString("hex")}`;
     let conn = this.httpAgents.get(uid);
     if (conn) {
       conn.liveness.heard(Date.now());
       conn.remoteAddress = remoteAddress(req);
       return conn;
+    }
+    if (this.atConnectionLimit()) {
+      this.warnConnectionLimit(req, "http");
+      for (const [name, value] of Object.entries(this.retryAfter())) res.setHeader(name, value);
+      this.writeReply(req, res, 503, this.newAgentRefusedReply(message.instanceUid));
+      return undefined;
+    }
+    const refusal = valid ? this.options.admission.admit(uid, req.socket.remoteAddress ?? "?") : undefined;
+    if (refusal) {
+      this.warnNewAgentRefused(refusal, req.socket.remoteAddress ?? "?", uid, "http");
+      for (const [name, value] of Object.entries(this.retryAfter())) res.setHeader(name, value);
+      this.writeReply(req, res, 429, this.newAgentRefusedReply(message.instanceUid));
+      return undefined;
     }
     conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), endpointOf(req, "http"), (c) => {
       if (this.httpAgents.get(uid) !== c) return;
@@ -316,9 +446,12 @@ export class OpampTransport {
     } catch (err) {
       if (!(err instanceof OutboundMessageTooLargeError)) throw err;
       if (conn) this.callbacks.onMessageResponseError(conn, reply, err);
+      // The oversized body is never sent (spec, "Plain HTTP Message Size
+      // Limits"); the agent gets an error_response in its place, with 200 like
+      // every error_response (http-reply-status.ts), so that it can read it.
       const tooLarge = errorReply(reply.instanceUid, this.options.capabilities.current, ServerErrorResponseType.ServerErrorResponseType_Unknown, "reply too large for the configured message size limit");
       body = toBinary(ServerToAgentSchema, tooLarge);
-      status = 500;
+      status = 200;
     }
     const headers: Record<string, string | number> = { "content-type": PROTOBUF };
     if (body.length >= GZIP_MIN_BYTES && acceptsGzip(req)) {

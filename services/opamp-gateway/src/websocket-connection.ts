@@ -17,6 +17,10 @@ export class WebSocketAgentConnection implements AgentConnection {
   readonly liveness = new AgentLiveness(Date.now());
   /** The agent declared ReportsHeartbeat, so silence means missed heartbeats. */
   reportsHeartbeat = false;
+  /** Its first message with a valid instance UID passed NewAgentAdmission; until then no message is handed on. */
+  admitted = false;
+  /** Closes the socket if no admitted message comes in time (the transport's first-message timeout). */
+  firstMessageTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: string,

@@ -1,4 +1,5 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { checkAgentMessageLimits, type AgentMessageLimits } from "./agent-message-limits.js";
 import { AgentToServerSchema, ServerToAgentSchema, type AgentToServer, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 
 /** An agent's message that is not an OpAMP frame: a bad header, or a body that does not decode. */
@@ -19,9 +20,10 @@ const HEADER = new Uint8Array([0]);
  * a needlessly long varint, a byte with the continuation bit), while an
  * AgentToServer starts with a field tag for a field below 16, i.e. 0x08–0x7f.
  * Throws MalformedFrameError for a header other than 0 (or one longer than a
- * varint can be) and for a body that does not decode.
+ * varint can be) and for a body that does not decode; with `limits`, throws
+ * MessageOverLimitError for a body over one of them, before decoding it.
  */
-export function decodeAgentFrame(frame: Uint8Array): AgentToServer {
+export function decodeAgentFrame(frame: Uint8Array, limits?: AgentMessageLimits): AgentToServer {
   let offset = 0;
   if (frame.length > 0 && (frame[0] === 0 || frame[0]! >= 0x80)) {
     let header = 0n;
@@ -35,8 +37,10 @@ export function decodeAgentFrame(frame: Uint8Array): AgentToServer {
     }
     if (header !== 0n) throw new MalformedFrameError(`unsupported WebSocket message header ${header} (this server speaks header 0)`);
   }
+  const body = frame.subarray(offset);
+  if (limits) checkAgentMessageLimits(body, limits);
   try {
-    return fromBinary(AgentToServerSchema, frame.subarray(offset));
+    return fromBinary(AgentToServerSchema, body);
   } catch (err) {
     throw new MalformedFrameError(`AgentToServer does not decode: ${(err as Error).message}`, { cause: err });
   }

@@ -1,0 +1,73 @@
+import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { AgentToServerSchema, ComponentHealthSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { describe, expect, it } from "vitest";
+import { MessageOverLimitError, checkAgentMessageLimits, type AgentMessageLimits } from "./agent-message-limits.js";
+
+const LIMITS: AgentMessageLimits = { maxDescriptionAttributes: 5, maxAttributeBytes: 100, maxCustomMessageBytes: 200, maxEffectiveConfigBytes: 300, maxHealthComponents: 6, maxHealthDepth: 3 };
+const uid = new Uint8Array(16).fill(4);
+const encode = (m: MessageInitShape<typeof AgentToServerSchema>) => toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, ...m }));
+const attrs = (n: number, value = "v") => Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: { value: { case: "stringValue" as const, value } } }));
+
+/** The flag named by the MessageOverLimitError `body` raises, or undefined when it passes. */
+function refusedBy(body: Uint8Array, limits = LIMITS): string | undefined {
+  try {
+    checkAgentMessageLimits(body, limits);
+    return undefined;
+  } catch (err) {
+    expect(err).toBeInstanceOf(MessageOverLimitError);
+    expect((err as MessageOverLimitError).instanceUid).toEqual(uid);
+    return (err as MessageOverLimitError).flag;
+  }
+}
+
+/** A health tree `depth` levels deep with `width` children under each inner node. */
+function tree(depth: number, width: number): MessageInitShape<typeof AgentToServerSchema>["health"] {
+  const node = (d: number): MessageInitShape<typeof ComponentHealthSchema> => ({
+    healthy: true,
+    componentHealthMap: d < depth ? Object.fromEntries(Array.from({ length: width }, (_, i) => [`c${i}`, node(d + 1)])) : {},
+  });
+  return node(1);
+}
+
+describe("checkAgentMessageLimits", () => {
+  it("passes a message within every limit", () => {
+    expect(
+      refusedBy(
+        encode({
+          agentDescription: { identifyingAttributes: attrs(2), nonIdentifyingAttributes: attrs(3) },
+          customMessage: { capability: "c", type: "t", data: new Uint8Array(150) },
+          effectiveConfig: { configMap: { configMap: { "": { body: new Uint8Array(250) } } } },
+          health: tree(3, 2),
+        }),
+      ),
+    ).toBeUndefined();
+  });
+
+  it("counts identifying and non-identifying attributes together", () => {
+    expect(refusedBy(encode({ agentDescription: { identifyingAttributes: attrs(3), nonIdentifyingAttributes: attrs(3) } }))).toBe("--max-description-attributes");
+  });
+
+  it("refuses an attribute over its size, custom messages and effective configs over theirs", () => {
+    expect(refusedBy(encode({ agentDescription: { nonIdentifyingAttributes: attrs(1, "x".repeat(120)) } }))).toBe("--max-attribute-bytes");
+    expect(refusedBy(encode({ customMessage: { capability: "c", type: "t", data: new Uint8Array(250) } }))).toBe("--max-custom-message-bytes");
+    expect(refusedBy(encode({ effectiveConfig: { configMap: { configMap: { "": { body: new Uint8Array(400) } } } } }))).toBe("--max-effective-config-bytes");
+  });
+
+  it("refuses a health tree too deep or with too many components", () => {
+    expect(refusedBy(encode({ health: tree(4, 1) }))).toBe("--max-health-depth");
+    expect(refusedBy(encode({ health: tree(2, 7) }))).toBe("--max-health-components");
+    expect(refusedBy(encode({ health: tree(3, 2) }))).toBeUndefined(); // 2 + 4 components, 3 levels
+  });
+
+  it("treats 0 as no limit, and leaves bytes that are not protobuf to the decoder", () => {
+    const open = { ...LIMITS, maxDescriptionAttributes: 0, maxAttributeBytes: 0 };
+    expect(refusedBy(encode({ agentDescription: { nonIdentifyingAttributes: attrs(50, "x".repeat(500)) } }), open)).toBeUndefined();
+    expect(() => checkAgentMessageLimits(Uint8Array.of(0x0a, 0x20, 1), LIMITS)).not.toThrow();
+    expect(() => checkAgentMessageLimits(Uint8Array.of(0xff, 0xff, 0xff), LIMITS)).not.toThrow();
+  });
+
+  it("stops at the limit: a flood of 200,000 attributes is refused without walking them all", () => {
+    const flood = encode({ agentDescription: { nonIdentifyingAttributes: attrs(200_000) } });
+    expect(refusedBy(flood, { ...LIMITS, maxDescriptionAttributes: 1_000 })).toBe("--max-description-attributes");
+  });
+});

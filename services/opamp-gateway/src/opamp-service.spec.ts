@@ -1,0 +1,83 @@
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { AgentToServerSchema, ServerErrorResponseType } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import type { Logger } from "@fleetplane/platform";
+import { describe, expect, it } from "vitest";
+import type { AgentConnection } from "./agent-connection.js";
+import { AgentLiveness } from "./agent-liveness.js";
+import { AnnouncedCapabilities } from "./announced-capabilities.js";
+import { CleanupQueue } from "./cleanup-queue.js";
+import { ConnectionTracker } from "./connection-tracker.js";
+import { OpampService } from "./opamp-service.js";
+import { RateLimitedWarnings, type WarningKind } from "./rate-limited-warnings.js";
+import { WebSocketRegistry } from "./websocket-registry.js";
+import { MalformedFrameError } from "./ws-framing.js";
+
+/** A logger that keeps its warn lines (and drops the rest). */
+function capturingLogger() {
+  const warned: string[] = [];
+  const ignore = () => {};
+  const logger = { warn: (_fields: unknown, msg: string) => void warned.push(msg), info: ignore, debug: ignore, error: ignore } as unknown as Logger;
+  return { logger, warned };
+}
+
+/** An OpampService whose agent-service refuses every report as `code`. */
+function service(code: Code) {
+  const { logger, warned } = capturingLogger();
+  const counted: WarningKind[] = [];
+  const refuse = () => Promise.reject(new ConnectError("refused", code));
+  const agents = { reportMessages: refuse, reportMessage: refuse } as unknown as Client<typeof AgentService>;
+  const remote = { saveConnection: async () => ({}), deleteConnection: async () => ({}) } as unknown as Client<typeof ConnectionService>;
+  const svc = new OpampService({
+    agents,
+    connections: new ConnectionTracker("gw", remote),
+    registry: new WebSocketRegistry(),
+    cleanup: new CleanupQueue(logger),
+    capabilities: new AnnouncedCapabilities(),
+    logger,
+    warnings: new RateLimitedWarnings(logger, { count: (k) => void counted.push(k) }, 60_000),
+    retryAfterMs: 1_000,
+  });
+  return { svc, warned, counted };
+}
+
+const conn = (n: number): AgentConnection => ({
+  id: `gw/http/${n}`,
+  type: ConnectionType.HTTP,
+  remoteAddress: `10.0.0.1:${40_000 + n}`,
+  openedAt: Date.now(),
+  endpoint: "http://gw/v1/opamp",
+  agent: "",
+  liveness: new AgentLiveness(Date.now()),
+  push: () => Promise.resolve(),
+  close: () => {},
+});
+
+describe("the OpAMP service's warnings about agent input", () => {
+  it("write one line per kind and source address per interval however much malformed input comes, and count all of it", async () => {
+    const { svc, warned, counted } = service(Code.InvalidArgument);
+    for (let i = 0; i < 50; i++) {
+      expect(svc.onReadMessageError(conn(i), new MalformedFrameError("not protobuf"))?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+      const shortUid = await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(3) }));
+      expect(shortUid.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+      const refused = await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(i + 1) }));
+      expect(refused.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
+    }
+    expect(warned).toEqual(["could not read agent message", "rejected message: instance_uid is not 16 bytes", "agent message rejected"]);
+    expect(counted.filter((k) => k === "unreadable-message")).toHaveLength(50);
+    expect(counted.filter((k) => k === "bad-instance-uid")).toHaveLength(50);
+    expect(counted.filter((k) => k === "rejected-message")).toHaveLength(50);
+  });
+
+  it("about agent-service being down write one line per source per interval too", async () => {
+    const { svc, warned, counted } = service(Code.Unavailable);
+    for (let i = 0; i < 20; i++) {
+      const reply = await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(i + 1) }));
+      expect(reply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+    }
+    expect(warned).toEqual(["agent-service unavailable; told agent to retry"]);
+    expect(counted).toHaveLength(20);
+  });
+});
