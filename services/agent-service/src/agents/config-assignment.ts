@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { CommandKind, ConfigAssignmentSchema, ConfigSource, type Agent, type AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { CommandKind, ConfigAssignmentSchema, ConfigSource, type Agent, type AgentCommand, type ConfigAssignment } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { GroupChoice } from "../fleet/group-precedence.js";
 import { applyRemoteConfig, type CommandTransition } from "./agent-model.js";
 import { hashesEqual } from "./config-hash.js";
@@ -48,25 +48,10 @@ export interface AssignmentOutcome {
 export function assignConfiguration(agent: Agent, choice: GroupChoice, options: AssignmentOptions): AssignmentOutcome {
   const spec = (agent.spec ??= {} as NonNullable<Agent["spec"]>);
   const current = spec.assignment;
-  const w = choice.winner?.group;
-  const next = create(ConfigAssignmentSchema, {
-    source: hasOwnConfig(agent) ? ConfigSource.AGENT : w ? ConfigSource.GROUP : ConfigSource.NONE,
-    group: w?.name ?? "",
-    configuration: w?.configuration ?? "",
-    version: w?.configurationVersion ?? 0,
-    tiedWith: choice.tiedWith,
-  });
-  const sameAssignment =
-    current !== undefined &&
-    current.source === next.source &&
-    current.group === next.group &&
-    current.configuration === next.configuration &&
-    current.version === next.version &&
-    current.tiedWith.join("\n") === next.tiedWith.join("\n");
-
+  const next = desiredAssignment(agent, choice);
+  if (assignmentUpToDate(agent, choice, next)) return { changed: false, transitions: [] };
   if (next.source === ConfigSource.GROUP) {
     const winner = choice.winner!;
-    if (sameAssignment && hashesEqual(spec.remoteConfig?.data?.hash, winner.hash)) return { changed: false, transitions: [] };
     if (hashesEqual(spec.remoteConfig?.data?.hash, winner.hash) && current?.source === ConfigSource.GROUP) {
       // Same files under another group or version: nothing to send.
       spec.assignment = next;
@@ -80,10 +65,39 @@ export function assignConfiguration(agent: Agent, choice: GroupChoice, options: 
     spec.assignment = next;
     return { changed: true, command, transitions };
   }
-  if (sameAssignment) return { changed: false, transitions: [] };
   const transitions = current?.source === ConfigSource.GROUP && next.source === ConfigSource.NONE ? dropGroupConfig(agent) : [];
   spec.assignment = next;
   return { changed: true, transitions };
+}
+
+/** The assignment a group choice gives the agent (its own config keeps precedence). */
+function desiredAssignment(agent: Agent, choice: GroupChoice): ConfigAssignment {
+  const w = choice.winner?.group;
+  return create(ConfigAssignmentSchema, {
+    source: hasOwnConfig(agent) ? ConfigSource.AGENT : w ? ConfigSource.GROUP : ConfigSource.NONE,
+    group: w?.name ?? "",
+    configuration: w?.configuration ?? "",
+    version: w?.configurationVersion ?? 0,
+    tiedWith: choice.tiedWith,
+  });
+}
+
+/**
+ * Whether the agent already has what the choice says (nothing to store or
+ * send): the same assignment and, for a group, that group's files. Lets a
+ * group change find the agents it moves without changing the others.
+ */
+export function assignmentUpToDate(agent: Agent, choice: GroupChoice, next: ConfigAssignment = desiredAssignment(agent, choice)): boolean {
+  const current = agent.spec?.assignment;
+  const same =
+    current !== undefined &&
+    current.source === next.source &&
+    current.group === next.group &&
+    current.configuration === next.configuration &&
+    current.version === next.version &&
+    current.tiedWith.join("\n") === next.tiedWith.join("\n");
+  if (!same) return false;
+  return next.source !== ConfigSource.GROUP || hashesEqual(agent.spec?.remoteConfig?.data?.hash, choice.winner!.hash);
 }
 
 /** Makes the agent's own config no longer its own: the next assignment decides (ClearRemoteConfig). */
