@@ -19,7 +19,7 @@ function group(name: string, priority: number, matchLabels: Record<string, strin
 function agentWith(attributes: Record<string, string>, labels: Record<string, string> = {}): Agent {
   const agent = newAgent(new Uint8Array(16).fill(1), 0);
   agent.metadata!.description = create(AgentDescriptionSchema, {
-    identifyingAttributes: Object.entries(attributes).map(([key, value]) => ({ key, value: { value: { case: "stringValue", value } } })),
+    identifyingAttributes: Object.entries(attributes).map(([key, value]) => ({ key, value: { value: { case: "stringValue" as const, value } } })),
   });
   agent.metadata!.labels = labels;
   return agent;
