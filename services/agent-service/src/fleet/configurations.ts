@@ -91,14 +91,13 @@ export class Configurations {
     return this.deps.configurations.list(namespace, query);
   }
 
-  /** A version with its files; 0 means the latest. `field` names the request field in a NotFound. */
-  async getVersion(namespace: string, name: string, version: number, field = "version"): Promise<ConfigurationVersion> {
-    const number = version === 0 ? (await this.get(namespace, name)).latestVersion : version;
+  /** A version with its files; 0 means the latest. `fields` name the request fields in a NotFound. */
+  async getVersion(namespace: string, name: string, version: number, fields = { configuration: "name", version: "version" }): Promise<ConfigurationVersion> {
+    const configuration = await this.deps.configurations.get(namespace, name);
+    if (!configuration) throw new FleetResourceNotFoundError(`${fields.configuration}: configuration "${name}" does not exist in namespace "${namespace}"`);
+    const number = version === 0 ? configuration.latestVersion : version;
     const found = await this.deps.configurations.getVersion(namespace, name, number);
-    if (!found) {
-      await this.get(namespace, name); // a missing configuration says so rather than "no version"
-      throw new FleetResourceNotFoundError(`${field}: configuration "${name}" in namespace "${namespace}" has no version ${number}`);
-    }
+    if (!found) throw new FleetResourceNotFoundError(`${fields.version}: configuration "${name}" in namespace "${namespace}" has no version ${number}`);
     return found;
   }
 
@@ -110,7 +109,8 @@ export class Configurations {
 
   async diff(namespace: string, name: string, from: number, to: number): Promise<FileDiff[]> {
     if (from === 0 || to === 0) throw new InvalidRequestError("from_version and to_version are both needed (versions count from 1)");
-    const [a, b] = [await this.getVersion(namespace, name, from, "from_version"), await this.getVersion(namespace, name, to, "to_version")];
+    const a = await this.getVersion(namespace, name, from, { configuration: "name", version: "from_version" });
+    const b = await this.getVersion(namespace, name, to, { configuration: "name", version: "to_version" });
     return diffConfigurationVersions(a, b);
   }
 

@@ -140,7 +140,7 @@ export class Groups {
     }
     requireResourceName("group.configuration", group.configuration);
     if (group.configurationVersion === 0) throw new InvalidRequestError("group.configuration_version is 0: name the version its agents run (versions count from 1)");
-    await this.deps.configurations.getVersion(group.namespace, group.configuration, group.configurationVersion, "group.configuration_version");
+    await this.deps.configurations.getVersion(group.namespace, group.configuration, group.configurationVersion, { configuration: "group.configuration", version: "group.configuration_version" });
     if (group.connectionSettings || group.packages.length > 0) {
       throw new InvalidRequestError("group.connection_settings and group.packages are not supported yet; offer them per agent (SetConnectionSettings, OfferPackages)");
     }
