@@ -6,6 +6,7 @@
 // agents/: the aggregate, kept by the agent store, changed by reports and admin commands.
 export { AgentStore, type AgentStoreOptions } from "./agents/agent-store.js";
 export { AgentReports, type AgentReportsOptions, type ReportReply } from "./agents/agent-reports.js";
+export { REPLICAS_CHANNEL, listenForReplicaChanges, replicaNoticesOver, type ReplicaNotices } from "./agents/replica-notices.js";
 export { AdminCommands, type AdminCommandsOptions, type ChangeResult, type CommandResult } from "./agents/admin-commands.js";
 export { RevisionConflictError, type AgentQuery, type AgentRepository } from "./agents/agent-repository.js";
 export { MAX_AGENT_TYPES } from "./agents/fleet-summary.js";

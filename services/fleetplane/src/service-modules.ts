@@ -25,6 +25,8 @@ import {
   createNamespaceServiceImpl,
   createConfigurationServiceImpl,
   createGroupServiceImpl,
+  listenForReplicaChanges,
+  replicaNoticesOver,
 } from "@fleetplane/agent-service";
 import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
@@ -88,7 +90,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
   });
-  const adminCommands = new AdminCommands({ store, audit, push: bus, opampEndpoint: () => desk.opampEndpoint, groups: catalog });
+  const adminCommands = new AdminCommands({ store, audit, push: bus, opampEndpoint: () => desk.opampEndpoint, groups: catalog, replicas: replicaNoticesOver(bus) });
   const namespaces = new Namespaces({ namespaces: stores.namespaces, agents: stores.agents, groups: stores.groups, configurations: stores.configurations, audit });
   const requireNamespace = (ns: string) => namespaces.require(ns);
   const configurations = new Configurations({ configurations: stores.configurations, groups: stores.groups, audit, requireNamespace });
@@ -106,6 +108,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   const packages = new PackageRegistry({ packages: stores.packages, offers: adminCommands });
   const leases = new GatewayLeases({ leases: stores.leases, agents: store, reports, connections: stores.connections, logger });
   leases.start(o.reapIntervalMs ?? 5_000);
+  const replicaChanges = listenForReplicaChanges(bus, store, logger);
   const services: ServiceRegistration[] = [
     registration(AgentService, createAgentServiceImpl({ store, reports, commands: adminCommands }, logger)),
     registration(ConnectionService, createConnectionServiceImpl(connections, leases, logger)),
@@ -121,6 +124,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     ping: () => stores.agents.ping(),
     /** Stops the reaper, flushes cached agent state and the audit queue (in that order). */
     async close() {
+      await (await replicaChanges).unsubscribe();
       await leases.stop();
       await store.close();
       await audit.drain();

@@ -19,6 +19,7 @@ import { applyRemoteConfig, hasCapability, hasCustomCapability, queueCertificate
 import { namespaceOf } from "./agent-namespace.js";
 import { clearOwnConfig, markOwnConfig } from "./config-assignment.js";
 import { joinGroup } from "./group-membership.js";
+import type { ReplicaNotices } from "./replica-notices.js";
 import type { AgentStore } from "./agent-store.js";
 import { auditedCommand, type AuditedCommand, type CommandAuditPort } from "./command-audit-port.js";
 import { newCommandId } from "./command-id.js";
@@ -32,6 +33,8 @@ export interface AdminCommandsOptions {
   opampEndpoint?: () => string;
   /** The groups of each namespace; without it agents get no group configuration. */
   groups?: GroupCatalog;
+  /** Tells the other agent-service replicas which agents changed (none: a single replica). */
+  replicas?: ReplicaNotices;
   now?: () => number;
 }
 
@@ -248,11 +251,19 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     return { agent: stored.agent, pushed, changed: stored.changed };
   }
 
-  /** Tells the gateway holding the agent's WebSocket to pull; HTTP agents get the command on their next poll. */
+  /**
+   * Tells the gateway holding the agent's WebSocket to pull. HTTP agents get
+   * the command on their next poll, from whichever replica serves it: every
+   * replica is told, so one that caches the agent reads the change first.
+   */
   private async notice(agent: Agent): Promise<boolean> {
     const s = agent.status;
-    if (!s?.connected || s.connectionType !== ConnectionType.WEBSOCKET) return false;
+    if (!s?.connected) return false;
     const uid = instanceUidToHex(agent.metadata!.instanceUid);
+    if (s.connectionType !== ConnectionType.WEBSOCKET) {
+      await this.deps.replicas?.changed(uid, s.connectionId);
+      return false;
+    }
     return this.deps.push.publish(s.gatewayId, { instanceUid: uid, connectionId: s.connectionId });
   }
 }

@@ -57,6 +57,8 @@ const FLUSH_CONCURRENCY = 32;
 export class AgentStore {
   private readonly cache = new Map<string, Agent>();
   private readonly dirty = new Set<string>();
+  /** Cached agents another replica changed: read through to the store on their next change. */
+  private readonly stale = new Set<string>();
   private readonly mutex = new KeyedMutex();
   private readonly watchers = new Set<(agent: Agent) => void>();
   private readonly now: () => number;
@@ -87,7 +89,8 @@ export class AgentStore {
     return this.mutex.run(uid, async () => {
       for (let attempt = 0; ; attempt++) {
         const cached = attempt === 0 ? this.cache.get(uid) : undefined;
-        let agent = cached && options.fresh ? newest(cached, await this.deps.agents.get(uid)) : cached;
+        const fresh = options.fresh || (attempt === 0 && this.stale.delete(uid));
+        let agent = cached && fresh ? newest(cached, await this.deps.agents.get(uid)) : cached;
         agent ??= await this.deps.agents.get(uid);
         const known = agent !== undefined;
         if (options.before) await options.before(agent);
@@ -157,6 +160,15 @@ export class AgentStore {
     return () => this.watchers.delete(listener);
   }
 
+  /**
+   * Another replica stored a change to the agent: the next change here reads
+   * the store first (keeping the liveness this replica has not written yet),
+   * so a reply never comes from an outdated copy.
+   */
+  markStale(uid: string): void {
+    if (this.cache.has(uid)) this.stale.add(uid);
+  }
+
   /** Writes liveness-only changes kept in memory. */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(() => runBounded([...this.dirty], FLUSH_CONCURRENCY, (uid) => this.flushOne(uid)));
@@ -212,6 +224,7 @@ export class AgentStore {
 
   private evict(uid: string): void {
     this.cache.delete(uid);
+    this.stale.delete(uid);
     this.dirty.delete(uid);
   }
 
