@@ -73,6 +73,67 @@ const byName = async (serviceName: string): Promise<Agent | undefined> => {
 const capable = (a: Agent, c: AgentCapabilities) => ((a.metadata?.capabilities ?? 0n) & BigInt(c)) !== 0n;
 const effectiveText = (a: Agent | undefined) => new TextDecoder().decode(a?.status?.effectiveConfig?.configMap?.configMap[""]?.body ?? new Uint8Array());
 
+describe.skipIf(!available)("a supervised collector in a group", () => {
+  it("receives its group's configuration on joining, with no per-agent call, and runs it", async () => {
+    // Its own telemetry off: the first supervised collector still holds the default metrics port.
+    const groupConfig = `${GOOD}  telemetry:\n    metrics:\n      level: none\n`;
+    const cfg = await t.configurations.createConfiguration({ name: "collector-group-cfg", files: { "": { body: new TextEncoder().encode(groupConfig), contentType: "text/yaml" } }, message: "debug exporter" });
+    expect(cfg.version?.version).toBe(1);
+    await t.groups.createGroup({
+      group: { name: "supervised", configuration: "collector-group-cfg", configurationVersion: 1, selector: { matchLabels: { "deployment.environment": "fleet-e2e" } } },
+    });
+    const dir = tempDir("fleetplane-supervisor-group-");
+    writeFileSync(
+      join(dir, "supervisor.yaml"),
+      `server:
+  endpoint: ${t.wsUrl}
+  tls:
+    insecure: true
+capabilities:
+  reports_effective_config: true
+  reports_health: true
+  accepts_remote_config: true
+  reports_remote_config: true
+  reports_heartbeat: true
+agent:
+  executable: ${collectorBin}
+  description:
+    non_identifying_attributes:
+      deployment.environment: fleet-e2e
+storage:
+  directory: ${join(dir, "state")}
+`,
+    );
+    const supervisor = start(supervisorBin!, ["--config", join(dir, "supervisor.yaml")]);
+    // The supervisor gets the group's config in the reply to its first
+    // message, while it bootstraps: it starts the collector on it and reports
+    // APPLYING with the version's hash, but v0.149 arms its "applied" timer
+    // only for configs received once running, so APPLIED may never follow.
+    // What matters here: the collector runs the group's config, unasked.
+    const running = await eventually(async () => {
+      const { agents } = await t.agents.listAgents({ filter: { connected: true, attributes: { "deployment.environment": "fleet-e2e" } } });
+      const a = agents[0];
+      const reported = a?.status?.remoteConfigStatus;
+      const sameHash = reported && Buffer.from(reported.lastRemoteConfigHash).equals(Buffer.from(a.spec!.remoteConfig!.data!.hash));
+      return sameHash && /\bdebug:/.test(effectiveText(a)) ? a : undefined;
+    }, 60_000, "the supervised collector running its group's config");
+    expect(running.spec!.assignment).toMatchObject({ group: "supervised", configuration: "collector-group-cfg", version: 1 });
+    expect(running.spec!.remoteConfig!.data!.updatedBy).toBe("group default/supervised");
+    expect([RemoteConfigState.APPLYING, RemoteConfigState.APPLIED]).toContain(running.spec!.remoteConfig!.data!.status);
+    const { status } = await t.groups.getGroup({ name: "supervised" });
+    expect(status).toMatchObject({ matched: 1n, assigned: 1n, connected: 1n });
+    // No per-agent call was made: the only config command came from the group.
+    const { commands } = await t.commands.listCommands({ instanceUid: instanceUidToHex(running.metadata!.instanceUid) });
+    expect(commands.filter((c) => c.kind === "remote_config").map((c) => c.requestedBy)).toEqual(["group default/supervised"]);
+
+    // Gone before the next supervisor starts: two collectors would contend
+    // for ports, and the next tests look agents up by service name.
+    await stopChild(supervisor, "SIGTERM", 15_000);
+    spawnSync("pkill", ["-KILL", "-f", dir]);
+    await eventually(async () => (await t.agents.getAgent({ instanceUid: instanceUidToHex(running.metadata!.instanceUid) })).agent?.status?.connected === false, 30_000, "the grouped collector gone");
+  }, 90_000);
+});
+
 describe.skipIf(!available)("the OpenTelemetry Collector OpAMP supervisor", () => {
   let uid: string;
 
