@@ -66,6 +66,29 @@ afterAll(async () => {
   await t?.close();
 }, 60_000);
 
+/** A supervisor config in `dir` (its state there too), for a supervisor of the test collector; `agentExtra`: more of its `agent:` section. */
+function writeSupervisorConfig(dir: string, agentExtra = ""): void {
+  writeFileSync(
+    join(dir, "supervisor.yaml"),
+    `server:
+  endpoint: ${t.wsUrl}
+  tls:
+    insecure: true
+capabilities:
+  reports_effective_config: true
+  reports_health: true
+  accepts_remote_config: true
+  reports_remote_config: true
+  accepts_restart_command: true
+  reports_heartbeat: true
+agent:
+  executable: ${collectorBin}
+${agentExtra}storage:
+  directory: ${join(dir, "state")}
+`,
+  );
+}
+
 const byName = async (serviceName: string): Promise<Agent | undefined> => {
   const { agents } = await t.agents.listAgents({ filter: { connected: true, attributes: { "service.name": serviceName } } });
   return agents[0];
@@ -75,7 +98,7 @@ const effectiveText = (a: Agent | undefined) => new TextDecoder().decode(a?.stat
 
 describe.skipIf(!available)("a supervised collector in a group", () => {
   it("receives its group's configuration on joining, with no per-agent call, and runs it", async () => {
-    // Its own telemetry off: the first supervised collector still holds the default metrics port.
+    // Its own telemetry off: it binds no fixed port that the collectors of later tests need.
     const groupConfig = `${GOOD}  telemetry:\n    metrics:\n      level: none\n`;
     const cfg = await t.configurations.createConfiguration({ name: "collector-group-cfg", files: { "": { body: new TextEncoder().encode(groupConfig), contentType: "text/yaml" } }, message: "debug exporter" });
     expect(cfg.version?.version).toBe(1);
@@ -83,27 +106,10 @@ describe.skipIf(!available)("a supervised collector in a group", () => {
       group: { name: "supervised", configuration: "collector-group-cfg", configurationVersion: 1, selector: { matchLabels: { "deployment.environment": "fleet-e2e" } } },
     });
     const dir = tempDir("fleetplane-supervisor-group-");
-    writeFileSync(
-      join(dir, "supervisor.yaml"),
-      `server:
-  endpoint: ${t.wsUrl}
-  tls:
-    insecure: true
-capabilities:
-  reports_effective_config: true
-  reports_health: true
-  accepts_remote_config: true
-  reports_remote_config: true
-  reports_heartbeat: true
-agent:
-  executable: ${collectorBin}
-  description:
+    writeSupervisorConfig(dir, `  description:
     non_identifying_attributes:
       deployment.environment: fleet-e2e
-storage:
-  directory: ${join(dir, "state")}
-`,
-    );
+`);
     const supervisor = start(supervisorBin!, ["--config", join(dir, "supervisor.yaml")]);
     // The supervisor gets the group's config in the reply to its first
     // message, while it bootstraps: it starts the collector on it and reports
@@ -139,25 +145,7 @@ describe.skipIf(!available)("the OpenTelemetry Collector OpAMP supervisor", () =
 
   it("connects, describes the collector, and reports its health and effective config", async () => {
     const dir = tempDir("fleetplane-supervisor-");
-    writeFileSync(
-      join(dir, "supervisor.yaml"),
-      `server:
-  endpoint: ${t.wsUrl}
-  tls:
-    insecure: true
-capabilities:
-  reports_effective_config: true
-  reports_health: true
-  accepts_remote_config: true
-  reports_remote_config: true
-  accepts_restart_command: true
-  reports_heartbeat: true
-agent:
-  executable: ${collectorBin}
-storage:
-  directory: ${join(dir, "state")}
-`,
-    );
+    writeSupervisorConfig(dir);
     start(supervisorBin!, ["--config", join(dir, "supervisor.yaml")]);
     const agent = await eventually(async () => {
       const a = await byName("otelcol-fleetplane");
