@@ -33,11 +33,16 @@ export class GroupCatalog {
 
   constructor(private readonly deps: { groups: GroupRepository; configurations: ConfigurationRepository; logger: Logger }) {}
 
-  /** The namespace's groups as of now. */
-  snapshot(namespace: string): Promise<GroupSnapshot> {
+  /**
+   * The namespace's groups as of now. `fresh`: do not join a check already
+   * under way (it may have read the revision before the caller's own write).
+   */
+  snapshot(namespace: string, options: { fresh?: boolean } = {}): Promise<GroupSnapshot> {
     const inFlight = this.checks.get(namespace);
-    if (inFlight) return inFlight;
-    const check = this.check(namespace).finally(() => this.checks.delete(namespace));
+    if (inFlight && !options.fresh) return inFlight;
+    const check = this.check(namespace).finally(() => {
+      if (this.checks.get(namespace) === check) this.checks.delete(namespace);
+    });
     this.checks.set(namespace, check);
     return check;
   }
@@ -47,7 +52,8 @@ export class GroupCatalog {
     const cached = this.snapshots.get(namespace);
     if (cached && cached.revision === revision) return cached;
     const snapshot = await this.load(namespace, revision);
-    this.snapshots.set(namespace, snapshot);
+    // Checks may finish out of order: never replace a newer snapshot.
+    if ((this.snapshots.get(namespace)?.revision ?? -1) <= revision) this.snapshots.set(namespace, snapshot);
     return snapshot;
   }
 

@@ -109,7 +109,7 @@ export class Groups {
    * assignment they change. Returns how many agents moved.
    */
   private async apply(namespace: string, why: string): Promise<number> {
-    const snapshot = await this.deps.catalog.snapshot(namespace);
+    const snapshot = await this.deps.catalog.snapshot(namespace, { fresh: true });
     const stale = (agent: Agent) => !assignmentUpToDate(agent, chooseGroup(snapshot.groups, agentSelectorKeys(agent)));
     let moved = 0;
     let pages = 0;
