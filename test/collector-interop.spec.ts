@@ -66,21 +66,11 @@ afterAll(async () => {
   await t?.close();
 }, 60_000);
 
-const byName = async (serviceName: string): Promise<Agent | undefined> => {
-  const { agents } = await t.agents.listAgents({ filter: { connected: true, attributes: { "service.name": serviceName } } });
-  return agents[0];
-};
-const capable = (a: Agent, c: AgentCapabilities) => ((a.metadata?.capabilities ?? 0n) & BigInt(c)) !== 0n;
-const effectiveText = (a: Agent | undefined) => new TextDecoder().decode(a?.status?.effectiveConfig?.configMap?.configMap[""]?.body ?? new Uint8Array());
-
-describe.skipIf(!available)("the OpenTelemetry Collector OpAMP supervisor", () => {
-  let uid: string;
-
-  it("connects, describes the collector, and reports its health and effective config", async () => {
-    const dir = tempDir("fleetplane-supervisor-");
-    writeFileSync(
-      join(dir, "supervisor.yaml"),
-      `server:
+/** A supervisor config in `dir` (its state there too), for a supervisor of the test collector; `agentExtra`: more of its `agent:` section. */
+function writeSupervisorConfig(dir: string, agentExtra = ""): void {
+  writeFileSync(
+    join(dir, "supervisor.yaml"),
+    `server:
   endpoint: ${t.wsUrl}
   tls:
     insecure: true
@@ -93,10 +83,69 @@ capabilities:
   reports_heartbeat: true
 agent:
   executable: ${collectorBin}
-storage:
+${agentExtra}storage:
   directory: ${join(dir, "state")}
 `,
-    );
+  );
+}
+
+const byName = async (serviceName: string): Promise<Agent | undefined> => {
+  const { agents } = await t.agents.listAgents({ filter: { connected: true, attributes: { "service.name": serviceName } } });
+  return agents[0];
+};
+const capable = (a: Agent, c: AgentCapabilities) => ((a.metadata?.capabilities ?? 0n) & BigInt(c)) !== 0n;
+const effectiveText = (a: Agent | undefined) => new TextDecoder().decode(a?.status?.effectiveConfig?.configMap?.configMap[""]?.body ?? new Uint8Array());
+
+describe.skipIf(!available)("a supervised collector in a group", () => {
+  it("receives its group's configuration on joining, with no per-agent call, and runs it", async () => {
+    // Its own telemetry off: it binds no fixed port that the collectors of later tests need.
+    const groupConfig = `${GOOD}  telemetry:\n    metrics:\n      level: none\n`;
+    const cfg = await t.configurations.createConfiguration({ name: "collector-group-cfg", files: { "": { body: new TextEncoder().encode(groupConfig), contentType: "text/yaml" } }, message: "debug exporter" });
+    expect(cfg.version?.version).toBe(1);
+    await t.groups.createGroup({
+      group: { name: "supervised", configuration: "collector-group-cfg", configurationVersion: 1, selector: { matchLabels: { "deployment.environment": "fleet-e2e" } } },
+    });
+    const dir = tempDir("fleetplane-supervisor-group-");
+    writeSupervisorConfig(dir, `  description:
+    non_identifying_attributes:
+      deployment.environment: fleet-e2e
+`);
+    const supervisor = start(supervisorBin!, ["--config", join(dir, "supervisor.yaml")]);
+    // The supervisor gets the group's config in the reply to its first
+    // message, while it bootstraps: it starts the collector on it and reports
+    // APPLYING with the version's hash, but v0.149 arms its "applied" timer
+    // only for configs received once running, so APPLIED may never follow.
+    // What matters here: the collector runs the group's config, unasked.
+    const running = await eventually(async () => {
+      const { agents } = await t.agents.listAgents({ filter: { connected: true, attributes: { "deployment.environment": "fleet-e2e" } } });
+      const a = agents[0];
+      const reported = a?.status?.remoteConfigStatus;
+      const sameHash = reported && Buffer.from(reported.lastRemoteConfigHash).equals(Buffer.from(a.spec!.remoteConfig!.data!.hash));
+      return sameHash && /\bdebug:/.test(effectiveText(a)) ? a : undefined;
+    }, 60_000, "the supervised collector running its group's config");
+    expect(running.spec!.assignment).toMatchObject({ group: "supervised", configuration: "collector-group-cfg", version: 1 });
+    expect(running.spec!.remoteConfig!.data!.updatedBy).toBe("group default/supervised");
+    expect([RemoteConfigState.APPLYING, RemoteConfigState.APPLIED]).toContain(running.spec!.remoteConfig!.data!.status);
+    const { status } = await t.groups.getGroup({ name: "supervised" });
+    expect(status).toMatchObject({ matched: 1n, assigned: 1n, connected: 1n });
+    // No per-agent call was made: the only config command came from the group.
+    const { commands } = await t.commands.listCommands({ instanceUid: instanceUidToHex(running.metadata!.instanceUid) });
+    expect(commands.filter((c) => c.kind === "remote_config").map((c) => c.requestedBy)).toEqual(["group default/supervised"]);
+
+    // Gone before the next supervisor starts: two collectors would contend
+    // for ports, and the next tests look agents up by service name.
+    await stopChild(supervisor, "SIGTERM", 15_000);
+    spawnSync("pkill", ["-KILL", "-f", dir]);
+    await eventually(async () => (await t.agents.getAgent({ instanceUid: instanceUidToHex(running.metadata!.instanceUid) })).agent?.status?.connected === false, 30_000, "the grouped collector gone");
+  }, 90_000);
+});
+
+describe.skipIf(!available)("the OpenTelemetry Collector OpAMP supervisor", () => {
+  let uid: string;
+
+  it("connects, describes the collector, and reports its health and effective config", async () => {
+    const dir = tempDir("fleetplane-supervisor-");
+    writeSupervisorConfig(dir);
     start(supervisorBin!, ["--config", join(dir, "supervisor.yaml")]);
     const agent = await eventually(async () => {
       const a = await byName("otelcol-fleetplane");

@@ -11,6 +11,9 @@ import {
   createLmdbGatewayLeaseRepository,
   createLmdbCertificateRequestRepository,
   createLmdbPackageRepository,
+  createLmdbNamespaceRepository,
+  createLmdbConfigurationRepository,
+  createLmdbGroupRepository,
 } from "@fleetplane/agent-service";
 import {
   createMongoAgentRepository,
@@ -21,6 +24,10 @@ import {
   ensureCertificateRequestIndexes,
   createMongoPackageRepository,
   ensurePackageIndexes,
+  createMongoNamespaceRepository,
+  createMongoConfigurationRepository,
+  createMongoGroupRepository,
+  ensureFleetIndexes,
 } from "@fleetplane/agent-service/mongo";
 import { createLmdbCommandRepository } from "@fleetplane/command-service";
 import { createMongoCommandRepository, ensureCommandIndexes } from "@fleetplane/command-service/mongo";
@@ -36,6 +43,7 @@ import { agentRepositoryContract } from "./contract/agent-repository.contract.js
 import { certificateRequestRepositoryContract } from "./contract/certificate-request-repository.contract.js";
 import { commandRepositoryContract } from "./contract/command-repository.contract.js";
 import { packageRepositoryContract } from "./contract/package-repository.contract.js";
+import { fleetRepositoryContract } from "./contract/fleet-repository.contract.js";
 import { eventually } from "./support/eventually.js";
 import { startFerretDb, type RunningFerretDb } from "./support/ferretdb.js";
 import { freePort } from "./support/free-port.js";
@@ -76,6 +84,18 @@ certificateRequestRepositoryContract("LMDB", async () => {
 packageRepositoryContract("LMDB", async () => {
   const { store, close } = openTemporaryLmdb();
   return { packages: createLmdbPackageRepository(store), close };
+});
+
+fleetRepositoryContract("LMDB", async () => {
+  const { store, close } = openTemporaryLmdb();
+  return {
+    namespaces: createLmdbNamespaceRepository(store),
+    configurations: createLmdbConfigurationRepository(store),
+    groups: createLmdbGroupRepository(store),
+    agents: createLmdbAgentRepository(store),
+    commands: createLmdbCommandRepository(store),
+    close,
+  };
 });
 
 // One FerretDB for the whole file; each test gets a database of its own.
@@ -123,6 +143,21 @@ packageRepositoryContract("MongoDB (FerretDB)", async () => {
   return { packages: createMongoPackageRepository(mongo.db), close: () => mongo.close() };
 });
 
+fleetRepositoryContract("MongoDB (FerretDB)", async () => {
+  const mongo = await connectFreshMongo();
+  await ensureFleetIndexes(mongo.db);
+  await ensureAgentIndexes(mongo.db);
+  await ensureCommandIndexes(mongo.db);
+  return {
+    namespaces: createMongoNamespaceRepository(mongo.db),
+    configurations: createMongoConfigurationRepository(mongo.db),
+    groups: createMongoGroupRepository(mongo.db),
+    agents: createMongoAgentRepository(mongo.db),
+    commands: createMongoCommandRepository(mongo.db),
+    close: () => mongo.close(),
+  };
+});
+
 describe("MongoDB indexes", () => {
   it("are created again without error, as every restart of a service does", async () => {
     const mongo = await connectFreshMongo();
@@ -132,12 +167,16 @@ describe("MongoDB indexes", () => {
         await ensureCommandIndexes(mongo.db);
         await ensureCertificateRequestIndexes(mongo.db);
         await ensurePackageIndexes(mongo.db);
+        await ensureFleetIndexes(mongo.db);
       }
       const names = async (collection: string) => (await mongo.db.collection(collection).listIndexes().toArray()).map((i) => i.name as string).sort();
-      expect(await names("agents")).toEqual(["_id_", "attrs_1", "connected_1__id_1", "gatewayId_1"]);
-      expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1", "state_1"]);
+      expect(await names("agents")).toEqual(["_id_", "attrs_1", "connected_1__id_1", "gatewayId_1", "labels_1", "namespace_1__id_1"]);
+      expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1", "namespace_1__id_-1", "state_1"]);
       expect(await names("certificate_requests")).toEqual(["_id_", "instanceUid_1__id_-1", "state_1__id_-1"]);
       expect(await names("packages")).toEqual(["_id_", "name_1_version_1"]);
+      expect(await names("configurations")).toEqual(["_id_", "namespace_1_name_1"]);
+      expect(await names("configuration_versions")).toEqual(["_id_", "generation_1_version_-1"]);
+      expect(await names("groups")).toEqual(["_id_", "namespace_1_name_1"]);
     } finally {
       await mongo.close();
     }

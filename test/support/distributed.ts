@@ -11,6 +11,9 @@ import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_se
 import type { CsrApproval } from "@fleetplane/agent-service";
 import { writeTestCa } from "./csr.js";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
+import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
+import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
+import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 import { startFerretDb } from "./ferretdb.js";
 import { stopChild } from "./child-process.js";
 import { freePort } from "./free-port.js";
@@ -111,6 +114,12 @@ export interface DistributedOptions {
   csrApproval?: CsrApproval;
   /** --custom-capabilities of agent-service (comma separated). */
   customCapabilities?: string;
+  /**
+   * 2: a second agent-service replica on the same store and bus, which
+   * gateway-b reports to (admin calls still go to the first): what one
+   * replica changes must reach agents that report to the other.
+   */
+  agentServiceReplicas?: 1 | 2;
 }
 
 export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
@@ -134,7 +143,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     ? ["--csr-ca-cert", ca.caCertFile, "--csr-ca-key", ca.caKeyFile, "--csr-approval", o.csrApproval!, "--csr-opamp-endpoint", "wss://opamp.example.test/v1/opamp"]
     : [];
   const commandService = new ServiceProcess("command-service", "command-service", await freePort(), ["--mongo-url", mongoUrl], o.logs);
-  const agentService = new ServiceProcess("agent-service", "agent-service", await freePort(), [
+  const agentServiceArgs = [
     "--mongo-url",
     mongoUrl,
     "--nats-url",
@@ -146,12 +155,14 @@ export async function startDistributed(o: DistributedOptions = {}) {
     ...csrArgs,
     ...(o.heartbeatIntervalSeconds !== undefined ? ["--heartbeat-interval-seconds", String(o.heartbeatIntervalSeconds)] : []),
     ...(o.customCapabilities ? ["--custom-capabilities", o.customCapabilities] : []),
-  ], o.logs);
-  const gatewayArgs = (id: string) => [
+  ];
+  const agentService = new ServiceProcess("agent-service", "agent-service", await freePort(), agentServiceArgs, o.logs);
+  const secondReplica = o.agentServiceReplicas === 2 ? new ServiceProcess("agent-service-2", "agent-service", await freePort(), agentServiceArgs, o.logs) : undefined;
+  const gatewayArgs = (id: string, replica = agentService) => [
     "--gateway-id",
     id,
     "--agent-service-url",
-    agentService.url,
+    replica.url,
     "--nats-url",
     nats.url,
     "--lease-seconds",
@@ -165,12 +176,13 @@ export async function startDistributed(o: DistributedOptions = {}) {
   ];
   const gateways = [
     new ServiceProcess("gateway-a", "gateway", await freePort(), gatewayArgs("gw-a"), o.logs),
-    new ServiceProcess("gateway-b", "gateway", await freePort(), gatewayArgs("gw-b"), o.logs),
+    new ServiceProcess("gateway-b", "gateway", await freePort(), gatewayArgs("gw-b", secondReplica), o.logs),
   ];
-  const processes = [commandService, agentService, ...gateways];
+  const processes = [commandService, agentService, ...(secondReplica ? [secondReplica] : []), ...gateways];
   try {
     await commandService.start();
     await agentService.start();
+    await secondReplica?.start();
     await Promise.all(gateways.map((g) => g.start()));
   } catch (err) {
     await Promise.all(processes.map((p) => p.stop("SIGKILL")));
@@ -190,10 +202,15 @@ export async function startDistributed(o: DistributedOptions = {}) {
     certificates: createClient(CertificateService, h1(agentService.url)),
     ...(ca ? { caCertPem: ca.caCertPem } : {}),
     packages: createClient(PackageService, h1(agentService.url)),
+    namespaces: createClient(NamespaceService, h1(agentService.url)),
+    configurations: createClient(ConfigurationService, h1(agentService.url)),
+    groups: createClient(GroupService, h1(agentService.url)),
+    opampUrls: gateways.map((g) => ({ wsUrl: `ws://127.0.0.1:${g.port}/v1/opamp`, httpUrl: `http://127.0.0.1:${g.port}/v1/opamp` })),
     async close() {
       // Gateways first (they clean up through agent-service), then services.
       await Promise.all(gateways.map((g) => g.stop()));
       await agentService.stop();
+      await secondReplica?.stop();
       await commandService.stop();
       await db.current.stop({ removeData: true });
       await natsState.current?.stop();

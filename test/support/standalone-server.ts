@@ -7,6 +7,9 @@ import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agen
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
+import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
+import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
+import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 import { silentLogger } from "@fleetplane/platform";
 import { startStandalone, type Standalone } from "@fleetplane/server";
 import { type CsrApproval, serverCustomCapabilities } from "@fleetplane/agent-service";
@@ -62,6 +65,10 @@ export async function startTestServer(
     certificates: createClient(CertificateService, transport),
     ...(ca ? { caCertPem: ca.caCertPem } : {}),
     packages: createClient(PackageService, transport),
+    namespaces: createClient(NamespaceService, transport),
+    configurations: createClient(ConfigurationService, transport),
+    groups: createClient(GroupService, transport),
+    opampUrls: [{ wsUrl: `ws://127.0.0.1:${server.opampPort}/v1/opamp`, httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp` }],
   };
 }
 

@@ -3,6 +3,9 @@ import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane
 import type { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import type { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import type { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
+import type { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
+import type { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
+import type { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 
 /** What a behaviour suite needs from a running Fleetplane, whatever its topology. */
 export interface TestTopology {
@@ -18,5 +21,10 @@ export interface TestTopology {
   /** PEM of the CA that signs agents' CSRs, when the topology was given one. */
   caCertPem?: string;
   packages: Client<typeof PackageService>;
+  namespaces: Client<typeof NamespaceService>;
+  configurations: Client<typeof ConfigurationService>;
+  groups: Client<typeof GroupService>;
+  /** OpAMP URLs of every gateway (the first is wsUrl/httpUrl). */
+  opampUrls: Array<{ wsUrl: string; httpUrl: string }>;
   close(): Promise<void>;
 }

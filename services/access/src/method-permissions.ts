@@ -31,6 +31,8 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.agent.v1.AgentService/SetConnectionSettings": "operate",
   "fleetplane.agent.v1.AgentService/SetPackagesAvailable": "operate",
   "fleetplane.agent.v1.AgentService/SendCustomMessage": "operate",
+  "fleetplane.agent.v1.AgentService/SetAgentLabels": "operate",
+  "fleetplane.agent.v1.AgentService/ClearRemoteConfig": "operate",
   // ConnectionService: gateways keep their connections and leases; admins may look.
   "fleetplane.agent.v1.ConnectionService/SaveConnection": "internal",
   "fleetplane.agent.v1.ConnectionService/DeleteConnection": "internal",
@@ -52,6 +54,26 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.package.v1.PackageService/GetPackage": "read",
   "fleetplane.package.v1.PackageService/ListPackages": "read",
   "fleetplane.package.v1.PackageService/OfferPackages": "operate",
+  // NamespaceService: namespaces are admin work.
+  "fleetplane.fleet.v1.NamespaceService/CreateNamespace": "administer",
+  "fleetplane.fleet.v1.NamespaceService/DeleteNamespace": "administer",
+  "fleetplane.fleet.v1.NamespaceService/GetNamespace": "read",
+  "fleetplane.fleet.v1.NamespaceService/ListNamespaces": "read",
+  // ConfigurationService: what returns file bodies needs read-secrets.
+  "fleetplane.fleet.v1.ConfigurationService/CreateConfiguration": "operate",
+  "fleetplane.fleet.v1.ConfigurationService/CreateConfigurationVersion": "operate",
+  "fleetplane.fleet.v1.ConfigurationService/DeleteConfiguration": "operate",
+  "fleetplane.fleet.v1.ConfigurationService/GetConfiguration": "read",
+  "fleetplane.fleet.v1.ConfigurationService/ListConfigurations": "read",
+  "fleetplane.fleet.v1.ConfigurationService/ListConfigurationVersions": "read",
+  "fleetplane.fleet.v1.ConfigurationService/GetConfigurationVersion": "read-secrets",
+  "fleetplane.fleet.v1.ConfigurationService/DiffConfigurationVersions": "read-secrets",
+  // GroupService: groups decide what agents run.
+  "fleetplane.fleet.v1.GroupService/CreateGroup": "operate",
+  "fleetplane.fleet.v1.GroupService/UpdateGroup": "operate",
+  "fleetplane.fleet.v1.GroupService/DeleteGroup": "operate",
+  "fleetplane.fleet.v1.GroupService/GetGroup": "read",
+  "fleetplane.fleet.v1.GroupService/ListGroups": "read",
 };
 
 /** The rule for a method, or undefined when the table does not name it (refuse it). */

@@ -6,11 +6,23 @@
 // agents/: the aggregate, kept by the agent store, changed by reports and admin commands.
 export { AgentStore, type AgentStoreOptions } from "./agents/agent-store.js";
 export { AgentReports, type AgentReportsOptions, type ReportReply } from "./agents/agent-reports.js";
-export { AdminCommands, type AdminCommandsOptions, type CommandResult } from "./agents/admin-commands.js";
+export { REPLICAS_CHANNEL, listenForReplicaChanges, replicaNoticesOver, type ReplicaNotices } from "./agents/replica-notices.js";
+export { AdminCommands, type AdminCommandsOptions, type ChangeResult, type CommandResult } from "./agents/admin-commands.js";
 export { RevisionConflictError, type AgentQuery, type AgentRepository } from "./agents/agent-repository.js";
 export { MAX_AGENT_TYPES } from "./agents/fleet-summary.js";
-export type { AuditedCommand, CommandAuditPort } from "./agents/command-audit-port.js";
+export type { AuditedChange, AuditedCommand, CommandAuditPort } from "./agents/command-audit-port.js";
 export { InvalidCustomCapabilityError, serverCustomCapabilities } from "./agents/server-custom-capabilities.js";
+
+// fleet/: namespaces, configurations with versions, groups by selector, and the group catalog.
+export { Namespaces, type NamespacesOptions } from "./fleet/namespaces.js";
+export { Configurations, type ConfigurationsOptions } from "./fleet/configurations.js";
+export { Groups, type GroupsOptions } from "./fleet/groups.js";
+export { GroupCatalog, type GroupSnapshot } from "./fleet/group-catalog.js";
+export { DEFAULT_NAMESPACE } from "./fleet/resource-names.js";
+export { namespaceOfNewAgent } from "./agents/agent-namespace.js";
+export type { NamespaceRepository } from "./fleet/namespace-repository.js";
+export { ConfigurationVersionConflictError, type ConfigurationRepository } from "./fleet/configuration-repository.js";
+export type { GroupRepository } from "./fleet/group-repository.js";
 
 // certificates/: agents' CSRs, the decision on them, and the signer port.
 export { CertificateDesk, type CertificateDeskOptions, type CsrApproval } from "./certificates/certificate-desk.js";
@@ -34,10 +46,14 @@ export { createAgentServiceImpl, type AgentServiceParts } from "./api/agent-serv
 export { createConnectionServiceImpl } from "./api/connection-service-handler.js";
 export { createCertificateServiceImpl } from "./api/certificate-service-handler.js";
 export { createPackageServiceImpl } from "./api/package-service-handler.js";
+export { createNamespaceServiceImpl } from "./api/namespace-service-handler.js";
+export { createConfigurationServiceImpl } from "./api/configuration-service-handler.js";
+export { createGroupServiceImpl } from "./api/group-service-handler.js";
 
 // adapters/: the embedded store, the command audit over Connect, the X.509 signer.
 export { createLmdbAgentRepository, createLmdbConnectionRepository, createLmdbGatewayLeaseRepository } from "./adapters/lmdb-agent-repository.js";
 export { createLmdbCertificateRequestRepository } from "./adapters/lmdb-certificate-request-repository.js";
 export { createLmdbPackageRepository } from "./adapters/lmdb-package-repository.js";
+export { createLmdbConfigurationRepository, createLmdbGroupRepository, createLmdbNamespaceRepository } from "./adapters/lmdb-fleet-repositories.js";
 export { createConnectCommandAudit } from "./adapters/connect-command-audit.js";
 export { CertificateAuthorityConfigError, createX509CertificateSigner, generateCertificateAuthority, type CertificateAuthorityFiles } from "./adapters/x509-certificate-signer.js";

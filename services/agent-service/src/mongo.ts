@@ -4,3 +4,4 @@
 export { createMongoAgentRepository, createMongoConnectionRepository, createMongoGatewayLeaseRepository, ensureAgentIndexes } from "./adapters/mongo-agent-repository.js";
 export { createMongoCertificateRequestRepository, ensureCertificateRequestIndexes } from "./adapters/mongo-certificate-request-repository.js";
 export { createMongoPackageRepository, ensurePackageIndexes } from "./adapters/mongo-package-repository.js";
+export { createMongoConfigurationRepository, createMongoGroupRepository, createMongoNamespaceRepository, ensureFleetIndexes } from "./adapters/mongo-fleet-repositories.js";

@@ -4,8 +4,13 @@ import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agen
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
+import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
+import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
+import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 
-export { AgentService, ConnectionService, CertificateService, CommandService, PackageService };
+export { AgentService, ConnectionService, CertificateService, CommandService, PackageService, NamespaceService, ConfigurationService, GroupService };
+export { ConfigSource } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+export type { Configuration, ConfigurationVersion, Group, GroupStatus, LabelSelector, Namespace } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 export { CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 export { CommandKind, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 export { CommandState, type CommandRecord } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
@@ -32,6 +37,10 @@ export interface FleetplaneClient {
   commands: Client<typeof CommandService>;
   /** The package registry (served with AgentService). */
   packages: Client<typeof PackageService>;
+  /** Namespaces, configurations with their versions, and groups (served with AgentService). */
+  namespaces: Client<typeof NamespaceService>;
+  configurations: Client<typeof ConfigurationService>;
+  groups: Client<typeof GroupService>;
 }
 
 /**
@@ -57,6 +66,9 @@ export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneCl
     connections: createClient(ConnectionService, main),
     certificates: createClient(CertificateService, main),
     packages: createClient(PackageService, main),
+    namespaces: createClient(NamespaceService, main),
+    configurations: createClient(ConfigurationService, main),
+    groups: createClient(GroupService, main),
     commands: createClient(CommandService, o.commandServiceUrl ? transportFor(o.commandServiceUrl) : main),
   };
 }

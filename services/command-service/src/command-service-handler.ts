@@ -20,7 +20,8 @@ export function createCommandServiceImpl(audit: CommandAudit, logger: Logger): S
     async recordCommand(req) {
       try {
         if (!req.command) throw new InvalidCommandError("RecordCommand needs a command");
-        const command = { ...req.command, instanceUid: canonicalUid(req.command.instanceUid) };
+        // A change to a resource names no agent.
+        const command = { ...req.command, instanceUid: req.command.instanceUid ? canonicalUid(req.command.instanceUid) : "" };
         return { command: await audit.record(command) };
       } catch (err) {
         return fail(err, "RecordCommand", req.command ? { agent: agentLogName(req.command.instanceUid), command: req.command.id } : {});
@@ -39,6 +40,7 @@ export function createCommandServiceImpl(audit: CommandAudit, logger: Logger): S
           pageSize: req.pageSize,
           pageToken: req.pageToken,
           ...(req.instanceUid ? { instanceUid: canonicalUid(req.instanceUid) } : {}),
+          ...(req.namespace ? { namespace: req.namespace } : {}),
         });
         return { commands: records, nextPageToken };
       } catch (err) {

@@ -18,7 +18,19 @@ import {
   GatewayLeases,
   PackageRegistry,
   createPackageServiceImpl,
+  Namespaces,
+  Configurations,
+  Groups,
+  GroupCatalog,
+  createNamespaceServiceImpl,
+  createConfigurationServiceImpl,
+  createGroupServiceImpl,
+  listenForReplicaChanges,
+  replicaNoticesOver,
 } from "@fleetplane/agent-service";
+import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
+import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
+import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { createCommandServiceImpl, CommandAudit, exposePendingCommands } from "@fleetplane/command-service";
@@ -67,23 +79,44 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   // The agents' side in three parts: the store (cache, lock, writes,
   // watchers), the report path the gateways call, and the admin commands.
   const store = new AgentStore({ agents: stores.agents, audit, logger });
+  // Each replica's copy of the groups, checked against the store's groups
+  // revision whenever an agent is new or re-described (group-catalog.ts).
+  const catalog = new GroupCatalog({ groups: stores.groups, configurations: stores.configurations, logger });
   const reports = new AgentReports({
     store,
     logger,
+    groups: catalog,
     certificates: desk,
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
   });
-  const adminCommands = new AdminCommands({ store, audit, push: bus, opampEndpoint: () => desk.opampEndpoint });
+  const adminCommands = new AdminCommands({ store, audit, push: bus, opampEndpoint: () => desk.opampEndpoint, groups: catalog, replicas: replicaNoticesOver(bus) });
+  const namespaces = new Namespaces({ namespaces: stores.namespaces, agents: stores.agents, groups: stores.groups, configurations: stores.configurations, audit });
+  const requireNamespace = (ns: string) => namespaces.require(ns);
+  const configurations = new Configurations({ configurations: stores.configurations, groups: stores.groups, audit, requireNamespace });
+  const groups = new Groups({
+    groups: stores.groups,
+    catalog,
+    configurations,
+    agents: store,
+    reassign: (uid, snapshot) => adminCommands.reassign(uid, snapshot),
+    requireNamespace,
+    audit,
+    logger,
+  });
   const connections = new ConnectionUsecase(stores.connections);
   const packages = new PackageRegistry({ packages: stores.packages, offers: adminCommands });
   const leases = new GatewayLeases({ leases: stores.leases, agents: store, reports, connections: stores.connections, logger });
   leases.start(o.reapIntervalMs ?? 5_000);
+  const replicaChanges = listenForReplicaChanges(bus, store, logger);
   const services: ServiceRegistration[] = [
     registration(AgentService, createAgentServiceImpl({ store, reports, commands: adminCommands }, logger)),
     registration(ConnectionService, createConnectionServiceImpl(connections, leases, logger)),
     registration(CertificateService, createCertificateServiceImpl(new CertificateRequestUsecase(desk, adminCommands), logger)),
     registration(PackageService, createPackageServiceImpl(packages, logger)),
+    registration(NamespaceService, createNamespaceServiceImpl(namespaces, logger)),
+    registration(ConfigurationService, createConfigurationServiceImpl(configurations, logger)),
+    registration(GroupService, createGroupServiceImpl(groups, logger)),
   ];
   return {
     agents: store,
@@ -91,6 +124,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     ping: () => stores.agents.ping(),
     /** Stops the reaper, flushes cached agent state and the audit queue (in that order). */
     async close() {
+      await (await replicaChanges).unsubscribe();
       await leases.stop();
       await store.close();
       await audit.drain();

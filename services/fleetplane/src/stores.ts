@@ -9,6 +9,12 @@ import {
   createLmdbCertificateRequestRepository,
   type PackageRepository,
   createLmdbPackageRepository,
+  type NamespaceRepository,
+  type ConfigurationRepository,
+  type GroupRepository,
+  createLmdbNamespaceRepository,
+  createLmdbConfigurationRepository,
+  createLmdbGroupRepository,
 } from "@fleetplane/agent-service";
 import { type CommandRepository, createLmdbCommandRepository } from "@fleetplane/command-service";
 import { openEmbeddedStore, timed } from "@fleetplane/platform-node";
@@ -21,6 +27,9 @@ export interface AgentStores {
   certificateRequests: CertificateRequestRepository;
   /** The package registry. */
   packages: PackageRepository;
+  namespaces: NamespaceRepository;
+  configurations: ConfigurationRepository;
+  groups: GroupRepository;
 }
 
 export interface CommandStores {
@@ -57,6 +66,10 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       ensureCertificateRequestIndexes,
       createMongoPackageRepository,
       ensurePackageIndexes,
+      createMongoNamespaceRepository,
+      createMongoConfigurationRepository,
+      createMongoGroupRepository,
+      ensureFleetIndexes,
     } = await import("@fleetplane/agent-service/mongo");
     const { createMongoCommandRepository, ensureCommandIndexes } = await import("@fleetplane/command-service/mongo");
     const mongo = await connectMongo(o.mongoUrl, { logger: o.logger });
@@ -64,6 +77,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     await ensureCommandIndexes(mongo.db);
     await ensureCertificateRequestIndexes(mongo.db);
     await ensurePackageIndexes(mongo.db);
+    await ensureFleetIndexes(mongo.db);
     return {
       kind: "mongodb",
       agents: timed(createMongoAgentRepository(mongo.db), "mongodb", "agents"),
@@ -71,6 +85,9 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       leases: timed(createMongoGatewayLeaseRepository(mongo.db), "mongodb", "gateway_leases"),
       certificateRequests: timed(createMongoCertificateRequestRepository(mongo.db), "mongodb", "certificate_requests"),
       packages: timed(createMongoPackageRepository(mongo.db), "mongodb", "packages"),
+      namespaces: timed(createMongoNamespaceRepository(mongo.db), "mongodb", "namespaces"),
+      configurations: timed(createMongoConfigurationRepository(mongo.db), "mongodb", "configurations"),
+      groups: timed(createMongoGroupRepository(mongo.db), "mongodb", "groups"),
       commands: timed(createMongoCommandRepository(mongo.db), "mongodb", "commands"),
       close: () => mongo.close(),
     };
@@ -83,6 +100,9 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     leases: timed(createLmdbGatewayLeaseRepository(store), "embedded", "gateway_leases"),
     certificateRequests: timed(createLmdbCertificateRequestRepository(store), "embedded", "certificate_requests"),
     packages: timed(createLmdbPackageRepository(store), "embedded", "packages"),
+    namespaces: timed(createLmdbNamespaceRepository(store), "embedded", "namespaces"),
+    configurations: timed(createLmdbConfigurationRepository(store), "embedded", "configurations"),
+    groups: timed(createLmdbGroupRepository(store), "embedded", "groups"),
     commands: timed(createLmdbCommandRepository(store), "embedded", "commands"),
     close: () => store.close(),
   };

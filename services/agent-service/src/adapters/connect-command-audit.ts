@@ -58,9 +58,14 @@ export function createConnectCommandAudit(
     });
 
   return {
-    record(command) {
+    record({ done, ...command }) {
       return enqueue(command.id, "record", { agent: command.instanceUid, command: command.id }, () =>
-        client.recordCommand({ command: { ...command, state: CommandState.PENDING } }),
+        client.recordCommand({ command: { ...command, state: done ? CommandState.APPLIED : CommandState.PENDING } }),
+      );
+    },
+    recordChange(change) {
+      return enqueue(change.id, "record", { namespace: change.namespace, resource: change.resource, command: change.id }, () =>
+        client.recordCommand({ command: { ...change, state: CommandState.APPLIED } }),
       );
     },
     transition(instanceUid, t) {

@@ -10,6 +10,7 @@ import {
 import type { ConnectionRepository } from "../connections/connection-store.js";
 import type { GatewayLeaseRepository } from "../connections/gateway-lease-store.js";
 import { matchesAgentQuery } from "../agents/agent-query.js";
+import { namespaceOf } from "../agents/agent-namespace.js";
 import { FleetSummaryCounter } from "../agents/fleet-summary.js";
 
 /**
@@ -59,11 +60,14 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       }
       return out;
     },
-    async summarize() {
+    async summarize(namespace) {
       // A full scan: acceptable for an admin overview of the embedded store
       // (about a second per few hundred thousand agents).
       const counter = new FleetSummaryCounter();
-      for (const { value } of agents.getRange({})) counter.add(decode(value)!);
+      for (const { value } of agents.getRange({})) {
+        const agent = decode(value)!;
+        if (namespace === undefined || namespaceOf(agent) === namespace) counter.add(agent);
+      }
       return counter.summary();
     },
     async ping() {

@@ -11,6 +11,8 @@ import {
 import type { ConnectionRepository } from "../connections/connection-store.js";
 import type { GatewayLeaseRepository } from "../connections/gateway-lease-store.js";
 import { agentStringAttributes } from "../agents/agent-query.js";
+import { namespaceOf } from "../agents/agent-namespace.js";
+import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../agents/fleet-summary.js";
 
 /**
@@ -27,6 +29,10 @@ interface AgentDocument {
   gatewayId: string;
   /** String attributes (identifying and non-identifying) as `key + "\0" + value`: a filter is array membership. */
   attrs: string[];
+  /** The agent's namespace; absent on documents written before namespaces existed (read as "default"). */
+  namespace?: string;
+  /** Admin labels as `key + "\0" + value`, like attrs. */
+  labels?: string[];
   // Copies the fleet summary groups by (see fleet-summary.ts). Documents
   // written before these fields existed lack them until their next save;
   // the summary reads a missing field as false / UNSET / "".
@@ -69,6 +75,8 @@ export async function ensureAgentIndexes(db: Db): Promise<void> {
     await agents.createIndex({ connected: 1, _id: 1 }); // ListAgents(connected) in uid order
     await agents.createIndex({ gatewayId: 1 }); // the reaper: agents of a dead gateway
     await agents.createIndex({ attrs: 1 }); // attribute filters (multikey)
+    await agents.createIndex({ namespace: 1, _id: 1 }); // a namespace's agents in uid order (lists, group re-evaluation)
+    await agents.createIndex({ labels: 1 }); // label filters (multikey)
     await db.collection(CONNECTIONS).createIndex({ gatewayId: 1, _id: 1 });
   });
 }
@@ -118,6 +126,9 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
       const filter: Filter<AgentDocument> = {};
       if (query.connected !== undefined) filter.connected = query.connected;
       if (query.gatewayId !== undefined) filter.gatewayId = query.gatewayId;
+      if (query.namespace !== undefined) Object.assign(filter, namespaceFilter(query.namespace));
+      const labels = Object.entries(query.labels ?? {}).map(([key, value]) => attributeEntry(key, value));
+      if (labels.length > 0) filter.labels = { $all: labels };
       const attrs = Object.entries(query.attributes ?? {}).map(([key, value]) => attributeEntry(key, value));
       if (attrs.length > 0) filter.attrs = { $all: attrs };
       if (query.after !== undefined) filter._id = { $gt: query.after };
@@ -147,13 +158,15 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
       });
     },
 
-    async summarize() {
+    async summarize(namespace) {
+      const match = namespace === undefined ? [] : [{ $match: namespaceFilter(namespace) }];
       // Two $group stages (supported by FerretDB 1.x): one over the few
       // status combinations, one over agent types, sorted and cut in the
       // database so a fleet of many versions does not come back whole.
       return guardMongo(async () => {
         const status = await agents
           .aggregate<{ _id: Partial<Record<"connected" | "healthy" | "configured", boolean | null>> & { configState?: number | null }; count: number }>([
+            ...match,
             {
               $group: {
                 _id: { connected: "$connected", healthy: "$healthy", configured: "$configured", configState: "$configState" },
@@ -164,6 +177,7 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
           .toArray();
         const types = await agents
           .aggregate<{ _id: { serviceName?: string | null; serviceVersion?: string | null }; count: number }>([
+            ...match,
             { $group: { _id: { serviceName: "$serviceName", serviceVersion: "$serviceVersion" }, count: { $sum: 1 } } },
             { $sort: { count: -1, "_id.serviceName": 1, "_id.serviceVersion": 1 } },
             { $limit: MAX_AGENT_TYPES },
@@ -253,7 +267,14 @@ function queryFieldsOf(agent: Agent): Omit<AgentDocument, "_id" | "revision" | "
     ...summaryFieldsOf(agent),
     gatewayId: agent.status?.gatewayId ?? "",
     attrs: [...agentStringAttributes(agent)].map(([key, value]) => attributeEntry(key, value)),
+    namespace: namespaceOf(agent),
+    labels: Object.entries(agent.metadata?.labels ?? {}).map(([key, value]) => attributeEntry(key, value)),
   };
+}
+
+/** A namespace's documents; "default" also holds documents written before namespaces existed. */
+function namespaceFilter(namespace: string): Filter<AgentDocument> {
+  return namespace === DEFAULT_NAMESPACE ? { namespace: { $in: [namespace, null as unknown as string] } } : { namespace };
 }
 
 /**

@@ -35,6 +35,7 @@ function setup() {
     async transition(_uid, t) {
       log.push(`${t.to} ${t.commandId}`);
     },
+    async recordChange() {},
   };
   const notices: PushNotice[] = [];
   // A bus may be slow to take a notice (NATS reconnecting): `publishing`

@@ -11,8 +11,15 @@ import { instanceUidToHex, type PushBus } from "@fleetplane/platform";
 import type { CertificateOffers } from "../certificates/certificate-requests.js";
 import type { IssuedCertificate } from "../certificates/certificate-signer.js";
 import type { PackageOfferPort } from "../packages/package-registry.js";
-import { AgentCannotError, InvalidRequestError } from "./agent-errors.js";
+import type { GroupCatalog, GroupSnapshot } from "../fleet/group-catalog.js";
+import { validateLabels } from "../fleet/agent-labels.js";
+import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
+import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
 import { applyRemoteConfig, hasCapability, hasCustomCapability, queueCertificateRefusal, queueCommand, queueCustomMessage, type CommandTransition } from "./agent-model.js";
+import { namespaceOf } from "./agent-namespace.js";
+import { clearOwnConfig, markOwnConfig } from "./config-assignment.js";
+import { joinGroup } from "./group-membership.js";
+import type { ReplicaNotices } from "./replica-notices.js";
 import type { AgentStore } from "./agent-store.js";
 import { auditedCommand, type AuditedCommand, type CommandAuditPort } from "./command-audit-port.js";
 import { newCommandId } from "./command-id.js";
@@ -24,12 +31,25 @@ export interface AdminCommandsOptions {
   push: PushBus;
   /** The OpAMP URL offered with a certificate to an agent without OpAMP settings of its own (see CertificateDesk). */
   opampEndpoint?: () => string;
+  /** The groups of each namespace; without it agents get no group configuration. */
+  groups?: GroupCatalog;
+  /** Tells the other agent-service replicas which agents changed (none: a single replica). */
+  replicas?: ReplicaNotices;
   now?: () => number;
 }
 
 /** What applying a command to an agent yields: the command, and what it did to older ones (superseded). */
 type Applied = { command: AgentCommand; transitions?: CommandTransition[] };
 type CommandOptions = { commandId: string; requestedBy: string; now: number };
+
+/**
+ * What a change to one agent yields for the audit trail: the records of what
+ * it queued or did, and what it did to older commands. `deliver`: something
+ * was queued for the agent (its gateway is told); `unchanged`: nothing to store.
+ */
+type Changed = { records: AuditedCommand[]; transitions: CommandTransition[]; deliver: boolean; unchanged?: boolean };
+/** Where the change applies: create a new agent (in `namespace`), or only touch one of `namespace` (undefined: any). */
+type Target = { create: boolean; namespace: string | undefined; groups?: boolean };
 
 /** What every admin command answers: the agent as stored, the command, and whether its gateway was told at once. */
 export interface CommandResult {
@@ -38,12 +58,22 @@ export interface CommandResult {
   pushed: boolean;
 }
 
+/** What a change without a command of its own answers (labels, clearing a config): its audit id. */
+export interface ChangeResult {
+  agent: Agent;
+  commandId: string;
+  pushed: boolean;
+}
+
 /**
  * The SendCommand flow of the design, for every kind of command an admin
- * (or an approved certificate request) gives an agent. All seven go through
- * one function, `command`, so they cannot differ in the sequence that
+ * (or an approved certificate request, or a group) gives an agent. All go
+ * through one function, `change`, so they cannot differ in the sequence that
  * matters: the change is stored, then the agent's gateway is told, then the
  * command is recorded in the audit trail.
+ *
+ * `namespace`: the namespace the admin named; an agent of another namespace
+ * is not found (undefined: internal callers, any namespace).
  */
 export class AdminCommands implements CertificateOffers, PackageOfferPort {
   private readonly now: () => number;
@@ -52,18 +82,22 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     this.now = deps.now ?? Date.now;
   }
 
-  /** A remote configuration; an agent not yet known is created, so its config waits for it. */
-  async setRemoteConfig(uid: string, config: AgentConfigMap, requestedBy: string): Promise<CommandResult> {
+  /** A remote configuration, the agent's own (it wins over groups); an agent not yet known is created in `namespace`, so its config waits for it. */
+  async setRemoteConfig(uid: string, config: AgentConfigMap, requestedBy: string, namespace: string = DEFAULT_NAMESPACE): Promise<CommandResult> {
     if (Object.keys(config.configMap).length === 0) throw new InvalidRequestError("a remote config needs at least one file");
-    return this.command(uid, requestedBy, "remote_config", { create: true }, (agent, options) => applyRemoteConfig(agent, config, options));
+    return this.command(uid, requestedBy, "remote_config", { create: true, namespace }, (agent, options) => {
+      const applied = applyRemoteConfig(agent, config, options);
+      markOwnConfig(agent);
+      return applied;
+    });
   }
 
   /** Restart or report-full-state. */
-  async sendCommand(uid: string, kind: CommandKind, requestedBy: string): Promise<CommandResult> {
+  async sendCommand(uid: string, kind: CommandKind, requestedBy: string, namespace?: string): Promise<CommandResult> {
     if (kind !== CommandKind.RESTART && kind !== CommandKind.REPORT_FULL_STATE) {
       throw new InvalidRequestError("SendCommand takes COMMAND_KIND_RESTART or COMMAND_KIND_REPORT_FULL_STATE; use SetRemoteConfig for configurations");
     }
-    return this.command(uid, requestedBy, kind === CommandKind.RESTART ? "restart" : "report_full_state", { create: false }, (agent, options) => {
+    return this.command(uid, requestedBy, kind === CommandKind.RESTART ? "restart" : "report_full_state", { create: false, namespace }, (agent, options) => {
       if (kind === CommandKind.RESTART && !hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsRestartCommand)) {
         throw new AgentCannotError(uid, "does not accept restart commands (no AcceptsRestartCommand capability)");
       }
@@ -72,9 +106,9 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
   }
 
   /** A custom message, for an agent that declared the capability. */
-  async sendCustomMessage(uid: string, message: CustomMessage, requestedBy: string): Promise<CommandResult> {
+  async sendCustomMessage(uid: string, message: CustomMessage, requestedBy: string, namespace?: string): Promise<CommandResult> {
     if (!message.capability) throw new InvalidRequestError("a custom message needs a capability");
-    return this.command(uid, requestedBy, "custom_message", { create: false }, (agent, options) => {
+    return this.command(uid, requestedBy, "custom_message", { create: false, namespace }, (agent, options) => {
       if (!hasCustomCapability(agent, message.capability)) {
         throw new AgentCannotError(uid, `did not declare the custom capability "${message.capability}"`);
       }
@@ -83,13 +117,13 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
   }
 
   /** Connection settings offers. */
-  async setConnectionSettings(uid: string, offers: ConnectionSettingsOffers, requestedBy: string): Promise<CommandResult> {
-    return this.command(uid, requestedBy, "connection_settings", { create: false }, (agent, options) => applyConnectionSettings(agent, offers, options));
+  async setConnectionSettings(uid: string, offers: ConnectionSettingsOffers, requestedBy: string, namespace?: string): Promise<CommandResult> {
+    return this.command(uid, requestedBy, "connection_settings", { create: false, namespace }, (agent, options) => applyConnectionSettings(agent, offers, options));
   }
 
   /** A package set, replacing the previous one. */
-  async setPackagesAvailable(uid: string, packages: Record<string, PackageAvailable>, requestedBy: string): Promise<CommandResult> {
-    return this.command(uid, requestedBy, "packages", { create: false }, (agent, options) => {
+  async setPackagesAvailable(uid: string, packages: Record<string, PackageAvailable>, requestedBy: string, namespace?: string): Promise<CommandResult> {
+    return this.command(uid, requestedBy, "packages", { create: false, namespace }, (agent, options) => {
       if (!hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsPackages)) {
         throw new AgentCannotError(uid, "does not accept packages (no AcceptsPackages capability)");
       }
@@ -100,7 +134,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
   /** The certificate of an approved CSR, offered through the OpAMP connection settings. */
   async offerCertificate(uid: string, issued: IssuedCertificate, requestedBy: string): Promise<CommandResult> {
     const endpoint = this.deps.opampEndpoint?.() ?? "";
-    return this.command(uid, requestedBy, "client_certificate", { create: false }, (agent, options) => {
+    return this.command(uid, requestedBy, "client_certificate", { create: false, namespace: undefined }, (agent, options) => {
       if (agent.status) delete agent.status.connectionSettingsRequest;
       return applyCertificateOffer(agent, tlsCertificateOf(issued), endpoint, options);
     });
@@ -108,51 +142,128 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
 
   /** Tells the agent its CSR was denied (error_response BAD_REQUEST, once). */
   async refuseCertificateRequest(uid: string, reason: string, requestedBy: string): Promise<CommandResult> {
-    return this.command(uid, requestedBy, "certificate_refusal", { create: false }, (agent, options) => {
+    return this.command(uid, requestedBy, "certificate_refusal", { create: false, namespace: undefined }, (agent, options) => {
       if (agent.status) delete agent.status.connectionSettingsRequest;
       return { command: queueCertificateRefusal(agent, reason, options) };
     });
   }
 
+  /** Replaces the agent's admin labels; it moves to the group they select (audited as "labels"). */
+  async setLabels(uid: string, labels: Record<string, string>, requestedBy: string, namespace: string): Promise<ChangeResult> {
+    validateLabels(labels);
+    const commandId = newCommandId(this.now());
+    const done = await this.change(uid, { create: false, namespace, groups: true }, (agent, snapshot) => {
+      agent.metadata!.labels = { ...labels };
+      const record: AuditedCommand = { id: commandId, instanceUid: uid, kind: "labels", configHash: "", requestedBy, namespace: namespaceOf(agent), done: true };
+      return this.withGroupChoice(agent, snapshot, [record], []);
+    });
+    return { agent: done.agent, commandId, pushed: done.pushed };
+  }
+
+  /** Removes the agent's own config: it falls back to its group's, or to none (audited as "remote_config_cleared"). */
+  async clearRemoteConfig(uid: string, requestedBy: string, namespace: string): Promise<ChangeResult> {
+    const commandId = newCommandId(this.now());
+    const done = await this.change(uid, { create: false, namespace, groups: true }, (agent, snapshot) => {
+      const transitions = clearOwnConfig(agent);
+      const record: AuditedCommand = { id: commandId, instanceUid: uid, kind: "remote_config_cleared", configHash: "", requestedBy, namespace: namespaceOf(agent), done: true };
+      return this.withGroupChoice(agent, snapshot, [record], transitions);
+    });
+    return { agent: done.agent, commandId, pushed: done.pushed };
+  }
+
+  /**
+   * Applies the namespace's groups (as of `snapshot`) to one agent after a
+   * group changed; true when the agent's desired config moved. An agent that
+   * is gone or moved namespace meanwhile is left alone.
+   */
+  async reassign(uid: string, snapshot: GroupSnapshot): Promise<boolean> {
+    try {
+      const done = await this.change(uid, { create: false, namespace: snapshot.namespace }, (agent) => this.withGroupChoice(agent, snapshot, [], []));
+      return done.changed;
+    } catch (err) {
+      if (err instanceof AgentNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  /** Adds the group choice to a change: a group config command queued, and its audit record. */
+  private withGroupChoice(agent: Agent, snapshot: GroupSnapshot | undefined, records: AuditedCommand[], transitions: CommandTransition[]): Changed {
+    const joined = snapshot ? joinGroup(agent, snapshot, this.now()) : undefined;
+    if (!joined) return { records, transitions, deliver: false, unchanged: records.length === 0 && transitions.length === 0 };
+    return {
+      records: joined.record ? [...records, joined.record] : records,
+      transitions: [...transitions, ...joined.transitions],
+      deliver: joined.record !== undefined,
+      unchanged: !joined.changed && records.length === 0 && transitions.length === 0,
+    };
+  }
+
+  /** One command with its own audit record of `kind`: see `change`. */
+  private async command(uid: string, requestedBy: string, kind: AuditedCommand["kind"], target: Target, apply: (agent: Agent, options: CommandOptions) => Applied): Promise<CommandResult> {
+    const commandId = newCommandId(this.now());
+    let command: AgentCommand | undefined;
+    const done = await this.change(uid, target, (agent) => {
+      const applied = apply(agent, { commandId, requestedBy, now: this.now() });
+      command = applied.command;
+      return { records: [auditedCommand(uid, kind, applied.command, namespaceOf(agent))], transitions: applied.transitions ?? [], deliver: true };
+    });
+    return { agent: done.agent, command: command!, pushed: done.pushed };
+  }
+
   /**
    * change → store → notice → audit, the one sequence every command takes.
    * The change is applied and stored under the agent's lock (retried on a
-   * revision conflict); its audit record is queued as soon as it is stored,
-   * under the same lock, so no "delivered" can overtake it; only a stored
-   * command is announced to the agent's gateway. The call waits for the
-   * first attempt of the audit write (a healthy command-service answers
+   * revision conflict); its audit records are queued as soon as it is
+   * stored, under the same lock, so no "delivered" can overtake them; only a
+   * stored command is announced to the agent's gateway. The call waits for
+   * the first attempt of the audit writes (a healthy command-service answers
    * before the admin does; a sick one is retried in the background).
+   * `target.groups`: the namespace's groups are read first (under the lock)
+   * and handed to the change.
    */
-  private async command(
-    uid: string,
-    requestedBy: string,
-    kind: AuditedCommand["kind"],
-    options: { create: boolean },
-    apply: (agent: Agent, options: CommandOptions) => Applied,
-  ): Promise<CommandResult> {
-    const commandId = newCommandId(this.now());
-    let recorded: Promise<void> = Promise.resolve();
-    const stored = await this.deps.store.mutate(uid, options, (agent) => {
-      const { command, transitions } = apply(agent, { commandId, requestedBy, now: this.now() });
-      return {
-        persist: "now",
-        result: { agent: clone(AgentSchema, agent), command },
-        transitions,
-        // Queued under the agent's lock, so the audit has the record before
-        // any reply or pull can mark the command delivered.
-        stored: () => (recorded = this.deps.store.record(auditedCommand(uid, kind, command))),
-      };
-    });
-    const pushed = await this.notice(stored.agent);
+  private async change(uid: string, target: Target, apply: (agent: Agent, snapshot: GroupSnapshot | undefined) => Changed): Promise<{ agent: Agent; pushed: boolean; changed: boolean }> {
+    let recorded: Promise<unknown> = Promise.resolve();
+    let snapshot: GroupSnapshot | undefined;
+    const catalog = target.groups ? this.deps.groups : undefined;
+    const stored = await this.deps.store.mutate(
+      uid,
+      {
+        create: target.create,
+        ...(catalog ? { before: async (agent: Agent | undefined) => void (snapshot = await catalog.snapshot(agent ? namespaceOf(agent) : (target.namespace ?? DEFAULT_NAMESPACE))) } : {}),
+      },
+      (agent, known) => {
+        if (!known) agent.metadata!.namespace = target.namespace ?? DEFAULT_NAMESPACE;
+        else if (target.namespace !== undefined && namespaceOf(agent) !== target.namespace) throw new AgentNotFoundError(uid);
+        const changed = apply(agent, snapshot);
+        if (changed.unchanged) return { persist: "no", result: { agent: clone(AgentSchema, agent), deliver: false, changed: false } };
+        return {
+          persist: "now",
+          result: { agent: clone(AgentSchema, agent), deliver: changed.deliver, changed: true },
+          transitions: changed.transitions,
+          // Queued under the agent's lock, so the audit has the record before
+          // any reply or pull can mark the command delivered.
+          stored: () => (recorded = Promise.all(changed.records.map((r) => this.deps.store.record(r)))),
+        };
+      },
+    );
+    const pushed = stored.deliver ? await this.notice(stored.agent) : false;
     await recorded;
-    return { ...stored, pushed };
+    return { agent: stored.agent, pushed, changed: stored.changed };
   }
 
-  /** Tells the gateway holding the agent's WebSocket to pull; HTTP agents get the command on their next poll. */
+  /**
+   * Tells the gateway holding the agent's WebSocket to pull. HTTP agents get
+   * the command on their next poll, from whichever replica serves it: every
+   * replica is told, so one that caches the agent reads the change first.
+   */
   private async notice(agent: Agent): Promise<boolean> {
     const s = agent.status;
-    if (!s?.connected || s.connectionType !== ConnectionType.WEBSOCKET) return false;
+    if (!s?.connected) return false;
     const uid = instanceUidToHex(agent.metadata!.instanceUid);
+    if (s.connectionType !== ConnectionType.WEBSOCKET) {
+      await this.deps.replicas?.changed(uid, s.connectionId);
+      return false;
+    }
     return this.deps.push.publish(s.gatewayId, { instanceUid: uid, connectionId: s.connectionId });
   }
 }

@@ -1,4 +1,5 @@
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { namespaceOf } from "./agent-namespace.js";
 import type { AgentQuery } from "./agent-repository.js";
 
 /**
@@ -9,6 +10,11 @@ import type { AgentQuery } from "./agent-repository.js";
 export function matchesAgentQuery(agent: Agent, query: AgentQuery): boolean {
   if (query.connected !== undefined && (agent.status?.connected ?? false) !== query.connected) return false;
   if (query.gatewayId !== undefined && (agent.status?.gatewayId ?? "") !== query.gatewayId) return false;
+  if (query.namespace !== undefined && namespaceOf(agent) !== query.namespace) return false;
+  if (query.labels) {
+    const labels = agent.metadata?.labels ?? {};
+    for (const [k, v] of Object.entries(query.labels)) if (labels[k] !== v) return false;
+  }
   if (query.attributes) {
     const attrs = agentStringAttributes(agent);
     for (const [k, v] of Object.entries(query.attributes)) if (attrs.get(k) !== v) return false;

@@ -7,6 +7,9 @@ import { AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
 import { markDelivered, markDisconnected, queueCertificateRefusal, report, requestsNewInstanceUid, type CommandTransition } from "./agent-model.js";
 import type { AgentStore } from "./agent-store.js";
 import { auditedCommand, type AuditedCommand } from "./command-audit-port.js";
+import type { GroupCatalog, GroupSnapshot } from "../fleet/group-catalog.js";
+import { namespaceOf, namespaceOfNewAgent } from "./agent-namespace.js";
+import { joinGroup } from "./group-membership.js";
 import { newCommandId } from "./command-id.js";
 import { SPEC_DEFAULT_HEARTBEAT_SECONDS, heartbeatOffer, noteHeartbeatInterval } from "./heartbeat-offer.js";
 import { applyCertificateOffer, offerTransitions, tlsCertificateOf } from "./offers.js";
@@ -26,6 +29,8 @@ export interface AgentReportsOptions {
   heartbeatIntervalSeconds?: number;
   /** Custom capabilities declared to agents (see server-custom-capabilities.ts); default none. */
   customCapabilities?: CustomCapabilities | undefined;
+  /** The groups of each namespace; without it agents get no group configuration. */
+  groups?: GroupCatalog;
 }
 
 /** The reply to an agent's message, and the heartbeat interval the agent runs at (0: unknown) for its gateway's liveness check. */
@@ -67,12 +72,25 @@ export class AgentReports {
     const csr = msg.connectionSettingsRequest?.opamp && this.deps.certificates ? await this.receiveCsr(uid, msg) : undefined;
     const csrCommandId = csr ? newCommandId(this.now()) : "";
 
-    const reply = await this.deps.store.mutate(uid, { create: true }, (agent, known) => {
+    // A message that describes the agent (its first, or one after a change)
+    // may move it to another group: only then are the groups of its
+    // namespace looked at, O(groups); a heartbeat never pays for it.
+    const catalog = msg.agentDescription ? this.deps.groups : undefined;
+    let groups: GroupSnapshot | undefined;
+    const before = catalog ? async (known: Agent | undefined) => void (groups = await catalog.snapshot(known ? namespaceOf(known) : namespaceOfNewAgent(msg))) : undefined;
+
+    const reply = await this.deps.store.mutate(uid, { create: true, ...(before ? { before } : {}) }, (agent, known) => {
       if (known && this.isDuplicate(agent, connection, msg)) {
         this.deps.logger.warn({ agent: uid, connection: connection.id, otherConnection: agent.status?.connectionId }, "duplicate instance UID: another live connection uses it; assigning a new one");
         return { persist: "no", result: { reply: this.assignNewInstanceUid(msg.instanceUid, "duplicate"), heartbeatIntervalSeconds: 0n } };
       }
+      if (!known) agent.metadata!.namespace = namespaceOfNewAgent(msg);
       const outcome = report(agent, msg, connection, { now: this.now(), known });
+      const grouped = groups ? joinGroup(agent, groups, this.now()) : undefined;
+      if (grouped) {
+        outcome.changed ||= grouped.changed;
+        outcome.transitions.push(...grouped.transitions);
+      }
       // The heartbeat offer is worked out once per message, from the agent
       // as reported, and handed down to everything that needs it.
       let heartbeat = heartbeatOffer(agent, this.heartbeatSeconds);
@@ -96,7 +114,7 @@ export class AgentReports {
       return {
         persist: changed ? "now" : "later",
         result: { reply: built.message, heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds ?? 0n },
-        stored: answered ? () => void this.deps.store.record(answered.record) : undefined,
+        stored: answered || grouped?.record ? () => this.recordAll([answered?.record, grouped?.record]) : undefined,
         transitions,
         evict: outcome.disconnected,
       };
@@ -137,6 +155,10 @@ export class AgentReports {
       });
   }
 
+  private recordAll(records: Array<AuditedCommand | undefined>): void {
+    for (const r of records) if (r) void this.deps.store.record(r);
+  }
+
   /** Hands a CSR the message carries to the certificate desk. */
   private async receiveCsr(uid: string, msg: AgentToServer): Promise<CsrDecision | undefined> {
     const request = msg.connectionSettingsRequest?.opamp;
@@ -156,10 +178,10 @@ export class AgentReports {
     const options = { commandId, requestedBy: decision.request.decidedBy, now: this.now() };
     delete agent.status!.connectionSettingsRequest;
     if (decision.kind === "refused") {
-      return { record: auditedCommand(uid, "certificate_refusal", queueCertificateRefusal(agent, decision.reason, options)), transitions: [] };
+      return { record: auditedCommand(uid, "certificate_refusal", queueCertificateRefusal(agent, decision.reason, options), namespaceOf(agent)), transitions: [] };
     }
     const { command, transitions } = applyCertificateOffer(agent, tlsCertificateOf(decision.issued), this.deps.certificates!.opampEndpoint, options);
-    return { record: auditedCommand(uid, "client_certificate", command), transitions };
+    return { record: auditedCommand(uid, "client_certificate", command, namespaceOf(agent)), transitions };
   }
 
   private isDuplicate(agent: Agent, connection: Connection, msg: AgentToServer): boolean {

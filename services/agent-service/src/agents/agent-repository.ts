@@ -16,6 +16,10 @@ export interface AgentQuery {
   connected?: boolean;
   /** Only agents whose status names this gateway (the reaper's query). */
   gatewayId?: string;
+  /** Only agents of this namespace (agents stored without one are in "default"). */
+  namespace?: string;
+  /** Only agents carrying all of these admin labels. */
+  labels?: Record<string, string>;
   /** Matches identifying or non-identifying string attributes. */
   attributes?: Record<string, string>;
   /** Returns true to keep an agent (filters the store cannot express). */
@@ -31,7 +35,7 @@ export interface AgentRepository {
    */
   save(agent: Agent): Promise<void>;
   list(query: AgentQuery): Promise<Agent[]>;
-  /** Counts over every stored agent (see fleet-summary.ts for their meaning). */
-  summarize(): Promise<FleetSummary>;
+  /** Counts over every stored agent, or a namespace's (see fleet-summary.ts for their meaning). */
+  summarize(namespace?: string): Promise<FleetSummary>;
   ping(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import type { FleetSummary } from "@fleetplane/gen/fleetplane/agent/v1/agent_ser
 import { runBounded, instanceUidToHex, type Logger } from "@fleetplane/platform";
 import { AgentNotFoundError } from "./agent-errors.js";
 import { newAgent, type CommandTransition } from "./agent-model.js";
+import { namespaceOf } from "./agent-namespace.js";
 import { RevisionConflictError, type AgentQuery, type AgentRepository } from "./agent-repository.js";
 import type { AuditedCommand, CommandAuditPort } from "./command-audit-port.js";
 import { KeyedMutex } from "./keyed-mutex.js";
@@ -56,6 +57,8 @@ const FLUSH_CONCURRENCY = 32;
 export class AgentStore {
   private readonly cache = new Map<string, Agent>();
   private readonly dirty = new Set<string>();
+  /** Cached agents another replica changed: read through to the store on their next change. */
+  private readonly stale = new Set<string>();
   private readonly mutex = new KeyedMutex();
   private readonly watchers = new Set<(agent: Agent) => void>();
   private readonly now: () => number;
@@ -74,15 +77,23 @@ export class AgentStore {
    * cached copy is dropped, so memory never holds what the store refused.
    * `fresh`: read through to the store even when cached (another replica may
    * have changed the agent). `create`: a new agent when none is stored;
-   * otherwise AgentNotFoundError.
+   * otherwise AgentNotFoundError. `before`: asynchronous work that needs the
+   * loaded agent (undefined when new), done under the lock before `change`
+   * (e.g. reading the groups of the agent's namespace).
    */
-  mutate<T>(uid: string, options: { create: boolean; fresh?: boolean }, change: (agent: Agent, known: boolean) => AgentChange<T>): Promise<T> {
+  mutate<T>(
+    uid: string,
+    options: { create: boolean; fresh?: boolean; before?: (agent: Agent | undefined) => Promise<void> },
+    change: (agent: Agent, known: boolean) => AgentChange<T>,
+  ): Promise<T> {
     return this.mutex.run(uid, async () => {
       for (let attempt = 0; ; attempt++) {
         const cached = attempt === 0 ? this.cache.get(uid) : undefined;
-        let agent = cached && options.fresh ? newest(cached, await this.deps.agents.get(uid)) : cached;
+        const fresh = options.fresh || (attempt === 0 && this.stale.delete(uid));
+        let agent = cached && fresh ? newest(cached, await this.deps.agents.get(uid)) : cached;
         agent ??= await this.deps.agents.get(uid);
         const known = agent !== undefined;
+        if (options.before) await options.before(agent);
         if (!agent) {
           if (!options.create) throw new AgentNotFoundError(uid);
           agent = newAgent(Buffer.from(uid, "hex"), this.now());
@@ -122,9 +133,10 @@ export class AgentStore {
     return this.deps.audit.record(command);
   }
 
-  async getAgent(uid: string): Promise<Agent> {
+  /** The agent, if it is in `namespace` (when given): another namespace's agent is not found. */
+  async getAgent(uid: string, namespace?: string): Promise<Agent> {
     const agent = this.cache.get(uid) ?? (await this.deps.agents.get(uid));
-    if (!agent) throw new AgentNotFoundError(uid);
+    if (!agent || (namespace !== undefined && namespaceOf(agent) !== namespace)) throw new AgentNotFoundError(uid);
     return clone(AgentSchema, agent);
   }
 
@@ -138,14 +150,23 @@ export class AgentStore {
    * Counts over the whole fleet, from the store. Cached agents differ from
    * their stored copy only in liveness, which the summary does not count.
    */
-  async fleetSummary(): Promise<FleetSummary> {
-    return this.deps.agents.summarize();
+  async fleetSummary(namespace?: string): Promise<FleetSummary> {
+    return this.deps.agents.summarize(namespace);
   }
 
   /** Calls `listener` with a copy of every agent after each stored change. */
   watch(listener: (agent: Agent) => void): () => void {
     this.watchers.add(listener);
     return () => this.watchers.delete(listener);
+  }
+
+  /**
+   * Another replica stored a change to the agent: the next change here reads
+   * the store first (keeping the liveness this replica has not written yet),
+   * so a reply never comes from an outdated copy.
+   */
+  markStale(uid: string): void {
+    if (this.cache.has(uid)) this.stale.add(uid);
   }
 
   /** Writes liveness-only changes kept in memory. */
@@ -203,6 +224,7 @@ export class AgentStore {
 
   private evict(uid: string): void {
     this.cache.delete(uid);
+    this.stale.delete(uid);
     this.dirty.delete(uid);
   }
 

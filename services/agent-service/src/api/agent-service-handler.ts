@@ -7,11 +7,13 @@ import { instanceUidToHex, type Logger, fetchLimit, pageLimit, toPage } from "@f
 import { canonicalUid } from "./canonical-uid.js";
 import { asConnectError, guarded } from "./connect-errors.js";
 import { InvalidRequestError } from "../agents/agent-errors.js";
+import { namespaceOf } from "../agents/agent-namespace.js";
 import type { AdminCommands } from "../agents/admin-commands.js";
 import type { AgentReports } from "../agents/agent-reports.js";
 import type { AgentStore } from "../agents/agent-store.js";
 import { isHealthy, remoteConfigStateOf } from "../agents/fleet-summary.js";
 import { requesterOf } from "./requested-by.js";
+import { requestNamespace } from "../fleet/resource-names.js";
 
 /** Bounds the work and memory of one batch call. */
 export const MAX_REPORTS_PER_BATCH = 1000;
@@ -58,7 +60,7 @@ export function createAgentServiceImpl({ store, reports, commands }: AgentServic
       guard("MarkDisconnected", async () => ({
         disconnected: await reports.markDisconnected(canonicalUid(req.instanceUid), req.connectionId),
       }), req.instanceUid),
-    getAgent: (req) => guard("GetAgent", async () => ({ agent: await store.getAgent(canonicalUid(req.instanceUid)) }), req.instanceUid),
+    getAgent: (req) => guard("GetAgent", async () => ({ agent: await store.getAgent(canonicalUid(req.instanceUid), requestNamespace(req.namespace)) }), req.instanceUid),
     listAgents: (req) =>
       guard("ListAgents", async () => {
         const limit = pageLimit(req.pageSize);
@@ -67,6 +69,8 @@ export function createAgentServiceImpl({ store, reports, commands }: AgentServic
           (f?.remoteConfigState === undefined || remoteConfigStateOf(a) === f.remoteConfigState) && (f?.healthy === undefined || isHealthy(a) === f.healthy);
         const found = await store.listAgents({
           limit: fetchLimit(limit),
+          namespace: requestNamespace(req.namespace),
+          ...(f && Object.keys(f.labels).length > 0 ? { labels: f.labels } : {}),
           ...(req.pageToken ? { after: canonicalUid(req.pageToken) } : {}),
           ...(f?.connected !== undefined ? { connected: f.connected } : {}),
           ...(f && Object.keys(f.attributes).length > 0 ? { attributes: f.attributes } : {}),
@@ -75,7 +79,7 @@ export function createAgentServiceImpl({ store, reports, commands }: AgentServic
         const { page, nextPageToken } = toPage(found, limit, (last) => instanceUidToHex(last.metadata!.instanceUid));
         return { agents: page, nextPageToken };
       }),
-    getFleetSummary: () => guard("GetFleetSummary", async () => ({ summary: await store.fleetSummary() })),
+    getFleetSummary: (req) => guard("GetFleetSummary", async () => ({ summary: await store.fleetSummary(requestNamespace(req.namespace)) })),
     setRemoteConfig: (req) =>
       guard("SetRemoteConfig", async () => {
         const configMap: Record<string, AgentConfigFile> = {};
@@ -85,39 +89,51 @@ export function createAgentServiceImpl({ store, reports, commands }: AgentServic
           configMap[name] = { $typeName: "opamp.proto.v1.AgentConfigFile", body, contentType: file.contentType };
         }
         const uid = canonicalUid(req.instanceUid);
-        const { agent, command, pushed } = await commands.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap }), requesterOf(req.requestedBy));
+        const { agent, command, pushed } = await commands.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap }), requesterOf(req.requestedBy), requestNamespace(req.namespace));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
     sendCommand: (req) =>
       guard("SendCommand", async () => {
-        const { command, pushed } = await commands.sendCommand(canonicalUid(req.instanceUid), req.kind, requesterOf(req.requestedBy));
+        const { command, pushed } = await commands.sendCommand(canonicalUid(req.instanceUid), req.kind, requesterOf(req.requestedBy), requestNamespace(req.namespace));
         return { command, pushed };
       }, req.instanceUid),
     setConnectionSettings: (req) =>
       guard("SetConnectionSettings", async () => {
         if (!req.offers) throw new InvalidRequestError("SetConnectionSettings needs offers");
-        const { agent, command, pushed } = await commands.setConnectionSettings(canonicalUid(req.instanceUid), req.offers, requesterOf(req.requestedBy));
+        const { agent, command, pushed } = await commands.setConnectionSettings(canonicalUid(req.instanceUid), req.offers, requesterOf(req.requestedBy), requestNamespace(req.namespace));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
     setPackagesAvailable: (req) =>
       guard("SetPackagesAvailable", async () => {
-        const { agent, command, pushed } = await commands.setPackagesAvailable(canonicalUid(req.instanceUid), req.packages, requesterOf(req.requestedBy));
+        const { agent, command, pushed } = await commands.setPackagesAvailable(canonicalUid(req.instanceUid), req.packages, requesterOf(req.requestedBy), requestNamespace(req.namespace));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
     sendCustomMessage: (req) =>
       guard("SendCustomMessage", async () => {
         const message = create(CustomMessageSchema, { capability: req.capability, type: req.type, data: req.data });
-        const { command, pushed } = await commands.sendCustomMessage(canonicalUid(req.instanceUid), message, requesterOf(req.requestedBy));
+        const { command, pushed } = await commands.sendCustomMessage(canonicalUid(req.instanceUid), message, requesterOf(req.requestedBy), requestNamespace(req.namespace));
         return { command, pushed };
+      }, req.instanceUid),
+    setAgentLabels: (req, ctx) =>
+      guard("SetAgentLabels", async () => {
+        const { agent, commandId, pushed } = await commands.setLabels(canonicalUid(req.instanceUid), req.labels, requesterOf("", ctx), requestNamespace(req.namespace));
+        return { agent, commandId, pushed };
+      }, req.instanceUid),
+    clearRemoteConfig: (req, ctx) =>
+      guard("ClearRemoteConfig", async () => {
+        const { agent, commandId, pushed } = await commands.clearRemoteConfig(canonicalUid(req.instanceUid), requesterOf("", ctx), requestNamespace(req.namespace));
+        return { agent, commandId, pushed };
       }, req.instanceUid),
     async *watchAgents(req, ctx) {
       const only = req.instanceUid ? canonicalUid(req.instanceUid) : undefined;
+      const namespace = requestNamespace(req.namespace);
       const queue: Agent[] = [];
       let wake: (() => void) | undefined;
       const MAX_BACKLOG = 10_000;
       let overflow = false;
       const stop = store.watch((agent) => {
         if (only && instanceUidToHex(agent.metadata!.instanceUid) !== only) return;
+        if (namespaceOf(agent) !== namespace) return;
         if (queue.length >= MAX_BACKLOG) overflow = true;
         else queue.push(agent);
         wake?.();

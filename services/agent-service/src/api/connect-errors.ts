@@ -4,6 +4,8 @@ import { InvalidInstanceUidError, agentLogName, type Logger } from "@fleetplane/
 import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "../agents/agent-errors.js";
 import { CertificateRequestNotFoundError, CertificateRequestStateError } from "../certificates/certificate-desk.js";
 import { PackageConflictError, PackageNotFoundError } from "../packages/package-errors.js";
+import { FleetResourceExistsError, FleetResourceInUseError, FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
+import { ConfigurationVersionConflictError } from "../fleet/configuration-repository.js";
 
 /**
  * Maps agent-service's domain errors onto Connect codes; anything unexpected
@@ -14,7 +16,10 @@ export function fail(err: unknown, logger: Logger, what: string, agent?: string 
   if (err instanceof AgentNotFoundError || err instanceof PackageNotFoundError || err instanceof CertificateRequestNotFoundError) throw new ConnectError(err.message, Code.NotFound);
   if (err instanceof InvalidRequestError || err instanceof InvalidInstanceUidError) throw new ConnectError(err.message, Code.InvalidArgument);
   if (err instanceof AgentCannotError || err instanceof CertificateRequestStateError) throw new ConnectError(err.message, Code.FailedPrecondition);
-  if (err instanceof PackageConflictError) throw new ConnectError(err.message, Code.AlreadyExists);
+  if (err instanceof PackageConflictError || err instanceof FleetResourceExistsError) throw new ConnectError(err.message, Code.AlreadyExists);
+  if (err instanceof FleetResourceNotFoundError) throw new ConnectError(err.message, Code.NotFound);
+  if (err instanceof FleetResourceInUseError) throw new ConnectError(err.message, Code.FailedPrecondition);
+  if (err instanceof ConfigurationVersionConflictError) throw new ConnectError(err.message, Code.Aborted);
   throw toConnectError(err, logger, what, agent === undefined ? {} : { agent: agentLogName(agent) });
 }
 

@@ -5,6 +5,7 @@ import { canonicalUid } from "./canonical-uid.js";
 import { guarded } from "./connect-errors.js";
 import { InvalidRequestError } from "../agents/agent-errors.js";
 import { requesterOf } from "./requested-by.js";
+import { requestNamespace } from "../fleet/resource-names.js";
 import type { PackageRegistry } from "../packages/package-registry.js";
 import type { PackageKey } from "../packages/package-repository.js";
 
@@ -55,7 +56,7 @@ export function createPackageServiceImpl(registry: PackageRegistry, logger: Logg
     offerPackages: (req) =>
       guard("OfferPackages", async () => {
         const refs = req.packages.map((p) => ({ name: p.name, version: p.version }));
-        const { agent, command, pushed } = await registry.offer(canonicalUid(req.instanceUid), refs, requesterOf(req.requestedBy));
+        const { agent, command, pushed } = await registry.offer(canonicalUid(req.instanceUid), refs, requesterOf(req.requestedBy), requestNamespace(req.namespace));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
   };

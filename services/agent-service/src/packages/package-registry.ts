@@ -13,7 +13,7 @@ export type PackageDefinition = Pick<Package, "name" | "version" | "type" | "dow
 
 /** The admin command the registry offers packages through (AdminCommands: so offers stay one code path, audited). */
 export interface PackageOfferPort {
-  setPackagesAvailable(uid: string, packages: Record<string, PackageAvailable>, requestedBy: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }>;
+  setPackagesAvailable(uid: string, packages: Record<string, PackageAvailable>, requestedBy: string, namespace?: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }>;
 }
 
 const MAX_NAME_LENGTH = 256;
@@ -63,15 +63,15 @@ export class PackageRegistry {
     if (!(await this.deps.packages.delete(key))) throw new PackageNotFoundError(key);
   }
 
-  /** Offers registered packages to an agent, replacing its previous package offer. */
-  async offer(uid: string, references: readonly PackageKey[], requestedBy: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }> {
+  /** Offers registered packages to an agent (of `namespace`), replacing its previous package offer. */
+  async offer(uid: string, references: readonly PackageKey[], requestedBy: string, namespace?: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }> {
     const packages: Record<string, PackageAvailable> = {};
     for (const ref of references) {
       if (!ref.name || !ref.version) throw new InvalidRequestError("every package reference needs a name and a version");
       if (packages[ref.name]) throw new InvalidRequestError(`package "${ref.name}" is referenced twice; an agent is offered one version of each package`);
       packages[ref.name] = toPackageAvailable(await this.get(ref));
     }
-    return this.deps.offers.setPackagesAvailable(uid, packages, requestedBy);
+    return this.deps.offers.setPackagesAvailable(uid, packages, requestedBy, namespace);
   }
 }
 

@@ -20,6 +20,8 @@ export function createLmdbCommandRepository(store: EmbeddedStore): CommandReposi
   const records = store.openDB<Buffer, string>({ name: "commands", encoding: "binary" });
   const byAgent = store.openDB<string, string>({ name: "commands-by-agent", encoding: "string" });
   const pending = store.openDB<string, string>({ name: "commands-pending", encoding: "string" });
+  // "<namespace>/<id>" → id: one namespace's records without a full scan.
+  const byNamespace = store.openDB<string, string>({ name: "commands-by-namespace", encoding: "string" });
   const indexVersions = store.openDB<number, string>({ name: "commands-index-versions", encoding: "ordered-binary" });
 
   const decode = (bytes: Buffer | undefined) => (bytes ? fromBinary(CommandRecordSchema, bytes) : undefined);
@@ -29,7 +31,8 @@ export function createLmdbCommandRepository(store: EmbeddedStore): CommandReposi
     async save(record) {
       await store.transaction(() => {
         records.put(record.id, Buffer.from(toBinary(CommandRecordSchema, record)));
-        byAgent.put(`${record.instanceUid}/${record.id}`, record.id);
+        if (record.instanceUid) byAgent.put(`${record.instanceUid}/${record.id}`, record.id);
+        byNamespace.put(`${namespaceOf(record)}/${record.id}`, record.id);
         if (record.state === CommandState.PENDING) pending.put(record.id, "");
         else pending.remove(record.id);
       });
@@ -37,15 +40,26 @@ export function createLmdbCommandRepository(store: EmbeddedStore): CommandReposi
     async get(id) {
       return decode(records.get(id));
     },
-    async list({ instanceUid, limit, after }) {
+    async list({ instanceUid, namespace, limit, after }) {
       const out: CommandRecord[] = [];
+      if (namespace && !instanceUid) {
+        const prefix = `${namespace}/`;
+        const start = after ? `${prefix}${after}` : `${prefix}\uffff`;
+        for (const { key, value } of byNamespace.getRange({ start, end: prefix, reverse: true })) {
+          if (key === start && after) continue;
+          const rec = decode(records.get(value));
+          if (rec) out.push(rec);
+          if (out.length >= limit) break;
+        }
+        return out;
+      }
       if (instanceUid) {
         const prefix = `${instanceUid}/`;
         const start = after ? `${prefix}${after}` : `${prefix}\uffff`;
         for (const { key, value } of byAgent.getRange({ start, end: prefix, reverse: true })) {
           if (key === start && after) continue;
           const rec = decode(records.get(value));
-          if (rec) out.push(rec);
+          if (rec && (!namespace || namespaceOf(rec) === namespace)) out.push(rec);
           if (out.length >= limit) break;
         }
         return out;
@@ -80,4 +94,9 @@ function buildPendingIndexOnce(records: Database<Buffer, string>, pending: Datab
     }
     versions.putSync("pending", 1);
   });
+}
+
+/** A record's namespace; records written before namespaces existed are in "default". */
+function namespaceOf(record: CommandRecord): string {
+  return record.namespace || "default";
 }

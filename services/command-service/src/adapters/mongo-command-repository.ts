@@ -13,6 +13,7 @@ interface CommandDocument {
   _id: string; // record id, UUIDv7 hex: sorting by _id sorts by creation time
   instanceUid: string;
   state?: number; // CommandState; absent on documents written before it was copied out
+  namespace?: string; // absent on documents written before namespaces existed (read as "default")
   proto: Binary;
 }
 
@@ -28,6 +29,7 @@ export async function ensureCommandIndexes(db: Db): Promise<void> {
     const commands = db.collection<CommandDocument>(COMMANDS);
     await commands.createIndex({ instanceUid: 1, _id: -1 }); // one agent's commands
     await commands.createIndex({ state: 1 }); // counting pending commands (a metric)
+    await commands.createIndex({ namespace: 1, _id: -1 }); // one namespace's audit trail
     for await (const doc of commands.find({ state: { $exists: false } })) {
       const state = fromBinary(CommandRecordSchema, bytesOfBinary(doc.proto)).state;
       await commands.updateOne({ _id: doc._id, state: { $exists: false } }, { $set: { state } });
@@ -42,17 +44,18 @@ export function createMongoCommandRepository(db: Db): CommandRepository {
 
   return {
     async save(record) {
-      const doc = { instanceUid: record.instanceUid, state: record.state, proto: new Binary(toBinary(CommandRecordSchema, record)) };
+      const doc = { instanceUid: record.instanceUid, state: record.state, namespace: record.namespace || "default", proto: new Binary(toBinary(CommandRecordSchema, record)) };
       await guardMongo(() => upsertWithRetry(() => commands.replaceOne({ _id: record.id }, doc, { upsert: true })));
     },
     async get(id) {
       const doc = await guardMongo(() => commands.findOne({ _id: id }));
       return doc ? decode(doc) : undefined;
     },
-    async list({ instanceUid, limit, after }) {
+    async list({ instanceUid, namespace, limit, after }) {
       if (limit <= 0) return [];
       const filter: Filter<CommandDocument> = {};
       if (instanceUid) filter.instanceUid = instanceUid; // "" means every agent, as in the embedded store
+      if (namespace) filter.namespace = namespace === "default" ? { $in: [namespace, null as unknown as string] } : namespace;
       if (after) filter._id = { $lt: after };
       const docs = await guardMongo(() => commands.find(filter).sort({ _id: -1 }).limit(limit).toArray());
       return docs.map(decode);

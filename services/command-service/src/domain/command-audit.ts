@@ -45,7 +45,7 @@ export class CommandAudit {
 
   async record(input: CommandRecord): Promise<CommandRecord> {
     if (!input.id) throw new InvalidCommandError("a command record needs an id");
-    if (!input.instanceUid) throw new InvalidCommandError(`command ${input.id} names no agent`);
+    if (!input.instanceUid && !input.resource) throw new InvalidCommandError(`command ${input.id} names no agent and no resource`);
     if (!input.kind) throw new InvalidCommandError(`command ${input.id} has no kind`);
     const existing = await this.repository.get(input.id);
     if (existing) return existing; // recording is idempotent: callers retry
@@ -70,11 +70,12 @@ export class CommandAudit {
     return record;
   }
 
-  async list(query: { instanceUid?: string; pageSize: number; pageToken?: string }): Promise<{ records: CommandRecord[]; nextPageToken: string }> {
+  async list(query: { instanceUid?: string; namespace?: string; pageSize: number; pageToken?: string }): Promise<{ records: CommandRecord[]; nextPageToken: string }> {
     const limit = pageLimit(query.pageSize);
     const found = await this.repository.list({
       limit: fetchLimit(limit),
       ...(query.instanceUid ? { instanceUid: query.instanceUid } : {}),
+      ...(query.namespace ? { namespace: query.namespace } : {}),
       ...(query.pageToken ? { after: query.pageToken } : {}),
     });
     const { page, nextPageToken } = toPage(found, limit, (last) => last.id);

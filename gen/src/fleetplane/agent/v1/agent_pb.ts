@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetplane/agent/v1/agent.proto.
  */
 export const file_fleetplane_agent_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("Ch9mbGVldHBsYW5lL2FnZW50L3YxL2FnZW50LnByb3RvEhNmbGVldHBsYW5lLmFnZW50LnYxIuQBCgVBZ2VudBI0CghtZXRhZGF0YRgBIAEoCzIiLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRNZXRhZGF0YRIsCgRzcGVjGAIgASgLMh4uZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudFNwZWMSMwoIY29tbWFuZHMYAyADKAsyIS5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50Q29tbWFuZBIwCgZzdGF0dXMYBCABKAsyIC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50U3RhdHVzEhAKCHJldmlzaW9uGAUgASgEIuMBCg1BZ2VudE1ldGFkYXRhEhQKDGluc3RhbmNlX3VpZBgBIAEoDBI1CgtkZXNjcmlwdGlvbhgCIAEoCzIgLm9wYW1wLnByb3RvLnYxLkFnZW50RGVzY3JpcHRpb24SFAoMY2FwYWJpbGl0aWVzGAMgASgEEj8KE2N1c3RvbV9jYXBhYmlsaXRpZXMYBCABKAsyIi5vcGFtcC5wcm90by52MS5DdXN0b21DYXBhYmlsaXRpZXMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiywEKCUFnZW50U3BlYxI4Cg1yZW1vdGVfY29uZmlnGAEgASgLMiEuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWcSRQoTY29ubmVjdGlvbl9zZXR0aW5ncxgCIAEoCzIoLm9wYW1wLnByb3RvLnYxLkNvbm5lY3Rpb25TZXR0aW5nc09mZmVycxI9ChJwYWNrYWdlc19hdmFpbGFibGUYAyABKAsyIS5vcGFtcC5wcm90by52MS5QYWNrYWdlc0F2YWlsYWJsZSJfCgxSZW1vdGVDb25maWcSMwoEZGF0YRgBIAEoCzIlLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnRGF0YRIaChJsYXN0X2Vycm9yX21lc3NhZ2UYAiABKAkizAEKEFJlbW90ZUNvbmZpZ0RhdGESLgoGY29uZmlnGAEgASgLMh4ub3BhbXAucHJvdG8udjEuQWdlbnRDb25maWdNYXASDAoEaGFzaBgCIAEoDBI2CgZzdGF0dXMYAyABKA4yJi5mbGVldHBsYW5lLmFnZW50LnYxLlJlbW90ZUNvbmZpZ1N0YXRlEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnVwZGF0ZWRfYnkYBSABKAkipQIKDEFnZW50Q29tbWFuZBIKCgJpZBgBIAEoCRIuCgRraW5kGAIgASgOMiAuZmxlZXRwbGFuZS5hZ2VudC52MS5Db21tYW5kS2luZBITCgtjb25maWdfaGFzaBgDIAEoDBIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkZWxpdmVyZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlcXVlc3RlZF9ieRgGIAEoCRI1Cg5jdXN0b21fbWVzc2FnZRgHIAEoCzIdLm9wYW1wLnByb3RvLnYxLkN1c3RvbU1lc3NhZ2USFQoNZXJyb3JfbWVzc2FnZRgIIAEoCSL6BgoLQWdlbnRTdGF0dXMSOQoQZWZmZWN0aXZlX2NvbmZpZxgBIAEoCzIfLm9wYW1wLnByb3RvLnYxLkVmZmVjdGl2ZUNvbmZpZxIvCgZoZWFsdGgYAiABKAsyHy5vcGFtcC5wcm90by52MS5Db21wb25lbnRIZWFsdGgSOQoQcGFja2FnZV9zdGF0dXNlcxgDIAEoCzIfLm9wYW1wLnByb3RvLnYxLlBhY2thZ2VTdGF0dXNlcxJAChRyZW1vdGVfY29uZmlnX3N0YXR1cxgEIAEoCzIiLm9wYW1wLnByb3RvLnYxLlJlbW90ZUNvbmZpZ1N0YXR1cxIRCgljb25uZWN0ZWQYBSABKAgSFAoMc2VxdWVuY2VfbnVtGAYgASgEEjAKDGxhc3Rfc2Vlbl9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPAoPY29ubmVjdGlvbl90eXBlGAggASgOMiMuZmxlZXRwbGFuZS5hZ2VudC52MS5Db25uZWN0aW9uVHlwZRIVCg1jb25uZWN0aW9uX2lkGAkgASgJEhIKCmdhdGV3YXlfaWQYCiABKAkSMAoMY29ubmVjdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9kaXNjb25uZWN0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKGmhlYXJ0YmVhdF9pbnRlcnZhbF9zZWNvbmRzGA0gASgEEkEKFGF2YWlsYWJsZV9jb21wb25lbnRzGA4gASgLMiMub3BhbXAucHJvdG8udjEuQXZhaWxhYmxlQ29tcG9uZW50cxJMChpjb25uZWN0aW9uX3NldHRpbmdzX3N0YXR1cxgPIAEoCzIoLm9wYW1wLnByb3RvLnYxLkNvbm5lY3Rpb25TZXR0aW5nc1N0YXR1cxJOChtjb25uZWN0aW9uX3NldHRpbmdzX3JlcXVlc3QYECABKAsyKS5vcGFtcC5wcm90by52MS5Db25uZWN0aW9uU2V0dGluZ3NSZXF1ZXN0EjoKE2xhc3RfY3VzdG9tX21lc3NhZ2UYESABKAsyHS5vcGFtcC5wcm90by52MS5DdXN0b21NZXNzYWdlEhYKDm9wYW1wX2VuZHBvaW50GBIgASgJIs4BCgpDb25uZWN0aW9uEgoKAmlkGAEgASgJEjEKBHR5cGUYAiABKA4yIy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb25UeXBlEhIKCmdhdGV3YXlfaWQYAyABKAkSFAoMaW5zdGFuY2VfdWlkGAQgASgMEhYKDnJlbW90ZV9hZGRyZXNzGAUgASgJEi0KCW9wZW5lZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIZW5kcG9pbnQYByABKAkqlQEKEVJlbW90ZUNvbmZpZ1N0YXRlEh0KGVJFTU9URV9DT05GSUdfU1RBVEVfVU5TRVQQABIfChtSRU1PVEVfQ09ORklHX1NUQVRFX0FQUExJRUQQARIgChxSRU1PVEVfQ09ORklHX1NUQVRFX0FQUExZSU5HEAISHgoaUkVNT1RFX0NPTkZJR19TVEFURV9GQUlMRUQQAyqrAgoLQ29tbWFuZEtpbmQSHAoYQ09NTUFORF9LSU5EX1VOU1BFQ0lGSUVEEAASJgoiQ09NTUFORF9LSU5EX1JFTU9URV9DT05GSUdfVVBEQVRFRBABEiIKHkNPTU1BTkRfS0lORF9SRVBPUlRfRlVMTF9TVEFURRACEhgKFENPTU1BTkRfS0lORF9SRVNUQVJUEAMSLAooQ09NTUFORF9LSU5EX0NPTk5FQ1RJT05fU0VUVElOR1NfVVBEQVRFRBAEEiMKH0NPTU1BTkRfS0lORF9QQUNLQUdFU19BVkFJTEFCTEUQBRIfChtDT01NQU5EX0tJTkRfQ1VTVE9NX01FU1NBR0UQBhIkCiBDT01NQU5EX0tJTkRfQ0VSVElGSUNBVEVfUkVGVVNBTBAHKmoKDkNvbm5lY3Rpb25UeXBlEh8KG0NPTk5FQ1RJT05fVFlQRV9VTlNQRUNJRklFRBAAEh0KGUNPTk5FQ1RJT05fVFlQRV9XRUJTT0NLRVQQARIYChRDT05ORUNUSU9OX1RZUEVfSFRUUBACYgZwcm90bzM", [file_google_protobuf_timestamp, file_opamp_proto_opamp]);
+  fileDesc("Ch9mbGVldHBsYW5lL2FnZW50L3YxL2FnZW50LnByb3RvEhNmbGVldHBsYW5lLmFnZW50LnYxIuQBCgVBZ2VudBI0CghtZXRhZGF0YRgBIAEoCzIiLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRNZXRhZGF0YRIsCgRzcGVjGAIgASgLMh4uZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudFNwZWMSMwoIY29tbWFuZHMYAyADKAsyIS5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50Q29tbWFuZBIwCgZzdGF0dXMYBCABKAsyIC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50U3RhdHVzEhAKCHJldmlzaW9uGAUgASgEIuUCCg1BZ2VudE1ldGFkYXRhEhQKDGluc3RhbmNlX3VpZBgBIAEoDBI1CgtkZXNjcmlwdGlvbhgCIAEoCzIgLm9wYW1wLnByb3RvLnYxLkFnZW50RGVzY3JpcHRpb24SFAoMY2FwYWJpbGl0aWVzGAMgASgEEj8KE2N1c3RvbV9jYXBhYmlsaXRpZXMYBCABKAsyIi5vcGFtcC5wcm90by52MS5DdXN0b21DYXBhYmlsaXRpZXMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJbmFtZXNwYWNlGAYgASgJEj4KBmxhYmVscxgHIAMoCzIuLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRNZXRhZGF0YS5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIoYCCglBZ2VudFNwZWMSOAoNcmVtb3RlX2NvbmZpZxgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnEkUKE2Nvbm5lY3Rpb25fc2V0dGluZ3MYAiABKAsyKC5vcGFtcC5wcm90by52MS5Db25uZWN0aW9uU2V0dGluZ3NPZmZlcnMSPQoScGFja2FnZXNfYXZhaWxhYmxlGAMgASgLMiEub3BhbXAucHJvdG8udjEuUGFja2FnZXNBdmFpbGFibGUSOQoKYXNzaWdubWVudBgEIAEoCzIlLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29uZmlnQXNzaWdubWVudCKPAQoQQ29uZmlnQXNzaWdubWVudBIxCgZzb3VyY2UYASABKA4yIS5mbGVldHBsYW5lLmFnZW50LnYxLkNvbmZpZ1NvdXJjZRINCgVncm91cBgCIAEoCRIVCg1jb25maWd1cmF0aW9uGAMgASgJEg8KB3ZlcnNpb24YBCABKA0SEQoJdGllZF93aXRoGAUgAygJIl8KDFJlbW90ZUNvbmZpZxIzCgRkYXRhGAEgASgLMiUuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdEYXRhEhoKEmxhc3RfZXJyb3JfbWVzc2FnZRgCIAEoCSLMAQoQUmVtb3RlQ29uZmlnRGF0YRIuCgZjb25maWcYASABKAsyHi5vcGFtcC5wcm90by52MS5BZ2VudENvbmZpZ01hcBIMCgRoYXNoGAIgASgMEjYKBnN0YXR1cxgDIAEoDjImLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnU3RhdGUSLgoKdXBkYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdXBkYXRlZF9ieRgFIAEoCSKlAgoMQWdlbnRDb21tYW5kEgoKAmlkGAEgASgJEi4KBGtpbmQYAiABKA4yIC5mbGVldHBsYW5lLmFnZW50LnYxLkNvbW1hbmRLaW5kEhMKC2NvbmZpZ19oYXNoGAMgASgMEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGRlbGl2ZXJlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcmVxdWVzdGVkX2J5GAYgASgJEjUKDmN1c3RvbV9tZXNzYWdlGAcgASgLMh0ub3BhbXAucHJvdG8udjEuQ3VzdG9tTWVzc2FnZRIVCg1lcnJvcl9tZXNzYWdlGAggASgJIvoGCgtBZ2VudFN0YXR1cxI5ChBlZmZlY3RpdmVfY29uZmlnGAEgASgLMh8ub3BhbXAucHJvdG8udjEuRWZmZWN0aXZlQ29uZmlnEi8KBmhlYWx0aBgCIAEoCzIfLm9wYW1wLnByb3RvLnYxLkNvbXBvbmVudEhlYWx0aBI5ChBwYWNrYWdlX3N0YXR1c2VzGAMgASgLMh8ub3BhbXAucHJvdG8udjEuUGFja2FnZVN0YXR1c2VzEkAKFHJlbW90ZV9jb25maWdfc3RhdHVzGAQgASgLMiIub3BhbXAucHJvdG8udjEuUmVtb3RlQ29uZmlnU3RhdHVzEhEKCWNvbm5lY3RlZBgFIAEoCBIUCgxzZXF1ZW5jZV9udW0YBiABKAQSMAoMbGFzdF9zZWVuX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI8Cg9jb25uZWN0aW9uX3R5cGUYCCABKA4yIy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb25UeXBlEhUKDWNvbm5lY3Rpb25faWQYCSABKAkSEgoKZ2F0ZXdheV9pZBgKIAEoCRIwCgxjb25uZWN0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2Rpc2Nvbm5lY3RlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIgoaaGVhcnRiZWF0X2ludGVydmFsX3NlY29uZHMYDSABKAQSQQoUYXZhaWxhYmxlX2NvbXBvbmVudHMYDiABKAsyIy5vcGFtcC5wcm90by52MS5BdmFpbGFibGVDb21wb25lbnRzEkwKGmNvbm5lY3Rpb25fc2V0dGluZ3Nfc3RhdHVzGA8gASgLMigub3BhbXAucHJvdG8udjEuQ29ubmVjdGlvblNldHRpbmdzU3RhdHVzEk4KG2Nvbm5lY3Rpb25fc2V0dGluZ3NfcmVxdWVzdBgQIAEoCzIpLm9wYW1wLnByb3RvLnYxLkNvbm5lY3Rpb25TZXR0aW5nc1JlcXVlc3QSOgoTbGFzdF9jdXN0b21fbWVzc2FnZRgRIAEoCzIdLm9wYW1wLnByb3RvLnYxLkN1c3RvbU1lc3NhZ2USFgoOb3BhbXBfZW5kcG9pbnQYEiABKAkizgEKCkNvbm5lY3Rpb24SCgoCaWQYASABKAkSMQoEdHlwZRgCIAEoDjIjLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvblR5cGUSEgoKZ2F0ZXdheV9pZBgDIAEoCRIUCgxpbnN0YW5jZV91aWQYBCABKAwSFgoOcmVtb3RlX2FkZHJlc3MYBSABKAkSLQoJb3BlbmVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghlbmRwb2ludBgHIAEoCSpYCgxDb25maWdTb3VyY2USFgoSQ09ORklHX1NPVVJDRV9OT05FEAASFwoTQ09ORklHX1NPVVJDRV9BR0VOVBABEhcKE0NPTkZJR19TT1VSQ0VfR1JPVVAQAiqVAQoRUmVtb3RlQ29uZmlnU3RhdGUSHQoZUkVNT1RFX0NPTkZJR19TVEFURV9VTlNFVBAAEh8KG1JFTU9URV9DT05GSUdfU1RBVEVfQVBQTElFRBABEiAKHFJFTU9URV9DT05GSUdfU1RBVEVfQVBQTFlJTkcQAhIeChpSRU1PVEVfQ09ORklHX1NUQVRFX0ZBSUxFRBADKqsCCgtDb21tYW5kS2luZBIcChhDT01NQU5EX0tJTkRfVU5TUEVDSUZJRUQQABImCiJDT01NQU5EX0tJTkRfUkVNT1RFX0NPTkZJR19VUERBVEVEEAESIgoeQ09NTUFORF9LSU5EX1JFUE9SVF9GVUxMX1NUQVRFEAISGAoUQ09NTUFORF9LSU5EX1JFU1RBUlQQAxIsCihDT01NQU5EX0tJTkRfQ09OTkVDVElPTl9TRVRUSU5HU19VUERBVEVEEAQSIwofQ09NTUFORF9LSU5EX1BBQ0tBR0VTX0FWQUlMQUJMRRAFEh8KG0NPTU1BTkRfS0lORF9DVVNUT01fTUVTU0FHRRAGEiQKIENPTU1BTkRfS0lORF9DRVJUSUZJQ0FURV9SRUZVU0FMEAcqagoOQ29ubmVjdGlvblR5cGUSHwobQ09OTkVDVElPTl9UWVBFX1VOU1BFQ0lGSUVEEAASHQoZQ09OTkVDVElPTl9UWVBFX1dFQlNPQ0tFVBABEhgKFENPTk5FQ1RJT05fVFlQRV9IVFRQEAJiBnByb3RvMw", [file_google_protobuf_timestamp, file_opamp_proto_opamp]);
 
 /**
  * Agent is the aggregate agent-service owns: what the agent is (metadata),
@@ -96,6 +96,23 @@ export type AgentMetadata = Message<"fleetplane.agent.v1.AgentMetadata"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 5;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * The namespace the agent belongs to ("default" unless its enrollment said
+   * otherwise); decided once, when the agent is first stored. Empty on agents
+   * stored before namespaces existed: read as "default".
+   *
+   * @generated from field: string namespace = 6;
+   */
+  namespace: string;
+
+  /**
+   * Labels set by admins (SetAgentLabels), beside the attributes the agent
+   * reports; group selectors match on both.
+   *
+   * @generated from field: map<string, string> labels = 7;
+   */
+  labels: { [key: string]: string };
 };
 
 /**
@@ -131,6 +148,13 @@ export type AgentSpec = Message<"fleetplane.agent.v1.AgentSpec"> & {
    * @generated from field: opamp.proto.v1.PackagesAvailable packages_available = 3;
    */
   packagesAvailable?: PackagesAvailable | undefined;
+
+  /**
+   * Where the desired remote configuration comes from, and why.
+   *
+   * @generated from field: fleetplane.agent.v1.ConfigAssignment assignment = 4;
+   */
+  assignment?: ConfigAssignment | undefined;
 };
 
 /**
@@ -139,6 +163,53 @@ export type AgentSpec = Message<"fleetplane.agent.v1.AgentSpec"> & {
  */
 export const AgentSpecSchema: GenMessage<AgentSpec> = /*@__PURE__*/
   messageDesc(file_fleetplane_agent_v1_agent, 2);
+
+/**
+ * ConfigAssignment says which source decided the agent's desired
+ * configuration: its own (SetRemoteConfig, wins), the highest-priority
+ * matching group's, or none.
+ *
+ * @generated from message fleetplane.agent.v1.ConfigAssignment
+ */
+export type ConfigAssignment = Message<"fleetplane.agent.v1.ConfigAssignment"> & {
+  /**
+   * @generated from field: fleetplane.agent.v1.ConfigSource source = 1;
+   */
+  source: ConfigSource;
+
+  /**
+   * For CONFIG_SOURCE_GROUP: the group, the configuration and the version
+   * (also shown for a per-agent config: the group the agent matches).
+   *
+   * @generated from field: string group = 2;
+   */
+  group: string;
+
+  /**
+   * @generated from field: string configuration = 3;
+   */
+  configuration: string;
+
+  /**
+   * @generated from field: uint32 version = 4;
+   */
+  version: number;
+
+  /**
+   * Other groups of the same priority the agent also matches; the group
+   * whose name sorts first wins.
+   *
+   * @generated from field: repeated string tied_with = 5;
+   */
+  tiedWith: string[];
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.ConfigAssignment.
+ * Use `create(ConfigAssignmentSchema)` to create a new message.
+ */
+export const ConfigAssignmentSchema: GenMessage<ConfigAssignment> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent, 3);
 
 /**
  * RemoteConfig is the desired configuration and how far the agent got with it.
@@ -166,7 +237,7 @@ export type RemoteConfig = Message<"fleetplane.agent.v1.RemoteConfig"> & {
  * Use `create(RemoteConfigSchema)` to create a new message.
  */
 export const RemoteConfigSchema: GenMessage<RemoteConfig> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent, 3);
+  messageDesc(file_fleetplane_agent_v1_agent, 4);
 
 /**
  * @generated from message fleetplane.agent.v1.RemoteConfigData
@@ -207,7 +278,7 @@ export type RemoteConfigData = Message<"fleetplane.agent.v1.RemoteConfigData"> &
  * Use `create(RemoteConfigDataSchema)` to create a new message.
  */
 export const RemoteConfigDataSchema: GenMessage<RemoteConfigData> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent, 4);
+  messageDesc(file_fleetplane_agent_v1_agent, 5);
 
 /**
  * AgentCommand is something the server must tell the agent once.
@@ -271,7 +342,7 @@ export type AgentCommand = Message<"fleetplane.agent.v1.AgentCommand"> & {
  * Use `create(AgentCommandSchema)` to create a new message.
  */
 export const AgentCommandSchema: GenMessage<AgentCommand> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent, 5);
+  messageDesc(file_fleetplane_agent_v1_agent, 6);
 
 /**
  * @generated from message fleetplane.agent.v1.AgentStatus
@@ -393,7 +464,7 @@ export type AgentStatus = Message<"fleetplane.agent.v1.AgentStatus"> & {
  * Use `create(AgentStatusSchema)` to create a new message.
  */
 export const AgentStatusSchema: GenMessage<AgentStatus> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent, 6);
+  messageDesc(file_fleetplane_agent_v1_agent, 7);
 
 /**
  * Connection is one agent transport session as a gateway sees it.
@@ -450,7 +521,39 @@ export type Connection = Message<"fleetplane.agent.v1.Connection"> & {
  * Use `create(ConnectionSchema)` to create a new message.
  */
 export const ConnectionSchema: GenMessage<Connection> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent, 7);
+  messageDesc(file_fleetplane_agent_v1_agent, 8);
+
+/**
+ * @generated from enum fleetplane.agent.v1.ConfigSource
+ */
+export enum ConfigSource {
+  /**
+   * No configuration is desired (no per-agent config, no matching group).
+   *
+   * @generated from enum value: CONFIG_SOURCE_NONE = 0;
+   */
+  NONE = 0,
+
+  /**
+   * Set for this agent by an admin (SetRemoteConfig).
+   *
+   * @generated from enum value: CONFIG_SOURCE_AGENT = 1;
+   */
+  AGENT = 1,
+
+  /**
+   * The configuration version of the group named in ConfigAssignment.group.
+   *
+   * @generated from enum value: CONFIG_SOURCE_GROUP = 2;
+   */
+  GROUP = 2,
+}
+
+/**
+ * Describes the enum fleetplane.agent.v1.ConfigSource.
+ */
+export const ConfigSourceSchema: GenEnum<ConfigSource> = /*@__PURE__*/
+  enumDesc(file_fleetplane_agent_v1_agent, 0);
 
 /**
  * @generated from enum fleetplane.agent.v1.RemoteConfigState
@@ -483,7 +586,7 @@ export enum RemoteConfigState {
  * Describes the enum fleetplane.agent.v1.RemoteConfigState.
  */
 export const RemoteConfigStateSchema: GenEnum<RemoteConfigState> = /*@__PURE__*/
-  enumDesc(file_fleetplane_agent_v1_agent, 0);
+  enumDesc(file_fleetplane_agent_v1_agent, 1);
 
 /**
  * @generated from enum fleetplane.agent.v1.CommandKind
@@ -549,7 +652,7 @@ export enum CommandKind {
  * Describes the enum fleetplane.agent.v1.CommandKind.
  */
 export const CommandKindSchema: GenEnum<CommandKind> = /*@__PURE__*/
-  enumDesc(file_fleetplane_agent_v1_agent, 1);
+  enumDesc(file_fleetplane_agent_v1_agent, 2);
 
 /**
  * @generated from enum fleetplane.agent.v1.ConnectionType
@@ -575,5 +678,5 @@ export enum ConnectionType {
  * Describes the enum fleetplane.agent.v1.ConnectionType.
  */
 export const ConnectionTypeSchema: GenEnum<ConnectionType> = /*@__PURE__*/
-  enumDesc(file_fleetplane_agent_v1_agent, 2);
+  enumDesc(file_fleetplane_agent_v1_agent, 3);
 

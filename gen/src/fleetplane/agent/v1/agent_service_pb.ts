@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetplane/agent/v1/agent_service.proto.
  */
 export const file_fleetplane_agent_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("CidmbGVldHBsYW5lL2FnZW50L3YxL2FnZW50X3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuYWdlbnQudjEiewoUUmVwb3J0TWVzc2FnZVJlcXVlc3QSMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbhIuCgdtZXNzYWdlGAIgASgLMh0ub3BhbXAucHJvdG8udjEuQWdlbnRUb1NlcnZlciJpChVSZXBvcnRNZXNzYWdlUmVzcG9uc2USLAoFcmVwbHkYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50EiIKGmhlYXJ0YmVhdF9pbnRlcnZhbF9zZWNvbmRzGAIgASgEIlMKFVJlcG9ydE1lc3NhZ2VzUmVxdWVzdBI6CgdyZXBvcnRzGAEgAygLMikuZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVxdWVzdCJTChZSZXBvcnRNZXNzYWdlc1Jlc3BvbnNlEjkKB3Jlc3VsdHMYASADKAsyKC5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXN1bHQikgEKE1JlcG9ydE1lc3NhZ2VSZXN1bHQSLAoFcmVwbHkYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50EhIKCmVycm9yX2NvZGUYAiABKAUSFQoNZXJyb3JfbWVzc2FnZRgDIAEoCRIiChpoZWFydGJlYXRfaW50ZXJ2YWxfc2Vjb25kcxgEIAEoBCJHChhQdWxsU2VydmVyVG9BZ2VudFJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhUKDWNvbm5lY3Rpb25faWQYAiABKAkiSwoZUHVsbFNlcnZlclRvQWdlbnRSZXNwb25zZRIuCgdtZXNzYWdlGAEgASgLMh0ub3BhbXAucHJvdG8udjEuU2VydmVyVG9BZ2VudCJGChdNYXJrRGlzY29ubmVjdGVkUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCSIwChhNYXJrRGlzY29ubmVjdGVkUmVzcG9uc2USFAoMZGlzY29ubmVjdGVkGAEgASgIIicKD0dldEFnZW50UmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkiPQoQR2V0QWdlbnRSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQibAoRTGlzdEFnZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkSMAoGZmlsdGVyGAMgASgLMiAuZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudEZpbHRlciKwAgoLQWdlbnRGaWx0ZXISFgoJY29ubmVjdGVkGAEgASgISACIAQESSAoTcmVtb3RlX2NvbmZpZ19zdGF0ZRgCIAEoDjImLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnU3RhdGVIAYgBARJECgphdHRyaWJ1dGVzGAMgAygLMjAuZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudEZpbHRlci5BdHRyaWJ1dGVzRW50cnkSFAoHaGVhbHRoeRgEIAEoCEgCiAEBGjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCl9jb25uZWN0ZWRCFgoUX3JlbW90ZV9jb25maWdfc3RhdGVCCgoIX2hlYWx0aHkiWQoSTGlzdEFnZW50c1Jlc3BvbnNlEioKBmFnZW50cxgBIAMoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhgKFkdldEZsZWV0U3VtbWFyeVJlcXVlc3QiTQoXR2V0RmxlZXRTdW1tYXJ5UmVzcG9uc2USMgoHc3VtbWFyeRgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuRmxlZXRTdW1tYXJ5Iv0BCgxGbGVldFN1bW1hcnkSDQoFdG90YWwYASABKAQSEQoJY29ubmVjdGVkGAIgASgEEg8KB2hlYWx0aHkYAyABKAQSGgoSd2l0aF9yZW1vdGVfY29uZmlnGAQgASgEEkkKFHJlbW90ZV9jb25maWdfc3RhdGVzGAUgAygLMisuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdTdGF0ZUNvdW50EjgKC2FnZW50X3R5cGVzGAYgAygLMiMuZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudFR5cGVDb3VudBIZChFvdGhlcl9hZ2VudF90eXBlcxgHIAEoBCJeChZSZW1vdGVDb25maWdTdGF0ZUNvdW50EjUKBXN0YXRlGAEgASgOMiYuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdTdGF0ZRINCgVjb3VudBgCIAEoBCI+Cg5BZ2VudFR5cGVDb3VudBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDQoFY291bnQYAyABKAQiUwoQUmVtb3RlQ29uZmlnRmlsZRIOCgR0ZXh0GAEgASgJSAASDgoEYm9keRgCIAEoDEgAEhQKDGNvbnRlbnRfdHlwZRgDIAEoCUIJCgdjb250ZW50IuABChZTZXRSZW1vdGVDb25maWdSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRJFCgVmaWxlcxgCIAMoCzI2LmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UmVtb3RlQ29uZmlnUmVxdWVzdC5GaWxlc0VudHJ5EhQKDHJlcXVlc3RlZF9ieRgDIAEoCRpTCgpGaWxlc0VudHJ5EgsKA2tleRgBIAEoCRI0CgV2YWx1ZRgCIAEoCzIlLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnRmlsZToCOAEiaAoXU2V0UmVtb3RlQ29uZmlnUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIInAKElNlbmRDb21tYW5kUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSLgoEa2luZBgCIAEoDjIgLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29tbWFuZEtpbmQSFAoMcmVxdWVzdGVkX2J5GAMgASgJIlkKE1NlbmRDb21tYW5kUmVzcG9uc2USMgoHY29tbWFuZBgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRDb21tYW5kEg4KBnB1c2hlZBgCIAEoCCIqChJXYXRjaEFnZW50c1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJIkAKE1dhdGNoQWdlbnRzUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50IkwKFVNhdmVDb25uZWN0aW9uUmVxdWVzdBIzCgpjb25uZWN0aW9uGAEgASgLMh8uZmxlZXRwbGFuZS5hZ2VudC52MS5Db25uZWN0aW9uIhgKFlNhdmVDb25uZWN0aW9uUmVzcG9uc2UiIgoUR2V0Q29ubmVjdGlvblJlcXVlc3QSCgoCaWQYASABKAkiTAoVR2V0Q29ubmVjdGlvblJlc3BvbnNlEjMKCmNvbm5lY3Rpb24YASABKAsyHy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb24iJQoXRGVsZXRlQ29ubmVjdGlvblJlcXVlc3QSCgoCaWQYASABKAkiGgoYRGVsZXRlQ29ubmVjdGlvblJlc3BvbnNlIlMKFkxpc3RDb25uZWN0aW9uc1JlcXVlc3QSEgoKZ2F0ZXdheV9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJoChdMaXN0Q29ubmVjdGlvbnNSZXNwb25zZRI0Cgtjb25uZWN0aW9ucxgBIAMoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiQwoYUmVuZXdHYXRld2F5TGVhc2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkSEwoLdHRsX3NlY29uZHMYAiABKA0iGwoZUmVuZXdHYXRld2F5TGVhc2VSZXNwb25zZSIwChpSZWxlYXNlR2F0ZXdheUxlYXNlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJIh0KG1JlbGVhc2VHYXRld2F5TGVhc2VSZXNwb25zZSKEAQocU2V0Q29ubmVjdGlvblNldHRpbmdzUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSOAoGb2ZmZXJzGAIgASgLMigub3BhbXAucHJvdG8udjEuQ29ubmVjdGlvblNldHRpbmdzT2ZmZXJzEhQKDHJlcXVlc3RlZF9ieRgDIAEoCSJuCh1TZXRDb25uZWN0aW9uU2V0dGluZ3NSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgi7gEKG1NldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSUAoIcGFja2FnZXMYAiADKAsyPi5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdC5QYWNrYWdlc0VudHJ5EhQKDHJlcXVlc3RlZF9ieRgDIAEoCRpRCg1QYWNrYWdlc0VudHJ5EgsKA2tleRgBIAEoCRIvCgV2YWx1ZRgCIAEoCzIgLm9wYW1wLnByb3RvLnYxLlBhY2thZ2VBdmFpbGFibGU6AjgBIm0KHFNldFBhY2thZ2VzQXZhaWxhYmxlUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIInYKGFNlbmRDdXN0b21NZXNzYWdlUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSEgoKY2FwYWJpbGl0eRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBGRhdGEYBCABKAwSFAoMcmVxdWVzdGVkX2J5GAUgASgJIl8KGVNlbmRDdXN0b21NZXNzYWdlUmVzcG9uc2USMgoHY29tbWFuZBgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRDb21tYW5kEg4KBnB1c2hlZBgCIAEoCDKRCwoMQWdlbnRTZXJ2aWNlEmYKDVJlcG9ydE1lc3NhZ2USKS5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXF1ZXN0GiouZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVzcG9uc2USaQoOUmVwb3J0TWVzc2FnZXMSKi5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VzUmVxdWVzdBorLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZXNSZXNwb25zZRJyChFQdWxsU2VydmVyVG9BZ2VudBItLmZsZWV0cGxhbmUuYWdlbnQudjEuUHVsbFNlcnZlclRvQWdlbnRSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5hZ2VudC52MS5QdWxsU2VydmVyVG9BZ2VudFJlc3BvbnNlEm8KEE1hcmtEaXNjb25uZWN0ZWQSLC5mbGVldHBsYW5lLmFnZW50LnYxLk1hcmtEaXNjb25uZWN0ZWRSZXF1ZXN0Gi0uZmxlZXRwbGFuZS5hZ2VudC52MS5NYXJrRGlzY29ubmVjdGVkUmVzcG9uc2USVwoIR2V0QWdlbnQSJC5mbGVldHBsYW5lLmFnZW50LnYxLkdldEFnZW50UmVxdWVzdBolLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0QWdlbnRSZXNwb25zZRJdCgpMaXN0QWdlbnRzEiYuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0QWdlbnRzUmVxdWVzdBonLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdEFnZW50c1Jlc3BvbnNlEmwKD0dldEZsZWV0U3VtbWFyeRIrLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0RmxlZXRTdW1tYXJ5UmVxdWVzdBosLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0RmxlZXRTdW1tYXJ5UmVzcG9uc2USbAoPU2V0UmVtb3RlQ29uZmlnEisuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRSZW1vdGVDb25maWdSZXF1ZXN0GiwuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRSZW1vdGVDb25maWdSZXNwb25zZRJgCgtTZW5kQ29tbWFuZBInLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZENvbW1hbmRSZXF1ZXN0GiguZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ29tbWFuZFJlc3BvbnNlEn4KFVNldENvbm5lY3Rpb25TZXR0aW5ncxIxLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0Q29ubmVjdGlvblNldHRpbmdzUmVxdWVzdBoyLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0Q29ubmVjdGlvblNldHRpbmdzUmVzcG9uc2USewoUU2V0UGFja2FnZXNBdmFpbGFibGUSMC5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdBoxLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UGFja2FnZXNBdmFpbGFibGVSZXNwb25zZRJyChFTZW5kQ3VzdG9tTWVzc2FnZRItLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZEN1c3RvbU1lc3NhZ2VSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ3VzdG9tTWVzc2FnZVJlc3BvbnNlEmIKC1dhdGNoQWdlbnRzEicuZmxlZXRwbGFuZS5hZ2VudC52MS5XYXRjaEFnZW50c1JlcXVlc3QaKC5mbGVldHBsYW5lLmFnZW50LnYxLldhdGNoQWdlbnRzUmVzcG9uc2UwATKzBQoRQ29ubmVjdGlvblNlcnZpY2USaQoOU2F2ZUNvbm5lY3Rpb24SKi5mbGVldHBsYW5lLmFnZW50LnYxLlNhdmVDb25uZWN0aW9uUmVxdWVzdBorLmZsZWV0cGxhbmUuYWdlbnQudjEuU2F2ZUNvbm5lY3Rpb25SZXNwb25zZRJmCg1HZXRDb25uZWN0aW9uEikuZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRDb25uZWN0aW9uUmVxdWVzdBoqLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0Q29ubmVjdGlvblJlc3BvbnNlEm8KEERlbGV0ZUNvbm5lY3Rpb24SLC5mbGVldHBsYW5lLmFnZW50LnYxLkRlbGV0ZUNvbm5lY3Rpb25SZXF1ZXN0Gi0uZmxlZXRwbGFuZS5hZ2VudC52MS5EZWxldGVDb25uZWN0aW9uUmVzcG9uc2USbAoPTGlzdENvbm5lY3Rpb25zEisuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0Q29ubmVjdGlvbnNSZXF1ZXN0GiwuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0Q29ubmVjdGlvbnNSZXNwb25zZRJyChFSZW5ld0dhdGV3YXlMZWFzZRItLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVuZXdHYXRld2F5TGVhc2VSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5hZ2VudC52MS5SZW5ld0dhdGV3YXlMZWFzZVJlc3BvbnNlEngKE1JlbGVhc2VHYXRld2F5TGVhc2USLy5mbGVldHBsYW5lLmFnZW50LnYxLlJlbGVhc2VHYXRld2F5TGVhc2VSZXF1ZXN0GjAuZmxlZXRwbGFuZS5hZ2VudC52MS5SZWxlYXNlR2F0ZXdheUxlYXNlUmVzcG9uc2ViBnByb3RvMw", [file_fleetplane_agent_v1_agent, file_opamp_proto_opamp]);
+  fileDesc("CidmbGVldHBsYW5lL2FnZW50L3YxL2FnZW50X3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuYWdlbnQudjEiewoUUmVwb3J0TWVzc2FnZVJlcXVlc3QSMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbhIuCgdtZXNzYWdlGAIgASgLMh0ub3BhbXAucHJvdG8udjEuQWdlbnRUb1NlcnZlciJpChVSZXBvcnRNZXNzYWdlUmVzcG9uc2USLAoFcmVwbHkYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50EiIKGmhlYXJ0YmVhdF9pbnRlcnZhbF9zZWNvbmRzGAIgASgEIlMKFVJlcG9ydE1lc3NhZ2VzUmVxdWVzdBI6CgdyZXBvcnRzGAEgAygLMikuZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVxdWVzdCJTChZSZXBvcnRNZXNzYWdlc1Jlc3BvbnNlEjkKB3Jlc3VsdHMYASADKAsyKC5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXN1bHQikgEKE1JlcG9ydE1lc3NhZ2VSZXN1bHQSLAoFcmVwbHkYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50EhIKCmVycm9yX2NvZGUYAiABKAUSFQoNZXJyb3JfbWVzc2FnZRgDIAEoCRIiChpoZWFydGJlYXRfaW50ZXJ2YWxfc2Vjb25kcxgEIAEoBCJHChhQdWxsU2VydmVyVG9BZ2VudFJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhUKDWNvbm5lY3Rpb25faWQYAiABKAkiSwoZUHVsbFNlcnZlclRvQWdlbnRSZXNwb25zZRIuCgdtZXNzYWdlGAEgASgLMh0ub3BhbXAucHJvdG8udjEuU2VydmVyVG9BZ2VudCJGChdNYXJrRGlzY29ubmVjdGVkUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCSIwChhNYXJrRGlzY29ubmVjdGVkUmVzcG9uc2USFAoMZGlzY29ubmVjdGVkGAEgASgIIjoKD0dldEFnZW50UmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJIj0KEEdldEFnZW50UmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50In8KEUxpc3RBZ2VudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJEjAKBmZpbHRlchgDIAEoCzIgLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRGaWx0ZXISEQoJbmFtZXNwYWNlGAQgASgJIp0DCgtBZ2VudEZpbHRlchIWCgljb25uZWN0ZWQYASABKAhIAIgBARJIChNyZW1vdGVfY29uZmlnX3N0YXRlGAIgASgOMiYuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdTdGF0ZUgBiAEBEkQKCmF0dHJpYnV0ZXMYAyADKAsyMC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyLkF0dHJpYnV0ZXNFbnRyeRIUCgdoZWFsdGh5GAQgASgISAKIAQESPAoGbGFiZWxzGAUgAygLMiwuZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudEZpbHRlci5MYWJlbHNFbnRyeRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCl9jb25uZWN0ZWRCFgoUX3JlbW90ZV9jb25maWdfc3RhdGVCCgoIX2hlYWx0aHkiWQoSTGlzdEFnZW50c1Jlc3BvbnNlEioKBmFnZW50cxgBIAMoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIisKFkdldEZsZWV0U3VtbWFyeVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIk0KF0dldEZsZWV0U3VtbWFyeVJlc3BvbnNlEjIKB3N1bW1hcnkYASABKAsyIS5mbGVldHBsYW5lLmFnZW50LnYxLkZsZWV0U3VtbWFyeSL9AQoMRmxlZXRTdW1tYXJ5Eg0KBXRvdGFsGAEgASgEEhEKCWNvbm5lY3RlZBgCIAEoBBIPCgdoZWFsdGh5GAMgASgEEhoKEndpdGhfcmVtb3RlX2NvbmZpZxgEIAEoBBJJChRyZW1vdGVfY29uZmlnX3N0YXRlcxgFIAMoCzIrLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnU3RhdGVDb3VudBI4CgthZ2VudF90eXBlcxgGIAMoCzIjLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRUeXBlQ291bnQSGQoRb3RoZXJfYWdlbnRfdHlwZXMYByABKAQiXgoWUmVtb3RlQ29uZmlnU3RhdGVDb3VudBI1CgVzdGF0ZRgBIAEoDjImLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnU3RhdGUSDQoFY291bnQYAiABKAQiPgoOQWdlbnRUeXBlQ291bnQSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg0KBWNvdW50GAMgASgEIlMKEFJlbW90ZUNvbmZpZ0ZpbGUSDgoEdGV4dBgBIAEoCUgAEg4KBGJvZHkYAiABKAxIABIUCgxjb250ZW50X3R5cGUYAyABKAlCCQoHY29udGVudCLzAQoWU2V0UmVtb3RlQ29uZmlnUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSRQoFZmlsZXMYAiADKAsyNi5mbGVldHBsYW5lLmFnZW50LnYxLlNldFJlbW90ZUNvbmZpZ1JlcXVlc3QuRmlsZXNFbnRyeRIUCgxyZXF1ZXN0ZWRfYnkYAyABKAkSEQoJbmFtZXNwYWNlGAQgASgJGlMKCkZpbGVzRW50cnkSCwoDa2V5GAEgASgJEjQKBXZhbHVlGAIgASgLMiUuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdGaWxlOgI4ASJoChdTZXRSZW1vdGVDb25maWdSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgigwEKElNlbmRDb21tYW5kUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSLgoEa2luZBgCIAEoDjIgLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29tbWFuZEtpbmQSFAoMcmVxdWVzdGVkX2J5GAMgASgJEhEKCW5hbWVzcGFjZRgEIAEoCSJZChNTZW5kQ29tbWFuZFJlc3BvbnNlEjIKB2NvbW1hbmQYASABKAsyIS5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50Q29tbWFuZBIOCgZwdXNoZWQYAiABKAgiPQoSV2F0Y2hBZ2VudHNSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkiQAoTV2F0Y2hBZ2VudHNSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQiTAoVU2F2ZUNvbm5lY3Rpb25SZXF1ZXN0EjMKCmNvbm5lY3Rpb24YASABKAsyHy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb24iGAoWU2F2ZUNvbm5lY3Rpb25SZXNwb25zZSIiChRHZXRDb25uZWN0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJMChVHZXRDb25uZWN0aW9uUmVzcG9uc2USMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbiIlChdEZWxldGVDb25uZWN0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIaChhEZWxldGVDb25uZWN0aW9uUmVzcG9uc2UiUwoWTGlzdENvbm5lY3Rpb25zUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImgKF0xpc3RDb25uZWN0aW9uc1Jlc3BvbnNlEjQKC2Nvbm5lY3Rpb25zGAEgAygLMh8uZmxlZXRwbGFuZS5hZ2VudC52MS5Db25uZWN0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJDChhSZW5ld0dhdGV3YXlMZWFzZVJlcXVlc3QSEgoKZ2F0ZXdheV9pZBgBIAEoCRITCgt0dGxfc2Vjb25kcxgCIAEoDSIbChlSZW5ld0dhdGV3YXlMZWFzZVJlc3BvbnNlIjAKGlJlbGVhc2VHYXRld2F5TGVhc2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkiHQobUmVsZWFzZUdhdGV3YXlMZWFzZVJlc3BvbnNlIpcBChxTZXRDb25uZWN0aW9uU2V0dGluZ3NSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRI4CgZvZmZlcnMYAiABKAsyKC5vcGFtcC5wcm90by52MS5Db25uZWN0aW9uU2V0dGluZ3NPZmZlcnMSFAoMcmVxdWVzdGVkX2J5GAMgASgJEhEKCW5hbWVzcGFjZRgEIAEoCSJuCh1TZXRDb25uZWN0aW9uU2V0dGluZ3NSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgigQIKG1NldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSUAoIcGFja2FnZXMYAiADKAsyPi5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdC5QYWNrYWdlc0VudHJ5EhQKDHJlcXVlc3RlZF9ieRgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkaUQoNUGFja2FnZXNFbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKAsyIC5vcGFtcC5wcm90by52MS5QYWNrYWdlQXZhaWxhYmxlOgI4ASJtChxTZXRQYWNrYWdlc0F2YWlsYWJsZVJlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBISCgpjb21tYW5kX2lkGAIgASgJEg4KBnB1c2hlZBgDIAEoCCKJAQoYU2VuZEN1c3RvbU1lc3NhZ2VSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRISCgpjYXBhYmlsaXR5GAIgASgJEgwKBHR5cGUYAyABKAkSDAoEZGF0YRgEIAEoDBIUCgxyZXF1ZXN0ZWRfYnkYBSABKAkSEQoJbmFtZXNwYWNlGAYgASgJIl8KGVNlbmRDdXN0b21NZXNzYWdlUmVzcG9uc2USMgoHY29tbWFuZBgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRDb21tYW5kEg4KBnB1c2hlZBgCIAEoCCK3AQoVU2V0QWdlbnRMYWJlbHNSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkSRgoGbGFiZWxzGAMgAygLMjYuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRBZ2VudExhYmVsc1JlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJnChZTZXRBZ2VudExhYmVsc1Jlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBISCgpjb21tYW5kX2lkGAIgASgJEg4KBnB1c2hlZBgDIAEoCCJDChhDbGVhclJlbW90ZUNvbmZpZ1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCSJqChlDbGVhclJlbW90ZUNvbmZpZ1Jlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBISCgpjb21tYW5kX2lkGAIgASgJEg4KBnB1c2hlZBgDIAEoCDLwDAoMQWdlbnRTZXJ2aWNlEmYKDVJlcG9ydE1lc3NhZ2USKS5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXF1ZXN0GiouZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVzcG9uc2USaQoOUmVwb3J0TWVzc2FnZXMSKi5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VzUmVxdWVzdBorLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZXNSZXNwb25zZRJyChFQdWxsU2VydmVyVG9BZ2VudBItLmZsZWV0cGxhbmUuYWdlbnQudjEuUHVsbFNlcnZlclRvQWdlbnRSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5hZ2VudC52MS5QdWxsU2VydmVyVG9BZ2VudFJlc3BvbnNlEm8KEE1hcmtEaXNjb25uZWN0ZWQSLC5mbGVldHBsYW5lLmFnZW50LnYxLk1hcmtEaXNjb25uZWN0ZWRSZXF1ZXN0Gi0uZmxlZXRwbGFuZS5hZ2VudC52MS5NYXJrRGlzY29ubmVjdGVkUmVzcG9uc2USVwoIR2V0QWdlbnQSJC5mbGVldHBsYW5lLmFnZW50LnYxLkdldEFnZW50UmVxdWVzdBolLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0QWdlbnRSZXNwb25zZRJdCgpMaXN0QWdlbnRzEiYuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0QWdlbnRzUmVxdWVzdBonLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdEFnZW50c1Jlc3BvbnNlEmwKD0dldEZsZWV0U3VtbWFyeRIrLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0RmxlZXRTdW1tYXJ5UmVxdWVzdBosLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0RmxlZXRTdW1tYXJ5UmVzcG9uc2USbAoPU2V0UmVtb3RlQ29uZmlnEisuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRSZW1vdGVDb25maWdSZXF1ZXN0GiwuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRSZW1vdGVDb25maWdSZXNwb25zZRJgCgtTZW5kQ29tbWFuZBInLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZENvbW1hbmRSZXF1ZXN0GiguZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ29tbWFuZFJlc3BvbnNlEn4KFVNldENvbm5lY3Rpb25TZXR0aW5ncxIxLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0Q29ubmVjdGlvblNldHRpbmdzUmVxdWVzdBoyLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0Q29ubmVjdGlvblNldHRpbmdzUmVzcG9uc2USewoUU2V0UGFja2FnZXNBdmFpbGFibGUSMC5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdBoxLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UGFja2FnZXNBdmFpbGFibGVSZXNwb25zZRJyChFTZW5kQ3VzdG9tTWVzc2FnZRItLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZEN1c3RvbU1lc3NhZ2VSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ3VzdG9tTWVzc2FnZVJlc3BvbnNlEmkKDlNldEFnZW50TGFiZWxzEiouZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRBZ2VudExhYmVsc1JlcXVlc3QaKy5mbGVldHBsYW5lLmFnZW50LnYxLlNldEFnZW50TGFiZWxzUmVzcG9uc2UScgoRQ2xlYXJSZW1vdGVDb25maWcSLS5mbGVldHBsYW5lLmFnZW50LnYxLkNsZWFyUmVtb3RlQ29uZmlnUmVxdWVzdBouLmZsZWV0cGxhbmUuYWdlbnQudjEuQ2xlYXJSZW1vdGVDb25maWdSZXNwb25zZRJiCgtXYXRjaEFnZW50cxInLmZsZWV0cGxhbmUuYWdlbnQudjEuV2F0Y2hBZ2VudHNSZXF1ZXN0GiguZmxlZXRwbGFuZS5hZ2VudC52MS5XYXRjaEFnZW50c1Jlc3BvbnNlMAEyswUKEUNvbm5lY3Rpb25TZXJ2aWNlEmkKDlNhdmVDb25uZWN0aW9uEiouZmxlZXRwbGFuZS5hZ2VudC52MS5TYXZlQ29ubmVjdGlvblJlcXVlc3QaKy5mbGVldHBsYW5lLmFnZW50LnYxLlNhdmVDb25uZWN0aW9uUmVzcG9uc2USZgoNR2V0Q29ubmVjdGlvbhIpLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0Q29ubmVjdGlvblJlcXVlc3QaKi5mbGVldHBsYW5lLmFnZW50LnYxLkdldENvbm5lY3Rpb25SZXNwb25zZRJvChBEZWxldGVDb25uZWN0aW9uEiwuZmxlZXRwbGFuZS5hZ2VudC52MS5EZWxldGVDb25uZWN0aW9uUmVxdWVzdBotLmZsZWV0cGxhbmUuYWdlbnQudjEuRGVsZXRlQ29ubmVjdGlvblJlc3BvbnNlEmwKD0xpc3RDb25uZWN0aW9ucxIrLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdENvbm5lY3Rpb25zUmVxdWVzdBosLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdENvbm5lY3Rpb25zUmVzcG9uc2UScgoRUmVuZXdHYXRld2F5TGVhc2USLS5mbGVldHBsYW5lLmFnZW50LnYxLlJlbmV3R2F0ZXdheUxlYXNlUmVxdWVzdBouLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVuZXdHYXRld2F5TGVhc2VSZXNwb25zZRJ4ChNSZWxlYXNlR2F0ZXdheUxlYXNlEi8uZmxlZXRwbGFuZS5hZ2VudC52MS5SZWxlYXNlR2F0ZXdheUxlYXNlUmVxdWVzdBowLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVsZWFzZUdhdGV3YXlMZWFzZVJlc3BvbnNlYgZwcm90bzM", [file_fleetplane_agent_v1_agent, file_opamp_proto_opamp]);
 
 /**
  * @generated from message fleetplane.agent.v1.ReportMessageRequest
@@ -233,6 +233,14 @@ export type GetAgentRequest = Message<"fleetplane.agent.v1.GetAgentRequest"> & {
    * @generated from field: string instance_uid = 1;
    */
   instanceUid: string;
+
+  /**
+   * The agent's namespace; empty means "default". An agent of another
+   * namespace is NotFound.
+   *
+   * @generated from field: string namespace = 2;
+   */
+  namespace: string;
 };
 
 /**
@@ -281,6 +289,13 @@ export type ListAgentsRequest = Message<"fleetplane.agent.v1.ListAgentsRequest">
    * @generated from field: fleetplane.agent.v1.AgentFilter filter = 3;
    */
   filter?: AgentFilter | undefined;
+
+  /**
+   * Only agents of this namespace; empty means "default".
+   *
+   * @generated from field: string namespace = 4;
+   */
+  namespace: string;
 };
 
 /**
@@ -322,6 +337,13 @@ export type AgentFilter = Message<"fleetplane.agent.v1.AgentFilter"> & {
    * @generated from field: optional bool healthy = 4;
    */
   healthy?: boolean | undefined;
+
+  /**
+   * Only agents carrying all of these labels (set by SetAgentLabels).
+   *
+   * @generated from field: map<string, string> labels = 5;
+   */
+  labels: { [key: string]: string };
 };
 
 /**
@@ -359,6 +381,12 @@ export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PUR
  * @generated from message fleetplane.agent.v1.GetFleetSummaryRequest
  */
 export type GetFleetSummaryRequest = Message<"fleetplane.agent.v1.GetFleetSummaryRequest"> & {
+  /**
+   * Counts over this namespace's agents; empty means "default".
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
 };
 
 /**
@@ -561,6 +589,14 @@ export type SetRemoteConfigRequest = Message<"fleetplane.agent.v1.SetRemoteConfi
    * @generated from field: string requested_by = 3;
    */
   requestedBy: string;
+
+  /**
+   * The agent's namespace; empty means "default". An agent not yet known is
+   * created in it; one of another namespace is NotFound.
+   *
+   * @generated from field: string namespace = 4;
+   */
+  namespace: string;
 };
 
 /**
@@ -620,6 +656,14 @@ export type SendCommandRequest = Message<"fleetplane.agent.v1.SendCommandRequest
    * @generated from field: string requested_by = 3;
    */
   requestedBy: string;
+
+  /**
+   * The agent's namespace; empty means "default". An agent of another
+   * namespace is NotFound.
+   *
+   * @generated from field: string namespace = 4;
+   */
+  namespace: string;
 };
 
 /**
@@ -661,6 +705,13 @@ export type WatchAgentsRequest = Message<"fleetplane.agent.v1.WatchAgentsRequest
    * @generated from field: string instance_uid = 1;
    */
   instanceUid: string;
+
+  /**
+   * Only agents of this namespace; empty means "default".
+   *
+   * @generated from field: string namespace = 2;
+   */
+  namespace: string;
 };
 
 /**
@@ -919,6 +970,14 @@ export type SetConnectionSettingsRequest = Message<"fleetplane.agent.v1.SetConne
    * @generated from field: string requested_by = 3;
    */
   requestedBy: string;
+
+  /**
+   * The agent's namespace; empty means "default". An agent of another
+   * namespace is NotFound.
+   *
+   * @generated from field: string namespace = 4;
+   */
+  namespace: string;
 };
 
 /**
@@ -978,6 +1037,14 @@ export type SetPackagesAvailableRequest = Message<"fleetplane.agent.v1.SetPackag
    * @generated from field: string requested_by = 3;
    */
   requestedBy: string;
+
+  /**
+   * The agent's namespace; empty means "default". An agent of another
+   * namespace is NotFound.
+   *
+   * @generated from field: string namespace = 4;
+   */
+  namespace: string;
 };
 
 /**
@@ -1046,6 +1113,14 @@ export type SendCustomMessageRequest = Message<"fleetplane.agent.v1.SendCustomMe
    * @generated from field: string requested_by = 5;
    */
   requestedBy: string;
+
+  /**
+   * The agent's namespace; empty means "default". An agent of another
+   * namespace is NotFound.
+   *
+   * @generated from field: string namespace = 6;
+   */
+  namespace: string;
 };
 
 /**
@@ -1076,6 +1151,123 @@ export type SendCustomMessageResponse = Message<"fleetplane.agent.v1.SendCustomM
  */
 export const SendCustomMessageResponseSchema: GenMessage<SendCustomMessageResponse> = /*@__PURE__*/
   messageDesc(file_fleetplane_agent_v1_agent_service, 43);
+
+/**
+ * @generated from message fleetplane.agent.v1.SetAgentLabelsRequest
+ */
+export type SetAgentLabelsRequest = Message<"fleetplane.agent.v1.SetAgentLabelsRequest"> & {
+  /**
+   * @generated from field: string instance_uid = 1;
+   */
+  instanceUid: string;
+
+  /**
+   * The agent's namespace; empty means "default". An agent of another
+   * namespace is NotFound.
+   *
+   * @generated from field: string namespace = 2;
+   */
+  namespace: string;
+
+  /**
+   * The agent's labels after the call (replacing all it had). Keys follow
+   * Kubernetes label keys: an optional DNS prefix and "/", then a name of at
+   * most 63 characters.
+   *
+   * @generated from field: map<string, string> labels = 3;
+   */
+  labels: { [key: string]: string };
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.SetAgentLabelsRequest.
+ * Use `create(SetAgentLabelsRequestSchema)` to create a new message.
+ */
+export const SetAgentLabelsRequestSchema: GenMessage<SetAgentLabelsRequest> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 44);
+
+/**
+ * @generated from message fleetplane.agent.v1.SetAgentLabelsResponse
+ */
+export type SetAgentLabelsResponse = Message<"fleetplane.agent.v1.SetAgentLabelsResponse"> & {
+  /**
+   * @generated from field: fleetplane.agent.v1.Agent agent = 1;
+   */
+  agent?: Agent | undefined;
+
+  /**
+   * The audit id of the change.
+   *
+   * @generated from field: string command_id = 2;
+   */
+  commandId: string;
+
+  /**
+   * True when the agent moved to another configuration and its gateway was told.
+   *
+   * @generated from field: bool pushed = 3;
+   */
+  pushed: boolean;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.SetAgentLabelsResponse.
+ * Use `create(SetAgentLabelsResponseSchema)` to create a new message.
+ */
+export const SetAgentLabelsResponseSchema: GenMessage<SetAgentLabelsResponse> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 45);
+
+/**
+ * @generated from message fleetplane.agent.v1.ClearRemoteConfigRequest
+ */
+export type ClearRemoteConfigRequest = Message<"fleetplane.agent.v1.ClearRemoteConfigRequest"> & {
+  /**
+   * @generated from field: string instance_uid = 1;
+   */
+  instanceUid: string;
+
+  /**
+   * The agent's namespace; empty means "default". An agent of another
+   * namespace is NotFound.
+   *
+   * @generated from field: string namespace = 2;
+   */
+  namespace: string;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.ClearRemoteConfigRequest.
+ * Use `create(ClearRemoteConfigRequestSchema)` to create a new message.
+ */
+export const ClearRemoteConfigRequestSchema: GenMessage<ClearRemoteConfigRequest> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 46);
+
+/**
+ * @generated from message fleetplane.agent.v1.ClearRemoteConfigResponse
+ */
+export type ClearRemoteConfigResponse = Message<"fleetplane.agent.v1.ClearRemoteConfigResponse"> & {
+  /**
+   * @generated from field: fleetplane.agent.v1.Agent agent = 1;
+   */
+  agent?: Agent | undefined;
+
+  /**
+   * @generated from field: string command_id = 2;
+   */
+  commandId: string;
+
+  /**
+   * @generated from field: bool pushed = 3;
+   */
+  pushed: boolean;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.ClearRemoteConfigResponse.
+ * Use `create(ClearRemoteConfigResponseSchema)` to create a new message.
+ */
+export const ClearRemoteConfigResponseSchema: GenMessage<ClearRemoteConfigResponse> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 47);
 
 /**
  * AgentService owns agents: gateways report what agents say and get the reply
@@ -1210,6 +1402,28 @@ export const AgentService: GenService<{
     methodKind: "unary";
     input: typeof SendCustomMessageRequestSchema;
     output: typeof SendCustomMessageResponseSchema;
+  },
+  /**
+   * Sets (replaces) the labels admins give an agent; the agent moves to the
+   * group its new labels select. Audited as kind "labels".
+   *
+   * @generated from rpc fleetplane.agent.v1.AgentService.SetAgentLabels
+   */
+  setAgentLabels: {
+    methodKind: "unary";
+    input: typeof SetAgentLabelsRequestSchema;
+    output: typeof SetAgentLabelsResponseSchema;
+  },
+  /**
+   * Removes the agent's own remote configuration (SetRemoteConfig): it
+   * falls back to its group's configuration, or to none.
+   *
+   * @generated from rpc fleetplane.agent.v1.AgentService.ClearRemoteConfig
+   */
+  clearRemoteConfig: {
+    methodKind: "unary";
+    input: typeof ClearRemoteConfigRequestSchema;
+    output: typeof ClearRemoteConfigResponseSchema;
   },
   /**
    * Streams agent changes as they happen.

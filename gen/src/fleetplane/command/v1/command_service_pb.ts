@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetplane/command/v1/command_service.proto.
  */
 export const file_fleetplane_command_v1_command_service: GenFile = /*@__PURE__*/
-  fileDesc("CitmbGVldHBsYW5lL2NvbW1hbmQvdjEvY29tbWFuZF9zZXJ2aWNlLnByb3RvEhVmbGVldHBsYW5lLmNvbW1hbmQudjEilAIKDUNvbW1hbmRSZWNvcmQSCgoCaWQYASABKAkSFAoMaW5zdGFuY2VfdWlkGAIgASgJEgwKBGtpbmQYAyABKAkSEwoLY29uZmlnX2hhc2gYBCABKAkSFAoMcmVxdWVzdGVkX2J5GAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKBXN0YXRlGAcgASgOMiMuZmxlZXRwbGFuZS5jb21tYW5kLnYxLkNvbW1hbmRTdGF0ZRI0ChBzdGF0ZV9jaGFuZ2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZkZXRhaWwYCSABKAkiTQoUUmVjb3JkQ29tbWFuZFJlcXVlc3QSNQoHY29tbWFuZBgBIAEoCzIkLmZsZWV0cGxhbmUuY29tbWFuZC52MS5Db21tYW5kUmVjb3JkIk4KFVJlY29yZENvbW1hbmRSZXNwb25zZRI1Cgdjb21tYW5kGAEgASgLMiQuZmxlZXRwbGFuZS5jb21tYW5kLnYxLkNvbW1hbmRSZWNvcmQiawoZVXBkYXRlQ29tbWFuZFN0YXRlUmVxdWVzdBIKCgJpZBgBIAEoCRIyCgVzdGF0ZRgCIAEoDjIjLmZsZWV0cGxhbmUuY29tbWFuZC52MS5Db21tYW5kU3RhdGUSDgoGZGV0YWlsGAMgASgJIlMKGlVwZGF0ZUNvbW1hbmRTdGF0ZVJlc3BvbnNlEjUKB2NvbW1hbmQYASABKAsyJC5mbGVldHBsYW5lLmNvbW1hbmQudjEuQ29tbWFuZFJlY29yZCJSChNMaXN0Q29tbWFuZHNSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJnChRMaXN0Q29tbWFuZHNSZXNwb25zZRI2Cghjb21tYW5kcxgBIAMoCzIkLmZsZWV0cGxhbmUuY29tbWFuZC52MS5Db21tYW5kUmVjb3JkEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSq4AQoMQ29tbWFuZFN0YXRlEh0KGUNPTU1BTkRfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVDT01NQU5EX1NUQVRFX1BFTkRJTkcQARIbChdDT01NQU5EX1NUQVRFX0RFTElWRVJFRBACEhkKFUNPTU1BTkRfU1RBVEVfQVBQTElFRBADEhgKFENPTU1BTkRfU1RBVEVfRkFJTEVEEAQSHAoYQ09NTUFORF9TVEFURV9TVVBFUlNFREVEEAUy4AIKDkNvbW1hbmRTZXJ2aWNlEmoKDVJlY29yZENvbW1hbmQSKy5mbGVldHBsYW5lLmNvbW1hbmQudjEuUmVjb3JkQ29tbWFuZFJlcXVlc3QaLC5mbGVldHBsYW5lLmNvbW1hbmQudjEuUmVjb3JkQ29tbWFuZFJlc3BvbnNlEnkKElVwZGF0ZUNvbW1hbmRTdGF0ZRIwLmZsZWV0cGxhbmUuY29tbWFuZC52MS5VcGRhdGVDb21tYW5kU3RhdGVSZXF1ZXN0GjEuZmxlZXRwbGFuZS5jb21tYW5kLnYxLlVwZGF0ZUNvbW1hbmRTdGF0ZVJlc3BvbnNlEmcKDExpc3RDb21tYW5kcxIqLmZsZWV0cGxhbmUuY29tbWFuZC52MS5MaXN0Q29tbWFuZHNSZXF1ZXN0GisuZmxlZXRwbGFuZS5jb21tYW5kLnYxLkxpc3RDb21tYW5kc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CitmbGVldHBsYW5lL2NvbW1hbmQvdjEvY29tbWFuZF9zZXJ2aWNlLnByb3RvEhVmbGVldHBsYW5lLmNvbW1hbmQudjEiuQIKDUNvbW1hbmRSZWNvcmQSCgoCaWQYASABKAkSFAoMaW5zdGFuY2VfdWlkGAIgASgJEgwKBGtpbmQYAyABKAkSEwoLY29uZmlnX2hhc2gYBCABKAkSFAoMcmVxdWVzdGVkX2J5GAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKBXN0YXRlGAcgASgOMiMuZmxlZXRwbGFuZS5jb21tYW5kLnYxLkNvbW1hbmRTdGF0ZRI0ChBzdGF0ZV9jaGFuZ2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZkZXRhaWwYCSABKAkSEQoJbmFtZXNwYWNlGAogASgJEhAKCHJlc291cmNlGAsgASgJIk0KFFJlY29yZENvbW1hbmRSZXF1ZXN0EjUKB2NvbW1hbmQYASABKAsyJC5mbGVldHBsYW5lLmNvbW1hbmQudjEuQ29tbWFuZFJlY29yZCJOChVSZWNvcmRDb21tYW5kUmVzcG9uc2USNQoHY29tbWFuZBgBIAEoCzIkLmZsZWV0cGxhbmUuY29tbWFuZC52MS5Db21tYW5kUmVjb3JkImsKGVVwZGF0ZUNvbW1hbmRTdGF0ZVJlcXVlc3QSCgoCaWQYASABKAkSMgoFc3RhdGUYAiABKA4yIy5mbGVldHBsYW5lLmNvbW1hbmQudjEuQ29tbWFuZFN0YXRlEg4KBmRldGFpbBgDIAEoCSJTChpVcGRhdGVDb21tYW5kU3RhdGVSZXNwb25zZRI1Cgdjb21tYW5kGAEgASgLMiQuZmxlZXRwbGFuZS5jb21tYW5kLnYxLkNvbW1hbmRSZWNvcmQiZQoTTGlzdENvbW1hbmRzUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkSEQoJbmFtZXNwYWNlGAQgASgJImcKFExpc3RDb21tYW5kc1Jlc3BvbnNlEjYKCGNvbW1hbmRzGAEgAygLMiQuZmxlZXRwbGFuZS5jb21tYW5kLnYxLkNvbW1hbmRSZWNvcmQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKrgBCgxDb21tYW5kU3RhdGUSHQoZQ09NTUFORF9TVEFURV9VTlNQRUNJRklFRBAAEhkKFUNPTU1BTkRfU1RBVEVfUEVORElORxABEhsKF0NPTU1BTkRfU1RBVEVfREVMSVZFUkVEEAISGQoVQ09NTUFORF9TVEFURV9BUFBMSUVEEAMSGAoUQ09NTUFORF9TVEFURV9GQUlMRUQQBBIcChhDT01NQU5EX1NUQVRFX1NVUEVSU0VERUQQBTLgAgoOQ29tbWFuZFNlcnZpY2USagoNUmVjb3JkQ29tbWFuZBIrLmZsZWV0cGxhbmUuY29tbWFuZC52MS5SZWNvcmRDb21tYW5kUmVxdWVzdBosLmZsZWV0cGxhbmUuY29tbWFuZC52MS5SZWNvcmRDb21tYW5kUmVzcG9uc2USeQoSVXBkYXRlQ29tbWFuZFN0YXRlEjAuZmxlZXRwbGFuZS5jb21tYW5kLnYxLlVwZGF0ZUNvbW1hbmRTdGF0ZVJlcXVlc3QaMS5mbGVldHBsYW5lLmNvbW1hbmQudjEuVXBkYXRlQ29tbWFuZFN0YXRlUmVzcG9uc2USZwoMTGlzdENvbW1hbmRzEiouZmxlZXRwbGFuZS5jb21tYW5kLnYxLkxpc3RDb21tYW5kc1JlcXVlc3QaKy5mbGVldHBsYW5lLmNvbW1hbmQudjEuTGlzdENvbW1hbmRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message fleetplane.command.v1.CommandRecord
@@ -31,7 +31,8 @@ export type CommandRecord = Message<"fleetplane.command.v1.CommandRecord"> & {
   instanceUid: string;
 
   /**
-   * What was asked: "remote_config", "restart", "report_full_state".
+   * What was asked: "remote_config", "restart", "report_full_state", …;
+   * for resources: "namespace_created", "group_updated", "labels", ….
    *
    * @generated from field: string kind = 3;
    */
@@ -70,6 +71,22 @@ export type CommandRecord = Message<"fleetplane.command.v1.CommandRecord"> & {
    * @generated from field: string detail = 9;
    */
   detail: string;
+
+  /**
+   * The namespace of the agent or resource; empty (records written before
+   * namespaces existed) reads as "default".
+   *
+   * @generated from field: string namespace = 10;
+   */
+  namespace: string;
+
+  /**
+   * For changes to a resource rather than a command to one agent
+   * (instance_uid empty): what changed, e.g. "group/prod-gateways".
+   *
+   * @generated from field: string resource = 11;
+   */
+  resource: string;
 };
 
 /**
@@ -179,6 +196,13 @@ export type ListCommandsRequest = Message<"fleetplane.command.v1.ListCommandsReq
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * Only records of this namespace when set.
+   *
+   * @generated from field: string namespace = 4;
+   */
+  namespace: string;
 };
 
 /**

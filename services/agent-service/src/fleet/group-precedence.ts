@@ -1,0 +1,41 @@
+import type { Group } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
+import type { AgentConfigMap } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { matchesSelector, type KeyLookup } from "./label-selector.js";
+
+/** A group as agents are matched against it: the group and its version's files, resolved once. */
+export interface CatalogGroup {
+  group: Group;
+  config: AgentConfigMap;
+  /** The config_hash of `config` (config-hash.ts). */
+  hash: Uint8Array;
+}
+
+/** What a namespace's groups say about one agent. */
+export interface GroupChoice {
+  /** The highest-priority matching group (ties: the name that sorts first); undefined when none matches. */
+  winner?: CatalogGroup;
+  /** The other matching groups of the winner's priority, in name order. */
+  tiedWith: string[];
+}
+
+/** Precedence order: higher priority first, then name order, so ties resolve the same on every replica. */
+export function byPrecedence(a: Group, b: Group): number {
+  return b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+/**
+ * Which group an agent belongs to. `groups` must be in precedence order
+ * (byPrecedence): the first match wins, and only groups of the same
+ * priority are looked at after it (to report ties). O(groups).
+ */
+export function chooseGroup(groups: readonly CatalogGroup[], lookup: KeyLookup): GroupChoice {
+  let winner: CatalogGroup | undefined;
+  const tiedWith: string[] = [];
+  for (const g of groups) {
+    if (winner && g.group.priority < winner.group.priority) break;
+    if (!matchesSelector(g.group.selector, lookup)) continue;
+    if (winner) tiedWith.push(g.group.name);
+    else winner = g;
+  }
+  return winner ? { winner, tiedWith } : { tiedWith };
+}

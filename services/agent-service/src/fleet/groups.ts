@@ -1,0 +1,154 @@
+import { clone } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { GroupSchema, type Group, type GroupStatus } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
+import { instanceUidToHex, runBounded, type Logger } from "@fleetplane/platform";
+import { InvalidRequestError } from "../agents/agent-errors.js";
+import type { AgentQuery } from "../agents/agent-repository.js";
+import type { CommandAuditPort } from "../agents/command-audit-port.js";
+import { newCommandId } from "../agents/command-id.js";
+import { assignmentUpToDate } from "../agents/config-assignment.js";
+import { agentSelectorKeys } from "./agent-selector-keys.js";
+import type { Configurations } from "./configurations.js";
+import { FleetResourceExistsError, FleetResourceNotFoundError } from "./fleet-errors.js";
+import type { GroupCatalog, GroupSnapshot } from "./group-catalog.js";
+import { chooseGroup } from "./group-precedence.js";
+import type { GroupRepository } from "./group-repository.js";
+import { GroupStatusCounter } from "./group-status.js";
+import { validateSelector } from "./label-selector.js";
+import { requireResourceName } from "./resource-names.js";
+
+export interface GroupsOptions {
+  groups: GroupRepository;
+  catalog: GroupCatalog;
+  configurations: Configurations;
+  /** Reads agents in pages (the agent store). */
+  agents: { listAgents(query: AgentQuery): Promise<Agent[]> };
+  /** Applies the namespace's groups to one agent: store, tell its gateway, audit (AdminCommands.reassign). */
+  reassign: (uid: string, snapshot: GroupSnapshot) => Promise<boolean>;
+  /** Throws unless the namespace exists. */
+  requireNamespace: (namespace: string) => Promise<void>;
+  audit: CommandAuditPort;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** Agents read per store call when a group change is applied or a status counted. */
+const AGENT_PAGE = 500;
+/** Agents changed at once while a group change is applied. */
+const REASSIGN_CONCURRENCY = 16;
+
+/**
+ * Groups of a namespace. Every change is applied to the namespace's agents
+ * before the call returns: they are read from the store in pages (only those
+ * whose assignment the change moves come back), each changed under its lock
+ * and its gateway told, with a progress line per page. Status is counted
+ * the same way, when asked.
+ */
+export class Groups {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: GroupsOptions) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async create(input: Group, requestedBy: string): Promise<{ group: Group; agentsMoved: number }> {
+    const group = await this.validated(input);
+    group.createdAt = group.updatedAt = timestampFromMs(this.now());
+    group.updatedBy = requestedBy;
+    if (!(await this.deps.groups.create(group))) {
+      throw new FleetResourceExistsError(`group.name: group "${group.name}" already exists in namespace "${group.namespace}"; use UpdateGroup`);
+    }
+    await this.audit(group, "group_created", requestedBy);
+    return { group, agentsMoved: await this.apply(group.namespace, `group ${group.name} created`) };
+  }
+
+  async update(input: Group, requestedBy: string): Promise<{ group: Group; agentsMoved: number }> {
+    const group = await this.validated(input);
+    const existing = await this.get(group.namespace, group.name);
+    group.createdAt = existing.createdAt;
+    group.updatedAt = timestampFromMs(this.now());
+    group.updatedBy = requestedBy;
+    if (!(await this.deps.groups.update(group))) throw new FleetResourceNotFoundError(`group "${group.name}" does not exist in namespace "${group.namespace}"`);
+    await this.audit(group, "group_updated", requestedBy);
+    return { group, agentsMoved: await this.apply(group.namespace, `group ${group.name} updated`) };
+  }
+
+  async delete(namespace: string, name: string, requestedBy: string): Promise<{ agentsMoved: number }> {
+    const group = await this.get(namespace, name);
+    if (!(await this.deps.groups.delete(namespace, name))) throw new FleetResourceNotFoundError(`group "${name}" does not exist in namespace "${namespace}"`);
+    await this.audit(group, "group_deleted", requestedBy);
+    return { agentsMoved: await this.apply(namespace, `group ${name} deleted`) };
+  }
+
+  async get(namespace: string, name: string): Promise<Group> {
+    requireResourceName("name", name);
+    const found = await this.deps.groups.get(namespace, name);
+    if (!found) throw new FleetResourceNotFoundError(`group "${name}" does not exist in namespace "${namespace}"`);
+    return found;
+  }
+
+  list(namespace: string, query: { limit: number; after?: string }): Promise<Group[]> {
+    return this.deps.groups.list(namespace, query);
+  }
+
+  /** Counts for each group (of one namespace), from one pass over the namespace's agents. */
+  async statuses(namespace: string, groups: readonly Group[]): Promise<GroupStatus[]> {
+    const counter = new GroupStatusCounter(groups);
+    for (let after: string | undefined; ; ) {
+      const page = await this.deps.agents.listAgents({ namespace, limit: AGENT_PAGE, ...(after ? { after } : {}) });
+      for (const agent of page) counter.add(agent);
+      if (page.length < AGENT_PAGE) break;
+      after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
+    }
+    return groups.map((g) => counter.status(g.name));
+  }
+
+  /**
+   * Applies the namespace's groups, as now stored, to every agent whose
+   * assignment they change. Returns how many agents moved.
+   */
+  private async apply(namespace: string, why: string): Promise<number> {
+    const snapshot = await this.deps.catalog.snapshot(namespace, { fresh: true });
+    const stale = (agent: Agent) => !assignmentUpToDate(agent, chooseGroup(snapshot.groups, agentSelectorKeys(agent)));
+    let moved = 0;
+    let pages = 0;
+    for (let after: string | undefined; ; ) {
+      const page = await this.deps.agents.listAgents({ namespace, limit: AGENT_PAGE, where: stale, ...(after ? { after } : {}) });
+      const uids = page.map((a) => instanceUidToHex(a.metadata!.instanceUid));
+      await runBounded(uids, REASSIGN_CONCURRENCY, async (uid) => {
+        if (await this.deps.reassign(uid, snapshot)) moved++;
+      });
+      pages++;
+      if (page.length > 0) this.deps.logger.info({ namespace, why, page: pages, agentsMoved: moved }, "re-evaluating agents after a group change");
+      if (page.length < AGENT_PAGE) break;
+      after = uids[uids.length - 1];
+    }
+    this.deps.logger.info({ namespace, why, agentsMoved: moved }, "group change applied to the namespace's agents");
+    return moved;
+  }
+
+  /** Checks a group as given (names, selector, the configuration version it names) and returns a copy to store. */
+  private async validated(input: Group): Promise<Group> {
+    const group = clone(GroupSchema, input);
+    requireResourceName("group.name", group.name);
+    await this.deps.requireNamespace(group.namespace);
+    validateSelector(group.selector, "group.selector");
+    if (!group.configuration) throw new InvalidRequestError("group.configuration is empty: a group needs a configuration of its namespace");
+    if (group.configuration.includes("/")) {
+      throw new InvalidRequestError(`group.configuration "${group.configuration}" names another namespace; a group uses configurations of its own namespace ("${group.namespace}") only`);
+    }
+    requireResourceName("group.configuration", group.configuration);
+    if (group.configurationVersion === 0) throw new InvalidRequestError("group.configuration_version is 0: name the version its agents run (versions count from 1)");
+    await this.deps.configurations.getVersion(group.namespace, group.configuration, group.configurationVersion, { configuration: "group.configuration", version: "group.configuration_version" });
+    if (group.connectionSettings || group.packages.length > 0) {
+      throw new InvalidRequestError("group.connection_settings and group.packages are not supported yet; offer them per agent (SetConnectionSettings, OfferPackages)");
+    }
+    return group;
+  }
+
+  private audit(group: Group, kind: string, requestedBy: string): Promise<void> {
+    const detail = `priority ${group.priority}, configuration ${group.configuration} version ${group.configurationVersion}`;
+    return this.deps.audit.recordChange({ id: newCommandId(this.now()), namespace: group.namespace, resource: `group/${group.name}`, kind, requestedBy, detail });
+  }
+}
