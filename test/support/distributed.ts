@@ -1,5 +1,7 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -11,6 +13,8 @@ import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_se
 import type { CsrApproval } from "@fleetplane/agent-service";
 import { writeTestCa } from "./csr.js";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
+import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
+import { bearer } from "./admin-key.js";
 import { startFerretDb } from "./ferretdb.js";
 import { stopChild } from "./child-process.js";
 import { freePort } from "./free-port.js";
@@ -97,6 +101,12 @@ export class ServiceProcess {
   }
 }
 
+/** Runs `fleetplane admin create-key` with `args` and returns the key it prints. */
+export async function createAdminKey(args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", MAIN, "admin", "create-key", ...args], { timeout: 60_000 });
+  return stdout.trim();
+}
+
 export interface DistributedOptions {
   leaseSeconds?: number;
   /** Echo every process's log lines to stderr, prefixed with its name (default: $FLEETPLANE_TEST_LOGS). */
@@ -133,14 +143,23 @@ export async function startDistributed(o: DistributedOptions = {}) {
   const csrArgs = ca
     ? ["--csr-ca-cert", ca.caCertFile, "--csr-ca-key", ca.caKeyFile, "--csr-approval", o.csrApproval!, "--csr-opamp-endpoint", "wss://opamp.example.test/v1/opamp"]
     : [];
-  const commandService = new ServiceProcess("command-service", "command-service", await freePort(), ["--mongo-url", mongoUrl], o.logs);
+  // The first admin key, made as an operator would: `fleetplane admin create-key` on the store.
+  const adminKey = await createAdminKey(["--mongo-url", mongoUrl, "--name", "test-admin"]);
+  // The services' shared secret for their internal listeners.
+  const tokenFile = join(mkdtempSync(join(tmpdir(), "fleetplane-token-")), "internal-token");
+  writeFileSync(tokenFile, randomBytes(32).toString("hex"), { mode: 0o600 });
+  const internal = (port: number) => ["--internal-port", String(port), "--internal-token-file", tokenFile];
+  const commandInternalPort = await freePort();
+  const agentInternalPort = await freePort();
+  const commandService = new ServiceProcess("command-service", "command-service", await freePort(), ["--mongo-url", mongoUrl, ...internal(commandInternalPort)], o.logs);
   const agentService = new ServiceProcess("agent-service", "agent-service", await freePort(), [
     "--mongo-url",
     mongoUrl,
     "--nats-url",
     nats.url,
+    ...internal(agentInternalPort),
     "--command-service-url",
-    commandService.url,
+    `http://127.0.0.1:${commandInternalPort}`,
     "--reap-interval-seconds",
     "1",
     ...csrArgs,
@@ -151,7 +170,9 @@ export async function startDistributed(o: DistributedOptions = {}) {
     "--gateway-id",
     id,
     "--agent-service-url",
-    agentService.url,
+    `http://127.0.0.1:${agentInternalPort}`,
+    "--internal-token-file",
+    tokenFile,
     "--nats-url",
     nats.url,
     "--lease-seconds",
@@ -179,7 +200,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     throw err;
   }
 
-  const h1 = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "1.1" });
+  const h1 = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: [bearer(adminKey)] });
   const topology: TestTopology = {
     wsUrl: `ws://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
     httpUrl: `http://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
@@ -190,6 +211,9 @@ export async function startDistributed(o: DistributedOptions = {}) {
     certificates: createClient(CertificateService, h1(agentService.url)),
     ...(ca ? { caCertPem: ca.caCertPem } : {}),
     packages: createClient(PackageService, h1(agentService.url)),
+    access: createClient(AccessService, h1(agentService.url)),
+    adminKey,
+    adminIdentity: "key:test-admin",
     async close() {
       // Gateways first (they clean up through agent-service), then services.
       await Promise.all(gateways.map((g) => g.stop()));
@@ -207,6 +231,9 @@ export async function startDistributed(o: DistributedOptions = {}) {
     agentService,
     natsUrl: nats.url,
     mongoUrl,
+    tokenFile,
+    agentInternalUrl: `http://127.0.0.1:${agentInternalPort}`,
+    commandInternalUrl: `http://127.0.0.1:${commandInternalPort}`,
     commandService,
     /** Stops NATS (agents stay connected to their gateways). */
     stopNats: async () => {

@@ -9,7 +9,10 @@ import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_se
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { silentLogger } from "@fleetplane/platform";
 import { startStandalone, type Standalone } from "@fleetplane/server";
+import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 import { type CsrApproval, serverCustomCapabilities } from "@fleetplane/agent-service";
+import { issueApiKey } from "@fleetplane/access";
+import { bearer } from "./admin-key.js";
 import { writeTestCa } from "./csr.js";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */
@@ -45,9 +48,13 @@ export async function startTestServer(
     ...(ca ? { csr: { caCertFile: ca.caCertFile, caKeyFile: ca.caKeyFile, approval: options.csrApproval } } : {}),
     ...(options.console !== undefined ? { console: options.console } : {}),
     customCapabilities: serverCustomCapabilities(options.customCapabilities ?? ""),
+    // Tests make their own admin key below (a restart on the same data would find it).
+    firstAdminKey: false,
     logger: silentLogger(),
   });
-  const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1" });
+  // Authentication is on, as in production: every client below carries an admin key.
+  const { key: adminKey, record } = await issueApiKey(server.access, { name: `test-admin-${Math.random().toString(36).slice(2)}`, role: "admin", namespace: "*", createdBy: "test" });
+  const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1", interceptors: [bearer(adminKey)] });
   return {
     server,
     dataDir,
@@ -62,6 +69,9 @@ export async function startTestServer(
     certificates: createClient(CertificateService, transport),
     ...(ca ? { caCertPem: ca.caCertPem } : {}),
     packages: createClient(PackageService, transport),
+    access: createClient(AccessService, transport),
+    adminKey,
+    adminIdentity: `key:${record.name}`,
   };
 }
 

@@ -3,6 +3,7 @@ import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane
 import type { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import type { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import type { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
+import type { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 
 /** What a behaviour suite needs from a running Fleetplane, whatever its topology. */
 export interface TestTopology {
@@ -18,5 +19,10 @@ export interface TestTopology {
   /** PEM of the CA that signs agents' CSRs, when the topology was given one. */
   caCertPem?: string;
   packages: Client<typeof PackageService>;
+  access: Client<typeof AccessService>;
+  /** An admin API key every client above already sends. */
+  adminKey: string;
+  /** Who the audit trail names for calls with that key: "key:<name>". */
+  adminIdentity: string;
   close(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import {
   createLmdbPackageRepository,
 } from "@fleetplane/agent-service";
 import { type CommandRepository, createLmdbCommandRepository } from "@fleetplane/command-service";
+import { type AccessRepository, createLmdbAccessRepository } from "@fleetplane/access";
 import { openEmbeddedStore, timed } from "@fleetplane/platform-node";
 import type { Logger } from "@fleetplane/platform";
 
@@ -35,7 +36,12 @@ export interface StoreChoice {
   logger: Logger;
 }
 
-export interface OpenStores extends AgentStores, CommandStores {
+export interface AccessStores {
+  /** API keys, role bindings, refused calls. */
+  access: AccessRepository;
+}
+
+export interface OpenStores extends AgentStores, CommandStores, AccessStores {
   kind: "embedded" | "mongodb";
   close(): Promise<void>;
 }
@@ -59,11 +65,13 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       ensurePackageIndexes,
     } = await import("@fleetplane/agent-service/mongo");
     const { createMongoCommandRepository, ensureCommandIndexes } = await import("@fleetplane/command-service/mongo");
+    const { createMongoAccessRepository, ensureAccessIndexes } = await import("@fleetplane/access/mongo");
     const mongo = await connectMongo(o.mongoUrl, { logger: o.logger });
     await ensureAgentIndexes(mongo.db);
     await ensureCommandIndexes(mongo.db);
     await ensureCertificateRequestIndexes(mongo.db);
     await ensurePackageIndexes(mongo.db);
+    await ensureAccessIndexes(mongo.db);
     return {
       kind: "mongodb",
       agents: timed(createMongoAgentRepository(mongo.db), "mongodb", "agents"),
@@ -72,6 +80,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       certificateRequests: timed(createMongoCertificateRequestRepository(mongo.db), "mongodb", "certificate_requests"),
       packages: timed(createMongoPackageRepository(mongo.db), "mongodb", "packages"),
       commands: timed(createMongoCommandRepository(mongo.db), "mongodb", "commands"),
+      access: timed(createMongoAccessRepository(mongo.db), "mongodb", "access"),
       close: () => mongo.close(),
     };
   }
@@ -84,6 +93,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     certificateRequests: timed(createLmdbCertificateRequestRepository(store), "embedded", "certificate_requests"),
     packages: timed(createLmdbPackageRepository(store), "embedded", "packages"),
     commands: timed(createLmdbCommandRepository(store), "embedded", "commands"),
+    access: timed(createLmdbAccessRepository(store), "embedded", "access"),
     close: () => store.close(),
   };
 }
