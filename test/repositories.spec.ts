@@ -36,6 +36,9 @@ import { agentRepositoryContract } from "./contract/agent-repository.contract.js
 import { certificateRequestRepositoryContract } from "./contract/certificate-request-repository.contract.js";
 import { commandRepositoryContract } from "./contract/command-repository.contract.js";
 import { packageRepositoryContract } from "./contract/package-repository.contract.js";
+import { accessRepositoryContract } from "./contract/access-repository.contract.js";
+import { createLmdbAccessRepository } from "@fleetplane/access";
+import { createMongoAccessRepository, ensureAccessIndexes } from "@fleetplane/access/mongo";
 import { eventually } from "./support/eventually.js";
 import { startFerretDb, type RunningFerretDb } from "./support/ferretdb.js";
 import { freePort } from "./support/free-port.js";
@@ -76,6 +79,11 @@ certificateRequestRepositoryContract("LMDB", async () => {
 packageRepositoryContract("LMDB", async () => {
   const { store, close } = openTemporaryLmdb();
   return { packages: createLmdbPackageRepository(store), close };
+});
+
+accessRepositoryContract("LMDB", async () => {
+  const { store, close } = openTemporaryLmdb();
+  return { access: createLmdbAccessRepository(store), close };
 });
 
 // One FerretDB for the whole file; each test gets a database of its own.
@@ -121,6 +129,12 @@ packageRepositoryContract("MongoDB (FerretDB)", async () => {
   const mongo = await connectFreshMongo();
   await ensurePackageIndexes(mongo.db);
   return { packages: createMongoPackageRepository(mongo.db), close: () => mongo.close() };
+});
+
+accessRepositoryContract("MongoDB (FerretDB)", async () => {
+  const mongo = await connectFreshMongo();
+  await ensureAccessIndexes(mongo.db);
+  return { access: createMongoAccessRepository(mongo.db), close: () => mongo.close() };
 });
 
 describe("MongoDB indexes", () => {

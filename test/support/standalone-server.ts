@@ -11,7 +11,7 @@ import { silentLogger } from "@fleetplane/platform";
 import { startStandalone, type Standalone } from "@fleetplane/server";
 import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 import { type CsrApproval, serverCustomCapabilities } from "@fleetplane/agent-service";
-import { issueApiKey } from "@fleetplane/access";
+import { issueApiKey, type OidcSettings } from "@fleetplane/access";
 import { bearer } from "./admin-key.js";
 import { writeTestCa } from "./csr.js";
 
@@ -28,6 +28,8 @@ export async function startTestServer(
     console?: boolean;
     /** Custom capabilities the server declares, comma separated (as --custom-capabilities). */
     customCapabilities?: string;
+    /** Accept OIDC tokens (as the --oidc-* flags). */
+    oidc?: OidcSettings;
   } = {},
 ) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
@@ -48,6 +50,7 @@ export async function startTestServer(
     ...(ca ? { csr: { caCertFile: ca.caCertFile, caKeyFile: ca.caKeyFile, approval: options.csrApproval } } : {}),
     ...(options.console !== undefined ? { console: options.console } : {}),
     customCapabilities: serverCustomCapabilities(options.customCapabilities ?? ""),
+    ...(options.oidc ? { access: { auth: "on" as const, oidc: options.oidc } } : {}),
     // Tests make their own admin key below (a restart on the same data would find it).
     firstAdminKey: false,
     logger: silentLogger(),

@@ -4,8 +4,9 @@ import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agen
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
+import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 
-export { AgentService, ConnectionService, CertificateService, CommandService, PackageService };
+export { AgentService, ConnectionService, CertificateService, CommandService, PackageService, AccessService };
 export { CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 export { CommandKind, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 export { CommandState, type CommandRecord } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
@@ -20,8 +21,21 @@ export interface FleetplaneClientOptions {
   protocol?: "connect" | "grpc" | "grpc-web";
   /** For the Connect protocol: "1.1" (default) or "2". gRPC always uses HTTP/2. */
   httpVersion?: "1.1" | "2";
-  /** Interceptors, e.g. to add an Authorization header. */
+  /**
+   * An API key (fpk_…) or OIDC token sent as `authorization: Bearer …` on
+   * every call; the admin API refuses calls without one.
+   */
+  apiKey?: string;
+  /** More interceptors (run after the one that adds the key). */
   interceptors?: Interceptor[];
+}
+
+/** Adds `authorization: Bearer <credential>` to every call. */
+export function bearerInterceptor(credential: string): Interceptor {
+  return (next) => (req) => {
+    req.header.set("authorization", `Bearer ${credential}`);
+    return next(req);
+  };
 }
 
 export interface FleetplaneClient {
@@ -32,6 +46,8 @@ export interface FleetplaneClient {
   commands: Client<typeof CommandService>;
   /** The package registry (served with AgentService). */
   packages: Client<typeof PackageService>;
+  /** API keys, role bindings, WhoAmI, refused calls (served with AgentService). */
+  access: Client<typeof AccessService>;
 }
 
 /**
@@ -41,7 +57,7 @@ export interface FleetplaneClient {
  */
 export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneClient {
   const transportFor = (baseUrl: string) => {
-    const interceptors = o.interceptors ?? [];
+    const interceptors = [...(o.apiKey ? [bearerInterceptor(o.apiKey)] : []), ...(o.interceptors ?? [])];
     switch (o.protocol ?? "connect") {
       case "grpc":
         return createGrpcTransport({ baseUrl, interceptors });
@@ -57,6 +73,7 @@ export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneCl
     connections: createClient(ConnectionService, main),
     certificates: createClient(CertificateService, main),
     packages: createClient(PackageService, main),
+    access: createClient(AccessService, main),
     commands: createClient(CommandService, o.commandServiceUrl ? transportFor(o.commandServiceUrl) : main),
   };
 }
