@@ -16,6 +16,10 @@ import { AccessService, ApiKeySchema } from "@fleetplane/gen/fleetplane/access/v
 import { request } from "node:http";
 import { METHOD_RULES, ruleOf, type MethodRule } from "@fleetplane/access";
 import { bearer } from "./support/admin-key.js";
+import { eventually } from "./support/eventually.js";
+import { WsAgent, description } from "./support/simulated-agent.js";
+import { instanceUidToHex } from "@fleetplane/platform";
+import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { startTestServer } from "./support/standalone-server.js";
 
 /** A private key jose signs with. */
@@ -144,6 +148,25 @@ describe("credentials", () => {
     expect(denied).toEqual({ code: Code.PermissionDenied, message: expect.stringContaining('it holds admin in namespace "team-b"') });
     await t.access.createRoleBinding({ binding: { identity: "key:other-ns", role: "viewer", namespace: "default" } });
     expect(await refusal(agents(secret).listAgents({}))).toBeUndefined();
+  });
+});
+
+describe("configuration bodies (they hold secrets)", () => {
+  it("a viewer never gets them, ListAgents gives them to nobody, an operator reads them with GetAgent", async () => {
+    const agent = await WsAgent.connect(t.wsUrl);
+    agent.send({ agentDescription: description("secrets") as never });
+    await eventually(() => agent.received[0]);
+    const uid = instanceUidToHex(agent.uid);
+    await t.agents.setRemoteConfig({ instanceUid: uid, files: { "": { content: { case: "text", value: "password: hunter2\n" } } } });
+    const body = (a: Agent | undefined) => new TextDecoder().decode(a?.spec?.remoteConfig?.data?.config?.configMap[""]?.body ?? new Uint8Array());
+    const as = (role: "viewer" | "operator") => createClient(AgentService, transports[role]);
+    expect(body((await as("operator").getAgent({ instanceUid: uid })).agent)).toBe("password: hunter2\n");
+    const seenByViewer = (await as("viewer").getAgent({ instanceUid: uid })).agent;
+    expect(body(seenByViewer)).toBe("");
+    expect(seenByViewer?.spec?.remoteConfig?.data?.hash.length).toBe(32); // what changed is still visible
+    const listed = (await t.agents.listAgents({ filter: { attributes: { "service.name": "secrets" } } })).agents;
+    expect(listed.map(body)).toEqual([""]);
+    await agent.close();
   });
 });
 

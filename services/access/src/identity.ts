@@ -1,5 +1,6 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
-import type { RoleBinding } from "./role-bindings.js";
+import { DEFAULT_NAMESPACE, permits, type RoleBinding } from "./role-bindings.js";
+import type { Permission } from "./method-permissions.js";
 
 /** Who made an admin call, as the interceptor established it. */
 export interface Identity {
@@ -20,4 +21,14 @@ export const IDENTITY = createContextKey<Identity | undefined>(undefined, { desc
  */
 export function callerOf(ctx: Pick<HandlerContext, "values">): string {
   return ctx.values.get(IDENTITY)?.name ?? "anonymous";
+}
+
+/**
+ * Whether the caller holds `permission` in namespace "default": for handlers
+ * whose answer depends on it (configuration bodies need "read-secrets"),
+ * never to let a call in — that is the interceptor's. No identity: no.
+ */
+export function callerMay(ctx: Pick<HandlerContext, "values">, permission: Permission): boolean {
+  const identity = ctx.values.get(IDENTITY);
+  return identity !== undefined && permits(identity.bindings, permission, DEFAULT_NAMESPACE);
 }

@@ -5,7 +5,7 @@
 export { METHOD_RULES, ruleOf, isMutation, type MethodRule, type Permission } from "./method-permissions.js";
 export { ROLES, PERMISSIONS, grants, isRole, type Role } from "./roles.js";
 export { ALL_NAMESPACES, DEFAULT_NAMESPACE, InvalidRoleBindingError, permissionsIn, permits, roleBinding, type RoleBinding } from "./role-bindings.js";
-export { IDENTITY, callerOf, type Identity } from "./identity.js";
+export { IDENTITY, callerMay, callerOf, type Identity } from "./identity.js";
 export { API_KEY_PREFIX, generateApiKey, parseApiKey } from "./api-keys.js";
 export { ApiKeyNameTakenError, type AccessEventRecord, type AccessRepository, type ApiKeyRecord } from "./access-repository.js";
 export { InvalidApiKeyNameError, firstAdminKey, issueApiKey } from "./api-key-issuer.js";

@@ -11,6 +11,8 @@ import type { AdminCommands } from "../agents/admin-commands.js";
 import type { AgentStore } from "../agents/agent-store.js";
 import { isHealthy, remoteConfigStateOf } from "../agents/fleet-summary.js";
 import { requesterOf } from "./requested-by.js";
+import { withoutConfigurationSecrets } from "./configuration-secrets.js";
+import { callerMay } from "@fleetplane/access";
 
 /** The parts of the agents' side that the admin AgentService serves. */
 export interface AgentServiceParts {
@@ -23,7 +25,11 @@ export function createAgentServiceImpl({ store, commands }: AgentServiceParts, l
   const guard = guarded(logger);
 
   return {
-    getAgent: (req) => guard("GetAgent", async () => ({ agent: await store.getAgent(canonicalUid(req.instanceUid)) }), req.instanceUid),
+    getAgent: (req, ctx) =>
+      guard("GetAgent", async () => {
+        const agent = await store.getAgent(canonicalUid(req.instanceUid));
+        return { agent: callerMay(ctx, "read-secrets") ? agent : withoutConfigurationSecrets(agent) };
+      }, req.instanceUid),
     listAgents: (req) =>
       guard("ListAgents", async () => {
         const limit = pageLimit(req.pageSize);
@@ -38,7 +44,8 @@ export function createAgentServiceImpl({ store, commands }: AgentServiceParts, l
           where,
         });
         const { page, nextPageToken } = toPage(found, limit, (last) => instanceUidToHex(last.metadata!.instanceUid));
-        return { agents: page, nextPageToken };
+        // Never configuration bodies in a list, whoever asks: lists end up in logs, caches and screenshots.
+        return { agents: page.map(withoutConfigurationSecrets), nextPageToken };
       }),
     getFleetSummary: () => guard("GetFleetSummary", async () => ({ summary: await store.fleetSummary() })),
     setRemoteConfig: (req, ctx) =>
@@ -77,6 +84,7 @@ export function createAgentServiceImpl({ store, commands }: AgentServiceParts, l
       }, req.instanceUid),
     async *watchAgents(req, ctx) {
       const only = req.instanceUid ? canonicalUid(req.instanceUid) : undefined;
+      const shown = callerMay(ctx, "read-secrets") ? (a: Agent) => a : withoutConfigurationSecrets;
       const queue: Agent[] = [];
       let wake: (() => void) | undefined;
       const MAX_BACKLOG = 10_000;
@@ -93,7 +101,7 @@ export function createAgentServiceImpl({ store, commands }: AgentServiceParts, l
           if (overflow) throw new ConnectError("watcher fell too far behind; reconnect and re-list", Code.ResourceExhausted);
           const next = queue.shift();
           if (next) {
-            yield { agent: next };
+            yield { agent: shown(next) };
             continue;
           }
           await Promise.race([new Promise<void>((r) => (wake = r)), aborted]);
