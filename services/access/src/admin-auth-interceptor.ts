@@ -1,4 +1,6 @@
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "@fleetplane/platform";
+import { toConnectError } from "@fleetplane/platform-node";
 import type { AccessEvents } from "./access-events.js";
 import { UnauthenticatedError, type Authenticator } from "./authenticator.js";
 import { IDENTITY, type Identity } from "./identity.js";
@@ -16,6 +18,8 @@ export interface AdminAuthOptions {
   mode: "on" | "none";
   authenticate: Authenticator;
   events: AccessEvents;
+  /** For failures to check a credential (the store down: Unavailable, as any call that needs it). */
+  logger: Logger;
 }
 
 /**
@@ -46,7 +50,7 @@ export function adminAuthInterceptor(o: AdminAuthOptions): Interceptor {
       identity = await o.authenticate(req.header.get("authorization"));
     } catch (err) {
       if (err instanceof UnauthenticatedError) return refuse(Code.Unauthenticated, err.message, undefined);
-      throw err;
+      throw toConnectError(err, o.logger, req.method.name);
     }
     if (rule !== "authenticated" && !permits(identity.bindings, rule, DEFAULT_NAMESPACE)) {
       const held = identity.bindings.map((b) => `${b.role} in ${b.namespace === "*" ? "every namespace" : `namespace "${b.namespace}"`}`);

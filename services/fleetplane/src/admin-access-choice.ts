@@ -80,6 +80,7 @@ export function adminAccess(settings: AdminAccessSettings, repository: AccessRep
     mode: settings.auth,
     authenticate: createAuthenticator({ repository, oidc: settings.oidc ? createOidcVerifier(settings.oidc) : undefined }),
     events,
+    logger,
   });
   if (settings.auth === "none") logger.warn("admin authentication is off (--admin-auth none): anyone who reaches the loopback admin API may change the fleet");
   const server: Pick<ApiServerOptions, "interceptors" | "contextValues" | "tls" | "publicHosts" | "corsAllowedOrigins"> = {
