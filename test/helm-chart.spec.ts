@@ -43,9 +43,16 @@ describe("the Helm chart", () => {
     const deployment = (name: string) => docs.find((d) => d.includes("kind: Deployment") && d.includes(`name: fp-${name}\n`)) ?? "";
     expect(deployment("gateway")).toContain("replicas: 3");
     expect(deployment("gateway")).toMatch(/FLEETPLANE_GATEWAY_ID[\s\S]*fieldPath: metadata\.name/);
-    expect(deployment("gateway")).toContain("http://fp-agent-service:4322");
+    // Services call each other on the internal ports, with the generated token.
+    expect(deployment("gateway")).toContain("http://fp-agent-service:4332");
     expect(deployment("agent-service")).toContain("nats://nats.example:4222");
-    expect(deployment("agent-service")).toContain("http://fp-command-service:4323");
+    expect(deployment("agent-service")).toContain("http://fp-command-service:4333");
+    for (const name of ["gateway", "agent-service", "command-service"]) {
+      expect(deployment(name), name).toContain("name: FLEETPLANE_INTERNAL_TOKEN_FILE, value: /etc/fleetplane/internal/token");
+      expect(deployment(name), name).toMatch(/secretName: "fp-internal-token"/);
+    }
+    expect(docs.find((d) => d.includes("kind: Secret") && d.includes("name: fp-internal-token"))).toMatch(/token: [A-Za-z0-9+/=]{64}/);
+    expect(deployment("agent-service")).toContain('name: FLEETPLANE_PUBLIC_HOST, value: "fp-agent-service,');
     expect(deployment("command-service")).toContain("FLEETPLANE_MONGO_URL");
     for (const name of ["gateway", "agent-service", "command-service"]) {
       expect(deployment(name), name).toMatch(/readinessProbe:[\s\S]*path: \/(readyz|healthz)/);
@@ -60,7 +67,7 @@ describe("the Helm chart", () => {
     expect(agentService).toContain('name: FLEETPLANE_CSR_CERT_VALIDITY_DAYS, value: "30"');
     expect(agentService).toContain('name: FLEETPLANE_CSR_OPAMP_ENDPOINT, value: "wss://opamp.example/v1/opamp"');
     expect(agentService).toMatch(/volumes:[\s\S]*name: csr-ca[\s\S]*secretName: "fleetplane-csr-ca"/);
-    expect(agentService).toMatch(/volumeMounts:\s*- \{ name: csr-ca, mountPath: \/etc\/fleetplane\/csr-ca, readOnly: true \}/);
+    expect(agentService).toMatch(/volumeMounts:[\s\S]*- \{ name: csr-ca, mountPath: \/etc\/fleetplane\/csr-ca, readOnly: true \}/);
     expect(agentService).not.toMatch(/CSR_DEV_CA|csr-dev-ca/i);
   });
 
@@ -68,7 +75,9 @@ describe("the Helm chart", () => {
     const deployments = await render();
     for (const [name, doc] of Object.entries(deployments)) {
       expect(doc, name).not.toMatch(/csr/i);
-      expect(doc, name).not.toMatch(/volumes:|volumeMounts:/);
+      // Only the internal token is mounted.
+      expect(doc, name).not.toMatch(/name: csr-ca/);
+      expect(doc, name).toMatch(/volumes:\s*- name: internal-token/);
     }
     await expect(render("agentService.csr.caSecretName=ca", "agentService.csr.approval=yes")).rejects.toThrow(/approval must be auto or manual/);
   });
@@ -115,7 +124,16 @@ describe("the Helm chart", () => {
 
   it("sets only FLEETPLANE_* variables and flags that the command each Deployment runs accepts", async () => {
     // With every optional setting on, so that all the chart can render is checked.
-    const deployments = await render(...CSR_SETS, "agentService.customCapabilities={com.example.pause}");
+    const deployments = await render(
+      ...CSR_SETS,
+      "agentService.customCapabilities={com.example.pause}",
+      "admin.oidc.issuer=https://login.example",
+      "admin.oidc.audience=fleetplane",
+      "admin.oidc.jwksUrl=https://login.example/jwks",
+      "admin.tlsSecretName=admin-tls",
+      "admin.corsAllowedOrigins={https://ops.example}",
+      "admin.publicHosts={fleet.example}",
+    );
     expect(Object.keys(deployments).sort()).toEqual(["agent-service", "command-service", "gateway"]);
     for (const [name, doc] of Object.entries(deployments)) {
       const command = /args: \["([a-z-]+)"/.exec(doc)?.[1];

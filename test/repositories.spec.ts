@@ -44,6 +44,9 @@ import { certificateRequestRepositoryContract } from "./contract/certificate-req
 import { commandRepositoryContract } from "./contract/command-repository.contract.js";
 import { packageRepositoryContract } from "./contract/package-repository.contract.js";
 import { fleetRepositoryContract } from "./contract/fleet-repository.contract.js";
+import { accessRepositoryContract } from "./contract/access-repository.contract.js";
+import { createLmdbAccessRepository } from "@fleetplane/access";
+import { createMongoAccessRepository, ensureAccessIndexes } from "@fleetplane/access/mongo";
 import { eventually } from "./support/eventually.js";
 import { startFerretDb, type RunningFerretDb } from "./support/ferretdb.js";
 import { freePort } from "./support/free-port.js";
@@ -96,6 +99,11 @@ fleetRepositoryContract("LMDB", async () => {
     commands: createLmdbCommandRepository(store),
     close,
   };
+});
+
+accessRepositoryContract("LMDB", async () => {
+  const { store, close } = openTemporaryLmdb();
+  return { access: createLmdbAccessRepository(store), close };
 });
 
 // One FerretDB for the whole file; each test gets a database of its own.
@@ -156,6 +164,12 @@ fleetRepositoryContract("MongoDB (FerretDB)", async () => {
     commands: createMongoCommandRepository(mongo.db),
     close: () => mongo.close(),
   };
+});
+
+accessRepositoryContract("MongoDB (FerretDB)", async () => {
+  const mongo = await connectFreshMongo();
+  await ensureAccessIndexes(mongo.db);
+  return { access: createMongoAccessRepository(mongo.db), close: () => mongo.close() };
 });
 
 describe("MongoDB indexes", () => {

@@ -12,7 +12,10 @@ import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/config
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 import { silentLogger } from "@fleetplane/platform";
 import { startStandalone, type Standalone } from "@fleetplane/server";
+import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 import { type CsrApproval, serverCustomCapabilities } from "@fleetplane/agent-service";
+import { issueApiKey, type OidcSettings } from "@fleetplane/access";
+import { bearer } from "./admin-key.js";
 import { writeTestCa } from "./csr.js";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */
@@ -28,6 +31,8 @@ export async function startTestServer(
     console?: boolean;
     /** Custom capabilities the server declares, comma separated (as --custom-capabilities). */
     customCapabilities?: string;
+    /** Accept OIDC tokens (as the --oidc-* flags). */
+    oidc?: OidcSettings;
   } = {},
 ) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
@@ -48,9 +53,14 @@ export async function startTestServer(
     ...(ca ? { csr: { caCertFile: ca.caCertFile, caKeyFile: ca.caKeyFile, approval: options.csrApproval } } : {}),
     ...(options.console !== undefined ? { console: options.console } : {}),
     customCapabilities: serverCustomCapabilities(options.customCapabilities ?? ""),
+    ...(options.oidc ? { access: { auth: "on" as const, oidc: options.oidc } } : {}),
+    // Tests make their own admin key below (a restart on the same data would find it).
+    firstAdminKey: false,
     logger: silentLogger(),
   });
-  const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1" });
+  // Authentication is on, as in production: every client below carries an admin key.
+  const { key: adminKey, record } = await issueApiKey(server.access, { name: `test-admin-${Math.random().toString(36).slice(2)}`, role: "admin", namespace: "*", createdBy: "test" });
+  const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1", interceptors: [bearer(adminKey)] });
   return {
     server,
     dataDir,
@@ -69,6 +79,9 @@ export async function startTestServer(
     configurations: createClient(ConfigurationService, transport),
     groups: createClient(GroupService, transport),
     opampUrls: [{ wsUrl: `ws://127.0.0.1:${server.opampPort}/v1/opamp`, httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp` }],
+    access: createClient(AccessService, transport),
+    adminKey,
+    adminIdentity: `key:${record.name}`,
   };
 }
 

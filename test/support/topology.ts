@@ -6,6 +6,7 @@ import type { PackageService } from "@fleetplane/gen/fleetplane/package/v1/packa
 import type { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import type { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import type { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
+import type { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 
 /** What a behaviour suite needs from a running Fleetplane, whatever its topology. */
 export interface TestTopology {
@@ -26,5 +27,10 @@ export interface TestTopology {
   groups: Client<typeof GroupService>;
   /** OpAMP URLs of every gateway (the first is wsUrl/httpUrl). */
   opampUrls: Array<{ wsUrl: string; httpUrl: string }>;
+  access: Client<typeof AccessService>;
+  /** An admin API key every client above already sends. */
+  adminKey: string;
+  /** Who the audit trail names for calls with that key: "key:<name>". */
+  adminIdentity: string;
   close(): Promise<void>;
 }

@@ -43,6 +43,7 @@ export type { GatewayLeaseRepository } from "./connections/gateway-lease-store.j
 
 // api/: the Connect handlers.
 export { createAgentServiceImpl, type AgentServiceParts } from "./api/agent-service-handler.js";
+export { createAgentGatewayServiceImpl, type AgentGatewayParts, MAX_REPORTS_PER_BATCH } from "./api/agent-gateway-service-handler.js";
 export { createConnectionServiceImpl } from "./api/connection-service-handler.js";
 export { createCertificateServiceImpl } from "./api/certificate-service-handler.js";
 export { createPackageServiceImpl } from "./api/package-service-handler.js";

@@ -8,9 +8,11 @@ import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 
-export { AgentService, ConnectionService, CertificateService, CommandService, PackageService, NamespaceService, ConfigurationService, GroupService };
 export { ConfigSource } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 export type { Configuration, ConfigurationVersion, Group, GroupStatus, LabelSelector, Namespace } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
+import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
+
+export { AgentService, ConnectionService, CertificateService, CommandService, PackageService, AccessService, NamespaceService, ConfigurationService, GroupService };
 export { CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 export { CommandKind, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 export { CommandState, type CommandRecord } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
@@ -25,8 +27,21 @@ export interface FleetplaneClientOptions {
   protocol?: "connect" | "grpc" | "grpc-web";
   /** For the Connect protocol: "1.1" (default) or "2". gRPC always uses HTTP/2. */
   httpVersion?: "1.1" | "2";
-  /** Interceptors, e.g. to add an Authorization header. */
+  /**
+   * An API key (fpk_…) or OIDC token sent as `authorization: Bearer …` on
+   * every call; the admin API refuses calls without one.
+   */
+  apiKey?: string;
+  /** More interceptors (run after the one that adds the key). */
   interceptors?: Interceptor[];
+}
+
+/** Adds `authorization: Bearer <credential>` to every call. */
+export function bearerInterceptor(credential: string): Interceptor {
+  return (next) => (req) => {
+    req.header.set("authorization", `Bearer ${credential}`);
+    return next(req);
+  };
 }
 
 export interface FleetplaneClient {
@@ -41,6 +56,8 @@ export interface FleetplaneClient {
   namespaces: Client<typeof NamespaceService>;
   configurations: Client<typeof ConfigurationService>;
   groups: Client<typeof GroupService>;
+  /** API keys, role bindings, WhoAmI, refused calls (served with AgentService). */
+  access: Client<typeof AccessService>;
 }
 
 /**
@@ -50,7 +67,7 @@ export interface FleetplaneClient {
  */
 export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneClient {
   const transportFor = (baseUrl: string) => {
-    const interceptors = o.interceptors ?? [];
+    const interceptors = [...(o.apiKey ? [bearerInterceptor(o.apiKey)] : []), ...(o.interceptors ?? [])];
     switch (o.protocol ?? "connect") {
       case "grpc":
         return createGrpcTransport({ baseUrl, interceptors });
@@ -69,6 +86,7 @@ export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneCl
     namespaces: createClient(NamespaceService, main),
     configurations: createClient(ConfigurationService, main),
     groups: createClient(GroupService, main),
+    access: createClient(AccessService, main),
     commands: createClient(CommandService, o.commandServiceUrl ? transportFor(o.commandServiceUrl) : main),
   };
 }

@@ -2,6 +2,8 @@ import { GATEWAY_DEFAULTS } from "@fleetplane/opamp-gateway";
 import type { OptionSpec } from "@fleetplane/platform";
 import { CSR_OPTIONS } from "./certificate-authority-choice.js";
 import { CONSOLE_OPTION } from "./console-choice.js";
+import { ADMIN_ACCESS_OPTIONS } from "./admin-access-choice.js";
+import { INTERNAL_CLIENT_OPTIONS, internalListenerOptions } from "./internal-listener-choice.js";
 
 /**
  * The flags (and so the FLEETPLANE_* variables) of each server command. Kept
@@ -86,8 +88,9 @@ export const STANDALONE_OPTIONS: OptionSpec[] = [
   { name: "opamp-host", kind: "string", description: "Address OpAMP listens on", default: "127.0.0.1" },
   { name: "opamp-port", kind: "number", description: "OpAMP port (WebSocket and plain HTTP at /v1/opamp and /api/v1/opamp)", default: "4320" },
   { name: "api-host", kind: "string", description: "Address the admin API listens on", default: "127.0.0.1" },
-  { name: "api-port", kind: "number", description: "Admin API port (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c)", default: "4321" },
+  { name: "api-port", kind: "number", description: "Admin API port (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c, or h2 with TLS)", default: "4321" },
   CONSOLE_OPTION,
+  ...ADMIN_ACCESS_OPTIONS,
   ...GATEWAY_LIMIT_OPTIONS,
   ...CSR_OPTIONS,
   HEARTBEAT_OFFER,
@@ -115,12 +118,14 @@ const NATS_URL: OptionSpec = {
 
 /** The options of each service on its own (the pieces of the distributed topology). */
 export const COMMAND_OPTIONS = {
-  "command-service": [...common("4323", ".data/command-service"), MONGO_URL],
+  "command-service": [...common("4323", ".data/command-service"), MONGO_URL, ...ADMIN_ACCESS_OPTIONS, ...internalListenerOptions("4333")],
   "agent-service": [
     ...common("4322", ".data/agent-service"),
     MONGO_URL,
     NATS_URL,
-    { name: "command-service-url", kind: "string", description: "Base URL of command-service", default: "http://127.0.0.1:4323" },
+    { name: "command-service-url", kind: "string", description: "Base URL of command-service's internal listener", default: "http://127.0.0.1:4333" },
+    ...ADMIN_ACCESS_OPTIONS,
+    ...internalListenerOptions("4332"),
     { name: "reap-interval-seconds", kind: "number", description: "How often to look for gateways whose lease ran out", default: "5" },
     ...CSR_OPTIONS,
     CONSOLE_OPTION,
@@ -129,10 +134,21 @@ export const COMMAND_OPTIONS = {
   ],
   gateway: [
     ...common("4320"),
-    { name: "agent-service-url", kind: "string", description: "Base URL of agent-service (or a load balancer in front of its replicas)", default: "http://127.0.0.1:4322" },
+    { name: "agent-service-url", kind: "string", description: "Base URL of agent-service's internal listener (or a load balancer in front of its replicas)", default: "http://127.0.0.1:4332" },
+    ...INTERNAL_CLIENT_OPTIONS,
     NATS_URL,
     { name: "gateway-id", kind: "string", description: "Unique id of this gateway replica (letters, digits, _ and -); default: host name and random hex" },
     { name: "lease-seconds", kind: "number", description: "Agents of this gateway are marked disconnected this long after it dies", default: String(GATEWAY_DEFAULTS.leaseSeconds) },
     ...GATEWAY_LIMIT_OPTIONS,
   ],
 } satisfies Record<string, OptionSpec[]>;
+
+/** `fleetplane admin create-key`: a key written straight to the server's store (the first admin key). */
+export const CREATE_KEY_OPTIONS: OptionSpec[] = [
+  { name: "name", kind: "string", description: "Name of the key (its identity is key:<name>); letters, digits, ., _ and -" },
+  { name: "role", kind: "string", description: "viewer, operator or admin", default: "admin" },
+  { name: "namespace", kind: "string", description: 'Namespace the role is bound in ("*": every namespace)', default: "*" },
+  { name: "data-dir", kind: "string", description: "The server's embedded store (standalone: .data/fleetplane; agent-service alone: .data/agent-service)", default: ".data/fleetplane" },
+  MONGO_URL,
+  { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "warn" },
+];

@@ -8,6 +8,9 @@ import { startStandalone } from "./standalone.js";
 import { StartupError, startExplained } from "./startup-errors.js";
 import { csrSettingsOf } from "./certificate-authority-choice.js";
 import { COMMAND_OPTIONS, STANDALONE_OPTIONS } from "./command-options.js";
+import { adminAccessOf } from "./admin-access-choice.js";
+import { internalListenerOf, internalTokenOf } from "./internal-listener-choice.js";
+import { runAdminCommand } from "./admin-command.js";
 import type { GatewaySettings } from "@fleetplane/opamp-gateway";
 import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service";
 
@@ -90,7 +93,15 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
     summary: "Runs command-service alone: the audit trail API.",
     options: COMMAND_OPTIONS["command-service"],
     start: (v, logger) =>
-      startCommandServiceAlone({ dataDir: String(v["data-dir"]), mongoUrl: optional(v["mongo-url"]), host: String(v.host), port: Number(v.port), logger }),
+      startCommandServiceAlone({
+        dataDir: String(v["data-dir"]),
+        mongoUrl: optional(v["mongo-url"]),
+        host: String(v.host),
+        port: Number(v.port),
+        access: adminAccessOf(v, String(v.host)),
+        internal: internalListenerOf(v),
+        logger,
+      }),
   },
   "agent-service": {
     summary: "Runs agent-service alone: the agent and connection API.",
@@ -103,6 +114,8 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         host: String(v.host),
         port: Number(v.port),
         commandServiceUrl: String(v["command-service-url"]),
+        access: adminAccessOf(v, String(v.host)),
+        internal: internalListenerOf(v),
         reapIntervalMs: Number(v["reap-interval-seconds"]) * 1000,
         csr: csrSettingsOf(v),
         console: v.console === true,
@@ -120,6 +133,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         host: String(v.host),
         port: Number(v.port),
         agentServiceUrl: String(v["agent-service-url"]),
+        internalToken: internalTokenOf(v),
         natsUrl: optional(v["nats-url"]),
         leaseSeconds: Number(v["lease-seconds"]),
         ...gatewayLimits(v),
@@ -136,6 +150,7 @@ Commands:
   agent-service    Run agent-service alone
   command-service  Run command-service alone
   sim              Simulate a fleet of OpAMP agents against a server
+  admin create-key Make an API key in a server's store (the first admin key)
 
 Run "fleetplane <command> --help" for the options of a command.`;
 
@@ -153,6 +168,7 @@ async function main(argv: string[]): Promise<number> {
     const { runSimCli } = await import("@fleetplane/simulator");
     return runSimCli(args);
   }
+  if (command === "admin") return runAdminCommand(args);
   const single = SINGLE[command];
   if (single) {
     const parsed = parseOptions(single.options, args);
@@ -188,6 +204,7 @@ async function main(argv: string[]): Promise<number> {
     apiHost: String(values["api-host"]),
     apiPort: Number(values["api-port"]),
     console: values.console === true,
+    access: adminAccessOf(values, String(values["api-host"])),
     ...gatewayLimits(values),
     csr: csrSettingsOf(values),
     heartbeatIntervalSeconds: heartbeatOffer(values),
@@ -198,8 +215,14 @@ async function main(argv: string[]): Promise<number> {
     { opamp: `ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp`, api: `http://${values["api-host"]}:${server.apiPort}`, dataDir: values["data-dir"] },
     "Fleetplane standalone is running",
   );
+  const apiUrl = `${server.apiScheme}://${values["api-host"]}:${server.apiPort}`;
+  // The first admin key goes to this banner only (a terminal), never to the JSON log, which is often shipped elsewhere.
+  const firstKey = server.firstAdminKey
+    ? `  Admin key: ${server.firstAdminKey}\n             (made because the store had no key; shown once — keep it. Use: authorization: Bearer <key>)\n`
+    : "";
+  if (server.firstAdminKey) logger.info("a first admin API key was made and printed to the terminal (not logged)");
   process.stderr.write(
-    `\nFleetplane standalone\n  OpAMP:     ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also http:// POST, and /api/v1/opamp)\n  Admin API: http://${values["api-host"]}:${server.apiPort}  (Connect, gRPC, gRPC-web)\n${values.console === true ? `  Console:   http://${values["api-host"]}:${server.apiPort}/\n` : ""}  Data:      ${values["data-dir"]}\n\n`,
+    `\nFleetplane standalone\n  OpAMP:     ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also http:// POST, and /api/v1/opamp)\n  Admin API: ${apiUrl}  (Connect, gRPC, gRPC-web)\n${values.console === true ? `  Console:   ${apiUrl}/\n` : ""}${firstKey}  Data:      ${values["data-dir"]}\n\n`,
   );
   await untilSignal(logger);
   await server.close();

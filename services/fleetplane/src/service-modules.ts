@@ -2,6 +2,8 @@ import type { Client, ConnectRouter } from "@connectrpc/connect";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
+import { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import {
   createCertificateServiceImpl,
   CertificateDesk,
@@ -10,6 +12,7 @@ import {
   type CertificateSigner,
   createConnectCommandAudit,
   createAgentServiceImpl,
+  createAgentGatewayServiceImpl,
   createConnectionServiceImpl,
   AdminCommands,
   AgentReports,
@@ -33,7 +36,7 @@ import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/config
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
-import { createCommandServiceImpl, CommandAudit, exposePendingCommands } from "@fleetplane/command-service";
+import { createCommandServiceImpl, createCommandRecorderImpl, CommandAudit, exposePendingCommands } from "@fleetplane/command-service";
 import { registration, type ServiceRegistration } from "@fleetplane/platform-node";
 import type { Logger, PushBus } from "@fleetplane/platform";
 import type { AgentStores, CommandStores } from "./stores.js";
@@ -46,11 +49,16 @@ import type { AgentStores, CommandStores } from "./stores.js";
 export function commandServiceModule(stores: CommandStores, logger: Logger) {
   const audit = new CommandAudit(stores.commands);
   const services: ServiceRegistration[] = [registration(CommandService, createCommandServiceImpl(audit, logger))];
+  const internal: ServiceRegistration[] = [registration(CommandRecorderService, createCommandRecorderImpl(audit, logger))];
   const stopMetrics = exposePendingCommands(audit, logger);
   return {
     audit,
+    /** The admin API (ListCommands). */
     services,
     routes: routesOf(services),
+    /** What agent-service calls (RecordCommand, UpdateCommandState): in process, or on the internal listener. */
+    internal,
+    internalRoutes: routesOf(internal),
     /** Stops reading the store for /metrics (call before closing the store). */
     close: async () => stopMetrics(),
   };
@@ -67,7 +75,7 @@ export interface AgentServiceModuleOptions {
   customCapabilities?: CustomCapabilities | undefined;
 }
 
-export function agentServiceModule(stores: AgentStores, commands: Client<typeof CommandService>, bus: PushBus, logger: Logger, o: AgentServiceModuleOptions = {}) {
+export function agentServiceModule(stores: AgentStores, commands: Client<typeof CommandRecorderService>, bus: PushBus, logger: Logger, o: AgentServiceModuleOptions = {}) {
   const audit = createConnectCommandAudit(commands, logger);
   const desk = new CertificateDesk({
     requests: stores.certificateRequests,
@@ -110,14 +118,15 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   leases.start(o.reapIntervalMs ?? 5_000);
   const replicaChanges = listenForReplicaChanges(bus, store, logger);
   const services: ServiceRegistration[] = [
-    registration(AgentService, createAgentServiceImpl({ store, reports, commands: adminCommands }, logger)),
-    registration(ConnectionService, createConnectionServiceImpl(connections, leases, logger)),
+    registration(AgentService, createAgentServiceImpl({ store, commands: adminCommands }, logger)),
+    registration(ConnectionService, createConnectionServiceImpl(connections, logger)),
     registration(CertificateService, createCertificateServiceImpl(new CertificateRequestUsecase(desk, adminCommands), logger)),
     registration(PackageService, createPackageServiceImpl(packages, logger)),
     registration(NamespaceService, createNamespaceServiceImpl(namespaces, logger)),
     registration(ConfigurationService, createConfigurationServiceImpl(configurations, logger)),
     registration(GroupService, createGroupServiceImpl(groups, logger)),
   ];
+  const internal: ServiceRegistration[] = [registration(AgentGatewayService, createAgentGatewayServiceImpl({ reports, connections, leases }, logger))];
   return {
     agents: store,
     leases,
@@ -129,8 +138,12 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
       await store.close();
       await audit.drain();
     },
+    /** The admin API. */
     services,
     routes: routesOf(services),
+    /** What gateways call: in process, or on the internal listener. */
+    internal,
+    internalRoutes: routesOf(internal),
   };
 }
 

@@ -17,6 +17,7 @@ import {
   createLmdbGroupRepository,
 } from "@fleetplane/agent-service";
 import { type CommandRepository, createLmdbCommandRepository } from "@fleetplane/command-service";
+import { type AccessRepository, createLmdbAccessRepository } from "@fleetplane/access";
 import { openEmbeddedStore, timed } from "@fleetplane/platform-node";
 import type { Logger } from "@fleetplane/platform";
 
@@ -44,7 +45,12 @@ export interface StoreChoice {
   logger: Logger;
 }
 
-export interface OpenStores extends AgentStores, CommandStores {
+export interface AccessStores {
+  /** API keys, role bindings, refused calls. */
+  access: AccessRepository;
+}
+
+export interface OpenStores extends AgentStores, CommandStores, AccessStores {
   kind: "embedded" | "mongodb";
   close(): Promise<void>;
 }
@@ -72,12 +78,14 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       ensureFleetIndexes,
     } = await import("@fleetplane/agent-service/mongo");
     const { createMongoCommandRepository, ensureCommandIndexes } = await import("@fleetplane/command-service/mongo");
+    const { createMongoAccessRepository, ensureAccessIndexes } = await import("@fleetplane/access/mongo");
     const mongo = await connectMongo(o.mongoUrl, { logger: o.logger });
     await ensureAgentIndexes(mongo.db);
     await ensureCommandIndexes(mongo.db);
     await ensureCertificateRequestIndexes(mongo.db);
     await ensurePackageIndexes(mongo.db);
     await ensureFleetIndexes(mongo.db);
+    await ensureAccessIndexes(mongo.db);
     return {
       kind: "mongodb",
       agents: timed(createMongoAgentRepository(mongo.db), "mongodb", "agents"),
@@ -89,6 +97,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       configurations: timed(createMongoConfigurationRepository(mongo.db), "mongodb", "configurations"),
       groups: timed(createMongoGroupRepository(mongo.db), "mongodb", "groups"),
       commands: timed(createMongoCommandRepository(mongo.db), "mongodb", "commands"),
+      access: timed(createMongoAccessRepository(mongo.db), "mongodb", "access"),
       close: () => mongo.close(),
     };
   }
@@ -104,6 +113,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     configurations: timed(createLmdbConfigurationRepository(store), "embedded", "configurations"),
     groups: timed(createLmdbGroupRepository(store), "embedded", "groups"),
     commands: timed(createLmdbCommandRepository(store), "embedded", "commands"),
+    access: timed(createLmdbAccessRepository(store), "embedded", "access"),
     close: () => store.close(),
   };
 }

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import { ConnectionSchema, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import type { AgentConnection } from "./agent-connection.js";
 
 /**
@@ -18,7 +18,7 @@ export class ConnectionTracker {
 
   constructor(
     private readonly gatewayId: string,
-    private readonly remote: Client<typeof ConnectionService>,
+    private readonly remote: Client<typeof AgentGatewayService>,
   ) {}
 
   /** NewConnection of the design: the record for a freshly accepted transport session. */

@@ -1,5 +1,5 @@
 import type { Client } from "@connectrpc/connect";
-import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import type { Logger, PushBus, PushSubscription } from "@fleetplane/platform";
 import { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { CleanupQueue } from "./cleanup-queue.js";
@@ -21,8 +21,8 @@ export interface GatewayOptions extends GatewaySettings {
   host: string;
   /** 0: any free port (see Gateway.port). */
   port: number;
-  agents: Client<typeof AgentService>;
-  connections: Client<typeof ConnectionService>;
+  /** agent-service's internal API (in process in standalone, its internal listener otherwise). */
+  agentService: Client<typeof AgentGatewayService>;
   bus: PushBus;
   logger: Logger;
 }
@@ -46,14 +46,14 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const lease = startLeaseRenewal({
     gatewayId: o.gatewayId,
     ttlSeconds: settings.leaseSeconds,
-    connections: o.connections,
+    connections: o.agentService,
     registry,
     capabilities,
     logger: o.logger,
   });
   const service = new OpampService({
-    agents: o.agents,
-    connections: new ConnectionTracker(o.gatewayId, o.connections),
+    agents: o.agentService,
+    connections: new ConnectionTracker(o.gatewayId, o.agentService),
     registry,
     cleanup,
     capabilities,
@@ -90,7 +90,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     },
     service,
   );
-  const onPush = createPushReceiver({ agents: o.agents, registry, logger: o.logger });
+  const onPush = createPushReceiver({ agents: o.agentService, registry, logger: o.logger });
   const subscription: PushSubscription = await o.bus.subscribe(
     o.gatewayId,
     (n) => void onPush(n),

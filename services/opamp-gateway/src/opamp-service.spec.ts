@@ -1,7 +1,7 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { AgentToServerSchema, ServerErrorResponseType } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { Logger } from "@fleetplane/platform";
 import { describe, expect, it } from "vitest";
@@ -28,11 +28,15 @@ function service(code: Code) {
   const { logger, warned } = capturingLogger();
   const counted: WarningKind[] = [];
   const refuse = () => Promise.reject(new ConnectError("refused", code));
-  const agents = { reportMessages: refuse, reportMessage: refuse } as unknown as Client<typeof AgentService>;
-  const remote = { saveConnection: async () => ({}), deleteConnection: async () => ({}) } as unknown as Client<typeof ConnectionService>;
+  const agents = {
+    reportMessages: refuse,
+    reportMessage: refuse,
+    saveConnection: async () => ({}),
+    deleteConnection: async () => ({}),
+  } as unknown as Client<typeof AgentGatewayService>;
   const svc = new OpampService({
     agents,
-    connections: new ConnectionTracker("gw", remote),
+    connections: new ConnectionTracker("gw", agents),
     registry: new WebSocketRegistry(),
     cleanup: new CleanupQueue(logger),
     capabilities: new AnnouncedCapabilities(),

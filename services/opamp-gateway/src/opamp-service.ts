@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { ServerErrorResponseType, type AgentToServer, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { errorReply, instanceUidProblem, retryAfterHeader } from "@fleetplane/opamp";
 import { bytesEqual, instanceUidToHex, type Logger } from "@fleetplane/platform";
@@ -17,7 +17,7 @@ import { sourceAddress, type RateLimitedWarnings } from "./rate-limited-warnings
 import type { WebSocketRegistry } from "./websocket-registry.js";
 
 export interface OpampServiceOptions {
-  agents: Client<typeof AgentService>;
+  agents: Client<typeof AgentGatewayService>;
   connections: ConnectionTracker;
   registry: WebSocketRegistry;
   cleanup: CleanupQueue;

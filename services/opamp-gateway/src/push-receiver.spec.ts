@@ -1,6 +1,7 @@
 import type { Client } from "@connectrpc/connect";
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { AgentService, PullServerToAgentRequest } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
+import type { PullServerToAgentRequest } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { SERVER_CAPABILITIES, serverToAgent } from "@fleetplane/opamp";
 import { silentLogger, type PushNotice } from "@fleetplane/platform";
@@ -38,7 +39,7 @@ function agentService(pending: Map<string, ServerToAgent[]>) {
       pulls.push(req);
       return { message: pending.get(req.instanceUid)?.shift() };
     },
-  } as unknown as Client<typeof AgentService>;
+  } as unknown as Client<typeof AgentGatewayService>;
   return { client, pulls };
 }
 

@@ -1,5 +1,5 @@
 import type { Client } from "@connectrpc/connect";
-import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { runBounded, type Logger, type PushNotice } from "@fleetplane/platform";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import type { WebSocketRegistry } from "./websocket-registry.js";
@@ -15,7 +15,7 @@ const MAX_PULLS = 4;
  * sends it. A notice for a connection we no longer hold is stale and ignored;
  * the agent's next message reconciles.
  */
-export function createPushReceiver(deps: { agents: Client<typeof AgentService>; registry: WebSocketRegistry; logger: Logger }) {
+export function createPushReceiver(deps: { agents: Client<typeof AgentGatewayService>; registry: WebSocketRegistry; logger: Logger }) {
   return async (notice: PushNotice): Promise<void> => {
     const conn = deps.registry.getByInstanceUid(notice.instanceUid);
     if (!conn || conn.id !== notice.connectionId) return;

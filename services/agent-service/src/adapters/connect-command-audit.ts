@@ -1,5 +1,6 @@
 import type { Client } from "@connectrpc/connect";
-import { CommandService, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
 import type { Logger } from "@fleetplane/platform";
 import type { CommandTransition } from "../agents/agent-model.js";
 import type { CommandAuditPort } from "../agents/command-audit-port.js";
@@ -19,7 +20,7 @@ const STATE: Record<CommandTransition["to"], CommandState> = {
  * fails after every retry is logged as an error with the full record.
  */
 export function createConnectCommandAudit(
-  client: Client<typeof CommandService>,
+  client: Client<typeof CommandRecorderService>,
   logger: Logger,
   options: { retries?: number; backoffMs?: number } = {},
 ): CommandAuditPort & { drain(): Promise<void> } {

@@ -21,12 +21,12 @@ export function createGroupServiceImpl(groups: Groups, logger: Logger): ServiceI
   return {
     createGroup: (req, ctx) =>
       guard("CreateGroup", async () => {
-        const { group, agentsMoved } = await groups.create(groupOf(req.group), requesterOf("", ctx));
+        const { group, agentsMoved } = await groups.create(groupOf(req.group), requesterOf(ctx));
         return { group, agentsMoved: BigInt(agentsMoved) };
       }),
     updateGroup: (req, ctx) =>
       guard("UpdateGroup", async () => {
-        const { group, agentsMoved } = await groups.update(groupOf(req.group), requesterOf("", ctx));
+        const { group, agentsMoved } = await groups.update(groupOf(req.group), requesterOf(ctx));
         return { group, agentsMoved: BigInt(agentsMoved) };
       }),
     getGroup: (req) =>
@@ -47,7 +47,7 @@ export function createGroupServiceImpl(groups: Groups, logger: Logger): ServiceI
       }),
     deleteGroup: (req, ctx) =>
       guard("DeleteGroup", async () => {
-        const { agentsMoved } = await groups.delete(requestNamespace(req.namespace), req.name, requesterOf("", ctx));
+        const { agentsMoved } = await groups.delete(requestNamespace(req.namespace), req.name, requesterOf(ctx));
         return { agentsMoved: BigInt(agentsMoved) };
       }),
   };

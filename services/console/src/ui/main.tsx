@@ -1,6 +1,8 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { actor, setActor } from "./api.js";
+import { accessApi, credential, errorText, forgetCredential, rememberCredential } from "./api.js";
+import { SessionContext, type Session } from "./session.js";
+import { SignInPage } from "./pages/sign-in.js";
 import { onLiveState, startLiveUpdates, type LiveState } from "./live-updates.js";
 import { AgentDetailPage } from "./pages/agent-detail.js";
 import { AgentListPage } from "./pages/agent-list.js";
@@ -29,7 +31,54 @@ function LiveIndicator() {
   );
 }
 
-function App() {
+/** Asks WhoAmI with the stored credential: the session, or why there is none. */
+async function whoAmI(): Promise<Session> {
+  const who = await accessApi.whoAmI({});
+  return { identity: who.identity, permissions: who.permissions };
+}
+
+/** Signed in: the console; otherwise the sign-in page only. */
+function Root() {
+  const [session, setSession] = useState<Session | undefined>();
+  const [problem, setProblem] = useState<string | undefined>();
+  const [checking, setChecking] = useState(credential() !== undefined);
+  const open = async () => {
+    try {
+      setSession(await whoAmI());
+      setProblem(undefined);
+      startLiveUpdates();
+    } catch (err) {
+      forgetCredential();
+      setProblem(`Not signed in: ${errorText(err)}`);
+    }
+  };
+  useEffect(() => {
+    if (credential()) void open().finally(() => setChecking(false));
+  }, []);
+  if (checking) return <p class="loading">Signing in…</p>;
+  if (!session) {
+    return (
+      <SignInPage
+        problem={problem}
+        onSignIn={async (key) => {
+          rememberCredential(key);
+          await open();
+        }}
+      />
+    );
+  }
+  const signOut = () => {
+    forgetCredential();
+    location.reload(); // drops the live stream and every loaded page
+  };
+  return (
+    <SessionContext.Provider value={session}>
+      <App session={session} onSignOut={signOut} />
+    </SessionContext.Provider>
+  );
+}
+
+function App({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
   const route = useRoute();
   const link = (href: string, label: string, active: boolean) => (
     <a href={href} class={active ? "active" : ""}>
@@ -45,9 +94,12 @@ function App() {
           {link("#/agents", "Agents", route.page === "agents" || route.page === "agent")}
           {link("#/audit", "Audit log", route.page === "audit")}
         </nav>
-        <label class="actor">
-          acting as <input value={actor()} onChange={(e) => setActor(e.currentTarget.value)} size={14} data-testid="actor" />
-        </label>
+        <span class="actor" data-testid="signed-in-as" title={`may: ${session.permissions.join(", ") || "nothing"}`}>
+          {session.identity}{" "}
+          <button type="button" onClick={onSignOut} data-testid="sign-out">
+            Sign out
+          </button>
+        </span>
         <LiveIndicator />
       </header>
       <main>
@@ -60,7 +112,6 @@ function App() {
   );
 }
 
-startLiveUpdates();
 const root = document.getElementById("app")!;
 root.replaceChildren(); // the "Loading…" placeholder: Preact adds to a container, it does not clear it
-render(<App />, root);
+render(<Root />, root);

@@ -266,7 +266,7 @@ export type RemoteConfigData = Message<"fleetplane.agent.v1.RemoteConfigData"> &
   updatedAt?: Timestamp | undefined;
 
   /**
-   * Who assigned this configuration (free text from the admin call).
+   * Who assigned this configuration: the caller's identity ("key:<name>", "oidc:<subject>").
    *
    * @generated from field: string updated_by = 5;
    */

@@ -2,7 +2,8 @@ import { CommandKind, ConnectionType, RemoteConfigState, type Agent } from "@fle
 import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { AgentCapabilities, PackageStatusEnum, RemoteConfigStatuses, type AgentConfigMap } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { useEffect, useState } from "preact/hooks";
-import { actor, agentApi, commandApi, errorText } from "../api.js";
+import { agentApi, commandApi, errorText } from "../api.js";
+import { useCan } from "../session.js";
 import { ConfigEditor } from "../components/config-editor.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { HealthTree } from "../components/health-tree.js";
@@ -66,6 +67,9 @@ export function AgentDetailPage({ uid }: { uid: string }) {
   );
   useLiveRefresh(commands.reload, 1_000, isThis);
   const [restart, setRestart] = useState<string | undefined>();
+  // Hidden, not just refused: a viewer sees no buttons it cannot use (the server refuses anyway).
+  const canOperate = useCan("operate");
+  const canReadSecrets = useCan("read-secrets");
 
   const agent = live ?? loaded.data;
   if (loaded.error) return <ErrorBanner error={loaded.error} />;
@@ -86,7 +90,7 @@ export function AgentDetailPage({ uid }: { uid: string }) {
     for (const [name, f] of Object.entries(current)) files[name] = { content: { case: "body", value: f.body }, contentType: f.contentType };
     files[editable.name] = { content: { case: "text", value: text }, contentType: "text/yaml" };
     try {
-      const res = await agentApi.setRemoteConfig({ instanceUid: uid, files, requestedBy: actor() });
+      const res = await agentApi.setRemoteConfig({ instanceUid: uid, files });
       commands.reload();
       return res.pushed ? `Pushed to the agent (command ${res.commandId}).` : `Saved; the agent gets it on its next message (command ${res.commandId}).`;
     } catch (err) {
@@ -96,7 +100,7 @@ export function AgentDetailPage({ uid }: { uid: string }) {
 
   const sendRestart = async () => {
     try {
-      const res = await agentApi.sendCommand({ instanceUid: uid, kind: CommandKind.RESTART, requestedBy: actor() });
+      const res = await agentApi.sendCommand({ instanceUid: uid, kind: CommandKind.RESTART });
       setRestart(res.pushed ? "Restart sent to the agent." : "Restart queued; the agent gets it on its next message.");
       commands.reload();
     } catch (err) {
@@ -195,14 +199,26 @@ export function AgentDetailPage({ uid }: { uid: string }) {
               ["error", rc?.lastErrorMessage || reported?.errorMessage || "—"],
             ]}
           />
-          <h3>Edit and push</h3>
-          <ConfigEditor key={uid} initialText={editable.text} onPush={pushConfig} />
+          {canOperate && (
+            <>
+              <h3>Edit and push</h3>
+              <ConfigEditor key={uid} initialText={editable.text} onPush={pushConfig} />
+            </>
+          )}
           <h2>Effective config</h2>
-          <ConfigFiles config={st?.effectiveConfig?.configMap} testId="effective-config" />
+          {canReadSecrets ? (
+            <ConfigFiles config={st?.effectiveConfig?.configMap} testId="effective-config" />
+          ) : (
+            <p class="muted" data-testid="effective-config-hidden">
+              Configuration bodies may hold secrets: your role does not show them.
+            </p>
+          )}
           <h2>Commands</h2>
-          <button data-testid="restart" disabled={!canRestart} title={canRestart ? "" : "The agent did not declare AcceptsRestartCommand"} onClick={() => void sendRestart()}>
-            Restart agent
-          </button>
+          {canOperate && (
+            <button data-testid="restart" disabled={!canRestart} title={canRestart ? "" : "The agent did not declare AcceptsRestartCommand"} onClick={() => void sendRestart()}>
+              Restart agent
+            </button>
+          )}
           {restart && (
             <span data-testid="restart-outcome" role="status">
               {" "}
