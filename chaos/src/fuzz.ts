@@ -83,8 +83,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       outcomes[outcomeName(outcome)] = (outcomes[outcomeName(outcome)] ?? 0) + 1;
       if (outcome.kind === "ws" && outcome.answered) wsAnswered++;
     }
-    // A crash from the last input of a batch may take a moment to show.
-    await new Promise((r) => setImmediate(r));
+    // A server may die just after answering, or drop the connection as it
+    // dies: give its exit a moment to show (longer after a dropped
+    // connection), so that the batch that killed it is the one that fails
+    // and shrinking keeps blaming the right input.
+    await server.exitsWithin(results.some(droppedConnection) ? 1_000 : 10);
     const faults = results.map((o, i) => [serverFault(o), i] as const).filter(([f]) => f !== undefined);
     if (faults.length > 0) throw new Error(`input ${faults[0]![1]} of the batch: ${faults[0]![0]}`);
     const problem = server.problem();
@@ -132,6 +135,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     };
   }
   return report;
+}
+
+function droppedConnection(o: Outcome): boolean {
+  return o.kind === "http-error" || (o.kind === "ws" && (o.closeCode === 1006 || !o.answered));
 }
 
 function outcomeName(o: Outcome): string {

@@ -49,6 +49,8 @@ const LOST_CONTROL = /"level":\s*(60|"fatal")|unhandled|uncaught/i;
 export class ServerProcess {
   /** Lines (stdout or stderr) that show a crash or an unhandled error, in order. */
   readonly lostControl: string[] = [];
+  /** The last lines it printed, for the report when it dies. */
+  private readonly recentLines: string[] = [];
   /** Log lines written (stdout JSON entries and stderr lines after start-up). */
   linesLogged = 0;
   /** Set when the process exited (by itself, or killed). */
@@ -88,7 +90,7 @@ export class ServerProcess {
 
   /** Why the server is not healthy, or undefined: it died by itself, or printed a fatal / unhandled error. */
   problem(): string | undefined {
-    if (this.exit && !this.killedByUs) return `server exited by itself (code ${this.exit.code}, signal ${this.exit.signal}); last lines: ${this.lostControl.slice(-3).join(" | ")}`;
+    if (this.exit && !this.killedByUs) return `server exited by itself (code ${this.exit.code}, signal ${this.exit.signal}); last lines: ${this.recentLines.join(" | ")}`;
     if (this.lostControl.length > 0) return `server lost control: ${this.lostControl[0]}`;
     return undefined;
   }
@@ -103,6 +105,8 @@ export class ServerProcess {
         return;
       }
       server.linesLogged++;
+      server.recentLines.push(line.slice(0, 300));
+      if (server.recentLines.length > 8) server.recentLines.shift();
       if (LOST_CONTROL.test(line)) server.lostControl.push(line.slice(0, 2_000));
     };
     createInterface({ input: child.stdout! }).on("line", watch);
@@ -128,6 +132,14 @@ export class ServerProcess {
     child.removeAllListeners("exit");
     server = new ServerProcess(child, urls.opamp, urls.api);
     return server;
+  }
+
+  /** Resolves once the process exited or `ms` passed; true if it exited. */
+  async exitsWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.exited, new Promise((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+    return !this.alive;
   }
 
   /** kill -9: the crash the kill loop inflicts (not counted as the server's own). */
