@@ -6,3 +6,4 @@ export { formatFigures } from "./figures.js";
 export { runFuzz, type FuzzOptions, type FuzzReport } from "./fuzz.js";
 export { ProbeAgent } from "./probe-agent.js";
 export { ServerProcess, standaloneCommand, type ServerCommand } from "./server-process.js";
+export { runKillLoop, type KillLoopOptions, type KillLoopReport } from "./kill-loop.js";
