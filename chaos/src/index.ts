@@ -7,3 +7,5 @@ export { runFuzz, type FuzzOptions, type FuzzReport } from "./fuzz.js";
 export { ProbeAgent } from "./probe-agent.js";
 export { ServerProcess, standaloneCommand, type ServerCommand } from "./server-process.js";
 export { runKillLoop, type KillLoopOptions, type KillLoopReport } from "./kill-loop.js";
+export { runSoak, type SoakOptions, type SoakReport } from "./soak.js";
+export { ABUSE_SCENARIOS, runAbuse, type AbuseOptions, type AbuseReport, type AbuseScenario } from "./abuse.js";
