@@ -137,8 +137,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   return report;
 }
 
+/** An HTTP request without a response, or a WebSocket that ended without a close frame (1006): what a dying server leaves. */
 function droppedConnection(o: Outcome): boolean {
-  return o.kind === "http-error" || (o.kind === "ws" && (o.closeCode === 1006 || !o.answered));
+  return o.kind === "http-error" || (o.kind === "ws" && o.closeCode === 1006);
 }
 
 function outcomeName(o: Outcome): string {
