@@ -32,7 +32,10 @@ describe("chaos fuzz, short seeded run", () => {
     console.log(formatFigures("chaos fuzz against the broken stub", report));
     expect(report.failure?.message).toMatch(/HTTP 500|exited by itself|lost control/);
     expect(report.failure?.replay).toContain(`seed ${SEED}`);
-    // Shrunk: a batch of one input that is what the stub cannot take.
-    expect(report.failure?.counterexample).toMatch(/^\[\[\{"kind":"http"/);
+    // Shrunk to what the stub cannot take (a gzip body or a PUT). A crash shows a moment after
+    // its input was answered, so on a busy machine an innocent neighbour may stay in the batch.
+    const counterexample = report.failure?.counterexample ?? "";
+    expect(counterexample).toMatch(/"contentEncoding":"gzip"|"method":"PUT"/);
+    expect(counterexample.match(/"kind":/g)?.length).toBeLessThanOrEqual(2);
   }, 150_000);
 });
