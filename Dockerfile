@@ -23,6 +23,7 @@ COPY services/console/package.json services/console/
 COPY services/fleetplane/package.json services/fleetplane/
 COPY test/package.json test/
 COPY bench/package.json bench/
+COPY chaos/package.json chaos/
 RUN pnpm install --frozen-lockfile --prod --filter @fleetplane/server...
 
 COPY gen/src gen/src
