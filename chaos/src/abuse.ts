@@ -54,7 +54,7 @@ export async function runAbuse(scenario: AbuseScenario, options: AbuseOptions = 
     const linesBefore = server.linesLogged;
     const abuser =
       scenario === "huge-description" ? await hugeDescriptions(server, options) : scenario === "new-uids" ? await newUids(server, options) : await silentWebSockets(server, options);
-    const summary = server.alive ? await adminClients(server.apiUrl).agents.getFleetSummary({}, { timeoutMs: 120_000 }).then((r) => r.summary).catch(() => undefined) : undefined;
+    const summary = server.alive ? await adminClients(server.apiUrl, server.adminKey).agents.getFleetSummary({}, { timeoutMs: 120_000 }).then((r) => r.summary).catch(() => undefined) : undefined;
     return {
       scenario,
       abuser,

@@ -107,7 +107,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   let serverRssMiB = 0;
   if (server.alive) {
     serverRssMiB = Math.round(processStats(server.pid).rssBytes / 2 ** 20);
-    agentsStored = await adminClients(server.apiUrl)
+    agentsStored = await adminClients(server.apiUrl, server.adminKey)
       .agents.getFleetSummary({})
       .then((r) => Number(r.summary?.total ?? 0))
       .catch(() => undefined);

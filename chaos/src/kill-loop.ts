@@ -71,6 +71,9 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRep
   const started = performance.now();
 
   let server = await start();
+  // Printed once, at the first start on an empty store; a restart on the
+  // same store prints none and the first key still holds.
+  let apiKey = server.adminKey;
   const delivered = new Map<number, Set<string>>();
   const fleet = new Fleet({
     url: server.opampWsUrl,
@@ -98,7 +101,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRep
     // Each agent gets at most one config in the whole run, so "its config" is unambiguous.
     const order = shuffled(fleet.agents.map((_, i) => i), random);
     for (let round = 0; round < rounds; round++) {
-      const admin = adminClients(server.apiUrl);
+      const admin = adminClients(server.apiUrl, apiKey);
       const targets = order.splice(0, perRound);
       const spreadMs = 1_500;
       const killAt = spreadMs * (0.3 + 0.6 * random());
@@ -107,7 +110,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRep
         const uid = fleet.agents[agent]!.uidHex;
         const text = `# chaos kill round ${round} agent ${agent}\nreceivers: {}\n`;
         const acknowledged = await admin.agents
-          .setRemoteConfig({ instanceUid: uid, files: { "": { content: { case: "text", value: text } } }, requestedBy: "chaos-kill" })
+          .setRemoteConfig({ instanceUid: uid, files: { "": { content: { case: "text", value: text } } } })
           .then(() => true)
           .catch(() => false);
         calls.push({ agent, uid, text, acknowledged });
@@ -118,6 +121,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRep
       await Promise.all(inFlight);
       const before = fleet.agents.filter((a, i) => a.uidHex !== originalUids[i]).length;
       server = await start();
+      apiKey = server.adminKey ?? apiKey;
       await eventually(() => fleet.stats.connected >= agentCount, 120_000, "all agents reconnected");
       recovery.push((performance.now() - killedAt) / 1000);
       reassignedPerRound.push(fleet.agents.filter((a, i) => a.uidHex !== originalUids[i]).length - before);
@@ -129,7 +133,7 @@ export async function runKillLoop(options: KillLoopOptions): Promise<KillLoopRep
     // Known broken (issue 15 item 3) may keep some from arriving: count them rather than fail here.
     await eventually(() => acknowledged.every(isDelivered), options.settleMs ?? 60_000, "acknowledged configs delivered").catch(() => undefined);
 
-    const admin = adminClients(server.apiUrl);
+    const admin = adminClients(server.apiUrl, apiKey);
     let lost = 0;
     let stuck = 0;
     for (const call of acknowledged) {

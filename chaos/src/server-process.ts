@@ -6,7 +6,7 @@ const MAIN = join(import.meta.dirname, "..", "..", "services", "fleetplane", "sr
 
 /** How to start the process under test: our standalone server, or (to prove a check can fail) a stub. */
 export interface ServerCommand {
-  /** Arguments after `node`; the process must print the standalone banner ("OpAMP: ws://…", "Admin API: http://…") on stderr. */
+  /** Arguments after `node`; the process must print the standalone banner ("OpAMP: ws://…", "Admin API: http://…", then "Data: …") on stderr. */
   args: string[];
 }
 
@@ -62,6 +62,8 @@ export class ServerProcess {
     readonly child: ChildProcess,
     readonly opampWsUrl: string,
     readonly apiUrl: string,
+    /** The admin API key the server printed at its first start on an empty store; undefined on a restart (keep the first one). */
+    readonly adminKey: string | undefined,
   ) {
     this.exited = new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) {
@@ -110,27 +112,34 @@ export class ServerProcess {
       if (LOST_CONTROL.test(line)) server.lostControl.push(line.slice(0, 2_000));
     };
     createInterface({ input: child.stdout! }).on("line", watch);
-    const urls = await new Promise<{ opamp: string; api: string }>((resolve, reject) => {
+    const urls = await new Promise<{ opamp: string; api: string; key: string | undefined }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`server did not print its addresses within ${(options.startTimeoutMs ?? 30_000) / 1000} s: ${early.join("\n")}`)), options.startTimeoutMs ?? 30_000);
       child.once("exit", (code, signal) => {
         clearTimeout(timer);
         reject(new Error(`server exited during start-up (code ${code}, signal ${signal}): ${early.slice(-20).join("\n")}`));
       });
       let opamp = "";
+      let api = "";
+      let key: string | undefined;
+      // The banner ends with "Data:"; the first start on an empty store
+      // prints the first admin key before it.
       createInterface({ input: child.stderr! }).on("line", (line) => {
         const o = /OpAMP:\s+(ws:\/\/\S+)/.exec(line);
         if (o) opamp = o[1]!;
         const a = /Admin API:\s+(http:\/\/\S+)/.exec(line);
-        if (a && opamp) {
+        if (a) api = a[1]!;
+        const k = /Admin key:\s+(\S+)/.exec(line);
+        if (k) key = k[1]!;
+        if (/^\s*Data:\s+/.test(line) && opamp && api) {
           clearTimeout(timer);
-          resolve({ opamp, api: a[1]! });
+          resolve({ opamp, api, key });
           return;
         }
         watch(line);
       });
     });
     child.removeAllListeners("exit");
-    server = new ServerProcess(child, urls.opamp, urls.api);
+    server = new ServerProcess(child, urls.opamp, urls.api, urls.key);
     return server;
   }
 

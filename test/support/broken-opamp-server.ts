@@ -36,5 +36,5 @@ server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head,
 }));
 server.listen(0, "127.0.0.1", () => {
   const { port } = server.address() as AddressInfo;
-  process.stderr.write(`  OpAMP:     ws://127.0.0.1:${port}/v1/opamp\n  Admin API: http://127.0.0.1:${port}\n`);
+  process.stderr.write(`  OpAMP:     ws://127.0.0.1:${port}/v1/opamp\n  Admin API: http://127.0.0.1:${port}\n  Data:      (none)\n`);
 });
