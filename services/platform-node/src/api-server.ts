@@ -72,6 +72,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<DualPro
       served = [...new Set(router.handlers.map((h) => h.service))];
     },
     readMaxBytes: options.readMaxBytes ?? 64 * 1024 * 1024,
+    // JSON answers show every field, zero values too: proto3's JSON omits
+    // them, so a fleet summary bucket of agents without service.name, or
+    // of remote config state UNSET, came back as a bare {"count": …}.
+    jsonOptions: { alwaysEmitImplicit: true },
     interceptors: [traceServerInterceptor, ...(options.interceptors ?? [])],
     ...(options.contextValues ? { contextValues: options.contextValues } : {}),
     fallback: (req, res) => {
