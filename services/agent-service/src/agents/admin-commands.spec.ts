@@ -36,6 +36,9 @@ function setup() {
       log.push(`${t.to} ${t.commandId}`);
     },
     async recordChange() {},
+    async unsettled() {
+      return [];
+    },
   };
   const notices: PushNotice[] = [];
   // A bus may be slow to take a notice (NATS reconnecting): `publishing`

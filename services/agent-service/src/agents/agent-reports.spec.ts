@@ -13,7 +13,7 @@ import { temporaryAgentStore } from "./temporary-agent-store.js";
 function setup() {
   const { store } = temporaryAgentStore();
   const reports = new AgentReports({ store, logger: silentLogger() });
-  const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {} }, push: createInProcessPushBus() });
+  const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] }, push: createInProcessPushBus() });
   return { store, reports, commands };
 }
 

@@ -8,6 +8,7 @@ import { namespaceOf } from "./agent-namespace.js";
 import { RevisionConflictError, type AgentQuery, type AgentRepository } from "./agent-repository.js";
 import type { AuditedCommand, CommandAuditPort } from "./command-audit-port.js";
 import { KeyedMutex } from "./keyed-mutex.js";
+import { auditCorrections } from "./audit-reconciliation.js";
 
 export interface AgentStoreOptions {
   agents: AgentRepository;
@@ -131,6 +132,21 @@ export class AgentStore {
    */
   record(command: AuditedCommand): Promise<void> {
     return this.deps.audit.record(command);
+  }
+
+  /**
+   * Settles the agent's audit records that missed a transition (a process
+   * died between storing the agent and auditing the change; see
+   * audit-reconciliation.ts). Returns how many it corrected.
+   */
+  async reconcileAudit(uid: string): Promise<number> {
+    // Records first, then the agent (see auditCorrections for why).
+    const unsettled = await this.deps.audit.unsettled(uid);
+    if (unsettled.length === 0) return 0;
+    return this.mutate(uid, { create: false }, (agent) => {
+      const transitions = auditCorrections(agent, unsettled);
+      return { persist: "no", result: transitions.length, transitions };
+    });
   }
 
   /** The agent, if it is in `namespace` (when given): another namespace's agent is not found. */

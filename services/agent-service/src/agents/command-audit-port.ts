@@ -1,3 +1,4 @@
+import type { UnsettledCommand } from "./audit-reconciliation.js";
 import type { AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { CommandTransition } from "./agent-model.js";
 
@@ -46,6 +47,11 @@ export interface CommandAuditPort {
   transition(instanceUid: string, transition: CommandTransition): Promise<void>;
   /** Records a change to a fleet resource. */
   recordChange(change: AuditedChange): Promise<void>;
+  /**
+   * The agent's most recent records that are still PENDING or DELIVERED (see
+   * audit-reconciliation.ts): what may have missed a transition.
+   */
+  unsettled(instanceUid: string): Promise<UnsettledCommand[]>;
 }
 
 /** The audit record of a command just queued for an agent (its hash in hex; empty for commands without payload). */
