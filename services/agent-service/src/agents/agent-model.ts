@@ -231,6 +231,7 @@ export function report(
     status.connectionId = connection.id;
     status.connectionType = connection.type;
     status.gatewayId = connection.gatewayId;
+    status.gatewayEpoch = connection.gatewayEpoch;
     status.connectedAt = at;
     status.opampEndpoint = connection.endpoint;
     outcome.changed = true;

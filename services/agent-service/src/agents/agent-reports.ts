@@ -204,6 +204,10 @@ export class AgentReports {
     const s = agent.status;
     if (!s?.connected || s.connectionId === connection.id) return false;
     if (s.connectionType !== ConnectionType.WEBSOCKET || connection.type !== ConnectionType.WEBSOCKET) return false;
+    // A connection of an earlier process of the same gateway died with it
+    // (kill -9 leaves it "connected" in the store, with a sequence number
+    // the batched liveness may not have written): the agent is back, not cloned.
+    if (s.gatewayId === connection.gatewayId && s.gatewayEpoch !== connection.gatewayEpoch) return false;
     // An agent that reconnects carries on counting; a second instance using
     // the same UID has its own count. Only the latter is a duplicate.
     return msg.sequenceNum !== s.sequenceNum + 1n;
