@@ -33,6 +33,7 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.agent.v1.AgentService/SendCustomMessage": "operate",
   "fleetplane.agent.v1.AgentService/SetAgentLabels": "operate",
   "fleetplane.agent.v1.AgentService/ClearRemoteConfig": "operate",
+  "fleetplane.agent.v1.AgentService/DeleteAgent": "operate",
   // ConnectionService: gateways keep their connections and leases; admins may look.
   "fleetplane.agent.v1.ConnectionService/SaveConnection": "internal",
   "fleetplane.agent.v1.ConnectionService/DeleteConnection": "internal",

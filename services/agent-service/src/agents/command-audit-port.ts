@@ -8,7 +8,8 @@ export interface AuditedCommand {
   instanceUid: string;
   /**
    * client_certificate: a signed CSR's certificate offered; certificate_refusal: a CSR refused or denied;
-   * labels, remote_config_cleared: changes to the agent's record that send nothing by themselves.
+   * labels, remote_config_cleared: changes to the agent's record that send nothing by themselves;
+   * agent_deleted: the agent removed from the store (DeleteAgent, or retention).
    */
   kind:
     | "remote_config"
@@ -20,7 +21,8 @@ export interface AuditedCommand {
     | "client_certificate"
     | "certificate_refusal"
     | "labels"
-    | "remote_config_cleared";
+    | "remote_config_cleared"
+    | "agent_deleted";
   configHash: string;
   requestedBy: string;
   /** The agent's namespace ("" when the caller does not know it: read as "default"). */
