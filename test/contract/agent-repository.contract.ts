@@ -83,6 +83,18 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       expect(stored?.revision).toBe(1n);
     });
 
+    it("deletes an agent read at its current revision, and refuses a delete based on a stale one", async () => {
+      const agent = agentWith({ gatewayId: "gw-0" });
+      await stores.agents.save(agent);
+      const stale = (await stores.agents.get(uidOf(agent)))!;
+      await stores.agents.save(agent);
+      await expect(stores.agents.delete(stale)).rejects.toBeInstanceOf(RevisionConflictError);
+      expect(await stores.agents.get(uidOf(agent))).toBeDefined();
+      await stores.agents.delete(agent);
+      expect(await stores.agents.get(uidOf(agent))).toBeUndefined();
+      expect(await stores.agents.list({ limit: 10 })).toEqual([]);
+    });
+
     it("rejects a save based on a stale revision and keeps the newer write", async () => {
       const agent = agentWith({ gatewayId: "gw-0" });
       await stores.agents.save(agent);

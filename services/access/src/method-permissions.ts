@@ -33,6 +33,7 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.agent.v1.AgentService/SendCustomMessage": "operate",
   "fleetplane.agent.v1.AgentService/SetAgentLabels": "operate",
   "fleetplane.agent.v1.AgentService/ClearRemoteConfig": "operate",
+  "fleetplane.agent.v1.AgentService/DeleteAgent": "operate",
   // ConnectionService: admins may look.
   "fleetplane.agent.v1.ConnectionService/GetConnection": "read",
   "fleetplane.agent.v1.ConnectionService/ListConnections": "read",
@@ -49,6 +50,7 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.command.v1.CommandService/ListCommands": "read",
   "fleetplane.command.v1.CommandRecorderService/RecordCommand": "internal",
   "fleetplane.command.v1.CommandRecorderService/UpdateCommandState": "internal",
+  "fleetplane.command.v1.CommandRecorderService/ListAgentCommands": "internal",
   // CertificateService
   "fleetplane.certificate.v1.CertificateService/ListCertificateRequests": "read",
   "fleetplane.certificate.v1.CertificateService/ApproveCertificateRequest": "administer",

@@ -28,5 +28,13 @@ export function createCommandRecorderImpl(audit: CommandAudit, logger: Logger): 
         return fail(err, "UpdateCommandState", { command: req.id });
       }
     },
+    async listAgentCommands(req) {
+      try {
+        const { records } = await audit.list({ pageSize: req.pageSize, instanceUid: canonicalUid(req.instanceUid) });
+        return { commands: records };
+      } catch (err) {
+        return fail(err, "ListAgentCommands", { agent: agentLogName(req.instanceUid) });
+      }
+    },
   };
 }

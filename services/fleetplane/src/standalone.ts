@@ -82,6 +82,13 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
   });
   const agentTransport = createInProcessTransport(agentService.internal, createRouterTransport(agentService.internalRoutes));
 
+  // In standalone the process is the gateway's epoch: whatever an earlier
+  // process left connected (kill -9, a power cut) is disconnected before the
+  // new gateway takes agents, so reconnecting agents are not mistaken for
+  // duplicates of connections that died with it.
+  const reaped = await agentService.leases.reapPrevious();
+  if (reaped > 0) o.logger.warn({ agents: reaped }, "the previous process did not stop cleanly: its agents are marked disconnected");
+
   const gatewayId = o.gatewayId ?? `standalone-${randomBytes(4).toString("hex")}`;
   const gateway = await startGateway({
     ...gatewaySettings(o),

@@ -19,6 +19,8 @@ export class ConnectionTracker {
   constructor(
     private readonly gatewayId: string,
     private readonly remote: Client<typeof AgentGatewayService>,
+    /** This process's epoch (see Connection.gateway_epoch). */
+    private readonly gatewayEpoch = "",
   ) {}
 
   /** NewConnection of the design: the record for a freshly accepted transport session. */
@@ -27,6 +29,7 @@ export class ConnectionTracker {
       id: conn.id,
       type: conn.type,
       gatewayId: this.gatewayId,
+      gatewayEpoch: this.gatewayEpoch,
       remoteAddress: conn.remoteAddress,
       endpoint: conn.endpoint,
       openedAt: timestampFromMs(conn.openedAt),

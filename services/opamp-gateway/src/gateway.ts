@@ -1,6 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
-import type { Logger, PushBus, PushSubscription } from "@fleetplane/platform";
+import { instanceUidToHex, uuidv7Bytes, type Logger, type PushBus, type PushSubscription } from "@fleetplane/platform";
 import { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { CleanupQueue } from "./cleanup-queue.js";
 import { startLeaseRenewal } from "./gateway-lease.js";
@@ -35,9 +35,14 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+const uuidv7Hex = () => instanceUidToHex(uuidv7Bytes());
+
 /** Builds and starts one opamp-gateway (tests call this too). */
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const settings = gatewaySettings(o);
+  // This process's epoch: its connections are told apart from those of an
+  // earlier process with the same gateway id (restarted after a crash).
+  const epoch = uuidv7Hex();
   const registry = new WebSocketRegistry();
   const cleanup = new CleanupQueue(o.logger);
   const capabilities = new AnnouncedCapabilities();
@@ -53,7 +58,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   });
   const service = new OpampService({
     agents: o.agentService,
-    connections: new ConnectionTracker(o.gatewayId, o.agentService),
+    connections: new ConnectionTracker(o.gatewayId, o.agentService, epoch),
     registry,
     cleanup,
     capabilities,
@@ -99,6 +104,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const stopCounting = GatewayMetrics.get().countConnected(() => ({ ws: transport.connectedWebSockets, http: transport.connectedHttpAgents }));
   const port = await transport.listen();
   o.logger.info({ port, host: o.host, paths: settings.paths, gateway: o.gatewayId }, "OpAMP listening (WebSocket and plain HTTP)");
+  o.logger.debug({ gateway: o.gatewayId, epoch }, "gateway epoch");
   return {
     port,
     transport,

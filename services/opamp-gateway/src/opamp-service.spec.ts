@@ -85,3 +85,44 @@ describe("the OpAMP service's warnings about agent input", () => {
     expect(counted).toHaveLength(20);
   });
 });
+
+describe("an agent that restarts and reconnects before its old socket's cleanup ran", () => {
+  it("has its old connection marked disconnected before its first message on the new one is reported", async () => {
+    const { logger } = capturingLogger();
+    const calls: string[] = [];
+    const agents = {
+      markDisconnected: async (req: { connectionId: string }) => (calls.push(`disconnect ${req.connectionId}`), { disconnected: true }),
+      reportMessages: async (req: { reports: Array<{ connection: { id: string } }> }) => {
+        for (const r of req.reports) calls.push(`report ${r.connection.id}`);
+        return { results: req.reports.map(() => ({ reply: { instanceUid: new Uint8Array(16).fill(9) }, heartbeatIntervalSeconds: 0n })) };
+      },
+      saveConnection: async () => ({}),
+      deleteConnection: async () => ({}),
+    } as unknown as Client<typeof AgentGatewayService>;
+    const held: Array<() => Promise<void>> = [];
+    // A backlogged cleanup queue: nothing it is given runs during the test.
+    const cleanup = { enqueue: (_what: string, task: () => Promise<void>) => void held.push(task) } as unknown as CleanupQueue;
+    const svc = new OpampService({
+      agents,
+      connections: new ConnectionTracker("gw", agents),
+      registry: new WebSocketRegistry(),
+      cleanup,
+      capabilities: new AnnouncedCapabilities(),
+      logger,
+      warnings: new RateLimitedWarnings(logger, { count: () => {} }, 60_000),
+      retryAfterMs: 1_000,
+    });
+    const websocket = (id: string): AgentConnection => ({ ...conn(0), id, type: ConnectionType.WEBSOCKET });
+    const uid = new Uint8Array(16).fill(9);
+    const old = websocket("gw/ws/old");
+    svc.onConnected(old);
+    await svc.onMessage(old, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n }));
+    svc.onConnectionClose(old);
+
+    const fresh = websocket("gw/ws/new");
+    svc.onConnected(fresh);
+    await svc.onMessage(fresh, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n }));
+    expect(calls).toEqual(["report gw/ws/old", "disconnect gw/ws/old", "report gw/ws/new"]);
+    expect(held).toHaveLength(1);
+  });
+});

@@ -41,6 +41,14 @@ export class OpampService implements OpampCallbacks {
   private draining = false;
 
   private readonly reports: ReportBatcher;
+  /**
+   * Agents (hex UID) whose WebSocket here closed and whose cleanup (marking
+   * them disconnected) is still queued, with that connection's id. An agent
+   * that restarts (its sequence back to 0) reconnects at once: its first
+   * message must not find the old socket "connected" and be taken for a
+   * second instance with the same UID.
+   */
+  private readonly closing = new Map<string, string>();
 
   constructor(private readonly deps: OpampServiceOptions) {
     this.reports = new ReportBatcher(deps.agents);
@@ -84,6 +92,7 @@ export class OpampService implements OpampCallbacks {
         conn.agent = instanceUidToHex(message.instanceUid);
         if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
         await this.deps.connections.save(record);
+        await this.closePreviousFirst(conn);
       }
       await this.deps.leaseCurrent?.();
       const { reply, heartbeatIntervalSeconds } = await this.reports.report(record, message);
@@ -118,18 +127,35 @@ export class OpampService implements OpampCallbacks {
 
   onConnectionClose(conn: AgentConnection): void {
     if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.unregister(conn.id);
+    const named = conn.type === ConnectionType.WEBSOCKET && conn.agent ? conn.agent : undefined;
+    if (named) this.closing.set(named, conn.id);
     // Return at once; the background loop does GetConnectionByID, marks the
     // agent disconnected unless anonymous, and deletes the connection.
     this.deps.cleanup.enqueue(`close ${conn.id}`, async () => {
-      const record = this.deps.connections.get(conn.id);
-      if (!record) return;
-      if (record.instanceUid.length > 0) {
-        const uid = instanceUidToHex(record.instanceUid);
-        const { disconnected } = await this.deps.agents.markDisconnected({ instanceUid: uid, connectionId: conn.id });
-        this.deps.logger.info({ agent: uid, connection: conn.id, disconnected }, "agent connection closed");
+      try {
+        const record = this.deps.connections.get(conn.id);
+        if (!record) return;
+        if (record.instanceUid.length > 0) {
+          const uid = instanceUidToHex(record.instanceUid);
+          const { disconnected } = await this.deps.agents.markDisconnected({ instanceUid: uid, connectionId: conn.id });
+          this.deps.logger.info({ agent: uid, connection: conn.id, disconnected }, "agent connection closed");
+        }
+        await this.deps.connections.delete(conn.id);
+      } finally {
+        if (named && this.closing.get(named) === conn.id) this.closing.delete(named);
       }
-      await this.deps.connections.delete(conn.id);
     });
+  }
+
+  /**
+   * The agent's first message on a new WebSocket: if its previous socket
+   * here closed and the cleanup is still queued, mark that one disconnected
+   * now (the queued cleanup then finds nothing left to do).
+   */
+  private async closePreviousFirst(conn: AgentConnection): Promise<void> {
+    const previous = this.closing.get(conn.agent);
+    if (previous === undefined || previous === conn.id || conn.type !== ConnectionType.WEBSOCKET) return;
+    await this.deps.agents.markDisconnected({ instanceUid: conn.agent, connectionId: previous });
   }
 
   private replyForFailure(conn: AgentConnection, instanceUid: Uint8Array, err: unknown): ServerToAgent {

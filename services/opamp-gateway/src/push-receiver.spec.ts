@@ -55,6 +55,19 @@ function registryWith(...conns: Array<{ conn: AgentConnection; uid: Uint8Array }
 const message = (n: number, flags: bigint) => serverToAgent(uid(n), SERVER_CAPABILITIES, { flags });
 
 describe("the push receiver", () => {
+  it("closes the agent's WebSocket on a close notice (a deleted agent) and pulls nothing", async () => {
+    const a = connection("gw/ws/a");
+    const closed: number[] = [];
+    a.conn.close = (code) => void closed.push(code);
+    const { client, pulls } = agentService(new Map([[hex(1), [message(1, 1n)]]]));
+    const onPush = createPushReceiver({ agents: client, registry: registryWith({ conn: a.conn, uid: uid(1) }), logger: silentLogger() });
+    await onPush({ instanceUid: hex(1), connectionId: "gw/ws/other", close: true });
+    expect(closed).toEqual([]); // not the connection the notice names
+    await onPush({ instanceUid: hex(1), connectionId: "gw/ws/a", close: true });
+    expect(closed).toEqual([1008]);
+    expect(pulls).toHaveLength(0);
+  });
+
   it("pulls what agent-service has for the agent and sends it on the agent's WebSocket", async () => {
     const a = connection("gw/ws/a");
     const { client, pulls } = agentService(new Map([[hex(1), [message(1, 1n), message(1, 2n)]]]));

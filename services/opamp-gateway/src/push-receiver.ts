@@ -19,6 +19,12 @@ export function createPushReceiver(deps: { agents: Client<typeof AgentGatewaySer
   return async (notice: PushNotice): Promise<void> => {
     const conn = deps.registry.getByInstanceUid(notice.instanceUid);
     if (!conn || conn.id !== notice.connectionId) return;
+    if (notice.close) {
+      // 1008 (policy violation): the server no longer knows this agent.
+      conn.close(1008, "agent deleted by an administrator");
+      deps.logger.info({ agent: notice.instanceUid, connection: conn.id }, "closed the connection of a deleted agent");
+      return;
+    }
     const started = performance.now();
     try {
       for (let i = 0; i < MAX_PULLS; i++) {

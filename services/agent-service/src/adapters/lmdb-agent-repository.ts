@@ -49,6 +49,15 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       if (!ok) throw new RevisionConflictError(uid, expected);
       agent.revision = expected + 1n;
     },
+    async delete(agent) {
+      const uid = instanceUidToHex(agent.metadata!.instanceUid);
+      const ok = await store.transaction(() => {
+        if (revisionOf(agents.get(uid)) !== agent.revision) return false;
+        agents.remove(uid);
+        return true;
+      });
+      if (!ok) throw new RevisionConflictError(uid, agent.revision);
+    },
     async list(query: AgentQuery) {
       const out: Agent[] = [];
       for (const { key, value } of agents.getRange(query.after ? { start: query.after } : {})) {

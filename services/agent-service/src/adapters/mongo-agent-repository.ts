@@ -121,6 +121,11 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
       agent.revision = expected + 1n;
     },
 
+    async delete(agent) {
+      const uid = instanceUidToHex(agent.metadata!.instanceUid);
+      const result = await guardMongo(() => agents.deleteOne({ _id: uid, revision: agent.revision }));
+      if (result.deletedCount === 0) throw new RevisionConflictError(uid, agent.revision);
+    },
     async list(query: AgentQuery) {
       if (query.limit <= 0) return [];
       const filter: Filter<AgentDocument> = {};

@@ -14,7 +14,7 @@ import type { PackageOfferPort } from "../packages/package-registry.js";
 import type { GroupCatalog, GroupSnapshot } from "../fleet/group-catalog.js";
 import { validateLabels } from "../fleet/agent-labels.js";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
-import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
+import { AgentCannotError, AgentConnectedError, AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
 import { applyRemoteConfig, hasCapability, hasCustomCapability, queueCertificateRefusal, queueCommand, queueCustomMessage, type CommandTransition } from "./agent-model.js";
 import { namespaceOf } from "./agent-namespace.js";
 import { clearOwnConfig, markOwnConfig } from "./config-assignment.js";
@@ -169,6 +169,30 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
       return this.withGroupChoice(agent, snapshot, [record], transitions);
     });
     return { agent: done.agent, commandId, pushed: done.pushed };
+  }
+
+  /**
+   * DeleteAgent: removes the agent and records it (audited as
+   * "agent_deleted"). Its commands' records that are still open settle as
+   * SUPERSEDED: nothing will deliver or confirm them any more. A connected
+   * agent is refused unless `force`; then its gateway is told to close its
+   * WebSocket. An HTTP agent has no connection to close: its next poll
+   * makes it a new agent, as would any agent that connects again.
+   */
+  async deleteAgent(uid: string, requestedBy: string, namespace: string, force: boolean): Promise<{ commandId: string; connectionClosed: boolean }> {
+    const commandId = newCommandId(this.now());
+    const removed = await this.deps.store.remove(uid, (agent) => {
+      if (namespaceOf(agent) !== namespace) throw new AgentNotFoundError(uid);
+      const s = agent.status;
+      if (s?.connected && !force) throw new AgentConnectedError(uid, "disconnect it first, or delete with force (its connection is closed)");
+      const transitions = agent.commands.map((c) => ({ commandId: c.id, to: "superseded" as const, detail: "the agent was deleted" }));
+      const liveSocket = s?.connected && s.connectionType === ConnectionType.WEBSOCKET ? { gatewayId: s.gatewayId, connectionId: s.connectionId } : undefined;
+      return { result: { liveSocket, namespace: namespaceOf(agent) }, transitions };
+    });
+    await this.deps.store.record({ id: commandId, instanceUid: uid, kind: "agent_deleted", configHash: "", requestedBy, namespace: removed.namespace, done: true });
+    const socket = removed.liveSocket;
+    const connectionClosed = socket ? await this.deps.push.publish(socket.gatewayId, { instanceUid: uid, connectionId: socket.connectionId, close: true }) : false;
+    return { commandId, connectionClosed };
   }
 
   /**

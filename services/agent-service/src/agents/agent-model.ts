@@ -231,6 +231,7 @@ export function report(
     status.connectionId = connection.id;
     status.connectionType = connection.type;
     status.gatewayId = connection.gatewayId;
+    status.gatewayEpoch = connection.gatewayEpoch;
     status.connectedAt = at;
     status.opampEndpoint = connection.endpoint;
     outcome.changed = true;
@@ -306,13 +307,21 @@ function applyConfigReport(agent: Agent, reported: RemoteConfigStatuses, hash: U
   if (next === RemoteConfigState.FAILED) rc.lastErrorMessage = error;
   if (next === RemoteConfigState.APPLIED) rc.lastErrorMessage = "";
   if (next !== RemoteConfigState.APPLIED && next !== RemoteConfigState.FAILED) return [];
-  return agent.commands
-    .filter((c) => c.kind === CommandKind.REMOTE_CONFIG_UPDATED && hashesEqual(c.configHash, hash))
+  const configs = agent.commands.filter((c) => c.kind === CommandKind.REMOTE_CONFIG_UPDATED);
+  // An older config delivered before this one never gets a report of its
+  // own: the agent moved on to this one. Settled here, or its record would
+  // stay DELIVERED forever (the audit ignores it if it already settled).
+  const replaced = configs
+    .filter((c) => c.deliveredAt !== undefined && !hashesEqual(c.configHash, hash))
+    .map((c) => ({ commandId: c.id, to: "superseded" as const, detail: "a newer remote config reached the agent" }));
+  const settled = configs
+    .filter((c) => hashesEqual(c.configHash, hash))
     .map((c) => ({
       commandId: c.id,
       to: next === RemoteConfigState.APPLIED ? ("applied" as const) : ("failed" as const),
       detail: next === RemoteConfigState.FAILED ? error : "",
     }));
+  return [...settled, ...replaced];
 }
 
 export function requestsNewInstanceUid(msg: AgentToServer): boolean {

@@ -79,12 +79,14 @@ export class AgentReports {
     let groups: GroupSnapshot | undefined;
     const before = catalog ? async (known: Agent | undefined) => void (groups = await catalog.snapshot(known ? namespaceOf(known) : namespaceOfNewAgent(msg))) : undefined;
 
+    let cameBack = false;
     const reply = await this.deps.store.mutate(uid, { create: true, ...(before ? { before } : {}) }, (agent, known) => {
       if (known && this.isDuplicate(agent, connection, msg)) {
         this.deps.logger.warn({ agent: uid, connection: connection.id, otherConnection: agent.status?.connectionId }, "duplicate instance UID: another live connection uses it; assigning a new one");
         return { persist: "no", result: { reply: this.assignNewInstanceUid(msg.instanceUid, "duplicate"), heartbeatIntervalSeconds: 0n } };
       }
       if (!known) agent.metadata!.namespace = namespaceOfNewAgent(msg);
+      else cameBack = agent.status?.connectionId !== connection.id || !agent.status?.connected;
       const outcome = report(agent, msg, connection, { now: this.now(), known });
       const grouped = groups ? joinGroup(agent, groups, this.now()) : undefined;
       if (grouped) {
@@ -120,7 +122,21 @@ export class AgentReports {
       };
     });
     if (csr && csr.kind !== "pending") await this.deps.certificates!.noteCommand(csr.request, csrCommandId);
+    // A known agent on a new connection: whatever the audit missed while it
+    // was away (a crash of the process that served it) is settled now, in
+    // the background — the reply does not wait for the audit trail.
+    if (cameBack) void this.reconcileAudit(uid);
     return reply;
+  }
+
+  private async reconcileAudit(uid: string): Promise<void> {
+    try {
+      const corrected = await this.deps.store.reconcileAudit(uid);
+      if (corrected > 0) this.deps.logger.info({ agent: uid, corrected }, "audit records settled from the stored agent (they missed a transition)");
+    } catch (err) {
+      if (err instanceof AgentNotFoundError) return;
+      this.deps.logger.warn({ agent: uid, err: String(err) }, "could not reconcile the agent's audit records; will try on its next reconnect");
+    }
   }
 
   /** Builds what to push to an agent on the given connection; undefined when there is nothing to say. */
@@ -188,6 +204,10 @@ export class AgentReports {
     const s = agent.status;
     if (!s?.connected || s.connectionId === connection.id) return false;
     if (s.connectionType !== ConnectionType.WEBSOCKET || connection.type !== ConnectionType.WEBSOCKET) return false;
+    // A connection of an earlier process of the same gateway died with it
+    // (kill -9 leaves it "connected" in the store, with a sequence number
+    // the batched liveness may not have written): the agent is back, not cloned.
+    if (s.gatewayId === connection.gatewayId && s.gatewayEpoch !== connection.gatewayEpoch) return false;
     // An agent that reconnects carries on counting; a second instance using
     // the same UID has its own count. Only the latter is a duplicate.
     return msg.sequenceNum !== s.sequenceNum + 1n;

@@ -34,6 +34,11 @@ export interface AgentRepository {
    * increments `agent.revision`. Throws RevisionConflictError otherwise.
    */
   save(agent: Agent): Promise<void>;
+  /**
+   * Removes the agent when the stored revision is still `agent.revision`
+   * (nobody changed it since it was read); throws RevisionConflictError otherwise.
+   */
+  delete(agent: Agent): Promise<void>;
   list(query: AgentQuery): Promise<Agent[]>;
   /** Counts over every stored agent, or a namespace's (see fleet-summary.ts for their meaning). */
   summarize(namespace?: string): Promise<FleetSummary>;

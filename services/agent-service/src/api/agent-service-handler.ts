@@ -96,6 +96,11 @@ export function createAgentServiceImpl({ store, commands }: AgentServiceParts, l
         const { agent, commandId, pushed } = await commands.clearRemoteConfig(canonicalUid(req.instanceUid), requesterOf(ctx), requestNamespace(req.namespace));
         return { agent, commandId, pushed };
       }, req.instanceUid),
+    deleteAgent: (req, ctx) =>
+      guard("DeleteAgent", async () => {
+        const { commandId, connectionClosed } = await commands.deleteAgent(canonicalUid(req.instanceUid), requesterOf(ctx), requestNamespace(req.namespace), req.force);
+        return { commandId, connectionClosed };
+      }, req.instanceUid),
     async *watchAgents(req, ctx) {
       const only = req.instanceUid ? canonicalUid(req.instanceUid) : undefined;
       const namespace = requestNamespace(req.namespace);

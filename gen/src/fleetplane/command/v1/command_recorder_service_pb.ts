@@ -2,16 +2,60 @@
 // @generated from file fleetplane/command/v1/command_recorder_service.proto (package fleetplane.command.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { RecordCommandRequestSchema, RecordCommandResponseSchema, UpdateCommandStateRequestSchema, UpdateCommandStateResponseSchema } from "./command_service_pb.js";
+import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { CommandRecord, RecordCommandRequestSchema, RecordCommandResponseSchema, UpdateCommandStateRequestSchema, UpdateCommandStateResponseSchema } from "./command_service_pb.js";
 import { file_fleetplane_command_v1_command_service } from "./command_service_pb.js";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fleetplane/command/v1/command_recorder_service.proto.
  */
 export const file_fleetplane_command_v1_command_recorder_service: GenFile = /*@__PURE__*/
-  fileDesc("CjRmbGVldHBsYW5lL2NvbW1hbmQvdjEvY29tbWFuZF9yZWNvcmRlcl9zZXJ2aWNlLnByb3RvEhVmbGVldHBsYW5lLmNvbW1hbmQudjEy/wEKFkNvbW1hbmRSZWNvcmRlclNlcnZpY2USagoNUmVjb3JkQ29tbWFuZBIrLmZsZWV0cGxhbmUuY29tbWFuZC52MS5SZWNvcmRDb21tYW5kUmVxdWVzdBosLmZsZWV0cGxhbmUuY29tbWFuZC52MS5SZWNvcmRDb21tYW5kUmVzcG9uc2USeQoSVXBkYXRlQ29tbWFuZFN0YXRlEjAuZmxlZXRwbGFuZS5jb21tYW5kLnYxLlVwZGF0ZUNvbW1hbmRTdGF0ZVJlcXVlc3QaMS5mbGVldHBsYW5lLmNvbW1hbmQudjEuVXBkYXRlQ29tbWFuZFN0YXRlUmVzcG9uc2ViBnByb3RvMw", [file_fleetplane_command_v1_command_service]);
+  fileDesc("CjRmbGVldHBsYW5lL2NvbW1hbmQvdjEvY29tbWFuZF9yZWNvcmRlcl9zZXJ2aWNlLnByb3RvEhVmbGVldHBsYW5lLmNvbW1hbmQudjEiQwoYTGlzdEFnZW50Q29tbWFuZHNSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0iUwoZTGlzdEFnZW50Q29tbWFuZHNSZXNwb25zZRI2Cghjb21tYW5kcxgBIAMoCzIkLmZsZWV0cGxhbmUuY29tbWFuZC52MS5Db21tYW5kUmVjb3JkMvcCChZDb21tYW5kUmVjb3JkZXJTZXJ2aWNlEmoKDVJlY29yZENvbW1hbmQSKy5mbGVldHBsYW5lLmNvbW1hbmQudjEuUmVjb3JkQ29tbWFuZFJlcXVlc3QaLC5mbGVldHBsYW5lLmNvbW1hbmQudjEuUmVjb3JkQ29tbWFuZFJlc3BvbnNlEnkKElVwZGF0ZUNvbW1hbmRTdGF0ZRIwLmZsZWV0cGxhbmUuY29tbWFuZC52MS5VcGRhdGVDb21tYW5kU3RhdGVSZXF1ZXN0GjEuZmxlZXRwbGFuZS5jb21tYW5kLnYxLlVwZGF0ZUNvbW1hbmRTdGF0ZVJlc3BvbnNlEnYKEUxpc3RBZ2VudENvbW1hbmRzEi8uZmxlZXRwbGFuZS5jb21tYW5kLnYxLkxpc3RBZ2VudENvbW1hbmRzUmVxdWVzdBowLmZsZWV0cGxhbmUuY29tbWFuZC52MS5MaXN0QWdlbnRDb21tYW5kc1Jlc3BvbnNlYgZwcm90bzM", [file_fleetplane_command_v1_command_service]);
+
+/**
+ * @generated from message fleetplane.command.v1.ListAgentCommandsRequest
+ */
+export type ListAgentCommandsRequest = Message<"fleetplane.command.v1.ListAgentCommandsRequest"> & {
+  /**
+   * Hex instance UID.
+   *
+   * @generated from field: string instance_uid = 1;
+   */
+  instanceUid: string;
+
+  /**
+   * Newest first; 0 means the default page size.
+   *
+   * @generated from field: uint32 page_size = 2;
+   */
+  pageSize: number;
+};
+
+/**
+ * Describes the message fleetplane.command.v1.ListAgentCommandsRequest.
+ * Use `create(ListAgentCommandsRequestSchema)` to create a new message.
+ */
+export const ListAgentCommandsRequestSchema: GenMessage<ListAgentCommandsRequest> = /*@__PURE__*/
+  messageDesc(file_fleetplane_command_v1_command_recorder_service, 0);
+
+/**
+ * @generated from message fleetplane.command.v1.ListAgentCommandsResponse
+ */
+export type ListAgentCommandsResponse = Message<"fleetplane.command.v1.ListAgentCommandsResponse"> & {
+  /**
+   * @generated from field: repeated fleetplane.command.v1.CommandRecord commands = 1;
+   */
+  commands: CommandRecord[];
+};
+
+/**
+ * Describes the message fleetplane.command.v1.ListAgentCommandsResponse.
+ * Use `create(ListAgentCommandsResponseSchema)` to create a new message.
+ */
+export const ListAgentCommandsResponseSchema: GenMessage<ListAgentCommandsResponse> = /*@__PURE__*/
+  messageDesc(file_fleetplane_command_v1_command_recorder_service, 1);
 
 /**
  * CommandRecorderService is what agent-service calls on command-service to
@@ -39,6 +83,17 @@ export const CommandRecorderService: GenService<{
     methodKind: "unary";
     input: typeof UpdateCommandStateRequestSchema;
     output: typeof UpdateCommandStateResponseSchema;
+  },
+  /**
+   * An agent's newest records, for agent-service to settle what a crash left
+   * pending or delivered (the same listing admins get from CommandService).
+   *
+   * @generated from rpc fleetplane.command.v1.CommandRecorderService.ListAgentCommands
+   */
+  listAgentCommands: {
+    methodKind: "unary";
+    input: typeof ListAgentCommandsRequestSchema;
+    output: typeof ListAgentCommandsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetplane_command_v1_command_recorder_service, 0);
