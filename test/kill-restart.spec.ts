@@ -10,6 +10,8 @@ import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_
 import { CommandService, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { RemoteConfigStatuses, ServerToAgentFlags } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex } from "@fleetplane/platform";
+import { bearer } from "./support/admin-key.js";
+import { createAdminKey } from "./support/distributed.js";
 import { eventually } from "./support/eventually.js";
 import { freePort } from "./support/free-port.js";
 import { WsAgent, description, hasFlag } from "./support/simulated-agent.js";
@@ -106,7 +108,9 @@ describe("kill -9 of a standalone server with WebSocket agents and commands in f
     const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-kill9-"));
     const [opampPort, apiPort] = [await freePort(), await freePort()];
     const wsUrl = `ws://127.0.0.1:${opampPort}/v1/opamp`;
-    const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${apiPort}`, httpVersion: "1.1" });
+    // The admin key an operator would make on the store before the first start.
+    const adminKey = await createAdminKey(["--data-dir", dataDir, "--name", "kill9-test"]);
+    const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${apiPort}`, httpVersion: "1.1", interceptors: [bearer(adminKey)] });
     const agentsApi = createClient(AgentService, transport);
     const commandsApi = createClient(CommandService, transport);
 
