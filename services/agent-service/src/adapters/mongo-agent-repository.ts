@@ -7,6 +7,7 @@ import {
   RevisionConflictError,
   type AgentQuery,
   type AgentRepository,
+  type DisconnectedQuery,
 } from "../agents/agent-repository.js";
 import type { ConnectionRepository } from "../connections/connection-store.js";
 import type { GatewayLeaseRepository } from "../connections/gateway-lease-store.js";
@@ -14,6 +15,7 @@ import { agentStringAttributes } from "../agents/agent-query.js";
 import { namespaceOf } from "../agents/agent-namespace.js";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../agents/fleet-summary.js";
+import { disconnectedSince } from "../agents/disconnected-since.js";
 
 /**
  * One document per agent. The agent itself is the `proto` blob (the protobuf
@@ -33,6 +35,12 @@ interface AgentDocument {
   namespace?: string;
   /** Admin labels as `key + "\0" + value`, like attrs. */
   labels?: string[];
+  /**
+   * disconnectedSince (epoch ms), the retention sweep's key; null while
+   * connected. Absent on documents written before it existed until their
+   * next save (the sweep does not see them before).
+   */
+  disconnectedAt?: number | null;
   // Copies the fleet summary groups by (see fleet-summary.ts). Documents
   // written before these fields existed lack them until their next save;
   // the summary reads a missing field as false / UNSET / "".
@@ -77,6 +85,9 @@ export async function ensureAgentIndexes(db: Db): Promise<void> {
     await agents.createIndex({ attrs: 1 }); // attribute filters (multikey)
     await agents.createIndex({ namespace: 1, _id: 1 }); // a namespace's agents in uid order (lists, group re-evaluation)
     await agents.createIndex({ labels: 1 }); // label filters (multikey)
+    // The retention sweep, oldest first. Not partial (FerretDB 1.x has no
+    // partial indexes): connected agents are in it under null.
+    await agents.createIndex({ disconnectedAt: 1, _id: 1 });
     await db.collection(CONNECTIONS).createIndex({ gatewayId: 1, _id: 1 });
   });
 }
@@ -161,6 +172,22 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
         }
         return out;
       });
+    },
+
+    async listDisconnected(query: DisconnectedQuery) {
+      if (query.limit <= 0) return [];
+      const before: Filter<AgentDocument> = { disconnectedAt: { $lt: query.before } };
+      const after = query.after;
+      const filter: Filter<AgentDocument> = after
+        ? { $and: [before, { $or: [{ disconnectedAt: { $gt: after.since } }, { disconnectedAt: after.since, _id: { $gt: after.uid } }] }] }
+        : before;
+      const docs = await guardMongo(() => agents.find(filter).sort({ disconnectedAt: 1, _id: 1 }).limit(query.limit).toArray());
+      return docs.map(decodeAgent);
+    },
+
+    async count() {
+      // From the collection's metadata on MongoDB, not a scan of the documents.
+      return guardMongo(() => agents.estimatedDocumentCount());
     },
 
     async summarize(namespace) {
@@ -274,6 +301,7 @@ function queryFieldsOf(agent: Agent): Omit<AgentDocument, "_id" | "revision" | "
     attrs: [...agentStringAttributes(agent)].map(([key, value]) => attributeEntry(key, value)),
     namespace: namespaceOf(agent),
     labels: Object.entries(agent.metadata?.labels ?? {}).map(([key, value]) => attributeEntry(key, value)),
+    disconnectedAt: disconnectedSince(agent) ?? null,
   };
 }
 

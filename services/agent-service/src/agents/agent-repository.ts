@@ -26,6 +26,20 @@ export interface AgentQuery {
   where?: (agent: Agent) => boolean;
 }
 
+/** Where a sweep through agents disconnected long ago resumes: the last agent it saw. */
+export interface DisconnectedCursor {
+  /** Its disconnectedSince (epoch ms). */
+  since: number;
+  uid: string;
+}
+
+export interface DisconnectedQuery {
+  /** Only agents whose disconnectedSince (see disconnected-since.ts) is before this (epoch ms). */
+  before: number;
+  limit: number;
+  after?: DisconnectedCursor;
+}
+
 /** Where agents are kept (secondary port). Uids are hex strings here. */
 export interface AgentRepository {
   get(instanceUid: string): Promise<Agent | undefined>;
@@ -40,6 +54,14 @@ export interface AgentRepository {
    */
   delete(agent: Agent): Promise<void>;
   list(query: AgentQuery): Promise<Agent[]>;
+  /**
+   * Agents not connected since before `query.before`, longest disconnected
+   * first (ties in uid order), read through an index kept by save and delete:
+   * the cost is that of the page, not of the fleet.
+   */
+  listDisconnected(query: DisconnectedQuery): Promise<Agent[]>;
+  /** How many agents are stored: from the store's own bookkeeping, not a scan. */
+  count(): Promise<number>;
   /** Counts over every stored agent, or a namespace's (see fleet-summary.ts for their meaning). */
   summarize(namespace?: string): Promise<FleetSummary>;
   ping(): Promise<void>;
