@@ -82,12 +82,13 @@ describe("the Helm chart", () => {
     await expect(render("agentService.csr.caSecretName=ca", "agentService.csr.approval=yes")).rejects.toThrow(/approval must be auto or manual/);
   });
 
-  it("passes the heartbeat, ping, console and custom capability settings to the services that take them", async () => {
+  it("passes the heartbeat, ping, console, custom capability and agent retention settings to the services that take them", async () => {
     const d = await render(
       "gateway.heartbeatMissedIntervals=5",
       "gateway.defaultHeartbeatIntervalSeconds=20",
       "gateway.wsPingIntervalSeconds=0",
       "agentService.heartbeatIntervalSeconds=15",
+      "agentService.agentRetention=12h",
       "agentService.console=false",
       "agentService.customCapabilities={com.example.pause,com.example.tail/v2}",
     );
@@ -95,9 +96,11 @@ describe("the Helm chart", () => {
     expect(d.gateway).toContain('name: FLEETPLANE_DEFAULT_HEARTBEAT_INTERVAL_SECONDS, value: "20"');
     expect(d.gateway).toContain('name: FLEETPLANE_WS_PING_INTERVAL_SECONDS, value: "0"');
     expect(d["agent-service"]).toContain('name: FLEETPLANE_HEARTBEAT_INTERVAL_SECONDS, value: "15"');
+    expect(d["agent-service"]).toContain('name: FLEETPLANE_AGENT_RETENTION, value: "12h"');
     expect(d["agent-service"]).toContain('name: FLEETPLANE_CONSOLE, value: "false"');
     expect(d["agent-service"]).toContain('name: FLEETPLANE_CUSTOM_CAPABILITIES, value: "com.example.pause,com.example.tail/v2"');
     expect((await render())["agent-service"]).not.toContain("FLEETPLANE_CUSTOM_CAPABILITIES");
+    expect((await render())["agent-service"]).toContain('name: FLEETPLANE_AGENT_RETENTION, value: "30d"');
   });
 
   it("passes the gateway's abuse limits (timeouts, connection and new-agent caps, warning interval, message contents) to the gateway", async () => {

@@ -7,8 +7,9 @@
 export { AgentStore, type AgentStoreOptions } from "./agents/agent-store.js";
 export { AgentReports, type AgentReportsOptions, type ReportReply } from "./agents/agent-reports.js";
 export { REPLICAS_CHANNEL, listenForReplicaChanges, replicaNoticesOver, type ReplicaNotices } from "./agents/replica-notices.js";
-export { AdminCommands, type AdminCommandsOptions, type ChangeResult, type CommandResult } from "./agents/admin-commands.js";
-export { RevisionConflictError, type AgentQuery, type AgentRepository } from "./agents/agent-repository.js";
+export { AdminCommands, type AdminCommandsOptions, type AgentRemovalReason, type ChangeResult, type CommandResult } from "./agents/admin-commands.js";
+export { AgentRetention, RETENTION_REQUESTER, type AgentRetentionOptions } from "./agents/agent-retention.js";
+export { RevisionConflictError, type AgentQuery, type AgentRepository, type DisconnectedCursor, type DisconnectedQuery } from "./agents/agent-repository.js";
 export { MAX_AGENT_TYPES } from "./agents/fleet-summary.js";
 export type { AuditedChange, AuditedCommand, CommandAuditPort } from "./agents/command-audit-port.js";
 export { InvalidCustomCapabilityError, serverCustomCapabilities } from "./agents/server-custom-capabilities.js";
@@ -51,10 +52,11 @@ export { createNamespaceServiceImpl } from "./api/namespace-service-handler.js";
 export { createConfigurationServiceImpl } from "./api/configuration-service-handler.js";
 export { createGroupServiceImpl } from "./api/group-service-handler.js";
 
-// adapters/: the embedded store, the command audit over Connect, the X.509 signer.
+// adapters/: the embedded store, the command audit over Connect, the agents' metrics, the X.509 signer.
 export { createLmdbAgentRepository, createLmdbConnectionRepository, createLmdbGatewayLeaseRepository } from "./adapters/lmdb-agent-repository.js";
 export { createLmdbCertificateRequestRepository } from "./adapters/lmdb-certificate-request-repository.js";
 export { createLmdbPackageRepository } from "./adapters/lmdb-package-repository.js";
 export { createLmdbConfigurationRepository, createLmdbGroupRepository, createLmdbNamespaceRepository } from "./adapters/lmdb-fleet-repositories.js";
 export { createConnectCommandAudit } from "./adapters/connect-command-audit.js";
+export { exposeAgentMetrics } from "./adapters/prometheus-agent-metrics.js";
 export { CertificateAuthorityConfigError, createX509CertificateSigner, generateCertificateAuthority, type CertificateAuthorityFiles } from "./adapters/x509-certificate-signer.js";

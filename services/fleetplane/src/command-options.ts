@@ -4,6 +4,7 @@ import { CSR_OPTIONS } from "./certificate-authority-choice.js";
 import { CONSOLE_OPTION } from "./console-choice.js";
 import { ADMIN_ACCESS_OPTIONS } from "./admin-access-choice.js";
 import { INTERNAL_CLIENT_OPTIONS, internalListenerOptions } from "./internal-listener-choice.js";
+import { AGENT_RETENTION_OPTION } from "./agent-retention-choice.js";
 
 /**
  * The flags (and so the FLEETPLANE_* variables) of each server command. Kept
@@ -95,6 +96,7 @@ export const STANDALONE_OPTIONS: OptionSpec[] = [
   ...CSR_OPTIONS,
   HEARTBEAT_OFFER,
   CUSTOM_CAPABILITIES,
+  AGENT_RETENTION_OPTION,
   { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
 ];
 
@@ -131,6 +133,7 @@ export const COMMAND_OPTIONS = {
     CONSOLE_OPTION,
     HEARTBEAT_OFFER,
     CUSTOM_CAPABILITIES,
+    AGENT_RETENTION_OPTION,
   ],
   gateway: [
     ...common("4320"),

@@ -11,6 +11,7 @@ import { COMMAND_OPTIONS, STANDALONE_OPTIONS } from "./command-options.js";
 import { adminAccessOf } from "./admin-access-choice.js";
 import { internalListenerOf, internalTokenOf } from "./internal-listener-choice.js";
 import { runAdminCommand } from "./admin-command.js";
+import { agentRetentionOf } from "./agent-retention-choice.js";
 import type { GatewaySettings } from "@fleetplane/opamp-gateway";
 import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service";
 
@@ -121,6 +122,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         console: v.console === true,
         heartbeatIntervalSeconds: heartbeatOffer(v),
         customCapabilities: customCapabilities(v),
+        agentRetentionMs: agentRetentionOf(v),
         logger,
       }),
   },
@@ -209,6 +211,7 @@ async function main(argv: string[]): Promise<number> {
     csr: csrSettingsOf(values),
     heartbeatIntervalSeconds: heartbeatOffer(values),
     customCapabilities: customCapabilities(values),
+    agentRetentionMs: agentRetentionOf(values),
     logger,
   }), values);
   logger.info(

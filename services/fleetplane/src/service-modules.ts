@@ -16,6 +16,8 @@ import {
   createConnectionServiceImpl,
   AdminCommands,
   AgentReports,
+  AgentRetention,
+  exposeAgentMetrics,
   AgentStore,
   ConnectionUsecase,
   GatewayLeases,
@@ -73,7 +75,12 @@ export interface AgentServiceModuleOptions {
   heartbeatIntervalSeconds?: number;
   /** Custom capabilities declared to agents (serverCustomCapabilities); default none. */
   customCapabilities?: CustomCapabilities | undefined;
+  /** Agents disconnected longer than this are removed (default 30 days; 0: kept forever). */
+  agentRetentionMs?: number;
 }
+
+/** The default of --agent-retention: 30 days. */
+const DEFAULT_AGENT_RETENTION_MS = 30 * 86_400_000;
 
 export function agentServiceModule(stores: AgentStores, commands: Client<typeof CommandRecorderService>, bus: PushBus, logger: Logger, o: AgentServiceModuleOptions = {}) {
   const audit = createConnectCommandAudit(commands, logger);
@@ -98,7 +105,18 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
   });
-  const adminCommands = new AdminCommands({ store, audit, push: bus, opampEndpoint: () => desk.opampEndpoint, groups: catalog, replicas: replicaNoticesOver(bus) });
+  const metrics = exposeAgentMetrics(store, logger);
+  const adminCommands = new AdminCommands({
+    store,
+    audit,
+    push: bus,
+    opampEndpoint: () => desk.opampEndpoint,
+    groups: catalog,
+    replicas: replicaNoticesOver(bus),
+    removed: metrics.removed,
+  });
+  const retention = new AgentRetention({ store, commands: adminCommands, retentionMs: o.agentRetentionMs ?? DEFAULT_AGENT_RETENTION_MS, logger });
+  retention.start();
   const namespaces = new Namespaces({ namespaces: stores.namespaces, agents: stores.agents, groups: stores.groups, configurations: stores.configurations, audit });
   const requireNamespace = (ns: string) => namespaces.require(ns);
   const configurations = new Configurations({ configurations: stores.configurations, groups: stores.groups, audit, requireNamespace });
@@ -131,10 +149,12 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     agents: store,
     leases,
     ping: () => stores.agents.ping(),
-    /** Stops the reaper, flushes cached agent state and the audit queue (in that order). */
+    /** Stops the reaper and retention, flushes cached agent state and the audit queue (in that order). */
     async close() {
       await (await replicaChanges).unsubscribe();
       await leases.stop();
+      await retention.stop();
+      metrics.stop();
       await store.close();
       await audit.drain();
     },

@@ -93,6 +93,8 @@ export async function startAgentServiceAlone(
       heartbeatIntervalSeconds?: number;
       /** Custom capabilities declared to agents (see AgentServiceModuleOptions). */
       customCapabilities?: CustomCapabilities | undefined;
+      /** Agents disconnected longer than this are removed (default 30 days; 0: kept forever). */
+      agentRetentionMs?: number;
       csr?: CsrSettings;
       console?: boolean;
     },
@@ -111,6 +113,7 @@ export async function startAgentServiceAlone(
     certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => opampEndpoint ?? "" },
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
+    ...(o.agentRetentionMs !== undefined ? { agentRetentionMs: o.agentRetentionMs } : {}),
   });
   const access = adminAccess(o.access, stores.access, o.logger.child({ component: "access" }));
   const api = await startApiServer({

@@ -27,6 +27,8 @@ export interface StandaloneOptions extends GatewaySettings {
   heartbeatIntervalSeconds?: number;
   /** Custom capabilities declared to agents (see AgentServiceModuleOptions); default none. */
   customCapabilities?: CustomCapabilities | undefined;
+  /** Agents disconnected longer than this are removed (default 30 days; 0: kept forever). */
+  agentRetentionMs?: number;
   /** Certificate signing requests; default: no CA (refused). */
   csr?: CsrSettings;
   /** Serve the web console at / on the API port (default true). */
@@ -79,6 +81,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => o.csr?.opampEndpoint ?? ownOpampUrl },
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
+    ...(o.agentRetentionMs !== undefined ? { agentRetentionMs: o.agentRetentionMs } : {}),
   });
   const agentTransport = createInProcessTransport(agentService.internal, createRouterTransport(agentService.internalRoutes));
 

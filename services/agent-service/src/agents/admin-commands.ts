@@ -17,6 +17,7 @@ import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 import { AgentCannotError, AgentConnectedError, AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
 import { applyRemoteConfig, hasCapability, hasCustomCapability, queueCertificateRefusal, queueCommand, queueCustomMessage, type CommandTransition } from "./agent-model.js";
 import { namespaceOf } from "./agent-namespace.js";
+import { disconnectedSince } from "./disconnected-since.js";
 import { clearOwnConfig, markOwnConfig } from "./config-assignment.js";
 import { joinGroup } from "./group-membership.js";
 import type { ReplicaNotices } from "./replica-notices.js";
@@ -35,8 +36,13 @@ export interface AdminCommandsOptions {
   groups?: GroupCatalog;
   /** Tells the other agent-service replicas which agents changed (none: a single replica). */
   replicas?: ReplicaNotices;
+  /** Told about each agent removed from the store, and why (the removals metric). */
+  removed?: (reason: AgentRemovalReason) => void;
   now?: () => number;
 }
+
+/** Why an agent left the store: an admin's DeleteAgent, or retention (disconnected too long). */
+export type AgentRemovalReason = "deleted" | "retention";
 
 /** What applying a command to an agent yields: the command, and what it did to older ones (superseded). */
 type Applied = { command: AgentCommand; transitions?: CommandTransition[] };
@@ -180,19 +186,53 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
    * makes it a new agent, as would any agent that connects again.
    */
   async deleteAgent(uid: string, requestedBy: string, namespace: string, force: boolean): Promise<{ commandId: string; connectionClosed: boolean }> {
-    const commandId = newCommandId(this.now());
-    const removed = await this.deps.store.remove(uid, (agent) => {
+    const done = await this.remove(uid, requestedBy, "deleted", (agent) => {
       if (namespaceOf(agent) !== namespace) throw new AgentNotFoundError(uid);
       const s = agent.status;
       if (s?.connected && !force) throw new AgentConnectedError(uid, "disconnect it first, or delete with force (its connection is closed)");
-      const transitions = agent.commands.map((c) => ({ commandId: c.id, to: "superseded" as const, detail: "the agent was deleted" }));
       const liveSocket = s?.connected && s.connectionType === ConnectionType.WEBSOCKET ? { gatewayId: s.gatewayId, connectionId: s.connectionId } : undefined;
-      return { result: { liveSocket, namespace: namespaceOf(agent) }, transitions };
+      return { result: { liveSocket, namespace: namespaceOf(agent) }, transitions: supersededByRemoval(agent) };
     });
-    await this.deps.store.record({ id: commandId, instanceUid: uid, kind: "agent_deleted", configHash: "", requestedBy, namespace: removed.namespace, done: true });
-    const socket = removed.liveSocket;
+    // Never undefined: the decision above removes or throws.
+    const socket = done!.removed.liveSocket;
     const connectionClosed = socket ? await this.deps.push.publish(socket.gatewayId, { instanceUid: uid, connectionId: socket.connectionId, close: true }) : false;
-    return { commandId, connectionClosed };
+    return { commandId: done!.commandId, connectionClosed };
+  }
+
+  /**
+   * Retention: removes the agent as DeleteAgent does (audited as
+   * "agent_deleted" by `requestedBy`, its open records SUPERSEDED) if it is
+   * still not connected since before `before`, as read fresh under its lock.
+   * One that reconnected, or disconnected again later, meanwhile is kept.
+   * False when kept or already gone (another replica's sweep removed it).
+   */
+  async removeDisconnected(uid: string, before: number, requestedBy: string): Promise<boolean> {
+    try {
+      const done = await this.remove(uid, requestedBy, "retention", (agent) => {
+        const since = disconnectedSince(agent);
+        if (since === undefined || since >= before) return undefined;
+        return { result: { namespace: namespaceOf(agent) }, transitions: supersededByRemoval(agent) };
+      });
+      return done !== undefined;
+    } catch (err) {
+      if (err instanceof AgentNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  /** The one way agents leave the store: removed under the agent's lock, then recorded in the audit trail and counted. */
+  private async remove<T extends { namespace: string }>(
+    uid: string,
+    requestedBy: string,
+    reason: AgentRemovalReason,
+    decide: (agent: Agent) => { result: T; transitions: CommandTransition[] } | undefined,
+  ): Promise<{ commandId: string; removed: T } | undefined> {
+    const commandId = newCommandId(this.now());
+    const removed = await this.deps.store.remove(uid, decide);
+    if (removed === undefined) return undefined;
+    await this.deps.store.record({ id: commandId, instanceUid: uid, kind: "agent_deleted", configHash: "", requestedBy, namespace: removed.namespace, done: true });
+    this.deps.removed?.(reason);
+    return { commandId, removed };
   }
 
   /**
@@ -290,4 +330,9 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     }
     return this.deps.push.publish(s.gatewayId, { instanceUid: uid, connectionId: s.connectionId });
   }
+}
+
+/** A removed agent's commands: nothing will deliver or confirm them any more. */
+function supersededByRemoval(agent: Agent): CommandTransition[] {
+  return agent.commands.map((c) => ({ commandId: c.id, to: "superseded" as const, detail: "the agent was deleted" }));
 }
