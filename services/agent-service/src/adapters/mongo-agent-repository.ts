@@ -37,8 +37,7 @@ interface AgentDocument {
   labels?: string[];
   /**
    * disconnectedSince (epoch ms), the retention sweep's key; null while
-   * connected. Absent on documents written before it existed until their
-   * next save (the sweep does not see them before).
+   * connected. Copied into older documents by ensureAgentIndexes.
    */
   disconnectedAt?: number | null;
   // Copies the fleet summary groups by (see fleet-summary.ts). Documents
@@ -72,8 +71,10 @@ const DUPLICATE_KEY = 11000;
 const collectionOptions = { useBigInt64: true };
 
 /**
- * Creates the indexes the queries below rely on. Run once at start-up:
- * creating an index that exists is a no-op.
+ * Creates the indexes the queries below rely on, and copies `disconnectedAt`
+ * into documents written before it was copied out (so retention sees them).
+ * Run once at start-up: creating an index that exists is a no-op, and so is
+ * the copy the second time.
  */
 export async function ensureAgentIndexes(db: Db): Promise<void> {
   await guardMongo(async () => {
@@ -88,6 +89,11 @@ export async function ensureAgentIndexes(db: Db): Promise<void> {
     // The retention sweep, oldest first. Not partial (FerretDB 1.x has no
     // partial indexes): connected agents are in it under null.
     await agents.createIndex({ disconnectedAt: 1, _id: 1 });
+    const copyFrom = db.collection<AgentDocument>(AGENTS, collectionOptions);
+    for await (const doc of copyFrom.find({ disconnectedAt: { $exists: false } })) {
+      // A save meanwhile wrote the field itself: then the filter no longer matches.
+      await copyFrom.updateOne({ _id: doc._id, disconnectedAt: { $exists: false } }, { $set: { disconnectedAt: disconnectedSince(decodeAgent(doc)) ?? null } });
+    }
     await db.collection(CONNECTIONS).createIndex({ gatewayId: 1, _id: 1 });
   });
 }
