@@ -83,6 +83,9 @@ capabilities:
   reports_heartbeat: true
 agent:
   executable: ${collectorBin}
+  # The supervisor gives the collector 3 s by default to start and report to
+  # it; on a busy 2-core machine a cold collector start takes longer.
+  bootstrap_timeout: 30s
 ${agentExtra}storage:
   directory: ${join(dir, "state")}
 `,
