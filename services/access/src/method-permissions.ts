@@ -74,6 +74,8 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.fleet.v1.GroupService/DeleteGroup": "operate",
   "fleetplane.fleet.v1.GroupService/GetGroup": "read",
   "fleetplane.fleet.v1.GroupService/ListGroups": "read",
+  // A plan: changes nothing (but validates what would change).
+  "fleetplane.fleet.v1.GroupService/PreviewGroup": "read",
 };
 
 /** The rule for a method, or undefined when the table does not name it (refuse it). */

@@ -1,5 +1,5 @@
 import type { Group } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
-import type { AgentConfigMap } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import type { AgentConfigMap, ConnectionSettingsOffers, PackagesAvailable } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { matchesSelector, type KeyLookup } from "./label-selector.js";
 
 /** A group as agents are matched against it: the group and its version's files, resolved once. */
@@ -8,6 +8,10 @@ export interface CatalogGroup {
   config: AgentConfigMap;
   /** The config_hash of `config` (config-hash.ts). */
   hash: Uint8Array;
+  /** The group's connection settings offer, checked and hashed (none: the group offers none). */
+  connectionSettings?: ConnectionSettingsOffers;
+  /** The group's packages, resolved from the registry and hashed (none: the group offers none). */
+  packages?: PackagesAvailable;
 }
 
 /** What a namespace's groups say about one agent. */

@@ -8,6 +8,10 @@ import type { AgentQuery } from "../agents/agent-repository.js";
 import type { CommandAuditPort } from "../agents/command-audit-port.js";
 import { newCommandId } from "../agents/command-id.js";
 import { assignmentUpToDate } from "../agents/config-assignment.js";
+import { groupOffersUpToDate } from "../agents/group-offers.js";
+import { connectionSettingsOffer } from "../agents/offers.js";
+import { resolvePackageReferences } from "../packages/package-registry.js";
+import type { PackageRepository } from "../packages/package-repository.js";
 import { agentSelectorKeys } from "./agent-selector-keys.js";
 import type { Configurations } from "./configurations.js";
 import { FleetResourceExistsError, FleetResourceNotFoundError } from "./fleet-errors.js";
@@ -22,6 +26,8 @@ export interface GroupsOptions {
   groups: GroupRepository;
   catalog: GroupCatalog;
   configurations: Configurations;
+  /** Registered packages, for the references in groups' package offers. */
+  packages: Pick<PackageRepository, "get">;
   /** Reads agents in pages (the agent store). */
   agents: { listAgents(query: AgentQuery): Promise<Agent[]> };
   /** Applies the namespace's groups to one agent: store, tell its gateway, audit (AdminCommands.reassign). */
@@ -105,12 +111,32 @@ export class Groups {
   }
 
   /**
+   * What creating or updating `input` would do, changing nothing: the same
+   * checks, and how many agents would change assignment or group offers
+   * (counted over the namespace's agents in pages, like a change).
+   */
+  async preview(input: Group): Promise<{ current?: Group; agentsMoved: number }> {
+    const group = await this.validated(input);
+    const current = await this.deps.groups.get(group.namespace, group.name);
+    const snapshot = await this.deps.catalog.withGroup(await this.deps.catalog.snapshot(group.namespace, { fresh: true }), group);
+    const stale = staleUnder(snapshot);
+    let moved = 0;
+    for (let after: string | undefined; ; ) {
+      const page = await this.deps.agents.listAgents({ namespace: group.namespace, limit: AGENT_PAGE, where: stale, ...(after ? { after } : {}) });
+      moved += page.length;
+      if (page.length < AGENT_PAGE) break;
+      after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
+    }
+    return { ...(current ? { current } : {}), agentsMoved: moved };
+  }
+
+  /**
    * Applies the namespace's groups, as now stored, to every agent whose
    * assignment they change. Returns how many agents moved.
    */
   private async apply(namespace: string, why: string): Promise<number> {
     const snapshot = await this.deps.catalog.snapshot(namespace, { fresh: true });
-    const stale = (agent: Agent) => !assignmentUpToDate(agent, chooseGroup(snapshot.groups, agentSelectorKeys(agent)));
+    const stale = staleUnder(snapshot);
     let moved = 0;
     let pages = 0;
     for (let after: string | undefined; ; ) {
@@ -141,9 +167,9 @@ export class Groups {
     requireResourceName("group.configuration", group.configuration);
     if (group.configurationVersion === 0) throw new InvalidRequestError("group.configuration_version is 0: name the version its agents run (versions count from 1)");
     await this.deps.configurations.getVersion(group.namespace, group.configuration, group.configurationVersion, { configuration: "group.configuration", version: "group.configuration_version" });
-    if (group.connectionSettings || group.packages.length > 0) {
-      throw new InvalidRequestError("group.connection_settings and group.packages are not supported yet; offer them per agent (SetConnectionSettings, OfferPackages)");
-    }
+    // Offered to the group's agents like an admin's per-agent offers, which win (group-offers.ts).
+    if (group.connectionSettings) connectionSettingsOffer(group.connectionSettings, "group.connection_settings");
+    await resolvePackageReferences(group.packages, (key) => this.deps.packages.get(key), "group.packages");
     return group;
   }
 
@@ -151,4 +177,12 @@ export class Groups {
     const detail = `priority ${group.priority}, configuration ${group.configuration} version ${group.configurationVersion}`;
     return this.deps.audit.recordChange({ id: newCommandId(this.now()), namespace: group.namespace, resource: `group/${group.name}`, kind, requestedBy, detail });
   }
+}
+
+/** Agents whose assignment or group offers the snapshot's groups would change. */
+function staleUnder(snapshot: GroupSnapshot): (agent: Agent) => boolean {
+  return (agent) => {
+    const choice = chooseGroup(snapshot.groups, agentSelectorKeys(agent));
+    return !assignmentUpToDate(agent, choice) || !groupOffersUpToDate(agent, choice.winner);
+  };
 }

@@ -12,7 +12,59 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetplane/fleet/v1/group_service.proto.
  */
 export const file_fleetplane_fleet_v1_group_service: GenFile = /*@__PURE__*/
-  fileDesc("CidmbGVldHBsYW5lL2ZsZWV0L3YxL2dyb3VwX3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuZmxlZXQudjEiPwoSQ3JlYXRlR3JvdXBSZXF1ZXN0EikKBWdyb3VwGAEgASgLMhouZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cCJWChNDcmVhdGVHcm91cFJlc3BvbnNlEikKBWdyb3VwGAEgASgLMhouZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cBIUCgxhZ2VudHNfbW92ZWQYAiABKAQiPwoSVXBkYXRlR3JvdXBSZXF1ZXN0EikKBWdyb3VwGAEgASgLMhouZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cCJWChNVcGRhdGVHcm91cFJlc3BvbnNlEikKBWdyb3VwGAEgASgLMhouZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cBIUCgxhZ2VudHNfbW92ZWQYAiABKAQiMgoPR2V0R3JvdXBSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJIm8KEEdldEdyb3VwUmVzcG9uc2USKQoFZ3JvdXAYASABKAsyGi5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwEjAKBnN0YXR1cxgCIAEoCzIgLmZsZWV0cGxhbmUuZmxlZXQudjEuR3JvdXBTdGF0dXMiTQoRTGlzdEdyb3Vwc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImMKEkxpc3RHcm91cHNSZXNwb25zZRI0CgZncm91cHMYASADKAsyJC5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwV2l0aFN0YXR1cxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkibgoPR3JvdXBXaXRoU3RhdHVzEikKBWdyb3VwGAEgASgLMhouZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cBIwCgZzdGF0dXMYAiABKAsyIC5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwU3RhdHVzIjUKEkRlbGV0ZUdyb3VwUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCSIrChNEZWxldGVHcm91cFJlc3BvbnNlEhQKDGFnZW50c19tb3ZlZBgBIAEoBDLsAwoMR3JvdXBTZXJ2aWNlEmAKC0NyZWF0ZUdyb3VwEicuZmxlZXRwbGFuZS5mbGVldC52MS5DcmVhdGVHcm91cFJlcXVlc3QaKC5mbGVldHBsYW5lLmZsZWV0LnYxLkNyZWF0ZUdyb3VwUmVzcG9uc2USYAoLVXBkYXRlR3JvdXASJy5mbGVldHBsYW5lLmZsZWV0LnYxLlVwZGF0ZUdyb3VwUmVxdWVzdBooLmZsZWV0cGxhbmUuZmxlZXQudjEuVXBkYXRlR3JvdXBSZXNwb25zZRJXCghHZXRHcm91cBIkLmZsZWV0cGxhbmUuZmxlZXQudjEuR2V0R3JvdXBSZXF1ZXN0GiUuZmxlZXRwbGFuZS5mbGVldC52MS5HZXRHcm91cFJlc3BvbnNlEl0KCkxpc3RHcm91cHMSJi5mbGVldHBsYW5lLmZsZWV0LnYxLkxpc3RHcm91cHNSZXF1ZXN0GicuZmxlZXRwbGFuZS5mbGVldC52MS5MaXN0R3JvdXBzUmVzcG9uc2USYAoLRGVsZXRlR3JvdXASJy5mbGVldHBsYW5lLmZsZWV0LnYxLkRlbGV0ZUdyb3VwUmVxdWVzdBooLmZsZWV0cGxhbmUuZmxlZXQudjEuRGVsZXRlR3JvdXBSZXNwb25zZWIGcHJvdG8z", [file_fleetplane_fleet_v1_fleet]);
+  fileDesc("CidmbGVldHBsYW5lL2ZsZWV0L3YxL2dyb3VwX3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuZmxlZXQudjEiQAoTUHJldmlld0dyb3VwUmVxdWVzdBIpCgVncm91cBgBIAEoCzIaLmZsZWV0cGxhbmUuZmxlZXQudjEuR3JvdXAiaQoUUHJldmlld0dyb3VwUmVzcG9uc2USDgoGZXhpc3RzGAEgASgIEisKB2N1cnJlbnQYAiABKAsyGi5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwEhQKDGFnZW50c19tb3ZlZBgDIAEoBCI/ChJDcmVhdGVHcm91cFJlcXVlc3QSKQoFZ3JvdXAYASABKAsyGi5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwIlYKE0NyZWF0ZUdyb3VwUmVzcG9uc2USKQoFZ3JvdXAYASABKAsyGi5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwEhQKDGFnZW50c19tb3ZlZBgCIAEoBCI/ChJVcGRhdGVHcm91cFJlcXVlc3QSKQoFZ3JvdXAYASABKAsyGi5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwIlYKE1VwZGF0ZUdyb3VwUmVzcG9uc2USKQoFZ3JvdXAYASABKAsyGi5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwEhQKDGFnZW50c19tb3ZlZBgCIAEoBCIyCg9HZXRHcm91cFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkibwoQR2V0R3JvdXBSZXNwb25zZRIpCgVncm91cBgBIAEoCzIaLmZsZWV0cGxhbmUuZmxlZXQudjEuR3JvdXASMAoGc3RhdHVzGAIgASgLMiAuZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cFN0YXR1cyJNChFMaXN0R3JvdXBzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiYwoSTGlzdEdyb3Vwc1Jlc3BvbnNlEjQKBmdyb3VwcxgBIAMoCzIkLmZsZWV0cGxhbmUuZmxlZXQudjEuR3JvdXBXaXRoU3RhdHVzEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJuCg9Hcm91cFdpdGhTdGF0dXMSKQoFZ3JvdXAYASABKAsyGi5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwEjAKBnN0YXR1cxgCIAEoCzIgLmZsZWV0cGxhbmUuZmxlZXQudjEuR3JvdXBTdGF0dXMiNQoSRGVsZXRlR3JvdXBSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJIisKE0RlbGV0ZUdyb3VwUmVzcG9uc2USFAoMYWdlbnRzX21vdmVkGAEgASgEMtEECgxHcm91cFNlcnZpY2USYAoLQ3JlYXRlR3JvdXASJy5mbGVldHBsYW5lLmZsZWV0LnYxLkNyZWF0ZUdyb3VwUmVxdWVzdBooLmZsZWV0cGxhbmUuZmxlZXQudjEuQ3JlYXRlR3JvdXBSZXNwb25zZRJgCgtVcGRhdGVHcm91cBInLmZsZWV0cGxhbmUuZmxlZXQudjEuVXBkYXRlR3JvdXBSZXF1ZXN0GiguZmxlZXRwbGFuZS5mbGVldC52MS5VcGRhdGVHcm91cFJlc3BvbnNlElcKCEdldEdyb3VwEiQuZmxlZXRwbGFuZS5mbGVldC52MS5HZXRHcm91cFJlcXVlc3QaJS5mbGVldHBsYW5lLmZsZWV0LnYxLkdldEdyb3VwUmVzcG9uc2USXQoKTGlzdEdyb3VwcxImLmZsZWV0cGxhbmUuZmxlZXQudjEuTGlzdEdyb3Vwc1JlcXVlc3QaJy5mbGVldHBsYW5lLmZsZWV0LnYxLkxpc3RHcm91cHNSZXNwb25zZRJgCgtEZWxldGVHcm91cBInLmZsZWV0cGxhbmUuZmxlZXQudjEuRGVsZXRlR3JvdXBSZXF1ZXN0GiguZmxlZXRwbGFuZS5mbGVldC52MS5EZWxldGVHcm91cFJlc3BvbnNlEmMKDFByZXZpZXdHcm91cBIoLmZsZWV0cGxhbmUuZmxlZXQudjEuUHJldmlld0dyb3VwUmVxdWVzdBopLmZsZWV0cGxhbmUuZmxlZXQudjEuUHJldmlld0dyb3VwUmVzcG9uc2ViBnByb3RvMw", [file_fleetplane_fleet_v1_fleet]);
+
+/**
+ * @generated from message fleetplane.fleet.v1.PreviewGroupRequest
+ */
+export type PreviewGroupRequest = Message<"fleetplane.fleet.v1.PreviewGroupRequest"> & {
+  /**
+   * As for CreateGroupRequest or UpdateGroupRequest.
+   *
+   * @generated from field: fleetplane.fleet.v1.Group group = 1;
+   */
+  group?: Group | undefined;
+};
+
+/**
+ * Describes the message fleetplane.fleet.v1.PreviewGroupRequest.
+ * Use `create(PreviewGroupRequestSchema)` to create a new message.
+ */
+export const PreviewGroupRequestSchema: GenMessage<PreviewGroupRequest> = /*@__PURE__*/
+  messageDesc(file_fleetplane_fleet_v1_group_service, 0);
+
+/**
+ * @generated from message fleetplane.fleet.v1.PreviewGroupResponse
+ */
+export type PreviewGroupResponse = Message<"fleetplane.fleet.v1.PreviewGroupResponse"> & {
+  /**
+   * False when the namespace has no group of that name (applying creates it).
+   *
+   * @generated from field: bool exists = 1;
+   */
+  exists: boolean;
+
+  /**
+   * The group as stored now (when exists).
+   *
+   * @generated from field: fleetplane.fleet.v1.Group current = 2;
+   */
+  current?: Group | undefined;
+
+  /**
+   * Agents whose configuration or group offers would change.
+   *
+   * @generated from field: uint64 agents_moved = 3;
+   */
+  agentsMoved: bigint;
+};
+
+/**
+ * Describes the message fleetplane.fleet.v1.PreviewGroupResponse.
+ * Use `create(PreviewGroupResponseSchema)` to create a new message.
+ */
+export const PreviewGroupResponseSchema: GenMessage<PreviewGroupResponse> = /*@__PURE__*/
+  messageDesc(file_fleetplane_fleet_v1_group_service, 1);
 
 /**
  * @generated from message fleetplane.fleet.v1.CreateGroupRequest
@@ -32,7 +84,7 @@ export type CreateGroupRequest = Message<"fleetplane.fleet.v1.CreateGroupRequest
  * Use `create(CreateGroupRequestSchema)` to create a new message.
  */
 export const CreateGroupRequestSchema: GenMessage<CreateGroupRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 0);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 2);
 
 /**
  * @generated from message fleetplane.fleet.v1.CreateGroupResponse
@@ -56,7 +108,7 @@ export type CreateGroupResponse = Message<"fleetplane.fleet.v1.CreateGroupRespon
  * Use `create(CreateGroupResponseSchema)` to create a new message.
  */
 export const CreateGroupResponseSchema: GenMessage<CreateGroupResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 1);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 3);
 
 /**
  * @generated from message fleetplane.fleet.v1.UpdateGroupRequest
@@ -73,7 +125,7 @@ export type UpdateGroupRequest = Message<"fleetplane.fleet.v1.UpdateGroupRequest
  * Use `create(UpdateGroupRequestSchema)` to create a new message.
  */
 export const UpdateGroupRequestSchema: GenMessage<UpdateGroupRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 2);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 4);
 
 /**
  * @generated from message fleetplane.fleet.v1.UpdateGroupResponse
@@ -95,7 +147,7 @@ export type UpdateGroupResponse = Message<"fleetplane.fleet.v1.UpdateGroupRespon
  * Use `create(UpdateGroupResponseSchema)` to create a new message.
  */
 export const UpdateGroupResponseSchema: GenMessage<UpdateGroupResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 3);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 5);
 
 /**
  * @generated from message fleetplane.fleet.v1.GetGroupRequest
@@ -117,7 +169,7 @@ export type GetGroupRequest = Message<"fleetplane.fleet.v1.GetGroupRequest"> & {
  * Use `create(GetGroupRequestSchema)` to create a new message.
  */
 export const GetGroupRequestSchema: GenMessage<GetGroupRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 4);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 6);
 
 /**
  * @generated from message fleetplane.fleet.v1.GetGroupResponse
@@ -139,7 +191,7 @@ export type GetGroupResponse = Message<"fleetplane.fleet.v1.GetGroupResponse"> &
  * Use `create(GetGroupResponseSchema)` to create a new message.
  */
 export const GetGroupResponseSchema: GenMessage<GetGroupResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 5);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 7);
 
 /**
  * @generated from message fleetplane.fleet.v1.ListGroupsRequest
@@ -166,7 +218,7 @@ export type ListGroupsRequest = Message<"fleetplane.fleet.v1.ListGroupsRequest">
  * Use `create(ListGroupsRequestSchema)` to create a new message.
  */
 export const ListGroupsRequestSchema: GenMessage<ListGroupsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 6);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 8);
 
 /**
  * @generated from message fleetplane.fleet.v1.ListGroupsResponse
@@ -188,7 +240,7 @@ export type ListGroupsResponse = Message<"fleetplane.fleet.v1.ListGroupsResponse
  * Use `create(ListGroupsResponseSchema)` to create a new message.
  */
 export const ListGroupsResponseSchema: GenMessage<ListGroupsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 7);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 9);
 
 /**
  * @generated from message fleetplane.fleet.v1.GroupWithStatus
@@ -210,7 +262,7 @@ export type GroupWithStatus = Message<"fleetplane.fleet.v1.GroupWithStatus"> & {
  * Use `create(GroupWithStatusSchema)` to create a new message.
  */
 export const GroupWithStatusSchema: GenMessage<GroupWithStatus> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 8);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 10);
 
 /**
  * @generated from message fleetplane.fleet.v1.DeleteGroupRequest
@@ -232,7 +284,7 @@ export type DeleteGroupRequest = Message<"fleetplane.fleet.v1.DeleteGroupRequest
  * Use `create(DeleteGroupRequestSchema)` to create a new message.
  */
 export const DeleteGroupRequestSchema: GenMessage<DeleteGroupRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 9);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 11);
 
 /**
  * @generated from message fleetplane.fleet.v1.DeleteGroupResponse
@@ -249,7 +301,7 @@ export type DeleteGroupResponse = Message<"fleetplane.fleet.v1.DeleteGroupRespon
  * Use `create(DeleteGroupResponseSchema)` to create a new message.
  */
 export const DeleteGroupResponseSchema: GenMessage<DeleteGroupResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 10);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 12);
 
 /**
  * GroupService keeps the groups of a namespace. Creating a group or changing
@@ -306,6 +358,19 @@ export const GroupService: GenService<{
     methodKind: "unary";
     input: typeof DeleteGroupRequestSchema;
     output: typeof DeleteGroupResponseSchema;
+  },
+  /**
+   * What creating or updating the group would do, without doing it: the
+   * same checks as CreateGroup/UpdateGroup, and how many agents would change
+   * assignment (configuration or group offers). Changes nothing (a plan, as
+   * `fleetplane apply` prints).
+   *
+   * @generated from rpc fleetplane.fleet.v1.GroupService.PreviewGroup
+   */
+  previewGroup: {
+    methodKind: "unary";
+    input: typeof PreviewGroupRequestSchema;
+    output: typeof PreviewGroupResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetplane_fleet_v1_group_service, 0);
