@@ -1,5 +1,6 @@
 import { formatHelp, parseOptions, UsageError, type OptionSpec, assertGatewayId } from "@fleetplane/platform";
 import { createLogger, startTracing } from "@fleetplane/platform-node";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
@@ -136,6 +137,8 @@ Commands:
   agent-service    Run agent-service alone
   command-service  Run command-service alone
   sim              Simulate a fleet of OpAMP agents against a server
+  apply            Make the fleet match YAML files (namespaces, configurations, groups)
+  get              List agents, groups, configurations or namespaces
 
 Run "fleetplane <command> --help" for the options of a command.`;
 
@@ -152,6 +155,11 @@ async function main(argv: string[]): Promise<number> {
     // Loaded on demand: the server commands do not need the simulator.
     const { runSimCli } = await import("@fleetplane/simulator");
     return runSimCli(args);
+  }
+  if (command === "apply" || command === "get") {
+    // Admin clients, loaded on demand like the simulator.
+    const run = command === "apply" ? (await import("./fleet-cli/apply-command.js")).runApply : (await import("./fleet-cli/get-command.js")).runGet;
+    return run(args);
   }
   const single = SINGLE[command];
   if (single) {
@@ -238,6 +246,11 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`fleetplane: ${err.message}\n`);
       process.exit(2);
+    }
+    if (err instanceof ConnectError) {
+      // apply and get: the admin API refused or could not be reached.
+      process.stderr.write(`fleetplane: the admin API answered ${Code[err.code]}: ${err.rawMessage}\n`);
+      process.exit(1);
     }
     if (err instanceof StartupError) {
       process.stderr.write(`fleetplane: ${err.message}\n`);

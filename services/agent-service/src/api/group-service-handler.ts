@@ -47,7 +47,10 @@ export function createGroupServiceImpl(groups: Groups, logger: Logger): ServiceI
       }),
     previewGroup: (req) =>
       guard("PreviewGroup", async () => {
-        const { current, agentsMoved } = await groups.preview(groupOf(req.group));
+        const { current, agentsMoved } = await groups.preview(groupOf(req.group), {
+          nextVersion: req.nextVersion,
+          before: req.before.map((p) => ({ group: groupOf(p.group), nextVersion: p.nextVersion })),
+        });
         return { exists: current !== undefined, ...(current ? { current } : {}), agentsMoved: BigInt(agentsMoved) };
       }),
     deleteGroup: (req, ctx) =>

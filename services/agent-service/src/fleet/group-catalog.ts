@@ -1,5 +1,5 @@
-import { create } from "@bufbuild/protobuf";
-import type { Group } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
+import { clone, create } from "@bufbuild/protobuf";
+import { GroupSchema, type Group } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import { AgentConfigMapSchema, type AgentConfigMap } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { Logger } from "@fleetplane/platform";
 import { computeConfigHash } from "../agents/config-hash.js";
@@ -91,11 +91,21 @@ export class GroupCatalog {
    * The snapshot as it would be with `group` stored (replacing the group of
    * its name): what a preview matches agents against. Never cached.
    */
-  async withGroup(snapshot: GroupSnapshot, group: Group): Promise<GroupSnapshot> {
-    const resolved = await this.resolve(group, new Map());
+  async withGroup(snapshot: GroupSnapshot, group: Group, options: { nextVersion?: boolean } = {}): Promise<GroupSnapshot> {
+    const resolved = options.nextVersion ? await this.withNextVersion(group) : await this.resolve(group, new Map());
     const others = snapshot.groups.filter((g) => g.group.name !== group.name);
     const groups = resolved ? [...others, resolved].sort((a, b) => byPrecedence(a.group, b.group)) : others;
     return { namespace: snapshot.namespace, revision: snapshot.revision, groups };
+  }
+
+  /**
+   * A group naming a version not created yet: version 0 (versions count
+   * from 1) and no files, so it differs from what every agent has.
+   */
+  private async withNextVersion(group: Group): Promise<CatalogGroup> {
+    const named = clone(GroupSchema, group);
+    named.configurationVersion = 0;
+    return { group: named, ...configOf({}), ...(await this.offersOf(group)) };
   }
 
   /** A group with its version's files and its offers; undefined when the version does not exist. */

@@ -16,7 +16,7 @@ import { agentSelectorKeys } from "./agent-selector-keys.js";
 import type { Configurations } from "./configurations.js";
 import { FleetResourceExistsError, FleetResourceNotFoundError } from "./fleet-errors.js";
 import type { GroupCatalog, GroupSnapshot } from "./group-catalog.js";
-import { chooseGroup } from "./group-precedence.js";
+import { chooseGroup, sameChoice } from "./group-precedence.js";
 import type { GroupRepository } from "./group-repository.js";
 import { GroupStatusCounter } from "./group-status.js";
 import { validateSelector } from "./label-selector.js";
@@ -112,20 +112,31 @@ export class Groups {
 
   /**
    * What creating or updating `input` would do, changing nothing: the same
-   * checks, and how many agents would change assignment or group offers
-   * (counted over the namespace's agents in pages, like a change).
+   * checks, and how many agents it would move to another group, version or
+   * offers (counted over the namespace's agents in pages, like a change).
+   * `nextVersion`: the group will name a version not created yet; every
+   * agent it would win counts as moved. `before`: groups a plan stores
+   * first, so each of its changes is counted once.
    */
-  async preview(input: Group): Promise<{ current?: Group; agentsMoved: number }> {
-    const group = await this.validated(input);
+  async preview(input: Group, options: { nextVersion?: boolean; before?: readonly { group: Group; nextVersion: boolean }[] } = {}): Promise<{ current?: Group; agentsMoved: number }> {
+    const group = await this.validated(input, { version: !options.nextVersion });
     const current = await this.deps.groups.get(group.namespace, group.name);
-    const snapshot = await this.deps.catalog.withGroup(await this.deps.catalog.snapshot(group.namespace, { fresh: true }), group);
-    const stale = staleUnder(snapshot);
+    let base = await this.deps.catalog.snapshot(group.namespace, { fresh: true });
+    for (const planned of options.before ?? []) {
+      if (planned.group.namespace !== group.namespace) throw new InvalidRequestError(`before: group "${planned.group.name}" is of namespace "${planned.group.namespace}", not "${group.namespace}"`);
+      base = await this.deps.catalog.withGroup(base, planned.group, { nextVersion: planned.nextVersion });
+    }
+    const after = await this.deps.catalog.withGroup(base, group, options);
+    const moves = (agent: Agent) => {
+      const keys = agentSelectorKeys(agent);
+      return !sameChoice(chooseGroup(base.groups, keys), chooseGroup(after.groups, keys));
+    };
     let moved = 0;
-    for (let after: string | undefined; ; ) {
-      const page = await this.deps.agents.listAgents({ namespace: group.namespace, limit: AGENT_PAGE, where: stale, ...(after ? { after } : {}) });
+    for (let cursor: string | undefined; ; ) {
+      const page = await this.deps.agents.listAgents({ namespace: group.namespace, limit: AGENT_PAGE, where: moves, ...(cursor ? { after: cursor } : {}) });
       moved += page.length;
       if (page.length < AGENT_PAGE) break;
-      after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
+      cursor = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
     }
     return { ...(current ? { current } : {}), agentsMoved: moved };
   }
@@ -154,8 +165,11 @@ export class Groups {
     return moved;
   }
 
-  /** Checks a group as given (names, selector, the configuration version it names) and returns a copy to store. */
-  private async validated(input: Group): Promise<Group> {
+  /**
+   * Checks a group as given (names, selector, the configuration version it
+   * names unless `check.version` is false, its offers) and returns a copy to store.
+   */
+  private async validated(input: Group, check: { version: boolean } = { version: true }): Promise<Group> {
     const group = clone(GroupSchema, input);
     requireResourceName("group.name", group.name);
     await this.deps.requireNamespace(group.namespace);
@@ -165,8 +179,10 @@ export class Groups {
       throw new InvalidRequestError(`group.configuration "${group.configuration}" names another namespace; a group uses configurations of its own namespace ("${group.namespace}") only`);
     }
     requireResourceName("group.configuration", group.configuration);
-    if (group.configurationVersion === 0) throw new InvalidRequestError("group.configuration_version is 0: name the version its agents run (versions count from 1)");
-    await this.deps.configurations.getVersion(group.namespace, group.configuration, group.configurationVersion, { configuration: "group.configuration", version: "group.configuration_version" });
+    if (check.version) {
+      if (group.configurationVersion === 0) throw new InvalidRequestError("group.configuration_version is 0: name the version its agents run (versions count from 1)");
+      await this.deps.configurations.getVersion(group.namespace, group.configuration, group.configurationVersion, { configuration: "group.configuration", version: "group.configuration_version" });
+    }
     // Offered to the group's agents like an admin's per-agent offers, which win (group-offers.ts).
     if (group.connectionSettings) connectionSettingsOffer(group.connectionSettings, "group.connection_settings");
     await resolvePackageReferences(group.packages, (key) => this.deps.packages.get(key), "group.packages");
