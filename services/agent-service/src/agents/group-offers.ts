@@ -1,5 +1,6 @@
+import { clone } from "@bufbuild/protobuf";
 import { CommandKind, ConfigSource, type Agent, type AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { AgentCapabilities, type ConnectionSettingsOffers, type PackagesAvailable } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { AgentCapabilities, ConnectionSettingsOffersSchema, PackagesAvailableSchema, type ConnectionSettingsOffers, type PackagesAvailable } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { CatalogGroup } from "../fleet/group-precedence.js";
 import { hasCapability, supersedeUndelivered, type CommandTransition } from "./agent-model.js";
 import { hashesEqual } from "./config-hash.js";
@@ -17,7 +18,8 @@ import { applyConnectionSettingsOffer, applyPackageSet } from "./offers.js";
  * is the agent's; when its group offers none (or it leaves every group) a
  * group's offer is dropped — an undelivered command is superseded, the agent
  * keeps what it runs. Each of the two offers is decided on its own.
- * Packages go only to agents that accept packages.
+ * Packages go only to agents that accept packages. Each agent gets its own
+ * copy of the offer (the catalog's is shared by every agent of the group).
  */
 
 const NO_LONGER_OFFERED = "its group no longer offers it";
@@ -73,7 +75,7 @@ export function applyGroupOffers(agent: Agent, winner: CatalogGroup | undefined,
   if (!settingsUpToDate(agent, settings)) {
     out.changed = true;
     if (settings) {
-      const { command, transitions } = applyConnectionSettingsOffer(agent, settings, ConfigSource.GROUP, { ...options, commandId: options.commandId() });
+      const { command, transitions } = applyConnectionSettingsOffer(agent, clone(ConnectionSettingsOffersSchema, settings), ConfigSource.GROUP, { ...options, commandId: options.commandId() });
       out.commands.push({ kind: "connection_settings", command });
       out.transitions.push(...transitions);
     } else {
@@ -86,7 +88,7 @@ export function applyGroupOffers(agent: Agent, winner: CatalogGroup | undefined,
   if (!packagesUpToDate(agent, packages)) {
     out.changed = true;
     if (packages) {
-      const { command, transitions } = applyPackageSet(agent, packages, ConfigSource.GROUP, { ...options, commandId: options.commandId() });
+      const { command, transitions } = applyPackageSet(agent, clone(PackagesAvailableSchema, packages), ConfigSource.GROUP, { ...options, commandId: options.commandId() });
       out.commands.push({ kind: "packages", command });
       out.transitions.push(...transitions);
     } else {

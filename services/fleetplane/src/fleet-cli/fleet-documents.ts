@@ -4,7 +4,8 @@ import { dirname, join, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { UsageError } from "@fleetplane/platform";
 import { InvalidRequestError, resourceNameProblem, validateSelector } from "@fleetplane/agent-service";
-import { GroupSchema, LabelSelectorSchema, type ConfigurationFile, type Group } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
+import { ConfigurationFileSchema, GroupSchema, LabelSelectorSchema, type ConfigurationFile, type Group } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
+import { PackageReferenceSchema } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { ConnectionSettingsOffersSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { DocumentError, type DocumentSource } from "./document-error.js";
 
@@ -169,7 +170,7 @@ async function configurationFiles(value: unknown, source: DocumentSource): Promi
     }
     const contentType = spec.contentType === undefined ? "text/yaml" : spec.contentType;
     if (typeof contentType !== "string") throw new DocumentError(source, `${field}.contentType`, "must be a string");
-    files[fileName] = { $typeName: "fleetplane.fleet.v1.ConfigurationFile", body, contentType };
+    files[fileName] = create(ConfigurationFileSchema, { body, contentType });
   }
   return files;
 }
@@ -181,7 +182,7 @@ function packageReferences(value: unknown, source: DocumentSource): Group["packa
     if (!isObject(p) || typeof p.name !== "string" || typeof p.version !== "string" || Object.keys(p).length !== 2) {
       throw new DocumentError(source, `packages[${i}]`, "must be { name: <registered package>, version: <its version> }");
     }
-    return { $typeName: "fleetplane.package.v1.PackageReference" as const, name: p.name, version: p.version };
+    return create(PackageReferenceSchema, { name: p.name, version: p.version });
   });
 }
 
