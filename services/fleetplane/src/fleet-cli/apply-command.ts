@@ -6,7 +6,7 @@ import { manifestFiles, readFleetDocuments } from "./fleet-documents.js";
 const OPTIONS: readonly OptionSpec[] = [
   { name: "file", kind: "string", description: "A YAML file, or a directory whose *.yaml and *.yml files are read in name order (-f)" },
   { name: "namespace", kind: "string", description: "Namespace of documents that name none (-n)", default: "default" },
-  { name: "yes", kind: "boolean", description: "Apply the plan (without it: print the plan only)", default: "false" },
+  { name: "yes", kind: "boolean", description: "Apply the plan (without it: print the plan only; not read from the environment)", default: "false" },
   ...ADMIN_OPTIONS,
 ];
 
@@ -20,7 +20,9 @@ applies none.`;
 
 /** `fleetplane apply`: returns the exit code (0: planned or applied; 1: invalid documents; 2: usage). */
 export async function runApply(argv: readonly string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { values, help } = parseOptions(OPTIONS, expandShortFlags(argv, { "-f": "file", "-n": "namespace" }));
+  // --yes only from the command line: an exported variable must not turn every plan into an apply.
+  const { FLEETPLANE_YES: _ignored, ...env } = process.env;
+  const { values, help } = parseOptions(OPTIONS, expandShortFlags(argv, { "-f": "file", "-n": "namespace" }), env);
   if (help) {
     out.write(formatHelp("fleetplane apply -f <file or directory> [-n namespace] [--yes] [--server URL] [--api-key KEY]", SUMMARY, OPTIONS));
     return 0;
