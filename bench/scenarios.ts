@@ -10,7 +10,8 @@ import { mb, round, type Row } from "./report.js";
 
 const IDLE_MS = 300_000; // agents that only connect and stay quiet
 
-function fleetFor(server: ServerUnderTest, o: Partial<FleetOptions> & { agents: number }): Fleet {
+/** Simulated WebSocket agents that stay quiet after connecting unless `o` says otherwise. */
+export function fleetFor(server: ServerUnderTest, o: Partial<FleetOptions> & { agents: number }): Fleet {
   return new Fleet({
     url: server.opampWsUrl,
     transport: "ws",

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { ConfigSource, RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { instanceUidToHex } from "@fleetplane/platform";
 import { Fleet } from "@fleetplane/simulator";
 import { eventually } from "./support/eventually.js";
@@ -299,6 +299,59 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
     await shot("10-overview-live");
   });
 
+  describe("fleet configuration", () => {
+    const group = "console-staging";
+    const configuration = "console-collector";
+
+    it("shows groups with their status counts, as the API counts them", async () => {
+      await t.configurations.createConfiguration({ name: configuration, description: "staging collectors", files: { "": { body: new TextEncoder().encode("receivers:\n  otlp: {}\nexporters:\n  debug: {}\n"), contentType: "text/yaml" } }, message: "first" });
+      await t.configurations.createConfigurationVersion({ name: configuration, files: { "": { body: new TextEncoder().encode("receivers:\n  otlp: {}\nexporters:\n  debug:\n    verbosity: detailed\n"), contentType: "text/yaml" } }, message: "more detail" });
+      await t.groups.createGroup({ group: { name: group, priority: 5, configuration, configurationVersion: 2, selector: { matchLabels: { "deployment.environment": "staging" } } } });
+      const staging = (await t.agents.listAgents({ pageSize: 100, filter: { attributes: { "deployment.environment": "staging" } } })).agents;
+      // The simulated agents apply what they get: wait until every connected one assigned to the group says so.
+      const status = await eventually(async () => {
+        const s = (await t.groups.getGroup({ name: group })).status!;
+        return s.applied > 0n && s.applied === s.connected && s.applying === 0n ? s : undefined;
+      }, UI_TIMEOUT_MS, "the group's connected agents APPLIED");
+      expect(status.matched).toBe(BigInt(staging.length));
+
+      await go("#/groups");
+      const row = page.getByTestId("group-row").filter({ hasText: group });
+      await row.waitFor();
+      for (const c of ["matched", "assigned", "connected", "applied", "failed"] as const) {
+        await expect.poll(() => row.getByTestId(`group-${c}`).textContent(), { timeout: UI_TIMEOUT_MS }).toBe(String(status[c]));
+      }
+      expect(await row.innerText()).toContain("deployment.environment=staging");
+      await shot("11-groups");
+    });
+
+    it("shows a configuration's versions and the diff between two of them", async () => {
+      await go("#/configurations");
+      await page.getByRole("link", { name: configuration }).click();
+      await page.getByTestId("diff-file").first().waitFor();
+      expect(await page.getByTestId("version-row").count()).toBe(2);
+      expect(await page.getByTestId("version-table").innerText()).toContain("more detail");
+      const diff = page.getByTestId("diff");
+      expect(await diff.locator(".diff-add").allInnerTexts()).toEqual(["+   debug:", "+     verbosity: detailed"]);
+      expect(await diff.locator(".diff-del").allInnerTexts()).toEqual(["-   debug: {}"]);
+      await shot("12-configuration-diff");
+      // Picking the same version on both sides shows no changes.
+      await page.getByTestId("diff-from").selectOption("2");
+      await expect.poll(() => diff.locator(".diff-add, .diff-del").count(), { timeout: UI_TIMEOUT_MS }).toBe(0);
+    });
+
+    it("shows an agent's group, configuration version and why", async () => {
+      const agent = (await t.agents.listAgents({ pageSize: 100, filter: { connected: true, attributes: { "deployment.environment": "staging" } } })).agents.find(
+        (a) => a.spec?.assignment?.group === group && a.spec.assignment.source === ConfigSource.GROUP,
+      )!;
+      await go(`#/agents/${instanceUidToHex(agent.metadata!.instanceUid)}`);
+      const rows = page.getByTestId("assignment");
+      await expect.poll(() => rows.innerText(), { timeout: UI_TIMEOUT_MS }).toMatch(new RegExp(`why\\s+group ${group}`));
+      expect(await rows.innerText()).toMatch(new RegExp(`configuration\\s+${configuration} v2`));
+      await shot("13-agent-assignment");
+    });
+  });
+
   it("hides from a viewer what a viewer may not do, and shows it no configuration bodies", async () => {
     await go("#/");
     await page.getByTestId("sign-out").click();
@@ -312,7 +365,7 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
     expect(await page.getByTestId("config-editor").count()).toBe(0);
     expect(await page.getByTestId("restart").count()).toBe(0);
     await page.getByTestId("effective-config-hidden").waitFor();
-    await shot("11-viewer");
+    await shot("14-viewer");
   });
 
   it("ran without errors in the browser", () => {

@@ -81,6 +81,8 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.fleet.v1.GroupService/DeleteGroup": "operate",
   "fleetplane.fleet.v1.GroupService/GetGroup": "read",
   "fleetplane.fleet.v1.GroupService/ListGroups": "read",
+  // A plan: changes nothing (but validates what would change).
+  "fleetplane.fleet.v1.GroupService/PreviewGroup": "read",
   // AccessService: keys and bindings are admin work; anyone signed in may ask who they are.
   "fleetplane.access.v1.AccessService/CreateApiKey": "administer",
   "fleetplane.access.v1.AccessService/ListApiKeys": "administer",

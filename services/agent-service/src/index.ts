@@ -19,7 +19,10 @@ export { Namespaces, type NamespacesOptions } from "./fleet/namespaces.js";
 export { Configurations, type ConfigurationsOptions } from "./fleet/configurations.js";
 export { Groups, type GroupsOptions } from "./fleet/groups.js";
 export { GroupCatalog, type GroupSnapshot } from "./fleet/group-catalog.js";
-export { DEFAULT_NAMESPACE } from "./fleet/resource-names.js";
+export { DEFAULT_NAMESPACE, resourceNameProblem } from "./fleet/resource-names.js";
+// The rules clients check before they call (fleetplane apply validates its files with them).
+export { validateSelector } from "./fleet/label-selector.js";
+export { InvalidRequestError } from "./agents/agent-errors.js";
 export { namespaceOfNewAgent } from "./agents/agent-namespace.js";
 export type { NamespaceRepository } from "./fleet/namespace-repository.js";
 export { ConfigurationVersionConflictError, type ConfigurationRepository } from "./fleet/configuration-repository.js";

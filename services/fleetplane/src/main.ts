@@ -1,5 +1,6 @@
 import { formatHelp, parseOptions, UsageError, type OptionSpec, assertGatewayId } from "@fleetplane/platform";
 import { createLogger, startTracing } from "@fleetplane/platform-node";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
@@ -153,6 +154,8 @@ Commands:
   command-service  Run command-service alone
   sim              Simulate a fleet of OpAMP agents against a server
   admin create-key Make an API key in a server's store (the first admin key)
+  apply            Make the fleet match YAML files (namespaces, configurations, groups)
+  get              List agents, groups, configurations or namespaces
 
 Run "fleetplane <command> --help" for the options of a command.`;
 
@@ -171,6 +174,11 @@ async function main(argv: string[]): Promise<number> {
     return runSimCli(args);
   }
   if (command === "admin") return runAdminCommand(args);
+  if (command === "apply" || command === "get") {
+    // Admin clients, loaded on demand like the simulator.
+    const run = command === "apply" ? (await import("./fleet-cli/apply-command.js")).runApply : (await import("./fleet-cli/get-command.js")).runGet;
+    return run(args);
+  }
   const single = SINGLE[command];
   if (single) {
     const parsed = parseOptions(single.options, args);
@@ -264,6 +272,11 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`fleetplane: ${err.message}\n`);
       process.exit(2);
+    }
+    if (err instanceof ConnectError) {
+      // apply and get: the admin API refused or could not be reached.
+      process.stderr.write(`fleetplane: the admin API answered ${Code[err.code]}: ${err.rawMessage}\n`);
+      process.exit(1);
     }
     if (err instanceof StartupError) {
       process.stderr.write(`fleetplane: ${err.message}\n`);

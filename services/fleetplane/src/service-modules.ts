@@ -96,7 +96,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   const store = new AgentStore({ agents: stores.agents, audit, logger });
   // Each replica's copy of the groups, checked against the store's groups
   // revision whenever an agent is new or re-described (group-catalog.ts).
-  const catalog = new GroupCatalog({ groups: stores.groups, configurations: stores.configurations, logger });
+  const catalog = new GroupCatalog({ groups: stores.groups, configurations: stores.configurations, packages: stores.packages, logger });
   const reports = new AgentReports({
     store,
     logger,
@@ -124,6 +124,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     groups: stores.groups,
     catalog,
     configurations,
+    packages: stores.packages,
     agents: store,
     reassign: (uid, snapshot) => adminCommands.reassign(uid, snapshot),
     requireNamespace,

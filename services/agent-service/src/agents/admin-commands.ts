@@ -255,9 +255,9 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     const joined = snapshot ? joinGroup(agent, snapshot, this.now()) : undefined;
     if (!joined) return { records, transitions, deliver: false, unchanged: records.length === 0 && transitions.length === 0 };
     return {
-      records: joined.record ? [...records, joined.record] : records,
+      records: [...records, ...joined.records],
       transitions: [...transitions, ...joined.transitions],
-      deliver: joined.record !== undefined,
+      deliver: joined.records.length > 0,
       unchanged: !joined.changed && records.length === 0 && transitions.length === 0,
     };
   }

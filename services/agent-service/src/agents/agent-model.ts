@@ -95,14 +95,20 @@ export function queuePayloadCommand(
   hash: Uint8Array,
   supersededBecause: string,
 ): { command: AgentCommand; transitions: CommandTransition[] } {
+  const transitions = supersedeUndelivered(agent, kind, supersededBecause);
+  const command = queue(agent, kind, options, hash);
+  return { command, transitions };
+}
+
+/** Removes the undelivered commands of `kind` (what they announced is no longer desired); their transitions to superseded. */
+export function supersedeUndelivered(agent: Agent, kind: CommandKind, because: string): CommandTransition[] {
   const transitions: CommandTransition[] = [];
   agent.commands = agent.commands.filter((c) => {
     const stale = c.kind === kind && c.deliveredAt === undefined;
-    if (stale) transitions.push({ commandId: c.id, to: "superseded", detail: supersededBecause });
+    if (stale) transitions.push({ commandId: c.id, to: "superseded", detail: because });
     return !stale;
   });
-  const command = queue(agent, kind, options, hash);
-  return { command, transitions };
+  return transitions;
 }
 
 /** Queues a custom message for delivery; the agent must have declared its capability. */

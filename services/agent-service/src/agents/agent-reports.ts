@@ -116,7 +116,7 @@ export class AgentReports {
       return {
         persist: changed ? "now" : "later",
         result: { reply: built.message, heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds ?? 0n },
-        stored: answered || grouped?.record ? () => this.recordAll([answered?.record, grouped?.record]) : undefined,
+        stored: answered || grouped?.records.length ? () => this.recordAll([answered?.record, ...(grouped?.records ?? [])]) : undefined,
         transitions,
         evict: outcome.disconnected,
       };

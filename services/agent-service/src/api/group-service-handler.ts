@@ -45,6 +45,14 @@ export function createGroupServiceImpl(groups: Groups, logger: Logger): ServiceI
         const statuses = await groups.statuses(namespace, page);
         return { groups: page.map((group, i) => ({ group, status: statuses[i] })), nextPageToken };
       }),
+    previewGroup: (req) =>
+      guard("PreviewGroup", async () => {
+        const { current, agentsMoved } = await groups.preview(groupOf(req.group), {
+          nextVersion: req.nextVersion,
+          before: req.before.map((p) => ({ group: groupOf(p.group), nextVersion: p.nextVersion })),
+        });
+        return { exists: current !== undefined, ...(current ? { current } : {}), agentsMoved: BigInt(agentsMoved) };
+      }),
     deleteGroup: (req, ctx) =>
       guard("DeleteGroup", async () => {
         const { agentsMoved } = await groups.delete(requestNamespace(req.namespace), req.name, requesterOf(ctx));

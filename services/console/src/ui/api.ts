@@ -28,6 +28,9 @@ const withCredential: Interceptor = (next) => (req) => {
   if (c) req.header.set("authorization", `Bearer ${c}`);
   return next(req);
 };
+import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
+import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
+import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 
 // The console is served by the API it calls: same origin, Connect protocol
 // (JSON over fetch, streams included), so it works over plain HTTP/1.1.
@@ -36,6 +39,9 @@ const transport = createConnectTransport({ baseUrl: location.origin, interceptor
 export const agentApi = createClient(AgentService, transport);
 export const commandApi = createClient(CommandService, transport);
 export const accessApi = createClient(AccessService, transport);
+export const namespaceApi = createClient(NamespaceService, transport);
+export const configurationApi = createClient(ConfigurationService, transport);
+export const groupApi = createClient(GroupService, transport);
 
 /** An error as a person should read it: the server's message, without the code prefix noise. */
 export function errorText(err: unknown): string {

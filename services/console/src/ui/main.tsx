@@ -7,6 +7,9 @@ import { onLiveState, startLiveUpdates, type LiveState } from "./live-updates.js
 import { AgentDetailPage } from "./pages/agent-detail.js";
 import { AgentListPage } from "./pages/agent-list.js";
 import { AuditLogPage } from "./pages/audit-log.js";
+import { ConfigurationDetailPage } from "./pages/configuration-detail.js";
+import { ConfigurationListPage } from "./pages/configuration-list.js";
+import { GroupListPage } from "./pages/group-list.js";
 import { OverviewPage } from "./pages/overview.js";
 import { parseRoute, type Route } from "./route.js";
 import "./styles.css";
@@ -92,6 +95,8 @@ function App({ session, onSignOut }: { session: Session; onSignOut: () => void }
         <nav>
           {link("#/", "Overview", route.page === "overview")}
           {link("#/agents", "Agents", route.page === "agents" || route.page === "agent")}
+          {link("#/groups", "Groups", route.page === "groups")}
+          {link("#/configurations", "Configurations", route.page === "configurations" || route.page === "configuration")}
           {link("#/audit", "Audit log", route.page === "audit")}
         </nav>
         <span class="actor" data-testid="signed-in-as" title={`may: ${session.permissions.join(", ") || "nothing"}`}>
@@ -107,6 +112,9 @@ function App({ session, onSignOut }: { session: Session; onSignOut: () => void }
         {route.page === "agents" && <AgentListPage filter={route.filter} />}
         {route.page === "agent" && <AgentDetailPage uid={route.uid} />}
         {route.page === "audit" && <AuditLogPage />}
+        {route.page === "groups" && <GroupListPage namespace={route.namespace} />}
+        {route.page === "configurations" && <ConfigurationListPage namespace={route.namespace} />}
+        {route.page === "configuration" && <ConfigurationDetailPage namespace={route.namespace} name={route.name} {...(route.from ? { from: route.from } : {})} {...(route.to ? { to: route.to } : {})} />}
       </main>
     </>
   );

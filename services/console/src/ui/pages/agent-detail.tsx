@@ -7,7 +7,7 @@ import { useCan } from "../session.js";
 import { ConfigEditor } from "../components/config-editor.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { HealthTree } from "../components/health-tree.js";
-import { attributeRows, capabilityNames, enumLabel, fileText, formatTime, hasCapability, shortHash, uidHex } from "../format.js";
+import { assignmentOf, attributeRows, capabilityNames, enumLabel, fileText, formatTime, hasCapability, shortHash, uidHex } from "../format.js";
 import { useLiveRefresh, useLoad } from "../hooks.js";
 import { onAgentChange } from "../live-updates.js";
 
@@ -81,6 +81,7 @@ export function AgentDetailPage({ uid }: { uid: string }) {
   const rc = agent.spec?.remoteConfig;
   const reported = st?.remoteConfigStatus;
   const editable = editableText(agent);
+  const assignment = assignmentOf(agent);
   const canRestart = hasCapability(caps, AgentCapabilities.AgentCapabilities_AcceptsRestartCommand);
 
   const pushConfig = async (text: string) => {
@@ -187,6 +188,18 @@ export function AgentDetailPage({ uid }: { uid: string }) {
           )}
         </div>
         <div>
+          <h2>Assignment</h2>
+          <Rows
+            testId="assignment"
+            rows={[
+              ["why", assignment.why],
+              ["group", assignment.group || "—"],
+              ["configuration", assignment.version || "—"],
+              ["tied with", assignment.tiedWith.join(", ") || "—"],
+              ["namespace", agent.metadata?.namespace || "default"],
+              ["labels", Object.entries(agent.metadata?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(", ") || "—"],
+            ]}
+          />
           <h2>Remote config</h2>
           <Rows
             testId="remote-config"
