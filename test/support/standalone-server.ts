@@ -17,6 +17,8 @@ import { type CsrApproval, serverCustomCapabilities } from "@fleetplane/agent-se
 import { issueApiKey, type OidcSettings } from "@fleetplane/access";
 import { bearer } from "./admin-key.js";
 import { writeTestCa } from "./csr.js";
+import { EnrollmentService } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
+import { agentTokenOfStore, registerAgentToken } from "./agent-tokens.js";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */
 export async function startTestServer(
@@ -33,6 +35,10 @@ export async function startTestServer(
     customCapabilities?: string;
     /** Accept OIDC tokens (as the --oidc-* flags). */
     oidc?: OidcSettings;
+    /** What agents present (default "token": the simulated agents send the token made here). */
+    agentAuth?: "none" | "token";
+    /** How often gateways check the tokens in use again (default 5 s). */
+    agentTokenRecheckMs?: number;
   } = {},
 ) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
@@ -56,11 +62,18 @@ export async function startTestServer(
     ...(options.oidc ? { access: { auth: "on" as const, oidc: options.oidc } } : {}),
     // Tests make their own admin key below (a restart on the same data would find it).
     firstAdminKey: false,
+    agentAuth: options.agentAuth ?? "token",
+    ...(options.agentTokenRecheckMs ? { agentTokenRecheckMs: options.agentTokenRecheckMs } : {}),
     logger: silentLogger(),
   });
   // Authentication is on, as in production: every client below carries an admin key.
   const { key: adminKey, record } = await issueApiKey(server.access, { name: `test-admin-${Math.random().toString(36).slice(2)}`, role: "admin", namespace: "*", createdBy: "test" });
   const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1", interceptors: [bearer(adminKey)] });
+  const enrollment = createClient(EnrollmentService, transport);
+  // Agents present a token of the default namespace, as the topology's own
+  // agents would; a restart on the same store keeps the one they are bound to.
+  const agentToken = (options.agentAuth ?? "token") === "token" ? (agentTokenOfStore(dataDir) ?? (await enrollment.createEnrollmentToken({ description: "test agents" })).secret) : undefined;
+  if (agentToken) registerAgentToken(server.opampPort, agentToken, dataDir);
   return {
     server,
     dataDir,
@@ -80,6 +93,8 @@ export async function startTestServer(
     groups: createClient(GroupService, transport),
     opampUrls: [{ wsUrl: `ws://127.0.0.1:${server.opampPort}/v1/opamp`, httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp` }],
     access: createClient(AccessService, transport),
+    enrollment,
+    agentToken,
     adminKey,
     adminIdentity: `key:${record.name}`,
   };

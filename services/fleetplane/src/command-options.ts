@@ -4,6 +4,7 @@ import { CSR_OPTIONS } from "./certificate-authority-choice.js";
 import { CONSOLE_OPTION } from "./console-choice.js";
 import { ADMIN_ACCESS_OPTIONS } from "./admin-access-choice.js";
 import { INTERNAL_CLIENT_OPTIONS, internalListenerOptions } from "./internal-listener-choice.js";
+import { AGENT_AUTH_OPTIONS } from "./agent-auth-choice.js";
 
 /**
  * The flags (and so the FLEETPLANE_* variables) of each server command. Kept
@@ -91,6 +92,7 @@ export const STANDALONE_OPTIONS: OptionSpec[] = [
   { name: "api-port", kind: "number", description: "Admin API port (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c, or h2 with TLS)", default: "4321" },
   CONSOLE_OPTION,
   ...ADMIN_ACCESS_OPTIONS,
+  ...AGENT_AUTH_OPTIONS,
   ...GATEWAY_LIMIT_OPTIONS,
   ...CSR_OPTIONS,
   HEARTBEAT_OFFER,
@@ -139,6 +141,7 @@ export const COMMAND_OPTIONS = {
     NATS_URL,
     { name: "gateway-id", kind: "string", description: "Unique id of this gateway replica (letters, digits, _ and -); default: host name and random hex" },
     { name: "lease-seconds", kind: "number", description: "Agents of this gateway are marked disconnected this long after it dies", default: String(GATEWAY_DEFAULTS.leaseSeconds) },
+    ...AGENT_AUTH_OPTIONS,
     ...GATEWAY_LIMIT_OPTIONS,
   ],
 } satisfies Record<string, OptionSpec[]>;

@@ -11,6 +11,7 @@ import { COMMAND_OPTIONS, STANDALONE_OPTIONS } from "./command-options.js";
 import { adminAccessOf } from "./admin-access-choice.js";
 import { internalListenerOf, internalTokenOf } from "./internal-listener-choice.js";
 import { runAdminCommand } from "./admin-command.js";
+import { agentAuthOf } from "./agent-auth-choice.js";
 import type { GatewaySettings } from "@fleetplane/opamp-gateway";
 import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service";
 
@@ -137,6 +138,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         natsUrl: optional(v["nats-url"]),
         leaseSeconds: Number(v["lease-seconds"]),
         ...gatewayLimits(v),
+        agentAuth: agentAuthOf(v, String(v.host), logger),
         logger,
       }),
   },
@@ -197,6 +199,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger("fleetplane", String(values["log-level"]));
   const tracing = startTracing({ serviceName: "fleetplane", logger });
+  const agentAuth = agentAuthOf(values, String(values["opamp-host"]), logger);
   const server = await startExplained(() => startStandalone({
     dataDir: String(values["data-dir"]),
     host: String(values["opamp-host"]),
@@ -206,6 +209,7 @@ async function main(argv: string[]): Promise<number> {
     console: values.console === true,
     access: adminAccessOf(values, String(values["api-host"])),
     ...gatewayLimits(values),
+    agentAuth,
     csr: csrSettingsOf(values),
     heartbeatIntervalSeconds: heartbeatOffer(values),
     customCapabilities: customCapabilities(values),
@@ -221,8 +225,12 @@ async function main(argv: string[]): Promise<number> {
     ? `  Admin key: ${server.firstAdminKey}\n             (made because the store had no key; shown once — keep it. Use: authorization: Bearer <key>)\n`
     : "";
   if (server.firstAdminKey) logger.info("a first admin API key was made and printed to the terminal (not logged)");
+  const agents =
+    agentAuth === "none"
+      ? "  Agents:    not authenticated (--agent-auth none: safe only while OpAMP listens on loopback)\n"
+      : "  Agents:    enrollment token needed (Authorization: Bearer <token>; EnrollmentService/CreateEnrollmentToken)\n";
   process.stderr.write(
-    `\nFleetplane standalone\n  OpAMP:     ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also http:// POST, and /api/v1/opamp)\n  Admin API: ${apiUrl}  (Connect, gRPC, gRPC-web)\n${values.console === true ? `  Console:   ${apiUrl}/\n` : ""}${firstKey}  Data:      ${values["data-dir"]}\n\n`,
+    `\nFleetplane standalone\n  OpAMP:     ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also http:// POST, and /api/v1/opamp)\n${agents}  Admin API: ${apiUrl}  (Connect, gRPC, gRPC-web)\n${values.console === true ? `  Console:   ${apiUrl}/\n` : ""}${firstKey}  Data:      ${values["data-dir"]}\n\n`,
   );
   await untilSignal(logger);
   await server.close();

@@ -29,6 +29,7 @@ export class ConnectionTracker {
       gatewayId: this.gatewayId,
       remoteAddress: conn.remoteAddress,
       endpoint: conn.endpoint,
+      credential: conn.credential,
       openedAt: timestampFromMs(conn.openedAt),
     });
     this.connections.set(conn.id, record);

@@ -13,6 +13,7 @@ import { NewAgentAdmission } from "./new-agent-admission.js";
 import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { createPushReceiver, reconcileAll } from "./push-receiver.js";
 import { WebSocketRegistry } from "./websocket-registry.js";
+import { AgentAuthenticator } from "./agent-authentication.js";
 
 /** A gateway: who it is, where it listens, how it treats agents (GatewaySettings) and what it talks to. */
 export interface GatewayOptions extends GatewaySettings {
@@ -51,6 +52,19 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     capabilities,
     logger: o.logger,
   });
+  // Set once the transport exists: a token found revoked ends its sessions.
+  let transportRef: OpampTransport | undefined;
+  const authenticator =
+    settings.agentAuth === "none"
+      ? undefined
+      : new AgentAuthenticator({
+          mode: settings.agentAuth,
+          agents: o.agentService,
+          recheckMs: settings.agentTokenRecheckMs,
+          onRefused: (credential, reason) => transportRef?.closeSessionsOf(credential, reason),
+          held: () => transportRef?.heldCredentials() ?? new Set(),
+          logger: o.logger,
+        });
   const service = new OpampService({
     agents: o.agentService,
     connections: new ConnectionTracker(o.gatewayId, o.agentService),
@@ -61,6 +75,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     warnings,
     retryAfterMs: settings.retryAfterMs,
     leaseCurrent: () => lease.current(),
+    ...(authenticator ? { authenticator } : {}),
   });
   const transport = new OpampTransport(
     {
@@ -90,6 +105,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     },
     service,
   );
+  transportRef = transport;
   const onPush = createPushReceiver({ agents: o.agentService, registry, logger: o.logger });
   const subscription: PushSubscription = await o.bus.subscribe(
     o.gatewayId,
@@ -98,7 +114,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   );
   const stopCounting = GatewayMetrics.get().countConnected(() => ({ ws: transport.connectedWebSockets, http: transport.connectedHttpAgents }));
   const port = await transport.listen();
-  o.logger.info({ port, host: o.host, paths: settings.paths, gateway: o.gatewayId }, "OpAMP listening (WebSocket and plain HTTP)");
+  o.logger.info({ port, host: o.host, paths: settings.paths, gateway: o.gatewayId, agentAuth: settings.agentAuth }, "OpAMP listening (WebSocket and plain HTTP)");
   return {
     port,
     transport,
@@ -111,6 +127,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       if (!drained) o.logger.warn({ backlog: cleanup.backlog }, "shutdown: connection cleanups still pending; the gateway lease will expire and agent-service reaps them");
       await lease.stop({ release: drained });
       stopCounting();
+      authenticator?.stop();
       clearInterval(flushWarnings);
       warnings.flush();
     },

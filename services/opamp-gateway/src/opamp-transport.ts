@@ -17,7 +17,7 @@ import { instanceUidToHex, type Logger } from "@fleetplane/platform";
 import { renderMetrics, inSpan } from "@fleetplane/platform-node";
 import { SpanKind } from "@opentelemetry/api";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
-import type { AgentConnection } from "./agent-connection.js";
+import { AgentRefusal, type AgentConnection } from "./agent-connection.js";
 import { MessageOverLimitError, checkAgentMessageLimits, type AgentMessageLimits } from "./agent-message-limits.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import type { GatewaySettings } from "./gateway-settings.js";
@@ -59,6 +59,8 @@ export interface OpampTransportOptions
 }
 
 const PROTOBUF = "application/x-protobuf";
+/** The challenge sent with a 401 (RFC 6750 §3). */
+const BEARER_CHALLENGE = { "WWW-Authenticate": 'Bearer realm="opamp"' };
 /** Bodies smaller than this go uncompressed even when the agent accepts gzip. */
 const GZIP_MIN_BYTES = 1024;
 const REPORTS_HEARTBEAT = BigInt(AgentCapabilities.AgentCapabilities_ReportsHeartbeat);
@@ -106,7 +108,7 @@ export class OpampTransport {
     this.server.headersTimeout = options.handshakeTimeoutMs;
     this.server.on("connection", (socket: Socket) => this.closeSilentSocket(socket));
     this.server.requestTimeout = 300_000;
-    this.server.on("upgrade", (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.server.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
   }
 
@@ -193,6 +195,20 @@ export class OpampTransport {
     clearTimeout(timer);
   }
 
+  /** Credentials of the agent sessions held now (their tokens are rechecked while held). */
+  heldCredentials(): Set<string> {
+    const held = new Set<string>();
+    for (const c of this.wsConnections) if (c.credential) held.add(c.credential);
+    for (const c of this.httpAgents.values()) if (c.credential) held.add(c.credential);
+    return held;
+  }
+
+  /** Ends every session that authenticated with `credential` (a revoked or expired token): WebSockets close with 1008. */
+  closeSessionsOf(credential: string, reason: string): void {
+    for (const c of this.wsConnections) if (c.credential === credential) c.close(1008, reason.slice(0, 120));
+    for (const c of [...this.httpAgents.values()]) if (c.credential === credential) c.close();
+  }
+
   private nextConnectionId(kind: "ws" | "http", suffix = ""): string {
     return `${this.options.gatewayId}/${kind}/${suffix || `${this.idPrefix}-${(++this.connectionSeq).toString(36)}`}`;
   }
@@ -204,19 +220,20 @@ export class OpampTransport {
 
   // ---- WebSocket -----------------------------------------------------------
 
-  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+  private async onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (!this.isOpampPath(req.url)) return rejectUpgrade(socket, 404, "not an OpAMP path");
-    const decision = this.callbacks.onConnecting(req);
+    const decision = await this.callbacks.onConnecting(req);
+    if (socket.destroyed) return;
     if (!decision.accept) return rejectUpgrade(socket, decision.status, decision.reason, decision.headers);
     if (this.atConnectionLimit()) {
       this.warnConnectionLimit(req, "ws");
       return rejectUpgrade(socket, 503, "too many agents on this gateway; retry later", this.retryAfter());
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, req));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, req, decision.credential));
   }
 
-  private onWebSocket(ws: WebSocket, req: http.IncomingMessage): void {
-    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), endpointOf(req, "ws"), ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+  private onWebSocket(ws: WebSocket, req: http.IncomingMessage, credential: string): void {
+    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), endpointOf(req, "ws"), credential, ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
     // A socket that never sends an (admitted) AgentToServer would be held,
@@ -273,6 +290,9 @@ export class OpampTransport {
     // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
     if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
     const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "ws") }, () => this.callbacks.onMessage(conn, message));
+    // 1008 (policy violation), as for the first-message timeout: the socket
+    // was authenticated, but not for the instance UID it named.
+    if (reply instanceof AgentRefusal) return conn.close(1008, reply.reason.slice(0, 120));
     await this.send(conn, reply);
     this.metrics.repliesBy.ws.inc();
     this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
@@ -343,8 +363,9 @@ export class OpampTransport {
     const contentType = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
     if (contentType !== PROTOBUF) return plain(res, 415, `OpAMP over HTTP needs Content-Type ${PROTOBUF}`);
 
-    const decision = this.callbacks.onConnecting(req);
+    const decision = await this.callbacks.onConnecting(req);
     if (!decision.accept) return plain(res, decision.status, decision.reason, decision.headers);
+    const credential = decision.credential;
 
     let body: Uint8Array;
     let message: AgentToServer;
@@ -356,7 +377,7 @@ export class OpampTransport {
       message = fromBinary(AgentToServerSchema, body);
     } catch (err) {
       this.metrics.decodeErrorsBy.http.inc();
-      const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), endpointOf(req, "http"), () => {});
+      const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), endpointOf(req, "http"), credential, () => {});
       if (err instanceof InboundMessageTooLargeError) {
         this.callbacks.onReadMessageError(transient, err);
         res.setHeader("connection", "close");
@@ -376,9 +397,13 @@ export class OpampTransport {
     }
 
     const started = performance.now();
-    const conn = this.httpAgentFor(message, req, res);
+    const conn = this.httpAgentFor(message, req, res, credential);
     if (!conn) return;
     const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "http") }, () => this.callbacks.onMessage(conn, message));
+    if (reply instanceof AgentRefusal) {
+      conn.close();
+      return plain(res, 401, reply.reason, BEARER_CHALLENGE);
+    }
     const { status, headers } = httpReplyStatus(reply);
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     if (message.agentDisconnect) conn.close();
@@ -407,10 +432,17 @@ export class OpampTransport {
    * › Plain HTTP Transport"), each with Retry-After and the error_response in
    * the body.
    */
-  private httpAgentFor(message: AgentToServer, req: http.IncomingMessage, res: http.ServerResponse): HttpAgentConnection | undefined {
+  private httpAgentFor(message: AgentToServer, req: http.IncomingMessage, res: http.ServerResponse, credential: string): HttpAgentConnection | undefined {
     const valid = instanceUidProblem(message.instanceUid) === undefined;
     const uid = valid ? instanceUidToHex(message.instanceUid) : `invalid-${Buffer.from(message.instanceUid).toString("hex")}`;
     let conn = this.httpAgents.get(uid);
+    if (conn && conn.credential !== credential) {
+      // Another credential speaking for an agent whose session this gateway
+      // holds: refused before the session (its address, its liveness) is touched.
+      this.options.warnings.warn("agent-auth-refused", req.socket.remoteAddress ?? "?", { agent: uid, transport: "http" }, "refused a poll: its credential may not speak for this instance UID");
+      plain(res, 401, "instance UID is bound to another credential", BEARER_CHALLENGE);
+      return undefined;
+    }
     if (conn) {
       conn.liveness.heard(Date.now());
       conn.remoteAddress = remoteAddress(req);
@@ -429,7 +461,7 @@ export class OpampTransport {
       this.writeReply(req, res, 429, this.newAgentRefusedReply(message.instanceUid));
       return undefined;
     }
-    conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), endpointOf(req, "http"), (c) => {
+    conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), endpointOf(req, "http"), credential, (c) => {
       if (this.httpAgents.get(uid) !== c) return;
       this.httpAgents.delete(uid);
       this.callbacks.onConnectionClose(c);
