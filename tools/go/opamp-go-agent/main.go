@@ -32,6 +32,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -147,6 +148,7 @@ func run() int {
 		serviceName = flag.String("service-name", "opamp-go-agent", "service.name in the agent description")
 		verbose     = flag.Bool("verbose", false, "also log opamp-go debug messages to stderr")
 		requestCert = flag.Bool("request-certificate", false, "generate a key and a CSR naming the instance UID and send a ConnectionSettingsRequest")
+		token       = flag.String("token", "", "enrollment token sent as Authorization: Bearer <token> (WebSocket upgrade and every HTTP poll)")
 		heartbeat   seconds
 		polling     seconds
 		applyDelay  seconds
@@ -243,8 +245,13 @@ func run() int {
 	}
 	var httpConnected atomic.Bool
 	var lastConnErr atomic.Pointer[error]
+	header := http.Header{}
+	if *token != "" {
+		header.Set("Authorization", "Bearer "+*token)
+	}
 	settings := types.StartSettings{
 		OpAMPServerURL: *serverURL,
+		Header:         header,
 		InstanceUid:    types.InstanceUid(uid),
 		Callbacks: types.Callbacks{
 			OnConnect: func(context.Context) {
