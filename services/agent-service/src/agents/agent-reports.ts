@@ -77,7 +77,7 @@ export class AgentReports {
     // The desk keeps every CSR it sees: one for a UID bound to another
     // credential is refused before the desk is asked.
     if (csrCarried && connection.credential) await this.refuseIfBoundElsewhere(uid, connection.credential);
-    const csr = csrCarried ? await this.receiveCsr(uid, msg) : undefined;
+    const csr = csrCarried ? await this.receiveCsr(uid, msg, Boolean(connection.credential)) : undefined;
     const csrCommandId = csr ? newCommandId(this.now()) : "";
 
     // A message that describes the agent (its first, or one after a change)
@@ -205,11 +205,11 @@ export class AgentReports {
   }
 
   /** Hands a CSR the message carries to the certificate desk. */
-  private async receiveCsr(uid: string, msg: AgentToServer): Promise<CsrDecision | undefined> {
+  private async receiveCsr(uid: string, msg: AgentToServer, authenticated: boolean): Promise<CsrDecision | undefined> {
     const request = msg.connectionSettingsRequest?.opamp;
     if (!request || !this.deps.certificates) return undefined;
     const acceptsOpampSettings = (msg.capabilities & BigInt(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings)) !== 0n;
-    return this.deps.certificates.receive(uid, request.certificateRequest?.csr ?? new Uint8Array(), { acceptsOpampSettings });
+    return this.deps.certificates.receive(uid, request.certificateRequest?.csr ?? new Uint8Array(), { acceptsOpampSettings, authenticated });
   }
 
   /**
