@@ -39,6 +39,8 @@ export async function startTestServer(
     agentAuth?: "none" | "token";
     /** How often gateways check the tokens in use again (default 5 s). */
     agentTokenRecheckMs?: number;
+    /** TLS on the OpAMP port (then the URLs below are wss:// and https://). */
+    opampTls?: { certFile: string; keyFile: string };
   } = {},
 ) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
@@ -63,6 +65,7 @@ export async function startTestServer(
     // Tests make their own admin key below (a restart on the same data would find it).
     firstAdminKey: false,
     agentAuth: options.agentAuth ?? "token",
+    ...(options.opampTls ? { opampTls: options.opampTls } : {}),
     ...(options.agentTokenRecheckMs ? { agentTokenRecheckMs: options.agentTokenRecheckMs } : {}),
     logger: silentLogger(),
   });
@@ -74,13 +77,15 @@ export async function startTestServer(
   // agents would; a restart on the same store keeps the one they are bound to.
   const agentToken = (options.agentAuth ?? "token") === "token" ? (agentTokenOfStore(dataDir) ?? (await enrollment.createEnrollmentToken({ description: "test agents" })).secret) : undefined;
   if (agentToken) registerAgentToken(server.opampPort, agentToken, dataDir);
+  const ws = server.opampScheme;
+  const web = ws === "wss" ? "https" : "http";
   return {
     server,
     dataDir,
     gatewayIds: [server.gatewayId],
     close: () => server.close(),
-    wsUrl: `ws://127.0.0.1:${server.opampPort}/v1/opamp`,
-    httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp`,
+    wsUrl: `${ws}://127.0.0.1:${server.opampPort}/v1/opamp`,
+    httpUrl: `${web}://127.0.0.1:${server.opampPort}/v1/opamp`,
     apiUrl: `http://127.0.0.1:${server.apiPort}`,
     agents: createClient(AgentService, transport),
     connections: createClient(ConnectionService, transport),
@@ -91,7 +96,7 @@ export async function startTestServer(
     namespaces: createClient(NamespaceService, transport),
     configurations: createClient(ConfigurationService, transport),
     groups: createClient(GroupService, transport),
-    opampUrls: [{ wsUrl: `ws://127.0.0.1:${server.opampPort}/v1/opamp`, httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp` }],
+    opampUrls: [{ wsUrl: `${ws}://127.0.0.1:${server.opampPort}/v1/opamp`, httpUrl: `${web}://127.0.0.1:${server.opampPort}/v1/opamp` }],
     access: createClient(AccessService, transport),
     enrollment,
     agentToken,

@@ -5,6 +5,7 @@ import { CONSOLE_OPTION } from "./console-choice.js";
 import { ADMIN_ACCESS_OPTIONS } from "./admin-access-choice.js";
 import { INTERNAL_CLIENT_OPTIONS, internalListenerOptions } from "./internal-listener-choice.js";
 import { AGENT_AUTH_OPTIONS } from "./agent-auth-choice.js";
+import { OPAMP_TLS_OPTIONS } from "./opamp-tls-choice.js";
 
 /**
  * The flags (and so the FLEETPLANE_* variables) of each server command. Kept
@@ -93,6 +94,7 @@ export const STANDALONE_OPTIONS: OptionSpec[] = [
   CONSOLE_OPTION,
   ...ADMIN_ACCESS_OPTIONS,
   ...AGENT_AUTH_OPTIONS,
+  ...OPAMP_TLS_OPTIONS,
   ...GATEWAY_LIMIT_OPTIONS,
   ...CSR_OPTIONS,
   HEARTBEAT_OFFER,
@@ -142,6 +144,8 @@ export const COMMAND_OPTIONS = {
     { name: "gateway-id", kind: "string", description: "Unique id of this gateway replica (letters, digits, _ and -); default: host name and random hex" },
     { name: "lease-seconds", kind: "number", description: "Agents of this gateway are marked disconnected this long after it dies", default: String(GATEWAY_DEFAULTS.leaseSeconds) },
     ...AGENT_AUTH_OPTIONS,
+    ...OPAMP_TLS_OPTIONS,
+  ...OPAMP_TLS_OPTIONS,
     ...GATEWAY_LIMIT_OPTIONS,
   ],
 } satisfies Record<string, OptionSpec[]>;

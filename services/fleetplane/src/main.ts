@@ -12,6 +12,7 @@ import { adminAccessOf } from "./admin-access-choice.js";
 import { internalListenerOf, internalTokenOf } from "./internal-listener-choice.js";
 import { runAdminCommand } from "./admin-command.js";
 import { agentAuthOf } from "./agent-auth-choice.js";
+import { opampTlsOf } from "./opamp-tls-choice.js";
 import type { GatewaySettings } from "@fleetplane/opamp-gateway";
 import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service";
 
@@ -139,6 +140,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         leaseSeconds: Number(v["lease-seconds"]),
         ...gatewayLimits(v),
         agentAuth: agentAuthOf(v, String(v.host), logger),
+        tls: opampTlsOf(v),
         logger,
       }),
   },
@@ -210,13 +212,14 @@ async function main(argv: string[]): Promise<number> {
     access: adminAccessOf(values, String(values["api-host"])),
     ...gatewayLimits(values),
     agentAuth,
+    opampTls: opampTlsOf(values),
     csr: csrSettingsOf(values),
     heartbeatIntervalSeconds: heartbeatOffer(values),
     customCapabilities: customCapabilities(values),
     logger,
   }), values);
   logger.info(
-    { opamp: `ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp`, api: `http://${values["api-host"]}:${server.apiPort}`, dataDir: values["data-dir"] },
+    { opamp: `${server.opampScheme}://${values["opamp-host"]}:${server.opampPort}/v1/opamp`, api: `http://${values["api-host"]}:${server.apiPort}`, dataDir: values["data-dir"] },
     "Fleetplane standalone is running",
   );
   const apiUrl = `${server.apiScheme}://${values["api-host"]}:${server.apiPort}`;
@@ -230,7 +233,7 @@ async function main(argv: string[]): Promise<number> {
       ? "  Agents:    not authenticated (--agent-auth none: safe only while OpAMP listens on loopback)\n"
       : "  Agents:    enrollment token needed (Authorization: Bearer <token>; EnrollmentService/CreateEnrollmentToken)\n";
   process.stderr.write(
-    `\nFleetplane standalone\n  OpAMP:     ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also http:// POST, and /api/v1/opamp)\n${agents}  Admin API: ${apiUrl}  (Connect, gRPC, gRPC-web)\n${values.console === true ? `  Console:   ${apiUrl}/\n` : ""}${firstKey}  Data:      ${values["data-dir"]}\n\n`,
+    `\nFleetplane standalone\n  OpAMP:     ${server.opampScheme}://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also ${server.opampScheme === "wss" ? "https" : "http"}:// POST, and /api/v1/opamp)\n${agents}  Admin API: ${apiUrl}  (Connect, gRPC, gRPC-web)\n${values.console === true ? `  Console:   ${apiUrl}/\n` : ""}${firstKey}  Data:      ${values["data-dir"]}\n\n`,
   );
   await untilSignal(logger);
   await server.close();

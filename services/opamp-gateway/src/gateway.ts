@@ -1,6 +1,7 @@
 import type { Client } from "@connectrpc/connect";
 import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import type { Logger, PushBus, PushSubscription } from "@fleetplane/platform";
+import type { TlsFiles } from "@fleetplane/platform-node";
 import { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { CleanupQueue } from "./cleanup-queue.js";
 import { startLeaseRenewal } from "./gateway-lease.js";
@@ -26,6 +27,8 @@ export interface GatewayOptions extends GatewaySettings {
   agentService: Client<typeof AgentGatewayService>;
   bus: PushBus;
   logger: Logger;
+  /** TLS on the OpAMP port (HTTPS and wss://), reloaded when the files change; plain HTTP without. */
+  tls?: TlsFiles | undefined;
 }
 
 export interface Gateway {
@@ -102,6 +105,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       capabilities,
       gatewayId: o.gatewayId,
       logger: o.logger,
+      tls: o.tls,
     },
     service,
   );
@@ -114,7 +118,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   );
   const stopCounting = GatewayMetrics.get().countConnected(() => ({ ws: transport.connectedWebSockets, http: transport.connectedHttpAgents }));
   const port = await transport.listen();
-  o.logger.info({ port, host: o.host, paths: settings.paths, gateway: o.gatewayId, agentAuth: settings.agentAuth }, "OpAMP listening (WebSocket and plain HTTP)");
+  o.logger.info({ port, host: o.host, paths: settings.paths, gateway: o.gatewayId, agentAuth: settings.agentAuth }, o.tls ? "OpAMP listening (wss:// and https://)" : "OpAMP listening (WebSocket and plain HTTP)");
   return {
     port,
     transport,

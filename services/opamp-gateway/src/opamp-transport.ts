@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import * as http from "node:http";
+import * as https from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { gzipSync } from "node:zlib";
@@ -14,7 +15,7 @@ import {
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { OutboundMessageTooLargeError, checkOutboundSize, errorReply, instanceUidProblem, retryAfterHeader } from "@fleetplane/opamp";
 import { instanceUidToHex, type Logger } from "@fleetplane/platform";
-import { renderMetrics, inSpan } from "@fleetplane/platform-node";
+import { renderMetrics, inSpan, readTlsFiles, watchTlsFiles, type TlsFiles } from "@fleetplane/platform-node";
 import { SpanKind } from "@opentelemetry/api";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { AgentRefusal, type AgentConnection } from "./agent-connection.js";
@@ -56,6 +57,8 @@ export interface OpampTransportOptions
   /** Where per-input warnings go (rate-limited, counted). */
   warnings: RateLimitedWarnings;
   logger: Logger;
+  /** HTTPS and wss:// on the one port, the files reloaded when they change; plain HTTP without. */
+  tls?: TlsFiles | undefined;
 }
 
 const PROTOBUF = "application/x-protobuf";
@@ -81,7 +84,8 @@ const WS_MAX_QUEUED = 32;
  * handshake timeouts here.
  */
 export class OpampTransport {
-  private readonly server: http.Server;
+  private readonly server: http.Server | https.Server;
+  private stopWatchingTls = () => {};
   private readonly wss: WebSocketServer;
   private readonly httpAgents = new Map<string, HttpAgentConnection>();
   private readonly wsConnections = new Set<WebSocketAgentConnection>();
@@ -96,7 +100,16 @@ export class OpampTransport {
   ) {
     // Node checks headersTimeout and requestTimeout only this often (30 s by default).
     const connectionsCheckingInterval = Math.max(100, Math.min(1_000, options.handshakeTimeoutMs / 4));
-    this.server = http.createServer({ connectionsCheckingInterval }, (req, res) => void this.onRequest(req, res));
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => void this.onRequest(req, res);
+    if (options.tls) {
+      // HTTP/1.1 only (WebSocket upgrades need it); the pair is read now, so
+      // a missing file fails the start, and again whenever it changes.
+      const server = https.createServer({ connectionsCheckingInterval, ...readTlsFiles(options.tls), ALPNProtocols: ["http/1.1"] }, onRequest);
+      this.stopWatchingTls = watchTlsFiles(options.tls, (context) => server.setSecureContext(context), options.logger);
+      this.server = server;
+    } else {
+      this.server = http.createServer({ connectionsCheckingInterval }, onRequest);
+    }
     // Agents poll every 30 s by default: keep their sockets open longer than
     // that, so a poll does not race the server closing an idle connection.
     this.server.keepAliveTimeout = 120_000;
@@ -134,6 +147,11 @@ export class OpampTransport {
       this.timers.push(setInterval(() => this.pingWebSockets(), this.options.wsPingIntervalMs).unref());
     }
     return (this.server.address() as { port: number }).port;
+  }
+
+  /** "wss" with --tls-cert, else "ws". */
+  get webSocketScheme(): "ws" | "wss" {
+    return this.options.tls ? "wss" : "ws";
   }
 
   get connectedWebSockets(): number {
@@ -179,6 +197,7 @@ export class OpampTransport {
    */
   async close(graceMs = 5_000): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.stopWatchingTls();
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const ws of this.wsConnections) ws.close(1001, "server shutting down");
     for (const conn of [...this.httpAgents.values()]) conn.close();
