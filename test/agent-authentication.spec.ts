@@ -106,6 +106,15 @@ describe("agent authentication with enrollment tokens (--agent-auth token)", () 
     await victim.close();
   });
 
+  it("ignores X-Forwarded-Host and -Proto from a peer that is not a --trusted-proxies one", async () => {
+    const uid = uuidv7Bytes();
+    const poll = await httpPoll(t.httpUrl, { instanceUid: uid, agentDescription: description() }, { headers: { "x-forwarded-host": "evil.example", "x-forwarded-proto": "https" } });
+    expect(poll.status).toBe(200);
+    const { connections } = await t.connections.listConnections({});
+    const mine = connections.find((c) => Buffer.from(c.instanceUid).equals(Buffer.from(uid)));
+    expect(mine?.endpoint).toBe(t.httpUrl);
+  });
+
   it("refuses expired, revoked and used-up tokens with 401", async () => {
     const expired = await t.enrollment.createEnrollmentToken({ ttlSeconds: 1 });
     const revoked = await t.enrollment.createEnrollmentToken({});

@@ -65,6 +65,11 @@ const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
   { name: "max-effective-config-bytes", kind: "number", description: "Bytes of an agent's effective configuration (0: no limit)", default: String(GATEWAY_DEFAULTS.maxEffectiveConfigBytes) },
   { name: "max-health-components", kind: "number", description: "Components, at any depth, in an agent's health tree (0: no limit)", default: String(GATEWAY_DEFAULTS.maxHealthComponents) },
   { name: "max-health-depth", kind: "number", description: "Levels of an agent's health tree, the root being 1", default: String(GATEWAY_DEFAULTS.maxHealthDepth) },
+  {
+    name: "trusted-proxies",
+    kind: "string",
+    description: "Peers (IP addresses or CIDR ranges, comma separated) whose X-Forwarded-Proto and X-Forwarded-Host name the URL agents used (a proxy terminating TLS in front); from anyone else they are ignored. Default none",
+  },
 ];
 
 /** What agent-service offers agents; the same in standalone and alone. */

@@ -13,7 +13,7 @@ import { internalListenerOf, internalTokenOf } from "./internal-listener-choice.
 import { runAdminCommand } from "./admin-command.js";
 import { agentAuthOf } from "./agent-auth-choice.js";
 import { opampTlsOf } from "./opamp-tls-choice.js";
-import type { GatewaySettings } from "@fleetplane/opamp-gateway";
+import { InvalidTrustedProxyError, TrustedProxies, type GatewaySettings } from "@fleetplane/opamp-gateway";
 import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service";
 
 /** The gateway flags (GATEWAY_LIMIT_OPTIONS), checked, in the units of GatewaySettings. */
@@ -36,7 +36,19 @@ function gatewayLimits(v: Record<string, unknown>): GatewaySettings {
     maxEffectiveConfigBytes: wholeOrZero(v, "max-effective-config-bytes"),
     maxHealthComponents: wholeOrZero(v, "max-health-components"),
     maxHealthDepth: atLeastOne(v, "max-health-depth"),
+    trustedProxies: trustedProxies(v),
   };
+}
+
+function trustedProxies(v: Record<string, unknown>): string[] {
+  const entries = v["trusted-proxies"] === undefined ? [] : String(v["trusted-proxies"]).split(",").map((s) => s.trim()).filter(Boolean);
+  try {
+    new TrustedProxies(entries);
+  } catch (err) {
+    if (err instanceof InvalidTrustedProxyError) throw new UsageError(`--trusted-proxies: ${err.message}`);
+    throw err;
+  }
+  return entries;
 }
 
 /** A whole number, where 0 means "no limit". */

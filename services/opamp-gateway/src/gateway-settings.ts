@@ -104,6 +104,12 @@ export interface GatewaySettings {
   agentAuth?: AgentAuthMode;
   /** How often tokens in use are checked again (a revoked one closes its connections), in milliseconds. Default 5 s. */
   agentTokenRecheckMs?: number;
+  /**
+   * Peers (addresses or CIDR ranges) whose X-Forwarded-Proto and
+   * X-Forwarded-Host say which URL the agent used (a proxy that terminates
+   * TLS in front of the gateway); from anyone else they are ignored. Default none.
+   */
+  trustedProxies?: readonly string[];
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -128,6 +134,7 @@ export const GATEWAY_DEFAULTS = {
   maxHealthDepth: 10,
   agentAuth: "none",
   agentTokenRecheckMs: 5_000,
+  trustedProxies: [],
 } as const satisfies Required<GatewaySettings>;
 
 /** Exactly the gateway settings of `o` (which may carry more), with the defaults filled in. */
@@ -155,5 +162,6 @@ export function gatewaySettings(o: GatewaySettings): Required<GatewaySettings> {
     maxHealthDepth: o.maxHealthDepth || d.maxHealthDepth,
     agentAuth: o.agentAuth ?? d.agentAuth,
     agentTokenRecheckMs: o.agentTokenRecheckMs || d.agentTokenRecheckMs,
+    trustedProxies: o.trustedProxies ?? d.trustedProxies,
   };
 }

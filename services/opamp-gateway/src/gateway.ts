@@ -15,6 +15,7 @@ import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { createPushReceiver, reconcileAll } from "./push-receiver.js";
 import { WebSocketRegistry } from "./websocket-registry.js";
 import { AgentAuthenticator } from "./agent-authentication.js";
+import { TrustedProxies } from "./trusted-proxies.js";
 
 /** A gateway: who it is, where it listens, how it treats agents (GatewaySettings) and what it talks to. */
 export interface GatewayOptions extends GatewaySettings {
@@ -106,6 +107,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       gatewayId: o.gatewayId,
       logger: o.logger,
       tls: o.tls,
+      trustedProxies: new TrustedProxies(settings.trustedProxies),
     },
     service,
   );

@@ -4,3 +4,4 @@
 export { startGateway, type Gateway, type GatewayOptions } from "./gateway.js";
 export { GATEWAY_DEFAULTS, gatewaySettings, type GatewaySettings } from "./gateway-settings.js";
 export { AGENT_AUTH_MODES, type AgentAuthMode } from "./agent-authentication.js";
+export { InvalidTrustedProxyError, TrustedProxies } from "./trusted-proxies.js";

@@ -32,6 +32,7 @@ import { GatewayMetrics } from "./gateway-metrics.js";
 import type { AdmissionRefusal, NewAgentAdmission } from "./new-agent-admission.js";
 import { sourceAddress, type RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { WebSocketAgentConnection } from "./websocket-connection.js";
+import type { TrustedProxies } from "./trusted-proxies.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
 
 /** The transport's settings; those picked from GatewaySettings as documented there. */
@@ -59,6 +60,8 @@ export interface OpampTransportOptions
   logger: Logger;
   /** HTTPS and wss:// on the one port, the files reloaded when they change; plain HTTP without. */
   tls?: TlsFiles | undefined;
+  /** Whose X-Forwarded-Proto/Host are believed (default: nobody's). */
+  trustedProxies?: TrustedProxies;
 }
 
 const PROTOBUF = "application/x-protobuf";
@@ -228,6 +231,10 @@ export class OpampTransport {
     for (const c of [...this.httpAgents.values()]) if (c.credential === credential) c.close();
   }
 
+  private endpointOf(req: http.IncomingMessage, transport: "ws" | "http"): string {
+    return endpointOf(req, transport, this.options.trustedProxies?.trusts(req.socket.remoteAddress) ?? false);
+  }
+
   private nextConnectionId(kind: "ws" | "http", suffix = ""): string {
     return `${this.options.gatewayId}/${kind}/${suffix || `${this.idPrefix}-${(++this.connectionSeq).toString(36)}`}`;
   }
@@ -252,7 +259,7 @@ export class OpampTransport {
   }
 
   private onWebSocket(ws: WebSocket, req: http.IncomingMessage, credential: string): void {
-    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), endpointOf(req, "ws"), credential, ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credential, ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
     // A socket that never sends an (admitted) AgentToServer would be held,
@@ -396,7 +403,7 @@ export class OpampTransport {
       message = fromBinary(AgentToServerSchema, body);
     } catch (err) {
       this.metrics.decodeErrorsBy.http.inc();
-      const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), endpointOf(req, "http"), credential, () => {});
+      const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), this.endpointOf(req, "http"), credential, () => {});
       if (err instanceof InboundMessageTooLargeError) {
         this.callbacks.onReadMessageError(transient, err);
         res.setHeader("connection", "close");
@@ -480,7 +487,7 @@ export class OpampTransport {
       this.writeReply(req, res, 429, this.newAgentRefusedReply(message.instanceUid));
       return undefined;
     }
-    conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), endpointOf(req, "http"), credential, (c) => {
+    conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), this.endpointOf(req, "http"), credential, (c) => {
       if (this.httpAgents.get(uid) !== c) return;
       this.httpAgents.delete(uid);
       this.callbacks.onConnectionClose(c);
@@ -561,12 +568,13 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: 
 
 /**
  * The URL the agent used to reach us, as it would write it: behind a proxy
- * that terminates TLS the scheme and host come from X-Forwarded-Proto and
- * X-Forwarded-Host. Offered back as the destination of OpAMP connection
- * settings the server makes itself, so accepting them keeps the agent where it is.
+ * that terminates TLS (a peer of --trusted-proxies) the scheme and host come
+ * from X-Forwarded-Proto and X-Forwarded-Host; from anyone else those headers
+ * are ignored. Offered back as the destination of OpAMP connection settings
+ * the server makes itself, so accepting them keeps the agent where it is.
  */
-function endpointOf(req: http.IncomingMessage, transport: "ws" | "http"): string {
-  const first = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h)?.split(",")[0]?.trim() || undefined;
+function endpointOf(req: http.IncomingMessage, transport: "ws" | "http", fromTrustedProxy: boolean): string {
+  const first = (h: string | string[] | undefined) => (fromTrustedProxy ? (Array.isArray(h) ? h[0] : h)?.split(",")[0]?.trim() || undefined : undefined);
   const proto = first(req.headers["x-forwarded-proto"])?.toLowerCase();
   const secure = proto ? proto === "https" || proto === "wss" : Boolean((req.socket as { encrypted?: boolean }).encrypted);
   const scheme = transport === "ws" ? (secure ? "wss" : "ws") : secure ? "https" : "http";
