@@ -26,6 +26,16 @@ describe("refusals to run unsafely", () => {
     expect(r.stderr).toContain("fleetplane: --admin-auth none is allowed only when the admin API listens on loopback, not on 0.0.0.0");
   });
 
+  it("--agent-auth none on an OpAMP address other than loopback, unless --allow-unauthenticated-agents", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-cli-"));
+    const r = await fleetplane(["standalone", "--opamp-host", "0.0.0.0", "--opamp-port", "0", "--api-port", "0", "--agent-auth", "none", "--data-dir", dataDir, "--no-console"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("fleetplane: --agent-auth none on 0.0.0.0 would let anyone who reaches the OpAMP port be any agent");
+    const gateway = await fleetplane(["gateway", "--host", "0.0.0.0", "--port", "0", "--agent-auth", "none"]);
+    expect(gateway.code).toBe(2);
+    expect(gateway.stderr).toContain("--allow-unauthenticated-agents");
+  });
+
   it("an internal listener off loopback without the service token", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-cli-"));
     const r = await fleetplane(["agent-service", "--port", "0", "--internal-host", "0.0.0.0", "--data-dir", dataDir, "--no-console"]);

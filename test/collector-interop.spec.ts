@@ -72,6 +72,8 @@ function writeSupervisorConfig(dir: string, agentExtra = ""): void {
     join(dir, "supervisor.yaml"),
     `server:
   endpoint: ${t.wsUrl}
+  headers:
+    Authorization: "Bearer ${t.agentToken}"
   tls:
     insecure: true
 capabilities:
@@ -204,6 +206,8 @@ describe.skipIf(!available)("a collector with only the opamp extension (read-onl
     server:
       ws:
         endpoint: ${t.wsUrl}
+        headers:
+          Authorization: "Bearer ${t.agentToken}"
         tls:
           insecure: true
     instance_uid: 01936a8e-0000-7000-8000-00000000c01e

@@ -88,6 +88,7 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
       gzip: false,
       failMarker: "sim:fail",
       rampPerSecond: 0,
+      ...(t.agentToken ? { token: t.agentToken } : {}),
       onRemoteConfig: (agent, config) => configsReceived.set(agent.uidHex, [...(configsReceived.get(agent.uidHex) ?? []), config]),
     });
     await fleet.start();

@@ -49,6 +49,7 @@ describe("admins with grpcurl (gRPC server reflection, no proto files)", () => {
       "fleetplane.access.v1.AccessService",
       "fleetplane.agent.v1.AgentService",
       "fleetplane.agent.v1.ConnectionService",
+      "fleetplane.agent.v1.EnrollmentService",
       "fleetplane.certificate.v1.CertificateService",
       "fleetplane.command.v1.CommandService",
       "fleetplane.fleet.v1.ConfigurationService",

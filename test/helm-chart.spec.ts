@@ -45,6 +45,7 @@ describe("the Helm chart", () => {
     expect(deployment("gateway")).toMatch(/FLEETPLANE_GATEWAY_ID[\s\S]*fieldPath: metadata\.name/);
     // Services call each other on the internal ports, with the generated token.
     expect(deployment("gateway")).toContain("http://fp-agent-service:4332");
+    expect(deployment("gateway")).toContain('name: FLEETPLANE_AGENT_AUTH, value: "token"');
     expect(deployment("agent-service")).toContain("nats://nats.example:4222");
     expect(deployment("agent-service")).toContain("http://fp-command-service:4333");
     for (const name of ["gateway", "agent-service", "command-service"]) {

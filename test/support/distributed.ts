@@ -1,4 +1,6 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { EnrollmentService } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
+import { registerAgentToken } from "./agent-tokens.js";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
@@ -130,6 +132,8 @@ export interface DistributedOptions {
    * replica changes must reach agents that report to the other.
    */
   agentServiceReplicas?: 1 | 2;
+  /** What gateways ask agents for (default "token": the simulated agents send a token made at start). */
+  agentAuth?: "none" | "token";
 }
 
 export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
@@ -194,6 +198,8 @@ export async function startDistributed(o: DistributedOptions = {}) {
     String(o.leaseSeconds ?? 3),
     "--retry-after-seconds",
     "1",
+    "--agent-auth",
+    o.agentAuth ?? "token",
     ...(o.maxMessageBytes ? ["--max-message-bytes", String(o.maxMessageBytes)] : []),
     ...(o.heartbeatMissedIntervals ? ["--heartbeat-missed-intervals", String(o.heartbeatMissedIntervals)] : []),
     ...(o.defaultHeartbeatIntervalMs ? ["--default-heartbeat-interval-seconds", String(o.defaultHeartbeatIntervalMs / 1000)] : []),
@@ -217,6 +223,10 @@ export async function startDistributed(o: DistributedOptions = {}) {
   }
 
   const h1 = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: [bearer(adminKey)] });
+  const enrollment = createClient(EnrollmentService, h1(agentService.url));
+  // The token the simulated agents present to every gateway (a gateway restarted keeps its port).
+  const agentToken = (o.agentAuth ?? "token") === "token" ? (await enrollment.createEnrollmentToken({ description: "test agents" })).secret : undefined;
+  if (agentToken) for (const g of gateways) registerAgentToken(g.port, agentToken);
   const topology: TestTopology = {
     wsUrl: `ws://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
     httpUrl: `http://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
@@ -232,6 +242,8 @@ export async function startDistributed(o: DistributedOptions = {}) {
     groups: createClient(GroupService, h1(agentService.url)),
     opampUrls: gateways.map((g) => ({ wsUrl: `ws://127.0.0.1:${g.port}/v1/opamp`, httpUrl: `http://127.0.0.1:${g.port}/v1/opamp` })),
     access: createClient(AccessService, h1(agentService.url)),
+    enrollment,
+    ...(agentToken ? { agentToken } : {}),
     adminKey,
     adminIdentity: "key:test-admin",
     async close() {

@@ -17,6 +17,8 @@ import { type CsrApproval, serverCustomCapabilities } from "@fleetplane/agent-se
 import { issueApiKey, type OidcSettings } from "@fleetplane/access";
 import { bearer } from "./admin-key.js";
 import { writeTestCa } from "./csr.js";
+import { EnrollmentService } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
+import { agentTokenOfStore, registerAgentToken } from "./agent-tokens.js";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */
 export async function startTestServer(
@@ -33,6 +35,12 @@ export async function startTestServer(
     customCapabilities?: string;
     /** Accept OIDC tokens (as the --oidc-* flags). */
     oidc?: OidcSettings;
+    /** What agents present (default "token": the simulated agents send the token made here). */
+    agentAuth?: "none" | "token";
+    /** How often gateways check the tokens in use again (default 5 s). */
+    agentTokenRecheckMs?: number;
+    /** TLS on the OpAMP port (then the URLs below are wss:// and https://). */
+    opampTls?: { certFile: string; keyFile: string };
   } = {},
 ) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
@@ -56,18 +64,28 @@ export async function startTestServer(
     ...(options.oidc ? { access: { auth: "on" as const, oidc: options.oidc } } : {}),
     // Tests make their own admin key below (a restart on the same data would find it).
     firstAdminKey: false,
+    agentAuth: options.agentAuth ?? "token",
+    ...(options.opampTls ? { opampTls: options.opampTls } : {}),
+    ...(options.agentTokenRecheckMs ? { agentTokenRecheckMs: options.agentTokenRecheckMs } : {}),
     logger: silentLogger(),
   });
   // Authentication is on, as in production: every client below carries an admin key.
   const { key: adminKey, record } = await issueApiKey(server.access, { name: `test-admin-${Math.random().toString(36).slice(2)}`, role: "admin", namespace: "*", createdBy: "test" });
   const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1", interceptors: [bearer(adminKey)] });
+  const enrollment = createClient(EnrollmentService, transport);
+  // Agents present a token of the default namespace, as the topology's own
+  // agents would; a restart on the same store keeps the one they are bound to.
+  const agentToken = (options.agentAuth ?? "token") === "token" ? (agentTokenOfStore(dataDir) ?? (await enrollment.createEnrollmentToken({ description: "test agents" })).secret) : undefined;
+  if (agentToken) registerAgentToken(server.opampPort, agentToken, dataDir);
+  const ws = server.opampScheme;
+  const web = ws === "wss" ? "https" : "http";
   return {
     server,
     dataDir,
     gatewayIds: [server.gatewayId],
     close: () => server.close(),
-    wsUrl: `ws://127.0.0.1:${server.opampPort}/v1/opamp`,
-    httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp`,
+    wsUrl: `${ws}://127.0.0.1:${server.opampPort}/v1/opamp`,
+    httpUrl: `${web}://127.0.0.1:${server.opampPort}/v1/opamp`,
     apiUrl: `http://127.0.0.1:${server.apiPort}`,
     agents: createClient(AgentService, transport),
     connections: createClient(ConnectionService, transport),
@@ -78,8 +96,10 @@ export async function startTestServer(
     namespaces: createClient(NamespaceService, transport),
     configurations: createClient(ConfigurationService, transport),
     groups: createClient(GroupService, transport),
-    opampUrls: [{ wsUrl: `ws://127.0.0.1:${server.opampPort}/v1/opamp`, httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp` }],
+    opampUrls: [{ wsUrl: `${ws}://127.0.0.1:${server.opampPort}/v1/opamp`, httpUrl: `${web}://127.0.0.1:${server.opampPort}/v1/opamp` }],
     access: createClient(AccessService, transport),
+    enrollment,
+    agentToken,
     adminKey,
     adminIdentity: `key:${record.name}`,
   };

@@ -46,6 +46,11 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.agent.v1.AgentGatewayService/DeleteConnection": "internal",
   "fleetplane.agent.v1.AgentGatewayService/RenewGatewayLease": "internal",
   "fleetplane.agent.v1.AgentGatewayService/ReleaseGatewayLease": "internal",
+  "fleetplane.agent.v1.AgentGatewayService/AuthenticateAgent": "internal",
+  // EnrollmentService: agents' tokens are admin work.
+  "fleetplane.agent.v1.EnrollmentService/CreateEnrollmentToken": "administer",
+  "fleetplane.agent.v1.EnrollmentService/ListEnrollmentTokens": "administer",
+  "fleetplane.agent.v1.EnrollmentService/RevokeEnrollmentToken": "administer",
   // CommandService: admins read the audit trail; agent-service writes it through CommandRecorderService.
   "fleetplane.command.v1.CommandService/ListCommands": "read",
   "fleetplane.command.v1.CommandRecorderService/RecordCommand": "internal",

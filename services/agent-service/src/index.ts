@@ -35,6 +35,11 @@ export type { CertificateRequestRepository } from "./certificates/certificate-re
 export { MalformedCsrError, type CertificateSigner, type InspectedCsr, type IssuedCertificate } from "./certificates/certificate-signer.js";
 export { csrIdentityProblem, instanceUidNamedBy, uuidText } from "./certificates/csr-identity.js";
 
+// enrollment/: the tokens agents authenticate with, and the binding of instance UIDs to credentials.
+export { EnrollmentTokens, type EnrollmentTokensOptions, type Enrollment, tokenCredential, tokenIdOf } from "./enrollment/enrollment-tokens.js";
+export type { EnrollmentTokenRepository } from "./enrollment/enrollment-token-repository.js";
+export { AgentCredentialRefusedError, EnrollmentTokenNotFoundError } from "./enrollment/enrollment-errors.js";
+
 // packages/: the package registry.
 export { PackageRegistry, type PackageDefinition, type PackageOfferPort } from "./packages/package-registry.js";
 export type { PackageKey, PackageQuery, PackageRepository } from "./packages/package-repository.js";
@@ -54,12 +59,14 @@ export { createPackageServiceImpl } from "./api/package-service-handler.js";
 export { createNamespaceServiceImpl } from "./api/namespace-service-handler.js";
 export { createConfigurationServiceImpl } from "./api/configuration-service-handler.js";
 export { createGroupServiceImpl } from "./api/group-service-handler.js";
+export { createEnrollmentServiceImpl } from "./api/enrollment-service-handler.js";
 
 // adapters/: the embedded store, the command audit over Connect, the agents' metrics, the X.509 signer.
 export { createLmdbAgentRepository, createLmdbConnectionRepository, createLmdbGatewayLeaseRepository } from "./adapters/lmdb-agent-repository.js";
 export { createLmdbCertificateRequestRepository } from "./adapters/lmdb-certificate-request-repository.js";
 export { createLmdbPackageRepository } from "./adapters/lmdb-package-repository.js";
 export { createLmdbConfigurationRepository, createLmdbGroupRepository, createLmdbNamespaceRepository } from "./adapters/lmdb-fleet-repositories.js";
+export { createLmdbEnrollmentTokenRepository } from "./adapters/lmdb-enrollment-token-repository.js";
 export { createConnectCommandAudit } from "./adapters/connect-command-audit.js";
 export { exposeAgentMetrics } from "./adapters/prometheus-agent-metrics.js";
 export { CertificateAuthorityConfigError, createX509CertificateSigner, generateCertificateAuthority, type CertificateAuthorityFiles } from "./adapters/x509-certificate-signer.js";

@@ -5,6 +5,8 @@ import { CONSOLE_OPTION } from "./console-choice.js";
 import { ADMIN_ACCESS_OPTIONS } from "./admin-access-choice.js";
 import { INTERNAL_CLIENT_OPTIONS, internalListenerOptions } from "./internal-listener-choice.js";
 import { AGENT_RETENTION_OPTION } from "./agent-retention-choice.js";
+import { AGENT_AUTH_OPTIONS } from "./agent-auth-choice.js";
+import { OPAMP_TLS_OPTIONS } from "./opamp-tls-choice.js";
 
 /**
  * The flags (and so the FLEETPLANE_* variables) of each server command. Kept
@@ -64,6 +66,11 @@ const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
   { name: "max-effective-config-bytes", kind: "number", description: "Bytes of an agent's effective configuration (0: no limit)", default: String(GATEWAY_DEFAULTS.maxEffectiveConfigBytes) },
   { name: "max-health-components", kind: "number", description: "Components, at any depth, in an agent's health tree (0: no limit)", default: String(GATEWAY_DEFAULTS.maxHealthComponents) },
   { name: "max-health-depth", kind: "number", description: "Levels of an agent's health tree, the root being 1", default: String(GATEWAY_DEFAULTS.maxHealthDepth) },
+  {
+    name: "trusted-proxies",
+    kind: "string",
+    description: "Peers (IP addresses or CIDR ranges, comma separated) whose X-Forwarded-Proto and X-Forwarded-Host name the URL agents used (a proxy terminating TLS in front); from anyone else they are ignored. Default none",
+  },
 ];
 
 /** What agent-service offers agents; the same in standalone and alone. */
@@ -92,6 +99,8 @@ export const STANDALONE_OPTIONS: OptionSpec[] = [
   { name: "api-port", kind: "number", description: "Admin API port (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c, or h2 with TLS)", default: "4321" },
   CONSOLE_OPTION,
   ...ADMIN_ACCESS_OPTIONS,
+  ...AGENT_AUTH_OPTIONS,
+  ...OPAMP_TLS_OPTIONS,
   ...GATEWAY_LIMIT_OPTIONS,
   ...CSR_OPTIONS,
   HEARTBEAT_OFFER,
@@ -142,6 +151,9 @@ export const COMMAND_OPTIONS = {
     NATS_URL,
     { name: "gateway-id", kind: "string", description: "Unique id of this gateway replica (letters, digits, _ and -); default: host name and random hex" },
     { name: "lease-seconds", kind: "number", description: "Agents of this gateway are marked disconnected this long after it dies", default: String(GATEWAY_DEFAULTS.leaseSeconds) },
+    ...AGENT_AUTH_OPTIONS,
+    ...OPAMP_TLS_OPTIONS,
+  ...OPAMP_TLS_OPTIONS,
     ...GATEWAY_LIMIT_OPTIONS,
   ],
 } satisfies Record<string, OptionSpec[]>;

@@ -13,7 +13,9 @@ import { adminAccessOf } from "./admin-access-choice.js";
 import { internalListenerOf, internalTokenOf } from "./internal-listener-choice.js";
 import { runAdminCommand } from "./admin-command.js";
 import { agentRetentionOf } from "./agent-retention-choice.js";
-import type { GatewaySettings } from "@fleetplane/opamp-gateway";
+import { agentAuthOf } from "./agent-auth-choice.js";
+import { opampTlsOf } from "./opamp-tls-choice.js";
+import { InvalidTrustedProxyError, TrustedProxies, type GatewaySettings } from "@fleetplane/opamp-gateway";
 import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service";
 
 /** The gateway flags (GATEWAY_LIMIT_OPTIONS), checked, in the units of GatewaySettings. */
@@ -36,7 +38,19 @@ function gatewayLimits(v: Record<string, unknown>): GatewaySettings {
     maxEffectiveConfigBytes: wholeOrZero(v, "max-effective-config-bytes"),
     maxHealthComponents: wholeOrZero(v, "max-health-components"),
     maxHealthDepth: atLeastOne(v, "max-health-depth"),
+    trustedProxies: trustedProxies(v),
   };
+}
+
+function trustedProxies(v: Record<string, unknown>): string[] {
+  const entries = v["trusted-proxies"] === undefined ? [] : String(v["trusted-proxies"]).split(",").map((s) => s.trim()).filter(Boolean);
+  try {
+    new TrustedProxies(entries);
+  } catch (err) {
+    if (err instanceof InvalidTrustedProxyError) throw new UsageError(`--trusted-proxies: ${err.message}`);
+    throw err;
+  }
+  return entries;
 }
 
 /** A whole number, where 0 means "no limit". */
@@ -140,6 +154,8 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         natsUrl: optional(v["nats-url"]),
         leaseSeconds: Number(v["lease-seconds"]),
         ...gatewayLimits(v),
+        agentAuth: agentAuthOf(v, String(v.host), logger),
+        tls: opampTlsOf(v),
         logger,
       }),
   },
@@ -207,6 +223,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger("fleetplane", String(values["log-level"]));
   const tracing = startTracing({ serviceName: "fleetplane", logger });
+  const agentAuth = agentAuthOf(values, String(values["opamp-host"]), logger);
   const server = await startExplained(() => startStandalone({
     dataDir: String(values["data-dir"]),
     host: String(values["opamp-host"]),
@@ -216,6 +233,8 @@ async function main(argv: string[]): Promise<number> {
     console: values.console === true,
     access: adminAccessOf(values, String(values["api-host"])),
     ...gatewayLimits(values),
+    agentAuth,
+    opampTls: opampTlsOf(values),
     csr: csrSettingsOf(values),
     heartbeatIntervalSeconds: heartbeatOffer(values),
     customCapabilities: customCapabilities(values),
@@ -223,7 +242,7 @@ async function main(argv: string[]): Promise<number> {
     logger,
   }), values);
   logger.info(
-    { opamp: `ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp`, api: `http://${values["api-host"]}:${server.apiPort}`, dataDir: values["data-dir"] },
+    { opamp: `${server.opampScheme}://${values["opamp-host"]}:${server.opampPort}/v1/opamp`, api: `http://${values["api-host"]}:${server.apiPort}`, dataDir: values["data-dir"] },
     "Fleetplane standalone is running",
   );
   const apiUrl = `${server.apiScheme}://${values["api-host"]}:${server.apiPort}`;
@@ -232,8 +251,12 @@ async function main(argv: string[]): Promise<number> {
     ? `  Admin key: ${server.firstAdminKey}\n             (made because the store had no key; shown once — keep it. Use: authorization: Bearer <key>)\n`
     : "";
   if (server.firstAdminKey) logger.info("a first admin API key was made and printed to the terminal (not logged)");
+  const agents =
+    agentAuth === "none"
+      ? "  Agents:    not authenticated (--agent-auth none: safe only while OpAMP listens on loopback)\n"
+      : "  Agents:    enrollment token needed (Authorization: Bearer <token>; EnrollmentService/CreateEnrollmentToken)\n";
   process.stderr.write(
-    `\nFleetplane standalone\n  OpAMP:     ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also http:// POST, and /api/v1/opamp)\n  Admin API: ${apiUrl}  (Connect, gRPC, gRPC-web)\n${values.console === true ? `  Console:   ${apiUrl}/\n` : ""}${firstKey}  Data:      ${values["data-dir"]}\n\n`,
+    `\nFleetplane standalone\n  OpAMP:     ${server.opampScheme}://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also ${server.opampScheme === "wss" ? "https" : "http"}:// POST, and /api/v1/opamp)\n${agents}  Admin API: ${apiUrl}  (Connect, gRPC, gRPC-web)\n${values.console === true ? `  Console:   ${apiUrl}/\n` : ""}${firstKey}  Data:      ${values["data-dir"]}\n\n`,
   );
   await untilSignal(logger);
   await server.close();

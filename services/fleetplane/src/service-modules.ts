@@ -32,7 +32,10 @@ import {
   createGroupServiceImpl,
   listenForReplicaChanges,
   replicaNoticesOver,
+  EnrollmentTokens,
+  createEnrollmentServiceImpl,
 } from "@fleetplane/agent-service";
+import { EnrollmentService } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
 import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
@@ -97,10 +100,14 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   // Each replica's copy of the groups, checked against the store's groups
   // revision whenever an agent is new or re-described (group-catalog.ts).
   const catalog = new GroupCatalog({ groups: stores.groups, configurations: stores.configurations, packages: stores.packages, logger });
+  const namespaces = new Namespaces({ namespaces: stores.namespaces, agents: stores.agents, groups: stores.groups, configurations: stores.configurations, audit });
+  const requireNamespace = (ns: string) => namespaces.require(ns);
+  const enrollment = new EnrollmentTokens({ tokens: stores.enrollmentTokens, requireNamespace, logger });
   const reports = new AgentReports({
     store,
     logger,
     groups: catalog,
+    enrollment,
     certificates: desk,
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
@@ -117,8 +124,6 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   });
   const retention = new AgentRetention({ store, commands: adminCommands, retentionMs: o.agentRetentionMs ?? DEFAULT_AGENT_RETENTION_MS, logger });
   retention.start();
-  const namespaces = new Namespaces({ namespaces: stores.namespaces, agents: stores.agents, groups: stores.groups, configurations: stores.configurations, audit });
-  const requireNamespace = (ns: string) => namespaces.require(ns);
   const configurations = new Configurations({ configurations: stores.configurations, groups: stores.groups, audit, requireNamespace });
   const groups = new Groups({
     groups: stores.groups,
@@ -144,8 +149,9 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     registration(NamespaceService, createNamespaceServiceImpl(namespaces, logger)),
     registration(ConfigurationService, createConfigurationServiceImpl(configurations, logger)),
     registration(GroupService, createGroupServiceImpl(groups, logger)),
+    registration(EnrollmentService, createEnrollmentServiceImpl(enrollment, logger)),
   ];
-  const internal: ServiceRegistration[] = [registration(AgentGatewayService, createAgentGatewayServiceImpl({ reports, connections, leases }, logger))];
+  const internal: ServiceRegistration[] = [registration(AgentGatewayService, createAgentGatewayServiceImpl({ reports, connections, leases, enrollment }, logger))];
   return {
     agents: store,
     leases,

@@ -5,7 +5,7 @@ import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_se
 import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { startGateway, gatewaySettings, type GatewaySettings } from "@fleetplane/opamp-gateway";
-import { serviceTokenClientInterceptor, startApiServer, startInternalServer, traceClientInterceptor } from "@fleetplane/platform-node";
+import { serviceTokenClientInterceptor, startApiServer, startInternalServer, traceClientInterceptor, type TlsFiles } from "@fleetplane/platform-node";
 import { UsageError, type Logger } from "@fleetplane/platform";
 import { adminAccess, type AdminAccessSettings } from "./admin-access-choice.js";
 import { chooseCertificateSigner, type CsrSettings } from "./certificate-authority-choice.js";
@@ -155,6 +155,8 @@ export async function startGatewayAlone(
       /** The service token agent-service's internal listener asks for. */
       internalToken: string | undefined;
       natsUrl?: string | undefined;
+      /** TLS on the OpAMP port; plain HTTP without. */
+      tls?: TlsFiles | undefined;
     },
 ): Promise<Running> {
   const bus = await choosePushBus({ natsUrl: o.natsUrl, name: `gateway-${o.gatewayId}`, logger: o.logger, alone: true });
@@ -166,6 +168,7 @@ export async function startGatewayAlone(
     agentService: createClient(AgentGatewayService, internalTransport(o.agentServiceUrl, o.internalToken)),
     bus,
     logger: o.logger,
+    tls: o.tls,
   });
   return {
     port: gateway.port,

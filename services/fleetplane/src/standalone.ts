@@ -5,7 +5,7 @@ import { firstAdminKey, type AccessRepository } from "@fleetplane/access";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { AgentStore } from "@fleetplane/agent-service";
 import { startGateway, type Gateway, gatewaySettings, type GatewaySettings } from "@fleetplane/opamp-gateway";
-import { startApiServer, type DualProtocolServer, createInProcessPushBus, createInProcessTransport } from "@fleetplane/platform-node";
+import { startApiServer, type DualProtocolServer, createInProcessPushBus, createInProcessTransport, type TlsFiles } from "@fleetplane/platform-node";
 import { isLoopbackAddress, type Logger } from "@fleetplane/platform";
 import { adminAccess, type AdminAccessSettings } from "./admin-access-choice.js";
 import { randomBytes } from "node:crypto";
@@ -29,6 +29,8 @@ export interface StandaloneOptions extends GatewaySettings {
   customCapabilities?: CustomCapabilities | undefined;
   /** Agents disconnected longer than this are removed (default 30 days; 0: kept forever). */
   agentRetentionMs?: number;
+  /** TLS on the OpAMP port (https:// and wss://, reloaded on change); default plain HTTP. */
+  opampTls?: TlsFiles | undefined;
   /** Certificate signing requests; default: no CA (refused). */
   csr?: CsrSettings;
   /** Serve the web console at / on the API port (default true). */
@@ -56,6 +58,8 @@ export interface Standalone {
   firstAdminKey: string | undefined;
   /** "http" or "https" (with --api-tls-cert). */
   apiScheme: "http" | "https";
+  /** "ws" or "wss" (with --tls-cert). */
+  opampScheme: "ws" | "wss";
   close(): Promise<void>;
 }
 
@@ -103,9 +107,10 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     agentService: createClient(AgentGatewayService, agentTransport),
     bus,
     logger: o.logger.child({ component: "opamp-gateway" }),
+    tls: o.opampTls,
   });
 
-  ownOpampUrl = `ws://${o.host.includes(":") ? `[${o.host}]` : o.host}:${gateway.port}/v1/opamp`;
+  ownOpampUrl = `${gateway.transport.webSocketScheme}://${o.host.includes(":") ? `[${o.host}]` : o.host}:${gateway.port}/v1/opamp`;
 
   const access = adminAccess(o.access ?? { auth: "on" }, stores.access, o.logger.child({ component: "access" }));
   const api: DualProtocolServer = await startApiServer({
@@ -137,6 +142,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     access: stores.access,
     firstAdminKey: firstKey,
     apiScheme: api.scheme,
+    opampScheme: gateway.transport.webSocketScheme,
     async close() {
       // Order matters: stop taking agents, let cleanups mark them
       // disconnected, flush what is cached, then close the store.

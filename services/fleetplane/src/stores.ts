@@ -15,6 +15,8 @@ import {
   createLmdbNamespaceRepository,
   createLmdbConfigurationRepository,
   createLmdbGroupRepository,
+  type EnrollmentTokenRepository,
+  createLmdbEnrollmentTokenRepository,
 } from "@fleetplane/agent-service";
 import { type CommandRepository, createLmdbCommandRepository } from "@fleetplane/command-service";
 import { type AccessRepository, createLmdbAccessRepository } from "@fleetplane/access";
@@ -31,6 +33,7 @@ export interface AgentStores {
   namespaces: NamespaceRepository;
   configurations: ConfigurationRepository;
   groups: GroupRepository;
+  enrollmentTokens: EnrollmentTokenRepository;
 }
 
 export interface CommandStores {
@@ -76,6 +79,8 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       createMongoConfigurationRepository,
       createMongoGroupRepository,
       ensureFleetIndexes,
+      createMongoEnrollmentTokenRepository,
+      ensureEnrollmentIndexes,
     } = await import("@fleetplane/agent-service/mongo");
     const { createMongoCommandRepository, ensureCommandIndexes } = await import("@fleetplane/command-service/mongo");
     const { createMongoAccessRepository, ensureAccessIndexes } = await import("@fleetplane/access/mongo");
@@ -85,6 +90,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     await ensureCertificateRequestIndexes(mongo.db);
     await ensurePackageIndexes(mongo.db);
     await ensureFleetIndexes(mongo.db);
+    await ensureEnrollmentIndexes(mongo.db);
     await ensureAccessIndexes(mongo.db);
     return {
       kind: "mongodb",
@@ -96,6 +102,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       namespaces: timed(createMongoNamespaceRepository(mongo.db), "mongodb", "namespaces"),
       configurations: timed(createMongoConfigurationRepository(mongo.db), "mongodb", "configurations"),
       groups: timed(createMongoGroupRepository(mongo.db), "mongodb", "groups"),
+      enrollmentTokens: timed(createMongoEnrollmentTokenRepository(mongo.db), "mongodb", "enrollment_tokens"),
       commands: timed(createMongoCommandRepository(mongo.db), "mongodb", "commands"),
       access: timed(createMongoAccessRepository(mongo.db), "mongodb", "access"),
       close: () => mongo.close(),
@@ -112,6 +119,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     namespaces: timed(createLmdbNamespaceRepository(store), "embedded", "namespaces"),
     configurations: timed(createLmdbConfigurationRepository(store), "embedded", "configurations"),
     groups: timed(createLmdbGroupRepository(store), "embedded", "groups"),
+    enrollmentTokens: timed(createLmdbEnrollmentTokenRepository(store), "embedded", "enrollment_tokens"),
     commands: timed(createLmdbCommandRepository(store), "embedded", "commands"),
     access: timed(createLmdbAccessRepository(store), "embedded", "access"),
     close: () => store.close(),

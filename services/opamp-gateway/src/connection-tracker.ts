@@ -32,6 +32,7 @@ export class ConnectionTracker {
       gatewayEpoch: this.gatewayEpoch,
       remoteAddress: conn.remoteAddress,
       endpoint: conn.endpoint,
+      credential: conn.credential,
       openedAt: timestampFromMs(conn.openedAt),
     });
     this.connections.set(conn.id, record);

@@ -2,7 +2,7 @@ import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
-import { AgentToServerSchema, ServerErrorResponseType } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { AgentToServerSchema, ServerErrorResponseType, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { Logger } from "@fleetplane/platform";
 import { describe, expect, it } from "vitest";
 import type { AgentConnection } from "./agent-connection.js";
@@ -53,6 +53,7 @@ const conn = (n: number): AgentConnection => ({
   remoteAddress: `10.0.0.1:${40_000 + n}`,
   openedAt: Date.now(),
   endpoint: "http://gw/v1/opamp",
+  credential: "",
   agent: "",
   liveness: new AgentLiveness(Date.now()),
   push: () => Promise.resolve(),
@@ -64,9 +65,9 @@ describe("the OpAMP service's warnings about agent input", () => {
     const { svc, warned, counted } = service(Code.InvalidArgument);
     for (let i = 0; i < 50; i++) {
       expect(svc.onReadMessageError(conn(i), new MalformedFrameError("not protobuf"))?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
-      const shortUid = await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(3) }));
+      const shortUid = (await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(3) }))) as ServerToAgent;
       expect(shortUid.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
-      const refused = await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(i + 1) }));
+      const refused = (await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(i + 1) }))) as ServerToAgent;
       expect(refused.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
     }
     expect(warned).toEqual(["could not read agent message", "rejected message: instance_uid is not 16 bytes", "agent message rejected"]);
@@ -78,7 +79,7 @@ describe("the OpAMP service's warnings about agent input", () => {
   it("about agent-service being down write one line per source per interval too", async () => {
     const { svc, warned, counted } = service(Code.Unavailable);
     for (let i = 0; i < 20; i++) {
-      const reply = await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(i + 1) }));
+      const reply = (await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(i + 1) }))) as ServerToAgent;
       expect(reply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
     }
     expect(warned).toEqual(["agent-service unavailable; told agent to retry"]);

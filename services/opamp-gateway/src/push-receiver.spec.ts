@@ -22,6 +22,7 @@ function connection(id: string, push: (m: ServerToAgent) => Promise<void> = asyn
     type: ConnectionType.WEBSOCKET,
     remoteAddress: "127.0.0.1:1",
     openedAt: 0,
+    credential: "",
     endpoint: "ws://gw/v1/opamp",
     agent: "",
     liveness: new AgentLiveness(0),

@@ -7,7 +7,7 @@ export { startApiServer, type ApiServerOptions, type WebHandler } from "./api-se
 export type { DualProtocolServer } from "./dual-protocol-server.js";
 export { startInternalServer, type InternalServerOptions } from "./internal-server.js";
 export { readServiceToken, serviceTokenClientInterceptor, serviceTokenInterceptor, ServiceTokenFileError } from "./service-token.js";
-export { readTlsFiles, type TlsFiles } from "./tls-files.js";
+export { readTlsFiles, watchTlsFiles, type TlsFiles } from "./tls-files.js";
 export { LOOPBACK_NAMES, allowedHostNames, requestHostName } from "./browser-guard.js";
 export { createInProcessTransport, registration, type ServiceRegistration } from "./in-process-transport.js";
 export { createInProcessPushBus } from "./in-process-push-bus.js";

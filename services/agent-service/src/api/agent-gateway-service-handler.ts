@@ -7,6 +7,7 @@ import { InvalidRequestError } from "../agents/agent-errors.js";
 import type { AgentReports } from "../agents/agent-reports.js";
 import type { ConnectionUsecase } from "../connections/connection-usecase.js";
 import type { GatewayLeases } from "../connections/gateway-leases.js";
+import type { EnrollmentTokens } from "../enrollment/enrollment-tokens.js";
 
 /** Bounds the work and memory of one batch call. */
 export const MAX_REPORTS_PER_BATCH = 1000;
@@ -16,6 +17,8 @@ export interface AgentGatewayParts {
   reports: AgentReports;
   connections: ConnectionUsecase;
   leases: GatewayLeases;
+  /** Checks agents' bearer tokens; without it every token is refused. */
+  enrollment?: EnrollmentTokens;
 }
 
 /**
@@ -23,7 +26,7 @@ export interface AgentGatewayParts {
  * or in process, never on the admin API): reports, pulls, disconnects,
  * connections and leases.
  */
-export function createAgentGatewayServiceImpl({ reports, connections, leases }: AgentGatewayParts, logger: Logger): ServiceImpl<typeof AgentGatewayService> {
+export function createAgentGatewayServiceImpl({ reports, connections, leases, enrollment }: AgentGatewayParts, logger: Logger): ServiceImpl<typeof AgentGatewayService> {
   const guard = guarded(logger);
   return {
     reportMessage: (req) =>
@@ -76,6 +79,11 @@ export function createAgentGatewayServiceImpl({ reports, connections, leases }: 
       guard("ReleaseGatewayLease", async () => {
         await leases.release(req.gatewayId);
         return {};
+      }),
+    authenticateAgent: (req) =>
+      guard("AuthenticateAgent", async () => {
+        const answer = enrollment ? await enrollment.authenticate(req.token) : { refusal: "this server takes no enrollment tokens" };
+        return { credential: answer.credential ?? "", refusal: answer.refusal ?? "" };
       }),
   };
 }

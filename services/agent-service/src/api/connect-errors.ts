@@ -6,6 +6,7 @@ import { CertificateRequestNotFoundError, CertificateRequestStateError } from ".
 import { PackageConflictError, PackageNotFoundError } from "../packages/package-errors.js";
 import { FleetResourceExistsError, FleetResourceInUseError, FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
 import { ConfigurationVersionConflictError } from "../fleet/configuration-repository.js";
+import { AgentCredentialRefusedError, EnrollmentTokenNotFoundError } from "../enrollment/enrollment-errors.js";
 
 /**
  * Maps agent-service's domain errors onto Connect codes; anything unexpected
@@ -17,6 +18,8 @@ export function fail(err: unknown, logger: Logger, what: string, agent?: string 
   if (err instanceof InvalidRequestError || err instanceof InvalidInstanceUidError) throw new ConnectError(err.message, Code.InvalidArgument);
   if (err instanceof AgentCannotError || err instanceof AgentConnectedError || err instanceof CertificateRequestStateError) throw new ConnectError(err.message, Code.FailedPrecondition);
   if (err instanceof PackageConflictError || err instanceof FleetResourceExistsError) throw new ConnectError(err.message, Code.AlreadyExists);
+  if (err instanceof EnrollmentTokenNotFoundError) throw new ConnectError(err.message, Code.NotFound);
+  if (err instanceof AgentCredentialRefusedError) throw new ConnectError(err.message, Code.Unauthenticated);
   if (err instanceof FleetResourceNotFoundError) throw new ConnectError(err.message, Code.NotFound);
   if (err instanceof FleetResourceInUseError) throw new ConnectError(err.message, Code.FailedPrecondition);
   if (err instanceof ConfigurationVersionConflictError) throw new ConnectError(err.message, Code.Aborted);

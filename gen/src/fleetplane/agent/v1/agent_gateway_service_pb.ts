@@ -2,16 +2,62 @@
 // @generated from file fleetplane/agent/v1/agent_gateway_service.proto (package fleetplane.agent.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { DeleteConnectionRequestSchema, DeleteConnectionResponseSchema, MarkDisconnectedRequestSchema, MarkDisconnectedResponseSchema, PullServerToAgentRequestSchema, PullServerToAgentResponseSchema, ReleaseGatewayLeaseRequestSchema, ReleaseGatewayLeaseResponseSchema, RenewGatewayLeaseRequestSchema, RenewGatewayLeaseResponseSchema, ReportMessageRequestSchema, ReportMessageResponseSchema, ReportMessagesRequestSchema, ReportMessagesResponseSchema, SaveConnectionRequestSchema, SaveConnectionResponseSchema } from "./agent_service_pb.js";
 import { file_fleetplane_agent_v1_agent_service } from "./agent_service_pb.js";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fleetplane/agent/v1/agent_gateway_service.proto.
  */
 export const file_fleetplane_agent_v1_agent_gateway_service: GenFile = /*@__PURE__*/
-  fileDesc("Ci9mbGVldHBsYW5lL2FnZW50L3YxL2FnZW50X2dhdGV3YXlfc2VydmljZS5wcm90bxITZmxlZXRwbGFuZS5hZ2VudC52MTKXBwoTQWdlbnRHYXRld2F5U2VydmljZRJmCg1SZXBvcnRNZXNzYWdlEikuZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVxdWVzdBoqLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZVJlc3BvbnNlEmkKDlJlcG9ydE1lc3NhZ2VzEiouZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlc1JlcXVlc3QaKy5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VzUmVzcG9uc2UScgoRUHVsbFNlcnZlclRvQWdlbnQSLS5mbGVldHBsYW5lLmFnZW50LnYxLlB1bGxTZXJ2ZXJUb0FnZW50UmVxdWVzdBouLmZsZWV0cGxhbmUuYWdlbnQudjEuUHVsbFNlcnZlclRvQWdlbnRSZXNwb25zZRJvChBNYXJrRGlzY29ubmVjdGVkEiwuZmxlZXRwbGFuZS5hZ2VudC52MS5NYXJrRGlzY29ubmVjdGVkUmVxdWVzdBotLmZsZWV0cGxhbmUuYWdlbnQudjEuTWFya0Rpc2Nvbm5lY3RlZFJlc3BvbnNlEmkKDlNhdmVDb25uZWN0aW9uEiouZmxlZXRwbGFuZS5hZ2VudC52MS5TYXZlQ29ubmVjdGlvblJlcXVlc3QaKy5mbGVldHBsYW5lLmFnZW50LnYxLlNhdmVDb25uZWN0aW9uUmVzcG9uc2USbwoQRGVsZXRlQ29ubmVjdGlvbhIsLmZsZWV0cGxhbmUuYWdlbnQudjEuRGVsZXRlQ29ubmVjdGlvblJlcXVlc3QaLS5mbGVldHBsYW5lLmFnZW50LnYxLkRlbGV0ZUNvbm5lY3Rpb25SZXNwb25zZRJyChFSZW5ld0dhdGV3YXlMZWFzZRItLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVuZXdHYXRld2F5TGVhc2VSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5hZ2VudC52MS5SZW5ld0dhdGV3YXlMZWFzZVJlc3BvbnNlEngKE1JlbGVhc2VHYXRld2F5TGVhc2USLy5mbGVldHBsYW5lLmFnZW50LnYxLlJlbGVhc2VHYXRld2F5TGVhc2VSZXF1ZXN0GjAuZmxlZXRwbGFuZS5hZ2VudC52MS5SZWxlYXNlR2F0ZXdheUxlYXNlUmVzcG9uc2ViBnByb3RvMw", [file_fleetplane_agent_v1_agent_service]);
+  fileDesc("Ci9mbGVldHBsYW5lL2FnZW50L3YxL2FnZW50X2dhdGV3YXlfc2VydmljZS5wcm90bxITZmxlZXRwbGFuZS5hZ2VudC52MSIpChhBdXRoZW50aWNhdGVBZ2VudFJlcXVlc3QSDQoFdG9rZW4YASABKAkiQAoZQXV0aGVudGljYXRlQWdlbnRSZXNwb25zZRISCgpjcmVkZW50aWFsGAEgASgJEg8KB3JlZnVzYWwYAiABKAkyiwgKE0FnZW50R2F0ZXdheVNlcnZpY2USZgoNUmVwb3J0TWVzc2FnZRIpLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZVJlcXVlc3QaKi5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXNwb25zZRJpCg5SZXBvcnRNZXNzYWdlcxIqLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZXNSZXF1ZXN0GisuZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlc1Jlc3BvbnNlEnIKEVB1bGxTZXJ2ZXJUb0FnZW50Ei0uZmxlZXRwbGFuZS5hZ2VudC52MS5QdWxsU2VydmVyVG9BZ2VudFJlcXVlc3QaLi5mbGVldHBsYW5lLmFnZW50LnYxLlB1bGxTZXJ2ZXJUb0FnZW50UmVzcG9uc2USbwoQTWFya0Rpc2Nvbm5lY3RlZBIsLmZsZWV0cGxhbmUuYWdlbnQudjEuTWFya0Rpc2Nvbm5lY3RlZFJlcXVlc3QaLS5mbGVldHBsYW5lLmFnZW50LnYxLk1hcmtEaXNjb25uZWN0ZWRSZXNwb25zZRJpCg5TYXZlQ29ubmVjdGlvbhIqLmZsZWV0cGxhbmUuYWdlbnQudjEuU2F2ZUNvbm5lY3Rpb25SZXF1ZXN0GisuZmxlZXRwbGFuZS5hZ2VudC52MS5TYXZlQ29ubmVjdGlvblJlc3BvbnNlEm8KEERlbGV0ZUNvbm5lY3Rpb24SLC5mbGVldHBsYW5lLmFnZW50LnYxLkRlbGV0ZUNvbm5lY3Rpb25SZXF1ZXN0Gi0uZmxlZXRwbGFuZS5hZ2VudC52MS5EZWxldGVDb25uZWN0aW9uUmVzcG9uc2UScgoRUmVuZXdHYXRld2F5TGVhc2USLS5mbGVldHBsYW5lLmFnZW50LnYxLlJlbmV3R2F0ZXdheUxlYXNlUmVxdWVzdBouLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVuZXdHYXRld2F5TGVhc2VSZXNwb25zZRJ4ChNSZWxlYXNlR2F0ZXdheUxlYXNlEi8uZmxlZXRwbGFuZS5hZ2VudC52MS5SZWxlYXNlR2F0ZXdheUxlYXNlUmVxdWVzdBowLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVsZWFzZUdhdGV3YXlMZWFzZVJlc3BvbnNlEnIKEUF1dGhlbnRpY2F0ZUFnZW50Ei0uZmxlZXRwbGFuZS5hZ2VudC52MS5BdXRoZW50aWNhdGVBZ2VudFJlcXVlc3QaLi5mbGVldHBsYW5lLmFnZW50LnYxLkF1dGhlbnRpY2F0ZUFnZW50UmVzcG9uc2ViBnByb3RvMw", [file_fleetplane_agent_v1_agent_service]);
+
+/**
+ * @generated from message fleetplane.agent.v1.AuthenticateAgentRequest
+ */
+export type AuthenticateAgentRequest = Message<"fleetplane.agent.v1.AuthenticateAgentRequest"> & {
+  /**
+   * The bearer token as presented.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.AuthenticateAgentRequest.
+ * Use `create(AuthenticateAgentRequestSchema)` to create a new message.
+ */
+export const AuthenticateAgentRequestSchema: GenMessage<AuthenticateAgentRequest> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_gateway_service, 0);
+
+/**
+ * @generated from message fleetplane.agent.v1.AuthenticateAgentResponse
+ */
+export type AuthenticateAgentResponse = Message<"fleetplane.agent.v1.AuthenticateAgentResponse"> & {
+  /**
+   * "token:<id>" when accepted; empty when refused.
+   *
+   * @generated from field: string credential = 1;
+   */
+  credential: string;
+
+  /**
+   * Why it was refused (unknown, malformed, expired, revoked); empty when accepted.
+   *
+   * @generated from field: string refusal = 2;
+   */
+  refusal: string;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.AuthenticateAgentResponse.
+ * Use `create(AuthenticateAgentResponseSchema)` to create a new message.
+ */
+export const AuthenticateAgentResponseSchema: GenMessage<AuthenticateAgentResponse> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_gateway_service, 1);
 
 /**
  * AgentGatewayService is what opamp-gateways call on agent-service: the
@@ -106,6 +152,19 @@ export const AgentGatewayService: GenService<{
     methodKind: "unary";
     input: typeof ReleaseGatewayLeaseRequestSchema;
     output: typeof ReleaseGatewayLeaseResponseSchema;
+  },
+  /**
+   * Checks the credential an agent presented on the OpAMP port (the bearer
+   * token of its Authorization header). Gateways cache the answer briefly and
+   * ask again for the tokens their agents hold, so a revoked token closes
+   * their connections.
+   *
+   * @generated from rpc fleetplane.agent.v1.AgentGatewayService.AuthenticateAgent
+   */
+  authenticateAgent: {
+    methodKind: "unary";
+    input: typeof AuthenticateAgentRequestSchema;
+    output: typeof AuthenticateAgentResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetplane_agent_v1_agent_gateway_service, 0);
