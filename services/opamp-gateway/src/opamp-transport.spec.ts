@@ -76,7 +76,7 @@ async function start(callbacks: OpampCallbacks, capabilities = new AnnouncedCapa
       capabilities,
       gatewayId: "gw",
       admission: new NewAgentAdmission({ perSource: 0, total: 0 }),
-      limits: { maxDescriptionAttributes: 3, maxAttributeBytes: 0, maxCustomMessageBytes: 0, maxEffectiveConfigBytes: 0, maxHealthComponents: 0, maxHealthDepth: 10 },
+      limits: { maxDescriptionAttributes: 3, maxAttributeBytes: 0, maxCustomMessageBytes: 0, maxEffectiveConfigBytes: 0, maxHealthComponents: 0, maxHealthDepth: 10, maxPackageStatuses: 0, maxPackageStatusBytes: 0, maxAvailableComponents: 0, maxAvailableComponentsDepth: 10, maxAvailableComponentsBytes: 0 },
       warnings: new RateLimitedWarnings(silentLogger(), { count: () => {} }, 60_000),
       logger: silentLogger(),
       ...settings,
