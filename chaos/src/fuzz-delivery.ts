@@ -41,7 +41,7 @@ function bodyBytes(body: Body): Uint8Array {
  * the server is done with the input, without waiting on a timer.
  */
 export class FuzzDelivery {
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
   constructor(
     private readonly target: { wsUrl: string; httpUrl: string },

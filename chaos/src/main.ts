@@ -32,6 +32,9 @@ and prints figures. Default: fuzz.
 Options:
   --seed N       fuzz and kill (default: 1; fuzz picks a random one with --seed random)
   --inputs N     fuzz: about this many inputs (default 100000; the long run is 1000000)
+  --streams N    fuzz: batches sent at once, stream i seeded seed+i (default 4; replay a failure
+                 with --streams 1 and the stream's seed)
+  --max-minutes N  fuzz: stop after N minutes with the figures so far (default: none)
   --rounds N     kill: rounds (default 20)
   --agents N     kill (default 500), soak (default 2000; one process holds up to ~18000)
   --minutes N    soak (default 10; the long run is 30 at 10000 agents)
@@ -43,6 +46,8 @@ const { values, positionals } = parseArgs({
   options: {
     seed: { type: "string", default: "1" },
     inputs: { type: "string", default: "100000" },
+    streams: { type: "string", default: "4" },
+    "max-minutes": { type: "string" },
     rounds: { type: "string", default: "20" },
     agents: { type: "string" },
     minutes: { type: "string", default: "10" },
@@ -60,7 +65,7 @@ let failed = false;
 
 if (scenario === "fuzz") {
   progress(`fuzz: seed ${seed}`);
-  const report = await runFuzz({ seed, inputs: Number(values.inputs), startServer: () => ServerProcess.start(standaloneCommand(mkdtempSync(join(tmpdir(), "fleetplane-chaos-fuzz-")))), progress });
+  const report = await runFuzz({ seed, inputs: Number(values.inputs), streams: Number(values.streams), ...(values["max-minutes"] ? { timeLimitMs: Number(values["max-minutes"]) * 60_000 } : {}), startServer: () => ServerProcess.start(standaloneCommand(mkdtempSync(join(tmpdir(), "fleetplane-chaos-fuzz-")))), progress });
   console.log(formatFigures("chaos fuzz", report));
   failed = report.failure !== undefined;
 } else if (scenario === "kill") {

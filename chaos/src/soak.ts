@@ -37,7 +37,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const agents = options.agents ?? 2_000;
   const minutes = options.minutes ?? 10;
   const sampleMs = options.sampleMs ?? 10_000;
-  const server = await ServerProcess.start(standaloneCommand(mkdtempSync(join(tmpdir(), "fleetplane-chaos-soak-"))));
+  // All agents come from this one address: the new-agent admission rates
+  // (meant per source) would spread the ramp over minutes.
+  const unthrottled = ["--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0"];
+  const server = await ServerProcess.start(standaloneCommand(mkdtempSync(join(tmpdir(), "fleetplane-chaos-soak-")), {}, unthrottled));
   const fleet = new Fleet({ url: server.opampWsUrl, agents, transport: "ws", intervalMs: options.intervalMs ?? 10_000, jitter: 0.3, closedLoop: false, gzip: false, failMarker: "", rampPerSecond: 1_000 });
   try {
     await fleet.start();
