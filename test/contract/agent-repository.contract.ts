@@ -394,9 +394,9 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
     openFresh();
 
     it("reports leases that ended before now, at most `limit`, until renewed or released", async () => {
-      await stores.leases.renew("gw-a", 1_000);
-      await stores.leases.renew("gw-b", 2_000);
-      await stores.leases.renew("gw-c", 3_000);
+      await stores.leases.renew("gw-a", 1_000, "e1");
+      await stores.leases.renew("gw-b", 2_000, "e1");
+      await stores.leases.renew("gw-c", 3_000, "e1");
       const expired = async (now: number, limit = 10) => (await stores.leases.expired(now, limit)).sort();
 
       expect(await expired(500)).toEqual([]);
@@ -404,7 +404,7 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       expect(await stores.leases.expired(2_500, 1)).toHaveLength(1);
       expect(await expired(3_000)).toEqual(["gw-a", "gw-b"]); // a lease ending exactly now is still held
 
-      await stores.leases.renew("gw-a", 5_000);
+      await stores.leases.renew("gw-a", 5_000, "e1");
       expect(await expired(2_500)).toEqual(["gw-b"]);
 
       await stores.leases.release("gw-b");
@@ -414,7 +414,7 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
     });
 
     it("releases a lease conditionally only while it is still expired", async () => {
-      await stores.leases.renew("gw-a", 1_000);
+      await stores.leases.renew("gw-a", 1_000, "e1");
       await stores.leases.releaseIfExpired("gw-a", 500); // renewed meanwhile, in effect: kept
       expect(await stores.leases.expired(2_000, 10)).toEqual(["gw-a"]);
       await stores.leases.releaseIfExpired("gw-a", 2_000);
@@ -424,14 +424,26 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
 
     it("takes concurrent renewals of a new gateway's lease without failing", async () => {
       for (let round = 0; round < 5; round++) {
-        await Promise.all([1_000, 2_000, 3_000].map((expiresAt) => stores.leases.renew(`gw-${round}`, expiresAt)));
+        await Promise.all([1_000, 2_000, 3_000].map((expiresAt) => stores.leases.renew(`gw-${round}`, expiresAt, "e1")));
       }
       expect((await stores.leases.expired(10_000, 10)).sort()).toEqual(["gw-0", "gw-1", "gw-2", "gw-3", "gw-4"]);
     });
 
+    it("returns the epoch that held the lease before each renewal: a new one once, and none after a release", async () => {
+      expect(await stores.leases.renew("gw-a", 1_000, "e1")).toBeUndefined();
+      expect(await stores.leases.renew("gw-a", 2_000, "e1")).toBe("e1");
+      expect(await stores.leases.renew("gw-a", 3_000, "e2")).toBe("e1");
+      expect(await stores.leases.renew("gw-a", 4_000, "e2")).toBe("e2");
+      // Concurrent renewals bringing a third epoch: exactly one reads the second.
+      const seen = await Promise.all([5_000, 5_001, 5_002].map((t) => stores.leases.renew("gw-a", t, "e3")));
+      expect(seen.filter((e) => e === "e2")).toHaveLength(1);
+      await stores.leases.release("gw-a");
+      expect(await stores.leases.renew("gw-a", 6_000, "e4")).toBeUndefined();
+    });
+
     it("keeps epoch-millisecond deadlines exactly", async () => {
       const now = Date.now();
-      await stores.leases.renew("gw-a", now + 15_000);
+      await stores.leases.renew("gw-a", now + 15_000, "e1");
       expect(await stores.leases.expired(now + 15_000, 10)).toEqual([]);
       expect(await stores.leases.expired(now + 15_001, 10)).toEqual(["gw-a"]);
     });

@@ -55,6 +55,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const flushWarnings = setInterval(() => warnings.flush(), settings.warningIntervalMs).unref();
   const lease = startLeaseRenewal({
     gatewayId: o.gatewayId,
+    epoch,
     ttlSeconds: settings.leaseSeconds,
     connections: o.agentService,
     registry,

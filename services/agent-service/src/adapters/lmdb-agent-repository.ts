@@ -198,9 +198,16 @@ export function createLmdbConnectionRepository(store: EmbeddedStore): Connection
 export function createLmdbGatewayLeaseRepository(store: EmbeddedStore): GatewayLeaseRepository {
   // Few entries (one per gateway), so a scan for expired leases is cheap.
   const leases = store.openDB<number, string>({ name: "gateway-leases", encoding: "ordered-binary" });
+  // The epoch holding each lease, beside it (the leases table predates epochs).
+  const epochs = store.openDB<string, string>({ name: "gateway-lease-epochs" });
   return {
-    async renew(gatewayId, expiresAt) {
-      await leases.put(gatewayId, expiresAt);
+    async renew(gatewayId, expiresAt, epoch) {
+      return store.transaction(() => {
+        const previous = epochs.get(gatewayId);
+        leases.put(gatewayId, expiresAt);
+        if (previous !== epoch) epochs.put(gatewayId, epoch);
+        return previous;
+      });
     },
     async expired(now, limit) {
       const out: string[] = [];
@@ -211,12 +218,18 @@ export function createLmdbGatewayLeaseRepository(store: EmbeddedStore): GatewayL
       return out;
     },
     async release(gatewayId) {
-      await leases.remove(gatewayId);
+      await store.transaction(() => {
+        leases.remove(gatewayId);
+        epochs.remove(gatewayId);
+      });
     },
     async releaseIfExpired(gatewayId, now) {
       await store.transaction(() => {
         const expiresAt = leases.get(gatewayId);
-        if (expiresAt !== undefined && expiresAt < now) leases.remove(gatewayId);
+        if (expiresAt !== undefined && expiresAt < now) {
+          leases.remove(gatewayId);
+          epochs.remove(gatewayId);
+        }
       });
     },
   };

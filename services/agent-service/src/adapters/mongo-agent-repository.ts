@@ -60,6 +60,7 @@ interface ConnectionDocument {
 interface GatewayLeaseDocument {
   _id: string; // gateway id
   expiresAt: number; // epoch ms
+  epoch?: string; // the gateway process holding the lease; absent on leases from before epochs
 }
 
 const AGENTS = "agents";
@@ -270,8 +271,12 @@ export function createMongoConnectionRepository(db: Db): ConnectionRepository {
 export function createMongoGatewayLeaseRepository(db: Db): GatewayLeaseRepository {
   const leases = db.collection<GatewayLeaseDocument>(GATEWAY_LEASES);
   return {
-    async renew(gatewayId, expiresAt) {
-      await guardMongo(() => upsertWithRetry(() => leases.updateOne({ _id: gatewayId }, { $set: { expiresAt } }, { upsert: true })));
+    async renew(gatewayId, expiresAt, epoch) {
+      // One document swap: of several renewals bringing a new epoch, one reads the old one.
+      const before = await guardMongo(() =>
+        upsertWithRetry(() => leases.findOneAndUpdate({ _id: gatewayId }, { $set: { expiresAt, epoch } }, { upsert: true, returnDocument: "before" })),
+      );
+      return before?.epoch;
     },
     async expired(now, limit) {
       if (limit <= 0) return [];
