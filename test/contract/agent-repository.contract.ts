@@ -341,6 +341,22 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       await stores.agents.delete(agents[1]!);
       expect(await stores.agents.count()).toBe(2);
     });
+
+    it("counts the stored agents of each namespace, through saves and deletes", async () => {
+      expect(await stores.agents.countByNamespace()).toEqual(new Map());
+      const inNamespace = (namespace: string) => {
+        const agent = agentWith({});
+        agent.metadata!.namespace = namespace;
+        return agent;
+      };
+      const agents = [inNamespace("prod"), inNamespace("prod"), inNamespace("dev"), inNamespace("")];
+      await saveAll(stores.agents, agents);
+      await stores.agents.save(agents[0]!); // a second save is not a second agent
+      expect(await stores.agents.countByNamespace()).toEqual(new Map([["prod", 2], ["dev", 1], ["default", 1]]));
+      await stores.agents.delete(agents[2]!);
+      await stores.agents.delete(agents[1]!);
+      expect(await stores.agents.countByNamespace()).toEqual(new Map([["prod", 1], ["default", 1]]));
+    });
   });
 
   describe(`${name}: connections`, () => {

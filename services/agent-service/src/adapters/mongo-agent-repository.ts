@@ -197,6 +197,16 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
       return guardMongo(() => agents.estimatedDocumentCount());
     },
 
+    async countByNamespace() {
+      // One group over the namespace index; documents from before namespaces are "default".
+      const groups = await guardMongo(() => agents.aggregate<{ _id: string | null; n: number }>([{ $group: { _id: "$namespace", n: { $sum: 1 } } }]).toArray());
+      const out = new Map<string, number>();
+      for (const g of groups) {
+        const namespace = g._id || DEFAULT_NAMESPACE;
+        out.set(namespace, (out.get(namespace) ?? 0) + g.n);
+      }
+      return out;
+    },
     async summarize(namespace) {
       const match = namespace === undefined ? [] : [{ $match: namespaceFilter(namespace) }];
       // Two $group stages (supported by FerretDB 1.x): one over the few
