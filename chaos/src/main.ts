@@ -12,7 +12,7 @@ import { ABUSE_SCENARIOS, runAbuse, type AbuseScenario } from "./abuse.js";
 import { formatFigures } from "./figures.js";
 import { runFuzz } from "./fuzz.js";
 import { runKillLoop } from "./kill-loop.js";
-import { ServerProcess, standaloneCommand } from "./server-process.js";
+import { ServerProcess, killServersUnderTest, standaloneCommand } from "./server-process.js";
 import { runSoak } from "./soak.js";
 
 const HELP = `Usage: pnpm chaos [fuzz|kill|soak|abuse] [options]
@@ -38,6 +38,7 @@ Options:
   --rounds N     kill: rounds (default 20)
   --agents N     kill (default 500), soak (default 2000; one process holds up to ~18000)
   --minutes N    soak (default 10; the long run is 30 at 10000 agents)
+  --interval-seconds N  soak: each agent's status report interval (default 10)
   --help, -h
 `;
 
@@ -51,12 +52,20 @@ const { values, positionals } = parseArgs({
     rounds: { type: "string", default: "20" },
     agents: { type: "string" },
     minutes: { type: "string", default: "10" },
+    "interval-seconds": { type: "string", default: "10" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (values.help) {
   process.stdout.write(HELP);
   process.exit(0);
+}
+// Stopped from outside (Ctrl-C, a time box): the servers under test stop too, not orphaned.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    killServersUnderTest();
+    process.exit(130);
+  });
 }
 const progress = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 const seed = values.seed === "random" ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
@@ -73,7 +82,7 @@ if (scenario === "fuzz") {
   console.log(formatFigures("chaos kill", report));
   failed = report.acknowledgedLost > 0;
 } else if (scenario === "soak") {
-  const report = await runSoak({ agents: Number(values.agents ?? 2_000), minutes: Number(values.minutes), progress });
+  const report = await runSoak({ agents: Number(values.agents ?? 2_000), minutes: Number(values.minutes), intervalMs: Number(values["interval-seconds"]) * 1000, progress });
   console.log(formatFigures("chaos soak", report));
   failed = report.serverDied !== undefined;
 } else if (scenario === "abuse") {

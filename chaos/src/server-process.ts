@@ -2,6 +2,14 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 
+/** Servers under test still running: killed when the chaos run itself is stopped. */
+const running = new Set<ChildProcess>();
+
+/** SIGKILLs every server under test still running (the chaos run is being stopped). */
+export function killServersUnderTest(): void {
+  for (const child of running) child.kill("SIGKILL");
+}
+
 const MAIN = join(import.meta.dirname, "..", "..", "services", "fleetplane", "src", "main.ts");
 
 /** How to start the process under test: our standalone server, or (to prove a check can fail) a stub. */
@@ -99,6 +107,8 @@ export class ServerProcess {
 
   static async start(command: ServerCommand, options: { startTimeoutMs?: number; cwd?: string } = {}): Promise<ServerProcess> {
     const child = spawn(process.execPath, command.args, { stdio: ["ignore", "pipe", "pipe"], ...(options.cwd ? { cwd: options.cwd } : {}) });
+    running.add(child);
+    child.once("exit", () => running.delete(child));
     let server: ServerProcess | undefined;
     const early: string[] = [];
     const watch = (line: string) => {
