@@ -12,7 +12,7 @@ import { ABUSE_SCENARIOS, runAbuse, type AbuseScenario } from "./abuse.js";
 import { formatFigures } from "./figures.js";
 import { runFuzz } from "./fuzz.js";
 import { runKillLoop } from "./kill-loop.js";
-import { ServerProcess, killServersUnderTest, standaloneCommand } from "./server-process.js";
+import { START_TIMEOUT_MS, ServerProcess, killServersUnderTest, standaloneCommand } from "./server-process.js";
 import { runSoak } from "./soak.js";
 
 const HELP = `Usage: pnpm chaos [fuzz|kill|soak|abuse] [options]
@@ -74,7 +74,7 @@ let failed = false;
 
 if (scenario === "fuzz") {
   progress(`fuzz: seed ${seed}`);
-  const report = await runFuzz({ seed, inputs: Number(values.inputs), streams: Number(values.streams), ...(values["max-minutes"] ? { timeLimitMs: Number(values["max-minutes"]) * 60_000 } : {}), startServer: () => ServerProcess.start(standaloneCommand(mkdtempSync(join(tmpdir(), "fleetplane-chaos-fuzz-")))), progress });
+  const report = await runFuzz({ seed, inputs: Number(values.inputs), streams: Number(values.streams), ...(values["max-minutes"] ? { timeLimitMs: Number(values["max-minutes"]) * 60_000 } : {}), startServer: () => ServerProcess.start(standaloneCommand(mkdtempSync(join(tmpdir(), "fleetplane-chaos-fuzz-"))), { startTimeoutMs: START_TIMEOUT_MS }), progress });
   console.log(formatFigures("chaos fuzz", report));
   failed = report.failure !== undefined;
 } else if (scenario === "kill") {

@@ -2,6 +2,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 
+/**
+ * How long the long runs (fuzz, soak) wait for a server to start: they run
+ * at nice 19 beside other work, where a start can take minutes.
+ */
+export const START_TIMEOUT_MS = 300_000;
+
 /** Servers under test still running: killed when the chaos run itself is stopped. */
 const running = new Set<ChildProcess>();
 

@@ -282,7 +282,7 @@ export function createMongoGatewayLeaseRepository(db: Db): GatewayLeaseRepositor
   const leases = db.collection<GatewayLeaseDocument>(GATEWAY_LEASES);
   return {
     async renew(gatewayId, expiresAt, epoch) {
-      // One document swap: of several renewals bringing a new epoch, one reads the old one.
+      // The document as it was: its epoch is the one that held the lease.
       const before = await guardMongo(() =>
         upsertWithRetry(() => leases.findOneAndUpdate({ _id: gatewayId }, { $set: { expiresAt, epoch } }, { upsert: true, returnDocument: "before" })),
       );
