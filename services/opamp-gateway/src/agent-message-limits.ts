@@ -179,28 +179,15 @@ const availableComponentsTree = (l: AgentMessageLimits): TreeShape => ({
 /** Counts the components of the tree node between start and end (at `depth`), whose children are in field `mapField`, recursing into them. */
 function scanTree(body: Uint8Array, start: number, end: number, depth: number, mapField: number, shape: TreeShape, seen: { components: number }, over: Over): void {
   if (depth > shape.maxDepth) throw over(shape.depthFlag, `${shape.what} is more than ${shape.maxDepth} levels deep`);
-  const r = new WireReader(body, start, end);
-  while (!r.done) {
-    const { field, wire } = r.tag();
-    if (field !== mapField || wire !== WIRE_LEN) {
-      r.skip(wire);
-      continue;
-    }
-    const [entryStart, entryEnd] = r.lengthDelimited();
+  eachLengthDelimited(body, start, end, (field, entryStart, entryEnd) => {
+    if (field !== mapField) return;
     if (shape.maxComponents > 0 && ++seen.components > shape.maxComponents) {
       throw over(shape.componentsFlag, `${shape.what} has more than ${shape.maxComponents} components`);
     }
-    const entry = new WireReader(body, entryStart, entryEnd);
-    while (!entry.done) {
-      const t = entry.tag();
-      if (t.field !== MAP_ENTRY_VALUE || t.wire !== WIRE_LEN) {
-        entry.skip(t.wire);
-        continue;
-      }
-      const [s, e] = entry.lengthDelimited();
-      scanTree(body, s, e, depth + 1, shape.childMap, shape, seen, over);
-    }
-  }
+    eachLengthDelimited(body, entryStart, entryEnd, (f, s, e) => {
+      if (f === MAP_ENTRY_VALUE) scanTree(body, s, e, depth + 1, shape.childMap, shape, seen, over);
+    });
+  });
 }
 
 /** Counts the packages of a PackageStatuses and checks the size of each of their fields (and its own). */
@@ -210,6 +197,21 @@ function scanPackageStatuses(body: Uint8Array, start: number, end: number, limit
     if (maxBytes > 0 && e - s > maxBytes) throw over("--max-package-status-bytes", `package_statuses: ${which} is ${e - s} bytes, over ${maxBytes}`);
   };
   let packages = 0;
+  eachLengthDelimited(body, start, end, (field, s, e) => {
+    if (field !== PACKAGE_STATUSES_MAP) return checkSize(s, e, "a field");
+    if (limits.maxPackageStatuses > 0 && ++packages > limits.maxPackageStatuses) {
+      throw over("--max-package-statuses", `package_statuses has more than ${limits.maxPackageStatuses} packages`);
+    }
+    // A map entry: the package name (key), then its PackageStatus (value), each of whose fields is checked.
+    eachLengthDelimited(body, s, e, (entryField, es, ee) => {
+      if (entryField === MAP_ENTRY_KEY) checkSize(es, ee, "a package name");
+      else eachLengthDelimited(body, es, ee, (_f, fs, fe) => checkSize(fs, fe, "a package's field"));
+    });
+  });
+}
+
+/** Calls `visit` with the number and content bounds of each length-delimited field between start and end, skipping the other fields. */
+function eachLengthDelimited(body: Uint8Array, start: number, end: number, visit: (field: number, start: number, end: number) => void): void {
   const r = new WireReader(body, start, end);
   while (!r.done) {
     const { field, wire } = r.tag();
@@ -218,37 +220,7 @@ function scanPackageStatuses(body: Uint8Array, start: number, end: number, limit
       continue;
     }
     const [s, e] = r.lengthDelimited();
-    if (field !== PACKAGE_STATUSES_MAP) {
-      checkSize(s, e, "a field");
-      continue;
-    }
-    if (limits.maxPackageStatuses > 0 && ++packages > limits.maxPackageStatuses) {
-      throw over("--max-package-statuses", `package_statuses has more than ${limits.maxPackageStatuses} packages`);
-    }
-    // A map entry: the package name (key), then its PackageStatus (value), each of whose fields is checked.
-    const entry = new WireReader(body, s, e);
-    while (!entry.done) {
-      const t = entry.tag();
-      if (t.wire !== WIRE_LEN) {
-        entry.skip(t.wire);
-        continue;
-      }
-      const [ks, ke] = entry.lengthDelimited();
-      if (t.field === MAP_ENTRY_KEY) {
-        checkSize(ks, ke, "a package name");
-        continue;
-      }
-      const status = new WireReader(body, ks, ke);
-      while (!status.done) {
-        const f = status.tag();
-        if (f.wire !== WIRE_LEN) {
-          status.skip(f.wire);
-          continue;
-        }
-        const [fs, fe] = status.lengthDelimited();
-        checkSize(fs, fe, "a package's field");
-      }
-    }
+    visit(field, s, e);
   }
 }
 
