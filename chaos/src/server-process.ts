@@ -51,9 +51,11 @@ export function standaloneCommand(dataDir: string, ports: { opamp?: number; api?
 /**
  * A line of the server's output that means it lost control: a fatal log
  * entry, or Node's report of an unhandled rejection or uncaught exception
- * (Node 20 prints those on stderr and exits).
+ * (Node 20 prints those on stderr, ending with its version line, and exits
+ * — or, with a write still in flight in the embedded store, hangs on the
+ * way out: then this line is all that shows it).
  */
-const LOST_CONTROL = /"level":\s*(60|"fatal")|unhandled|uncaught/i;
+const LOST_CONTROL = /"level":\s*(60|"fatal")|unhandled|uncaught|^Node\.js v\d+\.\d+\.\d+$/i;
 
 /**
  * The server under test as a child process: its addresses, whether it is

@@ -276,6 +276,24 @@ describe("the OpAMP transport", () => {
     expect(seen.messages).toHaveLength(0);
   });
 
+  it("survives a request whose handling fails unexpectedly: HTTP gets 500, an upgrade is refused, nothing is left unhandled, and the next request is served", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    let failNext = 2;
+    const failing: OpampCallbacks = {
+      ...callbacks,
+      onConnecting: async (req) => {
+        if (failNext-- > 0) throw new TypeError("a bug");
+        return callbacks.onConnecting(req);
+      },
+    };
+    const url = await start(failing);
+    expect((await post(url.http, agentMessage())).status).toBe(500);
+    expect((await upgradeRefusal(url.ws)).status).toBe(500);
+    const poll = await post(url.http, agentMessage({ sequenceNum: 3n }));
+    expect(poll.status).toBe(200);
+    expect(seen.messages.map((m) => m.sequenceNum)).toEqual([3n]);
+  });
+
   it("never sends a reply over the limit: HTTP gets an error reply in its place (200, so the agent reads it), WebSocket reports OutboundMessageTooLargeError", async () => {
     const { callbacks, seen } = recordingCallbacks();
     const announced = new AnnouncedCapabilities();
