@@ -132,7 +132,8 @@ async function hugeDescriptions(server: ServerProcess, o: AbuseOptions): Promise
   const seconds = o.hugeSeconds ?? 20;
   const attribute = (i: number) => ({ key: `attribute.number.${String(i).padStart(9, "0")}`, value: { value: { case: "stringValue" as const, value: `value of attribute ${String(i).padStart(9, "0")}` } } });
   // Each attribute encodes to the same size: as many as make the size asked for.
-  const one = toBinary(AgentToServerSchema, create(AgentToServerSchema, { agentDescription: { identifyingAttributes: [attribute(0)] } })).length;
+  const sized = (n: number) => toBinary(AgentToServerSchema, create(AgentToServerSchema, { agentDescription: { identifyingAttributes: Array.from({ length: n }, (_, i) => attribute(i)) } })).length;
+  const one = sized(2) - sized(1);
   const attributes = Math.ceil(((o.hugeMiB ?? 50) * 2 ** 20) / one);
   const bodyOf = () => {
     const inflated = toBinary(

@@ -1,7 +1,7 @@
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { AgentToServerSchema, ComponentDetailsSchema, ComponentHealthSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { describe, expect, it } from "vitest";
-import { MessageOverLimitError, checkAgentMessageLimits, type AgentMessageLimits } from "./agent-message-limits.js";
+import { MessageOverLimitError, checkAgentMessageLimits, checkAgentMessagePrefix, type AgentMessageLimits } from "./agent-message-limits.js";
 
 const LIMITS: AgentMessageLimits = { maxDescriptionAttributes: 5, maxAttributeBytes: 100, maxCustomMessageBytes: 200, maxEffectiveConfigBytes: 300, maxHealthComponents: 6, maxHealthDepth: 3,
   maxPackageStatuses: 4, maxPackageStatusBytes: 64, maxAvailableComponents: 6, maxAvailableComponentsDepth: 3, maxAvailableComponentsBytes: 2_000,
@@ -100,6 +100,29 @@ describe("checkAgentMessageLimits", () => {
     expect(refusedBy(encode({ agentDescription: { nonIdentifyingAttributes: attrs(50, "x".repeat(500)) } }), open)).toBeUndefined();
     expect(() => checkAgentMessageLimits(Uint8Array.of(0x0a, 0x20, 1), LIMITS)).not.toThrow();
     expect(() => checkAgentMessageLimits(Uint8Array.of(0xff, 0xff, 0xff), LIMITS)).not.toThrow();
+  });
+
+  it("judges the first bytes of a message still arriving: a count already past its limit, a declared size over its limit; the rest waits for the whole message", () => {
+    const prefixRefusedBy = (body: Uint8Array, bytes: number) => {
+      try {
+        checkAgentMessagePrefix(body.slice(0, bytes), LIMITS);
+        return undefined;
+      } catch (err) {
+        expect(err).toBeInstanceOf(MessageOverLimitError);
+        expect((err as MessageOverLimitError).instanceUid).toEqual(uid);
+        return (err as MessageOverLimitError).flag;
+      }
+    };
+    const flood = encode({ agentDescription: { identifyingAttributes: attrs(10_000) } });
+    expect(prefixRefusedBy(flood, 200)).toBe("--max-description-attributes");
+    expect(prefixRefusedBy(flood, 40)).toBeUndefined(); // not 6 attributes in sight yet
+    // A config declared over its limit is refused before its bytes are there.
+    expect(prefixRefusedBy(encode({ effectiveConfig: { configMap: { configMap: { "": { body: new Uint8Array(5_000) } } } } }), 50)).toBe("--max-effective-config-bytes");
+    // Within the limits so far: nothing said, and the whole message is still checked as before.
+    const fine = encode({ agentDescription: { identifyingAttributes: attrs(3) }, customMessage: { capability: "c", type: "t", data: new Uint8Array(150) } });
+    for (let n = 0; n <= fine.length; n++) expect(prefixRefusedBy(fine, n)).toBeUndefined();
+    // A prefix check leaves whole-message checks of the same bytes alone.
+    expect(refusedBy(flood.slice(0, 200))).toBeUndefined();
   });
 
   it("stops at the limit: a flood of 200,000 attributes is refused without walking them all", () => {

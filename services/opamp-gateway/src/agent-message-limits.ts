@@ -79,6 +79,22 @@ export function checkAgentMessageLimits(body: Uint8Array, limits: AgentMessageLi
   }
 }
 
+/**
+ * The same check on the first bytes of a message still arriving (a gzip
+ * body being inflated): what those bytes show is judged — a count already
+ * past its limit, a field whose declared length is over its limit — and
+ * what they cannot show yet is left for checkAgentMessageLimits on the whole
+ * message. A 50 MiB description of tiny attributes is refused after its
+ * first MiB instead of after inflating all of it.
+ */
+export function checkAgentMessagePrefix(prefix: Uint8Array, limits: AgentMessageLimits): void {
+  prefixes.add(prefix);
+  checkAgentMessageLimits(prefix, limits);
+}
+
+/** Buffers that hold only the start of a message: their readers walk into fields cut short (see WireReader). */
+const prefixes = new WeakSet<Uint8Array>();
+
 function scanAgentToServer(body: Uint8Array, limits: AgentMessageLimits): void {
   const r = new WireReader(body, 0, body.length);
   let instanceUid: Uint8Array = new Uint8Array();
@@ -226,11 +242,22 @@ function eachLengthDelimited(body: Uint8Array, start: number, end: number, visit
 
 /** Reads protobuf tags and lengths between two offsets, without decoding anything. */
 class WireReader {
+  /**
+   * Over a prefix, a length-delimited field may run past the bytes we have:
+   * its declared [start, end) is returned all the same (sizes are judged by
+   * what the field declares) and readers of its content stop where the bytes do.
+   */
+  private readonly partial: boolean;
+  private readonly end: number;
+
   constructor(
     private readonly bytes: Uint8Array,
     private pos: number,
-    private readonly end: number,
-  ) {}
+    end: number,
+  ) {
+    this.partial = prefixes.has(bytes);
+    this.end = Math.min(end, bytes.length);
+  }
 
   get done(): boolean {
     return this.pos >= this.end;
@@ -245,7 +272,11 @@ class WireReader {
   lengthDelimited(): [number, number] {
     const length = this.varint();
     const start = this.pos;
-    if (start + length > this.end) throw new StopScan();
+    if (start + length > this.end) {
+      if (!this.partial) throw new StopScan();
+      this.pos = this.end;
+      return [start, start + length];
+    }
     this.pos = start + length;
     return [start, this.pos];
   }

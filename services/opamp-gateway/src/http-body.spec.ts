@@ -86,6 +86,31 @@ describe("readRequestBody", () => {
     socket.destroy();
   });
 
+  it("shows the first inflated bytes to a prefix check once, and stops inflating when it refuses them", async () => {
+    const outcomes: Array<Uint8Array | Error> = [];
+    const seen: number[] = [];
+    server = http.createServer((req, res) => {
+      const check = (prefix: Uint8Array) => {
+        seen.push(prefix.length);
+        if (prefix[0] === 1) throw new RangeError("refused by its start");
+      };
+      readRequestBody(req, LIMIT, { afterBytes: 4096, check }).then(
+        (body) => (outcomes.push(body), res.end()),
+        (err: Error) => (outcomes.push(err), res.writeHead(400).end()),
+      );
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    expect(await post(port, gzipSync(new Uint8Array(LIMIT - 1)), "gzip")).toBe(200);
+    expect(await post(port, gzipSync(new Uint8Array(LIMIT * 50).fill(1)), "gzip")).toBe(400);
+    expect(await post(port, gzipSync(new Uint8Array(100)), "gzip")).toBe(200); // too short to look at
+    expect((outcomes[0] as Uint8Array).length).toBe(LIMIT - 1);
+    expect(outcomes[1]).toBeInstanceOf(RangeError); // not InboundMessageTooLargeError: it stopped at the start
+    expect(seen).toHaveLength(2);
+    for (const n of seen) expect(n).toBeGreaterThanOrEqual(4096);
+    expect(seen[1]).toBeLessThan(LIMIT);
+  });
+
   it("refuses a cut gzip body as BadEncodingError, and a raw body over the limit before reading it all", async () => {
     const { port, outcomes } = await start();
     const zipped = gzipSync(new Uint8Array(1_000).fill(1));

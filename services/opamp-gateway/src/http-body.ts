@@ -18,22 +18,34 @@ export class BadEncodingError extends Error {
  * refused at the first chunk that passes the limit: neither the inflated
  * message nor the rest of a compressed one is held beyond it.
  */
-export async function readRequestBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+/**
+ * A look at the first inflated bytes of a compressed body while the rest is
+ * still being inflated: `check` gets (a copy of) the first `afterBytes` or
+ * more, once, and stops the read by throwing. Inflating is where a small
+ * body turns into much work; a body the check can already refuse costs no
+ * more than its first bytes.
+ */
+export interface InflatedPrefixCheck {
+  afterBytes: number;
+  check: (prefix: Uint8Array) => void;
+}
+
+export async function readRequestBody(req: IncomingMessage, limit: number, prefixCheck?: InflatedPrefixCheck): Promise<Uint8Array> {
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
   const encoding = (req.headers["content-encoding"] ?? "identity").toLowerCase().trim();
   if (encoding === "identity" || encoding === "") return collectWithin(req, limit);
   const inflater = encoding === "gzip" ? createGunzip() : encoding === "deflate" ? createInflate() : undefined;
   if (!inflater) throw new BadEncodingError(`unsupported Content-Encoding "${encoding}" (use gzip, deflate or none)`);
-  return inflateWithin(req, inflater, encoding, limit);
+  return inflateWithin(req, inflater, encoding, limit, prefixCheck);
 }
 
-async function inflateWithin(req: IncomingMessage, inflater: Gunzip | Inflate, encoding: string, limit: number): Promise<Uint8Array> {
+async function inflateWithin(req: IncomingMessage, inflater: Gunzip | Inflate, encoding: string, limit: number, prefixCheck?: InflatedPrefixCheck): Promise<Uint8Array> {
   // The received bytes are limited on their way in; an error on either side
   // (too large, the request aborted) destroys the inflater, ending the read.
   const feeding = pipeline(receivedWithin(req, limit), inflater);
   try {
-    const inflated = await collectWithin(inflater, limit);
+    const inflated = await collectWithin(inflater, limit, prefixCheck);
     await feeding;
     return inflated;
   } catch (err) {
@@ -57,13 +69,18 @@ async function* receivedWithin(req: IncomingMessage, limit: number): AsyncGenera
 }
 
 /** The chunks of `source` as one buffer, refused as soon as they add up to more than `limit`. */
-async function collectWithin(source: AsyncIterable<Buffer>, limit: number): Promise<Uint8Array> {
+async function collectWithin(source: AsyncIterable<Buffer>, limit: number, prefixCheck?: InflatedPrefixCheck): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
   let size = 0;
+  let checked = !prefixCheck;
   for await (const chunk of source) {
     size += chunk.length;
     if (size > limit) throw tooLarge(limit);
     chunks.push(chunk);
+    if (!checked && size >= prefixCheck!.afterBytes) {
+      checked = true;
+      prefixCheck!.check(Buffer.concat(chunks, size));
+    }
   }
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }

@@ -19,7 +19,7 @@ import { renderMetrics, inSpan, readTlsFiles, watchTlsFiles, type TlsFiles } fro
 import { SpanKind } from "@opentelemetry/api";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { AgentRefusal, type AgentConnection } from "./agent-connection.js";
-import { MessageOverLimitError, checkAgentMessageLimits, type AgentMessageLimits } from "./agent-message-limits.js";
+import { MessageOverLimitError, checkAgentMessageLimits, checkAgentMessagePrefix, type AgentMessageLimits } from "./agent-message-limits.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import type { GatewaySettings } from "./gateway-settings.js";
 import { HttpAgentConnection } from "./http-connection.js";
@@ -96,6 +96,8 @@ export class OpampTransport {
   private connectionSeq = 0;
   private readonly idPrefix = `${randomBytes(3).toString("hex")}`;
   private readonly metrics = GatewayMetrics.get();
+  /** A compressed body over a content limit is refused after its first MiB is inflated, not all of it. */
+  private readonly inflatedPrefixCheck = { afterBytes: 1024 * 1024, check: (prefix: Uint8Array) => checkAgentMessagePrefix(prefix, this.options.limits) };
 
   constructor(
     private readonly options: OpampTransportOptions,
@@ -414,7 +416,7 @@ export class OpampTransport {
     let message: AgentToServer;
     this.metrics.receivedBy.http.inc();
     try {
-      body = await readRequestBody(req, this.options.maxMessageBytes);
+      body = await readRequestBody(req, this.options.maxMessageBytes, this.inflatedPrefixCheck);
       this.metrics.bytesIn.http.inc(body.length);
       checkAgentMessageLimits(body, this.options.limits);
       message = fromBinary(AgentToServerSchema, body);
