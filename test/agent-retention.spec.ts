@@ -58,13 +58,13 @@ describe("agent retention on a standalone server", () => {
     await eventually(() => leaves.received.find((m) => m.remoteConfig), 10_000, "the config delivered");
 
     // The gauge is read from the store at most every few seconds: poll.
-    await eventually(async () => (await sample("fleetplane_agents_stored")) === 2, 15_000, "two agents stored");
+    await eventually(async () => (await sample('fleetplane_agents_stored{namespace="default"}')) === 2, 15_000, "two agents stored");
     expect(await sample('fleetplane_agents_removed_total{reason="retention"}')).toBe(0);
 
     await leaves.close();
     await eventually(() => gone(agents, leavesUid), 20_000, "the disconnected agent removed");
     await eventually(async () => (await sample('fleetplane_agents_removed_total{reason="retention"}')) === 1, 10_000, "the removal counted");
-    await eventually(async () => (await sample("fleetplane_agents_stored")) === 1, 15_000, "one agent stored");
+    await eventually(async () => (await sample('fleetplane_agents_stored{namespace="default"}')) === 1, 15_000, "one agent stored");
 
     const records = (await commands.listCommands({ instanceUid: leavesUid })).commands;
     expect(records.find((r) => r.kind === "agent_deleted")).toMatchObject({ requestedBy: "retention", state: CommandState.APPLIED });

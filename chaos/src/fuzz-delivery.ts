@@ -10,7 +10,7 @@ import type { Body, FuzzInput, HttpInput, WsInput } from "./fuzz-inputs.js";
 export type Outcome =
   | { kind: "http"; status: number; undecodableReply: boolean }
   | { kind: "http-error"; code: string }
-  | { kind: "ws"; closeCode: number | undefined; replies: number; undecodableReplies: number; answered: boolean };
+  | { kind: "ws"; closeCode: number | undefined; replies: number; undecodableReplies: number; answered: boolean; timedOut: boolean };
 
 /** Close codes a server sends when it failed (RFC 6455 1011 "internal error"), the WebSocket twin of a 5xx. */
 const SERVER_FAILURE_CLOSE = 1011;
@@ -18,6 +18,9 @@ const SERVER_FAILURE_CLOSE = 1011;
 /** Why an outcome shows a server fault for client input, or undefined when it is a fair answer. */
 export function serverFault(outcome: Outcome): string | undefined {
   if (outcome.kind === "http" && outcome.status >= 500) return `HTTP ${outcome.status} for client input`;
+  // A server that stops answering (hung, or its event loop blocked) fails as surely as one that dies.
+  if (outcome.kind === "http-error" && outcome.code === "ETIMEDOUT") return "no HTTP answer within the answer timeout";
+  if (outcome.kind === "ws" && outcome.timedOut) return "the WebSocket input was neither answered nor closed within the answer timeout";
   if (outcome.kind === "http" && outcome.undecodableReply) return "a 200 reply that is not a ServerToAgent";
   if (outcome.kind === "ws" && outcome.closeCode === SERVER_FAILURE_CLOSE) return "WebSocket closed with 1011 (internal error)";
   if (outcome.kind === "ws" && outcome.undecodableReplies > 0) return "a WebSocket reply that is not a ServerToAgent";
@@ -41,11 +44,12 @@ function bodyBytes(body: Body): Uint8Array {
  * the server is done with the input, without waiting on a timer.
  */
 export class FuzzDelivery {
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
   constructor(
     private readonly target: { wsUrl: string; httpUrl: string },
-    private readonly answerTimeoutMs = 10_000,
+    // Long: the long runs share a busy machine at nice 19, and a late answer is no fault.
+    private readonly answerTimeoutMs = 30_000,
   ) {}
 
   deliver(input: FuzzInput, slot: number): Promise<Outcome> {
@@ -97,12 +101,16 @@ export class FuzzDelivery {
       let undecodableReplies = 0;
       let answered = false;
       let settled = false;
-      const timer = setTimeout(() => socket.terminate(), this.answerTimeoutMs);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        socket.terminate();
+      }, this.answerTimeoutMs);
       const finish = (closeCode: number | undefined) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve({ kind: "ws", closeCode, replies, undecodableReplies, answered });
+        resolve({ kind: "ws", closeCode, replies, undecodableReplies, answered, timedOut });
       };
       socket.on("open", () => {
         for (const frame of input.frames) socket.send(bodyBytes(frame), { binary: !input.text });

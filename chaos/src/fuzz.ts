@@ -11,8 +11,18 @@ export interface FuzzOptions {
   seed: number;
   /** About this many inputs in all (batches are of random size; the report gives the exact count). */
   inputs: number;
-  /** Inputs sent at once, at most (default 32). */
+  /** Inputs sent at once by one stream, at most (default 32). */
   batch?: number;
+  /**
+   * Independent fast-check runs sending batches at the same time (default 1),
+   * stream i seeded `seed + i`: on a machine whose cores wait on the network
+   * more than on the server, several streams keep it busy. Each stream is
+   * reproducible from its seed; a failure names the stream's seed, to replay
+   * with one stream (another stream's input may be what broke the server).
+   */
+  streams?: number;
+  /** Stop after this long (ms) with the inputs sent by then, however many were asked for (default: no limit). */
+  timeLimitMs?: number;
   /** Starts the server under test; called again when it died, so that shrinking has a live server. */
   startServer: () => Promise<ServerProcess>;
   /** Progress lines (default: none). */
@@ -21,6 +31,7 @@ export interface FuzzOptions {
 
 export interface FuzzReport {
   seed: number;
+  streams: number;
   inputs: number;
   seconds: number;
   inputsPerSecond: number;
@@ -50,11 +61,12 @@ export interface FuzzReport {
  */
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const batch = options.batch ?? 32;
+  const streams = Math.max(1, options.streams ?? 1);
   const batchArbitrary = fc.array(fuzzInput, { minLength: 1, maxLength: batch, size: "max" });
   // fast-check picks batch lengths itself: measure their mean to hit the requested input count.
   const lengths = fc.sample(fc.array(fc.constant(0), { minLength: 1, maxLength: batch, size: "max" }), { seed: options.seed, numRuns: 500 });
   const meanLength = lengths.reduce((a, l) => a + l.length, 0) / lengths.length;
-  const numRuns = Math.max(1, Math.round(options.inputs / meanLength));
+  const numRuns = Math.max(1, Math.round(options.inputs / meanLength / streams));
 
   let server = await options.startServer();
   let serverStarts = 1;
@@ -67,17 +79,24 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const started = performance.now();
   let lastProgress = started;
 
-  const property = fc.asyncProperty(batchArbitrary, async (inputs: FuzzInput[]) => {
+  // One restart at a time, however many streams find the server broken.
+  let restarting: Promise<void> | undefined;
+  const restart = async () => {
+    await server.stop();
+    delivery.close();
+    server = await options.startServer();
+    serverStarts++;
+    delivery = new FuzzDelivery({ wsUrl: server.opampWsUrl, httpUrl: server.opampHttpUrl });
+    probe.retarget(server.opampWsUrl);
+  };
+
+  const property = (stream: number) => fc.asyncProperty(batchArbitrary, async (inputs: FuzzInput[]) => {
     if (!server.alive || server.problem()) {
       // A previous batch broke it (shrinking replays batches): start afresh.
-      await server.stop();
-      delivery.close();
-      server = await options.startServer();
-      serverStarts++;
-      delivery = new FuzzDelivery({ wsUrl: server.opampWsUrl, httpUrl: server.opampHttpUrl });
-      probe.retarget(server.opampWsUrl);
+      restarting ??= restart().finally(() => (restarting = undefined));
+      await restarting;
     }
-    const results = await Promise.all(inputs.map((input, slot) => delivery.deliver(input, slot)));
+    const results = await Promise.all(inputs.map((input, i) => delivery.deliver(input, stream * batch + i)));
     delivered += inputs.length;
     for (const outcome of results) {
       outcomes[outcomeName(outcome)] = (outcomes[outcomeName(outcome)] ?? 0) + 1;
@@ -99,7 +118,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     }
   });
 
-  const details = await fc.check(property, { seed: options.seed, numRuns, endOnFailure: false });
+  const interrupt = options.timeLimitMs ? { interruptAfterTimeLimit: options.timeLimitMs, markInterruptAsFailure: false } : {};
+  const runs = await Promise.all(Array.from({ length: streams }, (_, i) => fc.check(property(i), { seed: options.seed + i, numRuns, endOnFailure: false, ...interrupt })));
+  const details = runs.find((d) => d.failed) ?? runs[0]!;
   const seconds = (performance.now() - started) / 1000;
   probe.stop();
   delivery.close();
@@ -116,6 +137,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   await server.stop();
   const report: FuzzReport = {
     seed: options.seed,
+    streams,
     inputs: delivered,
     seconds: Math.round(seconds * 10) / 10,
     inputsPerSecond: Math.round(delivered / seconds),

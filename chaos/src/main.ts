@@ -12,7 +12,7 @@ import { ABUSE_SCENARIOS, runAbuse, type AbuseScenario } from "./abuse.js";
 import { formatFigures } from "./figures.js";
 import { runFuzz } from "./fuzz.js";
 import { runKillLoop } from "./kill-loop.js";
-import { ServerProcess, standaloneCommand } from "./server-process.js";
+import { START_TIMEOUT_MS, ServerProcess, killServersUnderTest, standaloneCommand } from "./server-process.js";
 import { runSoak } from "./soak.js";
 
 const HELP = `Usage: pnpm chaos [fuzz|kill|soak|abuse] [options]
@@ -32,9 +32,13 @@ and prints figures. Default: fuzz.
 Options:
   --seed N       fuzz and kill (default: 1; fuzz picks a random one with --seed random)
   --inputs N     fuzz: about this many inputs (default 100000; the long run is 1000000)
+  --streams N    fuzz: batches sent at once, stream i seeded seed+i (default 4; replay a failure
+                 with --streams 1 and the stream's seed)
+  --max-minutes N  fuzz: stop after N minutes with the figures so far (default: none)
   --rounds N     kill: rounds (default 20)
   --agents N     kill (default 500), soak (default 2000; one process holds up to ~18000)
   --minutes N    soak (default 10; the long run is 30 at 10000 agents)
+  --interval-seconds N  soak: each agent's status report interval (default 10)
   --help, -h
 `;
 
@@ -43,15 +47,25 @@ const { values, positionals } = parseArgs({
   options: {
     seed: { type: "string", default: "1" },
     inputs: { type: "string", default: "100000" },
+    streams: { type: "string", default: "4" },
+    "max-minutes": { type: "string" },
     rounds: { type: "string", default: "20" },
     agents: { type: "string" },
     minutes: { type: "string", default: "10" },
+    "interval-seconds": { type: "string", default: "10" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (values.help) {
   process.stdout.write(HELP);
   process.exit(0);
+}
+// Stopped from outside (Ctrl-C, a time box): the servers under test stop too, not orphaned.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    killServersUnderTest();
+    process.exit(130);
+  });
 }
 const progress = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 const seed = values.seed === "random" ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
@@ -60,7 +74,7 @@ let failed = false;
 
 if (scenario === "fuzz") {
   progress(`fuzz: seed ${seed}`);
-  const report = await runFuzz({ seed, inputs: Number(values.inputs), startServer: () => ServerProcess.start(standaloneCommand(mkdtempSync(join(tmpdir(), "fleetplane-chaos-fuzz-")))), progress });
+  const report = await runFuzz({ seed, inputs: Number(values.inputs), streams: Number(values.streams), ...(values["max-minutes"] ? { timeLimitMs: Number(values["max-minutes"]) * 60_000 } : {}), startServer: () => ServerProcess.start(standaloneCommand(mkdtempSync(join(tmpdir(), "fleetplane-chaos-fuzz-"))), { startTimeoutMs: START_TIMEOUT_MS }), progress });
   console.log(formatFigures("chaos fuzz", report));
   failed = report.failure !== undefined;
 } else if (scenario === "kill") {
@@ -68,7 +82,7 @@ if (scenario === "fuzz") {
   console.log(formatFigures("chaos kill", report));
   failed = report.acknowledgedLost > 0;
 } else if (scenario === "soak") {
-  const report = await runSoak({ agents: Number(values.agents ?? 2_000), minutes: Number(values.minutes), progress });
+  const report = await runSoak({ agents: Number(values.agents ?? 2_000), minutes: Number(values.minutes), intervalMs: Number(values["interval-seconds"]) * 1000, progress });
   console.log(formatFigures("chaos soak", report));
   failed = report.serverDied !== undefined;
 } else if (scenario === "abuse") {

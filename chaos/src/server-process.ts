@@ -2,6 +2,20 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 
+/**
+ * How long the long runs (fuzz, soak) wait for a server to start: they run
+ * at nice 19 beside other work, where a start can take minutes.
+ */
+export const START_TIMEOUT_MS = 300_000;
+
+/** Servers under test still running: killed when the chaos run itself is stopped. */
+const running = new Set<ChildProcess>();
+
+/** SIGKILLs every server under test still running (the chaos run is being stopped). */
+export function killServersUnderTest(): void {
+  for (const child of running) child.kill("SIGKILL");
+}
+
 const MAIN = join(import.meta.dirname, "..", "..", "services", "fleetplane", "src", "main.ts");
 
 /** How to start the process under test: our standalone server, or (to prove a check can fail) a stub. */
@@ -37,9 +51,11 @@ export function standaloneCommand(dataDir: string, ports: { opamp?: number; api?
 /**
  * A line of the server's output that means it lost control: a fatal log
  * entry, or Node's report of an unhandled rejection or uncaught exception
- * (Node 20 prints those on stderr and exits).
+ * (Node 20 prints those on stderr, ending with its version line, and exits
+ * — or, with a write still in flight in the embedded store, hangs on the
+ * way out: then this line is all that shows it).
  */
-const LOST_CONTROL = /"level":\s*(60|"fatal")|unhandled|uncaught/i;
+const LOST_CONTROL = /"level":\s*(60|"fatal")|unhandled|uncaught|^Node\.js v\d+\.\d+\.\d+$/i;
 
 /**
  * The server under test as a child process: its addresses, whether it is
@@ -99,6 +115,8 @@ export class ServerProcess {
 
   static async start(command: ServerCommand, options: { startTimeoutMs?: number; cwd?: string } = {}): Promise<ServerProcess> {
     const child = spawn(process.execPath, command.args, { stdio: ["ignore", "pipe", "pipe"], ...(options.cwd ? { cwd: options.cwd } : {}) });
+    running.add(child);
+    child.once("exit", () => running.delete(child));
     let server: ServerProcess | undefined;
     const early: string[] = [];
     const watch = (line: string) => {

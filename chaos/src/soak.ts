@@ -5,7 +5,7 @@ import { join } from "node:path";
 // The /proc reader the benchmarks use: one reading of RSS for bench and chaos alike.
 import { processStats } from "../../bench/proc-stats.js";
 import { memorySlopeMiBPerMinute } from "./memory-slope.js";
-import { ServerProcess, standaloneCommand } from "./server-process.js";
+import { START_TIMEOUT_MS, ServerProcess, standaloneCommand } from "./server-process.js";
 
 export interface SoakOptions {
   /** Simulated WebSocket agents (default 2,000); one process holds up to ~18,000 (20,000 open files). */
@@ -37,7 +37,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const agents = options.agents ?? 2_000;
   const minutes = options.minutes ?? 10;
   const sampleMs = options.sampleMs ?? 10_000;
-  const server = await ServerProcess.start(standaloneCommand(mkdtempSync(join(tmpdir(), "fleetplane-chaos-soak-"))));
+  // All agents come from this one address: the new-agent admission rates
+  // (meant per source) would spread the ramp over minutes.
+  const unthrottled = ["--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0"];
+  const server = await ServerProcess.start(standaloneCommand(mkdtempSync(join(tmpdir(), "fleetplane-chaos-soak-")), {}, unthrottled), { startTimeoutMs: START_TIMEOUT_MS });
   const fleet = new Fleet({ url: server.opampWsUrl, agents, transport: "ws", intervalMs: options.intervalMs ?? 10_000, jitter: 0.3, closedLoop: false, gzip: false, failMarker: "", rampPerSecond: 1_000 });
   try {
     await fleet.start();

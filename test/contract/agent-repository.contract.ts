@@ -341,6 +341,22 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       await stores.agents.delete(agents[1]!);
       expect(await stores.agents.count()).toBe(2);
     });
+
+    it("counts the stored agents of each namespace, through saves and deletes", async () => {
+      expect(await stores.agents.countByNamespace()).toEqual(new Map());
+      const inNamespace = (namespace: string) => {
+        const agent = agentWith({});
+        agent.metadata!.namespace = namespace;
+        return agent;
+      };
+      const agents = [inNamespace("prod"), inNamespace("prod"), inNamespace("dev"), inNamespace("")];
+      await saveAll(stores.agents, agents);
+      await stores.agents.save(agents[0]!); // a second save is not a second agent
+      expect(await stores.agents.countByNamespace()).toEqual(new Map([["prod", 2], ["dev", 1], ["default", 1]]));
+      await stores.agents.delete(agents[2]!);
+      await stores.agents.delete(agents[1]!);
+      expect(await stores.agents.countByNamespace()).toEqual(new Map([["prod", 1], ["default", 1]]));
+    });
   });
 
   describe(`${name}: connections`, () => {
@@ -394,9 +410,9 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
     openFresh();
 
     it("reports leases that ended before now, at most `limit`, until renewed or released", async () => {
-      await stores.leases.renew("gw-a", 1_000);
-      await stores.leases.renew("gw-b", 2_000);
-      await stores.leases.renew("gw-c", 3_000);
+      await stores.leases.renew("gw-a", 1_000, "e1");
+      await stores.leases.renew("gw-b", 2_000, "e1");
+      await stores.leases.renew("gw-c", 3_000, "e1");
       const expired = async (now: number, limit = 10) => (await stores.leases.expired(now, limit)).sort();
 
       expect(await expired(500)).toEqual([]);
@@ -404,7 +420,7 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       expect(await stores.leases.expired(2_500, 1)).toHaveLength(1);
       expect(await expired(3_000)).toEqual(["gw-a", "gw-b"]); // a lease ending exactly now is still held
 
-      await stores.leases.renew("gw-a", 5_000);
+      await stores.leases.renew("gw-a", 5_000, "e1");
       expect(await expired(2_500)).toEqual(["gw-b"]);
 
       await stores.leases.release("gw-b");
@@ -414,7 +430,7 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
     });
 
     it("releases a lease conditionally only while it is still expired", async () => {
-      await stores.leases.renew("gw-a", 1_000);
+      await stores.leases.renew("gw-a", 1_000, "e1");
       await stores.leases.releaseIfExpired("gw-a", 500); // renewed meanwhile, in effect: kept
       expect(await stores.leases.expired(2_000, 10)).toEqual(["gw-a"]);
       await stores.leases.releaseIfExpired("gw-a", 2_000);
@@ -424,14 +440,24 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
 
     it("takes concurrent renewals of a new gateway's lease without failing", async () => {
       for (let round = 0; round < 5; round++) {
-        await Promise.all([1_000, 2_000, 3_000].map((expiresAt) => stores.leases.renew(`gw-${round}`, expiresAt)));
+        await Promise.all([1_000, 2_000, 3_000].map((expiresAt) => stores.leases.renew(`gw-${round}`, expiresAt, "e1")));
       }
       expect((await stores.leases.expired(10_000, 10)).sort()).toEqual(["gw-0", "gw-1", "gw-2", "gw-3", "gw-4"]);
     });
 
+    it("returns the epoch that held the lease before each renewal: a new one once, and none after a release", async () => {
+      expect(await stores.leases.renew("gw-a", 1_000, "e1")).toBeUndefined();
+      expect(await stores.leases.renew("gw-a", 2_000, "e1")).toBe("e1");
+      expect(await stores.leases.renew("gw-a", 3_000, "e2")).toBe("e1");
+      expect(await stores.leases.renew("gw-a", 4_000, "e2")).toBe("e2");
+      expect(await stores.leases.expired(3_500, 10)).toEqual([]);
+      await stores.leases.release("gw-a");
+      expect(await stores.leases.renew("gw-a", 6_000, "e4")).toBeUndefined();
+    });
+
     it("keeps epoch-millisecond deadlines exactly", async () => {
       const now = Date.now();
-      await stores.leases.renew("gw-a", now + 15_000);
+      await stores.leases.renew("gw-a", now + 15_000, "e1");
       expect(await stores.leases.expired(now + 15_000, 10)).toEqual([]);
       expect(await stores.leases.expired(now + 15_001, 10)).toEqual(["gw-a"]);
     });

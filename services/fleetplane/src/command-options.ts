@@ -66,6 +66,11 @@ const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
   { name: "max-effective-config-bytes", kind: "number", description: "Bytes of an agent's effective configuration (0: no limit)", default: String(GATEWAY_DEFAULTS.maxEffectiveConfigBytes) },
   { name: "max-health-components", kind: "number", description: "Components, at any depth, in an agent's health tree (0: no limit)", default: String(GATEWAY_DEFAULTS.maxHealthComponents) },
   { name: "max-health-depth", kind: "number", description: "Levels of an agent's health tree, the root being 1", default: String(GATEWAY_DEFAULTS.maxHealthDepth) },
+  { name: "max-package-statuses", kind: "number", description: "Packages an agent's package statuses may list (0: no limit)", default: String(GATEWAY_DEFAULTS.maxPackageStatuses) },
+  { name: "max-package-status-bytes", kind: "number", description: "Bytes of one field of an agent's package statuses: a package name, version, hash or error message (0: no limit)", default: String(GATEWAY_DEFAULTS.maxPackageStatusBytes) },
+  { name: "max-available-components", kind: "number", description: "Components, at any depth, an agent's available components may list (0: no limit)", default: String(GATEWAY_DEFAULTS.maxAvailableComponents) },
+  { name: "max-available-components-depth", kind: "number", description: "Levels of an agent's available components, its top-level components being 1", default: String(GATEWAY_DEFAULTS.maxAvailableComponentsDepth) },
+  { name: "max-available-components-bytes", kind: "number", description: "Bytes of an agent's available components (0: no limit)", default: String(GATEWAY_DEFAULTS.maxAvailableComponentsBytes) },
   {
     name: "trusted-proxies",
     kind: "string",

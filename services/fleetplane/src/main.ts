@@ -38,6 +38,11 @@ function gatewayLimits(v: Record<string, unknown>): GatewaySettings {
     maxEffectiveConfigBytes: wholeOrZero(v, "max-effective-config-bytes"),
     maxHealthComponents: wholeOrZero(v, "max-health-components"),
     maxHealthDepth: atLeastOne(v, "max-health-depth"),
+    maxPackageStatuses: wholeOrZero(v, "max-package-statuses"),
+    maxPackageStatusBytes: wholeOrZero(v, "max-package-status-bytes"),
+    maxAvailableComponents: wholeOrZero(v, "max-available-components"),
+    maxAvailableComponentsDepth: atLeastOne(v, "max-available-components-depth"),
+    maxAvailableComponentsBytes: wholeOrZero(v, "max-available-components-bytes"),
     trustedProxies: trustedProxies(v),
   };
 }

@@ -112,7 +112,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
   });
-  const metrics = exposeAgentMetrics(store, logger);
+  const metrics = exposeAgentMetrics(stores.agents, logger);
   const adminCommands = new AdminCommands({
     store,
     audit,

@@ -15,6 +15,16 @@ export interface AgentMessageLimits {
   maxHealthComponents: number;
   /** Levels of the health tree, the root being level 1 (at least 1). */
   maxHealthDepth: number;
+  /** Packages in package_statuses. */
+  maxPackageStatuses: number;
+  /** Bytes of one field of package_statuses: a package's name, versions, hashes and error message, and the statuses' own hash and error message. */
+  maxPackageStatusBytes: number;
+  /** Components (map entries, at any depth) in available_components. */
+  maxAvailableComponents: number;
+  /** Levels of available_components, its own components being level 1 (at least 1). */
+  maxAvailableComponentsDepth: number;
+  /** Bytes of available_components. */
+  maxAvailableComponentsBytes: number;
 }
 
 /**
@@ -35,8 +45,12 @@ export class MessageOverLimitError extends Error {
 }
 
 // Field numbers of opamp.proto that the scan looks into.
-const AGENT_TO_SERVER = { instanceUid: 1, agentDescription: 3, health: 5, effectiveConfig: 6, customMessage: 13 };
+const AGENT_TO_SERVER = { instanceUid: 1, agentDescription: 3, health: 5, effectiveConfig: 6, packageStatuses: 8, customMessage: 13, availableComponents: 14 };
 const COMPONENT_HEALTH_MAP = 6;
+const PACKAGE_STATUSES_MAP = 1;
+const AVAILABLE_COMPONENTS_MAP = 1;
+const COMPONENT_DETAILS_MAP = 2;
+const MAP_ENTRY_KEY = 1;
 const MAP_ENTRY_VALUE = 2;
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
@@ -65,13 +79,28 @@ export function checkAgentMessageLimits(body: Uint8Array, limits: AgentMessageLi
   }
 }
 
+/**
+ * The same check on the first bytes of a message still arriving (a gzip
+ * body being inflated): what those bytes show is judged — a count already
+ * past its limit, a field whose declared length is over its limit — and
+ * what they cannot show yet is left for checkAgentMessageLimits on the whole
+ * message. A 50 MiB description of tiny attributes is refused after its
+ * first MiB instead of after inflating all of it.
+ */
+export function checkAgentMessagePrefix(prefix: Uint8Array, limits: AgentMessageLimits): void {
+  prefixes.add(prefix);
+  checkAgentMessageLimits(prefix, limits);
+}
+
+/** Buffers that hold only the start of a message: their readers walk into fields cut short (see WireReader). */
+const prefixes = new WeakSet<Uint8Array>();
+
 function scanAgentToServer(body: Uint8Array, limits: AgentMessageLimits): void {
   const r = new WireReader(body, 0, body.length);
   let instanceUid: Uint8Array = new Uint8Array();
   let attributes = 0;
   let effectiveConfigBytes = 0;
   let customMessageBytes = 0;
-  const health = { components: 0 };
   const over = (flag: string, what: string) => new MessageOverLimitError(flag, instanceUid, what);
   while (!r.done) {
     const { field, wire } = r.tag();
@@ -104,7 +133,17 @@ function scanAgentToServer(body: Uint8Array, limits: AgentMessageLimits): void {
         break;
       }
       case AGENT_TO_SERVER.health:
-        scanHealth(body, start, end, 1, health, limits, over);
+        scanTree(body, start, end, 1, COMPONENT_HEALTH_MAP, healthTree(limits), { components: 0 }, over);
+        break;
+      case AGENT_TO_SERVER.packageStatuses:
+        scanPackageStatuses(body, start, end, limits, over);
+        break;
+      case AGENT_TO_SERVER.availableComponents:
+        if (limits.maxAvailableComponentsBytes > 0 && end - start > limits.maxAvailableComponentsBytes) {
+          throw over("--max-available-components-bytes", `available_components is ${end - start} bytes, over ${limits.maxAvailableComponentsBytes}`);
+        }
+        // The message's own map holds level 1; each ComponentDetails holds the next.
+        scanTree(body, start, end, 0, AVAILABLE_COMPONENTS_MAP, availableComponentsTree(limits), { components: 0 }, over);
         break;
       case AGENT_TO_SERVER.effectiveConfig:
         effectiveConfigBytes += end - start;
@@ -122,48 +161,103 @@ function scanAgentToServer(body: Uint8Array, limits: AgentMessageLimits): void {
   }
 }
 
-/** Counts the components of a ComponentHealth between start and end (at `depth`), recursing into its map. */
-function scanHealth(
-  body: Uint8Array,
-  start: number,
-  end: number,
-  depth: number,
-  health: { components: number },
-  limits: AgentMessageLimits,
-  over: (flag: string, what: string) => MessageOverLimitError,
-): void {
-  if (depth > limits.maxHealthDepth) throw over("--max-health-depth", `the health tree is more than ${limits.maxHealthDepth} levels deep`);
+type Over = (flag: string, what: string) => MessageOverLimitError;
+
+/** A tree of components as the scan walks it: where its maps are, and its limits. */
+interface TreeShape {
+  what: string;
+  /** The map field of each component (the root's may differ: scanTree's mapField). */
+  childMap: number;
+  maxComponents: number;
+  maxDepth: number;
+  componentsFlag: string;
+  depthFlag: string;
+}
+
+const healthTree = (l: AgentMessageLimits): TreeShape => ({
+  what: "the health tree",
+  childMap: COMPONENT_HEALTH_MAP,
+  maxComponents: l.maxHealthComponents,
+  maxDepth: l.maxHealthDepth,
+  componentsFlag: "--max-health-components",
+  depthFlag: "--max-health-depth",
+});
+
+const availableComponentsTree = (l: AgentMessageLimits): TreeShape => ({
+  what: "available_components",
+  childMap: COMPONENT_DETAILS_MAP,
+  maxComponents: l.maxAvailableComponents,
+  maxDepth: l.maxAvailableComponentsDepth,
+  componentsFlag: "--max-available-components",
+  depthFlag: "--max-available-components-depth",
+});
+
+/** Counts the components of the tree node between start and end (at `depth`), whose children are in field `mapField`, recursing into them. */
+function scanTree(body: Uint8Array, start: number, end: number, depth: number, mapField: number, shape: TreeShape, seen: { components: number }, over: Over): void {
+  if (depth > shape.maxDepth) throw over(shape.depthFlag, `${shape.what} is more than ${shape.maxDepth} levels deep`);
+  eachLengthDelimited(body, start, end, (field, entryStart, entryEnd) => {
+    if (field !== mapField) return;
+    if (shape.maxComponents > 0 && ++seen.components > shape.maxComponents) {
+      throw over(shape.componentsFlag, `${shape.what} has more than ${shape.maxComponents} components`);
+    }
+    eachLengthDelimited(body, entryStart, entryEnd, (f, s, e) => {
+      if (f === MAP_ENTRY_VALUE) scanTree(body, s, e, depth + 1, shape.childMap, shape, seen, over);
+    });
+  });
+}
+
+/** Counts the packages of a PackageStatuses and checks the size of each of their fields (and its own). */
+function scanPackageStatuses(body: Uint8Array, start: number, end: number, limits: AgentMessageLimits, over: Over): void {
+  const maxBytes = limits.maxPackageStatusBytes;
+  const checkSize = (s: number, e: number, which: string) => {
+    if (maxBytes > 0 && e - s > maxBytes) throw over("--max-package-status-bytes", `package_statuses: ${which} is ${e - s} bytes, over ${maxBytes}`);
+  };
+  let packages = 0;
+  eachLengthDelimited(body, start, end, (field, s, e) => {
+    if (field !== PACKAGE_STATUSES_MAP) return checkSize(s, e, "a field");
+    if (limits.maxPackageStatuses > 0 && ++packages > limits.maxPackageStatuses) {
+      throw over("--max-package-statuses", `package_statuses has more than ${limits.maxPackageStatuses} packages`);
+    }
+    // A map entry: the package name (key), then its PackageStatus (value), each of whose fields is checked.
+    eachLengthDelimited(body, s, e, (entryField, es, ee) => {
+      if (entryField === MAP_ENTRY_KEY) checkSize(es, ee, "a package name");
+      else eachLengthDelimited(body, es, ee, (_f, fs, fe) => checkSize(fs, fe, "a package's field"));
+    });
+  });
+}
+
+/** Calls `visit` with the number and content bounds of each length-delimited field between start and end, skipping the other fields. */
+function eachLengthDelimited(body: Uint8Array, start: number, end: number, visit: (field: number, start: number, end: number) => void): void {
   const r = new WireReader(body, start, end);
   while (!r.done) {
     const { field, wire } = r.tag();
-    if (field !== COMPONENT_HEALTH_MAP || wire !== WIRE_LEN) {
+    if (wire !== WIRE_LEN) {
       r.skip(wire);
       continue;
     }
-    const [entryStart, entryEnd] = r.lengthDelimited();
-    if (limits.maxHealthComponents > 0 && ++health.components > limits.maxHealthComponents) {
-      throw over("--max-health-components", `the health tree has more than ${limits.maxHealthComponents} components`);
-    }
-    const entry = new WireReader(body, entryStart, entryEnd);
-    while (!entry.done) {
-      const t = entry.tag();
-      if (t.field !== MAP_ENTRY_VALUE || t.wire !== WIRE_LEN) {
-        entry.skip(t.wire);
-        continue;
-      }
-      const [s, e] = entry.lengthDelimited();
-      scanHealth(body, s, e, depth + 1, health, limits, over);
-    }
+    const [s, e] = r.lengthDelimited();
+    visit(field, s, e);
   }
 }
 
 /** Reads protobuf tags and lengths between two offsets, without decoding anything. */
 class WireReader {
+  /**
+   * Over a prefix, a length-delimited field may run past the bytes we have:
+   * its declared [start, end) is returned all the same (sizes are judged by
+   * what the field declares) and readers of its content stop where the bytes do.
+   */
+  private readonly partial: boolean;
+  private readonly end: number;
+
   constructor(
     private readonly bytes: Uint8Array,
     private pos: number,
-    private readonly end: number,
-  ) {}
+    end: number,
+  ) {
+    this.partial = prefixes.has(bytes);
+    this.end = Math.min(end, bytes.length);
+  }
 
   get done(): boolean {
     return this.pos >= this.end;
@@ -178,7 +272,11 @@ class WireReader {
   lengthDelimited(): [number, number] {
     const length = this.varint();
     const start = this.pos;
-    if (start + length > this.end) throw new StopScan();
+    if (start + length > this.end) {
+      if (!this.partial) throw new StopScan();
+      this.pos = this.end;
+      return [start, start + length];
+    }
     this.pos = start + length;
     return [start, this.pos];
   }

@@ -15,6 +15,8 @@ import type { WebSocketRegistry } from "./websocket-registry.js";
  */
 export function startLeaseRenewal(o: {
   gatewayId: string;
+  /** This process's epoch: a renewal with a new one tells agent-service that the gateway restarted. */
+  epoch: string;
   ttlSeconds: number;
   connections: Client<typeof AgentGatewayService>;
   registry: WebSocketRegistry;
@@ -29,7 +31,7 @@ export function startLeaseRenewal(o: {
 
   const renew = async () => {
     try {
-      await o.connections.renewGatewayLease({ gatewayId: o.gatewayId, ttlSeconds: o.ttlSeconds }, { timeoutMs: 5_000 });
+      await o.connections.renewGatewayLease({ gatewayId: o.gatewayId, ttlSeconds: o.ttlSeconds, gatewayEpoch: o.epoch }, { timeoutMs: 5_000 });
       const lapsed = now() - lastRenewed > ttlMs;
       lastRenewed = now();
       if (lapsed) await askForFullState();

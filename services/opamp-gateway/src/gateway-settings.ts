@@ -96,6 +96,18 @@ export interface GatewaySettings {
   maxHealthComponents?: number;
   maxHealthDepth?: number;
   /**
+   * Likewise for package_statuses and available_components. 0: no limit
+   * (not for the depth). Defaults: 1,000 packages with fields (names,
+   * versions, hashes, error messages) of at most 16 KiB; 5,000 available
+   * components in at most 10 levels and 4 MiB (a full collector distribution
+   * announces a few hundred).
+   */
+  maxPackageStatuses?: number;
+  maxPackageStatusBytes?: number;
+  maxAvailableComponents?: number;
+  maxAvailableComponentsDepth?: number;
+  maxAvailableComponentsBytes?: number;
+  /**
    * What agents must present (agent-authentication.ts): "token", an
    * enrollment token as `Authorization: Bearer`; "none", nothing. Default
    * "none" here; the CLI defaults to "token" off loopback and refuses "none"
@@ -132,6 +144,11 @@ export const GATEWAY_DEFAULTS = {
   maxEffectiveConfigBytes: 16 * 1024 * 1024,
   maxHealthComponents: 1_000,
   maxHealthDepth: 10,
+  maxPackageStatuses: 1_000,
+  maxPackageStatusBytes: 16 * 1024,
+  maxAvailableComponents: 5_000,
+  maxAvailableComponentsDepth: 10,
+  maxAvailableComponentsBytes: 4 * 1024 * 1024,
   agentAuth: "none",
   agentTokenRecheckMs: 5_000,
   trustedProxies: [],
@@ -160,6 +177,11 @@ export function gatewaySettings(o: GatewaySettings): Required<GatewaySettings> {
     maxEffectiveConfigBytes: o.maxEffectiveConfigBytes ?? d.maxEffectiveConfigBytes,
     maxHealthComponents: o.maxHealthComponents ?? d.maxHealthComponents,
     maxHealthDepth: o.maxHealthDepth || d.maxHealthDepth,
+    maxPackageStatuses: o.maxPackageStatuses ?? d.maxPackageStatuses,
+    maxPackageStatusBytes: o.maxPackageStatusBytes ?? d.maxPackageStatusBytes,
+    maxAvailableComponents: o.maxAvailableComponents ?? d.maxAvailableComponents,
+    maxAvailableComponentsDepth: o.maxAvailableComponentsDepth || d.maxAvailableComponentsDepth,
+    maxAvailableComponentsBytes: o.maxAvailableComponentsBytes ?? d.maxAvailableComponentsBytes,
     agentAuth: o.agentAuth ?? d.agentAuth,
     agentTokenRecheckMs: o.agentTokenRecheckMs || d.agentTokenRecheckMs,
     trustedProxies: o.trustedProxies ?? d.trustedProxies,

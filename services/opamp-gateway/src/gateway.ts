@@ -55,6 +55,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const flushWarnings = setInterval(() => warnings.flush(), settings.warningIntervalMs).unref();
   const lease = startLeaseRenewal({
     gatewayId: o.gatewayId,
+    epoch,
     ttlSeconds: settings.leaseSeconds,
     connections: o.agentService,
     registry,
@@ -104,6 +105,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         maxEffectiveConfigBytes: settings.maxEffectiveConfigBytes,
         maxHealthComponents: settings.maxHealthComponents,
         maxHealthDepth: settings.maxHealthDepth,
+        maxPackageStatuses: settings.maxPackageStatuses,
+        maxPackageStatusBytes: settings.maxPackageStatusBytes,
+        maxAvailableComponents: settings.maxAvailableComponents,
+        maxAvailableComponentsDepth: settings.maxAvailableComponentsDepth,
+        maxAvailableComponentsBytes: settings.maxAvailableComponentsBytes,
       },
       admission: new NewAgentAdmission({ perSource: settings.newAgentsPerSecondPerSource, total: settings.newAgentsPerSecond }),
       warnings,

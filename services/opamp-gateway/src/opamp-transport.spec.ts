@@ -76,7 +76,7 @@ async function start(callbacks: OpampCallbacks, capabilities = new AnnouncedCapa
       capabilities,
       gatewayId: "gw",
       admission: new NewAgentAdmission({ perSource: 0, total: 0 }),
-      limits: { maxDescriptionAttributes: 3, maxAttributeBytes: 0, maxCustomMessageBytes: 0, maxEffectiveConfigBytes: 0, maxHealthComponents: 0, maxHealthDepth: 10 },
+      limits: { maxDescriptionAttributes: 3, maxAttributeBytes: 0, maxCustomMessageBytes: 0, maxEffectiveConfigBytes: 0, maxHealthComponents: 0, maxHealthDepth: 10, maxPackageStatuses: 0, maxPackageStatusBytes: 0, maxAvailableComponents: 0, maxAvailableComponentsDepth: 10, maxAvailableComponentsBytes: 0 },
       warnings: new RateLimitedWarnings(silentLogger(), { count: () => {} }, 60_000),
       logger: silentLogger(),
       ...settings,
@@ -245,6 +245,53 @@ describe("the OpAMP transport", () => {
     const bomb = gzipSync(new Uint8Array(LIMIT * 10));
     expect(bomb.length).toBeLessThan(LIMIT);
     expect((await post(url.http, bomb, { "content-encoding": "gzip" })).status).toBe(413);
+  });
+
+  it("negotiates no permessage-deflate, so the size limit is on the message as it arrives: a compressible one over it closes 1009, a compressed frame 1002", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const url = await start(callbacks);
+    // A client asking for compression gets none, so it sends the message whole.
+    const socket = new WebSocket(url.ws, { perMessageDeflate: true });
+    const closed = new Promise<number>((resolve) => socket.once("close", (code: number) => resolve(code)));
+    await new Promise((resolve) => socket.once("open", resolve));
+    expect(socket.extensions).toBe("");
+    socket.send(new Uint8Array(LIMIT * 10));
+    expect(await closed).toBe(1009);
+    expect(seen.readErrors[0]).toBeInstanceOf(InboundMessageTooLargeError);
+
+    // A client that compresses anyway (RSV1 set without the extension): a protocol error, never inflated.
+    const raw = net.connect(url.port, "127.0.0.1");
+    let received = Buffer.alloc(0);
+    raw.on("data", (d: Buffer) => (received = Buffer.concat([received, d])));
+    raw.write("GET /v1/opamp HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    await until(() => received.includes("\r\n\r\n"), "the upgrade");
+    expect(received.toString()).toMatch(/^HTTP\/1.1 101/);
+    const headerEnd = received.indexOf("\r\n\r\n") + 4;
+    // FIN + RSV1 + binary, masked, 3 bytes (mask 0: the payload as is).
+    raw.write(Buffer.of(0xc2, 0x83, 0, 0, 0, 0, 1, 2, 3));
+    await until(() => received.length >= headerEnd + 4, "the close frame");
+    expect(received[headerEnd]).toBe(0x88);
+    expect(received.readUInt16BE(headerEnd + 2)).toBe(1002);
+    raw.destroy();
+    expect(seen.messages).toHaveLength(0);
+  });
+
+  it("survives a request whose handling fails unexpectedly: HTTP gets 500, an upgrade is refused, nothing is left unhandled, and the next request is served", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    let failNext = 2;
+    const failing: OpampCallbacks = {
+      ...callbacks,
+      onConnecting: async (req) => {
+        if (failNext-- > 0) throw new TypeError("a bug");
+        return callbacks.onConnecting(req);
+      },
+    };
+    const url = await start(failing);
+    expect((await post(url.http, agentMessage())).status).toBe(500);
+    expect((await upgradeRefusal(url.ws)).status).toBe(500);
+    const poll = await post(url.http, agentMessage({ sequenceNum: 3n }));
+    expect(poll.status).toBe(200);
+    expect(seen.messages.map((m) => m.sequenceNum)).toEqual([3n]);
   });
 
   it("never sends a reply over the limit: HTTP gets an error reply in its place (200, so the agent reads it), WebSocket reports OutboundMessageTooLargeError", async () => {

@@ -19,7 +19,7 @@ import { renderMetrics, inSpan, readTlsFiles, watchTlsFiles, type TlsFiles } fro
 import { SpanKind } from "@opentelemetry/api";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { AgentRefusal, type AgentConnection } from "./agent-connection.js";
-import { MessageOverLimitError, checkAgentMessageLimits, type AgentMessageLimits } from "./agent-message-limits.js";
+import { MessageOverLimitError, checkAgentMessageLimits, checkAgentMessagePrefix, type AgentMessageLimits } from "./agent-message-limits.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import type { GatewaySettings } from "./gateway-settings.js";
 import { HttpAgentConnection } from "./http-connection.js";
@@ -96,6 +96,8 @@ export class OpampTransport {
   private connectionSeq = 0;
   private readonly idPrefix = `${randomBytes(3).toString("hex")}`;
   private readonly metrics = GatewayMetrics.get();
+  /** A compressed body over a content limit is refused after its first MiB is inflated, not all of it. */
+  private readonly inflatedPrefixCheck = { afterBytes: 1024 * 1024, check: (prefix: Uint8Array) => checkAgentMessagePrefix(prefix, this.options.limits) };
 
   constructor(
     private readonly options: OpampTransportOptions,
@@ -103,7 +105,7 @@ export class OpampTransport {
   ) {
     // Node checks headersTimeout and requestTimeout only this often (30 s by default).
     const connectionsCheckingInterval = Math.max(100, Math.min(1_000, options.handshakeTimeoutMs / 4));
-    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => void this.onRequest(req, res);
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => void this.onRequest(req, res).catch((err: unknown) => this.failedRequest(req, res, err));
     if (options.tls) {
       // HTTP/1.1 only (WebSocket upgrades need it); the pair is read now, so
       // a missing file fails the start, and again whenever it changes.
@@ -124,7 +126,7 @@ export class OpampTransport {
     this.server.headersTimeout = options.handshakeTimeoutMs;
     this.server.on("connection", (socket: Socket) => this.closeSilentSocket(socket));
     this.server.requestTimeout = 300_000;
-    this.server.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head));
+    this.server.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head).catch((err: unknown) => this.failedUpgrade(req, socket, err)));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
   }
 
@@ -185,13 +187,30 @@ export class OpampTransport {
     socket.once("close", () => clearTimeout(timer));
   }
 
+  /**
+   * A request whose handling threw (a bug, or a callback that failed in a
+   * way nobody answered): 500 if nothing was sent yet, logged with the
+   * error. Never an unhandled rejection: under Node's default that ends the
+   * process, and every agent with it (the chaos fuzzer found one).
+   */
+  private failedRequest(req: http.IncomingMessage, res: http.ServerResponse, err: unknown): void {
+    this.options.logger.error({ err: String(err), stack: (err as Error | undefined)?.stack, method: req.method, url: req.url, remote: req.socket?.remoteAddress }, "failed to handle an OpAMP request");
+    if (!res.headersSent) plain(res, 500, "internal error");
+    else res.destroy();
+  }
+
+  private failedUpgrade(req: http.IncomingMessage, socket: Duplex, err: unknown): void {
+    this.options.logger.error({ err: String(err), stack: (err as Error | undefined)?.stack, url: req.url, remote: req.socket?.remoteAddress }, "failed to handle a WebSocket upgrade");
+    if (!socket.destroyed) rejectUpgrade(socket, 500, "internal error");
+  }
+
   /** Headers telling a refused client when to come back (spec, "Throttling › Plain HTTP Transport"). */
   private retryAfter(): Record<string, string> {
     return { "Retry-After": retryAfterHeader(this.options.retryAfterMs) };
   }
 
   private warnConnectionLimit(req: http.IncomingMessage, transport: "ws" | "http"): void {
-    this.options.warnings.warn("connection-limit", req.socket.remoteAddress ?? "?", { transport, max: this.options.maxConnections }, "refused a new agent: the gateway holds --max-connections agents (503)");
+    this.options.warnings.warn("connection-limit", req.socket?.remoteAddress ?? "?", { transport, max: this.options.maxConnections }, "refused a new agent: the gateway holds --max-connections agents (503)");
   }
 
   /**
@@ -232,7 +251,7 @@ export class OpampTransport {
   }
 
   private endpointOf(req: http.IncomingMessage, transport: "ws" | "http"): string {
-    return endpointOf(req, transport, this.options.trustedProxies?.trusts(req.socket.remoteAddress) ?? false);
+    return endpointOf(req, transport, this.options.trustedProxies?.trusts(req.socket?.remoteAddress) ?? false);
   }
 
   private nextConnectionId(kind: "ws" | "http", suffix = ""): string {
@@ -397,7 +416,7 @@ export class OpampTransport {
     let message: AgentToServer;
     this.metrics.receivedBy.http.inc();
     try {
-      body = await readRequestBody(req, this.options.maxMessageBytes);
+      body = await readRequestBody(req, this.options.maxMessageBytes, this.inflatedPrefixCheck);
       this.metrics.bytesIn.http.inc(body.length);
       checkAgentMessageLimits(body, this.options.limits);
       message = fromBinary(AgentToServerSchema, body);
@@ -465,7 +484,7 @@ export class OpampTransport {
     if (conn && conn.credential !== credential) {
       // Another credential speaking for an agent whose session this gateway
       // holds: refused before the session (its address, its liveness) is touched.
-      this.options.warnings.warn("agent-auth-refused", req.socket.remoteAddress ?? "?", { agent: uid, transport: "http" }, "refused a poll: its credential may not speak for this instance UID");
+      this.options.warnings.warn("agent-auth-refused", req.socket?.remoteAddress ?? "?", { agent: uid, transport: "http" }, "refused a poll: its credential may not speak for this instance UID");
       plain(res, 401, "instance UID is bound to another credential", BEARER_CHALLENGE);
       return undefined;
     }
@@ -480,9 +499,9 @@ export class OpampTransport {
       this.writeReply(req, res, 503, this.newAgentRefusedReply(message.instanceUid));
       return undefined;
     }
-    const refusal = valid ? this.options.admission.admit(uid, req.socket.remoteAddress ?? "?") : undefined;
+    const refusal = valid ? this.options.admission.admit(uid, req.socket?.remoteAddress ?? "?") : undefined;
     if (refusal) {
-      this.warnNewAgentRefused(refusal, req.socket.remoteAddress ?? "?", uid, "http");
+      this.warnNewAgentRefused(refusal, req.socket?.remoteAddress ?? "?", uid, "http");
       for (const [name, value] of Object.entries(this.retryAfter())) res.setHeader(name, value);
       this.writeReply(req, res, 429, this.newAgentRefusedReply(message.instanceUid));
       return undefined;
@@ -576,14 +595,15 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: 
 function endpointOf(req: http.IncomingMessage, transport: "ws" | "http", fromTrustedProxy: boolean): string {
   const first = (h: string | string[] | undefined) => (fromTrustedProxy ? (Array.isArray(h) ? h[0] : h)?.split(",")[0]?.trim() || undefined : undefined);
   const proto = first(req.headers["x-forwarded-proto"])?.toLowerCase();
-  const secure = proto ? proto === "https" || proto === "wss" : Boolean((req.socket as { encrypted?: boolean }).encrypted);
+  const secure = proto ? proto === "https" || proto === "wss" : Boolean((req.socket as { encrypted?: boolean } | null)?.encrypted);
   const scheme = transport === "ws" ? (secure ? "wss" : "ws") : secure ? "https" : "http";
-  const host = first(req.headers["x-forwarded-host"]) ?? req.headers.host ?? `${req.socket.localAddress}:${req.socket.localPort}`;
+  const host = first(req.headers["x-forwarded-host"]) ?? req.headers.host ?? `${req.socket?.localAddress}:${req.socket?.localPort}`;
   return `${scheme}://${host}${(req.url ?? "/").split("?")[0]}`;
 }
 
+/** The peer's address; "?" once the socket is gone (a read that failed after the client left). */
 function remoteAddress(req: http.IncomingMessage): string {
-  return `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? "?"}`;
+  return `${req.socket?.remoteAddress ?? "?"}:${req.socket?.remotePort ?? "?"}`;
 }
 
 function toBytes(data: RawData): Uint8Array {

@@ -15,6 +15,6 @@ export { openEmbeddedStore, type EmbeddedStore } from "./embedded-store.js";
 export { createLogger } from "./pino-logger.js";
 export { toConnectError } from "./connect-errors.js";
 export { metricsRegistry, renderMetrics } from "./metrics.js";
-export { scrapedGauge, type ScrapedGauge, type ScrapedGaugeOptions } from "./scraped-gauge.js";
+export { scrapedGauge, scrapedLabelledGauge, type ScrapedGauge, type ScrapedGaugeOptions, type ScrapedLabelledGauge } from "./scraped-gauge.js";
 export { timed } from "./timed.js";
 export { startTracing, traceClientInterceptor, inSpan, currentLink } from "./tracing.js";

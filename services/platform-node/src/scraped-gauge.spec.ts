@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { renderMetrics } from "./metrics.js";
-import { scrapedGauge } from "./scraped-gauge.js";
+import { scrapedGauge, scrapedLabelledGauge } from "./scraped-gauge.js";
 
 const valueOf = (text: string, name: string) => Number(text.split("\n").find((l) => l.startsWith(name + " "))?.slice(name.length + 1));
 
@@ -23,5 +23,19 @@ describe("a gauge read when scraped", () => {
     expect(valueOf((await renderMetrics()).body, "test_scraped_gauge")).toBe(4);
     expect(reads).toBe(2);
     expect(scrapedGauge({ name: "test_scraped_gauge", help: "test", maxAgeMs: 200 })).toBe(gauge);
+  });
+
+  it("with a label: sums the sources per label value, and drops a value no source reads any more", async () => {
+    const gauge = scrapedLabelledGauge({ name: "test_scraped_labelled", help: "test", labelName: "namespace", maxAgeMs: 0 });
+    let prod = 2;
+    gauge.addSource(async () => new Map([["prod", prod], ["dev", 1]]));
+    const stop = gauge.addSource(async () => new Map([["prod", 3]]));
+    const line = async (label: string) => valueOf((await renderMetrics()).body, `test_scraped_labelled{namespace="${label}"}`);
+    expect(await line("prod")).toBe(5);
+    expect(await line("dev")).toBe(1);
+    stop();
+    prod = 0;
+    expect(await line("prod")).toBe(0);
+    expect((await renderMetrics()).body).toContain('test_scraped_labelled{namespace="dev"} 1');
   });
 });

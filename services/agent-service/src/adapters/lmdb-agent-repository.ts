@@ -36,6 +36,11 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
   // uid → its key in byDisconnected, so a save finds the entry to replace without decoding the stored agent.
   const disconnectedOf = store.openDB<number, string>({ name: "agents-disconnected-since" });
   const indexBuilds = store.openDB<true, string>({ name: "agent-index-builds" });
+  // Agents per namespace, kept in each save's and delete's transaction; uid →
+  // its namespace, so that counting an agent is idempotent (a save of an
+  // agent already counted, or the build for a store from before, counts nothing).
+  const perNamespace = store.openDB<number, string>({ name: "agents-per-namespace" });
+  const namespaceCounted = store.openDB<string, string>({ name: "agents-namespace-counted" });
   // Value layout: 8-byte big-endian revision, then the Agent protobuf. The
   // revision check reads 8 bytes instead of decoding the whole agent.
   const revisionOf = (bytes: Buffer | undefined) => (bytes ? bytes.readBigUInt64BE(0) : 0n);
@@ -59,10 +64,12 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       bytes.writeBigUInt64BE(expected + 1n, 0);
       bytes.set(body, 8);
       const since = disconnectedSince(agent);
+      const namespace = namespaceOf(agent);
       const ok = await store.transaction(() => {
         if (revisionOf(agents.get(uid)) !== expected) return false;
         agents.put(uid, bytes);
         indexDisconnected(uid, since);
+        countNamespace(uid, namespace);
         return true;
       });
       if (!ok) throw new RevisionConflictError(uid, expected);
@@ -74,6 +81,7 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
         if (revisionOf(agents.get(uid)) !== agent.revision) return false;
         agents.remove(uid);
         indexDisconnected(uid, undefined);
+        countNamespace(uid, undefined);
         return true;
       });
       if (!ok) throw new RevisionConflictError(uid, agent.revision);
@@ -105,6 +113,12 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       // LMDB keeps the entry count of each table (mdb_stat; lmdb-js types it as {}): no scan.
       return (agents.getStats() as { entryCount: number }).entryCount;
     },
+    async countByNamespace() {
+      await indexBuilt();
+      const out = new Map<string, number>();
+      for (const { key, value } of perNamespace.getRange({})) if (value > 0) out.set(key, value);
+      return out;
+    },
     async summarize(namespace) {
       // A full scan: acceptable for an admin overview of the embedded store
       // (about a second per few hundred thousand agents).
@@ -119,6 +133,19 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       agents.getKeysCount({ limit: 1 });
     },
   };
+
+  /** Counts the agent in `namespace` (none: removed), once. Call inside the write transaction. */
+  function countNamespace(uid: string, namespace: string | undefined): void {
+    const previous = namespaceCounted.get(uid);
+    if (previous === namespace) return;
+    if (previous !== undefined) perNamespace.put(previous, (perNamespace.get(previous) ?? 1) - 1);
+    if (namespace === undefined) {
+      namespaceCounted.remove(uid);
+    } else {
+      perNamespace.put(namespace, (perNamespace.get(namespace) ?? 0) + 1);
+      namespaceCounted.put(uid, namespace);
+    }
+  }
 
   /** Moves the agent's entry in byDisconnected to `since` (none: connected or removed). Call inside the write transaction. */
   function indexDisconnected(uid: string, since: number | undefined): void {
@@ -140,7 +167,9 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
    * its transaction, so the build never writes a stale entry.
    */
   async function buildIndex(): Promise<void> {
-    if (indexBuilds.get("disconnected-since")) return;
+    // One pass builds both tables; the marker's new name makes stores that
+    // had only the first build it once more (both are idempotent).
+    if (indexBuilds.get("disconnected-since+namespaces")) return;
     let after: string | undefined;
     for (;;) {
       const last = await store.transaction(() => {
@@ -148,7 +177,9 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
         let read = 0;
         for (const { key, value } of agents.getRange(after ? { start: after } : {})) {
           if (key === after) continue;
-          indexDisconnected(key, disconnectedSince(decode(value)!));
+          const agent = decode(value)!;
+          indexDisconnected(key, disconnectedSince(agent));
+          countNamespace(key, namespaceOf(agent));
           seen = key;
           if (++read >= INDEX_BUILD_CHUNK) break;
         }
@@ -157,7 +188,7 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       if (last === undefined) break;
       after = last;
     }
-    await indexBuilds.put("disconnected-since", true);
+    await indexBuilds.put("disconnected-since+namespaces", true);
   }
   function indexBuilt(): Promise<void> {
     building ??= buildIndex().catch((err: unknown) => {
@@ -198,9 +229,16 @@ export function createLmdbConnectionRepository(store: EmbeddedStore): Connection
 export function createLmdbGatewayLeaseRepository(store: EmbeddedStore): GatewayLeaseRepository {
   // Few entries (one per gateway), so a scan for expired leases is cheap.
   const leases = store.openDB<number, string>({ name: "gateway-leases", encoding: "ordered-binary" });
+  // The epoch holding each lease, beside it (the leases table predates epochs).
+  const epochs = store.openDB<string, string>({ name: "gateway-lease-epochs" });
   return {
-    async renew(gatewayId, expiresAt) {
-      await leases.put(gatewayId, expiresAt);
+    async renew(gatewayId, expiresAt, epoch) {
+      return store.transaction(() => {
+        const previous = epochs.get(gatewayId);
+        leases.put(gatewayId, expiresAt);
+        if (previous !== epoch) epochs.put(gatewayId, epoch);
+        return previous;
+      });
     },
     async expired(now, limit) {
       const out: string[] = [];
@@ -211,12 +249,18 @@ export function createLmdbGatewayLeaseRepository(store: EmbeddedStore): GatewayL
       return out;
     },
     async release(gatewayId) {
-      await leases.remove(gatewayId);
+      await store.transaction(() => {
+        leases.remove(gatewayId);
+        epochs.remove(gatewayId);
+      });
     },
     async releaseIfExpired(gatewayId, now) {
       await store.transaction(() => {
         const expiresAt = leases.get(gatewayId);
-        if (expiresAt !== undefined && expiresAt < now) leases.remove(gatewayId);
+        if (expiresAt !== undefined && expiresAt < now) {
+          leases.remove(gatewayId);
+          epochs.remove(gatewayId);
+        }
       });
     },
   };

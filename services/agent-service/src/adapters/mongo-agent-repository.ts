@@ -60,6 +60,7 @@ interface ConnectionDocument {
 interface GatewayLeaseDocument {
   _id: string; // gateway id
   expiresAt: number; // epoch ms
+  epoch?: string; // the gateway process holding the lease; absent on leases from before epochs
 }
 
 const AGENTS = "agents";
@@ -196,6 +197,16 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
       return guardMongo(() => agents.estimatedDocumentCount());
     },
 
+    async countByNamespace() {
+      // One group over the namespace index; documents from before namespaces are "default".
+      const groups = await guardMongo(() => agents.aggregate<{ _id: string | null; n: number }>([{ $group: { _id: "$namespace", n: { $sum: 1 } } }]).toArray());
+      const out = new Map<string, number>();
+      for (const g of groups) {
+        const namespace = g._id || DEFAULT_NAMESPACE;
+        out.set(namespace, (out.get(namespace) ?? 0) + g.n);
+      }
+      return out;
+    },
     async summarize(namespace) {
       const match = namespace === undefined ? [] : [{ $match: namespaceFilter(namespace) }];
       // Two $group stages (supported by FerretDB 1.x): one over the few
@@ -270,8 +281,12 @@ export function createMongoConnectionRepository(db: Db): ConnectionRepository {
 export function createMongoGatewayLeaseRepository(db: Db): GatewayLeaseRepository {
   const leases = db.collection<GatewayLeaseDocument>(GATEWAY_LEASES);
   return {
-    async renew(gatewayId, expiresAt) {
-      await guardMongo(() => upsertWithRetry(() => leases.updateOne({ _id: gatewayId }, { $set: { expiresAt } }, { upsert: true })));
+    async renew(gatewayId, expiresAt, epoch) {
+      // The document as it was: its epoch is the one that held the lease.
+      const before = await guardMongo(() =>
+        upsertWithRetry(() => leases.findOneAndUpdate({ _id: gatewayId }, { $set: { expiresAt, epoch } }, { upsert: true, returnDocument: "before" })),
+      );
+      return before?.epoch;
     },
     async expired(now, limit) {
       if (limit <= 0) return [];

@@ -1,8 +1,8 @@
 import type { Logger } from "@fleetplane/platform";
-import { metricsRegistry, scrapedGauge } from "@fleetplane/platform-node";
+import { metricsRegistry, scrapedLabelledGauge } from "@fleetplane/platform-node";
 import { Counter } from "prom-client";
 import type { AgentRemovalReason } from "../agents/admin-commands.js";
-import type { AgentStore } from "../agents/agent-store.js";
+import type { AgentRepository } from "../agents/agent-repository.js";
 
 const REASONS: AgentRemovalReason[] = ["deleted", "retention"];
 
@@ -13,11 +13,12 @@ const removals = new Counter({
   registers: [metricsRegistry],
 });
 
-const storedAgents = scrapedGauge({
+const storedAgents = scrapedLabelledGauge({
   name: "fleetplane_agents_stored",
-  help: "Agents in the store, connected or not. Counted in the store, so every agent-service replica reports the same figure: aggregate with max, not sum",
-  // The count is the store's own bookkeeping (LMDB's entry count, MongoDB's
-  // collection metadata), never a scan; read at most this often all the same.
+  help: "Agents in the store per namespace, connected or not. Counted in the store, so every agent-service replica reports the same figures: aggregate with max by (namespace), not sum",
+  labelName: "namespace",
+  // The counts are kept by the store (AgentRepository.countByNamespace); read
+  // at most this often all the same.
   maxAgeMs: 5_000,
 });
 
@@ -27,15 +28,17 @@ const storedAgents = scrapedGauge({
  * removed) and the function that stops reading the store (call before
  * closing it). A store that does not answer shows as NaN, and is logged.
  */
-export function exposeAgentMetrics(store: AgentStore, logger: Logger): { removed: (reason: AgentRemovalReason) => void; stop: () => void } {
+export function exposeAgentMetrics(agents: AgentRepository, logger: Logger): { removed: (reason: AgentRemovalReason) => void; stop: () => void } {
   // Both series exist from the start, so rate() sees the first removal.
   for (const reason of REASONS) removals.labels(reason).inc(0);
+  let last = new Map<string, number>();
   const stop = storedAgents.addSource(async () => {
     try {
-      return await store.countStored();
+      last = await agents.countByNamespace();
+      return last;
     } catch (err) {
       logger.warn({ err: String(err) }, "metrics: could not count stored agents; fleetplane_agents_stored shows NaN until the store answers");
-      return Number.NaN;
+      return new Map([...last.keys()].map((namespace) => [namespace, Number.NaN]));
     }
   });
   return { removed: (reason) => removals.labels(reason).inc(), stop };

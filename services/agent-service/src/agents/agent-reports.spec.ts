@@ -86,6 +86,42 @@ describe("the report path", () => {
     expect((await t.store.getAgent(instanceUidToHex(uid))).status?.connectionId).toBe("first");
   });
 
+  it("reconciles the audit records of agents coming back at most `auditReconcileConcurrency` at a time, and all of them in the end", async () => {
+    // The audit trail answers only when told to, and counts the questions in flight.
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const asked = new Set<string>();
+    const answers: Array<() => void> = [];
+    const audit = {
+      record: async () => {},
+      transition: async () => {},
+      recordChange: async () => {},
+      unsettled: async (uid: string) => {
+        asked.add(uid);
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        await new Promise<void>((r) => answers.push(r));
+        inFlight--;
+        return [];
+      },
+    };
+    const { store } = temporaryAgentStore({ audit });
+    const reports = new AgentReports({ store, logger: silentLogger(), auditReconcileConcurrency: 4 });
+    const uids = Array.from({ length: 50 }, () => uuidv7Bytes());
+    for (const uid of uids) await reports.reportMessage(ws("before"), message(uid, 0n));
+    // A restart: all 50 come back on new connections at once.
+    await Promise.all(uids.map((uid, i) => reports.reportMessage(ws(`after-${i}`, "epoch-2"), message(uid, 1n))));
+    const deadline = Date.now() + 5_000;
+    while (asked.size < uids.length) {
+      expect(Date.now()).toBeLessThan(deadline);
+      expect(inFlight).toBeLessThanOrEqual(4);
+      for (const answer of answers.splice(0)) answer();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    for (const answer of answers.splice(0)) answer();
+    expect(maxInFlight).toBe(4);
+    expect([...asked].sort()).toEqual(uids.map(instanceUidToHex).sort());
+  });
+
   it("takes an agent back on a restarted gateway (a new epoch) although the store still has it on the dead process's connection", async () => {
     const t = setup();
     const uid = uuidv7Bytes();

@@ -14,6 +14,7 @@ import { newCommandId } from "./command-id.js";
 import { SPEC_DEFAULT_HEARTBEAT_SECONDS, heartbeatOffer, noteHeartbeatInterval } from "./heartbeat-offer.js";
 import { applyCertificateOffer, offerTransitions, tlsCertificateOf } from "./offers.js";
 import { buildServerToAgent } from "./server-to-agent-builder.js";
+import { ReconcileQueue } from "./reconcile-queue.js";
 import { AgentCredentialRefusedError } from "../enrollment/enrollment-errors.js";
 import type { Enrollment, EnrollmentTokens } from "../enrollment/enrollment-tokens.js";
 
@@ -35,6 +36,12 @@ export interface AgentReportsOptions {
   groups?: GroupCatalog;
   /** Enrolls new agents that come with a token credential; without it such agents are refused. */
   enrollment?: EnrollmentTokens;
+  /**
+   * Audit reconciliations of agents coming back (see reconcileAudit) run at
+   * most this many at once; the rest wait their turn. Default 8: a restart
+   * brings a whole fleet back within seconds.
+   */
+  auditReconcileConcurrency?: number;
 }
 
 /** The reply to an agent's message, and the heartbeat interval the agent runs at (0: unknown) for its gateway's liveness check. */
@@ -55,8 +62,10 @@ export class AgentReports {
   private readonly heartbeatSeconds: bigint;
   /** ServerCapabilities announced in every message. */
   readonly capabilities: bigint;
+  private readonly reconciliations: ReconcileQueue;
 
   constructor(private readonly deps: AgentReportsOptions) {
+    this.reconciliations = new ReconcileQueue(deps.auditReconcileConcurrency ?? 8, (uid) => this.reconcileAudit(uid));
     this.now = deps.now ?? Date.now;
     this.capabilities = serverCapabilities({ signsCertificates: deps.certificates?.signsCertificates ?? false });
     this.heartbeatSeconds = BigInt(Math.max(0, Math.round(deps.heartbeatIntervalSeconds ?? Number(SPEC_DEFAULT_HEARTBEAT_SECONDS))));
@@ -154,7 +163,7 @@ export class AgentReports {
     // A known agent on a new connection: whatever the audit missed while it
     // was away (a crash of the process that served it) is settled now, in
     // the background — the reply does not wait for the audit trail.
-    if (cameBack) void this.reconcileAudit(uid);
+    if (cameBack) this.reconciliations.add(uid);
     return outcomeOrRefusal;
   }
 

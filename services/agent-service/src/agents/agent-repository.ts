@@ -62,6 +62,14 @@ export interface AgentRepository {
   listDisconnected(query: DisconnectedQuery): Promise<Agent[]>;
   /** How many agents are stored: from the store's own bookkeeping, not a scan. */
   count(): Promise<number>;
+  /**
+   * How many agents each namespace holds (namespaces without agents left
+   * out). No change to an agent costs work in proportion to the fleet: the
+   * embedded store keeps the counts beside the agents, in each save's
+   * transaction; MongoDB groups the namespace index when asked (the
+   * metrics read it at most every few seconds).
+   */
+  countByNamespace(): Promise<Map<string, number>>;
   /** Counts over every stored agent, or a namespace's (see fleet-summary.ts for their meaning). */
   summarize(namespace?: string): Promise<FleetSummary>;
   ping(): Promise<void>;

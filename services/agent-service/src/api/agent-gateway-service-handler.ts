@@ -72,7 +72,7 @@ export function createAgentGatewayServiceImpl({ reports, connections, leases, en
       }),
     renewGatewayLease: (req) =>
       guard("RenewGatewayLease", async () => {
-        await leases.renew(req.gatewayId, req.ttlSeconds);
+        await leases.renew(req.gatewayId, req.ttlSeconds, req.gatewayEpoch);
         return {};
       }),
     releaseGatewayLease: (req) =>

@@ -1,7 +1,7 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { create } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
 import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentSchema, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentConfigMapSchema, CustomMessageSchema, type AgentConfigFile } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex, type Logger, fetchLimit, pageLimit, toPage } from "@fleetplane/platform";
 import { canonicalUid } from "./canonical-uid.js";
@@ -14,6 +14,7 @@ import { isHealthy, remoteConfigStateOf } from "../agents/fleet-summary.js";
 import { requesterOf } from "./requested-by.js";
 import { requestNamespace } from "../fleet/resource-names.js";
 import { withoutConfigurationSecrets } from "./configuration-secrets.js";
+import { commandWithHex, withHexIdentifiers } from "./hex-identifiers.js";
 import { callerMay } from "@fleetplane/access";
 
 /** The parts of the agents' side that the admin AgentService serves. */
@@ -30,7 +31,7 @@ export function createAgentServiceImpl({ store, commands }: AgentServiceParts, l
     getAgent: (req, ctx) =>
       guard("GetAgent", async () => {
         const agent = await store.getAgent(canonicalUid(req.instanceUid), requestNamespace(req.namespace));
-        return { agent: callerMay(ctx, "read-secrets") ? agent : withoutConfigurationSecrets(agent) };
+        return { agent: withHexIdentifiers(callerMay(ctx, "read-secrets") ? agent : withoutConfigurationSecrets(agent)) };
       }, req.instanceUid),
     listAgents: (req) =>
       guard("ListAgents", async () => {
@@ -49,7 +50,7 @@ export function createAgentServiceImpl({ store, commands }: AgentServiceParts, l
         });
         const { page, nextPageToken } = toPage(found, limit, (last) => instanceUidToHex(last.metadata!.instanceUid));
         // Never configuration bodies in a list, whoever asks: lists end up in logs, caches and screenshots.
-        return { agents: page.map(withoutConfigurationSecrets), nextPageToken };
+        return { agents: page.map((a) => withHexIdentifiers(withoutConfigurationSecrets(a))), nextPageToken };
       }),
     getFleetSummary: (req) => guard("GetFleetSummary", async () => ({ summary: await store.fleetSummary(requestNamespace(req.namespace)) })),
     setRemoteConfig: (req, ctx) =>
@@ -62,39 +63,39 @@ export function createAgentServiceImpl({ store, commands }: AgentServiceParts, l
         }
         const uid = canonicalUid(req.instanceUid);
         const { agent, command, pushed } = await commands.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap }), requesterOf(ctx), requestNamespace(req.namespace));
-        return { agent, commandId: command.id, pushed };
+        return { agent: withHexIdentifiers(agent), commandId: command.id, pushed };
       }, req.instanceUid),
     sendCommand: (req, ctx) =>
       guard("SendCommand", async () => {
         const { command, pushed } = await commands.sendCommand(canonicalUid(req.instanceUid), req.kind, requesterOf(ctx), requestNamespace(req.namespace));
-        return { command, pushed };
+        return { command: commandWithHex(command), pushed };
       }, req.instanceUid),
     setConnectionSettings: (req, ctx) =>
       guard("SetConnectionSettings", async () => {
         if (!req.offers) throw new InvalidRequestError("SetConnectionSettings needs offers");
         const { agent, command, pushed } = await commands.setConnectionSettings(canonicalUid(req.instanceUid), req.offers, requesterOf(ctx), requestNamespace(req.namespace));
-        return { agent, commandId: command.id, pushed };
+        return { agent: withHexIdentifiers(agent), commandId: command.id, pushed };
       }, req.instanceUid),
     setPackagesAvailable: (req, ctx) =>
       guard("SetPackagesAvailable", async () => {
         const { agent, command, pushed } = await commands.setPackagesAvailable(canonicalUid(req.instanceUid), req.packages, requesterOf(ctx), requestNamespace(req.namespace));
-        return { agent, commandId: command.id, pushed };
+        return { agent: withHexIdentifiers(agent), commandId: command.id, pushed };
       }, req.instanceUid),
     sendCustomMessage: (req, ctx) =>
       guard("SendCustomMessage", async () => {
         const message = create(CustomMessageSchema, { capability: req.capability, type: req.type, data: req.data });
         const { command, pushed } = await commands.sendCustomMessage(canonicalUid(req.instanceUid), message, requesterOf(ctx), requestNamespace(req.namespace));
-        return { command, pushed };
+        return { command: commandWithHex(command), pushed };
       }, req.instanceUid),
     setAgentLabels: (req, ctx) =>
       guard("SetAgentLabels", async () => {
         const { agent, commandId, pushed } = await commands.setLabels(canonicalUid(req.instanceUid), req.labels, requesterOf(ctx), requestNamespace(req.namespace));
-        return { agent, commandId, pushed };
+        return { agent: withHexIdentifiers(agent), commandId, pushed };
       }, req.instanceUid),
     clearRemoteConfig: (req, ctx) =>
       guard("ClearRemoteConfig", async () => {
         const { agent, commandId, pushed } = await commands.clearRemoteConfig(canonicalUid(req.instanceUid), requesterOf(ctx), requestNamespace(req.namespace));
-        return { agent, commandId, pushed };
+        return { agent: withHexIdentifiers(agent), commandId, pushed };
       }, req.instanceUid),
     deleteAgent: (req, ctx) =>
       guard("DeleteAgent", async () => {
@@ -104,7 +105,9 @@ export function createAgentServiceImpl({ store, commands }: AgentServiceParts, l
     async *watchAgents(req, ctx) {
       const only = req.instanceUid ? canonicalUid(req.instanceUid) : undefined;
       const namespace = requestNamespace(req.namespace);
-      const shown = callerMay(ctx, "read-secrets") ? (a: Agent) => a : withoutConfigurationSecrets;
+      const readsSecrets = callerMay(ctx, "read-secrets");
+      // Each watcher gets its own copy: the hex identifiers are filled in place.
+      const shown = (a: Agent) => withHexIdentifiers(readsSecrets ? clone(AgentSchema, a) : withoutConfigurationSecrets(a));
       const queue: Agent[] = [];
       let wake: (() => void) | undefined;
       const MAX_BACKLOG = 10_000;

@@ -3,6 +3,7 @@ import { ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_ser
 import type { Logger } from "@fleetplane/platform";
 import type { ConnectionUsecase } from "../connections/connection-usecase.js";
 import { guarded } from "./connect-errors.js";
+import { connectionWithHex } from "./hex-identifiers.js";
 
 /** The admin face of the ConnectionUsecase: where each agent is connected (gateways write through AgentGatewayService). */
 export function createConnectionServiceImpl(connections: ConnectionUsecase, logger: Logger): ServiceImpl<typeof ConnectionService> {
@@ -12,11 +13,12 @@ export function createConnectionServiceImpl(connections: ConnectionUsecase, logg
       guard("GetConnection", async () => {
         const connection = await connections.get(req.id);
         if (!connection) throw new ConnectError(`connection ${req.id} is not known`, Code.NotFound);
-        return { connection };
+        return { connection: connectionWithHex(connection) };
       }),
     listConnections: (req) =>
-      guard("ListConnections", async () =>
-        connections.list({ pageSize: req.pageSize, ...(req.gatewayId ? { gatewayId: req.gatewayId } : {}), ...(req.pageToken ? { pageToken: req.pageToken } : {}) }),
-      ),
+      guard("ListConnections", async () => {
+        const page = await connections.list({ pageSize: req.pageSize, ...(req.gatewayId ? { gatewayId: req.gatewayId } : {}), ...(req.pageToken ? { pageToken: req.pageToken } : {}) });
+        return { ...page, connections: page.connections.map(connectionWithHex) };
+      }),
   };
 }

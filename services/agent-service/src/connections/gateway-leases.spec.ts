@@ -34,8 +34,8 @@ function setup() {
   });
   const reports = new AgentReports({ store: agents, logger: silentLogger(), now });
   const leases = new GatewayLeases({ leases: createLmdbGatewayLeaseRepository(store), agents, reports, connections, logger: silentLogger(), now });
-  const connect = async (gatewayId: string, uid = uuidv7Bytes(), sequenceNum = 0n) => {
-    const connection = create(ConnectionSchema, { id: `${gatewayId}/${instanceUidToHex(uid)}/${clock}`, type: ConnectionType.WEBSOCKET, gatewayId, instanceUid: uid });
+  const connect = async (gatewayId: string, uid = uuidv7Bytes(), sequenceNum = 0n, gatewayEpoch = "") => {
+    const connection = create(ConnectionSchema, { id: `${gatewayId}/${instanceUidToHex(uid)}/${clock}/${gatewayEpoch}`, type: ConnectionType.WEBSOCKET, gatewayId, gatewayEpoch, instanceUid: uid });
     await connections.save(connection);
     await reports.reportMessage(connection, create(AgentToServerSchema, { instanceUid: uid, sequenceNum }));
     return { uid: instanceUidToHex(uid), bytes: uid, connection };
@@ -45,6 +45,31 @@ function setup() {
 }
 
 describe("gateway leases", () => {
+  it("a gateway restarted under the same id (a new epoch): its earlier process's agents are marked disconnected and its connections deleted at its first renewal, long before the lease runs out", async () => {
+    const t = setup();
+    await t.leases.renew("gw", 60, "epoch-1");
+    const a = await t.connect("gw", undefined, 0n, "epoch-1");
+    const b = await t.connect("gw", undefined, 0n, "epoch-1");
+    const other = await t.connect("gw-other", undefined, 0n, "x");
+    // Killed -9 and started again 1 s later: b comes back to the new process before its first renewal lands.
+    t.advance(1_000);
+    const bAgain = await t.connect("gw", b.bytes, 1n, "epoch-2");
+    await t.leases.renew("gw", 60, "epoch-2");
+    await t.leases.settled();
+    expect(await t.connected(a.uid)).toBe(false);
+    expect(await t.connected(b.uid)).toBe(true);
+    expect((await t.agents.getAgent(b.uid)).status?.connectionId).toBe(bAgain.connection.id);
+    expect(await t.connected(other.uid)).toBe(true);
+    const left = await t.connections.list({ limit: 10 });
+    expect(left.map((c) => c.id).sort()).toEqual([bAgain.connection.id, other.connection.id].sort());
+    // Renewals of the same epoch reap nothing more; a's return is taken.
+    await t.connect("gw", a.bytes, 1n, "epoch-2");
+    await t.leases.renew("gw", 60, "epoch-2");
+    await t.leases.settled();
+    expect(await t.connected(a.uid)).toBe(true);
+  });
+
+
   it("mark a dead gateway's agents disconnected and delete its connections, and leave live gateways alone", async () => {
     const t = setup();
     await t.leases.renew("gw-dead", 30);

@@ -36,12 +36,32 @@ export class GatewayLeases {
     this.now = deps.now ?? Date.now;
   }
 
-  async renew(gatewayId: string, ttlSeconds: number): Promise<void> {
+  /**
+   * Extends the gateway's lease. The first renewal of a new epoch (a
+   * restarted process under the same --gateway-id) also reaps the agents and
+   * connections of its earlier epochs, in the background: they died with
+   * that process, and would otherwise look connected until a lease ran out
+   * that the new process keeps renewing. An agent already back on the new
+   * epoch is on another connection, so the reap leaves it alone.
+   */
+  async renew(gatewayId: string, ttlSeconds: number, epoch = ""): Promise<void> {
     if (!gatewayId) throw new InvalidRequestError("RenewGatewayLease needs a gateway_id");
     if (!(ttlSeconds >= 1 && ttlSeconds <= MAX_LEASE_SECONDS)) {
       throw new InvalidRequestError(`ttl_seconds must be between 1 and ${MAX_LEASE_SECONDS}, got ${ttlSeconds}`);
     }
-    await this.deps.leases.renew(gatewayId, this.now() + ttlSeconds * 1000);
+    const previous = await this.deps.leases.renew(gatewayId, this.now() + ttlSeconds * 1000, epoch);
+    // No epoch (a gateway from before epochs): nothing to tell apart.
+    if (!epoch || previous === epoch) return;
+    this.reaping = this.reaping.then(() =>
+      this.reapEarlierEpochs(gatewayId, epoch).catch((err) =>
+        this.deps.logger.warn({ err: String(err), gateway: gatewayId }, "could not reap a restarted gateway's earlier connections; they go when its lease would have"),
+      ),
+    );
+  }
+
+  /** Settles what the reaping started by renewals has queued (tests). */
+  async settled(): Promise<void> {
+    await this.reaping;
   }
 
   async release(gatewayId: string): Promise<void> {
@@ -89,24 +109,40 @@ export class GatewayLeases {
   }
 
   private async reapGateway(gatewayId: string, releaseBefore: number): Promise<number> {
+    const disconnected = await this.disconnectAgentsOf(gatewayId, () => true);
+    await this.deps.leases.releaseIfExpired(gatewayId, releaseBefore);
+    this.deps.logger.warn({ gateway: gatewayId, agents: disconnected }, "gateway lease expired: its agents are marked disconnected");
+    return disconnected;
+  }
+
+  /** What a restart of the gateway left behind: its agents and connections of any epoch but `current`. */
+  private async reapEarlierEpochs(gatewayId: string, current: string): Promise<number> {
+    const disconnected = await this.disconnectAgentsOf(gatewayId, (epoch) => epoch !== current);
+    this.deps.logger.warn({ gateway: gatewayId, epoch: current, agents: disconnected }, "gateway restarted: the agents of its earlier process are marked disconnected");
+    return disconnected;
+  }
+
+  /** Marks the gateway's connected agents disconnected and deletes its connections, of the epochs `dead` picks. */
+  private async disconnectAgentsOf(gatewayId: string, dead: (epoch: string) => boolean): Promise<number> {
     let disconnected = 0;
     let after: string | undefined;
     for (;;) {
       const page = await this.deps.agents.listAgents({ limit: PAGE, connected: true, gatewayId, ...(after ? { after } : {}) });
       for (const agent of page) {
+        if (!dead(agent.status!.gatewayEpoch)) continue;
         const uid = instanceUidToHex(agent.metadata!.instanceUid);
         if (await this.deps.reports.markDisconnected(uid, agent.status!.connectionId)) disconnected++;
       }
       if (page.length < PAGE) break;
       after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
     }
+    let connectionsAfter: string | undefined;
     for (;;) {
-      const stale = await this.deps.connections.list({ gatewayId, limit: PAGE });
-      for (const c of stale) await this.deps.connections.delete(c.id);
-      if (stale.length < PAGE) break;
+      const page = await this.deps.connections.list({ gatewayId, limit: PAGE, ...(connectionsAfter ? { after: connectionsAfter } : {}) });
+      for (const c of page) if (dead(c.gatewayEpoch)) await this.deps.connections.delete(c.id);
+      if (page.length < PAGE) break;
+      connectionsAfter = page[page.length - 1]!.id;
     }
-    await this.deps.leases.releaseIfExpired(gatewayId, releaseBefore);
-    this.deps.logger.warn({ gateway: gatewayId, agents: disconnected }, "gateway lease expired: its agents are marked disconnected");
     return disconnected;
   }
 }
