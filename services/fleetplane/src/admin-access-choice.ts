@@ -2,15 +2,18 @@ import { createContextValues, type Interceptor } from "@connectrpc/connect";
 import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 import {
   AccessEvents,
+  accessChanges,
   adminAuthInterceptor,
   createAccessServiceImpl,
   createAuthenticator,
+  createCredentialCache,
   createOidcVerifier,
+  OpenStreams,
   PEER,
   type AccessRepository,
   type OidcSettings,
 } from "@fleetplane/access";
-import { isLoopbackAddress, UsageError, type Logger, type OptionSpec } from "@fleetplane/platform";
+import { isLoopbackAddress, UsageError, type Logger, type OptionSpec, type PushBus } from "@fleetplane/platform";
 import { registration, type ApiServerOptions, type ServiceRegistration, type TlsFiles } from "@fleetplane/platform-node";
 
 /** Who may use the admin API and how browsers and TLS are treated there (every command with an admin port). */
@@ -22,6 +25,12 @@ export interface AdminAccessSettings {
   publicHosts?: string[] | undefined;
   corsAllowedOrigins?: string[] | undefined;
   tls?: TlsFiles | undefined;
+  /**
+   * How long verified keys and role bindings are trusted without a store
+   * read, and how often open streams check their caller again (default 15 s).
+   * Revocations reach every replica with a push bus at once; this bounds the rest.
+   */
+  credentialCacheMs?: number | undefined;
 }
 
 export const ADMIN_ACCESS_OPTIONS: OptionSpec[] = [
@@ -35,6 +44,13 @@ export const ADMIN_ACCESS_OPTIONS: OptionSpec[] = [
   { name: "cors-allowed-origins", kind: "string", description: "Origins (comma separated, e.g. https://ops.example.com) whose web pages may call the admin API; default none" },
   { name: "api-tls-cert", kind: "string", description: "PEM certificate (chain) for TLS on the admin API (with --api-tls-key); reloaded when the file changes" },
   { name: "api-tls-key", kind: "string", description: "PEM private key for --api-tls-cert" },
+  {
+    name: "credential-cache-seconds",
+    kind: "number",
+    description:
+      "How long a verified API key and its role bindings are trusted without a store read, and how often open streams re-check their caller. Revocations reach replicas sharing --nats-url at once; this bounds how late others see one (0: read the store on every call)",
+    default: "15",
+  },
 ];
 
 const list = (v: unknown) => (v === undefined ? undefined : String(v).split(",").map((s) => s.trim()).filter(Boolean));
@@ -50,6 +66,8 @@ export function adminAccessOf(v: Record<string, unknown>, listenHost: string): A
   if (issuer && v["oidc-audience"] === undefined) throw new UsageError("--oidc-issuer needs --oidc-audience (the aud the admin API's tokens carry)");
   const cert = v["api-tls-cert"], key = v["api-tls-key"];
   if ((cert === undefined) !== (key === undefined)) throw new UsageError("--api-tls-cert and --api-tls-key go together");
+  const cacheSeconds = Number(v["credential-cache-seconds"] ?? 15);
+  if (!Number.isFinite(cacheSeconds) || cacheSeconds < 0 || cacheSeconds > 3600) throw new UsageError(`--credential-cache-seconds must be 0 to 3600, got "${String(v["credential-cache-seconds"])}"`);
   return {
     auth,
     ...(issuer
@@ -66,20 +84,29 @@ export function adminAccessOf(v: Record<string, unknown>, listenHost: string): A
     publicHosts: list(v["public-host"]),
     corsAllowedOrigins: list(v["cors-allowed-origins"]),
     ...(cert !== undefined ? { tls: { certFile: String(cert), keyFile: String(key) } } : {}),
+    credentialCacheMs: cacheSeconds * 1000,
   };
 }
 
 /**
  * The admin API's access control, assembled once per process: the one
- * interceptor (credentials, METHOD_RULES, roles), the client address it
- * records, the browser and TLS settings, and AccessService.
+ * interceptor (credentials, METHOD_RULES, roles) reading keys and bindings
+ * through the credential cache, the open streams it watches, the access
+ * changes announced on `bus` (undefined: this process only), the client
+ * address it records, the browser and TLS settings, and AccessService.
+ * `close` after the server stopped.
  */
-export function adminAccess(settings: AdminAccessSettings, repository: AccessRepository, logger: Logger) {
+export function adminAccess(settings: AdminAccessSettings, repository: AccessRepository, logger: Logger, bus?: PushBus) {
   const events = new AccessEvents({ repository, logger });
+  const ttlMs = settings.credentialCacheMs ?? 15_000;
+  const cache = createCredentialCache(repository, { ttlMs });
+  const streams = new OpenStreams({ recheckIntervalMs: ttlMs > 0 ? ttlMs : 15_000, logger });
+  const changes = accessChanges({ bus, cache, streams, logger });
   const interceptor: Interceptor = adminAuthInterceptor({
     mode: settings.auth,
-    authenticate: createAuthenticator({ repository, oidc: settings.oidc ? createOidcVerifier(settings.oidc) : undefined }),
+    authenticate: createAuthenticator({ source: cache, oidc: settings.oidc ? createOidcVerifier(settings.oidc) : undefined }),
     events,
+    streams,
     logger,
   });
   if (settings.auth === "none") logger.warn("admin authentication is off (--admin-auth none): anyone who reaches the loopback admin API may change the fleet");
@@ -90,6 +117,13 @@ export function adminAccess(settings: AdminAccessSettings, repository: AccessRep
     publicHosts: settings.publicHosts,
     corsAllowedOrigins: settings.corsAllowedOrigins,
   };
-  const services: ServiceRegistration[] = [registration(AccessService, createAccessServiceImpl(repository, logger))];
-  return { server, services };
+  const services: ServiceRegistration[] = [registration(AccessService, createAccessServiceImpl(repository, logger, changes))];
+  return {
+    server,
+    services,
+    async close() {
+      streams.close();
+      await changes.close();
+    },
+  };
 }

@@ -68,7 +68,7 @@ export async function startCommandServiceAlone(
       service.routes(r);
     },
   });
-  return { port: api.port, close: async () => (await api.close(), await internal.close(), await service.close(), await stores.close()) };
+  return { port: api.port, close: async () => (await api.close(), await access.close(), await internal.close(), await service.close(), await stores.close()) };
 }
 
 /**
@@ -115,7 +115,7 @@ export async function startAgentServiceAlone(
     customCapabilities: o.customCapabilities,
     ...(o.agentRetentionMs !== undefined ? { agentRetentionMs: o.agentRetentionMs } : {}),
   });
-  const access = adminAccess(o.access, stores.access, o.logger.child({ component: "access" }));
+  const access = adminAccess(o.access, stores.access, o.logger.child({ component: "access" }), bus);
   const api = await startApiServer({
     host: o.host,
     port: o.port,
@@ -137,6 +137,7 @@ export async function startAgentServiceAlone(
       // No reaping while shutting down: gateways cannot renew meanwhile.
       await service.leases.stop();
       await api.close();
+      await access.close();
       await internal.close();
       await service.close();
       await bus.close();
