@@ -262,6 +262,8 @@ export async function startDistributed(o: DistributedOptions = {}) {
     httpUrlOf: (i: number) => `http://127.0.0.1:${gateways[i]!.port}/v1/opamp`,
     gateways,
     agentService,
+    /** The second agent-service replica (agentServiceReplicas: 2), on the same store and bus. */
+    secondReplica,
     natsUrl: nats.url,
     mongoUrl,
     tokenFile,

@@ -15,6 +15,8 @@ export interface CredentialCacheOptions {
   /** Keys and identities kept (each); the least recently loaded go first. Default 10 000. */
   maxEntries?: number;
   now?: () => number;
+  /** Told of every read: served from memory (hit) or from the store (miss). For /metrics. */
+  observe?: (result: "hit" | "miss") => void;
 }
 
 export interface CredentialCache extends CredentialSource {
@@ -46,7 +48,11 @@ export function createCredentialCache(source: CredentialSource, o: CredentialCac
 
   const read = async <T>(map: Map<string, Entry<T>>, id: string, load: () => Promise<T | undefined>): Promise<T | undefined> => {
     const hit = map.get(id);
-    if (hit && hit.untilMs > now()) return hit.value;
+    if (hit && hit.untilMs > now()) {
+      o.observe?.("hit");
+      return hit.value;
+    }
+    o.observe?.("miss");
     const started = generation;
     const value = await load();
     if (value !== undefined && ttlMs > 0 && generation === started) {

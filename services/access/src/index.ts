@@ -17,4 +17,5 @@ export { ACCESS_CHANNEL, accessChanges, type AccessChanges } from "./access-chan
 export { AccessEvents, type Refusal } from "./access-events.js";
 export { adminAuthInterceptor, PEER, type AdminAuthOptions } from "./admin-auth-interceptor.js";
 export { createAccessServiceImpl } from "./api/access-service-handler.js";
+export { prometheusAccessMetrics } from "./adapters/prometheus-access-metrics.js";
 export { createLmdbAccessRepository } from "./adapters/lmdb-access-repository.js";

@@ -24,6 +24,8 @@ export interface OpenStreamsOptions {
   recheckIntervalMs?: number;
   /** Where checks that could not be made (the store down) are logged. */
   logger: Logger;
+  /** Told when a stream is watched, unwatched, and ended by a check (with the error's name). For /metrics. */
+  observe?: { opened(): void; closed(): void; ended(error: Error): void };
 }
 
 // setTimeout's longest wait (~24.8 days); a token that ends later is caught by a periodic check.
@@ -49,6 +51,7 @@ export class OpenStreams {
   /** Watches a stream until the returned function is called (when it ends, however). */
   add(stream: WatchedStream): () => void {
     this.streams.add(stream);
+    this.o.observe?.opened();
     if (stream.validUntilMs !== undefined) {
       const inMs = stream.validUntilMs - Date.now();
       if (inMs <= LONGEST_TIMER_MS) {
@@ -88,11 +91,13 @@ export class OpenStreams {
     }
     if (verdict.allowed) return;
     this.remove(stream);
+    this.o.observe?.ended(verdict.error);
     stream.end(verdict.error);
   }
 
   private remove(stream: WatchedStream): void {
-    this.streams.delete(stream);
+    if (!this.streams.delete(stream)) return;
+    this.o.observe?.closed();
     clearTimeout(this.expiryTimers.get(stream));
     this.expiryTimers.delete(stream);
     if (this.streams.size === 0 && this.interval) {

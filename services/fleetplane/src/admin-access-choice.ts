@@ -10,6 +10,7 @@ import {
   createOidcVerifier,
   OpenStreams,
   PEER,
+  prometheusAccessMetrics,
   type AccessRepository,
   type OidcSettings,
 } from "@fleetplane/access";
@@ -99,8 +100,9 @@ export function adminAccessOf(v: Record<string, unknown>, listenHost: string): A
 export function adminAccess(settings: AdminAccessSettings, repository: AccessRepository, logger: Logger, bus?: PushBus) {
   const events = new AccessEvents({ repository, logger });
   const ttlMs = settings.credentialCacheMs ?? 15_000;
-  const cache = createCredentialCache(repository, { ttlMs });
-  const streams = new OpenStreams({ recheckIntervalMs: ttlMs > 0 ? ttlMs : 15_000, logger });
+  const metrics = prometheusAccessMetrics();
+  const cache = createCredentialCache(repository, { ttlMs, observe: metrics.cache });
+  const streams = new OpenStreams({ recheckIntervalMs: ttlMs > 0 ? ttlMs : 15_000, logger, observe: metrics.streams });
   const changes = accessChanges({ bus, cache, streams, logger });
   const interceptor: Interceptor = adminAuthInterceptor({
     mode: settings.auth,
