@@ -6,8 +6,8 @@ import { isRole } from "./roles.js";
 export interface OidcSettings {
   /** The `iss` tokens must carry, e.g. https://login.example.com/realms/ops. */
   issuer: string;
-  /** The `aud` tokens must include (the client id of the admin API). */
-  audience: string;
+  /** The `aud` tokens must include (the client id of the admin API); several: any of them. */
+  audience: string | string[];
   /** Where the signing keys are; default: `jwks_uri` from the issuer's discovery document. */
   jwksUrl?: string | undefined;
   /**

@@ -15,6 +15,7 @@ import {
   type OidcSettings,
 } from "@fleetplane/access";
 import { isLoopbackAddress, UsageError, type Logger, type OptionSpec, type PushBus } from "@fleetplane/platform";
+import type { ConsoleOidcSettings } from "@fleetplane/console";
 import { registration, type ApiServerOptions, type ServiceRegistration, type TlsFiles } from "@fleetplane/platform-node";
 
 /** Who may use the admin API and how browsers and TLS are treated there (every command with an admin port). */
@@ -22,6 +23,8 @@ export interface AdminAccessSettings {
   /** "on" (default): every RPC needs an API key or OIDC token. "none": nobody needs one — loopback only. */
   auth: "on" | "none";
   oidc?: OidcSettings | undefined;
+  /** The console's OIDC sign-in (with --oidc-console-client-id); default: API keys only. */
+  consoleOidc?: ConsoleOidcSettings | undefined;
   /** Host names the admin API and console answer to (default: loopback names); the listen address is always one. */
   publicHosts?: string[] | undefined;
   corsAllowedOrigins?: string[] | undefined;
@@ -37,9 +40,17 @@ export interface AdminAccessSettings {
 export const ADMIN_ACCESS_OPTIONS: OptionSpec[] = [
   { name: "admin-auth", kind: "string", description: "on: every admin RPC needs an API key or OIDC token; none: no credential (refused unless the admin API listens on loopback)", default: "on" },
   { name: "oidc-issuer", kind: "string", description: "Accept OIDC bearer tokens (JWTs) from this issuer (its iss claim), e.g. https://login.example.com/realms/ops" },
-  { name: "oidc-audience", kind: "string", description: "The aud OIDC tokens must carry (needed with --oidc-issuer)" },
+  { name: "oidc-audience", kind: "string", description: "The aud OIDC tokens must carry (needed with --oidc-issuer); comma separated for several, e.g. the admin API's and the console's client id (whose ID tokens the console sends)" },
   { name: "oidc-jwks-url", kind: "string", description: "Where the issuer's signing keys are; default: jwks_uri of its discovery document" },
   { name: "oidc-roles-claim", kind: "string", description: "Token claim whose values grant roles (viewer, operator, admin in every namespace, or <namespace>:<role>); dots for nesting", default: "roles" },
+  {
+    name: "oidc-console-client-id",
+    kind: "string",
+    description:
+      "The console's client id at the issuer: turns on OIDC sign-in in the console (authorization code with PKCE, a public client without secret; redirect URI: the console's URL with a trailing /; the issuer must allow that origin to call its token endpoint (CORS))",
+  },
+  { name: "oidc-console-scopes", kind: "string", description: "Scopes the console asks for", default: "openid profile" },
+  { name: "oidc-console-token", kind: "string", description: "The token the console sends: id (the ID token; add the client id to --oidc-audience) or access (the issuer's JWT access token)", default: "id" },
   { name: "oidc-clock-skew-seconds", kind: "number", description: "Clock difference tolerated when checking exp and nbf", default: "60" },
   { name: "public-host", kind: "string", description: "Host names (comma separated) clients reach the admin API and console by; other Host headers are refused (DNS rebinding). Default: localhost, 127.0.0.1, ::1; the listen address is always allowed" },
   { name: "cors-allowed-origins", kind: "string", description: "Origins (comma separated, e.g. https://ops.example.com) whose web pages may call the admin API; default none" },
@@ -65,6 +76,12 @@ export function adminAccessOf(v: Record<string, unknown>, listenHost: string): A
   }
   const issuer = v["oidc-issuer"] === undefined ? undefined : String(v["oidc-issuer"]);
   if (issuer && v["oidc-audience"] === undefined) throw new UsageError("--oidc-issuer needs --oidc-audience (the aud the admin API's tokens carry)");
+  const consoleClientId = v["oidc-console-client-id"] === undefined ? undefined : String(v["oidc-console-client-id"]);
+  if (consoleClientId !== undefined && !issuer) throw new UsageError("--oidc-console-client-id needs --oidc-issuer (and --oidc-audience)");
+  const consoleToken = String(v["oidc-console-token"] ?? "id");
+  if (consoleToken !== "id" && consoleToken !== "access") throw new UsageError(`--oidc-console-token must be id or access, got "${consoleToken}"`);
+  const scopes = String(v["oidc-console-scopes"] ?? "openid profile");
+  if (consoleClientId !== undefined && !scopes.split(/\s+/).includes("openid")) throw new UsageError(`--oidc-console-scopes must include openid, got "${scopes}"`);
   const cert = v["api-tls-cert"], key = v["api-tls-key"];
   if ((cert === undefined) !== (key === undefined)) throw new UsageError("--api-tls-cert and --api-tls-key go together");
   const cacheSeconds = Number(v["credential-cache-seconds"] ?? 15);
@@ -75,13 +92,14 @@ export function adminAccessOf(v: Record<string, unknown>, listenHost: string): A
       ? {
           oidc: {
             issuer,
-            audience: String(v["oidc-audience"]),
+            audience: list(v["oidc-audience"])!,
             jwksUrl: v["oidc-jwks-url"] === undefined ? undefined : String(v["oidc-jwks-url"]),
             rolesClaim: String(v["oidc-roles-claim"] ?? "roles"),
             clockSkewSeconds: Number(v["oidc-clock-skew-seconds"] ?? 60),
           },
         }
       : {}),
+    ...(issuer && consoleClientId !== undefined ? { consoleOidc: { issuer, clientId: consoleClientId, scopes, token: consoleToken } } : {}),
     publicHosts: list(v["public-host"]),
     corsAllowedOrigins: list(v["cors-allowed-origins"]),
     ...(cert !== undefined ? { tls: { certFile: String(cert), keyFile: String(key) } } : {}),

@@ -132,7 +132,7 @@ export async function startAgentServiceAlone(
       r.service(CommandService, { listCommands: (req, ctx) => commandReader.listCommands(req, { signal: ctx.signal }) });
     },
     ready: async () => (await service.ping(), true),
-    web: consoleWeb(o.console, o.logger.child({ component: "console" })),
+    web: consoleWeb(o.console, o.logger.child({ component: "console" }), o.access?.consoleOidc),
   });
   const internal = await startInternalServer({ ...o.internal, logger: o.logger, routes: service.internalRoutes });
   return {

@@ -127,7 +127,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
       await commandService.audit.ping();
       return true;
     },
-    web: consoleWeb(o.console, o.logger.child({ component: "console" })),
+    web: consoleWeb(o.console, o.logger.child({ component: "console" }), o.access?.consoleOidc),
   });
 
   const authOn = (o.access?.auth ?? "on") === "on";
