@@ -54,7 +54,8 @@ describe.skipIf(!haveChromium)("console sign-in with OIDC (authorization code + 
       findAccount: (_ctx: unknown, id: string) => ({ accountId: id, claims: () => ({ sub: id, roles: USERS[id]?.roles ?? [] }) }),
       // The console exchanges the code from its own origin.
       clientBasedCORS: (_ctx: unknown, origin: string) => origin === t.apiUrl,
-      ttl: { IdToken: (_ctx: unknown, token: { accountId: string }) => USERS[token.accountId]?.idTokenSeconds ?? 60 },
+      // The ID token's claims are on `available`; "brief"'s last seconds only.
+      ttl: { IdToken: (_ctx: unknown, token: { available?: { sub?: string } }) => USERS[token.available?.sub ?? ""]?.idTokenSeconds ?? 60 },
       cookies: { keys: ["fleetplane-test-cookie-key"] },
     });
     provider.on("server_error", (_ctx: unknown, err: unknown) => browserErrors.push(`provider: ${String(err)}`));
