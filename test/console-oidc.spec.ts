@@ -55,7 +55,13 @@ describe.skipIf(!haveChromium)("console sign-in with OIDC (authorization code + 
       // The console exchanges the code from its own origin.
       clientBasedCORS: (_ctx: unknown, origin: string) => origin === t.apiUrl,
       // The ID token's claims are on `available`; "brief"'s last seconds only.
-      ttl: { IdToken: (_ctx: unknown, token: { available?: { sub?: string } }) => USERS[token.available?.sub ?? ""]?.idTokenSeconds ?? 60 },
+      ttl: {
+        IdToken: (_ctx: unknown, token: { available?: { sub?: string } }) => USERS[token.available?.sub ?? ""]?.idTokenSeconds ?? 60,
+        AccessToken: 3600,
+        Grant: 3600,
+        Interaction: 600,
+        Session: 3600,
+      },
       cookies: { keys: ["fleetplane-test-cookie-key"] },
     });
     provider.on("server_error", (_ctx: unknown, err: unknown) => browserErrors.push(`provider: ${String(err)}`));
