@@ -134,6 +134,12 @@ export interface DistributedOptions {
   agentServiceReplicas?: 1 | 2;
   /** What gateways ask agents for (default "token": the simulated agents send a token made at start). */
   agentAuth?: "none" | "token";
+  /**
+   * TLS on both internal listeners with this pair (a certificate for
+   * 127.0.0.1), the clients (gateways, agent-service) trusting `caFile`
+   * through --internal-tls-ca.
+   */
+  internalTls?: { caFile: string; certFile: string; keyFile: string };
 }
 
 export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
@@ -161,7 +167,10 @@ export async function startDistributed(o: DistributedOptions = {}) {
   // The services' shared secret for their internal listeners.
   const tokenFile = join(mkdtempSync(join(tmpdir(), "fleetplane-token-")), "internal-token");
   writeFileSync(tokenFile, randomBytes(32).toString("hex"), { mode: 0o600 });
-  const internal = (port: number) => ["--internal-port", String(port), "--internal-token-file", tokenFile];
+  const tlsArgs = o.internalTls ? ["--internal-tls-cert", o.internalTls.certFile, "--internal-tls-key", o.internalTls.keyFile] : [];
+  const internal = (port: number) => ["--internal-port", String(port), "--internal-token-file", tokenFile, ...tlsArgs];
+  const internalScheme = o.internalTls ? "https" : "http";
+  const trustArgs = o.internalTls ? ["--internal-tls-ca", o.internalTls.caFile] : [];
   const commandInternalPort = await freePort();
   const agentInternalPorts = [await freePort(), await freePort()];
   const commandService = new ServiceProcess("command-service", "command-service", await freePort(), ["--mongo-url", mongoUrl, ...internal(commandInternalPort)], o.logs);
@@ -172,7 +181,8 @@ export async function startDistributed(o: DistributedOptions = {}) {
     nats.url,
     ...internal(internalPort),
     "--command-service-url",
-    `http://127.0.0.1:${commandInternalPort}`,
+    `${internalScheme}://127.0.0.1:${commandInternalPort}`,
+    ...trustArgs,
     "--reap-interval-seconds",
     "1",
     ...csrArgs,
@@ -189,7 +199,8 @@ export async function startDistributed(o: DistributedOptions = {}) {
     "--gateway-id",
     id,
     "--agent-service-url",
-    `http://127.0.0.1:${replica.internalPort}`,
+    `${internalScheme}://127.0.0.1:${replica.internalPort}`,
+    ...trustArgs,
     "--internal-token-file",
     tokenFile,
     "--nats-url",
@@ -262,11 +273,13 @@ export async function startDistributed(o: DistributedOptions = {}) {
     httpUrlOf: (i: number) => `http://127.0.0.1:${gateways[i]!.port}/v1/opamp`,
     gateways,
     agentService,
+    /** The second agent-service replica (agentServiceReplicas: 2), on the same store and bus. */
+    secondReplica,
     natsUrl: nats.url,
     mongoUrl,
     tokenFile,
-    agentInternalUrl: `http://127.0.0.1:${agentService.internalPort}`,
-    commandInternalUrl: `http://127.0.0.1:${commandInternalPort}`,
+    agentInternalUrl: `${internalScheme}://127.0.0.1:${agentService.internalPort}`,
+    commandInternalUrl: `${internalScheme}://127.0.0.1:${commandInternalPort}`,
     commandService,
     /** Stops NATS (agents stay connected to their gateways). */
     stopNats: async () => {

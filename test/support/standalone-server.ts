@@ -15,6 +15,7 @@ import { startStandalone, type Standalone } from "@fleetplane/server";
 import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 import { type CsrApproval, serverCustomCapabilities } from "@fleetplane/agent-service";
 import { issueApiKey, type OidcSettings } from "@fleetplane/access";
+import type { ConsoleOidcSettings } from "@fleetplane/console";
 import { bearer } from "./admin-key.js";
 import { writeTestCa } from "./csr.js";
 import { EnrollmentService } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
@@ -35,6 +36,8 @@ export async function startTestServer(
     customCapabilities?: string;
     /** Accept OIDC tokens (as the --oidc-* flags). */
     oidc?: OidcSettings;
+    /** The console's OIDC sign-in (as --oidc-console-client-id …; needs `oidc`). */
+    consoleOidc?: ConsoleOidcSettings;
     /** What agents present (default "token": the simulated agents send the token made here). */
     agentAuth?: "none" | "token";
     /** How often gateways check the tokens in use again (default 5 s). */
@@ -61,7 +64,7 @@ export async function startTestServer(
     ...(ca ? { csr: { caCertFile: ca.caCertFile, caKeyFile: ca.caKeyFile, approval: options.csrApproval } } : {}),
     ...(options.console !== undefined ? { console: options.console } : {}),
     customCapabilities: serverCustomCapabilities(options.customCapabilities ?? ""),
-    ...(options.oidc ? { access: { auth: "on" as const, oidc: options.oidc } } : {}),
+    ...(options.oidc ? { access: { auth: "on" as const, oidc: options.oidc, consoleOidc: options.consoleOidc } } : {}),
     // Tests make their own admin key below (a restart on the same data would find it).
     firstAdminKey: false,
     agentAuth: options.agentAuth ?? "token",

@@ -8,6 +8,8 @@ export interface Identity {
   name: string;
   /** Its roles: from the store, and for OIDC also from the token's roles claim. */
   bindings: RoleBinding[];
+  /** OIDC: when the token stops being accepted (exp plus the clock skew); API keys last until revoked. */
+  validUntilMs?: number | undefined;
 }
 
 /** Where the admin interceptor leaves the caller for the handlers. */

@@ -11,7 +11,11 @@ export { ApiKeyNameTakenError, type AccessEventRecord, type AccessRepository, ty
 export { InvalidApiKeyNameError, firstAdminKey, issueApiKey } from "./api-key-issuer.js";
 export { createOidcVerifier, InvalidTokenError, type OidcSettings, type OidcVerifier } from "./oidc-verifier.js";
 export { createAuthenticator, UnauthenticatedError, type Authenticator } from "./authenticator.js";
+export { createCredentialCache, type CredentialCache, type CredentialCacheOptions, type CredentialSource } from "./credential-cache.js";
+export { OpenStreams, type OpenStreamsOptions, type WatchedStream, type Verdict } from "./open-streams.js";
+export { ACCESS_CHANNEL, accessChanges, type AccessChanges } from "./access-changes.js";
 export { AccessEvents, type Refusal } from "./access-events.js";
 export { adminAuthInterceptor, PEER, type AdminAuthOptions } from "./admin-auth-interceptor.js";
 export { createAccessServiceImpl } from "./api/access-service-handler.js";
+export { prometheusAccessMetrics } from "./adapters/prometheus-access-metrics.js";
 export { createLmdbAccessRepository } from "./adapters/lmdb-access-repository.js";

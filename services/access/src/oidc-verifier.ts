@@ -6,8 +6,8 @@ import { isRole } from "./roles.js";
 export interface OidcSettings {
   /** The `iss` tokens must carry, e.g. https://login.example.com/realms/ops. */
   issuer: string;
-  /** The `aud` tokens must include (the client id of the admin API). */
-  audience: string;
+  /** The `aud` tokens must include (the client id of the admin API); several: any of them. */
+  audience: string | string[];
   /** Where the signing keys are; default: `jwks_uri` from the issuer's discovery document. */
   jwksUrl?: string | undefined;
   /**
@@ -29,8 +29,11 @@ export class InvalidTokenError extends Error {
 }
 
 export interface OidcVerifier {
-  /** The token's subject and the roles its claim grants, or InvalidTokenError. */
-  verify(token: string): Promise<{ subject: string; bindings: RoleBinding[] }>;
+  /**
+   * The token's subject, the roles its claim grants and when it stops being
+   * accepted (exp plus the clock skew: streams it opened end then), or InvalidTokenError.
+   */
+  verify(token: string): Promise<{ subject: string; bindings: RoleBinding[]; validUntilMs: number }>;
 }
 
 // Asymmetric algorithms only: "none" and HMAC (whose key would be the JWKS itself) are refused.
@@ -41,6 +44,7 @@ export function createOidcVerifier(s: OidcSettings): OidcVerifier {
   let keys: ReturnType<typeof createRemoteJWKSet> | undefined;
   const keySet = async () => (keys ??= createRemoteJWKSet(new URL(s.jwksUrl ?? (await discoverJwksUrl(s.issuer)))));
   const claim = s.rolesClaim ?? "roles";
+  const clockTolerance = s.clockSkewSeconds ?? 60;
   return {
     async verify(token) {
       let payload: JWTPayload;
@@ -49,14 +53,18 @@ export function createOidcVerifier(s: OidcSettings): OidcVerifier {
           issuer: s.issuer,
           audience: s.audience,
           algorithms: ALGORITHMS,
-          clockTolerance: s.clockSkewSeconds ?? 60,
+          clockTolerance,
           requiredClaims: ["sub", "exp"],
         }));
       } catch (err) {
         throw new InvalidTokenError(tokenProblem(err));
       }
       const subject = payload.sub!;
-      return { subject, bindings: rolesOf(valueAt(payload, claim)).map(({ role, namespace }) => roleBinding(`oidc:${subject}`, role, namespace)) };
+      return {
+        subject,
+        bindings: rolesOf(valueAt(payload, claim)).map(({ role, namespace }) => roleBinding(`oidc:${subject}`, role, namespace)),
+        validUntilMs: (payload.exp! + clockTolerance) * 1000,
+      };
     },
   };
 }

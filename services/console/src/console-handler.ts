@@ -2,20 +2,32 @@ import type { WebHandler } from "@fleetplane/platform-node";
 import type * as http from "node:http";
 import { buildConsoleBundle, etagOf, type ConsoleAsset } from "./console-bundle.js";
 import { CONSOLE_HTML } from "./console-page.js";
+import { discoverOidcSignIn, type ConsoleOidcSettings, type OidcSignIn } from "./oidc-sign-in.js";
 
 type Response = Parameters<WebHandler>[1];
 
 export interface ConsoleHandlerOptions {
   /** Told once about the bundle build (time taken, or why it failed). */
   onBuilt?: (outcome: { ms: number; error?: Error }) => void;
+  /** OIDC sign-in (authorization code with PKCE) beside API keys; default: API keys only. */
+  oidc?: ConsoleOidcSettings | undefined;
+  /** Told when the issuer's discovery document could not be read (the page offers API keys meanwhile). */
+  onOidcProblem?: (error: Error) => void;
 }
 
-// The console talks only to its own origin (Connect over fetch).
-const SECURITY_HEADERS = {
-  "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+/**
+ * The console talks to its own origin (Connect over fetch) and, with OIDC,
+ * to the issuer's token endpoint (the code is exchanged in the browser:
+ * a public client with PKCE has no secret for a server to keep).
+ */
+const securityHeaders = (tokenEndpoint: string | undefined) => ({
+  "content-security-policy": `default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'${tokenEndpoint ? ` ${new URL(tokenEndpoint).origin}` : ""}; frame-ancestors 'none'; form-action 'self'; base-uri 'none'`,
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
-};
+});
+
+/** Where the page learns how to sign in (public: no credential needed to read it). */
+export const SIGN_IN_PATH = "/sign-in.json";
 
 /**
  * The web console at `/` (and its assets under /assets/). The bundle is built
@@ -41,9 +53,30 @@ export function createConsoleHandler(o: ConsoleHandlerOptions = {}): WebHandler 
     return bundle;
   };
 
+  // Discovery once it succeeds; a failure is retried on the next page load.
+  let oidc: Promise<OidcSignIn> | undefined;
+  const signIn = async (): Promise<{ oidc?: OidcSignIn; oidcProblem?: string }> => {
+    if (!o.oidc) return {};
+    oidc ??= discoverOidcSignIn(o.oidc).catch((err: Error) => {
+      oidc = undefined;
+      o.onOidcProblem?.(err);
+      throw err;
+    });
+    try {
+      return { oidc: await oidc };
+    } catch (err) {
+      return { oidcProblem: `OIDC sign-in is unavailable: ${(err as Error).message}` };
+    }
+  };
+
   return async (req, res) => {
     if (req.method !== "GET" && req.method !== "HEAD") return false;
     const path = (req.url ?? "").split("?")[0] ?? "";
+    if (path === SIGN_IN_PATH) {
+      const body = JSON.stringify(await signIn());
+      send(res, 200, { ...securityHeaders(undefined), "content-type": "application/json", "cache-control": "no-store" }, req.method === "HEAD" ? undefined : body);
+      return true;
+    }
     let asset: ConsoleAsset | undefined;
     if (path === "/" || path === "/index.html") asset = page;
     else if (path.startsWith("/assets/")) {
@@ -56,7 +89,8 @@ export function createConsoleHandler(o: ConsoleHandlerOptions = {}): WebHandler 
       if (!asset) return false;
     } else return false;
 
-    const headers = { ...SECURITY_HEADERS, "content-type": asset.contentType, etag: asset.etag, "cache-control": "no-cache" };
+    const tokenEndpoint = asset === page ? (await signIn()).oidc?.tokenEndpoint : undefined;
+    const headers = { ...securityHeaders(tokenEndpoint), "content-type": asset.contentType, etag: asset.etag, "cache-control": "no-cache" };
     if (req.headers["if-none-match"] === asset.etag) send(res, 304, headers);
     else send(res, 200, { ...headers, "content-length": String(asset.body.length) }, req.method === "HEAD" ? undefined : asset.body);
     return true;

@@ -2,15 +2,20 @@ import { createContextValues, type Interceptor } from "@connectrpc/connect";
 import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 import {
   AccessEvents,
+  accessChanges,
   adminAuthInterceptor,
   createAccessServiceImpl,
   createAuthenticator,
+  createCredentialCache,
   createOidcVerifier,
+  OpenStreams,
   PEER,
+  prometheusAccessMetrics,
   type AccessRepository,
   type OidcSettings,
 } from "@fleetplane/access";
-import { isLoopbackAddress, UsageError, type Logger, type OptionSpec } from "@fleetplane/platform";
+import { isLoopbackAddress, UsageError, type Logger, type OptionSpec, type PushBus } from "@fleetplane/platform";
+import type { ConsoleOidcSettings } from "@fleetplane/console";
 import { registration, type ApiServerOptions, type ServiceRegistration, type TlsFiles } from "@fleetplane/platform-node";
 
 /** Who may use the admin API and how browsers and TLS are treated there (every command with an admin port). */
@@ -18,23 +23,46 @@ export interface AdminAccessSettings {
   /** "on" (default): every RPC needs an API key or OIDC token. "none": nobody needs one — loopback only. */
   auth: "on" | "none";
   oidc?: OidcSettings | undefined;
+  /** The console's OIDC sign-in (with --oidc-console-client-id); default: API keys only. */
+  consoleOidc?: ConsoleOidcSettings | undefined;
   /** Host names the admin API and console answer to (default: loopback names); the listen address is always one. */
   publicHosts?: string[] | undefined;
   corsAllowedOrigins?: string[] | undefined;
   tls?: TlsFiles | undefined;
+  /**
+   * How long verified keys and role bindings are trusted without a store
+   * read, and how often open streams check their caller again (default 15 s).
+   * Revocations reach every replica with a push bus at once; this bounds the rest.
+   */
+  credentialCacheMs?: number | undefined;
 }
 
 export const ADMIN_ACCESS_OPTIONS: OptionSpec[] = [
   { name: "admin-auth", kind: "string", description: "on: every admin RPC needs an API key or OIDC token; none: no credential (refused unless the admin API listens on loopback)", default: "on" },
   { name: "oidc-issuer", kind: "string", description: "Accept OIDC bearer tokens (JWTs) from this issuer (its iss claim), e.g. https://login.example.com/realms/ops" },
-  { name: "oidc-audience", kind: "string", description: "The aud OIDC tokens must carry (needed with --oidc-issuer)" },
+  { name: "oidc-audience", kind: "string", description: "The aud OIDC tokens must carry (needed with --oidc-issuer); comma separated for several, e.g. the admin API's and the console's client id (whose ID tokens the console sends)" },
   { name: "oidc-jwks-url", kind: "string", description: "Where the issuer's signing keys are; default: jwks_uri of its discovery document" },
   { name: "oidc-roles-claim", kind: "string", description: "Token claim whose values grant roles (viewer, operator, admin in every namespace, or <namespace>:<role>); dots for nesting", default: "roles" },
+  {
+    name: "oidc-console-client-id",
+    kind: "string",
+    description:
+      "The console's client id at the issuer: turns on OIDC sign-in in the console (authorization code with PKCE, a public client without secret; redirect URI: the console's URL with a trailing /; the issuer must allow that origin to call its token endpoint (CORS))",
+  },
+  { name: "oidc-console-scopes", kind: "string", description: "Scopes the console asks for", default: "openid profile" },
+  { name: "oidc-console-token", kind: "string", description: "The token the console sends: id (the ID token; add the client id to --oidc-audience) or access (the issuer's JWT access token)", default: "id" },
   { name: "oidc-clock-skew-seconds", kind: "number", description: "Clock difference tolerated when checking exp and nbf", default: "60" },
   { name: "public-host", kind: "string", description: "Host names (comma separated) clients reach the admin API and console by; other Host headers are refused (DNS rebinding). Default: localhost, 127.0.0.1, ::1; the listen address is always allowed" },
   { name: "cors-allowed-origins", kind: "string", description: "Origins (comma separated, e.g. https://ops.example.com) whose web pages may call the admin API; default none" },
   { name: "api-tls-cert", kind: "string", description: "PEM certificate (chain) for TLS on the admin API (with --api-tls-key); reloaded when the file changes" },
   { name: "api-tls-key", kind: "string", description: "PEM private key for --api-tls-cert" },
+  {
+    name: "credential-cache-seconds",
+    kind: "number",
+    description:
+      "How long a verified API key and its role bindings are trusted without a store read, and how often open streams re-check their caller. Revocations reach replicas sharing --nats-url at once; this bounds how late others see one (0: read the store on every call)",
+    default: "15",
+  },
 ];
 
 const list = (v: unknown) => (v === undefined ? undefined : String(v).split(",").map((s) => s.trim()).filter(Boolean));
@@ -48,38 +76,57 @@ export function adminAccessOf(v: Record<string, unknown>, listenHost: string): A
   }
   const issuer = v["oidc-issuer"] === undefined ? undefined : String(v["oidc-issuer"]);
   if (issuer && v["oidc-audience"] === undefined) throw new UsageError("--oidc-issuer needs --oidc-audience (the aud the admin API's tokens carry)");
+  const consoleClientId = v["oidc-console-client-id"] === undefined ? undefined : String(v["oidc-console-client-id"]);
+  if (consoleClientId !== undefined && !issuer) throw new UsageError("--oidc-console-client-id needs --oidc-issuer (and --oidc-audience)");
+  const consoleToken = String(v["oidc-console-token"] ?? "id");
+  if (consoleToken !== "id" && consoleToken !== "access") throw new UsageError(`--oidc-console-token must be id or access, got "${consoleToken}"`);
+  const scopes = String(v["oidc-console-scopes"] ?? "openid profile");
+  if (consoleClientId !== undefined && !scopes.split(/\s+/).includes("openid")) throw new UsageError(`--oidc-console-scopes must include openid, got "${scopes}"`);
   const cert = v["api-tls-cert"], key = v["api-tls-key"];
   if ((cert === undefined) !== (key === undefined)) throw new UsageError("--api-tls-cert and --api-tls-key go together");
+  const cacheSeconds = Number(v["credential-cache-seconds"] ?? 15);
+  if (!Number.isFinite(cacheSeconds) || cacheSeconds < 0 || cacheSeconds > 3600) throw new UsageError(`--credential-cache-seconds must be 0 to 3600, got "${String(v["credential-cache-seconds"])}"`);
   return {
     auth,
     ...(issuer
       ? {
           oidc: {
             issuer,
-            audience: String(v["oidc-audience"]),
+            audience: list(v["oidc-audience"])!,
             jwksUrl: v["oidc-jwks-url"] === undefined ? undefined : String(v["oidc-jwks-url"]),
             rolesClaim: String(v["oidc-roles-claim"] ?? "roles"),
             clockSkewSeconds: Number(v["oidc-clock-skew-seconds"] ?? 60),
           },
         }
       : {}),
+    ...(issuer && consoleClientId !== undefined ? { consoleOidc: { issuer, clientId: consoleClientId, scopes, token: consoleToken } } : {}),
     publicHosts: list(v["public-host"]),
     corsAllowedOrigins: list(v["cors-allowed-origins"]),
     ...(cert !== undefined ? { tls: { certFile: String(cert), keyFile: String(key) } } : {}),
+    credentialCacheMs: cacheSeconds * 1000,
   };
 }
 
 /**
  * The admin API's access control, assembled once per process: the one
- * interceptor (credentials, METHOD_RULES, roles), the client address it
- * records, the browser and TLS settings, and AccessService.
+ * interceptor (credentials, METHOD_RULES, roles) reading keys and bindings
+ * through the credential cache, the open streams it watches, the access
+ * changes announced on `bus` (undefined: this process only), the client
+ * address it records, the browser and TLS settings, and AccessService.
+ * `close` after the server stopped.
  */
-export function adminAccess(settings: AdminAccessSettings, repository: AccessRepository, logger: Logger) {
+export function adminAccess(settings: AdminAccessSettings, repository: AccessRepository, logger: Logger, bus?: PushBus) {
   const events = new AccessEvents({ repository, logger });
+  const ttlMs = settings.credentialCacheMs ?? 15_000;
+  const metrics = prometheusAccessMetrics();
+  const cache = createCredentialCache(repository, { ttlMs, observe: metrics.cache });
+  const streams = new OpenStreams({ recheckIntervalMs: ttlMs > 0 ? ttlMs : 15_000, logger, observe: metrics.streams });
+  const changes = accessChanges({ bus, cache, streams, logger });
   const interceptor: Interceptor = adminAuthInterceptor({
     mode: settings.auth,
-    authenticate: createAuthenticator({ repository, oidc: settings.oidc ? createOidcVerifier(settings.oidc) : undefined }),
+    authenticate: createAuthenticator({ source: cache, oidc: settings.oidc ? createOidcVerifier(settings.oidc) : undefined }),
     events,
+    streams,
     logger,
   });
   if (settings.auth === "none") logger.warn("admin authentication is off (--admin-auth none): anyone who reaches the loopback admin API may change the fleet");
@@ -90,6 +137,13 @@ export function adminAccess(settings: AdminAccessSettings, repository: AccessRep
     publicHosts: settings.publicHosts,
     corsAllowedOrigins: settings.corsAllowedOrigins,
   };
-  const services: ServiceRegistration[] = [registration(AccessService, createAccessServiceImpl(repository, logger))];
-  return { server, services };
+  const services: ServiceRegistration[] = [registration(AccessService, createAccessServiceImpl(repository, logger, changes))];
+  return {
+    server,
+    services,
+    async close() {
+      streams.close();
+      await changes.close();
+    },
+  };
 }

@@ -3,7 +3,7 @@ import type { OptionSpec } from "@fleetplane/platform";
 import { CSR_OPTIONS } from "./certificate-authority-choice.js";
 import { CONSOLE_OPTION } from "./console-choice.js";
 import { ADMIN_ACCESS_OPTIONS } from "./admin-access-choice.js";
-import { INTERNAL_CLIENT_OPTIONS, internalListenerOptions } from "./internal-listener-choice.js";
+import { INTERNAL_CLIENT_OPTIONS, INTERNAL_TLS_CA_OPTION, internalListenerOptions } from "./internal-listener-choice.js";
 import { AGENT_RETENTION_OPTION } from "./agent-retention-choice.js";
 import { AGENT_AUTH_OPTIONS } from "./agent-auth-choice.js";
 import { OPAMP_TLS_OPTIONS } from "./opamp-tls-choice.js";
@@ -142,6 +142,7 @@ export const COMMAND_OPTIONS = {
     { name: "command-service-url", kind: "string", description: "Base URL of command-service's internal listener", default: "http://127.0.0.1:4333" },
     ...ADMIN_ACCESS_OPTIONS,
     ...internalListenerOptions("4332"),
+    INTERNAL_TLS_CA_OPTION,
     { name: "reap-interval-seconds", kind: "number", description: "How often to look for gateways whose lease ran out", default: "5" },
     ...CSR_OPTIONS,
     CONSOLE_OPTION,

@@ -1,4 +1,4 @@
-import { createConsoleHandler } from "@fleetplane/console";
+import { createConsoleHandler, type ConsoleOidcSettings } from "@fleetplane/console";
 import type { WebHandler } from "@fleetplane/platform-node";
 import type { Logger, OptionSpec } from "@fleetplane/platform";
 
@@ -9,10 +9,12 @@ export const CONSOLE_OPTION: OptionSpec = {
   default: "true",
 };
 
-/** The web console's pages for the admin API server, or none when turned off. */
-export function consoleWeb(enabled: boolean | undefined, logger: Logger): WebHandler | undefined {
+/** The web console's pages for the admin API server, or none when turned off; OIDC sign-in when configured. */
+export function consoleWeb(enabled: boolean | undefined, logger: Logger, oidc?: ConsoleOidcSettings): WebHandler | undefined {
   if (enabled === false) return undefined;
   return createConsoleHandler({
+    oidc,
+    onOidcProblem: (err) => logger.warn({ err: err.message }, "console OIDC sign-in unavailable (the issuer's discovery failed); retried on the next page load, API keys still work"),
     onBuilt: ({ ms, error }) => {
       if (error) logger.error({ err: error, ms }, "web console bundle failed to build; its pages answer 500 until a rebuild succeeds");
       else logger.info({ ms }, "web console bundle built");

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
 import { isLoopbackAddress, UsageError, type OptionSpec } from "@fleetplane/platform";
 import { readServiceToken, ServiceTokenFileError, type TlsFiles } from "@fleetplane/platform-node";
 
@@ -24,8 +26,49 @@ export const internalListenerOptions = (port: string): OptionSpec[] => [
   { name: "internal-tls-key", kind: "string", description: "PEM private key for --internal-tls-cert" },
 ];
 
-/** What a caller of an internal API needs: the token file. */
-export const INTERNAL_CLIENT_OPTIONS: OptionSpec[] = [TOKEN_FILE];
+const TLS_CA: OptionSpec = {
+  name: "internal-tls-ca",
+  kind: "string",
+  description:
+    "PEM CA certificate(s) that sign the internal listeners' certificates (--internal-tls-cert), trusted besides the system's CAs when calling an https:// internal URL; read at start (renewed listener certificates from the same CA need no restart)",
+};
+
+/** What a caller of an internal API needs: the token file, and the CA of the listener's certificate. */
+export const INTERNAL_CLIENT_OPTIONS: OptionSpec[] = [TOKEN_FILE, TLS_CA];
+
+/** agent-service calls command-service's internal listener: it needs the CA too (the token is its listener's). */
+export const INTERNAL_TLS_CA_OPTION = TLS_CA;
+
+/** How a service calls another's internal listener: the token, and for https:// the CAs its certificate is checked against. */
+export interface InternalClientSettings {
+  token: string | undefined;
+  /** PEM CAs (the system's and --internal-tls-ca); undefined: the system's only. */
+  ca?: string[] | undefined;
+}
+
+/**
+ * The client side: the token and --internal-tls-ca, checked against the URLs
+ * the service calls (a CA for an http:// URL is a mistake worth saying: the
+ * traffic would go in clear text while the operator thinks it is TLS).
+ */
+export function internalClientOf(v: Record<string, unknown>, urlFlags: string[]): InternalClientSettings {
+  const token = internalTokenOf(v);
+  const caFile = v["internal-tls-ca"];
+  if (caFile === undefined) return { token };
+  for (const flag of urlFlags) {
+    const url = String(v[flag]);
+    if (!url.startsWith("https://")) throw new UsageError(`--internal-tls-ca is for https:// internal URLs, but --${flag} is ${url}: use https:// (the listener needs --internal-tls-cert)`);
+  }
+  let pem: string;
+  try {
+    pem = readFileSync(String(caFile), "utf8");
+  } catch (err) {
+    throw new UsageError(`--internal-tls-ca: cannot read ${String(caFile)} (${(err as Error).message})`);
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--internal-tls-ca: ${String(caFile)} holds no PEM certificate`);
+  // A ca option replaces Node's trusted roots: keep the system's as well.
+  return { token, ca: [...rootCertificates, pem] };
+}
 
 /** The token in --internal-token-file, if given. */
 export function internalTokenOf(v: Record<string, unknown>): string | undefined {

@@ -10,7 +10,7 @@ import { StartupError, startExplained } from "./startup-errors.js";
 import { csrSettingsOf } from "./certificate-authority-choice.js";
 import { COMMAND_OPTIONS, STANDALONE_OPTIONS } from "./command-options.js";
 import { adminAccessOf } from "./admin-access-choice.js";
-import { internalListenerOf, internalTokenOf } from "./internal-listener-choice.js";
+import { internalClientOf, internalListenerOf } from "./internal-listener-choice.js";
 import { runAdminCommand } from "./admin-command.js";
 import { agentRetentionOf } from "./agent-retention-choice.js";
 import { agentAuthOf } from "./agent-auth-choice.js";
@@ -137,6 +137,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         commandServiceUrl: String(v["command-service-url"]),
         access: adminAccessOf(v, String(v.host)),
         internal: internalListenerOf(v),
+        internalCa: internalClientOf(v, ["command-service-url"]).ca,
         reapIntervalMs: Number(v["reap-interval-seconds"]) * 1000,
         csr: csrSettingsOf(v),
         console: v.console === true,
@@ -155,7 +156,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         host: String(v.host),
         port: Number(v.port),
         agentServiceUrl: String(v["agent-service-url"]),
-        internalToken: internalTokenOf(v),
+        internal: internalClientOf(v, ["agent-service-url"]),
         natsUrl: optional(v["nats-url"]),
         leaseSeconds: Number(v["lease-seconds"]),
         ...gatewayLimits(v),

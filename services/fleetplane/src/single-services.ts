@@ -10,7 +10,7 @@ import { UsageError, type Logger } from "@fleetplane/platform";
 import { adminAccess, type AdminAccessSettings } from "./admin-access-choice.js";
 import { chooseCertificateSigner, type CsrSettings } from "./certificate-authority-choice.js";
 import { consoleWeb } from "./console-choice.js";
-import type { InternalListenerSettings } from "./internal-listener-choice.js";
+import type { InternalClientSettings, InternalListenerSettings } from "./internal-listener-choice.js";
 import { choosePushBus } from "./push-bus-choice.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 import { openStores } from "./stores.js";
@@ -23,11 +23,12 @@ export interface Running {
 
 /**
  * A client transport to another service's internal listener: HTTP/2, the
- * trace (W3C trace context) when tracing is on, and the service token.
+ * trace (W3C trace context) when tracing is on, the service token, and for
+ * https:// the CAs the listener's certificate is checked against.
  */
-const internalTransport = (baseUrl: string, token: string | undefined) => {
-  const interceptors: Interceptor[] = [traceClientInterceptor, ...(token ? [serviceTokenClientInterceptor(token)] : [])];
-  return createConnectTransport({ baseUrl, httpVersion: "2", interceptors });
+const internalTransport = (baseUrl: string, client: InternalClientSettings) => {
+  const interceptors: Interceptor[] = [traceClientInterceptor, ...(client.token ? [serviceTokenClientInterceptor(client.token)] : [])];
+  return createConnectTransport({ baseUrl, httpVersion: "2", interceptors, ...(client.ca ? { nodeOptions: { ca: client.ca } } : {}) });
 };
 
 interface Listen {
@@ -68,7 +69,7 @@ export async function startCommandServiceAlone(
       service.routes(r);
     },
   });
-  return { port: api.port, close: async () => (await api.close(), await internal.close(), await service.close(), await stores.close()) };
+  return { port: api.port, close: async () => (await api.close(), await access.close(), await internal.close(), await service.close(), await stores.close()) };
 }
 
 /**
@@ -88,7 +89,10 @@ export async function startAgentServiceAlone(
       natsUrl?: string | undefined;
       /** command-service's internal listener. */
       commandServiceUrl: string;
+      /** This service's internal listener (gateways call it). */
       internal: InternalListenerSettings;
+      /** How it calls command-service's: the CAs for https:// (its token is `internal.token`). */
+      internalCa?: string[] | undefined;
       reapIntervalMs?: number;
       heartbeatIntervalSeconds?: number;
       /** Custom capabilities declared to agents (see AgentServiceModuleOptions). */
@@ -105,7 +109,7 @@ export async function startAgentServiceAlone(
   if (signer && !opampEndpoint) throw new UsageError("--csr-opamp-endpoint is needed with a CSR CA: the OpAMP URL (of your gateways or their load balancer) offered with issued certificates");
   const stores = await openStores({ dataDir: o.dataDir, mongoUrl: o.mongoUrl, logger: o.logger });
   const bus = await choosePushBus({ natsUrl: o.natsUrl, name: `agent-service-${process.pid}`, logger: o.logger, alone: true });
-  const toCommandService = internalTransport(o.commandServiceUrl, o.internal.token);
+  const toCommandService = internalTransport(o.commandServiceUrl, { token: o.internal.token, ca: o.internalCa });
   const recorder = createClient(CommandRecorderService, toCommandService);
   const commandReader = createClient(CommandService, toCommandService);
   const service = agentServiceModule(stores, recorder, bus, o.logger, {
@@ -115,7 +119,7 @@ export async function startAgentServiceAlone(
     customCapabilities: o.customCapabilities,
     ...(o.agentRetentionMs !== undefined ? { agentRetentionMs: o.agentRetentionMs } : {}),
   });
-  const access = adminAccess(o.access, stores.access, o.logger.child({ component: "access" }));
+  const access = adminAccess(o.access, stores.access, o.logger.child({ component: "access" }), bus);
   const api = await startApiServer({
     host: o.host,
     port: o.port,
@@ -128,7 +132,7 @@ export async function startAgentServiceAlone(
       r.service(CommandService, { listCommands: (req, ctx) => commandReader.listCommands(req, { signal: ctx.signal }) });
     },
     ready: async () => (await service.ping(), true),
-    web: consoleWeb(o.console, o.logger.child({ component: "console" })),
+    web: consoleWeb(o.console, o.logger.child({ component: "console" }), o.access?.consoleOidc),
   });
   const internal = await startInternalServer({ ...o.internal, logger: o.logger, routes: service.internalRoutes });
   return {
@@ -137,6 +141,7 @@ export async function startAgentServiceAlone(
       // No reaping while shutting down: gateways cannot renew meanwhile.
       await service.leases.stop();
       await api.close();
+      await access.close();
       await internal.close();
       await service.close();
       await bus.close();
@@ -152,8 +157,8 @@ export async function startGatewayAlone(
       gatewayId: string;
       /** agent-service's internal listener. */
       agentServiceUrl: string;
-      /** The service token agent-service's internal listener asks for. */
-      internalToken: string | undefined;
+      /** The service token agent-service's internal listener asks for, and the CAs of its certificate (https://). */
+      internal: InternalClientSettings;
       natsUrl?: string | undefined;
       /** TLS on the OpAMP port; plain HTTP without. */
       tls?: TlsFiles | undefined;
@@ -165,7 +170,7 @@ export async function startGatewayAlone(
     gatewayId: o.gatewayId,
     host: o.host,
     port: o.port,
-    agentService: createClient(AgentGatewayService, internalTransport(o.agentServiceUrl, o.internalToken)),
+    agentService: createClient(AgentGatewayService, internalTransport(o.agentServiceUrl, o.internal)),
     bus,
     logger: o.logger,
     tls: o.tls,

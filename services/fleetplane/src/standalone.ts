@@ -112,7 +112,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
 
   ownOpampUrl = `${gateway.transport.webSocketScheme}://${o.host.includes(":") ? `[${o.host}]` : o.host}:${gateway.port}/v1/opamp`;
 
-  const access = adminAccess(o.access ?? { auth: "on" }, stores.access, o.logger.child({ component: "access" }));
+  const access = adminAccess(o.access ?? { auth: "on" }, stores.access, o.logger.child({ component: "access" }), bus);
   const api: DualProtocolServer = await startApiServer({
     host: o.apiHost,
     port: o.apiPort,
@@ -127,7 +127,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
       await commandService.audit.ping();
       return true;
     },
-    web: consoleWeb(o.console, o.logger.child({ component: "console" })),
+    web: consoleWeb(o.console, o.logger.child({ component: "console" }), o.access?.consoleOidc),
   });
 
   const authOn = (o.access?.auth ?? "on") === "on";
@@ -148,6 +148,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
       // disconnected, flush what is cached, then close the store.
       await gateway.close();
       await api.close();
+      await access.close();
       await agentService.close();
       await commandService.close();
       await bus.close();

@@ -5,6 +5,7 @@ import { fetchLimit, pageLimit, toPage, type Logger } from "@fleetplane/platform
 import { toConnectError } from "@fleetplane/platform-node";
 import { ApiKeyNameTakenError, type AccessRepository, type ApiKeyRecord } from "../access-repository.js";
 import { InvalidApiKeyNameError, issueApiKey } from "../api-key-issuer.js";
+import type { AccessChanges } from "../access-changes.js";
 import { callerOf, IDENTITY } from "../identity.js";
 import { InvalidRoleBindingError, permissionsIn, roleBinding } from "../role-bindings.js";
 
@@ -17,8 +18,13 @@ const apiKeyOf = (r: ApiKeyRecord): Omit<ApiKey, "$typeName"> => ({
   revokedBy: r.revokedBy ?? "",
 });
 
-/** AccessService: keys, role bindings, WhoAmI and the refused calls. Permissions are the interceptor's business. */
-export function createAccessServiceImpl(repository: AccessRepository, logger: Logger): ServiceImpl<typeof AccessService> {
+/**
+ * AccessService: keys, role bindings, WhoAmI and the refused calls.
+ * Permissions are the interceptor's business. A revoked key or a changed
+ * binding is announced through `changes`, before the reply: this replica
+ * refuses the key's next call, and streams it opened end.
+ */
+export function createAccessServiceImpl(repository: AccessRepository, logger: Logger, changes: AccessChanges): ServiceImpl<typeof AccessService> {
   const guard = async <T>(what: string, body: () => Promise<T>): Promise<T> => {
     try {
       return await body();
@@ -46,6 +52,7 @@ export function createAccessServiceImpl(repository: AccessRepository, logger: Lo
         const revoked = await repository.revokeApiKey(req.id, Date.now(), callerOf(ctx));
         if (!revoked) throw new ConnectError(`API key ${req.id} is not known`, Code.NotFound);
         logger.info({ keyId: revoked.id, name: revoked.name, by: callerOf(ctx) }, "API key revoked");
+        await changes.changed(`key:${revoked.name}`);
         return { apiKey: apiKeyOf(revoked) };
       }),
     createRoleBinding: (req, ctx) =>
@@ -53,6 +60,7 @@ export function createAccessServiceImpl(repository: AccessRepository, logger: Lo
         const binding = bindingOf(req.binding);
         await repository.putRoleBinding(binding);
         logger.info({ ...binding, by: callerOf(ctx) }, "role binding created");
+        await changes.changed(binding.identity);
         return { binding };
       }),
     listRoleBindings: (req) => guard("ListRoleBindings", async () => ({ bindings: await repository.listRoleBindings(req.identity || undefined) })),
@@ -60,7 +68,10 @@ export function createAccessServiceImpl(repository: AccessRepository, logger: Lo
       guard("DeleteRoleBinding", async () => {
         const binding = bindingOf(req.binding);
         const deleted = await repository.deleteRoleBinding(binding);
-        if (deleted) logger.info({ ...binding, by: callerOf(ctx) }, "role binding deleted");
+        if (deleted) {
+          logger.info({ ...binding, by: callerOf(ctx) }, "role binding deleted");
+          await changes.changed(binding.identity);
+        }
         return { deleted };
       }),
     whoAmI: (_req, ctx) =>

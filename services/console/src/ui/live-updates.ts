@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { agentApi } from "./api.js";
 
@@ -29,9 +30,10 @@ function setState(next: LiveState): void {
  * One WatchAgents stream for the whole console, reopened with a growing
  * pause (1 s to 15 s) when it breaks: the server restarts, or it drops a
  * watcher that fell behind. Pages refresh from what the stream says
- * instead of polling.
+ * instead of polling. The server ends the stream with Unauthenticated when
+ * the credential is revoked or expires: then `onSignedOut`, not a retry.
  */
-export function startLiveUpdates(): void {
+export function startLiveUpdates(onSignedOut: () => void): void {
   if (started) return;
   started = true;
   void (async () => {
@@ -44,7 +46,8 @@ export function startLiveUpdates(): void {
           pauseMs = 1_000;
           if (change.agent) for (const l of agentListeners) l(change.agent);
         }
-      } catch {
+      } catch (err) {
+        if (ConnectError.from(err).code === Code.Unauthenticated) return onSignedOut();
         // Reported through the state indicator; the loop tries again.
       }
       setState("reconnecting");

@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { accessApi, credential, errorText, forgetCredential, rememberCredential } from "./api.js";
 import { SessionContext, type Session } from "./session.js";
 import { SignInPage } from "./pages/sign-in.js";
+import { finishOidcSignIn, isOidcReturn, signInOptions, startOidcSignIn, type SignInOptions } from "./oidc.js";
 import { onLiveState, startLiveUpdates, type LiveState } from "./live-updates.js";
 import { AgentDetailPage } from "./pages/agent-detail.js";
 import { AgentListPage } from "./pages/agent-list.js";
@@ -40,32 +41,59 @@ async function whoAmI(): Promise<Session> {
   return { identity: who.identity, permissions: who.permissions };
 }
 
+/** A credential the server refused mid-session (revoked, expired): back to the sign-in page. */
+function signedOutByServer(): void {
+  forgetCredential();
+  location.reload();
+}
+
 /** Signed in: the console; otherwise the sign-in page only. */
 function Root() {
   const [session, setSession] = useState<Session | undefined>();
   const [problem, setProblem] = useState<string | undefined>();
-  const [checking, setChecking] = useState(credential() !== undefined);
+  const [options, setOptions] = useState<SignInOptions>({});
+  const [checking, setChecking] = useState(credential() !== undefined || isOidcReturn());
   const open = async () => {
     try {
       setSession(await whoAmI());
       setProblem(undefined);
-      startLiveUpdates();
+      startLiveUpdates(signedOutByServer);
     } catch (err) {
       forgetCredential();
       setProblem(`Not signed in: ${errorText(err)}`);
     }
   };
   useEffect(() => {
-    if (credential()) void open().finally(() => setChecking(false));
+    void (async () => {
+      const offered = await signInOptions();
+      setOptions(offered);
+      if (isOidcReturn()) {
+        try {
+          rememberCredential(await finishOidcSignIn(offered.oidc));
+        } catch (err) {
+          setProblem(`Not signed in: ${errorText(err)}`);
+        }
+      }
+      if (credential()) await open();
+      setChecking(false);
+    })();
   }, []);
   if (checking) return <p class="loading">Signing in…</p>;
   if (!session) {
     return (
       <SignInPage
-        problem={problem}
+        problem={problem ?? options.oidcProblem}
+        oidc={options.oidc}
         onSignIn={async (key) => {
           rememberCredential(key);
           await open();
+        }}
+        onOidcSignIn={async () => {
+          try {
+            await startOidcSignIn(options.oidc!);
+          } catch (err) {
+            setProblem(errorText(err));
+          }
         }}
       />
     );

@@ -1,10 +1,22 @@
 import { useState } from "preact/hooks";
+import type { OidcSignIn } from "../oidc.js";
 
 /**
- * The only page an unauthenticated browser gets: paste an API key. The key
- * is checked with WhoAmI before the console opens.
+ * The only page an unauthenticated browser gets: sign in with the OIDC
+ * issuer (when the server has one for the console), or paste an API key.
+ * Either credential is checked with WhoAmI before the console opens.
  */
-export function SignInPage({ onSignIn, problem }: { onSignIn: (key: string) => Promise<void>; problem: string | undefined }) {
+export function SignInPage({
+  onSignIn,
+  onOidcSignIn,
+  oidc,
+  problem,
+}: {
+  onSignIn: (key: string) => Promise<void>;
+  onOidcSignIn: () => Promise<void>;
+  oidc: OidcSignIn | undefined;
+  problem: string | undefined;
+}) {
   const [key, setKey] = useState("");
   const [busy, setBusy] = useState(false);
   const submit = async (e: Event) => {
@@ -19,6 +31,14 @@ export function SignInPage({ onSignIn, problem }: { onSignIn: (key: string) => P
   return (
     <section class="sign-in" data-testid="sign-in">
       <h1>Sign in to Fleetplane</h1>
+      {oidc && (
+        <p>
+          <button type="button" onClick={() => void onOidcSignIn()} data-testid="sign-in-oidc">
+            Sign in with {new URL(oidc.issuer).host}
+          </button>{" "}
+          or use an API key:
+        </p>
+      )}
       <p>
         Paste an API key (<span class="mono">fpk_…</span>). An admin makes one with <span class="mono">fleetplane admin create-key</span> or
         AccessService.CreateApiKey. It is kept in this tab only.
