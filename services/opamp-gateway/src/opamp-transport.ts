@@ -255,11 +255,11 @@ export class OpampTransport {
       this.warnConnectionLimit(req, "ws");
       return rejectUpgrade(socket, 503, "too many agents on this gateway; retry later", this.retryAfter());
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, req, decision.credential));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, socket, req, decision.credential));
   }
 
-  private onWebSocket(ws: WebSocket, req: http.IncomingMessage, credential: string): void {
-    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credential, ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+  private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, credential: string): void {
+    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credential, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
     // A socket that never sends an (admitted) AgentToServer would be held,
@@ -307,7 +307,7 @@ export class OpampTransport {
     } catch (err) {
       this.metrics.decodeErrorsBy.ws.inc();
       const reply = this.callbacks.onReadMessageError(conn, err as Error);
-      if (reply) await this.send(conn, reply);
+      if (reply) this.sendNow(conn, reply);
       return;
     }
     if (!conn.admitted && !(await this.admitWebSocketAgent(conn, message))) return;
@@ -319,7 +319,7 @@ export class OpampTransport {
     // 1008 (policy violation), as for the first-message timeout: the socket
     // was authenticated, but not for the instance UID it named.
     if (reply instanceof AgentRefusal) return conn.close(1008, reply.reason.slice(0, 120));
-    await this.send(conn, reply);
+    this.sendNow(conn, reply);
     this.metrics.repliesBy.ws.inc();
     this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
   }
@@ -338,7 +338,7 @@ export class OpampTransport {
     const refusal = this.options.admission.admit(uid, sourceAddress(conn.remoteAddress));
     if (refusal) {
       this.warnNewAgentRefused(refusal, sourceAddress(conn.remoteAddress), uid, "ws");
-      await this.send(conn, this.newAgentRefusedReply(message.instanceUid));
+      this.sendNow(conn, this.newAgentRefusedReply(message.instanceUid));
       return false;
     }
     conn.admitted = true;
@@ -365,9 +365,10 @@ export class OpampTransport {
     return new InboundMessageTooLargeError(this.options.maxMessageBytes, "WebSocket message", { cause: err });
   }
 
-  private async send(conn: AgentConnection, reply: ServerToAgent): Promise<void> {
+  /** A reply on a WebSocket: written before this returns, with no promise to wait for. */
+  private sendNow(conn: WebSocketAgentConnection, reply: ServerToAgent): void {
     try {
-      await conn.push(reply);
+      conn.send(reply);
     } catch (err) {
       this.callbacks.onMessageResponseError(conn, reply, err as Error);
     }
