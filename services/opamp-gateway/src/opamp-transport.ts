@@ -273,21 +273,30 @@ export class OpampTransport {
       conn.close(1008, `no AgentToServer within ${timeoutMs / 1000} s`);
     }, timeoutMs).unref();
 
-    let queued = 0;
-    let chain: Promise<void> = Promise.resolve();
+    // One message at a time per connection, so replies keep the order of
+    // the reports they answer: a message that arrives while another is
+    // handled waits in `waiting`, and the loop that handles the first drains
+    // it — one promise per burst rather than a promise chain link per message.
+    let waiting: Array<{ data: RawData; isBinary: boolean }> | undefined;
+    let handling = false;
+    const handle = async (data: RawData, isBinary: boolean) => {
+      handling = true;
+      await this.onWebSocketMessage(conn, data, isBinary);
+      while (waiting !== undefined && waiting.length > 0) {
+        const next = waiting.shift()!;
+        if (waiting.length < WS_MAX_QUEUED && ws.isPaused) ws.resume();
+        await this.onWebSocketMessage(conn, next.data, next.isBinary);
+      }
+      handling = false;
+    };
     ws.on("pong", () => (conn.alive = true));
     ws.on("message", (data: RawData, isBinary: boolean) => {
       conn.alive = true;
       this.metrics.receivedBy.ws.inc();
       this.metrics.bytesIn.ws.inc(rawLength(data));
-      queued++;
-      if (queued >= WS_MAX_QUEUED) ws.pause();
-      // One message at a time per connection, so replies keep the order of
-      // the reports they answer.
-      chain = chain.then(async () => {
-        await this.onWebSocketMessage(conn, data, isBinary);
-        if (--queued < WS_MAX_QUEUED) ws.resume();
-      });
+      if (!handling) return void handle(data, isBinary);
+      (waiting ??= []).push({ data, isBinary });
+      if (waiting.length >= WS_MAX_QUEUED) ws.pause();
     });
     ws.on("error", (err) => {
       this.callbacks.onReadMessageError(conn, this.socketError(err));
