@@ -6,7 +6,8 @@ import { createInterface } from "node:readline";
 import { stopChild } from "../test/support/child-process.js";
 import { startDistributed } from "../test/support/distributed.js";
 
-const MAIN = join(import.meta.dirname, "..", "services", "fleetplane", "src", "main.ts");
+const ROOT = join(import.meta.dirname, "..");
+const mainOf = (checkout: string) => join(checkout, "services", "fleetplane", "src", "main.ts");
 
 /** A server under test: where agents and admins go, and which processes to measure. */
 export interface ServerUnderTest {
@@ -23,15 +24,19 @@ export interface ServerUnderTest {
   stop(): Promise<void>;
 }
 
-/** Fleetplane standalone as a child process, logging warnings only. */
-export async function startStandaloneServer(): Promise<ServerUnderTest> {
+/**
+ * Fleetplane standalone as a child process, logging warnings only; built
+ * from `checkout` (default: this one), so that `pnpm bench ab` can run
+ * another build of the project beside this one.
+ */
+export async function startStandaloneServer(checkout = ROOT, name = "fleetplane (standalone)"): Promise<ServerUnderTest> {
   const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-bench-"));
   // FLEETPLANE_BENCH_NODE_ARGS adds Node flags to the server, e.g.
   // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under a scenario.
   const nodeArgs = (process.env.FLEETPLANE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
   // New-agent admission off: the bench's agents all come from this one
   // address, and a connect storm measures throughput, not the rate limit.
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN, "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0"], {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", mainOf(checkout), "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0"], {
     stdio: ["ignore", "inherit", "pipe"],
   });
   // The start-up banner on stderr names both addresses and, on this first
@@ -57,7 +62,7 @@ export async function startStandaloneServer(): Promise<ServerUnderTest> {
     });
   });
   return {
-    name: "fleetplane (standalone)",
+    name,
     opampWsUrl: urls.opamp,
     apiUrl: urls.api,
     apiKey: urls.key,

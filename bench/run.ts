@@ -20,6 +20,9 @@ Scenarios (default: storm idle steady fanout):
   fanout   a new remote config for each of K agents: admin call to receipt, and to APPLIED recorded
   peers    storm, steady and idle (at --peers-idle-agents) against Fleetplane and a Go server on
            opamp-go's server package (tools/go/opamp-go-server), with the ratio table
+  ab       storm and steady alternated over --ab-rounds rounds between the build at --ab-base
+           (a checkout, e.g. a git worktree of the branch point), this build and the Go peer:
+           server CPU per new agent and per report, each build against the Go peer
   groups   new-agent cost (server CPU per agent in a connect storm) with 1 and with --groups-count
            groups in the namespace; a group's version change reaching --groups-agents connected
            agents: time until all APPLIED, and server CPU
@@ -33,6 +36,8 @@ Options:
   --modes M,...           standalone,distributed for steady (default both)
   --peers-idle-agents N   (default 10000)
   --groups-count N        (default 1000)
+  --ab-base DIR           the other checkout for ab (required for ab)
+  --ab-rounds N           (default 3)
   --groups-storm-agents N (default 3000)
   --groups-agents N       (default 10000; this machine allows 20000 open files per process)
 `;
@@ -48,6 +53,8 @@ const { values, positionals } = parseArgs({
     modes: { type: "string", default: "standalone,distributed" },
     "peers-idle-agents": { type: "string", default: "10000" },
     "groups-count": { type: "string", default: "1000" },
+    "ab-base": { type: "string", default: "" },
+    "ab-rounds": { type: "string", default: "3" },
     "groups-storm-agents": { type: "string", default: "3000" },
     "groups-agents": { type: "string", default: "10000" },
     help: { type: "boolean", short: "h", default: false },
@@ -109,6 +116,22 @@ for (const scenario of scenarios) {
         steadyAgents: Number(values["steady-agents"]),
         steadySeconds: Number(values["steady-seconds"]),
         idleAgents: Number(values["peers-idle-agents"]),
+        report,
+      });
+      break;
+    }
+    case "ab": {
+      if (!values["ab-base"]) {
+        process.stderr.write(`ab needs --ab-base DIR (another checkout of Fleetplane)\n\n${HELP}`);
+        process.exit(2);
+      }
+      const { runAb } = await import("./ab-scenario.js");
+      await runAb({
+        base: values["ab-base"],
+        rounds: Number(values["ab-rounds"]),
+        stormAgents: Number(values["storm-agents"]),
+        steadyAgents: Number(values["steady-agents"]),
+        steadySeconds: Number(values["steady-seconds"]),
         report,
       });
       break;

@@ -59,7 +59,7 @@ export async function connectStorm(server: ServerUnderTest, agents: number): Pro
     "first reply p50 ms": s.latencyMs.p50,
     "p99 ms": s.latencyMs.p99,
     errors: s.errorResponses + s.transportErrors + s.connectFailures,
-    "server cpu s": round((after.cpuMs - before.cpuMs) / 1000, 1),
+    "server cpu s": round((after.cpuMs - before.cpuMs) / 1000, 2),
     "server rss MiB": mb(after.rssBytes),
   };
 }

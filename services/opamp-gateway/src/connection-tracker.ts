@@ -15,6 +15,8 @@ export class ConnectionTracker {
   private readonly connections = new Map<string, Connection>();
   /** The last store write per connection: writes of one connection run in order. */
   private readonly writes = new Map<string, Promise<void>>();
+  /** Saves put off by saveSoon, by connection id. */
+  private readonly putOff = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly gatewayId: string,
@@ -43,8 +45,26 @@ export class ConnectionTracker {
     return this.connections.get(id);
   }
 
+  /**
+   * SaveConnection of a connection not yet named (OnConnected), written
+   * after `delayMs` unless a save of the same connection comes first and
+   * carries it: a new agent names itself in its first message a moment later,
+   * and that save writes the whole record anyway. One store write per new
+   * agent instead of two (docs/performance.md §10); a socket that stays
+   * silent is still saved, anonymous, a moment later.
+   */
+  saveSoon(record: Connection, delayMs: number, onError: (err: unknown) => void): void {
+    if (this.putOff.has(record.id)) return;
+    const timer = setTimeout(() => {
+      this.putOff.delete(record.id);
+      this.save(record).catch(onError);
+    }, delayMs).unref();
+    this.putOff.set(record.id, timer);
+  }
+
   /** SaveConnection: writes through to agent-service. */
   save(record: Connection): Promise<void> {
+    this.cancelPutOff(record.id);
     return this.inOrder(record.id, async () => {
       await this.remote.saveConnection({ connection: record });
     });
@@ -52,10 +72,18 @@ export class ConnectionTracker {
 
   /** DeleteConnection: forgets locally and in the store. */
   delete(id: string): Promise<void> {
+    this.cancelPutOff(id);
     return this.inOrder(id, async () => {
       await this.remote.deleteConnection({ id });
       this.connections.delete(id);
     });
+  }
+
+  private cancelPutOff(id: string): void {
+    const timer = this.putOff.get(id);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.putOff.delete(id);
   }
 
   /**

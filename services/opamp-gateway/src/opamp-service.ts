@@ -35,6 +35,14 @@ export interface OpampServiceOptions {
   authenticator?: AgentAuthenticator;
 }
 
+/**
+ * How long a new connection's anonymous save waits for the first message's
+ * save to take it over (ConnectionTracker.saveSoon). Longer than a first
+ * message takes to arrive even in a connect storm (first replies within
+ * ~3 s at 5,000 agents at once on 2 cores), shorter than the first-message timeout.
+ */
+const ANONYMOUS_SAVE_DELAY_MS = 5_000;
+
 /** The challenge sent with a 401 (RFC 6750 §3). */
 const BEARER_CHALLENGE = { "WWW-Authenticate": 'Bearer realm="opamp"' };
 
@@ -89,8 +97,9 @@ export class OpampService implements OpampCallbacks {
     if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.register(conn);
     this.deps.logger.debug({ connection: conn.id, type: ConnectionType[conn.type], remote: conn.remoteAddress }, "agent connected");
     // SaveConnection before the agent is named ("anonymous"): written in the
-    // background, since nothing waits on it and the next save carries it all.
-    void this.deps.connections.save(record).catch((err) => this.deps.logger.warn({ connection: conn.id, err: String(err) }, "could not save new connection; will save on its first message"));
+    // background, since nothing waits on it and the next save carries it all
+    // — so it waits a moment for that save (the first message) to take it over.
+    this.deps.connections.saveSoon(record, ANONYMOUS_SAVE_DELAY_MS, (err) => this.deps.logger.warn({ connection: conn.id, err: String(err) }, "could not save new connection; will save on its first message"));
   }
 
   async onMessage(conn: AgentConnection, message: AgentToServer): Promise<ServerToAgent | AgentRefusal> {

@@ -274,11 +274,11 @@ export class OpampTransport {
       this.warnConnectionLimit(req, "ws");
       return rejectUpgrade(socket, 503, "too many agents on this gateway; retry later", this.retryAfter());
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, req, decision.credential));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, socket, req, decision.credential));
   }
 
-  private onWebSocket(ws: WebSocket, req: http.IncomingMessage, credential: string): void {
-    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credential, ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+  private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, credential: string): void {
+    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credential, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
     // A socket that never sends an (admitted) AgentToServer would be held,
@@ -292,21 +292,30 @@ export class OpampTransport {
       conn.close(1008, `no AgentToServer within ${timeoutMs / 1000} s`);
     }, timeoutMs).unref();
 
-    let queued = 0;
-    let chain: Promise<void> = Promise.resolve();
+    // One message at a time per connection, so replies keep the order of
+    // the reports they answer: a message that arrives while another is
+    // handled waits in `waiting`, and the loop that handles the first drains
+    // it — one promise per burst rather than a promise chain link per message.
+    let waiting: Array<{ data: RawData; isBinary: boolean }> | undefined;
+    let handling = false;
+    const handle = async (data: RawData, isBinary: boolean) => {
+      handling = true;
+      await this.onWebSocketMessage(conn, data, isBinary);
+      while (waiting !== undefined && waiting.length > 0) {
+        const next = waiting.shift()!;
+        if (waiting.length < WS_MAX_QUEUED && ws.isPaused) ws.resume();
+        await this.onWebSocketMessage(conn, next.data, next.isBinary);
+      }
+      handling = false;
+    };
     ws.on("pong", () => (conn.alive = true));
     ws.on("message", (data: RawData, isBinary: boolean) => {
       conn.alive = true;
       this.metrics.receivedBy.ws.inc();
       this.metrics.bytesIn.ws.inc(rawLength(data));
-      queued++;
-      if (queued >= WS_MAX_QUEUED) ws.pause();
-      // One message at a time per connection, so replies keep the order of
-      // the reports they answer.
-      chain = chain.then(async () => {
-        await this.onWebSocketMessage(conn, data, isBinary);
-        if (--queued < WS_MAX_QUEUED) ws.resume();
-      });
+      if (!handling) return void handle(data, isBinary);
+      (waiting ??= []).push({ data, isBinary });
+      if (waiting.length >= WS_MAX_QUEUED) ws.pause();
     });
     ws.on("error", (err) => {
       this.callbacks.onReadMessageError(conn, this.socketError(err));
@@ -326,7 +335,7 @@ export class OpampTransport {
     } catch (err) {
       this.metrics.decodeErrorsBy.ws.inc();
       const reply = this.callbacks.onReadMessageError(conn, err as Error);
-      if (reply) await this.send(conn, reply);
+      if (reply) this.sendNow(conn, reply);
       return;
     }
     if (!conn.admitted && !(await this.admitWebSocketAgent(conn, message))) return;
@@ -338,7 +347,7 @@ export class OpampTransport {
     // 1008 (policy violation), as for the first-message timeout: the socket
     // was authenticated, but not for the instance UID it named.
     if (reply instanceof AgentRefusal) return conn.close(1008, reply.reason.slice(0, 120));
-    await this.send(conn, reply);
+    this.sendNow(conn, reply);
     this.metrics.repliesBy.ws.inc();
     this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
   }
@@ -357,7 +366,7 @@ export class OpampTransport {
     const refusal = this.options.admission.admit(uid, sourceAddress(conn.remoteAddress));
     if (refusal) {
       this.warnNewAgentRefused(refusal, sourceAddress(conn.remoteAddress), uid, "ws");
-      await this.send(conn, this.newAgentRefusedReply(message.instanceUid));
+      this.sendNow(conn, this.newAgentRefusedReply(message.instanceUid));
       return false;
     }
     conn.admitted = true;
@@ -384,9 +393,10 @@ export class OpampTransport {
     return new InboundMessageTooLargeError(this.options.maxMessageBytes, "WebSocket message", { cause: err });
   }
 
-  private async send(conn: AgentConnection, reply: ServerToAgent): Promise<void> {
+  /** A reply on a WebSocket: written before this returns, with no promise to wait for. */
+  private sendNow(conn: WebSocketAgentConnection, reply: ServerToAgent): void {
     try {
-      await conn.push(reply);
+      conn.send(reply);
     } catch (err) {
       this.callbacks.onMessageResponseError(conn, reply, err as Error);
     }

@@ -1,10 +1,12 @@
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
-import { checkOutboundSize } from "@fleetplane/opamp";
+import { bytesEqual } from "@fleetplane/platform";
+import { checkOutboundSize, isAcknowledgement } from "@fleetplane/opamp";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
 import { AgentLiveness } from "./agent-liveness.js";
-import { encodeServerFrame } from "./ws-framing.js";
+import { encodeServerWebSocketFrame } from "./ws-framing.js";
 
 /** An agent on a WebSocket: replies and pushes are binary frames with the OpAMP header. */
 export class WebSocketAgentConnection implements AgentConnection {
@@ -22,31 +24,65 @@ export class WebSocketAgentConnection implements AgentConnection {
   /** Closes the socket if no admitted message comes in time (the transport's first-message timeout). */
   firstMessageTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * The frame of the last acknowledgement sent (see isAcknowledgement), with
+   * what it said: a heartbeat's answer is the same bytes every time, so it
+   * is encoded once per connection, not once per heartbeat.
+   */
+  private acknowledgement: { instanceUid: Uint8Array; capabilities: bigint; bytes: Buffer } | undefined;
+
   constructor(
     readonly id: string,
     readonly remoteAddress: string,
     readonly endpoint: string,
     readonly credential: string,
     private readonly socket: WebSocket,
+    /** The upgraded TCP (or TLS) socket under `socket`, which replies are written to directly. */
+    private readonly stream: Duplex,
     private readonly maxMessageBytes: number,
     private readonly bytesSent?: { inc(n: number): void },
   ) {}
 
   push(message: ServerToAgent): Promise<void> {
-    const frame = encodeServerFrame(message);
     try {
-      // The spec forbids sending a ServerToAgent above the agent's limit; ours
-      // is the same configured limit in both directions.
-      checkOutboundSize(frame.length, this.maxMessageBytes);
+      this.send(message);
+      return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
     }
-    // Checked here, so ws's own send-after-close error never reaches callers.
-    if (this.socket.readyState !== this.socket.OPEN) return Promise.reject(new AgentConnectionClosedError(this.id));
-    this.bytesSent?.inc(frame.length);
+  }
+
+  /**
+   * Sends a message now: one whole WebSocket frame, one write to the socket.
+   * ws's own send would write the frame header and the payload as two
+   * buffers under cork/uncork (a writev) and make a callback for each; that
+   * was a third of the server's CPU in steady state (docs/performance.md
+   * §9). Writing beside ws is safe because ws writes whole frames, each in
+   * one synchronous call, and never queues them (permessage-deflate is off):
+   * frames of ours and ws's (pings, pongs, the close) never interleave. A
+   * failed write surfaces as the socket's error, which ws handles by closing.
+   * Throws AgentConnectionClosedError once the close handshake has begun,
+   * OutboundMessageTooLargeError over the limit.
+   */
+  send(message: ServerToAgent): void {
+    // Checked first, so nothing is written after ws's close frame.
+    if (this.socket.readyState !== this.socket.OPEN) throw new AgentConnectionClosedError(this.id);
+    const bytes = this.frameOf(message);
+    this.bytesSent?.inc(bytes.length);
     this.liveness.sent(message);
-    // ws queues concurrent sends itself, so no extra lock is needed here.
-    return new Promise((resolve, reject) => this.socket.send(frame, { binary: true }, (err) => (err ? reject(err) : resolve())));
+    this.stream.write(bytes);
+  }
+
+  private frameOf(message: ServerToAgent): Buffer {
+    const ack = isAcknowledgement(message);
+    const cached = this.acknowledgement;
+    if (ack && cached && cached.capabilities === message.capabilities && bytesEqual(cached.instanceUid, message.instanceUid)) return cached.bytes;
+    const { bytes, payloadLength } = encodeServerWebSocketFrame(message);
+    // The spec forbids sending a ServerToAgent above the agent's limit; ours
+    // is the same configured limit in both directions.
+    checkOutboundSize(payloadLength, this.maxMessageBytes);
+    if (ack) this.acknowledgement = { instanceUid: message.instanceUid.slice(), capabilities: message.capabilities, bytes };
+    return bytes;
   }
 
   close(code: number, reason: string): void {

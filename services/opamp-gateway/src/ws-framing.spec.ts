@@ -2,7 +2,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentToServerSchema, ServerToAgentSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { SERVER_CAPABILITIES, serverToAgent } from "@fleetplane/opamp";
 import { describe, expect, it } from "vitest";
-import { MalformedFrameError, decodeAgentFrame, encodeServerFrame } from "./ws-framing.js";
+import * as ws from "ws";
+import { MalformedFrameError, decodeAgentFrame, encodeServerFrame, encodeServerWebSocketFrame } from "./ws-framing.js";
 
 const uid = new Uint8Array(16).fill(3);
 const body = toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 7n }));
@@ -51,4 +52,24 @@ describe("WebSocket framing", () => {
     expect(back.capabilities).toBe(SERVER_CAPABILITIES);
     expect(back.flags).toBe(1n);
   });
+
+  it("writes a whole RFC 6455 frame that ws's own client parser reads back, at every length encoding", () => {
+    // ws's Receiver (not in its type definitions) is the parser its clients use.
+    const Receiver = (ws as unknown as { Receiver: new (o: { isServer: boolean }) => NodeJS.WritableStream & { on(e: "message", f: (data: Buffer, isBinary: boolean) => void): void } }).Receiver;
+    // Payloads of 125, 126, 65535 and 65536 bytes sit on the edges of the 7-, 16- and 64-bit lengths.
+    for (const payload of [0, 1, 110, 124, 125, 126, 127, 65_534, 65_535, 65_536, 200_000]) {
+      const text = "x".repeat(Math.max(0, payload - 22));
+      const message = serverToAgent(uid, SERVER_CAPABILITIES, text ? { customMessage: { capability: "c", type: "t", data: new TextEncoder().encode(text) } } : {});
+      const { bytes, payloadLength } = encodeServerWebSocketFrame(message);
+      expect(payloadLength).toBe(encodeServerFrame(message).length);
+      const receiver = new Receiver({ isServer: false });
+      const got: Array<{ data: Buffer; isBinary: boolean }> = [];
+      receiver.on("message", (data, isBinary) => got.push({ data, isBinary }));
+      receiver.write(bytes);
+      expect(got, `payload ${payloadLength}`).toHaveLength(1);
+      expect(got[0]!.isBinary).toBe(true);
+      expect(new Uint8Array(got[0]!.data)).toEqual(new Uint8Array(encodeServerFrame(message)));
+    }
+  });
 });
+

@@ -54,3 +54,34 @@ export function encodeServerFrame(message: ServerToAgent): Buffer {
   frame.set(body, 1);
   return frame;
 }
+
+/** FIN + opcode 2 (binary): a whole binary message in one frame (RFC 6455 §5.2). */
+const FIN_BINARY = 0x82;
+
+/**
+ * A ServerToAgent as the bytes that go on the socket: the RFC 6455 frame
+ * header (FIN, binary, unmasked as a server's frames are, the payload
+ * length in 7, 7+16 or 7+64 bits), then the OpAMP message of
+ * encodeServerFrame — in one buffer, so a reply is one write to the socket
+ * (websocket-connection.ts). `payloadLength` is the OpAMP message's size,
+ * the one the size limit applies to.
+ */
+export function encodeServerWebSocketFrame(message: ServerToAgent): { bytes: Buffer; payloadLength: number } {
+  const body = toBinary(ServerToAgentSchema, message);
+  const payloadLength = body.length + HEADER.length;
+  const lengthBytes = payloadLength < 126 ? 0 : payloadLength < 0x10000 ? 2 : 8;
+  const start = 2 + lengthBytes;
+  const bytes = Buffer.allocUnsafe(start + payloadLength);
+  bytes[0] = FIN_BINARY;
+  if (lengthBytes === 0) bytes[1] = payloadLength;
+  else if (lengthBytes === 2) {
+    bytes[1] = 126;
+    bytes.writeUInt16BE(payloadLength, 2);
+  } else {
+    bytes[1] = 127;
+    bytes.writeBigUInt64BE(BigInt(payloadLength), 2);
+  }
+  bytes.set(HEADER, start);
+  bytes.set(body, start + HEADER.length);
+  return { bytes, payloadLength };
+}

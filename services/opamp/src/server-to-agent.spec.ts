@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ServerCapabilities, ServerErrorResponseType, ServerToAgentFlags, ServerToAgentSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { SERVER_CAPABILITIES, errorReply, newInstanceUidReply, reportFullStateRequest, serverCapabilities, serverToAgent } from "./server-to-agent.js";
+import { SERVER_CAPABILITIES, errorReply, isAcknowledgement, newInstanceUidReply, reportFullStateRequest, serverCapabilities, serverToAgent } from "./server-to-agent.js";
 
 const uid = new Uint8Array(16).fill(7);
 
@@ -12,6 +12,15 @@ describe("serverToAgent", () => {
     expect(back.instanceUid).toEqual(uid);
     expect(back.capabilities).toBe(SERVER_CAPABILITIES);
     expect(back.flags).toBe(1n);
+  });
+
+  it("makes the same message on its shortcut for identity, capabilities and flags as create() does", () => {
+    for (const body of [{}, { flags: 0n }, { flags: 3n }, { flags: 1n, customMessage: undefined }]) {
+      const quick = serverToAgent(uid, SERVER_CAPABILITIES, body);
+      const full = create(ServerToAgentSchema, { ...body, instanceUid: uid, capabilities: SERVER_CAPABILITIES });
+      expect(quick).toEqual(full);
+      expect(toBinary(ServerToAgentSchema, quick)).toEqual(toBinary(ServerToAgentSchema, full));
+    }
   });
 
   it("announces CSR signing only when the server signs certificates", () => {
@@ -49,5 +58,24 @@ describe("identity and full-state requests", () => {
     const m = reportFullStateRequest(uid, 5n);
     expect(m.flags).toBe(BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState));
     expect(m.capabilities).toBe(5n);
+  });
+});
+
+describe("isAcknowledgement", () => {
+  it("holds for a message of identity and capabilities only", () => {
+    expect(isAcknowledgement(serverToAgent(uid, SERVER_CAPABILITIES))).toBe(true);
+    expect(isAcknowledgement(serverToAgent(uid, SERVER_CAPABILITIES, { flags: 0n }))).toBe(true);
+  });
+
+  it("fails for every other field of ServerToAgent set (a field added to the proto must be added there)", () => {
+    const others = ServerToAgentSchema.fields.filter((f) => f.localName !== "instanceUid" && f.localName !== "capabilities");
+    expect(others.length).toBeGreaterThan(8);
+    for (const field of others) {
+      const m = serverToAgent(uid, SERVER_CAPABILITIES) as unknown as Record<string, unknown>;
+      if (field.fieldKind === "message") m[field.localName] = create(field.message);
+      else if (field.fieldKind === "scalar") m[field.localName] = 1n;
+      else throw new Error(`no test value for ${field.name} (${field.fieldKind})`);
+      expect(isAcknowledgement(m as never), field.name).toBe(false);
+    }
   });
 });
