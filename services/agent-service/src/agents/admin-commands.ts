@@ -17,7 +17,7 @@ import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
 import { applyRemoteConfig, hasCapability, hasCustomCapability, queueCertificateRefusal, queueCommand, queueCustomMessage, type CommandTransition } from "./agent-model.js";
 import { namespaceOf } from "./agent-namespace.js";
-import { clearOwnConfig, markOwnConfig } from "./config-assignment.js";
+import { clearOwnConfig, markOwnConfig, pinVersion, type RolloutPin } from "./config-assignment.js";
 import { joinGroup } from "./group-membership.js";
 import type { ReplicaNotices } from "./replica-notices.js";
 import type { AgentStore } from "./agent-store.js";
@@ -184,6 +184,32 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
       if (err instanceof AgentNotFoundError) return false;
       throw err;
     }
+  }
+
+  /**
+   * Gives one agent of a group the version a rollout assigned it (a stage,
+   * a rollback): stored, its gateway told, the command audited like any
+   * other. Repeating it changes nothing, so a replica taking a rollout over
+   * can pin a stage's agents again. Says why an agent was left alone.
+   */
+  async pinRollout(uid: string, namespace: string, pin: RolloutPin, requestedBy: string): Promise<"pinned" | "unchanged" | "gone" | "not in the group" | "own configuration"> {
+    let outcome: Awaited<ReturnType<AdminCommands["pinRollout"]>> = "unchanged";
+    try {
+      await this.change(uid, { create: false, namespace }, (agent) => {
+        const pinned = pinVersion(agent, pin, { now: this.now(), commandId: () => newCommandId(this.now()), requestedBy });
+        if (typeof pinned === "string") {
+          outcome = pinned;
+          return { records: [], transitions: [], deliver: false, unchanged: true };
+        }
+        outcome = pinned.changed ? "pinned" : "unchanged";
+        const records = pinned.command ? [auditedCommand(uid, "remote_config", pinned.command, namespace)] : [];
+        return { records, transitions: pinned.transitions, deliver: pinned.command !== undefined, unchanged: !pinned.changed };
+      });
+    } catch (err) {
+      if (err instanceof AgentNotFoundError) return "gone";
+      throw err;
+    }
+    return outcome;
   }
 
   /** Adds the group choice to a change: a group config command queued, and its audit record. */
