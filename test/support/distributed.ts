@@ -14,6 +14,7 @@ import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_se
 import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
+import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
 import { startFerretDb } from "./ferretdb.js";
 import { stopChild } from "./child-process.js";
 import { freePort } from "./free-port.js";
@@ -152,6 +153,11 @@ export async function startDistributed(o: DistributedOptions = {}) {
     commandService.url,
     "--reap-interval-seconds",
     "1",
+    // Rollouts judged often, and a dead replica's rollouts taken over soon.
+    "--rollout-tick-seconds",
+    "0.2",
+    "--rollout-lease-seconds",
+    "3",
     ...csrArgs,
     ...(o.heartbeatIntervalSeconds !== undefined ? ["--heartbeat-interval-seconds", String(o.heartbeatIntervalSeconds)] : []),
     ...(o.customCapabilities ? ["--custom-capabilities", o.customCapabilities] : []),
@@ -205,6 +211,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     namespaces: createClient(NamespaceService, h1(agentService.url)),
     configurations: createClient(ConfigurationService, h1(agentService.url)),
     groups: createClient(GroupService, h1(agentService.url)),
+    rollouts: createClient(RolloutService, h1(agentService.url)),
     opampUrls: gateways.map((g) => ({ wsUrl: `ws://127.0.0.1:${g.port}/v1/opamp`, httpUrl: `http://127.0.0.1:${g.port}/v1/opamp` })),
     async close() {
       // Gateways first (they clean up through agent-service), then services.
@@ -222,6 +229,10 @@ export async function startDistributed(o: DistributedOptions = {}) {
     httpUrlOf: (i: number) => `http://127.0.0.1:${gateways[i]!.port}/v1/opamp`,
     gateways,
     agentService,
+    /** Every agent-service replica (the second only with agentServiceReplicas: 2). */
+    agentServices: secondReplica ? [agentService, secondReplica] : [agentService],
+    /** A rollout client on replica `i` (to keep operating when another is killed). */
+    rolloutsOn: (i: number) => createClient(RolloutService, h1((i === 0 ? agentService : secondReplica!).url)),
     natsUrl: nats.url,
     mongoUrl,
     commandService,

@@ -10,6 +10,7 @@ import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_se
 import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
+import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
 import { silentLogger } from "@fleetplane/platform";
 import { startStandalone, type Standalone } from "@fleetplane/server";
 import { type CsrApproval, serverCustomCapabilities } from "@fleetplane/agent-service";
@@ -48,6 +49,8 @@ export async function startTestServer(
     ...(ca ? { csr: { caCertFile: ca.caCertFile, caKeyFile: ca.caKeyFile, approval: options.csrApproval } } : {}),
     ...(options.console !== undefined ? { console: options.console } : {}),
     customCapabilities: serverCustomCapabilities(options.customCapabilities ?? ""),
+    // Rollouts judged often, so rollout tests wait little for a decision.
+    rolloutTickMs: 200,
     logger: silentLogger(),
   });
   const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1" });
@@ -68,6 +71,7 @@ export async function startTestServer(
     namespaces: createClient(NamespaceService, transport),
     configurations: createClient(ConfigurationService, transport),
     groups: createClient(GroupService, transport),
+    rollouts: createClient(RolloutService, transport),
     opampUrls: [{ wsUrl: `ws://127.0.0.1:${server.opampPort}/v1/opamp`, httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp` }],
   };
 }

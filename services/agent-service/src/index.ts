@@ -24,6 +24,12 @@ export type { NamespaceRepository } from "./fleet/namespace-repository.js";
 export { ConfigurationVersionConflictError, type ConfigurationRepository } from "./fleet/configuration-repository.js";
 export type { GroupRepository } from "./fleet/group-repository.js";
 
+// rollouts/: staged rollouts of a group's versions, the health gate, preflight, and the driver.
+export { Rollouts, type RolloutsOptions } from "./rollouts/rollouts.js";
+export { RolloutDecisions } from "./rollouts/rollout-decisions.js";
+export { RolloutDriver, type RolloutDriverOptions } from "./rollouts/rollout-driver.js";
+export type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollouts/rollout-repository.js";
+
 // certificates/: agents' CSRs, the decision on them, and the signer port.
 export { CertificateDesk, type CertificateDeskOptions, type CsrApproval } from "./certificates/certificate-desk.js";
 export { CertificateRequestUsecase, type CertificateOffers } from "./certificates/certificate-requests.js";
@@ -49,11 +55,13 @@ export { createPackageServiceImpl } from "./api/package-service-handler.js";
 export { createNamespaceServiceImpl } from "./api/namespace-service-handler.js";
 export { createConfigurationServiceImpl } from "./api/configuration-service-handler.js";
 export { createGroupServiceImpl } from "./api/group-service-handler.js";
+export { createRolloutServiceImpl, type RolloutServiceOptions } from "./api/rollout-service-handler.js";
 
 // adapters/: the embedded store, the command audit over Connect, the X.509 signer.
 export { createLmdbAgentRepository, createLmdbConnectionRepository, createLmdbGatewayLeaseRepository } from "./adapters/lmdb-agent-repository.js";
 export { createLmdbCertificateRequestRepository } from "./adapters/lmdb-certificate-request-repository.js";
 export { createLmdbPackageRepository } from "./adapters/lmdb-package-repository.js";
 export { createLmdbConfigurationRepository, createLmdbGroupRepository, createLmdbNamespaceRepository } from "./adapters/lmdb-fleet-repositories.js";
+export { createLmdbRolloutLeaseRepository, createLmdbRolloutRepository } from "./adapters/lmdb-rollout-repositories.js";
 export { createConnectCommandAudit } from "./adapters/connect-command-audit.js";
 export { CertificateAuthorityConfigError, createX509CertificateSigner, generateCertificateAuthority, type CertificateAuthorityFiles } from "./adapters/x509-certificate-signer.js";

@@ -7,8 +7,9 @@ import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_se
 import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
+import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
 
-export { AgentService, ConnectionService, CertificateService, CommandService, PackageService, NamespaceService, ConfigurationService, GroupService };
+export { AgentService, ConnectionService, CertificateService, CommandService, PackageService, NamespaceService, ConfigurationService, GroupService, RolloutService };
 export { ConfigSource } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 export type { Configuration, ConfigurationVersion, Group, GroupStatus, LabelSelector, Namespace } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 export { CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
@@ -41,6 +42,8 @@ export interface FleetplaneClient {
   namespaces: Client<typeof NamespaceService>;
   configurations: Client<typeof ConfigurationService>;
   groups: Client<typeof GroupService>;
+  /** Staged rollouts of a group's configuration versions, and preflight. */
+  rollouts: Client<typeof RolloutService>;
 }
 
 /**
@@ -69,6 +72,7 @@ export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneCl
     namespaces: createClient(NamespaceService, main),
     configurations: createClient(ConfigurationService, main),
     groups: createClient(GroupService, main),
+    rollouts: createClient(RolloutService, main),
     commands: createClient(CommandService, o.commandServiceUrl ? transportFor(o.commandServiceUrl) : main),
   };
 }

@@ -104,6 +104,8 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         port: Number(v.port),
         commandServiceUrl: String(v["command-service-url"]),
         reapIntervalMs: Number(v["reap-interval-seconds"]) * 1000,
+        rolloutTickMs: Number(v["rollout-tick-seconds"]) * 1000,
+        rolloutLeaseMs: Number(v["rollout-lease-seconds"]) * 1000,
         csr: csrSettingsOf(v),
         console: v.console === true,
         heartbeatIntervalSeconds: heartbeatOffer(v),

@@ -27,7 +27,13 @@ import {
   createGroupServiceImpl,
   listenForReplicaChanges,
   replicaNoticesOver,
+  Rollouts,
+  RolloutDecisions,
+  RolloutDriver,
+  createRolloutServiceImpl,
 } from "@fleetplane/agent-service";
+import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
+import { randomUUID } from "node:crypto";
 import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
@@ -65,6 +71,16 @@ export interface AgentServiceModuleOptions {
   heartbeatIntervalSeconds?: number;
   /** Custom capabilities declared to agents (serverCustomCapabilities); default none. */
   customCapabilities?: CustomCapabilities | undefined;
+  /** How often rollouts are driven and watched (default 1 s). */
+  rolloutTickMs?: number;
+  /** How long a replica's lease on a rollout lasts unrenewed (default 15 s): a dead replica's rollouts wait this long. */
+  rolloutLeaseMs?: number;
+  /**
+   * This replica's name in rollout leases. Default: new on every start, so a
+   * restarted replica waits out its old leases like any other; a single
+   * replica (standalone) keeps one name and resumes at once.
+   */
+  replicaId?: string;
 }
 
 export function agentServiceModule(stores: AgentStores, commands: Client<typeof CommandService>, bus: PushBus, logger: Logger, o: AgentServiceModuleOptions = {}) {
@@ -104,6 +120,25 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     audit,
     logger,
   });
+  // Rollouts: decisions stored once (insert under a unique key), driven by
+  // the replica holding each rollout's lease (rollouts/rollout-driver.ts).
+  // The pid in the name lets an operator (and the failover test) tell which process leads.
+  const replicaId = o.replicaId ?? `agent-service-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const decisions = new RolloutDecisions({ rollouts: stores.rollouts, audit, replicaId, now: Date.now });
+  const driver = new RolloutDriver({
+    rollouts: stores.rollouts,
+    leases: stores.rolloutLeases,
+    decisions,
+    groups,
+    configurations,
+    agents: store,
+    pin: (uid, namespace, pin, requestedBy) => adminCommands.pinRollout(uid, namespace, pin, requestedBy),
+    logger,
+    replicaId,
+    ...(o.rolloutLeaseMs ? { leaseMs: o.rolloutLeaseMs } : {}),
+  });
+  const rollouts = new Rollouts({ rollouts: stores.rollouts, decisions, groups, configurations, agents: store, nudge: () => driver.nudge() });
+  driver.start(o.rolloutTickMs ?? 1_000);
   const connections = new ConnectionUsecase(stores.connections);
   const packages = new PackageRegistry({ packages: stores.packages, offers: adminCommands });
   const leases = new GatewayLeases({ leases: stores.leases, agents: store, reports, connections: stores.connections, logger });
@@ -117,6 +152,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     registration(NamespaceService, createNamespaceServiceImpl(namespaces, logger)),
     registration(ConfigurationService, createConfigurationServiceImpl(configurations, logger)),
     registration(GroupService, createGroupServiceImpl(groups, logger)),
+    registration(RolloutService, createRolloutServiceImpl(rollouts, logger, { watchIntervalMs: Math.min(o.rolloutTickMs ?? 500, 500) })),
   ];
   return {
     agents: store,
@@ -125,6 +161,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     /** Stops the reaper, flushes cached agent state and the audit queue (in that order). */
     async close() {
       await (await replicaChanges).unsubscribe();
+      await driver.stop();
       await leases.stop();
       await store.close();
       await audit.drain();

@@ -55,6 +55,8 @@ export async function startAgentServiceAlone(
     natsUrl?: string | undefined;
     commandServiceUrl: string;
     reapIntervalMs?: number;
+    rolloutTickMs?: number;
+    rolloutLeaseMs?: number;
     heartbeatIntervalSeconds?: number;
     /** Custom capabilities declared to agents (see AgentServiceModuleOptions). */
     customCapabilities?: CustomCapabilities | undefined;
@@ -71,6 +73,8 @@ export async function startAgentServiceAlone(
   const commands = createClient(CommandService, h2(o.commandServiceUrl));
   const service = agentServiceModule(stores, commands, bus, o.logger, {
     ...(o.reapIntervalMs ? { reapIntervalMs: o.reapIntervalMs } : {}),
+    ...(o.rolloutTickMs ? { rolloutTickMs: o.rolloutTickMs } : {}),
+    ...(o.rolloutLeaseMs ? { rolloutLeaseMs: o.rolloutLeaseMs } : {}),
     certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => opampEndpoint ?? "" },
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,

@@ -29,6 +29,8 @@ export interface StandaloneOptions extends GatewaySettings {
   csr?: CsrSettings;
   /** Serve the web console at / on the API port (default true). */
   console?: boolean;
+  /** How often rollouts are driven and watched (default 1 s). */
+  rolloutTickMs?: number;
   logger: Logger;
 }
 
@@ -62,6 +64,9 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => o.csr?.opampEndpoint ?? ownOpampUrl },
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
+    // One replica: the same name after a restart, so its rollouts resume at once.
+    replicaId: "standalone",
+    ...(o.rolloutTickMs ? { rolloutTickMs: o.rolloutTickMs } : {}),
   });
   const agentTransport = createInProcessTransport(agentService.services, createRouterTransport(agentService.routes));
 

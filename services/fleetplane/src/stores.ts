@@ -15,6 +15,10 @@ import {
   createLmdbNamespaceRepository,
   createLmdbConfigurationRepository,
   createLmdbGroupRepository,
+  type RolloutRepository,
+  type RolloutLeaseRepository,
+  createLmdbRolloutRepository,
+  createLmdbRolloutLeaseRepository,
 } from "@fleetplane/agent-service";
 import { type CommandRepository, createLmdbCommandRepository } from "@fleetplane/command-service";
 import { openEmbeddedStore, timed } from "@fleetplane/platform-node";
@@ -30,6 +34,8 @@ export interface AgentStores {
   namespaces: NamespaceRepository;
   configurations: ConfigurationRepository;
   groups: GroupRepository;
+  rollouts: RolloutRepository;
+  rolloutLeases: RolloutLeaseRepository;
 }
 
 export interface CommandStores {
@@ -70,6 +76,9 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       createMongoConfigurationRepository,
       createMongoGroupRepository,
       ensureFleetIndexes,
+      createMongoRolloutRepository,
+      createMongoRolloutLeaseRepository,
+      ensureRolloutIndexes,
     } = await import("@fleetplane/agent-service/mongo");
     const { createMongoCommandRepository, ensureCommandIndexes } = await import("@fleetplane/command-service/mongo");
     const mongo = await connectMongo(o.mongoUrl, { logger: o.logger });
@@ -78,6 +87,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     await ensureCertificateRequestIndexes(mongo.db);
     await ensurePackageIndexes(mongo.db);
     await ensureFleetIndexes(mongo.db);
+    await ensureRolloutIndexes(mongo.db);
     return {
       kind: "mongodb",
       agents: timed(createMongoAgentRepository(mongo.db), "mongodb", "agents"),
@@ -88,6 +98,8 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       namespaces: timed(createMongoNamespaceRepository(mongo.db), "mongodb", "namespaces"),
       configurations: timed(createMongoConfigurationRepository(mongo.db), "mongodb", "configurations"),
       groups: timed(createMongoGroupRepository(mongo.db), "mongodb", "groups"),
+      rollouts: timed(createMongoRolloutRepository(mongo.db), "mongodb", "rollouts"),
+      rolloutLeases: timed(createMongoRolloutLeaseRepository(mongo.db), "mongodb", "rollout_leases"),
       commands: timed(createMongoCommandRepository(mongo.db), "mongodb", "commands"),
       close: () => mongo.close(),
     };
@@ -103,6 +115,8 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     namespaces: timed(createLmdbNamespaceRepository(store), "embedded", "namespaces"),
     configurations: timed(createLmdbConfigurationRepository(store), "embedded", "configurations"),
     groups: timed(createLmdbGroupRepository(store), "embedded", "groups"),
+    rollouts: timed(createLmdbRolloutRepository(store), "embedded", "rollouts"),
+    rolloutLeases: timed(createLmdbRolloutLeaseRepository(store), "embedded", "rollout_leases"),
     commands: timed(createLmdbCommandRepository(store), "embedded", "commands"),
     close: () => store.close(),
   };

@@ -12,5 +12,6 @@ export type EmbeddedStore = RootDatabase;
  */
 export function openEmbeddedStore(dir: string): EmbeddedStore {
   mkdirSync(dir, { recursive: true });
-  return open({ path: join(dir, "fleetplane.mdb"), maxDbs: 16 });
+  // Named databases: 16 before rollouts added 4; room to grow.
+  return open({ path: join(dir, "fleetplane.mdb"), maxDbs: 32 });
 }

@@ -1,0 +1,35 @@
+import { ConfigSource, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { instanceUidToHex } from "@fleetplane/platform";
+import type { AgentQuery } from "../agents/agent-repository.js";
+import { hasOwnConfig } from "../agents/config-assignment.js";
+
+/** Reads agents in pages (the agent store). */
+export interface AgentLister {
+  listAgents(query: AgentQuery): Promise<Agent[]>;
+}
+
+/** Agents read per store call. */
+const PAGE = 500;
+
+/**
+ * The agents a rollout of `group` may move: those whose configuration comes
+ * from the group. Agents with their own configuration are never a
+ * rollout's (a per-agent override is never touched). In instance-UID order.
+ */
+export function isRolloutTarget(agent: Agent, group: string): boolean {
+  const a = agent.spec?.assignment;
+  return a?.source === ConfigSource.GROUP && a.group === group && !hasOwnConfig(agent);
+}
+
+/** Every agent of the namespace that `keep` accepts, read page by page, in instance-UID order. */
+export async function agentsWhere(lister: AgentLister, namespace: string, keep: (agent: Agent) => boolean): Promise<Agent[]> {
+  const out: Agent[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await lister.listAgents({ namespace, limit: PAGE, where: keep, ...(after ? { after } : {}) });
+    out.push(...page);
+    if (page.length < PAGE) return out;
+    after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
+  }
+}
+
+export const uidOf = (agent: Agent) => instanceUidToHex(agent.metadata!.instanceUid);
