@@ -158,6 +158,8 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     agents: store,
     leases,
     ping: () => stores.agents.ping(),
+    /** Stops driving rollouts (before agents are disconnected by a shutdown); close() does it too. */
+    stopRollouts: () => driver.stop(),
     /** Stops the reaper, flushes cached agent state and the audit queue (in that order). */
     async close() {
       await (await replicaChanges).unsubscribe();

@@ -110,6 +110,9 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     async close() {
       // Order matters: stop taking agents, let cleanups mark them
       // disconnected, flush what is cached, then close the store.
+      // Rollouts stop being judged first: the gateway closing disconnects
+      // every agent, which is no verdict on a stage.
+      await agentService.stopRollouts();
       await gateway.close();
       await api.close();
       await agentService.close();

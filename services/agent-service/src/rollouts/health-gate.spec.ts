@@ -60,6 +60,13 @@ describe("health gate", () => {
     expect(judge({ a: agent({ status: APPLIED, healthy: false }), b: agent() }, { startedAt: 0 }).verdict).toBe("wait");
   });
 
+  it("an agent that applied and is away holds the bake back until it returns, or fails the stage at the timeout", () => {
+    const away = { a: agent({ status: APPLIED, connected: false }), b: agent({ status: APPLIED }) };
+    expect(judge(away, { startedAt: 0 })).toMatchObject({ applied: 1, pending: 1, verdict: "wait" });
+    const late = judge(away, { startedAt: 0 }, gate(), 10_000);
+    expect(late).toMatchObject({ verdict: "fail", failures: [expect.objectContaining({ instanceUid: "a", kind: StageFailureKind.DISCONNECTED })] });
+  });
+
   it("agents unreported past the stage timeout count as failed; a deleted agent too", () => {
     const e = judge({ a: agent(), b: agent({ status: APPLIED }) }, { startedAt: 0 }, gate(), 10_000);
     expect(e).toMatchObject({ verdict: "fail", failures: [expect.objectContaining({ instanceUid: "a", kind: StageFailureKind.TIMED_OUT })] });

@@ -70,7 +70,9 @@ export interface StageClock {
  * the stage when it reported FAILED for the new version; after applying,
  * while the stage bakes, when its health says unhealthy or it disconnected
  * since the bake began; and when it reported neither APPLIED nor FAILED
- * within the stage timeout.
+ * within the stage timeout. The bake starts once every agent applied and
+ * is connected (an agent that applied and went away is waited for, up to
+ * the stage timeout).
  */
 export function evaluateStage(members: readonly string[], agents: ReadonlyMap<string, Agent>, toHash: Uint8Array, clock: StageClock, gate: GateSettings, now: number): StageEvaluation {
   let applied = 0;
@@ -95,7 +97,14 @@ export function evaluateStage(members: readonly string[], agents: ReadonlyMap<st
       else pending++;
       continue;
     }
-    if (clock.bakingSince !== undefined) {
+    if (clock.bakingSince === undefined) {
+      // Applied but away: the bake starts once it is back (or the stage times out).
+      if (!agent.status?.connected) {
+        if (timedOut) fail(uid, StageFailureKind.DISCONNECTED, "applied, then stayed disconnected past the stage timeout");
+        else pending++;
+        continue;
+      }
+    } else {
       const health = agent.status?.health;
       if (health && !health.healthy) {
         fail(uid, StageFailureKind.UNHEALTHY, health.lastError);

@@ -38,8 +38,8 @@ export function componentsOfConfig(files: Record<string, { body: Uint8Array; con
     } catch (err) {
       return { checked: true, yamlError: `file "${name}" is not valid YAML: ${(err as Error).message.split("\n")[0]}`, components: [] };
     }
-    if (doc === null || doc === undefined) continue;
-    if (!isRecord(doc)) return { checked: true, yamlError: `file "${name}" is not a YAML mapping (a collector configuration is one)`, components: [] };
+    // A document that is not a mapping names no components (it parses: that is all asked of it).
+    if (!isRecord(doc)) continue;
     const connectors = new Set(isRecord(doc.connectors) ? Object.keys(doc.connectors) : []);
     for (const kind of COMPONENT_KINDS) {
       const section = doc[kind];

@@ -138,9 +138,12 @@ export class RolloutDriver {
   private async step(rollout: Rollout): Promise<void> {
     if (isFinished(rollout.state)) return this.finish(rollout);
     if (rollout.state === RolloutState.PAUSED) return;
+    const first = !this.done.has(`${rollout.id}/begin`);
     await this.begin(rollout);
     if (rollout.state === RolloutState.ROLLING_BACK) return this.rollBack(rollout);
-    let r = rollout;
+    let r: Rollout | undefined = rollout;
+    if (first) r = await this.restartStageClock(rollout);
+    if (!r) return;
     if (r.stages[r.currentStage]!.state === RolloutStageState.PENDING) {
       const next = await this.startStage(r);
       if (!next) return;
@@ -157,6 +160,28 @@ export class RolloutDriver {
     const from = await this.version(r, r.fromVersion);
     await this.pinAll(r, r.skippedAgents, { ...from, version: r.fromVersion });
     this.done.add(key);
+  }
+
+  /**
+   * A leader that starts leading a rollout mid-stage (it took it over, or
+   * its process restarted) judges the stage afresh: the time no replica
+   * watched is not counted as healthy, and agents the interruption
+   * disconnected get the stage timeout to return. Its agents and every
+   * decision before stand.
+   */
+  private async restartStageClock(r: Rollout): Promise<Rollout | undefined> {
+    const stage = r.stages[r.currentStage]!;
+    if (stage.state !== RolloutStageState.APPLYING && stage.state !== RolloutStageState.BAKING) return r;
+    return this.deps.decisions.decide(
+      r,
+      (next) => {
+        const s = next.stages[next.currentStage]!;
+        s.state = RolloutStageState.APPLYING;
+        s.startedAt = timestampFromMs(this.now());
+        delete s.bakingSince;
+      },
+      { kind: "rollout_stage_resumed", requestedBy: this.deps.replicaId, detail: `stage ${r.currentStage + 1}: judged afresh by ${this.deps.replicaId}, which now leads` },
+    );
   }
 
   /** Chooses the stage's agents from those not moved yet, and stores them before any is sent the version. */
@@ -221,8 +246,8 @@ export class RolloutDriver {
           s.bakingSince = timestampFromMs(this.now());
         });
         return;
-      case "pass":
-        await this.deps.decisions.decide(
+      case "pass": {
+        const passed = await this.deps.decisions.decide(
           r,
           (next) => {
             const s = withCounts(next.stages[index]!, e);
@@ -235,7 +260,9 @@ export class RolloutDriver {
           },
           { kind: "rollout_stage_passed", requestedBy: this.deps.replicaId, detail: `stage ${index + 1} of ${r.stages.length}: ${e.applied} agents applied and stayed healthy` },
         );
+        if (passed?.state === RolloutState.SUCCEEDED) await this.finish(passed);
         return;
+      }
       case "fail": {
         const rollBack = r.onFailure === RolloutFailureAction.ROLLBACK;
         const reason = `stage ${index + 1} failed: ${e.failures.length} of ${judged.size + gone.length} agents (${summary(e)})`;

@@ -1,0 +1,123 @@
+import { RolloutFailureAction, RolloutStageState, RolloutState, StageFailureKind } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
+import { describe, expect, it } from "vitest";
+import { eventually } from "../../support/eventually.js";
+import type { Topology } from "../opamp/started-topology.js";
+import { configurationWith, groupFor, unique } from "../fleet/fleet-fixtures.js";
+import { RolloutFleet, type Answer } from "./rollout-fleet.js";
+import { agentsStage, gate, isIn, percentStage, rolloutWhen } from "./rollout-fixtures.js";
+
+const fails = (body: string): Answer => (body === "v2\n" ? { applied: false, error: "exporters: unknown type kafka" } : { applied: true });
+
+/** The health gate stopping a rollout: FAILED reports, unhealthy and disconnecting agents; pausing, and rolling back. */
+export function gateFailuresBehaviour(topology: Topology, size: number): void {
+  async function groupOf(service: string) {
+    const t = topology();
+    const cfg = unique("cfg");
+    const group = unique("grp");
+    await configurationWith(t, cfg, ["v1\n", "v2\n"]);
+    await t.groups.createGroup({ group: groupFor(group, service, cfg, 1) });
+    return { t, group };
+  }
+
+  describe("the health gate", () => {
+    it("canary agents reporting FAILED pause the rollout with the reason and the failing agents; rollback then restores v1 on exactly them", async () => {
+      const service = unique("fail");
+      const { t, group } = await groupOf(service);
+      const fleet = await RolloutFleet.connect(t.opampUrls.map((u) => u.wsUrl), size, service, { answer: (_uid, body) => fails(body) });
+      try {
+        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 30_000, "every agent on v1");
+        const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(3), percentStage(100)], gate: gate() });
+        const paused = await rolloutWhen(t.rollouts, rollout!.id, isIn(RolloutState.PAUSED), "the rollout to pause");
+        const canary = paused.stages[0]!;
+        expect(canary.state).toBe(RolloutStageState.FAILED);
+        expect(canary.agents).toEqual(fleet.uids.slice(0, 3));
+        expect(canary.failures.map((f) => [f.instanceUid, f.kind, f.detail])).toEqual(canary.agents.map((u) => [u, StageFailureKind.FAILED, "exporters: unknown type kafka"]));
+        expect(paused.reason).toContain("stage 1 failed: 3 of 3 agents (3 failed)");
+        expect(paused.stages[1]!.state).toBe(RolloutStageState.PENDING);
+        const others = fleet.uids.slice(3);
+        for (const uid of others) expect(fleet.bodies(uid)).toEqual(["v1\n"]);
+
+        const { rollout: rolling } = await t.rollouts.rollbackRollout({ id: rollout!.id, reason: "kafka is not in our build" });
+        expect(rolling!.state).toBe(RolloutState.ROLLING_BACK);
+        await rolloutWhen(t.rollouts, rollout!.id, isIn(RolloutState.ROLLED_BACK), "the rollback");
+        for (const uid of canary.agents) await eventually(() => fleet.bodies(uid).join("") === "v1\nv2\nv1\n", 10_000, `${uid} back on v1`);
+        for (const uid of others) expect(fleet.bodies(uid)).toEqual(["v1\n"]);
+        const after = await eventually(async () => {
+          const { group: g } = await t.groups.getGroup({ name: group });
+          return g!.rolloutRunning ? undefined : g;
+        }, 10_000, "the group released by its rollout");
+        expect(after).toMatchObject({ configurationVersion: 1 });
+        // The group is free for the next rollout.
+        await expect(t.rollouts.preflight({ group, version: 2 })).resolves.toBeDefined();
+      } finally {
+        await fleet.close();
+      }
+    });
+
+    it("with automatic rollback, a wave's failures give v1 back to exactly the agents that got v2 (canary and wave), and to no other", async () => {
+      const service = unique("auto");
+      const { t, group } = await groupOf(service);
+      const fleet = await RolloutFleet.connect(t.opampUrls.map((u) => u.wsUrl), size, service);
+      try {
+        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 30_000, "every agent on v1");
+        // The canary (the 2 first UIDs) applies; some agents of the wave fail.
+        const failing = new Set(fleet.uids.slice(4, 8));
+        fleet.setAnswer((uid, body) => (failing.has(uid) ? fails(body) : { applied: true }));
+        const { rollout } = await t.rollouts.startRollout({
+          group,
+          toVersion: 2,
+          stages: [agentsStage(2), percentStage(50), percentStage(100)],
+          gate: gate({ maxFailedAgents: 1 }),
+          onFailure: RolloutFailureAction.ROLLBACK,
+        });
+        const done = await rolloutWhen(t.rollouts, rollout!.id, isIn(RolloutState.ROLLED_BACK), "the automatic rollback", 90_000);
+        expect(done.stages.map((s) => s.state)).toEqual([RolloutStageState.PASSED, RolloutStageState.FAILED, RolloutStageState.PENDING]);
+        expect(done.reason).toContain("stage 2 failed");
+        const moved = new Set([...done.stages[0]!.agents, ...done.stages[1]!.agents]);
+        expect(moved.size).toBe(Math.ceil(size / 2));
+        for (const uid of fleet.uids) {
+          if (moved.has(uid)) await eventually(() => fleet.bodies(uid).join("") === "v1\nv2\nv1\n", 10_000, `${uid} back on v1`);
+          else expect(fleet.bodies(uid), uid).toEqual(["v1\n"]);
+        }
+      } finally {
+        await fleet.close();
+      }
+    });
+
+    it("an agent that turns unhealthy while its stage bakes fails the stage", async () => {
+      const service = unique("sick");
+      const { t, group } = await groupOf(service);
+      const fleet = await RolloutFleet.connect([t.wsUrl], 3, service);
+      try {
+        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 10_000, "every agent on v1");
+        const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(1), percentStage(100)], gate: gate({ bakeMs: 60_000 }) });
+        await rolloutWhen(t.rollouts, rollout!.id, (r) => r.stages[0]!.state === RolloutStageState.BAKING, "the canary baking");
+        const canary = fleet.agent(fleet.uids[0]!);
+        canary.send({ health: { healthy: false, lastError: "exporter otlp: connection refused" } as never });
+        const paused = await rolloutWhen(t.rollouts, rollout!.id, isIn(RolloutState.PAUSED), "the rollout to pause");
+        expect(paused.stages[0]!.failures).toEqual([expect.objectContaining({ instanceUid: fleet.uids[0], kind: StageFailureKind.UNHEALTHY, detail: "exporter otlp: connection refused" })]);
+        await t.rollouts.abortRollout({ id: rollout!.id });
+        await rolloutWhen(t.rollouts, rollout!.id, isIn(RolloutState.ABORTED), "the abort");
+      } finally {
+        await fleet.close();
+      }
+    });
+
+    it("an agent that disconnects while its stage bakes fails the stage", async () => {
+      const service = unique("gone");
+      const { t, group } = await groupOf(service);
+      const fleet = await RolloutFleet.connect([t.wsUrl], 3, service);
+      try {
+        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 10_000, "every agent on v1");
+        const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(1), percentStage(100)], gate: gate({ bakeMs: 60_000 }) });
+        await rolloutWhen(t.rollouts, rollout!.id, (r) => r.stages[0]!.state === RolloutStageState.BAKING, "the canary baking");
+        await fleet.agent(fleet.uids[0]!).close();
+        const paused = await rolloutWhen(t.rollouts, rollout!.id, isIn(RolloutState.PAUSED), "the rollout to pause");
+        expect(paused.stages[0]!.failures).toEqual([expect.objectContaining({ instanceUid: fleet.uids[0], kind: StageFailureKind.DISCONNECTED })]);
+        await t.rollouts.abortRollout({ id: rollout!.id });
+      } finally {
+        await fleet.close();
+      }
+    });
+  });
+}
