@@ -155,7 +155,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     "1",
     // Rollouts judged often, and a dead replica's rollouts taken over soon.
     "--rollout-tick-seconds",
-    "0.2",
+    "0.5",
     "--rollout-lease-seconds",
     "3",
     ...csrArgs,

@@ -131,13 +131,15 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     decisions,
     groups,
     configurations,
-    agents: store,
+    // The store itself, not the cache: another replica may serve the agents
+    // (this one caches those it pins, and its copies would not see their reports).
+    agents: stores.agents,
     pin: (uid, namespace, pin, requestedBy) => adminCommands.pinRollout(uid, namespace, pin, requestedBy),
     logger,
     replicaId,
     ...(o.rolloutLeaseMs ? { leaseMs: o.rolloutLeaseMs } : {}),
   });
-  const rollouts = new Rollouts({ rollouts: stores.rollouts, decisions, groups, configurations, agents: store, nudge: () => driver.nudge() });
+  const rollouts = new Rollouts({ rollouts: stores.rollouts, decisions, groups, configurations, agents: stores.agents, nudge: () => driver.nudge() });
   driver.start(o.rolloutTickMs ?? 1_000);
   const connections = new ConnectionUsecase(stores.connections);
   const packages = new PackageRegistry({ packages: stores.packages, offers: adminCommands });

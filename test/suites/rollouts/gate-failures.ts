@@ -8,6 +8,18 @@ import { agentsStage, gate, isIn, percentStage, rolloutWhen } from "./rollout-fi
 
 const fails = (body: string): Answer => (body === "v2\n" ? { applied: false, error: "exporters: unknown type kafka" } : { applied: true });
 
+/**
+ * An agent a stage moved is sent v1 again by the rollback. Usually it had
+ * v2 first; when the stage failed before v2 reached it, the rollback
+ * superseded the undelivered v2 and it gets v1 once more instead.
+ */
+async function backOnV1(fleet: RolloutFleet, uid: string): Promise<void> {
+  await eventually(() => fleet.bodies(uid).length >= 2 && fleet.bodies(uid).at(-1) === "v1\n", 20_000, `${uid} sent v1 again`).catch((err: Error) => {
+    throw new Error(`${err.message} (it was sent ${JSON.stringify(fleet.bodies(uid))})`);
+  });
+  expect([["v1\n", "v2\n", "v1\n"], ["v1\n", "v1\n"]], uid).toContainEqual(fleet.bodies(uid));
+}
+
 /** The health gate stopping a rollout: FAILED reports, unhealthy and disconnecting agents; pausing, and rolling back. */
 export function gateFailuresBehaviour(topology: Topology, size: number): void {
   async function groupOf(service: string) {
@@ -25,14 +37,16 @@ export function gateFailuresBehaviour(topology: Topology, size: number): void {
       const { t, group } = await groupOf(service);
       const fleet = await RolloutFleet.connect(t.opampUrls.map((u) => u.wsUrl), size, service, { answer: (_uid, body) => fails(body) });
       try {
-        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 30_000, "every agent on v1");
+        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 90_000, "every agent on v1");
         const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(3), percentStage(100)], gate: gate() });
         const paused = await rolloutWhen(t.rollouts, rollout!.id, isIn(RolloutState.PAUSED), "the rollout to pause");
         const canary = paused.stages[0]!;
         expect(canary.state).toBe(RolloutStageState.FAILED);
         expect(canary.agents).toEqual(fleet.uids.slice(0, 3));
-        expect(canary.failures.map((f) => [f.instanceUid, f.kind, f.detail])).toEqual(canary.agents.map((u) => [u, StageFailureKind.FAILED, "exporters: unknown type kafka"]));
-        expect(paused.reason).toContain("stage 1 failed: 3 of 3 agents (3 failed)");
+        // The stage fails as soon as more than the threshold (0) failed: maybe before all three reported.
+        expect(canary.failures.length).toBeGreaterThanOrEqual(1);
+        for (const f of canary.failures) expect([canary.agents.includes(f.instanceUid), f.kind, f.detail]).toEqual([true, StageFailureKind.FAILED, "exporters: unknown type kafka"]);
+        expect(paused.reason).toMatch(new RegExp(`^stage 1 failed: ${canary.failures.length} of 3 agents \\(${canary.failures.length} failed\\)$`));
         expect(paused.stages[1]!.state).toBe(RolloutStageState.PENDING);
         const others = fleet.uids.slice(3);
         for (const uid of others) expect(fleet.bodies(uid)).toEqual(["v1\n"]);
@@ -40,7 +54,7 @@ export function gateFailuresBehaviour(topology: Topology, size: number): void {
         const { rollout: rolling } = await t.rollouts.rollbackRollout({ id: rollout!.id, reason: "kafka is not in our build" });
         expect(rolling!.state).toBe(RolloutState.ROLLING_BACK);
         await rolloutWhen(t.rollouts, rollout!.id, isIn(RolloutState.ROLLED_BACK), "the rollback");
-        for (const uid of canary.agents) await eventually(() => fleet.bodies(uid).join("") === "v1\nv2\nv1\n", 10_000, `${uid} back on v1`);
+        for (const uid of canary.agents) await backOnV1(fleet, uid);
         for (const uid of others) expect(fleet.bodies(uid)).toEqual(["v1\n"]);
         const after = await eventually(async () => {
           const { group: g } = await t.groups.getGroup({ name: group });
@@ -52,14 +66,14 @@ export function gateFailuresBehaviour(topology: Topology, size: number): void {
       } finally {
         await fleet.close();
       }
-    });
+    }, 300_000);
 
     it("with automatic rollback, a wave's failures give v1 back to exactly the agents that got v2 (canary and wave), and to no other", async () => {
       const service = unique("auto");
       const { t, group } = await groupOf(service);
       const fleet = await RolloutFleet.connect(t.opampUrls.map((u) => u.wsUrl), size, service);
       try {
-        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 30_000, "every agent on v1");
+        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 90_000, "every agent on v1");
         // The canary (the 2 first UIDs) applies; some agents of the wave fail.
         const failing = new Set(fleet.uids.slice(4, 8));
         fleet.setAnswer((uid, body) => (failing.has(uid) ? fails(body) : { applied: true }));
@@ -76,13 +90,13 @@ export function gateFailuresBehaviour(topology: Topology, size: number): void {
         const moved = new Set([...done.stages[0]!.agents, ...done.stages[1]!.agents]);
         expect(moved.size).toBe(Math.ceil(size / 2));
         for (const uid of fleet.uids) {
-          if (moved.has(uid)) await eventually(() => fleet.bodies(uid).join("") === "v1\nv2\nv1\n", 10_000, `${uid} back on v1`);
+          if (moved.has(uid)) await backOnV1(fleet, uid);
           else expect(fleet.bodies(uid), uid).toEqual(["v1\n"]);
         }
       } finally {
         await fleet.close();
       }
-    });
+    }, 300_000);
 
     it("an agent that turns unhealthy while its stage bakes fails the stage", async () => {
       const service = unique("sick");

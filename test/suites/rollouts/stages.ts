@@ -20,11 +20,11 @@ export function stagesBehaviour(topology: Topology, size: number): void {
       await t.groups.createGroup({ group: groupFor(group, service, cfg, 1) });
       const fleet = await RolloutFleet.connect(t.opampUrls.map((u) => u.wsUrl), size, service);
       try {
-        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 30_000, "every agent on v1");
+        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 90_000, "every agent on v1");
         // One agent with its own configuration: a rollout never touches it.
         const own = fleet.uids[0]!;
         await t.agents.setRemoteConfig({ instanceUid: own, files: { "": { content: { case: "text", value: "mine\n" } } } });
-        await eventually(() => fleet.bodies(own).includes("mine\n"), 10_000, "the override");
+        await eventually(() => fleet.bodies(own).includes("mine\n"), 30_000, "the override");
 
         const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(2), percentStage(25), percentStage(100)], gate: gate() });
         expect(rollout).toMatchObject({ state: RolloutState.RUNNING, fromVersion: 1, toVersion: 2 });
@@ -53,7 +53,7 @@ export function stagesBehaviour(topology: Topology, size: number): void {
       } finally {
         await fleet.close();
       }
-    });
+    }, 300_000);
 
     it("an agent that joins mid-rollout gets the version the group runs, and the new one with the stage that starts next (or when the rollout ends)", async () => {
       const t = topology();

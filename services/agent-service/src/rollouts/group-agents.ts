@@ -3,9 +3,13 @@ import { instanceUidToHex } from "@fleetplane/platform";
 import type { AgentQuery } from "../agents/agent-repository.js";
 import { hasOwnConfig } from "../agents/config-assignment.js";
 
-/** Reads agents in pages (the agent store). */
+/**
+ * Reads agents in pages: the agent repository, so what another replica
+ * stored is seen (a replica's cache holds what it last wrote of agents it
+ * does not serve).
+ */
 export interface AgentLister {
-  listAgents(query: AgentQuery): Promise<Agent[]>;
+  list(query: AgentQuery): Promise<Agent[]>;
 }
 
 /** Agents read per store call. */
@@ -25,7 +29,7 @@ export function isRolloutTarget(agent: Agent, group: string): boolean {
 export async function agentsWhere(lister: AgentLister, namespace: string, keep: (agent: Agent) => boolean): Promise<Agent[]> {
   const out: Agent[] = [];
   for (let after: string | undefined; ; ) {
-    const page = await lister.listAgents({ namespace, limit: PAGE, where: keep, ...(after ? { after } : {}) });
+    const page = await lister.list({ namespace, limit: PAGE, where: keep, ...(after ? { after } : {}) });
     out.push(...page);
     if (page.length < PAGE) return out;
     after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
@@ -33,3 +37,14 @@ export async function agentsWhere(lister: AgentLister, namespace: string, keep: 
 }
 
 export const uidOf = (agent: Agent) => instanceUidToHex(agent.metadata!.instanceUid);
+
+/** The named agents (hex uids) that are stored, read page by page. */
+export async function agentsNamed(lister: AgentLister, namespace: string, uids: readonly string[]): Promise<Agent[]> {
+  const out: Agent[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await lister.list({ namespace, instanceUids: uids, limit: PAGE, ...(after ? { after } : {}) });
+    out.push(...page);
+    if (page.length < PAGE) return out;
+    after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
+  }
+}

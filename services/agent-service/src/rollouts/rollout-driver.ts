@@ -7,7 +7,7 @@ import type { Configurations } from "../fleet/configurations.js";
 import { FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
 import { configOf } from "../fleet/group-catalog.js";
 import type { Groups } from "../fleet/groups.js";
-import { agentsWhere, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
+import { agentsNamed, agentsWhere, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
 import { evaluateStage, gateSettings, type StageEvaluation } from "./health-gate.js";
 import { isFinished, type RolloutDecisions } from "./rollout-decisions.js";
 import type { RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
@@ -216,8 +216,7 @@ export class RolloutDriver {
       await this.pinAll(r, stage.agents, { ...to, version: r.toVersion });
       this.done.add(pinKey);
     }
-    const members = new Set(stage.agents);
-    const found = await agentsWhere(this.deps.agents, r.namespace, (a) => members.has(uidOf(a)));
+    const found = await agentsNamed(this.deps.agents, r.namespace, stage.agents);
     // Agents that left the group (or got their own configuration) since are no longer the stage's to judge.
     const judged = new Map<string, Agent>();
     const gone: string[] = [];
