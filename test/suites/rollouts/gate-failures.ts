@@ -2,9 +2,8 @@ import { RolloutFailureAction, RolloutStageState, RolloutState, StageFailureKind
 import { describe, expect, it } from "vitest";
 import { eventually } from "../../support/eventually.js";
 import type { Topology } from "../opamp/started-topology.js";
-import { configurationWith, groupFor, unique } from "../fleet/fleet-fixtures.js";
-import { RolloutFleet, type Answer } from "./rollout-fleet.js";
-import { agentsStage, gate, isIn, percentStage, rolloutWhen } from "./rollout-fixtures.js";
+import type { Answer, RolloutFleet } from "./rollout-fleet.js";
+import { agentsStage, gate, groupWithAgents, isIn, percentStage, rolloutWhen } from "./rollout-fixtures.js";
 
 const fails = (body: string): Answer => (body === "v2\n" ? { applied: false, error: "exporters: unknown type kafka" } : { applied: true });
 
@@ -22,22 +21,11 @@ async function backOnV1(fleet: RolloutFleet, uid: string): Promise<void> {
 
 /** The health gate stopping a rollout: FAILED reports, unhealthy and disconnecting agents; pausing, and rolling back. */
 export function gateFailuresBehaviour(topology: Topology, size: number): void {
-  async function groupOf(service: string) {
-    const t = topology();
-    const cfg = unique("cfg");
-    const group = unique("grp");
-    await configurationWith(t, cfg, ["v1\n", "v2\n"]);
-    await t.groups.createGroup({ group: groupFor(group, service, cfg, 1) });
-    return { t, group };
-  }
-
   describe("the health gate", () => {
     it("canary agents reporting FAILED pause the rollout with the reason and the failing agents; rollback then restores v1 on exactly them", async () => {
-      const service = unique("fail");
-      const { t, group } = await groupOf(service);
-      const fleet = await RolloutFleet.connect(t.opampUrls.map((u) => u.wsUrl), size, service, { answer: (_uid, body) => fails(body) });
+      const t = topology();
+      const { group, fleet } = await groupWithAgents(t, { prefix: "fail", count: size, urls: t.opampUrls.map((u) => u.wsUrl), answer: (_uid, body) => fails(body) });
       try {
-        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 90_000, "every agent on v1");
         const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(3), percentStage(100)], gate: gate() });
         const paused = await rolloutWhen(t.rollouts, rollout!.id, isIn(RolloutState.PAUSED), "the rollout to pause");
         const canary = paused.stages[0]!;
@@ -69,11 +57,9 @@ export function gateFailuresBehaviour(topology: Topology, size: number): void {
     }, 300_000);
 
     it("with automatic rollback, a wave's failures give v1 back to exactly the agents that got v2 (canary and wave), and to no other", async () => {
-      const service = unique("auto");
-      const { t, group } = await groupOf(service);
-      const fleet = await RolloutFleet.connect(t.opampUrls.map((u) => u.wsUrl), size, service);
+      const t = topology();
+      const { group, fleet } = await groupWithAgents(t, { prefix: "auto", count: size, urls: t.opampUrls.map((u) => u.wsUrl) });
       try {
-        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 90_000, "every agent on v1");
         // The canary (the 2 first UIDs) applies; some agents of the wave fail.
         const failing = new Set(fleet.uids.slice(4, 8));
         fleet.setAnswer((uid, body) => (failing.has(uid) ? fails(body) : { applied: true }));
@@ -99,11 +85,9 @@ export function gateFailuresBehaviour(topology: Topology, size: number): void {
     }, 300_000);
 
     it("an agent that turns unhealthy while its stage bakes fails the stage", async () => {
-      const service = unique("sick");
-      const { t, group } = await groupOf(service);
-      const fleet = await RolloutFleet.connect([t.wsUrl], 3, service);
+      const t = topology();
+      const { group, fleet } = await groupWithAgents(t, { prefix: "sick", count: 3 });
       try {
-        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 10_000, "every agent on v1");
         const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(1), percentStage(100)], gate: gate({ bakeMs: 60_000 }) });
         await rolloutWhen(t.rollouts, rollout!.id, (r) => r.stages[0]!.state === RolloutStageState.BAKING, "the canary baking");
         const canary = fleet.agent(fleet.uids[0]!);
@@ -118,11 +102,9 @@ export function gateFailuresBehaviour(topology: Topology, size: number): void {
     });
 
     it("an agent that disconnects while its stage bakes fails the stage", async () => {
-      const service = unique("gone");
-      const { t, group } = await groupOf(service);
-      const fleet = await RolloutFleet.connect([t.wsUrl], 3, service);
+      const t = topology();
+      const { group, fleet } = await groupWithAgents(t, { prefix: "gone", count: 3 });
       try {
-        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 10_000, "every agent on v1");
         const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(1), percentStage(100)], gate: gate({ bakeMs: 60_000 }) });
         await rolloutWhen(t.rollouts, rollout!.id, (r) => r.stages[0]!.state === RolloutStageState.BAKING, "the canary baking");
         await fleet.agent(fleet.uids[0]!).close();

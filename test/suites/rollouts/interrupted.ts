@@ -2,9 +2,7 @@ import { RolloutStageState, RolloutState } from "@fleetplane/gen/fleetplane/flee
 import { expect } from "vitest";
 import { eventually } from "../../support/eventually.js";
 import type { TestTopology } from "../../support/topology.js";
-import { configurationWith, groupFor, unique } from "../fleet/fleet-fixtures.js";
-import { RolloutFleet } from "./rollout-fleet.js";
-import { agentsStage, gate, isIn, percentStage, rolloutWhen } from "./rollout-fixtures.js";
+import { agentsStage, gate, groupWithAgents, isIn, percentStage, rolloutWhen } from "./rollout-fixtures.js";
 
 /**
  * A rollout interrupted mid-stage (the process restarted, or its leading
@@ -17,14 +15,8 @@ export async function interruptedRolloutFinishes(
   size: number,
   interrupt: (rolloutId: string) => Promise<{ rollouts: TestTopology["rollouts"]; wsUrl: string }>,
 ): Promise<void> {
-  const service = unique("cut");
-  const cfg = unique("cfg");
-  const group = unique("grp");
-  await configurationWith(t, cfg, ["v1\n", "v2\n"]);
-  await t.groups.createGroup({ group: groupFor(group, service, cfg, 1) });
-  const fleet = await RolloutFleet.connect([t.wsUrl], size, service);
+  const { group, fleet } = await groupWithAgents(t, { prefix: "cut", count: size });
   try {
-    await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 30_000, "every agent on v1");
     const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(2), percentStage(50), percentStage(100)], gate: gate({ bakeMs: 1_500 }) });
     const baking = await rolloutWhen(t.rollouts, rollout!.id, (r) => r.currentStage === 1 && r.stages[1]!.state === RolloutStageState.BAKING, "the wave baking");
 

@@ -1,10 +1,7 @@
 import { RolloutState } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 import { describe, expect, it } from "vitest";
-import { eventually } from "../../support/eventually.js";
 import type { Topology } from "../opamp/started-topology.js";
-import { configurationWith, groupFor, unique } from "../fleet/fleet-fixtures.js";
-import { RolloutFleet } from "./rollout-fleet.js";
-import { gate, isIn, percentStage, rolloutWhen } from "./rollout-fixtures.js";
+import { gate, groupWithAgents, isIn, percentStage, rolloutWhen } from "./rollout-fixtures.js";
 
 const V1 = "receivers: { otlp: {} }\nexporters: { debug: {} }\nservice: { pipelines: { traces: { receivers: [otlp], exporters: [debug] } } }\n";
 const V2_KAFKA = "receivers: { otlp: {} }\nexporters: { kafka/eu: {} }\nservice: { pipelines: { traces: { receivers: [otlp], exporters: [kafka/eu] } } }\n";
@@ -15,14 +12,9 @@ export function preflightBehaviour(topology: Topology): void {
   describe("preflight", () => {
     it("refuses to start a rollout whose version names a component the agents do not report, naming the component and the agents; passes one they have", async () => {
       const t = topology();
-      const service = unique("pre");
-      const cfg = unique("cfg");
-      const group = unique("grp");
-      await configurationWith(t, cfg, [V1, V2_KAFKA, V3_BATCH]);
-      await t.groups.createGroup({ group: groupFor(group, service, cfg, 1) });
-      const fleet = await RolloutFleet.connect([t.wsUrl], 2, service, { components: { receivers: ["otlp"], processors: ["batch"], exporters: ["debug", "otlp"] } });
+      const components = { receivers: ["otlp"], processors: ["batch"], exporters: ["debug", "otlp"] };
+      const { group, fleet } = await groupWithAgents(t, { prefix: "pre", count: 2, texts: [V1, V2_KAFKA, V3_BATCH], components });
       try {
-        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).length === 1), 10_000, "every agent on v1");
         const { result } = await t.rollouts.preflight({ group, version: 2 });
         expect(result!.missing.map((m) => [m.instanceUid, m.missingComponents])).toEqual(fleet.uids.map((u) => [u, ["exporters/kafka"]]));
         expect(result!.passed).toEqual([]);
@@ -45,15 +37,9 @@ export function preflightBehaviour(topology: Topology): void {
 
     it("agents that never reported their components are listed as unknown and do not stop the rollout; non-YAML versions skip the check and say so", async () => {
       const t = topology();
-      const service = unique("unk");
-      const cfg = unique("cfg");
-      const group = unique("grp");
-      await configurationWith(t, cfg, [V1, V2_KAFKA]);
-      await t.configurations.createConfigurationVersion({ name: cfg, files: { "agent.json": { body: new TextEncoder().encode("{}"), contentType: "application/json" } }, message: "json" });
-      await t.groups.createGroup({ group: groupFor(group, service, cfg, 1) });
-      const fleet = await RolloutFleet.connect([t.wsUrl], 2, service);
+      const { group, configuration, fleet } = await groupWithAgents(t, { prefix: "unk", count: 2, texts: [V1, V2_KAFKA] });
       try {
-        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).length === 1), 10_000, "every agent on v1");
+        await t.configurations.createConfigurationVersion({ name: configuration, files: { "agent.json": { body: new TextEncoder().encode("{}"), contentType: "application/json" } }, message: "json" });
         const { result } = await t.rollouts.preflight({ group, version: 2 });
         expect(result).toMatchObject({ unknown: fleet.uids, missing: [], passed: [] });
         const json = await t.rollouts.preflight({ group, version: 3 });

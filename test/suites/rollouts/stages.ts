@@ -4,23 +4,15 @@ import { describe, expect, it } from "vitest";
 import { instanceUidToHex as hex } from "@fleetplane/platform";
 import { eventually } from "../../support/eventually.js";
 import type { Topology } from "../opamp/started-topology.js";
-import { configurationWith, groupFor, unique } from "../fleet/fleet-fixtures.js";
-import { RolloutFleet } from "./rollout-fleet.js";
-import { agentsStage, gate, isIn, percentStage, rolloutWhen } from "./rollout-fixtures.js";
+import { agentsStage, gate, groupWithAgents, isIn, percentStage, rolloutWhen } from "./rollout-fixtures.js";
 
 /** A rollout that passes: stage by stage, each after the one before, until the group runs the new version. */
 export function stagesBehaviour(topology: Topology, size: number): void {
   describe("a rollout that passes", () => {
     it(`moves ${size} agents canary first, then in waves, each stage after the previous passed; the group ends on the new version`, async () => {
       const t = topology();
-      const service = unique("roll");
-      const cfg = unique("cfg");
-      const group = unique("grp");
-      await configurationWith(t, cfg, ["v1\n", "v2\n"]);
-      await t.groups.createGroup({ group: groupFor(group, service, cfg, 1) });
-      const fleet = await RolloutFleet.connect(t.opampUrls.map((u) => u.wsUrl), size, service);
+      const { group, fleet } = await groupWithAgents(t, { prefix: "roll", count: size, urls: t.opampUrls.map((u) => u.wsUrl) });
       try {
-        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 90_000, "every agent on v1");
         // One agent with its own configuration: a rollout never touches it.
         const own = fleet.uids[0]!;
         await t.agents.setRemoteConfig({ instanceUid: own, files: { "": { content: { case: "text", value: "mine\n" } } } });
@@ -57,14 +49,8 @@ export function stagesBehaviour(topology: Topology, size: number): void {
 
     it("an agent that joins mid-rollout gets the version the group runs, and the new one with the stage that starts next (or when the rollout ends)", async () => {
       const t = topology();
-      const service = unique("late");
-      const cfg = unique("cfg");
-      const group = unique("grp");
-      await configurationWith(t, cfg, ["v1\n", "v2\n"]);
-      await t.groups.createGroup({ group: groupFor(group, service, cfg, 1) });
-      const fleet = await RolloutFleet.connect([t.wsUrl], 4, service);
+      const { group, fleet } = await groupWithAgents(t, { prefix: "late", count: 4 });
       try {
-        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 10_000, "every agent on v1");
         const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(1), percentStage(100)], gate: gate({ bakeMs: 2_000 }) });
         await rolloutWhen(t.rollouts, rollout!.id, (r) => r.stages[0]!.state === RolloutStageState.BAKING, "the canary baking");
         const late = hex((await fleet.join(t.wsUrl)).uid);
@@ -80,15 +66,9 @@ export function stagesBehaviour(topology: Topology, size: number): void {
 
     it("WatchRollouts streams each decision: the state first, then every stage's progress to the end", async () => {
       const t = topology();
-      const service = unique("watch");
-      const cfg = unique("cfg");
-      const group = unique("grp");
-      await configurationWith(t, cfg, ["v1\n", "v2\n"]);
-      await t.groups.createGroup({ group: groupFor(group, service, cfg, 1) });
-      const fleet = await RolloutFleet.connect([t.wsUrl], 3, service);
+      const { group, fleet } = await groupWithAgents(t, { prefix: "watch", count: 3 });
       const controller = new AbortController();
       try {
-        await eventually(() => fleet.uids.every((u) => fleet.bodies(u).includes("v1\n")), 10_000, "every agent on v1");
         const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(1), percentStage(100)], gate: gate({ bakeMs: 100 }) });
         const seen: Array<[number, RolloutState]> = [];
         for await (const { rollout: r } of t.rollouts.watchRollouts({ id: rollout!.id }, { signal: controller.signal })) {
