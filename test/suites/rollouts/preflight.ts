@@ -1,6 +1,8 @@
 import { RolloutState } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 import { describe, expect, it } from "vitest";
 import type { Topology } from "../opamp/started-topology.js";
+import { eventually } from "../../support/eventually.js";
+import { RolloutFleet } from "./rollout-fleet.js";
 import { gate, groupWithAgents, isIn, percentStage, rolloutWhen } from "./rollout-fixtures.js";
 
 const V1 = "receivers: { otlp: {} }\nexporters: { debug: {} }\nservice: { pipelines: { traces: { receivers: [otlp], exporters: [debug] } } }\n";
@@ -32,6 +34,26 @@ export function preflightBehaviour(topology: Topology): void {
         await rolloutWhen(t.rollouts, rollout!.id, isIn(RolloutState.SUCCEEDED), "the rollout of a version they can run");
       } finally {
         await fleet.close();
+      }
+    });
+
+    it("told to skip the agents that lack a component, leaves them on the version they run, through the rollout and after it", async () => {
+      const t = topology();
+      const { group, service, fleet } = await groupWithAgents(t, { prefix: "skip", count: 2, texts: [V1, V2_KAFKA], components: { receivers: ["otlp"], exporters: ["debug", "kafka"] } });
+      const lacking = await RolloutFleet.connect([t.wsUrl], 1, service, { components: { receivers: ["otlp"], exporters: ["debug"] } });
+      try {
+        const [without] = lacking.uids;
+        await eventually(() => lacking.bodies(without!).length > 0, 10_000, "the agent without kafka on v1");
+        const { rollout, preflight } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [percentStage(100)], gate: gate({ bakeMs: 0 }), skipFailedAgents: true });
+        expect(rollout!.skippedAgents).toEqual([without]);
+        expect(preflight!.missing.map((m) => m.instanceUid)).toEqual([without]);
+        const done = await rolloutWhen(t.rollouts, rollout!.id, isIn(RolloutState.SUCCEEDED), "the rollout without the skipped agent");
+        expect(done.stages[0]!.agents.sort()).toEqual(fleet.uids);
+        await eventually(async () => !(await t.groups.getGroup({ name: group })).group!.rolloutRunning, 10_000, "the group released");
+        for (const uid of fleet.uids) await eventually(() => fleet.bodies(uid).at(-1) === V2_KAFKA, 10_000, `${uid} on v2`);
+        expect(lacking.bodies(without!)).toEqual([V1]);
+      } finally {
+        await Promise.all([fleet.close(), lacking.close()]);
       }
     });
 

@@ -12,7 +12,7 @@ export const percentStage = (n: number) => ({ size: { case: "percent" as const, 
 export function gate(o: { bakeMs?: number; timeoutMs?: number; maxFailedAgents?: number } = {}) {
   return {
     bakeTime: durationFromMs(o.bakeMs ?? 300),
-    stageTimeout: durationFromMs(o.timeoutMs ?? 30_000),
+    stageTimeout: durationFromMs(o.timeoutMs ?? 60_000),
     ...(o.maxFailedAgents !== undefined ? { threshold: { case: "maxFailedAgents" as const, value: o.maxFailedAgents } } : {}),
   };
 }

@@ -1,10 +1,13 @@
-import { RemoteConfigStatuses, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { RemoteConfigStatuses, ServerToAgentFlags, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex as hex, uuidv7Bytes } from "@fleetplane/platform";
-import { WsAgent, description } from "../../support/simulated-agent.js";
+import { WsAgent, description, hasFlag } from "../../support/simulated-agent.js";
 import { bodyOf } from "../fleet/fleet-fixtures.js";
 
 /** New agents connected at most every this many ms (the gateways admit 100 per second per address). */
 const NEW_AGENT_SPACING_MS = 12;
+
+/** How often each simulated agent sends a heartbeat. */
+const HEARTBEAT_MS = 3_000;
 
 /** How a simulated agent answers a configuration: APPLIED, or FAILED with a message. */
 export type Answer = { applied: true } | { applied: false; error: string };
@@ -28,6 +31,7 @@ export class RolloutFleet {
   readonly agents: WsAgent[] = [];
   readonly sent = new Map<string, Received[]>();
   private readonly lastHash = new Map<string, { hash: Uint8Array; status: RemoteConfigStatuses; error: string }>();
+  private readonly heartbeats = new Map<WsAgent, NodeJS.Timeout>();
 
   private constructor(
     private readonly service: string,
@@ -57,9 +61,13 @@ export class RolloutFleet {
     this.answer = answer;
   }
 
-  /** The bodies an agent was sent, in order. */
+  /**
+   * The configurations an agent was given, in order. The same one sent
+   * again (the server resends what an agent has not confirmed, e.g. when its
+   * report was not yet read) is not a new configuration and is not counted.
+   */
   bodies(uid: string): string[] {
-    return (this.sent.get(uid) ?? []).map((r) => r.body);
+    return (this.sent.get(uid) ?? []).map((r) => r.body).filter((b, i, all) => i === 0 || all[i - 1] !== b);
   }
 
   agent(uid: string): WsAgent {
@@ -80,11 +88,14 @@ export class RolloutFleet {
    */
   async moveTo(url: string): Promise<void> {
     const old = this.agents.splice(0);
+    for (const a of old) clearInterval(this.heartbeats.get(a));
     await Promise.all(old.map((a) => a.close()));
     for (const a of old) this.agents.push(await this.attach(url, a.uid, a.seq));
   }
 
   async close(): Promise<void> {
+    for (const timer of this.heartbeats.values()) clearInterval(timer);
+    this.heartbeats.clear();
     await Promise.all(this.agents.map((a) => a.close()));
   }
 
@@ -93,16 +104,32 @@ export class RolloutFleet {
     agent.seq = seq;
     const id = hex(uid);
     agent.socket.on("message", () => this.onMessage(agent, id, agent.received[agent.received.length - 1]!));
-    const last = this.lastHash.get(id);
+    this.sendFullState(agent, id);
+    // Heartbeats, as real agents send: a server that marked the agent
+    // disconnected (a gateway lease that lapsed under load) sees it again,
+    // and the reply carries what is pending for it.
+    const timer = setInterval(() => {
+      if (agent.socket.readyState === agent.socket.OPEN) agent.send({});
+      else clearInterval(timer);
+    }, HEARTBEAT_MS);
+    timer.unref();
+    this.heartbeats.set(agent, timer);
+    return agent;
+  }
+
+  /** Everything the agent would say about itself: its first message, and the answer to ReportFullState. */
+  private sendFullState(agent: WsAgent, uid: string): void {
+    const last = this.lastHash.get(uid);
     agent.send({
       agentDescription: description(this.service) as never,
       ...(this.components ? { availableComponents: availableComponentsOf(this.components) as never } : {}),
       ...(last ? { remoteConfigStatus: { lastRemoteConfigHash: last.hash, status: last.status, errorMessage: last.error } as never } : {}),
     });
-    return agent;
   }
 
   private onMessage(agent: WsAgent, uid: string, msg: ServerToAgent): void {
+    // A server that lost track (e.g. its gateway's lease lapsed under load) asks for the full state.
+    if (hasFlag(msg.flags, ServerToAgentFlags.ServerToAgentFlags_ReportFullState) && agent.socket.readyState === agent.socket.OPEN) this.sendFullState(agent, uid);
     if (!msg.remoteConfig) return;
     const body = bodyOf(msg)!;
     const list = this.sent.get(uid) ?? [];

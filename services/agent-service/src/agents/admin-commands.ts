@@ -195,7 +195,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
   async pinRollout(uid: string, namespace: string, pin: RolloutPin, requestedBy: string): Promise<"pinned" | "unchanged" | "gone" | "not in the group" | "own configuration"> {
     let outcome: Awaited<ReturnType<AdminCommands["pinRollout"]>> = "unchanged";
     try {
-      await this.change(uid, { create: false, namespace }, (agent) => {
+      const done = await this.change(uid, { create: false, namespace }, (agent) => {
         const pinned = pinVersion(agent, pin, { now: this.now(), commandId: () => newCommandId(this.now()), requestedBy });
         if (typeof pinned === "string") {
           outcome = pinned;
@@ -205,6 +205,10 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
         const records = pinned.command ? [auditedCommand(uid, "remote_config", pinned.command, namespace)] : [];
         return { records, transitions: pinned.transitions, deliver: pinned.command !== undefined, unchanged: !pinned.changed };
       });
+      // Whatever the push did (none is sent to an agent the store thinks
+      // disconnected), the replica serving the agent must not keep answering
+      // it from a copy without the pin.
+      if (done.changed) await this.deps.replicas?.changed(uid, done.agent.status?.connectionId ?? "");
     } catch (err) {
       if (err instanceof AgentNotFoundError) return "gone";
       throw err;

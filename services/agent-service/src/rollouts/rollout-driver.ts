@@ -152,13 +152,23 @@ export class RolloutDriver {
     await this.judge(r);
   }
 
-  /** Marks the group as rolling out (agents' pins hold from now on) and holds back the agents preflight left out. */
+  /**
+   * Marks the group as rolling out, after pinning under this rollout the
+   * agents that must not move when it does: those an earlier rollout left
+   * on another version than the group's (held back by its preflight, or
+   * moved before an abort) stay on theirs, and those this preflight left
+   * out stay on the group's. Pins are idempotent, so this is repeated by
+   * every new leader.
+   */
   private async begin(r: Rollout): Promise<void> {
     const key = `${r.id}/begin`;
     if (this.done.has(key)) return;
+    const held = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group) && a.spec!.assignment!.version !== r.fromVersion);
+    const heldUids = new Set(held.map(uidOf));
+    const byVersion = new Map<number, string[]>([[r.fromVersion, r.skippedAgents.filter((u) => !heldUids.has(u))]]);
+    for (const a of held) byVersion.set(a.spec!.assignment!.version, [...(byVersion.get(a.spec!.assignment!.version) ?? []), uidOf(a)]);
+    for (const [version, uids] of byVersion) await this.pinAll(r, uids, { ...(await this.version(r, version)), version });
     await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: true }, requester(r));
-    const from = await this.version(r, r.fromVersion);
-    await this.pinAll(r, r.skippedAgents, { ...from, version: r.fromVersion });
     this.done.add(key);
   }
 
@@ -224,9 +234,10 @@ export class RolloutDriver {
     for (const uid of stage.agents) {
       const a = byUid.get(uid);
       if (!a) gone.push(uid);
-      else if (isRolloutTarget(a, r.group) && a.spec?.assignment?.rollout === r.id) judged.set(uid, a);
+      else if (isRolloutTarget(a, r.group)) judged.set(uid, a);
     }
     const to = await this.version(r, r.toVersion);
+    await this.repin(r, [...judged.values()], r.toVersion, to);
     const gate = gateSettings(r.gate);
     const clock = { startedAt, ...(stage.bakingSince ? { bakingSince: timestampMs(stage.bakingSince) } : {}) };
     const e = evaluateStage([...judged.keys(), ...gone], judged, to.hash, clock, gate, this.now());
@@ -283,15 +294,17 @@ export class RolloutDriver {
     }
   }
 
-  /** Gives every agent a stage moved the previous version again, then records the rollback done. */
+  /** Gives every agent a stage moved the previous version again, then (once they all read back so) records the rollback done. */
   private async rollBack(r: Rollout): Promise<void> {
     const key = `${r.id}/rollback`;
+    const from = await this.version(r, r.fromVersion);
+    const moved = r.stages.filter((s) => s.state !== RolloutStageState.PENDING).flatMap((s) => s.agents);
     if (!this.done.has(key)) {
-      const from = await this.version(r, r.fromVersion);
-      const moved = r.stages.filter((s) => s.state !== RolloutStageState.PENDING).flatMap((s) => s.agents);
       await this.pinAll(r, moved, { ...from, version: r.fromVersion });
       this.done.add(key);
     }
+    const found = await agentsNamed(this.deps.agents, r.namespace, moved);
+    if (await this.repin(r, found.filter((a) => isRolloutTarget(a, r.group)), r.fromVersion, from)) return;
     const next = await this.deps.decisions.decide(r, (n) => void (n.state = RolloutState.ROLLED_BACK), {
       kind: "rollout_rolled_back",
       requestedBy: this.deps.replicaId,
@@ -310,6 +323,20 @@ export class RolloutDriver {
     await this.deps.rollouts.release(r.namespace, r.group, r.id);
     this.forget(r.id);
     this.progressAt.delete(r.id);
+  }
+
+  /**
+   * Pins `version` again on the agents that do not carry it (read from the
+   * store): a pin can be lost to a concurrent write of the agent (FerretDB
+   * 1.x was seen to let two conditional updates of one document both
+   * match). True when some had to be pinned again.
+   */
+  private async repin(r: Rollout, agents: readonly Agent[], version: number, v: { config: RolloutPin["config"]; hash: Uint8Array }): Promise<boolean> {
+    const lost = agents.filter((a) => a.spec?.assignment?.rollout !== r.id || a.spec.assignment.version !== version).map(uidOf);
+    if (lost.length === 0) return false;
+    this.deps.logger.warn({ rollout: r.id, version, agents: lost.length, first: lost[0] }, "agents lost the version their rollout pinned; pinning it again");
+    await this.pinAll(r, lost, { ...v, version });
+    return true;
   }
 
   private async pinAll(r: Rollout, uids: readonly string[], v: { version: number; config: RolloutPin["config"]; hash: Uint8Array }): Promise<void> {
