@@ -106,7 +106,8 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
   });
-  const adminCommands = new AdminCommands({ store, audit, push: bus, opampEndpoint: () => desk.opampEndpoint, groups: catalog, replicas: replicaNoticesOver(bus) });
+  const replicas = replicaNoticesOver(bus);
+  const adminCommands = new AdminCommands({ store, audit, push: bus, opampEndpoint: () => desk.opampEndpoint, groups: catalog, replicas });
   const namespaces = new Namespaces({ namespaces: stores.namespaces, agents: stores.agents, groups: stores.groups, configurations: stores.configurations, audit });
   const requireNamespace = (ns: string) => namespaces.require(ns);
   const configurations = new Configurations({ configurations: stores.configurations, groups: stores.groups, audit, requireNamespace });
@@ -135,6 +136,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     // (this one caches those it pins, and its copies would not see their reports).
     agents: stores.agents,
     pin: (uid, namespace, pin, requestedBy) => adminCommands.pinRollout(uid, namespace, pin, requestedBy),
+    remind: (uid, connectionId) => replicas.changed(uid, connectionId),
     logger,
     replicaId,
     ...(o.rolloutLeaseMs ? { leaseMs: o.rolloutLeaseMs } : {}),

@@ -48,8 +48,11 @@ type CommandOptions = { commandId: string; requestedBy: string; now: number };
  * was queued for the agent (its gateway is told); `unchanged`: nothing to store.
  */
 type Changed = { records: AuditedCommand[]; transitions: CommandTransition[]; deliver: boolean; unchanged?: boolean };
-/** Where the change applies: create a new agent (in `namespace`), or only touch one of `namespace` (undefined: any). */
-type Target = { create: boolean; namespace: string | undefined; groups?: boolean };
+/**
+ * Where the change applies: create a new agent (in `namespace`), or only touch one of `namespace` (undefined: any).
+ * `fresh`: read the agent from the store even when cached (another replica may have written it since).
+ */
+type Target = { create: boolean; namespace: string | undefined; groups?: boolean; fresh?: boolean };
 
 /** What every admin command answers: the agent as stored, the command, and whether its gateway was told at once. */
 export interface CommandResult {
@@ -195,7 +198,9 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
   async pinRollout(uid: string, namespace: string, pin: RolloutPin, requestedBy: string): Promise<"pinned" | "unchanged" | "gone" | "not in the group" | "own configuration"> {
     let outcome: Awaited<ReturnType<AdminCommands["pinRollout"]>> = "unchanged";
     try {
-      const done = await this.change(uid, { create: false, namespace }, (agent) => {
+      // Fresh: the rollout may run on a replica that does not serve the
+      // agent, whose cached copy would hide what the serving one stored.
+      const done = await this.change(uid, { create: false, namespace, fresh: true }, (agent) => {
         const pinned = pinVersion(agent, pin, { now: this.now(), commandId: () => newCommandId(this.now()), requestedBy });
         if (typeof pinned === "string") {
           outcome = pinned;
@@ -259,6 +264,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
       uid,
       {
         create: target.create,
+        ...(target.fresh ? { fresh: true } : {}),
         ...(catalog ? { before: async (agent: Agent | undefined) => void (snapshot = await catalog.snapshot(agent ? namespaceOf(agent) : (target.namespace ?? DEFAULT_NAMESPACE))) } : {}),
       },
       (agent, known) => {

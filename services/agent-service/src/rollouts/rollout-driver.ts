@@ -3,6 +3,7 @@ import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { RolloutFailureAction, RolloutStageState, RolloutState, StageFailureKind, type Rollout, type RolloutStage } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 import { runBounded, type Logger } from "@fleetplane/platform";
 import type { RolloutPin } from "../agents/config-assignment.js";
+import { hashesEqual } from "../agents/config-hash.js";
 import type { Configurations } from "../fleet/configurations.js";
 import { FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
 import { configOf } from "../fleet/group-catalog.js";
@@ -24,6 +25,12 @@ export interface RolloutDriverOptions {
   configurations: Configurations;
   agents: AgentLister;
   pin: PinAgent;
+  /**
+   * Tells every replica an agent changed (replica notices): a replica that
+   * serves a stage's agent from a cached copy reads it again on its next
+   * message, so a pin whose push was lost still reaches it. None: one replica.
+   */
+  remind?: (uid: string, connectionId: string) => Promise<void>;
   logger: Logger;
   /** This replica's name in leases and decisions (stable across restarts for a single replica). */
   replicaId: string;
@@ -36,6 +43,8 @@ export interface RolloutDriverOptions {
 const PIN_CONCURRENCY = 16;
 /** Progress (counts) is stored at most this often while a stage waits; decisions are stored at once. */
 const PROGRESS_EVERY_MS = 1_000;
+/** A stage's agents that have not confirmed its version are reminded about at most this often. */
+const REMIND_EVERY_MS = 5_000;
 
 /**
  * Drives the rollouts whose lease this replica holds: each tick it looks at
@@ -53,6 +62,7 @@ export class RolloutDriver {
   /** Effects already carried out while leading (begin, a stage's pins, a rollback); forgotten with the lease. */
   private readonly done = new Set<string>();
   private readonly progressAt = new Map<string, number>();
+  private readonly remindedAt = new Map<string, number>();
   private readonly versions = new Map<string, { config: RolloutPin["config"]; hash: Uint8Array }>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -238,6 +248,7 @@ export class RolloutDriver {
     }
     const to = await this.version(r, r.toVersion);
     await this.repin(r, [...judged.values()], r.toVersion, to);
+    await this.remindUnconfirmed(r, [...judged.values()], to.hash);
     const gate = gateSettings(r.gate);
     const clock = { startedAt, ...(stage.bakingSince ? { bakingSince: timestampMs(stage.bakingSince) } : {}) };
     const e = evaluateStage([...judged.keys(), ...gone], judged, to.hash, clock, gate, this.now());
@@ -323,6 +334,7 @@ export class RolloutDriver {
     await this.deps.rollouts.release(r.namespace, r.group, r.id);
     this.forget(r.id);
     this.progressAt.delete(r.id);
+    this.remindedAt.delete(r.id);
   }
 
   /**
@@ -337,6 +349,18 @@ export class RolloutDriver {
     this.deps.logger.warn({ rollout: r.id, version, agents: lost.length, first: lost[0] }, "agents lost the version their rollout pinned; pinning it again");
     await this.pinAll(r, lost, { ...v, version });
     return true;
+  }
+
+  /** Replica notices for the connected agents that have not reported on `hash` yet (see `remind`). */
+  private async remindUnconfirmed(r: Rollout, agents: readonly Agent[], hash: Uint8Array): Promise<void> {
+    if (!this.deps.remind) return;
+    // The first look only starts the clock: the pins' own pushes go first.
+    const last = this.remindedAt.get(r.id);
+    if (last === undefined) this.remindedAt.set(r.id, this.now());
+    if (last === undefined || this.now() - last < REMIND_EVERY_MS) return;
+    this.remindedAt.set(r.id, this.now());
+    const waiting = agents.filter((a) => a.status?.connected && !hashesEqual(a.status.remoteConfigStatus?.lastRemoteConfigHash, hash));
+    await runBounded(waiting, PIN_CONCURRENCY, (a) => this.deps.remind!(uidOf(a), a.status!.connectionId));
   }
 
   private async pinAll(r: Rollout, uids: readonly string[], v: { version: number; config: RolloutPin["config"]; hash: Uint8Array }): Promise<void> {
