@@ -23,6 +23,7 @@ COPY services/console/package.json services/console/
 COPY services/fleetplane/package.json services/fleetplane/
 COPY test/package.json test/
 COPY bench/package.json bench/
+COPY chaos/package.json chaos/
 RUN pnpm install --frozen-lockfile --prod --filter @fleetplane/server...
 
 COPY gen/src gen/src
@@ -36,4 +37,6 @@ VOLUME /data
 EXPOSE 4320 4321 4322 4323
 # node is PID 1 and gets SIGTERM itself, so shutdown is graceful (close frames, flush).
 ENTRYPOINT ["node", "--import", "tsx", "services/fleetplane/src/main.ts"]
-CMD ["standalone", "--opamp-host", "0.0.0.0", "--api-host", "0.0.0.0", "--data-dir", "/data"]
+# Agents present an enrollment token (EnrollmentService/CreateEnrollmentToken):
+# the OpAMP port is reachable from outside the container.
+CMD ["standalone", "--opamp-host", "0.0.0.0", "--api-host", "0.0.0.0", "--data-dir", "/data", "--agent-auth", "token"]

@@ -14,6 +14,8 @@ export interface ServerUnderTest {
   opampWsUrl: string;
   /** Admin API (Connect) base URL, when the server has ours. */
   apiUrl?: string;
+  /** An admin API key for it (sent as authorization: Bearer …). */
+  apiKey?: string;
   /** The process holding agent sockets (for per-connection memory). */
   gatewayPid: number;
   /** Every process of the deployment (for CPU and memory totals). */
@@ -32,26 +34,33 @@ export async function startStandaloneServer(): Promise<ServerUnderTest> {
   const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN, "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0"], {
     stdio: ["ignore", "inherit", "pipe"],
   });
-  // The start-up banner on stderr names both addresses (info logs are off).
-  const urls = await new Promise<{ opamp: string; api: string }>((resolve, reject) => {
+  // The start-up banner on stderr names both addresses and, on this first
+  // start of an empty store, the admin key (info logs are off).
+  const urls = await new Promise<{ opamp: string; api: string; key: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("Fleetplane standalone did not start within 30 s")), 30_000);
     child.once("exit", (code) => reject(new Error(`Fleetplane standalone exited with ${code}`)));
     let opamp = "";
+    let api = "";
+    let key = "";
     createInterface({ input: child.stderr! }).on("line", (line) => {
       const o = /OpAMP:\s+(ws:\/\/\S+)/.exec(line);
       if (o) opamp = o[1]!;
       const a = /Admin API:\s+(http:\/\/\S+)/.exec(line);
-      if (a && opamp) {
+      if (a) api = a[1]!;
+      const k = /Admin key:\s+(fpk_\S+)/.exec(line);
+      if (k) key = k[1]!;
+      if (/^\s+Data:/.test(line) && opamp && api) {
         clearTimeout(timer);
-        resolve({ opamp, api: a[1]! });
+        resolve({ opamp, api, key });
       }
-      if (!o && !a && line.trim()) process.stderr.write(`[fleetplane] ${line}\n`);
+      if (!o && !a && !k && line.trim()) process.stderr.write(`[fleetplane] ${line}\n`);
     });
   });
   return {
     name: "fleetplane (standalone)",
     opampWsUrl: urls.opamp,
     apiUrl: urls.api,
+    apiKey: urls.key,
     gatewayPid: child.pid!,
     pids: [child.pid!],
     async stop() {
@@ -69,6 +78,7 @@ export async function startDistributedServer(): Promise<ServerUnderTest> {
     name: "fleetplane (distributed)",
     opampWsUrl: d.wsUrlOf(0),
     apiUrl: d.agentService.url,
+    apiKey: d.adminKey,
     gatewayPid: d.gateways[0]!.pid!,
     pids,
     stop: () => d.close(),

@@ -3,15 +3,15 @@
  *
  *   pnpm bench [scenario...] [options]     (pnpm bench --help)
  *
- * Scenarios: storm, idle, steady, fanout (default: all four). Each prints a
+ * Scenarios: storm, idle, steady, fanout (default: all four), peers, groups. Each prints a
  * table and writes JSON under bench/results/.
  */
 import { parseArgs } from "node:util";
 import { connectStorm, idleHold, pushFanout, steadyState } from "./scenarios.js";
 import { startDistributedServer, startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
-import { printTable, saveResult, type Row } from "./report.js";
+import { printTable, round, saveResult, type Row } from "./report.js";
 
-const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers ...] [options]
+const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers|groups ...] [options]
 
 Scenarios (default: storm idle steady fanout):
   storm    N agents connect at once and send a full first report: time until all are answered
@@ -20,6 +20,9 @@ Scenarios (default: storm idle steady fanout):
   fanout   a new remote config for each of K agents: admin call to receipt, and to APPLIED recorded
   peers    storm, steady and idle (at --peers-idle-agents) against Fleetplane and a Go server on
            opamp-go's server package (tools/go/opamp-go-server), with the ratio table
+  groups   new-agent cost (server CPU per agent in a connect storm) with 1 and with --groups-count
+           groups in the namespace; a group's version change reaching --groups-agents connected
+           agents: time until all APPLIED, and server CPU
 
 Options:
   --storm-agents N        (default 5000)
@@ -29,6 +32,9 @@ Options:
   --fanout-k A,B,...      (default 1,1000,10000)
   --modes M,...           standalone,distributed for steady (default both)
   --peers-idle-agents N   (default 10000)
+  --groups-count N        (default 1000)
+  --groups-storm-agents N (default 3000)
+  --groups-agents N       (default 10000; this machine allows 20000 open files per process)
 `;
 
 const { values, positionals } = parseArgs({
@@ -41,6 +47,9 @@ const { values, positionals } = parseArgs({
     "fanout-k": { type: "string", default: "1,1000,10000" },
     modes: { type: "string", default: "standalone,distributed" },
     "peers-idle-agents": { type: "string", default: "10000" },
+    "groups-count": { type: "string", default: "1000" },
+    "groups-storm-agents": { type: "string", default: "3000" },
+    "groups-agents": { type: "string", default: "10000" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -102,6 +111,19 @@ for (const scenario of scenarios) {
         idleAgents: Number(values["peers-idle-agents"]),
         report,
       });
+      break;
+    }
+    case "groups": {
+      const { newAgentCost, groupVersionChange } = await import("./groups-scenario.js");
+      const storm = Number(values["groups-storm-agents"]);
+      const costs: Row[] = [];
+      for (const groups of [1, Number(values["groups-count"])]) costs.push(await withServer(startStandaloneServer, (s) => newAgentCost(s, groups, storm)));
+      const [one, many] = costs.map((r) => Number(r["cpu ms per agent"]));
+      costs[0]!["vs 1 group"] = "—";
+      costs[1]!["vs 1 group"] = `${many! >= one! ? "+" : ""}${round(((many! - one!) / one!) * 100, 1)} %`;
+      report("groups-new-agent", "New-agent cost by groups in the namespace (connect storm, config in the first reply)", costs);
+      const change = await withServer(startStandaloneServer, (s) => groupVersionChange(s, Number(values["groups-agents"])));
+      report("groups-version-change", "A group's version change reaching its connected agents", [change]);
       break;
     }
     default:

@@ -1,5 +1,6 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { bearer } from "../test/support/admin-key.js";
 import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { Fleet, type FleetOptions, LatencyHistogram } from "@fleetplane/simulator";
@@ -9,7 +10,8 @@ import { mb, round, type Row } from "./report.js";
 
 const IDLE_MS = 300_000; // agents that only connect and stay quiet
 
-function fleetFor(server: ServerUnderTest, o: Partial<FleetOptions> & { agents: number }): Fleet {
+/** Simulated WebSocket agents that stay quiet after connecting unless `o` says otherwise. */
+export function fleetFor(server: ServerUnderTest, o: Partial<FleetOptions> & { agents: number }): Fleet {
   return new Fleet({
     url: server.opampWsUrl,
     transport: "ws",
@@ -147,7 +149,7 @@ export async function pushFanout(server: ServerUnderTest, k: number): Promise<Ro
   });
   await fleet.start();
   await fleet.whenFirstReplies(k, 180_000);
-  const api = createClient(AgentService, createConnectTransport({ baseUrl: server.apiUrl, httpVersion: "2" }));
+  const api = createClient(AgentService, createConnectTransport({ baseUrl: server.apiUrl, httpVersion: "2", interceptors: server.apiKey ? [bearer(server.apiKey)] : [] }));
   const body = `exporters:\n  debug: {}\n# fan-out ${Date.now()}\n`;
   const t0 = performance.now();
   let next = 0;

@@ -37,6 +37,8 @@ Fleetplane, distributed
   command-service API: ${d.commandService.url}
   NATS:                ${d.natsUrl}
   MongoDB (FerretDB):  ${d.mongoUrl}
+  Admin key:           ${d.adminKey}
+                       (send as authorization: Bearer <key>; made with fleetplane admin create-key)
 Ctrl-C to stop.
 `);
 await new Promise<void>((resolve) => {

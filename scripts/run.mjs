@@ -35,7 +35,7 @@ function pnpmCommand() {
  */
 function installInputs() {
   const hash = createHash("sha256").update(process.version);
-  const files = ["package.json", "pnpm-lock.yaml", "pnpm-workspace.yaml", "gen/package.json", "test/package.json", "bench/package.json"];
+  const files = ["package.json", "pnpm-lock.yaml", "pnpm-workspace.yaml", "gen/package.json", "test/package.json", "bench/package.json", "chaos/package.json"];
   for (const dir of readdirSync(join(root, "services"))) files.push(join("services", dir, "package.json"));
   for (const f of files.sort()) {
     const path = join(root, f);

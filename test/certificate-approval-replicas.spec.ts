@@ -1,3 +1,5 @@
+import { createContextValues } from "@connectrpc/connect";
+import { IDENTITY } from "@fleetplane/access";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -68,9 +70,15 @@ function replica(requests: CertificateRequestRepository, signer: CertificateSign
   return {
     offers,
     refusals,
-    approve: (approvedBy: string) => service.approveCertificateRequest({ id: REQUEST, approvedBy } as never, {} as never),
-    deny: (deniedBy: string) => service.denyCertificateRequest({ id: REQUEST, reason: "unknown host", deniedBy } as never, {} as never),
+    // The decider is the caller the admin interceptor established, as it would be on the admin API.
+    approve: (approvedBy: string) => service.approveCertificateRequest({ id: REQUEST } as never, callerContext(approvedBy)),
+    deny: (deniedBy: string) => service.denyCertificateRequest({ id: REQUEST, reason: "unknown host" } as never, callerContext(deniedBy)),
   };
+}
+
+/** A handler context whose caller is `name`, as the admin interceptor leaves it. */
+function callerContext(name: string): never {
+  return { values: createContextValues().set(IDENTITY, { name, bindings: [] }) } as never;
 }
 
 describe("deciding a certificate request on two agent-service replicas at once", () => {

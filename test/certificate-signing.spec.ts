@@ -37,6 +37,10 @@ describe("the instance UID a CSR names", () => {
     expect(csrIdentityProblem(csr([uuidText(OTHER)]), UID)).toMatch(new RegExp(`names instance UID ${OTHER} but was sent by agent ${UID}`));
     expect(csrIdentityProblem(csr([uuidText(UID)], [`urn:uuid:${uuidText(OTHER)}`]), UID)).toMatch(/may only request a certificate for itself/);
     expect(csrIdentityProblem(csr(["OpAMP Example Client"]), UID)).toMatch(/does not name the agent's instance UID/);
+    // From an authenticated agent a CSR that names no UID is taken (the server writes the subject);
+    // one that names another UID is still refused.
+    expect(csrIdentityProblem(csr(["OpAMP Example Client"]), UID, { authenticated: true })).toBeUndefined();
+    expect(csrIdentityProblem(csr([uuidText(OTHER)]), UID, { authenticated: true })).toMatch(/may only request a certificate for itself/);
   });
 });
 

@@ -18,6 +18,54 @@ function fleetplane(args: string[]): Promise<{ code: number | null; stdout: stri
   });
 }
 
+describe("refusals to run unsafely", () => {
+  it("--admin-auth none anywhere but loopback", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-cli-"));
+    const r = await fleetplane(["standalone", "--api-host", "0.0.0.0", "--api-port", "0", "--opamp-port", "0", "--admin-auth", "none", "--data-dir", dataDir, "--no-console"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("fleetplane: --admin-auth none is allowed only when the admin API listens on loopback, not on 0.0.0.0");
+  });
+
+  it("--agent-auth none on an OpAMP address other than loopback, unless --allow-unauthenticated-agents", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-cli-"));
+    const r = await fleetplane(["standalone", "--opamp-host", "0.0.0.0", "--opamp-port", "0", "--api-port", "0", "--agent-auth", "none", "--data-dir", dataDir, "--no-console"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("fleetplane: --agent-auth none on 0.0.0.0 would let anyone who reaches the OpAMP port be any agent");
+    const gateway = await fleetplane(["gateway", "--host", "0.0.0.0", "--port", "0", "--agent-auth", "none"]);
+    expect(gateway.code).toBe(2);
+    expect(gateway.stderr).toContain("--allow-unauthenticated-agents");
+  });
+
+  it("an internal listener off loopback without the service token", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-cli-"));
+    const r = await fleetplane(["agent-service", "--port", "0", "--internal-host", "0.0.0.0", "--data-dir", dataDir, "--no-console"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("fleetplane: the internal listener on 0.0.0.0 needs --internal-token-file");
+  });
+
+  it("a service token file that is too short", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleetplane-cli-"));
+    writeFileSync(join(dir, "token"), "short\n");
+    const r = await fleetplane(["gateway", "--port", "0", "--internal-token-file", join(dir, "token")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("holds fewer than 16 characters");
+  });
+});
+
+describe("fleetplane admin create-key", () => {
+  it("prints a key once to stdout, and refuses a name that is taken", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-cli-"));
+    const made = await fleetplane(["admin", "create-key", "--name", "ops", "--data-dir", dataDir]);
+    expect(made.code).toBe(0);
+    expect(made.stdout).toMatch(/^fpk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}\n$/);
+    expect(made.stderr).toContain('API key "ops"');
+    expect(made.stderr).not.toContain(made.stdout.trim());
+    const again = await fleetplane(["admin", "create-key", "--name", "ops", "--data-dir", dataDir]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('an API key named "ops" exists already');
+  });
+});
+
 describe("start-up failures a user can fix name the flag, without a stack trace", () => {
   it("a taken OpAMP port", async () => {
     const taken = createServer();

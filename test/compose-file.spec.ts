@@ -26,6 +26,12 @@ describe("compose.yaml", () => {
     }
   });
 
+  it("has the gateways, and the Dockerfile's standalone, ask agents for an enrollment token", () => {
+    expect(COMPOSE).toMatch(/^      FLEETPLANE_AGENT_AUTH: token$/m);
+    const dockerfile = readFileSync(join(import.meta.dirname, "..", "Dockerfile"), "utf8");
+    expect(dockerfile).toMatch(/^CMD \[.*"--agent-auth", "token"\]$/m);
+  });
+
   it("names no removed option", () => {
     expect(COMPOSE).not.toMatch(/heartbeat-timeout-seconds|http-agent-timeout-seconds|HEARTBEAT_TIMEOUT_SECONDS|HTTP_AGENT_TIMEOUT_SECONDS/);
   });

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { ConfigSource, RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { instanceUidToHex } from "@fleetplane/platform";
 import { Fleet } from "@fleetplane/simulator";
 import { eventually } from "./support/eventually.js";
@@ -69,6 +69,9 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
   let fleet: Fleet;
   let browser: Browser;
   let page: Page;
+  /** An operator's key (the audit names it key:console-test) and a viewer's. */
+  let operatorKey: string;
+  let viewerKey: string;
   const configsReceived = new Map<string, string[]>();
   const browserErrors: string[] = [];
 
@@ -85,6 +88,7 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
       gzip: false,
       failMarker: "sim:fail",
       rampPerSecond: 0,
+      ...(t.agentToken ? { token: t.agentToken } : {}),
       onRemoteConfig: (agent, config) => configsReceived.set(agent.uidHex, [...(configsReceived.get(agent.uidHex) ?? []), config]),
     });
     await fleet.start();
@@ -100,6 +104,8 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
       return s.total === BigInt(SIM_AGENTS + LEGACY_AGENTS) && s.connected === BigInt(SIM_AGENTS) && s.healthy === BigInt(SIM_AGENTS);
     }, 10_000, "the fleet stored as the test set it up");
 
+    operatorKey = (await t.access.createApiKey({ name: "console-test", role: "operator" })).secret;
+    viewerKey = (await t.access.createApiKey({ name: "console-viewer", role: "viewer" })).secret;
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on("pageerror", (err) => browserErrors.push(err.message));
@@ -124,6 +130,32 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
   const rowUids = async () => (await page.getByTestId("agent-row").locator("td:first-child").allTextContents()).map((s) => s.trim());
   /** Waits until the table shows `n` rows (the list loads asynchronously). */
   const expectRows = (n: number) => eventually(async () => (await rowCount()) === n, UI_TIMEOUT_MS, `${n} agent rows`);
+
+  /** Signs in on the sign-in page with `key` (the page must be showing it). */
+  const signIn = async (key: string) => {
+    await page.getByTestId("sign-in-key").fill(key);
+    await page.getByTestId("sign-in-submit").click();
+  };
+
+  it("shows only the sign-in page without a key, refuses a wrong key, and opens with a valid one", async () => {
+    await page.goto(`${t.apiUrl}/#/agents`);
+    await page.getByTestId("sign-in").waitFor();
+    expect(await page.locator("nav").count()).toBe(0);
+    expect(await page.getByTestId("agent-row").count()).toBe(0);
+    await shot("00-sign-in");
+    await signIn(`fpk_${"0".repeat(16)}_${"A".repeat(43)}`);
+    await expect.poll(() => page.getByTestId("sign-in-problem").textContent()).toContain("unknown API key");
+    // Chromium logs the refused WhoAmI (401) as an error; that one is expected.
+    const expected = browserErrors.findIndex((e) => e.includes("status of 401"));
+    expect(expected).toBeGreaterThanOrEqual(0);
+    browserErrors.splice(expected, 1);
+    await signIn(operatorKey);
+    await page.getByTestId("live-state").filter({ hasText: "live" }).waitFor();
+    expect(await page.getByTestId("signed-in-as").innerText()).toContain("key:console-test");
+    // The key stays in this tab's sessionStorage, so a reload stays signed in.
+    await page.reload();
+    await page.getByTestId("live-state").filter({ hasText: "live" }).waitFor();
+  });
 
   it("shows fleet counts that match the fleet", async () => {
     await go("#/");
@@ -208,8 +240,6 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
     });
 
     it("shows YAML errors with their position and sends nothing while they remain", async () => {
-      await page.getByTestId("actor").fill("console-test");
-      await page.getByTestId("actor").press("Tab");
       await page.getByTestId("config-editor").fill("receivers:\n  otlp: [grpc\nexporters: {debug: {}\n");
       const errors = page.getByTestId("yaml-errors");
       await errors.waitFor();
@@ -268,6 +298,75 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
     for (const a of leaving) a.stop();
     await expect.poll(() => connected.textContent(), { timeout: UI_TIMEOUT_MS }).toBe(String(SIM_AGENTS - leaving.length));
     await shot("10-overview-live");
+  });
+
+  describe("fleet configuration", () => {
+    const group = "console-staging";
+    const configuration = "console-collector";
+
+    it("shows groups with their status counts, as the API counts them", async () => {
+      await t.configurations.createConfiguration({ name: configuration, description: "staging collectors", files: { "": { body: new TextEncoder().encode("receivers:\n  otlp: {}\nexporters:\n  debug: {}\n"), contentType: "text/yaml" } }, message: "first" });
+      await t.configurations.createConfigurationVersion({ name: configuration, files: { "": { body: new TextEncoder().encode("receivers:\n  otlp: {}\nexporters:\n  debug:\n    verbosity: detailed\n"), contentType: "text/yaml" } }, message: "more detail" });
+      await t.groups.createGroup({ group: { name: group, priority: 5, configuration, configurationVersion: 2, selector: { matchLabels: { "deployment.environment": "staging" } } } });
+      const staging = (await t.agents.listAgents({ pageSize: 100, filter: { attributes: { "deployment.environment": "staging" } } })).agents;
+      // The simulated agents apply what they get: wait until every connected one assigned to the group says so.
+      const status = await eventually(async () => {
+        const s = (await t.groups.getGroup({ name: group })).status!;
+        return s.applied > 0n && s.applied === s.connected && s.applying === 0n ? s : undefined;
+      }, UI_TIMEOUT_MS, "the group's connected agents APPLIED");
+      expect(status.matched).toBe(BigInt(staging.length));
+
+      await go("#/groups");
+      const row = page.getByTestId("group-row").filter({ hasText: group });
+      await row.waitFor();
+      for (const c of ["matched", "assigned", "connected", "applied", "failed"] as const) {
+        await expect.poll(() => row.getByTestId(`group-${c}`).textContent(), { timeout: UI_TIMEOUT_MS }).toBe(String(status[c]));
+      }
+      expect(await row.innerText()).toContain("deployment.environment=staging");
+      await shot("11-groups");
+    });
+
+    it("shows a configuration's versions and the diff between two of them", async () => {
+      await go("#/configurations");
+      await page.getByRole("link", { name: configuration }).click();
+      await page.getByTestId("diff-file").first().waitFor();
+      expect(await page.getByTestId("version-row").count()).toBe(2);
+      expect(await page.getByTestId("version-table").innerText()).toContain("more detail");
+      const diff = page.getByTestId("diff");
+      expect(await diff.locator(".diff-add").allInnerTexts()).toEqual(["+   debug:", "+     verbosity: detailed"]);
+      expect(await diff.locator(".diff-del").allInnerTexts()).toEqual(["-   debug: {}"]);
+      await shot("12-configuration-diff");
+      // Picking the same version on both sides shows no changes.
+      await page.getByTestId("diff-from").selectOption("2");
+      await expect.poll(() => diff.locator(".diff-add, .diff-del").count(), { timeout: UI_TIMEOUT_MS }).toBe(0);
+    });
+
+    it("shows an agent's group, configuration version and why", async () => {
+      const agent = (await t.agents.listAgents({ pageSize: 100, filter: { connected: true, attributes: { "deployment.environment": "staging" } } })).agents.find(
+        (a) => a.spec?.assignment?.group === group && a.spec.assignment.source === ConfigSource.GROUP,
+      )!;
+      await go(`#/agents/${instanceUidToHex(agent.metadata!.instanceUid)}`);
+      const rows = page.getByTestId("assignment");
+      await expect.poll(() => rows.innerText(), { timeout: UI_TIMEOUT_MS }).toMatch(new RegExp(`why\\s+group ${group}`));
+      expect(await rows.innerText()).toMatch(new RegExp(`configuration\\s+${configuration} v2`));
+      await shot("13-agent-assignment");
+    });
+  });
+
+  it("hides from a viewer what a viewer may not do, and shows it no configuration bodies", async () => {
+    await go("#/");
+    await page.getByTestId("sign-out").click();
+    await page.getByTestId("sign-in").waitFor();
+    await signIn(viewerKey);
+    await page.getByTestId("live-state").filter({ hasText: "live" }).waitFor();
+    const uid = fleet.agents[5]!.uidHex;
+    await page.goto(`${t.apiUrl}/#/agents/${uid}`);
+    await page.getByTestId("health-tree").waitFor();
+    expect(await page.getByTestId("signed-in-as").innerText()).toContain("key:console-viewer");
+    expect(await page.getByTestId("config-editor").count()).toBe(0);
+    expect(await page.getByTestId("restart").count()).toBe(0);
+    await page.getByTestId("effective-config-hidden").waitFor();
+    await shot("14-viewer");
   });
 
   it("ran without errors in the browser", () => {

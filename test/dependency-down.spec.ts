@@ -1,7 +1,7 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { ServerErrorResponseType } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { createInProcessPushBus } from "@fleetplane/platform-node";
 import { silentLogger, uuidv7Bytes } from "@fleetplane/platform";
@@ -27,8 +27,7 @@ beforeAll(async () => {
     host: "127.0.0.1",
     port: 0,
     retryAfterMs: 2_000,
-    agents: createClient(AgentService, transport),
-    connections: createClient(ConnectionService, transport),
+    agentService: createClient(AgentGatewayService, transport),
     bus: createInProcessPushBus(),
     logger: silentLogger(),
   });

@@ -15,17 +15,24 @@ const BUF = join(import.meta.dirname, "..", "node_modules", ".bin", "buf");
 let t: Awaited<ReturnType<typeof startTestServer>>;
 let grpcurlBin: string;
 let target: string;
+/** The admin key grpcurl and buf curl pass: -H 'authorization: Bearer …'. */
+let key: string;
 beforeAll(async () => {
   grpcurlBin = process.env.FLEETPLANE_GRPCURL || (await ensureTool("grpcurl", "FLEETPLANE_GRPCURL"));
   t = await startTestServer();
   target = t.apiUrl.replace("http://", "");
+  key = (await t.access.createApiKey({ name: "grpcurl", role: "admin" })).secret;
 });
 afterAll(async () => {
   await t?.close();
 });
 
-/** Runs the real grpcurl against the admin port (cleartext HTTP/2, no proto files: reflection). */
+/** Runs the real grpcurl against the admin port (cleartext HTTP/2, no proto files: reflection), with the key unless `anonymous`. */
 async function grpcurl(flags: string[], ...verbAndSymbol: string[]): Promise<{ out: string; err: string; code: number }> {
+  return grpcurlAs(["-H", `authorization: Bearer ${key}`, ...flags], ...verbAndSymbol);
+}
+
+async function grpcurlAs(flags: string[], ...verbAndSymbol: string[]): Promise<{ out: string; err: string; code: number }> {
   try {
     const { stdout, stderr } = await run(grpcurlBin, ["-plaintext", ...flags, target, ...verbAndSymbol], { timeout: 20_000 });
     return { out: stdout, err: stderr, code: 0 };
@@ -36,11 +43,13 @@ async function grpcurl(flags: string[], ...verbAndSymbol: string[]): Promise<{ o
 }
 
 describe("admins with grpcurl (gRPC server reflection, no proto files)", () => {
-  it("lists every service, including health and reflection", async () => {
+  it("lists every public service, including health and reflection, and no internal one", async () => {
     const { out } = await grpcurl([], "list");
     expect(out.trim().split("\n")).toEqual([
+      "fleetplane.access.v1.AccessService",
       "fleetplane.agent.v1.AgentService",
       "fleetplane.agent.v1.ConnectionService",
+      "fleetplane.agent.v1.EnrollmentService",
       "fleetplane.certificate.v1.CertificateService",
       "fleetplane.command.v1.CommandService",
       "fleetplane.fleet.v1.ConfigurationService",
@@ -52,6 +61,25 @@ describe("admins with grpcurl (gRPC server reflection, no proto files)", () => {
       "grpc.reflection.v1.ServerReflection",
       "grpc.reflection.v1alpha.ServerReflection",
     ]);
+  });
+
+  it("without a key, reflection and the API are refused (Unauthenticated); health stays open", async () => {
+    const listed = await grpcurlAs([], "list");
+    expect(listed.code).not.toBe(0);
+    expect(listed.err).toMatch(/Unauthenticated/);
+    const call = await grpcurlAs(["-H", "authorization: Bearer fpk_0000000000000000_" + "A".repeat(43), "-d", "{}"], "fleetplane.agent.v1.AgentService/ListAgents");
+    expect(call.err).toMatch(/unknown API key 0{16}/);
+    // Health itself needs no key (load balancers); grpcurl needs one for reflection only.
+    const health = await grpcurlAs(["-reflect-header", `authorization: Bearer ${key}`], "grpc.health.v1.Health/Check");
+    expect(JSON.parse(health.out)).toEqual({ status: "SERVING" });
+  });
+
+  it("does not describe or answer the internal services", async () => {
+    const described = await grpcurl([], "describe", "fleetplane.agent.v1.AgentGatewayService");
+    expect(described.code).not.toBe(0);
+    expect(described.err).toMatch(/Symbol not found/);
+    const recorder = await grpcurl([], "describe", "fleetplane.command.v1.CommandRecorderService");
+    expect(recorder.err).toMatch(/Symbol not found/);
   });
 
   it("describes methods and messages, across imported files, and names an unknown symbol", async () => {
@@ -110,9 +138,12 @@ describe("admins with grpcurl (gRPC server reflection, no proto files)", () => {
   });
 
   it("works with buf curl over gRPC too", async () => {
-    const { stdout } = await run(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--list-services", t.apiUrl], { timeout: 20_000 });
+    // buf curl sends -H headers with the RPC only; --reflect-header '*' sends them with reflection too.
+    const auth = ["-H", `authorization: Bearer ${key}`, "--reflect-header", "*"];
+    const { stdout } = await run(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...auth, "--list-services", t.apiUrl], { timeout: 20_000 });
     expect(stdout).toContain("fleetplane.command.v1.CommandService");
-    const { stdout: commands } = await run(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "-d", '{"pageSize":1}', `${t.apiUrl}/fleetplane.command.v1.CommandService/ListCommands`], { timeout: 20_000 });
-    expect(JSON.parse(commands).commands[0].requestedBy).toBe("grpcurl");
+    const { stdout: commands } = await run(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...auth, "-d", '{"pageSize":1}', `${t.apiUrl}/fleetplane.command.v1.CommandService/ListCommands`], { timeout: 20_000 });
+    // The audit names grpcurl's key, whatever requested_by the body said.
+    expect(JSON.parse(commands).commands[0].requestedBy).toBe("key:grpcurl");
   });
 });

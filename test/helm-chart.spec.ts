@@ -43,9 +43,17 @@ describe("the Helm chart", () => {
     const deployment = (name: string) => docs.find((d) => d.includes("kind: Deployment") && d.includes(`name: fp-${name}\n`)) ?? "";
     expect(deployment("gateway")).toContain("replicas: 3");
     expect(deployment("gateway")).toMatch(/FLEETPLANE_GATEWAY_ID[\s\S]*fieldPath: metadata\.name/);
-    expect(deployment("gateway")).toContain("http://fp-agent-service:4322");
+    // Services call each other on the internal ports, with the generated token.
+    expect(deployment("gateway")).toContain("http://fp-agent-service:4332");
+    expect(deployment("gateway")).toContain('name: FLEETPLANE_AGENT_AUTH, value: "token"');
     expect(deployment("agent-service")).toContain("nats://nats.example:4222");
-    expect(deployment("agent-service")).toContain("http://fp-command-service:4323");
+    expect(deployment("agent-service")).toContain("http://fp-command-service:4333");
+    for (const name of ["gateway", "agent-service", "command-service"]) {
+      expect(deployment(name), name).toContain("name: FLEETPLANE_INTERNAL_TOKEN_FILE, value: /etc/fleetplane/internal/token");
+      expect(deployment(name), name).toMatch(/secretName: "fp-internal-token"/);
+    }
+    expect(docs.find((d) => d.includes("kind: Secret") && d.includes("name: fp-internal-token"))).toMatch(/token: [A-Za-z0-9+/=]{64}/);
+    expect(deployment("agent-service")).toContain('name: FLEETPLANE_PUBLIC_HOST, value: "fp-agent-service,');
     expect(deployment("command-service")).toContain("FLEETPLANE_MONGO_URL");
     for (const name of ["gateway", "agent-service", "command-service"]) {
       expect(deployment(name), name).toMatch(/readinessProbe:[\s\S]*path: \/(readyz|healthz)/);
@@ -60,7 +68,7 @@ describe("the Helm chart", () => {
     expect(agentService).toContain('name: FLEETPLANE_CSR_CERT_VALIDITY_DAYS, value: "30"');
     expect(agentService).toContain('name: FLEETPLANE_CSR_OPAMP_ENDPOINT, value: "wss://opamp.example/v1/opamp"');
     expect(agentService).toMatch(/volumes:[\s\S]*name: csr-ca[\s\S]*secretName: "fleetplane-csr-ca"/);
-    expect(agentService).toMatch(/volumeMounts:\s*- \{ name: csr-ca, mountPath: \/etc\/fleetplane\/csr-ca, readOnly: true \}/);
+    expect(agentService).toMatch(/volumeMounts:[\s\S]*- \{ name: csr-ca, mountPath: \/etc\/fleetplane\/csr-ca, readOnly: true \}/);
     expect(agentService).not.toMatch(/CSR_DEV_CA|csr-dev-ca/i);
   });
 
@@ -68,17 +76,20 @@ describe("the Helm chart", () => {
     const deployments = await render();
     for (const [name, doc] of Object.entries(deployments)) {
       expect(doc, name).not.toMatch(/csr/i);
-      expect(doc, name).not.toMatch(/volumes:|volumeMounts:/);
+      // Only the internal token is mounted.
+      expect(doc, name).not.toMatch(/name: csr-ca/);
+      expect(doc, name).toMatch(/volumes:\s*- name: internal-token/);
     }
     await expect(render("agentService.csr.caSecretName=ca", "agentService.csr.approval=yes")).rejects.toThrow(/approval must be auto or manual/);
   });
 
-  it("passes the heartbeat, ping, console and custom capability settings to the services that take them", async () => {
+  it("passes the heartbeat, ping, console, custom capability and agent retention settings to the services that take them", async () => {
     const d = await render(
       "gateway.heartbeatMissedIntervals=5",
       "gateway.defaultHeartbeatIntervalSeconds=20",
       "gateway.wsPingIntervalSeconds=0",
       "agentService.heartbeatIntervalSeconds=15",
+      "agentService.agentRetention=12h",
       "agentService.console=false",
       "agentService.customCapabilities={com.example.pause,com.example.tail/v2}",
     );
@@ -86,9 +97,11 @@ describe("the Helm chart", () => {
     expect(d.gateway).toContain('name: FLEETPLANE_DEFAULT_HEARTBEAT_INTERVAL_SECONDS, value: "20"');
     expect(d.gateway).toContain('name: FLEETPLANE_WS_PING_INTERVAL_SECONDS, value: "0"');
     expect(d["agent-service"]).toContain('name: FLEETPLANE_HEARTBEAT_INTERVAL_SECONDS, value: "15"');
+    expect(d["agent-service"]).toContain('name: FLEETPLANE_AGENT_RETENTION, value: "12h"');
     expect(d["agent-service"]).toContain('name: FLEETPLANE_CONSOLE, value: "false"');
     expect(d["agent-service"]).toContain('name: FLEETPLANE_CUSTOM_CAPABILITIES, value: "com.example.pause,com.example.tail/v2"');
     expect((await render())["agent-service"]).not.toContain("FLEETPLANE_CUSTOM_CAPABILITIES");
+    expect((await render())["agent-service"]).toContain('name: FLEETPLANE_AGENT_RETENTION, value: "30d"');
   });
 
   it("passes the gateway's abuse limits (timeouts, connection and new-agent caps, warning interval, message contents) to the gateway", async () => {
@@ -115,7 +128,16 @@ describe("the Helm chart", () => {
 
   it("sets only FLEETPLANE_* variables and flags that the command each Deployment runs accepts", async () => {
     // With every optional setting on, so that all the chart can render is checked.
-    const deployments = await render(...CSR_SETS, "agentService.customCapabilities={com.example.pause}");
+    const deployments = await render(
+      ...CSR_SETS,
+      "agentService.customCapabilities={com.example.pause}",
+      "admin.oidc.issuer=https://login.example",
+      "admin.oidc.audience=fleetplane",
+      "admin.oidc.jwksUrl=https://login.example/jwks",
+      "admin.tlsSecretName=admin-tls",
+      "admin.corsAllowedOrigins={https://ops.example}",
+      "admin.publicHosts={fleet.example}",
+    );
     expect(Object.keys(deployments).sort()).toEqual(["agent-service", "command-service", "gateway"]);
     for (const [name, doc] of Object.entries(deployments)) {
       const command = /args: \["([a-z-]+)"/.exec(doc)?.[1];

@@ -5,6 +5,7 @@ import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb"
 import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { eventually, startTestServer } from "./support/standalone-server.js";
+import { agentTokenFor } from "./support/agent-tokens.js";
 
 /**
  * The opamp-go reference client (our small harness around its `client`
@@ -17,7 +18,8 @@ if (!binary) console.warn("\n!!! FLEETPLANE_OPAMP_GO_AGENT is not set (no Go too
 type Event = { event: string; [k: string]: unknown };
 
 function runAgent(url: string, extra: string[] = []) {
-  const child: ChildProcess = spawn(binary!, ["--url", url, "--heartbeat", "1", "--polling-interval", "0.3", "--duration", "30", "--fail-config-containing", "INVALID", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+  const token = agentTokenFor(url);
+  const child: ChildProcess = spawn(binary!, ["--url", url, ...(token ? ["--token", token] : []), "--heartbeat", "1", "--polling-interval", "0.3", "--duration", "30", "--fail-config-containing", "INVALID", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
   const events: Event[] = [];
   createInterface({ input: child.stdout! }).on("line", (line) => {
     try {

@@ -2,6 +2,7 @@
 // contract suites. MongoDB is exercised against a real FerretDB 1.x on
 // loopback, including what happens while the database is down.
 import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { CommandRecordSchema, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { AgentSchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { CertificateRequestSchema, CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
@@ -50,6 +51,9 @@ import { commandRepositoryContract } from "./contract/command-repository.contrac
 import { packageRepositoryContract } from "./contract/package-repository.contract.js";
 import { fleetRepositoryContract } from "./contract/fleet-repository.contract.js";
 import { rolloutRepositoryContract } from "./contract/rollout-repository.contract.js";
+import { accessRepositoryContract } from "./contract/access-repository.contract.js";
+import { createLmdbAccessRepository } from "@fleetplane/access";
+import { createMongoAccessRepository, ensureAccessIndexes } from "@fleetplane/access/mongo";
 import { eventually } from "./support/eventually.js";
 import { startFerretDb, type RunningFerretDb } from "./support/ferretdb.js";
 import { freePort } from "./support/free-port.js";
@@ -107,6 +111,11 @@ fleetRepositoryContract("LMDB", async () => {
 rolloutRepositoryContract("LMDB", async () => {
   const { store, close } = openTemporaryLmdb();
   return { rollouts: createLmdbRolloutRepository(store), leases: createLmdbRolloutLeaseRepository(store), agents: createLmdbAgentRepository(store), close };
+});
+
+accessRepositoryContract("LMDB", async () => {
+  const { store, close } = openTemporaryLmdb();
+  return { access: createLmdbAccessRepository(store), close };
 });
 
 // One FerretDB for the whole file; each test gets a database of its own.
@@ -181,6 +190,12 @@ rolloutRepositoryContract("MongoDB (FerretDB)", async () => {
   };
 });
 
+accessRepositoryContract("MongoDB (FerretDB)", async () => {
+  const mongo = await connectFreshMongo();
+  await ensureAccessIndexes(mongo.db);
+  return { access: createMongoAccessRepository(mongo.db), close: () => mongo.close() };
+});
+
 describe("MongoDB indexes", () => {
   it("are created again without error, as every restart of a service does", async () => {
     const mongo = await connectFreshMongo();
@@ -193,7 +208,7 @@ describe("MongoDB indexes", () => {
         await ensureFleetIndexes(mongo.db);
       }
       const names = async (collection: string) => (await mongo.db.collection(collection).listIndexes().toArray()).map((i) => i.name as string).sort();
-      expect(await names("agents")).toEqual(["_id_", "attrs_1", "connected_1__id_1", "gatewayId_1", "labels_1", "namespace_1__id_1"]);
+      expect(await names("agents")).toEqual(["_id_", "attrs_1", "connected_1__id_1", "disconnectedAt_1__id_1", "gatewayId_1", "labels_1", "namespace_1__id_1"]);
       expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1", "namespace_1__id_-1", "state_1"]);
       expect(await names("certificate_requests")).toEqual(["_id_", "instanceUid_1__id_-1", "state_1__id_-1"]);
       expect(await names("packages")).toEqual(["_id_", "name_1_version_1"]);
@@ -260,6 +275,26 @@ describe("stores written before pending commands were counted", () => {
       );
       await ensureCommandIndexes(mongo.db);
       expect(await createMongoCommandRepository(mongo.db).countPending()).toBe(2);
+    } finally {
+      await mongo.close();
+    }
+  });
+});
+
+describe("stores written before agents were indexed by disconnection", () => {
+  it("MongoDB: ensureAgentIndexes copies disconnectedAt into documents that lack it", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      const agentAt = (connected: boolean, disconnectedAt: number) =>
+        create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes() }, status: { connected, disconnectedAt: timestampFromMs(disconnectedAt) } });
+      const agents = [agentAt(false, 1_000), agentAt(true, 2_000), agentAt(false, 3_000)];
+      // Documents as an older version left them: no disconnectedAt.
+      await mongo.db.collection<{ _id: string }>("agents").insertMany(
+        agents.map((a) => ({ _id: instanceUidToHex(a.metadata!.instanceUid), revision: 1n, connected: a.status!.connected, proto: new Binary(toBinary(AgentSchema, a)) })),
+      );
+      await ensureAgentIndexes(mongo.db);
+      const listed = await createMongoAgentRepository(mongo.db).listDisconnected({ before: 10_000, limit: 10 });
+      expect(listed.map((a) => instanceUidToHex(a.metadata!.instanceUid))).toEqual([agents[0]!, agents[2]!].map((a) => instanceUidToHex(a.metadata!.instanceUid)));
     } finally {
       await mongo.close();
     }

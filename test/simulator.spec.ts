@@ -28,6 +28,7 @@ describe("the fleet simulator", () => {
       gzip: true,
       failMarker: "sim:fail",
       rampPerSecond: 0,
+      ...(t.agentToken ? { token: t.agentToken } : {}),
       onRemoteConfig: (_agent, config) => received.push(config),
     });
     try {
@@ -64,7 +65,7 @@ describe("the fleet simulator", () => {
     const main = join(import.meta.dirname, "..", "services", "fleetplane", "src", "main.ts");
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
-      ["--import", "tsx", main, "sim", "--url", t.httpUrl, "--transport", "http", "--agents", "8", "--interval-seconds", "0.3", "--duration-seconds", "2.5", "--json"],
+      ["--import", "tsx", main, "sim", "--url", t.httpUrl, "--transport", "http", "--agents", "8", "--interval-seconds", "0.3", "--duration-seconds", "2.5", "--json", ...(t.agentToken ? ["--token", t.agentToken] : [])],
       { timeout: 30_000 },
     );
     const summary = JSON.parse(stdout.trim().split("\n").at(-1)!) as { firstReplies: number; errorResponses: number; transportErrors: number; received: number };

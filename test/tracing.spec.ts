@@ -7,7 +7,8 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { instanceUidToHex } from "@fleetplane/platform";
-import { ServiceProcess } from "./support/distributed.js";
+import { createAdminKey, ServiceProcess } from "./support/distributed.js";
+import { bearer } from "./support/admin-key.js";
 import { eventually } from "./support/eventually.js";
 import { freePort } from "./support/free-port.js";
 import { WsAgent, description } from "./support/simulated-agent.js";
@@ -25,6 +26,7 @@ interface ReceivedSpan {
 const spans: ReceivedSpan[] = [];
 let receiver: Server;
 const processes: ServiceProcess[] = [];
+let adminKey: string;
 
 beforeAll(async () => {
   receiver = createServer((req, res) => {
@@ -54,9 +56,12 @@ beforeAll(async () => {
   await new Promise<void>((r) => receiver.listen(otlpPort, "127.0.0.1", () => r()));
   const env = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}` };
   const dir = mkdtempSync(join(tmpdir(), "fleetplane-tracing-"));
-  const commands = new ServiceProcess("command-service", "command-service", await freePort(), ["--data-dir", join(dir, "c")], undefined, env);
-  const agents = new ServiceProcess("agent-service", "agent-service", await freePort(), ["--data-dir", join(dir, "a"), "--command-service-url", commands.url], undefined, env);
-  const gateway = new ServiceProcess("gateway", "gateway", await freePort(), ["--gateway-id", "gw-traced", "--agent-service-url", agents.url], undefined, env);
+  adminKey = await createAdminKey(["--data-dir", join(dir, "a"), "--name", "tracing"]);
+  const commandInternal = await freePort();
+  const agentInternal = await freePort();
+  const commands = new ServiceProcess("command-service", "command-service", await freePort(), ["--data-dir", join(dir, "c"), "--internal-port", String(commandInternal)], undefined, env);
+  const agents = new ServiceProcess("agent-service", "agent-service", await freePort(), ["--data-dir", join(dir, "a"), "--internal-port", String(agentInternal), "--command-service-url", `http://127.0.0.1:${commandInternal}`], undefined, env);
+  const gateway = new ServiceProcess("gateway", "gateway", await freePort(), ["--gateway-id", "gw-traced", "--agent-service-url", `http://127.0.0.1:${agentInternal}`], undefined, env);
   processes.push(commands, agents, gateway);
   for (const p of processes) await p.start();
 }, 120_000);
@@ -75,14 +80,14 @@ describe("OpenTelemetry traces across the services (OTLP when configured)", () =
 
     const message = await eventually(() => spans.find((s) => s.service === "gateway" && s.name === "opamp.message" && s.attributes["opamp.instance_uid"] === uid), 15_000, "gateway message span for this agent");
     const batch = await eventually(() => spans.find((s) => s.name === "opamp.report_batch" && s.links.some((l) => l.spanId === message.spanId)), 15_000, "batch span linked to it");
-    const served = await eventually(() => spans.find((s) => s.service === "agent-service" && s.name === "fleetplane.agent.v1.AgentService/ReportMessages" && s.traceId === batch.traceId), 15_000, "agent-service span in the batch's trace");
+    const served = await eventually(() => spans.find((s) => s.service === "agent-service" && s.name === "fleetplane.agent.v1.AgentGatewayService/ReportMessages" && s.traceId === batch.traceId), 15_000, "agent-service span in the batch's trace");
     expect(served.spanId).not.toBe(batch.spanId);
     await agent.close();
   }, 60_000);
 
   it("carry an admin's trace through agent-service to command-service", async () => {
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
-    const api = createClient(AgentService, createConnectTransport({ baseUrl: processes[1]!.url, httpVersion: "1.1" }));
+    const api = createClient(AgentService, createConnectTransport({ baseUrl: processes[1]!.url, httpVersion: "1.1", interceptors: [bearer(adminKey)] }));
     const gateway = processes[2]!;
     const agent = await WsAgent.connect(`ws://127.0.0.1:${gateway.port}/v1/opamp`);
     agent.send({ agentDescription: description("traced-admin") as never });

@@ -1,5 +1,5 @@
 import { create, toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   AgentSchema,
   CommandKind,
@@ -81,6 +81,18 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       const stored = await stores.agents.get(uidOf(first));
       expect(stored?.status?.gatewayId).toBe("gw-first");
       expect(stored?.revision).toBe(1n);
+    });
+
+    it("deletes an agent read at its current revision, and refuses a delete based on a stale one", async () => {
+      const agent = agentWith({ gatewayId: "gw-0" });
+      await stores.agents.save(agent);
+      const stale = (await stores.agents.get(uidOf(agent)))!;
+      await stores.agents.save(agent);
+      await expect(stores.agents.delete(stale)).rejects.toBeInstanceOf(RevisionConflictError);
+      expect(await stores.agents.get(uidOf(agent))).toBeDefined();
+      await stores.agents.delete(agent);
+      expect(await stores.agents.get(uidOf(agent))).toBeUndefined();
+      expect(await stores.agents.list({ limit: 10 })).toEqual([]);
     });
 
     it("rejects a save based on a stale revision and keeps the newer write", async () => {
@@ -268,6 +280,66 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
 
     it("answers ping", async () => {
       await expect(stores.agents.ping()).resolves.toBeUndefined();
+    });
+  });
+
+  describe(`${name}: agents disconnected long ago (retention)`, () => {
+    openFresh();
+
+    it("lists agents not connected since before a time, longest disconnected first, a page at a time", async () => {
+      const t0 = 1_767_225_600_000;
+      const old = [disconnectedAt(t0 + 3_000), disconnectedAt(t0 + 1_000), disconnectedAt(t0 + 2_000), disconnectedAt(t0 + 2_000)];
+      const recent = disconnectedAt(t0 + 10_000);
+      const connected = agentWith({ connected: true });
+      const neverConnected = create(AgentSchema, { metadata: { instanceUid: new Uint8Array(randomBytes(16)), createdAt: timestampFromMs(t0 + 500) }, status: {} });
+      await saveAll(stores.agents, [...old, recent, connected, neverConnected]);
+
+      // Oldest first; the two disconnected at the same time in uid order; a never-connected agent counts from its creation.
+      const tied = uids(old.slice(2)).sort();
+      const expected = [uidOf(neverConnected), uidOf(old[1]!), ...tied, uidOf(old[0]!)];
+      const pages: string[][] = [];
+      let after: { since: number; uid: string } | undefined;
+      for (;;) {
+        const page = await stores.agents.listDisconnected({ before: t0 + 5_000, limit: 2, ...(after ? { after } : {}) });
+        if (page.length === 0) break;
+        pages.push(uids(page));
+        const last = page.at(-1)!;
+        after = { since: timestampMs(last.status!.disconnectedAt ?? last.metadata!.createdAt!), uid: uidOf(last) };
+      }
+      expect(pages).toEqual([expected.slice(0, 2), expected.slice(2, 4), expected.slice(4)]);
+      expect(await stores.agents.listDisconnected({ before: t0 + 1_000, limit: 10 })).toHaveLength(1); // before is exclusive
+      expect(uids(await stores.agents.listDisconnected({ before: t0 + 60_000, limit: 10 }))).toContain(uidOf(recent));
+    });
+
+    it("follows saves and deletes: an agent that reconnects, disconnects again or is deleted moves or leaves", async () => {
+      const t0 = 1_767_225_600_000;
+      const [a, b, c] = [disconnectedAt(t0), disconnectedAt(t0 + 1), disconnectedAt(t0 + 2)];
+      await saveAll(stores.agents, [a!, b!, c!]);
+      const listed = async () => uids(await stores.agents.listDisconnected({ before: t0 + 5_000, limit: 10 }));
+      expect(await listed()).toEqual(uids([a!, b!, c!]));
+
+      a!.status!.connected = true; // reconnected
+      await stores.agents.save(a!);
+      b!.status!.disconnectedAt = timestampFromMs(t0 + 9_000); // connected and disconnected again since
+      await stores.agents.save(b!);
+      await stores.agents.delete(c!);
+      expect(await listed()).toEqual([]);
+      expect(uids(await stores.agents.listDisconnected({ before: t0 + 10_000, limit: 10 }))).toEqual([uidOf(b!)]);
+
+      a!.status!.connected = false;
+      a!.status!.disconnectedAt = timestampFromMs(t0 + 9_500);
+      await stores.agents.save(a!);
+      expect(uids(await stores.agents.listDisconnected({ before: t0 + 10_000, limit: 10 }))).toEqual(uids([b!, a!]));
+    });
+
+    it("counts the stored agents", async () => {
+      expect(await stores.agents.count()).toBe(0);
+      const agents = [agentWith({ connected: true }), disconnectedAt(1_000), agentWith({})];
+      await saveAll(stores.agents, agents);
+      await stores.agents.save(agents[0]!); // a second save is not a second agent
+      expect(await stores.agents.count()).toBe(3);
+      await stores.agents.delete(agents[1]!);
+      expect(await stores.agents.count()).toBe(2);
     });
   });
 
@@ -470,6 +542,13 @@ function detailedAgent(): Agent {
       health: { healthy: true, startTimeUnixNano: 1_767_225_600_123_456_789n, status: "running" },
     },
   });
+}
+
+/** A disconnected agent, disconnected at `at` (epoch ms). */
+function disconnectedAt(at: number): Agent {
+  const agent = agentWith({ connected: false });
+  agent.status!.disconnectedAt = timestampFromMs(at);
+  return agent;
 }
 
 function connectionWith(id: string, gatewayId: string) {

@@ -1,5 +1,9 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { EnrollmentService } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
+import { registerAgentToken } from "./agent-tokens.js";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -15,6 +19,8 @@ import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
+import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
+import { bearer } from "./admin-key.js";
 import { startFerretDb } from "./ferretdb.js";
 import { stopChild } from "./child-process.js";
 import { freePort } from "./free-port.js";
@@ -101,6 +107,12 @@ export class ServiceProcess {
   }
 }
 
+/** Runs `fleetplane admin create-key` with `args` and returns the key it prints. */
+export async function createAdminKey(args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", MAIN, "admin", "create-key", ...args], { timeout: 60_000 });
+  return stdout.trim();
+}
+
 export interface DistributedOptions {
   leaseSeconds?: number;
   /** Echo every process's log lines to stderr, prefixed with its name (default: $FLEETPLANE_TEST_LOGS). */
@@ -121,6 +133,8 @@ export interface DistributedOptions {
    * replica changes must reach agents that report to the other.
    */
   agentServiceReplicas?: 1 | 2;
+  /** What gateways ask agents for (default "token": the simulated agents send a token made at start). */
+  agentAuth?: "none" | "token";
 }
 
 export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
@@ -143,14 +157,23 @@ export async function startDistributed(o: DistributedOptions = {}) {
   const csrArgs = ca
     ? ["--csr-ca-cert", ca.caCertFile, "--csr-ca-key", ca.caKeyFile, "--csr-approval", o.csrApproval!, "--csr-opamp-endpoint", "wss://opamp.example.test/v1/opamp"]
     : [];
-  const commandService = new ServiceProcess("command-service", "command-service", await freePort(), ["--mongo-url", mongoUrl], o.logs);
-  const agentServiceArgs = [
+  // The first admin key, made as an operator would: `fleetplane admin create-key` on the store.
+  const adminKey = await createAdminKey(["--mongo-url", mongoUrl, "--name", "test-admin"]);
+  // The services' shared secret for their internal listeners.
+  const tokenFile = join(mkdtempSync(join(tmpdir(), "fleetplane-token-")), "internal-token");
+  writeFileSync(tokenFile, randomBytes(32).toString("hex"), { mode: 0o600 });
+  const internal = (port: number) => ["--internal-port", String(port), "--internal-token-file", tokenFile];
+  const commandInternalPort = await freePort();
+  const agentInternalPorts = [await freePort(), await freePort()];
+  const commandService = new ServiceProcess("command-service", "command-service", await freePort(), ["--mongo-url", mongoUrl, ...internal(commandInternalPort)], o.logs);
+  const agentServiceArgs = (internalPort: number) => [
     "--mongo-url",
     mongoUrl,
     "--nats-url",
     nats.url,
+    ...internal(internalPort),
     "--command-service-url",
-    commandService.url,
+    `http://127.0.0.1:${commandInternalPort}`,
     "--reap-interval-seconds",
     "1",
     // Rollouts judged often, and a dead replica's rollouts taken over soon.
@@ -162,19 +185,27 @@ export async function startDistributed(o: DistributedOptions = {}) {
     ...(o.heartbeatIntervalSeconds !== undefined ? ["--heartbeat-interval-seconds", String(o.heartbeatIntervalSeconds)] : []),
     ...(o.customCapabilities ? ["--custom-capabilities", o.customCapabilities] : []),
   ];
-  const agentService = new ServiceProcess("agent-service", "agent-service", await freePort(), agentServiceArgs, o.logs);
-  const secondReplica = o.agentServiceReplicas === 2 ? new ServiceProcess("agent-service-2", "agent-service", await freePort(), agentServiceArgs, o.logs) : undefined;
+  // Each agent-service replica serves its own internal listener; a gateway reports to one of them.
+  const agentService = Object.assign(new ServiceProcess("agent-service", "agent-service", await freePort(), agentServiceArgs(agentInternalPorts[0]!), o.logs), { internalPort: agentInternalPorts[0]! });
+  const secondReplica =
+    o.agentServiceReplicas === 2
+      ? Object.assign(new ServiceProcess("agent-service-2", "agent-service", await freePort(), agentServiceArgs(agentInternalPorts[1]!), o.logs), { internalPort: agentInternalPorts[1]! })
+      : undefined;
   const gatewayArgs = (id: string, replica = agentService) => [
     "--gateway-id",
     id,
     "--agent-service-url",
-    replica.url,
+    `http://127.0.0.1:${replica.internalPort}`,
+    "--internal-token-file",
+    tokenFile,
     "--nats-url",
     nats.url,
     "--lease-seconds",
     String(o.leaseSeconds ?? 3),
     "--retry-after-seconds",
     "1",
+    "--agent-auth",
+    o.agentAuth ?? "token",
     ...(o.maxMessageBytes ? ["--max-message-bytes", String(o.maxMessageBytes)] : []),
     ...(o.heartbeatMissedIntervals ? ["--heartbeat-missed-intervals", String(o.heartbeatMissedIntervals)] : []),
     ...(o.defaultHeartbeatIntervalMs ? ["--default-heartbeat-interval-seconds", String(o.defaultHeartbeatIntervalMs / 1000)] : []),
@@ -197,7 +228,11 @@ export async function startDistributed(o: DistributedOptions = {}) {
     throw err;
   }
 
-  const h1 = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "1.1" });
+  const h1 = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: [bearer(adminKey)] });
+  const enrollment = createClient(EnrollmentService, h1(agentService.url));
+  // The token the simulated agents present to every gateway (a gateway restarted keeps its port).
+  const agentToken = (o.agentAuth ?? "token") === "token" ? (await enrollment.createEnrollmentToken({ description: "test agents" })).secret : undefined;
+  if (agentToken) for (const g of gateways) registerAgentToken(g.port, agentToken);
   const topology: TestTopology = {
     wsUrl: `ws://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
     httpUrl: `http://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
@@ -213,6 +248,11 @@ export async function startDistributed(o: DistributedOptions = {}) {
     groups: createClient(GroupService, h1(agentService.url)),
     rollouts: createClient(RolloutService, h1(agentService.url)),
     opampUrls: gateways.map((g) => ({ wsUrl: `ws://127.0.0.1:${g.port}/v1/opamp`, httpUrl: `http://127.0.0.1:${g.port}/v1/opamp` })),
+    access: createClient(AccessService, h1(agentService.url)),
+    enrollment,
+    ...(agentToken ? { agentToken } : {}),
+    adminKey,
+    adminIdentity: "key:test-admin",
     async close() {
       // Gateways first (they clean up through agent-service), then services.
       await Promise.all(gateways.map((g) => g.stop()));
@@ -235,6 +275,9 @@ export async function startDistributed(o: DistributedOptions = {}) {
     rolloutsOn: (i: number) => createClient(RolloutService, h1((i === 0 ? agentService : secondReplica!).url)),
     natsUrl: nats.url,
     mongoUrl,
+    tokenFile,
+    agentInternalUrl: `http://127.0.0.1:${agentService.internalPort}`,
+    commandInternalUrl: `http://127.0.0.1:${commandInternalPort}`,
     commandService,
     /** Stops NATS (agents stay connected to their gateways). */
     stopNats: async () => {

@@ -9,6 +9,7 @@ import {
 import { uuidv7Bytes } from "@fleetplane/platform";
 import { gzipSync, gunzipSync } from "node:zlib";
 import WebSocket from "ws";
+import { agentAuthHeaders } from "./agent-tokens.js";
 
 export const CAPS = BigInt(
   AgentCapabilities.AgentCapabilities_ReportsStatus |
@@ -43,9 +44,11 @@ export class WsAgent {
   /**
    * `answerPings: false` makes a half-open peer: the socket stays open but
    * never answers the server's pings (ws answers them by default).
+   * The upgrade carries the Authorization header of the server's test token
+   * (agent-tokens.ts), unless `headers` are given instead.
    */
-  static async connect(url: string, uid: Uint8Array = uuidv7Bytes(), options: { answerPings?: boolean } = {}): Promise<WsAgent> {
-    const socket = new WebSocket(url, { autoPong: options.answerPings ?? true });
+  static async connect(url: string, uid: Uint8Array = uuidv7Bytes(), options: { answerPings?: boolean; headers?: Record<string, string> } = {}): Promise<WsAgent> {
+    const socket = new WebSocket(url, { autoPong: options.answerPings ?? true, headers: options.headers ?? agentAuthHeaders(url) });
     const agent = new WsAgent(uid, socket);
     socket.binaryType = "nodebuffer";
     socket.on("message", (data: Buffer) => {
@@ -84,14 +87,14 @@ export class WsAgent {
   }
 }
 
-/** One plain-HTTP poll. */
+/** One plain-HTTP poll, with the Authorization header of the server's test token (agent-tokens.ts) unless `withoutToken`; `headers` go on top. */
 export async function httpPoll(
   url: string,
   msg: MessageInitShape<typeof AgentToServerSchema>,
-  options: { gzipRequest?: boolean; acceptGzip?: boolean; rawBody?: Uint8Array; headers?: Record<string, string>; keepAlive?: boolean } = {},
+  options: { gzipRequest?: boolean; acceptGzip?: boolean; rawBody?: Uint8Array; headers?: Record<string, string>; keepAlive?: boolean; withoutToken?: boolean } = {},
 ): Promise<{ status: number; headers: Headers; message?: ServerToAgent }> {
   let body: Uint8Array = options.rawBody ?? toBinary(AgentToServerSchema, create(AgentToServerSchema, { capabilities: CAPS, ...msg }));
-  const headers: Record<string, string> = { "content-type": "application/x-protobuf", ...options.headers };
+  const headers: Record<string, string> = { "content-type": "application/x-protobuf", ...(options.withoutToken ? {} : agentAuthHeaders(url)), ...options.headers };
   if (options.gzipRequest) {
     body = gzipSync(body);
     headers["content-encoding"] = "gzip";

@@ -13,8 +13,13 @@ import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_
 import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
 import { silentLogger } from "@fleetplane/platform";
 import { startStandalone, type Standalone } from "@fleetplane/server";
+import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 import { type CsrApproval, serverCustomCapabilities } from "@fleetplane/agent-service";
+import { issueApiKey, type OidcSettings } from "@fleetplane/access";
+import { bearer } from "./admin-key.js";
 import { writeTestCa } from "./csr.js";
+import { EnrollmentService } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
+import { agentTokenOfStore, registerAgentToken } from "./agent-tokens.js";
 
 /** A standalone server on free loopback ports, with admin clients over real HTTP. */
 export async function startTestServer(
@@ -29,6 +34,14 @@ export async function startTestServer(
     console?: boolean;
     /** Custom capabilities the server declares, comma separated (as --custom-capabilities). */
     customCapabilities?: string;
+    /** Accept OIDC tokens (as the --oidc-* flags). */
+    oidc?: OidcSettings;
+    /** What agents present (default "token": the simulated agents send the token made here). */
+    agentAuth?: "none" | "token";
+    /** How often gateways check the tokens in use again (default 5 s). */
+    agentTokenRecheckMs?: number;
+    /** TLS on the OpAMP port (then the URLs below are wss:// and https://). */
+    opampTls?: { certFile: string; keyFile: string };
   } = {},
 ) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
@@ -51,16 +64,31 @@ export async function startTestServer(
     customCapabilities: serverCustomCapabilities(options.customCapabilities ?? ""),
     // Rollouts judged often, so rollout tests wait little for a decision.
     rolloutTickMs: 200,
+    ...(options.oidc ? { access: { auth: "on" as const, oidc: options.oidc } } : {}),
+    // Tests make their own admin key below (a restart on the same data would find it).
+    firstAdminKey: false,
+    agentAuth: options.agentAuth ?? "token",
+    ...(options.opampTls ? { opampTls: options.opampTls } : {}),
+    ...(options.agentTokenRecheckMs ? { agentTokenRecheckMs: options.agentTokenRecheckMs } : {}),
     logger: silentLogger(),
   });
-  const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1" });
+  // Authentication is on, as in production: every client below carries an admin key.
+  const { key: adminKey, record } = await issueApiKey(server.access, { name: `test-admin-${Math.random().toString(36).slice(2)}`, role: "admin", namespace: "*", createdBy: "test" });
+  const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${server.apiPort}`, httpVersion: "1.1", interceptors: [bearer(adminKey)] });
+  const enrollment = createClient(EnrollmentService, transport);
+  // Agents present a token of the default namespace, as the topology's own
+  // agents would; a restart on the same store keeps the one they are bound to.
+  const agentToken = (options.agentAuth ?? "token") === "token" ? (agentTokenOfStore(dataDir) ?? (await enrollment.createEnrollmentToken({ description: "test agents" })).secret) : undefined;
+  if (agentToken) registerAgentToken(server.opampPort, agentToken, dataDir);
+  const ws = server.opampScheme;
+  const web = ws === "wss" ? "https" : "http";
   return {
     server,
     dataDir,
     gatewayIds: [server.gatewayId],
     close: () => server.close(),
-    wsUrl: `ws://127.0.0.1:${server.opampPort}/v1/opamp`,
-    httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp`,
+    wsUrl: `${ws}://127.0.0.1:${server.opampPort}/v1/opamp`,
+    httpUrl: `${web}://127.0.0.1:${server.opampPort}/v1/opamp`,
     apiUrl: `http://127.0.0.1:${server.apiPort}`,
     agents: createClient(AgentService, transport),
     connections: createClient(ConnectionService, transport),
@@ -71,8 +99,13 @@ export async function startTestServer(
     namespaces: createClient(NamespaceService, transport),
     configurations: createClient(ConfigurationService, transport),
     groups: createClient(GroupService, transport),
+    opampUrls: [{ wsUrl: `${ws}://127.0.0.1:${server.opampPort}/v1/opamp`, httpUrl: `${web}://127.0.0.1:${server.opampPort}/v1/opamp` }],
     rollouts: createClient(RolloutService, transport),
-    opampUrls: [{ wsUrl: `ws://127.0.0.1:${server.opampPort}/v1/opamp`, httpUrl: `http://127.0.0.1:${server.opampPort}/v1/opamp` }],
+    access: createClient(AccessService, transport),
+    enrollment,
+    agentToken,
+    adminKey,
+    adminIdentity: `key:${record.name}`,
   };
 }
 

@@ -7,6 +7,8 @@ import type { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/names
 import type { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import type { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 import type { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
+import type { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
+import type { EnrollmentService } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
 
 /** What a behaviour suite needs from a running Fleetplane, whatever its topology. */
 export interface TestTopology {
@@ -28,5 +30,13 @@ export interface TestTopology {
   rollouts: Client<typeof RolloutService>;
   /** OpAMP URLs of every gateway (the first is wsUrl/httpUrl). */
   opampUrls: Array<{ wsUrl: string; httpUrl: string }>;
+  access: Client<typeof AccessService>;
+  enrollment: Client<typeof EnrollmentService>;
+  /** The enrollment token the simulated agents present (agent-tokens.ts); undefined when the topology asks agents for none. */
+  agentToken?: string | undefined;
+  /** An admin API key every client above already sends. */
+  adminKey: string;
+  /** Who the audit trail names for calls with that key: "key:<name>". */
+  adminIdentity: string;
   close(): Promise<void>;
 }

@@ -10,10 +10,12 @@ describe("method rules", () => {
   });
 
   it("keeps the gateway's report path and the audit writes internal", () => {
-    for (const m of ["AgentService/ReportMessages", "AgentService/PullServerToAgent", "ConnectionService/SaveConnection"]) {
+    // Moved out of AgentService, ConnectionService and CommandService into their own internal services.
+    for (const m of ["AgentGatewayService/ReportMessages", "AgentGatewayService/PullServerToAgent", "AgentGatewayService/SaveConnection"]) {
       expect(METHOD_RULES[`fleetplane.agent.v1.${m}`]).toBe("internal");
     }
-    expect(METHOD_RULES["fleetplane.command.v1.CommandService/RecordCommand"]).toBe("internal");
+    expect(METHOD_RULES["fleetplane.command.v1.CommandRecorderService/RecordCommand"]).toBe("internal");
+    expect(ruleOf("fleetplane.agent.v1.AgentService/ReportMessages")).toBeUndefined();
   });
 });
 

@@ -1,27 +1,27 @@
 /**
- * The one table of what each RPC needs. The admin API's interceptor looks
- * every call up here and nothing else decides; a method missing from the
- * table is refused (and fails the test that walks every generated service).
+ * The one table of what each RPC needs. The admin API's interceptor
+ * (admin-auth-interceptor.ts) looks every call up here and nothing else
+ * decides; a method missing from the table is refused (and fails the test
+ * that walks every generated service).
  *
+ * - `open`: no credential (gRPC health, for load balancers).
+ * - `authenticated`: any valid credential, whatever its roles (WhoAmI: the console asks it first).
  * - `read`: see agents, connections, commands, packages, certificate requests —
  *   never configuration bodies or secrets.
  * - `read-secrets`: `read`, plus configuration bodies and offered settings.
  * - `operate`: change what agents run (configurations, commands, offers, labels,
  *   groups, rollouts).
  * - `administer`: keys, tokens, certificates, packages, namespaces, role bindings.
- * - `internal`: gateway ↔ agent-service ↔ command-service only; never served on
- *   the admin API nor listed by its reflection.
+ * - `internal`: gateway ↔ agent-service ↔ command-service only
+ *   (AgentGatewayService, CommandRecorderService); never served on the admin
+ *   API nor listed by its reflection — refused there if ever asked.
  */
 export type Permission = "read" | "read-secrets" | "operate" | "administer";
-export type MethodRule = Permission | "internal";
+export type MethodRule = Permission | "open" | "authenticated" | "internal";
 
 /** Fully qualified `package.Service/Method` → the rule. */
 export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
-  // AgentService: the gateway's report path is internal; the rest is the admin API.
-  "fleetplane.agent.v1.AgentService/ReportMessage": "internal",
-  "fleetplane.agent.v1.AgentService/ReportMessages": "internal",
-  "fleetplane.agent.v1.AgentService/PullServerToAgent": "internal",
-  "fleetplane.agent.v1.AgentService/MarkDisconnected": "internal",
+  // AgentService: the admin API over agents.
   "fleetplane.agent.v1.AgentService/GetAgent": "read",
   "fleetplane.agent.v1.AgentService/ListAgents": "read",
   "fleetplane.agent.v1.AgentService/GetFleetSummary": "read",
@@ -33,17 +33,29 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.agent.v1.AgentService/SendCustomMessage": "operate",
   "fleetplane.agent.v1.AgentService/SetAgentLabels": "operate",
   "fleetplane.agent.v1.AgentService/ClearRemoteConfig": "operate",
-  // ConnectionService: gateways keep their connections and leases; admins may look.
-  "fleetplane.agent.v1.ConnectionService/SaveConnection": "internal",
-  "fleetplane.agent.v1.ConnectionService/DeleteConnection": "internal",
-  "fleetplane.agent.v1.ConnectionService/RenewGatewayLease": "internal",
-  "fleetplane.agent.v1.ConnectionService/ReleaseGatewayLease": "internal",
+  "fleetplane.agent.v1.AgentService/DeleteAgent": "operate",
+  // ConnectionService: admins may look.
   "fleetplane.agent.v1.ConnectionService/GetConnection": "read",
   "fleetplane.agent.v1.ConnectionService/ListConnections": "read",
-  // CommandService: agent-service writes the audit trail; admins read it.
-  "fleetplane.command.v1.CommandService/RecordCommand": "internal",
-  "fleetplane.command.v1.CommandService/UpdateCommandState": "internal",
+  // AgentGatewayService: what gateways call on agent-service.
+  "fleetplane.agent.v1.AgentGatewayService/ReportMessage": "internal",
+  "fleetplane.agent.v1.AgentGatewayService/ReportMessages": "internal",
+  "fleetplane.agent.v1.AgentGatewayService/PullServerToAgent": "internal",
+  "fleetplane.agent.v1.AgentGatewayService/MarkDisconnected": "internal",
+  "fleetplane.agent.v1.AgentGatewayService/SaveConnection": "internal",
+  "fleetplane.agent.v1.AgentGatewayService/DeleteConnection": "internal",
+  "fleetplane.agent.v1.AgentGatewayService/RenewGatewayLease": "internal",
+  "fleetplane.agent.v1.AgentGatewayService/ReleaseGatewayLease": "internal",
+  "fleetplane.agent.v1.AgentGatewayService/AuthenticateAgent": "internal",
+  // EnrollmentService: agents' tokens are admin work.
+  "fleetplane.agent.v1.EnrollmentService/CreateEnrollmentToken": "administer",
+  "fleetplane.agent.v1.EnrollmentService/ListEnrollmentTokens": "administer",
+  "fleetplane.agent.v1.EnrollmentService/RevokeEnrollmentToken": "administer",
+  // CommandService: admins read the audit trail; agent-service writes it through CommandRecorderService.
   "fleetplane.command.v1.CommandService/ListCommands": "read",
+  "fleetplane.command.v1.CommandRecorderService/RecordCommand": "internal",
+  "fleetplane.command.v1.CommandRecorderService/UpdateCommandState": "internal",
+  "fleetplane.command.v1.CommandRecorderService/ListAgentCommands": "internal",
   // CertificateService
   "fleetplane.certificate.v1.CertificateService/ListCertificateRequests": "read",
   "fleetplane.certificate.v1.CertificateService/ApproveCertificateRequest": "administer",
@@ -84,9 +96,30 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.fleet.v1.RolloutService/ListRollouts": "read",
   "fleetplane.fleet.v1.RolloutService/WatchRollouts": "read",
   "fleetplane.fleet.v1.RolloutService/Preflight": "read",
+  // A plan: changes nothing (but validates what would change).
+  "fleetplane.fleet.v1.GroupService/PreviewGroup": "read",
+  // AccessService: keys and bindings are admin work; anyone signed in may ask who they are.
+  "fleetplane.access.v1.AccessService/CreateApiKey": "administer",
+  "fleetplane.access.v1.AccessService/ListApiKeys": "administer",
+  "fleetplane.access.v1.AccessService/RevokeApiKey": "administer",
+  "fleetplane.access.v1.AccessService/CreateRoleBinding": "administer",
+  "fleetplane.access.v1.AccessService/ListRoleBindings": "administer",
+  "fleetplane.access.v1.AccessService/DeleteRoleBinding": "administer",
+  "fleetplane.access.v1.AccessService/ListAccessEvents": "administer",
+  "fleetplane.access.v1.AccessService/WhoAmI": "authenticated",
+  // Served by every admin port: reflection describes the API (to those who may read it); health is for load balancers.
+  "grpc.reflection.v1.ServerReflection/ServerReflectionInfo": "read",
+  "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": "read",
+  "grpc.health.v1.Health/Check": "open",
+  "grpc.health.v1.Health/Watch": "open",
 };
 
 /** The rule for a method, or undefined when the table does not name it (refuse it). */
 export function ruleOf(method: string): MethodRule | undefined {
   return Object.hasOwn(METHOD_RULES, method) ? METHOD_RULES[method] : undefined;
+}
+
+/** Whether a rule changes something (refusals of these are audited). */
+export function isMutation(rule: MethodRule | undefined): boolean {
+  return rule === "operate" || rule === "administer";
 }

@@ -11,6 +11,9 @@ const GRANTS: Readonly<Record<Role, ReadonlySet<Permission>>> = {
   admin: new Set(["read", "read-secrets", "operate", "administer"]),
 };
 
+/** Every permission, in the order the roles gain them. */
+export const PERMISSIONS: readonly Permission[] = ["read", "read-secrets", "operate", "administer"];
+
 /** Whether a role grants a permission. */
 export function grants(role: Role, permission: Permission): boolean {
   return GRANTS[role].has(permission);

@@ -6,3 +6,4 @@ export { createMongoCertificateRequestRepository, ensureCertificateRequestIndexe
 export { createMongoPackageRepository, ensurePackageIndexes } from "./adapters/mongo-package-repository.js";
 export { createMongoConfigurationRepository, createMongoGroupRepository, createMongoNamespaceRepository, ensureFleetIndexes } from "./adapters/mongo-fleet-repositories.js";
 export { createMongoRolloutLeaseRepository, createMongoRolloutRepository, ensureRolloutIndexes } from "./adapters/mongo-rollout-repositories.js";
+export { createMongoEnrollmentTokenRepository, ensureEnrollmentIndexes } from "./adapters/mongo-enrollment-token-repository.js";

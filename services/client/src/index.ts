@@ -9,9 +9,11 @@ import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/config
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
 
-export { AgentService, ConnectionService, CertificateService, CommandService, PackageService, NamespaceService, ConfigurationService, GroupService, RolloutService };
 export { ConfigSource } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 export type { Configuration, ConfigurationVersion, Group, GroupStatus, LabelSelector, Namespace } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
+import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
+
+export { AgentService, ConnectionService, CertificateService, CommandService, PackageService, AccessService, NamespaceService, ConfigurationService, GroupService, RolloutService };
 export { CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 export { CommandKind, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 export { CommandState, type CommandRecord } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
@@ -26,8 +28,21 @@ export interface FleetplaneClientOptions {
   protocol?: "connect" | "grpc" | "grpc-web";
   /** For the Connect protocol: "1.1" (default) or "2". gRPC always uses HTTP/2. */
   httpVersion?: "1.1" | "2";
-  /** Interceptors, e.g. to add an Authorization header. */
+  /**
+   * An API key (fpk_…) or OIDC token sent as `authorization: Bearer …` on
+   * every call; the admin API refuses calls without one.
+   */
+  apiKey?: string;
+  /** More interceptors (run after the one that adds the key). */
   interceptors?: Interceptor[];
+}
+
+/** Adds `authorization: Bearer <credential>` to every call. */
+export function bearerInterceptor(credential: string): Interceptor {
+  return (next) => (req) => {
+    req.header.set("authorization", `Bearer ${credential}`);
+    return next(req);
+  };
 }
 
 export interface FleetplaneClient {
@@ -44,6 +59,8 @@ export interface FleetplaneClient {
   groups: Client<typeof GroupService>;
   /** Staged rollouts of a group's configuration versions, and preflight. */
   rollouts: Client<typeof RolloutService>;
+  /** API keys, role bindings, WhoAmI, refused calls (served with AgentService). */
+  access: Client<typeof AccessService>;
 }
 
 /**
@@ -53,7 +70,7 @@ export interface FleetplaneClient {
  */
 export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneClient {
   const transportFor = (baseUrl: string) => {
-    const interceptors = o.interceptors ?? [];
+    const interceptors = [...(o.apiKey ? [bearerInterceptor(o.apiKey)] : []), ...(o.interceptors ?? [])];
     switch (o.protocol ?? "connect") {
       case "grpc":
         return createGrpcTransport({ baseUrl, interceptors });
@@ -73,6 +90,7 @@ export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneCl
     configurations: createClient(ConfigurationService, main),
     groups: createClient(GroupService, main),
     rollouts: createClient(RolloutService, main),
+    access: createClient(AccessService, main),
     commands: createClient(CommandService, o.commandServiceUrl ? transportFor(o.commandServiceUrl) : main),
   };
 }

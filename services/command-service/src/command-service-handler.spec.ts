@@ -2,7 +2,9 @@ import { Code, ConnectError, createClient, createRouterTransport, type Client } 
 import { CommandService, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { DependencyUnavailableError, silentLogger } from "@fleetplane/platform";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
 import { createCommandServiceImpl } from "./command-service-handler.js";
+import { createCommandRecorderImpl } from "./command-recorder-handler.js";
 import { CommandAudit } from "./domain/command-audit.js";
 import type { CommandRepository } from "./domain/command-repository.js";
 import { openTemporaryCommandRepository } from "./temporary-command-audit.js";
@@ -12,10 +14,16 @@ const AGENT = "0190a1b2c3d4e5f60718293a4b5c6d7e";
 const AGENT_AS_UUID = "0190A1B2-C3D4-E5F6-0718-293A4B5C6D7E";
 const idOf = (n: number) => n.toString(16).padStart(32, "0");
 
-/** Serves CommandService over an in-memory Connect transport, in front of `repository`. */
-function clientFor(repository: CommandRepository): Client<typeof CommandService> {
+type Commands = Client<typeof CommandService> & Client<typeof CommandRecorderService>;
+
+/** Serves CommandService and CommandRecorderService over an in-memory Connect transport, in front of `repository`. */
+function clientFor(repository: CommandRepository): Commands {
   const audit = new CommandAudit(repository);
-  return createClient(CommandService, createRouterTransport(({ service }) => service(CommandService, createCommandServiceImpl(audit, silentLogger()))));
+  const transport = createRouterTransport(({ service }) => {
+    service(CommandService, createCommandServiceImpl(audit, silentLogger()));
+    service(CommandRecorderService, createCommandRecorderImpl(audit, silentLogger()));
+  });
+  return { ...createClient(CommandService, transport), ...createClient(CommandRecorderService, transport) };
 }
 
 /** The Connect code a call is refused with. */
@@ -29,7 +37,7 @@ async function codeOf(call: Promise<unknown>): Promise<Code> {
 }
 
 let opened: ReturnType<typeof openTemporaryCommandRepository>;
-let commands: Client<typeof CommandService>;
+let commands: Commands;
 beforeEach(() => {
   opened = openTemporaryCommandRepository();
   commands = clientFor(opened.repository);

@@ -4,36 +4,24 @@ import { toConnectError } from "@fleetplane/platform-node";
 import { InvalidInstanceUidError, agentLogName, instanceUidToHex, parseInstanceUid, type Logger } from "@fleetplane/platform";
 import { CommandNotFoundError, InvalidCommandError, type CommandAudit } from "./domain/command-audit.js";
 
-/** The Connect face of command-service: maps requests onto CommandAudit and errors onto codes. */
-export function createCommandServiceImpl(audit: CommandAudit, logger: Logger): ServiceImpl<typeof CommandService> {
-  // `context` names the agent and command a request is about, for the log line.
-  const fail = (err: unknown, what: string, context: { agent?: string; command?: string } = {}): never => {
+/** command-service's errors as Connect codes; `context` names the agent and command a request is about, for the log line. */
+export function commandFailure(logger: Logger) {
+  return (err: unknown, what: string, context: { agent?: string; command?: string } = {}): never => {
     if (err instanceof CommandNotFoundError) throw new ConnectError(err.message, Code.NotFound);
     if (err instanceof InvalidCommandError || err instanceof InvalidInstanceUidError) {
       throw new ConnectError(err.message, Code.InvalidArgument);
     }
     throw toConnectError(err, logger, what, context);
   };
-  const canonicalUid = (text: string) => instanceUidToHex(parseInstanceUid(text));
+}
+
+export const canonicalUid = (text: string) => instanceUidToHex(parseInstanceUid(text));
+
+/** The admin face of command-service: reading the audit trail (agent-service writes it through CommandRecorderService). */
+export function createCommandServiceImpl(audit: CommandAudit, logger: Logger): ServiceImpl<typeof CommandService> {
+  const fail = commandFailure(logger);
 
   return {
-    async recordCommand(req) {
-      try {
-        if (!req.command) throw new InvalidCommandError("RecordCommand needs a command");
-        // A change to a resource names no agent.
-        const command = { ...req.command, instanceUid: req.command.instanceUid ? canonicalUid(req.command.instanceUid) : "" };
-        return { command: await audit.record(command) };
-      } catch (err) {
-        return fail(err, "RecordCommand", req.command ? { agent: agentLogName(req.command.instanceUid), command: req.command.id } : {});
-      }
-    },
-    async updateCommandState(req) {
-      try {
-        return { command: await audit.updateState(req.id, req.state, req.detail) };
-      } catch (err) {
-        return fail(err, "UpdateCommandState", { command: req.id });
-      }
-    },
     async listCommands(req) {
       try {
         const { records, nextPageToken } = await audit.list({

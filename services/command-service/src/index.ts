@@ -5,5 +5,6 @@
 export { CommandAudit, CommandNotFoundError, InvalidCommandError } from "./domain/command-audit.js";
 export type { CommandRepository } from "./domain/command-repository.js";
 export { createCommandServiceImpl } from "./command-service-handler.js";
+export { createCommandRecorderImpl } from "./command-recorder-handler.js";
 export { exposePendingCommands } from "./pending-commands-metric.js";
 export { createLmdbCommandRepository } from "./adapters/lmdb-command-repository.js";

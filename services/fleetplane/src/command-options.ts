@@ -2,6 +2,11 @@ import { GATEWAY_DEFAULTS } from "@fleetplane/opamp-gateway";
 import type { OptionSpec } from "@fleetplane/platform";
 import { CSR_OPTIONS } from "./certificate-authority-choice.js";
 import { CONSOLE_OPTION } from "./console-choice.js";
+import { ADMIN_ACCESS_OPTIONS } from "./admin-access-choice.js";
+import { INTERNAL_CLIENT_OPTIONS, internalListenerOptions } from "./internal-listener-choice.js";
+import { AGENT_RETENTION_OPTION } from "./agent-retention-choice.js";
+import { AGENT_AUTH_OPTIONS } from "./agent-auth-choice.js";
+import { OPAMP_TLS_OPTIONS } from "./opamp-tls-choice.js";
 
 /**
  * The flags (and so the FLEETPLANE_* variables) of each server command. Kept
@@ -61,6 +66,11 @@ const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
   { name: "max-effective-config-bytes", kind: "number", description: "Bytes of an agent's effective configuration (0: no limit)", default: String(GATEWAY_DEFAULTS.maxEffectiveConfigBytes) },
   { name: "max-health-components", kind: "number", description: "Components, at any depth, in an agent's health tree (0: no limit)", default: String(GATEWAY_DEFAULTS.maxHealthComponents) },
   { name: "max-health-depth", kind: "number", description: "Levels of an agent's health tree, the root being 1", default: String(GATEWAY_DEFAULTS.maxHealthDepth) },
+  {
+    name: "trusted-proxies",
+    kind: "string",
+    description: "Peers (IP addresses or CIDR ranges, comma separated) whose X-Forwarded-Proto and X-Forwarded-Host name the URL agents used (a proxy terminating TLS in front); from anyone else they are ignored. Default none",
+  },
 ];
 
 /** What agent-service offers agents; the same in standalone and alone. */
@@ -86,12 +96,16 @@ export const STANDALONE_OPTIONS: OptionSpec[] = [
   { name: "opamp-host", kind: "string", description: "Address OpAMP listens on", default: "127.0.0.1" },
   { name: "opamp-port", kind: "number", description: "OpAMP port (WebSocket and plain HTTP at /v1/opamp and /api/v1/opamp)", default: "4320" },
   { name: "api-host", kind: "string", description: "Address the admin API listens on", default: "127.0.0.1" },
-  { name: "api-port", kind: "number", description: "Admin API port (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c)", default: "4321" },
+  { name: "api-port", kind: "number", description: "Admin API port (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c, or h2 with TLS)", default: "4321" },
   CONSOLE_OPTION,
+  ...ADMIN_ACCESS_OPTIONS,
+  ...AGENT_AUTH_OPTIONS,
+  ...OPAMP_TLS_OPTIONS,
   ...GATEWAY_LIMIT_OPTIONS,
   ...CSR_OPTIONS,
   HEARTBEAT_OFFER,
   CUSTOM_CAPABILITIES,
+  AGENT_RETENTION_OPTION,
   { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "info" },
 ];
 
@@ -115,12 +129,14 @@ const NATS_URL: OptionSpec = {
 
 /** The options of each service on its own (the pieces of the distributed topology). */
 export const COMMAND_OPTIONS = {
-  "command-service": [...common("4323", ".data/command-service"), MONGO_URL],
+  "command-service": [...common("4323", ".data/command-service"), MONGO_URL, ...ADMIN_ACCESS_OPTIONS, ...internalListenerOptions("4333")],
   "agent-service": [
     ...common("4322", ".data/agent-service"),
     MONGO_URL,
     NATS_URL,
-    { name: "command-service-url", kind: "string", description: "Base URL of command-service", default: "http://127.0.0.1:4323" },
+    { name: "command-service-url", kind: "string", description: "Base URL of command-service's internal listener", default: "http://127.0.0.1:4333" },
+    ...ADMIN_ACCESS_OPTIONS,
+    ...internalListenerOptions("4332"),
     { name: "reap-interval-seconds", kind: "number", description: "How often to look for gateways whose lease ran out", default: "5" },
     { name: "rollout-tick-seconds", kind: "number", description: "How often rollouts are driven (stages judged) and watched", default: "1" },
     { name: "rollout-lease-seconds", kind: "number", description: "A replica that stops renewing its lease on a rollout loses it after this long; another takes over", default: "15" },
@@ -128,13 +144,28 @@ export const COMMAND_OPTIONS = {
     CONSOLE_OPTION,
     HEARTBEAT_OFFER,
     CUSTOM_CAPABILITIES,
+    AGENT_RETENTION_OPTION,
   ],
   gateway: [
     ...common("4320"),
-    { name: "agent-service-url", kind: "string", description: "Base URL of agent-service (or a load balancer in front of its replicas)", default: "http://127.0.0.1:4322" },
+    { name: "agent-service-url", kind: "string", description: "Base URL of agent-service's internal listener (or a load balancer in front of its replicas)", default: "http://127.0.0.1:4332" },
+    ...INTERNAL_CLIENT_OPTIONS,
     NATS_URL,
     { name: "gateway-id", kind: "string", description: "Unique id of this gateway replica (letters, digits, _ and -); default: host name and random hex" },
     { name: "lease-seconds", kind: "number", description: "Agents of this gateway are marked disconnected this long after it dies", default: String(GATEWAY_DEFAULTS.leaseSeconds) },
+    ...AGENT_AUTH_OPTIONS,
+    ...OPAMP_TLS_OPTIONS,
+  ...OPAMP_TLS_OPTIONS,
     ...GATEWAY_LIMIT_OPTIONS,
   ],
 } satisfies Record<string, OptionSpec[]>;
+
+/** `fleetplane admin create-key`: a key written straight to the server's store (the first admin key). */
+export const CREATE_KEY_OPTIONS: OptionSpec[] = [
+  { name: "name", kind: "string", description: "Name of the key (its identity is key:<name>); letters, digits, ., _ and -" },
+  { name: "role", kind: "string", description: "viewer, operator or admin", default: "admin" },
+  { name: "namespace", kind: "string", description: 'Namespace the role is bound in ("*": every namespace)', default: "*" },
+  { name: "data-dir", kind: "string", description: "The server's embedded store (standalone: .data/fleetplane; agent-service alone: .data/agent-service)", default: ".data/fleetplane" },
+  MONGO_URL,
+  { name: "log-level", kind: "string", description: "trace, debug, info, warn or error", default: "warn" },
+];

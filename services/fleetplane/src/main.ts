@@ -1,5 +1,6 @@
 import { formatHelp, parseOptions, UsageError, type OptionSpec, assertGatewayId } from "@fleetplane/platform";
 import { createLogger, startTracing } from "@fleetplane/platform-node";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
@@ -8,7 +9,13 @@ import { startStandalone } from "./standalone.js";
 import { StartupError, startExplained } from "./startup-errors.js";
 import { csrSettingsOf } from "./certificate-authority-choice.js";
 import { COMMAND_OPTIONS, STANDALONE_OPTIONS } from "./command-options.js";
-import type { GatewaySettings } from "@fleetplane/opamp-gateway";
+import { adminAccessOf } from "./admin-access-choice.js";
+import { internalListenerOf, internalTokenOf } from "./internal-listener-choice.js";
+import { runAdminCommand } from "./admin-command.js";
+import { agentRetentionOf } from "./agent-retention-choice.js";
+import { agentAuthOf } from "./agent-auth-choice.js";
+import { opampTlsOf } from "./opamp-tls-choice.js";
+import { InvalidTrustedProxyError, TrustedProxies, type GatewaySettings } from "@fleetplane/opamp-gateway";
 import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service";
 
 /** The gateway flags (GATEWAY_LIMIT_OPTIONS), checked, in the units of GatewaySettings. */
@@ -31,7 +38,19 @@ function gatewayLimits(v: Record<string, unknown>): GatewaySettings {
     maxEffectiveConfigBytes: wholeOrZero(v, "max-effective-config-bytes"),
     maxHealthComponents: wholeOrZero(v, "max-health-components"),
     maxHealthDepth: atLeastOne(v, "max-health-depth"),
+    trustedProxies: trustedProxies(v),
   };
+}
+
+function trustedProxies(v: Record<string, unknown>): string[] {
+  const entries = v["trusted-proxies"] === undefined ? [] : String(v["trusted-proxies"]).split(",").map((s) => s.trim()).filter(Boolean);
+  try {
+    new TrustedProxies(entries);
+  } catch (err) {
+    if (err instanceof InvalidTrustedProxyError) throw new UsageError(`--trusted-proxies: ${err.message}`);
+    throw err;
+  }
+  return entries;
 }
 
 /** A whole number, where 0 means "no limit". */
@@ -90,7 +109,15 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
     summary: "Runs command-service alone: the audit trail API.",
     options: COMMAND_OPTIONS["command-service"],
     start: (v, logger) =>
-      startCommandServiceAlone({ dataDir: String(v["data-dir"]), mongoUrl: optional(v["mongo-url"]), host: String(v.host), port: Number(v.port), logger }),
+      startCommandServiceAlone({
+        dataDir: String(v["data-dir"]),
+        mongoUrl: optional(v["mongo-url"]),
+        host: String(v.host),
+        port: Number(v.port),
+        access: adminAccessOf(v, String(v.host)),
+        internal: internalListenerOf(v),
+        logger,
+      }),
   },
   "agent-service": {
     summary: "Runs agent-service alone: the agent and connection API.",
@@ -103,6 +130,8 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         host: String(v.host),
         port: Number(v.port),
         commandServiceUrl: String(v["command-service-url"]),
+        access: adminAccessOf(v, String(v.host)),
+        internal: internalListenerOf(v),
         reapIntervalMs: Number(v["reap-interval-seconds"]) * 1000,
         rolloutTickMs: Number(v["rollout-tick-seconds"]) * 1000,
         rolloutLeaseMs: Number(v["rollout-lease-seconds"]) * 1000,
@@ -110,6 +139,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         console: v.console === true,
         heartbeatIntervalSeconds: heartbeatOffer(v),
         customCapabilities: customCapabilities(v),
+        agentRetentionMs: agentRetentionOf(v),
         logger,
       }),
   },
@@ -122,9 +152,12 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         host: String(v.host),
         port: Number(v.port),
         agentServiceUrl: String(v["agent-service-url"]),
+        internalToken: internalTokenOf(v),
         natsUrl: optional(v["nats-url"]),
         leaseSeconds: Number(v["lease-seconds"]),
         ...gatewayLimits(v),
+        agentAuth: agentAuthOf(v, String(v.host), logger),
+        tls: opampTlsOf(v),
         logger,
       }),
   },
@@ -138,6 +171,9 @@ Commands:
   agent-service    Run agent-service alone
   command-service  Run command-service alone
   sim              Simulate a fleet of OpAMP agents against a server
+  admin create-key Make an API key in a server's store (the first admin key)
+  apply            Make the fleet match YAML files (namespaces, configurations, groups)
+  get              List agents, groups, configurations or namespaces
 
 Run "fleetplane <command> --help" for the options of a command.`;
 
@@ -154,6 +190,12 @@ async function main(argv: string[]): Promise<number> {
     // Loaded on demand: the server commands do not need the simulator.
     const { runSimCli } = await import("@fleetplane/simulator");
     return runSimCli(args);
+  }
+  if (command === "admin") return runAdminCommand(args);
+  if (command === "apply" || command === "get") {
+    // Admin clients, loaded on demand like the simulator.
+    const run = command === "apply" ? (await import("./fleet-cli/apply-command.js")).runApply : (await import("./fleet-cli/get-command.js")).runGet;
+    return run(args);
   }
   const single = SINGLE[command];
   if (single) {
@@ -183,6 +225,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger("fleetplane", String(values["log-level"]));
   const tracing = startTracing({ serviceName: "fleetplane", logger });
+  const agentAuth = agentAuthOf(values, String(values["opamp-host"]), logger);
   const server = await startExplained(() => startStandalone({
     dataDir: String(values["data-dir"]),
     host: String(values["opamp-host"]),
@@ -190,18 +233,32 @@ async function main(argv: string[]): Promise<number> {
     apiHost: String(values["api-host"]),
     apiPort: Number(values["api-port"]),
     console: values.console === true,
+    access: adminAccessOf(values, String(values["api-host"])),
     ...gatewayLimits(values),
+    agentAuth,
+    opampTls: opampTlsOf(values),
     csr: csrSettingsOf(values),
     heartbeatIntervalSeconds: heartbeatOffer(values),
     customCapabilities: customCapabilities(values),
+    agentRetentionMs: agentRetentionOf(values),
     logger,
   }), values);
   logger.info(
-    { opamp: `ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp`, api: `http://${values["api-host"]}:${server.apiPort}`, dataDir: values["data-dir"] },
+    { opamp: `${server.opampScheme}://${values["opamp-host"]}:${server.opampPort}/v1/opamp`, api: `http://${values["api-host"]}:${server.apiPort}`, dataDir: values["data-dir"] },
     "Fleetplane standalone is running",
   );
+  const apiUrl = `${server.apiScheme}://${values["api-host"]}:${server.apiPort}`;
+  // The first admin key goes to this banner only (a terminal), never to the JSON log, which is often shipped elsewhere.
+  const firstKey = server.firstAdminKey
+    ? `  Admin key: ${server.firstAdminKey}\n             (made because the store had no key; shown once — keep it. Use: authorization: Bearer <key>)\n`
+    : "";
+  if (server.firstAdminKey) logger.info("a first admin API key was made and printed to the terminal (not logged)");
+  const agents =
+    agentAuth === "none"
+      ? "  Agents:    not authenticated (--agent-auth none: safe only while OpAMP listens on loopback)\n"
+      : "  Agents:    enrollment token needed (Authorization: Bearer <token>; EnrollmentService/CreateEnrollmentToken)\n";
   process.stderr.write(
-    `\nFleetplane standalone\n  OpAMP:     ws://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also http:// POST, and /api/v1/opamp)\n  Admin API: http://${values["api-host"]}:${server.apiPort}  (Connect, gRPC, gRPC-web)\n${values.console === true ? `  Console:   http://${values["api-host"]}:${server.apiPort}/\n` : ""}  Data:      ${values["data-dir"]}\n\n`,
+    `\nFleetplane standalone\n  OpAMP:     ${server.opampScheme}://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also ${server.opampScheme === "wss" ? "https" : "http"}:// POST, and /api/v1/opamp)\n${agents}  Admin API: ${apiUrl}  (Connect, gRPC, gRPC-web)\n${values.console === true ? `  Console:   ${apiUrl}/\n` : ""}${firstKey}  Data:      ${values["data-dir"]}\n\n`,
   );
   await untilSignal(logger);
   await server.close();
@@ -240,6 +297,11 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`fleetplane: ${err.message}\n`);
       process.exit(2);
+    }
+    if (err instanceof ConnectError) {
+      // apply and get: the admin API refused or could not be reached.
+      process.stderr.write(`fleetplane: the admin API answered ${Code[err.code]}: ${err.rawMessage}\n`);
+      process.exit(1);
     }
     if (err instanceof StartupError) {
       process.stderr.write(`fleetplane: ${err.message}\n`);

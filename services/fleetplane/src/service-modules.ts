@@ -2,6 +2,8 @@ import type { Client, ConnectRouter } from "@connectrpc/connect";
 import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { CertificateService } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
+import { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import {
   createCertificateServiceImpl,
   CertificateDesk,
@@ -10,9 +12,12 @@ import {
   type CertificateSigner,
   createConnectCommandAudit,
   createAgentServiceImpl,
+  createAgentGatewayServiceImpl,
   createConnectionServiceImpl,
   AdminCommands,
   AgentReports,
+  AgentRetention,
+  exposeAgentMetrics,
   AgentStore,
   ConnectionUsecase,
   GatewayLeases,
@@ -31,15 +36,18 @@ import {
   RolloutDecisions,
   RolloutDriver,
   createRolloutServiceImpl,
+  EnrollmentTokens,
+  createEnrollmentServiceImpl,
 } from "@fleetplane/agent-service";
 import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
 import { randomUUID } from "node:crypto";
+import { EnrollmentService } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
 import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
-import { createCommandServiceImpl, CommandAudit, exposePendingCommands } from "@fleetplane/command-service";
+import { createCommandServiceImpl, createCommandRecorderImpl, CommandAudit, exposePendingCommands } from "@fleetplane/command-service";
 import { registration, type ServiceRegistration } from "@fleetplane/platform-node";
 import type { Logger, PushBus } from "@fleetplane/platform";
 import type { AgentStores, CommandStores } from "./stores.js";
@@ -52,11 +60,16 @@ import type { AgentStores, CommandStores } from "./stores.js";
 export function commandServiceModule(stores: CommandStores, logger: Logger) {
   const audit = new CommandAudit(stores.commands);
   const services: ServiceRegistration[] = [registration(CommandService, createCommandServiceImpl(audit, logger))];
+  const internal: ServiceRegistration[] = [registration(CommandRecorderService, createCommandRecorderImpl(audit, logger))];
   const stopMetrics = exposePendingCommands(audit, logger);
   return {
     audit,
+    /** The admin API (ListCommands). */
     services,
     routes: routesOf(services),
+    /** What agent-service calls (RecordCommand, UpdateCommandState): in process, or on the internal listener. */
+    internal,
+    internalRoutes: routesOf(internal),
     /** Stops reading the store for /metrics (call before closing the store). */
     close: async () => stopMetrics(),
   };
@@ -81,9 +94,14 @@ export interface AgentServiceModuleOptions {
    * replica (standalone) keeps one name and resumes at once.
    */
   replicaId?: string;
+  /** Agents disconnected longer than this are removed (default 30 days; 0: kept forever). */
+  agentRetentionMs?: number;
 }
 
-export function agentServiceModule(stores: AgentStores, commands: Client<typeof CommandService>, bus: PushBus, logger: Logger, o: AgentServiceModuleOptions = {}) {
+/** The default of --agent-retention: 30 days. */
+const DEFAULT_AGENT_RETENTION_MS = 30 * 86_400_000;
+
+export function agentServiceModule(stores: AgentStores, commands: Client<typeof CommandRecorderService>, bus: PushBus, logger: Logger, o: AgentServiceModuleOptions = {}) {
   const audit = createConnectCommandAudit(commands, logger);
   const desk = new CertificateDesk({
     requests: stores.certificateRequests,
@@ -97,24 +115,38 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   const store = new AgentStore({ agents: stores.agents, audit, logger });
   // Each replica's copy of the groups, checked against the store's groups
   // revision whenever an agent is new or re-described (group-catalog.ts).
-  const catalog = new GroupCatalog({ groups: stores.groups, configurations: stores.configurations, logger });
+  const catalog = new GroupCatalog({ groups: stores.groups, configurations: stores.configurations, packages: stores.packages, logger });
+  const namespaces = new Namespaces({ namespaces: stores.namespaces, agents: stores.agents, groups: stores.groups, configurations: stores.configurations, audit });
+  const requireNamespace = (ns: string) => namespaces.require(ns);
+  const enrollment = new EnrollmentTokens({ tokens: stores.enrollmentTokens, requireNamespace, logger });
   const reports = new AgentReports({
     store,
     logger,
     groups: catalog,
+    enrollment,
     certificates: desk,
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
   });
   const replicas = replicaNoticesOver(bus);
-  const adminCommands = new AdminCommands({ store, audit, push: bus, opampEndpoint: () => desk.opampEndpoint, groups: catalog, replicas });
-  const namespaces = new Namespaces({ namespaces: stores.namespaces, agents: stores.agents, groups: stores.groups, configurations: stores.configurations, audit });
-  const requireNamespace = (ns: string) => namespaces.require(ns);
+  const metrics = exposeAgentMetrics(store, logger);
+  const adminCommands = new AdminCommands({
+    store,
+    audit,
+    push: bus,
+    opampEndpoint: () => desk.opampEndpoint,
+    groups: catalog,
+    replicas,
+    removed: metrics.removed,
+  });
+  const retention = new AgentRetention({ store, commands: adminCommands, retentionMs: o.agentRetentionMs ?? DEFAULT_AGENT_RETENTION_MS, logger });
+  retention.start();
   const configurations = new Configurations({ configurations: stores.configurations, groups: stores.groups, audit, requireNamespace });
   const groups = new Groups({
     groups: stores.groups,
     catalog,
     configurations,
+    packages: stores.packages,
     agents: store,
     reassign: (uid, snapshot) => adminCommands.reassign(uid, snapshot),
     requireNamespace,
@@ -149,31 +181,39 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   leases.start(o.reapIntervalMs ?? 5_000);
   const replicaChanges = listenForReplicaChanges(bus, store, logger);
   const services: ServiceRegistration[] = [
-    registration(AgentService, createAgentServiceImpl({ store, reports, commands: adminCommands }, logger)),
-    registration(ConnectionService, createConnectionServiceImpl(connections, leases, logger)),
+    registration(AgentService, createAgentServiceImpl({ store, commands: adminCommands }, logger)),
+    registration(ConnectionService, createConnectionServiceImpl(connections, logger)),
     registration(CertificateService, createCertificateServiceImpl(new CertificateRequestUsecase(desk, adminCommands), logger)),
     registration(PackageService, createPackageServiceImpl(packages, logger)),
     registration(NamespaceService, createNamespaceServiceImpl(namespaces, logger)),
     registration(ConfigurationService, createConfigurationServiceImpl(configurations, logger)),
     registration(GroupService, createGroupServiceImpl(groups, logger)),
     registration(RolloutService, createRolloutServiceImpl(rollouts, logger, { watchIntervalMs: Math.min(o.rolloutTickMs ?? 500, 500) })),
+    registration(EnrollmentService, createEnrollmentServiceImpl(enrollment, logger)),
   ];
+  const internal: ServiceRegistration[] = [registration(AgentGatewayService, createAgentGatewayServiceImpl({ reports, connections, leases, enrollment }, logger))];
   return {
     agents: store,
     leases,
     ping: () => stores.agents.ping(),
     /** Stops driving rollouts (before agents are disconnected by a shutdown); close() does it too. */
     stopRollouts: () => driver.stop(),
-    /** Stops the reaper, flushes cached agent state and the audit queue (in that order). */
+    /** Stops the reaper and retention, flushes cached agent state and the audit queue (in that order). */
     async close() {
       await (await replicaChanges).unsubscribe();
       await driver.stop();
       await leases.stop();
+      await retention.stop();
+      metrics.stop();
       await store.close();
       await audit.drain();
     },
+    /** The admin API. */
     services,
     routes: routesOf(services),
+    /** What gateways call: in process, or on the internal listener. */
+    internal,
+    internalRoutes: routesOf(internal),
   };
 }
 

@@ -1,13 +1,16 @@
-import { createClient } from "@connectrpc/connect";
+import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { startGateway, gatewaySettings, type GatewaySettings } from "@fleetplane/opamp-gateway";
-import { startApiServer, traceClientInterceptor } from "@fleetplane/platform-node";
+import { serviceTokenClientInterceptor, startApiServer, startInternalServer, traceClientInterceptor, type TlsFiles } from "@fleetplane/platform-node";
 import { UsageError, type Logger } from "@fleetplane/platform";
+import { adminAccess, type AdminAccessSettings } from "./admin-access-choice.js";
 import { chooseCertificateSigner, type CsrSettings } from "./certificate-authority-choice.js";
 import { consoleWeb } from "./console-choice.js";
+import type { InternalListenerSettings } from "./internal-listener-choice.js";
 import { choosePushBus } from "./push-bus-choice.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 import { openStores } from "./stores.js";
@@ -18,8 +21,14 @@ export interface Running {
   close(): Promise<void>;
 }
 
-// Every hop between services carries the trace (W3C trace context) when tracing is on.
-const h2 = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "2", interceptors: [traceClientInterceptor] });
+/**
+ * A client transport to another service's internal listener: HTTP/2, the
+ * trace (W3C trace context) when tracing is on, and the service token.
+ */
+const internalTransport = (baseUrl: string, token: string | undefined) => {
+  const interceptors: Interceptor[] = [traceClientInterceptor, ...(token ? [serviceTokenClientInterceptor(token)] : [])];
+  return createConnectTransport({ baseUrl, httpVersion: "2", interceptors });
+};
 
 interface Listen {
   host: string;
@@ -27,42 +36,70 @@ interface Listen {
   logger: Logger;
 }
 
-/** command-service alone: its API on its own port; embedded store or MongoDB. */
-export async function startCommandServiceAlone(o: Listen & { dataDir: string; mongoUrl?: string | undefined }): Promise<Running> {
+/** The admin port of a service: where admins (and the console) come in. */
+interface AdminPort {
+  access: AdminAccessSettings;
+}
+
+/**
+ * command-service alone: ListCommands on its admin port; RecordCommand and
+ * UpdateCommandState (and ListCommands, for agent-service to forward) on its
+ * internal listener. Embedded store or MongoDB.
+ */
+export async function startCommandServiceAlone(
+  o: Listen & AdminPort & { dataDir: string; mongoUrl?: string | undefined; internal: InternalListenerSettings },
+): Promise<Running> {
   const stores = await openStores({ dataDir: o.dataDir, mongoUrl: o.mongoUrl, logger: o.logger });
   const service = commandServiceModule(stores, o.logger);
+  const access = adminAccess(o.access, stores.access, o.logger.child({ component: "access" }));
   const api = await startApiServer({
     host: o.host,
     port: o.port,
     logger: o.logger,
+    ...access.server,
     routes: service.routes,
     ready: async () => (await service.audit.ping(), true),
   });
-  return { port: api.port, close: async () => (await api.close(), await service.close(), await stores.close()) };
+  const internal = await startInternalServer({
+    ...o.internal,
+    logger: o.logger,
+    routes: (r) => {
+      service.internalRoutes(r);
+      service.routes(r);
+    },
+  });
+  return { port: api.port, close: async () => (await api.close(), await internal.close(), await service.close(), await stores.close()) };
 }
 
 /**
- * agent-service alone: its API on its own port, command-service reached over
- * Connect (HTTP/2), pushes over NATS when a URL is given. It also serves the
- * web console, and answers CommandService.ListCommands by asking
- * command-service, so a browser (or any client reading the audit trail)
- * needs this one address.
+ * agent-service alone: the admin API on its port (AgentService,
+ * ConnectionService, CertificateService, PackageService, AccessService, the
+ * console), AgentGatewayService for gateways on its internal listener,
+ * command-service's internal listener reached over Connect (HTTP/2), pushes
+ * over NATS when a URL is given. It answers CommandService.ListCommands by
+ * asking command-service (after its own interceptor let the caller in), so a
+ * browser (or any client reading the audit trail) needs this one address.
  */
 export async function startAgentServiceAlone(
-  o: Listen & {
-    dataDir: string;
-    mongoUrl?: string | undefined;
-    natsUrl?: string | undefined;
-    commandServiceUrl: string;
-    reapIntervalMs?: number;
-    rolloutTickMs?: number;
-    rolloutLeaseMs?: number;
-    heartbeatIntervalSeconds?: number;
-    /** Custom capabilities declared to agents (see AgentServiceModuleOptions). */
-    customCapabilities?: CustomCapabilities | undefined;
-    csr?: CsrSettings;
-    console?: boolean;
-  },
+  o: Listen &
+    AdminPort & {
+      dataDir: string;
+      mongoUrl?: string | undefined;
+      natsUrl?: string | undefined;
+      /** command-service's internal listener. */
+      commandServiceUrl: string;
+      internal: InternalListenerSettings;
+      reapIntervalMs?: number;
+      rolloutTickMs?: number;
+      rolloutLeaseMs?: number;
+      heartbeatIntervalSeconds?: number;
+      /** Custom capabilities declared to agents (see AgentServiceModuleOptions). */
+      customCapabilities?: CustomCapabilities | undefined;
+      /** Agents disconnected longer than this are removed (default 30 days; 0: kept forever). */
+      agentRetentionMs?: number;
+      csr?: CsrSettings;
+      console?: boolean;
+    },
 ): Promise<Running> {
   const signer = await chooseCertificateSigner(o.csr ?? {}, { dataDir: o.dataDir, logger: o.logger });
   const opampEndpoint = o.csr?.opampEndpoint;
@@ -70,33 +107,41 @@ export async function startAgentServiceAlone(
   if (signer && !opampEndpoint) throw new UsageError("--csr-opamp-endpoint is needed with a CSR CA: the OpAMP URL (of your gateways or their load balancer) offered with issued certificates");
   const stores = await openStores({ dataDir: o.dataDir, mongoUrl: o.mongoUrl, logger: o.logger });
   const bus = await choosePushBus({ natsUrl: o.natsUrl, name: `agent-service-${process.pid}`, logger: o.logger, alone: true });
-  const commands = createClient(CommandService, h2(o.commandServiceUrl));
-  const service = agentServiceModule(stores, commands, bus, o.logger, {
+  const toCommandService = internalTransport(o.commandServiceUrl, o.internal.token);
+  const recorder = createClient(CommandRecorderService, toCommandService);
+  const commandReader = createClient(CommandService, toCommandService);
+  const service = agentServiceModule(stores, recorder, bus, o.logger, {
     ...(o.reapIntervalMs ? { reapIntervalMs: o.reapIntervalMs } : {}),
     ...(o.rolloutTickMs ? { rolloutTickMs: o.rolloutTickMs } : {}),
     ...(o.rolloutLeaseMs ? { rolloutLeaseMs: o.rolloutLeaseMs } : {}),
     certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => opampEndpoint ?? "" },
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
+    ...(o.agentRetentionMs !== undefined ? { agentRetentionMs: o.agentRetentionMs } : {}),
   });
+  const access = adminAccess(o.access, stores.access, o.logger.child({ component: "access" }));
   const api = await startApiServer({
     host: o.host,
     port: o.port,
     logger: o.logger,
+    ...access.server,
     routes: (r) => {
       service.routes(r);
+      for (const { service: s, impl } of access.services) r.service(s, impl as never);
       // Read-only: recording and updating commands stay command-service's own.
-      r.service(CommandService, { listCommands: (req, ctx) => commands.listCommands(req, { signal: ctx.signal }) });
+      r.service(CommandService, { listCommands: (req, ctx) => commandReader.listCommands(req, { signal: ctx.signal }) });
     },
     ready: async () => (await service.ping(), true),
     web: consoleWeb(o.console, o.logger.child({ component: "console" })),
   });
+  const internal = await startInternalServer({ ...o.internal, logger: o.logger, routes: service.internalRoutes });
   return {
     port: api.port,
     async close() {
       // No reaping while shutting down: gateways cannot renew meanwhile.
       await service.leases.stop();
       await api.close();
+      await internal.close();
       await service.close();
       await bus.close();
       await stores.close();
@@ -104,26 +149,30 @@ export async function startAgentServiceAlone(
   };
 }
 
-/** opamp-gateway alone: OpAMP on its port, agent-service over Connect (HTTP/2), pushes from NATS. */
+/** opamp-gateway alone: OpAMP on its port, agent-service's internal listener over Connect (HTTP/2), pushes from NATS. */
 export async function startGatewayAlone(
   o: Listen &
     GatewaySettings & {
       gatewayId: string;
+      /** agent-service's internal listener. */
       agentServiceUrl: string;
+      /** The service token agent-service's internal listener asks for. */
+      internalToken: string | undefined;
       natsUrl?: string | undefined;
+      /** TLS on the OpAMP port; plain HTTP without. */
+      tls?: TlsFiles | undefined;
     },
 ): Promise<Running> {
-  const transport = h2(o.agentServiceUrl);
   const bus = await choosePushBus({ natsUrl: o.natsUrl, name: `gateway-${o.gatewayId}`, logger: o.logger, alone: true });
   const gateway = await startGateway({
     ...gatewaySettings(o),
     gatewayId: o.gatewayId,
     host: o.host,
     port: o.port,
-    agents: createClient(AgentService, transport),
-    connections: createClient(ConnectionService, transport),
+    agentService: createClient(AgentGatewayService, internalTransport(o.agentServiceUrl, o.internalToken)),
     bus,
     logger: o.logger,
+    tls: o.tls,
   });
   return {
     port: gateway.port,

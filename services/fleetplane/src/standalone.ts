@@ -1,11 +1,13 @@
 import { createClient, createRouterTransport } from "@connectrpc/connect";
-import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
+import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
+import { firstAdminKey, type AccessRepository } from "@fleetplane/access";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { AgentStore } from "@fleetplane/agent-service";
 import { startGateway, type Gateway, gatewaySettings, type GatewaySettings } from "@fleetplane/opamp-gateway";
-import { startApiServer, type DualProtocolServer, createInProcessPushBus, createInProcessTransport } from "@fleetplane/platform-node";
-import type { Logger } from "@fleetplane/platform";
+import { startApiServer, type DualProtocolServer, createInProcessPushBus, createInProcessTransport, type TlsFiles } from "@fleetplane/platform-node";
+import { isLoopbackAddress, type Logger } from "@fleetplane/platform";
+import { adminAccess, type AdminAccessSettings } from "./admin-access-choice.js";
 import { randomBytes } from "node:crypto";
 import { chooseCertificateSigner, type CsrSettings } from "./certificate-authority-choice.js";
 import { consoleWeb } from "./console-choice.js";
@@ -25,12 +27,24 @@ export interface StandaloneOptions extends GatewaySettings {
   heartbeatIntervalSeconds?: number;
   /** Custom capabilities declared to agents (see AgentServiceModuleOptions); default none. */
   customCapabilities?: CustomCapabilities | undefined;
+  /** Agents disconnected longer than this are removed (default 30 days; 0: kept forever). */
+  agentRetentionMs?: number;
+  /** TLS on the OpAMP port (https:// and wss://, reloaded on change); default plain HTTP. */
+  opampTls?: TlsFiles | undefined;
   /** Certificate signing requests; default: no CA (refused). */
   csr?: CsrSettings;
   /** Serve the web console at / on the API port (default true). */
   console?: boolean;
   /** How often rollouts are driven and watched (default 1 s). */
   rolloutTickMs?: number;
+  /** Credentials, Host names, CORS and TLS of the admin API; default: authentication on, loopback names. */
+  access?: AdminAccessSettings;
+  /**
+   * On loopback with no API key in the store, make an admin key and return it
+   * as `firstAdminKey` (the CLI prints it once). Default true; tests that
+   * make their own keys turn it off.
+   */
+  firstAdminKey?: boolean;
   logger: Logger;
 }
 
@@ -40,6 +54,14 @@ export interface Standalone {
   gatewayId: string;
   gateway: Gateway;
   agents: AgentStore;
+  /** Keys, role bindings and access events (tests make their keys here). */
+  access: AccessRepository;
+  /** The admin key made at this first start (loopback, empty key store), to be shown once; never logged. */
+  firstAdminKey: string | undefined;
+  /** "http" or "https" (with --api-tls-cert). */
+  apiScheme: "http" | "https";
+  /** "ws" or "wss" (with --tls-cert). */
+  opampScheme: "ws" | "wss";
   close(): Promise<void>;
 }
 
@@ -56,7 +78,8 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
   const bus = createInProcessPushBus();
 
   const commandService = commandServiceModule(stores, o.logger.child({ component: "command-service" }));
-  const commandClient = createClient(CommandService, createInProcessTransport(commandService.services, createRouterTransport(commandService.routes)));
+  // The internal services are called in process: no listener, no token.
+  const commandClient = createClient(CommandRecorderService, createInProcessTransport(commandService.internal, createRouterTransport(commandService.internalRoutes)));
   // Without --csr-opamp-endpoint, agents are offered this process's own
   // OpAMP address with their certificate (known once the gateway listens).
   let ownOpampUrl = "";
@@ -67,8 +90,16 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     // One replica: the same name after a restart, so its rollouts resume at once.
     replicaId: "standalone",
     ...(o.rolloutTickMs ? { rolloutTickMs: o.rolloutTickMs } : {}),
+    ...(o.agentRetentionMs !== undefined ? { agentRetentionMs: o.agentRetentionMs } : {}),
   });
-  const agentTransport = createInProcessTransport(agentService.services, createRouterTransport(agentService.routes));
+  const agentTransport = createInProcessTransport(agentService.internal, createRouterTransport(agentService.internalRoutes));
+
+  // In standalone the process is the gateway's epoch: whatever an earlier
+  // process left connected (kill -9, a power cut) is disconnected before the
+  // new gateway takes agents, so reconnecting agents are not mistaken for
+  // duplicates of connections that died with it.
+  const reaped = await agentService.leases.reapPrevious();
+  if (reaped > 0) o.logger.warn({ agents: reaped }, "the previous process did not stop cleanly: its agents are marked disconnected");
 
   const gatewayId = o.gatewayId ?? `standalone-${randomBytes(4).toString("hex")}`;
   const gateway = await startGateway({
@@ -78,21 +109,24 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     gatewayId,
     host: o.host,
     port: o.opampPort,
-    agents: createClient(AgentService, agentTransport),
-    connections: createClient(ConnectionService, agentTransport),
+    agentService: createClient(AgentGatewayService, agentTransport),
     bus,
     logger: o.logger.child({ component: "opamp-gateway" }),
+    tls: o.opampTls,
   });
 
-  ownOpampUrl = `ws://${o.host.includes(":") ? `[${o.host}]` : o.host}:${gateway.port}/v1/opamp`;
+  ownOpampUrl = `${gateway.transport.webSocketScheme}://${o.host.includes(":") ? `[${o.host}]` : o.host}:${gateway.port}/v1/opamp`;
 
+  const access = adminAccess(o.access ?? { auth: "on" }, stores.access, o.logger.child({ component: "access" }));
   const api: DualProtocolServer = await startApiServer({
     host: o.apiHost,
     port: o.apiPort,
     logger: o.logger,
+    ...access.server,
     routes: (r) => {
       agentService.routes(r);
       commandService.routes(r);
+      for (const { service, impl } of access.services) r.service(service, impl as never);
     },
     ready: async () => {
       await commandService.audit.ping();
@@ -101,12 +135,19 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     web: consoleWeb(o.console, o.logger.child({ component: "console" })),
   });
 
+  const authOn = (o.access?.auth ?? "on") === "on";
+  const firstKey = authOn && o.firstAdminKey !== false && isLoopbackAddress(o.apiHost) ? await firstAdminKey(stores.access) : undefined;
+
   return {
     opampPort: gateway.port,
     apiPort: api.port,
     gatewayId,
     gateway,
     agents: agentService.agents,
+    access: stores.access,
+    firstAdminKey: firstKey,
+    apiScheme: api.scheme,
+    opampScheme: gateway.transport.webSocketScheme,
     async close() {
       // Order matters: stop taking agents, let cleanups mark them
       // disconnected, flush what is cached, then close the store.

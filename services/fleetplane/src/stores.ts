@@ -19,8 +19,11 @@ import {
   type RolloutLeaseRepository,
   createLmdbRolloutRepository,
   createLmdbRolloutLeaseRepository,
+  type EnrollmentTokenRepository,
+  createLmdbEnrollmentTokenRepository,
 } from "@fleetplane/agent-service";
 import { type CommandRepository, createLmdbCommandRepository } from "@fleetplane/command-service";
+import { type AccessRepository, createLmdbAccessRepository } from "@fleetplane/access";
 import { openEmbeddedStore, timed } from "@fleetplane/platform-node";
 import type { Logger } from "@fleetplane/platform";
 
@@ -36,6 +39,7 @@ export interface AgentStores {
   groups: GroupRepository;
   rollouts: RolloutRepository;
   rolloutLeases: RolloutLeaseRepository;
+  enrollmentTokens: EnrollmentTokenRepository;
 }
 
 export interface CommandStores {
@@ -50,7 +54,12 @@ export interface StoreChoice {
   logger: Logger;
 }
 
-export interface OpenStores extends AgentStores, CommandStores {
+export interface AccessStores {
+  /** API keys, role bindings, refused calls. */
+  access: AccessRepository;
+}
+
+export interface OpenStores extends AgentStores, CommandStores, AccessStores {
   kind: "embedded" | "mongodb";
   close(): Promise<void>;
 }
@@ -79,8 +88,11 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       createMongoRolloutRepository,
       createMongoRolloutLeaseRepository,
       ensureRolloutIndexes,
+      createMongoEnrollmentTokenRepository,
+      ensureEnrollmentIndexes,
     } = await import("@fleetplane/agent-service/mongo");
     const { createMongoCommandRepository, ensureCommandIndexes } = await import("@fleetplane/command-service/mongo");
+    const { createMongoAccessRepository, ensureAccessIndexes } = await import("@fleetplane/access/mongo");
     const mongo = await connectMongo(o.mongoUrl, { logger: o.logger });
     await ensureAgentIndexes(mongo.db);
     await ensureCommandIndexes(mongo.db);
@@ -88,6 +100,8 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     await ensurePackageIndexes(mongo.db);
     await ensureFleetIndexes(mongo.db);
     await ensureRolloutIndexes(mongo.db);
+    await ensureEnrollmentIndexes(mongo.db);
+    await ensureAccessIndexes(mongo.db);
     return {
       kind: "mongodb",
       agents: timed(createMongoAgentRepository(mongo.db), "mongodb", "agents"),
@@ -100,7 +114,9 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       groups: timed(createMongoGroupRepository(mongo.db), "mongodb", "groups"),
       rollouts: timed(createMongoRolloutRepository(mongo.db), "mongodb", "rollouts"),
       rolloutLeases: timed(createMongoRolloutLeaseRepository(mongo.db), "mongodb", "rollout_leases"),
+      enrollmentTokens: timed(createMongoEnrollmentTokenRepository(mongo.db), "mongodb", "enrollment_tokens"),
       commands: timed(createMongoCommandRepository(mongo.db), "mongodb", "commands"),
+      access: timed(createMongoAccessRepository(mongo.db), "mongodb", "access"),
       close: () => mongo.close(),
     };
   }
@@ -117,7 +133,9 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     groups: timed(createLmdbGroupRepository(store), "embedded", "groups"),
     rollouts: timed(createLmdbRolloutRepository(store), "embedded", "rollouts"),
     rolloutLeases: timed(createLmdbRolloutLeaseRepository(store), "embedded", "rollout_leases"),
+    enrollmentTokens: timed(createLmdbEnrollmentTokenRepository(store), "embedded", "enrollment_tokens"),
     commands: timed(createLmdbCommandRepository(store), "embedded", "commands"),
+    access: timed(createLmdbAccessRepository(store), "embedded", "access"),
     close: () => store.close(),
   };
 }

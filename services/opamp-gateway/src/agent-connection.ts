@@ -13,6 +13,8 @@ export interface AgentConnection {
   readonly openedAt: number;
   /** The OpAMP URL the agent reached (see Connection.endpoint). */
   readonly endpoint: string;
+  /** What the agent authenticated with ("token:<id>"; "" under --agent-auth none): see Connection.credential. */
+  readonly credential: string;
   /**
    * The agent's instance UID in hex once its first message named it ("" until
    * then), so the transport's log lines about the session can name the agent.
@@ -29,6 +31,14 @@ export interface AgentConnection {
   push(message: ServerToAgent): Promise<void>;
   /** Closes the session; `code` is a WebSocket close code. */
   close(code: number, reason: string): void;
+}
+
+/**
+ * onMessage's answer to a message whose sender's credential is refused (an
+ * instance UID bound to another credential): HTTP 401, or WebSocket close 1008.
+ */
+export class AgentRefusal {
+  constructor(readonly reason: string) {}
 }
 
 /** The agent hung up before a message could be sent to it: routine, not a fault. */

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import { ConnectionSchema, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import type { AgentConnection } from "./agent-connection.js";
 
 /**
@@ -18,7 +18,9 @@ export class ConnectionTracker {
 
   constructor(
     private readonly gatewayId: string,
-    private readonly remote: Client<typeof ConnectionService>,
+    private readonly remote: Client<typeof AgentGatewayService>,
+    /** This process's epoch (see Connection.gateway_epoch). */
+    private readonly gatewayEpoch = "",
   ) {}
 
   /** NewConnection of the design: the record for a freshly accepted transport session. */
@@ -27,8 +29,10 @@ export class ConnectionTracker {
       id: conn.id,
       type: conn.type,
       gatewayId: this.gatewayId,
+      gatewayEpoch: this.gatewayEpoch,
       remoteAddress: conn.remoteAddress,
       endpoint: conn.endpoint,
+      credential: conn.credential,
       openedAt: timestampFromMs(conn.openedAt),
     });
     this.connections.set(conn.id, record);

@@ -1,5 +1,5 @@
 import type { Client } from "@connectrpc/connect";
-import type { ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { reportFullStateRequest } from "@fleetplane/opamp";
 import type { Logger } from "@fleetplane/platform";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
@@ -16,7 +16,7 @@ import type { WebSocketRegistry } from "./websocket-registry.js";
 export function startLeaseRenewal(o: {
   gatewayId: string;
   ttlSeconds: number;
-  connections: Client<typeof ConnectionService>;
+  connections: Client<typeof AgentGatewayService>;
   registry: WebSocketRegistry;
   capabilities: AnnouncedCapabilities;
   logger: Logger;

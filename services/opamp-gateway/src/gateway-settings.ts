@@ -1,3 +1,5 @@
+import type { AgentAuthMode } from "./agent-authentication.js";
+
 /**
  * How a gateway treats agents: every setting of an opamp-gateway besides its
  * identity, address and dependencies, declared once. startGateway takes
@@ -93,6 +95,21 @@ export interface GatewaySettings {
   maxEffectiveConfigBytes?: number;
   maxHealthComponents?: number;
   maxHealthDepth?: number;
+  /**
+   * What agents must present (agent-authentication.ts): "token", an
+   * enrollment token as `Authorization: Bearer`; "none", nothing. Default
+   * "none" here; the CLI defaults to "token" off loopback and refuses "none"
+   * there without --allow-unauthenticated-agents.
+   */
+  agentAuth?: AgentAuthMode;
+  /** How often tokens in use are checked again (a revoked one closes its connections), in milliseconds. Default 5 s. */
+  agentTokenRecheckMs?: number;
+  /**
+   * Peers (addresses or CIDR ranges) whose X-Forwarded-Proto and
+   * X-Forwarded-Host say which URL the agent used (a proxy that terminates
+   * TLS in front of the gateway); from anyone else they are ignored. Default none.
+   */
+  trustedProxies?: readonly string[];
 }
 
 export const GATEWAY_DEFAULTS = {
@@ -115,6 +132,9 @@ export const GATEWAY_DEFAULTS = {
   maxEffectiveConfigBytes: 16 * 1024 * 1024,
   maxHealthComponents: 1_000,
   maxHealthDepth: 10,
+  agentAuth: "none",
+  agentTokenRecheckMs: 5_000,
+  trustedProxies: [],
 } as const satisfies Required<GatewaySettings>;
 
 /** Exactly the gateway settings of `o` (which may carry more), with the defaults filled in. */
@@ -140,5 +160,8 @@ export function gatewaySettings(o: GatewaySettings): Required<GatewaySettings> {
     maxEffectiveConfigBytes: o.maxEffectiveConfigBytes ?? d.maxEffectiveConfigBytes,
     maxHealthComponents: o.maxHealthComponents ?? d.maxHealthComponents,
     maxHealthDepth: o.maxHealthDepth || d.maxHealthDepth,
+    agentAuth: o.agentAuth ?? d.agentAuth,
+    agentTokenRecheckMs: o.agentTokenRecheckMs || d.agentTokenRecheckMs,
+    trustedProxies: o.trustedProxies ?? d.trustedProxies,
   };
 }

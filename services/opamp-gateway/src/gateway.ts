@@ -1,6 +1,7 @@
 import type { Client } from "@connectrpc/connect";
-import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import type { Logger, PushBus, PushSubscription } from "@fleetplane/platform";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
+import { instanceUidToHex, uuidv7Bytes, type Logger, type PushBus, type PushSubscription } from "@fleetplane/platform";
+import type { TlsFiles } from "@fleetplane/platform-node";
 import { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { CleanupQueue } from "./cleanup-queue.js";
 import { startLeaseRenewal } from "./gateway-lease.js";
@@ -13,6 +14,8 @@ import { NewAgentAdmission } from "./new-agent-admission.js";
 import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { createPushReceiver, reconcileAll } from "./push-receiver.js";
 import { WebSocketRegistry } from "./websocket-registry.js";
+import { AgentAuthenticator } from "./agent-authentication.js";
+import { TrustedProxies } from "./trusted-proxies.js";
 
 /** A gateway: who it is, where it listens, how it treats agents (GatewaySettings) and what it talks to. */
 export interface GatewayOptions extends GatewaySettings {
@@ -21,10 +24,12 @@ export interface GatewayOptions extends GatewaySettings {
   host: string;
   /** 0: any free port (see Gateway.port). */
   port: number;
-  agents: Client<typeof AgentService>;
-  connections: Client<typeof ConnectionService>;
+  /** agent-service's internal API (in process in standalone, its internal listener otherwise). */
+  agentService: Client<typeof AgentGatewayService>;
   bus: PushBus;
   logger: Logger;
+  /** TLS on the OpAMP port (HTTPS and wss://), reloaded when the files change; plain HTTP without. */
+  tls?: TlsFiles | undefined;
 }
 
 export interface Gateway {
@@ -35,9 +40,14 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+const uuidv7Hex = () => instanceUidToHex(uuidv7Bytes());
+
 /** Builds and starts one opamp-gateway (tests call this too). */
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const settings = gatewaySettings(o);
+  // This process's epoch: its connections are told apart from those of an
+  // earlier process with the same gateway id (restarted after a crash).
+  const epoch = uuidv7Hex();
   const registry = new WebSocketRegistry();
   const cleanup = new CleanupQueue(o.logger);
   const capabilities = new AnnouncedCapabilities();
@@ -46,14 +56,27 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const lease = startLeaseRenewal({
     gatewayId: o.gatewayId,
     ttlSeconds: settings.leaseSeconds,
-    connections: o.connections,
+    connections: o.agentService,
     registry,
     capabilities,
     logger: o.logger,
   });
+  // Set once the transport exists: a token found revoked ends its sessions.
+  let transportRef: OpampTransport | undefined;
+  const authenticator =
+    settings.agentAuth === "none"
+      ? undefined
+      : new AgentAuthenticator({
+          mode: settings.agentAuth,
+          agents: o.agentService,
+          recheckMs: settings.agentTokenRecheckMs,
+          onRefused: (credential, reason) => transportRef?.closeSessionsOf(credential, reason),
+          held: () => transportRef?.heldCredentials() ?? new Set(),
+          logger: o.logger,
+        });
   const service = new OpampService({
-    agents: o.agents,
-    connections: new ConnectionTracker(o.gatewayId, o.connections),
+    agents: o.agentService,
+    connections: new ConnectionTracker(o.gatewayId, o.agentService, epoch),
     registry,
     cleanup,
     capabilities,
@@ -61,6 +84,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     warnings,
     retryAfterMs: settings.retryAfterMs,
     leaseCurrent: () => lease.current(),
+    ...(authenticator ? { authenticator } : {}),
   });
   const transport = new OpampTransport(
     {
@@ -87,10 +111,13 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       capabilities,
       gatewayId: o.gatewayId,
       logger: o.logger,
+      tls: o.tls,
+      trustedProxies: new TrustedProxies(settings.trustedProxies),
     },
     service,
   );
-  const onPush = createPushReceiver({ agents: o.agents, registry, logger: o.logger });
+  transportRef = transport;
+  const onPush = createPushReceiver({ agents: o.agentService, registry, logger: o.logger });
   const subscription: PushSubscription = await o.bus.subscribe(
     o.gatewayId,
     (n) => void onPush(n),
@@ -98,7 +125,8 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   );
   const stopCounting = GatewayMetrics.get().countConnected(() => ({ ws: transport.connectedWebSockets, http: transport.connectedHttpAgents }));
   const port = await transport.listen();
-  o.logger.info({ port, host: o.host, paths: settings.paths, gateway: o.gatewayId }, "OpAMP listening (WebSocket and plain HTTP)");
+  o.logger.info({ port, host: o.host, paths: settings.paths, gateway: o.gatewayId, agentAuth: settings.agentAuth }, o.tls ? "OpAMP listening (wss:// and https://)" : "OpAMP listening (WebSocket and plain HTTP)");
+  o.logger.debug({ gateway: o.gatewayId, epoch }, "gateway epoch");
   return {
     port,
     transport,
@@ -111,6 +139,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       if (!drained) o.logger.warn({ backlog: cleanup.backlog }, "shutdown: connection cleanups still pending; the gateway lease will expire and agent-service reaps them");
       await lease.stop({ release: drained });
       stopCounting();
+      authenticator?.stop();
       clearInterval(flushWarnings);
       warnings.flush();
     },

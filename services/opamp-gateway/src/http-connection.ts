@@ -18,6 +18,7 @@ export class HttpAgentConnection implements AgentConnection {
     readonly id: string,
     public remoteAddress: string,
     readonly endpoint: string,
+    readonly credential: string,
     private readonly onClose: (conn: HttpAgentConnection) => void,
   ) {}
 

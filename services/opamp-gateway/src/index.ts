@@ -3,3 +3,5 @@
 // the other. A process starts it with its settings; everything else is inside.
 export { startGateway, type Gateway, type GatewayOptions } from "./gateway.js";
 export { GATEWAY_DEFAULTS, gatewaySettings, type GatewaySettings } from "./gateway-settings.js";
+export { AGENT_AUTH_MODES, type AgentAuthMode } from "./agent-authentication.js";
+export { InvalidTrustedProxyError, TrustedProxies } from "./trusted-proxies.js";

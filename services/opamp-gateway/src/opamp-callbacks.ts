@@ -1,10 +1,14 @@
 import type { IncomingMessage } from "node:http";
 import type { AgentToServer, ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import type { AgentConnection } from "./agent-connection.js";
+import type { AgentConnection, AgentRefusal } from "./agent-connection.js";
 
-/** OnConnecting's answer: accept, or refuse with an HTTP status (and headers such as Retry-After). */
+/**
+ * OnConnecting's answer: accept (with the credential the request
+ * authenticated with, "" when none is asked), or refuse with an HTTP status
+ * (and headers such as Retry-After or WWW-Authenticate).
+ */
 export type ConnectingDecision =
-  | { accept: true }
+  | { accept: true; credential: string }
   | { accept: false; status: number; headers?: Record<string, string>; reason: string };
 
 /**
@@ -35,17 +39,22 @@ export type ConnectingDecision =
 export interface OpampCallbacks {
   /**
    * Before a connection is accepted: each WebSocket upgrade, and each HTTP
-   * poll (before its body is read). A refusal is answered with its status.
+   * poll (before its body is read): agent authentication is decided here.
+   * A refusal is answered with its status.
    */
-  onConnecting(request: IncomingMessage): ConnectingDecision;
+  onConnecting(request: IncomingMessage): Promise<ConnectingDecision>;
   /**
    * A connection was accepted: once per WebSocket, before its first message;
    * over HTTP once per agent session, on the first poll of an instance UID
    * the gateway holds no session for, before that poll's onMessage.
    */
   onConnected(conn: AgentConnection): void;
-  /** Handles one message and returns the reply to send on the same connection; must not throw. */
-  onMessage(conn: AgentConnection, message: AgentToServer): Promise<ServerToAgent>;
+  /**
+   * Handles one message and returns the reply to send on the same
+   * connection, or an AgentRefusal when the sender may not speak for the
+   * instance UID it names; must not throw.
+   */
+  onMessage(conn: AgentConnection, message: AgentToServer): Promise<ServerToAgent | AgentRefusal>;
   /**
    * A message could not be read; returns the reply to send (BadRequest), or
    * undefined when the transport has answered already (a message over the

@@ -1,8 +1,8 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import { AgentToServerSchema, ServerErrorResponseType } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
+import { AgentToServerSchema, ServerErrorResponseType, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { Logger } from "@fleetplane/platform";
 import { describe, expect, it } from "vitest";
 import type { AgentConnection } from "./agent-connection.js";
@@ -28,11 +28,15 @@ function service(code: Code) {
   const { logger, warned } = capturingLogger();
   const counted: WarningKind[] = [];
   const refuse = () => Promise.reject(new ConnectError("refused", code));
-  const agents = { reportMessages: refuse, reportMessage: refuse } as unknown as Client<typeof AgentService>;
-  const remote = { saveConnection: async () => ({}), deleteConnection: async () => ({}) } as unknown as Client<typeof ConnectionService>;
+  const agents = {
+    reportMessages: refuse,
+    reportMessage: refuse,
+    saveConnection: async () => ({}),
+    deleteConnection: async () => ({}),
+  } as unknown as Client<typeof AgentGatewayService>;
   const svc = new OpampService({
     agents,
-    connections: new ConnectionTracker("gw", remote),
+    connections: new ConnectionTracker("gw", agents),
     registry: new WebSocketRegistry(),
     cleanup: new CleanupQueue(logger),
     capabilities: new AnnouncedCapabilities(),
@@ -49,6 +53,7 @@ const conn = (n: number): AgentConnection => ({
   remoteAddress: `10.0.0.1:${40_000 + n}`,
   openedAt: Date.now(),
   endpoint: "http://gw/v1/opamp",
+  credential: "",
   agent: "",
   liveness: new AgentLiveness(Date.now()),
   push: () => Promise.resolve(),
@@ -60,9 +65,9 @@ describe("the OpAMP service's warnings about agent input", () => {
     const { svc, warned, counted } = service(Code.InvalidArgument);
     for (let i = 0; i < 50; i++) {
       expect(svc.onReadMessageError(conn(i), new MalformedFrameError("not protobuf"))?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
-      const shortUid = await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(3) }));
+      const shortUid = (await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(3) }))) as ServerToAgent;
       expect(shortUid.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
-      const refused = await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(i + 1) }));
+      const refused = (await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(i + 1) }))) as ServerToAgent;
       expect(refused.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_BadRequest);
     }
     expect(warned).toEqual(["could not read agent message", "rejected message: instance_uid is not 16 bytes", "agent message rejected"]);
@@ -74,10 +79,51 @@ describe("the OpAMP service's warnings about agent input", () => {
   it("about agent-service being down write one line per source per interval too", async () => {
     const { svc, warned, counted } = service(Code.Unavailable);
     for (let i = 0; i < 20; i++) {
-      const reply = await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(i + 1) }));
+      const reply = (await svc.onMessage(conn(i), create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(i + 1) }))) as ServerToAgent;
       expect(reply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
     }
     expect(warned).toEqual(["agent-service unavailable; told agent to retry"]);
     expect(counted).toHaveLength(20);
+  });
+});
+
+describe("an agent that restarts and reconnects before its old socket's cleanup ran", () => {
+  it("has its old connection marked disconnected before its first message on the new one is reported", async () => {
+    const { logger } = capturingLogger();
+    const calls: string[] = [];
+    const agents = {
+      markDisconnected: async (req: { connectionId: string }) => (calls.push(`disconnect ${req.connectionId}`), { disconnected: true }),
+      reportMessages: async (req: { reports: Array<{ connection: { id: string } }> }) => {
+        for (const r of req.reports) calls.push(`report ${r.connection.id}`);
+        return { results: req.reports.map(() => ({ reply: { instanceUid: new Uint8Array(16).fill(9) }, heartbeatIntervalSeconds: 0n })) };
+      },
+      saveConnection: async () => ({}),
+      deleteConnection: async () => ({}),
+    } as unknown as Client<typeof AgentGatewayService>;
+    const held: Array<() => Promise<void>> = [];
+    // A backlogged cleanup queue: nothing it is given runs during the test.
+    const cleanup = { enqueue: (_what: string, task: () => Promise<void>) => void held.push(task) } as unknown as CleanupQueue;
+    const svc = new OpampService({
+      agents,
+      connections: new ConnectionTracker("gw", agents),
+      registry: new WebSocketRegistry(),
+      cleanup,
+      capabilities: new AnnouncedCapabilities(),
+      logger,
+      warnings: new RateLimitedWarnings(logger, { count: () => {} }, 60_000),
+      retryAfterMs: 1_000,
+    });
+    const websocket = (id: string): AgentConnection => ({ ...conn(0), id, type: ConnectionType.WEBSOCKET });
+    const uid = new Uint8Array(16).fill(9);
+    const old = websocket("gw/ws/old");
+    svc.onConnected(old);
+    await svc.onMessage(old, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n }));
+    svc.onConnectionClose(old);
+
+    const fresh = websocket("gw/ws/new");
+    svc.onConnected(fresh);
+    await svc.onMessage(fresh, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n }));
+    expect(calls).toEqual(["report gw/ws/old", "disconnect gw/ws/old", "report gw/ws/new"]);
+    expect(held).toHaveLength(1);
   });
 });

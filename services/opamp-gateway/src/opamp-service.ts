@@ -1,11 +1,12 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { ServerErrorResponseType, type AgentToServer, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { errorReply, instanceUidProblem, retryAfterHeader } from "@fleetplane/opamp";
 import { bytesEqual, instanceUidToHex, type Logger } from "@fleetplane/platform";
 import type { IncomingMessage } from "node:http";
-import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
+import { AgentConnectionClosedError, AgentRefusal, type AgentConnection } from "./agent-connection.js";
+import type { AgentAuthenticator } from "./agent-authentication.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 import { MessageOverLimitError } from "./agent-message-limits.js";
@@ -17,7 +18,7 @@ import { sourceAddress, type RateLimitedWarnings } from "./rate-limited-warnings
 import type { WebSocketRegistry } from "./websocket-registry.js";
 
 export interface OpampServiceOptions {
-  agents: Client<typeof AgentService>;
+  agents: Client<typeof AgentGatewayService>;
   connections: ConnectionTracker;
   registry: WebSocketRegistry;
   cleanup: CleanupQueue;
@@ -30,7 +31,12 @@ export interface OpampServiceOptions {
   retryAfterMs: number;
   /** Resolves when this gateway's lease is current (see GatewayLease.current). */
   leaseCurrent?: () => Promise<void>;
+  /** Decides what agents must present (--agent-auth); without it nothing is asked. */
+  authenticator?: AgentAuthenticator;
 }
+
+/** The challenge sent with a 401 (RFC 6750 §3). */
+const BEARER_CHALLENGE = { "WWW-Authenticate": 'Bearer realm="opamp"' };
 
 /**
  * The opamp.Service of the design: the OpAMP callbacks, implemented against
@@ -41,6 +47,14 @@ export class OpampService implements OpampCallbacks {
   private draining = false;
 
   private readonly reports: ReportBatcher;
+  /**
+   * Agents (hex UID) whose WebSocket here closed and whose cleanup (marking
+   * them disconnected) is still queued, with that connection's id. An agent
+   * that restarts (its sequence back to 0) reconnects at once: its first
+   * message must not find the old socket "connected" and be taken for a
+   * second instance with the same UID.
+   */
+  private readonly closing = new Map<string, string>();
 
   constructor(private readonly deps: OpampServiceOptions) {
     this.reports = new ReportBatcher(deps.agents);
@@ -51,11 +65,22 @@ export class OpampService implements OpampCallbacks {
     this.draining = true;
   }
 
-  onConnecting(_request: IncomingMessage): ConnectingDecision {
+  async onConnecting(request: IncomingMessage): Promise<ConnectingDecision> {
     if (this.draining) {
       return { accept: false, status: 503, reason: "server shutting down; retry later", headers: { "Retry-After": retryAfterHeader(this.deps.retryAfterMs) } };
     }
-    return { accept: true };
+    if (!this.deps.authenticator) return { accept: true, credential: "" };
+    let decision;
+    try {
+      decision = await this.deps.authenticator.authenticate(request.headers);
+    } catch (err) {
+      // agent-service cannot say: the agent comes back later, as for any outage.
+      this.deps.warnings.warn("agent-service-unavailable", sourceAddress(request.socket.remoteAddress ?? "?"), { err: String(err) }, "could not check an agent's token; told it to retry");
+      return { accept: false, status: 503, reason: "server temporarily unavailable; retry later", headers: { "Retry-After": retryAfterHeader(this.deps.retryAfterMs) } };
+    }
+    if ("credential" in decision) return { accept: true, credential: decision.credential };
+    this.deps.warnings.warn("agent-auth-refused", sourceAddress(request.socket.remoteAddress ?? "?"), { status: decision.status, reason: decision.reason }, "refused an agent's credential");
+    return { accept: false, status: decision.status, reason: decision.reason, headers: decision.status === 401 ? BEARER_CHALLENGE : {} };
   }
 
   onConnected(conn: AgentConnection): void {
@@ -68,7 +93,7 @@ export class OpampService implements OpampCallbacks {
     void this.deps.connections.save(record).catch((err) => this.deps.logger.warn({ connection: conn.id, err: String(err) }, "could not save new connection; will save on its first message"));
   }
 
-  async onMessage(conn: AgentConnection, message: AgentToServer): Promise<ServerToAgent> {
+  async onMessage(conn: AgentConnection, message: AgentToServer): Promise<ServerToAgent | AgentRefusal> {
     const uidProblem = instanceUidProblem(message.instanceUid);
     if (uidProblem !== undefined) {
       this.deps.warnings.warn("bad-instance-uid", sourceAddress(conn.remoteAddress), { connection: conn.id, length: message.instanceUid.length }, "rejected message: instance_uid is not 16 bytes");
@@ -80,10 +105,16 @@ export class OpampService implements OpampCallbacks {
       // the first message, or after the server assigned a new instance UID.
       // (A byte comparison: two hex conversions per message showed in profiles.)
       if (!bytesEqual(record.instanceUid, message.instanceUid)) {
+        // A WebSocket of this gateway holding the UID under another
+        // credential keeps it (and its place in the registry, so pushes
+        // still reach it); agent-service checks the UID's binding for the rest.
+        const holder = conn.type === ConnectionType.WEBSOCKET ? this.deps.registry.getByInstanceUid(instanceUidToHex(message.instanceUid)) : undefined;
+        if (holder && holder !== conn && holder.credential !== conn.credential) return this.refuse(conn, message.instanceUid, "instance UID is bound to another credential");
         record.instanceUid = message.instanceUid;
         conn.agent = instanceUidToHex(message.instanceUid);
         if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
         await this.deps.connections.save(record);
+        await this.closePreviousFirst(conn);
       }
       await this.deps.leaseCurrent?.();
       const { reply, heartbeatIntervalSeconds } = await this.reports.report(record, message);
@@ -118,22 +149,45 @@ export class OpampService implements OpampCallbacks {
 
   onConnectionClose(conn: AgentConnection): void {
     if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.unregister(conn.id);
+    const named = conn.type === ConnectionType.WEBSOCKET && conn.agent ? conn.agent : undefined;
+    if (named) this.closing.set(named, conn.id);
     // Return at once; the background loop does GetConnectionByID, marks the
     // agent disconnected unless anonymous, and deletes the connection.
     this.deps.cleanup.enqueue(`close ${conn.id}`, async () => {
-      const record = this.deps.connections.get(conn.id);
-      if (!record) return;
-      if (record.instanceUid.length > 0) {
-        const uid = instanceUidToHex(record.instanceUid);
-        const { disconnected } = await this.deps.agents.markDisconnected({ instanceUid: uid, connectionId: conn.id });
-        this.deps.logger.info({ agent: uid, connection: conn.id, disconnected }, "agent connection closed");
+      try {
+        const record = this.deps.connections.get(conn.id);
+        if (!record) return;
+        if (record.instanceUid.length > 0) {
+          const uid = instanceUidToHex(record.instanceUid);
+          const { disconnected } = await this.deps.agents.markDisconnected({ instanceUid: uid, connectionId: conn.id });
+          this.deps.logger.info({ agent: uid, connection: conn.id, disconnected }, "agent connection closed");
+        }
+        await this.deps.connections.delete(conn.id);
+      } finally {
+        if (named && this.closing.get(named) === conn.id) this.closing.delete(named);
       }
-      await this.deps.connections.delete(conn.id);
     });
   }
 
-  private replyForFailure(conn: AgentConnection, instanceUid: Uint8Array, err: unknown): ServerToAgent {
+  /**
+   * The agent's first message on a new WebSocket: if its previous socket
+   * here closed and the cleanup is still queued, mark that one disconnected
+   * now (the queued cleanup then finds nothing left to do).
+   */
+  private async closePreviousFirst(conn: AgentConnection): Promise<void> {
+    const previous = this.closing.get(conn.agent);
+    if (previous === undefined || previous === conn.id || conn.type !== ConnectionType.WEBSOCKET) return;
+    await this.deps.agents.markDisconnected({ instanceUid: conn.agent, connectionId: previous });
+  }
+
+  private refuse(conn: AgentConnection, instanceUid: Uint8Array, reason: string): AgentRefusal {
+    this.deps.warnings.warn("agent-auth-refused", sourceAddress(conn.remoteAddress), { agent: instanceUidToHex(instanceUid), connection: conn.id, credential: conn.credential, reason }, "refused an agent's message: its credential may not speak for this instance UID");
+    return new AgentRefusal(reason);
+  }
+
+  private replyForFailure(conn: AgentConnection, instanceUid: Uint8Array, err: unknown): ServerToAgent | AgentRefusal {
     const ce = ConnectError.from(err);
+    if (ce.code === Code.Unauthenticated) return this.refuse(conn, instanceUid, ce.rawMessage);
     const agent = instanceUidToHex(instanceUid);
     if (ce.code === Code.InvalidArgument) {
       this.deps.warnings.warn("rejected-message", sourceAddress(conn.remoteAddress), { agent, connection: conn.id, err: ce.rawMessage }, "agent message rejected");

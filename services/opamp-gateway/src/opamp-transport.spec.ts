@@ -34,7 +34,7 @@ const UNAVAILABLE = 97n;
 function recordingCallbacks(o: { readErrorReply?: boolean } = {}) {
   const seen = { messages: [] as AgentToServer[], readErrors: [] as Error[], responseErrors: [] as Error[], connected: [] as AgentConnection[], closed: [] as AgentConnection[] };
   const callbacks: OpampCallbacks = {
-    onConnecting: () => ({ accept: true }),
+    onConnecting: async () => ({ accept: true, credential: "" }),
     onConnected: (conn) => void seen.connected.push(conn),
     onMessage: async (_conn, message) => {
       seen.messages.push(message);

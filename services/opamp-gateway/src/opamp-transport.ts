@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import * as http from "node:http";
+import * as https from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { gzipSync } from "node:zlib";
@@ -14,10 +15,10 @@ import {
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { OutboundMessageTooLargeError, checkOutboundSize, errorReply, instanceUidProblem, retryAfterHeader } from "@fleetplane/opamp";
 import { instanceUidToHex, type Logger } from "@fleetplane/platform";
-import { renderMetrics, inSpan } from "@fleetplane/platform-node";
+import { renderMetrics, inSpan, readTlsFiles, watchTlsFiles, type TlsFiles } from "@fleetplane/platform-node";
 import { SpanKind } from "@opentelemetry/api";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
-import type { AgentConnection } from "./agent-connection.js";
+import { AgentRefusal, type AgentConnection } from "./agent-connection.js";
 import { MessageOverLimitError, checkAgentMessageLimits, type AgentMessageLimits } from "./agent-message-limits.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import type { GatewaySettings } from "./gateway-settings.js";
@@ -31,6 +32,7 @@ import { GatewayMetrics } from "./gateway-metrics.js";
 import type { AdmissionRefusal, NewAgentAdmission } from "./new-agent-admission.js";
 import { sourceAddress, type RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { WebSocketAgentConnection } from "./websocket-connection.js";
+import type { TrustedProxies } from "./trusted-proxies.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
 
 /** The transport's settings; those picked from GatewaySettings as documented there. */
@@ -56,9 +58,15 @@ export interface OpampTransportOptions
   /** Where per-input warnings go (rate-limited, counted). */
   warnings: RateLimitedWarnings;
   logger: Logger;
+  /** HTTPS and wss:// on the one port, the files reloaded when they change; plain HTTP without. */
+  tls?: TlsFiles | undefined;
+  /** Whose X-Forwarded-Proto/Host are believed (default: nobody's). */
+  trustedProxies?: TrustedProxies;
 }
 
 const PROTOBUF = "application/x-protobuf";
+/** The challenge sent with a 401 (RFC 6750 §3). */
+const BEARER_CHALLENGE = { "WWW-Authenticate": 'Bearer realm="opamp"' };
 /** Bodies smaller than this go uncompressed even when the agent accepts gzip. */
 const GZIP_MIN_BYTES = 1024;
 const REPORTS_HEARTBEAT = BigInt(AgentCapabilities.AgentCapabilities_ReportsHeartbeat);
@@ -79,7 +87,8 @@ const WS_MAX_QUEUED = 32;
  * handshake timeouts here.
  */
 export class OpampTransport {
-  private readonly server: http.Server;
+  private readonly server: http.Server | https.Server;
+  private stopWatchingTls = () => {};
   private readonly wss: WebSocketServer;
   private readonly httpAgents = new Map<string, HttpAgentConnection>();
   private readonly wsConnections = new Set<WebSocketAgentConnection>();
@@ -94,7 +103,16 @@ export class OpampTransport {
   ) {
     // Node checks headersTimeout and requestTimeout only this often (30 s by default).
     const connectionsCheckingInterval = Math.max(100, Math.min(1_000, options.handshakeTimeoutMs / 4));
-    this.server = http.createServer({ connectionsCheckingInterval }, (req, res) => void this.onRequest(req, res));
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => void this.onRequest(req, res);
+    if (options.tls) {
+      // HTTP/1.1 only (WebSocket upgrades need it); the pair is read now, so
+      // a missing file fails the start, and again whenever it changes.
+      const server = https.createServer({ connectionsCheckingInterval, ...readTlsFiles(options.tls), ALPNProtocols: ["http/1.1"] }, onRequest);
+      this.stopWatchingTls = watchTlsFiles(options.tls, (context) => server.setSecureContext(context), options.logger);
+      this.server = server;
+    } else {
+      this.server = http.createServer({ connectionsCheckingInterval }, onRequest);
+    }
     // Agents poll every 30 s by default: keep their sockets open longer than
     // that, so a poll does not race the server closing an idle connection.
     this.server.keepAliveTimeout = 120_000;
@@ -106,7 +124,7 @@ export class OpampTransport {
     this.server.headersTimeout = options.handshakeTimeoutMs;
     this.server.on("connection", (socket: Socket) => this.closeSilentSocket(socket));
     this.server.requestTimeout = 300_000;
-    this.server.on("upgrade", (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.server.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
   }
 
@@ -132,6 +150,11 @@ export class OpampTransport {
       this.timers.push(setInterval(() => this.pingWebSockets(), this.options.wsPingIntervalMs).unref());
     }
     return (this.server.address() as { port: number }).port;
+  }
+
+  /** "wss" with --tls-cert, else "ws". */
+  get webSocketScheme(): "ws" | "wss" {
+    return this.options.tls ? "wss" : "ws";
   }
 
   get connectedWebSockets(): number {
@@ -177,6 +200,7 @@ export class OpampTransport {
    */
   async close(graceMs = 5_000): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.stopWatchingTls();
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const ws of this.wsConnections) ws.close(1001, "server shutting down");
     for (const conn of [...this.httpAgents.values()]) conn.close();
@@ -193,6 +217,24 @@ export class OpampTransport {
     clearTimeout(timer);
   }
 
+  /** Credentials of the agent sessions held now (their tokens are rechecked while held). */
+  heldCredentials(): Set<string> {
+    const held = new Set<string>();
+    for (const c of this.wsConnections) if (c.credential) held.add(c.credential);
+    for (const c of this.httpAgents.values()) if (c.credential) held.add(c.credential);
+    return held;
+  }
+
+  /** Ends every session that authenticated with `credential` (a revoked or expired token): WebSockets close with 1008. */
+  closeSessionsOf(credential: string, reason: string): void {
+    for (const c of this.wsConnections) if (c.credential === credential) c.close(1008, reason.slice(0, 120));
+    for (const c of [...this.httpAgents.values()]) if (c.credential === credential) c.close();
+  }
+
+  private endpointOf(req: http.IncomingMessage, transport: "ws" | "http"): string {
+    return endpointOf(req, transport, this.options.trustedProxies?.trusts(req.socket.remoteAddress) ?? false);
+  }
+
   private nextConnectionId(kind: "ws" | "http", suffix = ""): string {
     return `${this.options.gatewayId}/${kind}/${suffix || `${this.idPrefix}-${(++this.connectionSeq).toString(36)}`}`;
   }
@@ -204,19 +246,20 @@ export class OpampTransport {
 
   // ---- WebSocket -----------------------------------------------------------
 
-  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+  private async onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (!this.isOpampPath(req.url)) return rejectUpgrade(socket, 404, "not an OpAMP path");
-    const decision = this.callbacks.onConnecting(req);
+    const decision = await this.callbacks.onConnecting(req);
+    if (socket.destroyed) return;
     if (!decision.accept) return rejectUpgrade(socket, decision.status, decision.reason, decision.headers);
     if (this.atConnectionLimit()) {
       this.warnConnectionLimit(req, "ws");
       return rejectUpgrade(socket, 503, "too many agents on this gateway; retry later", this.retryAfter());
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, req));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, req, decision.credential));
   }
 
-  private onWebSocket(ws: WebSocket, req: http.IncomingMessage): void {
-    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), endpointOf(req, "ws"), ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+  private onWebSocket(ws: WebSocket, req: http.IncomingMessage, credential: string): void {
+    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credential, ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
     // A socket that never sends an (admitted) AgentToServer would be held,
@@ -273,6 +316,9 @@ export class OpampTransport {
     // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
     if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
     const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "ws") }, () => this.callbacks.onMessage(conn, message));
+    // 1008 (policy violation), as for the first-message timeout: the socket
+    // was authenticated, but not for the instance UID it named.
+    if (reply instanceof AgentRefusal) return conn.close(1008, reply.reason.slice(0, 120));
     await this.send(conn, reply);
     this.metrics.repliesBy.ws.inc();
     this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
@@ -343,8 +389,9 @@ export class OpampTransport {
     const contentType = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
     if (contentType !== PROTOBUF) return plain(res, 415, `OpAMP over HTTP needs Content-Type ${PROTOBUF}`);
 
-    const decision = this.callbacks.onConnecting(req);
+    const decision = await this.callbacks.onConnecting(req);
     if (!decision.accept) return plain(res, decision.status, decision.reason, decision.headers);
+    const credential = decision.credential;
 
     let body: Uint8Array;
     let message: AgentToServer;
@@ -356,7 +403,7 @@ export class OpampTransport {
       message = fromBinary(AgentToServerSchema, body);
     } catch (err) {
       this.metrics.decodeErrorsBy.http.inc();
-      const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), endpointOf(req, "http"), () => {});
+      const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), this.endpointOf(req, "http"), credential, () => {});
       if (err instanceof InboundMessageTooLargeError) {
         this.callbacks.onReadMessageError(transient, err);
         res.setHeader("connection", "close");
@@ -376,9 +423,13 @@ export class OpampTransport {
     }
 
     const started = performance.now();
-    const conn = this.httpAgentFor(message, req, res);
+    const conn = this.httpAgentFor(message, req, res, credential);
     if (!conn) return;
     const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "http") }, () => this.callbacks.onMessage(conn, message));
+    if (reply instanceof AgentRefusal) {
+      conn.close();
+      return plain(res, 401, reply.reason, BEARER_CHALLENGE);
+    }
     const { status, headers } = httpReplyStatus(reply);
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     if (message.agentDisconnect) conn.close();
@@ -407,10 +458,17 @@ export class OpampTransport {
    * › Plain HTTP Transport"), each with Retry-After and the error_response in
    * the body.
    */
-  private httpAgentFor(message: AgentToServer, req: http.IncomingMessage, res: http.ServerResponse): HttpAgentConnection | undefined {
+  private httpAgentFor(message: AgentToServer, req: http.IncomingMessage, res: http.ServerResponse, credential: string): HttpAgentConnection | undefined {
     const valid = instanceUidProblem(message.instanceUid) === undefined;
     const uid = valid ? instanceUidToHex(message.instanceUid) : `invalid-${Buffer.from(message.instanceUid).toString("hex")}`;
     let conn = this.httpAgents.get(uid);
+    if (conn && conn.credential !== credential) {
+      // Another credential speaking for an agent whose session this gateway
+      // holds: refused before the session (its address, its liveness) is touched.
+      this.options.warnings.warn("agent-auth-refused", req.socket.remoteAddress ?? "?", { agent: uid, transport: "http" }, "refused a poll: its credential may not speak for this instance UID");
+      plain(res, 401, "instance UID is bound to another credential", BEARER_CHALLENGE);
+      return undefined;
+    }
     if (conn) {
       conn.liveness.heard(Date.now());
       conn.remoteAddress = remoteAddress(req);
@@ -429,7 +487,7 @@ export class OpampTransport {
       this.writeReply(req, res, 429, this.newAgentRefusedReply(message.instanceUid));
       return undefined;
     }
-    conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), endpointOf(req, "http"), (c) => {
+    conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), this.endpointOf(req, "http"), credential, (c) => {
       if (this.httpAgents.get(uid) !== c) return;
       this.httpAgents.delete(uid);
       this.callbacks.onConnectionClose(c);
@@ -510,12 +568,13 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: 
 
 /**
  * The URL the agent used to reach us, as it would write it: behind a proxy
- * that terminates TLS the scheme and host come from X-Forwarded-Proto and
- * X-Forwarded-Host. Offered back as the destination of OpAMP connection
- * settings the server makes itself, so accepting them keeps the agent where it is.
+ * that terminates TLS (a peer of --trusted-proxies) the scheme and host come
+ * from X-Forwarded-Proto and X-Forwarded-Host; from anyone else those headers
+ * are ignored. Offered back as the destination of OpAMP connection settings
+ * the server makes itself, so accepting them keeps the agent where it is.
  */
-function endpointOf(req: http.IncomingMessage, transport: "ws" | "http"): string {
-  const first = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h)?.split(",")[0]?.trim() || undefined;
+function endpointOf(req: http.IncomingMessage, transport: "ws" | "http", fromTrustedProxy: boolean): string {
+  const first = (h: string | string[] | undefined) => (fromTrustedProxy ? (Array.isArray(h) ? h[0] : h)?.split(",")[0]?.trim() || undefined : undefined);
   const proto = first(req.headers["x-forwarded-proto"])?.toLowerCase();
   const secure = proto ? proto === "https" || proto === "wss" : Boolean((req.socket as { encrypted?: boolean }).encrypted);
   const scheme = transport === "ws" ? (secure ? "wss" : "ws") : secure ? "https" : "http";

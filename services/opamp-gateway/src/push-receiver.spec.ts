@@ -1,6 +1,7 @@
 import type { Client } from "@connectrpc/connect";
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { AgentService, PullServerToAgentRequest } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
+import type { PullServerToAgentRequest } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { SERVER_CAPABILITIES, serverToAgent } from "@fleetplane/opamp";
 import { silentLogger, type PushNotice } from "@fleetplane/platform";
@@ -21,6 +22,7 @@ function connection(id: string, push: (m: ServerToAgent) => Promise<void> = asyn
     type: ConnectionType.WEBSOCKET,
     remoteAddress: "127.0.0.1:1",
     openedAt: 0,
+    credential: "",
     endpoint: "ws://gw/v1/opamp",
     agent: "",
     liveness: new AgentLiveness(0),
@@ -38,7 +40,7 @@ function agentService(pending: Map<string, ServerToAgent[]>) {
       pulls.push(req);
       return { message: pending.get(req.instanceUid)?.shift() };
     },
-  } as unknown as Client<typeof AgentService>;
+  } as unknown as Client<typeof AgentGatewayService>;
   return { client, pulls };
 }
 
@@ -54,6 +56,19 @@ function registryWith(...conns: Array<{ conn: AgentConnection; uid: Uint8Array }
 const message = (n: number, flags: bigint) => serverToAgent(uid(n), SERVER_CAPABILITIES, { flags });
 
 describe("the push receiver", () => {
+  it("closes the agent's WebSocket on a close notice (a deleted agent) and pulls nothing", async () => {
+    const a = connection("gw/ws/a");
+    const closed: number[] = [];
+    a.conn.close = (code) => void closed.push(code);
+    const { client, pulls } = agentService(new Map([[hex(1), [message(1, 1n)]]]));
+    const onPush = createPushReceiver({ agents: client, registry: registryWith({ conn: a.conn, uid: uid(1) }), logger: silentLogger() });
+    await onPush({ instanceUid: hex(1), connectionId: "gw/ws/other", close: true });
+    expect(closed).toEqual([]); // not the connection the notice names
+    await onPush({ instanceUid: hex(1), connectionId: "gw/ws/a", close: true });
+    expect(closed).toEqual([1008]);
+    expect(pulls).toHaveLength(0);
+  });
+
   it("pulls what agent-service has for the agent and sends it on the agent's WebSocket", async () => {
     const a = connection("gw/ws/a");
     const { client, pulls } = agentService(new Map([[hex(1), [message(1, 1n), message(1, 2n)]]]));

@@ -1,5 +1,5 @@
 import type { Client } from "@connectrpc/connect";
-import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { runBounded, type Logger, type PushNotice } from "@fleetplane/platform";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import type { WebSocketRegistry } from "./websocket-registry.js";
@@ -15,10 +15,16 @@ const MAX_PULLS = 4;
  * sends it. A notice for a connection we no longer hold is stale and ignored;
  * the agent's next message reconciles.
  */
-export function createPushReceiver(deps: { agents: Client<typeof AgentService>; registry: WebSocketRegistry; logger: Logger }) {
+export function createPushReceiver(deps: { agents: Client<typeof AgentGatewayService>; registry: WebSocketRegistry; logger: Logger }) {
   return async (notice: PushNotice): Promise<void> => {
     const conn = deps.registry.getByInstanceUid(notice.instanceUid);
     if (!conn || conn.id !== notice.connectionId) return;
+    if (notice.close) {
+      // 1008 (policy violation): the server no longer knows this agent.
+      conn.close(1008, "agent deleted by an administrator");
+      deps.logger.info({ agent: notice.instanceUid, connection: conn.id }, "closed the connection of a deleted agent");
+      return;
+    }
     const started = performance.now();
     try {
       for (let i = 0; i < MAX_PULLS; i++) {

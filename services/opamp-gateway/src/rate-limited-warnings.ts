@@ -29,7 +29,9 @@ export type WarningKind =
   /** A connection refused because the gateway holds --max-connections. */
   | "connection-limit"
   /** A new agent refused by --new-agents-per-second-per-source or --new-agents-per-second. */
-  | "new-agent-rate";
+  | "new-agent-rate"
+  /** An agent whose credential was refused (401), or that spoke for an instance UID bound to another credential. */
+  | "agent-auth-refused";
 
 /** Counts each warning, whether or not its line is written. */
 export interface WarningCounter {

@@ -2,7 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { ConnectionSchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { AgentService, ReportMessagesRequest } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
+import type { ReportMessagesRequest } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { SERVER_CAPABILITIES, serverToAgent } from "@fleetplane/opamp";
 import { MAX_BATCH, ReportBatcher } from "./report-batcher.js";
@@ -15,7 +16,7 @@ function agentService(answer: (req: ReportMessagesRequest) => Promise<unknown>) 
       calls.push(req.reports.length);
       return answer(req);
     },
-  } as unknown as Client<typeof AgentService>;
+  } as unknown as Client<typeof AgentGatewayService>;
   return { client, calls };
 }
 

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import type { AgentToServer, ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { currentLink, inSpan } from "@fleetplane/platform-node";
 import { SpanKind, type Link } from "@opentelemetry/api";
@@ -34,7 +34,7 @@ export class ReportBatcher {
   private queue: Pending[] = [];
   private scheduled = false;
 
-  constructor(private readonly agents: Client<typeof AgentService>) {}
+  constructor(private readonly agents: Client<typeof AgentGatewayService>) {}
 
   report(connection: Connection, message: AgentToServer): Promise<ReportResult> {
     return new Promise((resolve, reject) => {

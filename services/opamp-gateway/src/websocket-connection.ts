@@ -26,6 +26,7 @@ export class WebSocketAgentConnection implements AgentConnection {
     readonly id: string,
     readonly remoteAddress: string,
     readonly endpoint: string,
+    readonly credential: string,
     private readonly socket: WebSocket,
     private readonly maxMessageBytes: number,
     private readonly bytesSent?: { inc(n: number): void },

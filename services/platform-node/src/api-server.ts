@@ -1,4 +1,4 @@
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, ContextValues, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
@@ -11,6 +11,8 @@ import { ServerReflection as ReflectionV1alpha } from "@fleetplane/gen/grpc/refl
 import { createHealthService, Health } from "./grpc-health.js";
 import { createReflectionServices } from "./grpc-reflection.js";
 import { traceServerInterceptor } from "./tracing.js";
+import { allowedHostNames, guardBrowserRequest } from "./browser-guard.js";
+import type { TlsFiles } from "./tls-files.js";
 
 /**
  * Plain-HTTP pages served beside the API (the web console): answers a
@@ -33,13 +35,27 @@ export interface ApiServerOptions {
   readMaxBytes?: number;
   /** Tried for requests that are neither RPCs nor probes, before the 404. */
   web?: WebHandler;
+  /** Run on every RPC after tracing: the admin authentication and authorization. */
+  interceptors?: Interceptor[];
+  /** Per-request context values (e.g. the client's address for the interceptors). */
+  contextValues?: (req: http.IncomingMessage | http2.Http2ServerRequest) => ContextValues;
+  /** Serve TLS (h2 by ALPN and HTTP/1.1), reloading the files when they change. */
+  tls?: TlsFiles | undefined;
+  /** Host names RPCs and pages are answered for; default: loopback names. The listen address is always one. */
+  publicHosts?: readonly string[] | undefined;
+  /** Origins whose pages may call the API (CORS); default none. */
+  corsAllowedOrigins?: readonly string[] | undefined;
 }
+
+/** Probes and metrics answer whatever the Host: kubelets and scrapers use pod addresses. */
+const PROBES = new Set(["/healthz", "/readyz", "/metrics"]);
 
 /**
  * Serves Connect, gRPC and gRPC-web for the given routes on one port, plus the
  * plain-HTTP probes `/healthz` (the process runs) and `/readyz` (it can serve),
  * Prometheus metrics at `/metrics`, gRPC server reflection (v1 and v1alpha)
- * and grpc.health.v1.Health.
+ * and grpc.health.v1.Health. RPCs and pages pass the browser guard (Host and
+ * Origin) first; probes and metrics stay open.
  */
 export async function startApiServer(options: ApiServerOptions): Promise<DualProtocolServer> {
   const ready = options.ready ?? (async () => true);
@@ -56,13 +72,30 @@ export async function startApiServer(options: ApiServerOptions): Promise<DualPro
       served = [...new Set(router.handlers.map((h) => h.service))];
     },
     readMaxBytes: options.readMaxBytes ?? 64 * 1024 * 1024,
-    interceptors: [traceServerInterceptor],
+    // JSON answers show every field, zero values too: proto3's JSON omits
+    // them, so a fleet summary bucket of agents without service.name, or
+    // of remote config state UNSET, came back as a bare {"count": …}.
+    jsonOptions: { alwaysEmitImplicit: true },
+    interceptors: [traceServerInterceptor, ...(options.interceptors ?? [])],
+    ...(options.contextValues ? { contextValues: options.contextValues } : {}),
     fallback: (req, res) => {
       void probe(req, res as http.ServerResponse, ready, options.web);
     },
   });
-  const server = await listenDualProtocol(handler, { host: options.host, port: options.port });
-  options.logger.info({ port: server.port, host: options.host }, "API listening (Connect, gRPC, gRPC-web; HTTP/1.1 and h2c)");
+  const guard = {
+    allowedHosts: allowedHostNames(options.publicHosts, options.host),
+    allowedOrigins: options.corsAllowedOrigins ?? [],
+  };
+  const scheme = options.tls ? "https" : "http";
+  const guarded = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+    if (!PROBES.has((req.url ?? "").split("?")[0]!) && guardBrowserRequest(req, res, guard, scheme)) return;
+    handler(req as http.IncomingMessage, res as http.ServerResponse);
+  };
+  const server = await listenDualProtocol(guarded, { host: options.host, port: options.port, tls: options.tls, logger: options.logger });
+  options.logger.info(
+    { port: server.port, host: options.host, tls: server.scheme === "https", publicHosts: guard.allowedHosts },
+    `API listening (Connect, gRPC, gRPC-web; HTTP/1.1 and ${server.scheme === "https" ? "h2 over TLS" : "h2c"})`,
+  );
   return server;
 }
 

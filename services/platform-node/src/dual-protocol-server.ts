@@ -1,13 +1,16 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import type { Logger } from "@fleetplane/platform";
+import { readTlsFiles, watchTlsFiles, type TlsFiles } from "./tls-files.js";
 
 /**
  * One TCP port that speaks HTTP/1.1 (browsers, the Connect protocol, health
- * probes) and cleartext HTTP/2 (gRPC clients such as grpcurl). Node cannot do
- * both on one plain server (`allowHTTP1` needs TLS), so we read the first bytes
- * of each connection: an HTTP/2 client always starts with the fixed preface
- * "PRI * HTTP/2.0", anything else is HTTP/1.
+ * probes) and HTTP/2 (gRPC clients such as grpcurl). With TLS, ALPN picks the
+ * protocol (`allowHTTP1`). Without it Node cannot do both on one plain server
+ * (`allowHTTP1` needs TLS), so we read the first bytes of each connection: an
+ * HTTP/2 client always starts with the fixed preface "PRI * HTTP/2.0",
+ * anything else is HTTP/1.
  */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -18,15 +21,23 @@ export type RequestHandler = (
 
 export interface DualProtocolServer {
   readonly port: number;
-  readonly http1: http.Server;
+  /** "https" when serving TLS. */
+  readonly scheme: "http" | "https";
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts the rest. */
   close(graceMs?: number): Promise<void>;
 }
 
-export async function listenDualProtocol(
-  handler: RequestHandler,
-  options: { host: string; port: number },
-): Promise<DualProtocolServer> {
+export interface ListenOptions {
+  host: string;
+  port: number;
+  /** Serve TLS with this pair, reloaded when the files change. */
+  tls?: TlsFiles | undefined;
+  /** Logs certificate reloads (needed with `tls`). */
+  logger?: Logger;
+}
+
+export async function listenDualProtocol(handler: RequestHandler, options: ListenOptions): Promise<DualProtocolServer> {
+  if (options.tls) return listenTls(handler, options, options.tls);
   const http1 = http.createServer(handler as http.RequestListener);
   http1.keepAliveTimeout = 65_000;
   const h2 = http2.createServer({}, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
@@ -43,17 +54,11 @@ export async function listenDualProtocol(
     sniff(socket, (isH2) => (isH2 ? h2 : http1).emit("connection", socket));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    tcp.once("error", reject);
-    tcp.listen(options.port, options.host, () => {
-      tcp.off("error", reject);
-      resolve();
-    });
-  });
+  await listen(tcp, options);
 
   return {
     port: (tcp.address() as net.AddressInfo).port,
-    http1,
+    scheme: "http",
     async close(graceMs = 5_000) {
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
       http1.closeIdleConnections();
@@ -66,6 +71,48 @@ export async function listenDualProtocol(
       clearTimeout(timer);
     },
   };
+}
+
+/** TLS: HTTP/2 and HTTP/1.1 by ALPN on one secure server; certificates reloaded on change. */
+async function listenTls(handler: RequestHandler, options: ListenOptions, tls: TlsFiles): Promise<DualProtocolServer> {
+  const server = http2.createSecureServer({ ...readTlsFiles(tls), allowHTTP1: true }, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  const stopWatching = options.logger ? watchTlsFiles(tls, (context) => server.setSecureContext(context), options.logger) : () => {};
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  const sockets = new Set<net.Socket>();
+  server.on("connection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  await listen(server, options);
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    scheme: "https",
+    async close(graceMs = 5_000) {
+      stopWatching();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sessions) s.close();
+      const timer = setTimeout(() => {
+        for (const s of sockets) s.destroy();
+      }, graceMs);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Resolves once listening; rejects with the listen error (e.g. EADDRINUSE). */
+function listen(server: net.Server, o: { host: string; port: number }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(o.port, o.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
 }
 
 function sniff(socket: net.Socket, route: (isH2: boolean) => void): void {

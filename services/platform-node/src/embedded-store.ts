@@ -12,6 +12,8 @@ export type EmbeddedStore = RootDatabase;
  */
 export function openEmbeddedStore(dir: string): EmbeddedStore {
   mkdirSync(dir, { recursive: true });
-  // Named databases: 16 before rollouts added 4; room to grow.
-  return open({ path: join(dir, "fleetplane.mdb"), maxDbs: 32 });
+  // Each repository keeps its tables as named LMDB databases (agents, commands,
+  // certificates, packages, fleet resources, access …; about 30 today). The
+  // limit is read at open, not stored in the file: raising it is safe.
+  return open({ path: join(dir, "fleetplane.mdb"), maxDbs: 64 });
 }

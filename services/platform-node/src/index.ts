@@ -5,6 +5,10 @@
 // loads their drivers.
 export { startApiServer, type ApiServerOptions, type WebHandler } from "./api-server.js";
 export type { DualProtocolServer } from "./dual-protocol-server.js";
+export { startInternalServer, type InternalServerOptions } from "./internal-server.js";
+export { readServiceToken, serviceTokenClientInterceptor, serviceTokenInterceptor, ServiceTokenFileError } from "./service-token.js";
+export { readTlsFiles, watchTlsFiles, type TlsFiles } from "./tls-files.js";
+export { LOOPBACK_NAMES, allowedHostNames, requestHostName } from "./browser-guard.js";
 export { createInProcessTransport, registration, type ServiceRegistration } from "./in-process-transport.js";
 export { createInProcessPushBus } from "./in-process-push-bus.js";
 export { openEmbeddedStore, type EmbeddedStore } from "./embedded-store.js";

@@ -150,14 +150,14 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function encodeNotice(n: PushNotice): Uint8Array {
-  return encoder.encode(JSON.stringify({ u: n.instanceUid, c: n.connectionId }));
+  return encoder.encode(JSON.stringify(n.close ? { u: n.instanceUid, c: n.connectionId, x: true } : { u: n.instanceUid, c: n.connectionId }));
 }
 
 function decodeNotice(data: Uint8Array): PushNotice | undefined {
   try {
-    const v = JSON.parse(decoder.decode(data)) as { u?: unknown; c?: unknown };
+    const v = JSON.parse(decoder.decode(data)) as { u?: unknown; c?: unknown; x?: unknown };
     if (typeof v.u !== "string" || typeof v.c !== "string") return undefined;
-    return { instanceUid: v.u, connectionId: v.c };
+    return v.x === true ? { instanceUid: v.u, connectionId: v.c, close: true } : { instanceUid: v.u, connectionId: v.c };
   } catch {
     return undefined;
   }

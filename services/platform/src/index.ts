@@ -12,3 +12,4 @@ export { bytesEqual } from "./bytes-equal.js";
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, pageLimit, fetchLimit, toPage } from "./paging.js";
 export { runBounded } from "./bounded-workers.js";
 export { UsageError, envName, parseOptions, formatHelp, type OptionSpec, type OptionValues } from "./cli-options.js";
+export { isLoopbackAddress } from "./loopback.js";

@@ -10,6 +10,11 @@ export interface PushNotice {
   instanceUid: string;
   /** The connection the agent was on when the notice was made. */
   connectionId: string;
+  /**
+   * Close that connection instead of pulling (the agent was deleted): the
+   * one notice that carries an order, since there is nothing left to pull.
+   */
+  close?: boolean;
 }
 
 export interface PushSubscription {

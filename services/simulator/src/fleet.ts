@@ -14,6 +14,8 @@ export interface FleetOptions {
   failMarker: string;
   /** New agents started per second; 0 starts them all at once (a connect storm). */
   rampPerSecond: number;
+  /** Enrollment token every agent presents (Authorization: Bearer); none when unset. */
+  token?: string;
   onRemoteConfig?: (agent: SimAgent, config: string, at: number) => void;
 }
 
@@ -85,6 +87,7 @@ export class Fleet {
         failMarker: this.o.failMarker,
         stats: this.stats,
         httpAgent: this.httpAgent,
+        ...(this.o.token ? { token: this.o.token } : {}),
         onFirstReply: () => this.onFirstReply(),
         ...(this.o.onRemoteConfig ? { onRemoteConfig: this.o.onRemoteConfig } : {}),
       });

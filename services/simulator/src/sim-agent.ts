@@ -55,6 +55,8 @@ export interface SimAgentOptions {
   failMarker: string;
   stats: SimStats;
   httpAgent: http.Agent;
+  /** Enrollment token sent as Authorization: Bearer on the upgrade and every poll. */
+  token?: string;
   onFirstReply?: (agent: SimAgent, at: number) => void;
   onRemoteConfig?: (agent: SimAgent, config: string, at: number) => void;
 }
@@ -126,11 +128,15 @@ export class SimAgent {
     return toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: this.uid, sequenceNum: seq, capabilities: SIM_CAPABILITIES, ...fields }));
   }
 
+  private authorization(): Record<string, string> {
+    return this.o.token ? { Authorization: `Bearer ${this.o.token}` } : {};
+  }
+
   // --- WebSocket -----------------------------------------------------------
 
   private connect(): void {
     if (!this.running) return;
-    const socket = new WebSocket(this.o.url, { perMessageDeflate: false, handshakeTimeout: 30_000 });
+    const socket = new WebSocket(this.o.url, { perMessageDeflate: false, handshakeTimeout: 30_000, headers: this.authorization() });
     socket.binaryType = "nodebuffer";
     this.socket = socket;
     socket.on("open", () => {
@@ -188,7 +194,7 @@ export class SimAgent {
   private sendHttp(fields?: Report): void {
     if (!this.running) return;
     let body: Uint8Array = this.encode(fields);
-    const headers: Record<string, string> = { "Content-Type": "application/x-protobuf", "OpAMP-Instance-UID": this.uidHex };
+    const headers: Record<string, string> = { "Content-Type": "application/x-protobuf", "OpAMP-Instance-UID": this.uidHex, ...this.authorization() };
     if (this.o.gzip) {
       body = gzipSync(body);
       headers["Content-Encoding"] = "gzip";

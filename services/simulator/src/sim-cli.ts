@@ -12,6 +12,7 @@ export const SIM_OPTIONS: OptionSpec[] = [
   { name: "duration-seconds", kind: "number", description: "Stop after this long; 0 runs until Ctrl-C", default: "0" },
   { name: "gzip", kind: "boolean", description: "gzip HTTP requests and accept gzip replies", default: "false" },
   { name: "fail-marker", kind: "string", description: "Remote configs containing this text are reported FAILED", default: "fleetplane-sim:fail" },
+  { name: "token", kind: "string", description: "Enrollment token the agents present (Authorization: Bearer), for a server run with --agent-auth token" },
   { name: "json", kind: "boolean", description: "Print the final summary as JSON on stdout", default: "false" },
 ];
 
@@ -34,6 +35,7 @@ export async function runSimCli(argv: string[]): Promise<number> {
     gzip: Boolean(v.gzip),
     failMarker: String(v["fail-marker"]),
     rampPerSecond: Number(v["ramp-per-second"]),
+    ...(v.token !== undefined ? { token: String(v.token) } : {}),
   });
   const progress = setInterval(() => process.stderr.write(progressLine(fleet.snapshot(), Number(v.agents)) + "\n"), 1000);
   const stop = new Promise<void>((resolve) => {

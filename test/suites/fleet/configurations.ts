@@ -10,7 +10,7 @@ export function configurationsBehaviour(topology: Topology): void {
       const t = topology();
       const name = unique("cfg");
       const created = await t.configurations.createConfiguration({ name, files: yaml("a: 1\nb: 2\n"), message: "start" });
-      expect(created.version).toMatchObject({ version: 1, message: "start", createdBy: "anonymous", fileNames: [""] });
+      expect(created.version).toMatchObject({ version: 1, message: "start", createdBy: t.adminIdentity, fileNames: [""] });
       const second = await t.configurations.createConfigurationVersion({ name, files: { ...yaml("a: 1\nb: 3\n"), "extra.yaml": { body: new TextEncoder().encode("c: 4\n"), contentType: "text/yaml" } }, message: "b to 3" });
       expect(second).toMatchObject({ created: true, version: { version: 2 }, configuration: { latestVersion: 2 } });
       const again = await t.configurations.createConfigurationVersion({ name, files: { ...yaml("a: 1\nb: 3\n"), "extra.yaml": { body: new TextEncoder().encode("c: 4\n"), contentType: "text/yaml" } } });

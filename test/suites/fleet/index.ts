@@ -3,11 +3,12 @@ import { startOnce } from "../opamp/started-topology.js";
 import { assignmentBehaviour } from "./assignment.js";
 import { configurationsBehaviour } from "./configurations.js";
 import { groupChangesBehaviour } from "./group-changes.js";
+import { groupOffersBehaviour } from "./group-offers.js";
 import { namespacesBehaviour } from "./namespaces.js";
 
 /**
  * Fleet configuration (namespaces, labels, versioned configurations, groups
- * by selector, automatic assignment) as every topology must show it: the
+ * by selector with their offers, automatic assignment) as every topology must show it: the
  * standalone process and the distributed one (two agent-service replicas,
  * two gateways, NATS, FerretDB) run it unchanged.
  */
@@ -16,5 +17,6 @@ export function fleetE2eSuite(start: () => Promise<TestTopology>): void {
   configurationsBehaviour(topology);
   assignmentBehaviour(topology);
   groupChangesBehaviour(topology);
+  groupOffersBehaviour(topology);
   namespacesBehaviour(topology);
 }

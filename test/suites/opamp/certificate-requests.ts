@@ -51,7 +51,7 @@ export function certificateRequestsBehaviour(topology: Topology): void {
         connectionSettingsStatus: { $typeName: "opamp.proto.v1.ConnectionSettingsStatus", lastConnectionSettingsHash: offer.hash, status: ConnectionSettingsStatuses.ConnectionSettingsStatuses_APPLIED, errorMessage: "" },
       });
       const audited = await eventually(async () => (await t.commands.listCommands({ instanceUid: hex(agent.uid) })).commands.find((c) => c.kind === "client_certificate" && c.state === CommandState.APPLIED), 10_000, "certificate applied in the audit");
-      expect(audited.requestedBy).toBe("e2e-admin");
+      expect(audited.requestedBy).toBe(t.adminIdentity);
       const { requests: after } = await t.certificates.listCertificateRequests({ instanceUid: hex(agent.uid) });
       expect(after[0]!.commandId).toBe(audited.id);
       const { agent: stored } = await t.agents.getAgent({ instanceUid: hex(agent.uid) });
@@ -93,7 +93,7 @@ export function certificateRequestsBehaviour(topology: Topology): void {
       expect(denied.request?.state).toBe(CertificateRequestState.DENIED);
       expect(denied.pushed).toBe(true);
       const told = await eventually(() => agent.received.slice(2).find((m) => m.errorResponse));
-      expect(told.errorResponse!.errorMessage).toMatch(/denied by e2e-admin: unknown host/);
+      expect(told.errorResponse!.errorMessage).toContain(`denied by ${t.adminIdentity}: unknown host`);
       await agent.close();
     });
   });

@@ -35,6 +35,23 @@ export function csrAutoApprovalSuite(start: () => Promise<TestTopology>): void {
     await agent.close();
   });
 
+  it("auto approval: a stock client's CSR that names no UID (\"OpAMP Example Client\") gets a certificate with the server's subject, from an agent that authenticated", async () => {
+    const t = topology();
+    if (!t.agentToken) return; // without agent authentication such a CSR is refused (see the next test's rules)
+    const agent = await WsAgent.connect(t.wsUrl);
+    agent.send({ capabilities: CSR_CAPS, agentDescription: description("csr-stock") as never });
+    await eventually(() => agent.received[0]);
+    const { pem } = await makeCsr({ subject: "CN=OpAMP Example Client" });
+    agent.send({ capabilities: CSR_CAPS, connectionSettingsRequest: csrRequest(pem) });
+    const reply = await eventually(() => agent.received[1]);
+    const cert = new X509Certificate(Buffer.from(reply.connectionSettings!.opamp!.certificate!.cert));
+    expect(cert.subject).toBe(`CN=${uuidOf(agent.uid)}`);
+    expect(cert.subjectAltName).toContain(`URI:urn:uuid:${uuidOf(agent.uid)}`);
+    const { requests } = await t.certificates.listCertificateRequests({ instanceUid: hex(agent.uid) });
+    expect(requests[0]).toMatchObject({ state: CertificateRequestState.APPROVED, subject: "CN=OpAMP Example Client" });
+    await agent.close();
+  });
+
   it("auto approval: a CSR for another UID or with a broken signature is refused", async () => {
     const t = topology();
     const agent = await WsAgent.connect(t.wsUrl);

@@ -20,7 +20,7 @@ export function packageRegistryBehaviour(topology: Topology): void {
       const registered = await t.packages.registerPackage({ ...definition, requestedBy: "e2e" });
       expect(registered.created).toBe(true);
       expect(registered.package?.hash).toHaveLength(32);
-      expect(registered.package?.registeredBy).toBe("e2e");
+      expect(registered.package?.registeredBy).toBe(t.adminIdentity);
       // The same definition again is a no-op; a different one under the same version is refused.
       expect((await t.packages.registerPackage(definition)).created).toBe(false);
       await expect(t.packages.registerPackage({ ...definition, downloadUrl: "https://elsewhere.example/x.tgz" })).rejects.toMatchObject({ code: 6 }); // AlreadyExists
@@ -85,7 +85,7 @@ export function packageRegistryBehaviour(topology: Topology): void {
       expect((await statusInApi(PackageStatusEnum.PackageStatusEnum_Installed)).agentHasVersion).toBe("0.121.0");
       const applied = await eventually(async () => ((await auditOf(offered.commandId))?.state === CommandState.APPLIED ? auditOf(offered.commandId) : undefined), 10_000, "offer APPLIED in the audit");
       expect(applied?.kind).toBe("packages");
-      expect(applied?.requestedBy).toBe("e2e");
+      expect(applied?.requestedBy).toBe(t.adminIdentity);
 
       // A newer version that fails to install.
       await t.packages.registerPackage({ ...definition, version: "0.122.0", downloadUrl: `https://pkgs.example/${name}-0.122.0.tgz` });

@@ -34,7 +34,7 @@ export function remoteConfigBehaviour(topology: Topology): void {
         return commands[0]?.state === CommandState.APPLIED ? commands[0] : undefined;
       });
       expect(audit.kind).toBe("remote_config");
-      expect(audit.requestedBy).toBe("e2e");
+      expect(audit.requestedBy).toBe(t.adminIdentity);
       expect(audit.configHash).toBe(Buffer.from(hash).toString("hex"));
 
       // Never resent once the agent reports the hash.

@@ -24,6 +24,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	cryptorand "crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -32,6 +33,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -147,6 +149,8 @@ func run() int {
 		serviceName = flag.String("service-name", "opamp-go-agent", "service.name in the agent description")
 		verbose     = flag.Bool("verbose", false, "also log opamp-go debug messages to stderr")
 		requestCert = flag.Bool("request-certificate", false, "generate a key and a CSR naming the instance UID and send a ConnectionSettingsRequest")
+		caFile      = flag.String("ca-file", "", "PEM CA certificate(s) to verify a wss:// or https:// server with (default: the system roots)")
+		token       = flag.String("token", "", "enrollment token sent as Authorization: Bearer <token> (WebSocket upgrade and every HTTP poll)")
 		heartbeat   seconds
 		polling     seconds
 		applyDelay  seconds
@@ -243,8 +247,28 @@ func run() int {
 	}
 	var httpConnected atomic.Bool
 	var lastConnErr atomic.Pointer[error]
+	header := http.Header{}
+	if *token != "" {
+		header.Set("Authorization", "Bearer "+*token)
+	}
+	var tlsConfig *tls.Config
+	if *caFile != "" {
+		pemBytes, err := os.ReadFile(*caFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "opamp-go-agent: --ca-file: %v\n", err)
+			return 2
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pemBytes) {
+			fmt.Fprintf(os.Stderr, "opamp-go-agent: --ca-file: no PEM certificate in %s\n", *caFile)
+			return 2
+		}
+		tlsConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	settings := types.StartSettings{
 		OpAMPServerURL: *serverURL,
+		Header:         header,
+		TLSConfig:      tlsConfig,
 		InstanceUid:    types.InstanceUid(uid),
 		Callbacks: types.Callbacks{
 			OnConnect: func(context.Context) {

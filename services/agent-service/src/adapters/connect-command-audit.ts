@@ -1,8 +1,10 @@
 import type { Client } from "@connectrpc/connect";
-import { CommandService, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
 import type { Logger } from "@fleetplane/platform";
 import type { CommandTransition } from "../agents/agent-model.js";
 import type { CommandAuditPort } from "../agents/command-audit-port.js";
+import type { UnsettledCommand } from "../agents/audit-reconciliation.js";
 
 const STATE: Record<CommandTransition["to"], CommandState> = {
   delivered: CommandState.DELIVERED,
@@ -10,6 +12,9 @@ const STATE: Record<CommandTransition["to"], CommandState> = {
   failed: CommandState.FAILED,
   superseded: CommandState.SUPERSEDED,
 };
+
+/** Records of one agent looked at when it comes back (newest first). */
+const UNSETTLED_LOOKBACK = 100;
 
 /**
  * The audit trail through command-service's Connect API. Writes that fail
@@ -19,7 +24,7 @@ const STATE: Record<CommandTransition["to"], CommandState> = {
  * fails after every retry is logged as an error with the full record.
  */
 export function createConnectCommandAudit(
-  client: Client<typeof CommandService>,
+  client: Client<typeof CommandRecorderService>,
   logger: Logger,
   options: { retries?: number; backoffMs?: number } = {},
 ): CommandAuditPort & { drain(): Promise<void> } {
@@ -71,6 +76,14 @@ export function createConnectCommandAudit(
     transition(instanceUid, t) {
       return enqueue(t.commandId, `mark ${t.to}`, { agent: instanceUid, command: t.commandId }, () =>
         client.updateCommandState({ id: t.commandId, state: STATE[t.to], detail: t.detail }),
+      );
+    },
+    async unsettled(instanceUid) {
+      // The newest records of the agent: a record that missed its transition
+      // belongs to the last commands the agent was given.
+      const { commands } = await client.listAgentCommands({ instanceUid, pageSize: UNSETTLED_LOOKBACK });
+      return commands.flatMap((c): UnsettledCommand[] =>
+        c.state === CommandState.PENDING ? [{ id: c.id, state: "pending" }] : c.state === CommandState.DELIVERED ? [{ id: c.id, state: "delivered" }] : [],
       );
     },
     async drain() {

@@ -6,20 +6,36 @@ import {
   RevisionConflictError,
   type AgentQuery,
   type AgentRepository,
+  type DisconnectedQuery,
 } from "../agents/agent-repository.js";
 import type { ConnectionRepository } from "../connections/connection-store.js";
 import type { GatewayLeaseRepository } from "../connections/gateway-lease-store.js";
 import { matchesAgentQuery } from "../agents/agent-query.js";
 import { namespaceOf } from "../agents/agent-namespace.js";
 import { FleetSummaryCounter } from "../agents/fleet-summary.js";
+import { disconnectedSince } from "../agents/disconnected-since.js";
+
+/** Agents read per transaction while the disconnected index is built for agents stored before it existed. */
+const INDEX_BUILD_CHUNK = 1_000;
 
 /**
  * Agents in the embedded store, keyed by hex instance UID and stored as the
  * Agent protobuf. The revision check and the write run in one LMDB
  * transaction, so a stale writer cannot overwrite a newer agent.
+ *
+ * Retention reads agents by how long they have been disconnected through a
+ * secondary table keyed [disconnectedSince, uid], written in the same
+ * transaction as the agent. A scan of the agents instead would decode every
+ * agent each sweep (a second or more per few hundred thousand agents, on the
+ * event loop); the table costs one small read per save, and a write only when
+ * the agent connects or disconnects.
  */
 export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository {
   const agents = store.openDB<Buffer, string>({ name: "agents", encoding: "binary" });
+  const byDisconnected = store.openDB<true, [number, string]>({ name: "agents-by-disconnected-since" });
+  // uid → its key in byDisconnected, so a save finds the entry to replace without decoding the stored agent.
+  const disconnectedOf = store.openDB<number, string>({ name: "agents-disconnected-since" });
+  const indexBuilds = store.openDB<true, string>({ name: "agent-index-builds" });
   // Value layout: 8-byte big-endian revision, then the Agent protobuf. The
   // revision check reads 8 bytes instead of decoding the whole agent.
   const revisionOf = (bytes: Buffer | undefined) => (bytes ? bytes.readBigUInt64BE(0) : 0n);
@@ -29,6 +45,7 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
     agent.revision = revisionOf(bytes);
     return agent;
   };
+  let building: Promise<void> | undefined;
 
   return {
     async get(uid) {
@@ -41,13 +58,25 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       const bytes = Buffer.allocUnsafe(8 + body.length);
       bytes.writeBigUInt64BE(expected + 1n, 0);
       bytes.set(body, 8);
+      const since = disconnectedSince(agent);
       const ok = await store.transaction(() => {
         if (revisionOf(agents.get(uid)) !== expected) return false;
         agents.put(uid, bytes);
+        indexDisconnected(uid, since);
         return true;
       });
       if (!ok) throw new RevisionConflictError(uid, expected);
       agent.revision = expected + 1n;
+    },
+    async delete(agent) {
+      const uid = instanceUidToHex(agent.metadata!.instanceUid);
+      const ok = await store.transaction(() => {
+        if (revisionOf(agents.get(uid)) !== agent.revision) return false;
+        agents.remove(uid);
+        indexDisconnected(uid, undefined);
+        return true;
+      });
+      if (!ok) throw new RevisionConflictError(uid, agent.revision);
     },
     async list(query: AgentQuery) {
       const out: Agent[] = [];
@@ -66,6 +95,22 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       }
       return out;
     },
+    async listDisconnected(query: DisconnectedQuery) {
+      await indexBuilt();
+      const out: Agent[] = [];
+      const start: [number, string] = query.after ? [query.after.since, query.after.uid] : [Number.MIN_SAFE_INTEGER, ""];
+      for (const [since, uid] of byDisconnected.getKeys({ start, end: [query.before] })) {
+        if (query.after && since === query.after.since && uid === query.after.uid) continue;
+        const agent = decode(agents.get(uid));
+        if (agent) out.push(agent);
+        if (out.length >= query.limit) break;
+      }
+      return out;
+    },
+    async count() {
+      // LMDB keeps the entry count of each table (mdb_stat; lmdb-js types it as {}): no scan.
+      return (agents.getStats() as { entryCount: number }).entryCount;
+    },
     async summarize(namespace) {
       // A full scan: acceptable for an admin overview of the embedded store
       // (about a second per few hundred thousand agents).
@@ -80,6 +125,53 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       agents.getKeysCount({ limit: 1 });
     },
   };
+
+  /** Moves the agent's entry in byDisconnected to `since` (none: connected or removed). Call inside the write transaction. */
+  function indexDisconnected(uid: string, since: number | undefined): void {
+    const previous = disconnectedOf.get(uid);
+    if (previous === since) return;
+    if (previous !== undefined) byDisconnected.remove([previous, uid]);
+    if (since === undefined) {
+      disconnectedOf.remove(uid);
+    } else {
+      byDisconnected.put([since, uid], true);
+      disconnectedOf.put(uid, since);
+    }
+  }
+
+  /**
+   * Builds the index for agents stored before it existed, once per store (a
+   * marker records that it was built), a chunk per transaction. Saves during
+   * the build keep their own entries, and each chunk reads the agents inside
+   * its transaction, so the build never writes a stale entry.
+   */
+  async function buildIndex(): Promise<void> {
+    if (indexBuilds.get("disconnected-since")) return;
+    let after: string | undefined;
+    for (;;) {
+      const last = await store.transaction(() => {
+        let seen: string | undefined;
+        let read = 0;
+        for (const { key, value } of agents.getRange(after ? { start: after } : {})) {
+          if (key === after) continue;
+          indexDisconnected(key, disconnectedSince(decode(value)!));
+          seen = key;
+          if (++read >= INDEX_BUILD_CHUNK) break;
+        }
+        return seen;
+      });
+      if (last === undefined) break;
+      after = last;
+    }
+    await indexBuilds.put("disconnected-since", true);
+  }
+  function indexBuilt(): Promise<void> {
+    building ??= buildIndex().catch((err: unknown) => {
+      building = undefined; // tried again on the next call
+      throw err;
+    });
+    return building;
+  }
 }
 
 export function createLmdbConnectionRepository(store: EmbeddedStore): ConnectionRepository {

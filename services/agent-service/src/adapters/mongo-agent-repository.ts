@@ -7,6 +7,7 @@ import {
   RevisionConflictError,
   type AgentQuery,
   type AgentRepository,
+  type DisconnectedQuery,
 } from "../agents/agent-repository.js";
 import type { ConnectionRepository } from "../connections/connection-store.js";
 import type { GatewayLeaseRepository } from "../connections/gateway-lease-store.js";
@@ -14,6 +15,7 @@ import { agentStringAttributes } from "../agents/agent-query.js";
 import { namespaceOf } from "../agents/agent-namespace.js";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../agents/fleet-summary.js";
+import { disconnectedSince } from "../agents/disconnected-since.js";
 
 /**
  * One document per agent. The agent itself is the `proto` blob (the protobuf
@@ -33,6 +35,11 @@ interface AgentDocument {
   namespace?: string;
   /** Admin labels as `key + "\0" + value`, like attrs. */
   labels?: string[];
+  /**
+   * disconnectedSince (epoch ms), the retention sweep's key; null while
+   * connected. Copied into older documents by ensureAgentIndexes.
+   */
+  disconnectedAt?: number | null;
   // Copies the fleet summary groups by (see fleet-summary.ts). Documents
   // written before these fields existed lack them until their next save;
   // the summary reads a missing field as false / UNSET / "".
@@ -64,8 +71,10 @@ const DUPLICATE_KEY = 11000;
 const collectionOptions = { useBigInt64: true };
 
 /**
- * Creates the indexes the queries below rely on. Run once at start-up:
- * creating an index that exists is a no-op.
+ * Creates the indexes the queries below rely on, and copies `disconnectedAt`
+ * into documents written before it was copied out (so retention sees them).
+ * Run once at start-up: creating an index that exists is a no-op, and so is
+ * the copy the second time.
  */
 export async function ensureAgentIndexes(db: Db): Promise<void> {
   await guardMongo(async () => {
@@ -77,6 +86,14 @@ export async function ensureAgentIndexes(db: Db): Promise<void> {
     await agents.createIndex({ attrs: 1 }); // attribute filters (multikey)
     await agents.createIndex({ namespace: 1, _id: 1 }); // a namespace's agents in uid order (lists, group re-evaluation)
     await agents.createIndex({ labels: 1 }); // label filters (multikey)
+    // The retention sweep, oldest first. Not partial (FerretDB 1.x has no
+    // partial indexes): connected agents are in it under null.
+    await agents.createIndex({ disconnectedAt: 1, _id: 1 });
+    const copyFrom = db.collection<AgentDocument>(AGENTS, collectionOptions);
+    for await (const doc of copyFrom.find({ disconnectedAt: { $exists: false } })) {
+      // A save meanwhile wrote the field itself: then the filter no longer matches.
+      await copyFrom.updateOne({ _id: doc._id, disconnectedAt: { $exists: false } }, { $set: { disconnectedAt: disconnectedSince(decodeAgent(doc)) ?? null } });
+    }
     await db.collection(CONNECTIONS).createIndex({ gatewayId: 1, _id: 1 });
   });
 }
@@ -121,6 +138,11 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
       agent.revision = expected + 1n;
     },
 
+    async delete(agent) {
+      const uid = instanceUidToHex(agent.metadata!.instanceUid);
+      const result = await guardMongo(() => agents.deleteOne({ _id: uid, revision: agent.revision }));
+      if (result.deletedCount === 0) throw new RevisionConflictError(uid, agent.revision);
+    },
     async list(query: AgentQuery) {
       if (query.limit <= 0) return [];
       const filter: Filter<AgentDocument> = {};
@@ -158,6 +180,22 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
         }
         return out;
       });
+    },
+
+    async listDisconnected(query: DisconnectedQuery) {
+      if (query.limit <= 0) return [];
+      const before: Filter<AgentDocument> = { disconnectedAt: { $lt: query.before } };
+      const after = query.after;
+      const filter: Filter<AgentDocument> = after
+        ? { $and: [before, { $or: [{ disconnectedAt: { $gt: after.since } }, { disconnectedAt: after.since, _id: { $gt: after.uid } }] }] }
+        : before;
+      const docs = await guardMongo(() => agents.find(filter).sort({ disconnectedAt: 1, _id: 1 }).limit(query.limit).toArray());
+      return docs.map(decodeAgent);
+    },
+
+    async count() {
+      // From the collection's metadata on MongoDB, not a scan of the documents.
+      return guardMongo(() => agents.estimatedDocumentCount());
     },
 
     async summarize(namespace) {
@@ -271,6 +309,7 @@ function queryFieldsOf(agent: Agent): Omit<AgentDocument, "_id" | "revision" | "
     attrs: [...agentStringAttributes(agent)].map(([key, value]) => attributeEntry(key, value)),
     namespace: namespaceOf(agent),
     labels: Object.entries(agent.metadata?.labels ?? {}).map(([key, value]) => attributeEntry(key, value)),
+    disconnectedAt: disconnectedSince(agent) ?? null,
   };
 }
 

@@ -11,6 +11,7 @@ import {
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex, silentLogger, type PushBus, type PushNotice, uuidv7Bytes } from "@fleetplane/platform";
 import { AdminCommands, type CommandResult } from "./admin-commands.js";
+import { AgentConnectedError, AgentNotFoundError } from "./agent-errors.js";
 import type { AgentRepository } from "./agent-repository.js";
 import { AgentReports } from "./agent-reports.js";
 
@@ -36,6 +37,9 @@ function setup() {
       log.push(`${t.to} ${t.commandId}`);
     },
     async recordChange() {},
+    async unsettled() {
+      return [];
+    },
   };
   const notices: PushNotice[] = [];
   // A bus may be slow to take a notice (NATS reconnecting): `publishing`
@@ -149,5 +153,34 @@ describe("admin commands", () => {
     t.log.length = 0;
     await expect(t.commands.sendCommand(hex, CommandKind.RESTART, "alice")).rejects.toThrow("does not accept restart commands");
     expect(t.log).toEqual([]);
+  });
+});
+
+describe("DeleteAgent", () => {
+  it("refuses a connected agent, and with force removes it, supersedes its open commands, records the deletion and closes its WebSocket", async () => {
+    const t = setup();
+    const uid = await connectedAgent(t, ConnectionType.WEBSOCKET);
+    const { command } = await COMMANDS[0]![1](t.commands, uid);
+    await expect(t.commands.deleteAgent(uid, "alice", "default", false)).rejects.toBeInstanceOf(AgentConnectedError);
+    await expect(t.commands.deleteAgent(uid, "alice", "another-namespace", true)).rejects.toBeInstanceOf(AgentNotFoundError);
+    t.log.length = 0;
+    t.notices.length = 0;
+
+    const { connectionClosed } = await t.commands.deleteAgent(uid, "alice", "default", true);
+    expect(connectionClosed).toBe(true);
+    expect(t.notices).toEqual([{ instanceUid: uid, connectionId: `gw/${uid}`, close: true }]);
+    expect(t.log).toEqual([`superseded ${command.id}`, "recorded agent_deleted", "pushed"]);
+    await expect(t.store.getAgent(uid)).rejects.toBeInstanceOf(AgentNotFoundError);
+    await expect(t.commands.deleteAgent(uid, "alice", "default", true)).rejects.toBeInstanceOf(AgentNotFoundError);
+  });
+
+  it("deletes a disconnected agent without force and closes nothing", async () => {
+    const t = setup();
+    const uid = await connectedAgent(t, ConnectionType.WEBSOCKET);
+    await t.reports.markDisconnected(uid, `gw/${uid}`);
+    t.notices.length = 0;
+    expect((await t.commands.deleteAgent(uid, "alice", "default", false)).connectionClosed).toBe(false);
+    expect(t.notices).toEqual([]);
+    await expect(t.store.getAgent(uid)).rejects.toBeInstanceOf(AgentNotFoundError);
   });
 });

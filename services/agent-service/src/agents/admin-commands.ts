@@ -14,9 +14,10 @@ import type { PackageOfferPort } from "../packages/package-registry.js";
 import type { GroupCatalog, GroupSnapshot } from "../fleet/group-catalog.js";
 import { validateLabels } from "../fleet/agent-labels.js";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
-import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
+import { AgentCannotError, AgentConnectedError, AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
 import { applyRemoteConfig, hasCapability, hasCustomCapability, queueCertificateRefusal, queueCommand, queueCustomMessage, type CommandTransition } from "./agent-model.js";
 import { namespaceOf } from "./agent-namespace.js";
+import { disconnectedSince } from "./disconnected-since.js";
 import { clearOwnConfig, markOwnConfig, pinVersion, type RolloutPin } from "./config-assignment.js";
 import { joinGroup } from "./group-membership.js";
 import type { ReplicaNotices } from "./replica-notices.js";
@@ -35,8 +36,13 @@ export interface AdminCommandsOptions {
   groups?: GroupCatalog;
   /** Tells the other agent-service replicas which agents changed (none: a single replica). */
   replicas?: ReplicaNotices;
+  /** Told about each agent removed from the store, and why (the removals metric). */
+  removed?: (reason: AgentRemovalReason) => void;
   now?: () => number;
 }
+
+/** Why an agent left the store: an admin's DeleteAgent, or retention (disconnected too long). */
+export type AgentRemovalReason = "deleted" | "retention";
 
 /** What applying a command to an agent yields: the command, and what it did to older ones (superseded). */
 type Applied = { command: AgentCommand; transitions?: CommandTransition[] };
@@ -175,6 +181,64 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
   }
 
   /**
+   * DeleteAgent: removes the agent and records it (audited as
+   * "agent_deleted"). Its commands' records that are still open settle as
+   * SUPERSEDED: nothing will deliver or confirm them any more. A connected
+   * agent is refused unless `force`; then its gateway is told to close its
+   * WebSocket. An HTTP agent has no connection to close: its next poll
+   * makes it a new agent, as would any agent that connects again.
+   */
+  async deleteAgent(uid: string, requestedBy: string, namespace: string, force: boolean): Promise<{ commandId: string; connectionClosed: boolean }> {
+    const done = await this.remove(uid, requestedBy, "deleted", (agent) => {
+      if (namespaceOf(agent) !== namespace) throw new AgentNotFoundError(uid);
+      const s = agent.status;
+      if (s?.connected && !force) throw new AgentConnectedError(uid, "disconnect it first, or delete with force (its connection is closed)");
+      const liveSocket = s?.connected && s.connectionType === ConnectionType.WEBSOCKET ? { gatewayId: s.gatewayId, connectionId: s.connectionId } : undefined;
+      return { result: { liveSocket, namespace: namespaceOf(agent) }, transitions: supersededByRemoval(agent) };
+    });
+    // Never undefined: the decision above removes or throws.
+    const socket = done!.removed.liveSocket;
+    const connectionClosed = socket ? await this.deps.push.publish(socket.gatewayId, { instanceUid: uid, connectionId: socket.connectionId, close: true }) : false;
+    return { commandId: done!.commandId, connectionClosed };
+  }
+
+  /**
+   * Retention: removes the agent as DeleteAgent does (audited as
+   * "agent_deleted" by `requestedBy`, its open records SUPERSEDED) if it is
+   * still not connected since before `before`, as read fresh under its lock.
+   * One that reconnected, or disconnected again later, meanwhile is kept.
+   * False when kept or already gone (another replica's sweep removed it).
+   */
+  async removeDisconnected(uid: string, before: number, requestedBy: string): Promise<boolean> {
+    try {
+      const done = await this.remove(uid, requestedBy, "retention", (agent) => {
+        const since = disconnectedSince(agent);
+        if (since === undefined || since >= before) return undefined;
+        return { result: { namespace: namespaceOf(agent) }, transitions: supersededByRemoval(agent) };
+      });
+      return done !== undefined;
+    } catch (err) {
+      if (err instanceof AgentNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  /** The one way agents leave the store: removed under the agent's lock, then recorded in the audit trail and counted. */
+  private async remove<T extends { namespace: string }>(
+    uid: string,
+    requestedBy: string,
+    reason: AgentRemovalReason,
+    decide: (agent: Agent) => { result: T; transitions: CommandTransition[] } | undefined,
+  ): Promise<{ commandId: string; removed: T } | undefined> {
+    const commandId = newCommandId(this.now());
+    const removed = await this.deps.store.remove(uid, decide);
+    if (removed === undefined) return undefined;
+    await this.deps.store.record({ id: commandId, instanceUid: uid, kind: "agent_deleted", configHash: "", requestedBy, namespace: removed.namespace, done: true });
+    this.deps.removed?.(reason);
+    return { commandId, removed };
+  }
+
+  /**
    * Applies the namespace's groups (as of `snapshot`) to one agent after a
    * group changed; true when the agent's desired config moved. An agent that
    * is gone or moved namespace meanwhile is left alone.
@@ -226,9 +290,9 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     const joined = snapshot ? joinGroup(agent, snapshot, this.now()) : undefined;
     if (!joined) return { records, transitions, deliver: false, unchanged: records.length === 0 && transitions.length === 0 };
     return {
-      records: joined.record ? [...records, joined.record] : records,
+      records: [...records, ...joined.records],
       transitions: [...transitions, ...joined.transitions],
-      deliver: joined.record !== undefined,
+      deliver: joined.records.length > 0,
       unchanged: !joined.changed && records.length === 0 && transitions.length === 0,
     };
   }
@@ -302,4 +366,9 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     }
     return this.deps.push.publish(s.gatewayId, { instanceUid: uid, connectionId: s.connectionId });
   }
+}
+
+/** A removed agent's commands: nothing will deliver or confirm them any more. */
+function supersededByRemoval(agent: Agent): CommandTransition[] {
+  return agent.commands.map((c) => ({ commandId: c.id, to: "superseded" as const, detail: "the agent was deleted" }));
 }

@@ -19,3 +19,11 @@ export class InvalidRequestError extends Error {
     this.name = "InvalidRequestError";
   }
 }
+
+/** The agent is connected, and the request needs it not to be (DeleteAgent without force). */
+export class AgentConnectedError extends Error {
+  constructor(readonly instanceUid: string, what: string) {
+    super(`agent ${instanceUid} is connected; ${what}`);
+    this.name = "AgentConnectedError";
+  }
+}

@@ -95,14 +95,20 @@ export function queuePayloadCommand(
   hash: Uint8Array,
   supersededBecause: string,
 ): { command: AgentCommand; transitions: CommandTransition[] } {
+  const transitions = supersedeUndelivered(agent, kind, supersededBecause);
+  const command = queue(agent, kind, options, hash);
+  return { command, transitions };
+}
+
+/** Removes the undelivered commands of `kind` (what they announced is no longer desired); their transitions to superseded. */
+export function supersedeUndelivered(agent: Agent, kind: CommandKind, because: string): CommandTransition[] {
   const transitions: CommandTransition[] = [];
   agent.commands = agent.commands.filter((c) => {
     const stale = c.kind === kind && c.deliveredAt === undefined;
-    if (stale) transitions.push({ commandId: c.id, to: "superseded", detail: supersededBecause });
+    if (stale) transitions.push({ commandId: c.id, to: "superseded", detail: because });
     return !stale;
   });
-  const command = queue(agent, kind, options, hash);
-  return { command, transitions };
+  return transitions;
 }
 
 /** Queues a custom message for delivery; the agent must have declared its capability. */
@@ -231,6 +237,7 @@ export function report(
     status.connectionId = connection.id;
     status.connectionType = connection.type;
     status.gatewayId = connection.gatewayId;
+    status.gatewayEpoch = connection.gatewayEpoch;
     status.connectedAt = at;
     status.opampEndpoint = connection.endpoint;
     outcome.changed = true;
@@ -306,13 +313,21 @@ function applyConfigReport(agent: Agent, reported: RemoteConfigStatuses, hash: U
   if (next === RemoteConfigState.FAILED) rc.lastErrorMessage = error;
   if (next === RemoteConfigState.APPLIED) rc.lastErrorMessage = "";
   if (next !== RemoteConfigState.APPLIED && next !== RemoteConfigState.FAILED) return [];
-  return agent.commands
-    .filter((c) => c.kind === CommandKind.REMOTE_CONFIG_UPDATED && hashesEqual(c.configHash, hash))
+  const configs = agent.commands.filter((c) => c.kind === CommandKind.REMOTE_CONFIG_UPDATED);
+  // An older config delivered before this one never gets a report of its
+  // own: the agent moved on to this one. Settled here, or its record would
+  // stay DELIVERED forever (the audit ignores it if it already settled).
+  const replaced = configs
+    .filter((c) => c.deliveredAt !== undefined && !hashesEqual(c.configHash, hash))
+    .map((c) => ({ commandId: c.id, to: "superseded" as const, detail: "a newer remote config reached the agent" }));
+  const settled = configs
+    .filter((c) => hashesEqual(c.configHash, hash))
     .map((c) => ({
       commandId: c.id,
       to: next === RemoteConfigState.APPLIED ? ("applied" as const) : ("failed" as const),
       detail: next === RemoteConfigState.FAILED ? error : "",
     }));
+  return [...settled, ...replaced];
 }
 
 export function requestsNewInstanceUid(msg: AgentToServer): boolean {

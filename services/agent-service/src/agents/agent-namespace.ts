@@ -1,14 +1,15 @@
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentToServer } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
+import type { Enrollment } from "../enrollment/enrollment-tokens.js";
 
 /**
  * THE place that decides which namespace a new agent joins, from its first
- * message. Every agent lands in "default" for now; enrollment credentials
- * (issue 13) will carry a namespace, and this function is where they plug in.
+ * message and the credential it enrolled with: the enrollment token's
+ * namespace, else "default" (--agent-auth none).
  */
-export function namespaceOfNewAgent(_firstMessage: AgentToServer): string {
-  return DEFAULT_NAMESPACE;
+export function namespaceOfNewAgent(_firstMessage: AgentToServer, enrollment?: Enrollment): string {
+  return enrollment?.namespace || DEFAULT_NAMESPACE;
 }
 
 /** An agent's namespace; agents stored before namespaces existed are in "default". */

@@ -13,11 +13,11 @@ import { temporaryAgentStore } from "./temporary-agent-store.js";
 function setup() {
   const { store } = temporaryAgentStore();
   const reports = new AgentReports({ store, logger: silentLogger() });
-  const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {} }, push: createInProcessPushBus() });
+  const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] }, push: createInProcessPushBus() });
   return { store, reports, commands };
 }
 
-const ws = (id: string) => create(ConnectionSchema, { id, type: ConnectionType.WEBSOCKET, gatewayId: "gw" });
+const ws = (id: string, gatewayEpoch = "epoch-1") => create(ConnectionSchema, { id, type: ConnectionType.WEBSOCKET, gatewayId: "gw", gatewayEpoch });
 const capabilities = BigInt(AgentCapabilities.AgentCapabilities_AcceptsRemoteConfig | AgentCapabilities.AgentCapabilities_ReportsRemoteConfig);
 const message = (uid: Uint8Array, sequenceNum: bigint) => create(AgentToServerSchema, { instanceUid: uid, sequenceNum, capabilities });
 const config = create(AgentConfigMapSchema, { configMap: { "": { body: new TextEncoder().encode("a: 1\n") } } });
@@ -84,5 +84,18 @@ describe("the report path", () => {
     expect(reply.capabilities).toBe(serverCapabilities({ signsCertificates: false }));
     expect(reply.flags & BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).not.toBe(0n);
     expect((await t.store.getAgent(instanceUidToHex(uid))).status?.connectionId).toBe("first");
+  });
+
+  it("takes an agent back on a restarted gateway (a new epoch) although the store still has it on the dead process's connection", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    await t.reports.reportMessage(ws("before-crash"), message(uid, 0n));
+    await t.reports.reportMessage(ws("before-crash"), message(uid, 1n));
+    // The store's sequence number lags (liveness is batched): the agent's next number looks like a second count.
+    const { reply } = await t.reports.reportMessage(ws("after-restart", "epoch-2"), message(uid, 7n));
+    expect(reply.agentIdentification).toBeUndefined();
+    const agent = await t.store.getAgent(instanceUidToHex(uid));
+    expect(agent.status?.connectionId).toBe("after-restart");
+    expect(agent.status?.gatewayEpoch).toBe("epoch-2");
   });
 });

@@ -14,6 +14,8 @@ import { newCommandId } from "./command-id.js";
 import { SPEC_DEFAULT_HEARTBEAT_SECONDS, heartbeatOffer, noteHeartbeatInterval } from "./heartbeat-offer.js";
 import { applyCertificateOffer, offerTransitions, tlsCertificateOf } from "./offers.js";
 import { buildServerToAgent } from "./server-to-agent-builder.js";
+import { AgentCredentialRefusedError } from "../enrollment/enrollment-errors.js";
+import type { Enrollment, EnrollmentTokens } from "../enrollment/enrollment-tokens.js";
 
 export interface AgentReportsOptions {
   store: AgentStore;
@@ -31,6 +33,8 @@ export interface AgentReportsOptions {
   customCapabilities?: CustomCapabilities | undefined;
   /** The groups of each namespace; without it agents get no group configuration. */
   groups?: GroupCatalog;
+  /** Enrolls new agents that come with a token credential; without it such agents are refused. */
+  enrollment?: EnrollmentTokens;
 }
 
 /** The reply to an agent's message, and the heartbeat interval the agent runs at (0: unknown) for its gateway's liveness check. */
@@ -69,7 +73,11 @@ export class AgentReports {
     // Only a message that carries a CSR pays for it: a command id is a
     // UUIDv7 (a randomFillSync call), which cost 4 % of the server's CPU in
     // steady state when it was made for every message (docs/performance.md §6).
-    const csr = msg.connectionSettingsRequest?.opamp && this.deps.certificates ? await this.receiveCsr(uid, msg) : undefined;
+    const csrCarried = Boolean(msg.connectionSettingsRequest?.opamp && this.deps.certificates);
+    // The desk keeps every CSR it sees: one for a UID bound to another
+    // credential is refused before the desk is asked.
+    if (csrCarried && connection.credential) await this.refuseIfBoundElsewhere(uid, connection.credential);
+    const csr = csrCarried ? await this.receiveCsr(uid, msg, Boolean(connection.credential)) : undefined;
     const csrCommandId = csr ? newCommandId(this.now()) : "";
 
     // A message that describes the agent (its first, or one after a change)
@@ -77,15 +85,37 @@ export class AgentReports {
     // namespace looked at, O(groups); a heartbeat never pays for it.
     const catalog = msg.agentDescription ? this.deps.groups : undefined;
     let groups: GroupSnapshot | undefined;
-    const before = catalog ? async (known: Agent | undefined) => void (groups = await catalog.snapshot(known ? namespaceOf(known) : namespaceOfNewAgent(msg))) : undefined;
+    // A new agent that authenticated enrolls with its credential (which may
+    // refuse it: a used-up token), before it is stored.
+    const credential = connection.credential;
+    let enrollment: Enrollment | undefined;
+    const before =
+      catalog || credential
+        ? async (known: Agent | undefined) => {
+            if (!known && credential) enrollment = await this.enroll(credential, uid);
+            if (catalog) groups = await catalog.snapshot(known ? namespaceOf(known) : namespaceOfNewAgent(msg, enrollment));
+          }
+        : undefined;
 
-    const reply = await this.deps.store.mutate(uid, { create: true, ...(before ? { before } : {}) }, (agent, known) => {
+    let cameBack = false;
+    const outcomeOrRefusal = await this.deps.store.mutate<ReportReply | { refused: string }>(uid, { create: true, ...(before ? { before } : {}) }, (agent, known) => {
+      // An instance UID belongs to the credential it first came with: another
+      // one (another token, or another agent's) is refused before anything of
+      // the message is applied, and nothing is evicted or written.
+      const bound = agent.metadata!.credential;
+      if (credential && bound && bound !== credential) return { persist: "no", result: { refused: "instance UID is bound to another credential" } };
       if (known && this.isDuplicate(agent, connection, msg)) {
         this.deps.logger.warn({ agent: uid, connection: connection.id, otherConnection: agent.status?.connectionId }, "duplicate instance UID: another live connection uses it; assigning a new one");
         return { persist: "no", result: { reply: this.assignNewInstanceUid(msg.instanceUid, "duplicate"), heartbeatIntervalSeconds: 0n } };
       }
-      if (!known) agent.metadata!.namespace = namespaceOfNewAgent(msg);
+      const binds = Boolean(credential) && !bound;
+      if (binds) agent.metadata!.credential = credential;
+      if (!known) {
+        agent.metadata!.namespace = namespaceOfNewAgent(msg, enrollment);
+        if (enrollment) agent.metadata!.labels = { ...enrollment.labels };
+      } else cameBack = agent.status?.connectionId !== connection.id || !agent.status?.connected;
       const outcome = report(agent, msg, connection, { now: this.now(), known });
+      outcome.changed ||= binds;
       const grouped = groups ? joinGroup(agent, groups, this.now()) : undefined;
       if (grouped) {
         outcome.changed ||= grouped.changed;
@@ -114,13 +144,43 @@ export class AgentReports {
       return {
         persist: changed ? "now" : "later",
         result: { reply: built.message, heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds ?? 0n },
-        stored: answered || grouped?.record ? () => this.recordAll([answered?.record, grouped?.record]) : undefined,
+        stored: answered || grouped?.records.length ? () => this.recordAll([answered?.record, ...(grouped?.records ?? [])]) : undefined,
         transitions,
         evict: outcome.disconnected,
       };
     });
+    if ("refused" in outcomeOrRefusal) throw new AgentCredentialRefusedError(outcomeOrRefusal.refused);
     if (csr && csr.kind !== "pending") await this.deps.certificates!.noteCommand(csr.request, csrCommandId);
-    return reply;
+    // A known agent on a new connection: whatever the audit missed while it
+    // was away (a crash of the process that served it) is settled now, in
+    // the background — the reply does not wait for the audit trail.
+    if (cameBack) void this.reconcileAudit(uid);
+    return outcomeOrRefusal;
+  }
+
+  private async refuseIfBoundElsewhere(uid: string, credential: string): Promise<void> {
+    const bound = await this.deps.store
+      .mutate(uid, { create: false }, (agent) => ({ persist: "no", result: agent.metadata?.credential ?? "" }))
+      .catch((err) => {
+        if (err instanceof AgentNotFoundError) return "";
+        throw err;
+      });
+    if (bound && bound !== credential) throw new AgentCredentialRefusedError("instance UID is bound to another credential");
+  }
+
+  private async enroll(credential: string, uid: string): Promise<Enrollment> {
+    if (!this.deps.enrollment) throw new AgentCredentialRefusedError("this server takes no enrollment tokens");
+    return this.deps.enrollment.enroll(credential, uid);
+  }
+
+  private async reconcileAudit(uid: string): Promise<void> {
+    try {
+      const corrected = await this.deps.store.reconcileAudit(uid);
+      if (corrected > 0) this.deps.logger.info({ agent: uid, corrected }, "audit records settled from the stored agent (they missed a transition)");
+    } catch (err) {
+      if (err instanceof AgentNotFoundError) return;
+      this.deps.logger.warn({ agent: uid, err: String(err) }, "could not reconcile the agent's audit records; will try on its next reconnect");
+    }
   }
 
   /** Builds what to push to an agent on the given connection; undefined when there is nothing to say. */
@@ -160,11 +220,11 @@ export class AgentReports {
   }
 
   /** Hands a CSR the message carries to the certificate desk. */
-  private async receiveCsr(uid: string, msg: AgentToServer): Promise<CsrDecision | undefined> {
+  private async receiveCsr(uid: string, msg: AgentToServer, authenticated: boolean): Promise<CsrDecision | undefined> {
     const request = msg.connectionSettingsRequest?.opamp;
     if (!request || !this.deps.certificates) return undefined;
     const acceptsOpampSettings = (msg.capabilities & BigInt(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings)) !== 0n;
-    return this.deps.certificates.receive(uid, request.certificateRequest?.csr ?? new Uint8Array(), { acceptsOpampSettings });
+    return this.deps.certificates.receive(uid, request.certificateRequest?.csr ?? new Uint8Array(), { acceptsOpampSettings, authenticated });
   }
 
   /**
@@ -188,6 +248,10 @@ export class AgentReports {
     const s = agent.status;
     if (!s?.connected || s.connectionId === connection.id) return false;
     if (s.connectionType !== ConnectionType.WEBSOCKET || connection.type !== ConnectionType.WEBSOCKET) return false;
+    // A connection of an earlier process of the same gateway died with it
+    // (kill -9 leaves it "connected" in the store, with a sequence number
+    // the batched liveness may not have written): the agent is back, not cloned.
+    if (s.gatewayId === connection.gatewayId && s.gatewayEpoch !== connection.gatewayEpoch) return false;
     // An agent that reconnects carries on counting; a second instance using
     // the same UID has its own count. Only the latter is a duplicate.
     return msg.sequenceNum !== s.sequenceNum + 1n;

@@ -28,6 +28,20 @@ export interface AgentQuery {
   where?: (agent: Agent) => boolean;
 }
 
+/** Where a sweep through agents disconnected long ago resumes: the last agent it saw. */
+export interface DisconnectedCursor {
+  /** Its disconnectedSince (epoch ms). */
+  since: number;
+  uid: string;
+}
+
+export interface DisconnectedQuery {
+  /** Only agents whose disconnectedSince (see disconnected-since.ts) is before this (epoch ms). */
+  before: number;
+  limit: number;
+  after?: DisconnectedCursor;
+}
+
 /** Where agents are kept (secondary port). Uids are hex strings here. */
 export interface AgentRepository {
   get(instanceUid: string): Promise<Agent | undefined>;
@@ -36,7 +50,20 @@ export interface AgentRepository {
    * increments `agent.revision`. Throws RevisionConflictError otherwise.
    */
   save(agent: Agent): Promise<void>;
+  /**
+   * Removes the agent when the stored revision is still `agent.revision`
+   * (nobody changed it since it was read); throws RevisionConflictError otherwise.
+   */
+  delete(agent: Agent): Promise<void>;
   list(query: AgentQuery): Promise<Agent[]>;
+  /**
+   * Agents not connected since before `query.before`, longest disconnected
+   * first (ties in uid order), read through an index kept by save and delete:
+   * the cost is that of the page, not of the fleet.
+   */
+  listDisconnected(query: DisconnectedQuery): Promise<Agent[]>;
+  /** How many agents are stored: from the store's own bookkeeping, not a scan. */
+  count(): Promise<number>;
   /** Counts over every stored agent, or a namespace's (see fleet-summary.ts for their meaning). */
   summarize(namespace?: string): Promise<FleetSummary>;
   ping(): Promise<void>;

@@ -5,9 +5,10 @@ import { runBounded, instanceUidToHex, type Logger } from "@fleetplane/platform"
 import { AgentNotFoundError } from "./agent-errors.js";
 import { newAgent, type CommandTransition } from "./agent-model.js";
 import { namespaceOf } from "./agent-namespace.js";
-import { RevisionConflictError, type AgentQuery, type AgentRepository } from "./agent-repository.js";
+import { RevisionConflictError, type AgentQuery, type AgentRepository, type DisconnectedQuery } from "./agent-repository.js";
 import type { AuditedCommand, CommandAuditPort } from "./command-audit-port.js";
 import { KeyedMutex } from "./keyed-mutex.js";
+import { auditCorrections } from "./audit-reconciliation.js";
 
 export interface AgentStoreOptions {
   agents: AgentRepository;
@@ -125,12 +126,57 @@ export class AgentStore {
   }
 
   /**
+   * Removes the agent from the store, under its lock and read fresh from the
+   * store (another replica may have changed it). `decide` sees the agent
+   * first and may refuse by throwing, or keep it by returning undefined (then
+   * so does remove); what it returns is handed back, and its transitions (the
+   * agent's commands that will never be delivered) are audited once the
+   * agent is gone. AgentNotFoundError when there is none.
+   */
+  remove<T>(uid: string, decide: (agent: Agent) => { result: T; transitions: CommandTransition[] } | undefined): Promise<T | undefined> {
+    return this.mutex.run(uid, async () => {
+      for (let attempt = 0; ; attempt++) {
+        const cached = this.cache.get(uid);
+        const agent = cached ? newest(cached, await this.deps.agents.get(uid)) : await this.deps.agents.get(uid);
+        if (!agent) throw new AgentNotFoundError(uid);
+        const decided = decide(agent);
+        if (!decided) return undefined;
+        try {
+          await this.deps.agents.delete(agent);
+        } catch (err) {
+          this.evict(uid);
+          if (err instanceof RevisionConflictError && attempt < 3) continue;
+          throw err;
+        }
+        this.evict(uid);
+        this.audit(uid, decided.transitions);
+        return decided.result;
+      }
+    });
+  }
+
+  /**
    * Records a new command in the audit trail. Call it from a change's
    * `stored` hook, so the record is queued under the agent's lock before
    * anything can deliver the command.
    */
   record(command: AuditedCommand): Promise<void> {
     return this.deps.audit.record(command);
+  }
+
+  /**
+   * Settles the agent's audit records that missed a transition (a process
+   * died between storing the agent and auditing the change; see
+   * audit-reconciliation.ts). Returns how many it corrected.
+   */
+  async reconcileAudit(uid: string): Promise<number> {
+    // Records first, then the agent (see auditCorrections for why).
+    const unsettled = await this.deps.audit.unsettled(uid);
+    if (unsettled.length === 0) return 0;
+    return this.mutate(uid, { create: false }, (agent) => {
+      const transitions = auditCorrections(agent, unsettled);
+      return { persist: "no", result: transitions.length, transitions };
+    });
   }
 
   /** The agent, if it is in `namespace` (when given): another namespace's agent is not found. */
@@ -144,6 +190,16 @@ export class AgentStore {
     const agents = await this.deps.agents.list(query);
     // Cached agents may carry liveness not yet flushed: show the freshest copy.
     return agents.map((a) => clone(AgentSchema, this.cache.get(instanceUidToHex(a.metadata!.instanceUid)) ?? a));
+  }
+
+  /** Agents not connected since before `query.before`, longest disconnected first (what retention removes). */
+  listDisconnected(query: DisconnectedQuery): Promise<Agent[]> {
+    return this.deps.agents.listDisconnected(query);
+  }
+
+  /** How many agents are stored (the store's own count, not a scan). */
+  countStored(): Promise<number> {
+    return this.deps.agents.count();
   }
 
   /**

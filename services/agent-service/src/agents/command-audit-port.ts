@@ -1,3 +1,4 @@
+import type { UnsettledCommand } from "./audit-reconciliation.js";
 import type { AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { CommandTransition } from "./agent-model.js";
 
@@ -7,7 +8,8 @@ export interface AuditedCommand {
   instanceUid: string;
   /**
    * client_certificate: a signed CSR's certificate offered; certificate_refusal: a CSR refused or denied;
-   * labels, remote_config_cleared: changes to the agent's record that send nothing by themselves.
+   * labels, remote_config_cleared: changes to the agent's record that send nothing by themselves;
+   * agent_deleted: the agent removed from the store (DeleteAgent, or retention).
    */
   kind:
     | "remote_config"
@@ -19,7 +21,8 @@ export interface AuditedCommand {
     | "client_certificate"
     | "certificate_refusal"
     | "labels"
-    | "remote_config_cleared";
+    | "remote_config_cleared"
+    | "agent_deleted";
   configHash: string;
   requestedBy: string;
   /** The agent's namespace ("" when the caller does not know it: read as "default"). */
@@ -46,6 +49,11 @@ export interface CommandAuditPort {
   transition(instanceUid: string, transition: CommandTransition): Promise<void>;
   /** Records a change to a fleet resource. */
   recordChange(change: AuditedChange): Promise<void>;
+  /**
+   * The agent's most recent records that are still PENDING or DELIVERED (see
+   * audit-reconciliation.ts): what may have missed a transition.
+   */
+  unsettled(instanceUid: string): Promise<UnsettledCommand[]>;
 }
 
 /** The audit record of a command just queued for an agent (its hash in hex; empty for commands without payload). */

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { AgentConfigMap } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { CommandKind, ConfigAssignmentSchema, ConfigSource, type Agent, type AgentCommand, type ConfigAssignment } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { GroupChoice } from "../fleet/group-precedence.js";
-import { applyRemoteConfig, type CommandTransition } from "./agent-model.js";
+import { applyRemoteConfig, supersedeUndelivered, type CommandTransition } from "./agent-model.js";
 import { hashesEqual } from "./config-hash.js";
 
 /**
@@ -143,12 +143,7 @@ export function markOwnConfig(agent: Agent): void {
 
 /** No desired config any more: an undelivered RemoteConfigUpdated is superseded, the agent keeps what it runs. */
 function dropGroupConfig(agent: Agent): CommandTransition[] {
-  const transitions: CommandTransition[] = [];
-  agent.commands = agent.commands.filter((c) => {
-    const stale = c.kind === CommandKind.REMOTE_CONFIG_UPDATED && c.deliveredAt === undefined;
-    if (stale) transitions.push({ commandId: c.id, to: "superseded", detail: "the configuration it carried is no longer desired" });
-    return !stale;
-  });
+  const transitions = supersedeUndelivered(agent, CommandKind.REMOTE_CONFIG_UPDATED, "the configuration it carried is no longer desired");
   delete agent.spec!.remoteConfig;
   return transitions;
 }

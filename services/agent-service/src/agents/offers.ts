@@ -1,5 +1,5 @@
 import { clone, create } from "@bufbuild/protobuf";
-import { CommandKind, type Agent, type AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { CommandKind, ConfigSource, type Agent, type AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import {
   AgentCapabilities,
   ConnectionSettingsStatuses,
@@ -31,14 +31,34 @@ import { heartbeatOfferDue, type HeartbeatOffer } from "./heartbeat-offer.js";
 
 type CommandOptions = { commandId: string; requestedBy: string; now: number };
 
-export function applyConnectionSettings(agent: Agent, offers: ConnectionSettingsOffers, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {
+/**
+ * Connection settings as offered (an admin's or a group's): checked, with
+ * the server's hash. `field` prefixes the error (e.g. "group.connection_settings").
+ */
+export function connectionSettingsOffer(offers: ConnectionSettingsOffers, field = "connection settings"): ConnectionSettingsOffers {
   const desired = clone(ConnectionSettingsOffersSchema, offers);
   if (!desired.opamp && !desired.ownMetrics && !desired.ownTraces && !desired.ownLogs && Object.keys(desired.otherConnections).length === 0) {
-    throw new InvalidRequestError("connection settings need at least one of opamp, own_metrics, own_traces, own_logs or other_connections");
+    throw new InvalidRequestError(`${field} need at least one of opamp, own_metrics, own_traces, own_logs or other_connections`);
   }
-  if (desired.opamp && !desired.opamp.destinationEndpoint) throw new InvalidRequestError("opamp connection settings need a destination_endpoint");
+  if (desired.opamp && !desired.opamp.destinationEndpoint) throw new InvalidRequestError(`${field}: opamp connection settings need a destination_endpoint`);
   desired.hash = computeConnectionSettingsHash(desired);
-  (agent.spec ??= {} as NonNullable<Agent["spec"]>).connectionSettings = desired;
+  return desired;
+}
+
+/**
+ * Offers connection settings to the agent as its own (an admin's, or a
+ * signed certificate's): they win over its group's from now on. The group
+ * path (group-offers.ts) marks its offers as the group's after this.
+ */
+export function applyConnectionSettings(agent: Agent, offers: ConnectionSettingsOffers, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {
+  return applyConnectionSettingsOffer(agent, connectionSettingsOffer(offers), ConfigSource.AGENT, options);
+}
+
+/** Stores checked connection settings from `source` and queues their command. */
+export function applyConnectionSettingsOffer(agent: Agent, desired: ConnectionSettingsOffers, source: ConfigSource, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {
+  const spec = (agent.spec ??= {} as NonNullable<Agent["spec"]>);
+  spec.connectionSettings = desired;
+  spec.connectionSettingsSource = source;
   return queuePayloadCommand(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, options, desired.hash, "newer connection settings were offered before delivery");
 }
 
@@ -72,7 +92,8 @@ export function tlsCertificateOf(issued: IssuedCertificate): TLSCertificate {
   return create(TLSCertificateSchema, { cert: new TextEncoder().encode(issued.certificatePem), caCert: new TextEncoder().encode(issued.caCertificatePem) });
 }
 
-export function applyPackagesAvailable(agent: Agent, packages: Record<string, PackageAvailable>, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {
+/** A package set as offered (an admin's or a group's): checked, every package and the set hashed. */
+export function packagesOffer(packages: Record<string, PackageAvailable>): PackagesAvailable {
   const offered: Record<string, PackageAvailable> = {};
   for (const [name, pkg] of Object.entries(packages)) {
     if (!name) throw new InvalidRequestError("every package needs a name");
@@ -81,8 +102,19 @@ export function applyPackagesAvailable(agent: Agent, packages: Record<string, Pa
     if (copy.hash.length === 0) copy.hash = computePackageHash(copy);
     offered[name] = copy;
   }
-  const desired = create(PackagesAvailableSchema, { packages: offered, allPackagesHash: computeAllPackagesHash(offered) });
-  (agent.spec ??= {} as NonNullable<Agent["spec"]>).packagesAvailable = desired;
+  return create(PackagesAvailableSchema, { packages: offered, allPackagesHash: computeAllPackagesHash(offered) });
+}
+
+/** Offers a package set to the agent as its own (wins over its group's; see applyConnectionSettings). */
+export function applyPackagesAvailable(agent: Agent, packages: Record<string, PackageAvailable>, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {
+  return applyPackageSet(agent, packagesOffer(packages), ConfigSource.AGENT, options);
+}
+
+/** Stores a checked package set from `source` and queues its command. */
+export function applyPackageSet(agent: Agent, desired: PackagesAvailable, source: ConfigSource, options: CommandOptions): { command: AgentCommand; transitions: CommandTransition[] } {
+  const spec = (agent.spec ??= {} as NonNullable<Agent["spec"]>);
+  spec.packagesAvailable = desired;
+  spec.packagesSource = source;
   return queuePayloadCommand(agent, CommandKind.PACKAGES_AVAILABLE, options, desired.allPackagesHash, "a newer package set was offered before delivery");
 }
 

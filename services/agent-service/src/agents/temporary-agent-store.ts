@@ -21,7 +21,7 @@ export function temporaryAgentStore(
   const repository = createLmdbAgentRepository(embedded);
   const store = new AgentStore({
     agents: o.wrap ? o.wrap(repository) : repository,
-    audit: o.audit ?? { record: async () => {}, transition: async () => {}, recordChange: async () => {} },
+    audit: o.audit ?? { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] },
     logger: silentLogger(),
     ...(o.livenessFlushMs !== undefined ? { livenessFlushMs: o.livenessFlushMs } : {}),
   });

@@ -5,62 +5,33 @@ import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentConfigMapSchema, CustomMessageSchema, type AgentConfigFile } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex, type Logger, fetchLimit, pageLimit, toPage } from "@fleetplane/platform";
 import { canonicalUid } from "./canonical-uid.js";
-import { asConnectError, guarded } from "./connect-errors.js";
+import { guarded } from "./connect-errors.js";
 import { InvalidRequestError } from "../agents/agent-errors.js";
 import { namespaceOf } from "../agents/agent-namespace.js";
 import type { AdminCommands } from "../agents/admin-commands.js";
-import type { AgentReports } from "../agents/agent-reports.js";
 import type { AgentStore } from "../agents/agent-store.js";
 import { isHealthy, remoteConfigStateOf } from "../agents/fleet-summary.js";
 import { requesterOf } from "./requested-by.js";
 import { requestNamespace } from "../fleet/resource-names.js";
+import { withoutConfigurationSecrets } from "./configuration-secrets.js";
+import { callerMay } from "@fleetplane/access";
 
-/** Bounds the work and memory of one batch call. */
-export const MAX_REPORTS_PER_BATCH = 1000;
-
-/** The three parts of the agents' side that AgentService serves. */
+/** The parts of the agents' side that the admin AgentService serves. */
 export interface AgentServiceParts {
   store: AgentStore;
-  reports: AgentReports;
   commands: AdminCommands;
 }
 
-/** The Connect face of agent-service's AgentService. */
-export function createAgentServiceImpl({ store, reports, commands }: AgentServiceParts, logger: Logger): ServiceImpl<typeof AgentService> {
+/** The admin face of agent-service's AgentService (gateways call AgentGatewayService). */
+export function createAgentServiceImpl({ store, commands }: AgentServiceParts, logger: Logger): ServiceImpl<typeof AgentService> {
   const guard = guarded(logger);
 
   return {
-    reportMessage: (req) =>
-      guard("ReportMessage", async () => {
-        if (!req.connection || !req.message) throw new InvalidRequestError("ReportMessage needs a connection and a message");
-        return reports.reportMessage(req.connection, req.message);
-      }, req.message?.instanceUid),
-    reportMessages: (req) =>
-      guard("ReportMessages", async () => {
-        if (req.reports.length > MAX_REPORTS_PER_BATCH) throw new InvalidRequestError(`at most ${MAX_REPORTS_PER_BATCH} reports per ReportMessages call, got ${req.reports.length}`);
-        const results = await Promise.all(
-          req.reports.map(async (r) => {
-            try {
-              if (!r.connection || !r.message) throw new InvalidRequestError("each report needs a connection and a message");
-              return await reports.reportMessage(r.connection, r.message);
-            } catch (err) {
-              const ce = asConnectError(err, logger, "ReportMessages", r.message?.instanceUid);
-              return { errorCode: ce.code, errorMessage: ce.rawMessage };
-            }
-          }),
-        );
-        return { results };
-      }),
-    pullServerToAgent: (req) =>
-      guard("PullServerToAgent", async () => {
-        const message = await reports.pullServerToAgent(canonicalUid(req.instanceUid), req.connectionId);
-        return message ? { message } : {};
+    getAgent: (req, ctx) =>
+      guard("GetAgent", async () => {
+        const agent = await store.getAgent(canonicalUid(req.instanceUid), requestNamespace(req.namespace));
+        return { agent: callerMay(ctx, "read-secrets") ? agent : withoutConfigurationSecrets(agent) };
       }, req.instanceUid),
-    markDisconnected: (req) =>
-      guard("MarkDisconnected", async () => ({
-        disconnected: await reports.markDisconnected(canonicalUid(req.instanceUid), req.connectionId),
-      }), req.instanceUid),
-    getAgent: (req) => guard("GetAgent", async () => ({ agent: await store.getAgent(canonicalUid(req.instanceUid), requestNamespace(req.namespace)) }), req.instanceUid),
     listAgents: (req) =>
       guard("ListAgents", async () => {
         const limit = pageLimit(req.pageSize);
@@ -77,10 +48,11 @@ export function createAgentServiceImpl({ store, reports, commands }: AgentServic
           where,
         });
         const { page, nextPageToken } = toPage(found, limit, (last) => instanceUidToHex(last.metadata!.instanceUid));
-        return { agents: page, nextPageToken };
+        // Never configuration bodies in a list, whoever asks: lists end up in logs, caches and screenshots.
+        return { agents: page.map(withoutConfigurationSecrets), nextPageToken };
       }),
     getFleetSummary: (req) => guard("GetFleetSummary", async () => ({ summary: await store.fleetSummary(requestNamespace(req.namespace)) })),
-    setRemoteConfig: (req) =>
+    setRemoteConfig: (req, ctx) =>
       guard("SetRemoteConfig", async () => {
         const configMap: Record<string, AgentConfigFile> = {};
         for (const [name, file] of Object.entries(req.files)) {
@@ -89,44 +61,50 @@ export function createAgentServiceImpl({ store, reports, commands }: AgentServic
           configMap[name] = { $typeName: "opamp.proto.v1.AgentConfigFile", body, contentType: file.contentType };
         }
         const uid = canonicalUid(req.instanceUid);
-        const { agent, command, pushed } = await commands.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap }), requesterOf(req.requestedBy), requestNamespace(req.namespace));
+        const { agent, command, pushed } = await commands.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap }), requesterOf(ctx), requestNamespace(req.namespace));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
-    sendCommand: (req) =>
+    sendCommand: (req, ctx) =>
       guard("SendCommand", async () => {
-        const { command, pushed } = await commands.sendCommand(canonicalUid(req.instanceUid), req.kind, requesterOf(req.requestedBy), requestNamespace(req.namespace));
+        const { command, pushed } = await commands.sendCommand(canonicalUid(req.instanceUid), req.kind, requesterOf(ctx), requestNamespace(req.namespace));
         return { command, pushed };
       }, req.instanceUid),
-    setConnectionSettings: (req) =>
+    setConnectionSettings: (req, ctx) =>
       guard("SetConnectionSettings", async () => {
         if (!req.offers) throw new InvalidRequestError("SetConnectionSettings needs offers");
-        const { agent, command, pushed } = await commands.setConnectionSettings(canonicalUid(req.instanceUid), req.offers, requesterOf(req.requestedBy), requestNamespace(req.namespace));
+        const { agent, command, pushed } = await commands.setConnectionSettings(canonicalUid(req.instanceUid), req.offers, requesterOf(ctx), requestNamespace(req.namespace));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
-    setPackagesAvailable: (req) =>
+    setPackagesAvailable: (req, ctx) =>
       guard("SetPackagesAvailable", async () => {
-        const { agent, command, pushed } = await commands.setPackagesAvailable(canonicalUid(req.instanceUid), req.packages, requesterOf(req.requestedBy), requestNamespace(req.namespace));
+        const { agent, command, pushed } = await commands.setPackagesAvailable(canonicalUid(req.instanceUid), req.packages, requesterOf(ctx), requestNamespace(req.namespace));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
-    sendCustomMessage: (req) =>
+    sendCustomMessage: (req, ctx) =>
       guard("SendCustomMessage", async () => {
         const message = create(CustomMessageSchema, { capability: req.capability, type: req.type, data: req.data });
-        const { command, pushed } = await commands.sendCustomMessage(canonicalUid(req.instanceUid), message, requesterOf(req.requestedBy), requestNamespace(req.namespace));
+        const { command, pushed } = await commands.sendCustomMessage(canonicalUid(req.instanceUid), message, requesterOf(ctx), requestNamespace(req.namespace));
         return { command, pushed };
       }, req.instanceUid),
     setAgentLabels: (req, ctx) =>
       guard("SetAgentLabels", async () => {
-        const { agent, commandId, pushed } = await commands.setLabels(canonicalUid(req.instanceUid), req.labels, requesterOf("", ctx), requestNamespace(req.namespace));
+        const { agent, commandId, pushed } = await commands.setLabels(canonicalUid(req.instanceUid), req.labels, requesterOf(ctx), requestNamespace(req.namespace));
         return { agent, commandId, pushed };
       }, req.instanceUid),
     clearRemoteConfig: (req, ctx) =>
       guard("ClearRemoteConfig", async () => {
-        const { agent, commandId, pushed } = await commands.clearRemoteConfig(canonicalUid(req.instanceUid), requesterOf("", ctx), requestNamespace(req.namespace));
+        const { agent, commandId, pushed } = await commands.clearRemoteConfig(canonicalUid(req.instanceUid), requesterOf(ctx), requestNamespace(req.namespace));
         return { agent, commandId, pushed };
+      }, req.instanceUid),
+    deleteAgent: (req, ctx) =>
+      guard("DeleteAgent", async () => {
+        const { commandId, connectionClosed } = await commands.deleteAgent(canonicalUid(req.instanceUid), requesterOf(ctx), requestNamespace(req.namespace), req.force);
+        return { commandId, connectionClosed };
       }, req.instanceUid),
     async *watchAgents(req, ctx) {
       const only = req.instanceUid ? canonicalUid(req.instanceUid) : undefined;
       const namespace = requestNamespace(req.namespace);
+      const shown = callerMay(ctx, "read-secrets") ? (a: Agent) => a : withoutConfigurationSecrets;
       const queue: Agent[] = [];
       let wake: (() => void) | undefined;
       const MAX_BACKLOG = 10_000;
@@ -144,7 +122,7 @@ export function createAgentServiceImpl({ store, reports, commands }: AgentServic
           if (overflow) throw new ConnectError("watcher fell too far behind; reconnect and re-list", Code.ResourceExhausted);
           const next = queue.shift();
           if (next) {
-            yield { agent: next };
+            yield { agent: shown(next) };
             continue;
           }
           await Promise.race([new Promise<void>((r) => (wake = r)), aborted]);

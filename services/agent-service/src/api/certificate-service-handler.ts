@@ -31,9 +31,9 @@ export function createCertificateServiceImpl(requests: CertificateRequestUsecase
         const { page, nextPageToken } = toPage(found, limit, (last) => last.id);
         return { requests: page, nextPageToken };
       }),
-    approveCertificateRequest: (req) =>
-      guard("ApproveCertificateRequest", async () => requests.approve(requestId(req.id), requesterOf(req.approvedBy))),
-    denyCertificateRequest: (req) =>
-      guard("DenyCertificateRequest", async () => requests.deny(requestId(req.id), req.reason, requesterOf(req.deniedBy))),
+    approveCertificateRequest: (req, ctx) =>
+      guard("ApproveCertificateRequest", async () => requests.approve(requestId(req.id), requesterOf(ctx))),
+    denyCertificateRequest: (req, ctx) =>
+      guard("DenyCertificateRequest", async () => requests.deny(requestId(req.id), req.reason, requesterOf(ctx))),
   };
 }

@@ -39,13 +39,13 @@ export function createConfigurationServiceImpl(configurations: Configurations, l
           requestNamespace(req.namespace),
           req.name,
           { description: req.description, files: req.files, message: req.message },
-          requesterOf("", ctx),
+          requesterOf(ctx),
         );
         return { configuration, version: infoOf(version) };
       }),
     createConfigurationVersion: (req, ctx) =>
       guard("CreateConfigurationVersion", async () => {
-        const { configuration, version, created } = await configurations.addVersion(requestNamespace(req.namespace), req.name, { files: req.files, message: req.message }, requesterOf("", ctx));
+        const { configuration, version, created } = await configurations.addVersion(requestNamespace(req.namespace), req.name, { files: req.files, message: req.message }, requesterOf(ctx));
         return { configuration, version: infoOf(version), created };
       }),
     getConfiguration: (req) => guard("GetConfiguration", async () => ({ configuration: await configurations.get(requestNamespace(req.namespace), req.name) })),
@@ -70,7 +70,7 @@ export function createConfigurationServiceImpl(configurations: Configurations, l
       guard("DiffConfigurationVersions", async () => ({ files: await configurations.diff(requestNamespace(req.namespace), req.name, req.fromVersion, req.toVersion) })),
     deleteConfiguration: (req, ctx) =>
       guard("DeleteConfiguration", async () => {
-        await configurations.delete(requestNamespace(req.namespace), req.name, requesterOf("", ctx));
+        await configurations.delete(requestNamespace(req.namespace), req.name, requesterOf(ctx));
         return {};
       }),
   };

@@ -1,11 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { toConnectError } from "@fleetplane/platform-node";
 import { InvalidInstanceUidError, agentLogName, type Logger } from "@fleetplane/platform";
-import { AgentCannotError, AgentNotFoundError, InvalidRequestError } from "../agents/agent-errors.js";
+import { AgentCannotError, AgentConnectedError, AgentNotFoundError, InvalidRequestError } from "../agents/agent-errors.js";
 import { CertificateRequestNotFoundError, CertificateRequestStateError } from "../certificates/certificate-desk.js";
 import { PackageConflictError, PackageNotFoundError } from "../packages/package-errors.js";
 import { FleetResourceExistsError, FleetResourceInUseError, FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
 import { ConfigurationVersionConflictError } from "../fleet/configuration-repository.js";
+import { AgentCredentialRefusedError, EnrollmentTokenNotFoundError } from "../enrollment/enrollment-errors.js";
 
 /**
  * Maps agent-service's domain errors onto Connect codes; anything unexpected
@@ -15,8 +16,10 @@ import { ConfigurationVersionConflictError } from "../fleet/configuration-reposi
 export function fail(err: unknown, logger: Logger, what: string, agent?: string | Uint8Array): never {
   if (err instanceof AgentNotFoundError || err instanceof PackageNotFoundError || err instanceof CertificateRequestNotFoundError) throw new ConnectError(err.message, Code.NotFound);
   if (err instanceof InvalidRequestError || err instanceof InvalidInstanceUidError) throw new ConnectError(err.message, Code.InvalidArgument);
-  if (err instanceof AgentCannotError || err instanceof CertificateRequestStateError) throw new ConnectError(err.message, Code.FailedPrecondition);
+  if (err instanceof AgentCannotError || err instanceof AgentConnectedError || err instanceof CertificateRequestStateError) throw new ConnectError(err.message, Code.FailedPrecondition);
   if (err instanceof PackageConflictError || err instanceof FleetResourceExistsError) throw new ConnectError(err.message, Code.AlreadyExists);
+  if (err instanceof EnrollmentTokenNotFoundError) throw new ConnectError(err.message, Code.NotFound);
+  if (err instanceof AgentCredentialRefusedError) throw new ConnectError(err.message, Code.Unauthenticated);
   if (err instanceof FleetResourceNotFoundError) throw new ConnectError(err.message, Code.NotFound);
   if (err instanceof FleetResourceInUseError) throw new ConnectError(err.message, Code.FailedPrecondition);
   if (err instanceof ConfigurationVersionConflictError) throw new ConnectError(err.message, Code.Aborted);

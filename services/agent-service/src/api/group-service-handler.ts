@@ -21,12 +21,12 @@ export function createGroupServiceImpl(groups: Groups, logger: Logger): ServiceI
   return {
     createGroup: (req, ctx) =>
       guard("CreateGroup", async () => {
-        const { group, agentsMoved } = await groups.create(groupOf(req.group), requesterOf("", ctx));
+        const { group, agentsMoved } = await groups.create(groupOf(req.group), requesterOf(ctx));
         return { group, agentsMoved: BigInt(agentsMoved) };
       }),
     updateGroup: (req, ctx) =>
       guard("UpdateGroup", async () => {
-        const { group, agentsMoved } = await groups.update(groupOf(req.group), requesterOf("", ctx));
+        const { group, agentsMoved } = await groups.update(groupOf(req.group), requesterOf(ctx));
         return { group, agentsMoved: BigInt(agentsMoved) };
       }),
     getGroup: (req) =>
@@ -45,9 +45,17 @@ export function createGroupServiceImpl(groups: Groups, logger: Logger): ServiceI
         const statuses = await groups.statuses(namespace, page);
         return { groups: page.map((group, i) => ({ group, status: statuses[i] })), nextPageToken };
       }),
+    previewGroup: (req) =>
+      guard("PreviewGroup", async () => {
+        const { current, agentsMoved } = await groups.preview(groupOf(req.group), {
+          nextVersion: req.nextVersion,
+          before: req.before.map((p) => ({ group: groupOf(p.group), nextVersion: p.nextVersion })),
+        });
+        return { exists: current !== undefined, ...(current ? { current } : {}), agentsMoved: BigInt(agentsMoved) };
+      }),
     deleteGroup: (req, ctx) =>
       guard("DeleteGroup", async () => {
-        const { agentsMoved } = await groups.delete(requestNamespace(req.namespace), req.name, requesterOf("", ctx));
+        const { agentsMoved } = await groups.delete(requestNamespace(req.namespace), req.name, requesterOf(ctx));
         return { agentsMoved: BigInt(agentsMoved) };
       }),
   };

@@ -9,7 +9,7 @@ import { requesterOf } from "./requested-by.js";
 export function createNamespaceServiceImpl(namespaces: Namespaces, logger: Logger): ServiceImpl<typeof NamespaceService> {
   const guard = guarded(logger);
   return {
-    createNamespace: (req, ctx) => guard("CreateNamespace", async () => ({ namespace: await namespaces.create(req.name, req.description, requesterOf("", ctx)) })),
+    createNamespace: (req, ctx) => guard("CreateNamespace", async () => ({ namespace: await namespaces.create(req.name, req.description, requesterOf(ctx)) })),
     getNamespace: (req) => guard("GetNamespace", async () => ({ namespace: await namespaces.get(req.name) })),
     listNamespaces: (req) =>
       guard("ListNamespaces", async () => {
@@ -20,7 +20,7 @@ export function createNamespaceServiceImpl(namespaces: Namespaces, logger: Logge
       }),
     deleteNamespace: (req, ctx) =>
       guard("DeleteNamespace", async () => {
-        await namespaces.delete(req.name, requesterOf("", ctx));
+        await namespaces.delete(req.name, requesterOf(ctx));
         return {};
       }),
   };

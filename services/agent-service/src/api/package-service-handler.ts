@@ -28,11 +28,11 @@ function decodeToken(token: string): PackageKey {
 export function createPackageServiceImpl(registry: PackageRegistry, logger: Logger): ServiceImpl<typeof PackageService> {
   const guard = guarded(logger);
   return {
-    registerPackage: (req) =>
+    registerPackage: (req, ctx) =>
       guard("RegisterPackage", async () => {
         const { pkg, created } = await registry.register(
           { name: req.name, version: req.version, type: req.type, downloadUrl: req.downloadUrl, sha256: req.sha256, signature: req.signature },
-          requesterOf(req.requestedBy),
+          requesterOf(ctx),
         );
         return { package: pkg, created };
       }),
@@ -53,10 +53,10 @@ export function createPackageServiceImpl(registry: PackageRegistry, logger: Logg
         await registry.delete({ name: req.name, version: req.version });
         return {};
       }),
-    offerPackages: (req) =>
+    offerPackages: (req, ctx) =>
       guard("OfferPackages", async () => {
         const refs = req.packages.map((p) => ({ name: p.name, version: p.version }));
-        const { agent, command, pushed } = await registry.offer(canonicalUid(req.instanceUid), refs, requesterOf(req.requestedBy), requestNamespace(req.namespace));
+        const { agent, command, pushed } = await registry.offer(canonicalUid(req.instanceUid), refs, requesterOf(ctx), requestNamespace(req.namespace));
         return { agent, commandId: command.id, pushed };
       }, req.instanceUid),
   };

@@ -1,12 +1,12 @@
 import type { HandlerContext } from "@connectrpc/connect";
+import { callerOf } from "@fleetplane/access";
 
 /**
- * Who an admin call is recorded as having come from: the requested_by (or
- * approved_by, denied_by) the caller gave, "anonymous" when it gave none.
- * The API has no authentication yet; this is what the audit trail shows.
- * Requests without a requested_by field (the fleet resources) pass only the
- * handler context: once calls are authenticated, the identity comes from it.
+ * Who an admin call is recorded as having come from (requested_by,
+ * approved_by, denied_by in the audit): the identity the admin interceptor
+ * established — "key:<name>" or "oidc:<subject>" — never text from the
+ * request body, whose requested_by fields are deprecated and ignored.
  */
-export function requesterOf(text: string, _context?: HandlerContext): string {
-  return text || "anonymous";
+export function requesterOf(ctx: Pick<HandlerContext, "values">): string {
+  return callerOf(ctx);
 }

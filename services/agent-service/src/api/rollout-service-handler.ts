@@ -20,7 +20,7 @@ export function createRolloutServiceImpl(rollouts: Rollouts, logger: Logger, o: 
     startRollout: (req, ctx) =>
       guard("StartRollout", async () => {
         req.namespace = requestNamespace(req.namespace);
-        return rollouts.start(req, requesterOf("", ctx));
+        return rollouts.start(req, requesterOf(ctx));
       }),
     getRollout: (req) => guard("GetRollout", async () => ({ rollout: await rollouts.get(requestNamespace(req.namespace), req.id) })),
     listRollouts: (req) =>
@@ -30,10 +30,10 @@ export function createRolloutServiceImpl(rollouts: Rollouts, logger: Logger, o: 
         const { page, nextPageToken } = toPage(found, limit, (last) => last.id);
         return { rollouts: page, nextPageToken };
       }),
-    pauseRollout: (req, ctx) => guard("PauseRollout", async () => ({ rollout: await rollouts.pause(requestNamespace(req.namespace), req.id, requesterOf("", ctx), req.reason) })),
-    resumeRollout: (req, ctx) => guard("ResumeRollout", async () => ({ rollout: await rollouts.resume(requestNamespace(req.namespace), req.id, requesterOf("", ctx), req.reason) })),
-    abortRollout: (req, ctx) => guard("AbortRollout", async () => ({ rollout: await rollouts.abort(requestNamespace(req.namespace), req.id, requesterOf("", ctx), req.reason) })),
-    rollbackRollout: (req, ctx) => guard("RollbackRollout", async () => ({ rollout: await rollouts.rollback(requestNamespace(req.namespace), req.id, requesterOf("", ctx), req.reason) })),
+    pauseRollout: (req, ctx) => guard("PauseRollout", async () => ({ rollout: await rollouts.pause(requestNamespace(req.namespace), req.id, requesterOf(ctx), req.reason) })),
+    resumeRollout: (req, ctx) => guard("ResumeRollout", async () => ({ rollout: await rollouts.resume(requestNamespace(req.namespace), req.id, requesterOf(ctx), req.reason) })),
+    abortRollout: (req, ctx) => guard("AbortRollout", async () => ({ rollout: await rollouts.abort(requestNamespace(req.namespace), req.id, requesterOf(ctx), req.reason) })),
+    rollbackRollout: (req, ctx) => guard("RollbackRollout", async () => ({ rollout: await rollouts.rollback(requestNamespace(req.namespace), req.id, requesterOf(ctx), req.reason) })),
     preflight: (req) => guard("Preflight", async () => ({ result: await rollouts.preflight(requestNamespace(req.namespace), req.group, req.version) })),
     /**
      * Reads the store every interval and sends each rollout whose decision

@@ -82,7 +82,7 @@ export class CertificateDesk {
   }
 
   /** Checks and records an agent's CSR; signs it under auto approval. */
-  async receive(instanceUid: string, csr: Uint8Array, agent: { acceptsOpampSettings: boolean }): Promise<CsrDecision> {
+  async receive(instanceUid: string, csr: Uint8Array, agent: { acceptsOpampSettings: boolean; authenticated?: boolean }): Promise<CsrDecision> {
     const now = this.now();
     const request = create(CertificateRequestSchema, {
       id: instanceUidToHex(uuidv7Bytes(now)),
@@ -114,7 +114,7 @@ export class CertificateDesk {
     }
     request.subject = inspected.subject;
     if (!inspected.signatureValid) return refuse("the CSR's signature does not verify with the public key it carries; generate the CSR again with the agent's private key");
-    const problem = csrIdentityProblem(inspected, instanceUid);
+    const problem = csrIdentityProblem(inspected, instanceUid, { authenticated: agent.authenticated ?? false });
     if (problem) return refuse(problem);
 
     if (this.o.approval === "manual") {

@@ -28,7 +28,7 @@ function setup() {
   const connections = createLmdbConnectionRepository(store);
   const agents = new AgentStore({
     agents: createLmdbAgentRepository(store),
-    audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {} },
+    audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] },
     logger: silentLogger(),
     now,
   });

@@ -67,11 +67,28 @@ export class GatewayLeases {
   /** Reaps every gateway whose lease has run out; returns how many agents it disconnected. */
   async reapExpired(): Promise<number> {
     let total = 0;
-    for (const gatewayId of await this.deps.leases.expired(this.now(), 100)) total += await this.reapGateway(gatewayId);
+    for (const gatewayId of await this.deps.leases.expired(this.now(), 100)) total += await this.reapGateway(gatewayId, this.now());
     return total;
   }
 
-  private async reapGateway(gatewayId: string): Promise<number> {
+  /**
+   * Reaps every gateway that holds a lease, expired or not: for a process
+   * that is the only gateway of its store (standalone), whose every lease
+   * found at start belongs to an earlier process of its own — killed, its
+   * lease not yet run out. Its agents must not look connected to a process
+   * that is gone: they would be refused as duplicates when they reconnect.
+   * Call before the new gateway takes leases or agents.
+   */
+  async reapPrevious(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const previous = await this.deps.leases.expired(Number.MAX_SAFE_INTEGER, 100);
+      for (const gatewayId of previous) total += await this.reapGateway(gatewayId, Number.MAX_SAFE_INTEGER);
+      if (previous.length < 100) return total;
+    }
+  }
+
+  private async reapGateway(gatewayId: string, releaseBefore: number): Promise<number> {
     let disconnected = 0;
     let after: string | undefined;
     for (;;) {
@@ -88,7 +105,7 @@ export class GatewayLeases {
       for (const c of stale) await this.deps.connections.delete(c.id);
       if (stale.length < PAGE) break;
     }
-    await this.deps.leases.releaseIfExpired(gatewayId, this.now());
+    await this.deps.leases.releaseIfExpired(gatewayId, releaseBefore);
     this.deps.logger.warn({ gateway: gatewayId, agents: disconnected }, "gateway lease expired: its agents are marked disconnected");
     return disconnected;
   }

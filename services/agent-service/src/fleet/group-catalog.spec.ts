@@ -17,7 +17,7 @@ function setup() {
   const configurations = createLmdbConfigurationRepository(store);
   const reads = { lists: 0 };
   const counted: GroupRepository = { ...groups, list: (ns, q) => (reads.lists++, groups.list(ns, q)) };
-  return { groups, configurations, reads, catalog: new GroupCatalog({ groups: counted, configurations, logger: silentLogger() }) };
+  return { groups, configurations, reads, catalog: new GroupCatalog({ groups: counted, configurations, packages: { get: async () => undefined }, logger: silentLogger() }) };
 }
 
 const group = (name: string, priority: number) => create(GroupSchema, { namespace: "ns", name, priority, configuration: "cfg", configurationVersion: 1 });

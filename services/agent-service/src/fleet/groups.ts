@@ -8,11 +8,15 @@ import type { AgentQuery } from "../agents/agent-repository.js";
 import type { CommandAuditPort } from "../agents/command-audit-port.js";
 import { newCommandId } from "../agents/command-id.js";
 import { assignmentUpToDate } from "../agents/config-assignment.js";
+import { groupOffersUpToDate } from "../agents/group-offers.js";
+import { connectionSettingsOffer } from "../agents/offers.js";
+import { resolvePackageReferences } from "../packages/package-registry.js";
+import type { PackageRepository } from "../packages/package-repository.js";
 import { agentSelectorKeys } from "./agent-selector-keys.js";
 import type { Configurations } from "./configurations.js";
 import { FleetResourceExistsError, FleetResourceInUseError, FleetResourceNotFoundError } from "./fleet-errors.js";
 import type { GroupCatalog, GroupSnapshot } from "./group-catalog.js";
-import { chooseGroup } from "./group-precedence.js";
+import { chooseGroup, sameChoice } from "./group-precedence.js";
 import type { GroupRepository } from "./group-repository.js";
 import { GroupStatusCounter } from "./group-status.js";
 import { validateSelector } from "./label-selector.js";
@@ -22,6 +26,8 @@ export interface GroupsOptions {
   groups: GroupRepository;
   catalog: GroupCatalog;
   configurations: Configurations;
+  /** Registered packages, for the references in groups' package offers. */
+  packages: Pick<PackageRepository, "get">;
   /** Reads agents in pages (the agent store). */
   agents: { listAgents(query: AgentQuery): Promise<Agent[]> };
   /** Applies the namespace's groups to one agent: store, tell its gateway, audit (AdminCommands.reassign). */
@@ -137,12 +143,43 @@ export class Groups {
   }
 
   /**
+   * What creating or updating `input` would do, changing nothing: the same
+   * checks, and how many agents it would move to another group, version or
+   * offers (counted over the namespace's agents in pages, like a change).
+   * `nextVersion`: the group will name a version not created yet; every
+   * agent it would win counts as moved. `before`: groups a plan stores
+   * first, so each of its changes is counted once.
+   */
+  async preview(input: Group, options: { nextVersion?: boolean; before?: readonly { group: Group; nextVersion: boolean }[] } = {}): Promise<{ current?: Group; agentsMoved: number }> {
+    const group = await this.validated(input, { version: !options.nextVersion });
+    const current = await this.deps.groups.get(group.namespace, group.name);
+    let base = await this.deps.catalog.snapshot(group.namespace, { fresh: true });
+    for (const planned of options.before ?? []) {
+      if (planned.group.namespace !== group.namespace) throw new InvalidRequestError(`before: group "${planned.group.name}" is of namespace "${planned.group.namespace}", not "${group.namespace}"`);
+      base = await this.deps.catalog.withGroup(base, planned.group, { nextVersion: planned.nextVersion });
+    }
+    const after = await this.deps.catalog.withGroup(base, group, options);
+    const moves = (agent: Agent) => {
+      const keys = agentSelectorKeys(agent);
+      return !sameChoice(chooseGroup(base.groups, keys), chooseGroup(after.groups, keys));
+    };
+    let moved = 0;
+    for (let cursor: string | undefined; ; ) {
+      const page = await this.deps.agents.listAgents({ namespace: group.namespace, limit: AGENT_PAGE, where: moves, ...(cursor ? { after: cursor } : {}) });
+      moved += page.length;
+      if (page.length < AGENT_PAGE) break;
+      cursor = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
+    }
+    return { ...(current ? { current } : {}), agentsMoved: moved };
+  }
+
+  /**
    * Applies the namespace's groups, as now stored, to every agent whose
    * assignment they change. Returns how many agents moved.
    */
   private async apply(namespace: string, why: string): Promise<number> {
     const snapshot = await this.deps.catalog.snapshot(namespace, { fresh: true });
-    const stale = (agent: Agent) => !assignmentUpToDate(agent, chooseGroup(snapshot.groups, agentSelectorKeys(agent)));
+    const stale = staleUnder(snapshot);
     let moved = 0;
     let pages = 0;
     for (let after: string | undefined; ; ) {
@@ -160,8 +197,11 @@ export class Groups {
     return moved;
   }
 
-  /** Checks a group as given (names, selector, the configuration version it names) and returns a copy to store. */
-  private async validated(input: Group): Promise<Group> {
+  /**
+   * Checks a group as given (names, selector, the configuration version it
+   * names unless `check.version` is false, its offers) and returns a copy to store.
+   */
+  private async validated(input: Group, check: { version: boolean } = { version: true }): Promise<Group> {
     const group = clone(GroupSchema, input);
     requireResourceName("group.name", group.name);
     await this.deps.requireNamespace(group.namespace);
@@ -171,11 +211,13 @@ export class Groups {
       throw new InvalidRequestError(`group.configuration "${group.configuration}" names another namespace; a group uses configurations of its own namespace ("${group.namespace}") only`);
     }
     requireResourceName("group.configuration", group.configuration);
-    if (group.configurationVersion === 0) throw new InvalidRequestError("group.configuration_version is 0: name the version its agents run (versions count from 1)");
-    await this.deps.configurations.getVersion(group.namespace, group.configuration, group.configurationVersion, { configuration: "group.configuration", version: "group.configuration_version" });
-    if (group.connectionSettings || group.packages.length > 0) {
-      throw new InvalidRequestError("group.connection_settings and group.packages are not supported yet; offer them per agent (SetConnectionSettings, OfferPackages)");
+    if (check.version) {
+      if (group.configurationVersion === 0) throw new InvalidRequestError("group.configuration_version is 0: name the version its agents run (versions count from 1)");
+      await this.deps.configurations.getVersion(group.namespace, group.configuration, group.configurationVersion, { configuration: "group.configuration", version: "group.configuration_version" });
     }
+    // Offered to the group's agents like an admin's per-agent offers, which win (group-offers.ts).
+    if (group.connectionSettings) connectionSettingsOffer(group.connectionSettings, "group.connection_settings");
+    await resolvePackageReferences(group.packages, (key) => this.deps.packages.get(key), "group.packages");
     return group;
   }
 
@@ -183,4 +225,12 @@ export class Groups {
     const detail = `priority ${group.priority}, configuration ${group.configuration} version ${group.configurationVersion}`;
     return this.deps.audit.recordChange({ id: newCommandId(this.now()), namespace: group.namespace, resource: `group/${group.name}`, kind, requestedBy, detail });
   }
+}
+
+/** Agents whose assignment or group offers the snapshot's groups would change. */
+function staleUnder(snapshot: GroupSnapshot): (agent: Agent) => boolean {
+  return (agent) => {
+    const choice = chooseGroup(snapshot.groups, agentSelectorKeys(agent));
+    return !assignmentUpToDate(agent, choice) || !groupOffersUpToDate(agent, choice.winner);
+  };
 }

@@ -65,14 +65,30 @@ export class PackageRegistry {
 
   /** Offers registered packages to an agent (of `namespace`), replacing its previous package offer. */
   async offer(uid: string, references: readonly PackageKey[], requestedBy: string, namespace?: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }> {
-    const packages: Record<string, PackageAvailable> = {};
-    for (const ref of references) {
-      if (!ref.name || !ref.version) throw new InvalidRequestError("every package reference needs a name and a version");
-      if (packages[ref.name]) throw new InvalidRequestError(`package "${ref.name}" is referenced twice; an agent is offered one version of each package`);
-      packages[ref.name] = toPackageAvailable(await this.get(ref));
-    }
+    const packages = await resolvePackageReferences(references, (key) => this.deps.packages.get(key));
     return this.deps.offers.setPackagesAvailable(uid, packages, requestedBy, namespace);
   }
+}
+
+/**
+ * Registered packages by reference, as OpAMP offers them (an admin's offer
+ * or a group's). Each name at most once; PackageNotFoundError for a
+ * reference that is not registered. `field` prefixes the other errors.
+ */
+export async function resolvePackageReferences(
+  references: readonly PackageKey[],
+  get: (key: PackageKey) => Promise<Package | undefined>,
+  field = "packages",
+): Promise<Record<string, PackageAvailable>> {
+  const packages: Record<string, PackageAvailable> = {};
+  for (const ref of references) {
+    if (!ref.name || !ref.version) throw new InvalidRequestError(`${field}: every package reference needs a name and a version`);
+    if (packages[ref.name]) throw new InvalidRequestError(`${field}: package "${ref.name}" is referenced twice; an agent is offered one version of each package`);
+    const pkg = await get({ name: ref.name, version: ref.version });
+    if (!pkg) throw new PackageNotFoundError({ name: ref.name, version: ref.version });
+    packages[ref.name] = toPackageAvailable(pkg);
+  }
+  return packages;
 }
 
 /** A registered package as OpAMP offers it: the SHA-256 is the file's content_hash. */

@@ -1,6 +1,8 @@
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { AnyValue, KeyValue } from "@fleetplane/gen/opamp/proto/anyvalue_pb";
 import { AgentCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { ConfigSource, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import type { LabelSelector } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 
 /** Hex form of an instance UID, as the API takes it. */
 export function uidHex(bytes: Uint8Array | undefined): string {
@@ -66,4 +68,25 @@ export function fileText(body: Uint8Array | undefined): string {
 export function shortHash(hash: Uint8Array | string | undefined): string {
   const hex = typeof hash === "string" ? hash : uidHex(hash);
   return hex ? hex.slice(0, 12) : "—";
+}
+
+/**
+ * Why an agent runs what it runs, as the API's assignment says: its own
+ * config ("per-agent"), its group's ("group X"), or none. Agents stored
+ * before assignments existed that carry a config got it from an admin.
+ */
+export function assignmentOf(agent: Agent): { why: string; group: string; version: string; tiedWith: string[] } {
+  const a = agent.spec?.assignment;
+  const own = a?.source === ConfigSource.AGENT || (a?.source !== ConfigSource.GROUP && agent.spec?.remoteConfig?.data !== undefined);
+  const group = a?.group ?? "";
+  const version = a?.configuration ? `${a.configuration} v${a.version}` : "";
+  const why = own ? "per-agent" : a?.source === ConfigSource.GROUP ? `group ${group}` : "none";
+  return { why, group, version: own ? "own config" : version, tiedWith: a?.tiedWith ?? [] };
+}
+
+/** A label selector as one line: "env=prod, service.name In (a, b), canary DoesNotExist"; "every agent" when empty. */
+export function selectorText(selector: LabelSelector | undefined): string {
+  const parts = Object.entries(selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of selector?.matchExpressions ?? []) parts.push(`${e.key} ${e.operator}${e.values.length > 0 ? ` (${e.values.join(", ")})` : ""}`);
+  return parts.join(", ") || "every agent";
 }

@@ -1,10 +1,15 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { actor, setActor } from "./api.js";
+import { accessApi, credential, errorText, forgetCredential, rememberCredential } from "./api.js";
+import { SessionContext, type Session } from "./session.js";
+import { SignInPage } from "./pages/sign-in.js";
 import { onLiveState, startLiveUpdates, type LiveState } from "./live-updates.js";
 import { AgentDetailPage } from "./pages/agent-detail.js";
 import { AgentListPage } from "./pages/agent-list.js";
 import { AuditLogPage } from "./pages/audit-log.js";
+import { ConfigurationDetailPage } from "./pages/configuration-detail.js";
+import { ConfigurationListPage } from "./pages/configuration-list.js";
+import { GroupListPage } from "./pages/group-list.js";
 import { OverviewPage } from "./pages/overview.js";
 import { parseRoute, type Route } from "./route.js";
 import "./styles.css";
@@ -29,7 +34,54 @@ function LiveIndicator() {
   );
 }
 
-function App() {
+/** Asks WhoAmI with the stored credential: the session, or why there is none. */
+async function whoAmI(): Promise<Session> {
+  const who = await accessApi.whoAmI({});
+  return { identity: who.identity, permissions: who.permissions };
+}
+
+/** Signed in: the console; otherwise the sign-in page only. */
+function Root() {
+  const [session, setSession] = useState<Session | undefined>();
+  const [problem, setProblem] = useState<string | undefined>();
+  const [checking, setChecking] = useState(credential() !== undefined);
+  const open = async () => {
+    try {
+      setSession(await whoAmI());
+      setProblem(undefined);
+      startLiveUpdates();
+    } catch (err) {
+      forgetCredential();
+      setProblem(`Not signed in: ${errorText(err)}`);
+    }
+  };
+  useEffect(() => {
+    if (credential()) void open().finally(() => setChecking(false));
+  }, []);
+  if (checking) return <p class="loading">Signing in…</p>;
+  if (!session) {
+    return (
+      <SignInPage
+        problem={problem}
+        onSignIn={async (key) => {
+          rememberCredential(key);
+          await open();
+        }}
+      />
+    );
+  }
+  const signOut = () => {
+    forgetCredential();
+    location.reload(); // drops the live stream and every loaded page
+  };
+  return (
+    <SessionContext.Provider value={session}>
+      <App session={session} onSignOut={signOut} />
+    </SessionContext.Provider>
+  );
+}
+
+function App({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
   const route = useRoute();
   const link = (href: string, label: string, active: boolean) => (
     <a href={href} class={active ? "active" : ""}>
@@ -43,11 +95,16 @@ function App() {
         <nav>
           {link("#/", "Overview", route.page === "overview")}
           {link("#/agents", "Agents", route.page === "agents" || route.page === "agent")}
+          {link("#/groups", "Groups", route.page === "groups")}
+          {link("#/configurations", "Configurations", route.page === "configurations" || route.page === "configuration")}
           {link("#/audit", "Audit log", route.page === "audit")}
         </nav>
-        <label class="actor">
-          acting as <input value={actor()} onChange={(e) => setActor(e.currentTarget.value)} size={14} data-testid="actor" />
-        </label>
+        <span class="actor" data-testid="signed-in-as" title={`may: ${session.permissions.join(", ") || "nothing"}`}>
+          {session.identity}{" "}
+          <button type="button" onClick={onSignOut} data-testid="sign-out">
+            Sign out
+          </button>
+        </span>
         <LiveIndicator />
       </header>
       <main>
@@ -55,12 +112,14 @@ function App() {
         {route.page === "agents" && <AgentListPage filter={route.filter} />}
         {route.page === "agent" && <AgentDetailPage uid={route.uid} />}
         {route.page === "audit" && <AuditLogPage />}
+        {route.page === "groups" && <GroupListPage namespace={route.namespace} />}
+        {route.page === "configurations" && <ConfigurationListPage namespace={route.namespace} />}
+        {route.page === "configuration" && <ConfigurationDetailPage namespace={route.namespace} name={route.name} {...(route.from ? { from: route.from } : {})} {...(route.to ? { to: route.to } : {})} />}
       </main>
     </>
   );
 }
 
-startLiveUpdates();
 const root = document.getElementById("app")!;
 root.replaceChildren(); // the "Loading…" placeholder: Preact adds to a container, it does not clear it
-render(<App />, root);
+render(<Root />, root);

@@ -1,6 +1,6 @@
 import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { describe, expect, it } from "vitest";
-import { agentsHref, formatAttributeFilter, parseAttributeFilter, parseRoute } from "./route.js";
+import { agentsHref, configurationHref, fleetHref, formatAttributeFilter, parseAttributeFilter, parseRoute } from "./route.js";
 
 describe("console routes", () => {
   it("round-trips an agent list filter through the URL", () => {
@@ -20,5 +20,12 @@ describe("console routes", () => {
     expect(parseAttributeFilter(" service.name = checkout ,os.type=linux, ")).toEqual({ attributes: { "service.name": "checkout", "os.type": "linux" } });
     expect(parseAttributeFilter("a=1, oops").error).toBe('"oops" is not key=value');
     expect(formatAttributeFilter({ a: "1", b: "2" })).toBe("a=1, b=2");
+  });
+
+  it("reads and writes the fleet pages' namespace and diff versions", () => {
+    expect(parseRoute("#/groups")).toEqual({ page: "groups", namespace: "default" });
+    expect(parseRoute(fleetHref("configurations", "payments"))).toEqual({ page: "configurations", namespace: "payments" });
+    expect(parseRoute(configurationHref("payments", "gw", { from: 2, to: 5 }))).toEqual({ page: "configuration", namespace: "payments", name: "gw", from: 2, to: 5 });
+    expect(parseRoute(configurationHref("default", "gw"))).toEqual({ page: "configuration", namespace: "default", name: "gw" });
   });
 });

@@ -12,7 +12,10 @@ export type Route =
   | { page: "overview" }
   | { page: "agents"; filter: AgentListFilter }
   | { page: "agent"; uid: string }
-  | { page: "audit" };
+  | { page: "audit" }
+  | { page: "groups"; namespace: string }
+  | { page: "configurations"; namespace: string }
+  | { page: "configuration"; namespace: string; name: string; from?: number; to?: number };
 
 const bool = (v: string | null) => (v === "true" ? true : v === "false" ? false : undefined);
 
@@ -33,6 +36,16 @@ export function parseRoute(hash: string): Route {
     return { page: "agents", filter };
   }
   if (parts[0] === "audit") return { page: "audit" };
+  const namespace = q.get("ns") || "default";
+  if (parts[0] === "groups") return { page: "groups", namespace };
+  if (parts[0] === "configurations" && parts[1]) {
+    const route: Route = { page: "configuration", namespace, name: decodeURIComponent(parts[1]) };
+    const [from, to] = [Number(q.get("from")), Number(q.get("to"))];
+    if (from > 0) route.from = from;
+    if (to > 0) route.to = to;
+    return route;
+  }
+  if (parts[0] === "configurations") return { page: "configurations", namespace };
   return { page: "overview" };
 }
 
@@ -44,6 +57,21 @@ export function agentsHref(filter: Partial<AgentListFilter> = {}): string {
   for (const [k, v] of Object.entries(filter.attributes ?? {})) q.append("attr", `${k}=${v}`);
   const query = q.toString();
   return `#/agents${query ? `?${query}` : ""}`;
+}
+
+/** A fleet page of a namespace ("default" is left out of the URL). */
+export function fleetHref(page: "groups" | "configurations", namespace: string): string {
+  return `#/${page}${namespace === "default" ? "" : `?ns=${encodeURIComponent(namespace)}`}`;
+}
+
+/** A configuration's page; `from` and `to` pick the versions its diff compares. */
+export function configurationHref(namespace: string, name: string, diff: { from?: number; to?: number } = {}): string {
+  const q = new URLSearchParams();
+  if (namespace !== "default") q.set("ns", namespace);
+  if (diff.from) q.set("from", String(diff.from));
+  if (diff.to) q.set("to", String(diff.to));
+  const query = q.toString();
+  return `#/configurations/${encodeURIComponent(name)}${query ? `?${query}` : ""}`;
 }
 
 export function agentHref(uid: string): string {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetplane/agent/v1/agent_service.proto.
  */
 export const file_fleetplane_agent_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("CidmbGVldHBsYW5lL2FnZW50L3YxL2FnZW50X3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuYWdlbnQudjEiewoUUmVwb3J0TWVzc2FnZVJlcXVlc3QSMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbhIuCgdtZXNzYWdlGAIgASgLMh0ub3BhbXAucHJvdG8udjEuQWdlbnRUb1NlcnZlciJpChVSZXBvcnRNZXNzYWdlUmVzcG9uc2USLAoFcmVwbHkYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50EiIKGmhlYXJ0YmVhdF9pbnRlcnZhbF9zZWNvbmRzGAIgASgEIlMKFVJlcG9ydE1lc3NhZ2VzUmVxdWVzdBI6CgdyZXBvcnRzGAEgAygLMikuZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVxdWVzdCJTChZSZXBvcnRNZXNzYWdlc1Jlc3BvbnNlEjkKB3Jlc3VsdHMYASADKAsyKC5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXN1bHQikgEKE1JlcG9ydE1lc3NhZ2VSZXN1bHQSLAoFcmVwbHkYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50EhIKCmVycm9yX2NvZGUYAiABKAUSFQoNZXJyb3JfbWVzc2FnZRgDIAEoCRIiChpoZWFydGJlYXRfaW50ZXJ2YWxfc2Vjb25kcxgEIAEoBCJHChhQdWxsU2VydmVyVG9BZ2VudFJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhUKDWNvbm5lY3Rpb25faWQYAiABKAkiSwoZUHVsbFNlcnZlclRvQWdlbnRSZXNwb25zZRIuCgdtZXNzYWdlGAEgASgLMh0ub3BhbXAucHJvdG8udjEuU2VydmVyVG9BZ2VudCJGChdNYXJrRGlzY29ubmVjdGVkUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCSIwChhNYXJrRGlzY29ubmVjdGVkUmVzcG9uc2USFAoMZGlzY29ubmVjdGVkGAEgASgIIjoKD0dldEFnZW50UmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJIj0KEEdldEFnZW50UmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50In8KEUxpc3RBZ2VudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJEjAKBmZpbHRlchgDIAEoCzIgLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRGaWx0ZXISEQoJbmFtZXNwYWNlGAQgASgJIp0DCgtBZ2VudEZpbHRlchIWCgljb25uZWN0ZWQYASABKAhIAIgBARJIChNyZW1vdGVfY29uZmlnX3N0YXRlGAIgASgOMiYuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdTdGF0ZUgBiAEBEkQKCmF0dHJpYnV0ZXMYAyADKAsyMC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyLkF0dHJpYnV0ZXNFbnRyeRIUCgdoZWFsdGh5GAQgASgISAKIAQESPAoGbGFiZWxzGAUgAygLMiwuZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudEZpbHRlci5MYWJlbHNFbnRyeRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCl9jb25uZWN0ZWRCFgoUX3JlbW90ZV9jb25maWdfc3RhdGVCCgoIX2hlYWx0aHkiWQoSTGlzdEFnZW50c1Jlc3BvbnNlEioKBmFnZW50cxgBIAMoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIisKFkdldEZsZWV0U3VtbWFyeVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIk0KF0dldEZsZWV0U3VtbWFyeVJlc3BvbnNlEjIKB3N1bW1hcnkYASABKAsyIS5mbGVldHBsYW5lLmFnZW50LnYxLkZsZWV0U3VtbWFyeSL9AQoMRmxlZXRTdW1tYXJ5Eg0KBXRvdGFsGAEgASgEEhEKCWNvbm5lY3RlZBgCIAEoBBIPCgdoZWFsdGh5GAMgASgEEhoKEndpdGhfcmVtb3RlX2NvbmZpZxgEIAEoBBJJChRyZW1vdGVfY29uZmlnX3N0YXRlcxgFIAMoCzIrLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnU3RhdGVDb3VudBI4CgthZ2VudF90eXBlcxgGIAMoCzIjLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRUeXBlQ291bnQSGQoRb3RoZXJfYWdlbnRfdHlwZXMYByABKAQiXgoWUmVtb3RlQ29uZmlnU3RhdGVDb3VudBI1CgVzdGF0ZRgBIAEoDjImLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnU3RhdGUSDQoFY291bnQYAiABKAQiPgoOQWdlbnRUeXBlQ291bnQSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg0KBWNvdW50GAMgASgEIlMKEFJlbW90ZUNvbmZpZ0ZpbGUSDgoEdGV4dBgBIAEoCUgAEg4KBGJvZHkYAiABKAxIABIUCgxjb250ZW50X3R5cGUYAyABKAlCCQoHY29udGVudCLzAQoWU2V0UmVtb3RlQ29uZmlnUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSRQoFZmlsZXMYAiADKAsyNi5mbGVldHBsYW5lLmFnZW50LnYxLlNldFJlbW90ZUNvbmZpZ1JlcXVlc3QuRmlsZXNFbnRyeRIUCgxyZXF1ZXN0ZWRfYnkYAyABKAkSEQoJbmFtZXNwYWNlGAQgASgJGlMKCkZpbGVzRW50cnkSCwoDa2V5GAEgASgJEjQKBXZhbHVlGAIgASgLMiUuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdGaWxlOgI4ASJoChdTZXRSZW1vdGVDb25maWdSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgigwEKElNlbmRDb21tYW5kUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSLgoEa2luZBgCIAEoDjIgLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29tbWFuZEtpbmQSFAoMcmVxdWVzdGVkX2J5GAMgASgJEhEKCW5hbWVzcGFjZRgEIAEoCSJZChNTZW5kQ29tbWFuZFJlc3BvbnNlEjIKB2NvbW1hbmQYASABKAsyIS5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50Q29tbWFuZBIOCgZwdXNoZWQYAiABKAgiPQoSV2F0Y2hBZ2VudHNSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkiQAoTV2F0Y2hBZ2VudHNSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQiTAoVU2F2ZUNvbm5lY3Rpb25SZXF1ZXN0EjMKCmNvbm5lY3Rpb24YASABKAsyHy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb24iGAoWU2F2ZUNvbm5lY3Rpb25SZXNwb25zZSIiChRHZXRDb25uZWN0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJMChVHZXRDb25uZWN0aW9uUmVzcG9uc2USMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbiIlChdEZWxldGVDb25uZWN0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIaChhEZWxldGVDb25uZWN0aW9uUmVzcG9uc2UiUwoWTGlzdENvbm5lY3Rpb25zUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImgKF0xpc3RDb25uZWN0aW9uc1Jlc3BvbnNlEjQKC2Nvbm5lY3Rpb25zGAEgAygLMh8uZmxlZXRwbGFuZS5hZ2VudC52MS5Db25uZWN0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJDChhSZW5ld0dhdGV3YXlMZWFzZVJlcXVlc3QSEgoKZ2F0ZXdheV9pZBgBIAEoCRITCgt0dGxfc2Vjb25kcxgCIAEoDSIbChlSZW5ld0dhdGV3YXlMZWFzZVJlc3BvbnNlIjAKGlJlbGVhc2VHYXRld2F5TGVhc2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkiHQobUmVsZWFzZUdhdGV3YXlMZWFzZVJlc3BvbnNlIpcBChxTZXRDb25uZWN0aW9uU2V0dGluZ3NSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRI4CgZvZmZlcnMYAiABKAsyKC5vcGFtcC5wcm90by52MS5Db25uZWN0aW9uU2V0dGluZ3NPZmZlcnMSFAoMcmVxdWVzdGVkX2J5GAMgASgJEhEKCW5hbWVzcGFjZRgEIAEoCSJuCh1TZXRDb25uZWN0aW9uU2V0dGluZ3NSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgigQIKG1NldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSUAoIcGFja2FnZXMYAiADKAsyPi5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdC5QYWNrYWdlc0VudHJ5EhQKDHJlcXVlc3RlZF9ieRgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkaUQoNUGFja2FnZXNFbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKAsyIC5vcGFtcC5wcm90by52MS5QYWNrYWdlQXZhaWxhYmxlOgI4ASJtChxTZXRQYWNrYWdlc0F2YWlsYWJsZVJlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBISCgpjb21tYW5kX2lkGAIgASgJEg4KBnB1c2hlZBgDIAEoCCKJAQoYU2VuZEN1c3RvbU1lc3NhZ2VSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRISCgpjYXBhYmlsaXR5GAIgASgJEgwKBHR5cGUYAyABKAkSDAoEZGF0YRgEIAEoDBIUCgxyZXF1ZXN0ZWRfYnkYBSABKAkSEQoJbmFtZXNwYWNlGAYgASgJIl8KGVNlbmRDdXN0b21NZXNzYWdlUmVzcG9uc2USMgoHY29tbWFuZBgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRDb21tYW5kEg4KBnB1c2hlZBgCIAEoCCK3AQoVU2V0QWdlbnRMYWJlbHNSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkSRgoGbGFiZWxzGAMgAygLMjYuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRBZ2VudExhYmVsc1JlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJnChZTZXRBZ2VudExhYmVsc1Jlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBISCgpjb21tYW5kX2lkGAIgASgJEg4KBnB1c2hlZBgDIAEoCCJDChhDbGVhclJlbW90ZUNvbmZpZ1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCSJqChlDbGVhclJlbW90ZUNvbmZpZ1Jlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBISCgpjb21tYW5kX2lkGAIgASgJEg4KBnB1c2hlZBgDIAEoCDLwDAoMQWdlbnRTZXJ2aWNlEmYKDVJlcG9ydE1lc3NhZ2USKS5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXF1ZXN0GiouZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVzcG9uc2USaQoOUmVwb3J0TWVzc2FnZXMSKi5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VzUmVxdWVzdBorLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZXNSZXNwb25zZRJyChFQdWxsU2VydmVyVG9BZ2VudBItLmZsZWV0cGxhbmUuYWdlbnQudjEuUHVsbFNlcnZlclRvQWdlbnRSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5hZ2VudC52MS5QdWxsU2VydmVyVG9BZ2VudFJlc3BvbnNlEm8KEE1hcmtEaXNjb25uZWN0ZWQSLC5mbGVldHBsYW5lLmFnZW50LnYxLk1hcmtEaXNjb25uZWN0ZWRSZXF1ZXN0Gi0uZmxlZXRwbGFuZS5hZ2VudC52MS5NYXJrRGlzY29ubmVjdGVkUmVzcG9uc2USVwoIR2V0QWdlbnQSJC5mbGVldHBsYW5lLmFnZW50LnYxLkdldEFnZW50UmVxdWVzdBolLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0QWdlbnRSZXNwb25zZRJdCgpMaXN0QWdlbnRzEiYuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0QWdlbnRzUmVxdWVzdBonLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdEFnZW50c1Jlc3BvbnNlEmwKD0dldEZsZWV0U3VtbWFyeRIrLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0RmxlZXRTdW1tYXJ5UmVxdWVzdBosLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0RmxlZXRTdW1tYXJ5UmVzcG9uc2USbAoPU2V0UmVtb3RlQ29uZmlnEisuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRSZW1vdGVDb25maWdSZXF1ZXN0GiwuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRSZW1vdGVDb25maWdSZXNwb25zZRJgCgtTZW5kQ29tbWFuZBInLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZENvbW1hbmRSZXF1ZXN0GiguZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ29tbWFuZFJlc3BvbnNlEn4KFVNldENvbm5lY3Rpb25TZXR0aW5ncxIxLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0Q29ubmVjdGlvblNldHRpbmdzUmVxdWVzdBoyLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0Q29ubmVjdGlvblNldHRpbmdzUmVzcG9uc2USewoUU2V0UGFja2FnZXNBdmFpbGFibGUSMC5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdBoxLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UGFja2FnZXNBdmFpbGFibGVSZXNwb25zZRJyChFTZW5kQ3VzdG9tTWVzc2FnZRItLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZEN1c3RvbU1lc3NhZ2VSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ3VzdG9tTWVzc2FnZVJlc3BvbnNlEmkKDlNldEFnZW50TGFiZWxzEiouZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRBZ2VudExhYmVsc1JlcXVlc3QaKy5mbGVldHBsYW5lLmFnZW50LnYxLlNldEFnZW50TGFiZWxzUmVzcG9uc2UScgoRQ2xlYXJSZW1vdGVDb25maWcSLS5mbGVldHBsYW5lLmFnZW50LnYxLkNsZWFyUmVtb3RlQ29uZmlnUmVxdWVzdBouLmZsZWV0cGxhbmUuYWdlbnQudjEuQ2xlYXJSZW1vdGVDb25maWdSZXNwb25zZRJiCgtXYXRjaEFnZW50cxInLmZsZWV0cGxhbmUuYWdlbnQudjEuV2F0Y2hBZ2VudHNSZXF1ZXN0GiguZmxlZXRwbGFuZS5hZ2VudC52MS5XYXRjaEFnZW50c1Jlc3BvbnNlMAEyswUKEUNvbm5lY3Rpb25TZXJ2aWNlEmkKDlNhdmVDb25uZWN0aW9uEiouZmxlZXRwbGFuZS5hZ2VudC52MS5TYXZlQ29ubmVjdGlvblJlcXVlc3QaKy5mbGVldHBsYW5lLmFnZW50LnYxLlNhdmVDb25uZWN0aW9uUmVzcG9uc2USZgoNR2V0Q29ubmVjdGlvbhIpLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0Q29ubmVjdGlvblJlcXVlc3QaKi5mbGVldHBsYW5lLmFnZW50LnYxLkdldENvbm5lY3Rpb25SZXNwb25zZRJvChBEZWxldGVDb25uZWN0aW9uEiwuZmxlZXRwbGFuZS5hZ2VudC52MS5EZWxldGVDb25uZWN0aW9uUmVxdWVzdBotLmZsZWV0cGxhbmUuYWdlbnQudjEuRGVsZXRlQ29ubmVjdGlvblJlc3BvbnNlEmwKD0xpc3RDb25uZWN0aW9ucxIrLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdENvbm5lY3Rpb25zUmVxdWVzdBosLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdENvbm5lY3Rpb25zUmVzcG9uc2UScgoRUmVuZXdHYXRld2F5TGVhc2USLS5mbGVldHBsYW5lLmFnZW50LnYxLlJlbmV3R2F0ZXdheUxlYXNlUmVxdWVzdBouLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVuZXdHYXRld2F5TGVhc2VSZXNwb25zZRJ4ChNSZWxlYXNlR2F0ZXdheUxlYXNlEi8uZmxlZXRwbGFuZS5hZ2VudC52MS5SZWxlYXNlR2F0ZXdheUxlYXNlUmVxdWVzdBowLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVsZWFzZUdhdGV3YXlMZWFzZVJlc3BvbnNlYgZwcm90bzM", [file_fleetplane_agent_v1_agent, file_opamp_proto_opamp]);
+  fileDesc("CidmbGVldHBsYW5lL2FnZW50L3YxL2FnZW50X3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuYWdlbnQudjEiewoUUmVwb3J0TWVzc2FnZVJlcXVlc3QSMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbhIuCgdtZXNzYWdlGAIgASgLMh0ub3BhbXAucHJvdG8udjEuQWdlbnRUb1NlcnZlciJpChVSZXBvcnRNZXNzYWdlUmVzcG9uc2USLAoFcmVwbHkYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50EiIKGmhlYXJ0YmVhdF9pbnRlcnZhbF9zZWNvbmRzGAIgASgEIlMKFVJlcG9ydE1lc3NhZ2VzUmVxdWVzdBI6CgdyZXBvcnRzGAEgAygLMikuZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVxdWVzdCJTChZSZXBvcnRNZXNzYWdlc1Jlc3BvbnNlEjkKB3Jlc3VsdHMYASADKAsyKC5mbGVldHBsYW5lLmFnZW50LnYxLlJlcG9ydE1lc3NhZ2VSZXN1bHQikgEKE1JlcG9ydE1lc3NhZ2VSZXN1bHQSLAoFcmVwbHkYASABKAsyHS5vcGFtcC5wcm90by52MS5TZXJ2ZXJUb0FnZW50EhIKCmVycm9yX2NvZGUYAiABKAUSFQoNZXJyb3JfbWVzc2FnZRgDIAEoCRIiChpoZWFydGJlYXRfaW50ZXJ2YWxfc2Vjb25kcxgEIAEoBCJHChhQdWxsU2VydmVyVG9BZ2VudFJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhUKDWNvbm5lY3Rpb25faWQYAiABKAkiSwoZUHVsbFNlcnZlclRvQWdlbnRSZXNwb25zZRIuCgdtZXNzYWdlGAEgASgLMh0ub3BhbXAucHJvdG8udjEuU2VydmVyVG9BZ2VudCJGChdNYXJrRGlzY29ubmVjdGVkUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCSIwChhNYXJrRGlzY29ubmVjdGVkUmVzcG9uc2USFAoMZGlzY29ubmVjdGVkGAEgASgIIjoKD0dldEFnZW50UmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJIj0KEEdldEFnZW50UmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50In8KEUxpc3RBZ2VudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJEjAKBmZpbHRlchgDIAEoCzIgLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRGaWx0ZXISEQoJbmFtZXNwYWNlGAQgASgJIp0DCgtBZ2VudEZpbHRlchIWCgljb25uZWN0ZWQYASABKAhIAIgBARJIChNyZW1vdGVfY29uZmlnX3N0YXRlGAIgASgOMiYuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdTdGF0ZUgBiAEBEkQKCmF0dHJpYnV0ZXMYAyADKAsyMC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyLkF0dHJpYnV0ZXNFbnRyeRIUCgdoZWFsdGh5GAQgASgISAKIAQESPAoGbGFiZWxzGAUgAygLMiwuZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudEZpbHRlci5MYWJlbHNFbnRyeRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCl9jb25uZWN0ZWRCFgoUX3JlbW90ZV9jb25maWdfc3RhdGVCCgoIX2hlYWx0aHkiWQoSTGlzdEFnZW50c1Jlc3BvbnNlEioKBmFnZW50cxgBIAMoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIisKFkdldEZsZWV0U3VtbWFyeVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIk0KF0dldEZsZWV0U3VtbWFyeVJlc3BvbnNlEjIKB3N1bW1hcnkYASABKAsyIS5mbGVldHBsYW5lLmFnZW50LnYxLkZsZWV0U3VtbWFyeSL9AQoMRmxlZXRTdW1tYXJ5Eg0KBXRvdGFsGAEgASgEEhEKCWNvbm5lY3RlZBgCIAEoBBIPCgdoZWFsdGh5GAMgASgEEhoKEndpdGhfcmVtb3RlX2NvbmZpZxgEIAEoBBJJChRyZW1vdGVfY29uZmlnX3N0YXRlcxgFIAMoCzIrLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnU3RhdGVDb3VudBI4CgthZ2VudF90eXBlcxgGIAMoCzIjLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRUeXBlQ291bnQSGQoRb3RoZXJfYWdlbnRfdHlwZXMYByABKAQiXgoWUmVtb3RlQ29uZmlnU3RhdGVDb3VudBI1CgVzdGF0ZRgBIAEoDjImLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnU3RhdGUSDQoFY291bnQYAiABKAQiPgoOQWdlbnRUeXBlQ291bnQSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg0KBWNvdW50GAMgASgEIlMKEFJlbW90ZUNvbmZpZ0ZpbGUSDgoEdGV4dBgBIAEoCUgAEg4KBGJvZHkYAiABKAxIABIUCgxjb250ZW50X3R5cGUYAyABKAlCCQoHY29udGVudCL3AQoWU2V0UmVtb3RlQ29uZmlnUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSRQoFZmlsZXMYAiADKAsyNi5mbGVldHBsYW5lLmFnZW50LnYxLlNldFJlbW90ZUNvbmZpZ1JlcXVlc3QuRmlsZXNFbnRyeRIYCgxyZXF1ZXN0ZWRfYnkYAyABKAlCAhgBEhEKCW5hbWVzcGFjZRgEIAEoCRpTCgpGaWxlc0VudHJ5EgsKA2tleRgBIAEoCRI0CgV2YWx1ZRgCIAEoCzIlLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnRmlsZToCOAEiaAoXU2V0UmVtb3RlQ29uZmlnUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIIocBChJTZW5kQ29tbWFuZFJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEi4KBGtpbmQYAiABKA4yIC5mbGVldHBsYW5lLmFnZW50LnYxLkNvbW1hbmRLaW5kEhgKDHJlcXVlc3RlZF9ieRgDIAEoCUICGAESEQoJbmFtZXNwYWNlGAQgASgJIlkKE1NlbmRDb21tYW5kUmVzcG9uc2USMgoHY29tbWFuZBgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRDb21tYW5kEg4KBnB1c2hlZBgCIAEoCCI9ChJXYXRjaEFnZW50c1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCSJAChNXYXRjaEFnZW50c1Jlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudCJMChVTYXZlQ29ubmVjdGlvblJlcXVlc3QSMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbiIYChZTYXZlQ29ubmVjdGlvblJlc3BvbnNlIiIKFEdldENvbm5lY3Rpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkwKFUdldENvbm5lY3Rpb25SZXNwb25zZRIzCgpjb25uZWN0aW9uGAEgASgLMh8uZmxlZXRwbGFuZS5hZ2VudC52MS5Db25uZWN0aW9uIiUKF0RlbGV0ZUNvbm5lY3Rpb25SZXF1ZXN0EgoKAmlkGAEgASgJIhoKGERlbGV0ZUNvbm5lY3Rpb25SZXNwb25zZSJTChZMaXN0Q29ubmVjdGlvbnNSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiaAoXTGlzdENvbm5lY3Rpb25zUmVzcG9uc2USNAoLY29ubmVjdGlvbnMYASADKAsyHy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkMKGFJlbmV3R2F0ZXdheUxlYXNlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhMKC3R0bF9zZWNvbmRzGAIgASgNIhsKGVJlbmV3R2F0ZXdheUxlYXNlUmVzcG9uc2UiMAoaUmVsZWFzZUdhdGV3YXlMZWFzZVJlcXVlc3QSEgoKZ2F0ZXdheV9pZBgBIAEoCSIdChtSZWxlYXNlR2F0ZXdheUxlYXNlUmVzcG9uc2UimwEKHFNldENvbm5lY3Rpb25TZXR0aW5nc1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEjgKBm9mZmVycxgCIAEoCzIoLm9wYW1wLnByb3RvLnYxLkNvbm5lY3Rpb25TZXR0aW5nc09mZmVycxIYCgxyZXF1ZXN0ZWRfYnkYAyABKAlCAhgBEhEKCW5hbWVzcGFjZRgEIAEoCSJuCh1TZXRDb25uZWN0aW9uU2V0dGluZ3NSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgihQIKG1NldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSUAoIcGFja2FnZXMYAiADKAsyPi5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdC5QYWNrYWdlc0VudHJ5EhgKDHJlcXVlc3RlZF9ieRgDIAEoCUICGAESEQoJbmFtZXNwYWNlGAQgASgJGlEKDVBhY2thZ2VzRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgLMiAub3BhbXAucHJvdG8udjEuUGFja2FnZUF2YWlsYWJsZToCOAEibQocU2V0UGFja2FnZXNBdmFpbGFibGVSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgijQEKGFNlbmRDdXN0b21NZXNzYWdlUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSEgoKY2FwYWJpbGl0eRgCIAEoCRIMCgR0eXBlGAMgASgJEgwKBGRhdGEYBCABKAwSGAoMcmVxdWVzdGVkX2J5GAUgASgJQgIYARIRCgluYW1lc3BhY2UYBiABKAkiXwoZU2VuZEN1c3RvbU1lc3NhZ2VSZXNwb25zZRIyCgdjb21tYW5kGAEgASgLMiEuZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudENvbW1hbmQSDgoGcHVzaGVkGAIgASgIIrcBChVTZXRBZ2VudExhYmVsc1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRJGCgZsYWJlbHMYAyADKAsyNi5mbGVldHBsYW5lLmFnZW50LnYxLlNldEFnZW50TGFiZWxzUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImcKFlNldEFnZW50TGFiZWxzUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIIkMKGENsZWFyUmVtb3RlQ29uZmlnUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJImoKGUNsZWFyUmVtb3RlQ29uZmlnUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIIkwKEkRlbGV0ZUFnZW50UmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEg0KBWZvcmNlGAMgASgIIkQKE0RlbGV0ZUFnZW50UmVzcG9uc2USEgoKY29tbWFuZF9pZBgBIAEoCRIZChFjb25uZWN0aW9uX2Nsb3NlZBgCIAEoCDKaCgoMQWdlbnRTZXJ2aWNlElcKCEdldEFnZW50EiQuZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRBZ2VudFJlcXVlc3QaJS5mbGVldHBsYW5lLmFnZW50LnYxLkdldEFnZW50UmVzcG9uc2USXQoKTGlzdEFnZW50cxImLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdEFnZW50c1JlcXVlc3QaJy5mbGVldHBsYW5lLmFnZW50LnYxLkxpc3RBZ2VudHNSZXNwb25zZRJsCg9HZXRGbGVldFN1bW1hcnkSKy5mbGVldHBsYW5lLmFnZW50LnYxLkdldEZsZWV0U3VtbWFyeVJlcXVlc3QaLC5mbGVldHBsYW5lLmFnZW50LnYxLkdldEZsZWV0U3VtbWFyeVJlc3BvbnNlEmwKD1NldFJlbW90ZUNvbmZpZxIrLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UmVtb3RlQ29uZmlnUmVxdWVzdBosLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UmVtb3RlQ29uZmlnUmVzcG9uc2USYAoLU2VuZENvbW1hbmQSJy5mbGVldHBsYW5lLmFnZW50LnYxLlNlbmRDb21tYW5kUmVxdWVzdBooLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZENvbW1hbmRSZXNwb25zZRJ+ChVTZXRDb25uZWN0aW9uU2V0dGluZ3MSMS5mbGVldHBsYW5lLmFnZW50LnYxLlNldENvbm5lY3Rpb25TZXR0aW5nc1JlcXVlc3QaMi5mbGVldHBsYW5lLmFnZW50LnYxLlNldENvbm5lY3Rpb25TZXR0aW5nc1Jlc3BvbnNlEnsKFFNldFBhY2thZ2VzQXZhaWxhYmxlEjAuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRQYWNrYWdlc0F2YWlsYWJsZVJlcXVlc3QaMS5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVzcG9uc2UScgoRU2VuZEN1c3RvbU1lc3NhZ2USLS5mbGVldHBsYW5lLmFnZW50LnYxLlNlbmRDdXN0b21NZXNzYWdlUmVxdWVzdBouLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZEN1c3RvbU1lc3NhZ2VSZXNwb25zZRJpCg5TZXRBZ2VudExhYmVscxIqLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0QWdlbnRMYWJlbHNSZXF1ZXN0GisuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRBZ2VudExhYmVsc1Jlc3BvbnNlEnIKEUNsZWFyUmVtb3RlQ29uZmlnEi0uZmxlZXRwbGFuZS5hZ2VudC52MS5DbGVhclJlbW90ZUNvbmZpZ1JlcXVlc3QaLi5mbGVldHBsYW5lLmFnZW50LnYxLkNsZWFyUmVtb3RlQ29uZmlnUmVzcG9uc2USYAoLRGVsZXRlQWdlbnQSJy5mbGVldHBsYW5lLmFnZW50LnYxLkRlbGV0ZUFnZW50UmVxdWVzdBooLmZsZWV0cGxhbmUuYWdlbnQudjEuRGVsZXRlQWdlbnRSZXNwb25zZRJiCgtXYXRjaEFnZW50cxInLmZsZWV0cGxhbmUuYWdlbnQudjEuV2F0Y2hBZ2VudHNSZXF1ZXN0GiguZmxlZXRwbGFuZS5hZ2VudC52MS5XYXRjaEFnZW50c1Jlc3BvbnNlMAEy6QEKEUNvbm5lY3Rpb25TZXJ2aWNlEmYKDUdldENvbm5lY3Rpb24SKS5mbGVldHBsYW5lLmFnZW50LnYxLkdldENvbm5lY3Rpb25SZXF1ZXN0GiouZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRDb25uZWN0aW9uUmVzcG9uc2USbAoPTGlzdENvbm5lY3Rpb25zEisuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0Q29ubmVjdGlvbnNSZXF1ZXN0GiwuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0Q29ubmVjdGlvbnNSZXNwb25zZWIGcHJvdG8z", [file_fleetplane_agent_v1_agent, file_opamp_proto_opamp]);
 
 /**
  * @generated from message fleetplane.agent.v1.ReportMessageRequest
@@ -584,9 +584,10 @@ export type SetRemoteConfigRequest = Message<"fleetplane.agent.v1.SetRemoteConfi
   files: { [key: string]: RemoteConfigFile };
 
   /**
-   * Who asks (shown in the audit trail).
+   * Deprecated and ignored: the audit trail names the authenticated caller.
    *
-   * @generated from field: string requested_by = 3;
+   * @generated from field: string requested_by = 3 [deprecated = true];
+   * @deprecated
    */
   requestedBy: string;
 
@@ -653,7 +654,10 @@ export type SendCommandRequest = Message<"fleetplane.agent.v1.SendCommandRequest
   kind: CommandKind;
 
   /**
-   * @generated from field: string requested_by = 3;
+   * Deprecated and ignored: the audit trail names the authenticated caller.
+   *
+   * @generated from field: string requested_by = 3 [deprecated = true];
+   * @deprecated
    */
   requestedBy: string;
 
@@ -967,7 +971,10 @@ export type SetConnectionSettingsRequest = Message<"fleetplane.agent.v1.SetConne
   offers?: ConnectionSettingsOffers | undefined;
 
   /**
-   * @generated from field: string requested_by = 3;
+   * Deprecated and ignored: the audit trail names the authenticated caller.
+   *
+   * @generated from field: string requested_by = 3 [deprecated = true];
+   * @deprecated
    */
   requestedBy: string;
 
@@ -1034,7 +1041,10 @@ export type SetPackagesAvailableRequest = Message<"fleetplane.agent.v1.SetPackag
   packages: { [key: string]: PackageAvailable };
 
   /**
-   * @generated from field: string requested_by = 3;
+   * Deprecated and ignored: the audit trail names the authenticated caller.
+   *
+   * @generated from field: string requested_by = 3 [deprecated = true];
+   * @deprecated
    */
   requestedBy: string;
 
@@ -1110,7 +1120,10 @@ export type SendCustomMessageRequest = Message<"fleetplane.agent.v1.SendCustomMe
   data: Uint8Array;
 
   /**
-   * @generated from field: string requested_by = 5;
+   * Deprecated and ignored: the audit trail names the authenticated caller.
+   *
+   * @generated from field: string requested_by = 5 [deprecated = true];
+   * @deprecated
    */
   requestedBy: string;
 
@@ -1270,56 +1283,74 @@ export const ClearRemoteConfigResponseSchema: GenMessage<ClearRemoteConfigRespon
   messageDesc(file_fleetplane_agent_v1_agent_service, 47);
 
 /**
- * AgentService owns agents: gateways report what agents say and get the reply
- * to send; admins and platforms read agents and tell them what to do.
+ * @generated from message fleetplane.agent.v1.DeleteAgentRequest
+ */
+export type DeleteAgentRequest = Message<"fleetplane.agent.v1.DeleteAgentRequest"> & {
+  /**
+   * @generated from field: string instance_uid = 1;
+   */
+  instanceUid: string;
+
+  /**
+   * The agent's namespace; empty means "default". An agent of another
+   * namespace is NotFound.
+   *
+   * @generated from field: string namespace = 2;
+   */
+  namespace: string;
+
+  /**
+   * Delete a connected agent too: its WebSocket is closed by its gateway.
+   * An agent that connects again (any agent polling over HTTP does) comes
+   * back as a new agent, with no configuration of its own.
+   *
+   * @generated from field: bool force = 3;
+   */
+  force: boolean;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.DeleteAgentRequest.
+ * Use `create(DeleteAgentRequestSchema)` to create a new message.
+ */
+export const DeleteAgentRequestSchema: GenMessage<DeleteAgentRequest> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 48);
+
+/**
+ * @generated from message fleetplane.agent.v1.DeleteAgentResponse
+ */
+export type DeleteAgentResponse = Message<"fleetplane.agent.v1.DeleteAgentResponse"> & {
+  /**
+   * The audit record of the deletion.
+   *
+   * @generated from field: string command_id = 1;
+   */
+  commandId: string;
+
+  /**
+   * The agent was connected over WebSocket and its gateway was told to
+   * close the connection.
+   *
+   * @generated from field: bool connection_closed = 2;
+   */
+  connectionClosed: boolean;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.DeleteAgentResponse.
+ * Use `create(DeleteAgentResponseSchema)` to create a new message.
+ */
+export const DeleteAgentResponseSchema: GenMessage<DeleteAgentResponse> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 49);
+
+/**
+ * AgentService is the admin API over agents: admins and platforms read agents
+ * and tell them what to do. What gateways call is AgentGatewayService
+ * (agent_gateway_service.proto), served on agent-service's internal listener.
  *
  * @generated from service fleetplane.agent.v1.AgentService
  */
 export const AgentService: GenService<{
-  /**
-   * Applies one AgentToServer message and returns the ServerToAgent reply.
-   *
-   * @generated from rpc fleetplane.agent.v1.AgentService.ReportMessage
-   */
-  reportMessage: {
-    methodKind: "unary";
-    input: typeof ReportMessageRequestSchema;
-    output: typeof ReportMessageResponseSchema;
-  },
-  /**
-   * ReportMessage for many agents in one call: gateways batch the messages
-   * that arrive together, so the per-call cost of the hop is paid once per
-   * batch. Results come back in request order; one failing report does not
-   * fail the others.
-   *
-   * @generated from rpc fleetplane.agent.v1.AgentService.ReportMessages
-   */
-  reportMessages: {
-    methodKind: "unary";
-    input: typeof ReportMessagesRequestSchema;
-    output: typeof ReportMessagesResponseSchema;
-  },
-  /**
-   * Builds the message to push to a connected agent (pending commands,
-   * changed config); empty when there is nothing to say.
-   *
-   * @generated from rpc fleetplane.agent.v1.AgentService.PullServerToAgent
-   */
-  pullServerToAgent: {
-    methodKind: "unary";
-    input: typeof PullServerToAgentRequestSchema;
-    output: typeof PullServerToAgentResponseSchema;
-  },
-  /**
-   * Marks the agent disconnected if it is still on the given connection.
-   *
-   * @generated from rpc fleetplane.agent.v1.AgentService.MarkDisconnected
-   */
-  markDisconnected: {
-    methodKind: "unary";
-    input: typeof MarkDisconnectedRequestSchema;
-    output: typeof MarkDisconnectedResponseSchema;
-  },
   /**
    * @generated from rpc fleetplane.agent.v1.AgentService.GetAgent
    */
@@ -1426,6 +1457,18 @@ export const AgentService: GenService<{
     output: typeof ClearRemoteConfigResponseSchema;
   },
   /**
+   * Removes an agent from the store (audited as "agent_deleted"); its
+   * commands' audit records still pending or delivered settle as SUPERSEDED.
+   * A connected agent is refused (FailedPrecondition) unless `force`.
+   *
+   * @generated from rpc fleetplane.agent.v1.AgentService.DeleteAgent
+   */
+  deleteAgent: {
+    methodKind: "unary";
+    input: typeof DeleteAgentRequestSchema;
+    output: typeof DeleteAgentResponseSchema;
+  },
+  /**
    * Streams agent changes as they happen.
    *
    * @generated from rpc fleetplane.agent.v1.AgentService.WatchAgents
@@ -1439,20 +1482,13 @@ export const AgentService: GenService<{
   serviceDesc(file_fleetplane_agent_v1_agent_service, 0);
 
 /**
- * ConnectionService is the ConnectionUsecase of the design: gateways save the
- * connections they hold so the fleet knows where each agent is.
+ * ConnectionService lets admins see which gateway holds which agent. Gateways
+ * save and delete connections and renew their leases through
+ * AgentGatewayService.
  *
  * @generated from service fleetplane.agent.v1.ConnectionService
  */
 export const ConnectionService: GenService<{
-  /**
-   * @generated from rpc fleetplane.agent.v1.ConnectionService.SaveConnection
-   */
-  saveConnection: {
-    methodKind: "unary";
-    input: typeof SaveConnectionRequestSchema;
-    output: typeof SaveConnectionResponseSchema;
-  },
   /**
    * @generated from rpc fleetplane.agent.v1.ConnectionService.GetConnection
    */
@@ -1462,42 +1498,12 @@ export const ConnectionService: GenService<{
     output: typeof GetConnectionResponseSchema;
   },
   /**
-   * @generated from rpc fleetplane.agent.v1.ConnectionService.DeleteConnection
-   */
-  deleteConnection: {
-    methodKind: "unary";
-    input: typeof DeleteConnectionRequestSchema;
-    output: typeof DeleteConnectionResponseSchema;
-  },
-  /**
    * @generated from rpc fleetplane.agent.v1.ConnectionService.ListConnections
    */
   listConnections: {
     methodKind: "unary";
     input: typeof ListConnectionsRequestSchema;
     output: typeof ListConnectionsResponseSchema;
-  },
-  /**
-   * A gateway renews its lease while it is alive. When a lease runs out the
-   * gateway is presumed dead: its agents are marked disconnected and its
-   * connections removed, so a killed gateway leaves no agent "connected".
-   *
-   * @generated from rpc fleetplane.agent.v1.ConnectionService.RenewGatewayLease
-   */
-  renewGatewayLease: {
-    methodKind: "unary";
-    input: typeof RenewGatewayLeaseRequestSchema;
-    output: typeof RenewGatewayLeaseResponseSchema;
-  },
-  /**
-   * A gateway that stops cleanly gives its lease back.
-   *
-   * @generated from rpc fleetplane.agent.v1.ConnectionService.ReleaseGatewayLease
-   */
-  releaseGatewayLease: {
-    methodKind: "unary";
-    input: typeof ReleaseGatewayLeaseRequestSchema;
-    output: typeof ReleaseGatewayLeaseResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetplane_agent_v1_agent_service, 1);

@@ -343,14 +343,17 @@ export type Group = Message<"fleetplane.fleet.v1.Group"> & {
   configurationVersion: number;
 
   /**
-   * Optional connection settings offered to the group's agents (hash ignored).
+   * Optional connection settings offered to the group's agents (hash
+   * ignored), as SetConnectionSettings offers them; an agent's own
+   * (SetConnectionSettings, a signed certificate) wins over the group's.
    *
    * @generated from field: opamp.proto.v1.ConnectionSettingsOffers connection_settings = 8;
    */
   connectionSettings?: ConnectionSettingsOffers | undefined;
 
   /**
-   * Optional registered packages offered to the group's agents.
+   * Optional registered packages (PackageService) offered to the group's
+   * agents that accept packages; an agent's own package offer wins.
    *
    * @generated from field: repeated fleetplane.package.v1.PackageReference packages = 9;
    */

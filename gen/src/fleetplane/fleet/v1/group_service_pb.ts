@@ -12,7 +12,104 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetplane/fleet/v1/group_service.proto.
  */
 export const file_fleetplane_fleet_v1_group_service: GenFile = /*@__PURE__*/
-  fileDesc("CidmbGVldHBsYW5lL2ZsZWV0L3YxL2dyb3VwX3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuZmxlZXQudjEiPwoSQ3JlYXRlR3JvdXBSZXF1ZXN0EikKBWdyb3VwGAEgASgLMhouZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cCJWChNDcmVhdGVHcm91cFJlc3BvbnNlEikKBWdyb3VwGAEgASgLMhouZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cBIUCgxhZ2VudHNfbW92ZWQYAiABKAQiPwoSVXBkYXRlR3JvdXBSZXF1ZXN0EikKBWdyb3VwGAEgASgLMhouZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cCJWChNVcGRhdGVHcm91cFJlc3BvbnNlEikKBWdyb3VwGAEgASgLMhouZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cBIUCgxhZ2VudHNfbW92ZWQYAiABKAQiMgoPR2V0R3JvdXBSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJIm8KEEdldEdyb3VwUmVzcG9uc2USKQoFZ3JvdXAYASABKAsyGi5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwEjAKBnN0YXR1cxgCIAEoCzIgLmZsZWV0cGxhbmUuZmxlZXQudjEuR3JvdXBTdGF0dXMiTQoRTGlzdEdyb3Vwc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImMKEkxpc3RHcm91cHNSZXNwb25zZRI0CgZncm91cHMYASADKAsyJC5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwV2l0aFN0YXR1cxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkibgoPR3JvdXBXaXRoU3RhdHVzEikKBWdyb3VwGAEgASgLMhouZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cBIwCgZzdGF0dXMYAiABKAsyIC5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwU3RhdHVzIjUKEkRlbGV0ZUdyb3VwUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCSIrChNEZWxldGVHcm91cFJlc3BvbnNlEhQKDGFnZW50c19tb3ZlZBgBIAEoBDLsAwoMR3JvdXBTZXJ2aWNlEmAKC0NyZWF0ZUdyb3VwEicuZmxlZXRwbGFuZS5mbGVldC52MS5DcmVhdGVHcm91cFJlcXVlc3QaKC5mbGVldHBsYW5lLmZsZWV0LnYxLkNyZWF0ZUdyb3VwUmVzcG9uc2USYAoLVXBkYXRlR3JvdXASJy5mbGVldHBsYW5lLmZsZWV0LnYxLlVwZGF0ZUdyb3VwUmVxdWVzdBooLmZsZWV0cGxhbmUuZmxlZXQudjEuVXBkYXRlR3JvdXBSZXNwb25zZRJXCghHZXRHcm91cBIkLmZsZWV0cGxhbmUuZmxlZXQudjEuR2V0R3JvdXBSZXF1ZXN0GiUuZmxlZXRwbGFuZS5mbGVldC52MS5HZXRHcm91cFJlc3BvbnNlEl0KCkxpc3RHcm91cHMSJi5mbGVldHBsYW5lLmZsZWV0LnYxLkxpc3RHcm91cHNSZXF1ZXN0GicuZmxlZXRwbGFuZS5mbGVldC52MS5MaXN0R3JvdXBzUmVzcG9uc2USYAoLRGVsZXRlR3JvdXASJy5mbGVldHBsYW5lLmZsZWV0LnYxLkRlbGV0ZUdyb3VwUmVxdWVzdBooLmZsZWV0cGxhbmUuZmxlZXQudjEuRGVsZXRlR3JvdXBSZXNwb25zZWIGcHJvdG8z", [file_fleetplane_fleet_v1_fleet]);
+  fileDesc("CidmbGVldHBsYW5lL2ZsZWV0L3YxL2dyb3VwX3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuZmxlZXQudjEiiQEKE1ByZXZpZXdHcm91cFJlcXVlc3QSKQoFZ3JvdXAYASABKAsyGi5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwEhQKDG5leHRfdmVyc2lvbhgCIAEoCBIxCgZiZWZvcmUYAyADKAsyIS5mbGVldHBsYW5lLmZsZWV0LnYxLlBsYW5uZWRHcm91cCJPCgxQbGFubmVkR3JvdXASKQoFZ3JvdXAYASABKAsyGi5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwEhQKDG5leHRfdmVyc2lvbhgCIAEoCCJpChRQcmV2aWV3R3JvdXBSZXNwb25zZRIOCgZleGlzdHMYASABKAgSKwoHY3VycmVudBgCIAEoCzIaLmZsZWV0cGxhbmUuZmxlZXQudjEuR3JvdXASFAoMYWdlbnRzX21vdmVkGAMgASgEIj8KEkNyZWF0ZUdyb3VwUmVxdWVzdBIpCgVncm91cBgBIAEoCzIaLmZsZWV0cGxhbmUuZmxlZXQudjEuR3JvdXAiVgoTQ3JlYXRlR3JvdXBSZXNwb25zZRIpCgVncm91cBgBIAEoCzIaLmZsZWV0cGxhbmUuZmxlZXQudjEuR3JvdXASFAoMYWdlbnRzX21vdmVkGAIgASgEIj8KElVwZGF0ZUdyb3VwUmVxdWVzdBIpCgVncm91cBgBIAEoCzIaLmZsZWV0cGxhbmUuZmxlZXQudjEuR3JvdXAiVgoTVXBkYXRlR3JvdXBSZXNwb25zZRIpCgVncm91cBgBIAEoCzIaLmZsZWV0cGxhbmUuZmxlZXQudjEuR3JvdXASFAoMYWdlbnRzX21vdmVkGAIgASgEIjIKD0dldEdyb3VwUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCSJvChBHZXRHcm91cFJlc3BvbnNlEikKBWdyb3VwGAEgASgLMhouZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cBIwCgZzdGF0dXMYAiABKAsyIC5mbGVldHBsYW5lLmZsZWV0LnYxLkdyb3VwU3RhdHVzIk0KEUxpc3RHcm91cHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJjChJMaXN0R3JvdXBzUmVzcG9uc2USNAoGZ3JvdXBzGAEgAygLMiQuZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cFdpdGhTdGF0dXMSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIm4KD0dyb3VwV2l0aFN0YXR1cxIpCgVncm91cBgBIAEoCzIaLmZsZWV0cGxhbmUuZmxlZXQudjEuR3JvdXASMAoGc3RhdHVzGAIgASgLMiAuZmxlZXRwbGFuZS5mbGVldC52MS5Hcm91cFN0YXR1cyI1ChJEZWxldGVHcm91cFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkiKwoTRGVsZXRlR3JvdXBSZXNwb25zZRIUCgxhZ2VudHNfbW92ZWQYASABKAQy0QQKDEdyb3VwU2VydmljZRJgCgtDcmVhdGVHcm91cBInLmZsZWV0cGxhbmUuZmxlZXQudjEuQ3JlYXRlR3JvdXBSZXF1ZXN0GiguZmxlZXRwbGFuZS5mbGVldC52MS5DcmVhdGVHcm91cFJlc3BvbnNlEmAKC1VwZGF0ZUdyb3VwEicuZmxlZXRwbGFuZS5mbGVldC52MS5VcGRhdGVHcm91cFJlcXVlc3QaKC5mbGVldHBsYW5lLmZsZWV0LnYxLlVwZGF0ZUdyb3VwUmVzcG9uc2USVwoIR2V0R3JvdXASJC5mbGVldHBsYW5lLmZsZWV0LnYxLkdldEdyb3VwUmVxdWVzdBolLmZsZWV0cGxhbmUuZmxlZXQudjEuR2V0R3JvdXBSZXNwb25zZRJdCgpMaXN0R3JvdXBzEiYuZmxlZXRwbGFuZS5mbGVldC52MS5MaXN0R3JvdXBzUmVxdWVzdBonLmZsZWV0cGxhbmUuZmxlZXQudjEuTGlzdEdyb3Vwc1Jlc3BvbnNlEmAKC0RlbGV0ZUdyb3VwEicuZmxlZXRwbGFuZS5mbGVldC52MS5EZWxldGVHcm91cFJlcXVlc3QaKC5mbGVldHBsYW5lLmZsZWV0LnYxLkRlbGV0ZUdyb3VwUmVzcG9uc2USYwoMUHJldmlld0dyb3VwEiguZmxlZXRwbGFuZS5mbGVldC52MS5QcmV2aWV3R3JvdXBSZXF1ZXN0GikuZmxlZXRwbGFuZS5mbGVldC52MS5QcmV2aWV3R3JvdXBSZXNwb25zZWIGcHJvdG8z", [file_fleetplane_fleet_v1_fleet]);
+
+/**
+ * @generated from message fleetplane.fleet.v1.PreviewGroupRequest
+ */
+export type PreviewGroupRequest = Message<"fleetplane.fleet.v1.PreviewGroupRequest"> & {
+  /**
+   * As for CreateGroupRequest or UpdateGroupRequest.
+   *
+   * @generated from field: fleetplane.fleet.v1.Group group = 1;
+   */
+  group?: Group | undefined;
+
+  /**
+   * The group will name a version the caller creates first (the next version
+   * of its configuration, or version 1 of one not yet created):
+   * configuration_version is not checked, and every agent the group would
+   * win counts as moved.
+   *
+   * @generated from field: bool next_version = 2;
+   */
+  nextVersion: boolean;
+
+  /**
+   * Groups of the same namespace the caller stores before this one (a plan
+   * of several changes, in order): agents are counted as they would stand
+   * after those, so each change is counted once.
+   *
+   * @generated from field: repeated fleetplane.fleet.v1.PlannedGroup before = 3;
+   */
+  before: PlannedGroup[];
+};
+
+/**
+ * Describes the message fleetplane.fleet.v1.PreviewGroupRequest.
+ * Use `create(PreviewGroupRequestSchema)` to create a new message.
+ */
+export const PreviewGroupRequestSchema: GenMessage<PreviewGroupRequest> = /*@__PURE__*/
+  messageDesc(file_fleetplane_fleet_v1_group_service, 0);
+
+/**
+ * A group as a plan will store it.
+ *
+ * @generated from message fleetplane.fleet.v1.PlannedGroup
+ */
+export type PlannedGroup = Message<"fleetplane.fleet.v1.PlannedGroup"> & {
+  /**
+   * @generated from field: fleetplane.fleet.v1.Group group = 1;
+   */
+  group?: Group | undefined;
+
+  /**
+   * As in PreviewGroupRequest.
+   *
+   * @generated from field: bool next_version = 2;
+   */
+  nextVersion: boolean;
+};
+
+/**
+ * Describes the message fleetplane.fleet.v1.PlannedGroup.
+ * Use `create(PlannedGroupSchema)` to create a new message.
+ */
+export const PlannedGroupSchema: GenMessage<PlannedGroup> = /*@__PURE__*/
+  messageDesc(file_fleetplane_fleet_v1_group_service, 1);
+
+/**
+ * @generated from message fleetplane.fleet.v1.PreviewGroupResponse
+ */
+export type PreviewGroupResponse = Message<"fleetplane.fleet.v1.PreviewGroupResponse"> & {
+  /**
+   * False when the namespace has no group of that name (applying creates it).
+   *
+   * @generated from field: bool exists = 1;
+   */
+  exists: boolean;
+
+  /**
+   * The group as stored now (when exists).
+   *
+   * @generated from field: fleetplane.fleet.v1.Group current = 2;
+   */
+  current?: Group | undefined;
+
+  /**
+   * Agents whose group, configuration version or group offers would change.
+   *
+   * @generated from field: uint64 agents_moved = 3;
+   */
+  agentsMoved: bigint;
+};
+
+/**
+ * Describes the message fleetplane.fleet.v1.PreviewGroupResponse.
+ * Use `create(PreviewGroupResponseSchema)` to create a new message.
+ */
+export const PreviewGroupResponseSchema: GenMessage<PreviewGroupResponse> = /*@__PURE__*/
+  messageDesc(file_fleetplane_fleet_v1_group_service, 2);
 
 /**
  * @generated from message fleetplane.fleet.v1.CreateGroupRequest
@@ -32,7 +129,7 @@ export type CreateGroupRequest = Message<"fleetplane.fleet.v1.CreateGroupRequest
  * Use `create(CreateGroupRequestSchema)` to create a new message.
  */
 export const CreateGroupRequestSchema: GenMessage<CreateGroupRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 0);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 3);
 
 /**
  * @generated from message fleetplane.fleet.v1.CreateGroupResponse
@@ -56,7 +153,7 @@ export type CreateGroupResponse = Message<"fleetplane.fleet.v1.CreateGroupRespon
  * Use `create(CreateGroupResponseSchema)` to create a new message.
  */
 export const CreateGroupResponseSchema: GenMessage<CreateGroupResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 1);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 4);
 
 /**
  * @generated from message fleetplane.fleet.v1.UpdateGroupRequest
@@ -73,7 +170,7 @@ export type UpdateGroupRequest = Message<"fleetplane.fleet.v1.UpdateGroupRequest
  * Use `create(UpdateGroupRequestSchema)` to create a new message.
  */
 export const UpdateGroupRequestSchema: GenMessage<UpdateGroupRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 2);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 5);
 
 /**
  * @generated from message fleetplane.fleet.v1.UpdateGroupResponse
@@ -95,7 +192,7 @@ export type UpdateGroupResponse = Message<"fleetplane.fleet.v1.UpdateGroupRespon
  * Use `create(UpdateGroupResponseSchema)` to create a new message.
  */
 export const UpdateGroupResponseSchema: GenMessage<UpdateGroupResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 3);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 6);
 
 /**
  * @generated from message fleetplane.fleet.v1.GetGroupRequest
@@ -117,7 +214,7 @@ export type GetGroupRequest = Message<"fleetplane.fleet.v1.GetGroupRequest"> & {
  * Use `create(GetGroupRequestSchema)` to create a new message.
  */
 export const GetGroupRequestSchema: GenMessage<GetGroupRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 4);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 7);
 
 /**
  * @generated from message fleetplane.fleet.v1.GetGroupResponse
@@ -139,7 +236,7 @@ export type GetGroupResponse = Message<"fleetplane.fleet.v1.GetGroupResponse"> &
  * Use `create(GetGroupResponseSchema)` to create a new message.
  */
 export const GetGroupResponseSchema: GenMessage<GetGroupResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 5);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 8);
 
 /**
  * @generated from message fleetplane.fleet.v1.ListGroupsRequest
@@ -166,7 +263,7 @@ export type ListGroupsRequest = Message<"fleetplane.fleet.v1.ListGroupsRequest">
  * Use `create(ListGroupsRequestSchema)` to create a new message.
  */
 export const ListGroupsRequestSchema: GenMessage<ListGroupsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 6);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 9);
 
 /**
  * @generated from message fleetplane.fleet.v1.ListGroupsResponse
@@ -188,7 +285,7 @@ export type ListGroupsResponse = Message<"fleetplane.fleet.v1.ListGroupsResponse
  * Use `create(ListGroupsResponseSchema)` to create a new message.
  */
 export const ListGroupsResponseSchema: GenMessage<ListGroupsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 7);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 10);
 
 /**
  * @generated from message fleetplane.fleet.v1.GroupWithStatus
@@ -210,7 +307,7 @@ export type GroupWithStatus = Message<"fleetplane.fleet.v1.GroupWithStatus"> & {
  * Use `create(GroupWithStatusSchema)` to create a new message.
  */
 export const GroupWithStatusSchema: GenMessage<GroupWithStatus> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 8);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 11);
 
 /**
  * @generated from message fleetplane.fleet.v1.DeleteGroupRequest
@@ -232,7 +329,7 @@ export type DeleteGroupRequest = Message<"fleetplane.fleet.v1.DeleteGroupRequest
  * Use `create(DeleteGroupRequestSchema)` to create a new message.
  */
 export const DeleteGroupRequestSchema: GenMessage<DeleteGroupRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 9);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 12);
 
 /**
  * @generated from message fleetplane.fleet.v1.DeleteGroupResponse
@@ -249,7 +346,7 @@ export type DeleteGroupResponse = Message<"fleetplane.fleet.v1.DeleteGroupRespon
  * Use `create(DeleteGroupResponseSchema)` to create a new message.
  */
 export const DeleteGroupResponseSchema: GenMessage<DeleteGroupResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_fleet_v1_group_service, 10);
+  messageDesc(file_fleetplane_fleet_v1_group_service, 13);
 
 /**
  * GroupService keeps the groups of a namespace. Creating a group or changing
@@ -306,6 +403,19 @@ export const GroupService: GenService<{
     methodKind: "unary";
     input: typeof DeleteGroupRequestSchema;
     output: typeof DeleteGroupResponseSchema;
+  },
+  /**
+   * What creating or updating the group would do, without doing it: the
+   * same checks as CreateGroup/UpdateGroup, and how many agents the change
+   * would move (another group, version or offers). Changes nothing (a plan,
+   * as `fleetplane apply` prints).
+   *
+   * @generated from rpc fleetplane.fleet.v1.GroupService.PreviewGroup
+   */
+  previewGroup: {
+    methodKind: "unary";
+    input: typeof PreviewGroupRequestSchema;
+    output: typeof PreviewGroupResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetplane_fleet_v1_group_service, 0);

@@ -2,11 +2,12 @@ import { CommandKind, ConnectionType, RemoteConfigState, type Agent } from "@fle
 import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { AgentCapabilities, PackageStatusEnum, RemoteConfigStatuses, type AgentConfigMap } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { useEffect, useState } from "preact/hooks";
-import { actor, agentApi, commandApi, errorText } from "../api.js";
+import { agentApi, commandApi, errorText } from "../api.js";
+import { useCan } from "../session.js";
 import { ConfigEditor } from "../components/config-editor.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { HealthTree } from "../components/health-tree.js";
-import { attributeRows, capabilityNames, enumLabel, fileText, formatTime, hasCapability, shortHash, uidHex } from "../format.js";
+import { assignmentOf, attributeRows, capabilityNames, enumLabel, fileText, formatTime, hasCapability, shortHash, uidHex } from "../format.js";
 import { useLiveRefresh, useLoad } from "../hooks.js";
 import { onAgentChange } from "../live-updates.js";
 
@@ -66,6 +67,9 @@ export function AgentDetailPage({ uid }: { uid: string }) {
   );
   useLiveRefresh(commands.reload, 1_000, isThis);
   const [restart, setRestart] = useState<string | undefined>();
+  // Hidden, not just refused: a viewer sees no buttons it cannot use (the server refuses anyway).
+  const canOperate = useCan("operate");
+  const canReadSecrets = useCan("read-secrets");
 
   const agent = live ?? loaded.data;
   if (loaded.error) return <ErrorBanner error={loaded.error} />;
@@ -77,6 +81,7 @@ export function AgentDetailPage({ uid }: { uid: string }) {
   const rc = agent.spec?.remoteConfig;
   const reported = st?.remoteConfigStatus;
   const editable = editableText(agent);
+  const assignment = assignmentOf(agent);
   const canRestart = hasCapability(caps, AgentCapabilities.AgentCapabilities_AcceptsRestartCommand);
 
   const pushConfig = async (text: string) => {
@@ -86,7 +91,7 @@ export function AgentDetailPage({ uid }: { uid: string }) {
     for (const [name, f] of Object.entries(current)) files[name] = { content: { case: "body", value: f.body }, contentType: f.contentType };
     files[editable.name] = { content: { case: "text", value: text }, contentType: "text/yaml" };
     try {
-      const res = await agentApi.setRemoteConfig({ instanceUid: uid, files, requestedBy: actor() });
+      const res = await agentApi.setRemoteConfig({ instanceUid: uid, files });
       commands.reload();
       return res.pushed ? `Pushed to the agent (command ${res.commandId}).` : `Saved; the agent gets it on its next message (command ${res.commandId}).`;
     } catch (err) {
@@ -96,7 +101,7 @@ export function AgentDetailPage({ uid }: { uid: string }) {
 
   const sendRestart = async () => {
     try {
-      const res = await agentApi.sendCommand({ instanceUid: uid, kind: CommandKind.RESTART, requestedBy: actor() });
+      const res = await agentApi.sendCommand({ instanceUid: uid, kind: CommandKind.RESTART });
       setRestart(res.pushed ? "Restart sent to the agent." : "Restart queued; the agent gets it on its next message.");
       commands.reload();
     } catch (err) {
@@ -183,6 +188,18 @@ export function AgentDetailPage({ uid }: { uid: string }) {
           )}
         </div>
         <div>
+          <h2>Assignment</h2>
+          <Rows
+            testId="assignment"
+            rows={[
+              ["why", assignment.why],
+              ["group", assignment.group || "—"],
+              ["configuration", assignment.version || "—"],
+              ["tied with", assignment.tiedWith.join(", ") || "—"],
+              ["namespace", agent.metadata?.namespace || "default"],
+              ["labels", Object.entries(agent.metadata?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(", ") || "—"],
+            ]}
+          />
           <h2>Remote config</h2>
           <Rows
             testId="remote-config"
@@ -195,14 +212,26 @@ export function AgentDetailPage({ uid }: { uid: string }) {
               ["error", rc?.lastErrorMessage || reported?.errorMessage || "—"],
             ]}
           />
-          <h3>Edit and push</h3>
-          <ConfigEditor key={uid} initialText={editable.text} onPush={pushConfig} />
+          {canOperate && (
+            <>
+              <h3>Edit and push</h3>
+              <ConfigEditor key={uid} initialText={editable.text} onPush={pushConfig} />
+            </>
+          )}
           <h2>Effective config</h2>
-          <ConfigFiles config={st?.effectiveConfig?.configMap} testId="effective-config" />
+          {canReadSecrets ? (
+            <ConfigFiles config={st?.effectiveConfig?.configMap} testId="effective-config" />
+          ) : (
+            <p class="muted" data-testid="effective-config-hidden">
+              Configuration bodies may hold secrets: your role does not show them.
+            </p>
+          )}
           <h2>Commands</h2>
-          <button data-testid="restart" disabled={!canRestart} title={canRestart ? "" : "The agent did not declare AcceptsRestartCommand"} onClick={() => void sendRestart()}>
-            Restart agent
-          </button>
+          {canOperate && (
+            <button data-testid="restart" disabled={!canRestart} title={canRestart ? "" : "The agent did not declare AcceptsRestartCommand"} onClick={() => void sendRestart()}>
+              Restart agent
+            </button>
+          )}
           {restart && (
             <span data-testid="restart-outcome" role="status">
               {" "}

@@ -1,0 +1,37 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { AgentSchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { openEmbeddedStore } from "@fleetplane/platform-node";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { createLmdbAgentRepository } from "./lmdb-agent-repository.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("the embedded agent repository's disconnected index", () => {
+  it("is built once for agents stored before it existed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleetplane-lmdb-index-"));
+    dirs.push(dir);
+    const store = openEmbeddedStore(dir);
+    const before = createLmdbAgentRepository(store);
+    const agents = [1_000, 2_000, 3_000].map((at) =>
+      create(AgentSchema, { metadata: { instanceUid: new Uint8Array(randomBytes(16)) }, status: { connected: false, disconnectedAt: timestampFromMs(at) } }),
+    );
+    for (const agent of agents) await before.save(agent);
+    await before.save(create(AgentSchema, { metadata: { instanceUid: new Uint8Array(randomBytes(16)) }, status: { connected: true } }));
+    // A store written before the index existed: the agents, no index, no marker.
+    for (const name of ["agents-by-disconnected-since", "agents-disconnected-since", "agent-index-builds"]) await store.openDB({ name }).clearAsync();
+
+    const after = createLmdbAgentRepository(store);
+    const listed = await after.listDisconnected({ before: 2_500, limit: 10 });
+    expect(listed.map((a) => a.status!.disconnectedAt!.seconds)).toEqual([1n, 2n]);
+    expect(await after.listDisconnected({ before: 10_000, limit: 10 })).toHaveLength(3);
+    await store.close();
+  });
+});

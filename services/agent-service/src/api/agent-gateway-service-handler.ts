@@ -1,0 +1,89 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
+import type { Logger } from "@fleetplane/platform";
+import { canonicalUid } from "./canonical-uid.js";
+import { asConnectError, guarded } from "./connect-errors.js";
+import { InvalidRequestError } from "../agents/agent-errors.js";
+import type { AgentReports } from "../agents/agent-reports.js";
+import type { ConnectionUsecase } from "../connections/connection-usecase.js";
+import type { GatewayLeases } from "../connections/gateway-leases.js";
+import type { EnrollmentTokens } from "../enrollment/enrollment-tokens.js";
+
+/** Bounds the work and memory of one batch call. */
+export const MAX_REPORTS_PER_BATCH = 1000;
+
+/** What the gateways' side of agent-service is made of. */
+export interface AgentGatewayParts {
+  reports: AgentReports;
+  connections: ConnectionUsecase;
+  leases: GatewayLeases;
+  /** Checks agents' bearer tokens; without it every token is refused. */
+  enrollment?: EnrollmentTokens;
+}
+
+/**
+ * The Connect face gateways call (internal: served on the internal listener
+ * or in process, never on the admin API): reports, pulls, disconnects,
+ * connections and leases.
+ */
+export function createAgentGatewayServiceImpl({ reports, connections, leases, enrollment }: AgentGatewayParts, logger: Logger): ServiceImpl<typeof AgentGatewayService> {
+  const guard = guarded(logger);
+  return {
+    reportMessage: (req) =>
+      guard("ReportMessage", async () => {
+        if (!req.connection || !req.message) throw new InvalidRequestError("ReportMessage needs a connection and a message");
+        return reports.reportMessage(req.connection, req.message);
+      }, req.message?.instanceUid),
+    reportMessages: (req) =>
+      guard("ReportMessages", async () => {
+        if (req.reports.length > MAX_REPORTS_PER_BATCH) throw new InvalidRequestError(`at most ${MAX_REPORTS_PER_BATCH} reports per ReportMessages call, got ${req.reports.length}`);
+        const results = await Promise.all(
+          req.reports.map(async (r) => {
+            try {
+              if (!r.connection || !r.message) throw new InvalidRequestError("each report needs a connection and a message");
+              return await reports.reportMessage(r.connection, r.message);
+            } catch (err) {
+              const ce = asConnectError(err, logger, "ReportMessages", r.message?.instanceUid);
+              return { errorCode: ce.code, errorMessage: ce.rawMessage };
+            }
+          }),
+        );
+        return { results };
+      }),
+    pullServerToAgent: (req) =>
+      guard("PullServerToAgent", async () => {
+        const message = await reports.pullServerToAgent(canonicalUid(req.instanceUid), req.connectionId);
+        return message ? { message } : {};
+      }, req.instanceUid),
+    markDisconnected: (req) =>
+      guard("MarkDisconnected", async () => ({
+        disconnected: await reports.markDisconnected(canonicalUid(req.instanceUid), req.connectionId),
+      }), req.instanceUid),
+    saveConnection: (req) =>
+      guard("SaveConnection", async () => {
+        if (!req.connection?.id) throw new InvalidRequestError("SaveConnection needs a connection with an id");
+        await connections.save(req.connection);
+        return {};
+      }),
+    deleteConnection: (req) =>
+      guard("DeleteConnection", async () => {
+        await connections.delete(req.id);
+        return {};
+      }),
+    renewGatewayLease: (req) =>
+      guard("RenewGatewayLease", async () => {
+        await leases.renew(req.gatewayId, req.ttlSeconds);
+        return {};
+      }),
+    releaseGatewayLease: (req) =>
+      guard("ReleaseGatewayLease", async () => {
+        await leases.release(req.gatewayId);
+        return {};
+      }),
+    authenticateAgent: (req) =>
+      guard("AuthenticateAgent", async () => {
+        const answer = enrollment ? await enrollment.authenticate(req.token) : { refusal: "this server takes no enrollment tokens" };
+        return { credential: answer.credential ?? "", refusal: answer.refusal ?? "" };
+      }),
+  };
+}
