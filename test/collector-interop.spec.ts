@@ -246,4 +246,20 @@ service:
     expect(effectiveText(agent)).toContain("nop");
     expect(Object.keys(agent.status!.availableComponents!.components)).toEqual(expect.arrayContaining(["receivers", "exporters", "extensions"]));
   }, 90_000);
+
+  it("rollout preflight reads the components it reports: refuses a version naming one it lacks (naming it), passes one it has", async () => {
+    const uid = "01936a8e00007000800000000000c01e";
+    await t.agents.setAgentLabels({ instanceUid: uid, labels: { "rollout-preflight": "yes" } });
+    const yaml = (text: string) => ({ "": { body: new TextEncoder().encode(text), contentType: "text/yaml" } });
+    await t.configurations.createConfiguration({ name: "interop-preflight", files: yaml(GOOD.replaceAll("debug", "nop").replace("    verbosity: basic\n", "")), message: "nop" });
+    await t.configurations.createConfigurationVersion({ name: "interop-preflight", files: yaml(GOOD.replaceAll("debug", "kafka")), message: "kafka" });
+    await t.configurations.createConfigurationVersion({ name: "interop-preflight", files: yaml(GOOD), message: "debug" });
+    await t.groups.createGroup({ group: { name: "interop-preflight", configuration: "interop-preflight", configurationVersion: 1, selector: { matchLabels: { "rollout-preflight": "yes" } } } });
+
+    const lacking = await t.rollouts.preflight({ group: "interop-preflight", version: 2 });
+    expect(lacking.result!.missing).toEqual([expect.objectContaining({ instanceUid: uid, missingComponents: ["exporters/kafka"] })]);
+    await expect(t.rollouts.startRollout({ group: "interop-preflight", toVersion: 2 })).rejects.toMatchObject({ code: 9, rawMessage: expect.stringContaining(`${uid} lacks exporters/kafka`) });
+    const has = await t.rollouts.preflight({ group: "interop-preflight", version: 3 });
+    expect(has.result).toMatchObject({ passed: [uid], missing: [], unknown: [], components: ["exporters/debug", "receivers/nop"] });
+  }, 60_000);
 });

@@ -55,6 +55,7 @@ describe("admins with grpcurl (gRPC server reflection, no proto files)", () => {
       "fleetplane.fleet.v1.ConfigurationService",
       "fleetplane.fleet.v1.GroupService",
       "fleetplane.fleet.v1.NamespaceService",
+      "fleetplane.fleet.v1.RolloutService",
       "fleetplane.package.v1.PackageService",
       "grpc.health.v1.Health",
       "grpc.reflection.v1.ServerReflection",

@@ -15,6 +15,8 @@ import {
   createLmdbNamespaceRepository,
   createLmdbConfigurationRepository,
   createLmdbGroupRepository,
+  createLmdbRolloutRepository,
+  createLmdbRolloutLeaseRepository,
 } from "@fleetplane/agent-service";
 import {
   createMongoAgentRepository,
@@ -29,6 +31,9 @@ import {
   createMongoConfigurationRepository,
   createMongoGroupRepository,
   ensureFleetIndexes,
+  createMongoRolloutRepository,
+  createMongoRolloutLeaseRepository,
+  ensureRolloutIndexes,
 } from "@fleetplane/agent-service/mongo";
 import { createLmdbCommandRepository } from "@fleetplane/command-service";
 import { createMongoCommandRepository, ensureCommandIndexes } from "@fleetplane/command-service/mongo";
@@ -45,6 +50,7 @@ import { certificateRequestRepositoryContract } from "./contract/certificate-req
 import { commandRepositoryContract } from "./contract/command-repository.contract.js";
 import { packageRepositoryContract } from "./contract/package-repository.contract.js";
 import { fleetRepositoryContract } from "./contract/fleet-repository.contract.js";
+import { rolloutRepositoryContract } from "./contract/rollout-repository.contract.js";
 import { accessRepositoryContract } from "./contract/access-repository.contract.js";
 import { createLmdbAccessRepository } from "@fleetplane/access";
 import { createMongoAccessRepository, ensureAccessIndexes } from "@fleetplane/access/mongo";
@@ -100,6 +106,11 @@ fleetRepositoryContract("LMDB", async () => {
     commands: createLmdbCommandRepository(store),
     close,
   };
+});
+
+rolloutRepositoryContract("LMDB", async () => {
+  const { store, close } = openTemporaryLmdb();
+  return { rollouts: createLmdbRolloutRepository(store), leases: createLmdbRolloutLeaseRepository(store), agents: createLmdbAgentRepository(store), close };
 });
 
 accessRepositoryContract("LMDB", async () => {
@@ -163,6 +174,18 @@ fleetRepositoryContract("MongoDB (FerretDB)", async () => {
     groups: createMongoGroupRepository(mongo.db),
     agents: createMongoAgentRepository(mongo.db),
     commands: createMongoCommandRepository(mongo.db),
+    close: () => mongo.close(),
+  };
+});
+
+rolloutRepositoryContract("MongoDB (FerretDB)", async () => {
+  const mongo = await connectFreshMongo();
+  await ensureRolloutIndexes(mongo.db);
+  await ensureAgentIndexes(mongo.db);
+  return {
+    rollouts: createMongoRolloutRepository(mongo.db),
+    leases: createMongoRolloutLeaseRepository(mongo.db),
+    agents: createMongoAgentRepository(mongo.db),
     close: () => mongo.close(),
   };
 });

@@ -18,6 +18,7 @@ import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_se
 import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
+import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
 import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 import { bearer } from "./admin-key.js";
 import { startFerretDb } from "./ferretdb.js";
@@ -185,6 +186,11 @@ export async function startDistributed(o: DistributedOptions = {}) {
     ...trustArgs,
     "--reap-interval-seconds",
     "1",
+    // Rollouts judged often, and a dead replica's rollouts taken over soon.
+    "--rollout-tick-seconds",
+    "0.5",
+    "--rollout-lease-seconds",
+    "3",
     ...csrArgs,
     ...(o.heartbeatIntervalSeconds !== undefined ? ["--heartbeat-interval-seconds", String(o.heartbeatIntervalSeconds)] : []),
     ...(o.customCapabilities ? ["--custom-capabilities", o.customCapabilities] : []),
@@ -251,6 +257,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     namespaces: createClient(NamespaceService, h1(agentService.url)),
     configurations: createClient(ConfigurationService, h1(agentService.url)),
     groups: createClient(GroupService, h1(agentService.url)),
+    rollouts: createClient(RolloutService, h1(agentService.url)),
     opampUrls: gateways.map((g) => ({ wsUrl: `ws://127.0.0.1:${g.port}/v1/opamp`, httpUrl: `http://127.0.0.1:${g.port}/v1/opamp` })),
     access: createClient(AccessService, h1(agentService.url)),
     enrollment,
@@ -275,6 +282,10 @@ export async function startDistributed(o: DistributedOptions = {}) {
     agentService,
     /** The second agent-service replica (agentServiceReplicas: 2), on the same store and bus. */
     secondReplica,
+    /** Every agent-service replica (the second only with agentServiceReplicas: 2). */
+    agentServices: secondReplica ? [agentService, secondReplica] : [agentService],
+    /** A rollout client on replica `i` (to keep operating when another is killed). */
+    rolloutsOn: (i: number) => createClient(RolloutService, h1((i === 0 ? agentService : secondReplica!).url)),
     natsUrl: nats.url,
     mongoUrl,
     tokenFile,

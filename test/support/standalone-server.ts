@@ -10,6 +10,7 @@ import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_se
 import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
+import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
 import { silentLogger } from "@fleetplane/platform";
 import { startStandalone, type Standalone } from "@fleetplane/server";
 import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
@@ -64,6 +65,8 @@ export async function startTestServer(
     ...(ca ? { csr: { caCertFile: ca.caCertFile, caKeyFile: ca.caKeyFile, approval: options.csrApproval } } : {}),
     ...(options.console !== undefined ? { console: options.console } : {}),
     customCapabilities: serverCustomCapabilities(options.customCapabilities ?? ""),
+    // Rollouts judged often, so rollout tests wait little for a decision.
+    rolloutTickMs: 200,
     ...(options.oidc ? { access: { auth: "on" as const, oidc: options.oidc, consoleOidc: options.consoleOidc } } : {}),
     // Tests make their own admin key below (a restart on the same data would find it).
     firstAdminKey: false,
@@ -100,6 +103,7 @@ export async function startTestServer(
     configurations: createClient(ConfigurationService, transport),
     groups: createClient(GroupService, transport),
     opampUrls: [{ wsUrl: `${ws}://127.0.0.1:${server.opampPort}/v1/opamp`, httpUrl: `${web}://127.0.0.1:${server.opampPort}/v1/opamp` }],
+    rollouts: createClient(RolloutService, transport),
     access: createClient(AccessService, transport),
     enrollment,
     agentToken,

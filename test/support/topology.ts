@@ -6,6 +6,7 @@ import type { PackageService } from "@fleetplane/gen/fleetplane/package/v1/packa
 import type { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import type { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import type { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
+import type { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
 import type { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 import type { EnrollmentService } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
 
@@ -26,6 +27,7 @@ export interface TestTopology {
   namespaces: Client<typeof NamespaceService>;
   configurations: Client<typeof ConfigurationService>;
   groups: Client<typeof GroupService>;
+  rollouts: Client<typeof RolloutService>;
   /** OpAMP URLs of every gateway (the first is wsUrl/httpUrl). */
   opampUrls: Array<{ wsUrl: string; httpUrl: string }>;
   access: Client<typeof AccessService>;

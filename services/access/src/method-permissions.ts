@@ -86,6 +86,16 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.fleet.v1.GroupService/DeleteGroup": "operate",
   "fleetplane.fleet.v1.GroupService/GetGroup": "read",
   "fleetplane.fleet.v1.GroupService/ListGroups": "read",
+  // RolloutService: moving a group's agents to another version is an operation; watching it is a read.
+  "fleetplane.fleet.v1.RolloutService/StartRollout": "operate",
+  "fleetplane.fleet.v1.RolloutService/PauseRollout": "operate",
+  "fleetplane.fleet.v1.RolloutService/ResumeRollout": "operate",
+  "fleetplane.fleet.v1.RolloutService/AbortRollout": "operate",
+  "fleetplane.fleet.v1.RolloutService/RollbackRollout": "operate",
+  "fleetplane.fleet.v1.RolloutService/GetRollout": "read",
+  "fleetplane.fleet.v1.RolloutService/ListRollouts": "read",
+  "fleetplane.fleet.v1.RolloutService/WatchRollouts": "read",
+  "fleetplane.fleet.v1.RolloutService/Preflight": "read",
   // A plan: changes nothing (but validates what would change).
   "fleetplane.fleet.v1.GroupService/PreviewGroup": "read",
   // AccessService: keys and bindings are admin work; anyone signed in may ask who they are.

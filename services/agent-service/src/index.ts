@@ -28,6 +28,12 @@ export type { NamespaceRepository } from "./fleet/namespace-repository.js";
 export { ConfigurationVersionConflictError, type ConfigurationRepository } from "./fleet/configuration-repository.js";
 export type { GroupRepository } from "./fleet/group-repository.js";
 
+// rollouts/: staged rollouts of a group's versions, the health gate, preflight, and the driver.
+export { Rollouts, type RolloutsOptions } from "./rollouts/rollouts.js";
+export { RolloutDecisions } from "./rollouts/rollout-decisions.js";
+export { RolloutDriver, type RolloutDriverOptions } from "./rollouts/rollout-driver.js";
+export type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollouts/rollout-repository.js";
+
 // certificates/: agents' CSRs, the decision on them, and the signer port.
 export { CertificateDesk, type CertificateDeskOptions, type CsrApproval } from "./certificates/certificate-desk.js";
 export { CertificateRequestUsecase, type CertificateOffers } from "./certificates/certificate-requests.js";
@@ -59,6 +65,7 @@ export { createPackageServiceImpl } from "./api/package-service-handler.js";
 export { createNamespaceServiceImpl } from "./api/namespace-service-handler.js";
 export { createConfigurationServiceImpl } from "./api/configuration-service-handler.js";
 export { createGroupServiceImpl } from "./api/group-service-handler.js";
+export { createRolloutServiceImpl, type RolloutServiceOptions } from "./api/rollout-service-handler.js";
 export { createEnrollmentServiceImpl } from "./api/enrollment-service-handler.js";
 
 // adapters/: the embedded store, the command audit over Connect, the agents' metrics, the X.509 signer.
@@ -66,6 +73,7 @@ export { createLmdbAgentRepository, createLmdbConnectionRepository, createLmdbGa
 export { createLmdbCertificateRequestRepository } from "./adapters/lmdb-certificate-request-repository.js";
 export { createLmdbPackageRepository } from "./adapters/lmdb-package-repository.js";
 export { createLmdbConfigurationRepository, createLmdbGroupRepository, createLmdbNamespaceRepository } from "./adapters/lmdb-fleet-repositories.js";
+export { createLmdbRolloutLeaseRepository, createLmdbRolloutRepository } from "./adapters/lmdb-rollout-repositories.js";
 export { createLmdbEnrollmentTokenRepository } from "./adapters/lmdb-enrollment-token-repository.js";
 export { createConnectCommandAudit } from "./adapters/connect-command-audit.js";
 export { exposeAgentMetrics } from "./adapters/prometheus-agent-metrics.js";

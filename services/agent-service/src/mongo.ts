@@ -5,4 +5,5 @@ export { createMongoAgentRepository, createMongoConnectionRepository, createMong
 export { createMongoCertificateRequestRepository, ensureCertificateRequestIndexes } from "./adapters/mongo-certificate-request-repository.js";
 export { createMongoPackageRepository, ensurePackageIndexes } from "./adapters/mongo-package-repository.js";
 export { createMongoConfigurationRepository, createMongoGroupRepository, createMongoNamespaceRepository, ensureFleetIndexes } from "./adapters/mongo-fleet-repositories.js";
+export { createMongoRolloutLeaseRepository, createMongoRolloutRepository, ensureRolloutIndexes } from "./adapters/mongo-rollout-repositories.js";
 export { createMongoEnrollmentTokenRepository, ensureEnrollmentIndexes } from "./adapters/mongo-enrollment-token-repository.js";

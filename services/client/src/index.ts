@@ -7,12 +7,13 @@ import { PackageService } from "@fleetplane/gen/fleetplane/package/v1/package_se
 import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
+import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
 
 export { ConfigSource } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 export type { Configuration, ConfigurationVersion, Group, GroupStatus, LabelSelector, Namespace } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 
-export { AgentService, ConnectionService, CertificateService, CommandService, PackageService, AccessService, NamespaceService, ConfigurationService, GroupService };
+export { AgentService, ConnectionService, CertificateService, CommandService, PackageService, AccessService, NamespaceService, ConfigurationService, GroupService, RolloutService };
 export { CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 export { CommandKind, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 export { CommandState, type CommandRecord } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
@@ -56,6 +57,8 @@ export interface FleetplaneClient {
   namespaces: Client<typeof NamespaceService>;
   configurations: Client<typeof ConfigurationService>;
   groups: Client<typeof GroupService>;
+  /** Staged rollouts of a group's configuration versions, and preflight. */
+  rollouts: Client<typeof RolloutService>;
   /** API keys, role bindings, WhoAmI, refused calls (served with AgentService). */
   access: Client<typeof AccessService>;
 }
@@ -86,6 +89,7 @@ export function createFleetplaneClient(o: FleetplaneClientOptions): FleetplaneCl
     namespaces: createClient(NamespaceService, main),
     configurations: createClient(ConfigurationService, main),
     groups: createClient(GroupService, main),
+    rollouts: createClient(RolloutService, main),
     access: createClient(AccessService, main),
     commands: createClient(CommandService, o.commandServiceUrl ? transportFor(o.commandServiceUrl) : main),
   };

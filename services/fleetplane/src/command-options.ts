@@ -144,6 +144,8 @@ export const COMMAND_OPTIONS = {
     ...internalListenerOptions("4332"),
     INTERNAL_TLS_CA_OPTION,
     { name: "reap-interval-seconds", kind: "number", description: "How often to look for gateways whose lease ran out", default: "5" },
+    { name: "rollout-tick-seconds", kind: "number", description: "How often rollouts are driven (stages judged) and watched", default: "1" },
+    { name: "rollout-lease-seconds", kind: "number", description: "A replica that stops renewing its lease on a rollout loses it after this long; another takes over", default: "15" },
     ...CSR_OPTIONS,
     CONSOLE_OPTION,
     HEARTBEAT_OFFER,

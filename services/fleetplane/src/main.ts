@@ -139,6 +139,8 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         internal: internalListenerOf(v),
         internalCa: internalClientOf(v, ["command-service-url"]).ca,
         reapIntervalMs: Number(v["reap-interval-seconds"]) * 1000,
+        rolloutTickMs: Number(v["rollout-tick-seconds"]) * 1000,
+        rolloutLeaseMs: Number(v["rollout-lease-seconds"]) * 1000,
         csr: csrSettingsOf(v),
         console: v.console === true,
         heartbeatIntervalSeconds: heartbeatOffer(v),

@@ -32,9 +32,15 @@ import {
   createGroupServiceImpl,
   listenForReplicaChanges,
   replicaNoticesOver,
+  Rollouts,
+  RolloutDecisions,
+  RolloutDriver,
+  createRolloutServiceImpl,
   EnrollmentTokens,
   createEnrollmentServiceImpl,
 } from "@fleetplane/agent-service";
+import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
+import { randomUUID } from "node:crypto";
 import { EnrollmentService } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
 import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
@@ -78,6 +84,16 @@ export interface AgentServiceModuleOptions {
   heartbeatIntervalSeconds?: number;
   /** Custom capabilities declared to agents (serverCustomCapabilities); default none. */
   customCapabilities?: CustomCapabilities | undefined;
+  /** How often rollouts are driven and watched (default 1 s). */
+  rolloutTickMs?: number;
+  /** How long a replica's lease on a rollout lasts unrenewed (default 15 s): a dead replica's rollouts wait this long. */
+  rolloutLeaseMs?: number;
+  /**
+   * This replica's name in rollout leases. Default: new on every start, so a
+   * restarted replica waits out its old leases like any other; a single
+   * replica (standalone) keeps one name and resumes at once.
+   */
+  replicaId?: string;
   /** Agents disconnected longer than this are removed (default 30 days; 0: kept forever). */
   agentRetentionMs?: number;
 }
@@ -112,6 +128,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
   });
+  const replicas = replicaNoticesOver(bus);
   const metrics = exposeAgentMetrics(stores.agents, logger);
   const adminCommands = new AdminCommands({
     store,
@@ -119,7 +136,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     push: bus,
     opampEndpoint: () => desk.opampEndpoint,
     groups: catalog,
-    replicas: replicaNoticesOver(bus),
+    replicas,
     removed: metrics.removed,
   });
   const retention = new AgentRetention({ store, commands: adminCommands, retentionMs: o.agentRetentionMs ?? DEFAULT_AGENT_RETENTION_MS, logger });
@@ -136,6 +153,28 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     audit,
     logger,
   });
+  // Rollouts: decisions stored once (insert under a unique key), driven by
+  // the replica holding each rollout's lease (rollouts/rollout-driver.ts).
+  // The pid in the name lets an operator (and the failover test) tell which process leads.
+  const replicaId = o.replicaId ?? `agent-service-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const decisions = new RolloutDecisions({ rollouts: stores.rollouts, audit, replicaId, now: Date.now });
+  const driver = new RolloutDriver({
+    rollouts: stores.rollouts,
+    leases: stores.rolloutLeases,
+    decisions,
+    groups,
+    configurations,
+    // The store itself, not the cache: another replica may serve the agents
+    // (this one caches those it pins, and its copies would not see their reports).
+    agents: stores.agents,
+    pin: (uid, namespace, pin, requestedBy) => adminCommands.pinRollout(uid, namespace, pin, requestedBy),
+    remind: (uid, connectionId) => replicas.changed(uid, connectionId),
+    logger,
+    replicaId,
+    ...(o.rolloutLeaseMs ? { leaseMs: o.rolloutLeaseMs } : {}),
+  });
+  const rollouts = new Rollouts({ rollouts: stores.rollouts, decisions, groups, configurations, agents: stores.agents, nudge: () => driver.nudge() });
+  driver.start(o.rolloutTickMs ?? 1_000);
   const connections = new ConnectionUsecase(stores.connections);
   const packages = new PackageRegistry({ packages: stores.packages, offers: adminCommands });
   const leases = new GatewayLeases({ leases: stores.leases, agents: store, reports, connections: stores.connections, logger });
@@ -149,6 +188,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     registration(NamespaceService, createNamespaceServiceImpl(namespaces, logger)),
     registration(ConfigurationService, createConfigurationServiceImpl(configurations, logger)),
     registration(GroupService, createGroupServiceImpl(groups, logger)),
+    registration(RolloutService, createRolloutServiceImpl(rollouts, logger, { watchIntervalMs: Math.min(o.rolloutTickMs ?? 500, 500) })),
     registration(EnrollmentService, createEnrollmentServiceImpl(enrollment, logger)),
   ];
   const internal: ServiceRegistration[] = [registration(AgentGatewayService, createAgentGatewayServiceImpl({ reports, connections, leases, enrollment }, logger))];
@@ -156,9 +196,12 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     agents: store,
     leases,
     ping: () => stores.agents.ping(),
+    /** Stops driving rollouts (before agents are disconnected by a shutdown); close() does it too. */
+    stopRollouts: () => driver.stop(),
     /** Stops the reaper and retention, flushes cached agent state and the audit queue (in that order). */
     async close() {
       await (await replicaChanges).unsubscribe();
+      await driver.stop();
       await leases.stop();
       await retention.stop();
       metrics.stop();

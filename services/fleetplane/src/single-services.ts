@@ -94,6 +94,8 @@ export async function startAgentServiceAlone(
       /** How it calls command-service's: the CAs for https:// (its token is `internal.token`). */
       internalCa?: string[] | undefined;
       reapIntervalMs?: number;
+      rolloutTickMs?: number;
+      rolloutLeaseMs?: number;
       heartbeatIntervalSeconds?: number;
       /** Custom capabilities declared to agents (see AgentServiceModuleOptions). */
       customCapabilities?: CustomCapabilities | undefined;
@@ -114,6 +116,8 @@ export async function startAgentServiceAlone(
   const commandReader = createClient(CommandService, toCommandService);
   const service = agentServiceModule(stores, recorder, bus, o.logger, {
     ...(o.reapIntervalMs ? { reapIntervalMs: o.reapIntervalMs } : {}),
+    ...(o.rolloutTickMs ? { rolloutTickMs: o.rolloutTickMs } : {}),
+    ...(o.rolloutLeaseMs ? { rolloutLeaseMs: o.rolloutLeaseMs } : {}),
     certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => opampEndpoint ?? "" },
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,

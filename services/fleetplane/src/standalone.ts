@@ -35,6 +35,8 @@ export interface StandaloneOptions extends GatewaySettings {
   csr?: CsrSettings;
   /** Serve the web console at / on the API port (default true). */
   console?: boolean;
+  /** How often rollouts are driven and watched (default 1 s). */
+  rolloutTickMs?: number;
   /** Credentials, Host names, CORS and TLS of the admin API; default: authentication on, loopback names. */
   access?: AdminAccessSettings;
   /**
@@ -85,6 +87,9 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     certificates: { signer, approval: o.csr?.approval ?? "manual", opampEndpoint: () => o.csr?.opampEndpoint ?? ownOpampUrl },
     ...(o.heartbeatIntervalSeconds !== undefined ? { heartbeatIntervalSeconds: o.heartbeatIntervalSeconds } : {}),
     customCapabilities: o.customCapabilities,
+    // One replica: the same name after a restart, so its rollouts resume at once.
+    replicaId: "standalone",
+    ...(o.rolloutTickMs ? { rolloutTickMs: o.rolloutTickMs } : {}),
     ...(o.agentRetentionMs !== undefined ? { agentRetentionMs: o.agentRetentionMs } : {}),
   });
   const agentTransport = createInProcessTransport(agentService.internal, createRouterTransport(agentService.internalRoutes));
@@ -146,6 +151,9 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     async close() {
       // Order matters: stop taking agents, let cleanups mark them
       // disconnected, flush what is cached, then close the store.
+      // Rollouts stop being judged first: the gateway closing disconnects
+      // every agent, which is no verdict on a stage.
+      await agentService.stopRollouts();
       await gateway.close();
       await api.close();
       await access.close();

@@ -15,6 +15,10 @@ import {
   createLmdbNamespaceRepository,
   createLmdbConfigurationRepository,
   createLmdbGroupRepository,
+  type RolloutRepository,
+  type RolloutLeaseRepository,
+  createLmdbRolloutRepository,
+  createLmdbRolloutLeaseRepository,
   type EnrollmentTokenRepository,
   createLmdbEnrollmentTokenRepository,
 } from "@fleetplane/agent-service";
@@ -33,6 +37,8 @@ export interface AgentStores {
   namespaces: NamespaceRepository;
   configurations: ConfigurationRepository;
   groups: GroupRepository;
+  rollouts: RolloutRepository;
+  rolloutLeases: RolloutLeaseRepository;
   enrollmentTokens: EnrollmentTokenRepository;
 }
 
@@ -79,6 +85,9 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       createMongoConfigurationRepository,
       createMongoGroupRepository,
       ensureFleetIndexes,
+      createMongoRolloutRepository,
+      createMongoRolloutLeaseRepository,
+      ensureRolloutIndexes,
       createMongoEnrollmentTokenRepository,
       ensureEnrollmentIndexes,
     } = await import("@fleetplane/agent-service/mongo");
@@ -90,6 +99,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     await ensureCertificateRequestIndexes(mongo.db);
     await ensurePackageIndexes(mongo.db);
     await ensureFleetIndexes(mongo.db);
+    await ensureRolloutIndexes(mongo.db);
     await ensureEnrollmentIndexes(mongo.db);
     await ensureAccessIndexes(mongo.db);
     return {
@@ -102,6 +112,8 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       namespaces: timed(createMongoNamespaceRepository(mongo.db), "mongodb", "namespaces"),
       configurations: timed(createMongoConfigurationRepository(mongo.db), "mongodb", "configurations"),
       groups: timed(createMongoGroupRepository(mongo.db), "mongodb", "groups"),
+      rollouts: timed(createMongoRolloutRepository(mongo.db), "mongodb", "rollouts"),
+      rolloutLeases: timed(createMongoRolloutLeaseRepository(mongo.db), "mongodb", "rollout_leases"),
       enrollmentTokens: timed(createMongoEnrollmentTokenRepository(mongo.db), "mongodb", "enrollment_tokens"),
       commands: timed(createMongoCommandRepository(mongo.db), "mongodb", "commands"),
       access: timed(createMongoAccessRepository(mongo.db), "mongodb", "access"),
@@ -119,6 +131,8 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     namespaces: timed(createLmdbNamespaceRepository(store), "embedded", "namespaces"),
     configurations: timed(createLmdbConfigurationRepository(store), "embedded", "configurations"),
     groups: timed(createLmdbGroupRepository(store), "embedded", "groups"),
+    rollouts: timed(createLmdbRolloutRepository(store), "embedded", "rollouts"),
+    rolloutLeases: timed(createLmdbRolloutLeaseRepository(store), "embedded", "rollout_leases"),
     enrollmentTokens: timed(createLmdbEnrollmentTokenRepository(store), "embedded", "enrollment_tokens"),
     commands: timed(createLmdbCommandRepository(store), "embedded", "commands"),
     access: timed(createLmdbAccessRepository(store), "embedded", "access"),

@@ -88,7 +88,13 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
     },
     async list(query: AgentQuery) {
       const out: Agent[] = [];
-      for (const { key, value } of agents.getRange(query.after ? { start: query.after } : {})) {
+      // Named agents are read one by one, in uid order, not by a scan (so
+      // matchesAgentQuery need not look at instanceUids).
+      const entries = query.instanceUids
+        ? [...new Set(query.instanceUids)].sort().filter((k) => !query.after || k > query.after).map((key) => ({ key, value: agents.get(key) }))
+        : agents.getRange(query.after ? { start: query.after } : {});
+      for (const { key, value } of entries) {
+        if (value === undefined) continue;
         if (query.after && key === query.after) continue;
         const agent = decode(value)!;
         if (!matchesAgentQuery(agent, query)) continue;

@@ -154,7 +154,9 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
       if (labels.length > 0) filter.labels = { $all: labels };
       const attrs = Object.entries(query.attributes ?? {}).map(([key, value]) => attributeEntry(key, value));
       if (attrs.length > 0) filter.attrs = { $all: attrs };
-      if (query.after !== undefined) filter._id = { $gt: query.after };
+      if (query.after !== undefined || query.instanceUids !== undefined) {
+        filter._id = { ...(query.after !== undefined ? { $gt: query.after } : {}), ...(query.instanceUids !== undefined ? { $in: [...query.instanceUids] } : {}) };
+      }
 
       return guardMongo(async () => {
         const cursor = agents.find(filter).sort({ _id: 1 });

@@ -18,7 +18,7 @@ import { AgentCannotError, AgentConnectedError, AgentNotFoundError, InvalidReque
 import { applyRemoteConfig, hasCapability, hasCustomCapability, queueCertificateRefusal, queueCommand, queueCustomMessage, type CommandTransition } from "./agent-model.js";
 import { namespaceOf } from "./agent-namespace.js";
 import { disconnectedSince } from "./disconnected-since.js";
-import { clearOwnConfig, markOwnConfig } from "./config-assignment.js";
+import { clearOwnConfig, markOwnConfig, pinVersion, type RolloutPin } from "./config-assignment.js";
 import { joinGroup } from "./group-membership.js";
 import type { ReplicaNotices } from "./replica-notices.js";
 import type { AgentStore } from "./agent-store.js";
@@ -54,8 +54,11 @@ type CommandOptions = { commandId: string; requestedBy: string; now: number };
  * was queued for the agent (its gateway is told); `unchanged`: nothing to store.
  */
 type Changed = { records: AuditedCommand[]; transitions: CommandTransition[]; deliver: boolean; unchanged?: boolean };
-/** Where the change applies: create a new agent (in `namespace`), or only touch one of `namespace` (undefined: any). */
-type Target = { create: boolean; namespace: string | undefined; groups?: boolean };
+/**
+ * Where the change applies: create a new agent (in `namespace`), or only touch one of `namespace` (undefined: any).
+ * `fresh`: read the agent from the store even when cached (another replica may have written it since).
+ */
+type Target = { create: boolean; namespace: string | undefined; groups?: boolean; fresh?: boolean };
 
 /** What every admin command answers: the agent as stored, the command, and whether its gateway was told at once. */
 export interface CommandResult {
@@ -250,6 +253,38 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     }
   }
 
+  /**
+   * Gives one agent of a group the version a rollout assigned it (a stage,
+   * a rollback): stored, its gateway told, the command audited like any
+   * other. Repeating it changes nothing, so a replica taking a rollout over
+   * can pin a stage's agents again. Says why an agent was left alone.
+   */
+  async pinRollout(uid: string, namespace: string, pin: RolloutPin, requestedBy: string): Promise<"pinned" | "unchanged" | "gone" | "not in the group" | "own configuration"> {
+    let outcome: Awaited<ReturnType<AdminCommands["pinRollout"]>> = "unchanged";
+    try {
+      // Fresh: the rollout may run on a replica that does not serve the
+      // agent, whose cached copy would hide what the serving one stored.
+      const done = await this.change(uid, { create: false, namespace, fresh: true }, (agent) => {
+        const pinned = pinVersion(agent, pin, { now: this.now(), commandId: () => newCommandId(this.now()), requestedBy });
+        if (typeof pinned === "string") {
+          outcome = pinned;
+          return { records: [], transitions: [], deliver: false, unchanged: true };
+        }
+        outcome = pinned.changed ? "pinned" : "unchanged";
+        const records = pinned.command ? [auditedCommand(uid, "remote_config", pinned.command, namespace)] : [];
+        return { records, transitions: pinned.transitions, deliver: pinned.command !== undefined, unchanged: !pinned.changed };
+      });
+      // Whatever the push did (none is sent to an agent the store thinks
+      // disconnected), the replica serving the agent must not keep answering
+      // it from a copy without the pin.
+      if (done.changed) await this.deps.replicas?.changed(uid, done.agent.status?.connectionId ?? "");
+    } catch (err) {
+      if (err instanceof AgentNotFoundError) return "gone";
+      throw err;
+    }
+    return outcome;
+  }
+
   /** Adds the group choice to a change: a group config command queued, and its audit record. */
   private withGroupChoice(agent: Agent, snapshot: GroupSnapshot | undefined, records: AuditedCommand[], transitions: CommandTransition[]): Changed {
     const joined = snapshot ? joinGroup(agent, snapshot, this.now()) : undefined;
@@ -293,6 +328,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
       uid,
       {
         create: target.create,
+        ...(target.fresh ? { fresh: true } : {}),
         ...(catalog ? { before: async (agent: Agent | undefined) => void (snapshot = await catalog.snapshot(agent ? namespaceOf(agent) : (target.namespace ?? DEFAULT_NAMESPACE))) } : {}),
       },
       (agent, known) => {

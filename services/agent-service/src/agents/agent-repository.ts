@@ -22,6 +22,8 @@ export interface AgentQuery {
   labels?: Record<string, string>;
   /** Matches identifying or non-identifying string attributes. */
   attributes?: Record<string, string>;
+  /** Only these agents (hex uids): a rollout reads a stage's agents without reading the namespace. */
+  instanceUids?: readonly string[];
   /** Returns true to keep an agent (filters the store cannot express). */
   where?: (agent: Agent) => boolean;
 }

@@ -7,7 +7,7 @@ import { agentSelectorKeys } from "../fleet/agent-selector-keys.js";
 import { configOf } from "../fleet/group-catalog.js";
 import { byPrecedence, chooseGroup, type CatalogGroup } from "../fleet/group-precedence.js";
 import { applyRemoteConfig, newAgent } from "./agent-model.js";
-import { assignConfiguration, assignmentUpToDate, clearOwnConfig, markOwnConfig } from "./config-assignment.js";
+import { assignConfiguration, assignmentUpToDate, clearOwnConfig, markOwnConfig, pinVersion } from "./config-assignment.js";
 
 const text = new TextEncoder();
 
@@ -107,5 +107,44 @@ describe("an agent's desired configuration", () => {
     expect(outcome.transitions).toEqual([{ commandId: "cmd", to: "superseded", detail: expect.any(String) }]);
     expect(agent.spec!.remoteConfig).toBeUndefined();
     expect(agent.spec!.assignment!.source).toBe(ConfigSource.NONE);
+  });
+});
+
+describe("a rollout's pin", () => {
+  const v1 = group("web", 0, {}, "v1\n");
+  const v2 = configOf({ "": { body: text.encode("v2\n"), contentType: "text/yaml" } });
+  const pin = { group: "web", configuration: "web", version: 2, rollout: "r1", ...v2 };
+  const pinOptions = { now: 2, commandId: () => "pin-cmd", requestedBy: "rollout default/r1" };
+  const inRollout = (rollout: string): CatalogGroup => ({ ...v1, group: create(GroupSchema, { ...v1.group, rollout }) });
+
+  it("gives a group agent the stage's version once (a repeat changes nothing), and leaves others alone", () => {
+    const agent = agentWith({});
+    assignConfiguration(agent, chooseGroup([v1], agentSelectorKeys(agent)), options);
+    const pinned = pinVersion(agent, pin, pinOptions);
+    expect(pinned).toMatchObject({ changed: true, command: expect.objectContaining({ id: "pin-cmd" }) });
+    expect(agent.spec!.assignment).toMatchObject({ source: ConfigSource.GROUP, group: "web", version: 2, rollout: "r1" });
+    expect(pinVersion(agent, pin, pinOptions)).toEqual({ changed: false, transitions: [] });
+
+    const own = agentWith({});
+    applyRemoteConfig(own, create(AgentConfigMapSchema, {}), { commandId: "c", requestedBy: "admin", now: 1 });
+    markOwnConfig(own);
+    expect(pinVersion(own, pin, pinOptions)).toBe("own configuration");
+    expect(pinVersion(agentWith({}), pin, pinOptions)).toBe("not in the group");
+  });
+
+  it("holds while the group names the rollout (a re-described agent keeps it), and gives way when it no longer does", () => {
+    const agent = agentWith({});
+    assignConfiguration(agent, chooseGroup([v1], agentSelectorKeys(agent)), options);
+    pinVersion(agent, pin, pinOptions);
+    const held = chooseGroup([inRollout("r1")], agentSelectorKeys(agent));
+    expect(assignmentUpToDate(agent, held)).toBe(true);
+    expect(assignConfiguration(agent, held, options)).toMatchObject({ changed: false });
+    expect(agent.spec!.assignment!.version).toBe(2);
+
+    const released = chooseGroup([inRollout("r2")], agentSelectorKeys(agent));
+    expect(assignmentUpToDate(agent, released)).toBe(false);
+    const moved = assignConfiguration(agent, released, options);
+    expect(moved.command).toBeDefined();
+    expect(agent.spec!.assignment).toMatchObject({ version: 1, rollout: "" });
   });
 });

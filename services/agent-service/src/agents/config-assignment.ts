@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import type { AgentConfigMap } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { CommandKind, ConfigAssignmentSchema, ConfigSource, type Agent, type AgentCommand, type ConfigAssignment } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { GroupChoice } from "../fleet/group-precedence.js";
 import { applyRemoteConfig, supersedeUndelivered, type CommandTransition } from "./agent-model.js";
@@ -16,6 +17,11 @@ import { hashesEqual } from "./config-hash.js";
  *
  * Agents stored before assignments existed that carry a remote config got it
  * from an admin: they read as per-agent.
+ *
+ * A rollout pins versions: an agent a rollout of its group gave a version
+ * (assignment.rollout) keeps it while the group still names that rollout
+ * (Group.rollout), whatever the group's own version says. One comparison,
+ * so the report path never evaluates a rollout.
  */
 export function hasOwnConfig(agent: Agent): boolean {
   const source = agent.spec?.assignment?.source ?? ConfigSource.NONE;
@@ -50,6 +56,11 @@ export function assignConfiguration(agent: Agent, choice: GroupChoice, options: 
   const current = spec.assignment;
   const next = desiredAssignment(agent, choice);
   if (assignmentUpToDate(agent, choice, next)) return { changed: false, transitions: [] };
+  if (next.rollout !== "") {
+    // A rollout's pin holds: its version's files are already desired.
+    spec.assignment = next;
+    return { changed: true, transitions: [] };
+  }
   if (next.source === ConfigSource.GROUP) {
     const winner = choice.winner!;
     if (hashesEqual(spec.remoteConfig?.data?.hash, winner.hash) && current?.source === ConfigSource.GROUP) {
@@ -70,9 +81,11 @@ export function assignConfiguration(agent: Agent, choice: GroupChoice, options: 
   return { changed: true, transitions };
 }
 
-/** The assignment a group choice gives the agent (its own config keeps precedence). */
+/** The assignment a group choice gives the agent (its own config keeps precedence; a rollout's pin holds). */
 function desiredAssignment(agent: Agent, choice: GroupChoice): ConfigAssignment {
   const w = choice.winner?.group;
+  const current = agent.spec?.assignment;
+  if (w && current && !hasOwnConfig(agent) && pinHolds(current, w)) return create(ConfigAssignmentSchema, { ...current, tiedWith: choice.tiedWith });
   return create(ConfigAssignmentSchema, {
     source: hasOwnConfig(agent) ? ConfigSource.AGENT : w ? ConfigSource.GROUP : ConfigSource.NONE,
     group: w?.name ?? "",
@@ -95,9 +108,16 @@ export function assignmentUpToDate(agent: Agent, choice: GroupChoice, next: Conf
     current.group === next.group &&
     current.configuration === next.configuration &&
     current.version === next.version &&
+    current.rollout === next.rollout &&
     current.tiedWith.join("\n") === next.tiedWith.join("\n");
   if (!same) return false;
-  return next.source !== ConfigSource.GROUP || hashesEqual(agent.spec?.remoteConfig?.data?.hash, choice.winner!.hash);
+  // A pinned version's files were set by the rollout that pinned it.
+  return next.source !== ConfigSource.GROUP || next.rollout !== "" || hashesEqual(agent.spec?.remoteConfig?.data?.hash, choice.winner!.hash);
+}
+
+/** Whether a rollout's pin on the agent still holds: its group names that rollout. */
+export function pinHolds(assignment: ConfigAssignment, group: { name: string; rollout: string; configuration: string }): boolean {
+  return assignment.source === ConfigSource.GROUP && assignment.rollout !== "" && assignment.group === group.name && assignment.rollout === group.rollout && assignment.configuration === group.configuration;
 }
 
 /** Makes the agent's own config no longer its own: the next assignment decides (ClearRemoteConfig). */
@@ -131,4 +151,34 @@ function dropGroupConfig(agent: Agent): CommandTransition[] {
 /** Who a group's configuration command is recorded as coming from. */
 export function groupRequester(namespace: string, group: string): string {
   return `group ${namespace}/${group}`;
+}
+
+/** What a rollout gives one agent of its group: `version` of the group's configuration, pinned by `rollout`. */
+export interface RolloutPin {
+  group: string;
+  configuration: string;
+  version: number;
+  rollout: string;
+  config: AgentConfigMap;
+  hash: Uint8Array;
+}
+
+/**
+ * Pins a rollout's version on an agent of the group (a stage, a rollback, a
+ * hold). Agents with their own configuration or in another group are never
+ * touched: "not in the group" says why. Nothing changes when the pin is there.
+ */
+export function pinVersion(agent: Agent, pin: RolloutPin, options: Omit<AssignmentOptions, "requestedBy"> & { requestedBy: string }): AssignmentOutcome | "not in the group" | "own configuration" {
+  const spec = (agent.spec ??= {} as NonNullable<Agent["spec"]>);
+  const current = spec.assignment;
+  if (hasOwnConfig(agent)) return "own configuration";
+  if (current?.source !== ConfigSource.GROUP || current.group !== pin.group) return "not in the group";
+  const next = create(ConfigAssignmentSchema, { ...current, configuration: pin.configuration, version: pin.version, rollout: pin.rollout });
+  const sameFiles = hashesEqual(spec.remoteConfig?.data?.hash, pin.hash);
+  const sameAssignment = current.configuration === next.configuration && current.version === next.version && current.rollout === next.rollout;
+  if (sameFiles && sameAssignment) return { changed: false, transitions: [] };
+  spec.assignment = next;
+  if (sameFiles) return { changed: true, transitions: [] };
+  const { command, transitions } = applyRemoteConfig(agent, pin.config, { commandId: options.commandId(), requestedBy: options.requestedBy, now: options.now });
+  return { changed: true, command, transitions };
 }

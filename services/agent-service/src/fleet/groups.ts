@@ -14,7 +14,7 @@ import { resolvePackageReferences } from "../packages/package-registry.js";
 import type { PackageRepository } from "../packages/package-repository.js";
 import { agentSelectorKeys } from "./agent-selector-keys.js";
 import type { Configurations } from "./configurations.js";
-import { FleetResourceExistsError, FleetResourceNotFoundError } from "./fleet-errors.js";
+import { FleetResourceExistsError, FleetResourceInUseError, FleetResourceNotFoundError } from "./fleet-errors.js";
 import type { GroupCatalog, GroupSnapshot } from "./group-catalog.js";
 import { chooseGroup, sameChoice } from "./group-precedence.js";
 import type { GroupRepository } from "./group-repository.js";
@@ -60,6 +60,8 @@ export class Groups {
 
   async create(input: Group, requestedBy: string): Promise<{ group: Group; agentsMoved: number }> {
     const group = await this.validated(input);
+    group.rollout = "";
+    group.rolloutRunning = false;
     group.createdAt = group.updatedAt = timestampFromMs(this.now());
     group.updatedBy = requestedBy;
     if (!(await this.deps.groups.create(group))) {
@@ -72,6 +74,14 @@ export class Groups {
   async update(input: Group, requestedBy: string): Promise<{ group: Group; agentsMoved: number }> {
     const group = await this.validated(input);
     const existing = await this.get(group.namespace, group.name);
+    // The rollout fields are the server's: a running rollout drives the
+    // version; once it is over, setting another version by hand ends its pins.
+    const versionChanged = group.configuration !== existing.configuration || group.configurationVersion !== existing.configurationVersion;
+    if (existing.rolloutRunning && versionChanged) {
+      throw new FleetResourceInUseError(`group.configuration_version: group "${group.name}" has rollout ${existing.rollout} under way; pause, abort or roll it back before changing the version by hand`);
+    }
+    group.rollout = versionChanged ? "" : existing.rollout;
+    group.rolloutRunning = existing.rolloutRunning;
     group.createdAt = existing.createdAt;
     group.updatedAt = timestampFromMs(this.now());
     group.updatedBy = requestedBy;
@@ -82,6 +92,7 @@ export class Groups {
 
   async delete(namespace: string, name: string, requestedBy: string): Promise<{ agentsMoved: number }> {
     const group = await this.get(namespace, name);
+    if (group.rolloutRunning) throw new FleetResourceInUseError(`group "${name}" has rollout ${group.rollout} under way; abort it before deleting the group`);
     if (!(await this.deps.groups.delete(namespace, name))) throw new FleetResourceNotFoundError(`group "${name}" does not exist in namespace "${namespace}"`);
     await this.audit(group, "group_deleted", requestedBy);
     return { agentsMoved: await this.apply(namespace, `group ${name} deleted`) };
@@ -96,6 +107,27 @@ export class Groups {
 
   list(namespace: string, query: { limit: number; after?: string }): Promise<Group[]> {
     return this.deps.groups.list(namespace, query);
+  }
+
+  /**
+   * A rollout's marks on its group: the rollout whose pins hold, whether it
+   * is under way and, when it succeeded, the version the group now runs.
+   * Applied to the namespace's agents like any group change (agents that
+   * joined meanwhile get the new version). Nothing is written when the
+   * group already carries the marks, so a replica can repeat it.
+   */
+  async markRollout(namespace: string, name: string, marks: { rollout: string; running: boolean; version?: number }, requestedBy: string): Promise<{ group: Group; agentsMoved: number }> {
+    const group = clone(GroupSchema, await this.get(namespace, name));
+    const version = marks.version ?? group.configurationVersion;
+    if (group.rollout === marks.rollout && group.rolloutRunning === marks.running && group.configurationVersion === version) return { group, agentsMoved: 0 };
+    group.rollout = marks.rollout;
+    group.rolloutRunning = marks.running;
+    group.configurationVersion = version;
+    group.updatedAt = timestampFromMs(this.now());
+    group.updatedBy = requestedBy;
+    if (!(await this.deps.groups.update(group))) throw new FleetResourceNotFoundError(`group "${name}" does not exist in namespace "${namespace}"`);
+    await this.audit(group, marks.running ? "group_rollout_started" : "group_rollout_finished", requestedBy);
+    return { group, agentsMoved: await this.apply(namespace, `rollout ${marks.rollout} of group ${name}`) };
   }
 
   /** Counts for each group (of one namespace), from one pass over the namespace's agents. */

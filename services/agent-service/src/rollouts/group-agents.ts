@@ -1,0 +1,50 @@
+import { ConfigSource, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { instanceUidToHex } from "@fleetplane/platform";
+import type { AgentQuery } from "../agents/agent-repository.js";
+import { hasOwnConfig } from "../agents/config-assignment.js";
+
+/**
+ * Reads agents in pages: the agent repository, so what another replica
+ * stored is seen (a replica's cache holds what it last wrote of agents it
+ * does not serve).
+ */
+export interface AgentLister {
+  list(query: AgentQuery): Promise<Agent[]>;
+}
+
+/** Agents read per store call. */
+const PAGE = 500;
+
+/**
+ * The agents a rollout of `group` may move: those whose configuration comes
+ * from the group. Agents with their own configuration are never a
+ * rollout's (a per-agent override is never touched). In instance-UID order.
+ */
+export function isRolloutTarget(agent: Agent, group: string): boolean {
+  const a = agent.spec?.assignment;
+  return a?.source === ConfigSource.GROUP && a.group === group && !hasOwnConfig(agent);
+}
+
+/** Every agent of the namespace that `keep` accepts, read page by page, in instance-UID order. */
+export async function agentsWhere(lister: AgentLister, namespace: string, keep: (agent: Agent) => boolean): Promise<Agent[]> {
+  const out: Agent[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await lister.list({ namespace, limit: PAGE, where: keep, ...(after ? { after } : {}) });
+    out.push(...page);
+    if (page.length < PAGE) return out;
+    after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
+  }
+}
+
+export const uidOf = (agent: Agent) => instanceUidToHex(agent.metadata!.instanceUid);
+
+/** The named agents (hex uids) that are stored, read page by page. */
+export async function agentsNamed(lister: AgentLister, namespace: string, uids: readonly string[]): Promise<Agent[]> {
+  const out: Agent[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await lister.list({ namespace, instanceUids: uids, limit: PAGE, ...(after ? { after } : {}) });
+    out.push(...page);
+    if (page.length < PAGE) return out;
+    after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
+  }
+}

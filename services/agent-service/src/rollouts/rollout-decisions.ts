@@ -1,0 +1,53 @@
+import { clone } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { RolloutSchema, RolloutState, type Rollout } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
+import type { CommandAuditPort } from "../agents/command-audit-port.js";
+import { newCommandId } from "../agents/command-id.js";
+import type { RolloutRepository } from "./rollout-repository.js";
+
+/** A decision's audit record: what was decided and by whom. */
+export interface DecisionRecord {
+  /** e.g. "rollout_stage_passed", "rollout_paused", "rollout_taken_over". */
+  kind: string;
+  requestedBy: string;
+  /** Empty: the decided state's reason. */
+  detail: string;
+}
+
+/** States after which nothing more is decided (what remains is to tidy the group up). */
+export function isFinished(state: RolloutState): boolean {
+  return state === RolloutState.SUCCEEDED || state === RolloutState.ABORTED || state === RolloutState.ROLLED_BACK;
+}
+
+/**
+ * The one way a rollout changes, for the driver and for admins alike: the
+ * next state is derived from the latest stored one, stored under the next
+ * decision number (an insert that only one writer can win), then audited.
+ * Undefined when another replica or an admin decided first: the caller
+ * reads again.
+ */
+export class RolloutDecisions {
+  constructor(private readonly deps: { rollouts: RolloutRepository; audit: CommandAuditPort; replicaId: string; now: () => number }) {}
+
+  async decide(current: Rollout, change: (next: Rollout) => void, record?: DecisionRecord): Promise<Rollout | undefined> {
+    const next = clone(RolloutSchema, current);
+    change(next);
+    next.sequence = current.sequence + 1n;
+    next.updatedAt = timestampFromMs(this.deps.now());
+    next.decidedBy = this.deps.replicaId;
+    if (!(await this.deps.rollouts.record(next))) return undefined;
+    if (record) await this.audit(next, { ...record, detail: record.detail || next.reason });
+    return next;
+  }
+
+  audit(rollout: Rollout, record: DecisionRecord): Promise<void> {
+    return this.deps.audit.recordChange({
+      id: newCommandId(this.deps.now()),
+      namespace: rollout.namespace,
+      resource: `rollout/${rollout.id}`,
+      kind: record.kind,
+      requestedBy: record.requestedBy,
+      detail: `group ${rollout.group}, ${rollout.configuration} v${rollout.fromVersion} → v${rollout.toVersion}: ${record.detail}`,
+    });
+  }
+}

@@ -1,0 +1,404 @@
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { RolloutFailureAction, RolloutStageState, RolloutState, StageFailureKind, type Rollout, type RolloutStage } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
+import { runBounded, type Logger } from "@fleetplane/platform";
+import type { RolloutPin } from "../agents/config-assignment.js";
+import { hashesEqual } from "../agents/config-hash.js";
+import type { Configurations } from "../fleet/configurations.js";
+import { FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
+import { configOf } from "../fleet/group-catalog.js";
+import type { Groups } from "../fleet/groups.js";
+import { agentsNamed, agentsWhere, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
+import { evaluateStage, gateSettings, type StageEvaluation } from "./health-gate.js";
+import { isFinished, type RolloutDecisions } from "./rollout-decisions.js";
+import type { RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
+import { stageMembers } from "./stage-plan.js";
+
+/** What pinning a version on one agent did (AdminCommands.pinRollout). */
+export type PinAgent = (uid: string, namespace: string, pin: RolloutPin, requestedBy: string) => Promise<string>;
+
+export interface RolloutDriverOptions {
+  rollouts: RolloutRepository;
+  leases: RolloutLeaseRepository;
+  decisions: RolloutDecisions;
+  groups: Groups;
+  configurations: Configurations;
+  agents: AgentLister;
+  pin: PinAgent;
+  /**
+   * Tells every replica an agent changed (replica notices): a replica that
+   * serves a stage's agent from a cached copy reads it again on its next
+   * message, so a pin whose push was lost still reaches it. None: one replica.
+   */
+  remind?: (uid: string, connectionId: string) => Promise<void>;
+  logger: Logger;
+  /** This replica's name in leases and decisions (stable across restarts for a single replica). */
+  replicaId: string;
+  /** How long a lease lasts without renewal: a dead leader's rollouts wait this long. Default 15 s. */
+  leaseMs?: number;
+  now?: () => number;
+}
+
+/** Agents pinned at once. */
+const PIN_CONCURRENCY = 16;
+/** Progress (counts) is stored at most this often while a stage waits; decisions are stored at once. */
+const PROGRESS_EVERY_MS = 1_000;
+/** A stage's agents that have not confirmed its version are reminded about at most this often. */
+const REMIND_EVERY_MS = 5_000;
+
+/**
+ * Drives the rollouts whose lease this replica holds: each tick it looks at
+ * every unfinished rollout, claims or renews its lease, and takes the next
+ * step — choose a stage's agents, pin the new version on them, judge the
+ * stage by the health gate, pass it or fail it, roll back, and finally mark
+ * the group. Every decision is stored (RolloutDecisions) before anything is
+ * sent because of it, so a replica that takes over repeats at most the
+ * sending, which is idempotent. The report path is never involved: agents'
+ * reports are read from the store here.
+ */
+export class RolloutDriver {
+  private readonly now: () => number;
+  private readonly leaseMs: number;
+  /** Effects already carried out while leading (begin, a stage's pins, a rollback); forgotten with the lease. */
+  private readonly done = new Set<string>();
+  private readonly progressAt = new Map<string, number>();
+  private readonly remindedAt = new Map<string, number>();
+  private readonly versions = new Map<string, { config: RolloutPin["config"]; hash: Uint8Array }>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(private readonly deps: RolloutDriverOptions) {
+    this.now = deps.now ?? Date.now;
+    this.leaseMs = deps.leaseMs ?? 15_000;
+  }
+
+  start(intervalMs: number): void {
+    this.stopped = false;
+    this.timer = setInterval(() => this.nudge(), intervalMs);
+    this.timer.unref();
+    this.nudge();
+  }
+
+  /** Runs a tick now (or right after the one under way). */
+  nudge(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.tick()
+      .catch((err) => this.deps.logger.warn({ err }, "rollout tick failed; retrying at the next"))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.nudge();
+        }
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass over every unfinished rollout. */
+  async tick(): Promise<void> {
+    for (const { namespace, id } of await this.deps.rollouts.active()) {
+      if (this.stopped) return;
+      try {
+        const rollout = await this.deps.rollouts.get(namespace, id);
+        if (!rollout || !(await this.lead(rollout))) continue;
+        await this.step(rollout);
+      } catch (err) {
+        this.deps.logger.warn({ err, namespace, rollout: id }, "rollout step failed; retrying at the next tick");
+      }
+    }
+  }
+
+  /** Claims or renews the rollout's lease; false when another replica holds it. */
+  private async lead(rollout: Rollout): Promise<boolean> {
+    const now = this.now();
+    const me = this.deps.replicaId;
+    const held = await this.deps.leases.latest(rollout.id);
+    if (held && held.holder === me && held.expiresAt > now) {
+      await this.deps.leases.renew({ ...held, expiresAt: now + this.leaseMs });
+      return true;
+    }
+    if (held && held.expiresAt > now) return this.forget(rollout.id);
+    const won = await this.deps.leases.claim({ rolloutId: rollout.id, term: (held?.term ?? 0) + 1, holder: me, expiresAt: now + this.leaseMs });
+    if (!won) return this.forget(rollout.id);
+    // A new term: effects carried out under an old one are done again (they are idempotent).
+    this.forget(rollout.id);
+    if (held && held.holder !== me) {
+      this.deps.logger.info({ rollout: rollout.id, from: held.holder }, "rollout taken over: its leader's lease ran out");
+      await this.deps.decisions.audit(rollout, { kind: "rollout_taken_over", requestedBy: me, detail: `driven by ${me} from decision ${rollout.sequence}; ${held.holder}'s lease ran out` });
+    }
+    return true;
+  }
+
+  private forget(id: string): false {
+    for (const key of this.done) if (key.startsWith(`${id}/`)) this.done.delete(key);
+    return false;
+  }
+
+  private async step(rollout: Rollout): Promise<void> {
+    if (isFinished(rollout.state)) return this.finish(rollout);
+    if (rollout.state === RolloutState.PAUSED) return;
+    const first = !this.done.has(`${rollout.id}/begin`);
+    await this.begin(rollout);
+    if (rollout.state === RolloutState.ROLLING_BACK) return this.rollBack(rollout);
+    let r: Rollout | undefined = rollout;
+    if (first) r = await this.restartStageClock(rollout);
+    if (!r) return;
+    if (r.stages[r.currentStage]!.state === RolloutStageState.PENDING) {
+      const next = await this.startStage(r);
+      if (!next) return;
+      r = next;
+    }
+    await this.judge(r);
+  }
+
+  /**
+   * Marks the group as rolling out, after pinning under this rollout the
+   * agents that must not move when it does: those an earlier rollout left
+   * on another version than the group's (held back by its preflight, or
+   * moved before an abort) stay on theirs, and those this preflight left
+   * out stay on the group's. Pins are idempotent, so this is repeated by
+   * every new leader.
+   */
+  private async begin(r: Rollout): Promise<void> {
+    const key = `${r.id}/begin`;
+    if (this.done.has(key)) return;
+    const held = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group) && a.spec!.assignment!.version !== r.fromVersion);
+    const heldUids = new Set(held.map(uidOf));
+    const byVersion = new Map<number, string[]>([[r.fromVersion, r.skippedAgents.filter((u) => !heldUids.has(u))]]);
+    for (const a of held) byVersion.set(a.spec!.assignment!.version, [...(byVersion.get(a.spec!.assignment!.version) ?? []), uidOf(a)]);
+    for (const [version, uids] of byVersion) await this.pinAll(r, uids, { ...(await this.version(r, version)), version });
+    await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: true }, requester(r));
+    this.done.add(key);
+  }
+
+  /**
+   * A leader that starts leading a rollout mid-stage (it took it over, or
+   * its process restarted) judges the stage afresh: the time no replica
+   * watched is not counted as healthy, and agents the interruption
+   * disconnected get the stage timeout to return. Its agents and every
+   * decision before stand.
+   */
+  private async restartStageClock(r: Rollout): Promise<Rollout | undefined> {
+    const stage = r.stages[r.currentStage]!;
+    if (stage.state !== RolloutStageState.APPLYING && stage.state !== RolloutStageState.BAKING) return r;
+    return this.deps.decisions.decide(
+      r,
+      (next) => {
+        const s = next.stages[next.currentStage]!;
+        s.state = RolloutStageState.APPLYING;
+        s.startedAt = timestampFromMs(this.now());
+        delete s.bakingSince;
+      },
+      { kind: "rollout_stage_resumed", requestedBy: this.deps.replicaId, detail: `stage ${r.currentStage + 1}: judged afresh by ${this.deps.replicaId}, which now leads` },
+    );
+  }
+
+  /** Chooses the stage's agents from those not moved yet, and stores them before any is sent the version. */
+  private async startStage(r: Rollout): Promise<Rollout | undefined> {
+    const moved = new Set(r.stages.flatMap((s) => s.agents));
+    const skipped = new Set(r.skippedAgents);
+    const targets = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group));
+    const remaining = targets.map(uidOf).filter((u) => !moved.has(u) && !skipped.has(u));
+    const stage = r.stages[r.currentStage]!;
+    const members = stageMembers(stage.spec!, remaining, moved.size);
+    return this.deps.decisions.decide(
+      r,
+      (next) => {
+        const s = next.stages[next.currentStage]!;
+        s.state = RolloutStageState.APPLYING;
+        s.agents = members;
+        s.startedAt = timestampFromMs(this.now());
+        s.pending = members.length;
+      },
+      { kind: "rollout_stage_started", requestedBy: this.deps.replicaId, detail: `stage ${r.currentStage + 1} of ${r.stages.length}: ${members.length} agents` },
+    );
+  }
+
+  /** Pins the stage's version on its agents (once per lease), then applies the health gate. */
+  private async judge(r: Rollout): Promise<void> {
+    const index = r.currentStage;
+    const stage = r.stages[index]!;
+    const startedAt = stage.startedAt ? timestampMs(stage.startedAt) : this.now();
+    const pinKey = `${r.id}/pin/${index}/${startedAt}`;
+    if (!this.done.has(pinKey)) {
+      const to = await this.version(r, r.toVersion);
+      await this.pinAll(r, stage.agents, { ...to, version: r.toVersion });
+      this.done.add(pinKey);
+    }
+    const found = await agentsNamed(this.deps.agents, r.namespace, stage.agents);
+    // Agents that left the group (or got their own configuration) since are no longer the stage's to judge.
+    const judged = new Map<string, Agent>();
+    const gone: string[] = [];
+    const byUid = new Map(found.map((a) => [uidOf(a), a]));
+    for (const uid of stage.agents) {
+      const a = byUid.get(uid);
+      if (!a) gone.push(uid);
+      else if (isRolloutTarget(a, r.group)) judged.set(uid, a);
+    }
+    const to = await this.version(r, r.toVersion);
+    await this.repin(r, [...judged.values()], r.toVersion, to);
+    await this.remindUnconfirmed(r, [...judged.values()], to.hash);
+    const gate = gateSettings(r.gate);
+    const clock = { startedAt, ...(stage.bakingSince ? { bakingSince: timestampMs(stage.bakingSince) } : {}) };
+    const e = evaluateStage([...judged.keys(), ...gone], judged, to.hash, clock, gate, this.now());
+    const last = index === r.stages.length - 1;
+    switch (e.verdict) {
+      case "wait":
+        if (countsChanged(stage, e) && this.now() - (this.progressAt.get(r.id) ?? 0) >= PROGRESS_EVERY_MS) {
+          this.progressAt.set(r.id, this.now());
+          await this.deps.decisions.decide(r, (next) => withCounts(next.stages[index]!, e));
+        }
+        return;
+      case "bake":
+        await this.deps.decisions.decide(r, (next) => {
+          const s = withCounts(next.stages[index]!, e);
+          s.state = RolloutStageState.BAKING;
+          s.bakingSince = timestampFromMs(this.now());
+        });
+        return;
+      case "pass": {
+        const passed = await this.deps.decisions.decide(
+          r,
+          (next) => {
+            const s = withCounts(next.stages[index]!, e);
+            s.state = RolloutStageState.PASSED;
+            s.finishedAt = timestampFromMs(this.now());
+            if (last) {
+              next.state = RolloutState.SUCCEEDED;
+              next.reason = "every stage passed";
+            } else next.currentStage = index + 1;
+          },
+          { kind: "rollout_stage_passed", requestedBy: this.deps.replicaId, detail: `stage ${index + 1} of ${r.stages.length}: ${e.applied} agents applied and stayed healthy` },
+        );
+        if (passed?.state === RolloutState.SUCCEEDED) await this.finish(passed);
+        return;
+      }
+      case "fail": {
+        const rollBack = r.onFailure === RolloutFailureAction.ROLLBACK;
+        const reason = `stage ${index + 1} failed: ${e.failures.length} of ${judged.size + gone.length} agents (${summary(e)})`;
+        const next = await this.deps.decisions.decide(
+          r,
+          (n) => {
+            const s = withCounts(n.stages[index]!, e);
+            s.state = RolloutStageState.FAILED;
+            s.finishedAt = timestampFromMs(this.now());
+            n.state = rollBack ? RolloutState.ROLLING_BACK : RolloutState.PAUSED;
+            n.reason = reason;
+          },
+          { kind: "rollout_stage_failed", requestedBy: this.deps.replicaId, detail: reason },
+        );
+        if (next) await this.deps.decisions.audit(next, { kind: rollBack ? "rollout_rolling_back" : "rollout_paused", requestedBy: this.deps.replicaId, detail: reason });
+        if (next && rollBack) await this.rollBack(next);
+        return;
+      }
+    }
+  }
+
+  /** Gives every agent a stage moved the previous version again, then (once they all read back so) records the rollback done. */
+  private async rollBack(r: Rollout): Promise<void> {
+    const key = `${r.id}/rollback`;
+    const from = await this.version(r, r.fromVersion);
+    const moved = r.stages.filter((s) => s.state !== RolloutStageState.PENDING).flatMap((s) => s.agents);
+    if (!this.done.has(key)) {
+      await this.pinAll(r, moved, { ...from, version: r.fromVersion });
+      this.done.add(key);
+    }
+    const found = await agentsNamed(this.deps.agents, r.namespace, moved);
+    if (await this.repin(r, found.filter((a) => isRolloutTarget(a, r.group)), r.fromVersion, from)) return;
+    const next = await this.deps.decisions.decide(r, (n) => void (n.state = RolloutState.ROLLED_BACK), {
+      kind: "rollout_rolled_back",
+      requestedBy: this.deps.replicaId,
+      detail: `version ${r.fromVersion} given back to the agents that had moved`,
+    });
+    if (next) await this.finish(next);
+  }
+
+  /** The group's marks once the rollout is over (on success, the group's version moves), then the group's slot is freed. */
+  private async finish(r: Rollout): Promise<void> {
+    try {
+      await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: false, ...(r.state === RolloutState.SUCCEEDED ? { version: r.toVersion } : {}) }, requester(r));
+    } catch (err) {
+      if (!(err instanceof FleetResourceNotFoundError)) throw err;
+    }
+    await this.deps.rollouts.release(r.namespace, r.group, r.id);
+    this.forget(r.id);
+    this.progressAt.delete(r.id);
+    this.remindedAt.delete(r.id);
+  }
+
+  /**
+   * Pins `version` again on the agents that do not carry it (read from the
+   * store): a pin can be lost to a concurrent write of the agent (FerretDB
+   * 1.x was seen to let two conditional updates of one document both
+   * match). True when some had to be pinned again.
+   */
+  private async repin(r: Rollout, agents: readonly Agent[], version: number, v: { config: RolloutPin["config"]; hash: Uint8Array }): Promise<boolean> {
+    const lost = agents.filter((a) => a.spec?.assignment?.rollout !== r.id || a.spec.assignment.version !== version).map(uidOf);
+    if (lost.length === 0) return false;
+    this.deps.logger.warn({ rollout: r.id, version, agents: lost.length, first: lost[0] }, "agents lost the version their rollout pinned; pinning it again");
+    await this.pinAll(r, lost, { ...v, version });
+    return true;
+  }
+
+  /** Replica notices for the connected agents that have not reported on `hash` yet (see `remind`). */
+  private async remindUnconfirmed(r: Rollout, agents: readonly Agent[], hash: Uint8Array): Promise<void> {
+    if (!this.deps.remind) return;
+    // The first look only starts the clock: the pins' own pushes go first.
+    const last = this.remindedAt.get(r.id);
+    if (last === undefined) this.remindedAt.set(r.id, this.now());
+    if (last === undefined || this.now() - last < REMIND_EVERY_MS) return;
+    this.remindedAt.set(r.id, this.now());
+    const waiting = agents.filter((a) => a.status?.connected && !hashesEqual(a.status.remoteConfigStatus?.lastRemoteConfigHash, hash));
+    await runBounded(waiting, PIN_CONCURRENCY, (a) => this.deps.remind!(uidOf(a), a.status!.connectionId));
+  }
+
+  private async pinAll(r: Rollout, uids: readonly string[], v: { version: number; config: RolloutPin["config"]; hash: Uint8Array }): Promise<void> {
+    const pin: RolloutPin = { group: r.group, configuration: r.configuration, version: v.version, rollout: r.id, config: v.config, hash: v.hash };
+    await runBounded([...uids], PIN_CONCURRENCY, (uid) => this.deps.pin(uid, r.namespace, pin, requester(r)).then(() => undefined));
+  }
+
+  private async version(r: Rollout, version: number): Promise<{ config: RolloutPin["config"]; hash: Uint8Array }> {
+    const key = `${r.namespace}/${r.configuration}/${version}`;
+    let found = this.versions.get(key);
+    if (!found) {
+      found = configOf((await this.deps.configurations.getVersion(r.namespace, r.configuration, version)).files);
+      this.versions.set(key, found);
+    }
+    return found;
+  }
+}
+
+/** Who a rollout's commands are recorded as coming from. */
+function requester(r: Rollout): string {
+  return `rollout ${r.namespace}/${r.id}`;
+}
+
+function countsChanged(stage: RolloutStage, e: StageEvaluation): boolean {
+  return stage.applied !== e.applied || stage.pending !== e.pending || stage.failed !== e.failures.length;
+}
+
+function withCounts(stage: RolloutStage, e: StageEvaluation): RolloutStage {
+  stage.applied = e.applied;
+  stage.pending = e.pending;
+  stage.failed = e.failures.length;
+  stage.failures = e.failures;
+  return stage;
+}
+
+/** "3 failed, 1 unhealthy" */
+function summary(e: StageEvaluation): string {
+  const counts = new Map<StageFailureKind, number>();
+  for (const f of e.failures) counts.set(f.kind, (counts.get(f.kind) ?? 0) + 1);
+  return [...counts].map(([kind, n]) => `${n} ${StageFailureKind[kind]!.toLowerCase().replace("_", " ")}`).join(", ");
+}

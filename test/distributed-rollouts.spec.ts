@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { rolloutsE2eSuite } from "./suites/rollouts/index.js";
+import { interruptedRolloutFinishes } from "./suites/rollouts/interrupted.js";
+import { startDistributed } from "./support/distributed.js";
+
+// Two agent-service replicas: admin calls go to the first, gateway-b reports
+// to the second; whichever holds a rollout's lease drives it.
+// 60 agents, not the standalone run's 200: on this 2-core machine (shared),
+// FerretDB takes ~15 new agents a second, and 200 at once kept agent-service
+// too busy to renew the gateways' leases, whose agents were then marked
+// disconnected (an overload, not a rollout finding).
+rolloutsE2eSuite(() => startDistributed({ agentServiceReplicas: 2 }), { size: 60 });
+
+describe("a distributed rollout whose leading replica is killed", () => {
+  it("is taken over by the other replica and finished, with the stages already decided unchanged", async () => {
+    const d = await startDistributed({ agentServiceReplicas: 2 });
+    try {
+      await interruptedRolloutFinishes(d, 20, async (id) => {
+        const { rollout } = await d.rollouts.getRollout({ id });
+        // decided_by names the leader: "agent-service-<pid>-<random>".
+        const leader = d.agentServices.findIndex((p) => rollout!.decidedBy.startsWith(`agent-service-${p.pid}-`));
+        expect(leader).toBeGreaterThanOrEqual(0);
+        await d.agentServices[leader]!.stop("SIGKILL");
+        const survivor = 1 - leader;
+        // Gateway a reports to replica 0, gateway b to replica 1.
+        return { rollouts: d.rolloutsOn(survivor), wsUrl: d.wsUrlOf(survivor) };
+      });
+    } finally {
+      await d.close();
+    }
+  }, 240_000);
+});
