@@ -33,6 +33,7 @@ import {
   listenForReplicaChanges,
   replicaNoticesOver,
   EnrollmentTokens,
+  AgentCredentialCheck,
   createEnrollmentServiceImpl,
 } from "@fleetplane/agent-service";
 import { EnrollmentService } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
@@ -151,7 +152,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     registration(GroupService, createGroupServiceImpl(groups, logger)),
     registration(EnrollmentService, createEnrollmentServiceImpl(enrollment, logger)),
   ];
-  const internal: ServiceRegistration[] = [registration(AgentGatewayService, createAgentGatewayServiceImpl({ reports, connections, leases, enrollment }, logger))];
+  const internal: ServiceRegistration[] = [registration(AgentGatewayService, createAgentGatewayServiceImpl({ reports, connections, leases, credentials: new AgentCredentialCheck({ tokens: enrollment, certificates: desk }) }, logger))];
   return {
     agents: store,
     leases,

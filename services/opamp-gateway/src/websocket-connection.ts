@@ -4,6 +4,7 @@ import type { WebSocket } from "ws";
 import { checkOutboundSize } from "@fleetplane/opamp";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
 import { AgentLiveness } from "./agent-liveness.js";
+import type { AgentCredentials } from "./agent-authentication.js";
 import { encodeServerFrame } from "./ws-framing.js";
 
 /** An agent on a WebSocket: replies and pushes are binary frames with the OpAMP header. */
@@ -26,7 +27,7 @@ export class WebSocketAgentConnection implements AgentConnection {
     readonly id: string,
     readonly remoteAddress: string,
     readonly endpoint: string,
-    readonly credential: string,
+    readonly credentials: AgentCredentials,
     private readonly socket: WebSocket,
     private readonly maxMessageBytes: number,
     private readonly bytesSent?: { inc(n: number): void },
