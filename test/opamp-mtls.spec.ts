@@ -205,3 +205,52 @@ describe("revoking the token an agent enrolled with, once it has its certificate
     }
   });
 });
+
+const goAgent = process.env.FLEETPLANE_OPAMP_GO_AGENT;
+if (!goAgent) console.warn("\n!!! FLEETPLANE_OPAMP_GO_AGENT is not set (no Go toolchain?): the opamp-go CSR -> certificate -> mTLS test is SKIPPED !!!\n");
+
+describe.skipIf(!goAgent)("the opamp-go client through CSR, certificate and an mTLS reconnect", () => {
+  let t: Server;
+  beforeAll(async () => {
+    t = await startTestServer({ agentAuth: "token", csrApproval: "auto", opampTls: pair, clientCaIsCsrCa: true });
+  });
+  afterAll(() => t?.close());
+
+  it.each(["wss", "https"] as const)("over %s: sends a stock-subject CSR with its token, gets its certificate, reconnects presenting it and is bound to it", async (scheme) => {
+    const url = scheme === "wss" ? t.wsUrl : t.httpUrl;
+    const { spawn } = await import("node:child_process");
+    const { createInterface } = await import("node:readline");
+    const child = spawn(goAgent!, ["--url", url, "--token", t.agentToken!, "--ca-file", pair.certFile, "--request-certificate", "--csr-subject", "OpAMP Example Client", "--reconnect-with-certificate", "--heartbeat", "1", "--polling-interval", "0.3", "--duration", "30"], { stdio: ["ignore", "pipe", "pipe"] });
+    const events: Array<{ event: string; uid?: string; cert_serial?: string }> = [];
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      try {
+        events.push(JSON.parse(line));
+      } catch {
+        /* not an event */
+      }
+    });
+    let stderr = "";
+    child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+    try {
+      const started = await eventually(() => events.find((e) => e.event === "started"), 15_000, "agent start");
+      const reconnecting = await eventually(() => events.find((e) => e.event === "reconnecting_with_certificate"), 20_000, "the certificate offered and the reconnect begun");
+      await eventually(() => events.slice(events.indexOf(reconnecting)).find((e) => e.event === "connected"), 15_000, "connected again over mTLS").catch((err: Error) => {
+        throw new Error(`${err.message}; events: ${JSON.stringify(events)}; stderr: ${stderr}`);
+      });
+      const serial = String(reconnecting.cert_serial).replace(/^0+/, "");
+      const agent = await eventually(async () => {
+        const { agent: a } = await t.agents.getAgent({ instanceUid: String(started.uid) });
+        return a?.metadata?.credential === `cert:${serial}` && a.status?.connected ? a : undefined;
+      }, 15_000, "the agent bound to its certificate");
+      expect(agent.status?.connected).toBe(true);
+      const { requests } = await t.certificates.listCertificateRequests({ instanceUid: String(started.uid) });
+      expect(requests[0]).toMatchObject({ state: CertificateRequestState.APPROVED, subject: "CN=OpAMP Example Client" });
+    } finally {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
+    }
+  });
+});
