@@ -2,9 +2,7 @@
 // client certificates decided at OnConnecting, a urn:uuid SAN binding the
 // connection to its UID, the CSR flow's certificate taking the UID over,
 // revocation of a certificate and of the token an agent enrolled with.
-import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { ConnectionSettingsRequestSchema, AgentCapabilities, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { generateCertificateAuthority } from "@fleetplane/agent-service";
 import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
@@ -12,54 +10,20 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import { clientCertificate, writeServerPair, type ClientCertificate } from "./support/client-certificates.js";
-import { makeCsr } from "./support/csr.js";
-import { CAPS, WsAgent, description, httpPoll, type AgentTls } from "./support/simulated-agent.js";
+import { certificateThroughCsr, clientCertificate, upgrade, writeServerPair, CSR_CAPS, type ClientCertificate } from "./support/client-certificates.js";
+import { WsAgent, description, httpPoll, type AgentTls } from "./support/simulated-agent.js";
 import { eventually, startTestServer } from "./support/standalone-server.js";
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
 
 const pair = writeServerPair(mkdtempSync(join(tmpdir(), "fleetplane-mtls-")));
 const serverCa = readFileSync(pair.certFile, "utf8");
-const CSR_CAPS = CAPS | BigInt(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings);
 
 const withCert = (c?: ClientCertificate): AgentTls => ({ ca: serverCa, ...(c ? { cert: c.certPem, key: c.keyPem } : {}) });
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-/** The status (and body) of a WebSocket upgrade. */
-function upgrade(url: string, tls: AgentTls, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers, ...tls });
-    socket.once("open", () => {
-      socket.close();
-      resolve({ status: 101, body: "" });
-    });
-    socket.once("unexpected-response", (_req, res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => (body += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    socket.once("error", reject);
-  });
-}
-
 async function notStored(t: Server, uid: Uint8Array): Promise<void> {
   await expect(t.agents.getAgent({ instanceUid: instanceUidToHex(uid) })).rejects.toMatchObject({ code: Code.NotFound });
-}
-
-/**
- * The CSR flow on a connection: a stock client's CSR (subject naming no
- * UID), auto-approved; returns the certificate offered and the key it is for.
- */
-async function certificateThroughCsr(agent: WsAgent): Promise<ClientCertificate> {
-  const csr = await makeCsr({ subject: "CN=OpAMP Example Client" });
-  const before = agent.received.length;
-  agent.send({ capabilities: CSR_CAPS, connectionSettingsRequest: create(ConnectionSettingsRequestSchema, { opamp: { certificateRequest: { csr: new TextEncoder().encode(csr.pem) } } }) });
-  const offer = await eventually(() => agent.received.slice(before).find((m: ServerToAgent) => m.connectionSettings?.opamp?.certificate?.cert.length), 10_000, "a certificate offer");
-  const certPem = new TextDecoder().decode(offer.connectionSettings!.opamp!.certificate!.cert);
-  const { X509Certificate } = await import("node:crypto");
-  return { certPem, keyPem: csr.keyPem, serial: new X509Certificate(certPem).serialNumber.toLowerCase().replace(/^0+/, "") };
 }
 
 describe("mTLS on the OpAMP port (--agent-auth mtls, --agent-client-ca)", () => {

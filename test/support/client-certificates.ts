@@ -4,7 +4,17 @@ import * as x509 from "@peculiar/x509";
 import { execFileSync } from "node:child_process";
 import { randomBytes, webcrypto } from "node:crypto";
 import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
 import { uuidText } from "@fleetplane/agent-service";
+import { AgentCapabilities, ConnectionSettingsRequestSchema, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { X509Certificate } from "node:crypto";
+import WebSocket from "ws";
+import { makeCsr } from "./csr.js";
+import { eventually } from "./eventually.js";
+import { CAPS, type AgentTls, type WsAgent } from "./simulated-agent.js";
+
+/** The simulated agents' capabilities, and AcceptsOpAMPConnectionSettings (to be offered a certificate). */
+export const CSR_CAPS = CAPS | BigInt(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings);
 
 x509.cryptoProvider.set(webcrypto as never);
 
@@ -64,3 +74,34 @@ export function writeServerPair(dir: string): { certFile: string; keyFile: strin
   ], { stdio: "ignore" });
   return { certFile, keyFile };
 }
+
+/** The status (and body) of a WebSocket upgrade. */
+export function upgrade(url: string, tls: AgentTls, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers, ...tls });
+    socket.once("open", () => {
+      socket.close();
+      resolve({ status: 101, body: "" });
+    });
+    socket.once("unexpected-response", (_req, res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    socket.once("error", reject);
+  });
+}
+
+/**
+ * The CSR flow on a connection: a stock client's CSR (subject naming no
+ * UID), auto-approved; returns the certificate offered and the key it is for.
+ */
+export async function certificateThroughCsr(agent: WsAgent): Promise<ClientCertificate> {
+  const csr = await makeCsr({ subject: "CN=OpAMP Example Client" });
+  const before = agent.received.length;
+  agent.send({ capabilities: CSR_CAPS, connectionSettingsRequest: create(ConnectionSettingsRequestSchema, { opamp: { certificateRequest: { csr: new TextEncoder().encode(csr.pem) } } }) });
+  const offer = await eventually(() => agent.received.slice(before).find((m: ServerToAgent) => m.connectionSettings?.opamp?.certificate?.cert.length), 10_000, "a certificate offer");
+  const certPem = new TextDecoder().decode(offer.connectionSettings!.opamp!.certificate!.cert);
+  return { certPem, keyPem: csr.keyPem, serial: new X509Certificate(certPem).serialNumber.toLowerCase().replace(/^0+/, "") };
+}
+
