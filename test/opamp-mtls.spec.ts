@@ -6,7 +6,7 @@ import { Code } from "@connectrpc/connect";
 import { CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { generateCertificateAuthority } from "@fleetplane/agent-service";
 import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -103,6 +103,28 @@ describe("mTLS on the OpAMP port (--agent-auth mtls, --agent-client-ca)", () => 
     expect(again.body).toMatch(/revoked/);
     // Only an issued certificate can be revoked.
     await expect(t.certificates.revokeCertificate({ id: requests[0]!.id.replace(/.$/, "0"), reason: "x" })).rejects.toMatchObject({ code: Code.NotFound });
+  });
+});
+
+describe("the client CA file (--agent-client-ca) changing", () => {
+  it("is reloaded without a restart: a certificate of a CA added to the file is taken", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleetplane-client-ca-"));
+    const first = await generateCertificateAuthority({ commonName: "first client CA", validityDays: 1 });
+    const added = await generateCertificateAuthority({ commonName: "added client CA", validityDays: 1 });
+    const clientCaFile = join(dir, "client-ca.pem");
+    writeFileSync(clientCaFile, first.caCertPem);
+    const t = await startTestServer({ agentAuth: "mtls", opampTls: { ...pair, clientCaFile } });
+    try {
+      const uid = uuidv7Bytes();
+      const cert = await clientCertificate(added, { uid: instanceUidToHex(uid) });
+      const before = await httpPoll(t.httpUrl, { instanceUid: uid }, { withoutToken: true, tls: withCert(cert) });
+      expect([before.status, before.text]).toEqual([401, expect.stringMatching(/not issued by the --agent-client-ca/)]);
+      writeFileSync(`${clientCaFile}.new`, first.caCertPem + added.caCertPem);
+      renameSync(`${clientCaFile}.new`, clientCaFile);
+      await eventually(async () => (await httpPoll(t.httpUrl, { instanceUid: uid }, { withoutToken: true, tls: withCert(cert) })).status === 200, 10_000, "the added CA's certificate taken");
+    } finally {
+      await t.close();
+    }
   });
 });
 
