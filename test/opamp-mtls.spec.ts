@@ -119,7 +119,7 @@ describe("the client CA file (--agent-client-ca) changing", () => {
       const cert = await clientCertificate(added, { uid: instanceUidToHex(uid) });
       const before = await httpPoll(t.httpUrl, { instanceUid: uid }, { withoutToken: true, tls: withCert(cert) });
       expect([before.status, before.text]).toEqual([401, expect.stringMatching(/not issued by the --agent-client-ca/)]);
-      writeFileSync(`${clientCaFile}.new`, first.caCertPem + added.caCertPem);
+      writeFileSync(`${clientCaFile}.new`, `${first.caCertPem}\n${added.caCertPem}\n`);
       renameSync(`${clientCaFile}.new`, clientCaFile);
       await eventually(async () => (await httpPoll(t.httpUrl, { instanceUid: uid }, { withoutToken: true, tls: withCert(cert) })).status === 200, 10_000, "the added CA's certificate taken");
     } finally {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { certificateSerial } from "@fleetplane/platform";
+import type { AgentCredentials } from "./agent-authentication.js";
 
 /**
  * The client certificate of a request on the OpAMP port (mTLS,
@@ -60,4 +61,15 @@ export function presentedCertificate(req: IncomingMessage): PresentedCertificate
 export function certificateUidRefusal(certificateUid: string, messageUidHex: string): string | undefined {
   if (!certificateUid || certificateUid === messageUidHex) return undefined;
   return `this connection's client certificate is for instance UID ${certificateUid}, not ${messageUidHex}`;
+}
+
+/**
+ * Whether credentials with a client certificate issued for this very UID may
+ * take the UID over from a session of another credential that this gateway
+ * holds (the agent reconnecting with the certificate its CSR obtained, while
+ * its token session is still open): the gateway's side of the takeover rule
+ * of agent-service's credential-binding.ts.
+ */
+export function certificateTakesOver(credentials: AgentCredentials, uidHex: string): boolean {
+  return credentials.certificateUid !== "" && credentials.certificateUid === uidHex;
 }

@@ -7,6 +7,7 @@ import { bytesEqual, instanceUidToHex, type Logger } from "@fleetplane/platform"
 import type { IncomingMessage } from "node:http";
 import { AgentConnectionClosedError, AgentRefusal, type AgentConnection } from "./agent-connection.js";
 import { NO_CREDENTIALS, type AgentAuthenticator } from "./agent-authentication.js";
+import { certificateTakesOver } from "./client-certificate.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 import { MessageOverLimitError } from "./agent-message-limits.js";
@@ -108,10 +109,13 @@ export class OpampService implements OpampCallbacks {
         // A WebSocket of this gateway holding the UID under another
         // credential keeps it (and its place in the registry, so pushes
         // still reach it); agent-service checks the UID's binding for the rest.
-        const holder = conn.type === ConnectionType.WEBSOCKET ? this.deps.registry.getByInstanceUid(instanceUidToHex(message.instanceUid)) : undefined;
-        if (holder && holder !== conn && holder.credentials.credential !== conn.credentials.credential) return this.refuse(conn, message.instanceUid, "instance UID is bound to another credential");
+        // (Unless this one's certificate was issued for the UID: credential-binding.ts.)
+        const uid = instanceUidToHex(message.instanceUid);
+        const holder = conn.type === ConnectionType.WEBSOCKET ? this.deps.registry.getByInstanceUid(uid) : undefined;
+        const otherCredential = holder && holder !== conn && holder.credentials.credential !== conn.credentials.credential;
+        if (otherCredential && !certificateTakesOver(conn.credentials, uid)) return this.refuse(conn, message.instanceUid, "instance UID is bound to another credential");
         record.instanceUid = message.instanceUid;
-        conn.agent = instanceUidToHex(message.instanceUid);
+        conn.agent = uid;
         if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
         await this.deps.connections.save(record);
         await this.closePreviousFirst(conn);

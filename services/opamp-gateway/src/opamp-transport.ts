@@ -20,7 +20,7 @@ import { SpanKind } from "@opentelemetry/api";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { AgentRefusal, type AgentConnection } from "./agent-connection.js";
 import type { AgentCredentials } from "./agent-authentication.js";
-import { certificateUidRefusal } from "./client-certificate.js";
+import { certificateTakesOver, certificateUidRefusal } from "./client-certificate.js";
 import { MessageOverLimitError, checkAgentMessageLimits, type AgentMessageLimits } from "./agent-message-limits.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import type { GatewaySettings } from "./gateway-settings.js";
@@ -490,6 +490,12 @@ export class OpampTransport {
     const valid = instanceUidProblem(message.instanceUid) === undefined;
     const uid = valid ? instanceUidToHex(message.instanceUid) : `invalid-${Buffer.from(message.instanceUid).toString("hex")}`;
     let conn = this.httpAgents.get(uid);
+    if (conn && conn.credentials.credential !== credentials.credential && valid && certificateTakesOver(credentials, uid)) {
+      // The agent is back with the certificate issued for it: its old
+      // session ends, a new one (with the certificate) begins.
+      conn.close();
+      conn = undefined;
+    }
     if (conn && conn.credentials.credential !== credentials.credential) {
       // Another credential speaking for an agent whose session this gateway
       // holds: refused before the session (its address, its liveness) is touched.
