@@ -36,6 +36,18 @@ describe("refusals to run unsafely", () => {
     expect(gateway.stderr).toContain("--allow-unauthenticated-agents");
   });
 
+  it("client certificates asked for without a client CA to check them, or a client CA without TLS", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-cli-"));
+    const mtls = await fleetplane(["standalone", "--opamp-port", "0", "--api-port", "0", "--agent-auth", "mtls", "--data-dir", dataDir, "--no-console"]);
+    expect(mtls.code).toBe(2);
+    expect(mtls.stderr).toContain("fleetplane: --agent-auth mtls needs client certificates to check: give --tls-cert, --tls-key and --agent-client-ca");
+    const ca = await fleetplane(["gateway", "--port", "0", "--agent-client-ca", join(dataDir, "ca.pem")]);
+    expect(ca.code).toBe(2);
+    expect(ca.stderr).toContain("--agent-client-ca needs TLS on the OpAMP port");
+    const mode = await fleetplane(["gateway", "--port", "0", "--agent-auth", "cert"]);
+    expect(mode.stderr).toContain("--agent-auth must be one of none, token, mtls, token+mtls, got cert");
+  });
+
   it("an internal listener off loopback without the service token", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-cli-"));
     const r = await fleetplane(["agent-service", "--port", "0", "--internal-host", "0.0.0.0", "--data-dir", dataDir, "--no-console"]);

@@ -32,6 +32,14 @@ describe("compose.yaml", () => {
     expect(dockerfile).toMatch(/^CMD \[.*"--agent-auth", "token"\]$/m);
   });
 
+  it("shows the gateways' OpAMP TLS, client CA (mTLS) and trusted proxies, each with its mounted file", () => {
+    for (const name of ["FLEETPLANE_TLS_CERT", "FLEETPLANE_TLS_KEY", "FLEETPLANE_AGENT_CLIENT_CA", "FLEETPLANE_TRUSTED_PROXIES"]) expect(COMPOSE).toMatch(new RegExp(`^      # ${name}: `, "m"));
+    for (const gateway of fleetplaneServices().filter((s) => s.command === "gateway")) {
+      expect(gateway.text, gateway.name).toContain("# - ./opamp-tls:/etc/fleetplane/opamp-tls:ro");
+      expect(gateway.text, gateway.name).toContain("# - ./csr-ca/ca.crt:/etc/fleetplane/csr-ca/ca.crt:ro");
+    }
+  });
+
   it("names no removed option", () => {
     expect(COMPOSE).not.toMatch(/heartbeat-timeout-seconds|http-agent-timeout-seconds|HEARTBEAT_TIMEOUT_SECONDS|HTTP_AGENT_TIMEOUT_SECONDS/);
   });

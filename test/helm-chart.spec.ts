@@ -31,6 +31,14 @@ const CSR_SETS = [
   "agentService.csr.opampEndpoint=wss://opamp.example/v1/opamp",
 ];
 
+const OPAMP_TLS_SETS = [
+  "gateway.agentAuth=token+mtls",
+  "gateway.tls.secretName=opamp-tls",
+  "gateway.tls.clientCaSecretName=fleetplane-csr-ca",
+  "gateway.tls.clientCaKey=tls.crt",
+  "gateway.trustedProxies={10.0.0.0/8,192.0.2.7}",
+];
+
 describe("the Helm chart", () => {
   it("passes helm lint", async () => {
     const { stdout } = await run(helm, ["lint", CHART], { timeout: 60_000 });
@@ -126,10 +134,35 @@ describe("the Helm chart", () => {
     expect(d.gateway).toContain('name: FLEETPLANE_MAX_EFFECTIVE_CONFIG_BYTES, value: "16777216"');
   });
 
+  it("gives the gateway TLS from a Secret, the agents' client CA (mTLS), the agent authentication mode and trusted proxies; token authentication and plain HTTP by default", async () => {
+    const plain = (await render()).gateway ?? "";
+    expect(plain).toContain('name: FLEETPLANE_AGENT_AUTH, value: "token"');
+    expect(plain).not.toMatch(/FLEETPLANE_TLS_|FLEETPLANE_AGENT_CLIENT_CA|FLEETPLANE_TRUSTED_PROXIES|opamp-tls|opamp-client-ca/);
+    expect(plain).toMatch(/readinessProbe:\s*httpGet: \{ path: \/healthz, port: http, scheme: HTTP \}/);
+
+    const gateway = (await render(...OPAMP_TLS_SETS))["gateway"] ?? "";
+    expect(gateway).toContain('name: FLEETPLANE_AGENT_AUTH, value: "token+mtls"');
+    expect(gateway).toContain("name: FLEETPLANE_TLS_CERT, value: /etc/fleetplane/opamp-tls/tls.crt");
+    expect(gateway).toContain("name: FLEETPLANE_TLS_KEY, value: /etc/fleetplane/opamp-tls/tls.key");
+    expect(gateway).toContain("name: FLEETPLANE_AGENT_CLIENT_CA, value: /etc/fleetplane/opamp-client-ca/ca.crt");
+    expect(gateway).toContain('name: FLEETPLANE_TRUSTED_PROXIES, value: "10.0.0.0/8,192.0.2.7"');
+    expect(gateway).toMatch(/volumes:[\s\S]*name: opamp-tls\s*secret: \{ secretName: "opamp-tls" \}/);
+    expect(gateway).toMatch(/name: opamp-client-ca\s*secret: \{ secretName: "fleetplane-csr-ca", items: \[\{ key: "tls.crt", path: ca.crt \}\] \}/);
+    expect(gateway).toContain("- { name: opamp-tls, mountPath: /etc/fleetplane/opamp-tls, readOnly: true }");
+    expect(gateway).toContain("- { name: opamp-client-ca, mountPath: /etc/fleetplane/opamp-client-ca, readOnly: true }");
+    // The probes speak TLS to a TLS port (a client certificate is asked for, not required, off the OpAMP paths).
+    expect(gateway).toMatch(/readinessProbe:\s*httpGet: \{ path: \/healthz, port: http, scheme: HTTPS \}/);
+
+    await expect(render("gateway.agentAuth=mtls")).rejects.toThrow(/needs gateway.tls.secretName and gateway.tls.clientCaSecretName/);
+    await expect(render("gateway.agentAuth=cert")).rejects.toThrow(/must be none, token, mtls or token\+mtls/);
+    await expect(render("gateway.tls.clientCaSecretName=ca")).rejects.toThrow(/needs gateway.tls.secretName/);
+  });
+
   it("sets only FLEETPLANE_* variables and flags that the command each Deployment runs accepts", async () => {
     // With every optional setting on, so that all the chart can render is checked.
     const deployments = await render(
       ...CSR_SETS,
+      ...OPAMP_TLS_SETS,
       "agentService.customCapabilities={com.example.pause}",
       "admin.oidc.issuer=https://login.example",
       "admin.oidc.audience=fleetplane",

@@ -10,7 +10,7 @@ x509.cryptoProvider.set(webcrypto as never);
  * subject and URI SANs, signed with the new private key (which the test
  * keeps, as the agent would).
  */
-export async function makeCsr(o: { subject: string; uris?: string[]; algorithm?: "ecdsa" | "rsa" }): Promise<{ pem: string; publicKeyDer: Buffer }> {
+export async function makeCsr(o: { subject: string; uris?: string[]; algorithm?: "ecdsa" | "rsa" }): Promise<{ pem: string; publicKeyDer: Buffer; keyPem: string }> {
   const algorithm =
     o.algorithm === "rsa"
       ? { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 }
@@ -22,7 +22,11 @@ export async function makeCsr(o: { subject: string; uris?: string[]; algorithm?:
     signingAlgorithm: algorithm,
     extensions: o.uris?.length ? [new x509.SubjectAlternativeNameExtension(o.uris.map((value) => ({ type: "url" as const, value })))] : [],
   });
-  return { pem: csr.toString("pem"), publicKeyDer: Buffer.from(await webcrypto.subtle.exportKey("spki", keys.publicKey)) };
+  return {
+    pem: csr.toString("pem"),
+    publicKeyDer: Buffer.from(await webcrypto.subtle.exportKey("spki", keys.publicKey)),
+    keyPem: x509.PemConverter.encode(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey), "PRIVATE KEY"),
+  };
 }
 
 /** The same request with one bit of its signature flipped: it still parses, but does not verify. */
@@ -33,7 +37,7 @@ export function breakSignature(pem: string): string {
 }
 
 /** A throwaway CA written as PEM files (what an operator gives --csr-ca-cert and --csr-ca-key). */
-export async function writeTestCa(dir: string): Promise<{ caCertFile: string; caKeyFile: string; caCertPem: string }> {
+export async function writeTestCa(dir: string): Promise<{ caCertFile: string; caKeyFile: string; caCertPem: string; caKeyPem: string }> {
   const { generateCertificateAuthority } = await import("@fleetplane/agent-service");
   const { writeFileSync } = await import("node:fs");
   const { join } = await import("node:path");
@@ -42,5 +46,5 @@ export async function writeTestCa(dir: string): Promise<{ caCertFile: string; ca
   const caKeyFile = join(dir, "ca-key.pem");
   writeFileSync(caCertFile, ca.caCertPem);
   writeFileSync(caKeyFile, ca.caKeyPem, { mode: 0o600 });
-  return { caCertFile, caKeyFile, caCertPem: ca.caCertPem };
+  return { caCertFile, caKeyFile, caCertPem: ca.caCertPem, caKeyPem: ca.caKeyPem };
 }

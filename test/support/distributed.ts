@@ -134,13 +134,17 @@ export interface DistributedOptions {
    */
   agentServiceReplicas?: 1 | 2;
   /** What gateways ask agents for (default "token": the simulated agents send a token made at start). */
-  agentAuth?: "none" | "token";
-  /**
+    /**
    * TLS on both internal listeners with this pair (a certificate for
    * 127.0.0.1), the clients (gateways, agent-service) trusting `caFile`
    * through --internal-tls-ca.
    */
   internalTls?: { caFile: string; certFile: string; keyFile: string };
+  agentAuth?: "none" | "token" | "mtls" | "token+mtls";
+  /** TLS on the gateways' OpAMP ports (then the URLs are wss:// and https://). */
+  opampTls?: { certFile: string; keyFile: string };
+  /** With opampTls and csrApproval: the CSR CA is also the gateways' --agent-client-ca (mTLS). */
+  clientCaIsCsrCa?: boolean;
 }
 
 export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
@@ -217,6 +221,8 @@ export async function startDistributed(o: DistributedOptions = {}) {
     "1",
     "--agent-auth",
     o.agentAuth ?? "token",
+    ...(o.opampTls ? ["--tls-cert", o.opampTls.certFile, "--tls-key", o.opampTls.keyFile] : []),
+    ...(o.opampTls && o.clientCaIsCsrCa && ca ? ["--agent-client-ca", ca.caCertFile] : []),
     ...(o.maxMessageBytes ? ["--max-message-bytes", String(o.maxMessageBytes)] : []),
     ...(o.heartbeatMissedIntervals ? ["--heartbeat-missed-intervals", String(o.heartbeatMissedIntervals)] : []),
     ...(o.defaultHeartbeatIntervalMs ? ["--default-heartbeat-interval-seconds", String(o.defaultHeartbeatIntervalMs / 1000)] : []),
@@ -242,23 +248,24 @@ export async function startDistributed(o: DistributedOptions = {}) {
   const h1 = (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: [bearer(adminKey)] });
   const enrollment = createClient(EnrollmentService, h1(agentService.url));
   // The token the simulated agents present to every gateway (a gateway restarted keeps its port).
-  const agentToken = (o.agentAuth ?? "token") === "token" ? (await enrollment.createEnrollmentToken({ description: "test agents" })).secret : undefined;
+  const agentToken = (o.agentAuth ?? "token").startsWith("token") ? (await enrollment.createEnrollmentToken({ description: "test agents" })).secret : undefined;
   if (agentToken) for (const g of gateways) registerAgentToken(g.port, agentToken);
+  const [ws, web] = o.opampTls ? ["wss", "https"] : ["ws", "http"];
   const topology: TestTopology = {
-    wsUrl: `ws://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
-    httpUrl: `http://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
+    wsUrl: `${ws}://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
+    httpUrl: `${web}://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
     gatewayIds: ["gw-a", "gw-b"],
     agents: createClient(AgentService, h1(agentService.url)),
     connections: createClient(ConnectionService, h1(agentService.url)),
     commands: createClient(CommandService, h1(commandService.url)),
     certificates: createClient(CertificateService, h1(agentService.url)),
-    ...(ca ? { caCertPem: ca.caCertPem } : {}),
+    ...(ca ? { caCertPem: ca.caCertPem, caKeyPem: ca.caKeyPem } : {}),
     packages: createClient(PackageService, h1(agentService.url)),
     namespaces: createClient(NamespaceService, h1(agentService.url)),
     configurations: createClient(ConfigurationService, h1(agentService.url)),
     groups: createClient(GroupService, h1(agentService.url)),
     rollouts: createClient(RolloutService, h1(agentService.url)),
-    opampUrls: gateways.map((g) => ({ wsUrl: `ws://127.0.0.1:${g.port}/v1/opamp`, httpUrl: `http://127.0.0.1:${g.port}/v1/opamp` })),
+    opampUrls: gateways.map((g) => ({ wsUrl: `${ws}://127.0.0.1:${g.port}/v1/opamp`, httpUrl: `${web}://127.0.0.1:${g.port}/v1/opamp` })),
     access: createClient(AccessService, h1(agentService.url)),
     enrollment,
     ...(agentToken ? { agentToken } : {}),
@@ -276,8 +283,8 @@ export async function startDistributed(o: DistributedOptions = {}) {
   };
   return {
     ...topology,
-    wsUrlOf: (i: number) => `ws://127.0.0.1:${gateways[i]!.port}/v1/opamp`,
-    httpUrlOf: (i: number) => `http://127.0.0.1:${gateways[i]!.port}/v1/opamp`,
+    wsUrlOf: (i: number) => `${ws}://127.0.0.1:${gateways[i]!.port}/v1/opamp`,
+    httpUrlOf: (i: number) => `${web}://127.0.0.1:${gateways[i]!.port}/v1/opamp`,
     gateways,
     agentService,
     /** The second agent-service replica (agentServiceReplicas: 2), on the same store and bus. */

@@ -47,8 +47,8 @@ export class WsAgent {
    * The upgrade carries the Authorization header of the server's test token
    * (agent-tokens.ts), unless `headers` are given instead.
    */
-  static async connect(url: string, uid: Uint8Array = uuidv7Bytes(), options: { answerPings?: boolean; headers?: Record<string, string> } = {}): Promise<WsAgent> {
-    const socket = new WebSocket(url, { autoPong: options.answerPings ?? true, headers: options.headers ?? agentAuthHeaders(url) });
+  static async connect(url: string, uid: Uint8Array = uuidv7Bytes(), options: { answerPings?: boolean; headers?: Record<string, string>; tls?: AgentTls } = {}): Promise<WsAgent> {
+    const socket = new WebSocket(url, { autoPong: options.answerPings ?? true, headers: options.headers ?? agentAuthHeaders(url), ...options.tls });
     const agent = new WsAgent(uid, socket);
     socket.binaryType = "nodebuffer";
     socket.on("message", (data: Buffer) => {
@@ -87,12 +87,19 @@ export class WsAgent {
   }
 }
 
+/** For wss:// and https://: the server's CA, and the agent's client certificate and key (mTLS). */
+export interface AgentTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
 /** One plain-HTTP poll, with the Authorization header of the server's test token (agent-tokens.ts) unless `withoutToken`; `headers` go on top. */
 export async function httpPoll(
   url: string,
   msg: MessageInitShape<typeof AgentToServerSchema>,
-  options: { gzipRequest?: boolean; acceptGzip?: boolean; rawBody?: Uint8Array; headers?: Record<string, string>; keepAlive?: boolean; withoutToken?: boolean } = {},
-): Promise<{ status: number; headers: Headers; message?: ServerToAgent }> {
+  options: { gzipRequest?: boolean; acceptGzip?: boolean; rawBody?: Uint8Array; headers?: Record<string, string>; keepAlive?: boolean; withoutToken?: boolean; tls?: AgentTls } = {},
+): Promise<{ status: number; headers: Headers; message?: ServerToAgent; text?: string }> {
   let body: Uint8Array = options.rawBody ?? toBinary(AgentToServerSchema, create(AgentToServerSchema, { capabilities: CAPS, ...msg }));
   const headers: Record<string, string> = { "content-type": "application/x-protobuf", ...(options.withoutToken ? {} : agentAuthHeaders(url)), ...options.headers };
   if (options.gzipRequest) {
@@ -101,11 +108,11 @@ export async function httpPoll(
   }
   headers["accept-encoding"] = options.acceptGzip ? "gzip" : "identity";
   // node's fetch decompresses gzip itself; use the raw http module to see the wire.
-  const http = await import("node:http");
+  const http = url.startsWith("https:") ? await import("node:https") : await import("node:http");
   return new Promise((resolve, reject) => {
     // A keep-alive agent sends "Connection: keep-alive" as polling agents do.
     const agent = options.keepAlive ? new http.Agent({ keepAlive: true }) : false;
-    const req = http.request(url, { method: "POST", headers, agent }, (res) => {
+    const req = http.request(url, { method: "POST", headers, agent, ...options.tls }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
@@ -116,7 +123,7 @@ export async function httpPoll(
         let message: ServerToAgent | undefined;
         if (res.headers["content-type"] === "application/x-protobuf") message = fromBinary(ServerToAgentSchema, raw);
         if (agent) agent.destroy();
-        resolve({ status: res.statusCode ?? 0, headers: h, ...(message ? { message } : {}) });
+        resolve({ status: res.statusCode ?? 0, headers: h, ...(message ? { message } : { text: raw.toString("utf8") }) });
       });
     });
     req.on("error", reject);

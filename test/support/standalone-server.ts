@@ -40,16 +40,20 @@ export async function startTestServer(
     /** The console's OIDC sign-in (as --oidc-console-client-id …; needs `oidc`). */
     consoleOidc?: ConsoleOidcSettings;
     /** What agents present (default "token": the simulated agents send the token made here). */
-    agentAuth?: "none" | "token";
+    agentAuth?: "none" | "token" | "mtls" | "token+mtls";
     /** How often gateways check the tokens in use again (default 5 s). */
     agentTokenRecheckMs?: number;
     /** TLS on the OpAMP port (then the URLs below are wss:// and https://). */
-    opampTls?: { certFile: string; keyFile: string };
+    opampTls?: { certFile: string; keyFile: string; clientCaFile?: string };
+    /** With opampTls and csrApproval: the CSR CA is also the --agent-client-ca, so the certificates it issues open mTLS connections. */
+    clientCaIsCsrCa?: boolean;
+    /** The CSR CA to use (a restart on the same store keeps its CA); default a fresh one. */
+    csrCa?: Awaited<ReturnType<typeof writeTestCa>>;
   } = {},
 ) {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "fleetplane-test-"));
   // With an approval policy, a fresh CA signs agents' CSRs.
-  const ca = options.csrApproval ? await writeTestCa(mkdtempSync(join(tmpdir(), "fleetplane-ca-"))) : undefined;
+  const ca = options.csrApproval ? (options.csrCa ?? (await writeTestCa(mkdtempSync(join(tmpdir(), "fleetplane-ca-"))))) : undefined;
   const server: Standalone = await startStandalone({
     dataDir,
     host: "127.0.0.1",
@@ -71,7 +75,7 @@ export async function startTestServer(
     // Tests make their own admin key below (a restart on the same data would find it).
     firstAdminKey: false,
     agentAuth: options.agentAuth ?? "token",
-    ...(options.opampTls ? { opampTls: options.opampTls } : {}),
+    ...(options.opampTls ? { opampTls: { ...options.opampTls, ...(options.clientCaIsCsrCa && ca ? { clientCaFile: ca.caCertFile } : {}) } } : {}),
     ...(options.agentTokenRecheckMs ? { agentTokenRecheckMs: options.agentTokenRecheckMs } : {}),
     logger: silentLogger(),
   });
@@ -81,7 +85,7 @@ export async function startTestServer(
   const enrollment = createClient(EnrollmentService, transport);
   // Agents present a token of the default namespace, as the topology's own
   // agents would; a restart on the same store keeps the one they are bound to.
-  const agentToken = (options.agentAuth ?? "token") === "token" ? (agentTokenOfStore(dataDir) ?? (await enrollment.createEnrollmentToken({ description: "test agents" })).secret) : undefined;
+  const agentToken = (options.agentAuth ?? "token").startsWith("token") ? (agentTokenOfStore(dataDir) ?? (await enrollment.createEnrollmentToken({ description: "test agents" })).secret) : undefined;
   if (agentToken) registerAgentToken(server.opampPort, agentToken, dataDir);
   const ws = server.opampScheme;
   const web = ws === "wss" ? "https" : "http";
@@ -97,7 +101,7 @@ export async function startTestServer(
     connections: createClient(ConnectionService, transport),
     commands: createClient(CommandService, transport),
     certificates: createClient(CertificateService, transport),
-    ...(ca ? { caCertPem: ca.caCertPem } : {}),
+    ...(ca ? { caCertPem: ca.caCertPem, caKeyPem: ca.caKeyPem, csrCa: ca } : {}),
     packages: createClient(PackageService, transport),
     namespaces: createClient(NamespaceService, transport),
     configurations: createClient(ConfigurationService, transport),

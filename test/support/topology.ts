@@ -23,6 +23,8 @@ export interface TestTopology {
   certificates: Client<typeof CertificateService>;
   /** PEM of the CA that signs agents' CSRs, when the topology was given one. */
   caCertPem?: string;
+  /** The CSR CA's private key (PEM), to mint client certificates in tests. */
+  caKeyPem?: string;
   packages: Client<typeof PackageService>;
   namespaces: Client<typeof NamespaceService>;
   configurations: Client<typeof ConfigurationService>;

@@ -60,6 +60,7 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.certificate.v1.CertificateService/ListCertificateRequests": "read",
   "fleetplane.certificate.v1.CertificateService/ApproveCertificateRequest": "administer",
   "fleetplane.certificate.v1.CertificateService/DenyCertificateRequest": "administer",
+  "fleetplane.certificate.v1.CertificateService/RevokeCertificate": "administer",
   // PackageService: the registry is admin work; offering a registered package to an agent is an operation.
   "fleetplane.package.v1.PackageService/RegisterPackage": "administer",
   "fleetplane.package.v1.PackageService/DeletePackage": "administer",

@@ -45,6 +45,8 @@ export { csrIdentityProblem, instanceUidNamedBy, uuidText } from "./certificates
 export { EnrollmentTokens, type EnrollmentTokensOptions, type Enrollment, tokenCredential, tokenIdOf } from "./enrollment/enrollment-tokens.js";
 export type { EnrollmentTokenRepository } from "./enrollment/enrollment-token-repository.js";
 export { AgentCredentialRefusedError, EnrollmentTokenNotFoundError } from "./enrollment/enrollment-errors.js";
+export { AgentCredentialCheck, type PresentedCredential } from "./enrollment/agent-credential-check.js";
+export { bindingRefusal, certificateCredential } from "./enrollment/credential-binding.js";
 
 // packages/: the package registry.
 export { PackageRegistry, type PackageDefinition, type PackageOfferPort } from "./packages/package-registry.js";

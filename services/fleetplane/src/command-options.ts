@@ -161,7 +161,6 @@ export const COMMAND_OPTIONS = {
     { name: "lease-seconds", kind: "number", description: "Agents of this gateway are marked disconnected this long after it dies", default: String(GATEWAY_DEFAULTS.leaseSeconds) },
     ...AGENT_AUTH_OPTIONS,
     ...OPAMP_TLS_OPTIONS,
-  ...OPAMP_TLS_OPTIONS,
     ...GATEWAY_LIMIT_OPTIONS,
   ],
 } satisfies Record<string, OptionSpec[]>;

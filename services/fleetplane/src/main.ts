@@ -15,7 +15,7 @@ import { runAdminCommand } from "./admin-command.js";
 import { agentRetentionOf } from "./agent-retention-choice.js";
 import { agentAuthOf } from "./agent-auth-choice.js";
 import { opampTlsOf } from "./opamp-tls-choice.js";
-import { InvalidTrustedProxyError, TrustedProxies, type GatewaySettings } from "@fleetplane/opamp-gateway";
+import { InvalidTrustedProxyError, TrustedProxies, type AgentAuthMode, type GatewaySettings } from "@fleetplane/opamp-gateway";
 import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service";
 
 /** The gateway flags (GATEWAY_LIMIT_OPTIONS), checked, in the units of GatewaySettings. */
@@ -162,11 +162,19 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
         natsUrl: optional(v["nats-url"]),
         leaseSeconds: Number(v["lease-seconds"]),
         ...gatewayLimits(v),
-        agentAuth: agentAuthOf(v, String(v.host), logger),
+        agentAuth: agentAuthOf(v, String(v.host), opampTlsOf(v), logger),
         tls: opampTlsOf(v),
         logger,
       }),
   },
+};
+
+/** What the standalone banner says agents must present. */
+const AGENT_AUTH_BANNER: Record<AgentAuthMode, string> = {
+  none: "not authenticated (--agent-auth none: safe only while OpAMP listens on loopback)",
+  token: "enrollment token needed (Authorization: Bearer <token>; EnrollmentService/CreateEnrollmentToken)",
+  mtls: "client certificate needed (mTLS, issued by --agent-client-ca)",
+  "token+mtls": "enrollment token and client certificate needed",
 };
 
 const USAGE = `fleetplane <command> [options]
@@ -231,7 +239,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger("fleetplane", String(values["log-level"]));
   const tracing = startTracing({ serviceName: "fleetplane", logger });
-  const agentAuth = agentAuthOf(values, String(values["opamp-host"]), logger);
+  const opampTls = opampTlsOf(values);
+  const agentAuth = agentAuthOf(values, String(values["opamp-host"]), opampTls, logger);
   const server = await startExplained(() => startStandalone({
     dataDir: String(values["data-dir"]),
     host: String(values["opamp-host"]),
@@ -242,7 +251,7 @@ async function main(argv: string[]): Promise<number> {
     access: adminAccessOf(values, String(values["api-host"])),
     ...gatewayLimits(values),
     agentAuth,
-    opampTls: opampTlsOf(values),
+    opampTls,
     csr: csrSettingsOf(values),
     heartbeatIntervalSeconds: heartbeatOffer(values),
     customCapabilities: customCapabilities(values),
@@ -259,10 +268,7 @@ async function main(argv: string[]): Promise<number> {
     ? `  Admin key: ${server.firstAdminKey}\n             (made because the store had no key; shown once — keep it. Use: authorization: Bearer <key>)\n`
     : "";
   if (server.firstAdminKey) logger.info("a first admin API key was made and printed to the terminal (not logged)");
-  const agents =
-    agentAuth === "none"
-      ? "  Agents:    not authenticated (--agent-auth none: safe only while OpAMP listens on loopback)\n"
-      : "  Agents:    enrollment token needed (Authorization: Bearer <token>; EnrollmentService/CreateEnrollmentToken)\n";
+  const agents = `  Agents:    ${AGENT_AUTH_BANNER[agentAuth]}${opampTls?.clientCaFile ? "; client certificates checked against --agent-client-ca" : ""}\n`;
   process.stderr.write(
     `\nFleetplane standalone\n  OpAMP:     ${server.opampScheme}://${values["opamp-host"]}:${server.opampPort}/v1/opamp  (also ${server.opampScheme === "wss" ? "https" : "http"}:// POST, and /api/v1/opamp)\n${agents}  Admin API: ${apiUrl}  (Connect, gRPC, gRPC-web)\n${values.console === true ? `  Console:   ${apiUrl}/\n` : ""}${firstKey}  Data:      ${values["data-dir"]}\n\n`,
   );

@@ -37,6 +37,7 @@ import {
   RolloutDriver,
   createRolloutServiceImpl,
   EnrollmentTokens,
+  AgentCredentialCheck,
   createEnrollmentServiceImpl,
 } from "@fleetplane/agent-service";
 import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
@@ -191,7 +192,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     registration(RolloutService, createRolloutServiceImpl(rollouts, logger, { watchIntervalMs: Math.min(o.rolloutTickMs ?? 500, 500) })),
     registration(EnrollmentService, createEnrollmentServiceImpl(enrollment, logger)),
   ];
-  const internal: ServiceRegistration[] = [registration(AgentGatewayService, createAgentGatewayServiceImpl({ reports, connections, leases, enrollment }, logger))];
+  const internal: ServiceRegistration[] = [registration(AgentGatewayService, createAgentGatewayServiceImpl({ reports, connections, leases, credentials: new AgentCredentialCheck({ tokens: enrollment, certificates: desk }) }, logger))];
   return {
     agents: store,
     leases,

@@ -1,5 +1,6 @@
 import type { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import type { AgentCredentials } from "./agent-authentication.js";
 import type { AgentLiveness } from "./agent-liveness.js";
 
 /**
@@ -13,8 +14,8 @@ export interface AgentConnection {
   readonly openedAt: number;
   /** The OpAMP URL the agent reached (see Connection.endpoint). */
   readonly endpoint: string;
-  /** What the agent authenticated with ("token:<id>"; "" under --agent-auth none): see Connection.credential. */
-  readonly credential: string;
+  /** What the agent authenticated with (see Connection.credential, enrollment_credential, certificate_uid). */
+  readonly credentials: AgentCredentials;
   /**
    * The agent's instance UID in hex once its first message named it ("" until
    * then), so the transport's log lines about the session can name the agent.

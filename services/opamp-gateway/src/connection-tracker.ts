@@ -34,7 +34,9 @@ export class ConnectionTracker {
       gatewayEpoch: this.gatewayEpoch,
       remoteAddress: conn.remoteAddress,
       endpoint: conn.endpoint,
-      credential: conn.credential,
+      credential: conn.credentials.credential,
+      enrollmentCredential: conn.credentials.enrollmentCredential,
+      certificateUid: conn.credentials.certificateUid,
       openedAt: timestampFromMs(conn.openedAt),
     });
     this.connections.set(conn.id, record);

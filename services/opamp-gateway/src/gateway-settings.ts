@@ -109,12 +109,14 @@ export interface GatewaySettings {
   maxAvailableComponentsBytes?: number;
   /**
    * What agents must present (agent-authentication.ts): "token", an
-   * enrollment token as `Authorization: Bearer`; "none", nothing. Default
-   * "none" here; the CLI defaults to "token" off loopback and refuses "none"
-   * there without --allow-unauthenticated-agents.
+   * enrollment token as `Authorization: Bearer`; "mtls", a client
+   * certificate issued by the client CA (GatewayOptions.tls.clientCaFile);
+   * "token+mtls", both; "none", nothing. Default "none" here; the CLI
+   * defaults to "token" off loopback and refuses "none" there without
+   * --allow-unauthenticated-agents.
    */
   agentAuth?: AgentAuthMode;
-  /** How often tokens in use are checked again (a revoked one closes its connections), in milliseconds. Default 5 s. */
+  /** How often credentials in use (tokens, client certificates) are checked again (a revoked one closes its connections), in milliseconds. Default 5 s. */
   agentTokenRecheckMs?: number;
   /**
    * Peers (addresses or CIDR ranges) whose X-Forwarded-Proto and

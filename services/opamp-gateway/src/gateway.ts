@@ -14,7 +14,7 @@ import { NewAgentAdmission } from "./new-agent-admission.js";
 import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { createPushReceiver, reconcileAll } from "./push-receiver.js";
 import { WebSocketRegistry } from "./websocket-registry.js";
-import { AgentAuthenticator } from "./agent-authentication.js";
+import { AgentAuthenticator, requiresClientCertificate } from "./agent-authentication.js";
 import { TrustedProxies } from "./trusted-proxies.js";
 
 /** A gateway: who it is, where it listens, how it treats agents (GatewaySettings) and what it talks to. */
@@ -28,8 +28,20 @@ export interface GatewayOptions extends GatewaySettings {
   agentService: Client<typeof AgentGatewayService>;
   bus: PushBus;
   logger: Logger;
-  /** TLS on the OpAMP port (HTTPS and wss://), reloaded when the files change; plain HTTP without. */
+  /**
+   * TLS on the OpAMP port (HTTPS and wss://), reloaded when the files change;
+   * plain HTTP without. With clientCaFile (--agent-client-ca) agents' client
+   * certificates are asked for and verified (mTLS).
+   */
   tls?: TlsFiles | undefined;
+}
+
+/** --agent-auth mtls or token+mtls without a client CA on a TLS port: no agent could ever connect. */
+export class ClientCaRequiredError extends Error {
+  constructor(readonly mode: string) {
+    super(`--agent-auth ${mode} needs TLS on the OpAMP port with a client CA: give --tls-cert, --tls-key and --agent-client-ca`);
+    this.name = "ClientCaRequiredError";
+  }
 }
 
 export interface Gateway {
@@ -45,6 +57,7 @@ const uuidv7Hex = () => instanceUidToHex(uuidv7Bytes());
 /** Builds and starts one opamp-gateway (tests call this too). */
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const settings = gatewaySettings(o);
+  if (requiresClientCertificate(settings.agentAuth) && !o.tls?.clientCaFile) throw new ClientCaRequiredError(settings.agentAuth);
   // This process's epoch: its connections are told apart from those of an
   // earlier process with the same gateway id (restarted after a crash).
   const epoch = uuidv7Hex();
@@ -62,10 +75,11 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     capabilities,
     logger: o.logger,
   });
-  // Set once the transport exists: a token found revoked ends its sessions.
+  // Set once the transport exists: a credential found revoked ends its sessions.
   let transportRef: OpampTransport | undefined;
+  // Under "none" too, a client certificate that is presented is checked.
   const authenticator =
-    settings.agentAuth === "none"
+    settings.agentAuth === "none" && !o.tls?.clientCaFile
       ? undefined
       : new AgentAuthenticator({
           mode: settings.agentAuth,
@@ -131,7 +145,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   );
   const stopCounting = GatewayMetrics.get().countConnected(() => ({ ws: transport.connectedWebSockets, http: transport.connectedHttpAgents }));
   const port = await transport.listen();
-  o.logger.info({ port, host: o.host, paths: settings.paths, gateway: o.gatewayId, agentAuth: settings.agentAuth }, o.tls ? "OpAMP listening (wss:// and https://)" : "OpAMP listening (WebSocket and plain HTTP)");
+  o.logger.info({ port, host: o.host, paths: settings.paths, gateway: o.gatewayId, agentAuth: settings.agentAuth }, o.tls ? (o.tls.clientCaFile ? "OpAMP listening (wss:// and https://, client certificates verified)" : "OpAMP listening (wss:// and https://)") : "OpAMP listening (WebSocket and plain HTTP)");
   o.logger.debug({ gateway: o.gatewayId, epoch }, "gateway epoch");
   return {
     port,

@@ -1,6 +1,7 @@
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentConnection } from "./agent-connection.js";
 import { AgentLiveness } from "./agent-liveness.js";
+import type { AgentCredentials } from "./agent-authentication.js";
 
 /**
  * An agent polling over plain HTTP. Each POST is a request, but the agent's
@@ -18,7 +19,7 @@ export class HttpAgentConnection implements AgentConnection {
     readonly id: string,
     public remoteAddress: string,
     readonly endpoint: string,
-    readonly credential: string,
+    readonly credentials: AgentCredentials,
     private readonly onClose: (conn: HttpAgentConnection) => void,
   ) {}
 

@@ -1,14 +1,15 @@
 import type { IncomingMessage } from "node:http";
 import type { AgentToServer, ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { AgentConnection, AgentRefusal } from "./agent-connection.js";
+import type { AgentCredentials } from "./agent-authentication.js";
 
 /**
- * OnConnecting's answer: accept (with the credential the request
- * authenticated with, "" when none is asked), or refuse with an HTTP status
+ * OnConnecting's answer: accept (with the credentials the request
+ * authenticated with, NO_CREDENTIALS when none are asked), or refuse with an HTTP status
  * (and headers such as Retry-After or WWW-Authenticate).
  */
 export type ConnectingDecision =
-  | { accept: true; credential: string }
+  | { accept: true; credentials: AgentCredentials }
   | { accept: false; status: number; headers?: Record<string, string>; reason: string };
 
 /**

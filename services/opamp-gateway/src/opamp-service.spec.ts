@@ -6,6 +6,7 @@ import { AgentToServerSchema, ServerErrorResponseType, type ServerToAgent } from
 import type { Logger } from "@fleetplane/platform";
 import { describe, expect, it } from "vitest";
 import type { AgentConnection } from "./agent-connection.js";
+import { NO_CREDENTIALS } from "./agent-authentication.js";
 import { AgentLiveness } from "./agent-liveness.js";
 import { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { CleanupQueue } from "./cleanup-queue.js";
@@ -53,7 +54,7 @@ const conn = (n: number): AgentConnection => ({
   remoteAddress: `10.0.0.1:${40_000 + n}`,
   openedAt: Date.now(),
   endpoint: "http://gw/v1/opamp",
-  credential: "",
+  credentials: NO_CREDENTIALS,
   agent: "",
   liveness: new AgentLiveness(Date.now()),
   push: () => Promise.resolve(),

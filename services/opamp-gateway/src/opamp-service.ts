@@ -6,7 +6,8 @@ import { errorReply, instanceUidProblem, retryAfterHeader } from "@fleetplane/op
 import { bytesEqual, instanceUidToHex, type Logger } from "@fleetplane/platform";
 import type { IncomingMessage } from "node:http";
 import { AgentConnectionClosedError, AgentRefusal, type AgentConnection } from "./agent-connection.js";
-import type { AgentAuthenticator } from "./agent-authentication.js";
+import { NO_CREDENTIALS, type AgentAuthenticator } from "./agent-authentication.js";
+import { certificateTakesOver } from "./client-certificate.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 import { MessageOverLimitError } from "./agent-message-limits.js";
@@ -77,16 +78,16 @@ export class OpampService implements OpampCallbacks {
     if (this.draining) {
       return { accept: false, status: 503, reason: "server shutting down; retry later", headers: { "Retry-After": retryAfterHeader(this.deps.retryAfterMs) } };
     }
-    if (!this.deps.authenticator) return { accept: true, credential: "" };
+    if (!this.deps.authenticator) return { accept: true, credentials: NO_CREDENTIALS };
     let decision;
     try {
-      decision = await this.deps.authenticator.authenticate(request.headers);
+      decision = await this.deps.authenticator.authenticate(request);
     } catch (err) {
       // agent-service cannot say: the agent comes back later, as for any outage.
-      this.deps.warnings.warn("agent-service-unavailable", sourceAddress(request.socket.remoteAddress ?? "?"), { err: String(err) }, "could not check an agent's token; told it to retry");
+      this.deps.warnings.warn("agent-service-unavailable", sourceAddress(request.socket.remoteAddress ?? "?"), { err: String(err) }, "could not check an agent's credential; told it to retry");
       return { accept: false, status: 503, reason: "server temporarily unavailable; retry later", headers: { "Retry-After": retryAfterHeader(this.deps.retryAfterMs) } };
     }
-    if ("credential" in decision) return { accept: true, credential: decision.credential };
+    if ("credentials" in decision) return { accept: true, credentials: decision.credentials };
     this.deps.warnings.warn("agent-auth-refused", sourceAddress(request.socket.remoteAddress ?? "?"), { status: decision.status, reason: decision.reason }, "refused an agent's credential");
     return { accept: false, status: decision.status, reason: decision.reason, headers: decision.status === 401 ? BEARER_CHALLENGE : {} };
   }
@@ -117,10 +118,13 @@ export class OpampService implements OpampCallbacks {
         // A WebSocket of this gateway holding the UID under another
         // credential keeps it (and its place in the registry, so pushes
         // still reach it); agent-service checks the UID's binding for the rest.
-        const holder = conn.type === ConnectionType.WEBSOCKET ? this.deps.registry.getByInstanceUid(instanceUidToHex(message.instanceUid)) : undefined;
-        if (holder && holder !== conn && holder.credential !== conn.credential) return this.refuse(conn, message.instanceUid, "instance UID is bound to another credential");
+        // (Unless this one's certificate was issued for the UID: credential-binding.ts.)
+        const uid = instanceUidToHex(message.instanceUid);
+        const holder = conn.type === ConnectionType.WEBSOCKET ? this.deps.registry.getByInstanceUid(uid) : undefined;
+        const otherCredential = holder && holder !== conn && holder.credentials.credential !== conn.credentials.credential;
+        if (otherCredential && !certificateTakesOver(conn.credentials, uid)) return this.refuse(conn, message.instanceUid, "instance UID is bound to another credential");
         record.instanceUid = message.instanceUid;
-        conn.agent = instanceUidToHex(message.instanceUid);
+        conn.agent = uid;
         if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
         await this.deps.connections.save(record);
         await this.closePreviousFirst(conn);
@@ -190,7 +194,7 @@ export class OpampService implements OpampCallbacks {
   }
 
   private refuse(conn: AgentConnection, instanceUid: Uint8Array, reason: string): AgentRefusal {
-    this.deps.warnings.warn("agent-auth-refused", sourceAddress(conn.remoteAddress), { agent: instanceUidToHex(instanceUid), connection: conn.id, credential: conn.credential, reason }, "refused an agent's message: its credential may not speak for this instance UID");
+    this.deps.warnings.warn("agent-auth-refused", sourceAddress(conn.remoteAddress), { agent: instanceUidToHex(instanceUid), connection: conn.id, credential: conn.credentials.credential, reason }, "refused an agent's message: its credential may not speak for this instance UID");
     return new AgentRefusal(reason);
   }
 

@@ -14,6 +14,7 @@ import { gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { AgentConnection } from "./agent-connection.js";
+import { NO_CREDENTIALS } from "./agent-authentication.js";
 import { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 import type { OpampCallbacks } from "./opamp-callbacks.js";
@@ -34,7 +35,7 @@ const UNAVAILABLE = 97n;
 function recordingCallbacks(o: { readErrorReply?: boolean } = {}) {
   const seen = { messages: [] as AgentToServer[], readErrors: [] as Error[], responseErrors: [] as Error[], connected: [] as AgentConnection[], closed: [] as AgentConnection[] };
   const callbacks: OpampCallbacks = {
-    onConnecting: async () => ({ accept: true, credential: "" }),
+    onConnecting: async () => ({ accept: true, credentials: NO_CREDENTIALS }),
     onConnected: (conn) => void seen.connected.push(conn),
     onMessage: async (_conn, message) => {
       seen.messages.push(message);

@@ -19,6 +19,8 @@ import { renderMetrics, inSpan, readTlsFiles, watchTlsFiles, type TlsFiles } fro
 import { SpanKind } from "@opentelemetry/api";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { AgentRefusal, type AgentConnection } from "./agent-connection.js";
+import type { AgentCredentials } from "./agent-authentication.js";
+import { certificateTakesOver, certificateUidRefusal } from "./client-certificate.js";
 import { MessageOverLimitError, checkAgentMessageLimits, checkAgentMessagePrefix, type AgentMessageLimits } from "./agent-message-limits.js";
 import type { AnnouncedCapabilities } from "./announced-capabilities.js";
 import type { GatewaySettings } from "./gateway-settings.js";
@@ -109,7 +111,12 @@ export class OpampTransport {
     if (options.tls) {
       // HTTP/1.1 only (WebSocket upgrades need it); the pair is read now, so
       // a missing file fails the start, and again whenever it changes.
-      const server = https.createServer({ connectionsCheckingInterval, ...readTlsFiles(options.tls), ALPNProtocols: ["http/1.1"] }, onRequest);
+      // With --agent-client-ca a client certificate is asked for and checked
+      // against it, but the handshake goes on whatever it finds: OnConnecting
+      // refuses a bad one with a 401 that names the reason
+      // (client-certificate.ts), which a handshake alert cannot.
+      const mtls = options.tls.clientCaFile ? { requestCert: true, rejectUnauthorized: false } : {};
+      const server = https.createServer({ connectionsCheckingInterval, ...readTlsFiles(options.tls), ...mtls, ALPNProtocols: ["http/1.1"] }, onRequest);
       this.stopWatchingTls = watchTlsFiles(options.tls, (context) => server.setSecureContext(context), options.logger);
       this.server = server;
     } else {
@@ -239,15 +246,18 @@ export class OpampTransport {
   /** Credentials of the agent sessions held now (their tokens are rechecked while held). */
   heldCredentials(): Set<string> {
     const held = new Set<string>();
-    for (const c of this.wsConnections) if (c.credential) held.add(c.credential);
-    for (const c of this.httpAgents.values()) if (c.credential) held.add(c.credential);
+    for (const c of [...this.wsConnections, ...this.httpAgents.values()]) {
+      if (c.credentials.credential) held.add(c.credentials.credential);
+      if (c.credentials.enrollmentCredential) held.add(c.credentials.enrollmentCredential);
+    }
     return held;
   }
 
-  /** Ends every session that authenticated with `credential` (a revoked or expired token): WebSockets close with 1008. */
+  /** Ends every session that authenticated with `credential` (a revoked or expired token, a revoked certificate): WebSockets close with 1008. */
   closeSessionsOf(credential: string, reason: string): void {
-    for (const c of this.wsConnections) if (c.credential === credential) c.close(1008, reason.slice(0, 120));
-    for (const c of [...this.httpAgents.values()]) if (c.credential === credential) c.close();
+    const presented = (c: AgentConnection) => c.credentials.credential === credential || c.credentials.enrollmentCredential === credential;
+    for (const c of this.wsConnections) if (presented(c)) c.close(1008, reason.slice(0, 120));
+    for (const c of [...this.httpAgents.values()]) if (presented(c)) c.close();
   }
 
   private endpointOf(req: http.IncomingMessage, transport: "ws" | "http"): string {
@@ -274,11 +284,11 @@ export class OpampTransport {
       this.warnConnectionLimit(req, "ws");
       return rejectUpgrade(socket, 503, "too many agents on this gateway; retry later", this.retryAfter());
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, socket, req, decision.credential));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, socket, req, decision.credentials));
   }
 
-  private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, credential: string): void {
-    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credential, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+  private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, credentials: AgentCredentials): void {
+    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credentials, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
     // A socket that never sends an (admitted) AgentToServer would be held,
@@ -338,6 +348,9 @@ export class OpampTransport {
       if (reply) this.sendNow(conn, reply);
       return;
     }
+    const wrongUid = this.certificateUidRefusal(conn.credentials, message, conn.remoteAddress, "ws");
+    // 1008, as for a UID bound to another credential (below).
+    if (wrongUid) return conn.close(1008, wrongUid.slice(0, 120));
     if (!conn.admitted && !(await this.admitWebSocketAgent(conn, message))) return;
     const started = performance.now();
     conn.liveness.heard(Date.now());
@@ -372,6 +385,19 @@ export class OpampTransport {
     conn.admitted = true;
     clearTimeout(conn.firstMessageTimer);
     return true;
+  }
+
+  /**
+   * A connection whose client certificate names an instance UID speaks for
+   * that agent only: a message for another is refused before it is admitted,
+   * decoded further or handed on (the refusal is logged once per source and interval).
+   */
+  private certificateUidRefusal(credentials: AgentCredentials, message: AgentToServer, remote: string, transport: "ws" | "http"): string | undefined {
+    if (!credentials.certificateUid) return undefined;
+    const uid = instanceUidProblem(message.instanceUid) === undefined ? instanceUidToHex(message.instanceUid) : "(invalid)";
+    const refusal = certificateUidRefusal(credentials.certificateUid, uid);
+    if (refusal) this.options.warnings.warn("agent-auth-refused", sourceAddress(remote), { agent: uid, certificateUid: credentials.certificateUid, transport }, "refused a message for another instance UID than the connection's client certificate names");
+    return refusal;
   }
 
   private newAgentRefusedReply(instanceUid: Uint8Array): ServerToAgent {
@@ -420,7 +446,7 @@ export class OpampTransport {
 
     const decision = await this.callbacks.onConnecting(req);
     if (!decision.accept) return plain(res, decision.status, decision.reason, decision.headers);
-    const credential = decision.credential;
+    const credentials = decision.credentials;
 
     let body: Uint8Array;
     let message: AgentToServer;
@@ -432,7 +458,7 @@ export class OpampTransport {
       message = fromBinary(AgentToServerSchema, body);
     } catch (err) {
       this.metrics.decodeErrorsBy.http.inc();
-      const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), this.endpointOf(req, "http"), credential, () => {});
+      const transient = new HttpAgentConnection(this.nextConnectionId("http", "unidentified"), remoteAddress(req), this.endpointOf(req, "http"), credentials, () => {});
       if (err instanceof InboundMessageTooLargeError) {
         this.callbacks.onReadMessageError(transient, err);
         res.setHeader("connection", "close");
@@ -452,7 +478,9 @@ export class OpampTransport {
     }
 
     const started = performance.now();
-    const conn = this.httpAgentFor(message, req, res, credential);
+    const wrongUid = this.certificateUidRefusal(credentials, message, remoteAddress(req), "http");
+    if (wrongUid) return plain(res, 401, wrongUid, BEARER_CHALLENGE);
+    const conn = this.httpAgentFor(message, req, res, credentials);
     if (!conn) return;
     const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "http") }, () => this.callbacks.onMessage(conn, message));
     if (reply instanceof AgentRefusal) {
@@ -487,11 +515,17 @@ export class OpampTransport {
    * › Plain HTTP Transport"), each with Retry-After and the error_response in
    * the body.
    */
-  private httpAgentFor(message: AgentToServer, req: http.IncomingMessage, res: http.ServerResponse, credential: string): HttpAgentConnection | undefined {
+  private httpAgentFor(message: AgentToServer, req: http.IncomingMessage, res: http.ServerResponse, credentials: AgentCredentials): HttpAgentConnection | undefined {
     const valid = instanceUidProblem(message.instanceUid) === undefined;
     const uid = valid ? instanceUidToHex(message.instanceUid) : `invalid-${Buffer.from(message.instanceUid).toString("hex")}`;
     let conn = this.httpAgents.get(uid);
-    if (conn && conn.credential !== credential) {
+    if (conn && conn.credentials.credential !== credentials.credential && valid && certificateTakesOver(credentials, uid)) {
+      // The agent is back with the certificate issued for it: its old
+      // session ends, a new one (with the certificate) begins.
+      conn.close();
+      conn = undefined;
+    }
+    if (conn && conn.credentials.credential !== credentials.credential) {
       // Another credential speaking for an agent whose session this gateway
       // holds: refused before the session (its address, its liveness) is touched.
       this.options.warnings.warn("agent-auth-refused", req.socket?.remoteAddress ?? "?", { agent: uid, transport: "http" }, "refused a poll: its credential may not speak for this instance UID");
@@ -516,7 +550,7 @@ export class OpampTransport {
       this.writeReply(req, res, 429, this.newAgentRefusedReply(message.instanceUid));
       return undefined;
     }
-    conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), this.endpointOf(req, "http"), credential, (c) => {
+    conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), this.endpointOf(req, "http"), credentials, (c) => {
       if (this.httpAgents.get(uid) !== c) return;
       this.httpAgents.delete(uid);
       this.callbacks.onConnectionClose(c);

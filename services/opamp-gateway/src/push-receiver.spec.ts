@@ -7,6 +7,7 @@ import { SERVER_CAPABILITIES, serverToAgent } from "@fleetplane/opamp";
 import { silentLogger, type PushNotice } from "@fleetplane/platform";
 import { describe, expect, it } from "vitest";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
+import { NO_CREDENTIALS } from "./agent-authentication.js";
 import { AgentLiveness } from "./agent-liveness.js";
 import { createPushReceiver, reconcileAll } from "./push-receiver.js";
 import { WebSocketRegistry } from "./websocket-registry.js";
@@ -22,7 +23,7 @@ function connection(id: string, push: (m: ServerToAgent) => Promise<void> = asyn
     type: ConnectionType.WEBSOCKET,
     remoteAddress: "127.0.0.1:1",
     openedAt: 0,
-    credential: "",
+    credentials: NO_CREDENTIALS,
     endpoint: "ws://gw/v1/opamp",
     agent: "",
     liveness: new AgentLiveness(0),

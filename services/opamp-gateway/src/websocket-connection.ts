@@ -7,6 +7,7 @@ import { checkOutboundSize, isAcknowledgement } from "@fleetplane/opamp";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
 import { AgentLiveness } from "./agent-liveness.js";
 import { encodeServerWebSocketFrame } from "./ws-framing.js";
+import type { AgentCredentials } from "./agent-authentication.js";
 
 /** An agent on a WebSocket: replies and pushes are binary frames with the OpAMP header. */
 export class WebSocketAgentConnection implements AgentConnection {
@@ -35,7 +36,7 @@ export class WebSocketAgentConnection implements AgentConnection {
     readonly id: string,
     readonly remoteAddress: string,
     readonly endpoint: string,
-    readonly credential: string,
+    readonly credentials: AgentCredentials,
     private readonly socket: WebSocket,
     /** The upgraded TCP (or TLS) socket under `socket`, which replies are written to directly. */
     private readonly stream: Duplex,

@@ -2,19 +2,21 @@ import { readFileSync, unwatchFile, watchFile } from "node:fs";
 import type { SecureContextOptions } from "node:tls";
 import type { Logger } from "@fleetplane/platform";
 
-/** A certificate and its private key, both PEM files. */
+/** A certificate and its private key, both PEM files; optionally the CAs client certificates are verified with (mTLS). */
 export interface TlsFiles {
   certFile: string;
   keyFile: string;
+  /** PEM CA certificate(s) that sign the clients' certificates; unset: no client certificate is asked for. */
+  clientCaFile?: string | undefined;
 }
 
-/** Reads the pair once (a start-up error names the file). */
+/** Reads the files once (a start-up error names the file). */
 export function readTlsFiles(files: TlsFiles): SecureContextOptions {
-  return { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
+  return { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile), ...(files.clientCaFile ? { ca: readFileSync(files.clientCaFile) } : {}) };
 }
 
 /**
- * Calls `apply` with the pair again whenever either file changes, so a
+ * Calls `apply` with the files again whenever one of them changes, so a
  * renewed certificate (cert-manager, a mounted Secret) is served without a
  * restart. Polling (`watchFile`) rather than `fs.watch`: Kubernetes replaces
  * mounted files by swapping a symlink, which inotify on the file misses. A
@@ -33,10 +35,9 @@ export function watchTlsFiles(files: TlsFiles, apply: (context: SecureContextOpt
   const onChange = (now: { mtimeMs: number }, before: { mtimeMs: number }) => {
     if (now.mtimeMs !== before.mtimeMs) reload();
   };
-  watchFile(files.certFile, { interval: intervalMs }, onChange);
-  watchFile(files.keyFile, { interval: intervalMs }, onChange);
+  const watched = [files.certFile, files.keyFile, ...(files.clientCaFile ? [files.clientCaFile] : [])];
+  for (const file of watched) watchFile(file, { interval: intervalMs }, onChange);
   return () => {
-    unwatchFile(files.certFile, onChange);
-    unwatchFile(files.keyFile, onChange);
+    for (const file of watched) unwatchFile(file, onChange);
   };
 }

@@ -13,3 +13,4 @@ export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, pageLimit, fetchLimit, toPage } from 
 export { runBounded } from "./bounded-workers.js";
 export { UsageError, envName, parseOptions, formatHelp, type OptionSpec, type OptionValues } from "./cli-options.js";
 export { isLoopbackAddress } from "./loopback.js";
+export { certificateSerial } from "./certificate-serial.js";

@@ -8,12 +8,16 @@
 //	opamp-go-agent --url ws://127.0.0.1:4320/v1/opamp [--instance-uid HEX|UUID]
 //	  [--heartbeat SECONDS] [--polling-interval SECONDS]
 //	  [--fail-config-containing STRING] [--apply-delay SECONDS] [--duration SECONDS]
-//	  [--service-name NAME] [--request-certificate] [--verbose]
+//	  [--service-name NAME] [--request-certificate [--csr-subject CN]
+//	  [--reconnect-with-certificate]] [--ca-file PEM] [--token TOKEN] [--verbose]
 //
 // With --request-certificate the agent generates an ECDSA P-256 key and a
-// CSR whose subject CN is its instance UID (UUID form), sends it in a
-// ConnectionSettingsRequest (the spec's Agent-initiated CSR flow), and checks
-// an offered certificate against its own key and the offered CA.
+// CSR whose subject CN is its instance UID (UUID form) or --csr-subject,
+// sends it in a ConnectionSettingsRequest (the spec's Agent-initiated CSR
+// flow), and checks an offered certificate against its own key and the
+// offered CA. With --reconnect-with-certificate it then stops its client and
+// starts a new one that presents the certificate (mTLS), as the stock
+// opamp-go example agent does; the token, if any, is still sent.
 //
 // Durations accept plain seconds ("5", "0.5") or Go durations ("500ms", "2m").
 package main
@@ -79,6 +83,9 @@ type event struct {
 	CertVerified bool    `json:"cert_verified,omitempty"`  // opamp_connection_settings: our key, chains to ca_cert, clientAuth
 }
 
+// The events of --reconnect-with-certificate: "reconnecting_with_certificate"
+// (cert_serial) when the old client is stopped, then "connected" again.
+
 var (
 	stdoutMu sync.Mutex
 	stdout   = json.NewEncoder(os.Stdout)
@@ -126,6 +133,7 @@ func (s *seconds) Set(v string) error {
 
 // agent holds the local state the opamp-go callbacks read and write.
 type agent struct {
+	clientMu    sync.Mutex
 	client      client.OpAMPClient
 	failMarker  string
 	applyDelay  time.Duration
@@ -135,6 +143,17 @@ type agent struct {
 	lastCfgHash []byte
 	// Certificate signing (--request-certificate): the key the CSR was made with.
 	clientKey *ecdsa.PrivateKey
+	// --reconnect-with-certificate: makes and starts a new client with the given TLS config.
+	restart     func(*tls.Config) error
+	baseTLS     *tls.Config
+	reconnected atomic.Bool
+}
+
+// current is the client in use (a reconnect replaces it).
+func (a *agent) current() client.OpAMPClient {
+	a.clientMu.Lock()
+	defer a.clientMu.Unlock()
+	return a.client
 }
 
 func main() {
@@ -149,6 +168,8 @@ func run() int {
 		serviceName = flag.String("service-name", "opamp-go-agent", "service.name in the agent description")
 		verbose     = flag.Bool("verbose", false, "also log opamp-go debug messages to stderr")
 		requestCert = flag.Bool("request-certificate", false, "generate a key and a CSR naming the instance UID and send a ConnectionSettingsRequest")
+		csrSubject  = flag.String("csr-subject", "", "subject CN of the CSR (default: the instance UID); e.g. the stock example agent's \"OpAMP Example Client\"")
+		reconnect   = flag.Bool("reconnect-with-certificate", false, "with --request-certificate: once a certificate is offered, reconnect presenting it (mTLS)")
 		caFile      = flag.String("ca-file", "", "PEM CA certificate(s) to verify a wss:// or https:// server with (default: the system roots)")
 		token       = flag.String("token", "", "enrollment token sent as Authorization: Bearer <token> (WebSocket upgrade and every HTTP poll)")
 		heartbeat   seconds
@@ -181,14 +202,11 @@ func run() int {
 
 	logger := stderrLogger{verbose: *verbose}
 	var transport string
-	var c client.OpAMPClient
 	switch u.Scheme {
 	case "ws", "wss":
 		transport = "websocket"
-		c = client.NewWebSocket(logger)
 	case "http", "https":
 		transport = "http"
-		c = client.NewHTTP(logger)
 		// For the HTTP client the heartbeat interval *is* the polling interval
 		// (Start overrides it from StartSettings.HeartbeatInterval), so an
 		// explicit polling interval is passed that way below.
@@ -204,47 +222,12 @@ func run() int {
 		return 2
 	}
 
-	a := &agent{client: c, failMarker: *failMarker, applyDelay: applyDelay.d, effective: &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{}}}
-
-	hostname, _ := os.Hostname()
-	if err := c.SetAgentDescription(&protobufs.AgentDescription{
-		IdentifyingAttributes: []*protobufs.KeyValue{
-			strAttr("service.name", *serviceName),
-			strAttr("service.version", agentVersion),
-		},
-		NonIdentifyingAttributes: []*protobufs.KeyValue{
-			strAttr("host.name", hostname),
-			strAttr("os.type", runtime.GOOS),
-		},
-	}); err != nil {
-		fmt.Fprintf(os.Stderr, "opamp-go-agent: SetAgentDescription: %v\n", err)
-		return 1
+	a := &agent{failMarker: *failMarker, applyDelay: applyDelay.d, effective: &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{}}}
+	c, code := newClient(transport, logger, *serviceName, *requestCert)
+	if c == nil {
+		return code
 	}
-	// SetCapabilities rejects ReportsHealth until a health value is set.
-	if err := c.SetHealth(&protobufs.ComponentHealth{
-		Healthy:           true,
-		StartTimeUnixNano: uint64(time.Now().UnixNano()),
-		Status:            "StatusOK",
-	}); err != nil {
-		fmt.Fprintf(os.Stderr, "opamp-go-agent: SetHealth: %v\n", err)
-		return 1
-	}
-
-	caps := protobufs.AgentCapabilities_AgentCapabilities_ReportsStatus |
-		protobufs.AgentCapabilities_AgentCapabilities_AcceptsRemoteConfig |
-		protobufs.AgentCapabilities_AgentCapabilities_ReportsEffectiveConfig |
-		protobufs.AgentCapabilities_AgentCapabilities_ReportsRemoteConfig |
-		protobufs.AgentCapabilities_AgentCapabilities_ReportsHealth |
-		protobufs.AgentCapabilities_AgentCapabilities_ReportsHeartbeat |
-		protobufs.AgentCapabilities_AgentCapabilities_AcceptsRestartCommand
-	if *requestCert {
-		caps |= protobufs.AgentCapabilities_AgentCapabilities_AcceptsOpAMPConnectionSettings |
-			protobufs.AgentCapabilities_AgentCapabilities_ReportsConnectionSettingsStatus
-	}
-	if err := c.SetCapabilities(&caps); err != nil {
-		fmt.Fprintf(os.Stderr, "opamp-go-agent: SetCapabilities: %v\n", err)
-		return 1
-	}
+	a.client = c
 	var httpConnected atomic.Bool
 	var lastConnErr atomic.Pointer[error]
 	header := http.Header{}
@@ -316,9 +299,25 @@ func run() int {
 	defer cancel()
 	a.ctx = ctx
 
+	if *requestCert && *reconnect {
+		a.baseTLS = tlsConfig
+		a.restart = func(cfg *tls.Config) error {
+			nc, _ := newClient(transport, logger, *serviceName, *requestCert)
+			if nc == nil {
+				return errors.New("could not make a new client")
+			}
+			a.clientMu.Lock()
+			a.client = nc
+			a.clientMu.Unlock()
+			httpConnected.Store(false) // so the new client's first 200 prints "connected"
+			again := settings
+			again.TLSConfig = cfg
+			return nc.Start(a.ctx, again)
+		}
+	}
 	if *requestCert {
 		// May be called before Start: it goes out in the first message.
-		if err := a.requestCertificate(uid); err != nil {
+		if err := a.requestCertificate(uid, *csrSubject); err != nil {
 			fmt.Fprintf(os.Stderr, "opamp-go-agent: certificate request: %v\n", err)
 			return 1
 		}
@@ -337,21 +336,76 @@ func run() int {
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer stopCancel()
 	e := event{Event: "stopped"}
-	if err := c.Stop(stopCtx); err != nil {
+	if err := a.current().Stop(stopCtx); err != nil {
 		e.Error = err.Error()
 	}
 	emit(e)
 	return 0
 }
 
-// requestCertificate makes a key pair and a CSR naming the instance UID in
-// its subject CN, and hands the CSR to the client.
-func (a *agent) requestCertificate(uid uuid.UUID) error {
+// newClient makes the opamp-go client for the transport and sets what the
+// agent says about itself (description, health, capabilities); a reconnect
+// makes a new one the same way. On failure it returns nil and the exit code.
+func newClient(transport string, logger types.Logger, serviceName string, requestCert bool) (client.OpAMPClient, int) {
+	var c client.OpAMPClient
+	if transport == "websocket" {
+		c = client.NewWebSocket(logger)
+	} else {
+		c = client.NewHTTP(logger)
+	}
+	hostname, _ := os.Hostname()
+	if err := c.SetAgentDescription(&protobufs.AgentDescription{
+		IdentifyingAttributes: []*protobufs.KeyValue{
+			strAttr("service.name", serviceName),
+			strAttr("service.version", agentVersion),
+		},
+		NonIdentifyingAttributes: []*protobufs.KeyValue{
+			strAttr("host.name", hostname),
+			strAttr("os.type", runtime.GOOS),
+		},
+	}); err != nil {
+		fmt.Fprintf(os.Stderr, "opamp-go-agent: SetAgentDescription: %v\n", err)
+		return nil, 1
+	}
+	// SetCapabilities rejects ReportsHealth until a health value is set.
+	if err := c.SetHealth(&protobufs.ComponentHealth{
+		Healthy:           true,
+		StartTimeUnixNano: uint64(time.Now().UnixNano()),
+		Status:            "StatusOK",
+	}); err != nil {
+		fmt.Fprintf(os.Stderr, "opamp-go-agent: SetHealth: %v\n", err)
+		return nil, 1
+	}
+
+	caps := protobufs.AgentCapabilities_AgentCapabilities_ReportsStatus |
+		protobufs.AgentCapabilities_AgentCapabilities_AcceptsRemoteConfig |
+		protobufs.AgentCapabilities_AgentCapabilities_ReportsEffectiveConfig |
+		protobufs.AgentCapabilities_AgentCapabilities_ReportsRemoteConfig |
+		protobufs.AgentCapabilities_AgentCapabilities_ReportsHealth |
+		protobufs.AgentCapabilities_AgentCapabilities_ReportsHeartbeat |
+		protobufs.AgentCapabilities_AgentCapabilities_AcceptsRestartCommand
+	if requestCert {
+		caps |= protobufs.AgentCapabilities_AgentCapabilities_AcceptsOpAMPConnectionSettings |
+			protobufs.AgentCapabilities_AgentCapabilities_ReportsConnectionSettingsStatus
+	}
+	if err := c.SetCapabilities(&caps); err != nil {
+		fmt.Fprintf(os.Stderr, "opamp-go-agent: SetCapabilities: %v\n", err)
+		return nil, 1
+	}
+	return c, 0
+}
+
+// requestCertificate makes a key pair and a CSR naming the instance UID (or
+// `subject`) in its subject CN, and hands the CSR to the client.
+func (a *agent) requestCertificate(uid uuid.UUID, subject string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
 	if err != nil {
 		return err
 	}
-	der, err := x509.CreateCertificateRequest(cryptorand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: uid.String()}}, key)
+	if subject == "" {
+		subject = uid.String()
+	}
+	der, err := x509.CreateCertificateRequest(cryptorand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: subject}}, key)
 	if err != nil {
 		return err
 	}
@@ -359,15 +413,15 @@ func (a *agent) requestCertificate(uid uuid.UUID) error {
 	a.clientKey = key
 	a.mu.Unlock()
 	csr := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-	return a.client.RequestConnectionSettings(&protobufs.ConnectionSettingsRequest{
+	return a.current().RequestConnectionSettings(&protobufs.ConnectionSettingsRequest{
 		Opamp: &protobufs.OpAMPConnectionSettingsRequest{CertificateRequest: &protobufs.CertificateRequest{Csr: csr}},
 	})
 }
 
 // onOpampConnectionSettings checks an offered certificate (our key, chains
 // to the offered CA, usable for client auth) and prints it; opamp-go reports
-// the offer APPLIED, or FAILED when this returns an error. It does not
-// reconnect: the tests' server has no TLS.
+// the offer APPLIED, or FAILED when this returns an error. With
+// --reconnect-with-certificate it then reconnects presenting the certificate.
 func (a *agent) onOpampConnectionSettings(_ context.Context, s *protobufs.OpAMPConnectionSettings) error {
 	a.mu.Lock()
 	key := a.clientKey
@@ -386,7 +440,40 @@ func (a *agent) onOpampConnectionSettings(_ context.Context, s *protobufs.OpAMPC
 		e.Error = err.Error()
 	}
 	emit(e)
+	if err == nil && e.CertVerified && a.restart != nil && !a.reconnected.Swap(true) {
+		pair, perr := tlsPair(s.GetCertificate().GetCert(), key)
+		if perr != nil {
+			return perr
+		}
+		// Not from inside the callback: Stop waits for callbacks to return.
+		go a.reconnectWith(pair, e.CertSerial)
+	}
 	return err
+}
+
+// reconnectWith stops the client and starts a new one that presents the
+// certificate (mTLS), over the same URL, with the same headers.
+func (a *agent) reconnectWith(pair tls.Certificate, serial string) {
+	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = a.current().Stop(stopCtx)
+	emit(event{Event: "reconnecting_with_certificate", CertSerial: serial})
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if a.baseTLS != nil {
+		cfg = a.baseTLS.Clone()
+	}
+	cfg.Certificates = []tls.Certificate{pair}
+	if err := a.restart(cfg); err != nil {
+		emit(event{Event: "connect_failed", Error: err.Error()})
+	}
+}
+
+func tlsPair(certPEM []byte, key *ecdsa.PrivateKey) (tls.Certificate, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
 
 func verifyOffered(tls *protobufs.TLSCertificate, key *ecdsa.PrivateKey) (*x509.Certificate, error) {
@@ -487,7 +574,7 @@ func (a *agent) finishApply(ctx context.Context, rc *protobufs.AgentRemoteConfig
 		a.effective = &protobufs.AgentConfigMap{}
 	}
 	a.mu.Unlock()
-	if err := a.client.UpdateEffectiveConfig(ctx); err != nil {
+	if err := a.current().UpdateEffectiveConfig(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "opamp-go-agent: UpdateEffectiveConfig: %v\n", err)
 	}
 	a.setStatus(rc.GetConfigHash(), protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED, "")
@@ -498,7 +585,7 @@ func (a *agent) setStatus(hash []byte, st protobufs.RemoteConfigStatuses, errMsg
 		hash = []byte{} // SetRemoteConfigStatus rejects a nil hash.
 	}
 	name := strings.TrimPrefix(st.String(), "RemoteConfigStatuses_")
-	if err := a.client.SetRemoteConfigStatus(&protobufs.RemoteConfigStatus{
+	if err := a.current().SetRemoteConfigStatus(&protobufs.RemoteConfigStatus{
 		LastRemoteConfigHash: hash,
 		Status:               st,
 		ErrorMessage:         errMsg,

@@ -17,6 +17,7 @@ import { buildServerToAgent } from "./server-to-agent-builder.js";
 import { ReconcileQueue } from "./reconcile-queue.js";
 import { AgentCredentialRefusedError } from "../enrollment/enrollment-errors.js";
 import type { Enrollment, EnrollmentTokens } from "../enrollment/enrollment-tokens.js";
+import { bindingRefusal, enrollmentCredentialOf } from "../enrollment/credential-binding.js";
 
 export interface AgentReportsOptions {
   store: AgentStore;
@@ -85,7 +86,7 @@ export class AgentReports {
     const csrCarried = Boolean(msg.connectionSettingsRequest?.opamp && this.deps.certificates);
     // The desk keeps every CSR it sees: one for a UID bound to another
     // credential is refused before the desk is asked.
-    if (csrCarried && connection.credential) await this.refuseIfBoundElsewhere(uid, connection.credential);
+    if (csrCarried) await this.refuseIfBoundElsewhere(uid, connection);
     const csr = csrCarried ? await this.receiveCsr(uid, msg, Boolean(connection.credential)) : undefined;
     const csrCommandId = csr ? newCommandId(this.now()) : "";
 
@@ -94,31 +95,38 @@ export class AgentReports {
     // namespace looked at, O(groups); a heartbeat never pays for it.
     const catalog = msg.agentDescription ? this.deps.groups : undefined;
     let groups: GroupSnapshot | undefined;
-    // A new agent that authenticated enrolls with its credential (which may
-    // refuse it: a used-up token), before it is stored.
+    // A new agent that presented a token enrolls with it (which may refuse
+    // it: a used-up token), before it is stored. One that presented only a
+    // client certificate enrolls with nothing (default namespace, no labels).
     const credential = connection.credential;
+    const enrollWith = enrollmentCredentialOf(connection);
     let enrollment: Enrollment | undefined;
     const before =
-      catalog || credential
+      catalog || enrollWith
         ? async (known: Agent | undefined) => {
-            if (!known && credential) enrollment = await this.enroll(credential, uid);
+            if (!known && enrollWith) enrollment = await this.enroll(enrollWith, uid);
             if (catalog) groups = await catalog.snapshot(known ? namespaceOf(known) : namespaceOfNewAgent(msg, enrollment));
           }
         : undefined;
 
     let cameBack = false;
     const outcomeOrRefusal = await this.deps.store.mutate<ReportReply | { refused: string }>(uid, { create: true, ...(before ? { before } : {}) }, (agent, known) => {
-      // An instance UID belongs to the credential it first came with: another
-      // one (another token, or another agent's) is refused before anything of
+      // An instance UID belongs to the credential it first came with
+      // (credential-binding.ts): another one is refused before anything of
       // the message is applied, and nothing is evicted or written.
       const bound = agent.metadata!.credential;
-      if (credential && bound && bound !== credential) return { persist: "no", result: { refused: "instance UID is bound to another credential" } };
+      const refused = bindingRefusal(bound, connection, uid);
+      if (refused) return { persist: "no", result: { refused } };
       if (known && this.isDuplicate(agent, connection, msg)) {
         this.deps.logger.warn({ agent: uid, connection: connection.id, otherConnection: agent.status?.connectionId }, "duplicate instance UID: another live connection uses it; assigning a new one");
         return { persist: "no", result: { reply: this.assignNewInstanceUid(msg.instanceUid, "duplicate"), heartbeatIntervalSeconds: 0n } };
       }
-      const binds = Boolean(credential) && !bound;
-      if (binds) agent.metadata!.credential = credential;
+      // First use binds; a certificate issued for the UID takes it over.
+      const binds = Boolean(credential) && bound !== credential;
+      if (binds) {
+        if (bound) this.deps.logger.info({ agent: uid, from: bound, to: credential }, "instance UID now bound to the client certificate issued for it");
+        agent.metadata!.credential = credential;
+      }
       if (!known) {
         agent.metadata!.namespace = namespaceOfNewAgent(msg, enrollment);
         if (enrollment) agent.metadata!.labels = { ...enrollment.labels };
@@ -167,14 +175,15 @@ export class AgentReports {
     return outcomeOrRefusal;
   }
 
-  private async refuseIfBoundElsewhere(uid: string, credential: string): Promise<void> {
+  private async refuseIfBoundElsewhere(uid: string, connection: Connection): Promise<void> {
     const bound = await this.deps.store
       .mutate(uid, { create: false }, (agent) => ({ persist: "no", result: agent.metadata?.credential ?? "" }))
       .catch((err) => {
         if (err instanceof AgentNotFoundError) return "";
         throw err;
       });
-    if (bound && bound !== credential) throw new AgentCredentialRefusedError("instance UID is bound to another credential");
+    const refused = bindingRefusal(bound, connection, uid);
+    if (refused) throw new AgentCredentialRefusedError(refused);
   }
 
   private async enroll(credential: string, uid: string): Promise<Enrollment> {

@@ -7,7 +7,7 @@ import { InvalidRequestError } from "../agents/agent-errors.js";
 import type { AgentReports } from "../agents/agent-reports.js";
 import type { ConnectionUsecase } from "../connections/connection-usecase.js";
 import type { GatewayLeases } from "../connections/gateway-leases.js";
-import type { EnrollmentTokens } from "../enrollment/enrollment-tokens.js";
+import type { AgentCredentialCheck } from "../enrollment/agent-credential-check.js";
 
 /** Bounds the work and memory of one batch call. */
 export const MAX_REPORTS_PER_BATCH = 1000;
@@ -17,8 +17,8 @@ export interface AgentGatewayParts {
   reports: AgentReports;
   connections: ConnectionUsecase;
   leases: GatewayLeases;
-  /** Checks agents' bearer tokens; without it every token is refused. */
-  enrollment?: EnrollmentTokens;
+  /** Checks agents' tokens and client certificates; without it every credential is refused. */
+  credentials?: AgentCredentialCheck;
 }
 
 /**
@@ -26,7 +26,7 @@ export interface AgentGatewayParts {
  * or in process, never on the admin API): reports, pulls, disconnects,
  * connections and leases.
  */
-export function createAgentGatewayServiceImpl({ reports, connections, leases, enrollment }: AgentGatewayParts, logger: Logger): ServiceImpl<typeof AgentGatewayService> {
+export function createAgentGatewayServiceImpl({ reports, connections, leases, credentials }: AgentGatewayParts, logger: Logger): ServiceImpl<typeof AgentGatewayService> {
   const guard = guarded(logger);
   return {
     reportMessage: (req) =>
@@ -82,7 +82,7 @@ export function createAgentGatewayServiceImpl({ reports, connections, leases, en
       }),
     authenticateAgent: (req) =>
       guard("AuthenticateAgent", async () => {
-        const answer = enrollment ? await enrollment.authenticate(req.token) : { refusal: "this server takes no enrollment tokens" };
+        const answer = credentials ? await credentials.authenticate(req) : { refusal: "this server checks no agent credentials" };
         return { credential: answer.credential ?? "", refusal: answer.refusal ?? "" };
       }),
   };

@@ -35,5 +35,7 @@ export function createCertificateServiceImpl(requests: CertificateRequestUsecase
       guard("ApproveCertificateRequest", async () => requests.approve(requestId(req.id), requesterOf(ctx))),
     denyCertificateRequest: (req, ctx) =>
       guard("DenyCertificateRequest", async () => requests.deny(requestId(req.id), req.reason, requesterOf(ctx))),
+    revokeCertificate: (req, ctx) =>
+      guard("RevokeCertificate", async () => ({ request: await requests.revoke(requestId(req.id), req.reason, requesterOf(ctx)) })),
   };
 }

@@ -5,7 +5,7 @@ import {
   CertificateRequestState,
   type CertificateRequest,
 } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
-import { instanceUidToHex, type Logger, uuidv7Bytes } from "@fleetplane/platform";
+import { certificateSerial, instanceUidToHex, type Logger, uuidv7Bytes } from "@fleetplane/platform";
 import type { CertificateRequestRepository } from "./certificate-request-repository.js";
 import { MalformedCsrError, type CertificateSigner, type IssuedCertificate } from "./certificate-signer.js";
 import { csrIdentityProblem, uuidText } from "./csr-identity.js";
@@ -159,6 +159,37 @@ export class CertificateDesk {
       this.o.logger.info({ agent: request.instanceUid, certificateRequest: id, deniedBy, reason }, "certificate signing request denied");
       return request;
     });
+  }
+
+  /**
+   * Revokes the certificate of an APPROVED request: gateways then refuse it
+   * (AuthenticateAgent asks isRevoked) and close the connections that use it.
+   * Revoking a revoked one again keeps the first revocation.
+   */
+  async revoke(id: string, reason: string, revokedBy: string): Promise<CertificateRequest> {
+    return this.mutex.run(id, async () => {
+      const request = await this.o.requests.get(id);
+      if (!request) throw new CertificateRequestNotFoundError(id);
+      if (request.state === CertificateRequestState.REVOKED) return request;
+      if (request.state !== CertificateRequestState.APPROVED) {
+        throw new CertificateRequestStateError(`certificate request ${id} has no certificate to revoke: it is ${CertificateRequestState[request.state]}, not APPROVED`);
+      }
+      this.decide(request, CertificateRequestState.REVOKED, revokedBy, reason);
+      await this.o.requests.save(request);
+      this.o.logger.info({ agent: request.instanceUid, certificateRequest: id, serial: request.serialNumber, revokedBy, reason }, "client certificate revoked");
+      return request;
+    });
+  }
+
+  /**
+   * Whether the certificate with this serial, issued to agent `instanceUid`,
+   * was revoked. Certificates this desk did not issue (another CA trusted as
+   * --agent-client-ca) are not known here and never revoked by it.
+   */
+  async isRevoked(instanceUid: string, serial: string): Promise<boolean> {
+    const wanted = certificateSerial(serial);
+    const revoked = await this.o.requests.list({ instanceUid, state: CertificateRequestState.REVOKED, limit: 1000 });
+    return revoked.some((r) => certificateSerial(r.serialNumber) === wanted);
   }
 
   /** Notes the audit id of what was sent to the agent about this request. */

@@ -12,7 +12,8 @@ export interface CertificateOffers {
 
 /**
  * The admin's side of certificate signing requests (manual approval):
- * list them, approve (sign and offer) or deny (tell the agent why).
+ * list them, approve (sign and offer) or deny (tell the agent why); revoke
+ * an issued certificate.
  */
 export class CertificateRequestUsecase {
   constructor(
@@ -37,5 +38,10 @@ export class CertificateRequestUsecase {
     const { command, pushed } = await this.agents.refuseCertificateRequest(request.instanceUid, `certificate request ${id} denied by ${deniedBy}: ${reason}`, deniedBy);
     await this.desk.noteCommand(request, command.id);
     return { request, pushed };
+  }
+
+  async revoke(id: string, reason: string, revokedBy: string): Promise<CertificateRequest> {
+    if (!reason.trim()) throw new InvalidRequestError("RevokeCertificate needs a reason: it is kept on the request");
+    return this.desk.revoke(id, reason, revokedBy);
   }
 }

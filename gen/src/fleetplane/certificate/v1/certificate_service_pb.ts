@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetplane/certificate/v1/certificate_service.proto.
  */
 export const file_fleetplane_certificate_v1_certificate_service: GenFile = /*@__PURE__*/
-  fileDesc("CjNmbGVldHBsYW5lL2NlcnRpZmljYXRlL3YxL2NlcnRpZmljYXRlX3NlcnZpY2UucHJvdG8SGWZsZWV0cGxhbmUuY2VydGlmaWNhdGUudjEiigMKEkNlcnRpZmljYXRlUmVxdWVzdBIKCgJpZBgBIAEoCRIUCgxpbnN0YW5jZV91aWQYAiABKAkSCwoDY3NyGAMgASgMEkEKBXN0YXRlGAQgASgOMjIuZmxlZXRwbGFuZS5jZXJ0aWZpY2F0ZS52MS5DZXJ0aWZpY2F0ZVJlcXVlc3RTdGF0ZRIOCgZyZWFzb24YBSABKAkSDwoHc3ViamVjdBgGIAEoCRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpkZWNpZGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpkZWNpZGVkX2J5GAkgASgJEhMKC2NlcnRpZmljYXRlGAogASgMEhUKDXNlcmlhbF9udW1iZXIYCyABKAkSLQoJbm90X2FmdGVyGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjb21tYW5kX2lkGA0gASgJIqABCh5MaXN0Q2VydGlmaWNhdGVSZXF1ZXN0c1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEkEKBXN0YXRlGAIgASgOMjIuZmxlZXRwbGFuZS5jZXJ0aWZpY2F0ZS52MS5DZXJ0aWZpY2F0ZVJlcXVlc3RTdGF0ZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJ7Ch9MaXN0Q2VydGlmaWNhdGVSZXF1ZXN0c1Jlc3BvbnNlEj8KCHJlcXVlc3RzGAEgAygLMi0uZmxlZXRwbGFuZS5jZXJ0aWZpY2F0ZS52MS5DZXJ0aWZpY2F0ZVJlcXVlc3QSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkcKIEFwcHJvdmVDZXJ0aWZpY2F0ZVJlcXVlc3RSZXF1ZXN0EgoKAmlkGAEgASgJEhcKC2FwcHJvdmVkX2J5GAIgASgJQgIYASJzCiFBcHByb3ZlQ2VydGlmaWNhdGVSZXF1ZXN0UmVzcG9uc2USPgoHcmVxdWVzdBgBIAEoCzItLmZsZWV0cGxhbmUuY2VydGlmaWNhdGUudjEuQ2VydGlmaWNhdGVSZXF1ZXN0Eg4KBnB1c2hlZBgCIAEoCCJSCh1EZW55Q2VydGlmaWNhdGVSZXF1ZXN0UmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSFQoJZGVuaWVkX2J5GAMgASgJQgIYASJwCh5EZW55Q2VydGlmaWNhdGVSZXF1ZXN0UmVzcG9uc2USPgoHcmVxdWVzdBgBIAEoCzItLmZsZWV0cGxhbmUuY2VydGlmaWNhdGUudjEuQ2VydGlmaWNhdGVSZXF1ZXN0Eg4KBnB1c2hlZBgCIAEoCCrgAQoXQ2VydGlmaWNhdGVSZXF1ZXN0U3RhdGUSKQolQ0VSVElGSUNBVEVfUkVRVUVTVF9TVEFURV9VTlNQRUNJRklFRBAAEiUKIUNFUlRJRklDQVRFX1JFUVVFU1RfU1RBVEVfUEVORElORxABEiYKIkNFUlRJRklDQVRFX1JFUVVFU1RfU1RBVEVfQVBQUk9WRUQQAhIkCiBDRVJUSUZJQ0FURV9SRVFVRVNUX1NUQVRFX0RFTklFRBADEiUKIUNFUlRJRklDQVRFX1JFUVVFU1RfU1RBVEVfUkVGVVNFRBAEMtADChJDZXJ0aWZpY2F0ZVNlcnZpY2USkAEKF0xpc3RDZXJ0aWZpY2F0ZVJlcXVlc3RzEjkuZmxlZXRwbGFuZS5jZXJ0aWZpY2F0ZS52MS5MaXN0Q2VydGlmaWNhdGVSZXF1ZXN0c1JlcXVlc3QaOi5mbGVldHBsYW5lLmNlcnRpZmljYXRlLnYxLkxpc3RDZXJ0aWZpY2F0ZVJlcXVlc3RzUmVzcG9uc2USlgEKGUFwcHJvdmVDZXJ0aWZpY2F0ZVJlcXVlc3QSOy5mbGVldHBsYW5lLmNlcnRpZmljYXRlLnYxLkFwcHJvdmVDZXJ0aWZpY2F0ZVJlcXVlc3RSZXF1ZXN0GjwuZmxlZXRwbGFuZS5jZXJ0aWZpY2F0ZS52MS5BcHByb3ZlQ2VydGlmaWNhdGVSZXF1ZXN0UmVzcG9uc2USjQEKFkRlbnlDZXJ0aWZpY2F0ZVJlcXVlc3QSOC5mbGVldHBsYW5lLmNlcnRpZmljYXRlLnYxLkRlbnlDZXJ0aWZpY2F0ZVJlcXVlc3RSZXF1ZXN0GjkuZmxlZXRwbGFuZS5jZXJ0aWZpY2F0ZS52MS5EZW55Q2VydGlmaWNhdGVSZXF1ZXN0UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CjNmbGVldHBsYW5lL2NlcnRpZmljYXRlL3YxL2NlcnRpZmljYXRlX3NlcnZpY2UucHJvdG8SGWZsZWV0cGxhbmUuY2VydGlmaWNhdGUudjEiigMKEkNlcnRpZmljYXRlUmVxdWVzdBIKCgJpZBgBIAEoCRIUCgxpbnN0YW5jZV91aWQYAiABKAkSCwoDY3NyGAMgASgMEkEKBXN0YXRlGAQgASgOMjIuZmxlZXRwbGFuZS5jZXJ0aWZpY2F0ZS52MS5DZXJ0aWZpY2F0ZVJlcXVlc3RTdGF0ZRIOCgZyZWFzb24YBSABKAkSDwoHc3ViamVjdBgGIAEoCRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpkZWNpZGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpkZWNpZGVkX2J5GAkgASgJEhMKC2NlcnRpZmljYXRlGAogASgMEhUKDXNlcmlhbF9udW1iZXIYCyABKAkSLQoJbm90X2FmdGVyGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjb21tYW5kX2lkGA0gASgJIqABCh5MaXN0Q2VydGlmaWNhdGVSZXF1ZXN0c1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEkEKBXN0YXRlGAIgASgOMjIuZmxlZXRwbGFuZS5jZXJ0aWZpY2F0ZS52MS5DZXJ0aWZpY2F0ZVJlcXVlc3RTdGF0ZRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJ7Ch9MaXN0Q2VydGlmaWNhdGVSZXF1ZXN0c1Jlc3BvbnNlEj8KCHJlcXVlc3RzGAEgAygLMi0uZmxlZXRwbGFuZS5jZXJ0aWZpY2F0ZS52MS5DZXJ0aWZpY2F0ZVJlcXVlc3QSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkcKIEFwcHJvdmVDZXJ0aWZpY2F0ZVJlcXVlc3RSZXF1ZXN0EgoKAmlkGAEgASgJEhcKC2FwcHJvdmVkX2J5GAIgASgJQgIYASJzCiFBcHByb3ZlQ2VydGlmaWNhdGVSZXF1ZXN0UmVzcG9uc2USPgoHcmVxdWVzdBgBIAEoCzItLmZsZWV0cGxhbmUuY2VydGlmaWNhdGUudjEuQ2VydGlmaWNhdGVSZXF1ZXN0Eg4KBnB1c2hlZBgCIAEoCCJSCh1EZW55Q2VydGlmaWNhdGVSZXF1ZXN0UmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSFQoJZGVuaWVkX2J5GAMgASgJQgIYASJwCh5EZW55Q2VydGlmaWNhdGVSZXF1ZXN0UmVzcG9uc2USPgoHcmVxdWVzdBgBIAEoCzItLmZsZWV0cGxhbmUuY2VydGlmaWNhdGUudjEuQ2VydGlmaWNhdGVSZXF1ZXN0Eg4KBnB1c2hlZBgCIAEoCCI2ChhSZXZva2VDZXJ0aWZpY2F0ZVJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIlsKGVJldm9rZUNlcnRpZmljYXRlUmVzcG9uc2USPgoHcmVxdWVzdBgBIAEoCzItLmZsZWV0cGxhbmUuY2VydGlmaWNhdGUudjEuQ2VydGlmaWNhdGVSZXF1ZXN0KocCChdDZXJ0aWZpY2F0ZVJlcXVlc3RTdGF0ZRIpCiVDRVJUSUZJQ0FURV9SRVFVRVNUX1NUQVRFX1VOU1BFQ0lGSUVEEAASJQohQ0VSVElGSUNBVEVfUkVRVUVTVF9TVEFURV9QRU5ESU5HEAESJgoiQ0VSVElGSUNBVEVfUkVRVUVTVF9TVEFURV9BUFBST1ZFRBACEiQKIENFUlRJRklDQVRFX1JFUVVFU1RfU1RBVEVfREVOSUVEEAMSJQohQ0VSVElGSUNBVEVfUkVRVUVTVF9TVEFURV9SRUZVU0VEEAQSJQohQ0VSVElGSUNBVEVfUkVRVUVTVF9TVEFURV9SRVZPS0VEEAUy0AQKEkNlcnRpZmljYXRlU2VydmljZRKQAQoXTGlzdENlcnRpZmljYXRlUmVxdWVzdHMSOS5mbGVldHBsYW5lLmNlcnRpZmljYXRlLnYxLkxpc3RDZXJ0aWZpY2F0ZVJlcXVlc3RzUmVxdWVzdBo6LmZsZWV0cGxhbmUuY2VydGlmaWNhdGUudjEuTGlzdENlcnRpZmljYXRlUmVxdWVzdHNSZXNwb25zZRKWAQoZQXBwcm92ZUNlcnRpZmljYXRlUmVxdWVzdBI7LmZsZWV0cGxhbmUuY2VydGlmaWNhdGUudjEuQXBwcm92ZUNlcnRpZmljYXRlUmVxdWVzdFJlcXVlc3QaPC5mbGVldHBsYW5lLmNlcnRpZmljYXRlLnYxLkFwcHJvdmVDZXJ0aWZpY2F0ZVJlcXVlc3RSZXNwb25zZRKNAQoWRGVueUNlcnRpZmljYXRlUmVxdWVzdBI4LmZsZWV0cGxhbmUuY2VydGlmaWNhdGUudjEuRGVueUNlcnRpZmljYXRlUmVxdWVzdFJlcXVlc3QaOS5mbGVldHBsYW5lLmNlcnRpZmljYXRlLnYxLkRlbnlDZXJ0aWZpY2F0ZVJlcXVlc3RSZXNwb25zZRJ+ChFSZXZva2VDZXJ0aWZpY2F0ZRIzLmZsZWV0cGxhbmUuY2VydGlmaWNhdGUudjEuUmV2b2tlQ2VydGlmaWNhdGVSZXF1ZXN0GjQuZmxlZXRwbGFuZS5jZXJ0aWZpY2F0ZS52MS5SZXZva2VDZXJ0aWZpY2F0ZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * CertificateRequest is one CSR as an agent sent it and what became of it.
@@ -273,6 +273,49 @@ export const DenyCertificateRequestResponseSchema: GenMessage<DenyCertificateReq
   messageDesc(file_fleetplane_certificate_v1_certificate_service, 6);
 
 /**
+ * @generated from message fleetplane.certificate.v1.RevokeCertificateRequest
+ */
+export type RevokeCertificateRequest = Message<"fleetplane.certificate.v1.RevokeCertificateRequest"> & {
+  /**
+   * The id of the APPROVED certificate request whose certificate is revoked.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Kept on the request; required.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message fleetplane.certificate.v1.RevokeCertificateRequest.
+ * Use `create(RevokeCertificateRequestSchema)` to create a new message.
+ */
+export const RevokeCertificateRequestSchema: GenMessage<RevokeCertificateRequest> = /*@__PURE__*/
+  messageDesc(file_fleetplane_certificate_v1_certificate_service, 7);
+
+/**
+ * @generated from message fleetplane.certificate.v1.RevokeCertificateResponse
+ */
+export type RevokeCertificateResponse = Message<"fleetplane.certificate.v1.RevokeCertificateResponse"> & {
+  /**
+   * @generated from field: fleetplane.certificate.v1.CertificateRequest request = 1;
+   */
+  request?: CertificateRequest | undefined;
+};
+
+/**
+ * Describes the message fleetplane.certificate.v1.RevokeCertificateResponse.
+ * Use `create(RevokeCertificateResponseSchema)` to create a new message.
+ */
+export const RevokeCertificateResponseSchema: GenMessage<RevokeCertificateResponse> = /*@__PURE__*/
+  messageDesc(file_fleetplane_certificate_v1_certificate_service, 8);
+
+/**
  * @generated from enum fleetplane.certificate.v1.CertificateRequestState
  */
 export enum CertificateRequestState {
@@ -309,6 +352,13 @@ export enum CertificateRequestState {
    * @generated from enum value: CERTIFICATE_REQUEST_STATE_REFUSED = 4;
    */
   REFUSED = 4,
+
+  /**
+   * Was APPROVED; an admin revoked the certificate (RevokeCertificate).
+   *
+   * @generated from enum value: CERTIFICATE_REQUEST_STATE_REVOKED = 5;
+   */
+  REVOKED = 5,
 }
 
 /**
@@ -356,6 +406,18 @@ export const CertificateService: GenService<{
     methodKind: "unary";
     input: typeof DenyCertificateRequestRequestSchema;
     output: typeof DenyCertificateRequestResponseSchema;
+  },
+  /**
+   * Revokes the certificate an APPROVED request issued: the agent's live
+   * connections with it close within the gateways' recheck interval (5 s)
+   * and its next ones are refused (HTTP 401).
+   *
+   * @generated from rpc fleetplane.certificate.v1.CertificateService.RevokeCertificate
+   */
+  revokeCertificate: {
+    methodKind: "unary";
+    input: typeof RevokeCertificateRequestSchema;
+    output: typeof RevokeCertificateResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetplane_certificate_v1_certificate_service, 0);
