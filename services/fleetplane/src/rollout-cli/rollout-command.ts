@@ -163,6 +163,7 @@ export async function runRollout(argv: readonly string[], out: NodeJS.WritableSt
     out.write(formatHelp(sub.usage, sub.summary, sub.options));
     return 0;
   }
+  if (values.output !== undefined) outputFormat(values); // refused before any call
   const client = adminClient(values);
   const id = sub.byId ? await rolloutId(client, values, positional) : "";
   return sub.run(client, values, id, out);
