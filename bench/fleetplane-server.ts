@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { createFleetplaneClient, type FleetplaneClient } from "@fleetplane/client";
 import { stopChild } from "../test/support/child-process.js";
 import { startDistributed } from "../test/support/distributed.js";
 
@@ -88,4 +89,10 @@ export async function startDistributedServer(): Promise<ServerUnderTest> {
     pids,
     stop: () => d.close(),
   };
+}
+
+/** The typed admin client for a server under test, with its admin key. */
+export function adminClientOf(server: ServerUnderTest): FleetplaneClient {
+  if (!server.apiUrl) throw new Error(`${server.name} has no Fleetplane admin API`);
+  return createFleetplaneClient({ baseUrl: server.apiUrl, httpVersion: "2", ...(server.apiKey ? { apiKey: server.apiKey } : {}) });
 }

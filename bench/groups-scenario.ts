@@ -1,18 +1,13 @@
-import { createFleetplaneClient, type FleetplaneClient } from "@fleetplane/client";
+import type { FleetplaneClient } from "@fleetplane/client";
 import { runBounded } from "@fleetplane/platform";
 import type { Fleet } from "@fleetplane/simulator";
-import type { ServerUnderTest } from "./fleetplane-server.js";
+import { adminClientOf as adminOf, type ServerUnderTest } from "./fleetplane-server.js";
 import { totalStats } from "./proc-stats.js";
 import { round, type Row } from "./report.js";
 import { fleetFor } from "./scenarios.js";
 
 const CONFIGURATION = "bench-collector";
 const yaml = (text: string) => ({ "": { body: new TextEncoder().encode(text), contentType: "text/yaml" } });
-
-function adminOf(server: ServerUnderTest): FleetplaneClient {
-  if (!server.apiUrl) throw new Error(`${server.name} has no Fleetplane admin API`);
-  return createFleetplaneClient({ baseUrl: server.apiUrl, httpVersion: "2" });
-}
 
 function fleetOf(server: ServerUnderTest, agents: number, rampPerSecond: number, onRemoteConfig?: (uid: string, config: string, at: number) => void): Fleet {
   return fleetFor(server, { agents, rampPerSecond, ...(onRemoteConfig ? { onRemoteConfig: (agent, config, at) => onRemoteConfig(agent.uidHex, config, at) } : {}) });

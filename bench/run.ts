@@ -3,7 +3,7 @@
  *
  *   pnpm bench [scenario...] [options]     (pnpm bench --help)
  *
- * Scenarios: storm, idle, steady, fanout (default: all four), peers, groups. Each prints a
+ * Scenarios: storm, idle, steady, fanout (default: all four), peers, groups, rollout. Each prints a
  * table and writes JSON under bench/results/.
  */
 import { parseArgs } from "node:util";
@@ -11,7 +11,7 @@ import { connectStorm, idleHold, pushFanout, steadyState } from "./scenarios.js"
 import { startDistributedServer, startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
 import { printTable, round, saveResult, type Row } from "./report.js";
 
-const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers|groups ...] [options]
+const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers|groups|rollout ...] [options]
 
 Scenarios (default: storm idle steady fanout):
   storm    N agents connect at once and send a full first report: time until all are answered
@@ -26,6 +26,10 @@ Scenarios (default: storm idle steady fanout):
   groups   new-agent cost (server CPU per agent in a connect storm) with 1 and with --groups-count
            groups in the namespace; a group's version change reaching --groups-agents connected
            agents: time until all APPLIED, and server CPU
+  rollout  --rollout-agents agents in one group, a rollout to a new version in --rollout-stages with
+           --rollout-bake-seconds of bake: time per stage, time to all APPLIED, server CPU (total and
+           per moved agent); with --rollout-fail-percent P > 0, P % of the agents (spread over the
+           stages) report FAILED: the stage the gate stopped at against the first holding a failing agent
 
 Options:
   --storm-agents N        (default 5000)
@@ -40,6 +44,11 @@ Options:
   --ab-rounds N           (default 3)
   --groups-storm-agents N (default 3000)
   --groups-agents N       (default 10000; this machine allows 20000 open files per process)
+  --rollout-agents N      (default 1000)
+  --rollout-stages S      canary count and cumulative shares (default 10,10%,50%,100%)
+  --rollout-bake-seconds S (default 0)
+  --rollout-fail-percent P,... one run each (default 0,1)
+  --rollout-modes M,...   standalone,distributed (default standalone)
 `;
 
 const { values, positionals } = parseArgs({
@@ -57,6 +66,11 @@ const { values, positionals } = parseArgs({
     "ab-rounds": { type: "string", default: "3" },
     "groups-storm-agents": { type: "string", default: "3000" },
     "groups-agents": { type: "string", default: "10000" },
+    "rollout-agents": { type: "string", default: "1000" },
+    "rollout-stages": { type: "string", default: "10,10%,50%,100%" },
+    "rollout-bake-seconds": { type: "string", default: "0" },
+    "rollout-fail-percent": { type: "string", default: "0,1" },
+    "rollout-modes": { type: "string", default: "standalone" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -147,6 +161,19 @@ for (const scenario of scenarios) {
       report("groups-new-agent", "New-agent cost by groups in the namespace (connect storm, config in the first reply)", costs);
       const change = await withServer(startStandaloneServer, (s) => groupVersionChange(s, Number(values["groups-agents"])));
       report("groups-version-change", "A group's version change reaching its connected agents", [change]);
+      break;
+    }
+    case "rollout": {
+      const { benchStages, rolloutRun } = await import("./rollout-scenario.js");
+      const stages = benchStages(values["rollout-stages"]!);
+      const rows: Row[] = [];
+      for (const mode of values["rollout-modes"]!.split(",")) {
+        const start = mode === "distributed" ? startDistributedServer : startStandaloneServer;
+        for (const failPercent of values["rollout-fail-percent"]!.split(",").map(Number)) {
+          rows.push(await withServer(start, (s) => rolloutRun(s, { agents: Number(values["rollout-agents"]), stages, bakeMs: Number(values["rollout-bake-seconds"]) * 1000, failPercent })));
+        }
+      }
+      report("rollout", "A staged rollout of a new version to one group (stage times from the server's stage timestamps)", rows);
       break;
     }
     default:

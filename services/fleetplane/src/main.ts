@@ -188,6 +188,8 @@ Commands:
   admin create-key Make an API key in a server's store (the first admin key)
   apply            Make the fleet match YAML files (namespaces, configurations, groups)
   get              List agents, groups, configurations or namespaces
+  rollout          Staged rollouts: start, status, list, watch, pause, resume, abort, rollback
+  preflight        Check a configuration version against what a group's agents can run
 
 Run "fleetplane <command> --help" for the options of a command.`;
 
@@ -211,6 +213,8 @@ async function main(argv: string[]): Promise<number> {
     const run = command === "apply" ? (await import("./fleet-cli/apply-command.js")).runApply : (await import("./fleet-cli/get-command.js")).runGet;
     return run(args);
   }
+  if (command === "rollout") return (await import("./rollout-cli/rollout-command.js")).runRollout(args);
+  if (command === "preflight") return (await import("./rollout-cli/preflight-command.js")).runPreflight(args);
   const single = SINGLE[command];
   if (single) {
     const parsed = parseOptions(single.options, args);
@@ -311,7 +315,7 @@ main(process.argv.slice(2)).then(
       process.exit(2);
     }
     if (err instanceof ConnectError) {
-      // apply and get: the admin API refused or could not be reached.
+      // apply, get, rollout, preflight: the admin API refused or could not be reached.
       process.stderr.write(`fleetplane: the admin API answered ${Code[err.code]}: ${err.rawMessage}\n`);
       process.exit(1);
     }

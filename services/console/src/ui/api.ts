@@ -31,6 +31,7 @@ const withCredential: Interceptor = (next) => (req) => {
 import { ConfigurationService } from "@fleetplane/gen/fleetplane/fleet/v1/configuration_service_pb";
 import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 import { NamespaceService } from "@fleetplane/gen/fleetplane/fleet/v1/namespace_service_pb";
+import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_service_pb";
 
 // The console is served by the API it calls: same origin, Connect protocol
 // (JSON over fetch, streams included), so it works over plain HTTP/1.1.
@@ -42,6 +43,7 @@ export const accessApi = createClient(AccessService, transport);
 export const namespaceApi = createClient(NamespaceService, transport);
 export const configurationApi = createClient(ConfigurationService, transport);
 export const groupApi = createClient(GroupService, transport);
+export const rolloutApi = createClient(RolloutService, transport);
 
 /** An error as a person should read it: the server's message, without the code prefix noise. */
 export function errorText(err: unknown): string {

@@ -3,6 +3,7 @@ import type { AnyValue, KeyValue } from "@fleetplane/gen/opamp/proto/anyvalue_pb
 import { AgentCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { ConfigSource, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { LabelSelector } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
+import type { RolloutStageSpec } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 
 /** Hex form of an instance UID, as the API takes it. */
 export function uidHex(bytes: Uint8Array | undefined): string {
@@ -89,4 +90,13 @@ export function selectorText(selector: LabelSelector | undefined): string {
   const parts = Object.entries(selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
   for (const e of selector?.matchExpressions ?? []) parts.push(`${e.key} ${e.operator}${e.values.length > 0 ? ` (${e.values.join(", ")})` : ""}`);
   return parts.join(", ") || "every agent";
+}
+
+/** What a rollout stage asks for: "5 agents", "up to 50 %", "3 named agents". */
+export function stageSizeText(spec: RolloutStageSpec | undefined): string {
+  const size = spec?.size;
+  if (size?.case === "agents") return `${size.value} agent${size.value === 1 ? "" : "s"}`;
+  if (size?.case === "percent") return `up to ${size.value} %`;
+  if (size?.case === "instanceUids") return `${size.value.instanceUids.length} named agent${size.value.instanceUids.length === 1 ? "" : "s"}`;
+  return "—";
 }

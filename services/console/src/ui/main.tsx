@@ -12,6 +12,7 @@ import { ConfigurationDetailPage } from "./pages/configuration-detail.js";
 import { ConfigurationListPage } from "./pages/configuration-list.js";
 import { GroupListPage } from "./pages/group-list.js";
 import { OverviewPage } from "./pages/overview.js";
+import { RolloutListPage } from "./pages/rollout-list.js";
 import { parseRoute, type Route } from "./route.js";
 import "./styles.css";
 
@@ -124,6 +125,7 @@ function App({ session, onSignOut }: { session: Session; onSignOut: () => void }
           {link("#/", "Overview", route.page === "overview")}
           {link("#/agents", "Agents", route.page === "agents" || route.page === "agent")}
           {link("#/groups", "Groups", route.page === "groups")}
+          {link("#/rollouts", "Rollouts", route.page === "rollouts")}
           {link("#/configurations", "Configurations", route.page === "configurations" || route.page === "configuration")}
           {link("#/audit", "Audit log", route.page === "audit")}
         </nav>
@@ -141,6 +143,7 @@ function App({ session, onSignOut }: { session: Session; onSignOut: () => void }
         {route.page === "agent" && <AgentDetailPage uid={route.uid} />}
         {route.page === "audit" && <AuditLogPage />}
         {route.page === "groups" && <GroupListPage namespace={route.namespace} />}
+        {route.page === "rollouts" && <RolloutListPage namespace={route.namespace} {...(route.group ? { group: route.group } : {})} />}
         {route.page === "configurations" && <ConfigurationListPage namespace={route.namespace} />}
         {route.page === "configuration" && <ConfigurationDetailPage namespace={route.namespace} name={route.name} {...(route.from ? { from: route.from } : {})} {...(route.to ? { to: route.to } : {})} />}
       </main>

@@ -1,6 +1,6 @@
 import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { describe, expect, it } from "vitest";
-import { agentsHref, configurationHref, fleetHref, formatAttributeFilter, parseAttributeFilter, parseRoute } from "./route.js";
+import { agentsHref, configurationHref, fleetHref, formatAttributeFilter, parseAttributeFilter, parseRoute, rolloutsHref } from "./route.js";
 
 describe("console routes", () => {
   it("round-trips an agent list filter through the URL", () => {
@@ -27,5 +27,12 @@ describe("console routes", () => {
     expect(parseRoute(fleetHref("configurations", "payments"))).toEqual({ page: "configurations", namespace: "payments" });
     expect(parseRoute(configurationHref("payments", "gw", { from: 2, to: 5 }))).toEqual({ page: "configuration", namespace: "payments", name: "gw", from: 2, to: 5 });
     expect(parseRoute(configurationHref("default", "gw"))).toEqual({ page: "configuration", namespace: "default", name: "gw" });
+  });
+
+  it("reads and writes the rollouts page's namespace and group", () => {
+    expect(parseRoute("#/rollouts")).toEqual({ page: "rollouts", namespace: "default" });
+    expect(parseRoute(rolloutsHref("payments", "edge gw"))).toEqual({ page: "rollouts", namespace: "payments", group: "edge gw" });
+    expect(parseRoute(rolloutsHref("default"))).toEqual({ page: "rollouts", namespace: "default" });
+    expect(parseRoute(fleetHref("rollouts", "team"))).toEqual({ page: "rollouts", namespace: "team" });
   });
 });

@@ -14,6 +14,7 @@ export type Route =
   | { page: "agent"; uid: string }
   | { page: "audit" }
   | { page: "groups"; namespace: string }
+  | { page: "rollouts"; namespace: string; group?: string }
   | { page: "configurations"; namespace: string }
   | { page: "configuration"; namespace: string; name: string; from?: number; to?: number };
 
@@ -38,6 +39,10 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "audit") return { page: "audit" };
   const namespace = q.get("ns") || "default";
   if (parts[0] === "groups") return { page: "groups", namespace };
+  if (parts[0] === "rollouts") {
+    const group = q.get("group");
+    return group ? { page: "rollouts", namespace, group } : { page: "rollouts", namespace };
+  }
   if (parts[0] === "configurations" && parts[1]) {
     const route: Route = { page: "configuration", namespace, name: decodeURIComponent(parts[1]) };
     const [from, to] = [Number(q.get("from")), Number(q.get("to"))];
@@ -60,8 +65,17 @@ export function agentsHref(filter: Partial<AgentListFilter> = {}): string {
 }
 
 /** A fleet page of a namespace ("default" is left out of the URL). */
-export function fleetHref(page: "groups" | "configurations", namespace: string): string {
+export function fleetHref(page: "groups" | "configurations" | "rollouts", namespace: string): string {
   return `#/${page}${namespace === "default" ? "" : `?ns=${encodeURIComponent(namespace)}`}`;
+}
+
+/** The rollouts page of a namespace, showing one group's rollouts when `group` is given. */
+export function rolloutsHref(namespace: string, group?: string): string {
+  const q = new URLSearchParams();
+  if (namespace !== "default") q.set("ns", namespace);
+  if (group) q.set("group", group);
+  const query = q.toString();
+  return `#/rollouts${query ? `?${query}` : ""}`;
 }
 
 /** A configuration's page; `from` and `to` pick the versions its diff compares. */

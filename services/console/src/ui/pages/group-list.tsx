@@ -3,7 +3,7 @@ import { ErrorBanner } from "../components/error-banner.js";
 import { NamespacePicker } from "../components/namespace-picker.js";
 import { selectorText } from "../format.js";
 import { useLiveRefresh, useLoad } from "../hooks.js";
-import { configurationHref, fleetHref } from "../route.js";
+import { configurationHref, fleetHref, rolloutsHref } from "../route.js";
 
 const COUNTS = ["matched", "assigned", "connected", "applied", "applying", "failed", "unhealthy"] as const;
 
@@ -33,6 +33,7 @@ export function GroupListPage({ namespace }: { namespace: string }) {
               </th>
             ))}
             <th>tied with</th>
+            <th>rollouts</th>
           </tr>
         </thead>
         <tbody>
@@ -50,6 +51,15 @@ export function GroupListPage({ namespace }: { namespace: string }) {
                 </td>
               ))}
               <td>{s?.tiedWith.join(", ") || "—"}</td>
+              <td>
+                {g!.rollout ? (
+                  <a href={rolloutsHref(namespace, g!.name)} data-testid="group-rollout">
+                    {g!.rolloutRunning ? "under way" : "past"}
+                  </a>
+                ) : (
+                  "—"
+                )}
+              </td>
             </tr>
           ))}
         </tbody>
