@@ -8,7 +8,7 @@ import { AccessEvents } from "./access-events.js";
 import type { AccessRepository, ApiKeyRecord } from "./access-repository.js";
 import { adminAuthInterceptor } from "./admin-auth-interceptor.js";
 import { generateApiKey } from "./api-keys.js";
-import { createAuthenticator, type Authenticator } from "./authenticator.js";
+import { createAuthenticator, UnauthenticatedError, type Authenticator } from "./authenticator.js";
 import { createCredentialCache } from "./credential-cache.js";
 import { OpenStreams } from "./open-streams.js";
 import type { RoleBinding } from "./role-bindings.js";
@@ -119,10 +119,12 @@ describe("admin interceptor: open streams", () => {
   });
 
   it("ends a stream when its OIDC token expires", async () => {
-    const validUntilMs = Date.now() + 300;
+    // The token lasts 300 ms from the call that opens the stream (however slow the machine).
+    let validUntilMs: number | undefined;
     const t = setup({
       authenticate: async () => {
-        if (Date.now() >= validUntilMs) throw new (await import("./authenticator.js")).UnauthenticatedError("the OIDC token has expired");
+        validUntilMs ??= Date.now() + 300;
+        if (Date.now() >= validUntilMs) throw new UnauthenticatedError("the OIDC token has expired");
         return { name: "oidc:alice", bindings: [{ identity: "oidc:alice", role: "viewer", namespace: "*" }], validUntilMs };
       },
     });
@@ -131,7 +133,7 @@ describe("admin interceptor: open streams", () => {
     const err = await s.rest;
     expect(err?.code).toBe(Code.Unauthenticated);
     expect(err?.rawMessage).toMatch(/expired/);
-    expect(Date.now()).toBeGreaterThanOrEqual(validUntilMs);
+    expect(Date.now()).toBeGreaterThanOrEqual(validUntilMs!);
   });
 
   it("keeps a stream open while the store cannot be read (the next check decides)", async () => {

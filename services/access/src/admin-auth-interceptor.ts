@@ -85,10 +85,11 @@ export function adminAuthInterceptor(o: AdminAuthOptions): Interceptor {
     }
     if (isRefused(caller)) return refuse(caller);
     req.contextValues.set(IDENTITY, caller);
-    if (req.method.methodKind !== "server_streaming" || !req.stream) return next(req);
+    if (!req.stream) return next(req);
 
-    // A server stream outlives the check above: watch it. Ending it aborts the
-    // handler's signal (so the handler stops) and ends the response with the refusal.
+    // A stream (server streaming, and bidi such as reflection) outlives the
+    // check above: watch it. Ending it aborts the handler's signal (so the
+    // handler stops) and ends the response with the refusal.
     const ended = new AbortController();
     const unwatch = o.streams.add({
       identity: caller.name,

@@ -52,14 +52,7 @@ export class OpenStreams {
   add(stream: WatchedStream): () => void {
     this.streams.add(stream);
     this.o.observe?.opened();
-    if (stream.validUntilMs !== undefined) {
-      const inMs = stream.validUntilMs - Date.now();
-      if (inMs <= LONGEST_TIMER_MS) {
-        const timer = setTimeout(() => void this.check(stream), Math.max(0, inMs));
-        timer.unref();
-        this.expiryTimers.set(stream, timer);
-      }
-    }
+    this.armExpiry(stream);
     if (!this.interval) {
       this.interval = setInterval(() => void this.recheck(), this.o.recheckIntervalMs ?? 15_000);
       this.interval.unref();
@@ -75,6 +68,24 @@ export class OpenStreams {
 
   close(): void {
     for (const s of [...this.streams]) this.remove(s);
+  }
+
+  /**
+   * Checks the stream when its credential ends. Timers run on a monotonic
+   * clock and may fire a little before Date.now() reaches the end (and the
+   * token would still verify): such an early timer is armed again.
+   */
+  private armExpiry(stream: WatchedStream): void {
+    if (stream.validUntilMs === undefined) return;
+    const inMs = stream.validUntilMs - Date.now();
+    if (inMs > LONGEST_TIMER_MS) return;
+    const timer = setTimeout(() => {
+      if (!this.streams.has(stream)) return;
+      if (Date.now() < stream.validUntilMs!) this.armExpiry(stream);
+      else void this.check(stream);
+    }, Math.max(0, inMs));
+    timer.unref();
+    this.expiryTimers.set(stream, timer);
   }
 
   private async check(stream: WatchedStream): Promise<void> {
