@@ -1,5 +1,6 @@
 import * as http from "node:http";
 import * as net from "node:net";
+import { randomBytes } from "node:crypto";
 import { deflateSync, gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { BadEncodingError, readRequestBody } from "./http-body.js";
@@ -109,6 +110,24 @@ describe("readRequestBody", () => {
     expect(seen).toHaveLength(2);
     for (const n of seen) expect(n).toBeGreaterThanOrEqual(4096);
     expect(seen[1]).toBeLessThan(LIMIT);
+  });
+
+  it("after a refusal mid-body, discards the rest of the body instead of resetting the connection, so the client reads the answer", async () => {
+    server = http.createServer((req, res) => {
+      const check = (prefix: Uint8Array) => {
+        if (prefix[0] === 1) throw new RangeError("refused by its start");
+      };
+      readRequestBody(req, 16 * 1024 * 1024, { afterBytes: 4096, check }).then(
+        () => res.end(),
+        () => res.writeHead(400).end("refused"),
+      );
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    // Random bytes do not compress: megabytes are still on their way when the first 4 KiB are refused.
+    const body = randomBytes(4 * 1024 * 1024);
+    body[0] = 1;
+    expect(await post(port, gzipSync(body, { level: 1 }), "gzip")).toBe(400);
   });
 
   it("refuses a cut gzip body as BadEncodingError, and a raw body over the limit before reading it all", async () => {
