@@ -11,7 +11,7 @@ const yaml = (text: string) => ({ "": { body: new TextEncoder().encode(text), co
 
 function adminOf(server: ServerUnderTest): FleetplaneClient {
   if (!server.apiUrl) throw new Error(`${server.name} has no Fleetplane admin API`);
-  return createFleetplaneClient({ baseUrl: server.apiUrl, httpVersion: "2" });
+  return createFleetplaneClient({ baseUrl: server.apiUrl, httpVersion: "2", ...(server.apiKey ? { apiKey: server.apiKey } : {}) });
 }
 
 function fleetOf(server: ServerUnderTest, agents: number, rampPerSecond: number, onRemoteConfig?: (uid: string, config: string, at: number) => void): Fleet {

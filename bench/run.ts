@@ -3,7 +3,7 @@
  *
  *   pnpm bench [scenario...] [options]     (pnpm bench --help)
  *
- * Scenarios: storm, idle, steady, fanout (default: all four), peers, groups. Each prints a
+ * Scenarios: storm, idle, steady, fanout (default: all four), peers, groups, groups-change. Each prints a
  * table and writes JSON under bench/results/.
  */
 import { parseArgs } from "node:util";
@@ -11,7 +11,7 @@ import { connectStorm, idleHold, pushFanout, steadyState } from "./scenarios.js"
 import { startDistributedServer, startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
 import { printTable, round, saveResult, type Row } from "./report.js";
 
-const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers|groups ...] [options]
+const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers|groups|groups-change ...] [options]
 
 Scenarios (default: storm idle steady fanout):
   storm    N agents connect at once and send a full first report: time until all are answered
@@ -23,6 +23,7 @@ Scenarios (default: storm idle steady fanout):
   groups   new-agent cost (server CPU per agent in a connect storm) with 1 and with --groups-count
            groups in the namespace; a group's version change reaching --groups-agents connected
            agents: time until all APPLIED, and server CPU
+  groups-change  only the version change of "groups" (to compare builds run after run)
 
 Options:
   --storm-agents N        (default 5000)
@@ -122,6 +123,12 @@ for (const scenario of scenarios) {
       costs[0]!["vs 1 group"] = "—";
       costs[1]!["vs 1 group"] = `${many! >= one! ? "+" : ""}${round(((many! - one!) / one!) * 100, 1)} %`;
       report("groups-new-agent", "New-agent cost by groups in the namespace (connect storm, config in the first reply)", costs);
+      const change = await withServer(startStandaloneServer, (s) => groupVersionChange(s, Number(values["groups-agents"])));
+      report("groups-version-change", "A group's version change reaching its connected agents", [change]);
+      break;
+    }
+    case "groups-change": {
+      const { groupVersionChange } = await import("./groups-scenario.js");
       const change = await withServer(startStandaloneServer, (s) => groupVersionChange(s, Number(values["groups-agents"])));
       report("groups-version-change", "A group's version change reaching its connected agents", [change]);
       break;
