@@ -27,6 +27,7 @@ import {
   Configurations,
   Groups,
   GroupCatalog,
+  GroupStatusBook,
   createNamespaceServiceImpl,
   createConfigurationServiceImpl,
   createGroupServiceImpl,
@@ -96,6 +97,12 @@ export interface AgentServiceModuleOptions {
   replicaId?: string;
   /** Agents disconnected longer than this are removed (default 30 days; 0: kept forever). */
   agentRetentionMs?: number;
+  /**
+   * How old group status counts may grow before a read counts the namespace
+   * again from the store (default 5 s): the longest a change stored by
+   * another replica stays unseen. Infinity for a single replica (standalone).
+   */
+  groupStatusMaxAgeMs?: number;
 }
 
 /** The default of --agent-retention: 30 days. */
@@ -130,6 +137,18 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   });
   const replicas = replicaNoticesOver(bus);
   const metrics = exposeAgentMetrics(store, logger);
+  // Group status counts follow the agents this replica stores; changes other
+  // replicas store are seen by a recount at most groupStatusMaxAgeMs later.
+  const statusBook = new GroupStatusBook({
+    agents: store,
+    groups: async (ns) => {
+      const snapshot = await catalog.snapshot(ns);
+      return { revision: snapshot.revision, groups: snapshot.groups.map((g) => g.group) };
+    },
+    ...(o.groupStatusMaxAgeMs !== undefined ? { maxAgeMs: o.groupStatusMaxAgeMs } : {}),
+    logger,
+  });
+  const stopStatusBook = store.watch((agent) => statusBook.agentChanged(agent));
   const adminCommands = new AdminCommands({
     store,
     audit,
@@ -137,7 +156,10 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     opampEndpoint: () => desk.opampEndpoint,
     groups: catalog,
     replicas,
-    removed: metrics.removed,
+    removed: (reason, uid) => {
+      metrics.removed(reason);
+      statusBook.agentRemoved(uid);
+    },
   });
   const retention = new AgentRetention({ store, commands: adminCommands, retentionMs: o.agentRetentionMs ?? DEFAULT_AGENT_RETENTION_MS, logger });
   retention.start();
@@ -148,6 +170,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     configurations,
     packages: stores.packages,
     agents: store,
+    status: statusBook,
     reassign: (uid, snapshot) => adminCommands.reassign(uid, snapshot),
     requireNamespace,
     audit,
@@ -205,6 +228,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
       await leases.stop();
       await retention.stop();
       metrics.stop();
+      stopStatusBook();
       await store.close();
       await audit.drain();
     },

@@ -36,8 +36,8 @@ export interface AdminCommandsOptions {
   groups?: GroupCatalog;
   /** Tells the other agent-service replicas which agents changed (none: a single replica). */
   replicas?: ReplicaNotices;
-  /** Told about each agent removed from the store, and why (the removals metric). */
-  removed?: (reason: AgentRemovalReason) => void;
+  /** Told about each agent removed from the store, and why (the removals metric, group status counts). */
+  removed?: (reason: AgentRemovalReason, uid: string) => void;
   now?: () => number;
 }
 
@@ -234,7 +234,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     const removed = await this.deps.store.remove(uid, decide);
     if (removed === undefined) return undefined;
     await this.deps.store.record({ id: commandId, instanceUid: uid, kind: "agent_deleted", configHash: "", requestedBy, namespace: removed.namespace, done: true });
-    this.deps.removed?.(reason);
+    this.deps.removed?.(reason, uid);
     return { commandId, removed };
   }
 

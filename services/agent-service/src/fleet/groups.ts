@@ -18,7 +18,7 @@ import { FleetResourceExistsError, FleetResourceInUseError, FleetResourceNotFoun
 import type { GroupCatalog, GroupSnapshot } from "./group-catalog.js";
 import { chooseGroup, sameChoice } from "./group-precedence.js";
 import type { GroupRepository } from "./group-repository.js";
-import { GroupStatusCounter } from "./group-status.js";
+import type { GroupStatusBook } from "./group-status-book.js";
 import { validateSelector } from "./label-selector.js";
 import { requireResourceName } from "./resource-names.js";
 
@@ -30,6 +30,8 @@ export interface GroupsOptions {
   packages: Pick<PackageRepository, "get">;
   /** Reads agents in pages (the agent store). */
   agents: { listAgents(query: AgentQuery): Promise<Agent[]> };
+  /** The groups' status counts, kept as agents change (group-status-book.ts). */
+  status: Pick<GroupStatusBook, "statuses">;
   /** Applies the namespace's groups to one agent: store, tell its gateway, audit (AdminCommands.reassign). */
   reassign: (uid: string, snapshot: GroupSnapshot) => Promise<boolean>;
   /** Throws unless the namespace exists. */
@@ -39,7 +41,7 @@ export interface GroupsOptions {
   now?: () => number;
 }
 
-/** Agents read per store call when a group change is applied or a status counted. */
+/** Agents read per store call when a group change is applied or previewed. */
 const AGENT_PAGE = 500;
 /** Agents changed at once while a group change is applied. */
 const REASSIGN_CONCURRENCY = 16;
@@ -48,8 +50,8 @@ const REASSIGN_CONCURRENCY = 16;
  * Groups of a namespace. Every change is applied to the namespace's agents
  * before the call returns: they are read from the store in pages (only those
  * whose assignment the change moves come back), each changed under its lock
- * and its gateway told, with a progress line per page. Status is counted
- * the same way, when asked.
+ * and its gateway told, with a progress line per page. Status counts come
+ * from a book kept as agents change (group-status-book.ts).
  */
 export class Groups {
   private readonly now: () => number;
@@ -130,16 +132,9 @@ export class Groups {
     return { group, agentsMoved: await this.apply(namespace, `rollout ${marks.rollout} of group ${name}`) };
   }
 
-  /** Counts for each group (of one namespace), from one pass over the namespace's agents. */
-  async statuses(namespace: string, groups: readonly Group[]): Promise<GroupStatus[]> {
-    const counter = new GroupStatusCounter(groups);
-    for (let after: string | undefined; ; ) {
-      const page = await this.deps.agents.listAgents({ namespace, limit: AGENT_PAGE, ...(after ? { after } : {}) });
-      for (const agent of page) counter.add(agent);
-      if (page.length < AGENT_PAGE) break;
-      after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
-    }
-    return groups.map((g) => counter.status(g.name));
+  /** Counts for each group (of one namespace), from the namespace's status book (no pass over its agents). */
+  statuses(namespace: string, groups: readonly Group[]): Promise<GroupStatus[]> {
+    return this.deps.status.statuses(namespace, groups);
   }
 
   /**
