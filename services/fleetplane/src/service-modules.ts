@@ -148,7 +148,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     ...(o.groupStatusMaxAgeMs !== undefined ? { maxAgeMs: o.groupStatusMaxAgeMs } : {}),
     logger,
   });
-  const stopStatusBook = store.watch((agent) => statusBook.agentChanged(agent));
+  const stopStatusBook = store.observe((agent) => statusBook.agentChanged(agent));
   const adminCommands = new AdminCommands({
     store,
     audit,

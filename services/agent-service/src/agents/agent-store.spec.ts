@@ -104,4 +104,18 @@ describe("the agent store", () => {
     await reportAs(t.store, uid, 2n, "now");
     expect(seen).toHaveLength(1);
   });
+
+  it("tells observers about stored changes, synchronously under the lock, with the agent as stored, and stops when they unsubscribe", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const seen: { seq: bigint | undefined; revision: bigint }[] = [];
+    const stop = t.store.observe((agent) => seen.push({ seq: agent.status?.sequenceNum, revision: agent.revision }));
+    const stored = await reportAs(t.store, uid, 0n, "now");
+    await reportAs(t.store, uid, 1n, "later"); // liveness only: not a stored change
+    // Seen before mutate returned, with the revision the store gave it.
+    expect(seen).toEqual([{ seq: 0n, revision: stored + 1n }]);
+    stop();
+    await reportAs(t.store, uid, 2n, "now");
+    expect(seen).toHaveLength(1);
+  });
 });

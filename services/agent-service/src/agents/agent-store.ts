@@ -62,6 +62,7 @@ export class AgentStore {
   private readonly stale = new Set<string>();
   private readonly mutex = new KeyedMutex();
   private readonly watchers = new Set<(agent: Agent) => void>();
+  private readonly observers = new Set<(agent: Readonly<Agent>) => void>();
   private readonly now: () => number;
   private readonly flushTimer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
@@ -217,6 +218,17 @@ export class AgentStore {
   }
 
   /**
+   * Calls `observer` after each stored change with the agent itself, not a
+   * copy, synchronously under the agent's lock: for in-process bookkeeping
+   * that reads a few fields and keeps none of the object (the group status
+   * counts). Costs no clone per change, unlike watch.
+   */
+  observe(observer: (agent: Readonly<Agent>) => void): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /**
    * Another replica stored a change to the agent: the next change here reads
    * the store first (keeping the liveness this replica has not written yet),
    * so a reply never comes from an outdated copy.
@@ -285,6 +297,7 @@ export class AgentStore {
   }
 
   private notify(agent: Agent): void {
+    for (const o of this.observers) o(agent);
     if (this.watchers.size === 0) return;
     const copy = clone(AgentSchema, agent);
     for (const w of this.watchers) w(copy);

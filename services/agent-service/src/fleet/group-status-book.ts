@@ -38,7 +38,7 @@ interface Book {
  * counters instead of passing over the namespace's agents.
  *
  * A namespace is counted once from the store (in pages) when first asked;
- * from then on every agent change this replica stores (the store's watch)
+ * from then on every agent change this replica stores (AgentStore.observe)
  * and every agent it removes is folded in: the agent's old contribution is
  * taken back and its new one added, O(groups in the namespace) per change,
  * the cost the change already paid to choose the agent's group. The counts
@@ -66,8 +66,8 @@ export class GroupStatusBook {
     return groups.map((g) => book.counter.status(g.name));
   }
 
-  /** An agent as just stored (AgentStore.watch): its contribution replaces the one counted. */
-  agentChanged(agent: Agent): void {
+  /** An agent as just stored (AgentStore.observe; nothing of it is kept): its contribution replaces the one counted. */
+  agentChanged(agent: Readonly<Agent>): void {
     const uid = instanceUidToHex(agent.metadata!.instanceUid);
     const namespace = namespaceOf(agent);
     for (const [ns, book] of this.books) if (ns !== namespace) forget(book, uid);

@@ -16,7 +16,7 @@ export interface StatusContribution {
 }
 
 /** What `agent` adds to the counts of `groups` (all of its namespace's). */
-export function contributionOf(agent: Agent, groups: readonly Group[]): StatusContribution {
+export function contributionOf(agent: Readonly<Agent>, groups: readonly Group[]): StatusContribution {
   const lookup = agentSelectorKeys(agent);
   const matched = groups.filter((g) => matchesSelector(g.selector, lookup)).map((g) => g.name);
   const a = agent.spec?.assignment;
