@@ -140,7 +140,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   // Group status counts follow the agents this replica stores; changes other
   // replicas store are seen by a recount at most groupStatusMaxAgeMs later.
   const statusBook = new GroupStatusBook({
-    agents: store,
+    agents: stores.agents,
     groups: async (ns) => {
       const snapshot = await catalog.snapshot(ns);
       return { revision: snapshot.revision, groups: snapshot.groups.map((g) => g.group) };

@@ -118,4 +118,16 @@ describe("the agent store", () => {
     await reportAs(t.store, uid, 2n, "now");
     expect(seen).toHaveLength(1);
   });
+
+  it("lists the uids a query selects, in uid order and in pages, without reading any agent one by one", async () => {
+    const t = setup();
+    const uids = [uuidv7Bytes(), uuidv7Bytes(), uuidv7Bytes()];
+    for (const uid of uids) await reportAs(t.store, uid, 0n, "now");
+    const hex = uids.map(instanceUidToHex).sort();
+    const gets = t.calls.gets;
+    expect(await t.store.listUids({ limit: 2 })).toEqual(hex.slice(0, 2));
+    expect(await t.store.listUids({ limit: 2, after: hex[1]! })).toEqual([hex[2]]);
+    expect(await t.store.listUids({ limit: 10, where: (a) => instanceUidToHex(a.metadata!.instanceUid) !== hex[0] })).toEqual(hex.slice(1));
+    expect(t.calls.gets).toBe(gets);
+  });
 });

@@ -193,6 +193,16 @@ export class AgentStore {
     return agents.map((a) => clone(AgentSchema, this.cache.get(instanceUidToHex(a.metadata!.instanceUid)) ?? a));
   }
 
+  /**
+   * The instance UIDs (hex) of the agents a query selects, in uid order, for
+   * callers that go on to change each under its lock (a group change) or
+   * only count them: no copy of any agent is made. `query.where` sees the
+   * stored copy, which differs from a cached one only in liveness.
+   */
+  async listUids(query: AgentQuery): Promise<string[]> {
+    return (await this.deps.agents.list(query)).map((a) => instanceUidToHex(a.metadata!.instanceUid));
+  }
+
   /** Agents not connected since before `query.before`, longest disconnected first (what retention removes). */
   listDisconnected(query: DisconnectedQuery): Promise<Agent[]> {
     return this.deps.agents.listDisconnected(query);

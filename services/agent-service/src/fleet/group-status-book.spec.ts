@@ -25,7 +25,7 @@ function agent(n: number, o: { app: string; group?: string; state?: RemoteConfig
 function setup(options: { maxAgeMs?: number } = {}) {
   const fleet = new Map<string, Agent>();
   const state = { pages: 0, revision: 1, groups: [group("web", "web"), group("db", "db")] as Group[], now: 0, duringPage: undefined as (() => void) | undefined };
-  const listAgents = async (q: AgentQuery) => {
+  const list = async (q: AgentQuery) => {
     state.pages++;
     const sorted = [...fleet.entries()].filter(([, a]) => (a.metadata?.namespace || "default") === q.namespace).sort(([a], [b]) => a.localeCompare(b));
     const page = sorted.filter(([uid]) => !q.after || uid > q.after).slice(0, q.limit).map(([, a]) => a);
@@ -33,7 +33,7 @@ function setup(options: { maxAgeMs?: number } = {}) {
     return page;
   };
   const book = new GroupStatusBook({
-    agents: { listAgents },
+    agents: { list },
     groups: async () => ({ revision: state.revision, groups: state.groups }),
     logger: silentLogger(),
     now: () => state.now,

@@ -6,8 +6,12 @@ import { namespaceOf } from "../agents/agent-namespace.js";
 import { contributionOf, GroupStatusCounter, type StatusContribution } from "./group-status.js";
 
 export interface GroupStatusBookOptions {
-  /** Reads agents in pages (the agent store). */
-  agents: { listAgents(query: AgentQuery): Promise<Agent[]> };
+  /**
+   * Reads agents in pages: the agent repository itself (its copies are
+   * decoded for the count and dropped; cached copies differ only in
+   * liveness, which is not counted).
+   */
+  agents: { list(query: AgentQuery): Promise<Agent[]> };
   /** The namespace's groups and their revision (the group catalog's snapshot). */
   groups: (namespace: string) => Promise<{ revision: number; groups: readonly Group[] }>;
   /**
@@ -112,7 +116,7 @@ export class GroupStatusBook {
     this.books.set(namespace, book);
     let agents = 0;
     for (let after: string | undefined; ; ) {
-      const page = await this.deps.agents.listAgents({ namespace, limit: AGENT_PAGE, ...(after ? { after } : {}) });
+      const page = await this.deps.agents.list({ namespace, limit: AGENT_PAGE, ...(after ? { after } : {}) });
       for (const agent of page) {
         const uid = instanceUidToHex(agent.metadata!.instanceUid);
         if (book.contributions.has(uid)) continue;

@@ -2,7 +2,7 @@ import { clone } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { GroupSchema, type Group, type GroupStatus } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
-import { instanceUidToHex, runBounded, type Logger } from "@fleetplane/platform";
+import { runBounded, type Logger } from "@fleetplane/platform";
 import { InvalidRequestError } from "../agents/agent-errors.js";
 import type { AgentQuery } from "../agents/agent-repository.js";
 import type { CommandAuditPort } from "../agents/command-audit-port.js";
@@ -28,8 +28,8 @@ export interface GroupsOptions {
   configurations: Configurations;
   /** Registered packages, for the references in groups' package offers. */
   packages: Pick<PackageRepository, "get">;
-  /** Reads agents in pages (the agent store). */
-  agents: { listAgents(query: AgentQuery): Promise<Agent[]> };
+  /** Finds agents in pages (the agent store): only their uids, no copies. */
+  agents: { listUids(query: AgentQuery): Promise<string[]> };
   /** The groups' status counts, kept as agents change (group-status-book.ts). */
   status: Pick<GroupStatusBook, "statuses">;
   /** Applies the namespace's groups to one agent: store, tell its gateway, audit (AdminCommands.reassign). */
@@ -160,10 +160,10 @@ export class Groups {
     };
     let moved = 0;
     for (let cursor: string | undefined; ; ) {
-      const page = await this.deps.agents.listAgents({ namespace: group.namespace, limit: AGENT_PAGE, where: moves, ...(cursor ? { after: cursor } : {}) });
+      const page = await this.deps.agents.listUids({ namespace: group.namespace, limit: AGENT_PAGE, where: moves, ...(cursor ? { after: cursor } : {}) });
       moved += page.length;
       if (page.length < AGENT_PAGE) break;
-      cursor = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
+      cursor = page[page.length - 1];
     }
     return { ...(current ? { current } : {}), agentsMoved: moved };
   }
@@ -178,14 +178,13 @@ export class Groups {
     let moved = 0;
     let pages = 0;
     for (let after: string | undefined; ; ) {
-      const page = await this.deps.agents.listAgents({ namespace, limit: AGENT_PAGE, where: stale, ...(after ? { after } : {}) });
-      const uids = page.map((a) => instanceUidToHex(a.metadata!.instanceUid));
+      const uids = await this.deps.agents.listUids({ namespace, limit: AGENT_PAGE, where: stale, ...(after ? { after } : {}) });
       await runBounded(uids, REASSIGN_CONCURRENCY, async (uid) => {
         if (await this.deps.reassign(uid, snapshot)) moved++;
       });
       pages++;
-      if (page.length > 0) this.deps.logger.info({ namespace, why, page: pages, agentsMoved: moved }, "re-evaluating agents after a group change");
-      if (page.length < AGENT_PAGE) break;
+      if (uids.length > 0) this.deps.logger.info({ namespace, why, page: pages, agentsMoved: moved }, "re-evaluating agents after a group change");
+      if (uids.length < AGENT_PAGE) break;
       after = uids[uids.length - 1];
     }
     this.deps.logger.info({ namespace, why, agentsMoved: moved }, "group change applied to the namespace's agents");
