@@ -199,7 +199,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   const rollouts = new Rollouts({ rollouts: stores.rollouts, decisions, groups, configurations, agents: stores.agents, nudge: () => driver.nudge() });
   driver.start(o.rolloutTickMs ?? 1_000);
   const connections = new ConnectionUsecase(stores.connections);
-  const packages = new PackageRegistry({ packages: stores.packages, offers: adminCommands });
+  const packages = new PackageRegistry({ packages: stores.packages, offers: adminCommands, requireNamespace });
   const leases = new GatewayLeases({ leases: stores.leases, agents: store, reports, connections: stores.connections, logger });
   leases.start(o.reapIntervalMs ?? 5_000);
   const replicaChanges = listenForReplicaChanges(bus, store, logger);

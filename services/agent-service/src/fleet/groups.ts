@@ -211,7 +211,7 @@ export class Groups {
     }
     // Offered to the group's agents like an admin's per-agent offers, which win (group-offers.ts).
     if (group.connectionSettings) connectionSettingsOffer(group.connectionSettings, "group.connection_settings");
-    await resolvePackageReferences(group.packages, (key) => this.deps.packages.get(key), "group.packages");
+    await resolvePackageReferences(group.packages, (key) => this.deps.packages.get(group.namespace, key), "group.packages");
     return group;
   }
 
