@@ -48,19 +48,14 @@ export class GroupStatusCounter {
   /** group → tied group → how many agents carry that tie (a tie shows while any does). */
   private readonly ties = new Map<string, Map<string, number>>();
 
-  constructor(private readonly groups: readonly Group[]) {
+  constructor(groups: readonly Group[]) {
     for (const g of groups) {
       this.statuses.set(g.name, create(GroupStatusSchema));
       this.ties.set(g.name, new Map());
     }
   }
 
-  /** Counts one agent (read in pages: the namespace's agents are never held at once). */
-  add(agent: Agent): void {
-    this.fold(contributionOf(agent, this.groups), 1);
-  }
-
-  /** Counts a contribution already computed (`contributionOf` over the same groups). */
+  /** Counts an agent's contribution (`contributionOf` over the same groups). */
   addContribution(c: StatusContribution): void {
     this.fold(c, 1);
   }
