@@ -5,6 +5,7 @@ import { GroupSchema, LabelSelectorSchema, type Group } from "@fleetplane/gen/fl
 import { instanceUidToHex, silentLogger } from "@fleetplane/platform";
 import type { AgentQuery } from "../agents/agent-repository.js";
 import { GroupStatusBook } from "./group-status-book.js";
+import { contributionOf } from "./group-status.js";
 
 const group = (name: string, app: string) => create(GroupSchema, { namespace: "default", name, priority: 1, configuration: "cfg", configurationVersion: 1, selector: { matchLabels: { app } } });
 
@@ -129,5 +130,16 @@ describe("group status counts kept per namespace", () => {
     expect((await t.status("web")).assigned).toBe(1n);
     t.book.agentChanged(agent(1, { app: "web", namespace: "other" }));
     expect((await t.status("web")).assigned).toBe(0n);
+  });
+
+  it("matches an agent's selectors again only when its description or labels are new objects", () => {
+    const groups = [group("web", "web"), group("db", "db")];
+    const a = agent(1, { app: "web", group: "web" });
+    const first = contributionOf(a, groups);
+    expect(first.matched).toEqual(["web"]);
+    // Same objects: the earlier matches stand (here made up, to see they are reused).
+    expect(contributionOf(a, groups, { ...first, matched: ["made-up"] }).matched).toEqual(["made-up"]);
+    a.metadata!.labels = { app: "db" };
+    expect(contributionOf(a, groups, { ...first, matched: ["made-up"] }).matched).toEqual(["db"]);
   });
 });

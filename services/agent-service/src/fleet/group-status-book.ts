@@ -44,14 +44,16 @@ interface Book {
  * A namespace is counted once from the store (in pages) when first asked;
  * from then on every agent change this replica stores (AgentStore.observe)
  * and every agent it removes is folded in: the agent's old contribution is
- * taken back and its new one added, O(groups in the namespace) per change,
- * the cost the change already paid to choose the agent's group. The counts
+ * taken back and its new one added. Which selectors it matches is worked
+ * out again (O(groups in the namespace)) only when its description or
+ * labels changed; other changes (a report, a connect) cost O(1). The counts
  * are thrown away and counted again when the namespace's groups revision
  * moves (a group created, changed or deleted — on any replica: the catalog
  * reads the revision), and when they are older than `maxAgeMs`, which bounds
  * how long changes stored by other replicas stay unseen.
  *
- * Memory: one small contribution per counted agent.
+ * Memory: one small contribution per counted agent (with references to its
+ * description and labels).
  */
 export class GroupStatusBook {
   private readonly books = new Map<string, Book>();
@@ -70,15 +72,19 @@ export class GroupStatusBook {
     return groups.map((g) => book.counter.status(g.name));
   }
 
-  /** An agent as just stored (AgentStore.observe; nothing of it is kept): its contribution replaces the one counted. */
+  /**
+   * An agent as just stored (AgentStore.observe): its contribution replaces
+   * the one counted. Of the agent only its description and labels objects
+   * are kept (to see whether they changed; a cached agent holds them anyway).
+   */
   agentChanged(agent: Readonly<Agent>): void {
     const uid = instanceUidToHex(agent.metadata!.instanceUid);
     const namespace = namespaceOf(agent);
     for (const [ns, book] of this.books) if (ns !== namespace) forget(book, uid);
     const book = this.books.get(namespace);
     if (!book) return;
-    const next = contributionOf(agent, book.groups);
     const before = book.contributions.get(uid);
+    const next = contributionOf(agent, book.groups, before);
     if (before) book.counter.removeContribution(before);
     book.counter.addContribution(next);
     book.contributions.set(uid, next);

@@ -12,19 +12,32 @@ import { matchesSelector } from "./label-selector.js";
  */
 export interface StatusContribution {
   matched: readonly string[];
+  /**
+   * What `matched` was computed from: the agent's description and labels
+   * objects. Both are replaced, never changed in place, when they change, so
+   * the next contribution of an agent whose keys are the same objects reuses
+   * `matched` instead of matching every group's selector again.
+   */
+  keys?: { description: unknown; labels: unknown };
   group?: { name: string; tiedWith: readonly string[]; connected: boolean; state: "applied" | "applying" | "failed" | "other"; unhealthy: boolean };
 }
 
-/** What `agent` adds to the counts of `groups` (all of its namespace's). */
-export function contributionOf(agent: Readonly<Agent>, groups: readonly Group[]): StatusContribution {
-  const lookup = agentSelectorKeys(agent);
-  const matched = groups.filter((g) => matchesSelector(g.selector, lookup)).map((g) => g.name);
+/**
+ * What `agent` adds to the counts of `groups` (all of its namespace's).
+ * `before`: its previous contribution over the same groups, whose matches
+ * are kept when its description and labels are the same objects.
+ */
+export function contributionOf(agent: Readonly<Agent>, groups: readonly Group[], before?: StatusContribution): StatusContribution {
+  const keys = { description: agent.metadata?.description, labels: agent.metadata?.labels };
+  const same = before?.keys !== undefined && before.keys.description === keys.description && before.keys.labels === keys.labels;
+  const matched = same ? before.matched : matchedBy(agent, groups);
   const a = agent.spec?.assignment;
-  if (a?.source !== ConfigSource.GROUP) return { matched };
+  if (a?.source !== ConfigSource.GROUP) return { matched, keys };
   const reported = agent.spec?.remoteConfig?.data?.status;
   const state = reported === RemoteConfigState.APPLIED ? "applied" : reported === RemoteConfigState.APPLYING ? "applying" : reported === RemoteConfigState.FAILED ? "failed" : "other";
   return {
     matched,
+    keys,
     group: {
       name: a.group,
       tiedWith: [...a.tiedWith],
@@ -33,6 +46,11 @@ export function contributionOf(agent: Readonly<Agent>, groups: readonly Group[])
       unhealthy: agent.status?.health !== undefined && !agent.status.health.healthy,
     },
   };
+}
+
+function matchedBy(agent: Readonly<Agent>, groups: readonly Group[]): string[] {
+  const lookup = agentSelectorKeys(agent);
+  return groups.filter((g) => matchesSelector(g.selector, lookup)).map((g) => g.name);
 }
 
 /**
