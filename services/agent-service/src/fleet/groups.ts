@@ -43,8 +43,14 @@ export interface GroupsOptions {
 
 /** Agents read per store call when a group change is applied or previewed. */
 const AGENT_PAGE = 500;
-/** Agents changed at once while a group change is applied. */
-const REASSIGN_CONCURRENCY = 16;
+/**
+ * Agents changed at once while a group change is applied. Each change waits
+ * for its durable write (and its audit record's), and the store commits the
+ * writes in flight together: at 16 a 10,000-agent change was bound by commit
+ * latency (15 s with the server CPU at 8.9 s); more in flight means fewer,
+ * larger commits.
+ */
+const REASSIGN_CONCURRENCY = 128;
 
 /**
  * Groups of a namespace. Every change is applied to the namespace's agents
