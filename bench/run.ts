@@ -3,7 +3,7 @@
  *
  *   pnpm bench [scenario...] [options]     (pnpm bench --help)
  *
- * Scenarios: storm, idle, steady, fanout (default: all four), peers, groups, rollout. Each prints a
+ * Scenarios: storm, idle, steady, fanout (default: all four), peers, groups, groups-change, rollout. Each prints a
  * table and writes JSON under bench/results/.
  */
 import { parseArgs } from "node:util";
@@ -11,7 +11,7 @@ import { connectStorm, idleHold, pushFanout, steadyState } from "./scenarios.js"
 import { startDistributedServer, startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
 import { printTable, round, saveResult, type Row } from "./report.js";
 
-const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers|groups|rollout ...] [options]
+const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers|groups|groups-change|rollout ...] [options]
 
 Scenarios (default: storm idle steady fanout):
   storm    N agents connect at once and send a full first report: time until all are answered
@@ -30,6 +30,7 @@ Scenarios (default: storm idle steady fanout):
            --rollout-bake-seconds of bake: time per stage, time to all APPLIED, server CPU (total and
            per moved agent); with --rollout-fail-percent P > 0, P % of the agents (spread over the
            stages) report FAILED: the stage the gate stopped at against the first holding a failing agent
+  groups-change  only the version change of "groups" (to compare builds run after run)
 
 Options:
   --storm-agents N        (default 5000)
@@ -174,6 +175,12 @@ for (const scenario of scenarios) {
         }
       }
       report("rollout", "A staged rollout of a new version to one group (stage times from the server's stage timestamps)", rows);
+      break;
+    }
+    case "groups-change": {
+      const { groupVersionChange } = await import("./groups-scenario.js");
+      const change = await withServer(startStandaloneServer, (s) => groupVersionChange(s, Number(values["groups-agents"])));
+      report("groups-version-change", "A group's version change reaching its connected agents", [change]);
       break;
     }
     default:

@@ -6,6 +6,8 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { CommandRecordSchema, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { AgentSchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { CertificateRequestSchema, CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
+import { PackageSchema } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
+import { PackageType } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import {
   createLmdbAgentRepository,
   createLmdbConnectionRepository,
@@ -210,8 +212,8 @@ describe("MongoDB indexes", () => {
       const names = async (collection: string) => (await mongo.db.collection(collection).listIndexes().toArray()).map((i) => i.name as string).sort();
       expect(await names("agents")).toEqual(["_id_", "attrs_1", "connected_1__id_1", "disconnectedAt_1__id_1", "gatewayId_1", "labels_1", "namespace_1__id_1"]);
       expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1", "namespace_1__id_-1", "state_1"]);
-      expect(await names("certificate_requests")).toEqual(["_id_", "instanceUid_1__id_-1", "state_1__id_-1"]);
-      expect(await names("packages")).toEqual(["_id_", "name_1_version_1"]);
+      expect(await names("certificate_requests")).toEqual(["_id_", "namespace_1_instanceUid_1__id_-1", "namespace_1_state_1__id_-1"]);
+      expect(await names("packages")).toEqual(["_id_", "namespace_1_name_1_version_1"]);
       expect(await names("configurations")).toEqual(["_id_", "namespace_1_name_1"]);
       expect(await names("configuration_versions")).toEqual(["_id_", "generation_1_version_-1"]);
       expect(await names("groups")).toEqual(["_id_", "namespace_1_name_1"]);
@@ -226,7 +228,7 @@ describe("MongoDB certificate request decisions", () => {
     const mongo = await connectFreshMongo();
     try {
       const requests = createMongoCertificateRequestRepository(mongo.db);
-      const pending = create(CertificateRequestSchema, { id: "0193a5b2c3d47000800000000000beef", instanceUid: "ab".repeat(16), state: CertificateRequestState.PENDING });
+      const pending = create(CertificateRequestSchema, { id: "0193a5b2c3d47000800000000000beef", instanceUid: "ab".repeat(16), namespace: "default", state: CertificateRequestState.PENDING });
       await requests.save(pending);
       const winner = create(CertificateRequestSchema, { ...pending, state: CertificateRequestState.DENIED, decidedBy: "alice", reason: "unknown host" });
       // The winner's claim is written, its update of the request is not.
@@ -237,7 +239,7 @@ describe("MongoDB certificate request decisions", () => {
       });
       expect(await requests.decide(create(CertificateRequestSchema, { ...pending, state: CertificateRequestState.APPROVED, decidedBy: "bob" }))).toBe(false);
       expect(await requests.get(pending.id)).toEqual(winner);
-      expect(await requests.list({ state: CertificateRequestState.DENIED, limit: 10 })).toEqual([winner]);
+      expect(await requests.list({ namespace: "default", state: CertificateRequestState.DENIED, limit: 10 })).toEqual([winner]);
     } finally {
       await mongo.close();
     }
@@ -275,6 +277,63 @@ describe("stores written before pending commands were counted", () => {
       );
       await ensureCommandIndexes(mongo.db);
       expect(await createMongoCommandRepository(mongo.db).countPending()).toBe(2);
+    } finally {
+      await mongo.close();
+    }
+  });
+});
+
+describe("stores written before namespaces held packages and certificate requests", () => {
+  const legacyPackage = (name: string) =>
+    create(PackageSchema, { name, version: "1.0.0", type: PackageType.PackageType_Addon, downloadUrl: `https://pkgs.example/${name}.tgz`, sha256: new Uint8Array(32).fill(1), hash: new Uint8Array(32).fill(2) });
+  const legacyRequest = (sequence: number) =>
+    create(CertificateRequestSchema, { id: instanceUidToHex(uuidv7Bytes(1_767_225_600_000 + sequence)), instanceUid: "ab".repeat(16), state: CertificateRequestState.PENDING });
+
+  it("LMDB: packages keyed [name, version] move to \"default\" on first use; requests without a namespace read as \"default\"", async () => {
+    const { store, close } = openTemporaryLmdb();
+    try {
+      // Entries as an older version left them: package keys without a namespace, requests without one.
+      const legacyPackages = store.openDB<Buffer, [string, string]>({ name: "packages", encoding: "binary" });
+      for (const name of ["otelcol", "addon"]) await legacyPackages.put([name, "1.0.0"], Buffer.from(toBinary(PackageSchema, legacyPackage(name))));
+      const request = legacyRequest(1);
+      await store.openDB<Buffer, string>({ name: "certificate-requests", encoding: "binary" }).put(request.id, Buffer.from(toBinary(CertificateRequestSchema, request)));
+      await store.openDB<string, string>({ name: "certificate-requests-by-agent", encoding: "string" }).put(`${request.instanceUid}/${request.id}`, request.id);
+
+      const packages = createLmdbPackageRepository(store);
+      expect((await packages.list("default", { limit: 10 })).map((p) => `${p.namespace}/${p.name}`)).toEqual(["default/addon", "default/otelcol"]);
+      expect((await packages.get("default", { name: "otelcol", version: "1.0.0" }))?.namespace).toBe("default");
+      expect(await packages.list("team-a", { limit: 10 })).toEqual([]);
+      // Moved, not copied: opened again, nothing is left under the old keys.
+      expect([...legacyPackages.getKeys({})].filter((k) => k.length === 2)).toEqual([]);
+      expect((await createLmdbPackageRepository(store).list("default", { limit: 10 })).length).toBe(2);
+
+      const requests = createLmdbCertificateRequestRepository(store);
+      expect((await requests.list({ namespace: "default", instanceUid: request.instanceUid, limit: 10 })).map((r) => [r.id, r.namespace])).toEqual([[request.id, "default"]]);
+      expect(await requests.list({ namespace: "team-a", limit: 10 })).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it("MongoDB: ensurePackageIndexes and ensureCertificateRequestIndexes file documents without a namespace under \"default\"", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      await mongo.db.collection<{ _id: string }>("packages").insertMany(
+        ["otelcol", "addon"].map((name) => ({ _id: JSON.stringify([name, "1.0.0"]), name, version: "1.0.0", proto: new Binary(toBinary(PackageSchema, legacyPackage(name))) })),
+      );
+      const request = legacyRequest(2);
+      await mongo.db.collection<{ _id: string; instanceUid: string; state: number; proto: Binary }>("certificate_requests").insertOne({ _id: request.id, instanceUid: request.instanceUid, state: request.state, proto: new Binary(toBinary(CertificateRequestSchema, request)) });
+      for (let start = 0; start < 2; start++) {
+        await ensurePackageIndexes(mongo.db);
+        await ensureCertificateRequestIndexes(mongo.db);
+      }
+      const packages = createMongoPackageRepository(mongo.db);
+      expect((await packages.list("default", { limit: 10 })).map((p) => `${p.namespace}/${p.name}`)).toEqual(["default/addon", "default/otelcol"]);
+      expect(await mongo.db.collection("packages").countDocuments()).toBe(2);
+      expect(await packages.list("team-a", { limit: 10 })).toEqual([]);
+      const requests = createMongoCertificateRequestRepository(mongo.db);
+      expect((await requests.list({ namespace: "default", state: CertificateRequestState.PENDING, limit: 10 })).map((r) => [r.id, r.namespace])).toEqual([[request.id, "default"]]);
+      expect(await requests.list({ namespace: "team-a", limit: 10 })).toEqual([]);
     } finally {
       await mongo.close();
     }

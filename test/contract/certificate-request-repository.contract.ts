@@ -41,7 +41,7 @@ export function certificateRequestRepositoryContract(name: string, open: () => P
       request.decidedBy = "alice";
       await store.requests.save(request);
       expect(await store.requests.get(request.id)).toEqual(request);
-      expect(await store.requests.list({ limit: 10 })).toEqual([request]);
+      expect(await store.requests.list({ namespace: NS, limit: 10 })).toEqual([request]);
     });
 
     it("decides a PENDING request once: of two concurrent decisions exactly one wins, and the loser writes nothing", async () => {
@@ -61,7 +61,7 @@ export function certificateRequestRepositoryContract(name: string, open: () => P
       // Decided already: a third decision (even the same one) loses and changes nothing.
       expect(await store.requests.decide(decided(pending, CertificateRequestState.APPROVED, "carol"))).toBe(false);
       expect(await store.requests.get(pending.id)).toEqual(winner);
-      expect(await store.requests.list({ state: CertificateRequestState.PENDING, limit: 10 })).toEqual([]);
+      expect(await store.requests.list({ namespace: NS, state: CertificateRequestState.PENDING, limit: 10 })).toEqual([]);
       // An unknown request is not created by a decision.
       const unknown = requestFor(agentUid(), 11);
       expect(await store.requests.decide(decided(unknown, CertificateRequestState.DENIED, "bob"))).toBe(false);
@@ -87,16 +87,29 @@ export function certificateRequestRepositoryContract(name: string, open: () => P
       all[5]!.state = CertificateRequestState.REFUSED;
       for (const r of [...all].reverse()) await store.requests.save(r); // saved out of order
 
-      expect(ids(await store.requests.list({ limit: 10 }))).toEqual([5, 4, 3, 2, 1, 0].map(requestId));
-      expect(ids(await store.requests.list({ instanceUid: a, limit: 10 }))).toEqual([4, 2, 0].map(requestId));
-      expect(ids(await store.requests.list({ state: CertificateRequestState.REFUSED, limit: 10 }))).toEqual([5, 2].map(requestId));
-      expect(ids(await store.requests.list({ instanceUid: a, state: CertificateRequestState.PENDING, limit: 10 }))).toEqual([4, 0].map(requestId));
-      expect(ids(await store.requests.list({ state: CertificateRequestState.UNSPECIFIED, limit: 2 }))).toEqual([5, 4].map(requestId));
+      expect(ids(await store.requests.list({ namespace: NS, limit: 10 }))).toEqual([5, 4, 3, 2, 1, 0].map(requestId));
+      expect(ids(await store.requests.list({ namespace: NS, instanceUid: a, limit: 10 }))).toEqual([4, 2, 0].map(requestId));
+      expect(ids(await store.requests.list({ namespace: NS, state: CertificateRequestState.REFUSED, limit: 10 }))).toEqual([5, 2].map(requestId));
+      expect(ids(await store.requests.list({ namespace: NS, instanceUid: a, state: CertificateRequestState.PENDING, limit: 10 }))).toEqual([4, 0].map(requestId));
+      expect(ids(await store.requests.list({ namespace: NS, state: CertificateRequestState.UNSPECIFIED, limit: 2 }))).toEqual([5, 4].map(requestId));
 
-      expect(ids(await store.requests.list({ limit: 2, after: requestId(4) }))).toEqual([3, 2].map(requestId));
-      expect(ids(await store.requests.list({ instanceUid: b, limit: 1, after: requestId(5) }))).toEqual([requestId(3)]);
-      expect(await store.requests.list({ instanceUid: agentUid(), limit: 10 })).toEqual([]);
-      expect(await store.requests.list({ limit: 0 })).toEqual([]);
+      expect(ids(await store.requests.list({ namespace: NS, limit: 2, after: requestId(4) }))).toEqual([3, 2].map(requestId));
+      expect(ids(await store.requests.list({ namespace: NS, instanceUid: b, limit: 1, after: requestId(5) }))).toEqual([requestId(3)]);
+      expect(await store.requests.list({ namespace: NS, instanceUid: agentUid(), limit: 10 })).toEqual([]);
+      expect(await store.requests.list({ namespace: NS, limit: 0 })).toEqual([]);
+    });
+
+    it("lists one namespace's requests only, the other namespace's by agent and state alike", async () => {
+      const uid = agentUid();
+      const mine = requestFor(uid, 40, "team-a");
+      const theirs = requestFor(uid, 41, "team-b");
+      const prefix = requestFor(uid, 42, "team");
+      for (const r of [mine, theirs, prefix]) await store.requests.save(r);
+      expect(await store.requests.list({ namespace: "team-a", limit: 10 })).toEqual([mine]);
+      expect(await store.requests.list({ namespace: "team-b", instanceUid: uid, state: CertificateRequestState.PENDING, limit: 10 })).toEqual([theirs]);
+      expect(await store.requests.list({ namespace: "team", instanceUid: uid, limit: 10 })).toEqual([prefix]);
+      expect(await store.requests.list({ namespace: NS, limit: 10 })).toEqual([]);
+      expect(await store.requests.get(theirs.id)).toEqual(theirs);
     });
   });
 }
@@ -121,10 +134,13 @@ function decided(request: CertificateRequest, state: CertificateRequestState, by
   return create(CertificateRequestSchema, { ...request, state, decidedBy: by, decidedAt: timestampFromMs(BASE_MS + 60_000) });
 }
 
-function requestFor(instanceUid: string, sequence: number): CertificateRequest {
+const NS = "default";
+
+function requestFor(instanceUid: string, sequence: number, namespace = NS): CertificateRequest {
   return create(CertificateRequestSchema, {
     id: requestId(sequence),
     instanceUid,
+    namespace,
     csr: new TextEncoder().encode(`-----BEGIN CERTIFICATE REQUEST-----\n${sequence}\n-----END CERTIFICATE REQUEST-----\n`),
     state: CertificateRequestState.PENDING,
     subject: `CN=agent ${sequence}`,

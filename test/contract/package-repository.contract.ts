@@ -29,9 +29,9 @@ export function packageRepositoryContract(name: string, open: () => Promise<Pack
     it("returns a registered package with every field intact", async () => {
       const pkg = packageOf("otelcol", "0.120.0");
       expect(await store.packages.insertIfAbsent(pkg)).toEqual({ stored: pkg, created: true });
-      expect(await store.packages.get({ name: "otelcol", version: "0.120.0" })).toEqual(pkg);
-      expect(await store.packages.get({ name: "otelcol", version: "0.121.0" })).toBeUndefined();
-      expect(await store.packages.get({ name: "other", version: "0.120.0" })).toBeUndefined();
+      expect(await store.packages.get(NS, { name: "otelcol", version: "0.120.0" })).toEqual(pkg);
+      expect(await store.packages.get(NS, { name: "otelcol", version: "0.121.0" })).toBeUndefined();
+      expect(await store.packages.get(NS, { name: "other", version: "0.120.0" })).toBeUndefined();
     });
 
     it("keeps the first registration of a name and version and returns it to later ones", async () => {
@@ -39,7 +39,7 @@ export function packageRepositoryContract(name: string, open: () => Promise<Pack
       const second = packageOf("otelcol", "1.0.0");
       await store.packages.insertIfAbsent(first);
       expect(await store.packages.insertIfAbsent(second)).toEqual({ stored: first, created: false });
-      expect(await store.packages.get({ name: "otelcol", version: "1.0.0" })).toEqual(first);
+      expect(await store.packages.get(NS, { name: "otelcol", version: "1.0.0" })).toEqual(first);
     });
 
     it("lets exactly one of several concurrent registrations of a new version create it", async () => {
@@ -64,34 +64,55 @@ export function packageRepositoryContract(name: string, open: () => Promise<Pack
       const sorted = [...keys].sort(([an, av], [bn, bv]) => (an === bn ? compareBytes(av, bv) : compareBytes(an, bn))).map(([n, v]) => `${n}@${v}`);
       const ids = (ps: Package[]) => ps.map((p) => `${p.name}@${p.version}`);
 
-      expect(ids(await store.packages.list({ limit: 100 }))).toEqual(sorted);
-      const page1 = await store.packages.list({ limit: 4 });
+      expect(ids(await store.packages.list(NS, { limit: 100 }))).toEqual(sorted);
+      const page1 = await store.packages.list(NS, { limit: 4 });
       const last = page1.at(-1)!;
-      const page2 = await store.packages.list({ limit: 4, after: { name: last.name, version: last.version } });
+      const page2 = await store.packages.list(NS, { limit: 4, after: { name: last.name, version: last.version } });
       expect([...ids(page1), ...ids(page2)]).toEqual(sorted);
       expect(page2).toHaveLength(2);
 
-      expect(ids(await store.packages.list({ name: "otelcol", limit: 100 }))).toEqual(["otelcol@0.1.0", "otelcol@0.10.0", "otelcol@0.2.0"]);
-      expect(ids(await store.packages.list({ name: "otelcol", limit: 2, after: { name: "otelcol", version: "0.10.0" } }))).toEqual(["otelcol@0.2.0"]);
-      expect(await store.packages.list({ name: "otel", limit: 100 })).toEqual([]);
-      expect(await store.packages.list({ limit: 0 })).toEqual([]);
+      expect(ids(await store.packages.list(NS, { name: "otelcol", limit: 100 }))).toEqual(["otelcol@0.1.0", "otelcol@0.10.0", "otelcol@0.2.0"]);
+      expect(ids(await store.packages.list(NS, { name: "otelcol", limit: 2, after: { name: "otelcol", version: "0.10.0" } }))).toEqual(["otelcol@0.2.0"]);
+      expect(await store.packages.list(NS, { name: "otel", limit: 100 })).toEqual([]);
+      expect(await store.packages.list(NS, { limit: 0 })).toEqual([]);
+    });
+
+    it("keeps namespaces apart: the same name and version in two, each seen, listed and deleted only in its own", async () => {
+      const mine = packageOf("otelcol", "1.0.0", "team-a");
+      const theirs = packageOf("otelcol", "1.0.0", "team-b");
+      expect((await store.packages.insertIfAbsent(mine)).created).toBe(true);
+      expect((await store.packages.insertIfAbsent(theirs)).created).toBe(true);
+      expect(await store.packages.get("team-a", { name: "otelcol", version: "1.0.0" })).toEqual(mine);
+      expect(await store.packages.get("team-b", { name: "otelcol", version: "1.0.0" })).toEqual(theirs);
+      expect(await store.packages.get(NS, { name: "otelcol", version: "1.0.0" })).toBeUndefined();
+      // "team" is a prefix of both: a store must not mix them.
+      await store.packages.insertIfAbsent(packageOf("collector", "1", "team"));
+      expect((await store.packages.list("team-a", { limit: 10 })).map((p) => p.namespace)).toEqual(["team-a"]);
+      expect((await store.packages.list("team", { limit: 10 })).map((p) => `${p.namespace}/${p.name}`)).toEqual(["team/collector"]);
+      expect(await store.packages.list(NS, { limit: 10 })).toEqual([]);
+      expect(await store.packages.delete("team-a", { name: "otelcol", version: "1.0.0" })).toBe(true);
+      expect(await store.packages.get("team-b", { name: "otelcol", version: "1.0.0" })).toEqual(theirs);
+      expect(await store.packages.delete(NS, { name: "otelcol", version: "1.0.0" })).toBe(false);
     });
 
     it("deletes one version and says whether it existed", async () => {
       await store.packages.insertIfAbsent(packageOf("otelcol", "1.0.0"));
       await store.packages.insertIfAbsent(packageOf("otelcol", "2.0.0"));
-      expect(await store.packages.delete({ name: "otelcol", version: "1.0.0" })).toBe(true);
-      expect(await store.packages.delete({ name: "otelcol", version: "1.0.0" })).toBe(false);
-      expect(await store.packages.get({ name: "otelcol", version: "1.0.0" })).toBeUndefined();
-      expect((await store.packages.list({ limit: 10 })).map((p) => p.version)).toEqual(["2.0.0"]);
+      expect(await store.packages.delete(NS, { name: "otelcol", version: "1.0.0" })).toBe(true);
+      expect(await store.packages.delete(NS, { name: "otelcol", version: "1.0.0" })).toBe(false);
+      expect(await store.packages.get(NS, { name: "otelcol", version: "1.0.0" })).toBeUndefined();
+      expect((await store.packages.list(NS, { limit: 10 })).map((p) => p.version)).toEqual(["2.0.0"]);
       // A deleted version can be registered again.
       expect((await store.packages.insertIfAbsent(packageOf("otelcol", "1.0.0"))).created).toBe(true);
     });
   });
 }
 
-function packageOf(name: string, version: string): Package {
+const NS = "default";
+
+function packageOf(name: string, version: string, namespace = NS): Package {
   return create(PackageSchema, {
+    namespace,
     name,
     version,
     type: PackageType.PackageType_Addon,

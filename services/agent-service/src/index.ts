@@ -19,6 +19,7 @@ export { Namespaces, type NamespacesOptions } from "./fleet/namespaces.js";
 export { Configurations, type ConfigurationsOptions } from "./fleet/configurations.js";
 export { Groups, type GroupsOptions } from "./fleet/groups.js";
 export { GroupCatalog, type GroupSnapshot } from "./fleet/group-catalog.js";
+export { GroupStatusBook, type GroupStatusBookOptions } from "./fleet/group-status-book.js";
 export { DEFAULT_NAMESPACE, resourceNameProblem } from "./fleet/resource-names.js";
 // The rules clients check before they call (fleetplane apply validates its files with them).
 export { validateSelector } from "./fleet/label-selector.js";

@@ -27,6 +27,7 @@ import {
   Configurations,
   Groups,
   GroupCatalog,
+  GroupStatusBook,
   createNamespaceServiceImpl,
   createConfigurationServiceImpl,
   createGroupServiceImpl,
@@ -97,6 +98,12 @@ export interface AgentServiceModuleOptions {
   replicaId?: string;
   /** Agents disconnected longer than this are removed (default 30 days; 0: kept forever). */
   agentRetentionMs?: number;
+  /**
+   * How old group status counts may grow before a read counts the namespace
+   * again from the store (default 5 s): the longest a change stored by
+   * another replica stays unseen. Infinity for a single replica (standalone).
+   */
+  groupStatusMaxAgeMs?: number;
 }
 
 /** The default of --agent-retention: 30 days. */
@@ -131,6 +138,18 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   });
   const replicas = replicaNoticesOver(bus);
   const metrics = exposeAgentMetrics(stores.agents, logger);
+  // Group status counts follow the agents this replica stores; changes other
+  // replicas store are seen by a recount at most groupStatusMaxAgeMs later.
+  const statusBook = new GroupStatusBook({
+    agents: stores.agents,
+    groups: async (ns) => {
+      const snapshot = await catalog.snapshot(ns);
+      return { revision: snapshot.revision, groups: snapshot.groups.map((g) => g.group) };
+    },
+    ...(o.groupStatusMaxAgeMs !== undefined ? { maxAgeMs: o.groupStatusMaxAgeMs } : {}),
+    logger,
+  });
+  const stopStatusBook = store.observe((agent) => statusBook.agentChanged(agent));
   const adminCommands = new AdminCommands({
     store,
     audit,
@@ -138,7 +157,10 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     opampEndpoint: () => desk.opampEndpoint,
     groups: catalog,
     replicas,
-    removed: metrics.removed,
+    removed: (reason, uid) => {
+      metrics.removed(reason);
+      statusBook.agentRemoved(uid);
+    },
   });
   const retention = new AgentRetention({ store, commands: adminCommands, retentionMs: o.agentRetentionMs ?? DEFAULT_AGENT_RETENTION_MS, logger });
   retention.start();
@@ -149,6 +171,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     configurations,
     packages: stores.packages,
     agents: store,
+    status: statusBook,
     reassign: (uid, snapshot) => adminCommands.reassign(uid, snapshot),
     requireNamespace,
     audit,
@@ -177,7 +200,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   const rollouts = new Rollouts({ rollouts: stores.rollouts, decisions, groups, configurations, agents: stores.agents, nudge: () => driver.nudge() });
   driver.start(o.rolloutTickMs ?? 1_000);
   const connections = new ConnectionUsecase(stores.connections);
-  const packages = new PackageRegistry({ packages: stores.packages, offers: adminCommands });
+  const packages = new PackageRegistry({ packages: stores.packages, offers: adminCommands, requireNamespace });
   const leases = new GatewayLeases({ leases: stores.leases, agents: store, reports, connections: stores.connections, logger });
   leases.start(o.reapIntervalMs ?? 5_000);
   const replicaChanges = listenForReplicaChanges(bus, store, logger);
@@ -206,6 +229,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
       await leases.stop();
       await retention.stop();
       metrics.stop();
+      stopStatusBook();
       await store.close();
       await audit.drain();
     },

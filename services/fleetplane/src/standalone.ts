@@ -89,6 +89,8 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     customCapabilities: o.customCapabilities,
     // One replica: the same name after a restart, so its rollouts resume at once.
     replicaId: "standalone",
+    // One replica stores every change: its group status counts never need a recount.
+    groupStatusMaxAgeMs: Number.POSITIVE_INFINITY,
     ...(o.rolloutTickMs ? { rolloutTickMs: o.rolloutTickMs } : {}),
     ...(o.agentRetentionMs !== undefined ? { agentRetentionMs: o.agentRetentionMs } : {}),
   });

@@ -2,19 +2,26 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { CertificateRequestSchema, CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import type { EmbeddedStore } from "@fleetplane/platform-node";
 import type { CertificateRequestRepository } from "../certificates/certificate-request-repository.js";
+import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 
 /**
  * Certificate signing requests in the embedded store. Ids are UUIDv7 hex, so
  * key order is arrival order and "newest first" is a reverse scan; a second
  * table keyed "<agent uid>/<id>" serves one agent's requests without a full
- * scan. Few requests exist next to agents, so the state filter is applied
- * while scanning.
+ * scan. Few requests exist next to agents, so the namespace and state
+ * filters are applied while scanning; a request stored before namespaces
+ * (no namespace) is read as "default", so no stored record needs rewriting.
  */
 export function createLmdbCertificateRequestRepository(store: EmbeddedStore): CertificateRequestRepository {
   const requests = store.openDB<Buffer, string>({ name: "certificate-requests", encoding: "binary" });
   const byAgent = store.openDB<string, string>({ name: "certificate-requests-by-agent", encoding: "string" });
   // A plain Uint8Array copy: decoding a Buffer would leave Buffers in the bytes fields.
-  const decode = (bytes: Buffer | undefined) => (bytes ? fromBinary(CertificateRequestSchema, new Uint8Array(bytes)) : undefined);
+  const decode = (bytes: Buffer | undefined) => {
+    if (!bytes) return undefined;
+    const request = fromBinary(CertificateRequestSchema, new Uint8Array(bytes));
+    request.namespace ||= DEFAULT_NAMESPACE;
+    return request;
+  };
 
   return {
     async save(request) {
@@ -36,10 +43,10 @@ export function createLmdbCertificateRequestRepository(store: EmbeddedStore): Ce
     async get(id) {
       return decode(requests.get(id));
     },
-    async list({ instanceUid, state, limit, after }) {
+    async list({ namespace, instanceUid, state, limit, after }) {
       const out: CertificateRequest[] = [];
       const wanted = (r: CertificateRequest | undefined): r is CertificateRequest =>
-        r !== undefined && (state === undefined || state === CertificateRequestState.UNSPECIFIED || r.state === state);
+        r !== undefined && r.namespace === namespace && (state === undefined || state === CertificateRequestState.UNSPECIFIED || r.state === state);
       const ids = instanceUid ? idsOfAgent(instanceUid, after) : allIds(after);
       for (const id of ids) {
         if (out.length >= limit) break;

@@ -3,10 +3,13 @@ import { CertificateRequestSchema, CertificateRequestState, type CertificateRequ
 import { bytesOfBinary, guardMongo, upsertWithRetry } from "@fleetplane/platform-node/mongo";
 import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
 import type { CertificateRequestRepository } from "../certificates/certificate-request-repository.js";
+import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 
 /** One document per request; the fields listings filter on are copied out of the protobuf blob. */
 interface CertificateRequestDocument {
   _id: string; // UUIDv7 hex: sorting by _id sorts by arrival
+  /** The sender's namespace (set to "default" on requests stored before namespaces, see ensureCertificateRequestIndexes). */
+  namespace: string;
   instanceUid: string;
   state: number; // CertificateRequestState
   proto: Binary;
@@ -30,19 +33,29 @@ const CERTIFICATE_REQUESTS = "certificate_requests";
 const CERTIFICATE_REQUEST_DECISIONS = "certificate_request_decisions";
 const DUPLICATE_KEY = 11000;
 
-/** Creates the indexes listings rely on (one per call: FerretDB 1.x, see ensureAgentIndexes). */
+/**
+ * Creates the indexes listings rely on (one per call: FerretDB 1.x, see
+ * ensureAgentIndexes), and files requests stored before namespaces under
+ * "default" (their blob keeps an empty namespace, read as "default").
+ * Run at every start; repeating it changes nothing.
+ */
 export async function ensureCertificateRequestIndexes(db: Db): Promise<void> {
   await guardMongo(async () => {
     const requests = db.collection(CERTIFICATE_REQUESTS);
-    await requests.createIndex({ instanceUid: 1, _id: -1 }); // one agent's requests
-    await requests.createIndex({ state: 1, _id: -1 }); // e.g. every PENDING request
+    await requests.updateMany({ namespace: { $exists: false } }, { $set: { namespace: DEFAULT_NAMESPACE } });
+    await requests.createIndex({ namespace: 1, instanceUid: 1, _id: -1 }); // one agent's requests
+    await requests.createIndex({ namespace: 1, state: 1, _id: -1 }); // e.g. every PENDING request
   });
 }
 
 /** Certificate signing requests in MongoDB, newest first like the embedded store. */
 export function createMongoCertificateRequestRepository(db: Db): CertificateRequestRepository {
   const requests = db.collection<CertificateRequestDocument>(CERTIFICATE_REQUESTS);
-  const decode = (doc: CertificateRequestDocument): CertificateRequest => fromBinary(CertificateRequestSchema, bytesOfBinary(doc.proto));
+  const decode = (doc: CertificateRequestDocument): CertificateRequest => {
+    const request = fromBinary(CertificateRequestSchema, bytesOfBinary(doc.proto));
+    request.namespace ||= DEFAULT_NAMESPACE;
+    return request;
+  };
 
   const decisions = db.collection<DecisionDocument>(CERTIFICATE_REQUEST_DECISIONS);
   /** Copies a claimed decision onto a request still PENDING (the claimer stopped between its two writes, or has yet to write). */
@@ -53,7 +66,7 @@ export function createMongoCertificateRequestRepository(db: Db): CertificateRequ
 
   return {
     async save(request) {
-      const doc = { instanceUid: request.instanceUid, state: request.state, proto: new Binary(toBinary(CertificateRequestSchema, request)) };
+      const doc = { namespace: request.namespace || DEFAULT_NAMESPACE, instanceUid: request.instanceUid, state: request.state, proto: new Binary(toBinary(CertificateRequestSchema, request)) };
       await guardMongo(() => upsertWithRetry(() => requests.replaceOne({ _id: request.id }, doc, { upsert: true })));
     },
     async decide(decided) {
@@ -76,9 +89,9 @@ export function createMongoCertificateRequestRepository(db: Db): CertificateRequ
       const doc = await guardMongo(() => requests.findOne({ _id: id }));
       return doc ? decode(doc) : undefined;
     },
-    async list({ instanceUid, state, limit, after }) {
+    async list({ namespace, instanceUid, state, limit, after }) {
       if (limit <= 0) return [];
-      const filter: Filter<CertificateRequestDocument> = {};
+      const filter: Filter<CertificateRequestDocument> = { namespace };
       if (instanceUid) filter.instanceUid = instanceUid;
       if (state !== undefined && state !== CertificateRequestState.UNSPECIFIED) filter.state = state;
       if (after) filter._id = { $lt: after };

@@ -3,16 +3,18 @@ import { PackageSchema, type Package } from "@fleetplane/gen/fleetplane/package/
 import { bytesOfBinary, guardMongo } from "@fleetplane/platform-node/mongo";
 import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
 import type { PackageKey, PackageRepository } from "../packages/package-repository.js";
+import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 
 /**
- * One document per package version. `_id` is the JSON of [name, version]: a
- * unique key without separators that a name could contain; `name` and
- * `version` are copied out for sorting and filtering; the package itself is
- * the `proto` blob. Only single-document writes (FerretDB 1.x has no
- * transactions).
+ * One document per package version. `_id` is the JSON of [namespace, name,
+ * version]: a unique key without separators that a name could contain;
+ * `namespace`, `name` and `version` are copied out for sorting and
+ * filtering; the package itself is the `proto` blob. Only single-document
+ * writes (FerretDB 1.x has no transactions).
  */
 interface PackageDocument {
   _id: string;
+  namespace: string;
   name: string;
   version: string;
   proto: Binary;
@@ -21,11 +23,35 @@ interface PackageDocument {
 const PACKAGES = "packages";
 const DUPLICATE_KEY = 11000;
 
-const idOf = (key: PackageKey) => JSON.stringify([key.name, key.version]);
+const idOf = (namespace: string, key: PackageKey) => JSON.stringify([namespace, key.name, key.version]);
 
-/** Creates the index listings rely on. Run once at start-up (a no-op when it exists). */
+/**
+ * Creates the index listings rely on (a no-op when it exists) and moves
+ * packages stored before namespaces (no `namespace` field, `_id` of
+ * [name, version]) into "default". Run once at start-up; a replica that
+ * runs it at the same time inserts the same documents (a duplicate key is
+ * the other's copy) and deletes the same old ones.
+ */
 export async function ensurePackageIndexes(db: Db): Promise<void> {
-  await guardMongo(() => db.collection(PACKAGES).createIndex({ name: 1, version: 1 }));
+  await guardMongo(async () => {
+    const packages = db.collection<PackageDocument>(PACKAGES);
+    await packages.createIndex({ namespace: 1, name: 1, version: 1 });
+    for (const old of await packages.find({ namespace: { $exists: false } }).toArray()) {
+      const pkg = fromBinary(PackageSchema, bytesOfBinary(old.proto));
+      pkg.namespace = DEFAULT_NAMESPACE;
+      try {
+        await packages.insertOne(documentOf(pkg));
+      } catch (err) {
+        if (!(err instanceof MongoServerError && err.code === DUPLICATE_KEY)) throw err;
+      }
+      await packages.deleteOne({ _id: old._id });
+    }
+  });
+}
+
+function documentOf(pkg: Package): PackageDocument {
+  const namespace = pkg.namespace || DEFAULT_NAMESPACE;
+  return { _id: idOf(namespace, pkg), namespace, name: pkg.name, version: pkg.version, proto: new Binary(toBinary(PackageSchema, pkg)) };
 }
 
 export function createMongoPackageRepository(db: Db): PackageRepository {
@@ -35,33 +61,34 @@ export function createMongoPackageRepository(db: Db): PackageRepository {
   return {
     async insertIfAbsent(pkg) {
       return guardMongo(async () => {
+        const doc = documentOf(pkg);
         try {
           // The unique _id decides between concurrent registrations.
-          await packages.insertOne({ _id: idOf(pkg), name: pkg.name, version: pkg.version, proto: new Binary(toBinary(PackageSchema, pkg)) });
+          await packages.insertOne(doc);
           return { stored: pkg, created: true };
         } catch (err) {
           if (!(err instanceof MongoServerError && err.code === DUPLICATE_KEY)) throw err;
         }
-        const existing = await packages.findOne({ _id: idOf(pkg) });
+        const existing = await packages.findOne({ _id: doc._id });
         // Deleted between our insert and this read: report the conflict as a retryable miss.
         if (!existing) throw new Error(`package "${pkg.name}" version "${pkg.version}" changed while being registered; retry`);
         return { stored: decode(existing), created: false };
       });
     },
-    async get(key) {
-      const doc = await guardMongo(() => packages.findOne({ _id: idOf(key) }));
+    async get(namespace, key) {
+      const doc = await guardMongo(() => packages.findOne({ _id: idOf(namespace, key) }));
       return doc ? decode(doc) : undefined;
     },
-    async list({ name, limit, after }) {
+    async list(namespace, { name, limit, after }) {
       if (limit <= 0) return [];
-      const filter: Filter<PackageDocument> = {};
+      const filter: Filter<PackageDocument> = { namespace };
       if (name !== undefined) filter.name = name;
       if (after) filter.$or = [{ name: { $gt: after.name } }, { name: after.name, version: { $gt: after.version } }];
       const docs = await guardMongo(() => packages.find(filter).sort({ name: 1, version: 1 }).limit(limit).toArray());
       return docs.map(decode);
     },
-    async delete(key) {
-      const result = await guardMongo(() => packages.deleteOne({ _id: idOf(key) }));
+    async delete(namespace, key) {
+      const result = await guardMongo(() => packages.deleteOne({ _id: idOf(namespace, key) }));
       return result.deletedCount > 0;
     },
   };

@@ -36,8 +36,8 @@ export interface AdminCommandsOptions {
   groups?: GroupCatalog;
   /** Tells the other agent-service replicas which agents changed (none: a single replica). */
   replicas?: ReplicaNotices;
-  /** Told about each agent removed from the store, and why (the removals metric). */
-  removed?: (reason: AgentRemovalReason) => void;
+  /** Told about each agent removed from the store, and why (the removals metric, group status counts). */
+  removed?: (reason: AgentRemovalReason, uid: string) => void;
   now?: () => number;
 }
 
@@ -234,7 +234,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     const removed = await this.deps.store.remove(uid, decide);
     if (removed === undefined) return undefined;
     await this.deps.store.record({ id: commandId, instanceUid: uid, kind: "agent_deleted", configHash: "", requestedBy, namespace: removed.namespace, done: true });
-    this.deps.removed?.(reason);
+    this.deps.removed?.(reason, uid);
     return { commandId, removed };
   }
 
@@ -245,7 +245,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
    */
   async reassign(uid: string, snapshot: GroupSnapshot): Promise<boolean> {
     try {
-      const done = await this.change(uid, { create: false, namespace: snapshot.namespace }, (agent) => this.withGroupChoice(agent, snapshot, [], []));
+      const done = await this.changeCopying(uid, { create: false, namespace: snapshot.namespace }, (agent) => this.withGroupChoice(agent, snapshot, [], []), false);
       return done.changed;
     } catch (err) {
       if (err instanceof AgentNotFoundError) return false;
@@ -264,7 +264,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     try {
       // Fresh: the rollout may run on a replica that does not serve the
       // agent, whose cached copy would hide what the serving one stored.
-      const done = await this.change(uid, { create: false, namespace, fresh: true }, (agent) => {
+      const done = await this.changeCopying(uid, { create: false, namespace, fresh: true }, (agent) => {
         const pinned = pinVersion(agent, pin, { now: this.now(), commandId: () => newCommandId(this.now()), requestedBy });
         if (typeof pinned === "string") {
           outcome = pinned;
@@ -273,11 +273,11 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
         outcome = pinned.changed ? "pinned" : "unchanged";
         const records = pinned.command ? [auditedCommand(uid, "remote_config", pinned.command, namespace)] : [];
         return { records, transitions: pinned.transitions, deliver: pinned.command !== undefined, unchanged: !pinned.changed };
-      });
+      }, false);
       // Whatever the push did (none is sent to an agent the store thinks
       // disconnected), the replica serving the agent must not keep answering
       // it from a copy without the pin.
-      if (done.changed) await this.deps.replicas?.changed(uid, done.agent.status?.connectionId ?? "");
+      if (done.changed) await this.deps.replicas?.changed(uid, done.reach.connectionId);
     } catch (err) {
       if (err instanceof AgentNotFoundError) return "gone";
       throw err;
@@ -321,6 +321,20 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
    * and handed to the change.
    */
   private async change(uid: string, target: Target, apply: (agent: Agent, snapshot: GroupSnapshot | undefined) => Changed): Promise<{ agent: Agent; pushed: boolean; changed: boolean }> {
+    const done = await this.changeCopying(uid, target, apply, true);
+    return { agent: done.copy!, pushed: done.pushed, changed: done.changed };
+  }
+
+  /**
+   * `change` for callers that need no copy of the agent (a group change's
+   * reassignments, thousands at a time): only where it is connected is kept.
+   */
+  private async changeCopying(
+    uid: string,
+    target: Target,
+    apply: (agent: Agent, snapshot: GroupSnapshot | undefined) => Changed,
+    copy: boolean,
+  ): Promise<{ copy: Agent | undefined; reach: Reach; pushed: boolean; changed: boolean }> {
     let recorded: Promise<unknown> = Promise.resolve();
     let snapshot: GroupSnapshot | undefined;
     const catalog = target.groups ? this.deps.groups : undefined;
@@ -335,10 +349,11 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
         if (!known) agent.metadata!.namespace = target.namespace ?? DEFAULT_NAMESPACE;
         else if (target.namespace !== undefined && namespaceOf(agent) !== target.namespace) throw new AgentNotFoundError(uid);
         const changed = apply(agent, snapshot);
-        if (changed.unchanged) return { persist: "no", result: { agent: clone(AgentSchema, agent), deliver: false, changed: false } };
+        const taken = { copy: copy ? clone(AgentSchema, agent) : undefined, reach: reachOf(uid, agent) };
+        if (changed.unchanged) return { persist: "no", result: { ...taken, deliver: false, changed: false } };
         return {
           persist: "now",
-          result: { agent: clone(AgentSchema, agent), deliver: changed.deliver, changed: true },
+          result: { ...taken, deliver: changed.deliver, changed: true },
           transitions: changed.transitions,
           // Queued under the agent's lock, so the audit has the record before
           // any reply or pull can mark the command delivered.
@@ -346,9 +361,9 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
         };
       },
     );
-    const pushed = stored.deliver ? await this.notice(stored.agent) : false;
+    const pushed = stored.deliver ? await this.notice(stored.reach) : false;
     await recorded;
-    return { agent: stored.agent, pushed, changed: stored.changed };
+    return { copy: stored.copy, reach: stored.reach, pushed, changed: stored.changed };
   }
 
   /**
@@ -356,16 +371,28 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
    * the command on their next poll, from whichever replica serves it: every
    * replica is told, so one that caches the agent reads the change first.
    */
-  private async notice(agent: Agent): Promise<boolean> {
-    const s = agent.status;
-    if (!s?.connected) return false;
-    const uid = instanceUidToHex(agent.metadata!.instanceUid);
-    if (s.connectionType !== ConnectionType.WEBSOCKET) {
-      await this.deps.replicas?.changed(uid, s.connectionId);
+  private async notice(reach: Reach): Promise<boolean> {
+    if (!reach.connected) return false;
+    if (reach.connectionType !== ConnectionType.WEBSOCKET) {
+      await this.deps.replicas?.changed(reach.uid, reach.connectionId);
       return false;
     }
-    return this.deps.push.publish(s.gatewayId, { instanceUid: uid, connectionId: s.connectionId });
+    return this.deps.push.publish(reach.gatewayId, { instanceUid: reach.uid, connectionId: reach.connectionId });
   }
+}
+
+/** Where an agent is connected, as of a change: what telling its gateway needs. */
+interface Reach {
+  uid: string;
+  connected: boolean;
+  connectionType: ConnectionType;
+  gatewayId: string;
+  connectionId: string;
+}
+
+function reachOf(uid: string, agent: Agent): Reach {
+  const s = agent.status;
+  return { uid, connected: s?.connected === true, connectionType: s?.connectionType ?? ConnectionType.UNSPECIFIED, gatewayId: s?.gatewayId ?? "", connectionId: s?.connectionId ?? "" };
 }
 
 /** A removed agent's commands: nothing will deliver or confirm them any more. */

@@ -1,13 +1,18 @@
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { CommandKind, ConnectionSchema, ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { AgentCapabilities, AgentConfigMapSchema, AgentToServerSchema, ServerToAgentFlags } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { AgentCapabilities, AgentConfigMapSchema, AgentToServerSchema, ConnectionSettingsRequestSchema, ServerToAgentFlags } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { serverCapabilities } from "@fleetplane/opamp";
-import { createInProcessPushBus } from "@fleetplane/platform-node";
+import { createInProcessPushBus, openEmbeddedStore } from "@fleetplane/platform-node";
 import { instanceUidToHex, silentLogger, uuidv7Bytes } from "@fleetplane/platform";
 import { AdminCommands } from "./admin-commands.js";
 import { AgentReports } from "./agent-reports.js";
 import { temporaryAgentStore } from "./temporary-agent-store.js";
+import { createLmdbCertificateRequestRepository } from "../adapters/lmdb-certificate-request-repository.js";
+import { CertificateDesk, CertificateRequestNotFoundError } from "../certificates/certificate-desk.js";
 
 /** The report path over the embedded repository; admin commands to give it something to deliver. */
 function setup() {
@@ -133,5 +138,31 @@ describe("the report path", () => {
     const agent = await t.store.getAgent(instanceUidToHex(uid));
     expect(agent.status?.connectionId).toBe("after-restart");
     expect(agent.status?.gatewayEpoch).toBe("epoch-2");
+  });
+
+  it("files a CSR under its sender's namespace: a stored agent's, a new agent's default", async () => {
+    const { store } = temporaryAgentStore();
+    const embedded = openEmbeddedStore(mkdtempSync(join(tmpdir(), "fleetplane-csr-")));
+    onTestFinished(() => embedded.close());
+    const requests = createLmdbCertificateRequestRepository(embedded);
+    const certificates = new CertificateDesk({ requests, approval: "manual", opampEndpoint: () => "", logger: silentLogger() });
+    const reports = new AgentReports({ store, logger: silentLogger(), certificates });
+    const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] }, push: createInProcessPushBus() });
+    const withCsr = (uid: Uint8Array, seq: bigint) => {
+      const m = message(uid, seq);
+      m.connectionSettingsRequest = create(ConnectionSettingsRequestSchema, { opamp: { certificateRequest: { csr: new TextEncoder().encode("-----BEGIN CERTIFICATE REQUEST-----\n") } } });
+      return m;
+    };
+    const known = uuidv7Bytes();
+    await commands.setRemoteConfig(instanceUidToHex(known), config, "admin", "team-a");
+    await reports.reportMessage(ws("c1"), withCsr(known, 0n));
+    const fresh = uuidv7Bytes();
+    await reports.reportMessage(ws("c2"), withCsr(fresh, 0n));
+    // No CA here: both are refused, and kept where their agents live.
+    expect((await requests.list({ namespace: "team-a", limit: 10 })).map((r) => r.instanceUid)).toEqual([instanceUidToHex(known)]);
+    expect((await requests.list({ namespace: "default", limit: 10 })).map((r) => r.instanceUid)).toEqual([instanceUidToHex(fresh)]);
+    const [filed] = await requests.list({ namespace: "team-a", limit: 1 });
+    expect(await certificates.get(filed!.id, "default")).toBeUndefined();
+    await expect(certificates.deny(filed!.id, "no", "admin", "default")).rejects.toBeInstanceOf(CertificateRequestNotFoundError);
   });
 });

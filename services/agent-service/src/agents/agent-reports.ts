@@ -87,7 +87,7 @@ export class AgentReports {
     // The desk keeps every CSR it sees: one for a UID bound to another
     // credential is refused before the desk is asked.
     if (csrCarried) await this.refuseIfBoundElsewhere(uid, connection);
-    const csr = csrCarried ? await this.receiveCsr(uid, msg, Boolean(connection.credential)) : undefined;
+    const csr = csrCarried ? await this.receiveCsr(uid, msg, connection) : undefined;
     const csrCommandId = csr ? newCommandId(this.now()) : "";
 
     // A message that describes the agent (its first, or one after a change)
@@ -238,11 +238,28 @@ export class AgentReports {
   }
 
   /** Hands a CSR the message carries to the certificate desk. */
-  private async receiveCsr(uid: string, msg: AgentToServer, authenticated: boolean): Promise<CsrDecision | undefined> {
+  private async receiveCsr(uid: string, msg: AgentToServer, connection: Connection): Promise<CsrDecision | undefined> {
     const request = msg.connectionSettingsRequest?.opamp;
     if (!request || !this.deps.certificates) return undefined;
     const acceptsOpampSettings = (msg.capabilities & BigInt(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings)) !== 0n;
-    return this.deps.certificates.receive(uid, request.certificateRequest?.csr ?? new Uint8Array(), { acceptsOpampSettings, authenticated });
+    // A new agent lands in the namespace of the token it enrolls with (beside a client certificate, too).
+    const namespace = await this.namespaceOfSender(uid, msg, enrollmentCredentialOf(connection) || undefined);
+    return this.deps.certificates.receive(uid, request.certificateRequest?.csr ?? new Uint8Array(), { acceptsOpampSettings, authenticated: Boolean(connection.credential), namespace });
+  }
+
+  /**
+   * The namespace of the agent sending `msg`, read before its lock is taken
+   * (a CSR is filed under it): the stored agent's, or for a new one where it
+   * will land (its credential's, else the default).
+   */
+  private async namespaceOfSender(uid: string, msg: AgentToServer, credential: string | undefined): Promise<string> {
+    try {
+      return namespaceOf(await this.deps.store.getAgent(uid));
+    } catch (err) {
+      if (!(err instanceof AgentNotFoundError)) throw err;
+    }
+    const enrollment = credential && this.deps.enrollment ? { namespace: await this.deps.enrollment.namespaceOf(credential), labels: {} } : undefined;
+    return namespaceOfNewAgent(msg, enrollment);
   }
 
   /**

@@ -104,4 +104,30 @@ describe("the agent store", () => {
     await reportAs(t.store, uid, 2n, "now");
     expect(seen).toHaveLength(1);
   });
+
+  it("tells observers about stored changes, synchronously under the lock, with the agent as stored, and stops when they unsubscribe", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const seen: { seq: bigint | undefined; revision: bigint }[] = [];
+    const stop = t.store.observe((agent) => seen.push({ seq: agent.status?.sequenceNum, revision: agent.revision }));
+    const stored = await reportAs(t.store, uid, 0n, "now");
+    await reportAs(t.store, uid, 1n, "later"); // liveness only: not a stored change
+    // Seen before mutate returned, with the revision the store gave it.
+    expect(seen).toEqual([{ seq: 0n, revision: stored + 1n }]);
+    stop();
+    await reportAs(t.store, uid, 2n, "now");
+    expect(seen).toHaveLength(1);
+  });
+
+  it("lists the uids a query selects, in uid order and in pages, without reading any agent one by one", async () => {
+    const t = setup();
+    const uids = [uuidv7Bytes(), uuidv7Bytes(), uuidv7Bytes()];
+    for (const uid of uids) await reportAs(t.store, uid, 0n, "now");
+    const hex = uids.map(instanceUidToHex).sort();
+    const gets = t.calls.gets;
+    expect(await t.store.listUids({ limit: 2 })).toEqual(hex.slice(0, 2));
+    expect(await t.store.listUids({ limit: 2, after: hex[1]! })).toEqual([hex[2]]);
+    expect(await t.store.listUids({ limit: 10, where: (a) => instanceUidToHex(a.metadata!.instanceUid) !== hex[0] })).toEqual(hex.slice(1));
+    expect(t.calls.gets).toBe(gets);
+  });
 });

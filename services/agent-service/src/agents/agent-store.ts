@@ -62,6 +62,7 @@ export class AgentStore {
   private readonly stale = new Set<string>();
   private readonly mutex = new KeyedMutex();
   private readonly watchers = new Set<(agent: Agent) => void>();
+  private readonly observers = new Set<(agent: Readonly<Agent>) => void>();
   private readonly now: () => number;
   private readonly flushTimer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
@@ -192,6 +193,16 @@ export class AgentStore {
     return agents.map((a) => clone(AgentSchema, this.cache.get(instanceUidToHex(a.metadata!.instanceUid)) ?? a));
   }
 
+  /**
+   * The instance UIDs (hex) of the agents a query selects, in uid order, for
+   * callers that go on to change each under its lock (a group change) or
+   * only count them: no copy of any agent is made. `query.where` sees the
+   * stored copy, which differs from a cached one only in liveness.
+   */
+  async listUids(query: AgentQuery): Promise<string[]> {
+    return (await this.deps.agents.list(query)).map((a) => instanceUidToHex(a.metadata!.instanceUid));
+  }
+
   /** Agents not connected since before `query.before`, longest disconnected first (what retention removes). */
   listDisconnected(query: DisconnectedQuery): Promise<Agent[]> {
     return this.deps.agents.listDisconnected(query);
@@ -214,6 +225,17 @@ export class AgentStore {
   watch(listener: (agent: Agent) => void): () => void {
     this.watchers.add(listener);
     return () => this.watchers.delete(listener);
+  }
+
+  /**
+   * Calls `observer` after each stored change with the agent itself, not a
+   * copy, synchronously under the agent's lock: for in-process bookkeeping
+   * that reads a few fields and keeps none of the object (the group status
+   * counts). Costs no clone per change, unlike watch.
+   */
+  observe(observer: (agent: Readonly<Agent>) => void): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /**
@@ -285,6 +307,7 @@ export class AgentStore {
   }
 
   private notify(agent: Agent): void {
+    for (const o of this.observers) o(agent);
     if (this.watchers.size === 0) return;
     const copy = clone(AgentSchema, agent);
     for (const w of this.watchers) w(copy);

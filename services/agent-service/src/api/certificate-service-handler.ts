@@ -6,6 +6,7 @@ import { guarded } from "./connect-errors.js";
 import { InvalidRequestError } from "../agents/agent-errors.js";
 import type { CertificateRequestUsecase } from "../certificates/certificate-requests.js";
 import { requesterOf } from "./requested-by.js";
+import { requestNamespace } from "../fleet/resource-names.js";
 
 const REQUEST_ID = /^[0-9a-f]{32}$/;
 
@@ -23,6 +24,7 @@ export function createCertificateServiceImpl(requests: CertificateRequestUsecase
       guard("ListCertificateRequests", async () => {
         const limit = pageLimit(req.pageSize);
         const found = await requests.list({
+          namespace: requestNamespace(req.namespace),
           limit: fetchLimit(limit),
           ...(req.instanceUid ? { instanceUid: canonicalUid(req.instanceUid) } : {}),
           state: req.state,
@@ -32,10 +34,10 @@ export function createCertificateServiceImpl(requests: CertificateRequestUsecase
         return { requests: page, nextPageToken };
       }),
     approveCertificateRequest: (req, ctx) =>
-      guard("ApproveCertificateRequest", async () => requests.approve(requestId(req.id), requesterOf(ctx))),
+      guard("ApproveCertificateRequest", async () => requests.approve(requestId(req.id), requesterOf(ctx), requestNamespace(req.namespace))),
     denyCertificateRequest: (req, ctx) =>
-      guard("DenyCertificateRequest", async () => requests.deny(requestId(req.id), req.reason, requesterOf(ctx))),
+      guard("DenyCertificateRequest", async () => requests.deny(requestId(req.id), req.reason, requesterOf(ctx), requestNamespace(req.namespace))),
     revokeCertificate: (req, ctx) =>
-      guard("RevokeCertificate", async () => ({ request: await requests.revoke(requestId(req.id), req.reason, requesterOf(ctx)) })),
+      guard("RevokeCertificate", async () => ({ request: await requests.revoke(requestId(req.id), req.reason, requesterOf(ctx), requestNamespace(req.namespace)) })),
   };
 }

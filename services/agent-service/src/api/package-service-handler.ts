@@ -33,14 +33,15 @@ export function createPackageServiceImpl(registry: PackageRegistry, logger: Logg
         const { pkg, created } = await registry.register(
           { name: req.name, version: req.version, type: req.type, downloadUrl: req.downloadUrl, sha256: req.sha256, signature: req.signature },
           requesterOf(ctx),
+          requestNamespace(req.namespace),
         );
         return { package: pkg, created };
       }),
-    getPackage: (req) => guard("GetPackage", async () => ({ package: await registry.get({ name: req.name, version: req.version }) })),
+    getPackage: (req) => guard("GetPackage", async () => ({ package: await registry.get(requestNamespace(req.namespace), { name: req.name, version: req.version }) })),
     listPackages: (req) =>
       guard("ListPackages", async () => {
         const limit = pageLimit(req.pageSize);
-        const found = await registry.list({
+        const found = await registry.list(requestNamespace(req.namespace), {
           limit: fetchLimit(limit),
           ...(req.name ? { name: req.name } : {}),
           ...(req.pageToken ? { after: decodeToken(req.pageToken) } : {}),
@@ -50,7 +51,7 @@ export function createPackageServiceImpl(registry: PackageRegistry, logger: Logg
       }),
     deletePackage: (req) =>
       guard("DeletePackage", async () => {
-        await registry.delete({ name: req.name, version: req.version });
+        await registry.delete(requestNamespace(req.namespace), { name: req.name, version: req.version });
         return {};
       }),
     offerPackages: (req, ctx) =>

@@ -10,6 +10,7 @@ import type { CertificateRequestRepository } from "./certificate-request-reposit
 import { MalformedCsrError, type CertificateSigner, type IssuedCertificate } from "./certificate-signer.js";
 import { csrIdentityProblem, uuidText } from "./csr-identity.js";
 import { KeyedMutex } from "../agents/keyed-mutex.js";
+import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 
 /**
  * auto: every valid CSR naming its sender is signed at once (the spec's
@@ -81,12 +82,13 @@ export class CertificateDesk {
     return this.o.opampEndpoint();
   }
 
-  /** Checks and records an agent's CSR; signs it under auto approval. */
-  async receive(instanceUid: string, csr: Uint8Array, agent: { acceptsOpampSettings: boolean; authenticated?: boolean }): Promise<CsrDecision> {
+  /** Checks and records an agent's CSR, filed under the agent's namespace; signs it under auto approval. */
+  async receive(instanceUid: string, csr: Uint8Array, agent: { acceptsOpampSettings: boolean; authenticated?: boolean; namespace?: string }): Promise<CsrDecision> {
     const now = this.now();
     const request = create(CertificateRequestSchema, {
       id: instanceUidToHex(uuidv7Bytes(now)),
       instanceUid,
+      namespace: agent.namespace || DEFAULT_NAMESPACE,
       csr,
       state: CertificateRequestState.PENDING,
       createdAt: timestampFromMs(now),
@@ -137,9 +139,9 @@ export class CertificateDesk {
    * that loses the race throws away its certificate unseen (never stored,
    * offered or audited) and answers like a second approval does.
    */
-  async approve(id: string, approvedBy: string): Promise<{ request: CertificateRequest; issued: IssuedCertificate }> {
+  async approve(id: string, approvedBy: string, namespace: string = DEFAULT_NAMESPACE): Promise<{ request: CertificateRequest; issued: IssuedCertificate }> {
     return this.mutex.run(id, async () => {
-      const request = await this.pending(id, "approved");
+      const request = await this.pending(id, "approved", namespace);
       if (!this.o.signer) {
         throw new CertificateRequestStateError(`certificate request ${id} cannot be approved: this server has no certificate authority configured (set --csr-ca-cert and --csr-ca-key)`);
       }
@@ -150,10 +152,10 @@ export class CertificateDesk {
     });
   }
 
-  /** Denies a PENDING request; the reason is told to the agent. */
-  async deny(id: string, reason: string, deniedBy: string): Promise<CertificateRequest> {
+  /** Denies a PENDING request (of `namespace`); the reason is told to the agent. */
+  async deny(id: string, reason: string, deniedBy: string, namespace: string = DEFAULT_NAMESPACE): Promise<CertificateRequest> {
     return this.mutex.run(id, async () => {
-      const request = await this.pending(id, "denied");
+      const request = await this.pending(id, "denied", namespace);
       this.decide(request, CertificateRequestState.DENIED, deniedBy, reason);
       await this.record(request, "denied");
       this.o.logger.info({ agent: request.instanceUid, certificateRequest: id, deniedBy, reason }, "certificate signing request denied");
@@ -166,9 +168,9 @@ export class CertificateDesk {
    * (AuthenticateAgent asks isRevoked) and close the connections that use it.
    * Revoking a revoked one again keeps the first revocation.
    */
-  async revoke(id: string, reason: string, revokedBy: string): Promise<CertificateRequest> {
+  async revoke(id: string, reason: string, revokedBy: string, namespace: string = DEFAULT_NAMESPACE): Promise<CertificateRequest> {
     return this.mutex.run(id, async () => {
-      const request = await this.o.requests.get(id);
+      const request = await this.get(id, namespace);
       if (!request) throw new CertificateRequestNotFoundError(id);
       if (request.state === CertificateRequestState.REVOKED) return request;
       if (request.state !== CertificateRequestState.APPROVED) {
@@ -198,16 +200,19 @@ export class CertificateDesk {
     await this.o.requests.save(request);
   }
 
-  get(id: string): Promise<CertificateRequest | undefined> {
-    return this.o.requests.get(id);
+  /** A request of `namespace`; another namespace's is not found (undefined). */
+  async get(id: string, namespace: string = DEFAULT_NAMESPACE): Promise<CertificateRequest | undefined> {
+    const request = await this.o.requests.get(id);
+    return request && namespaceOfRequest(request) === namespace ? request : undefined;
   }
 
-  list(query: { instanceUid?: string; state?: CertificateRequestState; limit: number; after?: string }): Promise<CertificateRequest[]> {
+  /** The requests of `namespace`'s agents, newest first. */
+  list(query: { namespace: string; instanceUid?: string; state?: CertificateRequestState; limit: number; after?: string }): Promise<CertificateRequest[]> {
     return this.o.requests.list(query);
   }
 
-  private async pending(id: string, what: string): Promise<CertificateRequest> {
-    const request = await this.o.requests.get(id);
+  private async pending(id: string, what: string, namespace: string): Promise<CertificateRequest> {
+    const request = await this.get(id, namespace);
     if (!request) throw new CertificateRequestNotFoundError(id);
     if (request.state !== CertificateRequestState.PENDING) throw this.notPending(request, what);
     return request;
@@ -245,4 +250,9 @@ export class CertificateDesk {
     request.reason = reason;
     request.decidedAt = timestampFromMs(this.now());
   }
+}
+
+/** A request's namespace; requests stored before namespaces are in "default". */
+export function namespaceOfRequest(request: CertificateRequest): string {
+  return request.namespace || DEFAULT_NAMESPACE;
 }

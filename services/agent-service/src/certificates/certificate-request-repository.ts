@@ -12,6 +12,10 @@ export interface CertificateRequestRepository {
    */
   decide(decided: CertificateRequest): Promise<boolean>;
   get(id: string): Promise<CertificateRequest | undefined>;
-  /** Newest first; `after` is the id of the last request of the previous page. */
-  list(query: { instanceUid?: string; state?: CertificateRequestState; limit: number; after?: string }): Promise<CertificateRequest[]>;
+  /**
+   * The requests of one namespace (a request without one, stored before
+   * namespaces, is in "default"), newest first; `after` is the id of the
+   * last request of the previous page.
+   */
+  list(query: { namespace: string; instanceUid?: string; state?: CertificateRequestState; limit: number; after?: string }): Promise<CertificateRequest[]>;
 }

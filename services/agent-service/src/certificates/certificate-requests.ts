@@ -21,27 +21,30 @@ export class CertificateRequestUsecase {
     private readonly agents: CertificateOffers,
   ) {}
 
-  list(query: { instanceUid?: string; state?: CertificateRequestState; limit: number; after?: string }): Promise<CertificateRequest[]> {
+  list(query: { namespace: string; instanceUid?: string; state?: CertificateRequestState; limit: number; after?: string }): Promise<CertificateRequest[]> {
     return this.desk.list(query);
   }
 
-  async approve(id: string, approvedBy: string): Promise<{ request: CertificateRequest; pushed: boolean }> {
-    const { request, issued } = await this.desk.approve(id, approvedBy);
+  /** Approves a PENDING request of `namespace` (another namespace's is NotFound). */
+  async approve(id: string, approvedBy: string, namespace: string): Promise<{ request: CertificateRequest; pushed: boolean }> {
+    const { request, issued } = await this.desk.approve(id, approvedBy, namespace);
     const { command, pushed } = await this.agents.offerCertificate(request.instanceUid, issued, approvedBy);
     await this.desk.noteCommand(request, command.id);
     return { request, pushed };
   }
 
-  async deny(id: string, reason: string, deniedBy: string): Promise<{ request: CertificateRequest; pushed: boolean }> {
+  /** Denies a PENDING request of `namespace` (another namespace's is NotFound). */
+  async deny(id: string, reason: string, deniedBy: string, namespace: string): Promise<{ request: CertificateRequest; pushed: boolean }> {
     if (!reason.trim()) throw new InvalidRequestError("DenyCertificateRequest needs a reason: it is told to the agent");
-    const request = await this.desk.deny(id, reason, deniedBy);
+    const request = await this.desk.deny(id, reason, deniedBy, namespace);
     const { command, pushed } = await this.agents.refuseCertificateRequest(request.instanceUid, `certificate request ${id} denied by ${deniedBy}: ${reason}`, deniedBy);
     await this.desk.noteCommand(request, command.id);
     return { request, pushed };
   }
 
-  async revoke(id: string, reason: string, revokedBy: string): Promise<CertificateRequest> {
+  /** Revokes the certificate of an APPROVED request of `namespace` (another namespace's is NotFound). */
+  async revoke(id: string, reason: string, revokedBy: string, namespace: string): Promise<CertificateRequest> {
     if (!reason.trim()) throw new InvalidRequestError("RevokeCertificate needs a reason: it is kept on the request");
-    return this.desk.revoke(id, reason, revokedBy);
+    return this.desk.revoke(id, reason, revokedBy, namespace);
   }
 }

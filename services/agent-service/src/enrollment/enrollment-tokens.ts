@@ -113,6 +113,17 @@ export class EnrollmentTokens {
     return { namespace: token.namespace || DEFAULT_NAMESPACE, labels: { ...token.labels } };
   }
 
+  /**
+   * The namespace a credential enrolls new agents into, counting no use
+   * (what a new agent's CSR is filed under before it is stored); "default"
+   * for a credential that names no token.
+   */
+  async namespaceOf(credential: string): Promise<string> {
+    const id = tokenIdOf(credential);
+    const token = id ? await this.deps.tokens.get(id) : undefined;
+    return token?.namespace || DEFAULT_NAMESPACE;
+  }
+
   private unusable(token: EnrollmentToken): string | undefined {
     if (token.revokedAt) return "token revoked";
     if (token.expiresAt && timestampDate(token.expiresAt).getTime() <= this.now()) return "token expired";

@@ -137,7 +137,7 @@ export class GroupCatalog {
     if (group.connectionSettings) out.connectionSettings = connectionSettingsOffer(group.connectionSettings, "group.connection_settings");
     if (group.packages.length > 0) {
       try {
-        out.packages = packagesOffer(await resolvePackageReferences(group.packages, (key) => this.deps.packages.get(key), "group.packages"));
+        out.packages = packagesOffer(await resolvePackageReferences(group.packages, (key) => this.deps.packages.get(group.namespace, key), "group.packages"));
       } catch (err) {
         if (!(err instanceof PackageNotFoundError)) throw err;
         this.deps.logger.warn({ namespace: group.namespace, group: group.name, package: err.key }, "group offers a package that is no longer registered; its agents are offered no packages by it");

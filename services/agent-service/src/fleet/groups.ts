@@ -2,7 +2,7 @@ import { clone } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { GroupSchema, type Group, type GroupStatus } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
-import { instanceUidToHex, runBounded, type Logger } from "@fleetplane/platform";
+import { runBounded, type Logger } from "@fleetplane/platform";
 import { InvalidRequestError } from "../agents/agent-errors.js";
 import type { AgentQuery } from "../agents/agent-repository.js";
 import type { CommandAuditPort } from "../agents/command-audit-port.js";
@@ -18,7 +18,7 @@ import { FleetResourceExistsError, FleetResourceInUseError, FleetResourceNotFoun
 import type { GroupCatalog, GroupSnapshot } from "./group-catalog.js";
 import { chooseGroup, sameChoice } from "./group-precedence.js";
 import type { GroupRepository } from "./group-repository.js";
-import { GroupStatusCounter } from "./group-status.js";
+import type { GroupStatusBook } from "./group-status-book.js";
 import { validateSelector } from "./label-selector.js";
 import { requireResourceName } from "./resource-names.js";
 
@@ -28,8 +28,10 @@ export interface GroupsOptions {
   configurations: Configurations;
   /** Registered packages, for the references in groups' package offers. */
   packages: Pick<PackageRepository, "get">;
-  /** Reads agents in pages (the agent store). */
-  agents: { listAgents(query: AgentQuery): Promise<Agent[]> };
+  /** Finds agents in pages (the agent store): only their uids, no copies. */
+  agents: { listUids(query: AgentQuery): Promise<string[]> };
+  /** The groups' status counts, kept as agents change (group-status-book.ts). */
+  status: Pick<GroupStatusBook, "statuses">;
   /** Applies the namespace's groups to one agent: store, tell its gateway, audit (AdminCommands.reassign). */
   reassign: (uid: string, snapshot: GroupSnapshot) => Promise<boolean>;
   /** Throws unless the namespace exists. */
@@ -39,17 +41,22 @@ export interface GroupsOptions {
   now?: () => number;
 }
 
-/** Agents read per store call when a group change is applied or a status counted. */
+/** Agents read per store call when a group change is applied or previewed. */
 const AGENT_PAGE = 500;
-/** Agents changed at once while a group change is applied. */
-const REASSIGN_CONCURRENCY = 16;
+/**
+ * Agents changed at once while a group change is applied. Each change waits
+ * for its durable write (and its audit record's), and the store commits the
+ * writes in flight together, so more in flight means fewer, larger commits.
+ * At 16, a 10,000-agent change took 15 s of wall time for 8.9 s of server CPU.
+ */
+const REASSIGN_CONCURRENCY = 128;
 
 /**
  * Groups of a namespace. Every change is applied to the namespace's agents
  * before the call returns: they are read from the store in pages (only those
  * whose assignment the change moves come back), each changed under its lock
- * and its gateway told, with a progress line per page. Status is counted
- * the same way, when asked.
+ * and its gateway told, with a progress line per page. Status counts come
+ * from a book kept as agents change (group-status-book.ts).
  */
 export class Groups {
   private readonly now: () => number;
@@ -130,16 +137,9 @@ export class Groups {
     return { group, agentsMoved: await this.apply(namespace, `rollout ${marks.rollout} of group ${name}`) };
   }
 
-  /** Counts for each group (of one namespace), from one pass over the namespace's agents. */
-  async statuses(namespace: string, groups: readonly Group[]): Promise<GroupStatus[]> {
-    const counter = new GroupStatusCounter(groups);
-    for (let after: string | undefined; ; ) {
-      const page = await this.deps.agents.listAgents({ namespace, limit: AGENT_PAGE, ...(after ? { after } : {}) });
-      for (const agent of page) counter.add(agent);
-      if (page.length < AGENT_PAGE) break;
-      after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
-    }
-    return groups.map((g) => counter.status(g.name));
+  /** Counts for each group (of one namespace), from the namespace's status book (no pass over its agents). */
+  statuses(namespace: string, groups: readonly Group[]): Promise<GroupStatus[]> {
+    return this.deps.status.statuses(namespace, groups);
   }
 
   /**
@@ -165,10 +165,10 @@ export class Groups {
     };
     let moved = 0;
     for (let cursor: string | undefined; ; ) {
-      const page = await this.deps.agents.listAgents({ namespace: group.namespace, limit: AGENT_PAGE, where: moves, ...(cursor ? { after: cursor } : {}) });
+      const page = await this.deps.agents.listUids({ namespace: group.namespace, limit: AGENT_PAGE, where: moves, ...(cursor ? { after: cursor } : {}) });
       moved += page.length;
       if (page.length < AGENT_PAGE) break;
-      cursor = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
+      cursor = page[page.length - 1];
     }
     return { ...(current ? { current } : {}), agentsMoved: moved };
   }
@@ -183,14 +183,13 @@ export class Groups {
     let moved = 0;
     let pages = 0;
     for (let after: string | undefined; ; ) {
-      const page = await this.deps.agents.listAgents({ namespace, limit: AGENT_PAGE, where: stale, ...(after ? { after } : {}) });
-      const uids = page.map((a) => instanceUidToHex(a.metadata!.instanceUid));
+      const uids = await this.deps.agents.listUids({ namespace, limit: AGENT_PAGE, where: stale, ...(after ? { after } : {}) });
       await runBounded(uids, REASSIGN_CONCURRENCY, async (uid) => {
         if (await this.deps.reassign(uid, snapshot)) moved++;
       });
       pages++;
-      if (page.length > 0) this.deps.logger.info({ namespace, why, page: pages, agentsMoved: moved }, "re-evaluating agents after a group change");
-      if (page.length < AGENT_PAGE) break;
+      if (uids.length > 0) this.deps.logger.info({ namespace, why, page: pages, agentsMoved: moved }, "re-evaluating agents after a group change");
+      if (uids.length < AGENT_PAGE) break;
       after = uids[uids.length - 1];
     }
     this.deps.logger.info({ namespace, why, agentsMoved: moved }, "group change applied to the namespace's agents");
@@ -217,7 +216,7 @@ export class Groups {
     }
     // Offered to the group's agents like an admin's per-agent offers, which win (group-offers.ts).
     if (group.connectionSettings) connectionSettingsOffer(group.connectionSettings, "group.connection_settings");
-    await resolvePackageReferences(group.packages, (key) => this.deps.packages.get(key), "group.packages");
+    await resolvePackageReferences(group.packages, (key) => this.deps.packages.get(group.namespace, key), "group.packages");
     return group;
   }
 

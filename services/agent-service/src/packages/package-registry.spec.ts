@@ -12,31 +12,35 @@ import type { PackageRepository } from "./package-repository.js";
 /** The registry's rules over a map (the stores have their own contract suite). */
 function registryInMemory() {
   const stored = new Map<string, Package>();
-  const key = (name: string, version: string) => `${name}@${version}`;
+  const key = (namespace: string, name: string, version: string) => `${namespace}/${name}@${version}`;
   const packages: PackageRepository = {
     async insertIfAbsent(pkg) {
-      const found = stored.get(key(pkg.name, pkg.version));
+      const found = stored.get(key(pkg.namespace, pkg.name, pkg.version));
       if (found) return { stored: found, created: false };
-      stored.set(key(pkg.name, pkg.version), pkg);
+      stored.set(key(pkg.namespace, pkg.name, pkg.version), pkg);
       return { stored: pkg, created: true };
     },
-    async get(k) {
-      return stored.get(key(k.name, k.version));
+    async get(ns, k) {
+      return stored.get(key(ns, k.name, k.version));
     },
-    async list() {
-      return [...stored.values()];
+    async list(ns) {
+      return [...stored.values()].filter((p) => p.namespace === ns);
     },
-    async delete(k) {
-      return stored.delete(key(k.name, k.version));
+    async delete(ns, k) {
+      return stored.delete(key(ns, k.name, k.version));
     },
   };
-  const offered: Array<{ uid: string; packages: Record<string, PackageAvailable> }> = [];
+  const offered: Array<{ uid: string; packages: Record<string, PackageAvailable>; namespace: string | undefined }> = [];
+  const namespaces = new Set(["default", "team-a"]);
   const registry = new PackageRegistry({
     packages,
     now: () => 1_000,
+    requireNamespace: async (ns) => {
+      if (!namespaces.has(ns)) throw new InvalidRequestError(`namespace "${ns}" does not exist`);
+    },
     offers: {
-      async setPackagesAvailable(uid, pkgs) {
-        offered.push({ uid, packages: pkgs });
+      async setPackagesAvailable(uid, pkgs, _by, namespace) {
+        offered.push({ uid, packages: pkgs, namespace });
         return { agent: create(AgentSchema), command: create(AgentCommandSchema, { id: "c1" }), pushed: false };
       },
     },
@@ -101,7 +105,20 @@ describe("the package registry", () => {
   it("says so when deleting a version that is not registered", async () => {
     const { registry } = registryInMemory();
     await registry.register(definition(), "alice");
-    await registry.delete({ name: "otelcol", version: "1.0.0" });
-    await expect(registry.delete({ name: "otelcol", version: "1.0.0" })).rejects.toBeInstanceOf(PackageNotFoundError);
+    await registry.delete("default", { name: "otelcol", version: "1.0.0" });
+    await expect(registry.delete("default", { name: "otelcol", version: "1.0.0" })).rejects.toBeInstanceOf(PackageNotFoundError);
+  });
+
+  it("registers into a namespace, and offers an agent of a namespace only that namespace's packages", async () => {
+    const { registry, offered } = registryInMemory();
+    const { pkg } = await registry.register(definition("1.0.0"), "alice", "team-a");
+    expect(pkg.namespace).toBe("team-a");
+    await expect(registry.register(definition("1.0.0"), "alice", "nowhere")).rejects.toBeInstanceOf(InvalidRequestError);
+    await expect(registry.get("default", { name: "otelcol", version: "1.0.0" })).rejects.toBeInstanceOf(PackageNotFoundError);
+    expect(await registry.list("default", { limit: 10 })).toEqual([]);
+    await expect(registry.offer("ab".repeat(16), [{ name: "otelcol", version: "1.0.0" }], "alice", "default")).rejects.toBeInstanceOf(PackageNotFoundError);
+    await expect(registry.delete("default", { name: "otelcol", version: "1.0.0" })).rejects.toBeInstanceOf(PackageNotFoundError);
+    await registry.offer("ab".repeat(16), [{ name: "otelcol", version: "1.0.0" }], "alice", "team-a");
+    expect(offered).toEqual([{ uid: "ab".repeat(16), packages: { otelcol: toPackageAvailable(pkg) }, namespace: "team-a" }]);
   });
 });

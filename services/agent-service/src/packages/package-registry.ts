@@ -7,6 +7,7 @@ import { InvalidRequestError } from "../agents/agent-errors.js";
 import { computePackageHash } from "../agents/offer-hashes.js";
 import { PackageConflictError, PackageNotFoundError } from "./package-errors.js";
 import type { PackageKey, PackageRepository } from "./package-repository.js";
+import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 
 /** What an admin registers; the server adds the hash and the registration time. */
 export type PackageDefinition = Pick<Package, "name" | "version" | "type" | "downloadUrl" | "sha256" | "signature">;
@@ -29,15 +30,24 @@ export class PackageRegistry {
   private readonly now: () => number;
 
   constructor(
-    private readonly deps: { packages: PackageRepository; offers: PackageOfferPort; now?: () => number },
+    private readonly deps: {
+      packages: PackageRepository;
+      offers: PackageOfferPort;
+      /** Throws unless the namespace exists (a package is registered into one). */
+      requireNamespace?: (namespace: string) => Promise<void>;
+      now?: () => number;
+    },
   ) {
     this.now = deps.now ?? Date.now;
   }
 
-  async register(definition: PackageDefinition, requestedBy: string): Promise<{ pkg: Package; created: boolean }> {
+  /** Registers a package version in `namespace`; only that namespace's agents and groups are offered it. */
+  async register(definition: PackageDefinition, requestedBy: string, namespace: string = DEFAULT_NAMESPACE): Promise<{ pkg: Package; created: boolean }> {
     validate(definition);
+    await this.deps.requireNamespace?.(namespace);
     const pkg = create(PackageSchema, {
       ...definition,
+      namespace,
       registeredAt: timestampFromMs(this.now()),
       registeredBy: requestedBy,
     });
@@ -49,23 +59,28 @@ export class PackageRegistry {
     return { pkg: stored, created };
   }
 
-  async get(key: PackageKey): Promise<Package> {
-    const pkg = await this.deps.packages.get(key);
+  /** A package of `namespace`; another namespace's is not found. */
+  async get(namespace: string, key: PackageKey): Promise<Package> {
+    const pkg = await this.deps.packages.get(namespace, key);
     if (!pkg) throw new PackageNotFoundError(key);
     return pkg;
   }
 
-  async list(query: { name?: string; limit: number; after?: PackageKey }): Promise<Package[]> {
-    return this.deps.packages.list(query);
+  async list(namespace: string, query: { name?: string; limit: number; after?: PackageKey }): Promise<Package[]> {
+    return this.deps.packages.list(namespace, query);
   }
 
-  async delete(key: PackageKey): Promise<void> {
-    if (!(await this.deps.packages.delete(key))) throw new PackageNotFoundError(key);
+  async delete(namespace: string, key: PackageKey): Promise<void> {
+    if (!(await this.deps.packages.delete(namespace, key))) throw new PackageNotFoundError(key);
   }
 
-  /** Offers registered packages to an agent (of `namespace`), replacing its previous package offer. */
-  async offer(uid: string, references: readonly PackageKey[], requestedBy: string, namespace?: string): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }> {
-    const packages = await resolvePackageReferences(references, (key) => this.deps.packages.get(key));
+  /**
+   * Offers registered packages of `namespace` to an agent of `namespace`,
+   * replacing its previous package offer: a package registered in another
+   * namespace is not found, nor is an agent of another namespace.
+   */
+  async offer(uid: string, references: readonly PackageKey[], requestedBy: string, namespace: string = DEFAULT_NAMESPACE): Promise<{ agent: Agent; command: AgentCommand; pushed: boolean }> {
+    const packages = await resolvePackageReferences(references, (key) => this.deps.packages.get(namespace, key));
     return this.deps.offers.setPackagesAvailable(uid, packages, requestedBy, namespace);
   }
 }

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetplane/package/v1/package_service.proto.
  */
 export const file_fleetplane_package_v1_package_service: GenFile = /*@__PURE__*/
-  fileDesc("CitmbGVldHBsYW5lL3BhY2thZ2UvdjEvcGFja2FnZV9zZXJ2aWNlLnByb3RvEhVmbGVldHBsYW5lLnBhY2thZ2UudjEi5AEKB1BhY2thZ2USDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEikKBHR5cGUYAyABKA4yGy5vcGFtcC5wcm90by52MS5QYWNrYWdlVHlwZRIUCgxkb3dubG9hZF91cmwYBCABKAkSDgoGc2hhMjU2GAUgASgMEhEKCXNpZ25hdHVyZRgGIAEoDBIMCgRoYXNoGAcgASgMEjEKDXJlZ2lzdGVyZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlZ2lzdGVyZWRfYnkYCSABKAkitQEKFlJlZ2lzdGVyUGFja2FnZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEikKBHR5cGUYAyABKA4yGy5vcGFtcC5wcm90by52MS5QYWNrYWdlVHlwZRIUCgxkb3dubG9hZF91cmwYBCABKAkSDgoGc2hhMjU2GAUgASgMEhEKCXNpZ25hdHVyZRgGIAEoDBIYCgxyZXF1ZXN0ZWRfYnkYByABKAlCAhgBIlsKF1JlZ2lzdGVyUGFja2FnZVJlc3BvbnNlEi8KB3BhY2thZ2UYASABKAsyHi5mbGVldHBsYW5lLnBhY2thZ2UudjEuUGFja2FnZRIPCgdjcmVhdGVkGAIgASgIIjIKEUdldFBhY2thZ2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCSJFChJHZXRQYWNrYWdlUmVzcG9uc2USLwoHcGFja2FnZRgBIAEoCzIeLmZsZWV0cGxhbmUucGFja2FnZS52MS5QYWNrYWdlIkoKE0xpc3RQYWNrYWdlc1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJhChRMaXN0UGFja2FnZXNSZXNwb25zZRIwCghwYWNrYWdlcxgBIAMoCzIeLmZsZWV0cGxhbmUucGFja2FnZS52MS5QYWNrYWdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI1ChREZWxldGVQYWNrYWdlUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkiFwoVRGVsZXRlUGFja2FnZVJlc3BvbnNlIjEKEFBhY2thZ2VSZWZlcmVuY2USDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJIpQBChRPZmZlclBhY2thZ2VzUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSOQoIcGFja2FnZXMYAiADKAsyJy5mbGVldHBsYW5lLnBhY2thZ2UudjEuUGFja2FnZVJlZmVyZW5jZRIYCgxyZXF1ZXN0ZWRfYnkYAyABKAlCAhgBEhEKCW5hbWVzcGFjZRgEIAEoCSJmChVPZmZlclBhY2thZ2VzUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIMqYECg5QYWNrYWdlU2VydmljZRJwCg9SZWdpc3RlclBhY2thZ2USLS5mbGVldHBsYW5lLnBhY2thZ2UudjEuUmVnaXN0ZXJQYWNrYWdlUmVxdWVzdBouLmZsZWV0cGxhbmUucGFja2FnZS52MS5SZWdpc3RlclBhY2thZ2VSZXNwb25zZRJhCgpHZXRQYWNrYWdlEiguZmxlZXRwbGFuZS5wYWNrYWdlLnYxLkdldFBhY2thZ2VSZXF1ZXN0GikuZmxlZXRwbGFuZS5wYWNrYWdlLnYxLkdldFBhY2thZ2VSZXNwb25zZRJnCgxMaXN0UGFja2FnZXMSKi5mbGVldHBsYW5lLnBhY2thZ2UudjEuTGlzdFBhY2thZ2VzUmVxdWVzdBorLmZsZWV0cGxhbmUucGFja2FnZS52MS5MaXN0UGFja2FnZXNSZXNwb25zZRJqCg1EZWxldGVQYWNrYWdlEisuZmxlZXRwbGFuZS5wYWNrYWdlLnYxLkRlbGV0ZVBhY2thZ2VSZXF1ZXN0GiwuZmxlZXRwbGFuZS5wYWNrYWdlLnYxLkRlbGV0ZVBhY2thZ2VSZXNwb25zZRJqCg1PZmZlclBhY2thZ2VzEisuZmxlZXRwbGFuZS5wYWNrYWdlLnYxLk9mZmVyUGFja2FnZXNSZXF1ZXN0GiwuZmxlZXRwbGFuZS5wYWNrYWdlLnYxLk9mZmVyUGFja2FnZXNSZXNwb25zZWIGcHJvdG8z", [file_fleetplane_agent_v1_agent, file_google_protobuf_timestamp, file_opamp_proto_opamp]);
+  fileDesc("CitmbGVldHBsYW5lL3BhY2thZ2UvdjEvcGFja2FnZV9zZXJ2aWNlLnByb3RvEhVmbGVldHBsYW5lLnBhY2thZ2UudjEi9wEKB1BhY2thZ2USDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEikKBHR5cGUYAyABKA4yGy5vcGFtcC5wcm90by52MS5QYWNrYWdlVHlwZRIUCgxkb3dubG9hZF91cmwYBCABKAkSDgoGc2hhMjU2GAUgASgMEhEKCXNpZ25hdHVyZRgGIAEoDBIMCgRoYXNoGAcgASgMEjEKDXJlZ2lzdGVyZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlZ2lzdGVyZWRfYnkYCSABKAkSEQoJbmFtZXNwYWNlGAogASgJIsgBChZSZWdpc3RlclBhY2thZ2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIpCgR0eXBlGAMgASgOMhsub3BhbXAucHJvdG8udjEuUGFja2FnZVR5cGUSFAoMZG93bmxvYWRfdXJsGAQgASgJEg4KBnNoYTI1NhgFIAEoDBIRCglzaWduYXR1cmUYBiABKAwSGAoMcmVxdWVzdGVkX2J5GAcgASgJQgIYARIRCgluYW1lc3BhY2UYCCABKAkiWwoXUmVnaXN0ZXJQYWNrYWdlUmVzcG9uc2USLwoHcGFja2FnZRgBIAEoCzIeLmZsZWV0cGxhbmUucGFja2FnZS52MS5QYWNrYWdlEg8KB2NyZWF0ZWQYAiABKAgiRQoRR2V0UGFja2FnZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhEKCW5hbWVzcGFjZRgDIAEoCSJFChJHZXRQYWNrYWdlUmVzcG9uc2USLwoHcGFja2FnZRgBIAEoCzIeLmZsZWV0cGxhbmUucGFja2FnZS52MS5QYWNrYWdlIl0KE0xpc3RQYWNrYWdlc1JlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkiYQoUTGlzdFBhY2thZ2VzUmVzcG9uc2USMAoIcGFja2FnZXMYASADKAsyHi5mbGVldHBsYW5lLnBhY2thZ2UudjEuUGFja2FnZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSAoURGVsZXRlUGFja2FnZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhEKCW5hbWVzcGFjZRgDIAEoCSIXChVEZWxldGVQYWNrYWdlUmVzcG9uc2UiMQoQUGFja2FnZVJlZmVyZW5jZRIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkilAEKFE9mZmVyUGFja2FnZXNSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRI5CghwYWNrYWdlcxgCIAMoCzInLmZsZWV0cGxhbmUucGFja2FnZS52MS5QYWNrYWdlUmVmZXJlbmNlEhgKDHJlcXVlc3RlZF9ieRgDIAEoCUICGAESEQoJbmFtZXNwYWNlGAQgASgJImYKFU9mZmVyUGFja2FnZXNSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgypgQKDlBhY2thZ2VTZXJ2aWNlEnAKD1JlZ2lzdGVyUGFja2FnZRItLmZsZWV0cGxhbmUucGFja2FnZS52MS5SZWdpc3RlclBhY2thZ2VSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5wYWNrYWdlLnYxLlJlZ2lzdGVyUGFja2FnZVJlc3BvbnNlEmEKCkdldFBhY2thZ2USKC5mbGVldHBsYW5lLnBhY2thZ2UudjEuR2V0UGFja2FnZVJlcXVlc3QaKS5mbGVldHBsYW5lLnBhY2thZ2UudjEuR2V0UGFja2FnZVJlc3BvbnNlEmcKDExpc3RQYWNrYWdlcxIqLmZsZWV0cGxhbmUucGFja2FnZS52MS5MaXN0UGFja2FnZXNSZXF1ZXN0GisuZmxlZXRwbGFuZS5wYWNrYWdlLnYxLkxpc3RQYWNrYWdlc1Jlc3BvbnNlEmoKDURlbGV0ZVBhY2thZ2USKy5mbGVldHBsYW5lLnBhY2thZ2UudjEuRGVsZXRlUGFja2FnZVJlcXVlc3QaLC5mbGVldHBsYW5lLnBhY2thZ2UudjEuRGVsZXRlUGFja2FnZVJlc3BvbnNlEmoKDU9mZmVyUGFja2FnZXMSKy5mbGVldHBsYW5lLnBhY2thZ2UudjEuT2ZmZXJQYWNrYWdlc1JlcXVlc3QaLC5mbGVldHBsYW5lLnBhY2thZ2UudjEuT2ZmZXJQYWNrYWdlc1Jlc3BvbnNlYgZwcm90bzM", [file_fleetplane_agent_v1_agent, file_google_protobuf_timestamp, file_opamp_proto_opamp]);
 
 /**
  * A registered package version.
@@ -81,6 +81,14 @@ export type Package = Message<"fleetplane.package.v1.Package"> & {
    * @generated from field: string registered_by = 9;
    */
   registeredBy: string;
+
+  /**
+   * The namespace it is registered in: only agents and groups of that
+   * namespace are offered it. Packages registered before namespaces read as "default".
+   *
+   * @generated from field: string namespace = 10;
+   */
+  namespace: string;
 };
 
 /**
@@ -131,6 +139,14 @@ export type RegisterPackageRequest = Message<"fleetplane.package.v1.RegisterPack
    * @deprecated
    */
   requestedBy: string;
+
+  /**
+   * The namespace the package is registered in; empty means "default". Name and version
+   * are unique within it.
+   *
+   * @generated from field: string namespace = 8;
+   */
+  namespace: string;
 };
 
 /**
@@ -177,6 +193,14 @@ export type GetPackageRequest = Message<"fleetplane.package.v1.GetPackageRequest
    * @generated from field: string version = 2;
    */
   version: string;
+
+  /**
+   * The namespace the package is registered in; empty means "default". A
+   * package of another namespace is NotFound.
+   *
+   * @generated from field: string namespace = 3;
+   */
+  namespace: string;
 };
 
 /**
@@ -227,6 +251,13 @@ export type ListPackagesRequest = Message<"fleetplane.package.v1.ListPackagesReq
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * The namespace whose packages to list; empty means "default".
+   *
+   * @generated from field: string namespace = 4;
+   */
+  namespace: string;
 };
 
 /**
@@ -273,6 +304,14 @@ export type DeletePackageRequest = Message<"fleetplane.package.v1.DeletePackageR
    * @generated from field: string version = 2;
    */
   version: string;
+
+  /**
+   * The namespace the package is registered in; empty means "default". A
+   * package of another namespace is NotFound.
+   *
+   * @generated from field: string namespace = 3;
+   */
+  namespace: string;
 };
 
 /**
@@ -346,8 +385,8 @@ export type OfferPackagesRequest = Message<"fleetplane.package.v1.OfferPackagesR
   requestedBy: string;
 
   /**
-   * The agent's namespace; empty means "default". An agent of another
-   * namespace is NotFound.
+   * The agent's namespace, where the packages are looked up too; empty
+   * means "default". An agent or package of another namespace is NotFound.
    *
    * @generated from field: string namespace = 4;
    */

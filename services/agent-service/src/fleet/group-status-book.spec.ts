@@ -1,0 +1,145 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { AgentSchema, ConfigSource, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { GroupSchema, LabelSelectorSchema, type Group } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
+import { instanceUidToHex, silentLogger } from "@fleetplane/platform";
+import type { AgentQuery } from "../agents/agent-repository.js";
+import { GroupStatusBook } from "./group-status-book.js";
+import { contributionOf } from "./group-status.js";
+
+const group = (name: string, app: string) => create(GroupSchema, { namespace: "default", name, priority: 1, configuration: "cfg", configurationVersion: 1, selector: { matchLabels: { app } } });
+
+function agent(n: number, o: { app: string; group?: string; state?: RemoteConfigState; connected?: boolean; namespace?: string; tiedWith?: string[] }): Agent {
+  const uid = new Uint8Array(16);
+  uid[15] = n;
+  return create(AgentSchema, {
+    metadata: { instanceUid: uid, labels: { app: o.app }, namespace: o.namespace ?? "default" },
+    spec: {
+      ...(o.group ? { assignment: { source: ConfigSource.GROUP, group: o.group, configuration: "cfg", version: 1, tiedWith: o.tiedWith ?? [] } } : {}),
+      ...(o.state ? { remoteConfig: { data: { status: o.state } } } : {}),
+    },
+    status: { connected: o.connected ?? true },
+  });
+}
+
+/** A fleet in memory that counts the pages read, and groups with a revision to move. */
+function setup(options: { maxAgeMs?: number } = {}) {
+  const fleet = new Map<string, Agent>();
+  const state = { pages: 0, revision: 1, groups: [group("web", "web"), group("db", "db")] as Group[], now: 0, duringPage: undefined as (() => void) | undefined };
+  const list = async (q: AgentQuery) => {
+    state.pages++;
+    const sorted = [...fleet.entries()].filter(([, a]) => (a.metadata?.namespace || "default") === q.namespace).sort(([a], [b]) => a.localeCompare(b));
+    const page = sorted.filter(([uid]) => !q.after || uid > q.after).slice(0, q.limit).map(([, a]) => a);
+    state.duringPage?.();
+    return page;
+  };
+  const book = new GroupStatusBook({
+    agents: { list },
+    groups: async () => ({ revision: state.revision, groups: state.groups }),
+    logger: silentLogger(),
+    now: () => state.now,
+    ...(options.maxAgeMs !== undefined ? { maxAgeMs: options.maxAgeMs } : {}),
+  });
+  const put = (a: Agent) => fleet.set(instanceUidToHex(a.metadata!.instanceUid), a);
+  const status = async (name: string) => (await book.statuses("default", [state.groups.find((g) => g.name === name) ?? group(name, name)]))[0]!;
+  return { fleet, state, book, put, status };
+}
+
+describe("group status counts kept per namespace", () => {
+  it("counts a namespace once, then follows each stored change without reading the fleet again", async () => {
+    const t = setup({ maxAgeMs: Number.POSITIVE_INFINITY });
+    t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    t.put(agent(2, { app: "web", group: "web", state: RemoteConfigState.APPLYING }));
+    t.put(agent(3, { app: "db", group: "db", state: RemoteConfigState.FAILED, connected: false }));
+    expect(await t.status("web")).toMatchObject({ matched: 2n, assigned: 2n, connected: 2n, applied: 1n, applying: 1n });
+    expect(await t.status("db")).toMatchObject({ matched: 1n, assigned: 1n, connected: 0n, failed: 1n });
+    const pages = t.state.pages;
+
+    // Agent 2 applies; agent 3 is relabelled into web's selector and takes web's config.
+    t.book.agentChanged(agent(2, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    t.book.agentChanged(agent(3, { app: "web", group: "web", state: RemoteConfigState.APPLYING }));
+    expect(await t.status("web")).toMatchObject({ matched: 3n, assigned: 3n, connected: 3n, applied: 2n, applying: 1n, failed: 0n });
+    expect(await t.status("db")).toMatchObject({ matched: 0n, assigned: 0n, failed: 0n });
+    // A new agent, then a removal.
+    t.book.agentChanged(agent(4, { app: "db", group: "db", state: RemoteConfigState.APPLIED }));
+    t.book.agentRemoved(instanceUidToHex(agent(1, { app: "web" }).metadata!.instanceUid));
+    expect(await t.status("web")).toMatchObject({ matched: 2n, assigned: 2n, applied: 1n });
+    expect(await t.status("db")).toMatchObject({ matched: 1n, assigned: 1n, applied: 1n });
+    expect(t.state.pages).toBe(pages);
+  });
+
+  it("shows a tie on both groups while an agent carries it, and drops it when none does", async () => {
+    const t = setup({ maxAgeMs: Number.POSITIVE_INFINITY });
+    t.put(agent(1, { app: "web", group: "web", tiedWith: ["db"] }));
+    expect((await t.status("web")).tiedWith).toEqual(["db"]);
+    expect((await t.status("db")).tiedWith).toEqual(["web"]);
+    t.book.agentChanged(agent(1, { app: "web", group: "web" }));
+    expect((await t.status("web")).tiedWith).toEqual([]);
+    expect((await t.status("db")).tiedWith).toEqual([]);
+  });
+
+  it("counts again when the namespace's groups revision moves (a group changed on any replica)", async () => {
+    const t = setup({ maxAgeMs: Number.POSITIVE_INFINITY });
+    t.put(agent(1, { app: "web", group: "web" }));
+    t.put(agent(2, { app: "db", group: "db" }));
+    expect((await t.status("web")).matched).toBe(1n);
+    const pages = t.state.pages;
+    const web = group("web", "web");
+    web.selector = create(LabelSelectorSchema, { matchExpressions: [{ key: "app", operator: "Exists" }] });
+    t.state.groups = [web, group("db", "db")];
+    t.state.revision++;
+    expect((await t.status("web")).matched).toBe(2n);
+    expect(t.state.pages).toBe(pages + 1);
+  });
+
+  it("counts again once older than maxAgeMs (what other replicas stored), and never with Infinity", async () => {
+    const t = setup({ maxAgeMs: 5_000 });
+    t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLYING }));
+    expect((await t.status("web")).applying).toBe(1n);
+    // Another replica stores the agent's APPLIED: unseen here until a recount.
+    t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    t.state.now = 5_000;
+    expect((await t.status("web")).applied).toBe(0n);
+    t.state.now = 5_001;
+    expect((await t.status("web")).applied).toBe(1n);
+
+    const alone = setup({ maxAgeMs: Number.POSITIVE_INFINITY });
+    alone.put(agent(1, { app: "web", group: "web" }));
+    await alone.status("web");
+    alone.state.now = 1e12;
+    await alone.status("web");
+    expect(alone.state.pages).toBe(1);
+  });
+
+  it("loses no change stored while a count is under way, and counts no agent twice", async () => {
+    const t = setup({ maxAgeMs: Number.POSITIVE_INFINITY });
+    for (let n = 1; n <= 3; n++) t.put(agent(n, { app: "web", group: "web", state: RemoteConfigState.APPLYING }));
+    // While the page is read: agent 1 is stored APPLIED (the page holds the older copy), agent 9 is new.
+    t.state.duringPage = () => {
+      t.state.duringPage = undefined;
+      t.book.agentChanged(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+      t.book.agentChanged(agent(9, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    };
+    const s = await t.status("web");
+    expect(s).toMatchObject({ matched: 4n, assigned: 4n, applied: 2n, applying: 2n });
+  });
+
+  it("moves an agent's contribution when it changes namespace", async () => {
+    const t = setup({ maxAgeMs: Number.POSITIVE_INFINITY });
+    t.put(agent(1, { app: "web", group: "web" }));
+    expect((await t.status("web")).assigned).toBe(1n);
+    t.book.agentChanged(agent(1, { app: "web", namespace: "other" }));
+    expect((await t.status("web")).assigned).toBe(0n);
+  });
+
+  it("matches an agent's selectors again only when its description or labels are new objects", () => {
+    const groups = [group("web", "web"), group("db", "db")];
+    const a = agent(1, { app: "web", group: "web" });
+    const first = contributionOf(a, groups);
+    expect(first.matched).toEqual(["web"]);
+    // Same objects: the earlier matches stand (here made up, to see they are reused).
+    expect(contributionOf(a, groups, { ...first, matched: ["made-up"] }).matched).toEqual(["made-up"]);
+    a.metadata!.labels = { app: "db" };
+    expect(contributionOf(a, groups, { ...first, matched: ["made-up"] }).matched).toEqual(["db"]);
+  });
+});
