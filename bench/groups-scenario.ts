@@ -9,11 +9,6 @@ import { fleetFor } from "./scenarios.js";
 const CONFIGURATION = "bench-collector";
 const yaml = (text: string) => ({ "": { body: new TextEncoder().encode(text), contentType: "text/yaml" } });
 
-function adminOf(server: ServerUnderTest): FleetplaneClient {
-  if (!server.apiUrl) throw new Error(`${server.name} has no Fleetplane admin API`);
-  return createFleetplaneClient({ baseUrl: server.apiUrl, httpVersion: "2", ...(server.apiKey ? { apiKey: server.apiKey } : {}) });
-}
-
 function fleetOf(server: ServerUnderTest, agents: number, rampPerSecond: number, onRemoteConfig?: (uid: string, config: string, at: number) => void): Fleet {
   return fleetFor(server, { agents, rampPerSecond, ...(onRemoteConfig ? { onRemoteConfig: (agent, config, at) => onRemoteConfig(agent.uidHex, config, at) } : {}) });
 }

@@ -46,7 +46,7 @@ export function createLmdbCertificateRequestRepository(store: EmbeddedStore): Ce
     async list({ namespace, instanceUid, state, limit, after }) {
       const out: CertificateRequest[] = [];
       const wanted = (r: CertificateRequest | undefined): r is CertificateRequest =>
-        r !== undefined && r.namespace === namespace && (state === undefined || state === CertificateRequestState.UNSPECIFIED || r.state === state);
+        r !== undefined && (namespace === undefined || r.namespace === namespace) && (state === undefined || state === CertificateRequestState.UNSPECIFIED || r.state === state);
       const ids = instanceUid ? idsOfAgent(instanceUid, after) : allIds(after);
       for (const id of ids) {
         if (out.length >= limit) break;

@@ -45,6 +45,7 @@ export async function ensureCertificateRequestIndexes(db: Db): Promise<void> {
     await requests.updateMany({ namespace: { $exists: false } }, { $set: { namespace: DEFAULT_NAMESPACE } });
     await requests.createIndex({ namespace: 1, instanceUid: 1, _id: -1 }); // one agent's requests
     await requests.createIndex({ namespace: 1, state: 1, _id: -1 }); // e.g. every PENDING request
+    await requests.createIndex({ instanceUid: 1, state: 1 }); // an agent's revoked certificates, namespace unknown
   });
 }
 
@@ -91,7 +92,7 @@ export function createMongoCertificateRequestRepository(db: Db): CertificateRequ
     },
     async list({ namespace, instanceUid, state, limit, after }) {
       if (limit <= 0) return [];
-      const filter: Filter<CertificateRequestDocument> = { namespace };
+      const filter: Filter<CertificateRequestDocument> = namespace === undefined ? {} : { namespace };
       if (instanceUid) filter.instanceUid = instanceUid;
       if (state !== undefined && state !== CertificateRequestState.UNSPECIFIED) filter.state = state;
       if (after) filter._id = { $lt: after };

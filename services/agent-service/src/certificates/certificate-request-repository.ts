@@ -15,7 +15,9 @@ export interface CertificateRequestRepository {
   /**
    * The requests of one namespace (a request without one, stored before
    * namespaces, is in "default"), newest first; `after` is the id of the
-   * last request of the previous page.
+   * last request of the previous page. Without `namespace`, every
+   * namespace's (for lookups by agent, e.g. whether its certificate was
+   * revoked, made where its namespace is not at hand).
    */
-  list(query: { namespace: string; instanceUid?: string; state?: CertificateRequestState; limit: number; after?: string }): Promise<CertificateRequest[]>;
+  list(query: { namespace?: string; instanceUid?: string; state?: CertificateRequestState; limit: number; after?: string }): Promise<CertificateRequest[]>;
 }
