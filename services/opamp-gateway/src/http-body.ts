@@ -53,6 +53,11 @@ async function inflateWithin(req: IncomingMessage, inflater: Gunzip | Inflate, e
     // longer read (it ends when the socket closes after our answer).
     feeding.catch(() => undefined);
     inflater.destroy();
+    // The rest of the body is discarded as it comes, so that the client,
+    // still sending, gets our answer and its connection stays usable; a
+    // request that stopped before its end (ours, cut short) is not left
+    // for the parser to wait on.
+    req.resume();
     if (err instanceof InboundMessageTooLargeError) throw err;
     if (isZlibError(err)) throw new BadEncodingError(`${encoding} request body does not inflate: ${err.message}`, { cause: err });
     throw err;
@@ -61,7 +66,8 @@ async function inflateWithin(req: IncomingMessage, inflater: Gunzip | Inflate, e
 
 async function* receivedWithin(req: IncomingMessage, limit: number): AsyncGenerator<Buffer> {
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  // Stopping early must not destroy the request (and its socket) before our answer: see inflateWithin.
+  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > limit) throw tooLarge(limit);
     yield chunk;
