@@ -18,6 +18,8 @@ export interface ServerUnderTest {
   apiKey?: string;
   /** The process holding agent sockets (for per-connection memory). */
   gatewayPid: number;
+  /** The processes holding agent sockets when not just gatewayPid (gateway workers). */
+  socketPids?: number[];
   /** Every process of the deployment (for CPU and memory totals). */
   pids: number[];
   stop(): Promise<void>;

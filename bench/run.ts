@@ -7,7 +7,7 @@
  * table and writes JSON under bench/results/.
  */
 import { parseArgs } from "node:util";
-import { connectStorm, idleHold, pushFanout, steadyState } from "./scenarios.js";
+import { connectStorm, idleHold, pushFanout, simulator, steadyState } from "./scenarios.js";
 import { startDistributedServer, startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
 import { printTable, round, saveResult, type Row } from "./report.js";
 
@@ -18,8 +18,8 @@ Scenarios (default: storm idle steady fanout):
   idle     gateway RSS per idle WebSocket agent at growing fleet sizes
   steady   status reports per second (closed loop) with reply latency, standalone and distributed
   fanout   a new remote config for each of K agents: admin call to receipt, and to APPLIED recorded
-  peers    storm, steady and idle (at --peers-idle-agents) against Fleetplane and a Go server on
-           opamp-go's server package (tools/go/opamp-go-server), with the ratio table
+  peers    storm, steady and idle (at --peers-idle-agents) against several OpAMP servers, --rounds
+           times, interleaved, a fresh server per run; per-core figures and load averages
   groups   new-agent cost (server CPU per agent in a connect storm) with 1 and with --groups-count
            groups in the namespace; a group's version change reaching --groups-agents connected
            agents: time until all APPLIED, and server CPU
@@ -32,6 +32,15 @@ Options:
   --fanout-k A,B,...      (default 1,1000,10000)
   --modes M,...           standalone,distributed for steady (default both)
   --peers-idle-agents N   (default 10000)
+  --peers A,B,...         built-in peers: fleetplane, opamp-go-server (ours, tools/go), opamp-example
+                          (opamp-go's example server), commander (OpAMP Commander); default all four.
+                          The last two are built from their repositories (README "Performance").
+  --peer NAME=SPEC        another server (repeatable): SPEC is a ws:// endpoint of a running server
+                          (its process is found by its port), or an endpoint and a command to start it,
+                          e.g. --peer 'mine=ws://127.0.0.1:{port}/v1/opamp ./server --listen 127.0.0.1:{port}'
+                          ({port}: a free port)
+  --rounds N              rounds of peers (default 2)
+  --sim-processes N       simulator processes for storm, steady, idle, peers (default: the cores)
   --groups-count N        (default 1000)
   --groups-storm-agents N (default 3000)
   --groups-agents N       (default 10000; this machine allows 20000 open files per process)
@@ -47,6 +56,10 @@ const { values, positionals } = parseArgs({
     "fanout-k": { type: "string", default: "1,1000,10000" },
     modes: { type: "string", default: "standalone,distributed" },
     "peers-idle-agents": { type: "string", default: "10000" },
+    peers: { type: "string", default: "fleetplane,opamp-go-server,opamp-example,commander" },
+    peer: { type: "string", multiple: true, default: [] },
+    rounds: { type: "string", default: "2" },
+    "sim-processes": { type: "string" },
     "groups-count": { type: "string", default: "1000" },
     "groups-storm-agents": { type: "string", default: "3000" },
     "groups-agents": { type: "string", default: "10000" },
@@ -56,6 +69,14 @@ const { values, positionals } = parseArgs({
 if (values.help) {
   process.stdout.write(HELP);
   process.exit(0);
+}
+if (values["sim-processes"] !== undefined) {
+  const n = Number(values["sim-processes"]);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`--sim-processes must be a whole number of at least 1, got ${values["sim-processes"]}\n`);
+    process.exit(2);
+  }
+  simulator.processes = n;
 }
 const numbers = (s: string) => s.split(",").map((x) => Number(x.trim())).filter((n) => n > 0);
 const scenarios = positionals.length > 0 ? positionals : ["storm", "idle", "steady", "fanout"];
@@ -104,7 +125,19 @@ for (const scenario of scenarios) {
     }
     case "peers": {
       const { runPeers } = await import("./peers-scenario.js");
+      const { BUILT_IN_PEERS, peerFromSpec } = await import("./peer-servers.js");
+      const peers = values.peers!.split(",").filter(Boolean).map((name) => {
+        const start = BUILT_IN_PEERS[name];
+        if (!start) {
+          process.stderr.write(`--peers: unknown peer "${name}" (built in: ${Object.keys(BUILT_IN_PEERS).join(", ")}; others with --peer NAME=SPEC)\n`);
+          process.exit(2);
+        }
+        return { name, start };
+      });
+      for (const spec of values.peer ?? []) peers.push(peerFromSpec(spec));
       await runPeers({
+        peers,
+        rounds: Number(values.rounds),
         stormAgents: Number(values["storm-agents"]),
         steadyAgents: Number(values["steady-agents"]),
         steadySeconds: Number(values["steady-seconds"]),
