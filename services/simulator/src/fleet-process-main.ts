@@ -33,6 +33,8 @@ process.on("message", (m: ToFleetProcess) => {
   }
 });
 
+send({ kind: "ready" });
+
 function report(f: Fleet | undefined): FleetProcessReport {
   const cpu = process.cpuUsage();
   const s = f?.stats;

@@ -39,6 +39,7 @@ export type ToFleetProcess =
   | { kind: "reset-latency" }
   | { kind: "stop" };
 export type FromFleetProcess =
+  | { kind: "ready" }
   | { kind: "started" }
   | { kind: "all-answered" }
   | { kind: "report"; id: number; report: FleetProcessReport };
@@ -84,21 +85,22 @@ export class ProcessFleet {
     let firstIndex = 0;
     const started: Array<Promise<void>> = [];
     for (let i = 0; i < this.processes; i++) {
+      const localAddress = localAddressOf?.(i);
+      const options: Omit<FleetOptions, "onRemoteConfig"> = { ...fleet, agents: this.sizes[i]!, firstIndex, ...(localAddress ? { localAddress } : {}) };
       const child = fork(MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
       this.children.push(child);
       started.push(
         new Promise<void>((resolve, reject) => {
           child.once("exit", (code) => reject(new Error(`simulator process ${i} exited with ${code} before starting its agents`)));
           child.on("message", (m: FromFleetProcess) => {
-            if (m.kind === "started") resolve();
+            // A message sent before the child listens for one would be lost: it says when.
+            if (m.kind === "ready") child.send({ kind: "start", options } satisfies ToFleetProcess);
+            else if (m.kind === "started") resolve();
             else if (m.kind === "all-answered") this.onAllAnswered();
             else if (m.kind === "report") this.onReport(m.id, m.report);
           });
         }),
       );
-      const localAddress = localAddressOf?.(i);
-      const options: Omit<FleetOptions, "onRemoteConfig"> = { ...fleet, agents: this.sizes[i]!, firstIndex, ...(localAddress ? { localAddress } : {}) };
-      child.send({ kind: "start", options } satisfies ToFleetProcess);
       firstIndex += this.sizes[i]!;
     }
     await Promise.all(started);
