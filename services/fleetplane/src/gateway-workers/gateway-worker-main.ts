@@ -2,13 +2,20 @@
 // port the cluster primary shares, reporting to agent-service's internal
 // listener with the service token, receiving pushes from NATS or from the
 // primary over its IPC channel. Started and stopped by the primary only.
+import { createClient } from "@connectrpc/connect";
+import { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
+import { startGateway, gatewaySettings, type Gateway } from "@fleetplane/opamp-gateway";
 import { createLogger } from "@fleetplane/platform-node";
-import { startGatewayAlone, type Running } from "../single-services.js";
+import type { PushBus } from "@fleetplane/platform";
+import { internalTransport } from "../internal-transport.js";
+import { choosePushBus } from "../push-bus-choice.js";
 import type { FromGatewayWorker, GatewayWorkerSpec, ToGatewayWorker } from "./gateway-workers.js";
 import { createWorkerChannelPushBus } from "./worker-channel-push-bus.js";
 
 const send = (m: FromGatewayWorker) => process.send?.(m);
-let running: Running | undefined;
+// Only the gateway's modules are loaded (not the services'): a worker's own
+// memory is paid once per worker.
+let running: { gateway: Gateway; bus: PushBus } | undefined;
 let stopping: Promise<void> | undefined;
 
 // Signals to the process group (Ctrl-C, a container stop) reach the workers
@@ -19,7 +26,8 @@ process.on("SIGTERM", () => {});
 
 const stop = () =>
   (stopping ??= (async () => {
-    await running?.close();
+    await running?.gateway.close();
+    await running?.bus.close();
     send({ kind: "stopped" });
     process.exit(0);
   })());
@@ -34,21 +42,21 @@ process.on("message", (m: ToGatewayWorker) => {
 send({ kind: "ready" });
 
 async function start(spec: GatewayWorkerSpec): Promise<void> {
-  const logger = createLogger("opamp-gateway", spec.logLevel).child({ gateway: spec.gatewayId });
+  const logger = createLogger("opamp-gateway", spec.logLevel);
   try {
-    running = await startGatewayAlone({
-      ...spec.settings,
+    const bus = spec.natsUrl ? await choosePushBus({ natsUrl: spec.natsUrl, name: `gateway-${spec.gatewayId}`, logger }) : createWorkerChannelPushBus(process);
+    const gateway = await startGateway({
+      ...gatewaySettings(spec.settings),
       gatewayId: spec.gatewayId,
       host: spec.host,
       port: spec.port,
-      agentServiceUrl: spec.agentServiceUrl,
-      internalToken: spec.internalToken,
-      natsUrl: spec.natsUrl,
-      tls: spec.tls,
-      ...(spec.natsUrl ? {} : { bus: createWorkerChannelPushBus(process) }),
+      agentService: createClient(AgentGatewayService, internalTransport(spec.agentServiceUrl, spec.internalToken)),
+      bus,
       logger,
+      tls: spec.tls,
     });
-    send({ kind: "listening", port: running.port });
+    running = { gateway, bus };
+    send({ kind: "listening", port: gateway.port });
   } catch (err) {
     send({ kind: "failed", error: err instanceof Error ? err.message : String(err) });
     process.exit(1);
