@@ -20,7 +20,9 @@ const TOOLS_BIN = join(process.env.FLEETPLANE_TOOLS_DIR ?? join(homedir(), ".cac
 
 /** The peers built in, by the name given to --peers. */
 export const BUILT_IN_PEERS: Record<string, PeerStart> = {
-  fleetplane: startStandaloneServer,
+  fleetplane: () => startStandaloneServer(),
+  /** Fleetplane standalone with two gateway workers (not in the default set). */
+  "fleetplane-2w": () => startStandaloneServer({ workers: 2 }),
   "opamp-go-server": startOpampGoServer,
   "opamp-example": startOpampExampleServer,
   commander: startCommander,

@@ -20,6 +20,11 @@ Scenarios (default: storm idle steady fanout):
   fanout   a new remote config for each of K agents: admin call to receipt, and to APPLIED recorded
   peers    storm, steady and idle (at --peers-idle-agents) against several OpAMP servers, --rounds
            times, interleaved, a fresh server per run; per-core figures and load averages
+  workers  the scaling curve of --workers: storm and steady with the gateway in the process (0), on 1
+           and on 2 worker processes (--workers-levels)
+  idle100k 100,000 idle WebSocket agents (--idle100k-agents) on standalone with --idle100k-workers
+           gateway workers and as many simulator processes, each from its own 127.0.0.x: server RSS
+           (all processes), and the load of their heartbeats (every 30 s) over --idle100k-seconds
   groups   new-agent cost (server CPU per agent in a connect storm) with 1 and with --groups-count
            groups in the namespace; a group's version change reaching --groups-agents connected
            agents: time until all APPLIED, and server CPU
@@ -40,6 +45,11 @@ Options:
                           e.g. --peer 'mine=ws://127.0.0.1:{port}/v1/opamp ./server --listen 127.0.0.1:{port}'
                           ({port}: a free port)
   --rounds N              rounds of peers (default 2)
+  --workers-levels A,B,.. (default 0,1,2)
+  --idle100k-agents N     (default 100000)
+  --idle100k-workers N    (default 6: 20,000 open files per process here)
+  --idle100k-ramp N       new agents per second, all simulator processes together (default 1500)
+  --idle100k-seconds S    heartbeat window (default 60)
   --sim-processes N       simulator processes for storm, steady, idle, peers (default: the cores)
   --groups-count N        (default 1000)
   --groups-storm-agents N (default 3000)
@@ -60,6 +70,11 @@ const { values, positionals } = parseArgs({
     peer: { type: "string", multiple: true, default: [] },
     rounds: { type: "string", default: "2" },
     "sim-processes": { type: "string" },
+    "workers-levels": { type: "string", default: "0,1,2" },
+    "idle100k-agents": { type: "string", default: "100000" },
+    "idle100k-workers": { type: "string", default: "6" },
+    "idle100k-ramp": { type: "string", default: "1500" },
+    "idle100k-seconds": { type: "string", default: "60" },
     "groups-count": { type: "string", default: "1000" },
     "groups-storm-agents": { type: "string", default: "3000" },
     "groups-agents": { type: "string", default: "10000" },
@@ -144,6 +159,27 @@ for (const scenario of scenarios) {
         idleAgents: Number(values["peers-idle-agents"]),
         report,
       });
+      break;
+    }
+    case "workers": {
+      const { workerScaling } = await import("./workers-scenario.js");
+      const levels = values["workers-levels"]!.split(",").map((x) => Number(x.trim())).filter((n) => Number.isInteger(n) && n >= 0);
+      const { storm, steady } = await workerScaling({ workers: levels, stormAgents: Number(values["storm-agents"]), steadyAgents: Number(values["steady-agents"]), steadySeconds: Number(values["steady-seconds"]) });
+      report("workers-storm", "Connect storm by gateway workers (0: the gateway in the process)", storm);
+      report("workers-steady", "Steady state by gateway workers (0: the gateway in the process)", steady);
+      break;
+    }
+    case "idle100k": {
+      const { idleHundredThousand } = await import("./workers-scenario.js");
+      const workers = Number(values["idle100k-workers"]);
+      const row = await idleHundredThousand({
+        agents: Number(values["idle100k-agents"]),
+        workers,
+        simProcesses: values["sim-processes"] !== undefined ? simulator.processes : workers,
+        rampPerSecond: Number(values["idle100k-ramp"]),
+        heartbeatSeconds: Number(values["idle100k-seconds"]),
+      });
+      report("idle-100k", "Idle WebSocket agents across processes, with their heartbeats", [row]);
       break;
     }
     case "groups": {
