@@ -125,11 +125,11 @@ function builtBinary(link: string, script: string): string {
 /**
  * opamp-go's example server (internal/examples/server at v0.23.0), built by
  * scripts/build-peer-opamp-example-server.sh with its OpAMP listener patched
- * to loopback (127.0.0.1:43220 unless OPAMP_EXAMPLE_LISTEN was set) and TLS
+ * to loopback (127.0.0.1:24320 unless OPAMP_EXAMPLE_LISTEN was set) and TLS
  * off. Run from an empty directory; its web UI is on a free loopback port.
  */
 export async function startOpampExampleServer(): Promise<ServerUnderTest> {
-  const listen = process.env.OPAMP_EXAMPLE_LISTEN ?? "127.0.0.1:43220";
+  const listen = process.env.OPAMP_EXAMPLE_LISTEN ?? "127.0.0.1:24320";
   const candidates = readdirSync(TOOLS_BIN).filter((f) => f.startsWith("opamp-example-server-") && f.endsWith(listen.replace(/[:.]/g, "_")));
   if (candidates.length === 0) throw new PeerSpecError(`no opamp-go example server listening on ${listen} in ${TOOLS_BIN}: build it with scripts/build-peer-opamp-example-server.sh <opamp-go checkout> (see README "Performance")`);
   const cwd = mkdtempSync(join(tmpdir(), "opamp-example-"));

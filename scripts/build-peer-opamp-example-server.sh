@@ -11,14 +11,14 @@
 # example server hard-codes 0.0.0.0:4320 (OpAMP) and 0.0.0.0:4321 (its web UI):
 # this script builds a copy of internal/examples in a temporary directory with
 # the UI on a free loopback port and OpAMP to OPAMP_EXAMPLE_LISTEN
-# (default 127.0.0.1:43220, away from OpAMP's 4320) — the checkout itself is not modified, and nothing
+# (default 127.0.0.1:24320: below the ephemeral port range, so no client socket holds it, and away from OpAMP's 4320) — the checkout itself is not modified, and nothing
 # of its source is copied into this repository. Run it with --no-tls.
 set -euo pipefail
 CHECKOUT=${1:?usage: scripts/build-peer-opamp-example-server.sh <opamp-go checkout at v0.23.0>}
 CHECKOUT=$(cd "$CHECKOUT" && pwd)
 SRC=$CHECKOUT/internal/examples
 [[ -f $SRC/server/opampsrv/opampsrv.go ]] || { echo "build-peer-opamp-example-server: $CHECKOUT has no internal/examples/server" >&2; exit 1; }
-LISTEN=${OPAMP_EXAMPLE_LISTEN:-127.0.0.1:43220}
+LISTEN=${OPAMP_EXAMPLE_LISTEN:-127.0.0.1:24320}
 TOOLS_DIR=${FLEETPLANE_TOOLS_DIR:-$HOME/.cache/fleetplane/tools}
 mkdir -p "$TOOLS_DIR/bin"
 REV=$(git -C "$CHECKOUT" describe --tags --always 2>/dev/null || echo unknown)
