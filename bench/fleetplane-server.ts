@@ -26,14 +26,14 @@ export interface ServerUnderTest {
 }
 
 /** Fleetplane standalone as a child process, logging warnings only; `workers`: --workers N (gateway worker processes). */
-export async function startStandaloneServer(o: { workers?: number } = {}): Promise<ServerUnderTest> {
+export async function startStandaloneServer(o: { workers?: number; args?: string[] } = {}): Promise<ServerUnderTest> {
   const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-bench-"));
   // FLEETPLANE_BENCH_NODE_ARGS adds Node flags to the server, e.g.
   // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under a scenario.
   const nodeArgs = (process.env.FLEETPLANE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
   // New-agent admission off: the bench's agents all come from this one
   // address, and a connect storm measures throughput, not the rate limit.
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN, "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0", ...(o.workers ? ["--workers", String(o.workers)] : [])], {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN, "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0", ...(o.workers ? ["--workers", String(o.workers)] : []), ...(o.args ?? [])], {
     stdio: ["ignore", "inherit", "pipe"],
   });
   // The start-up banner on stderr names both addresses and, on this first

@@ -40,7 +40,8 @@ export async function workerScaling(o: { workers: number[]; stormAgents: number;
  * over `heartbeatSeconds`.
  */
 export async function idleHundredThousand(o: { agents: number; workers: number; simProcesses: number; rampPerSecond: number; heartbeatSeconds: number }): Promise<Row> {
-  const server = await startStandaloneServer({ workers: o.workers });
+  // No connection cap: its default (15,000 per gateway process) is below a sixth of 100,000 plus spread.
+  const server = await startStandaloneServer({ workers: o.workers, args: ["--max-connections", "0"] });
   const fleet = new ProcessFleet({
     url: server.opampWsUrl,
     agents: o.agents,

@@ -96,7 +96,7 @@ const GATEWAY_WORKERS: OptionSpec = {
   name: "workers",
   kind: "number",
   description:
-    "Gateway worker processes sharing the OpAMP port (round-robin), each a gateway of its own (gateway id with -w1, -w2, …); limits on connections and new agents are divided among them. 0: the gateway runs in this process",
+    "Gateway worker processes sharing the OpAMP port (round-robin), each a gateway of its own (gateway id with -w1, -w2, …); the new-agent rates are divided among them, --max-connections holds per worker. 0: the gateway runs in this process",
   default: "0",
 };
 

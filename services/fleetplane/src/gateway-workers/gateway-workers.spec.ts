@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 import { perWorker } from "./gateway-workers.js";
 
 describe("each gateway worker's share of the limits", () => {
-  it("divides connection and new-agent limits, rounding up, and keeps 0 (no limit) and the rest as set", () => {
-    const s = perWorker({ maxConnections: 10_001, newAgentsPerSecond: 100, newAgentsPerSecondPerSource: 0, retryAfterMs: 5_000 }, 4);
-    expect(s).toEqual({ maxConnections: 2_501, newAgentsPerSecond: 25, newAgentsPerSecondPerSource: 0, retryAfterMs: 5_000 });
+  it("divides the new-agent rates (agent-service's protection), rounding up; 0 (no limit), max connections (each process's own) and the rest hold as set", () => {
+    const s = perWorker({ maxConnections: 10_001, newAgentsPerSecond: 101, newAgentsPerSecondPerSource: 0, retryAfterMs: 5_000 }, 4);
+    expect(s).toEqual({ maxConnections: 10_001, newAgentsPerSecond: 26, newAgentsPerSecondPerSource: 0, retryAfterMs: 5_000 });
   });
 
   it("never rounds a limit down to 0, which would mean no limit", () => {

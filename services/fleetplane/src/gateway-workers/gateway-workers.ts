@@ -63,8 +63,10 @@ const RESTART_DELAY_MS = 1_000;
  * gateway replicas; a worker that dies is restarted under a new id and its
  * agents, reconnecting, land on the others.
  *
- * Limits that count agents or new agents (max connections, new agents per
- * second) are divided among the workers, so together they keep the limit set.
+ * The new-agent rate limits protect agent-service, which all workers share:
+ * they are divided among the workers, so together they keep the rate set.
+ * --max-connections protects one gateway process (its open files, its
+ * memory): each worker is one, so it holds per worker.
  */
 export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<GatewayWorkers> {
   if (!cluster.isPrimary) throw new Error("gateway workers are started by the primary process");
@@ -148,12 +150,11 @@ export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<Gat
   };
 }
 
-/** Each worker's share of the limits that count agents (0 stays "no limit"). */
+/** Each worker's share of the new-agent rates (0 stays "no limit"); everything else holds per worker as set. */
 export function perWorker(s: GatewaySettings, count: number): GatewaySettings {
   const share = (n: number | undefined) => (n === undefined || n === 0 ? n : Math.max(1, Math.ceil(n / count)));
   return {
     ...s,
-    ...(s.maxConnections !== undefined ? { maxConnections: share(s.maxConnections) } : {}),
     ...(s.newAgentsPerSecond !== undefined ? { newAgentsPerSecond: share(s.newAgentsPerSecond) } : {}),
     ...(s.newAgentsPerSecondPerSource !== undefined ? { newAgentsPerSecondPerSource: share(s.newAgentsPerSecondPerSource) } : {}),
   };
