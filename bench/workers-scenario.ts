@@ -40,8 +40,10 @@ export async function workerScaling(o: { workers: number[]; stormAgents: number;
  * over `heartbeatSeconds`.
  */
 export async function idleHundredThousand(o: { agents: number; workers: number; simProcesses: number; rampPerSecond: number; heartbeatSeconds: number }): Promise<Row> {
-  // No connection cap: its default (15,000 per gateway process) is below a sixth of 100,000 plus spread.
-  const server = await startStandaloneServer({ workers: o.workers, args: ["--max-connections", "0"] });
+  // Each worker may hold 18,000 (its default 15,000 is too few for a sixth of 100,000 and uneven
+  // accepts, and 20,000 files is the hard cap): an agent refused by a full worker (503) retries and
+  // lands on another.
+  const server = await startStandaloneServer({ workers: o.workers, args: ["--max-connections", "18000"] });
   const fleet = new ProcessFleet({
     url: server.opampWsUrl,
     agents: o.agents,

@@ -158,7 +158,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
       const workers = workerCount(v);
       if (workers === 0) return startGatewayAlone({ gatewayId, ...where, ...settings, logger });
       if (!where.natsUrl) throw new UsageError("--workers needs --nats-url: each worker is a gateway of its own, and pushes reach it over NATS");
-      const running = await startGatewayWorkers({ count: workers, gatewayIdPrefix: gatewayId, base: { ...where, settings, logLevel: String(v["log-level"]) }, logger });
+      const running = await startGatewayWorkers({ count: workers, gatewayIdPrefix: gatewayId, base: { ...where, settings, logLevel: String(v["log-level"]) }, accept: "round-robin", logger });
       return { port: running.port, close: () => running.close() };
     },
   },

@@ -131,6 +131,8 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
         logLevel: o.workers.logLevel,
       },
       pushes: bus,
+      // This process runs agent-service: connections must not wait on it.
+      accept: "workers",
       logger: o.logger.child({ component: "gateway-workers" }),
     });
     opampPort = workers.port;

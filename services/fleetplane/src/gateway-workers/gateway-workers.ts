@@ -45,6 +45,16 @@ export interface GatewayWorkersOptions {
   base: Omit<GatewayWorkerSpec, "gatewayId">;
   /** Standalone: the in-process bus agent-service publishes on; each worker's notices are forwarded over its channel. */
   pushes?: PushBus;
+  /**
+   * Who accepts connections. "round-robin": the primary accepts each one and
+   * hands it to the next worker (even spread; right when the primary has
+   * nothing else to do, as `fleetplane gateway`). "workers": the workers
+   * accept on the shared socket themselves, the least busy first — right in
+   * standalone, where the primary runs agent-service: there a busy primary
+   * queued connections it could not hand off fast enough and ran out of open
+   * files (seen at 3,000 agents of a 100,000-agent ramp).
+   */
+  accept: "round-robin" | "workers";
   logger: Logger;
 }
 
@@ -54,10 +64,9 @@ const STOP_TIMEOUT_MS = 30_000;
 const RESTART_DELAY_MS = 1_000;
 
 /**
- * The gateway's socket work on several processes (Node's cluster module,
- * round-robin: the primary accepts each connection and hands it to the next
- * worker, so agents spread evenly and every core parses, answers and holds
- * sockets). Each worker is a whole gateway with its own gateway id — its own
+ * The gateway's socket work on several processes (Node's cluster module:
+ * the workers share the OpAMP port, so every core parses, answers and holds
+ * sockets; see `accept` for who accepts). Each worker is a whole gateway with its own gateway id — its own
  * lease, its own push subject, its own connections in agent-service — so
  * agent state stays in the one agent-service, exactly as with separate
  * gateway replicas; a worker that dies is restarted under a new id and its
@@ -70,9 +79,8 @@ const RESTART_DELAY_MS = 1_000;
  */
 export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<GatewayWorkers> {
   if (!cluster.isPrimary) throw new Error("gateway workers are started by the primary process");
-  // Round-robin (Node's default on Linux, not on Windows): the OS would
-  // otherwise wake whichever worker it likes and load them unevenly.
-  cluster.schedulingPolicy = cluster.SCHED_RR;
+  // Set before the first fork (it is read then, once per process).
+  cluster.schedulingPolicy = o.accept === "round-robin" ? cluster.SCHED_RR : cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: process.execArgv, silent: false });
   const settings = perWorker(o.base.settings, o.count);
   const live = new Map<number, { worker: Worker; gatewayId: string; pushes?: PushSubscription }>();
@@ -141,7 +149,7 @@ export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<Gat
     await close();
     throw err;
   }
-  o.logger.info({ workers: o.count, port }, "gateway workers listening (round-robin)");
+  o.logger.info({ workers: o.count, port, accept: o.accept }, "gateway workers listening");
   return {
     port,
     gatewayIds: () => [...live.values()].map((e) => e.gatewayId),
