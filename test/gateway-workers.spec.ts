@@ -50,7 +50,7 @@ describe("standalone with gateway workers", () => {
         }
       });
     });
-    await eventually(() => key, 10_000, "the admin key banner");
+    await eventually(() => key || undefined, 10_000, "the admin key banner");
     const transport = createConnectTransport({ baseUrl: apiUrl, httpVersion: "1.1", interceptors: [bearer(key)] });
     api = { agents: createClient(AgentService, transport), connections: createClient(ConnectionService, transport) };
     for (let i = 0; i < MAX_AGENTS; i++) {
