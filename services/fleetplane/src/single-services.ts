@@ -5,7 +5,7 @@ import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/co
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { startGateway, gatewaySettings, type GatewaySettings } from "@fleetplane/opamp-gateway";
 import { startApiServer, startInternalServer, type TlsFiles } from "@fleetplane/platform-node";
-import { UsageError, type Logger, type PushBus } from "@fleetplane/platform";
+import { UsageError, type Logger } from "@fleetplane/platform";
 import { adminAccess, type AdminAccessSettings } from "./admin-access-choice.js";
 import { chooseCertificateSigner, type CsrSettings } from "./certificate-authority-choice.js";
 import { consoleWeb } from "./console-choice.js";
@@ -148,11 +148,9 @@ export async function startGatewayAlone(
       natsUrl?: string | undefined;
       /** TLS on the OpAMP port; plain HTTP without. */
       tls?: TlsFiles | undefined;
-      /** Where pushes come from when not NATS (a gateway worker: its channel to the primary). */
-      bus?: PushBus;
     },
 ): Promise<Running> {
-  const bus = o.bus ?? (await choosePushBus({ natsUrl: o.natsUrl, name: `gateway-${o.gatewayId}`, logger: o.logger, alone: true }));
+  const bus = await choosePushBus({ natsUrl: o.natsUrl, name: `gateway-${o.gatewayId}`, logger: o.logger, alone: true });
   const gateway = await startGateway({
     ...gatewaySettings(o),
     gatewayId: o.gatewayId,
