@@ -13,8 +13,8 @@ import { connectStorm, steadyState } from "./scenarios.js";
  */
 export async function runAb(o: { base: string; rounds: number; stormAgents: number; steadyAgents: number; steadySeconds: number; report: (scenario: string, title: string, rows: Row[]) => void }) {
   const targets: Array<{ label: string; start: () => Promise<ServerUnderTest> }> = [
-    { label: "A (base)", start: () => startStandaloneServer(o.base, "fleetplane A (base)") },
-    { label: "B (this build)", start: () => startStandaloneServer(undefined, "fleetplane B (this build)") },
+    { label: "A (base)", start: () => startStandaloneServer({ checkout: o.base, name: "fleetplane A (base)" }) },
+    { label: "B (this build)", start: () => startStandaloneServer({ name: "fleetplane B (this build)" }) },
     { label: "Go peer", start: startOpampGoServer },
   ];
   const rows: Row[] = [];

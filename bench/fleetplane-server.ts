@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -20,6 +20,8 @@ export interface ServerUnderTest {
   apiKey?: string;
   /** The process holding agent sockets (for per-connection memory). */
   gatewayPid: number;
+  /** The processes holding agent sockets when not just gatewayPid (gateway workers). */
+  socketPids?: number[];
   /** Every process of the deployment (for CPU and memory totals). */
   pids: number[];
   stop(): Promise<void>;
@@ -27,23 +29,24 @@ export interface ServerUnderTest {
 
 /**
  * Fleetplane standalone as a child process, logging warnings only; built
- * from `checkout` (default: this one), so that `pnpm bench ab` can run
- * another build of the project beside this one.
+ * from `o.checkout` (default: this one), so that `pnpm bench ab` can run
+ * another build of the project beside this one; `workers`: --workers N
+ * (gateway worker processes).
  */
-export async function startStandaloneServer(checkout = ROOT, name = "fleetplane (standalone)"): Promise<ServerUnderTest> {
+export async function startStandaloneServer(o: { workers?: number; args?: string[]; checkout?: string; name?: string } = {}): Promise<ServerUnderTest> {
   const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-bench-"));
   // FLEETPLANE_BENCH_NODE_ARGS adds Node flags to the server, e.g.
   // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under a scenario.
   const nodeArgs = (process.env.FLEETPLANE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
   // New-agent admission off: the bench's agents all come from this one
   // address, and a connect storm measures throughput, not the rate limit.
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", mainOf(checkout), "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0"], {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", mainOf(o.checkout ?? ROOT), "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0", ...(o.workers ? ["--workers", String(o.workers)] : []), ...(o.args ?? [])], {
     stdio: ["ignore", "inherit", "pipe"],
   });
   // The start-up banner on stderr names both addresses and, on this first
   // start of an empty store, the admin key (info logs are off).
   const urls = await new Promise<{ opamp: string; api: string; key: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("Fleetplane standalone did not start within 30 s")), 30_000);
+    const timer = setTimeout(() => reject(new Error("Fleetplane standalone did not start within 120 s")), 120_000);
     child.once("exit", (code) => reject(new Error(`Fleetplane standalone exited with ${code}`)));
     let opamp = "";
     let api = "";
@@ -62,18 +65,30 @@ export async function startStandaloneServer(checkout = ROOT, name = "fleetplane 
       if (!o && !a && !k && line.trim()) process.stderr.write(`[fleetplane] ${line}\n`);
     });
   });
+  const workers = o.workers ? gatewayWorkerPids(child.pid!) : [];
   return {
-    name,
+    name: o.name ?? (o.workers ? `fleetplane (standalone, ${o.workers} worker${o.workers > 1 ? "s" : ""})` : "fleetplane (standalone)"),
     opampWsUrl: urls.opamp,
     apiUrl: urls.api,
     apiKey: urls.key,
-    gatewayPid: child.pid!,
-    pids: [child.pid!],
+    gatewayPid: workers[0] ?? child.pid!,
+    ...(o.workers ? { socketPids: workers } : {}),
+    pids: [child.pid!, ...workers],
     async stop() {
       await stopChild(child, "SIGTERM", 20_000);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The gateway worker processes of a standalone process (its children running gateway-worker-main). */
+function gatewayWorkerPids(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number)
+    .filter((c) => readFileSync(`/proc/${c}/cmdline`, "utf8").includes("gateway-worker-main"));
 }
 
 /** Fleetplane distributed: 2 gateways, agent-service, command-service, NATS, FerretDB (agents use gateway A). */

@@ -7,8 +7,8 @@ import type { ServerUnderTest } from "./fleetplane-server.js";
 /**
  * The Go peer: a thin OpAMP server of ours on opamp-go's `server` package
  * (tools/go/opamp-go-server), keeping agent state in memory like opamp-go's
- * example server. The example server itself and OpAMP Commander are not
- * served by this machine's Go module proxy, so they cannot be built here.
+ * example server. (opamp-go's example server and OpAMP Commander are
+ * built from their repositories: peer-servers.ts.)
  */
 export async function startOpampGoServer(): Promise<ServerUnderTest> {
   const binary = process.env.FLEETPLANE_OPAMP_GO_SERVER || (await ensureTool("opamp-go-server", "FLEETPLANE_OPAMP_GO_SERVER"));

@@ -7,22 +7,27 @@
  * table and writes JSON under bench/results/.
  */
 import { parseArgs } from "node:util";
-import { connectStorm, idleHold, pushFanout, steadyState } from "./scenarios.js";
+import { connectStorm, idleHold, pushFanout, simulator, steadyState } from "./scenarios.js";
 import { startDistributedServer, startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
 import { printTable, round, saveResult, type Row } from "./report.js";
 
-const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers|groups|groups-change|rollout ...] [options]
+const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers|ab|workers|idle100k|groups|groups-change|rollout ...] [options]
 
 Scenarios (default: storm idle steady fanout):
   storm    N agents connect at once and send a full first report: time until all are answered
   idle     gateway RSS per idle WebSocket agent at growing fleet sizes
   steady   status reports per second (closed loop) with reply latency, standalone and distributed
   fanout   a new remote config for each of K agents: admin call to receipt, and to APPLIED recorded
-  peers    storm, steady and idle (at --peers-idle-agents) against Fleetplane and a Go server on
-           opamp-go's server package (tools/go/opamp-go-server), with the ratio table
+  peers    storm, steady and idle (at --peers-idle-agents) against several OpAMP servers, --rounds
+           times, interleaved, a fresh server per run; per-core figures and load averages
   ab       storm and steady alternated over --ab-rounds rounds between the build at --ab-base
            (a checkout, e.g. a git worktree of the branch point), this build and the Go peer:
            server CPU per new agent and per report, each build against the Go peer
+  workers  the scaling curve of --workers: storm and steady with the gateway in the process (0), on 1
+           and on 2 worker processes (--workers-levels)
+  idle100k 100,000 idle WebSocket agents (--idle100k-agents) on standalone with --idle100k-workers
+           gateway workers and as many simulator processes, each from its own 127.0.0.x: server RSS
+           (all processes), and the load of their heartbeats (every 30 s) over --idle100k-seconds
   groups   new-agent cost (server CPU per agent in a connect storm) with 1 and with --groups-count
            groups in the namespace; a group's version change reaching --groups-agents connected
            agents: time until all APPLIED, and server CPU
@@ -40,6 +45,20 @@ Options:
   --fanout-k A,B,...      (default 1,1000,10000)
   --modes M,...           standalone,distributed for steady (default both)
   --peers-idle-agents N   (default 10000)
+  --peers A,B,...         built-in peers: fleetplane, opamp-go-server (ours, tools/go), opamp-example
+                          (opamp-go's example server), commander (OpAMP Commander); default all four.
+                          The last two are built from their repositories (README "Performance").
+  --peer NAME=SPEC        another server (repeatable): SPEC is a ws:// endpoint of a running server
+                          (its process is found by its port), or an endpoint and a command to start it,
+                          e.g. --peer 'mine=ws://127.0.0.1:{port}/v1/opamp ./server --listen 127.0.0.1:{port}'
+                          ({port}: a free port)
+  --rounds N              rounds of peers (default 2)
+  --workers-levels A,B,.. (default 0,1,2)
+  --idle100k-agents N     (default 100000)
+  --idle100k-workers N    (default 6: 20,000 open files per process here)
+  --idle100k-ramp N       new agents per second, all simulator processes together (default 1500)
+  --idle100k-seconds S    heartbeat window (default 60)
+  --sim-processes N       simulator processes for storm, steady, idle, peers (default: the cores)
   --groups-count N        (default 1000)
   --ab-base DIR           the other checkout for ab (required for ab)
   --ab-rounds N           (default 3)
@@ -62,6 +81,15 @@ const { values, positionals } = parseArgs({
     "fanout-k": { type: "string", default: "1,1000,10000" },
     modes: { type: "string", default: "standalone,distributed" },
     "peers-idle-agents": { type: "string", default: "10000" },
+    peers: { type: "string", default: "fleetplane,opamp-go-server,opamp-example,commander" },
+    peer: { type: "string", multiple: true, default: [] },
+    rounds: { type: "string", default: "2" },
+    "sim-processes": { type: "string" },
+    "workers-levels": { type: "string", default: "0,1,2" },
+    "idle100k-agents": { type: "string", default: "100000" },
+    "idle100k-workers": { type: "string", default: "6" },
+    "idle100k-ramp": { type: "string", default: "1500" },
+    "idle100k-seconds": { type: "string", default: "60" },
     "groups-count": { type: "string", default: "1000" },
     "ab-base": { type: "string", default: "" },
     "ab-rounds": { type: "string", default: "3" },
@@ -78,6 +106,14 @@ const { values, positionals } = parseArgs({
 if (values.help) {
   process.stdout.write(HELP);
   process.exit(0);
+}
+if (values["sim-processes"] !== undefined) {
+  const n = Number(values["sim-processes"]);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`--sim-processes must be a whole number of at least 1, got ${values["sim-processes"]}\n`);
+    process.exit(2);
+  }
+  simulator.processes = n;
 }
 const numbers = (s: string) => s.split(",").map((x) => Number(x.trim())).filter((n) => n > 0);
 const scenarios = positionals.length > 0 ? positionals : ["storm", "idle", "steady", "fanout"];
@@ -126,7 +162,19 @@ for (const scenario of scenarios) {
     }
     case "peers": {
       const { runPeers } = await import("./peers-scenario.js");
+      const { BUILT_IN_PEERS, peerFromSpec } = await import("./peer-servers.js");
+      const peers = values.peers!.split(",").filter(Boolean).map((name) => {
+        const start = BUILT_IN_PEERS[name];
+        if (!start) {
+          process.stderr.write(`--peers: unknown peer "${name}" (built in: ${Object.keys(BUILT_IN_PEERS).join(", ")}; others with --peer NAME=SPEC)\n`);
+          process.exit(2);
+        }
+        return { name, start };
+      });
+      for (const spec of values.peer ?? []) peers.push(peerFromSpec(spec));
       await runPeers({
+        peers,
+        rounds: Number(values.rounds),
         stormAgents: Number(values["storm-agents"]),
         steadyAgents: Number(values["steady-agents"]),
         steadySeconds: Number(values["steady-seconds"]),
@@ -149,6 +197,27 @@ for (const scenario of scenarios) {
         steadySeconds: Number(values["steady-seconds"]),
         report,
       });
+      break;
+    }
+    case "workers": {
+      const { workerScaling } = await import("./workers-scenario.js");
+      const levels = values["workers-levels"]!.split(",").map((x) => Number(x.trim())).filter((n) => Number.isInteger(n) && n >= 0);
+      const { storm, steady } = await workerScaling({ workers: levels, stormAgents: Number(values["storm-agents"]), steadyAgents: Number(values["steady-agents"]), steadySeconds: Number(values["steady-seconds"]) });
+      report("workers-storm", "Connect storm by gateway workers (0: the gateway in the process)", storm);
+      report("workers-steady", "Steady state by gateway workers (0: the gateway in the process)", steady);
+      break;
+    }
+    case "idle100k": {
+      const { idleHundredThousand } = await import("./workers-scenario.js");
+      const workers = Number(values["idle100k-workers"]);
+      const row = await idleHundredThousand({
+        agents: Number(values["idle100k-agents"]),
+        workers,
+        simProcesses: values["sim-processes"] !== undefined ? simulator.processes : workers,
+        rampPerSecond: Number(values["idle100k-ramp"]),
+        heartbeatSeconds: Number(values["idle100k-seconds"]),
+      });
+      report("idle-100k", "Idle WebSocket agents across processes, with their heartbeats", [row]);
       break;
     }
     case "groups": {

@@ -3,9 +3,10 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { bearer } from "../test/support/admin-key.js";
 import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import { RemoteConfigState } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { Fleet, type FleetOptions, LatencyHistogram } from "@fleetplane/simulator";
+import { cpus, loadavg } from "node:os";
+import { Fleet, type FleetOptions, LatencyHistogram, ProcessFleet, type ProcessFleetOptions } from "@fleetplane/simulator";
 import type { ServerUnderTest } from "./fleetplane-server.js";
-import { processStats, totalStats } from "./proc-stats.js";
+import { totalStats } from "./proc-stats.js";
 import { mb, round, type Row } from "./report.js";
 
 const IDLE_MS = 300_000; // agents that only connect and stay quiet
@@ -25,22 +26,58 @@ export function fleetFor(server: ServerUnderTest, o: Partial<FleetOptions> & { a
   });
 }
 
-const progress = (what: string, fleet: Fleet, target: number) =>
+/** How the simulator runs for storm, steady and idle (pnpm bench --sim-processes). */
+export const simulator = { processes: cpus().length };
+
+/** The same agents as fleetFor, spread over the simulator's processes. */
+function processFleetFor(server: ServerUnderTest, o: Partial<ProcessFleetOptions> & { agents: number }): ProcessFleet {
+  return new ProcessFleet({
+    url: server.opampWsUrl,
+    transport: "ws",
+    intervalMs: IDLE_MS,
+    jitter: 0.1,
+    closedLoop: false,
+    gzip: false,
+    failMarker: "",
+    rampPerSecond: 0,
+    processes: simulator.processes,
+    ...o,
+  });
+}
+
+const progress = (what: string, fleet: ProcessFleet, target: number) =>
   setInterval(() => {
-    const s = fleet.snapshot();
-    process.stderr.write(`  ${what}: answered ${s.firstReplies}/${target}, connected ${s.connected}, msg/s ${s.messagesPerSecond}, errors ${s.errorResponses + s.transportErrors + s.connectFailures}\n`);
+    void fleet.collect().then(
+      (s) => process.stderr.write(`  ${what}: answered ${s.firstReplies}/${target}, connected ${s.connected}, errors ${s.errorResponses + s.transportErrors + s.connectFailures}\n`),
+      () => {},
+    );
   }, 2_000);
 
-/** 1. N agents connect at once and send a full first report: time until all are answered. */
+/**
+ * What the simulator itself spent: its cores busy, and a flag when it used
+ * more than 80 % of the cores it had (min(processes, cores)) — then the
+ * simulator, not the server, may have been the limit of the run.
+ */
+export function simulatorLoad(fleet: ProcessFleet, cpuMs: number, seconds: number): Row {
+  const busy = cpuMs / 1000 / seconds;
+  const cores = Math.min(fleet.processes, cpus().length);
+  return { "sim procs": fleet.processes, "sim cores busy": round(busy, 2), "sim limit?": busy > 0.8 * cores ? "SIM >80%" : "ok" };
+}
+
+/** The 1-minute load average at the end of a run (other work on the machine shows here). */
+const loadAverage = () => round(loadavg()[0]!, 2);
+
+/** 1. N agents connect at once and send a full first report: time until all are answered, server CPU per new agent. */
 export async function connectStorm(server: ServerUnderTest, agents: number): Promise<Row> {
+  const fleet = processFleetFor(server, { agents, rampPerSecond: 0 });
   const before = totalStats(server.pids);
-  const fleet = fleetFor(server, { agents, rampPerSecond: 0 });
-  const tick = progress("connect storm", fleet, agents);
   const t0 = performance.now();
   let seconds = NaN;
+  let tick: NodeJS.Timeout | undefined;
   try {
     await fleet.start();
-    await fleet.whenFirstReplies(agents, 120_000);
+    tick = progress("connect storm", fleet, agents);
+    await fleet.whenAllAnswered(120_000);
     seconds = (performance.now() - t0) / 1000;
   } catch (err) {
     process.stderr.write(`  connect storm: ${(err as Error).message}\n`);
@@ -48,71 +85,92 @@ export async function connectStorm(server: ServerUnderTest, agents: number): Pro
     clearInterval(tick);
   }
   const after = totalStats(server.pids);
-  const s = fleet.snapshot();
-  fleet.stop();
+  const elapsed = (performance.now() - t0) / 1000;
+  const s = await fleet.collect();
+  const simCpu = totalStats(fleet.pids).cpuMs;
+  await fleet.stop();
+  const serverCpuMs = after.cpuMs - before.cpuMs;
   return {
     server: server.name,
     agents,
     answered: s.firstReplies,
     seconds: round(seconds, 2),
     "agents/s": round(s.firstReplies / seconds, 0),
-    "first reply p50 ms": s.latencyMs.p50,
-    "p99 ms": s.latencyMs.p99,
+    "first reply p50 ms": s.latency.summary().p50,
+    "p99 ms": s.latency.summary().p99,
     errors: s.errorResponses + s.transportErrors + s.connectFailures,
-    "server cpu s": round((after.cpuMs - before.cpuMs) / 1000, 2),
+    "server cpu s": round(serverCpuMs / 1000, 2),
+    "server cpu µs per agent": Math.round((serverCpuMs * 1000) / Math.max(1, s.firstReplies)),
     "server rss MiB": mb(after.rssBytes),
+    ...simulatorLoad(fleet, simCpu, elapsed),
+    "load avg": loadAverage(),
   };
 }
 
-/** 2. Memory of the process holding the sockets, per idle WebSocket agent, at growing fleet sizes. */
+/** 2. Memory of the processes holding the sockets, per idle WebSocket agent, at growing fleet sizes. */
 export async function idleHold(server: ServerUnderTest, levels: number[]): Promise<Row[]> {
   const rows: Row[] = [];
-  const fleets: Fleet[] = [];
-  const base = processStats(server.gatewayPid).rssBytes;
+  const fleets: ProcessFleet[] = [];
+  const holders = server.socketPids ?? [server.gatewayPid];
+  const base = totalStats(holders).rssBytes;
+  const baseAll = totalStats(server.pids).rssBytes;
   let held = 0;
   try {
     for (const level of levels) {
-      const fleet = fleetFor(server, { agents: level - held, rampPerSecond: 2_000 });
+      const fleet = processFleetFor(server, { agents: level - held, rampPerSecond: 2_000 });
       fleets.push(fleet);
+      await fleet.start();
       const tick = progress(`idle hold → ${level}`, fleet, level - held);
       try {
-        await fleet.start();
-        await fleet.whenFirstReplies(level - held, 180_000);
+        await fleet.whenAllAnswered(180_000);
       } finally {
         clearInterval(tick);
       }
       held = level;
       await new Promise((r) => setTimeout(r, 3_000)); // let allocations settle
-      const rss = processStats(server.gatewayPid).rssBytes;
-      const connected = fleets.reduce((n, f) => n + f.stats.connected, 0);
-      rows.push({ server: server.name, agents: level, connected, "gateway rss MiB": mb(rss), "KiB per agent": round((rss - base) / 1024 / level, 1) });
+      const rss = totalStats(holders).rssBytes;
+      const all = totalStats(server.pids).rssBytes;
+      let connected = 0;
+      for (const f of fleets) connected += (await f.collect()).connected;
+      rows.push({
+        server: server.name,
+        agents: level,
+        connected,
+        "socket holders rss MiB": mb(rss),
+        "KiB per agent": round((rss - base) / 1024 / level, 1),
+        "server rss MiB (all)": mb(all),
+        "server KiB per agent (all)": round((all - baseAll) / 1024 / level, 1),
+        "load avg": loadAverage(),
+      });
     }
   } catch (err) {
     process.stderr.write(`  idle hold: ${(err as Error).message}\n`);
   } finally {
-    for (const f of fleets) f.stop();
+    for (const f of fleets) await f.stop();
   }
   return rows;
 }
 
-/** 3. Status reports per second, closed loop: every agent sends its next report when the reply arrives. */
+/** 3. Status reports per second, closed loop (every agent sends its next report when the reply arrives), and per server core-second. */
 export async function steadyState(server: ServerUnderTest, agents: number, seconds: number): Promise<Row> {
-  const fleet = fleetFor(server, { agents, closedLoop: true, rampPerSecond: 2_000 });
+  const fleet = processFleetFor(server, { agents, closedLoop: true, rampPerSecond: 2_000 });
   await fleet.start();
-  await fleet.whenFirstReplies(agents, 120_000);
+  await fleet.whenAllAnswered(120_000);
   await new Promise((r) => setTimeout(r, 3_000)); // warm-up
   fleet.resetLatency();
+  const first = await fleet.collect();
   const before = totalStats(server.pids);
-  const received0 = fleet.stats.received;
-  const errors0 = fleet.stats.errorResponses + fleet.stats.transportErrors;
+  const simBefore = totalStats(fleet.pids).cpuMs;
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
+  const last = await fleet.collect();
   const elapsed = (performance.now() - t0) / 1000;
-  const received = fleet.stats.received - received0;
   const after = totalStats(server.pids);
-  const latency = fleet.stats.latency.summary();
-  const errors = fleet.stats.errorResponses + fleet.stats.transportErrors - errors0;
-  fleet.stop();
+  const simCpu = totalStats(fleet.pids).cpuMs - simBefore;
+  await fleet.stop();
+  const received = last.received - first.received;
+  const latency = last.latency.summary();
+  const serverCoreSeconds = (after.cpuMs - before.cpuMs) / 1000;
   return {
     server: server.name,
     agents,
@@ -120,9 +178,13 @@ export async function steadyState(server: ServerUnderTest, agents: number, secon
     "reports/s": Math.round(received / elapsed),
     "p50 ms": latency.p50,
     "p99 ms": latency.p99,
-    errors,
-    "server cores busy": round((after.cpuMs - before.cpuMs) / 1000 / elapsed, 2),
+    errors: last.errorResponses + last.transportErrors - first.errorResponses - first.transportErrors,
+    "server cores busy": round(serverCoreSeconds / elapsed, 2),
+    "reports per server core-s": Math.round(received / Math.max(0.001, serverCoreSeconds)),
+    "µs server cpu per report": round((serverCoreSeconds * 1e6) / Math.max(1, received), 1),
     "server rss MiB": mb(after.rssBytes),
+    ...simulatorLoad(fleet, simCpu, elapsed),
+    "load avg": loadAverage(),
   };
 }
 

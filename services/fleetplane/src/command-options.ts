@@ -96,6 +96,15 @@ const CUSTOM_CAPABILITIES: OptionSpec = {
   default: "",
 };
 
+/** The gateway's socket work on several processes (gateway-workers/gateway-workers.ts). */
+const GATEWAY_WORKERS: OptionSpec = {
+  name: "workers",
+  kind: "number",
+  description:
+    "Gateway worker processes sharing the OpAMP port (round-robin), each a gateway of its own (gateway id with -w1, -w2, …); the new-agent rates are divided among them, --max-connections holds per worker. 0: the gateway runs in this process",
+  default: "0",
+};
+
 export const STANDALONE_OPTIONS: OptionSpec[] = [
   { name: "data-dir", kind: "string", description: "Directory of the embedded store", default: ".data/fleetplane" },
   { name: "opamp-host", kind: "string", description: "Address OpAMP listens on", default: "127.0.0.1" },
@@ -107,6 +116,7 @@ export const STANDALONE_OPTIONS: OptionSpec[] = [
   ...AGENT_AUTH_OPTIONS,
   ...OPAMP_TLS_OPTIONS,
   ...GATEWAY_LIMIT_OPTIONS,
+  GATEWAY_WORKERS,
   ...CSR_OPTIONS,
   HEARTBEAT_OFFER,
   CUSTOM_CAPABILITIES,
@@ -162,6 +172,7 @@ export const COMMAND_OPTIONS = {
     ...AGENT_AUTH_OPTIONS,
     ...OPAMP_TLS_OPTIONS,
     ...GATEWAY_LIMIT_OPTIONS,
+    GATEWAY_WORKERS,
   ],
 } satisfies Record<string, OptionSpec[]>;
 

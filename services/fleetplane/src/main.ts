@@ -14,6 +14,7 @@ import { internalClientOf, internalListenerOf } from "./internal-listener-choice
 import { runAdminCommand } from "./admin-command.js";
 import { agentRetentionOf } from "./agent-retention-choice.js";
 import { agentAuthOf } from "./agent-auth-choice.js";
+import { startGatewayWorkers } from "./gateway-workers/gateway-workers.js";
 import { opampTlsOf } from "./opamp-tls-choice.js";
 import { InvalidTrustedProxyError, TrustedProxies, type AgentAuthMode, type GatewaySettings } from "@fleetplane/opamp-gateway";
 import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service";
@@ -86,6 +87,12 @@ function customCapabilities(v: Record<string, unknown>) {
   }
 }
 
+function workerCount(v: Record<string, unknown>): number {
+  const n = Number(v.workers);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--workers must be a whole number (0: the gateway in this process), got ${String(v.workers)}`);
+  return n;
+}
+
 function heartbeatOffer(v: Record<string, unknown>): number {
   const n = Number(v["heartbeat-interval-seconds"]);
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`--heartbeat-interval-seconds must be a whole number of seconds (0: offer none), got ${String(v["heartbeat-interval-seconds"])}`);
@@ -152,20 +159,16 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
   gateway: {
     summary: "Runs opamp-gateway alone: OpAMP for agents, agent-service over Connect, pushes from NATS.",
     options: COMMAND_OPTIONS.gateway,
-    start: (v, logger) =>
-      startGatewayAlone({
-        gatewayId: gatewayIdOption(optional(v["gateway-id"])),
-        host: String(v.host),
-        port: Number(v.port),
-        agentServiceUrl: String(v["agent-service-url"]),
-        internal: internalClientOf(v, ["agent-service-url"]),
-        natsUrl: optional(v["nats-url"]),
-        leaseSeconds: Number(v["lease-seconds"]),
-        ...gatewayLimits(v),
-        agentAuth: agentAuthOf(v, String(v.host), opampTlsOf(v), logger),
-        tls: opampTlsOf(v),
-        logger,
-      }),
+    start: async (v, logger) => {
+      const gatewayId = gatewayIdOption(optional(v["gateway-id"]));
+      const settings: GatewaySettings = { leaseSeconds: Number(v["lease-seconds"]), ...gatewayLimits(v), agentAuth: agentAuthOf(v, String(v.host), opampTlsOf(v), logger) };
+      const where = { host: String(v.host), port: Number(v.port), agentServiceUrl: String(v["agent-service-url"]), internal: internalClientOf(v, ["agent-service-url"]), natsUrl: optional(v["nats-url"]), tls: opampTlsOf(v) };
+      const workers = workerCount(v);
+      if (workers === 0) return startGatewayAlone({ gatewayId, ...where, ...settings, logger });
+      if (!where.natsUrl) throw new UsageError("--workers needs --nats-url: each worker is a gateway of its own, and pushes reach it over NATS");
+      const running = await startGatewayWorkers({ count: workers, gatewayIdPrefix: gatewayId, base: { ...where, settings, logLevel: String(v["log-level"]) }, accept: "round-robin", logger });
+      return { port: running.port, close: () => running.close() };
+    },
   },
 };
 
@@ -260,6 +263,7 @@ async function main(argv: string[]): Promise<number> {
     heartbeatIntervalSeconds: heartbeatOffer(values),
     customCapabilities: customCapabilities(values),
     agentRetentionMs: agentRetentionOf(values),
+    workers: { count: workerCount(values), logLevel: String(values["log-level"]) },
     logger,
   }), values);
   logger.info(

@@ -1,17 +1,17 @@
-import { createClient, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createClient } from "@connectrpc/connect";
 import { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { CommandService } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { startGateway, gatewaySettings, type GatewaySettings } from "@fleetplane/opamp-gateway";
-import { serviceTokenClientInterceptor, startApiServer, startInternalServer, traceClientInterceptor, type TlsFiles } from "@fleetplane/platform-node";
+import { startApiServer, startInternalServer, type TlsFiles } from "@fleetplane/platform-node";
 import { UsageError, type Logger } from "@fleetplane/platform";
 import { adminAccess, type AdminAccessSettings } from "./admin-access-choice.js";
 import { chooseCertificateSigner, type CsrSettings } from "./certificate-authority-choice.js";
 import { consoleWeb } from "./console-choice.js";
 import type { InternalClientSettings, InternalListenerSettings } from "./internal-listener-choice.js";
 import { choosePushBus } from "./push-bus-choice.js";
+import { internalTransport } from "./internal-transport.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 import { openStores } from "./stores.js";
 
@@ -20,16 +20,6 @@ export interface Running {
   port: number;
   close(): Promise<void>;
 }
-
-/**
- * A client transport to another service's internal listener: HTTP/2, the
- * trace (W3C trace context) when tracing is on, the service token, and for
- * https:// the CAs the listener's certificate is checked against.
- */
-const internalTransport = (baseUrl: string, client: InternalClientSettings) => {
-  const interceptors: Interceptor[] = [traceClientInterceptor, ...(client.token ? [serviceTokenClientInterceptor(client.token)] : [])];
-  return createConnectTransport({ baseUrl, httpVersion: "2", interceptors, ...(client.ca ? { nodeOptions: { ca: client.ca } } : {}) });
-};
 
 interface Listen {
   host: string;

@@ -5,7 +5,7 @@ import { firstAdminKey, type AccessRepository } from "@fleetplane/access";
 import type { CustomCapabilities } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { AgentStore } from "@fleetplane/agent-service";
 import { startGateway, type Gateway, gatewaySettings, type GatewaySettings } from "@fleetplane/opamp-gateway";
-import { startApiServer, type DualProtocolServer, createInProcessPushBus, createInProcessTransport, type TlsFiles } from "@fleetplane/platform-node";
+import { startApiServer, startInternalServer, type DualProtocolServer, createInProcessPushBus, createInProcessTransport, type TlsFiles } from "@fleetplane/platform-node";
 import { isLoopbackAddress, type Logger } from "@fleetplane/platform";
 import { adminAccess, type AdminAccessSettings } from "./admin-access-choice.js";
 import { randomBytes } from "node:crypto";
@@ -13,6 +13,7 @@ import { chooseCertificateSigner, type CsrSettings } from "./certificate-authori
 import { consoleWeb } from "./console-choice.js";
 import { agentServiceModule, commandServiceModule } from "./service-modules.js";
 import { openStores } from "./stores.js";
+import { startGatewayWorkers, type GatewayWorkers } from "./gateway-workers/gateway-workers.js";
 
 /** The whole control plane in one process; how its gateway treats agents as in GatewaySettings. */
 export interface StandaloneOptions extends GatewaySettings {
@@ -45,6 +46,12 @@ export interface StandaloneOptions extends GatewaySettings {
    * make their own keys turn it off.
    */
   firstAdminKey?: boolean;
+  /**
+   * The gateway on this many worker processes (gateway-workers.ts), reaching
+   * agent-service over an internal listener on loopback with a token made at
+   * start; default none: the gateway runs in this process.
+   */
+  workers?: { count: number; logLevel: string };
   logger: Logger;
 }
 
@@ -52,7 +59,10 @@ export interface Standalone {
   opampPort: number;
   apiPort: number;
   gatewayId: string;
-  gateway: Gateway;
+  /** The in-process gateway; undefined with gateway workers (see `workers`). */
+  gateway: Gateway | undefined;
+  /** The gateway workers, when started with some. */
+  workers: GatewayWorkers | undefined;
   agents: AgentStore;
   /** Keys, role bindings and access events (tests make their keys here). */
   access: AccessRepository;
@@ -104,20 +114,54 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
   if (reaped > 0) o.logger.warn({ agents: reaped }, "the previous process did not stop cleanly: its agents are marked disconnected");
 
   const gatewayId = o.gatewayId ?? `standalone-${randomBytes(4).toString("hex")}`;
-  const gateway = await startGateway({
-    ...gatewaySettings(o),
-    // A new id per start: if the last run died without cleaning up, its
-    // lease runs out and its agents are marked disconnected.
-    gatewayId,
-    host: o.host,
-    port: o.opampPort,
-    agentService: createClient(AgentGatewayService, agentTransport),
-    bus,
-    logger: o.logger.child({ component: "opamp-gateway" }),
-    tls: o.opampTls,
-  });
+  let gateway: Gateway | undefined;
+  let workers: GatewayWorkers | undefined;
+  let internal: DualProtocolServer | undefined;
+  let opampPort: number;
+  let opampScheme: "ws" | "wss";
+  if (o.workers && o.workers.count > 0) {
+    // The workers are other processes: they reach agent-service like remote
+    // gateways do, on an internal listener — loopback only, and with a
+    // service token made now and handed to them over their IPC channel.
+    const token = randomBytes(32).toString("hex");
+    internal = await startInternalServer({ host: "127.0.0.1", port: 0, token, routes: agentService.internalRoutes, logger: o.logger.child({ component: "internal" }) });
+    workers = await startGatewayWorkers({
+      count: o.workers.count,
+      gatewayIdPrefix: gatewayId,
+      base: {
+        host: o.host,
+        port: o.opampPort,
+        settings: gatewaySettings(o),
+        tls: o.opampTls,
+        agentServiceUrl: `http://127.0.0.1:${internal.port}`,
+        internal: { token },
+        logLevel: o.workers.logLevel,
+      },
+      pushes: bus,
+      // This process runs agent-service: connections must not wait on it.
+      accept: "workers",
+      logger: o.logger.child({ component: "gateway-workers" }),
+    });
+    opampPort = workers.port;
+    opampScheme = o.opampTls ? "wss" : "ws";
+  } else {
+    gateway = await startGateway({
+      ...gatewaySettings(o),
+      // A new id per start: if the last run died without cleaning up, its
+      // lease runs out and its agents are marked disconnected.
+      gatewayId,
+      host: o.host,
+      port: o.opampPort,
+      agentService: createClient(AgentGatewayService, agentTransport),
+      bus,
+      logger: o.logger.child({ component: "opamp-gateway" }),
+      tls: o.opampTls,
+    });
+    opampPort = gateway.port;
+    opampScheme = gateway.transport.webSocketScheme;
+  }
 
-  ownOpampUrl = `${gateway.transport.webSocketScheme}://${o.host.includes(":") ? `[${o.host}]` : o.host}:${gateway.port}/v1/opamp`;
+  ownOpampUrl = `${opampScheme}://${o.host.includes(":") ? `[${o.host}]` : o.host}:${opampPort}/v1/opamp`;
 
   const access = adminAccess(o.access ?? { auth: "on" }, stores.access, o.logger.child({ component: "access" }), bus);
   const api: DualProtocolServer = await startApiServer({
@@ -141,22 +185,25 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
   const firstKey = authOn && o.firstAdminKey !== false && isLoopbackAddress(o.apiHost) ? await firstAdminKey(stores.access) : undefined;
 
   return {
-    opampPort: gateway.port,
+    opampPort,
     apiPort: api.port,
     gatewayId,
     gateway,
+    workers,
     agents: agentService.agents,
     access: stores.access,
     firstAdminKey: firstKey,
     apiScheme: api.scheme,
-    opampScheme: gateway.transport.webSocketScheme,
+    opampScheme,
     async close() {
       // Order matters: stop taking agents, let cleanups mark them
       // disconnected, flush what is cached, then close the store.
       // Rollouts stop being judged first: the gateway closing disconnects
       // every agent, which is no verdict on a stage.
       await agentService.stopRollouts();
-      await gateway.close();
+      await gateway?.close();
+      await workers?.close();
+      await internal?.close();
       await api.close();
       await access.close();
       await agentService.close();

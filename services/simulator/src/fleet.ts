@@ -16,6 +16,10 @@ export interface FleetOptions {
   rampPerSecond: number;
   /** Enrollment token every agent presents (Authorization: Bearer); none when unset. */
   token?: string;
+  /** Index of the first agent (agent descriptions are numbered); default 0. */
+  firstIndex?: number;
+  /** Local address the WebSocket agents connect from (see SimAgentOptions.localAddress). */
+  localAddress?: string;
   onRemoteConfig?: (agent: SimAgent, config: string, at: number) => void;
 }
 
@@ -79,7 +83,7 @@ export class Fleet {
       const agent = new SimAgent({
         url: transport === "ws" ? wsUrl : httpUrl,
         transport,
-        index: i,
+        index: (this.o.firstIndex ?? 0) + i,
         intervalMs: this.o.intervalMs,
         jitter: this.o.jitter,
         closedLoop: this.o.closedLoop,
@@ -88,6 +92,7 @@ export class Fleet {
         stats: this.stats,
         httpAgent: this.httpAgent,
         ...(this.o.token ? { token: this.o.token } : {}),
+        ...(this.o.localAddress ? { localAddress: this.o.localAddress } : {}),
         onFirstReply: () => this.onFirstReply(),
         ...(this.o.onRemoteConfig ? { onRemoteConfig: this.o.onRemoteConfig } : {}),
       });

@@ -3,3 +3,4 @@
 export { Fleet, type FleetOptions, type FleetSnapshot } from "./fleet.js";
 export { LatencyHistogram } from "./latency.js";
 export { runSimCli } from "./sim-cli.js";
+export { ProcessFleet, type ProcessFleetOptions, type ProcessFleetStats } from "./process-fleet.js";

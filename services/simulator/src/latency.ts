@@ -7,6 +7,13 @@ const BUCKETS_PER_DOUBLING = 32;
 const MIN_MS = 0.01;
 const BUCKETS = BUCKETS_PER_DOUBLING * 28;
 
+export interface LatencyData {
+  counts: number[];
+  count: number;
+  sum: number;
+  max: number;
+}
+
 export class LatencyHistogram {
   private readonly counts = new Uint32Array(BUCKETS);
   count = 0;
@@ -43,6 +50,19 @@ export class LatencyHistogram {
     this.count += other.count;
     this.sum += other.sum;
     this.max = Math.max(this.max, other.max);
+  }
+
+  /** The histogram as plain data, to cross a process boundary (see ProcessFleet). */
+  toData(): LatencyData {
+    return { counts: Array.from(this.counts), count: this.count, sum: this.sum, max: this.max };
+  }
+
+  /** Adds a histogram sent as data by toData(). */
+  mergeData(d: LatencyData): void {
+    for (let i = 0; i < BUCKETS; i++) this.counts[i]! += d.counts[i] ?? 0;
+    this.count += d.count;
+    this.sum += d.sum;
+    this.max = Math.max(this.max, d.max);
   }
 
   summary(): { count: number; mean: number; p50: number; p90: number; p99: number; max: number } {

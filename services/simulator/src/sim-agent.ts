@@ -57,6 +57,12 @@ export interface SimAgentOptions {
   httpAgent: http.Agent;
   /** Enrollment token sent as Authorization: Bearer on the upgrade and every poll. */
   token?: string;
+  /**
+   * Local address to connect from (a 127.x.y.z on loopback): one source
+   * address has ~28,000 ephemeral ports towards one server port, so a
+   * 100,000-agent run spreads its processes over several.
+   */
+  localAddress?: string;
   onFirstReply?: (agent: SimAgent, at: number) => void;
   onRemoteConfig?: (agent: SimAgent, config: string, at: number) => void;
 }
@@ -136,7 +142,7 @@ export class SimAgent {
 
   private connect(): void {
     if (!this.running) return;
-    const socket = new WebSocket(this.o.url, { perMessageDeflate: false, handshakeTimeout: 30_000, headers: this.authorization() });
+    const socket = new WebSocket(this.o.url, { perMessageDeflate: false, handshakeTimeout: 30_000, headers: this.authorization(), ...(this.o.localAddress ? { localAddress: this.o.localAddress } : {}) });
     socket.binaryType = "nodebuffer";
     this.socket = socket;
     socket.on("open", () => {

@@ -1,0 +1,64 @@
+// One gateway worker (see gateway-workers.ts): a whole opamp-gateway on the
+// port the cluster primary shares, reporting to agent-service's internal
+// listener with the service token, receiving pushes from NATS or from the
+// primary over its IPC channel. Started and stopped by the primary only.
+import { createClient } from "@connectrpc/connect";
+import { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
+import { startGateway, gatewaySettings, type Gateway } from "@fleetplane/opamp-gateway";
+import { createLogger } from "@fleetplane/platform-node";
+import type { PushBus } from "@fleetplane/platform";
+import { internalTransport } from "../internal-transport.js";
+import { choosePushBus } from "../push-bus-choice.js";
+import type { FromGatewayWorker, GatewayWorkerSpec, ToGatewayWorker } from "./gateway-workers.js";
+import { createWorkerChannelPushBus } from "./worker-channel-push-bus.js";
+
+const send = (m: FromGatewayWorker) => process.send?.(m);
+// Only the gateway's modules are loaded (not the services'): a worker's own
+// memory is paid once per worker.
+let running: { gateway: Gateway; bus: PushBus } | undefined;
+let stopping: Promise<void> | undefined;
+
+// Signals to the process group (Ctrl-C, a container stop) reach the workers
+// too, but the order of a shutdown is the primary's: workers first (closing
+// sockets, marking agents disconnected in agent-service), then the rest.
+process.on("SIGINT", () => {});
+process.on("SIGTERM", () => {});
+
+const stop = () =>
+  (stopping ??= (async () => {
+    await running?.gateway.close();
+    await running?.bus.close();
+    send({ kind: "stopped" });
+    process.exit(0);
+  })());
+
+// The primary is gone (killed): nobody will say stop, so stop now.
+process.on("disconnect", () => void stop());
+
+process.on("message", (m: ToGatewayWorker) => {
+  if (m.kind === "start") void start(m.spec);
+  else if (m.kind === "stop") void stop();
+});
+send({ kind: "ready" });
+
+async function start(spec: GatewayWorkerSpec): Promise<void> {
+  const logger = createLogger("opamp-gateway", spec.logLevel);
+  try {
+    const bus = spec.natsUrl ? await choosePushBus({ natsUrl: spec.natsUrl, name: `gateway-${spec.gatewayId}`, logger }) : createWorkerChannelPushBus(process);
+    const gateway = await startGateway({
+      ...gatewaySettings(spec.settings),
+      gatewayId: spec.gatewayId,
+      host: spec.host,
+      port: spec.port,
+      agentService: createClient(AgentGatewayService, internalTransport(spec.agentServiceUrl, spec.internal)),
+      bus,
+      logger,
+      tls: spec.tls,
+    });
+    running = { gateway, bus };
+    send({ kind: "listening", port: gateway.port });
+  } catch (err) {
+    send({ kind: "failed", error: err instanceof Error ? err.message : String(err) });
+    process.exit(1);
+  }
+}

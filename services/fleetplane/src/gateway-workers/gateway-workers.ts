@@ -1,0 +1,171 @@
+import cluster, { type Worker } from "node:cluster";
+import { join } from "node:path";
+import type { GatewaySettings } from "@fleetplane/opamp-gateway";
+import type { TlsFiles } from "@fleetplane/platform-node";
+import type { Logger, PushBus, PushSubscription } from "@fleetplane/platform";
+import type { InternalClientSettings } from "../internal-listener-choice.js";
+import { forwardPushesTo } from "./worker-channel-push-bus.js";
+
+/**
+ * What one gateway worker is told at start (over its IPC channel, never argv
+ * or the environment: the internal token must not show in `ps`).
+ */
+export interface GatewayWorkerSpec {
+  gatewayId: string;
+  host: string;
+  port: number;
+  settings: GatewaySettings;
+  tls?: TlsFiles | undefined;
+  /** agent-service's internal listener (the standalone process's own, on loopback, in standalone). */
+  agentServiceUrl: string;
+  /** The service token (and CAs for https://) for agent-service's internal listener. */
+  internal: InternalClientSettings;
+  /** Pushes from NATS (distributed), or from the primary over the IPC channel when unset (standalone). */
+  natsUrl?: string | undefined;
+  logLevel: string;
+}
+
+/** Primary ↔ worker messages (besides the pushes of worker-channel-push-bus.ts). */
+export type ToGatewayWorker = { kind: "start"; spec: GatewayWorkerSpec } | { kind: "stop" };
+export type FromGatewayWorker = { kind: "ready" } | { kind: "listening"; port: number } | { kind: "stopped" } | { kind: "failed"; error: string };
+
+export interface GatewayWorkers {
+  /** The OpAMP port all workers share. */
+  readonly port: number;
+  /** The gateway id of each live worker (one lease, one push subject each). */
+  gatewayIds(): string[];
+  /** Process ids of the live workers (to measure them). */
+  pids(): number[];
+  /** Stops every worker gracefully (each closes its agents' sockets with 1001 and finishes its cleanups) and waits for them to exit. */
+  close(): Promise<void>;
+}
+
+export interface GatewayWorkersOptions {
+  count: number;
+  /** Worker i is `${gatewayIdPrefix}-w${i}` (a restarted one `-w${i}r${n}`). */
+  gatewayIdPrefix: string;
+  base: Omit<GatewayWorkerSpec, "gatewayId">;
+  /** Standalone: the in-process bus agent-service publishes on; each worker's notices are forwarded over its channel. */
+  pushes?: PushBus;
+  /**
+   * Who accepts connections. "round-robin": the primary accepts each one and
+   * hands it to the next worker (even spread; right when the primary has
+   * nothing else to do, as `fleetplane gateway`). "workers": the workers
+   * accept on the shared socket themselves, the least busy first — right in
+   * standalone, where the primary runs agent-service: there a busy primary
+   * queued connections it could not hand off fast enough and ran out of open
+   * files (seen at 3,000 agents of a 100,000-agent ramp).
+   */
+  accept: "round-robin" | "workers";
+  logger: Logger;
+}
+
+const WORKER_MAIN = join(import.meta.dirname, "gateway-worker-main.ts");
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 30_000;
+const RESTART_DELAY_MS = 1_000;
+
+/**
+ * The gateway's socket work on several processes (Node's cluster module:
+ * the workers share the OpAMP port, so every core parses, answers and holds
+ * sockets; see `accept` for who accepts). Each worker is a whole gateway with its own gateway id — its own
+ * lease, its own push subject, its own connections in agent-service — so
+ * agent state stays in the one agent-service, exactly as with separate
+ * gateway replicas; a worker that dies is restarted under a new id and its
+ * agents, reconnecting, land on the others.
+ *
+ * The new-agent rate limits protect agent-service, which all workers share:
+ * they are divided among the workers, so together they keep the rate set.
+ * --max-connections protects one gateway process (its open files, its
+ * memory): each worker is one, so it holds per worker.
+ */
+export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<GatewayWorkers> {
+  if (!cluster.isPrimary) throw new Error("gateway workers are started by the primary process");
+  // Set before the first fork (it is read then, once per process).
+  cluster.schedulingPolicy = o.accept === "round-robin" ? cluster.SCHED_RR : cluster.SCHED_NONE;
+  cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: process.execArgv, silent: false });
+  const settings = perWorker(o.base.settings, o.count);
+  const live = new Map<number, { worker: Worker; gatewayId: string; pushes?: PushSubscription }>();
+  let stopping = false;
+  let port = o.base.port;
+  // Every worker asks for o.base.port as given, even 0: the cluster primary
+  // keys its shared listener by the address asked for, so asking for the
+  // port 0 turned into would be a second listener on a taken port.
+
+  const startOne = async (slot: number, gatewayId: string): Promise<number> => {
+    const worker = cluster.fork();
+    const entry: { worker: Worker; gatewayId: string; pushes?: PushSubscription } = { worker, gatewayId };
+    live.set(slot, entry);
+    if (o.pushes) entry.pushes = await forwardPushesTo(o.pushes, gatewayId, worker);
+    const listening = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`gateway worker ${gatewayId} did not listen within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+      worker.on("message", (m: FromGatewayWorker) => {
+        // A message sent before the worker listens for one would be lost: it says when.
+        if (m.kind === "ready") worker.send({ kind: "start", spec: { ...o.base, settings, gatewayId } } satisfies ToGatewayWorker);
+        if (m.kind === "listening") (clearTimeout(timer), resolve(m.port));
+        if (m.kind === "failed") (clearTimeout(timer), reject(new Error(`gateway worker ${gatewayId} failed to start: ${m.error}`)));
+      });
+      worker.once("exit", (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`gateway worker ${gatewayId} exited (${signal ?? code}) before listening`));
+      });
+    });
+    worker.once("exit", (code, signal) => {
+      void entry.pushes?.unsubscribe();
+      if (live.get(slot) === entry) live.delete(slot);
+      if (stopping) return;
+      // Its lease runs out and agent-service marks its agents disconnected;
+      // they reconnect to the other workers meanwhile.
+      o.logger.error({ gateway: gatewayId, pid: worker.process.pid, code, signal }, "a gateway worker exited; starting a new one");
+      setTimeout(() => {
+        if (!stopping) void startOne(slot, `${o.gatewayIdPrefix}-w${slot}r${restarts++}`).catch((err) => o.logger.error({ err: String(err) }, "a gateway worker could not be restarted"));
+      }, RESTART_DELAY_MS).unref();
+    });
+    return listening;
+  };
+  let restarts = 1;
+
+  const close = async () => {
+    stopping = true;
+    await Promise.all(
+      [...live.values()].map(
+        ({ worker, gatewayId, pushes }) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              o.logger.warn({ gateway: gatewayId }, `a gateway worker did not stop within ${STOP_TIMEOUT_MS / 1000} s; killing it`);
+              worker.process.kill("SIGKILL");
+            }, STOP_TIMEOUT_MS);
+            worker.once("exit", () => (clearTimeout(timer), void pushes?.unsubscribe(), resolve()));
+            if (worker.isConnected()) worker.send({ kind: "stop" } satisfies ToGatewayWorker);
+            else worker.process.kill("SIGTERM");
+          }),
+      ),
+    );
+  };
+
+  try {
+    // The first worker binds the port (0: a free one); the others share it.
+    port = await startOne(1, `${o.gatewayIdPrefix}-w1`);
+    await Promise.all(Array.from({ length: o.count - 1 }, (_, i) => startOne(i + 2, `${o.gatewayIdPrefix}-w${i + 2}`)));
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  o.logger.info({ workers: o.count, port, accept: o.accept }, "gateway workers listening");
+  return {
+    port,
+    gatewayIds: () => [...live.values()].map((e) => e.gatewayId),
+    pids: () => [...live.values()].map((e) => e.worker.process.pid!).filter(Boolean),
+    close,
+  };
+}
+
+/** Each worker's share of the new-agent rates (0 stays "no limit"); everything else holds per worker as set. */
+export function perWorker(s: GatewaySettings, count: number): GatewaySettings {
+  const share = (n: number | undefined) => (n === undefined || n === 0 ? n : Math.max(1, Math.ceil(n / count)));
+  return {
+    ...s,
+    ...(s.newAgentsPerSecond !== undefined ? { newAgentsPerSecond: share(s.newAgentsPerSecond) } : {}),
+    ...(s.newAgentsPerSecondPerSource !== undefined ? { newAgentsPerSecondPerSource: share(s.newAgentsPerSecondPerSource) } : {}),
+  };
+}

@@ -1,0 +1,109 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentService, ConnectionService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { instanceUidToHex } from "@fleetplane/platform";
+import { bearer } from "./support/admin-key.js";
+import { stopChild } from "./support/child-process.js";
+import { WsAgent, description } from "./support/simulated-agent.js";
+import { eventually, startTestServer } from "./support/standalone-server.js";
+
+const main = join(import.meta.dirname, "../services/fleetplane/src/main.ts");
+/** Agents connect until both workers hold some (the workers accept themselves, so which one is the kernel's race). */
+const MAX_AGENTS = 64;
+
+/**
+ * `fleetplane standalone --workers 2`: the OpAMP port shared round-robin by
+ * two gateway worker processes, agent-service in the primary. Agents spread
+ * over both workers, agent-service knows which worker holds each one, a push
+ * reaches the worker holding the agent's socket, and SIGTERM stops the
+ * workers first (sockets closed with 1001, agents recorded disconnected).
+ */
+describe("standalone with gateway workers", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-workers-"));
+  let child: ReturnType<typeof spawn>;
+  let exited: Promise<number | null>;
+  let opampUrl = "";
+  let api: { agents: ReturnType<typeof createClient<typeof AgentService>>; connections: ReturnType<typeof createClient<typeof ConnectionService>> };
+  const agents: WsAgent[] = [];
+
+  beforeAll(async () => {
+    child = spawn(process.execPath, ["--import", "tsx", main, "standalone", "--workers", "2", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--no-console"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    let key = "";
+    createInterface({ input: child.stderr! }).on("line", (line) => (key ||= /Admin key:\s+(fpk_\S+)/.exec(line)?.[1] ?? ""));
+    const apiUrl = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("standalone --workers 2 did not start within 60 s")), 60_000);
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        const entry = JSON.parse(line) as { msg?: string; opamp?: string; api?: string };
+        if (entry.msg === "Fleetplane standalone is running") {
+          clearTimeout(timer);
+          opampUrl = entry.opamp!;
+          resolve(entry.api!);
+        }
+      });
+    });
+    await eventually(() => key || undefined, 10_000, "the admin key banner");
+    const transport = createConnectTransport({ baseUrl: apiUrl, httpVersion: "1.1", interceptors: [bearer(key)] });
+    api = { agents: createClient(AgentService, transport), connections: createClient(ConnectionService, transport) };
+    for (let i = 0; i < MAX_AGENTS; i++) {
+      const agent = await WsAgent.connect(opampUrl);
+      agent.send({ agentDescription: description(`worker-agent-${i}`) as never });
+      agents.push(agent);
+      await eventually(() => agent.received[0], 20_000, "first reply");
+      if (i % 4 === 3 && new Set((await connectionsByAgent()).values()).size === 2) break;
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const a of agents) a.socket.terminate();
+    if (child) await stopChild(child, "SIGKILL");
+  });
+
+  const connectionsByAgent = async () => {
+    const { connections } = await api.connections.listConnections({ pageSize: 100 });
+    return new Map(connections.map((c) => [instanceUidToHex(c.instanceUid), c.gatewayId]));
+  };
+
+  it(`spreads agents over both workers (within ${MAX_AGENTS} agents), each a gateway of its own that agent-service knows`, async () => {
+    const byAgent = await eventually(async () => {
+      const m = await connectionsByAgent();
+      return m.size === agents.length ? m : undefined;
+    }, 10_000, "every agent's connection recorded");
+    const gateways = new Set(byAgent.values());
+    expect([...gateways].map((g) => g.replace(/^standalone-[0-9a-f]+-/, "")).sort()).toEqual(["w1", "w2"]);
+    for (const a of agents) expect(byAgent.get(instanceUidToHex(a.uid))).toMatch(/-w[12]$/);
+  });
+
+  it("a push to an agent reaches the worker holding its socket, on either worker", async () => {
+    const byAgent = await connectionsByAgent();
+    // One agent on each worker.
+    const targets = ["w1", "w2"].map((w) => agents.find((a) => byAgent.get(instanceUidToHex(a.uid))?.endsWith(`-${w}`))!);
+    for (const [i, agent] of targets.entries()) {
+      const body = `receivers:\n  nop: {}\n# pushed to worker ${i + 1}\n`;
+      await api.agents.setRemoteConfig({ instanceUid: instanceUidToHex(agent.uid), files: { "": { content: { case: "text", value: body } } }, requestedBy: "test" });
+      await eventually(() => agent.received.find((m) => new TextDecoder().decode(m.remoteConfig?.config?.configMap[""]?.body ?? new Uint8Array()).includes(`worker ${i + 1}`)), 10_000, `the config pushed to the agent on worker ${i + 1}`);
+    }
+  });
+
+  it("SIGTERM stops the workers gracefully: sockets closed with 1001, agents recorded disconnected, exit 0", async () => {
+    child.kill("SIGTERM");
+    for (const a of agents) await eventually(() => a.closeCode, 20_000, "close frame");
+    expect(new Set(agents.map((a) => a.closeCode))).toEqual(new Set([1001]));
+    expect(await exited).toBe(0);
+    // What the store holds after the process: one fresh server looks at every agent.
+    const again = await startTestServer({ dataDir });
+    try {
+      for (const a of agents) expect((await again.agents.getAgent({ instanceUid: instanceUidToHex(a.uid) })).agent?.status?.connected).toBe(false);
+    } finally {
+      await again.server.close();
+    }
+  }, 60_000);
+});
