@@ -90,9 +90,10 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
       "bake s": o.bakeMs / 1000,
       "stage s": ended.stages.map((s) => (s.startedAt && s.finishedAt ? round((timestampMs(s.finishedAt) - timestampMs(s.startedAt)) / 1000, 2) : "-")).join(" / "),
       outcome: RolloutState[ended.state]!.toLowerCase(),
-      ...(failing > 0
-        ? { "gate stopped at stage": failedStage < 0 ? "-" : failedStage + 1, "first failing agent in stage": firstFailingStage < 0 ? "-" : firstFailingStage + 1 }
-        : { "all APPLIED s": round(allAppliedSeconds, 2) }),
+      // Every row has every column: the table prints the first row's.
+      "all APPLIED s": ended.state === RolloutState.SUCCEEDED ? round(allAppliedSeconds, 2) : "-",
+      "gate stopped at stage": failedStage < 0 ? "-" : failedStage + 1,
+      "first failing agent in stage": firstFailingStage < 0 ? "-" : firstFailingStage + 1,
       "to decision s": round(stopSeconds, 2),
       "group applied": Number(applied),
       "server cpu s": round(cpuMs / 1000, 2),

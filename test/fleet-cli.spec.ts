@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,26 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { instanceUidToHex as hex } from "@fleetplane/platform";
 import { WsAgent, description } from "./support/simulated-agent.js";
 import { eventually } from "./support/eventually.js";
+import { runFleetplane } from "./support/fleetplane-cli.js";
 import { startTestServer } from "./support/standalone-server.js";
-
-const main = join(import.meta.dirname, "../services/fleetplane/src/main.ts");
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
 let t: Server;
 const agents: WsAgent[] = [];
 
-/** `fleetplane <args>` as a user runs it, against the test server with its admin API key. */
-function fleetplane(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...process.env, FLEETPLANE_SERVER: t.apiUrl, FLEETPLANE_API_KEY: t.adminKey };
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", main, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `fleetplane <args>` against the test server, with its admin key. */
+const fleetplane = (args: string[]) => runFleetplane(args, t);
 
 const configuration = (body: string) => `
 kind: Configuration

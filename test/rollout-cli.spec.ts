@@ -1,30 +1,17 @@
 // `fleetplane rollout …` and `fleetplane preflight` as a user runs them:
 // the real CLI in a child process against a standalone server with
 // simulated collectors that answer each configuration they are sent.
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { RolloutStageState, RolloutState } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { groupWithAgents, rolloutWhen, isIn } from "./suites/rollouts/rollout-fixtures.js";
+import { runFleetplane } from "./support/fleetplane-cli.js";
 import { startTestServer } from "./support/standalone-server.js";
-
-const main = join(import.meta.dirname, "../services/fleetplane/src/main.ts");
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
 let t: Server;
 
-/** `fleetplane <args>` with the server and the admin key from the environment, as a user's shell has them. */
-function fleetplane(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...process.env, FLEETPLANE_SERVER: t.apiUrl, FLEETPLANE_API_KEY: t.adminKey };
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", main, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `fleetplane <args>` against the test server, with its admin key. */
+const fleetplane = (args: string[]) => runFleetplane(args, t);
 
 const V1 = "receivers: { otlp: {} }\nexporters: { debug: {} }\nservice: { pipelines: { traces: { receivers: [otlp], exporters: [debug] } } }\n";
 const V2 = "receivers: { otlp: {} }\nprocessors: { batch: {} }\nexporters: { debug: {} }\nservice: { pipelines: { traces: { receivers: [otlp], processors: [batch], exporters: [debug] } } }\n";
