@@ -47,7 +47,8 @@ const AGENT_PAGE = 500;
  * Agents changed at once while a group change is applied. Each change waits
  * for its durable write (and its audit record's), and the store commits the
  * writes in flight together, so more in flight means fewer, larger commits.
- * At 16, a 10,000-agent change took 15 s of wall time for 8.9 s of server CPU.
+ * At 16, a 10,000-agent change took 15 s of wall time for 8.9 s of server
+ * CPU; at 128, all 10,000 APPLIED in 9.0 s (pnpm bench groups-change).
  */
 const REASSIGN_CONCURRENCY = 128;
 
