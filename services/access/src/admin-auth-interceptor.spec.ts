@@ -30,10 +30,10 @@ function memoryAccess() {
     },
     async appendAccessEvent() {},
   } as unknown as AccessRepository;
-  const addKey = (name: string, role: RoleBinding["role"]) => {
+  const addKey = (name: string, role: RoleBinding["role"], namespace = "*") => {
     const made = generateApiKey();
     keys.set(made.id, { id: made.id, name, secretSha256: made.secretSha256, createdAtMs: 0, createdBy: "test" });
-    bindings.push({ identity: `key:${name}`, role, namespace: "*" });
+    bindings.push({ identity: `key:${name}`, role, namespace });
     return { id: made.id, key: made.key };
   };
   const revoke = (id: string) => keys.set(id, { ...keys.get(id)!, revokedAtMs: 1 });
@@ -155,5 +155,25 @@ describe("admin interceptor: open streams", () => {
     const viewer = t.addKey("hot", "viewer");
     for (let i = 0; i < 20; i++) await t.client.listAgents({}, { headers: { authorization: `Bearer ${viewer.key}` } });
     expect(t.state.keyReads).toBe(1);
+  });
+});
+
+describe("admin interceptor: roles per namespace", () => {
+  it("lets a role bound in one namespace act there only: the request's namespace field decides, unary and server stream alike", async () => {
+    const t = setup();
+    const edge = t.addKey("edge-viewer", "viewer", "edge");
+    const auth = { headers: { authorization: `Bearer ${edge.key}` } };
+    await expect(t.client.listAgents({ namespace: "edge" }, auth)).resolves.toBeDefined();
+    // Empty means "default", where this key holds nothing.
+    const refused = await t.client.listAgents({}, auth).then(() => undefined, (err: unknown) => ConnectError.from(err));
+    expect(refused?.code).toBe(Code.PermissionDenied);
+    expect(refused?.rawMessage).toMatch(/namespace "default".*viewer in namespace "edge"/);
+    await expect(t.client.listAgents({ namespace: "other" }, auth)).rejects.toMatchObject({ code: Code.PermissionDenied });
+    // A server stream is judged by its one request, which still reaches the handler.
+    const watched = t.client.watchAgents({ namespace: "edge" }, auth)[Symbol.asyncIterator]();
+    await expect(watched.next()).resolves.toMatchObject({ done: false });
+    void watched.return?.();
+    const denied = t.client.watchAgents({}, auth)[Symbol.asyncIterator]();
+    await expect(denied.next()).rejects.toMatchObject({ code: Code.PermissionDenied });
   });
 });

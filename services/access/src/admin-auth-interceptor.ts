@@ -1,4 +1,4 @@
-import { Code, ConnectError, createContextKey, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type Interceptor, type StreamRequest, type StreamResponse, type UnaryRequest } from "@connectrpc/connect";
 import type { Logger } from "@fleetplane/platform";
 import { toConnectError } from "@fleetplane/platform-node";
 import type { AccessEvents } from "./access-events.js";
@@ -38,7 +38,7 @@ type Refused = { code: Code.Unauthenticated | Code.PermissionDenied; reason: str
  */
 export function adminAuthInterceptor(o: AdminAuthOptions): Interceptor {
   /** The caller, or why it is refused; throws only when the credential could not be checked (store down). */
-  const authorize = async (method: string, permission: Permission | "authenticated", authorization: string | null): Promise<Identity | Refused> => {
+  const authorize = async (method: string, permission: Permission | "authenticated", authorization: string | null, namespace: string): Promise<Identity | Refused> => {
     let identity: Identity;
     try {
       identity = await o.authenticate(authorization);
@@ -46,11 +46,11 @@ export function adminAuthInterceptor(o: AdminAuthOptions): Interceptor {
       if (err instanceof UnauthenticatedError) return { code: Code.Unauthenticated, reason: err.message, identity: undefined };
       throw err;
     }
-    if (permission !== "authenticated" && !permits(identity.bindings, permission, DEFAULT_NAMESPACE)) {
+    if (permission !== "authenticated" && !permits(identity.bindings, permission, namespace)) {
       const held = identity.bindings.map((b) => `${b.role} in ${b.namespace === "*" ? "every namespace" : `namespace "${b.namespace}"`}`);
       return {
         code: Code.PermissionDenied,
-        reason: `${identity.name} may not call ${method}: it needs the "${permission}" permission in namespace "${DEFAULT_NAMESPACE}" (${held.length ? `it holds ${held.join(", ")}` : "it has no role"})`,
+        reason: `${identity.name} may not call ${method}: it needs the "${permission}" permission in namespace "${namespace}" (${held.length ? `it holds ${held.join(", ")}` : "it has no role"})`,
         identity,
       };
     }
@@ -77,9 +77,12 @@ export function adminAuthInterceptor(o: AdminAuthOptions): Interceptor {
     }
 
     const authorization = req.header.get("authorization");
+    const target = await namespaceOfCall(req);
+    req = target.req;
+    const namespace = target.namespace;
     let caller: Identity | Refused;
     try {
-      caller = await authorize(method, rule, authorization);
+      caller = await authorize(method, rule, authorization, namespace);
     } catch (err) {
       throw toConnectError(err, o.logger, req.method.name);
     }
@@ -95,7 +98,7 @@ export function adminAuthInterceptor(o: AdminAuthOptions): Interceptor {
       identity: caller.name,
       validUntilMs: caller.validUntilMs,
       authorize: async () => {
-        const again = await authorize(method, rule, authorization);
+        const again = await authorize(method, rule, authorization, namespace);
         if (!isRefused(again)) return { allowed: true };
         await record(again);
         return { allowed: false, error: new ConnectError(`the stream was ended: ${again.reason}`, again.code) };
@@ -111,6 +114,30 @@ export function adminAuthInterceptor(o: AdminAuthOptions): Interceptor {
       throw err;
     }
   };
+}
+
+/**
+ * The namespace a call acts in, which its caller's roles must cover: the
+ * request's `namespace` field (every namespaced request has one; empty means
+ * "default", as the handlers read it), else "default". A server stream's one
+ * request is read here and handed on unchanged; a client or bidi stream
+ * (reflection) sends its messages later and is judged in "default".
+ */
+async function namespaceOfCall<R extends UnaryRequest | StreamRequest>(req: R): Promise<{ namespace: string; req: R }> {
+  const of = (message: unknown) => {
+    const ns = (message as { namespace?: unknown } | undefined)?.namespace;
+    return typeof ns === "string" && ns !== "" ? ns : DEFAULT_NAMESPACE;
+  };
+  if (!req.stream) return { namespace: of(req.message), req };
+  if (req.method.methodKind !== "server_streaming") return { namespace: DEFAULT_NAMESPACE, req };
+  const it = req.message[Symbol.asyncIterator]();
+  const first = await it.next();
+  async function* replay() {
+    if (first.done) return;
+    yield first.value;
+    for (let step = await it.next(); !step.done; step = await it.next()) yield step.value;
+  }
+  return { namespace: first.done ? DEFAULT_NAMESPACE : of(first.value), req: { ...req, message: replay() } };
 }
 
 /** The handler's messages until `signal` aborts; then its reason is thrown (the stream's final status). */
