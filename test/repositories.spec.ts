@@ -212,7 +212,7 @@ describe("MongoDB indexes", () => {
       const names = async (collection: string) => (await mongo.db.collection(collection).listIndexes().toArray()).map((i) => i.name as string).sort();
       expect(await names("agents")).toEqual(["_id_", "attrs_1", "connected_1__id_1", "disconnectedAt_1__id_1", "gatewayId_1", "labels_1", "namespace_1__id_1"]);
       expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1", "namespace_1__id_-1", "state_1"]);
-      expect(await names("certificate_requests")).toEqual(["_id_", "namespace_1_instanceUid_1__id_-1", "namespace_1_state_1__id_-1"]);
+      expect(await names("certificate_requests")).toEqual(["_id_", "instanceUid_1_state_1", "namespace_1_instanceUid_1__id_-1", "namespace_1_state_1__id_-1"]);
       expect(await names("packages")).toEqual(["_id_", "namespace_1_name_1_version_1"]);
       expect(await names("configurations")).toEqual(["_id_", "namespace_1_name_1"]);
       expect(await names("configuration_versions")).toEqual(["_id_", "generation_1_version_-1"]);
