@@ -6,13 +6,13 @@ import type { RolloutPin } from "../agents/config-assignment.js";
 import { hashesEqual } from "../agents/config-hash.js";
 import type { Configurations } from "../fleet/configurations.js";
 import { FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
-import { configOf } from "../fleet/group-catalog.js";
 import type { Groups } from "../fleet/groups.js";
 import { agentsNamed, agentsWhere, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
 import { evaluateStage, gateSettings, type StageEvaluation } from "./health-gate.js";
 import { isFinished, type RolloutDecisions } from "./rollout-decisions.js";
-import type { RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
+import type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
 import { stageMembers } from "./stage-plan.js";
+import { VersionFileCache, type VersionFiles } from "./version-files.js";
 
 /** What pinning a version on one agent did (AdminCommands.pinRollout). */
 export type PinAgent = (uid: string, namespace: string, pin: RolloutPin, requestedBy: string) => Promise<string>;
@@ -34,7 +34,14 @@ export interface RolloutDriverOptions {
   logger: Logger;
   /** This replica's name in leases and decisions (stable across restarts for a single replica). */
   replicaId: string;
-  /** How long a lease lasts without renewal: a dead leader's rollouts wait this long. Default 15 s. */
+  /**
+   * How long a lease lasts without renewal. Default 15 s. It is renewed every
+   * third of that on its own timer (not by the tick, which may be busy
+   * pinning a large stage), and another replica claims it only once it has
+   * been expired for half a lease more: a renewal that a busy machine makes
+   * late does not hand the rollout over. A dead leader's rollouts wait 1.5
+   * leases.
+   */
   leaseMs?: number;
   now?: () => number;
 }
@@ -45,6 +52,8 @@ const PIN_CONCURRENCY = 16;
 const PROGRESS_EVERY_MS = 1_000;
 /** A stage's agents that have not confirmed its version are reminded about at most this often. */
 const REMIND_EVERY_MS = 5_000;
+/** Agents whose stored copy lacks their pin are pinned again at most this often (a pin sent to another replica takes a moment to be stored). */
+const REPIN_EVERY_MS = 2_000;
 
 /**
  * Drives the rollouts whose lease this replica holds: each tick it looks at
@@ -63,7 +72,12 @@ export class RolloutDriver {
   private readonly done = new Set<string>();
   private readonly progressAt = new Map<string, number>();
   private readonly remindedAt = new Map<string, number>();
-  private readonly versions = new Map<string, { config: RolloutPin["config"]; hash: Uint8Array }>();
+  private readonly repinnedAt = new Map<string, number>();
+  /** The leases this replica holds, renewed by `renewTimer`. */
+  private readonly held = new Map<string, RolloutLease>();
+  private renewTimer: NodeJS.Timeout | undefined;
+  private renewing: Promise<void> | undefined;
+  private readonly versions: VersionFileCache;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -72,13 +86,30 @@ export class RolloutDriver {
   constructor(private readonly deps: RolloutDriverOptions) {
     this.now = deps.now ?? Date.now;
     this.leaseMs = deps.leaseMs ?? 15_000;
+    this.versions = new VersionFileCache(deps.configurations);
   }
 
   start(intervalMs: number): void {
     this.stopped = false;
     this.timer = setInterval(() => this.nudge(), intervalMs);
     this.timer.unref();
+    this.renewTimer = setInterval(() => void (this.renewing ??= this.renewHeld().finally(() => (this.renewing = undefined))), Math.max(100, this.leaseMs / 3));
+    this.renewTimer.unref();
     this.nudge();
+  }
+
+  /** Extends every lease this replica holds (one pass at a time). */
+  private async renewHeld(): Promise<void> {
+    for (const [id, lease] of this.held) {
+      if (this.stopped) return;
+      const renewed = { ...lease, expiresAt: this.now() + this.leaseMs };
+      try {
+        await this.deps.leases.renew(renewed);
+        if (this.held.get(id) === lease) this.held.set(id, renewed);
+      } catch (err) {
+        this.deps.logger.warn({ err, rollout: id }, "could not renew a rollout lease; retrying");
+      }
+    }
   }
 
   /** Runs a tick now (or right after the one under way). */
@@ -102,7 +133,9 @@ export class RolloutDriver {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.renewTimer) clearInterval(this.renewTimer);
     await this.running;
+    await this.renewing;
   }
 
   /** One pass over every unfinished rollout. */
@@ -124,15 +157,21 @@ export class RolloutDriver {
     const now = this.now();
     const me = this.deps.replicaId;
     const held = await this.deps.leases.latest(rollout.id);
-    if (held && held.holder === me && held.expiresAt > now) {
-      await this.deps.leases.renew({ ...held, expiresAt: now + this.leaseMs });
+    // Late renewals are tolerated for half a lease (see leaseMs), by the holder and by the others alike.
+    const live = held !== undefined && held.expiresAt + this.leaseMs / 2 > now;
+    if (held && live && held.holder === me) {
+      const renewed = { ...held, expiresAt: now + this.leaseMs };
+      await this.deps.leases.renew(renewed);
+      this.held.set(rollout.id, renewed);
       return true;
     }
-    if (held && held.expiresAt > now) return this.forget(rollout.id);
-    const won = await this.deps.leases.claim({ rolloutId: rollout.id, term: (held?.term ?? 0) + 1, holder: me, expiresAt: now + this.leaseMs });
+    if (live) return this.forget(rollout.id);
+    const lease = { rolloutId: rollout.id, term: (held?.term ?? 0) + 1, holder: me, expiresAt: now + this.leaseMs };
+    const won = await this.deps.leases.claim(lease);
     if (!won) return this.forget(rollout.id);
+    this.held.set(rollout.id, lease);
     // A new term: effects carried out under an old one are done again (they are idempotent).
-    this.forget(rollout.id);
+    for (const key of this.done) if (key.startsWith(`${rollout.id}/`)) this.done.delete(key);
     if (held && held.holder !== me) {
       this.deps.logger.info({ rollout: rollout.id, from: held.holder }, "rollout taken over: its leader's lease ran out");
       await this.deps.decisions.audit(rollout, { kind: "rollout_taken_over", requestedBy: me, detail: `driven by ${me} from decision ${rollout.sequence}; ${held.holder}'s lease ran out` });
@@ -141,6 +180,7 @@ export class RolloutDriver {
   }
 
   private forget(id: string): false {
+    this.held.delete(id);
     for (const key of this.done) if (key.startsWith(`${id}/`)) this.done.delete(key);
     return false;
   }
@@ -335,18 +375,26 @@ export class RolloutDriver {
     this.forget(r.id);
     this.progressAt.delete(r.id);
     this.remindedAt.delete(r.id);
+    this.repinnedAt.delete(r.id);
   }
 
   /**
-   * Pins `version` again on the agents that do not carry it (read from the
-   * store): a pin can be lost to a concurrent write of the agent (FerretDB
-   * 1.x was seen to let two conditional updates of one document both
-   * match). True when some had to be pinned again.
+   * Pins `version` again on the agents whose stored copy does not carry it,
+   * at most every REPIN_EVERY_MS: a pin sent to the replica serving the
+   * agent may have been lost on the bus, or not taken (that replica
+   * restarted), or the agent disconnected meanwhile. True while some lack it.
    */
   private async repin(r: Rollout, agents: readonly Agent[], version: number, v: { config: RolloutPin["config"]; hash: Uint8Array }): Promise<boolean> {
     const lost = agents.filter((a) => a.spec?.assignment?.rollout !== r.id || a.spec.assignment.version !== version).map(uidOf);
     if (lost.length === 0) return false;
-    this.deps.logger.warn({ rollout: r.id, version, agents: lost.length, first: lost[0] }, "agents lost the version their rollout pinned; pinning it again");
+    // The first look only starts the clock: pins just sent (to the replica serving the agent) get a moment to be stored.
+    const last = this.repinnedAt.get(r.id);
+    if (last === undefined || this.now() - last < REPIN_EVERY_MS) {
+      if (last === undefined) this.repinnedAt.set(r.id, this.now());
+      return true;
+    }
+    this.repinnedAt.set(r.id, this.now());
+    this.deps.logger.warn({ rollout: r.id, version, agents: lost.length, first: lost[0] }, "agents still lack the version their rollout pinned; pinning it again");
     await this.pinAll(r, lost, { ...v, version });
     return true;
   }
@@ -368,14 +416,8 @@ export class RolloutDriver {
     await runBounded([...uids], PIN_CONCURRENCY, (uid) => this.deps.pin(uid, r.namespace, pin, requester(r)).then(() => undefined));
   }
 
-  private async version(r: Rollout, version: number): Promise<{ config: RolloutPin["config"]; hash: Uint8Array }> {
-    const key = `${r.namespace}/${r.configuration}/${version}`;
-    let found = this.versions.get(key);
-    if (!found) {
-      found = configOf((await this.deps.configurations.getVersion(r.namespace, r.configuration, version)).files);
-      this.versions.set(key, found);
-    }
-    return found;
+  private version(r: Rollout, version: number): Promise<VersionFiles> {
+    return this.versions.get(r.namespace, r.configuration, version);
   }
 }
 
