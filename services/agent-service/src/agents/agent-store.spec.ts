@@ -138,10 +138,12 @@ describe("the agent store", () => {
     await reportAs(t.store, uid, 0n, "now");
     await reportAs(t.store, uid, 1n, "later");
     let applied = 0;
-    await Promise.all([
-      t.store.flush(),
-      t.store.mutate(hex, { create: false }, (agent) => (applied++, (agent.metadata!.labels = { changed: "yes" }), { persist: "now", result: undefined })),
-    ]);
+    const saves = t.calls.saves;
+    const flushed = t.store.flush();
+    // The change comes while the flush's write is in flight.
+    while (t.calls.saves === saves) await new Promise((r) => setImmediate(r));
+    const changed = t.store.mutate(hex, { create: false }, (agent) => (applied++, (agent.metadata!.labels = { changed: "yes" }), { persist: "now", result: undefined }));
+    await Promise.all([flushed, changed]);
     expect(t.calls.overlapping).toBe(0);
     expect(applied).toBe(1); // written after the flush, on the revision it left: no conflict, no re-read
     const stored = (await t.repository.get(hex))!;
