@@ -76,6 +76,8 @@ export class RolloutDriver {
   /** The leases this replica holds, renewed by `renewTimer`. */
   private readonly held = new Map<string, RolloutLease>();
   private renewTimer: NodeJS.Timeout | undefined;
+  /** When the tick last began a rollout's step: a leader whose ticks hang stops renewing (see renewHeld). */
+  private steppedAt = 0;
   private renewing: Promise<void> | undefined;
   private readonly versions: VersionFileCache;
   private timer: NodeJS.Timeout | undefined;
@@ -98,8 +100,13 @@ export class RolloutDriver {
     this.nudge();
   }
 
-  /** Extends every lease this replica holds (one pass at a time). */
+  /**
+   * Extends every lease this replica holds (one pass at a time), while its
+   * ticks make progress: one stuck on a call that never returns must let
+   * another replica take over.
+   */
   private async renewHeld(): Promise<void> {
+    if (this.now() - this.steppedAt > this.leaseMs) return;
     for (const [id, lease] of this.held) {
       if (this.stopped) return;
       const renewed = { ...lease, expiresAt: this.now() + this.leaseMs };
@@ -144,6 +151,7 @@ export class RolloutDriver {
       if (this.stopped) return;
       try {
         const rollout = await this.deps.rollouts.get(namespace, id);
+        this.steppedAt = this.now();
         if (!rollout || !(await this.lead(rollout))) continue;
         await this.step(rollout);
       } catch (err) {
