@@ -76,7 +76,7 @@ export class RolloutDriver {
   /** The leases this replica holds, renewed by `renewTimer`. */
   private readonly held = new Map<string, RolloutLease>();
   private renewTimer: NodeJS.Timeout | undefined;
-  /** When the tick last began a rollout's step: a leader whose ticks hang stops renewing (see renewHeld). */
+  /** When the tick last began a rollout's step or pinned an agent: a leader whose ticks hang stops renewing (see renewHeld). */
   private steppedAt = 0;
   private renewing: Promise<void> | undefined;
   private readonly versions: VersionFileCache;
@@ -102,11 +102,12 @@ export class RolloutDriver {
 
   /**
    * Extends every lease this replica holds (one pass at a time), while its
-   * ticks make progress: one stuck on a call that never returns must let
-   * another replica take over.
+   * ticks make progress (a step begun or an agent pinned within two
+   * leases): one stuck on a call that never returns must let another
+   * replica take over.
    */
   private async renewHeld(): Promise<void> {
-    if (this.now() - this.steppedAt > this.leaseMs) return;
+    if (this.now() - this.steppedAt > 2 * this.leaseMs) return;
     for (const [id, lease] of this.held) {
       if (this.stopped) return;
       const renewed = { ...lease, expiresAt: this.now() + this.leaseMs };
@@ -421,7 +422,7 @@ export class RolloutDriver {
 
   private async pinAll(r: Rollout, uids: readonly string[], v: { version: number; config: RolloutPin["config"]; hash: Uint8Array }): Promise<void> {
     const pin: RolloutPin = { group: r.group, configuration: r.configuration, version: v.version, rollout: r.id, config: v.config, hash: v.hash };
-    await runBounded([...uids], PIN_CONCURRENCY, (uid) => this.deps.pin(uid, r.namespace, pin, requester(r)).then(() => undefined));
+    await runBounded([...uids], PIN_CONCURRENCY, (uid) => this.deps.pin(uid, r.namespace, pin, requester(r)).then(() => void (this.steppedAt = this.now())));
   }
 
   private version(r: Rollout, version: number): Promise<VersionFiles> {
