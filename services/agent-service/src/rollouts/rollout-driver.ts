@@ -12,6 +12,7 @@ import { evaluateStage, gateSettings, type StageEvaluation } from "./health-gate
 import { isFinished, type RolloutDecisions } from "./rollout-decisions.js";
 import type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
 import { stageMembers } from "./stage-plan.js";
+import { withDeadline } from "./step-deadline.js";
 import { VersionFileCache, type VersionFiles } from "./version-files.js";
 
 /** What pinning a version on one agent did (AdminCommands.pinRollout). */
@@ -43,6 +44,14 @@ export interface RolloutDriverOptions {
    * leases.
    */
   leaseMs?: number;
+  /**
+   * How long the tick waits for one rollout's step (its reads, decisions,
+   * pins) before it leaves it and goes on; the step is taken again at the
+   * next tick. Default: 30 s or two leases, whichever is longer.
+   */
+  stepDeadlineMs?: number;
+  /** How long a step waits for one agent's pin; an agent left without its pin is pinned again (repin). Default 10 s. */
+  pinDeadlineMs?: number;
   now?: () => number;
 }
 
@@ -68,6 +77,8 @@ const REPIN_EVERY_MS = 2_000;
 export class RolloutDriver {
   private readonly now: () => number;
   private readonly leaseMs: number;
+  private readonly stepDeadlineMs: number;
+  private readonly pinDeadlineMs: number;
   /** Effects already carried out while leading (begin, a stage's pins, a rollback); forgotten with the lease. */
   private readonly done = new Set<string>();
   private readonly progressAt = new Map<string, number>();
@@ -88,6 +99,8 @@ export class RolloutDriver {
   constructor(private readonly deps: RolloutDriverOptions) {
     this.now = deps.now ?? Date.now;
     this.leaseMs = deps.leaseMs ?? 15_000;
+    this.stepDeadlineMs = deps.stepDeadlineMs ?? Math.max(30_000, 2 * this.leaseMs);
+    this.pinDeadlineMs = deps.pinDeadlineMs ?? 10_000;
     this.versions = new VersionFileCache(deps.configurations);
   }
 
@@ -112,7 +125,7 @@ export class RolloutDriver {
       if (this.stopped) return;
       const renewed = { ...lease, expiresAt: this.now() + this.leaseMs };
       try {
-        await this.deps.leases.renew(renewed);
+        await withDeadline(this.deps.leases.renew(renewed), this.leaseMs, "renewing a rollout lease");
         if (this.held.get(id) === lease) this.held.set(id, renewed);
       } catch (err) {
         this.deps.logger.warn({ err, rollout: id }, "could not renew a rollout lease; retrying");
@@ -151,14 +164,18 @@ export class RolloutDriver {
     for (const { namespace, id } of await this.deps.rollouts.active()) {
       if (this.stopped) return;
       try {
-        const rollout = await this.deps.rollouts.get(namespace, id);
         this.steppedAt = this.now();
-        if (!rollout || !(await this.lead(rollout))) continue;
-        await this.step(rollout);
+        await withDeadline(this.stepOne(namespace, id), this.stepDeadlineMs, `rollout ${namespace}/${id}'s step`);
       } catch (err) {
         this.deps.logger.warn({ err, namespace, rollout: id }, "rollout step failed; retrying at the next tick");
       }
     }
+  }
+
+  private async stepOne(namespace: string, id: string): Promise<void> {
+    const rollout = await this.deps.rollouts.get(namespace, id);
+    if (!rollout || !(await this.lead(rollout))) return;
+    await this.step(rollout);
   }
 
   /** Claims or renews the rollout's lease; false when another replica holds it. */
@@ -201,7 +218,7 @@ export class RolloutDriver {
     await this.begin(rollout);
     if (rollout.state === RolloutState.ROLLING_BACK) return this.rollBack(rollout);
     let r: Rollout | undefined = rollout;
-    if (first) r = await this.restartStageClock(rollout);
+    if (first) r = await this.resumeStage(rollout);
     if (!r) return;
     if (r.stages[r.currentStage]!.state === RolloutStageState.PENDING) {
       const next = await this.startStage(r);
@@ -226,30 +243,39 @@ export class RolloutDriver {
     const heldUids = new Set(held.map(uidOf));
     const byVersion = new Map<number, string[]>([[r.fromVersion, r.skippedAgents.filter((u) => !heldUids.has(u))]]);
     for (const a of held) byVersion.set(a.spec!.assignment!.version, [...(byVersion.get(a.spec!.assignment!.version) ?? []), uidOf(a)]);
-    for (const [version, uids] of byVersion) await this.pinAll(r, uids, { ...(await this.version(r, version)), version });
+    let failed = 0;
+    for (const [version, uids] of byVersion) failed += await this.pinAll(r, uids, { ...(await this.version(r, version)), version });
+    // Nothing pins these again later: begin is taken again at the next tick.
+    if (failed > 0) throw new Error(`${failed} agents could not be pinned before the rollout began`);
     await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: true }, requester(r));
     this.done.add(key);
   }
 
   /**
    * A leader that starts leading a rollout mid-stage (it took it over, or
-   * its process restarted) judges the stage afresh: the time no replica
-   * watched is not counted as healthy, and agents the interruption
-   * disconnected get the stage timeout to return. Its agents and every
-   * decision before stand.
+   * its process restarted) keeps the stage's clock as stored: the stage
+   * timeout runs from the stage's start whoever leads, so leaders that keep
+   * changing cannot hold a stage open past it. Only the bake starts again
+   * (the stage goes back to waiting for its agents, which the interruption
+   * may have moved to another gateway): time nobody watched is not counted
+   * as healthy. Its agents and every decision before stand.
    */
-  private async restartStageClock(r: Rollout): Promise<Rollout | undefined> {
+  private async resumeStage(r: Rollout): Promise<Rollout | undefined> {
     const stage = r.stages[r.currentStage]!;
     if (stage.state !== RolloutStageState.APPLYING && stage.state !== RolloutStageState.BAKING) return r;
+    const record = { kind: "rollout_stage_resumed", requestedBy: this.deps.replicaId, detail: `stage ${r.currentStage + 1}: judged by ${this.deps.replicaId}, which now leads; its timeout still runs from the stage's start` };
+    if (stage.state === RolloutStageState.APPLYING) {
+      await this.deps.decisions.audit(r, record);
+      return r;
+    }
     return this.deps.decisions.decide(
       r,
       (next) => {
         const s = next.stages[next.currentStage]!;
         s.state = RolloutStageState.APPLYING;
-        s.startedAt = timestampFromMs(this.now());
         delete s.bakingSince;
       },
-      { kind: "rollout_stage_resumed", requestedBy: this.deps.replicaId, detail: `stage ${r.currentStage + 1}: judged afresh by ${this.deps.replicaId}, which now leads` },
+      { ...record, detail: `${record.detail}; the bake starts again` },
     );
   }
 
@@ -420,9 +446,23 @@ export class RolloutDriver {
     await runBounded(waiting, PIN_CONCURRENCY, (a) => this.deps.remind!(uidOf(a), a.status!.connectionId));
   }
 
-  private async pinAll(r: Rollout, uids: readonly string[], v: { version: number; config: RolloutPin["config"]; hash: Uint8Array }): Promise<void> {
+  /** Pins `v` on the agents; how many could not be pinned (logged). */
+  private async pinAll(r: Rollout, uids: readonly string[], v: { version: number; config: RolloutPin["config"]; hash: Uint8Array }): Promise<number> {
     const pin: RolloutPin = { group: r.group, configuration: r.configuration, version: v.version, rollout: r.id, config: v.config, hash: v.hash };
-    await runBounded([...uids], PIN_CONCURRENCY, (uid) => this.deps.pin(uid, r.namespace, pin, requester(r)).then(() => void (this.steppedAt = this.now())));
+    // One agent's pin failing or hanging does not hold the others, nor the stage's judgement: repin sends it again.
+    let failed = 0;
+    let first: unknown;
+    await runBounded([...uids], PIN_CONCURRENCY, async (uid) => {
+      try {
+        await withDeadline(this.deps.pin(uid, r.namespace, pin, requester(r)), this.pinDeadlineMs, `pinning agent ${uid}`);
+        this.steppedAt = this.now();
+      } catch (err) {
+        failed++;
+        first ??= err;
+      }
+    });
+    if (failed > 0) this.deps.logger.warn({ rollout: r.id, version: v.version, agents: failed, err: String(first) }, "could not pin a rollout's version on some agents; they are pinned again while their stored copy lacks it");
+    return failed;
   }
 
   private version(r: Rollout, version: number): Promise<VersionFiles> {
