@@ -87,7 +87,7 @@ export class RolloutDriver {
   /** The leases this replica holds, renewed by `renewTimer`. */
   private readonly held = new Map<string, RolloutLease>();
   private renewTimer: NodeJS.Timeout | undefined;
-  /** When the tick last began a rollout's step or pinned an agent: a leader whose ticks hang stops renewing (see renewHeld). */
+  /** When a step last got somewhere (a lease read and kept, an agent pinned, a step finished): a leader whose steps hang stops renewing (see renewHeld). */
   private steppedAt = 0;
   private renewing: Promise<void> | undefined;
   private readonly versions: VersionFileCache;
@@ -115,9 +115,9 @@ export class RolloutDriver {
 
   /**
    * Extends every lease this replica holds (one pass at a time), while its
-   * ticks make progress (a step begun or an agent pinned within two
-   * leases): one stuck on a call that never returns must let another
-   * replica take over.
+   * steps make progress (see steppedAt; within two leases): one stuck on a
+   * call that never returns must let another replica take over, even
+   * though the tick leaves it at its deadline and comes back to it.
    */
   private async renewHeld(): Promise<void> {
     if (this.now() - this.steppedAt > 2 * this.leaseMs) return;
@@ -161,11 +161,11 @@ export class RolloutDriver {
 
   /** One pass over every unfinished rollout. */
   async tick(): Promise<void> {
-    for (const { namespace, id } of await this.deps.rollouts.active()) {
+    for (const { namespace, id } of await withDeadline(this.deps.rollouts.active(), this.stepDeadlineMs, "listing the unfinished rollouts")) {
       if (this.stopped) return;
       try {
-        this.steppedAt = this.now();
         await withDeadline(this.stepOne(namespace, id), this.stepDeadlineMs, `rollout ${namespace}/${id}'s step`);
+        this.steppedAt = this.now();
       } catch (err) {
         this.deps.logger.warn({ err, namespace, rollout: id }, "rollout step failed; retrying at the next tick");
       }
@@ -175,6 +175,7 @@ export class RolloutDriver {
   private async stepOne(namespace: string, id: string): Promise<void> {
     const rollout = await this.deps.rollouts.get(namespace, id);
     if (!rollout || !(await this.lead(rollout))) return;
+    this.steppedAt = this.now();
     await this.step(rollout);
   }
 
@@ -214,12 +215,13 @@ export class RolloutDriver {
   private async step(rollout: Rollout): Promise<void> {
     if (isFinished(rollout.state)) return this.finish(rollout);
     if (rollout.state === RolloutState.PAUSED) return;
-    const first = !this.done.has(`${rollout.id}/begin`);
+    const first = !this.done.has(`${rollout.id}/led`);
     await this.begin(rollout);
     if (rollout.state === RolloutState.ROLLING_BACK) return this.rollBack(rollout);
     let r: Rollout | undefined = rollout;
     if (first) r = await this.resumeStage(rollout);
     if (!r) return;
+    this.done.add(`${rollout.id}/led`);
     if (r.stages[r.currentStage]!.state === RolloutStageState.PENDING) {
       const next = await this.startStage(r);
       if (!next) return;
@@ -245,10 +247,9 @@ export class RolloutDriver {
     for (const a of held) byVersion.set(a.spec!.assignment!.version, [...(byVersion.get(a.spec!.assignment!.version) ?? []), uidOf(a)]);
     let failed = 0;
     for (const [version, uids] of byVersion) failed += await this.pinAll(r, uids, { ...(await this.version(r, version)), version });
-    // Nothing pins these again later: begin is taken again at the next tick.
-    if (failed > 0) throw new Error(`${failed} agents could not be pinned before the rollout began`);
     await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: true }, requester(r));
-    this.done.add(key);
+    // Nothing else pins these again: begin is repeated at the next tick until every pin is taken (the stage is judged meanwhile).
+    if (failed === 0) this.done.add(key);
   }
 
   /**
