@@ -197,9 +197,13 @@ describe("RolloutDriver leases", () => {
     // An old leader's lease ran out just now: b takes over 5 s into an 8 s stage timeout.
     await shared.leases.claim({ rolloutId: "r1", term: 1, holder: "old", expiresAt: Date.now() - LEASE });
     const agent = stuckAgent();
-    start(replica("b", shared, { list: async (q) => (q.instanceUids?.includes(UID) || q.where?.(agent) ? [agent] : []) }));
+    let pins = 0;
+    const pin: PinAgent = async () => (pins++, "pinned");
+    start(replica("b", shared, { list: async (q) => (q.instanceUids?.includes(UID) || q.where?.(agent) ? [agent] : []), pin }));
 
     const took = await until(() => shared.rollouts.latest("r1").state === RolloutState.PAUSED, 10_000);
+    // The stage's agent already carries the pin (stored): the new leader does not send it again.
+    expect(pins).toBe(0);
     const r = shared.rollouts.latest("r1");
     expect(took).toBeLessThan(3_000 + 2 * TICK);
     expect(timestampMs(r.stages[0]!.startedAt!)).toBe(startedAt);

@@ -241,7 +241,8 @@ export class RolloutDriver {
   private async begin(r: Rollout): Promise<void> {
     const key = `${r.id}/begin`;
     if (this.done.has(key)) return;
-    const held = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group) && a.spec!.assignment!.version !== r.fromVersion);
+    // Agents this rollout already pinned (its stages' moves) are not an earlier rollout's leftovers: a new leader leaves them be.
+    const held = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group) && a.spec!.assignment!.version !== r.fromVersion && a.spec!.assignment!.rollout !== r.id);
     const heldUids = new Set(held.map(uidOf));
     const byVersion = new Map<number, string[]>([[r.fromVersion, r.skippedAgents.filter((u) => !heldUids.has(u))]]);
     for (const a of held) byVersion.set(a.spec!.assignment!.version, [...(byVersion.get(a.spec!.assignment!.version) ?? []), uidOf(a)]);
@@ -307,12 +308,17 @@ export class RolloutDriver {
     const stage = r.stages[index]!;
     const startedAt = stage.startedAt ? timestampMs(stage.startedAt) : this.now();
     const pinKey = `${r.id}/pin/${index}/${startedAt}`;
+    const found = await agentsNamed(this.deps.agents, r.namespace, stage.agents);
     if (!this.done.has(pinKey)) {
+      // A new leader sends only what the store shows missing: re-sending a whole stage on every
+      // takeover adds the most load exactly when the store is too slow to keep a lease.
+      const carrying = new Set(found.filter((a) => carriesPin(a, r.id, r.toVersion)).map(uidOf));
       const to = await this.version(r, r.toVersion);
-      await this.pinAll(r, stage.agents, { ...to, version: r.toVersion });
+      await this.pinAll(r, stage.agents.filter((u) => !carrying.has(u)), { ...to, version: r.toVersion });
+      // Pins just sent (some to the replica serving the agent) get REPIN_EVERY_MS to be stored before they count as lost.
+      this.repinnedAt.set(r.id, this.now());
       this.done.add(pinKey);
     }
-    const found = await agentsNamed(this.deps.agents, r.namespace, stage.agents);
     // Agents that left the group (or got their own configuration) since are no longer the stage's to judge.
     const judged = new Map<string, Agent>();
     const gone: string[] = [];
@@ -421,7 +427,7 @@ export class RolloutDriver {
    * restarted), or the agent disconnected meanwhile. True while some lack it.
    */
   private async repin(r: Rollout, agents: readonly Agent[], version: number, v: { config: RolloutPin["config"]; hash: Uint8Array }): Promise<boolean> {
-    const lost = agents.filter((a) => a.spec?.assignment?.rollout !== r.id || a.spec.assignment.version !== version).map(uidOf);
+    const lost = agents.filter((a) => !carriesPin(a, r.id, version)).map(uidOf);
     if (lost.length === 0) return false;
     // The first look only starts the clock: pins just sent (to the replica serving the agent) get a moment to be stored.
     const last = this.repinnedAt.get(r.id);
@@ -474,6 +480,11 @@ export class RolloutDriver {
 /** Who a rollout's commands are recorded as coming from. */
 function requester(r: Rollout): string {
   return `rollout ${r.namespace}/${r.id}`;
+}
+
+/** Whether the stored agent carries the rollout's pin of `version`. */
+function carriesPin(a: Agent, rollout: string, version: number): boolean {
+  return a.spec?.assignment?.rollout === rollout && a.spec.assignment.version === version;
 }
 
 function countsChanged(stage: RolloutStage, e: StageEvaluation): boolean {
