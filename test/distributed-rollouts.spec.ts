@@ -5,10 +5,9 @@ import { startDistributed } from "./support/distributed.js";
 
 // Two agent-service replicas: admin calls go to the first, gateway-b reports
 // to the second; whichever holds a rollout's lease drives it.
-// 60 agents, not the standalone run's 200: on this 2-core machine (shared),
-// FerretDB takes ~15 new agents a second, and 200 at once kept agent-service
-// too busy to renew the gateways' leases, whose agents were then marked
-// disconnected (an overload, not a rollout finding).
+// 60 agents here, so the suite's many rollouts stay short on this 2-core
+// machine (FerretDB takes ~15 new agents a second); the 200-agent run is
+// test/distributed-rollouts-large.spec.ts.
 rolloutsE2eSuite(() => startDistributed({ agentServiceReplicas: 2 }), { size: 60 });
 
 describe("a distributed rollout whose leading replica is killed", () => {

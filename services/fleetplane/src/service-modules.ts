@@ -36,6 +36,8 @@ import {
   Rollouts,
   RolloutDecisions,
   RolloutDriver,
+  PinRouting,
+  VersionFileCache,
   createRolloutServiceImpl,
   EnrollmentTokens,
   AgentCredentialCheck,
@@ -182,6 +184,16 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   // The pid in the name lets an operator (and the failover test) tell which process leads.
   const replicaId = o.replicaId ?? `agent-service-${process.pid}-${randomUUID().slice(0, 8)}`;
   const decisions = new RolloutDecisions({ rollouts: stores.rollouts, audit, replicaId, now: Date.now });
+  // A pin is written by the replica serving the agent (its one writer); see rollouts/pin-routing.ts.
+  const pins = new PinRouting({
+    bus,
+    serves: (uid) => store.serves(uid),
+    stored: (uid) => stores.agents.get(uid),
+    pin: (uid, namespace, pin, requestedBy) => adminCommands.pinRollout(uid, namespace, pin, requestedBy),
+    versions: new VersionFileCache(configurations),
+    logger,
+  });
+  const pinRequests = pins.listen();
   const driver = new RolloutDriver({
     rollouts: stores.rollouts,
     leases: stores.rolloutLeases,
@@ -191,7 +203,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     // The store itself, not the cache: another replica may serve the agents
     // (this one caches those it pins, and its copies would not see their reports).
     agents: stores.agents,
-    pin: (uid, namespace, pin, requestedBy) => adminCommands.pinRollout(uid, namespace, pin, requestedBy),
+    pin: (uid, namespace, pin, requestedBy) => pins.pin(uid, namespace, pin, requestedBy),
     remind: (uid, connectionId) => replicas.changed(uid, connectionId),
     logger,
     replicaId,
@@ -225,6 +237,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     /** Stops the reaper and retention, flushes cached agent state and the audit queue (in that order). */
     async close() {
       await (await replicaChanges).unsubscribe();
+      await (await pinRequests).unsubscribe();
       await driver.stop();
       await leases.stop();
       await retention.stop();

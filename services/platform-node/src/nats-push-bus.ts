@@ -150,14 +150,14 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function encodeNotice(n: PushNotice): Uint8Array {
-  return encoder.encode(JSON.stringify(n.close ? { u: n.instanceUid, c: n.connectionId, x: true } : { u: n.instanceUid, c: n.connectionId }));
+  return encoder.encode(JSON.stringify({ u: n.instanceUid, c: n.connectionId, ...(n.close ? { x: true } : {}), ...(n.request !== undefined ? { r: n.request } : {}) }));
 }
 
 function decodeNotice(data: Uint8Array): PushNotice | undefined {
   try {
-    const v = JSON.parse(decoder.decode(data)) as { u?: unknown; c?: unknown; x?: unknown };
+    const v = JSON.parse(decoder.decode(data)) as { u?: unknown; c?: unknown; x?: unknown; r?: unknown };
     if (typeof v.u !== "string" || typeof v.c !== "string") return undefined;
-    return v.x === true ? { instanceUid: v.u, connectionId: v.c, close: true } : { instanceUid: v.u, connectionId: v.c };
+    return { instanceUid: v.u, connectionId: v.c, ...(v.x === true ? { close: true } : {}), ...(typeof v.r === "string" ? { request: v.r } : {}) };
   } catch {
     return undefined;
   }

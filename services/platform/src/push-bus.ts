@@ -15,6 +15,12 @@ export interface PushNotice {
    * one notice that carries an order, since there is nothing left to pull.
    */
   close?: boolean;
+  /**
+   * Only on agent-service replicas' own channels, never to a gateway: a
+   * change the sender asks the replica serving the agent to make, encoded
+   * by agent-service (see agent-service's rollouts/pin-routing.ts).
+   */
+  request?: string;
 }
 
 export interface PushSubscription {

@@ -1,5 +1,5 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { RolloutState, type Rollout } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
+import { RolloutStageState, RolloutState, type Rollout } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 import type { TestTopology } from "../../support/topology.js";
 import { eventually } from "../../support/eventually.js";
 import { configurationWith, groupFor, unique } from "../fleet/fleet-fixtures.js";
@@ -30,7 +30,9 @@ export async function rolloutWhen(rollouts: TestTopology["rollouts"], id: string
       what,
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last state ${last ? RolloutState[last.state] : "none"}: ${last?.reason ?? ""}`);
+    // Where it stood, to tell a stuck stage from a slow one: each stage's state and counts, the decision number and who made it.
+    const stages = last?.stages.map((s, i) => `${i + 1} ${RolloutStageState[s.state]} ${s.agents.length} agents, ${s.applied} applied, ${s.pending} pending, ${s.failed} failed`).join("; ");
+    throw new Error(`${(err as Error).message}; last state ${last ? RolloutState[last.state] : "none"}: ${last?.reason ?? ""} (decision ${last?.sequence ?? "-"} by ${last?.decidedBy ?? "-"}; stages: ${stages ?? "-"})`);
   }
 }
 

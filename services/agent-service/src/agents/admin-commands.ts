@@ -44,6 +44,9 @@ export interface AdminCommandsOptions {
 /** Why an agent left the store: an admin's DeleteAgent, or retention (disconnected too long). */
 export type AgentRemovalReason = "deleted" | "retention";
 
+/** What pinning a rollout's version on one agent did, or why it was left alone. */
+export type PinOutcome = "pinned" | "unchanged" | "gone" | "not in the group" | "own configuration";
+
 /** What applying a command to an agent yields: the command, and what it did to older ones (superseded). */
 type Applied = { command: AgentCommand; transitions?: CommandTransition[] };
 type CommandOptions = { commandId: string; requestedBy: string; now: number };
@@ -258,13 +261,13 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
    * a rollback): stored, its gateway told, the command audited like any
    * other. Repeating it changes nothing, so a replica taking a rollout over
    * can pin a stage's agents again. Says why an agent was left alone.
+   * Called on the replica that serves the agent, or for an agent no replica
+   * serves (rollouts/pin-routing.ts decides which).
    */
-  async pinRollout(uid: string, namespace: string, pin: RolloutPin, requestedBy: string): Promise<"pinned" | "unchanged" | "gone" | "not in the group" | "own configuration"> {
-    let outcome: Awaited<ReturnType<AdminCommands["pinRollout"]>> = "unchanged";
+  async pinRollout(uid: string, namespace: string, pin: RolloutPin, requestedBy: string): Promise<PinOutcome> {
+    let outcome: PinOutcome = "unchanged";
     try {
-      // Fresh: the rollout may run on a replica that does not serve the
-      // agent, whose cached copy would hide what the serving one stored.
-      const done = await this.changeCopying(uid, { create: false, namespace, fresh: true }, (agent) => {
+      const done = await this.changeCopying(uid, { create: false, namespace }, (agent) => {
         const pinned = pinVersion(agent, pin, { now: this.now(), commandId: () => newCommandId(this.now()), requestedBy });
         if (typeof pinned === "string") {
           outcome = pinned;
@@ -274,10 +277,10 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
         const records = pinned.command ? [auditedCommand(uid, "remote_config", pinned.command, namespace)] : [];
         return { records, transitions: pinned.transitions, deliver: pinned.command !== undefined, unchanged: !pinned.changed };
       }, false);
-      // Whatever the push did (none is sent to an agent the store thinks
-      // disconnected), the replica serving the agent must not keep answering
-      // it from a copy without the pin.
-      if (done.changed) await this.deps.replicas?.changed(uid, done.reach.connectionId);
+      // Written for an agent this replica does not serve: whatever the push
+      // did (none is sent to an agent the store thinks disconnected), a
+      // replica that starts serving it meanwhile must read it again.
+      if (done.changed && !this.deps.store.serves(uid)) await this.deps.replicas?.changed(uid, done.reach.connectionId);
     } catch (err) {
       if (err instanceof AgentNotFoundError) return "gone";
       throw err;

@@ -110,7 +110,7 @@ export class AgentReports {
         : undefined;
 
     let cameBack = false;
-    const outcomeOrRefusal = await this.deps.store.mutate<ReportReply | { refused: string }>(uid, { create: true, ...(before ? { before } : {}) }, (agent, known) => {
+    const outcomeOrRefusal = await this.deps.store.mutate<ReportReply | { refused: string }>(uid, { create: true, serve: true, ...(before ? { before } : {}) }, (agent, known) => {
       // An instance UID belongs to the credential it first came with
       // (credential-binding.ts): another one is refused before anything of
       // the message is applied, and nothing is evicted or written.
@@ -205,7 +205,8 @@ export class AgentReports {
   async pullServerToAgent(uid: string, connectionId: string): Promise<ServerToAgent | undefined> {
     // Read through to the store: the change being pushed may have been made
     // by another agent-service replica, after this one cached the agent.
-    return this.deps.store.mutate(uid, { create: false, fresh: true }, (agent) => {
+    // Only the agent's own gateway pulls: this replica serves it.
+    return this.deps.store.mutate(uid, { create: false, fresh: true, serve: true }, (agent) => {
       if (agent.status?.connectionId !== connectionId || !agent.status.connected) return { persist: "no", result: undefined };
       const heartbeat = heartbeatOffer(agent, this.heartbeatSeconds);
       const built = buildServerToAgent(agent, { requestFullState: false, capabilities: this.capabilities, heartbeat });

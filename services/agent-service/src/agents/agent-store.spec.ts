@@ -3,19 +3,36 @@ import { describe, expect, it } from "vitest";
 import { ConnectionSchema, ConnectionType, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
-import { report } from "./agent-model.js";
+import { newAgent, report } from "./agent-model.js";
 import type { AgentRepository } from "./agent-repository.js";
 import type { AgentStore, Persist } from "./agent-store.js";
 import { temporaryAgentStore } from "./temporary-agent-store.js";
 
-/** An AgentStore over the embedded repository, counting what reaches the repository. */
-function setup() {
-  const calls = { gets: 0, saves: 0 };
+/**
+ * An AgentStore over the embedded repository, counting what reaches the
+ * repository. `slowSaves`: each save waits a macrotask first, so writes can
+ * overlap; `calls.overlapping` counts saves that started while another save
+ * of the same agent was in flight.
+ */
+function setup(o: { slowSaves?: boolean } = {}) {
+  const calls = { gets: 0, saves: 0, overlapping: 0 };
+  const inFlight = new Set<string>();
   const { store, repository } = temporaryAgentStore({
     wrap: (repository): AgentRepository => ({
       ...repository,
       get: (uid) => (calls.gets++, repository.get(uid)),
-      save: (agent) => (calls.saves++, repository.save(agent)),
+      save: async (agent) => {
+        calls.saves++;
+        const uid = instanceUidToHex(agent.metadata!.instanceUid);
+        if (inFlight.has(uid)) calls.overlapping++;
+        inFlight.add(uid);
+        try {
+          if (o.slowSaves) await new Promise((r) => setTimeout(r, 5));
+          await repository.save(agent);
+        } finally {
+          inFlight.delete(uid);
+        }
+      },
     }),
     // A flush interval far beyond any test: flushes happen when a test asks.
     livenessFlushMs: 3_600_000,
@@ -27,7 +44,7 @@ const connection = create(ConnectionSchema, { id: "gw/ws/1", type: ConnectionTyp
 
 /** Applies an agent's report with sequence number `seq` and stores it as `persist` says. */
 function reportAs(s: AgentStore, uid: Uint8Array, seq: bigint, persist: Persist) {
-  return s.mutate(instanceUidToHex(uid), { create: true }, (agent, known) => {
+  return s.mutate(instanceUidToHex(uid), { create: true, serve: true }, (agent, known) => {
     report(agent, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: seq }), connection, { now: 1_000 + Number(seq), known });
     return { persist, result: agent.revision };
   });
@@ -88,6 +105,50 @@ describe("the agent store", () => {
     let applied = 0;
     await t.store.mutate(instanceUidToHex(a), { create: false }, () => (applied++, { persist: "now", result: undefined }));
     expect(applied).toBe(1);
+  });
+
+  it("keeps in memory only agents it serves: a change from elsewhere (an admin's, a rollout's) reads through and caches nothing", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    // Stored, connected, by another replica, which serves the agent.
+    const elsewhere = newAgent(uid, 1_000);
+    report(elsewhere, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n }), connection, { now: 1_000, known: false });
+    await t.repository.save(elsewhere);
+
+    await t.store.mutate(hex, { create: false }, (agent) => ((agent.metadata!.labels = { env: "a" }), { persist: "now", result: undefined }));
+    expect(t.store.cachedAgents).toBe(0);
+    expect(t.store.serves(hex)).toBe(false);
+    // Its next change reads the store again: what the serving replica wrote meanwhile is not hidden.
+    const theirs = (await t.repository.get(hex))!;
+    theirs.status!.sequenceNum = 7n;
+    await t.repository.save(theirs);
+    const seen = await t.store.mutate(hex, { create: false }, (agent) => ({ persist: "no", result: agent.status?.sequenceNum }));
+    expect(seen).toBe(7n);
+
+    // Its own reports make it served here.
+    await reportAs(t.store, uid, 8n, "now");
+    expect(t.store.serves(hex)).toBe(true);
+  });
+
+  it("writes one agent one write at a time: a liveness flush and a change in flight together both land, the change on top", async () => {
+    const t = setup({ slowSaves: true });
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    await reportAs(t.store, uid, 0n, "now");
+    await reportAs(t.store, uid, 1n, "later");
+    let applied = 0;
+    const saves = t.calls.saves;
+    const flushed = t.store.flush();
+    // The change comes while the flush's write is in flight.
+    while (t.calls.saves === saves) await new Promise((r) => setImmediate(r));
+    const changed = t.store.mutate(hex, { create: false }, (agent) => (applied++, (agent.metadata!.labels = { changed: "yes" }), { persist: "now", result: undefined }));
+    await Promise.all([flushed, changed]);
+    expect(t.calls.overlapping).toBe(0);
+    expect(applied).toBe(1); // written after the flush, on the revision it left: no conflict, no re-read
+    const stored = (await t.repository.get(hex))!;
+    expect(stored.metadata!.labels).toEqual({ changed: "yes" });
+    expect(stored.status?.sequenceNum).toBe(1n);
   });
 
   it("tells watchers about stored changes, with copies, and stops when they unsubscribe", async () => {

@@ -49,18 +49,28 @@ export interface AgentChange<T> {
 const FLUSH_CONCURRENCY = 32;
 
 /**
- * Where agent-service keeps agents: the repository, with the connected ones
- * cached in memory so a status report costs no database read. Every change
- * goes through mutate, under the agent's lock: a change that matters is
- * written at once (and waited for), a heartbeat's liveness in the next batch.
- * Reads and watchers see the freshest copy.
+ * Where agent-service keeps agents: the repository, with the agents this
+ * replica serves (their reports come here) cached in memory so a status
+ * report costs no database read. Every change goes through mutate, under the
+ * agent's lock: a change that matters is written at once (and waited for), a
+ * heartbeat's liveness in the next batch. Reads and watchers see the
+ * freshest copy.
+ *
+ * One writer at a time per agent in this process: a change's write and a
+ * liveness batch's write of the same agent go one after the other (the
+ * store's revision check is not trusted to order two writes in flight —
+ * FerretDB 1.x was seen to let both succeed). Across replicas, the replica
+ * serving an agent is its writer for rollouts (rollouts/pin-routing.ts).
  */
 export class AgentStore {
+  /** Agents this replica serves: only the report path and the pulls of the agent's gateway put them here. */
   private readonly cache = new Map<string, Agent>();
   private readonly dirty = new Set<string>();
   /** Cached agents another replica changed: read through to the store on their next change. */
   private readonly stale = new Set<string>();
   private readonly mutex = new KeyedMutex();
+  /** Writes of one agent, in order (a change's and a liveness batch's; see the class comment). */
+  private readonly writes = new KeyedMutex();
   private readonly watchers = new Set<(agent: Agent) => void>();
   private readonly observers = new Set<(agent: Readonly<Agent>) => void>();
   private readonly now: () => number;
@@ -81,11 +91,15 @@ export class AgentStore {
    * have changed the agent). `create`: a new agent when none is stored;
    * otherwise AgentNotFoundError. `before`: asynchronous work that needs the
    * loaded agent (undefined when new), done under the lock before `change`
-   * (e.g. reading the groups of the agent's namespace).
+   * (e.g. reading the groups of the agent's namespace). `serve`: the change
+   * comes from the agent's own messages (its report, its gateway's pull), so
+   * this replica serves it and keeps it in memory while it is connected; any
+   * other change leaves nothing cached that was not (a copy of an agent
+   * another replica serves would hide that replica's writes).
    */
   mutate<T>(
     uid: string,
-    options: { create: boolean; fresh?: boolean; before?: (agent: Agent | undefined) => Promise<void> },
+    options: { create: boolean; fresh?: boolean; serve?: boolean; before?: (agent: Agent | undefined) => Promise<void> },
     change: (agent: Agent, known: boolean) => AgentChange<T>,
   ): Promise<T> {
     return this.mutex.run(uid, async () => {
@@ -103,15 +117,17 @@ export class AgentStore {
         try {
           const out = change(agent, known);
           if (out.persist === "now") {
-            await this.save(agent);
+            await this.save(uid, agent);
             this.dirty.delete(uid);
           } else if (out.persist === "later") {
             this.dirty.add(uid);
           }
           if (out.evict) {
             this.evict(uid);
-          } else if (agent.status?.connected) {
+          } else if (agent.status?.connected && (options.serve || this.cache.has(uid))) {
             this.cache.set(uid, agent);
+          } else {
+            this.evict(uid);
           }
           if (out.persist === "now") this.notify(agent);
           out.stored?.();
@@ -227,6 +243,11 @@ export class AgentStore {
     return () => this.watchers.delete(listener);
   }
 
+  /** Whether this replica serves the agent (its reports come here and it is cached). */
+  serves(uid: string): boolean {
+    return this.cache.has(uid);
+  }
+
   /**
    * Calls `observer` after each stored change with the agent itself, not a
    * copy, synchronously under the agent's lock: for in-process bookkeeping
@@ -256,10 +277,12 @@ export class AgentStore {
   /**
    * Writes one agent's liveness without holding its lock during the write, so
    * reports never wait for a slow database: a snapshot is taken under the
-   * lock, written outside it, and the cached revision advanced only if nobody
-   * stored the agent meanwhile. If someone did, one of the two writes meets a
-   * revision conflict: theirs is retried on a fresh copy (mutate), ours is
-   * dropped because their copy already carried the newer liveness.
+   * lock and written outside it, in the agent's write order. Right after the
+   * write (still in that order, before a change queued behind it writes) the
+   * cached revision is advanced if the cached copy is still the one
+   * snapshotted and nobody stored it meanwhile; the change then writes on
+   * top. If a change wrote first, ours meets a revision conflict and is
+   * dropped: the change's copy already carried the newer liveness.
    */
   private async flushOne(uid: string): Promise<void> {
     const taken = await this.mutex.run(uid, async () => {
@@ -271,18 +294,17 @@ export class AgentStore {
     if (!taken) return;
     const expected = taken.snapshot.revision;
     try {
-      await this.save(taken.snapshot);
+      await this.writes.run(uid, async () => {
+        await this.deps.agents.save(taken.snapshot);
+        if (this.cache.get(uid) === taken.agent && taken.agent.revision === expected) taken.agent.revision = expected + 1n;
+      });
     } catch (err) {
       if (err instanceof RevisionConflictError) return;
       this.deps.logger.warn({ agent: uid, err: String(err) }, "could not write agent liveness; will retry on the next flush");
       await this.mutex.run(uid, async () => {
         if (this.cache.get(uid) === taken.agent) this.dirty.add(uid);
       });
-      return;
     }
-    await this.mutex.run(uid, async () => {
-      if (this.cache.get(uid) === taken.agent && taken.agent.revision === expected) taken.agent.revision = expected + 1n;
-    });
   }
 
   /** Stops the batch timer and writes what is still in memory. */
@@ -296,8 +318,8 @@ export class AgentStore {
     return this.cache.size;
   }
 
-  private async save(agent: Agent): Promise<void> {
-    await this.deps.agents.save(agent);
+  private save(uid: string, agent: Agent): Promise<void> {
+    return this.writes.run(uid, () => this.deps.agents.save(agent));
   }
 
   private evict(uid: string): void {

@@ -82,7 +82,9 @@ describe("gateway leases", () => {
     await t.leases.renew("gw-live", 30);
     expect(await t.leases.reapExpired()).toBe(0); // nobody is late yet
 
-    t.advance(15_000); // gw-dead is now 35 s past its last renewal
+    t.advance(15_000); // gw-dead is now 35 s past its last renewal: late, but within half a lease
+    expect(await t.leases.reapExpired()).toBe(0);
+    t.advance(11_000); // 46 s: silent for more than 1.5 leases
     expect(await t.leases.reapExpired()).toBe(2);
     expect(await t.connected(a.uid)).toBe(false);
     expect(await t.connected(b.uid)).toBe(false);

@@ -7,6 +7,8 @@ import type { AgentStore } from "../agents/agent-store.js";
 
 export const MAX_LEASE_SECONDS = 3600;
 const PAGE = 500;
+/** A gateway's lease is kept this many times its length (see renew). */
+const LATE_RENEWAL_FACTOR = 1.5;
 
 /**
  * Gateway liveness. Each gateway renews a lease; agent-service reaps gateways
@@ -49,7 +51,11 @@ export class GatewayLeases {
     if (!(ttlSeconds >= 1 && ttlSeconds <= MAX_LEASE_SECONDS)) {
       throw new InvalidRequestError(`ttl_seconds must be between 1 and ${MAX_LEASE_SECONDS}, got ${ttlSeconds}`);
     }
-    const previous = await this.deps.leases.renew(gatewayId, this.now() + ttlSeconds * 1000, epoch);
+    // A renewal may come up to half a lease late (a busy machine delays the
+    // gateway's timer, the call, this process and the store's write alike)
+    // before the gateway is presumed dead: gateways renew every third of
+    // the lease, so a live one is reaped only after being silent 1.5 leases.
+    const previous = await this.deps.leases.renew(gatewayId, this.now() + ttlSeconds * 1000 * LATE_RENEWAL_FACTOR, epoch);
     // No epoch (a gateway from before epochs): nothing to tell apart.
     if (!epoch || previous === epoch) return;
     this.reaping = this.reaping.then(() =>

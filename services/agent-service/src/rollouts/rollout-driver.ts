@@ -6,13 +6,14 @@ import type { RolloutPin } from "../agents/config-assignment.js";
 import { hashesEqual } from "../agents/config-hash.js";
 import type { Configurations } from "../fleet/configurations.js";
 import { FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
-import { configOf } from "../fleet/group-catalog.js";
 import type { Groups } from "../fleet/groups.js";
 import { agentsNamed, agentsWhere, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
 import { evaluateStage, gateSettings, type StageEvaluation } from "./health-gate.js";
 import { isFinished, type RolloutDecisions } from "./rollout-decisions.js";
-import type { RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
+import type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
 import { stageMembers } from "./stage-plan.js";
+import { withDeadline } from "./step-deadline.js";
+import { VersionFileCache, type VersionFiles } from "./version-files.js";
 
 /** What pinning a version on one agent did (AdminCommands.pinRollout). */
 export type PinAgent = (uid: string, namespace: string, pin: RolloutPin, requestedBy: string) => Promise<string>;
@@ -34,8 +35,23 @@ export interface RolloutDriverOptions {
   logger: Logger;
   /** This replica's name in leases and decisions (stable across restarts for a single replica). */
   replicaId: string;
-  /** How long a lease lasts without renewal: a dead leader's rollouts wait this long. Default 15 s. */
+  /**
+   * How long a lease lasts without renewal. Default 15 s. It is renewed every
+   * third of that on its own timer (not by the tick, which may be busy
+   * pinning a large stage), and another replica claims it only once it has
+   * been expired for half a lease more: a renewal that a busy machine makes
+   * late does not hand the rollout over. A dead leader's rollouts wait 1.5
+   * leases.
+   */
   leaseMs?: number;
+  /**
+   * How long the tick waits for one rollout's step (its reads, decisions,
+   * pins) before it leaves it and goes on; the step is taken again at the
+   * next tick. Default: 30 s or two leases, whichever is longer.
+   */
+  stepDeadlineMs?: number;
+  /** How long a step waits for one agent's pin; an agent left without its pin is pinned again (repin). Default 10 s. */
+  pinDeadlineMs?: number;
   now?: () => number;
 }
 
@@ -45,6 +61,8 @@ const PIN_CONCURRENCY = 16;
 const PROGRESS_EVERY_MS = 1_000;
 /** A stage's agents that have not confirmed its version are reminded about at most this often. */
 const REMIND_EVERY_MS = 5_000;
+/** Agents whose stored copy lacks their pin are pinned again at most this often (a pin sent to another replica takes a moment to be stored). */
+const REPIN_EVERY_MS = 2_000;
 
 /**
  * Drives the rollouts whose lease this replica holds: each tick it looks at
@@ -59,11 +77,20 @@ const REMIND_EVERY_MS = 5_000;
 export class RolloutDriver {
   private readonly now: () => number;
   private readonly leaseMs: number;
+  private readonly stepDeadlineMs: number;
+  private readonly pinDeadlineMs: number;
   /** Effects already carried out while leading (begin, a stage's pins, a rollback); forgotten with the lease. */
   private readonly done = new Set<string>();
   private readonly progressAt = new Map<string, number>();
   private readonly remindedAt = new Map<string, number>();
-  private readonly versions = new Map<string, { config: RolloutPin["config"]; hash: Uint8Array }>();
+  private readonly repinnedAt = new Map<string, number>();
+  /** The leases this replica holds, renewed by `renewTimer`. */
+  private readonly held = new Map<string, RolloutLease>();
+  private renewTimer: NodeJS.Timeout | undefined;
+  /** When a step last got somewhere (a lease read and kept, an agent pinned, a step finished): a leader whose steps hang stops renewing (see renewHeld). */
+  private steppedAt = 0;
+  private renewing: Promise<void> | undefined;
+  private readonly versions: VersionFileCache;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -72,13 +99,38 @@ export class RolloutDriver {
   constructor(private readonly deps: RolloutDriverOptions) {
     this.now = deps.now ?? Date.now;
     this.leaseMs = deps.leaseMs ?? 15_000;
+    this.stepDeadlineMs = deps.stepDeadlineMs ?? Math.max(30_000, 2 * this.leaseMs);
+    this.pinDeadlineMs = deps.pinDeadlineMs ?? 10_000;
+    this.versions = new VersionFileCache(deps.configurations);
   }
 
   start(intervalMs: number): void {
     this.stopped = false;
     this.timer = setInterval(() => this.nudge(), intervalMs);
     this.timer.unref();
+    this.renewTimer = setInterval(() => void (this.renewing ??= this.renewHeld().finally(() => (this.renewing = undefined))), Math.max(100, this.leaseMs / 3));
+    this.renewTimer.unref();
     this.nudge();
+  }
+
+  /**
+   * Extends every lease this replica holds (one pass at a time), while its
+   * steps make progress (see steppedAt; within two leases): one stuck on a
+   * call that never returns must let another replica take over, even
+   * though the tick leaves it at its deadline and comes back to it.
+   */
+  private async renewHeld(): Promise<void> {
+    if (this.now() - this.steppedAt > 2 * this.leaseMs) return;
+    for (const [id, lease] of this.held) {
+      if (this.stopped) return;
+      const renewed = { ...lease, expiresAt: this.now() + this.leaseMs };
+      try {
+        await withDeadline(this.deps.leases.renew(renewed), this.leaseMs, "renewing a rollout lease");
+        if (this.held.get(id) === lease) this.held.set(id, renewed);
+      } catch (err) {
+        this.deps.logger.warn({ err, rollout: id }, "could not renew a rollout lease; retrying");
+      }
+    }
   }
 
   /** Runs a tick now (or right after the one under way). */
@@ -102,21 +154,29 @@ export class RolloutDriver {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.renewTimer) clearInterval(this.renewTimer);
     await this.running;
+    await this.renewing;
   }
 
   /** One pass over every unfinished rollout. */
   async tick(): Promise<void> {
-    for (const { namespace, id } of await this.deps.rollouts.active()) {
+    for (const { namespace, id } of await withDeadline(this.deps.rollouts.active(), this.stepDeadlineMs, "listing the unfinished rollouts")) {
       if (this.stopped) return;
       try {
-        const rollout = await this.deps.rollouts.get(namespace, id);
-        if (!rollout || !(await this.lead(rollout))) continue;
-        await this.step(rollout);
+        await withDeadline(this.stepOne(namespace, id), this.stepDeadlineMs, `rollout ${namespace}/${id}'s step`);
+        this.steppedAt = this.now();
       } catch (err) {
         this.deps.logger.warn({ err, namespace, rollout: id }, "rollout step failed; retrying at the next tick");
       }
     }
+  }
+
+  private async stepOne(namespace: string, id: string): Promise<void> {
+    const rollout = await this.deps.rollouts.get(namespace, id);
+    if (!rollout || !(await this.lead(rollout))) return;
+    this.steppedAt = this.now();
+    await this.step(rollout);
   }
 
   /** Claims or renews the rollout's lease; false when another replica holds it. */
@@ -124,15 +184,21 @@ export class RolloutDriver {
     const now = this.now();
     const me = this.deps.replicaId;
     const held = await this.deps.leases.latest(rollout.id);
-    if (held && held.holder === me && held.expiresAt > now) {
-      await this.deps.leases.renew({ ...held, expiresAt: now + this.leaseMs });
+    // Late renewals are tolerated for half a lease (see leaseMs), by the holder and by the others alike.
+    const live = held !== undefined && held.expiresAt + this.leaseMs / 2 > now;
+    if (held && live && held.holder === me) {
+      const renewed = { ...held, expiresAt: now + this.leaseMs };
+      await this.deps.leases.renew(renewed);
+      this.held.set(rollout.id, renewed);
       return true;
     }
-    if (held && held.expiresAt > now) return this.forget(rollout.id);
-    const won = await this.deps.leases.claim({ rolloutId: rollout.id, term: (held?.term ?? 0) + 1, holder: me, expiresAt: now + this.leaseMs });
+    if (live) return this.forget(rollout.id);
+    const lease = { rolloutId: rollout.id, term: (held?.term ?? 0) + 1, holder: me, expiresAt: now + this.leaseMs };
+    const won = await this.deps.leases.claim(lease);
     if (!won) return this.forget(rollout.id);
+    this.held.set(rollout.id, lease);
     // A new term: effects carried out under an old one are done again (they are idempotent).
-    this.forget(rollout.id);
+    for (const key of this.done) if (key.startsWith(`${rollout.id}/`)) this.done.delete(key);
     if (held && held.holder !== me) {
       this.deps.logger.info({ rollout: rollout.id, from: held.holder }, "rollout taken over: its leader's lease ran out");
       await this.deps.decisions.audit(rollout, { kind: "rollout_taken_over", requestedBy: me, detail: `driven by ${me} from decision ${rollout.sequence}; ${held.holder}'s lease ran out` });
@@ -141,6 +207,7 @@ export class RolloutDriver {
   }
 
   private forget(id: string): false {
+    this.held.delete(id);
     for (const key of this.done) if (key.startsWith(`${id}/`)) this.done.delete(key);
     return false;
   }
@@ -148,12 +215,13 @@ export class RolloutDriver {
   private async step(rollout: Rollout): Promise<void> {
     if (isFinished(rollout.state)) return this.finish(rollout);
     if (rollout.state === RolloutState.PAUSED) return;
-    const first = !this.done.has(`${rollout.id}/begin`);
+    const first = !this.done.has(`${rollout.id}/led`);
     await this.begin(rollout);
     if (rollout.state === RolloutState.ROLLING_BACK) return this.rollBack(rollout);
     let r: Rollout | undefined = rollout;
-    if (first) r = await this.restartStageClock(rollout);
+    if (first) r = await this.resumeStage(rollout);
     if (!r) return;
+    this.done.add(`${rollout.id}/led`);
     if (r.stages[r.currentStage]!.state === RolloutStageState.PENDING) {
       const next = await this.startStage(r);
       if (!next) return;
@@ -173,34 +241,43 @@ export class RolloutDriver {
   private async begin(r: Rollout): Promise<void> {
     const key = `${r.id}/begin`;
     if (this.done.has(key)) return;
-    const held = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group) && a.spec!.assignment!.version !== r.fromVersion);
+    // Agents this rollout already pinned (its stages' moves) are not an earlier rollout's leftovers: a new leader leaves them be.
+    const held = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group) && a.spec!.assignment!.version !== r.fromVersion && a.spec!.assignment!.rollout !== r.id);
     const heldUids = new Set(held.map(uidOf));
     const byVersion = new Map<number, string[]>([[r.fromVersion, r.skippedAgents.filter((u) => !heldUids.has(u))]]);
     for (const a of held) byVersion.set(a.spec!.assignment!.version, [...(byVersion.get(a.spec!.assignment!.version) ?? []), uidOf(a)]);
-    for (const [version, uids] of byVersion) await this.pinAll(r, uids, { ...(await this.version(r, version)), version });
+    let failed = 0;
+    for (const [version, uids] of byVersion) failed += await this.pinAll(r, uids, { ...(await this.version(r, version)), version });
     await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: true }, requester(r));
-    this.done.add(key);
+    // Nothing else pins these again: begin is repeated at the next tick until every pin is taken (the stage is judged meanwhile).
+    if (failed === 0) this.done.add(key);
   }
 
   /**
    * A leader that starts leading a rollout mid-stage (it took it over, or
-   * its process restarted) judges the stage afresh: the time no replica
-   * watched is not counted as healthy, and agents the interruption
-   * disconnected get the stage timeout to return. Its agents and every
-   * decision before stand.
+   * its process restarted) keeps the stage's clock as stored: the stage
+   * timeout runs from the stage's start whoever leads, so leaders that keep
+   * changing cannot hold a stage open past it. Only the bake starts again
+   * (the stage goes back to waiting for its agents, which the interruption
+   * may have moved to another gateway): time nobody watched is not counted
+   * as healthy. Its agents and every decision before stand.
    */
-  private async restartStageClock(r: Rollout): Promise<Rollout | undefined> {
+  private async resumeStage(r: Rollout): Promise<Rollout | undefined> {
     const stage = r.stages[r.currentStage]!;
     if (stage.state !== RolloutStageState.APPLYING && stage.state !== RolloutStageState.BAKING) return r;
+    const record = { kind: "rollout_stage_resumed", requestedBy: this.deps.replicaId, detail: `stage ${r.currentStage + 1}: judged by ${this.deps.replicaId}, which now leads; its timeout still runs from the stage's start` };
+    if (stage.state === RolloutStageState.APPLYING) {
+      await this.deps.decisions.audit(r, record);
+      return r;
+    }
     return this.deps.decisions.decide(
       r,
       (next) => {
         const s = next.stages[next.currentStage]!;
         s.state = RolloutStageState.APPLYING;
-        s.startedAt = timestampFromMs(this.now());
         delete s.bakingSince;
       },
-      { kind: "rollout_stage_resumed", requestedBy: this.deps.replicaId, detail: `stage ${r.currentStage + 1}: judged afresh by ${this.deps.replicaId}, which now leads` },
+      { ...record, detail: `${record.detail}; the bake starts again` },
     );
   }
 
@@ -231,12 +308,17 @@ export class RolloutDriver {
     const stage = r.stages[index]!;
     const startedAt = stage.startedAt ? timestampMs(stage.startedAt) : this.now();
     const pinKey = `${r.id}/pin/${index}/${startedAt}`;
+    const found = await agentsNamed(this.deps.agents, r.namespace, stage.agents);
     if (!this.done.has(pinKey)) {
+      // A new leader sends only what the store shows missing: re-sending a whole stage on every
+      // takeover adds the most load exactly when the store is too slow to keep a lease.
+      const carrying = new Set(found.filter((a) => carriesPin(a, r.id, r.toVersion)).map(uidOf));
       const to = await this.version(r, r.toVersion);
-      await this.pinAll(r, stage.agents, { ...to, version: r.toVersion });
+      await this.pinAll(r, stage.agents.filter((u) => !carrying.has(u)), { ...to, version: r.toVersion });
+      // Pins just sent (some to the replica serving the agent) get REPIN_EVERY_MS to be stored before they count as lost.
+      this.repinnedAt.set(r.id, this.now());
       this.done.add(pinKey);
     }
-    const found = await agentsNamed(this.deps.agents, r.namespace, stage.agents);
     // Agents that left the group (or got their own configuration) since are no longer the stage's to judge.
     const judged = new Map<string, Agent>();
     const gone: string[] = [];
@@ -335,18 +417,26 @@ export class RolloutDriver {
     this.forget(r.id);
     this.progressAt.delete(r.id);
     this.remindedAt.delete(r.id);
+    this.repinnedAt.delete(r.id);
   }
 
   /**
-   * Pins `version` again on the agents that do not carry it (read from the
-   * store): a pin can be lost to a concurrent write of the agent (FerretDB
-   * 1.x was seen to let two conditional updates of one document both
-   * match). True when some had to be pinned again.
+   * Pins `version` again on the agents whose stored copy does not carry it,
+   * at most every REPIN_EVERY_MS: a pin sent to the replica serving the
+   * agent may have been lost on the bus, or not taken (that replica
+   * restarted), or the agent disconnected meanwhile. True while some lack it.
    */
   private async repin(r: Rollout, agents: readonly Agent[], version: number, v: { config: RolloutPin["config"]; hash: Uint8Array }): Promise<boolean> {
-    const lost = agents.filter((a) => a.spec?.assignment?.rollout !== r.id || a.spec.assignment.version !== version).map(uidOf);
+    const lost = agents.filter((a) => !carriesPin(a, r.id, version)).map(uidOf);
     if (lost.length === 0) return false;
-    this.deps.logger.warn({ rollout: r.id, version, agents: lost.length, first: lost[0] }, "agents lost the version their rollout pinned; pinning it again");
+    // The first look only starts the clock: pins just sent (to the replica serving the agent) get a moment to be stored.
+    const last = this.repinnedAt.get(r.id);
+    if (last === undefined || this.now() - last < REPIN_EVERY_MS) {
+      if (last === undefined) this.repinnedAt.set(r.id, this.now());
+      return true;
+    }
+    this.repinnedAt.set(r.id, this.now());
+    this.deps.logger.warn({ rollout: r.id, version, agents: lost.length, first: lost[0] }, "agents still lack the version their rollout pinned; pinning it again");
     await this.pinAll(r, lost, { ...v, version });
     return true;
   }
@@ -363,25 +453,38 @@ export class RolloutDriver {
     await runBounded(waiting, PIN_CONCURRENCY, (a) => this.deps.remind!(uidOf(a), a.status!.connectionId));
   }
 
-  private async pinAll(r: Rollout, uids: readonly string[], v: { version: number; config: RolloutPin["config"]; hash: Uint8Array }): Promise<void> {
+  /** Pins `v` on the agents; how many could not be pinned (logged). */
+  private async pinAll(r: Rollout, uids: readonly string[], v: { version: number; config: RolloutPin["config"]; hash: Uint8Array }): Promise<number> {
     const pin: RolloutPin = { group: r.group, configuration: r.configuration, version: v.version, rollout: r.id, config: v.config, hash: v.hash };
-    await runBounded([...uids], PIN_CONCURRENCY, (uid) => this.deps.pin(uid, r.namespace, pin, requester(r)).then(() => undefined));
+    // One agent's pin failing or hanging does not hold the others, nor the stage's judgement: repin sends it again.
+    let failed = 0;
+    let first: unknown;
+    await runBounded([...uids], PIN_CONCURRENCY, async (uid) => {
+      try {
+        await withDeadline(this.deps.pin(uid, r.namespace, pin, requester(r)), this.pinDeadlineMs, `pinning agent ${uid}`);
+        this.steppedAt = this.now();
+      } catch (err) {
+        failed++;
+        first ??= err;
+      }
+    });
+    if (failed > 0) this.deps.logger.warn({ rollout: r.id, version: v.version, agents: failed, err: String(first) }, "could not pin a rollout's version on some agents; they are pinned again while their stored copy lacks it");
+    return failed;
   }
 
-  private async version(r: Rollout, version: number): Promise<{ config: RolloutPin["config"]; hash: Uint8Array }> {
-    const key = `${r.namespace}/${r.configuration}/${version}`;
-    let found = this.versions.get(key);
-    if (!found) {
-      found = configOf((await this.deps.configurations.getVersion(r.namespace, r.configuration, version)).files);
-      this.versions.set(key, found);
-    }
-    return found;
+  private version(r: Rollout, version: number): Promise<VersionFiles> {
+    return this.versions.get(r.namespace, r.configuration, version);
   }
 }
 
 /** Who a rollout's commands are recorded as coming from. */
 function requester(r: Rollout): string {
   return `rollout ${r.namespace}/${r.id}`;
+}
+
+/** Whether the stored agent carries the rollout's pin of `version`. */
+function carriesPin(a: Agent, rollout: string, version: number): boolean {
+  return a.spec?.assignment?.rollout === rollout && a.spec.assignment.version === version;
 }
 
 function countsChanged(stage: RolloutStage, e: StageEvaluation): boolean {

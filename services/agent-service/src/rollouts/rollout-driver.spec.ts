@@ -1,0 +1,238 @@
+import { clone, create } from "@bufbuild/protobuf";
+import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { AgentSchema, ConfigSource, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { RolloutFailureAction, RolloutSchema, RolloutStageState, RolloutState, StageFailureKind, type Rollout } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
+import { silentLogger, type Logger } from "@fleetplane/platform";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { AgentQuery } from "../agents/agent-repository.js";
+import type { AuditedChange, CommandAuditPort } from "../agents/command-audit-port.js";
+import type { Configurations } from "../fleet/configurations.js";
+import type { Groups } from "../fleet/groups.js";
+import { RolloutDecisions } from "./rollout-decisions.js";
+import { RolloutDriver, type PinAgent } from "./rollout-driver.js";
+import type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
+import { StepDeadlineError } from "./step-deadline.js";
+
+const LEASE = 3_000;
+const TICK = 500;
+
+/** Decisions stored under (id, sequence), as the real stores do (inserts under a unique key). */
+class MemoryRollouts implements RolloutRepository {
+  readonly decisions = new Map<string, Rollout[]>();
+  async create(r: Rollout) {
+    this.decisions.set(r.id, [clone(RolloutSchema, r)]);
+    return true;
+  }
+  async record(r: Rollout) {
+    const list = this.decisions.get(r.id)!;
+    if (list.some((d) => d.sequence === r.sequence)) return false;
+    list.push(clone(RolloutSchema, r));
+    return true;
+  }
+  async get(_ns: string, id: string) {
+    const list = this.decisions.get(id);
+    return list && clone(RolloutSchema, list[list.length - 1]!);
+  }
+  async list() {
+    return [];
+  }
+  async active() {
+    return [...this.decisions.values()].map((l) => l[l.length - 1]!).filter((r) => r.state === RolloutState.RUNNING || r.state === RolloutState.PAUSED).map((r) => ({ namespace: r.namespace, id: r.id }));
+  }
+  async release() {}
+  latest(id: string): Rollout {
+    const list = this.decisions.get(id)!;
+    return list[list.length - 1]!;
+  }
+}
+
+class MemoryLeases implements RolloutLeaseRepository {
+  readonly terms: RolloutLease[] = [];
+  async latest(id: string) {
+    return this.terms.filter((l) => l.rolloutId === id).sort((a, b) => b.term - a.term)[0];
+  }
+  async claim(lease: RolloutLease) {
+    if (this.terms.some((l) => l.rolloutId === lease.rolloutId && l.term === lease.term)) return false;
+    this.terms.push({ ...lease });
+    return true;
+  }
+  async renew(lease: RolloutLease) {
+    const held = this.terms.find((l) => l.rolloutId === lease.rolloutId && l.term === lease.term && l.holder === lease.holder);
+    if (held) held.expiresAt = lease.expiresAt;
+  }
+}
+
+const UID = "0".repeat(31) + "1";
+
+/** An agent of group g that has not reported on the new version (it never applies it). */
+function stuckAgent(): Agent {
+  return create(AgentSchema, {
+    metadata: { instanceUid: Buffer.from(UID, "hex") },
+    spec: { assignment: { source: ConfigSource.GROUP, group: "g", configuration: "c", version: 2, rollout: "r1" } },
+    status: { connected: true },
+  });
+}
+
+function rollout(stage: { state: RolloutStageState; startedAt?: number; bakingSince?: number; agents?: string[] }, timeoutMs = 60_000): Rollout {
+  return create(RolloutSchema, {
+    namespace: "default",
+    id: "r1",
+    group: "g",
+    configuration: "c",
+    fromVersion: 1,
+    toVersion: 2,
+    gate: { bakeTime: durationFromMs(1_000), stageTimeout: durationFromMs(timeoutMs) },
+    onFailure: RolloutFailureAction.PAUSE,
+    state: RolloutState.RUNNING,
+    stages: [
+      {
+        spec: { size: { case: "agents", value: 1 } },
+        state: stage.state,
+        agents: stage.agents ?? [],
+        ...(stage.startedAt !== undefined ? { startedAt: timestampFromMs(stage.startedAt) } : {}),
+        ...(stage.bakingSince !== undefined ? { bakingSince: timestampFromMs(stage.bakingSince) } : {}),
+      },
+    ],
+    currentStage: 0,
+    sequence: 1n,
+  });
+}
+
+/** A replica's driver over the shared stores; `list` answers its agent reads. */
+function replica(
+  name: string,
+  shared: { rollouts: MemoryRollouts; leases: MemoryLeases; audit: AuditedChange[] },
+  o: { list?: (q: AgentQuery) => Promise<Agent[]>; pin?: PinAgent; logger?: Logger } = {},
+): RolloutDriver {
+  const audit = { recordChange: async (c: AuditedChange) => void shared.audit.push(c) } as unknown as CommandAuditPort;
+  return new RolloutDriver({
+    rollouts: shared.rollouts,
+    leases: shared.leases,
+    decisions: new RolloutDecisions({ rollouts: shared.rollouts, audit, replicaId: name, now: Date.now }),
+    groups: { markRollout: async () => ({}) } as unknown as Groups,
+    configurations: { getVersion: async () => ({ files: { "c.yaml": { body: new TextEncoder().encode("v2\n"), contentType: "text/yaml" } } }) } as unknown as Configurations,
+    agents: { list: o.list ?? (async () => []) },
+    pin: o.pin ?? (async () => "pinned"),
+    logger: o.logger ?? silentLogger(),
+    replicaId: name,
+    leaseMs: LEASE,
+  });
+}
+
+/** Advances fake time in small steps, stopping as soon as `done` holds; the time it took. */
+async function until(done: () => boolean, maxMs: number): Promise<number> {
+  const from = Date.now();
+  while (!done()) {
+    if (Date.now() - from > maxMs) throw new Error(`not within ${maxMs} ms`);
+    await vi.advanceTimersByTimeAsync(50);
+  }
+  return Date.now() - from;
+}
+
+describe("RolloutDriver leases", () => {
+  let shared: { rollouts: MemoryRollouts; leases: MemoryLeases; audit: AuditedChange[] };
+  const drivers: RolloutDriver[] = [];
+  const forever = new Promise<never>(() => {});
+
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    shared = { rollouts: new MemoryRollouts(), leases: new MemoryLeases(), audit: [] };
+  });
+  afterEach(async () => {
+    for (const d of drivers.splice(0)) void d.stop();
+    vi.useRealTimers();
+  });
+  const start = (d: RolloutDriver) => (drivers.push(d), d.start(TICK), d);
+
+  it("the leader renews its lease every third of a lease while one step takes longer than several leases, and no other replica takes over", async () => {
+    await shared.rollouts.create(rollout({ state: RolloutStageState.PENDING }));
+    // The leader's first agent read takes four leases (a busy database); its pins (none) would count as progress.
+    let release!: (a: Agent[]) => void;
+    let reads = 0;
+    const slow = () => (reads++ === 0 ? new Promise<Agent[]>((r) => (release = r)) : Promise.resolve([]));
+    start(replica("a", shared, { list: slow }));
+    await until(() => shared.leases.terms.length === 1, 1_000);
+    start(replica("b", shared));
+
+    // Two leases: the step stays within its progress allowance, so its lease is renewed and stays unexpired.
+    for (let t = 0; t < 2 * LEASE; t += 100) {
+      await vi.advanceTimersByTimeAsync(100);
+      const lease = (await shared.leases.latest("r1"))!;
+      expect(lease.holder).toBe("a");
+      expect(lease.expiresAt).toBeGreaterThan(Date.now() + LEASE / 3);
+    }
+    release([]);
+    await until(() => shared.rollouts.latest("r1").sequence > 1n, 2_000);
+    for (let t = 0; t < 3 * LEASE; t += 100) await vi.advanceTimersByTimeAsync(100);
+    expect(shared.leases.terms.map((l) => l.holder)).toEqual(["a"]);
+    expect(shared.audit.filter((c) => c.kind === "rollout_taken_over")).toEqual([]);
+  });
+
+  it("a leader whose step never returns stops renewing after two leases; another replica takes over, and the leader's tick goes on past its deadline", async () => {
+    await shared.rollouts.create(rollout({ state: RolloutStageState.PENDING }));
+    const warnings: unknown[] = [];
+    const logger = { ...silentLogger(), warn: (o: unknown) => void warnings.push(o) } as Logger;
+    start(replica("a", shared, { list: () => forever, logger }));
+    await until(() => shared.leases.terms.length === 1, 1_000);
+    const claimedAt = Date.now();
+    start(replica("b", shared));
+
+    const took = await until(() => shared.leases.terms.length === 2, 6 * LEASE);
+    // Renewed for two leases (progress allowance), then expired for half a lease more before b may claim.
+    expect(took).toBeGreaterThanOrEqual(2 * LEASE);
+    expect(Date.now() - claimedAt).toBeLessThanOrEqual(2 * LEASE + LEASE + LEASE / 2 + LEASE / 3 + 2 * TICK);
+    expect((await shared.leases.latest("r1"))!).toMatchObject({ term: 2, holder: "b" });
+    expect(shared.audit.filter((c) => c.kind === "rollout_taken_over").map((c) => c.requestedBy)).toEqual(["b"]);
+    await until(() => shared.rollouts.latest("r1").sequence > 1n, 2_000);
+
+    // a's hung step is left at its deadline (30 s) and logged; a then sees b's lease and stays out.
+    await until(() => warnings.some((w) => (w as { err?: unknown }).err instanceof StepDeadlineError), 31_000);
+    for (let t = 0; t < 2 * LEASE; t += 100) await vi.advanceTimersByTimeAsync(100);
+    expect((await shared.leases.latest("r1"))!).toMatchObject({ term: 2, holder: "b" });
+  });
+
+  it("a new leader judges the stage timeout from the stage's stored start, not from when it took over", async () => {
+    const startedAt = Date.now() - 5_000;
+    await shared.rollouts.create(rollout({ state: RolloutStageState.APPLYING, startedAt, agents: [UID] }, 8_000));
+    // An old leader's lease ran out just now: b takes over 5 s into an 8 s stage timeout.
+    await shared.leases.claim({ rolloutId: "r1", term: 1, holder: "old", expiresAt: Date.now() - LEASE });
+    const agent = stuckAgent();
+    let pins = 0;
+    const pin: PinAgent = async () => (pins++, "pinned");
+    start(replica("b", shared, { list: async (q) => (q.instanceUids?.includes(UID) || q.where?.(agent) ? [agent] : []), pin }));
+
+    const took = await until(() => shared.rollouts.latest("r1").state === RolloutState.PAUSED, 10_000);
+    // The stage's agent already carries the pin (stored): the new leader does not send it again.
+    expect(pins).toBe(0);
+    const r = shared.rollouts.latest("r1");
+    expect(took).toBeLessThan(3_000 + 2 * TICK);
+    expect(timestampMs(r.stages[0]!.startedAt!)).toBe(startedAt);
+    expect(r.stages[0]!.failures.map((f) => f.kind)).toEqual([StageFailureKind.TIMED_OUT]);
+    expect(shared.audit.map((c) => c.kind)).toEqual(expect.arrayContaining(["rollout_taken_over", "rollout_stage_resumed", "rollout_stage_failed"]));
+  });
+
+  it("a new leader of a baking stage starts the bake again but keeps the stage's start", async () => {
+    const startedAt = Date.now() - 5_000;
+    await shared.rollouts.create(rollout({ state: RolloutStageState.BAKING, startedAt, bakingSince: Date.now() - 500, agents: [UID] }));
+    await shared.leases.claim({ rolloutId: "r1", term: 1, holder: "old", expiresAt: Date.now() - LEASE });
+    start(replica("b", shared, { list: async () => [] }));
+
+    await until(() => shared.rollouts.latest("r1").sequence > 1n, 2_000);
+    const resumed = shared.rollouts.decisions.get("r1")![1]!;
+    expect(resumed.stages[0]!.state).toBe(RolloutStageState.APPLYING);
+    expect(resumed.stages[0]!.bakingSince).toBeUndefined();
+    expect(timestampMs(resumed.stages[0]!.startedAt!)).toBe(startedAt);
+  });
+
+  it("a pin that never returns does not hold the stage's judgement", async () => {
+    const startedAt = Date.now();
+    await shared.rollouts.create(rollout({ state: RolloutStageState.APPLYING, startedAt, agents: [UID] }, 15_000));
+    const agent = stuckAgent();
+    start(replica("a", shared, { list: async (q) => (q.instanceUids?.includes(UID) || q.where?.(agent) ? [agent] : []), pin: () => forever }));
+
+    const took = await until(() => shared.rollouts.latest("r1").state === RolloutState.PAUSED, 20_000);
+    expect(took).toBeGreaterThanOrEqual(15_000);
+    expect(took).toBeLessThan(15_000 + 10_000 + 2 * TICK);
+    expect(shared.rollouts.latest("r1").stages[0]!.failures.map((f) => f.kind)).toEqual([StageFailureKind.TIMED_OUT]);
+  });
+});
