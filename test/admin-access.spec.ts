@@ -142,10 +142,12 @@ describe("credentials", () => {
     expect(events[0]).toMatchObject({ method: "fleetplane.access.v1.AccessService/CreateApiKey", identity: "key:audited-viewer", outcome: "permission_denied" });
   });
 
-  it("a role bound only in another namespace grants nothing in default", async () => {
+  it("a role bound only in another namespace grants nothing in default, and acts in its own", async () => {
     const { secret } = await t.access.createApiKey({ name: "other-ns", role: "admin", namespace: "team-b" });
     const denied = await refusal(agents(secret).listAgents({}));
     expect(denied).toEqual({ code: Code.PermissionDenied, message: expect.stringContaining('it holds admin in namespace "team-b"') });
+    // In its own namespace the role acts (the call is judged where its request says it acts).
+    expect((await refusal(agents(secret).listAgents({ namespace: "team-b" })))?.code).not.toBe(Code.PermissionDenied);
     await t.access.createRoleBinding({ binding: { identity: "key:other-ns", role: "viewer", namespace: "default" } });
     expect(await refusal(agents(secret).listAgents({}))).toBeUndefined();
   });

@@ -1,5 +1,6 @@
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { AgentService } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
+import { GroupService } from "@fleetplane/gen/fleetplane/fleet/v1/group_service_pb";
 import { silentLogger } from "@fleetplane/platform";
 import { createInProcessPushBus } from "@fleetplane/platform-node";
 import { describe, expect, it } from "vitest";
@@ -55,7 +56,9 @@ function setup(o: { ttlMs?: number; recheckIntervalMs?: number; authenticate?: A
     logger: silentLogger(),
   });
   const transport = createRouterTransport(
-    ({ service }) =>
+    ({ service }) => {
+      // A request that carries its resource whole: the group's namespace is the call's.
+      service(GroupService, { createGroup: async () => ({}) } as never);
       service(AgentService, {
         async *watchAgents(_req: unknown, ctx: { signal: AbortSignal }) {
           yield {};
@@ -65,15 +68,18 @@ function setup(o: { ttlMs?: number; recheckIntervalMs?: number; authenticate?: A
         async listAgents() {
           return {};
         },
-      } as never),
+
+      } as never);
+    },
     { router: { interceptors: [interceptor] } },
   );
   const client = createClient(AgentService, transport);
+  const groups = createClient(GroupService, transport);
   const watch = (key: string) => {
     const stream = client.watchAgents({}, { headers: { authorization: `Bearer ${key}` } })[Symbol.asyncIterator]();
     return { first: stream.next(), rest: stream.next().then(() => undefined, (err: unknown) => ConnectError.from(err)) };
   };
-  return { ...access, cache, streams, changes, client, watch, handlerEnded };
+  return { ...access, cache, streams, changes, client, groups, watch, handlerEnded };
 }
 
 describe("admin interceptor: open streams", () => {
@@ -175,5 +181,14 @@ describe("admin interceptor: roles per namespace", () => {
     void watched.return?.();
     const denied = t.client.watchAgents({}, auth)[Symbol.asyncIterator]();
     await expect(denied.next()).rejects.toMatchObject({ code: Code.PermissionDenied });
+  });
+
+  it("judges a request that carries its resource whole (CreateGroup's group) in that resource's namespace", async () => {
+    const t = setup();
+    const edge = t.addKey("edge-operator", "operator", "edge");
+    const auth = { headers: { authorization: `Bearer ${edge.key}` } };
+    await expect(t.groups.createGroup({ group: { namespace: "edge", name: "g" } }, auth)).resolves.toBeDefined();
+    await expect(t.groups.createGroup({ group: { namespace: "", name: "g" } }, auth)).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(t.groups.createGroup({ group: { namespace: "prod", name: "g" } }, auth)).rejects.toMatchObject({ code: Code.PermissionDenied });
   });
 });

@@ -118,15 +118,23 @@ export function adminAuthInterceptor(o: AdminAuthOptions): Interceptor {
 
 /**
  * The namespace a call acts in, which its caller's roles must cover: the
- * request's `namespace` field (every namespaced request has one; empty means
- * "default", as the handlers read it), else "default". A server stream's one
+ * request's `namespace` field, or the one of the resource it carries (empty
+ * means "default", as the handlers read it), else "default". A server stream's one
  * request is read here and handed on unchanged; a client or bidi stream
  * (reflection) sends its messages later and is judged in "default".
  */
 async function namespaceOfCall<R extends UnaryRequest | StreamRequest>(req: R): Promise<{ namespace: string; req: R }> {
+  // The request's own `namespace`, else that of the resource it carries
+  // whole (CreateGroup's group, CreateRoleBinding's binding: "*" there needs
+  // a role in every namespace).
   const of = (message: unknown) => {
-    const ns = (message as { namespace?: unknown } | undefined)?.namespace;
-    return typeof ns === "string" && ns !== "" ? ns : DEFAULT_NAMESPACE;
+    const fields = (message ?? {}) as Record<string, unknown>;
+    if (typeof fields.namespace === "string") return fields.namespace || DEFAULT_NAMESPACE;
+    for (const value of Object.values(fields)) {
+      const inner = value !== null && typeof value === "object" ? (value as { namespace?: unknown }).namespace : undefined;
+      if (typeof inner === "string") return inner || DEFAULT_NAMESPACE;
+    }
+    return DEFAULT_NAMESPACE;
   };
   if (!req.stream) return { namespace: of(req.message), req };
   if (req.method.methodKind !== "server_streaming") return { namespace: DEFAULT_NAMESPACE, req };
