@@ -11,17 +11,14 @@ import { mb, round, type Row } from "./report.js";
 
 const IDLE_MS = 300_000; // agents that only connect and stay quiet
 
+/** What fleetFor and processFleetFor agents are unless told otherwise: quiet WebSocket agents, connecting at once. */
+const quietAgents = (server: ServerUnderTest) =>
+  ({ url: server.opampWsUrl, transport: "ws", intervalMs: IDLE_MS, jitter: 0.1, closedLoop: false, gzip: false, failMarker: "", rampPerSecond: 0 }) as const;
+
 /** Simulated WebSocket agents that stay quiet after connecting unless `o` says otherwise. */
 export function fleetFor(server: ServerUnderTest, o: Partial<FleetOptions> & { agents: number }): Fleet {
   return new Fleet({
-    url: server.opampWsUrl,
-    transport: "ws",
-    intervalMs: IDLE_MS,
-    jitter: 0.1,
-    closedLoop: false,
-    gzip: false,
-    failMarker: "",
-    rampPerSecond: 0,
+    ...quietAgents(server),
     ...o,
   });
 }
@@ -32,14 +29,7 @@ export const simulator = { processes: cpus().length };
 /** The same agents as fleetFor, spread over the simulator's processes. */
 function processFleetFor(server: ServerUnderTest, o: Partial<ProcessFleetOptions> & { agents: number }): ProcessFleet {
   return new ProcessFleet({
-    url: server.opampWsUrl,
-    transport: "ws",
-    intervalMs: IDLE_MS,
-    jitter: 0.1,
-    closedLoop: false,
-    gzip: false,
-    failMarker: "",
-    rampPerSecond: 0,
+    ...quietAgents(server),
     processes: simulator.processes,
     ...o,
   });
