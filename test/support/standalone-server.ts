@@ -77,7 +77,8 @@ export async function startTestServer(
     agentAuth: options.agentAuth ?? "token",
     ...(options.opampTls ? { opampTls: { ...options.opampTls, ...(options.clientCaIsCsrCa && ca ? { clientCaFile: ca.caCertFile } : {}) } } : {}),
     ...(options.agentTokenRecheckMs ? { agentTokenRecheckMs: options.agentTokenRecheckMs } : {}),
-    logger: silentLogger(),
+    // FLEETPLANE_TEST_LOG=1: the server's own log, at debug level, for hunting a flaky test.
+    logger: process.env.FLEETPLANE_TEST_LOG ? (await import("@fleetplane/platform-node")).createLogger("test", "debug") : silentLogger(),
   });
   // Authentication is on, as in production: every client below carries an admin key.
   const { key: adminKey, record } = await issueApiKey(server.access, { name: `test-admin-${Math.random().toString(36).slice(2)}`, role: "admin", namespace: "*", createdBy: "test" });

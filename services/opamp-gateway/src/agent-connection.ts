@@ -32,6 +32,13 @@ export interface AgentConnection {
   push(message: ServerToAgent): Promise<void>;
   /** Closes the session; `code` is a WebSocket close code. */
   close(code: number, reason: string): void;
+  /**
+   * Resolves once no message of this session is being handled (never
+   * rejects). A socket can close while its last messages are still being
+   * handled; the close cleanup waits for them, or their report would land
+   * after the disconnect and mark the agent connected again.
+   */
+  settled(): Promise<void>;
 }
 
 /**

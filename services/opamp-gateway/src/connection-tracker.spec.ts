@@ -14,7 +14,7 @@ function tracker() {
 }
 
 function socket(id: string): AgentConnection {
-  return { id, type: ConnectionType.WEBSOCKET, remoteAddress: "127.0.0.1:1", openedAt: Date.now(), endpoint: "ws://x/v1/opamp", credentials: { credential: "", enrollmentCredential: "", certificateUid: "" }, agent: "", liveness: new AgentLiveness(Date.now()), push: async () => {}, close: () => {} };
+  return { id, type: ConnectionType.WEBSOCKET, remoteAddress: "127.0.0.1:1", openedAt: Date.now(), endpoint: "ws://x/v1/opamp", credentials: { credential: "", enrollmentCredential: "", certificateUid: "" }, agent: "", liveness: new AgentLiveness(Date.now()), push: async () => {}, close: () => {}, settled: async () => {} };
 }
 
 async function until(check: () => boolean): Promise<void> {

@@ -30,4 +30,9 @@ export class HttpAgentConnection implements AgentConnection {
   close(): void {
     this.onClose(this);
   }
+
+  /** A poll is answered before its session can close: nothing is left in hand. */
+  settled(): Promise<void> {
+    return Promise.resolve();
+  }
 }

@@ -59,6 +59,7 @@ const conn = (n: number): AgentConnection => ({
   liveness: new AgentLiveness(Date.now()),
   push: () => Promise.resolve(),
   close: () => {},
+  settled: () => Promise.resolve(),
 });
 
 describe("the OpAMP service's warnings about agent input", () => {
@@ -126,5 +127,48 @@ describe("an agent that restarts and reconnects before its old socket's cleanup 
     await svc.onMessage(fresh, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n }));
     expect(calls).toEqual(["report gw/ws/old", "disconnect gw/ws/old", "report gw/ws/new"]);
     expect(held).toHaveLength(1);
+  });
+});
+
+describe("a WebSocket that closes while its last message is still being handled", () => {
+  it("is marked disconnected only after that message's report is stored, so the report cannot undo the disconnect", async () => {
+    const { logger } = capturingLogger();
+    const calls: string[] = [];
+    const agents = {
+      markDisconnected: async (req: { connectionId: string }) => (calls.push(`disconnect ${req.connectionId}`), { disconnected: true }),
+      reportMessages: async (req: { reports: Array<{ connection: { id: string } }> }) => {
+        for (const r of req.reports) calls.push(`report ${r.connection.id}`);
+        return { results: req.reports.map(() => ({ reply: { instanceUid: new Uint8Array(16).fill(7) }, heartbeatIntervalSeconds: 0n })) };
+      },
+      saveConnection: async () => ({}),
+      deleteConnection: async () => ({}),
+    } as unknown as Client<typeof AgentGatewayService>;
+    const cleanup = new CleanupQueue(logger);
+    const svc = new OpampService({
+      agents,
+      connections: new ConnectionTracker("gw", agents),
+      registry: new WebSocketRegistry(),
+      cleanup,
+      capabilities: new AnnouncedCapabilities(),
+      logger,
+      warnings: new RateLimitedWarnings(logger, { count: () => {} }, 60_000),
+      retryAfterMs: 1_000,
+    });
+    // The transport is still handling the socket's last message when it closes.
+    let finishHandling!: () => void;
+    const handling = new Promise<void>((resolve) => (finishHandling = resolve));
+    const socket: AgentConnection = { ...conn(0), id: "gw/ws/last", type: ConnectionType.WEBSOCKET, settled: () => handling };
+    const uid = new Uint8Array(16).fill(7);
+    svc.onConnected(socket);
+    await svc.onMessage(socket, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n }));
+    svc.onConnectionClose(socket);
+    // The cleanup queue runs at once, but waits for the message in hand.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toEqual(["report gw/ws/last"]);
+
+    await svc.onMessage(socket, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 1n }));
+    finishHandling();
+    expect(await cleanup.drain(5_000)).toBe(true);
+    expect(calls).toEqual(["report gw/ws/last", "report gw/ws/last", "disconnect gw/ws/last"]);
   });
 });

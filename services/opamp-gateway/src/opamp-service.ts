@@ -58,12 +58,12 @@ export class OpampService implements OpampCallbacks {
   private readonly reports: ReportBatcher;
   /**
    * Agents (hex UID) whose WebSocket here closed and whose cleanup (marking
-   * them disconnected) is still queued, with that connection's id. An agent
+   * them disconnected) is still queued, with that connection. An agent
    * that restarts (its sequence back to 0) reconnects at once: its first
    * message must not find the old socket "connected" and be taken for a
    * second instance with the same UID.
    */
-  private readonly closing = new Map<string, string>();
+  private readonly closing = new Map<string, AgentConnection>();
 
   constructor(private readonly deps: OpampServiceOptions) {
     this.reports = new ReportBatcher(deps.agents);
@@ -163,11 +163,13 @@ export class OpampService implements OpampCallbacks {
   onConnectionClose(conn: AgentConnection): void {
     if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.unregister(conn.id);
     const named = conn.type === ConnectionType.WEBSOCKET && conn.agent ? conn.agent : undefined;
-    if (named) this.closing.set(named, conn.id);
+    if (named) this.closing.set(named, conn);
     // Return at once; the background loop does GetConnectionByID, marks the
     // agent disconnected unless anonymous, and deletes the connection.
     this.deps.cleanup.enqueue(`close ${conn.id}`, async () => {
       try {
+        // A report of this socket still in hand would otherwise be stored after the disconnect and undo it.
+        await conn.settled();
         const record = this.deps.connections.get(conn.id);
         if (!record) return;
         if (record.instanceUid.length > 0) {
@@ -177,7 +179,7 @@ export class OpampService implements OpampCallbacks {
         }
         await this.deps.connections.delete(conn.id);
       } finally {
-        if (named && this.closing.get(named) === conn.id) this.closing.delete(named);
+        if (named && this.closing.get(named) === conn) this.closing.delete(named);
       }
     });
   }
@@ -189,8 +191,9 @@ export class OpampService implements OpampCallbacks {
    */
   private async closePreviousFirst(conn: AgentConnection): Promise<void> {
     const previous = this.closing.get(conn.agent);
-    if (previous === undefined || previous === conn.id || conn.type !== ConnectionType.WEBSOCKET) return;
-    await this.deps.agents.markDisconnected({ instanceUid: conn.agent, connectionId: previous });
+    if (previous === undefined || previous === conn || conn.type !== ConnectionType.WEBSOCKET) return;
+    await previous.settled();
+    await this.deps.agents.markDisconnected({ instanceUid: conn.agent, connectionId: previous.id });
   }
 
   private refuse(conn: AgentConnection, instanceUid: Uint8Array, reason: string): AgentRefusal {

@@ -433,3 +433,32 @@ describe("the OpAMP transport's content limits", () => {
     agent.socket.close(1000);
   });
 });
+
+describe("a WebSocket that closes while its messages are being handled", () => {
+  it("reports the close at once, and is settled only once the messages it sent before closing are handled", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const answer = callbacks.onMessage;
+    // The first message is held in the service; the second waits behind it.
+    callbacks.onMessage = async (conn, message) => {
+      if (message.sequenceNum === 1n) await held;
+      return answer(conn, message);
+    };
+    const { ws } = await start(callbacks);
+    const agent = await wsAgent(ws);
+    agent.send(agentMessage({ sequenceNum: 1n }));
+    agent.send(agentMessage({ sequenceNum: 2n }));
+    await until(() => seen.messages.length === 0 && seen.connected.length === 1, "the connection");
+    agent.socket.close();
+    await until(() => seen.closed.length === 1, "the close");
+    let settled = false;
+    void seen.closed[0]!.settled().then(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(false);
+    release();
+    await until(() => settled, "the connection to settle");
+    // Both were handed on, in order, before it settled.
+    expect(seen.messages.map((m) => m.sequenceNum)).toEqual([1n, 2n]);
+  });
+});

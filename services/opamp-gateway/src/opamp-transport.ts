@@ -306,24 +306,31 @@ export class OpampTransport {
     // the reports they answer: a message that arrives while another is
     // handled waits in `waiting`, and the loop that handles the first drains
     // it — one promise per burst rather than a promise chain link per message.
+    // The burst's promise is conn.handling, which the close cleanup waits for (AgentConnection.settled).
     let waiting: Array<{ data: RawData; isBinary: boolean }> | undefined;
-    let handling = false;
     const handle = async (data: RawData, isBinary: boolean) => {
-      handling = true;
-      await this.onWebSocketMessage(conn, data, isBinary);
-      while (waiting !== undefined && waiting.length > 0) {
-        const next = waiting.shift()!;
-        if (waiting.length < WS_MAX_QUEUED && ws.isPaused) ws.resume();
-        await this.onWebSocketMessage(conn, next.data, next.isBinary);
+      try {
+        await this.onWebSocketMessage(conn, data, isBinary);
+        while (waiting !== undefined && waiting.length > 0) {
+          const next = waiting.shift()!;
+          if (waiting.length < WS_MAX_QUEUED && ws.isPaused) ws.resume();
+          await this.onWebSocketMessage(conn, next.data, next.isBinary);
+        }
+      } catch (err) {
+        // onWebSocketMessage answers every fault itself; this is a bug's last stop, not a path.
+        this.options.logger.error({ connection: conn.id, err: String(err), stack: (err as Error | undefined)?.stack }, "WebSocket message handling failed");
+        waiting = undefined;
+        conn.close(1011, "internal error");
+      } finally {
+        conn.handling = undefined;
       }
-      handling = false;
     };
     ws.on("pong", () => (conn.alive = true));
     ws.on("message", (data: RawData, isBinary: boolean) => {
       conn.alive = true;
       this.metrics.receivedBy.ws.inc();
       this.metrics.bytesIn.ws.inc(rawLength(data));
-      if (!handling) return void handle(data, isBinary);
+      if (conn.handling === undefined) return void (conn.handling = handle(data, isBinary));
       (waiting ??= []).push({ data, isBinary });
       if (waiting.length >= WS_MAX_QUEUED) ws.pause();
     });

@@ -29,6 +29,7 @@ function connection(id: string, push: (m: ServerToAgent) => Promise<void> = asyn
     liveness: new AgentLiveness(0),
     push: (m) => (pushed.push(m), push(m)),
     close: () => undefined,
+    settled: () => Promise.resolve(),
   };
   return { conn, pushed };
 }

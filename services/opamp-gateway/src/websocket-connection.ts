@@ -24,6 +24,8 @@ export class WebSocketAgentConnection implements AgentConnection {
   admitted = false;
   /** Closes the socket if no admitted message comes in time (the transport's first-message timeout). */
   firstMessageTimer: NodeJS.Timeout | undefined;
+  /** The transport's handling of this socket's messages while it runs (one burst at a time; it never rejects). */
+  handling: Promise<void> | undefined;
 
   /**
    * The frame of the last acknowledgement sent (see isAcknowledgement), with
@@ -43,6 +45,10 @@ export class WebSocketAgentConnection implements AgentConnection {
     private readonly maxMessageBytes: number,
     private readonly bytesSent?: { inc(n: number): void },
   ) {}
+
+  settled(): Promise<void> {
+    return this.handling ?? Promise.resolve();
+  }
 
   push(message: ServerToAgent): Promise<void> {
     try {
