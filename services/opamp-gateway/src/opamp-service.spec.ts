@@ -24,6 +24,20 @@ function capturingLogger() {
   return { logger, warned };
 }
 
+/** An OpampService over `agents` (agent-service's client as the gateway sees it). */
+function serviceOver(agents: Client<typeof AgentGatewayService>, o: { logger: Logger; cleanup?: CleanupQueue; count?: (kind: WarningKind) => void }): OpampService {
+  return new OpampService({
+    agents,
+    connections: new ConnectionTracker("gw", agents),
+    registry: new WebSocketRegistry(),
+    cleanup: o.cleanup ?? new CleanupQueue(o.logger),
+    capabilities: new AnnouncedCapabilities(),
+    logger: o.logger,
+    warnings: new RateLimitedWarnings(o.logger, { count: o.count ?? (() => {}) }, 60_000),
+    retryAfterMs: 1_000,
+  });
+}
+
 /** An OpampService whose agent-service refuses every report as `code`. */
 function service(code: Code) {
   const { logger, warned } = capturingLogger();
@@ -35,16 +49,7 @@ function service(code: Code) {
     saveConnection: async () => ({}),
     deleteConnection: async () => ({}),
   } as unknown as Client<typeof AgentGatewayService>;
-  const svc = new OpampService({
-    agents,
-    connections: new ConnectionTracker("gw", agents),
-    registry: new WebSocketRegistry(),
-    cleanup: new CleanupQueue(logger),
-    capabilities: new AnnouncedCapabilities(),
-    logger,
-    warnings: new RateLimitedWarnings(logger, { count: (k) => void counted.push(k) }, 60_000),
-    retryAfterMs: 1_000,
-  });
+  const svc = serviceOver(agents, { logger, count: (k) => void counted.push(k) });
   return { svc, warned, counted };
 }
 
@@ -89,34 +94,31 @@ describe("the OpAMP service's warnings about agent input", () => {
   });
 });
 
+/** An OpampService whose agent-service records, in order, the reports and disconnects it is asked for. */
+function recordingService(cleanup: CleanupQueue, replyUid: Uint8Array) {
+  const { logger } = capturingLogger();
+  const calls: string[] = [];
+  const agents = {
+    markDisconnected: async (req: { connectionId: string }) => (calls.push(`disconnect ${req.connectionId}`), { disconnected: true }),
+    reportMessages: async (req: { reports: Array<{ connection: { id: string } }> }) => {
+      for (const r of req.reports) calls.push(`report ${r.connection.id}`);
+      return { results: req.reports.map(() => ({ reply: { instanceUid: replyUid }, heartbeatIntervalSeconds: 0n })) };
+    },
+    saveConnection: async () => ({}),
+    deleteConnection: async () => ({}),
+  } as unknown as Client<typeof AgentGatewayService>;
+  const svc = serviceOver(agents, { logger, cleanup });
+  return { svc, calls };
+}
+
 describe("an agent that restarts and reconnects before its old socket's cleanup ran", () => {
   it("has its old connection marked disconnected before its first message on the new one is reported", async () => {
-    const { logger } = capturingLogger();
-    const calls: string[] = [];
-    const agents = {
-      markDisconnected: async (req: { connectionId: string }) => (calls.push(`disconnect ${req.connectionId}`), { disconnected: true }),
-      reportMessages: async (req: { reports: Array<{ connection: { id: string } }> }) => {
-        for (const r of req.reports) calls.push(`report ${r.connection.id}`);
-        return { results: req.reports.map(() => ({ reply: { instanceUid: new Uint8Array(16).fill(9) }, heartbeatIntervalSeconds: 0n })) };
-      },
-      saveConnection: async () => ({}),
-      deleteConnection: async () => ({}),
-    } as unknown as Client<typeof AgentGatewayService>;
     const held: Array<() => Promise<void>> = [];
     // A backlogged cleanup queue: nothing it is given runs during the test.
     const cleanup = { enqueue: (_what: string, task: () => Promise<void>) => void held.push(task) } as unknown as CleanupQueue;
-    const svc = new OpampService({
-      agents,
-      connections: new ConnectionTracker("gw", agents),
-      registry: new WebSocketRegistry(),
-      cleanup,
-      capabilities: new AnnouncedCapabilities(),
-      logger,
-      warnings: new RateLimitedWarnings(logger, { count: () => {} }, 60_000),
-      retryAfterMs: 1_000,
-    });
-    const websocket = (id: string): AgentConnection => ({ ...conn(0), id, type: ConnectionType.WEBSOCKET });
     const uid = new Uint8Array(16).fill(9);
+    const { svc, calls } = recordingService(cleanup, uid);
+    const websocket = (id: string): AgentConnection => ({ ...conn(0), id, type: ConnectionType.WEBSOCKET });
     const old = websocket("gw/ws/old");
     svc.onConnected(old);
     await svc.onMessage(old, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n }));
@@ -132,33 +134,13 @@ describe("an agent that restarts and reconnects before its old socket's cleanup 
 
 describe("a WebSocket that closes while its last message is still being handled", () => {
   it("is marked disconnected only after that message's report is stored, so the report cannot undo the disconnect", async () => {
-    const { logger } = capturingLogger();
-    const calls: string[] = [];
-    const agents = {
-      markDisconnected: async (req: { connectionId: string }) => (calls.push(`disconnect ${req.connectionId}`), { disconnected: true }),
-      reportMessages: async (req: { reports: Array<{ connection: { id: string } }> }) => {
-        for (const r of req.reports) calls.push(`report ${r.connection.id}`);
-        return { results: req.reports.map(() => ({ reply: { instanceUid: new Uint8Array(16).fill(7) }, heartbeatIntervalSeconds: 0n })) };
-      },
-      saveConnection: async () => ({}),
-      deleteConnection: async () => ({}),
-    } as unknown as Client<typeof AgentGatewayService>;
-    const cleanup = new CleanupQueue(logger);
-    const svc = new OpampService({
-      agents,
-      connections: new ConnectionTracker("gw", agents),
-      registry: new WebSocketRegistry(),
-      cleanup,
-      capabilities: new AnnouncedCapabilities(),
-      logger,
-      warnings: new RateLimitedWarnings(logger, { count: () => {} }, 60_000),
-      retryAfterMs: 1_000,
-    });
+    const cleanup = new CleanupQueue(capturingLogger().logger);
+    const uid = new Uint8Array(16).fill(7);
+    const { svc, calls } = recordingService(cleanup, uid);
     // The transport is still handling the socket's last message when it closes.
     let finishHandling!: () => void;
     const handling = new Promise<void>((resolve) => (finishHandling = resolve));
     const socket: AgentConnection = { ...conn(0), id: "gw/ws/last", type: ConnectionType.WEBSOCKET, settled: () => handling };
-    const uid = new Uint8Array(16).fill(7);
     svc.onConnected(socket);
     await svc.onMessage(socket, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n }));
     svc.onConnectionClose(socket);
