@@ -34,6 +34,11 @@ export function badInputBehaviour(topology: Topology): void {
         await expect(t.rollouts.resumeRollout({ id: rollout!.id })).rejects.toMatchObject({ code: 9, rawMessage: expect.stringContaining("only a paused rollout") });
         await expect(t.groups.updateGroup({ group: groupFor(group, service, cfg, 2) })).rejects.toMatchObject({ code: 9, rawMessage: expect.stringContaining("group.configuration_version") });
         await t.rollouts.abortRollout({ id: rollout!.id });
+        // Started the moment the abort returns, before the driver has freed
+        // the group (its next tick): an aborted rollout is not "under way".
+        const { rollout: next } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [percentStage(100)], gate: gate({ bakeMs: 60_000 }) });
+        expect(next!.id).not.toBe(rollout!.id);
+        await t.rollouts.abortRollout({ id: next!.id });
       } finally {
         await fleet.close();
       }

@@ -15,10 +15,11 @@ import { newCommandId } from "../agents/command-id.js";
 import type { Configurations } from "../fleet/configurations.js";
 import { FleetResourceInUseError, FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
 import type { Groups } from "../fleet/groups.js";
+import type { Group } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import { agentsWhere, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
 import { gateSettings } from "./health-gate.js";
 import { componentsOfConfig, preflight } from "./preflight.js";
-import type { RolloutDecisions } from "./rollout-decisions.js";
+import { isFinished, type RolloutDecisions } from "./rollout-decisions.js";
 import type { RolloutRepository } from "./rollout-repository.js";
 import { validateStages } from "./stage-plan.js";
 
@@ -37,6 +38,14 @@ export interface RolloutsOptions {
 const ATTEMPTS = 5;
 /** Agents named in a preflight refusal's message; the response lists them all. */
 const NAMED = 10;
+/**
+ * How long a start waits for the driver to free a group whose last rollout
+ * is already over (see afterWindUp): the driver frees it at its next tick,
+ * at once when nudged in this process, within a tick (1 s by default) on
+ * another replica.
+ */
+const WIND_UP_LOOKS = 100;
+const WIND_UP_LOOK_EVERY_MS = 50;
 
 /**
  * Rollouts as admins see them: preflight, start, the operations (pause,
@@ -61,12 +70,12 @@ export class Rollouts {
   async start(req: StartRolloutRequest, requestedBy: string): Promise<{ rollout: Rollout; preflight: PreflightResult }> {
     const { namespace } = req;
     if (!req.group) throw new InvalidRequestError("group is empty: name the group to roll out");
-    const group = await this.deps.groups.get(namespace, req.group);
+    let group = await this.deps.groups.get(namespace, req.group);
     if (req.toVersion === 0) throw new InvalidRequestError("to_version is 0: name the version to roll out (versions count from 1)");
     if (req.toVersion === group.configurationVersion) {
       throw new InvalidRequestError(`to_version: group "${group.name}" already runs version ${req.toVersion} of ${group.configuration}`);
     }
-    if (group.rolloutRunning) throw new FleetResourceInUseError(`group: group "${group.name}" has rollout ${group.rollout} under way; one rollout per group at a time`);
+    if (group.rolloutRunning) group = await this.afterWindUp(namespace, group);
     const stages = validateStages(req.stages);
     gateSettings(req.gate);
     const version = await this.deps.configurations.getVersion(namespace, group.configuration, req.toVersion, { configuration: "group", version: "to_version" });
@@ -111,6 +120,25 @@ export class Rollouts {
     await this.deps.decisions.audit(rollout, { kind: "rollout_started", requestedBy, detail: `${stages.length} stages, ${targets.length} agents, ${rollout.skippedAgents.length} left out by preflight` });
     this.deps.nudge?.();
     return { rollout, preflight: checked };
+  }
+
+  /**
+   * The group once its last rollout is wound up. A rollout that is over
+   * (aborted, succeeded, rolled back) keeps its group until the driver, the
+   * one writer of a rollout's marks, frees it at its next tick; an admin who
+   * sees "aborted" and starts the next rollout at once must not be told the
+   * old one is under way. A rollout really under way is refused at once.
+   */
+  private async afterWindUp(namespace: string, group: Group): Promise<Group> {
+    const last = await this.deps.rollouts.get(namespace, group.rollout);
+    if (!last || !isFinished(last.state)) throw new FleetResourceInUseError(`group: group "${group.name}" has rollout ${group.rollout} under way; one rollout per group at a time`);
+    this.deps.nudge?.();
+    for (let look = 0; look < WIND_UP_LOOKS; look++) {
+      await new Promise((resolve) => setTimeout(resolve, WIND_UP_LOOK_EVERY_MS));
+      const now = await this.deps.groups.get(namespace, group.name);
+      if (!now.rolloutRunning) return now;
+    }
+    throw new FleetResourceInUseError(`group: rollout ${last.id} of group "${group.name}" is ${RolloutState[last.state]!.toLowerCase()} but its group is not freed yet; try again in a moment`);
   }
 
   async get(namespace: string, id: string): Promise<Rollout> {
