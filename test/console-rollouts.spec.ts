@@ -3,7 +3,7 @@
 // simulated collectors. Screenshots go to test/artifacts/console/.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RolloutState } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 import { agentsStage, gate, groupWithAgents, isIn, percentStage, rolloutWhen } from "./suites/rollouts/rollout-fixtures.js";
@@ -23,6 +23,7 @@ if (!haveChromium) {
 describe.skipIf(!haveChromium)("the console's Rollouts page in Chromium", () => {
   let t: Awaited<ReturnType<typeof startTestServer>>;
   let browser: Browser;
+  let context: BrowserContext | undefined;
   let page: Page;
   let operatorKey: string;
   let viewerKey: string;
@@ -35,25 +36,30 @@ describe.skipIf(!haveChromium)("the console's Rollouts page in Chromium", () => 
     operatorKey = (await t.access.createApiKey({ name: "rollout-operator", role: "operator" })).secret;
     viewerKey = (await t.access.createApiKey({ name: "rollout-viewer", role: "viewer" })).secret;
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
-    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on("pageerror", (err) => browserErrors.push(err.message));
-    page.on("console", (msg) => msg.type() === "error" && browserErrors.push(msg.text()));
-    page.setDefaultTimeout(UI_TIMEOUT_MS);
   }, 60_000);
 
   afterAll(async () => {
+    await context?.close();
     await browser?.close();
     await Promise.all(fleets.map((f) => f.close()));
     await t?.close();
   });
 
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-  /** Signs in afresh with `key` and opens the rollouts page of `group`. */
+  /**
+   * Signs in afresh with `key` and opens the rollouts page of `group`. Each
+   * sign-in gets its own browser context: clearing sessionStorage in a page
+   * that is still signed in raced its own in-flight calls, which then went
+   * out without a key and were refused (a 401 in the browser's console).
+   */
   const openAs = async (key: string, group: string) => {
-    await page.goto("about:blank");
+    await context?.close();
+    context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    page = await context.newPage();
+    page.on("pageerror", (err) => browserErrors.push(err.message));
+    page.on("console", (msg) => msg.type() === "error" && browserErrors.push(msg.text()));
+    page.setDefaultTimeout(UI_TIMEOUT_MS);
     await page.goto(`${t.apiUrl}/`);
-    await page.evaluate("sessionStorage.clear()");
-    await page.reload();
     await page.getByTestId("sign-in-key").fill(key);
     await page.getByTestId("sign-in-submit").click();
     await page.getByTestId("live-state").filter({ hasText: "live" }).waitFor();
