@@ -6,7 +6,7 @@ import type { OpenStreams } from "./open-streams.js";
  * The push bus channel on which admin API replicas tell each other "the
  * credentials of identity X changed" (a key revoked, a role binding made or
  * deleted). Shares the bus's gateway-id space, like agent-service's replica
- * channel: no gateway may take this id. The notice's instanceUid field
+ * channel: no gateway may take this id (the server refuses it as --gateway-id). The notice's instanceUid field
  * carries the identity; its connectionId is ACCESS_NOTICE.
  */
 export const ACCESS_CHANNEL = "access-changes";

@@ -1,8 +1,6 @@
-import { formatHelp, parseOptions, UsageError, type OptionSpec, assertGatewayId } from "@fleetplane/platform";
+import { formatHelp, parseOptions, UsageError, type OptionSpec } from "@fleetplane/platform";
 import { createLogger, startTracing } from "@fleetplane/platform-node";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { hostname } from "node:os";
-import { randomBytes } from "node:crypto";
 import { startAgentServiceAlone, startCommandServiceAlone, startGatewayAlone, type Running } from "./single-services.js";
 import { refuseReplacedOptions } from "./replaced-options.js";
 import { startStandalone } from "./standalone.js";
@@ -16,6 +14,7 @@ import { agentRetentionOf } from "./agent-retention-choice.js";
 import { agentAuthOf } from "./agent-auth-choice.js";
 import { startGatewayWorkers } from "./gateway-workers/gateway-workers.js";
 import { opampTlsOf } from "./opamp-tls-choice.js";
+import { gatewayIdOf } from "./gateway-id-choice.js";
 import { InvalidTrustedProxyError, TrustedProxies, type AgentAuthMode, type GatewaySettings } from "@fleetplane/opamp-gateway";
 import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service";
 
@@ -101,20 +100,6 @@ function heartbeatOffer(v: Record<string, unknown>): number {
 
 const optional = (v: unknown) => (v === undefined ? undefined : String(v));
 
-/** A gateway id unique to this process, usable as a NATS subject token. */
-function defaultGatewayId(): string {
-  const host = hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40) || "host";
-  return `${host}-${randomBytes(3).toString("hex")}`;
-}
-
-function gatewayIdOption(given: string | undefined): string {
-  try {
-    return assertGatewayId(given ?? defaultGatewayId());
-  } catch (err) {
-    throw new UsageError(`--gateway-id: ${(err as Error).message}`);
-  }
-}
-
 /** Each service on its own (the pieces of the distributed topology). */
 const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v: Record<string, unknown>, logger: ReturnType<typeof createLogger>) => Promise<Running> }> = {
   "command-service": {
@@ -160,7 +145,7 @@ const SINGLE: Record<string, { summary: string; options: OptionSpec[]; start: (v
     summary: "Runs opamp-gateway alone: OpAMP for agents, agent-service over Connect, pushes from NATS.",
     options: COMMAND_OPTIONS.gateway,
     start: async (v, logger) => {
-      const gatewayId = gatewayIdOption(optional(v["gateway-id"]));
+      const gatewayId = gatewayIdOf(optional(v["gateway-id"]));
       const settings: GatewaySettings = { leaseSeconds: Number(v["lease-seconds"]), ...gatewayLimits(v), agentAuth: agentAuthOf(v, String(v.host), opampTlsOf(v), logger) };
       const where = { host: String(v.host), port: Number(v.port), agentServiceUrl: String(v["agent-service-url"]), internal: internalClientOf(v, ["agent-service-url"]), natsUrl: optional(v["nats-url"]), tls: opampTlsOf(v) };
       const workers = workerCount(v);
