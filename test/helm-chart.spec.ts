@@ -13,11 +13,16 @@ beforeAll(async () => {
   helm = process.env.FLEETPLANE_HELM || (await ensureTool("helm", "FLEETPLANE_HELM"));
 }, 600_000);
 
+/** `helm template` with --set values: its documents. */
+async function renderDocs(...sets: string[]): Promise<string[]> {
+  const { stdout } = await run(helm, ["template", "fp", CHART, ...sets.flatMap((s) => ["--set", s])], { timeout: 60_000 });
+  return stdout.split(/^---$/m);
+}
+
 /** `helm template` with --set values; its Deployments by component name. */
 async function render(...sets: string[]): Promise<Record<string, string>> {
-  const { stdout } = await run(helm, ["template", "fp", CHART, ...sets.flatMap((s) => ["--set", s])], { timeout: 60_000 });
   const deployments: Record<string, string> = {};
-  for (const doc of stdout.split(/^---$/m)) {
+  for (const doc of await renderDocs(...sets)) {
     const name = /^kind: Deployment$[\s\S]*?^  name: fp-(.+)$/m.exec(doc)?.[1];
     if (name) deployments[name] = doc;
   }
@@ -38,6 +43,21 @@ const OPAMP_TLS_SETS = [
   "gateway.tls.clientCaKey=tls.crt",
   "gateway.trustedProxies={10.0.0.0/8,192.0.2.7}",
 ];
+
+// The CA in a Secret of its own, under a key other than the default, so that both values are seen used.
+const INTERNAL_TLS_SETS = ["internal.tls.secretName=fleetplane-internal-tls", "internal.tls.caSecretName=fleetplane-internal-ca", "internal.tls.caKey=tls.crt"];
+
+const CONSOLE_OIDC_SETS = [
+  "admin.oidc.issuer=https://login.example",
+  "admin.oidc.audience=fleetplane\\,fleetplane-console",
+  "admin.oidc.console.clientId=fleetplane-console",
+  "admin.oidc.console.scopes=openid profile roles",
+  "admin.oidc.console.token=access",
+];
+
+/** The internal port's line of a component's Service. */
+const internalServicePort = (docs: string[], name: string) =>
+  /- \{ name: internal, .*\}/.exec(docs.find((d) => /^kind: Service$/m.test(d) && d.includes(`name: fp-${name}\n`)) ?? "")?.[0] ?? "";
 
 describe("the Helm chart", () => {
   it("passes helm lint", async () => {
@@ -158,14 +178,87 @@ describe("the Helm chart", () => {
     await expect(render("gateway.tls.clientCaSecretName=ca")).rejects.toThrow(/needs gateway.tls.secretName/);
   });
 
+  it("serves the internal listeners over TLS when both Secrets are named: the certificate where a service listens, the CA where it calls, every internal URL https://", async () => {
+    const plainDocs = await renderDocs();
+    expect(plainDocs.join("---")).not.toMatch(/INTERNAL_TLS|internal-tls|https:\/\/fp-/);
+    expect(plainDocs.join("---")).toContain('name: FLEETPLANE_AGENT_SERVICE_URL, value: "http://fp-agent-service:4332"');
+    expect(plainDocs.join("---")).toContain('name: FLEETPLANE_COMMAND_SERVICE_URL, value: "http://fp-command-service:4333"');
+    for (const name of ["agent-service", "command-service"]) expect(internalServicePort(plainDocs, name), name).toContain("appProtocol: kubernetes.io/h2c");
+
+    const docs = await renderDocs(...INTERNAL_TLS_SETS);
+    const d = await render(...INTERNAL_TLS_SETS);
+    const CERT = "name: FLEETPLANE_INTERNAL_TLS_CERT, value: /etc/fleetplane/internal-tls/tls.crt";
+    const KEY = "name: FLEETPLANE_INTERNAL_TLS_KEY, value: /etc/fleetplane/internal-tls/tls.key";
+    const CA = "name: FLEETPLANE_INTERNAL_TLS_CA, value: /etc/fleetplane/internal-tls-ca/ca.crt";
+    const CERT_VOLUME = /- name: internal-tls\s*secret: \{ secretName: "fleetplane-internal-tls", defaultMode: 0440, items: \[\{ key: tls\.crt, path: tls\.crt \}, \{ key: tls\.key, path: tls\.key \}\] \}/;
+    const CA_VOLUME = /- name: internal-tls-ca\s*secret: \{ secretName: "fleetplane-internal-ca", items: \[\{ key: "tls\.crt", path: ca\.crt \}\] \}/;
+    const CERT_MOUNT = "- { name: internal-tls, mountPath: /etc/fleetplane/internal-tls, readOnly: true }";
+    const CA_MOUNT = "- { name: internal-tls-ca, mountPath: /etc/fleetplane/internal-tls-ca, readOnly: true }";
+    // Listens (gateways call it) and calls command-service: both.
+    for (const line of [CERT, KEY, CA, CERT_MOUNT, CA_MOUNT]) expect(d["agent-service"], line).toContain(line);
+    expect(d["agent-service"]).toMatch(CERT_VOLUME);
+    expect(d["agent-service"]).toMatch(CA_VOLUME);
+    expect(d["agent-service"]).toContain('name: FLEETPLANE_COMMAND_SERVICE_URL, value: "https://fp-command-service:4333"');
+    // Listens only: the certificate, not the CA (its CLI has no --internal-tls-ca).
+    for (const line of [CERT, KEY, CERT_MOUNT]) expect(d["command-service"], line).toContain(line);
+    expect(d["command-service"]).toMatch(CERT_VOLUME);
+    expect(d["command-service"]).not.toMatch(/INTERNAL_TLS_CA|internal-tls-ca/);
+    // Calls only: the CA, never the listeners' private key.
+    for (const line of [CA, CA_MOUNT]) expect(d.gateway, line).toContain(line);
+    expect(d.gateway).toMatch(CA_VOLUME);
+    expect(d.gateway).not.toMatch(/INTERNAL_TLS_CERT|INTERNAL_TLS_KEY|tls\.key|name: internal-tls\s/);
+    expect(d.gateway).toContain('name: FLEETPLANE_AGENT_SERVICE_URL, value: "https://fp-agent-service:4332"');
+    expect(docs.join("---")).not.toMatch(/http:\/\/fp-/);
+    for (const name of ["agent-service", "command-service"]) expect(internalServicePort(docs, name), name).toContain("appProtocol: https");
+    // The admin ports are not touched by it.
+    expect(d["agent-service"]).not.toMatch(/API_TLS|api-tls/);
+
+    // One Secret for both (cert-manager writes ca.crt beside tls.crt and tls.key): only its ca.crt reaches the callers.
+    const one = await render("internal.tls.secretName=internal", "internal.tls.caSecretName=internal");
+    expect(one.gateway).toMatch(/- name: internal-tls-ca\s*secret: \{ secretName: "internal", items: \[\{ key: "ca\.crt", path: ca\.crt \}\] \}/);
+  });
+
+  it("refuses internal TLS settings the services could not start or call with, naming the value", async () => {
+    await expect(render("internal.tls.secretName=internal")).rejects.toThrow(/internal\.tls\.secretName needs internal\.tls\.caSecretName/);
+    await expect(render("internal.tls.caSecretName=ca")).rejects.toThrow(/internal\.tls\.caSecretName needs internal\.tls\.secretName/);
+    await expect(render(...INTERNAL_TLS_SETS, "internal.tls.caKey=")).rejects.toThrow(/internal\.tls\.caKey must name/);
+  });
+
+  it("gives agent-service, which serves the console, the console's OIDC sign-in only when a client id is set", async () => {
+    for (const [name, doc] of Object.entries(await render("admin.oidc.issuer=https://login.example", "admin.oidc.audience=fleetplane"))) {
+      expect(doc, name).not.toContain("FLEETPLANE_OIDC_CONSOLE");
+    }
+    const d = await render(...CONSOLE_OIDC_SETS);
+    expect(d["agent-service"]).toContain('name: FLEETPLANE_OIDC_CONSOLE_CLIENT_ID, value: "fleetplane-console"');
+    expect(d["agent-service"]).toContain('name: FLEETPLANE_OIDC_CONSOLE_SCOPES, value: "openid profile roles"');
+    expect(d["agent-service"]).toContain('name: FLEETPLANE_OIDC_CONSOLE_TOKEN, value: "access"');
+    expect(d["agent-service"]).toContain('name: FLEETPLANE_OIDC_AUDIENCE, value: "fleetplane,fleetplane-console"');
+    // command-service serves no console; gateways no admin API at all.
+    expect(d["command-service"]).toContain('name: FLEETPLANE_OIDC_ISSUER, value: "https://login.example"');
+    for (const name of ["command-service", "gateway"]) expect(d[name], name).not.toContain("FLEETPLANE_OIDC_CONSOLE");
+    // The defaults: the ID token, openid profile.
+    const defaults = (await render(...CONSOLE_OIDC_SETS.slice(0, 3)))["agent-service"];
+    expect(defaults).toContain('name: FLEETPLANE_OIDC_CONSOLE_SCOPES, value: "openid profile"');
+    expect(defaults).toContain('name: FLEETPLANE_OIDC_CONSOLE_TOKEN, value: "id"');
+  });
+
+  it("refuses console OIDC settings the server would refuse at start (or that would do nothing), naming the value", async () => {
+    await expect(render("admin.oidc.console.clientId=console")).rejects.toThrow(/admin\.oidc\.console\.clientId needs admin\.oidc\.issuer/);
+    await expect(render(...CONSOLE_OIDC_SETS, "admin.oidc.console.token=jwt")).rejects.toThrow(/admin\.oidc\.console\.token must be id or access, got jwt/);
+    await expect(render(...CONSOLE_OIDC_SETS, "admin.oidc.console.scopes=profile roles")).rejects.toThrow(/admin\.oidc\.console\.scopes must include openid, got "profile roles"/);
+    await expect(render(...CONSOLE_OIDC_SETS, "agentService.console=false")).rejects.toThrow(/admin\.oidc\.console\.clientId is set but agentService\.console is false/);
+    // A scope list merely containing the word is not openid.
+    await expect(render(...CONSOLE_OIDC_SETS, "admin.oidc.console.scopes=openidx profile")).rejects.toThrow(/must include openid/);
+  });
+
   it("sets only FLEETPLANE_* variables and flags that the command each Deployment runs accepts", async () => {
     // With every optional setting on, so that all the chart can render is checked.
     const deployments = await render(
       ...CSR_SETS,
       ...OPAMP_TLS_SETS,
       "agentService.customCapabilities={com.example.pause}",
-      "admin.oidc.issuer=https://login.example",
-      "admin.oidc.audience=fleetplane",
+      ...INTERNAL_TLS_SETS,
+      ...CONSOLE_OIDC_SETS,
       "admin.oidc.jwksUrl=https://login.example/jwks",
       "admin.tlsSecretName=admin-tls",
       "admin.corsAllowedOrigins={https://ops.example}",
