@@ -145,6 +145,8 @@ export interface DistributedOptions {
   opampTls?: { certFile: string; keyFile: string };
   /** With opampTls and csrApproval: the CSR CA is also the gateways' --agent-client-ca (mTLS). */
   clientCaIsCsrCa?: boolean;
+  /** gateway-a runs on this many worker processes (--workers), each a gateway of its own: gw-a-w1, gw-a-w2, … */
+  gatewayWorkers?: number;
 }
 
 export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
@@ -229,7 +231,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     ...(o.wsPingIntervalMs ? ["--ws-ping-interval-seconds", String(o.wsPingIntervalMs / 1000)] : []),
   ];
   const gateways = [
-    new ServiceProcess("gateway-a", "gateway", await freePort(), gatewayArgs("gw-a"), o.logs),
+    new ServiceProcess("gateway-a", "gateway", await freePort(), [...gatewayArgs("gw-a"), ...(o.gatewayWorkers ? ["--workers", String(o.gatewayWorkers)] : [])], o.logs),
     new ServiceProcess("gateway-b", "gateway", await freePort(), gatewayArgs("gw-b", secondReplica), o.logs),
   ];
   const processes = [commandService, agentService, ...(secondReplica ? [secondReplica] : []), ...gateways];
@@ -254,7 +256,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
   const topology: TestTopology = {
     wsUrl: `${ws}://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
     httpUrl: `${web}://127.0.0.1:${gateways[0]!.port}/v1/opamp`,
-    gatewayIds: ["gw-a", "gw-b"],
+    gatewayIds: [...(o.gatewayWorkers ? Array.from({ length: o.gatewayWorkers }, (_, i) => `gw-a-w${i + 1}`) : ["gw-a"]), "gw-b"],
     agents: createClient(AgentService, h1(agentService.url)),
     connections: createClient(ConnectionService, h1(agentService.url)),
     commands: createClient(CommandService, h1(commandService.url)),

@@ -98,7 +98,17 @@ export interface AgentTls {
 export async function httpPoll(
   url: string,
   msg: MessageInitShape<typeof AgentToServerSchema>,
-  options: { gzipRequest?: boolean; acceptGzip?: boolean; rawBody?: Uint8Array; headers?: Record<string, string>; keepAlive?: boolean; withoutToken?: boolean; tls?: AgentTls } = {},
+  options: {
+    gzipRequest?: boolean;
+    acceptGzip?: boolean;
+    rawBody?: Uint8Array;
+    headers?: Record<string, string>;
+    keepAlive?: boolean;
+    /** Polls over this agent's connections (keep-alive across polls, as real agents poll); not destroyed here. */
+    connection?: import("node:http").Agent;
+    withoutToken?: boolean;
+    tls?: AgentTls;
+  } = {},
 ): Promise<{ status: number; headers: Headers; message?: ServerToAgent; text?: string }> {
   let body: Uint8Array = options.rawBody ?? toBinary(AgentToServerSchema, create(AgentToServerSchema, { capabilities: CAPS, ...msg }));
   const headers: Record<string, string> = { "content-type": "application/x-protobuf", ...(options.withoutToken ? {} : agentAuthHeaders(url)), ...options.headers };
@@ -111,8 +121,8 @@ export async function httpPoll(
   const http = url.startsWith("https:") ? await import("node:https") : await import("node:http");
   return new Promise((resolve, reject) => {
     // A keep-alive agent sends "Connection: keep-alive" as polling agents do.
-    const agent = options.keepAlive ? new http.Agent({ keepAlive: true }) : false;
-    const req = http.request(url, { method: "POST", headers, agent, ...options.tls }, (res) => {
+    const agent = options.keepAlive && !options.connection ? new http.Agent({ keepAlive: true }) : false;
+    const req = http.request(url, { method: "POST", headers, agent: options.connection ?? agent, ...options.tls }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {

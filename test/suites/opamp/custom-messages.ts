@@ -60,11 +60,20 @@ export function customMessagesBehaviour(topology: Topology): void {
       back.send({ agentDescription: description("custom-caps") as never });
       expect((await eventually(() => back.received[0])).customCapabilities?.capabilities).toEqual(SERVER_CUSTOM_CAPABILITIES);
       await back.close();
+      // The polls share a keep-alive connection, as real HTTP agents poll: a
+      // gateway on several worker processes (--workers) knows an HTTP agent
+      // per process, so a poll that reaches another process is its first there.
       const uid = uuidv7Bytes();
-      const first = await httpPoll(t.httpUrl, { instanceUid: uid, sequenceNum: 0n, agentDescription: description("custom-caps-http") as never });
-      expect(first.message!.customCapabilities?.capabilities).toEqual(SERVER_CUSTOM_CAPABILITIES);
-      const second = await httpPoll(t.httpUrl, { instanceUid: uid, sequenceNum: 1n });
-      expect(second.message!.customCapabilities).toBeUndefined();
+      const { Agent } = t.httpUrl.startsWith("https:") ? await import("node:https") : await import("node:http");
+      const connection = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const first = await httpPoll(t.httpUrl, { instanceUid: uid, sequenceNum: 0n, agentDescription: description("custom-caps-http") as never }, { connection });
+        expect(first.message!.customCapabilities?.capabilities).toEqual(SERVER_CUSTOM_CAPABILITIES);
+        const second = await httpPoll(t.httpUrl, { instanceUid: uid, sequenceNum: 1n }, { connection });
+        expect(second.message!.customCapabilities).toBeUndefined();
+      } finally {
+        connection.destroy();
+      }
     });
   });
 }
