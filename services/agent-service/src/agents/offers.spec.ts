@@ -16,7 +16,7 @@ import {
 import { markDelivered, newAgent, pendingCommands, queueCertificateRefusal, report } from "./agent-model.js";
 import { serverCapabilities } from "@fleetplane/opamp";
 import { computeConnectionSettingsHash } from "./offer-hashes.js";
-import { applyCertificateOffer, applyConnectionSettings, applyPackagesAvailable, offerTransitions } from "./offers.js";
+import { applyCertificateOffer, applyConnectionSettings, applyPackagesAvailable, endpointForTransport, offerTransitions } from "./offers.js";
 import { buildServerToAgent } from "./server-to-agent-builder.js";
 
 const uid = new Uint8Array(16).fill(9);
@@ -163,6 +163,20 @@ describe("certificate signing answers", () => {
     const opamp = buildServerToAgent(agent, { requestFullState: false }).message.connectionSettings!.opamp!;
     expect(opamp.destinationEndpoint).toBe("wss://opamp.example/v1/opamp");
     expect(opamp.heartbeatIntervalSeconds).toBe(30n);
+  });
+
+  it("the fallback endpoint is offered in the scheme of the agent's transport, TLS kept or not as given", () => {
+    expect(endpointForTransport("wss://opamp.example/v1/opamp", ConnectionType.HTTP)).toBe("https://opamp.example/v1/opamp");
+    expect(endpointForTransport("ws://127.0.0.1:4320/v1/opamp", ConnectionType.HTTP)).toBe("http://127.0.0.1:4320/v1/opamp");
+    expect(endpointForTransport("https://opamp.example/v1/opamp", ConnectionType.WEBSOCKET)).toBe("wss://opamp.example/v1/opamp");
+    expect(endpointForTransport("WSS://opamp.example/v1/opamp", ConnectionType.WEBSOCKET)).toBe("wss://opamp.example/v1/opamp");
+    expect(endpointForTransport("wss://opamp.example/v1/opamp", undefined)).toBe("wss://opamp.example/v1/opamp");
+    expect(endpointForTransport("", ConnectionType.HTTP)).toBe("");
+
+    const agent = agentWith(cap(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings));
+    agent.status!.connectionType = ConnectionType.HTTP;
+    applyCertificateOffer(agent, tls, "wss://opamp.example/v1/opamp", opts("c1"));
+    expect(buildServerToAgent(agent, { requestFullState: false }).message.connectionSettings!.opamp!.destinationEndpoint).toBe("https://opamp.example/v1/opamp");
   });
 
   it("a refusal goes alone, once, as error_response BAD_REQUEST", () => {

@@ -1,5 +1,5 @@
 import { clone, create } from "@bufbuild/protobuf";
-import { CommandKind, ConfigSource, type Agent, type AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { CommandKind, ConfigSource, ConnectionType, type Agent, type AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import {
   AgentCapabilities,
   ConnectionSettingsStatuses,
@@ -79,11 +79,25 @@ export function applyCertificateOffer(agent: Agent, certificate: TLSCertificate,
   const current = agent.spec?.connectionSettings;
   const offers = current ? clone(ConnectionSettingsOffersSchema, current) : create(ConnectionSettingsOffersSchema);
   offers.opamp ??= create(OpAMPConnectionSettingsSchema, {
-    destinationEndpoint: endpoint,
+    destinationEndpoint: endpointForTransport(endpoint, agent.status?.connectionType),
     heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds || DEFAULT_HEARTBEAT_SECONDS,
   });
   offers.opamp.certificate = certificate;
   return applyConnectionSettings(agent, offers, options);
+}
+
+/**
+ * The fallback endpoint (--csr-opamp-endpoint, or standalone's own address)
+ * in the scheme of the transport the agent uses: one server URL serves both
+ * (WebSocket and plain HTTP on one port), and an HTTP agent told to go to a
+ * ws:// URL would have to change transport to take its certificate.
+ */
+export function endpointForTransport(endpoint: string, transport: ConnectionType | undefined): string {
+  const scheme = /^(wss?|https?):\/\//i.exec(endpoint)?.[1]?.toLowerCase();
+  if (!scheme) return endpoint;
+  const secure = scheme === "wss" || scheme === "https";
+  const wanted = transport === ConnectionType.HTTP ? (secure ? "https" : "http") : transport === ConnectionType.WEBSOCKET ? (secure ? "wss" : "ws") : scheme;
+  return wanted + endpoint.slice(scheme.length);
 }
 
 /** A signed certificate as OpAMP offers it. */
