@@ -24,6 +24,11 @@ afterAll(async () => {
 
 describe.skipIf(!enabled)("a distributed rollout over 200 agents", () => {
   it("passes stage by stage with two replicas; every agent ends on the new version", async () => {
-    await largeRolloutPasses(d, 200, () => [...d.agentServices, ...d.gateways].map((p) => ({ name: p.name, pid: p.pid! })));
+    await largeRolloutPasses(
+      d,
+      200,
+      () => [...d.agentServices, ...d.gateways].map((p) => ({ name: p.name, pid: p.pid! })),
+      d.agentServices.map((p) => p.url),
+    );
   }, 420_000);
 });
