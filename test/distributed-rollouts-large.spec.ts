@@ -16,7 +16,12 @@ if (!enabled) console.warn("SKIPPED: the 200-agent distributed rollout (set FLEE
 let d: Distributed;
 beforeAll(async () => {
   if (!enabled) return;
-  d = await startDistributed({ agentServiceReplicas: 2 });
+  // The leases of a production deployment (the gateways' --lease-seconds and
+  // --rollout-lease-seconds defaults): no replica or gateway is killed here,
+  // and the suites' 3 s leases, there to see one gone within seconds, expire
+  // whenever FerretDB (SQLite) stalls 4.5 s on this 2-core machine — which
+  // marks a whole gateway's agents disconnected mid-stage.
+  d = await startDistributed({ agentServiceReplicas: 2, leaseSeconds: 30, rolloutLeaseSeconds: 15 });
 }, 180_000);
 afterAll(async () => {
   await d?.close();

@@ -6,8 +6,14 @@ import { bodyOf } from "../fleet/fleet-fixtures.js";
 /** New agents connected at most every this many ms (the gateways admit 100 per second per address). */
 const NEW_AGENT_SPACING_MS = 12;
 
-/** How often each simulated agent sends a heartbeat. */
-const HEARTBEAT_MS = 3_000;
+/**
+ * How often each simulated agent sends a heartbeat: the interval
+ * agent-service offers (--heartbeat-interval-seconds, 30), as real agents
+ * heartbeat. Each heartbeat is a liveness write of the agent within 5 s
+ * (AgentStore's batch): at 3 s, 200 agents were 40 writes a second,
+ * most of what FerretDB (SQLite) could take here.
+ */
+const HEARTBEAT_MS = 30_000;
 
 /** How a simulated agent answers a configuration: APPLIED, or FAILED with a message. */
 export type Answer = { applied: true } | { applied: false; error: string };
