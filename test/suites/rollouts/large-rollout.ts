@@ -48,7 +48,8 @@ export async function largeRolloutPasses(
   storeUsers: string[] = [],
 ): Promise<void> {
   const opsAtStart = await Promise.all(storeUsers.map(storeOperations));
-  const { group, fleet } = await groupWithAgents(t, { prefix: "big", count: size, urls: t.opampUrls.map((u) => u.wsUrl) });
+  // Heartbeats at the interval agent-service offers (30 s), as real agents send them.
+  const { group, fleet } = await groupWithAgents(t, { prefix: "big", count: size, urls: t.opampUrls.map((u) => u.wsUrl), heartbeatMs: 30_000 });
   const opsConnected = await Promise.all(storeUsers.map(storeOperations));
   try {
     const procs = servers();
