@@ -93,7 +93,8 @@ function gatewayWorkerPids(pid: number): number[] {
 
 /** Fleetplane distributed: 2 gateways, agent-service, command-service, NATS, FerretDB (agents use gateway A). */
 export async function startDistributedServer(): Promise<ServerUnderTest> {
-  const d = await startDistributed({ leaseSeconds: 30 });
+  // Production lease lengths (the gateways' and --rollout-lease-seconds' defaults), not the tests' 3 s.
+  const d = await startDistributed({ leaseSeconds: 30, rolloutLeaseSeconds: 15 });
   const pids = [...d.gateways, d.agentService, d.commandService].map((p) => p.pid!).filter(Boolean);
   return {
     name: "fleetplane (distributed)",
