@@ -93,7 +93,10 @@ function gatewayWorkerPids(pid: number): number[] {
 
 /** Fleetplane distributed: 2 gateways, agent-service, command-service, NATS, FerretDB (agents use gateway A). */
 export async function startDistributedServer(): Promise<ServerUnderTest> {
-  const d = await startDistributed({ leaseSeconds: 30 });
+  // Production lease lengths (the gateways' and --rollout-lease-seconds' defaults), not the tests' 3 s.
+  // Agents unauthenticated, as standalone's here (--agent-auth none, loopback): the simulator sends no
+  // token, and the tests' default (token) refused every bench agent.
+  const d = await startDistributed({ leaseSeconds: 30, rolloutLeaseSeconds: 15, agentAuth: "none" });
   const pids = [...d.gateways, d.agentService, d.commandService].map((p) => p.pid!).filter(Boolean);
   return {
     name: "fleetplane (distributed)",

@@ -410,9 +410,9 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
     openFresh();
 
     it("reports leases that ended before now, at most `limit`, until renewed or released", async () => {
-      await stores.leases.renew("gw-a", 1_000, "e1");
-      await stores.leases.renew("gw-b", 2_000, "e1");
-      await stores.leases.renew("gw-c", 3_000, "e1");
+      await stores.leases.renew("gw-a", 1_000, "e1", 0, "h");
+      await stores.leases.renew("gw-b", 2_000, "e1", 0, "h");
+      await stores.leases.renew("gw-c", 3_000, "e1", 0, "h");
       const expired = async (now: number, limit = 10) => (await stores.leases.expired(now, limit)).sort();
 
       expect(await expired(500)).toEqual([]);
@@ -420,7 +420,7 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       expect(await stores.leases.expired(2_500, 1)).toHaveLength(1);
       expect(await expired(3_000)).toEqual(["gw-a", "gw-b"]); // a lease ending exactly now is still held
 
-      await stores.leases.renew("gw-a", 5_000, "e1");
+      await stores.leases.renew("gw-a", 5_000, "e1", 2_500, "h");
       expect(await expired(2_500)).toEqual(["gw-b"]);
 
       await stores.leases.release("gw-b");
@@ -429,35 +429,49 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       await stores.leases.release("gw-b"); // releasing twice is not an error
     });
 
-    it("releases a lease conditionally only while it is still expired", async () => {
-      await stores.leases.renew("gw-a", 1_000, "e1");
-      await stores.leases.releaseIfExpired("gw-a", 500); // renewed meanwhile, in effect: kept
+    it("releases a reaped lease only while it is still expired; one renewed meanwhile is kept under a new hold", async () => {
+      await stores.leases.renew("gw-a", 1_000, "e1", 0, "h1");
+      await stores.leases.releaseReaped("gw-a", 500, "h2"); // renewed meanwhile, in effect: kept, held anew
       expect(await stores.leases.expired(2_000, 10)).toEqual(["gw-a"]);
-      await stores.leases.releaseIfExpired("gw-a", 2_000);
+      expect(await stores.leases.renew("gw-a", 1_500, "e1", 800, "h3")).toEqual({ previousEpoch: "e1", hold: "h2" });
+      await stores.leases.releaseReaped("gw-a", 2_000, "h4");
       expect(await stores.leases.expired(2_000, 10)).toEqual([]);
-      await stores.leases.releaseIfExpired("gw-missing", 2_000); // nothing to release is not an error
+      await stores.leases.releaseReaped("gw-missing", 2_000, "h5"); // nothing to release is not an error
+      expect(await stores.leases.expired(10_000, 10)).toEqual([]); // and makes no lease
     });
 
     it("takes concurrent renewals of a new gateway's lease without failing", async () => {
       for (let round = 0; round < 5; round++) {
-        await Promise.all([1_000, 2_000, 3_000].map((expiresAt) => stores.leases.renew(`gw-${round}`, expiresAt, "e1")));
+        await Promise.all([1_000, 2_000, 3_000].map((expiresAt) => stores.leases.renew(`gw-${round}`, expiresAt, "e1", 0, "h")));
       }
       expect((await stores.leases.expired(10_000, 10)).sort()).toEqual(["gw-0", "gw-1", "gw-2", "gw-3", "gw-4"]);
     });
 
     it("returns the epoch that held the lease before each renewal: a new one once, and none after a release", async () => {
-      expect(await stores.leases.renew("gw-a", 1_000, "e1")).toBeUndefined();
-      expect(await stores.leases.renew("gw-a", 2_000, "e1")).toBe("e1");
-      expect(await stores.leases.renew("gw-a", 3_000, "e2")).toBe("e1");
-      expect(await stores.leases.renew("gw-a", 4_000, "e2")).toBe("e2");
+      expect((await stores.leases.renew("gw-a", 1_000, "e1", 0, "h")).previousEpoch).toBeUndefined();
+      expect((await stores.leases.renew("gw-a", 2_000, "e1", 900, "h")).previousEpoch).toBe("e1");
+      expect((await stores.leases.renew("gw-a", 3_000, "e2", 1_900, "h")).previousEpoch).toBe("e1");
+      expect((await stores.leases.renew("gw-a", 4_000, "e2", 2_900, "h")).previousEpoch).toBe("e2");
       expect(await stores.leases.expired(3_500, 10)).toEqual([]);
       await stores.leases.release("gw-a");
-      expect(await stores.leases.renew("gw-a", 6_000, "e4")).toBeUndefined();
+      expect((await stores.leases.renew("gw-a", 6_000, "e4", 5_000, "h")).previousEpoch).toBeUndefined();
+    });
+
+    it("keeps the hold while renewals of one epoch find its lease live, late or not; starts a new one when none was, another epoch's was, or it had run out", async () => {
+      const renew = async (expiresAt: number, epoch: string, now: number, hold: string) => (await stores.leases.renew("gw-a", expiresAt, epoch, now, hold)).hold;
+      expect(await renew(1_500, "e1", 0, "h1")).toBe("h1"); // none stored
+      expect(await renew(2_500, "e1", 1_000, "x")).toBe("h1"); // on time
+      expect(await renew(4_000, "e1", 2_500, "x")).toBe("h1"); // late, but the lease ends exactly now: still held
+      expect(await renew(5_500, "e2", 3_000, "h2")).toBe("h2"); // another epoch's lease (a restarted gateway)
+      expect(await renew(8_000, "e2", 5_501, "h3")).toBe("h3"); // it had run out: the reaper may be at its agents
+      expect(await renew(9_000, "e2", 7_000, "x")).toBe("h3");
+      await stores.leases.release("gw-a");
+      expect(await renew(12_000, "e2", 9_000, "h4")).toBe("h4"); // released (or reaped): none stored
     });
 
     it("keeps epoch-millisecond deadlines exactly", async () => {
       const now = Date.now();
-      await stores.leases.renew("gw-a", now + 15_000, "e1");
+      await stores.leases.renew("gw-a", now + 15_000, "e1", now, "h");
       expect(await stores.leases.expired(now + 15_000, 10)).toEqual([]);
       expect(await stores.leases.expired(now + 15_001, 10)).toEqual(["gw-a"]);
     });

@@ -114,7 +114,10 @@ export async function createAdminKey(args: string[]): Promise<string> {
 }
 
 export interface DistributedOptions {
+  /** The gateways' --lease-seconds (default 3: a killed gateway's agents are seen gone within seconds). */
   leaseSeconds?: number;
+  /** agent-service's --rollout-lease-seconds (default 3: a killed leader's rollout is taken over within seconds). */
+  rolloutLeaseSeconds?: number;
   /** Echo every process's log lines to stderr, prefixed with its name (default: $FLEETPLANE_TEST_LOGS). */
   logs?: boolean;
   maxMessageBytes?: number;
@@ -196,7 +199,7 @@ export async function startDistributed(o: DistributedOptions = {}) {
     "--rollout-tick-seconds",
     "0.5",
     "--rollout-lease-seconds",
-    "3",
+    String(o.rolloutLeaseSeconds ?? 3),
     ...csrArgs,
     ...(o.heartbeatIntervalSeconds !== undefined ? ["--heartbeat-interval-seconds", String(o.heartbeatIntervalSeconds)] : []),
     ...(o.customCapabilities ? ["--custom-capabilities", o.customCapabilities] : []),

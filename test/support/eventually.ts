@@ -1,5 +1,9 @@
-/** Polls `probe` until it returns a value (not undefined/false) or the time runs out. */
-export async function eventually<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, what = "condition"): Promise<T> {
+/**
+ * Polls `probe` until it returns a value (not undefined/false) or the time
+ * runs out, every `intervalMs` (a probe that reads the store: poll it more
+ * slowly in long waits, or the test itself becomes the store's load).
+ */
+export async function eventually<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, what = "condition", intervalMs = 25): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -10,6 +14,6 @@ export async function eventually<T>(probe: () => Promise<T | undefined | false> 
       lastError = err;
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

@@ -7,11 +7,14 @@ import type { WebSocketRegistry } from "./websocket-registry.js";
 
 /**
  * Keeps this gateway's lease alive (renewed every third of its length), so
- * agent-service can tell a dead gateway from a live one. If renewals failed
- * for longer than the lease (agent-service or its database was down), the
- * lease may have been reaped and our agents marked disconnected although
- * their sockets are fine: once renewal works again we ask every WebSocket
- * agent here for its full state, and its reply marks it connected again.
+ * agent-service can tell a dead gateway from a live one. If the lease lapsed
+ * (renewals failed or came later than agent-service tolerates: it or its
+ * database was down or slow), it may have been reaped and our agents marked
+ * disconnected although their sockets are fine: agent-service then answers a
+ * renewal with a new hold, and we ask every WebSocket agent here for its full
+ * state, whose reply marks it connected again. Only then: a renewal that came
+ * late while the lease still held reaped nothing, and asking every agent again
+ * would add a write per agent to a store that is already slow.
  */
 export function startLeaseRenewal(o: {
   gatewayId: string;
@@ -27,12 +30,16 @@ export function startLeaseRenewal(o: {
   const now = o.now ?? Date.now;
   const ttlMs = o.ttlSeconds * 1000;
   let lastRenewed = now();
+  /** The hold agent-service named at our last renewal; undefined before the first. */
+  let hold: string | undefined;
   let renewing: Promise<void> | undefined;
 
   const renew = async () => {
     try {
-      await o.connections.renewGatewayLease({ gatewayId: o.gatewayId, ttlSeconds: o.ttlSeconds, gatewayEpoch: o.epoch }, { timeoutMs: 5_000 });
-      const lapsed = now() - lastRenewed > ttlMs;
+      const answer = await o.connections.renewGatewayLease({ gatewayId: o.gatewayId, ttlSeconds: o.ttlSeconds, gatewayEpoch: o.epoch }, { timeoutMs: 5_000 });
+      // An agent-service older than holds names none: judge by our own clock.
+      const lapsed = answer.hold ? answer.hold !== hold : now() - lastRenewed > ttlMs;
+      hold = answer.hold;
       lastRenewed = now();
       if (lapsed) await askForFullState();
     } catch (err) {
@@ -49,7 +56,8 @@ export function startLeaseRenewal(o: {
       await conn.push(message).catch(() => undefined);
       asked++;
     }
-    o.logger.warn({ gateway: o.gatewayId, agents: asked }, "gateway lease had lapsed; asked connected agents to report their full state");
+    // The first hold of a process finds few agents, if any: no news then.
+    if (asked > 0) o.logger.warn({ gateway: o.gatewayId, agents: asked }, "gateway lease was not held until now; asked connected agents to report their full state");
   };
 
   void renewNow();

@@ -13,14 +13,44 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Store operations a process has made so far, by "repository.operation", from its /metrics. */
+async function storeOperations(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^fleetplane_store_operation_duration_seconds_count\{([^}]*)\} (\d+)/gm)) {
+    const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(m[1]!)?.[1] ?? "?";
+    out.set(`${label("repository")}.${label("operation")}`, Number(m[2]));
+  }
+  return out;
+}
+
+/** The operations made between two readings of each process, summed over them, most frequent first. */
+function operationsBetween(before: Array<Map<string, number>>, after: Array<Map<string, number>>): string {
+  const total = new Map<string, number>();
+  after.forEach((counts, i) => {
+    for (const [op, n] of counts) total.set(op, (total.get(op) ?? 0) + n - (before[i]!.get(op) ?? 0));
+  });
+  const top = [...total].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+  return `${top.reduce((sum, [, n]) => sum + n, 0)} (${top.slice(0, 8).map(([op, n]) => `${op} ${n}`).join(", ")})`;
+}
+
 /**
  * A rollout over `size` agents spread over every gateway, in four stages
  * (10 agents, 10 %, 50 %, 100 %): it passes stage by stage, every agent ends
  * on the new version, and the figures (time per stage, CPU of the server
  * processes named by `serverPids`) are printed for the README.
  */
-export async function largeRolloutPasses(t: TestTopology, size: number, servers: () => Array<{ name: string; pid: number }>): Promise<void> {
-  const { group, fleet } = await groupWithAgents(t, { prefix: "big", count: size, urls: t.opampUrls.map((u) => u.wsUrl) });
+export async function largeRolloutPasses(
+  t: TestTopology,
+  size: number,
+  servers: () => Array<{ name: string; pid: number }>,
+  /** Admin URLs of the processes whose store operations are counted (their /metrics). */
+  storeUsers: string[] = [],
+): Promise<void> {
+  const opsAtStart = await Promise.all(storeUsers.map(storeOperations));
+  // Heartbeats at the interval agent-service offers (30 s), as real agents send them.
+  const { group, fleet } = await groupWithAgents(t, { prefix: "big", count: size, urls: t.opampUrls.map((u) => u.wsUrl), heartbeatMs: 30_000 });
+  const opsConnected = await Promise.all(storeUsers.map(storeOperations));
   try {
     const procs = servers();
     const cpuBefore = procs.map((p) => cpuSeconds(p.pid));
@@ -38,6 +68,11 @@ export async function largeRolloutPasses(t: TestTopology, size: number, servers:
     const stages = done.stages.map((s, i) => `stage ${i + 1} (${s.agents.length} agents): ${((timestampMs(s.finishedAt!) - timestampMs(s.startedAt!)) / 1000).toFixed(1)} s`);
     console.log(`[large rollout] ${size} agents, 4 stages, bake 0.3 s: ${(wall / 1000).toFixed(1)} s to SUCCEEDED; ${stages.join("; ")}; CPU ${cpu.join(", ")}`);
   } finally {
+    // Printed whether it passed or not: a store that falls behind is what fails it on a small machine.
+    if (storeUsers.length > 0) {
+      const opsDone = await Promise.all(storeUsers.map(storeOperations));
+      console.log(`[large rollout] store operations while ${size} agents connected: ${operationsBetween(opsAtStart, opsConnected)}; during the rollout: ${operationsBetween(opsConnected, opsDone)}`);
+    }
     await fleet.close();
   }
 }

@@ -6,7 +6,14 @@ import { bodyOf } from "../fleet/fleet-fixtures.js";
 /** New agents connected at most every this many ms (the gateways admit 100 per second per address). */
 const NEW_AGENT_SPACING_MS = 12;
 
-/** How often each simulated agent sends a heartbeat. */
+/**
+ * How often each simulated agent sends a heartbeat, unless told otherwise.
+ * Short, so an agent a lapsed gateway lease marked disconnected is seen
+ * again soon; but each heartbeat is a liveness write of the agent within 5 s
+ * (AgentStore's batch): 200 agents at 3 s were 40 writes a second, most of
+ * what FerretDB (SQLite) takes here — the 200-agent run uses agent-service's
+ * offered 30 s, as real agents do.
+ */
 const HEARTBEAT_MS = 3_000;
 
 /** How a simulated agent answers a configuration: APPLIED, or FAILED with a message. */
@@ -37,10 +44,16 @@ export class RolloutFleet {
     private readonly service: string,
     private answer: (uid: string, body: string) => Answer,
     private readonly components: Components | undefined,
+    private readonly heartbeatMs: number,
   ) {}
 
-  static async connect(urls: string[], count: number, service: string, o: { answer?: (uid: string, body: string) => Answer; components?: Components } = {}): Promise<RolloutFleet> {
-    const fleet = new RolloutFleet(service, o.answer ?? (() => ({ applied: true })), o.components);
+  static async connect(
+    urls: string[],
+    count: number,
+    service: string,
+    o: { answer?: (uid: string, body: string) => Answer; components?: Components; heartbeatMs?: number } = {},
+  ): Promise<RolloutFleet> {
+    const fleet = new RolloutFleet(service, o.answer ?? (() => ({ applied: true })), o.components, o.heartbeatMs ?? HEARTBEAT_MS);
     const started = Date.now();
     for (let i = 0; i < count; i++) {
       // Paced under the gateway's admission rate for new agents from one
@@ -111,7 +124,7 @@ export class RolloutFleet {
     const timer = setInterval(() => {
       if (agent.socket.readyState === agent.socket.OPEN) agent.send({});
       else clearInterval(timer);
-    }, HEARTBEAT_MS);
+    }, this.heartbeatMs);
     timer.unref();
     this.heartbeats.set(agent, timer);
     return agent;

@@ -235,15 +235,21 @@ export function createLmdbConnectionRepository(store: EmbeddedStore): Connection
 export function createLmdbGatewayLeaseRepository(store: EmbeddedStore): GatewayLeaseRepository {
   // Few entries (one per gateway), so a scan for expired leases is cheap.
   const leases = store.openDB<number, string>({ name: "gateway-leases", encoding: "ordered-binary" });
-  // The epoch holding each lease, beside it (the leases table predates epochs).
+  // The epoch holding each lease, and since when it holds it unbroken, beside
+  // it (the leases table predates both).
   const epochs = store.openDB<string, string>({ name: "gateway-lease-epochs" });
+  const holds = store.openDB<string, string>({ name: "gateway-lease-holds" });
   return {
-    async renew(gatewayId, expiresAt, epoch) {
+    async renew(gatewayId, expiresAt, epoch, now, newHold) {
       return store.transaction(() => {
-        const previous = epochs.get(gatewayId);
+        const previousEpoch = epochs.get(gatewayId);
+        const previousExpiry = leases.get(gatewayId);
+        const hold = holds.get(gatewayId);
         leases.put(gatewayId, expiresAt);
-        if (previous !== epoch) epochs.put(gatewayId, epoch);
-        return previous;
+        if (previousEpoch !== epoch) epochs.put(gatewayId, epoch);
+        if (hold && previousEpoch === epoch && previousExpiry !== undefined && previousExpiry >= now) return { previousEpoch, hold };
+        holds.put(gatewayId, newHold);
+        return { previousEpoch, hold: newHold };
       });
     },
     async expired(now, limit) {
@@ -258,14 +264,19 @@ export function createLmdbGatewayLeaseRepository(store: EmbeddedStore): GatewayL
       await store.transaction(() => {
         leases.remove(gatewayId);
         epochs.remove(gatewayId);
+        holds.remove(gatewayId);
       });
     },
-    async releaseIfExpired(gatewayId, now) {
+    async releaseReaped(gatewayId, expiredBefore, newHold) {
       await store.transaction(() => {
         const expiresAt = leases.get(gatewayId);
-        if (expiresAt !== undefined && expiresAt < now) {
+        if (expiresAt === undefined) return;
+        if (expiresAt < expiredBefore) {
           leases.remove(gatewayId);
           epochs.remove(gatewayId);
+          holds.remove(gatewayId);
+        } else {
+          holds.put(gatewayId, newHold);
         }
       });
     },

@@ -61,6 +61,7 @@ interface GatewayLeaseDocument {
   _id: string; // gateway id
   expiresAt: number; // epoch ms
   epoch?: string; // the gateway process holding the lease; absent on leases from before epochs
+  hold?: string; // names that process's unbroken hold (GatewayLeaseRenewal.hold); absent on leases from before holds
 }
 
 const AGENTS = "agents";
@@ -283,12 +284,18 @@ export function createMongoConnectionRepository(db: Db): ConnectionRepository {
 export function createMongoGatewayLeaseRepository(db: Db): GatewayLeaseRepository {
   const leases = db.collection<GatewayLeaseDocument>(GATEWAY_LEASES);
   return {
-    async renew(gatewayId, expiresAt, epoch) {
-      // The document as it was: its epoch is the one that held the lease.
-      const before = await guardMongo(() =>
-        upsertWithRetry(() => leases.findOneAndUpdate({ _id: gatewayId }, { $set: { expiresAt, epoch } }, { upsert: true, returnDocument: "before" })),
+    async renew(gatewayId, expiresAt, epoch, now, newHold) {
+      // The common case, one write: this epoch's lease, not run out, extended.
+      const held = await guardMongo(() =>
+        leases.findOneAndUpdate({ _id: gatewayId, epoch, hold: { $exists: true }, expiresAt: { $gte: now } }, { $set: { expiresAt } }, { returnDocument: "after" }),
       );
-      return before?.epoch;
+      if (held?.hold) return { previousEpoch: epoch, hold: held.hold };
+      // None, another epoch's, or one that ran out: this epoch's hold starts
+      // again. The document as it was tells which epoch held it before.
+      const before = await guardMongo(() =>
+        upsertWithRetry(() => leases.findOneAndUpdate({ _id: gatewayId }, { $set: { expiresAt, epoch, hold: newHold } }, { upsert: true, returnDocument: "before" })),
+      );
+      return { previousEpoch: before?.epoch, hold: newHold };
     },
     async expired(now, limit) {
       if (limit <= 0) return [];
@@ -300,9 +307,11 @@ export function createMongoGatewayLeaseRepository(db: Db): GatewayLeaseRepositor
     async release(gatewayId) {
       await guardMongo(() => leases.deleteOne({ _id: gatewayId }));
     },
-    async releaseIfExpired(gatewayId, now) {
+    async releaseReaped(gatewayId, expiredBefore, newHold) {
       // One conditional delete: no window between the check and the delete.
-      await guardMongo(() => leases.deleteOne({ _id: gatewayId, expiresAt: { $lt: now } }));
+      const { deletedCount } = await guardMongo(() => leases.deleteOne({ _id: gatewayId, expiresAt: { $lt: expiredBefore } }));
+      // Kept: renewed meanwhile (or gone already: then nothing to restart).
+      if (deletedCount === 0) await guardMongo(() => leases.updateOne({ _id: gatewayId }, { $set: { hold: newHold } }));
     },
   };
 }

@@ -72,8 +72,7 @@ export function createAgentGatewayServiceImpl({ reports, connections, leases, cr
       }),
     renewGatewayLease: (req) =>
       guard("RenewGatewayLease", async () => {
-        await leases.renew(req.gatewayId, req.ttlSeconds, req.gatewayEpoch);
-        return {};
+        return await leases.renew(req.gatewayId, req.ttlSeconds, req.gatewayEpoch);
       }),
     releaseGatewayLease: (req) =>
       guard("ReleaseGatewayLease", async () => {

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConnectionSchema, ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { openEmbeddedStore, type EmbeddedStore } from "@fleetplane/platform-node";
@@ -21,7 +21,7 @@ afterEach(async () => {
   await store?.close();
 });
 
-function setup() {
+function setup(o: { reaperReleases?: Promise<void> } = {}) {
   store = openEmbeddedStore(mkdtempSync(join(tmpdir(), "fleetplane-leases-")));
   let clock = 1_000_000;
   const now = () => clock;
@@ -33,7 +33,13 @@ function setup() {
     now,
   });
   const reports = new AgentReports({ store: agents, logger: silentLogger(), now });
-  const leases = new GatewayLeases({ leases: createLmdbGatewayLeaseRepository(store), agents, reports, connections, logger: silentLogger(), now });
+  const repository = createLmdbGatewayLeaseRepository(store);
+  // A reaper held back between disconnecting the agents and releasing the lease, when the test says so.
+  const releaseReaped: typeof repository.releaseReaped = async (...args) => {
+    await o.reaperReleases;
+    return repository.releaseReaped(...args);
+  };
+  const leases = new GatewayLeases({ leases: { ...repository, releaseReaped }, agents, reports, connections, logger: silentLogger(), now });
   const connect = async (gatewayId: string, uid = uuidv7Bytes(), sequenceNum = 0n, gatewayEpoch = "") => {
     const connection = create(ConnectionSchema, { id: `${gatewayId}/${instanceUidToHex(uid)}/${clock}/${gatewayEpoch}`, type: ConnectionType.WEBSOCKET, gatewayId, gatewayEpoch, instanceUid: uid });
     await connections.save(connection);
@@ -105,6 +111,42 @@ describe("gateway leases", () => {
     t.advance(20_000);
     expect(await t.leases.reapExpired()).toBe(0);
     expect(await t.connected(moved.uid)).toBe(true);
+    await t.agents.close();
+  });
+
+  it("tell a gateway whose renewal merely came late that its hold is unbroken, and one whose lease ran out that it holds it anew", async () => {
+    const t = setup();
+    const first = await t.leases.renew("gw", 30, "e1");
+    t.advance(44_000); // 44 s late: within half a lease, nothing reaped
+    expect(await t.leases.reapExpired()).toBe(0);
+    expect(await t.leases.renew("gw", 30, "e1")).toEqual(first);
+    const a = await t.connect("gw", undefined, 0n, "e1");
+    t.advance(46_000); // silent for more than 1.5 leases: reaped
+    expect(await t.leases.reapExpired()).toBe(1);
+    expect(await t.connected(a.uid)).toBe(false);
+    const again = await t.leases.renew("gw", 30, "e1");
+    expect(again.hold).not.toBe(first.hold);
+    await t.agents.close();
+  });
+
+  it("start a gateway's hold again when it renewed while the reaper was marking its agents disconnected", async () => {
+    let release!: () => void;
+    const t = setup({ reaperReleases: new Promise<void>((resolve) => (release = resolve)) });
+    await t.leases.renew("gw", 10, "e1");
+    const a = await t.connect("gw", undefined, 0n, "e1");
+    t.advance(16_000);
+    const reaping = t.leases.reapExpired();
+    await vi.waitFor(async () => expect(await t.connected(a.uid)).toBe(false));
+    // The gateway's renewal lands while the reap is under way: it finds the
+    // lease run out, so its hold starts anew — and the reap, ending after it,
+    // starts it anew once more (agents that answered the gateway meanwhile
+    // may have been marked disconnected all the same).
+    const during = await t.leases.renew("gw", 10, "e1");
+    release();
+    expect(await reaping).toBe(1);
+    expect(await t.leases.reapExpired()).toBe(0); // the lease was kept
+    const after = await t.leases.renew("gw", 10, "e1");
+    expect(after.hold).not.toBe(during.hold);
     await t.agents.close();
   });
 

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { instanceUidToHex, type Logger } from "@fleetplane/platform";
 import { InvalidRequestError } from "../agents/agent-errors.js";
 import type { ConnectionRepository } from "./connection-store.js";
@@ -39,14 +40,18 @@ export class GatewayLeases {
   }
 
   /**
-   * Extends the gateway's lease. The first renewal of a new epoch (a
-   * restarted process under the same --gateway-id) also reaps the agents and
-   * connections of its earlier epochs, in the background: they died with
-   * that process, and would otherwise look connected until a lease ran out
-   * that the new process keeps renewing. An agent already back on the new
-   * epoch is on another connection, so the reap leaves it alone.
+   * Extends the gateway's lease; returns the name of this gateway process's
+   * unbroken hold of it (GatewayLeaseRenewal.hold): the gateway asks its
+   * agents for their full state when that changes, and not merely because a
+   * renewal came late. The first renewal of a new
+   * epoch (a restarted process under the same --gateway-id) also reaps the
+   * agents and connections of its earlier epochs, in the background: they
+   * died with that process, and would otherwise look connected until a
+   * lease ran out that the new process keeps renewing. An agent already
+   * back on the new epoch is on another connection, so the reap leaves it
+   * alone.
    */
-  async renew(gatewayId: string, ttlSeconds: number, epoch = ""): Promise<void> {
+  async renew(gatewayId: string, ttlSeconds: number, epoch = ""): Promise<{ hold: string }> {
     if (!gatewayId) throw new InvalidRequestError("RenewGatewayLease needs a gateway_id");
     if (!(ttlSeconds >= 1 && ttlSeconds <= MAX_LEASE_SECONDS)) {
       throw new InvalidRequestError(`ttl_seconds must be between 1 and ${MAX_LEASE_SECONDS}, got ${ttlSeconds}`);
@@ -55,14 +60,17 @@ export class GatewayLeases {
     // gateway's timer, the call, this process and the store's write alike)
     // before the gateway is presumed dead: gateways renew every third of
     // the lease, so a live one is reaped only after being silent 1.5 leases.
-    const previous = await this.deps.leases.renew(gatewayId, this.now() + ttlSeconds * 1000 * LATE_RENEWAL_FACTOR, epoch);
+    const now = this.now();
+    const { previousEpoch, hold } = await this.deps.leases.renew(gatewayId, now + ttlSeconds * 1000 * LATE_RENEWAL_FACTOR, epoch, now, randomUUID());
     // No epoch (a gateway from before epochs): nothing to tell apart.
-    if (!epoch || previous === epoch) return;
-    this.reaping = this.reaping.then(() =>
-      this.reapEarlierEpochs(gatewayId, epoch).catch((err) =>
-        this.deps.logger.warn({ err: String(err), gateway: gatewayId }, "could not reap a restarted gateway's earlier connections; they go when its lease would have"),
-      ),
-    );
+    if (epoch && previousEpoch !== epoch) {
+      this.reaping = this.reaping.then(() =>
+        this.reapEarlierEpochs(gatewayId, epoch).catch((err) =>
+          this.deps.logger.warn({ err: String(err), gateway: gatewayId }, "could not reap a restarted gateway's earlier connections; they go when its lease would have"),
+        ),
+      );
+    }
+    return { hold };
   }
 
   /** Settles what the reaping started by renewals has queued (tests). */
@@ -116,7 +124,7 @@ export class GatewayLeases {
 
   private async reapGateway(gatewayId: string, releaseBefore: number): Promise<number> {
     const disconnected = await this.disconnectAgentsOf(gatewayId, () => true);
-    await this.deps.leases.releaseIfExpired(gatewayId, releaseBefore);
+    await this.deps.leases.releaseReaped(gatewayId, releaseBefore, randomUUID());
     this.deps.logger.warn({ gateway: gatewayId, agents: disconnected }, "gateway lease expired: its agents are marked disconnected");
     return disconnected;
   }

@@ -224,6 +224,20 @@ describe("RolloutDriver leases", () => {
     expect(timestampMs(resumed.stages[0]!.startedAt!)).toBe(startedAt);
   });
 
+  it("with zero bake, goes from one stage to the next without waiting for the tick", async () => {
+    const r = rollout({ state: RolloutStageState.PENDING });
+    r.gate!.bakeTime = durationFromMs(0);
+    r.stages.push(clone(RolloutSchema, r).stages[0]!, clone(RolloutSchema, r).stages[0]!);
+    await shared.rollouts.create(r);
+    const d = replica("a", shared);
+    drivers.push(d);
+    d.start(60_000);
+    // Three stages (of no agents here), each begun, baked and passed: seven decisions, none waiting a minute for the next tick.
+    const took = await until(() => shared.rollouts.latest("r1").state === RolloutState.SUCCEEDED, 2_000);
+    expect(took).toBeLessThan(1_000);
+    expect(shared.rollouts.latest("r1").stages.map((s) => s.state)).toEqual([RolloutStageState.PASSED, RolloutStageState.PASSED, RolloutStageState.PASSED]);
+  });
+
   it("a pin that never returns does not hold the stage's judgement", async () => {
     const startedAt = Date.now();
     await shared.rollouts.create(rollout({ state: RolloutStageState.APPLYING, startedAt, agents: [UID] }, 15_000));
