@@ -5,8 +5,9 @@
  * The long runs go at nice 19 beside other work: the fuzzer itself is then
  * starved for seconds at a time. A timer that fires after such a stall fires
  * before the poll phase reads the replies that arrived meanwhile, so a plain
- * "no answer within 30 s" blamed the server for our own stall (the long run
- * at c69041c failed once that way, unreproducible by shrinking). A server
+ * "no answer within 30 s" blamed the server for our own stall (the likeliest
+ * cause of the one unanswered input of the long run at c69041c, which
+ * replaying and shrinking did not reproduce). A server
  * that does not answer still fails: the deadline only leaves out time in
  * which we were not running.
  */
