@@ -5,11 +5,12 @@ import http from "node:http";
 import { gzipSync } from "node:zlib";
 import WebSocket from "ws";
 import type { Body, FuzzInput, HttpInput, WsInput } from "./fuzz-inputs.js";
+import { answerDeadline, ownStalledMs } from "./own-stalls.js";
 
 /** What the server did with one input: an HTTP status, or how the WebSocket ended. */
 export type Outcome =
   | { kind: "http"; status: number; undecodableReply: boolean }
-  | { kind: "http-error"; code: string }
+  | { kind: "http-error"; code: string; detail?: string }
   | { kind: "ws"; closeCode: number | undefined; replies: number; undecodableReplies: number; answered: boolean; timedOut: boolean };
 
 /** Close codes a server sends when it failed (RFC 6455 1011 "internal error"), the WebSocket twin of a 5xx. */
@@ -19,7 +20,7 @@ const SERVER_FAILURE_CLOSE = 1011;
 export function serverFault(outcome: Outcome): string | undefined {
   if (outcome.kind === "http" && outcome.status >= 500) return `HTTP ${outcome.status} for client input`;
   // A server that stops answering (hung, or its event loop blocked) fails as surely as one that dies.
-  if (outcome.kind === "http-error" && outcome.code === "ETIMEDOUT") return "no HTTP answer within the answer timeout";
+  if (outcome.kind === "http-error" && outcome.code === "ETIMEDOUT") return `no HTTP answer within the answer timeout (${outcome.detail ?? ""})`;
   if (outcome.kind === "ws" && outcome.timedOut) return "the WebSocket input was neither answered nor closed within the answer timeout";
   if (outcome.kind === "http" && outcome.undecodableReply) return "a 200 reply that is not a ServerToAgent";
   if (outcome.kind === "ws" && outcome.closeCode === SERVER_FAILURE_CLOSE) return "WebSocket closed with 1011 (internal error)";
@@ -67,12 +68,21 @@ export class FuzzDelivery {
     if (input.contentType !== undefined) headers["content-type"] = input.contentType;
     if (input.contentEncoding !== undefined) headers["content-encoding"] = input.contentEncoding;
     return new Promise((resolve) => {
+      const startedAt = performance.now();
+      const stalledAtStart = ownStalledMs();
+      let settled = false;
+      const settle = (outcome: Outcome) => {
+        if (settled) return;
+        settled = true;
+        cancelDeadline();
+        resolve(outcome);
+      };
       const req = http.request(
-        { host: url.hostname, port: url.port, path: input.path, method: input.method, headers, agent: this.httpAgent, timeout: this.answerTimeoutMs },
+        { host: url.hostname, port: url.port, path: input.path, method: input.method, headers, agent: this.httpAgent },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", () => resolve({ kind: "http-error", code: "response aborted" }));
+          res.on("error", () => settle({ kind: "http-error", code: "response aborted" }));
           res.on("end", () => {
             let undecodableReply = false;
             if (res.statusCode === 200 && res.headers["content-type"] === "application/x-protobuf" && res.headers["content-encoding"] === undefined) {
@@ -82,12 +92,19 @@ export class FuzzDelivery {
                 undecodableReply = true;
               }
             }
-            resolve({ kind: "http", status: res.statusCode ?? 0, undecodableReply });
+            settle({ kind: "http", status: res.statusCode ?? 0, undecodableReply });
           });
         },
       );
-      req.on("timeout", () => req.destroy(Object.assign(new Error("no answer"), { code: "ETIMEDOUT" })));
-      req.on("error", (err: NodeJS.ErrnoException) => resolve({ kind: "http-error", code: err.code ?? err.message }));
+      // Not the socket's idle timeout: that fires after a stall of our own
+      // before the answer that came meanwhile is read (own-stalls.ts).
+      const cancelDeadline = answerDeadline(this.answerTimeoutMs, () => {
+        const waited = performance.now() - startedAt;
+        const detail = `waited ${Math.round(waited / 1000)} s, ${Math.round((ownStalledMs() - stalledAtStart) / 1000)} s of it with the fuzzer itself stalled; request ${req.writableFinished ? "sent whole" : "not yet sent whole"}, socket ${req.reusedSocket ? "reused (keep-alive)" : "new"}`;
+        settle({ kind: "http-error", code: "ETIMEDOUT", detail });
+        req.destroy();
+      });
+      req.on("error", (err: NodeJS.ErrnoException) => settle({ kind: "http-error", code: err.code ?? err.message }));
       req.end(body);
     });
   }
@@ -102,14 +119,14 @@ export class FuzzDelivery {
       let answered = false;
       let settled = false;
       let timedOut = false;
-      const timer = setTimeout(() => {
+      const cancelDeadline = answerDeadline(this.answerTimeoutMs, () => {
         timedOut = true;
         socket.terminate();
-      }, this.answerTimeoutMs);
+      });
       const finish = (closeCode: number | undefined) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        cancelDeadline();
         resolve({ kind: "ws", closeCode, replies, undecodableReplies, answered, timedOut });
       };
       socket.on("open", () => {
