@@ -40,7 +40,7 @@ const ATTEMPTS = 5;
 const NAMED = 10;
 /**
  * How long a start waits for the driver to free a group whose last rollout
- * is already over (see afterWindUp): the driver frees it at its next tick,
+ * is already over (see afterWindUp and createInSlot): the driver frees it at its next tick,
  * at once when nudged in this process, within a tick (1 s by default) on
  * another replica.
  */
@@ -116,7 +116,7 @@ export class Rollouts {
       updatedAt: at,
       sequence: 1n,
     });
-    if (!(await this.deps.rollouts.create(rollout))) throw new FleetResourceInUseError(`group: group "${group.name}" has a rollout under way; one rollout per group at a time`);
+    await this.createInSlot(rollout);
     await this.deps.decisions.audit(rollout, { kind: "rollout_started", requestedBy, detail: `${stages.length} stages, ${targets.length} agents, ${rollout.skippedAgents.length} left out by preflight` });
     this.deps.nudge?.();
     return { rollout, preflight: checked };
@@ -139,6 +139,25 @@ export class Rollouts {
       if (!now.rolloutRunning) return now;
     }
     throw new FleetResourceInUseError(`group: rollout ${last.id} of group "${group.name}" is ${RolloutState[last.state]!.toLowerCase()} but its group is not freed yet; try again in a moment`);
+  }
+
+  /**
+   * Stores the new rollout in its group's slot. The driver frees a finished
+   * rollout's group in two writes, its marks and then its slot, so a start
+   * that found the marks freed may still meet the slot held (afterWindUp):
+   * held by a rollout that is over, the slot is waited for; held by one
+   * under way, the start is refused at once.
+   */
+  private async createInSlot(rollout: Rollout): Promise<void> {
+    for (let look = 0; ; look++) {
+      if (await this.deps.rollouts.create(rollout)) return;
+      const [holder] = await this.deps.rollouts.list(rollout.namespace, { limit: 1, group: rollout.group });
+      if (!holder || !isFinished(holder.state) || look >= WIND_UP_LOOKS) {
+        throw new FleetResourceInUseError(`group: group "${rollout.group}" has a rollout under way; one rollout per group at a time`);
+      }
+      this.deps.nudge?.();
+      await new Promise((resolve) => setTimeout(resolve, WIND_UP_LOOK_EVERY_MS));
+    }
   }
 
   async get(namespace: string, id: string): Promise<Rollout> {
