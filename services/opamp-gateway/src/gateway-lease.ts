@@ -38,7 +38,11 @@ export function startLeaseRenewal(o: {
     try {
       const answer = await o.connections.renewGatewayLease({ gatewayId: o.gatewayId, ttlSeconds: o.ttlSeconds, gatewayEpoch: o.epoch }, { timeoutMs: 5_000 });
       // An agent-service older than holds names none: judge by our own clock.
-      const lapsed = answer.hold ? answer.hold !== hold : now() - lastRenewed > ttlMs;
+      // The first hold of this process is no news: the agents here connected
+      // to this process and told it everything in their first message (and
+      // one that connected while this first renewal was in flight must not
+      // get a request for full state before the reply to that message).
+      const lapsed = answer.hold ? hold !== undefined && answer.hold !== hold : now() - lastRenewed > ttlMs;
       hold = answer.hold;
       lastRenewed = now();
       if (lapsed) await askForFullState();
@@ -56,7 +60,6 @@ export function startLeaseRenewal(o: {
       await conn.push(message).catch(() => undefined);
       asked++;
     }
-    // The first hold of a process finds few agents, if any: no news then.
     if (asked > 0) o.logger.warn({ gateway: o.gatewayId, agents: asked }, "gateway lease was not held until now; asked connected agents to report their full state");
   };
 
