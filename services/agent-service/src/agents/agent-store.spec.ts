@@ -14,7 +14,7 @@ import { temporaryAgentStore } from "./temporary-agent-store.js";
  * overlap; `calls.overlapping` counts saves that started while another save
  * of the same agent was in flight.
  */
-function setup(o: { slowSaves?: boolean } = {}) {
+function setup(o: { slowSaves?: boolean; livenessWriteMs?: number; now?: () => number } = {}) {
   const calls = { gets: 0, saves: 0, overlapping: 0 };
   const inFlight = new Set<string>();
   const { store, repository } = temporaryAgentStore({
@@ -36,6 +36,9 @@ function setup(o: { slowSaves?: boolean } = {}) {
     }),
     // A flush interval far beyond any test: flushes happen when a test asks.
     livenessFlushMs: 3_600_000,
+    // Unless a test says otherwise, every heartbeat waits for the next flush.
+    livenessWriteMs: o.livenessWriteMs ?? 0,
+    ...(o.now ? { now: o.now } : {}),
   });
   return { store, repository, calls };
 }
@@ -129,6 +132,40 @@ describe("the agent store", () => {
     // Its own reports make it served here.
     await reportAs(t.store, uid, 8n, "now");
     expect(t.store.serves(hex)).toBe(true);
+  });
+
+  it("queues an agent's liveness for a flush only once it was last written longer ago than livenessWriteMs", async () => {
+    let now = 1_000_000;
+    const t = setup({ livenessWriteMs: 120_000, now: () => now });
+    const a = uuidv7Bytes();
+    await reportAs(t.store, a, 0n, "now");
+    const before = t.calls.saves;
+    // Heartbeats within the interval of the agent's last write: nothing to flush.
+    for (let seq = 1n; seq <= 3n; seq++) {
+      now += 30_000;
+      await reportAs(t.store, a, seq, "later");
+    }
+    await t.store.flush();
+    expect(t.calls.saves).toBe(before);
+    // The first heartbeat past it is written by the next flush, with the freshest sequence number.
+    now += 30_000;
+    await reportAs(t.store, a, 4n, "later");
+    await reportAs(t.store, a, 5n, "later");
+    await t.store.flush();
+    expect(t.calls.saves).toBe(before + 1);
+    expect((await t.repository.get(instanceUidToHex(a)))!.status?.sequenceNum).toBe(5n);
+    // And the interval starts again from that write.
+    now += 30_000;
+    await reportAs(t.store, a, 6n, "later");
+    await t.store.flush();
+    expect(t.calls.saves).toBe(before + 1);
+    // A change writes at once, liveness with it, and restarts the interval too.
+    await reportAs(t.store, a, 7n, "now");
+    expect((await t.repository.get(instanceUidToHex(a)))!.status?.sequenceNum).toBe(7n);
+    now += 119_000;
+    await reportAs(t.store, a, 8n, "later");
+    await t.store.flush();
+    expect(t.calls.saves).toBe(before + 2);
   });
 
   it("writes one agent one write at a time: a liveness flush and a change in flight together both land, the change on top", async () => {

@@ -22,7 +22,22 @@ export interface AgentStoreOptions {
    * Default 5 s.
    */
   livenessFlushMs?: number;
+  /**
+   * The longest an agent's stored liveness may lag behind its heartbeats
+   * (default 120 s): a heartbeat is queued for the next batch only when the
+   * agent's liveness was last written longer ago than this. At the spec's
+   * 30 s heartbeat that is one write in four, and the store's load from an
+   * idle fleet no longer grows with how often agents beat. What waits in
+   * memory: the last-seen time and sequence number, which a change or a
+   * disconnect writes at once anyway; a replica that takes an agent over
+   * after a crash then sees a gap in its sequence numbers and asks it for
+   * its full state, as the spec has it.
+   */
+  livenessWriteMs?: number;
 }
+
+/** Default of AgentStoreOptions.livenessWriteMs. */
+export const DEFAULT_LIVENESS_WRITE_MS = 120_000;
 
 /** now: written before the caller goes on; later: liveness only, written in the next batch; no: nothing to write. */
 export type Persist = "now" | "later" | "no";
@@ -53,7 +68,7 @@ const FLUSH_CONCURRENCY = 32;
  * replica serves (their reports come here) cached in memory so a status
  * report costs no database read. Every change goes through mutate, under the
  * agent's lock: a change that matters is written at once (and waited for), a
- * heartbeat's liveness in the next batch. Reads and watchers see the
+ * heartbeat's liveness in a later batch (livenessWriteMs). Reads and watchers see the
  * freshest copy.
  *
  * One writer at a time per agent in this process: a change's write and a
@@ -66,6 +81,9 @@ export class AgentStore {
   /** Agents this replica serves: only the report path and the pulls of the agent's gateway put them here. */
   private readonly cache = new Map<string, Agent>();
   private readonly dirty = new Set<string>();
+  /** When each cached agent was last written (a change or its liveness): heartbeats in between are not queued. */
+  private readonly writtenAt = new Map<string, number>();
+  private readonly livenessWriteMs: number;
   /** Cached agents another replica changed: read through to the store on their next change. */
   private readonly stale = new Set<string>();
   private readonly mutex = new KeyedMutex();
@@ -79,6 +97,7 @@ export class AgentStore {
 
   constructor(private readonly deps: AgentStoreOptions) {
     this.now = deps.now ?? Date.now;
+    this.livenessWriteMs = deps.livenessWriteMs ?? DEFAULT_LIVENESS_WRITE_MS;
     this.flushTimer = setInterval(() => void this.flush(), deps.livenessFlushMs ?? 5_000);
     this.flushTimer.unref();
   }
@@ -119,7 +138,8 @@ export class AgentStore {
           if (out.persist === "now") {
             await this.save(uid, agent);
             this.dirty.delete(uid);
-          } else if (out.persist === "later") {
+            this.writtenAt.set(uid, this.now());
+          } else if (out.persist === "later" && this.now() - (this.writtenAt.get(uid) ?? 0) >= this.livenessWriteMs) {
             this.dirty.add(uid);
           }
           if (out.evict) {
@@ -296,6 +316,7 @@ export class AgentStore {
     try {
       await this.writes.run(uid, async () => {
         await this.deps.agents.save(taken.snapshot);
+        if (this.cache.get(uid) === taken.agent) this.writtenAt.set(uid, this.now());
         if (this.cache.get(uid) === taken.agent && taken.agent.revision === expected) taken.agent.revision = expected + 1n;
       });
     } catch (err) {
@@ -326,6 +347,7 @@ export class AgentStore {
     this.cache.delete(uid);
     this.stale.delete(uid);
     this.dirty.delete(uid);
+    this.writtenAt.delete(uid);
   }
 
   private notify(agent: Agent): void {

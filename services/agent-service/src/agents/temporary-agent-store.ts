@@ -6,7 +6,7 @@ import { openEmbeddedStore } from "@fleetplane/platform-node";
 import { silentLogger } from "@fleetplane/platform";
 import { createLmdbAgentRepository } from "../adapters/lmdb-agent-repository.js";
 import type { AgentRepository } from "./agent-repository.js";
-import { AgentStore } from "./agent-store.js";
+import { AgentStore, type AgentStoreOptions } from "./agent-store.js";
 import type { CommandAuditPort } from "./command-audit-port.js";
 
 /**
@@ -15,7 +15,7 @@ import type { CommandAuditPort } from "./command-audit-port.js";
  * the test ends. `wrap` lets a spec watch what reaches the repository.
  */
 export function temporaryAgentStore(
-  o: { wrap?: (repository: AgentRepository) => AgentRepository; audit?: CommandAuditPort; livenessFlushMs?: number } = {},
+  o: { wrap?: (repository: AgentRepository) => AgentRepository; audit?: CommandAuditPort } & Pick<AgentStoreOptions, "livenessFlushMs" | "livenessWriteMs" | "now"> = {},
 ): { store: AgentStore; repository: AgentRepository } {
   const embedded = openEmbeddedStore(mkdtempSync(join(tmpdir(), "fleetplane-agents-")));
   const repository = createLmdbAgentRepository(embedded);
@@ -24,6 +24,8 @@ export function temporaryAgentStore(
     audit: o.audit ?? { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] },
     logger: silentLogger(),
     ...(o.livenessFlushMs !== undefined ? { livenessFlushMs: o.livenessFlushMs } : {}),
+    ...(o.livenessWriteMs !== undefined ? { livenessWriteMs: o.livenessWriteMs } : {}),
+    ...(o.now ? { now: o.now } : {}),
   });
   onTestFinished(async () => {
     await store.close();
