@@ -40,6 +40,15 @@ describe("compose.yaml", () => {
     }
   });
 
+  it("shows TLS between the services (each listener's certificate, each caller's CA, the mounted files) and the console's OIDC sign-in", () => {
+    const byName = new Map(fleetplaneServices().map((s) => [s.name, s.text]));
+    const shows = (name: string, variable: string) => expect(byName.get(name), `${name}: ${variable}`).toMatch(new RegExp(`^      # ${variable}: /etc/fleetplane/internal-tls/`, "m"));
+    for (const listener of ["command-service", "agent-service"]) for (const v of ["FLEETPLANE_INTERNAL_TLS_CERT", "FLEETPLANE_INTERNAL_TLS_KEY"]) shows(listener, v);
+    for (const caller of ["agent-service", "gateway-a"]) shows(caller, "FLEETPLANE_INTERNAL_TLS_CA");
+    for (const [name, text] of byName) expect(text, name).toContain("# - ./internal-tls:/etc/fleetplane/internal-tls:ro");
+    expect(byName.get("agent-service")).toMatch(/^      # FLEETPLANE_OIDC_CONSOLE_CLIENT_ID: /m);
+  });
+
   it("names no removed option", () => {
     expect(COMPOSE).not.toMatch(/heartbeat-timeout-seconds|http-agent-timeout-seconds|HEARTBEAT_TIMEOUT_SECONDS|HTTP_AGENT_TIMEOUT_SECONDS/);
   });
