@@ -29,6 +29,7 @@ describe("standalone with gateway workers", () => {
   let child: ReturnType<typeof spawn>;
   let exited: Promise<number | null>;
   let opampUrl = "";
+  let apiUrl = "";
   let api: { agents: ReturnType<typeof createClient<typeof AgentService>>; connections: ReturnType<typeof createClient<typeof ConnectionService>> };
   const agents: WsAgent[] = [];
 
@@ -39,7 +40,7 @@ describe("standalone with gateway workers", () => {
     exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
     let key = "";
     createInterface({ input: child.stderr! }).on("line", (line) => (key ||= /Admin key:\s+(fpk_\S+)/.exec(line)?.[1] ?? ""));
-    const apiUrl = await new Promise<string>((resolve, reject) => {
+    apiUrl = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("standalone --workers 2 did not start within 60 s")), 60_000);
       createInterface({ input: child.stdout! }).on("line", (line) => {
         const entry = JSON.parse(line) as { msg?: string; opamp?: string; api?: string };
@@ -91,6 +92,22 @@ describe("standalone with gateway workers", () => {
       await api.agents.setRemoteConfig({ instanceUid: instanceUidToHex(agent.uid), files: { "": { content: { case: "text", value: body } } }, requestedBy: "test" });
       await eventually(() => agent.received.find((m) => new TextDecoder().decode(m.remoteConfig?.config?.configMap[""]?.body ?? new Uint8Array()).includes(`worker ${i + 1}`)), 10_000, `the config pushed to the agent on worker ${i + 1}`);
     }
+  });
+
+  it("the primary's /metrics counts the workers' agents and messages with its own process's figures", async () => {
+    /** A sample's value in the Prometheus text, summed over its label sets; undefined if absent. */
+    const sample = (text: string, name: string) => {
+      const values = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))].map((m) => Number(m[1]));
+      return values.length ? values.reduce((a, b) => a + b, 0) : undefined;
+    };
+    const text = await eventually(async () => {
+      const t = await (await fetch(`${apiUrl}/metrics`)).text();
+      return sample(t, "fleetplane_opamp_connected_agents") === agents.length ? t : undefined;
+    }, 10_000, `fleetplane_opamp_connected_agents = ${agents.length}`);
+    // Every agent's first message, whichever worker took it (the primary receives none itself).
+    expect(sample(text, "fleetplane_opamp_messages_received_total")).toBeGreaterThanOrEqual(agents.length);
+    // agent-service's metrics are the primary's, and still there.
+    expect(text).toMatch(/^fleetplane_process_cpu_seconds_total \S+$/m);
   });
 
   it("SIGTERM stops the workers gracefully: sockets closed with 1001, agents recorded disconnected, exit 0", async () => {

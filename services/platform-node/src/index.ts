@@ -14,7 +14,7 @@ export { createInProcessPushBus } from "./in-process-push-bus.js";
 export { openEmbeddedStore, type EmbeddedStore } from "./embedded-store.js";
 export { createLogger } from "./pino-logger.js";
 export { toConnectError } from "./connect-errors.js";
-export { metricsRegistry, renderMetrics } from "./metrics.js";
+export { addMetricsSource, metricsRegistry, processMetrics, renderMetrics, type ProcessMetrics } from "./metrics.js";
 export { scrapedGauge, scrapedLabelledGauge, type ScrapedGauge, type ScrapedGaugeOptions, type ScrapedLabelledGauge } from "./scraped-gauge.js";
 export { timed } from "./timed.js";
 export { startTracing, traceClientInterceptor, inSpan, currentLink } from "./tracing.js";

@@ -5,7 +5,7 @@
 import { createClient } from "@connectrpc/connect";
 import { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { startGateway, gatewaySettings, type Gateway } from "@fleetplane/opamp-gateway";
-import { createLogger } from "@fleetplane/platform-node";
+import { createLogger, processMetrics } from "@fleetplane/platform-node";
 import type { PushBus } from "@fleetplane/platform";
 import { internalTransport } from "../internal-transport.js";
 import { choosePushBus } from "../push-bus-choice.js";
@@ -38,6 +38,7 @@ process.on("disconnect", () => void stop());
 process.on("message", (m: ToGatewayWorker) => {
   if (m.kind === "start") void start(m.spec);
   else if (m.kind === "stop") void stop();
+  else if (m.kind === "metrics") void processMetrics().then((metrics) => send({ kind: "metrics", id: m.id, metrics }));
 });
 send({ kind: "ready" });
 

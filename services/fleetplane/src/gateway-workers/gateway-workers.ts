@@ -1,10 +1,11 @@
 import cluster, { type Worker } from "node:cluster";
 import { join } from "node:path";
 import type { GatewaySettings } from "@fleetplane/opamp-gateway";
-import type { TlsFiles } from "@fleetplane/platform-node";
+import { addMetricsSource, type TlsFiles } from "@fleetplane/platform-node";
 import type { Logger, PushBus, PushSubscription } from "@fleetplane/platform";
 import type { InternalClientSettings } from "../internal-listener-choice.js";
 import { forwardPushesTo } from "./worker-channel-push-bus.js";
+import { askWorkersForMetrics, type MetricsAnswer, type MetricsRequest } from "./worker-metrics.js";
 
 /**
  * What one gateway worker is told at start (over its IPC channel, never argv
@@ -26,8 +27,8 @@ export interface GatewayWorkerSpec {
 }
 
 /** Primary ↔ worker messages (besides the pushes of worker-channel-push-bus.ts). */
-export type ToGatewayWorker = { kind: "start"; spec: GatewayWorkerSpec } | { kind: "stop" };
-export type FromGatewayWorker = { kind: "ready" } | { kind: "listening"; port: number } | { kind: "stopped" } | { kind: "failed"; error: string };
+export type ToGatewayWorker = { kind: "start"; spec: GatewayWorkerSpec } | { kind: "stop" } | MetricsRequest;
+export type FromGatewayWorker = { kind: "ready" } | { kind: "listening"; port: number } | { kind: "stopped" } | { kind: "failed"; error: string } | MetricsAnswer;
 
 export interface GatewayWorkers {
   /** The OpAMP port all workers share. */
@@ -125,8 +126,11 @@ export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<Gat
   };
   let restarts = 1;
 
+  // The primary's /metrics shows the workers' too (summed with its own).
+  const stopShowingMetrics = addMetricsSource(() => askWorkersForMetrics([...live.values()].map((e) => e.worker)));
   const close = async () => {
     stopping = true;
+    stopShowingMetrics();
     await Promise.all(
       [...live.values()].map(
         ({ worker, gatewayId, pushes }) =>
