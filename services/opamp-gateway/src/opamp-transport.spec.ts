@@ -407,6 +407,61 @@ describe("the OpAMP transport under abuse", () => {
   });
 });
 
+describe("the OpAMP transport in a flood of new agents", () => {
+  it("at --max-connecting-agents refuses new sessions while that many first messages are unanswered (WebSocket UNAVAILABLE + RetryInfo, HTTP 503 + Retry-After), serves connected agents meanwhile, and admits again as answers go out", async () => {
+    const { callbacks } = recordingCallbacks();
+    // First messages (sequence 0) wait at agent-service until let through; later ones are answered at once.
+    let letThrough: () => void = () => {};
+    let held = new Promise<void>((resolve) => (letThrough = resolve));
+    const answer = callbacks.onMessage;
+    const handedOn: number[] = [];
+    callbacks.onMessage = async (conn, message) => {
+      handedOn.push(message.instanceUid[0]!);
+      if (message.sequenceNum === 0n) await held;
+      return answer(conn, message);
+    };
+    const admission = new NewAgentAdmission({ perSource: 0, total: 0, connecting: 2 });
+    const url = await start(callbacks, undefined, { admission });
+
+    const first = await wsAgent(url.ws);
+    first.send(framed(agentMessage({ instanceUid: otherUid(1) })));
+    const firstPoll = post(url.http, agentMessage({ instanceUid: otherUid(2) }));
+    await until(() => admission.connecting === 2, "two sessions connecting");
+
+    const overWs = await wsAgent(url.ws);
+    overWs.send(framed(agentMessage({ instanceUid: otherUid(3) })));
+    const refusedWs = await overWs.reply(1);
+    expect(refusedWs.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+    expect(refusedWs.errorResponse?.Details.value?.retryAfterNanoseconds).toBe(2_000_000_000n);
+    const refusedHttp = await post(url.http, agentMessage({ instanceUid: otherUid(4) }));
+    expect(refusedHttp.status).toBe(503);
+    expect(refusedHttp.headers["retry-after"]).toBe("2");
+    expect(refusedHttp.reply?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+    expect(handedOn).toEqual([1, 2]);
+
+    // Answered, the two give their places back.
+    letThrough();
+    expect((await first.reply(1)).flags).toBe(4n);
+    expect((await firstPoll).status).toBe(200);
+    expect(admission.connecting).toBe(0);
+
+    // The refused agents come back and take the places again; a connected agent is served meanwhile.
+    held = new Promise<void>((resolve) => (letThrough = resolve));
+    overWs.send(framed(agentMessage({ instanceUid: otherUid(3) })));
+    const secondPoll = post(url.http, agentMessage({ instanceUid: otherUid(4) }));
+    await until(() => admission.connecting === 2, "the refused two connecting");
+    first.send(framed(agentMessage({ instanceUid: otherUid(1), sequenceNum: 1n })));
+    expect((await first.reply(2)).flags).toBe(4n);
+    expect((await post(url.http, agentMessage({ instanceUid: otherUid(2), sequenceNum: 1n }))).status).toBe(200);
+    letThrough();
+    expect((await overWs.reply(2)).flags).toBe(4n);
+    expect((await secondPoll).status).toBe(200);
+    expect(admission.connecting).toBe(0);
+    first.socket.close(1000);
+    overWs.socket.close(1000);
+  });
+});
+
 describe("the OpAMP transport's content limits", () => {
   const overLimit = () =>
     toBinary(

@@ -74,8 +74,9 @@ const RESTART_DELAY_MS = 1_000;
  * gateway replicas; a worker that dies is restarted under a new id and its
  * agents, reconnecting, land on the others.
  *
- * The new-agent rate limits protect agent-service, which all workers share:
- * they are divided among the workers, so together they keep the rate set.
+ * The new-agent rate limits and --max-connecting-agents protect
+ * agent-service, which all workers share: they are divided among the
+ * workers, so together they keep the limit set.
  * --max-connections protects one gateway process (its open files, its
  * memory): each worker is one, so it holds per worker.
  */
@@ -160,12 +161,13 @@ export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<Gat
   };
 }
 
-/** Each worker's share of the new-agent rates (0 stays "no limit"); everything else holds per worker as set. */
+/** Each worker's share of the new-agent rates and of --max-connecting-agents (0 stays "no limit"); everything else holds per worker as set. */
 export function perWorker(s: GatewaySettings, count: number): GatewaySettings {
   const share = (n: number | undefined) => (n === undefined || n === 0 ? n : Math.max(1, Math.ceil(n / count)));
   return {
     ...s,
     ...(s.newAgentsPerSecond !== undefined ? { newAgentsPerSecond: share(s.newAgentsPerSecond) } : {}),
     ...(s.newAgentsPerSecondPerSource !== undefined ? { newAgentsPerSecondPerSource: share(s.newAgentsPerSecondPerSource) } : {}),
+    ...(s.maxConnectingAgents !== undefined ? { maxConnectingAgents: share(s.maxConnectingAgents) } : {}),
   };
 }
