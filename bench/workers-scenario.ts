@@ -39,11 +39,11 @@ export async function workerScaling(o: { workers: number[]; stormAgents: number;
  * every 30 s (the spec's default) and the steady load of that is measured
  * over `heartbeatSeconds`.
  */
-export async function idleHundredThousand(o: { agents: number; workers: number; simProcesses: number; rampPerSecond: number; heartbeatSeconds: number; maxConnecting?: string | undefined }): Promise<Row> {
+export async function idleHundredThousand(o: { agents: number; workers: number; simProcesses: number; rampPerSecond: number; heartbeatSeconds: number; maxConnecting: string }): Promise<Row> {
   // Each worker may hold 18,000 (its default 15,000 is too few for a sixth of 100,000 and uneven
   // accepts, and 20,000 files is the hard cap): an agent refused by a full worker (503) retries and
   // lands on another.
-  const server = await startStandaloneServer({ workers: o.workers, args: ["--max-connections", "18000", ...(o.maxConnecting !== undefined ? ["--max-connecting-agents", o.maxConnecting] : [])] });
+  const server = await startStandaloneServer({ workers: o.workers, args: ["--max-connections", "18000", "--max-connecting-agents", o.maxConnecting] });
   const fleet = new ProcessFleet({
     url: server.opampWsUrl,
     agents: o.agents,
