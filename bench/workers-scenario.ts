@@ -74,7 +74,8 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
     }
     const connectSeconds = (performance.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 10_000)); // allocations settle
-    // The steady heartbeat load.
+    // The steady heartbeat load (latency: of the window's replies only, not of the first reports).
+    fleet.resetLatency();
     const first = await fleet.collect();
     const before = totalStats(server.pids);
     const simBefore = totalStats(fleet.pids).cpuMs;
