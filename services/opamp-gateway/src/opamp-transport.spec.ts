@@ -33,7 +33,7 @@ const UNAVAILABLE = 97n;
 
 /** Callbacks that answer every message with flags 4 and record what the transport told them. */
 function recordingCallbacks(o: { readErrorReply?: boolean } = {}) {
-  const seen = { messages: [] as AgentToServer[], readErrors: [] as Error[], responseErrors: [] as Error[], connected: [] as AgentConnection[], closed: [] as AgentConnection[] };
+  const seen = { messages: [] as AgentToServer[], readErrors: [] as Error[], responseErrors: [] as Error[], connected: [] as AgentConnection[], refused: [] as AgentConnection[], closed: [] as AgentConnection[] };
   const callbacks: OpampCallbacks = {
     onConnecting: async () => ({ accept: true, credentials: NO_CREDENTIALS }),
     onConnected: (conn) => void seen.connected.push(conn),
@@ -44,6 +44,7 @@ function recordingCallbacks(o: { readErrorReply?: boolean } = {}) {
       if (message.sequenceNum === UNAVAILABLE) return errorReply(message.instanceUid, SERVER_CAPABILITIES, ServerErrorResponseType.ServerErrorResponseType_Unavailable, "later", 2_000);
       return serverToAgent(message.instanceUid, SERVER_CAPABILITIES, { flags: 4n });
     },
+    onAdmissionRefused: (conn) => void seen.refused.push(conn),
     onReadMessageError: (_conn, error) => {
       seen.readErrors.push(error);
       if (error instanceof InboundMessageTooLargeError || o.readErrorReply === false) return undefined;
@@ -409,7 +410,7 @@ describe("the OpAMP transport under abuse", () => {
 
 describe("the OpAMP transport in a flood of new agents", () => {
   it("at --max-connecting-agents refuses new sessions while that many first messages are unanswered (WebSocket UNAVAILABLE + RetryInfo, HTTP 503 + Retry-After), serves connected agents meanwhile, and admits again as answers go out", async () => {
-    const { callbacks } = recordingCallbacks();
+    const { callbacks, seen } = recordingCallbacks();
     // First messages (sequence 0) wait at agent-service until let through; later ones are answered at once.
     let letThrough: () => void = () => {};
     let held = new Promise<void>((resolve) => (letThrough = resolve));
@@ -438,6 +439,7 @@ describe("the OpAMP transport in a flood of new agents", () => {
     expect(refusedHttp.headers["retry-after"]).toBe("2");
     expect(refusedHttp.reply?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
     expect(handedOn).toEqual([1, 2]);
+    expect(seen.refused).toHaveLength(1); // the WebSocket's (an HTTP agent refused has no session)
 
     // Answered, the two give their places back.
     letThrough();

@@ -393,6 +393,7 @@ export class OpampTransport {
     if (refusal) {
       this.warnNewAgentRefused(refusal, sourceAddress(conn.remoteAddress), uid, "ws");
       this.sendNow(conn, this.newAgentRefusedReply(message.instanceUid));
+      this.callbacks.onAdmissionRefused(conn);
       return "refused";
     }
     conn.admitted = true;
