@@ -212,8 +212,21 @@ export class OpampTransport {
   }
 
   /** Headers telling a refused client when to come back (spec, "Throttling › Plain HTTP Transport"). */
-  private retryAfter(): Record<string, string> {
-    return { "Retry-After": retryAfterHeader(this.options.retryAfterMs) };
+  private retryAfter(retryAfterMs = this.options.retryAfterMs): Record<string, string> {
+    return { "Retry-After": retryAfterHeader(retryAfterMs) };
+  }
+
+  /**
+   * When a refused new session should come back. Refused for
+   * --max-connecting-agents, a spread between half and one and a half times
+   * the retry interval: those refusals come in floods (every agent of a
+   * restarted gateway at once), and told one moment they would all come back
+   * at the same moment — each wave admitting only the places free as it
+   * arrives. Spread, they come back as the places free up.
+   */
+  private retryAfterRefusal(refusal: AdmissionRefusal): number {
+    if (refusal !== "connecting") return this.options.retryAfterMs;
+    return Math.round(this.options.retryAfterMs * (0.5 + Math.random()));
   }
 
   private warnConnectionLimit(req: http.IncomingMessage, transport: "ws" | "http"): void {
@@ -392,7 +405,7 @@ export class OpampTransport {
     const refusal = this.options.admission.admit(uid, sourceAddress(conn.remoteAddress));
     if (refusal) {
       this.warnNewAgentRefused(refusal, sourceAddress(conn.remoteAddress), uid, "ws");
-      this.sendNow(conn, this.newAgentRefusedReply(message.instanceUid));
+      this.sendNow(conn, this.newAgentRefusedReply(message.instanceUid, this.retryAfterRefusal(refusal)));
       this.callbacks.onAdmissionRefused(conn);
       return "refused";
     }
@@ -414,9 +427,9 @@ export class OpampTransport {
     return refusal;
   }
 
-  private newAgentRefusedReply(instanceUid: Uint8Array): ServerToAgent {
+  private newAgentRefusedReply(instanceUid: Uint8Array, retryAfterMs = this.options.retryAfterMs): ServerToAgent {
     const type = ServerErrorResponseType.ServerErrorResponseType_Unavailable;
-    return errorReply(instanceUid, this.options.capabilities.current, type, "too many new agents; retry later", this.options.retryAfterMs);
+    return errorReply(instanceUid, this.options.capabilities.current, type, "too many new agents; retry later", retryAfterMs);
   }
 
   private warnNewAgentRefused(refusal: AdmissionRefusal, source: string, agent: string, transport: "ws" | "http"): void {
@@ -572,8 +585,9 @@ export class OpampTransport {
     const refusal = valid ? this.options.admission.admit(uid, req.socket?.remoteAddress ?? "?") : undefined;
     if (refusal) {
       this.warnNewAgentRefused(refusal, req.socket?.remoteAddress ?? "?", uid, "http");
-      for (const [name, value] of Object.entries(this.retryAfter())) res.setHeader(name, value);
-      this.writeReply(req, res, refusal === "connecting" ? 503 : 429, this.newAgentRefusedReply(message.instanceUid));
+      const retryAfterMs = this.retryAfterRefusal(refusal);
+      for (const [name, value] of Object.entries(this.retryAfter(retryAfterMs))) res.setHeader(name, value);
+      this.writeReply(req, res, refusal === "connecting" ? 503 : 429, this.newAgentRefusedReply(message.instanceUid, retryAfterMs));
       return undefined;
     }
     conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), this.endpointOf(req, "http"), credentials, (c) => {
