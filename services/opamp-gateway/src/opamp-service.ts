@@ -30,6 +30,8 @@ export interface OpampServiceOptions {
   warnings: RateLimitedWarnings;
   /** RetryInfo offered to agents when a dependency is down. */
   retryAfterMs: number;
+  /** How long a report waits for others to share its call (ReportBatcher). */
+  reportLingerMs?: number;
   /** Resolves when this gateway's lease is current (see GatewayLease.current). */
   leaseCurrent?: () => Promise<void>;
   /** Decides what agents must present (--agent-auth); without it nothing is asked. */
@@ -66,7 +68,7 @@ export class OpampService implements OpampCallbacks {
   private readonly closing = new Map<string, AgentConnection>();
 
   constructor(private readonly deps: OpampServiceOptions) {
-    this.reports = new ReportBatcher(deps.agents);
+    this.reports = new ReportBatcher(deps.agents, deps.reportLingerMs);
   }
 
   /** Refuse new connections (graceful shutdown): agents are told to retry later. */
