@@ -34,12 +34,6 @@ export interface GatewayOptions extends GatewaySettings {
    * certificates are asked for and verified (mTLS).
    */
   tls?: TlsFiles | undefined;
-  /**
-   * How long a report waits for others to share its call to agent-service
-   * (ReportBatcher), in milliseconds. 0 (the default): the current turn of
-   * the event loop only — right when agent-service is in the process.
-   */
-  reportLingerMs?: number;
 }
 
 /** --agent-auth mtls or token+mtls without a client CA on a TLS port: no agent could ever connect. */
@@ -104,7 +98,6 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     logger: o.logger,
     warnings,
     retryAfterMs: settings.retryAfterMs,
-    reportLingerMs: o.reportLingerMs ?? 0,
     leaseCurrent: () => lease.current(),
     ...(authenticator ? { authenticator } : {}),
   });

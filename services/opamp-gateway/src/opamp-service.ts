@@ -30,8 +30,6 @@ export interface OpampServiceOptions {
   warnings: RateLimitedWarnings;
   /** RetryInfo offered to agents when a dependency is down. */
   retryAfterMs: number;
-  /** How long a report waits for others to share its call (ReportBatcher). */
-  reportLingerMs?: number;
   /** Resolves when this gateway's lease is current (see GatewayLease.current). */
   leaseCurrent?: () => Promise<void>;
   /** Decides what agents must present (--agent-auth); without it nothing is asked. */
@@ -68,7 +66,7 @@ export class OpampService implements OpampCallbacks {
   private readonly closing = new Map<string, AgentConnection>();
 
   constructor(private readonly deps: OpampServiceOptions) {
-    this.reports = new ReportBatcher(deps.agents, deps.reportLingerMs);
+    this.reports = new ReportBatcher(deps.agents);
   }
 
   /** Refuse new connections (graceful shutdown): agents are told to retry later. */

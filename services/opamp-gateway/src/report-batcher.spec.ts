@@ -35,24 +35,6 @@ describe("the report batcher", () => {
     expect(replies.map((r) => r.reply.instanceUid[0])).toEqual([1, 2, 3]);
   });
 
-  it("with a linger, reports of separate turns within it share one call; without, each turn has its own", async () => {
-    const turns = async (batcher: ReportBatcher) => {
-      const pending = [];
-      for (const n of [1, 2, 3]) {
-        pending.push(batcher.report(conn, msg(n)));
-        await new Promise((r) => setImmediate(r)); // the next report comes in a later turn
-      }
-      return Promise.all(pending);
-    };
-    const lingering = agentService(echo);
-    const replies = await turns(new ReportBatcher(lingering.client, 200));
-    expect(lingering.calls).toEqual([3]);
-    expect(replies.map((r) => r.reply.instanceUid[0])).toEqual([1, 2, 3]);
-    const eager = agentService(echo);
-    await turns(new ReportBatcher(eager.client));
-    expect(eager.calls).toEqual([1, 1, 1]);
-  });
-
   it("splits more than a batch into several calls", async () => {
     const { client, calls } = agentService(echo);
     const batcher = new ReportBatcher(client);

@@ -29,21 +29,12 @@ export const MAX_BATCH = 500;
  * Under load that amortizes the HTTP/2 and Connect cost of the hop over
  * hundreds of reports; when idle a report waits only for the current turn to
  * end. Each caller still gets its own reply or its own error.
- *
- * Idle agents' heartbeats do not come in bursts: 100,000 agents at one every
- * 30 s are ~600 a second per gateway worker, one per turn, and each paid a
- * whole call (~1 ms of CPU on the two sides of an HTTP/2 hop). `lingerMs`
- * makes a report wait that long for company — for a hop to another process.
  */
 export class ReportBatcher {
   private queue: Pending[] = [];
   private scheduled = false;
 
-  constructor(
-    private readonly agents: Client<typeof AgentGatewayService>,
-    /** How long the first report of a batch waits for more (0: the current turn only). */
-    private readonly lingerMs = 0,
-  ) {}
+  constructor(private readonly agents: Client<typeof AgentGatewayService>) {}
 
   report(connection: Connection, message: AgentToServer): Promise<ReportResult> {
     return new Promise((resolve, reject) => {
@@ -51,8 +42,7 @@ export class ReportBatcher {
       if (this.queue.length >= MAX_BATCH) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
-        if (this.lingerMs > 0) setTimeout(() => this.flush(), this.lingerMs);
-        else setImmediate(() => this.flush());
+        setImmediate(() => this.flush());
       }
     });
   }

@@ -16,12 +16,6 @@ const send = (m: FromGatewayWorker) => process.send?.(m);
 // Only the gateway's modules are loaded (not the services'): a worker's own
 // memory is paid once per worker.
 let running: { gateway: Gateway; bus: PushBus } | undefined;
-/**
- * Reports cross to another process here: a heartbeat waits up to this long
- * for others to share the call (ReportBatcher). An agent does not notice
- * 10 ms; the hop's cost per idle heartbeat fell from ~1 ms of CPU (docs/performance.md §12).
- */
-const REPORT_LINGER_MS = 10;
 let stopping: Promise<void> | undefined;
 
 // Signals to the process group (Ctrl-C, a container stop) reach the workers
@@ -60,7 +54,6 @@ async function start(spec: GatewayWorkerSpec): Promise<void> {
       bus,
       logger,
       tls: spec.tls,
-      reportLingerMs: REPORT_LINGER_MS,
     });
     running = { gateway, bus };
     send({ kind: "listening", port: gateway.port });
