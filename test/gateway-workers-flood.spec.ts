@@ -1,8 +1,7 @@
-import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,8 +12,8 @@ import { bearer } from "./support/admin-key.js";
 import { stopChild } from "./support/child-process.js";
 import { WsAgent, description } from "./support/simulated-agent.js";
 import { eventually } from "./support/eventually.js";
+import { startStandaloneProcess } from "./support/standalone-process.js";
 
-const main = join(import.meta.dirname, "../services/fleetplane/src/main.ts");
 const FLOOD = 150;
 /** --max-connecting-agents: 4 per worker. */
 const CONNECTING = 8;
@@ -29,31 +28,19 @@ const CONNECTING = 8;
  */
 describe("a flood of new agents on gateway workers", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-flood-"));
-  let child: ReturnType<typeof spawn>;
+  let child: ChildProcess;
   let opampUrl = "";
   let agents: ReturnType<typeof createClient<typeof AgentService>>;
   const flood: WsAgent[] = [];
 
   beforeAll(async () => {
-    const args = ["standalone", "--workers", "2", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--no-console"];
+    const args = ["--workers", "2", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--no-console"];
     // Rates off: the limit under test is the one on unanswered first messages, not how fast agents may come.
     // A refused socket is closed if no message of it is admitted within --first-message-timeout-seconds: longer than the test.
     args.push("--max-connecting-agents", String(CONNECTING), "--retry-after-seconds", "1", "--first-message-timeout-seconds", "120", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0");
-    child = spawn(process.execPath, ["--import", "tsx", main, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let key = "";
-    createInterface({ input: child.stderr! }).on("line", (line) => (key ||= /Admin key:\s+(fpk_\S+)/.exec(line)?.[1] ?? ""));
-    const apiUrl = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("standalone --workers 2 did not start within 60 s")), 60_000);
-      createInterface({ input: child.stdout! }).on("line", (line) => {
-        const entry = JSON.parse(line) as { msg?: string; opamp?: string; api?: string };
-        if (entry.msg === "Fleetplane standalone is running") {
-          clearTimeout(timer);
-          opampUrl = entry.opamp!;
-          resolve(entry.api!);
-        }
-      });
-    });
-    await eventually(() => key || undefined, 10_000, "the admin key banner");
+    const server = await startStandaloneProcess(args);
+    ({ child, opampUrl } = server);
+    const { apiUrl, adminKey: key } = server;
     agents = createClient(AgentService, createConnectTransport({ baseUrl: apiUrl, httpVersion: "1.1", interceptors: [bearer(key)] }));
   }, 90_000);
 
