@@ -85,8 +85,8 @@ export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<Gat
   if (!cluster.isPrimary) throw new Error("gateway workers are started by the primary process");
   // Set before the first fork (it is read then, once per process).
   cluster.schedulingPolicy = o.accept === "round-robin" ? cluster.SCHED_RR : cluster.SCHED_NONE;
-  const worker = await workerProgram(o.logger);
-  cluster.setupPrimary({ exec: worker.exec, args: [], execArgv: worker.execArgv, silent: false });
+  const program = await workerProgram(o.logger);
+  cluster.setupPrimary({ exec: program.exec, args: [], execArgv: program.execArgv, silent: false });
   const settings = perWorker(o.base.settings, o.count);
   const live = new Map<number, { worker: Worker; gatewayId: string; pushes?: PushSubscription }>();
   let stopping = false;
@@ -130,10 +130,6 @@ export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<Gat
 
   const close = async () => {
     stopping = true;
-    if (!worker.dispose) return closeWorkers();
-    await closeWorkers().finally(worker.dispose);
-  };
-  const closeWorkers = async () => {
     await Promise.all(
       [...live.values()].map(
         ({ worker, gatewayId, pushes }) =>
@@ -148,6 +144,7 @@ export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<Gat
           }),
       ),
     );
+    program.dispose?.();
   };
 
   try {

@@ -11,7 +11,7 @@ import { build, type Plugin } from "esbuild";
  * for it (the loader's hooks thread, sources transpiled and kept): 123 MiB
  * before its first agent against 60 MiB as JavaScript, measured on this
  * machine — with six workers, a fifth of the 2 GiB that 100,000 agents
- * must fit in (docs/performance.md §12). The output lives in a temporary
+ * must fit in (docs/performance.md §13). The output lives in a temporary
  * directory until `dispose`.
  */
 export async function bundleWorker(entry: string): Promise<{ file: string; dispose(): void }> {
