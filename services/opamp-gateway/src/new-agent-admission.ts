@@ -41,7 +41,7 @@ const MAX_SOURCES = 50_000;
  * new session's first message (a full report, a connection save) crosses to
  * agent-service, and in a flood faster than it answers, those messages piled
  * up in the gateway — 47,000 agents connected to six gateway workers within
- * 80 s, agent-service answered 15 of them, and the workers grew by gigabytes.
+ * 80 s, agent-service answered 15 of them, and the server grew to 3.7 GiB.
  * So every session (a returning agent's too: its first message costs the
  * same) also takes one of `connecting` places, given back when its first
  * message is answered (`answered`); while all are taken, sessions are refused
