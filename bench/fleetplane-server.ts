@@ -39,8 +39,10 @@ export async function startStandaloneServer(o: { workers?: number; args?: string
   // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under a scenario.
   const nodeArgs = (process.env.FLEETPLANE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
   // New-agent admission off: the bench's agents all come from this one
-  // address, and a connect storm measures throughput, not the rate limit.
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", mainOf(o.checkout ?? ROOT), "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0", ...(o.workers ? ["--workers", String(o.workers)] : []), ...(o.args ?? [])], {
+  // address, and a connect storm measures throughput, not the rate limit
+  // nor --max-connecting-agents (idle100k sets that one again; a build from
+  // before it, as `ab`'s base may be, has no limit and no flag).
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", mainOf(o.checkout ?? ROOT), "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0", ...(o.checkout ? [] : ["--max-connecting-agents", "0"]), ...(o.workers ? ["--workers", String(o.workers)] : []), ...(o.args ?? [])], {
     stdio: ["ignore", "inherit", "pipe"],
   });
   // The start-up banner on stderr names both addresses and, on this first

@@ -1,8 +1,7 @@
-import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,8 +11,8 @@ import { bearer } from "./support/admin-key.js";
 import { stopChild } from "./support/child-process.js";
 import { WsAgent, description } from "./support/simulated-agent.js";
 import { eventually, startTestServer } from "./support/standalone-server.js";
+import { startStandaloneProcess } from "./support/standalone-process.js";
 
-const main = join(import.meta.dirname, "../services/fleetplane/src/main.ts");
 /** Agents connect until both workers hold some (the workers accept themselves, so which one is the kernel's race). */
 const MAX_AGENTS = 64;
 
@@ -26,7 +25,7 @@ const MAX_AGENTS = 64;
  */
 describe("standalone with gateway workers", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-workers-"));
-  let child: ReturnType<typeof spawn>;
+  let child: ChildProcess;
   let exited: Promise<number | null>;
   let opampUrl = "";
   let apiUrl = "";
@@ -34,24 +33,9 @@ describe("standalone with gateway workers", () => {
   const agents: WsAgent[] = [];
 
   beforeAll(async () => {
-    child = spawn(process.execPath, ["--import", "tsx", main, "standalone", "--workers", "2", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--no-console"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
-    let key = "";
-    createInterface({ input: child.stderr! }).on("line", (line) => (key ||= /Admin key:\s+(fpk_\S+)/.exec(line)?.[1] ?? ""));
-    apiUrl = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("standalone --workers 2 did not start within 60 s")), 60_000);
-      createInterface({ input: child.stdout! }).on("line", (line) => {
-        const entry = JSON.parse(line) as { msg?: string; opamp?: string; api?: string };
-        if (entry.msg === "Fleetplane standalone is running") {
-          clearTimeout(timer);
-          opampUrl = entry.opamp!;
-          resolve(entry.api!);
-        }
-      });
-    });
-    await eventually(() => key || undefined, 10_000, "the admin key banner");
+    const server = await startStandaloneProcess(["--workers", "2", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--no-console"]);
+    ({ child, exited, opampUrl, apiUrl } = server);
+    const key = server.adminKey;
     const transport = createConnectTransport({ baseUrl: apiUrl, httpVersion: "1.1", interceptors: [bearer(key)] });
     api = { agents: createClient(AgentService, transport), connections: createClient(ConnectionService, transport) };
     for (let i = 0; i < MAX_AGENTS; i++) {

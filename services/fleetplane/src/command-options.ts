@@ -54,6 +54,13 @@ const GATEWAY_LIMIT_OPTIONS: OptionSpec[] = [
   },
   { name: "new-agents-per-second", kind: "number", description: "New agents admitted per second by one gateway in total, refused as above (0: no limit)", default: String(GATEWAY_DEFAULTS.newAgentsPerSecond) },
   {
+    name: "max-connecting-agents",
+    kind: "number",
+    description:
+      "Agent sessions whose first message one gateway has passed to agent-service and not yet answered, at most; beyond it new sessions are refused as above (503 over HTTP) and come back later, so a flood of agents is admitted at the rate agent-service answers, connected ones keep being served (0: no limit)",
+    default: String(GATEWAY_DEFAULTS.maxConnectingAgents),
+  },
+  {
     name: "warning-log-interval-seconds",
     kind: "number",
     description: "Warnings about malformed or refused input are logged at most once per kind and source address per interval; all are counted in fleetplane_opamp_warnings_total",

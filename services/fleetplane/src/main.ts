@@ -31,6 +31,7 @@ function gatewayLimits(v: Record<string, unknown>): GatewaySettings {
     maxConnections: wholeOrZero(v, "max-connections"),
     newAgentsPerSecondPerSource: wholeOrZero(v, "new-agents-per-second-per-source"),
     newAgentsPerSecond: wholeOrZero(v, "new-agents-per-second"),
+    maxConnectingAgents: wholeOrZero(v, "max-connecting-agents"),
     warningIntervalMs: positiveSeconds(v, "warning-log-interval-seconds") * 1000,
     maxDescriptionAttributes: wholeOrZero(v, "max-description-attributes"),
     maxAttributeBytes: wholeOrZero(v, "max-attribute-bytes"),

@@ -44,11 +44,38 @@ describe("ConnectionTracker", () => {
     expect(writes).toEqual([{ id: "c2", instanceUid: [] }]);
   });
 
-  it("does not write a put-off save after the connection was deleted", async () => {
+  it("does not write a put-off save after the connection was deleted, nor the delete of a connection never written", async () => {
     const { writes, connections } = tracker();
     connections.saveSoon(connections.open(socket("c3")), 20, () => {});
     await connections.delete("c3");
     await new Promise((r) => setTimeout(r, 60)); // longer than the delay: a late save would show
-    expect(writes).toEqual([{ deleted: "c3" }]);
+    expect(writes).toEqual([]);
+    expect(connections.get("c3")).toBeUndefined();
+  });
+
+  it("writes nothing for a refused session's socket: no anonymous save, no delete; a later admitted message saves it, and its delete is written", async () => {
+    const { writes, connections } = tracker();
+    const refused = connections.open(socket("c4"));
+    connections.saveSoon(refused, 20, () => {});
+    connections.forgoAnonymousSave("c4");
+    await new Promise((r) => setTimeout(r, 60));
+    await connections.delete("c4");
+    expect(writes).toEqual([]);
+
+    const retried = connections.open(socket("c5"));
+    connections.saveSoon(retried, 20, () => {});
+    connections.forgoAnonymousSave("c5");
+    retried.instanceUid = new Uint8Array(16).fill(5);
+    await connections.save(retried);
+    await connections.delete("c5");
+    expect(writes).toEqual([{ id: "c5", instanceUid: Array(16).fill(5) }, { deleted: "c5" }]);
+  });
+
+  it("deletes in the store a connection whose put-off save was written", async () => {
+    const { writes, connections } = tracker();
+    connections.saveSoon(connections.open(socket("c6")), 10, () => {});
+    await until(() => writes.length === 1);
+    await connections.delete("c6");
+    expect(writes).toEqual([{ id: "c6", instanceUid: [] }, { deleted: "c6" }]);
   });
 });

@@ -17,6 +17,8 @@ export class ConnectionTracker {
   private readonly writes = new Map<string, Promise<void>>();
   /** Saves put off by saveSoon, by connection id. */
   private readonly putOff = new Map<string, NodeJS.Timeout>();
+  /** Connections written to the store at least once (or being written): only those need a delete there. */
+  private readonly stored = new Set<string>();
 
   constructor(
     private readonly gatewayId: string,
@@ -67,17 +69,31 @@ export class ConnectionTracker {
   /** SaveConnection: writes through to agent-service. */
   save(record: Connection): Promise<void> {
     this.cancelPutOff(record.id);
+    this.stored.add(record.id);
     return this.inOrder(record.id, async () => {
       await this.remote.saveConnection({ connection: record });
     });
   }
 
-  /** DeleteConnection: forgets locally and in the store. */
+  /**
+   * The put-off anonymous save of `id` is not to be written (its session
+   * was refused; see OpampService.onAdmissionRefused). A later save writes it.
+   */
+  forgoAnonymousSave(id: string): void {
+    this.cancelPutOff(id);
+  }
+
+  /** DeleteConnection: forgets locally and, if it was ever written, in the store. */
   delete(id: string): Promise<void> {
     this.cancelPutOff(id);
+    if (!this.stored.has(id)) {
+      this.connections.delete(id);
+      return Promise.resolve();
+    }
     return this.inOrder(id, async () => {
       await this.remote.deleteConnection({ id });
       this.connections.delete(id);
+      this.stored.delete(id);
     });
   }
 

@@ -77,6 +77,17 @@ export interface GatewaySettings {
   newAgentsPerSecondPerSource?: number;
   newAgentsPerSecond?: number;
   /**
+   * Agent sessions (a WebSocket's first message, an HTTP agent's first poll)
+   * whose first message this gateway has handed to agent-service and not yet
+   * answered, at most; beyond it new sessions are refused as over a rate
+   * (503 with Retry-After over HTTP, error_response UNAVAILABLE with
+   * RetryInfo over WebSocket) and connected agents keep being served. It
+   * admits a flood at the rate agent-service answers instead of holding it
+   * in memory (NewAgentAdmission). 0: no limit. Default 1,000: one second
+   * of --new-agents-per-second's default, answered within a second.
+   */
+  maxConnectingAgents?: number;
+  /**
    * Per-input warnings (malformed or refused input) are logged at most once
    * per kind and source address per this interval, in milliseconds; the rest
    * are counted (fleetplane_opamp_warnings_total). Default 60 s.
@@ -139,6 +150,7 @@ export const GATEWAY_DEFAULTS = {
   maxConnections: 15_000,
   newAgentsPerSecondPerSource: 100,
   newAgentsPerSecond: 1_000,
+  maxConnectingAgents: 1_000,
   warningIntervalMs: 60_000,
   maxDescriptionAttributes: 1_000,
   maxAttributeBytes: 16 * 1024,
@@ -172,6 +184,7 @@ export function gatewaySettings(o: GatewaySettings): Required<GatewaySettings> {
     maxConnections: o.maxConnections ?? d.maxConnections,
     newAgentsPerSecondPerSource: o.newAgentsPerSecondPerSource ?? d.newAgentsPerSecondPerSource,
     newAgentsPerSecond: o.newAgentsPerSecond ?? d.newAgentsPerSecond,
+    maxConnectingAgents: o.maxConnectingAgents ?? d.maxConnectingAgents,
     warningIntervalMs: o.warningIntervalMs || d.warningIntervalMs,
     maxDescriptionAttributes: o.maxDescriptionAttributes ?? d.maxDescriptionAttributes,
     maxAttributeBytes: o.maxAttributeBytes ?? d.maxAttributeBytes,

@@ -125,7 +125,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
         maxAvailableComponentsDepth: settings.maxAvailableComponentsDepth,
         maxAvailableComponentsBytes: settings.maxAvailableComponentsBytes,
       },
-      admission: new NewAgentAdmission({ perSource: settings.newAgentsPerSecondPerSource, total: settings.newAgentsPerSecond }),
+      admission: new NewAgentAdmission({ perSource: settings.newAgentsPerSecondPerSource, total: settings.newAgentsPerSecond, connecting: settings.maxConnectingAgents }),
       warnings,
       liveness: { missedIntervals: settings.heartbeatMissedIntervals, defaultIntervalMs: settings.defaultHeartbeatIntervalMs },
       capabilities,

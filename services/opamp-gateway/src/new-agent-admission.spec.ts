@@ -44,4 +44,37 @@ describe("NewAgentAdmission", () => {
     expect(admission.admit("u1", "s")).toBeUndefined(); // remembered: no token needed
     expect(admission.admit("u3", "s")).toBe("total");
   });
+
+  it("holds at most `connecting` sessions awaiting their first answer, returning agents too, and takes no rate token from those it refuses", () => {
+    const admission = new NewAgentAdmission({ perSource: 0, total: 3, connecting: 2, now: () => 0 });
+    expect(admission.admit("a1", "s")).toBeUndefined();
+    expect(admission.admit("a2", "s")).toBeUndefined();
+    expect(admission.connecting).toBe(2);
+    expect(admission.admit("a3", "s")).toBe("connecting");
+    expect(admission.admit("a1", "s")).toBe("connecting"); // known, but its first message costs the same
+    admission.answered();
+    expect(admission.connecting).toBe(1);
+    // The refusals above spent no token of the total rate (3): a3 gets the last one.
+    expect(admission.admit("a3", "s")).toBeUndefined();
+    expect(admission.admit("a4", "s")).toBe("connecting");
+    admission.answered();
+    expect(admission.admit("a4", "s")).toBe("total");
+    expect(admission.connecting).toBe(1);
+  });
+
+  it("gives no place for a refusal over a rate, and never counts below zero", () => {
+    const admission = new NewAgentAdmission({ perSource: 1, total: 0, connecting: 5, now: () => 0 });
+    expect(admission.admit("a1", "s")).toBeUndefined();
+    expect(admission.admit("a2", "s")).toBe("per-source");
+    expect(admission.connecting).toBe(1);
+    admission.answered();
+    admission.answered();
+    expect(admission.connecting).toBe(0);
+  });
+
+  it("counts but does not limit connecting sessions with `connecting` 0", () => {
+    const admission = new NewAgentAdmission({ perSource: 0, total: 0, connecting: 0 });
+    for (let i = 0; i < 100; i++) expect(admission.admit(`u${i}`, "s")).toBeUndefined();
+    expect(admission.connecting).toBe(100);
+  });
 });

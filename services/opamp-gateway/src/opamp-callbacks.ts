@@ -57,6 +57,13 @@ export interface OpampCallbacks {
    */
   onMessage(conn: AgentConnection, message: AgentToServer): Promise<ServerToAgent | AgentRefusal>;
   /**
+   * A WebSocket's first message was refused by admission (a new-agent rate,
+   * --max-connecting-agents) and the agent told to come back later: until a
+   * message of it is admitted the socket is no agent session, and nothing of
+   * it need be stored. In a flood these are most sockets.
+   */
+  onAdmissionRefused(conn: AgentConnection): void;
+  /**
    * A message could not be read; returns the reply to send (BadRequest), or
    * undefined when the transport has answered already (a message over the
    * size limit: HTTP 413, WebSocket close 1009). Over HTTP `conn` is a

@@ -103,6 +103,14 @@ export class OpampService implements OpampCallbacks {
     this.deps.connections.saveSoon(record, ANONYMOUS_SAVE_DELAY_MS, (err) => this.deps.logger.warn({ connection: conn.id, err: String(err) }, "could not save new connection; will save on its first message"));
   }
 
+  onAdmissionRefused(conn: AgentConnection): void {
+    // Its anonymous save is not written (it would be, 5 s on, for every
+    // socket of a flood: 34,000 writes that starved agent-service at 100,000
+    // agents); its first admitted message saves it, named. Closed before,
+    // it was never stored and its cleanup writes nothing.
+    this.deps.connections.forgoAnonymousSave(conn.id);
+  }
+
   async onMessage(conn: AgentConnection, message: AgentToServer): Promise<ServerToAgent | AgentRefusal> {
     const uidProblem = instanceUidProblem(message.instanceUid);
     if (uidProblem !== undefined) {

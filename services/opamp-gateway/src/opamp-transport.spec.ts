@@ -33,7 +33,7 @@ const UNAVAILABLE = 97n;
 
 /** Callbacks that answer every message with flags 4 and record what the transport told them. */
 function recordingCallbacks(o: { readErrorReply?: boolean } = {}) {
-  const seen = { messages: [] as AgentToServer[], readErrors: [] as Error[], responseErrors: [] as Error[], connected: [] as AgentConnection[], closed: [] as AgentConnection[] };
+  const seen = { messages: [] as AgentToServer[], readErrors: [] as Error[], responseErrors: [] as Error[], connected: [] as AgentConnection[], refused: [] as AgentConnection[], closed: [] as AgentConnection[] };
   const callbacks: OpampCallbacks = {
     onConnecting: async () => ({ accept: true, credentials: NO_CREDENTIALS }),
     onConnected: (conn) => void seen.connected.push(conn),
@@ -44,6 +44,7 @@ function recordingCallbacks(o: { readErrorReply?: boolean } = {}) {
       if (message.sequenceNum === UNAVAILABLE) return errorReply(message.instanceUid, SERVER_CAPABILITIES, ServerErrorResponseType.ServerErrorResponseType_Unavailable, "later", 2_000);
       return serverToAgent(message.instanceUid, SERVER_CAPABILITIES, { flags: 4n });
     },
+    onAdmissionRefused: (conn) => void seen.refused.push(conn),
     onReadMessageError: (_conn, error) => {
       seen.readErrors.push(error);
       if (error instanceof InboundMessageTooLargeError || o.readErrorReply === false) return undefined;
@@ -408,6 +409,64 @@ describe("the OpAMP transport under abuse", () => {
     expect((await ws.reply(2)).flags).toBe(4n);
     expect(seen.messages.map((m) => m.sequenceNum)).toEqual([0n, 2n, 3n]);
     ws.socket.close(1000);
+  });
+});
+
+describe("the OpAMP transport in a flood of new agents", () => {
+  it("at --max-connecting-agents refuses new sessions while that many first messages are unanswered (WebSocket UNAVAILABLE + RetryInfo, HTTP 503 + Retry-After), serves connected agents meanwhile, and admits again as answers go out", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    // First messages (sequence 0) wait at agent-service until let through; later ones are answered at once.
+    let letThrough: () => void = () => {};
+    let held = new Promise<void>((resolve) => (letThrough = resolve));
+    const answer = callbacks.onMessage;
+    const handedOn: number[] = [];
+    callbacks.onMessage = async (conn, message) => {
+      handedOn.push(message.instanceUid[0]!);
+      if (message.sequenceNum === 0n) await held;
+      return answer(conn, message);
+    };
+    const admission = new NewAgentAdmission({ perSource: 0, total: 0, connecting: 2 });
+    const url = await start(callbacks, undefined, { admission });
+
+    const first = await wsAgent(url.ws);
+    first.send(framed(agentMessage({ instanceUid: otherUid(1) })));
+    const firstPoll = post(url.http, agentMessage({ instanceUid: otherUid(2) }));
+    await until(() => admission.connecting === 2, "two sessions connecting");
+
+    const overWs = await wsAgent(url.ws);
+    overWs.send(framed(agentMessage({ instanceUid: otherUid(3) })));
+    const refusedWs = await overWs.reply(1);
+    expect(refusedWs.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+    // Told to come back within half to one and a half times the retry interval (2 s here), spread so a flood does not return at once.
+    const retryNs = refusedWs.errorResponse?.Details.value?.retryAfterNanoseconds ?? 0n;
+    expect(retryNs >= 1_000_000_000n && retryNs <= 3_000_000_000n, `retry after ${retryNs} ns`).toBe(true);
+    const refusedHttp = await post(url.http, agentMessage({ instanceUid: otherUid(4) }));
+    expect(refusedHttp.status).toBe(503);
+    expect(["1", "2", "3"]).toContain(refusedHttp.headers["retry-after"]);
+    expect(refusedHttp.reply?.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+    expect(handedOn).toEqual([1, 2]);
+    expect(seen.refused).toHaveLength(1); // the WebSocket's (an HTTP agent refused has no session)
+
+    // Answered, the two give their places back.
+    letThrough();
+    expect((await first.reply(1)).flags).toBe(4n);
+    expect((await firstPoll).status).toBe(200);
+    expect(admission.connecting).toBe(0);
+
+    // The refused agents come back and take the places again; a connected agent is served meanwhile.
+    held = new Promise<void>((resolve) => (letThrough = resolve));
+    overWs.send(framed(agentMessage({ instanceUid: otherUid(3) })));
+    const secondPoll = post(url.http, agentMessage({ instanceUid: otherUid(4) }));
+    await until(() => admission.connecting === 2, "the refused two connecting");
+    first.send(framed(agentMessage({ instanceUid: otherUid(1), sequenceNum: 1n })));
+    expect((await first.reply(2)).flags).toBe(4n);
+    expect((await post(url.http, agentMessage({ instanceUid: otherUid(2), sequenceNum: 1n }))).status).toBe(200);
+    letThrough();
+    expect((await overWs.reply(2)).flags).toBe(4n);
+    expect((await secondPoll).status).toBe(200);
+    expect(admission.connecting).toBe(0);
+    first.socket.close(1000);
+    overWs.socket.close(1000);
   });
 });
 

@@ -212,8 +212,21 @@ export class OpampTransport {
   }
 
   /** Headers telling a refused client when to come back (spec, "Throttling › Plain HTTP Transport"). */
-  private retryAfter(): Record<string, string> {
-    return { "Retry-After": retryAfterHeader(this.options.retryAfterMs) };
+  private retryAfter(retryAfterMs = this.options.retryAfterMs): Record<string, string> {
+    return { "Retry-After": retryAfterHeader(retryAfterMs) };
+  }
+
+  /**
+   * When a refused new session should come back. Refused for
+   * --max-connecting-agents, a spread between half and one and a half times
+   * the retry interval: those refusals come in floods (every agent of a
+   * restarted gateway at once), and told one moment they would all come back
+   * at the same moment — each wave admitting only the places free as it
+   * arrives. Spread, they come back as the places free up.
+   */
+  private retryAfterRefusal(refusal: AdmissionRefusal): number {
+    if (refusal !== "connecting") return this.options.retryAfterMs;
+    return Math.round(this.options.retryAfterMs * (0.5 + Math.random()));
   }
 
   private warnConnectionLimit(req: http.IncomingMessage, transport: "ws" | "http"): void {
@@ -358,40 +371,47 @@ export class OpampTransport {
     const wrongUid = this.certificateUidRefusal(conn.credentials, message, conn.remoteAddress, "ws");
     // 1008, as for a UID bound to another credential (below).
     if (wrongUid) return conn.close(1008, wrongUid.slice(0, 120));
-    if (!conn.admitted && !(await this.admitWebSocketAgent(conn, message))) return;
-    const started = performance.now();
-    conn.liveness.heard(Date.now());
-    // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
-    if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
-    const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "ws") }, () => this.callbacks.onMessage(conn, message));
-    // 1008 (policy violation), as for the first-message timeout: the socket
-    // was authenticated, but not for the instance UID it named.
-    if (reply instanceof AgentRefusal) return conn.close(1008, reply.reason.slice(0, 120));
-    this.sendNow(conn, reply);
-    this.metrics.repliesBy.ws.inc();
-    this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
+    const admission = conn.admitted ? "earlier" : this.admitWebSocketAgent(conn, message);
+    if (admission === "refused") return;
+    try {
+      const started = performance.now();
+      conn.liveness.heard(Date.now());
+      // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
+      if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
+      const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "ws") }, () => this.callbacks.onMessage(conn, message));
+      // 1008 (policy violation), as for the first-message timeout: the socket
+      // was authenticated, but not for the instance UID it named.
+      if (reply instanceof AgentRefusal) return conn.close(1008, reply.reason.slice(0, 120));
+      this.sendNow(conn, reply);
+      this.metrics.repliesBy.ws.inc();
+      this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
+    } finally {
+      if (admission === "admitted") this.options.admission.answered();
+    }
   }
 
   /**
    * The first message naming a valid instance UID decides whether the agent
-   * may come in (NewAgentAdmission). Refused: error_response UNAVAILABLE with
+   * may come in (NewAgentAdmission); admitted, it holds a connecting place
+   * until it is answered. Refused: error_response UNAVAILABLE with
    * RetryInfo (spec, "Throttling › WebSocket Transport": the client should
    * disconnect and come back after it); the socket stays for the client to
    * close, and the first-message timeout closes it if it does not. A message
    * with an invalid UID goes on to be answered BAD_REQUEST, admitting nothing.
    */
-  private async admitWebSocketAgent(conn: WebSocketAgentConnection, message: AgentToServer): Promise<boolean> {
-    if (instanceUidProblem(message.instanceUid) !== undefined) return true;
+  private admitWebSocketAgent(conn: WebSocketAgentConnection, message: AgentToServer): "admitted" | "refused" | "unnamed" {
+    if (instanceUidProblem(message.instanceUid) !== undefined) return "unnamed";
     const uid = instanceUidToHex(message.instanceUid);
     const refusal = this.options.admission.admit(uid, sourceAddress(conn.remoteAddress));
     if (refusal) {
       this.warnNewAgentRefused(refusal, sourceAddress(conn.remoteAddress), uid, "ws");
-      this.sendNow(conn, this.newAgentRefusedReply(message.instanceUid));
-      return false;
+      this.sendNow(conn, this.newAgentRefusedReply(message.instanceUid, this.retryAfterRefusal(refusal)));
+      this.callbacks.onAdmissionRefused(conn);
+      return "refused";
     }
     conn.admitted = true;
     clearTimeout(conn.firstMessageTimer);
-    return true;
+    return "admitted";
   }
 
   /**
@@ -407,12 +427,16 @@ export class OpampTransport {
     return refusal;
   }
 
-  private newAgentRefusedReply(instanceUid: Uint8Array): ServerToAgent {
+  private newAgentRefusedReply(instanceUid: Uint8Array, retryAfterMs = this.options.retryAfterMs): ServerToAgent {
     const type = ServerErrorResponseType.ServerErrorResponseType_Unavailable;
-    return errorReply(instanceUid, this.options.capabilities.current, type, "too many new agents; retry later", this.options.retryAfterMs);
+    return errorReply(instanceUid, this.options.capabilities.current, type, "too many new agents; retry later", retryAfterMs);
   }
 
   private warnNewAgentRefused(refusal: AdmissionRefusal, source: string, agent: string, transport: "ws" | "http"): void {
+    if (refusal === "connecting") {
+      const fields = { agent, transport, limit: "--max-connecting-agents", connecting: this.options.admission.connecting };
+      return this.options.warnings.warn("connecting-limit", source, fields, "refused an agent session: --max-connecting-agents first messages are still waiting for agent-service");
+    }
     const flag = refusal === "per-source" ? "--new-agents-per-second-per-source" : "--new-agents-per-second";
     this.options.warnings.warn("new-agent-rate", source, { agent, transport, limit: flag }, `refused a new agent: over ${flag}`);
   }
@@ -487,9 +511,15 @@ export class OpampTransport {
     const started = performance.now();
     const wrongUid = this.certificateUidRefusal(credentials, message, remoteAddress(req), "http");
     if (wrongUid) return plain(res, 401, wrongUid, BEARER_CHALLENGE);
-    const conn = this.httpAgentFor(message, req, res, credentials);
-    if (!conn) return;
-    const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "http") }, () => this.callbacks.onMessage(conn, message));
+    const session = this.httpAgentFor(message, req, res, credentials);
+    if (!session) return;
+    const { conn } = session;
+    let reply: ServerToAgent | AgentRefusal;
+    try {
+      reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "http") }, () => this.callbacks.onMessage(conn, message));
+    } finally {
+      if (session.admitted) this.options.admission.answered();
+    }
     if (reply instanceof AgentRefusal) {
       conn.close();
       return plain(res, 401, reply.reason, BEARER_CHALLENGE);
@@ -517,12 +547,14 @@ export class OpampTransport {
 
   /**
    * The HTTP session of the agent that sent `message`, opened on its first
-   * poll; or undefined when a new session is refused, the refusal answered:
-   * 503 at --max-connections, 429 over the new-agent rates (spec, "Throttling
-   * › Plain HTTP Transport"), each with Retry-After and the error_response in
-   * the body.
+   * poll (`admitted`: it holds a connecting place until this poll is
+   * answered); or undefined when a new session is refused, the refusal
+   * answered: 503 at --max-connections and --max-connecting-agents (the
+   * server is busy), 429 over the new-agent rates (the client is too fast;
+   * spec, "Throttling › Plain HTTP Transport"), each with Retry-After and the
+   * error_response in the body.
    */
-  private httpAgentFor(message: AgentToServer, req: http.IncomingMessage, res: http.ServerResponse, credentials: AgentCredentials): HttpAgentConnection | undefined {
+  private httpAgentFor(message: AgentToServer, req: http.IncomingMessage, res: http.ServerResponse, credentials: AgentCredentials): { conn: HttpAgentConnection; admitted: boolean } | undefined {
     const valid = instanceUidProblem(message.instanceUid) === undefined;
     const uid = valid ? instanceUidToHex(message.instanceUid) : `invalid-${Buffer.from(message.instanceUid).toString("hex")}`;
     let conn = this.httpAgents.get(uid);
@@ -542,7 +574,7 @@ export class OpampTransport {
     if (conn) {
       conn.liveness.heard(Date.now());
       conn.remoteAddress = remoteAddress(req);
-      return conn;
+      return { conn, admitted: false };
     }
     if (this.atConnectionLimit()) {
       this.warnConnectionLimit(req, "http");
@@ -553,8 +585,9 @@ export class OpampTransport {
     const refusal = valid ? this.options.admission.admit(uid, req.socket?.remoteAddress ?? "?") : undefined;
     if (refusal) {
       this.warnNewAgentRefused(refusal, req.socket?.remoteAddress ?? "?", uid, "http");
-      for (const [name, value] of Object.entries(this.retryAfter())) res.setHeader(name, value);
-      this.writeReply(req, res, 429, this.newAgentRefusedReply(message.instanceUid));
+      const retryAfterMs = this.retryAfterRefusal(refusal);
+      for (const [name, value] of Object.entries(this.retryAfter(retryAfterMs))) res.setHeader(name, value);
+      this.writeReply(req, res, refusal === "connecting" ? 503 : 429, this.newAgentRefusedReply(message.instanceUid, retryAfterMs));
       return undefined;
     }
     conn = new HttpAgentConnection(this.nextConnectionId("http", uid), remoteAddress(req), this.endpointOf(req, "http"), credentials, (c) => {
@@ -564,7 +597,7 @@ export class OpampTransport {
     });
     this.httpAgents.set(uid, conn);
     this.callbacks.onConnected(conn);
-    return conn;
+    return { conn, admitted: valid };
   }
 
   private writeReply(req: http.IncomingMessage, res: http.ServerResponse, status: number, reply: ServerToAgent, conn?: AgentConnection): void {

@@ -30,6 +30,8 @@ export type WarningKind =
   | "connection-limit"
   /** A new agent refused by --new-agents-per-second-per-source or --new-agents-per-second. */
   | "new-agent-rate"
+  /** An agent session refused because --max-connecting-agents first messages were still unanswered. */
+  | "connecting-limit"
   /** An agent whose credential was refused (401), or that spoke for an instance UID bound to another credential. */
   | "agent-auth-refused";
 

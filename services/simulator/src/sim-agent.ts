@@ -217,11 +217,6 @@ export class SimAgent {
         this.o.stats.bytesReceived += raw.length;
         try {
           if (res.headers["content-encoding"] === "gzip") raw = gunzipSync(raw);
-          if (res.statusCode !== 200) this.o.stats.errorResponses++;
-          if (!this.replied && res.statusCode === 200) {
-            this.o.stats.connects++;
-            this.o.stats.connected++;
-          }
           this.inFlight.push(started);
           this.onReply(fromBinary(ServerToAgentSchema, raw));
         } catch {
@@ -247,10 +242,6 @@ export class SimAgent {
     const sentAt = this.inFlight.shift();
     if (sentAt !== undefined) this.o.stats.latency.record(now - sentAt);
     this.o.stats.received++;
-    if (!this.replied) {
-      this.replied = true;
-      this.o.onFirstReply?.(this, now);
-    }
     let next: Report | undefined;
 
     if (msg.errorResponse) {
@@ -259,6 +250,16 @@ export class SimAgent {
       const retry = msg.errorResponse.Details.case === "retryInfo" ? Number(msg.errorResponse.Details.value.retryAfterNanoseconds / 1_000_000n) : this.o.intervalMs;
       this.pendingReport = this.fullState();
       return this.scheduleNext(Math.max(retry, 100));
+    }
+    // Answered, not refused (a refusal, such as "too many connecting agents;
+    // retry later", is no answer: the agent is not in yet).
+    if (!this.replied) {
+      this.replied = true;
+      if (this.o.transport === "http") {
+        this.o.stats.connects++;
+        this.o.stats.connected++;
+      }
+      this.o.onFirstReply?.(this, now);
     }
     if (msg.agentIdentification?.newInstanceUid.length === 16) {
       this.uid = msg.agentIdentification.newInstanceUid;

@@ -1,13 +1,23 @@
 import { describe, expect, it } from "vitest";
-import { perWorker } from "./gateway-workers.js";
+import { perWorker, withoutLoader } from "./gateway-workers.js";
 
 describe("each gateway worker's share of the limits", () => {
-  it("divides the new-agent rates (agent-service's protection), rounding up; 0 (no limit), max connections (each process's own) and the rest hold as set", () => {
-    const s = perWorker({ maxConnections: 10_001, newAgentsPerSecond: 101, newAgentsPerSecondPerSource: 0, retryAfterMs: 5_000 }, 4);
-    expect(s).toEqual({ maxConnections: 10_001, newAgentsPerSecond: 26, newAgentsPerSecondPerSource: 0, retryAfterMs: 5_000 });
+  it("divides the new-agent rates and the connecting agents (agent-service's protection), rounding up; 0 (no limit), max connections (each process's own) and the rest hold as set", () => {
+    const s = perWorker({ maxConnections: 10_001, newAgentsPerSecond: 101, newAgentsPerSecondPerSource: 0, maxConnectingAgents: 1_000, retryAfterMs: 5_000 }, 6);
+    expect(s).toEqual({ maxConnections: 10_001, newAgentsPerSecond: 17, newAgentsPerSecondPerSource: 0, maxConnectingAgents: 167, retryAfterMs: 5_000 });
   });
 
   it("never rounds a limit down to 0, which would mean no limit", () => {
     expect(perWorker({ newAgentsPerSecond: 1 }, 6).newAgentsPerSecond).toBe(1);
+    expect(perWorker({ maxConnectingAgents: 2 }, 6).maxConnectingAgents).toBe(1);
+  });
+});
+
+describe("the flags a bundled worker runs with", () => {
+  it("drops tsx's loader in each form Node is given it, and keeps every other flag", () => {
+    expect(withoutLoader(["--import", "tsx", "--max-old-space-size=512"])).toEqual(["--max-old-space-size=512"]);
+    const cli = ["--require", "/w/node_modules/.pnpm/tsx@4.23.15/node_modules/tsx/dist/preflight.cjs", "--import", "file:///w/node_modules/.pnpm/tsx@4.23.15/node_modules/tsx/dist/loader.mjs"];
+    expect(withoutLoader([...cli, "--cpu-prof"])).toEqual(["--cpu-prof"]);
+    expect(withoutLoader(["--import=tsx", "--import", "./telemetry.mjs", "-r", "dotenv/config"])).toEqual(["--import", "./telemetry.mjs", "-r", "dotenv/config"]);
   });
 });

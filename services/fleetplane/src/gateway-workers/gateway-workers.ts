@@ -6,6 +6,7 @@ import type { Logger, PushBus, PushSubscription } from "@fleetplane/platform";
 import type { InternalClientSettings } from "../internal-listener-choice.js";
 import { forwardPushesTo } from "./worker-channel-push-bus.js";
 import { askWorkersForMetrics, type MetricsAnswer, type MetricsRequest } from "./worker-metrics.js";
+import { bundleWorker } from "./worker-bundle.js";
 
 /**
  * What one gateway worker is told at start (over its IPC channel, never argv
@@ -75,8 +76,9 @@ const RESTART_DELAY_MS = 1_000;
  * gateway replicas; a worker that dies is restarted under a new id and its
  * agents, reconnecting, land on the others.
  *
- * The new-agent rate limits protect agent-service, which all workers share:
- * they are divided among the workers, so together they keep the rate set.
+ * The new-agent rate limits and --max-connecting-agents protect
+ * agent-service, which all workers share: they are divided among the
+ * workers, so together they keep the limit set.
  * --max-connections protects one gateway process (its open files, its
  * memory): each worker is one, so it holds per worker.
  */
@@ -84,7 +86,8 @@ export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<Gat
   if (!cluster.isPrimary) throw new Error("gateway workers are started by the primary process");
   // Set before the first fork (it is read then, once per process).
   cluster.schedulingPolicy = o.accept === "round-robin" ? cluster.SCHED_RR : cluster.SCHED_NONE;
-  cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: process.execArgv, silent: false });
+  const program = await workerProgram(o.logger);
+  cluster.setupPrimary({ exec: program.exec, args: [], execArgv: program.execArgv, silent: false });
   const settings = perWorker(o.base.settings, o.count);
   const live = new Map<number, { worker: Worker; gatewayId: string; pushes?: PushSubscription }>();
   let stopping = false;
@@ -145,6 +148,7 @@ export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<Gat
           }),
       ),
     );
+    program.dispose?.();
   };
 
   try {
@@ -164,12 +168,44 @@ export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<Gat
   };
 }
 
-/** Each worker's share of the new-agent rates (0 stays "no limit"); everything else holds per worker as set. */
+/**
+ * What a worker runs: when this process runs TypeScript through a loader
+ * (tsx), the worker bundled as JavaScript and run without it (worker-bundle.ts:
+ * half the memory per worker); otherwise the entry as it is, with this
+ * process's flags.
+ */
+async function workerProgram(logger: Logger): Promise<{ exec: string; execArgv: string[]; dispose?: () => void }> {
+  if (!WORKER_MAIN.endsWith(".ts")) return { exec: WORKER_MAIN, execArgv: process.execArgv };
+  const bundle = await bundleWorker(WORKER_MAIN);
+  // The loader's flags go (--import tsx, --require …/preflight.cjs); the rest (memory, profiling) stay.
+  const execArgv = withoutLoader(process.execArgv);
+  logger.debug({ file: bundle.file }, "gateway workers run as bundled JavaScript");
+  return { exec: bundle.file, execArgv, dispose: bundle.dispose };
+}
+
+/** Node flags without those that load tsx (`--import tsx`, `--import=…tsx…`, `--require …tsx…`, `--loader …`). */
+export function withoutLoader(execArgv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    const [flag, inline] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
+    if (!["--import", "--require", "-r", "--loader", "--experimental-loader"].includes(flag)) {
+      out.push(arg);
+      continue;
+    }
+    const value = inline ?? execArgv[++i] ?? "";
+    if (!/(^|[/\\@])tsx([/\\]|$)/.test(value)) out.push(flag, value);
+  }
+  return out;
+}
+
+/** Each worker's share of the new-agent rates and of --max-connecting-agents (0 stays "no limit"); everything else holds per worker as set. */
 export function perWorker(s: GatewaySettings, count: number): GatewaySettings {
   const share = (n: number | undefined) => (n === undefined || n === 0 ? n : Math.max(1, Math.ceil(n / count)));
   return {
     ...s,
     ...(s.newAgentsPerSecond !== undefined ? { newAgentsPerSecond: share(s.newAgentsPerSecond) } : {}),
     ...(s.newAgentsPerSecondPerSource !== undefined ? { newAgentsPerSecondPerSource: share(s.newAgentsPerSecondPerSource) } : {}),
+    ...(s.maxConnectingAgents !== undefined ? { maxConnectingAgents: share(s.maxConnectingAgents) } : {}),
   };
 }

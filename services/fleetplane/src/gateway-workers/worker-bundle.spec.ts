@@ -1,0 +1,20 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { bundleWorker } from "./worker-bundle.js";
+
+describe("the gateway worker bundled as JavaScript", () => {
+  it("holds our TypeScript in one file, imports other packages by their installed path, and is gone once disposed", async () => {
+    const bundle = await bundleWorker(join(import.meta.dirname, "gateway-worker-main.ts"));
+    try {
+      const code = readFileSync(bundle.file, "utf8");
+      const imports = [...code.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]!);
+      expect(imports.filter((p) => p.endsWith(".ts") || p.startsWith("@fleetplane/"))).toEqual([]);
+      expect(imports.some((p) => p.includes("/node_modules/ws/"))).toBe(true);
+      for (const p of imports) if (p.startsWith("/")) expect(existsSync(p), p).toBe(true);
+    } finally {
+      bundle.dispose();
+    }
+    expect(existsSync(bundle.file)).toBe(false);
+  }, 30_000);
+});
