@@ -93,6 +93,31 @@ describe("group status counts kept per namespace", () => {
     expect(t.state.pages).toBe(pages + 1);
   });
 
+  it("does not count again when the groups changed in nothing the counts depend on (a version, a rollout's marks)", async () => {
+    const t = setup({ maxAgeMs: Number.POSITIVE_INFINITY });
+    t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    expect((await t.status("web")).applied).toBe(1n);
+    const pages = t.state.pages;
+    const web = group("web", "web");
+    web.configurationVersion = 2;
+    web.rollout = "r1";
+    web.rolloutRunning = true;
+    t.state.groups = [web, group("db", "db")];
+    t.state.revision++;
+    expect((await t.status("web")).applied).toBe(1n);
+    expect(t.state.pages).toBe(pages);
+    // The book follows the new revision: a change stored now is counted, and the next read passes nothing.
+    t.book.agentChanged(agent(2, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    expect((await t.status("web")).applied).toBe(2n);
+    // A new priority decides winners anew: counted again.
+    const first = group("web", "web");
+    first.priority = 7;
+    t.state.groups = [first, group("db", "db")];
+    t.state.revision++;
+    await t.status("web");
+    expect(t.state.pages).toBe(pages + 1);
+  });
+
   it("counts again once older than maxAgeMs (what other replicas stored), and never with Infinity", async () => {
     const t = setup({ maxAgeMs: 5_000 });
     t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLYING }));

@@ -1,5 +1,6 @@
+import { equals } from "@bufbuild/protobuf";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { Group, GroupStatus } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
+import { LabelSelectorSchema, type Group, type GroupStatus, type LabelSelector } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import { instanceUidToHex, type Logger } from "@fleetplane/platform";
 import type { AgentQuery } from "../agents/agent-repository.js";
 import { namespaceOf } from "../agents/agent-namespace.js";
@@ -28,8 +29,32 @@ export interface GroupStatusBookOptions {
 /** Agents read per store call when a namespace is counted. */
 const AGENT_PAGE = 500;
 
+/**
+ * Whether counts made over `before` hold over `after`: the same groups by
+ * name, with the same selectors and priorities. What an agent contributes
+ * depends on the groups' names and selectors (contributionOf) and on which
+ * group its configuration comes from, which the priorities decide (the
+ * agents' moves are then folded in as they are stored, but a recount sees
+ * other replicas' sooner); a group's version, offers or rollout marks
+ * change none of it.
+ */
+function sameCounting(before: readonly Group[], after: readonly Group[]): boolean {
+  if (before.length !== after.length) return false;
+  const byName = new Map(before.map((g) => [g.name, g]));
+  return after.every((g) => {
+    const was = byName.get(g.name);
+    return was !== undefined && was.priority === g.priority && equalSelectors(was.selector, g.selector);
+  });
+}
+
+function equalSelectors(a: LabelSelector | undefined, b: LabelSelector | undefined): boolean {
+  if (!a || !b) return a === b;
+  return equals(LabelSelectorSchema, a, b);
+}
+
 /** One namespace's counts, and what each of its agents contributes to them. */
 interface Book {
+  /** The groups revision counted for, moved on without a pass when the groups changed in nothing counted (sameCounting). */
   revision: number;
   groups: readonly Group[];
   counter: GroupStatusCounter;
@@ -114,7 +139,14 @@ export class GroupStatusBook {
   private async book(namespace: string): Promise<Book> {
     const { revision, groups } = await this.deps.groups(namespace);
     const current = this.books.get(namespace);
-    if (current && current.revision === revision && this.now() - current.countedAt <= this.maxAgeMs) return current;
+    const fresh = current !== undefined && this.now() - current.countedAt <= this.maxAgeMs;
+    if (fresh && current.revision === revision) return current;
+    if (fresh && sameCounting(current.groups, groups)) {
+      // The groups changed only in what the counts do not depend on (a version, a rollout's marks, offers): no pass needed.
+      current.revision = revision;
+      current.groups = groups;
+      return current;
+    }
     const inFlight = this.counting.get(namespace);
     if (inFlight) {
       const counted = await inFlight.counted;

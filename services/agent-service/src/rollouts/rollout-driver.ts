@@ -226,14 +226,14 @@ export class RolloutDriver {
     if (isFinished(rollout.state)) return this.finish(rollout);
     if (rollout.state === RolloutState.PAUSED) return;
     const first = !this.done.has(`${rollout.id}/led`);
-    await this.begin(rollout);
+    const targets = await this.begin(rollout);
     if (rollout.state === RolloutState.ROLLING_BACK) return this.rollBack(rollout);
     let r: Rollout | undefined = rollout;
     if (first) r = await this.resumeStage(rollout);
     if (!r) return;
     this.done.add(`${rollout.id}/led`);
     if (r.stages[r.currentStage]!.state === RolloutStageState.PENDING) {
-      const next = await this.startStage(r);
+      const next = await this.startStage(r, targets);
       if (!next) return;
       r = next;
     }
@@ -246,13 +246,16 @@ export class RolloutDriver {
    * on another version than the group's (held back by its preflight, or
    * moved before an abort) stay on theirs, and those this preflight left
    * out stay on the group's. Pins are idempotent, so this is repeated by
-   * every new leader.
+   * every new leader. Returns the group's agents as it read them (a stage
+   * that starts in the same step chooses from them: one pass over the
+   * group, not two), or nothing when it had begun already.
    */
-  private async begin(r: Rollout): Promise<void> {
+  private async begin(r: Rollout): Promise<Agent[] | undefined> {
     const key = `${r.id}/begin`;
-    if (this.done.has(key)) return;
+    if (this.done.has(key)) return undefined;
+    const targets = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group));
     // Agents this rollout already pinned (its stages' moves) are not an earlier rollout's leftovers: a new leader leaves them be.
-    const held = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group) && a.spec!.assignment!.version !== r.fromVersion && a.spec!.assignment!.rollout !== r.id);
+    const held = targets.filter((a) => a.spec!.assignment!.version !== r.fromVersion && a.spec!.assignment!.rollout !== r.id);
     const heldUids = new Set(held.map(uidOf));
     const byVersion = new Map<number, string[]>([[r.fromVersion, r.skippedAgents.filter((u) => !heldUids.has(u))]]);
     for (const a of held) byVersion.set(a.spec!.assignment!.version, [...(byVersion.get(a.spec!.assignment!.version) ?? []), uidOf(a)]);
@@ -261,6 +264,7 @@ export class RolloutDriver {
     await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: true }, requester(r));
     // Nothing else pins these again: begin is repeated at the next tick until every pin is taken (the stage is judged meanwhile).
     if (failed === 0) this.done.add(key);
+    return targets;
   }
 
   /**
@@ -291,11 +295,15 @@ export class RolloutDriver {
     );
   }
 
-  /** Chooses the stage's agents from those not moved yet, and stores them before any is sent the version. */
-  private async startStage(r: Rollout): Promise<Rollout | undefined> {
+  /**
+   * Chooses the stage's agents from those not moved yet, and stores them
+   * before any is sent the version. `read`: the group's agents as read in
+   * this step (begin's pass), else they are read now.
+   */
+  private async startStage(r: Rollout, read?: readonly Agent[]): Promise<Rollout | undefined> {
     const moved = new Set(r.stages.flatMap((s) => s.agents));
     const skipped = new Set(r.skippedAgents);
-    const targets = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group));
+    const targets = read ?? (await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group)));
     const remaining = targets.map(uidOf).filter((u) => !moved.has(u) && !skipped.has(u));
     const stage = r.stages[r.currentStage]!;
     const members = stageMembers(stage.spec!, remaining, moved.size);
