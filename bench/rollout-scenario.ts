@@ -59,21 +59,15 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
   const fleets: Fleet[] = [fleetFor(server, { agents: healthy, rampPerSecond: Math.max(1, Math.round(healthy / rampSeconds)) })];
   if (failing > 0) fleets.push(fleetFor(server, { agents: failing, rampPerSecond: Math.max(1, failing / rampSeconds), failMarker: FAIL_MARKER }));
   const failingUids = () => new Set(fleets[1]?.agents.map((a) => a.uidHex) ?? []);
-  // Store operations (distributed): how many each phase made, and their rate as it goes.
+  // Store operations (distributed), read at each phase's end only: a /metrics scrape also refreshes
+  // gauges that query the store (the fleet summary, pending commands), load a slow store feels.
   const storeUsers = server.storeUsers ?? [];
   const ops = () => Promise.all(storeUsers.map(storeOperations));
   const opsAtStart = await ops();
-  let opsLast = { at: performance.now(), counts: opsAtStart };
   const tick = setInterval(async () => {
     const s = await status(api).catch(() => undefined);
-    let rate = "";
-    if (storeUsers.length > 0) {
-      const now = { at: performance.now(), counts: await ops().catch(() => opsLast.counts) };
-      rate = `; store ${round(operationsBetween(opsLast.counts, now.counts).total / ((now.at - opsLast.at) / 1000), 0)} ops/s`;
-      opsLast = now;
-    }
     process.stderr.write(
-      `  rollout: connected ${fleets.reduce((n, f) => n + f.snapshot().connected, 0)}/${o.agents}; group: assigned ${s?.assigned ?? "?"}, connected ${s?.connected ?? "?"}, applying ${s?.applying ?? "?"}, applied ${s?.applied ?? "?"}, failed ${s?.failed ?? "?"}${rate}\n`,
+      `  rollout: connected ${fleets.reduce((n, f) => n + f.snapshot().connected, 0)}/${o.agents}; group: assigned ${s?.assigned ?? "?"}, connected ${s?.connected ?? "?"}, applying ${s?.applying ?? "?"}, applied ${s?.applied ?? "?"}, failed ${s?.failed ?? "?"}\n`,
     );
   }, 3_000);
   const t00 = performance.now();
@@ -84,7 +78,10 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
     await until(async () => (await status(api)).applied === BigInt(o.agents), 180_000, "every agent APPLIED version 1");
     const connectSeconds = (performance.now() - t00) / 1000;
     opsConnected = await ops();
-    if (storeUsers.length > 0) process.stderr.write(`  rollout: ${o.agents} agents on version 1 after ${round(connectSeconds, 1)} s; store operations: ${describeOperations(operationsBetween(opsAtStart, opsConnected))}\n`);
+    if (storeUsers.length > 0) {
+      const made = operationsBetween(opsAtStart, opsConnected);
+      process.stderr.write(`  rollout: ${o.agents} agents on version 1 after ${round(connectSeconds, 1)} s; store operations: ${describeOperations(made)}, ${round(made.total / connectSeconds, 0)} a second\n`);
+    }
 
     const before = totalStats(server.pids);
     const t0 = performance.now();
@@ -101,7 +98,7 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
     const cpuMs = after.cpuMs - before.cpuMs;
     const moved = ended.stages.reduce((n, s) => n + s.applied + s.failed, 0);
     const opsRollout = storeUsers.length > 0 ? operationsBetween(opsConnected, await ops()) : undefined;
-    if (opsRollout) process.stderr.write(`  rollout: store operations during the rollout: ${describeOperations(opsRollout)}\n`);
+    if (opsRollout) process.stderr.write(`  rollout: store operations during the rollout: ${describeOperations(opsRollout)}, ${round(opsRollout.total / stopSeconds, 0)} a second\n`);
     const failingSet = failingUids();
     const firstFailingStage = ended.stages.findIndex((s) => s.agents.some((u) => failingSet.has(u)));
     const failedStage = ended.stages.findIndex((s) => s.state === RolloutStageState.FAILED);
@@ -128,7 +125,9 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
     // A run that did not get through still says what the store did (distributed).
     if (storeUsers.length > 0) {
       const now = await ops().catch(() => undefined);
-      if (now) process.stderr.write(`  rollout: store operations so far (${round((performance.now() - t00) / 1000, 1)} s): ${describeOperations(operationsBetween(opsAtStart, now))}\n`);
+      const seconds = (performance.now() - t00) / 1000;
+      const made = now && operationsBetween(opsAtStart, now);
+      if (made) process.stderr.write(`  rollout: store operations so far (${round(seconds, 1)} s): ${describeOperations(made)}, ${round(made.total / seconds, 0)} a second\n`);
     }
     throw err;
   } finally {

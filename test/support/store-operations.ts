@@ -1,6 +1,7 @@
 /** Store operations a process has made so far, by "repository.operation", from its /metrics. */
 export async function storeOperations(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  // Bounded: a scrape also refreshes gauges that query the store, which a store far behind answers late.
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(120_000) })).text();
   const out = new Map<string, number>();
   for (const m of text.matchAll(/^fleetplane_store_operation_duration_seconds_count\{([^}]*)\} (\d+)/gm)) {
     const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(m[1]!)?.[1] ?? "?";
