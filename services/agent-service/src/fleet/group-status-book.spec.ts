@@ -169,7 +169,7 @@ describe("group status counts kept per namespace", () => {
     expect(await during).toMatchObject({ assigned: 3n, applied: 3n });
   });
 
-  it("keeps the last whole count when a recount fails", async () => {
+  it("leaves nothing half counted behind when a recount fails: the read fails, the next counts whole", async () => {
     const t = setup({ maxAgeMs: 5_000 });
     t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
     expect((await t.status("web")).applied).toBe(1n);
