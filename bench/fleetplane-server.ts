@@ -24,6 +24,8 @@ export interface ServerUnderTest {
   socketPids?: number[];
   /** Every process of the deployment (for CPU and memory totals). */
   pids: number[];
+  /** Admin URLs of the processes that use a shared store, whose /metrics count its operations (distributed). */
+  storeUsers?: string[];
   stop(): Promise<void>;
 }
 
@@ -107,6 +109,7 @@ export async function startDistributedServer(): Promise<ServerUnderTest> {
     apiKey: d.adminKey,
     gatewayPid: d.gateways[0]!.pid!,
     pids,
+    storeUsers: [d.agentService.url, d.commandService.url],
     stop: () => d.close(),
   };
 }

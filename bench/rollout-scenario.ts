@@ -3,6 +3,7 @@ import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import type { FleetplaneClient } from "@fleetplane/client";
 import { RolloutStageSpecSchema, RolloutStageState, RolloutState, type Rollout, type RolloutStageSpec } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 import type { Fleet } from "@fleetplane/simulator";
+import { describeOperations, operationsBetween, storeOperations } from "../test/support/store-operations.js";
 import { adminClientOf, type ServerUnderTest } from "./fleetplane-server.js";
 import { totalStats } from "./proc-stats.js";
 import { round, type Row } from "./report.js";
@@ -20,6 +21,8 @@ export interface RolloutBenchOptions {
   bakeMs: number;
   /** Share of the agents (0–100) that report FAILED for the new version. */
   failPercent: number;
+  /** New agents connected per second. Default: all within max(1, agents / 2,000) seconds. */
+  rampPerSecond?: number;
 }
 
 /** "10,10%,50%,100%" → stage specs (the syntax of `fleetplane rollout start --stages`, counts and shares only). */
@@ -52,18 +55,33 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
   const failing = Math.round((o.agents * o.failPercent) / 100);
   const healthy = o.agents - failing;
   // Both fleets ramp over the same seconds, so the failing agents' UIDs (UUIDv7: time first) fall among the others'.
-  const rampSeconds = Math.max(1, o.agents / 2_000);
+  const rampSeconds = o.rampPerSecond ? o.agents / o.rampPerSecond : Math.max(1, o.agents / 2_000);
   const fleets: Fleet[] = [fleetFor(server, { agents: healthy, rampPerSecond: Math.max(1, Math.round(healthy / rampSeconds)) })];
   if (failing > 0) fleets.push(fleetFor(server, { agents: failing, rampPerSecond: Math.max(1, failing / rampSeconds), failMarker: FAIL_MARKER }));
   const failingUids = () => new Set(fleets[1]?.agents.map((a) => a.uidHex) ?? []);
+  // Store operations (distributed), read at each phase's end only: a /metrics scrape also refreshes
+  // gauges that query the store (the fleet summary, pending commands), load a slow store feels.
+  const storeUsers = server.storeUsers ?? [];
+  const ops = () => Promise.all(storeUsers.map(storeOperations));
+  const opsAtStart = await ops();
   const tick = setInterval(async () => {
     const s = await status(api).catch(() => undefined);
-    process.stderr.write(`  rollout: connected ${fleets.reduce((n, f) => n + f.snapshot().connected, 0)}/${o.agents}, group applied ${s?.applied ?? "?"}, failed ${s?.failed ?? "?"}\n`);
+    process.stderr.write(
+      `  rollout: connected ${fleets.reduce((n, f) => n + f.snapshot().connected, 0)}/${o.agents}; group: assigned ${s?.assigned ?? "?"}, connected ${s?.connected ?? "?"}, applying ${s?.applying ?? "?"}, applied ${s?.applied ?? "?"}, failed ${s?.failed ?? "?"}\n`,
+    );
   }, 3_000);
+  const t00 = performance.now();
+  let opsConnected = opsAtStart;
   try {
     await Promise.all(fleets.map((f) => f.start()));
     await Promise.all(fleets.map((f, i) => f.whenFirstReplies(i === 0 ? healthy : failing, 300_000)));
     await until(async () => (await status(api)).applied === BigInt(o.agents), 180_000, "every agent APPLIED version 1");
+    const connectSeconds = (performance.now() - t00) / 1000;
+    opsConnected = await ops();
+    if (storeUsers.length > 0) {
+      const made = operationsBetween(opsAtStart, opsConnected);
+      process.stderr.write(`  rollout: ${o.agents} agents on version 1 after ${round(connectSeconds, 1)} s; store operations: ${describeOperations(made)}, ${round(made.total / connectSeconds, 0)} a second\n`);
+    }
 
     const before = totalStats(server.pids);
     const t0 = performance.now();
@@ -79,6 +97,8 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
     const after = totalStats(server.pids);
     const cpuMs = after.cpuMs - before.cpuMs;
     const moved = ended.stages.reduce((n, s) => n + s.applied + s.failed, 0);
+    const opsRollout = storeUsers.length > 0 ? operationsBetween(opsConnected, await ops()) : undefined;
+    if (opsRollout) process.stderr.write(`  rollout: store operations during the rollout: ${describeOperations(opsRollout)}, ${round(opsRollout.total / stopSeconds, 0)} a second\n`);
     const failingSet = failingUids();
     const firstFailingStage = ended.stages.findIndex((s) => s.agents.some((u) => failingSet.has(u)));
     const failedStage = ended.stages.findIndex((s) => s.state === RolloutStageState.FAILED);
@@ -98,7 +118,18 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
       "group applied": Number(applied),
       "server cpu s": round(cpuMs / 1000, 2),
       "cpu ms per moved agent": moved > 0 ? round(cpuMs / moved, 3) : "-",
+      "connect + v1 s": round(connectSeconds, 1),
+      "store ops per moved agent": opsRollout && moved > 0 ? round(opsRollout.total / moved, 1) : "-",
     };
+  } catch (err) {
+    // A run that did not get through still says what the store did (distributed).
+    if (storeUsers.length > 0) {
+      const now = await ops().catch(() => undefined);
+      const seconds = (performance.now() - t00) / 1000;
+      const made = now && operationsBetween(opsAtStart, now);
+      if (made) process.stderr.write(`  rollout: store operations so far (${round(seconds, 1)} s): ${describeOperations(made)}, ${round(made.total / seconds, 0)} a second\n`);
+    }
+    throw err;
   } finally {
     clearInterval(tick);
     for (const f of fleets) f.stop();

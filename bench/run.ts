@@ -71,6 +71,7 @@ Options:
   --rollout-bake-seconds S (default 0)
   --rollout-fail-percent P,... one run each (default 0,1)
   --rollout-modes M,...   standalone,distributed (default standalone)
+  --rollout-ramp N        new agents connected per second (default: all within max(1, agents/2000) s)
 `;
 
 const { values, positionals } = parseArgs({
@@ -103,6 +104,7 @@ const { values, positionals } = parseArgs({
     "rollout-bake-seconds": { type: "string", default: "0" },
     "rollout-fail-percent": { type: "string", default: "0,1" },
     "rollout-modes": { type: "string", default: "standalone" },
+    "rollout-ramp": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -244,7 +246,8 @@ for (const scenario of scenarios) {
       for (const mode of values["rollout-modes"]!.split(",")) {
         const start = mode === "distributed" ? startDistributedServer : startStandaloneServer;
         for (const failPercent of values["rollout-fail-percent"]!.split(",").map(Number)) {
-          rows.push(await withServer(start, (s) => rolloutRun(s, { agents: Number(values["rollout-agents"]), stages, bakeMs: Number(values["rollout-bake-seconds"]) * 1000, failPercent })));
+          const ramp = values["rollout-ramp"] === undefined ? {} : { rampPerSecond: Number(values["rollout-ramp"]) };
+          rows.push(await withServer(start, (s) => rolloutRun(s, { agents: Number(values["rollout-agents"]), stages, bakeMs: Number(values["rollout-bake-seconds"]) * 1000, failPercent, ...ramp })));
         }
       }
       report("rollout", "A staged rollout of a new version to one group (stage times from the server's stage timestamps)", rows);

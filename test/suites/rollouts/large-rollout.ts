@@ -3,6 +3,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { RolloutStageState, RolloutState } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 import { expect } from "vitest";
 import { eventually } from "../../support/eventually.js";
+import { describeOperations, operationsBetween, storeOperations } from "../../support/store-operations.js";
 import type { TestTopology } from "../../support/topology.js";
 import { agentsStage, gate, groupWithAgents, isIn, percentStage, rolloutWhen } from "./rollout-fixtures.js";
 
@@ -11,27 +12,6 @@ function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
   return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** Store operations a process has made so far, by "repository.operation", from its /metrics. */
-async function storeOperations(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const out = new Map<string, number>();
-  for (const m of text.matchAll(/^fleetplane_store_operation_duration_seconds_count\{([^}]*)\} (\d+)/gm)) {
-    const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(m[1]!)?.[1] ?? "?";
-    out.set(`${label("repository")}.${label("operation")}`, Number(m[2]));
-  }
-  return out;
-}
-
-/** The operations made between two readings of each process, summed over them, most frequent first. */
-function operationsBetween(before: Array<Map<string, number>>, after: Array<Map<string, number>>): string {
-  const total = new Map<string, number>();
-  after.forEach((counts, i) => {
-    for (const [op, n] of counts) total.set(op, (total.get(op) ?? 0) + n - (before[i]!.get(op) ?? 0));
-  });
-  const top = [...total].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
-  return `${top.reduce((sum, [, n]) => sum + n, 0)} (${top.slice(0, 8).map(([op, n]) => `${op} ${n}`).join(", ")})`;
 }
 
 /**
@@ -71,7 +51,7 @@ export async function largeRolloutPasses(
     // Printed whether it passed or not: a store that falls behind is what fails it on a small machine.
     if (storeUsers.length > 0) {
       const opsDone = await Promise.all(storeUsers.map(storeOperations));
-      console.log(`[large rollout] store operations while ${size} agents connected: ${operationsBetween(opsAtStart, opsConnected)}; during the rollout: ${operationsBetween(opsConnected, opsDone)}`);
+      console.log(`[large rollout] store operations while ${size} agents connected: ${describeOperations(operationsBetween(opsAtStart, opsConnected))}; during the rollout: ${describeOperations(operationsBetween(opsConnected, opsDone))}`);
     }
     await fleet.close();
   }

@@ -90,9 +90,11 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       const out: Agent[] = [];
       // Named agents are read one by one, in uid order, not by a scan (so
       // matchesAgentQuery need not look at instanceUids).
-      const entries = query.instanceUids
-        ? [...new Set(query.instanceUids)].sort().filter((k) => !query.after || k > query.after).map((key) => ({ key, value: agents.get(key) }))
-        : agents.getRange(query.after ? { start: query.after } : {});
+      // Read as the page fills (a page of a large stage reads its own agents, not every one after it).
+      const named = function* (uids: readonly string[]) {
+        for (const key of [...new Set(uids)].sort()) if (!query.after || key > query.after) yield { key, value: agents.get(key) };
+      };
+      const entries = query.instanceUids ? named(query.instanceUids) : agents.getRange(query.after ? { start: query.after } : {});
       for (const { key, value } of entries) {
         if (value === undefined) continue;
         if (query.after && key === query.after) continue;

@@ -25,12 +25,13 @@ function agent(n: number, o: { app: string; group?: string; state?: RemoteConfig
 /** A fleet in memory that counts the pages read, and groups with a revision to move. */
 function setup(options: { maxAgeMs?: number } = {}) {
   const fleet = new Map<string, Agent>();
-  const state = { pages: 0, revision: 1, groups: [group("web", "web"), group("db", "db")] as Group[], now: 0, duringPage: undefined as (() => void) | undefined };
+  // duringPage runs while a page is read; the page comes back once the promise it returns (if any) settles.
+  const state = { pages: 0, revision: 1, groups: [group("web", "web"), group("db", "db")] as Group[], now: 0, duringPage: undefined as (() => void | Promise<void>) | undefined };
   const list = async (q: AgentQuery) => {
     state.pages++;
     const sorted = [...fleet.entries()].filter(([, a]) => (a.metadata?.namespace || "default") === q.namespace).sort(([a], [b]) => a.localeCompare(b));
     const page = sorted.filter(([uid]) => !q.after || uid > q.after).slice(0, q.limit).map(([, a]) => a);
-    state.duringPage?.();
+    await state.duringPage?.();
     return page;
   };
   const book = new GroupStatusBook({
@@ -92,6 +93,31 @@ describe("group status counts kept per namespace", () => {
     expect(t.state.pages).toBe(pages + 1);
   });
 
+  it("does not count again when the groups changed in nothing the counts depend on (a version, a rollout's marks)", async () => {
+    const t = setup({ maxAgeMs: Number.POSITIVE_INFINITY });
+    t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    expect((await t.status("web")).applied).toBe(1n);
+    const pages = t.state.pages;
+    const web = group("web", "web");
+    web.configurationVersion = 2;
+    web.rollout = "r1";
+    web.rolloutRunning = true;
+    t.state.groups = [web, group("db", "db")];
+    t.state.revision++;
+    expect((await t.status("web")).applied).toBe(1n);
+    expect(t.state.pages).toBe(pages);
+    // The book follows the new revision: a change stored now is counted, and the next read passes nothing.
+    t.book.agentChanged(agent(2, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    expect((await t.status("web")).applied).toBe(2n);
+    // A new priority decides winners anew: counted again.
+    const first = group("web", "web");
+    first.priority = 7;
+    t.state.groups = [first, group("db", "db")];
+    t.state.revision++;
+    await t.status("web");
+    expect(t.state.pages).toBe(pages + 1);
+  });
+
   it("counts again once older than maxAgeMs (what other replicas stored), and never with Infinity", async () => {
     const t = setup({ maxAgeMs: 5_000 });
     t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLYING }));
@@ -122,6 +148,39 @@ describe("group status counts kept per namespace", () => {
     };
     const s = await t.status("web");
     expect(s).toMatchObject({ matched: 4n, assigned: 4n, applied: 2n, applying: 2n });
+  });
+
+  it("answers a read made while a recount is under way from a whole count, never the half-done one", async () => {
+    const t = setup({ maxAgeMs: 5_000 });
+    for (let n = 1; n <= 3; n++) t.put(agent(n, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    expect((await t.status("web")).applied).toBe(3n);
+    // The counts grow old; the recount's page read is slow, and another read comes in meanwhile.
+    t.state.now = 10_000;
+    let during: Promise<unknown> | undefined;
+    t.state.duringPage = () => {
+      t.state.duringPage = undefined;
+      during = t.status("web");
+      void during.then((v) => console.log("SEEN", (v as { assigned: bigint }).assigned));
+      // A slow store: the page comes back after the other read has been answered (or has had every chance to be).
+      return new Promise((resolve) => setTimeout(resolve, 0));
+    };
+    expect(await t.status("web")).toMatchObject({ assigned: 3n, applied: 3n });
+    console.log("DURING", await during, t.state.pages);
+    expect(await during).toMatchObject({ assigned: 3n, applied: 3n });
+  });
+
+  it("leaves nothing half counted behind when a recount fails: the read fails, the next counts whole", async () => {
+    const t = setup({ maxAgeMs: 5_000 });
+    t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    expect((await t.status("web")).applied).toBe(1n);
+    t.state.now = 10_000;
+    t.state.duringPage = () => {
+      t.state.duringPage = undefined;
+      throw new Error("store unavailable");
+    };
+    await expect(t.status("web")).rejects.toThrow("store unavailable");
+    // The next read counts again (the failed pass left nothing half done behind).
+    expect(await t.status("web")).toMatchObject({ assigned: 1n, applied: 1n });
   });
 
   it("moves an agent's contribution when it changes namespace", async () => {

@@ -1,5 +1,6 @@
+import { equals } from "@bufbuild/protobuf";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { Group, GroupStatus } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
+import { LabelSelectorSchema, type Group, type GroupStatus, type LabelSelector } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import { instanceUidToHex, type Logger } from "@fleetplane/platform";
 import type { AgentQuery } from "../agents/agent-repository.js";
 import { namespaceOf } from "../agents/agent-namespace.js";
@@ -28,8 +29,32 @@ export interface GroupStatusBookOptions {
 /** Agents read per store call when a namespace is counted. */
 const AGENT_PAGE = 500;
 
+/**
+ * Whether counts made over `before` hold over `after`: the same groups by
+ * name, with the same selectors and priorities. What an agent contributes
+ * depends on the groups' names and selectors (contributionOf) and on which
+ * group its configuration comes from, which the priorities decide (the
+ * agents' moves are then folded in as they are stored, but a recount sees
+ * other replicas' sooner); a group's version, offers or rollout marks
+ * change none of it.
+ */
+function sameCounting(before: readonly Group[], after: readonly Group[]): boolean {
+  if (before.length !== after.length) return false;
+  const byName = new Map(before.map((g) => [g.name, g]));
+  return after.every((g) => {
+    const was = byName.get(g.name);
+    return was !== undefined && was.priority === g.priority && equalSelectors(was.selector, g.selector);
+  });
+}
+
+function equalSelectors(a: LabelSelector | undefined, b: LabelSelector | undefined): boolean {
+  if (!a || !b) return a === b;
+  return equals(LabelSelectorSchema, a, b);
+}
+
 /** One namespace's counts, and what each of its agents contributes to them. */
 interface Book {
+  /** The groups revision counted for, moved on without a pass when the groups changed in nothing counted (sameCounting). */
   revision: number;
   groups: readonly Group[];
   counter: GroupStatusCounter;
@@ -56,8 +81,15 @@ interface Book {
  * description and labels).
  */
 export class GroupStatusBook {
+  /** Counted books: what reads are answered from. */
   private readonly books = new Map<string, Book>();
-  private readonly counting = new Map<string, Promise<Book>>();
+  /**
+   * Books being counted, which follow changes from the start of their pass
+   * but are read only once it ends: a book half way through its pass counts
+   * a fraction of the namespace (zero at first), and under a slow store a
+   * pass takes seconds.
+   */
+  private readonly counting = new Map<string, { book: Book; counted: Promise<Book> }>();
   private readonly maxAgeMs: number;
   private readonly now: () => number;
 
@@ -80,46 +112,68 @@ export class GroupStatusBook {
   agentChanged(agent: Readonly<Agent>): void {
     const uid = instanceUidToHex(agent.metadata!.instanceUid);
     const namespace = namespaceOf(agent);
-    for (const [ns, book] of this.books) if (ns !== namespace) forget(book, uid);
-    const book = this.books.get(namespace);
-    if (!book) return;
-    const before = book.contributions.get(uid);
-    const next = contributionOf(agent, book.groups, before);
-    if (before) book.counter.removeContribution(before);
-    book.counter.addContribution(next);
-    book.contributions.set(uid, next);
+    for (const [ns, book] of this.allBooks()) {
+      if (ns !== namespace) {
+        forget(book, uid);
+        continue;
+      }
+      const before = book.contributions.get(uid);
+      const next = contributionOf(agent, book.groups, before);
+      if (before) book.counter.removeContribution(before);
+      book.counter.addContribution(next);
+      book.contributions.set(uid, next);
+    }
   }
 
   /** An agent removed from the store: what it contributed is taken back. */
   agentRemoved(uid: string): void {
-    for (const book of this.books.values()) forget(book, uid);
+    for (const [, book] of this.allBooks()) forget(book, uid);
+  }
+
+  /** The counted books and those being counted: a change is folded into both. */
+  private *allBooks(): Iterable<[string, Book]> {
+    yield* this.books;
+    for (const [ns, { book }] of this.counting) yield [ns, book];
   }
 
   private async book(namespace: string): Promise<Book> {
     const { revision, groups } = await this.deps.groups(namespace);
     const current = this.books.get(namespace);
-    if (current && current.revision === revision && this.now() - current.countedAt <= this.maxAgeMs) return current;
+    const fresh = current !== undefined && this.now() - current.countedAt <= this.maxAgeMs;
+    if (fresh && current.revision === revision) return current;
+    if (fresh && sameCounting(current.groups, groups)) {
+      // The groups changed only in what the counts do not depend on (a version, a rollout's marks, offers): no pass needed.
+      current.revision = revision;
+      current.groups = groups;
+      return current;
+    }
     const inFlight = this.counting.get(namespace);
     if (inFlight) {
-      const counted = await inFlight;
+      const counted = await inFlight.counted;
       if (counted.revision === revision) return counted;
     }
-    const count = this.count(namespace, revision, groups).finally(() => {
-      if (this.counting.get(namespace) === count) this.counting.delete(namespace);
-    });
-    this.counting.set(namespace, count);
-    return count;
+    const book: Book = { revision, groups, counter: new GroupStatusCounter(groups), contributions: new Map(), countedAt: this.now() };
+    // In place before the pass reads its first page, so that no change stored meanwhile is missed.
+    let begin!: () => void;
+    const entry = { book, counted: new Promise<void>((resolve) => (begin = resolve)).then(() => this.count(namespace, book)) };
+    this.counting.set(namespace, entry);
+    begin();
+    try {
+      return await entry.counted;
+    } finally {
+      if (this.counting.get(namespace) === entry) this.counting.delete(namespace);
+    }
   }
 
   /**
-   * One pass over the namespace's agents. The book is in place (and follows
-   * changes) from the start, so a change stored while the pass runs is not
-   * lost: the pass adds an agent only if no change has counted it meanwhile
-   * (a change's copy is newer than the page's).
+   * One pass over the namespace's agents into `book`, which follows changes
+   * (see counting) from the start, so a change stored while the pass runs is
+   * not lost: the pass adds an agent only if no change has counted it
+   * meanwhile (a change's copy is newer than the page's). The book is read
+   * once the pass is over; a pass that fails leaves the previous one.
    */
-  private async count(namespace: string, revision: number, groups: readonly Group[]): Promise<Book> {
-    const book: Book = { revision, groups, counter: new GroupStatusCounter(groups), contributions: new Map(), countedAt: this.now() };
-    this.books.set(namespace, book);
+  private async count(namespace: string, book: Book): Promise<Book> {
+    const { revision, groups } = book;
     let agents = 0;
     for (let after: string | undefined; ; ) {
       const page = await this.deps.agents.list({ namespace, limit: AGENT_PAGE, ...(after ? { after } : {}) });
@@ -135,6 +189,8 @@ export class GroupStatusBook {
       after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
     }
     this.deps.logger.debug({ namespace, revision, agents }, "group status counted from the store");
+    // A pass that started later (the groups changed meanwhile) may have ended first.
+    if ((this.books.get(namespace)?.countedAt ?? -Infinity) <= book.countedAt) this.books.set(namespace, book);
     return book;
   }
 }

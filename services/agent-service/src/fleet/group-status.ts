@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
 import { ConfigSource, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { GroupStatusSchema, type Group, type GroupStatus } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import { agentSelectorKeys } from "./agent-selector-keys.js";
@@ -82,8 +82,10 @@ export class GroupStatusCounter {
     this.fold(c, -1);
   }
 
+  /** A copy: the counts go on changing after it is returned (create() would hand back the counter's own message). */
   status(name: string): GroupStatus {
-    const s = create(GroupStatusSchema, this.statuses.get(name) ?? {});
+    const counted = this.statuses.get(name);
+    const s = counted ? clone(GroupStatusSchema, counted) : create(GroupStatusSchema);
     s.tiedWith = [...(this.ties.get(name) ?? new Map<string, number>()).entries()]
       .filter(([, n]) => n > 0)
       .map(([other]) => other)

@@ -1,6 +1,7 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { AgentSchema, ConfigSource, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { RemoteConfigStatusSchema, RemoteConfigStatuses } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { RolloutFailureAction, RolloutSchema, RolloutStageState, RolloutState, StageFailureKind, type Rollout } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 import { silentLogger, type Logger } from "@fleetplane/platform";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -236,6 +237,27 @@ describe("RolloutDriver leases", () => {
     const took = await until(() => shared.rollouts.latest("r1").state === RolloutState.SUCCEEDED, 2_000);
     expect(took).toBeLessThan(1_000);
     expect(shared.rollouts.latest("r1").stages.map((s) => s.state)).toEqual([RolloutStageState.PASSED, RolloutStageState.PASSED, RolloutStageState.PASSED]);
+  });
+
+  it("passes a stage within a fraction of a second of its agents' reports, not at the next tick", async () => {
+    const r = rollout({ state: RolloutStageState.PENDING });
+    r.gate!.bakeTime = durationFromMs(0);
+    await shared.rollouts.create(r);
+    const agent = stuckAgent();
+    agent.spec!.assignment!.version = 1;
+    agent.spec!.assignment!.rollout = "";
+    // The agent reports APPLIED 700 ms after its pin: after the first looks, long before the minute's tick.
+    const pin: PinAgent = async (_uid, _ns, p) => {
+      setTimeout(() => {
+        agent.status!.remoteConfigStatus = create(RemoteConfigStatusSchema, { lastRemoteConfigHash: p.hash, status: RemoteConfigStatuses.RemoteConfigStatuses_APPLIED });
+      }, 700);
+      return "pinned";
+    };
+    const d = replica("a", shared, { list: async (q) => (q.instanceUids?.includes(UID) || q.where?.(agent) ? [agent] : []), pin });
+    drivers.push(d);
+    d.start(60_000);
+    const took = await until(() => shared.rollouts.latest("r1").state === RolloutState.SUCCEEDED, 5_000);
+    expect(took).toBeLessThan(2_000);
   });
 
   it("a pin that never returns does not hold the stage's judgement", async () => {

@@ -63,6 +63,18 @@ const PROGRESS_EVERY_MS = 1_000;
 const REMIND_EVERY_MS = 5_000;
 /** Agents whose stored copy lacks their pin are pinned again at most this often (a pin sent to another replica takes a moment to be stored). */
 const REPIN_EVERY_MS = 2_000;
+/**
+ * A stage waiting for its agents is looked at again before the next tick,
+ * after this many times the time its last look took (at least
+ * LOOK_AGAIN_MIN_MS), doubled for each look in a row that saw no count
+ * move: a small stage is passed within a fraction of a second of its last
+ * agent's report instead of up to a tick later, looks at a large one, which
+ * cost more, take at most a fifth of the time, and a stage whose agents
+ * went quiet is soon left to the tick (beyond a tick apart, the tick does
+ * it). A bake that ends before the next tick is looked at as it ends.
+ */
+const LOOK_AGAIN_AFTER_LOOKS = 4;
+const LOOK_AGAIN_MIN_MS = 100;
 
 /**
  * Drives the rollouts whose lease this replica holds: each tick it looks at
@@ -84,6 +96,8 @@ export class RolloutDriver {
   private readonly progressAt = new Map<string, number>();
   private readonly remindedAt = new Map<string, number>();
   private readonly repinnedAt = new Map<string, number>();
+  /** What the last look at each rollout's stage counted ("stage/applied/pending/failed"), and how many looks in a row saw the same. */
+  private readonly lastLook = new Map<string, { counts: string; quiet: number }>();
   /** The leases this replica holds, renewed by `renewTimer`. */
   private readonly held = new Map<string, RolloutLease>();
   private renewTimer: NodeJS.Timeout | undefined;
@@ -92,6 +106,9 @@ export class RolloutDriver {
   private renewing: Promise<void> | undefined;
   private readonly versions: VersionFileCache;
   private timer: NodeJS.Timeout | undefined;
+  private tickMs = 0;
+  /** The look at a waiting stage that comes before the next tick (see LOOK_AGAIN_AFTER_LOOKS). */
+  private soon: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -106,6 +123,7 @@ export class RolloutDriver {
 
   start(intervalMs: number): void {
     this.stopped = false;
+    this.tickMs = intervalMs;
     this.timer = setInterval(() => this.nudge(), intervalMs);
     this.timer.unref();
     this.renewTimer = setInterval(() => void (this.renewing ??= this.renewHeld().finally(() => (this.renewing = undefined))), Math.max(100, this.leaseMs / 3));
@@ -161,10 +179,22 @@ export class RolloutDriver {
     if (this.timer) this.nudge();
   }
 
+  /** Looks at the rollouts again in `afterMs`, when that comes before the next tick (see LOOK_AGAIN_AFTER_LOOKS). */
+  private lookAgain(afterMs: number): void {
+    if (!this.timer || this.soon || afterMs >= this.tickMs) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.nudge();
+    }, afterMs);
+    this.soon.unref();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.renewTimer) clearInterval(this.renewTimer);
+    clearTimeout(this.soon);
+    this.soon = undefined;
     await this.running;
     await this.renewing;
   }
@@ -226,18 +256,20 @@ export class RolloutDriver {
     if (isFinished(rollout.state)) return this.finish(rollout);
     if (rollout.state === RolloutState.PAUSED) return;
     const first = !this.done.has(`${rollout.id}/led`);
-    await this.begin(rollout);
+    const targets = await this.begin(rollout);
     if (rollout.state === RolloutState.ROLLING_BACK) return this.rollBack(rollout);
     let r: Rollout | undefined = rollout;
     if (first) r = await this.resumeStage(rollout);
     if (!r) return;
     this.done.add(`${rollout.id}/led`);
+    let startedHere = false;
     if (r.stages[r.currentStage]!.state === RolloutStageState.PENDING) {
-      const next = await this.startStage(r);
+      const next = await this.startStage(r, targets);
       if (!next) return;
       r = next;
+      startedHere = true;
     }
-    await this.judge(r);
+    await this.judge(r, startedHere);
   }
 
   /**
@@ -246,13 +278,16 @@ export class RolloutDriver {
    * on another version than the group's (held back by its preflight, or
    * moved before an abort) stay on theirs, and those this preflight left
    * out stay on the group's. Pins are idempotent, so this is repeated by
-   * every new leader.
+   * every new leader. Returns the group's agents as it read them (a stage
+   * that starts in the same step chooses from them: one pass over the
+   * group, not two), or nothing when it had begun already.
    */
-  private async begin(r: Rollout): Promise<void> {
+  private async begin(r: Rollout): Promise<Agent[] | undefined> {
     const key = `${r.id}/begin`;
-    if (this.done.has(key)) return;
+    if (this.done.has(key)) return undefined;
+    const targets = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group));
     // Agents this rollout already pinned (its stages' moves) are not an earlier rollout's leftovers: a new leader leaves them be.
-    const held = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group) && a.spec!.assignment!.version !== r.fromVersion && a.spec!.assignment!.rollout !== r.id);
+    const held = targets.filter((a) => a.spec!.assignment!.version !== r.fromVersion && a.spec!.assignment!.rollout !== r.id);
     const heldUids = new Set(held.map(uidOf));
     const byVersion = new Map<number, string[]>([[r.fromVersion, r.skippedAgents.filter((u) => !heldUids.has(u))]]);
     for (const a of held) byVersion.set(a.spec!.assignment!.version, [...(byVersion.get(a.spec!.assignment!.version) ?? []), uidOf(a)]);
@@ -261,6 +296,7 @@ export class RolloutDriver {
     await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: true }, requester(r));
     // Nothing else pins these again: begin is repeated at the next tick until every pin is taken (the stage is judged meanwhile).
     if (failed === 0) this.done.add(key);
+    return targets;
   }
 
   /**
@@ -291,11 +327,15 @@ export class RolloutDriver {
     );
   }
 
-  /** Chooses the stage's agents from those not moved yet, and stores them before any is sent the version. */
-  private async startStage(r: Rollout): Promise<Rollout | undefined> {
+  /**
+   * Chooses the stage's agents from those not moved yet, and stores them
+   * before any is sent the version. `read`: the group's agents as read in
+   * this step (begin's pass), else they are read now.
+   */
+  private async startStage(r: Rollout, read?: readonly Agent[]): Promise<Rollout | undefined> {
     const moved = new Set(r.stages.flatMap((s) => s.agents));
     const skipped = new Set(r.skippedAgents);
-    const targets = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group));
+    const targets = read ?? (await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group)));
     const remaining = targets.map(uidOf).filter((u) => !moved.has(u) && !skipped.has(u));
     const stage = r.stages[r.currentStage]!;
     const members = stageMembers(stage.spec!, remaining, moved.size);
@@ -312,23 +352,28 @@ export class RolloutDriver {
     );
   }
 
-  /** Pins the stage's version on its agents (once per lease), then applies the health gate. */
-  private async judge(r: Rollout): Promise<void> {
+  /**
+   * Pins the stage's version on its agents (once per lease), then applies
+   * the health gate to them as stored after that. `startedHere`: the stage
+   * was chosen in this step, so none of its agents carries the pin yet.
+   */
+  private async judge(r: Rollout, startedHere = false): Promise<void> {
     const index = r.currentStage;
     const stage = r.stages[index]!;
     const startedAt = stage.startedAt ? timestampMs(stage.startedAt) : this.now();
     const pinKey = `${r.id}/pin/${index}/${startedAt}`;
-    const found = await agentsNamed(this.deps.agents, r.namespace, stage.agents);
     if (!this.done.has(pinKey)) {
       // A new leader sends only what the store shows missing: re-sending a whole stage on every
       // takeover adds the most load exactly when the store is too slow to keep a lease.
-      const carrying = new Set(found.filter((a) => carriesPin(a, r.id, r.toVersion)).map(uidOf));
+      const carrying = startedHere ? new Set<string>() : new Set((await agentsNamed(this.deps.agents, r.namespace, stage.agents)).filter((a) => carriesPin(a, r.id, r.toVersion)).map(uidOf));
       const to = await this.version(r, r.toVersion);
       await this.pinAll(r, stage.agents.filter((u) => !carrying.has(u)), { ...to, version: r.toVersion });
       // Pins just sent (some to the replica serving the agent) get REPIN_EVERY_MS to be stored before they count as lost.
       this.repinnedAt.set(r.id, this.now());
       this.done.add(pinKey);
     }
+    const lookFrom = this.now();
+    const found = await agentsNamed(this.deps.agents, r.namespace, stage.agents);
     // Agents that left the group (or got their own configuration) since are no longer the stage's to judge.
     const judged = new Map<string, Agent>();
     const gone: string[] = [];
@@ -345,12 +390,14 @@ export class RolloutDriver {
     const clock = { startedAt, ...(stage.bakingSince ? { bakingSince: timestampMs(stage.bakingSince) } : {}) };
     const e = evaluateStage([...judged.keys(), ...gone], judged, to.hash, clock, gate, this.now());
     const last = index === r.stages.length - 1;
+    const lookMs = this.now() - lookFrom;
     switch (e.verdict) {
       case "wait":
         if (countsChanged(stage, e) && this.now() - (this.progressAt.get(r.id) ?? 0) >= PROGRESS_EVERY_MS) {
           this.progressAt.set(r.id, this.now());
           await this.deps.decisions.decide(r, (next) => withCounts(next.stages[index]!, e));
         }
+        this.lookSoon(r, index, e, clock.bakingSince, gate.bakeMs, lookMs);
         return;
       case "bake":
         await this.deps.decisions.decide(r, (next) => {
@@ -401,6 +448,16 @@ export class RolloutDriver {
     }
   }
 
+  /** The look before the next tick at a stage that waits, if any (see LOOK_AGAIN_AFTER_LOOKS). */
+  private lookSoon(r: Rollout, index: number, e: StageEvaluation, bakingSince: number | undefined, bakeMs: number, lookMs: number): void {
+    if (bakingSince !== undefined) return this.lookAgain(Math.max(LOOK_AGAIN_MIN_MS, bakingSince + bakeMs - this.now()));
+    const counts = `${index}/${e.applied}/${e.pending}/${e.failures.length}`;
+    const last = this.lastLook.get(r.id);
+    const quiet = last?.counts === counts ? last.quiet + 1 : 0;
+    this.lastLook.set(r.id, { counts, quiet });
+    this.lookAgain(Math.max(LOOK_AGAIN_MIN_MS, LOOK_AGAIN_AFTER_LOOKS * lookMs) * 2 ** Math.min(quiet, 20));
+  }
+
   /** Gives every agent a stage moved the previous version again, then (once they all read back so) records the rollback done. */
   private async rollBack(r: Rollout): Promise<void> {
     const key = `${r.id}/rollback`;
@@ -432,6 +489,7 @@ export class RolloutDriver {
     this.progressAt.delete(r.id);
     this.remindedAt.delete(r.id);
     this.repinnedAt.delete(r.id);
+    this.lastLook.delete(r.id);
   }
 
   /**

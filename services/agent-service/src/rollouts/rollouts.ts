@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { Group } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import {
   RolloutFailureAction,
   RolloutSchema,
@@ -15,7 +16,6 @@ import { newCommandId } from "../agents/command-id.js";
 import type { Configurations } from "../fleet/configurations.js";
 import { FleetResourceInUseError, FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
 import type { Groups } from "../fleet/groups.js";
-import type { Group } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import { agentsWhere, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
 import { gateSettings } from "./health-gate.js";
 import { componentsOfConfig, preflight } from "./preflight.js";
@@ -40,7 +40,7 @@ const ATTEMPTS = 5;
 const NAMED = 10;
 /**
  * How long a start waits for the driver to free a group whose last rollout
- * is already over (see afterWindUp and createInSlot): the driver frees it at its next tick,
+ * is already over (see whileWindingUp): the driver frees it at its next tick,
  * at once when nudged in this process, within a tick (1 s by default) on
  * another replica.
  */
@@ -132,12 +132,11 @@ export class Rollouts {
   private async afterWindUp(namespace: string, group: Group): Promise<Group> {
     const last = await this.deps.rollouts.get(namespace, group.rollout);
     if (!last || !isFinished(last.state)) throw new FleetResourceInUseError(`group: group "${group.name}" has rollout ${group.rollout} under way; one rollout per group at a time`);
-    this.deps.nudge?.();
-    for (let look = 0; look < WIND_UP_LOOKS; look++) {
-      await new Promise((resolve) => setTimeout(resolve, WIND_UP_LOOK_EVERY_MS));
+    const freed = await this.whileWindingUp(async () => {
       const now = await this.deps.groups.get(namespace, group.name);
-      if (!now.rolloutRunning) return now;
-    }
+      return now.rolloutRunning ? undefined : now;
+    });
+    if (freed) return freed;
     throw new FleetResourceInUseError(`group: rollout ${last.id} of group "${group.name}" is ${RolloutState[last.state]!.toLowerCase()} but its group is not freed yet; try again in a moment`);
   }
 
@@ -149,12 +148,26 @@ export class Rollouts {
    * under way, the start is refused at once.
    */
   private async createInSlot(rollout: Rollout): Promise<void> {
-    for (let look = 0; ; look++) {
-      if (await this.deps.rollouts.create(rollout)) return;
+    const refused = () => new FleetResourceInUseError(`group: group "${rollout.group}" has a rollout under way; one rollout per group at a time`);
+    const stored = await this.whileWindingUp(async () => {
+      if (await this.deps.rollouts.create(rollout)) return true;
       const [holder] = await this.deps.rollouts.list(rollout.namespace, { limit: 1, group: rollout.group });
-      if (!holder || !isFinished(holder.state) || look >= WIND_UP_LOOKS) {
-        throw new FleetResourceInUseError(`group: group "${rollout.group}" has a rollout under way; one rollout per group at a time`);
-      }
+      if (!holder || !isFinished(holder.state)) throw refused();
+      return undefined;
+    });
+    if (!stored) throw refused();
+  }
+
+  /**
+   * Waits, bounded, for the driver to wind a finished rollout up: `look`
+   * is asked up to WIND_UP_LOOKS + 1 times, WIND_UP_LOOK_EVERY_MS apart,
+   * the driver nudged before each wait, until it answers; undefined when it
+   * never did. `look` throws to end the wait at once.
+   */
+  private async whileWindingUp<T>(look: () => Promise<T | undefined>): Promise<T | undefined> {
+    for (let n = 0; ; n++) {
+      const found = await look();
+      if (found !== undefined || n === WIND_UP_LOOKS) return found;
       this.deps.nudge?.();
       await new Promise((resolve) => setTimeout(resolve, WIND_UP_LOOK_EVERY_MS));
     }
