@@ -16,6 +16,22 @@ describe("agent liveness", () => {
     expect(live.isOverdue(150_001, policy)).toBe(true);
   });
 
+  it("is never overdue while a message of its is being answered, and counts silence from the answer", () => {
+    const live = new AgentLiveness(0);
+    live.heard(10_000);
+    live.answering();
+    // agent-service takes 200 s to answer: the agent waits on us, it is not silent.
+    expect(live.isOverdue(200_000, policy)).toBe(false);
+    live.answered(210_000);
+    expect(live.isOverdue(300_000, policy)).toBe(false);
+    expect(live.isOverdue(300_001, policy)).toBe(true);
+    // An answer never moves the silence back, and an unbalanced answer counts nothing in hand.
+    live.heard(400_000);
+    live.answered(390_000);
+    live.answered(390_000);
+    expect(live.isOverdue(490_001, policy)).toBe(true);
+  });
+
   it("uses the interval the agent runs at, as agent-service reports it", () => {
     const live = new AgentLiveness(0);
     live.runsAt(5n);

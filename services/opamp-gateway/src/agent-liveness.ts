@@ -23,6 +23,8 @@ export interface LivenessPolicy {
  */
 export class AgentLiveness {
   private lastHeardAt: number;
+  /** Messages of the agent's being answered now. */
+  private inHand = 0;
   private knownSeconds = 0n;
   private offeredSeconds = 0n;
 
@@ -33,6 +35,23 @@ export class AgentLiveness {
   /** The agent sent a message. */
   heard(now: number): void {
     this.lastHeardAt = now;
+  }
+
+  /**
+   * A message of the agent's is being answered (until `answered`). Silence
+   * is counted from the answer, not from the message: an agent whose
+   * message waits on us — agent-service slowed by its store — is not silent,
+   * and closing it (to have it reconnect and cost the store its connection
+   * all over again) would feed the overload that kept it waiting.
+   */
+  answering(): void {
+    this.inHand++;
+  }
+
+  /** The message `answering` was called for is answered (or failed): silence counts from now. */
+  answered(now: number): void {
+    this.inHand = Math.max(0, this.inHand - 1);
+    if (now > this.lastHeardAt) this.lastHeardAt = now;
   }
 
   /** agent-service's word on the interval the agent runs at (0: unknown), with its reply. */
@@ -53,9 +72,9 @@ export class AgentLiveness {
     return Math.max(known, Number(this.offeredSeconds) * 1000);
   }
 
-  /** Silent for more than `missedIntervals` intervals. */
+  /** Silent for more than `missedIntervals` intervals, and no message of its in hand. */
   isOverdue(now: number, policy: LivenessPolicy): boolean {
-    return now - this.lastHeardAt > policy.missedIntervals * this.intervalMs(policy);
+    return this.inHand === 0 && now - this.lastHeardAt > policy.missedIntervals * this.intervalMs(policy);
   }
 
   silentMs(now: number): number {

@@ -378,7 +378,13 @@ export class OpampTransport {
       conn.liveness.heard(Date.now());
       // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
       if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
-      const reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "ws") }, () => this.callbacks.onMessage(conn, message));
+      conn.liveness.answering();
+      let reply: ServerToAgent | AgentRefusal;
+      try {
+        reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "ws") }, () => this.callbacks.onMessage(conn, message));
+      } finally {
+        conn.liveness.answered(Date.now());
+      }
       // 1008 (policy violation), as for the first-message timeout: the socket
       // was authenticated, but not for the instance UID it named.
       if (reply instanceof AgentRefusal) return conn.close(1008, reply.reason.slice(0, 120));
@@ -515,9 +521,11 @@ export class OpampTransport {
     if (!session) return;
     const { conn } = session;
     let reply: ServerToAgent | AgentRefusal;
+    conn.liveness.answering();
     try {
       reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "http") }, () => this.callbacks.onMessage(conn, message));
     } finally {
+      conn.liveness.answered(Date.now());
       if (session.admitted) this.options.admission.answered();
     }
     if (reply instanceof AgentRefusal) {
