@@ -378,13 +378,7 @@ export class OpampTransport {
       conn.liveness.heard(Date.now());
       // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
       if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
-      conn.liveness.answering();
-      let reply: ServerToAgent | AgentRefusal;
-      try {
-        reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "ws") }, () => this.callbacks.onMessage(conn, message));
-      } finally {
-        conn.liveness.answered(Date.now());
-      }
+      const reply = await this.answer(conn, message, "ws");
       // 1008 (policy violation), as for the first-message timeout: the socket
       // was authenticated, but not for the instance UID it named.
       if (reply instanceof AgentRefusal) return conn.close(1008, reply.reason.slice(0, 120));
@@ -393,6 +387,16 @@ export class OpampTransport {
       this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
     } finally {
       if (admission === "admitted") this.options.admission.answered();
+    }
+  }
+
+  /** The agent's message handed to the service, traced; the agent counts as waiting on us, not silent, until it is answered. */
+  private async answer(conn: WebSocketAgentConnection | HttpAgentConnection, message: AgentToServer, transport: "ws" | "http"): Promise<ServerToAgent | AgentRefusal> {
+    conn.liveness.answering();
+    try {
+      return await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, transport) }, () => this.callbacks.onMessage(conn, message));
+    } finally {
+      conn.liveness.answered(Date.now());
     }
   }
 
@@ -521,11 +525,9 @@ export class OpampTransport {
     if (!session) return;
     const { conn } = session;
     let reply: ServerToAgent | AgentRefusal;
-    conn.liveness.answering();
     try {
-      reply = await inSpan("opamp.message", { kind: SpanKind.SERVER, attributes: () => spanAttributes(message, "http") }, () => this.callbacks.onMessage(conn, message));
+      reply = await this.answer(conn, message, "http");
     } finally {
-      conn.liveness.answered(Date.now());
       if (session.admitted) this.options.admission.answered();
     }
     if (reply instanceof AgentRefusal) {
