@@ -153,11 +153,10 @@ export class GroupStatusBook {
       if (counted.revision === revision) return counted;
     }
     const book: Book = { revision, groups, counter: new GroupStatusCounter(groups), contributions: new Map(), countedAt: this.now() };
-    // In place before the pass reads its first page, so that no change stored meanwhile is missed.
-    let begin!: () => void;
-    const entry = { book, counted: new Promise<void>((resolve) => (begin = resolve)).then(() => this.count(namespace, book)) };
+    // In place before the pass reads its first page (the pass starts in a
+    // microtask, after the entry is set), so that no change stored meanwhile is missed.
+    const entry = { book, counted: Promise.resolve().then(() => this.count(namespace, book)) };
     this.counting.set(namespace, entry);
-    begin();
     try {
       return await entry.counted;
     } finally {
