@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CSR_CAPS, certificateThroughCsr, clientCertificate, upgrade, writeServerPair, type ClientCertificate } from "./support/client-certificates.js";
+import { certifiedAgent, clientCertificate, upgrade, writeServerPair, type ClientCertificate } from "./support/client-certificates.js";
 import { startDistributed, type Distributed } from "./support/distributed.js";
 import { eventually } from "./support/eventually.js";
 import { WsAgent, description, httpPoll, type AgentTls } from "./support/simulated-agent.js";
@@ -38,9 +38,7 @@ describe.skipIf(!natsServer || !ferretdb)("agent authentication through two gate
     const attacker = await d.enrollment.createEnrollmentToken({ description: "attacker" });
     const uid = uuidv7Bytes();
     const hex = instanceUidToHex(uid);
-    const agent = await WsAgent.connect(d.wsUrlOf(0), uid, { headers: bearer(owner.secret), tls: tls() });
-    agent.send({ agentDescription: description("owner") });
-    await eventually(() => agent.received.length > 0);
+    const agent = await WsAgent.hello(d.wsUrlOf(0), uid, { agentDescription: description("owner") }, { headers: bearer(owner.secret), tls: tls() });
     const before = (await d.agents.getAgent({ instanceUid: hex })).agent!;
     expect(before.metadata?.credential).toBe(`token:${owner.token!.id}`);
 
@@ -62,16 +60,7 @@ describe.skipIf(!natsServer || !ferretdb)("agent authentication through two gate
   it("binds a UID to the certificate issued for it (CSR on one gateway, mTLS on the other); its token alone, or a certificate for another UID, no longer speaks for it", async () => {
     const uid = uuidv7Bytes();
     const hex = instanceUidToHex(uid);
-    const enrolling = await WsAgent.connect(d.wsUrlOf(0), uid, { tls: tls() });
-    enrolling.send({ capabilities: CSR_CAPS, agentDescription: description() });
-    await eventually(() => enrolling.received.length > 0);
-    const own = await certificateThroughCsr(enrolling);
-    await enrolling.close();
-
-    const certified = await WsAgent.connect(d.wsUrlOf(1), uid, { tls: tls(own) });
-    certified.seq = enrolling.seq;
-    certified.send({ capabilities: CSR_CAPS });
-    await eventually(() => certified.received.length > 0);
+    const { certified, own } = await certifiedAgent({ enrollAt: d.wsUrlOf(0), connectAt: d.wsUrlOf(1), uid, tls });
     expect((await d.agents.getAgent({ instanceUid: hex })).agent!.metadata?.credential).toBe(`cert:${own.serial}`);
 
     // The token it enrolled with: refused on either gateway now.
@@ -87,24 +76,14 @@ describe.skipIf(!natsServer || !ferretdb)("agent authentication through two gate
 
   it("closes, on the gateway reporting to the other agent-service replica, the connections of a token or a certificate revoked through the first; their next connections are refused", async () => {
     const { token, secret } = await d.enrollment.createEnrollmentToken({ description: "to revoke" });
-    const byToken = await WsAgent.connect(d.wsUrlOf(1), uuidv7Bytes(), { headers: bearer(secret), tls: tls() });
-    byToken.send({ agentDescription: description() });
-    await eventually(() => byToken.received.length > 0);
+    const byToken = await WsAgent.hello(d.wsUrlOf(1), uuidv7Bytes(), { agentDescription: description() }, { headers: bearer(secret), tls: tls() });
     await d.enrollment.revokeEnrollmentToken({ id: token!.id });
     await eventually(() => byToken.closeCode === 1008, 15_000, "the token's socket on gw-b closed 1008");
     expect((await upgrade(d.wsUrlOf(1), tls(), bearer(secret))).status).toBe(401);
 
     const uid = uuidv7Bytes();
     const hex = instanceUidToHex(uid);
-    const enrolling = await WsAgent.connect(d.wsUrlOf(1), uid, { tls: tls() });
-    enrolling.send({ capabilities: CSR_CAPS, agentDescription: description() });
-    await eventually(() => enrolling.received.length > 0);
-    const own = await certificateThroughCsr(enrolling);
-    await enrolling.close();
-    const certified = await WsAgent.connect(d.wsUrlOf(1), uid, { tls: tls(own) });
-    certified.seq = enrolling.seq;
-    certified.send({ capabilities: CSR_CAPS });
-    await eventually(() => certified.received.length > 0);
+    const { certified, own } = await certifiedAgent({ enrollAt: d.wsUrlOf(1), connectAt: d.wsUrlOf(1), uid, tls });
     const { requests } = await d.certificates.listCertificateRequests({ instanceUid: hex, state: CertificateRequestState.APPROVED });
     await d.certificates.revokeCertificate({ id: requests[0]!.id, reason: "decommissioned" });
     await eventually(() => certified.closeCode === 1008, 15_000, "the certificate's socket on gw-b closed 1008");

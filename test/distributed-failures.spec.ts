@@ -20,20 +20,8 @@ const config = (text: string) => ({ "": { content: { case: "text" as const, valu
 const configOf = (m: ServerToAgent | undefined) => (m?.remoteConfig ? new TextDecoder().decode(m.remoteConfig.config!.configMap[""]!.body) : undefined);
 
 /** A WebSocket agent on gateway `i` that has said hello and been answered. */
-async function agentOn(i: number, uid = uuidv7Bytes(), seq = 0n) {
-  const agent = await WsAgent.connect(d.wsUrlOf(i), uid);
-  agent.seq = seq;
-  agent.send({ agentDescription: description(`gw${i}`) as never });
-  await eventually(() => agent.received[0], 15_000, `first reply from gateway ${i}`);
-  return agent;
-}
+const agentOn = (i: number, uid = uuidv7Bytes(), seq = 0n) => WsAgent.hello(d.wsUrlOf(i), uid, { agentDescription: description(`gw${i}`) }, { seq });
 
-/** Sends a heartbeat and waits for its reply. */
-async function roundTrip(agent: WsAgent, fields: Parameters<WsAgent["send"]>[0] = {}) {
-  const n = agent.received.length;
-  agent.send(fields);
-  return eventually(() => agent.received[n], 15_000, "reply");
-}
 
 describe("routing pushes in a distributed fleet", () => {
   it("reaches only the gateway holding each agent, and follows an agent that moves to another gateway", async () => {
@@ -80,7 +68,7 @@ describe("failures", () => {
   it("NATS down: agents keep being served, and a push made meanwhile arrives once NATS is back", async () => {
     const agent = await agentOn(0);
     await d.stopNats();
-    expect((await roundTrip(agent)).errorResponse).toBeUndefined();
+    expect((await agent.roundTrip()).errorResponse).toBeUndefined();
 
     // Saved first, then the push is attempted: the config is not lost.
     await d.agents.setRemoteConfig({ instanceUid: hex(agent.uid), files: config("during: nats-outage\n") });
@@ -105,7 +93,7 @@ describe("failures", () => {
       expect(ConnectError.from(write).rawMessage).toMatch(/MongoDB is unavailable/);
 
       // A report that changes the agent must be stored: the agent is told to retry.
-      const reply = await roundTrip(agent, { agentDescription: description("changed") as never });
+      const reply = await agent.roundTrip({ agentDescription: description("changed") as never });
       expect(reply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
       expect(reply.errorResponse?.Details.case).toBe("retryInfo");
       // So is an agent the service has never seen.
@@ -119,7 +107,7 @@ describe("failures", () => {
     }
     // Service resumes by itself, and the refused write left nothing behind.
     const back = await eventually(async () => {
-      const r = await roundTrip(agent, { agentDescription: description("changed") as never });
+      const r = await agent.roundTrip({ agentDescription: description("changed") as never });
       return r.errorResponse ? undefined : r;
     }, 30_000, "normal replies after the database returned");
     expect(back.remoteConfig).toBeUndefined();
@@ -132,12 +120,12 @@ describe("failures", () => {
   it("agent-service restarts: agents see Unavailable + RetryInfo, then normal service", async () => {
     const agent = await agentOn(1);
     await d.agentService.stop();
-    const reply = await roundTrip(agent, { agentDescription: description("while-down") as never });
+    const reply = await agent.roundTrip({ agentDescription: description("while-down") as never });
     expect(reply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
     expect(reply.errorResponse?.Details.value?.retryAfterNanoseconds).toBe(1_000_000_000n);
     await d.agentService.start();
     await eventually(async () => {
-      const r = await roundTrip(agent);
+      const r = await agent.roundTrip();
       return r.errorResponse ? undefined : r;
     }, 30_000, "normal replies after agent-service returned");
     // And pushes work again through the restarted service.

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { instanceUidToHex } from "@fleetplane/platform";
+import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
 import { startDistributed, type Distributed } from "./support/distributed.js";
 import { eventually } from "./support/eventually.js";
 import { WsAgent, description } from "./support/simulated-agent.js";
@@ -15,13 +15,7 @@ afterAll(async () => {
 }, 60_000);
 
 /** A WebSocket agent on gateway `i` that has said hello and been answered. */
-async function agentOn(i: number, uid?: Uint8Array, seq = 0n) {
-  const agent = await WsAgent.connect(d.wsUrlOf(i), uid);
-  agent.seq = seq;
-  agent.send({ agentDescription: description(`gw${i}`) as never });
-  await eventually(() => agent.received[0], 15_000, `first reply from gateway ${i}`);
-  return agent;
-}
+const agentOn = (i: number, uid = uuidv7Bytes(), seq = 0n) => WsAgent.hello(d.wsUrlOf(i), uid, { agentDescription: description(`gw${i}`) }, { seq });
 
 const connectedCount = async () => Number((await d.agents.getFleetSummary({})).summary?.connected ?? -1n);
 

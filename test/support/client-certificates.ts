@@ -11,7 +11,7 @@ import { X509Certificate } from "node:crypto";
 import WebSocket from "ws";
 import { makeCsr } from "./csr.js";
 import { eventually } from "./eventually.js";
-import { CAPS, type AgentTls, type WsAgent } from "./simulated-agent.js";
+import { CAPS, WsAgent, description, type AgentTls } from "./simulated-agent.js";
 
 /** The simulated agents' capabilities, and AcceptsOpAMPConnectionSettings (to be offered a certificate). */
 export const CSR_CAPS = CAPS | BigInt(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings);
@@ -105,3 +105,23 @@ export async function certificateThroughCsr(agent: WsAgent): Promise<ClientCerti
   return { certPem, keyPem: csr.keyPem, serial: new X509Certificate(certPem).serialNumber.toLowerCase().replace(/^0+/, "") };
 }
 
+
+/**
+ * An agent enrolled the way a real one is: it connects at `enrollAt` with the
+ * TLS (and headers) it has, asks for a certificate by CSR, then comes back at
+ * `connectAt` with that certificate, carrying on its sequence numbers. The
+ * agent returned is connected with the certificate and has been answered.
+ */
+export async function certifiedAgent(o: {
+  enrollAt: string;
+  connectAt: string;
+  uid: Uint8Array;
+  tls: (own?: ClientCertificate) => AgentTls;
+  headers?: Record<string, string>;
+}): Promise<{ certified: WsAgent; own: ClientCertificate }> {
+  const enrolling = await WsAgent.hello(o.enrollAt, o.uid, { capabilities: CSR_CAPS, agentDescription: description() }, { tls: o.tls(), ...(o.headers ? { headers: o.headers } : {}) });
+  const own = await certificateThroughCsr(enrolling);
+  await enrolling.close();
+  const certified = await WsAgent.hello(o.connectAt, o.uid, { capabilities: CSR_CAPS }, { tls: o.tls(own), seq: enrolling.seq, ...(o.headers ? { headers: o.headers } : {}) });
+  return { certified, own };
+}

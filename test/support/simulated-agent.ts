@@ -10,6 +10,7 @@ import { uuidv7Bytes } from "@fleetplane/platform";
 import { gzipSync, gunzipSync } from "node:zlib";
 import WebSocket from "ws";
 import { agentAuthHeaders } from "./agent-tokens.js";
+import { eventually } from "./eventually.js";
 
 export const CAPS = BigInt(
   AgentCapabilities.AgentCapabilities_ReportsStatus |
@@ -62,6 +63,30 @@ export class WsAgent {
       socket.once("error", reject);
     });
     return agent;
+  }
+
+  /**
+   * Connects, sends `fields` as the first message (sequence numbers carry on
+   * from `seq`, for an agent coming back) and waits for the server's answer:
+   * an agent the server has taken in.
+   */
+  static async hello(
+    url: string,
+    uid: Uint8Array = uuidv7Bytes(),
+    fields: MessageInitShape<typeof AgentToServerSchema> = {},
+    options: Parameters<typeof WsAgent.connect>[2] & { seq?: bigint; timeoutMs?: number } = {},
+  ): Promise<WsAgent> {
+    const agent = await WsAgent.connect(url, uid, options);
+    agent.seq = options.seq ?? 0n;
+    await agent.roundTrip(fields, options.timeoutMs);
+    return agent;
+  }
+
+  /** Sends a message and waits for the reply to it (the server answers every message). */
+  roundTrip(fields: MessageInitShape<typeof AgentToServerSchema> = {}, timeoutMs = 15_000): Promise<ServerToAgent> {
+    const n = this.received.length;
+    this.send(fields);
+    return eventually(() => this.received[n], timeoutMs, `the reply to message ${this.seq - 1n} of ${Buffer.from(this.uid).toString("hex")}`);
   }
 
   /** Sends a message (sequence number filled in) with the OpAMP header, or raw bytes as given. */
