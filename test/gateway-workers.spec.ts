@@ -1,5 +1,6 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { createServer } from "node:net";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -107,4 +108,49 @@ describe("standalone with gateway workers", () => {
       await again.server.close();
     }
   }, 60_000);
+});
+
+/** The PIDs of a process's Node children (Linux: /proc/<pid>/task/<tid>/children); the bundler's service process is not one. */
+const nodeChildPids = (pid: number) =>
+  readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number)
+    .filter((child) => readFileSync(`/proc/${child}/cmdline`, "utf8").split("\0")[0] === process.execPath);
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe("standalone with gateway workers, the primary killed -9", () => {
+  it("its workers stop by themselves, agents connected and talking, and free the OpAMP port", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "fleetplane-workers-orphan-"));
+    const server = await startStandaloneProcess(["--workers", "2", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--no-console"]);
+    const agents: WsAgent[] = [];
+    try {
+      const workers = await eventually(() => {
+        const pids = nodeChildPids(server.child.pid!);
+        return pids.length === 2 ? pids : undefined;
+      }, 10_000, "two worker processes");
+      for (let i = 0; i < 8; i++) agents.push(await WsAgent.hello(server.opampUrl, undefined, { agentDescription: description(`orphan-${i}`) as never }));
+      // Messages in flight when the primary dies: their calls to agent-service have no one to answer them.
+      for (const a of agents) a.send({ agentDescription: description("changed") as never });
+      server.child.kill("SIGKILL");
+      await eventually(() => workers.every((pid) => !alive(pid)), 30_000, `workers ${workers.join(", ")} gone after their primary`);
+      const port = Number(new URL(server.opampUrl).port);
+      const free = await new Promise<boolean>((resolve) => {
+        const probe = createServer().once("error", () => resolve(false));
+        probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)));
+      });
+      expect(free).toBe(true);
+    } finally {
+      for (const a of agents) a.socket.terminate();
+      await stopChild(server.child, "SIGKILL");
+    }
+  }, 90_000);
 });

@@ -11,29 +11,46 @@ import { internalTransport } from "../internal-transport.js";
 import { choosePushBus } from "../push-bus-choice.js";
 import type { FromGatewayWorker, GatewayWorkerSpec, ToGatewayWorker } from "./gateway-workers.js";
 import { createWorkerChannelPushBus } from "./worker-channel-push-bus.js";
+import { boundedStop, orphaned } from "./worker-stop.js";
 
 const send = (m: FromGatewayWorker) => process.send?.(m);
 // Only the gateway's modules are loaded (not the services'): a worker's own
 // memory is paid once per worker.
 let running: { gateway: Gateway; bus: PushBus } | undefined;
-let stopping: Promise<void> | undefined;
+
+/** A stop that cannot finish within this ends the process anyway (worker-stop.ts). */
+// Longer than a graceful stop takes (5 s for sockets, 10 s for cleanups, 5 s for the lease), shorter than the primary waits before SIGKILL (30 s).
+const STOP_DEADLINE_MS = 25_000;
+/** How often an orphan is looked for, in case the channel's "disconnect" was missed. */
+const ORPHAN_CHECK_MS = 2_000;
+const parentPid = process.ppid;
+
+const stop = boundedStop({
+  work: async () => {
+    await running?.gateway.close();
+    await running?.bus.close();
+    if (process.connected) send({ kind: "stopped" });
+  },
+  deadlineMs: STOP_DEADLINE_MS,
+  exit: (code) => process.exit(code),
+  onOverdue: () => console.error(`gateway worker ${process.pid}: stop did not finish within ${STOP_DEADLINE_MS / 1000} s; exiting`),
+});
 
 // Signals to the process group (Ctrl-C, a container stop) reach the workers
 // too, but the order of a shutdown is the primary's: workers first (closing
 // sockets, marking agents disconnected in agent-service), then the rest.
-process.on("SIGINT", () => {});
-process.on("SIGTERM", () => {});
-
-const stop = () =>
-  (stopping ??= (async () => {
-    await running?.gateway.close();
-    await running?.bus.close();
-    send({ kind: "stopped" });
-    process.exit(0);
-  })());
+// A worker whose primary is gone has no one to order it: a signal stops it.
+const onSignal = () => {
+  if (orphaned(process, parentPid)) void stop();
+};
+process.on("SIGINT", onSignal);
+process.on("SIGTERM", onSignal);
 
 // The primary is gone (killed): nobody will say stop, so stop now.
 process.on("disconnect", () => void stop());
+setInterval(() => {
+  if (orphaned(process, parentPid)) void stop();
+}, ORPHAN_CHECK_MS).unref();
 
 process.on("message", (m: ToGatewayWorker) => {
   if (m.kind === "start") void start(m.spec);
