@@ -5,6 +5,7 @@ import {
   RemoteConfigStatusSchema,
   RemoteConfigStatuses,
   type AgentToServer,
+  ServerErrorResponseType,
   ServerToAgentFlags,
   ServerToAgentSchema,
   type ServerToAgent,
@@ -87,6 +88,8 @@ export class SimAgent {
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlight: number[] = [];
   private backoffMs = RECONNECT_MIN_MS;
+  /** Set by a refusal over WebSocket: when to connect again after closing. */
+  private reconnectAfterMs: number | undefined;
   private replied = false;
   private wsOpen = false;
   private lastConfigHash: Uint8Array | undefined;
@@ -177,8 +180,11 @@ export class SimAgent {
     this.wsOpen = false;
     this.replied = false;
     if (!this.running) return;
-    const wait = this.backoffMs * (0.5 + Math.random());
-    this.backoffMs = Math.min(RECONNECT_MAX_MS, this.backoffMs * 2);
+    // Told when to come back (a refusal's RetryInfo): that, not the backoff.
+    const told = this.reconnectAfterMs;
+    this.reconnectAfterMs = undefined;
+    const wait = told ?? this.backoffMs * (0.5 + Math.random());
+    if (told === undefined) this.backoffMs = Math.min(RECONNECT_MAX_MS, this.backoffMs * 2);
     this.timer = setTimeout(() => this.connect(), wait);
   }
 
@@ -247,9 +253,17 @@ export class SimAgent {
     if (msg.errorResponse) {
       this.o.stats.errorResponses++;
       // Unavailable with RetryInfo: wait as told, then say everything again.
-      const retry = msg.errorResponse.Details.case === "retryInfo" ? Number(msg.errorResponse.Details.value.retryAfterNanoseconds / 1_000_000n) : this.o.intervalMs;
+      const retry = Math.max(msg.errorResponse.Details.case === "retryInfo" ? Number(msg.errorResponse.Details.value.retryAfterNanoseconds / 1_000_000n) : this.o.intervalMs, 100);
       this.pendingReport = this.fullState();
-      return this.scheduleNext(Math.max(retry, 100));
+      // Over WebSocket the agent disconnects and comes back after the wait
+      // (spec, "Throttling › WebSocket Transport"): a refused socket held open
+      // is a file the server keeps for nothing.
+      if (this.o.transport === "ws" && msg.errorResponse.type === ServerErrorResponseType.ServerErrorResponseType_Unavailable) {
+        this.reconnectAfterMs = retry;
+        this.socket?.close(1000);
+        return;
+      }
+      return this.scheduleNext(retry);
     }
     // Answered, not refused (a refusal, such as "too many connecting agents;
     // retry later", is no answer: the agent is not in yet).

@@ -1,0 +1,60 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ServerErrorResponseType, ServerToAgentSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import http from "node:http";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocketServer, type WebSocket } from "ws";
+import { LatencyHistogram } from "./latency.js";
+import { SimAgent, type SimStats } from "./sim-agent.js";
+
+const RETRY_MS = 300;
+
+const frame = (m: Parameters<typeof create<typeof ServerToAgentSchema>>[1]) => Buffer.concat([Buffer.from([0]), toBinary(ServerToAgentSchema, create(ServerToAgentSchema, m))]);
+
+/** Polls until `probe` holds (a spec beside a module does not reach test/support). */
+async function until(probe: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("SimAgent over WebSocket, refused with UNAVAILABLE and RetryInfo", () => {
+  let wss: WebSocketServer | undefined;
+  let agent: SimAgent | undefined;
+  afterEach(async () => {
+    agent?.stop();
+    await new Promise<void>((resolve) => (wss ? wss.close(() => resolve()) : resolve()));
+  });
+
+  it("closes the refused socket itself and connects again after the wait it was told, not before", async () => {
+    wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    const sockets: { opened: number; closedByClient?: number }[] = [];
+    let refusedAt = 0;
+    wss.on("connection", (ws: WebSocket) => {
+      const record: { opened: number; closedByClient?: number } = { opened: Date.now() };
+      sockets.push(record);
+      ws.on("close", (code) => (record.closedByClient = code));
+      ws.once("message", () => {
+        if (sockets.length === 1) {
+          refusedAt = Date.now();
+          // The socket is left open: closing it is the agent's part.
+          ws.send(frame({ errorResponse: { type: ServerErrorResponseType.ServerErrorResponseType_Unavailable, errorMessage: "too many connecting agents", Details: { case: "retryInfo", value: { retryAfterNanoseconds: BigInt(RETRY_MS) * 1_000_000n } } } }));
+        } else ws.send(frame({}));
+      });
+    });
+    await new Promise((r) => wss!.once("listening", r));
+    const { port } = wss.address() as { port: number };
+
+    const stats: SimStats = { connected: 0, connects: 0, connectFailures: 0, disconnects: 0, sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, errorResponses: 0, transportErrors: 0, configsApplied: 0, configsFailed: 0, restarts: 0, latency: new LatencyHistogram() };
+    let answered = 0;
+    agent = new SimAgent({ url: `ws://127.0.0.1:${port}/v1/opamp`, transport: "ws", index: 0, intervalMs: 60_000, jitter: 0, closedLoop: false, gzip: false, failMarker: "", stats, httpAgent: new http.Agent(), onFirstReply: () => answered++ });
+    agent.start();
+
+    await until(() => answered === 1, "an answer on a second connection");
+    expect(stats.errorResponses).toBe(1);
+    expect(sockets).toHaveLength(2);
+    expect(sockets[0]!.closedByClient).toBe(1000);
+    expect(sockets[1]!.opened - refusedAt).toBeGreaterThanOrEqual(RETRY_MS - 5); // timers may fire a few ms early by the wall clock
+  });
+});
