@@ -38,4 +38,34 @@ describe("a gauge read when scraped", () => {
     expect(await line("prod")).toBe(0);
     expect((await renderMetrics()).body).toContain('test_scraped_labelled{namespace="dev"} 1');
   });
+
+  it("does not hold a scrape for a slow source: NaN for that scrape, the late reading for the next ones", async () => {
+    const gauge = scrapedGauge({ name: "test_scraped_slow", help: "test", maxAgeMs: 60_000, answerWithinMs: 50 });
+    let answer: ((n: number) => void) | undefined;
+    let reads = 0;
+    gauge.addSource(() => (reads++, new Promise<number>((resolve) => (answer = resolve))));
+    const started = Date.now();
+    expect(valueOf((await renderMetrics()).body, "test_scraped_slow")).toBeNaN();
+    expect(Date.now() - started).toBeLessThan(5_000); // not waiting for a source that never answers on its own
+    expect(valueOf((await renderMetrics()).body, "test_scraped_slow")).toBeNaN(); // still reading: not asked twice
+    expect(reads).toBe(1);
+    answer!(9);
+    expect(valueOf((await renderMetrics()).body, "test_scraped_slow")).toBe(9);
+    expect(reads).toBe(1);
+  });
+
+  it("with a label, a slow reading shows the label values last seen as NaN, then the late reading", async () => {
+    const gauge = scrapedLabelledGauge({ name: "test_scraped_labelled_slow", help: "test", labelName: "namespace", maxAgeMs: 0, answerWithinMs: 50 });
+    let slow = false;
+    let answer: ((m: Map<string, number>) => void) | undefined;
+    gauge.addSource(() => (slow ? new Promise<Map<string, number>>((resolve) => (answer = resolve)) : Promise.resolve(new Map([["prod", 2]]))));
+    const line = async () => (await renderMetrics()).body.split("\n").find((l) => l.startsWith("test_scraped_labelled_slow{"));
+    expect(await line()).toBe('test_scraped_labelled_slow{namespace="prod"} 2');
+    slow = true;
+    expect(await line()).toMatch(/^test_scraped_labelled_slow\{namespace="prod"\} NaN$/i); // prom-client writes "Nan"
+    answer!(new Map([["prod", 5]]));
+    await new Promise((r) => setImmediate(r));
+    slow = false; // maxAgeMs 0: the next scrape reads again, quickly
+    expect(await line()).toBe('test_scraped_labelled_slow{namespace="prod"} 2');
+  });
 });

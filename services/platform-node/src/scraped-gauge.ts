@@ -10,6 +10,49 @@ export interface ScrapedGaugeOptions {
    * dashboard reloading /metrics) must not turn into a query storm.
    */
   maxAgeMs: number;
+  /**
+   * How long a scrape waits for a reading (default 2 s). A store that has
+   * slowed down must not make /metrics slow too: Prometheus would time the
+   * whole scrape out and lose every other figure with it. Past this the
+   * gauge shows NaN (unknown) for that scrape, and the reading, when it
+   * comes, serves the next ones.
+   */
+  answerWithinMs?: number;
+}
+
+const DEFAULT_ANSWER_WITHIN_MS = 2_000;
+const UNKNOWN = Symbol("unknown");
+
+/**
+ * One reading of a gauge's sources: shared by concurrent scrapes, served
+ * again for `maxAgeMs`, waited for at most `answerWithinMs` per scrape.
+ */
+class SharedReading<T> {
+  private cached: { value: T; at: number } | undefined;
+  private reading: Promise<T> | undefined;
+  constructor(
+    private readonly read: () => Promise<T>,
+    private readonly o: ScrapedGaugeOptions,
+  ) {}
+
+  /** Sources changed: the next scrape reads anew. */
+  forget(): void {
+    this.cached = undefined;
+  }
+
+  async current(): Promise<T | typeof UNKNOWN> {
+    if (this.cached && Date.now() - this.cached.at < this.o.maxAgeMs) return this.cached.value;
+    this.reading ??= this.read()
+      .then((value) => ((this.cached = { value, at: Date.now() }), value))
+      .finally(() => (this.reading = undefined));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<typeof UNKNOWN>((resolve) => (timer = setTimeout(() => resolve(UNKNOWN), this.o.answerWithinMs ?? DEFAULT_ANSWER_WITHIN_MS)));
+    try {
+      return await Promise.race([this.reading, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
 export interface ScrapedGauge {
@@ -21,7 +64,8 @@ const gauges = new Map<string, ScrapedGauge>();
 
 /**
  * A gauge whose value is read (from a store, say) when /metrics is scraped,
- * at most once per `maxAgeMs`; concurrent scrapes share one reading. Created
+ * at most once per `maxAgeMs`; concurrent scrapes share one reading, and
+ * none waits for it longer than `answerWithinMs`. Created
  * once per process and name, so tests may start several services in one
  * process; each adds its source, and the gauge shows their sum.
  */
@@ -29,28 +73,23 @@ export function scrapedGauge(o: ScrapedGaugeOptions): ScrapedGauge {
   const existing = gauges.get(o.name);
   if (existing) return existing;
   const sources = new Set<() => Promise<number>>();
-  let cached: { value: number; at: number } | undefined;
-  let reading: Promise<number> | undefined;
-  const read = async () => (await Promise.all([...sources].map((s) => s()))).reduce((a, b) => a + b, 0);
+  const reading = new SharedReading(async () => (await Promise.all([...sources].map((s) => s()))).reduce((a, b) => a + b, 0), o);
   new Gauge({
     name: o.name,
     help: o.help,
     registers: [metricsRegistry],
     async collect() {
-      if (!cached || Date.now() - cached.at >= o.maxAgeMs) {
-        reading ??= read().finally(() => (reading = undefined));
-        cached = { value: await reading, at: Date.now() };
-      }
-      this.set(cached.value);
+      const value = await reading.current();
+      this.set(value === UNKNOWN ? Number.NaN : value);
     },
   });
   const made: ScrapedGauge = {
     addSource(source) {
       sources.add(source);
-      cached = undefined; // a new source counts from the next scrape on
+      reading.forget(); // a new source counts from the next scrape on
       return () => {
         sources.delete(source);
-        cached = undefined;
+        reading.forget();
       };
     },
   };
@@ -74,36 +113,37 @@ export function scrapedLabelledGauge(o: ScrapedGaugeOptions & { labelName: strin
   const existing = labelledGauges.get(o.name);
   if (existing) return existing;
   const sources = new Set<() => Promise<ReadonlyMap<string, number>>>();
-  let cached: { value: Map<string, number>; at: number } | undefined;
-  let reading: Promise<Map<string, number>> | undefined;
-  const read = async () => {
+  const reading = new SharedReading(async () => {
     const sum = new Map<string, number>();
     for (const readings of await Promise.all([...sources].map((s) => s()))) {
       for (const [label, value] of readings) sum.set(label, (sum.get(label) ?? 0) + value);
     }
     return sum;
-  };
+  }, o);
+  /** The label values last shown: a scrape that cannot wait shows them unknown (NaN), not gone. */
+  let shown: readonly string[] = [];
   new Gauge({
     name: o.name,
     help: o.help,
     labelNames: [o.labelName],
     registers: [metricsRegistry],
     async collect() {
-      if (!cached || Date.now() - cached.at >= o.maxAgeMs) {
-        reading ??= read().finally(() => (reading = undefined));
-        cached = { value: await reading, at: Date.now() };
-      }
+      const value = await reading.current();
       this.reset();
-      for (const [label, value] of cached.value) this.labels(label).set(value);
+      if (value === UNKNOWN) for (const label of shown) this.labels(label).set(Number.NaN);
+      else {
+        for (const [label, v] of value) this.labels(label).set(v);
+        shown = [...value.keys()];
+      }
     },
   });
   const made: ScrapedLabelledGauge = {
     addSource(source) {
       sources.add(source);
-      cached = undefined;
+      reading.forget();
       return () => {
         sources.delete(source);
-        cached = undefined;
+        reading.forget();
       };
     },
   };
