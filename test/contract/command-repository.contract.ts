@@ -109,6 +109,41 @@ export function commandRepositoryContract(name: string, open: () => Promise<Comm
       expect(await store.commands.countPending()).toBe(0);
     });
 
+    it("inserts a new record once: a second insert under its id keeps the first and returns it", async () => {
+      const record = recordFor(agentUid(), 0);
+      expect(await store.commands.insertNew(record)).toBeUndefined();
+      const again = { ...record, requestedBy: "mallory@example.com", state: CommandState.APPLIED };
+      expect(await store.commands.insertNew(again)).toEqual(record);
+      expect(await store.commands.get(record.id)).toEqual(record);
+      expect(await store.commands.countPending()).toBe(1);
+      // Concurrent inserts of one id: exactly one of them wins, every caller sees that one.
+      const racing = recordFor(agentUid(), 1);
+      const versions = ["a@example.com", "b@example.com", "c@example.com"].map((requestedBy) => ({ ...racing, requestedBy }));
+      const answers = await Promise.all(versions.map((r) => store.commands.insertNew(r)));
+      expect(answers.filter((a) => a === undefined)).toHaveLength(1);
+      const kept = await store.commands.get(racing.id);
+      for (const a of answers) if (a) expect(a.requestedBy).toBe(kept!.requestedBy);
+    });
+
+    it("advances a record's state only from the states given, and returns the record as it stands", async () => {
+      const record = recordFor(agentUid(), 0);
+      await store.commands.insertNew(record);
+      const delivered = await store.commands.advanceState(record.id, { state: CommandState.DELIVERED, detail: "", stateChangedAtMs: BASE_MS + 1_000 }, [CommandState.PENDING]);
+      expect(delivered).toMatchObject({ state: CommandState.DELIVERED, stateChangedAt: timestampFromMs(BASE_MS + 1_000), requestedBy: record.requestedBy });
+      expect(await store.commands.countPending()).toBe(0);
+      const failed = await store.commands.advanceState(record.id, { state: CommandState.FAILED, detail: "unknown receiver", stateChangedAtMs: BASE_MS + 2_000 }, [CommandState.PENDING, CommandState.DELIVERED]);
+      expect(failed).toMatchObject({ state: CommandState.FAILED, detail: "unknown receiver" });
+      // Not from FAILED: unchanged, and returned as it is.
+      const late = await store.commands.advanceState(record.id, { state: CommandState.DELIVERED, detail: "late", stateChangedAtMs: BASE_MS + 3_000 }, [CommandState.PENDING]);
+      expect(late).toEqual(failed);
+      expect(await store.commands.get(record.id)).toEqual(failed);
+      expect(await store.commands.list({ instanceUid: record.instanceUid, limit: 10 })).toEqual([failed]);
+      expect(await store.commands.advanceState(commandId(99), { state: CommandState.APPLIED, detail: "", stateChangedAtMs: BASE_MS }, [CommandState.PENDING])).toBeUndefined();
+      // Saved whole again, a record is what was saved (no earlier change shows through).
+      await store.commands.save(record);
+      expect(await store.commands.get(record.id)).toEqual(record);
+    });
+
     it("answers ping", async () => {
       await expect(store.commands.ping()).resolves.toBeUndefined();
     });

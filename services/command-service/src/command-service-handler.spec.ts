@@ -97,6 +97,8 @@ describe("when the store fails", () => {
   const failing = (err: Error): CommandRepository => ({
     ...opened.repository,
     get: () => Promise.reject(err),
+    insertNew: () => Promise.reject(err),
+    advanceState: () => Promise.reject(err),
     list: () => Promise.reject(err),
   });
 

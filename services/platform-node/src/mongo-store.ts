@@ -198,7 +198,12 @@ export async function upsertWithRetry<T>(upsert: () => Promise<T>): Promise<T> {
   try {
     return await upsert();
   } catch (err) {
-    if ((err as { code?: unknown }).code === 11000) return upsert();
+    if (isDuplicateKey(err)) return upsert();
     throw err;
   }
+}
+
+/** Whether a write failed because a document with its unique key exists (E11000). */
+export function isDuplicateKey(err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === 11000;
 }

@@ -1,4 +1,5 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   CommandRecordSchema,
   CommandState,
@@ -27,18 +28,39 @@ export function createLmdbCommandRepository(store: EmbeddedStore): CommandReposi
   const decode = (bytes: Buffer | undefined) => (bytes ? fromBinary(CommandRecordSchema, bytes) : undefined);
   buildPendingIndexOnce(records, pending, indexVersions);
 
+  /** Writes a record and its index entries; inside a transaction. */
+  const put = (record: CommandRecord) => {
+    records.put(record.id, Buffer.from(toBinary(CommandRecordSchema, record)));
+    if (record.instanceUid) byAgent.put(`${record.instanceUid}/${record.id}`, record.id);
+    byNamespace.put(`${namespaceOf(record)}/${record.id}`, record.id);
+    if (record.state === CommandState.PENDING) pending.put(record.id, "");
+    else pending.remove(record.id);
+  };
+
   return {
     async save(record) {
-      await store.transaction(() => {
-        records.put(record.id, Buffer.from(toBinary(CommandRecordSchema, record)));
-        if (record.instanceUid) byAgent.put(`${record.instanceUid}/${record.id}`, record.id);
-        byNamespace.put(`${namespaceOf(record)}/${record.id}`, record.id);
-        if (record.state === CommandState.PENDING) pending.put(record.id, "");
-        else pending.remove(record.id);
-      });
+      await store.transaction(() => put(record));
     },
     async get(id) {
       return decode(records.get(id));
+    },
+    async insertNew(record) {
+      return store.transaction(() => {
+        const existing = decode(records.get(record.id));
+        if (!existing) put(record);
+        return existing;
+      });
+    },
+    async advanceState(id, change, from) {
+      return store.transaction(() => {
+        const record = decode(records.get(id));
+        if (!record || !from.includes(record.state)) return record;
+        record.state = change.state;
+        record.detail = change.detail;
+        record.stateChangedAt = timestampFromMs(change.stateChangedAtMs);
+        put(record);
+        return record;
+      });
     },
     async list({ instanceUid, namespace, limit, after }) {
       const out: CommandRecord[] = [];

@@ -1,10 +1,11 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   CommandRecordSchema,
   CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { bytesOfBinary, guardMongo, upsertWithRetry } from "@fleetplane/platform-node/mongo";
+import { bytesOfBinary, guardMongo, isDuplicateKey, upsertWithRetry } from "@fleetplane/platform-node/mongo";
 import { Binary, type Db, type Filter } from "mongodb";
 import type { CommandRepository } from "../domain/command-repository.js";
 
@@ -14,6 +15,10 @@ interface CommandDocument {
   instanceUid: string;
   state?: number; // CommandState; absent on documents written before it was copied out
   namespace?: string; // absent on documents written before namespaces existed (read as "default")
+  // Set by advanceState, which moves a record on without rewriting its blob;
+  // they (and `state`) override the blob's fields when read.
+  detail?: string;
+  stateChangedAtMs?: number;
   proto: Binary;
 }
 
@@ -40,14 +45,38 @@ export async function ensureCommandIndexes(db: Db): Promise<void> {
 /** Audit records in MongoDB, newest first like the embedded store. */
 export function createMongoCommandRepository(db: Db): CommandRepository {
   const commands = db.collection<CommandDocument>(COMMANDS);
-  const decode = (doc: CommandDocument): CommandRecord => fromBinary(CommandRecordSchema, bytesOfBinary(doc.proto));
+  const decode = (doc: CommandDocument): CommandRecord => {
+    const record = fromBinary(CommandRecordSchema, bytesOfBinary(doc.proto));
+    if (doc.state !== undefined) record.state = doc.state;
+    if (doc.detail !== undefined) record.detail = doc.detail;
+    if (doc.stateChangedAtMs !== undefined) record.stateChangedAt = timestampFromMs(doc.stateChangedAtMs);
+    return record;
+  };
+  const documentOf = (record: CommandRecord): Omit<CommandDocument, "_id"> => ({ instanceUid: record.instanceUid, state: record.state, namespace: record.namespace || "default", proto: new Binary(toBinary(CommandRecordSchema, record)) });
 
   return {
     async save(record) {
-      const doc = { instanceUid: record.instanceUid, state: record.state, namespace: record.namespace || "default", proto: new Binary(toBinary(CommandRecordSchema, record)) };
-      await guardMongo(() => upsertWithRetry(() => commands.replaceOne({ _id: record.id }, doc, { upsert: true })));
+      await guardMongo(() => upsertWithRetry(() => commands.replaceOne({ _id: record.id }, documentOf(record), { upsert: true })));
     },
     async get(id) {
+      const doc = await guardMongo(() => commands.findOne({ _id: id }));
+      return doc ? decode(doc) : undefined;
+    },
+    async insertNew(record) {
+      try {
+        await guardMongo(() => commands.insertOne({ _id: record.id, ...documentOf(record) }));
+        return undefined;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+      const doc = await guardMongo(() => commands.findOne({ _id: record.id }));
+      return doc ? decode(doc) : record;
+    },
+    async advanceState(id, change, from) {
+      // One findAndModify: the state check and the change in one step.
+      const moved = await guardMongo(() => commands.findOneAndUpdate({ _id: id, state: { $in: [...from] } }, { $set: { state: change.state, detail: change.detail, stateChangedAtMs: change.stateChangedAtMs } }, { returnDocument: "after" }));
+      if (moved) return decode(moved);
+      // Not moved: no such record, or its state is not before this one (a late or repeated update).
       const doc = await guardMongo(() => commands.findOne({ _id: id }));
       return doc ? decode(doc) : undefined;
     },

@@ -36,6 +36,8 @@ const RANK: Record<CommandState, number> = {
   [CommandState.FAILED]: 3,
 };
 
+const STATES = Object.keys(RANK).map(Number) as CommandState[];
+
 /** The CommandUsecase of the design: keeps every command sent to agents for audit. */
 export class CommandAudit {
   constructor(
@@ -47,26 +49,21 @@ export class CommandAudit {
     if (!input.id) throw new InvalidCommandError("a command record needs an id");
     if (!input.instanceUid && !input.resource) throw new InvalidCommandError(`command ${input.id} names no agent and no resource`);
     if (!input.kind) throw new InvalidCommandError(`command ${input.id} has no kind`);
-    const existing = await this.repository.get(input.id);
-    if (existing) return existing; // recording is idempotent: callers retry
     const record = create(CommandRecordSchema, {
       ...input,
       createdAt: input.createdAt ?? timestampFromMs(this.now()),
       state: input.state === CommandState.UNSPECIFIED ? CommandState.PENDING : input.state,
     });
     record.stateChangedAt = record.createdAt;
-    await this.repository.save(record);
-    return record;
+    // Recording is idempotent (callers retry): an id already recorded keeps its record.
+    return (await this.repository.insertNew(record)) ?? record;
   }
 
   async updateState(id: string, state: CommandState, detail: string): Promise<CommandRecord> {
-    const record = await this.repository.get(id);
+    // Only forward: the check and the write are one step in the store.
+    const from = STATES.filter((s) => RANK[s] < RANK[state]);
+    const record = await this.repository.advanceState(id, { state, detail, stateChangedAtMs: this.now() }, from);
     if (!record) throw new CommandNotFoundError(id);
-    if (RANK[state] <= RANK[record.state]) return record;
-    record.state = state;
-    record.detail = detail;
-    record.stateChangedAt = timestampFromMs(this.now());
-    await this.repository.save(record);
     return record;
   }
 

@@ -1,10 +1,29 @@
-import type { CommandRecord } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+import type { CommandRecord, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
+
+/** A record's move to a later state (CommandAudit decides which moves are forward). */
+export interface StateChange {
+  state: CommandState;
+  detail: string;
+  stateChangedAtMs: number;
+}
 
 /** Where the audit trail is kept (the secondary port of command-service). */
 export interface CommandRepository {
   /** Saves a record (insert or replace) durably. */
   save(record: CommandRecord): Promise<void>;
   get(id: string): Promise<CommandRecord | undefined>;
+  /**
+   * Inserts a record under a new id. Returns undefined when it was inserted,
+   * or the record already there under that id (kept as it is): one write in
+   * the common case, no read first.
+   */
+  insertNew(record: CommandRecord): Promise<CommandRecord | undefined>;
+  /**
+   * Applies `change` if the record's state is one of `from`, atomically with
+   * that check, and returns the record as it then stands (changed or not);
+   * undefined if there is no such record. One write in the common case.
+   */
+  advanceState(id: string, change: StateChange, from: readonly CommandState[]): Promise<CommandRecord | undefined>;
   /**
    * Newest first; `after` is the id of the last record of the previous page.
    * `namespace`: only that namespace's records (records without one are in
