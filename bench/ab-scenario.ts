@@ -11,7 +11,7 @@ import { connectStorm, steadyState } from "./scenarios.js";
  * whatever else runs on the machine, so the figure compared is the server's
  * CPU per operation: per new agent in the storm, per report in steady state.
  */
-export async function runAb(o: { base: string; rounds: number; stormAgents: number; steadyAgents: number; steadySeconds: number; report: (scenario: string, title: string, rows: Row[]) => void }) {
+export async function runAb(o: { base: string; rounds: number; stormAgents: number; steadyAgents: number; steadySeconds: number; paired?: boolean; report: (scenario: string, title: string, rows: Row[]) => void }) {
   const targets: Array<{ label: string; start: () => Promise<ServerUnderTest> }> = [
     { label: "A (base)", start: () => startStandaloneServer({ checkout: o.base, name: "fleetplane A (base)" }) },
     { label: "B (this build)", start: () => startStandaloneServer({ name: "fleetplane B (this build)" }) },
@@ -21,9 +21,15 @@ export async function runAb(o: { base: string; rounds: number; stormAgents: numb
   for (let round_ = 1; round_ <= o.rounds; round_++) {
     // Alternate the order, so neither build always runs right after the other.
     const order = round_ % 2 === 1 ? targets : [targets[1]!, targets[0]!, targets[2]!];
+    // --ab-paired: A and B run each scenario at the same time (own
+    // simulators), so both meet the same load from the rest of the machine;
+    // the Go peer runs alone after them.
+    const together = o.paired ? await runTogether(order.slice(0, 2), o) : new Map<string, { storm: Row; steady: Row }>();
     for (const t of order) {
-      const storm = await fresh(t.start, (s) => connectStorm(s, o.stormAgents));
-      const steady = await fresh(t.start, (s) => steadyState(s, o.steadyAgents, o.steadySeconds));
+      const done = together.get(t.label);
+      const storm = done?.storm ?? (await fresh(t.start, (s) => connectStorm(s, o.stormAgents)));
+      // --steady-seconds 0: the storm alone (a change that touches only new agents).
+      const steady = done?.steady ?? (o.steadySeconds > 0 ? await fresh(t.start, (s) => steadyState(s, o.steadyAgents, o.steadySeconds)) : NO_STEADY);
       const stormCpuS = Number(storm["server cpu s"]);
       const cores = Number(steady["server cores busy"]);
       const perSecond = Number(steady["reports/s"]);
@@ -55,6 +61,24 @@ export async function runAb(o: { base: string; rounds: number; stormAgents: numb
     "reports per core-s / Go peer's": round(mean("Go peer", "µs cpu per report") / mean(label, "µs cpu per report"), 2),
   }));
   o.report("ab-summary", "A/B means (CPU per operation; × Go peer: lower is better; per core-s / Go: higher is better)", summary);
+}
+
+const NO_STEADY: Row = { "server cores busy": NaN, "reports/s": NaN, errors: "—" };
+
+/** Each scenario on both targets at once, a fresh server each. */
+async function runTogether(targets: Array<{ label: string; start: () => Promise<ServerUnderTest> }>, o: { stormAgents: number; steadyAgents: number; steadySeconds: number }): Promise<Map<string, { storm: Row; steady: Row }>> {
+  const storms = await bothFresh(targets, (s) => connectStorm(s, o.stormAgents));
+  const steadies = o.steadySeconds > 0 ? await bothFresh(targets, (s) => steadyState(s, o.steadyAgents, o.steadySeconds)) : targets.map(() => NO_STEADY);
+  return new Map(targets.map((t, i) => [t.label, { storm: storms[i]!, steady: steadies[i]! }]));
+}
+
+async function bothFresh(targets: Array<{ start: () => Promise<ServerUnderTest> }>, body: (s: ServerUnderTest) => Promise<Row>): Promise<Row[]> {
+  const servers = await Promise.all(targets.map((t) => t.start()));
+  try {
+    return await Promise.all(servers.map(body));
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
 }
 
 async function fresh<T>(start: () => Promise<ServerUnderTest>, body: (s: ServerUnderTest) => Promise<T>): Promise<T> {

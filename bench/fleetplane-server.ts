@@ -9,6 +9,8 @@ import { startDistributed } from "../test/support/distributed.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const mainOf = (checkout: string) => join(checkout, "services", "fleetplane", "src", "main.ts");
+/** Whether the build at `checkout` has --max-connecting-agents. */
+const knowsMaxConnecting = (checkout: string) => readFileSync(join(checkout, "services", "fleetplane", "src", "command-options.ts"), "utf8").includes("max-connecting-agents");
 
 /** A server under test: where agents and admins go, and which processes to measure. */
 export interface ServerUnderTest {
@@ -43,8 +45,10 @@ export async function startStandaloneServer(o: { workers?: number; args?: string
   // New-agent admission off: the bench's agents all come from this one
   // address, and a connect storm measures throughput, not the rate limit
   // nor --max-connecting-agents (idle100k sets that one again; a build from
-  // before it, as `ab`'s base may be, has no limit and no flag).
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", mainOf(o.checkout ?? ROOT), "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0", ...(o.checkout ? [] : ["--max-connecting-agents", "0"]), ...(o.workers ? ["--workers", String(o.workers)] : []), ...(o.args ?? [])], {
+  // before it, as `ab`'s base may be, has no limit and no flag: asked
+  // whether its command options name it, since a base that has the flag
+  // and is not given 0 refuses most of a storm and retries it).
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", mainOf(o.checkout ?? ROOT), "standalone", "--opamp-port", "0", "--api-port", "0", "--data-dir", dataDir, "--log-level", "warn", "--new-agents-per-second-per-source", "0", "--new-agents-per-second", "0", ...(knowsMaxConnecting(o.checkout ?? ROOT) ? ["--max-connecting-agents", "0"] : []), ...(o.workers ? ["--workers", String(o.workers)] : []), ...(o.args ?? [])], {
     stdio: ["ignore", "inherit", "pipe"],
   });
   // The start-up banner on stderr names both addresses and, on this first

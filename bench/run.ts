@@ -23,6 +23,7 @@ Scenarios (default: storm idle steady fanout):
   ab       storm and steady alternated over --ab-rounds rounds between the build at --ab-base
            (a checkout, e.g. a git worktree of the branch point), this build and the Go peer:
            server CPU per new agent and per report, each build against the Go peer
+           (--steady-seconds 0: the storm only)
   workers  the scaling curve of --workers: storm and steady with the gateway in the process (0), on 1
            and on 2 worker processes (--workers-levels)
   idle100k 100,000 idle WebSocket agents (--idle100k-agents) on standalone with --idle100k-workers
@@ -64,6 +65,8 @@ Options:
   --groups-count N        (default 1000)
   --ab-base DIR           the other checkout for ab (required for ab)
   --ab-rounds N           (default 3)
+  --ab-paired             ab: run A and B at the same time in each round (each with its own simulator),
+                          so both meet the same load from other work on the machine; the Go peer alone
   --groups-storm-agents N (default 3000)
   --groups-agents N       (default 10000; this machine allows 20000 open files per process)
   --rollout-agents N      (default 1000)
@@ -97,6 +100,7 @@ const { values, positionals } = parseArgs({
     "groups-count": { type: "string", default: "1000" },
     "ab-base": { type: "string", default: "" },
     "ab-rounds": { type: "string", default: "3" },
+    "ab-paired": { type: "boolean", default: false },
     "groups-storm-agents": { type: "string", default: "3000" },
     "groups-agents": { type: "string", default: "10000" },
     "rollout-agents": { type: "string", default: "1000" },
@@ -197,6 +201,7 @@ for (const scenario of scenarios) {
       await runAb({
         base: values["ab-base"],
         rounds: Number(values["ab-rounds"]),
+        paired: values["ab-paired"],
         stormAgents: Number(values["storm-agents"]),
         steadyAgents: Number(values["steady-agents"]),
         steadySeconds: Number(values["steady-seconds"]),

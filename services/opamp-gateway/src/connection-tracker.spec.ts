@@ -78,4 +78,43 @@ describe("ConnectionTracker", () => {
     await connections.delete("c6");
     expect(writes).toEqual([{ id: "c6", instanceUid: [] }, { deleted: "c6" }]);
   });
+
+  it("writes a connection once when its first message's report carries the save, in the connection's write order", async () => {
+    const { writes, connections } = tracker();
+    const record = connections.open(socket("c7"));
+    connections.saveSoon(record, 20, () => {});
+    record.instanceUid = new Uint8Array(16).fill(7);
+    const carried = await connections.saveWith(record, async () => {
+      writes.push({ id: "c7 (carried by the report)", instanceUid: [...record.instanceUid] });
+      return { connectionSaved: true };
+    });
+    expect(carried.connectionSaved).toBe(true);
+    await new Promise((r) => setTimeout(r, 60)); // longer than the delay: the anonymous save would show
+    await connections.delete("c7");
+    expect(writes).toEqual([{ id: "c7 (carried by the report)", instanceUid: Array(16).fill(7) }, { deleted: "c7" }]);
+  });
+
+  it("saves the connection itself when the call that was to carry the save did not (an agent-service from before it could)", async () => {
+    const { writes, connections } = tracker();
+    const record = connections.open(socket("c8"));
+    record.instanceUid = new Uint8Array(16).fill(8);
+    await connections.saveWith(record, async () => ({ connectionSaved: false }));
+    expect(writes).toEqual([{ id: "c8", instanceUid: Array(16).fill(8) }]);
+  });
+
+  it("runs a carried save after a write of the same connection still in flight", async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    const slow = new Promise<void>((r) => (release = r));
+    const remote = { saveConnection: async () => void (await slow, order.push("anonymous save")), deleteConnection: async () => {} };
+    const ordered = new ConnectionTracker("gw", remote as never);
+    const record = ordered.open(socket("c9"));
+    const anonymous = ordered.save(record);
+    const carried = ordered.saveWith(record, async () => (order.push("report"), { connectionSaved: true }));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(order).toEqual([]);
+    release();
+    await Promise.all([anonymous, carried]);
+    expect(order).toEqual(["anonymous save", "report"]);
+  });
 });

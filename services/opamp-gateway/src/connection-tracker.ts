@@ -14,7 +14,7 @@ import type { AgentConnection } from "./agent-connection.js";
 export class ConnectionTracker {
   private readonly connections = new Map<string, Connection>();
   /** The last store write per connection: writes of one connection run in order. */
-  private readonly writes = new Map<string, Promise<void>>();
+  private readonly writes = new Map<string, Promise<unknown>>();
   /** Saves put off by saveSoon, by connection id. */
   private readonly putOff = new Map<string, NodeJS.Timeout>();
   /** Connections written to the store at least once (or being written): only those need a delete there. */
@@ -76,6 +76,23 @@ export class ConnectionTracker {
   }
 
   /**
+   * SaveConnection carried by another call to agent-service (`call`: the
+   * report of the message that names the connection, which saves it first),
+   * in the connection's write order like save(): one call per new agent
+   * instead of two. `call` resolves to whether it saved; when it did not
+   * (an agent-service from before it could), the save is made here.
+   */
+  saveWith<T extends { connectionSaved: boolean }>(record: Connection, call: () => Promise<T>): Promise<T> {
+    this.cancelPutOff(record.id);
+    this.stored.add(record.id);
+    return this.inOrder(record.id, async () => {
+      const result = await call();
+      if (!result.connectionSaved) await this.remote.saveConnection({ connection: record });
+      return result;
+    });
+  }
+
+  /**
    * The put-off anonymous save of `id` is not to be written (its session
    * was refused; see OpampService.onAdmissionRefused). A later save writes it.
    */
@@ -109,7 +126,7 @@ export class ConnectionTracker {
    * settled: otherwise a slow first save (no instance UID yet) could land
    * after the second, or a save after the delete and bring it back.
    */
-  private inOrder(id: string, write: () => Promise<void>): Promise<void> {
+  private inOrder<T>(id: string, write: () => Promise<T>): Promise<T> {
     const next = (this.writes.get(id) ?? Promise.resolve()).catch(() => {}).then(write);
     this.writes.set(id, next);
     const forget = () => {

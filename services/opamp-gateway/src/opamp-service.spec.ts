@@ -154,3 +154,37 @@ describe("a WebSocket that closes while its last message is still being handled"
     expect(calls).toEqual(["report gw/ws/last", "report gw/ws/last", "disconnect gw/ws/last"]);
   });
 });
+
+describe("a new agent's first message", () => {
+  /** An OpampService whose agent-service records its calls; `echoesSave`: it knows save_connection (else it ignores it, as one from before the field). */
+  function service(echoesSave: boolean) {
+    const calls: string[] = [];
+    const agents = {
+      reportMessages: async (req: { reports: Array<{ connection: { id: string }; message: { sequenceNum: bigint }; saveConnection?: boolean }> }) => {
+        for (const r of req.reports) calls.push(`report ${r.message.sequenceNum}${r.saveConnection ? " saving its connection" : ""}`);
+        return { results: req.reports.map((r) => ({ reply: { instanceUid: new Uint8Array(16) }, heartbeatIntervalSeconds: 0n, connectionSaved: echoesSave && Boolean(r.saveConnection) })) };
+      },
+      saveConnection: async (req: { connection: { instanceUid: Uint8Array } }) => void calls.push(`save connection of ${req.connection.instanceUid[0]}`),
+      deleteConnection: async () => ({}),
+    } as unknown as Client<typeof AgentGatewayService>;
+    return { svc: serviceOver(agents, { logger: capturingLogger().logger }), calls };
+  }
+
+  it("is one call to agent-service, its report carrying the connection's save; later messages carry none", async () => {
+    const { svc, calls } = service(true);
+    const ws: AgentConnection = { ...conn(0), id: "gw/ws/first", type: ConnectionType.WEBSOCKET };
+    svc.onConnected(ws);
+    const uid = new Uint8Array(16).fill(3);
+    await svc.onMessage(ws, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n }));
+    await svc.onMessage(ws, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 1n }));
+    expect(calls).toEqual(["report 0 saving its connection", "report 1"]);
+  });
+
+  it("still has its connection saved by an agent-service that does not save it with the report", async () => {
+    const { svc, calls } = service(false);
+    const ws: AgentConnection = { ...conn(1), id: "gw/ws/older", type: ConnectionType.WEBSOCKET };
+    svc.onConnected(ws);
+    await svc.onMessage(ws, create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(4), sequenceNum: 0n }));
+    expect(calls).toEqual(["report 0 saving its connection", "save connection of 4"]);
+  });
+});

@@ -119,6 +119,7 @@ export class OpampService implements OpampCallbacks {
     }
     const record = this.deps.connections.get(conn.id) ?? this.deps.connections.open(conn);
     try {
+      let named = false;
       // Update connection.InstanceUID (and the registry) only when it changed:
       // the first message, or after the server assigned a new instance UID.
       // (A byte comparison: two hex conversions per message showed in profiles.)
@@ -134,11 +135,13 @@ export class OpampService implements OpampCallbacks {
         record.instanceUid = message.instanceUid;
         conn.agent = uid;
         if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
-        await this.deps.connections.save(record);
+        named = true;
         await this.closePreviousFirst(conn);
       }
       await this.deps.leaseCurrent?.();
-      const { reply, heartbeatIntervalSeconds } = await this.reports.report(record, message);
+      // SaveConnection of the named connection rides on the report (saved
+      // before it, as in the design): one call per new agent, not two.
+      const { reply, heartbeatIntervalSeconds } = named ? await this.deps.connections.saveWith(record, () => this.reports.report(record, message, true)) : await this.reports.report(record, message);
       conn.liveness.runsAt(heartbeatIntervalSeconds);
       this.deps.capabilities.relayed(reply);
       return reply;

@@ -9,6 +9,7 @@ interface Pending {
   link: Link | undefined;
   connection: Connection;
   message: AgentToServer;
+  saveConnection: boolean;
   resolve: (result: ReportResult) => void;
   reject: (err: unknown) => void;
 }
@@ -18,6 +19,8 @@ export interface ReportResult {
   reply: ServerToAgent;
   /** The heartbeat interval the agent runs at (0: unknown). */
   heartbeatIntervalSeconds: bigint;
+  /** agent-service saved the connection the report carried (`saveConnection`). */
+  connectionSaved: boolean;
 }
 
 /** Reports per ReportMessages call at most (agent-service accepts up to 1000). */
@@ -36,9 +39,10 @@ export class ReportBatcher {
 
   constructor(private readonly agents: Client<typeof AgentGatewayService>) {}
 
-  report(connection: Connection, message: AgentToServer): Promise<ReportResult> {
+  /** `saveConnection`: agent-service saves the connection before the report (the message that names it). */
+  report(connection: Connection, message: AgentToServer, saveConnection = false): Promise<ReportResult> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ link: currentLink(), connection, message, resolve, reject });
+      this.queue.push({ link: currentLink(), connection, message, saveConnection, resolve, reject });
       if (this.queue.length >= MAX_BATCH) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -55,12 +59,12 @@ export class ReportBatcher {
     // The batch is its own trace, linked to the message spans it carries.
     const links = () => batch.flatMap((p) => (p.link ? [p.link] : []));
     inSpan("opamp.report_batch", { root: true, links, kind: SpanKind.CLIENT, attributes: () => ({ "fleetplane.batch_size": String(batch.length) }) }, () =>
-      this.agents.reportMessages({ reports: batch.map((p) => ({ connection: p.connection, message: p.message })) }),
+      this.agents.reportMessages({ reports: batch.map((p) => ({ connection: p.connection, message: p.message, saveConnection: p.saveConnection })) }),
     ).then(
       ({ results }) => {
         batch.forEach((p, i) => {
           const r = results[i];
-          if (r?.reply) p.resolve({ reply: r.reply, heartbeatIntervalSeconds: r.heartbeatIntervalSeconds });
+          if (r?.reply) p.resolve({ reply: r.reply, heartbeatIntervalSeconds: r.heartbeatIntervalSeconds, connectionSaved: r.connectionSaved });
           else p.reject(new ConnectError(r?.errorMessage || "agent-service returned no reply", (r?.errorCode as Code) || Code.Internal));
         });
       },

@@ -1,5 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
+import type { ReportMessageRequest } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { Logger } from "@fleetplane/platform";
 import { canonicalUid } from "./canonical-uid.js";
 import { asConnectError, guarded } from "./connect-errors.js";
@@ -28,23 +29,37 @@ export interface AgentGatewayParts {
  */
 export function createAgentGatewayServiceImpl({ reports, connections, leases, credentials }: AgentGatewayParts, logger: Logger): ServiceImpl<typeof AgentGatewayService> {
   const guard = guarded(logger);
+  /**
+   * The SaveConnection a report carries (the message that names its
+   * connection), before the report as in the design: one call per new agent
+   * instead of two (docs/performance.md §14). Call it when r.saveConnection.
+   */
+  const saveCarried = async (r: ReportMessageRequest): Promise<true> => {
+    if (!r.connection?.id) throw new InvalidRequestError("a report that saves its connection needs a connection with an id");
+    await connections.save(r.connection);
+    return true;
+  };
   return {
     reportMessage: (req) =>
       guard("ReportMessage", async () => {
         if (!req.connection || !req.message) throw new InvalidRequestError("ReportMessage needs a connection and a message");
-        return reports.reportMessage(req.connection, req.message);
+        const connectionSaved = req.saveConnection && (await saveCarried(req));
+        return { ...(await reports.reportMessage(req.connection, req.message)), connectionSaved };
       }, req.message?.instanceUid),
     reportMessages: (req) =>
       guard("ReportMessages", async () => {
         if (req.reports.length > MAX_REPORTS_PER_BATCH) throw new InvalidRequestError(`at most ${MAX_REPORTS_PER_BATCH} reports per ReportMessages call, got ${req.reports.length}`);
         const results = await Promise.all(
           req.reports.map(async (r) => {
+            let connectionSaved = false;
             try {
               if (!r.connection || !r.message) throw new InvalidRequestError("each report needs a connection and a message");
-              return await reports.reportMessage(r.connection, r.message);
+              // (A heartbeat carries none: no promise to wait for.)
+              if (r.saveConnection) connectionSaved = await saveCarried(r);
+              return { ...(await reports.reportMessage(r.connection, r.message)), connectionSaved };
             } catch (err) {
               const ce = asConnectError(err, logger, "ReportMessages", r.message?.instanceUid);
-              return { errorCode: ce.code, errorMessage: ce.rawMessage };
+              return { errorCode: ce.code, errorMessage: ce.rawMessage, connectionSaved };
             }
           }),
         );
