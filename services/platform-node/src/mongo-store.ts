@@ -205,5 +205,5 @@ export async function upsertWithRetry<T>(upsert: () => Promise<T>): Promise<T> {
 
 /** Whether a write failed because a document with its unique key exists (E11000). */
 export function isDuplicateKey(err: unknown): boolean {
-  return (err as { code?: unknown } | undefined)?.code === 11000;
+  return err instanceof MongoServerError && err.code === 11000;
 }

@@ -1,5 +1,5 @@
-import { bytesOfBinary, guardMongo } from "@fleetplane/platform-node/mongo";
-import { Binary, MongoServerError, type Db } from "mongodb";
+import { bytesOfBinary, guardMongo, isDuplicateKey } from "@fleetplane/platform-node/mongo";
+import { Binary, type Db } from "mongodb";
 import { ApiKeyNameTakenError, type AccessEventRecord, type AccessRepository, type ApiKeyRecord } from "../access-repository.js";
 import type { RoleBinding } from "../role-bindings.js";
 
@@ -26,7 +26,6 @@ type AccessEventDocument = Omit<AccessEventRecord, "id"> & { _id: string };
 const API_KEYS = "api_keys";
 const ROLE_BINDINGS = "role_bindings";
 const ACCESS_EVENTS = "access_events";
-const DUPLICATE_KEY = 11000;
 
 /** The unique name index decides between concurrent creations (FerretDB enforces it; no transactions needed). */
 export async function ensureAccessIndexes(db: Db): Promise<void> {
@@ -47,7 +46,7 @@ export function createMongoAccessRepository(db: Db): AccessRepository {
       try {
         await guardMongo(() => keys.insertOne({ _id: id, ...rest, secretSha256: new Binary(secretSha256) }));
       } catch (err) {
-        if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) throw new ApiKeyNameTakenError(rest.name);
+        if (isDuplicateKey(err)) throw new ApiKeyNameTakenError(rest.name);
         throw err;
       }
     },

@@ -1,8 +1,8 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { instanceUidToHex } from "@fleetplane/platform";
-import { bytesOfBinary, guardMongo, upsertWithRetry } from "@fleetplane/platform-node/mongo";
-import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
+import { bytesOfBinary, guardMongo, isDuplicateKey, upsertWithRetry } from "@fleetplane/platform-node/mongo";
+import { Binary, type Db, type Filter } from "mongodb";
 import {
   RevisionConflictError,
   type AgentQuery,
@@ -67,7 +67,6 @@ interface GatewayLeaseDocument {
 const AGENTS = "agents";
 const CONNECTIONS = "connections";
 const GATEWAY_LEASES = "gateway_leases";
-const DUPLICATE_KEY = 11000;
 
 // Revisions are int64 in the database; bigint on both sides avoids precision surprises.
 const collectionOptions = { useBigInt64: true };
@@ -129,7 +128,7 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
           try {
             await agents.insertOne({ _id: uid, ...fields });
           } catch (err) {
-            if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) throw new RevisionConflictError(uid, expected);
+            if (isDuplicateKey(err)) throw new RevisionConflictError(uid, expected);
             throw err;
           }
           return;

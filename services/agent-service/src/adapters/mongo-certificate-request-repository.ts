@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { CertificateRequestSchema, CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
-import { bytesOfBinary, guardMongo, upsertWithRetry } from "@fleetplane/platform-node/mongo";
-import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
+import { bytesOfBinary, guardMongo, isDuplicateKey, upsertWithRetry } from "@fleetplane/platform-node/mongo";
+import { Binary, type Db, type Filter } from "mongodb";
 import type { CertificateRequestRepository } from "../certificates/certificate-request-repository.js";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 
@@ -31,7 +31,6 @@ interface DecisionDocument {
 
 const CERTIFICATE_REQUESTS = "certificate_requests";
 const CERTIFICATE_REQUEST_DECISIONS = "certificate_request_decisions";
-const DUPLICATE_KEY = 11000;
 
 /**
  * Creates the indexes listings rely on (one per call: FerretDB 1.x, see
@@ -78,7 +77,7 @@ export function createMongoCertificateRequestRepository(db: Db): CertificateRequ
           // The unique _id of the claim decides between concurrent deciders.
           await decisions.insertOne({ _id: decided.id, ...fields });
         } catch (err) {
-          if (!(err instanceof MongoServerError && err.code === DUPLICATE_KEY)) throw err;
+          if (!(isDuplicateKey(err))) throw err;
           await settle(decided.id); // the winner may not have written its decision yet
           return false;
         }

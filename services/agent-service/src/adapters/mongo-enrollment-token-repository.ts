@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { EnrollmentTokenSchema, type EnrollmentToken } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
-import { bytesOfBinary, guardMongo } from "@fleetplane/platform-node/mongo";
-import { Binary, MongoServerError, type Db } from "mongodb";
+import { bytesOfBinary, guardMongo, isDuplicateKey } from "@fleetplane/platform-node/mongo";
+import { Binary, type Db } from "mongodb";
 import type { EnrollmentTokenRepository } from "../enrollment/enrollment-token-repository.js";
 
 interface TokenDocument {
@@ -18,7 +18,6 @@ interface UseDocument {
 
 const TOKENS = "enrollment_tokens";
 const USES = "enrollment_uses";
-const DUPLICATE_KEY = 11000;
 
 export async function ensureEnrollmentIndexes(db: Db): Promise<void> {
   await guardMongo(async () => {
@@ -78,7 +77,7 @@ export function createMongoEnrollmentTokenRepository(db: Db): EnrollmentTokenRep
         try {
           await uses.insertOne({ _id: key, token: id });
         } catch (err) {
-          if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) return true;
+          if (isDuplicateKey(err)) return true;
           throw err;
         }
         if (maxUses > 0 && (await uses.countDocuments({ token: id })) > maxUses) {

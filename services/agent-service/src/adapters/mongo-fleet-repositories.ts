@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ConfigurationSchema, ConfigurationVersionSchema, GroupSchema, NamespaceSchema } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
-import { bytesOfBinary, guardMongo, upsertWithRetry } from "@fleetplane/platform-node/mongo";
-import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
+import { bytesOfBinary, guardMongo, isDuplicateKey, upsertWithRetry } from "@fleetplane/platform-node/mongo";
+import { Binary, type Db, type Filter } from "mongodb";
 import { ConfigurationVersionConflictError, type ConfigurationRepository } from "../fleet/configuration-repository.js";
 import type { GroupRepository } from "../fleet/group-repository.js";
 import type { NamespaceRepository } from "../fleet/namespace-repository.js";
@@ -48,10 +48,8 @@ const CONFIGURATIONS = "configurations";
 const CONFIGURATION_VERSIONS = "configuration_versions";
 const GROUPS = "groups";
 const GROUP_REVISIONS = "group_revisions";
-const DUPLICATE_KEY = 11000;
 
 const idOf = (namespace: string, name: string) => `${namespace}/${name}`;
-const isDuplicate = (err: unknown) => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
 
 /** Creates the indexes the queries below rely on (one per call: FerretDB 1.x, see ensureAgentIndexes). */
 export async function ensureFleetIndexes(db: Db): Promise<void> {
@@ -72,7 +70,7 @@ export function createMongoNamespaceRepository(db: Db): NamespaceRepository {
           await namespaces.insertOne({ _id: ns.name, proto: new Binary(toBinary(NamespaceSchema, ns)) });
           return true;
         } catch (err) {
-          if (isDuplicate(err)) return false;
+          if (isDuplicateKey(err)) return false;
           throw err;
         }
       });
@@ -136,7 +134,7 @@ export function createMongoConfigurationRepository(db: Db): ConfigurationReposit
           return true;
         } catch (err) {
           await versions.deleteOne({ _id: version._id });
-          if (isDuplicate(err)) return false;
+          if (isDuplicateKey(err)) return false;
           throw err;
         }
       });
@@ -150,7 +148,7 @@ export function createMongoConfigurationRepository(db: Db): ConfigurationReposit
         try {
           await versions.insertOne(doc);
         } catch (err) {
-          if (isDuplicate(err)) throw new ConfigurationVersionConflictError(configuration.namespace, configuration.name, version.version);
+          if (isDuplicateKey(err)) throw new ConfigurationVersionConflictError(configuration.namespace, configuration.name, version.version);
           throw err;
         }
         // The configuration moves to the new version only if nobody moved it meanwhile.
@@ -222,7 +220,7 @@ export function createMongoGroupRepository(db: Db): GroupRepository {
         try {
           await groups.insertOne(docOf(group, toBinary(GroupSchema, group)));
         } catch (err) {
-          if (isDuplicate(err)) return false;
+          if (isDuplicateKey(err)) return false;
           throw err;
         }
         await bump(group.namespace);

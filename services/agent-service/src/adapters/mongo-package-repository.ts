@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { PackageSchema, type Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
-import { bytesOfBinary, guardMongo } from "@fleetplane/platform-node/mongo";
-import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
+import { bytesOfBinary, guardMongo, isDuplicateKey } from "@fleetplane/platform-node/mongo";
+import { Binary, type Db, type Filter } from "mongodb";
 import type { PackageKey, PackageRepository } from "../packages/package-repository.js";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 
@@ -21,7 +21,6 @@ interface PackageDocument {
 }
 
 const PACKAGES = "packages";
-const DUPLICATE_KEY = 11000;
 
 const idOf = (namespace: string, key: PackageKey) => JSON.stringify([namespace, key.name, key.version]);
 
@@ -42,7 +41,7 @@ export async function ensurePackageIndexes(db: Db): Promise<void> {
       try {
         await packages.insertOne(documentOf(pkg));
       } catch (err) {
-        if (!(err instanceof MongoServerError && err.code === DUPLICATE_KEY)) throw err;
+        if (!(isDuplicateKey(err))) throw err;
       }
       await packages.deleteOne({ _id: old._id });
     }
@@ -67,7 +66,7 @@ export function createMongoPackageRepository(db: Db): PackageRepository {
           await packages.insertOne(doc);
           return { stored: pkg, created: true };
         } catch (err) {
-          if (!(err instanceof MongoServerError && err.code === DUPLICATE_KEY)) throw err;
+          if (!(isDuplicateKey(err))) throw err;
         }
         const existing = await packages.findOne({ _id: doc._id });
         // Deleted between our insert and this read: report the conflict as a retryable miss.

@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { RolloutSchema, type Rollout } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
-import { bytesOfBinary, guardMongo } from "@fleetplane/platform-node/mongo";
-import { Binary, MongoServerError, type Db, type Filter } from "mongodb";
+import { bytesOfBinary, guardMongo, isDuplicateKey } from "@fleetplane/platform-node/mongo";
+import { Binary, type Db, type Filter } from "mongodb";
 import type { RolloutLeaseRepository, RolloutRepository } from "../rollouts/rollout-repository.js";
 
 /**
@@ -43,8 +43,6 @@ const STATES = "rollout_states";
 const ROLLOUTS = "rollouts";
 const SLOTS = "rollout_slots";
 const LEASES = "rollout_leases";
-const DUPLICATE_KEY = 11000;
-const isDuplicate = (err: unknown) => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
 const padded = (n: number | bigint) => String(n).padStart(12, "0");
 
 /** Inserts a document; false when its _id is taken. */
@@ -53,7 +51,7 @@ async function insertOnce<T extends { _id: string }>(collection: { insertOne(doc
     await collection.insertOne(doc as never);
     return true;
   } catch (err) {
-    if (isDuplicate(err)) return false;
+    if (isDuplicateKey(err)) return false;
     throw err;
   }
 }
