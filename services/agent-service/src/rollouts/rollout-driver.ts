@@ -98,6 +98,15 @@ export class RolloutDriver {
   private readonly repinnedAt = new Map<string, number>();
   /** What the last look at each rollout's stage counted ("stage/applied/pending/failed"), and how many looks in a row saw the same. */
   private readonly lastLook = new Map<string, { counts: string; quiet: number }>();
+  /**
+   * The agents of each rollout's applying stage that its last look saw
+   * applied and connected, as read then, under the stage's "index/startedAt".
+   * The next look while the stage waits reads only the others: a stage of
+   * thousands is looked at every few hundred milliseconds, and decoding all
+   * of its agents each time was most of what a look cost. Whatever the
+   * merged look decides other than waiting is decided again on a full read.
+   */
+  private readonly settled = new Map<string, { key: string; agents: Map<string, Agent> }>();
   /** The leases this replica holds, renewed by `renewTimer`. */
   private readonly held = new Map<string, RolloutLease>();
   private renewTimer: NodeJS.Timeout | undefined;
@@ -248,6 +257,7 @@ export class RolloutDriver {
 
   private forget(id: string): false {
     this.held.delete(id);
+    this.settled.delete(id);
     for (const key of this.done) if (key.startsWith(`${id}/`)) this.done.delete(key);
     return false;
   }
@@ -373,22 +383,24 @@ export class RolloutDriver {
       this.done.add(pinKey);
     }
     const lookFrom = this.now();
-    const found = await agentsNamed(this.deps.agents, r.namespace, stage.agents);
-    // Agents that left the group (or got their own configuration) since are no longer the stage's to judge.
-    const judged = new Map<string, Agent>();
-    const gone: string[] = [];
-    const byUid = new Map(found.map((a) => [uidOf(a), a]));
-    for (const uid of stage.agents) {
-      const a = byUid.get(uid);
-      if (!a) gone.push(uid);
-      else if (isRolloutTarget(a, r.group)) judged.set(uid, a);
-    }
     const to = await this.version(r, r.toVersion);
-    await this.repin(r, [...judged.values()], r.toVersion, to);
-    await this.remindUnconfirmed(r, [...judged.values()], to.hash);
     const gate = gateSettings(r.gate);
     const clock = { startedAt, ...(stage.bakingSince ? { bakingSince: timestampMs(stage.bakingSince) } : {}) };
-    const e = evaluateStage([...judged.keys(), ...gone], judged, to.hash, clock, gate, this.now());
+    // While the stage applies, a look re-reads only the agents the last one did not see applied (see `settled`).
+    const lookKey = `${index}/${startedAt}`;
+    const kept = clock.bakingSince === undefined ? this.settled.get(r.id) : undefined;
+    const known = kept?.key === lookKey ? kept.agents : undefined;
+    let { judged, gone } = await this.readStage(r, stage.agents, known);
+    let e = evaluateStage([...judged.keys(), ...gone], judged, to.hash, clock, gate, this.now());
+    if (known && known.size > 0 && e.verdict !== "wait") {
+      // A decision is only ever taken on every agent as stored now: one seen applied may have gone since.
+      ({ judged, gone } = await this.readStage(r, stage.agents));
+      e = evaluateStage([...judged.keys(), ...gone], judged, to.hash, clock, gate, this.now());
+    }
+    if (clock.bakingSince === undefined && e.verdict === "wait") this.settled.set(r.id, { key: lookKey, agents: new Map(e.appliedAgents.map((u) => [u, judged.get(u)!])) });
+    else this.settled.delete(r.id);
+    await this.repin(r, [...judged.values()], r.toVersion, to);
+    await this.remindUnconfirmed(r, [...judged.values()], to.hash);
     const last = index === r.stages.length - 1;
     const lookMs = this.now() - lookFrom;
     switch (e.verdict) {
@@ -446,6 +458,25 @@ export class RolloutDriver {
         return;
       }
     }
+  }
+
+  /**
+   * The stage's agents as stored, split into those it judges and those gone
+   * (deleted). Agents that left the group (or got their own configuration)
+   * since are no longer the stage's to judge. `known`: agents taken as the
+   * last look read them, not read again.
+   */
+  private async readStage(r: Rollout, members: readonly string[], known?: ReadonlyMap<string, Agent>): Promise<{ judged: Map<string, Agent>; gone: string[] }> {
+    const found = await agentsNamed(this.deps.agents, r.namespace, known ? members.filter((u) => !known.has(u)) : members);
+    const byUid = new Map(found.map((a) => [uidOf(a), a]));
+    const judged = new Map<string, Agent>();
+    const gone: string[] = [];
+    for (const uid of members) {
+      const a = known?.get(uid) ?? byUid.get(uid);
+      if (!a) gone.push(uid);
+      else if (isRolloutTarget(a, r.group)) judged.set(uid, a);
+    }
+    return { judged, gone };
   }
 
   /** The look before the next tick at a stage that waits, if any (see LOOK_AGAIN_AFTER_LOOKS). */
