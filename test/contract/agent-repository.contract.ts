@@ -47,6 +47,17 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
   describe(`${name}: agents`, () => {
     openFresh();
 
+    it("getNewer returns the agent only when its stored revision is above the one given", async () => {
+      const agent = detailedAgent();
+      await stores.agents.save(agent);
+      await stores.agents.save(agent);
+      expect(agent.revision).toBe(2n);
+      expect(await stores.agents.getNewer(uidOf(agent), 2n)).toBeUndefined();
+      expect(await stores.agents.getNewer(uidOf(agent), 3n)).toBeUndefined();
+      expectSameMessage(AgentSchema, await stores.agents.getNewer(uidOf(agent), 1n), agent);
+      expect(await stores.agents.getNewer("f".repeat(32), 0n)).toBeUndefined();
+    });
+
     it("returns a saved agent with every field intact and its revision incremented", async () => {
       const agent = detailedAgent();
       await stores.agents.save(agent);

@@ -56,6 +56,10 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
     async get(uid) {
       return decode(agents.get(uid));
     },
+    async getNewer(uid, revision) {
+      const bytes = agents.get(uid);
+      return revisionOf(bytes) > revision ? decode(bytes) : undefined;
+    },
     async save(agent) {
       const uid = instanceUidToHex(agent.metadata!.instanceUid);
       const expected = agent.revision;

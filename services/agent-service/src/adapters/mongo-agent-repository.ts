@@ -115,6 +115,11 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
       return doc ? decodeAgent(doc) : undefined;
     },
 
+    async getNewer(uid, revision) {
+      const doc = await guardMongo(() => agents.findOne({ _id: uid, revision: { $gt: revision } }));
+      return doc ? decodeAgent(doc) : undefined;
+    },
+
     async save(agent) {
       const uid = instanceUidToHex(agent.metadata!.instanceUid);
       const expected = agent.revision;

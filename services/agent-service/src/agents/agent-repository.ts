@@ -46,6 +46,13 @@ export interface DisconnectedQuery {
 export interface AgentRepository {
   get(instanceUid: string): Promise<Agent | undefined>;
   /**
+   * The agent when its stored revision is above `revision`; undefined when
+   * it is not (or the agent is gone). What a read-through of a cached copy
+   * asks (another replica may have stored a newer one), answered without
+   * reading the agent when nobody did: that is almost every time.
+   */
+  getNewer(instanceUid: string, revision: bigint): Promise<Agent | undefined>;
+  /**
    * Stores the agent when the stored revision is still `agent.revision`, and
    * increments `agent.revision`. Throws RevisionConflictError otherwise.
    */
