@@ -2,12 +2,13 @@ import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { RolloutFailureAction, RolloutStageState, RolloutState, StageFailureKind, type Rollout, type RolloutStage } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 import { runBounded, type Logger } from "@fleetplane/platform";
+import type { GroupTarget } from "../agents/agent-repository.js";
 import type { RolloutPin } from "../agents/config-assignment.js";
 import { hashesEqual } from "../agents/config-hash.js";
 import type { Configurations } from "../fleet/configurations.js";
 import { FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
 import type { Groups } from "../fleet/groups.js";
-import { agentsNamed, agentsWhere, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
+import { agentsNamed, groupTargets, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
 import { evaluateStage, gateSettings, type StageEvaluation } from "./health-gate.js";
 import { isFinished, type RolloutDecisions } from "./rollout-decisions.js";
 import type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
@@ -292,15 +293,15 @@ export class RolloutDriver {
    * that starts in the same step chooses from them: one pass over the
    * group, not two), or nothing when it had begun already.
    */
-  private async begin(r: Rollout): Promise<Agent[] | undefined> {
+  private async begin(r: Rollout): Promise<GroupTarget[] | undefined> {
     const key = `${r.id}/begin`;
     if (this.done.has(key)) return undefined;
-    const targets = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group));
+    const targets = await groupTargets(this.deps.agents, r.namespace, r.group);
     // Agents this rollout already pinned (its stages' moves) are not an earlier rollout's leftovers: a new leader leaves them be.
-    const held = targets.filter((a) => a.spec!.assignment!.version !== r.fromVersion && a.spec!.assignment!.rollout !== r.id);
-    const heldUids = new Set(held.map(uidOf));
+    const held = targets.filter((a) => a.version !== r.fromVersion && a.rollout !== r.id);
+    const heldUids = new Set(held.map((a) => a.uid));
     const byVersion = new Map<number, string[]>([[r.fromVersion, r.skippedAgents.filter((u) => !heldUids.has(u))]]);
-    for (const a of held) byVersion.set(a.spec!.assignment!.version, [...(byVersion.get(a.spec!.assignment!.version) ?? []), uidOf(a)]);
+    for (const a of held) byVersion.set(a.version, [...(byVersion.get(a.version) ?? []), a.uid]);
     let failed = 0;
     for (const [version, uids] of byVersion) failed += await this.pinAll(r, uids, { ...(await this.version(r, version)), version });
     await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: true }, requester(r));
@@ -342,11 +343,11 @@ export class RolloutDriver {
    * before any is sent the version. `read`: the group's agents as read in
    * this step (begin's pass), else they are read now.
    */
-  private async startStage(r: Rollout, read?: readonly Agent[]): Promise<Rollout | undefined> {
+  private async startStage(r: Rollout, read?: readonly GroupTarget[]): Promise<Rollout | undefined> {
     const moved = new Set(r.stages.flatMap((s) => s.agents));
     const skipped = new Set(r.skippedAgents);
-    const targets = read ?? (await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group)));
-    const remaining = targets.map(uidOf).filter((u) => !moved.has(u) && !skipped.has(u));
+    const targets = read ?? (await groupTargets(this.deps.agents, r.namespace, r.group));
+    const remaining = targets.map((a) => a.uid).filter((u) => !moved.has(u) && !skipped.has(u));
     const stage = r.stages[r.currentStage]!;
     const members = stageMembers(stage.spec!, remaining, moved.size);
     return this.deps.decisions.decide(
