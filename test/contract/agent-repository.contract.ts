@@ -5,6 +5,7 @@ import {
   CommandKind,
   ConnectionSchema,
   AgentSpecSchema,
+  ConfigSource,
   ConnectionType,
   RemoteConfigState,
   type Agent,
@@ -46,6 +47,42 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
 
   describe(`${name}: agents`, () => {
     openFresh();
+
+    it("lists a group's rollout targets in uid order and in pages, following saves that move an agent and deletes", async () => {
+      const inGroup = (group: string, version: number, o: { namespace?: string; rollout?: string; source?: ConfigSource } = {}) =>
+        create(AgentSchema, {
+          metadata: { instanceUid: new Uint8Array(randomBytes(16)), ...(o.namespace ? { namespace: o.namespace } : {}) },
+          spec: { assignment: { source: o.source ?? ConfigSource.GROUP, group, configuration: "c", version, rollout: o.rollout ?? "" } },
+        });
+      const targets = [inGroup("g", 1), inGroup("g", 2, { rollout: "r1" }), inGroup("g", 1)];
+      const others = [inGroup("h", 1), inGroup("g", 1, { namespace: "other" }), inGroup("g", 1, { source: ConfigSource.AGENT })];
+      for (const a of [...targets, ...others]) await stores.agents.save(a);
+      const expected = targets.map((a) => ({ uid: uidOf(a), version: a.spec!.assignment!.version, rollout: a.spec!.assignment!.rollout })).sort((x, y) => (x.uid < y.uid ? -1 : 1));
+      expect(await stores.agents.listGroupTargets("default", "g", { limit: 10 })).toEqual(expected);
+      const first = await stores.agents.listGroupTargets("default", "g", { limit: 2 });
+      expect([...first, ...(await stores.agents.listGroupTargets("default", "g", { limit: 2, after: first[1]!.uid }))]).toEqual(expected);
+
+      // A pin, a move to another group, a delete: the listing follows each.
+      targets[0]!.spec!.assignment!.version = 3;
+      targets[0]!.spec!.assignment!.rollout = "r2";
+      await stores.agents.save(targets[0]!);
+      targets[1]!.spec!.assignment!.group = "h";
+      await stores.agents.save(targets[1]!);
+      await stores.agents.delete(targets[2]!);
+      expect(await stores.agents.listGroupTargets("default", "g", { limit: 10 })).toEqual([{ uid: uidOf(targets[0]!), version: 3, rollout: "r2" }]);
+      expect((await stores.agents.listGroupTargets("default", "h", { limit: 10 })).map((t) => t.uid).sort()).toEqual([uidOf(targets[1]!), uidOf(others[0]!)].sort());
+    });
+
+    it("getNewer returns the agent only when its stored revision is above the one given", async () => {
+      const agent = detailedAgent();
+      await stores.agents.save(agent);
+      await stores.agents.save(agent);
+      expect(agent.revision).toBe(2n);
+      expect(await stores.agents.getNewer(uidOf(agent), 2n)).toBeUndefined();
+      expect(await stores.agents.getNewer(uidOf(agent), 3n)).toBeUndefined();
+      expectSameMessage(AgentSchema, await stores.agents.getNewer(uidOf(agent), 1n), agent);
+      expect(await stores.agents.getNewer("f".repeat(32), 0n)).toBeUndefined();
+    });
 
     it("returns a saved agent with every field intact and its revision incremented", async () => {
       const agent = detailedAgent();

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { AgentSchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentSchema, ConfigSource } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { openEmbeddedStore } from "@fleetplane/platform-node";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,3 +35,29 @@ describe("the embedded agent repository's disconnected index", () => {
     await store.close();
   });
 });
+
+describe("the embedded agent repository's group-target index", () => {
+  it("is built once for agents stored before it existed, and kept by saves without a second build", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleetplane-lmdb-index-"));
+    dirs.push(dir);
+    const store = openEmbeddedStore(dir);
+    const before = createLmdbAgentRepository(store);
+    const agent = (group: string) =>
+      create(AgentSchema, { metadata: { instanceUid: new Uint8Array(randomBytes(16)) }, spec: { assignment: { source: ConfigSource.GROUP, group, configuration: "c", version: 1 } } });
+    const old = [agent("g"), agent("g"), agent("h")];
+    for (const a of old) await before.save(a);
+    // A store written before the table existed: the agents, an older marker, no group-target entries.
+    for (const name of ["agents-by-group-target", "agents-group-target-of"]) await store.openDB({ name }).clearAsync();
+    await store.openDB({ name: "agent-index-builds" }).clearAsync();
+    await store.openDB<true, string>({ name: "agent-index-builds" }).put("disconnected-since+namespaces", true);
+
+    const after = createLmdbAgentRepository(store);
+    const uidOf = (a: (typeof old)[number]) => Buffer.from(a.metadata!.instanceUid).toString("hex");
+    expect((await after.listGroupTargets("default", "g", { limit: 10 })).map((t) => t.uid)).toEqual([uidOf(old[0]!), uidOf(old[1]!)].sort());
+    const joined = agent("g");
+    await after.save(joined);
+    expect(await after.listGroupTargets("default", "g", { limit: 10 })).toHaveLength(3);
+    await store.close();
+  });
+});
+

@@ -7,6 +7,7 @@ import {
   type AgentQuery,
   type AgentRepository,
   type DisconnectedQuery,
+  type GroupTarget,
 } from "../agents/agent-repository.js";
 import type { ConnectionRepository } from "../connections/connection-store.js";
 import type { GatewayLeaseRepository } from "../connections/gateway-lease-store.js";
@@ -14,9 +15,25 @@ import { matchesAgentQuery } from "../agents/agent-query.js";
 import { namespaceOf } from "../agents/agent-namespace.js";
 import { FleetSummaryCounter } from "../agents/fleet-summary.js";
 import { disconnectedSince } from "../agents/disconnected-since.js";
+import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
 
 /** Agents read per transaction while the disconnected index is built for agents stored before it existed. */
 const INDEX_BUILD_CHUNK = 1_000;
+/** Names the secondary tables a build fills: a store built under an older name builds again. */
+const INDEX_BUILD_MARKER = "disconnected-since+namespaces+group-targets";
+
+/** An agent's entry in the group-target table (see byGroupTarget). */
+interface GroupTargetEntry {
+  key: [string, string, string];
+  value: [number, string];
+}
+
+function groupTargetEntry(agent: Agent): GroupTargetEntry | undefined {
+  const group = rolloutGroupOf(agent);
+  if (group === undefined) return undefined;
+  const t = groupTargetOf(agent);
+  return { key: [namespaceOf(agent), group, t.uid], value: [t.version, t.rollout] };
+}
 
 /**
  * Agents in the embedded store, keyed by hex instance UID and stored as the
@@ -41,6 +58,13 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
   // agent already counted, or the build for a store from before, counts nothing).
   const perNamespace = store.openDB<number, string>({ name: "agents-per-namespace" });
   const namespaceCounted = store.openDB<string, string>({ name: "agents-namespace-counted" });
+  // The agents a rollout of each group may move, keyed [namespace, group, uid]
+  // → [version, rollout], kept in each save's and delete's transaction: a
+  // rollout's start and each stage's choice list a group of thousands without
+  // decoding one agent. uid → its key there, so a save finds the entry to
+  // replace without decoding the stored agent.
+  const byGroupTarget = store.openDB<[number, string], [string, string, string]>({ name: "agents-by-group-target" });
+  const groupTargetKeyOf = store.openDB<[string, string], string>({ name: "agents-group-target-of" });
   // Value layout: 8-byte big-endian revision, then the Agent protobuf. The
   // revision check reads 8 bytes instead of decoding the whole agent.
   const revisionOf = (bytes: Buffer | undefined) => (bytes ? bytes.readBigUInt64BE(0) : 0n);
@@ -56,6 +80,10 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
     async get(uid) {
       return decode(agents.get(uid));
     },
+    async getNewer(uid, revision) {
+      const bytes = agents.get(uid);
+      return revisionOf(bytes) > revision ? decode(bytes) : undefined;
+    },
     async save(agent) {
       const uid = instanceUidToHex(agent.metadata!.instanceUid);
       const expected = agent.revision;
@@ -65,11 +93,13 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       bytes.set(body, 8);
       const since = disconnectedSince(agent);
       const namespace = namespaceOf(agent);
+      const target = groupTargetEntry(agent);
       const ok = await store.transaction(() => {
         if (revisionOf(agents.get(uid)) !== expected) return false;
         agents.put(uid, bytes);
         indexDisconnected(uid, since);
         countNamespace(uid, namespace);
+        indexGroupTarget(uid, target);
         return true;
       });
       if (!ok) throw new RevisionConflictError(uid, expected);
@@ -82,6 +112,7 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
         agents.remove(uid);
         indexDisconnected(uid, undefined);
         countNamespace(uid, undefined);
+        indexGroupTarget(uid, undefined);
         return true;
       });
       if (!ok) throw new RevisionConflictError(uid, agent.revision);
@@ -102,6 +133,17 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
         if (!matchesAgentQuery(agent, query)) continue;
         out.push(agent);
         if (out.length >= query.limit) break;
+      }
+      return out;
+    },
+    async listGroupTargets(namespace, group, page) {
+      await indexBuilt();
+      const out: GroupTarget[] = [];
+      // Uids are lowercase hex, so "~" sorts after every one of the group's keys.
+      for (const { key, value } of byGroupTarget.getRange({ start: [namespace, group, page.after ?? ""], end: [namespace, group, "~"] })) {
+        if (key[2] === page.after) continue;
+        out.push({ uid: key[2], version: value[0], rollout: value[1] });
+        if (out.length >= page.limit) break;
       }
       return out;
     },
@@ -155,6 +197,20 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
     }
   }
 
+  /** Moves the agent's entry in byGroupTarget to `entry` (none: no rollout may move it, or it is removed). Call inside the write transaction. */
+  function indexGroupTarget(uid: string, entry: GroupTargetEntry | undefined): void {
+    const previous = groupTargetKeyOf.get(uid);
+    const key = entry?.key;
+    if (previous && (!key || previous[0] !== key[0] || previous[1] !== key[1])) byGroupTarget.remove([previous[0], previous[1], uid]);
+    if (!entry) {
+      if (previous) groupTargetKeyOf.remove(uid);
+      return;
+    }
+    const stored = byGroupTarget.get(entry.key);
+    if (!stored || stored[0] !== entry.value[0] || stored[1] !== entry.value[1]) byGroupTarget.put(entry.key, entry.value);
+    if (!previous || previous[0] !== entry.key[0] || previous[1] !== entry.key[1]) groupTargetKeyOf.put(uid, [entry.key[0], entry.key[1]]);
+  }
+
   /** Moves the agent's entry in byDisconnected to `since` (none: connected or removed). Call inside the write transaction. */
   function indexDisconnected(uid: string, since: number | undefined): void {
     const previous = disconnectedOf.get(uid);
@@ -175,9 +231,9 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
    * its transaction, so the build never writes a stale entry.
    */
   async function buildIndex(): Promise<void> {
-    // One pass builds both tables; the marker's new name makes stores that
-    // had only the first build it once more (both are idempotent).
-    if (indexBuilds.get("disconnected-since+namespaces")) return;
+    // One pass builds every table; the marker's new name makes stores that
+    // had only the earlier ones build it once more (each is idempotent).
+    if (indexBuilds.get(INDEX_BUILD_MARKER)) return;
     let after: string | undefined;
     for (;;) {
       const last = await store.transaction(() => {
@@ -188,6 +244,7 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
           const agent = decode(value)!;
           indexDisconnected(key, disconnectedSince(agent));
           countNamespace(key, namespaceOf(agent));
+          indexGroupTarget(key, groupTargetEntry(agent));
           seen = key;
           if (++read >= INDEX_BUILD_CHUNK) break;
         }
@@ -196,7 +253,7 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       if (last === undefined) break;
       after = last;
     }
-    await indexBuilds.put("disconnected-since+namespaces", true);
+    await indexBuilds.put(INDEX_BUILD_MARKER, true);
   }
   function indexBuilt(): Promise<void> {
     building ??= buildIndex().catch((err: unknown) => {

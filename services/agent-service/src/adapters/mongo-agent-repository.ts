@@ -16,6 +16,7 @@ import { namespaceOf } from "../agents/agent-namespace.js";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../agents/fleet-summary.js";
 import { disconnectedSince } from "../agents/disconnected-since.js";
+import { scanGroupTargets } from "../rollouts/group-agents.js";
 
 /**
  * One document per agent. The agent itself is the `proto` blob (the protobuf
@@ -108,9 +109,19 @@ export async function ensureAgentIndexes(db: Db): Promise<void> {
 export function createMongoAgentRepository(db: Db): AgentRepository {
   const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
 
-  return {
+  const repository: AgentRepository = {
     async get(uid) {
       const doc = await guardMongo(() => agents.findOne({ _id: uid }));
+      return doc ? decodeAgent(doc) : undefined;
+    },
+
+    // No index of a group's targets here: the namespace's agents are read and filtered.
+    listGroupTargets(namespace, group, page) {
+      return scanGroupTargets((query) => repository.list(query), namespace, group, page);
+    },
+
+    async getNewer(uid, revision) {
+      const doc = await guardMongo(() => agents.findOne({ _id: uid, revision: { $gt: revision } }));
       return doc ? decodeAgent(doc) : undefined;
     },
 
@@ -251,6 +262,7 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
       await guardMongo(() => db.command({ ping: 1 }));
     },
   };
+  return repository;
 }
 
 /** Connections in MongoDB, listed in id order like the embedded store. */

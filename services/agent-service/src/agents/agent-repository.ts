@@ -42,9 +42,26 @@ export interface DisconnectedQuery {
   after?: DisconnectedCursor;
 }
 
+/** An agent a rollout of its group may move (rollouts/group-agents.ts says which), as a group's listing gives it. */
+export interface GroupTarget {
+  /** Hex instance uid. */
+  uid: string;
+  /** The configuration version its assignment names. */
+  version: number;
+  /** The rollout that pinned that version; empty when none did. */
+  rollout: string;
+}
+
 /** Where agents are kept (secondary port). Uids are hex strings here. */
 export interface AgentRepository {
   get(instanceUid: string): Promise<Agent | undefined>;
+  /**
+   * The agent when its stored revision is above `revision`; undefined when
+   * it is not (or the agent is gone). What a read-through of a cached copy
+   * asks (another replica may have stored a newer one), answered without
+   * reading the agent when nobody did: that is almost every time.
+   */
+  getNewer(instanceUid: string, revision: bigint): Promise<Agent | undefined>;
   /**
    * Stores the agent when the stored revision is still `agent.revision`, and
    * increments `agent.revision`. Throws RevisionConflictError otherwise.
@@ -56,6 +73,13 @@ export interface AgentRepository {
    */
   delete(agent: Agent): Promise<void>;
   list(query: AgentQuery): Promise<Agent[]>;
+  /**
+   * The agents a rollout of the group may move (see isRolloutTarget), in uid
+   * order, a page at a time (`after`: the last uid of the previous page):
+   * what a rollout's start and each stage's choice read, the version and
+   * pin of each, not the agents themselves.
+   */
+  listGroupTargets(namespace: string, group: string, page: { limit: number; after?: string }): Promise<GroupTarget[]>;
   /**
    * Agents not connected since before `query.before`, longest disconnected
    * first (ties in uid order), read through an index kept by save and delete:

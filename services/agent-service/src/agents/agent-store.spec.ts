@@ -65,6 +65,23 @@ describe("the agent store", () => {
     expect(t.store.cachedAgents).toBe(1);
   });
 
+  it("reads a cached agent through (fresh) without reading the agent while the store holds no newer revision, and takes the newer one when it does", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    await reportAs(t.store, uid, 0n, "now");
+    const reads = t.calls.gets;
+    const gatewayOf = () => t.store.mutate(hex, { create: false, fresh: true, serve: true }, (agent) => ({ persist: "no", result: agent.status?.gatewayId }));
+    expect(await gatewayOf()).toBe("gw");
+    expect(t.calls.gets).toBe(reads);
+
+    // Another replica stores a newer revision: the read-through finds it.
+    const theirs = (await t.repository.get(hex))!;
+    theirs.status!.gatewayId = "written-elsewhere";
+    await t.repository.save(theirs);
+    expect(await gatewayOf()).toBe("written-elsewhere");
+  });
+
   it("retries a change on a fresh copy when another writer stored the agent first", async () => {
     const t = setup();
     const uid = uuidv7Bytes();

@@ -125,7 +125,7 @@ export class AgentStore {
       for (let attempt = 0; ; attempt++) {
         const cached = attempt === 0 ? this.cache.get(uid) : undefined;
         const fresh = options.fresh || (attempt === 0 && this.stale.delete(uid));
-        let agent = cached && fresh ? newest(cached, await this.deps.agents.get(uid)) : cached;
+        let agent = cached && fresh ? newest(cached, await this.deps.agents.getNewer(uid, cached.revision)) : cached;
         agent ??= await this.deps.agents.get(uid);
         const known = agent !== undefined;
         if (options.before) await options.before(agent);

@@ -1,6 +1,6 @@
 import { ConfigSource, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { instanceUidToHex } from "@fleetplane/platform";
-import type { AgentQuery } from "../agents/agent-repository.js";
+import type { AgentQuery, AgentRepository, GroupTarget } from "../agents/agent-repository.js";
 import { hasOwnConfig } from "../agents/config-assignment.js";
 
 /**
@@ -8,9 +8,7 @@ import { hasOwnConfig } from "../agents/config-assignment.js";
  * stored is seen (a replica's cache holds what it last wrote of agents it
  * does not serve).
  */
-export interface AgentLister {
-  list(query: AgentQuery): Promise<Agent[]>;
-}
+export type AgentLister = Pick<AgentRepository, "list" | "listGroupTargets">;
 
 /** Agents read per store call. */
 const PAGE = 500;
@@ -21,8 +19,36 @@ const PAGE = 500;
  * rollout's (a per-agent override is never touched). In instance-UID order.
  */
 export function isRolloutTarget(agent: Agent, group: string): boolean {
+  return rolloutGroupOf(agent) === group;
+}
+
+/** The group whose rollouts may move the agent (see isRolloutTarget); undefined when none may. One rule for the filter and the store's index. */
+export function rolloutGroupOf(agent: Agent): string | undefined {
   const a = agent.spec?.assignment;
-  return a?.source === ConfigSource.GROUP && a.group === group && !hasOwnConfig(agent);
+  return a?.source === ConfigSource.GROUP && !hasOwnConfig(agent) ? a.group : undefined;
+}
+
+/** The agent as a group's listing gives it. */
+export function groupTargetOf(agent: Agent): GroupTarget {
+  const a = agent.spec?.assignment;
+  return { uid: uidOf(agent), version: a?.version ?? 0, rollout: a?.rollout ?? "" };
+}
+
+/** A group's targets read by scanning the namespace's agents (a store without an index of them). */
+export async function scanGroupTargets(list: AgentLister["list"], namespace: string, group: string, page: { limit: number; after?: string }): Promise<GroupTarget[]> {
+  const agents = await list({ namespace, limit: page.limit, where: (a) => isRolloutTarget(a, group), ...(page.after ? { after: page.after } : {}) });
+  return agents.map(groupTargetOf);
+}
+
+/** Every target of the group, read page by page, in instance-UID order. */
+export async function groupTargets(lister: AgentLister, namespace: string, group: string): Promise<GroupTarget[]> {
+  const out: GroupTarget[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await lister.listGroupTargets(namespace, group, { limit: PAGE, ...(after ? { after } : {}) });
+    out.push(...page);
+    if (page.length < PAGE) return out;
+    after = page[page.length - 1]!.uid;
+  }
 }
 
 /** Every agent of the namespace that `keep` accepts, read page by page, in instance-UID order. */

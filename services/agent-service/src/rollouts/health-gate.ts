@@ -49,6 +49,8 @@ export function tooManyFailures(failed: number, members: number, gate: GateSetti
 /** Where a stage's agents are, judged against the new version's hash. */
 export interface StageEvaluation {
   applied: number;
+  /** The agents counted in `applied` (uids). */
+  appliedAgents: string[];
   pending: number;
   failures: StageFailure[];
   /**
@@ -75,7 +77,7 @@ export interface StageClock {
  * the stage timeout).
  */
 export function evaluateStage(members: readonly string[], agents: ReadonlyMap<string, Agent>, toHash: Uint8Array, clock: StageClock, gate: GateSettings, now: number): StageEvaluation {
-  let applied = 0;
+  const appliedAgents: string[] = [];
   let pending = 0;
   const failures: StageFailure[] = [];
   const fail = (uid: string, kind: StageFailureKind, detail: string) => failures.push(create(StageFailureSchema, { instanceUid: uid, kind, detail }));
@@ -116,9 +118,9 @@ export function evaluateStage(members: readonly string[], agents: ReadonlyMap<st
         continue;
       }
     }
-    applied++;
+    appliedAgents.push(uid);
   }
-  const evaluation = { applied, pending, failures };
+  const evaluation = { applied: appliedAgents.length, appliedAgents, pending, failures };
   if (tooManyFailures(failures.length, members.length, gate)) return { ...evaluation, verdict: "fail" };
   if (pending > 0) return { ...evaluation, verdict: "wait" };
   if (clock.bakingSince === undefined) return { ...evaluation, verdict: gate.bakeMs === 0 ? "pass" : "bake" };

@@ -9,10 +9,12 @@ import type { AgentQuery } from "../agents/agent-repository.js";
 import type { AuditedChange, CommandAuditPort } from "../agents/command-audit-port.js";
 import type { Configurations } from "../fleet/configurations.js";
 import type { Groups } from "../fleet/groups.js";
+import { scanGroupTargets, type AgentLister } from "./group-agents.js";
 import { RolloutDecisions } from "./rollout-decisions.js";
 import { RolloutDriver, type PinAgent } from "./rollout-driver.js";
 import type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
 import { StepDeadlineError } from "./step-deadline.js";
+import { VersionFileCache } from "./version-files.js";
 
 const LEASE = 3_000;
 const TICK = 500;
@@ -99,20 +101,23 @@ function rollout(stage: { state: RolloutStageState; startedAt?: number; bakingSi
   });
 }
 
+const versionTwo = { getVersion: async () => ({ files: { "c.yaml": { body: new TextEncoder().encode("v2\n"), contentType: "text/yaml" } } }) } as unknown as Configurations;
+
 /** A replica's driver over the shared stores; `list` answers its agent reads. */
 function replica(
   name: string,
   shared: { rollouts: MemoryRollouts; leases: MemoryLeases; audit: AuditedChange[] },
-  o: { list?: (q: AgentQuery) => Promise<Agent[]>; pin?: PinAgent; logger?: Logger } = {},
+  o: { list?: (q: AgentQuery) => Promise<Agent[]>; listGroupTargets?: AgentLister["listGroupTargets"]; pin?: PinAgent; logger?: Logger } = {},
 ): RolloutDriver {
   const audit = { recordChange: async (c: AuditedChange) => void shared.audit.push(c) } as unknown as CommandAuditPort;
+  const list = o.list ?? (async () => []);
   return new RolloutDriver({
     rollouts: shared.rollouts,
     leases: shared.leases,
     decisions: new RolloutDecisions({ rollouts: shared.rollouts, audit, replicaId: name, now: Date.now }),
     groups: { markRollout: async () => ({}) } as unknown as Groups,
-    configurations: { getVersion: async () => ({ files: { "c.yaml": { body: new TextEncoder().encode("v2\n"), contentType: "text/yaml" } } }) } as unknown as Configurations,
-    agents: { list: o.list ?? (async () => []) },
+    configurations: versionTwo,
+    agents: { list, listGroupTargets: o.listGroupTargets ?? ((namespace, group, page) => scanGroupTargets(list, namespace, group, page)) },
     pin: o.pin ?? (async () => "pinned"),
     logger: o.logger ?? silentLogger(),
     replicaId: name,
@@ -258,6 +263,74 @@ describe("RolloutDriver leases", () => {
     d.start(60_000);
     const took = await until(() => shared.rollouts.latest("r1").state === RolloutState.SUCCEEDED, 5_000);
     expect(took).toBeLessThan(2_000);
+  });
+
+  it("while a stage waits, a look re-reads only the agents not yet seen applied; its decision is taken on every agent read afresh", async () => {
+    const uids = ["a", "b", "c"].map((c) => c.repeat(32));
+    const r = rollout({ state: RolloutStageState.APPLYING, startedAt: Date.now(), agents: uids });
+    r.gate!.bakeTime = durationFromMs(0);
+    await shared.rollouts.create(r);
+    const { hash } = await new VersionFileCache(versionTwo).get("default", "c", 2);
+    const agents = new Map(
+      uids.map((u) => {
+        const a = stuckAgent();
+        a.metadata!.instanceUid = Buffer.from(u, "hex");
+        return [u, a] as const;
+      }),
+    );
+    const apply = (u: string) => (agents.get(u)!.status!.remoteConfigStatus = create(RemoteConfigStatusSchema, { lastRemoteConfigHash: hash, status: RemoteConfigStatuses.RemoteConfigStatuses_APPLIED }));
+    apply(uids[0]!);
+    apply(uids[1]!);
+    const reads: string[][] = [];
+    // Each read gets copies, as a store does: what a look keeps is what it read then.
+    const list = async (q: AgentQuery) => (q.instanceUids && reads.push([...q.instanceUids]), (q.instanceUids ?? []).flatMap((u) => (agents.has(u) ? [clone(AgentSchema, agents.get(u)!)] : [])));
+    start(replica("a", shared, { list }));
+    await until(() => reads.length >= 4, 5_000);
+    expect(reads[0]).toEqual(uids);
+    expect(reads.slice(1)).toContainEqual([uids[2]]);
+    expect(reads.slice(1).every((read) => read.length === 1 || read.length === 3)).toBe(true);
+
+    // A seen-applied agent goes away, then the last one applies: the merged look would pass; the full read waits.
+    agents.get(uids[0]!)!.status!.connected = false;
+    apply(uids[2]!);
+    const before = reads.length;
+    await until(() => reads.slice(before).some((read) => read.length === 3), 5_000);
+    for (let t = 0; t < 2_000; t += 100) await vi.advanceTimersByTimeAsync(100);
+    expect(shared.rollouts.latest("r1").state).toBe(RolloutState.RUNNING);
+    agents.get(uids[0]!)!.status!.connected = true;
+    await until(() => shared.rollouts.latest("r1").state === RolloutState.SUCCEEDED, 5_000);
+  });
+
+  it("chooses each stage's agents from the group's target listing, without reading the namespace's agents", async () => {
+    const r = rollout({ state: RolloutStageState.PENDING });
+    r.gate!.bakeTime = durationFromMs(0);
+    r.stages.push(clone(RolloutSchema, r).stages[0]!);
+    await shared.rollouts.create(r);
+    const uids = ["a", "b"].map((c) => c.repeat(32));
+    const agents = new Map(
+      uids.map((u) => {
+        const a = stuckAgent();
+        a.metadata!.instanceUid = Buffer.from(u, "hex");
+        a.spec!.assignment!.version = 1;
+        a.spec!.assignment!.rollout = "";
+        return [u, a] as const;
+      }),
+    );
+    const scans: AgentQuery[] = [];
+    const list = async (q: AgentQuery) => (q.instanceUids ? q.instanceUids.flatMap((u) => (agents.has(u) ? [agents.get(u)!] : [])) : (scans.push(q), []));
+    const listGroupTargets: AgentLister["listGroupTargets"] = async (_ns, group, page) =>
+      group === "g" ? uids.filter((u) => !page.after || u > page.after).map((uid) => ({ uid, version: agents.get(uid)!.spec!.assignment!.version, rollout: agents.get(uid)!.spec!.assignment!.rollout })) : [];
+    const pin: PinAgent = async (uid, _ns, p) => {
+      const a = agents.get(uid)!;
+      a.spec!.assignment!.version = p.version;
+      a.spec!.assignment!.rollout = p.rollout;
+      a.status!.remoteConfigStatus = create(RemoteConfigStatusSchema, { lastRemoteConfigHash: p.hash, status: RemoteConfigStatuses.RemoteConfigStatuses_APPLIED });
+      return "pinned";
+    };
+    start(replica("a", shared, { list, listGroupTargets, pin }));
+    await until(() => shared.rollouts.latest("r1").state === RolloutState.SUCCEEDED, 5_000);
+    expect(shared.rollouts.latest("r1").stages.map((s) => s.agents)).toEqual([[uids[0]], [uids[1]]]);
+    expect(scans).toEqual([]);
   });
 
   it("a pin that never returns does not hold the stage's judgement", async () => {

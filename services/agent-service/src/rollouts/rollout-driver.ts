@@ -2,12 +2,13 @@ import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { RolloutFailureAction, RolloutStageState, RolloutState, StageFailureKind, type Rollout, type RolloutStage } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 import { runBounded, type Logger } from "@fleetplane/platform";
+import type { GroupTarget } from "../agents/agent-repository.js";
 import type { RolloutPin } from "../agents/config-assignment.js";
 import { hashesEqual } from "../agents/config-hash.js";
 import type { Configurations } from "../fleet/configurations.js";
 import { FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
 import type { Groups } from "../fleet/groups.js";
-import { agentsNamed, agentsWhere, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
+import { agentsNamed, groupTargets, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
 import { evaluateStage, gateSettings, type StageEvaluation } from "./health-gate.js";
 import { isFinished, type RolloutDecisions } from "./rollout-decisions.js";
 import type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
@@ -98,6 +99,15 @@ export class RolloutDriver {
   private readonly repinnedAt = new Map<string, number>();
   /** What the last look at each rollout's stage counted ("stage/applied/pending/failed"), and how many looks in a row saw the same. */
   private readonly lastLook = new Map<string, { counts: string; quiet: number }>();
+  /**
+   * The agents of each rollout's applying stage that its last look saw
+   * applied and connected, as read then, under the stage's "index/startedAt".
+   * The next look while the stage waits reads only the others: a stage of
+   * thousands is looked at every few hundred milliseconds, and decoding all
+   * of its agents each time was most of what a look cost. Whatever the
+   * merged look decides other than waiting is decided again on a full read.
+   */
+  private readonly settled = new Map<string, { key: string; agents: Map<string, Agent> }>();
   /** The leases this replica holds, renewed by `renewTimer`. */
   private readonly held = new Map<string, RolloutLease>();
   private renewTimer: NodeJS.Timeout | undefined;
@@ -248,6 +258,7 @@ export class RolloutDriver {
 
   private forget(id: string): false {
     this.held.delete(id);
+    this.settled.delete(id);
     for (const key of this.done) if (key.startsWith(`${id}/`)) this.done.delete(key);
     return false;
   }
@@ -282,15 +293,15 @@ export class RolloutDriver {
    * that starts in the same step chooses from them: one pass over the
    * group, not two), or nothing when it had begun already.
    */
-  private async begin(r: Rollout): Promise<Agent[] | undefined> {
+  private async begin(r: Rollout): Promise<GroupTarget[] | undefined> {
     const key = `${r.id}/begin`;
     if (this.done.has(key)) return undefined;
-    const targets = await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group));
+    const targets = await groupTargets(this.deps.agents, r.namespace, r.group);
     // Agents this rollout already pinned (its stages' moves) are not an earlier rollout's leftovers: a new leader leaves them be.
-    const held = targets.filter((a) => a.spec!.assignment!.version !== r.fromVersion && a.spec!.assignment!.rollout !== r.id);
-    const heldUids = new Set(held.map(uidOf));
+    const held = targets.filter((a) => a.version !== r.fromVersion && a.rollout !== r.id);
+    const heldUids = new Set(held.map((a) => a.uid));
     const byVersion = new Map<number, string[]>([[r.fromVersion, r.skippedAgents.filter((u) => !heldUids.has(u))]]);
-    for (const a of held) byVersion.set(a.spec!.assignment!.version, [...(byVersion.get(a.spec!.assignment!.version) ?? []), uidOf(a)]);
+    for (const a of held) byVersion.set(a.version, [...(byVersion.get(a.version) ?? []), a.uid]);
     let failed = 0;
     for (const [version, uids] of byVersion) failed += await this.pinAll(r, uids, { ...(await this.version(r, version)), version });
     await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: true }, requester(r));
@@ -332,11 +343,11 @@ export class RolloutDriver {
    * before any is sent the version. `read`: the group's agents as read in
    * this step (begin's pass), else they are read now.
    */
-  private async startStage(r: Rollout, read?: readonly Agent[]): Promise<Rollout | undefined> {
+  private async startStage(r: Rollout, read?: readonly GroupTarget[]): Promise<Rollout | undefined> {
     const moved = new Set(r.stages.flatMap((s) => s.agents));
     const skipped = new Set(r.skippedAgents);
-    const targets = read ?? (await agentsWhere(this.deps.agents, r.namespace, (a) => isRolloutTarget(a, r.group)));
-    const remaining = targets.map(uidOf).filter((u) => !moved.has(u) && !skipped.has(u));
+    const targets = read ?? (await groupTargets(this.deps.agents, r.namespace, r.group));
+    const remaining = targets.map((a) => a.uid).filter((u) => !moved.has(u) && !skipped.has(u));
     const stage = r.stages[r.currentStage]!;
     const members = stageMembers(stage.spec!, remaining, moved.size);
     return this.deps.decisions.decide(
@@ -373,22 +384,24 @@ export class RolloutDriver {
       this.done.add(pinKey);
     }
     const lookFrom = this.now();
-    const found = await agentsNamed(this.deps.agents, r.namespace, stage.agents);
-    // Agents that left the group (or got their own configuration) since are no longer the stage's to judge.
-    const judged = new Map<string, Agent>();
-    const gone: string[] = [];
-    const byUid = new Map(found.map((a) => [uidOf(a), a]));
-    for (const uid of stage.agents) {
-      const a = byUid.get(uid);
-      if (!a) gone.push(uid);
-      else if (isRolloutTarget(a, r.group)) judged.set(uid, a);
-    }
     const to = await this.version(r, r.toVersion);
-    await this.repin(r, [...judged.values()], r.toVersion, to);
-    await this.remindUnconfirmed(r, [...judged.values()], to.hash);
     const gate = gateSettings(r.gate);
     const clock = { startedAt, ...(stage.bakingSince ? { bakingSince: timestampMs(stage.bakingSince) } : {}) };
-    const e = evaluateStage([...judged.keys(), ...gone], judged, to.hash, clock, gate, this.now());
+    // While the stage applies, a look re-reads only the agents the last one did not see applied (see `settled`).
+    const lookKey = `${index}/${startedAt}`;
+    const kept = clock.bakingSince === undefined ? this.settled.get(r.id) : undefined;
+    const known = kept?.key === lookKey ? kept.agents : undefined;
+    let { judged, gone } = await this.readStage(r, stage.agents, known);
+    let e = evaluateStage([...judged.keys(), ...gone], judged, to.hash, clock, gate, this.now());
+    if (known && known.size > 0 && e.verdict !== "wait") {
+      // A decision is only ever taken on every agent as stored now: one seen applied may have gone since.
+      ({ judged, gone } = await this.readStage(r, stage.agents));
+      e = evaluateStage([...judged.keys(), ...gone], judged, to.hash, clock, gate, this.now());
+    }
+    if (clock.bakingSince === undefined && e.verdict === "wait") this.settled.set(r.id, { key: lookKey, agents: new Map(e.appliedAgents.map((u) => [u, judged.get(u)!])) });
+    else this.settled.delete(r.id);
+    await this.repin(r, [...judged.values()], r.toVersion, to);
+    await this.remindUnconfirmed(r, [...judged.values()], to.hash);
     const last = index === r.stages.length - 1;
     const lookMs = this.now() - lookFrom;
     switch (e.verdict) {
@@ -446,6 +459,25 @@ export class RolloutDriver {
         return;
       }
     }
+  }
+
+  /**
+   * The stage's agents as stored, split into those it judges and those gone
+   * (deleted). Agents that left the group (or got their own configuration)
+   * since are no longer the stage's to judge. `known`: agents taken as the
+   * last look read them, not read again.
+   */
+  private async readStage(r: Rollout, members: readonly string[], known?: ReadonlyMap<string, Agent>): Promise<{ judged: Map<string, Agent>; gone: string[] }> {
+    const found = await agentsNamed(this.deps.agents, r.namespace, known ? members.filter((u) => !known.has(u)) : members);
+    const byUid = new Map(found.map((a) => [uidOf(a), a]));
+    const judged = new Map<string, Agent>();
+    const gone: string[] = [];
+    for (const uid of members) {
+      const a = known?.get(uid) ?? byUid.get(uid);
+      if (!a) gone.push(uid);
+      else if (isRolloutTarget(a, r.group)) judged.set(uid, a);
+    }
+    return { judged, gone };
   }
 
   /** The look before the next tick at a stage that waits, if any (see LOOK_AGAIN_AFTER_LOOKS). */
