@@ -49,26 +49,32 @@ function smaps(pid: number): { rssKiB: number; anonKiB: number; fileKiB: number 
   return { rssKiB: f("Rss"), anonKiB: f("Anonymous"), fileKiB: f("Rss") - f("Anonymous") };
 }
 
-async function snapshot(pid: number): Promise<HeapSummary | undefined> {
-  if (!snapshots) return undefined;
+/**
+ * Signals `pid` (SIGUSR2: a heap snapshot or a diagnostic report, as its flags say) and waits for the
+ * file it writes into snapDir (named with its pid) to be whole: present and no longer growing.
+ */
+async function signalledFile(pid: number, ext: string): Promise<string> {
   const before = new Set(readdirSync(snapDir));
   process.kill(pid, "SIGUSR2");
-  // The snapshot is written synchronously by the server; wait until its file stops growing.
+  let size = -1;
   for (let i = 0; i < 600; i++) {
-    await new Promise((r) => setTimeout(r, 500));
-    const f = readdirSync(snapDir).find((n) => !before.has(n) && n.endsWith(".heapsnapshot") && n.includes(`.${pid}.`));
-    if (f) {
-      const size1 = statSync(join(snapDir, f)).size;
-      await new Promise((r) => setTimeout(r, 1500));
-      if (statSync(join(snapDir, f)).size === size1 && size1 > 0) {
-        const s = summariseHeapSnapshot(readFileSync(join(snapDir, f), "utf8"));
-        if (values["keep-snapshots"]) process.stdout.write(`  (snapshot kept: ${join(snapDir, f)})\n`);
-        else rmSync(join(snapDir, f));
-        return s;
-      }
-    }
+    await new Promise((r) => setTimeout(r, 300));
+    const f = readdirSync(snapDir).find((n) => !before.has(n) && n.endsWith(ext) && n.includes(`.${pid}.`));
+    if (!f) continue;
+    const now = statSync(join(snapDir, f)).size;
+    if (now > 0 && now === size) return join(snapDir, f);
+    size = now;
   }
-  throw new Error(`no heap snapshot from ${pid}`);
+  throw new Error(`no ${ext} file from ${pid}`);
+}
+
+async function snapshot(pid: number): Promise<HeapSummary | undefined> {
+  if (!snapshots) return undefined;
+  const file = await signalledFile(pid, ".heapsnapshot");
+  const s = summariseHeapSnapshot(readFileSync(file, "utf8"));
+  if (values["keep-snapshots"]) process.stdout.write(`  (snapshot kept: ${file})\n`);
+  else rmSync(file);
+  return s;
 }
 
 interface HeapReport {
@@ -81,27 +87,16 @@ interface HeapReport {
 
 async function report(pid: number): Promise<HeapReport | undefined> {
   if (!reports) return undefined;
-  const before = new Set(readdirSync(snapDir));
-  process.kill(pid, "SIGUSR2");
-  for (let i = 0; i < 100; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    const f = readdirSync(snapDir).find((n) => !before.has(n) && n.endsWith(".json") && n.includes(`.${pid}.`));
-    if (!f) continue;
-    try {
-      const h = (JSON.parse(readFileSync(join(snapDir, f), "utf8")) as { javascriptHeap: { totalCommittedMemory: number; usedMemory: number; externalMemory: number; mallocedMemory: number; heapSpaces: Record<string, { committedMemory: number; usedMemory: number }> } }).javascriptHeap;
-      rmSync(join(snapDir, f));
-      return {
-        committed: h.totalCommittedMemory,
-        used: h.usedMemory,
-        external: h.externalMemory,
-        malloced: h.mallocedMemory,
-        spaces: new Map(Object.entries(h.heapSpaces).map(([k, v]) => [k, { committed: v.committedMemory, used: v.usedMemory }])),
-      };
-    } catch {
-      // still being written
-    }
-  }
-  throw new Error(`no diagnostic report from ${pid}`);
+  const file = await signalledFile(pid, ".json");
+  const h = (JSON.parse(readFileSync(file, "utf8")) as { javascriptHeap: { totalCommittedMemory: number; usedMemory: number; externalMemory: number; mallocedMemory: number; heapSpaces: Record<string, { committedMemory: number; usedMemory: number }> } }).javascriptHeap;
+  rmSync(file);
+  return {
+    committed: h.totalCommittedMemory,
+    used: h.usedMemory,
+    external: h.externalMemory,
+    malloced: h.mallocedMemory,
+    spaces: new Map(Object.entries(h.heapSpaces).map(([k, v]) => [k, { committed: v.committedMemory, used: v.usedMemory }])),
+  };
 }
 
 // --checkout DIR: another build of the project (e.g. a worktree of main), for before/after figures.

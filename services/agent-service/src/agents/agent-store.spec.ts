@@ -238,9 +238,10 @@ describe("the agent store", () => {
     stop();
     const body = cached?.status?.effectiveConfig?.configMap?.configMap[""]?.body;
     expect(new TextDecoder().decode(body)).toBe("receivers: {}\n");
+    // Held in a buffer of the agent's own bytes (its UID, the config), not the 4 KiB frame.
     expect(body?.buffer).not.toBe(frame.buffer);
-    expect(body?.byteLength).toBe(body?.buffer.byteLength);
-    expect(cached?.metadata?.instanceUid.buffer).not.toBe(frame.buffer);
+    expect(body?.buffer.byteLength).toBeLessThan(100);
+    expect(cached?.metadata?.instanceUid.buffer.byteLength).toBeLessThan(100);
   });
 
   it("lists the uids a query selects, in uid order and in pages, without reading any agent one by one", async () => {
