@@ -202,11 +202,12 @@ export function withoutLoader(execArgv: readonly string[]): string[] {
 /**
  * The young generation a worker runs with (V8's semi-space, MiB), unless
  * this process was given one: 2 instead of V8's 16. A worker holds sockets
- * and little else (~6 KiB of live objects per idle agent), but a flood of
+ * and little else (~7 KiB of live objects per idle agent), but a flood of
  * new agents grew its heap to 4-6 times that, and V8 gave it back only
- * long after, if at all: 35-45 KiB of RSS per idle agent 3-20 s after 6,000
- * agents connected, 8-10 KiB with 2 MiB semi-spaces (docs/performance.md
- * §13, with the CPU it costs).
+ * long after, if at all: 70 s after 20,000 agents came in on 2 workers,
+ * 39 KiB of RSS per socket with V8's 16 MiB, 18-24 KiB with 2 (less
+ * difference after a longer flood and a minute of heartbeats:
+ * docs/performance.md §13, with the CPU it may cost).
  */
 export const WORKER_SEMI_SPACE_MIB = 2;
 
