@@ -188,3 +188,35 @@ describe("a new agent's first message", () => {
     expect(calls).toEqual(["report 0 saving its connection", "save connection of 4"]);
   });
 });
+
+describe("the connection record of a named agent", () => {
+  it("holds a copy of the instance UID, not a view of the frame it came in (that would keep the whole frame while the agent is connected)", async () => {
+    const uid = new Uint8Array(16).fill(5);
+    const frame = Buffer.alloc(2048);
+    frame.set(uid, 7);
+    const { logger } = capturingLogger();
+    const agents = {
+      reportMessages: async (req: { reports: unknown[] }) => ({ results: req.reports.map(() => ({ reply: { instanceUid: uid }, heartbeatIntervalSeconds: 0n })) }),
+      saveConnection: async () => ({}),
+      deleteConnection: async () => ({}),
+    } as unknown as Client<typeof AgentGatewayService>;
+    const connections = new ConnectionTracker("gw", agents);
+    const svc = new OpampService({
+      agents,
+      connections,
+      registry: new WebSocketRegistry(),
+      cleanup: new CleanupQueue(logger),
+      capabilities: new AnnouncedCapabilities(),
+      logger,
+      warnings: new RateLimitedWarnings(logger, { count: () => {} }, 60_000),
+      retryAfterMs: 1_000,
+    });
+    const socket: AgentConnection = { ...conn(0), id: "gw/ws/named", type: ConnectionType.WEBSOCKET };
+    svc.onConnected(socket);
+    // As decodeAgentFrame hands it on: a Buffer view (Buffer's slice() would be a view too).
+    await svc.onMessage(socket, create(AgentToServerSchema, { instanceUid: frame.subarray(7, 23), sequenceNum: 0n }));
+    const recorded = connections.get("gw/ws/named")?.instanceUid;
+    expect([...(recorded ?? [])]).toEqual([...uid]);
+    expect(recorded?.buffer).not.toBe(frame.buffer);
+  });
+});

@@ -132,7 +132,10 @@ export class OpampService implements OpampCallbacks {
         const holder = conn.type === ConnectionType.WEBSOCKET ? this.deps.registry.getByInstanceUid(uid) : undefined;
         const otherCredential = holder && holder !== conn && holder.credentials.credential !== conn.credentials.credential;
         if (otherCredential && !certificateTakesOver(conn.credentials, uid)) return this.refuse(conn, message.instanceUid, "instance UID is bound to another credential");
-        record.instanceUid = message.instanceUid;
+        // A copy (not .slice(): on a Buffer that is a view too): the
+        // message's is a view of its whole frame, which the record would
+        // keep alive while the agent is connected.
+        record.instanceUid = new Uint8Array(message.instanceUid);
         conn.agent = uid;
         if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
         named = true;

@@ -186,12 +186,16 @@ export class OpampTransport {
   /** Closes a TCP connection that has sent nothing within the handshake timeout (it would hold a file descriptor for nothing). */
   private closeSilentSocket(socket: Socket): void {
     const timeoutMs = this.options.handshakeTimeoutMs;
+    const onClose = () => clearTimeout(timer);
     const timer = setTimeout(() => {
+      // Done either way: the close listener goes, so the socket does not
+      // keep this timer (and its closure) for as long as an agent stays.
+      socket.off("close", onClose);
       if (socket.bytesRead > 0) return;
       this.options.warnings.warn("handshake-timeout", socket.remoteAddress ?? "?", { timeoutMs }, "closed a connection that sent no request in time");
       socket.destroy();
     }, timeoutMs).unref();
-    socket.once("close", () => clearTimeout(timer));
+    socket.once("close", onClose);
   }
 
   /**
@@ -421,6 +425,7 @@ export class OpampTransport {
     }
     conn.admitted = true;
     clearTimeout(conn.firstMessageTimer);
+    conn.firstMessageTimer = undefined; // not kept (with its closure) while the agent stays
     return "admitted";
   }
 

@@ -88,7 +88,8 @@ export class WebSocketAgentConnection implements AgentConnection {
     // The spec forbids sending a ServerToAgent above the agent's limit; ours
     // is the same configured limit in both directions.
     checkOutboundSize(payloadLength, this.maxMessageBytes);
-    if (ack) this.acknowledgement = { instanceUid: message.instanceUid.slice(), capabilities: message.capabilities, bytes };
+    // A copy of the UID (not .slice(): on a Buffer that is a view of the whole frame it came in).
+    if (ack) this.acknowledgement = { instanceUid: new Uint8Array(message.instanceUid), capabilities: message.capabilities, bytes };
     return bytes;
   }
 

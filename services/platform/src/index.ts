@@ -9,6 +9,7 @@ export { DependencyUnavailableError } from "./dependency-errors.js";
 export { INSTANCE_UID_BYTES, InvalidInstanceUidError, instanceUidToHex, parseInstanceUid, agentLogName, isValidInstanceUid } from "./instance-uid.js";
 export { uuidv7Bytes } from "./uuidv7.js";
 export { bytesEqual } from "./bytes-equal.js";
+export { ownBytes } from "./owned-bytes.js";
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, pageLimit, fetchLimit, toPage } from "./paging.js";
 export { runBounded } from "./bounded-workers.js";
 export { UsageError, envName, parseOptions, formatHelp, type OptionSpec, type OptionValues } from "./cli-options.js";

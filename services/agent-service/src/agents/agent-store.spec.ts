@@ -234,6 +234,33 @@ describe("the agent store", () => {
     expect(seen).toHaveLength(1);
   });
 
+  it("keeps no cached agent's bytes viewing the buffer its report was decoded from (the whole frame or batch would stay in memory)", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    // A report as the gateway decodes it: its bytes fields are views of one larger buffer.
+    const frame = new Uint8Array(4096);
+    frame.set(uid, 10);
+    frame.set(new TextEncoder().encode("receivers: {}\n"), 100);
+    const msg = create(AgentToServerSchema, {
+      instanceUid: frame.subarray(10, 26),
+      sequenceNum: 0n,
+      effectiveConfig: { configMap: { configMap: { "": { body: frame.subarray(100, 114), contentType: "text/yaml" } } } },
+    });
+    let cached: Readonly<Agent> | undefined;
+    const stop = t.store.observe((agent) => (cached = agent)); // the cached object itself, as stored
+    await t.store.mutate(instanceUidToHex(uid), { create: true, serve: true }, (agent, known) => {
+      report(agent, msg, connection, { now: 1_000, known });
+      return { persist: "now", result: undefined };
+    });
+    stop();
+    const body = cached?.status?.effectiveConfig?.configMap?.configMap[""]?.body;
+    expect(new TextDecoder().decode(body)).toBe("receivers: {}\n");
+    // Held in a buffer of the agent's own bytes (its UID, the config), not the 4 KiB frame.
+    expect(body?.buffer).not.toBe(frame.buffer);
+    expect(body?.buffer.byteLength).toBeLessThan(100);
+    expect(cached?.metadata?.instanceUid.buffer.byteLength).toBeLessThan(100);
+  });
+
   it("lists the uids a query selects, in uid order and in pages, without reading any agent one by one", async () => {
     const t = setup();
     const uids = [uuidv7Bytes(), uuidv7Bytes(), uuidv7Bytes()];

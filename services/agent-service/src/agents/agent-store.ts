@@ -1,7 +1,7 @@
 import { clone } from "@bufbuild/protobuf";
 import { AgentSchema, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { FleetSummary } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import { runBounded, instanceUidToHex, type Logger } from "@fleetplane/platform";
+import { runBounded, instanceUidToHex, ownBytes, type Logger } from "@fleetplane/platform";
 import { AgentNotFoundError } from "./agent-errors.js";
 import { newAgent, type CommandTransition } from "./agent-model.js";
 import { namespaceOf } from "./agent-namespace.js";
@@ -145,6 +145,11 @@ export class AgentStore {
           if (out.evict) {
             this.evict(uid);
           } else if (agent.status?.connected && (options.serve || this.cache.has(uid))) {
+            // A change (or a copy just read) may hold byte arrays viewing the
+            // buffer they were decoded from — a report's frame, a whole batch's
+            // request body — which the cache would keep alive while the agent
+            // stays connected. A heartbeat sets none: it is cached as it was.
+            if (out.persist === "now" || agent !== cached) ownBytes(agent);
             this.cache.set(uid, agent);
           } else {
             this.evict(uid);

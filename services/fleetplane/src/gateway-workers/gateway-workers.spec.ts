@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { perWorker, withoutLoader } from "./gateway-workers.js";
+import { perWorker, withoutLoader, withWorkerHeap, WORKER_SEMI_SPACE_MIB } from "./gateway-workers.js";
 
 describe("each gateway worker's share of the limits", () => {
   it("divides the new-agent rates and the connecting agents (agent-service's protection), rounding up; 0 (no limit), max connections (each process's own) and the rest hold as set", () => {
@@ -19,5 +19,13 @@ describe("the flags a bundled worker runs with", () => {
     const cli = ["--require", "/w/node_modules/.pnpm/tsx@4.23.15/node_modules/tsx/dist/preflight.cjs", "--import", "file:///w/node_modules/.pnpm/tsx@4.23.15/node_modules/tsx/dist/loader.mjs"];
     expect(withoutLoader([...cli, "--cpu-prof"])).toEqual(["--cpu-prof"]);
     expect(withoutLoader(["--import=tsx", "--import", "./telemetry.mjs", "-r", "dotenv/config"])).toEqual(["--import", "./telemetry.mjs", "-r", "dotenv/config"]);
+  });
+});
+
+describe("the heap a worker runs with", () => {
+  it("has a small young generation unless the process was given one, which then stands", () => {
+    expect(withWorkerHeap(["--cpu-prof"])).toEqual(["--cpu-prof", `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`]);
+    expect(withWorkerHeap(["--max-semi-space-size=16"])).toEqual(["--max-semi-space-size=16"]);
+    expect(withWorkerHeap(["--max_semi_space_size", "8"])).toEqual(["--max_semi_space_size", "8"]);
   });
 });

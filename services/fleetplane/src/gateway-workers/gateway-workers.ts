@@ -175,10 +175,10 @@ export async function startGatewayWorkers(o: GatewayWorkersOptions): Promise<Gat
  * process's flags.
  */
 async function workerProgram(logger: Logger): Promise<{ exec: string; execArgv: string[]; dispose?: () => void }> {
-  if (!WORKER_MAIN.endsWith(".ts")) return { exec: WORKER_MAIN, execArgv: process.execArgv };
+  if (!WORKER_MAIN.endsWith(".ts")) return { exec: WORKER_MAIN, execArgv: withWorkerHeap(process.execArgv) };
   const bundle = await bundleWorker(WORKER_MAIN);
   // The loader's flags go (--import tsx, --require …/preflight.cjs); the rest (memory, profiling) stay.
-  const execArgv = withoutLoader(process.execArgv);
+  const execArgv = withWorkerHeap(withoutLoader(process.execArgv));
   logger.debug({ file: bundle.file }, "gateway workers run as bundled JavaScript");
   return { exec: bundle.file, execArgv, dispose: bundle.dispose };
 }
@@ -197,6 +197,24 @@ export function withoutLoader(execArgv: readonly string[]): string[] {
     if (!/(^|[/\\@])tsx([/\\]|$)/.test(value)) out.push(flag, value);
   }
   return out;
+}
+
+/**
+ * The young generation a worker runs with (V8's semi-space, MiB), unless
+ * this process was given one: 2 instead of V8's 16. A worker holds sockets
+ * and little else (~7 KiB of live objects per idle agent), but a flood of
+ * new agents grew its heap to 4-6 times that, and V8 gave it back only
+ * long after, if at all: 70 s after 20,000 agents came in on 2 workers,
+ * 39 KiB of RSS per socket with V8's 16 MiB, 18-24 KiB with 2 (less
+ * difference after a longer flood and a minute of heartbeats:
+ * docs/performance.md §13, with the CPU it may cost).
+ */
+export const WORKER_SEMI_SPACE_MIB = 2;
+
+/** `execArgv` with --max-semi-space-size=WORKER_SEMI_SPACE_MIB added, unless it sets one already (an operator's choice stands). */
+export function withWorkerHeap(execArgv: readonly string[]): string[] {
+  if (execArgv.some((a) => /^--max[-_]semi[-_]space[-_]size(=|$)/.test(a))) return [...execArgv];
+  return [...execArgv, `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`];
 }
 
 /** Each worker's share of the new-agent rates and of --max-connecting-agents (0 stays "no limit"); everything else holds per worker as set. */

@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { ownBytes } from "./owned-bytes.js";
+
+describe("ownBytes", () => {
+  it("moves every byte array inside a message that views a larger buffer into one buffer of their own, with the same bytes", () => {
+    const frame = new Uint8Array(1024).map((_, i) => i % 251);
+    const msg = {
+      instanceUid: frame.subarray(0, 16),
+      status: { effectiveConfig: { configMap: { configMap: { "": { body: frame.subarray(100, 200), contentType: "text/yaml" } } } } },
+      packageStatuses: [{ hash: frame.subarray(300, 332) }],
+      hashes: [frame.subarray(400, 408)],
+      oneof: { case: "bytesValue", value: frame.subarray(500, 504) },
+    };
+    ownBytes(msg);
+    const views = [msg.instanceUid, msg.status.effectiveConfig.configMap.configMap[""].body, msg.packageStatuses[0]!.hash, msg.hashes[0]!, msg.oneof.value];
+    // All in one new buffer of exactly their size.
+    const owned = views[0]!.buffer;
+    expect(owned).not.toBe(frame.buffer);
+    expect(owned.byteLength).toBe(16 + 100 + 32 + 8 + 4);
+    for (const v of views) expect(v.buffer).toBe(owned);
+    expect([...msg.instanceUid]).toEqual([...frame.subarray(0, 16)]);
+    expect([...msg.status.effectiveConfig.configMap.configMap[""].body]).toEqual([...frame.subarray(100, 200)]);
+    expect([...msg.oneof.value]).toEqual([...frame.subarray(500, 504)]);
+  });
+
+  it("leaves alone a byte array that already owns its buffer, and what is not a plain object", () => {
+    const whole = new Uint8Array([1, 2, 3]);
+    const date = new Date(0);
+    const msg = { whole, date, n: 5n, s: "x", nothing: undefined, empty: null };
+    expect(ownBytes(msg)).toBe(msg);
+    expect(msg.whole).toBe(whole);
+    expect(msg.date).toBe(date);
+  });
+});
