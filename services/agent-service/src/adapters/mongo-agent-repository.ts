@@ -121,8 +121,11 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
     },
 
     async getNewer(uid, revision) {
-      const doc = await guardMongo(() => agents.findOne({ _id: uid, revision: { $gt: revision } }));
-      return doc ? decodeAgent(doc) : undefined;
+      // Filtered on _id alone and compared here: FerretDB 1.x serves a lookup by _id
+      // ~20 times faster than one that also filters another field (measured:
+      // docs/performance.md §3); what this saves is decoding an unchanged agent.
+      const doc = await guardMongo(() => agents.findOne({ _id: uid }));
+      return doc && BigInt(doc.revision) > revision ? decodeAgent(doc) : undefined;
     },
 
     async save(agent) {
