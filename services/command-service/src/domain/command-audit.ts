@@ -60,7 +60,7 @@ export class CommandAudit {
   }
 
   async updateState(id: string, state: CommandState, detail: string): Promise<CommandRecord> {
-    // Only forward: the check and the write are one step in the store.
+    // Only forward: the store moves it only from the states before this one.
     const from = STATES.filter((s) => RANK[s] < RANK[state]);
     const record = await this.repository.advanceState(id, { state, detail, stateChangedAtMs: this.now() }, from);
     if (!record) throw new CommandNotFoundError(id);

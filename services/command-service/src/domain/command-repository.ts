@@ -19,9 +19,11 @@ export interface CommandRepository {
    */
   insertNew(record: CommandRecord): Promise<CommandRecord | undefined>;
   /**
-   * Applies `change` if the record's state is one of `from`, atomically with
-   * that check, and returns the record as it then stands (changed or not);
-   * undefined if there is no such record. One write in the common case.
+   * Applies `change` if the record's state is one of `from`, and returns the
+   * record as it then stands (changed or not); undefined if there is no such
+   * record. Writes only the state fields (LMDB: check and write in one
+   * transaction; MongoDB: a look-up and a write by _id, ordered per command
+   * by the caller).
    */
   advanceState(id: string, change: StateChange, from: readonly CommandState[]): Promise<CommandRecord | undefined>;
   /**
