@@ -1,7 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ServerErrorResponseType, ServerToAgentSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import http from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
 import { LatencyHistogram } from "./latency.js";
 import { SimAgent, type SimStats } from "./sim-agent.js";
@@ -9,15 +9,6 @@ import { SimAgent, type SimStats } from "./sim-agent.js";
 const RETRY_MS = 300;
 
 const frame = (m: Parameters<typeof create<typeof ServerToAgentSchema>>[1]) => Buffer.concat([Buffer.from([0]), toBinary(ServerToAgentSchema, create(ServerToAgentSchema, m))]);
-
-/** Polls until `probe` holds (a spec beside a module does not reach test/support). */
-async function until(probe: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe("SimAgent over WebSocket, refused with UNAVAILABLE and RetryInfo", () => {
   let wss: WebSocketServer | undefined;
@@ -51,7 +42,8 @@ describe("SimAgent over WebSocket, refused with UNAVAILABLE and RetryInfo", () =
     agent = new SimAgent({ url: `ws://127.0.0.1:${port}/v1/opamp`, transport: "ws", index: 0, intervalMs: 60_000, jitter: 0, closedLoop: false, gzip: false, failMarker: "", stats, httpAgent: new http.Agent(), onFirstReply: () => answered++ });
     agent.start();
 
-    await until(() => answered === 1, "an answer on a second connection");
+    // An answer on a second connection.
+    await vi.waitFor(() => expect(answered).toBe(1), { timeout: 5_000, interval: 10 });
     expect(stats.errorResponses).toBe(1);
     expect(sockets).toHaveLength(2);
     expect(sockets[0]!.closedByClient).toBe(1000);

@@ -14,11 +14,16 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
+/** An embedded store in a temporary directory, removed after the test. */
+function freshStore() {
+  const dir = mkdtempSync(join(tmpdir(), "fleetplane-lmdb-index-"));
+  dirs.push(dir);
+  return openEmbeddedStore(dir);
+}
+
 describe("the embedded agent repository's disconnected index", () => {
   it("is built once for agents stored before it existed", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "fleetplane-lmdb-index-"));
-    dirs.push(dir);
-    const store = openEmbeddedStore(dir);
+    const store = freshStore();
     const before = createLmdbAgentRepository(store);
     const agents = [1_000, 2_000, 3_000].map((at) =>
       create(AgentSchema, { metadata: { instanceUid: new Uint8Array(randomBytes(16)) }, status: { connected: false, disconnectedAt: timestampFromMs(at) } }),
@@ -38,9 +43,7 @@ describe("the embedded agent repository's disconnected index", () => {
 
 describe("the embedded agent repository's group-target index", () => {
   it("is built once for agents stored before it existed, and kept by saves without a second build", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "fleetplane-lmdb-index-"));
-    dirs.push(dir);
-    const store = openEmbeddedStore(dir);
+    const store = freshStore();
     const before = createLmdbAgentRepository(store);
     const agent = (group: string) =>
       create(AgentSchema, { metadata: { instanceUid: new Uint8Array(randomBytes(16)) }, spec: { assignment: { source: ConfigSource.GROUP, group, configuration: "c", version: 1 } } });
