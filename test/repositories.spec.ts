@@ -4,7 +4,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { CommandRecordSchema, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { AgentSchema } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentSchema, ConfigSource } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { CertificateRequestSchema, CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { PackageSchema } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { PackageType } from "@fleetplane/gen/opamp/proto/opamp_pb";
@@ -210,7 +210,7 @@ describe("MongoDB indexes", () => {
         await ensureFleetIndexes(mongo.db);
       }
       const names = async (collection: string) => (await mongo.db.collection(collection).listIndexes().toArray()).map((i) => i.name as string).sort();
-      expect(await names("agents")).toEqual(["_id_", "attrs_1", "connected_1__id_1", "disconnectedAt_1__id_1", "gatewayId_1", "labels_1", "namespace_1__id_1"]);
+      expect(await names("agents")).toEqual(["_id_", "attrs_1", "connected_1__id_1", "disconnectedAt_1__id_1", "gatewayId_1", "labels_1", "namespace_1__id_1", "rolloutGroup_1_namespace_1__id_1"]);
       expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1", "namespace_1__id_-1", "state_1"]);
       expect(await names("certificate_requests")).toEqual(["_id_", "instanceUid_1_state_1", "namespace_1_instanceUid_1__id_-1", "namespace_1_state_1__id_-1"]);
       expect(await names("packages")).toEqual(["_id_", "namespace_1_name_1_version_1"]);
@@ -354,6 +354,27 @@ describe("stores written before agents were indexed by disconnection", () => {
       await ensureAgentIndexes(mongo.db);
       const listed = await createMongoAgentRepository(mongo.db).listDisconnected({ before: 10_000, limit: 10 });
       expect(listed.map((a) => instanceUidToHex(a.metadata!.instanceUid))).toEqual([agents[0]!, agents[2]!].map((a) => instanceUidToHex(a.metadata!.instanceUid)));
+    } finally {
+      await mongo.close();
+    }
+  });
+  it("MongoDB: ensureAgentIndexes copies an agent's rollout group, version and rollout into documents that lack them", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      const inGroup = (group: string, version: number, rollout: string, source = ConfigSource.GROUP) =>
+        create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes() }, spec: { assignment: { source, group, configuration: "c", version, rollout } } });
+      const agents = [inGroup("g", 2, "r1"), inGroup("g", 1, ""), inGroup("g", 1, "", ConfigSource.AGENT), inGroup("h", 1, "")];
+      // Documents as an older version left them: no rollout copies.
+      await mongo.db.collection<{ _id: string }>("agents").insertMany(
+        agents.map((a) => ({ _id: instanceUidToHex(a.metadata!.instanceUid), revision: 1n, connected: false, proto: new Binary(toBinary(AgentSchema, a)) })),
+      );
+      await ensureAgentIndexes(mongo.db);
+      const listed = await createMongoAgentRepository(mongo.db).listGroupTargets("default", "g", { limit: 10 });
+      const expected = [
+        { uid: instanceUidToHex(agents[0]!.metadata!.instanceUid), version: 2, rollout: "r1" },
+        { uid: instanceUidToHex(agents[1]!.metadata!.instanceUid), version: 1, rollout: "" },
+      ].sort((x, y) => (x.uid < y.uid ? -1 : 1));
+      expect(listed).toEqual(expected);
     } finally {
       await mongo.close();
     }

@@ -16,7 +16,7 @@ import { namespaceOf } from "../agents/agent-namespace.js";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../agents/fleet-summary.js";
 import { disconnectedSince } from "../agents/disconnected-since.js";
-import { scanGroupTargets } from "../rollouts/group-agents.js";
+import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
 
 /**
  * One document per agent. The agent itself is the `proto` blob (the protobuf
@@ -49,6 +49,16 @@ interface AgentDocument {
   configState: number;
   serviceName: string;
   serviceVersion: string;
+  /**
+   * The group whose rollouts may move the agent (rolloutGroupOf), null when
+   * none may, and the version and rollout its assignment names: a group's
+   * rollout targets are listed from the index and these copies, without
+   * reading the namespace or decoding an agent. Copied into older documents
+   * by ensureAgentIndexes.
+   */
+  rolloutGroup?: string | null;
+  targetVersion?: number;
+  targetRollout?: string;
   proto: Binary;
 }
 
@@ -91,10 +101,14 @@ export async function ensureAgentIndexes(db: Db): Promise<void> {
     // The retention sweep, oldest first. Not partial (FerretDB 1.x has no
     // partial indexes): connected agents are in it under null.
     await agents.createIndex({ disconnectedAt: 1, _id: 1 });
+    await agents.createIndex({ rolloutGroup: 1, namespace: 1, _id: 1 }); // a group's rollout targets in uid order
     const copyFrom = db.collection<AgentDocument>(AGENTS, collectionOptions);
     for await (const doc of copyFrom.find({ disconnectedAt: { $exists: false } })) {
       // A save meanwhile wrote the field itself: then the filter no longer matches.
       await copyFrom.updateOne({ _id: doc._id, disconnectedAt: { $exists: false } }, { $set: { disconnectedAt: disconnectedSince(decodeAgent(doc)) ?? null } });
+    }
+    for await (const doc of copyFrom.find({ rolloutGroup: { $exists: false } })) {
+      await copyFrom.updateOne({ _id: doc._id, rolloutGroup: { $exists: false } }, { $set: rolloutFieldsOf(decodeAgent(doc)) });
     }
     await db.collection(CONNECTIONS).createIndex({ gatewayId: 1, _id: 1 });
   });
@@ -115,9 +129,13 @@ export function createMongoAgentRepository(db: Db): AgentRepository {
       return doc ? decodeAgent(doc) : undefined;
     },
 
-    // No index of a group's targets here: the namespace's agents are read and filtered.
-    listGroupTargets(namespace, group, page) {
-      return scanGroupTargets((query) => repository.list(query), namespace, group, page);
+    async listGroupTargets(namespace, group, page) {
+      if (page.limit <= 0) return [];
+      const filter: Filter<AgentDocument> = { rolloutGroup: group, ...namespaceFilter(namespace), ...(page.after !== undefined ? { _id: { $gt: page.after } } : {}) };
+      const docs = await guardMongo(() =>
+        agents.find(filter, { projection: { _id: 1, targetVersion: 1, targetRollout: 1 } }).sort({ _id: 1 }).limit(page.limit).toArray(),
+      );
+      return docs.map((doc) => ({ uid: doc._id, version: Number(doc.targetVersion ?? 0), rollout: doc.targetRollout ?? "" }));
     },
 
     async getNewer(uid, revision) {
@@ -348,7 +366,14 @@ function queryFieldsOf(agent: Agent): Omit<AgentDocument, "_id" | "revision" | "
     namespace: namespaceOf(agent),
     labels: Object.entries(agent.metadata?.labels ?? {}).map(([key, value]) => attributeEntry(key, value)),
     disconnectedAt: disconnectedSince(agent) ?? null,
+    ...rolloutFieldsOf(agent),
   };
+}
+
+/** The copies a group's rollout-target listing reads (one rule with the embedded store's index: rolloutGroupOf). */
+function rolloutFieldsOf(agent: Agent): Pick<AgentDocument, "rolloutGroup" | "targetVersion" | "targetRollout"> {
+  const target = groupTargetOf(agent);
+  return { rolloutGroup: rolloutGroupOf(agent) ?? null, targetVersion: target.version, targetRollout: target.rollout };
 }
 
 /** A namespace's documents; "default" also holds documents written before namespaces existed. */

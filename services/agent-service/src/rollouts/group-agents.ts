@@ -34,7 +34,7 @@ export function groupTargetOf(agent: Agent): GroupTarget {
   return { uid: uidOf(agent), version: a?.version ?? 0, rollout: a?.rollout ?? "" };
 }
 
-/** A group's targets read by scanning the namespace's agents (a store without an index of them). */
+/** A group's targets read by scanning the namespace's agents: for a lister without an index of them (the driver's spec). */
 export async function scanGroupTargets(list: AgentLister["list"], namespace: string, group: string, page: { limit: number; after?: string }): Promise<GroupTarget[]> {
   const agents = await list({ namespace, limit: page.limit, where: (a) => isRolloutTarget(a, group), ...(page.after ? { after: page.after } : {}) });
   return agents.map(groupTargetOf);
