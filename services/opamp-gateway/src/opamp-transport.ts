@@ -36,6 +36,7 @@ import { sourceAddress, type RateLimitedWarnings } from "./rate-limited-warnings
 import { WebSocketAgentConnection } from "./websocket-connection.js";
 import type { TrustedProxies } from "./trusted-proxies.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
+import { completeWebSocketHandshake } from "./websocket-handshake.js";
 
 /** The transport's settings; those picked from GatewaySettings as documented there. */
 export interface OpampTransportOptions
@@ -134,7 +135,8 @@ export class OpampTransport {
     this.server.on("connection", (socket: Socket) => this.closeSilentSocket(socket));
     this.server.requestTimeout = 300_000;
     this.server.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head).catch((err: unknown) => this.failedUpgrade(req, socket, err)));
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
+    // No client tracking: every WebSocket is in wsConnections (completeWebSocketHandshake upgrades most without ws's server).
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
   }
 
   async listen(): Promise<number> {
@@ -249,7 +251,7 @@ export class OpampTransport {
     for (const conn of [...this.httpAgents.values()]) conn.close();
     this.server.closeIdleConnections();
     const timer = setTimeout(() => {
-      for (const ws of this.wss.clients) ws.terminate();
+      for (const ws of this.wsConnections) ws.terminate();
       this.server.closeAllConnections();
     }, graceMs);
     await stopped;
@@ -301,7 +303,7 @@ export class OpampTransport {
       this.warnConnectionLimit(req, "ws");
       return rejectUpgrade(socket, 503, "too many agents on this gateway; retry later", this.retryAfter());
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, socket, req, decision.credentials));
+    completeWebSocketHandshake(this.wss, req, socket, head, (ws) => this.onWebSocket(ws, socket, req, decision.credentials));
   }
 
   private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, credentials: AgentCredentials): void {

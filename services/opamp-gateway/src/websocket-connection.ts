@@ -97,6 +97,11 @@ export class WebSocketAgentConnection implements AgentConnection {
     this.socket.close(code, reason);
   }
 
+  /** Drops the socket without a close handshake (a shutdown whose grace period ran out). */
+  terminate(): void {
+    this.socket.terminate();
+  }
+
   /**
    * Checks liveness once per ping interval: a peer that has not answered the
    * previous ping (nor sent anything) since is half-open — its TCP
