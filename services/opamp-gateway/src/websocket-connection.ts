@@ -22,8 +22,6 @@ export class WebSocketAgentConnection implements AgentConnection {
   reportsHeartbeat = false;
   /** Its first message with a valid instance UID passed NewAgentAdmission; until then no message is handed on. */
   admitted = false;
-  /** Closes the socket if no admitted message comes in time (the transport's first-message timeout). */
-  firstMessageTimer: NodeJS.Timeout | undefined;
   /** The transport's handling of this socket's messages while it runs (one burst at a time; it never rejects). */
   handling: Promise<void> | undefined;
 
