@@ -157,8 +157,11 @@ export class OpampTransport {
     // The handshake timeout, in two parts. Request headers (of a poll or an
     // upgrade) begun but not complete in time: Node answers 408 and closes
     // (headersTimeout, counted per request, so keep-alive idle time between
-    // polls is not affected). A connection that sends no byte at all is not
-    // Node's concern: silentSockets below.
+    // polls is not affected). A connection that sends no byte at all:
+    // silentSockets below (on plain HTTP Node's check closes it too — the
+    // transport spec's silent socket is closed with our sweep disabled —
+    // but a TLS connection that never starts its handshake is not Node's
+    // HTTP server's to see).
     this.server.headersTimeout = options.handshakeTimeoutMs;
     this.server.on("connection", (socket: Socket) => this.silentSockets.watch(socket));
     this.server.requestTimeout = 300_000;
