@@ -36,6 +36,8 @@ import { sourceAddress, type RateLimitedWarnings } from "./rate-limited-warnings
 import { WebSocketAgentConnection } from "./websocket-connection.js";
 import type { TrustedProxies } from "./trusted-proxies.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
+import { completeWebSocketHandshake } from "./websocket-handshake.js";
+import { OpeningDeadlines } from "./opening-deadlines.js";
 
 /** The transport's settings; those picked from GatewaySettings as documented there. */
 export interface OpampTransportOptions
@@ -96,6 +98,16 @@ export class OpampTransport {
   private readonly wsConnections = new Set<WebSocketAgentConnection>();
   private readonly timers: NodeJS.Timeout[] = [];
   private connectionSeq = 0;
+  /** TCP connections that have sent nothing yet: one that stays silent past the handshake timeout is closed (it would hold a file descriptor for nothing). */
+  private readonly silentSockets: OpeningDeadlines<Socket>;
+  /**
+   * WebSockets without an admitted AgentToServer yet: one would be held, and
+   * counted as an agent, forever. Closed past the first-message timeout with
+   * 1008 (RFC 6455 §7.4.1, policy violation): the framing is fine, so it is
+   * no protocol error (1002); it is our rule that an agent speaks first, and
+   * 1008 is the code for a rule of the endpoint's own with no more specific code.
+   */
+  private readonly unadmittedWebSockets: OpeningDeadlines<WebSocketAgentConnection>;
   private readonly idPrefix = `${randomBytes(3).toString("hex")}`;
   private readonly metrics = GatewayMetrics.get();
   /** A compressed body over a content limit is refused after its first MiB is inflated, not all of it. */
@@ -105,6 +117,23 @@ export class OpampTransport {
     private readonly options: OpampTransportOptions,
     private readonly callbacks: OpampCallbacks,
   ) {
+    this.silentSockets = new OpeningDeadlines<Socket>(
+      options.handshakeTimeoutMs,
+      (socket) => socket.bytesRead > 0 || socket.destroyed,
+      (socket) => {
+        options.warnings.warn("handshake-timeout", socket.remoteAddress ?? "?", { timeoutMs: options.handshakeTimeoutMs }, "closed a connection that sent no request in time");
+        socket.destroy();
+      },
+    );
+    this.unadmittedWebSockets = new OpeningDeadlines<WebSocketAgentConnection>(
+      options.firstMessageTimeoutMs,
+      (conn) => conn.admitted,
+      (conn) => {
+        const timeoutMs = options.firstMessageTimeoutMs;
+        options.warnings.warn("first-message-timeout", sourceAddress(conn.remoteAddress), { connection: conn.id, timeoutMs }, "closed a WebSocket that sent no AgentToServer in time");
+        conn.close(1008, `no AgentToServer within ${timeoutMs / 1000} s`);
+      },
+    );
     // Node checks headersTimeout and requestTimeout only this often (30 s by default).
     const connectionsCheckingInterval = Math.max(100, Math.min(1_000, options.handshakeTimeoutMs / 4));
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => void this.onRequest(req, res).catch((err: unknown) => this.failedRequest(req, res, err));
@@ -128,13 +157,17 @@ export class OpampTransport {
     // The handshake timeout, in two parts. Request headers (of a poll or an
     // upgrade) begun but not complete in time: Node answers 408 and closes
     // (headersTimeout, counted per request, so keep-alive idle time between
-    // polls is not affected). A connection that sends no byte at all is not
-    // Node's concern: closeSilentSocket below.
+    // polls is not affected). A connection that sends no byte at all:
+    // silentSockets below (on plain HTTP Node's check closes it too — the
+    // transport spec's silent socket is closed with our sweep disabled —
+    // but a TLS connection that never starts its handshake is not Node's
+    // HTTP server's to see).
     this.server.headersTimeout = options.handshakeTimeoutMs;
-    this.server.on("connection", (socket: Socket) => this.closeSilentSocket(socket));
+    this.server.on("connection", (socket: Socket) => this.silentSockets.watch(socket));
     this.server.requestTimeout = 300_000;
     this.server.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head).catch((err: unknown) => this.failedUpgrade(req, socket, err)));
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
+    // No client tracking: every WebSocket is in wsConnections (completeWebSocketHandshake upgrades most without ws's server).
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
   }
 
   async listen(): Promise<number> {
@@ -154,6 +187,14 @@ export class OpampTransport {
         this.expireHttpAgents();
         this.expireSilentWebSockets();
       }, sweepMs).unref(),
+    );
+    // The opening deadlines are acted on up to one sweep late: a quarter of the shorter timeout, 0.1–1 s.
+    const openingSweepMs = Math.max(100, Math.min(1_000, Math.min(this.options.handshakeTimeoutMs, this.options.firstMessageTimeoutMs) / 4));
+    this.timers.push(
+      setInterval(() => {
+        this.silentSockets.sweep();
+        this.unadmittedWebSockets.sweep();
+      }, openingSweepMs).unref(),
     );
     if (this.options.wsPingIntervalMs > 0) {
       this.timers.push(setInterval(() => this.pingWebSockets(), this.options.wsPingIntervalMs).unref());
@@ -181,21 +222,6 @@ export class OpampTransport {
   private atConnectionLimit(): boolean {
     const max = this.options.maxConnections;
     return max > 0 && this.wsConnections.size + this.httpAgents.size >= max;
-  }
-
-  /** Closes a TCP connection that has sent nothing within the handshake timeout (it would hold a file descriptor for nothing). */
-  private closeSilentSocket(socket: Socket): void {
-    const timeoutMs = this.options.handshakeTimeoutMs;
-    const onClose = () => clearTimeout(timer);
-    const timer = setTimeout(() => {
-      // Done either way: the close listener goes, so the socket does not
-      // keep this timer (and its closure) for as long as an agent stays.
-      socket.off("close", onClose);
-      if (socket.bytesRead > 0) return;
-      this.options.warnings.warn("handshake-timeout", socket.remoteAddress ?? "?", { timeoutMs }, "closed a connection that sent no request in time");
-      socket.destroy();
-    }, timeoutMs).unref();
-    socket.once("close", onClose);
   }
 
   /**
@@ -249,7 +275,7 @@ export class OpampTransport {
     for (const conn of [...this.httpAgents.values()]) conn.close();
     this.server.closeIdleConnections();
     const timer = setTimeout(() => {
-      for (const ws of this.wss.clients) ws.terminate();
+      for (const ws of this.wsConnections) ws.terminate();
       this.server.closeAllConnections();
     }, graceMs);
     await stopped;
@@ -301,23 +327,14 @@ export class OpampTransport {
       this.warnConnectionLimit(req, "ws");
       return rejectUpgrade(socket, 503, "too many agents on this gateway; retry later", this.retryAfter());
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, socket, req, decision.credentials));
+    completeWebSocketHandshake(this.wss, req, socket, head, (ws) => this.onWebSocket(ws, socket, req, decision.credentials));
   }
 
   private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, credentials: AgentCredentials): void {
     const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credentials, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
-    // A socket that never sends an (admitted) AgentToServer would be held,
-    // and counted as an agent, forever. 1008 (RFC 6455 §7.4.1, policy
-    // violation): the framing is fine, so it is no protocol error (1002); it is
-    // our rule that an agent speaks first, and 1008 is the code for a rule of
-    // the endpoint's own with no more specific code.
-    const timeoutMs = this.options.firstMessageTimeoutMs;
-    conn.firstMessageTimer = setTimeout(() => {
-      this.options.warnings.warn("first-message-timeout", sourceAddress(conn.remoteAddress), { connection: conn.id, timeoutMs }, "closed a WebSocket that sent no AgentToServer in time");
-      conn.close(1008, `no AgentToServer within ${timeoutMs / 1000} s`);
-    }, timeoutMs).unref();
+    this.unadmittedWebSockets.watch(conn);
 
     // One message at a time per connection, so replies keep the order of
     // the reports they answer: a message that arrives while another is
@@ -355,7 +372,7 @@ export class OpampTransport {
       this.callbacks.onReadMessageError(conn, this.socketError(err));
     });
     ws.once("close", () => {
-      clearTimeout(conn.firstMessageTimer);
+      this.unadmittedWebSockets.forget(conn);
       this.wsConnections.delete(conn);
       this.callbacks.onConnectionClose(conn);
     });
@@ -424,8 +441,7 @@ export class OpampTransport {
       return "refused";
     }
     conn.admitted = true;
-    clearTimeout(conn.firstMessageTimer);
-    conn.firstMessageTimer = undefined; // not kept (with its closure) while the agent stays
+    this.unadmittedWebSockets.forget(conn);
     return "admitted";
   }
 

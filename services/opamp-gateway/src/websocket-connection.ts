@@ -22,8 +22,6 @@ export class WebSocketAgentConnection implements AgentConnection {
   reportsHeartbeat = false;
   /** Its first message with a valid instance UID passed NewAgentAdmission; until then no message is handed on. */
   admitted = false;
-  /** Closes the socket if no admitted message comes in time (the transport's first-message timeout). */
-  firstMessageTimer: NodeJS.Timeout | undefined;
   /** The transport's handling of this socket's messages while it runs (one burst at a time; it never rejects). */
   handling: Promise<void> | undefined;
 
@@ -95,6 +93,11 @@ export class WebSocketAgentConnection implements AgentConnection {
 
   close(code: number, reason: string): void {
     this.socket.close(code, reason);
+  }
+
+  /** Drops the socket without a close handshake (a shutdown whose grace period ran out). */
+  terminate(): void {
+    this.socket.terminate();
   }
 
   /**
