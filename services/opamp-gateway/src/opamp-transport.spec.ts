@@ -179,9 +179,22 @@ describe("the OpAMP transport", () => {
     expect(poll.reply?.flags).toBe(4n);
 
     expect(seen.messages.map((m) => m.sequenceNum)).toEqual([1n, 2n]);
-    expect(seen.connected.map((c) => c.id)).toEqual([expect.stringMatching(/^gw\/ws\//), `gw/http/${Buffer.from(uid).toString("hex")}`]);
+    expect(seen.connected.map((c) => c.id)).toEqual([expect.stringMatching(/^gw\/ws\//), expect.stringMatching(new RegExp(`^gw/http/${Buffer.from(uid).toString("hex")}-`))]);
     agent.socket.close(1000);
     expect(await agent.closed).toBe(1000);
+  });
+
+  it("gives each plain-HTTP session of one agent its own connection id, so an ended session's late cleanup cannot delete the next one's record", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const url = await start(callbacks);
+    expect((await post(url.http, agentMessage({ sequenceNum: 1n }))).status).toBe(200);
+    transport!.closeSessionsOf(""); // the session ends (as on a certificate takeover or a revoked credential)
+    expect(seen.closed).toHaveLength(1);
+    expect((await post(url.http, agentMessage({ sequenceNum: 2n }))).status).toBe(200);
+    const ids = seen.connected.map((c) => c.id);
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(2);
+    for (const id of ids) expect(id).toMatch(new RegExp(`^gw/http/${Buffer.from(uid).toString("hex")}-`));
   });
 
   it("answers an HTTP body that does not decode with 400 and the service's BadRequest", async () => {

@@ -307,8 +307,15 @@ export class OpampTransport {
     return endpointOf(req, transport, this.options.trustedProxies?.trusts(req.socket?.remoteAddress) ?? false);
   }
 
-  private nextConnectionId(kind: "ws" | "http", suffix = ""): string {
-    return `${this.options.gatewayId}/${kind}/${suffix || `${this.idPrefix}-${(++this.connectionSeq).toString(36)}`}`;
+  /**
+   * A connection id no other session of this gateway has had: a plain-HTTP
+   * agent's session is named after its UID for the reader, and numbered too,
+   * because a session that ends (a certificate takeover, an expiry) has its
+   * record deleted later, from the cleanup queue, and must not delete the
+   * record of the session that followed it.
+   */
+  private nextConnectionId(kind: "ws" | "http", label = ""): string {
+    return `${this.options.gatewayId}/${kind}/${label ? `${label}-` : ""}${this.idPrefix}-${(++this.connectionSeq).toString(36)}`;
   }
 
   private isOpampPath(url: string | undefined): boolean {
