@@ -19,10 +19,19 @@ export interface MongoStore {
   client: MongoClient;
   /** The database every repository of this process uses. */
   db: Db;
+  /**
+   * "ferretdb" when the server is FerretDB (its buildInfo says so), whose
+   * 1.x serves a filter on `_id` alone from its key but scans the whole
+   * collection for one with a second field; repositories whose hot writes
+   * are conditional pick how to check there (createMongoAgentRepository).
+   */
+  server: MongoServer;
   /** Resolves when the database answers; throws DependencyUnavailableError when it cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+export type MongoServer = "mongodb" | "ferretdb";
 
 export interface ConnectMongoOptions {
   logger: Logger;
@@ -68,15 +77,23 @@ export async function connectMongo(url: string, o: ConnectMongoOptions): Promise
       { cause: err },
     );
   }
-  o.logger.info({ mongo: where, db: dbName }, "connected to MongoDB");
+  const server = await serverOf(db);
+  o.logger.info({ mongo: where, db: dbName, server }, "connected to MongoDB");
   return {
     client,
     db,
+    server,
     async ping() {
       await guardMongo(() => db.command({ ping: 1 }));
     },
     close: () => client.close(),
   };
+}
+
+/** FerretDB adds `ferretdbVersion` to buildInfo; a server that will not say is taken for MongoDB. */
+async function serverOf(db: Db): Promise<MongoServer> {
+  const info = await db.admin().command({ buildInfo: 1 }).catch(() => ({}));
+  return "ferretdbVersion" in info ? "ferretdb" : "mongodb";
 }
 
 /**
