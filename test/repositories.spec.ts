@@ -431,4 +431,16 @@ describe("connectMongo", () => {
       await mongo.close();
     }
   });
+
+  it("opens at most 10 connections to FerretDB (writes beyond wait in the driver, not on SQLite's lock), unless the URL names maxPoolSize", async () => {
+    const bounded = await connectFreshMongo();
+    const named = await connectMongo(`${ferret.uri.replace(/\/?$/, "/")}?maxPoolSize=3`, { logger: silentLogger(), dbName: `contract_${process.pid}_pool` });
+    try {
+      expect(bounded.client.options.maxPoolSize).toBe(10);
+      expect(named.client.options.maxPoolSize).toBe(3);
+    } finally {
+      await bounded.close();
+      await named.close();
+    }
+  });
 });
