@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentCapabilities, AgentToServerSchema, ServerErrorResponseType, ServerToAgentSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import http from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
 import { LatencyHistogram } from "./latency.js";
 import { SimAgent, type SimStats } from "./sim-agent.js";
@@ -87,7 +87,7 @@ describe("SimAgent's capabilities", () => {
       agents.push(agent);
       agent.start();
     }
-    await until(() => claims.size === 2, "both agents' first messages");
+    await vi.waitFor(() => expect(claims.size).toBe(2), { timeout: 5_000, interval: 10 });
     const heartbeat = BigInt(AgentCapabilities.AgentCapabilities_ReportsHeartbeat);
     expect(claims.get(0)! & heartbeat).toBe(heartbeat);
     expect(claims.get(1)! & heartbeat).toBe(0n);

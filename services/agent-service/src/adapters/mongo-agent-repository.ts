@@ -109,7 +109,7 @@ export async function ensureAgentIndexes(db: Db): Promise<void> {
  * On FerretDB (`server`), the check is a look-up of the revision by `_id`
  * and the write is by `_id`: FerretDB 1.x scans the whole collection for a
  * filter with a second field (measured: 35–59 such updates a second against
- * 1,000–1,400 by `_id` alone over 1,000 agents, docs/performance.md §3), so
+ * 1,000–1,400 by `_id` alone over 1,000 agents, docs/performance.md §15), so
  * the one conditional write made every report's save cost the whole
  * collection, and the 1,000-agent distributed rollout bench never got its
  * agents answered (issue 12). Two steps lose nothing there: FerretDB 1.x
