@@ -136,11 +136,24 @@ async function connectFreshMongo(): Promise<MongoStore> {
   return connectMongo(ferret.uri, { logger: silentLogger(), dbName: `contract_${process.pid}_${databases}` });
 }
 
+// As production runs it on this server (connectMongo says FerretDB: the revision checked by a look-up by _id) …
 agentRepositoryContract("MongoDB (FerretDB)", async () => {
   const mongo = await connectFreshMongo();
   await ensureAgentIndexes(mongo.db);
   return {
-    agents: createMongoAgentRepository(mongo.db),
+    agents: createMongoAgentRepository(mongo.db, { server: mongo.server }),
+    connections: createMongoConnectionRepository(mongo.db),
+    leases: createMongoGatewayLeaseRepository(mongo.db),
+    close: () => mongo.close(),
+  };
+});
+
+// … and as it runs on MongoDB (the one conditional write), on the same server.
+agentRepositoryContract("MongoDB (FerretDB), as on MongoDB", async () => {
+  const mongo = await connectFreshMongo();
+  await ensureAgentIndexes(mongo.db);
+  return {
+    agents: createMongoAgentRepository(mongo.db, { server: "mongodb" }),
     connections: createMongoConnectionRepository(mongo.db),
     leases: createMongoGatewayLeaseRepository(mongo.db),
     close: () => mongo.close(),
@@ -174,7 +187,7 @@ fleetRepositoryContract("MongoDB (FerretDB)", async () => {
     namespaces: createMongoNamespaceRepository(mongo.db),
     configurations: createMongoConfigurationRepository(mongo.db),
     groups: createMongoGroupRepository(mongo.db),
-    agents: createMongoAgentRepository(mongo.db),
+    agents: createMongoAgentRepository(mongo.db, { server: mongo.server }),
     commands: createMongoCommandRepository(mongo.db),
     close: () => mongo.close(),
   };
@@ -187,7 +200,7 @@ rolloutRepositoryContract("MongoDB (FerretDB)", async () => {
   return {
     rollouts: createMongoRolloutRepository(mongo.db),
     leases: createMongoRolloutLeaseRepository(mongo.db),
-    agents: createMongoAgentRepository(mongo.db),
+    agents: createMongoAgentRepository(mongo.db, { server: mongo.server }),
     close: () => mongo.close(),
   };
 });
@@ -426,6 +439,29 @@ describe("MongoDB availability", () => {
       expect((await agents.list({ limit: 10, connected: false })).map((a) => a.revision)).toEqual([2n]);
     } finally {
       await mongo.close();
+    }
+  });
+});
+
+describe("connectMongo", () => {
+  it("tells FerretDB from MongoDB (its buildInfo), so the agents' conditional save is checked by a look-up by _id there", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      expect(mongo.server).toBe("ferretdb");
+    } finally {
+      await mongo.close();
+    }
+  });
+
+  it("opens at most 10 connections to FerretDB (writes beyond wait in the driver, not on SQLite's lock), unless the URL names maxPoolSize", async () => {
+    const bounded = await connectFreshMongo();
+    const named = await connectMongo(`${ferret.uri.replace(/\/?$/, "/")}?maxPoolSize=3`, { logger: silentLogger(), dbName: `contract_${process.pid}_pool` });
+    try {
+      expect(bounded.client.options.maxPoolSize).toBe(10);
+      expect(named.client.options.maxPoolSize).toBe(3);
+    } finally {
+      await bounded.close();
+      await named.close();
     }
   });
 });

@@ -104,7 +104,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     await ensureAccessIndexes(mongo.db);
     return {
       kind: "mongodb",
-      agents: timed(createMongoAgentRepository(mongo.db), "mongodb", "agents"),
+      agents: timed(createMongoAgentRepository(mongo.db, { server: mongo.server }), "mongodb", "agents"),
       connections: timed(createMongoConnectionRepository(mongo.db), "mongodb", "connections"),
       leases: timed(createMongoGatewayLeaseRepository(mongo.db), "mongodb", "gateway_leases"),
       certificateRequests: timed(createMongoCertificateRequestRepository(mongo.db), "mongodb", "certificate_requests"),

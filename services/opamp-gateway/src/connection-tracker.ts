@@ -93,8 +93,9 @@ export class ConnectionTracker {
   }
 
   /**
-   * The put-off anonymous save of `id` is not to be written (its session
-   * was refused; see OpampService.onAdmissionRefused). A later save writes it.
+   * The put-off anonymous save of `id` is not to be written: its session
+   * was refused (see OpampService.onAdmissionRefused), or the message that
+   * names it is on its way to saving it (saveWith). A later save writes it.
    */
   forgoAnonymousSave(id: string): void {
     this.cancelPutOff(id);

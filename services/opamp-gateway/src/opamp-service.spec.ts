@@ -4,7 +4,7 @@ import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { AgentToServerSchema, ServerErrorResponseType, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { Logger } from "@fleetplane/platform";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { AgentConnection } from "./agent-connection.js";
 import { NO_CREDENTIALS } from "./agent-authentication.js";
 import { AgentLiveness } from "./agent-liveness.js";
@@ -25,7 +25,7 @@ function capturingLogger() {
 }
 
 /** An OpampService over `agents` (agent-service's client as the gateway sees it). */
-function serviceOver(agents: Client<typeof AgentGatewayService>, o: { logger: Logger; cleanup?: CleanupQueue; count?: (kind: WarningKind) => void }): OpampService {
+function serviceOver(agents: Client<typeof AgentGatewayService>, o: { logger: Logger; cleanup?: CleanupQueue; count?: (kind: WarningKind) => void; leaseCurrent?: () => Promise<void> }): OpampService {
   return new OpampService({
     agents,
     connections: new ConnectionTracker("gw", agents),
@@ -35,6 +35,7 @@ function serviceOver(agents: Client<typeof AgentGatewayService>, o: { logger: Lo
     logger: o.logger,
     warnings: new RateLimitedWarnings(o.logger, { count: o.count ?? (() => {}) }, 60_000),
     retryAfterMs: 1_000,
+    ...(o.leaseCurrent ? { leaseCurrent: o.leaseCurrent } : {}),
   });
 }
 
@@ -157,7 +158,7 @@ describe("a WebSocket that closes while its last message is still being handled"
 
 describe("a new agent's first message", () => {
   /** An OpampService whose agent-service records its calls; `echoesSave`: it knows save_connection (else it ignores it, as one from before the field). */
-  function service(echoesSave: boolean) {
+  function service(echoesSave: boolean, leaseCurrent?: () => Promise<void>) {
     const calls: string[] = [];
     const agents = {
       reportMessages: async (req: { reports: Array<{ connection: { id: string }; message: { sequenceNum: bigint }; saveConnection?: boolean }> }) => {
@@ -167,7 +168,7 @@ describe("a new agent's first message", () => {
       saveConnection: async (req: { connection: { instanceUid: Uint8Array } }) => void calls.push(`save connection of ${req.connection.instanceUid[0]}`),
       deleteConnection: async () => ({}),
     } as unknown as Client<typeof AgentGatewayService>;
-    return { svc: serviceOver(agents, { logger: capturingLogger().logger }), calls };
+    return { svc: serviceOver(agents, { logger: capturingLogger().logger, ...(leaseCurrent ? { leaseCurrent } : {}) }), calls };
   }
 
   it("is one call to agent-service, its report carrying the connection's save; later messages carry none", async () => {
@@ -178,6 +179,26 @@ describe("a new agent's first message", () => {
     await svc.onMessage(ws, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n }));
     await svc.onMessage(ws, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 1n }));
     expect(calls).toEqual(["report 0 saving its connection", "report 1"]);
+  });
+
+  it("saves its connection once even when its report waits past the anonymous save's delay (a lease renewal held up by a slow store)", async () => {
+    // Timeouts only: the report batcher's setImmediate runs as usual.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      let leaseRenewed!: () => void;
+      const { svc, calls } = service(true, () => new Promise<void>((resolve) => (leaseRenewed = resolve)));
+      const ws: AgentConnection = { ...conn(2), id: "gw/ws/slow", type: ConnectionType.WEBSOCKET };
+      svc.onConnected(ws);
+      const answered = svc.onMessage(ws, create(AgentToServerSchema, { instanceUid: new Uint8Array(16).fill(6), sequenceNum: 0n }));
+      // The first message named the connection and waits on the lease, longer than the anonymous save waits.
+      await vi.advanceTimersByTimeAsync(60_000);
+      leaseRenewed();
+      await answered;
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(calls).toEqual(["report 0 saving its connection"]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("still has its connection saved by an agent-service that does not save it with the report", async () => {

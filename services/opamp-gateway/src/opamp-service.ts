@@ -139,6 +139,11 @@ export class OpampService implements OpampCallbacks {
         conn.agent = uid;
         if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
         named = true;
+        // Its save rides on this message's report: the put-off anonymous
+        // save is not written even if the report waits longer than it (a
+        // lease renewal or the previous socket's cleanup held up by a slow
+        // store), or every new agent costs that store two writes.
+        this.deps.connections.forgoAnonymousSave(conn.id);
         await this.closePreviousFirst(conn);
       }
       await this.deps.leaseCurrent?.();

@@ -188,7 +188,7 @@ describe("the OpAMP transport", () => {
     const { callbacks, seen } = recordingCallbacks();
     const url = await start(callbacks);
     expect((await post(url.http, agentMessage({ sequenceNum: 1n }))).status).toBe(200);
-    transport!.closeSessionsOf(""); // the session ends (as on a certificate takeover or a revoked credential)
+    transport!.closeSessionsOf("", "revoked"); // the session ends (as on a certificate takeover or a revoked credential)
     expect(seen.closed).toHaveLength(1);
     expect((await post(url.http, agentMessage({ sequenceNum: 2n }))).status).toBe(200);
     const ids = seen.connected.map((c) => c.id);

@@ -19,10 +19,19 @@ export interface MongoStore {
   client: MongoClient;
   /** The database every repository of this process uses. */
   db: Db;
+  /**
+   * "ferretdb" when the server is FerretDB (its buildInfo says so), whose
+   * 1.x serves a filter on `_id` alone from its key but scans the whole
+   * collection for one with a second field; repositories whose hot writes
+   * are conditional pick how to check there (createMongoAgentRepository).
+   */
+  server: MongoServer;
   /** Resolves when the database answers; throws DependencyUnavailableError when it cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+export type MongoServer = "mongodb" | "ferretdb";
 
 export interface ConnectMongoOptions {
   logger: Logger;
@@ -43,6 +52,18 @@ const FAIL_FAST_DEFAULTS = {
 } satisfies MongoClientOptions;
 
 /**
+ * Connections the driver opens to FerretDB at most, unless the URL names
+ * maxPoolSize. FerretDB 1.x on SQLite runs each write under the database's
+ * one write lock, and a write that waits more than its busy timeout (10 s)
+ * fails ("database is locked", SQLITE_BUSY), answered to agents as an
+ * internal error. With the driver's 100 connections per process a burst of
+ * reports queued there and failed (4-13 per 1,000-agent bench run); with
+ * 10 the burst waits in the driver's queue instead, in order, and none
+ * failed (issue 12, docs/performance.md §17). MongoDB keeps the driver's default.
+ */
+const FERRETDB_MAX_POOL_SIZE = 10;
+
+/**
  * Connects and checks that the database answers. Fails (instead of waiting
  * forever) when it cannot be reached at start-up; the error names the URL
  * with its credentials removed.
@@ -50,13 +71,33 @@ const FAIL_FAST_DEFAULTS = {
 export async function connectMongo(url: string, o: ConnectMongoOptions): Promise<MongoStore> {
   const where = redactMongoUrl(url);
   const dbName = databaseInMongoUrl(url) ?? o.dbName ?? "fleetplane";
+  let { client, db } = await open(url, where, dbName, {});
+  const server = await serverOf(db);
+  if (server === "ferretdb" && !namedInUrl(url).has("maxpoolsize")) {
+    // Known only once connected: connect again with the bounded pool (at start-up, once).
+    await client.close();
+    ({ client, db } = await open(url, where, dbName, { maxPoolSize: FERRETDB_MAX_POOL_SIZE }));
+  }
+  logReachability(client, o.logger, where);
+  o.logger.info({ mongo: where, db: dbName, server, maxPoolSize: client.options.maxPoolSize }, "connected to MongoDB");
+  return {
+    client,
+    db,
+    server,
+    async ping() {
+      await guardMongo(() => db.command({ ping: 1 }));
+    },
+    close: () => client.close(),
+  };
+}
+
+async function open(url: string, where: string, dbName: string, options: MongoClientOptions): Promise<{ client: MongoClient; db: Db }> {
   let client: MongoClient;
   try {
-    client = new MongoClient(url, { appName: "fleetplane", ...defaultsNotInUrl(url) });
+    client = new MongoClient(url, { appName: "fleetplane", ...defaultsNotInUrl(url), ...options });
   } catch (err) {
     throw new Error(`invalid MongoDB URL ${where}: ${errorMessage(err)}; check --mongo-url`, { cause: err });
   }
-  logReachability(client, o.logger, where);
   const db = client.db(dbName);
   try {
     await client.connect();
@@ -68,15 +109,13 @@ export async function connectMongo(url: string, o: ConnectMongoOptions): Promise
       { cause: err },
     );
   }
-  o.logger.info({ mongo: where, db: dbName }, "connected to MongoDB");
-  return {
-    client,
-    db,
-    async ping() {
-      await guardMongo(() => db.command({ ping: 1 }));
-    },
-    close: () => client.close(),
-  };
+  return { client, db };
+}
+
+/** FerretDB adds `ferretdbVersion` to buildInfo; a server that will not say is taken for MongoDB. */
+async function serverOf(db: Db): Promise<MongoServer> {
+  const info = await db.admin().command({ buildInfo: 1 }).catch(() => ({}));
+  return "ferretdbVersion" in info ? "ferretdb" : "mongodb";
 }
 
 /**
@@ -162,9 +201,14 @@ export function bytesOfBinary(binary: Binary): Uint8Array {
 }
 
 function defaultsNotInUrl(url: string): MongoClientOptions {
-  const query = url.split("?")[1] ?? "";
-  const named = new Set(query.split("&").map((pair) => pair.split("=")[0]!.toLowerCase()));
+  const named = namedInUrl(url);
   return Object.fromEntries(Object.entries(FAIL_FAST_DEFAULTS).filter(([key]) => !named.has(key.toLowerCase())));
+}
+
+/** The options a MongoDB URL names, lower-cased. */
+function namedInUrl(url: string): Set<string> {
+  const query = url.split("?")[1] ?? "";
+  return new Set(query.split("&").map((pair) => pair.split("=")[0]!.toLowerCase()));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import {
+  AgentCapabilities,
   AgentToServerSchema,
   CommandType,
   RemoteConfigStatusSchema,
@@ -71,6 +72,22 @@ export interface SimAgentOptions {
 const INITIAL_BODY = new TextEncoder().encode(INITIAL_CONFIG);
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
+/** The spec's heartbeat interval for an agent that reports heartbeats and was offered none. */
+const SPEC_HEARTBEAT_MS = 30_000;
+const REPORTS_HEARTBEAT = BigInt(AgentCapabilities.AgentCapabilities_ReportsHeartbeat);
+
+/**
+ * What an agent says it can do. A WebSocket agent that reports heartbeats
+ * promises one at least every 30 s (the spec's default; the sims accept no
+ * other): quiet agents, which report less often, do not claim it, or the
+ * gateway rightly takes them for dead after a few missed heartbeats and
+ * closes them (on a slow store, each reconnection costs it the agent's
+ * connection again: the 1,000-agent distributed rollout bench, issue 12).
+ * They are watched by WebSocket pings instead, as any agent without it.
+ */
+export function simCapabilities(transport: SimTransport, intervalMs: number): bigint {
+  return transport === "ws" && intervalMs > SPEC_HEARTBEAT_MS ? SIM_CAPABILITIES & ~REPORTS_HEARTBEAT : SIM_CAPABILITIES;
+}
 
 /**
  * One simulated OpAMP agent: says who it is, reports status on a schedule,
@@ -96,8 +113,10 @@ export class SimAgent {
   private effective: Uint8Array = INITIAL_BODY;
   private pendingReport: Report | undefined;
   private readonly startedAtNs = BigInt(Date.now()) * 1_000_000n;
+  private readonly capabilities: bigint;
 
   constructor(private readonly o: SimAgentOptions) {
+    this.capabilities = simCapabilities(o.transport, o.intervalMs);
     this.uid = uuidv7Bytes();
     this.uidHex = instanceUidToHex(this.uid);
   }
@@ -125,7 +144,7 @@ export class SimAgent {
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     return {
       agentDescription: agentDescription(this.o.index, this.uidHex),
-      capabilities: SIM_CAPABILITIES,
+      capabilities: this.capabilities,
       effectiveConfig: effectiveConfig(this.effective),
       health: health(this.startedAtNs, nowNs),
     };
@@ -133,8 +152,8 @@ export class SimAgent {
 
   private encode(fields: Report | undefined): Uint8Array {
     const seq = this.seq++;
-    if (!fields) return encodeHeartbeat(this.uid, seq, SIM_CAPABILITIES);
-    return toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: this.uid, sequenceNum: seq, capabilities: SIM_CAPABILITIES, ...fields }));
+    if (!fields) return encodeHeartbeat(this.uid, seq, this.capabilities);
+    return toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: this.uid, sequenceNum: seq, capabilities: this.capabilities, ...fields }));
   }
 
   private authorization(): Record<string, string> {
