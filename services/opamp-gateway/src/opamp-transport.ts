@@ -382,6 +382,12 @@ export class OpampTransport {
       conn.liveness.heard(Date.now());
       // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
       if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
+      const acknowledged = admission === "earlier" ? this.callbacks.answerHeartbeat?.(conn, message) : undefined;
+      if (acknowledged) {
+        this.sendNow(conn, acknowledged);
+        this.metrics.repliesBy.ws.inc();
+        return;
+      }
       const reply = await this.answer(conn, message, "ws");
       // 1008 (policy violation), as for the first-message timeout: the socket
       // was authenticated, but not for the instance UID it named.
