@@ -1,4 +1,4 @@
-import type { Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { ConnectionType, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentToServer, ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { isAcknowledgement, isHeartbeat } from "@fleetplane/opamp";
 import { bytesEqual, type Logger } from "@fleetplane/platform";
@@ -11,8 +11,8 @@ type Report = (connection: Connection, message: AgentToServer, saveConnection: b
 /** One connection's heartbeats answered here. */
 interface Standing {
   conn: AgentConnection;
-  record: Connection;
-  /** The acknowledgement to answer heartbeats with; undefined once withdrawn (entries stay while liveness is owed). */
+  record: Connection | undefined;
+  /** The acknowledgement to answer heartbeats with; undefined until allowed, and once withdrawn. */
   reply: ServerToAgent | undefined;
   capabilities: bigint;
   /** The sequence number of the agent's last message, answered here or reported. */
@@ -22,7 +22,11 @@ interface Standing {
   last: AgentToServer | undefined;
   /** The liveness report on its way (a connection's reports go one at a time, in order). */
   inFlight: Promise<void> | undefined;
-  /** Counts withdrawals: a report's permission applies only if nothing withdrew it while the report was out. */
+  /**
+   * Counts withdrawals: a report's permission applies only if nothing
+   * withdrew it while the report was out. (So an entry stays, withdrawn,
+   * until its connection closes.)
+   */
   generation: number;
 }
 
@@ -72,7 +76,7 @@ export class HeartbeatAnswers {
   answer(conn: AgentConnection, message: AgentToServer): ServerToAgent | undefined {
     const s = this.standings.get(conn.id);
     if (s?.reply === undefined || message.sequenceNum !== s.lastSeq + 1n || message.capabilities !== s.capabilities) return undefined;
-    if (!isHeartbeat(message) || !bytesEqual(s.record.instanceUid, message.instanceUid)) return undefined;
+    if (!isHeartbeat(message) || !bytesEqual(s.record!.instanceUid, message.instanceUid)) return undefined;
     if (this.deps.leaseHeld && !this.deps.leaseHeld()) return undefined;
     s.lastSeq = message.sequenceNum;
     s.answered++;
@@ -105,7 +109,7 @@ export class HeartbeatAnswers {
   /** agent-service answered a report of the connection: it may let this gateway answer the next heartbeats, or not. */
   decided(conn: AgentConnection, record: Connection, message: AgentToServer, result: ReportResult, generation: number): void {
     const s = this.standings.get(conn.id);
-    if (!result.acknowledgesHeartbeats || (s?.generation ?? 0) !== generation) return this.withdraw(conn.id);
+    if (!result.acknowledgesHeartbeats || (s?.generation ?? 0) !== generation) return this.withdraw(conn);
     if (s) {
       Object.assign(s, { record, reply: result.reply, capabilities: message.capabilities, lastSeq: message.sequenceNum });
     } else {
@@ -114,12 +118,15 @@ export class HeartbeatAnswers {
   }
 
   /** Its next heartbeat goes to agent-service (a push notice for the agent, a message answered otherwise). */
-  withdraw(connectionId: string): void {
-    const s = this.standings.get(connectionId);
-    if (s === undefined) return;
-    s.reply = undefined;
-    s.generation++;
-    if (s.answered === 0n && !s.inFlight) this.standings.delete(connectionId);
+  withdraw(conn: AgentConnection): void {
+    const s = this.standings.get(conn.id);
+    if (s) {
+      s.reply = undefined;
+      s.generation++;
+    } else if (conn.type === ConnectionType.WEBSOCKET) {
+      // Remembered even before any permission: a report already out must not take one up.
+      this.standings.set(conn.id, { conn, record: undefined, reply: undefined, capabilities: 0n, lastSeq: 0n, answered: 0n, last: undefined, inFlight: undefined, generation: 1 });
+    }
   }
 
   /** The connection closed: what it owes is reported (before its disconnect is), and it is forgotten. */
@@ -149,24 +156,23 @@ export class HeartbeatAnswers {
     s.last = undefined;
     this.owing.delete(s);
     const generation = s.generation;
-    const done = this.deps.report(s.record, last, false, before).then(
+    const done = this.deps.report(s.record!, last, false, before).then(
       (result) => {
         // Already answered with the acknowledgement: anything more goes as a push.
         if (!isAcknowledgement(result.reply)) {
           s.conn.liveness.runsAt(result.heartbeatIntervalSeconds);
           s.conn.push(result.reply).catch((err: unknown) => this.deps.logger.debug({ connection: s.conn.id, err: String(err) }, "could not send the reply to an answered heartbeat"));
         }
-        if (!result.acknowledgesHeartbeats || s.generation !== generation) this.withdraw(s.conn.id);
+        if (!result.acknowledgesHeartbeats || s.generation !== generation) this.withdraw(s.conn);
       },
       (err: unknown) => {
         // Unreported liveness is not lost for long: the next message goes to agent-service.
         this.deps.logger.debug({ connection: s.conn.id, err: String(err) }, "could not report heartbeats answered by the gateway");
-        this.withdraw(s.conn.id);
+        this.withdraw(s.conn);
       },
     );
     s.inFlight = done.finally(() => {
       s.inFlight = undefined;
-      if (s.reply === undefined && s.answered === 0n && this.standings.get(s.conn.id) === s) this.standings.delete(s.conn.id);
     });
     return s.inFlight;
   }

@@ -92,7 +92,7 @@ export class OpampService implements OpampCallbacks {
 
   /** A push notice for the agent on `conn`: its next heartbeat goes to agent-service (heartbeat-answers.ts). */
   pushNoticed(conn: AgentConnection): void {
-    this.heartbeats.withdraw(conn.id);
+    this.heartbeats.withdraw(conn);
   }
 
   /** Refuse new connections (graceful shutdown): agents are told to retry later. */
@@ -165,7 +165,7 @@ export class OpampService implements OpampCallbacks {
         conn.agent = uid;
         if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
         named = true;
-        this.heartbeats.withdraw(conn.id);
+        this.heartbeats.withdraw(conn);
         await this.closePreviousFirst(conn);
       }
       // Heartbeats answered here before this message are reported with it, in order.
@@ -181,7 +181,7 @@ export class OpampService implements OpampCallbacks {
       this.deps.capabilities.relayed(reply);
       return reply;
     } catch (err) {
-      this.heartbeats.withdraw(conn.id);
+      this.heartbeats.withdraw(conn);
       return this.replyForFailure(conn, message.instanceUid, err);
     }
   }

@@ -70,6 +70,13 @@ export class AgentReports {
   /** ServerCapabilities announced in every message. */
   readonly capabilities: bigint;
   private readonly reconciliations: ReconcileQueue;
+  /**
+   * The connection of each agent whose gateway may answer its heartbeats
+   * itself (acknowledgesHeartbeats): the sequence number held for such an
+   * agent may trail its own by the heartbeats answered and not yet reported
+   * (up to a gateway's report interval, or more if that gateway died).
+   */
+  private readonly answeredBy = new Map<string, string>();
 
   constructor(private readonly deps: AgentReportsOptions) {
     this.reconciliations = new ReconcileQueue(deps.auditReconcileConcurrency ?? 8, (uid) => this.reconcileAudit(uid));
@@ -126,7 +133,7 @@ export class AgentReports {
       const bound = agent.metadata!.credential;
       const refused = bindingRefusal(bound, connection, uid);
       if (refused) return { persist: "no", result: { refused } };
-      if (known && this.isDuplicate(agent, connection, msg)) {
+      if (known && this.isDuplicate(uid, agent, connection, msg)) {
         this.deps.logger.warn({ agent: uid, connection: connection.id, otherConnection: agent.status?.connectionId }, "duplicate instance UID: another live connection uses it; assigning a new one");
         return { persist: "no", result: { reply: this.assignNewInstanceUid(msg.instanceUid, "duplicate"), heartbeatIntervalSeconds: 0n, acknowledgesHeartbeats: false } };
       }
@@ -173,6 +180,8 @@ export class AgentReports {
       // for the agent (an offer riding on replies, a full-state request)
       // makes the reply more than an acknowledgement.
       const acknowledgesHeartbeats = !changed && !answered && !outcome.disconnected && transitions.length === 0 && isAcknowledgement(built.message);
+      if (acknowledgesHeartbeats) this.answeredBy.set(uid, connection.id);
+      else this.answeredBy.delete(uid);
       return {
         persist: changed ? "now" : "later",
         result: { reply: built.message, heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds ?? 0n, acknowledgesHeartbeats },
@@ -241,6 +250,7 @@ export class AgentReports {
     return this.deps.store
       .mutate(uid, { create: false }, (agent) => {
         const done = markDisconnected(agent, connectionId, this.now());
+        if (done) this.answeredBy.delete(uid);
         return { persist: done ? "now" : "no", result: done, evict: done };
       })
       .catch((err) => {
@@ -295,7 +305,7 @@ export class AgentReports {
     return { record: auditedCommand(uid, "client_certificate", command, namespaceOf(agent)), transitions };
   }
 
-  private isDuplicate(agent: Agent, connection: Connection, msg: AgentToServer): boolean {
+  private isDuplicate(uid: string, agent: Agent, connection: Connection, msg: AgentToServer): boolean {
     const s = agent.status;
     if (!s?.connected || s.connectionId === connection.id) return false;
     if (s.connectionType !== ConnectionType.WEBSOCKET || connection.type !== ConnectionType.WEBSOCKET) return false;
@@ -304,7 +314,11 @@ export class AgentReports {
     // the batched liveness may not have written): the agent is back, not cloned.
     if (s.gatewayId === connection.gatewayId && s.gatewayEpoch !== connection.gatewayEpoch) return false;
     // An agent that reconnects carries on counting; a second instance using
-    // the same UID has its own count. Only the latter is a duplicate.
+    // the same UID has its own count. Only the latter is a duplicate. When
+    // the live connection's gateway answered heartbeats itself, the count
+    // held here may trail the agent's (its gateway died before reporting
+    // them): the agent carrying on is then ahead, by any number.
+    if (this.answeredBy.get(uid) === s.connectionId) return msg.sequenceNum <= s.sequenceNum;
     return msg.sequenceNum !== s.sequenceNum + 1n;
   }
 
