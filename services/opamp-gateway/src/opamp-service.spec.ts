@@ -220,3 +220,37 @@ describe("the connection record of a named agent", () => {
     expect(recorded?.buffer).not.toBe(frame.buffer);
   });
 });
+
+describe("heartbeats the gateway answers itself", () => {
+  it("answers them once agent-service allows it, reports them with the next other message, and reports the rest before the agent's disconnect", async () => {
+    const { logger } = capturingLogger();
+    const calls: string[] = [];
+    const uid = new Uint8Array(16).fill(6);
+    const agents = {
+      reportMessages: async (req: { reports: Array<{ message: { sequenceNum: bigint }; heartbeatsAnswered: bigint }> }) => {
+        for (const r of req.reports) calls.push(`report ${r.message.sequenceNum} after ${r.heartbeatsAnswered}`);
+        return { results: req.reports.map(() => ({ reply: { instanceUid: uid }, heartbeatIntervalSeconds: 0n, connectionSaved: true, acknowledgesHeartbeats: true })) };
+      },
+      markDisconnected: async () => (calls.push("disconnect"), { disconnected: true }),
+      saveConnection: async () => ({}),
+      deleteConnection: async () => ({}),
+    } as unknown as Client<typeof AgentGatewayService>;
+    const cleanup = new CleanupQueue(logger);
+    const svc = serviceOver(agents, { logger, cleanup });
+    const ws: AgentConnection = { ...conn(0), id: "gw/ws/beats", type: ConnectionType.WEBSOCKET };
+    const beat = (sequenceNum: bigint, o: { flags?: bigint } = {}) => create(AgentToServerSchema, { instanceUid: uid, sequenceNum, capabilities: 1n, ...o });
+    svc.onConnected(ws);
+    expect(svc.answerHeartbeat(ws, beat(0n)), "not before agent-service said so").toBeUndefined();
+    await svc.onMessage(ws, beat(0n));
+    expect(svc.answerHeartbeat(ws, beat(1n))?.instanceUid).toEqual(uid);
+    expect(svc.answerHeartbeat(ws, beat(2n))?.instanceUid).toEqual(uid);
+    // Anything else goes to agent-service, with the two answered before it.
+    expect(svc.answerHeartbeat(ws, beat(3n, { flags: 1n }))).toBeUndefined();
+    await svc.onMessage(ws, beat(3n, { flags: 1n }));
+    expect(svc.answerHeartbeat(ws, beat(4n))).toBeDefined();
+    svc.onConnectionClose(ws);
+    expect(await cleanup.drain(5_000)).toBe(true);
+    svc.stop();
+    expect(calls).toEqual(["report 0 after 0", "report 3 after 2", "report 4 after 0", "disconnect"]);
+  });
+});
