@@ -16,7 +16,7 @@ const ack = serverToAgent(uid, SERVER_CAPABILITIES);
 const allowed: ReportResult = { reply: ack, heartbeatIntervalSeconds: 30n, connectionSaved: false, acknowledgesHeartbeats: true };
 
 /** A HeartbeatAnswers whose reports go to `answer` (by default: the acknowledgement, allowed again), recorded. */
-function setup(answer: (message: AgentToServer) => ReportResult | Promise<ReportResult> = () => allowed, leaseHeld?: () => boolean) {
+function setup(answer: (message: AgentToServer) => ReportResult | Promise<ReportResult> = () => allowed, leaseHeld?: () => boolean, flushMs = 3_600_000) {
   const reports: Array<{ seq: bigint; before: bigint }> = [];
   const pushed: ServerToAgent[] = [];
   const answers = new HeartbeatAnswers({
@@ -26,7 +26,7 @@ function setup(answer: (message: AgentToServer) => ReportResult | Promise<Report
     },
     logger: silentLogger(),
     leaseHeld,
-    flushMs: 3_600_000,
+    flushMs,
   });
   onTestFinished(() => answers.stop());
   const conn = { id: "gw/ws/1", type: ConnectionType.WEBSOCKET, liveness: new AgentLiveness(Date.now()), push: async (m: ServerToAgent) => void pushed.push(m) } as unknown as AgentConnection;
@@ -65,6 +65,18 @@ describe("heartbeats answered in the gateway", () => {
     t.answers.flush();
     await t.answers.closed(t.conn.id);
     expect(t.reports).toEqual([{ seq: 4n, before: 2n }]);
+  });
+
+  it("reports a heartbeat at once when the connection's last report is a flush interval old (every heartbeat of an agent at 30 s)", async () => {
+    const t = setup(undefined, undefined, 0);
+    t.decided(1n);
+    t.answers.answer(t.conn, heartbeat(2n));
+    expect(t.reports).toEqual([{ seq: 2n, before: 0n }]);
+    // While that report is out, the next ones are summed for the one after.
+    t.answers.answer(t.conn, heartbeat(3n));
+    t.answers.answer(t.conn, heartbeat(4n));
+    await t.answers.closed(t.conn.id);
+    expect(t.reports).toEqual([{ seq: 2n, before: 0n }, { seq: 4n, before: 1n }]);
   });
 
   it("hands the heartbeats answered before a message over to ride on its report, after a report already on its way", async () => {

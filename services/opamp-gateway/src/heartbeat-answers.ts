@@ -22,6 +22,8 @@ interface Standing {
   last: AgentToServer | undefined;
   /** The liveness report on its way (a connection's reports go one at a time, in order). */
   inFlight: Promise<void> | undefined;
+  /** When agent-service last heard of the connection (a report of it, or of heartbeats answered here). */
+  reportedAt: number;
   /**
    * Counts withdrawals: a report's permission applies only if nothing
    * withdrew it while the report was out. (So an entry stays, withdrawn,
@@ -39,7 +41,9 @@ interface Standing {
  * (acknowledges_heartbeats), the next heartbeats of that connection — bare
  * (isHeartbeat), the next sequence number, the same capabilities, the same
  * instance UID — are answered here with that acknowledgement, and reported
- * later, one report per connection per flush (heartbeats_answered):
+ * to agent-service — at once when the connection's last report is a flush
+ * interval old (an agent at the spec's 30 s: every heartbeat), else summed,
+ * one report per connection per flush (heartbeats_answered):
  * agent-service then records their liveness and sequence numbers and builds
  * the reply to the last one, which is pushed to the agent if it is more than
  * the acknowledgement. So:
@@ -57,6 +61,7 @@ export class HeartbeatAnswers {
   /** Standings with heartbeats answered and not yet reported. */
   private readonly owing = new Set<Standing>();
   private readonly timer: NodeJS.Timeout;
+  private readonly flushMs: number;
 
   constructor(
     private readonly deps: {
@@ -68,7 +73,8 @@ export class HeartbeatAnswers {
       flushMs?: number;
     },
   ) {
-    this.timer = setInterval(() => this.flush(), deps.flushMs ?? 1_000);
+    this.flushMs = deps.flushMs ?? 1_000;
+    this.timer = setInterval(() => this.flush(), this.flushMs);
     this.timer.unref();
   }
 
@@ -82,6 +88,10 @@ export class HeartbeatAnswers {
     s.answered++;
     s.last = message;
     this.owing.add(s);
+    // An agent that beats less often than once per flush — every fleet at
+    // the spec's 30 s — is reported at once: agent-service's sequence number
+    // and last-seen time for it never trail it. Only faster ones are summed.
+    if (!s.inFlight && Date.now() - s.reportedAt >= this.flushMs) void this.reportOwed(s);
     return s.reply;
   }
 
@@ -110,10 +120,11 @@ export class HeartbeatAnswers {
   decided(conn: AgentConnection, record: Connection, message: AgentToServer, result: ReportResult, generation: number): void {
     const s = this.standings.get(conn.id);
     if (!result.acknowledgesHeartbeats || (s?.generation ?? 0) !== generation) return this.withdraw(conn);
+    const reportedAt = Date.now();
     if (s) {
-      Object.assign(s, { record, reply: result.reply, capabilities: message.capabilities, lastSeq: message.sequenceNum });
+      Object.assign(s, { record, reply: result.reply, capabilities: message.capabilities, lastSeq: message.sequenceNum, reportedAt });
     } else {
-      this.standings.set(conn.id, { conn, record, reply: result.reply, capabilities: message.capabilities, lastSeq: message.sequenceNum, answered: 0n, last: undefined, inFlight: undefined, generation });
+      this.standings.set(conn.id, { conn, record, reply: result.reply, capabilities: message.capabilities, lastSeq: message.sequenceNum, answered: 0n, last: undefined, inFlight: undefined, reportedAt, generation });
     }
   }
 
@@ -125,7 +136,7 @@ export class HeartbeatAnswers {
       s.generation++;
     } else if (conn.type === ConnectionType.WEBSOCKET) {
       // Remembered even before any permission: a report already out must not take one up.
-      this.standings.set(conn.id, { conn, record: undefined, reply: undefined, capabilities: 0n, lastSeq: 0n, answered: 0n, last: undefined, inFlight: undefined, generation: 1 });
+      this.standings.set(conn.id, { conn, record: undefined, reply: undefined, capabilities: 0n, lastSeq: 0n, answered: 0n, last: undefined, inFlight: undefined, reportedAt: 0, generation: 1 });
     }
   }
 
@@ -141,7 +152,7 @@ export class HeartbeatAnswers {
 
   /** Reports every connection's answered heartbeats (the timer's work; tests call it). */
   flush(): void {
-    for (const s of this.owing) if (!s.inFlight) void this.reportOwed(s);
+    for (const s of this.owing) if (!s.inFlight && s.answered > 0n) void this.reportOwed(s);
   }
 
   stop(): void {
@@ -154,6 +165,7 @@ export class HeartbeatAnswers {
     const before = s.answered - 1n;
     s.answered = 0n;
     s.last = undefined;
+    s.reportedAt = Date.now();
     this.owing.delete(s);
     const generation = s.generation;
     const done = this.deps.report(s.record!, last, false, before).then(

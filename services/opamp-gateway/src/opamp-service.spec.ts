@@ -25,7 +25,7 @@ function capturingLogger() {
 }
 
 /** An OpampService over `agents` (agent-service's client as the gateway sees it). */
-function serviceOver(agents: Client<typeof AgentGatewayService>, o: { logger: Logger; cleanup?: CleanupQueue; count?: (kind: WarningKind) => void }): OpampService {
+function serviceOver(agents: Client<typeof AgentGatewayService>, o: { logger: Logger; cleanup?: CleanupQueue; count?: (kind: WarningKind) => void; heartbeatReportMs?: number }): OpampService {
   return new OpampService({
     agents,
     connections: new ConnectionTracker("gw", agents),
@@ -35,6 +35,7 @@ function serviceOver(agents: Client<typeof AgentGatewayService>, o: { logger: Lo
     logger: o.logger,
     warnings: new RateLimitedWarnings(o.logger, { count: o.count ?? (() => {}) }, 60_000),
     retryAfterMs: 1_000,
+    ...(o.heartbeatReportMs !== undefined ? { heartbeatReportMs: o.heartbeatReportMs } : {}),
   });
 }
 
@@ -236,7 +237,8 @@ describe("heartbeats the gateway answers itself", () => {
       deleteConnection: async () => ({}),
     } as unknown as Client<typeof AgentGatewayService>;
     const cleanup = new CleanupQueue(logger);
-    const svc = serviceOver(agents, { logger, cleanup });
+    // No report of its own for a heartbeat however slowly this runs: what rides where is the point here.
+    const svc = serviceOver(agents, { logger, cleanup, heartbeatReportMs: 3_600_000 });
     const ws: AgentConnection = { ...conn(0), id: "gw/ws/beats", type: ConnectionType.WEBSOCKET };
     const beat = (sequenceNum: bigint, o: { flags?: bigint } = {}) => create(AgentToServerSchema, { instanceUid: uid, sequenceNum, capabilities: 1n, ...o });
     svc.onConnected(ws);
