@@ -68,6 +68,9 @@ export function startLeaseRenewal(o: {
   timer.unref();
 
   return {
+    held() {
+      return now() - lastRenewed <= (ttlMs * 2) / 3;
+    },
     current() {
       // Renewals every third of the lease keep this cheap path the only one
       // while agent-service answers.
@@ -92,6 +95,8 @@ export interface GatewayLease {
    * gateway while the gateway has no live lease (it would never be reaped).
    */
   current(): Promise<void>;
+  /** Whether the lease is known to be current now, without renewing (the cheap path of current()). */
+  held(): boolean;
   /** Stops renewing; `release` gives the lease back (only when every agent here was cleaned up). */
   stop(options: { release: boolean }): Promise<void>;
 }

@@ -99,6 +99,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     warnings,
     retryAfterMs: settings.retryAfterMs,
     leaseCurrent: () => lease.current(),
+    leaseHeld: () => lease.held(),
     ...(authenticator ? { authenticator } : {}),
   });
   const transport = new OpampTransport(
@@ -137,7 +138,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     service,
   );
   transportRef = transport;
-  const onPush = createPushReceiver({ agents: o.agentService, registry, logger: o.logger });
+  const onPush = createPushReceiver({ agents: o.agentService, registry, logger: o.logger, noticed: (conn) => service.pushNoticed(conn) });
   const subscription: PushSubscription = await o.bus.subscribe(
     o.gatewayId,
     (n) => void onPush(n),
@@ -156,6 +157,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
       await subscription.unsubscribe();
       await transport.close();
       const drained = await cleanup.drain(10_000);
+      service.stop();
       if (!drained) o.logger.warn({ backlog: cleanup.backlog }, "shutdown: connection cleanups still pending; the gateway lease will expire and agent-service reaps them");
       await lease.stop({ release: drained });
       stopCounting();

@@ -57,6 +57,14 @@ export interface OpampCallbacks {
    */
   onMessage(conn: AgentConnection, message: AgentToServer): Promise<ServerToAgent | AgentRefusal>;
   /**
+   * A WebSocket message of an admitted agent, before onMessage: the reply
+   * when the service answers it at once (a bare heartbeat it may acknowledge
+   * itself, heartbeat-answers.ts), and then onMessage is not called for it;
+   * undefined to go on to onMessage. Synchronous, so the common message
+   * costs no promise.
+   */
+  answerHeartbeat?(conn: AgentConnection, message: AgentToServer): ServerToAgent | undefined;
+  /**
    * A WebSocket's first message was refused by admission (a new-agent rate,
    * --max-connecting-agents) and the agent told to come back later: until a
    * message of it is admitted the socket is no agent session, and nothing of

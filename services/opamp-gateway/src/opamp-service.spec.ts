@@ -25,7 +25,7 @@ function capturingLogger() {
 }
 
 /** An OpampService over `agents` (agent-service's client as the gateway sees it). */
-function serviceOver(agents: Client<typeof AgentGatewayService>, o: { logger: Logger; cleanup?: CleanupQueue; count?: (kind: WarningKind) => void; leaseCurrent?: () => Promise<void> }): OpampService {
+function serviceOver(agents: Client<typeof AgentGatewayService>, o: { logger: Logger; cleanup?: CleanupQueue; count?: (kind: WarningKind) => void; leaseCurrent?: () => Promise<void>; heartbeatReportMs?: number }): OpampService {
   return new OpampService({
     agents,
     connections: new ConnectionTracker("gw", agents),
@@ -36,6 +36,7 @@ function serviceOver(agents: Client<typeof AgentGatewayService>, o: { logger: Lo
     warnings: new RateLimitedWarnings(o.logger, { count: o.count ?? (() => {}) }, 60_000),
     retryAfterMs: 1_000,
     ...(o.leaseCurrent ? { leaseCurrent: o.leaseCurrent } : {}),
+    ...(o.heartbeatReportMs !== undefined ? { heartbeatReportMs: o.heartbeatReportMs } : {}),
   });
 }
 
@@ -239,5 +240,40 @@ describe("the connection record of a named agent", () => {
     const recorded = connections.get("gw/ws/named")?.instanceUid;
     expect([...(recorded ?? [])]).toEqual([...uid]);
     expect(recorded?.buffer).not.toBe(frame.buffer);
+  });
+});
+
+describe("heartbeats the gateway answers itself", () => {
+  it("answers them once agent-service allows it, reports them with the next other message, and reports the rest before the agent's disconnect", async () => {
+    const { logger } = capturingLogger();
+    const calls: string[] = [];
+    const uid = new Uint8Array(16).fill(6);
+    const agents = {
+      reportMessages: async (req: { reports: Array<{ message: { sequenceNum: bigint }; heartbeatsAnswered: bigint }> }) => {
+        for (const r of req.reports) calls.push(`report ${r.message.sequenceNum} after ${r.heartbeatsAnswered}`);
+        return { results: req.reports.map(() => ({ reply: { instanceUid: uid }, heartbeatIntervalSeconds: 0n, connectionSaved: true, acknowledgesHeartbeats: true })) };
+      },
+      markDisconnected: async () => (calls.push("disconnect"), { disconnected: true }),
+      saveConnection: async () => ({}),
+      deleteConnection: async () => ({}),
+    } as unknown as Client<typeof AgentGatewayService>;
+    const cleanup = new CleanupQueue(logger);
+    // No report of its own for a heartbeat however slowly this runs: what rides where is the point here.
+    const svc = serviceOver(agents, { logger, cleanup, heartbeatReportMs: 3_600_000 });
+    const ws: AgentConnection = { ...conn(0), id: "gw/ws/beats", type: ConnectionType.WEBSOCKET };
+    const beat = (sequenceNum: bigint, o: { flags?: bigint } = {}) => create(AgentToServerSchema, { instanceUid: uid, sequenceNum, capabilities: 1n, ...o });
+    svc.onConnected(ws);
+    expect(svc.answerHeartbeat(ws, beat(0n)), "not before agent-service said so").toBeUndefined();
+    await svc.onMessage(ws, beat(0n));
+    expect(svc.answerHeartbeat(ws, beat(1n))?.instanceUid).toEqual(uid);
+    expect(svc.answerHeartbeat(ws, beat(2n))?.instanceUid).toEqual(uid);
+    // Anything else goes to agent-service, with the two answered before it.
+    expect(svc.answerHeartbeat(ws, beat(3n, { flags: 1n }))).toBeUndefined();
+    await svc.onMessage(ws, beat(3n, { flags: 1n }));
+    expect(svc.answerHeartbeat(ws, beat(4n))).toBeDefined();
+    svc.onConnectionClose(ws);
+    expect(await cleanup.drain(5_000)).toBe(true);
+    svc.stop();
+    expect(calls).toEqual(["report 0 after 0", "report 3 after 2", "report 4 after 0", "disconnect"]);
   });
 });

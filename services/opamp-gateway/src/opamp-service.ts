@@ -14,6 +14,7 @@ import { MessageOverLimitError } from "./agent-message-limits.js";
 import type { CleanupQueue } from "./cleanup-queue.js";
 import type { ConnectionTracker } from "./connection-tracker.js";
 import { ReportBatcher } from "./report-batcher.js";
+import { HeartbeatAnswers } from "./heartbeat-answers.js";
 import type { ConnectingDecision, OpampCallbacks } from "./opamp-callbacks.js";
 import { sourceAddress, type RateLimitedWarnings } from "./rate-limited-warnings.js";
 import type { WebSocketRegistry } from "./websocket-registry.js";
@@ -32,6 +33,10 @@ export interface OpampServiceOptions {
   retryAfterMs: number;
   /** Resolves when this gateway's lease is current (see GatewayLease.current). */
   leaseCurrent?: () => Promise<void>;
+  /** Whether the lease is current now, without renewing (GatewayLease.held): heartbeats are answered here only then. */
+  leaseHeld?: () => boolean;
+  /** How often heartbeats answered here are reported to agent-service (default 1 s; heartbeat-answers.ts). */
+  heartbeatReportMs?: number;
   /** Decides what agents must present (--agent-auth); without it nothing is asked. */
   authenticator?: AgentAuthenticator;
 }
@@ -56,6 +61,7 @@ export class OpampService implements OpampCallbacks {
   private draining = false;
 
   private readonly reports: ReportBatcher;
+  private readonly heartbeats: HeartbeatAnswers;
   /**
    * Agents (hex UID) whose WebSocket here closed and whose cleanup (marking
    * them disconnected) is still queued, with that connection. An agent
@@ -67,6 +73,26 @@ export class OpampService implements OpampCallbacks {
 
   constructor(private readonly deps: OpampServiceOptions) {
     this.reports = new ReportBatcher(deps.agents);
+    this.heartbeats = new HeartbeatAnswers({
+      report: (connection, message, save, answered) => this.reports.report(connection, message, save, answered),
+      logger: deps.logger,
+      leaseHeld: deps.leaseHeld,
+      ...(deps.heartbeatReportMs !== undefined ? { flushMs: deps.heartbeatReportMs } : {}),
+    });
+  }
+
+  /** Stops reporting answered heartbeats on a timer (after the connections' cleanups have run). */
+  stop(): void {
+    this.heartbeats.stop();
+  }
+
+  answerHeartbeat(conn: AgentConnection, message: AgentToServer): ServerToAgent | undefined {
+    return this.heartbeats.answer(conn, message);
+  }
+
+  /** A push notice for the agent on `conn`: its next heartbeat goes to agent-service (heartbeat-answers.ts). */
+  pushNoticed(conn: AgentConnection): void {
+    this.heartbeats.withdraw(conn);
   }
 
   /** Refuse new connections (graceful shutdown): agents are told to retry later. */
@@ -144,16 +170,23 @@ export class OpampService implements OpampCallbacks {
         // lease renewal or the previous socket's cleanup held up by a slow
         // store), or every new agent costs that store two writes.
         this.deps.connections.forgoAnonymousSave(conn.id);
+        this.heartbeats.withdraw(conn);
         await this.closePreviousFirst(conn);
       }
+      // Heartbeats answered here before this message are reported with it, in order.
+      const answered = await this.heartbeats.settle(conn.id);
+      const generation = this.heartbeats.generation(conn.id);
       await this.deps.leaseCurrent?.();
       // SaveConnection of the named connection rides on the report (saved
       // before it, as in the design): one call per new agent, not two.
-      const { reply, heartbeatIntervalSeconds } = named ? await this.deps.connections.saveWith(record, () => this.reports.report(record, message, true)) : await this.reports.report(record, message);
+      const result = named ? await this.deps.connections.saveWith(record, () => this.reports.report(record, message, true, answered)) : await this.reports.report(record, message, false, answered);
+      const { reply, heartbeatIntervalSeconds } = result;
+      if (conn.type === ConnectionType.WEBSOCKET) this.heartbeats.decided(conn, record, message, result, generation);
       conn.liveness.runsAt(heartbeatIntervalSeconds);
       this.deps.capabilities.relayed(reply);
       return reply;
     } catch (err) {
+      this.heartbeats.withdraw(conn);
       return this.replyForFailure(conn, message.instanceUid, err);
     }
   }
@@ -189,6 +222,8 @@ export class OpampService implements OpampCallbacks {
       try {
         // A report of this socket still in hand would otherwise be stored after the disconnect and undo it.
         await conn.settled();
+        // So would the heartbeats answered here and not yet reported: they go first.
+        await this.heartbeats.closed(conn.id);
         const record = this.deps.connections.get(conn.id);
         if (!record) return;
         if (record.instanceUid.length > 0) {

@@ -347,21 +347,26 @@ export class OpampTransport {
     // the reports they answer: a message that arrives while another is
     // handled waits in `waiting`, and the loop that handles the first drains
     // it — one promise per burst rather than a promise chain link per message.
-    // The burst's promise is conn.handling, which the close cleanup waits for (AgentConnection.settled).
+    // A message answered at once (a heartbeat the gateway acknowledges
+    // itself) makes no promise at all. The burst's promise is conn.handling,
+    // which the close cleanup waits for (AgentConnection.settled).
     let waiting: Array<{ data: RawData; isBinary: boolean }> | undefined;
-    const handle = async (data: RawData, isBinary: boolean) => {
+    const failed = (err: unknown) => {
+      // onWebSocketMessage answers every fault itself; this is a bug's last stop, not a path.
+      this.options.logger.error({ connection: conn.id, err: String(err), stack: (err as Error | undefined)?.stack }, "WebSocket message handling failed");
+      waiting = undefined;
+      conn.close(1011, "internal error");
+    };
+    const drain = async (first: Promise<void>) => {
       try {
-        await this.onWebSocketMessage(conn, data, isBinary);
+        await first;
         while (waiting !== undefined && waiting.length > 0) {
           const next = waiting.shift()!;
           if (waiting.length < WS_MAX_QUEUED && ws.isPaused) ws.resume();
           await this.onWebSocketMessage(conn, next.data, next.isBinary);
         }
       } catch (err) {
-        // onWebSocketMessage answers every fault itself; this is a bug's last stop, not a path.
-        this.options.logger.error({ connection: conn.id, err: String(err), stack: (err as Error | undefined)?.stack }, "WebSocket message handling failed");
-        waiting = undefined;
-        conn.close(1011, "internal error");
+        failed(err);
       } finally {
         conn.handling = undefined;
       }
@@ -371,9 +376,17 @@ export class OpampTransport {
       conn.alive = true;
       this.metrics.receivedBy.ws.inc();
       this.metrics.bytesIn.ws.inc(rawLength(data));
-      if (conn.handling === undefined) return void (conn.handling = handle(data, isBinary));
-      (waiting ??= []).push({ data, isBinary });
-      if (waiting.length >= WS_MAX_QUEUED) ws.pause();
+      if (conn.handling !== undefined) {
+        (waiting ??= []).push({ data, isBinary });
+        if (waiting.length >= WS_MAX_QUEUED) ws.pause();
+        return;
+      }
+      try {
+        const pending = this.onWebSocketMessage(conn, data, isBinary);
+        if (pending !== undefined) conn.handling = drain(pending);
+      } catch (err) {
+        failed(err);
+      }
     });
     ws.on("error", (err) => {
       this.callbacks.onReadMessageError(conn, this.socketError(err));
@@ -385,7 +398,8 @@ export class OpampTransport {
     });
   }
 
-  private async onWebSocketMessage(conn: WebSocketAgentConnection, data: RawData, isBinary: boolean): Promise<void> {
+  /** Handles one message: at once (undefined), or by the promise returned. */
+  private onWebSocketMessage(conn: WebSocketAgentConnection, data: RawData, isBinary: boolean): Promise<void> | undefined {
     let message: AgentToServer;
     try {
       if (!isBinary) throw new MalformedFrameError("OpAMP WebSocket messages must be binary frames");
@@ -398,14 +412,28 @@ export class OpampTransport {
     }
     const wrongUid = this.certificateUidRefusal(conn.credentials, message, conn.remoteAddress, "ws");
     // 1008, as for a UID bound to another credential (below).
-    if (wrongUid) return conn.close(1008, wrongUid.slice(0, 120));
+    if (wrongUid) {
+      conn.close(1008, wrongUid.slice(0, 120));
+      return;
+    }
     const admission = conn.admitted ? "earlier" : this.admitWebSocketAgent(conn, message);
     if (admission === "refused") return;
+    conn.liveness.heard(Date.now());
+    // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
+    if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
+    const acknowledged = admission === "earlier" ? this.callbacks.answerHeartbeat?.(conn, message) : undefined;
+    if (acknowledged) {
+      this.sendNow(conn, acknowledged);
+      this.metrics.repliesBy.ws.inc();
+      return;
+    }
+    return this.answerOnWebSocket(conn, message, admission);
+  }
+
+  /** A WebSocket message onMessage answers: the reply sent, or the socket closed for a refusal. */
+  private async answerOnWebSocket(conn: WebSocketAgentConnection, message: AgentToServer, admission: "admitted" | "earlier" | "unnamed"): Promise<void> {
     try {
       const started = performance.now();
-      conn.liveness.heard(Date.now());
-      // Capabilities come with (nearly) every message; an omitted field keeps what we knew.
-      if (message.capabilities !== 0n) conn.reportsHeartbeat = (message.capabilities & REPORTS_HEARTBEAT) !== 0n;
       const reply = await this.answer(conn, message, "ws");
       // 1008 (policy violation), as for the first-message timeout: the socket
       // was authenticated, but not for the instance UID it named.

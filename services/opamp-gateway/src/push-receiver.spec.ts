@@ -82,6 +82,17 @@ describe("the push receiver", () => {
     expect(pulls[0]).toMatchObject({ instanceUid: hex(1), connectionId: "gw/ws/a" });
   });
 
+  it("tells the gateway of a notice for a connection it holds before pulling (heartbeats then go to agent-service), and of no other", async () => {
+    const a = connection("gw/ws/a");
+    const order: string[] = [];
+    const { client } = agentService(new Map());
+    const pulling = { pullServerToAgent: async (req: PullServerToAgentRequest) => (order.push("pull"), client.pullServerToAgent(req)) } as unknown as Client<typeof AgentGatewayService>;
+    const onPush = createPushReceiver({ agents: pulling, registry: registryWith({ conn: a.conn, uid: uid(1) }), logger: silentLogger(), noticed: (c) => order.push(`noticed ${c.id}`) });
+    await onPush({ instanceUid: hex(1), connectionId: "gw/ws/a" });
+    await onPush({ instanceUid: hex(1), connectionId: "gw/ws/old" });
+    expect(order).toEqual(["noticed gw/ws/a", "pull"]);
+  });
+
   it("pulls at most four messages per notice", async () => {
     const a = connection("gw/ws/a");
     const many = Array.from({ length: 6 }, (_, i) => message(1, BigInt(i)));

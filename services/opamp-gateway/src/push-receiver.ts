@@ -3,6 +3,7 @@ import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/ag
 import { runBounded, type Logger, type PushNotice } from "@fleetplane/platform";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import type { WebSocketRegistry } from "./websocket-registry.js";
+import type { AgentConnection } from "./agent-connection.js";
 
 const metrics = GatewayMetrics.get();
 
@@ -15,10 +16,17 @@ const MAX_PULLS = 4;
  * sends it. A notice for a connection we no longer hold is stale and ignored;
  * the agent's next message reconciles.
  */
-export function createPushReceiver(deps: { agents: Client<typeof AgentGatewayService>; registry: WebSocketRegistry; logger: Logger }) {
+export function createPushReceiver(deps: {
+  agents: Client<typeof AgentGatewayService>;
+  registry: WebSocketRegistry;
+  logger: Logger;
+  /** A notice for the agent on `conn` arrived (its heartbeats are no longer answered in the gateway: heartbeat-answers.ts). */
+  noticed?: (conn: AgentConnection) => void;
+}) {
   return async (notice: PushNotice): Promise<void> => {
     const conn = deps.registry.getByInstanceUid(notice.instanceUid);
     if (!conn || conn.id !== notice.connectionId) return;
+    deps.noticed?.(conn);
     if (notice.close) {
       // 1008 (policy violation): the server no longer knows this agent.
       conn.close(1008, "agent deleted by an administrator");

@@ -10,6 +10,7 @@ interface Pending {
   connection: Connection;
   message: AgentToServer;
   saveConnection: boolean;
+  heartbeatsAnswered: bigint;
   resolve: (result: ReportResult) => void;
   reject: (err: unknown) => void;
 }
@@ -21,6 +22,8 @@ export interface ReportResult {
   heartbeatIntervalSeconds: bigint;
   /** agent-service saved the connection the report carried (`saveConnection`). */
   connectionSaved: boolean;
+  /** The gateway may answer the agent's next heartbeats with `reply` itself (heartbeat-answers.ts). */
+  acknowledgesHeartbeats: boolean;
 }
 
 /** Reports per ReportMessages call at most (agent-service accepts up to 1000). */
@@ -39,10 +42,13 @@ export class ReportBatcher {
 
   constructor(private readonly agents: Client<typeof AgentGatewayService>) {}
 
-  /** `saveConnection`: agent-service saves the connection before the report (the message that names it). */
-  report(connection: Connection, message: AgentToServer, saveConnection = false): Promise<ReportResult> {
+  /**
+   * `saveConnection`: agent-service saves the connection before the report (the message that names it).
+   * `heartbeatsAnswered`: heartbeats the gateway answered itself just before `message` (heartbeat-answers.ts).
+   */
+  report(connection: Connection, message: AgentToServer, saveConnection = false, heartbeatsAnswered = 0n): Promise<ReportResult> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ link: currentLink(), connection, message, saveConnection, resolve, reject });
+      this.queue.push({ link: currentLink(), connection, message, saveConnection, heartbeatsAnswered, resolve, reject });
       if (this.queue.length >= MAX_BATCH) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -59,12 +65,12 @@ export class ReportBatcher {
     // The batch is its own trace, linked to the message spans it carries.
     const links = () => batch.flatMap((p) => (p.link ? [p.link] : []));
     inSpan("opamp.report_batch", { root: true, links, kind: SpanKind.CLIENT, attributes: () => ({ "fleetplane.batch_size": String(batch.length) }) }, () =>
-      this.agents.reportMessages({ reports: batch.map((p) => ({ connection: p.connection, message: p.message, saveConnection: p.saveConnection })) }),
+      this.agents.reportMessages({ reports: batch.map((p) => ({ connection: p.connection, message: p.message, saveConnection: p.saveConnection, heartbeatsAnswered: p.heartbeatsAnswered })) }),
     ).then(
       ({ results }) => {
         batch.forEach((p, i) => {
           const r = results[i];
-          if (r?.reply) p.resolve({ reply: r.reply, heartbeatIntervalSeconds: r.heartbeatIntervalSeconds, connectionSaved: r.connectionSaved });
+          if (r?.reply) p.resolve({ reply: r.reply, heartbeatIntervalSeconds: r.heartbeatIntervalSeconds, connectionSaved: r.connectionSaved, acknowledgesHeartbeats: r.acknowledgesHeartbeats });
           else p.reject(new ConnectError(r?.errorMessage || "agent-service returned no reply", (r?.errorCode as Code) || Code.Internal));
         });
       },

@@ -1,4 +1,5 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { decodeHeartbeat } from "@fleetplane/opamp";
 import { checkAgentMessageLimits, type AgentMessageLimits } from "./agent-message-limits.js";
 import { AgentToServerSchema, ServerToAgentSchema, type AgentToServer, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 
@@ -25,7 +26,9 @@ const HEADER = new Uint8Array([0]);
  */
 export function decodeAgentFrame(frame: Uint8Array, limits?: AgentMessageLimits): AgentToServer {
   let offset = 0;
-  if (frame.length > 0 && (frame[0] === 0 || frame[0]! >= 0x80)) {
+  if (frame[0] === 0) {
+    offset = 1; // the header every current client sends
+  } else if (frame.length > 0 && frame[0]! >= 0x80) {
     let header = 0n;
     let shift = 0n;
     for (;;) {
@@ -38,6 +41,9 @@ export function decodeAgentFrame(frame: Uint8Array, limits?: AgentMessageLimits)
     if (header !== 0n) throw new MalformedFrameError(`unsupported WebSocket message header ${header} (this server speaks header 0)`);
   }
   const body = frame.subarray(offset);
+  // A bare heartbeat (most messages) carries nothing a limit is about.
+  const heartbeat = decodeHeartbeat(body);
+  if (heartbeat) return heartbeat;
   if (limits) checkAgentMessageLimits(body, limits);
   try {
     return fromBinary(AgentToServerSchema, body);

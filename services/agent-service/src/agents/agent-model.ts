@@ -206,6 +206,20 @@ export interface ReportOutcome {
 }
 
 /**
+ * The heartbeats the agent's gateway answered itself on `connection` just
+ * before `msg` (ReportMessageRequest.heartbeats_answered) count as received:
+ * the sequence number moves past them. Only when they line up exactly — the
+ * agent connected on that connection, and `count` of them ending right
+ * before `msg` — otherwise nothing moves, and report() sees the gap as it
+ * would have seen it among them (and asks for the agent's full state).
+ */
+export function takeAnsweredHeartbeats(agent: Agent, connection: Connection, msg: AgentToServer, count: bigint): void {
+  const status = agent.status;
+  if (count <= 0n || !status?.connected || status.connectionId !== connection.id) return;
+  if (status.sequenceNum + count + 1n === msg.sequenceNum) status.sequenceNum += count;
+}
+
+/**
  * report() of the design: applies every field of one AgentToServer message to
  * the agent. `known` is false when the agent was just created for this message.
  */

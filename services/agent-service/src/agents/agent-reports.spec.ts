@@ -166,3 +166,70 @@ describe("the report path", () => {
     await expect(certificates.deny(filed!.id, "no", "admin", "default")).rejects.toBeInstanceOf(CertificateRequestNotFoundError);
   });
 });
+
+describe("heartbeats the gateway answers itself", () => {
+  const fullState = BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState);
+
+  it("lets the gateway acknowledge the next heartbeats only after a message that changed nothing and was answered with nothing to say", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    // The first message changes everything (a new agent): no.
+    expect((await t.reports.reportMessage(ws("c1"), message(uid, 0n))).acknowledgesHeartbeats).toBe(false);
+    // A heartbeat of a quiet agent: yes.
+    expect((await t.reports.reportMessage(ws("c1"), message(uid, 1n))).acknowledgesHeartbeats).toBe(true);
+    // A config pending for the agent rides on its replies: no, for as long as it does.
+    await t.commands.setRemoteConfig(instanceUidToHex(uid), config, "admin");
+    const pending = await t.reports.reportMessage(ws("c1"), message(uid, 2n));
+    expect(pending.reply.remoteConfig).toBeDefined();
+    expect(pending.acknowledgesHeartbeats).toBe(false);
+    // A sequence gap (a full-state request): no.
+    const t2 = setup();
+    await t2.reports.reportMessage(ws("c1"), message(uid, 0n));
+    const gap = await t2.reports.reportMessage(ws("c1"), message(uid, 5n));
+    expect(gap.reply.flags & fullState).not.toBe(0n);
+    expect(gap.acknowledgesHeartbeats).toBe(false);
+  });
+
+  it("takes an agent back on another gateway, not as a duplicate, when the heartbeats its old gateway answered were never reported", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const otherGateway = create(ConnectionSchema, { id: "c2", type: ConnectionType.WEBSOCKET, gatewayId: "gw-2", gatewayEpoch: "e" });
+    await t.reports.reportMessage(ws("c1"), message(uid, 0n));
+    expect((await t.reports.reportMessage(ws("c1"), message(uid, 1n))).acknowledgesHeartbeats).toBe(true);
+    // Heartbeats 2..9 answered by gw, which died before reporting them; the agent carries on at 10 elsewhere.
+    const back = await t.reports.reportMessage(otherGateway, message(uid, 10n));
+    expect(back.reply.agentIdentification?.newInstanceUid).toBeUndefined();
+    expect((await t.store.getAgent(instanceUidToHex(uid))).status?.connectionId).toBe("c2");
+    // A second instance counting from its own start is still one.
+    const clone = await t.reports.reportMessage(ws("c3"), message(uid, 0n));
+    expect(clone.reply.agentIdentification?.newInstanceUid).toHaveLength(16);
+  });
+
+  it("counts the heartbeats answered before a message as received: their sequence numbers are no gap", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    await t.reports.reportMessage(ws("c1"), message(uid, 0n));
+    await t.reports.reportMessage(ws("c1"), message(uid, 1n));
+    // Heartbeats 2..5 were answered by the gateway; 6 comes with them.
+    const after = await t.reports.reportMessage(ws("c1"), message(uid, 6n), 4n);
+    expect(after.reply.flags & fullState).toBe(0n);
+    expect(after.acknowledgesHeartbeats).toBe(true);
+    expect((await t.store.getAgent(instanceUidToHex(uid))).status?.sequenceNum).toBe(6n);
+  });
+
+  it("still asks for the full state when the answered heartbeats do not line up, or were answered on another connection", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    await t.reports.reportMessage(ws("c1"), message(uid, 0n));
+    await t.reports.reportMessage(ws("c1"), message(uid, 1n));
+    // Three answered, but the message is 4 ahead of 1 + 3: one was lost between.
+    const lost = await t.reports.reportMessage(ws("c1"), message(uid, 6n), 3n);
+    expect(lost.reply.flags & fullState).not.toBe(0n);
+    await t.reports.reportMessage(ws("c1"), message(uid, 7n));
+    // Counted while the agent was marked disconnected (its gateway's lease ran out, say): they prove nothing.
+    await t.reports.markDisconnected(instanceUidToHex(uid), "c1");
+    const away = await t.reports.reportMessage(ws("c1"), message(uid, 10n), 2n);
+    expect(away.reply.flags & fullState).not.toBe(0n);
+    expect(away.acknowledgesHeartbeats).toBe(false);
+  });
+});

@@ -1,10 +1,10 @@
 import { ConnectionType, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentCapabilities, type AgentToServer, type CustomCapabilities, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidProblem, newInstanceUidReply, serverCapabilities } from "@fleetplane/opamp";
+import { instanceUidProblem, isAcknowledgement, newInstanceUidReply, serverCapabilities } from "@fleetplane/opamp";
 import { instanceUidToHex, type Logger, uuidv7Bytes } from "@fleetplane/platform";
 import type { CertificateDesk, CsrDecision } from "../certificates/certificate-desk.js";
 import { AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
-import { markDelivered, markDisconnected, queueCertificateRefusal, report, requestsNewInstanceUid, type CommandTransition } from "./agent-model.js";
+import { markDelivered, markDisconnected, queueCertificateRefusal, report, requestsNewInstanceUid, takeAnsweredHeartbeats, type CommandTransition } from "./agent-model.js";
 import type { AgentStore } from "./agent-store.js";
 import { auditedCommand, type AuditedCommand } from "./command-audit-port.js";
 import type { GroupCatalog, GroupSnapshot } from "../fleet/group-catalog.js";
@@ -49,6 +49,12 @@ export interface AgentReportsOptions {
 export interface ReportReply {
   reply: ServerToAgent;
   heartbeatIntervalSeconds: bigint;
+  /**
+   * The reply is a plain acknowledgement and the message changed nothing but
+   * liveness: the gateway may answer the agent's next heartbeats with it
+   * itself (ReportMessageResponse.acknowledges_heartbeats).
+   */
+  acknowledgesHeartbeats: boolean;
 }
 
 /**
@@ -64,6 +70,13 @@ export class AgentReports {
   /** ServerCapabilities announced in every message. */
   readonly capabilities: bigint;
   private readonly reconciliations: ReconcileQueue;
+  /**
+   * The connection of each agent whose gateway may answer its heartbeats
+   * itself (acknowledgesHeartbeats): the sequence number held for such an
+   * agent may trail its own by the heartbeats answered and not yet reported
+   * (up to a gateway's report interval, or more if that gateway died).
+   */
+  private readonly answeredBy = new Map<string, string>();
 
   constructor(private readonly deps: AgentReportsOptions) {
     this.reconciliations = new ReconcileQueue(deps.auditReconcileConcurrency ?? 8, (uid) => this.reconcileAudit(uid));
@@ -72,11 +85,14 @@ export class AgentReports {
     this.heartbeatSeconds = BigInt(Math.max(0, Math.round(deps.heartbeatIntervalSeconds ?? Number(SPEC_DEFAULT_HEARTBEAT_SECONDS))));
   }
 
-  /** OnMessage's agent half: GetOrCreateAgent, Connected=true, report(), SaveAgent, fetchServerToAgent(). */
-  async reportMessage(connection: Connection, msg: AgentToServer): Promise<ReportReply> {
+  /**
+   * OnMessage's agent half: GetOrCreateAgent, Connected=true, report(), SaveAgent, fetchServerToAgent().
+   * `heartbeatsAnswered`: heartbeats the gateway answered itself just before `msg` (takeAnsweredHeartbeats).
+   */
+  async reportMessage(connection: Connection, msg: AgentToServer, heartbeatsAnswered = 0n): Promise<ReportReply> {
     const uidProblem = instanceUidProblem(msg.instanceUid);
     if (uidProblem) throw new InvalidRequestError(uidProblem);
-    if (requestsNewInstanceUid(msg)) return { reply: this.assignNewInstanceUid(msg.instanceUid, "the agent asked for one"), heartbeatIntervalSeconds: 0n };
+    if (requestsNewInstanceUid(msg)) return { reply: this.assignNewInstanceUid(msg.instanceUid, "the agent asked for one"), heartbeatIntervalSeconds: 0n, acknowledgesHeartbeats: false };
     const uid = instanceUidToHex(msg.instanceUid);
     // Checking and signing a CSR is asynchronous work, done before the
     // agent's lock is taken; its outcome is applied under the lock below.
@@ -117,9 +133,9 @@ export class AgentReports {
       const bound = agent.metadata!.credential;
       const refused = bindingRefusal(bound, connection, uid);
       if (refused) return { persist: "no", result: { refused } };
-      if (known && this.isDuplicate(agent, connection, msg)) {
+      if (known && this.isDuplicate(uid, agent, connection, msg)) {
         this.deps.logger.warn({ agent: uid, connection: connection.id, otherConnection: agent.status?.connectionId }, "duplicate instance UID: another live connection uses it; assigning a new one");
-        return { persist: "no", result: { reply: this.assignNewInstanceUid(msg.instanceUid, "duplicate"), heartbeatIntervalSeconds: 0n } };
+        return { persist: "no", result: { reply: this.assignNewInstanceUid(msg.instanceUid, "duplicate"), heartbeatIntervalSeconds: 0n, acknowledgesHeartbeats: false } };
       }
       // First use binds; a certificate issued for the UID takes it over.
       const binds = Boolean(credential) && bound !== credential;
@@ -131,6 +147,7 @@ export class AgentReports {
         agent.metadata!.namespace = namespaceOfNewAgent(msg, enrollment);
         if (enrollment) agent.metadata!.labels = { ...enrollment.labels };
       } else cameBack = agent.status?.connectionId !== connection.id || !agent.status?.connected;
+      if (known) takeAnsweredHeartbeats(agent, connection, msg, heartbeatsAnswered);
       const outcome = report(agent, msg, connection, { now: this.now(), known });
       outcome.changed ||= binds;
       const grouped = groups ? joinGroup(agent, groups, this.now()) : undefined;
@@ -158,9 +175,16 @@ export class AgentReports {
       const interval = noteHeartbeatInterval(agent, heartbeat, { reported: msg, sent: built.message });
       const transitions = [...outcome.transitions, ...this.deliver(agent, built.deliveredCommandIds)];
       const changed = outcome.changed || interval || built.deliveredCommandIds.length > 0;
+      // Only a message that changed nothing, answered with nothing to say,
+      // lets the gateway answer the next heartbeats itself: anything pending
+      // for the agent (an offer riding on replies, a full-state request)
+      // makes the reply more than an acknowledgement.
+      const acknowledgesHeartbeats = !changed && !answered && !outcome.disconnected && transitions.length === 0 && isAcknowledgement(built.message);
+      if (acknowledgesHeartbeats) this.answeredBy.set(uid, connection.id);
+      else this.answeredBy.delete(uid);
       return {
         persist: changed ? "now" : "later",
-        result: { reply: built.message, heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds ?? 0n },
+        result: { reply: built.message, heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds ?? 0n, acknowledgesHeartbeats },
         stored: answered || grouped?.records.length ? () => this.recordAll([answered?.record, ...(grouped?.records ?? [])]) : undefined,
         transitions,
         evict: outcome.disconnected,
@@ -226,6 +250,7 @@ export class AgentReports {
     return this.deps.store
       .mutate(uid, { create: false }, (agent) => {
         const done = markDisconnected(agent, connectionId, this.now());
+        if (done) this.answeredBy.delete(uid);
         return { persist: done ? "now" : "no", result: done, evict: done };
       })
       .catch((err) => {
@@ -280,7 +305,7 @@ export class AgentReports {
     return { record: auditedCommand(uid, "client_certificate", command, namespaceOf(agent)), transitions };
   }
 
-  private isDuplicate(agent: Agent, connection: Connection, msg: AgentToServer): boolean {
+  private isDuplicate(uid: string, agent: Agent, connection: Connection, msg: AgentToServer): boolean {
     const s = agent.status;
     if (!s?.connected || s.connectionId === connection.id) return false;
     if (s.connectionType !== ConnectionType.WEBSOCKET || connection.type !== ConnectionType.WEBSOCKET) return false;
@@ -289,7 +314,11 @@ export class AgentReports {
     // the batched liveness may not have written): the agent is back, not cloned.
     if (s.gatewayId === connection.gatewayId && s.gatewayEpoch !== connection.gatewayEpoch) return false;
     // An agent that reconnects carries on counting; a second instance using
-    // the same UID has its own count. Only the latter is a duplicate.
+    // the same UID has its own count. Only the latter is a duplicate. When
+    // the live connection's gateway answered heartbeats itself, the count
+    // held here may trail the agent's (its gateway died before reporting
+    // them): the agent carrying on is then ahead, by any number.
+    if (this.answeredBy.get(uid) === s.connectionId) return msg.sequenceNum <= s.sequenceNum;
     return msg.sequenceNum !== s.sequenceNum + 1n;
   }
 

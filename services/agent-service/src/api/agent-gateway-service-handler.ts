@@ -44,7 +44,7 @@ export function createAgentGatewayServiceImpl({ reports, connections, leases, cr
       guard("ReportMessage", async () => {
         if (!req.connection || !req.message) throw new InvalidRequestError("ReportMessage needs a connection and a message");
         const connectionSaved = req.saveConnection && (await saveCarried(req));
-        return { ...(await reports.reportMessage(req.connection, req.message)), connectionSaved };
+        return { ...(await reports.reportMessage(req.connection, req.message, req.heartbeatsAnswered)), connectionSaved };
       }, req.message?.instanceUid),
     reportMessages: (req) =>
       guard("ReportMessages", async () => {
@@ -56,7 +56,7 @@ export function createAgentGatewayServiceImpl({ reports, connections, leases, cr
               if (!r.connection || !r.message) throw new InvalidRequestError("each report needs a connection and a message");
               // (A heartbeat carries none: no promise to wait for.)
               if (r.saveConnection) connectionSaved = await saveCarried(r);
-              return { ...(await reports.reportMessage(r.connection, r.message)), connectionSaved };
+              return { ...(await reports.reportMessage(r.connection, r.message, r.heartbeatsAnswered)), connectionSaved };
             } catch (err) {
               const ce = asConnectError(err, logger, "ReportMessages", r.message?.instanceUid);
               return { errorCode: ce.code, errorMessage: ce.rawMessage, connectionSaved };
