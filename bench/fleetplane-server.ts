@@ -99,15 +99,19 @@ function gatewayWorkerPids(pid: number): number[] {
     .filter((c) => readFileSync(`/proc/${c}/cmdline`, "utf8").includes("gateway-worker-main"));
 }
 
-/** Fleetplane distributed: 2 gateways, agent-service, command-service, NATS, FerretDB (agents use gateway A). */
-export async function startDistributedServer(): Promise<ServerUnderTest> {
+/**
+ * Fleetplane distributed: 2 gateways, agent-service, command-service, NATS, FerretDB (agents use gateway A).
+ * With `mongoUrl` (pnpm bench --mongo-url) the services use that running MongoDB-wire store, on a fresh
+ * database dropped at stop, instead of a FerretDB 1.x started here.
+ */
+export async function startDistributedServer(o: { mongoUrl?: string } = {}): Promise<ServerUnderTest> {
   // Production lease lengths (the gateways' and --rollout-lease-seconds' defaults), not the tests' 3 s.
   // Agents unauthenticated, as standalone's here (--agent-auth none, loopback): the simulator sends no
   // token, and the tests' default (token) refused every bench agent.
-  const d = await startDistributed({ leaseSeconds: 30, rolloutLeaseSeconds: 15, agentAuth: "none" });
+  const d = await startDistributed({ leaseSeconds: 30, rolloutLeaseSeconds: 15, agentAuth: "none", ...(o.mongoUrl ? { externalMongoUrl: o.mongoUrl } : {}) });
   const pids = [...d.gateways, d.agentService, d.commandService].map((p) => p.pid!).filter(Boolean);
   return {
-    name: "fleetplane (distributed)",
+    name: o.mongoUrl ? "fleetplane (distributed, external store)" : "fleetplane (distributed)",
     opampWsUrl: d.wsUrlOf(0),
     apiUrl: d.agentService.url,
     apiKey: d.adminKey,

@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { connectStorm, idleHold, pushFanout, simulator, steadyState } from "./scenarios.js";
 import { startDistributedServer, startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
 import { printTable, round, saveResult, type Row } from "./report.js";
+import { ExternalMongoUrlError, parseStoreUrl } from "../test/support/external-mongo.js";
 
 const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers|ab|workers|idle100k|groups|groups-change|rollout ...] [options]
 
@@ -75,6 +76,10 @@ Options:
   --rollout-fail-percent P,... one run each (default 0,1)
   --rollout-modes M,...   standalone,distributed (default standalone)
   --rollout-ramp N        new agents connected per second (default: all within max(1, agents/2000) s)
+  --mongo-url URL         distributed modes (steady, rollout) use this running MongoDB-wire store
+                          (mongodb://host:port/, no database; e.g. FerretDB 2.x on PostgreSQL with
+                          DocumentDB) on a fresh database dropped after each run, instead of starting
+                          FerretDB 1.x; store-side CPU is then not in the server figures
 `;
 
 const { values, positionals } = parseArgs({
@@ -109,6 +114,7 @@ const { values, positionals } = parseArgs({
     "rollout-fail-percent": { type: "string", default: "0,1" },
     "rollout-modes": { type: "string", default: "standalone" },
     "rollout-ramp": { type: "string" },
+    "mongo-url": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -124,6 +130,17 @@ if (values["sim-processes"] !== undefined) {
   }
   simulator.processes = n;
 }
+const mongoUrl = values["mongo-url"];
+if (mongoUrl !== undefined) {
+  try {
+    parseStoreUrl(mongoUrl, "--mongo-url");
+  } catch (err) {
+    if (!(err instanceof ExternalMongoUrlError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+}
+const startDistributedMode = () => startDistributedServer(mongoUrl ? { mongoUrl } : {});
 const numbers = (s: string) => s.split(",").map((x) => Number(x.trim())).filter((n) => n > 0);
 const scenarios = positionals.length > 0 ? positionals : ["storm", "idle", "steady", "fanout"];
 
@@ -157,7 +174,7 @@ for (const scenario of scenarios) {
     case "steady": {
       const rows: Row[] = [];
       for (const mode of values.modes!.split(",")) {
-        const start = mode === "distributed" ? startDistributedServer : startStandaloneServer;
+        const start = mode === "distributed" ? startDistributedMode : startStandaloneServer;
         rows.push(await withServer(start, (s) => steadyState(s, Number(values["steady-agents"]), Number(values["steady-seconds"]))));
       }
       report("steady-state", "Steady state (closed loop WebSocket status reports)", rows);
@@ -249,7 +266,7 @@ for (const scenario of scenarios) {
       const stages = benchStages(values["rollout-stages"]!);
       const rows: Row[] = [];
       for (const mode of values["rollout-modes"]!.split(",")) {
-        const start = mode === "distributed" ? startDistributedServer : startStandaloneServer;
+        const start = mode === "distributed" ? startDistributedMode : startStandaloneServer;
         for (const failPercent of values["rollout-fail-percent"]!.split(",").map(Number)) {
           const ramp = values["rollout-ramp"] === undefined ? {} : { rampPerSecond: Number(values["rollout-ramp"]) };
           rows.push(await withServer(start, (s) => rolloutRun(s, { agents: Number(values["rollout-agents"]), stages, bakeMs: Number(values["rollout-bake-seconds"]) * 1000, failPercent, ...ramp })));

@@ -22,6 +22,7 @@ import { RolloutService } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_serv
 import { AccessService } from "@fleetplane/gen/fleetplane/access/v1/access_service_pb";
 import { bearer } from "./admin-key.js";
 import { startFerretDb } from "./ferretdb.js";
+import { useExternalMongo } from "./external-mongo.js";
 import { stopChild } from "./child-process.js";
 import { freePort } from "./free-port.js";
 import { startNats, type RunningNats } from "./nats.js";
@@ -150,6 +151,20 @@ export interface DistributedOptions {
   clientCaIsCsrCa?: boolean;
   /** gateway-a runs on this many worker processes (--workers), each a gateway of its own: gw-a-w1, gw-a-w2, … */
   gatewayWorkers?: number;
+  /**
+   * A MongoDB-wire store already running (mongodb://host:port/, no database): used, with a fresh
+   * database dropped at close, instead of starting FerretDB 1.x. For benchmarks on a faster store;
+   * stopDatabase/startDatabase are then refused (the store is not ours to stop).
+   */
+  externalMongoUrl?: string;
+}
+
+/** stopDatabase/startDatabase on a topology whose store someone else runs. */
+export class ExternalStoreNotOursError extends Error {
+  constructor(readonly operation: string) {
+    super(`${operation}: the topology uses an external MongoDB store (externalMongoUrl), which it does not start or stop`);
+    this.name = "ExternalStoreNotOursError";
+  }
 }
 
 export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
@@ -162,9 +177,10 @@ export type Distributed = Awaited<ReturnType<typeof startDistributed>>;
  */
 export async function startDistributed(o: DistributedOptions = {}) {
   const nats = await startNats();
-  const ferretDataDir = mkdtempSync(join(tmpdir(), "fleetplane-ferret-"));
-  const ferretPort = await freePort();
-  const db = { current: await startFerretDb({ port: ferretPort, dataDir: ferretDataDir }) };
+  const external = o.externalMongoUrl !== undefined;
+  const ferretDataDir = external ? "" : mkdtempSync(join(tmpdir(), "fleetplane-ferret-"));
+  const ferretPort = external ? 0 : await freePort();
+  const db = { current: external ? await useExternalMongo(o.externalMongoUrl!) : await startFerretDb({ port: ferretPort, dataDir: ferretDataDir }) };
   const natsState: { current: RunningNats | undefined } = { current: nats };
   const mongoUrl = db.current.uri;
 
@@ -313,8 +329,9 @@ export async function startDistributed(o: DistributedOptions = {}) {
     startNats: async () => {
       natsState.current = await startNats({ port: nats.port });
     },
-    stopDatabase: () => db.current.stop(),
+    stopDatabase: () => (external ? Promise.reject(new ExternalStoreNotOursError("stopDatabase")) : db.current.stop()),
     startDatabase: async () => {
+      if (external) throw new ExternalStoreNotOursError("startDatabase");
       db.current = await startFerretDb({ port: ferretPort, dataDir: ferretDataDir });
     },
   };
