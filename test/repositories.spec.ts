@@ -160,10 +160,18 @@ agentRepositoryContract("MongoDB (FerretDB), as on MongoDB", async () => {
   };
 });
 
+// As production runs it on this server (connectMongo says FerretDB: a state change is a look-up and a write by _id) …
 commandRepositoryContract("MongoDB (FerretDB)", async () => {
   const mongo = await connectFreshMongo();
   await ensureCommandIndexes(mongo.db);
-  return { commands: createMongoCommandRepository(mongo.db), close: () => mongo.close() };
+  return { commands: createMongoCommandRepository(mongo.db, { server: mongo.server }), close: () => mongo.close() };
+});
+
+// … and as it runs on MongoDB (one conditional write), on the same server.
+commandRepositoryContract("MongoDB (FerretDB), as on MongoDB", async () => {
+  const mongo = await connectFreshMongo();
+  await ensureCommandIndexes(mongo.db);
+  return { commands: createMongoCommandRepository(mongo.db, { server: "mongodb" }), close: () => mongo.close() };
 });
 
 certificateRequestRepositoryContract("MongoDB (FerretDB)", async () => {

@@ -115,7 +115,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
       rollouts: timed(createMongoRolloutRepository(mongo.db), "mongodb", "rollouts"),
       rolloutLeases: timed(createMongoRolloutLeaseRepository(mongo.db), "mongodb", "rollout_leases"),
       enrollmentTokens: timed(createMongoEnrollmentTokenRepository(mongo.db), "mongodb", "enrollment_tokens"),
-      commands: timed(createMongoCommandRepository(mongo.db), "mongodb", "commands"),
+      commands: timed(createMongoCommandRepository(mongo.db, { server: mongo.server }), "mongodb", "commands"),
       access: timed(createMongoAccessRepository(mongo.db), "mongodb", "access"),
       close: () => mongo.close(),
     };

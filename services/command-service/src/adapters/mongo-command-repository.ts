@@ -5,7 +5,7 @@ import {
   CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { bytesOfBinary, guardMongo, isDuplicateKey, upsertWithRetry } from "@fleetplane/platform-node/mongo";
+import { bytesOfBinary, guardMongo, isDuplicateKey, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
 import { Binary, type Db, type Filter } from "mongodb";
 import type { CommandRepository } from "../domain/command-repository.js";
 
@@ -42,8 +42,17 @@ export async function ensureCommandIndexes(db: Db): Promise<void> {
   });
 }
 
-/** Audit records in MongoDB, newest first like the embedded store. */
-export function createMongoCommandRepository(db: Db): CommandRepository {
+/**
+ * Audit records in MongoDB, newest first like the embedded store.
+ *
+ * A state change is one conditional write on MongoDB (the state it moves
+ * from is in the filter, so two replicas racing cannot move a record
+ * backwards). On FerretDB (`server`) it is a look-up and a write, each by
+ * `_id` alone: FerretDB 1.x scans the whole collection for a filter with a
+ * second field (docs/performance.md §3), and the audit client writes one
+ * command's changes in order (connect-command-audit.ts).
+ */
+export function createMongoCommandRepository(db: Db, o: { server?: MongoServer } = {}): CommandRepository {
   const commands = db.collection<CommandDocument>(COMMANDS);
   const decode = (doc: CommandDocument): CommandRecord => {
     const record = fromBinary(CommandRecordSchema, bytesOfBinary(doc.proto));
@@ -73,17 +82,19 @@ export function createMongoCommandRepository(db: Db): CommandRepository {
       return doc ? decode(doc) : record;
     },
     async advanceState(id, change, from) {
-      // A look-up and a write, each filtered on _id alone: FerretDB 1.x (the
-      // test store) serves those from its _id shortcut, and scans the whole
-      // collection for any filter with a second field, so one conditional
-      // findOneAndUpdate cost time in proportion to the trail (docs/performance.md §3).
-      // The check and the write are two steps; the audit client writes one
-      // command's changes in order (connect-command-audit.ts).
+      const fields = { state: change.state, detail: change.detail, stateChangedAtMs: change.stateChangedAtMs };
+      if (o.server !== "ferretdb") {
+        const moved = await guardMongo(() => commands.findOneAndUpdate({ _id: id, state: { $in: [...from] } }, { $set: fields }, { returnDocument: "after" }));
+        if (moved) return decode(moved);
+        // Not moved: unknown, or already at or past the state (the record as it is).
+        const doc = await guardMongo(() => commands.findOne({ _id: id }));
+        return doc ? decode(doc) : undefined;
+      }
       const doc = await guardMongo(() => commands.findOne({ _id: id }));
       if (!doc) return undefined;
       const record = decode(doc);
       if (!from.includes(record.state)) return record;
-      await guardMongo(() => commands.updateOne({ _id: id }, { $set: { state: change.state, detail: change.detail, stateChangedAtMs: change.stateChangedAtMs } }));
+      await guardMongo(() => commands.updateOne({ _id: id }, { $set: fields }));
       record.state = change.state;
       record.detail = change.detail;
       record.stateChangedAt = timestampFromMs(change.stateChangedAtMs);
