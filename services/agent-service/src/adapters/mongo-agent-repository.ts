@@ -103,12 +103,13 @@ export async function ensureAgentIndexes(db: Db): Promise<void> {
     await agents.createIndex({ disconnectedAt: 1, _id: 1 });
     await agents.createIndex({ rolloutGroup: 1, namespace: 1, _id: 1 }); // a group's rollout targets in uid order
     const copyFrom = db.collection<AgentDocument>(AGENTS, collectionOptions);
-    for await (const doc of copyFrom.find({ disconnectedAt: { $exists: false } })) {
-      // A save meanwhile wrote the field itself: then the filter no longer matches.
-      await copyFrom.updateOne({ _id: doc._id, disconnectedAt: { $exists: false } }, { $set: { disconnectedAt: disconnectedSince(decodeAgent(doc)) ?? null } });
-    }
-    for await (const doc of copyFrom.find({ rolloutGroup: { $exists: false } })) {
-      await copyFrom.updateOne({ _id: doc._id, rolloutGroup: { $exists: false } }, { $set: rolloutFieldsOf(decodeAgent(doc)) });
+    // One pass over the documents that lack either copy (on FerretDB every
+    // start-up's look for them reads the collection), each agent decoded once.
+    for await (const doc of copyFrom.find({ $or: [{ disconnectedAt: { $exists: false } }, { rolloutGroup: { $exists: false } }] })) {
+      const agent = decodeAgent(doc);
+      // A save meanwhile wrote the fields itself: then the filter no longer matches.
+      if (doc.disconnectedAt === undefined) await copyFrom.updateOne({ _id: doc._id, disconnectedAt: { $exists: false } }, { $set: { disconnectedAt: disconnectedSince(agent) ?? null } });
+      if (doc.rolloutGroup === undefined) await copyFrom.updateOne({ _id: doc._id, rolloutGroup: { $exists: false } }, { $set: rolloutFieldsOf(agent) });
     }
     await db.collection(CONNECTIONS).createIndex({ gatewayId: 1, _id: 1 });
   });
