@@ -2,6 +2,8 @@ import {
   MongoClient,
   type Binary,
   MongoClientClosedError,
+  MongoError,
+  MongoErrorLabel,
   MongoNetworkError,
   MongoNotConnectedError,
   MongoOperationTimeoutError,
@@ -148,6 +150,12 @@ const UNAVAILABLE_ERROR_CLASSES = [
  * one, later) will: the set the driver itself treats as retryable.
  */
 const UNAVAILABLE_SERVER_CODES = new Set([
+  // InternalError: how FerretDB reports every failure of its backend, e.g.
+  // SQLite's "database is locked" (SQLITE_BUSY) when a write waited past its
+  // busy timeout under load (docs/performance.md §17) or PostgreSQL gone.
+  // The request may well succeed later, so the agent is told to retry
+  // (UNAVAILABLE with a delay) rather than given an error it cannot act on.
+  1,
   6, // HostUnreachable
   7, // HostNotFound
   89, // NetworkTimeout
@@ -166,6 +174,8 @@ export function mongoUnavailable(err: unknown): boolean {
   if (UNAVAILABLE_ERROR_CLASSES.some((cls) => err instanceof cls)) return true;
   // Not exported by the driver: thrown when every pooled connection stays busy.
   if (err instanceof Error && err.name === "MongoWaitQueueTimeoutError") return true;
+  // The server's own word that trying again may work (e.g. a write interrupted by an election).
+  if (err instanceof MongoError && (err.hasErrorLabel(MongoErrorLabel.RetryableWriteError) || err.hasErrorLabel(MongoErrorLabel.TransientTransactionError))) return true;
   return err instanceof MongoServerError && typeof err.code === "number" && UNAVAILABLE_SERVER_CODES.has(err.code);
 }
 

@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { instanceUidToHex } from "@fleetplane/platform";
-import { bytesOfBinary, guardMongo, isDuplicateKey, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
+import { bytesOfBinary, guardMongo, isDuplicateKey, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
 import { Binary, type Db, type Filter } from "mongodb";
 import {
   RevisionConflictError,
@@ -121,29 +121,17 @@ export async function ensureAgentIndexes(db: Db): Promise<void> {
  * the stored document still has that revision (checked by the database in
  * the same single-document write, so no transaction is needed).
  *
- * On FerretDB (`server`), the check is a look-up of the revision by `_id`
- * and the write is by `_id`: FerretDB 1.x scans the whole collection for a
- * filter with a second field (measured: 35–59 such updates a second against
- * 1,000–1,400 by `_id` alone over 1,000 agents, docs/performance.md §17), so
- * the one conditional write made every report's save cost the whole
- * collection, and the 1,000-agent distributed rollout bench never got its
- * agents answered (issue 12). Two steps lose nothing there: FerretDB 1.x
- * was seen to let two conditional updates of one document both match
- * anyway, which is why each replica writes only the agents it serves
- * (agent-store.ts, rollouts/pin-routing.ts).
+ * On FerretDB (`server`) the check is a look-up of the revision by `_id` and
+ * the write is by `_id` (updateByIdWhile says why): with the one conditional
+ * write every report's save cost the whole collection there, and the
+ * 1,000-agent distributed rollout bench never got its agents answered (issue 12).
  */
 export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } = {}): AgentRepository {
   const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
-  /** The conditional write of a known agent: one step on MongoDB, a look-up and a write by `_id` on FerretDB. */
-  const updateAt = o.server === "ferretdb"
-    ? async (uid: string, expected: bigint, fields: Partial<AgentDocument>): Promise<boolean> => {
-        const stored = await agents.findOne({ _id: uid }, { projection: { revision: 1 } });
-        if (!stored || BigInt(stored.revision) !== expected) return false;
-        await agents.updateOne({ _id: uid }, { $set: fields });
-        return true;
-      }
-    : async (uid: string, expected: bigint, fields: Partial<AgentDocument>): Promise<boolean> =>
-        (await agents.updateOne({ _id: uid, revision: expected }, { $set: fields })).matchedCount > 0;
+  const server = o.server ?? "mongodb";
+  /** The conditional write of a known agent (updateByIdWhile: one step on MongoDB, two by `_id` on FerretDB). */
+  const updateAt = async (uid: string, expected: bigint, fields: Partial<AgentDocument>): Promise<boolean> =>
+    (await updateByIdWhile(agents, server, uid, { field: "revision", oneOf: [expected] }, fields)).wrote;
 
   const repository: AgentRepository = {
     async get(uid) {

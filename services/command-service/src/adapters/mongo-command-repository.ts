@@ -5,7 +5,7 @@ import {
   CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { bytesOfBinary, guardMongo, isDuplicateKey, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
+import { bytesOfBinary, guardMongo, isDuplicateKey, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
 import { Binary, type Db, type Filter } from "mongodb";
 import type { CommandRepository } from "../domain/command-repository.js";
 
@@ -45,15 +45,14 @@ export async function ensureCommandIndexes(db: Db): Promise<void> {
 /**
  * Audit records in MongoDB, newest first like the embedded store.
  *
- * A state change is one conditional write on MongoDB (the state it moves
- * from is in the filter, so two replicas racing cannot move a record
- * backwards). On FerretDB (`server`) it is a look-up and a write, each by
- * `_id` alone: FerretDB 1.x scans the whole collection for a filter with a
- * second field (docs/performance.md §3), and the audit client writes one
- * command's changes in order (connect-command-audit.ts).
+ * A state change is guarded by the states it may move from (updateByIdWhile:
+ * one conditional write on MongoDB, a look-up and a write by `_id` on
+ * FerretDB), so two replicas racing cannot move a record backwards; the
+ * audit client writes one command's changes in order (connect-command-audit.ts).
  */
 export function createMongoCommandRepository(db: Db, o: { server?: MongoServer } = {}): CommandRepository {
   const commands = db.collection<CommandDocument>(COMMANDS);
+  const server = o.server ?? "mongodb";
   const decode = (doc: CommandDocument): CommandRecord => {
     const record = fromBinary(CommandRecordSchema, bytesOfBinary(doc.proto));
     if (doc.state !== undefined) record.state = doc.state;
@@ -83,22 +82,19 @@ export function createMongoCommandRepository(db: Db, o: { server?: MongoServer }
     },
     async advanceState(id, change, from) {
       const fields = { state: change.state, detail: change.detail, stateChangedAtMs: change.stateChangedAtMs };
-      if (o.server !== "ferretdb") {
-        const moved = await guardMongo(() => commands.findOneAndUpdate({ _id: id, state: { $in: [...from] } }, { $set: fields }, { returnDocument: "after" }));
-        if (moved) return decode(moved);
-        // Not moved: unknown, or already at or past the state (the record as it is).
-        const doc = await guardMongo(() => commands.findOne({ _id: id }));
-        return doc ? decode(doc) : undefined;
+      // The states it may move from are the guard: two replicas racing cannot move a record backwards.
+      const { wrote, before } = await guardMongo(() => updateByIdWhile(commands, server, id, { field: "state", oneOf: from }, fields, { keepBefore: true }));
+      if (wrote) {
+        const record = decode(before!);
+        record.state = change.state;
+        record.detail = change.detail;
+        record.stateChangedAt = timestampFromMs(change.stateChangedAtMs);
+        return record;
       }
+      // Not moved: unknown, or already at or past the state (the record as it is).
+      if (before) return decode(before);
       const doc = await guardMongo(() => commands.findOne({ _id: id }));
-      if (!doc) return undefined;
-      const record = decode(doc);
-      if (!from.includes(record.state)) return record;
-      await guardMongo(() => commands.updateOne({ _id: id }, { $set: fields }));
-      record.state = change.state;
-      record.detail = change.detail;
-      record.stateChangedAt = timestampFromMs(change.stateChangedAtMs);
-      return record;
+      return doc ? decode(doc) : undefined;
     },
     async list({ instanceUid, namespace, limit, after }) {
       if (limit <= 0) return [];

@@ -1,0 +1,63 @@
+import type { Collection, Document, Filter, MatchKeysAndValues, WithId } from "mongodb";
+import type { MongoServer } from "./mongo-store.js";
+
+/** What a guarded write found: whether it wrote, and the document as it was before, when it was read. */
+export interface GuardedWrite<D extends Document> {
+  wrote: boolean;
+  /** With `keepBefore`: always there when `wrote`; when not, there only if the document exists and was read (FerretDB). */
+  before?: WithId<D>;
+}
+
+/**
+ * Sets `set` on the document `id` only while its `field` still holds one of
+ * `oneOf`: optimistic concurrency on one document, no transaction (an agent's
+ * revision, an audit record's state).
+ *
+ * On MongoDB this is one conditional write, checked by the database. On
+ * FerretDB it is a look-up by `_id` and a write by `_id`: FerretDB 1.x scans
+ * the whole collection for a filter with any field besides `_id` (measured:
+ * 35-59 such updates a second against 1,000-1,400 by `_id` alone over 1,000
+ * agents, docs/performance.md §17), which made every agent save cost the
+ * collection. Two steps lose nothing there: FerretDB 1.x was seen to let two
+ * conditional updates of one document both match anyway, which is why each
+ * replica writes only the records it owns (agent-store.ts, pin-routing.ts).
+ *
+ * With `keepBefore`, the document as it was before the write comes back
+ * (on MongoDB a findOneAndUpdate); without, only whether it wrote (an
+ * updateOne, nothing sent back, and on FerretDB only the guard's field read).
+ */
+export async function updateByIdWhile<D extends Document & { _id: string }>(
+  collection: Collection<D>,
+  server: MongoServer,
+  id: string,
+  guard: { field: keyof D & string; oneOf: readonly unknown[] },
+  set: MatchKeysAndValues<D>,
+  o: { keepBefore?: boolean } = {},
+): Promise<GuardedWrite<D>> {
+  if (server === "ferretdb") {
+    const before = await collection.findOne({ _id: id } as Filter<D>, o.keepBefore ? {} : { projection: { [guard.field]: 1 } });
+    if (!before) return { wrote: false };
+    if (!guard.oneOf.some((value) => sameValue(before[guard.field], value))) return { wrote: false, before };
+    await collection.updateOne({ _id: id } as Filter<D>, { $set: set });
+    return { wrote: true, before };
+  }
+  const filter = { _id: id, [guard.field]: guard.oneOf.length === 1 ? guard.oneOf[0] : { $in: [...guard.oneOf] } } as Filter<D>;
+  if (!o.keepBefore) return { wrote: (await collection.updateOne(filter, { $set: set })).matchedCount > 0 };
+  const before = await collection.findOneAndUpdate(filter, { $set: set }, { returnDocument: "before" });
+  return before ? { wrote: true, before } : { wrote: false };
+}
+
+/**
+ * Equality as the database compares the guard: numbers of either BSON width
+ * are equal by value (a collection read with `useBigInt64` gives int64 fields
+ * as bigint, small int32 ones as number).
+ */
+export function sameValue(stored: unknown, wanted: unknown): boolean {
+  if (stored === wanted) return true;
+  if (isInteger(stored) && isInteger(wanted)) return BigInt(stored) === BigInt(wanted);
+  return false;
+}
+
+function isInteger(v: unknown): v is number | bigint {
+  return typeof v === "bigint" || (typeof v === "number" && Number.isInteger(v));
+}
