@@ -37,6 +37,7 @@ import { WebSocketAgentConnection } from "./websocket-connection.js";
 import type { TrustedProxies } from "./trusted-proxies.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
 import { completeWebSocketHandshake } from "./websocket-handshake.js";
+import { takeWholeBinaryFrames } from "./whole-binary-frames.js";
 import { OpeningDeadlines } from "./opening-deadlines.js";
 
 /** The transport's settings; those picked from GatewaySettings as documented there. */
@@ -339,6 +340,8 @@ export class OpampTransport {
 
   private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, credentials: AgentCredentials): void {
     const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credentials, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+    // A report that arrives as one whole binary frame (nearly all) skips ws's frame parser.
+    takeWholeBinaryFrames(ws);
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
     this.unadmittedWebSockets.watch(conn);

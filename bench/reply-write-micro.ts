@@ -1,0 +1,106 @@
+/**
+ * How a reply is written, alone: a closed loop of N TCP clients on loopback,
+ * each sending a 33-byte message (a heartbeat's size as a WebSocket frame)
+ * and waiting for a 33-byte answer, against a server in a child process that
+ * writes the answer one way or another. The figure is the server's CPU per
+ * answer (its own process.cpuUsage), so the clients' share of the machine
+ * does not count. docs/performance.md §20.
+ *
+ *   npx tsx bench/reply-write-micro.ts [seconds per variant] [rounds] [clients]
+ *
+ * Variants: `one` (header and payload in one Buffer, one socket.write: what
+ * the gateway does), `cork` (header and payload as two writes under
+ * cork/uncork, a writev: what ws's Sender does), `one-nagle` (`one` with
+ * setNoDelay(false); ws turns Nagle's algorithm off on every socket).
+ */
+import { fork } from "node:child_process";
+import * as net from "node:net";
+import { fileURLToPath } from "node:url";
+
+const FRAME = 33;
+const HEADER = 2;
+type Variant = "one" | "cork" | "one-nagle";
+
+async function serve(variant: Variant): Promise<void> {
+  const reply = Buffer.alloc(FRAME, 1);
+  let answered = 0;
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(variant !== "one-nagle");
+    let pending = 0;
+    socket.on("data", (chunk) => {
+      pending += chunk.length;
+      while (pending >= FRAME) {
+        pending -= FRAME;
+        answered++;
+        if (variant === "cork") {
+          socket.cork();
+          socket.write(reply.subarray(0, HEADER));
+          socket.write(reply.subarray(HEADER));
+          socket.uncork();
+        } else {
+          socket.write(Buffer.from(reply));
+        }
+      }
+    });
+    socket.on("error", () => {});
+  });
+  server.listen(0, "127.0.0.1", () => process.send!({ port: (server.address() as net.AddressInfo).port }));
+  let start = process.cpuUsage();
+  let from = 0;
+  process.on("message", (m: { cmd: string }) => {
+    if (m.cmd === "start") {
+      start = process.cpuUsage();
+      from = answered;
+    } else if (m.cmd === "stop") {
+      const used = process.cpuUsage(start);
+      process.send!({ cpuUs: used.user + used.system, answered: answered - from }, () => process.exit(0));
+    }
+  });
+}
+
+async function measure(variant: Variant, seconds: number, clients: number): Promise<{ usPerAnswer: number; perSecond: number }> {
+  const child = fork(fileURLToPath(import.meta.url), ["--serve", variant], { execArgv: ["--import", "tsx"] });
+  const { port } = await new Promise<{ port: number }>((resolve) => child.once("message", resolve as (m: unknown) => void));
+  const message = Buffer.alloc(FRAME, 2);
+  let running = true;
+  const sockets = await Promise.all(
+    Array.from({ length: clients }, () => new Promise<net.Socket>((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => resolve(s));
+      s.setNoDelay(true);
+      let got = 0;
+      s.on("data", (chunk) => {
+        got += chunk.length;
+        while (got >= FRAME) {
+          got -= FRAME;
+          if (running) s.write(message);
+        }
+      });
+      s.on("error", () => {});
+    })),
+  );
+  for (const s of sockets) s.write(message);
+  await new Promise((r) => setTimeout(r, 500)); // warm up
+  child.send({ cmd: "start" });
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const result = new Promise<{ cpuUs: number; answered: number }>((resolve) => child.once("message", resolve as (m: unknown) => void));
+  child.send({ cmd: "stop" });
+  const { cpuUs, answered } = await result;
+  running = false;
+  for (const s of sockets) s.destroy();
+  return { usPerAnswer: cpuUs / answered, perSecond: answered / seconds };
+}
+
+if (process.argv[2] === "--serve") {
+  await serve(process.argv[3] as Variant);
+} else {
+  const seconds = Number(process.argv[2] ?? 4);
+  const rounds = Number(process.argv[3] ?? 2);
+  const clients = Number(process.argv[4] ?? 200);
+  for (let r = 1; r <= rounds; r++) {
+    const order: Variant[] = r % 2 ? ["one", "cork", "one-nagle"] : ["one-nagle", "cork", "one"];
+    for (const v of order) {
+      const { usPerAnswer, perSecond } = await measure(v, seconds, clients);
+      console.log(`round ${r} ${v.padEnd(10)} ${usPerAnswer.toFixed(2)} µs server CPU per answer, ${Math.round(perSecond)} answers/s`);
+    }
+  }
+}
