@@ -1,4 +1,4 @@
-import { fromBinary } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { EmbeddedStore } from "@fleetplane/platform-node";
 import { instanceUidToHex } from "@fleetplane/platform";
@@ -16,11 +16,7 @@ import { namespaceOf } from "../agents/agent-namespace.js";
 import { FleetSummaryCounter } from "../agents/fleet-summary.js";
 import { disconnectedSince } from "../agents/disconnected-since.js";
 import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
-import { prefixedBinaryEncoder } from "./prefixed-binary-encoder.js";
 
-/** The stored Agent behind its 8-byte revision, in one buffer (see prefixed-binary-encoder.ts). */
-const encodeAgent = prefixedBinaryEncoder(AgentSchema);
-const encodeConnection = prefixedBinaryEncoder(ConnectionSchema);
 /** Agents read per transaction while the disconnected index is built for agents stored before it existed. */
 const INDEX_BUILD_CHUNK = 1_000;
 /** Names the secondary tables a build fills: a store built under an older name builds again. */
@@ -91,8 +87,10 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
     async save(agent) {
       const uid = instanceUidToHex(agent.metadata!.instanceUid);
       const expected = agent.revision;
-      const bytes = encodeAgent(agent, 8);
+      const body = toBinary(AgentSchema, agent);
+      const bytes = Buffer.allocUnsafe(8 + body.length);
       bytes.writeBigUInt64BE(expected + 1n, 0);
+      bytes.set(body, 8);
       const since = disconnectedSince(agent);
       const namespace = namespaceOf(agent);
       const target = groupTargetEntry(agent);
@@ -270,7 +268,7 @@ export function createLmdbConnectionRepository(store: EmbeddedStore): Connection
   const connections = store.openDB<Buffer, string>({ name: "connections", encoding: "binary" });
   return {
     async save(connection) {
-      await connections.put(connection.id, encodeConnection(connection, 0));
+      await connections.put(connection.id, Buffer.from(toBinary(ConnectionSchema, connection)));
     },
     async get(id) {
       const bytes = connections.get(id);
