@@ -6,7 +6,13 @@
  *
  * self (default): each function's own time; total: time with everything it
  * called (counted once per sample, so recursion is not double counted);
- * callers:NAME: which stacks lead to functions whose name contains NAME.
+ * callers:NAME: which stacks lead to functions whose name contains NAME;
+ * callees:NAME: where the time under the outermost function whose name
+ * contains NAME goes, by the function it called (its own time as "(self)");
+ * packages: self time by npm package, source file or Node internal module
+ * (how much is ours, protobuf-es, lmdb, ws, Node); entries:TEXT: the time
+ * spent in frames whose location contains TEXT (a package, a file), by the
+ * outermost such frame and its caller (who asks for that work).
  */
 import { readFileSync } from "node:fs";
 
@@ -52,6 +58,14 @@ const nameOf = (id: number) => {
   const where = f.url ? `${f.url.replace(/^file:\/\//, "").replace(/.*node_modules\/\.pnpm\/([^/]+)\/node_modules\//, "$1:").replace(/.*\/wt-[^/]+\//, "")}:${f.lineNumber + 1}` : "";
   return `${f.functionName || "(anonymous)"} ${where}`.trim();
 };
+/** The npm package (name@version), our source file, or Node's module a frame is in; native frames by their name. */
+const packageOf = (url: string, functionName: string) => {
+  if (!url) return functionName || "(native)";
+  const pkg = /node_modules\/\.pnpm\/([^/]+)\//.exec(url);
+  if (pkg) return pkg[1]!;
+  if (url.startsWith("node:")) return url.split("/").slice(0, 3).join("/");
+  return url.replace(/^file:\/\//, "").replace(/.*\/wt-[^/]+\//, "");
+};
 const parent = new Map<number, number>();
 for (const n of profile.nodes as Array<ProfileNode & { children?: number[] }>) for (const c of n.children ?? []) parent.set(c, n.id);
 const byFunction = new Map<string, number>();
@@ -67,6 +81,24 @@ for (const [id, us] of selfUs) {
   for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) stack.push(nameOf(at));
   if (modeArg === "total") {
     for (const k of new Set(stack)) byFunction.set(k, (byFunction.get(k) ?? 0) + us);
+  } else if (modeArg === "packages") {
+    const f = byId.get(id)!.callFrame;
+    byFunction.set(packageOf(f.url, f.functionName), (byFunction.get(packageOf(f.url, f.functionName)) ?? 0) + us);
+  } else if (modeArg.startsWith("callees:")) {
+    // The outermost frame matching NAME, and the frame it called on the way to this sample.
+    const i = stack.findLastIndex((k) => k.split(" ")[0]!.includes(modeArg.slice(8)));
+    if (i >= 0) {
+      const k = i === 0 ? `${stack[0]} (self)` : stack[i - 1]!;
+      byFunction.set(k, (byFunction.get(k) ?? 0) + us);
+    }
+  } else if (modeArg.startsWith("entries:")) {
+    const text = modeArg.slice(8);
+    if (nameOf(id).includes(text)) {
+      let i = 0;
+      while (i + 1 < stack.length && stack[i + 1]!.includes(text)) i++;
+      const k = `${stack[i]} < ${stack[i + 1] ?? "(root)"}`;
+      byFunction.set(k, (byFunction.get(k) ?? 0) + us);
+    }
   } else if (modeArg.startsWith("callers:")) {
     const i = stack.findIndex((k) => k.includes(modeArg.slice(8)));
     if (i >= 0) {
