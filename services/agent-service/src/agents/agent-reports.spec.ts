@@ -64,6 +64,30 @@ describe("the report path", () => {
     expect(asked!.flags & BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).not.toBe(0n);
   });
 
+  it("says with each pull whether a pull right after would find more: a restart goes alone and the config follows; nothing after the last", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    const restarting = create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n, capabilities: capabilities | BigInt(AgentCapabilities.AgentCapabilities_AcceptsRestartCommand) });
+    await t.reports.reportMessage(ws("c1"), restarting);
+    expect(await t.reports.pull(hex, "c1")).toEqual({ more: false });
+
+    await t.commands.setRemoteConfig(hex, config, "admin");
+    const alone = await t.reports.pull(hex, "c1");
+    expect(alone.message?.remoteConfig?.config).toBeDefined();
+    expect(alone.more).toBe(false);
+
+    await t.commands.sendCommand(hex, CommandKind.RESTART, "admin");
+    await t.commands.sendCommand(hex, CommandKind.REPORT_FULL_STATE, "admin");
+    const restart = await t.reports.pull(hex, "c1");
+    expect(restart.message?.command).toBeDefined();
+    expect(restart.more).toBe(true);
+    const rest = await t.reports.pull(hex, "c1");
+    expect(rest.message!.flags & BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).not.toBe(0n);
+    expect(rest.more).toBe(false);
+    expect(await t.reports.pull(hex, "c1")).toEqual({ more: false });
+  });
+
   it("ignores the close of a connection the agent already left", async () => {
     const t = setup();
     const uid = uuidv7Bytes();
