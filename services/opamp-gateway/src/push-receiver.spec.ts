@@ -95,9 +95,11 @@ describe("the push receiver", () => {
       },
     } as unknown as Client<typeof AgentGatewayService>;
     const onPush = createPushReceiver({ agents: client, registry: registryWith({ conn: a.conn, uid: uid(1) }), logger: silentLogger() });
-    await onPush({ instanceUid: hex(1), connectionId: "gw/ws/a" });
+    await onPush({ instanceUid: hex(1), connectionId: "gw/ws/a", revision: "7" });
     expect(a.pushed.map((m) => m.flags)).toEqual([1n, 2n]);
     expect(pulls).toHaveLength(2); // no third call to learn that nothing is left
+    // The notice's revision rides on the first pull (agent-service may answer it from its cached copy), not on the next.
+    expect(pulls.map((p) => p.revision)).toEqual([7n, 0n]);
   });
 
   it("tells the gateway of a notice for a connection it holds before pulling (heartbeats then go to agent-service), and of no other", async () => {

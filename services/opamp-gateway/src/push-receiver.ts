@@ -36,7 +36,9 @@ export function createPushReceiver(deps: {
     const started = performance.now();
     try {
       for (let i = 0; i < MAX_PULLS; i++) {
-        const { message, more } = await deps.agents.pullServerToAgent({ instanceUid: notice.instanceUid, connectionId: conn.id });
+        // The notice's revision on the first pull only: a next one asks for whatever followed.
+        const revision = i === 0 && notice.revision ? BigInt(notice.revision) : 0n;
+        const { message, more } = await deps.agents.pullServerToAgent({ instanceUid: notice.instanceUid, connectionId: conn.id, revision });
         if (!message) return;
         await conn.push(message);
         metrics.pushes.inc();

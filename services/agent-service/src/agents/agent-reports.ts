@@ -236,11 +236,14 @@ export class AgentReports {
    * only then, not once more per push to learn that nothing is left — a
    * call and a store read per pushed agent.
    */
-  async pull(uid: string, connectionId: string): Promise<{ message?: ServerToAgent; more: boolean }> {
+  async pull(uid: string, connectionId: string, revision = 0n): Promise<{ message?: ServerToAgent; more: boolean }> {
     // Read through to the store: the change being pushed may have been made
-    // by another agent-service replica, after this one cached the agent.
-    // Only the agent's own gateway pulls: this replica serves it.
-    return this.deps.store.mutate(uid, { create: false, fresh: true, serve: true }, (agent): AgentChange<{ message?: ServerToAgent; more: boolean }> => {
+    // by another agent-service replica, after this one cached the agent —
+    // unless the cached copy is at least the revision the push announced
+    // (this replica stored the change itself: a rollout's pin, routed to the
+    // replica serving the agent). Only the agent's own gateway pulls: this
+    // replica serves it.
+    return this.deps.store.mutate(uid, { create: false, fresh: revision > 0n ? revision : true, serve: true }, (agent): AgentChange<{ message?: ServerToAgent; more: boolean }> => {
       const nothing = { persist: "no" as const, result: { more: false } };
       if (agent.status?.connectionId !== connectionId || !agent.status.connected) return nothing;
       const heartbeat = heartbeatOffer(agent, this.heartbeatSeconds);

@@ -15,12 +15,13 @@ import { temporaryAgentStore } from "./temporary-agent-store.js";
  * of the same agent was in flight.
  */
 function setup(o: { slowSaves?: boolean; livenessWriteMs?: number; now?: () => number } = {}) {
-  const calls = { gets: 0, saves: 0, overlapping: 0 };
+  const calls = { gets: 0, newer: 0, saves: 0, overlapping: 0 };
   const inFlight = new Set<string>();
   const { store, repository } = temporaryAgentStore({
     wrap: (repository): AgentRepository => ({
       ...repository,
       get: (uid) => (calls.gets++, repository.get(uid)),
+      getNewer: (uid, revision) => (calls.newer++, repository.getNewer(uid, revision)),
       save: async (agent) => {
         calls.saves++;
         const uid = instanceUidToHex(agent.metadata!.instanceUid);
@@ -80,6 +81,27 @@ describe("the agent store", () => {
     theirs.status!.gatewayId = "written-elsewhere";
     await t.repository.save(theirs);
     expect(await gatewayOf()).toBe("written-elsewhere");
+  });
+
+  it("reads a cached agent through for a revision only when its cached copy is older than that revision", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    await reportAs(t.store, uid, 0n, "now");
+    const cachedRevision = (await t.store.getAgent(hex)).revision;
+    const gatewayAt = (revision: bigint) => t.store.mutate(hex, { create: false, fresh: revision, serve: true }, (agent) => ({ persist: "no", result: agent.status?.gatewayId }));
+
+    // Another replica stores a newer revision.
+    const theirs = (await t.repository.get(hex))!;
+    theirs.status!.gatewayId = "written-elsewhere";
+    await t.repository.save(theirs);
+    // A push of a change at the cached revision (this replica wrote it): the cached copy, no read.
+    const before = { gets: t.calls.gets, newer: t.calls.newer };
+    expect(await gatewayAt(cachedRevision)).toBe("gw");
+    expect(t.calls).toMatchObject(before);
+    // A push of the newer revision: read through, and the newer copy taken.
+    expect(await gatewayAt(theirs.revision)).toBe("written-elsewhere");
+    expect(t.calls.newer).toBe(before.newer + 1);
   });
 
   it("retries a change on a fresh copy when another writer stored the agent first", async () => {

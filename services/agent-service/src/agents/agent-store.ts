@@ -107,7 +107,9 @@ export class AgentStore {
    * revision conflict with a fresh copy from the store. On any failure the
    * cached copy is dropped, so memory never holds what the store refused.
    * `fresh`: read through to the store even when cached (another replica may
-   * have changed the agent). `create`: a new agent when none is stored;
+   * have changed the agent); a revision: only when the cached copy is older
+   * than it (a change announced with the revision it was stored at, which a
+   * copy this replica wrote it through already holds). `create`: a new agent when none is stored;
    * otherwise AgentNotFoundError. `before`: asynchronous work that needs the
    * loaded agent (undefined when new), done under the lock before `change`
    * (e.g. reading the groups of the agent's namespace). `serve`: the change
@@ -118,13 +120,13 @@ export class AgentStore {
    */
   mutate<T>(
     uid: string,
-    options: { create: boolean; fresh?: boolean; serve?: boolean; before?: (agent: Agent | undefined) => Promise<void> },
+    options: { create: boolean; fresh?: boolean | bigint; serve?: boolean; before?: (agent: Agent | undefined) => Promise<void> },
     change: (agent: Agent, known: boolean) => AgentChange<T>,
   ): Promise<T> {
     return this.mutex.run(uid, async () => {
       for (let attempt = 0; ; attempt++) {
         const cached = attempt === 0 ? this.cache.get(uid) : undefined;
-        const fresh = options.fresh || (attempt === 0 && this.stale.delete(uid));
+        const fresh = readThrough(options.fresh, cached) || (attempt === 0 && this.stale.delete(uid));
         let agent = cached && fresh ? newest(cached, await this.deps.agents.getNewer(uid, cached.revision)) : cached;
         agent ??= await this.deps.agents.get(uid);
         const known = agent !== undefined;
@@ -381,4 +383,9 @@ function newest(cached: Agent, stored: Agent | undefined): Agent {
     if (c.lastSeenAt) s.lastSeenAt = c.lastSeenAt;
   }
   return stored;
+}
+
+/** Whether mutate's `fresh` asks to read the cached agent through to the store. */
+function readThrough(fresh: boolean | bigint | undefined, cached: Agent | undefined): boolean {
+  return typeof fresh === "bigint" ? cached === undefined || cached.revision < fresh : fresh === true;
 }

@@ -67,7 +67,7 @@ export function createAgentGatewayServiceImpl({ reports, connections, leases, cr
       }),
     pullServerToAgent: (req) =>
       guard("PullServerToAgent", async () => {
-        const { message, more } = await reports.pull(canonicalUid(req.instanceUid), req.connectionId);
+        const { message, more } = await reports.pull(canonicalUid(req.instanceUid), req.connectionId, req.revision);
         return message ? { message, more } : { more };
       }, req.instanceUid),
     markDisconnected: (req) =>
