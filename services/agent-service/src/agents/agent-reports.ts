@@ -1,4 +1,4 @@
-import { ConnectionType, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { CommandKind, ConnectionType, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentCapabilities, type AgentToServer, type CustomCapabilities, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidProblem, isAcknowledgement, newInstanceUidReply, serverCapabilities } from "@fleetplane/opamp";
 import { instanceUidToHex, type Logger, uuidv7Bytes } from "@fleetplane/platform";
@@ -254,11 +254,17 @@ export class AgentReports {
       // would send the same config on every pull.
       if (!built.hasContent || built.deliveredCommandIds.length === 0) return nothing;
       noteHeartbeatInterval(agent, heartbeat, { sent: built.message });
+      const configsOnly = built.deliveredCommandIds.every((id) => agent.commands.find((c) => c.id === id)?.kind === CommandKind.REMOTE_CONFIG_UPDATED);
       const transitions = this.deliver(agent, built.deliveredCommandIds);
       // What the next pull would build from this copy (it reads the store again, which only adds).
       const next = buildServerToAgent(agent, { requestFullState: false, capabilities: this.capabilities, heartbeat: heartbeatOffer(agent, this.heartbeatSeconds) });
       const more = next.hasContent && next.deliveredCommandIds.length > 0;
-      return { persist: "now", result: { message: built.message, more }, transitions };
+      // A config marked delivered is written with the agent's next report
+      // (its APPLYING or APPLIED, moments later) or the next batch: lost in a
+      // crash, it is only sent again, and the builder never resends a hash
+      // the agent reports having. Anything else delivered (a restart, above
+      // all) is written before it goes out. One write per pushed config fewer.
+      return { persist: configsOnly ? "soon" : "now", result: { message: built.message, more }, transitions };
     });
   }
 

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { ConnectionSchema, ConnectionType, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentStatusSchema, ConnectionSchema, ConnectionType, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
 import { newAgent, report } from "./agent-model.js";
@@ -171,6 +171,37 @@ describe("the agent store", () => {
     // Its own reports make it served here.
     await reportAs(t.store, uid, 8n, "now");
     expect(t.store.serves(hex)).toBe(true);
+  });
+
+  it("writes a 'soon' change by the next flush whatever livenessWriteMs, not at all when a write comes first, and at once for an agent it does not keep", async () => {
+    const t = setup({ livenessWriteMs: 120_000 });
+    const a = uuidv7Bytes();
+    await reportAs(t.store, a, 0n, "now");
+    const before = t.calls.saves;
+    await reportAs(t.store, a, 1n, "soon");
+    expect(t.calls.saves).toBe(before);
+    await t.store.flush();
+    expect(t.calls.saves).toBe(before + 1);
+    expect((await t.repository.get(instanceUidToHex(a)))!.status?.sequenceNum).toBe(1n);
+    // A write of the agent before the flush carries it: the flush has nothing left.
+    await reportAs(t.store, a, 2n, "soon");
+    await reportAs(t.store, a, 3n, "now");
+    await t.store.flush();
+    expect(t.calls.saves).toBe(before + 2);
+    // An agent this replica does not keep (not served here): nothing would flush it, so it is written now.
+    const b = instanceUidToHex(uuidv7Bytes());
+    await t.store.mutate(b, { create: true }, (agent) => {
+      agent.status = create(AgentStatusSchema, { connected: true, sequenceNum: 0n });
+      return { persist: "now", result: undefined };
+    });
+    expect(t.store.serves(b)).toBe(false);
+    const saves = t.calls.saves;
+    await t.store.mutate(b, { create: false }, (agent) => {
+      agent.status!.sequenceNum = 7n;
+      return { persist: "soon", result: undefined };
+    });
+    expect(t.calls.saves).toBe(saves + 1);
+    expect((await t.repository.get(b))!.status?.sequenceNum).toBe(7n);
   });
 
   it("queues an agent's liveness for a flush only once it was last written longer ago than livenessWriteMs", async () => {

@@ -39,8 +39,15 @@ export interface AgentStoreOptions {
 /** Default of AgentStoreOptions.livenessWriteMs. */
 export const DEFAULT_LIVENESS_WRITE_MS = 120_000;
 
-/** now: written before the caller goes on; later: liveness only, written in the next batch; no: nothing to write. */
-export type Persist = "now" | "later" | "no";
+/**
+ * now: written before the caller goes on; soon: written by the next batch
+ * (livenessFlushMs) unless a write of the agent comes first — for a change
+ * the agent's next report writes anyway and whose loss in a crash costs
+ * nothing but a repeat (a config marked delivered: sent again, and the
+ * agent already has it); later: liveness only, written in the next batch
+ * once livenessWriteMs has passed; no: nothing to write.
+ */
+export type Persist = "now" | "soon" | "later" | "no";
 
 /** What a change to one agent asks of the store. */
 export interface AgentChange<T> {
@@ -137,26 +144,29 @@ export class AgentStore {
         }
         try {
           const out = change(agent, known);
-          if (out.persist === "now") {
+          const keep = !out.evict && agent.status?.connected === true && (options.serve === true || this.cache.has(uid));
+          // Only a cached agent is written by a batch: one not kept is written now.
+          const persist = out.persist === "soon" && !keep ? "now" : out.persist;
+          if (persist === "now") {
             await this.save(uid, agent);
             this.dirty.delete(uid);
             this.writtenAt.set(uid, this.now());
-          } else if (out.persist === "later" && this.now() - (this.writtenAt.get(uid) ?? 0) >= this.livenessWriteMs) {
+          } else if (persist === "soon" || (persist === "later" && this.now() - (this.writtenAt.get(uid) ?? 0) >= this.livenessWriteMs)) {
             this.dirty.add(uid);
           }
           if (out.evict) {
             this.evict(uid);
-          } else if (agent.status?.connected && (options.serve || this.cache.has(uid))) {
+          } else if (keep) {
             // A change (or a copy just read) may hold byte arrays viewing the
             // buffer they were decoded from — a report's frame, a whole batch's
             // request body — which the cache would keep alive while the agent
             // stays connected. A heartbeat sets none: it is cached as it was.
-            if (out.persist === "now" || agent !== cached) ownBytes(agent);
+            if (persist === "now" || persist === "soon" || agent !== cached) ownBytes(agent);
             this.cache.set(uid, agent);
           } else {
             this.evict(uid);
           }
-          if (out.persist === "now") this.notify(agent);
+          if (persist === "now") this.notify(agent);
           out.stored?.();
           if (out.transitions?.length) this.audit(uid, out.transitions);
           return out.result;
