@@ -104,6 +104,22 @@ describe("the agent store", () => {
     expect(t.calls.newer).toBe(before.newer + 1);
   });
 
+  it("says whether its next change of an agent sees a stored revision: cached at least that new, or marked stale; never for an agent not cached", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    expect(t.store.seesRevision(hex, 0n)).toBe(false);
+    await reportAs(t.store, uid, 0n, "now");
+    const mine = (await t.repository.get(hex))!.revision;
+    expect(t.store.seesRevision(hex, mine)).toBe(true);
+    // Another replica stores a newer revision: not seen, until marked stale.
+    const theirs = (await t.repository.get(hex))!;
+    await t.repository.save(theirs);
+    expect(t.store.seesRevision(hex, theirs.revision)).toBe(false);
+    t.store.markStale(hex);
+    expect(t.store.seesRevision(hex, theirs.revision)).toBe(true);
+  });
+
   it("retries a change on a fresh copy when another writer stored the agent first", async () => {
     const t = setup();
     const uid = uuidv7Bytes();

@@ -297,6 +297,17 @@ export class AgentStore {
   }
 
   /**
+   * Whether this replica's next change of the agent sees the stored
+   * `revision`: its cached copy is at least that new (it wrote it, or read
+   * it), or it is marked stale and reads through. False for an agent not
+   * cached here (another replica may serve it).
+   */
+  seesRevision(uid: string, revision: bigint): boolean {
+    const cached = this.cache.get(uid);
+    return cached !== undefined && (this.stale.has(uid) || cached.revision >= revision);
+  }
+
+  /**
    * Another replica stored a change to the agent: the next change here reads
    * the store first (keeping the liveness this replica has not written yet),
    * so a reply never comes from an outdated copy.
