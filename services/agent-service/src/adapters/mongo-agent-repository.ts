@@ -17,6 +17,7 @@ import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../agents/fleet-summary.js";
 import { disconnectedSince } from "../agents/disconnected-since.js";
 import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
+import { conditionalWriteBatches } from "./mongo-write-batches.js";
 
 /**
  * One document per agent. The agent itself is the `proto` blob (the protobuf
@@ -59,6 +60,8 @@ interface AgentDocument {
   rolloutGroup?: string | null;
   targetVersion?: number;
   targetRollout?: string;
+  /** The batch of writes that last wrote the document (mongo-write-batches.ts); absent until one did. */
+  writeBatch?: string;
   proto: Binary;
 }
 
@@ -134,16 +137,21 @@ export async function ensureAgentIndexes(db: Db): Promise<void> {
  */
 export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } = {}): AgentRepository {
   const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
-  /** The conditional write of a known agent: one step on MongoDB, a look-up and a write by `_id` on FerretDB. */
-  const updateAt = o.server === "ferretdb"
-    ? async (uid: string, expected: bigint, fields: Partial<AgentDocument>): Promise<boolean> => {
+  /**
+   * The conditional write of a known agent: a look-up and a write by `_id`
+   * on FerretDB 1.x; elsewhere (MongoDB, and FerretDB 2, which connectMongo
+   * takes for MongoDB) the one conditional write, gathered with those
+   * waiting beside it into one bulkWrite (mongo-write-batches.ts).
+   */
+  const batches = o.server === "ferretdb" ? undefined : conditionalWriteBatches(agents);
+  const updateAt = batches
+    ? (uid: string, expected: bigint, fields: Partial<AgentDocument>): Promise<boolean> => batches.write(uid, expected, fields)
+    : async (uid: string, expected: bigint, fields: Partial<AgentDocument>): Promise<boolean> => {
         const stored = await agents.findOne({ _id: uid }, { projection: { revision: 1 } });
         if (!stored || BigInt(stored.revision) !== expected) return false;
         await agents.updateOne({ _id: uid }, { $set: fields });
         return true;
-      }
-    : async (uid: string, expected: bigint, fields: Partial<AgentDocument>): Promise<boolean> =>
-        (await agents.updateOne({ _id: uid, revision: expected }, { $set: fields })).matchedCount > 0;
+      };
 
   const repository: AgentRepository = {
     async get(uid) {
