@@ -26,6 +26,8 @@ export interface ServerUnderTest {
   socketPids?: number[];
   /** Every process of the deployment (for CPU and memory totals). */
   pids: number[];
+  /** What each of `pids` is (distributed: "gateway-a", "agent-service", …), for per-process figures. */
+  pidNames?: string[];
   /** Admin URLs of the processes that use a shared store, whose /metrics count its operations (distributed). */
   storeUsers?: string[];
   stop(): Promise<void>;
@@ -109,7 +111,9 @@ export async function startDistributedServer(o: { mongoUrl?: string } = {}): Pro
   // Agents unauthenticated, as standalone's here (--agent-auth none, loopback): the simulator sends no
   // token, and the tests' default (token) refused every bench agent.
   const d = await startDistributed({ leaseSeconds: 30, rolloutLeaseSeconds: 15, agentAuth: "none", ...(o.mongoUrl ? { externalMongoUrl: o.mongoUrl } : {}) });
-  const pids = [...d.gateways, d.agentService, d.commandService].map((p) => p.pid!).filter(Boolean);
+  const processes = [...d.gateways, d.agentService, d.commandService].filter((p) => p.pid);
+  const pids = processes.map((p) => p.pid!);
+  const pidNames = processes.map((p) => p.name);
   return {
     name: o.mongoUrl ? "fleetplane (distributed, external store)" : "fleetplane (distributed)",
     opampWsUrl: d.wsUrlOf(0),
@@ -117,6 +121,7 @@ export async function startDistributedServer(o: { mongoUrl?: string } = {}): Pro
     apiKey: d.adminKey,
     gatewayPid: d.gateways[0]!.pid!,
     pids,
+    pidNames,
     storeUsers: [d.agentService.url, d.commandService.url],
     stop: () => d.close(),
   };

@@ -5,7 +5,7 @@ import { RolloutStageSpecSchema, RolloutStageState, RolloutState, type Rollout, 
 import type { Fleet } from "@fleetplane/simulator";
 import { describeOperations, operationsBetween, storeOperations } from "../test/support/store-operations.js";
 import { adminClientOf, type ServerUnderTest } from "./fleetplane-server.js";
-import { totalStats } from "./proc-stats.js";
+import { processStats, totalStats } from "./proc-stats.js";
 import { round, type Row } from "./report.js";
 import { fleetFor } from "./scenarios.js";
 
@@ -75,7 +75,8 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
   try {
     await Promise.all(fleets.map((f) => f.start()));
     await Promise.all(fleets.map((f, i) => f.whenFirstReplies(i === 0 ? healthy : failing, 300_000)));
-    await until(async () => (await status(api)).applied === BigInt(o.agents), 180_000, "every agent APPLIED version 1");
+    // Polled every second: a group read every 100 ms over a connect phase of minutes was ~1,000 reads of a loaded store.
+    await until(async () => (await status(api)).applied === BigInt(o.agents), 180_000, "every agent APPLIED version 1", 1_000);
     const connectSeconds = (performance.now() - t00) / 1000;
     opsConnected = await ops();
     if (storeUsers.length > 0) {
@@ -84,6 +85,7 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
     }
 
     const before = totalStats(server.pids);
+    const beforeEach = server.pids.map(processStats);
     const t0 = performance.now();
     const { rollout } = await api.rollouts.startRollout({ group: GROUP, toVersion: 2, stages: o.stages, gate: { bakeTime: durationFromMs(o.bakeMs), stageTimeout: durationFromMs(120_000) } });
     const ended = await untilRolloutStops(api, rollout!.id, 600_000);
@@ -96,6 +98,8 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
     const allAppliedSeconds = (performance.now() - t0) / 1000;
     const after = totalStats(server.pids);
     const cpuMs = after.cpuMs - before.cpuMs;
+    const byProcess = server.pids.map((pid, i) => `${server.pidNames?.[i] ?? pid} ${round((processStats(pid).cpuMs - beforeEach[i]!.cpuMs) / 1000, 1)}`);
+    process.stderr.write(`  rollout: server cpu s by process: ${byProcess.join(", ")}\n`);
     const moved = ended.stages.reduce((n, s) => n + s.applied + s.failed, 0);
     const opsRollout = storeUsers.length > 0 ? operationsBetween(opsConnected, await ops()) : undefined;
     if (opsRollout) process.stderr.write(`  rollout: store operations during the rollout: ${describeOperations(opsRollout)}, ${round(opsRollout.total / stopSeconds, 0)} a second\n`);
@@ -144,13 +148,15 @@ async function status(api: FleetplaneClient) {
 async function untilRolloutStops(api: FleetplaneClient, id: string, timeoutMs: number): Promise<Rollout> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
-  let stage = -1;
+  let printed = -1;
   try {
     for await (const { rollout: r } of api.rollouts.watchRollouts({ id }, { signal: controller.signal })) {
       if (!r) continue;
-      if (r.currentStage !== stage) {
-        stage = r.currentStage;
-        process.stderr.write(`  rollout: stage ${stage + 1}/${r.stages.length} started (${r.stages[stage]?.agents.length ?? 0} agents)\n`);
+      // A stage is printed once its agents are chosen (the watch may show it current before that).
+      const members = r.stages[r.currentStage]?.agents.length ?? 0;
+      if (r.currentStage > printed && members > 0) {
+        printed = r.currentStage;
+        process.stderr.write(`  rollout: stage ${printed + 1}/${r.stages.length} started (${members} agents)\n`);
       }
       if (r.state !== RolloutState.RUNNING) return r;
     }
@@ -161,10 +167,10 @@ async function untilRolloutStops(api: FleetplaneClient, id: string, timeoutMs: n
   }
 }
 
-async function until(probe: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+async function until(probe: () => Promise<boolean>, timeoutMs: number, what: string, everyMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }

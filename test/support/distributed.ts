@@ -62,7 +62,9 @@ export class ServiceProcess {
 
   /** Starts the process and waits for its "<command> is running" log line. */
   async start(): Promise<void> {
-    const child = spawn(process.execPath, ["--import", "tsx", MAIN, this.command, "--port", String(this.port), ...this.args], {
+    // FLEETPLANE_BENCH_NODE_ARGS (the bench's, e.g. "--cpu-prof --cpu-prof-dir=DIR") reaches every service process too.
+    const nodeArgs = (process.env.FLEETPLANE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN, this.command, "--port", String(this.port), ...this.args], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...this.env },
     });

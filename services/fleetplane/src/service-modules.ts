@@ -204,7 +204,11 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     // (this one caches those it pins, and its copies would not see their reports).
     agents: stores.agents,
     pin: (uid, namespace, pin, requestedBy) => pins.pin(uid, namespace, pin, requestedBy),
-    remind: (uid, connectionId) => replicas.changed(uid, connectionId),
+    // Not for an agent whose copy here already holds what the store does (this replica serves it and
+    // wrote its pin): telling every replica would only make this one read it again, thousands of times a stage.
+    remind: async (uid, connectionId, storedRevision) => {
+      if (!store.seesRevision(uid, storedRevision)) await replicas.changed(uid, connectionId);
+    },
     logger,
     replicaId,
     ...(o.rolloutLeaseMs ? { leaseMs: o.rolloutLeaseMs } : {}),

@@ -21,6 +21,7 @@ afterEach(async () => {
  * the test's, renewals happen when the test calls `renew`.
  */
 function setup(answer: () => Promise<{ hold: string }>) {
+  let renewals = 0;
   let clock = 1_000_000;
   const pushed: string[] = [];
   const registry = new WebSocketRegistry();
@@ -29,7 +30,6 @@ function setup(answer: () => Promise<{ hold: string }>) {
     registry.register({ id, push: async () => void pushed.push(id) } as unknown as AgentConnection);
     registry.updateInstanceUid(id, new Uint8Array(16).fill(n));
   }
-  let renewals = 0;
   const connections = {
     renewGatewayLease: async () => {
       renewals++;
@@ -48,12 +48,16 @@ function setup(answer: () => Promise<{ hold: string }>) {
   });
   return {
     pushed,
+    renewals: () => renewals,
+    advance: (ms: number) => void (clock += ms),
     /** Lets time pass, then renews as a message would once the lease may have run out. */
     renew: async (afterMs: number) => {
       clock += afterMs;
       const before = renewals;
       await lease!.current();
       expect(renewals).toBe(before + 1);
+      // A renewal while the lease still runs is not waited for: let it settle.
+      await new Promise((resolve) => setImmediate(resolve));
     },
     /** Settles the renewal made at start (its answer, and what follows it, take microtasks only). */
     started: async () => {
@@ -102,5 +106,32 @@ describe("the gateway's lease renewal", () => {
     expect(t.pushed).toEqual([]);
     await t.renew(TTL_SECONDS * 1000 + 1); // later than a lease
     expect(t.pushed.sort()).toEqual(["conn-1", "conn-2"]);
+  });
+
+  it("does not hold a message on a renewal while the lease still runs by its own expiry; waits once it may have run out", async () => {
+    let answer: () => Promise<{ hold: string }> = async () => ({ hold: "h1" });
+    const t = setup(() => answer());
+    await t.started();
+    // agent-service (its store) is slow: a renewal hangs.
+    let release!: () => void;
+    answer = () => new Promise((resolve) => (release = () => resolve({ hold: "h1" })));
+    t.advance((TTL_SECONDS * 1000 * 2) / 3 + 1);
+    // Late, within the lease: the message goes on, the renewal runs behind it.
+    let passed = false;
+    await lease!.current().then(() => (passed = true));
+    expect(passed).toBe(true);
+    expect(t.renewals()).toBe(2);
+    expect(lease!.held()).toBe(true);
+    // Past a lease length since the last answered renewal was sent: the message waits for the renewal.
+    t.advance(TTL_SECONDS * 1000);
+    expect(lease!.held()).toBe(false);
+    let waited = false;
+    const message = lease!.current().then(() => (waited = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(waited).toBe(false);
+    expect(t.renewals()).toBe(2); // the one in flight, not a second
+    release();
+    await message;
+    expect(waited).toBe(true);
   });
 });

@@ -29,12 +29,18 @@ export function startLeaseRenewal(o: {
 }): GatewayLease {
   const now = o.now ?? Date.now;
   const ttlMs = o.ttlSeconds * 1000;
+  /**
+   * When the last renewal that agent-service answered was sent: the lease it
+   * extended runs at least a lease length from then (agent-service counts
+   * from when it got the call, and tolerates half a lease more).
+   */
   let lastRenewed = now();
   /** The hold agent-service named at our last renewal; undefined before the first. */
   let hold: string | undefined;
   let renewing: Promise<void> | undefined;
 
   const renew = async () => {
+    const sentAt = now();
     try {
       const answer = await o.connections.renewGatewayLease({ gatewayId: o.gatewayId, ttlSeconds: o.ttlSeconds, gatewayEpoch: o.epoch }, { timeoutMs: 5_000 });
       // An agent-service older than holds names none: judge by our own clock.
@@ -44,7 +50,7 @@ export function startLeaseRenewal(o: {
       // get a request for full state before the reply to that message).
       const lapsed = answer.hold ? hold !== undefined && answer.hold !== hold : now() - lastRenewed > ttlMs;
       hold = answer.hold;
-      lastRenewed = now();
+      lastRenewed = sentAt;
       if (lapsed) await askForFullState();
     } catch (err) {
       o.logger.warn({ err: String(err), gateway: o.gatewayId, sinceLastRenewalMs: now() - lastRenewed }, "could not renew the gateway lease; retrying");
@@ -69,12 +75,20 @@ export function startLeaseRenewal(o: {
 
   return {
     held() {
-      return now() - lastRenewed <= (ttlMs * 2) / 3;
+      return now() - lastRenewed < ttlMs;
     },
     current() {
       // Renewals every third of the lease keep this cheap path the only one
       // while agent-service answers.
-      if (now() - lastRenewed <= (ttlMs * 2) / 3) return Promise.resolve();
+      const since = now() - lastRenewed;
+      if (since <= (ttlMs * 2) / 3) return Promise.resolve();
+      // Late, but the lease still runs by its own expiry: renew without
+      // holding up the message. Under a slow store a renewal may take its
+      // whole 5 s timeout, and every message behind it would wait that long.
+      if (since < ttlMs) {
+        void renewNow();
+        return Promise.resolve();
+      }
       return renewNow();
     },
     async stop({ release }) {
@@ -90,12 +104,13 @@ export function startLeaseRenewal(o: {
 
 export interface GatewayLease {
   /**
-   * Resolves once the lease is known to be current, renewing first if it may
-   * have run out. Messages wait for it so an agent is never recorded on this
+   * Resolves once the lease is known to be current: at once while it runs
+   * by its own expiry (renewing in the background once it is late), after a
+   * renewal once it may have run out. Messages wait for it so an agent is never recorded on this
    * gateway while the gateway has no live lease (it would never be reaped).
    */
   current(): Promise<void>;
-  /** Whether the lease is known to be current now, without renewing (the cheap path of current()). */
+  /** Whether the lease is known to be current now (less than a lease length since the last renewal that was answered was sent), without renewing. */
   held(): boolean;
   /** Stops renewing; `release` gives the lease back (only when every agent here was cleaned up). */
   stop(options: { release: boolean }): Promise<void>;

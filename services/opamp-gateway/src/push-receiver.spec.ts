@@ -82,6 +82,26 @@ describe("the push receiver", () => {
     expect(pulls[0]).toMatchObject({ instanceUid: hex(1), connectionId: "gw/ws/a" });
   });
 
+  it("stops pulling when agent-service says nothing more is waiting, and pulls on while it says more is", async () => {
+    const a = connection("gw/ws/a");
+    const queue = [message(1, 1n), message(1, 2n), message(1, 3n)];
+    const pulls: PullServerToAgentRequest[] = [];
+    const client = {
+      pullServerToAgent: async (req: PullServerToAgentRequest) => {
+        pulls.push(req);
+        const m = queue.shift();
+        // The second message is the last one agent-service has ready (the third comes later).
+        return { message: m, more: m?.flags === 1n };
+      },
+    } as unknown as Client<typeof AgentGatewayService>;
+    const onPush = createPushReceiver({ agents: client, registry: registryWith({ conn: a.conn, uid: uid(1) }), logger: silentLogger() });
+    await onPush({ instanceUid: hex(1), connectionId: "gw/ws/a", revision: "7" });
+    expect(a.pushed.map((m) => m.flags)).toEqual([1n, 2n]);
+    expect(pulls).toHaveLength(2); // no third call to learn that nothing is left
+    // The notice's revision rides on the first pull (agent-service may answer it from its cached copy), not on the next.
+    expect(pulls.map((p) => p.revision)).toEqual([7n, 0n]);
+  });
+
   it("tells the gateway of a notice for a connection it holds before pulling (heartbeats then go to agent-service), and of no other", async () => {
     const a = connection("gw/ws/a");
     const order: string[] = [];

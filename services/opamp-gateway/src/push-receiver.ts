@@ -36,11 +36,15 @@ export function createPushReceiver(deps: {
     const started = performance.now();
     try {
       for (let i = 0; i < MAX_PULLS; i++) {
-        const { message } = await deps.agents.pullServerToAgent({ instanceUid: notice.instanceUid, connectionId: conn.id });
+        // The notice's revision on the first pull only: a next one asks for whatever followed.
+        const revision = i === 0 && notice.revision ? BigInt(notice.revision) : 0n;
+        const { message, more } = await deps.agents.pullServerToAgent({ instanceUid: notice.instanceUid, connectionId: conn.id, revision });
         if (!message) return;
         await conn.push(message);
         metrics.pushes.inc();
         metrics.pushSeconds.observe((performance.now() - started) / 1000);
+        // agent-service says whether a next pull would find anything (unset: one from before it said so).
+        if (more === false) return;
       }
     } catch (err) {
       deps.logger.warn({ agent: notice.instanceUid, connection: conn.id, err: String(err) }, "push failed; the agent gets it on its next message");

@@ -150,14 +150,14 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function encodeNotice(n: PushNotice): Uint8Array {
-  return encoder.encode(JSON.stringify({ u: n.instanceUid, c: n.connectionId, ...(n.close ? { x: true } : {}), ...(n.request !== undefined ? { r: n.request } : {}) }));
+  return encoder.encode(JSON.stringify({ u: n.instanceUid, c: n.connectionId, ...(n.close ? { x: true } : {}), ...(n.request !== undefined ? { r: n.request } : {}), ...(n.revision !== undefined ? { v: n.revision } : {}) }));
 }
 
 function decodeNotice(data: Uint8Array): PushNotice | undefined {
   try {
-    const v = JSON.parse(decoder.decode(data)) as { u?: unknown; c?: unknown; x?: unknown; r?: unknown };
+    const v = JSON.parse(decoder.decode(data)) as { u?: unknown; c?: unknown; x?: unknown; r?: unknown; v?: unknown };
     if (typeof v.u !== "string" || typeof v.c !== "string") return undefined;
-    return { instanceUid: v.u, connectionId: v.c, ...(v.x === true ? { close: true } : {}), ...(typeof v.r === "string" ? { request: v.r } : {}) };
+    return { instanceUid: v.u, connectionId: v.c, ...(v.x === true ? { close: true } : {}), ...(typeof v.r === "string" ? { request: v.r } : {}), ...(typeof v.v === "string" && /^\d+$/.test(v.v) ? { revision: v.v } : {}) };
   } catch {
     return undefined;
   }

@@ -16,6 +16,12 @@ export interface PushNotice {
    */
   close?: boolean;
   /**
+   * The agent's stored revision (decimal) once the announced change was
+   * written: agent-service skips the pull's read through to the store when
+   * its cached copy is at least that new. Absent: it reads through.
+   */
+  revision?: string;
+  /**
    * Only on agent-service replicas' own channels, never to a gateway: a
    * change the sender asks the replica serving the agent to make, encoded
    * by agent-service (see agent-service's rollouts/pin-routing.ts).

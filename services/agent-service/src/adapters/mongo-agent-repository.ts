@@ -17,6 +17,7 @@ import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../agents/fleet-summary.js";
 import { disconnectedSince } from "../agents/disconnected-since.js";
 import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
+import { conditionalWriteBatches } from "./mongo-write-batches.js";
 
 /**
  * One document per agent. The agent itself is the `proto` blob (the protobuf
@@ -59,6 +60,8 @@ interface AgentDocument {
   rolloutGroup?: string | null;
   targetVersion?: number;
   targetRollout?: string;
+  /** The batch of writes that last wrote the document (mongo-write-batches.ts); absent until one did. */
+  writeBatch?: string;
   proto: Binary;
 }
 
@@ -128,10 +131,18 @@ export async function ensureAgentIndexes(db: Db): Promise<void> {
  */
 export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } = {}): AgentRepository {
   const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
-  const server = o.server ?? "mongodb";
-  /** The conditional write of a known agent (updateByIdWhile: one step on MongoDB, two by `_id` on FerretDB). */
-  const updateAt = async (uid: string, expected: bigint, fields: Partial<AgentDocument>): Promise<boolean> =>
-    (await updateByIdWhile(agents, server, uid, { field: "revision", oneOf: [expected] }, fields)).wrote;
+  /**
+   * The conditional write of a known agent: on FerretDB 1.x a look-up and a
+   * write by `_id` (updateByIdWhile says why); elsewhere (MongoDB, and
+   * FerretDB 2, which connectMongo takes for MongoDB) the one conditional
+   * write, gathered with those waiting beside it into one bulkWrite
+   * (mongo-write-batches.ts).
+   */
+  const batches = o.server === "ferretdb" ? undefined : conditionalWriteBatches(agents);
+  const updateAt = batches
+    ? (uid: string, expected: bigint, fields: Partial<AgentDocument>): Promise<boolean> => batches.write(uid, expected, fields)
+    : async (uid: string, expected: bigint, fields: Partial<AgentDocument>): Promise<boolean> =>
+        (await updateByIdWhile(agents, "ferretdb", uid, { field: "revision", oneOf: [expected] }, fields)).wrote;
 
   const repository: AgentRepository = {
     async get(uid) {

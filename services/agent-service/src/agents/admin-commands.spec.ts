@@ -106,7 +106,10 @@ describe("admin commands", () => {
     const { command, pushed, agent } = await give(t.commands, uid);
     expect(t.log.filter((l) => !l.startsWith("superseded"))).toEqual(["saved", `recorded ${kind}`, "pushed"]);
     expect(pushed).toBe(true);
-    expect(t.notices).toEqual([{ instanceUid: uid, connectionId: `gw/${uid}` }]);
+    // The notice names the revision the command was stored at (the pull needs no read when it reaches this replica).
+    const stored = await t.store.getAgent(uid);
+    expect(t.notices).toEqual([{ instanceUid: uid, connectionId: `gw/${uid}`, revision: String(stored.revision) }]);
+    expect(stored.revision).toBeGreaterThan(0n);
     expect(agent.commands.map((c) => c.id)).toContain(command.id);
     expect((await t.store.getAgent(uid)).commands.map((c) => c.id)).toContain(command.id);
     expect(t.recorded).toHaveLength(1);

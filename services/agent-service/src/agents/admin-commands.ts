@@ -339,6 +339,8 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     copy: boolean,
   ): Promise<{ copy: Agent | undefined; reach: Reach; pushed: boolean; changed: boolean }> {
     let recorded: Promise<unknown> = Promise.resolve();
+    /** The revision the change was stored at (the push names it: see notice). */
+    let revision = 0n;
     let snapshot: GroupSnapshot | undefined;
     const catalog = target.groups ? this.deps.groups : undefined;
     const stored = await this.deps.store.mutate(
@@ -360,11 +362,14 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
           transitions: changed.transitions,
           // Queued under the agent's lock, so the audit has the record before
           // any reply or pull can mark the command delivered.
-          stored: () => (recorded = Promise.all(changed.records.map((r) => this.deps.store.record(r)))),
+          stored: () => {
+            revision = agent.revision;
+            recorded = Promise.all(changed.records.map((r) => this.deps.store.record(r)));
+          },
         };
       },
     );
-    const pushed = stored.deliver ? await this.notice(stored.reach) : false;
+    const pushed = stored.deliver ? await this.notice(stored.reach, revision) : false;
     await recorded;
     return { copy: stored.copy, reach: stored.reach, pushed, changed: stored.changed };
   }
@@ -374,13 +379,14 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
    * the command on their next poll, from whichever replica serves it: every
    * replica is told, so one that caches the agent reads the change first.
    */
-  private async notice(reach: Reach): Promise<boolean> {
+  private async notice(reach: Reach, revision: bigint): Promise<boolean> {
     if (!reach.connected) return false;
     if (reach.connectionType !== ConnectionType.WEBSOCKET) {
       await this.deps.replicas?.changed(reach.uid, reach.connectionId);
       return false;
     }
-    return this.deps.push.publish(reach.gatewayId, { instanceUid: reach.uid, connectionId: reach.connectionId });
+    // With the revision it was stored at, the pull needs no read of the agent when the replica it reaches wrote the change.
+    return this.deps.push.publish(reach.gatewayId, { instanceUid: reach.uid, connectionId: reach.connectionId, ...(revision > 0n ? { revision: String(revision) } : {}) });
   }
 }
 

@@ -80,6 +80,26 @@ describe("report()", () => {
     expect(failed.transitions).toEqual([{ commandId: "c1", to: "failed", detail: "boom" }]);
   });
 
+  it("supersedes an older delivered config once when a newer one settles, and not again at the next: one settled is not audited twice", () => {
+    const agent = newAgent(uid, 0);
+    const applied = (hash: Uint8Array, sequenceNum: bigint) =>
+      report(agent, msg({ sequenceNum, remoteConfigStatus: { lastRemoteConfigHash: hash, status: RemoteConfigStatuses.RemoteConfigStatuses_APPLIED } }), conn, { now: Number(sequenceNum) + 10, known: true }).transitions;
+    // v1 delivered, never reported; v2 delivered and applied: v1 is superseded then.
+    applyRemoteConfig(agent, config("v1"), { commandId: "c1", requestedBy: "me", now: 1 });
+    markDelivered(agent, ["c1"], 2);
+    applyRemoteConfig(agent, config("v2"), { commandId: "c2", requestedBy: "me", now: 3 });
+    markDelivered(agent, ["c2"], 4);
+    expect(applied(agent.spec!.remoteConfig!.data!.hash, 1n)).toEqual([
+      { commandId: "c2", to: "applied", detail: "" },
+      { commandId: "c1", to: "superseded", detail: expect.any(String) },
+    ]);
+    // v3 applied: only v3's own transition; v1 and v2 settled already.
+    applyRemoteConfig(agent, config("v3"), { commandId: "c3", requestedBy: "me", now: 5 });
+    markDelivered(agent, ["c3"], 6);
+    expect(applied(agent.spec!.remoteConfig!.data!.hash, 2n)).toEqual([{ commandId: "c3", to: "applied", detail: "" }]);
+    expect(agent.commands.map((c) => [c.id, c.settledAt !== undefined])).toEqual([["c1", true], ["c2", true], ["c3", true]]);
+  });
+
   it("marks the agent disconnected on agent_disconnect", () => {
     const agent = newAgent(uid, 0);
     report(agent, msg({ agentDescription: {} }), conn, { now: 1, known: false });

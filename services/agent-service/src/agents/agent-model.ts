@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   AgentCommandSchema,
   AgentSchema,
@@ -305,7 +305,7 @@ export function report(
   if (msg.remoteConfigStatus) {
     status.remoteConfigStatus = msg.remoteConfigStatus;
     outcome.changed = true;
-    outcome.transitions.push(...applyConfigReport(agent, msg.remoteConfigStatus.status, msg.remoteConfigStatus.lastRemoteConfigHash, msg.remoteConfigStatus.errorMessage));
+    outcome.transitions.push(...applyConfigReport(agent, msg.remoteConfigStatus.status, msg.remoteConfigStatus.lastRemoteConfigHash, msg.remoteConfigStatus.errorMessage, at));
   }
   if (msg.agentDisconnect) {
     status.connected = false;
@@ -317,7 +317,7 @@ export function report(
 }
 
 /** Moves the desired config's status along what the agent reported for the same hash. */
-function applyConfigReport(agent: Agent, reported: RemoteConfigStatuses, hash: Uint8Array, error: string): CommandTransition[] {
+function applyConfigReport(agent: Agent, reported: RemoteConfigStatuses, hash: Uint8Array, error: string, at: Timestamp): CommandTransition[] {
   const rc = agent.spec?.remoteConfig;
   const data = rc?.data;
   if (!rc || !data || !hashesEqual(data.hash, hash)) return [];
@@ -330,17 +330,18 @@ function applyConfigReport(agent: Agent, reported: RemoteConfigStatuses, hash: U
   const configs = agent.commands.filter((c) => c.kind === CommandKind.REMOTE_CONFIG_UPDATED);
   // An older config delivered before this one never gets a report of its
   // own: the agent moved on to this one. Settled here, or its record would
-  // stay DELIVERED forever (the audit ignores it if it already settled).
-  const replaced = configs
-    .filter((c) => c.deliveredAt !== undefined && !hashesEqual(c.configHash, hash))
-    .map((c) => ({ commandId: c.id, to: "superseded" as const, detail: "a newer remote config reached the agent" }));
-  const settled = configs
-    .filter((c) => hashesEqual(c.configHash, hash))
-    .map((c) => ({
-      commandId: c.id,
-      to: next === RemoteConfigState.APPLIED ? ("applied" as const) : ("failed" as const),
-      detail: next === RemoteConfigState.FAILED ? error : "",
-    }));
+  // stay DELIVERED forever. One settled already (applied, or superseded by
+  // an earlier report) is left alone: each rollout would otherwise send the
+  // audit a transition it ignores for every agent, for each older config kept.
+  const older = configs.filter((c) => c.deliveredAt !== undefined && c.settledAt === undefined && !hashesEqual(c.configHash, hash));
+  const replaced = older.map((c) => ({ commandId: c.id, to: "superseded" as const, detail: "a newer remote config reached the agent" }));
+  const current = configs.filter((c) => hashesEqual(c.configHash, hash));
+  const settled = current.map((c) => ({
+    commandId: c.id,
+    to: next === RemoteConfigState.APPLIED ? ("applied" as const) : ("failed" as const),
+    detail: next === RemoteConfigState.FAILED ? error : "",
+  }));
+  for (const c of [...older, ...current]) c.settledAt = at;
   return [...settled, ...replaced];
 }
 

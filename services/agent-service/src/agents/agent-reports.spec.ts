@@ -16,10 +16,10 @@ import { CertificateDesk, CertificateRequestNotFoundError } from "../certificate
 
 /** The report path over the embedded repository; admin commands to give it something to deliver. */
 function setup() {
-  const { store } = temporaryAgentStore();
+  const { store, repository } = temporaryAgentStore();
   const reports = new AgentReports({ store, logger: silentLogger() });
   const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] }, push: createInProcessPushBus() });
-  return { store, reports, commands };
+  return { store, repository, reports, commands };
 }
 
 const ws = (id: string, gatewayEpoch = "epoch-1") => create(ConnectionSchema, { id, type: ConnectionType.WEBSOCKET, gatewayId: "gw", gatewayEpoch });
@@ -62,6 +62,51 @@ describe("the report path", () => {
     expect(await t.reports.pullServerToAgent(hex, "another-connection")).toBeUndefined();
     const asked = await t.reports.pullServerToAgent(hex, "c1");
     expect(asked!.flags & BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).not.toBe(0n);
+  });
+
+  it("says with each pull whether a pull right after would find more: a restart goes alone and the config follows; nothing after the last", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    const restarting = create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n, capabilities: capabilities | BigInt(AgentCapabilities.AgentCapabilities_AcceptsRestartCommand) });
+    await t.reports.reportMessage(ws("c1"), restarting);
+    expect(await t.reports.pull(hex, "c1")).toEqual({ more: false });
+
+    await t.commands.setRemoteConfig(hex, config, "admin");
+    const alone = await t.reports.pull(hex, "c1");
+    expect(alone.message?.remoteConfig?.config).toBeDefined();
+    expect(alone.more).toBe(false);
+
+    await t.commands.sendCommand(hex, CommandKind.RESTART, "admin");
+    await t.commands.sendCommand(hex, CommandKind.REPORT_FULL_STATE, "admin");
+    const restart = await t.reports.pull(hex, "c1");
+    expect(restart.message?.command).toBeDefined();
+    expect(restart.more).toBe(true);
+    const rest = await t.reports.pull(hex, "c1");
+    expect(rest.message!.flags & BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).not.toBe(0n);
+    expect(rest.more).toBe(false);
+    expect(await t.reports.pull(hex, "c1")).toEqual({ more: false });
+  });
+
+  it("leaves a pushed config's delivery to the agent's next write (or the next batch), and writes a pushed restart before it goes out", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    const restarting = create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n, capabilities: capabilities | BigInt(AgentCapabilities.AgentCapabilities_AcceptsRestartCommand) });
+    await t.reports.reportMessage(ws("c1"), restarting);
+    const deliveredInStore = async () => (await t.repository.get(hex))!.commands.filter((c) => c.deliveredAt).map((c) => c.kind);
+
+    await t.commands.setRemoteConfig(hex, config, "admin");
+    expect((await t.reports.pull(hex, "c1")).message?.remoteConfig).toBeDefined();
+    expect(await deliveredInStore()).toEqual([]);
+    // The served copy has it: the next pull does not send the config again.
+    expect((await t.reports.pull(hex, "c1")).message).toBeUndefined();
+    await t.store.flush();
+    expect(await deliveredInStore()).toEqual([CommandKind.REMOTE_CONFIG_UPDATED]);
+
+    await t.commands.sendCommand(hex, CommandKind.RESTART, "admin");
+    expect((await t.reports.pull(hex, "c1")).message?.command).toBeDefined();
+    expect(await deliveredInStore()).toEqual([CommandKind.REMOTE_CONFIG_UPDATED, CommandKind.RESTART]);
   });
 
   it("ignores the close of a connection the agent already left", async () => {

@@ -1,11 +1,11 @@
-import { ConnectionType, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { CommandKind, ConnectionType, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentCapabilities, type AgentToServer, type CustomCapabilities, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidProblem, isAcknowledgement, newInstanceUidReply, serverCapabilities } from "@fleetplane/opamp";
 import { instanceUidToHex, type Logger, uuidv7Bytes } from "@fleetplane/platform";
 import type { CertificateDesk, CsrDecision } from "../certificates/certificate-desk.js";
 import { AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
 import { markDelivered, markDisconnected, queueCertificateRefusal, report, requestsNewInstanceUid, takeAnsweredHeartbeats, type CommandTransition } from "./agent-model.js";
-import type { AgentStore } from "./agent-store.js";
+import type { AgentChange, AgentStore } from "./agent-store.js";
 import { auditedCommand, type AuditedCommand } from "./command-audit-port.js";
 import type { GroupCatalog, GroupSnapshot } from "../fleet/group-catalog.js";
 import { namespaceOf, namespaceOfNewAgent } from "./agent-namespace.js";
@@ -227,21 +227,44 @@ export class AgentReports {
 
   /** Builds what to push to an agent on the given connection; undefined when there is nothing to say. */
   async pullServerToAgent(uid: string, connectionId: string): Promise<ServerToAgent | undefined> {
+    return (await this.pull(uid, connectionId)).message;
+  }
+
+  /**
+   * pullServerToAgent, and whether a pull right after would find more to
+   * send (a restart goes alone, the rest follows): the gateway pulls again
+   * only then, not once more per push to learn that nothing is left — a
+   * call and a store read per pushed agent.
+   */
+  async pull(uid: string, connectionId: string, revision = 0n): Promise<{ message?: ServerToAgent; more: boolean }> {
     // Read through to the store: the change being pushed may have been made
-    // by another agent-service replica, after this one cached the agent.
-    // Only the agent's own gateway pulls: this replica serves it.
-    return this.deps.store.mutate(uid, { create: false, fresh: true, serve: true }, (agent) => {
-      if (agent.status?.connectionId !== connectionId || !agent.status.connected) return { persist: "no", result: undefined };
+    // by another agent-service replica, after this one cached the agent —
+    // unless the cached copy is at least the revision the push announced
+    // (this replica stored the change itself: a rollout's pin, routed to the
+    // replica serving the agent). Only the agent's own gateway pulls: this
+    // replica serves it.
+    return this.deps.store.mutate(uid, { create: false, fresh: revision > 0n ? revision : true, serve: true }, (agent): AgentChange<{ message?: ServerToAgent; more: boolean }> => {
+      const nothing = { persist: "no" as const, result: { more: false } };
+      if (agent.status?.connectionId !== connectionId || !agent.status.connected) return nothing;
       const heartbeat = heartbeatOffer(agent, this.heartbeatSeconds);
       const built = buildServerToAgent(agent, { requestFullState: false, capabilities: this.capabilities, heartbeat });
       // A push exists to deliver something new (a pending command). Desired
       // state the agent already received but has not confirmed (a config it
       // is still applying) rides on its next reply instead: pushing it again
       // would send the same config on every pull.
-      if (!built.hasContent || built.deliveredCommandIds.length === 0) return { persist: "no", result: undefined };
+      if (!built.hasContent || built.deliveredCommandIds.length === 0) return nothing;
       noteHeartbeatInterval(agent, heartbeat, { sent: built.message });
+      const configsOnly = built.deliveredCommandIds.every((id) => agent.commands.find((c) => c.id === id)?.kind === CommandKind.REMOTE_CONFIG_UPDATED);
       const transitions = this.deliver(agent, built.deliveredCommandIds);
-      return { persist: "now", result: built.message, transitions };
+      // What the next pull would build from this copy (it reads the store again, which only adds).
+      const next = buildServerToAgent(agent, { requestFullState: false, capabilities: this.capabilities, heartbeat: heartbeatOffer(agent, this.heartbeatSeconds) });
+      const more = next.hasContent && next.deliveredCommandIds.length > 0;
+      // A config marked delivered is written with the agent's next report
+      // (its APPLYING or APPLIED, moments later) or the next batch: lost in a
+      // crash, it is only sent again, and the builder never resends a hash
+      // the agent reports having. Anything else delivered (a restart, above
+      // all) is written before it goes out. One write per pushed config fewer.
+      return { persist: configsOnly ? "soon" : "now", result: { message: built.message, more }, transitions };
     });
   }
 

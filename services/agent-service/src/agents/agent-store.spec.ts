@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { ConnectionSchema, ConnectionType, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentStatusSchema, ConnectionSchema, ConnectionType, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
 import { newAgent, report } from "./agent-model.js";
@@ -15,12 +15,13 @@ import { temporaryAgentStore } from "./temporary-agent-store.js";
  * of the same agent was in flight.
  */
 function setup(o: { slowSaves?: boolean; livenessWriteMs?: number; now?: () => number } = {}) {
-  const calls = { gets: 0, saves: 0, overlapping: 0 };
+  const calls = { gets: 0, newer: 0, saves: 0, overlapping: 0 };
   const inFlight = new Set<string>();
   const { store, repository } = temporaryAgentStore({
     wrap: (repository): AgentRepository => ({
       ...repository,
       get: (uid) => (calls.gets++, repository.get(uid)),
+      getNewer: (uid, revision) => (calls.newer++, repository.getNewer(uid, revision)),
       save: async (agent) => {
         calls.saves++;
         const uid = instanceUidToHex(agent.metadata!.instanceUid);
@@ -80,6 +81,43 @@ describe("the agent store", () => {
     theirs.status!.gatewayId = "written-elsewhere";
     await t.repository.save(theirs);
     expect(await gatewayOf()).toBe("written-elsewhere");
+  });
+
+  it("reads a cached agent through for a revision only when its cached copy is older than that revision", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    await reportAs(t.store, uid, 0n, "now");
+    const cachedRevision = (await t.store.getAgent(hex)).revision;
+    const gatewayAt = (revision: bigint) => t.store.mutate(hex, { create: false, fresh: revision, serve: true }, (agent) => ({ persist: "no", result: agent.status?.gatewayId }));
+
+    // Another replica stores a newer revision.
+    const theirs = (await t.repository.get(hex))!;
+    theirs.status!.gatewayId = "written-elsewhere";
+    await t.repository.save(theirs);
+    // A push of a change at the cached revision (this replica wrote it): the cached copy, no read.
+    const before = { gets: t.calls.gets, newer: t.calls.newer };
+    expect(await gatewayAt(cachedRevision)).toBe("gw");
+    expect(t.calls).toMatchObject(before);
+    // A push of the newer revision: read through, and the newer copy taken.
+    expect(await gatewayAt(theirs.revision)).toBe("written-elsewhere");
+    expect(t.calls.newer).toBe(before.newer + 1);
+  });
+
+  it("says whether its next change of an agent sees a stored revision: cached at least that new, or marked stale; never for an agent not cached", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    expect(t.store.seesRevision(hex, 0n)).toBe(false);
+    await reportAs(t.store, uid, 0n, "now");
+    const mine = (await t.repository.get(hex))!.revision;
+    expect(t.store.seesRevision(hex, mine)).toBe(true);
+    // Another replica stores a newer revision: not seen, until marked stale.
+    const theirs = (await t.repository.get(hex))!;
+    await t.repository.save(theirs);
+    expect(t.store.seesRevision(hex, theirs.revision)).toBe(false);
+    t.store.markStale(hex);
+    expect(t.store.seesRevision(hex, theirs.revision)).toBe(true);
   });
 
   it("retries a change on a fresh copy when another writer stored the agent first", async () => {
@@ -149,6 +187,37 @@ describe("the agent store", () => {
     // Its own reports make it served here.
     await reportAs(t.store, uid, 8n, "now");
     expect(t.store.serves(hex)).toBe(true);
+  });
+
+  it("writes a 'soon' change by the next flush whatever livenessWriteMs, not at all when a write comes first, and at once for an agent it does not keep", async () => {
+    const t = setup({ livenessWriteMs: 120_000 });
+    const a = uuidv7Bytes();
+    await reportAs(t.store, a, 0n, "now");
+    const before = t.calls.saves;
+    await reportAs(t.store, a, 1n, "soon");
+    expect(t.calls.saves).toBe(before);
+    await t.store.flush();
+    expect(t.calls.saves).toBe(before + 1);
+    expect((await t.repository.get(instanceUidToHex(a)))!.status?.sequenceNum).toBe(1n);
+    // A write of the agent before the flush carries it: the flush has nothing left.
+    await reportAs(t.store, a, 2n, "soon");
+    await reportAs(t.store, a, 3n, "now");
+    await t.store.flush();
+    expect(t.calls.saves).toBe(before + 2);
+    // An agent this replica does not keep (not served here): nothing would flush it, so it is written now.
+    const b = instanceUidToHex(uuidv7Bytes());
+    await t.store.mutate(b, { create: true }, (agent) => {
+      agent.status = create(AgentStatusSchema, { connected: true, sequenceNum: 0n });
+      return { persist: "now", result: undefined };
+    });
+    expect(t.store.serves(b)).toBe(false);
+    const saves = t.calls.saves;
+    await t.store.mutate(b, { create: false }, (agent) => {
+      agent.status!.sequenceNum = 7n;
+      return { persist: "soon", result: undefined };
+    });
+    expect(t.calls.saves).toBe(saves + 1);
+    expect((await t.repository.get(b))!.status?.sequenceNum).toBe(7n);
   });
 
   it("queues an agent's liveness for a flush only once it was last written longer ago than livenessWriteMs", async () => {

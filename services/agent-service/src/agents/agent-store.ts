@@ -39,8 +39,15 @@ export interface AgentStoreOptions {
 /** Default of AgentStoreOptions.livenessWriteMs. */
 export const DEFAULT_LIVENESS_WRITE_MS = 120_000;
 
-/** now: written before the caller goes on; later: liveness only, written in the next batch; no: nothing to write. */
-export type Persist = "now" | "later" | "no";
+/**
+ * now: written before the caller goes on; soon: written by the next batch
+ * (livenessFlushMs) unless a write of the agent comes first — for a change
+ * the agent's next report writes anyway and whose loss in a crash costs
+ * nothing but a repeat (a config marked delivered: sent again, and the
+ * agent already has it); later: liveness only, written in the next batch
+ * once livenessWriteMs has passed; no: nothing to write.
+ */
+export type Persist = "now" | "soon" | "later" | "no";
 
 /** What a change to one agent asks of the store. */
 export interface AgentChange<T> {
@@ -107,7 +114,9 @@ export class AgentStore {
    * revision conflict with a fresh copy from the store. On any failure the
    * cached copy is dropped, so memory never holds what the store refused.
    * `fresh`: read through to the store even when cached (another replica may
-   * have changed the agent). `create`: a new agent when none is stored;
+   * have changed the agent); a revision: only when the cached copy is older
+   * than it (a change announced with the revision it was stored at, which a
+   * copy this replica wrote it through already holds). `create`: a new agent when none is stored;
    * otherwise AgentNotFoundError. `before`: asynchronous work that needs the
    * loaded agent (undefined when new), done under the lock before `change`
    * (e.g. reading the groups of the agent's namespace). `serve`: the change
@@ -118,13 +127,13 @@ export class AgentStore {
    */
   mutate<T>(
     uid: string,
-    options: { create: boolean; fresh?: boolean; serve?: boolean; before?: (agent: Agent | undefined) => Promise<void> },
+    options: { create: boolean; fresh?: boolean | bigint; serve?: boolean; before?: (agent: Agent | undefined) => Promise<void> },
     change: (agent: Agent, known: boolean) => AgentChange<T>,
   ): Promise<T> {
     return this.mutex.run(uid, async () => {
       for (let attempt = 0; ; attempt++) {
         const cached = attempt === 0 ? this.cache.get(uid) : undefined;
-        const fresh = options.fresh || (attempt === 0 && this.stale.delete(uid));
+        const fresh = readThrough(options.fresh, cached) || (attempt === 0 && this.stale.delete(uid));
         let agent = cached && fresh ? newest(cached, await this.deps.agents.getNewer(uid, cached.revision)) : cached;
         agent ??= await this.deps.agents.get(uid);
         const known = agent !== undefined;
@@ -135,26 +144,29 @@ export class AgentStore {
         }
         try {
           const out = change(agent, known);
-          if (out.persist === "now") {
+          const keep = !out.evict && agent.status?.connected === true && (options.serve === true || this.cache.has(uid));
+          // Only a cached agent is written by a batch: one not kept is written now.
+          const persist = out.persist === "soon" && !keep ? "now" : out.persist;
+          if (persist === "now") {
             await this.save(uid, agent);
             this.dirty.delete(uid);
             this.writtenAt.set(uid, this.now());
-          } else if (out.persist === "later" && this.now() - (this.writtenAt.get(uid) ?? 0) >= this.livenessWriteMs) {
+          } else if (persist === "soon" || (persist === "later" && this.now() - (this.writtenAt.get(uid) ?? 0) >= this.livenessWriteMs)) {
             this.dirty.add(uid);
           }
           if (out.evict) {
             this.evict(uid);
-          } else if (agent.status?.connected && (options.serve || this.cache.has(uid))) {
+          } else if (keep) {
             // A change (or a copy just read) may hold byte arrays viewing the
             // buffer they were decoded from — a report's frame, a whole batch's
             // request body — which the cache would keep alive while the agent
             // stays connected. A heartbeat sets none: it is cached as it was.
-            if (out.persist === "now" || agent !== cached) ownBytes(agent);
+            if (persist === "now" || persist === "soon" || agent !== cached) ownBytes(agent);
             this.cache.set(uid, agent);
           } else {
             this.evict(uid);
           }
-          if (out.persist === "now") this.notify(agent);
+          if (persist === "now") this.notify(agent);
           out.stored?.();
           if (out.transitions?.length) this.audit(uid, out.transitions);
           return out.result;
@@ -285,6 +297,17 @@ export class AgentStore {
   }
 
   /**
+   * Whether this replica's next change of the agent sees the stored
+   * `revision`: its cached copy is at least that new (it wrote it, or read
+   * it), or it is marked stale and reads through. False for an agent not
+   * cached here (another replica may serve it).
+   */
+  seesRevision(uid: string, revision: bigint): boolean {
+    const cached = this.cache.get(uid);
+    return cached !== undefined && (this.stale.has(uid) || cached.revision >= revision);
+  }
+
+  /**
    * Another replica stored a change to the agent: the next change here reads
    * the store first (keeping the liveness this replica has not written yet),
    * so a reply never comes from an outdated copy.
@@ -381,4 +404,9 @@ function newest(cached: Agent, stored: Agent | undefined): Agent {
     if (c.lastSeenAt) s.lastSeenAt = c.lastSeenAt;
   }
   return stored;
+}
+
+/** Whether mutate's `fresh` asks to read the cached agent through to the store. */
+function readThrough(fresh: boolean | bigint | undefined, cached: Agent | undefined): boolean {
+  return typeof fresh === "bigint" ? cached === undefined || cached.revision < fresh : fresh === true;
 }

@@ -67,8 +67,8 @@ export function createAgentGatewayServiceImpl({ reports, connections, leases, cr
       }),
     pullServerToAgent: (req) =>
       guard("PullServerToAgent", async () => {
-        const message = await reports.pullServerToAgent(canonicalUid(req.instanceUid), req.connectionId);
-        return message ? { message } : {};
+        const { message, more } = await reports.pull(canonicalUid(req.instanceUid), req.connectionId, req.revision);
+        return message ? { message, more } : { more };
       }, req.instanceUid),
     markDisconnected: (req) =>
       guard("MarkDisconnected", async () => ({

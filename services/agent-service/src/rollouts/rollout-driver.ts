@@ -32,7 +32,7 @@ export interface RolloutDriverOptions {
    * serves a stage's agent from a cached copy reads it again on its next
    * message, so a pin whose push was lost still reaches it. None: one replica.
    */
-  remind?: (uid: string, connectionId: string) => Promise<void>;
+  remind?: (uid: string, connectionId: string, storedRevision: bigint) => Promise<void>;
   logger: Logger;
   /** This replica's name in leases and decisions (stable across restarts for a single replica). */
   replicaId: string;
@@ -554,7 +554,7 @@ export class RolloutDriver {
     if (last === undefined || this.now() - last < REMIND_EVERY_MS) return;
     this.remindedAt.set(r.id, this.now());
     const waiting = agents.filter((a) => a.status?.connected && !hashesEqual(a.status.remoteConfigStatus?.lastRemoteConfigHash, hash));
-    await runBounded(waiting, PIN_CONCURRENCY, (a) => this.deps.remind!(uidOf(a), a.status!.connectionId));
+    await runBounded(waiting, PIN_CONCURRENCY, (a) => this.deps.remind!(uidOf(a), a.status!.connectionId, a.revision));
   }
 
   /** Pins `v` on the agents; how many could not be pinned (logged). */
