@@ -1,0 +1,42 @@
+import { setFlagsFromString } from "node:v8";
+
+/**
+ * How far (per cent) V8 lets a server process's old generation grow past
+ * what its last full collection kept, before the next one. V8's own factor
+ * goes up to 4× when collecting looks expensive next to the program's work —
+ * which is how an idle fleet looks to it: thousands of sockets and cached
+ * agents that live long, a trickle of heartbeats. Their short-lived garbage
+ * (replies, the reports of answered heartbeats, the worker's calls to
+ * agent-service) is promoted and piles up in the old generation until that
+ * limit: 10,000 idle agents on 2 gateway workers, a minute after they came
+ * in, held 21 KiB of V8 heap per agent in the primary and 20–29 per socket
+ * in the workers, of which ~6–7 live. With 20 %: 6.5 and 7.1–7.3 used,
+ * 10.4 and 9.8–10.2 KiB of RSS instead of 26 and 22–32
+ * (docs/performance.md §21, with what it costs in CPU). V8 still grows the
+ * heap by at least a few MiB per collection, so a small heap under a busy
+ * report path is not collected all the time.
+ *
+ * It is read at every full collection, so setting it once the process runs
+ * takes effect (unlike the young generation's size, fixed at start).
+ */
+export const HEAP_GROWING_PERCENT = 20;
+
+const HEAP_GROWTH_FLAG = /^--(no-)?(heap[-_]growing[-_]percent|optimize[-_]for[-_]size)(=|$)/;
+
+/** Whether the operator chose V8's heap growth (a flag on node's command line or in NODE_OPTIONS): theirs stands. */
+export function heapGrowthChosen(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  return [...execArgv, ...(nodeOptions ?? "").split(/\s+/)].some((a) => HEAP_GROWTH_FLAG.test(a));
+}
+
+/**
+ * Sets HEAP_GROWING_PERCENT for this process unless its operator chose the
+ * heap's growth (heapGrowthChosen). Call it first thing in every server
+ * process (the commands that serve, each gateway worker). Returns the flag
+ * set, undefined when the operator's choice stands.
+ */
+export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv, nodeOptions: string | undefined = process.env.NODE_OPTIONS): string | undefined {
+  if (heapGrowthChosen(execArgv, nodeOptions)) return undefined;
+  const flag = `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
+  setFlagsFromString(flag);
+  return flag;
+}
