@@ -12,9 +12,11 @@ import { setFlagsFromString } from "node:v8";
  * in, held 21 KiB of V8 heap per agent in the primary and 20–29 per socket
  * in the workers, of which ~6–7 live. With 20 %: 6.5 and 7.1–7.3 used,
  * 10.4 and 9.8–10.2 KiB of RSS instead of 26 and 22–32
- * (docs/performance.md §21, with what it costs in CPU). V8 still grows the
- * heap by at least a few MiB per collection, so a small heap under a busy
- * report path is not collected all the time.
+ * (docs/performance.md §21). The price is more full collections: ~+20 %
+ * of server CPU per idle heartbeat, and ~+18 % per report for a small, busy
+ * heap (1,000 agents in a closed loop) — memory first, by choice; the
+ * operator's `--heap-growing-percent=0` (V8's own dynamic factor) takes it
+ * back.
  *
  * It is read at every full collection, so setting it once the process runs
  * takes effect (unlike the young generation's size, fixed at start).
