@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HEAP_GROWING_PERCENT, heapGrowthChosen, limitHeapGrowth } from "./heap-growth.js";
+import { HEAP_GROWING_PERCENT, LIMIT_ABOVE_LIVE_BYTES, heapGrowingPercentFor, heapGrowthChosen, limitHeapGrowth } from "./heap-growth.js";
 
 describe("heap growth of a server process", () => {
   it("is the operator's when node's command line or NODE_OPTIONS sets it, in any spelling V8 takes", () => {
@@ -16,8 +16,15 @@ describe("heap growth of a server process", () => {
     expect(heapGrowthChosen([], undefined)).toBe(false);
   });
 
-  it("sets V8's flag unless the operator chose", () => {
-    expect(limitHeapGrowth([], undefined)).toBe(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  it("limits the growth only for a process whose heap after a full collection is large", () => {
+    expect(heapGrowingPercentFor(LIMIT_ABOVE_LIVE_BYTES - 1)).toBe(0);
+    expect(heapGrowingPercentFor(LIMIT_ABOVE_LIVE_BYTES)).toBe(HEAP_GROWING_PERCENT);
+  });
+
+  it("watches unless the operator chose", () => {
+    const watching = limitHeapGrowth([], undefined);
+    expect(watching).toBeDefined();
+    watching!.stop();
     expect(limitHeapGrowth(["--heap-growing-percent=50"], undefined)).toBeUndefined();
     expect(limitHeapGrowth([], "--optimize-for-size")).toBeUndefined();
   });
