@@ -15,6 +15,7 @@ import { agentAuthOf } from "./agent-auth-choice.js";
 import { startGatewayWorkers } from "./gateway-workers/gateway-workers.js";
 import { opampTlsOf } from "./opamp-tls-choice.js";
 import { gatewayIdOf } from "./gateway-id-choice.js";
+import { limitHeapGrowth } from "./heap-growth.js";
 import { InvalidTrustedProxyError, TrustedProxies, type AgentAuthMode, type GatewaySettings } from "@fleetplane/opamp-gateway";
 import { InvalidCustomCapabilityError, serverCustomCapabilities } from "@fleetplane/agent-service";
 
@@ -204,6 +205,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === "rollout") return (await import("./rollout-cli/rollout-command.js")).runRollout(args);
   if (command === "preflight") return (await import("./rollout-cli/preflight-command.js")).runPreflight(args);
+  // Every command from here on is a server that holds agents or serves them.
+  if (command === "standalone" || SINGLE[command]) limitHeapGrowth();
   const single = SINGLE[command];
   if (single) {
     const parsed = parseOptions(single.options, args);

@@ -12,6 +12,10 @@ import { choosePushBus } from "../push-bus-choice.js";
 import type { FromGatewayWorker, GatewayWorkerSpec, ToGatewayWorker } from "./gateway-workers.js";
 import { createWorkerChannelPushBus } from "./worker-channel-push-bus.js";
 import { boundedStop, orphaned } from "./worker-stop.js";
+import { limitHeapGrowth } from "../heap-growth.js";
+
+// Before anything is allocated: a worker holds sockets and little else (heap-growth.ts).
+limitHeapGrowth();
 
 const send = (m: FromGatewayWorker) => process.send?.(m);
 // Only the gateway's modules are loaded (not the services'): a worker's own
