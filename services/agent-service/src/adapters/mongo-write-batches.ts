@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { AnyBulkWriteOperation, Collection, Filter, UpdateFilter } from "mongodb";
-import { guardMongo } from "@fleetplane/platform-node/mongo";
+import { guardMongo, updateByIdWhile } from "@fleetplane/platform-node/mongo";
 
 /** The fields a batched conditional write relies on. */
 export interface BatchedDocument {
@@ -71,9 +71,10 @@ export function conditionalWriteBatches<D extends BatchedDocument>(collection: C
     const filter = (p: Pending<D>) => ({ _id: p.id, revision: p.expected }) as Filter<D>;
     try {
       if (batch.length === 1) {
+        // A lone write: the plain conditional write, as it was before batches.
         const p = batch[0]!;
-        const { matchedCount } = await guardMongo(() => collection.updateOne(filter(p), { $set: p.fields } as UpdateFilter<D>));
-        p.resolve(matchedCount > 0);
+        const { wrote } = await guardMongo(() => updateByIdWhile(collection, "mongodb", p.id, { field: "revision", oneOf: [p.expected] }, p.fields));
+        p.resolve(wrote);
         return;
       }
       const mark = randomBytes(8).toString("hex");
