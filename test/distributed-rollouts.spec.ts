@@ -12,7 +12,12 @@ rolloutsE2eSuite(() => startDistributed({ agentServiceReplicas: 2 }), { size: 60
 
 describe("a distributed rollout whose leading replica is killed", () => {
   it("is taken over by the other replica and finished, with the stages already decided unchanged", async () => {
-    const d = await startDistributed({ agentServiceReplicas: 2 });
+    // The agents are connected through the gateway of replica 0, which
+    // usually leads: killed, its agents move to the other gateway. A bake the
+    // new leader starts before they moved is failed by their disconnects, as
+    // the gate must; so the lease is long enough (taken over 12–15 s after the
+    // kill) for 20 agents to move first, and `moved` says so if they did not.
+    const d = await startDistributed({ agentServiceReplicas: 2, rolloutLeaseSeconds: 10 });
     try {
       await interruptedRolloutFinishes(d, 20, async (id) => {
         const { rollout } = await d.rollouts.getRollout({ id });
@@ -22,7 +27,12 @@ describe("a distributed rollout whose leading replica is killed", () => {
         await d.agentServices[leader]!.stop("SIGKILL");
         const survivor = 1 - leader;
         // Gateway a reports to replica 0, gateway b to replica 1.
-        return { rollouts: d.rolloutsOn(survivor), wsUrl: d.wsUrlOf(survivor) };
+        const rollouts = d.rolloutsOn(survivor);
+        const moved = async () => {
+          const now = await rollouts.getRollout({ id });
+          expect(now.rollout!.decidedBy, "the rollout was taken over before the agents had moved; the test's lease is too short for this machine").toBe(rollout!.decidedBy);
+        };
+        return { rollouts, wsUrl: d.wsUrlOf(survivor), moved };
       });
     } finally {
       await d.close();

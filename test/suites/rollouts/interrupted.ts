@@ -8,12 +8,13 @@ import { agentsStage, gate, groupWithAgents, isIn, percentStage, rolloutWhen } f
  * A rollout interrupted mid-stage (the process restarted, or its leading
  * replica killed) is finished by what comes back, with no decision lost:
  * `interrupt` does the damage and returns the topology to carry on with
- * and the OpAMP URL the agents reconnect to.
+ * and the OpAMP URL the agents reconnect to, and optionally a check run
+ * once every agent is answered there.
  */
 export async function interruptedRolloutFinishes(
   t: TestTopology,
   size: number,
-  interrupt: (rolloutId: string) => Promise<{ rollouts: TestTopology["rollouts"]; wsUrl: string }>,
+  interrupt: (rolloutId: string) => Promise<{ rollouts: TestTopology["rollouts"]; wsUrl: string; moved?: () => Promise<void> }>,
 ): Promise<void> {
   const { group, fleet } = await groupWithAgents(t, { prefix: "cut", count: size });
   try {
@@ -22,6 +23,7 @@ export async function interruptedRolloutFinishes(
 
     const after = await interrupt(rollout!.id);
     await fleet.moveTo(after.wsUrl);
+    await after.moved?.();
     const done = await rolloutWhen(after.rollouts, rollout!.id, isIn(RolloutState.SUCCEEDED), "the rollout finished after the interruption", 120_000);
     // The stages decided before the interruption stand as they were decided.
     expect(done.stages[0]!.agents).toEqual(baking.stages[0]!.agents);

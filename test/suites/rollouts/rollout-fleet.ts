@@ -1,5 +1,6 @@
 import { RemoteConfigStatuses, ServerToAgentFlags, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidToHex as hex, uuidv7Bytes } from "@fleetplane/platform";
+import { eventually } from "../../support/eventually.js";
 import { WsAgent, description, hasFlag } from "../../support/simulated-agent.js";
 import { bodyOf } from "../fleet/fleet-fixtures.js";
 
@@ -104,6 +105,8 @@ export class RolloutFleet {
     for (const a of old) clearInterval(this.heartbeats.get(a));
     await Promise.all(old.map((a) => a.close()));
     for (const a of old) this.agents.push(await this.attach(url, a.uid, a.seq));
+    // Answered: the server behind `url` has recorded each agent's new connection.
+    await eventually(() => this.agents.every((a) => a.received.length > 0), 30_000 + this.agents.length * 300, "every moved agent answered on its new connection");
   }
 
   async close(): Promise<void> {
