@@ -135,7 +135,7 @@ describe("admin commands", () => {
     let pulling: Promise<unknown> = Promise.resolve();
     t.gate.publishing = () => Promise.race([pulling, new Promise((r) => setTimeout(r, 2_000))]).then(() => undefined);
     const given = t.commands.sendCommand(uid, CommandKind.REPORT_FULL_STATE, "alice");
-    const pulled = t.reports.pullServerToAgent(uid, `gw/${uid}`);
+    const pulled = t.reports.pull(uid, `gw/${uid}`).then((r) => r.message);
     pulling = pulled;
     const { command } = await given;
     expect(await pulled).toBeDefined();

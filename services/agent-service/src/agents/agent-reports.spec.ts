@@ -50,17 +50,17 @@ describe("the report path", () => {
     const uid = uuidv7Bytes();
     const hex = instanceUidToHex(uid);
     await t.reports.reportMessage(ws("c1"), message(uid, 0n));
-    expect(await t.reports.pullServerToAgent(hex, "c1")).toBeUndefined();
+    expect((await t.reports.pull(hex, "c1")).message).toBeUndefined();
 
     await t.commands.setRemoteConfig(hex, config, "admin");
-    const pushed = await t.reports.pullServerToAgent(hex, "c1");
+    const pushed = (await t.reports.pull(hex, "c1")).message;
     expect(pushed?.remoteConfig?.config).toBeDefined();
     // Delivered but not yet confirmed: it rides on the next reply, not on another pull.
-    expect(await t.reports.pullServerToAgent(hex, "c1")).toBeUndefined();
+    expect((await t.reports.pull(hex, "c1")).message).toBeUndefined();
 
     await t.commands.sendCommand(hex, CommandKind.REPORT_FULL_STATE, "admin");
-    expect(await t.reports.pullServerToAgent(hex, "another-connection")).toBeUndefined();
-    const asked = await t.reports.pullServerToAgent(hex, "c1");
+    expect((await t.reports.pull(hex, "another-connection")).message).toBeUndefined();
+    const asked = (await t.reports.pull(hex, "c1")).message;
     expect(asked!.flags & BigInt(ServerToAgentFlags.ServerToAgentFlags_ReportFullState)).not.toBe(0n);
   });
 

@@ -225,13 +225,9 @@ export class AgentReports {
     }
   }
 
-  /** Builds what to push to an agent on the given connection; undefined when there is nothing to say. */
-  async pullServerToAgent(uid: string, connectionId: string): Promise<ServerToAgent | undefined> {
-    return (await this.pull(uid, connectionId)).message;
-  }
-
   /**
-   * pullServerToAgent, and whether a pull right after would find more to
+   * What to push to an agent on the given connection (no message when there
+   * is nothing to say), and whether a pull right after would find more to
    * send (a restart goes alone, the rest follows): the gateway pulls again
    * only then, not once more per push to learn that nothing is left — a
    * call and a store read per pushed agent.
