@@ -15,9 +15,9 @@ describe("a distributed rollout whose leading replica is killed", () => {
     // The agents are connected through the gateway of replica 0, which
     // usually leads: killed, its agents move to the other gateway. A bake the
     // new leader starts before they moved is failed by their disconnects, as
-    // the gate must; so the lease is long enough (taken over 12–15 s after the
+    // the gate must; so the lease is long enough (taken over 17–23 s after the
     // kill) for 20 agents to move first, and `moved` says so if they did not.
-    const d = await startDistributed({ agentServiceReplicas: 2, rolloutLeaseSeconds: 10 });
+    const d = await startDistributed({ agentServiceReplicas: 2, rolloutLeaseSeconds: 15 });
     try {
       await interruptedRolloutFinishes(d, 20, async (id) => {
         const { rollout } = await d.rollouts.getRollout({ id });
