@@ -22,7 +22,7 @@ Scenarios (default: storm idle steady fanout):
            F = C(N1) − m·N1 (C: the server's CPU, all its processes, from just before the simulator
            starts until all are answered; N: agents answered). The average bills a fresh process's
            fixed warm-up (for Node: its JIT compiling the hot paths, its heap growing from start-up
-           size, ~1.4 s here whatever the storm's size) to every agent; the margin does not. Two
+           size, ~1–1.4 s here whatever the storm's size) to every agent; the margin does not. Two
            fresh servers, not one server with two storms back to back: a deploy's storm meets a
            fresh process, both fresh processes pay the same warm-up (Node's JIT, Go's runtime and
            heap growth alike) so it cancels in the difference, whereas a second storm on one process
