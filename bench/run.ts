@@ -7,20 +7,36 @@
  * table and writes JSON under bench/results/.
  */
 import { parseArgs } from "node:util";
-import { connectStorm, idleHold, pushFanout, simulator, steadyState } from "./scenarios.js";
+import { idleHold, pushFanout, simulator, steadyState } from "./scenarios.js";
 import { startDistributedServer, startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
 import { printTable, round, saveResult, type Row } from "./report.js";
+import { marginSummary, stormSizes, StormSizeError, stormsAtSizes } from "./storm-margin.js";
 import { ExternalMongoUrlError, parseStoreUrl } from "../test/support/external-mongo.js";
 
 const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers|ab|workers|idle100k|groups|groups-change|rollout ...] [options]
 
 Scenarios (default: storm idle steady fanout):
-  storm    N agents connect at once and send a full first report: time until all are answered
+  storm    N agents connect at once and send a full first report: time until all are answered, at
+           two sizes (--storm-sizes), a fresh server each: the MARGINAL server CPU per new agent,
+           (C(N2) − C(N1)) / (N2 − N1), next to the average C(N2) / N2 and the fixed part
+           F = C(N1) − m·N1 (C: the server's CPU, all its processes, from just before the simulator
+           starts until all are answered; N: agents answered). The average bills a fresh process's
+           fixed warm-up (for Node: its JIT compiling the hot paths, its heap growing from start-up
+           size, ~1–1.4 s here whatever the storm's size) to every agent; the margin does not. Two
+           fresh servers, not one server with two storms back to back: a deploy's storm meets a
+           fresh process, both fresh processes pay the same warm-up (Node's JIT, Go's runtime and
+           heap growth alike) so it cancels in the difference, whereas a second storm on one process
+           would run on code compiled and a heap grown by the first, beside or just after closing
+           the first storm's agents. The price is noise (a difference of two readings): keep the
+           sizes 2× apart and run several rounds. --storm-agents N: one size only (a profile)
   idle     gateway RSS per idle WebSocket agent at growing fleet sizes
   steady   status reports per second (closed loop) with reply latency, standalone and distributed
   fanout   a new remote config for each of K agents: admin call to receipt, and to APPLIED recorded
   peers    storm, steady and idle (at --peers-idle-agents) against several OpAMP servers, --rounds
-           times, interleaved, a fresh server per run; per-core figures and load averages
+           times, interleaved, a fresh server per run; per-core figures and load averages. The storm
+           as in "storm" (two sizes, a fresh server each): each server's marginal and average CPU
+           per new agent, the fixed part, and the marginal's ratio to every other server's
+           (--peers-scenarios storm,steady,idle: which of the three)
   ab       storm and steady alternated over --ab-rounds rounds between the build at --ab-base
            (a checkout, e.g. a git worktree of the branch point), this build and the Go peer:
            server CPU per new agent and per report, each build against the Go peer
@@ -40,13 +56,17 @@ Scenarios (default: storm idle steady fanout):
   groups-change  only the version change of "groups" (to compare builds run after run)
 
 Options:
-  --storm-agents N        (default 5000)
+  --storm-sizes N1,N2     storm and peers: the two storm sizes (default 3000,6000; this machine allows
+                          20,000 open files per process, the simulator spreads over --sim-processes)
+  --storm-agents N        storm and peers: one size instead (no marginal figure); ab, workers: the
+                          storm's size (default 5000)
   --idle-levels A,B,...   (default 5000,10000,18000; this machine allows 20000 open files per process)
   --steady-agents N       (default 1000)
   --steady-seconds S      (default 15)
   --fanout-k A,B,...      (default 1,1000,10000)
   --modes M,...           standalone,distributed for steady (default both)
   --peers-idle-agents N   (default 10000)
+  --peers-scenarios S,... peers: which of storm, steady, idle (default all three)
   --peers A,B,...         built-in peers: fleetplane, opamp-go-server (ours, tools/go), opamp-example
                           (opamp-go's example server), commander (OpAMP Commander); default all four.
                           The last two are built from their repositories (README "Performance").
@@ -54,7 +74,7 @@ Options:
                           (its process is found by its port), or an endpoint and a command to start it,
                           e.g. --peer 'mine=ws://127.0.0.1:{port}/v1/opamp ./server --listen 127.0.0.1:{port}'
                           ({port}: a free port)
-  --rounds N              rounds of peers (default 2)
+  --rounds N              rounds of peers, and of storm at two sizes (default 2)
   --workers-levels A,B,.. (default 0,1,2)
   --idle100k-agents N     (default 100000)
   --idle100k-workers N    (default 6: 20,000 open files per process here)
@@ -85,13 +105,15 @@ Options:
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    "storm-agents": { type: "string", default: "5000" },
+    "storm-agents": { type: "string" },
+    "storm-sizes": { type: "string", default: "3000,6000" },
     "idle-levels": { type: "string", default: "5000,10000,18000" },
     "steady-agents": { type: "string", default: "1000" },
     "steady-seconds": { type: "string", default: "15" },
     "fanout-k": { type: "string", default: "1,1000,10000" },
     modes: { type: "string", default: "standalone,distributed" },
     "peers-idle-agents": { type: "string", default: "10000" },
+    "peers-scenarios": { type: "string", default: "storm,steady,idle" },
     peers: { type: "string", default: "fleetplane,opamp-go-server,opamp-example,commander" },
     peer: { type: "string", multiple: true, default: [] },
     rounds: { type: "string", default: "2" },
@@ -143,6 +165,22 @@ if (mongoUrl !== undefined) {
 const startDistributedMode = () => startDistributedServer(mongoUrl ? { mongoUrl } : {});
 const numbers = (s: string) => s.split(",").map((x) => Number(x.trim())).filter((n) => n > 0);
 const scenarios = positionals.length > 0 ? positionals : ["storm", "idle", "steady", "fanout"];
+let sizes: number[];
+try {
+  sizes = stormSizes(values["storm-agents"], values["storm-sizes"]!);
+} catch (err) {
+  if (!(err instanceof StormSizeError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(2);
+}
+/** ab and workers run one storm size. */
+const oneStormSize = Number(values["storm-agents"] ?? "5000");
+const peerScenarios = values["peers-scenarios"]!.split(",").map((x) => x.trim()).filter(Boolean);
+const unknownPeerScenario = peerScenarios.find((x) => !["storm", "steady", "idle"].includes(x));
+if (unknownPeerScenario !== undefined) {
+  process.stderr.write(`--peers-scenarios: unknown scenario "${unknownPeerScenario}" (storm, steady, idle)\n`);
+  process.exit(2);
+}
 
 async function withServer<T>(start: () => Promise<ServerUnderTest>, body: (s: ServerUnderTest) => Promise<T>): Promise<T> {
   const server = await start();
@@ -162,8 +200,18 @@ for (const scenario of scenarios) {
   process.stderr.write(`\n== ${scenario} ==\n`);
   switch (scenario) {
     case "storm": {
-      const row = await withServer(startStandaloneServer, (s) => connectStorm(s, Number(values["storm-agents"])));
-      report("connect-storm", "Connect storm (WebSocket, full first report)", [row]);
+      const storms: Row[] = [];
+      const margins: Row[] = [];
+      for (let r = 1; r <= (sizes.length === 2 ? Number(values.rounds) : 1); r++) {
+        const done = await stormsAtSizes(() => startStandaloneServer(), sizes, r, { round: r, peer: "fleetplane" });
+        storms.push(...done.storms);
+        if (done.margin) margins.push(done.margin);
+      }
+      report("connect-storm", "Connect storm (WebSocket, full first report), a fresh server each", storms);
+      if (margins.length > 0) {
+        report("connect-storm-margin", "Connect storm at two sizes: marginal CPU per new agent = ΔCPU / Δagents", margins);
+        report("connect-storm-margin-summary", "Marginal CPU per new agent, means over the rounds", marginSummary(["fleetplane"], margins));
+      }
       break;
     }
     case "idle": {
@@ -201,7 +249,8 @@ for (const scenario of scenarios) {
       await runPeers({
         peers,
         rounds: Number(values.rounds),
-        stormAgents: Number(values["storm-agents"]),
+        stormSizes: sizes,
+        scenarios: peerScenarios,
         steadyAgents: Number(values["steady-agents"]),
         steadySeconds: Number(values["steady-seconds"]),
         idleAgents: Number(values["peers-idle-agents"]),
@@ -219,7 +268,7 @@ for (const scenario of scenarios) {
         base: values["ab-base"],
         rounds: Number(values["ab-rounds"]),
         paired: values["ab-paired"],
-        stormAgents: Number(values["storm-agents"]),
+        stormAgents: oneStormSize,
         steadyAgents: Number(values["steady-agents"]),
         steadySeconds: Number(values["steady-seconds"]),
         report,
@@ -229,7 +278,7 @@ for (const scenario of scenarios) {
     case "workers": {
       const { workerScaling } = await import("./workers-scenario.js");
       const levels = values["workers-levels"]!.split(",").map((x) => Number(x.trim())).filter((n) => Number.isInteger(n) && n >= 0);
-      const { storm, steady } = await workerScaling({ workers: levels, stormAgents: Number(values["storm-agents"]), steadyAgents: Number(values["steady-agents"]), steadySeconds: Number(values["steady-seconds"]) });
+      const { storm, steady } = await workerScaling({ workers: levels, stormAgents: oneStormSize, steadyAgents: Number(values["steady-agents"]), steadySeconds: Number(values["steady-seconds"]) });
       report("workers-storm", "Connect storm by gateway workers (0: the gateway in the process)", storm);
       report("workers-steady", "Steady state by gateway workers (0: the gateway in the process)", steady);
       break;

@@ -41,6 +41,22 @@ describe("the embedded agent repository's disconnected index", () => {
   });
 });
 
+describe("the embedded agent repository's index build", () => {
+  it("is not needed for a store created empty: it is marked built at once, and saves keep every index", async () => {
+    const store = freshStore();
+    const repository = createLmdbAgentRepository(store);
+    const saved = [1_000, 2_000].map((at) =>
+      create(AgentSchema, { metadata: { instanceUid: new Uint8Array(randomBytes(16)) }, status: { connected: false, disconnectedAt: timestampFromMs(at) } }),
+    );
+    for (const agent of saved) await repository.save(agent);
+    // Marked before any reader asked for an index (a build would mark it only then, after decoding every agent).
+    expect(store.openDB({ name: "agent-index-builds" }).getKeysCount()).toBe(1);
+    expect(await repository.listDisconnected({ before: 10_000, limit: 10 })).toHaveLength(2);
+    expect(await repository.countByNamespace()).toEqual(new Map([["default", 2]]));
+    await store.close();
+  });
+});
+
 describe("the embedded agent repository's group-target index", () => {
   it("is built once for agents stored before it existed, and kept by saves without a second build", async () => {
     const store = freshStore();

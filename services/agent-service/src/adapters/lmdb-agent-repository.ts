@@ -75,6 +75,17 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
     return agent;
   };
   let building: Promise<void> | undefined;
+  // A store without agents needs no build: every agent to come is indexed by
+  // its own save. Marked at once, the first reader of an index (retention's
+  // sweep, the per-namespace gauge) does not decode every agent saved since
+  // start — on a first start, the whole connect storm. If the mark fails to
+  // write, the build runs when first needed, as for any unmarked store.
+  if (!indexBuilds.get(INDEX_BUILD_MARKER) && agents.getKeysCount({ limit: 1 }) === 0) {
+    building = indexBuilds.put(INDEX_BUILD_MARKER, true).then(
+      () => undefined,
+      () => void (building = undefined),
+    );
+  }
 
   return {
     async get(uid) {
