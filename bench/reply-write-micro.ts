@@ -11,7 +11,12 @@
  * Variants: `one` (header and payload in one Buffer, one socket.write: what
  * the gateway does), `cork` (header and payload as two writes under
  * cork/uncork, a writev: what ws's Sender does), `one-nagle` (`one` with
- * setNoDelay(false); ws turns Nagle's algorithm off on every socket).
+ * setNoDelay(false); ws turns Nagle's algorithm off on every socket),
+ * `user-read` (`one`, the reads landing in one shared buffer — Node's onread
+ * option, set on the accepted socket — and copied out, instead of a fresh
+ * allocation per read), `handle-write` (`one`, written straight to the TCP
+ * handle, without the Writable). VARIANTS=a,b picks variants;
+ * MICRO_NODE_ARGS adds node flags to the server (e.g. --cpu-prof). §20, §25.
  */
 import { fork } from "node:child_process";
 import * as net from "node:net";
@@ -19,13 +24,14 @@ import { fileURLToPath } from "node:url";
 
 const FRAME = 33;
 const HEADER = 2;
-type Variant = "one" | "cork" | "one-nagle";
+type Variant = "one" | "cork" | "one-nagle" | "user-read" | "handle-write";
 
 async function serve(variant: Variant): Promise<void> {
   const reply = Buffer.alloc(FRAME, 1);
   let answered = 0;
   const server = net.createServer((socket) => {
     socket.setNoDelay(variant !== "one-nagle");
+    if (variant === "user-read") readIntoSharedBuffer(socket);
     let pending = 0;
     socket.on("data", (chunk) => {
       pending += chunk.length;
@@ -37,6 +43,8 @@ async function serve(variant: Variant): Promise<void> {
           socket.write(reply.subarray(0, HEADER));
           socket.write(reply.subarray(HEADER));
           socket.uncork();
+        } else if (variant === "handle-write") {
+          writeToHandle(socket, Buffer.from(reply));
         } else {
           socket.write(Buffer.from(reply));
         }
@@ -58,8 +66,43 @@ async function serve(variant: Variant): Promise<void> {
   });
 }
 
+/** Experimental: reads land in one shared buffer (Node's onread option, on an accepted socket) and are copied out, instead of a new 64 KiB allocation per read. */
+const shared = Buffer.allocUnsafe(65536);
+function readIntoSharedBuffer(socket: net.Socket): void {
+  const symbols = Object.getOwnPropertySymbols(socket);
+  const kBuffer = symbols.find((s) => s.description === "kBuffer")!;
+  const kBufferCb = symbols.find((s) => s.description === "kBufferCb")!;
+  const target = socket as unknown as Record<symbol, unknown>;
+  target[kBuffer] = shared;
+  target[kBufferCb] = (nread: number, buf: Buffer) => {
+    const copy = Buffer.allocUnsafe(nread);
+    buf.copy(copy, 0, 0, nread);
+    return socket.push(copy);
+  };
+  (socket as unknown as { _handle: { useUserBuffer(b: Buffer): void } })._handle.useUserBuffer(shared);
+}
+
+/** Experimental: the reply written straight to the TCP handle, not through the Writable (Node's own write request class). */
+interface WriteRequest {
+  handle: unknown;
+  oncomplete: () => void;
+  async: boolean;
+  buffer: Buffer | null;
+}
+const { WriteWrap } = (process as unknown as { binding(name: string): { WriteWrap: new () => WriteRequest } }).binding("stream_wrap");
+function writeToHandle(socket: net.Socket, data: Buffer): void {
+  const handle = (socket as unknown as { _handle: { writeBuffer(req: WriteRequest, data: Buffer): number } })._handle;
+  const req = new WriteWrap();
+  req.handle = handle;
+  req.oncomplete = () => {};
+  req.async = false;
+  req.buffer = data;
+  const err = handle.writeBuffer(req, data);
+  if (err !== 0) socket.destroy();
+}
+
 async function measure(variant: Variant, seconds: number, clients: number): Promise<{ usPerAnswer: number; perSecond: number }> {
-  const child = fork(fileURLToPath(import.meta.url), ["--serve", variant], { execArgv: ["--import", "tsx"] });
+  const child = fork(fileURLToPath(import.meta.url), ["--serve", variant], { execArgv: ["--import", "tsx", ...(process.env.MICRO_NODE_ARGS?.split(" ") ?? [])] });
   const { port } = await new Promise<{ port: number }>((resolve) => child.once("message", resolve as (m: unknown) => void));
   const message = Buffer.alloc(FRAME, 2);
   let running = true;
@@ -97,7 +140,8 @@ if (process.argv[2] === "--serve") {
   const rounds = Number(process.argv[3] ?? 2);
   const clients = Number(process.argv[4] ?? 200);
   for (let r = 1; r <= rounds; r++) {
-    const order: Variant[] = r % 2 ? ["one", "cork", "one-nagle"] : ["one-nagle", "cork", "one"];
+    const all: Variant[] = (process.env.VARIANTS?.split(",") as Variant[] | undefined) ?? ["one", "cork", "one-nagle"];
+    const order = r % 2 ? all : [...all].reverse();
     for (const v of order) {
       const { usPerAnswer, perSecond } = await measure(v, seconds, clients);
       console.log(`round ${r} ${v.padEnd(10)} ${usPerAnswer.toFixed(2)} µs server CPU per answer, ${Math.round(perSecond)} answers/s`);

@@ -340,8 +340,6 @@ export class OpampTransport {
 
   private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, credentials: AgentCredentials): void {
     const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credentials, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
-    // A report that arrives as one whole binary frame (nearly all) skips ws's frame parser.
-    takeWholeBinaryFrames(ws);
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
     this.unadmittedWebSockets.watch(conn);
@@ -375,7 +373,7 @@ export class OpampTransport {
       }
     };
     ws.on("pong", () => (conn.alive = true));
-    ws.on("message", (data: RawData, isBinary: boolean) => {
+    const onMessage = (data: RawData, isBinary: boolean): void => {
       conn.alive = true;
       this.metrics.receivedBy.ws.inc();
       this.metrics.bytesIn.ws.inc(rawLength(data));
@@ -390,7 +388,11 @@ export class OpampTransport {
       } catch (err) {
         failed(err);
       }
-    });
+    };
+    ws.on("message", onMessage);
+    // A report that arrives as one whole binary frame (nearly all) skips ws's
+    // frame parser, and goes to onMessage (the socket's only 'message' listener) directly.
+    takeWholeBinaryFrames(ws, onMessage);
     ws.on("error", (err) => {
       this.callbacks.onReadMessageError(conn, this.socketError(err));
     });

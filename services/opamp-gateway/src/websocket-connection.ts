@@ -30,7 +30,7 @@ export class WebSocketAgentConnection implements AgentConnection {
    * what it said: a heartbeat's answer is the same bytes every time, so it
    * is encoded once per connection, not once per heartbeat.
    */
-  private acknowledgement: { instanceUid: Uint8Array; capabilities: bigint; bytes: Buffer } | undefined;
+  private acknowledgement: { message: ServerToAgent; instanceUid: Uint8Array; capabilities: bigint; bytes: Buffer } | undefined;
 
   constructor(
     readonly id: string,
@@ -79,15 +79,23 @@ export class WebSocketAgentConnection implements AgentConnection {
   }
 
   private frameOf(message: ServerToAgent): Buffer {
-    const ack = isAcknowledgement(message);
     const cached = this.acknowledgement;
-    if (ack && cached && cached.capabilities === message.capabilities && bytesEqual(cached.instanceUid, message.instanceUid)) return cached.bytes;
+    // The very message last encoded as an acknowledgement: a heartbeat
+    // answered in the gateway is answered with the same object every time
+    // (heartbeat-answers.ts), and a ServerToAgent is not changed once sent,
+    // so its fields need no second look (docs/performance.md §25).
+    if (cached?.message === message) return cached.bytes;
+    const ack = isAcknowledgement(message);
+    if (ack && cached && cached.capabilities === message.capabilities && bytesEqual(cached.instanceUid, message.instanceUid)) {
+      cached.message = message;
+      return cached.bytes;
+    }
     const { bytes, payloadLength } = encodeServerWebSocketFrame(message);
     // The spec forbids sending a ServerToAgent above the agent's limit; ours
     // is the same configured limit in both directions.
     checkOutboundSize(payloadLength, this.maxMessageBytes);
     // A copy of the UID (not .slice(): on a Buffer that is a view of the whole frame it came in).
-    if (ack) this.acknowledgement = { instanceUid: new Uint8Array(message.instanceUid), capabilities: message.capabilities, bytes };
+    if (ack) this.acknowledgement = { message, instanceUid: new Uint8Array(message.instanceUid), capabilities: message.capabilities, bytes };
     return bytes;
   }
 

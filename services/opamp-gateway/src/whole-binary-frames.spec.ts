@@ -51,7 +51,7 @@ const MAX_PAYLOAD = 70_000;
  * Feeds the same chunks (copies: both unmask in place) to ws's Receiver with
  * and without the shortcut; its errors are emitted on the next tick.
  */
-async function both(chunks: Buffer[]): Promise<{ plain: string[]; shortcut: string[]; taken: number }> {
+async function both(chunks: Buffer[], direct = false): Promise<{ plain: string[]; shortcut: string[]; taken: number; delivered: number }> {
   const plain = new ReceiverClass({ isServer: true, maxPayload: MAX_PAYLOAD });
   const fast = new ReceiverClass({ isServer: true, maxPayload: MAX_PAYLOAD });
   const plainEvents = record(plain);
@@ -62,13 +62,22 @@ async function both(chunks: Buffer[]): Promise<{ plain: string[]; shortcut: stri
     handedOn++;
     return write(chunk);
   };
-  shortcutReceiver(fast);
+  // direct: the shortcut hands its messages to a listener of its own (as the
+  // transport does), recorded as the Receiver's 'message' listener records them.
+  let delivered = 0;
+  if (direct) {
+    shortcutReceiver(fast, (data, isBinary) => {
+      delivered++;
+      fastEvents.push(`message ${isBinary} ${data.toString("hex")} ${Buffer.isBuffer(data)}`);
+    });
+  }
+  else shortcutReceiver(fast);
   for (const chunk of chunks) {
     plain.write(Buffer.from(chunk));
     fast.write(Buffer.from(chunk));
   }
   await new Promise((resolve) => setImmediate(resolve));
-  return { plain: plainEvents, shortcut: fastEvents, taken: chunks.length - handedOn };
+  return { plain: plainEvents, shortcut: fastEvents, taken: chunks.length - handedOn, delivered };
 }
 
 function randomPayload(next: () => number, max: number): Buffer {
@@ -129,11 +138,14 @@ function randomChunks(next: () => number, frames: Buffer[]): Buffer[] {
 describe("whole binary frames taken from ws's Receiver", () => {
   it("gives the same message, as the same kind of Buffer, for one whole masked binary frame at each length encoding", async () => {
     for (const n of [1, 2, 3, 4, 5, 27, 125, 126, 65_535]) {
-      const payload = Buffer.alloc(n, 0).map((_, i) => (i * 7) & 0xff);
-      const { plain, shortcut, taken } = await both([frame(0x82, Buffer.from(payload))]);
-      expect(shortcut).toEqual(plain);
-      expect(plain).toEqual([`message true ${Buffer.from(payload).toString("hex")} true`]);
-      expect(taken, `payload ${n}`).toBe(1);
+      for (const direct of [false, true]) {
+        const payload = Buffer.alloc(n, 0).map((_, i) => (i * 7) & 0xff);
+        const { plain, shortcut, taken, delivered } = await both([frame(0x82, Buffer.from(payload))], direct);
+        expect(shortcut).toEqual(plain);
+        expect(delivered).toBe(direct ? 1 : 0);
+        expect(plain).toEqual([`message true ${Buffer.from(payload).toString("hex")} true`]);
+        expect(taken, `payload ${n}`).toBe(1);
+      }
     }
   });
 
@@ -171,29 +183,39 @@ describe("whole binary frames taken from ws's Receiver", () => {
   });
 
   it("behaves as ws does on 3,000 random streams: frames of every kind, split and joined at random points", async () => {
-    let taken = 0;
+    const taken = { emitted: 0, direct: 0 };
     for (let seed = 1; seed <= 3_000; seed++) {
       const next = random(seed);
       const frames = Array.from({ length: 1 + Math.floor(next() * 12) }, () => randomFrame(next));
-      const result = await both(randomChunks(next, frames));
+      // Odd seeds with the messages handed to a listener directly, even ones emitted as the Receiver's.
+      const direct = seed % 2 === 1;
+      const result = await both(randomChunks(next, frames), direct);
       expect(result.shortcut, `seed ${seed}`).toEqual(result.plain);
-      taken += result.taken;
+      // Handed directly, every message the shortcut takes goes to the listener and none through the Receiver's event.
+      expect(result.delivered, `seed ${seed}`).toBe(direct ? result.taken : 0);
+      taken[direct ? "direct" : "emitted"] += result.taken;
     }
-    // The fuzz reaches the shortcut, not only ws.
-    expect(taken).toBeGreaterThan(500);
+    // The fuzz reaches the shortcut, not only ws, both ways.
+    expect(taken.emitted).toBeGreaterThan(250);
+    expect(taken.direct).toBeGreaterThan(250);
   });
 
-  it("serves a real ws client: messages, pings, pong and the close handshake, with the shortcut on the server's socket", async () => {
+  it.each([
+    ["emitted by the Receiver", false],
+    ["handed to the socket's listener directly", true],
+  ])("serves a real ws client: messages, pings, pong and the close handshake, with the shortcut on the server's socket (messages %s)", async (_, direct) => {
     const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", maxPayload: MAX_PAYLOAD });
     const received: string[] = [];
     const serverClosed = new Promise<void>((resolve) => {
       wss.on("connection", (socket) => {
-        takeWholeBinaryFrames(socket);
         socket.on("error", () => {}); // the oversized message below: ws closes with 1009 itself
-        socket.on("message", (data, isBinary) => {
+        const onMessage = (data: ws.RawData, isBinary: boolean) => {
           received.push(`${isBinary} ${Buffer.from(data as Buffer).toString()}`);
           socket.send(data, { binary: isBinary });
-        });
+        };
+        socket.on("message", onMessage);
+        if (direct) takeWholeBinaryFrames(socket, onMessage);
+        else takeWholeBinaryFrames(socket);
         socket.on("close", () => resolve());
       });
     });

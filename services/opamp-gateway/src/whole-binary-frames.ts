@@ -48,18 +48,29 @@ const CLOSE = 0x08;
  * listener calls), so ws's own listeners, their removal on error and close,
  * and its pause/resume stay as they are.
  */
-export function takeWholeBinaryFrames(ws: WebSocket): void {
+export function takeWholeBinaryFrames(ws: WebSocket, deliver?: Deliver): void {
   const receiver = (ws as unknown as { _receiver?: WsReceiver })._receiver;
-  if (receiver) shortcutReceiver(receiver);
+  if (receiver) shortcutReceiver(receiver, deliver);
 }
+
+/**
+ * Where a message the shortcut takes goes. By default the Receiver's own
+ * 'message' event, which ws relays as the WebSocket's 'message' (two emits).
+ * A caller whose listener is the WebSocket's only 'message' listener may
+ * pass that listener, and the shortcut calls it directly: what ws would have
+ * called, with the same arguments, without the two emits on the way
+ * (docs/performance.md §25).
+ */
+export type Deliver = (data: Buffer, isBinary: true) => void;
 
 /** takeWholeBinaryFrames on the Receiver itself (its spec drives Receivers directly). */
-export function shortcutReceiver(receiver: WsReceiver): void {
+export function shortcutReceiver(receiver: WsReceiver, deliver?: Deliver): void {
   const write = receiver.write.bind(receiver);
-  receiver.write = (chunk: Buffer) => takeWholeFrame(receiver, chunk) || write(chunk);
+  const emit: Deliver = deliver ?? ((data) => void receiver.emit("message", data, true));
+  receiver.write = (chunk: Buffer) => takeWholeFrame(receiver, chunk, emit) || write(chunk);
 }
 
-function takeWholeFrame(r: WsReceiver, chunk: Buffer): boolean {
+function takeWholeFrame(r: WsReceiver, chunk: Buffer, deliver: Deliver): boolean {
   const length = chunk.length;
   // Six bytes of header and mask, then at least one byte of payload (ws emits an empty message as its shared EMPTY_BUFFER).
   if (length < 7 || chunk[0] !== FIN_BINARY) return false;
@@ -106,6 +117,6 @@ function takeWholeFrame(r: WsReceiver, chunk: Buffer): boolean {
   if (i < length) chunk[i]! ^= m2;
   // ws's opcode is the last frame's: a binary frame, as its own parse would leave it.
   r._opcode = 2;
-  r.emit("message", chunk.subarray(start), true);
+  deliver(chunk.subarray(start), true);
   return true;
 }

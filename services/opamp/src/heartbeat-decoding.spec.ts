@@ -17,6 +17,18 @@ describe("decodeHeartbeat", () => {
     }
   });
 
+  it("makes the message create() makes: the same own fields in the same order, prototype and zero values", () => {
+    for (const bytes of [encode({ instanceUid: uid, sequenceNum: 5n, capabilities: 0x2001n }), encode({ sequenceNum: 1n }), new Uint8Array(0)]) {
+      const quick = decodeHeartbeat(bytes)!;
+      const made = fromBinary(AgentToServerSchema, bytes);
+      expect(quick).toStrictEqual(made);
+      expect(Object.keys(quick)).toEqual(Object.keys(made));
+      expect(Object.getPrototypeOf(quick)).toBe(Object.getPrototypeOf(made));
+    }
+    const zero = create(AgentToServerSchema);
+    expect(decodeHeartbeat(new Uint8Array(0))!.instanceUid).toBe(zero.instanceUid);
+  });
+
   it("leaves anything else to fromBinary: other fields, varints over 63 bits, a truncated field", () => {
     expect(decodeHeartbeat(encode({ instanceUid: uid, sequenceNum: 1n, agentDescription: create(AgentDescriptionSchema) }))).toBeUndefined();
     expect(decodeHeartbeat(encode({ instanceUid: uid, flags: 1n }))).toBeUndefined();
