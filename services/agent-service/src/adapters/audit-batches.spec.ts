@@ -142,6 +142,25 @@ describe("audit batches", () => {
     await h.batches.drain();
   });
 
+  it("takes a full queue of the default bound, and sends it all once command-service answers", async () => {
+    const h = harness({ backoffMs: 1, maxBackoffMs: 1 });
+    const first = h.add("x:0");
+    (await h.call(0)).fail(new Error("unavailable"));
+    await first;
+    for (let i = 1; i < 100_000; i++) void h.add(`c${i}:record`);
+    void h.add("over:record");
+    expect(h.losses).toEqual([["queue_full", 1]]);
+    let sent = 0;
+    for (let n = 1; sent < 100_000; n++) {
+      const c = await h.call(n);
+      sent += c.entries.length;
+      c.answer();
+    }
+    await h.batches.drain();
+    expect(sent).toBe(100_000);
+    expect(Math.max(...h.calls.map((c) => c.entries.length))).toBe(500);
+  });
+
   it("gives up at shutdown after the drain's time, counting what was still queued", async () => {
     const h = harness({ backoffMs: 10_000, maxBackoffMs: 10_000 });
     const tried = h.add("a:record");
