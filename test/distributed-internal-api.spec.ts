@@ -7,7 +7,8 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
-import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
+import { AuditEntryOutcome, CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
+import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { ServerReflection } from "@fleetplane/gen/grpc/reflection/v1/reflection_pb";
 import { bearer } from "./support/admin-key.js";
 import { startDistributed, type Distributed } from "./support/distributed.js";
@@ -46,6 +47,7 @@ describe("internal services in the distributed topology", () => {
     expect(await codeOf(viaAdmin.markDisconnected({ instanceUid: "0".repeat(32), connectionId: "x" }))).toBe(Code.Unimplemented);
     const recorderViaAdmin = createClient(CommandRecorderService, createConnectTransport({ baseUrl: d.commandService.url, httpVersion: "1.1", interceptors: [bearer(d.adminKey)] }));
     expect(await codeOf(recorderViaAdmin.recordCommand({}))).toBe(Code.Unimplemented);
+    expect(await codeOf(recorderViaAdmin.writeAuditBatch({}))).toBe(Code.Unimplemented);
   });
 
   it("answer on the internal listeners only with the service token; an admin key is no token", async () => {
@@ -58,5 +60,11 @@ describe("internal services in the distributed topology", () => {
     expect(await codeOf(recorder().updateCommandState({ id: "forged" }))).toBe(Code.Unauthenticated);
     // With the token the call reaches command-service (which does not know the command).
     expect(await codeOf(recorder(token).updateCommandState({ id: "0".repeat(32) }))).toBe(Code.NotFound);
+    const forgedBatch = { entries: [{ entry: { case: "transition" as const, value: { id: "0".repeat(32), state: CommandState.APPLIED } } }] };
+    expect(await codeOf(recorder().writeAuditBatch(forgedBatch))).toBe(Code.Unauthenticated);
+    expect(await codeOf(recorder(d.adminKey).writeAuditBatch(forgedBatch))).toBe(Code.Unauthenticated);
+    // With the token the batch is taken, and its one entry answered alone.
+    const { results } = await recorder(token).writeAuditBatch(forgedBatch);
+    expect(results.map((r) => r.outcome)).toEqual([AuditEntryOutcome.NOT_FOUND]);
   });
 });

@@ -144,6 +144,47 @@ export function commandRepositoryContract(name: string, open: () => Promise<Comm
       expect(await store.commands.get(record.id)).toEqual(record);
     });
 
+    it("inserts many new records in one call, keeping each record already there as it was", async () => {
+      const uid = agentUid();
+      const first = recordFor(uid, 0);
+      await store.commands.insertNew(first);
+      const rest = [1, 2, 3].map((i) => recordFor(uid, i));
+      // The first again (a retried batch) with other fields: kept as first written; the others inserted.
+      await store.commands.insertNewMany([{ ...first, requestedBy: "mallory@example.com", state: CommandState.APPLIED }, ...rest]);
+      expect(await store.commands.get(first.id)).toEqual(first);
+      for (const r of rest) expect(await store.commands.get(r.id)).toEqual(r);
+      expect(ids(await store.commands.list({ instanceUid: uid, limit: 10 }))).toEqual([...rest].reverse().map((r) => r.id).concat(first.id));
+      expect(await store.commands.countPending()).toBe(4);
+      // All of them again: nothing changes, nothing fails.
+      await store.commands.insertNewMany([first, ...rest]);
+      expect(await store.commands.countPending()).toBe(4);
+      await store.commands.insertNewMany([]);
+    });
+
+    it("advances many records in one call, each only from its states given, and says which moved, stayed or are missing", async () => {
+      const uid = agentUid();
+      const [a, b, c] = [0, 1, 2].map((i) => recordFor(uid, i));
+      await store.commands.insertNewMany([a!, b!, c!]);
+      await store.commands.advanceState(c!.id, { state: CommandState.APPLIED, detail: "", stateChangedAtMs: BASE_MS + 500 }, [CommandState.PENDING]);
+      const outcomes = await store.commands.advanceStates([
+        { id: a!.id, change: { state: CommandState.DELIVERED, detail: "", stateChangedAtMs: BASE_MS + 1_000 }, from: [CommandState.PENDING] },
+        { id: commandId(99), change: { state: CommandState.DELIVERED, detail: "", stateChangedAtMs: BASE_MS + 1_000 }, from: [CommandState.PENDING] },
+        { id: b!.id, change: { state: CommandState.FAILED, detail: "unknown receiver", stateChangedAtMs: BASE_MS + 2_000 }, from: [CommandState.PENDING, CommandState.DELIVERED] },
+        // Already past: left as it is.
+        { id: c!.id, change: { state: CommandState.DELIVERED, detail: "late", stateChangedAtMs: BASE_MS + 3_000 }, from: [CommandState.PENDING] },
+      ]);
+      expect(outcomes).toEqual(["moved", "missing", "moved", "kept"]);
+      expect(await store.commands.get(a!.id)).toMatchObject({ state: CommandState.DELIVERED, stateChangedAt: timestampFromMs(BASE_MS + 1_000), requestedBy: a!.requestedBy });
+      expect(await store.commands.get(b!.id)).toMatchObject({ state: CommandState.FAILED, detail: "unknown receiver" });
+      expect(await store.commands.get(c!.id)).toMatchObject({ state: CommandState.APPLIED, detail: "" });
+      expect(await store.commands.countPending()).toBe(0);
+      // The same moves again: nothing moves.
+      const again = await store.commands.advanceStates([{ id: a!.id, change: { state: CommandState.DELIVERED, detail: "", stateChangedAtMs: BASE_MS + 4_000 }, from: [CommandState.PENDING] }]);
+      expect(again).toEqual(["kept"]);
+      expect((await store.commands.get(a!.id))?.stateChangedAt).toEqual(timestampFromMs(BASE_MS + 1_000));
+      expect(await store.commands.advanceStates([])).toEqual([]);
+    });
+
     it("answers ping", async () => {
       await expect(store.commands.ping()).resolves.toBeUndefined();
     });

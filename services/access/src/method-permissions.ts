@@ -56,6 +56,7 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.command.v1.CommandRecorderService/RecordCommand": "internal",
   "fleetplane.command.v1.CommandRecorderService/UpdateCommandState": "internal",
   "fleetplane.command.v1.CommandRecorderService/ListAgentCommands": "internal",
+  "fleetplane.command.v1.CommandRecorderService/WriteAuditBatch": "internal",
   // CertificateService
   "fleetplane.certificate.v1.CertificateService/ListCertificateRequests": "read",
   "fleetplane.certificate.v1.CertificateService/ApproveCertificateRequest": "administer",

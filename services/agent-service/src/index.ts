@@ -82,4 +82,5 @@ export { createLmdbRolloutLeaseRepository, createLmdbRolloutRepository } from ".
 export { createLmdbEnrollmentTokenRepository } from "./adapters/lmdb-enrollment-token-repository.js";
 export { createConnectCommandAudit } from "./adapters/connect-command-audit.js";
 export { exposeAgentMetrics } from "./adapters/prometheus-agent-metrics.js";
+export { countAuditLoss, exposeAuditQueue } from "./adapters/prometheus-audit-metrics.js";
 export { CertificateAuthorityConfigError, createX509CertificateSigner, generateCertificateAuthority, type CertificateAuthorityFiles } from "./adapters/x509-certificate-signer.js";

@@ -2,7 +2,7 @@ import { Code, ConnectError, createClient, createRouterTransport, type Client } 
 import { CommandService, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { DependencyUnavailableError, silentLogger } from "@fleetplane/platform";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
+import { AuditEntryOutcome, CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
 import { createCommandServiceImpl } from "./command-service-handler.js";
 import { createCommandRecorderImpl } from "./command-recorder-handler.js";
 import { CommandAudit } from "./domain/command-audit.js";
@@ -98,7 +98,9 @@ describe("when the store fails", () => {
     ...opened.repository,
     get: () => Promise.reject(err),
     insertNew: () => Promise.reject(err),
+    insertNewMany: () => Promise.reject(err),
     advanceState: () => Promise.reject(err),
+    advanceStates: () => Promise.reject(err),
     list: () => Promise.reject(err),
   });
 
@@ -106,6 +108,7 @@ describe("when the store fails", () => {
     const down = clientFor(failing(new DependencyUnavailableError("MongoDB")));
     expect(await codeOf(down.listCommands({}))).toBe(Code.Unavailable);
     expect(await codeOf(down.recordCommand({ command: { id: idOf(1), instanceUid: AGENT, kind: "restart" } }))).toBe(Code.Unavailable);
+    expect(await codeOf(down.writeAuditBatch({ entries: [{ entry: { case: "record", value: { id: idOf(1), instanceUid: AGENT, kind: "restart" } } }] }))).toBe(Code.Unavailable);
   });
 
   it("any other failure is Internal, and its text does not reach the caller", async () => {
@@ -114,5 +117,31 @@ describe("when the store fails", () => {
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).code).toBe(Code.Internal);
     expect((err as ConnectError).rawMessage).not.toMatch(/sector/);
+  });
+});
+
+describe("WriteAuditBatch", () => {
+  it("answers each entry in order: records under canonical UIDs, moves, and the entries refused alone", async () => {
+    const { results } = await commands.writeAuditBatch({
+      entries: [
+        { entry: { case: "record", value: { id: idOf(1), instanceUid: AGENT_AS_UUID, kind: "remote_config" } } },
+        { entry: { case: "transition", value: { id: idOf(1), state: CommandState.APPLIED } } },
+        { entry: { case: "record", value: { id: idOf(2), instanceUid: "abc", kind: "restart" } } },
+        { entry: { case: "transition", value: { id: idOf(404), state: CommandState.DELIVERED } } },
+        { entry: { case: undefined } },
+      ],
+    });
+    expect(results.map((r) => r.outcome)).toEqual([AuditEntryOutcome.WRITTEN, AuditEntryOutcome.WRITTEN, AuditEntryOutcome.INVALID, AuditEntryOutcome.NOT_FOUND, AuditEntryOutcome.INVALID]);
+    expect(results[2]!.message).toContain("entries[2].record.instance_uid");
+    expect(results[4]!.message).toContain("entries[4]");
+    const { commands: listed } = await commands.listCommands({ instanceUid: AGENT });
+    expect(listed.map((c) => [c.id, c.instanceUid, c.state])).toEqual([[idOf(1), AGENT, CommandState.APPLIED]]);
+  });
+
+  it("refuses a batch over 1,000 entries, naming the field", async () => {
+    const entries = Array.from({ length: 1_001 }, (_, i) => ({ entry: { case: "transition" as const, value: { id: idOf(i + 1), state: CommandState.APPLIED } } }));
+    const err = await commands.writeAuditBatch({ entries }).catch((e: unknown) => ConnectError.from(e));
+    expect((err as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((err as ConnectError).rawMessage).toContain("entries");
   });
 });

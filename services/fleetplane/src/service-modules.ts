@@ -11,6 +11,8 @@ import {
   CertificateRequestUsecase,
   type CertificateSigner,
   createConnectCommandAudit,
+  countAuditLoss,
+  exposeAuditQueue,
   createAgentServiceImpl,
   createAgentGatewayServiceImpl,
   createConnectionServiceImpl,
@@ -112,7 +114,9 @@ export interface AgentServiceModuleOptions {
 const DEFAULT_AGENT_RETENTION_MS = 30 * 86_400_000;
 
 export function agentServiceModule(stores: AgentStores, commands: Client<typeof CommandRecorderService>, bus: PushBus, logger: Logger, o: AgentServiceModuleOptions = {}) {
-  const audit = createConnectCommandAudit(commands, logger);
+  // Records and state changes go to command-service in batches (audit-batches.ts).
+  const audit = createConnectCommandAudit(commands, logger, { lost: countAuditLoss });
+  const stopAuditMetric = exposeAuditQueue(() => audit.queued);
   const desk = new CertificateDesk({
     requests: stores.certificateRequests,
     signer: o.certificates?.signer,
@@ -249,6 +253,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
       stopStatusBook();
       await store.close();
       await audit.drain();
+      stopAuditMetric();
     },
     /** The admin API. */
     services,

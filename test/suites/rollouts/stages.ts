@@ -69,7 +69,9 @@ export function stagesBehaviour(topology: Topology, size: number): void {
       const { group, fleet } = await groupWithAgents(t, { prefix: "watch", count: 3 });
       const controller = new AbortController();
       try {
-        const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(1), percentStage(100)], gate: gate({ bakeMs: 100 }) });
+        // Each bake outlasts the watch's poll (at most 500 ms apart): the second stage's bake, which
+        // cannot have begun when the watch starts, is seen between the first look and the end.
+        const { rollout } = await t.rollouts.startRollout({ group, toVersion: 2, stages: [agentsStage(1), percentStage(100)], gate: gate({ bakeMs: 1_200 }) });
         const seen: Array<[number, RolloutState]> = [];
         for await (const { rollout: r } of t.rollouts.watchRollouts({ id: rollout!.id }, { signal: controller.signal })) {
           seen.push([Number(r!.sequence), r!.state]);

@@ -1,10 +1,14 @@
 import type { Client } from "@connectrpc/connect";
 import { CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { CommandRecorderService } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
+import { AuditEntryOutcome, CommandRecorderService, AuditEntrySchema } from "@fleetplane/gen/fleetplane/command/v1/command_recorder_service_pb";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { AuditBatches, type AuditBatchOptions, type AuditEntryAnswer } from "./audit-batches.js";
 import type { Logger } from "@fleetplane/platform";
 import type { CommandTransition } from "../agents/agent-model.js";
 import type { CommandAuditPort } from "../agents/command-audit-port.js";
 import type { UnsettledCommand } from "../agents/audit-reconciliation.js";
+
+type AuditEntryInit = MessageInitShape<typeof AuditEntrySchema>;
 
 const STATE: Record<CommandTransition["to"], CommandState> = {
   delivered: CommandState.DELIVERED,
@@ -16,67 +20,59 @@ const STATE: Record<CommandTransition["to"], CommandState> = {
 /** Records of one agent looked at when it comes back (newest first). */
 const UNSETTLED_LOOKBACK = 100;
 
+const ANSWER: Record<AuditEntryOutcome, AuditEntryAnswer["outcome"]> = {
+  [AuditEntryOutcome.UNSPECIFIED]: "invalid",
+  [AuditEntryOutcome.WRITTEN]: "written",
+  [AuditEntryOutcome.NOT_FOUND]: "not_found",
+  [AuditEntryOutcome.INVALID]: "invalid",
+};
+
+export interface ConnectCommandAuditOptions extends Omit<AuditBatchOptions<AuditEntryInit>, "send" | "logger"> {}
+
 /**
- * The audit trail through command-service's Connect API. Writes that fail
- * (command-service restarting, say) are retried with backoff, in order for
- * each command; the agent already holds each command, so the audit catches
- * up rather than failing the admin's call. Nothing is dropped silently: a write that still
- * fails after every retry is logged as an error with the full record.
+ * The audit trail through command-service's Connect API: records and state
+ * changes gathered into WriteAuditBatch calls (audit-batches.ts: in order
+ * for each command, a failed call sent again, the queue bounded, every loss
+ * counted and logged). The agent already holds each command, so the audit
+ * catches up rather than failing the admin's call.
  */
 export function createConnectCommandAudit(
   client: Client<typeof CommandRecorderService>,
   logger: Logger,
-  options: { retries?: number; backoffMs?: number } = {},
-): CommandAuditPort & { drain(): Promise<void> } {
-  const retries = options.retries ?? 8;
-  const backoffMs = options.backoffMs ?? 250;
-  // One chain per command: its record and transitions go out in order, while
-  // different commands are written concurrently (a single queue for all of
-  // them capped admin calls at one audit write at a time).
-  const chains = new Map<string, Promise<void>>();
-  const attempt = async (what: string, context: object, call: () => Promise<unknown>, firstTried: () => void) => {
-    for (let i = 0; ; i++) {
-      try {
-        await call();
-        firstTried();
-        return;
-      } catch (err) {
-        if (i >= retries) {
-          logger.error({ ...context, err }, `audit: ${what} failed after ${retries} retries; the audit trail misses this entry`);
-          return;
-        }
-        firstTried();
-        logger.warn({ ...context, err: String(err), attempt: i + 1 }, `audit: ${what} failed; retrying`);
-        await new Promise((r) => setTimeout(r, backoffMs * 2 ** Math.min(i, 5)));
-      }
-    }
-  };
-  // The returned promise settles after the first try: callers wait for a
-  // healthy command-service, but not for the retries of a sick one.
-  const enqueue = (commandId: string, what: string, context: object, call: () => Promise<unknown>) =>
-    new Promise<void>((resolve) => {
-      const tail = (chains.get(commandId) ?? Promise.resolve()).then(() => attempt(what, context, call, resolve));
-      chains.set(commandId, tail);
-      void tail.then(() => {
-        if (chains.get(commandId) === tail) chains.delete(commandId);
+  options: ConnectCommandAuditOptions = {},
+): CommandAuditPort & { drain(timeoutMs?: number): Promise<void>; readonly queued: number } {
+  const batches = new AuditBatches<AuditEntryInit>({
+    ...options,
+    logger,
+    send: async (entries) => {
+      const { results } = await client.writeAuditBatch({ entries });
+      return results.map((r): AuditEntryAnswer => {
+        const outcome = ANSWER[r.outcome] ?? "invalid";
+        return outcome === "written" ? { outcome } : { outcome, message: r.message || `outcome ${r.outcome}` };
       });
-    });
-
+    },
+  });
   return {
     record({ done, ...command }) {
-      return enqueue(command.id, "record", { agent: command.instanceUid, command: command.id }, () =>
-        client.recordCommand({ command: { ...command, state: done ? CommandState.APPLIED : CommandState.PENDING } }),
-      );
+      return batches.add({
+        command: command.id,
+        context: { agent: command.instanceUid, command: command.id },
+        entry: { entry: { case: "record", value: { ...command, state: done ? CommandState.APPLIED : CommandState.PENDING } } },
+      });
     },
     recordChange(change) {
-      return enqueue(change.id, "record", { namespace: change.namespace, resource: change.resource, command: change.id }, () =>
-        client.recordCommand({ command: { ...change, state: CommandState.APPLIED } }),
-      );
+      return batches.add({
+        command: change.id,
+        context: { namespace: change.namespace, resource: change.resource, command: change.id },
+        entry: { entry: { case: "record", value: { ...change, state: CommandState.APPLIED } } },
+      });
     },
     transition(instanceUid, t) {
-      return enqueue(t.commandId, `mark ${t.to}`, { agent: instanceUid, command: t.commandId }, () =>
-        client.updateCommandState({ id: t.commandId, state: STATE[t.to], detail: t.detail }),
-      );
+      return batches.add({
+        command: t.commandId,
+        context: { agent: instanceUid, command: t.commandId, to: t.to },
+        entry: { entry: { case: "transition", value: { id: t.commandId, state: STATE[t.to], detail: t.detail } } },
+      });
     },
     async unsettled(instanceUid) {
       // The newest records of the agent: a record that missed its transition
@@ -86,8 +82,9 @@ export function createConnectCommandAudit(
         c.state === CommandState.PENDING ? [{ id: c.id, state: "pending" }] : c.state === CommandState.DELIVERED ? [{ id: c.id, state: "delivered" }] : [],
       );
     },
-    async drain() {
-      while (chains.size > 0) await Promise.all(chains.values());
+    drain: (timeoutMs) => batches.drain(timeoutMs),
+    get queued() {
+      return batches.queued;
     },
   };
 }

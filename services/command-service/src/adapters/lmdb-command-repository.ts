@@ -7,7 +7,7 @@ import {
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import type { EmbeddedStore } from "@fleetplane/platform-node";
 import type { Database } from "lmdb";
-import type { CommandRepository } from "../domain/command-repository.js";
+import type { CommandRepository, StateChange } from "../domain/command-repository.js";
 
 /**
  * Audit records in the embedded store. Ids are UUIDv7 hex, so key order is
@@ -37,6 +37,17 @@ export function createLmdbCommandRepository(store: EmbeddedStore): CommandReposi
     else pending.remove(record.id);
   };
 
+  /** Moves a record if its state is one of `from`; the record as it then stands. Inside a transaction. */
+  const advance = (id: string, change: StateChange, from: readonly CommandState[]) => {
+    const record = decode(records.get(id));
+    if (!record || !from.includes(record.state)) return record;
+    record.state = change.state;
+    record.detail = change.detail;
+    record.stateChangedAt = timestampFromMs(change.stateChangedAtMs);
+    put(record);
+    return record;
+  };
+
   return {
     async save(record) {
       await store.transaction(() => put(record));
@@ -51,16 +62,25 @@ export function createLmdbCommandRepository(store: EmbeddedStore): CommandReposi
         return existing;
       });
     },
-    async advanceState(id, change, from) {
-      return store.transaction(() => {
-        const record = decode(records.get(id));
-        if (!record || !from.includes(record.state)) return record;
-        record.state = change.state;
-        record.detail = change.detail;
-        record.stateChangedAt = timestampFromMs(change.stateChangedAtMs);
-        put(record);
-        return record;
+    async insertNewMany(many) {
+      await store.transaction(() => {
+        for (const record of many) if (!records.doesExist(record.id)) put(record);
       });
+    },
+    async advanceState(id, change, from) {
+      return store.transaction(() => advance(id, change, from));
+    },
+    async advanceStates(changes) {
+      // One transaction for the batch: one commit, one sync.
+      return store.transaction(() =>
+        changes.map(({ id, change, from }) => {
+          const state = decode(records.get(id))?.state;
+          if (state === undefined) return "missing";
+          if (!from.includes(state)) return "kept";
+          advance(id, change, from);
+          return "moved";
+        }),
+      );
     },
     async list({ instanceUid, namespace, limit, after }) {
       const out: CommandRecord[] = [];

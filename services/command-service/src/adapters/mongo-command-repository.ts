@@ -6,7 +6,7 @@ import {
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
 import { bytesOfBinary, guardMongo, isDuplicateKey, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
-import { Binary, type Db, type Filter } from "mongodb";
+import { Binary, MongoBulkWriteError, type AnyBulkWriteOperation, type Db, type Filter } from "mongodb";
 import type { CommandRepository } from "../domain/command-repository.js";
 
 /** One document per audit record; the fields queries filter on are copied out of the blob so they use an index. */
@@ -80,6 +80,32 @@ export function createMongoCommandRepository(db: Db, o: { server?: MongoServer }
       const doc = await guardMongo(() => commands.findOne({ _id: record.id }));
       return doc ? decode(doc) : record;
     },
+    async insertNewMany(many) {
+      if (many.length === 0) return;
+      try {
+        // Unordered: a record already there (a retried batch) does not stop the rest.
+        await guardMongo(() => commands.insertMany(many.map((record) => ({ _id: record.id, ...documentOf(record) })), { ordered: false }));
+      } catch (err) {
+        if (!(err instanceof MongoBulkWriteError) || !onlyDuplicateKeys(err)) throw err;
+      }
+    },
+    async advanceStates(changes) {
+      if (changes.length === 0) return [];
+      // One read of the states, then one write of those that may move. The
+      // write keeps the guard on MongoDB (another replica may move a record
+      // between the two); on FerretDB it is by _id, as updateByIdWhile's.
+      const ids = changes.map((c) => c.id);
+      const found = await guardMongo(() => commands.find({ _id: { $in: ids } }, { projection: { state: 1 } }).toArray());
+      const states = new Map(found.map((d) => [d._id, d.state]));
+      const outcomes = changes.map(({ id, from }) => (!states.has(id) ? "missing" : from.includes(states.get(id) as CommandState) ? "moved" : "kept"));
+      const ops = changes.flatMap(({ id, change, from }, i): Array<AnyBulkWriteOperation<CommandDocument>> => {
+        if (outcomes[i] !== "moved") return [];
+        const filter: Filter<CommandDocument> = server === "ferretdb" ? { _id: id } : { _id: id, state: { $in: [...from] } };
+        return [{ updateOne: { filter, update: { $set: { state: change.state, detail: change.detail, stateChangedAtMs: change.stateChangedAtMs } } } }];
+      });
+      if (ops.length > 0) await guardMongo(() => commands.bulkWrite(ops, { ordered: false }));
+      return outcomes;
+    },
     async advanceState(id, change, from) {
       const fields = { state: change.state, detail: change.detail, stateChangedAtMs: change.stateChangedAtMs };
       // The states it may move from are the guard: two replicas racing cannot move a record backwards.
@@ -113,4 +139,10 @@ export function createMongoCommandRepository(db: Db, o: { server?: MongoServer }
       await guardMongo(() => db.command({ ping: 1 }));
     },
   };
+}
+
+/** A bulk insert refused only for ids already there (a record kept as first written). */
+function onlyDuplicateKeys(err: MongoBulkWriteError): boolean {
+  const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+  return errors.length > 0 && errors.every((e) => e.code === 11000);
 }

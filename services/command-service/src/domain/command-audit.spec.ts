@@ -135,3 +135,57 @@ describe("listing the trail", () => {
     expect(asked).toEqual([DEFAULT_PAGE_SIZE + 1, 8, MAX_PAGE_SIZE + 1]);
   });
 });
+
+describe("writing a batch", () => {
+  const move = (n: number, state: CommandState, detail = "") => ({ kind: "transition" as const, id: idOf(n), state, detail });
+  const rec = (n: number) => ({ kind: "record" as const, record: commandFor(n) });
+
+  it("writes records and their moves in one call, each command's moves in order, a record before its moves", async () => {
+    const results = await audit.writeBatch([
+      // A move given before its command's record in the same batch still finds it.
+      move(2, CommandState.DELIVERED),
+      rec(1),
+      rec(2),
+      move(1, CommandState.DELIVERED),
+      move(1, CommandState.FAILED, "unknown receiver"),
+      // A late "delivered" after the failure does not move it back.
+      move(1, CommandState.DELIVERED, "late"),
+    ]);
+    expect(results.map((r) => r.outcome)).toEqual(["written", "written", "written", "written", "written", "written"]);
+    const records = (await audit.list({ pageSize: 0 })).records;
+    expect(records.map((r) => [r.id, r.state, r.detail])).toEqual([
+      [idOf(2), CommandState.DELIVERED, ""],
+      [idOf(1), CommandState.FAILED, "unknown receiver"],
+    ]);
+    expect(timestampMs(records[1]!.createdAt!)).toBe(clock);
+  });
+
+  it("answers each entry alone: a move of a command not recorded, an invalid record; the rest written", async () => {
+    const results = await audit.writeBatch([
+      move(404, CommandState.APPLIED),
+      { kind: "record", record: { ...commandFor(3), kind: "" } },
+      { kind: "invalid", message: "entries[2].record.instance_uid: not hex" },
+      rec(4),
+      move(4, CommandState.APPLIED),
+    ]);
+    expect(results.map((r) => r.outcome)).toEqual(["not_found", "invalid", "invalid", "written", "written"]);
+    expect(results[0]!.message).toContain(idOf(404));
+    expect(results[1]!.message).toContain("kind");
+    expect(results[2]!.message).toBe("entries[2].record.instance_uid: not hex");
+    expect((await audit.list({ pageSize: 0 })).records.map((r) => [r.id, r.state])).toEqual([[idOf(4), CommandState.APPLIED]]);
+  });
+
+  it("can be written again after a failed call: records kept as first written, moves made once", async () => {
+    const batch = [rec(1), move(1, CommandState.DELIVERED), rec(2)];
+    await audit.writeBatch(batch);
+    const first = (await audit.list({ pageSize: 0 })).records;
+    clock += 5_000;
+    expect((await audit.writeBatch(batch)).map((r) => r.outcome)).toEqual(["written", "written", "written"]);
+    expect((await audit.list({ pageSize: 0 })).records).toEqual(first);
+  });
+
+  it("fails as a whole when the store does", async () => {
+    const broken = new CommandAudit({ ...opened.repository, insertNewMany: () => Promise.reject(new Error("store down")) });
+    await expect(broken.writeBatch([rec(1)])).rejects.toThrow("store down");
+  });
+});

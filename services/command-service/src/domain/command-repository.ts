@@ -7,6 +7,13 @@ export interface StateChange {
   stateChangedAtMs: number;
 }
 
+/** One record's change and the states it may move from (advanceStates). */
+export interface GuardedStateChange {
+  id: string;
+  change: StateChange;
+  from: readonly CommandState[];
+}
+
 /** Where the audit trail is kept (the secondary port of command-service). */
 export interface CommandRepository {
   /** Saves a record (insert or replace) durably. */
@@ -26,6 +33,19 @@ export interface CommandRepository {
    * by the caller).
    */
   advanceState(id: string, change: StateChange, from: readonly CommandState[]): Promise<CommandRecord | undefined>;
+  /**
+   * insertNew for many records in one write: each id not yet in the store is
+   * inserted; an id already there keeps its record. Ids are distinct.
+   */
+  insertNewMany(records: readonly CommandRecord[]): Promise<void>;
+  /**
+   * advanceState for many records in one write (at most one change per id):
+   * for each, whether it moved ("moved"), was left as it was ("kept": at or
+   * past the state), or is not in the store ("missing"), in the given order.
+   * Same guard as advanceState (MongoDB: one conditional write each, in one
+   * bulkWrite; FerretDB: one look-up of all, then one bulkWrite by `_id`).
+   */
+  advanceStates(changes: readonly GuardedStateChange[]): Promise<Array<"moved" | "kept" | "missing">>;
   /**
    * Newest first; `after` is the id of the last record of the previous page.
    * `namespace`: only that namespace's records (records without one are in

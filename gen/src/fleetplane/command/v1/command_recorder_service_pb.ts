@@ -2,9 +2,9 @@
 // @generated from file fleetplane/command/v1/command_recorder_service.proto (package fleetplane.command.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { CommandRecord, RecordCommandRequestSchema, RecordCommandResponseSchema, UpdateCommandStateRequestSchema, UpdateCommandStateResponseSchema } from "./command_service_pb.js";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { CommandRecord, RecordCommandRequestSchema, RecordCommandResponseSchema, UpdateCommandStateRequest, UpdateCommandStateRequestSchema, UpdateCommandStateResponseSchema } from "./command_service_pb.js";
 import { file_fleetplane_command_v1_command_service } from "./command_service_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,104 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetplane/command/v1/command_recorder_service.proto.
  */
 export const file_fleetplane_command_v1_command_recorder_service: GenFile = /*@__PURE__*/
-  fileDesc("CjRmbGVldHBsYW5lL2NvbW1hbmQvdjEvY29tbWFuZF9yZWNvcmRlcl9zZXJ2aWNlLnByb3RvEhVmbGVldHBsYW5lLmNvbW1hbmQudjEiQwoYTGlzdEFnZW50Q29tbWFuZHNSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0iUwoZTGlzdEFnZW50Q29tbWFuZHNSZXNwb25zZRI2Cghjb21tYW5kcxgBIAMoCzIkLmZsZWV0cGxhbmUuY29tbWFuZC52MS5Db21tYW5kUmVjb3JkMvcCChZDb21tYW5kUmVjb3JkZXJTZXJ2aWNlEmoKDVJlY29yZENvbW1hbmQSKy5mbGVldHBsYW5lLmNvbW1hbmQudjEuUmVjb3JkQ29tbWFuZFJlcXVlc3QaLC5mbGVldHBsYW5lLmNvbW1hbmQudjEuUmVjb3JkQ29tbWFuZFJlc3BvbnNlEnkKElVwZGF0ZUNvbW1hbmRTdGF0ZRIwLmZsZWV0cGxhbmUuY29tbWFuZC52MS5VcGRhdGVDb21tYW5kU3RhdGVSZXF1ZXN0GjEuZmxlZXRwbGFuZS5jb21tYW5kLnYxLlVwZGF0ZUNvbW1hbmRTdGF0ZVJlc3BvbnNlEnYKEUxpc3RBZ2VudENvbW1hbmRzEi8uZmxlZXRwbGFuZS5jb21tYW5kLnYxLkxpc3RBZ2VudENvbW1hbmRzUmVxdWVzdBowLmZsZWV0cGxhbmUuY29tbWFuZC52MS5MaXN0QWdlbnRDb21tYW5kc1Jlc3BvbnNlYgZwcm90bzM", [file_fleetplane_command_v1_command_service]);
+  fileDesc("CjRmbGVldHBsYW5lL2NvbW1hbmQvdjEvY29tbWFuZF9yZWNvcmRlcl9zZXJ2aWNlLnByb3RvEhVmbGVldHBsYW5lLmNvbW1hbmQudjEilQEKCkF1ZGl0RW50cnkSNgoGcmVjb3JkGAEgASgLMiQuZmxlZXRwbGFuZS5jb21tYW5kLnYxLkNvbW1hbmRSZWNvcmRIABJGCgp0cmFuc2l0aW9uGAIgASgLMjAuZmxlZXRwbGFuZS5jb21tYW5kLnYxLlVwZGF0ZUNvbW1hbmRTdGF0ZVJlcXVlc3RIAEIHCgVlbnRyeSJMChZXcml0ZUF1ZGl0QmF0Y2hSZXF1ZXN0EjIKB2VudHJpZXMYASADKAsyIS5mbGVldHBsYW5lLmNvbW1hbmQudjEuQXVkaXRFbnRyeSJeChBBdWRpdEVudHJ5UmVzdWx0EjkKB291dGNvbWUYASABKA4yKC5mbGVldHBsYW5lLmNvbW1hbmQudjEuQXVkaXRFbnRyeU91dGNvbWUSDwoHbWVzc2FnZRgCIAEoCSJTChdXcml0ZUF1ZGl0QmF0Y2hSZXNwb25zZRI4CgdyZXN1bHRzGAEgAygLMicuZmxlZXRwbGFuZS5jb21tYW5kLnYxLkF1ZGl0RW50cnlSZXN1bHQiQwoYTGlzdEFnZW50Q29tbWFuZHNSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0iUwoZTGlzdEFnZW50Q29tbWFuZHNSZXNwb25zZRI2Cghjb21tYW5kcxgBIAMoCzIkLmZsZWV0cGxhbmUuY29tbWFuZC52MS5Db21tYW5kUmVjb3JkKp0BChFBdWRpdEVudHJ5T3V0Y29tZRIjCh9BVURJVF9FTlRSWV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASHwobQVVESVRfRU5UUllfT1VUQ09NRV9XUklUVEVOEAESIQodQVVESVRfRU5UUllfT1VUQ09NRV9OT1RfRk9VTkQQAhIfChtBVURJVF9FTlRSWV9PVVRDT01FX0lOVkFMSUQQAzLpAwoWQ29tbWFuZFJlY29yZGVyU2VydmljZRJqCg1SZWNvcmRDb21tYW5kEisuZmxlZXRwbGFuZS5jb21tYW5kLnYxLlJlY29yZENvbW1hbmRSZXF1ZXN0GiwuZmxlZXRwbGFuZS5jb21tYW5kLnYxLlJlY29yZENvbW1hbmRSZXNwb25zZRJ5ChJVcGRhdGVDb21tYW5kU3RhdGUSMC5mbGVldHBsYW5lLmNvbW1hbmQudjEuVXBkYXRlQ29tbWFuZFN0YXRlUmVxdWVzdBoxLmZsZWV0cGxhbmUuY29tbWFuZC52MS5VcGRhdGVDb21tYW5kU3RhdGVSZXNwb25zZRJ2ChFMaXN0QWdlbnRDb21tYW5kcxIvLmZsZWV0cGxhbmUuY29tbWFuZC52MS5MaXN0QWdlbnRDb21tYW5kc1JlcXVlc3QaMC5mbGVldHBsYW5lLmNvbW1hbmQudjEuTGlzdEFnZW50Q29tbWFuZHNSZXNwb25zZRJwCg9Xcml0ZUF1ZGl0QmF0Y2gSLS5mbGVldHBsYW5lLmNvbW1hbmQudjEuV3JpdGVBdWRpdEJhdGNoUmVxdWVzdBouLmZsZWV0cGxhbmUuY29tbWFuZC52MS5Xcml0ZUF1ZGl0QmF0Y2hSZXNwb25zZWIGcHJvdG8z", [file_fleetplane_command_v1_command_service]);
+
+/**
+ * One entry of the trail: a new command's record, or a move of a recorded one.
+ *
+ * @generated from message fleetplane.command.v1.AuditEntry
+ */
+export type AuditEntry = Message<"fleetplane.command.v1.AuditEntry"> & {
+  /**
+   * @generated from oneof fleetplane.command.v1.AuditEntry.entry
+   */
+  entry: {
+    /**
+     * As RecordCommandRequest.command.
+     *
+     * @generated from field: fleetplane.command.v1.CommandRecord record = 1;
+     */
+    value: CommandRecord;
+    case: "record";
+  } | {
+    /**
+     * As UpdateCommandStateRequest.
+     *
+     * @generated from field: fleetplane.command.v1.UpdateCommandStateRequest transition = 2;
+     */
+    value: UpdateCommandStateRequest;
+    case: "transition";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message fleetplane.command.v1.AuditEntry.
+ * Use `create(AuditEntrySchema)` to create a new message.
+ */
+export const AuditEntrySchema: GenMessage<AuditEntry> = /*@__PURE__*/
+  messageDesc(file_fleetplane_command_v1_command_recorder_service, 0);
+
+/**
+ * @generated from message fleetplane.command.v1.WriteAuditBatchRequest
+ */
+export type WriteAuditBatchRequest = Message<"fleetplane.command.v1.WriteAuditBatchRequest"> & {
+  /**
+   * At most 1,000 entries.
+   *
+   * @generated from field: repeated fleetplane.command.v1.AuditEntry entries = 1;
+   */
+  entries: AuditEntry[];
+};
+
+/**
+ * Describes the message fleetplane.command.v1.WriteAuditBatchRequest.
+ * Use `create(WriteAuditBatchRequestSchema)` to create a new message.
+ */
+export const WriteAuditBatchRequestSchema: GenMessage<WriteAuditBatchRequest> = /*@__PURE__*/
+  messageDesc(file_fleetplane_command_v1_command_recorder_service, 1);
+
+/**
+ * @generated from message fleetplane.command.v1.AuditEntryResult
+ */
+export type AuditEntryResult = Message<"fleetplane.command.v1.AuditEntryResult"> & {
+  /**
+   * @generated from field: fleetplane.command.v1.AuditEntryOutcome outcome = 1;
+   */
+  outcome: AuditEntryOutcome;
+
+  /**
+   * Why, for NOT_FOUND and INVALID.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message fleetplane.command.v1.AuditEntryResult.
+ * Use `create(AuditEntryResultSchema)` to create a new message.
+ */
+export const AuditEntryResultSchema: GenMessage<AuditEntryResult> = /*@__PURE__*/
+  messageDesc(file_fleetplane_command_v1_command_recorder_service, 2);
+
+/**
+ * @generated from message fleetplane.command.v1.WriteAuditBatchResponse
+ */
+export type WriteAuditBatchResponse = Message<"fleetplane.command.v1.WriteAuditBatchResponse"> & {
+  /**
+   * One per entry of the request, in its order.
+   *
+   * @generated from field: repeated fleetplane.command.v1.AuditEntryResult results = 1;
+   */
+  results: AuditEntryResult[];
+};
+
+/**
+ * Describes the message fleetplane.command.v1.WriteAuditBatchResponse.
+ * Use `create(WriteAuditBatchResponseSchema)` to create a new message.
+ */
+export const WriteAuditBatchResponseSchema: GenMessage<WriteAuditBatchResponse> = /*@__PURE__*/
+  messageDesc(file_fleetplane_command_v1_command_recorder_service, 3);
 
 /**
  * @generated from message fleetplane.command.v1.ListAgentCommandsRequest
@@ -38,7 +135,7 @@ export type ListAgentCommandsRequest = Message<"fleetplane.command.v1.ListAgentC
  * Use `create(ListAgentCommandsRequestSchema)` to create a new message.
  */
 export const ListAgentCommandsRequestSchema: GenMessage<ListAgentCommandsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_command_v1_command_recorder_service, 0);
+  messageDesc(file_fleetplane_command_v1_command_recorder_service, 4);
 
 /**
  * @generated from message fleetplane.command.v1.ListAgentCommandsResponse
@@ -55,7 +152,49 @@ export type ListAgentCommandsResponse = Message<"fleetplane.command.v1.ListAgent
  * Use `create(ListAgentCommandsResponseSchema)` to create a new message.
  */
 export const ListAgentCommandsResponseSchema: GenMessage<ListAgentCommandsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_command_v1_command_recorder_service, 1);
+  messageDesc(file_fleetplane_command_v1_command_recorder_service, 5);
+
+/**
+ * What became of one entry.
+ *
+ * @generated from enum fleetplane.command.v1.AuditEntryOutcome
+ */
+export enum AuditEntryOutcome {
+  /**
+   * @generated from enum value: AUDIT_ENTRY_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Written, or already there (a record kept as first written; a move to a
+   * state the command had reached or passed changes nothing, as UpdateCommandState).
+   *
+   * @generated from enum value: AUDIT_ENTRY_OUTCOME_WRITTEN = 1;
+   */
+  WRITTEN = 1,
+
+  /**
+   * A move of a command with no record (UpdateCommandState's NOT_FOUND): its
+   * record may still be on its way from another replica.
+   *
+   * @generated from enum value: AUDIT_ENTRY_OUTCOME_NOT_FOUND = 2;
+   */
+  NOT_FOUND = 2,
+
+  /**
+   * Refused as RecordCommand or UpdateCommandState would refuse it
+   * (INVALID_ARGUMENT); `message` names the field.
+   *
+   * @generated from enum value: AUDIT_ENTRY_OUTCOME_INVALID = 3;
+   */
+  INVALID = 3,
+}
+
+/**
+ * Describes the enum fleetplane.command.v1.AuditEntryOutcome.
+ */
+export const AuditEntryOutcomeSchema: GenEnum<AuditEntryOutcome> = /*@__PURE__*/
+  enumDesc(file_fleetplane_command_v1_command_recorder_service, 0);
 
 /**
  * CommandRecorderService is what agent-service calls on command-service to
@@ -94,6 +233,25 @@ export const CommandRecorderService: GenService<{
     methodKind: "unary";
     input: typeof ListAgentCommandsRequestSchema;
     output: typeof ListAgentCommandsResponseSchema;
+  },
+  /**
+   * Writes many entries of the trail in one call — records of new commands
+   * and moves of recorded ones, as RecordCommand and UpdateCommandState would
+   * one by one — with one bulk write per kind. Entries are applied in the
+   * order given for each command (a record before its moves; a record later
+   * in the batch than a move of the same command is still written first);
+   * states only move forward. One result per entry, in the same order: an
+   * entry refused alone (invalid, or a move of a command not recorded) does
+   * not fail the others. The call itself fails (UNAVAILABLE) when the store
+   * does: nothing or part of it may then be written, and writing the same
+   * batch again is safe (a record kept as first written, a move made once).
+   *
+   * @generated from rpc fleetplane.command.v1.CommandRecorderService.WriteAuditBatch
+   */
+  writeAuditBatch: {
+    methodKind: "unary";
+    input: typeof WriteAuditBatchRequestSchema;
+    output: typeof WriteAuditBatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetplane_command_v1_command_recorder_service, 0);
