@@ -376,7 +376,7 @@ export class OpampTransport {
     };
     ws.on("pong", () => (conn.alive = true));
     ws.on("message", (data: RawData, isBinary: boolean) => {
-      conn.alive = true;
+      conn.spoke = true;
       this.metrics.receivedBy.ws.inc();
       this.metrics.bytesIn.ws.inc(rawLength(data));
       if (conn.handling !== undefined) {
