@@ -80,6 +80,8 @@ Options:
   --idle100k-workers N    (default 6: 20,000 open files per process here)
   --idle100k-ramp N       new agents per second, all simulator processes together (default 1500)
   --idle100k-seconds S    heartbeat window (default 60)
+  --idle100k-settle S     seconds from the last first reply to the window (default 10; 40 leaves
+                          every agent's first heartbeat, which agent-service answers, before it)
   --idle100k-max-connecting N  the server's --max-connecting-agents (default 1000, its default; 0: no
                           limit; the other scenarios run with 0)
   --sim-processes N       simulator processes for storm, steady, idle, peers (default: the cores)
@@ -123,6 +125,7 @@ const { values, positionals } = parseArgs({
     "idle100k-workers": { type: "string", default: "6" },
     "idle100k-ramp": { type: "string", default: "1500" },
     "idle100k-seconds": { type: "string", default: "60" },
+    "idle100k-settle": { type: "string", default: "10" },
     "idle100k-max-connecting": { type: "string", default: "1000" },
     "groups-count": { type: "string", default: "1000" },
     "ab-base": { type: "string", default: "" },
@@ -292,6 +295,7 @@ for (const scenario of scenarios) {
         simProcesses: values["sim-processes"] !== undefined ? simulator.processes : workers,
         rampPerSecond: Number(values["idle100k-ramp"]),
         heartbeatSeconds: Number(values["idle100k-seconds"]),
+        settleSeconds: Number(values["idle100k-settle"]),
         maxConnecting: values["idle100k-max-connecting"]!,
       });
       report("idle-100k", "Idle WebSocket agents across processes, with their heartbeats", [row]);

@@ -39,7 +39,7 @@ export async function workerScaling(o: { workers: number[]; stormAgents: number;
  * every 30 s (the spec's default) and the steady load of that is measured
  * over `heartbeatSeconds`.
  */
-export async function idleHundredThousand(o: { agents: number; workers: number; simProcesses: number; rampPerSecond: number; heartbeatSeconds: number; maxConnecting: string }): Promise<Row> {
+export async function idleHundredThousand(o: { agents: number; workers: number; simProcesses: number; rampPerSecond: number; heartbeatSeconds: number; settleSeconds: number; maxConnecting: string }): Promise<Row> {
   // Each worker may hold 18,000 (its default 15,000 is too few for a sixth of 100,000 and uneven
   // accepts, and 20,000 files is the hard cap): an agent refused by a full worker (503) retries and
   // lands on another.
@@ -73,7 +73,10 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
       clearInterval(tick);
     }
     const connectSeconds = (performance.now() - t0) / 1000;
-    await new Promise((r) => setTimeout(r, 10_000)); // allocations settle
+    // Allocations settle; with 40 s or more, every agent's first heartbeat
+    // (answered by agent-service: its first report changed everything) is
+    // behind too, and the window sees only heartbeats answered in the gateway.
+    await new Promise((r) => setTimeout(r, o.settleSeconds * 1000));
     // The steady heartbeat load (latency: of the window's replies only, not of the first reports).
     fleet.resetLatency();
     const first = await fleet.collect();

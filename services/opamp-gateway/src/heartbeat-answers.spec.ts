@@ -1,5 +1,5 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { ConnectionSchema, ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentToServerSchema, RemoteConfigStatusSchema, ServerToAgentFlags, type AgentToServer, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { SERVER_CAPABILITIES, serverToAgent } from "@fleetplane/opamp";
@@ -7,7 +7,7 @@ import { silentLogger } from "@fleetplane/platform";
 import type { AgentConnection } from "./agent-connection.js";
 import { AgentLiveness } from "./agent-liveness.js";
 import { HeartbeatAnswers } from "./heartbeat-answers.js";
-import type { ReportResult } from "./report-batcher.js";
+import { ReportBatcher, type ReportResult } from "./report-batcher.js";
 
 const uid = new Uint8Array(16).fill(9);
 const caps = 0x2003n;
@@ -67,16 +67,33 @@ describe("heartbeats answered in the gateway", () => {
     expect(t.reports).toEqual([{ seq: 4n, before: 2n }]);
   });
 
-  it("reports a heartbeat at once when the connection's last report is a flush interval old (every heartbeat of an agent at 30 s)", async () => {
-    const t = setup(undefined, undefined, 0);
-    t.decided(1n);
-    t.answers.answer(t.conn, heartbeat(2n));
-    expect(t.reports).toEqual([{ seq: 2n, before: 0n }]);
-    // While that report is out, the next ones are summed for the one after.
-    t.answers.answer(t.conn, heartbeat(3n));
-    t.answers.answer(t.conn, heartbeat(4n));
-    await t.answers.closed(t.conn.id);
-    expect(t.reports).toEqual([{ seq: 2n, before: 0n }, { seq: 4n, before: 1n }]);
+  it("reports an agent at the spec's 30 s at the next flush, not at once, with every other connection's in one ReportMessages call", async () => {
+    const calls: number[] = [];
+    const agents = {
+      reportMessages: async (req: { reports: unknown[] }) => {
+        calls.push(req.reports.length);
+        return { results: req.reports.map(() => ({ reply: ack, heartbeatIntervalSeconds: 30n, connectionSaved: false, acknowledgesHeartbeats: true })) };
+      },
+    } as unknown as ConstructorParameters<typeof ReportBatcher>[0];
+    const batcher = new ReportBatcher(agents);
+    // Only the clock is faked: the batcher's turn (setImmediate) runs for real.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    onTestFinished(() => void vi.useRealTimers());
+    const answers = new HeartbeatAnswers({ report: (c, m, save, before) => batcher.report(c, m, save, before), logger: silentLogger(), flushMs: 1_000 });
+    onTestFinished(() => answers.stop());
+    const conns = [1, 2, 3].map((n) => {
+      const conn = { id: `gw/ws/${n}`, type: ConnectionType.WEBSOCKET, liveness: new AgentLiveness(Date.now()), push: async () => {} } as unknown as AgentConnection;
+      answers.decided(conn, create(ConnectionSchema, { id: conn.id, type: ConnectionType.WEBSOCKET, instanceUid: uid }), heartbeat(1n), allowed, answers.generation(conn.id));
+      return conn;
+    });
+    // Their last reports are 30 s old, as for any agent at the spec's interval.
+    vi.setSystemTime(Date.now() + 30_000);
+    for (const conn of conns) expect(answers.answer(conn, heartbeat(2n))).toBe(ack);
+    await new Promise((r) => setImmediate(r));
+    expect(calls, "nothing before the flush").toEqual([]);
+    answers.flush();
+    for (const conn of conns) await answers.closed(conn.id);
+    expect(calls, "one call for the three connections").toEqual([3]);
   });
 
   it("hands the heartbeats answered before a message over to ride on its report, after a report already on its way", async () => {

@@ -22,8 +22,6 @@ interface Standing {
   last: AgentToServer | undefined;
   /** The liveness report on its way (a connection's reports go one at a time, in order). */
   inFlight: Promise<void> | undefined;
-  /** When agent-service last heard of the connection (a report of it, or of heartbeats answered here). */
-  reportedAt: number;
   /**
    * Counts withdrawals: a report's permission applies only if nothing
    * withdrew it while the report was out. (So an entry stays, withdrawn,
@@ -40,10 +38,15 @@ interface Standing {
  * (docs/performance.md §16). When agent-service says so
  * (acknowledges_heartbeats), the next heartbeats of that connection — bare
  * (isHeartbeat), the next sequence number, the same capabilities, the same
- * instance UID — are answered here with that acknowledgement, and reported
- * to agent-service — at once when the connection's last report is a flush
- * interval old (an agent at the spec's 30 s: every heartbeat), else summed,
- * one report per connection per flush (heartbeats_answered):
+ * instance UID — are answered here with that acknowledgement, and their
+ * liveness is reported in batches: at each flush (default every second)
+ * every connection with heartbeats answered since its last report is
+ * reported, the last heartbeat as the message and the others counted
+ * before it (heartbeats_answered), all in the same turn, so the report
+ * batcher carries them to agent-service in one call (up to its batch size).
+ * An agent at the spec's 30 s is reported at the flush after each heartbeat,
+ * not by a call of its own (one call per heartbeat was most of an idle
+ * agent's cost behind gateway workers, docs/performance.md §21, §24).
  * agent-service then records their liveness and sequence numbers and builds
  * the reply to the last one, which is pushed to the agent if it is more than
  * the acknowledgement. So:
@@ -52,8 +55,10 @@ interface Standing {
  * - a push notice for the agent withdraws the permission (what is pending
  *   for it reaches it by the push, and its next heartbeat goes to
  *   agent-service); so does anything agent-service answers otherwise;
- * - agent-service hears of every heartbeat within one flush interval, and
- *   before the connection's disconnect.
+ * - agent-service hears of every heartbeat within one flush interval (its
+ *   sequence number may trail the agent's by that much: the duplicate-UID
+ *   rule in agent-reports.ts allows for it), and before the connection's
+ *   disconnect.
  * WebSocket only: a plain-HTTP poll is answered by agent-service as before.
  */
 export class HeartbeatAnswers {
@@ -61,7 +66,6 @@ export class HeartbeatAnswers {
   /** Standings with heartbeats answered and not yet reported. */
   private readonly owing = new Set<Standing>();
   private readonly timer: NodeJS.Timeout;
-  private readonly flushMs: number;
 
   constructor(
     private readonly deps: {
@@ -73,8 +77,7 @@ export class HeartbeatAnswers {
       flushMs?: number;
     },
   ) {
-    this.flushMs = deps.flushMs ?? 1_000;
-    this.timer = setInterval(() => this.flush(), this.flushMs);
+    this.timer = setInterval(() => this.flush(), deps.flushMs ?? 1_000);
     this.timer.unref();
   }
 
@@ -87,11 +90,8 @@ export class HeartbeatAnswers {
     s.lastSeq = message.sequenceNum;
     s.answered++;
     s.last = message;
+    // Reported by the next flush, with every other connection's (one call).
     this.owing.add(s);
-    // An agent that beats less often than once per flush — every fleet at
-    // the spec's 30 s — is reported at once: agent-service's sequence number
-    // and last-seen time for it never trail it. Only faster ones are summed.
-    if (!s.inFlight && Date.now() - s.reportedAt >= this.flushMs) void this.reportOwed(s);
     return s.reply;
   }
 
@@ -120,11 +120,10 @@ export class HeartbeatAnswers {
   decided(conn: AgentConnection, record: Connection, message: AgentToServer, result: ReportResult, generation: number): void {
     const s = this.standings.get(conn.id);
     if (!result.acknowledgesHeartbeats || (s?.generation ?? 0) !== generation) return this.withdraw(conn);
-    const reportedAt = Date.now();
     if (s) {
-      Object.assign(s, { record, reply: result.reply, capabilities: message.capabilities, lastSeq: message.sequenceNum, reportedAt });
+      Object.assign(s, { record, reply: result.reply, capabilities: message.capabilities, lastSeq: message.sequenceNum });
     } else {
-      this.standings.set(conn.id, { conn, record, reply: result.reply, capabilities: message.capabilities, lastSeq: message.sequenceNum, answered: 0n, last: undefined, inFlight: undefined, reportedAt, generation });
+      this.standings.set(conn.id, { conn, record, reply: result.reply, capabilities: message.capabilities, lastSeq: message.sequenceNum, answered: 0n, last: undefined, inFlight: undefined, generation });
     }
   }
 
@@ -136,7 +135,7 @@ export class HeartbeatAnswers {
       s.generation++;
     } else if (conn.type === ConnectionType.WEBSOCKET) {
       // Remembered even before any permission: a report already out must not take one up.
-      this.standings.set(conn.id, { conn, record: undefined, reply: undefined, capabilities: 0n, lastSeq: 0n, answered: 0n, last: undefined, inFlight: undefined, reportedAt: 0, generation: 1 });
+      this.standings.set(conn.id, { conn, record: undefined, reply: undefined, capabilities: 0n, lastSeq: 0n, answered: 0n, last: undefined, inFlight: undefined, generation: 1 });
     }
   }
 
@@ -150,7 +149,11 @@ export class HeartbeatAnswers {
     this.standings.delete(connectionId);
   }
 
-  /** Reports every connection's answered heartbeats (the timer's work; tests call it). */
+  /**
+   * Reports every connection's answered heartbeats (the timer's work; tests
+   * call it): in one turn, so the report batcher sends them in one call.
+   * A connection whose last report is still out waits for the next flush.
+   */
   flush(): void {
     for (const s of this.owing) if (!s.inFlight && s.answered > 0n) void this.reportOwed(s);
   }
@@ -165,7 +168,6 @@ export class HeartbeatAnswers {
     const before = s.answered - 1n;
     s.answered = 0n;
     s.last = undefined;
-    s.reportedAt = Date.now();
     this.owing.delete(s);
     const generation = s.generation;
     const done = this.deps.report(s.record!, last, false, before).then(

@@ -374,7 +374,7 @@ export class OpampTransport {
     };
     ws.on("pong", () => (conn.alive = true));
     const onMessage = (data: RawData, isBinary: boolean): void => {
-      conn.alive = true;
+      conn.spoke = true;
       this.metrics.receivedBy.ws.inc();
       this.metrics.bytesIn.ws.inc(rawLength(data));
       if (conn.handling !== undefined) {

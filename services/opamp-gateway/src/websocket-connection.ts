@@ -14,8 +14,12 @@ export class WebSocketAgentConnection implements AgentConnection {
   readonly type = ConnectionType.WEBSOCKET;
   readonly openedAt = Date.now();
   agent = "";
-  /** Set when a pong (or any message) proves the peer alive since the last ping. */
+  /** Set when a pong proves the peer alive since the last check. */
   alive = true;
+  /** Set when the agent sent a message since the last check (checkAlive). */
+  spoke = false;
+  /** A ping went out at the last check. */
+  private pinged = false;
   /** When the agent last sent a message (pongs do not count: a hung agent still answers pings). */
   readonly liveness = new AgentLiveness(Date.now());
   /** The agent declared ReportsHeartbeat, so silence means missed heartbeats. */
@@ -113,16 +117,27 @@ export class WebSocketAgentConnection implements AgentConnection {
    * previous ping (nor sent anything) since is half-open — its TCP
    * connection may look fine to us for hours — so the socket is terminated,
    * which closes the connection and marks the agent disconnected. Returns
-   * false when it did so.
+   * false when it did so. A socket the agent sent a message on since the
+   * last check is not pinged: the message proved it, and an idle fleet's
+   * heartbeats (every 30 s, the default ping interval too) would otherwise
+   * cost a ping and a pong each, doubling the writes and reads of an idle
+   * agent (docs/performance.md §24). So a half-open socket is terminated
+   * two to three intervals after its last message (one to two before).
    */
   checkAlive(): boolean {
+    if (this.spoke) {
+      this.spoke = false;
+      this.pinged = false;
+      return true;
+    }
     // While we stopped reading from the socket (backpressure), its pong sits
     // unread in the buffer: not the peer's fault, so not a miss.
-    if (!this.alive && !this.socket.isPaused) {
+    if (this.pinged && !this.alive && !this.socket.isPaused) {
       this.socket.terminate();
       return false;
     }
     this.alive = false;
+    this.pinged = true;
     this.socket.ping();
     return true;
   }

@@ -250,6 +250,27 @@ describe("heartbeats the gateway answers itself", () => {
     expect(clone.reply.agentIdentification?.newInstanceUid).toHaveLength(16);
   });
 
+  it("takes an agent at the spec's 30 s back on another gateway when its old gateway died before the flush that would have reported its last heartbeat", async () => {
+    const t = setup();
+    const uid = uuidv7Bytes();
+    const otherGateway = create(ConnectionSchema, { id: "c2", type: ConnectionType.WEBSOCKET, gatewayId: "gw-2", gatewayEpoch: "e" });
+    await t.reports.reportMessage(ws("c1"), message(uid, 0n));
+    expect((await t.reports.reportMessage(ws("c1"), message(uid, 1n))).acknowledgesHeartbeats).toBe(true);
+    // Heartbeats 2 and 3 were answered by gw and reported by its flushes (one each, 30 s apart).
+    expect((await t.reports.reportMessage(ws("c1"), message(uid, 2n))).acknowledgesHeartbeats).toBe(true);
+    expect((await t.reports.reportMessage(ws("c1"), message(uid, 3n))).acknowledgesHeartbeats).toBe(true);
+    // 4 was answered, and gw died within the flush interval: the agent carries on at 5 elsewhere, one ahead of the count.
+    const back = await t.reports.reportMessage(otherGateway, message(uid, 5n));
+    expect(back.reply.agentIdentification?.newInstanceUid, "not a second instance").toBeUndefined();
+    expect(back.reply.flags & fullState, "the unreported heartbeat is a gap: full state asked").not.toBe(0n);
+    const agent = await t.store.getAgent(instanceUidToHex(uid));
+    expect(agent.status?.connectionId).toBe("c2");
+    expect(agent.status?.sequenceNum).toBe(5n);
+    // A second instance whose count is not ahead of the one held is still one.
+    const clone = await t.reports.reportMessage(ws("c3"), message(uid, 5n));
+    expect(clone.reply.agentIdentification?.newInstanceUid).toHaveLength(16);
+  });
+
   it("counts the heartbeats answered before a message as received: their sequence numbers are no gap", async () => {
     const t = setup();
     const uid = uuidv7Bytes();
