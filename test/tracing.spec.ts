@@ -85,7 +85,7 @@ describe("OpenTelemetry traces across the services (OTLP when configured)", () =
     await agent.close();
   }, 60_000);
 
-  it("carry an admin's trace through agent-service to command-service", async () => {
+  it("carry an admin's trace through agent-service to command-service (its audit batch linked to it)", async () => {
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
     const api = createClient(AgentService, createConnectTransport({ baseUrl: processes[1]!.url, httpVersion: "1.1", interceptors: [bearer(adminKey)] }));
     const gateway = processes[2]!;
@@ -97,7 +97,12 @@ describe("OpenTelemetry traces across the services (OTLP when configured)", () =
       { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } },
     );
     await eventually(() => spans.find((s) => s.service === "agent-service" && s.name.endsWith("/SetRemoteConfig") && s.traceId === traceId), 15_000, "agent-service span");
-    await eventually(() => spans.find((s) => s.service === "command-service" && s.name.endsWith("/RecordCommand") && s.traceId === traceId), 15_000, "command-service span in the same trace");
+    // The command's record goes to command-service in an audit batch: the
+    // batch is its own trace, linked to the admin's, and command-service's
+    // span is in the batch's trace.
+    const batch = await eventually(() => spans.find((s) => s.service === "agent-service" && s.name === "fleetplane.audit_batch" && s.links.some((l) => l.traceId === traceId)), 15_000, "audit batch span linked to the admin's trace");
+    const written = await eventually(() => spans.find((s) => s.service === "command-service" && s.name.endsWith("/WriteAuditBatch") && s.traceId === batch.traceId), 15_000, "command-service span in the batch's trace");
+    expect(written.spanId).not.toBe(batch.spanId);
     await agent.close();
   }, 60_000);
 });

@@ -2,8 +2,8 @@ import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import type { AgentToServer, ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { currentLink, inSpan } from "@fleetplane/platform-node";
-import { SpanKind, type Link } from "@opentelemetry/api";
+import { currentLink, inBatchSpan } from "@fleetplane/platform-node";
+import type { Link } from "@opentelemetry/api";
 
 interface Pending {
   link: Link | undefined;
@@ -63,8 +63,7 @@ export class ReportBatcher {
     if (this.scheduled) setImmediate(() => this.flush());
     if (batch.length === 0) return;
     // The batch is its own trace, linked to the message spans it carries.
-    const links = () => batch.flatMap((p) => (p.link ? [p.link] : []));
-    inSpan("opamp.report_batch", { root: true, links, kind: SpanKind.CLIENT, attributes: () => ({ "fleetplane.batch_size": String(batch.length) }) }, () =>
+    inBatchSpan("opamp.report_batch", () => batch.map((p) => p.link), batch.length, () =>
       this.agents.reportMessages({ reports: batch.map((p) => ({ connection: p.connection, message: p.message, saveConnection: p.saveConnection, heartbeatsAnswered: p.heartbeatsAnswered })) }),
     ).then(
       ({ results }) => {

@@ -17,4 +17,4 @@ export { toConnectError } from "./connect-errors.js";
 export { addMetricsSource, metricsRegistry, processMetrics, renderMetrics, type ProcessMetrics } from "./metrics.js";
 export { scrapedGauge, scrapedLabelledGauge, type ScrapedGauge, type ScrapedGaugeOptions, type ScrapedLabelledGauge } from "./scraped-gauge.js";
 export { timed } from "./timed.js";
-export { startTracing, traceClientInterceptor, inSpan, currentLink } from "./tracing.js";
+export { startTracing, traceClientInterceptor, inSpan, inBatchSpan, currentLink } from "./tracing.js";

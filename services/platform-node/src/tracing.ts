@@ -94,6 +94,17 @@ async function inNewSpan<T>(name: string, options: SpanOptions, body: () => Prom
   });
 }
 
+/**
+ * Runs one call that carries the work of many callers (a batch) in a span of
+ * its own trace, linked to each caller's span (`links`, taken with
+ * currentLink when each joined): OpenTelemetry's shape for batches, where
+ * one parent would put every other caller's work in the wrong trace. The
+ * call's server side joins the batch's trace.
+ */
+export function inBatchSpan<T>(name: string, links: () => readonly (Link | undefined)[], size: number, body: () => Promise<T>): Promise<T> {
+  return inSpan(name, { root: true, kind: SpanKind.CLIENT, links: () => links().filter((l): l is Link => l !== undefined), attributes: () => ({ "fleetplane.batch_size": String(size) }) }, body);
+}
+
 /** The span context of the current span, to link a batch to the messages it carries. */
 export function currentLink(): Link | undefined {
   if (!enabled) return undefined;

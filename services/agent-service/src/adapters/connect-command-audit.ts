@@ -4,11 +4,16 @@ import { AuditEntryOutcome, CommandRecorderService, AuditEntrySchema } from "@fl
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { AuditBatches, type AuditBatchOptions, type AuditEntryAnswer } from "./audit-batches.js";
 import type { Logger } from "@fleetplane/platform";
+import { currentLink, inBatchSpan } from "@fleetplane/platform-node";
 import type { CommandTransition } from "../agents/agent-model.js";
 import type { CommandAuditPort } from "../agents/command-audit-port.js";
 import type { UnsettledCommand } from "../agents/audit-reconciliation.js";
 
-type AuditEntryInit = MessageInitShape<typeof AuditEntrySchema>;
+/** An entry as sent, and the span of the work that made it (the batch's span links to it). */
+interface Entry {
+  init: MessageInitShape<typeof AuditEntrySchema>;
+  link: ReturnType<typeof currentLink>;
+}
 
 const STATE: Record<CommandTransition["to"], CommandState> = {
   delivered: CommandState.DELIVERED,
@@ -27,7 +32,7 @@ const ANSWER: Record<AuditEntryOutcome, AuditEntryAnswer["outcome"]> = {
   [AuditEntryOutcome.INVALID]: "invalid",
 };
 
-export interface ConnectCommandAuditOptions extends Omit<AuditBatchOptions<AuditEntryInit>, "send" | "logger"> {}
+export interface ConnectCommandAuditOptions extends Omit<AuditBatchOptions<Entry>, "send" | "logger"> {}
 
 /**
  * The audit trail through command-service's Connect API: records and state
@@ -41,11 +46,12 @@ export function createConnectCommandAudit(
   logger: Logger,
   options: ConnectCommandAuditOptions = {},
 ): CommandAuditPort & { drain(timeoutMs?: number): Promise<void>; readonly queued: number } {
-  const batches = new AuditBatches<AuditEntryInit>({
+  const batches = new AuditBatches<Entry>({
     ...options,
     logger,
     send: async (entries) => {
-      const { results } = await client.writeAuditBatch({ entries });
+      // An admin's call, a report: each entry's own trace is linked from the batch's (tracing.ts).
+      const { results } = await inBatchSpan("fleetplane.audit_batch", () => entries.map((e) => e.link), entries.length, () => client.writeAuditBatch({ entries: entries.map((e) => e.init) }));
       return results.map((r): AuditEntryAnswer => {
         const outcome = ANSWER[r.outcome] ?? "invalid";
         return outcome === "written" ? { outcome } : { outcome, message: r.message || `outcome ${r.outcome}` };
@@ -57,21 +63,21 @@ export function createConnectCommandAudit(
       return batches.add({
         command: command.id,
         context: { agent: command.instanceUid, command: command.id },
-        entry: { entry: { case: "record", value: { ...command, state: done ? CommandState.APPLIED : CommandState.PENDING } } },
+        entry: { init: { entry: { case: "record", value: { ...command, state: done ? CommandState.APPLIED : CommandState.PENDING } } }, link: currentLink() },
       });
     },
     recordChange(change) {
       return batches.add({
         command: change.id,
         context: { namespace: change.namespace, resource: change.resource, command: change.id },
-        entry: { entry: { case: "record", value: { ...change, state: CommandState.APPLIED } } },
+        entry: { init: { entry: { case: "record", value: { ...change, state: CommandState.APPLIED } } }, link: currentLink() },
       });
     },
     transition(instanceUid, t) {
       return batches.add({
         command: t.commandId,
         context: { agent: instanceUid, command: t.commandId, to: t.to },
-        entry: { entry: { case: "transition", value: { id: t.commandId, state: STATE[t.to], detail: t.detail } } },
+        entry: { init: { entry: { case: "transition", value: { id: t.commandId, state: STATE[t.to], detail: t.detail } } }, link: currentLink() },
       });
     },
     async unsettled(instanceUid) {
