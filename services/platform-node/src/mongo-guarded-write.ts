@@ -41,10 +41,21 @@ export async function updateByIdWhile<D extends Document & { _id: string }>(
     await collection.updateOne({ _id: id } as Filter<D>, { $set: set });
     return { wrote: true, before };
   }
-  const filter = { _id: id, [guard.field]: guard.oneOf.length === 1 ? guard.oneOf[0] : { $in: [...guard.oneOf] } } as Filter<D>;
+  const filter = filterWhile<D>("mongodb", id, guard);
   if (!o.keepBefore) return { wrote: (await collection.updateOne(filter, { $set: set })).matchedCount > 0 };
   const before = await collection.findOneAndUpdate(filter, { $set: set }, { returnDocument: "before" });
   return before ? { wrote: true, before } : { wrote: false };
+}
+
+/**
+ * The filter of a write guarded like updateByIdWhile's, for callers that
+ * make the write themselves (in a bulkWrite): on MongoDB the guard is in the
+ * filter; on FerretDB it is `_id` alone, and the caller has read the guard's
+ * field first and writes only where it holds (updateByIdWhile says why).
+ */
+export function filterWhile<D extends Document & { _id: string }>(server: MongoServer, id: string, guard: { field: keyof D & string; oneOf: readonly unknown[] }): Filter<D> {
+  if (server === "ferretdb") return { _id: id } as Filter<D>;
+  return { _id: id, [guard.field]: guard.oneOf.length === 1 ? guard.oneOf[0] : { $in: [...guard.oneOf] } } as Filter<D>;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { AnyBulkWriteOperation, Collection, Filter, UpdateFilter } from "mongodb";
-import { guardMongo, updateByIdWhile } from "@fleetplane/platform-node/mongo";
+import { filterWhile, guardMongo, updateByIdWhile } from "@fleetplane/platform-node/mongo";
 
 /** The fields a batched conditional write relies on. */
 export interface BatchedDocument {
@@ -68,17 +68,17 @@ export function conditionalWriteBatches<D extends BatchedDocument>(collection: C
   };
 
   const send = async (batch: Array<Pending<D>>): Promise<void> => {
-    const filter = (p: Pending<D>) => ({ _id: p.id, revision: p.expected }) as Filter<D>;
+    const guard = (p: Pending<D>) => ({ field: "revision" as const, oneOf: [p.expected] });
     try {
       if (batch.length === 1) {
         // A lone write: the plain conditional write, as it was before batches.
         const p = batch[0]!;
-        const { wrote } = await guardMongo(() => updateByIdWhile(collection, "mongodb", p.id, { field: "revision", oneOf: [p.expected] }, p.fields));
+        const { wrote } = await guardMongo(() => updateByIdWhile(collection, "mongodb", p.id, guard(p), p.fields));
         p.resolve(wrote);
         return;
       }
       const mark = randomBytes(8).toString("hex");
-      const ops = batch.map((p): AnyBulkWriteOperation<D> => ({ updateOne: { filter: filter(p), update: { $set: { ...p.fields, writeBatch: mark } } as UpdateFilter<D> } }));
+      const ops = batch.map((p): AnyBulkWriteOperation<D> => ({ updateOne: { filter: filterWhile<D>("mongodb", p.id, guard(p)), update: { $set: { ...p.fields, writeBatch: mark } } as UpdateFilter<D> } }));
       const { matchedCount } = await guardMongo(() => collection.bulkWrite(ops, { ordered: false }));
       if (matchedCount === batch.length) {
         for (const p of batch) p.resolve(true);
