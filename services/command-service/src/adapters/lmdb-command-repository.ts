@@ -37,15 +37,15 @@ export function createLmdbCommandRepository(store: EmbeddedStore): CommandReposi
     else pending.remove(record.id);
   };
 
-  /** Moves a record if its state is one of `from`; the record as it then stands. Inside a transaction. */
+  /** Moves a record if its state is one of `from`; the record as it then stands, and whether it moved. Inside a transaction. */
   const advance = (id: string, change: StateChange, from: readonly CommandState[]) => {
     const record = decode(records.get(id));
-    if (!record || !from.includes(record.state)) return record;
+    if (!record || !from.includes(record.state)) return { record, moved: false };
     record.state = change.state;
     record.detail = change.detail;
     record.stateChangedAt = timestampFromMs(change.stateChangedAtMs);
     put(record);
-    return record;
+    return { record, moved: true };
   };
 
   return {
@@ -68,17 +68,14 @@ export function createLmdbCommandRepository(store: EmbeddedStore): CommandReposi
       });
     },
     async advanceState(id, change, from) {
-      return store.transaction(() => advance(id, change, from));
+      return store.transaction(() => advance(id, change, from).record);
     },
     async advanceStates(changes) {
       // One transaction for the batch: one commit, one sync.
       return store.transaction(() =>
         changes.map(({ id, change, from }) => {
-          const state = decode(records.get(id))?.state;
-          if (state === undefined) return "missing";
-          if (!from.includes(state)) return "kept";
-          advance(id, change, from);
-          return "moved";
+          const { record, moved } = advance(id, change, from);
+          return !record ? "missing" : moved ? "moved" : "kept";
         }),
       );
     },
