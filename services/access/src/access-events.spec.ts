@@ -23,13 +23,19 @@ describe("access events", () => {
     expect(stored[0]!.id).toMatch(/^[0-9a-f]{32}$/);
   });
 
-  it("logs at most a burst of refusals per window, then says how many it left out", async () => {
+  it("logs at most a burst of refusals per window, then says with the next line how many it left out", async () => {
     const { events, lines, advance } = setup();
     for (let i = 0; i < 10; i++) await events.refused(refusal, false);
     expect(lines).toHaveLength(3);
-    advance(10_000);
+    expect(lines[2]).toEqual([refusal, "admin API call refused"]);
+    advance(9_999);
     await events.refused(refusal, false);
-    expect(lines[3]).toEqual([{ suppressed: 7 }, "more admin API calls were refused than logged"]);
+    expect(lines).toHaveLength(3);
+    advance(1);
+    await events.refused(refusal, false);
+    await events.refused(refusal, false);
+    expect(lines[3]).toEqual([{ ...refusal, suppressed: 8 }, "admin API call refused"]);
+    expect(lines[4]).toEqual([refusal, "admin API call refused"]);
     expect(lines).toHaveLength(5);
   });
 });

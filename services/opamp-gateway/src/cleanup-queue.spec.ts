@@ -54,7 +54,24 @@ describe("the cleanup queue", () => {
     expect(attempts).toBe(1);
     expect(await queue.drain(5_000)).toBe(true);
     expect(attempts).toBe(3);
-    expect(warnings.filter((w) => w === "cleanup failed; will retry")).toHaveLength(2);
+    // Two failures within 10 s: one line (rate-limited).
+    expect(warnings.filter((w) => w === "cleanup failed; will retry")).toHaveLength(1);
+  });
+
+  it("logs one line, not one per job, when agent-service fails every cleanup", async () => {
+    const { logger, warnings } = recordingLogger();
+    const queue = new CleanupQueue(logger, { maxBackoffMs: 40 });
+    let failing = true;
+    let attempts = 0;
+    for (let i = 0; i < 200; i++)
+      queue.enqueue(`job-${i}`, async () => {
+        attempts++;
+        if (failing) throw new Error("agent-service down");
+      });
+    await vi.waitFor(() => expect(attempts).toBeGreaterThanOrEqual(200), { interval: 2 });
+    failing = false;
+    expect(await queue.drain(5_000)).toBe(true);
+    expect(warnings.filter((w) => w === "cleanup failed; will retry")).toHaveLength(1);
   });
 
   it("reports a drain that ran out of time, and a drain with nothing to do at once", async () => {

@@ -1,4 +1,4 @@
-import type { Logger } from "@fleetplane/platform";
+import { LogRateLimit, type Logger } from "@fleetplane/platform";
 
 /**
  * Background work that must happen but must not block the caller — the
@@ -11,7 +11,8 @@ export class CleanupQueue {
   private readonly pending: Array<{ name: string; run: () => Promise<void>; attempt: number }> = [];
   private running = 0;
   private idleWaiters: Array<() => void> = [];
-  private warnedAt = 0;
+  /** agent-service down fails every queued cleanup: a line per 10 s per kind, with the count left out. */
+  private readonly lines = new LogRateLimit({ intervalMs: 10_000 });
 
   constructor(
     private readonly logger: Logger,
@@ -21,9 +22,9 @@ export class CleanupQueue {
   enqueue(name: string, run: () => Promise<void>): void {
     this.pending.push({ name, run, attempt: 0 });
     const warnAt = this.options.warnBacklog ?? 10_000;
-    if (this.pending.length >= warnAt && Date.now() - this.warnedAt > 10_000) {
-      this.warnedAt = Date.now();
-      this.logger.warn({ backlog: this.pending.length }, "connection cleanup backlog is large; agent-service may be slow or down");
+    if (this.pending.length >= warnAt) {
+      const extra = this.lines.take("backlog");
+      if (extra) this.logger.warn({ backlog: this.pending.length, ...extra }, "connection cleanup backlog is large; agent-service may be slow or down");
     }
     this.pump();
   }
@@ -56,7 +57,8 @@ export class CleanupQueue {
           (err) => {
             job.attempt++;
             const delay = Math.min(this.options.maxBackoffMs ?? 10_000, 100 * 2 ** Math.min(job.attempt, 10));
-            this.logger.warn({ job: job.name, attempt: job.attempt, retryInMs: delay, err: String(err) }, "cleanup failed; will retry");
+            const extra = this.lines.take("failed");
+            if (extra) this.logger.warn({ job: job.name, attempt: job.attempt, retryInMs: delay, err: String(err), ...extra }, "cleanup failed; will retry");
             this.running++; // the retry still counts as outstanding work
             setTimeout(() => {
               this.running--;

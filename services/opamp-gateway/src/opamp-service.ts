@@ -3,7 +3,7 @@ import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { ServerErrorResponseType, type AgentToServer, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { errorReply, instanceUidProblem, retryAfterHeader } from "@fleetplane/opamp";
-import { bytesEqual, instanceUidToHex, type Logger } from "@fleetplane/platform";
+import { bytesEqual, instanceUidToHex, LogRateLimit, type Logger } from "@fleetplane/platform";
 import type { IncomingMessage } from "node:http";
 import { AgentConnectionClosedError, AgentRefusal, type AgentConnection } from "./agent-connection.js";
 import { NO_CREDENTIALS, type AgentAuthenticator } from "./agent-authentication.js";
@@ -71,6 +71,13 @@ export class OpampService implements OpampCallbacks {
    */
   private readonly closing = new Map<string, AgentConnection>();
 
+  /**
+   * Failures that are not the agent's input (per-input warnings are
+   * RateLimitedWarnings'): agent-service failing every message or every new
+   * connection's save at once is a line per kind per 10 s, with the count.
+   */
+  private readonly failureLines = new LogRateLimit({ intervalMs: 10_000 });
+
   constructor(private readonly deps: OpampServiceOptions) {
     this.reports = new ReportBatcher(deps.agents);
     this.heartbeats = new HeartbeatAnswers({
@@ -126,7 +133,10 @@ export class OpampService implements OpampCallbacks {
     // SaveConnection before the agent is named ("anonymous"): written in the
     // background, since nothing waits on it and the next save carries it all
     // — so it waits a moment for that save (the first message) to take it over.
-    this.deps.connections.saveSoon(record, ANONYMOUS_SAVE_DELAY_MS, (err) => this.deps.logger.warn({ connection: conn.id, err: String(err) }, "could not save new connection; will save on its first message"));
+    this.deps.connections.saveSoon(record, ANONYMOUS_SAVE_DELAY_MS, (err) => {
+      const extra = this.failureLines.take("connection-save");
+      if (extra) this.deps.logger.warn({ connection: conn.id, err: String(err), ...extra }, "could not save new connection; will save on its first message");
+    });
   }
 
   onAdmissionRefused(conn: AgentConnection): void {
@@ -267,7 +277,8 @@ export class OpampService implements OpampCallbacks {
       this.deps.warnings.warn("agent-service-unavailable", sourceAddress(conn.remoteAddress), { agent, connection: conn.id, err: ce.rawMessage }, "agent-service unavailable; told agent to retry");
       return this.errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_Unavailable, "server temporarily unavailable; retry later", this.deps.retryAfterMs);
     }
-    this.deps.logger.error({ agent, connection: conn.id, err }, "agent message failed");
+    const extra = this.failureLines.take("message-failed");
+    if (extra) this.deps.logger.error({ agent, connection: conn.id, err, ...extra }, "agent message failed");
     return this.errorReply(instanceUid, ServerErrorResponseType.ServerErrorResponseType_Unknown, "internal error; see the server log");
   }
 

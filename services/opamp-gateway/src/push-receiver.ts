@@ -1,6 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
-import { runBounded, type Logger, type PushNotice } from "@fleetplane/platform";
+import { LogRateLimit, runBounded, type Logger, type PushNotice } from "@fleetplane/platform";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import type { WebSocketRegistry } from "./websocket-registry.js";
 import type { AgentConnection } from "./agent-connection.js";
@@ -23,6 +23,8 @@ export function createPushReceiver(deps: {
   /** A notice for the agent on `conn` arrived (its heartbeats are no longer answered in the gateway: heartbeat-answers.ts). */
   noticed?: (conn: AgentConnection) => void;
 }) {
+  // agent-service away fails every push at once: a line per 10 s, with the count left out.
+  const failures = new LogRateLimit({ intervalMs: 10_000 });
   return async (notice: PushNotice): Promise<void> => {
     const conn = deps.registry.getByInstanceUid(notice.instanceUid);
     if (!conn || conn.id !== notice.connectionId) return;
@@ -47,7 +49,8 @@ export function createPushReceiver(deps: {
         if (more === false) return;
       }
     } catch (err) {
-      deps.logger.warn({ agent: notice.instanceUid, connection: conn.id, err: String(err) }, "push failed; the agent gets it on its next message");
+      const extra = failures.take("push");
+      if (extra) deps.logger.warn({ agent: notice.instanceUid, connection: conn.id, err: String(err), ...extra }, "push failed; the agent gets it on its next message");
     }
   };
 }

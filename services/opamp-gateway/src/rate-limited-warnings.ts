@@ -1,3 +1,5 @@
+import { LogRateLimit } from "@fleetplane/platform";
+
 /** Where the lines go: a Logger (pino) is one. */
 export interface WarningLog {
   warn(fields: Record<string, unknown>, message: string): void;
@@ -40,50 +42,37 @@ export interface WarningCounter {
   count(kind: WarningKind): void;
 }
 
-interface Window {
-  /** When the current window ends (ms); a warning before then is only counted. */
-  endsAt: number;
-  /** Warnings of this key not written since its last line. */
-  suppressed: number;
-}
-
 /** Sources beyond this many in one interval share one key per kind (memory stays bounded under a spray of addresses). */
 const MAX_SOURCES = 10_000;
 const OTHER_SOURCES = "(other sources)";
 
 /**
  * Warnings about what agents send, at most one line per (kind, source
- * address) per interval. Malformed input is cheap to send and was a line each
- * (163,000 lines, 59 MB, in 5.5 minutes of fuzzing): now the first of a
- * window is written, the rest counted, and the count written with the next
- * line of that key, or by `flush` once the window is over. Every warning is
- * also counted per kind (WarningCounter, a Prometheus counter), so nothing
- * suppressed is invisible.
+ * address) per interval (the platform's LogRateLimit). Malformed input is
+ * cheap to send and was a line each (163,000 lines, 59 MB, in 5.5 minutes of
+ * fuzzing): now the first of a window is written, the rest counted, and the
+ * count written with the next line of that key, or by `flush` once the
+ * window is over. Every warning is also counted per kind (WarningCounter, a
+ * Prometheus counter), so nothing suppressed is invisible.
  */
 export class RateLimitedWarnings {
-  private readonly windows = new Map<string, Window>();
+  private readonly limit: LogRateLimit;
 
   constructor(
     private readonly logger: WarningLog,
     private readonly counter: WarningCounter,
     /** Length of a window in milliseconds. */
     private readonly intervalMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.limit = new LogRateLimit({ intervalMs, now });
+  }
 
   /** A warning about input from `source` (an address, without port). */
   warn(kind: WarningKind, source: string, fields: Record<string, unknown>, message: string): void {
     this.counter.count(kind);
-    const now = this.now();
-    const key = this.keyOf(kind, source);
-    const window = this.windows.get(key);
-    if (window && now < window.endsAt) {
-      window.suppressed++;
-      return;
-    }
-    const suppressed = window?.suppressed ?? 0;
-    this.windows.set(key, { endsAt: now + this.intervalMs, suppressed: 0 });
-    this.logger.warn({ ...fields, kind, source, ...(suppressed > 0 ? { suppressed } : {}) }, message);
+    const extra = this.limit.take(this.keyOf(kind, source));
+    if (extra) this.logger.warn({ ...fields, kind, source, ...extra }, message);
   }
 
   /**
@@ -91,24 +80,20 @@ export class RateLimitedWarnings {
    * and forgets ended windows. Called on a timer (about once per interval).
    */
   flush(): void {
-    const now = this.now();
-    for (const [key, window] of this.windows) {
-      if (now < window.endsAt) continue;
-      this.windows.delete(key);
-      if (window.suppressed === 0) continue;
+    for (const { key, suppressed } of this.limit.ended()) {
       const [kind, source] = key.split("\u0000") as [WarningKind, string];
-      this.logger.warn({ kind, source, suppressed: window.suppressed, intervalMs: this.intervalMs }, "more warnings of this kind from this source were not logged (rate limit)");
+      this.logger.warn({ kind, source, suppressed, intervalMs: this.intervalMs }, "more warnings of this kind from this source were not logged (rate limit)");
     }
   }
 
   /** Keys being tracked (for tests and the bound). */
   get size(): number {
-    return this.windows.size;
+    return this.limit.size;
   }
 
   private keyOf(kind: WarningKind, source: string): string {
     const key = `${kind}\u0000${source}`;
-    if (this.windows.size < MAX_SOURCES || this.windows.has(key)) return key;
+    if (this.limit.size < MAX_SOURCES || this.limit.has(key)) return key;
     return `${kind}\u0000${OTHER_SOURCES}`;
   }
 }

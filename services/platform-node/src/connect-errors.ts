@@ -1,5 +1,13 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { DependencyUnavailableError, type Logger } from "@fleetplane/platform";
+import { DependencyUnavailableError, LogRateLimit, type Logger } from "@fleetplane/platform";
+
+/**
+ * During an outage every request fails the same way (thousands a second with
+ * a fleet reporting): one line per request name and dependency per 10 s,
+ * with the count of those left out. Process-wide because the requests' names
+ * and the dependencies are a small fixed set, whichever server logs them.
+ */
+const unavailableLines = new LogRateLimit({ intervalMs: 10_000 });
 
 /**
  * Turns an unexpected error into a ConnectError for the caller: the full error
@@ -9,9 +17,10 @@ import { DependencyUnavailableError, type Logger } from "@fleetplane/platform";
 export function toConnectError(err: unknown, logger: Logger, what: string, context: object = {}): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof DependencyUnavailableError) {
-    // Expected during an outage and logged once per request: the cause is
-    // enough, a stack trace per request would drown the log.
-    logger.warn({ ...context, dependency: err.dependency, cause: String(err.cause ?? err.message) }, `${what}: dependency unavailable`);
+    // Expected during an outage: the cause is enough, and the line is
+    // rate-limited (a line or a stack trace per request would drown the log).
+    const extra = unavailableLines.take(`${what}\u0000${err.dependency}`);
+    if (extra) logger.warn({ ...context, dependency: err.dependency, cause: String(err.cause ?? err.message), ...extra }, `${what}: dependency unavailable`);
     return new ConnectError(`${what}: ${err.dependency} is unavailable; retry later`, Code.Unavailable);
   }
   if (isUnavailableConnectError(err)) {

@@ -1,6 +1,6 @@
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { Counter } from "prom-client";
-import { assertGatewayId, type Logger, type PushBus, type PushNotice, type PushSubscription } from "@fleetplane/platform";
+import { assertGatewayId, LogRateLimit, type Logger, type PushBus, type PushNotice, type PushSubscription } from "@fleetplane/platform";
 import { metricsRegistry } from "./metrics.js";
 
 /**
@@ -42,6 +42,8 @@ export interface NatsPushBus extends PushBus {
 
 export function createNatsPushBus(o: NatsPushBusOptions): NatsPushBus {
   const log = o.logger.child({ component: "nats" });
+  // Per-notice lines (a publish while NATS is away, a peer sending garbage): one per kind per 10 s, with the count left out.
+  const lines = new LogRateLimit({ intervalMs: 10_000 });
   const wanted = new Map<string, { onNotice: (n: PushNotice) => void; onReconnected?: (() => void) | undefined; sub?: Subscription }>();
   let nc: NatsConnection | undefined;
   let closed = false;
@@ -54,10 +56,18 @@ export function createNatsPushBus(o: NatsPushBusOptions): NatsPushBus {
     if (!nc || !entry || entry.sub) return;
     entry.sub = nc.subscribe(pushSubject(gatewayId), {
       callback: (err, msg) => {
-        if (err) return log.warn({ err: String(err), gateway: gatewayId }, "push subscription error");
+        if (err) {
+          const extra = lines.take("subscription");
+          if (extra) log.warn({ err: String(err), gateway: gatewayId, ...extra }, "push subscription error");
+          return;
+        }
         received.inc();
         const notice = decodeNotice(msg.data);
-        if (!notice) return log.warn({ gateway: gatewayId, bytes: msg.data.length }, "ignoring a malformed push notice");
+        if (!notice) {
+          const extra = lines.take("malformed");
+          if (extra) log.warn({ gateway: gatewayId, bytes: msg.data.length, ...extra }, "ignoring a malformed push notice");
+          return;
+        }
         entry.onNotice(notice);
       },
     });
@@ -118,7 +128,8 @@ export function createNatsPushBus(o: NatsPushBusOptions): NatsPushBus {
         return true;
       } catch (err) {
         refused.inc();
-        log.warn({ err: String(err), gateway: gatewayId, agent: notice.instanceUid }, "could not publish a push notice; the agent gets the change on its next message");
+        const extra = lines.take("publish");
+        if (extra) log.warn({ err: String(err), gateway: gatewayId, agent: notice.instanceUid, ...extra }, "could not publish a push notice; the agent gets the change on its next message");
         return false;
       }
     },

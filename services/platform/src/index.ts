@@ -15,3 +15,4 @@ export { runBounded } from "./bounded-workers.js";
 export { UsageError, envName, parseOptions, formatHelp, type OptionSpec, type OptionValues } from "./cli-options.js";
 export { isLoopbackAddress } from "./loopback.js";
 export { certificateSerial } from "./certificate-serial.js";
+export { LogRateLimit } from "./log-rate-limit.js";

@@ -1,4 +1,4 @@
-import type { Logger } from "@fleetplane/platform";
+import { LogRateLimit, type Logger } from "@fleetplane/platform";
 
 /** One entry of the audit trail on its way: `command` keys its order; `entry` is what is sent. */
 export interface QueuedAuditEntry<E> {
@@ -78,7 +78,7 @@ export class AuditBatches<E> {
   private pausedUntil = 0;
   private failures = 0;
   private idle: Array<() => void> = [];
-  private readonly logs = new Map<string, { at: number; count: number }>();
+  private readonly logLimit: LogRateLimit;
   private readonly o: Required<Omit<AuditBatchOptions<E>, "lost">> & Pick<AuditBatchOptions<E>, "lost">;
 
   constructor(o: AuditBatchOptions<E>) {
@@ -94,6 +94,7 @@ export class AuditBatches<E> {
       now: Date.now,
       ...o,
     };
+    this.logLimit = new LogRateLimit({ intervalMs: this.o.logEveryMs, now: this.o.now });
   }
 
   /** Entries waiting to be sent or in a call now. */
@@ -260,16 +261,10 @@ export class AuditBatches<E> {
     this.log("error", reason, context, message);
   }
 
-  /** At most one line per kind per logEveryMs, saying how many it stands for. */
+  /** At most one line per kind per logEveryMs (LogRateLimit), saying how many it stands for. */
   private log(level: "warn" | "error", kind: string, context: object, message: string): void {
-    const now = this.o.now();
-    const last = this.logs.get(kind) ?? { at: -Infinity, count: 0 };
-    last.count++;
-    if (now - last.at < this.o.logEveryMs) {
-      this.logs.set(kind, last);
-      return;
-    }
-    this.o.logger[level]({ ...context, times: last.count }, message);
-    this.logs.set(kind, { at: now, count: 0 });
+    const suppressed = this.logLimit.admit(kind);
+    if (suppressed === undefined) return;
+    this.o.logger[level]({ ...context, times: suppressed + 1 }, message);
   }
 }

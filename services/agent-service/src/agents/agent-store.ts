@@ -1,7 +1,7 @@
 import { clone } from "@bufbuild/protobuf";
 import { AgentSchema, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { FleetSummary } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import { runBounded, instanceUidToHex, ownBytes, type Logger } from "@fleetplane/platform";
+import { LogRateLimit, runBounded, instanceUidToHex, ownBytes, type Logger } from "@fleetplane/platform";
 import { AgentNotFoundError } from "./agent-errors.js";
 import { newAgent, type CommandTransition } from "./agent-model.js";
 import { namespaceOf } from "./agent-namespace.js";
@@ -100,6 +100,8 @@ export class AgentStore {
   private readonly observers = new Set<(agent: Readonly<Agent>) => void>();
   private readonly now: () => number;
   private readonly flushTimer: NodeJS.Timeout;
+  /** A store that is away fails every agent's liveness write of a flush: a line per 10 s, with the count left out. */
+  private readonly livenessFailures = new LogRateLimit({ intervalMs: 10_000 });
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: AgentStoreOptions) {
@@ -349,7 +351,8 @@ export class AgentStore {
       });
     } catch (err) {
       if (err instanceof RevisionConflictError) return;
-      this.deps.logger.warn({ agent: uid, err: String(err) }, "could not write agent liveness; will retry on the next flush");
+      const extra = this.livenessFailures.take("liveness");
+      if (extra) this.deps.logger.warn({ agent: uid, err: String(err), ...extra }, "could not write agent liveness; will retry on the next flush");
       await this.mutex.run(uid, async () => {
         if (this.cache.get(uid) === taken.agent) this.dirty.add(uid);
       });

@@ -1,5 +1,5 @@
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { Logger, PushBus, PushNotice, PushSubscription } from "@fleetplane/platform";
+import { LogRateLimit, type Logger, type PushBus, type PushNotice, type PushSubscription } from "@fleetplane/platform";
 import type { PinOutcome } from "../agents/admin-commands.js";
 import type { RolloutPin } from "../agents/config-assignment.js";
 import type { VersionFileCache } from "./version-files.js";
@@ -50,6 +50,9 @@ export type RoutedPin = PinOutcome | "sent to its replica" | "not sent";
  * the stage's agents from the store and asks again.
  */
 export class PinRouting {
+  /** A store that is away fails every pin of a stage: a line per kind per 10 s, with the count left out. */
+  private readonly lines = new LogRateLimit({ intervalMs: 10_000 });
+
   constructor(private readonly deps: PinRoutingOptions) {}
 
   async pin(uid: string, namespace: string, pin: RolloutPin, requestedBy: string): Promise<RoutedPin> {
@@ -70,14 +73,19 @@ export class PinRouting {
   private async received(notice: PushNotice): Promise<void> {
     if (!notice.request || !this.deps.serves(notice.instanceUid)) return;
     const r = parseRequest(notice.request);
-    if (!r) return this.deps.logger.warn({ agent: notice.instanceUid }, "ignoring a malformed rollout pin request");
+    if (!r) {
+      const extra = this.lines.take("malformed");
+      if (extra) this.deps.logger.warn({ agent: notice.instanceUid, ...extra }, "ignoring a malformed rollout pin request");
+      return;
+    }
     try {
       const files = await this.deps.versions.get(r.namespace, r.configuration, r.version);
       const pin: RolloutPin = { group: r.group, configuration: r.configuration, version: r.version, rollout: r.rollout, ...files };
       await this.deps.pin(notice.instanceUid, r.namespace, pin, r.requestedBy);
     } catch (err) {
       // The leader sees the pin missing from the store and asks again.
-      this.deps.logger.warn({ agent: notice.instanceUid, rollout: r.rollout, err: String(err) }, "could not pin a rollout's version on an agent served here; its leader will ask again");
+      const extra = this.lines.take("pin");
+      if (extra) this.deps.logger.warn({ agent: notice.instanceUid, rollout: r.rollout, err: String(err), ...extra }, "could not pin a rollout's version on an agent served here; its leader will ask again");
     }
   }
 }
