@@ -17,13 +17,8 @@ interface Standing {
   capabilities: bigint;
   /** The sequence number of the agent's last message, answered here or reported. */
   lastSeq: bigint;
-  /**
-   * Heartbeats answered here and not yet reported, and the last of them. A
-   * number, not a bigint: counting one per heartbeat made a BigInt each time
-   * (a count this side of 2^53 is exact; it goes out as a bigint). Above
-   * zero exactly while the standing is in `owing`.
-   */
-  answered: number;
+  /** Heartbeats answered here and not yet reported, and the last of them. */
+  answered: bigint;
   last: AgentToServer | undefined;
   /** The liveness report on its way (a connection's reports go one at a time, in order). */
   inFlight: Promise<void> | undefined;
@@ -93,10 +88,10 @@ export class HeartbeatAnswers {
     if (!isHeartbeat(message) || !bytesEqual(s.record!.instanceUid, message.instanceUid)) return undefined;
     if (this.deps.leaseHeld && !this.deps.leaseHeld()) return undefined;
     s.lastSeq = message.sequenceNum;
+    s.answered++;
     s.last = message;
-    // Reported by the next flush, with every other connection's (one call);
-    // already owing when it has answered any since its last report.
-    if (s.answered++ === 0) this.owing.add(s);
+    // Reported by the next flush, with every other connection's (one call).
+    this.owing.add(s);
     return s.reply;
   }
 
@@ -115,10 +110,10 @@ export class HeartbeatAnswers {
     if (s === undefined) return 0n;
     if (s.inFlight) return s.inFlight.then(() => this.settle(connectionId));
     const answered = s.answered;
-    s.answered = 0;
+    s.answered = 0n;
     s.last = undefined;
     this.owing.delete(s);
-    return BigInt(answered);
+    return answered;
   }
 
   /** agent-service answered a report of the connection: it may let this gateway answer the next heartbeats, or not. */
@@ -128,7 +123,7 @@ export class HeartbeatAnswers {
     if (s) {
       Object.assign(s, { record, reply: result.reply, capabilities: message.capabilities, lastSeq: message.sequenceNum });
     } else {
-      this.standings.set(conn.id, { conn, record, reply: result.reply, capabilities: message.capabilities, lastSeq: message.sequenceNum, answered: 0, last: undefined, inFlight: undefined, generation });
+      this.standings.set(conn.id, { conn, record, reply: result.reply, capabilities: message.capabilities, lastSeq: message.sequenceNum, answered: 0n, last: undefined, inFlight: undefined, generation });
     }
   }
 
@@ -140,7 +135,7 @@ export class HeartbeatAnswers {
       s.generation++;
     } else if (conn.type === ConnectionType.WEBSOCKET) {
       // Remembered even before any permission: a report already out must not take one up.
-      this.standings.set(conn.id, { conn, record: undefined, reply: undefined, capabilities: 0n, lastSeq: 0n, answered: 0, last: undefined, inFlight: undefined, generation: 1 });
+      this.standings.set(conn.id, { conn, record: undefined, reply: undefined, capabilities: 0n, lastSeq: 0n, answered: 0n, last: undefined, inFlight: undefined, generation: 1 });
     }
   }
 
@@ -150,7 +145,7 @@ export class HeartbeatAnswers {
     if (s === undefined) return;
     s.reply = undefined;
     while (s.inFlight) await s.inFlight;
-    if (s.answered > 0) await this.reportOwed(s);
+    if (s.answered > 0n) await this.reportOwed(s);
     this.standings.delete(connectionId);
   }
 
@@ -160,7 +155,7 @@ export class HeartbeatAnswers {
    * A connection whose last report is still out waits for the next flush.
    */
   flush(): void {
-    for (const s of this.owing) if (!s.inFlight && s.answered > 0) void this.reportOwed(s);
+    for (const s of this.owing) if (!s.inFlight && s.answered > 0n) void this.reportOwed(s);
   }
 
   stop(): void {
@@ -170,8 +165,8 @@ export class HeartbeatAnswers {
   /** One report of the heartbeats answered: the last as the message, the others counted before it. */
   private reportOwed(s: Standing): Promise<void> {
     const last = s.last!;
-    const before = BigInt(s.answered - 1);
-    s.answered = 0;
+    const before = s.answered - 1n;
+    s.answered = 0n;
     s.last = undefined;
     this.owing.delete(s);
     const generation = s.generation;
