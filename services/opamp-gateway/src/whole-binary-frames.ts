@@ -88,7 +88,9 @@ interface UserBufferSocket {
  * as onStreamRead pushes it, so ws sees it as before. Ends of stream, read
  * errors and the socket's timer stay onStreamRead's; pausing the socket
  * (backpressure) stops the handle's reads, as Node does for this option.
- * Plain TCP sockets only (a TLS socket's reads are the TLS layer's).
+ * Plain TCP sockets only (a TLS socket's reads are the TLS layer's). Per
+ * socket it costs the callback's closure (about a hundred bytes); the read
+ * buffer is one per process.
  */
 function readFramesFromSocket(socket: unknown, r: WsReceiver, deliver: Deliver): void {
   const s = userBufferSocket(socket);
@@ -117,15 +119,23 @@ function readFramesFromSocket(socket: unknown, r: WsReceiver, deliver: Deliver):
 const READ_BUFFER_BYTES = 65_536;
 let sharedReadBuffer: Buffer | undefined;
 
+/** net.Socket's symbols for its onread option; null when this Node has none of that name. */
+let onreadSymbols: Omit<UserBufferSocket, "handle"> | null | undefined;
+
 /** The socket's onread internals, when it is a plain TCP socket made without the option; undefined otherwise (it is then left as it is). */
 function userBufferSocket(socket: unknown): UserBufferSocket | undefined {
   if (!(socket instanceof Socket) || socket instanceof TLSSocket) return undefined;
   const handle = (socket as unknown as { _handle?: Partial<UserBufferSocket["handle"]> | null })._handle;
   if (typeof handle?.useUserBuffer !== "function") return undefined;
-  const symbols = Object.getOwnPropertySymbols(socket);
-  const named = (name: string) => symbols.find((k) => k.description === name);
-  const [kBuffer, kBufferCb, kBufferGen] = [named("kBuffer"), named("kBufferCb"), named("kBufferGen")];
-  if (!kBuffer || !kBufferCb || !kBufferGen) return undefined;
+  // net's own module-level symbols, the same on every socket: looked up once (a new agent pays no search).
+  if (onreadSymbols === undefined) {
+    const symbols = Object.getOwnPropertySymbols(socket);
+    const named = (name: string) => symbols.find((k) => k.description === name);
+    const [kBuffer, kBufferCb, kBufferGen] = [named("kBuffer"), named("kBufferCb"), named("kBufferGen")];
+    onreadSymbols = kBuffer && kBufferCb && kBufferGen ? { kBuffer, kBufferCb, kBufferGen } : null;
+  }
+  if (onreadSymbols === null) return undefined;
+  const { kBuffer, kBufferCb, kBufferGen } = onreadSymbols;
   const own = socket as unknown as Record<symbol, unknown>;
   // Made with its own onread option: not ours to change.
   if (own[kBuffer] != null || own[kBufferCb] != null || own[kBufferGen] != null) return undefined;
