@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import * as ws from "ws";
@@ -239,4 +240,151 @@ describe("whole binary frames taken from ws's Receiver", () => {
     expect(received).toEqual([...messages.map((m) => `true ${m}`), "false text too"]);
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   });
+});
+
+/** A WebSocket server whose sockets' events are recorded; with `hook`, whole frames are read from the socket's shared buffer (as the gateway does). */
+async function recordingServer(hook: boolean) {
+  const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", maxPayload: MAX_PAYLOAD });
+  const events: string[] = [];
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  const push = (event: string) => {
+    events.push(event);
+    for (const w of waiters.filter((w) => events.length >= w.n)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
+  let direct = 0;
+  let hooked = false;
+  let closed = false;
+  let whenClosed!: () => void;
+  const closing = new Promise<void>((resolve) => (whenClosed = resolve));
+  let server: WebSocket | undefined;
+  wss.on("connection", (socket) => {
+    server = socket;
+    const onMessage = (data: ws.RawData, isBinary: boolean) => push(`message ${isBinary} ${Buffer.from(data as Buffer).toString("hex")} ${Buffer.isBuffer(data)}`);
+    socket.on("message", onMessage);
+    socket.on("ping", (data) => push(`ping ${data.toString("hex")}`));
+    socket.on("pong", (data) => push(`pong ${data.toString("hex")}`));
+    socket.on("error", (err) => push(`error ${(err as { code?: string }).code}`));
+    socket.on("close", (code, reason) => {
+      closed = true;
+      push(`close ${code} ${reason.toString("hex")}`);
+      whenClosed();
+    });
+    if (hook) {
+      takeWholeBinaryFrames(socket, (data, isBinary) => {
+        direct++;
+        onMessage(data, isBinary);
+      });
+      const raw = (socket as unknown as { _socket: object })._socket as Record<symbol, unknown>;
+      hooked = raw[Object.getOwnPropertySymbols(raw).find((k) => k.description === "kBuffer")!] != null;
+    }
+  });
+  await once(wss, "listening");
+  return {
+    port: (wss.address() as AddressInfo).port,
+    events,
+    /** Resolves once `n` events are recorded. */
+    recorded: (n: number) => new Promise<void>((resolve) => (events.length >= n ? resolve() : waiters.push({ n, resolve }))),
+    get direct() { return direct; },
+    get hooked() { return hooked; },
+    get closed() { return closed; },
+    /** Resolves when the server's WebSocket has closed. */
+    closing,
+    get socket() { return server; },
+    close: () => new Promise<void>((resolve) => wss.close(() => resolve())),
+  };
+}
+
+/**
+ * A raw TCP client that upgrades, then writes `chunks` one at a time (a turn
+ * of the event loop apart, so most arrive as reads of their own) and a close
+ * frame. With `inUpgrade`, the first chunk goes in the upgrade request's own
+ * write (ws gets it as the upgrade's head, buffered in the socket before any read).
+ */
+async function writeRaw(port: number, chunks: Buffer[], inUpgrade = false): Promise<void> {
+  const socket = net.connect(port, "127.0.0.1");
+  socket.on("error", () => {}); // the server may close first (a protocol error in the stream)
+  socket.setNoDelay(true);
+  await once(socket, "connect");
+  const request = Buffer.from("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  socket.write(inUpgrade && chunks.length > 0 ? Buffer.concat([request, chunks[0]!]) : request);
+  await once(socket, "data"); // 101
+  for (const chunk of inUpgrade ? chunks.slice(1) : chunks) {
+    if (socket.destroyed || socket.writableEnded) break;
+    socket.write(chunk);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  if (!socket.destroyed) socket.write(frame(0x88, Buffer.from([0x03, 0xe8])));
+  await new Promise((resolve) => {
+    socket.once("close", resolve);
+    socket.end();
+  });
+}
+
+describe("whole binary frames read from the socket's shared buffer", () => {
+  it("delivers each whole frame from the read itself, every payload a Buffer of its own, and ws's own events as before", async () => {
+    const server = await recordingServer(true);
+    const client = new WebSocket(`ws://127.0.0.1:${server.port}`);
+    await once(client, "open");
+    expect(server.hooked).toBe(true);
+    const sent: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      // 1 to 400 bytes: 7- and 16-bit lengths; each waits for the one before, so each is a read of its own.
+      const payload = Buffer.from(Buffer.alloc(1 + ((i * 37) % 400)).map((_, j) => (i + j * 13) & 0xff));
+      sent.push(`message true ${payload.toString("hex")} true`);
+      client.send(payload);
+      await server.recorded(sent.length);
+    }
+    const pong = once(client, "pong");
+    client.ping("p");
+    await pong;
+    client.close(1000, "done");
+    await expect.poll(() => server.closed).toBe(true);
+    // The payloads kept in `events` were read in turn into one shared buffer: each is still what was sent.
+    expect(server.events).toEqual([...sent, `ping ${Buffer.from("p").toString("hex")}`, `close 1000 ${Buffer.from("done").toString("hex")}`]);
+    expect(server.direct).toBeGreaterThan(250);
+    await server.close();
+  });
+
+  it("keeps the order and every message while the socket is paused (backpressure) and after it resumes", async () => {
+    const server = await recordingServer(true);
+    const client = new WebSocket(`ws://127.0.0.1:${server.port}`);
+    await once(client, "open");
+    client.send(Buffer.from("first"));
+    await expect.poll(() => server.events.length).toBe(1);
+    server.socket!.pause();
+    for (let i = 0; i < 50; i++) client.send(Buffer.from(`m${i}`));
+    // Nothing is delivered while paused; all of it, in order, after.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(server.events.length).toBe(1);
+    server.socket!.resume();
+    await expect.poll(() => server.events.length).toBe(51);
+    expect(server.events.slice(1)).toEqual(Array.from({ length: 50 }, (_, i) => `message true ${Buffer.from(`m${i}`).toString("hex")} true`));
+    client.close();
+    await expect.poll(() => server.closed).toBe(true);
+    await server.close();
+  });
+
+  it("behaves as ws does on 150 random streams over a real socket: frames of every kind, split and joined at random points", async () => {
+    let direct = 0;
+    for (let seed = 1; seed <= 150; seed++) {
+      const next = random(seed * 7919);
+      const frames = Array.from({ length: 1 + Math.floor(next() * 12) }, () => randomFrame(next));
+      const chunks = randomChunks(next, frames);
+      const results: string[][] = [];
+      for (const hook of [false, true]) {
+        const server = await recordingServer(hook);
+        await writeRaw(server.port, chunks, seed % 3 === 0);
+        await server.closing;
+        results.push(server.events);
+        if (hook) direct += server.direct;
+        await server.close();
+      }
+      expect(results[1], `seed ${seed}`).toEqual(results[0]);
+    }
+    // The fuzz reaches the socket path, not only ws (~50 frames arrive as reads of their own on a quiet machine).
+    expect(direct).toBeGreaterThan(20);
+  }, 120_000);
 });

@@ -40,10 +40,11 @@ export function decodeAgentFrame(frame: Uint8Array, limits?: AgentMessageLimits)
     }
     if (header !== 0n) throw new MalformedFrameError(`unsupported WebSocket message header ${header} (this server speaks header 0)`);
   }
-  const body = frame.subarray(offset);
-  // A bare heartbeat (most messages) carries nothing a limit is about.
-  const heartbeat = decodeHeartbeat(body);
+  // A bare heartbeat (most messages) carries nothing a limit is about; read
+  // in place, without a view of the body (docs/performance.md §29).
+  const heartbeat = decodeHeartbeat(frame, offset);
   if (heartbeat) return heartbeat;
+  const body = frame.subarray(offset);
   if (limits) checkAgentMessageLimits(body, limits);
   try {
     return fromBinary(AgentToServerSchema, body);

@@ -52,4 +52,16 @@ describe("decodeHeartbeat", () => {
       expect(quick, Buffer.from(bytes).toString("hex")).toEqual(fromBinary(AgentToServerSchema, bytes));
     }
   });
+
+  it("reads a body that starts at an offset (after a frame's header) as the body alone, and keeps no view of its bytes", () => {
+    const body = encode({ instanceUid: uid, sequenceNum: 300n, capabilities: 0x2001n });
+    const frame = new Uint8Array([0, ...body]);
+    const quick = decodeHeartbeat(frame, 1)!;
+    expect(quick).toEqual(fromBinary(AgentToServerSchema, body));
+    expect(decodeHeartbeat(frame, 1)).toEqual(decodeHeartbeat(body));
+    // The UID is the message's own: the frame's bytes may be reused.
+    frame.fill(0xff);
+    expect(quick.instanceUid).toEqual(uid);
+    expect(quick.instanceUid.buffer).not.toBe(frame.buffer);
+  });
 });

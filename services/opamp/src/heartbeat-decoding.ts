@@ -17,18 +17,25 @@ let at = 0;
  * Whatever it returns equals fromBinary's message (the spec checks it on
  * every shape and on random bytes); anything it is not sure of (another
  * field, a varint over 63 bits, a field truncated) is left to fromBinary.
+ * `start`: where the body begins in `body` (after a frame's header), so
+ * that the caller needs no view of it.
  */
-export function decodeHeartbeat(body: Uint8Array): AgentToServer | undefined {
+export function decodeHeartbeat(body: Uint8Array, start = 0): AgentToServer | undefined {
   let instanceUid: Uint8Array | undefined;
   let sequenceNum = 0n;
   let capabilities = 0n;
-  at = 0;
+  at = start;
   while (at < body.length) {
     const tag = body[at++]!;
     if (tag === INSTANCE_UID) {
       const length = body[at++];
       if (length === undefined || length >= 0x80 || at + length > body.length) return undefined;
-      instanceUid = body.subarray(at, at + length);
+      // A copy, not a view: the message keeps no part of the frame it came
+      // in, and the frame (a small Buffer on V8's heap, see the gateway's
+      // whole-binary-frames.ts) is never made a view of, which would copy it
+      // off the heap (docs/performance.md §29).
+      instanceUid = new Uint8Array(length);
+      for (let i = 0; i < length; i++) instanceUid[i] = body[at + i]!;
       at += length;
     } else if (tag === SEQUENCE_NUM || tag === CAPABILITIES) {
       const value = readVarint(body);
