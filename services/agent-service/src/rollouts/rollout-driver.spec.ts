@@ -76,6 +76,23 @@ function stuckAgent(): Agent {
   });
 }
 
+/** Agents in a store (stuckAgent each, under `uids`, at revision 1) and its two reads of them, counted: copies of the named agents, and their revisions. */
+function storedAgents(uids: readonly string[]) {
+  const agents = new Map(
+    uids.map((u) => {
+      const a = stuckAgent();
+      a.metadata!.instanceUid = Buffer.from(u, "hex");
+      a.revision = 1n;
+      return [u, a] as const;
+    }),
+  );
+  const counts = { reads: [] as string[][], revisionReads: 0 };
+  // Each read gets copies, as a store does: what a look keeps is what it read then.
+  const list = async (q: AgentQuery) => (q.instanceUids && counts.reads.push([...q.instanceUids]), (q.instanceUids ?? []).flatMap((u) => (agents.has(u) ? [clone(AgentSchema, agents.get(u)!)] : [])));
+  const listRevisions: AgentLister["listRevisions"] = async (q) => (counts.revisionReads++, (q.instanceUids ?? []).flatMap((uid) => (agents.has(uid) ? [{ uid, revision: agents.get(uid)!.revision }] : [])));
+  return { agents, counts, list, listRevisions };
+}
+
 function rollout(stage: { state: RolloutStageState; startedAt?: number; bakingSince?: number; agents?: string[] }, timeoutMs = 60_000): Rollout {
   return create(RolloutSchema, {
     namespace: "default",
@@ -275,14 +292,7 @@ describe("RolloutDriver leases", () => {
     r.gate!.bakeTime = durationFromMs(0);
     await shared.rollouts.create(r);
     const { hash } = await new VersionFileCache(versionTwo).get("default", "c", 2);
-    const agents = new Map(
-      uids.map((u) => {
-        const a = stuckAgent();
-        a.metadata!.instanceUid = Buffer.from(u, "hex");
-        a.revision = 1n;
-        return [u, a] as const;
-      }),
-    );
+    const { agents, counts, list, listRevisions } = storedAgents(uids);
     // A stored change moves the agent's revision, as every store's save does.
     const change = (u: string, f: (a: Agent) => void) => {
       const a = agents.get(u)!;
@@ -292,17 +302,13 @@ describe("RolloutDriver leases", () => {
     const apply = (a: Agent) => (a.status!.remoteConfigStatus = create(RemoteConfigStatusSchema, { lastRemoteConfigHash: hash, status: RemoteConfigStatuses.RemoteConfigStatuses_APPLIED }));
     change(uids[0]!, apply);
     change(uids[1]!, apply);
-    const reads: string[][] = [];
-    let revisionReads = 0;
-    // Each read gets copies, as a store does: what a look keeps is what it read then.
-    const list = async (q: AgentQuery) => (q.instanceUids && reads.push([...q.instanceUids]), (q.instanceUids ?? []).flatMap((u) => (agents.has(u) ? [clone(AgentSchema, agents.get(u)!)] : [])));
-    const listRevisions: AgentLister["listRevisions"] = async (q) => (revisionReads++, (q.instanceUids ?? []).flatMap((uid) => (agents.has(uid) ? [{ uid, revision: agents.get(uid)!.revision }] : [])));
+    const { reads } = counts;
     start(replica("a", shared, { list, listRevisions }));
-    await until(() => revisionReads >= 1, 5_000);
+    await until(() => counts.revisionReads >= 1, 5_000);
     // Full reads as a new leader starts (which agents carry the pin, the first look), then revisions only: nothing moved.
     const full = reads.length;
     expect(reads.every((read) => read.length === 3)).toBe(true);
-    await until(() => revisionReads >= 4, 5_000);
+    await until(() => counts.revisionReads >= 4, 5_000);
     expect(reads.length).toBe(full);
 
     // The third agent reports, but not APPLIED yet: only it is read again.
@@ -329,19 +335,9 @@ describe("RolloutDriver leases", () => {
     const r = rollout({ state: RolloutStageState.APPLYING, startedAt: Date.now(), agents: uids });
     r.gate = { ...r.gate!, threshold: { case: "maxFailedAgents", value: 0 } } as typeof r.gate;
     await shared.rollouts.create(r);
-    const agents = new Map(
-      uids.map((u) => {
-        const a = stuckAgent();
-        a.metadata!.instanceUid = Buffer.from(u, "hex");
-        a.revision = 1n;
-        return [u, a] as const;
-      }),
-    );
-    const list = async (q: AgentQuery) => (q.instanceUids ?? []).flatMap((u) => (agents.has(u) ? [clone(AgentSchema, agents.get(u)!)] : []));
-    let revisionReads = 0;
-    const listRevisions: AgentLister["listRevisions"] = async (q) => (revisionReads++, (q.instanceUids ?? []).flatMap((uid) => (agents.has(uid) ? [{ uid, revision: agents.get(uid)!.revision }] : [])));
+    const { agents, counts, list, listRevisions } = storedAgents(uids);
     start(replica("a", shared, { list, listRevisions }));
-    await until(() => revisionReads >= 2, 5_000);
+    await until(() => counts.revisionReads >= 2, 5_000);
     agents.delete(uids[1]!);
     await until(() => shared.rollouts.latest("r1").state === RolloutState.PAUSED, 5_000);
     expect(shared.rollouts.latest("r1").stages[0]!.failures.map((f) => [f.instanceUid, f.kind, f.detail])).toEqual([[uids[1], StageFailureKind.DISCONNECTED, "the agent was deleted"]]);
