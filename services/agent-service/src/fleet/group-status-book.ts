@@ -190,8 +190,9 @@ export class GroupStatusBook {
    * throughout (a read meanwhile sees some contributions older than others,
    * never a partial count). Changes folded in while the pass runs
    * (`touched`) are newer than what the pass read and are kept. A pass
-   * that fails leaves the book as it was, to be brought up to date again
-   * at the next read.
+   * that fails leaves every agent counted once (those it had read again
+   * from their newer copies, the rest as before) and its age unchanged, so
+   * the next read brings it up to date again.
    */
   private async refresh(namespace: string, book: Book): Promise<Book> {
     const startedAt = this.now();
