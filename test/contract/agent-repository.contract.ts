@@ -73,6 +73,33 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       expect((await stores.agents.listGroupTargets("default", "h", { limit: 10 })).map((t) => t.uid).sort()).toEqual([uidOf(targets[1]!), uidOf(others[0]!)].sort());
     });
 
+    it("lists stored revisions of a namespace's agents or of the named ones, in uid order and in pages, following saves and deletes", async () => {
+      const inNamespace = (namespace?: string) => create(AgentSchema, { metadata: { instanceUid: new Uint8Array(randomBytes(16)), ...(namespace ? { namespace } : {}) } });
+      const mine = [inNamespace(), inNamespace("default"), inNamespace(), inNamespace()];
+      const other = inNamespace("other");
+      for (const a of [...mine, other]) await stores.agents.save(a);
+      await stores.agents.save(mine[1]!);
+      const expected = () => mine.map((a) => ({ uid: uidOf(a), revision: a.revision })).sort((x, y) => (x.uid < y.uid ? -1 : 1));
+      expect(expected().map((r) => r.revision)).toContain(2n);
+      expect(await stores.agents.listRevisions({ namespace: "default", limit: 10 })).toEqual(expected());
+      const first = await stores.agents.listRevisions({ namespace: "default", limit: 2 });
+      expect([...first, ...(await stores.agents.listRevisions({ namespace: "default", limit: 10, after: first[1]!.uid }))]).toEqual(expected());
+
+      // Named: the other namespace's agent and one never stored are left out.
+      const named = [uidOf(mine[2]!), uidOf(other), "f".repeat(32), uidOf(mine[0]!)];
+      const namedExpected = expected().filter((r) => named.includes(r.uid));
+      expect(await stores.agents.listRevisions({ namespace: "default", instanceUids: named, limit: 10 })).toEqual(namedExpected);
+      expect(await stores.agents.listRevisions({ namespace: "default", instanceUids: named, limit: 1 })).toEqual(namedExpected.slice(0, 1));
+      expect(await stores.agents.listRevisions({ namespace: "other", instanceUids: named, limit: 10 })).toEqual([{ uid: uidOf(other), revision: 1n }]);
+
+      // A save moves the revision; a delete takes the agent out.
+      await stores.agents.save(mine[2]!);
+      await stores.agents.delete(mine[3]!);
+      mine.splice(3, 1);
+      expect(await stores.agents.listRevisions({ namespace: "default", limit: 10 })).toEqual(expected());
+      expect(await stores.agents.listRevisions({ namespace: "default", limit: 0 })).toEqual([]);
+    });
+
     it("getNewer returns the agent only when its stored revision is above the one given", async () => {
       const agent = detailedAgent();
       await stores.agents.save(agent);

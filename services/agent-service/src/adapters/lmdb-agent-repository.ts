@@ -8,6 +8,7 @@ import {
   type AgentRepository,
   type DisconnectedQuery,
   type GroupTarget,
+  type StoredRevision,
 } from "../agents/agent-repository.js";
 import type { ConnectionRepository } from "../connections/connection-store.js";
 import type { GatewayLeaseRepository } from "../connections/gateway-lease-store.js";
@@ -155,6 +156,25 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
         if (key[2] === page.after) continue;
         out.push({ uid: key[2], version: value[0], rollout: value[1] });
         if (out.length >= page.limit) break;
+      }
+      return out;
+    },
+    async listRevisions(query) {
+      await indexBuilt();
+      const out: StoredRevision[] = [];
+      if (query.limit <= 0) return out;
+      // The namespace from the per-namespace table and the revision from the
+      // value's first 8 bytes: no agent is decoded.
+      const uids = query.instanceUids
+        ? [...new Set(query.instanceUids)].sort()
+        : namespaceCounted.getKeys(query.after ? { start: query.after } : {});
+      for (const uid of uids) {
+        if (query.after !== undefined && uid <= query.after) continue;
+        if (namespaceCounted.get(uid) !== query.namespace) continue;
+        const bytes = agents.get(uid);
+        if (!bytes) continue;
+        out.push({ uid, revision: revisionOf(bytes) });
+        if (out.length >= query.limit) break;
       }
       return out;
     },

@@ -159,6 +159,15 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       return docs.map((doc) => ({ uid: doc._id, version: Number(doc.targetVersion ?? 0), rollout: doc.targetRollout ?? "" }));
     },
 
+    async listRevisions(query) {
+      if (query.limit <= 0) return [];
+      const ids = { ...(query.after !== undefined ? { $gt: query.after } : {}), ...(query.instanceUids !== undefined ? { $in: [...query.instanceUids] } : {}) };
+      const filter: Filter<AgentDocument> = { ...namespaceFilter(query.namespace), ...(Object.keys(ids).length > 0 ? { _id: ids } : {}) };
+      // The revision alone: the agent's blob is neither sent nor decoded.
+      const docs = await guardMongo(() => agents.find(filter, { projection: { _id: 1, revision: 1 } }).sort({ _id: 1 }).limit(query.limit).toArray());
+      return docs.map((doc) => ({ uid: doc._id, revision: BigInt(doc.revision) }));
+    },
+
     async getNewer(uid, revision) {
       // Filtered on _id alone and compared here: FerretDB 1.x serves a lookup by _id
       // ~20 times faster than one that also filters another field (measured:

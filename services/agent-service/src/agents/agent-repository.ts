@@ -52,6 +52,23 @@ export interface GroupTarget {
   rollout: string;
 }
 
+/** What listRevisions reads: a namespace's agents, or the named ones of it, a page at a time in uid order. */
+export interface RevisionQuery {
+  namespace: string;
+  /** Only these agents (hex uids). */
+  instanceUids?: readonly string[];
+  /** Hex uid of the last agent of the previous page. */
+  after?: string;
+  limit: number;
+}
+
+/** An agent's stored revision, as listRevisions gives it. */
+export interface StoredRevision {
+  /** Hex instance uid. */
+  uid: string;
+  revision: bigint;
+}
+
 /** Where agents are kept (secondary port). Uids are hex strings here. */
 export interface AgentRepository {
   get(instanceUid: string): Promise<Agent | undefined>;
@@ -80,6 +97,14 @@ export interface AgentRepository {
    * pin of each, not the agents themselves.
    */
   listGroupTargets(namespace: string, group: string, page: { limit: number; after?: string }): Promise<GroupTarget[]>;
+  /**
+   * The stored revision of each agent the query names (agents not stored,
+   * or stored in another namespace, are left out), in uid order, a page at
+   * a time: what a reader that keeps the copies it read asks before reading
+   * again (a rollout's stage look), so that only agents whose revision moved
+   * are read and decoded. No agent is decoded to answer it.
+   */
+  listRevisions(query: RevisionQuery): Promise<StoredRevision[]>;
   /**
    * Agents not connected since before `query.before`, longest disconnected
    * first (ties in uid order), read through an index kept by save and delete:

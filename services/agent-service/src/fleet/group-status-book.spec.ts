@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { AgentSchema, ConfigSource, RemoteConfigState, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { GroupSchema, LabelSelectorSchema, type Group } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import { instanceUidToHex, silentLogger } from "@fleetplane/platform";
-import type { AgentQuery } from "../agents/agent-repository.js";
+import type { AgentQuery, RevisionQuery } from "../agents/agent-repository.js";
 import { GroupStatusBook } from "./group-status-book.js";
 import { contributionOf } from "./group-status.js";
 
@@ -26,22 +26,49 @@ function agent(n: number, o: { app: string; group?: string; state?: RemoteConfig
 function setup(options: { maxAgeMs?: number } = {}) {
   const fleet = new Map<string, Agent>();
   // duringPage runs while a page is read; the page comes back once the promise it returns (if any) settles.
-  const state = { pages: 0, revision: 1, groups: [group("web", "web"), group("db", "db")] as Group[], now: 0, duringPage: undefined as (() => void | Promise<void>) | undefined };
+  const state = {
+    pages: 0,
+    /** The agents each page of `list` read (decoded, in a store). */
+    read: [] as string[][],
+    revisionPages: 0,
+    revision: 1,
+    groups: [group("web", "web"), group("db", "db")] as Group[],
+    now: 0,
+    duringPage: undefined as (() => void | Promise<void>) | undefined,
+  };
+  const inOrder = (q: { namespace?: string; after?: string; instanceUids?: readonly string[]; limit: number }) =>
+    [...fleet.entries()]
+      .filter(([uid, a]) => (a.metadata?.namespace || "default") === q.namespace && (!q.instanceUids || q.instanceUids.includes(uid)))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .filter(([uid]) => !q.after || uid > q.after)
+      .slice(0, q.limit);
   const list = async (q: AgentQuery) => {
     state.pages++;
-    const sorted = [...fleet.entries()].filter(([, a]) => (a.metadata?.namespace || "default") === q.namespace).sort(([a], [b]) => a.localeCompare(b));
-    const page = sorted.filter(([uid]) => !q.after || uid > q.after).slice(0, q.limit).map(([, a]) => a);
+    const page = inOrder(q);
+    state.read.push(page.map(([uid]) => uid));
+    await state.duringPage?.();
+    return page.map(([, a]) => a);
+  };
+  const listRevisions = async (q: RevisionQuery) => {
+    state.revisionPages++;
+    const page = inOrder(q).map(([uid, a]) => ({ uid, revision: a.revision }));
     await state.duringPage?.();
     return page;
   };
   const book = new GroupStatusBook({
-    agents: { list },
+    agents: { list, listRevisions },
     groups: async () => ({ revision: state.revision, groups: state.groups }),
     logger: silentLogger(),
     now: () => state.now,
     ...(options.maxAgeMs !== undefined ? { maxAgeMs: options.maxAgeMs } : {}),
   });
-  const put = (a: Agent) => fleet.set(instanceUidToHex(a.metadata!.instanceUid), a);
+  // A store's save: the stored revision moves on.
+  const put = (a: Agent) => {
+    const uid = instanceUidToHex(a.metadata!.instanceUid);
+    a.revision = (fleet.get(uid)?.revision ?? 0n) + 1n;
+    fleet.set(uid, a);
+    return a;
+  };
   const status = async (name: string) => (await book.statuses("default", [state.groups.find((g) => g.name === name) ?? group(name, name)]))[0]!;
   return { fleet, state, book, put, status };
 }
@@ -137,6 +164,68 @@ describe("group status counts kept per namespace", () => {
     expect(alone.state.pages).toBe(1);
   });
 
+  it("brings old counts up to date by reading the namespace's revisions and only the agents whose revision moved", async () => {
+    const t = setup({ maxAgeMs: 5_000 });
+    for (let n = 1; n <= 4; n++) t.put(agent(n, { app: "web", group: "web", state: RemoteConfigState.APPLYING }));
+    t.put(agent(9, { app: "web", group: "web", namespace: "other" }));
+    expect(await t.status("web")).toMatchObject({ matched: 4n, assigned: 4n, applying: 4n });
+    const uid = (n: number) => instanceUidToHex(agent(n, { app: "web" }).metadata!.instanceUid);
+    // Another replica stores agent 1 APPLIED and agent 2 in group db; agent 3 is deleted; agent 5 is new.
+    t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    t.put(agent(2, { app: "db", group: "db" }));
+    t.fleet.delete(uid(3));
+    t.put(agent(5, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    t.state.read = [];
+    t.state.now = 5_001;
+    expect(await t.status("web")).toMatchObject({ matched: 3n, assigned: 3n, applied: 2n, applying: 1n });
+    expect(await t.status("db")).toMatchObject({ matched: 1n, assigned: 1n });
+    expect(t.state.read).toEqual([[uid(1), uid(2), uid(5)]]);
+    // Nothing moved since: the next pass reads revisions only.
+    t.state.now = 10_002;
+    const revisionPages = t.state.revisionPages;
+    expect(await t.status("web")).toMatchObject({ assigned: 3n, applied: 2n });
+    expect(t.state.revisionPages).toBe(revisionPages + 1);
+    expect(t.state.read).toHaveLength(1);
+  });
+
+  it("keeps what changes fold in while counts are brought up to date, and reads that come meanwhile wait for the same pass", async () => {
+    const t = setup({ maxAgeMs: 5_000 });
+    for (let n = 1; n <= 3; n++) t.put(agent(n, { app: "web", group: "web", state: RemoteConfigState.APPLYING }));
+    expect((await t.status("web")).applying).toBe(3n);
+    const uid = (n: number) => instanceUidToHex(agent(n, { app: "web" }).metadata!.instanceUid);
+    // Another replica stores agent 1 APPLIED and deletes agent 2; while the revisions are read, this
+    // replica stores agent 1 FAILED (newer), stores a new agent 7 and removes agent 3.
+    t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    t.fleet.delete(uid(2));
+    let during: Promise<unknown> | undefined;
+    t.state.duringPage = () => {
+      t.state.duringPage = undefined;
+      t.book.agentChanged(agent(1, { app: "web", group: "web", state: RemoteConfigState.FAILED }));
+      t.book.agentChanged(agent(7, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+      t.book.agentRemoved(uid(3));
+      during = t.status("web");
+    };
+    t.state.now = 5_001;
+    const pages = t.state.revisionPages;
+    expect(await t.status("web")).toMatchObject({ assigned: 2n, failed: 1n, applied: 1n, applying: 0n });
+    expect(await during).toMatchObject({ assigned: 2n, failed: 1n, applied: 1n, applying: 0n });
+    expect(t.state.revisionPages).toBe(pages + 1);
+  });
+
+  it("leaves the counts as they were when bringing them up to date fails; the next read tries again", async () => {
+    const t = setup({ maxAgeMs: 5_000 });
+    t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLYING }));
+    expect((await t.status("web")).applying).toBe(1n);
+    t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    t.state.now = 5_001;
+    t.state.duringPage = () => {
+      t.state.duringPage = undefined;
+      throw new Error("store unavailable");
+    };
+    await expect(t.status("web")).rejects.toThrow("store unavailable");
+    expect(await t.status("web")).toMatchObject({ assigned: 1n, applied: 1n, applying: 0n });
+  });
+
   it("loses no change stored while a count is under way, and counts no agent twice", async () => {
     const t = setup({ maxAgeMs: Number.POSITIVE_INFINITY });
     for (let n = 1; n <= 3; n++) t.put(agent(n, { app: "web", group: "web", state: RemoteConfigState.APPLYING }));
@@ -160,12 +249,10 @@ describe("group status counts kept per namespace", () => {
     t.state.duringPage = () => {
       t.state.duringPage = undefined;
       during = t.status("web");
-      void during.then((v) => console.log("SEEN", (v as { assigned: bigint }).assigned));
       // A slow store: the page comes back after the other read has been answered (or has had every chance to be).
       return new Promise((resolve) => setTimeout(resolve, 0));
     };
     expect(await t.status("web")).toMatchObject({ assigned: 3n, applied: 3n });
-    console.log("DURING", await during, t.state.pages);
     expect(await during).toMatchObject({ assigned: 3n, applied: 3n });
   });
 

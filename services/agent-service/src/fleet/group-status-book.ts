@@ -2,7 +2,7 @@ import { equals } from "@bufbuild/protobuf";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { LabelSelectorSchema, type Group, type GroupStatus, type LabelSelector } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import { instanceUidToHex, type Logger } from "@fleetplane/platform";
-import type { AgentQuery } from "../agents/agent-repository.js";
+import type { AgentQuery, RevisionQuery, StoredRevision } from "../agents/agent-repository.js";
 import { namespaceOf } from "../agents/agent-namespace.js";
 import { contributionOf, GroupStatusCounter, type StatusContribution } from "./group-status.js";
 
@@ -12,14 +12,14 @@ export interface GroupStatusBookOptions {
    * decoded for the count and dropped; cached copies differ only in
    * liveness, which is not counted).
    */
-  agents: { list(query: AgentQuery): Promise<Agent[]> };
+  agents: { list(query: AgentQuery): Promise<Agent[]>; listRevisions(query: RevisionQuery): Promise<StoredRevision[]> };
   /** The namespace's groups and their revision (the group catalog's snapshot). */
   groups: (namespace: string) => Promise<{ revision: number; groups: readonly Group[] }>;
   /**
-   * How old a namespace's counts may grow before a read recounts them from
-   * the store. Changes stored by this replica are folded in as they happen;
-   * changes stored by another replica are seen only by a recount. Infinity:
-   * this replica stores every change (standalone). Default 5 s.
+   * How old a namespace's counts may grow before a read brings them up to
+   * date from the store. Changes stored by this replica are folded in as
+   * they happen; changes stored by another replica are seen only then.
+   * Infinity: this replica stores every change (standalone). Default 5 s.
    */
   maxAgeMs?: number;
   logger: Logger;
@@ -28,6 +28,8 @@ export interface GroupStatusBookOptions {
 
 /** Agents read per store call when a namespace is counted. */
 const AGENT_PAGE = 500;
+/** Revisions read per store call when counts are brought up to date (a uid and a number each). */
+const REVISION_PAGE = 2_000;
 
 /**
  * Whether counts made over `before` hold over `after`: the same groups by
@@ -59,7 +61,11 @@ interface Book {
   groups: readonly Group[];
   counter: GroupStatusCounter;
   contributions: Map<string, StatusContribution>;
+  /** The stored revision of the copy each contribution was made from. */
+  revisions: Map<string, bigint>;
   countedAt: number;
+  /** While the book is brought up to date (see refresh): the agents changed or removed since that began. */
+  touched?: Set<string>;
 }
 
 /**
@@ -74,8 +80,12 @@ interface Book {
  * labels changed; other changes (a report, a connect) cost O(1). The counts
  * are thrown away and counted again when the namespace's groups revision
  * moves (a group created, changed or deleted — on any replica: the catalog
- * reads the revision), and when they are older than `maxAgeMs`, which bounds
- * how long changes stored by other replicas stay unseen.
+ * reads the revision). Counts older than `maxAgeMs` (which bounds how long
+ * changes stored by other replicas stay unseen) are brought up to date
+ * instead: the namespace's stored revisions are read (no agent decoded) and
+ * only the agents whose revision differs from the copy counted are read
+ * again — a read of the group's status every few seconds during a rollout
+ * of thousands decoded the whole namespace each time.
  *
  * Memory: one small contribution per counted agent (with references to its
  * description and labels).
@@ -90,6 +100,8 @@ export class GroupStatusBook {
    * pass takes seconds.
    */
   private readonly counting = new Map<string, { book: Book; counted: Promise<Book> }>();
+  /** Counted books being brought up to date (see refresh), one pass at a time. */
+  private readonly refreshing = new Map<string, { book: Book; done: Promise<Book> }>();
   private readonly maxAgeMs: number;
   private readonly now: () => number;
 
@@ -113,21 +125,18 @@ export class GroupStatusBook {
     const uid = instanceUidToHex(agent.metadata!.instanceUid);
     const namespace = namespaceOf(agent);
     for (const [ns, book] of this.allBooks()) {
-      if (ns !== namespace) {
-        forget(book, uid);
-        continue;
-      }
-      const before = book.contributions.get(uid);
-      const next = contributionOf(agent, book.groups, before);
-      if (before) book.counter.removeContribution(before);
-      book.counter.addContribution(next);
-      book.contributions.set(uid, next);
+      book.touched?.add(uid);
+      if (ns !== namespace) forget(book, uid);
+      else count(book, uid, agent);
     }
   }
 
   /** An agent removed from the store: what it contributed is taken back. */
   agentRemoved(uid: string): void {
-    for (const [, book] of this.allBooks()) forget(book, uid);
+    for (const [, book] of this.allBooks()) {
+      book.touched?.add(uid);
+      forget(book, uid);
+    }
   }
 
   /** The counted books and those being counted: a change is folded into both. */
@@ -139,20 +148,20 @@ export class GroupStatusBook {
   private async book(namespace: string): Promise<Book> {
     const { revision, groups } = await this.deps.groups(namespace);
     const current = this.books.get(namespace);
-    const fresh = current !== undefined && this.now() - current.countedAt <= this.maxAgeMs;
-    if (fresh && current.revision === revision) return current;
-    if (fresh && sameCounting(current.groups, groups)) {
+    const same = current !== undefined && (current.revision === revision || sameCounting(current.groups, groups));
+    if (same) {
       // The groups changed only in what the counts do not depend on (a version, a rollout's marks, offers): no pass needed.
       current.revision = revision;
       current.groups = groups;
-      return current;
+      if (this.now() - current.countedAt <= this.maxAgeMs) return current;
+      return this.refreshed(namespace, current);
     }
     const inFlight = this.counting.get(namespace);
     if (inFlight) {
       const counted = await inFlight.counted;
       if (counted.revision === revision) return counted;
     }
-    const book: Book = { revision, groups, counter: new GroupStatusCounter(groups), contributions: new Map(), countedAt: this.now() };
+    const book: Book = { revision, groups, counter: new GroupStatusCounter(groups), contributions: new Map(), revisions: new Map(), countedAt: this.now() };
     // In place before the pass reads its first page (the pass starts in a
     // microtask, after the entry is set), so that no change stored meanwhile is missed.
     const entry = { book, counted: Promise.resolve().then(() => this.count(namespace, book)) };
@@ -161,6 +170,63 @@ export class GroupStatusBook {
       return await entry.counted;
     } finally {
       if (this.counting.get(namespace) === entry) this.counting.delete(namespace);
+    }
+  }
+
+  /** The book brought up to date (see refresh); reads that come meanwhile wait for the same pass. */
+  private refreshed(namespace: string, book: Book): Promise<Book> {
+    const inFlight = this.refreshing.get(namespace);
+    if (inFlight?.book === book) return inFlight.done;
+    const entry = { book, done: this.refresh(namespace, book).finally(() => this.refreshing.get(namespace) === entry && this.refreshing.delete(namespace)) };
+    this.refreshing.set(namespace, entry);
+    return entry.done;
+  }
+
+  /**
+   * Brings a counted book up to date in place: one pass over the
+   * namespace's stored revisions, then a read of just the agents whose
+   * revision differs from the copy counted (changed, or new), and the
+   * agents no longer stored are taken out. Each agent stays counted once
+   * throughout (a read meanwhile sees some contributions older than others,
+   * never a partial count). Changes folded in while the pass runs
+   * (`touched`) are newer than what the pass read and are kept. A pass
+   * that fails leaves every agent counted once (those it had read again
+   * from their newer copies, the rest as before) and its age unchanged, so
+   * the next read brings it up to date again.
+   */
+  private async refresh(namespace: string, book: Book): Promise<Book> {
+    const startedAt = this.now();
+    const touched = new Set<string>();
+    book.touched = touched;
+    try {
+      const stored = new Set<string>();
+      const moved: string[] = [];
+      for (let after: string | undefined; ; ) {
+        const page = await this.deps.agents.listRevisions({ namespace, limit: REVISION_PAGE, ...(after ? { after } : {}) });
+        for (const { uid, revision } of page) {
+          stored.add(uid);
+          if (book.revisions.get(uid) !== revision) moved.push(uid);
+        }
+        if (page.length < REVISION_PAGE) break;
+        after = page[page.length - 1]!.uid;
+      }
+      for (let i = 0; i < moved.length; i += AGENT_PAGE) {
+        const names = moved.slice(i, i + AGENT_PAGE);
+        const found = new Set<string>();
+        for (const agent of await this.deps.agents.list({ namespace, instanceUids: names, limit: names.length })) {
+          const uid = instanceUidToHex(agent.metadata!.instanceUid);
+          found.add(uid);
+          if (!touched.has(uid)) count(book, uid, agent);
+        }
+        // Deleted (or moved to another namespace) between the two reads.
+        for (const uid of names) if (!found.has(uid)) stored.delete(uid);
+      }
+      for (const uid of [...book.contributions.keys()]) if (!stored.has(uid) && !touched.has(uid)) forget(book, uid);
+      book.countedAt = startedAt;
+      this.deps.logger.debug({ namespace, agents: stored.size, read: moved.length }, "group status brought up to date from the store");
+      return book;
+    } finally {
+      if (book.touched === touched) delete book.touched;
     }
   }
 
@@ -179,9 +245,7 @@ export class GroupStatusBook {
       for (const agent of page) {
         const uid = instanceUidToHex(agent.metadata!.instanceUid);
         if (book.contributions.has(uid)) continue;
-        const c = contributionOf(agent, groups);
-        book.counter.addContribution(c);
-        book.contributions.set(uid, c);
+        count(book, uid, agent);
       }
       agents += page.length;
       if (page.length < AGENT_PAGE) break;
@@ -194,8 +258,19 @@ export class GroupStatusBook {
   }
 }
 
+/** Counts `agent` (as stored) in place of what it contributed before. */
+function count(book: Book, uid: string, agent: Readonly<Agent>): void {
+  const before = book.contributions.get(uid);
+  const next = contributionOf(agent, book.groups, before);
+  if (before) book.counter.removeContribution(before);
+  book.counter.addContribution(next);
+  book.contributions.set(uid, next);
+  book.revisions.set(uid, agent.revision);
+}
+
 function forget(book: Book, uid: string): void {
   const before = book.contributions.get(uid);
+  book.revisions.delete(uid);
   if (!before) return;
   book.counter.removeContribution(before);
   book.contributions.delete(uid);

@@ -1,6 +1,6 @@
 import { ConfigSource, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { instanceUidToHex } from "@fleetplane/platform";
-import type { AgentQuery, AgentRepository, GroupTarget } from "../agents/agent-repository.js";
+import type { AgentRepository, GroupTarget, RevisionQuery, StoredRevision } from "../agents/agent-repository.js";
 import { hasOwnConfig } from "../agents/config-assignment.js";
 
 /**
@@ -8,10 +8,12 @@ import { hasOwnConfig } from "../agents/config-assignment.js";
  * stored is seen (a replica's cache holds what it last wrote of agents it
  * does not serve).
  */
-export type AgentLister = Pick<AgentRepository, "list" | "listGroupTargets">;
+export type AgentLister = Pick<AgentRepository, "list" | "listGroupTargets" | "listRevisions">;
 
 /** Agents read per store call. */
 const PAGE = 500;
+/** Revisions read per store call (a uid and a number each). */
+const REVISION_PAGE = 2_000;
 
 /**
  * The agents a rollout of `group` may move: those whose configuration comes
@@ -64,13 +66,30 @@ export async function agentsWhere(lister: AgentLister, namespace: string, keep: 
 
 export const uidOf = (agent: Agent) => instanceUidToHex(agent.metadata!.instanceUid);
 
-/** The named agents (hex uids) that are stored, read page by page. */
+/** The named agents (hex uids) that are stored, in uid order, read a page of names at a time (each call carries only its page's names). */
 export async function agentsNamed(lister: AgentLister, namespace: string, uids: readonly string[]): Promise<Agent[]> {
   const out: Agent[] = [];
-  for (let after: string | undefined; ; ) {
-    const page = await lister.list({ namespace, instanceUids: uids, limit: PAGE, ...(after ? { after } : {}) });
-    out.push(...page);
-    if (page.length < PAGE) return out;
-    after = instanceUidToHex(page[page.length - 1]!.metadata!.instanceUid);
-  }
+  for (const names of pagesOf(uids, PAGE)) out.push(...(await lister.list({ namespace, instanceUids: names, limit: names.length })));
+  return out;
+}
+
+/** The stored revision of each named agent (hex uids) that is stored; none is read or decoded. */
+export async function revisionsNamed(lister: AgentLister, namespace: string, uids: readonly string[]): Promise<Map<string, bigint>> {
+  const out = new Map<string, bigint>();
+  for (const names of pagesOf(uids, REVISION_PAGE)) for (const r of await lister.listRevisions({ namespace, instanceUids: names, limit: names.length })) out.set(r.uid, r.revision);
+  return out;
+}
+
+/** A scan of the named agents' revisions through `list`: for a lister without a revision query (the driver's spec). */
+export async function scanRevisions(list: AgentLister["list"], query: RevisionQuery): Promise<StoredRevision[]> {
+  const agents = await list({ namespace: query.namespace, limit: query.limit, ...(query.instanceUids ? { instanceUids: query.instanceUids } : {}), ...(query.after ? { after: query.after } : {}) });
+  return agents.map((a) => ({ uid: uidOf(a), revision: a.revision }));
+}
+
+/** The distinct uids, sorted, in pages of `size`. */
+function pagesOf(uids: readonly string[], size: number): string[][] {
+  const sorted = [...new Set(uids)].sort();
+  const pages: string[][] = [];
+  for (let i = 0; i < sorted.length; i += size) pages.push(sorted.slice(i, i + size));
+  return pages;
 }

@@ -9,7 +9,7 @@ import type { AgentQuery } from "../agents/agent-repository.js";
 import type { AuditedChange, CommandAuditPort } from "../agents/command-audit-port.js";
 import type { Configurations } from "../fleet/configurations.js";
 import type { Groups } from "../fleet/groups.js";
-import { scanGroupTargets, type AgentLister } from "./group-agents.js";
+import { scanGroupTargets, scanRevisions, type AgentLister } from "./group-agents.js";
 import { RolloutDecisions } from "./rollout-decisions.js";
 import { RolloutDriver, type PinAgent } from "./rollout-driver.js";
 import type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
@@ -76,6 +76,23 @@ function stuckAgent(): Agent {
   });
 }
 
+/** Agents in a store (stuckAgent each, under `uids`, at revision 1) and its two reads of them, counted: copies of the named agents, and their revisions. */
+function storedAgents(uids: readonly string[]) {
+  const agents = new Map(
+    uids.map((u) => {
+      const a = stuckAgent();
+      a.metadata!.instanceUid = Buffer.from(u, "hex");
+      a.revision = 1n;
+      return [u, a] as const;
+    }),
+  );
+  const counts = { reads: [] as string[][], revisionReads: 0 };
+  // Each read gets copies, as a store does: what a look keeps is what it read then.
+  const list = async (q: AgentQuery) => (q.instanceUids && counts.reads.push([...q.instanceUids]), (q.instanceUids ?? []).flatMap((u) => (agents.has(u) ? [clone(AgentSchema, agents.get(u)!)] : [])));
+  const listRevisions: AgentLister["listRevisions"] = async (q) => (counts.revisionReads++, (q.instanceUids ?? []).flatMap((uid) => (agents.has(uid) ? [{ uid, revision: agents.get(uid)!.revision }] : [])));
+  return { agents, counts, list, listRevisions };
+}
+
 function rollout(stage: { state: RolloutStageState; startedAt?: number; bakingSince?: number; agents?: string[] }, timeoutMs = 60_000): Rollout {
   return create(RolloutSchema, {
     namespace: "default",
@@ -107,7 +124,7 @@ const versionTwo = { getVersion: async () => ({ files: { "c.yaml": { body: new T
 function replica(
   name: string,
   shared: { rollouts: MemoryRollouts; leases: MemoryLeases; audit: AuditedChange[] },
-  o: { list?: (q: AgentQuery) => Promise<Agent[]>; listGroupTargets?: AgentLister["listGroupTargets"]; pin?: PinAgent; logger?: Logger } = {},
+  o: { list?: (q: AgentQuery) => Promise<Agent[]>; listGroupTargets?: AgentLister["listGroupTargets"]; listRevisions?: AgentLister["listRevisions"]; pin?: PinAgent; logger?: Logger } = {},
 ): RolloutDriver {
   const audit = { recordChange: async (c: AuditedChange) => void shared.audit.push(c) } as unknown as CommandAuditPort;
   const list = o.list ?? (async () => []);
@@ -117,7 +134,11 @@ function replica(
     decisions: new RolloutDecisions({ rollouts: shared.rollouts, audit, replicaId: name, now: Date.now }),
     groups: { markRollout: async () => ({}) } as unknown as Groups,
     configurations: versionTwo,
-    agents: { list, listGroupTargets: o.listGroupTargets ?? ((namespace, group, page) => scanGroupTargets(list, namespace, group, page)) },
+    agents: {
+      list,
+      listGroupTargets: o.listGroupTargets ?? ((namespace, group, page) => scanGroupTargets(list, namespace, group, page)),
+      listRevisions: o.listRevisions ?? ((q) => scanRevisions(list, q)),
+    },
     pin: o.pin ?? (async () => "pinned"),
     logger: o.logger ?? silentLogger(),
     replicaId: name,
@@ -265,40 +286,61 @@ describe("RolloutDriver leases", () => {
     expect(took).toBeLessThan(2_000);
   });
 
-  it("while a stage waits, a look re-reads only the agents not yet seen applied; its decision is taken on every agent read afresh", async () => {
+  it("while a stage waits, a look reads the stage's revisions and re-reads only the agents whose revision moved; its decision is taken on every agent read afresh", async () => {
     const uids = ["a", "b", "c"].map((c) => c.repeat(32));
     const r = rollout({ state: RolloutStageState.APPLYING, startedAt: Date.now(), agents: uids });
     r.gate!.bakeTime = durationFromMs(0);
     await shared.rollouts.create(r);
     const { hash } = await new VersionFileCache(versionTwo).get("default", "c", 2);
-    const agents = new Map(
-      uids.map((u) => {
-        const a = stuckAgent();
-        a.metadata!.instanceUid = Buffer.from(u, "hex");
-        return [u, a] as const;
-      }),
-    );
-    const apply = (u: string) => (agents.get(u)!.status!.remoteConfigStatus = create(RemoteConfigStatusSchema, { lastRemoteConfigHash: hash, status: RemoteConfigStatuses.RemoteConfigStatuses_APPLIED }));
-    apply(uids[0]!);
-    apply(uids[1]!);
-    const reads: string[][] = [];
-    // Each read gets copies, as a store does: what a look keeps is what it read then.
-    const list = async (q: AgentQuery) => (q.instanceUids && reads.push([...q.instanceUids]), (q.instanceUids ?? []).flatMap((u) => (agents.has(u) ? [clone(AgentSchema, agents.get(u)!)] : [])));
-    start(replica("a", shared, { list }));
-    await until(() => reads.length >= 4, 5_000);
-    expect(reads[0]).toEqual(uids);
-    expect(reads.slice(1)).toContainEqual([uids[2]]);
-    expect(reads.slice(1).every((read) => read.length === 1 || read.length === 3)).toBe(true);
+    const { agents, counts, list, listRevisions } = storedAgents(uids);
+    // A stored change moves the agent's revision, as every store's save does.
+    const change = (u: string, f: (a: Agent) => void) => {
+      const a = agents.get(u)!;
+      f(a);
+      a.revision++;
+    };
+    const apply = (a: Agent) => (a.status!.remoteConfigStatus = create(RemoteConfigStatusSchema, { lastRemoteConfigHash: hash, status: RemoteConfigStatuses.RemoteConfigStatuses_APPLIED }));
+    change(uids[0]!, apply);
+    change(uids[1]!, apply);
+    const { reads } = counts;
+    start(replica("a", shared, { list, listRevisions }));
+    await until(() => counts.revisionReads >= 1, 5_000);
+    // Full reads as a new leader starts (which agents carry the pin, the first look), then revisions only: nothing moved.
+    const full = reads.length;
+    expect(reads.every((read) => read.length === 3)).toBe(true);
+    await until(() => counts.revisionReads >= 4, 5_000);
+    expect(reads.length).toBe(full);
 
-    // A seen-applied agent goes away, then the last one applies: the merged look would pass; the full read waits.
-    agents.get(uids[0]!)!.status!.connected = false;
-    apply(uids[2]!);
+    // The third agent reports, but not APPLIED yet: only it is read again.
+    change(uids[2]!, (a) => (a.status!.sequenceNum = 7n));
+    await until(() => reads.length > full, 5_000);
+    expect(reads.slice(full)).toEqual([[uids[2]]]);
+
+    // The first agent is deleted and stored anew, disconnected, at the revision its old copy had;
+    // the third applies. The look (the first's old copy kept) would pass; the full read waits.
+    const again = clone(AgentSchema, agents.get(uids[0]!)!);
+    again.status!.connected = false;
+    agents.set(uids[0]!, again);
+    change(uids[2]!, apply);
     const before = reads.length;
     await until(() => reads.slice(before).some((read) => read.length === 3), 5_000);
     for (let t = 0; t < 2_000; t += 100) await vi.advanceTimersByTimeAsync(100);
     expect(shared.rollouts.latest("r1").state).toBe(RolloutState.RUNNING);
-    agents.get(uids[0]!)!.status!.connected = true;
+    change(uids[0]!, (a) => (a.status!.connected = true));
     await until(() => shared.rollouts.latest("r1").state === RolloutState.SUCCEEDED, 5_000);
+  });
+
+  it("a look reads an agent deleted since the last one as gone", async () => {
+    const uids = ["a", "b"].map((c) => c.repeat(32));
+    const r = rollout({ state: RolloutStageState.APPLYING, startedAt: Date.now(), agents: uids });
+    r.gate = { ...r.gate!, threshold: { case: "maxFailedAgents", value: 0 } } as typeof r.gate;
+    await shared.rollouts.create(r);
+    const { agents, counts, list, listRevisions } = storedAgents(uids);
+    start(replica("a", shared, { list, listRevisions }));
+    await until(() => counts.revisionReads >= 2, 5_000);
+    agents.delete(uids[1]!);
+    await until(() => shared.rollouts.latest("r1").state === RolloutState.PAUSED, 5_000);
+    expect(shared.rollouts.latest("r1").stages[0]!.failures.map((f) => [f.instanceUid, f.kind, f.detail])).toEqual([[uids[1], StageFailureKind.DISCONNECTED, "the agent was deleted"]]);
   });
 
   it("chooses each stage's agents from the group's target listing, without reading the namespace's agents", async () => {

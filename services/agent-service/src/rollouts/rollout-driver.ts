@@ -8,7 +8,7 @@ import { hashesEqual } from "../agents/config-hash.js";
 import type { Configurations } from "../fleet/configurations.js";
 import { FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
 import type { Groups } from "../fleet/groups.js";
-import { agentsNamed, groupTargets, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
+import { agentsNamed, groupTargets, isRolloutTarget, revisionsNamed, uidOf, type AgentLister } from "./group-agents.js";
 import { evaluateStage, gateSettings, type StageEvaluation } from "./health-gate.js";
 import { isFinished, type RolloutDecisions } from "./rollout-decisions.js";
 import type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
@@ -100,14 +100,19 @@ export class RolloutDriver {
   /** What the last look at each rollout's stage counted ("stage/applied/pending/failed"), and how many looks in a row saw the same. */
   private readonly lastLook = new Map<string, { counts: string; quiet: number }>();
   /**
-   * The agents of each rollout's applying stage that its last look saw
-   * applied and connected, as read then, under the stage's "index/startedAt".
-   * The next look while the stage waits reads only the others: a stage of
-   * thousands is looked at every few hundred milliseconds, and decoding all
-   * of its agents each time was most of what a look cost. Whatever the
-   * merged look decides other than waiting is decided again on a full read.
+   * Each rollout's current stage as its last look read it: a copy of every
+   * agent of the stage that was stored then, under the stage's
+   * "index/startedAt". The next look asks the store for the stage's
+   * revisions only (nothing decoded) and reads again just the agents whose
+   * revision moved (a report, a disconnect, a pin) — a stage of thousands
+   * is looked at every few hundred milliseconds, and decoding all of its
+   * agents each time was most of what a look cost. Every stored change of
+   * an agent moves its revision, so the view is the store's, agent by
+   * agent; still, whatever a look decides other than waiting is decided
+   * again on a full read (an agent deleted and stored anew can come back
+   * at a revision its old copy had).
    */
-  private readonly settled = new Map<string, { key: string; agents: Map<string, Agent> }>();
+  private readonly views = new Map<string, { key: string; agents: Map<string, Agent> }>();
   /** The leases this replica holds, renewed by `renewTimer`. */
   private readonly held = new Map<string, RolloutLease>();
   private renewTimer: NodeJS.Timeout | undefined;
@@ -258,7 +263,7 @@ export class RolloutDriver {
 
   private forget(id: string): false {
     this.held.delete(id);
-    this.settled.delete(id);
+    this.views.delete(id);
     for (const key of this.done) if (key.startsWith(`${id}/`)) this.done.delete(key);
     return false;
   }
@@ -387,19 +392,21 @@ export class RolloutDriver {
     const to = await this.version(r, r.toVersion);
     const gate = gateSettings(r.gate);
     const clock = { startedAt, ...(stage.bakingSince ? { bakingSince: timestampMs(stage.bakingSince) } : {}) };
-    // While the stage applies, a look re-reads only the agents the last one did not see applied (see `settled`).
+    // A look re-reads only the agents whose stored revision moved since the last (see `views`).
     const lookKey = `${index}/${startedAt}`;
-    const kept = clock.bakingSince === undefined ? this.settled.get(r.id) : undefined;
-    const known = kept?.key === lookKey ? kept.agents : undefined;
-    let { judged, gone } = await this.readStage(r, stage.agents, known);
+    const kept = this.views.get(r.id);
+    const view = kept?.key === lookKey ? kept.agents : new Map<string, Agent>();
+    const fresh = view.size === 0;
+    let { judged, gone } = await this.readStage(r, stage.agents, view);
     let e = evaluateStage([...judged.keys(), ...gone], judged, to.hash, clock, gate, this.now());
-    if (known && known.size > 0 && e.verdict !== "wait") {
-      // A decision is only ever taken on every agent as stored now: one seen applied may have gone since.
-      ({ judged, gone } = await this.readStage(r, stage.agents));
+    if (!fresh && e.verdict !== "wait") {
+      // A decision is only ever taken on every agent read afresh (see `views`).
+      view.clear();
+      ({ judged, gone } = await this.readStage(r, stage.agents, view));
       e = evaluateStage([...judged.keys(), ...gone], judged, to.hash, clock, gate, this.now());
     }
-    if (clock.bakingSince === undefined && e.verdict === "wait") this.settled.set(r.id, { key: lookKey, agents: new Map(e.appliedAgents.map((u) => [u, judged.get(u)!])) });
-    else this.settled.delete(r.id);
+    if (e.verdict === "wait") this.views.set(r.id, { key: lookKey, agents: view });
+    else this.views.delete(r.id);
     await this.repin(r, [...judged.values()], r.toVersion, to);
     await this.remindUnconfirmed(r, [...judged.values()], to.hash);
     const last = index === r.stages.length - 1;
@@ -464,16 +471,26 @@ export class RolloutDriver {
   /**
    * The stage's agents as stored, split into those it judges and those gone
    * (deleted). Agents that left the group (or got their own configuration)
-   * since are no longer the stage's to judge. `known`: agents taken as the
-   * last look read them, not read again.
+   * since are no longer the stage's to judge. `view`: the copies the last
+   * look read (see `views`), brought up to the store's revisions here —
+   * only the agents whose revision moved are read; an empty view reads
+   * every agent.
    */
-  private async readStage(r: Rollout, members: readonly string[], known?: ReadonlyMap<string, Agent>): Promise<{ judged: Map<string, Agent>; gone: string[] }> {
-    const found = await agentsNamed(this.deps.agents, r.namespace, known ? members.filter((u) => !known.has(u)) : members);
-    const byUid = new Map(found.map((a) => [uidOf(a), a]));
+  private async readStage(r: Rollout, members: readonly string[], view: Map<string, Agent>): Promise<{ judged: Map<string, Agent>; gone: string[] }> {
+    if (view.size === 0) {
+      for (const a of await agentsNamed(this.deps.agents, r.namespace, members)) view.set(uidOf(a), a);
+    } else {
+      const stored = await revisionsNamed(this.deps.agents, r.namespace, members);
+      const moved = members.filter((u) => stored.has(u) && view.get(u)?.revision !== stored.get(u));
+      for (const uid of [...view.keys()]) if (!stored.has(uid)) view.delete(uid);
+      // An agent deleted between the two reads is not found by the second: gone.
+      for (const uid of moved) view.delete(uid);
+      for (const a of await agentsNamed(this.deps.agents, r.namespace, moved)) view.set(uidOf(a), a);
+    }
     const judged = new Map<string, Agent>();
     const gone: string[] = [];
     for (const uid of members) {
-      const a = known?.get(uid) ?? byUid.get(uid);
+      const a = view.get(uid);
       if (!a) gone.push(uid);
       else if (isRolloutTarget(a, r.group)) judged.set(uid, a);
     }
