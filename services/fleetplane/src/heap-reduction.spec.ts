@@ -29,10 +29,11 @@ describe("heap reduction after a flood", () => {
     expect(reductionStep({}, afterFlood, 0)).toBe("open");
   });
 
-  it("closes the window when the slack is gone or the window's time is up, whichever is first", () => {
+  it("closes the window when the slack is gone, the process is busy again or the window's time is up, whichever is first", () => {
     const reduced = { ...afterFlood, committedOldBytes: 90 * MiB };
     expect(reductionStep({ since: 0 }, afterFlood, REDUCTION_WINDOW_MS - 1)).toBe("none");
     expect(reductionStep({ since: 0 }, reduced, 2_000)).toBe("close");
+    expect(reductionStep({ since: 0 }, { ...afterFlood, utilization: 0.9 }, 2_000)).toBe("close");
     expect(reductionStep({ since: 0 }, afterFlood, REDUCTION_WINDOW_MS)).toBe("close");
   });
 

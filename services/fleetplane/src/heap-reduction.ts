@@ -55,11 +55,16 @@ export function hasSlack(s: HeapSample): boolean {
   return slack >= REDUCE_ABOVE_SLACK_BYTES && slack >= s.liveBytes * REDUCE_ABOVE_SLACK_OF_LIVE;
 }
 
-/** What to do with the flag at `now`: open a window, close it, or nothing. */
+/**
+ * What to do with the flag at `now`: open a window, close it, or nothing. A
+ * window also closes as soon as the process is busy again, so code the
+ * compiler optimizes for a busy report path is not made for size.
+ */
 export function reductionStep(state: ReductionState, s: HeapSample, now: number): "open" | "close" | "none" {
-  if (state.since !== undefined) return now - state.since >= REDUCTION_WINDOW_MS || !hasSlack(s) ? "close" : "none";
+  const quiet = s.utilization < QUIET_BELOW_UTILIZATION;
+  if (state.since !== undefined) return now - state.since >= REDUCTION_WINDOW_MS || !hasSlack(s) || !quiet ? "close" : "none";
   if (state.ended !== undefined && now - state.ended < REDUCTION_COOLDOWN_MS) return "none";
-  return s.utilization < QUIET_BELOW_UTILIZATION && hasSlack(s) ? "open" : "none";
+  return quiet && hasSlack(s) ? "open" : "none";
 }
 
 /**
