@@ -61,6 +61,7 @@ Options:
   --storm-agents N        storm and peers: one size instead (no marginal figure); ab, workers: the
                           storm's size (default 5000)
   --idle-levels A,B,...   (default 5000,10000,18000; this machine allows 20000 open files per process)
+  --idle-settled S        idle: RSS per agent read again S s after each level is in (default 20; 0: only at 3 s)
   --steady-agents N       (default 1000)
   --steady-seconds S      (default 15)
   --fanout-k A,B,...      (default 1,1000,10000)
@@ -110,6 +111,7 @@ const { values, positionals } = parseArgs({
     "storm-agents": { type: "string" },
     "storm-sizes": { type: "string", default: "3000,6000" },
     "idle-levels": { type: "string", default: "5000,10000,18000" },
+    "idle-settled": { type: "string", default: "20" },
     "steady-agents": { type: "string", default: "1000" },
     "steady-seconds": { type: "string", default: "15" },
     "fanout-k": { type: "string", default: "1,1000,10000" },
@@ -218,7 +220,7 @@ for (const scenario of scenarios) {
       break;
     }
     case "idle": {
-      const rows = await withServer(startStandaloneServer, (s) => idleHold(s, numbers(values["idle-levels"]!)));
+      const rows = await withServer(startStandaloneServer, (s) => idleHold(s, numbers(values["idle-levels"]!), Number(values["idle-settled"])));
       report("idle-hold", "Idle hold (WebSocket agents on one gateway process)", rows);
       break;
     }

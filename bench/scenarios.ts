@@ -97,8 +97,13 @@ export async function connectStorm(server: ServerUnderTest, agents: number): Pro
   };
 }
 
-/** 2. Memory of the processes holding the sockets, per idle WebSocket agent, at growing fleet sizes. */
-export async function idleHold(server: ServerUnderTest, levels: number[]): Promise<Row[]> {
+/**
+ * 2. Memory of the processes holding the sockets, per idle WebSocket agent, at growing fleet sizes: at
+ * each level 3 s after its last first reply (the flood's heap is still in it: the figure the peers are
+ * compared by) and, with `settledSeconds`, again that long after it, when the server has had time to
+ * hand back what the flood left (docs/performance.md §28).
+ */
+export async function idleHold(server: ServerUnderTest, levels: number[], settledSeconds = 0): Promise<Row[]> {
   const rows: Row[] = [];
   const fleets: ProcessFleet[] = [];
   const holders = server.socketPids ?? [server.gatewayPid];
@@ -130,6 +135,7 @@ export async function idleHold(server: ServerUnderTest, levels: number[]): Promi
         "KiB per agent": round((rss - base) / 1024 / level, 1),
         "server rss MiB (all)": mb(all),
         "server KiB per agent (all)": round((all - baseAll) / 1024 / level, 1),
+        ...(settledSeconds > 0 ? await settledRss(holders, base, level, settledSeconds - 3) : {}),
         "load avg": loadAverage(),
       });
     }
@@ -139,6 +145,12 @@ export async function idleHold(server: ServerUnderTest, levels: number[]): Promi
     for (const f of fleets) await f.stop();
   }
   return rows;
+}
+
+/** The socket holders' RSS per agent after `waitSeconds` more of the idle hold. */
+async function settledRss(holders: number[], base: number, agents: number, waitSeconds: number): Promise<Row> {
+  await new Promise((r) => setTimeout(r, waitSeconds * 1000));
+  return { "KiB per agent, settled": round((totalStats(holders).rssBytes - base) / 1024 / agents, 1) };
 }
 
 /** 3. Status reports per second, closed loop (every agent sends its next report when the reply arrives), and per server core-second. */

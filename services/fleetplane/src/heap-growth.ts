@@ -1,5 +1,6 @@
 import { PerformanceObserver, constants } from "node:perf_hooks";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
+import { reduceHeapAfterFloods } from "./heap-reduction.js";
 
 /**
  * How far (per cent) V8 lets a server process's old generation grow past
@@ -50,18 +51,28 @@ export function heapGrowingPercentFor(liveBytes: number): number {
  * full collections is above LIMIT_ABOVE_LIVE_BYTES (read just after each
  * one), unless its operator chose the heap's growth (heapGrowthChosen).
  * Call it first thing in every server process (the commands that serve,
- * each gateway worker). Returns whether it watches; `stop` ends it (tests).
+ * each gateway worker). It also hands the heap back after a flood
+ * (heap-reduction.ts), which the same choice of the operator turns off.
+ * Returns whether it watches; `stop` ends it (tests).
  */
 export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv, nodeOptions: string | undefined = process.env.NODE_OPTIONS): { stop(): void } | undefined {
   if (heapGrowthChosen(execArgv, nodeOptions)) return undefined;
   let current = 0;
+  let live: number | undefined;
   const observer = new PerformanceObserver((list) => {
     if (!list.getEntries().some((e) => (e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) return;
-    const wanted = heapGrowingPercentFor(getHeapStatistics().used_heap_size);
+    live = getHeapStatistics().used_heap_size;
+    const wanted = heapGrowingPercentFor(live);
     if (wanted === current) return;
     current = wanted;
     setFlagsFromString(`--heap-growing-percent=${wanted}`);
   });
   observer.observe({ entryTypes: ["gc"] });
-  return { stop: () => observer.disconnect() };
+  const reduction = reduceHeapAfterFloods(() => live);
+  return {
+    stop: () => {
+      observer.disconnect();
+      reduction.stop();
+    },
+  };
 }
