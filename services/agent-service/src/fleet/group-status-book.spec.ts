@@ -188,6 +188,21 @@ describe("group status counts kept per namespace", () => {
     expect(t.state.read).toHaveLength(1);
   });
 
+  it("forgets an agent deleted between the read of the revisions and the read of the agents that moved", async () => {
+    const t = setup({ maxAgeMs: 5_000 });
+    for (let n = 1; n <= 2; n++) t.put(agent(n, { app: "web", group: "web", state: RemoteConfigState.APPLYING }));
+    expect(await t.status("web")).toMatchObject({ matched: 2n, applying: 2n });
+    const uid = (n: number) => instanceUidToHex(agent(n, { app: "web" }).metadata!.instanceUid);
+    // Agent 1 moves (another replica's save), then is deleted once its new revision has been read.
+    t.put(agent(1, { app: "web", group: "web", state: RemoteConfigState.APPLIED }));
+    t.state.duringPage = () => {
+      t.state.duringPage = undefined;
+      t.fleet.delete(uid(1));
+    };
+    t.state.now = 5_001;
+    expect(await t.status("web")).toMatchObject({ matched: 1n, assigned: 1n, applying: 1n, applied: 0n });
+  });
+
   it("keeps what changes fold in while counts are brought up to date, and reads that come meanwhile wait for the same pass", async () => {
     const t = setup({ maxAgeMs: 5_000 });
     for (let n = 1; n <= 3; n++) t.put(agent(n, { app: "web", group: "web", state: RemoteConfigState.APPLYING }));

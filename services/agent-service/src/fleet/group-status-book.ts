@@ -2,8 +2,8 @@ import { equals } from "@bufbuild/protobuf";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { LabelSelectorSchema, type Group, type GroupStatus, type LabelSelector } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import { instanceUidToHex, type Logger } from "@fleetplane/platform";
-import type { AgentQuery, RevisionQuery, StoredRevision } from "../agents/agent-repository.js";
 import { namespaceOf } from "../agents/agent-namespace.js";
+import { AGENT_PAGE, agentsNamed, namespaceRevisions, type AgentPageReader } from "../agents/agent-pages.js";
 import { contributionOf, GroupStatusCounter, type StatusContribution } from "./group-status.js";
 
 export interface GroupStatusBookOptions {
@@ -12,7 +12,7 @@ export interface GroupStatusBookOptions {
    * decoded for the count and dropped; cached copies differ only in
    * liveness, which is not counted).
    */
-  agents: { list(query: AgentQuery): Promise<Agent[]>; listRevisions(query: RevisionQuery): Promise<StoredRevision[]> };
+  agents: AgentPageReader;
   /** The namespace's groups and their revision (the group catalog's snapshot). */
   groups: (namespace: string) => Promise<{ revision: number; groups: readonly Group[] }>;
   /**
@@ -26,10 +26,6 @@ export interface GroupStatusBookOptions {
   now?: () => number;
 }
 
-/** Agents read per store call when a namespace is counted. */
-const AGENT_PAGE = 500;
-/** Revisions read per store call when counts are brought up to date (a uid and a number each). */
-const REVISION_PAGE = 2_000;
 
 /**
  * Whether counts made over `before` hold over `after`: the same groups by
@@ -201,26 +197,20 @@ export class GroupStatusBook {
     try {
       const stored = new Set<string>();
       const moved: string[] = [];
-      for (let after: string | undefined; ; ) {
-        const page = await this.deps.agents.listRevisions({ namespace, limit: REVISION_PAGE, ...(after ? { after } : {}) });
+      for await (const page of namespaceRevisions(this.deps.agents, namespace)) {
         for (const { uid, revision } of page) {
           stored.add(uid);
           if (book.revisions.get(uid) !== revision) moved.push(uid);
         }
-        if (page.length < REVISION_PAGE) break;
-        after = page[page.length - 1]!.uid;
       }
-      for (let i = 0; i < moved.length; i += AGENT_PAGE) {
-        const names = moved.slice(i, i + AGENT_PAGE);
-        const found = new Set<string>();
-        for (const agent of await this.deps.agents.list({ namespace, instanceUids: names, limit: names.length })) {
-          const uid = instanceUidToHex(agent.metadata!.instanceUid);
-          found.add(uid);
-          if (!touched.has(uid)) count(book, uid, agent);
-        }
-        // Deleted (or moved to another namespace) between the two reads.
-        for (const uid of names) if (!found.has(uid)) stored.delete(uid);
+      const found = new Set<string>();
+      for (const agent of await agentsNamed(this.deps.agents, namespace, moved)) {
+        const uid = instanceUidToHex(agent.metadata!.instanceUid);
+        found.add(uid);
+        if (!touched.has(uid)) count(book, uid, agent);
       }
+      // Deleted (or moved to another namespace) between the two reads.
+      for (const uid of moved) if (!found.has(uid)) stored.delete(uid);
       for (const uid of [...book.contributions.keys()]) if (!stored.has(uid) && !touched.has(uid)) forget(book, uid);
       book.countedAt = startedAt;
       this.deps.logger.debug({ namespace, agents: stored.size, read: moved.length }, "group status brought up to date from the store");

@@ -2,6 +2,10 @@ import { ConfigSource, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/ag
 import { instanceUidToHex } from "@fleetplane/platform";
 import type { AgentRepository, GroupTarget, RevisionQuery, StoredRevision } from "../agents/agent-repository.js";
 import { hasOwnConfig } from "../agents/config-assignment.js";
+import { AGENT_PAGE as PAGE } from "../agents/agent-pages.js";
+
+// The rollouts read named agents through the agents room's pages (one rule for their size).
+export { agentsNamed, revisionsNamed } from "../agents/agent-pages.js";
 
 /**
  * Reads agents in pages: the agent repository, so what another replica
@@ -10,10 +14,6 @@ import { hasOwnConfig } from "../agents/config-assignment.js";
  */
 export type AgentLister = Pick<AgentRepository, "list" | "listGroupTargets" | "listRevisions">;
 
-/** Agents read per store call. */
-const PAGE = 500;
-/** Revisions read per store call (a uid and a number each). */
-const REVISION_PAGE = 2_000;
 
 /**
  * The agents a rollout of `group` may move: those whose configuration comes
@@ -66,30 +66,8 @@ export async function agentsWhere(lister: AgentLister, namespace: string, keep: 
 
 export const uidOf = (agent: Agent) => instanceUidToHex(agent.metadata!.instanceUid);
 
-/** The named agents (hex uids) that are stored, in uid order, read a page of names at a time (each call carries only its page's names). */
-export async function agentsNamed(lister: AgentLister, namespace: string, uids: readonly string[]): Promise<Agent[]> {
-  const out: Agent[] = [];
-  for (const names of pagesOf(uids, PAGE)) out.push(...(await lister.list({ namespace, instanceUids: names, limit: names.length })));
-  return out;
-}
-
-/** The stored revision of each named agent (hex uids) that is stored; none is read or decoded. */
-export async function revisionsNamed(lister: AgentLister, namespace: string, uids: readonly string[]): Promise<Map<string, bigint>> {
-  const out = new Map<string, bigint>();
-  for (const names of pagesOf(uids, REVISION_PAGE)) for (const r of await lister.listRevisions({ namespace, instanceUids: names, limit: names.length })) out.set(r.uid, r.revision);
-  return out;
-}
-
 /** A scan of the named agents' revisions through `list`: for a lister without a revision query (the driver's spec). */
 export async function scanRevisions(list: AgentLister["list"], query: RevisionQuery): Promise<StoredRevision[]> {
   const agents = await list({ namespace: query.namespace, limit: query.limit, ...(query.instanceUids ? { instanceUids: query.instanceUids } : {}), ...(query.after ? { after: query.after } : {}) });
   return agents.map((a) => ({ uid: uidOf(a), revision: a.revision }));
-}
-
-/** The distinct uids, sorted, in pages of `size`. */
-function pagesOf(uids: readonly string[], size: number): string[][] {
-  const sorted = [...new Set(uids)].sort();
-  const pages: string[][] = [];
-  for (let i = 0; i < sorted.length; i += size) pages.push(sorted.slice(i, i + size));
-  return pages;
 }
