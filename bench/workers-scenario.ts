@@ -1,7 +1,7 @@
 import { loadavg } from "node:os";
 import { ProcessFleet } from "@fleetplane/simulator";
 import { startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
-import { totalStats } from "./proc-stats.js";
+import { processStats, pssBytes, totalStats } from "./proc-stats.js";
 import { mb, round, type Row } from "./report.js";
 import { connectStorm, simulatorLoad, steadyState } from "./scenarios.js";
 
@@ -29,6 +29,9 @@ export async function workerScaling(o: { workers: number[]; stormAgents: number;
   }
   return { storm, steady };
 }
+
+/** Each process's RSS in MiB, the primary first: where a deployment's memory is. */
+const perProcessRss = (pids: number[]) => pids.map((p) => mb(processStats(p).rssBytes)).join(" · ");
 
 /**
  * 7. 100,000 idle WebSocket agents (or --idle100k-agents) on standalone
@@ -62,7 +65,7 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
   try {
     const tick = setInterval(() => {
       void fleet.collect().then(
-        (s) => process.stderr.write(`  idle100k: answered ${s.firstReplies}/${o.agents}, connected ${s.connected}, errors ${s.errorResponses + s.transportErrors + s.connectFailures}, server rss ${mb(totalStats(server.pids).rssBytes)} MiB\n`),
+        (s) => process.stderr.write(`  idle100k: answered ${s.firstReplies}/${o.agents}, connected ${s.connected}, errors ${s.errorResponses + s.transportErrors + s.connectFailures}, server rss ${mb(totalStats(server.pids).rssBytes)} MiB (${perProcessRss(server.pids)})\n`),
         () => {},
       );
     }, 10_000);
@@ -98,6 +101,8 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
       errors: last.errorResponses + last.transportErrors + last.connectFailures,
       "server rss MiB (all)": mb(after.rssBytes),
       "of it workers MiB": mb(holders),
+      "per process MiB (primary · workers)": perProcessRss(server.pids),
+      "server PSS MiB (all)": mb(server.pids.map(pssBytes).reduce((a, b) => a + b, 0)),
       "KiB per agent (all, over start)": round((after.rssBytes - base) / 1024 / o.agents, 1),
       "within 2 GiB": after.rssBytes <= 2 * 2 ** 30 ? "yes" : "NO",
       "heartbeats/s": Math.round(heartbeats / window),
