@@ -62,6 +62,21 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
   });
   const base = totalStats(server.pids).rssBytes;
   const t0 = performance.now();
+  // A run stopped from outside (Ctrl-C, `timeout -s INT`: a locked run has 10
+  // minutes here) says where it got to and stops the server and the
+  // simulator: left running, they held the machine's cores after the bench
+  // was gone.
+  const stopNow = (signal: NodeJS.Signals) => {
+    void fleet
+      .collect()
+      .then(
+        (s) => process.stderr.write(`  idle100k: stopped (${signal}) after ${Math.round((performance.now() - t0) / 1000)} s: answered ${s.firstReplies}/${o.agents}, connected ${s.connected}, refused or failed ${s.errorResponses + s.transportErrors + s.connectFailures}, server rss ${mb(totalStats(server.pids).rssBytes)} MiB (${perProcessRss(server.pids)}), pss ${mb(server.pids.map(pssBytes).reduce((a, b) => a + b, 0))} MiB, load avg ${round(loadavg()[0]!, 2)}\n`),
+        () => {},
+      )
+      .finally(() => Promise.allSettled([fleet.stop(), server.stop()]).then(() => process.exit(130)));
+  };
+  process.once("SIGINT", stopNow);
+  process.once("SIGTERM", stopNow);
   try {
     const tick = setInterval(() => {
       void fleet.collect().then(
@@ -113,6 +128,8 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
       "load avg": round(loadavg()[0]!, 2),
     };
   } finally {
+    process.off("SIGINT", stopNow);
+    process.off("SIGTERM", stopNow);
     await fleet.stop();
     await server.stop();
   }
