@@ -67,10 +67,13 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
   // simulator: left running, they held the machine's cores after the bench
   // was gone.
   const stopNow = (signal: NodeJS.Signals) => {
+    // The server's side first: the simulator processes may have had the signal too and answer no more.
+    const memory = `server rss ${mb(totalStats(server.pids).rssBytes)} MiB (${perProcessRss(server.pids)}), pss ${mb(server.pids.map(pssBytes).reduce((a, b) => a + b, 0))} MiB`;
+    process.stderr.write(`  idle100k: stopped (${signal}) after ${Math.round((performance.now() - t0) / 1000)} s: ${memory}, load avg ${round(loadavg()[0]!, 2)}\n`);
     void fleet
       .collect()
       .then(
-        (s) => process.stderr.write(`  idle100k: stopped (${signal}) after ${Math.round((performance.now() - t0) / 1000)} s: answered ${s.firstReplies}/${o.agents}, connected ${s.connected}, refused or failed ${s.errorResponses + s.transportErrors + s.connectFailures}, server rss ${mb(totalStats(server.pids).rssBytes)} MiB (${perProcessRss(server.pids)}), pss ${mb(server.pids.map(pssBytes).reduce((a, b) => a + b, 0))} MiB, load avg ${round(loadavg()[0]!, 2)}\n`),
+        (s) => process.stderr.write(`  idle100k: when stopped: answered ${s.firstReplies}/${o.agents}, connected ${s.connected}, refused or failed ${s.errorResponses + s.transportErrors + s.connectFailures}\n`),
         () => {},
       )
       .finally(() => Promise.allSettled([fleet.stop(), server.stop()]).then(() => process.exit(130)));
