@@ -16,3 +16,14 @@ export function processStats(pid: number): { cpuMs: number; rssBytes: number } {
 export function totalStats(pids: number[]): { cpuMs: number; rssBytes: number } {
   return pids.map(processStats).reduce((a, b) => ({ cpuMs: a.cpuMs + b.cpuMs, rssBytes: a.rssBytes + b.rssBytes }), { cpuMs: 0, rssBytes: 0 });
 }
+
+/**
+ * Proportional set size (bytes) of a process: its RSS with each page shared
+ * with other processes (the node binary's code, mapped by every server
+ * process) counted as its share. Summed over a deployment's processes it is
+ * the memory they take together, where summed RSS counts shared pages once
+ * per process.
+ */
+export function pssBytes(pid: number): number {
+  return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0) * 1024;
+}

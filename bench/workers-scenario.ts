@@ -1,7 +1,7 @@
 import { loadavg } from "node:os";
 import { ProcessFleet } from "@fleetplane/simulator";
 import { startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
-import { totalStats } from "./proc-stats.js";
+import { processStats, pssBytes, totalStats } from "./proc-stats.js";
 import { mb, round, type Row } from "./report.js";
 import { connectStorm, simulatorLoad, steadyState } from "./scenarios.js";
 
@@ -29,6 +29,9 @@ export async function workerScaling(o: { workers: number[]; stormAgents: number;
   }
   return { storm, steady };
 }
+
+/** Each process's RSS in MiB, the primary first: where a deployment's memory is. */
+const perProcessRss = (pids: number[]) => pids.map((p) => mb(processStats(p).rssBytes)).join(" · ");
 
 /**
  * 7. 100,000 idle WebSocket agents (or --idle100k-agents) on standalone
@@ -59,10 +62,28 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
   });
   const base = totalStats(server.pids).rssBytes;
   const t0 = performance.now();
+  // A run stopped from outside (Ctrl-C, `timeout -s INT`: a locked run has 10
+  // minutes here) says where it got to and stops the server and the
+  // simulator: left running, they held the machine's cores after the bench
+  // was gone.
+  const stopNow = (signal: NodeJS.Signals) => {
+    // The server's side first: the simulator processes may have had the signal too and answer no more.
+    const memory = `server rss ${mb(totalStats(server.pids).rssBytes)} MiB (${perProcessRss(server.pids)}), pss ${mb(server.pids.map(pssBytes).reduce((a, b) => a + b, 0))} MiB`;
+    process.stderr.write(`  idle100k: stopped (${signal}) after ${Math.round((performance.now() - t0) / 1000)} s: ${memory}, load avg ${round(loadavg()[0]!, 2)}\n`);
+    void fleet
+      .collect()
+      .then(
+        (s) => process.stderr.write(`  idle100k: when stopped: answered ${s.firstReplies}/${o.agents}, connected ${s.connected}, refused or failed ${s.errorResponses + s.transportErrors + s.connectFailures}\n`),
+        () => {},
+      )
+      .finally(() => Promise.allSettled([fleet.stop(), server.stop()]).then(() => process.exit(130)));
+  };
+  process.once("SIGINT", stopNow);
+  process.once("SIGTERM", stopNow);
   try {
     const tick = setInterval(() => {
       void fleet.collect().then(
-        (s) => process.stderr.write(`  idle100k: answered ${s.firstReplies}/${o.agents}, connected ${s.connected}, errors ${s.errorResponses + s.transportErrors + s.connectFailures}, server rss ${mb(totalStats(server.pids).rssBytes)} MiB\n`),
+        (s) => process.stderr.write(`  idle100k: answered ${s.firstReplies}/${o.agents}, connected ${s.connected}, errors ${s.errorResponses + s.transportErrors + s.connectFailures}, server rss ${mb(totalStats(server.pids).rssBytes)} MiB (${perProcessRss(server.pids)})\n`),
         () => {},
       );
     }, 10_000);
@@ -98,6 +119,8 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
       errors: last.errorResponses + last.transportErrors + last.connectFailures,
       "server rss MiB (all)": mb(after.rssBytes),
       "of it workers MiB": mb(holders),
+      "per process MiB (primary · workers)": perProcessRss(server.pids),
+      "server PSS MiB (all)": mb(server.pids.map(pssBytes).reduce((a, b) => a + b, 0)),
       "KiB per agent (all, over start)": round((after.rssBytes - base) / 1024 / o.agents, 1),
       "within 2 GiB": after.rssBytes <= 2 * 2 ** 30 ? "yes" : "NO",
       "heartbeats/s": Math.round(heartbeats / window),
@@ -108,6 +131,8 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
       "load avg": round(loadavg()[0]!, 2),
     };
   } finally {
+    process.off("SIGINT", stopNow);
+    process.off("SIGTERM", stopNow);
     await fleet.stop();
     await server.stop();
   }

@@ -18,7 +18,7 @@ import {
   type CertificateSigner,
   type IssuedCertificate,
 } from "@fleetplane/agent-service";
-import { openEmbeddedStore } from "@fleetplane/platform-node";
+import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { silentLogger } from "@fleetplane/platform";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 

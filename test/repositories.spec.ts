@@ -40,7 +40,7 @@ import {
 import { createLmdbCommandRepository } from "@fleetplane/command-service";
 import { createMongoCommandRepository, ensureCommandIndexes } from "@fleetplane/command-service/mongo";
 import { DependencyUnavailableError, instanceUidToHex, silentLogger, uuidv7Bytes } from "@fleetplane/platform";
-import { openEmbeddedStore } from "@fleetplane/platform-node";
+import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { connectMongo, type MongoStore } from "@fleetplane/platform-node/mongo";
 import { Binary } from "mongodb";
 import { mkdtempSync, rmSync } from "node:fs";

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openEmbeddedStore } from "@fleetplane/platform-node";
+import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { createLmdbCommandRepository } from "./adapters/lmdb-command-repository.js";
 import type { CommandRepository } from "./domain/command-repository.js";
 

@@ -215,7 +215,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const logger = createLogger(command, String(parsed.values["log-level"]));
-    const tracing = startTracing({ serviceName: command, logger });
+    const tracing = await startTracing({ serviceName: command, logger });
     const running = await startExplained(() => single.start(parsed.values, logger), parsed.values);
     logger.info({ port: running.port }, `${command} is running`);
     await untilSignal(logger);
@@ -234,7 +234,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const logger = createLogger("fleetplane", String(values["log-level"]));
-  const tracing = startTracing({ serviceName: "fleetplane", logger });
+  const tracing = await startTracing({ serviceName: "fleetplane", logger });
   const opampTls = opampTlsOf(values);
   const agentAuth = agentAuthOf(values, String(values["opamp-host"]), opampTls, logger);
   const server = await startExplained(() => startStandalone({

@@ -24,7 +24,8 @@ import {
 } from "@fleetplane/agent-service";
 import { type CommandRepository, createLmdbCommandRepository } from "@fleetplane/command-service";
 import { type AccessRepository, createLmdbAccessRepository } from "@fleetplane/access";
-import { openEmbeddedStore, timed } from "@fleetplane/platform-node";
+import { timed } from "@fleetplane/platform-node";
+import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import type { Logger } from "@fleetplane/platform";
 
 export interface AgentStores {

@@ -1,9 +1,5 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Link } from "@opentelemetry/api";
 import type { Interceptor } from "@connectrpc/connect";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import type { Logger } from "@fleetplane/platform";
 
 /**
@@ -16,10 +12,19 @@ import type { Logger } from "@fleetplane/platform";
 /** Off by default: then spans are not even created (a status report is hot code). */
 let enabled = false;
 
-export function startTracing(o: { serviceName: string; logger: Logger; env?: NodeJS.ProcessEnv }): { shutdown(): Promise<void> } {
+export async function startTracing(o: { serviceName: string; logger: Logger; env?: NodeJS.ProcessEnv }): Promise<{ shutdown(): Promise<void> }> {
   const env = o.env ?? process.env;
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
   if (!endpoint) return { shutdown: async () => {} };
+  // The SDK and its exporter load only when tracing is on: imported at the
+  // top they took ~10 MiB in every server process and gateway worker that
+  // never exports a span (docs/performance.md §32).
+  const [{ W3CTraceContextPropagator }, { OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, NodeTracerProvider }] = await Promise.all([
+    import("@opentelemetry/core"),
+    import("@opentelemetry/exporter-trace-otlp-http"),
+    import("@opentelemetry/resources"),
+    import("@opentelemetry/sdk-trace-node"),
+  ]);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ "service.name": o.serviceName }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 1_000 })],

@@ -1,4 +1,4 @@
-import type { EmbeddedStore } from "@fleetplane/platform-node";
+import type { EmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { ApiKeyNameTakenError, type AccessEventRecord, type AccessRepository, type ApiKeyRecord } from "../access-repository.js";
 import type { RoleBinding } from "../role-bindings.js";
 

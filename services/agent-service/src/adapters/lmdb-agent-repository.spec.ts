@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { AgentSchema, ConfigSource } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { openEmbeddedStore } from "@fleetplane/platform-node";
+import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -1,6 +1,6 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import type { EmbeddedStore } from "@fleetplane/platform-node";
+import type { EmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { instanceUidToHex } from "@fleetplane/platform";
 import {
   RevisionConflictError,

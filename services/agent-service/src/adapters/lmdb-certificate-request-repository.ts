@@ -1,6 +1,6 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { CertificateRequestSchema, CertificateRequestState, type CertificateRequest } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
-import type { EmbeddedStore } from "@fleetplane/platform-node";
+import type { EmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import type { CertificateRequestRepository } from "../certificates/certificate-request-repository.js";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 

@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { EnrollmentTokenSchema, type EnrollmentToken } from "@fleetplane/gen/fleetplane/agent/v1/enrollment_service_pb";
-import type { EmbeddedStore } from "@fleetplane/platform-node";
+import type { EmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import type { EnrollmentTokenRepository } from "../enrollment/enrollment-token-repository.js";
 
 /**

@@ -1,6 +1,6 @@
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { ConfigurationSchema, ConfigurationVersionSchema, GroupSchema, NamespaceSchema, type Configuration, type ConfigurationVersion, type Group, type Namespace } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
-import type { EmbeddedStore } from "@fleetplane/platform-node";
+import type { EmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { ConfigurationVersionConflictError, type ConfigurationRepository } from "../fleet/configuration-repository.js";
 import type { GroupRepository } from "../fleet/group-repository.js";
 import type { NamespaceRepository } from "../fleet/namespace-repository.js";

@@ -1,6 +1,6 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { PackageSchema, type Package } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
-import type { EmbeddedStore } from "@fleetplane/platform-node";
+import type { EmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import type { PackageRepository } from "../packages/package-repository.js";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 

@@ -1,6 +1,6 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { RolloutSchema, type Rollout } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
-import type { EmbeddedStore } from "@fleetplane/platform-node";
+import type { EmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "../rollouts/rollout-repository.js";
 
 /**

@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { onTestFinished } from "vitest";
-import { openEmbeddedStore } from "@fleetplane/platform-node";
+import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { silentLogger } from "@fleetplane/platform";
 import { createLmdbAgentRepository } from "../adapters/lmdb-agent-repository.js";
 import type { AgentRepository } from "./agent-repository.js";

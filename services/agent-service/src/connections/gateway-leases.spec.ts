@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConnectionSchema, ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { openEmbeddedStore, type EmbeddedStore } from "@fleetplane/platform-node";
+import { openEmbeddedStore, type EmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { instanceUidToHex, silentLogger, uuidv7Bytes } from "@fleetplane/platform";
 import {
   createLmdbAgentRepository,

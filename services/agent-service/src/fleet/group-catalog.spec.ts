@@ -5,7 +5,7 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { ConfigurationSchema, ConfigurationVersionSchema, GroupSchema } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import { silentLogger } from "@fleetplane/platform";
-import { openEmbeddedStore } from "@fleetplane/platform-node";
+import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { createLmdbConfigurationRepository, createLmdbGroupRepository } from "../adapters/lmdb-fleet-repositories.js";
 import { GroupCatalog } from "./group-catalog.js";
 import type { GroupRepository } from "./group-repository.js";

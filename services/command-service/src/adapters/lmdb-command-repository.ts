@@ -5,7 +5,7 @@ import {
   CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import type { EmbeddedStore } from "@fleetplane/platform-node";
+import type { EmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import type { Database } from "lmdb";
 import type { CommandRepository, StateChange } from "../domain/command-repository.js";
 

@@ -20,7 +20,13 @@ export async function bundleWorker(entry: string): Promise<{ file: string; dispo
   try {
     await build({
       entryPoints: [entry],
-      outfile: file,
+      outdir: dir,
+      outExtension: { ".js": ".mjs" },
+      // A dynamic import stays one: its module goes into a chunk of its own,
+      // loaded when the import runs. In one file every package a lazy import
+      // needs was imported at start — the NATS client in every standalone
+      // worker, which never uses it (docs/performance.md §32).
+      splitting: true,
       bundle: true,
       platform: "node",
       format: "esm",
