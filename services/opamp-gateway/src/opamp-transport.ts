@@ -748,12 +748,20 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: 
  * the server makes itself, so accepting them keeps the agent where it is.
  */
 function endpointOf(req: http.IncomingMessage, transport: "ws" | "http", fromTrustedProxy: boolean): string {
-  const first = (h: string | string[] | undefined) => (fromTrustedProxy ? (Array.isArray(h) ? h[0] : h)?.split(",")[0]?.trim() || undefined : undefined);
-  const proto = first(req.headers["x-forwarded-proto"])?.toLowerCase();
+  const proto = firstForwarded(req.headers["x-forwarded-proto"], fromTrustedProxy)?.toLowerCase();
   const secure = proto ? proto === "https" || proto === "wss" : Boolean((req.socket as { encrypted?: boolean } | null)?.encrypted);
   const scheme = transport === "ws" ? (secure ? "wss" : "ws") : secure ? "https" : "http";
-  const host = first(req.headers["x-forwarded-host"]) ?? req.headers.host ?? `${req.socket?.localAddress}:${req.socket?.localPort}`;
+  const host = firstForwarded(req.headers["x-forwarded-host"], fromTrustedProxy) ?? req.headers.host ?? `${req.socket?.localAddress}:${req.socket?.localPort}`;
   return `${scheme}://${host}${(req.url ?? "/").split("?")[0]}`;
+}
+
+/**
+ * The first value of an X-Forwarded-* header, when a trusted proxy sent it.
+ * A module function, not a closure in endpointOf: under tsx every closure
+ * made is also named (esbuild's keepNames), a defineProperty per new agent.
+ */
+function firstForwarded(h: string | string[] | undefined, fromTrustedProxy: boolean): string | undefined {
+  return fromTrustedProxy ? (Array.isArray(h) ? h[0] : h)?.split(",")[0]?.trim() || undefined : undefined;
 }
 
 /** The peer's address; "?" once the socket is gone (a read that failed after the client left). */

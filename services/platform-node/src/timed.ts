@@ -1,7 +1,7 @@
-import { Histogram } from "prom-client";
+import { BoundHistogram } from "./bound-histogram.js";
 import { metricsRegistry } from "./metrics.js";
 
-const storeSeconds = new Histogram({
+const storeSeconds = new BoundHistogram({
   name: "fleetplane_store_operation_duration_seconds",
   help: "Time of each store operation, by store, repository and operation (failures included)",
   labelNames: ["store", "repository", "operation"],
@@ -13,6 +13,12 @@ const storeSeconds = new Histogram({
  * Wraps every method of a repository so its latency lands in
  * fleetplane_store_operation_duration_seconds. A decorator over the port, so
  * adapters stay free of metrics code.
+ *
+ * Timed with performance.now() into a child bound once per method of a
+ * BoundHistogram: prom-client's startTimer() makes a closure and two hrtime
+ * arrays per call, and its observe() merges and hashes the labels again —
+ * three to five store calls per new agent in a connect storm
+ * (docs/performance.md §31).
  */
 export function timed<T extends object>(repository: T, store: string, name: string): T {
   const out = {} as T;
@@ -24,11 +30,11 @@ export function timed<T extends object>(repository: T, store: string, name: stri
     }
     const observe = storeSeconds.labels(store, name, String(key));
     out[key] = (async (...args: unknown[]) => {
-      const end = observe.startTimer();
+      const started = performance.now();
       try {
         return await (method as (...a: unknown[]) => Promise<unknown>).apply(repository, args);
       } finally {
-        end();
+        observe.observe((performance.now() - started) / 1000);
       }
     }) as T[keyof T];
   }

@@ -299,7 +299,9 @@ export function createLmdbConnectionRepository(store: EmbeddedStore): Connection
   const connections = store.openDB<Buffer, string>({ name: "connections", encoding: "binary" });
   return {
     async save(connection) {
-      await connections.put(connection.id, Buffer.from(toBinary(ConnectionSchema, connection)));
+      // A Buffer over the encoded bytes, not a copy of them (toBinary's array is already the connection's own).
+      const bytes = toBinary(ConnectionSchema, connection);
+      await connections.put(connection.id, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     },
     async get(id) {
       const bytes = connections.get(id);
