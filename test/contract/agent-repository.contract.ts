@@ -178,6 +178,26 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       expect(stored?.revision).toBe(2n);
     });
 
+    it("saves a batch in one call, writing only the agents whose revision still holds and saying which, with what queries read following it", async () => {
+      const [a, b, c] = [agentWith({ gatewayId: "gw-0" }), agentWith({ gatewayId: "gw-0" }), agentWith({ gatewayId: "gw-0" })];
+      for (const x of [a!, b!, c!]) await stores.agents.save(x);
+      const copies = await Promise.all([a!, b!, c!].map(async (x) => (await stores.agents.get(uidOf(x)))!));
+      // Another writer moves b in the middle of the batch; a never-stored agent is in it too.
+      const other = (await stores.agents.get(uidOf(b!)))!;
+      other.status!.gatewayId = "gw-other";
+      await stores.agents.save(other);
+      const never = agentWith({ gatewayId: "gw-0" });
+      never.revision = 1n;
+      for (const x of copies) x.status!.gatewayId = "gw-batch";
+      expect(await stores.agents.saveMany([copies[0]!, copies[1]!, never, copies[2]!])).toEqual([true, false, false, true]);
+      expect(copies.map((x) => x.revision)).toEqual([2n, 1n, 2n]);
+      expect((await stores.agents.get(uidOf(b!)))?.status?.gatewayId).toBe("gw-other");
+      expect(await stores.agents.get(uidOf(never))).toBeUndefined();
+      for (const x of [a!, c!]) expect(await stores.agents.get(uidOf(x))).toMatchObject({ revision: 2n, status: { gatewayId: "gw-batch" } });
+      expect((await stores.agents.list({ limit: 10, gatewayId: "gw-batch" })).map(uidOf).sort()).toEqual([uidOf(a!), uidOf(c!)].sort());
+      expect(await stores.agents.saveMany([])).toEqual([]);
+    });
+
     it("lists agents in uid order, a page at a time after the last uid of the previous page", async () => {
       const uids = await saveAll(stores.agents, Array.from({ length: 7 }, () => agentWith({})));
       const sorted = [...uids].sort();

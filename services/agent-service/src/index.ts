@@ -33,7 +33,7 @@ export type { GroupRepository } from "./fleet/group-repository.js";
 export { Rollouts, type RolloutsOptions } from "./rollouts/rollouts.js";
 export { RolloutDecisions } from "./rollouts/rollout-decisions.js";
 export { RolloutDriver, type RolloutDriverOptions } from "./rollouts/rollout-driver.js";
-export { PinRouting, ROLLOUT_PINS_CHANNEL, type PinRoutingOptions } from "./rollouts/pin-routing.js";
+export { PinRouting, ROLLOUT_PIN_BATCHES_CHANNEL, ROLLOUT_PINS_CHANNEL, type PinRoutingOptions } from "./rollouts/pin-routing.js";
 export { VersionFileCache } from "./rollouts/version-files.js";
 export type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollouts/rollout-repository.js";
 

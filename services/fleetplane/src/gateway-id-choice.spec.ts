@@ -1,7 +1,7 @@
 import { UsageError } from "@fleetplane/platform";
 import { describe, expect, it } from "vitest";
 import { ACCESS_CHANNEL } from "@fleetplane/access";
-import { REPLICAS_CHANNEL, ROLLOUT_PINS_CHANNEL } from "@fleetplane/agent-service";
+import { REPLICAS_CHANNEL, ROLLOUT_PIN_BATCHES_CHANNEL, ROLLOUT_PINS_CHANNEL } from "@fleetplane/agent-service";
 import { gatewayIdOf } from "./gateway-id-choice.js";
 
 describe("--gateway-id", () => {
@@ -16,7 +16,7 @@ describe("--gateway-id", () => {
   });
 
   it("refuses, naming the flag, an id that cannot name a subject and the services' own bus channels", () => {
-    for (const bad of ["gw.1", "", "a".repeat(129), ACCESS_CHANNEL, REPLICAS_CHANNEL, ROLLOUT_PINS_CHANNEL]) {
+    for (const bad of ["gw.1", "", "a".repeat(129), ACCESS_CHANNEL, REPLICAS_CHANNEL, ROLLOUT_PINS_CHANNEL, ROLLOUT_PIN_BATCHES_CHANNEL]) {
       expect(() => gatewayIdOf(bad)).toThrow(UsageError);
       expect(() => gatewayIdOf(bad)).toThrow(/^--gateway-id: /);
     }

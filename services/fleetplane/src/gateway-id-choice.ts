@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { ACCESS_CHANNEL } from "@fleetplane/access";
-import { REPLICAS_CHANNEL, ROLLOUT_PINS_CHANNEL } from "@fleetplane/agent-service";
+import { REPLICAS_CHANNEL, ROLLOUT_PIN_BATCHES_CHANNEL, ROLLOUT_PINS_CHANNEL } from "@fleetplane/agent-service";
 import { UsageError, assertGatewayId } from "@fleetplane/platform";
 
 /**
@@ -9,7 +9,7 @@ import { UsageError, assertGatewayId } from "@fleetplane/platform";
  * share the gateways' id space (one subject per id), so a gateway that took
  * one would receive those notices as pushes and the services would lose them.
  */
-const SERVICE_CHANNELS: readonly string[] = [ACCESS_CHANNEL, REPLICAS_CHANNEL, ROLLOUT_PINS_CHANNEL];
+const SERVICE_CHANNELS: readonly string[] = [ACCESS_CHANNEL, REPLICAS_CHANNEL, ROLLOUT_PINS_CHANNEL, ROLLOUT_PIN_BATCHES_CHANNEL];
 
 /** A gateway id unique to this process, usable as a NATS subject token. */
 function defaultGatewayId(): string {

@@ -192,8 +192,9 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
   const pins = new PinRouting({
     bus,
     serves: (uid) => store.serves(uid),
-    stored: (uid) => stores.agents.get(uid),
+    storedMany: (uids) => stores.agents.list({ instanceUids: uids, limit: uids.length }),
     pin: (uid, namespace, pin, requestedBy) => adminCommands.pinRollout(uid, namespace, pin, requestedBy),
+    pinMany: (uids, namespace, pin, requestedBy) => adminCommands.pinRollouts(uids, namespace, pin, requestedBy),
     versions: new VersionFileCache(configurations),
     logger,
   });
@@ -207,7 +208,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     // The store itself, not the cache: another replica may serve the agents
     // (this one caches those it pins, and its copies would not see their reports).
     agents: stores.agents,
-    pin: (uid, namespace, pin, requestedBy) => pins.pin(uid, namespace, pin, requestedBy),
+    pin: (uids, namespace, pin, requestedBy, o) => pins.pinMany(uids, namespace, pin, requestedBy, o),
     // Not for an agent whose copy here already holds what the store does (this replica serves it and
     // wrote its pin): telling every replica would only make this one read it again, thousands of times a stage.
     remind: async (uid, connectionId, storedRevision) => {

@@ -75,6 +75,29 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
     agent.revision = revisionOf(bytes);
     return agent;
   };
+  /** An agent's write, encoded outside the transaction; `put` (inside one) checks the revision and writes, false on a conflict. */
+  const prepare = (agent: Agent) => {
+    const uid = instanceUidToHex(agent.metadata!.instanceUid);
+    const expected = agent.revision;
+    const body = toBinary(AgentSchema, agent);
+    const bytes = Buffer.allocUnsafe(8 + body.length);
+    bytes.writeBigUInt64BE(expected + 1n, 0);
+    bytes.set(body, 8);
+    const since = disconnectedSince(agent);
+    const namespace = namespaceOf(agent);
+    const target = groupTargetEntry(agent);
+    return {
+      uid,
+      put: (): boolean => {
+        if (revisionOf(agents.get(uid)) !== expected) return false;
+        agents.put(uid, bytes);
+        indexDisconnected(uid, since);
+        countNamespace(uid, namespace);
+        indexGroupTarget(uid, target);
+        return true;
+      },
+    };
+  };
   let building: Promise<void> | undefined;
   // A store without agents needs no build: every agent to come is indexed by
   // its own save. Marked at once, the first reader of an index (retention's
@@ -97,25 +120,17 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       return revisionOf(bytes) > revision ? decode(bytes) : undefined;
     },
     async save(agent) {
-      const uid = instanceUidToHex(agent.metadata!.instanceUid);
-      const expected = agent.revision;
-      const body = toBinary(AgentSchema, agent);
-      const bytes = Buffer.allocUnsafe(8 + body.length);
-      bytes.writeBigUInt64BE(expected + 1n, 0);
-      bytes.set(body, 8);
-      const since = disconnectedSince(agent);
-      const namespace = namespaceOf(agent);
-      const target = groupTargetEntry(agent);
-      const ok = await store.transaction(() => {
-        if (revisionOf(agents.get(uid)) !== expected) return false;
-        agents.put(uid, bytes);
-        indexDisconnected(uid, since);
-        countNamespace(uid, namespace);
-        indexGroupTarget(uid, target);
-        return true;
-      });
-      if (!ok) throw new RevisionConflictError(uid, expected);
-      agent.revision = expected + 1n;
+      const write = prepare(agent);
+      const ok = await store.transaction(() => write.put());
+      if (!ok) throw new RevisionConflictError(write.uid, agent.revision);
+      agent.revision += 1n;
+    },
+    async saveMany(batch) {
+      // One transaction for the whole batch: each agent's revision is checked and written in it.
+      const writes = batch.map(prepare);
+      const wrote = await store.transaction(() => writes.map((w) => w.put()));
+      batch.forEach((agent, i) => void (wrote[i] && (agent.revision += 1n)));
+      return wrote;
     },
     async delete(agent) {
       const uid = instanceUidToHex(agent.metadata!.instanceUid);

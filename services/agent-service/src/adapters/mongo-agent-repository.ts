@@ -179,11 +179,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
     async save(agent) {
       const uid = instanceUidToHex(agent.metadata!.instanceUid);
       const expected = agent.revision;
-      const fields = {
-        revision: expected + 1n,
-        ...queryFieldsOf(agent),
-        proto: new Binary(toBinary(AgentSchema, agent)),
-      };
+      const fields = storedFieldsOf(agent);
       await guardMongo(async () => {
         if (expected === 0n) {
           // A new agent: the unique _id makes a concurrent creator lose.
@@ -198,6 +194,24 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         if (!(await updateAt(uid, expected, fields))) throw new RevisionConflictError(uid, expected);
       });
       agent.revision = expected + 1n;
+    },
+
+    async saveMany(batch) {
+      const writes = batch.map((agent) => ({ agent, uid: instanceUidToHex(agent.metadata!.instanceUid), expected: agent.revision, fields: storedFieldsOf(agent) }));
+      const wrote = await guardMongo(async () => {
+        // MongoDB and FerretDB 2: the batch's conditional writes queue together and go out as bulkWrites (mongo-write-batches.ts).
+        if (batches) return Promise.all(writes.map((w) => batches.write(w.uid, w.expected, w.fields)));
+        // FerretDB 1.x: the revisions in one look-up, then one bulkWrite by _id of those that still hold
+        // (updateByIdWhile's two steps, for the whole batch: two operations instead of two per agent).
+        const stored = await agents.find({ _id: { $in: writes.map((w) => w.uid) } }, { projection: { revision: 1 } }).toArray();
+        const revisions = new Map(stored.map((d) => [d._id, BigInt(d.revision)]));
+        const ok = writes.map((w) => w.expected > 0n && revisions.get(w.uid) === w.expected);
+        const ops = writes.filter((_, i) => ok[i]).map((w) => ({ updateOne: { filter: { _id: w.uid }, update: { $set: w.fields } } }));
+        if (ops.length > 0) await agents.bulkWrite(ops, { ordered: false });
+        return ok;
+      });
+      writes.forEach((w, i) => void (wrote[i] && (w.agent.revision = w.expected + 1n)));
+      return wrote;
     },
 
     async delete(agent) {
@@ -375,6 +389,11 @@ export function createMongoGatewayLeaseRepository(db: Db): GatewayLeaseRepositor
       if (deletedCount === 0) await guardMongo(() => leases.updateOne({ _id: gatewayId }, { $set: { hold: newHold } }));
     },
   };
+}
+
+/** Everything a save writes of an agent: its next revision, the copies queries filter on, and the agent itself. */
+function storedFieldsOf(agent: Agent) {
+  return { revision: agent.revision + 1n, ...queryFieldsOf(agent), proto: new Binary(toBinary(AgentSchema, agent)) };
 }
 
 function decodeAgent(doc: AgentDocument): Agent {

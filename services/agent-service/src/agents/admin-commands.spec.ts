@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { CommandKind, ConnectionSchema, ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { CommandKind, ConfigSource, ConnectionSchema, ConnectionType, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import {
   AgentCapabilities,
   AgentConfigMapSchema,
@@ -16,6 +16,8 @@ import type { AgentRepository } from "./agent-repository.js";
 import { AgentReports } from "./agent-reports.js";
 
 import type { AuditedCommand, CommandAuditPort } from "./command-audit-port.js";
+import type { RolloutPin } from "./config-assignment.js";
+import { computeConfigHash } from "./config-hash.js";
 import { temporaryAgentStore } from "./temporary-agent-store.js";
 
 /**
@@ -57,13 +59,24 @@ function setup() {
     },
     async close() {},
   };
+  // `beforeSaveMany` lets a test act as another writer just before a batch is written.
+  const hooks = { beforeSaveMany: async (_agents: readonly Agent[]) => {} };
   const { store, repository } = temporaryAgentStore({
-    wrap: (repository): AgentRepository => ({ ...repository, save: async (agent) => (await repository.save(agent), void log.push("saved")) }),
+    wrap: (repository): AgentRepository => ({
+      ...repository,
+      save: async (agent) => (await repository.save(agent), void log.push("saved")),
+      saveMany: async (agents) => {
+        await hooks.beforeSaveMany(agents);
+        const wrote = await repository.saveMany(agents);
+        log.push(`saved ${agents.length} in one batch`);
+        return wrote;
+      },
+    }),
     audit,
   });
   const reports = new AgentReports({ store, logger: silentLogger() });
   const commands = new AdminCommands({ store, audit, push, opampEndpoint: () => "wss://opamp.example/v1/opamp" });
-  return { store, reports, commands, log, recorded, notices, gate };
+  return { store, repository, reports, commands, log, recorded, notices, gate, hooks };
 }
 
 const CAPABLE = BigInt(
@@ -185,5 +198,64 @@ describe("DeleteAgent", () => {
     expect((await t.commands.deleteAgent(uid, "alice", "default", false)).connectionClosed).toBe(false);
     expect(t.notices).toEqual([]);
     await expect(t.store.getAgent(uid)).rejects.toBeInstanceOf(AgentNotFoundError);
+  });
+});
+
+describe("rollout pins in a batch", () => {
+  const config = create(AgentConfigMapSchema, { configMap: { "": { body: new TextEncoder().encode("v: 2") } } });
+  const pin: RolloutPin = { group: "web", configuration: "web", version: 2, rollout: "r1", config, hash: computeConfigHash(config) };
+  /** Puts the agent in group "web" at version 1 (what a group change would have done). */
+  const inGroup = (t: ReturnType<typeof setup>, uid: string, group = "web") =>
+    t.store.mutate(uid, { create: false }, (a) => {
+      a.spec!.assignment = { $typeName: "fleetplane.agent.v1.ConfigAssignment", source: ConfigSource.GROUP, group, configuration: group, version: 1, rollout: "", tiedWith: [] };
+      return { persist: "now", result: undefined };
+    });
+
+  it("reads, writes and audits a batch at once, leaves an agent with its own configuration and one of another group alone, and pins again alone an agent another writer changed in the middle of the batch", async () => {
+    const t = setup();
+    const [served, moved, own, other] = await Promise.all([0, 1, 2, 3].map(() => connectedAgent(t, ConnectionType.WEBSOCKET)));
+    await Promise.all([served, moved, own, other].map((uid) => inGroup(t, uid!, uid === other ? "api" : "web")));
+    await t.commands.setRemoteConfig(own!, create(AgentConfigMapSchema, { configMap: { "": { body: new TextEncoder().encode("mine") } } }), "alice");
+    const gone = "f".repeat(32);
+    // Another writer (a report on another replica) stores `moved` just before the batch is written: its revision moves.
+    let intruded = false;
+    t.hooks.beforeSaveMany = async () => {
+      if (intruded) return;
+      intruded = true;
+      const copy = (await t.repository.get(moved!))!;
+      copy.metadata!.labels = { team: "b" };
+      await t.repository.save(copy);
+    };
+    t.log.length = 0;
+    t.recorded.length = 0;
+    t.notices.length = 0;
+    const outcomes = await t.commands.pinRollouts([served!, moved!, own!, other!, gone], "default", pin, "rollout default/r1");
+    expect(outcomes).toEqual(new Map([[served!, "pinned"], [moved!, "pinned"], [own!, "own configuration"], [other!, "not in the group"], [gone, "gone"]]));
+    // One batch written (the two pinned), the conflicted one written again alone.
+    expect(t.log.filter((l) => l.startsWith("saved"))).toEqual(["saved 2 in one batch", "saved"]);
+    for (const uid of [served!, moved!]) expect((await t.store.getAgent(uid)).spec!.assignment).toMatchObject({ version: 2, rollout: "r1" });
+    // The other writer's change is kept: the pin was applied to the agent read afresh.
+    expect((await t.store.getAgent(moved!)).metadata!.labels).toEqual({ team: "b" });
+    expect((await t.store.getAgent(own!)).spec!.assignment).toMatchObject({ source: ConfigSource.AGENT });
+    expect((await t.store.getAgent(other!)).spec!.assignment).toMatchObject({ group: "api", version: 1, rollout: "" });
+    // Each pinned agent's command recorded once it was stored, and its gateway told.
+    expect(t.recorded.map((r) => [r.record.instanceUid, r.record.kind, r.storedWithIt]).sort()).toEqual([[moved!, "remote_config", true], [served!, "remote_config", true]].sort());
+    expect(t.notices.map((n) => n.instanceUid).sort()).toEqual([moved!, served!].sort());
+    // Again: nothing left to do, nothing written.
+    t.log.length = 0;
+    expect([...(await t.commands.pinRollouts([served!, moved!], "default", pin, "rollout default/r1")).values()]).toEqual(["unchanged", "unchanged"]);
+    expect(t.log.filter((l) => l.startsWith("saved"))).toEqual([]);
+  });
+
+  it("answers the store's failure for the whole batch and keeps nothing in memory that the store refused", async () => {
+    const t = setup();
+    const uid = await connectedAgent(t, ConnectionType.WEBSOCKET);
+    await inGroup(t, uid);
+    t.hooks.beforeSaveMany = async () => {
+      throw new Error("store away");
+    };
+    await expect(t.commands.pinRollouts([uid], "default", pin, "rollout default/r1")).rejects.toThrow("store away");
+    expect((await t.store.getAgent(uid)).spec!.assignment).toMatchObject({ version: 1, rollout: "" });
+    expect(t.store.serves(uid)).toBe(false);
   });
 });

@@ -268,14 +268,9 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     let outcome: PinOutcome = "unchanged";
     try {
       const done = await this.changeCopying(uid, { create: false, namespace }, (agent) => {
-        const pinned = pinVersion(agent, pin, { now: this.now(), commandId: () => newCommandId(this.now()), requestedBy });
-        if (typeof pinned === "string") {
-          outcome = pinned;
-          return { records: [], transitions: [], deliver: false, unchanged: true };
-        }
-        outcome = pinned.changed ? "pinned" : "unchanged";
-        const records = pinned.command ? [auditedCommand(uid, "remote_config", pinned.command, namespace)] : [];
-        return { records, transitions: pinned.transitions, deliver: pinned.command !== undefined, unchanged: !pinned.changed };
+        const pinned = this.pinChange(uid, namespace, agent, pin, requestedBy);
+        outcome = pinned.outcome;
+        return pinned.changed;
       }, false);
       // Written for an agent this replica does not serve: whatever the push
       // did (none is sent to an agent the store thinks disconnected), a
@@ -286,6 +281,62 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
       throw err;
     }
     return outcome;
+  }
+
+  /**
+   * pinRollout for a batch of agents of `namespace` (a stage's, or the part
+   * of one this replica serves): the same change on each, but the agents
+   * are read in one store read (those not cached here), written in one
+   * batch (AgentStore.mutateMany: one bulkWrite, one LMDB transaction), then
+   * their gateways told and their commands recorded (the audit takes them in
+   * batches). An agent whose write met a conflict is pinned again alone,
+   * read afresh. Answers each agent's outcome, or the error it met (the
+   * driver pins it again while its stored copy lacks the pin); rejects
+   * when the store failed.
+   */
+  async pinRollouts(uids: readonly string[], namespace: string, pin: RolloutPin, requestedBy: string): Promise<Map<string, PinOutcome | Error>> {
+    const recorded: Array<Promise<unknown>> = [];
+    const results = await this.deps.store.mutateMany(uids, (agent) => {
+      const uid = instanceUidToHex(agent.metadata!.instanceUid);
+      if (namespaceOf(agent) !== namespace) throw new AgentNotFoundError(uid);
+      const { outcome, changed } = this.pinChange(uid, namespace, agent, pin, requestedBy);
+      const result = { outcome, reach: reachOf(uid, agent), deliver: changed.deliver, revision: 0n };
+      if (changed.unchanged) return { persist: "no", result };
+      return {
+        persist: "now",
+        result,
+        transitions: changed.transitions,
+        // Under the agent's lock, as `change` queues them (see there).
+        stored: () => {
+          result.revision = agent.revision;
+          recorded.push(Promise.all(changed.records.map((r) => this.deps.store.record(r))));
+        },
+      };
+    });
+    const outcomes = new Map<string, PinOutcome | Error>();
+    const told: Array<Promise<unknown>> = [];
+    for (const [uid, r] of results) {
+      if (r instanceof Error) {
+        outcomes.set(uid, r instanceof AgentNotFoundError ? "gone" : r);
+        continue;
+      }
+      outcomes.set(uid, r.outcome);
+      if (r.revision === 0n) continue;
+      if (r.deliver) told.push(this.notice(r.reach, r.revision));
+      // As pinRollout: a replica that starts serving it meanwhile must read it again.
+      if (!this.deps.store.serves(uid)) told.push(this.deps.replicas?.changed(uid, r.reach.connectionId) ?? Promise.resolve());
+    }
+    await Promise.all(told);
+    await Promise.all(recorded);
+    return outcomes;
+  }
+
+  /** The one rule of a rollout's pin on an agent (pinVersion), as a change: what it did, and what to store and record. */
+  private pinChange(uid: string, namespace: string, agent: Agent, pin: RolloutPin, requestedBy: string): { outcome: PinOutcome; changed: Changed } {
+    const pinned = pinVersion(agent, pin, { now: this.now(), commandId: () => newCommandId(this.now()), requestedBy });
+    if (typeof pinned === "string") return { outcome: pinned, changed: { records: [], transitions: [], deliver: false, unchanged: true } };
+    const records = pinned.command ? [auditedCommand(uid, "remote_config", pinned.command, namespace)] : [];
+    return { outcome: pinned.changed ? "pinned" : "unchanged", changed: { records, transitions: pinned.transitions, deliver: pinned.command !== undefined, unchanged: !pinned.changed } };
   }
 
   /** Adds the group choice to a change: a group config command queued, and its audit record. */

@@ -149,28 +149,11 @@ export class AgentStore {
           const keep = !out.evict && agent.status?.connected === true && (options.serve === true || this.cache.has(uid));
           // Only a cached agent is written by a batch: one not kept is written now.
           const persist = out.persist === "soon" && !keep ? "now" : out.persist;
-          if (persist === "now") {
-            await this.save(uid, agent);
-            this.dirty.delete(uid);
-            this.writtenAt.set(uid, this.now());
-          } else if (persist === "soon" || (persist === "later" && this.now() - (this.writtenAt.get(uid) ?? 0) >= this.livenessWriteMs)) {
+          if (persist === "now") await this.save(uid, agent);
+          else if (persist === "soon" || (persist === "later" && this.now() - (this.writtenAt.get(uid) ?? 0) >= this.livenessWriteMs)) {
             this.dirty.add(uid);
           }
-          if (out.evict) {
-            this.evict(uid);
-          } else if (keep) {
-            // A change (or a copy just read) may hold byte arrays viewing the
-            // buffer they were decoded from — a report's frame, a whole batch's
-            // request body — which the cache would keep alive while the agent
-            // stays connected. A heartbeat sets none: it is cached as it was.
-            if (persist === "now" || persist === "soon" || agent !== cached) ownBytes(agent);
-            this.cache.set(uid, agent);
-          } else {
-            this.evict(uid);
-          }
-          if (persist === "now") this.notify(agent);
-          out.stored?.();
-          if (out.transitions?.length) this.audit(uid, out.transitions);
+          this.settle(uid, agent, cached, out, persist, keep);
           return out.result;
         } catch (err) {
           this.evict(uid);
@@ -179,6 +162,103 @@ export class AgentStore {
         }
       }
     });
+  }
+
+  /**
+   * `mutate` for a batch of stored agents (none is created), one change each:
+   * what a rollout's stage pins go through. Every agent's lock is taken (in
+   * uid order: see KeyedMutex.runAll); those not cached here, or marked
+   * stale, are read in one store read; `change` is applied to each; those
+   * to write are written in one `saveMany` (one bulkWrite, one LMDB
+   * transaction) instead of a write each. An agent whose write met a
+   * revision conflict is tried again alone through `mutate` once the
+   * batch's locks are released: it is read afresh, and the others of the
+   * batch do not wait for it. Nothing here makes this replica serve an
+   * agent (as mutate without `serve`). A change persists "now" or "no".
+   *
+   * Answers each uid with the change's result, or the error that agent met
+   * (AgentNotFoundError: not stored; whatever `change` threw); rejects when
+   * the store failed (the batch's changed agents are dropped from memory,
+   * as mutate drops one: memory never holds what the store refused).
+   */
+  async mutateMany<T>(uids: readonly string[], change: (agent: Agent) => AgentChange<T> & { persist: "now" | "no" }): Promise<Map<string, T | Error>> {
+    const results = new Map<string, T | Error>();
+    const conflicted: string[] = [];
+    await this.mutex.runAll(uids, async () => {
+      const unique = [...new Set(uids)];
+      const read = unique.filter((uid) => !this.cache.has(uid) || this.stale.has(uid));
+      const found = read.length > 0 ? await this.deps.agents.list({ instanceUids: read, limit: read.length }) : [];
+      const stored = new Map(found.map((a) => [instanceUidToHex(a.metadata!.instanceUid), a]));
+      const changes: Array<{ uid: string; agent: Agent; cached: Agent | undefined; out: AgentChange<T> }> = [];
+      for (const uid of unique) {
+        const cached = this.cache.get(uid);
+        const agent = cached ? (this.stale.delete(uid) ? newest(cached, stored.get(uid)) : cached) : stored.get(uid);
+        if (!agent) {
+          results.set(uid, new AgentNotFoundError(uid));
+          continue;
+        }
+        try {
+          changes.push({ uid, agent, cached, out: change(agent) });
+        } catch (err) {
+          this.evict(uid);
+          results.set(uid, err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+      const writes = changes.filter((c) => c.out.persist === "now");
+      let wrote: boolean[];
+      try {
+        wrote = writes.length > 0 ? await this.writes.runAll(writes.map((c) => c.uid), () => this.deps.agents.saveMany(writes.map((c) => c.agent))) : [];
+      } catch (err) {
+        for (const c of writes) this.evict(c.uid);
+        throw err;
+      }
+      const written = new Set(writes.filter((_, i) => wrote[i]).map((c) => c.uid));
+      for (const c of changes) {
+        if (c.out.persist === "now" && !written.has(c.uid)) {
+          this.evict(c.uid);
+          conflicted.push(c.uid);
+          continue;
+        }
+        const keep = !c.out.evict && c.agent.status?.connected === true && this.cache.has(c.uid);
+        this.settle(c.uid, c.agent, c.cached, c.out, c.out.persist, keep);
+        results.set(c.uid, c.out.result);
+      }
+    });
+    await runBounded(conflicted, FLUSH_CONCURRENCY, async (uid) => {
+      try {
+        results.set(uid, await this.mutate(uid, { create: false }, (agent) => change(agent)));
+      } catch (err) {
+        results.set(uid, err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+    return results;
+  }
+
+  /**
+   * The rest of a change once it is stored (or needs no write), under the
+   * agent's lock: what stays in memory, the observers and watchers, the
+   * change's `stored` hook, then its transitions' audit.
+   */
+  private settle<T>(uid: string, agent: Agent, cached: Agent | undefined, out: AgentChange<T>, persist: Persist, keep: boolean): void {
+    if (persist === "now") {
+      this.dirty.delete(uid);
+      this.writtenAt.set(uid, this.now());
+    }
+    if (out.evict) {
+      this.evict(uid);
+    } else if (keep) {
+      // A change (or a copy just read) may hold byte arrays viewing the
+      // buffer they were decoded from — a report's frame, a whole batch's
+      // request body — which the cache would keep alive while the agent
+      // stays connected. A heartbeat sets none: it is cached as it was.
+      if (persist === "now" || persist === "soon" || agent !== cached) ownBytes(agent);
+      this.cache.set(uid, agent);
+    } else {
+      this.evict(uid);
+    }
+    if (persist === "now") this.notify(agent);
+    out.stored?.();
+    if (out.transitions?.length) this.audit(uid, out.transitions);
   }
 
   /**

@@ -17,6 +17,23 @@ export class KeyedMutex {
     return result;
   }
 
+  /**
+   * Runs `task` once it holds every key (each after the tasks queued for it
+   * before). Keys are taken one at a time in sorted order, so two runAll
+   * calls over overlapping keys cannot each hold one the other waits for;
+   * a `run` holds one key only. Every key is held until the task settles.
+   */
+  async runAll<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    try {
+      for (const key of [...new Set(keys)].sort()) await new Promise<void>((held) => void this.run(key, () => (held(), released)));
+      return await task();
+    } finally {
+      release();
+    }
+  }
+
   get size(): number {
     return this.tails.size;
   }

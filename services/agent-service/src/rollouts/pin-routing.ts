@@ -1,5 +1,5 @@
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { LogRateLimit, type Logger, type PushBus, type PushNotice, type PushSubscription } from "@fleetplane/platform";
+import { LogRateLimit, instanceUidToHex, type Logger, type PushBus, type PushNotice, type PushSubscription } from "@fleetplane/platform";
 import type { PinOutcome } from "../agents/admin-commands.js";
 import type { RolloutPin } from "../agents/config-assignment.js";
 import type { VersionFileCache } from "./version-files.js";
@@ -11,6 +11,18 @@ import type { VersionFileCache } from "./version-files.js";
  */
 export const ROLLOUT_PINS_CHANNEL = "agent-service-rollout-pins";
 
+/**
+ * The channel for a batch of pins in one request (PinBatchRequest): every
+ * replica takes those of the batch's agents it serves. A channel of its own,
+ * not a new field on ROLLOUT_PINS_CHANNEL: a replica of an older version
+ * does not listen here, so during an upgrade the batch's agents it serves
+ * stay unpinned until the leader repeats the pins it finds not stored, and
+ * a repeat goes out per agent on ROLLOUT_PINS_CHANNEL, which every version
+ * takes (see pinMany's `repeat`). A newer replica takes both channels, so
+ * an older leader's per-agent requests still reach it.
+ */
+export const ROLLOUT_PIN_BATCHES_CHANNEL = "agent-service-rollout-pin-batches";
+
 /** A pin as sent between replicas: the version's files are read by the receiver. */
 interface PinRequest {
   namespace: string;
@@ -21,14 +33,21 @@ interface PinRequest {
   requestedBy: string;
 }
 
+/** Pins of one version for many agents, as sent between replicas: `agents` are hex uids. */
+interface PinBatchRequest extends PinRequest {
+  agents: string[];
+}
+
 export interface PinRoutingOptions {
   bus: PushBus;
   /** Whether this replica serves the agent (AgentStore.serves). */
   serves: (uid: string) => boolean;
-  /** The agent as stored (the repository: this replica caches only agents it serves). */
-  stored: (uid: string) => Promise<Agent | undefined>;
-  /** Pins on this replica (AdminCommands.pinRollout). */
+  /** The named agents as stored (those found), in one read (the repository: this replica caches only agents it serves). */
+  storedMany: (uids: readonly string[]) => Promise<Agent[]>;
+  /** Pins one agent on this replica, asked by a request of its own (AdminCommands.pinRollout). */
   pin: (uid: string, namespace: string, pin: RolloutPin, requestedBy: string) => Promise<PinOutcome>;
+  /** Pins a batch on this replica (AdminCommands.pinRollouts): each agent's outcome, or the error it met. */
+  pinMany: (uids: readonly string[], namespace: string, pin: RolloutPin, requestedBy: string) => Promise<Map<string, PinOutcome | Error>>;
   versions: VersionFileCache;
   logger: Logger;
 }
@@ -55,19 +74,75 @@ export class PinRouting {
 
   constructor(private readonly deps: PinRoutingOptions) {}
 
-  async pin(uid: string, namespace: string, pin: RolloutPin, requestedBy: string): Promise<RoutedPin> {
-    if (this.deps.serves(uid)) return this.deps.pin(uid, namespace, pin, requestedBy);
-    const agent = await this.deps.stored(uid);
-    if (!agent) return "gone";
-    if (!agent.status?.connected) return this.deps.pin(uid, namespace, pin, requestedBy);
+  /**
+   * Pins a batch of agents, each where it is served: those served here and those nobody serves
+   * (the store shows them disconnected) are pinned here in one batch
+   * (pinMany), those connected elsewhere are sent in one request to every
+   * replica, each of which pins in one batch those it serves; the agents
+   * not served here are read in one store read. `repeat`: pins sent before
+   * that were not stored — the agents connected elsewhere are then sent one
+   * request each on ROLLOUT_PINS_CHANNEL, which a replica of an older
+   * version takes too (see ROLLOUT_PIN_BATCHES_CHANNEL). Each agent's
+   * outcome, or the error it met.
+   */
+  async pinMany(uids: readonly string[], namespace: string, pin: RolloutPin, requestedBy: string, o: { repeat?: boolean } = {}): Promise<Map<string, RoutedPin | Error>> {
+    const out = new Map<string, RoutedPin | Error>();
+    const here = uids.filter((uid) => this.deps.serves(uid));
+    const elsewhere = uids.filter((uid) => !this.deps.serves(uid));
+    const found = new Map((elsewhere.length > 0 ? await this.deps.storedMany(elsewhere) : []).map((a) => [instanceUidToHex(a.metadata!.instanceUid), a]));
+    const remote: Agent[] = [];
+    for (const uid of elsewhere) {
+      const agent = found.get(uid);
+      if (!agent) out.set(uid, "gone");
+      else if (agent.status?.connected) remote.push(agent);
+      else here.push(uid);
+    }
     const request: PinRequest = { namespace, group: pin.group, configuration: pin.configuration, version: pin.version, rollout: pin.rollout, requestedBy };
-    const sent = await this.deps.bus.publish(ROLLOUT_PINS_CHANNEL, { instanceUid: uid, connectionId: agent.status.connectionId, request: JSON.stringify(request) });
-    return sent ? "sent to its replica" : "not sent";
+    const send = async (): Promise<void> => {
+      if (remote.length === 0) return;
+      if (o.repeat) {
+        for (const a of remote) {
+          const sent = await this.deps.bus.publish(ROLLOUT_PINS_CHANNEL, { instanceUid: instanceUidToHex(a.metadata!.instanceUid), connectionId: a.status!.connectionId, request: JSON.stringify(request) });
+          out.set(instanceUidToHex(a.metadata!.instanceUid), sent ? "sent to its replica" : "not sent");
+        }
+        return;
+      }
+      const batch: PinBatchRequest = { ...request, agents: remote.map((a) => instanceUidToHex(a.metadata!.instanceUid)) };
+      const sent = await this.deps.bus.publish(ROLLOUT_PIN_BATCHES_CHANNEL, { instanceUid: "", connectionId: "", request: JSON.stringify(batch) });
+      for (const uid of batch.agents) out.set(uid, sent ? "sent to its replica" : "not sent");
+    };
+    const [pinned] = await Promise.all([here.length > 0 ? this.deps.pinMany(here, namespace, pin, requestedBy) : new Map<string, PinOutcome | Error>(), send()]);
+    for (const [uid, outcome] of pinned) out.set(uid, outcome);
+    return out;
   }
 
-  /** Takes the pin requests for agents this replica serves. */
-  listen(): Promise<PushSubscription> {
-    return this.deps.bus.subscribe(ROLLOUT_PINS_CHANNEL, (notice) => void this.received(notice));
+  /** Takes the pin requests (one agent's, or a batch's) for agents this replica serves. */
+  async listen(): Promise<PushSubscription> {
+    const one = await this.deps.bus.subscribe(ROLLOUT_PINS_CHANNEL, (notice) => void this.received(notice));
+    const batches = await this.deps.bus.subscribe(ROLLOUT_PIN_BATCHES_CHANNEL, (notice) => void this.receivedBatch(notice));
+    return { unsubscribe: async () => void (await Promise.all([one.unsubscribe(), batches.unsubscribe()])) };
+  }
+
+  private async receivedBatch(notice: PushNotice): Promise<void> {
+    const r = notice.request ? parseBatchRequest(notice.request) : undefined;
+    if (!r) {
+      const extra = this.lines.take("malformed");
+      if (extra) this.deps.logger.warn({ ...extra }, "ignoring a malformed batch of rollout pins");
+      return;
+    }
+    const served = r.agents.filter((uid) => this.deps.serves(uid));
+    if (served.length === 0) return;
+    try {
+      const files = await this.deps.versions.get(r.namespace, r.configuration, r.version);
+      const pin: RolloutPin = { group: r.group, configuration: r.configuration, version: r.version, rollout: r.rollout, ...files };
+      const outcomes = await this.deps.pinMany(served, r.namespace, pin, r.requestedBy);
+      const failed = [...outcomes.values()].filter((o) => o instanceof Error);
+      if (failed.length > 0) throw failed[0];
+    } catch (err) {
+      // The leader sees the pins missing from the store and asks again.
+      const extra = this.lines.take("pin");
+      if (extra) this.deps.logger.warn({ agents: served.length, rollout: r.rollout, err: String(err), ...extra }, "could not pin a rollout's version on some agents served here; its leader will ask again");
+    }
   }
 
   private async received(notice: PushNotice): Promise<void> {
@@ -92,10 +167,22 @@ export class PinRouting {
 
 function parseRequest(text: string): PinRequest | undefined {
   try {
-    const v = JSON.parse(text) as Partial<PinRequest>;
-    const strings = [v.namespace, v.group, v.configuration, v.rollout, v.requestedBy].every((s) => typeof s === "string");
-    return strings && typeof v.version === "number" && Number.isInteger(v.version) && v.version > 0 ? (v as PinRequest) : undefined;
+    return validRequest(JSON.parse(text) as Partial<PinRequest>);
   } catch {
     return undefined;
   }
+}
+
+function parseBatchRequest(text: string): PinBatchRequest | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<PinBatchRequest>;
+    return validRequest(v) && Array.isArray(v.agents) && v.agents.every((u) => typeof u === "string") ? (v as PinBatchRequest) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function validRequest<R extends PinRequest>(v: Partial<R>): R | undefined {
+  const strings = [v.namespace, v.group, v.configuration, v.rollout, v.requestedBy].every((s) => typeof s === "string");
+  return strings && typeof v.version === "number" && Number.isInteger(v.version) && v.version > 0 ? (v as R) : undefined;
 }

@@ -6,12 +6,13 @@ import { RolloutFailureAction, RolloutSchema, RolloutStageState, RolloutState, S
 import { silentLogger, type Logger } from "@fleetplane/platform";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { AgentQuery } from "../agents/agent-repository.js";
+import type { RolloutPin } from "../agents/config-assignment.js";
 import type { AuditedChange, CommandAuditPort } from "../agents/command-audit-port.js";
 import type { Configurations } from "../fleet/configurations.js";
 import type { Groups } from "../fleet/groups.js";
 import { scanGroupTargets, scanRevisions, type AgentLister } from "./group-agents.js";
 import { RolloutDecisions } from "./rollout-decisions.js";
-import { RolloutDriver, type PinAgent } from "./rollout-driver.js";
+import { RolloutDriver, type PinAgents } from "./rollout-driver.js";
 import type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
 import { StepDeadlineError } from "./step-deadline.js";
 import { VersionFileCache } from "./version-files.js";
@@ -124,7 +125,7 @@ const versionTwo = { getVersion: async () => ({ files: { "c.yaml": { body: new T
 function replica(
   name: string,
   shared: { rollouts: MemoryRollouts; leases: MemoryLeases; audit: AuditedChange[] },
-  o: { list?: (q: AgentQuery) => Promise<Agent[]>; listGroupTargets?: AgentLister["listGroupTargets"]; listRevisions?: AgentLister["listRevisions"]; pin?: PinAgent; logger?: Logger } = {},
+  o: { list?: (q: AgentQuery) => Promise<Agent[]>; listGroupTargets?: AgentLister["listGroupTargets"]; listRevisions?: AgentLister["listRevisions"]; pin?: PinAgents; logger?: Logger } = {},
 ): RolloutDriver {
   const audit = { recordChange: async (c: AuditedChange) => void shared.audit.push(c) } as unknown as CommandAuditPort;
   const list = o.list ?? (async () => []);
@@ -139,11 +140,43 @@ function replica(
       listGroupTargets: o.listGroupTargets ?? ((namespace, group, page) => scanGroupTargets(list, namespace, group, page)),
       listRevisions: o.listRevisions ?? ((q) => scanRevisions(list, q)),
     },
-    pin: o.pin ?? (async () => "pinned"),
+    pin: o.pin ?? eachPinned(() => "pinned"),
     logger: o.logger ?? silentLogger(),
     replicaId: name,
     leaseMs: LEASE,
   });
+}
+
+/**
+ * Agents of group "g" at version 1, none pinned, under `uids`; the group's
+ * target listing of them; and what storing a pin does to one here: its
+ * version, a new revision, and at once an APPLIED report of the pin's files.
+ */
+function groupAgents(uids: readonly string[]) {
+  const agents = new Map(
+    uids.map((u) => {
+      const a = stuckAgent();
+      a.metadata!.instanceUid = Buffer.from(u, "hex");
+      a.spec!.assignment!.version = 1;
+      a.spec!.assignment!.rollout = "";
+      return [u, a] as const;
+    }),
+  );
+  const listGroupTargets: AgentLister["listGroupTargets"] = async (_ns, group, page) =>
+    group === "g" ? uids.filter((u) => !page.after || u > page.after).slice(0, page.limit).map((uid) => ({ uid, version: agents.get(uid)!.spec!.assignment!.version, rollout: agents.get(uid)!.spec!.assignment!.rollout })) : [];
+  const storePin = (uid: string, p: RolloutPin) => {
+    const a = agents.get(uid)!;
+    a.revision++;
+    a.spec!.assignment!.version = p.version;
+    a.spec!.assignment!.rollout = p.rollout;
+    a.status!.remoteConfigStatus = create(RemoteConfigStatusSchema, { lastRemoteConfigHash: p.hash, status: RemoteConfigStatuses.RemoteConfigStatuses_APPLIED });
+  };
+  return { agents, listGroupTargets, storePin };
+}
+
+/** A batch pin (PinAgents) that does `each` to every agent of the batch. */
+function eachPinned(each: (uid: string, pin: RolloutPin) => string): PinAgents {
+  return async (uids, _ns, pin) => new Map(uids.map((uid) => [uid, each(uid, pin)]));
 }
 
 /** Advances fake time in small steps, stopping as soon as `done` holds; the time it took. */
@@ -225,7 +258,7 @@ describe("RolloutDriver leases", () => {
     await shared.leases.claim({ rolloutId: "r1", term: 1, holder: "old", expiresAt: Date.now() - LEASE });
     const agent = stuckAgent();
     let pins = 0;
-    const pin: PinAgent = async () => (pins++, "pinned");
+    const pin = eachPinned(() => (pins++, "pinned"));
     start(replica("b", shared, { list: async (q) => (q.instanceUids?.includes(UID) || q.where?.(agent) ? [agent] : []), pin }));
 
     const took = await until(() => shared.rollouts.latest("r1").state === RolloutState.PAUSED, 10_000);
@@ -273,12 +306,12 @@ describe("RolloutDriver leases", () => {
     agent.spec!.assignment!.version = 1;
     agent.spec!.assignment!.rollout = "";
     // The agent reports APPLIED 700 ms after its pin: after the first looks, long before the minute's tick.
-    const pin: PinAgent = async (_uid, _ns, p) => {
+    const pin = eachPinned((_uid, p) => {
       setTimeout(() => {
         agent.status!.remoteConfigStatus = create(RemoteConfigStatusSchema, { lastRemoteConfigHash: p.hash, status: RemoteConfigStatuses.RemoteConfigStatuses_APPLIED });
       }, 700);
       return "pinned";
-    };
+    });
     const d = replica("a", shared, { list: async (q) => (q.instanceUids?.includes(UID) || q.where?.(agent) ? [agent] : []), pin });
     drivers.push(d);
     d.start(60_000);
@@ -349,30 +382,41 @@ describe("RolloutDriver leases", () => {
     r.stages.push(clone(RolloutSchema, r).stages[0]!);
     await shared.rollouts.create(r);
     const uids = ["a", "b"].map((c) => c.repeat(32));
-    const agents = new Map(
-      uids.map((u) => {
-        const a = stuckAgent();
-        a.metadata!.instanceUid = Buffer.from(u, "hex");
-        a.spec!.assignment!.version = 1;
-        a.spec!.assignment!.rollout = "";
-        return [u, a] as const;
-      }),
-    );
+    const { agents, listGroupTargets, storePin } = groupAgents(uids);
     const scans: AgentQuery[] = [];
     const list = async (q: AgentQuery) => (q.instanceUids ? q.instanceUids.flatMap((u) => (agents.has(u) ? [agents.get(u)!] : [])) : (scans.push(q), []));
-    const listGroupTargets: AgentLister["listGroupTargets"] = async (_ns, group, page) =>
-      group === "g" ? uids.filter((u) => !page.after || u > page.after).map((uid) => ({ uid, version: agents.get(uid)!.spec!.assignment!.version, rollout: agents.get(uid)!.spec!.assignment!.rollout })) : [];
-    const pin: PinAgent = async (uid, _ns, p) => {
-      const a = agents.get(uid)!;
-      a.spec!.assignment!.version = p.version;
-      a.spec!.assignment!.rollout = p.rollout;
-      a.status!.remoteConfigStatus = create(RemoteConfigStatusSchema, { lastRemoteConfigHash: p.hash, status: RemoteConfigStatuses.RemoteConfigStatuses_APPLIED });
-      return "pinned";
-    };
+    const pin = eachPinned((uid, p) => (storePin(uid, p), "pinned"));
     start(replica("a", shared, { list, listGroupTargets, pin }));
     await until(() => shared.rollouts.latest("r1").state === RolloutState.SUCCEEDED, 5_000);
     expect(shared.rollouts.latest("r1").stages.map((s) => s.agents)).toEqual([[uids[0]], [uids[1]]]);
     expect(scans).toEqual([]);
+  });
+
+  it("pins a stage's agents in batches of at most 256, and pins again, as a repeat, only the agents whose pin failed in a batch", async () => {
+    const r = rollout({ state: RolloutStageState.PENDING });
+    r.gate!.bakeTime = durationFromMs(0);
+    r.stages[0]!.spec!.size = { case: "agents", value: 600 };
+    await shared.rollouts.create(r);
+    const uids = Array.from({ length: 600 }, (_, i) => i.toString(16).padStart(32, "0"));
+    const { agents, listGroupTargets, storePin } = groupAgents(uids);
+    const list = async (q: AgentQuery) => (q.instanceUids ?? []).flatMap((u) => (agents.has(u) ? [clone(AgentSchema, agents.get(u)!)] : []));
+    // One agent in the middle of the second batch meets a conflict it cannot settle the first time.
+    const unlucky = uids[300]!;
+    const calls: Array<{ size: number; repeat: boolean; uids: readonly string[] }> = [];
+    const pin: PinAgents = async (batch, _ns, p, _by, o) => {
+      calls.push({ size: batch.length, repeat: o.repeat, uids: batch });
+      return new Map<string, string | Error>(
+        batch.map((uid) => {
+          if (uid === unlucky && !o.repeat) return [uid, new Error(`agent ${uid} changed concurrently`)] as const;
+          storePin(uid, p);
+          return [uid, "pinned"] as const;
+        }),
+      );
+    };
+    start(replica("a", shared, { list, listGroupTargets, pin }));
+    await until(() => shared.rollouts.latest("r1").state === RolloutState.SUCCEEDED, 10_000);
+    expect(calls.filter((c) => !c.repeat).map((c) => c.size)).toEqual([256, 256, 88]);
+    expect(calls.filter((c) => c.repeat).map((c) => c.uids)).toEqual([[unlucky]]);
   });
 
   it("a pin that never returns does not hold the stage's judgement", async () => {

@@ -16,8 +16,12 @@ import { stageMembers } from "./stage-plan.js";
 import { withDeadline } from "./step-deadline.js";
 import { VersionFileCache, type VersionFiles } from "./version-files.js";
 
-/** What pinning a version on one agent did (AdminCommands.pinRollout). */
-export type PinAgent = (uid: string, namespace: string, pin: RolloutPin, requestedBy: string) => Promise<string>;
+/**
+ * Pins a version on a batch of agents (PinRouting.pinMany): what it did to
+ * each, or the error one met. `repeat`: these agents were pinned before and
+ * their stored copy still lacks it.
+ */
+export type PinAgents = (uids: readonly string[], namespace: string, pin: RolloutPin, requestedBy: string, o: { repeat: boolean }) => Promise<Map<string, string | Error>>;
 
 export interface RolloutDriverOptions {
   rollouts: RolloutRepository;
@@ -26,7 +30,7 @@ export interface RolloutDriverOptions {
   groups: Groups;
   configurations: Configurations;
   agents: AgentLister;
-  pin: PinAgent;
+  pin: PinAgents;
   /**
    * Tells every replica an agent changed (replica notices): a replica that
    * serves a stage's agent from a cached copy reads it again on its next
@@ -51,20 +55,26 @@ export interface RolloutDriverOptions {
    * next tick. Default: 30 s or two leases, whichever is longer.
    */
   stepDeadlineMs?: number;
-  /** How long a step waits for one agent's pin; an agent left without its pin is pinned again (repin). Default 10 s. */
+  /** How long a step waits for one batch of pins (PIN_BATCH agents); an agent left without its pin is pinned again (repin). Default 10 s. */
   pinDeadlineMs?: number;
   now?: () => number;
 }
 
 /**
- * Agents pinned at once. Each pin waits for its save, its push and its audit
- * entry's first try. 64 filled the store's and the audit's batches on
- * FerretDB 2.7 (a 10,000-agent rollout 60 s → 47 s, docs/performance.md §26),
- * but on FerretDB 1.x, whose SQLite serializes writes, 64 concurrent saves
- * stalled the 200-agent distributed rollout test past its 7 minutes in CI
- * (16: 14 s): kept at 16 until pins are written in batches of their own.
+ * Agents handed to the pin path at once. A batch is read in one store read
+ * (the agents not cached here), written in one bulk write (MongoDB
+ * bulkWrite, one LMDB transaction) and sent to another replica in one
+ * request, by the replica serving its agents (PinRouting.pinMany). 256: the
+ * MongoDB adapter's largest bulkWrite (mongo-write-batches.ts). One pin at a
+ * time, 16 in flight, made small batches everywhere, and 64 in flight
+ * stalled FerretDB 1.x, whose SQLite serializes writes (docs/performance.md
+ * §26, §30): the gain comes from fewer operations, not more concurrency.
  */
-const PIN_CONCURRENCY = 16;
+const PIN_BATCH = 256;
+/** Batches in flight at once: one is read and written while the next is sent out. */
+const PIN_BATCHES_IN_FLIGHT = 2;
+/** Reminders (replica notices) sent at once. */
+const REMIND_CONCURRENCY = 16;
 /** Progress (counts) is stored at most this often while a stage waits; decisions are stored at once. */
 const PROGRESS_EVERY_MS = 1_000;
 /** A stage's agents that have not confirmed its version are reminded about at most this often. */
@@ -565,7 +575,7 @@ export class RolloutDriver {
     }
     this.repinnedAt.set(r.id, this.now());
     this.deps.logger.warn({ rollout: r.id, version, agents: lost.length, first: lost[0] }, "agents still lack the version their rollout pinned; pinning it again");
-    await this.pinAll(r, lost, { ...v, version });
+    await this.pinAll(r, lost, { ...v, version }, { repeat: true });
     return true;
   }
 
@@ -578,21 +588,28 @@ export class RolloutDriver {
     if (last === undefined || this.now() - last < REMIND_EVERY_MS) return;
     this.remindedAt.set(r.id, this.now());
     const waiting = agents.filter((a) => a.status?.connected && !hashesEqual(a.status.remoteConfigStatus?.lastRemoteConfigHash, hash));
-    await runBounded(waiting, PIN_CONCURRENCY, (a) => this.deps.remind!(uidOf(a), a.status!.connectionId, a.revision));
+    await runBounded(waiting, REMIND_CONCURRENCY, (a) => this.deps.remind!(uidOf(a), a.status!.connectionId, a.revision));
   }
 
-  /** Pins `v` on the agents; how many could not be pinned (logged). */
-  private async pinAll(r: Rollout, uids: readonly string[], v: { version: number; config: RolloutPin["config"]; hash: Uint8Array }): Promise<number> {
+  /** Pins `v` on the agents, PIN_BATCH at a time; how many could not be pinned (logged). `repeat`: see PinAgents. */
+  private async pinAll(r: Rollout, uids: readonly string[], v: { version: number; config: RolloutPin["config"]; hash: Uint8Array }, o: { repeat?: boolean } = {}): Promise<number> {
     const pin: RolloutPin = { group: r.group, configuration: r.configuration, version: v.version, rollout: r.id, config: v.config, hash: v.hash };
-    // One agent's pin failing or hanging does not hold the others, nor the stage's judgement: repin sends it again.
+    const batches: string[][] = [];
+    for (let i = 0; i < uids.length; i += PIN_BATCH) batches.push(uids.slice(i, i + PIN_BATCH));
+    // One batch failing or hanging does not hold the others, nor the stage's judgement: repin sends its agents again.
     let failed = 0;
     let first: unknown;
-    await runBounded([...uids], PIN_CONCURRENCY, async (uid) => {
+    await runBounded(batches, PIN_BATCHES_IN_FLIGHT, async (batch) => {
       try {
-        await withDeadline(this.deps.pin(uid, r.namespace, pin, requester(r)), this.pinDeadlineMs, `pinning agent ${uid}`);
+        const outcomes = await withDeadline(this.deps.pin(batch, r.namespace, pin, requester(r), { repeat: o.repeat === true }), this.pinDeadlineMs, `pinning ${batch.length} agents from ${batch[0]}`);
         this.steppedAt = this.now();
+        for (const outcome of outcomes.values()) {
+          if (!(outcome instanceof Error)) continue;
+          failed++;
+          first ??= outcome;
+        }
       } catch (err) {
-        failed++;
+        failed += batch.length;
         first ??= err;
       }
     });
