@@ -196,6 +196,10 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       for (const x of [a!, c!]) expect(await stores.agents.get(uidOf(x))).toMatchObject({ revision: 2n, status: { gatewayId: "gw-batch" } });
       expect((await stores.agents.list({ limit: 10, gatewayId: "gw-batch" })).map(uidOf).sort()).toEqual([uidOf(a!), uidOf(c!)].sort());
       expect(await stores.agents.saveMany([])).toEqual([]);
+      // None is created: an agent at revision 0 (never stored) is not written by a batch.
+      const fresh = agentWith({ gatewayId: "gw-0" });
+      expect(await stores.agents.saveMany([fresh])).toEqual([false]);
+      expect(await stores.agents.get(uidOf(fresh))).toBeUndefined();
     });
 
     it("lists agents in uid order, a page at a time after the last uid of the previous page", async () => {

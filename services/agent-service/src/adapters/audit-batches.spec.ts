@@ -124,7 +124,7 @@ describe("audit batches", () => {
     expect(order.filter((e) => e === "a:delivered")).toHaveLength(2);
     expect(order.filter((e) => e === "b:record")).toHaveLength(1);
     expect(order.lastIndexOf("a:delivered")).toBeLessThan(order.indexOf("a:applied"));
-    // The retry goes no sooner than its backoff: a:applied travels with (or after) a:delivered's last try.
+    // a:applied travels in the same call as a:delivered's last try (held behind it, then sent with it).
     expect(sent.findIndex((c) => c.includes("a:applied"))).toBe(sent.findLastIndex((c) => c.includes("a:delivered")));
     await h.batches.drain();
     expect(h.losses).toEqual([["not_found", 1]]);

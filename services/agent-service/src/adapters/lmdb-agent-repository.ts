@@ -126,9 +126,10 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       agent.revision += 1n;
     },
     async saveMany(batch) {
-      // One transaction for the whole batch: each agent's revision is checked and written in it.
+      // One transaction for the whole batch: each agent's revision is checked and written in it. None
+      // is created (revision 0 is "new" to put): as MongoDB's, a batch only writes stored agents.
       const writes = batch.map(prepare);
-      const wrote = await store.transaction(() => writes.map((w) => w.put()));
+      const wrote = await store.transaction(() => writes.map((w, i) => batch[i]!.revision > 0n && w.put()));
       batch.forEach((agent, i) => void (wrote[i] && (agent.revision += 1n)));
       return wrote;
     },

@@ -200,7 +200,9 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       const writes = batch.map((agent) => ({ agent, uid: instanceUidToHex(agent.metadata!.instanceUid), expected: agent.revision, fields: storedFieldsOf(agent) }));
       const wrote = await guardMongo(async () => {
         // MongoDB and FerretDB 2: the batch's conditional writes queue together and go out as bulkWrites (mongo-write-batches.ts).
-        if (batches) return Promise.all(writes.map((w) => batches.write(w.uid, w.expected, w.fields)));
+        // Each write answers for itself: a failed bulkWrite fails only the writes it carried, and the
+        // others' outcome must still reach the caller (they are stored; their pins' audit and push follow).
+        if (batches) return Promise.all(writes.map((w) => guardMongo(() => batches.write(w.uid, w.expected, w.fields)).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
         // FerretDB 1.x: the revisions in one look-up, then one bulkWrite by _id of those that still hold
         // (updateByIdWhile's two steps, for the whole batch: two operations instead of two per agent).
         const stored = await agents.find({ _id: { $in: writes.map((w) => w.uid) } }, { projection: { revision: 1 } }).toArray();
@@ -210,7 +212,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         if (ops.length > 0) await agents.bulkWrite(ops, { ordered: false });
         return ok;
       });
-      writes.forEach((w, i) => void (wrote[i] && (w.agent.revision = w.expected + 1n)));
+      writes.forEach((w, i) => void (wrote[i] === true && (w.agent.revision = w.expected + 1n)));
       return wrote;
     },
 

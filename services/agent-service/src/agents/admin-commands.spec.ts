@@ -60,7 +60,8 @@ function setup() {
     async close() {},
   };
   // `beforeSaveMany` lets a test act as another writer just before a batch is written.
-  const hooks = { beforeSaveMany: async (_agents: readonly Agent[]) => {} };
+  // `afterSaveMany` lets it change what the store answered (a bulkWrite of several that failed).
+  const hooks = { beforeSaveMany: async (_agents: readonly Agent[]) => {}, afterSaveMany: (wrote: Array<boolean | Error>, _agents: readonly Agent[]) => wrote };
   const { store, repository } = temporaryAgentStore({
     wrap: (repository): AgentRepository => ({
       ...repository,
@@ -69,7 +70,7 @@ function setup() {
         await hooks.beforeSaveMany(agents);
         const wrote = await repository.saveMany(agents);
         log.push(`saved ${agents.length} in one batch`);
-        return wrote;
+        return hooks.afterSaveMany(wrote, agents);
       },
     }),
     audit,
@@ -247,15 +248,35 @@ describe("rollout pins in a batch", () => {
     expect(t.log.filter((l) => l.startsWith("saved"))).toEqual([]);
   });
 
-  it("answers the store's failure for the whole batch and keeps nothing in memory that the store refused", async () => {
+  it("answers the store's failure for every agent of the batch and keeps nothing in memory that the store refused", async () => {
     const t = setup();
     const uid = await connectedAgent(t, ConnectionType.WEBSOCKET);
     await inGroup(t, uid);
     t.hooks.beforeSaveMany = async () => {
       throw new Error("store away");
     };
-    await expect(t.commands.pinRollouts([uid], "default", pin, "rollout default/r1")).rejects.toThrow("store away");
+    const outcomes = await t.commands.pinRollouts([uid], "default", pin, "rollout default/r1");
+    expect(outcomes.get(uid)).toBeInstanceOf(Error);
+    expect(String(outcomes.get(uid))).toContain("store away");
     expect((await t.store.getAgent(uid)).spec!.assignment).toMatchObject({ version: 1, rollout: "" });
     expect(t.store.serves(uid)).toBe(false);
+  });
+
+  it("records and pushes the pins the store wrote when the write of others in the same batch failed", async () => {
+    const t = setup();
+    const [a, b] = await Promise.all([0, 1].map(() => connectedAgent(t, ConnectionType.WEBSOCKET)));
+    await Promise.all([a!, b!].map((uid) => inGroup(t, uid)));
+    // The store wrote both but one bulkWrite failed: b's outcome is unknown to the caller.
+    t.hooks.afterSaveMany = (wrote, agents) => wrote.map((w, i) => (instanceUidToHex(agents[i]!.metadata!.instanceUid) === b! ? new Error("one bulkWrite failed") : w));
+    t.recorded.length = 0;
+    t.notices.length = 0;
+    const outcomes = await t.commands.pinRollouts([a!, b!], "default", pin, "rollout default/r1");
+    expect(outcomes.get(a!)).toBe("pinned");
+    expect(outcomes.get(b!)).toBeInstanceOf(Error);
+    // a is stored: its command is recorded and its gateway told, though b's write failed beside it.
+    expect(t.recorded.map((r) => r.record.instanceUid)).toEqual([a!]);
+    expect(t.notices.map((n) => n.instanceUid)).toEqual([a!]);
+    // b is not kept in memory: what the store holds is read again.
+    expect(t.store.serves(b!)).toBe(false);
   });
 });

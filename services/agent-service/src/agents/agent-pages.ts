@@ -2,9 +2,9 @@ import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { AgentRepository, StoredRevision } from "./agent-repository.js";
 
 /**
- * Reading many agents without holding the store for long: every reader of
- * a namespace's or a list's agents goes through these pages, so a page's
- * size and the order of its names are one rule (rollouts, group status).
+ * Reading many agents without holding the store for long: the rollouts'
+ * stage looks and the group status book read through these pages, so a
+ * page's size and the order of its names are one rule for both.
  */
 export type AgentPageReader = Pick<AgentRepository, "list" | "listRevisions">;
 

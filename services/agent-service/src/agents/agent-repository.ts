@@ -85,15 +85,18 @@ export interface AgentRepository {
    */
   save(agent: Agent): Promise<void>;
   /**
-   * `save` for a batch of agents already stored (none new): each is written
-   * only where its stored revision is still its own, in as few store
-   * operations as the store allows (MongoDB: one unordered bulkWrite; LMDB:
-   * one transaction), and the revision of each written one is incremented.
-   * Says, in the batch's order, which were written (false: a conflict, or
-   * no longer stored); rejects only when the store failed, which may have
-   * written part of the batch. What a rollout's stage pins go through.
+   * `save` for a batch of agents already stored (none is created): each is
+   * written only where its stored revision is still its own, in as few store
+   * operations as the store allows (MongoDB: the conditional writes queued
+   * together into unordered bulkWrites; LMDB: one transaction), and the
+   * revision of each written one is incremented. Says, in the batch's order,
+   * which were written (true), which not (false: a conflict, or not stored),
+   * and for which the store failed (that agent's Error: it may or may not
+   * have been written — one bulkWrite of several failed); rejects when the
+   * store failed for the whole batch, which may have written part of it.
+   * What a rollout's stage pins go through.
    */
-  saveMany(agents: readonly Agent[]): Promise<boolean[]>;
+  saveMany(agents: readonly Agent[]): Promise<Array<boolean | Error>>;
   /**
    * Removes the agent when the stored revision is still `agent.revision`
    * (nobody changed it since it was read); throws RevisionConflictError otherwise.

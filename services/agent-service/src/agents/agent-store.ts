@@ -177,9 +177,12 @@ export class AgentStore {
    * agent (as mutate without `serve`). A change persists "now" or "no".
    *
    * Answers each uid with the change's result, or the error that agent met
-   * (AgentNotFoundError: not stored; whatever `change` threw); rejects when
-   * the store failed (the batch's changed agents are dropped from memory,
-   * as mutate drops one: memory never holds what the store refused).
+   * (AgentNotFoundError: not stored; whatever `change` threw; the store's
+   * failure to write it). An agent whose write failed is dropped from
+   * memory, as mutate drops one (memory never holds what the store may have
+   * refused); the agents written beside it are settled as usual — their
+   * `stored` hooks run (a pin's audit record and push), since the store has
+   * them — and so are those the batch did not need to write.
    */
   async mutateMany<T>(uids: readonly string[], change: (agent: Agent) => AgentChange<T> & { persist: "now" | "no" }): Promise<Map<string, T | Error>> {
     const results = new Map<string, T | Error>();
@@ -205,19 +208,23 @@ export class AgentStore {
         }
       }
       const writes = changes.filter((c) => c.out.persist === "now");
-      let wrote: boolean[];
+      let wrote: Array<boolean | Error>;
       try {
         wrote = writes.length > 0 ? await this.writes.runAll(writes.map((c) => c.uid), () => this.deps.agents.saveMany(writes.map((c) => c.agent))) : [];
       } catch (err) {
-        for (const c of writes) this.evict(c.uid);
-        throw err;
+        const failed = err instanceof Error ? err : new Error(String(err));
+        wrote = writes.map(() => failed);
       }
-      const written = new Set(writes.filter((_, i) => wrote[i]).map((c) => c.uid));
+      const outcome = new Map(writes.map((c, i) => [c.uid, wrote[i]]));
       for (const c of changes) {
-        if (c.out.persist === "now" && !written.has(c.uid)) {
-          this.evict(c.uid);
-          conflicted.push(c.uid);
-          continue;
+        if (c.out.persist === "now") {
+          const w = outcome.get(c.uid);
+          if (w !== true) {
+            this.evict(c.uid);
+            if (w instanceof Error) results.set(c.uid, w);
+            else conflicted.push(c.uid);
+            continue;
+          }
         }
         const keep = !c.out.evict && c.agent.status?.connected === true && this.cache.has(c.uid);
         this.settle(c.uid, c.agent, c.cached, c.out, c.out.persist, keep);

@@ -18,10 +18,23 @@ export const ROLLOUT_PINS_CHANNEL = "agent-service-rollout-pins";
  * does not listen here, so during an upgrade the batch's agents it serves
  * stay unpinned until the leader repeats the pins it finds not stored, and
  * a repeat goes out per agent on ROLLOUT_PINS_CHANNEL, which every version
- * takes (see pinMany's `repeat`). A newer replica takes both channels, so
+ * takes (see pinMany's `repeat`). Pins nothing re-checks (a rollout's
+ * begin: the agents held back or left out) go as repeats from the start. A newer replica takes both channels, so
  * an older leader's per-agent requests still reach it.
  */
 export const ROLLOUT_PIN_BATCHES_CHANNEL = "agent-service-rollout-pin-batches";
+
+/**
+ * Agents handed to the pin path at once. A batch is read in one store read
+ * (the agents not cached here), written in one bulk write (MongoDB
+ * bulkWrite, one LMDB transaction) and sent to another replica in one
+ * request, by the replica serving its agents (pinMany). 256: the
+ * MongoDB adapter's largest bulkWrite (mongo-write-batches.ts). One pin at a
+ * time, 16 in flight, made small batches everywhere, and 64 in flight
+ * stalled FerretDB 1.x, whose SQLite serializes writes (docs/performance.md
+ * §26, §30): the gain comes from fewer operations, not more concurrency.
+ */
+export const PIN_BATCH = 256;
 
 /** A pin as sent between replicas: the version's files are read by the receiver. */
 interface PinRequest {
@@ -119,7 +132,13 @@ export class PinRouting {
   /** Takes the pin requests (one agent's, or a batch's) for agents this replica serves. */
   async listen(): Promise<PushSubscription> {
     const one = await this.deps.bus.subscribe(ROLLOUT_PINS_CHANNEL, (notice) => void this.received(notice));
-    const batches = await this.deps.bus.subscribe(ROLLOUT_PIN_BATCHES_CHANNEL, (notice) => void this.receivedBatch(notice));
+    let batches: PushSubscription;
+    try {
+      batches = await this.deps.bus.subscribe(ROLLOUT_PIN_BATCHES_CHANNEL, (notice) => void this.receivedBatch(notice));
+    } catch (err) {
+      await one.unsubscribe();
+      throw err;
+    }
     return { unsubscribe: async () => void (await Promise.all([one.unsubscribe(), batches.unsubscribe()])) };
   }
 
@@ -176,7 +195,8 @@ function parseRequest(text: string): PinRequest | undefined {
 function parseBatchRequest(text: string): PinBatchRequest | undefined {
   try {
     const v = JSON.parse(text) as Partial<PinBatchRequest>;
-    return validRequest(v) && Array.isArray(v.agents) && v.agents.every((u) => typeof u === "string") ? (v as PinBatchRequest) : undefined;
+    // No leader sends more than PIN_BATCH: a larger batch is not ours (it would hold that many agents' locks at once).
+    return validRequest(v) && Array.isArray(v.agents) && v.agents.length <= PIN_BATCH && v.agents.every((u) => typeof u === "string") ? (v as PinBatchRequest) : undefined;
   } catch {
     return undefined;
   }

@@ -419,6 +419,25 @@ describe("RolloutDriver leases", () => {
     expect(calls.filter((c) => c.repeat).map((c) => c.uids)).toEqual([[unlucky]]);
   });
 
+  it("pins the agents its preflight left out as repeats (per agent, on the channel every replica version takes): nothing checks them again", async () => {
+    const r = rollout({ state: RolloutStageState.PENDING });
+    r.gate!.bakeTime = durationFromMs(0);
+    const uids = ["a", "b", "c"].map((c) => c.repeat(32));
+    r.skippedAgents = [uids[2]!];
+    await shared.rollouts.create(r);
+    const { agents, listGroupTargets, storePin } = groupAgents(uids);
+    const list = async (q: AgentQuery) => (q.instanceUids ?? []).flatMap((u) => (agents.has(u) ? [clone(AgentSchema, agents.get(u)!)] : []));
+    const calls: Array<{ uids: readonly string[]; repeat: boolean; version: number }> = [];
+    const pin: PinAgents = async (batch, _ns, p, _by, o) => {
+      calls.push({ uids: batch, repeat: o.repeat, version: p.version });
+      for (const uid of batch) storePin(uid, p);
+      return new Map(batch.map((uid) => [uid, "pinned"]));
+    };
+    start(replica("a", shared, { list, listGroupTargets, pin }));
+    await until(() => calls.some((c) => c.uids.includes(uids[2]!)), 10_000);
+    expect(calls.find((c) => c.uids.includes(uids[2]!))).toEqual({ uids: [uids[2]!], repeat: true, version: r.fromVersion });
+  });
+
   it("a pin that never returns does not hold the stage's judgement", async () => {
     const startedAt = Date.now();
     await shared.rollouts.create(rollout({ state: RolloutStageState.APPLYING, startedAt, agents: [UID] }, 15_000));

@@ -12,6 +12,7 @@ import { agentsNamed, groupTargets, isRolloutTarget, revisionsNamed, uidOf, type
 import { evaluateStage, gateSettings, type StageEvaluation } from "./health-gate.js";
 import { isFinished, type RolloutDecisions } from "./rollout-decisions.js";
 import type { RolloutLease, RolloutLeaseRepository, RolloutRepository } from "./rollout-repository.js";
+import { PIN_BATCH } from "./pin-routing.js";
 import { stageMembers } from "./stage-plan.js";
 import { withDeadline } from "./step-deadline.js";
 import { VersionFileCache, type VersionFiles } from "./version-files.js";
@@ -60,17 +61,6 @@ export interface RolloutDriverOptions {
   now?: () => number;
 }
 
-/**
- * Agents handed to the pin path at once. A batch is read in one store read
- * (the agents not cached here), written in one bulk write (MongoDB
- * bulkWrite, one LMDB transaction) and sent to another replica in one
- * request, by the replica serving its agents (PinRouting.pinMany). 256: the
- * MongoDB adapter's largest bulkWrite (mongo-write-batches.ts). One pin at a
- * time, 16 in flight, made small batches everywhere, and 64 in flight
- * stalled FerretDB 1.x, whose SQLite serializes writes (docs/performance.md
- * §26, §30): the gain comes from fewer operations, not more concurrency.
- */
-const PIN_BATCH = 256;
 /** Batches in flight at once: one is read and written while the next is sent out. */
 const PIN_BATCHES_IN_FLIGHT = 2;
 /** Reminders (replica notices) sent at once. */
@@ -325,7 +315,9 @@ export class RolloutDriver {
     const byVersion = new Map<number, string[]>([[r.fromVersion, r.skippedAgents.filter((u) => !heldUids.has(u))]]);
     for (const a of held) byVersion.set(a.version, [...(byVersion.get(a.version) ?? []), a.uid]);
     let failed = 0;
-    for (const [version, uids] of byVersion) failed += await this.pinAll(r, uids, { ...(await this.version(r, version)), version });
+    // As repeats (per agent, on the channel every version takes): nothing re-checks these pins once begin is
+    // done, so a replica of an older version, which does not take batches, must get them the first time.
+    for (const [version, uids] of byVersion) failed += await this.pinAll(r, uids, { ...(await this.version(r, version)), version }, { repeat: true });
     await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: true }, requester(r));
     // Nothing else pins these again: begin is repeated at the next tick until every pin is taken (the stage is judged meanwhile).
     if (failed === 0) this.done.add(key);

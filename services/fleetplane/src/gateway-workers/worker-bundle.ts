@@ -5,8 +5,8 @@ import { build, type Plugin } from "esbuild";
 
 /**
  * The gateway worker as JavaScript, made once at start: our TypeScript
- * (the worker's entry and every @fleetplane package it imports) bundled into
- * one file, every other package imported from where it is installed, as
+ * (the worker's entry and every @fleetplane package it imports) bundled
+ * (split into chunks where an import is lazy, so it stays lazy), every other package imported from where it is installed, as
  * Node would resolve it. A worker run through tsx's loader paid ~60 MiB
  * for it (the loader's hooks thread, sources transpiled and kept): 123 MiB
  * before its first agent against 60 MiB as JavaScript, measured on this
