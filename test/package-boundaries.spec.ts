@@ -13,7 +13,7 @@ const root = join(import.meta.dirname, "..");
  * driver out of processes that do not use it. Generated code is addressed by
  * proto path: that path is the contract.
  */
-const SUB_ENTRY_POINTS = ["@fleetplane/platform-node/mongo", "@fleetplane/platform-node/nats", "@fleetplane/agent-service/mongo", "@fleetplane/command-service/mongo", "@fleetplane/access/mongo"];
+const SUB_ENTRY_POINTS = ["@fleetplane/platform-node/mongo", "@fleetplane/platform-node/embedded-store", "@fleetplane/platform-node/nats", "@fleetplane/agent-service/mongo", "@fleetplane/command-service/mongo", "@fleetplane/access/mongo"];
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)"(@fleetplane\/[^"]+)"/g;
 
 /** What the core platform package must not depend on: its users (the domain) would load them. */
