@@ -102,6 +102,16 @@ describe("checkAgentMessageLimits", () => {
     expect(() => checkAgentMessageLimits(Uint8Array.of(0xff, 0xff, 0xff), LIMITS)).not.toThrow();
   });
 
+  it("stops at a field numbered 0 (no protobuf: the decoder refuses it) instead of walking a zero-filled body to its end", () => {
+    // A gzip bomb inflates to zeros. Walked on, each zero byte pair reads as an empty field, and the over-limit field
+    // behind a MiB of them would be found — after ~1.5 s of event loop per 64 MiB. The walk stops at the first byte.
+    const overLimit = encode({ customMessage: { capability: "c", type: "t", data: new Uint8Array(1_000) } });
+    const body = new Uint8Array(2 ** 20 + overLimit.length);
+    body.set(overLimit, 2 ** 20);
+    expect(refusedBy(overLimit)).toBe("--max-custom-message-bytes");
+    expect(refusedBy(body)).toBeUndefined();
+  });
+
   it("judges the first bytes of a message still arriving: a count already past its limit, a declared size over its limit; the rest waits for the whole message", () => {
     const prefixRefusedBy = (body: Uint8Array, bytes: number) => {
       try {

@@ -265,6 +265,10 @@ class WireReader {
 
   tag(): { field: number; wire: number } {
     const t = this.varint();
+    // Field number 0 is not protobuf (the decoder refuses it at once). Walking on would read a
+    // zero-filled body — a gzip bomb's — as millions of empty fields: ~1.5 s of event loop for 64 MiB
+    // here, during which no other agent was answered (the chaos fuzz's probe saw its replies late).
+    if (t < 8) throw new StopScan();
     return { field: Math.floor(t / 8), wire: t % 8 };
   }
 
