@@ -169,8 +169,8 @@ export class AgentStore {
    * what a rollout's stage pins go through. Every agent's lock is taken (in
    * uid order: see KeyedMutex.runAll); those not cached here, or marked
    * stale, are read in one store read; `change` is applied to each; those
-   * to write are written in one `saveMany` (one bulkWrite, one LMDB
-   * transaction) instead of a write each. An agent whose write met a
+   * to write are written in one `saveMany` (MongoDB: queued together into
+   * bulkWrites; LMDB: one transaction) instead of a write each. An agent whose write met a
    * revision conflict is tried again alone through `mutate` once the
    * batch's locks are released: it is read afresh, and the others of the
    * batch do not wait for it. Nothing here makes this replica serve an

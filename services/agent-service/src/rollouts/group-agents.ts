@@ -4,9 +4,6 @@ import type { AgentRepository, GroupTarget, RevisionQuery, StoredRevision } from
 import { hasOwnConfig } from "../agents/config-assignment.js";
 import { AGENT_PAGE as PAGE } from "../agents/agent-pages.js";
 
-// The rollouts read named agents through the agents room's pages (one rule for their size).
-export { agentsNamed, revisionsNamed } from "../agents/agent-pages.js";
-
 /**
  * Reads agents in pages: the agent repository, so what another replica
  * stored is seen (a replica's cache holds what it last wrote of agents it

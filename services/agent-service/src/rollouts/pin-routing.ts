@@ -19,15 +19,16 @@ export const ROLLOUT_PINS_CHANNEL = "agent-service-rollout-pins";
  * stay unpinned until the leader repeats the pins it finds not stored, and
  * a repeat goes out per agent on ROLLOUT_PINS_CHANNEL, which every version
  * takes (see pinMany's `repeat`). Pins nothing re-checks (a rollout's
- * begin: the agents held back or left out) go as repeats from the start. A newer replica takes both channels, so
- * an older leader's per-agent requests still reach it.
+ * begin: the agents held back or left out) go as repeats from the start.
+ * A newer replica takes both channels, so an older leader's per-agent
+ * requests still reach it.
  */
 export const ROLLOUT_PIN_BATCHES_CHANNEL = "agent-service-rollout-pin-batches";
 
 /**
  * Agents handed to the pin path at once. A batch is read in one store read
- * (the agents not cached here), written in one bulk write (MongoDB
- * bulkWrite, one LMDB transaction) and sent to another replica in one
+ * (the agents not cached here), written in one saveMany (MongoDB: queued
+ * together into bulkWrites; LMDB: one transaction) and sent to another replica in one
  * request, by the replica serving its agents (pinMany). 256: the
  * MongoDB adapter's largest bulkWrite (mongo-write-batches.ts). One pin at a
  * time, 16 in flight, made small batches everywhere, and 64 in flight
