@@ -28,6 +28,7 @@ describe("a distributed rollout over 200 agents", () => {
       200,
       () => [...d.agentServices, ...d.gateways].map((p) => ({ name: p.name, pid: p.pid! })),
       d.agentServices.map((p) => p.url),
+      { withinMs: 400_000, logs: () => [...d.agentServices, ...d.gateways].map((p) => `--- ${p.name}, its last lines:\n${p.log()}`).join("\n") },
     );
   }, 420_000);
 });

@@ -22,6 +22,7 @@ import {
 import { instanceUidToHex } from "@fleetplane/platform";
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { within } from "../support/within.js";
 
 export interface AgentStoresUnderTest {
   agents: AgentRepository;
@@ -201,6 +202,16 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       expect(await stores.agents.saveMany([fresh])).toEqual([false]);
       expect(await stores.agents.get(uidOf(fresh))).toBeUndefined();
     });
+
+    it("saves a batch of 150 agents in one call, and the store answers on (FerretDB 1.x stalled for good on a bulkWrite of ~100 updateOne statements)", async () => {
+      const many = Array.from({ length: 150 }, () => agentWith({ gatewayId: "gw-0" }));
+      const uids = await saveAll(stores.agents, many);
+      const copies = await stores.agents.list({ instanceUids: uids, limit: uids.length });
+      expect(copies).toHaveLength(150);
+      for (const x of copies) x.status!.gatewayId = "gw-big-batch";
+      expect(await within(stores.agents.saveMany(copies), 20_000, "saveMany of 150 agents")).toEqual(copies.map(() => true));
+      expect(await within(stores.agents.list({ limit: 200, gatewayId: "gw-big-batch" }), 20_000, "a read after the batch")).toHaveLength(150);
+    }, 60_000);
 
     it("lists agents in uid order, a page at a time after the last uid of the previous page", async () => {
       const uids = await saveAll(stores.agents, Array.from({ length: 7 }, () => agentWith({})));

@@ -9,6 +9,7 @@ import type { CommandRepository } from "@fleetplane/command-service";
 import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { within } from "../support/within.js";
 
 export interface CommandStoreUnderTest {
   commands: CommandRepository;
@@ -184,6 +185,15 @@ export function commandRepositoryContract(name: string, open: () => Promise<Comm
       expect((await store.commands.get(a!.id))?.stateChangedAt).toEqual(timestampFromMs(BASE_MS + 1_000));
       expect(await store.commands.advanceStates([])).toEqual([]);
     });
+
+    it("advances 150 records in one call, and the store answers on (FerretDB 1.x stalled for good on a bulkWrite of ~100 updateOne statements)", async () => {
+      const uid = agentUid();
+      const records = Array.from({ length: 150 }, (_, i) => recordFor(uid, 1_000 + i));
+      await store.commands.insertNewMany(records);
+      const moves = records.map((r) => ({ id: r.id, change: { state: CommandState.DELIVERED, detail: "", stateChangedAtMs: BASE_MS + 5_000 }, from: [CommandState.PENDING] }));
+      expect(await within(store.commands.advanceStates(moves), 20_000, "advanceStates of 150 records")).toEqual(records.map(() => "moved"));
+      expect(await within(store.commands.countPending(), 20_000, "a read after the batch")).toBe(0);
+    }, 60_000);
 
     it("answers ping", async () => {
       await expect(store.commands.ping()).resolves.toBeUndefined();

@@ -1,4 +1,4 @@
-import type { Collection, Document, Filter, MatchKeysAndValues, WithId } from "mongodb";
+import type { AnyBulkWriteOperation, Collection, Document, Filter, MatchKeysAndValues, UpdateFilter, WithId } from "mongodb";
 import type { MongoServer } from "./mongo-store.js";
 
 /** What a guarded write found: whether it wrote, and the document as it was before, when it was read. */
@@ -56,6 +56,26 @@ export async function updateByIdWhile<D extends Document & { _id: string }>(
 export function filterWhile<D extends Document & { _id: string }>(server: MongoServer, id: string, guard: { field: keyof D & string; oneOf: readonly unknown[] }): Filter<D> {
   if (server === "ferretdb") return { _id: id } as Filter<D>;
   return { _id: id, [guard.field]: guard.oneOf.length === 1 ? guard.oneOf[0] : { $in: [...guard.oneOf] } } as Filter<D>;
+}
+
+/**
+ * A bulkWrite's update of one document named by `_id` in `filter` (with or
+ * without a guard beside it: filterWhile). Sent as `updateMany`, which is
+ * the same write as `updateOne` when the filter names one `_id`, but not the
+ * same work for FerretDB 1.x: its update command keeps each `updateOne`
+ * statement's query open until the whole command ends (one SQLite
+ * connection each, closed by a deferred call per statement), while each
+ * statement's write takes another connection from its pool of 100. A
+ * bulkWrite of about 100 matching `updateOne`s — or a few of dozens at once,
+ * from two replicas and command-service — waits forever for a connection
+ * that none will free, and with it every request to the database (seen in
+ * CI: a distributed rollout's pins, a burst of audit-state moves; FerretDB's
+ * goroutines all waiting in database/sql's conn). An `updateMany` statement
+ * reads its query to the end, which closes it before the next statement.
+ * Every bulkWrite update by `_id` goes through here.
+ */
+export function updateByIdOp<D extends Document>(filter: Filter<D>, update: UpdateFilter<D>): AnyBulkWriteOperation<D> {
+  return { updateMany: { filter, update } };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { instanceUidToHex } from "@fleetplane/platform";
-import { bytesOfBinary, guardMongo, isDuplicateKey, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
+import { bytesOfBinary, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
 import { Binary, type Db, type Filter } from "mongodb";
 import {
   RevisionConflictError,
@@ -208,7 +208,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         const stored = await agents.find({ _id: { $in: writes.map((w) => w.uid) } }, { projection: { revision: 1 } }).toArray();
         const revisions = new Map(stored.map((d) => [d._id, BigInt(d.revision)]));
         const ok = writes.map((w) => w.expected > 0n && revisions.get(w.uid) === w.expected);
-        const ops = writes.filter((_, i) => ok[i]).map((w) => ({ updateOne: { filter: { _id: w.uid }, update: { $set: w.fields } } }));
+        const ops = writes.filter((_, i) => ok[i]).map((w) => updateByIdOp<AgentDocument>({ _id: w.uid }, { $set: w.fields }));
         if (ops.length > 0) await agents.bulkWrite(ops, { ordered: false });
         return ok;
       });

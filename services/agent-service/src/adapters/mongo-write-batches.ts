@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { AnyBulkWriteOperation, Collection, Filter, UpdateFilter } from "mongodb";
-import { filterWhile, guardMongo, updateByIdWhile } from "@fleetplane/platform-node/mongo";
+import { filterWhile, guardMongo, updateByIdOp, updateByIdWhile } from "@fleetplane/platform-node/mongo";
 
 /** The fields a batched conditional write relies on. */
 export interface BatchedDocument {
@@ -78,7 +78,7 @@ export function conditionalWriteBatches<D extends BatchedDocument>(collection: C
         return;
       }
       const mark = randomBytes(8).toString("hex");
-      const ops = batch.map((p): AnyBulkWriteOperation<D> => ({ updateOne: { filter: filterWhile<D>("mongodb", p.id, guard(p)), update: { $set: { ...p.fields, writeBatch: mark } } as UpdateFilter<D> } }));
+      const ops = batch.map((p): AnyBulkWriteOperation<D> => updateByIdOp(filterWhile<D>("mongodb", p.id, guard(p)), { $set: { ...p.fields, writeBatch: mark } } as UpdateFilter<D>));
       const { matchedCount } = await guardMongo(() => collection.bulkWrite(ops, { ordered: false }));
       if (matchedCount === batch.length) {
         for (const p of batch) p.resolve(true);

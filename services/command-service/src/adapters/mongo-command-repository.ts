@@ -5,7 +5,7 @@ import {
   CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { bytesOfBinary, filterWhile, guardMongo, isDuplicateKey, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
+import { bytesOfBinary, filterWhile, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
 import { Binary, MongoBulkWriteError, type AnyBulkWriteOperation, type Db, type Filter } from "mongodb";
 import type { CommandRepository } from "../domain/command-repository.js";
 
@@ -100,7 +100,7 @@ export function createMongoCommandRepository(db: Db, o: { server?: MongoServer }
       const outcomes = changes.map(({ id, from }) => (!states.has(id) ? "missing" : from.includes(states.get(id) as CommandState) ? "moved" : "kept"));
       const ops = changes.flatMap(({ id, change, from }, i): Array<AnyBulkWriteOperation<CommandDocument>> => {
         if (outcomes[i] !== "moved") return [];
-        return [{ updateOne: { filter: filterWhile<CommandDocument>(server, id, { field: "state", oneOf: from }), update: { $set: { state: change.state, detail: change.detail, stateChangedAtMs: change.stateChangedAtMs } } } }];
+        return [updateByIdOp(filterWhile<CommandDocument>(server, id, { field: "state", oneOf: from }), { $set: { state: change.state, detail: change.detail, stateChangedAtMs: change.stateChangedAtMs } })];
       });
       if (ops.length > 0) await guardMongo(() => commands.bulkWrite(ops, { ordered: false }));
       return outcomes;
