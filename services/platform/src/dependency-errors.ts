@@ -11,3 +11,12 @@ export class DependencyUnavailableError extends Error {
     this.name = "DependencyUnavailableError";
   }
 }
+
+/**
+ * What was thrown, as an Error: a batch answers each of its items with its
+ * outcome or the Error it met (AgentStore.mutateMany, saveMany), and a
+ * thrown non-Error must not read as an outcome.
+ */
+export function asError(thrown: unknown): Error {
+  return thrown instanceof Error ? thrown : new Error(String(thrown));
+}

@@ -5,7 +5,7 @@
 export type { PushBus, PushNotice, PushSubscription } from "./push-bus.js";
 export { assertGatewayId } from "./gateway-id.js";
 export { silentLogger, type Logger, type LogMethod } from "./logger.js";
-export { DependencyUnavailableError } from "./dependency-errors.js";
+export { DependencyUnavailableError, asError } from "./dependency-errors.js";
 export { INSTANCE_UID_BYTES, InvalidInstanceUidError, instanceUidToHex, parseInstanceUid, agentLogName, isValidInstanceUid } from "./instance-uid.js";
 export { uuidv7Bytes } from "./uuidv7.js";
 export { bytesEqual } from "./bytes-equal.js";

@@ -1,6 +1,6 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { instanceUidToHex } from "@fleetplane/platform";
+import { asError, instanceUidToHex } from "@fleetplane/platform";
 import { bytesOfBinary, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
 import { Binary, type Db, type Filter } from "mongodb";
 import {
@@ -202,7 +202,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         // MongoDB and FerretDB 2: the batch's conditional writes queue together and go out as bulkWrites (mongo-write-batches.ts).
         // Each write answers for itself: a failed bulkWrite fails only the writes it carried, and the
         // others' outcome must still reach the caller (they are stored; their pins' audit and push follow).
-        if (batches) return Promise.all(writes.map((w) => guardMongo(() => batches.write(w.uid, w.expected, w.fields)).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+        if (batches) return Promise.all(writes.map((w) => guardMongo(() => batches.write(w.uid, w.expected, w.fields)).catch(asError)));
         // FerretDB 1.x: the revisions in one look-up, then one bulkWrite by _id of those that still hold
         // (updateByIdWhile's two steps, for the whole batch: two operations instead of two per agent).
         const stored = await agents.find({ _id: { $in: writes.map((w) => w.uid) } }, { projection: { revision: 1 } }).toArray();

@@ -1,7 +1,7 @@
 import { clone } from "@bufbuild/protobuf";
 import { AgentSchema, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { FleetSummary } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
-import { LogRateLimit, runBounded, instanceUidToHex, ownBytes, type Logger } from "@fleetplane/platform";
+import { asError, LogRateLimit, runBounded, instanceUidToHex, ownBytes, type Logger } from "@fleetplane/platform";
 import { AgentNotFoundError } from "./agent-errors.js";
 import { newAgent, type CommandTransition } from "./agent-model.js";
 import { namespaceOf } from "./agent-namespace.js";
@@ -204,7 +204,7 @@ export class AgentStore {
           changes.push({ uid, agent, cached, out: change(agent) });
         } catch (err) {
           this.evict(uid);
-          results.set(uid, err instanceof Error ? err : new Error(String(err)));
+          results.set(uid, asError(err));
         }
       }
       const writes = changes.filter((c) => c.out.persist === "now");
@@ -212,7 +212,7 @@ export class AgentStore {
       try {
         wrote = writes.length > 0 ? await this.writes.runAll(writes.map((c) => c.uid), () => this.deps.agents.saveMany(writes.map((c) => c.agent))) : [];
       } catch (err) {
-        const failed = err instanceof Error ? err : new Error(String(err));
+        const failed = asError(err);
         wrote = writes.map(() => failed);
       }
       const outcome = new Map(writes.map((c, i) => [c.uid, wrote[i]]));
@@ -235,7 +235,7 @@ export class AgentStore {
       try {
         results.set(uid, await this.mutate(uid, { create: false }, (agent) => change(agent)));
       } catch (err) {
-        results.set(uid, err instanceof Error ? err : new Error(String(err)));
+        results.set(uid, asError(err));
       }
     });
     return results;
