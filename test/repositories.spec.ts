@@ -158,7 +158,7 @@ agentRepositoryContract("MongoDB (FerretDB), as on MongoDB", async () => {
     leases: createMongoGatewayLeaseRepository(mongo.db),
     close: () => mongo.close(),
   };
-});
+}, { largeUpdateBatches: false });
 
 // As production runs it on this server (connectMongo says FerretDB: a state change is a look-up and a write by _id) …
 commandRepositoryContract("MongoDB (FerretDB)", async () => {
@@ -172,7 +172,7 @@ commandRepositoryContract("MongoDB (FerretDB), as on MongoDB", async () => {
   const mongo = await connectFreshMongo();
   await ensureCommandIndexes(mongo.db);
   return { commands: createMongoCommandRepository(mongo.db, { server: "mongodb" }), close: () => mongo.close() };
-});
+}, { largeUpdateBatches: false });
 
 certificateRequestRepositoryContract("MongoDB (FerretDB)", async () => {
   const mongo = await connectFreshMongo();

@@ -60,22 +60,26 @@ export function filterWhile<D extends Document & { _id: string }>(server: MongoS
 
 /**
  * A bulkWrite's update of one document named by `_id` in `filter` (with or
- * without a guard beside it: filterWhile). Sent as `updateMany`, which is
- * the same write as `updateOne` when the filter names one `_id`, but not the
- * same work for FerretDB 1.x: its update command keeps each `updateOne`
- * statement's query open until the whole command ends (one SQLite
- * connection each, closed by a deferred call per statement), while each
- * statement's write takes another connection from its pool of 100. A
+ * without a guard beside it: filterWhile), for the server it goes to.
+ *
+ * FerretDB 1.x: sent as `updateMany`, the same write when the filter names
+ * one `_id`, but not the same work there: its update command keeps each
+ * `updateOne` statement's query open until the whole command ends (one
+ * SQLite connection each, closed by a deferred call per statement), while
+ * each statement's write takes another connection from its pool of 100. A
  * bulkWrite of about 100 matching `updateOne`s — or a few of dozens at once,
  * from two replicas and command-service — waits forever for a connection
  * that none will free, and with it every request to the database (seen in
  * CI: a distributed rollout's pins, a burst of audit-state moves; FerretDB's
  * goroutines all waiting in database/sql's conn). An `updateMany` statement
  * reads its query to the end, which closes it before the next statement.
- * Every bulkWrite update by `_id` goes through here.
+ *
+ * MongoDB: `updateOne`, which keeps the batch a retryable write (the driver
+ * retries it once on a failover; a batch holding a multi-document update is
+ * not retried). Every bulkWrite update by `_id` goes through here.
  */
-export function updateByIdOp<D extends Document>(filter: Filter<D>, update: UpdateFilter<D>): AnyBulkWriteOperation<D> {
-  return { updateMany: { filter, update } };
+export function updateByIdOp<D extends Document>(server: MongoServer, filter: Filter<D>, update: UpdateFilter<D>): AnyBulkWriteOperation<D> {
+  return server === "ferretdb" ? { updateMany: { filter, update } } : { updateOne: { filter, update } };
 }
 
 /**

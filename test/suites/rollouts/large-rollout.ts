@@ -31,22 +31,37 @@ export async function largeRolloutPasses(
   // A step that never ends would otherwise meet the test's own timeout,
   // which says nothing of where it stood: the watchdog fails the run first,
   // naming the step and carrying the server processes' last log lines.
-  const at = { step: "reading the store operations" };
+  const at: { step: string; fleet?: { close(): Promise<void> } } = { step: "reading the store operations" };
+  if (!o.withinMs) return run(at);
+  const withinMs = o.withinMs;
   let timer: NodeJS.Timeout | undefined;
   const watchdog = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the large rollout run did not finish within ${(o.withinMs ?? 0) / 1000} s; stuck at: ${at.step}\n${o.logs?.() ?? ""}`)), o.withinMs ?? 0);
+    timer = setTimeout(() => {
+      let logs: string;
+      try {
+        logs = o.logs?.() ?? "";
+      } catch (err) {
+        logs = `(the logs could not be read: ${String(err)})`;
+      }
+      reject(new Error(`the large rollout run did not finish within ${withinMs / 1000} s; stuck at: ${at.step}\n${logs}`));
+    }, withinMs);
   });
   try {
-    await (o.withinMs ? Promise.race([run(at), watchdog]) : run(at));
+    await Promise.race([run(at), watchdog]);
+  } catch (err) {
+    // The run is still waiting on its stuck step: its agents are closed here, before the servers go.
+    await at.fleet?.close();
+    throw err;
   } finally {
     clearTimeout(timer);
   }
 
-  async function run(at: { step: string }): Promise<void> {
+  async function run(at: { step: string; fleet?: { close(): Promise<void> } }): Promise<void> {
     const opsAtStart = await Promise.all(storeUsers.map(storeOperations));
     at.step = `connecting ${size} agents and waiting for each one's version 1`;
     // Heartbeats at the interval agent-service offers (30 s), as real agents send them.
     const { group, fleet } = await groupWithAgents(t, { prefix: "big", count: size, urls: t.opampUrls.map((u) => u.wsUrl), heartbeatMs: 30_000 });
+    at.fleet = fleet;
     try {
       at.step = "reading the store operations after the agents connected";
       const opsConnected = await Promise.all(storeUsers.map(storeOperations));

@@ -208,7 +208,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         const stored = await agents.find({ _id: { $in: writes.map((w) => w.uid) } }, { projection: { revision: 1 } }).toArray();
         const revisions = new Map(stored.map((d) => [d._id, BigInt(d.revision)]));
         const ok = writes.map((w) => w.expected > 0n && revisions.get(w.uid) === w.expected);
-        const ops = writes.filter((_, i) => ok[i]).map((w) => updateByIdOp<AgentDocument>({ _id: w.uid }, { $set: w.fields }));
+        const ops = writes.filter((_, i) => ok[i]).map((w) => updateByIdOp<AgentDocument>("ferretdb", { _id: w.uid }, { $set: w.fields }));
         if (ops.length > 0) await agents.bulkWrite(ops, { ordered: false });
         return ok;
       });

@@ -29,11 +29,10 @@ function memoryCollection(ids: string[]) {
       await gate();
       return { matchedCount: update(filter, u.$set) };
     },
-    // Updates by _id go as updateMany (updateByIdOp: FerretDB 1.x stalls on many updateOne in one command).
-    async bulkWrite(ops: Array<{ updateMany: { filter: { _id: string; revision: bigint }; update: { $set: Partial<Doc> } } }>) {
+    async bulkWrite(ops: Array<{ updateOne: { filter: { _id: string; revision: bigint }; update: { $set: Partial<Doc> } } }>) {
       calls.push({ kind: "bulkWrite", size: ops.length });
       await gate();
-      return { matchedCount: ops.reduce((n, op) => n + update(op.updateMany.filter, op.updateMany.update.$set), 0) };
+      return { matchedCount: ops.reduce((n, op) => n + update(op.updateOne.filter, op.updateOne.update.$set), 0) };
     },
     find(filter: { _id: { $in: string[] } }) {
       calls.push({ kind: "find", size: filter._id.$in.length });

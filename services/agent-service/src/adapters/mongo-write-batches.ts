@@ -78,7 +78,7 @@ export function conditionalWriteBatches<D extends BatchedDocument>(collection: C
         return;
       }
       const mark = randomBytes(8).toString("hex");
-      const ops = batch.map((p): AnyBulkWriteOperation<D> => updateByIdOp(filterWhile<D>("mongodb", p.id, guard(p)), { $set: { ...p.fields, writeBatch: mark } } as UpdateFilter<D>));
+      const ops = batch.map((p): AnyBulkWriteOperation<D> => updateByIdOp("mongodb", filterWhile<D>("mongodb", p.id, guard(p)), { $set: { ...p.fields, writeBatch: mark } } as UpdateFilter<D>));
       const { matchedCount } = await guardMongo(() => collection.bulkWrite(ops, { ordered: false }));
       if (matchedCount === batch.length) {
         for (const p of batch) p.resolve(true);

@@ -100,7 +100,7 @@ export function createMongoCommandRepository(db: Db, o: { server?: MongoServer }
       const outcomes = changes.map(({ id, from }) => (!states.has(id) ? "missing" : from.includes(states.get(id) as CommandState) ? "moved" : "kept"));
       const ops = changes.flatMap(({ id, change, from }, i): Array<AnyBulkWriteOperation<CommandDocument>> => {
         if (outcomes[i] !== "moved") return [];
-        return [updateByIdOp(filterWhile<CommandDocument>(server, id, { field: "state", oneOf: from }), { $set: { state: change.state, detail: change.detail, stateChangedAtMs: change.stateChangedAtMs } })];
+        return [updateByIdOp(server, filterWhile<CommandDocument>(server, id, { field: "state", oneOf: from }), { $set: { state: change.state, detail: change.detail, stateChangedAtMs: change.stateChangedAtMs } })];
       });
       if (ops.length > 0) await guardMongo(() => commands.bulkWrite(ops, { ordered: false }));
       return outcomes;
