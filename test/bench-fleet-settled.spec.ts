@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { answeredNeeded, NotSettledError, SettledPercentError, whenSettled, type AnsweringFleet } from "./fleet-settled.js";
+import { answeredNeeded, NotSettledError, SettledPercentError, whenSettled, type AnsweringFleet } from "../bench/fleet-settled.js";
+
+// The rule that opens the idle100k heartbeat window (bench/fleet-settled.ts); no servers.
 
 /** A fleet whose answered count grows by `step` each time it is asked, up to `agents`; it says when all have answered. */
 function growingFleet(agents: number, step: number): AnsweringFleet & { asked: number; allAskedFor: boolean } {
