@@ -12,6 +12,7 @@ import { startDistributedServer, startStandaloneServer, type ServerUnderTest } f
 import { printTable, round, saveResult, type Row } from "./report.js";
 import { marginSummary, stormSizes, StormSizeError, stormsAtSizes } from "./storm-margin.js";
 import { ExternalMongoUrlError, parseStoreUrl } from "../test/support/external-mongo.js";
+import { DEFAULT_SETTLED_PERCENT } from "./fleet-settled.js";
 
 const HELP = `Usage: pnpm bench [storm|idle|steady|fanout|peers|ab|workers|idle100k|groups|groups-change|rollout ...] [options]
 
@@ -81,7 +82,11 @@ Options:
   --idle100k-workers N    (default 6: 20,000 open files per process here)
   --idle100k-ramp N       new agents per second, all simulator processes together (default 1500)
   --idle100k-seconds S    heartbeat window (default 60)
-  --idle100k-settle S     seconds from the last first reply to the window (default 10; 40 leaves
+  --idle100k-answered P   the window's fleet: it opens once P % of the agents have answered (default
+                          99.9, rounded up to whole agents; 100: only after the last one, which at
+                          100,000 can be a refused agent waiting out its retry hint). The result
+                          names the rule and how many were in at the window's start and end
+  --idle100k-settle S     seconds from that moment to the window (default 10; 40 leaves
                           every agent's first heartbeat, which agent-service answers, before it)
   --idle100k-max-connecting N  the server's --max-connecting-agents (default 1000, its default; 0: no
                           limit; the other scenarios run with 0)
@@ -128,6 +133,7 @@ const { values, positionals } = parseArgs({
     "idle100k-ramp": { type: "string", default: "1500" },
     "idle100k-seconds": { type: "string", default: "60" },
     "idle100k-settle": { type: "string", default: "10" },
+    "idle100k-answered": { type: "string", default: String(DEFAULT_SETTLED_PERCENT) },
     "idle100k-max-connecting": { type: "string", default: "1000" },
     "groups-count": { type: "string", default: "1000" },
     "ab-base": { type: "string", default: "" },
@@ -298,6 +304,7 @@ for (const scenario of scenarios) {
         rampPerSecond: Number(values["idle100k-ramp"]),
         heartbeatSeconds: Number(values["idle100k-seconds"]),
         settleSeconds: Number(values["idle100k-settle"]),
+        settledPercent: Number(values["idle100k-answered"]),
         maxConnecting: values["idle100k-max-connecting"]!,
       });
       report("idle-100k", "Idle WebSocket agents across processes, with their heartbeats", [row]);

@@ -4,6 +4,7 @@ import { startStandaloneServer, type ServerUnderTest } from "./fleetplane-server
 import { processStats, pssBytes, totalStats } from "./proc-stats.js";
 import { mb, round, type Row } from "./report.js";
 import { connectStorm, simulatorLoad, steadyState } from "./scenarios.js";
+import { answeredNeeded, whenSettled } from "./fleet-settled.js";
 
 /**
  * 6. The scaling curve of the gateway workers: the same storm and steady
@@ -40,9 +41,20 @@ const perProcessRss = (pids: number[]) => pids.map((p) => mb(processStats(p).rss
  * simulator process connects from its own loopback address (one address has
  * ~28,000 ephemeral ports towards one server port). The agents heartbeat
  * every 30 s (the spec's default) and the steady load of that is measured
- * over `heartbeatSeconds`.
+ * over `heartbeatSeconds`, from `settleSeconds` after `settledPercent` of
+ * them have answered (100: after the last one; see fleet-settled.ts).
  */
-export async function idleHundredThousand(o: { agents: number; workers: number; simProcesses: number; rampPerSecond: number; heartbeatSeconds: number; settleSeconds: number; maxConnecting: string }): Promise<Row> {
+export async function idleHundredThousand(o: {
+  agents: number;
+  workers: number;
+  simProcesses: number;
+  rampPerSecond: number;
+  heartbeatSeconds: number;
+  settleSeconds: number;
+  settledPercent: number;
+  maxConnecting: string;
+}): Promise<Row> {
+  const needed = answeredNeeded(o.agents, o.settledPercent);
   // Each worker may hold 18,000 (its default 15,000 is too few for a sixth of 100,000 and uneven
   // accepts, and 20,000 files is the hard cap): an agent refused by a full worker (503) retries and
   // lands on another.
@@ -87,13 +99,18 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
         () => {},
       );
     }, 10_000);
+    let settledAnswered: number;
     try {
       await fleet.start();
-      await fleet.whenAllAnswered(1_200_000);
+      settledAnswered = await whenSettled(
+        { answered: async () => (await fleet.collect()).firstReplies, whenAllAnswered: (ms) => fleet.whenAllAnswered(ms) },
+        { agents: o.agents, percent: o.settledPercent, pollMs: 2_000, timeoutMs: 1_200_000 },
+      );
     } finally {
       clearInterval(tick);
     }
     const connectSeconds = (performance.now() - t0) / 1000;
+    process.stderr.write(`  idle100k: settled after ${round(connectSeconds, 0)} s: ${settledAnswered}/${o.agents} answered (the rule: ${needed}, ${o.settledPercent} %); the window opens in ${o.settleSeconds} s\n`);
     // Allocations settle; with 40 s or more, every agent's first heartbeat
     // (answered by agent-service: its first report changed everything) is
     // behind too, and the window sees only heartbeats answered in the gateway.
@@ -102,6 +119,12 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
     fleet.resetLatency();
     const first = await fleet.collect();
     const before = totalStats(server.pids);
+    // Memory as the window opens too: the end alone hides whether it moved within the window.
+    const pssAt = () => mb(server.pids.map(pssBytes).reduce((a, b) => a + b, 0));
+    const startMemory = { rss: mb(before.rssBytes), perProcess: perProcessRss(server.pids), pss: pssAt() };
+    process.stderr.write(
+      `  idle100k: window opens: answered ${first.firstReplies}/${o.agents}, connected ${first.connected}, server rss ${startMemory.rss} MiB (${startMemory.perProcess}), pss ${startMemory.pss} MiB, load avg ${round(loadavg()[0]!, 2)}\n`,
+    );
     const simBefore = totalStats(fleet.pids).cpuMs;
     const w0 = performance.now();
     await new Promise((r) => setTimeout(r, o.heartbeatSeconds * 1000));
@@ -111,18 +134,25 @@ export async function idleHundredThousand(o: { agents: number; workers: number; 
     const simCpu = totalStats(fleet.pids).cpuMs - simBefore;
     const holders = totalStats(server.socketPids ?? []).rssBytes;
     const heartbeats = last.received - first.received;
+    const endPss = pssAt();
     return {
       server: server.name,
       agents: o.agents,
+      "window opens at": `${o.settledPercent} % answered (${needed}) + ${o.settleSeconds} s`,
+      "settled s": round(connectSeconds, 0),
+      "answered at window start": first.firstReplies,
+      "answered at window end": last.firstReplies,
       connected: last.connected,
-      "connect s": round(connectSeconds, 0),
       errors: last.errorResponses + last.transportErrors + last.connectFailures,
+      "server rss MiB at window start (all)": startMemory.rss,
+      "per process MiB at window start": startMemory.perProcess,
+      "server PSS MiB at window start": startMemory.pss,
       "server rss MiB (all)": mb(after.rssBytes),
       "of it workers MiB": mb(holders),
       "per process MiB (primary · workers)": perProcessRss(server.pids),
-      "server PSS MiB (all)": mb(server.pids.map(pssBytes).reduce((a, b) => a + b, 0)),
+      "server PSS MiB (all)": endPss,
       "KiB per agent (all, over start)": round((after.rssBytes - base) / 1024 / o.agents, 1),
-      "within 2 GiB": after.rssBytes <= 2 * 2 ** 30 ? "yes" : "NO",
+      "within 2 GiB (rss · pss)": `${after.rssBytes <= 2 * 2 ** 30 ? "yes" : "NO"} · ${endPss <= 2 * 1024 ? "yes" : "NO"}`,
       "heartbeats/s": Math.round(heartbeats / window),
       "heartbeat p99 ms": last.latency.summary().p99,
       "server cores busy": round((after.cpuMs - before.cpuMs) / 1000 / window, 2),
