@@ -34,8 +34,7 @@ export interface AgentStoresUnderTest {
 /**
  * The behaviour every agent-service store must share, whatever the database.
  * `open` must return empty repositories; it is called before every test.
- */
-/**
+ *
  * `largeUpdateBatches: false`: the store under test stalls on a bulkWrite of
  * ~100 updateOne statements — FerretDB 1.x driven through the MongoDB code
  * path ("as on MongoDB"), which production never does (connectMongo detects

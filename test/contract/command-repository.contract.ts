@@ -20,8 +20,7 @@ export interface CommandStoreUnderTest {
  * The behaviour every command-service store must share, whatever the
  * database. `open` must return an empty repository; it is called before
  * every test.
- */
-/**
+ *
  * `largeUpdateBatches: false`: the store under test stalls on a bulkWrite of
  * ~100 updateOne statements — FerretDB 1.x driven through the MongoDB code
  * path ("as on MongoDB"), which production never does (connectMongo detects

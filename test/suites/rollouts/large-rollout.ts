@@ -3,9 +3,16 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { RolloutStageState, RolloutState } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
 import { expect } from "vitest";
 import { eventually } from "../../support/eventually.js";
+import { within } from "../../support/within.js";
 import { describeOperations, operationsBetween, storeOperations } from "../../support/store-operations.js";
 import type { TestTopology } from "../../support/topology.js";
 import { agentsStage, gate, groupWithAgents, isIn, percentStage, rolloutWhen } from "./rollout-fixtures.js";
+
+/** Where a run stands: the step under way, and its agents once connected (closed if the run is given up). */
+interface RunPosition {
+  step: string;
+  fleet?: { close(): Promise<void> };
+}
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
 function cpuSeconds(pid: number): number {
@@ -31,32 +38,17 @@ export async function largeRolloutPasses(
   // A step that never ends would otherwise meet the test's own timeout,
   // which says nothing of where it stood: the watchdog fails the run first,
   // naming the step and carrying the server processes' last log lines.
-  const at: { step: string; fleet?: { close(): Promise<void> } } = { step: "reading the store operations" };
+  const at: RunPosition = { step: "reading the store operations" };
   if (!o.withinMs) return run(at);
-  const withinMs = o.withinMs;
-  let timer: NodeJS.Timeout | undefined;
-  const watchdog = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      let logs: string;
-      try {
-        logs = o.logs?.() ?? "";
-      } catch (err) {
-        logs = `(the logs could not be read: ${String(err)})`;
-      }
-      reject(new Error(`the large rollout run did not finish within ${withinMs / 1000} s; stuck at: ${at.step}\n${logs}`));
-    }, withinMs);
-  });
   try {
-    await Promise.race([run(at), watchdog]);
+    await within(run(at), o.withinMs, "the large rollout run", () => `stuck at: ${at.step}\n${o.logs?.() ?? ""}`);
   } catch (err) {
-    // The run is still waiting on its stuck step: its agents are closed here, before the servers go.
+    // The run may still be waiting on its stuck step: its agents are closed here, before the servers go.
     await at.fleet?.close();
     throw err;
-  } finally {
-    clearTimeout(timer);
   }
 
-  async function run(at: { step: string; fleet?: { close(): Promise<void> } }): Promise<void> {
+  async function run(at: RunPosition): Promise<void> {
     const opsAtStart = await Promise.all(storeUsers.map(storeOperations));
     at.step = `connecting ${size} agents and waiting for each one's version 1`;
     // Heartbeats at the interval agent-service offers (30 s), as real agents send them.
