@@ -41,6 +41,7 @@ export interface AgentStoresUnderTest {
  * FerretDB and its path sends updateMany: updateByIdOp).
  */
 export function agentRepositoryContract(name: string, open: () => Promise<AgentStoresUnderTest>, o: { largeUpdateBatches?: boolean } = {}): void {
+  if (o.largeUpdateBatches === false) console.warn(`\n*** SKIPPING the 150-write saveMany case for ${name}: FerretDB 1.x driven through the MongoDB code path stalls on a bulkWrite of ~100 updateOne statements (production never runs that path on FerretDB: updateByIdOp) ***\n`);
   let stores: AgentStoresUnderTest;
   const openFresh = () => {
     beforeEach(async () => {

@@ -27,6 +27,7 @@ export interface CommandStoreUnderTest {
  * FerretDB and its path sends updateMany: updateByIdOp).
  */
 export function commandRepositoryContract(name: string, open: () => Promise<CommandStoreUnderTest>, o: { largeUpdateBatches?: boolean } = {}): void {
+  if (o.largeUpdateBatches === false) console.warn(`\n*** SKIPPING the 150-write advanceStates case for ${name}: FerretDB 1.x driven through the MongoDB code path stalls on a bulkWrite of ~100 updateOne statements (production never runs that path on FerretDB: updateByIdOp) ***\n`);
   describe(`${name}: command records`, () => {
     let store: CommandStoreUnderTest;
     beforeEach(async () => {
