@@ -16,10 +16,19 @@ export async function freePort(): Promise<number> {
   const [low, high] = belowEphemeral();
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = low + Math.floor(Math.random() * (high - low));
-    if (await bindable(port)) return port;
+    // A port handed out before may not be bound yet (a topology picks all its ports, then starts its
+    // servers): bindable, but taken. Seen in CI: two services of one topology given the same port.
+    if (handedOut.has(port)) continue;
+    if (await bindable(port)) {
+      handedOut.add(port);
+      return port;
+    }
   }
   return bindAny();
 }
+
+/** Ports this process has handed out: never handed out twice. */
+const handedOut = new Set<number>();
 
 /** [from, to) below the ephemeral range (Linux: /proc/sys/net/ipv4/ip_local_port_range; 32768 elsewhere). */
 function belowEphemeral(): [number, number] {
