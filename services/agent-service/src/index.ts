@@ -31,7 +31,7 @@ export type { GroupRepository } from "./fleet/group-repository.js";
 
 // rollouts/: staged rollouts of a group's versions, the health gate, preflight, and the driver.
 export { Rollouts, type RolloutsOptions } from "./rollouts/rollouts.js";
-export { RolloutDecisions } from "./rollouts/rollout-decisions.js";
+export { RolloutDecisions, rolloutUnderWay } from "./rollouts/rollout-decisions.js";
 export { RolloutDriver, type RolloutDriverOptions } from "./rollouts/rollout-driver.js";
 export { PinRouting, ROLLOUT_PIN_BATCHES_CHANNEL, ROLLOUT_PINS_CHANNEL, type PinRoutingOptions } from "./rollouts/pin-routing.js";
 export { VersionFileCache } from "./rollouts/version-files.js";

@@ -34,6 +34,12 @@ export interface GroupsOptions {
   status: Pick<GroupStatusBook, "statuses">;
   /** Applies the namespace's groups to one agent: store, tell its gateway, audit (AdminCommands.reassign). */
   reassign: (uid: string, snapshot: GroupSnapshot) => Promise<boolean>;
+  /**
+   * The id of the group's rollout under way, from the rollouts' store, or
+   * undefined: the group's own mark lags a rollout's start by a driver tick
+   * (rollouts/rollout-decisions.ts, rolloutUnderWay).
+   */
+  rolloutUnderWay: (namespace: string, group: string) => Promise<string | undefined>;
   /** Throws unless the namespace exists. */
   requireNamespace: (namespace: string) => Promise<void>;
   audit: CommandAuditPort;
@@ -85,8 +91,9 @@ export class Groups {
     // The rollout fields are the server's: a running rollout drives the
     // version; once it is over, setting another version by hand ends its pins.
     const versionChanged = group.configuration !== existing.configuration || group.configurationVersion !== existing.configurationVersion;
-    if (existing.rolloutRunning && versionChanged) {
-      throw new FleetResourceInUseError(`group.configuration_version: group "${group.name}" has rollout ${existing.rollout} under way; pause, abort or roll it back before changing the version by hand`);
+    const underWay = versionChanged ? await this.underWay(existing) : undefined;
+    if (underWay) {
+      throw new FleetResourceInUseError(`group.configuration_version: group "${group.name}" has rollout ${underWay} under way; abort it, roll it back or let it finish before changing the version by hand (a paused rollout is still under way)`);
     }
     group.rollout = versionChanged ? "" : existing.rollout;
     group.rolloutRunning = existing.rolloutRunning;
@@ -100,10 +107,17 @@ export class Groups {
 
   async delete(namespace: string, name: string, requestedBy: string): Promise<{ agentsMoved: number }> {
     const group = await this.get(namespace, name);
-    if (group.rolloutRunning) throw new FleetResourceInUseError(`group "${name}" has rollout ${group.rollout} under way; abort it before deleting the group`);
+    const underWay = await this.underWay(group);
+    if (underWay) throw new FleetResourceInUseError(`group "${name}" has rollout ${underWay} under way; abort it before deleting the group`);
     if (!(await this.deps.groups.delete(namespace, name))) throw new FleetResourceNotFoundError(`group "${name}" does not exist in namespace "${namespace}"`);
     await this.audit(group, "group_deleted", requestedBy);
     return { agentsMoved: await this.apply(namespace, `group ${name} deleted`) };
+  }
+
+  /** The rollout under way on `group`: its mark, or (just started, not marked yet) its slot. */
+  private async underWay(group: Group): Promise<string | undefined> {
+    if (group.rolloutRunning) return group.rollout;
+    return this.deps.rolloutUnderWay(group.namespace, group.name);
   }
 
   async get(namespace: string, name: string): Promise<Group> {

@@ -20,6 +20,18 @@ export function isFinished(state: RolloutState): boolean {
 }
 
 /**
+ * The id of the group's rollout that is not finished, read from its slot in
+ * the store (the group's newest rollout), or undefined. The group's own
+ * "under way" mark is written by the driver at its next tick, so for a
+ * moment after StartRollout returns only the slot tells: a check that must
+ * hold from that moment on (UpdateGroup, DeleteGroup) asks this too.
+ */
+export async function rolloutUnderWay(rollouts: Pick<RolloutRepository, "list">, namespace: string, group: string): Promise<string | undefined> {
+  const [newest] = await rollouts.list(namespace, { limit: 1, group });
+  return newest && !isFinished(newest.state) ? newest.id : undefined;
+}
+
+/**
  * The one way a rollout changes, for the driver and for admins alike: the
  * next state is derived from the latest stored one, stored under the next
  * decision number (an insert that only one writer can win), then audited.
