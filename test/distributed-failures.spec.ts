@@ -4,9 +4,12 @@ import { ServerErrorResponseType, type ServerToAgent } from "@fleetplane/gen/opa
 import { instanceUidToHex, uuidv7Bytes } from "@fleetplane/platform";
 import { startDistributed, type Distributed } from "./support/distributed.js";
 import { eventually } from "./support/eventually.js";
+import { within } from "./support/within.js";
 import { WsAgent, description, httpPoll } from "./support/simulated-agent.js";
 
 const LEASE_SECONDS = 3;
+/** How long a call to a hung database may take to fail (the driver's bound, ~16 s, with room for a loaded machine). */
+const HUNG_BOUND_MS = 40_000;
 let d: Distributed;
 beforeAll(async () => {
   d = await startDistributed({ leaseSeconds: LEASE_SECONDS });
@@ -122,6 +125,31 @@ describe("failures", () => {
     expect((await d.commands.listCommands({ instanceUid: hex(agent.uid) })).commands).toHaveLength(0);
     await agent.close();
   });
+
+  // Bounded by the driver, not by us: its monitor's heartbeat (every 10 s)
+  // times out after connectTimeoutMS (3 s) and interrupts the connections in
+  // use, and a retry then fails server selection (3 s). So ~16 s at worst.
+  it("database hung (its process frozen, sockets open): admin writes and agent reports fail with `unavailable` in bounded time, not hang; then service resumes", async () => {
+    const agent = await agentOn(0);
+    d.freezeDatabase();
+    try {
+      const write = await within(d.agents.setRemoteConfig({ instanceUid: hex(agent.uid), files: config("never: saved\n") }).catch((e) => e), HUNG_BOUND_MS, "an admin write to a hung database");
+      expect(ConnectError.from(write).code).toBe(Code.Unavailable);
+      const reply = await within(agent.roundTrip({ agentDescription: description("changed while hung") as never }), HUNG_BOUND_MS, "an agent's report while the database hung");
+      expect(reply.errorResponse?.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
+      expect(reply.errorResponse?.Details.case).toBe("retryInfo");
+    } finally {
+      d.thawDatabase();
+    }
+    const back = await eventually(async () => {
+      const r = await agent.roundTrip({ agentDescription: description("changed while hung") as never });
+      return r.errorResponse ? undefined : r;
+    }, 30_000, "normal replies after the database thawed");
+    expect(back.remoteConfig).toBeUndefined();
+    const { agent: stored } = await d.agents.getAgent({ instanceUid: hex(agent.uid) });
+    expect(stored?.spec?.remoteConfig).toBeUndefined();
+    await agent.close();
+  }, 120_000);
 
   it("agent-service restarts: agents see Unavailable + RetryInfo, then normal service", async () => {
     const agent = await agentOn(1);

@@ -336,5 +336,14 @@ export async function startDistributed(o: DistributedOptions = {}) {
       if (external) throw new ExternalStoreNotOursError("startDatabase");
       db.current = await startFerretDb({ port: ferretPort, dataDir: ferretDataDir });
     },
+    /** Freezes the database (SIGSTOP): connections stay open, nothing answers. */
+    freezeDatabase: () => {
+      if (!("freeze" in db.current)) throw new ExternalStoreNotOursError("freezeDatabase");
+      db.current.freeze();
+    },
+    thawDatabase: () => {
+      if (!("thaw" in db.current)) throw new ExternalStoreNotOursError("thawDatabase");
+      db.current.thaw();
+    },
   };
 }

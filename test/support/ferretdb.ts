@@ -22,6 +22,13 @@ export interface RunningFerretDb {
    * to exit. Keeps the data unless `removeData` (for the final stop).
    */
   stop(o?: { removeData?: boolean }): Promise<void>;
+  /**
+   * Freezes the server (SIGSTOP): its sockets stay open and accept, but
+   * nothing answers — a hung database, unlike a stopped one, which refuses.
+   * `thaw` (SIGCONT) lets it go on; stop thaws it first.
+   */
+  freeze(): void;
+  thaw(): void;
 }
 
 let binary: Promise<string> | undefined;
@@ -70,9 +77,12 @@ export async function startFerretDb(o: { port?: number; dataDir?: string } = {})
       port,
       dataDir,
       async stop(o = {}) {
+        if (child.exitCode === null) child.kill("SIGCONT"); // a frozen process would not act on SIGTERM
         await (stopping ??= stopChild(child, "SIGTERM", STOP_GRACE_MS));
         if (o.removeData) rmSync(dataDir, { recursive: true, force: true });
       },
+      freeze: () => void child.kill("SIGSTOP"),
+      thaw: () => void child.kill("SIGCONT"),
     };
   } catch (err) {
     await stopChild(child, "SIGTERM", STOP_GRACE_MS);
