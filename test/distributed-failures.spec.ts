@@ -67,6 +67,20 @@ describe("HTTP agents in a distributed fleet", () => {
   });
 });
 
+/**
+ * The agent's reports are answered normally again (polled), and the admin
+ * write refused during the outage left no configuration behind.
+ */
+async function servedAgainWithNothingSaved(agent: WsAgent, reported: string, after: string): Promise<void> {
+  const back = await eventually(async () => {
+    const r = await agent.roundTrip({ agentDescription: description(reported) as never });
+    return r.errorResponse ? undefined : r;
+  }, 30_000, `normal replies after ${after}`);
+  expect(back.remoteConfig).toBeUndefined();
+  const { agent: stored } = await d.agents.getAgent({ instanceUid: hex(agent.uid) });
+  expect(stored?.spec?.remoteConfig).toBeUndefined();
+}
+
 describe("failures", () => {
   it("NATS down: agents keep being served, and a push made meanwhile arrives once NATS is back", async () => {
     const agent = await agentOn(0);
@@ -115,13 +129,7 @@ describe("failures", () => {
       await d.startDatabase();
     }
     // Service resumes by itself, and the refused write left nothing behind.
-    const back = await eventually(async () => {
-      const r = await agent.roundTrip({ agentDescription: description("changed") as never });
-      return r.errorResponse ? undefined : r;
-    }, 30_000, "normal replies after the database returned");
-    expect(back.remoteConfig).toBeUndefined();
-    const { agent: stored } = await d.agents.getAgent({ instanceUid: hex(agent.uid) });
-    expect(stored?.spec?.remoteConfig).toBeUndefined();
+    await servedAgainWithNothingSaved(agent, "changed", "the database returned");
     expect((await d.commands.listCommands({ instanceUid: hex(agent.uid) })).commands).toHaveLength(0);
     await agent.close();
   });
@@ -141,13 +149,7 @@ describe("failures", () => {
     } finally {
       d.thawDatabase();
     }
-    const back = await eventually(async () => {
-      const r = await agent.roundTrip({ agentDescription: description("changed while hung") as never });
-      return r.errorResponse ? undefined : r;
-    }, 30_000, "normal replies after the database thawed");
-    expect(back.remoteConfig).toBeUndefined();
-    const { agent: stored } = await d.agents.getAgent({ instanceUid: hex(agent.uid) });
-    expect(stored?.spec?.remoteConfig).toBeUndefined();
+    await servedAgainWithNothingSaved(agent, "changed while hung", "the database thawed");
     await agent.close();
   }, 120_000);
 
