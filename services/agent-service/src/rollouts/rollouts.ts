@@ -179,6 +179,11 @@ export class Rollouts {
     return found;
   }
 
+  /** Resolves at this process's next rollout decision, or after `ms` (RolloutDecisions.nextDecision). */
+  nextDecision(ms: number): Promise<void> {
+    return this.deps.decisions.nextDecision(ms);
+  }
+
   list(namespace: string, query: { limit: number; before?: string; group?: string }): Promise<Rollout[]> {
     return this.deps.rollouts.list(namespace, query);
   }
