@@ -82,8 +82,10 @@ export async function preflightTargets(lister: Pick<AgentLister, "list" | "listG
     }
   }
   const available = new Map<string, Set<string> | undefined>();
+  // The first agent of each key, read together in pages: never more reads than one pass over the targets.
+  const read = new Map((await agentsNamed(lister, namespace, [...byKey.values()].map((uids) => uids[0]!))).map((a) => [uidOf(a), a]));
   for (const [key, uids] of byKey) {
-    const [one] = await agentsNamed(lister, namespace, [uids[0]!]);
+    const one = read.get(uids[0]!);
     if (one && componentsKeyOf(one) === key) {
       const set = availableComponents(one);
       for (const uid of uids) available.set(uid, set);
