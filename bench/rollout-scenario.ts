@@ -87,9 +87,12 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
     const before = totalStats(server.pids);
     const beforeEach = server.pids.map(processStats);
     const t0 = performance.now();
+    const calledAt = Date.now();
     const { rollout } = await api.rollouts.startRollout({ group: GROUP, toVersion: 2, stages: o.stages, gate: { bakeTime: durationFromMs(o.bakeMs), stageTimeout: durationFromMs(120_000) } });
+    const returnedAt = Date.now();
     const ended = await untilRolloutStops(api, rollout!.id, 600_000);
     const stopSeconds = (performance.now() - t0) / 1000;
+    process.stderr.write(`  rollout: outside the stages: ${outsideStages(ended, calledAt, returnedAt, Date.now())}\n`);
     let applied = (await status(api)).applied;
     if (ended.state === RolloutState.SUCCEEDED) {
       // Every stage passed, so every agent had reported APPLIED; the group's own counts confirm it.
@@ -138,6 +141,29 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
     clearInterval(tick);
     for (const f of fleets) f.stop();
   }
+}
+
+/**
+ * The time a rollout spent outside its stages, from the server's stage
+ * timestamps and this process's clock (same machine): the StartRollout
+ * call, its return to the first stage's start, each gap between a stage's
+ * end and the next one's start, and the last stage's end to the stop seen
+ * on WatchRollouts.
+ */
+function outsideStages(r: Rollout, calledAt: number, returnedAt: number, seenAt: number): string {
+  const s = (ms: number) => round(ms / 1000, 2);
+  const started = r.stages.map((x) => (x.startedAt ? timestampMs(x.startedAt) : undefined));
+  const finished = r.stages.map((x) => (x.finishedAt ? timestampMs(x.finishedAt) : undefined));
+  const gaps = r.stages.slice(1).map((_, i) => (started[i + 1] !== undefined && finished[i] !== undefined ? s(started[i + 1]! - finished[i]!) : "-"));
+  const last = [...finished].reverse().find((f) => f !== undefined);
+  const parts = {
+    call: s(returnedAt - calledAt),
+    toStage1: started[0] !== undefined ? s(started[0] - returnedAt) : "-",
+    between: gaps.join(" / "),
+    toSeen: last !== undefined ? s(seenAt - last) : "-",
+  };
+  const total = [parts.call, parts.toStage1, ...gaps, parts.toSeen].reduce<number>((n, x) => n + (typeof x === "number" ? x : 0), 0);
+  return `StartRollout call ${parts.call} s, returned → stage 1 ${parts.toStage1} s, between stages ${parts.between} s, last stage → stop seen ${parts.toSeen} s; ${round(total, 2)} s in all`;
 }
 
 async function status(api: FleetplaneClient) {

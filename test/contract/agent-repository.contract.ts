@@ -80,6 +80,30 @@ export function agentRepositoryContract(name: string, open: () => Promise<AgentS
       expect((await stores.agents.listGroupTargets("default", "h", { limit: 10 })).map((t) => t.uid).sort()).toEqual([uidOf(targets[1]!), uidOf(others[0]!)].sort());
     });
 
+    it("lists a group's targets with the key of each one's reported components when asked, following saves", async () => {
+      const withComponents = (types: string[] | undefined) =>
+        create(AgentSchema, {
+          metadata: { instanceUid: new Uint8Array(randomBytes(16)) },
+          spec: { assignment: { source: ConfigSource.GROUP, group: "g", configuration: "c", version: 1 } },
+          status: { availableComponents: { hash: new Uint8Array([1]), components: types ? { receivers: { subComponentMap: Object.fromEntries(types.map((t) => [t, {}])) } } : {} } },
+        });
+      const [otlp, alsoOtlp, nop, silent] = [withComponents(["otlp"]), withComponents(["otlp"]), withComponents(["nop"]), withComponents(undefined)];
+      for (const a of [otlp!, alsoOtlp!, nop!, silent!]) await stores.agents.save(a);
+      const keys = async () => new Map((await stores.agents.listGroupTargets("default", "g", { limit: 10, components: true })).map((t) => [t.uid, t.components]));
+      const listed = await keys();
+      expect(listed.size).toBe(4);
+      expect(listed.get(uidOf(otlp!))).toMatch(/^[0-9a-f]{32}$/);
+      expect(listed.get(uidOf(alsoOtlp!))).toBe(listed.get(uidOf(otlp!)));
+      expect(listed.get(uidOf(nop!))).not.toBe(listed.get(uidOf(otlp!)));
+      expect(listed.get(uidOf(silent!))).toBe("");
+      // Without asking, the listing is as before: no key.
+      expect((await stores.agents.listGroupTargets("default", "g", { limit: 10 })).every((t) => !("components" in t))).toBe(true);
+      // A report of other components moves the key.
+      otlp!.status!.availableComponents = withComponents(["nop"]).status!.availableComponents!;
+      await stores.agents.save(otlp!);
+      expect((await keys()).get(uidOf(otlp!))).toBe(listed.get(uidOf(nop!)));
+    });
+
     it("lists stored revisions of a namespace's agents or of the named ones, in uid order and in pages, following saves and deletes", async () => {
       const inNamespace = (namespace?: string) => create(AgentSchema, { metadata: { instanceUid: new Uint8Array(randomBytes(16)), ...(namespace ? { namespace } : {}) } });
       const mine = [inNamespace(), inNamespace("default"), inNamespace(), inNamespace()];

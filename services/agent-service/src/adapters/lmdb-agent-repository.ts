@@ -17,6 +17,7 @@ import { namespaceOf } from "../agents/agent-namespace.js";
 import { FleetSummaryCounter } from "../agents/fleet-summary.js";
 import { disconnectedSince } from "../agents/disconnected-since.js";
 import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
+import { componentsKeyOf } from "../rollouts/preflight.js";
 
 /** Agents read per transaction while the disconnected index is built for agents stored before it existed. */
 const INDEX_BUILD_CHUNK = 1_000;
@@ -26,14 +27,15 @@ const INDEX_BUILD_MARKER = "disconnected-since+namespaces+group-targets";
 /** An agent's entry in the group-target table (see byGroupTarget). */
 interface GroupTargetEntry {
   key: [string, string, string];
-  value: [number, string];
+  /** Version, rollout, components key (componentsKeyOf; absent in entries written before it was kept). */
+  value: [number, string, string?];
 }
 
 function groupTargetEntry(agent: Agent): GroupTargetEntry | undefined {
   const group = rolloutGroupOf(agent);
   if (group === undefined) return undefined;
   const t = groupTargetOf(agent);
-  return { key: [namespaceOf(agent), group, t.uid], value: [t.version, t.rollout] };
+  return { key: [namespaceOf(agent), group, t.uid], value: [t.version, t.rollout, componentsKeyOf(agent)] };
 }
 
 /**
@@ -60,11 +62,11 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
   const perNamespace = store.openDB<number, string>({ name: "agents-per-namespace" });
   const namespaceCounted = store.openDB<string, string>({ name: "agents-namespace-counted" });
   // The agents a rollout of each group may move, keyed [namespace, group, uid]
-  // → [version, rollout], kept in each save's and delete's transaction: a
+  // → [version, rollout, components key], kept in each save's and delete's transaction: a
   // rollout's start and each stage's choice list a group of thousands without
   // decoding one agent. uid → its key there, so a save finds the entry to
   // replace without decoding the stored agent.
-  const byGroupTarget = store.openDB<[number, string], [string, string, string]>({ name: "agents-by-group-target" });
+  const byGroupTarget = store.openDB<GroupTargetEntry["value"], GroupTargetEntry["key"]>({ name: "agents-by-group-target" });
   const groupTargetKeyOf = store.openDB<[string, string], string>({ name: "agents-group-target-of" });
   // Value layout: 8-byte big-endian revision, then the Agent protobuf. The
   // revision check reads 8 bytes instead of decoding the whole agent.
@@ -170,7 +172,7 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       // Uids are lowercase hex, so "~" sorts after every one of the group's keys.
       for (const { key, value } of byGroupTarget.getRange({ start: [namespace, group, page.after ?? ""], end: [namespace, group, "~"] })) {
         if (key[2] === page.after) continue;
-        out.push({ uid: key[2], version: value[0], rollout: value[1] });
+        out.push({ uid: key[2], version: value[0], rollout: value[1], ...(page.components ? { components: value[2] } : {}) });
         if (out.length >= page.limit) break;
       }
       return out;
@@ -254,7 +256,7 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
       return;
     }
     const stored = byGroupTarget.get(entry.key);
-    if (!stored || stored[0] !== entry.value[0] || stored[1] !== entry.value[1]) byGroupTarget.put(entry.key, entry.value);
+    if (!stored || stored[0] !== entry.value[0] || stored[1] !== entry.value[1] || stored[2] !== entry.value[2]) byGroupTarget.put(entry.key, entry.value);
     if (!previous || previous[0] !== entry.key[0] || previous[1] !== entry.key[1]) groupTargetKeyOf.put(uid, [entry.key[0], entry.key[1]]);
   }
 

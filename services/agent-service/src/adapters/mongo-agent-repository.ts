@@ -17,6 +17,7 @@ import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../agents/fleet-summary.js";
 import { disconnectedSince } from "../agents/disconnected-since.js";
 import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
+import { componentsKeyOf } from "../rollouts/preflight.js";
 import { conditionalWriteBatches } from "./mongo-write-batches.js";
 
 /**
@@ -60,6 +61,12 @@ interface AgentDocument {
   rolloutGroup?: string | null;
   targetVersion?: number;
   targetRollout?: string;
+  /**
+   * The key of the components the agent reported (componentsKeyOf): a
+   * preflight reads components once per key, not per agent. Absent on
+   * documents written before it was copied (a preflight reads those whole).
+   */
+  componentsKey?: string;
   /** The batch of writes that last wrote the document (mongo-write-batches.ts); absent until one did. */
   writeBatch?: string;
   proto: Binary;
@@ -153,10 +160,14 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
     async listGroupTargets(namespace, group, page) {
       if (page.limit <= 0) return [];
       const filter: Filter<AgentDocument> = { rolloutGroup: group, ...namespaceFilter(namespace), ...(page.after !== undefined ? { _id: { $gt: page.after } } : {}) };
-      const docs = await guardMongo(() =>
-        agents.find(filter, { projection: { _id: 1, targetVersion: 1, targetRollout: 1 } }).sort({ _id: 1 }).limit(page.limit).toArray(),
-      );
-      return docs.map((doc) => ({ uid: doc._id, version: Number(doc.targetVersion ?? 0), rollout: doc.targetRollout ?? "" }));
+      const projection = { _id: 1, targetVersion: 1, targetRollout: 1, ...(page.components ? { componentsKey: 1 } : {}) };
+      const docs = await guardMongo(() => agents.find(filter, { projection }).sort({ _id: 1 }).limit(page.limit).toArray());
+      return docs.map((doc) => ({
+        uid: doc._id,
+        version: Number(doc.targetVersion ?? 0),
+        rollout: doc.targetRollout ?? "",
+        ...(page.components ? { components: doc.componentsKey } : {}),
+      }));
     },
 
     async listRevisions(query) {
@@ -421,9 +432,9 @@ function queryFieldsOf(agent: Agent): Omit<AgentDocument, "_id" | "revision" | "
 }
 
 /** The copies a group's rollout-target listing reads (one rule with the embedded store's index: rolloutGroupOf). */
-function rolloutFieldsOf(agent: Agent): Pick<AgentDocument, "rolloutGroup" | "targetVersion" | "targetRollout"> {
+function rolloutFieldsOf(agent: Agent): Pick<AgentDocument, "rolloutGroup" | "targetVersion" | "targetRollout" | "componentsKey"> {
   const target = groupTargetOf(agent);
-  return { rolloutGroup: rolloutGroupOf(agent) ?? null, targetVersion: target.version, targetRollout: target.rollout };
+  return { rolloutGroup: rolloutGroupOf(agent) ?? null, targetVersion: target.version, targetRollout: target.rollout, componentsKey: componentsKeyOf(agent) };
 }
 
 /** A namespace's documents; "default" also holds documents written before namespaces existed. */

@@ -50,6 +50,13 @@ export interface GroupTarget {
   version: number;
   /** The rollout that pinned that version; empty when none did. */
   rollout: string;
+  /**
+   * Only when the listing was asked for it (`components: true`): the key of
+   * the components the agent reported (rollouts/preflight.ts, componentsKeyOf),
+   * copied at each save; undefined in an answer when the store has no copy
+   * for the agent (stored before the copy existed): read it whole.
+   */
+  components?: string | undefined;
 }
 
 /** What listRevisions reads: a namespace's agents, or the named ones of it, a page at a time in uid order. */
@@ -107,9 +114,10 @@ export interface AgentRepository {
    * The agents a rollout of the group may move (see isRolloutTarget), in uid
    * order, a page at a time (`after`: the last uid of the previous page):
    * what a rollout's start and each stage's choice read, the version and
-   * pin of each, not the agents themselves.
+   * pin of each, not the agents themselves. `components`: each target's
+   * components key too (what a preflight reads: no agent decoded).
    */
-  listGroupTargets(namespace: string, group: string, page: { limit: number; after?: string }): Promise<GroupTarget[]>;
+  listGroupTargets(namespace: string, group: string, page: { limit: number; after?: string; components?: boolean }): Promise<GroupTarget[]>;
   /**
    * The stored revision of each agent the query names (agents not stored,
    * or stored in another namespace, are left out), in uid order, a page at

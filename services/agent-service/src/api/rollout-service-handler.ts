@@ -36,9 +36,10 @@ export function createRolloutServiceImpl(rollouts: Rollouts, logger: Logger, o: 
     rollbackRollout: (req, ctx) => guard("RollbackRollout", async () => ({ rollout: await rollouts.rollback(requestNamespace(req.namespace), req.id, requesterOf(ctx), req.reason) })),
     preflight: (req) => guard("Preflight", async () => ({ result: await rollouts.preflight(requestNamespace(req.namespace), req.group, req.version) })),
     /**
-     * Reads the store every interval and sends each rollout whose decision
-     * number moved (all of them first). Polling, because the replica that
-     * decides may be another one; a decision is a few writes per stage.
+     * Reads the store every interval, and at once after a decision taken in
+     * this process, and sends each rollout whose decision number moved (all
+     * of them first). Polling, because the replica that decides may be
+     * another one; a decision is a few writes per stage.
      */
     async *watchRollouts(req, ctx) {
       const namespace = requestNamespace(req.namespace);
@@ -52,7 +53,7 @@ export function createRolloutServiceImpl(rollouts: Rollouts, logger: Logger, o: 
           seen.set(rollout.id, rollout.sequence);
           yield { rollout };
         }
-        await Promise.race([new Promise<void>((r) => setTimeout(r, watchInterval).unref()), aborted]);
+        await Promise.race([rollouts.nextDecision(watchInterval), aborted]);
       }
     },
   };

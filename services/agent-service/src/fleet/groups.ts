@@ -4,7 +4,7 @@ import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { GroupSchema, type Group, type GroupStatus } from "@fleetplane/gen/fleetplane/fleet/v1/fleet_pb";
 import { runBounded, type Logger } from "@fleetplane/platform";
 import { InvalidRequestError } from "../agents/agent-errors.js";
-import type { AgentQuery } from "../agents/agent-repository.js";
+import type { AgentQuery, GroupTarget } from "../agents/agent-repository.js";
 import type { CommandAuditPort } from "../agents/command-audit-port.js";
 import { newCommandId } from "../agents/command-id.js";
 import { assignmentUpToDate } from "../agents/config-assignment.js";
@@ -134,14 +134,23 @@ export class Groups {
   /**
    * A rollout's marks on its group: the rollout whose pins hold, whether it
    * is under way and, when it succeeded, the version the group now runs.
-   * Applied to the namespace's agents like any group change (agents that
-   * joined meanwhile get the new version). Nothing is written when the
-   * group already carries the marks, so a replica can repeat it.
+   * Applied to the agents the marks can move (marksMove says which; a new
+   * version: the namespace's, like any group change, so agents that joined
+   * meanwhile get it). Nothing is written when the group already carries
+   * the marks, so a replica can repeat it. `targets`: the group's rollout
+   * targets as the caller read them (GroupTarget), when it has them.
    */
-  async markRollout(namespace: string, name: string, marks: { rollout: string; running: boolean; version?: number }, requestedBy: string): Promise<{ group: Group; agentsMoved: number }> {
+  async markRollout(
+    namespace: string,
+    name: string,
+    marks: { rollout: string; running: boolean; version?: number },
+    requestedBy: string,
+    targets?: readonly GroupTarget[],
+  ): Promise<{ group: Group; agentsMoved: number }> {
     const group = clone(GroupSchema, await this.get(namespace, name));
     const version = marks.version ?? group.configurationVersion;
     if (group.rollout === marks.rollout && group.rolloutRunning === marks.running && group.configurationVersion === version) return { group, agentsMoved: 0 };
+    const moves = marksMove(group, { rollout: marks.rollout, version }, targets);
     group.rollout = marks.rollout;
     group.rolloutRunning = marks.running;
     group.configurationVersion = version;
@@ -149,7 +158,8 @@ export class Groups {
     group.updatedBy = requestedBy;
     if (!(await this.deps.groups.update(group))) throw new FleetResourceNotFoundError(`group "${name}" does not exist in namespace "${namespace}"`);
     await this.audit(group, marks.running ? "group_rollout_started" : "group_rollout_finished", requestedBy);
-    return { group, agentsMoved: await this.apply(namespace, `rollout ${marks.rollout} of group ${name}`) };
+    const why = `rollout ${marks.rollout} of group ${name}`;
+    return { group, agentsMoved: moves === "namespace" ? await this.apply(namespace, why) : await this.applyTo(namespace, moves, why) };
   }
 
   /** Counts for each group (of one namespace), from the namespace's status book (no pass over its agents). */
@@ -211,6 +221,18 @@ export class Groups {
     return moved;
   }
 
+  /** Applies the namespace's groups, as now stored, to the named agents only (see marksMove). Returns how many moved. */
+  private async applyTo(namespace: string, uids: readonly string[], why: string): Promise<number> {
+    if (uids.length === 0) return 0;
+    const snapshot = await this.deps.catalog.snapshot(namespace, { fresh: true });
+    let moved = 0;
+    await runBounded(uids, REASSIGN_CONCURRENCY, async (uid) => {
+      if (await this.deps.reassign(uid, snapshot)) moved++;
+    });
+    this.deps.logger.info({ namespace, why, checked: uids.length, agentsMoved: moved }, "group change applied to the agents it can move");
+    return moved;
+  }
+
   /**
    * Checks a group as given (names, selector, the configuration version it
    * names unless `check.version` is false, its offers) and returns a copy to store.
@@ -239,6 +261,32 @@ export class Groups {
     const detail = `priority ${group.priority}, configuration ${group.configuration} version ${group.configurationVersion}`;
     return this.deps.audit.recordChange({ id: newCommandId(this.now()), namespace: group.namespace, resource: `group/${group.name}`, kind, requestedBy, detail });
   }
+}
+
+/**
+ * Which agents a rollout's marks on `group` can move. An agent's assignment
+ * depends on a group's rollout marks through one comparison only: a pin
+ * holds while the group names the rollout that set it (pinHolds,
+ * config-assignment.ts); whether the rollout runs changes nothing for an
+ * agent, and the choice of group and the offers never read either mark. So:
+ *
+ * - a new version (a rollout that succeeded): every agent of the namespace
+ *   may move (those not pinned take it) — the namespace is checked;
+ * - the same rollout named (running set or cleared): no agent can move;
+ * - another rollout named, the version kept (a rollout's start): only the
+ *   group's agents pinned under a rollout other than the one now named —
+ *   their pin stops holding. Pins are set only by rollouts, and an agent
+ *   entering the group comes in unpinned, so the group's targets as the
+ *   caller read them before the mark hold every such agent (a pin the
+ *   caller set since under the new rollout is read again and kept); they
+ *   are checked (reassign reads each afresh). Without `targets`, the
+ *   namespace is checked.
+ */
+function marksMove(group: Group, marks: { rollout: string; version: number }, targets: readonly GroupTarget[] | undefined): readonly string[] | "namespace" {
+  if (marks.version !== group.configurationVersion) return "namespace";
+  if (marks.rollout === group.rollout) return [];
+  if (!targets) return "namespace";
+  return targets.filter((t) => t.rollout !== "" && t.rollout !== marks.rollout).map((t) => t.uid);
 }
 
 /** Agents whose assignment or group offers the snapshot's groups would change. */

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { PreflightAgentSchema, PreflightResultSchema, type PreflightResult } from "@fleetplane/gen/fleetplane/fleet/v1/rollout_pb";
-import { instanceUidToHex } from "@fleetplane/platform";
+import { createHash } from "node:crypto";
 import { parse } from "yaml";
 
 /** The component kinds of a collector configuration, as its top-level sections and AvailableComponents name them. */
@@ -72,24 +72,63 @@ export function availableComponents(agent: Agent): Set<string> | undefined {
   return out;
 }
 
+/** componentsKeyOf: the agent never reported its components (a preflight lists it as unknown). */
+export const NO_COMPONENTS = "";
+
+/**
+ * The key a store copies beside each agent so that a preflight reads
+ * components once per distinct set, not once per agent: a digest of the
+ * components the agent reported (kinds and types, in the order reported,
+ * each length-prefixed), or NO_COMPONENTS when it never reported them.
+ * Ours, not the agent's AvailableComponents.hash: that hash names one
+ * agent's components to the server, and nothing makes two agents that
+ * report the same hash report the same components (a preflight that
+ * trusted it would judge an agent by another's map). The same components
+ * reported in another order get another key: one more agent read, never a
+ * wrong verdict. Computed at every save of an agent that reported
+ * components (~11 µs for 100 of them, docs/performance.md §34); nothing
+ * for one that did not.
+ */
+export function componentsKeyOf(agent: Agent): string {
+  const reported = agent.status?.availableComponents?.components;
+  if (!reported) return NO_COMPONENTS;
+  let text = "";
+  let kinds = 0;
+  for (const kind in reported) {
+    kinds++;
+    text += `${kind.length}:${kind}`;
+    for (const type in reported[kind]!.subComponentMap) text += `${type.length}:${type}`;
+  }
+  // No kind at all reads as never reported (availableComponents); kinds without types are an empty set, a key of their own.
+  return kinds === 0 ? NO_COMPONENTS : createHash("sha256").update(text).digest("hex").slice(0, 32);
+}
+
+/** An agent as a preflight judges it: its uid and the components it can run (undefined: never reported). */
+export interface PreflightAgent {
+  uid: string;
+  available: Set<string> | undefined;
+}
+
 /**
  * Preflight: every targeted agent against the components a version names.
  * Agents that never reported their components are listed as unknown, a
  * warning only: many agents (plain OpAMP clients, older supervisors) never
  * report them, and the health gate still judges them.
  */
-export function preflight(components: ConfigComponents, agents: readonly Agent[]): PreflightResult {
-  const uids = agents.map((a) => instanceUidToHex(a.metadata!.instanceUid));
+export function preflight(components: ConfigComponents, agents: readonly PreflightAgent[]): PreflightResult {
+  const uids = agents.map((a) => a.uid);
   if (!components.checked) return create(PreflightResultSchema, { componentCheckSkipped: true, reason: components.reason, passed: uids });
   if ("yamlError" in components) return create(PreflightResultSchema, { yamlError: components.yamlError, reason: components.yamlError });
   const result = create(PreflightResultSchema, { components: components.components });
-  agents.forEach((agent, i) => {
-    const available = availableComponents(agent);
-    if (!available) return void result.unknown.push(uids[i]!);
+  for (const { uid, available } of agents) {
+    if (!available) {
+      result.unknown.push(uid);
+      continue;
+    }
     const missing = components.components.filter((c) => !available.has(c));
-    if (missing.length > 0) result.missing.push(create(PreflightAgentSchema, { instanceUid: uids[i]!, missingComponents: missing }));
-    else result.passed.push(uids[i]!);
-  });
+    if (missing.length > 0) result.missing.push(create(PreflightAgentSchema, { instanceUid: uid, missingComponents: missing }));
+    else result.passed.push(uid);
+  }
   if (result.missing.length > 0) {
     const first = result.missing[0]!;
     result.reason = `${result.missing.length} agent(s) lack components the version names, e.g. ${first.instanceUid} lacks ${first.missingComponents.join(", ")}`;

@@ -39,7 +39,29 @@ export async function rolloutUnderWay(rollouts: Pick<RolloutRepository, "list">,
  * reads again.
  */
 export class RolloutDecisions {
+  /** Waiters for this process's next decision (see nextDecision). */
+  private waiters: Array<() => void> = [];
+
   constructor(private readonly deps: { rollouts: RolloutRepository; audit: CommandAuditPort; replicaId: string; now: () => number }) {}
+
+  /**
+   * Resolves when this process stores its next decision, or after `ms`,
+   * whichever comes first: a watcher reads the store again at once when
+   * the decision was taken here, and at its interval when another replica
+   * may have taken it (nothing crosses replicas here).
+   */
+  nextDecision(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(), ms);
+      timer.unref();
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve();
+      };
+      this.waiters.push(done);
+    });
+  }
 
   async decide(current: Rollout, change: (next: Rollout) => void, record?: DecisionRecord): Promise<Rollout | undefined> {
     const next = clone(RolloutSchema, current);
@@ -48,6 +70,7 @@ export class RolloutDecisions {
     next.updatedAt = timestampFromMs(this.deps.now());
     next.decidedBy = this.deps.replicaId;
     if (!(await this.deps.rollouts.record(next))) return undefined;
+    for (const wake of this.waiters) wake();
     if (record) await this.audit(next, { ...record, detail: record.detail || next.reason });
     return next;
   }

@@ -319,7 +319,8 @@ export class RolloutDriver {
     // As repeats (per agent, on the channel every version takes): nothing re-checks these pins once begin is
     // done, so a replica of an older version, which does not take batches, must get them the first time.
     for (const [version, uids] of byVersion) failed += await this.pinAll(r, uids, { ...(await this.version(r, version)), version }, { repeat: true });
-    await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: true }, requester(r));
+    // The targets as read before the holds were pinned: every agent the mark can move is among them (Groups.markRollout).
+    await this.deps.groups.markRollout(r.namespace, r.group, { rollout: r.id, running: true }, requester(r), targets);
     // Nothing else pins these again: begin is repeated at the next tick until every pin is taken (the stage is judged meanwhile).
     if (failed === 0) this.done.add(key);
     return targets;

@@ -16,7 +16,7 @@ import { newCommandId } from "../agents/command-id.js";
 import type { Configurations } from "../fleet/configurations.js";
 import { FleetResourceInUseError, FleetResourceNotFoundError } from "../fleet/fleet-errors.js";
 import type { Groups } from "../fleet/groups.js";
-import { agentsWhere, isRolloutTarget, uidOf, type AgentLister } from "./group-agents.js";
+import { preflightTargets, type AgentLister } from "./group-agents.js";
 import { gateSettings } from "./health-gate.js";
 import { componentsOfConfig, preflight } from "./preflight.js";
 import { isFinished, type RolloutDecisions } from "./rollout-decisions.js";
@@ -63,8 +63,7 @@ export class Rollouts {
   async preflight(namespace: string, groupName: string, version: number): Promise<PreflightResult> {
     const group = await this.deps.groups.get(namespace, groupName);
     const files = await this.deps.configurations.getVersion(namespace, group.configuration, version, { configuration: "group", version: "version" });
-    const targets = await agentsWhere(this.deps.agents, namespace, (a) => isRolloutTarget(a, group.name));
-    return preflight(componentsOfConfig(files.files), targets);
+    return preflight(componentsOfConfig(files.files), await preflightTargets(this.deps.agents, namespace, group.name));
   }
 
   async start(req: StartRolloutRequest, requestedBy: string): Promise<{ rollout: Rollout; preflight: PreflightResult }> {
@@ -79,9 +78,10 @@ export class Rollouts {
     const stages = validateStages(req.stages);
     gateSettings(req.gate);
     const version = await this.deps.configurations.getVersion(namespace, group.configuration, req.toVersion, { configuration: "group", version: "to_version" });
-    const targets = await agentsWhere(this.deps.agents, namespace, (a) => isRolloutTarget(a, group.name));
+    // Each target's id and components, not the agents whole (preflightTargets).
+    const targets = await preflightTargets(this.deps.agents, namespace, group.name);
     if (targets.length === 0) throw new FleetResourceInUseError(`group: group "${group.name}" has no agents that take its configuration; nothing to roll out`);
-    const uids = new Set(targets.map(uidOf));
+    const uids = new Set(targets.map((t) => t.uid));
     stages.forEach((s, i) => {
       if (s.size.case !== "instanceUids") return;
       const stranger = s.size.value.instanceUids.find((u) => !uids.has(u.toLowerCase()));
@@ -177,6 +177,11 @@ export class Rollouts {
     const found = await this.deps.rollouts.get(namespace, id);
     if (!found) throw new FleetResourceNotFoundError(`id: rollout "${id}" does not exist in namespace "${namespace}"`);
     return found;
+  }
+
+  /** Resolves at this process's next rollout decision, or after `ms` (RolloutDecisions.nextDecision). */
+  nextDecision(ms: number): Promise<void> {
+    return this.deps.decisions.nextDecision(ms);
   }
 
   list(namespace: string, query: { limit: number; before?: string; group?: string }): Promise<Rollout[]> {
