@@ -101,8 +101,11 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
     const allAppliedSeconds = (performance.now() - t0) / 1000;
     const after = totalStats(server.pids);
     const cpuMs = after.cpuMs - before.cpuMs;
-    const byProcess = server.pids.map((pid, i) => `${server.pidNames?.[i] ?? pid} ${round((processStats(pid).cpuMs - beforeEach[i]!.cpuMs) / 1000, 1)}`);
-    process.stderr.write(`  rollout: server cpu s by process: ${byProcess.join(", ")}\n`);
+    const byProcess = server.pids.map((pid, i) => {
+      const now = processStats(pid);
+      return `${server.pidNames?.[i] ?? pid} ${round((now.cpuMs - beforeEach[i]!.cpuMs) / 1000, 1)} (RSS ${Math.round(now.rssBytes / 2 ** 20)} MiB)`;
+    });
+    process.stderr.write(`  rollout: server cpu s by process (RSS at the end): ${byProcess.join(", ")}\n`);
     const moved = ended.stages.reduce((n, s) => n + s.applied + s.failed, 0);
     const opsRollout = storeUsers.length > 0 ? operationsBetween(opsConnected, await ops()) : undefined;
     if (opsRollout) process.stderr.write(`  rollout: store operations during the rollout: ${describeOperations(opsRollout)}, ${round(opsRollout.total / stopSeconds, 0)} a second\n`);

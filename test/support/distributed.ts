@@ -24,6 +24,7 @@ import { bearer } from "./admin-key.js";
 import { startFerretDb } from "./ferretdb.js";
 import { useExternalMongo } from "./external-mongo.js";
 import { stopChild } from "./child-process.js";
+import { nodeFlagsFor } from "../../services/fleetplane/bin/node-flags.mjs";
 import { freePort } from "./free-port.js";
 import { startNats, type RunningNats } from "./nats.js";
 import type { TestTopology } from "./topology.js";
@@ -64,7 +65,9 @@ export class ServiceProcess {
   async start(): Promise<void> {
     // FLEETPLANE_BENCH_NODE_ARGS (the bench's, e.g. "--cpu-prof --cpu-prof-dir=DIR") reaches every service process too.
     const nodeArgs = (process.env.FLEETPLANE_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN, this.command, "--port", String(this.port), ...this.args], {
+    // The flags `fleetplane <command>` runs with through its launcher (bin/node-flags.mjs), as users start it.
+    const flags = nodeFlagsFor(this.command, nodeArgs, { ...process.env, ...this.env }.NODE_OPTIONS);
+    const child = spawn(process.execPath, [...nodeArgs, ...flags, "--import", "tsx", MAIN, this.command, "--port", String(this.port), ...this.args], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...this.env },
     });

@@ -11,7 +11,7 @@ describe("method rules", () => {
 
   it("keeps the gateway's report path and the audit writes internal", () => {
     // Moved out of AgentService, ConnectionService and CommandService into their own internal services.
-    for (const m of ["AgentGatewayService/ReportMessages", "AgentGatewayService/PullServerToAgent", "AgentGatewayService/SaveConnection"]) {
+    for (const m of ["AgentGatewayService/ReportMessages", "AgentGatewayService/PullServerToAgent", "AgentGatewayService/PullServerToAgents", "AgentGatewayService/SaveConnection"]) {
       expect(METHOD_RULES[`fleetplane.agent.v1.${m}`]).toBe("internal");
     }
     expect(METHOD_RULES["fleetplane.command.v1.CommandRecorderService/RecordCommand"]).toBe("internal");

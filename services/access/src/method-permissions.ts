@@ -41,6 +41,7 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = {
   "fleetplane.agent.v1.AgentGatewayService/ReportMessage": "internal",
   "fleetplane.agent.v1.AgentGatewayService/ReportMessages": "internal",
   "fleetplane.agent.v1.AgentGatewayService/PullServerToAgent": "internal",
+  "fleetplane.agent.v1.AgentGatewayService/PullServerToAgents": "internal",
   "fleetplane.agent.v1.AgentGatewayService/MarkDisconnected": "internal",
   "fleetplane.agent.v1.AgentGatewayService/SaveConnection": "internal",
   "fleetplane.agent.v1.AgentGatewayService/DeleteConnection": "internal",

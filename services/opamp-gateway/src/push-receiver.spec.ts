@@ -34,15 +34,30 @@ function connection(id: string, push: (m: ServerToAgent) => Promise<void> = asyn
   return { conn, pushed };
 }
 
+/**
+ * A fake agent-service's client that answers PullServerToAgents (what the
+ * receiver calls, pull-batcher.ts) with `one`'s answer to each pull; an
+ * answer without `more` keeps the gateway pulling, as an unset `more` does.
+ */
+function batched(one: (req: PullServerToAgentRequest) => Promise<{ message?: ServerToAgent; more?: boolean }>): Client<typeof AgentGatewayService> {
+  return {
+    pullServerToAgent: one,
+    pullServerToAgents: async (req: { pulls: PullServerToAgentRequest[] }) => ({
+      results: await Promise.all(req.pulls.map(async (p) => {
+        const r = await one(p);
+        return { message: r.message, more: r.more ?? true, errorCode: 0, errorMessage: "" };
+      })),
+    }),
+  } as unknown as Client<typeof AgentGatewayService>;
+}
+
 /** agent-service answering pulls from a queue of pending messages per agent. */
 function agentService(pending: Map<string, ServerToAgent[]>) {
   const pulls: PullServerToAgentRequest[] = [];
-  const client = {
-    pullServerToAgent: async (req: PullServerToAgentRequest) => {
-      pulls.push(req);
-      return { message: pending.get(req.instanceUid)?.shift() };
-    },
-  } as unknown as Client<typeof AgentGatewayService>;
+  const client = batched(async (req) => {
+    pulls.push(req);
+    return { message: pending.get(req.instanceUid)?.shift() };
+  });
   return { client, pulls };
 }
 
@@ -86,14 +101,12 @@ describe("the push receiver", () => {
     const a = connection("gw/ws/a");
     const queue = [message(1, 1n), message(1, 2n), message(1, 3n)];
     const pulls: PullServerToAgentRequest[] = [];
-    const client = {
-      pullServerToAgent: async (req: PullServerToAgentRequest) => {
-        pulls.push(req);
-        const m = queue.shift();
-        // The second message is the last one agent-service has ready (the third comes later).
-        return { message: m, more: m?.flags === 1n };
-      },
-    } as unknown as Client<typeof AgentGatewayService>;
+    const client = batched(async (req) => {
+      pulls.push(req);
+      const m = queue.shift();
+      // The second message is the last one agent-service has ready (the third comes later).
+      return { message: m, more: m?.flags === 1n };
+    });
     const onPush = createPushReceiver({ agents: client, registry: registryWith({ conn: a.conn, uid: uid(1) }), logger: silentLogger() });
     await onPush({ instanceUid: hex(1), connectionId: "gw/ws/a", revision: "7" });
     expect(a.pushed.map((m) => m.flags)).toEqual([1n, 2n]);
@@ -106,7 +119,7 @@ describe("the push receiver", () => {
     const a = connection("gw/ws/a");
     const order: string[] = [];
     const { client } = agentService(new Map());
-    const pulling = { pullServerToAgent: async (req: PullServerToAgentRequest) => (order.push("pull"), client.pullServerToAgent(req)) } as unknown as Client<typeof AgentGatewayService>;
+    const pulling = batched(async (req) => (order.push("pull"), client.pullServerToAgent(req)));
     const onPush = createPushReceiver({ agents: pulling, registry: registryWith({ conn: a.conn, uid: uid(1) }), logger: silentLogger(), noticed: (c) => order.push(`noticed ${c.id}`) });
     await onPush({ instanceUid: hex(1), connectionId: "gw/ws/a" });
     await onPush({ instanceUid: hex(1), connectionId: "gw/ws/old" });

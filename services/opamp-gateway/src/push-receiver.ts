@@ -2,6 +2,7 @@ import type { Client } from "@connectrpc/connect";
 import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
 import { LogRateLimit, runBounded, type Logger, type PushNotice } from "@fleetplane/platform";
 import { GatewayMetrics } from "./gateway-metrics.js";
+import { PullBatcher } from "./pull-batcher.js";
 import type { WebSocketRegistry } from "./websocket-registry.js";
 import type { AgentConnection } from "./agent-connection.js";
 
@@ -12,8 +13,8 @@ const MAX_PULLS = 4;
 
 /**
  * Handles "agent X has something to receive": finds X's WebSocket on this
- * gateway (GetByInstanceUID), pulls the ServerToAgent from agent-service and
- * sends it. A notice for a connection we no longer hold is stale and ignored;
+ * gateway (GetByInstanceUID), pulls the ServerToAgent from agent-service (in
+ * a batch with the other notices of the same turn) and sends it. A notice for a connection we no longer hold is stale and ignored;
  * the agent's next message reconciles.
  */
 export function createPushReceiver(deps: {
@@ -25,6 +26,8 @@ export function createPushReceiver(deps: {
 }) {
   // agent-service away fails every push at once: a line per 10 s, with the count left out.
   const failures = new LogRateLimit({ intervalMs: 10_000 });
+  // The notices of a stage's pins arrive together: their pulls go out together (pull-batcher.ts).
+  const pulls = new PullBatcher(deps.agents);
   return async (notice: PushNotice): Promise<void> => {
     const conn = deps.registry.getByInstanceUid(notice.instanceUid);
     if (!conn || conn.id !== notice.connectionId) return;
@@ -40,7 +43,7 @@ export function createPushReceiver(deps: {
       for (let i = 0; i < MAX_PULLS; i++) {
         // The notice's revision on the first pull only: a next one asks for whatever followed.
         const revision = i === 0 && notice.revision ? BigInt(notice.revision) : 0n;
-        const { message, more } = await deps.agents.pullServerToAgent({ instanceUid: notice.instanceUid, connectionId: conn.id, revision });
+        const { message, more } = await pulls.pull({ instanceUid: notice.instanceUid, connectionId: conn.id, revision });
         if (!message) return;
         await conn.push(message);
         metrics.pushes.inc();

@@ -4,6 +4,7 @@ import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/ag
 import type { AgentToServer, ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { currentLink, inBatchSpan } from "@fleetplane/platform-node";
 import type { Link } from "@opentelemetry/api";
+import { TurnBatches } from "./turn-batches.js";
 
 interface Pending {
   link: Link | undefined;
@@ -11,8 +12,6 @@ interface Pending {
   message: AgentToServer;
   saveConnection: boolean;
   heartbeatsAnswered: bigint;
-  resolve: (result: ReportResult) => void;
-  reject: (err: unknown) => void;
 }
 
 /** agent-service's answer to one report. */
@@ -30,52 +29,35 @@ export interface ReportResult {
 export const MAX_BATCH = 500;
 
 /**
- * Sends agent reports to agent-service in batches: every report that arrives
- * in the same turn of the event loop goes out in one ReportMessages call.
+ * Sends agent reports to agent-service in batches (turn-batches.ts): every
+ * report that arrives in the same turn of the event loop goes out in one
+ * ReportMessages call.
  * Under load that amortizes the HTTP/2 and Connect cost of the hop over
  * hundreds of reports; when idle a report waits only for the current turn to
  * end. Each caller still gets its own reply or its own error.
  */
 export class ReportBatcher {
-  private queue: Pending[] = [];
-  private scheduled = false;
+  private readonly batches: TurnBatches<Pending, ReportResult>;
 
-  constructor(private readonly agents: Client<typeof AgentGatewayService>) {}
+  constructor(agents: Client<typeof AgentGatewayService>) {
+    this.batches = new TurnBatches(MAX_BATCH, async (batch) => {
+      // The batch is its own trace, linked to the message spans it carries.
+      const { results } = await inBatchSpan("opamp.report_batch", () => batch.map((p) => p.link), batch.length, () =>
+        agents.reportMessages({ reports: batch.map((p) => ({ connection: p.connection, message: p.message, saveConnection: p.saveConnection, heartbeatsAnswered: p.heartbeatsAnswered })) }),
+      );
+      return batch.map((_, i): ReportResult | Error => {
+        const r = results[i];
+        if (r?.reply) return { reply: r.reply, heartbeatIntervalSeconds: r.heartbeatIntervalSeconds, connectionSaved: r.connectionSaved, acknowledgesHeartbeats: r.acknowledgesHeartbeats };
+        return new ConnectError(r?.errorMessage || "agent-service returned no reply", (r?.errorCode as Code) || Code.Internal);
+      });
+    });
+  }
 
   /**
    * `saveConnection`: agent-service saves the connection before the report (the message that names it).
    * `heartbeatsAnswered`: heartbeats the gateway answered itself just before `message` (heartbeat-answers.ts).
    */
   report(connection: Connection, message: AgentToServer, saveConnection = false, heartbeatsAnswered = 0n): Promise<ReportResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ link: currentLink(), connection, message, saveConnection, heartbeatsAnswered, resolve, reject });
-      if (this.queue.length >= MAX_BATCH) this.flush();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.scheduled = this.queue.length > MAX_BATCH; // more than one batch waiting: keep draining
-    const batch = this.queue.splice(0, MAX_BATCH);
-    if (this.scheduled) setImmediate(() => this.flush());
-    if (batch.length === 0) return;
-    // The batch is its own trace, linked to the message spans it carries.
-    inBatchSpan("opamp.report_batch", () => batch.map((p) => p.link), batch.length, () =>
-      this.agents.reportMessages({ reports: batch.map((p) => ({ connection: p.connection, message: p.message, saveConnection: p.saveConnection, heartbeatsAnswered: p.heartbeatsAnswered })) }),
-    ).then(
-      ({ results }) => {
-        batch.forEach((p, i) => {
-          const r = results[i];
-          if (r?.reply) p.resolve({ reply: r.reply, heartbeatIntervalSeconds: r.heartbeatIntervalSeconds, connectionSaved: r.connectionSaved, acknowledgesHeartbeats: r.acknowledgesHeartbeats });
-          else p.reject(new ConnectError(r?.errorMessage || "agent-service returned no reply", (r?.errorCode as Code) || Code.Internal));
-        });
-      },
-      (err: unknown) => {
-        for (const p of batch) p.reject(err);
-      },
-    );
+    return this.batches.add({ link: currentLink(), connection, message, saveConnection, heartbeatsAnswered });
   }
 }

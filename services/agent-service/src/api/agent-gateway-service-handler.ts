@@ -12,6 +12,8 @@ import type { AgentCredentialCheck } from "../enrollment/agent-credential-check.
 
 /** Bounds the work and memory of one batch call. */
 export const MAX_REPORTS_PER_BATCH = 1000;
+/** The same bound for a PullServerToAgents call. */
+export const MAX_PULLS_PER_BATCH = 1000;
 
 /** What the gateways' side of agent-service is made of. */
 export interface AgentGatewayParts {
@@ -70,6 +72,22 @@ export function createAgentGatewayServiceImpl({ reports, connections, leases, cr
         const { message, more } = await reports.pull(canonicalUid(req.instanceUid), req.connectionId, req.revision);
         return message ? { message, more } : { more };
       }, req.instanceUid),
+    pullServerToAgents: (req) =>
+      guard("PullServerToAgents", async () => {
+        if (req.pulls.length > MAX_PULLS_PER_BATCH) throw new InvalidRequestError(`at most ${MAX_PULLS_PER_BATCH} pulls per PullServerToAgents call, got ${req.pulls.length}`);
+        const results = await Promise.all(
+          req.pulls.map(async (p) => {
+            try {
+              const { message, more } = await reports.pull(canonicalUid(p.instanceUid), p.connectionId, p.revision);
+              return message ? { message, more } : { more };
+            } catch (err) {
+              const ce = asConnectError(err, logger, "PullServerToAgents", p.instanceUid);
+              return { more: false, errorCode: ce.code, errorMessage: ce.rawMessage };
+            }
+          }),
+        );
+        return { results };
+      }),
     markDisconnected: (req) =>
       guard("MarkDisconnected", async () => ({
         disconnected: await reports.markDisconnected(canonicalUid(req.instanceUid), req.connectionId),

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetplane/agent/v1/agent_service.proto.
  */
 export const file_fleetplane_agent_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("CidmbGVldHBsYW5lL2FnZW50L3YxL2FnZW50X3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuYWdlbnQudjEisQEKFFJlcG9ydE1lc3NhZ2VSZXF1ZXN0EjMKCmNvbm5lY3Rpb24YASABKAsyHy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb24SLgoHbWVzc2FnZRgCIAEoCzIdLm9wYW1wLnByb3RvLnYxLkFnZW50VG9TZXJ2ZXISFwoPc2F2ZV9jb25uZWN0aW9uGAMgASgIEhsKE2hlYXJ0YmVhdHNfYW5zd2VyZWQYBCABKAQipAEKFVJlcG9ydE1lc3NhZ2VSZXNwb25zZRIsCgVyZXBseRgBIAEoCzIdLm9wYW1wLnByb3RvLnYxLlNlcnZlclRvQWdlbnQSIgoaaGVhcnRiZWF0X2ludGVydmFsX3NlY29uZHMYAiABKAQSGAoQY29ubmVjdGlvbl9zYXZlZBgDIAEoCBIfChdhY2tub3dsZWRnZXNfaGVhcnRiZWF0cxgEIAEoCCJTChVSZXBvcnRNZXNzYWdlc1JlcXVlc3QSOgoHcmVwb3J0cxgBIAMoCzIpLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZVJlcXVlc3QiUwoWUmVwb3J0TWVzc2FnZXNSZXNwb25zZRI5CgdyZXN1bHRzGAEgAygLMiguZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVzdWx0Is0BChNSZXBvcnRNZXNzYWdlUmVzdWx0EiwKBXJlcGx5GAEgASgLMh0ub3BhbXAucHJvdG8udjEuU2VydmVyVG9BZ2VudBISCgplcnJvcl9jb2RlGAIgASgFEhUKDWVycm9yX21lc3NhZ2UYAyABKAkSIgoaaGVhcnRiZWF0X2ludGVydmFsX3NlY29uZHMYBCABKAQSGAoQY29ubmVjdGlvbl9zYXZlZBgFIAEoCBIfChdhY2tub3dsZWRnZXNfaGVhcnRiZWF0cxgGIAEoCCJZChhQdWxsU2VydmVyVG9BZ2VudFJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhUKDWNvbm5lY3Rpb25faWQYAiABKAkSEAoIcmV2aXNpb24YAyABKAQiZwoZUHVsbFNlcnZlclRvQWdlbnRSZXNwb25zZRIuCgdtZXNzYWdlGAEgASgLMh0ub3BhbXAucHJvdG8udjEuU2VydmVyVG9BZ2VudBIRCgRtb3JlGAIgASgISACIAQFCBwoFX21vcmUiRgoXTWFya0Rpc2Nvbm5lY3RlZFJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhUKDWNvbm5lY3Rpb25faWQYAiABKAkiMAoYTWFya0Rpc2Nvbm5lY3RlZFJlc3BvbnNlEhQKDGRpc2Nvbm5lY3RlZBgBIAEoCCI6Cg9HZXRBZ2VudFJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCSI9ChBHZXRBZ2VudFJlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudCJ/ChFMaXN0QWdlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCRIwCgZmaWx0ZXIYAyABKAsyIC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyEhEKCW5hbWVzcGFjZRgEIAEoCSKdAwoLQWdlbnRGaWx0ZXISFgoJY29ubmVjdGVkGAEgASgISACIAQESSAoTcmVtb3RlX2NvbmZpZ19zdGF0ZRgCIAEoDjImLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnU3RhdGVIAYgBARJECgphdHRyaWJ1dGVzGAMgAygLMjAuZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudEZpbHRlci5BdHRyaWJ1dGVzRW50cnkSFAoHaGVhbHRoeRgEIAEoCEgCiAEBEjwKBmxhYmVscxgFIAMoCzIsLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRGaWx0ZXIuTGFiZWxzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfY29ubmVjdGVkQhYKFF9yZW1vdGVfY29uZmlnX3N0YXRlQgoKCF9oZWFsdGh5IlkKEkxpc3RBZ2VudHNSZXNwb25zZRIqCgZhZ2VudHMYASADKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIrChZHZXRGbGVldFN1bW1hcnlSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSJNChdHZXRGbGVldFN1bW1hcnlSZXNwb25zZRIyCgdzdW1tYXJ5GAEgASgLMiEuZmxlZXRwbGFuZS5hZ2VudC52MS5GbGVldFN1bW1hcnki/QEKDEZsZWV0U3VtbWFyeRINCgV0b3RhbBgBIAEoBBIRCgljb25uZWN0ZWQYAiABKAQSDwoHaGVhbHRoeRgDIAEoBBIaChJ3aXRoX3JlbW90ZV9jb25maWcYBCABKAQSSQoUcmVtb3RlX2NvbmZpZ19zdGF0ZXMYBSADKAsyKy5mbGVldHBsYW5lLmFnZW50LnYxLlJlbW90ZUNvbmZpZ1N0YXRlQ291bnQSOAoLYWdlbnRfdHlwZXMYBiADKAsyIy5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50VHlwZUNvdW50EhkKEW90aGVyX2FnZW50X3R5cGVzGAcgASgEIl4KFlJlbW90ZUNvbmZpZ1N0YXRlQ291bnQSNQoFc3RhdGUYASABKA4yJi5mbGVldHBsYW5lLmFnZW50LnYxLlJlbW90ZUNvbmZpZ1N0YXRlEg0KBWNvdW50GAIgASgEIj4KDkFnZW50VHlwZUNvdW50EgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRINCgVjb3VudBgDIAEoBCJTChBSZW1vdGVDb25maWdGaWxlEg4KBHRleHQYASABKAlIABIOCgRib2R5GAIgASgMSAASFAoMY29udGVudF90eXBlGAMgASgJQgkKB2NvbnRlbnQi9wEKFlNldFJlbW90ZUNvbmZpZ1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEkUKBWZpbGVzGAIgAygLMjYuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRSZW1vdGVDb25maWdSZXF1ZXN0LkZpbGVzRW50cnkSGAoMcmVxdWVzdGVkX2J5GAMgASgJQgIYARIRCgluYW1lc3BhY2UYBCABKAkaUwoKRmlsZXNFbnRyeRILCgNrZXkYASABKAkSNAoFdmFsdWUYAiABKAsyJS5mbGVldHBsYW5lLmFnZW50LnYxLlJlbW90ZUNvbmZpZ0ZpbGU6AjgBImgKF1NldFJlbW90ZUNvbmZpZ1Jlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBISCgpjb21tYW5kX2lkGAIgASgJEg4KBnB1c2hlZBgDIAEoCCKHAQoSU2VuZENvbW1hbmRSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIuCgRraW5kGAIgASgOMiAuZmxlZXRwbGFuZS5hZ2VudC52MS5Db21tYW5kS2luZBIYCgxyZXF1ZXN0ZWRfYnkYAyABKAlCAhgBEhEKCW5hbWVzcGFjZRgEIAEoCSJZChNTZW5kQ29tbWFuZFJlc3BvbnNlEjIKB2NvbW1hbmQYASABKAsyIS5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50Q29tbWFuZBIOCgZwdXNoZWQYAiABKAgiPQoSV2F0Y2hBZ2VudHNSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkiQAoTV2F0Y2hBZ2VudHNSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQiTAoVU2F2ZUNvbm5lY3Rpb25SZXF1ZXN0EjMKCmNvbm5lY3Rpb24YASABKAsyHy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb24iGAoWU2F2ZUNvbm5lY3Rpb25SZXNwb25zZSIiChRHZXRDb25uZWN0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSJMChVHZXRDb25uZWN0aW9uUmVzcG9uc2USMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbiIlChdEZWxldGVDb25uZWN0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIaChhEZWxldGVDb25uZWN0aW9uUmVzcG9uc2UiUwoWTGlzdENvbm5lY3Rpb25zUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImgKF0xpc3RDb25uZWN0aW9uc1Jlc3BvbnNlEjQKC2Nvbm5lY3Rpb25zGAEgAygLMh8uZmxlZXRwbGFuZS5hZ2VudC52MS5Db25uZWN0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJaChhSZW5ld0dhdGV3YXlMZWFzZVJlcXVlc3QSEgoKZ2F0ZXdheV9pZBgBIAEoCRITCgt0dGxfc2Vjb25kcxgCIAEoDRIVCg1nYXRld2F5X2Vwb2NoGAMgASgJIikKGVJlbmV3R2F0ZXdheUxlYXNlUmVzcG9uc2USDAoEaG9sZBgBIAEoCSIwChpSZWxlYXNlR2F0ZXdheUxlYXNlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJIh0KG1JlbGVhc2VHYXRld2F5TGVhc2VSZXNwb25zZSKbAQocU2V0Q29ubmVjdGlvblNldHRpbmdzUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSOAoGb2ZmZXJzGAIgASgLMigub3BhbXAucHJvdG8udjEuQ29ubmVjdGlvblNldHRpbmdzT2ZmZXJzEhgKDHJlcXVlc3RlZF9ieRgDIAEoCUICGAESEQoJbmFtZXNwYWNlGAQgASgJIm4KHVNldENvbm5lY3Rpb25TZXR0aW5nc1Jlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBISCgpjb21tYW5kX2lkGAIgASgJEg4KBnB1c2hlZBgDIAEoCCKFAgobU2V0UGFja2FnZXNBdmFpbGFibGVSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRJQCghwYWNrYWdlcxgCIAMoCzI+LmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UGFja2FnZXNBdmFpbGFibGVSZXF1ZXN0LlBhY2thZ2VzRW50cnkSGAoMcmVxdWVzdGVkX2J5GAMgASgJQgIYARIRCgluYW1lc3BhY2UYBCABKAkaUQoNUGFja2FnZXNFbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKAsyIC5vcGFtcC5wcm90by52MS5QYWNrYWdlQXZhaWxhYmxlOgI4ASJtChxTZXRQYWNrYWdlc0F2YWlsYWJsZVJlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBISCgpjb21tYW5kX2lkGAIgASgJEg4KBnB1c2hlZBgDIAEoCCKNAQoYU2VuZEN1c3RvbU1lc3NhZ2VSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRISCgpjYXBhYmlsaXR5GAIgASgJEgwKBHR5cGUYAyABKAkSDAoEZGF0YRgEIAEoDBIYCgxyZXF1ZXN0ZWRfYnkYBSABKAlCAhgBEhEKCW5hbWVzcGFjZRgGIAEoCSJfChlTZW5kQ3VzdG9tTWVzc2FnZVJlc3BvbnNlEjIKB2NvbW1hbmQYASABKAsyIS5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50Q29tbWFuZBIOCgZwdXNoZWQYAiABKAgitwEKFVNldEFnZW50TGFiZWxzUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEkYKBmxhYmVscxgDIAMoCzI2LmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0QWdlbnRMYWJlbHNSZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiZwoWU2V0QWdlbnRMYWJlbHNSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgiQwoYQ2xlYXJSZW1vdGVDb25maWdSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkiagoZQ2xlYXJSZW1vdGVDb25maWdSZXNwb25zZRIpCgVhZ2VudBgBIAEoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSEgoKY29tbWFuZF9pZBgCIAEoCRIOCgZwdXNoZWQYAyABKAgiTAoSRGVsZXRlQWdlbnRSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkSDQoFZm9yY2UYAyABKAgiRAoTRGVsZXRlQWdlbnRSZXNwb25zZRISCgpjb21tYW5kX2lkGAEgASgJEhkKEWNvbm5lY3Rpb25fY2xvc2VkGAIgASgIMpoKCgxBZ2VudFNlcnZpY2USVwoIR2V0QWdlbnQSJC5mbGVldHBsYW5lLmFnZW50LnYxLkdldEFnZW50UmVxdWVzdBolLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0QWdlbnRSZXNwb25zZRJdCgpMaXN0QWdlbnRzEiYuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0QWdlbnRzUmVxdWVzdBonLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdEFnZW50c1Jlc3BvbnNlEmwKD0dldEZsZWV0U3VtbWFyeRIrLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0RmxlZXRTdW1tYXJ5UmVxdWVzdBosLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0RmxlZXRTdW1tYXJ5UmVzcG9uc2USbAoPU2V0UmVtb3RlQ29uZmlnEisuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRSZW1vdGVDb25maWdSZXF1ZXN0GiwuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRSZW1vdGVDb25maWdSZXNwb25zZRJgCgtTZW5kQ29tbWFuZBInLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZENvbW1hbmRSZXF1ZXN0GiguZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ29tbWFuZFJlc3BvbnNlEn4KFVNldENvbm5lY3Rpb25TZXR0aW5ncxIxLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0Q29ubmVjdGlvblNldHRpbmdzUmVxdWVzdBoyLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0Q29ubmVjdGlvblNldHRpbmdzUmVzcG9uc2USewoUU2V0UGFja2FnZXNBdmFpbGFibGUSMC5mbGVldHBsYW5lLmFnZW50LnYxLlNldFBhY2thZ2VzQXZhaWxhYmxlUmVxdWVzdBoxLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UGFja2FnZXNBdmFpbGFibGVSZXNwb25zZRJyChFTZW5kQ3VzdG9tTWVzc2FnZRItLmZsZWV0cGxhbmUuYWdlbnQudjEuU2VuZEN1c3RvbU1lc3NhZ2VSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ3VzdG9tTWVzc2FnZVJlc3BvbnNlEmkKDlNldEFnZW50TGFiZWxzEiouZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRBZ2VudExhYmVsc1JlcXVlc3QaKy5mbGVldHBsYW5lLmFnZW50LnYxLlNldEFnZW50TGFiZWxzUmVzcG9uc2UScgoRQ2xlYXJSZW1vdGVDb25maWcSLS5mbGVldHBsYW5lLmFnZW50LnYxLkNsZWFyUmVtb3RlQ29uZmlnUmVxdWVzdBouLmZsZWV0cGxhbmUuYWdlbnQudjEuQ2xlYXJSZW1vdGVDb25maWdSZXNwb25zZRJgCgtEZWxldGVBZ2VudBInLmZsZWV0cGxhbmUuYWdlbnQudjEuRGVsZXRlQWdlbnRSZXF1ZXN0GiguZmxlZXRwbGFuZS5hZ2VudC52MS5EZWxldGVBZ2VudFJlc3BvbnNlEmIKC1dhdGNoQWdlbnRzEicuZmxlZXRwbGFuZS5hZ2VudC52MS5XYXRjaEFnZW50c1JlcXVlc3QaKC5mbGVldHBsYW5lLmFnZW50LnYxLldhdGNoQWdlbnRzUmVzcG9uc2UwATLpAQoRQ29ubmVjdGlvblNlcnZpY2USZgoNR2V0Q29ubmVjdGlvbhIpLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0Q29ubmVjdGlvblJlcXVlc3QaKi5mbGVldHBsYW5lLmFnZW50LnYxLkdldENvbm5lY3Rpb25SZXNwb25zZRJsCg9MaXN0Q29ubmVjdGlvbnMSKy5mbGVldHBsYW5lLmFnZW50LnYxLkxpc3RDb25uZWN0aW9uc1JlcXVlc3QaLC5mbGVldHBsYW5lLmFnZW50LnYxLkxpc3RDb25uZWN0aW9uc1Jlc3BvbnNlYgZwcm90bzM", [file_fleetplane_agent_v1_agent, file_opamp_proto_opamp]);
+  fileDesc("CidmbGVldHBsYW5lL2FnZW50L3YxL2FnZW50X3NlcnZpY2UucHJvdG8SE2ZsZWV0cGxhbmUuYWdlbnQudjEisQEKFFJlcG9ydE1lc3NhZ2VSZXF1ZXN0EjMKCmNvbm5lY3Rpb24YASABKAsyHy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb24SLgoHbWVzc2FnZRgCIAEoCzIdLm9wYW1wLnByb3RvLnYxLkFnZW50VG9TZXJ2ZXISFwoPc2F2ZV9jb25uZWN0aW9uGAMgASgIEhsKE2hlYXJ0YmVhdHNfYW5zd2VyZWQYBCABKAQipAEKFVJlcG9ydE1lc3NhZ2VSZXNwb25zZRIsCgVyZXBseRgBIAEoCzIdLm9wYW1wLnByb3RvLnYxLlNlcnZlclRvQWdlbnQSIgoaaGVhcnRiZWF0X2ludGVydmFsX3NlY29uZHMYAiABKAQSGAoQY29ubmVjdGlvbl9zYXZlZBgDIAEoCBIfChdhY2tub3dsZWRnZXNfaGVhcnRiZWF0cxgEIAEoCCJTChVSZXBvcnRNZXNzYWdlc1JlcXVlc3QSOgoHcmVwb3J0cxgBIAMoCzIpLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVwb3J0TWVzc2FnZVJlcXVlc3QiUwoWUmVwb3J0TWVzc2FnZXNSZXNwb25zZRI5CgdyZXN1bHRzGAEgAygLMiguZmxlZXRwbGFuZS5hZ2VudC52MS5SZXBvcnRNZXNzYWdlUmVzdWx0Is0BChNSZXBvcnRNZXNzYWdlUmVzdWx0EiwKBXJlcGx5GAEgASgLMh0ub3BhbXAucHJvdG8udjEuU2VydmVyVG9BZ2VudBISCgplcnJvcl9jb2RlGAIgASgFEhUKDWVycm9yX21lc3NhZ2UYAyABKAkSIgoaaGVhcnRiZWF0X2ludGVydmFsX3NlY29uZHMYBCABKAQSGAoQY29ubmVjdGlvbl9zYXZlZBgFIAEoCBIfChdhY2tub3dsZWRnZXNfaGVhcnRiZWF0cxgGIAEoCCJZChhQdWxsU2VydmVyVG9BZ2VudFJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhUKDWNvbm5lY3Rpb25faWQYAiABKAkSEAoIcmV2aXNpb24YAyABKAQiZwoZUHVsbFNlcnZlclRvQWdlbnRSZXNwb25zZRIuCgdtZXNzYWdlGAEgASgLMh0ub3BhbXAucHJvdG8udjEuU2VydmVyVG9BZ2VudBIRCgRtb3JlGAIgASgISACIAQFCBwoFX21vcmUiWQoZUHVsbFNlcnZlclRvQWdlbnRzUmVxdWVzdBI8CgVwdWxscxgBIAMoCzItLmZsZWV0cGxhbmUuYWdlbnQudjEuUHVsbFNlcnZlclRvQWdlbnRSZXF1ZXN0IlsKGlB1bGxTZXJ2ZXJUb0FnZW50c1Jlc3BvbnNlEj0KB3Jlc3VsdHMYASADKAsyLC5mbGVldHBsYW5lLmFnZW50LnYxLlB1bGxTZXJ2ZXJUb0FnZW50UmVzdWx0IoIBChdQdWxsU2VydmVyVG9BZ2VudFJlc3VsdBIuCgdtZXNzYWdlGAEgASgLMh0ub3BhbXAucHJvdG8udjEuU2VydmVyVG9BZ2VudBIMCgRtb3JlGAIgASgIEhIKCmVycm9yX2NvZGUYAyABKAUSFQoNZXJyb3JfbWVzc2FnZRgEIAEoCSJGChdNYXJrRGlzY29ubmVjdGVkUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSFQoNY29ubmVjdGlvbl9pZBgCIAEoCSIwChhNYXJrRGlzY29ubmVjdGVkUmVzcG9uc2USFAoMZGlzY29ubmVjdGVkGAEgASgIIjoKD0dldEFnZW50UmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJIj0KEEdldEFnZW50UmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50In8KEUxpc3RBZ2VudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoDRISCgpwYWdlX3Rva2VuGAIgASgJEjAKBmZpbHRlchgDIAEoCzIgLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRGaWx0ZXISEQoJbmFtZXNwYWNlGAQgASgJIp0DCgtBZ2VudEZpbHRlchIWCgljb25uZWN0ZWQYASABKAhIAIgBARJIChNyZW1vdGVfY29uZmlnX3N0YXRlGAIgASgOMiYuZmxlZXRwbGFuZS5hZ2VudC52MS5SZW1vdGVDb25maWdTdGF0ZUgBiAEBEkQKCmF0dHJpYnV0ZXMYAyADKAsyMC5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50RmlsdGVyLkF0dHJpYnV0ZXNFbnRyeRIUCgdoZWFsdGh5GAQgASgISAKIAQESPAoGbGFiZWxzGAUgAygLMiwuZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudEZpbHRlci5MYWJlbHNFbnRyeRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCl9jb25uZWN0ZWRCFgoUX3JlbW90ZV9jb25maWdfc3RhdGVCCgoIX2hlYWx0aHkiWQoSTGlzdEFnZW50c1Jlc3BvbnNlEioKBmFnZW50cxgBIAMoCzIaLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIisKFkdldEZsZWV0U3VtbWFyeVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIk0KF0dldEZsZWV0U3VtbWFyeVJlc3BvbnNlEjIKB3N1bW1hcnkYASABKAsyIS5mbGVldHBsYW5lLmFnZW50LnYxLkZsZWV0U3VtbWFyeSL9AQoMRmxlZXRTdW1tYXJ5Eg0KBXRvdGFsGAEgASgEEhEKCWNvbm5lY3RlZBgCIAEoBBIPCgdoZWFsdGh5GAMgASgEEhoKEndpdGhfcmVtb3RlX2NvbmZpZxgEIAEoBBJJChRyZW1vdGVfY29uZmlnX3N0YXRlcxgFIAMoCzIrLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnU3RhdGVDb3VudBI4CgthZ2VudF90eXBlcxgGIAMoCzIjLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRUeXBlQ291bnQSGQoRb3RoZXJfYWdlbnRfdHlwZXMYByABKAQiXgoWUmVtb3RlQ29uZmlnU3RhdGVDb3VudBI1CgVzdGF0ZRgBIAEoDjImLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnU3RhdGUSDQoFY291bnQYAiABKAQiPgoOQWdlbnRUeXBlQ291bnQSDAoEbmFtZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEg0KBWNvdW50GAMgASgEIlMKEFJlbW90ZUNvbmZpZ0ZpbGUSDgoEdGV4dBgBIAEoCUgAEg4KBGJvZHkYAiABKAxIABIUCgxjb250ZW50X3R5cGUYAyABKAlCCQoHY29udGVudCL3AQoWU2V0UmVtb3RlQ29uZmlnUmVxdWVzdBIUCgxpbnN0YW5jZV91aWQYASABKAkSRQoFZmlsZXMYAiADKAsyNi5mbGVldHBsYW5lLmFnZW50LnYxLlNldFJlbW90ZUNvbmZpZ1JlcXVlc3QuRmlsZXNFbnRyeRIYCgxyZXF1ZXN0ZWRfYnkYAyABKAlCAhgBEhEKCW5hbWVzcGFjZRgEIAEoCRpTCgpGaWxlc0VudHJ5EgsKA2tleRgBIAEoCRI0CgV2YWx1ZRgCIAEoCzIlLmZsZWV0cGxhbmUuYWdlbnQudjEuUmVtb3RlQ29uZmlnRmlsZToCOAEiaAoXU2V0UmVtb3RlQ29uZmlnUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIIocBChJTZW5kQ29tbWFuZFJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEi4KBGtpbmQYAiABKA4yIC5mbGVldHBsYW5lLmFnZW50LnYxLkNvbW1hbmRLaW5kEhgKDHJlcXVlc3RlZF9ieRgDIAEoCUICGAESEQoJbmFtZXNwYWNlGAQgASgJIlkKE1NlbmRDb21tYW5kUmVzcG9uc2USMgoHY29tbWFuZBgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRDb21tYW5kEg4KBnB1c2hlZBgCIAEoCCI9ChJXYXRjaEFnZW50c1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCSJAChNXYXRjaEFnZW50c1Jlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudCJMChVTYXZlQ29ubmVjdGlvblJlcXVlc3QSMwoKY29ubmVjdGlvbhgBIAEoCzIfLmZsZWV0cGxhbmUuYWdlbnQudjEuQ29ubmVjdGlvbiIYChZTYXZlQ29ubmVjdGlvblJlc3BvbnNlIiIKFEdldENvbm5lY3Rpb25SZXF1ZXN0EgoKAmlkGAEgASgJIkwKFUdldENvbm5lY3Rpb25SZXNwb25zZRIzCgpjb25uZWN0aW9uGAEgASgLMh8uZmxlZXRwbGFuZS5hZ2VudC52MS5Db25uZWN0aW9uIiUKF0RlbGV0ZUNvbm5lY3Rpb25SZXF1ZXN0EgoKAmlkGAEgASgJIhoKGERlbGV0ZUNvbm5lY3Rpb25SZXNwb25zZSJTChZMaXN0Q29ubmVjdGlvbnNSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiaAoXTGlzdENvbm5lY3Rpb25zUmVzcG9uc2USNAoLY29ubmVjdGlvbnMYASADKAsyHy5mbGVldHBsYW5lLmFnZW50LnYxLkNvbm5lY3Rpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIloKGFJlbmV3R2F0ZXdheUxlYXNlUmVxdWVzdBISCgpnYXRld2F5X2lkGAEgASgJEhMKC3R0bF9zZWNvbmRzGAIgASgNEhUKDWdhdGV3YXlfZXBvY2gYAyABKAkiKQoZUmVuZXdHYXRld2F5TGVhc2VSZXNwb25zZRIMCgRob2xkGAEgASgJIjAKGlJlbGVhc2VHYXRld2F5TGVhc2VSZXF1ZXN0EhIKCmdhdGV3YXlfaWQYASABKAkiHQobUmVsZWFzZUdhdGV3YXlMZWFzZVJlc3BvbnNlIpsBChxTZXRDb25uZWN0aW9uU2V0dGluZ3NSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRI4CgZvZmZlcnMYAiABKAsyKC5vcGFtcC5wcm90by52MS5Db25uZWN0aW9uU2V0dGluZ3NPZmZlcnMSGAoMcmVxdWVzdGVkX2J5GAMgASgJQgIYARIRCgluYW1lc3BhY2UYBCABKAkibgodU2V0Q29ubmVjdGlvblNldHRpbmdzUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIIoUCChtTZXRQYWNrYWdlc0F2YWlsYWJsZVJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJElAKCHBhY2thZ2VzGAIgAygLMj4uZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRQYWNrYWdlc0F2YWlsYWJsZVJlcXVlc3QuUGFja2FnZXNFbnRyeRIYCgxyZXF1ZXN0ZWRfYnkYAyABKAlCAhgBEhEKCW5hbWVzcGFjZRgEIAEoCRpRCg1QYWNrYWdlc0VudHJ5EgsKA2tleRgBIAEoCRIvCgV2YWx1ZRgCIAEoCzIgLm9wYW1wLnByb3RvLnYxLlBhY2thZ2VBdmFpbGFibGU6AjgBIm0KHFNldFBhY2thZ2VzQXZhaWxhYmxlUmVzcG9uc2USKQoFYWdlbnQYASABKAsyGi5mbGVldHBsYW5lLmFnZW50LnYxLkFnZW50EhIKCmNvbW1hbmRfaWQYAiABKAkSDgoGcHVzaGVkGAMgASgIIo0BChhTZW5kQ3VzdG9tTWVzc2FnZVJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhIKCmNhcGFiaWxpdHkYAiABKAkSDAoEdHlwZRgDIAEoCRIMCgRkYXRhGAQgASgMEhgKDHJlcXVlc3RlZF9ieRgFIAEoCUICGAESEQoJbmFtZXNwYWNlGAYgASgJIl8KGVNlbmRDdXN0b21NZXNzYWdlUmVzcG9uc2USMgoHY29tbWFuZBgBIAEoCzIhLmZsZWV0cGxhbmUuYWdlbnQudjEuQWdlbnRDb21tYW5kEg4KBnB1c2hlZBgCIAEoCCK3AQoVU2V0QWdlbnRMYWJlbHNSZXF1ZXN0EhQKDGluc3RhbmNlX3VpZBgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkSRgoGbGFiZWxzGAMgAygLMjYuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRBZ2VudExhYmVsc1JlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJnChZTZXRBZ2VudExhYmVsc1Jlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBISCgpjb21tYW5kX2lkGAIgASgJEg4KBnB1c2hlZBgDIAEoCCJDChhDbGVhclJlbW90ZUNvbmZpZ1JlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCSJqChlDbGVhclJlbW90ZUNvbmZpZ1Jlc3BvbnNlEikKBWFnZW50GAEgASgLMhouZmxlZXRwbGFuZS5hZ2VudC52MS5BZ2VudBISCgpjb21tYW5kX2lkGAIgASgJEg4KBnB1c2hlZBgDIAEoCCJMChJEZWxldGVBZ2VudFJlcXVlc3QSFAoMaW5zdGFuY2VfdWlkGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRINCgVmb3JjZRgDIAEoCCJEChNEZWxldGVBZ2VudFJlc3BvbnNlEhIKCmNvbW1hbmRfaWQYASABKAkSGQoRY29ubmVjdGlvbl9jbG9zZWQYAiABKAgymgoKDEFnZW50U2VydmljZRJXCghHZXRBZ2VudBIkLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0QWdlbnRSZXF1ZXN0GiUuZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRBZ2VudFJlc3BvbnNlEl0KCkxpc3RBZ2VudHMSJi5mbGVldHBsYW5lLmFnZW50LnYxLkxpc3RBZ2VudHNSZXF1ZXN0GicuZmxlZXRwbGFuZS5hZ2VudC52MS5MaXN0QWdlbnRzUmVzcG9uc2USbAoPR2V0RmxlZXRTdW1tYXJ5EisuZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRGbGVldFN1bW1hcnlSZXF1ZXN0GiwuZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRGbGVldFN1bW1hcnlSZXNwb25zZRJsCg9TZXRSZW1vdGVDb25maWcSKy5mbGVldHBsYW5lLmFnZW50LnYxLlNldFJlbW90ZUNvbmZpZ1JlcXVlc3QaLC5mbGVldHBsYW5lLmFnZW50LnYxLlNldFJlbW90ZUNvbmZpZ1Jlc3BvbnNlEmAKC1NlbmRDb21tYW5kEicuZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ29tbWFuZFJlcXVlc3QaKC5mbGVldHBsYW5lLmFnZW50LnYxLlNlbmRDb21tYW5kUmVzcG9uc2USfgoVU2V0Q29ubmVjdGlvblNldHRpbmdzEjEuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRDb25uZWN0aW9uU2V0dGluZ3NSZXF1ZXN0GjIuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRDb25uZWN0aW9uU2V0dGluZ3NSZXNwb25zZRJ7ChRTZXRQYWNrYWdlc0F2YWlsYWJsZRIwLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0UGFja2FnZXNBdmFpbGFibGVSZXF1ZXN0GjEuZmxlZXRwbGFuZS5hZ2VudC52MS5TZXRQYWNrYWdlc0F2YWlsYWJsZVJlc3BvbnNlEnIKEVNlbmRDdXN0b21NZXNzYWdlEi0uZmxlZXRwbGFuZS5hZ2VudC52MS5TZW5kQ3VzdG9tTWVzc2FnZVJlcXVlc3QaLi5mbGVldHBsYW5lLmFnZW50LnYxLlNlbmRDdXN0b21NZXNzYWdlUmVzcG9uc2USaQoOU2V0QWdlbnRMYWJlbHMSKi5mbGVldHBsYW5lLmFnZW50LnYxLlNldEFnZW50TGFiZWxzUmVxdWVzdBorLmZsZWV0cGxhbmUuYWdlbnQudjEuU2V0QWdlbnRMYWJlbHNSZXNwb25zZRJyChFDbGVhclJlbW90ZUNvbmZpZxItLmZsZWV0cGxhbmUuYWdlbnQudjEuQ2xlYXJSZW1vdGVDb25maWdSZXF1ZXN0Gi4uZmxlZXRwbGFuZS5hZ2VudC52MS5DbGVhclJlbW90ZUNvbmZpZ1Jlc3BvbnNlEmAKC0RlbGV0ZUFnZW50EicuZmxlZXRwbGFuZS5hZ2VudC52MS5EZWxldGVBZ2VudFJlcXVlc3QaKC5mbGVldHBsYW5lLmFnZW50LnYxLkRlbGV0ZUFnZW50UmVzcG9uc2USYgoLV2F0Y2hBZ2VudHMSJy5mbGVldHBsYW5lLmFnZW50LnYxLldhdGNoQWdlbnRzUmVxdWVzdBooLmZsZWV0cGxhbmUuYWdlbnQudjEuV2F0Y2hBZ2VudHNSZXNwb25zZTABMukBChFDb25uZWN0aW9uU2VydmljZRJmCg1HZXRDb25uZWN0aW9uEikuZmxlZXRwbGFuZS5hZ2VudC52MS5HZXRDb25uZWN0aW9uUmVxdWVzdBoqLmZsZWV0cGxhbmUuYWdlbnQudjEuR2V0Q29ubmVjdGlvblJlc3BvbnNlEmwKD0xpc3RDb25uZWN0aW9ucxIrLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdENvbm5lY3Rpb25zUmVxdWVzdBosLmZsZWV0cGxhbmUuYWdlbnQudjEuTGlzdENvbm5lY3Rpb25zUmVzcG9uc2ViBnByb3RvMw", [file_fleetplane_agent_v1_agent, file_opamp_proto_opamp]);
 
 /**
  * @generated from message fleetplane.agent.v1.ReportMessageRequest
@@ -260,6 +260,82 @@ export const PullServerToAgentResponseSchema: GenMessage<PullServerToAgentRespon
   messageDesc(file_fleetplane_agent_v1_agent_service, 6);
 
 /**
+ * @generated from message fleetplane.agent.v1.PullServerToAgentsRequest
+ */
+export type PullServerToAgentsRequest = Message<"fleetplane.agent.v1.PullServerToAgentsRequest"> & {
+  /**
+   * @generated from field: repeated fleetplane.agent.v1.PullServerToAgentRequest pulls = 1;
+   */
+  pulls: PullServerToAgentRequest[];
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.PullServerToAgentsRequest.
+ * Use `create(PullServerToAgentsRequestSchema)` to create a new message.
+ */
+export const PullServerToAgentsRequestSchema: GenMessage<PullServerToAgentsRequest> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 7);
+
+/**
+ * @generated from message fleetplane.agent.v1.PullServerToAgentsResponse
+ */
+export type PullServerToAgentsResponse = Message<"fleetplane.agent.v1.PullServerToAgentsResponse"> & {
+  /**
+   * One per pull, in the same order.
+   *
+   * @generated from field: repeated fleetplane.agent.v1.PullServerToAgentResult results = 1;
+   */
+  results: PullServerToAgentResult[];
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.PullServerToAgentsResponse.
+ * Use `create(PullServerToAgentsResponseSchema)` to create a new message.
+ */
+export const PullServerToAgentsResponseSchema: GenMessage<PullServerToAgentsResponse> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 8);
+
+/**
+ * @generated from message fleetplane.agent.v1.PullServerToAgentResult
+ */
+export type PullServerToAgentResult = Message<"fleetplane.agent.v1.PullServerToAgentResult"> & {
+  /**
+   * As PullServerToAgentResponse.message: unset when there is nothing to
+   * send, or when the pull failed.
+   *
+   * @generated from field: opamp.proto.v1.ServerToAgent message = 1;
+   */
+  message?: ServerToAgent | undefined;
+
+  /**
+   * As PullServerToAgentResponse.more (always set by agent-service).
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+
+  /**
+   * When the pull failed: the Connect code (as in google.rpc.Code) and
+   * message it would have failed with on its own.
+   *
+   * @generated from field: int32 error_code = 3;
+   */
+  errorCode: number;
+
+  /**
+   * @generated from field: string error_message = 4;
+   */
+  errorMessage: string;
+};
+
+/**
+ * Describes the message fleetplane.agent.v1.PullServerToAgentResult.
+ * Use `create(PullServerToAgentResultSchema)` to create a new message.
+ */
+export const PullServerToAgentResultSchema: GenMessage<PullServerToAgentResult> = /*@__PURE__*/
+  messageDesc(file_fleetplane_agent_v1_agent_service, 9);
+
+/**
  * @generated from message fleetplane.agent.v1.MarkDisconnectedRequest
  */
 export type MarkDisconnectedRequest = Message<"fleetplane.agent.v1.MarkDisconnectedRequest"> & {
@@ -279,7 +355,7 @@ export type MarkDisconnectedRequest = Message<"fleetplane.agent.v1.MarkDisconnec
  * Use `create(MarkDisconnectedRequestSchema)` to create a new message.
  */
 export const MarkDisconnectedRequestSchema: GenMessage<MarkDisconnectedRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 7);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 10);
 
 /**
  * @generated from message fleetplane.agent.v1.MarkDisconnectedResponse
@@ -298,7 +374,7 @@ export type MarkDisconnectedResponse = Message<"fleetplane.agent.v1.MarkDisconne
  * Use `create(MarkDisconnectedResponseSchema)` to create a new message.
  */
 export const MarkDisconnectedResponseSchema: GenMessage<MarkDisconnectedResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 8);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 11);
 
 /**
  * @generated from message fleetplane.agent.v1.GetAgentRequest
@@ -323,7 +399,7 @@ export type GetAgentRequest = Message<"fleetplane.agent.v1.GetAgentRequest"> & {
  * Use `create(GetAgentRequestSchema)` to create a new message.
  */
 export const GetAgentRequestSchema: GenMessage<GetAgentRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 9);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 12);
 
 /**
  * @generated from message fleetplane.agent.v1.GetAgentResponse
@@ -340,7 +416,7 @@ export type GetAgentResponse = Message<"fleetplane.agent.v1.GetAgentResponse"> &
  * Use `create(GetAgentResponseSchema)` to create a new message.
  */
 export const GetAgentResponseSchema: GenMessage<GetAgentResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 10);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 13);
 
 /**
  * @generated from message fleetplane.agent.v1.ListAgentsRequest
@@ -378,7 +454,7 @@ export type ListAgentsRequest = Message<"fleetplane.agent.v1.ListAgentsRequest">
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 11);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 14);
 
 /**
  * @generated from message fleetplane.agent.v1.AgentFilter
@@ -426,7 +502,7 @@ export type AgentFilter = Message<"fleetplane.agent.v1.AgentFilter"> & {
  * Use `create(AgentFilterSchema)` to create a new message.
  */
 export const AgentFilterSchema: GenMessage<AgentFilter> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 12);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 15);
 
 /**
  * @generated from message fleetplane.agent.v1.ListAgentsResponse
@@ -450,7 +526,7 @@ export type ListAgentsResponse = Message<"fleetplane.agent.v1.ListAgentsResponse
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 13);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 16);
 
 /**
  * @generated from message fleetplane.agent.v1.GetFleetSummaryRequest
@@ -469,7 +545,7 @@ export type GetFleetSummaryRequest = Message<"fleetplane.agent.v1.GetFleetSummar
  * Use `create(GetFleetSummaryRequestSchema)` to create a new message.
  */
 export const GetFleetSummaryRequestSchema: GenMessage<GetFleetSummaryRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 14);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 17);
 
 /**
  * @generated from message fleetplane.agent.v1.GetFleetSummaryResponse
@@ -486,7 +562,7 @@ export type GetFleetSummaryResponse = Message<"fleetplane.agent.v1.GetFleetSumma
  * Use `create(GetFleetSummaryResponseSchema)` to create a new message.
  */
 export const GetFleetSummaryResponseSchema: GenMessage<GetFleetSummaryResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 15);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 18);
 
 /**
  * FleetSummary counts agents with the same meaning as AgentFilter, so each
@@ -549,7 +625,7 @@ export type FleetSummary = Message<"fleetplane.agent.v1.FleetSummary"> & {
  * Use `create(FleetSummarySchema)` to create a new message.
  */
 export const FleetSummarySchema: GenMessage<FleetSummary> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 16);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 19);
 
 /**
  * @generated from message fleetplane.agent.v1.RemoteConfigStateCount
@@ -571,7 +647,7 @@ export type RemoteConfigStateCount = Message<"fleetplane.agent.v1.RemoteConfigSt
  * Use `create(RemoteConfigStateCountSchema)` to create a new message.
  */
 export const RemoteConfigStateCountSchema: GenMessage<RemoteConfigStateCount> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 17);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 20);
 
 /**
  * @generated from message fleetplane.agent.v1.AgentTypeCount
@@ -602,7 +678,7 @@ export type AgentTypeCount = Message<"fleetplane.agent.v1.AgentTypeCount"> & {
  * Use `create(AgentTypeCountSchema)` to create a new message.
  */
 export const AgentTypeCountSchema: GenMessage<AgentTypeCount> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 18);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 21);
 
 /**
  * @generated from message fleetplane.agent.v1.RemoteConfigFile
@@ -640,7 +716,7 @@ export type RemoteConfigFile = Message<"fleetplane.agent.v1.RemoteConfigFile"> &
  * Use `create(RemoteConfigFileSchema)` to create a new message.
  */
 export const RemoteConfigFileSchema: GenMessage<RemoteConfigFile> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 19);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 22);
 
 /**
  * @generated from message fleetplane.agent.v1.SetRemoteConfigRequest
@@ -680,7 +756,7 @@ export type SetRemoteConfigRequest = Message<"fleetplane.agent.v1.SetRemoteConfi
  * Use `create(SetRemoteConfigRequestSchema)` to create a new message.
  */
 export const SetRemoteConfigRequestSchema: GenMessage<SetRemoteConfigRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 20);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 23);
 
 /**
  * @generated from message fleetplane.agent.v1.SetRemoteConfigResponse
@@ -712,7 +788,7 @@ export type SetRemoteConfigResponse = Message<"fleetplane.agent.v1.SetRemoteConf
  * Use `create(SetRemoteConfigResponseSchema)` to create a new message.
  */
 export const SetRemoteConfigResponseSchema: GenMessage<SetRemoteConfigResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 21);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 24);
 
 /**
  * @generated from message fleetplane.agent.v1.SendCommandRequest
@@ -750,7 +826,7 @@ export type SendCommandRequest = Message<"fleetplane.agent.v1.SendCommandRequest
  * Use `create(SendCommandRequestSchema)` to create a new message.
  */
 export const SendCommandRequestSchema: GenMessage<SendCommandRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 22);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 25);
 
 /**
  * @generated from message fleetplane.agent.v1.SendCommandResponse
@@ -772,7 +848,7 @@ export type SendCommandResponse = Message<"fleetplane.agent.v1.SendCommandRespon
  * Use `create(SendCommandResponseSchema)` to create a new message.
  */
 export const SendCommandResponseSchema: GenMessage<SendCommandResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 23);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 26);
 
 /**
  * @generated from message fleetplane.agent.v1.WatchAgentsRequest
@@ -798,7 +874,7 @@ export type WatchAgentsRequest = Message<"fleetplane.agent.v1.WatchAgentsRequest
  * Use `create(WatchAgentsRequestSchema)` to create a new message.
  */
 export const WatchAgentsRequestSchema: GenMessage<WatchAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 24);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 27);
 
 /**
  * @generated from message fleetplane.agent.v1.WatchAgentsResponse
@@ -815,7 +891,7 @@ export type WatchAgentsResponse = Message<"fleetplane.agent.v1.WatchAgentsRespon
  * Use `create(WatchAgentsResponseSchema)` to create a new message.
  */
 export const WatchAgentsResponseSchema: GenMessage<WatchAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 25);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 28);
 
 /**
  * @generated from message fleetplane.agent.v1.SaveConnectionRequest
@@ -832,7 +908,7 @@ export type SaveConnectionRequest = Message<"fleetplane.agent.v1.SaveConnectionR
  * Use `create(SaveConnectionRequestSchema)` to create a new message.
  */
 export const SaveConnectionRequestSchema: GenMessage<SaveConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 26);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 29);
 
 /**
  * @generated from message fleetplane.agent.v1.SaveConnectionResponse
@@ -845,7 +921,7 @@ export type SaveConnectionResponse = Message<"fleetplane.agent.v1.SaveConnection
  * Use `create(SaveConnectionResponseSchema)` to create a new message.
  */
 export const SaveConnectionResponseSchema: GenMessage<SaveConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 27);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 30);
 
 /**
  * @generated from message fleetplane.agent.v1.GetConnectionRequest
@@ -862,7 +938,7 @@ export type GetConnectionRequest = Message<"fleetplane.agent.v1.GetConnectionReq
  * Use `create(GetConnectionRequestSchema)` to create a new message.
  */
 export const GetConnectionRequestSchema: GenMessage<GetConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 28);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 31);
 
 /**
  * @generated from message fleetplane.agent.v1.GetConnectionResponse
@@ -879,7 +955,7 @@ export type GetConnectionResponse = Message<"fleetplane.agent.v1.GetConnectionRe
  * Use `create(GetConnectionResponseSchema)` to create a new message.
  */
 export const GetConnectionResponseSchema: GenMessage<GetConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 29);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 32);
 
 /**
  * @generated from message fleetplane.agent.v1.DeleteConnectionRequest
@@ -896,7 +972,7 @@ export type DeleteConnectionRequest = Message<"fleetplane.agent.v1.DeleteConnect
  * Use `create(DeleteConnectionRequestSchema)` to create a new message.
  */
 export const DeleteConnectionRequestSchema: GenMessage<DeleteConnectionRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 30);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 33);
 
 /**
  * @generated from message fleetplane.agent.v1.DeleteConnectionResponse
@@ -909,7 +985,7 @@ export type DeleteConnectionResponse = Message<"fleetplane.agent.v1.DeleteConnec
  * Use `create(DeleteConnectionResponseSchema)` to create a new message.
  */
 export const DeleteConnectionResponseSchema: GenMessage<DeleteConnectionResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 31);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 34);
 
 /**
  * @generated from message fleetplane.agent.v1.ListConnectionsRequest
@@ -938,7 +1014,7 @@ export type ListConnectionsRequest = Message<"fleetplane.agent.v1.ListConnection
  * Use `create(ListConnectionsRequestSchema)` to create a new message.
  */
 export const ListConnectionsRequestSchema: GenMessage<ListConnectionsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 32);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 35);
 
 /**
  * @generated from message fleetplane.agent.v1.ListConnectionsResponse
@@ -960,7 +1036,7 @@ export type ListConnectionsResponse = Message<"fleetplane.agent.v1.ListConnectio
  * Use `create(ListConnectionsResponseSchema)` to create a new message.
  */
 export const ListConnectionsResponseSchema: GenMessage<ListConnectionsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 33);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 36);
 
 /**
  * @generated from message fleetplane.agent.v1.RenewGatewayLeaseRequest
@@ -994,7 +1070,7 @@ export type RenewGatewayLeaseRequest = Message<"fleetplane.agent.v1.RenewGateway
  * Use `create(RenewGatewayLeaseRequestSchema)` to create a new message.
  */
 export const RenewGatewayLeaseRequestSchema: GenMessage<RenewGatewayLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 34);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 37);
 
 /**
  * @generated from message fleetplane.agent.v1.RenewGatewayLeaseResponse
@@ -1023,7 +1099,7 @@ export type RenewGatewayLeaseResponse = Message<"fleetplane.agent.v1.RenewGatewa
  * Use `create(RenewGatewayLeaseResponseSchema)` to create a new message.
  */
 export const RenewGatewayLeaseResponseSchema: GenMessage<RenewGatewayLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 35);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 38);
 
 /**
  * @generated from message fleetplane.agent.v1.ReleaseGatewayLeaseRequest
@@ -1040,7 +1116,7 @@ export type ReleaseGatewayLeaseRequest = Message<"fleetplane.agent.v1.ReleaseGat
  * Use `create(ReleaseGatewayLeaseRequestSchema)` to create a new message.
  */
 export const ReleaseGatewayLeaseRequestSchema: GenMessage<ReleaseGatewayLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 36);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 39);
 
 /**
  * @generated from message fleetplane.agent.v1.ReleaseGatewayLeaseResponse
@@ -1053,7 +1129,7 @@ export type ReleaseGatewayLeaseResponse = Message<"fleetplane.agent.v1.ReleaseGa
  * Use `create(ReleaseGatewayLeaseResponseSchema)` to create a new message.
  */
 export const ReleaseGatewayLeaseResponseSchema: GenMessage<ReleaseGatewayLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 37);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 40);
 
 /**
  * @generated from message fleetplane.agent.v1.SetConnectionSettingsRequest
@@ -1093,7 +1169,7 @@ export type SetConnectionSettingsRequest = Message<"fleetplane.agent.v1.SetConne
  * Use `create(SetConnectionSettingsRequestSchema)` to create a new message.
  */
 export const SetConnectionSettingsRequestSchema: GenMessage<SetConnectionSettingsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 38);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 41);
 
 /**
  * @generated from message fleetplane.agent.v1.SetConnectionSettingsResponse
@@ -1122,7 +1198,7 @@ export type SetConnectionSettingsResponse = Message<"fleetplane.agent.v1.SetConn
  * Use `create(SetConnectionSettingsResponseSchema)` to create a new message.
  */
 export const SetConnectionSettingsResponseSchema: GenMessage<SetConnectionSettingsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 39);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 42);
 
 /**
  * @generated from message fleetplane.agent.v1.SetPackagesAvailableRequest
@@ -1163,7 +1239,7 @@ export type SetPackagesAvailableRequest = Message<"fleetplane.agent.v1.SetPackag
  * Use `create(SetPackagesAvailableRequestSchema)` to create a new message.
  */
 export const SetPackagesAvailableRequestSchema: GenMessage<SetPackagesAvailableRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 40);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 43);
 
 /**
  * @generated from message fleetplane.agent.v1.SetPackagesAvailableResponse
@@ -1190,7 +1266,7 @@ export type SetPackagesAvailableResponse = Message<"fleetplane.agent.v1.SetPacka
  * Use `create(SetPackagesAvailableResponseSchema)` to create a new message.
  */
 export const SetPackagesAvailableResponseSchema: GenMessage<SetPackagesAvailableResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 41);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 44);
 
 /**
  * @generated from message fleetplane.agent.v1.SendCustomMessageRequest
@@ -1242,7 +1318,7 @@ export type SendCustomMessageRequest = Message<"fleetplane.agent.v1.SendCustomMe
  * Use `create(SendCustomMessageRequestSchema)` to create a new message.
  */
 export const SendCustomMessageRequestSchema: GenMessage<SendCustomMessageRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 42);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 45);
 
 /**
  * @generated from message fleetplane.agent.v1.SendCustomMessageResponse
@@ -1264,7 +1340,7 @@ export type SendCustomMessageResponse = Message<"fleetplane.agent.v1.SendCustomM
  * Use `create(SendCustomMessageResponseSchema)` to create a new message.
  */
 export const SendCustomMessageResponseSchema: GenMessage<SendCustomMessageResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 43);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 46);
 
 /**
  * @generated from message fleetplane.agent.v1.SetAgentLabelsRequest
@@ -1298,7 +1374,7 @@ export type SetAgentLabelsRequest = Message<"fleetplane.agent.v1.SetAgentLabelsR
  * Use `create(SetAgentLabelsRequestSchema)` to create a new message.
  */
 export const SetAgentLabelsRequestSchema: GenMessage<SetAgentLabelsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 44);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 47);
 
 /**
  * @generated from message fleetplane.agent.v1.SetAgentLabelsResponse
@@ -1329,7 +1405,7 @@ export type SetAgentLabelsResponse = Message<"fleetplane.agent.v1.SetAgentLabels
  * Use `create(SetAgentLabelsResponseSchema)` to create a new message.
  */
 export const SetAgentLabelsResponseSchema: GenMessage<SetAgentLabelsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 45);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 48);
 
 /**
  * @generated from message fleetplane.agent.v1.ClearRemoteConfigRequest
@@ -1354,7 +1430,7 @@ export type ClearRemoteConfigRequest = Message<"fleetplane.agent.v1.ClearRemoteC
  * Use `create(ClearRemoteConfigRequestSchema)` to create a new message.
  */
 export const ClearRemoteConfigRequestSchema: GenMessage<ClearRemoteConfigRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 46);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 49);
 
 /**
  * @generated from message fleetplane.agent.v1.ClearRemoteConfigResponse
@@ -1381,7 +1457,7 @@ export type ClearRemoteConfigResponse = Message<"fleetplane.agent.v1.ClearRemote
  * Use `create(ClearRemoteConfigResponseSchema)` to create a new message.
  */
 export const ClearRemoteConfigResponseSchema: GenMessage<ClearRemoteConfigResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 47);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 50);
 
 /**
  * @generated from message fleetplane.agent.v1.DeleteAgentRequest
@@ -1415,7 +1491,7 @@ export type DeleteAgentRequest = Message<"fleetplane.agent.v1.DeleteAgentRequest
  * Use `create(DeleteAgentRequestSchema)` to create a new message.
  */
 export const DeleteAgentRequestSchema: GenMessage<DeleteAgentRequest> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 48);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 51);
 
 /**
  * @generated from message fleetplane.agent.v1.DeleteAgentResponse
@@ -1442,7 +1518,7 @@ export type DeleteAgentResponse = Message<"fleetplane.agent.v1.DeleteAgentRespon
  * Use `create(DeleteAgentResponseSchema)` to create a new message.
  */
 export const DeleteAgentResponseSchema: GenMessage<DeleteAgentResponse> = /*@__PURE__*/
-  messageDesc(file_fleetplane_agent_v1_agent_service, 49);
+  messageDesc(file_fleetplane_agent_v1_agent_service, 52);
 
 /**
  * AgentService is the admin API over agents: admins and platforms read agents
