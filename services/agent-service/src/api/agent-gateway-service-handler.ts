@@ -41,6 +41,11 @@ export function createAgentGatewayServiceImpl({ reports, connections, leases, cr
     await connections.save(r.connection);
     return true;
   };
+  /** One pull, as PullServerToAgent answers it and PullServerToAgents answers each of its pulls. */
+  const pull = async (p: { instanceUid: string; connectionId: string; revision: bigint }) => {
+    const { message, more } = await reports.pull(canonicalUid(p.instanceUid), p.connectionId, p.revision);
+    return message ? { message, more } : { more };
+  };
   return {
     reportMessage: (req) =>
       guard("ReportMessage", async () => {
@@ -67,19 +72,14 @@ export function createAgentGatewayServiceImpl({ reports, connections, leases, cr
         );
         return { results };
       }),
-    pullServerToAgent: (req) =>
-      guard("PullServerToAgent", async () => {
-        const { message, more } = await reports.pull(canonicalUid(req.instanceUid), req.connectionId, req.revision);
-        return message ? { message, more } : { more };
-      }, req.instanceUid),
+    pullServerToAgent: (req) => guard("PullServerToAgent", () => pull(req), req.instanceUid),
     pullServerToAgents: (req) =>
       guard("PullServerToAgents", async () => {
         if (req.pulls.length > MAX_PULLS_PER_BATCH) throw new InvalidRequestError(`at most ${MAX_PULLS_PER_BATCH} pulls per PullServerToAgents call, got ${req.pulls.length}`);
         const results = await Promise.all(
           req.pulls.map(async (p) => {
             try {
-              const { message, more } = await reports.pull(canonicalUid(p.instanceUid), p.connectionId, p.revision);
-              return message ? { message, more } : { more };
+              return await pull(p);
             } catch (err) {
               const ce = asConnectError(err, logger, "PullServerToAgents", p.instanceUid);
               return { more: false, errorCode: ce.code, errorMessage: ce.rawMessage };

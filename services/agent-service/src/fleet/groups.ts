@@ -209,9 +209,7 @@ export class Groups {
     let pages = 0;
     for (let after: string | undefined; ; ) {
       const uids = await this.deps.agents.listUids({ namespace, limit: AGENT_PAGE, where: stale, ...(after ? { after } : {}) });
-      await runBounded(uids, REASSIGN_CONCURRENCY, async (uid) => {
-        if (await this.deps.reassign(uid, snapshot)) moved++;
-      });
+      moved += await this.reassignAll(uids, snapshot);
       pages++;
       if (uids.length > 0) this.deps.logger.info({ namespace, why, page: pages, agentsMoved: moved }, "re-evaluating agents after a group change");
       if (uids.length < AGENT_PAGE) break;
@@ -224,12 +222,17 @@ export class Groups {
   /** Applies the namespace's groups, as now stored, to the named agents only (see marksMove). Returns how many moved. */
   private async applyTo(namespace: string, uids: readonly string[], why: string): Promise<number> {
     if (uids.length === 0) return 0;
-    const snapshot = await this.deps.catalog.snapshot(namespace, { fresh: true });
+    const moved = await this.reassignAll(uids, await this.deps.catalog.snapshot(namespace, { fresh: true }));
+    this.deps.logger.info({ namespace, why, checked: uids.length, agentsMoved: moved }, "group change applied to the agents it can move");
+    return moved;
+  }
+
+  /** Applies `snapshot`'s groups to each of `uids` (REASSIGN_CONCURRENCY at once). Returns how many moved. */
+  private async reassignAll(uids: readonly string[], snapshot: GroupSnapshot): Promise<number> {
     let moved = 0;
     await runBounded(uids, REASSIGN_CONCURRENCY, async (uid) => {
       if (await this.deps.reassign(uid, snapshot)) moved++;
     });
-    this.deps.logger.info({ namespace, why, checked: uids.length, agentsMoved: moved }, "group change applied to the agents it can move");
     return moved;
   }
 
