@@ -35,8 +35,10 @@ VOLUME /data
 # the web console at /, bundled on first request). Settings: flags or FLEETPLANE_* variables,
 # see "fleetplane <command> --help"; a CSR signing CA is mounted as files (--csr-ca-cert, --csr-ca-key).
 EXPOSE 4320 4321 4322 4323
-# node is PID 1 and gets SIGTERM itself, so shutdown is graceful (close frames, flush).
-ENTRYPOINT ["node", "--import", "tsx", "services/fleetplane/src/main.ts"]
+# fleetplane's launcher is PID 1: it starts node with the command's own flags (agent-service's young
+# generation, bin/node-flags.mjs) and relays SIGTERM to it, so shutdown is graceful (close frames, flush)
+# and the container exits as the server does.
+ENTRYPOINT ["node", "services/fleetplane/bin/fleetplane.mjs"]
 # Agents present an enrollment token (EnrollmentService/CreateEnrollmentToken):
 # the OpAMP port is reachable from outside the container.
 CMD ["standalone", "--opamp-host", "0.0.0.0", "--api-host", "0.0.0.0", "--data-dir", "/data", "--agent-auth", "token"]

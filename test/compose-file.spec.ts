@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { envName } from "@fleetplane/platform";
@@ -47,6 +47,14 @@ describe("compose.yaml", () => {
     for (const caller of ["agent-service", "gateway-a"]) shows(caller, "FLEETPLANE_INTERNAL_TLS_CA");
     for (const [name, text] of byName) expect(text, name).toContain("# - ./internal-tls:/etc/fleetplane/internal-tls:ro");
     expect(byName.get("agent-service")).toMatch(/^      # FLEETPLANE_OIDC_CONSOLE_CLIENT_ID: /m);
+  });
+
+  it("runs the image's commands through fleetplane's launcher, so each gets its node flags (agent-service's young generation)", () => {
+    const dockerfile = readFileSync(join(import.meta.dirname, "..", "Dockerfile"), "utf8");
+    const entrypoint = /^ENTRYPOINT \[(.*)\]$/m.exec(dockerfile)?.[1];
+    expect(entrypoint).toBe('"node", "services/fleetplane/bin/fleetplane.mjs"');
+    expect(existsSync(join(import.meta.dirname, "..", "services/fleetplane/bin/fleetplane.mjs"))).toBe(true);
+    expect(COMPOSE).not.toContain("src/main.ts");
   });
 
   it("names no removed option", () => {
