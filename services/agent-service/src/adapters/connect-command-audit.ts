@@ -22,6 +22,31 @@ const STATE: Record<CommandTransition["to"], CommandState> = {
   superseded: CommandState.SUPERSEDED,
 };
 
+/**
+ * How long a config's "delivered" waits for the "applied" (or "failed") that
+ * follows it moments later and replaces it (AuditBatches' holdMs): one
+ * write of the record fewer per config an agent applies — in a rollout, per
+ * moved agent. The record reads PENDING meanwhile; a process that dies
+ * within it loses the move as one that dies before a call would, and the
+ * agent's return settles it (audit-reconciliation.ts).
+ */
+export const DELIVERED_HOLD_MS = 1_000;
+
+/**
+ * Whether a later state change of a command makes a queued, unsent earlier
+ * one unnecessary: command-service moves a record only forward (a change to
+ * a state not past the record's is kept out), so "delivered" then a final
+ * state (applied, failed, superseded) leaves the record as the final state
+ * alone does, whatever state it was in.
+ */
+export function replacesDelivered(later: MessageInitShape<typeof AuditEntrySchema>, earlier: MessageInitShape<typeof AuditEntrySchema>): boolean {
+  const a = earlier.entry;
+  const b = later.entry;
+  return a?.case === "transition" && b?.case === "transition" && a.value.state === CommandState.DELIVERED && FINAL.has(b.value.state ?? CommandState.UNSPECIFIED);
+}
+
+const FINAL = new Set([CommandState.APPLIED, CommandState.FAILED, CommandState.SUPERSEDED]);
+
 /** Records of one agent looked at when it comes back (newest first). */
 const UNSETTLED_LOOKBACK = 100;
 
@@ -47,6 +72,8 @@ export function createConnectCommandAudit(
   options: ConnectCommandAuditOptions = {},
 ): CommandAuditPort & { drain(timeoutMs?: number): Promise<void>; readonly queued: number } {
   const batches = new AuditBatches<Entry>({
+    holdMs: (e) => (e.init.entry?.case === "transition" && e.init.entry.value.state === CommandState.DELIVERED ? DELIVERED_HOLD_MS : 0),
+    replaces: (later, earlier) => replacesDelivered(later.init, earlier.init),
     ...options,
     logger,
     send: async (entries) => {
