@@ -145,6 +145,8 @@ export class AuditBatches<E> {
         this.schedule();
         return;
       }
+      // Not replaced: nothing can replace it any more (it is no longer its command's last), so it waits no longer.
+      if (held?.firstTried) held.notBefore = 0;
       const q: Queued<E> = { ...entry, firstTried: resolve, notFoundTries: 0, notBefore: 0 };
       this.queue.push(q);
       this.hold(q);
