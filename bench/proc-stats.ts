@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -26,4 +26,37 @@ export function totalStats(pids: number[]): { cpuMs: number; rssBytes: number } 
  */
 export function pssBytes(pid: number): number {
   return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0) * 1024;
+}
+
+/**
+ * CPU time (user + system, ms) of the store's server processes on this
+ * machine — every process named `postgres` or starting `ferretdb` (FerretDB
+ * on PostgreSQL, run apart from the bench: --mongo-url), plus what the
+ * postmaster's reaped children used (a backend that exited during the run).
+ * Read before and after a run, the difference is what the store spent on
+ * it, and on whatever else used it meanwhile (the bench runs under the
+ * heavy-run lock).
+ */
+export function storeServerCpuMs(): number {
+  const procs: Array<{ pid: number; ppid: number; name: string; fields: string[] }> = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    if (name !== "postgres" && !name.startsWith("ferretdb")) continue;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    procs.push({ pid: Number(entry), ppid: Number(fields[1]), name, fields });
+  }
+  const postgres = new Set(procs.filter((p) => p.name === "postgres").map((p) => p.pid));
+  let ticks = 0;
+  for (const p of procs) {
+    ticks += Number(p.fields[11]) + Number(p.fields[12]); // utime, stime
+    if (p.name === "postgres" && !postgres.has(p.ppid)) ticks += Number(p.fields[13]) + Number(p.fields[14]); // the postmaster: cutime, cstime
+  }
+  return (ticks * 1000) / TICKS_PER_SECOND;
 }

@@ -5,7 +5,7 @@ import { RolloutStageSpecSchema, RolloutStageState, RolloutState, type Rollout, 
 import type { Fleet } from "@fleetplane/simulator";
 import { describeOperations, operationsBetween, storeOperations } from "../test/support/store-operations.js";
 import { adminClientOf, type ServerUnderTest } from "./fleetplane-server.js";
-import { processStats, totalStats } from "./proc-stats.js";
+import { processStats, storeServerCpuMs, totalStats } from "./proc-stats.js";
 import { round, type Row } from "./report.js";
 import { fleetFor } from "./scenarios.js";
 
@@ -86,6 +86,7 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
 
     const before = totalStats(server.pids);
     const beforeEach = server.pids.map(processStats);
+    const storeCpuBefore = storeServerCpuMs();
     const t0 = performance.now();
     const calledAt = Date.now();
     const { rollout } = await api.rollouts.startRollout({ group: GROUP, toVersion: 2, stages: o.stages, gate: { bakeTime: durationFromMs(o.bakeMs), stageTimeout: durationFromMs(120_000) } });
@@ -106,6 +107,8 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
       return `${server.pidNames?.[i] ?? pid} ${round((now.cpuMs - beforeEach[i]!.cpuMs) / 1000, 1)} (RSS ${Math.round(now.rssBytes / 2 ** 20)} MiB)`;
     });
     process.stderr.write(`  rollout: server cpu s by process (RSS at the end): ${byProcess.join(", ")}\n`);
+    // FerretDB and PostgreSQL when they run on this machine (--mongo-url): not in "server cpu s".
+    const storeCpuMs = storeServerCpuMs() - storeCpuBefore;
     const moved = ended.stages.reduce((n, s) => n + s.applied + s.failed, 0);
     const opsRollout = storeUsers.length > 0 ? operationsBetween(opsConnected, await ops()) : undefined;
     if (opsRollout) process.stderr.write(`  rollout: store operations during the rollout: ${describeOperations(opsRollout)}, ${round(opsRollout.total / stopSeconds, 0)} a second\n`);
@@ -130,6 +133,8 @@ export async function rolloutRun(server: ServerUnderTest, o: RolloutBenchOptions
       "cpu ms per moved agent": moved > 0 ? round(cpuMs / moved, 3) : "-",
       "connect + v1 s": round(connectSeconds, 1),
       "store ops per moved agent": opsRollout && moved > 0 ? round(opsRollout.total / moved, 1) : "-",
+      "store server cpu s": round(storeCpuMs / 1000, 2),
+      "store server cpu ms per moved agent": moved > 0 ? round(storeCpuMs / moved, 3) : "-",
     };
   } catch (err) {
     // A run that did not get through still says what the store did (distributed).

@@ -52,7 +52,8 @@ Scenarios (default: storm idle steady fanout):
            agents: time until all APPLIED, and server CPU
   rollout  --rollout-agents agents in one group, a rollout to a new version in --rollout-stages with
            --rollout-bake-seconds of bake: time per stage, time to all APPLIED, server CPU (total and
-           per moved agent); with --rollout-fail-percent P > 0, P % of the agents (spread over the
+           per moved agent; with --mongo-url, the CPU of the store's own processes on this machine,
+           postgres and ferretdb*, too); with --rollout-fail-percent P > 0, P % of the agents (spread over the
            stages) report FAILED: the stage the gate stopped at against the first holding a failing agent
   groups-change  only the version change of "groups" (to compare builds run after run)
 

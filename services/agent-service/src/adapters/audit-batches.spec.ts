@@ -180,4 +180,60 @@ describe("audit batches", () => {
     expect(h.losses).toEqual([["shutdown", 2]]);
     expect(h.lines.at(-1)).toMatchObject({ level: "error", context: { entries: 2 } });
   });
+  describe("an entry held for a later one that replaces it", () => {
+    /** "x:delivered" waits `ms` for "x:applied", which replaces it. */
+    const holding = (ms: number) => ({
+      holdMs: (e: Entry) => (e.endsWith(":delivered") ? ms : 0),
+      replaces: (later: Entry, earlier: Entry) => earlier.endsWith(":delivered") && later.endsWith(":applied"),
+    });
+
+    it("sends only the later entry, in the held one's place, and answers both callers after its first try", async () => {
+      const h = harness(holding(60_000));
+      const delivered = h.add("a:delivered");
+      const applied = h.add("a:applied");
+      void h.add("b:record");
+      const c0 = await h.call(0);
+      expect(c0.entries).toEqual(["a:applied", "b:record"]);
+      let settled = 0;
+      void delivered.then(() => settled++);
+      void applied.then(() => settled++);
+      await Promise.resolve();
+      expect(settled).toBe(0); // not before the try
+      c0.answer();
+      await Promise.all([delivered, applied]);
+      expect(h.batches.queued).toBe(0);
+    });
+
+    it("sends a held entry nobody replaces once its hold is over, while other commands' entries go at once", async () => {
+      const h = harness(holding(40));
+      void h.add("a:delivered");
+      void h.add("b:record");
+      const c0 = await h.call(0);
+      expect(c0.entries).toEqual(["b:record"]);
+      c0.answer();
+      const c1 = await h.call(1);
+      expect(c1.entries).toEqual(["a:delivered"]);
+      c1.answer();
+      await h.batches.drain();
+    });
+
+    it("replaces only the command's last queued entry, never one already sent, and lets a drain send what it holds", async () => {
+      const h = harness(holding(60_000));
+      // Not its command's last any more: the note queued after it stands between.
+      void h.add("a:delivered");
+      void h.add("a:note");
+      void h.add("a:applied");
+      // Sent (the drain releases it) before its replacement comes: the replacement goes after it.
+      void h.add("b:delivered");
+      const drained = h.batches.drain();
+      const c0 = await h.call(0);
+      expect(c0.entries).toEqual(["a:delivered", "a:note", "a:applied", "b:delivered"]);
+      void h.add("b:applied");
+      c0.answer();
+      const c1 = await h.call(1);
+      expect(c1.entries).toEqual(["b:applied"]);
+      c1.answer();
+      await drained;
+    });
+  });
 });

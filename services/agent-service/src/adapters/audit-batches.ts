@@ -31,6 +31,17 @@ export interface AuditBatchOptions<E> {
   maxBackoffMs?: number;
   /** Tries of a move whose record command-service does not have (yet: another replica may still be sending it). Default 8. */
   notFoundTries?: number;
+  /**
+   * How long a new entry waits, before it may be sent, for a later entry of
+   * its command that makes it unnecessary (`replaces`). Default: none (0 ms).
+   */
+  holdMs?: (entry: E) => number;
+  /**
+   * Whether `later` makes `earlier` — the last queued entry of the same
+   * command, never sent — unnecessary: the same trail when only `later` is
+   * written. `later` then takes its place in the queue. Default: never.
+   */
+  replaces?: (later: E, earlier: E) => boolean;
   /** Counts an entry lost (metrics). */
   lost?: (reason: AuditLoss, n: number) => void;
   /** Shortest gap between two log lines of one kind. Default 10 s. */
@@ -67,6 +78,12 @@ interface Queued<E> extends QueuedAuditEntry<E> {
  *   bounded (`maxQueued`): past it, new entries are dropped. Every loss is
  *   counted (`lost`) and logged, at most once per `logEveryMs` per kind,
  *   with the count since the last line.
+ * - **One write where two say the same.** An entry may be held (`holdMs`)
+ *   for a later entry of its command that replaces it (`replaces`): a
+ *   config's "delivered" is followed, moments later, by its "applied", and
+ *   the trail ends the same with only the second written — one database
+ *   write per moved agent fewer in a rollout (docs/performance.md §40). Only
+ *   an entry never sent is replaced, and only while it is its command's last.
  */
 export class AuditBatches<E> {
   private queue: Array<Queued<E>> = [];
@@ -78,8 +95,10 @@ export class AuditBatches<E> {
   private pausedUntil = 0;
   private failures = 0;
   private idle: Array<() => void> = [];
+  /** Each command's last queued entry, while it is held (holdMs) and never sent: what a later one may replace. */
+  private readonly holding = new Map<string, Queued<E>>();
   private readonly logLimit: LogRateLimit;
-  private readonly o: Required<Omit<AuditBatchOptions<E>, "lost">> & Pick<AuditBatchOptions<E>, "lost">;
+  private readonly o: Required<Omit<AuditBatchOptions<E>, "lost" | "holdMs" | "replaces">> & Pick<AuditBatchOptions<E>, "lost" | "holdMs" | "replaces">;
 
   constructor(o: AuditBatchOptions<E>) {
     this.o = {
@@ -113,7 +132,24 @@ export class AuditBatches<E> {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      this.queue.push({ ...entry, firstTried: resolve, notFoundTries: 0, notBefore: 0 });
+      const held = this.holding.get(entry.command);
+      this.holding.delete(entry.command);
+      if (held?.firstTried && this.o.replaces?.(entry.entry, held.entry)) {
+        // In its place: the command's order is kept (nothing of it was queued after it).
+        const settleHeld = held.firstTried;
+        held.entry = entry.entry;
+        held.context = entry.context;
+        held.firstTried = () => (settleHeld(), resolve());
+        held.notBefore = 0;
+        this.hold(held);
+        this.schedule();
+        return;
+      }
+      // Not replaced: nothing can replace it any more (it is no longer its command's last), so it waits no longer.
+      if (held?.firstTried) held.notBefore = 0;
+      const q: Queued<E> = { ...entry, firstTried: resolve, notFoundTries: 0, notBefore: 0 };
+      this.queue.push(q);
+      this.hold(q);
       this.schedule();
     });
   }
@@ -125,6 +161,10 @@ export class AuditBatches<E> {
    */
   async drain(timeoutMs = 30_000): Promise<void> {
     if (this.queued === 0) return;
+    // Nothing is held for a later entry any more: none will come.
+    for (const q of this.holding.values()) q.notBefore = 0;
+    this.holding.clear();
+    this.schedule();
     const idle = new Promise<boolean>((resolve) => this.idle.push(() => resolve(true)));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
@@ -132,11 +172,20 @@ export class AuditBatches<E> {
     clearTimeout(timer);
     if (drained) return;
     const left = this.queue.splice(0);
+    this.holding.clear();
     clearTimeout(this.timer);
     this.timer = undefined;
     for (const q of left) q.firstTried?.();
     this.o.lost?.("shutdown", left.length);
     this.o.logger.error({ entries: left.length, commands: left.slice(0, 20).map((q) => q.command) }, `audit: ${left.length} entries not written by shutdown (command-service did not take them within ${timeoutMs} ms); the audit trail misses them`);
+  }
+
+  /** Holds a queued entry for a later one of its command (holdMs), when it is to be held. */
+  private hold(q: Queued<E>): void {
+    const ms = this.o.holdMs?.(q.entry) ?? 0;
+    if (ms <= 0) return;
+    q.notBefore = this.o.now() + ms;
+    this.holding.set(q.command, q);
   }
 
   /** Sets the timer for the next batch: soon after an entry may go, not before a pause ends; none while nothing can go until a call ends. */
@@ -204,6 +253,7 @@ export class AuditBatches<E> {
         rest.push(q);
         continue;
       }
+      if (this.holding.get(q.command) === q) this.holding.delete(q.command);
       batch.push(q);
     }
     // Replaced, not spliced: a spread of 100,000 entries would overflow the stack.

@@ -13,6 +13,8 @@ import type { UnsettledCommand } from "../agents/audit-reconciliation.js";
 interface Entry {
   init: MessageInitShape<typeof AuditEntrySchema>;
   link: ReturnType<typeof currentLink>;
+  /** Held for the move that replaces it (DELIVERED_HOLD_MS): a delivered config, whose report follows. */
+  held?: boolean;
 }
 
 const STATE: Record<CommandTransition["to"], CommandState> = {
@@ -21,6 +23,32 @@ const STATE: Record<CommandTransition["to"], CommandState> = {
   failed: CommandState.FAILED,
   superseded: CommandState.SUPERSEDED,
 };
+
+/**
+ * How long a config's "delivered" (CommandTransition.awaitsReport) waits for
+ * the "applied" (or "failed") that follows it moments later and replaces it
+ * (AuditBatches' holdMs): one
+ * write of the record fewer per config an agent applies — in a rollout, per
+ * moved agent. The record reads PENDING meanwhile; a process that dies
+ * within it loses the move as one that dies before a call would, and the
+ * agent's return settles it (audit-reconciliation.ts).
+ */
+export const DELIVERED_HOLD_MS = 1_000;
+
+/**
+ * Whether a later state change of a command makes a queued, unsent earlier
+ * one unnecessary: command-service moves a record only forward (a change to
+ * a state not past the record's is kept out), so "delivered" then a final
+ * state (applied, failed, superseded) leaves the record as the final state
+ * alone does, whatever state it was in.
+ */
+export function replacesDelivered(later: MessageInitShape<typeof AuditEntrySchema>, earlier: MessageInitShape<typeof AuditEntrySchema>): boolean {
+  const a = earlier.entry;
+  const b = later.entry;
+  return a?.case === "transition" && b?.case === "transition" && a.value.state === CommandState.DELIVERED && FINAL.has(b.value.state ?? CommandState.UNSPECIFIED);
+}
+
+const FINAL = new Set([CommandState.APPLIED, CommandState.FAILED, CommandState.SUPERSEDED]);
 
 /** Records of one agent looked at when it comes back (newest first). */
 const UNSETTLED_LOOKBACK = 100;
@@ -32,7 +60,10 @@ const ANSWER: Record<AuditEntryOutcome, AuditEntryAnswer["outcome"]> = {
   [AuditEntryOutcome.INVALID]: "invalid",
 };
 
-export interface ConnectCommandAuditOptions extends Omit<AuditBatchOptions<Entry>, "send" | "logger"> {}
+export interface ConnectCommandAuditOptions extends Omit<AuditBatchOptions<Entry>, "send" | "logger" | "holdMs" | "replaces"> {
+  /** How long a delivered config's move waits for the one that replaces it. Default DELIVERED_HOLD_MS. */
+  deliveredHoldMs?: number;
+}
 
 /**
  * The audit trail through command-service's Connect API: records and state
@@ -46,8 +77,11 @@ export function createConnectCommandAudit(
   logger: Logger,
   options: ConnectCommandAuditOptions = {},
 ): CommandAuditPort & { drain(timeoutMs?: number): Promise<void>; readonly queued: number } {
+  const { deliveredHoldMs = DELIVERED_HOLD_MS, ...rest } = options;
   const batches = new AuditBatches<Entry>({
-    ...options,
+    ...rest,
+    holdMs: (e) => (e.held ? deliveredHoldMs : 0),
+    replaces: (later, earlier) => replacesDelivered(later.init, earlier.init),
     logger,
     send: async (entries) => {
       // An admin's call, a report: each entry's own trace is linked from the batch's (tracing.ts).
@@ -77,7 +111,7 @@ export function createConnectCommandAudit(
       return batches.add({
         command: t.commandId,
         context: { agent: instanceUid, command: t.commandId, to: t.to },
-        entry: { init: { entry: { case: "transition", value: { id: t.commandId, state: STATE[t.to], detail: t.detail } } }, link: currentLink() },
+        entry: { init: { entry: { case: "transition", value: { id: t.commandId, state: STATE[t.to], detail: t.detail } } }, link: currentLink(), held: t.to === "delivered" && t.awaitsReport === true },
       });
     },
     async unsettled(instanceUid) {

@@ -51,6 +51,12 @@ export interface CommandTransition {
   commandId: string;
   to: "delivered" | "applied" | "failed" | "superseded";
   detail: string;
+  /**
+   * A delivered remote config: the agent's report of it (applied or failed)
+   * is expected to follow moments later, and ends the trail the same
+   * (connect-command-audit.ts holds the move for it).
+   */
+  awaitsReport?: boolean;
 }
 
 /**

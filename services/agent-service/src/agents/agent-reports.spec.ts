@@ -11,6 +11,7 @@ import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { instanceUidToHex, silentLogger, uuidv7Bytes } from "@fleetplane/platform";
 import { AdminCommands } from "./admin-commands.js";
 import { AgentReports } from "./agent-reports.js";
+import type { CommandTransition } from "./agent-model.js";
 import { temporaryAgentStore } from "./temporary-agent-store.js";
 import { createLmdbCertificateRequestRepository } from "../adapters/lmdb-certificate-request-repository.js";
 import { CertificateDesk, CertificateRequestNotFoundError } from "../certificates/certificate-desk.js";
@@ -108,6 +109,22 @@ describe("the report path", () => {
     await t.commands.sendCommand(hex, CommandKind.RESTART, "admin");
     expect((await t.reports.pull(hex, "c1")).message?.command).toBeDefined();
     expect(await deliveredInStore()).toEqual([CommandKind.REMOTE_CONFIG_UPDATED, CommandKind.RESTART]);
+  });
+
+  it("marks a delivered config's move as one the agent's report follows, and a delivered restart's not", async () => {
+    const transitions: CommandTransition[] = [];
+    const { store } = temporaryAgentStore({ audit: { record: async () => {}, transition: async (_uid, t) => void transitions.push(t), recordChange: async () => {}, unsettled: async () => [] } });
+    const reports = new AgentReports({ store, logger: silentLogger() });
+    const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] }, push: createInProcessPushBus() });
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    await reports.reportMessage(ws("c1"), create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n, capabilities: capabilities | BigInt(AgentCapabilities.AgentCapabilities_AcceptsRestartCommand) }));
+    await commands.setRemoteConfig(hex, config, "admin");
+    await reports.pull(hex, "c1");
+    await commands.sendCommand(hex, CommandKind.RESTART, "admin");
+    await reports.pull(hex, "c1");
+    const delivered = transitions.filter((t) => t.to === "delivered");
+    expect(delivered.map((t) => t.awaitsReport ?? false)).toEqual([true, false]);
   });
 
   it("ignores the close of a connection the agent already left", async () => {

@@ -350,6 +350,9 @@ export class AgentReports {
 
   private deliver(agent: Agent, commandIds: string[]): CommandTransition[] {
     markDelivered(agent, commandIds, this.now());
-    return commandIds.map((commandId) => ({ commandId, to: "delivered" as const, detail: "" }));
+    return commandIds.map((commandId) => {
+      const config = agent.commands.find((c) => c.id === commandId)?.kind === CommandKind.REMOTE_CONFIG_UPDATED;
+      return { commandId, to: "delivered" as const, detail: "", ...(config ? { awaitsReport: true } : {}) };
+    });
   }
 }
