@@ -11,7 +11,8 @@
  * variant: "shared" (as the store keeps them; the default), "unshared"
  * (without SharedValues: main before §39), or "unshared" with parts
  * dropped to see their share: "-nodesc", "-noeff", "-nohealth" appended
- * (e.g. unshared-nodesc). snapshot-file: also write a heap snapshot and
+ * (e.g. unshared-nodesc); "shared" also prints the time share() took per
+ * new agent and per later change. snapshot-file: also write a heap snapshot and
  * print its largest kinds of objects per agent. External memory
  * (ArrayBuffers' contents) is not in the heap figure.
  */
@@ -35,6 +36,7 @@ if (!gc) throw new Error("run with node --expose-gc");
 const cache = new Map<string, Agent>();
 const shared = new SharedValues();
 const body = new TextEncoder().encode(INITIAL_CONFIG);
+let shareNs = 0n;
 gc();
 gc();
 const before = process.memoryUsage().heapUsed;
@@ -52,7 +54,11 @@ for (let i = 0; i < n; i++) {
   if (variant.includes("nodesc")) agent.metadata!.description = undefined;
   if (variant.includes("noeff")) agent.status!.effectiveConfig = undefined;
   if (variant.includes("nohealth")) agent.status!.health = undefined;
-  if (variant.startsWith("shared")) shared.share(agent);
+  if (variant.startsWith("shared")) {
+    const t0 = process.hrtime.bigint();
+    shared.share(agent);
+    shareNs += process.hrtime.bigint() - t0;
+  }
   ownBytes(agent);
   cache.set(hex, agent);
 }
@@ -60,6 +66,13 @@ gc();
 gc();
 const used = process.memoryUsage().heapUsed - before;
 console.log(`${variant}: ${cache.size} cached agents, ${(used / cache.size / 1024).toFixed(2)} KiB of heap each`);
+if (variant.startsWith("shared")) {
+  // Again on every cached agent: what each later change written at once costs (all already shared).
+  const t0 = process.hrtime.bigint();
+  for (const agent of cache.values()) shared.share(agent);
+  const againNs = process.hrtime.bigint() - t0;
+  console.log(`  share(): ${(Number(shareNs) / n / 1000).toFixed(2)} µs per new agent, ${(Number(againNs) / n / 1000).toFixed(2)} µs per change of a cached one`);
+}
 if (snapshotFile) {
   const summary = summariseHeapSnapshot(readFileSync(writeHeapSnapshot(snapshotFile), "utf8"));
   for (const [name, e] of [...summary.byName].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 12)) {
