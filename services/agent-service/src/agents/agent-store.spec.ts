@@ -330,7 +330,7 @@ describe("the agent store", () => {
     expect(cached?.metadata?.instanceUid.buffer.byteLength).toBeLessThan(100);
   });
 
-  it("keeps the equal description attributes of the agents it serves as one frozen copy, and hands out copies anyone may change", async () => {
+  it("keeps what the agents it serves report alike (description attributes, an effective config decoded from a Buffer) as one frozen copy, and hands out copies anyone may change", async () => {
     const t = setup();
     const cached = new Map<string, Readonly<Agent>>();
     const stop = t.store.observe((agent) => cached.set(instanceUidToHex(agent.metadata!.instanceUid), agent)); // the cached objects themselves
@@ -340,8 +340,12 @@ describe("the agent store", () => {
         identifyingAttributes: [{ key: "service.name", value: { value: { case: "stringValue" as const, value: "otelcol" } } }],
         nonIdentifyingAttributes: [{ key: "host.name", value: { value: { case: "stringValue" as const, value: instanceUidToHex(uid) } } }],
       };
+      // Its config's bytes as decoded in-process from a WebSocket frame: a view of a Buffer.
+      const frame = Buffer.alloc(64);
+      frame.write("receivers: {}\n", 10);
+      const effectiveConfig = { configMap: { configMap: { "": { body: frame.subarray(10, 24), contentType: "text/yaml" } } } };
       await t.store.mutate(instanceUidToHex(uid), { create: true, serve: true }, (agent, known) => {
-        report(agent, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n, agentDescription }), connection, { now: 1_000, known });
+        report(agent, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n, agentDescription, effectiveConfig }), connection, { now: 1_000, known });
         return { persist: "now", result: undefined };
       });
     }
@@ -350,6 +354,9 @@ describe("the agent store", () => {
     expect(b!.identifyingAttributes[0]).toBe(a!.identifyingAttributes[0]);
     expect(Object.isFrozen(a!.identifyingAttributes[0])).toBe(true);
     expect(b!.nonIdentifyingAttributes[0]).not.toBe(a!.nonIdentifyingAttributes[0]);
+    const [ca, cb] = uids.map((uid) => cached.get(instanceUidToHex(uid))!.status!.effectiveConfig);
+    expect(cb).toBe(ca);
+    expect(new TextDecoder().decode(ca!.configMap!.configMap[""]!.body)).toBe("receivers: {}\n");
 
     // What readers get is their own copy: changing it changes nothing cached, and does not throw.
     const copy = await t.store.getAgent(instanceUidToHex(uids[0]!));

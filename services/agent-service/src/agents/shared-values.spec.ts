@@ -7,10 +7,13 @@ import { SHARED_CONFIG_MAX_BYTES, SharedValues } from "./shared-values.js";
 const str = (key: string, value: string) => ({ key, value: { value: { case: "stringValue" as const, value } } });
 const text = (s: string) => new TextEncoder().encode(s);
 
-/** An agent as a report leaves it; `body`: its effective config's one file. */
-function agent(host: string, instance: string, body = "receivers: {}\n"): Agent {
+/**
+ * An agent as a report leaves it; `body`: its effective config's one file.
+ * `frame`: what the report was decoded from — a Buffer when it came in a
+ * WebSocket frame in-process, whose subarray (and slice) is a Buffer view.
+ */
+function agent(host: string, instance: string, body = "receivers: {}\n", frame: Uint8Array = new Uint8Array(body.length + 64)): Agent {
   // Bytes as decoded: a view of a larger buffer.
-  const frame = new Uint8Array(body.length + 64);
   frame.set(text(body), 32);
   return create(AgentSchema, {
     metadata: {
@@ -59,9 +62,12 @@ describe("values shared between cached agents", () => {
     expect(kv.key).toBe("service.name");
   });
 
-  it("gives equal effective configs one frozen copy whose bytes own their buffer, which ownBytes leaves alone", () => {
+  it.each([
+    ["Uint8Array", () => new Uint8Array(128)],
+    ["Buffer", () => Buffer.alloc(128)],
+  ])("gives equal effective configs one frozen copy whose bytes own their buffer, which ownBytes leaves alone (decoded from a %s)", (_kind, frame) => {
     const shared = new SharedValues();
-    const [a, b, c] = [agent("h1", "a"), agent("h1", "b"), agent("h1", "c", "receivers: {otlp: {}}\n")];
+    const [a, b, c] = [agent("h1", "a", undefined, frame()), agent("h1", "b", undefined, frame()), agent("h1", "c", "receivers: {otlp: {}}\n", frame())];
     for (const x of [a, b, c]) shared.share(x);
     const config = a.status!.effectiveConfig!;
     expect(b.status!.effectiveConfig).toBe(config);

@@ -133,7 +133,9 @@ export class SharedValues {
     if (known) return known;
     for (const name of names) {
       const file = map.configMap[name]!;
-      file.body = file.body.slice();
+      // A copy that owns its whole buffer. Not .slice(): on a Buffer (a
+      // report decoded from a WebSocket frame in-process) that is a view.
+      file.body = new Uint8Array(file.body);
       Object.freeze(file);
     }
     Object.freeze(map.configMap);
