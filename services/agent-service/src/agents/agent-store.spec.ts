@@ -330,6 +330,41 @@ describe("the agent store", () => {
     expect(cached?.metadata?.instanceUid.buffer.byteLength).toBeLessThan(100);
   });
 
+  it("keeps what the agents it serves report alike (description attributes, an effective config decoded from a Buffer) as one frozen copy, and hands out copies anyone may change", async () => {
+    const t = setup();
+    const cached = new Map<string, Readonly<Agent>>();
+    const stop = t.store.observe((agent) => cached.set(instanceUidToHex(agent.metadata!.instanceUid), agent)); // the cached objects themselves
+    const uids = [uuidv7Bytes(), uuidv7Bytes()];
+    for (const uid of uids) {
+      const agentDescription = {
+        identifyingAttributes: [{ key: "service.name", value: { value: { case: "stringValue" as const, value: "otelcol" } } }],
+        nonIdentifyingAttributes: [{ key: "host.name", value: { value: { case: "stringValue" as const, value: instanceUidToHex(uid) } } }],
+      };
+      // Its config's bytes as decoded in-process from a WebSocket frame: a view of a Buffer.
+      const frame = Buffer.alloc(64);
+      frame.write("receivers: {}\n", 10);
+      const effectiveConfig = { configMap: { configMap: { "": { body: frame.subarray(10, 24), contentType: "text/yaml" } } } };
+      await t.store.mutate(instanceUidToHex(uid), { create: true, serve: true }, (agent, known) => {
+        report(agent, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n, agentDescription, effectiveConfig }), connection, { now: 1_000, known });
+        return { persist: "now", result: undefined };
+      });
+    }
+    stop();
+    const [a, b] = uids.map((uid) => cached.get(instanceUidToHex(uid))!.metadata!.description!);
+    expect(b!.identifyingAttributes[0]).toBe(a!.identifyingAttributes[0]);
+    expect(Object.isFrozen(a!.identifyingAttributes[0])).toBe(true);
+    expect(b!.nonIdentifyingAttributes[0]).not.toBe(a!.nonIdentifyingAttributes[0]);
+    const [ca, cb] = uids.map((uid) => cached.get(instanceUidToHex(uid))!.status!.effectiveConfig);
+    expect(cb).toBe(ca);
+    expect(new TextDecoder().decode(ca!.configMap!.configMap[""]!.body)).toBe("receivers: {}\n");
+
+    // What readers get is their own copy: changing it changes nothing cached, and does not throw.
+    const copy = await t.store.getAgent(instanceUidToHex(uids[0]!));
+    copy.metadata!.description!.identifyingAttributes[0]!.key = "renamed";
+    expect(a!.identifyingAttributes[0]!.key).toBe("service.name");
+    expect((await t.repository.get(instanceUidToHex(uids[1]!)))!.metadata!.description!.identifyingAttributes[0]!.value!.value.value).toBe("otelcol");
+  });
+
   it("lists the uids a query selects, in uid order and in pages, without reading any agent one by one", async () => {
     const t = setup();
     const uids = [uuidv7Bytes(), uuidv7Bytes(), uuidv7Bytes()];
