@@ -23,6 +23,25 @@ function connection() {
 /** The ServerToAgent in a written frame (2-byte WebSocket header, the OpAMP header 0, the protobuf). */
 const decoded = (frame: Buffer) => fromBinary(ServerToAgentSchema, new Uint8Array(frame.subarray(3)));
 
+/**
+ * The byte arrays a connection holds in its own fields, and in plain objects
+ * and arrays under them, leaving out the socket, the stream and `skip`.
+ */
+function bytesHeldBy(conn: object, skip: Set<unknown>): Uint8Array[] {
+  const found: Uint8Array[] = [];
+  const seen = new Set<unknown>(skip);
+  const walk = (value: unknown): void => {
+    if (typeof value !== "object" || value === null || seen.has(value)) return;
+    seen.add(value);
+    if (value instanceof Uint8Array) return void found.push(value);
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto === Object.prototype || proto === null || Array.isArray(value)) for (const v of Object.values(value)) walk(v);
+  };
+  const { socket: _socket, stream: _stream, ...fields } = conn as Record<string, unknown>;
+  for (const v of Object.values(fields)) walk(v);
+  return found;
+}
+
 describe("a WebSocket connection's replies", () => {
   it("writes the same acknowledgement object as the same frame, and anything else encoded afresh", () => {
     const { conn, writes } = connection();
@@ -45,6 +64,21 @@ describe("a WebSocket connection's replies", () => {
     const after = writes.length;
     conn.send(cases[1]!);
     expect(writes[after]).toBe(writes[after - 2]);
+  });
+
+  it("keeps the acknowledgement's frame and the message it was encoded from, and no bytes beside them", () => {
+    // Per socket, at 100,000 sockets: a copy of the UID beside the frame was ~20 MiB (docs/performance.md §41).
+    const { conn, writes } = connection();
+    const ack = serverToAgent(new Uint8Array(uid), SERVER_CAPABILITIES);
+    conn.send(ack);
+    const held = bytesHeldBy(conn, new Set<unknown>([ack]));
+    expect(held).toEqual([writes[0]]);
+    // An equal acknowledgement in another object takes the older one's place (which may then go).
+    const again = serverToAgent(new Uint8Array(uid), SERVER_CAPABILITIES);
+    conn.send(again);
+    expect(writes[1]).toBe(writes[0]);
+    expect(Object.values(conn)).toContain(again);
+    expect(Object.values(conn)).not.toContain(ack);
   });
 
   it("writes nothing once the close handshake has begun, not even a cached acknowledgement", () => {

@@ -30,11 +30,15 @@ export class WebSocketAgentConnection implements AgentConnection {
   handling: Promise<void> | undefined;
 
   /**
-   * The frame of the last acknowledgement sent (see isAcknowledgement), with
-   * what it said: a heartbeat's answer is the same bytes every time, so it
-   * is encoded once per connection, not once per heartbeat.
+   * The last acknowledgement sent (see isAcknowledgement) and its frame: a
+   * heartbeat's answer is the same bytes every time, so it is encoded once
+   * per connection, not once per heartbeat. What the frame says is read
+   * from the message itself (a ServerToAgent is not changed once sent), not
+   * kept beside it: two fields and no copy of its instance UID per socket,
+   * ~20 MiB over 100,000 sockets (docs/performance.md §41).
    */
-  private acknowledgement: { message: ServerToAgent; instanceUid: Uint8Array; capabilities: bigint; bytes: Buffer } | undefined;
+  private ackMessage: ServerToAgent | undefined;
+  private ackFrame: Buffer | undefined;
 
   constructor(
     readonly id: string,
@@ -83,23 +87,25 @@ export class WebSocketAgentConnection implements AgentConnection {
   }
 
   private frameOf(message: ServerToAgent): Buffer {
-    const cached = this.acknowledgement;
+    const cached = this.ackMessage;
     // The very message last encoded as an acknowledgement: a heartbeat
     // answered in the gateway is answered with the same object every time
-    // (heartbeat-answers.ts), and a ServerToAgent is not changed once sent,
-    // so its fields need no second look (docs/performance.md §25).
-    if (cached?.message === message) return cached.bytes;
+    // (heartbeat-answers.ts), so its fields need no second look (docs/performance.md §25).
+    if (cached === message) return this.ackFrame!;
     const ack = isAcknowledgement(message);
     if (ack && cached && cached.capabilities === message.capabilities && bytesEqual(cached.instanceUid, message.instanceUid)) {
-      cached.message = message;
-      return cached.bytes;
+      // Equal to what the frame says, so the newer object stands for it (the older one may go).
+      this.ackMessage = message;
+      return this.ackFrame!;
     }
     const { bytes, payloadLength } = encodeServerWebSocketFrame(message);
     // The spec forbids sending a ServerToAgent above the agent's limit; ours
     // is the same configured limit in both directions.
     checkOutboundSize(payloadLength, this.maxMessageBytes);
-    // A copy of the UID (not .slice(): on a Buffer that is a view of the whole frame it came in).
-    if (ack) this.acknowledgement = { message, instanceUid: new Uint8Array(message.instanceUid), capabilities: message.capabilities, bytes };
+    if (ack) {
+      this.ackMessage = message;
+      this.ackFrame = bytes;
+    }
     return bytes;
   }
 
