@@ -340,6 +340,33 @@ describe("the OpAMP transport", () => {
   });
 });
 
+describe("what the OpAMP transport keeps per WebSocket", () => {
+  it("gives every socket the same pong, error and close listeners, and they still act for each socket's own connection", async () => {
+    // A closure per listener per socket was ~0.3 KiB of a worker's memory per agent (docs/performance.md §41).
+    const { callbacks, seen } = recordingCallbacks();
+    const urls = await start(callbacks);
+    const [a, b] = [await wsAgent(urls.ws), await wsAgent(urls.ws)];
+    await until(() => seen.connected.length === 2, "two connections");
+    const sockets = seen.connected.map((conn) => (conn as unknown as { socket: WebSocket }).socket);
+    for (const event of ["pong", "error", "close"] as const) {
+      expect(sockets[0]!.listeners(event), event).toHaveLength(1);
+      expect(sockets[0]!.listeners(event)[0], event).toBe(sockets[1]!.listeners(event)[0]);
+    }
+    const [connA, connB] = seen.connected as unknown as Array<{ alive: boolean }>;
+    connA!.alive = false;
+    connB!.alive = false;
+    sockets[1]!.ping();
+    await until(() => connB!.alive, "the pong on its own connection");
+    expect(connA!.alive).toBe(false);
+    b.socket.close();
+    await until(() => seen.closed.length === 1, "one close");
+    expect(seen.closed[0]).toBe(seen.connected[1]);
+    a.socket.close();
+    await until(() => seen.closed.length === 2, "the other close");
+    expect(seen.closed[1]).toBe(seen.connected[0]);
+  });
+});
+
 describe("the OpAMP transport under abuse", () => {
   it("closes a WebSocket that sends no AgentToServer within the first-message timeout with 1008, and no longer counts it", async () => {
     const { callbacks, seen } = recordingCallbacks();

@@ -78,6 +78,13 @@ const REPORTS_HEARTBEAT = BigInt(AgentCapabilities.AgentCapabilities_ReportsHear
 /** Messages queued on one WebSocket before we stop reading from it. */
 const WS_MAX_QUEUED = 32;
 
+/** Where a WebSocket holds its agent connection, for the listeners every socket shares (onWebSocket). */
+const AGENT_CONNECTION = Symbol("fleetplane.agentConnection");
+
+function connectionOn(ws: WebSocket): WebSocketAgentConnection {
+  return (ws as unknown as Record<symbol, WebSocketAgentConnection>)[AGENT_CONNECTION]!;
+}
+
 /**
  * The "OpAMP Server Lib" of the design: one HTTP/1.1 port; a POST with
  * Content-Type application/x-protobuf is plain-HTTP OpAMP, anything else on
@@ -346,61 +353,80 @@ export class OpampTransport {
 
     // One message at a time per connection, so replies keep the order of
     // the reports they answer: a message that arrives while another is
-    // handled waits in `waiting`, and the loop that handles the first drains
-    // it — one promise per burst rather than a promise chain link per message.
-    // A message answered at once (a heartbeat the gateway acknowledges
-    // itself) makes no promise at all. The burst's promise is conn.handling,
-    // which the close cleanup waits for (AgentConnection.settled).
-    let waiting: Array<{ data: RawData; isBinary: boolean }> | undefined;
-    const failed = (err: unknown) => {
-      // onWebSocketMessage answers every fault itself; this is a bug's last stop, not a path.
-      this.options.logger.error({ connection: conn.id, err: String(err), stack: (err as Error | undefined)?.stack }, "WebSocket message handling failed");
-      waiting = undefined;
-      conn.close(1011, "internal error");
-    };
-    const drain = async (first: Promise<void>) => {
-      try {
-        await first;
-        while (waiting !== undefined && waiting.length > 0) {
-          const next = waiting.shift()!;
-          if (waiting.length < WS_MAX_QUEUED && ws.isPaused) ws.resume();
-          await this.onWebSocketMessage(conn, next.data, next.isBinary);
-        }
-      } catch (err) {
-        failed(err);
-      } finally {
-        conn.handling = undefined;
-      }
-    };
-    ws.on("pong", () => (conn.alive = true));
+    // handled waits in conn.waiting, and the loop that handles the first
+    // drains it (drainWebSocket) — one promise per burst rather than a
+    // promise chain link per message. A message answered at once (a
+    // heartbeat the gateway acknowledges itself) makes no promise at all.
+    // The burst's promise is conn.handling, which the close cleanup waits
+    // for (AgentConnection.settled).
     const onMessage = (data: RawData, isBinary: boolean): void => {
       conn.spoke = true;
       this.metrics.receivedBy.ws.inc();
       this.metrics.bytesIn.ws.inc(rawLength(data));
       if (conn.handling !== undefined) {
-        (waiting ??= []).push({ data, isBinary });
+        const waiting = (conn.waiting ??= []);
+        waiting.push({ data, isBinary });
         if (waiting.length >= WS_MAX_QUEUED) ws.pause();
         return;
       }
       try {
         const pending = this.onWebSocketMessage(conn, data, isBinary);
-        if (pending !== undefined) conn.handling = drain(pending);
+        if (pending !== undefined) conn.handling = this.drainWebSocket(conn, ws, pending);
       } catch (err) {
-        failed(err);
+        this.webSocketFailed(conn, err);
       }
     };
     ws.on("message", onMessage);
     // A report that arrives as one whole binary frame (nearly all) skips ws's
     // frame parser, and goes to onMessage (the socket's only 'message' listener) directly.
     takeWholeBinaryFrames(ws, onMessage);
-    ws.on("error", (err) => {
-      this.callbacks.onReadMessageError(conn, this.socketError(err));
-    });
-    ws.once("close", () => {
-      this.unadmittedWebSockets.forget(conn);
-      this.wsConnections.delete(conn);
-      this.callbacks.onConnectionClose(conn);
-    });
+    // Its other events go to listeners every socket shares, which find the
+    // connection on the socket: a closure per listener per socket was ~0.3
+    // KiB of a worker's memory per agent (docs/performance.md §41).
+    (ws as unknown as Record<symbol, WebSocketAgentConnection>)[AGENT_CONNECTION] = conn;
+    ws.on("pong", this.webSocketEvents.pong);
+    ws.on("error", this.webSocketEvents.error);
+    // ws emits 'close' once.
+    ws.on("close", this.webSocketEvents.close);
+  }
+
+  /** A WebSocket's events other than its messages: one listener each for every socket (see onWebSocket). */
+  private readonly webSocketEvents = ((transport: OpampTransport) => ({
+    pong(this: WebSocket): void {
+      connectionOn(this).alive = true;
+    },
+    error(this: WebSocket, err: Error): void {
+      transport.callbacks.onReadMessageError(connectionOn(this), transport.socketError(err));
+    },
+    close(this: WebSocket): void {
+      const conn = connectionOn(this);
+      transport.unadmittedWebSockets.forget(conn);
+      transport.wsConnections.delete(conn);
+      transport.callbacks.onConnectionClose(conn);
+    },
+  }))(this);
+
+  /** Handles the messages that waited for `first` (onWebSocket), in order, then clears conn.handling. */
+  private async drainWebSocket(conn: WebSocketAgentConnection, ws: WebSocket, first: Promise<void>): Promise<void> {
+    try {
+      await first;
+      while (conn.waiting !== undefined && conn.waiting.length > 0) {
+        const next = conn.waiting.shift()!;
+        if (conn.waiting.length < WS_MAX_QUEUED && ws.isPaused) ws.resume();
+        await this.onWebSocketMessage(conn, next.data, next.isBinary);
+      }
+    } catch (err) {
+      this.webSocketFailed(conn, err);
+    } finally {
+      conn.handling = undefined;
+    }
+  }
+
+  /** onWebSocketMessage answers every fault itself; this is a bug's last stop, not a path. */
+  private webSocketFailed(conn: WebSocketAgentConnection, err: unknown): void {
+    this.options.logger.error({ connection: conn.id, err: String(err), stack: (err as Error | undefined)?.stack }, "WebSocket message handling failed");
+    conn.waiting = undefined;
+    conn.close(1011, "internal error");
   }
 
   /** Handles one message: at once (undefined), or by the promise returned. */

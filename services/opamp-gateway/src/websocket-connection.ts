@@ -1,7 +1,7 @@
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { Duplex } from "node:stream";
-import type { WebSocket } from "ws";
+import type { RawData, WebSocket } from "ws";
 import { bytesEqual } from "@fleetplane/platform";
 import { checkOutboundSize, isAcknowledgement } from "@fleetplane/opamp";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
@@ -28,6 +28,8 @@ export class WebSocketAgentConnection implements AgentConnection {
   admitted = false;
   /** The transport's handling of this socket's messages while it runs (one burst at a time; it never rejects). */
   handling: Promise<void> | undefined;
+  /** Messages that arrived while `handling` ran, handled after it in order (the transport's; undefined when none ever waited). */
+  waiting: Array<{ data: RawData; isBinary: boolean }> | undefined;
 
   /**
    * The last acknowledgement sent (see isAcknowledgement) and its frame: a
