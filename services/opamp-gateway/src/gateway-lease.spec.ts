@@ -1,6 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/agent_gateway_service_pb";
-import { silentLogger } from "@fleetplane/platform";
+import { instanceUidToHex, silentLogger } from "@fleetplane/platform";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AgentConnection } from "./agent-connection.js";
 import { AnnouncedCapabilities } from "./announced-capabilities.js";
@@ -28,7 +28,7 @@ function setup(answer: () => Promise<{ hold: string }>) {
   for (const n of [1, 2]) {
     const id = `conn-${n}`;
     registry.register({ id, push: async () => void pushed.push(id) } as unknown as AgentConnection);
-    registry.updateInstanceUid(id, new Uint8Array(16).fill(n));
+    registry.updateInstanceUid(id, instanceUidToHex(new Uint8Array(16).fill(n)));
   }
   const connections = {
     renewGatewayLease: async () => {

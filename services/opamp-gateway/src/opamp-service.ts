@@ -173,7 +173,7 @@ export class OpampService implements OpampCallbacks {
         // keep alive while the agent is connected.
         record.instanceUid = new Uint8Array(message.instanceUid);
         conn.agent = uid;
-        if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, message.instanceUid);
+        if (conn.type === ConnectionType.WEBSOCKET) this.deps.registry.updateInstanceUid(conn.id, uid);
         named = true;
         // Its save rides on this message's report: the put-off anonymous
         // save is not written even if the report waits longer than it (a

@@ -4,7 +4,7 @@ import type { AgentGatewayService } from "@fleetplane/gen/fleetplane/agent/v1/ag
 import type { PullServerToAgentRequest } from "@fleetplane/gen/fleetplane/agent/v1/agent_service_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { SERVER_CAPABILITIES, serverToAgent } from "@fleetplane/opamp";
-import { silentLogger, type PushNotice } from "@fleetplane/platform";
+import { instanceUidToHex, silentLogger, type PushNotice } from "@fleetplane/platform";
 import { describe, expect, it } from "vitest";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
 import { NO_CREDENTIALS } from "./agent-authentication.js";
@@ -65,7 +65,7 @@ function registryWith(...conns: Array<{ conn: AgentConnection; uid: Uint8Array }
   const registry = new WebSocketRegistry();
   for (const { conn, uid } of conns) {
     registry.register(conn);
-    registry.updateInstanceUid(conn.id, uid);
+    registry.updateInstanceUid(conn.id, instanceUidToHex(uid));
   }
   return registry;
 }

@@ -17,7 +17,7 @@ describe("the WebSocket registry", () => {
     expect(registry.getByInstanceUid(hex(1))).toBeUndefined();
     expect([...registry.identified()]).toEqual([]);
 
-    registry.updateInstanceUid("a", uid(1));
+    registry.updateInstanceUid("a", hex(1));
     expect(registry.getByInstanceUid(hex(1))).toBe(a);
     expect([...registry.identified()]).toEqual([{ instanceUid: hex(1), conn: a }]);
   });
@@ -26,8 +26,8 @@ describe("the WebSocket registry", () => {
     const registry = new WebSocketRegistry();
     const a = connection("a");
     registry.register(a);
-    registry.updateInstanceUid("a", uid(1));
-    registry.updateInstanceUid("a", uid(2));
+    registry.updateInstanceUid("a", hex(1));
+    registry.updateInstanceUid("a", hex(2));
     expect(registry.getByInstanceUid(hex(1))).toBeUndefined();
     expect(registry.getByInstanceUid(hex(2))).toBe(a);
   });
@@ -37,9 +37,9 @@ describe("the WebSocket registry", () => {
     const older = connection("older");
     const newer = connection("newer");
     registry.register(older);
-    registry.updateInstanceUid("older", uid(1));
+    registry.updateInstanceUid("older", hex(1));
     registry.register(newer);
-    registry.updateInstanceUid("newer", uid(1));
+    registry.updateInstanceUid("newer", hex(1));
     expect(registry.getByInstanceUid(hex(1))).toBe(newer);
 
     registry.unregister("older");
@@ -51,8 +51,8 @@ describe("the WebSocket registry", () => {
   it("forgets a connection entirely when it is unregistered, and ignores unknown ids", () => {
     const registry = new WebSocketRegistry();
     registry.register(connection("a"));
-    registry.updateInstanceUid("a", uid(1));
-    registry.updateInstanceUid("nobody", uid(2));
+    registry.updateInstanceUid("a", hex(1));
+    registry.updateInstanceUid("nobody", hex(2));
     registry.unregister("nobody");
     registry.unregister("a");
     expect(registry.size).toBe(0);

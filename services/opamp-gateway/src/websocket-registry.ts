@@ -1,4 +1,3 @@
-import { instanceUidToHex } from "@fleetplane/platform";
 import type { AgentConnection } from "./agent-connection.js";
 
 /**
@@ -14,10 +13,13 @@ export class WebSocketRegistry {
     this.byId.set(conn.id, { conn });
   }
 
-  updateInstanceUid(connectionId: string, instanceUid: Uint8Array): void {
+  /**
+   * The connection's agent is `uid` (32 hex digits; the string the
+   * connection names its agent by, conn.agent: one string per socket, not two).
+   */
+  updateInstanceUid(connectionId: string, uid: string): void {
     const entry = this.byId.get(connectionId);
     if (!entry) return;
-    const uid = instanceUidToHex(instanceUid);
     if (entry.uid === uid) return;
     if (entry.uid && this.byUid.get(entry.uid) === entry.conn) this.byUid.delete(entry.uid);
     entry.uid = uid;
