@@ -127,7 +127,9 @@ try {
   await new Promise((r) => setTimeout(r, Math.max(0, samples.at(-1)! * 1000 - (performance.now() - t0))));
   process.stdout.write(`  at ${samples.at(-1)} s:\n`);
   try {
-    for (const pid of server.pids) {
+    // Workers first: a snapshot stops its process for seconds, and a primary stopped first leaves the workers'
+    // reports in flight (promises, HTTP/2 streams) when theirs are taken, counted as if sockets held them.
+    for (const pid of [...server.pids.slice(1), server.pids[0]!]) {
       const b = base.get(pid)!;
       const mem = smaps(pid);
       const perAgent = (kib: number) => ((kib / agents) * (server.pids.length > 1 && pid !== server.pids[0] ? workers : 1)).toFixed(2);
