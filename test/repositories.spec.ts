@@ -4,7 +4,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { CommandRecordSchema, CommandState } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { AgentSchema, ConfigSource } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { AgentSchema, ConfigSource, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { CertificateRequestSchema, CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { PackageSchema } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
 import { PackageType } from "@fleetplane/gen/opamp/proto/opamp_pb";
@@ -25,6 +25,8 @@ import {
   createMongoConnectionRepository,
   createMongoGatewayLeaseRepository,
   ensureAgentIndexes,
+  AGENT_INDEXES,
+  REPLACED_AGENT_INDEXES,
   createMongoCertificateRequestRepository,
   ensureCertificateRequestIndexes,
   createMongoPackageRepository,
@@ -59,6 +61,8 @@ import { createMongoAccessRepository, ensureAccessIndexes } from "@fleetplane/ac
 import { eventually } from "./support/eventually.js";
 import { startFerretDb, type RunningFerretDb } from "./support/ferretdb.js";
 import { freePort } from "./support/free-port.js";
+import { useExternalMongo } from "./support/external-mongo.js";
+import { indexesInPlan } from "./support/index-plans.js";
 
 /** A fresh embedded store in its own temporary directory, removed on close. */
 function openTemporaryLmdb() {
@@ -139,7 +143,7 @@ async function connectFreshMongo(): Promise<MongoStore> {
 // As production runs it on this server (connectMongo says FerretDB: the revision checked by a look-up by _id) …
 agentRepositoryContract("MongoDB (FerretDB)", async () => {
   const mongo = await connectFreshMongo();
-  await ensureAgentIndexes(mongo.db);
+  await ensureAgentIndexes(mongo.db, { server: mongo.server });
   return {
     agents: createMongoAgentRepository(mongo.db, { server: mongo.server }),
     connections: createMongoConnectionRepository(mongo.db),
@@ -151,7 +155,7 @@ agentRepositoryContract("MongoDB (FerretDB)", async () => {
 // … and as it runs on MongoDB (the one conditional write), on the same server.
 agentRepositoryContract("MongoDB (FerretDB), as on MongoDB", async () => {
   const mongo = await connectFreshMongo();
-  await ensureAgentIndexes(mongo.db);
+  await ensureAgentIndexes(mongo.db, { server: mongo.server });
   return {
     agents: createMongoAgentRepository(mongo.db, { server: "mongodb" }),
     connections: createMongoConnectionRepository(mongo.db),
@@ -189,7 +193,7 @@ packageRepositoryContract("MongoDB (FerretDB)", async () => {
 fleetRepositoryContract("MongoDB (FerretDB)", async () => {
   const mongo = await connectFreshMongo();
   await ensureFleetIndexes(mongo.db);
-  await ensureAgentIndexes(mongo.db);
+  await ensureAgentIndexes(mongo.db, { server: mongo.server });
   await ensureCommandIndexes(mongo.db);
   return {
     namespaces: createMongoNamespaceRepository(mongo.db),
@@ -204,7 +208,7 @@ fleetRepositoryContract("MongoDB (FerretDB)", async () => {
 rolloutRepositoryContract("MongoDB (FerretDB)", async () => {
   const mongo = await connectFreshMongo();
   await ensureRolloutIndexes(mongo.db);
-  await ensureAgentIndexes(mongo.db);
+  await ensureAgentIndexes(mongo.db, { server: mongo.server });
   return {
     rollouts: createMongoRolloutRepository(mongo.db),
     leases: createMongoRolloutLeaseRepository(mongo.db),
@@ -224,20 +228,120 @@ describe("MongoDB indexes", () => {
     const mongo = await connectFreshMongo();
     try {
       for (let start = 0; start < 2; start++) {
-        await ensureAgentIndexes(mongo.db);
+        await ensureAgentIndexes(mongo.db, { server: mongo.server });
         await ensureCommandIndexes(mongo.db);
         await ensureCertificateRequestIndexes(mongo.db);
         await ensurePackageIndexes(mongo.db);
         await ensureFleetIndexes(mongo.db);
       }
       const names = async (collection: string) => (await mongo.db.collection(collection).listIndexes().toArray()).map((i) => i.name as string).sort();
-      expect(await names("agents")).toEqual(["_id_", "attrs_1", "connected_1__id_1", "disconnectedAt_1__id_1", "gatewayId_1", "labels_1", "namespace_1__id_1", "rolloutGroup_1_namespace_1__id_1"]);
+      expect(await names("agents")).toEqual(["_id_", "attrs_1", "disconnected_agents", "gatewayId_1", "labelled_agents", "namespace_1__id_1", "rolloutGroup_1_namespace_1__id_1"]);
       expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1", "namespace_1__id_-1", "state_1"]);
       expect(await names("certificate_requests")).toEqual(["_id_", "instanceUid_1_state_1", "namespace_1_instanceUid_1__id_-1", "namespace_1_state_1__id_-1"]);
       expect(await names("packages")).toEqual(["_id_", "namespace_1_name_1_version_1"]);
       expect(await names("configurations")).toEqual(["_id_", "namespace_1_name_1"]);
       expect(await names("configuration_versions")).toEqual(["_id_", "generation_1_version_-1"]);
       expect(await names("groups")).toEqual(["_id_", "namespace_1_name_1"]);
+    } finally {
+      await mongo.close();
+    }
+  });
+});
+
+describe("MongoDB agent indexes made by an earlier version", () => {
+  it("are dropped where AGENT_INDEXES replaces them, their replacements made, and the queries they served still answer", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      const agents = createMongoAgentRepository(mongo.db, { server: mongo.server });
+      const off = create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes(), labels: { team: "payments" } }, status: { connected: false, disconnectedAt: timestampFromMs(1_000) } });
+      const on = create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes() }, status: { connected: true, gatewayId: "gw-a" } });
+      await agents.save(off);
+      await agents.save(on);
+      // The agents collection as the version before §42 left it.
+      const collection = mongo.db.collection("agents");
+      for (const key of [{ connected: 1, _id: 1 }, { labels: 1 }, { disconnectedAt: 1, _id: 1 }] as Array<Record<string, 1>>) await collection.createIndex(key);
+      const before = (await collection.listIndexes().toArray()).map((i) => i.name as string);
+      expect(before).toEqual(expect.arrayContaining([...REPLACED_AGENT_INDEXES]));
+
+      await ensureAgentIndexes(mongo.db, { server: mongo.server });
+      const names = (await collection.listIndexes().toArray()).map((i) => i.name as string);
+      for (const name of REPLACED_AGENT_INDEXES) expect(names).not.toContain(name);
+      for (const index of AGENT_INDEXES) expect(names).toContain(index.name);
+      // Another replica starting at the same time finds them gone already.
+      await ensureAgentIndexes(mongo.db, { server: mongo.server });
+
+      const uid = (a: Agent) => instanceUidToHex(a.metadata!.instanceUid);
+      expect((await agents.list({ limit: 10, connected: false })).map(uid)).toEqual([uid(off)]);
+      expect((await agents.list({ limit: 10, connected: true })).map(uid)).toEqual([uid(on)]);
+      expect((await agents.list({ limit: 10, labels: { team: "payments" } })).map(uid)).toEqual([uid(off)]);
+      expect((await agents.listDisconnected({ before: 2_000, limit: 10 })).map(uid)).toEqual([uid(off)]);
+    } finally {
+      await mongo.close();
+    }
+  });
+});
+
+// A store that keeps partial indexes (FerretDB 2 on PostgreSQL, MongoDB), when one is given: the
+// FerretDB 1.x this file starts refuses them (there the indexes hold every agent). E.g.
+// FLEETPLANE_TEST_MONGO_URL=mongodb://127.0.0.1:27018/ (docs/ferretdb2.md); each test gets a fresh database.
+const partialIndexStoreUrl = process.env.FLEETPLANE_TEST_MONGO_URL;
+
+/** A fresh database on that store, as production connects to it, dropped on close. */
+async function connectPartialIndexStore(o: { monitorCommands?: boolean } = {}): Promise<MongoStore> {
+  const external = await useExternalMongo(partialIndexStoreUrl!, "FLEETPLANE_TEST_MONGO_URL");
+  const mongo = await connectMongo(o.monitorCommands ? `${external.uri}?monitorCommands=true` : external.uri, { logger: silentLogger() });
+  await ensureAgentIndexes(mongo.db, { server: mongo.server });
+  return {
+    ...mongo,
+    async close() {
+      await mongo.close();
+      await external.stop({ removeData: true });
+    },
+  };
+}
+
+if (partialIndexStoreUrl) {
+  agentRepositoryContract("MongoDB (FLEETPLANE_TEST_MONGO_URL)", async () => {
+    const mongo = await connectPartialIndexStore();
+    return {
+      agents: createMongoAgentRepository(mongo.db, { server: mongo.server }),
+      connections: createMongoConnectionRepository(mongo.db),
+      leases: createMongoGatewayLeaseRepository(mongo.db),
+      close: () => mongo.close(),
+    };
+  });
+}
+
+describe.skipIf(!partialIndexStoreUrl)("MongoDB agent indexes on a store with partial indexes (FLEETPLANE_TEST_MONGO_URL)", () => {
+  it("hold only the disconnected or labelled agents, and the queries that need them are planned on them", async () => {
+    const mongo = await connectPartialIndexStore({ monitorCommands: true });
+    try {
+      const agents = createMongoAgentRepository(mongo.db, { server: mongo.server });
+      // 2,000 agents, 1 in 100 disconnected and 1 in 100 labelled: few enough matches that an index is the plan.
+      const all = Array.from({ length: 2_000 }, (_, i) =>
+        create(AgentSchema, {
+          metadata: { instanceUid: uuidv7Bytes(), ...(i % 100 === 25 ? { labels: { team: "payments" } } : {}) },
+          status: i % 100 === 50 ? { connected: false, disconnectedAt: timestampFromMs(1_000 + i) } : { connected: true, gatewayId: "gw-a" },
+        }),
+      );
+      for (let i = 0; i < all.length; i += 250) await Promise.all(all.slice(i, i + 250).map((a) => agents.save(a)));
+
+      const indexes = await mongo.db.collection("agents").listIndexes().toArray();
+      for (const index of AGENT_INDEXES.filter((i) => i.partialFilterExpression)) {
+        expect(indexes.find((i) => i.name === index.name)?.partialFilterExpression).toEqual(index.partialFilterExpression);
+      }
+
+      let lastFind: Record<string, unknown> | undefined;
+      mongo.client.on("commandStarted", (e) => void (e.commandName === "find" && (lastFind = e.command as Record<string, unknown>)));
+      /** The indexes the store plans the query's own find on. */
+      const plannedOn = async (query: () => Promise<Agent[]>, found: number) => {
+        expect(await query()).toHaveLength(found);
+        const { $db: _db, lsid: _lsid, $clusterTime: _clusterTime, ...find } = lastFind!;
+        return indexesInPlan(await mongo.db.command({ explain: find, verbosity: "queryPlanner" }));
+      };
+      expect(await plannedOn(() => agents.listDisconnected({ before: 1_000_000, limit: 100 }), 20)).toContain("disconnected_agents");
+      expect(await plannedOn(() => agents.list({ connected: false, limit: 100 }), 20)).toContain("disconnected_agents");
+      expect(await plannedOn(() => agents.list({ labels: { team: "payments" }, limit: 100 }), 20)).toContain("labelled_agents");
     } finally {
       await mongo.close();
     }
@@ -372,7 +476,7 @@ describe("stores written before agents were indexed by disconnection", () => {
       await mongo.db.collection<{ _id: string }>("agents").insertMany(
         agents.map((a) => ({ _id: instanceUidToHex(a.metadata!.instanceUid), revision: 1n, connected: a.status!.connected, proto: new Binary(toBinary(AgentSchema, a)) })),
       );
-      await ensureAgentIndexes(mongo.db);
+      await ensureAgentIndexes(mongo.db, { server: mongo.server });
       const listed = await createMongoAgentRepository(mongo.db).listDisconnected({ before: 10_000, limit: 10 });
       expect(listed.map((a) => instanceUidToHex(a.metadata!.instanceUid))).toEqual([agents[0]!, agents[2]!].map((a) => instanceUidToHex(a.metadata!.instanceUid)));
     } finally {
@@ -389,7 +493,7 @@ describe("stores written before agents were indexed by disconnection", () => {
       await mongo.db.collection<{ _id: string }>("agents").insertMany(
         agents.map((a) => ({ _id: instanceUidToHex(a.metadata!.instanceUid), revision: 1n, connected: false, proto: new Binary(toBinary(AgentSchema, a)) })),
       );
-      await ensureAgentIndexes(mongo.db);
+      await ensureAgentIndexes(mongo.db, { server: mongo.server });
       const listed = await createMongoAgentRepository(mongo.db).listGroupTargets("default", "g", { limit: 10 });
       const expected = [
         { uid: instanceUidToHex(agents[0]!.metadata!.instanceUid), version: 2, rollout: "r1" },
@@ -419,7 +523,7 @@ describe("MongoDB availability", () => {
   it("answers DependencyUnavailableError while the database is down, then works again with the data intact", async () => {
     const mongo = await connectFreshMongo();
     try {
-      await ensureAgentIndexes(mongo.db);
+      await ensureAgentIndexes(mongo.db, { server: mongo.server });
       const agents = createMongoAgentRepository(mongo.db);
       const commands = createMongoCommandRepository(mongo.db);
       const agent = create(AgentSchema, {

@@ -92,26 +92,82 @@ const GATEWAY_LEASES = "gateway_leases";
 // Revisions are int64 in the database; bigint on both sides avoids precision surprises.
 const collectionOptions = { useBigInt64: true };
 
+/** One index of the agents collection: its name, its keys, and the documents it holds when not all. */
+export interface AgentIndex {
+  name: string;
+  key: Record<string, 1>;
+  /** Only the documents matching this are in the index (MongoDB, FerretDB 2); FerretDB 1.x holds them all. */
+  partialFilterExpression?: Filter<AgentDocument>;
+}
+
+/** The documents disconnected_agents holds: disconnected agents (each has a `disconnectedAt`, disconnectedSince). */
+const DISCONNECTED = { connected: false } as const;
+/** The documents labelled_agents holds: agents with a label. */
+const LABELLED = { "labels.0": { $exists: true } } as const;
+
 /**
- * Creates the indexes the queries below rely on, and copies `disconnectedAt`
- * into documents written before it was copied out (so retention sees them).
- * Run once at start-up: creating an index that exists is a no-op, and so is
- * the copy the second time.
+ * The agents collection's indexes, each named for what it is. Every write of
+ * an agent row writes an entry in each index that holds the agent, whether
+ * or not its keys changed: on FerretDB 2 (PostgreSQL, a new row version and
+ * new entries for any update) the indexes were ~90 % of the store's CPU per
+ * updated agent — 0.84 ms with all eight, 0.08 with `_id` alone
+ * (docs/performance.md §42). So an index holds only the agents its queries
+ * can find: the disconnected ones for retention and `connected: false`, the
+ * labelled ones for label filters. The queries that use a partial index
+ * name its filter themselves (disconnectedFilter, labelsFilter), which is
+ * how MongoDB and PostgreSQL both tell the index may serve them.
  */
-export async function ensureAgentIndexes(db: Db): Promise<void> {
+export const AGENT_INDEXES: readonly AgentIndex[] = [
+  // The reaper: the connected agents of a dead gateway.
+  { name: "gatewayId_1", key: { gatewayId: 1 } },
+  // Attribute filters (multikey: one entry per string attribute).
+  { name: "attrs_1", key: { attrs: 1 } },
+  // A namespace's agents in uid order (lists, group re-evaluation).
+  { name: "namespace_1__id_1", key: { namespace: 1, _id: 1 } },
+  // Label filters (multikey), over the agents that have labels.
+  { name: "labelled_agents", key: { labels: 1 }, partialFilterExpression: LABELLED },
+  // The retention sweep, oldest first, and ListAgents(connected: false): the disconnected agents.
+  { name: "disconnected_agents", key: { disconnectedAt: 1, _id: 1 }, partialFilterExpression: DISCONNECTED },
+  // A group's rollout targets in uid order.
+  { name: "rolloutGroup_1_namespace_1__id_1", key: { rolloutGroup: 1, namespace: 1, _id: 1 } },
+];
+
+/**
+ * Indexes earlier versions made that AGENT_INDEXES replaces, dropped at
+ * start: `connected_1__id_1` (connected agents are found in uid order, the
+ * disconnected through disconnected_agents), and the labels and retention
+ * indexes that held every agent.
+ */
+export const REPLACED_AGENT_INDEXES: readonly string[] = ["connected_1__id_1", "labels_1", "disconnectedAt_1__id_1"];
+
+/**
+ * Creates the indexes the queries below rely on, drops those they replace,
+ * and copies `disconnectedAt` and the rollout fields into documents written
+ * before they were copied out (so retention and rollouts see them). Run once
+ * at start-up by every replica: creating an index that exists is a no-op,
+ * dropping one already gone is ignored, and the copy finds nothing the
+ * second time. A replaced index is dropped before its replacement is made
+ * (MongoDB refuses two indexes of the same keys that differ only in their
+ * filter), so a query that needed it reads without an index for the moment
+ * in between.
+ */
+export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Promise<void> {
   await guardMongo(async () => {
+    const agents = db.collection(AGENTS);
+    const existing = new Set((await agents.listIndexes().toArray().catch(noCollectionYet)).map((i) => i.name as string));
+    for (const name of REPLACED_AGENT_INDEXES) {
+      if (!existing.has(name)) continue;
+      await agents.dropIndex(name).catch((err: unknown) => {
+        if (!isIndexNotFound(err)) throw err;
+      });
+    }
     // One index per call: FerretDB 1.24 drops the connection (a server-side
     // panic) when one createIndexes call names several indexes that exist.
-    const agents = db.collection(AGENTS);
-    await agents.createIndex({ connected: 1, _id: 1 }); // ListAgents(connected) in uid order
-    await agents.createIndex({ gatewayId: 1 }); // the reaper: agents of a dead gateway
-    await agents.createIndex({ attrs: 1 }); // attribute filters (multikey)
-    await agents.createIndex({ namespace: 1, _id: 1 }); // a namespace's agents in uid order (lists, group re-evaluation)
-    await agents.createIndex({ labels: 1 }); // label filters (multikey)
-    // The retention sweep, oldest first. Not partial (FerretDB 1.x has no
-    // partial indexes): connected agents are in it under null.
-    await agents.createIndex({ disconnectedAt: 1, _id: 1 });
-    await agents.createIndex({ rolloutGroup: 1, namespace: 1, _id: 1 }); // a group's rollout targets in uid order
+    for (const index of AGENT_INDEXES) {
+      // FerretDB 1.x refuses partialFilterExpression ("not implemented yet"): there the index holds every agent.
+      const partial = index.partialFilterExpression && o.server !== "ferretdb" ? { partialFilterExpression: index.partialFilterExpression } : {};
+      await agents.createIndex(index.key, { name: index.name, ...partial });
+    }
     const copyFrom = db.collection<AgentDocument>(AGENTS, collectionOptions);
     // One pass over the documents that lack either copy (on FerretDB every
     // start-up's look for them reads the collection), each agent decoded once.
@@ -123,6 +179,17 @@ export async function ensureAgentIndexes(db: Db): Promise<void> {
     }
     await db.collection(CONNECTIONS).createIndex({ gatewayId: 1, _id: 1 });
   });
+}
+
+/** A new database's agents collection has no indexes yet: listIndexes answers NamespaceNotFound there. */
+function noCollectionYet(err: unknown): [] {
+  if ((err as { code?: unknown }).code === 26 || (err as { codeName?: unknown }).codeName === "NamespaceNotFound") return [];
+  throw err;
+}
+
+/** The server's answer to dropping an index that is not there (another replica dropped it first). */
+function isIndexNotFound(err: unknown): boolean {
+  return (err as { code?: unknown }).code === 27 || (err as { codeName?: unknown }).codeName === "IndexNotFound";
 }
 
 /**
@@ -235,11 +302,12 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
     async list(query: AgentQuery) {
       if (query.limit <= 0) return [];
       const filter: Filter<AgentDocument> = {};
-      if (query.connected !== undefined) filter.connected = query.connected;
+      if (query.connected === true) filter.connected = true; // most agents: read in uid order, no index
+      if (query.connected === false) Object.assign(filter, disconnectedFilter({ $gte: 0 }));
       if (query.gatewayId !== undefined) filter.gatewayId = query.gatewayId;
       if (query.namespace !== undefined) Object.assign(filter, namespaceFilter(query.namespace));
       const labels = Object.entries(query.labels ?? {}).map(([key, value]) => attributeEntry(key, value));
-      if (labels.length > 0) filter.labels = { $all: labels };
+      if (labels.length > 0) Object.assign(filter, labelsFilter(labels));
       const attrs = Object.entries(query.attributes ?? {}).map(([key, value]) => attributeEntry(key, value));
       if (attrs.length > 0) filter.attrs = { $all: attrs };
       if (query.after !== undefined || query.instanceUids !== undefined) {
@@ -273,7 +341,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
 
     async listDisconnected(query: DisconnectedQuery) {
       if (query.limit <= 0) return [];
-      const before: Filter<AgentDocument> = { disconnectedAt: { $lt: query.before } };
+      const before = disconnectedFilter({ $lt: query.before });
       const after = query.after;
       const filter: Filter<AgentDocument> = after
         ? { $and: [before, { $or: [{ disconnectedAt: { $gt: after.since } }, { disconnectedAt: after.since, _id: { $gt: after.uid } }] }] }
@@ -435,6 +503,21 @@ function queryFieldsOf(agent: Agent): Omit<AgentDocument, "_id" | "revision" | "
 function rolloutFieldsOf(agent: Agent): Pick<AgentDocument, "rolloutGroup" | "targetVersion" | "targetRollout" | "componentsKey"> {
   const target = groupTargetOf(agent);
   return { rolloutGroup: rolloutGroupOf(agent) ?? null, targetVersion: target.version, targetRollout: target.rollout, componentsKey: componentsKeyOf(agent) };
+}
+
+/**
+ * Disconnected agents whose `disconnectedAt` is in `range`: the documents
+ * the disconnected_agents index holds, named by its own filter so the
+ * database may serve the query from it. Every disconnected agent has a
+ * `disconnectedAt` (disconnectedSince: ≥ 0), so `{ $gte: 0 }` is all of them.
+ */
+function disconnectedFilter(range: { $gte: number } | { $lt: number }): Filter<AgentDocument> {
+  return { ...DISCONNECTED, disconnectedAt: range };
+}
+
+/** Agents with all these labels: the documents the labelled_agents index holds (any label), named by its own filter. */
+function labelsFilter(labels: string[]): Filter<AgentDocument> {
+  return { ...LABELLED, labels: { $all: labels } } as Filter<AgentDocument>;
 }
 
 /** A namespace's documents; "default" also holds documents written before namespaces existed. */
