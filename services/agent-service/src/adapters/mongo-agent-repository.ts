@@ -146,10 +146,10 @@ export const REPLACED_AGENT_INDEXES: readonly string[] = ["connected_1__id_1", "
  * before they were copied out (so retention and rollouts see them). Run once
  * at start-up by every replica: creating an index that exists is a no-op,
  * dropping one already gone is ignored, and the copy finds nothing the
- * second time. A replaced index is dropped before its replacement is made
- * (MongoDB refuses two indexes of the same keys that differ only in their
- * filter), so a query that needed it reads without an index for the moment
- * in between.
+ * second time. A replaced index is dropped before its replacement is made,
+ * so the two never stand side by side (not every server accepts two
+ * indexes of the same keys that differ only in their filter): a query that
+ * needed it reads without an index for the moment in between.
  */
 export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Promise<void> {
   await guardMongo(async () => {
