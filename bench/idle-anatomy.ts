@@ -10,13 +10,13 @@
  *
  * (--keep-snapshots: for bench/heap-retainers.ts, which says who holds a kind of object.)
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync, rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ProcessFleet } from "@fleetplane/simulator";
 import { startStandaloneServer } from "./fleetplane-server.js";
 import { summariseHeapSnapshot, type HeapSummary } from "./heap-summary.js";
+import { SignalledFiles, type HeapReport } from "./process-heap-report.js";
+import { smapsRollup } from "./proc-stats.js";
 
 const { values } = parseArgs({
   options: {
@@ -38,65 +38,24 @@ const top = Number(values.top);
 const reports = values.report;
 const snapshots = !values["no-snapshot"] && !reports;
 
-// On SIGUSR2 each server process writes Heap.<date>.<time>.<pid>.<tid>.<seq>.heapsnapshot into snapDir.
-const snapDir = mkdtempSync(join(tmpdir(), "fp-anatomy-"));
-if (reports) process.env.FLEETPLANE_BENCH_NODE_ARGS = `${process.env.FLEETPLANE_BENCH_NODE_ARGS ?? ""} --report-on-signal --report-signal=SIGUSR2 --report-directory=${snapDir}`;
-if (snapshots) process.env.FLEETPLANE_BENCH_NODE_ARGS = `${process.env.FLEETPLANE_BENCH_NODE_ARGS ?? ""} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapDir}`;
+// On SIGUSR2 each server process writes a heap snapshot or a diagnostic report into files.dir.
+const files = new SignalledFiles();
+if (reports) process.env.FLEETPLANE_BENCH_NODE_ARGS = `${process.env.FLEETPLANE_BENCH_NODE_ARGS ?? ""} ${files.reportArgs()}`;
+if (snapshots) process.env.FLEETPLANE_BENCH_NODE_ARGS = `${process.env.FLEETPLANE_BENCH_NODE_ARGS ?? ""} ${files.snapshotArgs()}`;
 
-function smaps(pid: number): { rssKiB: number; anonKiB: number; fileKiB: number } {
-  const t = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
-  const f = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(t)?.[1] ?? 0);
-  return { rssKiB: f("Rss"), anonKiB: f("Anonymous"), fileKiB: f("Rss") - f("Anonymous") };
-}
-
-/**
- * Signals `pid` (SIGUSR2: a heap snapshot or a diagnostic report, as its flags say) and waits for the
- * file it writes into snapDir (named with its pid) to be whole: present and no longer growing.
- */
-async function signalledFile(pid: number, ext: string): Promise<string> {
-  const before = new Set(readdirSync(snapDir));
-  process.kill(pid, "SIGUSR2");
-  let size = -1;
-  for (let i = 0; i < 600; i++) {
-    await new Promise((r) => setTimeout(r, 300));
-    const f = readdirSync(snapDir).find((n) => !before.has(n) && n.endsWith(ext) && n.includes(`.${pid}.`));
-    if (!f) continue;
-    const now = statSync(join(snapDir, f)).size;
-    if (now > 0 && now === size) return join(snapDir, f);
-    size = now;
-  }
-  throw new Error(`no ${ext} file from ${pid}`);
-}
+const smaps = smapsRollup;
 
 async function snapshot(pid: number): Promise<HeapSummary | undefined> {
   if (!snapshots) return undefined;
-  const file = await signalledFile(pid, ".heapsnapshot");
+  const file = await files.signal(pid, ".heapsnapshot");
   const s = summariseHeapSnapshot(readFileSync(file, "utf8"));
   if (values["keep-snapshots"]) process.stdout.write(`  (snapshot kept: ${file})\n`);
   else rmSync(file);
   return s;
 }
 
-interface HeapReport {
-  committed: number;
-  used: number;
-  external: number;
-  malloced: number;
-  spaces: Map<string, { committed: number; used: number }>;
-}
-
 async function report(pid: number): Promise<HeapReport | undefined> {
-  if (!reports) return undefined;
-  const file = await signalledFile(pid, ".json");
-  const h = (JSON.parse(readFileSync(file, "utf8")) as { javascriptHeap: { totalCommittedMemory: number; usedMemory: number; externalMemory: number; mallocedMemory: number; heapSpaces: Record<string, { committedMemory: number; usedMemory: number }> } }).javascriptHeap;
-  rmSync(file);
-  return {
-    committed: h.totalCommittedMemory,
-    used: h.usedMemory,
-    external: h.externalMemory,
-    malloced: h.mallocedMemory,
-    spaces: new Map(Object.entries(h.heapSpaces).map(([k, v]) => [k, { committed: v.committedMemory, used: v.usedMemory }])),
-  };
+  return reports ? files.heapReport(pid) : undefined;
 }
 
 // --checkout DIR: another build of the project (e.g. a worktree of main), for before/after figures.
@@ -161,5 +120,5 @@ try {
   }
 } finally {
   await server.stop();
-  if (existsSync(snapDir) && !values["keep-snapshots"]) rmSync(snapDir, { recursive: true, force: true });
+  if (!values["keep-snapshots"]) files.dispose();
 }

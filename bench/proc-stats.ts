@@ -18,14 +18,25 @@ export function totalStats(pids: number[]): { cpuMs: number; rssBytes: number } 
 }
 
 /**
- * Proportional set size (bytes) of a process: its RSS with each page shared
- * with other processes (the node binary's code, mapped by every server
- * process) counted as its share. Summed over a deployment's processes it is
- * the memory they take together, where summed RSS counts shared pages once
- * per process.
+ * A process's resident memory from /proc/PID/smaps_rollup (KiB): all of it,
+ * the anonymous part (heap, malloc arenas, stacks) and the file-backed rest
+ * (the node binary's code, a mapped store file), and its proportional set
+ * size — its RSS with each page shared with other processes (the node
+ * binary's code, mapped by every server process) counted as its share.
+ */
+export function smapsRollup(pid: number): { rssKiB: number; anonKiB: number; fileKiB: number; pssKiB: number } {
+  const t = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  const f = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(t)?.[1] ?? 0);
+  return { rssKiB: f("Rss"), anonKiB: f("Anonymous"), fileKiB: f("Rss") - f("Anonymous"), pssKiB: f("Pss") };
+}
+
+/**
+ * Proportional set size (bytes) of a process (smapsRollup). Summed over a
+ * deployment's processes it is the memory they take together, where summed
+ * RSS counts shared pages once per process.
  */
 export function pssBytes(pid: number): number {
-  return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0) * 1024;
+  return smapsRollup(pid).pssKiB * 1024;
 }
 
 /**

@@ -91,6 +91,10 @@ Options:
                           every agent's first heartbeat, which agent-service answers, before it)
   --idle100k-max-connecting N  the server's --max-connecting-agents (default 1000, its default; 0: no
                           limit; the other scenarios run with 0)
+  --idle100k-heap         each server process's anonymous RSS and V8 heap (used/committed, old and
+                          young generation) at the window's start and end, from diagnostic reports
+  --idle100k-checkout DIR run another build of the project as the server (a worktree of main), with
+                          this bench: an A/B whose two sides read the same figures
   --sim-processes N       simulator processes for storm, steady, idle, peers (default: the cores)
   --groups-count N        (default 1000)
   --ab-base DIR           the other checkout for ab (required for ab)
@@ -136,6 +140,8 @@ const { values, positionals } = parseArgs({
     "idle100k-settle": { type: "string", default: "10" },
     "idle100k-answered": { type: "string", default: String(DEFAULT_SETTLED_PERCENT) },
     "idle100k-max-connecting": { type: "string", default: "1000" },
+    "idle100k-heap": { type: "boolean", default: false },
+    "idle100k-checkout": { type: "string" },
     "groups-count": { type: "string", default: "1000" },
     "ab-base": { type: "string", default: "" },
     "ab-rounds": { type: "string", default: "3" },
@@ -307,6 +313,8 @@ for (const scenario of scenarios) {
         settleSeconds: Number(values["idle100k-settle"]),
         settledPercent: Number(values["idle100k-answered"]),
         maxConnecting: values["idle100k-max-connecting"]!,
+        heapReports: values["idle100k-heap"]!,
+        ...(values["idle100k-checkout"] ? { checkout: values["idle100k-checkout"] } : {}),
       });
       report("idle-100k", "Idle WebSocket agents across processes, with their heartbeats", [row]);
       break;

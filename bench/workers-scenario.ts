@@ -1,7 +1,8 @@
 import { loadavg } from "node:os";
 import { ProcessFleet } from "@fleetplane/simulator";
 import { startStandaloneServer, type ServerUnderTest } from "./fleetplane-server.js";
-import { processStats, pssBytes, totalStats } from "./proc-stats.js";
+import { processStats, pssBytes, smapsRollup, totalStats } from "./proc-stats.js";
+import { SignalledFiles } from "./process-heap-report.js";
 import { mb, round, type Row } from "./report.js";
 import { connectStorm, simulatorLoad, steadyState } from "./scenarios.js";
 import { answeredNeeded, whenSettled } from "./fleet-settled.js";
@@ -35,6 +36,25 @@ export async function workerScaling(o: { workers: number[]; stormAgents: number;
 const perProcessRss = (pids: number[]) => pids.map((p) => mb(processStats(p).rssBytes)).join(" · ");
 
 /**
+ * Where each process's memory is (MiB, the primary first): anonymous RSS,
+ * and V8's heap used / committed as a diagnostic report gives it (no
+ * collection forced), with the old generation's and the young one's part —
+ * what a flood left for the collector or for V8 to hand back, against what
+ * lives outside V8 (malloc arenas, native handles).
+ */
+async function heapOfEach(pids: number[], files: SignalledFiles): Promise<string> {
+  const parts: string[] = [];
+  for (const pid of pids) {
+    const anon = smapsRollup(pid).anonKiB * 1024;
+    const h = await files.heapReport(pid);
+    const old = h.spaces.get("old_space") ?? { committed: 0, used: 0 };
+    const young = h.spaces.get("new_space") ?? { committed: 0, used: 0 };
+    parts.push(`anon ${mb(anon)}: heap ${mb(h.used)}/${mb(h.committed)} (old ${mb(old.used)}/${mb(old.committed)}, young ${mb(young.used)}/${mb(young.committed)}), ext ${mb(h.external)}`);
+  }
+  return parts.join(" · ");
+}
+
+/**
  * 7. 100,000 idle WebSocket agents (or --idle100k-agents) on standalone
  * with gateway workers: each process here may open 20,000 files, so the
  * sockets are spread over server workers and simulator processes, and each
@@ -53,12 +73,18 @@ export async function idleHundredThousand(o: {
   settleSeconds: number;
   settledPercent: number;
   maxConnecting: string;
+  /** Each process's anonymous memory and V8 heap at the window's start and end (diagnostic reports on SIGUSR2). */
+  heapReports?: boolean;
+  /** Another build of the project to run as the server (a worktree of main, for A/B with this bench). */
+  checkout?: string;
 }): Promise<Row> {
   const needed = answeredNeeded(o.agents, o.settledPercent);
+  const files = o.heapReports ? new SignalledFiles() : undefined;
+  if (files) process.env.FLEETPLANE_BENCH_NODE_ARGS = `${process.env.FLEETPLANE_BENCH_NODE_ARGS ?? ""} ${files.reportArgs()}`;
   // Each worker may hold 18,000 (its default 15,000 is too few for a sixth of 100,000 and uneven
   // accepts, and 20,000 files is the hard cap): an agent refused by a full worker (503) retries and
   // lands on another.
-  const server = await startStandaloneServer({ workers: o.workers, args: ["--max-connections", "18000", "--max-connecting-agents", o.maxConnecting] });
+  const server = await startStandaloneServer({ workers: o.workers, args: ["--max-connections", "18000", "--max-connecting-agents", o.maxConnecting], ...(o.checkout ? { checkout: o.checkout } : {}) });
   const fleet = new ProcessFleet({
     url: server.opampWsUrl,
     agents: o.agents,
@@ -118,10 +144,12 @@ export async function idleHundredThousand(o: {
     // The steady heartbeat load (latency: of the window's replies only, not of the first reports).
     fleet.resetLatency();
     const first = await fleet.collect();
-    const before = totalStats(server.pids);
     // Memory as the window opens too: the end alone hides whether it moved within the window.
     const pssAt = () => mb(server.pids.map(pssBytes).reduce((a, b) => a + b, 0));
-    const startMemory = { rss: mb(before.rssBytes), perProcess: perProcessRss(server.pids), pss: pssAt() };
+    const startMemory = { rss: mb(totalStats(server.pids).rssBytes), perProcess: perProcessRss(server.pids), pss: pssAt() };
+    // The reports (a second or so per process) before the window's CPU is read: they are not the heartbeats'.
+    const startHeap = files ? await heapOfEach(server.pids, files) : undefined;
+    const before = totalStats(server.pids);
     process.stderr.write(
       `  idle100k: window opens: answered ${first.firstReplies}/${o.agents}, connected ${first.connected}, server rss ${startMemory.rss} MiB (${startMemory.perProcess}), pss ${startMemory.pss} MiB, load avg ${round(loadavg()[0]!, 2)}\n`,
     );
@@ -135,6 +163,7 @@ export async function idleHundredThousand(o: {
     const holders = totalStats(server.socketPids ?? []).rssBytes;
     const heartbeats = last.received - first.received;
     const endPss = pssAt();
+    const endHeap = files ? await heapOfEach(server.pids, files) : undefined;
     return {
       server: server.name,
       agents: o.agents,
@@ -151,6 +180,7 @@ export async function idleHundredThousand(o: {
       "of it workers MiB": mb(holders),
       "per process MiB (primary · workers)": perProcessRss(server.pids),
       "server PSS MiB (all)": endPss,
+      ...(startHeap && endHeap ? { "anon and V8 heap used/committed MiB at window start": startHeap, "… at window end": endHeap } : {}),
       "KiB per agent (all, over start)": round((after.rssBytes - base) / 1024 / o.agents, 1),
       "within 2 GiB (rss · pss)": `${after.rssBytes <= 2 * 2 ** 30 ? "yes" : "NO"} · ${endPss <= 2 * 1024 ? "yes" : "NO"}`,
       "heartbeats/s": Math.round(heartbeats / window),
@@ -165,5 +195,6 @@ export async function idleHundredThousand(o: {
     process.off("SIGTERM", stopNow);
     await fleet.stop();
     await server.stop();
+    files?.dispose();
   }
 }

@@ -68,7 +68,10 @@ export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv, 
     setFlagsFromString(`--heap-growing-percent=${wanted}`);
   });
   observer.observe({ entryTypes: ["gc"] });
-  const reduction = reduceHeapAfterFloods(() => live);
+  const reduction = reduceHeapAfterFloods(
+    () => live,
+    () => current / 100,
+  );
   return {
     stop: () => {
       observer.disconnect();

@@ -11,7 +11,7 @@ import {
 
 const MiB = 2 ** 20;
 // A worker after a flood of ~8,000 sockets: ~80 MiB live, ~250 MiB committed (docs/performance.md §24).
-const afterFlood = { committedOldBytes: 250 * MiB, liveBytes: 80 * MiB, utilization: 0.1 };
+const afterFlood = { committedOldBytes: 250 * MiB, liveBytes: 80 * MiB, utilization: 0.1, growthOfLive: 0.2 };
 
 describe("heap reduction after a flood", () => {
   it("sees slack only when the heap holds much more than lives, in bytes and as a share of it", () => {
@@ -19,8 +19,22 @@ describe("heap reduction after a flood", () => {
     // 20 % growth room of a large heap is not slack.
     expect(hasSlack({ ...afterFlood, committedOldBytes: 96 * MiB })).toBe(false);
     // A small heap's few MiB of working room are not either.
-    expect(hasSlack({ committedOldBytes: 40 * MiB + REDUCE_ABOVE_SLACK_BYTES - 1, liveBytes: 40 * MiB, utilization: 0 })).toBe(false);
-    expect(hasSlack({ committedOldBytes: 40 * MiB + REDUCE_ABOVE_SLACK_BYTES, liveBytes: 40 * MiB, utilization: 0 })).toBe(true);
+    expect(hasSlack({ committedOldBytes: 40 * MiB + REDUCE_ABOVE_SLACK_BYTES - 1, liveBytes: 40 * MiB, utilization: 0, growthOfLive: 0 })).toBe(false);
+    expect(hasSlack({ committedOldBytes: 40 * MiB + REDUCE_ABOVE_SLACK_BYTES, liveBytes: 40 * MiB, utilization: 0, growthOfLive: 0 })).toBe(true);
+  });
+
+  it("counts as slack what a large heap holds past its growth room, not only past half of what lives", () => {
+    // A worker at 100,000 agents after its flood: 119 MiB live, 157 committed (§44): 38 MiB over, past 20 % + 10 %.
+    const worker = { committedOldBytes: 157 * MiB, liveBytes: 119 * MiB, utilization: 0.15, growthOfLive: 0.2 };
+    expect(hasSlack(worker)).toBe(true);
+    expect(reductionStep({}, worker, 0)).toBe("open");
+    // The primary there: ~290 MiB live, ~420 committed.
+    expect(hasSlack({ committedOldBytes: 420 * MiB, liveBytes: 290 * MiB, utilization: 0.2, growthOfLive: 0.2 })).toBe(true);
+    // Within the room and its margin (30 % of what lives): not slack, so a large heap between collections opens no window.
+    expect(hasSlack({ committedOldBytes: 370 * MiB, liveBytes: 290 * MiB, utilization: 0.2, growthOfLive: 0.2 })).toBe(false);
+    // The room is the one the heap is given: without heap-growth.ts's limit (V8's own factor), the bytes' floor decides.
+    expect(hasSlack({ ...worker, committedOldBytes: 119 * MiB + REDUCE_ABOVE_SLACK_BYTES, growthOfLive: 0 })).toBe(true);
+    expect(hasSlack({ ...worker, committedOldBytes: 119 * MiB + REDUCE_ABOVE_SLACK_BYTES, growthOfLive: 0.2 })).toBe(false);
   });
 
   it("opens a window once the flood is over, not while the event loop is busy with it", () => {
@@ -43,7 +57,10 @@ describe("heap reduction after a flood", () => {
   });
 
   it("does nothing before the first full collection says what lives, and stops cleanly", () => {
-    const watching = reduceHeapAfterFloods(() => undefined);
+    const watching = reduceHeapAfterFloods(
+      () => undefined,
+      () => 0,
+    );
     watching.stop();
   });
 });

@@ -22,8 +22,16 @@ import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from "n
 
 /** Committed old-generation bytes past what lives worth a reduction: a few MiB of slack is V8's normal working room. */
 export const REDUCE_ABOVE_SLACK_BYTES = 32 * 2 ** 20;
-/** …and at least this fraction of what lives (a large heap's 20 % growth room, heap-growth.ts, is not slack). */
-export const REDUCE_ABOVE_SLACK_OF_LIVE = 0.5;
+/**
+ * …and more than the room the heap is given to grow past what lives
+ * (heap-growth.ts: 20 % above 64 MiB live) by at least this fraction of what
+ * lives: that room is V8's working space between full collections, not slack.
+ * It was 0.5 of what lives in all: at 100,000 agents the workers (~100–120
+ * MiB live) then sat on 40–50 MiB of slack each for a minute after their
+ * flood, and the primary (~290 MiB live) on ~130 MiB through the heartbeat
+ * window (docs/performance.md §44).
+ */
+export const REDUCE_ABOVE_GROWTH_ROOM_OF_LIVE = 0.1;
 /** Event-loop utilisation below which the process counts as past its flood (a flood keeps it near 1). */
 export const QUIET_BELOW_UTILIZATION = 0.5;
 /** How long the flag stays set: V8's memory reducer ticks every 8 s and runs up to three collections 0.5 s apart. */
@@ -40,6 +48,8 @@ export interface HeapSample {
   liveBytes: number;
   /** Event-loop utilisation since the last sample, 0–1. */
   utilization: number;
+  /** How far the heap may grow past what lives before the next full collection (0.2: heap-growth.ts's 20 %; 0: V8's own factor, on a small heap). */
+  growthOfLive: number;
 }
 
 export interface ReductionState {
@@ -52,7 +62,7 @@ export interface ReductionState {
 /** Whether the heap holds enough more than lives to be worth a reduction. */
 export function hasSlack(s: HeapSample): boolean {
   const slack = s.committedOldBytes - s.liveBytes;
-  return slack >= REDUCE_ABOVE_SLACK_BYTES && slack >= s.liveBytes * REDUCE_ABOVE_SLACK_OF_LIVE;
+  return slack >= REDUCE_ABOVE_SLACK_BYTES && slack >= s.liveBytes * (s.growthOfLive + REDUCE_ABOVE_GROWTH_ROOM_OF_LIVE);
 }
 
 /**
@@ -71,10 +81,11 @@ export function reductionStep(state: ReductionState, s: HeapSample, now: number)
  * Looks at the heap every CHECK_EVERY_MS and opens a reduction window
  * (reductionStep) when it holds much more than lives and the process is
  * quiet. `liveBytes()` is what the last full collection left (heap-growth.ts
- * reads it). The timer does not keep the process alive; `stop` ends it and
- * unsets the flag if a window is open.
+ * reads it), `growthOfLive()` the room it gives the heap past that (HeapSample).
+ * The timer does not keep the process alive; `stop` ends it and unsets the
+ * flag if a window is open.
  */
-export function reduceHeapAfterFloods(liveBytes: () => number | undefined): { stop(): void } {
+export function reduceHeapAfterFloods(liveBytes: () => number | undefined, growthOfLive: () => number): { stop(): void } {
   const state: ReductionState = {};
   let elu = performance.eventLoopUtilization();
   const setFlag = (on: boolean) => setFlagsFromString(on ? "--optimize-for-size" : "--no-optimize-for-size");
@@ -85,7 +96,7 @@ export function reduceHeapAfterFloods(liveBytes: () => number | undefined): { st
     const live = liveBytes();
     if (live === undefined) return;
     const newSpace = getHeapSpaceStatistics().find((x) => x.space_name === "new_space")?.space_size ?? 0;
-    const step = reductionStep(state, { committedOldBytes: getHeapStatistics().total_heap_size - newSpace, liveBytes: live, utilization }, now);
+    const step = reductionStep(state, { committedOldBytes: getHeapStatistics().total_heap_size - newSpace, liveBytes: live, utilization, growthOfLive: growthOfLive() }, now);
     if (step === "open") {
       state.since = now;
       setFlag(true);
