@@ -510,6 +510,72 @@ describe("the OpAMP transport in a flood of new agents", () => {
   });
 });
 
+describe("the OpAMP transport's upgrade backlog", () => {
+  it("holds an upgrade beyond its places before the 101 until an upgraded agent's first message is answered (or its socket closes), refuses one beyond its queue with 503 + Retry-After, and serves plain HTTP meanwhile", async () => {
+    const { callbacks } = recordingCallbacks();
+    // Each first message (sequence 0) waits at agent-service until the test lets its agent (by UID) through.
+    const gates = new Map<number, () => void>();
+    const answer = callbacks.onMessage;
+    const events: string[] = [];
+    callbacks.onMessage = async (conn, message) => {
+      const n = message.instanceUid[0]!;
+      if (message.sequenceNum === 0n && n < 100) await new Promise<void>((resolve) => gates.set(n, resolve));
+      return answer(conn, message);
+    };
+    const onConnected = callbacks.onConnected;
+    let upgraded = 0;
+    callbacks.onConnected = (conn) => {
+      if (conn.id.includes("/ws/")) events.push(`101 #${++upgraded}`);
+      onConnected(conn);
+    };
+    const warned: string[] = [];
+    const warnings = new RateLimitedWarnings(silentLogger(), { count: (kind) => void warned.push(kind) }, 60_000);
+    const url = await start(callbacks, undefined, { upgradeBacklog: { places: 2, waiting: 1 }, warnings });
+    const letThrough = (n: number) => {
+      events.push(`answered ${n}`);
+      gates.get(n)!();
+    };
+
+    const one = await wsAgent(url.ws);
+    const two = await wsAgent(url.ws);
+    one.send(framed(agentMessage({ instanceUid: otherUid(1) })));
+    two.send(framed(agentMessage({ instanceUid: otherUid(2) })));
+    await until(() => gates.size === 2, "both first messages at agent-service");
+
+    // The third waits for a place, before its 101; the fourth finds the queue full.
+    const three = wsAgent(url.ws);
+    await until(() => transport!.heldUpgrades === 1, "the third upgrade held");
+    const refused = await upgradeRefusal(url.ws);
+    expect(refused.status).toBe(503);
+    // The retry hint of a session refused for --max-connecting-agents: half to one and a half times the retry interval (2 s).
+    expect(["1", "2", "3"]).toContain(refused.retryAfter);
+    expect(warned).toEqual(["connecting-limit"]);
+    // Plain HTTP does not wait.
+    expect((await post(url.http, agentMessage({ instanceUid: otherUid(200) }))).status).toBe(200);
+    expect(upgraded).toBe(2);
+
+    letThrough(1);
+    expect((await one.reply(1)).flags).toBe(4n);
+    const third = await three;
+    expect(events).toEqual(["101 #1", "101 #2", "answered 1", "101 #3"]);
+    expect(transport!.heldUpgrades).toBe(0);
+
+    // The third's first message is pending too: two places taken again, so a fourth waits; the second agent closing before its answer gives its place.
+    third.send(framed(agentMessage({ instanceUid: otherUid(3) })));
+    await until(() => gates.size === 3, "the third's first message at agent-service");
+    const four = wsAgent(url.ws);
+    await until(() => transport!.heldUpgrades === 1, "the fourth upgrade held");
+    expect(upgraded).toBe(3);
+    two.socket.close(1000);
+    const fourth = await four;
+    expect(upgraded).toBe(4);
+
+    letThrough(3);
+    expect((await third.reply(1)).flags).toBe(4n);
+    for (const agent of [one, third, fourth]) agent.socket.close(1000);
+  });
+});
+
 describe("the OpAMP transport's content limits", () => {
   const overLimit = () =>
     toBinary(

@@ -39,6 +39,7 @@ import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
 import { completeWebSocketHandshake } from "./websocket-handshake.js";
 import { takeWholeBinaryFrames } from "./whole-binary-frames.js";
 import { OpeningDeadlines } from "./opening-deadlines.js";
+import { UPGRADE_PLACES, UPGRADE_WAITING, UpgradeBacklog, type WaitingUpgrade } from "./upgrade-backlog.js";
 
 /** The transport's settings; those picked from GatewaySettings as documented there. */
 export interface OpampTransportOptions
@@ -67,6 +68,13 @@ export interface OpampTransportOptions
   tls?: TlsFiles | undefined;
   /** Whose X-Forwarded-Proto/Host are believed (default: nobody's). */
   trustedProxies?: TrustedProxies;
+  /**
+   * The upgrade backlog's bounds (upgrade-backlog.ts): upgraded WebSockets
+   * whose first message is unanswered, and upgrades waiting for a place.
+   * Default UPGRADE_PLACES and UPGRADE_WAITING; smaller in tests. Waiting is
+   * bounded in time by firstMessageTimeoutMs.
+   */
+  upgradeBacklog?: { places: number; waiting: number };
 }
 
 const PROTOBUF = "application/x-protobuf";
@@ -116,6 +124,8 @@ export class OpampTransport {
    * 1008 is the code for a rule of the endpoint's own with no more specific code.
    */
   private readonly unadmittedWebSockets: OpeningDeadlines<WebSocketAgentConnection>;
+  /** WebSocket upgrades held before their 101 while UPGRADE_PLACES upgraded ones await their first answer (per process: each gateway worker has its own). */
+  private readonly upgradeBacklog: UpgradeBacklog;
   private readonly idPrefix = `${randomBytes(3).toString("hex")}`;
   private readonly metrics = GatewayMetrics.get();
   /** A compressed body over a content limit is refused after its first MiB is inflated, not all of it. */
@@ -142,6 +152,9 @@ export class OpampTransport {
         conn.close(1008, `no AgentToServer within ${timeoutMs / 1000} s`);
       },
     );
+    // An upgrade may wait for a place as long as an upgraded WebSocket may stay silent: the agent is still opening.
+    const bounds = options.upgradeBacklog ?? { places: UPGRADE_PLACES, waiting: UPGRADE_WAITING };
+    this.upgradeBacklog = new UpgradeBacklog({ ...bounds, waitMs: options.firstMessageTimeoutMs });
     // Node checks headersTimeout and requestTimeout only this often (30 s by default).
     const connectionsCheckingInterval = Math.max(100, Math.min(1_000, options.handshakeTimeoutMs / 4));
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => void this.onRequest(req, res).catch((err: unknown) => this.failedRequest(req, res, err));
@@ -202,6 +215,7 @@ export class OpampTransport {
       setInterval(() => {
         this.silentSockets.sweep();
         this.unadmittedWebSockets.sweep();
+        this.upgradeBacklog.sweep();
       }, openingSweepMs).unref(),
     );
     if (this.options.wsPingIntervalMs > 0) {
@@ -217,6 +231,11 @@ export class OpampTransport {
 
   get connectedWebSockets(): number {
     return this.wsConnections.size;
+  }
+
+  /** WebSocket upgrades held before their 101 by the upgrade backlog. */
+  get heldUpgrades(): number {
+    return this.upgradeBacklog.waiting;
   }
 
   get connectedHttpAgents(): number {
@@ -279,6 +298,8 @@ export class OpampTransport {
     for (const t of this.timers) clearInterval(t);
     this.stopWatchingTls();
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Held upgrades would get their 101 as the closing sockets give their places back, after the 1001s went out.
+    this.upgradeBacklog.refuseWaiting();
     for (const ws of this.wsConnections) ws.close(1001, "server shutting down");
     for (const conn of [...this.httpAgents.values()]) conn.close();
     this.server.closeIdleConnections();
@@ -342,11 +363,65 @@ export class OpampTransport {
       this.warnConnectionLimit(req, "ws");
       return rejectUpgrade(socket, 503, "too many agents on this gateway; retry later", this.retryAfter());
     }
-    completeWebSocketHandshake(this.wss, req, socket, head, (ws) => this.onWebSocket(ws, socket, req, decision.credentials));
+    // The common case, a place free, goes on as before: nothing queued, no listener.
+    if (this.upgradeBacklog.take()) return this.completeUpgrade(req, socket, head, decision.credentials);
+    const waiting = this.waitingUpgrade(req, socket, () => this.completeUpgrade(req, socket, head, decision.credentials));
+    if (this.upgradeBacklog.wait(waiting) === "refused") return this.refuseHeldUpgrade(req, socket);
+    socket.once("close", waiting.left);
+  }
+
+  /** The 101, on a place of the upgrade backlog: the connection holds it until its first message is answered. */
+  private completeUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, credentials: AgentCredentials): void {
+    let upgraded = false;
+    completeWebSocketHandshake(this.wss, req, socket, head, (ws) => {
+      upgraded = true;
+      this.onWebSocket(ws, socket, req, credentials);
+    });
+    // A request ws's handleUpgrade refused (a bad key, an old version: 400) made no WebSocket: the place is free again.
+    // ws decides at once (no verifyClient, no perMessageDeflate), so `upgraded` is known here.
+    if (!upgraded) this.upgradeBacklog.release();
+  }
+
+  /**
+   * An upgrade held before its 101 (upgrade-backlog.ts): it goes on when a
+   * place frees up, unless its socket closed meanwhile (then the place passes
+   * on); it leaves the queue when its socket closes; refused, it is answered
+   * as a session over --max-connecting-agents is.
+   */
+  private waitingUpgrade(req: http.IncomingMessage, socket: Duplex, upgrade: () => void): WaitingUpgrade & { left: () => void } {
+    const waiting = {
+      proceed: () => {
+        socket.off("close", waiting.left);
+        if (socket.destroyed) return this.upgradeBacklog.release();
+        upgrade();
+      },
+      refuse: () => {
+        socket.off("close", waiting.left);
+        this.refuseHeldUpgrade(req, socket);
+      },
+      left: () => this.upgradeBacklog.leave(waiting),
+    };
+    return waiting;
+  }
+
+  /** 503 with the spread retry hint and the warning of a session refused for --max-connecting-agents (retryAfterRefusal). */
+  private refuseHeldUpgrade(req: http.IncomingMessage, socket: Duplex): void {
+    if (socket.destroyed) return;
+    const fields = { transport: "ws", limit: "upgrade backlog", upgradedUnanswered: this.upgradeBacklog.upgradedUnanswered, waiting: this.upgradeBacklog.waiting };
+    this.options.warnings.warn("connecting-limit", req.socket?.remoteAddress ?? "?", fields, "refused a WebSocket upgrade: too many upgrades are waiting for agent-service to answer earlier agents (503)");
+    rejectUpgrade(socket, 503, "too many agents connecting; retry later", this.retryAfter(this.retryAfterRefusal("connecting")));
+  }
+
+  /** The first message of `conn` is answered (or its socket closed first): its upgrade's place goes to the next waiting upgrade. */
+  private firstMessageAnswered(conn: WebSocketAgentConnection): void {
+    if (!conn.holdsUpgradePlace) return;
+    conn.holdsUpgradePlace = false;
+    this.upgradeBacklog.release();
   }
 
   private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, credentials: AgentCredentials): void {
     const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credentials, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+    conn.holdsUpgradePlace = true;
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
     this.unadmittedWebSockets.watch(conn);
@@ -372,6 +447,7 @@ export class OpampTransport {
       try {
         const pending = this.onWebSocketMessage(conn, data, isBinary);
         if (pending !== undefined) conn.handling = this.drainWebSocket(conn, ws, pending);
+        else this.firstMessageAnswered(conn);
       } catch (err) {
         this.webSocketFailed(conn, err);
       }
@@ -402,6 +478,7 @@ export class OpampTransport {
       const conn = connectionOn(this);
       transport.unadmittedWebSockets.forget(conn);
       transport.wsConnections.delete(conn);
+      transport.firstMessageAnswered(conn);
       transport.callbacks.onConnectionClose(conn);
     },
   }))(this);
@@ -473,6 +550,7 @@ export class OpampTransport {
       this.metrics.repliesBy.ws.inc();
       this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
     } finally {
+      this.firstMessageAnswered(conn);
       if (admission === "admitted") this.options.admission.answered();
     }
   }

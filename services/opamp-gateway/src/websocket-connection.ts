@@ -26,6 +26,8 @@ export class WebSocketAgentConnection implements AgentConnection {
   reportsHeartbeat = false;
   /** Its first message with a valid instance UID passed NewAgentAdmission; until then no message is handed on. */
   admitted = false;
+  /** It holds a place of the transport's upgrade backlog (upgrade-backlog.ts): its first message is not answered yet. */
+  holdsUpgradePlace = false;
   /** The transport's handling of this socket's messages while it runs (one burst at a time; it never rejects). */
   handling: Promise<void> | undefined;
   /** Messages that arrived while `handling` ran, handled after it in order (the transport's; undefined when none ever waited). */
