@@ -74,7 +74,8 @@ export class UpgradeBacklog {
    * case, a place free, makes nothing to queue.
    */
   take(): boolean {
-    if (this.held >= this.o.places || this.queue.size > 0) return false;
+    // No upgrade can pass a waiting one: while any waits, every place is taken (`release` hands a place to the queue first).
+    if (this.held >= this.o.places) return false;
     this.held++;
     return true;
   }
