@@ -373,13 +373,16 @@ export class OpampTransport {
   /** The 101, on a place of the upgrade backlog: the connection holds it until its first message is answered. */
   private completeUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, credentials: AgentCredentials): void {
     let upgraded = false;
-    completeWebSocketHandshake(this.wss, req, socket, head, (ws) => {
-      upgraded = true;
-      this.onWebSocket(ws, socket, req, credentials);
-    });
-    // A request ws's handleUpgrade refused (a bad key, an old version: 400) made no WebSocket: the place is free again.
-    // ws decides at once (no verifyClient, no perMessageDeflate), so `upgraded` is known here.
-    if (!upgraded) this.upgradeBacklog.release();
+    try {
+      completeWebSocketHandshake(this.wss, req, socket, head, (ws) => {
+        upgraded = true;
+        this.onWebSocket(ws, socket, req, credentials);
+      });
+    } finally {
+      // A request ws's handleUpgrade refused (a bad key, an old version: 400), or a throw, made no WebSocket: the place is free again.
+      // ws decides at once (no verifyClient, no perMessageDeflate), so `upgraded` is known here.
+      if (!upgraded) this.upgradeBacklog.release();
+    }
   }
 
   /**
@@ -393,7 +396,12 @@ export class OpampTransport {
       proceed: () => {
         socket.off("close", waiting.left);
         if (socket.destroyed) return this.upgradeBacklog.release();
-        upgrade();
+        // Run from another connection's answer or close: a failure here is this upgrade's, answered as onUpgrade's would be.
+        try {
+          upgrade();
+        } catch (err) {
+          this.failedUpgrade(req, socket, err);
+        }
       },
       refuse: () => {
         socket.off("close", waiting.left);
