@@ -530,7 +530,8 @@ describe("the OpAMP transport's upgrade backlog", () => {
     };
     const warned: string[] = [];
     const warnings = new RateLimitedWarnings(silentLogger(), { count: (kind) => void warned.push(kind) }, 60_000);
-    const url = await start(callbacks, undefined, { upgradeBacklog: { places: 2, waiting: 1 }, warnings });
+    // Places held for a minute at most: only answers and closes give them back within this test.
+    const url = await start(callbacks, undefined, { upgradeBacklog: { places: 2, waiting: 1, holdMs: 60_000 }, warnings });
     const letThrough = (n: number) => {
       events.push(`answered ${n}`);
       gates.get(n)!();
@@ -573,6 +574,29 @@ describe("the OpAMP transport's upgrade backlog", () => {
     letThrough(3);
     expect((await third.reply(1)).flags).toBe(4n);
     for (const agent of [one, third, fourth]) agent.socket.close(1000);
+  });
+
+  it("gives a silent WebSocket's place to the next upgrade once the place's hold is over, without closing it", async () => {
+    const { callbacks } = recordingCallbacks();
+    // The backlog's own clock, moved by the test: the hold lapses when the test says, whatever the machine's speed.
+    let now = 0;
+    const url = await start(callbacks, undefined, { upgradeBacklog: { places: 1, waiting: 1, holdMs: 200, now: () => now } });
+    // Upgraded, then silent: no answer will give its place back.
+    const silent = await wsAgent(url.ws);
+    const next = wsAgent(url.ws);
+    await until(() => transport!.heldUpgrades === 1, "the next upgrade held behind the silent one");
+    now = 199;
+    // A sweep before the hold is over passes nothing on (the sweep runs at least once a second).
+    await until(() => transport!.heldUpgrades === 1, "still held");
+    now = 200;
+    // At the next sweep the place lapses and goes to the waiting upgrade.
+    const second = await next;
+    expect(transport!.heldUpgrades).toBe(0);
+    expect(transport!.connectedWebSockets).toBe(2);
+    // The silent one was not closed, and is answered when it speaks.
+    silent.send(framed(agentMessage({ instanceUid: otherUid(1) })));
+    expect((await silent.reply(1)).flags).toBe(4n);
+    for (const agent of [silent, second]) agent.socket.close(1000);
   });
 });
 

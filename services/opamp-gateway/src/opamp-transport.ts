@@ -39,7 +39,7 @@ import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
 import { completeWebSocketHandshake } from "./websocket-handshake.js";
 import { takeWholeBinaryFrames } from "./whole-binary-frames.js";
 import { OpeningDeadlines } from "./opening-deadlines.js";
-import { UPGRADE_PLACES, UPGRADE_WAITING, UpgradeBacklog, type WaitingUpgrade } from "./upgrade-backlog.js";
+import { UPGRADE_PLACES, UPGRADE_WAITING, UpgradeBacklog, type UpgradePlace, type WaitingUpgrade } from "./upgrade-backlog.js";
 
 /** The transport's settings; those picked from GatewaySettings as documented there. */
 export interface OpampTransportOptions
@@ -71,10 +71,10 @@ export interface OpampTransportOptions
   /**
    * The upgrade backlog's bounds (upgrade-backlog.ts): upgraded WebSockets
    * whose first message is unanswered, and upgrades waiting for a place.
-   * Default UPGRADE_PLACES and UPGRADE_WAITING; smaller in tests. Waiting is
-   * bounded in time by firstMessageTimeoutMs.
+   * Default UPGRADE_PLACES, UPGRADE_WAITING and PLACE_HOLD_MS; others in
+   * tests. Waiting is bounded in time by firstMessageTimeoutMs.
    */
-  upgradeBacklog?: { places: number; waiting: number };
+  upgradeBacklog?: { places: number; waiting: number; holdMs?: number; now?: () => number };
 }
 
 const PROTOBUF = "application/x-protobuf";
@@ -364,24 +364,25 @@ export class OpampTransport {
       return rejectUpgrade(socket, 503, "too many agents on this gateway; retry later", this.retryAfter());
     }
     // The common case, a place free, goes on as before: nothing queued, no listener.
-    if (this.upgradeBacklog.take()) return this.completeUpgrade(req, socket, head, decision.credentials);
-    const waiting = this.waitingUpgrade(req, socket, () => this.completeUpgrade(req, socket, head, decision.credentials));
+    const place = this.upgradeBacklog.take();
+    if (place) return this.completeUpgrade(req, socket, head, decision.credentials, place);
+    const waiting = this.waitingUpgrade(req, socket, (given) => this.completeUpgrade(req, socket, head, decision.credentials, given));
     if (this.upgradeBacklog.wait(waiting) === "refused") return this.refuseHeldUpgrade(req, socket);
     socket.once("close", waiting.left);
   }
 
   /** The 101, on a place of the upgrade backlog: the connection holds it until its first message is answered. */
-  private completeUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, credentials: AgentCredentials): void {
+  private completeUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, credentials: AgentCredentials, place: UpgradePlace): void {
     let upgraded = false;
     try {
       completeWebSocketHandshake(this.wss, req, socket, head, (ws) => {
         upgraded = true;
-        this.onWebSocket(ws, socket, req, credentials);
+        this.onWebSocket(ws, socket, req, credentials, place);
       });
     } finally {
       // A request ws's handleUpgrade refused (a bad key, an old version: 400), or a throw, made no WebSocket: the place is free again.
       // ws decides at once (no verifyClient, no perMessageDeflate), so `upgraded` is known here.
-      if (!upgraded) this.upgradeBacklog.release();
+      if (!upgraded) this.upgradeBacklog.release(place);
     }
   }
 
@@ -391,14 +392,14 @@ export class OpampTransport {
    * on); it leaves the queue when its socket closes; refused, it is answered
    * as a session over --max-connecting-agents is.
    */
-  private waitingUpgrade(req: http.IncomingMessage, socket: Duplex, upgrade: () => void): WaitingUpgrade & { left: () => void } {
+  private waitingUpgrade(req: http.IncomingMessage, socket: Duplex, upgrade: (place: UpgradePlace) => void): WaitingUpgrade & { left: () => void } {
     const waiting = {
-      proceed: () => {
+      proceed: (place: UpgradePlace) => {
         socket.off("close", waiting.left);
-        if (socket.destroyed) return this.upgradeBacklog.release();
+        if (socket.destroyed) return this.upgradeBacklog.release(place);
         // Run from another connection's answer or close: a failure here is this upgrade's, answered as onUpgrade's would be.
         try {
-          upgrade();
+          upgrade(place);
         } catch (err) {
           this.failedUpgrade(req, socket, err);
         }
@@ -422,14 +423,15 @@ export class OpampTransport {
 
   /** The first message of `conn` is answered (or its socket closed first): its upgrade's place goes to the next waiting upgrade. */
   private firstMessageAnswered(conn: WebSocketAgentConnection): void {
-    if (!conn.holdsUpgradePlace) return;
-    conn.holdsUpgradePlace = false;
-    this.upgradeBacklog.release();
+    const place = conn.upgradePlace;
+    if (place === undefined) return;
+    conn.upgradePlace = undefined;
+    this.upgradeBacklog.release(place);
   }
 
-  private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, credentials: AgentCredentials): void {
+  private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, credentials: AgentCredentials, place: UpgradePlace): void {
     const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credentials, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
-    conn.holdsUpgradePlace = true;
+    conn.upgradePlace = place;
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
     this.unadmittedWebSockets.watch(conn);

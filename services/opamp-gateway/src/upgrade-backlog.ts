@@ -4,8 +4,17 @@
  * it waited past its deadline).
  */
 export interface WaitingUpgrade {
-  proceed(): void;
+  proceed(place: UpgradePlace): void;
   refuse(): void;
+}
+
+/**
+ * A place an upgrade holds from its 101 to its first answer; given back once
+ * (`UpgradeBacklog.release`), or lapsed by the backlog when held past
+ * `holdMs` (a later release is then nothing).
+ */
+export interface UpgradePlace {
+  readonly takenAt: number;
 }
 
 export interface UpgradeBacklogOptions {
@@ -15,6 +24,8 @@ export interface UpgradeBacklogOptions {
   waiting: number;
   /** How long an upgrade may wait for a place; past it, it is refused (at the next sweep). */
   waitMs: number;
+  /** How long a place is held at most; past it, it goes to the next upgrade (at the next sweep). Default PLACE_HOLD_MS. */
+  holdMs?: number;
   now?: () => number;
 }
 
@@ -43,11 +54,26 @@ export const UPGRADE_PLACES = 256;
 export const UPGRADE_WAITING = 4_096;
 
 /**
+ * How long an upgraded WebSocket holds its place at most, answered or not.
+ * Without a bound, 256 sockets that upgrade and then stay silent (or whose
+ * first message agent-service is slow to answer) would hold every place for
+ * --first-message-timeout-seconds, and every other agent's upgrade would wait
+ * behind them, then be refused. Lapsed after 2 s, their places go to the
+ * waiting upgrades in the order these came: silent sockets slow the others
+ * by their share of the arrivals, they cannot stop them. In the storm that
+ * measured the backlog a first message was answered within ~1 s of its 101
+ * (the first agent-service batch included), so the bound does not loosen
+ * there.
+ */
+export const PLACE_HOLD_MS = 2_000;
+
+/**
  * The backlog of WebSocket upgrades, bounded at the upgrade: at most `places`
  * upgraded WebSockets whose first message is not answered yet; an upgrade
  * beyond them waits, in the order it came (FIFO), before its 101, until a
  * place is given back (`release`: the first message answered, or the socket
- * closed before); at most `waiting` wait, and none longer than `waitMs`.
+ * closed before) or lapses (held past `holdMs`); at most `waiting` wait, and
+ * none longer than `waitMs`.
  * Nothing waits forever, nothing is unbounded.
  *
  * How it relates to NewAgentAdmission's `connecting` places
@@ -59,25 +85,33 @@ export const UPGRADE_WAITING = 4_096;
  * holds only this.
  */
 export class UpgradeBacklog {
-  private held = 0;
+  /** Places held and when each lapses, oldest first (a Map keeps insertion order; every place has the same hold). */
+  private readonly held = new Map<UpgradePlace, number>();
+  private readonly holdMs: number;
   /** Waiting upgrades and when each must have a place, oldest first (a Map keeps insertion order). */
   private readonly queue = new Map<WaitingUpgrade, number>();
   private readonly now: () => number;
 
   constructor(private readonly o: UpgradeBacklogOptions) {
     this.now = o.now ?? Date.now;
+    this.holdMs = o.holdMs ?? PLACE_HOLD_MS;
   }
 
   /**
-   * Takes a place for an upgrade if one is free and no upgrade waits (true);
-   * otherwise (false) the upgrade must `wait`. Two calls, so that the common
-   * case, a place free, makes nothing to queue.
+   * Takes a place for an upgrade if one is free and no upgrade waits;
+   * otherwise (undefined) the upgrade must `wait`. Two calls, so that the
+   * common case, a place free, makes nothing to queue.
    */
-  take(): boolean {
-    // No upgrade can pass a waiting one: while any waits, every place is taken (`release` hands a place to the queue first).
-    if (this.held >= this.o.places) return false;
-    this.held++;
-    return true;
+  take(): UpgradePlace | undefined {
+    // No upgrade can pass a waiting one: while any waits, every place is taken (a place given back goes to the queue first).
+    if (this.held.size >= this.o.places) return undefined;
+    return this.newPlace();
+  }
+
+  private newPlace(): UpgradePlace {
+    const place = { takenAt: this.now() };
+    this.held.set(place, place.takenAt + this.holdMs);
+    return place;
   }
 
   /**
@@ -98,23 +132,31 @@ export class UpgradeBacklog {
 
   /**
    * A place is given back (an upgraded WebSocket's first message answered, or
-   * its socket closed first): the oldest waiting upgrade takes it. Called
-   * exactly once per place taken.
+   * its socket closed first): the oldest waiting upgrade gets a place. A
+   * place given back before, or lapsed, is nothing.
    */
-  release(): void {
-    const next = this.queue.keys().next();
-    if (next.done) {
-      if (this.held > 0) this.held--;
-      return;
-    }
-    // The place passes on: held stays as it is.
-    this.queue.delete(next.value);
-    next.value.proceed();
+  release(place: UpgradePlace): void {
+    if (!this.held.delete(place)) return;
+    this.passOn();
   }
 
-  /** Refuses the waiting upgrades past their deadline, oldest first. */
+  /** A place is free: to the oldest waiting upgrade, if any. */
+  private passOn(): void {
+    const next = this.queue.keys().next();
+    if (next.done) return;
+    this.queue.delete(next.value);
+    next.value.proceed(this.newPlace());
+  }
+
+  /** Lapses the places held past `holdMs` (each goes on to a waiting upgrade), then refuses the upgrades waiting past their deadline; oldest first. */
   sweep(): void {
     const now = this.now();
+    for (const [place, lapses] of this.held) {
+      // Taken in order with the same hold, so lapses are in order too.
+      if (lapses > now) break;
+      this.held.delete(place);
+      this.passOn();
+    }
     for (const [upgrade, due] of this.queue) {
       // Queued in order with the same wait, so deadlines are in order too.
       if (due > now) break;
@@ -133,7 +175,7 @@ export class UpgradeBacklog {
 
   /** Places taken: upgraded WebSockets whose first message is not answered yet. */
   get upgradedUnanswered(): number {
-    return this.held;
+    return this.held.size;
   }
 
   /** Upgrades waiting for a place. */

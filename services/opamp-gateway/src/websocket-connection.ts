@@ -8,6 +8,7 @@ import { AgentConnectionClosedError, type AgentConnection } from "./agent-connec
 import { AgentLiveness } from "./agent-liveness.js";
 import { encodeServerWebSocketFrame } from "./ws-framing.js";
 import type { AgentCredentials } from "./agent-authentication.js";
+import type { UpgradePlace } from "./upgrade-backlog.js";
 
 /** An agent on a WebSocket: replies and pushes are binary frames with the OpAMP header. */
 export class WebSocketAgentConnection implements AgentConnection {
@@ -26,8 +27,8 @@ export class WebSocketAgentConnection implements AgentConnection {
   reportsHeartbeat = false;
   /** Its first message with a valid instance UID passed NewAgentAdmission; until then no message is handed on. */
   admitted = false;
-  /** It holds a place of the transport's upgrade backlog (upgrade-backlog.ts): its first message is not answered yet. */
-  holdsUpgradePlace = false;
+  /** Its place in the transport's upgrade backlog (upgrade-backlog.ts) while its first message is not answered; undefined after. */
+  upgradePlace: UpgradePlace | undefined;
   /** The transport's handling of this socket's messages while it runs (one burst at a time; it never rejects). */
   handling: Promise<void> | undefined;
   /** Messages that arrived while `handling` ran, handled after it in order (the transport's; undefined when none ever waited). */
