@@ -261,3 +261,18 @@ export async function upsertWithRetry<T>(upsert: () => Promise<T>): Promise<T> {
 export function isDuplicateKey(err: unknown): boolean {
   return err instanceof MongoServerError && err.code === 11000;
 }
+
+/** Whether a command failed because its collection does not exist yet (NamespaceNotFound, 26): e.g. listIndexes on a new database. */
+export function isNamespaceNotFound(err: unknown): boolean {
+  return hasServerCode(err, 26, "NamespaceNotFound");
+}
+
+/** Whether dropping an index failed because it is not there (IndexNotFound, 27): e.g. another replica dropped it first. */
+export function isIndexNotFound(err: unknown): boolean {
+  return hasServerCode(err, 27, "IndexNotFound");
+}
+
+/** The server's error code or its name (either may be all a server like FerretDB sets). */
+function hasServerCode(err: unknown, code: number, codeName: string): boolean {
+  return (err as { code?: unknown }).code === code || (err as { codeName?: unknown }).codeName === codeName;
+}

@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { asError, instanceUidToHex } from "@fleetplane/platform";
-import { bytesOfBinary, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
+import { bytesOfBinary, guardMongo, isDuplicateKey, isIndexNotFound, isNamespaceNotFound, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
 import { Binary, type Db, type Filter } from "mongodb";
 import {
   RevisionConflictError,
@@ -183,13 +183,8 @@ export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Pr
 
 /** A new database's agents collection has no indexes yet: listIndexes answers NamespaceNotFound there. */
 function noCollectionYet(err: unknown): [] {
-  if ((err as { code?: unknown }).code === 26 || (err as { codeName?: unknown }).codeName === "NamespaceNotFound") return [];
+  if (isNamespaceNotFound(err)) return [];
   throw err;
-}
-
-/** The server's answer to dropping an index that is not there (another replica dropped it first). */
-function isIndexNotFound(err: unknown): boolean {
-  return (err as { code?: unknown }).code === 27 || (err as { codeName?: unknown }).codeName === "IndexNotFound";
 }
 
 /**
