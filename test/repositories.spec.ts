@@ -285,6 +285,12 @@ describe("MongoDB agent indexes made by an earlier version", () => {
 // FerretDB 1.x this file starts refuses them (there the indexes hold every agent). E.g.
 // FLEETPLANE_TEST_MONGO_URL=mongodb://127.0.0.1:27018/ (docs/ferretdb2.md); each test gets a fresh database.
 const partialIndexStoreUrl = process.env.FLEETPLANE_TEST_MONGO_URL;
+if (!partialIndexStoreUrl) {
+  console.warn(
+    "\n!!! FLEETPLANE_TEST_MONGO_URL is not set: the agent repository contract and index-plan checks on a store with partial indexes (FerretDB 2, MongoDB) are SKIPPED." +
+      "\n!!! Start FerretDB 2 as docs/ferretdb2.md says and export FLEETPLANE_TEST_MONGO_URL=mongodb://127.0.0.1:27018/ !!!\n",
+  );
+}
 
 /** A fresh database on that store, as production connects to it, dropped on close. */
 async function connectPartialIndexStore(o: { monitorCommands?: boolean } = {}): Promise<MongoStore> {
