@@ -40,7 +40,7 @@ import {
   ensureRolloutIndexes,
 } from "@fleetplane/agent-service/mongo";
 import { createLmdbCommandRepository } from "@fleetplane/command-service";
-import { createMongoCommandRepository, ensureCommandIndexes } from "@fleetplane/command-service/mongo";
+import { COMMAND_INDEXES, REPLACED_COMMAND_INDEXES, createMongoCommandRepository, ensureCommandIndexes } from "@fleetplane/command-service/mongo";
 import { DependencyUnavailableError, instanceUidToHex, silentLogger, uuidv7Bytes } from "@fleetplane/platform";
 import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { connectMongo, type MongoStore } from "@fleetplane/platform-node/mongo";
@@ -167,14 +167,14 @@ agentRepositoryContract("MongoDB (FerretDB), as on MongoDB", async () => {
 // As production runs it on this server (connectMongo says FerretDB: a state change is a look-up and a write by _id) …
 commandRepositoryContract("MongoDB (FerretDB)", async () => {
   const mongo = await connectFreshMongo();
-  await ensureCommandIndexes(mongo.db);
+  await ensureCommandIndexes(mongo.db, { server: mongo.server });
   return { commands: createMongoCommandRepository(mongo.db, { server: mongo.server }), close: () => mongo.close() };
 });
 
 // … and as it runs on MongoDB (one conditional write), on the same server.
 commandRepositoryContract("MongoDB (FerretDB), as on MongoDB", async () => {
   const mongo = await connectFreshMongo();
-  await ensureCommandIndexes(mongo.db);
+  await ensureCommandIndexes(mongo.db, { server: mongo.server });
   return { commands: createMongoCommandRepository(mongo.db, { server: "mongodb" }), close: () => mongo.close() };
 }, { largeUpdateBatches: false });
 
@@ -194,7 +194,7 @@ fleetRepositoryContract("MongoDB (FerretDB)", async () => {
   const mongo = await connectFreshMongo();
   await ensureFleetIndexes(mongo.db);
   await ensureAgentIndexes(mongo.db, { server: mongo.server });
-  await ensureCommandIndexes(mongo.db);
+  await ensureCommandIndexes(mongo.db, { server: mongo.server });
   return {
     namespaces: createMongoNamespaceRepository(mongo.db),
     configurations: createMongoConfigurationRepository(mongo.db),
@@ -229,14 +229,14 @@ describe("MongoDB indexes", () => {
     try {
       for (let start = 0; start < 2; start++) {
         await ensureAgentIndexes(mongo.db, { server: mongo.server });
-        await ensureCommandIndexes(mongo.db);
+        await ensureCommandIndexes(mongo.db, { server: mongo.server });
         await ensureCertificateRequestIndexes(mongo.db);
         await ensurePackageIndexes(mongo.db);
         await ensureFleetIndexes(mongo.db);
       }
       const names = async (collection: string) => (await mongo.db.collection(collection).listIndexes().toArray()).map((i) => i.name as string).sort();
       expect(await names("agents")).toEqual(["_id_", "attrs_1", "disconnected_agents", "gatewayId_1", "labelled_agents", "namespace_1__id_1", "rolloutGroup_1_namespace_1__id_1"]);
-      expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1", "namespace_1__id_-1", "state_1"]);
+      expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1", "namespace_1__id_-1", "pending_commands"]);
       expect(await names("certificate_requests")).toEqual(["_id_", "instanceUid_1_state_1", "namespace_1_instanceUid_1__id_-1", "namespace_1_state_1__id_-1"]);
       expect(await names("packages")).toEqual(["_id_", "namespace_1_name_1_version_1"]);
       expect(await names("configurations")).toEqual(["_id_", "namespace_1_name_1"]);
@@ -281,6 +281,32 @@ describe("MongoDB agent indexes made by an earlier version", () => {
   });
 });
 
+describe("MongoDB command indexes made by an earlier version", () => {
+  it("state_1 is dropped for pending_commands, and the pending count still answers", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      const commands = createMongoCommandRepository(mongo.db, { server: mongo.server });
+      const at = (state: CommandState, sequence: number) =>
+        create(CommandRecordSchema, { id: instanceUidToHex(uuidv7Bytes(1_767_225_600_000 + sequence)), instanceUid: "cd".repeat(16), kind: "restart", state });
+      await commands.insertNewMany([at(CommandState.PENDING, 1), at(CommandState.APPLIED, 2), at(CommandState.PENDING, 3)]);
+      // The commands collection as the version before pending_commands left it.
+      const collection = mongo.db.collection("commands");
+      await collection.createIndex({ state: 1 });
+      expect((await collection.listIndexes().toArray()).map((i) => i.name as string)).toEqual(expect.arrayContaining([...REPLACED_COMMAND_INDEXES]));
+
+      await ensureCommandIndexes(mongo.db, { server: mongo.server });
+      const names = (await collection.listIndexes().toArray()).map((i) => i.name as string);
+      for (const name of REPLACED_COMMAND_INDEXES) expect(names).not.toContain(name);
+      for (const index of COMMAND_INDEXES) expect(names).toContain(index.name);
+      // Another replica starting at the same time finds it gone already.
+      await ensureCommandIndexes(mongo.db, { server: mongo.server });
+      expect(await commands.countPending()).toBe(2);
+    } finally {
+      await mongo.close();
+    }
+  });
+});
+
 // A store that keeps partial indexes (FerretDB 2 on PostgreSQL, MongoDB), when one is given: the
 // FerretDB 1.x this file starts refuses them (there the indexes hold every agent). E.g.
 // FLEETPLANE_TEST_MONGO_URL=mongodb://127.0.0.1:27018/ (docs/ferretdb2.md); each test gets a fresh database.
@@ -317,6 +343,42 @@ if (partialIndexStoreUrl) {
     };
   });
 }
+
+if (partialIndexStoreUrl) {
+  commandRepositoryContract("MongoDB (FLEETPLANE_TEST_MONGO_URL)", async () => {
+    const mongo = await connectPartialIndexStore();
+    await ensureCommandIndexes(mongo.db, { server: mongo.server });
+    return { commands: createMongoCommandRepository(mongo.db, { server: mongo.server }), close: () => mongo.close() };
+  });
+}
+
+describe.skipIf(!partialIndexStoreUrl)("MongoDB command indexes on a store with partial indexes (FLEETPLANE_TEST_MONGO_URL)", () => {
+  it("pending_commands holds only the pending records, and the pending count is planned on it", async () => {
+    const mongo = await connectPartialIndexStore({ monitorCommands: true });
+    try {
+      await ensureCommandIndexes(mongo.db, { server: mongo.server });
+      const commands = createMongoCommandRepository(mongo.db, { server: mongo.server });
+      // 2,000 records, 1 in 100 pending: few enough that the index is the plan.
+      const records = Array.from({ length: 2_000 }, (_, i) =>
+        create(CommandRecordSchema, { id: instanceUidToHex(uuidv7Bytes(1_767_225_600_000 + i)), instanceUid: "ef".repeat(16), kind: "restart", state: i % 100 === 50 ? CommandState.PENDING : CommandState.APPLIED }),
+      );
+      for (let i = 0; i < records.length; i += 500) await commands.insertNewMany(records.slice(i, i + 500));
+
+      const indexes = await mongo.db.collection("commands").listIndexes().toArray();
+      for (const index of COMMAND_INDEXES.filter((i) => i.partialFilterExpression)) {
+        expect(indexes.find((i) => i.name === index.name)?.partialFilterExpression).toEqual(index.partialFilterExpression);
+      }
+      let lastCount: Record<string, unknown> | undefined;
+      mongo.client.on("commandStarted", (e) => void (e.commandName === "aggregate" && (lastCount = e.command as Record<string, unknown>)));
+      expect(await commands.countPending()).toBe(20);
+      // countDocuments is an aggregate ($match, $group): the store's plan of it.
+      const { $db: _db, lsid: _lsid, $clusterTime: _clusterTime, ...aggregate } = lastCount!;
+      expect(indexesInPlan(await mongo.db.command({ explain: aggregate, verbosity: "queryPlanner" }))).toContain("pending_commands");
+    } finally {
+      await mongo.close();
+    }
+  });
+});
 
 describe.skipIf(!partialIndexStoreUrl)("MongoDB agent indexes on a store with partial indexes (FLEETPLANE_TEST_MONGO_URL)", () => {
   it("hold only the disconnected or labelled agents, and the queries that need them are planned on them", async () => {
@@ -406,7 +468,7 @@ describe("stores written before pending commands were counted", () => {
           return { _id: r.id, instanceUid: r.instanceUid, proto: new Binary(toBinary(CommandRecordSchema, r)) };
         }),
       );
-      await ensureCommandIndexes(mongo.db);
+      await ensureCommandIndexes(mongo.db, { server: mongo.server });
       expect(await createMongoCommandRepository(mongo.db).countPending()).toBe(2);
     } finally {
       await mongo.close();

@@ -96,7 +96,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     const { createMongoAccessRepository, ensureAccessIndexes } = await import("@fleetplane/access/mongo");
     const mongo = await connectMongo(o.mongoUrl, { logger: o.logger });
     await ensureAgentIndexes(mongo.db, { server: mongo.server });
-    await ensureCommandIndexes(mongo.db);
+    await ensureCommandIndexes(mongo.db, { server: mongo.server });
     await ensureCertificateRequestIndexes(mongo.db);
     await ensurePackageIndexes(mongo.db);
     await ensureFleetIndexes(mongo.db);

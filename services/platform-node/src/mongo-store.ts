@@ -11,6 +11,8 @@ import {
   MongoServerError,
   MongoServerSelectionError,
   MongoTopologyClosedError,
+  type Collection,
+  type Document,
   type Db,
   type MongoClientOptions,
 } from "mongodb";
@@ -254,6 +256,26 @@ export async function upsertWithRetry<T>(upsert: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (isDuplicateKey(err)) return upsert();
     throw err;
+  }
+}
+
+/**
+ * Drops those of `names` the collection has: indexes an earlier version
+ * made and a new one replaces, at every replica's start. A collection not
+ * made yet has none; one already gone (another replica dropped it first)
+ * is not an error.
+ */
+export async function dropIndexesIfPresent<T extends Document>(collection: Collection<T>, names: readonly string[]): Promise<void> {
+  const existing = await collection.listIndexes().toArray().catch((err: unknown) => {
+    if (isNamespaceNotFound(err)) return [];
+    throw err;
+  });
+  const present = new Set(existing.map((i) => i.name as string));
+  for (const name of names) {
+    if (!present.has(name)) continue;
+    await collection.dropIndex(name).catch((err: unknown) => {
+      if (!isIndexNotFound(err)) throw err;
+    });
   }
 }
 

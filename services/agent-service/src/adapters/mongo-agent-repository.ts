@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { asError, instanceUidToHex } from "@fleetplane/platform";
-import { bytesOfBinary, guardMongo, isDuplicateKey, isIndexNotFound, isNamespaceNotFound, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
+import { bytesOfBinary, guardMongo, dropIndexesIfPresent, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
 import { Binary, type Db, type Filter } from "mongodb";
 import {
   RevisionConflictError,
@@ -154,13 +154,7 @@ export const REPLACED_AGENT_INDEXES: readonly string[] = ["connected_1__id_1", "
 export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Promise<void> {
   await guardMongo(async () => {
     const agents = db.collection(AGENTS);
-    const existing = new Set((await agents.listIndexes().toArray().catch(noCollectionYet)).map((i) => i.name as string));
-    for (const name of REPLACED_AGENT_INDEXES) {
-      if (!existing.has(name)) continue;
-      await agents.dropIndex(name).catch((err: unknown) => {
-        if (!isIndexNotFound(err)) throw err;
-      });
-    }
+    await dropIndexesIfPresent(agents, REPLACED_AGENT_INDEXES);
     // One index per call: FerretDB 1.24 drops the connection (a server-side
     // panic) when one createIndexes call names several indexes that exist.
     for (const index of AGENT_INDEXES) {
@@ -179,12 +173,6 @@ export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Pr
     }
     await db.collection(CONNECTIONS).createIndex({ gatewayId: 1, _id: 1 });
   });
-}
-
-/** A new database's agents collection has no indexes yet: listIndexes answers NamespaceNotFound there. */
-function noCollectionYet(err: unknown): [] {
-  if (isNamespaceNotFound(err)) return [];
-  throw err;
 }
 
 /**

@@ -5,7 +5,7 @@ import {
   CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { bytesOfBinary, filterWhile, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
+import { bytesOfBinary, dropIndexesIfPresent, filterWhile, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
 import { Binary, MongoBulkWriteError, type AnyBulkWriteOperation, type Db, type Filter } from "mongodb";
 import type { CommandRepository } from "../domain/command-repository.js";
 
@@ -24,17 +24,53 @@ interface CommandDocument {
 
 const COMMANDS = "commands";
 
+/** The records pending_commands holds: those not yet delivered (the gauge counts them). */
+const PENDING = { state: CommandState.PENDING } as const;
+
+/** One index of the commands collection: its name, its keys, and the records it holds when not all. */
+interface CommandIndex {
+  name: string;
+  key: Record<string, 1 | -1>;
+  /** Only the records matching this are in the index (MongoDB, FerretDB 2); FerretDB 1.x holds them all. */
+  partialFilterExpression?: Filter<CommandDocument>;
+}
+
+/**
+ * The commands collection's indexes. Every write of a record writes an
+ * entry in each index that holds it; on FerretDB 2 (PostgreSQL) that is
+ * most of a write's cost (docs/performance.md §42), and a rollout writes
+ * each moved agent's record twice. The pending count needs only the
+ * records still PENDING — a few in a settled fleet — so its index holds
+ * only those: a record's move past PENDING writes no entry there.
+ */
+export const COMMAND_INDEXES: readonly CommandIndex[] = [
+  // One agent's commands, newest first.
+  { name: "instanceUid_1__id_-1", key: { instanceUid: 1, _id: -1 } },
+  // One namespace's audit trail, newest first.
+  { name: "namespace_1__id_-1", key: { namespace: 1, _id: -1 } },
+  // Counting pending records (the fleetplane_commands_pending gauge): the pending ones.
+  { name: "pending_commands", key: { state: 1 }, partialFilterExpression: PENDING },
+];
+
+/** Indexes earlier versions made that COMMAND_INDEXES replaces, dropped at start: `state_1` held every record. */
+export const REPLACED_COMMAND_INDEXES: readonly string[] = ["state_1"];
+
 /**
  * Creates the indexes queries rely on (one per call: FerretDB 1.x, see
- * ensureAgentIndexes) and copies `state` into documents written before it was
- * copied out. Run once at start-up; a no-op the second time.
+ * ensureAgentIndexes), drops those they replace (before making their
+ * replacement, as ensureAgentIndexes does, and for the same reason), and
+ * copies `state` into documents written before it was copied out. Run at
+ * every replica's start-up; a no-op the second time.
  */
-export async function ensureCommandIndexes(db: Db): Promise<void> {
+export async function ensureCommandIndexes(db: Db, o: { server: MongoServer }): Promise<void> {
   await guardMongo(async () => {
     const commands = db.collection<CommandDocument>(COMMANDS);
-    await commands.createIndex({ instanceUid: 1, _id: -1 }); // one agent's commands
-    await commands.createIndex({ state: 1 }); // counting pending commands (a metric)
-    await commands.createIndex({ namespace: 1, _id: -1 }); // one namespace's audit trail
+    await dropIndexesIfPresent(commands, REPLACED_COMMAND_INDEXES);
+    for (const index of COMMAND_INDEXES) {
+      // FerretDB 1.x refuses partialFilterExpression ("not implemented yet"): there the index holds every record.
+      const partial = index.partialFilterExpression && o.server !== "ferretdb" ? { partialFilterExpression: index.partialFilterExpression } : {};
+      await commands.createIndex(index.key, { name: index.name, ...partial });
+    }
     for await (const doc of commands.find({ state: { $exists: false } })) {
       const state = fromBinary(CommandRecordSchema, bytesOfBinary(doc.proto)).state;
       await commands.updateOne({ _id: doc._id, state: { $exists: false } }, { $set: { state } });
@@ -131,8 +167,8 @@ export function createMongoCommandRepository(db: Db, o: { server?: MongoServer }
       return docs.map(decode);
     },
     async countPending() {
-      // An index count (COUNT_SCAN in MongoDB): proportional to the pending records only.
-      return guardMongo(() => commands.countDocuments({ state: CommandState.PENDING }));
+      // An index count (COUNT_SCAN in MongoDB) over pending_commands, whose filter this is: proportional to the pending records only.
+      return guardMongo(() => commands.countDocuments(PENDING));
     },
     async ping() {
       await guardMongo(() => db.command({ ping: 1 }));
