@@ -36,8 +36,22 @@ export const REDUCE_ABOVE_GROWTH_ROOM_OF_LIVE = 0.1;
 export const QUIET_BELOW_UTILIZATION = 0.5;
 /** How long the flag stays set: V8's memory reducer ticks every 8 s and runs up to three collections 0.5 s apart. */
 export const REDUCTION_WINDOW_MS = 20_000;
-/** The least time between two windows, so a process whose slack comes back at once is not kept optimizing for size. */
+/**
+ * The least time between two windows, so a process whose slack comes back at
+ * once (or that a window did not free) is not kept optimizing for size.
+ */
 export const REDUCTION_COOLDOWN_MS = 60_000;
+/**
+ * …but after a window that did hand the slack back, a shorter one: in a
+ * flood's tail a gateway worker's slack (~40 MiB at ~100 MiB live) was back
+ * within the minute and stayed until the next window, so where the minute
+ * fell decided its RSS (docs/performance.md §44, §47). A window that works
+ * ends at the next check after V8's memory reducer ran (2–12 s), so this
+ * bounds a heap's reducing collections to one round every ~25–35 s while its
+ * slack keeps coming back; one that closes with the slack still there (busy
+ * again, or time up) keeps the long cooldown.
+ */
+export const REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS = 20_000;
 /** How often the heap is looked at: a few microseconds each time. */
 export const CHECK_EVERY_MS = 2_000;
 
@@ -57,6 +71,8 @@ export interface ReductionState {
   since?: number;
   /** When the last window ended. */
   ended?: number;
+  /** Whether the last window ended with the slack gone (it worked): the shorter cooldown follows. */
+  handedBack?: boolean;
 }
 
 /** Whether the heap holds enough more than lives to be worth a reduction. */
@@ -73,8 +89,28 @@ export function hasSlack(s: HeapSample): boolean {
 export function reductionStep(state: ReductionState, s: HeapSample, now: number): "open" | "close" | "none" {
   const quiet = s.utilization < QUIET_BELOW_UTILIZATION;
   if (state.since !== undefined) return now - state.since >= REDUCTION_WINDOW_MS || !hasSlack(s) || !quiet ? "close" : "none";
-  if (state.ended !== undefined && now - state.ended < REDUCTION_COOLDOWN_MS) return "none";
+  const cooldown = state.handedBack ? REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS : REDUCTION_COOLDOWN_MS;
+  if (state.ended !== undefined && now - state.ended < cooldown) return "none";
   return quiet && hasSlack(s) ? "open" : "none";
+}
+
+/** `state` after `step` at `now` with sample `s` (reductionStep's caller keeps it). */
+export function afterStep(state: ReductionState, step: "open" | "close" | "none", s: HeapSample, now: number): ReductionState {
+  if (step === "open") return { ...state, since: now };
+  if (step === "close") return { ended: now, handedBack: !hasSlack(s) };
+  return state;
+}
+
+/**
+ * One line per check on stderr when FLEETPLANE_HEAP_TRACE=1 (a diagnosis aid
+ * for benches, off by default: a line every 2 s per process is noise).
+ */
+function traceLine(s: HeapSample, step: string, state: ReductionState, now: number): void {
+  const mib = (b: number) => Math.round(b / 2 ** 20);
+  const h = getHeapStatistics();
+  process.stderr.write(
+    `heap-trace ${process.send ? "worker" : "main"} pid=${process.pid} t=${Math.round(now / 1000)} committedOld=${mib(s.committedOldBytes)} live=${mib(s.liveBytes)} used=${mib(h.used_heap_size)} slack=${hasSlack(s)} elu=${s.utilization.toFixed(2)} growth=${s.growthOfLive} open=${state.since !== undefined} step=${step}\n`,
+  );
 }
 
 /**
@@ -86,7 +122,8 @@ export function reductionStep(state: ReductionState, s: HeapSample, now: number)
  * flag if a window is open.
  */
 export function reduceHeapAfterFloods(liveBytes: () => number | undefined, growthOfLive: () => number): { stop(): void } {
-  const state: ReductionState = {};
+  let state: ReductionState = {};
+  const trace = process.env.FLEETPLANE_HEAP_TRACE === "1";
   let elu = performance.eventLoopUtilization();
   const setFlag = (on: boolean) => setFlagsFromString(on ? "--optimize-for-size" : "--no-optimize-for-size");
   const timer = setInterval(() => {
@@ -96,15 +133,11 @@ export function reduceHeapAfterFloods(liveBytes: () => number | undefined, growt
     const live = liveBytes();
     if (live === undefined) return;
     const newSpace = getHeapSpaceStatistics().find((x) => x.space_name === "new_space")?.space_size ?? 0;
-    const step = reductionStep(state, { committedOldBytes: getHeapStatistics().total_heap_size - newSpace, liveBytes: live, utilization, growthOfLive: growthOfLive() }, now);
-    if (step === "open") {
-      state.since = now;
-      setFlag(true);
-    } else if (step === "close") {
-      state.since = undefined;
-      state.ended = now;
-      setFlag(false);
-    }
+    const sample = { committedOldBytes: getHeapStatistics().total_heap_size - newSpace, liveBytes: live, utilization, growthOfLive: growthOfLive() };
+    const step = reductionStep(state, sample, now);
+    if (trace) traceLine(sample, step, state, now);
+    state = afterStep(state, step, sample, now);
+    if (step !== "none") setFlag(step === "open");
   }, CHECK_EVERY_MS);
   timer.unref();
   return {
