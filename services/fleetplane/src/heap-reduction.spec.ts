@@ -2,8 +2,10 @@ import { describe, expect, it } from "vitest";
 import {
   QUIET_BELOW_UTILIZATION,
   REDUCE_ABOVE_SLACK_BYTES,
+  REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS,
   REDUCTION_COOLDOWN_MS,
   REDUCTION_WINDOW_MS,
+  afterStep,
   hasSlack,
   reduceHeapAfterFloods,
   reductionStep,
@@ -54,6 +56,27 @@ describe("heap reduction after a flood", () => {
   it("waits a cooldown before opening another, so a heap whose slack comes back is not kept optimizing for size", () => {
     expect(reductionStep({ ended: 1_000 }, afterFlood, 1_000 + REDUCTION_COOLDOWN_MS - 1)).toBe("none");
     expect(reductionStep({ ended: 1_000 }, afterFlood, 1_000 + REDUCTION_COOLDOWN_MS)).toBe("open");
+  });
+
+  it("opens again after the short cooldown when the last window handed the slack back and it returned, after the long one when the last did not free it", () => {
+    // A worker in a flood's tail (§44): a window frees its slack, the tail brings it back within the minute.
+    const reduced = { ...afterFlood, committedOldBytes: 90 * MiB };
+    const opened = afterStep({}, reductionStep({}, afterFlood, 0), afterFlood, 0);
+    expect(opened.since).toBe(0);
+    const worked = afterStep(opened, reductionStep(opened, reduced, 6_000), reduced, 6_000);
+    expect(worked).toEqual({ ended: 6_000, handedBack: true });
+    expect(reductionStep(worked, afterFlood, 6_000 + REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS - 1)).toBe("none");
+    expect(reductionStep(worked, afterFlood, 6_000 + REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS)).toBe("open");
+    // A window that ends with the slack still there (time up, or busy again) did not work: the long cooldown, so a heap
+    // the reducer cannot shrink is not kept optimizing for size.
+    const timeUp = afterStep(opened, reductionStep(opened, afterFlood, REDUCTION_WINDOW_MS), afterFlood, REDUCTION_WINDOW_MS);
+    expect(timeUp).toEqual({ ended: REDUCTION_WINDOW_MS, handedBack: false });
+    expect(reductionStep(timeUp, afterFlood, REDUCTION_WINDOW_MS + REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS)).toBe("none");
+    expect(reductionStep(timeUp, afterFlood, REDUCTION_WINDOW_MS + REDUCTION_COOLDOWN_MS)).toBe("open");
+    const busy = { ...afterFlood, utilization: 0.9 };
+    expect(afterStep(opened, reductionStep(opened, busy, 2_000), busy, 2_000)).toEqual({ ended: 2_000, handedBack: false });
+    // Even the short cooldown leaves a quiet process's slack alone while the loop is busy.
+    expect(reductionStep(worked, busy, 6_000 + REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS)).toBe("none");
   });
 
   it("does nothing before the first full collection says what lives, and stops cleanly", () => {
