@@ -7,6 +7,7 @@ import {
   REDUCTION_WINDOW_MS,
   afterStep,
   hasSlack,
+  programUtilization,
   reduceHeapAfterFloods,
   reductionStep,
 } from "./heap-reduction.js";
@@ -77,6 +78,21 @@ describe("heap reduction after a flood", () => {
     expect(afterStep(opened, reductionStep(opened, busy, 2_000), busy, 2_000)).toEqual({ ended: 2_000, handedBack: false });
     // Even the short cooldown leaves a quiet process's slack alone while the loop is busy.
     expect(reductionStep(worked, busy, 6_000 + REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS)).toBe("none");
+  });
+
+  it("keeps a window open through the pauses of its own collections, and closes it when the program itself is busy", () => {
+    // The primary at 100,000 agents (§47): ~280 MiB live, its window's memory-reducing collection paused the loop for
+    // much of a 2 s sample, which then read 0.59 busy and closed the window with half its slack there.
+    const primary = { committedOldBytes: 423 * MiB, liveBytes: 283 * MiB, growthOfLive: 0.2 };
+    const collecting = programUtilization(1_180, 2_000, 900);
+    expect(collecting).toBeCloseTo(0.14);
+    expect(reductionStep({ since: 0 }, { ...primary, utilization: collecting }, 2_000)).toBe("none");
+    const serving = programUtilization(1_180, 2_000, 100);
+    expect(reductionStep({ since: 0 }, { ...primary, utilization: serving }, 2_000)).toBe("close");
+    // Nor does a loop busy only with collecting keep a window from opening.
+    expect(reductionStep({}, { ...primary, utilization: collecting }, 0)).toBe("open");
+    expect(programUtilization(100, 2_000, 300)).toBe(0);
+    expect(programUtilization(0, 0, 0)).toBe(0);
   });
 
   it("does nothing before the first full collection says what lives, and stops cleanly", () => {

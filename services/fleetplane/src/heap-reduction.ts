@@ -60,7 +60,7 @@ export interface HeapSample {
   committedOldBytes: number;
   /** Heap in use just after the last full collection: what lives. */
   liveBytes: number;
-  /** Event-loop utilisation since the last sample, 0–1. */
+  /** Event-loop utilisation by the program's own work since the last sample, 0–1 (programUtilization: pauses for garbage collection left out). */
   utilization: number;
   /** How far the heap may grow past what lives before the next full collection (0.2: heap-growth.ts's 20 %; 0: V8's own factor, on a small heap). */
   growthOfLive: number;
@@ -73,6 +73,20 @@ export interface ReductionState {
   ended?: number;
   /** Whether the last window ended with the slack gone (it worked): the shorter cooldown follows. */
   handedBack?: boolean;
+}
+
+/**
+ * The share of `elapsedMs` the event loop spent on the program's own work:
+ * its busy time less the garbage collector's pauses in it. A window's own
+ * memory-reducing collections are long on a large heap (the primary at
+ * 100,000 agents, ~280 MiB live): counted as busy, they closed the window
+ * they were the point of after one 2 s sample, half its slack still there
+ * (docs/performance.md §47). A loop kept busy by collecting is not busy with
+ * agents either.
+ */
+export function programUtilization(activeMs: number, elapsedMs: number, gcPauseMs: number): number {
+  if (elapsedMs <= 0) return 0;
+  return Math.max(0, activeMs - gcPauseMs) / elapsedMs;
 }
 
 /** Whether the heap holds enough more than lives to be worth a reduction. */
@@ -117,19 +131,24 @@ function traceLine(s: HeapSample, step: string, state: ReductionState, now: numb
  * Looks at the heap every CHECK_EVERY_MS and opens a reduction window
  * (reductionStep) when it holds much more than lives and the process is
  * quiet. `liveBytes()` is what the last full collection left (heap-growth.ts
- * reads it), `growthOfLive()` the room it gives the heap past that (HeapSample).
+ * reads it), `growthOfLive()` the room it gives the heap past that (HeapSample),
+ * `gcPauseMs()` the collector's pauses so far, in ms (programUtilization).
  * The timer does not keep the process alive; `stop` ends it and unsets the
  * flag if a window is open.
  */
-export function reduceHeapAfterFloods(liveBytes: () => number | undefined, growthOfLive: () => number): { stop(): void } {
+export function reduceHeapAfterFloods(liveBytes: () => number | undefined, growthOfLive: () => number, gcPauseMs: () => number = () => 0): { stop(): void } {
   let state: ReductionState = {};
   const trace = process.env.FLEETPLANE_HEAP_TRACE === "1";
   let elu = performance.eventLoopUtilization();
+  let pausedBefore = gcPauseMs();
   const setFlag = (on: boolean) => setFlagsFromString(on ? "--optimize-for-size" : "--no-optimize-for-size");
   const timer = setInterval(() => {
     const now = performance.now();
-    const utilization = performance.eventLoopUtilization(elu).utilization;
+    const since = performance.eventLoopUtilization(elu);
     elu = performance.eventLoopUtilization();
+    const paused = gcPauseMs();
+    const utilization = programUtilization(since.active, since.active + since.idle, paused - pausedBefore);
+    pausedBefore = paused;
     const live = liveBytes();
     if (live === undefined) return;
     const newSpace = getHeapSpaceStatistics().find((x) => x.space_name === "new_space")?.space_size ?? 0;
