@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { performance } from "node:perf_hooks";
 import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from "node:v8";
 
@@ -89,6 +90,9 @@ export function programUtilization(activeMs: number, elapsedMs: number, gcPauseM
   return Math.max(0, activeMs - gcPauseMs) / elapsedMs;
 }
 
+/** What a check does with the flag. */
+export type ReductionAction = "open" | "close" | "none";
+
 /** Whether the heap holds enough more than lives to be worth a reduction. */
 export function hasSlack(s: HeapSample): boolean {
   const slack = s.committedOldBytes - s.liveBytes;
@@ -100,7 +104,7 @@ export function hasSlack(s: HeapSample): boolean {
  * window also closes as soon as the process is busy again, so code the
  * compiler optimizes for a busy report path is not made for size.
  */
-export function reductionStep(state: ReductionState, s: HeapSample, now: number): "open" | "close" | "none" {
+export function reductionStep(state: ReductionState, s: HeapSample, now: number): ReductionAction {
   const quiet = s.utilization < QUIET_BELOW_UTILIZATION;
   if (state.since !== undefined) return now - state.since >= REDUCTION_WINDOW_MS || !hasSlack(s) || !quiet ? "close" : "none";
   const cooldown = state.handedBack ? REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS : REDUCTION_COOLDOWN_MS;
@@ -109,7 +113,7 @@ export function reductionStep(state: ReductionState, s: HeapSample, now: number)
 }
 
 /** `state` after `step` at `now` with sample `s` (reductionStep's caller keeps it). */
-export function afterStep(state: ReductionState, step: "open" | "close" | "none", s: HeapSample, now: number): ReductionState {
+export function afterStep(state: ReductionState, step: ReductionAction, s: HeapSample, now: number): ReductionState {
   if (step === "open") return { ...state, since: now };
   if (step === "close") return { ended: now, handedBack: !hasSlack(s) };
   return state;
@@ -117,13 +121,14 @@ export function afterStep(state: ReductionState, step: "open" | "close" | "none"
 
 /**
  * One line per check on stderr when FLEETPLANE_HEAP_TRACE=1 (a diagnosis aid
- * for benches, off by default: a line every 2 s per process is noise).
+ * for benches, off by default: a line every 2 s per process is noise); `elu`
+ * is the program's utilisation, the collector's pauses left out.
  */
-function traceLine(s: HeapSample, step: string, state: ReductionState, now: number): void {
+function traceLine(s: HeapSample, step: ReductionAction, state: ReductionState, now: number): void {
   const mib = (b: number) => Math.round(b / 2 ** 20);
   const h = getHeapStatistics();
   process.stderr.write(
-    `heap-trace ${process.send ? "worker" : "main"} pid=${process.pid} t=${Math.round(now / 1000)} committedOld=${mib(s.committedOldBytes)} live=${mib(s.liveBytes)} used=${mib(h.used_heap_size)} slack=${hasSlack(s)} elu=${s.utilization.toFixed(2)} growth=${s.growthOfLive} open=${state.since !== undefined} step=${step}\n`,
+    `heap-trace ${cluster.isWorker ? "worker" : "main"} pid=${process.pid} t=${Math.round(now / 1000)} committedOld=${mib(s.committedOldBytes)} live=${mib(s.liveBytes)} used=${mib(h.used_heap_size)} slack=${hasSlack(s)} elu=${s.utilization.toFixed(2)} growth=${s.growthOfLive} open=${state.since !== undefined} step=${step}\n`,
   );
 }
 
