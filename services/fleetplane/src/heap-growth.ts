@@ -59,8 +59,11 @@ export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv, 
   if (heapGrowthChosen(execArgv, nodeOptions)) return undefined;
   let current = 0;
   let live: number | undefined;
+  let gcPauseMs = 0;
   const observer = new PerformanceObserver((list) => {
-    if (!list.getEntries().some((e) => (e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) return;
+    const entries = list.getEntries();
+    for (const e of entries) gcPauseMs += e.duration;
+    if (!entries.some((e) => (e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) return;
     live = getHeapStatistics().used_heap_size;
     const wanted = heapGrowingPercentFor(live);
     if (wanted === current) return;
@@ -71,6 +74,7 @@ export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv, 
   const reduction = reduceHeapAfterFloods(
     () => live,
     () => current / 100,
+    () => gcPauseMs,
   );
   return {
     stop: () => {

@@ -2,9 +2,12 @@ import { describe, expect, it } from "vitest";
 import {
   QUIET_BELOW_UTILIZATION,
   REDUCE_ABOVE_SLACK_BYTES,
+  REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS,
   REDUCTION_COOLDOWN_MS,
   REDUCTION_WINDOW_MS,
+  afterStep,
   hasSlack,
+  programUtilization,
   reduceHeapAfterFloods,
   reductionStep,
 } from "./heap-reduction.js";
@@ -54,6 +57,42 @@ describe("heap reduction after a flood", () => {
   it("waits a cooldown before opening another, so a heap whose slack comes back is not kept optimizing for size", () => {
     expect(reductionStep({ ended: 1_000 }, afterFlood, 1_000 + REDUCTION_COOLDOWN_MS - 1)).toBe("none");
     expect(reductionStep({ ended: 1_000 }, afterFlood, 1_000 + REDUCTION_COOLDOWN_MS)).toBe("open");
+  });
+
+  it("opens again after the short cooldown when the last window handed the slack back and it returned, after the long one when the last did not free it", () => {
+    // A worker in a flood's tail (§44): a window frees its slack, the tail brings it back within the minute.
+    const reduced = { ...afterFlood, committedOldBytes: 90 * MiB };
+    const opened = afterStep({}, reductionStep({}, afterFlood, 0), afterFlood, 0);
+    expect(opened.since).toBe(0);
+    const worked = afterStep(opened, reductionStep(opened, reduced, 6_000), reduced, 6_000);
+    expect(worked).toEqual({ ended: 6_000, handedBack: true });
+    expect(reductionStep(worked, afterFlood, 6_000 + REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS - 1)).toBe("none");
+    expect(reductionStep(worked, afterFlood, 6_000 + REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS)).toBe("open");
+    // A window that ends with the slack still there (time up, or busy again) did not work: the long cooldown, so a heap
+    // the reducer cannot shrink is not kept optimizing for size.
+    const timeUp = afterStep(opened, reductionStep(opened, afterFlood, REDUCTION_WINDOW_MS), afterFlood, REDUCTION_WINDOW_MS);
+    expect(timeUp).toEqual({ ended: REDUCTION_WINDOW_MS, handedBack: false });
+    expect(reductionStep(timeUp, afterFlood, REDUCTION_WINDOW_MS + REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS)).toBe("none");
+    expect(reductionStep(timeUp, afterFlood, REDUCTION_WINDOW_MS + REDUCTION_COOLDOWN_MS)).toBe("open");
+    const busy = { ...afterFlood, utilization: 0.9 };
+    expect(afterStep(opened, reductionStep(opened, busy, 2_000), busy, 2_000)).toEqual({ ended: 2_000, handedBack: false });
+    // Even the short cooldown leaves a quiet process's slack alone while the loop is busy.
+    expect(reductionStep(worked, busy, 6_000 + REDUCTION_COOLDOWN_AFTER_HANDED_BACK_MS)).toBe("none");
+  });
+
+  it("keeps a window open through the pauses of its own collections, and closes it when the program itself is busy", () => {
+    // The primary at 100,000 agents (§47): ~280 MiB live, its window's memory-reducing collection paused the loop for
+    // much of a 2 s sample, which then read 0.59 busy and closed the window with half its slack there.
+    const primary = { committedOldBytes: 423 * MiB, liveBytes: 283 * MiB, growthOfLive: 0.2 };
+    const collecting = programUtilization(1_180, 2_000, 900);
+    expect(collecting).toBeCloseTo(0.14);
+    expect(reductionStep({ since: 0 }, { ...primary, utilization: collecting }, 2_000)).toBe("none");
+    const serving = programUtilization(1_180, 2_000, 100);
+    expect(reductionStep({ since: 0 }, { ...primary, utilization: serving }, 2_000)).toBe("close");
+    // Nor does a loop busy only with collecting keep a window from opening.
+    expect(reductionStep({}, { ...primary, utilization: collecting }, 0)).toBe("open");
+    expect(programUtilization(100, 2_000, 300)).toBe(0);
+    expect(programUtilization(0, 0, 0)).toBe(0);
   });
 
   it("does nothing before the first full collection says what lives, and stops cleanly", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { perWorker, withoutLoader, withWorkerHeap, WORKER_SEMI_SPACE_MIB } from "./gateway-workers.js";
+import { perWorker, withoutLoader, withWorkerHeap, workerEnv, WORKER_MALLOC_ARENAS, WORKER_SEMI_SPACE_MIB } from "./gateway-workers.js";
 
 describe("each gateway worker's share of the limits", () => {
   it("divides the new-agent rates and the connecting agents (agent-service's protection), rounding up; 0 (no limit), max connections (each process's own) and the rest hold as set", () => {
@@ -27,5 +27,12 @@ describe("the heap a worker runs with", () => {
     expect(withWorkerHeap(["--cpu-prof"])).toEqual(["--cpu-prof", `--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`]);
     expect(withWorkerHeap(["--max-semi-space-size=16"])).toEqual(["--max-semi-space-size=16"]);
     expect(withWorkerHeap(["--max_semi_space_size", "8"])).toEqual(["--max_semi_space_size", "8"]);
+  });
+});
+
+describe("the environment a worker runs with", () => {
+  it("limits glibc's malloc arenas unless the operator chose how many, which then stands", () => {
+    expect(workerEnv({ PATH: "/bin" })).toEqual({ MALLOC_ARENA_MAX: String(WORKER_MALLOC_ARENAS) });
+    expect(workerEnv({ MALLOC_ARENA_MAX: "8" })).toEqual({});
   });
 });
