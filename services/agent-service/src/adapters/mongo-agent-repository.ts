@@ -2,7 +2,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { asError, instanceUidToHex } from "@fleetplane/platform";
 import { bytesOfBinary, guardMongo, isDuplicateKey, isIndexNotFound, isNamespaceNotFound, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
-import { Binary, type Db, type Filter } from "mongodb";
+import { Binary, type Collection, type Db, type Filter, type Sort } from "mongodb";
 import {
   RevisionConflictError,
   type AgentQuery,
@@ -19,13 +19,18 @@ import { disconnectedSince } from "../agents/disconnected-since.js";
 import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
 import { componentsKeyOf } from "../rollouts/preflight.js";
 import { conditionalWriteBatches } from "./mongo-write-batches.js";
+import { AGENT_INDEX, createAgentIndexWriter, indexFieldsOf, type AgentIndexDocument } from "./mongo-agent-index.js";
 
 /**
- * One document per agent. The agent itself is the `proto` blob (the protobuf
- * is the schema); the other fields copy what ListAgents filters on, so the
- * database can filter and index them. Keys are fixed names only: FerretDB 1.x
- * (and older MongoDB) reject keys containing "." or starting with "$", which
- * attribute keys like "service.name" would be.
+ * One document per agent in the `agents` collection, whose only index is
+ * `_id`. The agent itself is the `proto` blob (the protobuf is the schema);
+ * the other fields copy what ListAgents filters on and the fleet summary
+ * groups by, so the database can filter on them. The indexes are on a
+ * document of their own (mongo-agent-index.ts: AGENT_INDEX), which holds
+ * the indexed copies and is written only when they change: a write of a
+ * document here writes no index entry but `_id`'s. Keys are fixed names
+ * only: FerretDB 1.x (and older MongoDB) reject keys containing "." or
+ * starting with "$", which attribute keys like "service.name" would be.
  */
 interface AgentDocument {
   _id: string; // hex instance UID
@@ -97,7 +102,7 @@ export interface AgentIndex {
   name: string;
   key: Record<string, 1>;
   /** Only the documents matching this are in the index (MongoDB, FerretDB 2); FerretDB 1.x holds them all. */
-  partialFilterExpression?: Filter<AgentDocument>;
+  partialFilterExpression?: Filter<AgentIndexDocument>;
 }
 
 /** The documents disconnected_agents holds: disconnected agents (each has a `disconnectedAt`, disconnectedSince). */
@@ -106,16 +111,18 @@ const DISCONNECTED = { connected: false } as const;
 const LABELLED = { "labels.0": { $exists: true } } as const;
 
 /**
- * The agents collection's indexes, each named for what it is. Every write of
- * an agent row writes an entry in each index that holds the agent, whether
- * or not its keys changed: on FerretDB 2 (PostgreSQL, a new row version and
- * new entries for any update) the indexes were ~90 % of the store's CPU per
- * updated agent — 0.84 ms with all eight, 0.08 with `_id` alone
- * (docs/performance.md §42). So an index holds only the agents its queries
- * can find: the disconnected ones for retention and `connected: false`, the
- * labelled ones for label filters. The queries that use a partial index
- * name its filter themselves (disconnectedFilter, labelsFilter), which is
- * how MongoDB and PostgreSQL both tell the index may serve them.
+ * The indexes of the agents' index documents (AGENT_INDEX), each named for
+ * what it is. Every write of a row writes an entry in each index that holds
+ * it, whether or not its keys changed: on FerretDB 2 (PostgreSQL, a new row
+ * version and new entries for any update) the indexes were ~90 % of the
+ * store's CPU per updated agent — 0.84 ms with all eight, 0.08 with `_id`
+ * alone (docs/performance.md §42). So they are on a document written only
+ * when its fields change (§45), and an index holds only the agents its
+ * queries can find: the disconnected ones for retention and `connected:
+ * false`, the labelled ones for label filters. The queries that use a
+ * partial index name its filter themselves (disconnectedFilter,
+ * labelsFilter), which is how MongoDB and PostgreSQL both tell the index
+ * may serve them.
  */
 export const AGENT_INDEXES: readonly AgentIndex[] = [
   // The reaper: the connected agents of a dead gateway.
@@ -133,52 +140,78 @@ export const AGENT_INDEXES: readonly AgentIndex[] = [
 ];
 
 /**
- * Indexes earlier versions made that AGENT_INDEXES replaces, dropped at
- * start: `connected_1__id_1` (connected agents are found in uid order, the
- * disconnected through disconnected_agents), and the labels and retention
- * indexes that held every agent.
+ * Indexes earlier versions made on the agents collection itself, dropped at
+ * start once every agent's index document is written: AGENT_INDEXES' own
+ * names (their place before §45), `connected_1__id_1` (connected agents
+ * are found in uid order, the disconnected through disconnected_agents),
+ * and the labels and retention indexes that held every agent (before §42).
  */
-export const REPLACED_AGENT_INDEXES: readonly string[] = ["connected_1__id_1", "labels_1", "disconnectedAt_1__id_1"];
+export const REPLACED_AGENT_INDEXES: readonly string[] = [...AGENT_INDEXES.map((i) => i.name), "connected_1__id_1", "labels_1", "disconnectedAt_1__id_1"];
 
 /**
- * Creates the indexes the queries below rely on, drops those they replace,
- * and copies `disconnectedAt` and the rollout fields into documents written
- * before they were copied out (so retention and rollouts see them). Run once
- * at start-up by every replica: creating an index that exists is a no-op,
- * dropping one already gone is ignored, and the copy finds nothing the
- * second time. A replaced index is dropped before its replacement is made,
- * so the two never stand side by side (not every server accepts two
- * indexes of the same keys that differ only in their filter): a query that
- * needed it reads without an index for the moment in between.
+ * Creates the indexes the queries below rely on (on the agents' index
+ * documents), copies `disconnectedAt` and the rollout fields into agent
+ * documents written before they were copied out, and moves a database
+ * from the layout before §45 (the indexes on the agent documents
+ * themselves) to this one. Run once at start-up by every replica: creating
+ * an index that exists is a no-op, dropping one already gone is ignored,
+ * and the copies find nothing the second time.
+ *
+ * The move: while the agents collection still has an index of the earlier
+ * layout (or the index documents are missing altogether), every agent's
+ * index document is written from its agent document, then those indexes
+ * are dropped — in that order, so a start that dies half way moves again
+ * at the next. The copy only goes forward (mongo-agent-index.ts), so
+ * replicas starting together, or one already serving, never undo each
+ * other's newer writes. Replicas of the earlier version must be stopped
+ * first: they write the agent documents without the index documents (a
+ * start of this version after them copies what they wrote).
  */
 export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Promise<void> {
   await guardMongo(async () => {
-    const agents = db.collection(AGENTS);
-    const existing = new Set((await agents.listIndexes().toArray().catch(noCollectionYet)).map((i) => i.name as string));
-    for (const name of REPLACED_AGENT_INDEXES) {
-      if (!existing.has(name)) continue;
+    const index = db.collection<AgentIndexDocument>(AGENT_INDEX);
+    // One index per call: FerretDB 1.24 drops the connection (a server-side
+    // panic) when one createIndexes call names several indexes that exist.
+    for (const spec of AGENT_INDEXES) {
+      // FerretDB 1.x refuses partialFilterExpression ("not implemented yet"): there the index holds every agent.
+      const partial = spec.partialFilterExpression && o.server !== "ferretdb" ? { partialFilterExpression: spec.partialFilterExpression } : {};
+      await index.createIndex(spec.key, { name: spec.name, ...partial });
+    }
+    const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
+    // One pass over the documents that lack either copy (on FerretDB every
+    // start-up's look for them reads the collection), each agent decoded once.
+    for await (const doc of agents.find({ $or: [{ disconnectedAt: { $exists: false } }, { rolloutGroup: { $exists: false } }] })) {
+      const agent = decodeAgent(doc);
+      // A save meanwhile wrote the fields itself: then the filter no longer matches.
+      if (doc.disconnectedAt === undefined) await agents.updateOne({ _id: doc._id, disconnectedAt: { $exists: false } }, { $set: { disconnectedAt: disconnectedSince(agent) ?? null } });
+      if (doc.rolloutGroup === undefined) await agents.updateOne({ _id: doc._id, rolloutGroup: { $exists: false } }, { $set: rolloutFieldsOf(agent) });
+    }
+    const earlier = new Set((await agents.listIndexes().toArray().catch(noCollectionYet)).map((i) => i.name as string));
+    const replaced = REPLACED_AGENT_INDEXES.filter((name) => earlier.has(name));
+    const unindexed = (await index.estimatedDocumentCount()) === 0 && (await agents.estimatedDocumentCount()) > 0;
+    if (replaced.length > 0 || unindexed) await copyIndexDocuments(db, agents, o.server);
+    for (const name of replaced) {
       await agents.dropIndex(name).catch((err: unknown) => {
         if (!isIndexNotFound(err)) throw err;
       });
     }
-    // One index per call: FerretDB 1.24 drops the connection (a server-side
-    // panic) when one createIndexes call names several indexes that exist.
-    for (const index of AGENT_INDEXES) {
-      // FerretDB 1.x refuses partialFilterExpression ("not implemented yet"): there the index holds every agent.
-      const partial = index.partialFilterExpression && o.server !== "ferretdb" ? { partialFilterExpression: index.partialFilterExpression } : {};
-      await agents.createIndex(index.key, { name: index.name, ...partial });
-    }
-    const copyFrom = db.collection<AgentDocument>(AGENTS, collectionOptions);
-    // One pass over the documents that lack either copy (on FerretDB every
-    // start-up's look for them reads the collection), each agent decoded once.
-    for await (const doc of copyFrom.find({ $or: [{ disconnectedAt: { $exists: false } }, { rolloutGroup: { $exists: false } }] })) {
-      const agent = decodeAgent(doc);
-      // A save meanwhile wrote the fields itself: then the filter no longer matches.
-      if (doc.disconnectedAt === undefined) await copyFrom.updateOne({ _id: doc._id, disconnectedAt: { $exists: false } }, { $set: { disconnectedAt: disconnectedSince(agent) ?? null } });
-      if (doc.rolloutGroup === undefined) await copyFrom.updateOne({ _id: doc._id, rolloutGroup: { $exists: false } }, { $set: rolloutFieldsOf(agent) });
-    }
     await db.collection(CONNECTIONS).createIndex({ gatewayId: 1, _id: 1 });
   });
+}
+
+/** Writes every agent's index document from its agent document as stored (only forward: see AgentIndexDocument). */
+async function copyIndexDocuments(db: Db, agents: Collection<AgentDocument>, server: MongoServer): Promise<void> {
+  const writer = createAgentIndexWriter(db, { server });
+  const projection = { revision: 1, connected: 1, gatewayId: 1, attrs: 1, namespace: 1, labels: 1, disconnectedAt: 1, rolloutGroup: 1 };
+  let copies: Array<Promise<boolean>> = [];
+  for await (const doc of agents.find({}, { projection })) {
+    copies.push(writer.copy(doc._id, BigInt(doc.revision), indexFieldsOf(doc)));
+    if (copies.length >= 1_024) {
+      await Promise.all(copies);
+      copies = [];
+    }
+  }
+  await Promise.all(copies);
 }
 
 /** A new database's agents collection has no indexes yet: listIndexes answers NamespaceNotFound there. */
@@ -200,6 +233,8 @@ function noCollectionYet(err: unknown): [] {
  */
 export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } = {}): AgentRepository {
   const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
+  const index = db.collection<AgentIndexDocument>(AGENT_INDEX, collectionOptions);
+  const indexWriter = createAgentIndexWriter(db, { server: o.server ?? "mongodb" });
   /**
    * The conditional write of a known agent: on FerretDB 1.x a look-up and a
    * write by `_id` (updateByIdWhile says why); elsewhere (MongoDB, and
@@ -223,7 +258,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       if (page.limit <= 0) return [];
       const filter: Filter<AgentDocument> = { rolloutGroup: group, ...namespaceFilter(namespace), ...(page.after !== undefined ? { _id: { $gt: page.after } } : {}) };
       const projection = { _id: 1, targetVersion: 1, targetRollout: 1, ...(page.components ? { componentsKey: 1 } : {}) };
-      const docs = await guardMongo(() => agents.find(filter, { projection }).sort({ _id: 1 }).limit(page.limit).toArray());
+      const docs = await guardMongo(() => throughIndex(index, agents, filter, { sort: { _id: 1 }, limit: page.limit, projection }));
       return docs.map((doc) => ({
         uid: doc._id,
         version: Number(doc.targetVersion ?? 0),
@@ -236,8 +271,14 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       if (query.limit <= 0) return [];
       const ids = { ...(query.after !== undefined ? { $gt: query.after } : {}), ...(query.instanceUids !== undefined ? { $in: [...query.instanceUids] } : {}) };
       const filter: Filter<AgentDocument> = { ...namespaceFilter(query.namespace), ...(Object.keys(ids).length > 0 ? { _id: ids } : {}) };
-      // The revision alone: the agent's blob is neither sent nor decoded.
-      const docs = await guardMongo(() => agents.find(filter, { projection: { _id: 1, revision: 1 } }).sort({ _id: 1 }).limit(query.limit).toArray());
+      // The revision alone: the agent's blob is neither sent nor decoded. Named agents are read by
+      // `_id` from their own documents; a namespace's pages through the namespace index.
+      const projection = { _id: 1, revision: 1 };
+      const docs = await guardMongo(() =>
+        query.instanceUids !== undefined
+          ? agents.find(filter, { projection }).sort({ _id: 1 }).limit(query.limit).toArray()
+          : throughIndex(index, agents, filter, { sort: { _id: 1 }, limit: query.limit, projection }),
+      );
       return docs.map((doc) => ({ uid: doc._id, revision: BigInt(doc.revision) }));
     },
 
@@ -266,7 +307,9 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         }
         if (!(await updateAt(uid, expected, fields))) throw new RevisionConflictError(uid, expected);
       });
+      // Stored: the agent's revision is the new one even if its index document's write fails (the next save writes that again).
       agent.revision = expected + 1n;
+      await indexWriter.afterSave(uid, agent.revision, indexFieldsOf(fields));
     },
 
     async saveMany(batch) {
@@ -286,13 +329,22 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         return ok;
       });
       writes.forEach((w, i) => void (wrote[i] === true && (w.agent.revision = w.expected + 1n)));
-      return wrote;
+      // Each written agent's index document after it (as save does); a failed one is that agent's Error.
+      return Promise.all(
+        wrote.map((written, i) => {
+          const w = writes[i]!;
+          return written === true ? indexWriter.afterSave(w.uid, w.agent.revision, indexFieldsOf(w.fields)).then(() => true, asError) : written;
+        }),
+      );
     },
 
     async delete(agent) {
       const uid = instanceUidToHex(agent.metadata!.instanceUid);
       const result = await guardMongo(() => agents.deleteOne({ _id: uid, revision: agent.revision }));
       if (result.deletedCount === 0) throw new RevisionConflictError(uid, agent.revision);
+      // Then its index document (a crash between leaves it behind: the queries that find it find no agent there).
+      indexWriter.forget(uid);
+      await guardMongo(() => index.deleteOne({ _id: uid }));
     },
     async list(query: AgentQuery) {
       if (query.limit <= 0) return [];
@@ -309,21 +361,26 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         filter._id = { ...(query.after !== undefined ? { $gt: query.after } : {}), ...(query.instanceUids !== undefined ? { $in: [...query.instanceUids] } : {}) };
       }
 
+      const where = query.where;
+      const keep = where ? (doc: AgentDocument) => {
+        const agent = decodeAgent(doc);
+        return where(agent) ? agent : undefined;
+      } : decodeAgent;
       return guardMongo(async () => {
-        const cursor = agents.find(filter).sort({ _id: 1 });
-        if (query.where) {
+        if (query.instanceUids === undefined) {
           // `where` runs here and may drop documents, so the database cannot
-          // know how many to send: read on in batches until the page is full
+          // know how many to send: read on in pages until the page is full
           // or the matches run out, and never return a short page early.
-          cursor.batchSize(Math.min(Math.max(query.limit * 2, 100), 1_000));
-        } else {
-          cursor.limit(query.limit);
+          return throughIndex(index, agents, filter, { sort: { _id: 1 }, limit: query.limit, ...(where ? { page: Math.min(Math.max(query.limit * 2, 100), 1_000) } : {}), keep });
         }
+        // Named agents (a stage's, a cache's read-through): by `_id` from their own documents.
+        const cursor = agents.find(filter).sort({ _id: 1 });
+        if (!where) cursor.limit(query.limit);
         const out: Agent[] = [];
         try {
           for await (const doc of cursor) {
-            const agent = decodeAgent(doc);
-            if (query.where && !query.where(agent)) continue;
+            const agent = keep(doc);
+            if (agent === undefined) continue;
             out.push(agent);
             if (out.length >= query.limit) break;
           }
@@ -341,8 +398,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       const filter: Filter<AgentDocument> = after
         ? { $and: [before, { $or: [{ disconnectedAt: { $gt: after.since } }, { disconnectedAt: after.since, _id: { $gt: after.uid } }] }] }
         : before;
-      const docs = await guardMongo(() => agents.find(filter).sort({ disconnectedAt: 1, _id: 1 }).limit(query.limit).toArray());
-      return docs.map(decodeAgent);
+      return guardMongo(() => throughIndex(index, agents, filter, { sort: { disconnectedAt: 1, _id: 1 }, limit: query.limit, keep: decodeAgent }));
     },
 
     async count() {
@@ -351,7 +407,8 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
     },
 
     async countByNamespace() {
-      // One group over the namespace index; documents from before namespaces are "default".
+      // One group over the agent documents (each agent exactly once; the metrics read it at most every
+      // few seconds); documents from before namespaces are "default".
       const groups = await guardMongo(() => agents.aggregate<{ _id: string | null; n: number }>([{ $group: { _id: "$namespace", n: { $sum: 1 } } }]).toArray());
       const out = new Map<string, number>();
       for (const g of groups) {
@@ -498,6 +555,64 @@ function queryFieldsOf(agent: Agent): Omit<AgentDocument, "_id" | "revision" | "
 function rolloutFieldsOf(agent: Agent): Pick<AgentDocument, "rolloutGroup" | "targetVersion" | "targetRollout" | "componentsKey"> {
   const target = groupTargetOf(agent);
   return { rolloutGroup: rolloutGroupOf(agent) ?? null, targetVersion: target.version, targetRollout: target.rollout, componentsKey: componentsKeyOf(agent) };
+}
+
+interface ThroughIndexOptions<T> {
+  sort: Sort;
+  limit: number;
+  /** Index documents read per step (and agent documents per read by `_id`). Default `limit`. */
+  page?: number;
+  /** What is read of each agent document. Default all of it. */
+  projection?: Record<string, number>;
+  /** What to return for an agent document; undefined drops it. Default the document itself. */
+  keep?: (doc: AgentDocument) => T | undefined;
+}
+
+/**
+ * The agents a query served by an index finds, in the index's order: the
+ * index documents' ids read a page at a time (AGENT_INDEX: the indexes are
+ * there), then that page's agent documents by `_id` with the same `filter`
+ * — an index document may lag its agent (mongo-agent-index.ts says when),
+ * and the agent's own copies, written with it, decide. Reads on until
+ * `limit` are kept or the index runs out, so a dropped agent never makes
+ * a page short. The filter's own `_id` terms held for the index documents
+ * (the same ids), so the second read names the page's ids instead.
+ */
+async function throughIndex<T = AgentDocument>(
+  index: Collection<AgentIndexDocument>,
+  agents: Collection<AgentDocument>,
+  filter: Filter<AgentDocument>,
+  o: ThroughIndexOptions<T>,
+): Promise<T[]> {
+  const { _id: _ids, ...agentFilter } = filter;
+  const keep = o.keep ?? ((doc: AgentDocument) => doc as T);
+  const page = Math.max(o.page ?? o.limit, 1);
+  const out: T[] = [];
+  const readAgents = async (ids: string[]) => {
+    const docs = await agents.find({ ...agentFilter, _id: { $in: ids } } as Filter<AgentDocument>, o.projection ? { projection: o.projection } : {}).toArray();
+    const byId = new Map(docs.map((d) => [d._id, d]));
+    for (const id of ids) {
+      const doc = byId.get(id);
+      const kept = doc && keep(doc);
+      if (kept !== undefined) out.push(kept);
+      if (out.length >= o.limit) return;
+    }
+  };
+  const cursor = index.find(filter as Filter<AgentIndexDocument>, { projection: { _id: 1 } }).sort(o.sort).batchSize(page);
+  try {
+    let ids: string[] = [];
+    for await (const doc of cursor) {
+      ids.push(doc._id);
+      if (ids.length < page) continue;
+      await readAgents(ids);
+      ids = [];
+      if (out.length >= o.limit) return out;
+    }
+    if (ids.length > 0) await readAgents(ids);
+    return out;
+  } finally {
+    await cursor.close();
+  }
 }
 
 /**
