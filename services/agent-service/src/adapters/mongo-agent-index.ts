@@ -19,14 +19,15 @@ export const AGENT_INDEX = "agent_index";
 export interface AgentIndexFields {
   connected: boolean;
   gatewayId: string;
-  /** String attributes as `key + "\0" + value`: a filter is array membership. */
+  /** String attributes (identifying and non-identifying) as `key + "\0" + value`: a filter is array membership. */
   attrs: string[];
-  /** Absent on documents written before namespaces existed (read as "default"). */
+  /** The agent's namespace; absent on documents written before namespaces existed (read as "default"). */
   namespace?: string;
+  /** Admin labels as `key + "\0" + value`, like attrs. */
   labels?: string[];
-  /** disconnectedSince (epoch ms), null while connected. */
+  /** disconnectedSince (epoch ms), the retention sweep's key; null while connected. */
   disconnectedAt?: number | null;
-  /** The group whose rollouts may move the agent, null when none may. */
+  /** The group whose rollouts may move the agent (rolloutGroupOf), null when none may. */
   rolloutGroup?: string | null;
 }
 

@@ -11,7 +11,7 @@ import {
 } from "../agents/agent-repository.js";
 import type { ConnectionRepository } from "../connections/connection-store.js";
 import type { GatewayLeaseRepository } from "../connections/gateway-lease-store.js";
-import { agentStringAttributes } from "../agents/agent-query.js";
+import { agentStringAttributes, matchesAgentQuery } from "../agents/agent-query.js";
 import { namespaceOf } from "../agents/agent-namespace.js";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../agents/fleet-summary.js";
@@ -19,7 +19,7 @@ import { disconnectedSince } from "../agents/disconnected-since.js";
 import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
 import { componentsKeyOf } from "../rollouts/preflight.js";
 import { conditionalWriteBatches } from "./mongo-write-batches.js";
-import { AGENT_INDEX, createAgentIndexWriter, indexFieldsOf, type AgentIndexDocument } from "./mongo-agent-index.js";
+import { AGENT_INDEX, createAgentIndexWriter, indexFieldsOf, type AgentIndexDocument, type AgentIndexFields } from "./mongo-agent-index.js";
 
 /**
  * One document per agent in the `agents` collection, whose only index is
@@ -32,22 +32,13 @@ import { AGENT_INDEX, createAgentIndexWriter, indexFieldsOf, type AgentIndexDocu
  * only: FerretDB 1.x (and older MongoDB) reject keys containing "." or
  * starting with "$", which attribute keys like "service.name" would be.
  */
-interface AgentDocument {
+interface AgentDocument extends AgentIndexFields {
   _id: string; // hex instance UID
   revision: bigint | number; // stored as int64; number only if another tool wrote it
-  connected: boolean;
-  gatewayId: string;
-  /** String attributes (identifying and non-identifying) as `key + "\0" + value`: a filter is array membership. */
-  attrs: string[];
-  /** The agent's namespace; absent on documents written before namespaces existed (read as "default"). */
-  namespace?: string;
-  /** Admin labels as `key + "\0" + value`, like attrs. */
-  labels?: string[];
-  /**
-   * disconnectedSince (epoch ms), the retention sweep's key; null while
-   * connected. Copied into older documents by ensureAgentIndexes.
-   */
-  disconnectedAt?: number | null;
+  // The indexed fields (AgentIndexFields) are copied here too, unindexed: a
+  // query served by an index checks them again here (throughIndex), and
+  // `disconnectedAt` and `rolloutGroup` were copied into older documents
+  // by ensureAgentIndexes.
   // Copies the fleet summary groups by (see fleet-summary.ts). Documents
   // written before these fields existed lack them until their next save;
   // the summary reads a missing field as false / UNSET / "".
@@ -57,13 +48,11 @@ interface AgentDocument {
   serviceName: string;
   serviceVersion: string;
   /**
-   * The group whose rollouts may move the agent (rolloutGroupOf), null when
-   * none may, and the version and rollout its assignment names: a group's
-   * rollout targets are listed from the index and these copies, without
-   * reading the namespace or decoding an agent. Copied into older documents
-   * by ensureAgentIndexes.
+   * The version and rollout the agent's assignment names: a group's rollout
+   * targets are listed from the index (rolloutGroup) and these copies,
+   * without decoding an agent. Copied into older documents by
+   * ensureAgentIndexes.
    */
-  rolloutGroup?: string | null;
   targetVersion?: number;
   targetRollout?: string;
   /**
@@ -257,8 +246,9 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
     async listGroupTargets(namespace, group, page) {
       if (page.limit <= 0) return [];
       const filter: Filter<AgentDocument> = { rolloutGroup: group, ...namespaceFilter(namespace), ...(page.after !== undefined ? { _id: { $gt: page.after } } : {}) };
-      const projection = { _id: 1, targetVersion: 1, targetRollout: 1, ...(page.components ? { componentsKey: 1 } : {}) };
-      const docs = await guardMongo(() => throughIndex(index, agents, filter, { sort: { _id: 1 }, limit: page.limit, projection }));
+      const projection = { _id: 1, rolloutGroup: 1, namespace: 1, targetVersion: 1, targetRollout: 1, ...(page.components ? { componentsKey: 1 } : {}) };
+      const keep = (doc: AgentDocument) => (doc.rolloutGroup === group && inNamespace(doc, namespace) ? doc : undefined);
+      const docs = await guardMongo(() => throughIndex(index, agents, filter, { sort: { _id: 1 }, limit: page.limit, projection, keep }));
       return docs.map((doc) => ({
         uid: doc._id,
         version: Number(doc.targetVersion ?? 0),
@@ -273,11 +263,10 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       const filter: Filter<AgentDocument> = { ...namespaceFilter(query.namespace), ...(Object.keys(ids).length > 0 ? { _id: ids } : {}) };
       // The revision alone: the agent's blob is neither sent nor decoded. Named agents are read by
       // `_id` from their own documents; a namespace's pages through the namespace index.
-      const projection = { _id: 1, revision: 1 };
       const docs = await guardMongo(() =>
         query.instanceUids !== undefined
-          ? agents.find(filter, { projection }).sort({ _id: 1 }).limit(query.limit).toArray()
-          : throughIndex(index, agents, filter, { sort: { _id: 1 }, limit: query.limit, projection }),
+          ? agents.find(filter, { projection: { _id: 1, revision: 1 } }).sort({ _id: 1 }).limit(query.limit).toArray()
+          : throughIndex(index, agents, filter, { sort: { _id: 1 }, limit: query.limit, projection: { _id: 1, revision: 1, namespace: 1 }, keep: (doc) => (inNamespace(doc, query.namespace) ? doc : undefined) }),
       );
       return docs.map((doc) => ({ uid: doc._id, revision: BigInt(doc.revision) }));
     },
@@ -362,25 +351,25 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       }
 
       const where = query.where;
-      const keep = where ? (doc: AgentDocument) => {
-        const agent = decodeAgent(doc);
-        return where(agent) ? agent : undefined;
-      } : decodeAgent;
       return guardMongo(async () => {
         if (query.instanceUids === undefined) {
-          // `where` runs here and may drop documents, so the database cannot
-          // know how many to send: read on in pages until the page is full
-          // or the matches run out, and never return a short page early.
+          // The filter again on each agent (ListAgents' semantics, `where` with them). `where` may drop
+          // agents, so the database cannot know how many to send: read on in larger pages until the page
+          // is full or the matches run out, and never return a short page early.
+          const keep = (doc: AgentDocument) => {
+            const agent = decodeAgent(doc);
+            return matchesAgentQuery(agent, query) ? agent : undefined;
+          };
           return throughIndex(index, agents, filter, { sort: { _id: 1 }, limit: query.limit, ...(where ? { page: Math.min(Math.max(query.limit * 2, 100), 1_000) } : {}), keep });
         }
-        // Named agents (a stage's, a cache's read-through): by `_id` from their own documents.
+        // Named agents (a stage's, a cache's read-through): by `_id` from their own documents, filtered there.
         const cursor = agents.find(filter).sort({ _id: 1 });
         if (!where) cursor.limit(query.limit);
         const out: Agent[] = [];
         try {
           for await (const doc of cursor) {
-            const agent = keep(doc);
-            if (agent === undefined) continue;
+            const agent = decodeAgent(doc);
+            if (where && !where(agent)) continue;
             out.push(agent);
             if (out.length >= query.limit) break;
           }
@@ -398,7 +387,14 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       const filter: Filter<AgentDocument> = after
         ? { $and: [before, { $or: [{ disconnectedAt: { $gt: after.since } }, { disconnectedAt: after.since, _id: { $gt: after.uid } }] }] }
         : before;
-      return guardMongo(() => throughIndex(index, agents, filter, { sort: { disconnectedAt: 1, _id: 1 }, limit: query.limit, keep: decodeAgent }));
+      // The range again on each agent, by the one rule (disconnectedSince) the copies come from.
+      const keep = (doc: AgentDocument) => {
+        const agent = decodeAgent(doc);
+        const since = disconnectedSince(agent);
+        if (since === undefined || since >= query.before) return undefined;
+        return !after || since > after.since || (since === after.since && doc._id > after.uid) ? agent : undefined;
+      };
+      return guardMongo(() => throughIndex(index, agents, filter, { sort: { disconnectedAt: 1, _id: 1 }, limit: query.limit, keep }));
     },
 
     async count() {
@@ -564,36 +560,34 @@ interface ThroughIndexOptions<T> {
   page?: number;
   /** What is read of each agent document. Default all of it. */
   projection?: Record<string, number>;
-  /** What to return for an agent document; undefined drops it. Default the document itself. */
-  keep?: (doc: AgentDocument) => T | undefined;
+  /**
+   * The query's filter checked again on the agent document (its own copies,
+   * or the agent decoded): what to return for it, or undefined when it does
+   * not match.
+   */
+  keep: (doc: AgentDocument) => T | undefined;
 }
 
 /**
  * The agents a query served by an index finds, in the index's order: the
  * index documents' ids read a page at a time (AGENT_INDEX: the indexes are
- * there), then that page's agent documents by `_id` with the same `filter`
- * — an index document may lag its agent (mongo-agent-index.ts says when),
- * and the agent's own copies, written with it, decide. Reads on until
- * `limit` are kept or the index runs out, so a dropped agent never makes
- * a page short. The filter's own `_id` terms held for the index documents
- * (the same ids), so the second read names the page's ids instead.
+ * there), then that page's agent documents by `_id` alone, each checked
+ * again by `keep` — an index document may lag its agent
+ * (mongo-agent-index.ts says when), and the agent decides. Reads on until
+ * `limit` are kept or the index runs out, so a dropped agent never makes a
+ * page short. The agent documents are read by `_id` alone because that is
+ * the read every server serves from its key (FerretDB 1.x reads the whole
+ * collection for a filter with another field: updateByIdWhile).
  */
-async function throughIndex<T = AgentDocument>(
-  index: Collection<AgentIndexDocument>,
-  agents: Collection<AgentDocument>,
-  filter: Filter<AgentDocument>,
-  o: ThroughIndexOptions<T>,
-): Promise<T[]> {
-  const { _id: _ids, ...agentFilter } = filter;
-  const keep = o.keep ?? ((doc: AgentDocument) => doc as T);
+async function throughIndex<T>(index: Collection<AgentIndexDocument>, agents: Collection<AgentDocument>, filter: Filter<AgentDocument>, o: ThroughIndexOptions<T>): Promise<T[]> {
   const page = Math.max(o.page ?? o.limit, 1);
   const out: T[] = [];
   const readAgents = async (ids: string[]) => {
-    const docs = await agents.find({ ...agentFilter, _id: { $in: ids } } as Filter<AgentDocument>, o.projection ? { projection: o.projection } : {}).toArray();
+    const docs = await agents.find({ _id: { $in: ids } }, o.projection ? { projection: o.projection } : {}).toArray();
     const byId = new Map(docs.map((d) => [d._id, d]));
     for (const id of ids) {
       const doc = byId.get(id);
-      const kept = doc && keep(doc);
+      const kept = doc && o.keep(doc);
       if (kept !== undefined) out.push(kept);
       if (out.length >= o.limit) return;
     }
@@ -613,6 +607,11 @@ async function throughIndex<T = AgentDocument>(
   } finally {
     await cursor.close();
   }
+}
+
+/** Whether an agent document is in the namespace: "default" also holds documents written before namespaces existed (namespaceFilter). */
+function inNamespace(doc: Pick<AgentDocument, "namespace">, namespace: string): boolean {
+  return (doc.namespace || DEFAULT_NAMESPACE) === namespace;
 }
 
 /**
