@@ -345,7 +345,7 @@ describe("MongoDB agent index documents", () => {
     }
   });
 
-  it("left behind by a crash between a save's two writes return no agent wrongly, and the agent's next save (a new process) writes it again", async () => {
+  it("left behind by a crash between a save's two writes return no agent wrongly, and the agent's next save (a new process) or the next start writes it again", async () => {
     const mongo = await connectFreshMongo();
     try {
       const uid = (a: Agent) => instanceUidToHex(a.metadata!.instanceUid);
@@ -372,6 +372,16 @@ describe("MongoDB agent index documents", () => {
       await after.save(reported);
       expect((await after.list({ limit: 10, gatewayId: "gw-b" })).map(uid)).toEqual([uid(agent)]);
       expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 3n, connected: true, gatewayId: "gw-b" });
+
+      // Left behind again (say the agent's disconnection, its last save for a while): a replica's start writes it.
+      reported.status!.connected = false;
+      reported.status!.disconnectedAt = timestampFromMs(1_500);
+      await after.save(reported);
+      await mongo.db.collection<{ _id: string }>(AGENT_INDEX).updateOne({ _id: uid(agent) }, { $set: { connected: true, gatewayId: "gw-b", disconnectedAt: null, revision: 3n } });
+      expect(await after.listDisconnected({ before: 2_000, limit: 10 })).toEqual([]);
+      await ensureAgentIndexes(mongo.db, { server: mongo.server });
+      expect((await after.listDisconnected({ before: 2_000, limit: 10 })).map(uid)).toEqual([uid(agent)]);
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 4n, connected: false });
     } finally {
       await mongo.close();
     }

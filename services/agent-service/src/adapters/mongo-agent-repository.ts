@@ -146,15 +146,17 @@ export const REPLACED_AGENT_INDEXES: readonly string[] = [...AGENT_INDEXES.map((
  * an index that exists is a no-op, dropping one already gone is ignored,
  * and the copies find nothing the second time.
  *
- * The move: while the agents collection still has an index of the earlier
- * layout (or the index documents are missing altogether), every agent's
- * index document is written from its agent document, then those indexes
- * are dropped — in that order, so a start that dies half way moves again
- * at the next. The copy only goes forward (mongo-agent-index.ts), so
- * replicas starting together, or one already serving, never undo each
- * other's newer writes. Replicas of the earlier version must be stopped
- * first: they write the agent documents without the index documents (a
- * start of this version after them copies what they wrote).
+ * Every start compares each agent's index document with the agent's own
+ * copies and writes it where it is missing or differs (reconcileIndexDocuments):
+ * that is the move from the earlier layout (no index documents yet), and
+ * the repair of one a crash left behind between a save's two writes. Then
+ * the earlier layout's indexes are dropped — after the copy, so a start
+ * that dies half way moves again at the next. The copy only goes forward
+ * (mongo-agent-index.ts), so replicas starting together, or one already
+ * serving, never undo each other's newer writes. Replicas of the earlier
+ * version must be stopped first: they write the agent documents without
+ * the index documents (the next start of this version copies what they
+ * wrote).
  */
 export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Promise<void> {
   await guardMongo(async () => {
@@ -175,11 +177,9 @@ export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Pr
       if (doc.disconnectedAt === undefined) await agents.updateOne({ _id: doc._id, disconnectedAt: { $exists: false } }, { $set: { disconnectedAt: disconnectedSince(agent) ?? null } });
       if (doc.rolloutGroup === undefined) await agents.updateOne({ _id: doc._id, rolloutGroup: { $exists: false } }, { $set: rolloutFieldsOf(agent) });
     }
+    await reconcileIndexDocuments(db, agents, o.server);
     const earlier = new Set((await agents.listIndexes().toArray().catch(noCollectionYet)).map((i) => i.name as string));
-    const replaced = REPLACED_AGENT_INDEXES.filter((name) => earlier.has(name));
-    const unindexed = (await index.estimatedDocumentCount()) === 0 && (await agents.estimatedDocumentCount()) > 0;
-    if (replaced.length > 0 || unindexed) await copyIndexDocuments(db, agents, o.server);
-    for (const name of replaced) {
+    for (const name of REPLACED_AGENT_INDEXES.filter((n) => earlier.has(n))) {
       await agents.dropIndex(name).catch((err: unknown) => {
         if (!isIndexNotFound(err)) throw err;
       });
@@ -188,19 +188,36 @@ export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Pr
   });
 }
 
-/** Writes every agent's index document from its agent document as stored (only forward: see AgentIndexDocument). */
-async function copyIndexDocuments(db: Db, agents: Collection<AgentDocument>, server: MongoServer): Promise<void> {
+/**
+ * Writes each agent's index document where it is missing or its fields
+ * differ from the agent document's copies (at the agent document's
+ * revision, only forward: see AgentIndexDocument). Both collections are
+ * read once, in `_id` order, side by side; index documents without an
+ * agent (a crash between a delete's two writes) are left: the queries that
+ * find them find no agent there.
+ */
+async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>, server: MongoServer): Promise<void> {
   const writer = createAgentIndexWriter(db, { server });
   const projection = { revision: 1, connected: 1, gatewayId: 1, attrs: 1, namespace: 1, labels: 1, disconnectedAt: 1, rolloutGroup: 1 };
+  const indexed = db.collection<AgentIndexDocument>(AGENT_INDEX, collectionOptions).find({}, { projection }).sort({ _id: 1 });
+  const held = indexed[Symbol.asyncIterator]();
+  let next = await held.next();
   let copies: Array<Promise<boolean>> = [];
-  for await (const doc of agents.find({}, { projection })) {
-    copies.push(writer.copy(doc._id, BigInt(doc.revision), indexFieldsOf(doc)));
-    if (copies.length >= 1_024) {
-      await Promise.all(copies);
-      copies = [];
+  try {
+    for await (const doc of agents.find({}, { projection }).sort({ _id: 1 })) {
+      while (!next.done && next.value._id < doc._id) next = await held.next();
+      const fields = indexFieldsOf(doc);
+      if (!next.done && next.value._id === doc._id && JSON.stringify(indexFieldsOf(next.value)) === JSON.stringify(fields)) continue;
+      copies.push(writer.copy(doc._id, BigInt(doc.revision), fields));
+      if (copies.length >= 1_024) {
+        await Promise.all(copies);
+        copies = [];
+      }
     }
+    await Promise.all(copies);
+  } finally {
+    await indexed.close();
   }
-  await Promise.all(copies);
 }
 
 /** A new database's agents collection has no indexes yet: listIndexes answers NamespaceNotFound there. */
