@@ -387,6 +387,36 @@ describe("MongoDB agent index documents", () => {
     }
   });
 
+  it("left by a deleted agent (a crash between a delete's two writes) are replaced by the next agent of that uid, at its first save or the next start", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      const uid = (a: Agent) => instanceUidToHex(a.metadata!.instanceUid);
+      const agents = createMongoAgentRepository(mongo.db, { server: mongo.server });
+      const agent = create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes() }, status: { connected: true, gatewayId: "gw-a" } });
+      await agents.save(agent);
+      agent.status!.gatewayId = "gw-old";
+      await agents.save(agent);
+      await agents.save(agent);
+      // The process died after the delete's first write (the agent's document), before its index document's.
+      await mongo.db.collection<{ _id: string }>("agents").deleteOne({ _id: uid(agent) });
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 3n, gatewayId: "gw-old" });
+      expect(await agents.list({ limit: 10, gatewayId: "gw-old" })).toEqual([]);
+
+      const back = create(AgentSchema, { metadata: { instanceUid: agent.metadata!.instanceUid }, status: { connected: true, gatewayId: "gw-b" } });
+      const restarted = createMongoAgentRepository(mongo.db, { server: mongo.server });
+      await restarted.save(back);
+      expect((await restarted.list({ limit: 10, gatewayId: "gw-b" })).map(uid)).toEqual([uid(agent)]);
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 1n, gatewayId: "gw-b" });
+
+      // The same left behind where the new agent's first index write is lost too: the next start replaces it.
+      await mongo.db.collection<{ _id: string }>(AGENT_INDEX).updateOne({ _id: uid(agent) }, { $set: { gatewayId: "gw-old", revision: 3n } });
+      await ensureAgentIndexes(mongo.db, { server: mongo.server });
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 1n, gatewayId: "gw-b" });
+    } finally {
+      await mongo.close();
+    }
+  });
+
   for (const server of ["ferretdb", "mongodb"] as const) {
     it(`only go forward: a late write of an older revision never undoes a newer one (written as on ${server})`, async () => {
       const mongo = await connectFreshMongo();

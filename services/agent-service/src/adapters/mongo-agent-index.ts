@@ -36,10 +36,14 @@ export interface AgentIndexFields {
  * them at `revision`. A save writes the agent's document first and this one
  * after, only ever forward (`revision` above the stored one): a write that
  * comes late (another replica's, of an older revision) never undoes a newer
- * one. Between the two writes, and after a crash between them, it may lag its
- * agent: the queries that read it check their filter again on the agent's
- * own document, and the next save of the agent writes it again (this
- * process's record of it is gone, or names an older revision).
+ * one. Except over a document whose revision is above its agent's, or at a
+ * new agent's first: that one was left by an earlier agent of the same uid,
+ * deleted (a crash between a delete's two writes), and is replaced. Between
+ * the two writes, and after a crash between them, it may lag its agent: the
+ * queries that read it check their filter again on the agent's own
+ * document, and the next save of the agent writes it again (this process's
+ * record of it is gone, or names an older revision), or the next start
+ * (ensureAgentIndexes).
  */
 export interface AgentIndexDocument extends AgentIndexFields {
   _id: string; // hex instance UID
@@ -103,12 +107,16 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
         return;
       }
       known.forget(id);
-      // false: a newer revision's document is there already (another replica's save); nothing to remember.
-      if (await batches.call({ id, revision, fields })) known.set(id, revision, digest);
+      // A new agent's first replaces whatever is there (AgentIndexDocument). false: a newer revision's
+      // document is there already (another replica's save); nothing to remember.
+      if (await batches.call({ id, revision, fields, replace: revision === 1n })) known.set(id, revision, digest);
     },
-    /** Writes the index document of an agent document as stored (ensureAgentIndexes' copy), only forward. */
-    copy(id: string, revision: bigint, fields: AgentIndexFields): Promise<boolean> {
-      return batches.call({ id, revision, fields });
+    /**
+     * Writes the index document of an agent document as stored (ensureAgentIndexes' copy): only forward,
+     * unless `replace` (the stored one is an earlier agent's: its revision is above this one's).
+     */
+    copy(id: string, revision: bigint, fields: AgentIndexFields, o: { replace?: boolean } = {}): Promise<boolean> {
+      return batches.call({ id, revision, fields, replace: o.replace ?? false });
     },
     /** The agent is gone (deleted): its next save, if it comes back, writes a new index document. */
     forget(id: string): void {
@@ -123,6 +131,8 @@ interface IndexWrite {
   id: string;
   revision: bigint;
   fields: AgentIndexFields;
+  /** Written whatever revision is stored (the stored document is an earlier agent's). */
+  replace: boolean;
 }
 
 /**
@@ -133,7 +143,7 @@ interface IndexWrite {
  */
 async function writeForward(index: Collection<AgentIndexDocument>, batch: readonly IndexWrite[]): Promise<boolean[]> {
   const ops = batch.map((w): AnyBulkWriteOperation<AgentIndexDocument> =>
-    updateByIdOp("mongodb", { _id: w.id, revision: { $lt: w.revision } } as Filter<AgentIndexDocument>, { $set: { ...w.fields, revision: w.revision } }, { upsert: true }),
+    updateByIdOp("mongodb", (w.replace ? { _id: w.id } : { _id: w.id, revision: { $lt: w.revision } }) as Filter<AgentIndexDocument>, { $set: { ...w.fields, revision: w.revision } }, { upsert: true }),
   );
   try {
     await guardMongo(() => index.bulkWrite(ops, { ordered: false }));
@@ -155,7 +165,7 @@ async function writeForward(index: Collection<AgentIndexDocument>, batch: readon
 async function writeByIdAfterLookup(index: Collection<AgentIndexDocument>, batch: readonly IndexWrite[]): Promise<boolean[]> {
   const stored = await guardMongo(() => index.find({ _id: { $in: batch.map((w) => w.id) } }, { projection: { revision: 1 } }).toArray());
   const revisions = new Map(stored.map((d) => [d._id, BigInt(d.revision)]));
-  const forward = batch.map((w) => (revisions.get(w.id) ?? -1n) < w.revision);
+  const forward = batch.map((w) => w.replace || (revisions.get(w.id) ?? -1n) < w.revision);
   const ops = batch.filter((_, i) => forward[i]).map((w) => updateByIdOp<AgentIndexDocument>("ferretdb", { _id: w.id }, { $set: { ...w.fields, revision: w.revision } }, { upsert: true }));
   if (ops.length === 0) return forward;
   return guardMongo(async () => {

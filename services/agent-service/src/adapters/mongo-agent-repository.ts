@@ -191,8 +191,9 @@ export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Pr
 /**
  * Writes each agent's index document where it is missing or its fields
  * differ from the agent document's copies (at the agent document's
- * revision, only forward: see AgentIndexDocument). Both collections are
- * read once, in `_id` order, side by side; index documents without an
+ * revision, only forward: see AgentIndexDocument; one whose revision is
+ * above its agent's is an earlier agent's, and replaced). Both collections
+ * are read once, in `_id` order, side by side; index documents without an
  * agent (a crash between a delete's two writes) are left: the queries that
  * find them find no agent there.
  */
@@ -207,8 +208,10 @@ async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>
     for await (const doc of agents.find({}, { projection }).sort({ _id: 1 })) {
       while (!next.done && next.value._id < doc._id) next = await held.next();
       const fields = indexFieldsOf(doc);
-      if (!next.done && next.value._id === doc._id && JSON.stringify(indexFieldsOf(next.value)) === JSON.stringify(fields)) continue;
-      copies.push(writer.copy(doc._id, BigInt(doc.revision), fields));
+      const stored = !next.done && next.value._id === doc._id ? next.value : undefined;
+      if (stored && JSON.stringify(indexFieldsOf(stored)) === JSON.stringify(fields)) continue;
+      const revision = BigInt(doc.revision);
+      copies.push(writer.copy(doc._id, revision, fields, { replace: stored !== undefined && BigInt(stored.revision) > revision }));
       if (copies.length >= 1_024) {
         await Promise.all(copies);
         copies = [];
