@@ -7,6 +7,7 @@ import {
   RevisionConflictError,
   type AgentQuery,
   type AgentRepository,
+  type DisconnectedCursor,
   type DisconnectedQuery,
 } from "../agents/agent-repository.js";
 import type { ConnectionRepository } from "../connections/connection-store.js";
@@ -268,7 +269,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       const filter: Filter<AgentDocument> = { rolloutGroup: group, ...namespaceFilter(namespace), ...(page.after !== undefined ? { _id: { $gt: page.after } } : {}) };
       const projection = { _id: 1, rolloutGroup: 1, namespace: 1, targetVersion: 1, targetRollout: 1, ...(page.components ? { componentsKey: 1 } : {}) };
       const keep = (doc: AgentDocument) => (doc.rolloutGroup === group && inNamespace(doc, namespace) ? doc : undefined);
-      const docs = await guardMongo(() => throughIndex(index, agents, filter, { sort: { _id: 1 }, limit: page.limit, projection, keep }));
+      const docs = await guardMongo(() => throughIndex(index, agents, filter, inUidOrder(filter), { limit: page.limit, projection, keep }));
       return docs.map((doc) => ({
         uid: doc._id,
         version: Number(doc.targetVersion ?? 0),
@@ -286,7 +287,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       const docs = await guardMongo(() =>
         query.instanceUids !== undefined
           ? agents.find(filter, { projection: { _id: 1, revision: 1 } }).sort({ _id: 1 }).limit(query.limit).toArray()
-          : throughIndex(index, agents, filter, { sort: { _id: 1 }, limit: query.limit, projection: { _id: 1, revision: 1, namespace: 1 }, keep: (doc) => (inNamespace(doc, query.namespace) ? doc : undefined) }),
+          : throughIndex(index, agents, filter, inUidOrder(filter), { limit: query.limit, projection: { _id: 1, revision: 1, namespace: 1 }, keep: (doc) => (inNamespace(doc, query.namespace) ? doc : undefined) }),
       );
       return docs.map((doc) => ({ uid: doc._id, revision: BigInt(doc.revision) }));
     },
@@ -380,7 +381,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
             const agent = decodeAgent(doc);
             return matchesAgentQuery(agent, query) ? agent : undefined;
           };
-          return throughIndex(index, agents, filter, { sort: { _id: 1 }, limit: query.limit, ...(where ? { page: Math.min(Math.max(query.limit * 2, 100), 1_000) } : {}), keep });
+          return throughIndex(index, agents, filter, inUidOrder(filter), { limit: query.limit, ...(where ? { page: Math.min(Math.max(query.limit * 2, 100), 1_000) } : {}), keep });
         }
         // Named agents (a stage's, a cache's read-through): by `_id` from their own documents, filtered there.
         const cursor = agents.find(filter).sort({ _id: 1 });
@@ -404,9 +405,8 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       if (query.limit <= 0) return [];
       const before = disconnectedFilter({ $lt: query.before });
       const after = query.after;
-      const filter: Filter<AgentDocument> = after
-        ? { $and: [before, { $or: [{ disconnectedAt: { $gt: after.since } }, { disconnectedAt: after.since, _id: { $gt: after.uid } }] }] }
-        : before;
+      const from = (cursor: DisconnectedCursor | undefined): Filter<AgentDocument> =>
+        cursor ? { $and: [before, { $or: [{ disconnectedAt: { $gt: cursor.since } }, { disconnectedAt: cursor.since, _id: { $gt: cursor.uid } }] }] } : before;
       // The range again on each agent, by the one rule (disconnectedSince) the copies come from.
       const keep = (doc: AgentDocument) => {
         const agent = decodeAgent(doc);
@@ -414,7 +414,8 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         if (since === undefined || since >= query.before) return undefined;
         return !after || since > after.since || (since === after.since && doc._id > after.uid) ? agent : undefined;
       };
-      return guardMongo(() => throughIndex(index, agents, filter, { sort: { disconnectedAt: 1, _id: 1 }, limit: query.limit, keep }));
+      const order: IndexOrder = { sort: { disconnectedAt: 1, _id: 1 }, after: (last) => from({ since: Number(last.disconnectedAt), uid: last._id }) };
+      return guardMongo(() => throughIndex(index, agents, from(after), order, { limit: query.limit, keep }));
     },
 
     async count() {
@@ -573,10 +574,22 @@ function rolloutFieldsOf(agent: Agent): Pick<AgentDocument, "rolloutGroup" | "ta
   return { rolloutGroup: rolloutGroupOf(agent) ?? null, targetVersion: target.version, targetRollout: target.rollout, componentsKey: componentsKeyOf(agent) };
 }
 
-interface ThroughIndexOptions<T> {
+/** The order an index query reads in, and where its next page starts. */
+interface IndexOrder {
   sort: Sort;
+  /** The query's filter for the index documents after `last` in `sort`'s order (the next page's). */
+  after: (last: AgentIndexDocument) => Filter<AgentDocument>;
+}
+
+/** Uid order: the next page is the filter's with `_id` above the last one read (its own `_id` terms kept). */
+function inUidOrder(filter: Filter<AgentDocument>): IndexOrder {
+  const ids = (filter._id ?? {}) as Record<string, unknown>;
+  return { sort: { _id: 1 }, after: (last) => ({ ...filter, _id: { ...ids, $gt: last._id } }) as Filter<AgentDocument> };
+}
+
+interface ThroughIndexOptions<T> {
   limit: number;
-  /** Index documents read per step (and agent documents per read by `_id`). Default `limit`. */
+  /** Index documents read per page (and agent documents per read by `_id`). Default `limit`. */
   page?: number;
   /** What is read of each agent document. Default all of it. */
   projection?: Record<string, number>;
@@ -595,37 +608,37 @@ interface ThroughIndexOptions<T> {
  * again by `keep` — an index document may lag its agent
  * (mongo-agent-index.ts says when), and the agent decides. Reads on until
  * `limit` are kept or the index runs out, so a dropped agent never makes a
- * page short. The agent documents are read by `_id` alone because that is
- * the read every server serves from its key (FerretDB 1.x reads the whole
- * collection for a filter with another field: updateByIdWhile).
+ * page short. Each page is a query of its own with its limit (`order.after`
+ * names where it starts): the store then reads only the page, where one
+ * cursor without a limit had it sort every match for the first batch. The
+ * agent documents are read by `_id` alone because that is the read every
+ * server serves from its key (FerretDB 1.x reads the whole collection for a
+ * filter with another field: updateByIdWhile).
  */
-async function throughIndex<T>(index: Collection<AgentIndexDocument>, agents: Collection<AgentDocument>, filter: Filter<AgentDocument>, o: ThroughIndexOptions<T>): Promise<T[]> {
+async function throughIndex<T>(
+  index: Collection<AgentIndexDocument>,
+  agents: Collection<AgentDocument>,
+  filter: Filter<AgentDocument>,
+  order: IndexOrder,
+  o: ThroughIndexOptions<T>,
+): Promise<T[]> {
   const page = Math.max(o.page ?? o.limit, 1);
+  const keys = Object.fromEntries(Object.keys(order.sort).map((k) => [k, 1]));
   const out: T[] = [];
-  const readAgents = async (ids: string[]) => {
+  for (let pageFilter = filter; ; ) {
+    const found = await index.find(pageFilter as Filter<AgentIndexDocument>, { projection: keys }).sort(order.sort).limit(page).toArray();
+    if (found.length === 0) return out;
+    const ids = found.map((d) => d._id);
     const docs = await agents.find({ _id: { $in: ids } }, o.projection ? { projection: o.projection } : {}).toArray();
     const byId = new Map(docs.map((d) => [d._id, d]));
     for (const id of ids) {
       const doc = byId.get(id);
       const kept = doc && o.keep(doc);
       if (kept !== undefined) out.push(kept);
-      if (out.length >= o.limit) return;
-    }
-  };
-  const cursor = index.find(filter as Filter<AgentIndexDocument>, { projection: { _id: 1 } }).sort(o.sort).batchSize(page);
-  try {
-    let ids: string[] = [];
-    for await (const doc of cursor) {
-      ids.push(doc._id);
-      if (ids.length < page) continue;
-      await readAgents(ids);
-      ids = [];
       if (out.length >= o.limit) return out;
     }
-    if (ids.length > 0) await readAgents(ids);
-    return out;
-  } finally {
-    await cursor.close();
+    if (found.length < page) return out;
+    pageFilter = order.after(found[found.length - 1]!);
   }
 }
 
