@@ -7,7 +7,7 @@ import { CommandRecordSchema, CommandState } from "@fleetplane/gen/fleetplane/co
 import { AgentSchema, ConfigSource, type Agent } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { CertificateRequestSchema, CertificateRequestState } from "@fleetplane/gen/fleetplane/certificate/v1/certificate_service_pb";
 import { PackageSchema } from "@fleetplane/gen/fleetplane/package/v1/package_service_pb";
-import { PackageType } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { ComponentHealthSchema, PackageType } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import {
   createLmdbAgentRepository,
   createLmdbConnectionRepository,
@@ -26,7 +26,9 @@ import {
   createMongoGatewayLeaseRepository,
   ensureAgentIndexes,
   AGENT_INDEXES,
+  AGENT_INDEX,
   REPLACED_AGENT_INDEXES,
+  createAgentIndexWriter,
   createMongoCertificateRequestRepository,
   ensureCertificateRequestIndexes,
   createMongoPackageRepository,
@@ -235,7 +237,9 @@ describe("MongoDB indexes", () => {
         await ensureFleetIndexes(mongo.db);
       }
       const names = async (collection: string) => (await mongo.db.collection(collection).listIndexes().toArray()).map((i) => i.name as string).sort();
-      expect(await names("agents")).toEqual(["_id_", "attrs_1", "disconnected_agents", "gatewayId_1", "labelled_agents", "namespace_1__id_1", "rolloutGroup_1_namespace_1__id_1"]);
+      // The agents' indexes are on their index documents; the agent documents have `_id`'s alone (none while there is no agent).
+      expect(await names(AGENT_INDEX)).toEqual(["_id_", "attrs_1", "disconnected_agents", "gatewayId_1", "labelled_agents", "namespace_1__id_1", "rolloutGroup_1_namespace_1__id_1"]);
+      expect((await names("agents").catch(() => [])).filter((name) => name !== "_id_")).toEqual([]);
       expect(await names("commands")).toEqual(["_id_", "instanceUid_1__id_-1", "namespace_1__id_-1", "pending_commands"]);
       expect(await names("certificate_requests")).toEqual(["_id_", "instanceUid_1_state_1", "namespace_1_instanceUid_1__id_-1", "namespace_1_state_1__id_-1"]);
       expect(await names("packages")).toEqual(["_id_", "namespace_1_name_1_version_1"]);
@@ -248,33 +252,55 @@ describe("MongoDB indexes", () => {
   });
 });
 
-describe("MongoDB agent indexes made by an earlier version", () => {
-  it("are dropped where AGENT_INDEXES replaces them, their replacements made, and the queries they served still answer", async () => {
+describe("MongoDB agents stored by an earlier version (the indexes on the agent documents)", () => {
+  it("get index documents at start, their indexes dropped from the agent documents, and are read, listed and saved as before", async () => {
     const mongo = await connectFreshMongo();
     try {
       const agents = createMongoAgentRepository(mongo.db, { server: mongo.server });
+      const uid = (a: Agent) => instanceUidToHex(a.metadata!.instanceUid);
+      const attribute = (key: string, value: string) => ({ key, value: { value: { case: "stringValue" as const, value } } });
       const off = create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes(), labels: { team: "payments" } }, status: { connected: false, disconnectedAt: timestampFromMs(1_000) } });
-      const on = create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes() }, status: { connected: true, gatewayId: "gw-a" } });
+      const on = create(AgentSchema, {
+        metadata: { instanceUid: uuidv7Bytes(), description: { identifyingAttributes: [attribute("service.name", "otelcol")] } },
+        status: { connected: true, gatewayId: "gw-a" },
+        spec: { assignment: { source: ConfigSource.GROUP, group: "g", configuration: "c", version: 1 } },
+      });
       await agents.save(off);
       await agents.save(on);
-      // The agents collection as the version before §42 left it.
+      // The database as the versions before §45 left it: the agent documents as they are, no index documents,
+      // the indexes on the agent documents (main's of §42, and one of the version before it).
+      await mongo.db.collection(AGENT_INDEX).drop();
       const collection = mongo.db.collection("agents");
-      for (const key of [{ connected: 1, _id: 1 }, { labels: 1 }, { disconnectedAt: 1, _id: 1 }] as Array<Record<string, 1>>) await collection.createIndex(key);
-      const before = (await collection.listIndexes().toArray()).map((i) => i.name as string);
-      expect(before).toEqual(expect.arrayContaining([...REPLACED_AGENT_INDEXES]));
+      for (const index of AGENT_INDEXES) {
+        const partial = index.partialFilterExpression && mongo.server !== "ferretdb" ? { partialFilterExpression: index.partialFilterExpression } : {};
+        await collection.createIndex(index.key, { name: index.name, ...partial });
+      }
+      await collection.createIndex({ connected: 1, _id: 1 });
 
-      await ensureAgentIndexes(mongo.db, { server: mongo.server });
-      const names = (await collection.listIndexes().toArray()).map((i) => i.name as string);
-      for (const name of REPLACED_AGENT_INDEXES) expect(names).not.toContain(name);
-      for (const index of AGENT_INDEXES) expect(names).toContain(index.name);
-      // Another replica starting at the same time finds them gone already.
+      // Two replicas starting at the same time.
+      await Promise.all([ensureAgentIndexes(mongo.db, { server: mongo.server }), ensureAgentIndexes(mongo.db, { server: mongo.server })]);
+      expect((await collection.listIndexes().toArray()).map((i) => i.name as string)).toEqual(["_id_"]);
+      expect((await mongo.db.collection(AGENT_INDEX).listIndexes().toArray()).map((i) => i.name as string).sort()).toEqual(["_id_", ...AGENT_INDEXES.map((i) => i.name)].sort());
+      // A replica starting later finds nothing to move.
       await ensureAgentIndexes(mongo.db, { server: mongo.server });
 
-      const uid = (a: Agent) => instanceUidToHex(a.metadata!.instanceUid);
-      expect((await agents.list({ limit: 10, connected: false })).map(uid)).toEqual([uid(off)]);
-      expect((await agents.list({ limit: 10, connected: true })).map(uid)).toEqual([uid(on)]);
-      expect((await agents.list({ limit: 10, labels: { team: "payments" } })).map(uid)).toEqual([uid(off)]);
-      expect((await agents.listDisconnected({ before: 2_000, limit: 10 })).map(uid)).toEqual([uid(off)]);
+      const restarted = createMongoAgentRepository(mongo.db, { server: mongo.server });
+      expect(await restarted.get(uid(on))).toEqual(on);
+      expect((await restarted.list({ limit: 10, connected: false })).map(uid)).toEqual([uid(off)]);
+      expect((await restarted.list({ limit: 10, connected: true })).map(uid)).toEqual([uid(on)]);
+      expect((await restarted.list({ limit: 10, labels: { team: "payments" } })).map(uid)).toEqual([uid(off)]);
+      expect((await restarted.list({ limit: 10, attributes: { "service.name": "otelcol" } })).map(uid)).toEqual([uid(on)]);
+      expect((await restarted.list({ limit: 10, gatewayId: "gw-a" })).map(uid)).toEqual([uid(on)]);
+      expect((await restarted.listDisconnected({ before: 2_000, limit: 10 })).map(uid)).toEqual([uid(off)]);
+      expect(await restarted.listGroupTargets("default", "g", { limit: 10 })).toEqual([{ uid: uid(on), version: 1, rollout: "" }]);
+      expect(await restarted.listRevisions({ namespace: "default", limit: 10 })).toEqual([uid(off), uid(on)].sort().map((u) => ({ uid: u, revision: 1n })));
+      const moved = (await restarted.get(uid(on)))!;
+      moved.status!.connected = false;
+      moved.status!.disconnectedAt = timestampFromMs(1_500);
+      await restarted.save(moved);
+      expect(moved.revision).toBe(2n);
+      expect((await restarted.listDisconnected({ before: 2_000, limit: 10 })).map(uid)).toEqual([uid(off), uid(on)]);
+      expect(await restarted.list({ limit: 10, gatewayId: "gw-a", connected: true })).toEqual([]);
     } finally {
       await mongo.close();
     }
@@ -305,6 +331,141 @@ describe("MongoDB command indexes made by an earlier version", () => {
       await mongo.close();
     }
   });
+});
+
+/** The agent's index document as stored (mongo-agent-index.ts). */
+async function indexDocumentOf(mongo: MongoStore, agent: Agent) {
+  return mongo.db.collection<{ _id: string; revision: bigint; connected: boolean; gatewayId: string }>(AGENT_INDEX, { useBigInt64: true }).findOne({ _id: instanceUidToHex(agent.metadata!.instanceUid) });
+}
+
+describe("MongoDB agent index documents", () => {
+  it("are written when an indexed field changes, not for a rollout's pin or an agent's report", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      const agents = createMongoAgentRepository(mongo.db, { server: mongo.server });
+      const agent = create(AgentSchema, {
+        metadata: { instanceUid: uuidv7Bytes() },
+        status: { connected: true, gatewayId: "gw-a" },
+        spec: { assignment: { source: ConfigSource.GROUP, group: "g", configuration: "c", version: 1 } },
+      });
+      await agents.save(agent);
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 1n, connected: true, gatewayId: "gw-a" });
+      // The pin: the assignment's version and rollout (copied, not indexed).
+      agent.spec!.assignment!.version = 2;
+      agent.spec!.assignment!.rollout = "r1";
+      expect(await agents.saveMany([agent])).toEqual([true]);
+      // The report: the config's state and the agent's health (copied, not indexed).
+      agent.status!.health = create(ComponentHealthSchema, { healthy: true });
+      agent.status!.sequenceNum = 7n;
+      await agents.save(agent);
+      expect(agent.revision).toBe(3n);
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 1n });
+      expect(await agents.listGroupTargets("default", "g", { limit: 10 })).toEqual([{ uid: instanceUidToHex(agent.metadata!.instanceUid), version: 2, rollout: "r1" }]);
+      // A disconnection changes indexed fields.
+      agent.status!.connected = false;
+      agent.status!.disconnectedAt = timestampFromMs(1_000);
+      await agents.save(agent);
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 4n, connected: false });
+    } finally {
+      await mongo.close();
+    }
+  });
+
+  it("left behind by a crash between a save's two writes return no agent wrongly, and the agent's next save (a new process) or the next start writes it again", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      const uid = (a: Agent) => instanceUidToHex(a.metadata!.instanceUid);
+      const before = createMongoAgentRepository(mongo.db, { server: mongo.server });
+      const agent = create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes() }, status: { connected: false, gatewayId: "gw-a", disconnectedAt: timestampFromMs(1_000) } });
+      await before.save(agent);
+      agent.status!.connected = true;
+      agent.status!.gatewayId = "gw-b";
+      agent.status!.disconnectedAt = undefined;
+      await before.save(agent);
+      // The process died after the second save's agent document, before its index document.
+      await mongo.db.collection<{ _id: string }>(AGENT_INDEX).updateOne({ _id: uid(agent) }, { $set: { connected: false, gatewayId: "gw-a", disconnectedAt: 1_000, revision: 1n } });
+
+      const after = createMongoAgentRepository(mongo.db, { server: mongo.server });
+      // What the stale index document finds, the agent's own document turns down …
+      expect(await after.list({ limit: 10, connected: false })).toEqual([]);
+      expect(await after.list({ limit: 10, gatewayId: "gw-a" })).toEqual([]);
+      expect(await after.listDisconnected({ before: 2_000, limit: 10 })).toEqual([]);
+      // … what it misses stays missed until the agent is saved again; the agent itself reads as saved.
+      expect(await after.list({ limit: 10, gatewayId: "gw-b" })).toEqual([]);
+      expect(await after.get(uid(agent))).toEqual(agent);
+      const reported = (await after.get(uid(agent)))!;
+      reported.status!.health = create(ComponentHealthSchema, { healthy: true });
+      await after.save(reported);
+      expect((await after.list({ limit: 10, gatewayId: "gw-b" })).map(uid)).toEqual([uid(agent)]);
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 3n, connected: true, gatewayId: "gw-b" });
+
+      // Left behind again (say the agent's disconnection, its last save for a while): a replica's start writes it.
+      reported.status!.connected = false;
+      reported.status!.disconnectedAt = timestampFromMs(1_500);
+      await after.save(reported);
+      await mongo.db.collection<{ _id: string }>(AGENT_INDEX).updateOne({ _id: uid(agent) }, { $set: { connected: true, gatewayId: "gw-b", disconnectedAt: null, revision: 3n } });
+      expect(await after.listDisconnected({ before: 2_000, limit: 10 })).toEqual([]);
+      await ensureAgentIndexes(mongo.db, { server: mongo.server });
+      expect((await after.listDisconnected({ before: 2_000, limit: 10 })).map(uid)).toEqual([uid(agent)]);
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 4n, connected: false });
+    } finally {
+      await mongo.close();
+    }
+  });
+
+  it("left by a deleted agent (a crash between a delete's two writes) are replaced by the next agent of that uid, at its first save or the next start", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      const uid = (a: Agent) => instanceUidToHex(a.metadata!.instanceUid);
+      const agents = createMongoAgentRepository(mongo.db, { server: mongo.server });
+      const agent = create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes() }, status: { connected: true, gatewayId: "gw-a" } });
+      await agents.save(agent);
+      agent.status!.gatewayId = "gw-old";
+      await agents.save(agent);
+      await agents.save(agent);
+      // The process died after the delete's first write (the agent's document), before its index document's.
+      await mongo.db.collection<{ _id: string }>("agents").deleteOne({ _id: uid(agent) });
+      // (Written at the second save, the third changed no indexed field.)
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 2n, gatewayId: "gw-old" });
+      expect(await agents.list({ limit: 10, gatewayId: "gw-old" })).toEqual([]);
+
+      const back = create(AgentSchema, { metadata: { instanceUid: agent.metadata!.instanceUid }, status: { connected: true, gatewayId: "gw-b" } });
+      const restarted = createMongoAgentRepository(mongo.db, { server: mongo.server });
+      await restarted.save(back);
+      expect((await restarted.list({ limit: 10, gatewayId: "gw-b" })).map(uid)).toEqual([uid(agent)]);
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 1n, gatewayId: "gw-b" });
+
+      // The same left behind where the new agent's first index write is lost too: the next start replaces it.
+      await mongo.db.collection<{ _id: string }>(AGENT_INDEX).updateOne({ _id: uid(agent) }, { $set: { gatewayId: "gw-old", revision: 3n } });
+      await ensureAgentIndexes(mongo.db, { server: mongo.server });
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 1n, gatewayId: "gw-b" });
+    } finally {
+      await mongo.close();
+    }
+  });
+
+  for (const server of ["ferretdb", "mongodb"] as const) {
+    it(`only go forward: a late write of an older revision never undoes a newer one (written as on ${server})`, async () => {
+      const mongo = await connectFreshMongo();
+      try {
+        const writer = createAgentIndexWriter(mongo.db, { server });
+        const id = "ab".repeat(16);
+        const fields = (gatewayId: string) => ({ connected: true, gatewayId, attrs: [], namespace: "default", labels: [], disconnectedAt: null, rolloutGroup: null });
+        expect(await writer.copy(id, 5n, fields("gw-5"))).toBe(true);
+        expect(await writer.copy(id, 3n, fields("gw-3"))).toBe(false);
+        expect(await writer.copy(id, 5n, fields("gw-5b"))).toBe(false);
+        const index = mongo.db.collection<{ _id: string }>(AGENT_INDEX, { useBigInt64: true });
+        expect(await index.findOne({ _id: id })).toMatchObject({ revision: 5n, gatewayId: "gw-5" });
+        // Late writes in one batch with newer ones.
+        expect(await Promise.all([writer.copy(id, 6n, fields("gw-6")), writer.copy("cd".repeat(16), 1n, fields("gw-1"))])).toEqual([true, true]);
+        expect(await Promise.all([writer.copy(id, 4n, fields("gw-4")), writer.copy("cd".repeat(16), 2n, fields("gw-2"))])).toEqual([false, true]);
+        expect(await index.findOne({ _id: id })).toMatchObject({ revision: 6n, gatewayId: "gw-6" });
+        expect(await index.findOne({ _id: "cd".repeat(16) })).toMatchObject({ revision: 2n, gatewayId: "gw-2" });
+      } finally {
+        await mongo.close();
+      }
+    });
+  }
 });
 
 // A store that keeps partial indexes (FerretDB 2 on PostgreSQL, MongoDB), when one is given: the
@@ -394,14 +555,14 @@ describe.skipIf(!partialIndexStoreUrl)("MongoDB agent indexes on a store with pa
       );
       for (let i = 0; i < all.length; i += 250) await Promise.all(all.slice(i, i + 250).map((a) => agents.save(a)));
 
-      const indexes = await mongo.db.collection("agents").listIndexes().toArray();
+      const indexes = await mongo.db.collection(AGENT_INDEX).listIndexes().toArray();
       for (const index of AGENT_INDEXES.filter((i) => i.partialFilterExpression)) {
         expect(indexes.find((i) => i.name === index.name)?.partialFilterExpression).toEqual(index.partialFilterExpression);
       }
 
       let lastFind: Record<string, unknown> | undefined;
-      mongo.client.on("commandStarted", (e) => void (e.commandName === "find" && (lastFind = e.command as Record<string, unknown>)));
-      /** The indexes the store plans the query's own find on. */
+      mongo.client.on("commandStarted", (e) => void (e.commandName === "find" && e.command.find === AGENT_INDEX && (lastFind = e.command as Record<string, unknown>)));
+      /** The indexes the store plans the query's find of index documents on. */
       const plannedOn = async (query: () => Promise<Agent[]>, found: number) => {
         expect(await query()).toHaveLength(found);
         const { $db: _db, lsid: _lsid, $clusterTime: _clusterTime, ...find } = lastFind!;

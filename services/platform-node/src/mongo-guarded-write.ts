@@ -76,10 +76,12 @@ export function filterWhile<D extends Document & { _id: string }>(server: MongoS
  *
  * MongoDB: `updateOne`, which keeps the batch a retryable write (the driver
  * retries it once on a failover; a batch holding a multi-document update is
- * not retried). Every bulkWrite update by `_id` goes through here.
+ * not retried). Every bulkWrite update by `_id` goes through here; `upsert`
+ * creates the document when the filter finds none.
  */
-export function updateByIdOp<D extends Document>(server: MongoServer, filter: Filter<D>, update: UpdateFilter<D>): AnyBulkWriteOperation<D> {
-  return server === "ferretdb" ? { updateMany: { filter, update } } : { updateOne: { filter, update } };
+export function updateByIdOp<D extends Document>(server: MongoServer, filter: Filter<D>, update: UpdateFilter<D>, o: { upsert?: boolean } = {}): AnyBulkWriteOperation<D> {
+  const upsert = o.upsert ? { upsert: true } : {};
+  return server === "ferretdb" ? { updateMany: { filter, update, ...upsert } } : { updateOne: { filter, update, ...upsert } };
 }
 
 /**

@@ -1,17 +1,18 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { asError, instanceUidToHex } from "@fleetplane/platform";
-import { bytesOfBinary, guardMongo, dropIndexesIfPresent, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
-import { Binary, type Db, type Filter } from "mongodb";
+import { bytesOfBinary, dropIndexesIfPresent, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
+import { Binary, type Collection, type Db, type Filter, type Sort } from "mongodb";
 import {
   RevisionConflictError,
   type AgentQuery,
   type AgentRepository,
+  type DisconnectedCursor,
   type DisconnectedQuery,
 } from "../agents/agent-repository.js";
 import type { ConnectionRepository } from "../connections/connection-store.js";
 import type { GatewayLeaseRepository } from "../connections/gateway-lease-store.js";
-import { agentStringAttributes } from "../agents/agent-query.js";
+import { agentStringAttributes, matchesAgentQuery } from "../agents/agent-query.js";
 import { namespaceOf } from "../agents/agent-namespace.js";
 import { DEFAULT_NAMESPACE } from "../fleet/resource-names.js";
 import { MAX_AGENT_TYPES, buildFleetSummary, summaryFieldsOf } from "../agents/fleet-summary.js";
@@ -19,30 +20,26 @@ import { disconnectedSince } from "../agents/disconnected-since.js";
 import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
 import { componentsKeyOf } from "../rollouts/preflight.js";
 import { conditionalWriteBatches } from "./mongo-write-batches.js";
+import { AGENT_INDEX, createAgentIndexWriter, indexFieldsOf, type AgentIndexDocument, type AgentIndexFields } from "./mongo-agent-index.js";
 
 /**
- * One document per agent. The agent itself is the `proto` blob (the protobuf
- * is the schema); the other fields copy what ListAgents filters on, so the
- * database can filter and index them. Keys are fixed names only: FerretDB 1.x
- * (and older MongoDB) reject keys containing "." or starting with "$", which
- * attribute keys like "service.name" would be.
+ * One document per agent in the `agents` collection, whose only index is
+ * `_id`. The agent itself is the `proto` blob (the protobuf is the schema);
+ * the other fields copy what ListAgents filters on and the fleet summary
+ * groups by, so the database can filter on them. The indexes are on a
+ * document of their own (mongo-agent-index.ts: AGENT_INDEX), which holds
+ * the indexed copies and is written only when they change: a write of a
+ * document here writes no index entry but `_id`'s. Keys are fixed names
+ * only: FerretDB 1.x (and older MongoDB) reject keys containing "." or
+ * starting with "$", which attribute keys like "service.name" would be.
  */
-interface AgentDocument {
+interface AgentDocument extends AgentIndexFields {
   _id: string; // hex instance UID
   revision: bigint | number; // stored as int64; number only if another tool wrote it
-  connected: boolean;
-  gatewayId: string;
-  /** String attributes (identifying and non-identifying) as `key + "\0" + value`: a filter is array membership. */
-  attrs: string[];
-  /** The agent's namespace; absent on documents written before namespaces existed (read as "default"). */
-  namespace?: string;
-  /** Admin labels as `key + "\0" + value`, like attrs. */
-  labels?: string[];
-  /**
-   * disconnectedSince (epoch ms), the retention sweep's key; null while
-   * connected. Copied into older documents by ensureAgentIndexes.
-   */
-  disconnectedAt?: number | null;
+  // The indexed fields (AgentIndexFields) are copied here too, unindexed: a
+  // query served by an index checks them again here (throughIndex), and
+  // `disconnectedAt` and `rolloutGroup` were copied into older documents
+  // by ensureAgentIndexes.
   // Copies the fleet summary groups by (see fleet-summary.ts). Documents
   // written before these fields existed lack them until their next save;
   // the summary reads a missing field as false / UNSET / "".
@@ -52,13 +49,11 @@ interface AgentDocument {
   serviceName: string;
   serviceVersion: string;
   /**
-   * The group whose rollouts may move the agent (rolloutGroupOf), null when
-   * none may, and the version and rollout its assignment names: a group's
-   * rollout targets are listed from the index and these copies, without
-   * reading the namespace or decoding an agent. Copied into older documents
-   * by ensureAgentIndexes.
+   * The version and rollout the agent's assignment names: a group's rollout
+   * targets are listed from the index (rolloutGroup) and these copies,
+   * without decoding an agent. Copied into older documents by
+   * ensureAgentIndexes.
    */
-  rolloutGroup?: string | null;
   targetVersion?: number;
   targetRollout?: string;
   /**
@@ -97,7 +92,7 @@ export interface AgentIndex {
   name: string;
   key: Record<string, 1>;
   /** Only the documents matching this are in the index (MongoDB, FerretDB 2); FerretDB 1.x holds them all. */
-  partialFilterExpression?: Filter<AgentDocument>;
+  partialFilterExpression?: Filter<AgentIndexDocument>;
 }
 
 /** The documents disconnected_agents holds: disconnected agents (each has a `disconnectedAt`, disconnectedSince). */
@@ -106,16 +101,18 @@ const DISCONNECTED = { connected: false } as const;
 const LABELLED = { "labels.0": { $exists: true } } as const;
 
 /**
- * The agents collection's indexes, each named for what it is. Every write of
- * an agent row writes an entry in each index that holds the agent, whether
- * or not its keys changed: on FerretDB 2 (PostgreSQL, a new row version and
- * new entries for any update) the indexes were ~90 % of the store's CPU per
- * updated agent — 0.84 ms with all eight, 0.08 with `_id` alone
- * (docs/performance.md §42). So an index holds only the agents its queries
- * can find: the disconnected ones for retention and `connected: false`, the
- * labelled ones for label filters. The queries that use a partial index
- * name its filter themselves (disconnectedFilter, labelsFilter), which is
- * how MongoDB and PostgreSQL both tell the index may serve them.
+ * The indexes of the agents' index documents (AGENT_INDEX), each named for
+ * what it is. Every write of a row writes an entry in each index that holds
+ * it, whether or not its keys changed: on FerretDB 2 (PostgreSQL, a new row
+ * version and new entries for any update) the indexes were ~90 % of the
+ * store's CPU per updated agent — 0.84 ms with all eight, 0.08 with `_id`
+ * alone (docs/performance.md §42). So they are on a document written only
+ * when its fields change (§45), and an index holds only the agents its
+ * queries can find: the disconnected ones for retention and `connected:
+ * false`, the labelled ones for label filters. The queries that use a
+ * partial index name its filter themselves (disconnectedFilter,
+ * labelsFilter), which is how MongoDB and PostgreSQL both tell the index
+ * may serve them.
  */
 export const AGENT_INDEXES: readonly AgentIndex[] = [
   // The reaper: the connected agents of a dead gateway.
@@ -133,46 +130,93 @@ export const AGENT_INDEXES: readonly AgentIndex[] = [
 ];
 
 /**
- * Indexes earlier versions made that AGENT_INDEXES replaces, dropped at
- * start: `connected_1__id_1` (connected agents are found in uid order, the
- * disconnected through disconnected_agents), and the labels and retention
- * indexes that held every agent.
+ * Indexes earlier versions made on the agents collection itself, dropped at
+ * start once every agent's index document is written: AGENT_INDEXES' own
+ * names (their place before §45), `connected_1__id_1` (connected agents
+ * are found in uid order, the disconnected through disconnected_agents),
+ * and the labels and retention indexes that held every agent (before §42).
  */
-export const REPLACED_AGENT_INDEXES: readonly string[] = ["connected_1__id_1", "labels_1", "disconnectedAt_1__id_1"];
+export const REPLACED_AGENT_INDEXES: readonly string[] = [...AGENT_INDEXES.map((i) => i.name), "connected_1__id_1", "labels_1", "disconnectedAt_1__id_1"];
 
 /**
- * Creates the indexes the queries below rely on, drops those they replace,
- * and copies `disconnectedAt` and the rollout fields into documents written
- * before they were copied out (so retention and rollouts see them). Run once
- * at start-up by every replica: creating an index that exists is a no-op,
- * dropping one already gone is ignored, and the copy finds nothing the
- * second time. A replaced index is dropped before its replacement is made,
- * so the two never stand side by side (not every server accepts two
- * indexes of the same keys that differ only in their filter): a query that
- * needed it reads without an index for the moment in between.
+ * Creates the indexes the queries below rely on (on the agents' index
+ * documents), copies `disconnectedAt` and the rollout fields into agent
+ * documents written before they were copied out, and moves a database
+ * from the layout before §45 (the indexes on the agent documents
+ * themselves) to this one. Run once at start-up by every replica: creating
+ * an index that exists is a no-op, dropping one already gone is ignored,
+ * and the copies find nothing the second time.
+ *
+ * Every start compares each agent's index document with the agent's own
+ * copies and writes it where it is missing or differs (reconcileIndexDocuments):
+ * that is the move from the earlier layout (no index documents yet), and
+ * the repair of one a crash left behind between a save's two writes. Then
+ * the earlier layout's indexes are dropped — after the copy, so a start
+ * that dies half way moves again at the next. The copy only goes forward
+ * (mongo-agent-index.ts), so replicas starting together, or one already
+ * serving, never undo each other's newer writes. Replicas of the earlier
+ * version must be stopped first: they write the agent documents without
+ * the index documents (the next start of this version copies what they
+ * wrote).
  */
 export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Promise<void> {
   await guardMongo(async () => {
-    const agents = db.collection(AGENTS);
-    await dropIndexesIfPresent(agents, REPLACED_AGENT_INDEXES);
+    const index = db.collection<AgentIndexDocument>(AGENT_INDEX);
     // One index per call: FerretDB 1.24 drops the connection (a server-side
     // panic) when one createIndexes call names several indexes that exist.
-    for (const index of AGENT_INDEXES) {
+    for (const spec of AGENT_INDEXES) {
       // FerretDB 1.x refuses partialFilterExpression ("not implemented yet"): there the index holds every agent.
-      const partial = index.partialFilterExpression && o.server !== "ferretdb" ? { partialFilterExpression: index.partialFilterExpression } : {};
-      await agents.createIndex(index.key, { name: index.name, ...partial });
+      const partial = spec.partialFilterExpression && o.server !== "ferretdb" ? { partialFilterExpression: spec.partialFilterExpression } : {};
+      await index.createIndex(spec.key, { name: spec.name, ...partial });
     }
-    const copyFrom = db.collection<AgentDocument>(AGENTS, collectionOptions);
+    const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
     // One pass over the documents that lack either copy (on FerretDB every
     // start-up's look for them reads the collection), each agent decoded once.
-    for await (const doc of copyFrom.find({ $or: [{ disconnectedAt: { $exists: false } }, { rolloutGroup: { $exists: false } }] })) {
+    for await (const doc of agents.find({ $or: [{ disconnectedAt: { $exists: false } }, { rolloutGroup: { $exists: false } }] })) {
       const agent = decodeAgent(doc);
       // A save meanwhile wrote the fields itself: then the filter no longer matches.
-      if (doc.disconnectedAt === undefined) await copyFrom.updateOne({ _id: doc._id, disconnectedAt: { $exists: false } }, { $set: { disconnectedAt: disconnectedSince(agent) ?? null } });
-      if (doc.rolloutGroup === undefined) await copyFrom.updateOne({ _id: doc._id, rolloutGroup: { $exists: false } }, { $set: rolloutFieldsOf(agent) });
+      if (doc.disconnectedAt === undefined) await agents.updateOne({ _id: doc._id, disconnectedAt: { $exists: false } }, { $set: { disconnectedAt: disconnectedSince(agent) ?? null } });
+      if (doc.rolloutGroup === undefined) await agents.updateOne({ _id: doc._id, rolloutGroup: { $exists: false } }, { $set: rolloutFieldsOf(agent) });
     }
+    await reconcileIndexDocuments(db, agents, o.server);
+    await dropIndexesIfPresent(agents, REPLACED_AGENT_INDEXES);
     await db.collection(CONNECTIONS).createIndex({ gatewayId: 1, _id: 1 });
   });
+}
+
+/**
+ * Writes each agent's index document where it is missing or its fields
+ * differ from the agent document's copies (at the agent document's
+ * revision, only forward: see AgentIndexDocument; one whose revision is
+ * above its agent's is an earlier agent's, and replaced). Both collections
+ * are read once, in `_id` order, side by side; index documents without an
+ * agent (a crash between a delete's two writes) are left: the queries that
+ * find them find no agent there.
+ */
+async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>, server: MongoServer): Promise<void> {
+  const writer = createAgentIndexWriter(db, { server });
+  const projection = { revision: 1, connected: 1, gatewayId: 1, attrs: 1, namespace: 1, labels: 1, disconnectedAt: 1, rolloutGroup: 1 };
+  const indexed = db.collection<AgentIndexDocument>(AGENT_INDEX, collectionOptions).find({}, { projection }).sort({ _id: 1 });
+  const held = indexed[Symbol.asyncIterator]();
+  let next = await held.next();
+  let copies: Array<Promise<boolean>> = [];
+  try {
+    for await (const doc of agents.find({}, { projection }).sort({ _id: 1 })) {
+      while (!next.done && next.value._id < doc._id) next = await held.next();
+      const fields = indexFieldsOf(doc);
+      const stored = !next.done && next.value._id === doc._id ? next.value : undefined;
+      if (stored && JSON.stringify(indexFieldsOf(stored)) === JSON.stringify(fields)) continue;
+      const revision = BigInt(doc.revision);
+      copies.push(writer.copy(doc._id, revision, fields, { replace: stored !== undefined && BigInt(stored.revision) > revision }));
+      if (copies.length >= 1_024) {
+        await Promise.all(copies);
+        copies = [];
+      }
+    }
+    await Promise.all(copies);
+  } finally {
+    await indexed.close();
+  }
 }
 
 /**
@@ -188,6 +232,8 @@ export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Pr
  */
 export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } = {}): AgentRepository {
   const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
+  const index = db.collection<AgentIndexDocument>(AGENT_INDEX, collectionOptions);
+  const indexWriter = createAgentIndexWriter(db, { server: o.server ?? "mongodb" });
   /**
    * The conditional write of a known agent: on FerretDB 1.x a look-up and a
    * write by `_id` (updateByIdWhile says why); elsewhere (MongoDB, and
@@ -210,8 +256,9 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
     async listGroupTargets(namespace, group, page) {
       if (page.limit <= 0) return [];
       const filter: Filter<AgentDocument> = { rolloutGroup: group, ...namespaceFilter(namespace), ...(page.after !== undefined ? { _id: { $gt: page.after } } : {}) };
-      const projection = { _id: 1, targetVersion: 1, targetRollout: 1, ...(page.components ? { componentsKey: 1 } : {}) };
-      const docs = await guardMongo(() => agents.find(filter, { projection }).sort({ _id: 1 }).limit(page.limit).toArray());
+      const projection = { _id: 1, rolloutGroup: 1, namespace: 1, targetVersion: 1, targetRollout: 1, ...(page.components ? { componentsKey: 1 } : {}) };
+      const keep = (doc: AgentDocument) => (doc.rolloutGroup === group && inNamespace(doc, namespace) ? doc : undefined);
+      const docs = await guardMongo(() => throughIndex(index, agents, filter, inUidOrder(filter), { limit: page.limit, projection, keep }));
       return docs.map((doc) => ({
         uid: doc._id,
         version: Number(doc.targetVersion ?? 0),
@@ -224,8 +271,13 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       if (query.limit <= 0) return [];
       const ids = { ...(query.after !== undefined ? { $gt: query.after } : {}), ...(query.instanceUids !== undefined ? { $in: [...query.instanceUids] } : {}) };
       const filter: Filter<AgentDocument> = { ...namespaceFilter(query.namespace), ...(Object.keys(ids).length > 0 ? { _id: ids } : {}) };
-      // The revision alone: the agent's blob is neither sent nor decoded.
-      const docs = await guardMongo(() => agents.find(filter, { projection: { _id: 1, revision: 1 } }).sort({ _id: 1 }).limit(query.limit).toArray());
+      // The revision alone: the agent's blob is neither sent nor decoded. Named agents are read by
+      // `_id` from their own documents; a namespace's pages through the namespace index.
+      const docs = await guardMongo(() =>
+        query.instanceUids !== undefined
+          ? agents.find(filter, { projection: { _id: 1, revision: 1 } }).sort({ _id: 1 }).limit(query.limit).toArray()
+          : throughIndex(index, agents, filter, inUidOrder(filter), { limit: query.limit, projection: { _id: 1, revision: 1, namespace: 1 }, keep: (doc) => (inNamespace(doc, query.namespace) ? doc : undefined) }),
+      );
       return docs.map((doc) => ({ uid: doc._id, revision: BigInt(doc.revision) }));
     },
 
@@ -254,7 +306,9 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         }
         if (!(await updateAt(uid, expected, fields))) throw new RevisionConflictError(uid, expected);
       });
+      // Stored: the agent's revision is the new one even if its index document's write fails (the next save writes that again).
       agent.revision = expected + 1n;
+      await indexWriter.afterSave(uid, agent.revision, indexFieldsOf(fields));
     },
 
     async saveMany(batch) {
@@ -274,13 +328,22 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         return ok;
       });
       writes.forEach((w, i) => void (wrote[i] === true && (w.agent.revision = w.expected + 1n)));
-      return wrote;
+      // Each written agent's index document after it (as save does); a failed one is that agent's Error.
+      return Promise.all(
+        wrote.map((written, i) => {
+          const w = writes[i]!;
+          return written === true ? indexWriter.afterSave(w.uid, w.agent.revision, indexFieldsOf(w.fields)).then(() => true, asError) : written;
+        }),
+      );
     },
 
     async delete(agent) {
       const uid = instanceUidToHex(agent.metadata!.instanceUid);
       const result = await guardMongo(() => agents.deleteOne({ _id: uid, revision: agent.revision }));
       if (result.deletedCount === 0) throw new RevisionConflictError(uid, agent.revision);
+      // Then its index document (a crash between leaves it behind: the queries that find it find no agent there).
+      indexWriter.forget(uid);
+      await guardMongo(() => index.deleteOne({ _id: uid }));
     },
     async list(query: AgentQuery) {
       if (query.limit <= 0) return [];
@@ -297,21 +360,26 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         filter._id = { ...(query.after !== undefined ? { $gt: query.after } : {}), ...(query.instanceUids !== undefined ? { $in: [...query.instanceUids] } : {}) };
       }
 
+      const where = query.where;
       return guardMongo(async () => {
-        const cursor = agents.find(filter).sort({ _id: 1 });
-        if (query.where) {
-          // `where` runs here and may drop documents, so the database cannot
-          // know how many to send: read on in batches until the page is full
-          // or the matches run out, and never return a short page early.
-          cursor.batchSize(Math.min(Math.max(query.limit * 2, 100), 1_000));
-        } else {
-          cursor.limit(query.limit);
+        if (query.instanceUids === undefined) {
+          // The filter again on each agent (ListAgents' semantics, `where` with them). `where` may drop
+          // agents, so the database cannot know how many to send: read on in larger pages until the page
+          // is full or the matches run out, and never return a short page early.
+          const keep = (doc: AgentDocument) => {
+            const agent = decodeAgent(doc);
+            return matchesAgentQuery(agent, query) ? agent : undefined;
+          };
+          return throughIndex(index, agents, filter, inUidOrder(filter), { limit: query.limit, ...(where ? { page: Math.min(Math.max(query.limit * 2, 100), 1_000) } : {}), keep });
         }
+        // Named agents (a stage's, a cache's read-through): by `_id` from their own documents, filtered there.
+        const cursor = agents.find(filter).sort({ _id: 1 });
+        if (!where) cursor.limit(query.limit);
         const out: Agent[] = [];
         try {
           for await (const doc of cursor) {
             const agent = decodeAgent(doc);
-            if (query.where && !query.where(agent)) continue;
+            if (where && !where(agent)) continue;
             out.push(agent);
             if (out.length >= query.limit) break;
           }
@@ -326,11 +394,17 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
       if (query.limit <= 0) return [];
       const before = disconnectedFilter({ $lt: query.before });
       const after = query.after;
-      const filter: Filter<AgentDocument> = after
-        ? { $and: [before, { $or: [{ disconnectedAt: { $gt: after.since } }, { disconnectedAt: after.since, _id: { $gt: after.uid } }] }] }
-        : before;
-      const docs = await guardMongo(() => agents.find(filter).sort({ disconnectedAt: 1, _id: 1 }).limit(query.limit).toArray());
-      return docs.map(decodeAgent);
+      const from = (cursor: DisconnectedCursor | undefined): Filter<AgentDocument> =>
+        cursor ? { $and: [before, { $or: [{ disconnectedAt: { $gt: cursor.since } }, { disconnectedAt: cursor.since, _id: { $gt: cursor.uid } }] }] } : before;
+      // The range again on each agent, by the one rule (disconnectedSince) the copies come from.
+      const keep = (doc: AgentDocument) => {
+        const agent = decodeAgent(doc);
+        const since = disconnectedSince(agent);
+        if (since === undefined || since >= query.before) return undefined;
+        return !after || since > after.since || (since === after.since && doc._id > after.uid) ? agent : undefined;
+      };
+      const order: IndexOrder = { sort: { disconnectedAt: 1, _id: 1 }, after: (last) => from({ since: Number(last.disconnectedAt), uid: last._id }) };
+      return guardMongo(() => throughIndex(index, agents, from(after), order, { limit: query.limit, keep }));
     },
 
     async count() {
@@ -339,7 +413,8 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
     },
 
     async countByNamespace() {
-      // One group over the namespace index; documents from before namespaces are "default".
+      // One group over the agent documents (each agent exactly once; the metrics read it at most every
+      // few seconds); documents from before namespaces are "default".
       const groups = await guardMongo(() => agents.aggregate<{ _id: string | null; n: number }>([{ $group: { _id: "$namespace", n: { $sum: 1 } } }]).toArray());
       const out = new Map<string, number>();
       for (const g of groups) {
@@ -486,6 +561,79 @@ function queryFieldsOf(agent: Agent): Omit<AgentDocument, "_id" | "revision" | "
 function rolloutFieldsOf(agent: Agent): Pick<AgentDocument, "rolloutGroup" | "targetVersion" | "targetRollout" | "componentsKey"> {
   const target = groupTargetOf(agent);
   return { rolloutGroup: rolloutGroupOf(agent) ?? null, targetVersion: target.version, targetRollout: target.rollout, componentsKey: componentsKeyOf(agent) };
+}
+
+/** The order an index query reads in, and where its next page starts. */
+interface IndexOrder {
+  sort: Sort;
+  /** The query's filter for the index documents after `last` in `sort`'s order (the next page's). */
+  after: (last: AgentIndexDocument) => Filter<AgentDocument>;
+}
+
+/** Uid order: the next page is the filter's with `_id` above the last one read (its own `_id` terms kept). */
+function inUidOrder(filter: Filter<AgentDocument>): IndexOrder {
+  const ids = (filter._id ?? {}) as Record<string, unknown>;
+  return { sort: { _id: 1 }, after: (last) => ({ ...filter, _id: { ...ids, $gt: last._id } }) as Filter<AgentDocument> };
+}
+
+interface ThroughIndexOptions<T> {
+  limit: number;
+  /** Index documents read per page (and agent documents per read by `_id`). Default `limit`. */
+  page?: number;
+  /** What is read of each agent document. Default all of it. */
+  projection?: Record<string, number>;
+  /**
+   * The query's filter checked again on the agent document (its own copies,
+   * or the agent decoded): what to return for it, or undefined when it does
+   * not match.
+   */
+  keep: (doc: AgentDocument) => T | undefined;
+}
+
+/**
+ * The agents a query served by an index finds, in the index's order: the
+ * index documents' ids read a page at a time (AGENT_INDEX: the indexes are
+ * there), then that page's agent documents by `_id` alone, each checked
+ * again by `keep` — an index document may lag its agent
+ * (mongo-agent-index.ts says when), and the agent decides. Reads on until
+ * `limit` are kept or the index runs out, so a dropped agent never makes a
+ * page short. Each page is a query of its own with its limit (`order.after`
+ * names where it starts): the store then reads only the page, where one
+ * cursor without a limit had it sort every match for the first batch. The
+ * agent documents are read by `_id` alone because that is the read every
+ * server serves from its key (FerretDB 1.x reads the whole collection for a
+ * filter with another field: updateByIdWhile).
+ */
+async function throughIndex<T>(
+  index: Collection<AgentIndexDocument>,
+  agents: Collection<AgentDocument>,
+  filter: Filter<AgentDocument>,
+  order: IndexOrder,
+  o: ThroughIndexOptions<T>,
+): Promise<T[]> {
+  const page = Math.max(o.page ?? o.limit, 1);
+  const keys = Object.fromEntries(Object.keys(order.sort).map((k) => [k, 1]));
+  const out: T[] = [];
+  for (let pageFilter = filter; ; ) {
+    const found = await index.find(pageFilter as Filter<AgentIndexDocument>, { projection: keys }).sort(order.sort).limit(page).toArray();
+    if (found.length === 0) return out;
+    const ids = found.map((d) => d._id);
+    const docs = await agents.find({ _id: { $in: ids } }, o.projection ? { projection: o.projection } : {}).toArray();
+    const byId = new Map(docs.map((d) => [d._id, d]));
+    for (const id of ids) {
+      const doc = byId.get(id);
+      const kept = doc && o.keep(doc);
+      if (kept !== undefined) out.push(kept);
+      if (out.length >= o.limit) return out;
+    }
+    if (found.length < page) return out;
+    pageFilter = order.after(found[found.length - 1]!);
+  }
+}
+
+/** Whether an agent document is in the namespace: "default" also holds documents written before namespaces existed (namespaceFilter). */
+function inNamespace(doc: Pick<AgentDocument, "namespace">, namespace: string): boolean {
+  return (doc.namespace || DEFAULT_NAMESPACE) === namespace;
 }
 
 /**

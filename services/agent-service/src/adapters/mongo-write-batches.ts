@@ -17,14 +17,6 @@ export interface ConditionalWriteBatchOptions {
   maxBatch?: number;
 }
 
-interface Pending<D> {
-  id: string;
-  expected: bigint;
-  fields: Partial<D>;
-  resolve: (written: boolean) => void;
-  reject: (err: unknown) => void;
-}
-
 /**
  * Conditional writes ("set these fields where `_id` and `revision` are as
  * read") of documents that wait together go out as one unordered bulkWrite.
@@ -48,54 +40,82 @@ interface Pending<D> {
  * may have written some of it — as a lone write that failed late may have.
  */
 export function conditionalWriteBatches<D extends BatchedDocument>(collection: Collection<D>, o: ConditionalWriteBatchOptions = {}) {
+  const guard = (p: ConditionalWrite<D>) => ({ field: "revision" as const, oneOf: [p.expected] });
+  const batches = queuedBatches<ConditionalWrite<D>, boolean>(async (batch) => {
+    if (batch.length === 1) {
+      // A lone write: the plain conditional write, as it was before batches.
+      const p = batch[0]!;
+      const { wrote } = await guardMongo(() => updateByIdWhile(collection, "mongodb", p.id, guard(p), p.fields));
+      return [wrote];
+    }
+    const mark = randomBytes(8).toString("hex");
+    const ops = batch.map((p): AnyBulkWriteOperation<D> => updateByIdOp("mongodb", filterWhile<D>("mongodb", p.id, guard(p)), { $set: { ...p.fields, writeBatch: mark } } as UpdateFilter<D>));
+    const { matchedCount } = await guardMongo(() => collection.bulkWrite(ops, { ordered: false }));
+    if (matchedCount === batch.length) return batch.map(() => true);
+    const marked = await guardMongo(() => collection.find({ _id: { $in: batch.map((p) => p.id) } } as Filter<D>, { projection: { writeBatch: 1 } }).toArray());
+    const written = new Set<string>(marked.filter((d) => d.writeBatch === mark).map((d) => String(d._id)));
+    return batch.map((p) => written.has(p.id));
+  }, o);
+  return {
+    write(id: string, expected: bigint, fields: Partial<D>): Promise<boolean> {
+      return batches.call({ id, expected, fields });
+    },
+  };
+}
+
+interface ConditionalWrite<D> {
+  id: string;
+  expected: bigint;
+  fields: Partial<D>;
+}
+
+/**
+ * The queue under conditionalWriteBatches, for any write by `_id` whose
+ * batch goes out as one store operation: calls wait together while
+ * `inFlight` batches are out, a batch takes at most `maxBatch` of them and
+ * one per `id` (a second write of a document waits for the next batch, so
+ * the writes of one document keep their order). `send` answers each call
+ * of its batch, in the batch's order; when it throws, every call of the
+ * batch rejects with that error.
+ */
+export function queuedBatches<C extends { id: string }, R>(send: (batch: readonly C[]) => Promise<R[]>, o: ConditionalWriteBatchOptions = {}) {
   const inFlight = o.inFlight ?? 4;
   const maxBatch = o.maxBatch ?? 256;
-  const queue: Array<Pending<D>> = [];
+  interface Queued {
+    call: C;
+    resolve: (result: R) => void;
+    reject: (err: unknown) => void;
+  }
+  const queue: Queued[] = [];
   let running = 0;
 
-  const take = (): Array<Pending<D>> => {
+  const take = (): Queued[] => {
     const ids = new Set<string>();
-    const batch: Array<Pending<D>> = [];
-    const rest: Array<Pending<D>> = [];
-    for (const p of queue) {
-      if (batch.length < maxBatch && !ids.has(p.id)) {
-        ids.add(p.id);
-        batch.push(p);
-      } else rest.push(p);
+    const batch: Queued[] = [];
+    const rest: Queued[] = [];
+    for (const q of queue) {
+      if (batch.length < maxBatch && !ids.has(q.call.id)) {
+        ids.add(q.call.id);
+        batch.push(q);
+      } else rest.push(q);
     }
     queue.splice(0, queue.length, ...rest);
     return batch;
   };
 
-  const send = async (batch: Array<Pending<D>>): Promise<void> => {
-    const guard = (p: Pending<D>) => ({ field: "revision" as const, oneOf: [p.expected] });
+  const run = async (batch: Queued[]): Promise<void> => {
     try {
-      if (batch.length === 1) {
-        // A lone write: the plain conditional write, as it was before batches.
-        const p = batch[0]!;
-        const { wrote } = await guardMongo(() => updateByIdWhile(collection, "mongodb", p.id, guard(p), p.fields));
-        p.resolve(wrote);
-        return;
-      }
-      const mark = randomBytes(8).toString("hex");
-      const ops = batch.map((p): AnyBulkWriteOperation<D> => updateByIdOp("mongodb", filterWhile<D>("mongodb", p.id, guard(p)), { $set: { ...p.fields, writeBatch: mark } } as UpdateFilter<D>));
-      const { matchedCount } = await guardMongo(() => collection.bulkWrite(ops, { ordered: false }));
-      if (matchedCount === batch.length) {
-        for (const p of batch) p.resolve(true);
-        return;
-      }
-      const marked = await guardMongo(() => collection.find({ _id: { $in: batch.map((p) => p.id) } } as Filter<D>, { projection: { writeBatch: 1 } }).toArray());
-      const written = new Set<string>(marked.filter((d) => d.writeBatch === mark).map((d) => String(d._id)));
-      for (const p of batch) p.resolve(written.has(p.id));
+      const results = await send(batch.map((q) => q.call));
+      batch.forEach((q, i) => q.resolve(results[i]!));
     } catch (err) {
-      for (const p of batch) p.reject(err);
+      for (const q of batch) q.reject(err);
     }
   };
 
   const pump = () => {
     while (running < inFlight && queue.length > 0) {
       running++;
-      void send(take()).finally(() => {
+      void run(take()).finally(() => {
         running--;
         pump();
       });
@@ -103,9 +123,9 @@ export function conditionalWriteBatches<D extends BatchedDocument>(collection: C
   };
 
   return {
-    write(id: string, expected: bigint, fields: Partial<D>): Promise<boolean> {
+    call(call: C): Promise<R> {
       return new Promise((resolve, reject) => {
-        queue.push({ id, expected, fields, resolve, reject });
+        queue.push({ call, resolve, reject });
         pump();
       });
     },

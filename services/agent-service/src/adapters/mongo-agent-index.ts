@@ -1,0 +1,208 @@
+import { createHash } from "node:crypto";
+import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Db, type Filter } from "mongodb";
+import { guardMongo, isDuplicateKey, updateByIdOp, type MongoServer } from "@fleetplane/platform-node/mongo";
+import { queuedBatches } from "./mongo-write-batches.js";
+
+/**
+ * The collection of the agents' indexed fields: one small document per
+ * agent, beside the agent's own document (the `agents` collection, `_id`
+ * its only index). On FerretDB 2 every write of a row writes an entry in
+ * every index of its collection, whatever changed: with the indexes on the
+ * agent's own document they were ~90 % of the store's CPU per saved agent
+ * (docs/performance.md §42), for fields that a rollout's pin and an agent's
+ * report never change. Here they are written only when they change
+ * (docs/performance.md §45).
+ */
+export const AGENT_INDEX = "agent_index";
+
+/** What the agents' indexes serve: the copies ListAgents, retention, the reaper and a group's rollout targets filter on. */
+export interface AgentIndexFields {
+  connected: boolean;
+  gatewayId: string;
+  /** String attributes (identifying and non-identifying) as `key + "\0" + value`: a filter is array membership. */
+  attrs: string[];
+  /** The agent's namespace; absent on documents written before namespaces existed (read as "default"). */
+  namespace?: string;
+  /** Admin labels as `key + "\0" + value`, like attrs. */
+  labels?: string[];
+  /** disconnectedSince (epoch ms), the retention sweep's key; null while connected. */
+  disconnectedAt?: number | null;
+  /** The group whose rollouts may move the agent (rolloutGroupOf), null when none may. */
+  rolloutGroup?: string | null;
+}
+
+/**
+ * An agent's index document: its indexed fields as its agent document held
+ * them at `revision`. A save writes the agent's document first and this one
+ * after, only ever forward (`revision` above the stored one): a write that
+ * comes late (another replica's, of an older revision) never undoes a newer
+ * one. Except over a document whose revision is above its agent's, or at a
+ * new agent's first: that one was left by an earlier agent of the same uid,
+ * deleted (a crash between a delete's two writes), and is replaced. Between
+ * the two writes, and after a crash between them, it may lag its agent: the
+ * queries that read it check their filter again on the agent's own
+ * document, and the next save of the agent writes it again (this process's
+ * record of it is gone, or names an older revision), or the next start
+ * (ensureAgentIndexes).
+ */
+export interface AgentIndexDocument extends AgentIndexFields {
+  _id: string; // hex instance UID
+  revision: bigint | number;
+}
+
+/** The indexed fields of an agent document (or of what a save writes), in a fixed order: the record's digest depends on it. */
+export function indexFieldsOf(doc: AgentIndexFields): AgentIndexFields {
+  return {
+    connected: doc.connected,
+    gatewayId: doc.gatewayId,
+    attrs: doc.attrs,
+    ...(doc.namespace !== undefined ? { namespace: doc.namespace } : {}),
+    ...(doc.labels !== undefined ? { labels: doc.labels } : {}),
+    ...(doc.disconnectedAt !== undefined ? { disconnectedAt: doc.disconnectedAt } : {}),
+    ...(doc.rolloutGroup !== undefined ? { rolloutGroup: doc.rolloutGroup } : {}),
+  };
+}
+
+export interface AgentIndexWriterOptions {
+  server: MongoServer;
+  /**
+   * Agents whose index document this process remembers (what it holds, as of
+   * which revision) at most; the oldest remembered is forgotten first, and a
+   * forgotten agent's next save writes its index document again. Default
+   * 20,000 (~2.5 MB): the agents one replica saves in a rollout.
+   */
+  remember?: number;
+}
+
+const DEFAULT_REMEMBER = 20_000;
+
+/**
+ * Writes the agents' index documents, and remembers, per agent, the one it
+ * last wrote: the agent's revision and a digest of the fields. A save that
+ * replaces exactly that revision with the same fields skips the write — the
+ * document holds them, since nobody else can have written the agent between
+ * (its revision would have moved) and no late write can undo it (writes only
+ * go forward). Any doubt (forgotten, another revision, a failed write) means
+ * a write. The record is this process's, not a digest in the agent's
+ * document: a digest there would be written before the index document and
+ * claim it after a crash between the two, and the stale document would then
+ * never be repaired.
+ */
+export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
+  const index = db.collection<AgentIndexDocument>(AGENT_INDEX, { useBigInt64: true });
+  const known = new KnownIndexDocuments(o.remember ?? DEFAULT_REMEMBER);
+  const batches = queuedBatches<IndexWrite, boolean>((batch) => (o.server === "ferretdb" ? writeByIdAfterLookup(index, batch) : writeForward(index, batch)));
+
+  return {
+    /**
+     * After a save stored the agent at `revision`: writes its index document
+     * unless this process wrote or confirmed `fields` at `revision - 1`.
+     * Rejects with the store's error when the write failed (the record is
+     * dropped first: the next save writes it again).
+     */
+    async afterSave(id: string, revision: bigint, fields: AgentIndexFields): Promise<void> {
+      const digest = digestOf(fields);
+      if (known.holds(id, revision - 1n, digest)) {
+        known.set(id, revision, digest);
+        return;
+      }
+      known.forget(id);
+      // A new agent's first replaces whatever is there (AgentIndexDocument). false: a newer revision's
+      // document is there already (another replica's save); nothing to remember.
+      if (await batches.call({ id, revision, fields, replace: revision === 1n })) known.set(id, revision, digest);
+    },
+    /**
+     * Writes the index document of an agent document as stored (ensureAgentIndexes' copy): only forward,
+     * unless `replace` (the stored one is an earlier agent's: its revision is above this one's).
+     */
+    copy(id: string, revision: bigint, fields: AgentIndexFields, o: { replace?: boolean } = {}): Promise<boolean> {
+      return batches.call({ id, revision, fields, replace: o.replace ?? false });
+    },
+    /** The agent is gone (deleted): its next save, if it comes back, writes a new index document. */
+    forget(id: string): void {
+      known.forget(id);
+    },
+  };
+}
+
+export type AgentIndexWriter = ReturnType<typeof createAgentIndexWriter>;
+
+interface IndexWrite {
+  id: string;
+  revision: bigint;
+  fields: AgentIndexFields;
+  /** Written whatever revision is stored (the stored document is an earlier agent's). */
+  replace: boolean;
+}
+
+/**
+ * MongoDB and FerretDB 2: one unordered bulkWrite of upserts filtered on the
+ * revision being below the new one. Where a document of that revision or a
+ * newer is there, the upsert's insert meets the `_id` (E11000): not written,
+ * and right so.
+ */
+async function writeForward(index: Collection<AgentIndexDocument>, batch: readonly IndexWrite[]): Promise<boolean[]> {
+  const ops = batch.map((w): AnyBulkWriteOperation<AgentIndexDocument> =>
+    updateByIdOp("mongodb", (w.replace ? { _id: w.id } : { _id: w.id, revision: { $lt: w.revision } }) as Filter<AgentIndexDocument>, { $set: { ...w.fields, revision: w.revision } }, { upsert: true }),
+  );
+  try {
+    await guardMongo(() => index.bulkWrite(ops, { ordered: false }));
+    return batch.map(() => true);
+  } catch (err) {
+    if (!(err instanceof MongoBulkWriteError)) throw err;
+    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+    if (errors.some((e) => e.code !== 11000)) throw err;
+    const newer = new Set(errors.map((e) => e.index));
+    return batch.map((_, i) => !newer.has(i));
+  }
+}
+
+/**
+ * FerretDB 1.x: the stored revisions read by `_id`, then a bulkWrite by
+ * `_id` of those that go forward (updateByIdWhile says why not a filter on
+ * the revision; FerretDB 1.x checks no write against another anyway).
+ */
+async function writeByIdAfterLookup(index: Collection<AgentIndexDocument>, batch: readonly IndexWrite[]): Promise<boolean[]> {
+  const stored = await guardMongo(() => index.find({ _id: { $in: batch.map((w) => w.id) } }, { projection: { revision: 1 } }).toArray());
+  const revisions = new Map(stored.map((d) => [d._id, BigInt(d.revision)]));
+  const forward = batch.map((w) => w.replace || (revisions.get(w.id) ?? -1n) < w.revision);
+  const ops = batch.filter((_, i) => forward[i]).map((w) => updateByIdOp<AgentIndexDocument>("ferretdb", { _id: w.id }, { $set: { ...w.fields, revision: w.revision } }, { upsert: true }));
+  if (ops.length === 0) return forward;
+  return guardMongo(async () => {
+    try {
+      await index.bulkWrite(ops, { ordered: false });
+      return forward;
+    } catch (err) {
+      // Two upserts of one new document (a save and another replica's copy at start): the other's insert won.
+      // Which of the batch's writes went is not told: none is taken as written, so none is remembered.
+      if (!isDuplicateKey(err)) throw err;
+      return batch.map(() => false);
+    }
+  });
+}
+
+/** The record createAgentIndexWriter keeps: per agent, `revision:digest` of the index document it knows, the oldest forgotten first. */
+class KnownIndexDocuments {
+  private readonly entries = new Map<string, string>();
+
+  constructor(private readonly capacity: number) {}
+
+  holds(id: string, revision: bigint, digest: string): boolean {
+    return this.entries.get(id) === `${revision}:${digest}`;
+  }
+
+  set(id: string, revision: bigint, digest: string): void {
+    this.entries.delete(id); // to the end of the insertion order: the newest
+    this.entries.set(id, `${revision}:${digest}`);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  forget(id: string): void {
+    this.entries.delete(id);
+  }
+}
+
+/** A digest of the fields, not the fields: 27 characters an agent, whatever its attributes. */
+function digestOf(fields: AgentIndexFields): string {
+  return createHash("sha1").update(JSON.stringify(fields)).digest("base64");
+}
