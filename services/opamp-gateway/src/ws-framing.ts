@@ -1,5 +1,6 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { decodeHeartbeat } from "@fleetplane/opamp";
+import { prefixedBinaryEncoder } from "@fleetplane/platform-node";
 import { checkAgentMessageLimits, type AgentMessageLimits } from "./agent-message-limits.js";
 import { AgentToServerSchema, ServerToAgentSchema, type AgentToServer, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 
@@ -65,6 +66,17 @@ export function encodeServerFrame(message: ServerToAgent): Buffer {
 /** FIN + opcode 2 (binary): a whole binary message in one frame (RFC 6455 §5.2). */
 const FIN_BINARY = 0x82;
 
+/** The longest frame header a server writes (FIN/opcode, 127, a 64-bit length), then the OpAMP header. */
+const ROOM = 2 + 8 + HEADER.length;
+
+/**
+ * The reply encoded behind ROOM bytes, in one buffer: the frame header is
+ * written into the room's tail once the body's length is known
+ * (prefixedBinaryEncoder: one allocation per reply, where toBinary's
+ * growing writer and the copy behind the header made three or more).
+ */
+const encodeBehindRoom = prefixedBinaryEncoder(ServerToAgentSchema);
+
 /**
  * A ServerToAgent as the bytes that go on the socket: the RFC 6455 frame
  * header (FIN, binary, unmasked as a server's frames are, the payload
@@ -74,21 +86,19 @@ const FIN_BINARY = 0x82;
  * the one the size limit applies to.
  */
 export function encodeServerWebSocketFrame(message: ServerToAgent): { bytes: Buffer; payloadLength: number } {
-  const body = toBinary(ServerToAgentSchema, message);
-  const payloadLength = body.length + HEADER.length;
+  const encoded = encodeBehindRoom(message, ROOM);
+  const payloadLength = encoded.length - ROOM + HEADER.length;
   const lengthBytes = payloadLength < 126 ? 0 : payloadLength < 0x10000 ? 2 : 8;
-  const start = 2 + lengthBytes;
-  const bytes = Buffer.allocUnsafe(start + payloadLength);
-  bytes[0] = FIN_BINARY;
-  if (lengthBytes === 0) bytes[1] = payloadLength;
+  const start = ROOM - HEADER.length - 2 - lengthBytes;
+  encoded[start] = FIN_BINARY;
+  if (lengthBytes === 0) encoded[start + 1] = payloadLength;
   else if (lengthBytes === 2) {
-    bytes[1] = 126;
-    bytes.writeUInt16BE(payloadLength, 2);
+    encoded[start + 1] = 126;
+    encoded.writeUInt16BE(payloadLength, start + 2);
   } else {
-    bytes[1] = 127;
-    bytes.writeBigUInt64BE(BigInt(payloadLength), 2);
+    encoded[start + 1] = 127;
+    encoded.writeBigUInt64BE(BigInt(payloadLength), start + 2);
   }
-  bytes.set(HEADER, start);
-  bytes.set(body, start + HEADER.length);
-  return { bytes, payloadLength };
+  encoded.set(HEADER, ROOM - HEADER.length);
+  return { bytes: encoded.subarray(start), payloadLength };
 }

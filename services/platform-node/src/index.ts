@@ -17,4 +17,5 @@ export { toConnectError } from "./connect-errors.js";
 export { addMetricsSource, metricsRegistry, processMetrics, renderMetrics, type ProcessMetrics } from "./metrics.js";
 export { scrapedGauge, scrapedLabelledGauge, type ScrapedGauge, type ScrapedGaugeOptions, type ScrapedLabelledGauge } from "./scraped-gauge.js";
 export { timed } from "./timed.js";
+export { prefixedBinaryEncoder } from "./prefixed-binary-encoder.js";
 export { startTracing, traceClientInterceptor, inSpan, inBatchSpan, currentLink } from "./tracing.js";

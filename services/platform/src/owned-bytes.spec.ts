@@ -31,4 +31,17 @@ describe("ownBytes", () => {
     expect(msg.whole).toBe(whole);
     expect(msg.date).toBe(date);
   });
+
+  it("leaves a frozen object and all it holds alone: it cannot be rewritten, and what is frozen is shared and owns its bytes", () => {
+    const frame = new Uint8Array(64).map((_, i) => i);
+    const shared = Object.freeze({ key: "k", value: Object.freeze({ value: Object.freeze({ case: "bytesValue", value: frame.subarray(0, 4) }) }) });
+    const msg = { attributes: [shared], instanceUid: frame.subarray(16, 32) };
+    // Walked into, the frozen holder's field could not be replaced: a TypeError in strict code.
+    expect(ownBytes(msg)).toBe(msg);
+    expect(msg.attributes[0]).toBe(shared);
+    expect(shared.value.value.value.buffer).toBe(frame.buffer);
+    // What is not frozen beside it still gets its own buffer, sized for it alone.
+    expect(msg.instanceUid.buffer).not.toBe(frame.buffer);
+    expect(msg.instanceUid.buffer.byteLength).toBe(16);
+  });
 });

@@ -12,6 +12,12 @@
  * (docs/performance.md §13). One buffer for all of them, not one each: a
  * buffer of its own costs ~150 bytes besides its content, more than most
  * of these fields hold (a 16-byte UID, a 32-byte hash).
+ *
+ * A frozen object is left as it is, with all it holds: its fields cannot be
+ * replaced anyway, and the frozen parts of a message are values shared with
+ * others that own their bytes already (agent-service's SharedValues) — most
+ * of a cached agent's description, which a new agent's walk would otherwise
+ * visit field by field.
  */
 export function ownBytes<T>(value: T): T {
   const views: Array<{ holder: Record<string | number, unknown>; key: string | number; bytes: Uint8Array }> = [];
@@ -30,7 +36,7 @@ export function ownBytes<T>(value: T): T {
 }
 
 function collect(value: unknown, views: Array<{ holder: Record<string | number, unknown>; key: string | number; bytes: Uint8Array }>): void {
-  if (typeof value !== "object" || value === null) return;
+  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) visit(value as unknown as Record<number, unknown>, i, views);
     return;

@@ -1,4 +1,4 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { EmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { instanceUidToHex } from "@fleetplane/platform";
@@ -18,6 +18,11 @@ import { FleetSummaryCounter } from "../agents/fleet-summary.js";
 import { disconnectedSince } from "../agents/disconnected-since.js";
 import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
 import { componentsKeyOf } from "../rollouts/preflight.js";
+import { prefixedBinaryEncoder } from "@fleetplane/platform-node";
+
+/** The stored Agent behind its 8-byte revision, and the Connection, each in one buffer (see prefixed-binary-encoder.ts). */
+const encodeAgent = prefixedBinaryEncoder(AgentSchema);
+const encodeConnection = prefixedBinaryEncoder(ConnectionSchema);
 
 /** Agents read per transaction while the disconnected index is built for agents stored before it existed. */
 const INDEX_BUILD_CHUNK = 1_000;
@@ -81,10 +86,8 @@ export function createLmdbAgentRepository(store: EmbeddedStore): AgentRepository
   const prepare = (agent: Agent) => {
     const uid = instanceUidToHex(agent.metadata!.instanceUid);
     const expected = agent.revision;
-    const body = toBinary(AgentSchema, agent);
-    const bytes = Buffer.allocUnsafe(8 + body.length);
+    const bytes = encodeAgent(agent, 8);
     bytes.writeBigUInt64BE(expected + 1n, 0);
-    bytes.set(body, 8);
     const since = disconnectedSince(agent);
     const namespace = namespaceOf(agent);
     const target = groupTargetEntry(agent);
@@ -317,9 +320,7 @@ export function createLmdbConnectionRepository(store: EmbeddedStore): Connection
   const connections = store.openDB<Buffer, string>({ name: "connections", encoding: "binary" });
   return {
     async save(connection) {
-      // A Buffer over the encoded bytes, not a copy of them (toBinary's array is already the connection's own).
-      const bytes = toBinary(ConnectionSchema, connection);
-      await connections.put(connection.id, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      await connections.put(connection.id, encodeConnection(connection, 0));
     },
     async get(id) {
       const bytes = connections.get(id);
