@@ -45,7 +45,7 @@ import { createLmdbCommandRepository } from "@fleetplane/command-service";
 import { COMMAND_INDEXES, REPLACED_COMMAND_INDEXES, createMongoCommandRepository, ensureCommandIndexes } from "@fleetplane/command-service/mongo";
 import { DependencyUnavailableError, instanceUidToHex, silentLogger, uuidv7Bytes } from "@fleetplane/platform";
 import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
-import { connectMongo, type MongoStore } from "@fleetplane/platform-node/mongo";
+import { connectMongo, createNamedIndexes, type MongoStore, type NamedIndex } from "@fleetplane/platform-node/mongo";
 import { Binary } from "mongodb";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -271,10 +271,8 @@ describe("MongoDB agents stored by an earlier version (the indexes on the agent 
       // the indexes on the agent documents (main's of §42, and one of the version before it).
       await mongo.db.collection(AGENT_INDEX).drop();
       const collection = mongo.db.collection("agents");
-      for (const index of AGENT_INDEXES) {
-        const partial = index.partialFilterExpression && mongo.server !== "ferretdb" ? { partialFilterExpression: index.partialFilterExpression } : {};
-        await collection.createIndex(index.key, { name: index.name, ...partial });
-      }
+      // (The agent documents then held the indexed fields themselves: the same indexes, on them.)
+      await createNamedIndexes(collection, AGENT_INDEXES as readonly NamedIndex[], mongo.server);
       await collection.createIndex({ connected: 1, _id: 1 });
 
       // Two replicas starting at the same time.

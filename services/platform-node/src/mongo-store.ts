@@ -14,6 +14,7 @@ import {
   type Collection,
   type Document,
   type Db,
+  type Filter,
   type MongoClientOptions,
 } from "mongodb";
 import { DependencyUnavailableError, type Logger } from "@fleetplane/platform";
@@ -256,6 +257,28 @@ export async function upsertWithRetry<T>(upsert: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (isDuplicateKey(err)) return upsert();
     throw err;
+  }
+}
+
+/** One index of a collection: its name, its keys, and the documents it holds when not all. */
+export interface NamedIndex<T extends Document = Document> {
+  name: string;
+  key: Record<string, 1 | -1>;
+  /** Only the documents matching this are in the index (MongoDB, FerretDB 2); FerretDB 1.x holds them all. */
+  partialFilterExpression?: Filter<T>;
+}
+
+/**
+ * Creates `indexes` by name; one that exists is left as it is. One index
+ * per call: FerretDB 1.24 drops the connection (a server-side panic) when
+ * one createIndexes call names several indexes that exist. FerretDB 1.x
+ * (`server`) refuses partialFilterExpression ("not implemented yet"):
+ * there a partial index holds every document.
+ */
+export async function createNamedIndexes<T extends Document>(collection: Collection<T>, indexes: readonly NamedIndex<T>[], server: MongoServer): Promise<void> {
+  for (const index of indexes) {
+    const partial = index.partialFilterExpression && server !== "ferretdb" ? { partialFilterExpression: index.partialFilterExpression } : {};
+    await collection.createIndex(index.key, { name: index.name, ...partial });
   }
 }
 

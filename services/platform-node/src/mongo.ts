@@ -2,4 +2,4 @@
 // MongoDB adapter shares. Its own entry point, imported lazily by the
 // composition, so the mongodb driver loads only when --mongo-url is given.
 export { filterWhile, updateByIdOp, updateByIdWhile, type GuardedWrite } from "./mongo-guarded-write.js";
-export { connectMongo, guardMongo, bytesOfBinary, upsertWithRetry, isDuplicateKey, dropIndexesIfPresent, isIndexNotFound, isNamespaceNotFound, type MongoStore, type MongoServer, type ConnectMongoOptions } from "./mongo-store.js";
+export { connectMongo, guardMongo, bytesOfBinary, upsertWithRetry, isDuplicateKey, dropIndexesIfPresent, createNamedIndexes, isIndexNotFound, isNamespaceNotFound, type MongoStore, type NamedIndex, type MongoServer, type ConnectMongoOptions } from "./mongo-store.js";

@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { asError, instanceUidToHex } from "@fleetplane/platform";
-import { bytesOfBinary, dropIndexesIfPresent, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
+import { bytesOfBinary, createNamedIndexes, dropIndexesIfPresent, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer, type NamedIndex } from "@fleetplane/platform-node/mongo";
 import { Binary, type Collection, type Db, type Filter, type Sort } from "mongodb";
 import {
   RevisionConflictError,
@@ -87,13 +87,8 @@ const GATEWAY_LEASES = "gateway_leases";
 // Revisions are int64 in the database; bigint on both sides avoids precision surprises.
 const collectionOptions = { useBigInt64: true };
 
-/** One index of the agents collection: its name, its keys, and the documents it holds when not all. */
-export interface AgentIndex {
-  name: string;
-  key: Record<string, 1>;
-  /** Only the documents matching this are in the index (MongoDB, FerretDB 2); FerretDB 1.x holds them all. */
-  partialFilterExpression?: Filter<AgentIndexDocument>;
-}
+/** One index of the agents' index documents (AGENT_INDEX). */
+export type AgentIndex = NamedIndex<AgentIndexDocument>;
 
 /** The documents disconnected_agents holds: disconnected agents (each has a `disconnectedAt`, disconnectedSince). */
 const DISCONNECTED = { connected: false } as const;
@@ -161,14 +156,7 @@ export const REPLACED_AGENT_INDEXES: readonly string[] = [...AGENT_INDEXES.map((
  */
 export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Promise<void> {
   await guardMongo(async () => {
-    const index = db.collection<AgentIndexDocument>(AGENT_INDEX);
-    // One index per call: FerretDB 1.24 drops the connection (a server-side
-    // panic) when one createIndexes call names several indexes that exist.
-    for (const spec of AGENT_INDEXES) {
-      // FerretDB 1.x refuses partialFilterExpression ("not implemented yet"): there the index holds every agent.
-      const partial = spec.partialFilterExpression && o.server !== "ferretdb" ? { partialFilterExpression: spec.partialFilterExpression } : {};
-      await index.createIndex(spec.key, { name: spec.name, ...partial });
-    }
+    await createNamedIndexes(db.collection<AgentIndexDocument>(AGENT_INDEX), AGENT_INDEXES, o.server);
     const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
     // One pass over the documents that lack either copy (on FerretDB every
     // start-up's look for them reads the collection), each agent decoded once.

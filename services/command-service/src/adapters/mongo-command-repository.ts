@@ -5,7 +5,7 @@ import {
   CommandState,
   type CommandRecord,
 } from "@fleetplane/gen/fleetplane/command/v1/command_service_pb";
-import { bytesOfBinary, dropIndexesIfPresent, filterWhile, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer } from "@fleetplane/platform-node/mongo";
+import { bytesOfBinary, createNamedIndexes, dropIndexesIfPresent, filterWhile, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer, type NamedIndex } from "@fleetplane/platform-node/mongo";
 import { Binary, MongoBulkWriteError, type AnyBulkWriteOperation, type Db, type Filter } from "mongodb";
 import type { CommandRepository } from "../domain/command-repository.js";
 
@@ -27,14 +27,6 @@ const COMMANDS = "commands";
 /** The records pending_commands holds: those not yet delivered (the gauge counts them). */
 const PENDING = { state: CommandState.PENDING } as const;
 
-/** One index of the commands collection: its name, its keys, and the records it holds when not all. */
-interface CommandIndex {
-  name: string;
-  key: Record<string, 1 | -1>;
-  /** Only the records matching this are in the index (MongoDB, FerretDB 2); FerretDB 1.x holds them all. */
-  partialFilterExpression?: Filter<CommandDocument>;
-}
-
 /**
  * The commands collection's indexes. Every write of a record writes an
  * entry in each index that holds it; on FerretDB 2 (PostgreSQL) that is
@@ -43,7 +35,7 @@ interface CommandIndex {
  * records still PENDING — a few in a settled fleet — so its index holds
  * only those: a record's move past PENDING writes no entry there.
  */
-export const COMMAND_INDEXES: readonly CommandIndex[] = [
+export const COMMAND_INDEXES: readonly NamedIndex<CommandDocument>[] = [
   // One agent's commands, newest first.
   { name: "instanceUid_1__id_-1", key: { instanceUid: 1, _id: -1 } },
   // One namespace's audit trail, newest first.
@@ -56,21 +48,17 @@ export const COMMAND_INDEXES: readonly CommandIndex[] = [
 export const REPLACED_COMMAND_INDEXES: readonly string[] = ["state_1"];
 
 /**
- * Creates the indexes queries rely on (one per call: FerretDB 1.x, see
- * ensureAgentIndexes), drops those they replace (before making their
- * replacement, as ensureAgentIndexes does, and for the same reason), and
- * copies `state` into documents written before it was copied out. Run at
- * every replica's start-up; a no-op the second time.
+ * Creates the indexes queries rely on (createNamedIndexes), drops those
+ * they replace (before making their replacement, as ensureAgentIndexes
+ * does, and for the same reason), and copies `state` into documents
+ * written before it was copied out. Run at every replica's start-up; a
+ * no-op the second time.
  */
 export async function ensureCommandIndexes(db: Db, o: { server: MongoServer }): Promise<void> {
   await guardMongo(async () => {
     const commands = db.collection<CommandDocument>(COMMANDS);
     await dropIndexesIfPresent(commands, REPLACED_COMMAND_INDEXES);
-    for (const index of COMMAND_INDEXES) {
-      // FerretDB 1.x refuses partialFilterExpression ("not implemented yet"): there the index holds every record.
-      const partial = index.partialFilterExpression && o.server !== "ferretdb" ? { partialFilterExpression: index.partialFilterExpression } : {};
-      await commands.createIndex(index.key, { name: index.name, ...partial });
-    }
+    await createNamedIndexes(commands, COMMAND_INDEXES, o.server);
     for await (const doc of commands.find({ state: { $exists: false } })) {
       const state = fromBinary(CommandRecordSchema, bytesOfBinary(doc.proto)).state;
       await commands.updateOne({ _id: doc._id, state: { $exists: false } }, { $set: { state } });
