@@ -442,6 +442,29 @@ describe("MongoDB agent index documents", () => {
     }
   });
 
+  it("whose write fails do not fail the save: the agent is stored, and its index document waits to be sent again", async () => {
+    const mongo = await connectFreshMongo();
+    // The index documents' collection through a client that is closed: its writes fail, the agents' do not.
+    const gone = await connectMongo(ferret.uri, { logger: silentLogger(), dbName: mongo.db.databaseName });
+    await gone.close();
+    const db = new Proxy(mongo.db, {
+      get: (target, prop, receiver) =>
+        prop === "collection" ? (name: string, options?: object) => (name === AGENT_INDEX ? gone.db : target).collection(name, options) : Reflect.get(target, prop, receiver),
+    });
+    try {
+      const agents = createMongoAgentRepository(db, { server: mongo.server });
+      const agent = create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes() }, status: { connected: true, gatewayId: "gw-a" } });
+      await agents.save(agent);
+      agent.status!.gatewayId = "gw-b";
+      expect(await agents.saveMany([agent])).toEqual([true]);
+      expect(agent.revision).toBe(2n);
+      expect(await agents.get(instanceUidToHex(agent.metadata!.instanceUid))).toEqual(agent);
+      expect(await indexDocumentOf(mongo, agent)).toBeNull();
+    } finally {
+      await mongo.close();
+    }
+  });
+
   for (const server of ["ferretdb", "mongodb"] as const) {
     it(`only go forward: a late write of an older revision never undoes a newer one (written as on ${server})`, async () => {
       const mongo = await connectFreshMongo();

@@ -105,7 +105,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     await ensureAccessIndexes(mongo.db);
     return {
       kind: "mongodb",
-      agents: timed(createMongoAgentRepository(mongo.db, { server: mongo.server }), "mongodb", "agents"),
+      agents: timed(createMongoAgentRepository(mongo.db, { server: mongo.server, logger: o.logger }), "mongodb", "agents"),
       connections: timed(createMongoConnectionRepository(mongo.db), "mongodb", "connections"),
       leases: timed(createMongoGatewayLeaseRepository(mongo.db), "mongodb", "gateway_leases"),
       certificateRequests: timed(createMongoCertificateRequestRepository(mongo.db), "mongodb", "certificate_requests"),

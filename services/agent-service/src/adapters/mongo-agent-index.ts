@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Db, type Filter } from "mongodb";
 import { guardMongo, isDuplicateKey, updateByIdOp, type MongoServer } from "@fleetplane/platform-node/mongo";
+import type { Logger } from "@fleetplane/platform";
 import { queuedBatches } from "./mongo-write-batches.js";
+import { WriteRetries } from "./write-retries.js";
 
 /**
  * The collection of the agents' indexed fields: one small document per
@@ -39,11 +41,12 @@ export interface AgentIndexFields {
  * one. Except over a document whose revision is above its agent's, or at a
  * new agent's first: that one was left by an earlier agent of the same uid,
  * deleted (a crash between a delete's two writes), and is replaced. Between
- * the two writes, and after a crash between them, it may lag its agent: the
- * queries that read it check their filter again on the agent's own
- * document, and the next save of the agent writes it again (this process's
- * record of it is gone, or names an older revision), or the next start
- * (ensureAgentIndexes).
+ * the two writes, after a failed second write, and after a crash between
+ * them, it may lag its agent: the queries that read it check their filter
+ * again on the agent's own document; a failed write is sent again until the
+ * store takes it (WriteRetries), and after a crash the next save of the
+ * agent writes it again (this process's record of it is gone, or names an
+ * older revision), or the next start (ensureAgentIndexes).
  */
 export interface AgentIndexDocument extends AgentIndexFields {
   _id: string; // hex instance UID
@@ -72,6 +75,10 @@ export interface AgentIndexWriterOptions {
    * 20,000 (~2.5 MB): the agents one replica saves in a rollout.
    */
   remember?: number;
+  /** Where an index write that failed (and is retried) is told, rate-limited. */
+  logger?: Logger;
+  /** Delay before an index write that failed is sent again (WriteRetries; default 500 ms, doubling to 10 s). */
+  retryDelayMs?: number;
 }
 
 const DEFAULT_REMEMBER = 20_000;
@@ -92,13 +99,20 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
   const index = db.collection<AgentIndexDocument>(AGENT_INDEX, { useBigInt64: true });
   const known = new KnownIndexDocuments(o.remember ?? DEFAULT_REMEMBER);
   const batches = queuedBatches<IndexWrite, boolean>((batch) => (o.server === "ferretdb" ? writeByIdAfterLookup(index, batch) : writeForward(index, batch)));
+  // A retry is never a replacing write: by then another replica may have written a newer document.
+  const retries = new WriteRetries<IndexWrite>({ send: (w) => batches.call(w), logger: o.logger, what: "agents' index documents", ...(o.retryDelayMs !== undefined ? { delayMs: o.retryDelayMs } : {}) });
 
   return {
     /**
      * After a save stored the agent at `revision`: writes its index document
      * unless this process wrote or confirmed `fields` at `revision - 1`.
-     * Rejects with the store's error when the write failed (the record is
-     * dropped first: the next save writes it again).
+     * Resolves once written, or once a failed write is queued to be sent
+     * again (WriteRetries) — never rejects for the store: the agent is
+     * stored, so its save succeeded, and a caller told otherwise would undo
+     * in memory what the store holds (a report answered "retry" that changes
+     * nothing the second time would never write the index document again).
+     * Until the retry lands, queries through the index may miss the agent
+     * (AgentIndexDocument).
      */
     async afterSave(id: string, revision: bigint, fields: AgentIndexFields): Promise<void> {
       const digest = digestOf(fields);
@@ -107,9 +121,14 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
         return;
       }
       known.forget(id);
-      // A new agent's first replaces whatever is there (AgentIndexDocument). false: a newer revision's
-      // document is there already (another replica's save); nothing to remember.
-      if (await batches.call({ id, revision, fields, replace: revision === 1n })) known.set(id, revision, digest);
+      retries.supersede(id);
+      try {
+        // A new agent's first replaces whatever is there (AgentIndexDocument). false: a newer revision's
+        // document is there already (another replica's save); nothing to remember.
+        if (await batches.call({ id, revision, fields, replace: revision === 1n })) known.set(id, revision, digest);
+      } catch (err) {
+        retries.retry({ id, revision, fields, replace: false }, err);
+      }
     },
     /**
      * Writes the index document of an agent document as stored (ensureAgentIndexes' copy): only forward,
@@ -121,6 +140,11 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
     /** The agent is gone (deleted): its next save, if it comes back, writes a new index document. */
     forget(id: string): void {
       known.forget(id);
+      retries.supersede(id);
+    },
+    /** Index writes that failed and wait to be sent again. */
+    get retrying(): number {
+      return retries.size;
     },
   };
 }

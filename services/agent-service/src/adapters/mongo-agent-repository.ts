@@ -1,6 +1,6 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { asError, instanceUidToHex } from "@fleetplane/platform";
+import { asError, instanceUidToHex, type Logger } from "@fleetplane/platform";
 import { bytesOfBinary, createNamedIndexes, dropIndexesIfPresent, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer, type NamedIndex } from "@fleetplane/platform-node/mongo";
 import { Binary, type Collection, type Db, type Filter, type Sort } from "mongodb";
 import {
@@ -218,10 +218,10 @@ async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>
  * write every report's save cost the whole collection there, and the
  * 1,000-agent distributed rollout bench never got its agents answered (issue 12).
  */
-export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } = {}): AgentRepository {
+export function createMongoAgentRepository(db: Db, o: { server?: MongoServer; logger?: Logger } = {}): AgentRepository {
   const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
   const index = db.collection<AgentIndexDocument>(AGENT_INDEX, collectionOptions);
-  const indexWriter = createAgentIndexWriter(db, { server: o.server ?? "mongodb" });
+  const indexWriter = createAgentIndexWriter(db, { server: o.server ?? "mongodb", ...(o.logger ? { logger: o.logger } : {}) });
   /**
    * The conditional write of a known agent: on FerretDB 1.x a look-up and a
    * write by `_id` (updateByIdWhile says why); elsewhere (MongoDB, and
@@ -294,7 +294,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         }
         if (!(await updateAt(uid, expected, fields))) throw new RevisionConflictError(uid, expected);
       });
-      // Stored: the agent's revision is the new one even if its index document's write fails (the next save writes that again).
+      // Stored: the agent's revision is the new one; its index document follows (sent again until written if it fails).
       agent.revision = expected + 1n;
       await indexWriter.afterSave(uid, agent.revision, indexFieldsOf(fields));
     },
@@ -316,7 +316,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer } =
         return ok;
       });
       writes.forEach((w, i) => void (wrote[i] === true && (w.agent.revision = w.expected + 1n)));
-      // Each written agent's index document after it (as save does); a failed one is that agent's Error.
+      // Each written agent's index document after it (as save does: one that fails is sent again, the agent is stored).
       return Promise.all(
         wrote.map((written, i) => {
           const w = writes[i]!;
