@@ -11,10 +11,10 @@
  *         whole-frame shortcut and the four listeners the gateway adds, as
  *         opamp-transport.ts does. The reply is written to the socket
  *         directly, as the gateway writes it.
- *   own   the least a reader of our own would need: a `data` listener, an
- *         `error` and a `close` listener and a small state object per socket;
- *         a whole masked binary frame is answered, a close frame gets the
- *         close reply and the socket is ended.
+ *   own   the least a reader of our own would need (minimal-ws-reader.ts):
+ *         a `data` listener, an `error` and a `close` listener and a small
+ *         state object per socket; a masked binary frame is answered, a close
+ *         frame gets the close reply and the socket is ended.
  *
  * The figure is the server's CPU per connection (its own process.cpuUsage
  * around the round, after a warm-up), so the clients' share of the machine
@@ -40,6 +40,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { completeWebSocketHandshake } from "../services/opamp-gateway/src/websocket-handshake.js";
 import { takeWholeBinaryFrames } from "../services/opamp-gateway/src/whole-binary-frames.js";
 import { reportCpuOnRequest } from "./child-cpu.js";
+import { MinimalWsReader } from "./minimal-ws-reader.js";
 
 type Variant = "ws" | "own";
 /** One round's figures: server CPU per connection closed after its answer, per connection kept open, bytes retained per open socket. */
@@ -58,7 +59,6 @@ const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 function serve(variant: Variant): void {
   const reply = Buffer.concat([Buffer.from([0x82, REPLY]), Buffer.alloc(REPLY, 1)]);
-  const closeReply = Buffer.from([0x88, 0x02, 0x03, 0xe8]);
   let answered = 0;
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20, perMessageDeflate: false, clientTracking: false });
   const open = new Set<unknown>();
@@ -91,10 +91,10 @@ function serve(variant: Variant): void {
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${hash("sha1", key + GUID, "base64")}\r\n\r\n`);
     const s = socket as net.Socket;
     s.setNoDelay(true);
-    const state = new OwnReader(s, () => {
+    const state = new MinimalWsReader(s, () => {
       answered++;
       s.write(Buffer.from(reply));
-    }, closeReply);
+    });
     s.on("data", state.onData);
     s.on("error", shared.error);
     s.on("close", () => open.delete(state));
@@ -120,44 +120,6 @@ function settledHeap(): number {
   gc();
   const m = process.memoryUsage();
   return m.heapUsed + m.external + m.arrayBuffers;
-}
-
-/** The least a reader of our own keeps per socket: the socket, the answer callback and the state of a partly read frame. */
-class OwnReader {
-  private pending: Buffer | undefined;
-  constructor(
-    private readonly socket: net.Socket,
-    private readonly answer: () => void,
-    private readonly closeReply: Buffer,
-  ) {}
-
-  readonly onData = (chunk: Buffer): void => {
-    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = undefined;
-    for (;;) {
-      if (buf.length < 2) break;
-      let len = buf[1]! & 0x7f;
-      let at = 2;
-      if (len === 126) {
-        if (buf.length < 4) break;
-        len = buf.readUInt16BE(2);
-        at = 4;
-      }
-      const end = at + 4 + len;
-      if (buf.length < end) break;
-      const opcode = buf[0]! & 0x0f;
-      if (opcode === 0x08) {
-        this.socket.write(this.closeReply);
-        this.socket.end();
-        return;
-      }
-      const payload = Buffer.allocUnsafe(len);
-      for (let i = 0; i < len; i++) payload[i] = buf[at + 4 + i]! ^ buf[at + (i & 3)]!;
-      this.answer();
-      buf = buf.subarray(end);
-    }
-    if (buf.length > 0) this.pending = Buffer.from(buf);
-  };
 }
 
 // ---- the clients (parent process) ---------------------------------------------
