@@ -8,17 +8,26 @@
  * Fleetplane's CPU per operation is Node and its libraries, and how much is
  * Fleetplane's own logic.
  *
- *   node --import tsx bench/bare-node-server.ts PORT
+ *   node --import tsx bench/bare-node-server.ts PORT [--no-ws]
  *   pnpm bench peers --peer 'bare-node=ws://127.0.0.1:{port}/v1/opamp node --import tsx bench/bare-node-server.ts {port}'
+ *
+ * --no-ws: the same without ws after the 101 — the 101 written here, each
+ * socket read by minimal-ws-reader.ts (a 'data' listener and a small object),
+ * replies framed here: how near the Go server a Node server gets without
+ * ws's per-socket objects (docs/performance.md §51). Not RFC 6455 complete.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentToServerSchema, ServerToAgentSchema, type AgentToServer } from "@fleetplane/gen/opamp/proto/opamp_pb";
+import { hash } from "node:crypto";
 import * as http from "node:http";
+import type { Socket } from "node:net";
 import { WebSocketServer } from "ws";
+import { MinimalWsReader } from "./minimal-ws-reader.js";
 
 const port = Number(process.argv[2]);
-if (!Number.isInteger(port) || port <= 0) {
-  console.error("usage: node --import tsx bench/bare-node-server.ts PORT");
+const noWs = process.argv[3] === "--no-ws";
+if (!Number.isInteger(port) || port <= 0 || (process.argv[3] !== undefined && !noWs)) {
+  console.error("usage: node --import tsx bench/bare-node-server.ts PORT [--no-ws]");
   process.exit(2);
 }
 
@@ -46,10 +55,26 @@ const server = http.createServer((req, res) => {
 });
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
 server.on("upgrade", (req, socket, head) => {
+  if (noWs) return upgradeWithoutWs(req, socket as Socket, head);
   wss.handleUpgrade(req, socket, head, (ws) => {
     ws.on("message", (data: Buffer) => ws.send(reply(fromBinary(AgentToServerSchema, data.subarray(1)))));
   });
 });
+/** --no-ws: the plain 101 (as the gateway's websocket-handshake.ts writes it), then minimal-ws-reader.ts, replies framed here. */
+function upgradeWithoutWs(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+  const accept = hash("sha1", `${req.headers["sec-websocket-key"]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`, "base64");
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+  socket.setNoDelay(true);
+  const reader = new MinimalWsReader(socket, (data) => {
+    const payload = reply(fromBinary(AgentToServerSchema, data.subarray(1)));
+    const header = payload.length < 126 ? Buffer.from([0x82, payload.length]) : Buffer.from([0x82, 126, payload.length >> 8, payload.length & 0xff]);
+    socket.write(Buffer.concat([header, payload]));
+  });
+  socket.on("data", reader.onData);
+  socket.on("error", () => socket.destroy());
+  if (head.length > 0) reader.onData(head);
+}
+
 server.listen(port, "127.0.0.1");
 process.on("SIGTERM", () => process.exit(0));
 process.on("SIGINT", () => process.exit(0));

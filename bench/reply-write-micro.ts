@@ -21,6 +21,7 @@
 import { fork } from "node:child_process";
 import * as net from "node:net";
 import { fileURLToPath } from "node:url";
+import { reportCpuOnRequest } from "./child-cpu.js";
 
 const FRAME = 33;
 const HEADER = 2;
@@ -53,17 +54,7 @@ async function serve(variant: Variant): Promise<void> {
     socket.on("error", () => {});
   });
   server.listen(0, "127.0.0.1", () => process.send!({ port: (server.address() as net.AddressInfo).port }));
-  let start = process.cpuUsage();
-  let from = 0;
-  process.on("message", (m: { cmd: string }) => {
-    if (m.cmd === "start") {
-      start = process.cpuUsage();
-      from = answered;
-    } else if (m.cmd === "stop") {
-      const used = process.cpuUsage(start);
-      process.send!({ cpuUs: used.user + used.system, answered: answered - from }, () => process.exit(0));
-    }
-  });
+  reportCpuOnRequest(() => answered, true);
 }
 
 /** Experimental: reads land in one shared buffer (Node's onread option, on an accepted socket) and are copied out, instead of a new 64 KiB allocation per read. */
