@@ -162,6 +162,9 @@ describe("failures", () => {
     // "not done" (as in gRPC; the write is idempotent). A stopped database
     // refuses the connection, so nothing of the write reaches it.
     await servedAgain(agent, "changed while hung", "the database thawed");
+    // Nothing half-written all the same: the refused configuration is stored whole or not at all.
+    const { agent: stored } = await d.agents.getAgent({ instanceUid: hex(agent.uid) });
+    expect([undefined, "never: saved\n"]).toContain(stored?.spec?.remoteConfig ? new TextDecoder().decode(stored.spec.remoteConfig.data?.config?.configMap[""]?.body) : undefined);
     await agent.close();
   }, 120_000);
 

@@ -442,17 +442,25 @@ describe("MongoDB agent index documents", () => {
     }
   });
 
-  it("whose write fails do not fail the save: the agent is stored, and its index document waits to be sent again", async () => {
+  it("whose write fails (the store away) do not fail the save: the agent is stored, and its index document is repaired from it once the store answers", async () => {
     const mongo = await connectFreshMongo();
-    // The index documents' collection through a client that is closed: its writes fail, the agents' do not.
+    // The index documents' collection, seen through a client that is closed while `away`: its reads and writes fail, the agents' do not.
     const gone = await connectMongo(ferret.uri, { logger: silentLogger(), dbName: mongo.db.databaseName });
     await gone.close();
+    let away = true;
     const db = new Proxy(mongo.db, {
       get: (target, prop, receiver) =>
-        prop === "collection" ? (name: string, options?: object) => (name === AGENT_INDEX ? gone.db : target).collection(name, options) : Reflect.get(target, prop, receiver),
+        prop === "collection"
+          ? (name: string, options?: object) => {
+              const live = target.collection(name, options);
+              if (name !== AGENT_INDEX) return live;
+              const dead = gone.db.collection(name, options);
+              return new Proxy(live, { get: (c, p) => Reflect.get(away ? dead : c, p, away ? dead : c) });
+            }
+          : Reflect.get(target, prop, receiver),
     });
     try {
-      const agents = createMongoAgentRepository(db, { server: mongo.server });
+      const agents = createMongoAgentRepository(db, { server: mongo.server, indexRepairDelayMs: 20 });
       const agent = create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes() }, status: { connected: true, gatewayId: "gw-a" } });
       await agents.save(agent);
       agent.status!.gatewayId = "gw-b";
@@ -460,6 +468,10 @@ describe("MongoDB agent index documents", () => {
       expect(agent.revision).toBe(2n);
       expect(await agents.get(instanceUidToHex(agent.metadata!.instanceUid))).toEqual(agent);
       expect(await indexDocumentOf(mongo, agent)).toBeNull();
+      // The store answers again: the index document is written from the agent's document as it is now.
+      away = false;
+      expect(await eventually(() => indexDocumentOf(mongo, agent), 10_000, "the index document repaired")).toMatchObject({ revision: 2n, gatewayId: "gw-b" });
+      expect((await agents.list({ limit: 10, gatewayId: "gw-b" })).map((a) => a.revision)).toEqual([2n]);
     } finally {
       await mongo.close();
     }

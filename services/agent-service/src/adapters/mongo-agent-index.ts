@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Db, type Filter } from "mongodb";
 import { guardMongo, isDuplicateKey, updateByIdOp, type MongoServer } from "@fleetplane/platform-node/mongo";
-import type { Logger } from "@fleetplane/platform";
+import { DependencyUnavailableError, type Logger } from "@fleetplane/platform";
 import { queuedBatches } from "./mongo-write-batches.js";
-import { WriteRetries } from "./write-retries.js";
+import { RepairQueue } from "./repair-queue.js";
 
 /**
  * The collection of the agents' indexed fields: one small document per
@@ -75,10 +75,33 @@ export interface AgentIndexWriterOptions {
    * 20,000 (~2.5 MB): the agents one replica saves in a rollout.
    */
   remember?: number;
-  /** Where an index write that failed (and is retried) is told, rate-limited. */
+  /**
+   * The agent documents, to repair from: an index document whose write
+   * failed because the store was away is written again from its agent's
+   * document once the store answers (RepairQueue). Without: such a failure
+   * rejects (ensureAgentIndexes' copy, which a start runs again anyway).
+   */
+  repairFrom?: Collection<AgentIndexDocument>;
+  /** Where a repair waiting for the store is told, rate-limited. */
   logger?: Logger;
-  /** Delay before an index write that failed is sent again (WriteRetries; default 500 ms, doubling to 10 s). */
-  retryDelayMs?: number;
+  /** Delay before the first repair after a failed write (RepairQueue; default 500 ms, doubling to 10 s while it fails). */
+  repairDelayMs?: number;
+}
+
+/** The fields an index copy reads, of an agent document or of an index document (AgentIndexDocument: both have them). */
+export const INDEX_SOURCE_PROJECTION = { revision: 1, connected: 1, gatewayId: 1, attrs: 1, namespace: 1, labels: 1, disconnectedAt: 1, rolloutGroup: 1 } as const;
+
+/**
+ * The write that makes `stored` (the agent's index document, if any) match
+ * the agent document `doc`, or undefined when it does: at the agent's
+ * revision, only forward, except over a document whose revision is above
+ * the agent's (an earlier agent's of the same uid: replaced).
+ */
+export function indexCopyOf(doc: AgentIndexDocument, stored: AgentIndexDocument | undefined): IndexWrite | undefined {
+  const fields = indexFieldsOf(doc);
+  if (stored && JSON.stringify(indexFieldsOf(stored)) === JSON.stringify(fields)) return undefined;
+  const revision = BigInt(doc.revision);
+  return { id: doc._id, revision, fields, replace: stored !== undefined && BigInt(stored.revision) > revision };
 }
 
 const DEFAULT_REMEMBER = 20_000;
@@ -99,20 +122,34 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
   const index = db.collection<AgentIndexDocument>(AGENT_INDEX, { useBigInt64: true });
   const known = new KnownIndexDocuments(o.remember ?? DEFAULT_REMEMBER);
   const batches = queuedBatches<IndexWrite, boolean>((batch) => (o.server === "ferretdb" ? writeByIdAfterLookup(index, batch) : writeForward(index, batch)));
-  // A retry is never a replacing write: by then another replica may have written a newer document.
-  const retries = new WriteRetries<IndexWrite>({ send: (w) => batches.call(w), logger: o.logger, what: "agents' index documents", ...(o.retryDelayMs !== undefined ? { delayMs: o.retryDelayMs } : {}) });
+  const source = o.repairFrom;
+  const repairs = source
+    ? new RepairQueue({
+        what: "agents' index documents",
+        ...(o.logger ? { logger: o.logger } : {}),
+        ...(o.repairDelayMs !== undefined ? { delayMs: o.repairDelayMs } : {}),
+        // As ensureAgentIndexes' pass, for these agents: from what their documents hold now.
+        repair: async (ids) => {
+          const [docs, held] = await guardMongo(() =>
+            Promise.all([source.find({ _id: { $in: [...ids] } }, { projection: INDEX_SOURCE_PROJECTION }).toArray(), index.find({ _id: { $in: [...ids] } }, { projection: INDEX_SOURCE_PROJECTION }).toArray()]),
+          );
+          const stored = new Map(held.map((d) => [d._id, d]));
+          await Promise.all(docs.map((doc) => indexCopyOf(doc, stored.get(doc._id))).flatMap((w) => (w ? [batches.call(w)] : [])));
+        },
+      })
+    : undefined;
 
   return {
     /**
      * After a save stored the agent at `revision`: writes its index document
      * unless this process wrote or confirmed `fields` at `revision - 1`.
-     * Resolves once written, or once a failed write is queued to be sent
-     * again (WriteRetries) — never rejects for the store: the agent is
+     * When the store is away (and `repairFrom` given) it resolves all the
+     * same, the agent queued for a repair (repairLater): the agent is
      * stored, so its save succeeded, and a caller told otherwise would undo
      * in memory what the store holds (a report answered "retry" that changes
      * nothing the second time would never write the index document again).
-     * Until the retry lands, queries through the index may miss the agent
-     * (AgentIndexDocument).
+     * Until the repair, queries through the index may miss the agent
+     * (AgentIndexDocument). Other errors reject.
      */
     async afterSave(id: string, revision: bigint, fields: AgentIndexFields): Promise<void> {
       const digest = digestOf(fields);
@@ -121,18 +158,28 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
         return;
       }
       known.forget(id);
-      retries.supersede(id);
       try {
         // A new agent's first replaces whatever is there (AgentIndexDocument). false: a newer revision's
         // document is there already (another replica's save); nothing to remember.
         if (await batches.call({ id, revision, fields, replace: revision === 1n })) known.set(id, revision, digest);
       } catch (err) {
-        retries.retry({ id, revision, fields, replace: false }, err);
+        if (!repairs || !(err instanceof DependencyUnavailableError)) throw err;
+        repairs.add(id, err);
       }
     },
     /**
+     * The agent's own write failed because the store was away, and may yet
+     * land (a request the store had received): its index document is
+     * repaired once the store answers. No-op without `repairFrom`.
+     */
+    repairLater(id: string, err: unknown): void {
+      known.forget(id);
+      repairs?.add(id, err);
+    },
+    /**
      * Writes the index document of an agent document as stored (ensureAgentIndexes' copy): only forward,
-     * unless `replace` (the stored one is an earlier agent's: its revision is above this one's).
+     * unless `replace` (the stored one is an earlier agent's: its revision is above this one's). false: not
+     * written (a newer one is there).
      */
     copy(id: string, revision: bigint, fields: AgentIndexFields, o: { replace?: boolean } = {}): Promise<boolean> {
       return batches.call({ id, revision, fields, replace: o.replace ?? false });
@@ -140,11 +187,10 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
     /** The agent is gone (deleted): its next save, if it comes back, writes a new index document. */
     forget(id: string): void {
       known.forget(id);
-      retries.supersede(id);
     },
-    /** Index writes that failed and wait to be sent again. */
-    get retrying(): number {
-      return retries.size;
+    /** Agents whose index document waits for a repair. */
+    get repairing(): number {
+      return repairs?.size ?? 0;
     },
   };
 }

@@ -1,6 +1,6 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
-import { asError, instanceUidToHex, type Logger } from "@fleetplane/platform";
+import { DependencyUnavailableError, asError, instanceUidToHex, type Logger } from "@fleetplane/platform";
 import { bytesOfBinary, createNamedIndexes, dropIndexesIfPresent, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer, type NamedIndex } from "@fleetplane/platform-node/mongo";
 import { Binary, type Collection, type Db, type Filter, type Sort } from "mongodb";
 import {
@@ -20,7 +20,7 @@ import { disconnectedSince } from "../agents/disconnected-since.js";
 import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
 import { componentsKeyOf } from "../rollouts/preflight.js";
 import { conditionalWriteBatches } from "./mongo-write-batches.js";
-import { AGENT_INDEX, createAgentIndexWriter, indexFieldsOf, type AgentIndexDocument, type AgentIndexFields } from "./mongo-agent-index.js";
+import { AGENT_INDEX, INDEX_SOURCE_PROJECTION, createAgentIndexWriter, indexCopyOf, indexFieldsOf, type AgentIndexDocument, type AgentIndexFields } from "./mongo-agent-index.js";
 
 /**
  * One document per agent in the `agents` collection, whose only index is
@@ -183,19 +183,16 @@ export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Pr
  */
 async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>, server: MongoServer): Promise<void> {
   const writer = createAgentIndexWriter(db, { server });
-  const projection = { revision: 1, connected: 1, gatewayId: 1, attrs: 1, namespace: 1, labels: 1, disconnectedAt: 1, rolloutGroup: 1 };
-  const indexed = db.collection<AgentIndexDocument>(AGENT_INDEX, collectionOptions).find({}, { projection }).sort({ _id: 1 });
+  const indexed = db.collection<AgentIndexDocument>(AGENT_INDEX, collectionOptions).find({}, { projection: INDEX_SOURCE_PROJECTION }).sort({ _id: 1 });
   const held = indexed[Symbol.asyncIterator]();
   let next = await held.next();
   let copies: Array<Promise<boolean>> = [];
   try {
-    for await (const doc of agents.find({}, { projection }).sort({ _id: 1 })) {
+    for await (const doc of agents.find({}, { projection: INDEX_SOURCE_PROJECTION }).sort({ _id: 1 })) {
       while (!next.done && next.value._id < doc._id) next = await held.next();
-      const fields = indexFieldsOf(doc);
-      const stored = !next.done && next.value._id === doc._id ? next.value : undefined;
-      if (stored && JSON.stringify(indexFieldsOf(stored)) === JSON.stringify(fields)) continue;
-      const revision = BigInt(doc.revision);
-      copies.push(writer.copy(doc._id, revision, fields, { replace: stored !== undefined && BigInt(stored.revision) > revision }));
+      const write = indexCopyOf(doc, !next.done && next.value._id === doc._id ? next.value : undefined);
+      if (!write) continue;
+      copies.push(writer.copy(write.id, write.revision, write.fields, { replace: write.replace }));
       if (copies.length >= 1_024) {
         await Promise.all(copies);
         copies = [];
@@ -218,10 +215,15 @@ async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>
  * write every report's save cost the whole collection there, and the
  * 1,000-agent distributed rollout bench never got its agents answered (issue 12).
  */
-export function createMongoAgentRepository(db: Db, o: { server?: MongoServer; logger?: Logger } = {}): AgentRepository {
+export function createMongoAgentRepository(db: Db, o: { server?: MongoServer; logger?: Logger; indexRepairDelayMs?: number } = {}): AgentRepository {
   const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
   const index = db.collection<AgentIndexDocument>(AGENT_INDEX, collectionOptions);
-  const indexWriter = createAgentIndexWriter(db, { server: o.server ?? "mongodb", ...(o.logger ? { logger: o.logger } : {}) });
+  const indexWriter = createAgentIndexWriter(db, {
+    server: o.server ?? "mongodb",
+    repairFrom: db.collection<AgentIndexDocument>(AGENTS, collectionOptions),
+    ...(o.logger ? { logger: o.logger } : {}),
+    ...(o.indexRepairDelayMs !== undefined ? { repairDelayMs: o.indexRepairDelayMs } : {}),
+  });
   /**
    * The conditional write of a known agent: on FerretDB 1.x a look-up and a
    * write by `_id` (updateByIdWhile says why); elsewhere (MongoDB, and
@@ -293,8 +295,12 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer; lo
           return;
         }
         if (!(await updateAt(uid, expected, fields))) throw new RevisionConflictError(uid, expected);
+      }).catch((err: unknown) => {
+        // The store went away mid-write: the write may yet land, and its index document with it later.
+        if (err instanceof DependencyUnavailableError) indexWriter.repairLater(uid, err);
+        throw err;
       });
-      // Stored: the agent's revision is the new one; its index document follows (sent again until written if it fails).
+      // Stored: the agent's revision is the new one; its index document follows (repaired later if the store goes away).
       agent.revision = expected + 1n;
       await indexWriter.afterSave(uid, agent.revision, indexFieldsOf(fields));
     },
@@ -315,8 +321,11 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer; lo
         if (ops.length > 0) await agents.bulkWrite(ops, { ordered: false });
         return ok;
       });
-      writes.forEach((w, i) => void (wrote[i] === true && (w.agent.revision = w.expected + 1n)));
-      // Each written agent's index document after it (as save does: one that fails is sent again, the agent is stored).
+      writes.forEach((w, i) => {
+        if (wrote[i] === true) w.agent.revision = w.expected + 1n;
+        else if (wrote[i] instanceof DependencyUnavailableError) indexWriter.repairLater(w.uid, wrote[i]); // as save's
+      });
+      // Each written agent's index document after it (as save does: one the store could not take is repaired later).
       return Promise.all(
         wrote.map((written, i) => {
           const w = writes[i]!;
