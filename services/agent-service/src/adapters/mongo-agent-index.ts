@@ -188,10 +188,6 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
     forget(id: string): void {
       known.forget(id);
     },
-    /** Agents whose index document waits for a repair. */
-    get repairing(): number {
-      return repairs?.size ?? 0;
-    },
   };
 }
 
