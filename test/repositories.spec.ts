@@ -442,7 +442,7 @@ describe("MongoDB agent index documents", () => {
     }
   });
 
-  it("whose write fails (the store away) do not fail the save: the agent is stored, and its index document is repaired from it once the store answers", async () => {
+  it("whose write fails (the store away) do not fail the save: the agent is stored, and its index document is repaired from it once the store answers; nor a delete", async () => {
     const mongo = await connectFreshMongo();
     // The index documents' collection, seen through a client that is closed while `away`: its reads and writes fail, the agents' do not.
     const gone = await connectMongo(ferret.uri, { logger: silentLogger(), dbName: mongo.db.databaseName });
@@ -472,6 +472,13 @@ describe("MongoDB agent index documents", () => {
       away = false;
       expect(await eventually(() => indexDocumentOf(mongo, agent), 10_000, "the index document repaired")).toMatchObject({ revision: 2n, gatewayId: "gw-b" });
       expect((await agents.list({ limit: 10, gatewayId: "gw-b" })).map((a) => a.revision)).toEqual([2n]);
+      // A delete with the index documents away again: done (the agent is gone), its index document left behind, found by no query.
+      away = true;
+      await agents.delete(agent);
+      away = false;
+      expect(await agents.get(instanceUidToHex(agent.metadata!.instanceUid))).toBeUndefined();
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 2n, gatewayId: "gw-b" });
+      expect(await agents.list({ limit: 10, gatewayId: "gw-b" })).toEqual([]);
     } finally {
       await mongo.close();
     }
