@@ -43,10 +43,11 @@ export interface AgentIndexFields {
  * deleted (a crash between a delete's two writes), and is replaced. Between
  * the two writes, after a failed second write, and after a crash between
  * them, it may lag its agent: the queries that read it check their filter
- * again on the agent's own document; a failed write is sent again until the
- * store takes it (WriteRetries), and after a crash the next save of the
- * agent writes it again (this process's record of it is gone, or names an
- * older revision), or the next start (ensureAgentIndexes).
+ * again on the agent's own document; one whose write failed with the store
+ * away is written from its agent's document once the store answers
+ * (RepairQueue), and after a crash the next save of the agent writes it
+ * again (this process's record of it is gone, or names an older revision),
+ * or the next start (ensureAgentIndexes).
  */
 export interface AgentIndexDocument extends AgentIndexFields {
   _id: string; // hex instance UID
