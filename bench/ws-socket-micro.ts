@@ -3,14 +3,16 @@
  * connections on loopback against a server in a child process, each one
  * upgraded, one masked binary frame of a first report's size answered with
  * one frame, then closed by the client (a close frame, answered). Both
- * variants go through Node's HTTP server and write the same 101 (the
- * gateway's plain path); they differ only in what is built after it:
+ * variants go through Node's HTTP server; they differ in the upgrade and
+ * what is built after it:
  *
- *   ws    completeWebSocketHandshake (ws's WebSocket, `setSocket`: its
- *         Receiver, a Writable, and Sender, the socket's listeners), the
- *         whole-frame shortcut and the four listeners the gateway adds, as
- *         opamp-transport.ts does. The reply is written to the socket
- *         directly, as the gateway writes it.
+ *   ws    ws's handleUpgrade (its WebSocket, Receiver, a Writable, and
+ *         Sender, the socket's listeners) and the four listeners the gateway
+ *         added, as the gateway was until docs/performance.md §52. The reply
+ *         is written to the socket directly, as the gateway writes it.
+ *   ours  the gateway's path since §52: completeWebSocketHandshake's 101, a
+ *         ServerWebSocket (server-websocket.ts) with one events object for
+ *         every socket, and the whole-frame reader (whole-binary-frames.ts).
  *   own   the least a reader of our own would need (minimal-ws-reader.ts):
  *         a `data` listener, an `error` and a `close` listener and a small
  *         state object per socket; a masked binary frame is answered, a close
@@ -28,7 +30,7 @@
  *   npx tsx bench/ws-socket-micro.ts [connections per round] [rounds] [concurrency] [hold]
  *   flock /tmp/fp-heavy.lock npx tsx bench/ws-socket-micro.ts 4000 4 200 2000
  *
- * VARIANTS=ws,own picks variants; MICRO_NODE_ARGS adds node flags to the server.
+ * VARIANTS=ws,ours,own picks variants (all three by default); MICRO_NODE_ARGS adds node flags to the server.
  */
 import { hash } from "node:crypto";
 import { fork } from "node:child_process";
@@ -38,11 +40,13 @@ import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { WebSocketServer, type WebSocket } from "ws";
 import { completeWebSocketHandshake } from "../services/opamp-gateway/src/websocket-handshake.js";
-import { takeWholeBinaryFrames } from "../services/opamp-gateway/src/whole-binary-frames.js";
+import { readWholeFramesFromSocket } from "../services/opamp-gateway/src/whole-binary-frames.js";
+import { CLOSE_TIMEOUT_MS, type ServerWebSocketEvents } from "../services/opamp-gateway/src/server-websocket.js";
 import { reportCpuOnRequest } from "./child-cpu.js";
 import { MinimalWsReader } from "./minimal-ws-reader.js";
 
-type Variant = "ws" | "own";
+type Variant = "ws" | "ours" | "own";
+const LIMITS = { maxPayload: 1 << 20, closeTimeoutMs: CLOSE_TIMEOUT_MS };
 /** One round's figures: server CPU per connection closed after its answer, per connection kept open, bytes retained per open socket. */
 interface Result {
   cpuUsPer: number;
@@ -62,6 +66,17 @@ function serve(variant: Variant): void {
   let answered = 0;
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20, perMessageDeflate: false, clientTracking: false });
   const open = new Set<unknown>();
+  const events: ServerWebSocketEvents<Duplex> = {
+    message(ws): void {
+      answered++;
+      ws.owner!.write(Buffer.from(reply));
+    },
+    pong(): void {},
+    error(): void {},
+    close(ws): void {
+      open.delete(ws);
+    },
+  };
   const shared = {
     pong(): void {},
     error(): void {},
@@ -72,18 +87,27 @@ function serve(variant: Variant): void {
   const server = http.createServer();
   server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     if (variant === "ws") {
-      completeWebSocketHandshake(wss, req, socket, head, (ws) => {
-        const onMessage = (): void => {
+      // ws's own server side, as the gateway used it until §52: its WebSocket, Receiver and Sender per socket.
+      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+        ws.on("message", () => {
           answered++;
           socket.write(Buffer.from(reply));
-        };
-        ws.on("message", onMessage);
-        takeWholeBinaryFrames(ws, onMessage);
+        });
         ws.on("pong", shared.pong);
         ws.on("error", shared.error);
         ws.on("close", shared.close);
         open.add(ws);
       });
+      return;
+    }
+    if (variant === "ours") {
+      // The gateway's path (opamp-transport.ts): our 101, a ServerWebSocket with one events object for all sockets, the whole-frame reader.
+      const ws = completeWebSocketHandshake(wss, req, socket, head, LIMITS, events);
+      if (ws) {
+        ws.owner = socket;
+        readWholeFramesFromSocket(ws);
+        open.add(ws);
+      }
       return;
     }
     // The plain path's 101, as completeWebSocketHandshake writes it.
@@ -203,7 +227,7 @@ async function round(variant: Variant, n: number, concurrency: number, hold: num
 
 async function main(): Promise<void> {
   const [n = 4000, rounds = 4, concurrency = 200, hold = 2000] = process.argv.slice(2).map(Number);
-  const variants = (process.env.VARIANTS ?? "ws,own").split(",") as Variant[];
+  const variants = (process.env.VARIANTS ?? "ws,ours,own").split(",") as Variant[];
   const results = new Map<Variant, Result[]>(variants.map((v) => [v, []]));
   for (let r = 1; r <= rounds; r++) {
     for (const v of r % 2 === 1 ? variants : [...variants].reverse()) {

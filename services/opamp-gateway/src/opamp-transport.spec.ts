@@ -22,6 +22,7 @@ import { OpampTransport, type OpampTransportOptions } from "./opamp-transport.js
 import { NewAgentAdmission } from "./new-agent-admission.js";
 import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { MalformedFrameError } from "./ws-framing.js";
+import type { ServerWebSocket } from "./server-websocket.js";
 
 const LIMIT = 4096;
 const uid = new Uint8Array(16).fill(9);
@@ -341,16 +342,19 @@ describe("the OpAMP transport", () => {
 });
 
 describe("what the OpAMP transport keeps per WebSocket", () => {
-  it("gives every socket the same pong, error and close listeners, and they still act for each socket's own connection", async () => {
+  it("gives every socket the same listeners and the same event handlers, and they still act for each socket's own connection", async () => {
     // A closure per listener per socket was ~0.3 KiB of a worker's memory per agent (docs/performance.md §41).
     const { callbacks, seen } = recordingCallbacks();
     const urls = await start(callbacks);
     const [a, b] = [await wsAgent(urls.ws), await wsAgent(urls.ws)];
     await until(() => seen.connected.length === 2, "two connections");
-    const sockets = seen.connected.map((conn) => (conn as unknown as { socket: WebSocket }).socket);
-    for (const event of ["pong", "error", "close"] as const) {
-      expect(sockets[0]!.listeners(event), event).toHaveLength(1);
-      expect(sockets[0]!.listeners(event)[0], event).toBe(sockets[1]!.listeners(event)[0]);
+    const sockets = seen.connected.map((conn) => (conn as unknown as { socket: ServerWebSocket }).socket);
+    expect((sockets[0] as unknown as { events: unknown }).events).toBe((sockets[1] as unknown as { events: unknown }).events);
+    const tcp = sockets.map((ws) => ws.socket);
+    for (const event of ["data", "end", "error", "close"] as const) {
+      const own = (listeners: Function[]) => listeners.filter((f) => f.name.startsWith("onSocket"));
+      expect(own(tcp[0]!.listeners(event)), event).toHaveLength(1);
+      expect(own(tcp[0]!.listeners(event))[0], event).toBe(own(tcp[1]!.listeners(event))[0]);
     }
     const [connA, connB] = seen.connected as unknown as Array<{ alive: boolean }>;
     connA!.alive = false;

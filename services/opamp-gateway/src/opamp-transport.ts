@@ -17,7 +17,7 @@ import { OutboundMessageTooLargeError, checkOutboundSize, errorReply, instanceUi
 import { instanceUidToHex, type Logger } from "@fleetplane/platform";
 import { renderMetrics, inSpan, readTlsFiles, watchTlsFiles, type TlsFiles } from "@fleetplane/platform-node";
 import { SpanKind } from "@opentelemetry/api";
-import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { WebSocketServer } from "ws";
 import { AgentRefusal, type AgentConnection } from "./agent-connection.js";
 import type { AgentCredentials } from "./agent-authentication.js";
 import { certificateTakesOver, certificateUidRefusal } from "./client-certificate.js";
@@ -37,7 +37,8 @@ import { WebSocketAgentConnection } from "./websocket-connection.js";
 import type { TrustedProxies } from "./trusted-proxies.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
 import { completeWebSocketHandshake } from "./websocket-handshake.js";
-import { takeWholeBinaryFrames } from "./whole-binary-frames.js";
+import { CLOSE_TIMEOUT_MS, WebSocketProtocolError, type ServerWebSocket, type ServerWebSocketEvents, type ServerWebSocketLimits } from "./server-websocket.js";
+import { readWholeFramesFromSocket } from "./whole-binary-frames.js";
 import { OpeningDeadlines } from "./opening-deadlines.js";
 import { UPGRADE_PLACES, UPGRADE_WAITING, UpgradeBacklog, type UpgradePlace, type WaitingUpgrade } from "./upgrade-backlog.js";
 
@@ -86,12 +87,7 @@ const REPORTS_HEARTBEAT = BigInt(AgentCapabilities.AgentCapabilities_ReportsHear
 /** Messages queued on one WebSocket before we stop reading from it. */
 const WS_MAX_QUEUED = 32;
 
-/** Where a WebSocket holds its agent connection, for the listeners every socket shares (onWebSocket). */
-const AGENT_CONNECTION = Symbol("fleetplane.agentConnection");
 
-function connectionOn(ws: WebSocket): WebSocketAgentConnection {
-  return (ws as unknown as Record<symbol, WebSocketAgentConnection>)[AGENT_CONNECTION]!;
-}
 
 /**
  * The "OpAMP Server Lib" of the design: one HTTP/1.1 port; a POST with
@@ -109,7 +105,9 @@ function connectionOn(ws: WebSocket): WebSocketAgentConnection {
 export class OpampTransport {
   private readonly server: http.Server | https.Server;
   private stopWatchingTls = () => {};
+  /** Refuses the WebSocket upgrades we do not accept (websocket-handshake.ts). */
   private readonly wss: WebSocketServer;
+  private readonly webSocketLimits: ServerWebSocketLimits;
   private readonly httpAgents = new Map<string, HttpAgentConnection>();
   private readonly wsConnections = new Set<WebSocketAgentConnection>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -187,8 +185,9 @@ export class OpampTransport {
     this.server.on("connection", (socket: Socket) => this.silentSockets.watch(socket));
     this.server.requestTimeout = 300_000;
     this.server.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head).catch((err: unknown) => this.failedUpgrade(req, socket, err)));
-    // No client tracking: every WebSocket is in wsConnections (completeWebSocketHandshake upgrades most without ws's server).
+    // ws's server only refuses the upgrades completeWebSocketHandshake does not accept (its answers byte for byte); no WebSocket is made by it.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
+    this.webSocketLimits = { maxPayload: options.maxMessageBytes, closeTimeoutMs: CLOSE_TIMEOUT_MS };
   }
 
   async listen(): Promise<number> {
@@ -375,13 +374,13 @@ export class OpampTransport {
   private completeUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, credentials: AgentCredentials, place: UpgradePlace): void {
     let upgraded = false;
     try {
-      completeWebSocketHandshake(this.wss, req, socket, head, (ws) => {
+      const ws = completeWebSocketHandshake(this.wss, req, socket, head, this.webSocketLimits, this.webSocketEvents);
+      if (ws !== undefined) {
         upgraded = true;
         this.onWebSocket(ws, socket, req, credentials, place);
-      });
+      }
     } finally {
-      // A request ws's handleUpgrade refused (a bad key, an old version: 400), or a throw, made no WebSocket: the place is free again.
-      // ws decides at once (no verifyClient, no perMessageDeflate), so `upgraded` is known here.
+      // A refused request (a bad key, an old version: 400), or a throw, made no WebSocket: the place is free again.
       if (!upgraded) this.upgradeBacklog.release(place);
     }
   }
@@ -429,25 +428,37 @@ export class OpampTransport {
     this.upgradeBacklog.release(place);
   }
 
-  private onWebSocket(ws: WebSocket, socket: Duplex, req: http.IncomingMessage, credentials: AgentCredentials, place: UpgradePlace): void {
+  private onWebSocket(ws: ServerWebSocket<WebSocketAgentConnection>, socket: Duplex, req: http.IncomingMessage, credentials: AgentCredentials, place: UpgradePlace): void {
     const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credentials, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
     conn.upgradePlace = place;
+    ws.owner = conn;
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
     this.unadmittedWebSockets.watch(conn);
+    // A report that arrives as one whole binary frame (nearly all) skips the socket's stream.
+    readWholeFramesFromSocket(ws);
+  }
 
-    // One message at a time per connection, so replies keep the order of
-    // the reports they answer: a message that arrives while another is
-    // handled waits in conn.waiting, and the loop that handles the first
-    // drains it (drainWebSocket) — one promise per burst rather than a
-    // promise chain link per message. A message answered at once (a
-    // heartbeat the gateway acknowledges itself) makes no promise at all.
-    // The burst's promise is conn.handling, which the close cleanup waits
-    // for (AgentConnection.settled).
-    const onMessage = (data: RawData, isBinary: boolean): void => {
+  /**
+   * A WebSocket's events: one object for every socket, which finds the
+   * connection on the socket (`owner`); a closure per listener per socket
+   * was ~0.3 KiB of a worker's memory per agent (docs/performance.md §41).
+   *
+   * One message at a time per connection, so replies keep the order of
+   * the reports they answer: a message that arrives while another is
+   * handled waits in conn.waiting, and the loop that handles the first
+   * drains it (drainWebSocket) — one promise per burst rather than a
+   * promise chain link per message. A message answered at once (a
+   * heartbeat the gateway acknowledges itself) makes no promise at all.
+   * The burst's promise is conn.handling, which the close cleanup waits
+   * for (AgentConnection.settled).
+   */
+  private readonly webSocketEvents: ServerWebSocketEvents<WebSocketAgentConnection> = ((transport: OpampTransport) => ({
+    message(ws: ServerWebSocket<WebSocketAgentConnection>, data: Buffer, isBinary: boolean): void {
+      const conn = ws.owner!;
       conn.spoke = true;
-      this.metrics.receivedBy.ws.inc();
-      this.metrics.bytesIn.ws.inc(rawLength(data));
+      transport.metrics.receivedBy.ws.inc();
+      transport.metrics.bytesIn.ws.inc(data.length);
       if (conn.handling !== undefined) {
         const waiting = (conn.waiting ??= []);
         waiting.push({ data, isBinary });
@@ -455,37 +466,21 @@ export class OpampTransport {
         return;
       }
       try {
-        const pending = this.onWebSocketMessage(conn, data, isBinary);
-        if (pending !== undefined) conn.handling = this.drainWebSocket(conn, ws, pending);
-        else this.firstMessageAnswered(conn);
+        const pending = transport.onWebSocketMessage(conn, data, isBinary);
+        if (pending !== undefined) conn.handling = transport.drainWebSocket(conn, ws, pending);
+        else transport.firstMessageAnswered(conn);
       } catch (err) {
-        this.webSocketFailed(conn, err);
+        transport.webSocketFailed(conn, err);
       }
-    };
-    ws.on("message", onMessage);
-    // A report that arrives as one whole binary frame (nearly all) skips ws's
-    // frame parser, and goes to onMessage (the socket's only 'message' listener) directly.
-    takeWholeBinaryFrames(ws, onMessage);
-    // Its other events go to listeners every socket shares, which find the
-    // connection on the socket: a closure per listener per socket was ~0.3
-    // KiB of a worker's memory per agent (docs/performance.md §41).
-    (ws as unknown as Record<symbol, WebSocketAgentConnection>)[AGENT_CONNECTION] = conn;
-    ws.on("pong", this.webSocketEvents.pong);
-    ws.on("error", this.webSocketEvents.error);
-    // ws emits 'close' once.
-    ws.on("close", this.webSocketEvents.close);
-  }
-
-  /** A WebSocket's events other than its messages: one listener each for every socket (see onWebSocket). */
-  private readonly webSocketEvents = ((transport: OpampTransport) => ({
-    pong(this: WebSocket): void {
-      connectionOn(this).alive = true;
     },
-    error(this: WebSocket, err: Error): void {
-      transport.callbacks.onReadMessageError(connectionOn(this), transport.socketError(err));
+    pong(ws: ServerWebSocket<WebSocketAgentConnection>): void {
+      ws.owner!.alive = true;
     },
-    close(this: WebSocket): void {
-      const conn = connectionOn(this);
+    error(ws: ServerWebSocket<WebSocketAgentConnection>, err: WebSocketProtocolError): void {
+      transport.callbacks.onReadMessageError(ws.owner!, transport.socketError(err));
+    },
+    close(ws: ServerWebSocket<WebSocketAgentConnection>): void {
+      const conn = ws.owner!;
       transport.unadmittedWebSockets.forget(conn);
       transport.wsConnections.delete(conn);
       transport.firstMessageAnswered(conn);
@@ -494,7 +489,7 @@ export class OpampTransport {
   }))(this);
 
   /** Handles the messages that waited for `first` (onWebSocket), in order, then clears conn.handling. */
-  private async drainWebSocket(conn: WebSocketAgentConnection, ws: WebSocket, first: Promise<void>): Promise<void> {
+  private async drainWebSocket(conn: WebSocketAgentConnection, ws: ServerWebSocket<WebSocketAgentConnection>, first: Promise<void>): Promise<void> {
     try {
       await first;
       while (conn.waiting !== undefined && conn.waiting.length > 0) {
@@ -517,11 +512,11 @@ export class OpampTransport {
   }
 
   /** Handles one message: at once (undefined), or by the promise returned. */
-  private onWebSocketMessage(conn: WebSocketAgentConnection, data: RawData, isBinary: boolean): Promise<void> | undefined {
+  private onWebSocketMessage(conn: WebSocketAgentConnection, data: Buffer, isBinary: boolean): Promise<void> | undefined {
     let message: AgentToServer;
     try {
       if (!isBinary) throw new MalformedFrameError("OpAMP WebSocket messages must be binary frames");
-      message = decodeAgentFrame(toBytes(data), this.options.limits);
+      message = decodeAgentFrame(data, this.options.limits);
     } catch (err) {
       this.metrics.decodeErrorsBy.ws.inc();
       const reply = this.callbacks.onReadMessageError(conn, err as Error);
@@ -627,11 +622,11 @@ export class OpampTransport {
   }
 
   /**
-   * ws reports a frame over maxPayload as an error with this code, and closes
-   * with 1009 itself; everywhere else it is our InboundMessageTooLargeError.
+   * A message over maxPayload is refused by the WebSocket itself (it closes
+   * with 1009); everywhere else it is our InboundMessageTooLargeError.
    */
-  private socketError(err: Error): Error {
-    if ((err as NodeJS.ErrnoException).code !== "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") return err;
+  private socketError(err: WebSocketProtocolError): Error {
+    if (err.kind !== "message-too-large") return err;
     return new InboundMessageTooLargeError(this.options.maxMessageBytes, "WebSocket message", { cause: err });
   }
 
@@ -881,17 +876,6 @@ function firstForwarded(h: string | string[] | undefined, fromTrustedProxy: bool
 /** The peer's address; "?" once the socket is gone (a read that failed after the client left). */
 function remoteAddress(req: http.IncomingMessage): string {
   return `${req.socket?.remoteAddress ?? "?"}:${req.socket?.remotePort ?? "?"}`;
-}
-
-function toBytes(data: RawData): Uint8Array {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return new Uint8Array(data);
-}
-
-function rawLength(data: RawData): number {
-  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
-  return (data as Buffer | ArrayBuffer).byteLength;
 }
 
 function spanAttributes(message: AgentToServer, transport: "ws" | "http"): Record<string, string> {

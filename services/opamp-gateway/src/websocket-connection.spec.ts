@@ -2,7 +2,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { ServerToAgentSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { SERVER_CAPABILITIES, serverToAgent } from "@fleetplane/opamp";
 import type { Duplex } from "node:stream";
-import type { WebSocket } from "ws";
+import type { ServerWebSocket } from "./server-websocket.js";
 import { describe, expect, it } from "vitest";
 import { AgentConnectionClosedError } from "./agent-connection.js";
 import { NO_CREDENTIALS } from "./agent-authentication.js";
@@ -16,7 +16,7 @@ function connection() {
   const writes: Buffer[] = [];
   const socket = { readyState: 1, OPEN: 1 };
   const stream = { write: (bytes: Buffer) => void writes.push(bytes) };
-  const conn = new WebSocketAgentConnection("ws-1", "127.0.0.1", "ws://test", NO_CREDENTIALS, socket as unknown as WebSocket, stream as unknown as Duplex, 1 << 20);
+  const conn = new WebSocketAgentConnection("ws-1", "127.0.0.1", "ws://test", NO_CREDENTIALS, socket as unknown as ServerWebSocket<WebSocketAgentConnection>, stream as unknown as Duplex, 1 << 20);
   return { conn, writes, socket };
 }
 
@@ -94,7 +94,7 @@ describe("a WebSocket connection's replies", () => {
 /** A connection over a socket that only counts pings and terminations. */
 function pingedConnection() {
   const socket = { pings: 0, terminated: false, isPaused: false, ping() { this.pings++; }, terminate() { this.terminated = true; } };
-  const conn = new WebSocketAgentConnection("gw/ws/1", "127.0.0.1", "/v1/opamp", {} as never, socket as unknown as WebSocket, {} as Duplex, 1 << 20);
+  const conn = new WebSocketAgentConnection("gw/ws/1", "127.0.0.1", "/v1/opamp", {} as never, socket as unknown as ServerWebSocket<WebSocketAgentConnection>, {} as Duplex, 1 << 20);
   return { conn, socket };
 }
 

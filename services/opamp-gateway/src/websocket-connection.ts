@@ -1,7 +1,7 @@
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { Duplex } from "node:stream";
-import type { RawData, WebSocket } from "ws";
+import { OPEN, type ServerWebSocket } from "./server-websocket.js";
 import { bytesEqual } from "@fleetplane/platform";
 import { checkOutboundSize, isAcknowledgement } from "@fleetplane/opamp";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
@@ -32,7 +32,7 @@ export class WebSocketAgentConnection implements AgentConnection {
   /** The transport's handling of this socket's messages while it runs (one burst at a time; it never rejects). */
   handling: Promise<void> | undefined;
   /** Messages that arrived while `handling` ran, handled after it in order (the transport's; undefined when none ever waited). */
-  waiting: Array<{ data: RawData; isBinary: boolean }> | undefined;
+  waiting: Array<{ data: Buffer; isBinary: boolean }> | undefined;
 
   /**
    * The last acknowledgement sent (see isAcknowledgement) and its frame: a
@@ -50,7 +50,7 @@ export class WebSocketAgentConnection implements AgentConnection {
     readonly remoteAddress: string,
     readonly endpoint: string,
     readonly credentials: AgentCredentials,
-    private readonly socket: WebSocket,
+    private readonly socket: ServerWebSocket<WebSocketAgentConnection>,
     /** The upgraded TCP (or TLS) socket under `socket`, which replies are written to directly. */
     private readonly stream: Duplex,
     private readonly maxMessageBytes: number,
@@ -72,19 +72,18 @@ export class WebSocketAgentConnection implements AgentConnection {
 
   /**
    * Sends a message now: one whole WebSocket frame, one write to the socket.
-   * ws's own send would write the frame header and the payload as two
-   * buffers under cork/uncork (a writev) and make a callback for each; that
-   * was a third of the server's CPU in steady state (docs/performance.md
-   * §9). Writing beside ws is safe because ws writes whole frames, each in
-   * one synchronous call, and never queues them (permessage-deflate is off):
-   * frames of ours and ws's (pings, pongs, the close) never interleave. A
-   * failed write surfaces as the socket's error, which ws handles by closing.
+   * ws's send wrote the frame header and the payload as two buffers under
+   * cork/uncork (a writev) with a callback for each; that was a third of the
+   * server's CPU in steady state (docs/performance.md §9). The WebSocket's
+   * own frames (pings, pongs, the close) are whole frames written in one
+   * synchronous call each too, so frames never interleave. A failed write
+   * surfaces as the socket's error, which closes it (server-websocket.ts).
    * Throws AgentConnectionClosedError once the close handshake has begun,
    * OutboundMessageTooLargeError over the limit.
    */
   send(message: ServerToAgent): void {
     // Checked first, so nothing is written after ws's close frame.
-    if (this.socket.readyState !== this.socket.OPEN) throw new AgentConnectionClosedError(this.id);
+    if (this.socket.readyState !== OPEN) throw new AgentConnectionClosedError(this.id);
     const bytes = this.frameOf(message);
     this.bytesSent?.inc(bytes.length);
     this.liveness.sent(message);
