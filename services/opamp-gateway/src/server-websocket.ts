@@ -40,6 +40,9 @@ export class ServerWebSocket<Owner = unknown> {
   private partial: Buffer[] | undefined;
   private partialBytes = 0;
   private need = 0;
+  /** How many of the frame's first bytes are its header and mask (all it needs when the header is not whole yet), and how many of `partial`'s chunks hold nothing else: ws counts only the chunks it has not consumed against its bound. */
+  private headBytes = 0;
+  private headChunks = 0;
   /** The frames so far of a fragmented message; undefined between messages. */
   private fragments: Buffer[] | undefined;
   private fragmentOpcode = 0;
@@ -151,7 +154,8 @@ export class ServerWebSocket<Owner = unknown> {
     if (this.closeReceived || this.failed) return;
     let buf = chunk;
     if (this.partial !== undefined) {
-      if (this.partial.length >= MAX_BUFFERED_CHUNKS) return void this.fail(1008, "too-many-chunks", "Too many buffered chunks");
+      if (this.partial.length - this.headChunks >= MAX_BUFFERED_CHUNKS) return void this.fail(1008, "too-many-chunks", "Too many buffered chunks");
+      if (this.partialBytes + chunk.length <= this.headBytes) this.headChunks++;
       this.partial.push(chunk);
       this.partialBytes += chunk.length;
       if (this.partialBytes < this.need) return;
@@ -166,6 +170,7 @@ export class ServerWebSocket<Owner = unknown> {
       if (used === INCOMPLETE) {
         this.partial = [at === 0 ? buf : buf.subarray(at)];
         this.partialBytes = end - at;
+        this.headChunks = this.partialBytes <= this.headBytes ? 1 : 0;
         return;
       }
       if (used === STOP) return;
@@ -175,15 +180,12 @@ export class ServerWebSocket<Owner = unknown> {
 
   /**
    * Reads the frame at `buf[at]`: the bytes it took, INCOMPLETE (this.need
-   * says how many it needs from `at`) or STOP (a close frame or an error:
-   * nothing more is read).
+   * says how many it needs from `at`, this.headBytes how many of them are
+   * header and mask) or STOP (a close frame or an error: nothing more is read).
    */
   private frame(buf: Buffer, at: number, end: number): number {
     const available = end - at;
-    if (available < 2) {
-      this.need = 2;
-      return INCOMPLETE;
-    }
+    if (available < 2) return this.incomplete(2, 2);
     const b0 = buf[at]!;
     const b1 = buf[at + 1]!;
     if ((b0 & 0x30) !== 0) return this.fail(1002, "protocol", "RSV2 and RSV3 must be clear");
@@ -204,17 +206,11 @@ export class ServerWebSocket<Owner = unknown> {
     if ((b1 & 0x80) === 0) return this.fail(1002, "protocol", "MASK must be set");
     let head = 2;
     if (length === 126) {
-      if (available < 4) {
-        this.need = 4;
-        return INCOMPLETE;
-      }
+      if (available < 4) return this.incomplete(4, 4);
       length = buf.readUInt16BE(at + 2);
       head = 4;
     } else if (length === 127) {
-      if (available < 10) {
-        this.need = 10;
-        return INCOMPLETE;
-      }
+      if (available < 10) return this.incomplete(10, 10);
       const high = buf.readUInt32BE(at + 2);
       if (high > MAX_SAFE_HIGH_WORD) return this.fail(1009, "length-unsupported", "Unsupported WebSocket frame: payload length > 2^53 - 1");
       length = high * 0x1_0000_0000 + buf.readUInt32BE(at + 6);
@@ -224,15 +220,18 @@ export class ServerWebSocket<Owner = unknown> {
     const max = this.limits.maxPayload;
     if (length > 0 && opcode < 8 && max > 0 && this.messageBytes + length > max) return this.fail(1009, "message-too-large", "Max payload size exceeded");
     head += 4;
-    if (available < head + length) {
-      this.need = head + length;
-      return INCOMPLETE;
-    }
+    if (available < head + length) return this.incomplete(head + length, head);
     const start = at + head;
     const payload = buf.subarray(start, start + length);
     unmask(buf, start, start + length);
     if (opcode >= 8) return this.control(opcode, payload) ? head + length : STOP;
     return this.data(fin, opcode, payload) ? head + length : STOP;
+  }
+
+  private incomplete(need: number, headBytes: number): typeof INCOMPLETE {
+    this.need = need;
+    this.headBytes = headBytes;
+    return INCOMPLETE;
   }
 
   /** A data frame; false when it ended reading (an error). */
