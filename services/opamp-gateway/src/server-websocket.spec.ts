@@ -176,6 +176,8 @@ async function fuzz(first: number, count: number, cuts: Array<"random" | "whole"
     const frames = Array.from({ length: 1 + Math.floor(next() * 14) }, () => randomFrame(next, { maxPayload: MAX_PAYLOAD }));
     const bytes = Buffer.concat(frames);
     for (const cut of cuts) {
+      // Byte by byte only up to 20 KB: ws's Receiver joins a frame of n one-byte chunks in O(n²).
+      if (cut === "bytes" && bytes.length > 20_000) continue;
       const chunks = cut === "random" ? randomChunks(next, frames) : cut === "whole" ? [bytes] : byteByByte(bytes);
       const expected = await wsExpects(chunks);
       const got = oursDoes(chunks);
@@ -203,8 +205,8 @@ describe("ServerWebSocket reads frames as ws's server does (differential fuzz ag
     await fuzz(1 + SEED_OFFSET, 5_000, ["whole"]);
   }, 120_000);
 
-  it("answers 600 of the streams as ws does when they arrive byte by byte", async () => {
-    await fuzz(1 + SEED_OFFSET, 600, ["bytes"]);
+  it("answers the 2,000 streams (those up to 20 KB) as ws does when they arrive byte by byte", async () => {
+    await fuzz(1 + SEED_OFFSET, 2_000, ["bytes"]);
   }, 240_000);
 
   it("answers each kind of frame as ws does (the cases the fuzz must not miss)", async () => {

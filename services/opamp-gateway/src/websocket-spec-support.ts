@@ -117,8 +117,9 @@ export function randomFrame(next: () => number, limits: StreamLimits): Buffer {
   if (r < 0.33) return frame(0x82, randomPayload(next, 100), { mask, lengthBits: next() < 0.5 ? 16 : 64 }); // over-long length encodings ws accepts
   if (r < 0.38) return frame(0x81, utf8ish(next, 40), { mask });
   if (r < 0.4) return frame(0x81, Buffer.from("héllo".repeat(Math.floor(next() * 30))), { mask });
-  if (r < 0.47) return frame([0x01, 0x02, 0x00][Math.floor(next() * 3)]!, next() < 0.5 ? utf8ish(next, 20) : randomPayload(next, 40), { mask }); // a fragment: a start or a continuation
-  if (r < 0.52) return frame(0x80, next() < 0.5 ? utf8ish(next, 20) : randomPayload(next, 40), { mask }); // the last continuation
+  const fragment = () => (next() < 0.5 ? utf8ish(next, 20) : randomPayload(next, 40));
+  if (r < 0.47) return frame([0x01, 0x02, 0x00][Math.floor(next() * 3)]!, fragment(), { mask }); // a fragment: a start or a continuation
+  if (r < 0.52) return frame(0x80, fragment(), { mask }); // the last continuation
   if (r < 0.6) return frame(0x89, randomPayload(next, next() < 0.9 ? 20 : 125), { mask }); // ping
   if (r < 0.66) return frame(0x8a, randomPayload(next, 20), { mask }); // pong
   if (r < 0.7) {
@@ -143,6 +144,11 @@ export function randomFrame(next: () => number, limits: StreamLimits): Buffer {
     return frame(next() < 0.8 ? 0x82 : 0x00, randomBytes(next, 8), { mask, claimedLength: claimed, lengthBits: claimed < 0x10000n && next() < 0.5 ? 16 : 64 });
   }
   if (r < 0.85) return frame(0x82, Buffer.alloc(0), { mask }); // empty
+  if (r < 0.87) {
+    // A message of two frames each under maxPayload: the whole exactly at it, or just over it.
+    const half = Math.floor(max / 2);
+    return Buffer.concat([frame(0x02, randomBytes(next, half), { mask }), frame(0x80, randomBytes(next, max - half + Math.floor(next() * 2)), { mask })]);
+  }
   return frame(0x82, randomPayload(next, 20), { mask });
 }
 
