@@ -290,6 +290,116 @@ describe("ServerWebSocket reads frames as ws's server does (differential fuzz ag
   });
 });
 
+/**
+ * A socket for the whole-WebSocket comparison: writes in order as one hex
+ * run (ws writes a frame's head and payload apart, we write a frame at
+ * once: the bytes are what counts), end() and destroy(), and the events.
+ * It has what ws's WebSocket reads of a socket.
+ */
+class ByteSocket extends RecordingSocket {
+  readonly _readableState = { endEmitted: false, length: 0 };
+  readable = true;
+  writable = true;
+  destroyed = false;
+  override write(data: Buffer | string, cb?: () => void): boolean {
+    const hex = Buffer.from(data).toString("hex");
+    const last = this.log.length - 1;
+    if (last >= 0 && this.log[last]!.startsWith("bytes ")) this.log[last] += hex;
+    else this.log.push(`bytes ${hex}`);
+    cb?.();
+    return true;
+  }
+  cork(): void {}
+  uncork(): void {}
+  unshift(): void {}
+}
+
+/** What the server does between the peer's chunks: nothing mostly, now and then a close (with or without a code), a ping or a terminate. */
+type ServerAction = { kind: "close"; code?: number; reason?: string } | { kind: "ping" } | { kind: "terminate" } | undefined;
+
+function randomAction(next: () => number): ServerAction {
+  const r = next();
+  if (r < 0.85) return undefined;
+  if (r < 0.93) {
+    const k = next();
+    return k < 0.2 ? { kind: "close" } : { kind: "close", code: [1000, 1001, 1011, 4000][Math.floor(next() * 4)]!, reason: k < 0.6 ? "" : "server shutting down" };
+  }
+  if (r < 0.98) return { kind: "ping" };
+  return { kind: "terminate" };
+}
+
+/**
+ * ws's server WebSocket (as its WebSocketServer makes one: autoPong, 60
+ * pending pongs, its receiver limits) and ServerWebSocket, each on a
+ * ByteSocket, given the same chunks a turn of the event loop apart and the
+ * same server actions between them; then the peer's end (sometimes) and the
+ * socket's close. Their logs: bytes written, end/destroy, message, pong, error
+ * with its close code, close.
+ */
+async function bothWebSockets(chunks: Buffer[], actions: ServerAction[], peerEnds: boolean): Promise<{ ws: string[]; ours: string[] }> {
+  const theirSocket = new ByteSocket();
+  const theirs = new (WebSocket as unknown as new (a: null, p: undefined, o: object) => WebSocket & { setSocket(s: unknown, h: Buffer, o: object): void })(null, undefined, { autoPong: true, maxPendingAutoPongs: 60, closeTimeout: 30_000 });
+  theirs.setSocket(theirSocket, Buffer.alloc(0), { allowSynchronousEvents: true, maxBufferedChunks: 256 * 1024, maxFragments: 16 * 1024, maxPayload: MAX_PAYLOAD, skipUTF8Validation: false });
+  theirs.on("message", (data: Buffer, isBinary: boolean) => theirSocket.log.push(`message ${isBinary} ${data.toString("hex")}`));
+  theirs.on("pong", () => theirSocket.log.push("pong"));
+  theirs.on("error", (err: Error) => theirSocket.log.push(`error ${(err as unknown as Record<symbol, number>)[Object.getOwnPropertySymbols(err).find((k) => k.description === "status-code")!]}`));
+  theirs.on("close", () => theirSocket.log.push("close"));
+  const ourSocket = new ByteSocket();
+  const ours = new ServerWebSocket<string[]>(ourSocket as unknown as Duplex, { maxPayload: MAX_PAYLOAD, closeTimeoutMs: 30_000 }, {
+    ...fakeEvents,
+    error: (ws, err) => (ws.socket as unknown as ByteSocket).log.push(`error ${err.closeCode}`),
+  });
+  let terminated = false;
+  for (let i = 0; i < chunks.length && !terminated; i++) {
+    theirSocket.feed([chunks[i]!]);
+    ourSocket.feed([chunks[i]!]);
+    // A server action never runs in the same turn as a read (a timer, another socket's message): ws's errors, emitted on the next tick, come first.
+    await new Promise((resolve) => setImmediate(resolve));
+    const action = actions[i];
+    if (action?.kind === "close") {
+      theirs.close(action.code, action.reason);
+      ours.close(action.code, action.reason);
+    } else if (action?.kind === "ping") {
+      theirs.ping();
+      ours.ping();
+    } else if (action?.kind === "terminate") {
+      theirs.terminate();
+      ours.terminate();
+      // A destroyed socket reads nothing more.
+      terminated = true;
+    }
+  }
+  for (const socket of [theirSocket, ourSocket]) {
+    if (peerEnds && !terminated) {
+      socket._readableState.endEmitted = true;
+      socket.readableEnded = true;
+      socket.emit("end");
+    }
+    socket.emit("close");
+  }
+  // ws emits its close once its Receiver has finished (a later tick).
+  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+  return { ws: theirSocket.log, ours: ourSocket.log };
+}
+
+describe("ServerWebSocket as a whole behaves as ws's server WebSocket (differential fuzz, server actions included)", () => {
+  it("writes the same bytes, ends and destroys its socket and emits the same events as ws's WebSocket on 3,000 random streams with random closes, pings and terminates between reads", async () => {
+    let closesOfOurs = 0;
+    for (let seed = 1 + SEED_OFFSET; seed <= 3_000 + SEED_OFFSET; seed++) {
+      const next = random(seed * 31 + 7);
+      const frames = Array.from({ length: 1 + Math.floor(next() * 14) }, () => randomFrame(next, { maxPayload: MAX_PAYLOAD }));
+      const chunks = randomChunks(next, frames);
+      const actions = chunks.map(() => randomAction(next));
+      closesOfOurs += actions.filter((a) => a?.kind === "close").length;
+      const { ws, ours } = await bothWebSockets(chunks, actions, next() < 0.5);
+      if (JSON.stringify(ours) !== JSON.stringify(ws)) {
+        expect(ours, `seed ${seed}: actions ${JSON.stringify(actions)} bytes ${Buffer.concat(frames).toString("hex").slice(0, 2000)}`).toEqual(ws);
+      }
+    }
+    expect(closesOfOurs).toBeGreaterThan(500);
+  }, 120_000);
+});
+
 describe("ServerWebSocket's close() and terminate()", () => {
   it("throws TypeError for a code a close frame may not carry and RangeError for a reason over 123 bytes, writing nothing", () => {
     const { socket, ws } = fakeWebSocket();
