@@ -310,6 +310,36 @@ describe("the OpAMP transport", () => {
     expect(seen.messages.map((m) => m.sequenceNum)).toEqual([3n]);
   });
 
+  it("survives a peer that resets its upgrading connection while onConnecting runs (no 'error' listener of Node's is left on it then), and serves the next agent", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    let sockets: net.Socket[] = [];
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    const slow: OpampCallbacks = {
+      ...callbacks,
+      onConnecting: async (req) => {
+        sockets.push(req.socket as net.Socket);
+        if (sockets.length === 1) await held;
+        return callbacks.onConnecting(req);
+      },
+    };
+    const url = await start(slow);
+    const client = net.connect(url.port, "127.0.0.1", () =>
+      client.write(`GET /v1/opamp HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`),
+    );
+    client.on("error", () => {});
+    await until(() => sockets.length === 1, "the upgrade to reach onConnecting");
+    client.resetAndDestroy();
+    // The reset reaches the server's socket as ECONNRESET: without a listener of its own, an uncaught exception.
+    await until(() => sockets[0]!.destroyed, "the reset socket to be dropped");
+    release();
+    const agent = await wsAgent(url.ws);
+    agent.send(framed(agentMessage({ sequenceNum: 7n })));
+    await agent.reply(1);
+    expect(seen.messages.map((m) => m.sequenceNum)).toEqual([7n]);
+    sockets = [];
+  });
+
   it("never sends a reply over the limit: HTTP gets an error reply in its place (200, so the agent reads it), WebSocket reports OutboundMessageTooLargeError", async () => {
     const { callbacks, seen } = recordingCallbacks();
     const announced = new AnnouncedCapabilities();

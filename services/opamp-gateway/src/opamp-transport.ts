@@ -327,7 +327,7 @@ export class OpampTransport {
   /** Ends every session that authenticated with `credential` (a revoked or expired token, a revoked certificate): WebSockets close with 1008. */
   closeSessionsOf(credential: string, reason: string): void {
     const presented = (c: AgentConnection) => c.credentials.credential === credential || c.credentials.enrollmentCredential === credential;
-    for (const c of this.wsConnections) if (presented(c)) c.close(1008, reason.slice(0, 120));
+    for (const c of this.wsConnections) if (presented(c)) c.close(1008, reason);
     for (const c of [...this.httpAgents.values()]) if (presented(c)) c.close();
   }
 
@@ -354,6 +354,11 @@ export class OpampTransport {
   // ---- WebSocket -----------------------------------------------------------
 
   private async onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // Node's HTTP server takes its own 'error' listener off a socket it hands
+    // to 'upgrade': until the WebSocket's own (or ws's refusal) is on, a reset
+    // while onConnecting runs or the upgrade waits in the backlog would be an
+    // uncaught exception that ends the process.
+    socket.on("error", destroyOnError);
     if (!this.isOpampPath(req.url)) return rejectUpgrade(socket, 404, "not an OpAMP path");
     const decision = await this.callbacks.onConnecting(req);
     if (socket.destroyed) return;
@@ -374,10 +379,17 @@ export class OpampTransport {
   private completeUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, credentials: AgentCredentials, place: UpgradePlace): void {
     let upgraded = false;
     try {
+      // Everything that may throw comes before the handshake: from it on, the socket's events reach webSocketEvents, which need the connection as its owner.
+      const id = this.nextConnectionId("ws");
+      const remote = remoteAddress(req);
+      const endpoint = this.endpointOf(req, "ws");
       const ws = completeWebSocketHandshake(this.wss, req, socket, head, this.webSocketLimits, this.webSocketEvents);
       if (ws !== undefined) {
         upgraded = true;
-        this.onWebSocket(ws, socket, req, credentials, place);
+        const conn = new WebSocketAgentConnection(id, remote, endpoint, credentials, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+        ws.owner = conn;
+        socket.off("error", destroyOnError);
+        this.onWebSocket(conn, ws, place);
       }
     } finally {
       // A refused request (a bad key, an old version: 400), or a throw, made no WebSocket: the place is free again.
@@ -428,10 +440,8 @@ export class OpampTransport {
     this.upgradeBacklog.release(place);
   }
 
-  private onWebSocket(ws: ServerWebSocket<WebSocketAgentConnection>, socket: Duplex, req: http.IncomingMessage, credentials: AgentCredentials, place: UpgradePlace): void {
-    const conn = new WebSocketAgentConnection(this.nextConnectionId("ws"), remoteAddress(req), this.endpointOf(req, "ws"), credentials, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+  private onWebSocket(conn: WebSocketAgentConnection, ws: ServerWebSocket<WebSocketAgentConnection>, place: UpgradePlace): void {
     conn.upgradePlace = place;
-    ws.owner = conn;
     this.wsConnections.add(conn);
     this.callbacks.onConnected(conn);
     this.unadmittedWebSockets.watch(conn);
@@ -526,7 +536,7 @@ export class OpampTransport {
     const wrongUid = this.certificateUidRefusal(conn.credentials, message, conn.remoteAddress, "ws");
     // 1008, as for a UID bound to another credential (below).
     if (wrongUid) {
-      conn.close(1008, wrongUid.slice(0, 120));
+      conn.close(1008, wrongUid);
       return;
     }
     const admission = conn.admitted ? "earlier" : this.admitWebSocketAgent(conn, message);
@@ -550,7 +560,7 @@ export class OpampTransport {
       const reply = await this.answer(conn, message, "ws");
       // 1008 (policy violation), as for the first-message timeout: the socket
       // was authenticated, but not for the instance UID it named.
-      if (reply instanceof AgentRefusal) return conn.close(1008, reply.reason.slice(0, 120));
+      if (reply instanceof AgentRefusal) return conn.close(1008, reply.reason);
       this.sendNow(conn, reply);
       this.metrics.repliesBy.ws.inc();
       this.metrics.reportSeconds.observe((performance.now() - started) / 1000);
@@ -841,6 +851,11 @@ function acceptsGzip(req: http.IncomingMessage): boolean {
 function plain(res: http.ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { "content-type": "text/plain; charset=utf-8", ...headers });
   res.end(text + "\n");
+}
+
+/** The upgrading socket's error listener until its WebSocket's own is on (onUpgrade): the socket is dropped; 'close' follows. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: Record<string, string> = {}): void {

@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import { describe, expect, it } from "vitest";
 import * as wsModule from "ws";
 import { WebSocket, WebSocketServer } from "ws";
-import { CLOSED, ServerWebSocket, WebSocketProtocolError, type ServerWebSocketEvents, type ServerWebSocketLimits } from "./server-websocket.js";
+import { CLOSED, ServerWebSocket, WebSocketProtocolError, closeReason, type ServerWebSocketEvents, type ServerWebSocketLimits } from "./server-websocket.js";
 import { completeWebSocketHandshake } from "./websocket-handshake.js";
 import { byteByByte, closedAfterEach, frame, random, randomChunks, randomFrame } from "./websocket-spec-support.js";
 
@@ -398,6 +398,44 @@ describe("ServerWebSocket as a whole behaves as ws's server WebSocket (different
     }
     expect(closesOfOurs).toBeGreaterThan(500);
   }, 120_000);
+});
+
+describe("what a ServerWebSocket keeps of what it reads", () => {
+  it("keeps a small fragment's bytes, not the whole read it came in (a read padded with pongs)", () => {
+    const { socket, ws } = fakeWebSocket();
+    // One read of ~64 KiB: a 1-byte first fragment (binary, FIN clear), then 500 pongs of 125 bytes, which cost the peer nothing.
+    const read = Buffer.concat([frame(0x02, Buffer.from("a")), ...Array.from({ length: 500 }, () => frame(0x8a, Buffer.alloc(125, 7)))]);
+    socket.emit("data", read);
+    const fragments = (ws as unknown as { fragments: Buffer[] }).fragments;
+    expect(fragments.map((f) => f.toString())).toEqual(["a"]);
+    expect(fragments[0]!.buffer.byteLength, "a copy, not a view of the read").toBeLessThan(read.length / 2);
+    socket.emit("data", frame(0x80, Buffer.from("b")));
+    expect(socket.log.filter((e) => e.startsWith("message"))).toEqual([`message true ${Buffer.from("ab").toString("hex")}`]);
+  });
+
+  it("keeps the start of a frame that has not fully arrived as its own bytes, not the read before it", () => {
+    const { socket, ws } = fakeWebSocket();
+    const next = frame(0x82, Buffer.alloc(300, 1));
+    const read = Buffer.concat([...Array.from({ length: 500 }, () => frame(0x8a, Buffer.alloc(125, 7))), next.subarray(0, 10)]);
+    socket.emit("data", read);
+    const partial = (ws as unknown as { partial: Buffer[] }).partial;
+    expect(partial).toHaveLength(1);
+    expect(partial[0]!.buffer.byteLength).toBeLessThan(read.length / 2);
+    socket.emit("data", next.subarray(10));
+    expect(socket.log.filter((e) => e.startsWith("message"))).toEqual([`message true ${Buffer.alloc(300, 1).toString("hex")}`]);
+  });
+});
+
+describe("closeReason", () => {
+  it("cuts a reason to the 123 bytes a close frame holds, at a character's end, and leaves a shorter one as it is", () => {
+    expect(closeReason("x".repeat(123))).toBe("x".repeat(123));
+    expect(closeReason("é".repeat(61))).toBe("é".repeat(61));
+    expect(closeReason("é".repeat(100))).toBe("é".repeat(61)); // 122 bytes; a 62nd would make 124
+    expect(closeReason("a" + "😀".repeat(40))).toBe("a" + "😀".repeat(30)); // 1 + 4 × 30 = 121; a 31st would make 125
+    const { socket, ws } = fakeWebSocket();
+    ws.close(1008, closeReason("refusé: " + "é".repeat(100)));
+    expect(Buffer.from(socket.log[0]!.split(" ")[1]!, "hex").length).toBeLessThanOrEqual(125);
+  });
 });
 
 describe("ServerWebSocket's close() and terminate()", () => {

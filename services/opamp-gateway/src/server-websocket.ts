@@ -168,7 +168,7 @@ export class ServerWebSocket<Owner = unknown> {
     while (at < end) {
       const used = this.frame(buf, at, end);
       if (used === INCOMPLETE) {
-        this.partial = [at === 0 ? buf : buf.subarray(at)];
+        this.partial = [at === 0 ? buf : unpinned(buf.subarray(at))];
         this.partialBytes = end - at;
         this.headChunks = this.partialBytes <= this.headBytes ? 1 : 0;
         return;
@@ -241,12 +241,12 @@ export class ServerWebSocket<Owner = unknown> {
     if (!fin) {
       if (opcode !== 0) this.fragmentOpcode = opcode;
       const fragments = (this.fragments ??= []);
-      if (payload.length > 0) fragments.push(payload);
+      if (payload.length > 0) fragments.push(unpinned(payload));
       return true;
     }
     const kind = opcode === 0 ? this.fragmentOpcode : opcode;
     const fragments = this.fragments;
-    let message = payload;
+    let message = unpinned(payload);
     if (fragments !== undefined) {
       if (payload.length > 0) fragments.push(payload);
       message = fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments, this.messageBytes);
@@ -388,6 +388,8 @@ const MAX_SAFE_HIGH_WORD = 0x1f_ffff;
 const MAX_FRAGMENTS = 16 * 1024;
 const MAX_BUFFERED_CHUNKS = 256 * 1024;
 const MAX_PENDING_PONGS = 60;
+/** What a close frame's reason may hold: its payload's 125 bytes less the code's 2 (RFC 6455 §5.5). */
+const MAX_REASON_BYTES = 123;
 
 const SERVER_WEBSOCKET = Symbol("fleetplane.serverWebSocket");
 
@@ -447,7 +449,7 @@ function closeFrame(code: number | undefined, reason: string | Buffer | undefine
   if (code === undefined) return controlFrame(0x88, EMPTY);
   if (!isValidCloseCode(code)) throw new TypeError("First argument must be a valid error code number");
   const text = reason === undefined ? EMPTY : typeof reason === "string" ? Buffer.from(reason) : reason;
-  if (text.length > 123) throw new RangeError("The message must not be greater than 123 bytes");
+  if (text.length > MAX_REASON_BYTES) throw new RangeError("The message must not be greater than 123 bytes");
   const payload = Buffer.allocUnsafe(2 + text.length);
   payload.writeUInt16BE(code, 0);
   text.copy(payload, 2);
@@ -455,6 +457,35 @@ function closeFrame(code: number | undefined, reason: string | Buffer | undefine
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * `view` itself, or a copy when it is less than half of the memory it keeps
+ * alive. A frame's payload is a view of the read it came in (up to 64 KiB):
+ * kept as a fragment, a message or the start of a frame, a small one would
+ * pin the whole read — a peer padding each read with pongs around a 1-byte
+ * fragment could make one socket hold ~1 GiB under maxPayload (ws keeps such
+ * views too).
+ */
+function unpinned(view: Buffer): Buffer {
+  return view.length * 2 < view.buffer.byteLength ? Buffer.from(view) : view;
+}
+
+/**
+ * `text` cut to what a close frame's reason may hold (123 bytes of UTF-8),
+ * at a character's end. close() refuses a longer reason (as ws does), so a
+ * caller whose reason comes from elsewhere (a refusal's text) cuts it here.
+ */
+export function closeReason(text: string): string {
+  if (text.length * 3 <= MAX_REASON_BYTES || Buffer.byteLength(text) <= MAX_REASON_BYTES) return text;
+  let bytes = 0;
+  let end = 0;
+  for (const ch of text) {
+    bytes += Buffer.byteLength(ch);
+    if (bytes > MAX_REASON_BYTES) break;
+    end += ch.length;
+  }
+  return text.slice(0, end);
+}
 
 /** Unmasks `buf[start, end)` in place; its mask is the four bytes before `start`. */
 export function unmask(buf: Buffer, start: number, end: number): void {

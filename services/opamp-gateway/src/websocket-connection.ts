@@ -1,7 +1,7 @@
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import type { Duplex } from "node:stream";
-import { OPEN, type ServerWebSocket } from "./server-websocket.js";
+import { OPEN, closeReason, type ServerWebSocket } from "./server-websocket.js";
 import { bytesEqual } from "@fleetplane/platform";
 import { checkOutboundSize, isAcknowledgement } from "@fleetplane/opamp";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
@@ -113,8 +113,9 @@ export class WebSocketAgentConnection implements AgentConnection {
     return bytes;
   }
 
+  /** Starts the closing handshake; a reason longer than a close frame holds is cut (closeReason). */
   close(code: number, reason: string): void {
-    this.socket.close(code, reason);
+    this.socket.close(code, closeReason(reason));
   }
 
   /** Drops the socket without a close handshake (a shutdown whose grace period ran out). */
