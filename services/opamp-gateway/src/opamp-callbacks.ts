@@ -25,7 +25,7 @@ export type ConnectingDecision =
  *   been handed to the socket before the next call starts: opamp-go's
  *   "never called concurrently for one connection" holds for these. Two
  *   calls escape that queue: onReadMessageError for a socket error (e.g. a
- *   frame over the size limit) and onConnectionClose, which ws raises when
+ *   frame over the size limit) and onConnectionClose, which the socket raises when
  *   it happens, possibly while an onMessage of the same connection is still
  *   running. Pushes (push-receiver.ts) are written beside replies, not
  *   queued behind them.

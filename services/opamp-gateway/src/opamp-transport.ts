@@ -94,7 +94,7 @@ const WS_MAX_QUEUED = 32;
  * Content-Type application/x-protobuf is plain-HTTP OpAMP, anything else on
  * an OpAMP path is a WebSocket upgrade (the spec's rule). The protocol rules
  * are applied here, each written once: framing in ws-framing.ts, the size
- * limits in @fleetplane/opamp (outbound) and http-body.ts / ws's maxPayload
+ * limits in @fleetplane/opamp (outbound) and http-body.ts / ServerWebSocket's maxPayload
  * (inbound), gzip in http-body.ts and writeReply, rejection with a status and
  * Retry-After from the callbacks' ConnectingDecision, the HTTP status of a
  * reply in http-reply-status.ts, what a message may carry in

@@ -82,7 +82,7 @@ export class WebSocketAgentConnection implements AgentConnection {
    * OutboundMessageTooLargeError over the limit.
    */
   send(message: ServerToAgent): void {
-    // Checked first, so nothing is written after ws's close frame.
+    // Checked first, so nothing is written after the close frame.
     if (this.socket.readyState !== OPEN) throw new AgentConnectionClosedError(this.id);
     const bytes = this.frameOf(message);
     this.bytesSent?.inc(bytes.length);
