@@ -159,7 +159,7 @@ export class ServerWebSocket<Owner = unknown> {
       this.partial.push(chunk);
       this.partialBytes += chunk.length;
       if (this.partialBytes < this.need) return;
-      buf = this.partial.length === 1 ? this.partial[0]! : Buffer.concat(this.partial, this.partialBytes);
+      buf = Buffer.concat(this.partial, this.partialBytes);
       this.partial = undefined;
       this.partialBytes = 0;
     }
@@ -246,9 +246,10 @@ export class ServerWebSocket<Owner = unknown> {
     }
     const kind = opcode === 0 ? this.fragmentOpcode : opcode;
     const fragments = this.fragments;
-    let message = unpinned(payload);
-    if (fragments !== undefined) {
-      if (payload.length > 0) fragments.push(payload);
+    let message: Buffer;
+    if (fragments === undefined) message = unpinned(payload);
+    else {
+      if (payload.length > 0) fragments.push(unpinned(payload));
       message = fragments.length === 1 ? fragments[0]! : Buffer.concat(fragments, this.messageBytes);
       this.fragments = undefined;
     }
