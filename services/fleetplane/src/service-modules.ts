@@ -168,6 +168,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
       metrics.removed(reason);
       statusBook.agentRemoved(uid);
     },
+    reconcile: (uid) => reports.reconcileLater(uid),
   });
   const retention = new AgentRetention({ store, commands: adminCommands, retentionMs: o.agentRetentionMs ?? DEFAULT_AGENT_RETENTION_MS, logger });
   retention.start();

@@ -6,8 +6,7 @@ import { AuditBatches, type AuditBatchOptions, type AuditEntryAnswer } from "./a
 import type { Logger } from "@fleetplane/platform";
 import { currentLink, inBatchSpan } from "@fleetplane/platform-node";
 import type { CommandTransition } from "../agents/agent-model.js";
-import type { CommandAuditPort } from "../agents/command-audit-port.js";
-import type { UnsettledCommand } from "../agents/audit-reconciliation.js";
+import type { CommandAuditPort, RecordedCommand } from "../agents/command-audit-port.js";
 
 /** An entry as sent, and the span of the work that made it (the batch's span links to it). */
 interface Entry {
@@ -50,8 +49,17 @@ export function replacesDelivered(later: MessageInitShape<typeof AuditEntrySchem
 
 const FINAL = new Set([CommandState.APPLIED, CommandState.FAILED, CommandState.SUPERSEDED]);
 
-/** Records of one agent looked at when it comes back (newest first). */
-const UNSETTLED_LOOKBACK = 100;
+/**
+ * Records of one agent looked at when it is reconciled (newest first): a
+ * record that missed its transition, or a command that missed its record,
+ * belongs to the last commands the agent was given.
+ */
+const RECENT_LOOKBACK = 100;
+
+/** A record's state as reconciliation reads it: only PENDING and DELIVERED may still move. */
+function recordedState(state: CommandState): RecordedCommand["state"] {
+  return state === CommandState.PENDING ? "pending" : state === CommandState.DELIVERED ? "delivered" : "settled";
+}
 
 const ANSWER: Record<AuditEntryOutcome, AuditEntryAnswer["outcome"]> = {
   [AuditEntryOutcome.UNSPECIFIED]: "invalid",
@@ -114,13 +122,11 @@ export function createConnectCommandAudit(
         entry: { init: { entry: { case: "transition", value: { id: t.commandId, state: STATE[t.to], detail: t.detail } } }, link: currentLink(), held: t.to === "delivered" && t.awaitsReport === true },
       });
     },
-    async unsettled(instanceUid) {
-      // The newest records of the agent: a record that missed its transition
-      // belongs to the last commands the agent was given.
-      const { commands } = await client.listAgentCommands({ instanceUid, pageSize: UNSETTLED_LOOKBACK });
-      return commands.flatMap((c): UnsettledCommand[] =>
-        c.state === CommandState.PENDING ? [{ id: c.id, state: "pending" }] : c.state === CommandState.DELIVERED ? [{ id: c.id, state: "delivered" }] : [],
-      );
+    async recent(instanceUid) {
+      const { commands } = await client.listAgentCommands({ instanceUid, pageSize: RECENT_LOOKBACK });
+      // ListAgentCommands answers a full page when it has one (no page token):
+      // fewer than asked for is all there is.
+      return { records: commands.map((c) => ({ id: c.id, state: recordedState(c.state) })), complete: commands.length < RECENT_LOOKBACK };
     },
     drain: (timeoutMs) => batches.drain(timeoutMs),
     get queued() {

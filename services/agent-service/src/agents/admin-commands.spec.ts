@@ -9,9 +9,9 @@ import {
   CustomMessageSchema,
   PackageAvailableSchema,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex, silentLogger, type PushBus, type PushNotice, uuidv7Bytes } from "@fleetplane/platform";
+import { DependencyUnavailableError, instanceUidToHex, silentLogger, type PushBus, type PushNotice, uuidv7Bytes } from "@fleetplane/platform";
 import { AdminCommands, type CommandResult } from "./admin-commands.js";
-import { AgentConnectedError, AgentNotFoundError } from "./agent-errors.js";
+import { AgentCannotError, AgentConnectedError, AgentNotFoundError } from "./agent-errors.js";
 import type { AgentRepository } from "./agent-repository.js";
 import { AgentReports } from "./agent-reports.js";
 
@@ -39,8 +39,8 @@ function setup() {
       log.push(`${t.to} ${t.commandId}`);
     },
     async recordChange() {},
-    async unsettled() {
-      return [];
+    async recent() {
+      return { records: [], complete: true };
     },
   };
   const notices: PushNotice[] = [];
@@ -61,11 +61,12 @@ function setup() {
   };
   // `beforeSaveMany` lets a test act as another writer just before a batch is written.
   // `afterSaveMany` lets it change what the store answered (a bulkWrite of several that failed).
-  const hooks = { beforeSaveMany: async (_agents: readonly Agent[]) => {}, afterSaveMany: (wrote: Array<boolean | Error>, _agents: readonly Agent[]) => wrote };
+  // `afterSave` lets a test fail a write that landed (a timed-out write the database applied).
+  const hooks = { beforeSaveMany: async (_agents: readonly Agent[]) => {}, afterSaveMany: (wrote: Array<boolean | Error>, _agents: readonly Agent[]) => wrote, afterSave: () => {} };
   const { store, repository } = temporaryAgentStore({
     wrap: (repository): AgentRepository => ({
       ...repository,
-      save: async (agent) => (await repository.save(agent), void log.push("saved")),
+      save: async (agent) => (await repository.save(agent), void log.push("saved"), hooks.afterSave()),
       saveMany: async (agents) => {
         await hooks.beforeSaveMany(agents);
         const wrote = await repository.saveMany(agents);
@@ -76,8 +77,9 @@ function setup() {
     audit,
   });
   const reports = new AgentReports({ store, logger: silentLogger() });
-  const commands = new AdminCommands({ store, audit, push, opampEndpoint: () => "wss://opamp.example/v1/opamp" });
-  return { store, repository, reports, commands, log, recorded, notices, gate, hooks };
+  const reconciled: string[] = [];
+  const commands = new AdminCommands({ store, audit, push, opampEndpoint: () => "wss://opamp.example/v1/opamp", reconcile: (uid) => reconciled.push(uid) });
+  return { store, repository, reports, commands, log, recorded, notices, gate, hooks, reconciled };
 }
 
 const CAPABLE = BigInt(
@@ -267,7 +269,7 @@ describe("rollout pins in a batch", () => {
     const [a, b] = await Promise.all([0, 1].map(() => connectedAgent(t, ConnectionType.WEBSOCKET)));
     await Promise.all([a!, b!].map((uid) => inGroup(t, uid)));
     // The store wrote both but one bulkWrite failed: b's outcome is unknown to the caller.
-    t.hooks.afterSaveMany = (wrote, agents) => wrote.map((w, i) => (instanceUidToHex(agents[i]!.metadata!.instanceUid) === b! ? new Error("one bulkWrite failed") : w));
+    t.hooks.afterSaveMany = (wrote, agents) => wrote.map((w, i) => (instanceUidToHex(agents[i]!.metadata!.instanceUid) === b! ? new DependencyUnavailableError("MongoDB") : w));
     t.recorded.length = 0;
     t.notices.length = 0;
     const outcomes = await t.commands.pinRollouts([a!, b!], "default", pin, "rollout default/r1");
@@ -278,5 +280,28 @@ describe("rollout pins in a batch", () => {
     expect(t.notices.map((n) => n.instanceUid)).toEqual([a!]);
     // b is not kept in memory: what the store holds is read again.
     expect(t.store.serves(b!)).toBe(false);
+    // b's pin was stored all the same, without its record: its reconciliation writes it.
+    expect(t.reconciled).toEqual([b!]);
+    await t.store.reconcileAudit(b!);
+    expect(t.recorded.map((r) => [r.record.instanceUid, r.record.kind, r.storedWithIt])).toEqual([[a!, "remote_config", true], [b!, "remote_config", true]]);
+  });
+
+  it("asks for the agent's audit reconciliation when its change failed on an unavailable store, whose write may have landed, and for no other failure", async () => {
+    const t = setup();
+    const uid = await connectedAgent(t, ConnectionType.WEBSOCKET);
+    t.recorded.length = 0;
+    t.hooks.afterSave = () => {
+      throw new DependencyUnavailableError("MongoDB");
+    };
+    await expect(t.commands.sendCommand(uid, CommandKind.RESTART, "alice")).rejects.toBeInstanceOf(DependencyUnavailableError);
+    expect(t.reconciled).toEqual([uid]);
+    // The restart landed, but its record was never queued: the reconciliation writes it.
+    expect(t.recorded).toEqual([]);
+    t.hooks.afterSave = () => {};
+    expect(await t.store.reconcileAudit(uid)).toEqual({ recorded: 1, moved: 0 });
+    expect(t.recorded.map((r) => [r.record.kind, r.record.requestedBy, r.storedWithIt])).toEqual([["restart", "alice", true]]);
+    // A refusal stores nothing: nothing to reconcile.
+    await expect(t.commands.sendCustomMessage(uid, create(CustomMessageSchema, { capability: "io.example.other" }), "alice")).rejects.toBeInstanceOf(AgentCannotError);
+    expect(t.reconciled).toEqual([uid]);
   });
 });

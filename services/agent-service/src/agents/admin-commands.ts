@@ -7,7 +7,7 @@ import {
   type CustomMessage,
   type PackageAvailable,
 } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { instanceUidToHex, type PushBus } from "@fleetplane/platform";
+import { DependencyUnavailableError, instanceUidToHex, type PushBus } from "@fleetplane/platform";
 import type { CertificateOffers } from "../certificates/certificate-requests.js";
 import type { IssuedCertificate } from "../certificates/certificate-signer.js";
 import type { PackageOfferPort } from "../packages/package-registry.js";
@@ -22,7 +22,7 @@ import { clearOwnConfig, markOwnConfig, pinVersion, type RolloutPin } from "./co
 import { joinGroup } from "./group-membership.js";
 import type { ReplicaNotices } from "./replica-notices.js";
 import type { AgentStore } from "./agent-store.js";
-import { auditedCommand, type AuditedCommand, type CommandAuditPort } from "./command-audit-port.js";
+import { AUDIT_KIND, auditedCommand, type AuditedCommand, type CommandAuditPort } from "./command-audit-port.js";
 import { newCommandId } from "./command-id.js";
 import { applyCertificateOffer, applyConnectionSettings, applyPackagesAvailable, tlsCertificateOf } from "./offers.js";
 
@@ -38,6 +38,14 @@ export interface AdminCommandsOptions {
   replicas?: ReplicaNotices;
   /** Told about each agent removed from the store, and why (the removals metric, group status counts). */
   removed?: (reason: AgentRemovalReason, uid: string) => void;
+  /**
+   * Asked to reconcile the agent's audit records later (AgentReports.reconcileLater)
+   * when a change of it failed on an unavailable store: the write may still
+   * land (a timed-out write the database applied after all), and then the
+   * agent holds a command whose record the failed call never queued. None:
+   * only the agent's next reconnect reconciles it.
+   */
+  reconcile?: (uid: string) => void;
   now?: () => number;
 }
 
@@ -109,7 +117,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     if (kind !== CommandKind.RESTART && kind !== CommandKind.REPORT_FULL_STATE) {
       throw new InvalidRequestError("SendCommand takes COMMAND_KIND_RESTART or COMMAND_KIND_REPORT_FULL_STATE; use SetRemoteConfig for configurations");
     }
-    return this.command(uid, requestedBy, kind === CommandKind.RESTART ? "restart" : "report_full_state", { create: false, namespace }, (agent, options) => {
+    return this.command(uid, requestedBy, AUDIT_KIND[kind]!, { create: false, namespace }, (agent, options) => {
       if (kind === CommandKind.RESTART && !hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsRestartCommand)) {
         throw new AgentCannotError(uid, "does not accept restart commands (no AcceptsRestartCommand capability)");
       }
@@ -317,6 +325,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     const told: Array<Promise<unknown>> = [];
     for (const [uid, r] of results) {
       if (r instanceof Error) {
+        if (r instanceof DependencyUnavailableError) this.deps.reconcile?.(uid); // as mayHaveStored
         outcomes.set(uid, r instanceof AgentNotFoundError ? "gone" : r);
         continue;
       }
@@ -394,35 +403,53 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     let revision = 0n;
     let snapshot: GroupSnapshot | undefined;
     const catalog = target.groups ? this.deps.groups : undefined;
-    const stored = await this.deps.store.mutate(
-      uid,
-      {
-        create: target.create,
-        ...(target.fresh ? { fresh: true } : {}),
-        ...(catalog ? { before: async (agent: Agent | undefined) => void (snapshot = await catalog.snapshot(agent ? namespaceOf(agent) : (target.namespace ?? DEFAULT_NAMESPACE))) } : {}),
-      },
-      (agent, known) => {
-        if (!known) agent.metadata!.namespace = target.namespace ?? DEFAULT_NAMESPACE;
-        else if (target.namespace !== undefined && namespaceOf(agent) !== target.namespace) throw new AgentNotFoundError(uid);
-        const changed = apply(agent, snapshot);
-        const taken = { copy: copy ? clone(AgentSchema, agent) : undefined, reach: reachOf(uid, agent) };
-        if (changed.unchanged) return { persist: "no", result: { ...taken, deliver: false, changed: false } };
-        return {
-          persist: "now",
-          result: { ...taken, deliver: changed.deliver, changed: true },
-          transitions: changed.transitions,
-          // Queued under the agent's lock, so the audit has the record before
-          // any reply or pull can mark the command delivered.
-          stored: () => {
-            revision = agent.revision;
-            recorded = Promise.all(changed.records.map((r) => this.deps.store.record(r)));
-          },
-        };
-      },
+    const stored = await this.mayHaveStored(uid, () =>
+      this.deps.store.mutate(
+        uid,
+        {
+          create: target.create,
+          ...(target.fresh ? { fresh: true } : {}),
+          ...(catalog ? { before: async (agent: Agent | undefined) => void (snapshot = await catalog.snapshot(agent ? namespaceOf(agent) : (target.namespace ?? DEFAULT_NAMESPACE))) } : {}),
+        },
+        (agent, known) => {
+          if (!known) agent.metadata!.namespace = target.namespace ?? DEFAULT_NAMESPACE;
+          else if (target.namespace !== undefined && namespaceOf(agent) !== target.namespace) throw new AgentNotFoundError(uid);
+          const changed = apply(agent, snapshot);
+          const taken = { copy: copy ? clone(AgentSchema, agent) : undefined, reach: reachOf(uid, agent) };
+          if (changed.unchanged) return { persist: "no", result: { ...taken, deliver: false, changed: false } };
+          return {
+            persist: "now",
+            result: { ...taken, deliver: changed.deliver, changed: true },
+            transitions: changed.transitions,
+            // Queued under the agent's lock, so the audit has the record before
+            // any reply or pull can mark the command delivered.
+            stored: () => {
+              revision = agent.revision;
+              recorded = Promise.all(changed.records.map((r) => this.deps.store.record(r)));
+            },
+          };
+        },
+      ),
     );
     const pushed = stored.deliver ? await this.notice(stored.reach, revision) : false;
     await recorded;
     return { copy: stored.copy, reach: stored.reach, pushed, changed: stored.changed };
+  }
+
+  /**
+   * Runs a change of the agent; when it fails on an unavailable store, its
+   * write may land all the same (the database applied it, the answer was
+   * lost or came too late) while its `stored` hook never ran: the agent
+   * would hold a command the audit trail has no record of. Its audit
+   * reconciliation is asked for, to write the record if the change landed.
+   */
+  private async mayHaveStored<T>(uid: string, change: () => Promise<T>): Promise<T> {
+    try {
+      return await change();
+    } catch (err) {
+      if (err instanceof DependencyUnavailableError) this.deps.reconcile?.(uid);
+      throw err;
+    }
   }
 
   /**

@@ -20,7 +20,7 @@ import { CertificateDesk, CertificateRequestNotFoundError } from "../certificate
 function setup() {
   const { store, repository } = temporaryAgentStore();
   const reports = new AgentReports({ store, logger: silentLogger() });
-  const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] }, push: createInProcessPushBus() });
+  const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, recent: async () => ({ records: [], complete: true }) }, push: createInProcessPushBus() });
   return { store, repository, reports, commands };
 }
 
@@ -113,9 +113,9 @@ describe("the report path", () => {
 
   it("marks a delivered config's move as one the agent's report follows, and a delivered restart's not", async () => {
     const transitions: CommandTransition[] = [];
-    const { store } = temporaryAgentStore({ audit: { record: async () => {}, transition: async (_uid, t) => void transitions.push(t), recordChange: async () => {}, unsettled: async () => [] } });
+    const { store } = temporaryAgentStore({ audit: { record: async () => {}, transition: async (_uid, t) => void transitions.push(t), recordChange: async () => {}, recent: async () => ({ records: [], complete: true }) } });
     const reports = new AgentReports({ store, logger: silentLogger() });
-    const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] }, push: createInProcessPushBus() });
+    const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, recent: async () => ({ records: [], complete: true }) }, push: createInProcessPushBus() });
     const uid = uuidv7Bytes();
     const hex = instanceUidToHex(uid);
     await reports.reportMessage(ws("c1"), create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n, capabilities: capabilities | BigInt(AgentCapabilities.AgentCapabilities_AcceptsRestartCommand) }));
@@ -164,12 +164,12 @@ describe("the report path", () => {
       record: async () => {},
       transition: async () => {},
       recordChange: async () => {},
-      unsettled: async (uid: string) => {
+      recent: async (uid: string) => {
         asked.add(uid);
         maxInFlight = Math.max(maxInFlight, ++inFlight);
         await new Promise<void>((r) => answers.push(r));
         inFlight--;
-        return [];
+        return { records: [], complete: true };
       },
     };
     const { store } = temporaryAgentStore({ audit });
@@ -210,7 +210,7 @@ describe("the report path", () => {
     const requests = createLmdbCertificateRequestRepository(embedded);
     const certificates = new CertificateDesk({ requests, approval: "manual", opampEndpoint: () => "", logger: silentLogger() });
     const reports = new AgentReports({ store, logger: silentLogger(), certificates });
-    const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] }, push: createInProcessPushBus() });
+    const commands = new AdminCommands({ store, audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, recent: async () => ({ records: [], complete: true }) }, push: createInProcessPushBus() });
     const withCsr = (uid: Uint8Array, seq: bigint) => {
       const m = message(uid, seq);
       m.connectionSettingsRequest = create(ConnectionSettingsRequestSchema, { opamp: { certificateRequest: { csr: new TextEncoder().encode("-----BEGIN CERTIFICATE REQUEST-----\n") } } });

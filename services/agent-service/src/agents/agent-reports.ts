@@ -43,7 +43,19 @@ export interface AgentReportsOptions {
    * brings a whole fleet back within seconds.
    */
   auditReconcileConcurrency?: number;
+  /**
+   * How long after an admin's change of an agent failed its reconciliation
+   * runs (reconcileLater). Default 30 s: longer than the store takes to give
+   * up on a write (the driver's timeouts), so a write that lands late has
+   * landed when the agent is read.
+   */
+  auditReconcileDelayMs?: number;
+  /** Agents waiting for their reconciliation at most (ReconcileQueueOptions.maxWaiting). */
+  auditReconcileMaxWaiting?: number;
 }
+
+/** Default of AgentReportsOptions.auditReconcileDelayMs. */
+export const DEFAULT_AUDIT_RECONCILE_DELAY_MS = 30_000;
 
 /** The reply to an agent's message, and the heartbeat interval the agent runs at (0: unknown) for its gateway's liveness check. */
 export interface ReportReply {
@@ -79,7 +91,12 @@ export class AgentReports {
   private readonly answeredBy = new Map<string, string>();
 
   constructor(private readonly deps: AgentReportsOptions) {
-    this.reconciliations = new ReconcileQueue(deps.auditReconcileConcurrency ?? 8, (uid) => this.reconcileAudit(uid));
+    this.reconciliations = new ReconcileQueue({
+      concurrency: deps.auditReconcileConcurrency ?? 8,
+      work: (uid) => this.reconcileAudit(uid),
+      logger: deps.logger,
+      ...(deps.auditReconcileMaxWaiting !== undefined ? { maxWaiting: deps.auditReconcileMaxWaiting } : {}),
+    });
     this.now = deps.now ?? Date.now;
     this.capabilities = serverCapabilities({ signsCertificates: deps.certificates?.signsCertificates ?? false });
     this.heartbeatSeconds = BigInt(Math.max(0, Math.round(deps.heartbeatIntervalSeconds ?? Number(SPEC_DEFAULT_HEARTBEAT_SECONDS))));
@@ -215,10 +232,20 @@ export class AgentReports {
     return this.deps.enrollment.enroll(credential, uid);
   }
 
+  /**
+   * Reconciles the agent's audit records in the background, after
+   * auditReconcileDelayMs: an admin's change of it failed in a way that may
+   * still have stored it (AdminCommandsOptions.reconcile), so a connected
+   * agent does not wait for its next reconnect to have the command recorded.
+   */
+  reconcileLater(uid: string): void {
+    this.reconciliations.later(uid, this.deps.auditReconcileDelayMs ?? DEFAULT_AUDIT_RECONCILE_DELAY_MS);
+  }
+
   private async reconcileAudit(uid: string): Promise<void> {
     try {
-      const corrected = await this.deps.store.reconcileAudit(uid);
-      if (corrected > 0) this.deps.logger.info({ agent: uid, corrected }, "audit records settled from the stored agent (they missed a transition)");
+      const { recorded, moved } = await this.deps.store.reconcileAudit(uid);
+      if (recorded + moved > 0) this.deps.logger.info({ agent: uid, recorded, moved }, "audit trail caught up with the stored agent (records it lacked, moves it missed)");
     } catch (err) {
       if (err instanceof AgentNotFoundError) return;
       this.deps.logger.warn({ agent: uid, err: String(err) }, "could not reconcile the agent's audit records; will try on its next reconnect");

@@ -26,8 +26,8 @@ function setup(o: { pageSize?: number; wrap?: (repository: AgentRepository) => A
       transitions.push({ uid, transition });
     },
     async recordChange() {},
-    async unsettled() {
-      return [];
+    async recent() {
+      return { records: [], complete: true };
     },
   };
   const push: PushBus = { publish: async () => true, subscribe: async () => ({ unsubscribe: async () => {} }), close: async () => {} };

@@ -317,17 +317,23 @@ export class AgentStore {
   }
 
   /**
-   * Settles the agent's audit records that missed a transition (a process
-   * died between storing the agent and auditing the change; see
-   * audit-reconciliation.ts). Returns how many it corrected.
+   * Writes the audit records the agent's commands lack and settles those
+   * that missed a transition (a process died between storing the agent and
+   * auditing the change, or a change's write landed after its call failed;
+   * see audit-reconciliation.ts). Says how many records it wrote and moved.
    */
-  async reconcileAudit(uid: string): Promise<number> {
+  async reconcileAudit(uid: string): Promise<{ recorded: number; moved: number }> {
     // Records first, then the agent (see auditCorrections for why).
-    const unsettled = await this.deps.audit.unsettled(uid);
-    if (unsettled.length === 0) return 0;
+    const recent = await this.deps.audit.recent(uid);
     return this.mutate(uid, { create: false }, (agent) => {
-      const transitions = auditCorrections(agent, unsettled);
-      return { persist: "no", result: transitions.length, transitions };
+      const { records, transitions } = auditCorrections(agent, recent);
+      return {
+        persist: "no",
+        result: { recorded: records.length, moved: transitions.length },
+        // Queued before the transitions (settle runs `stored` first), so each new record is written before its moves.
+        stored: records.length > 0 ? () => records.forEach((r) => void this.record(r)) : undefined,
+        transitions,
+      };
     });
   }
 

@@ -1,5 +1,4 @@
-import type { UnsettledCommand } from "./audit-reconciliation.js";
-import type { AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
+import { CommandKind, type AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { CommandTransition } from "./agent-model.js";
 
 /** One command as the audit trail records it. */
@@ -50,11 +49,47 @@ export interface CommandAuditPort {
   /** Records a change to a fleet resource. */
   recordChange(change: AuditedChange): Promise<void>;
   /**
-   * The agent's most recent records that are still PENDING or DELIVERED (see
-   * audit-reconciliation.ts): what may have missed a transition.
+   * The agent's most recent records, whatever their state, and whether they
+   * are all it has (see audit-reconciliation.ts): what may have missed a
+   * transition, and which commands have no record at all.
    */
-  unsettled(instanceUid: string): Promise<UnsettledCommand[]>;
+  recent(instanceUid: string): Promise<RecentRecords>;
 }
+
+/** One audit record as reconciliation needs it: its id, and whether it may still move. */
+export interface RecordedCommand {
+  id: string;
+  /** settled: APPLIED, FAILED or SUPERSEDED (a record only moves forward: nothing left to do). */
+  state: "pending" | "delivered" | "settled";
+}
+
+/** An agent's newest records (newest first, as the trail orders them: by id). */
+export interface RecentRecords {
+  records: RecordedCommand[];
+  /**
+   * Every record the agent has is in `records` (fewer came back than were
+   * asked for). When false the list was cut at the lookback: older records
+   * may exist beyond it.
+   */
+  complete: boolean;
+}
+
+/**
+ * The audit kind of each kind of command an agent holds. A signed
+ * certificate goes out as connection settings (offers.ts
+ * applyCertificateOffer): its stored command cannot be told apart from an
+ * admin's settings, so a record made again from it (audit-reconciliation.ts)
+ * reads "connection_settings". UNSPECIFIED has none.
+ */
+export const AUDIT_KIND: Readonly<Partial<Record<CommandKind, AuditedCommand["kind"]>>> = {
+  [CommandKind.REMOTE_CONFIG_UPDATED]: "remote_config",
+  [CommandKind.REPORT_FULL_STATE]: "report_full_state",
+  [CommandKind.RESTART]: "restart",
+  [CommandKind.CONNECTION_SETTINGS_UPDATED]: "connection_settings",
+  [CommandKind.PACKAGES_AVAILABLE]: "packages",
+  [CommandKind.CUSTOM_MESSAGE]: "custom_message",
+  [CommandKind.CERTIFICATE_REFUSAL]: "certificate_refusal",
+};
 
 /** The audit record of a command just queued for an agent (its hash in hex; empty for commands without payload). */
 export function auditedCommand(instanceUid: string, kind: AuditedCommand["kind"], command: AgentCommand, namespace = ""): AuditedCommand {

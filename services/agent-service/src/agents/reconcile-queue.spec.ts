@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { silentLogger } from "@fleetplane/platform";
 import { ReconcileQueue } from "./reconcile-queue.js";
 
 describe("ReconcileQueue", () => {
@@ -6,12 +7,12 @@ describe("ReconcileQueue", () => {
     let inFlight = 0;
     let maxInFlight = 0;
     const done: string[] = [];
-    const queue = new ReconcileQueue(3, async (uid) => {
+    const queue = new ReconcileQueue({ concurrency: 3, logger: silentLogger(), work: async (uid) => {
       maxInFlight = Math.max(maxInFlight, ++inFlight);
       await new Promise((r) => setTimeout(r, 1));
       inFlight--;
       done.push(uid);
-    });
+    } });
     for (let i = 0; i < 100; i++) queue.add(`a${i}`);
     queue.add("a99"); // still queued: done once
     await queue.idle();
@@ -22,13 +23,49 @@ describe("ReconcileQueue", () => {
 
   it("keeps going after a failed piece of work", async () => {
     const done: string[] = [];
-    const queue = new ReconcileQueue(1, async (uid) => {
+    const queue = new ReconcileQueue({ concurrency: 1, logger: silentLogger(), work: async (uid) => {
       if (uid === "bad") throw new Error("boom");
       done.push(uid);
-    });
+    } });
     queue.add("bad");
     queue.add("good");
     await queue.idle();
     expect(done).toEqual(["good"]);
+  });
+
+  it("keeps at most `maxWaiting` agents waiting, queued or delayed, and counts the ones it leaves out", async () => {
+    let release: () => void = () => {};
+    const done: string[] = [];
+    const queue = new ReconcileQueue({
+      concurrency: 1,
+      maxWaiting: 2,
+      logger: silentLogger(),
+      work: async (uid) => {
+        if (uid === "busy") await new Promise<void>((r) => (release = r));
+        done.push(uid);
+      },
+    });
+    queue.add("busy"); // taken by the worker at once: not waiting
+    queue.add("a");
+    queue.later("b", 60_000);
+    queue.add("c"); // full
+    queue.later("d", 60_000); // full
+    queue.add("a"); // already waiting: no room needed
+    expect(queue.waiting).toBe(2);
+    expect(queue.dropped).toBe(2);
+    release();
+    await queue.idle();
+    expect(done).toEqual(["busy", "a"]);
+  });
+
+  it("runs a delayed agent once its delay is over, once however often it was asked for", async () => {
+    const done: string[] = [];
+    const queue = new ReconcileQueue({ concurrency: 2, logger: silentLogger(), work: async (uid) => void done.push(uid) });
+    queue.later("x", 20);
+    queue.later("x", 20);
+    expect(queue.waiting).toBe(1);
+    expect(done).toEqual([]);
+    await vi.waitFor(() => expect(done).toEqual(["x"]), { timeout: 2_000, interval: 5 });
+    expect(queue.waiting).toBe(0);
   });
 });

@@ -1,46 +1,101 @@
+import { LogRateLimit, type Logger } from "@fleetplane/platform";
+
+export interface ReconcileQueueOptions {
+  /** Runs at most this many at once. */
+  concurrency: number;
+  /** Must not throw (it logs its own failures). */
+  work: (uid: string) => Promise<void>;
+  /**
+   * Agents waiting (queued, or delayed by `later`) at most; one more is
+   * dropped, counted (`dropped`) and logged at most once per 10 s. Default
+   * 200,000: twice the largest fleet measured on one replica
+   * (docs/performance.md), so a restart that brings a whole fleet back drops
+   * none; an agent is a key of ~100 bytes in a set, so the bound costs at
+   * most ~20 MiB. A dropped agent is reconciled on its next reconnect.
+   */
+  maxWaiting?: number;
+  logger: Logger;
+}
+
+/** Default of ReconcileQueueOptions.maxWaiting. */
+export const DEFAULT_RECONCILE_MAX_WAITING = 200_000;
+
 /**
  * Background work keyed by agent, at most `concurrency` at once: the audit
- * reconciliation of agents coming back (agent-reports.ts). A restart brings
- * thousands back within seconds, and each reconciliation asks the audit
- * trail (command-service) and the store; unbounded, they would all be in
- * flight together, queueing behind each other and starving the report path
- * of the same store. An agent queued twice before its turn is done once.
+ * reconciliation of agents coming back (agent-reports.ts), and of agents
+ * whose admin change failed after it may have been stored (`later`). A
+ * restart brings thousands back within seconds, and each reconciliation
+ * asks the audit trail (command-service) and the store; unbounded, they
+ * would all be in flight together, queueing behind each other and starving
+ * the report path of the same store. An agent queued twice before its turn
+ * is done once. What waits is bounded too (`maxWaiting`): a store that is
+ * away fails every admin change, and each asks for a reconciliation.
  *
  * runBounded (@fleetplane/platform) caps work over a list known in advance;
  * here the work arrives one agent at a time, so workers take it from a set.
  */
 export class ReconcileQueue {
   private readonly queued = new Set<string>();
+  /** Agents `later` holds until their delay is over (not yet in `queued`). */
+  private readonly delayed = new Set<string>();
   private workers = 0;
   private readonly idleWaiters: Array<() => void> = [];
+  private readonly maxWaiting: number;
+  private readonly drops = new LogRateLimit({ intervalMs: 10_000 });
+  /** Agents left out because the queue was full (for tests and metrics). */
+  dropped = 0;
 
-  constructor(
-    private readonly concurrency: number,
-    /** Must not throw (it logs its own failures). */
-    private readonly work: (uid: string) => Promise<void>,
-  ) {}
+  constructor(private readonly o: ReconcileQueueOptions) {
+    this.maxWaiting = o.maxWaiting ?? DEFAULT_RECONCILE_MAX_WAITING;
+  }
 
   add(uid: string): void {
+    if (!this.queued.has(uid) && !this.admit(uid)) return;
     this.queued.add(uid);
-    if (this.workers < Math.max(1, this.concurrency)) void this.worker();
+    if (this.workers < Math.max(1, this.o.concurrency)) void this.worker();
   }
 
-  /** Agents waiting for their turn (not counting those being worked on). */
+  /**
+   * `add` once `delayMs` has passed: for a change whose write may still land
+   * (a store that timed out may apply it late), so the reconciliation reads
+   * the agent as it ends up. An agent already delayed is not delayed twice.
+   */
+  later(uid: string, delayMs: number): void {
+    if (this.delayed.has(uid) || !this.admit(uid)) return;
+    this.delayed.add(uid);
+    setTimeout(() => {
+      this.delayed.delete(uid);
+      this.add(uid);
+    }, delayMs).unref();
+  }
+
+  /** Agents waiting for their turn (queued or delayed, not counting those being worked on). */
   get waiting(): number {
-    return this.queued.size;
+    return this.queued.size + this.delayed.size;
   }
 
-  /** Resolves when nothing is queued or running (shutdown, tests). */
+  /** Resolves when nothing is queued or running (shutdown, tests); delayed agents are not waited for. */
   idle(): Promise<void> {
     if (this.workers === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Whether one more agent may wait; counts and logs (rate-limited) one that may not. */
+  private admit(uid: string): boolean {
+    if (this.waiting < this.maxWaiting) return true;
+    this.dropped++;
+    const extra = this.drops.take("full");
+    if (extra) {
+      this.o.logger.warn({ agent: uid, waiting: this.waiting, dropped: this.dropped, ...extra }, "audit reconciliation queue is full; the agent's audit records are reconciled on its next reconnect");
+    }
+    return false;
   }
 
   private async worker(): Promise<void> {
     this.workers++;
     try {
       for (let next = this.take(); next !== undefined; next = this.take()) {
-        await this.work(next).catch(() => undefined);
+        await this.o.work(next).catch(() => undefined);
       }
     } finally {
       if (--this.workers === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();

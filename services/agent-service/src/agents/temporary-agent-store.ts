@@ -21,7 +21,7 @@ export function temporaryAgentStore(
   const repository = createLmdbAgentRepository(embedded);
   const store = new AgentStore({
     agents: o.wrap ? o.wrap(repository) : repository,
-    audit: o.audit ?? { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] },
+    audit: o.audit ?? { record: async () => {}, transition: async () => {}, recordChange: async () => {}, recent: async () => ({ records: [], complete: true }) },
     logger: silentLogger(),
     ...(o.livenessFlushMs !== undefined ? { livenessFlushMs: o.livenessFlushMs } : {}),
     ...(o.livenessWriteMs !== undefined ? { livenessWriteMs: o.livenessWriteMs } : {}),

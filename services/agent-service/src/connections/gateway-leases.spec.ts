@@ -28,7 +28,7 @@ function setup(o: { reaperReleases?: Promise<void> } = {}) {
   const connections = createLmdbConnectionRepository(store);
   const agents = new AgentStore({
     agents: createLmdbAgentRepository(store),
-    audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, unsettled: async () => [] },
+    audit: { record: async () => {}, transition: async () => {}, recordChange: async () => {}, recent: async () => ({ records: [], complete: true }) },
     logger: silentLogger(),
     now,
   });
