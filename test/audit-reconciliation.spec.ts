@@ -86,7 +86,7 @@ describe("the audit trail catches up with the agents' commands", () => {
 
     await t.reports.reportMessage(ws("second"), message(bytes, 1n));
     const record = await eventually(async () => (await t.records(uid)).find((r) => r.id === command.id && r.state === CommandState.DELIVERED), 10_000, "the restart's record, delivered");
-    expect(record).toMatchObject({ kind: "restart", requestedBy: "alice", namespace: "default" });
+    expect(record).toMatchObject({ kind: "restart", requestedBy: "alice", namespace: "default", createdAt: command.createdAt });
   });
 
   it("records a command whose write failed on an unavailable store but landed, without waiting for the agent to reconnect", async () => {

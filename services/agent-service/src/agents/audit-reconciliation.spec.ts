@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { AgentConfigMapSchema, RemoteConfigStatuses, AgentToServerSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { ConnectionSchema, ConnectionType, CommandKind } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { applyRemoteConfig, markDelivered, newAgent, queueCommand, report } from "./agent-model.js";
 import { auditCorrections } from "./audit-reconciliation.js";
 import type { RecordedCommand } from "./command-audit-port.js";
@@ -53,7 +54,7 @@ describe("auditCorrections: records that missed a transition, settled from the s
 });
 
 describe("auditCorrections: commands the audit trail has no record of", () => {
-  it("records a command the agent holds without a record, as auditedCommand does, then moves it as the agent's state says", () => {
+  it("records a command the agent holds without a record, as auditedCommand does but with the command's own time, then moves it as the agent's state says", () => {
     const agent = newAgent(uid, 0);
     agent.metadata!.namespace = "prod";
     queueCommand(agent, CommandKind.RESTART, options("restart"));
@@ -61,8 +62,8 @@ describe("auditCorrections: commands the audit trail has no record of", () => {
     markDelivered(agent, ["restart"], 2);
     const { records, transitions } = auditCorrections(agent, all([]));
     expect(records).toEqual([
-      { id: "restart", instanceUid: uidHex, kind: "restart", configHash: "", requestedBy: "me", namespace: "prod" },
-      { id: "full-state", instanceUid: uidHex, kind: "report_full_state", configHash: "", requestedBy: "me", namespace: "prod" },
+      { id: "restart", instanceUid: uidHex, kind: "restart", configHash: "", requestedBy: "me", namespace: "prod", createdAt: timestampFromMs(1) },
+      { id: "full-state", instanceUid: uidHex, kind: "report_full_state", configHash: "", requestedBy: "me", namespace: "prod", createdAt: timestampFromMs(1) },
     ]);
     // The queued one stays PENDING, as recorded.
     expect(transitions).toEqual([{ commandId: "restart", to: "delivered", detail: "" }]);
@@ -75,7 +76,7 @@ describe("auditCorrections: commands the audit trail has no record of", () => {
     const status = { lastRemoteConfigHash: command.configHash, status: RemoteConfigStatuses.RemoteConfigStatuses_APPLIED };
     report(agent, create(AgentToServerSchema, { instanceUid: uid, remoteConfigStatus: status }), conn, { now: 3, known: true });
     const { records, transitions } = auditCorrections(agent, all([]));
-    expect(records).toEqual([{ id: "config", instanceUid: uidHex, kind: "remote_config", configHash: Buffer.from(command.configHash).toString("hex"), requestedBy: "me", namespace: "default" }]);
+    expect(records).toEqual([{ id: "config", instanceUid: uidHex, kind: "remote_config", configHash: Buffer.from(command.configHash).toString("hex"), requestedBy: "me", namespace: "default", createdAt: timestampFromMs(1) }]);
     expect(transitions).toEqual([{ commandId: "config", to: "applied", detail: "" }]);
   });
 

@@ -35,28 +35,32 @@ export interface AuditCorrections {
  * only forward, so the two writes end as one.
  */
 export function auditCorrections(agent: Agent, recent: RecentRecords): AuditCorrections {
-  const missing = agent.commands.filter((c) => AUDIT_KIND[c.kind] !== undefined && !hasRecord(c, recent));
+  const hasRecord = recordedIn(recent);
+  const missing = agent.commands.filter((c) => AUDIT_KIND[c.kind] !== undefined && !hasRecord(c));
   const uid = instanceUidToHex(agent.metadata!.instanceUid);
-  const records = missing.map((c) => auditedCommand(uid, AUDIT_KIND[c.kind]!, c, namespaceOf(agent)));
+  // With the command's own time: the record is written long after it was made.
+  const records = missing.map((c) => ({ ...auditedCommand(uid, AUDIT_KIND[c.kind]!, c, namespaceOf(agent)), ...(c.createdAt ? { createdAt: c.createdAt } : {}) }));
   const open = [...recent.records.filter((r) => r.state !== "settled"), ...missing.map((c): RecordedCommand => ({ id: c.id, state: "pending" }))];
   return { records, transitions: settledFromAgent(agent, open) };
 }
 
 /**
- * Whether the trail has (or may have) a record of the command. The trail
- * lists an agent's records newest first by id, and a command's id is its
- * record's id (a UUIDv7: made when the command was, sorting by that time).
- * A cut list therefore holds every record whose id sorts at or after its
- * oldest one: a command with a later id that is not in it has no record; one
- * with an earlier id may have one beyond the cut and is left alone (it is
- * older than every record looked at, so most likely recorded long ago). The
- * ids are the trail's own order, so the rule needs no clock of either side.
+ * Whether the trail has (or may have) a record of a command. The trail
+ * keeps every record (nothing is pruned), and lists an agent's records
+ * newest first by id; a command's id is its record's id (a UUIDv7: made
+ * when the command was, sorting by that time). A complete list without the
+ * command: it has none. A cut list holds every record whose id sorts at or
+ * after its oldest one: a command with a later id that is not in it has no
+ * record; one with an earlier id may have one beyond the cut and is left
+ * alone (it is older than every record looked at, so most likely recorded
+ * long ago). The ids are the trail's own order, so the rule needs no clock
+ * of either side.
  */
-function hasRecord(command: AgentCommand, recent: RecentRecords): boolean {
-  if (recent.records.some((r) => r.id === command.id)) return true;
-  if (recent.complete) return false;
+function recordedIn(recent: RecentRecords): (command: AgentCommand) => boolean {
+  const ids = new Set(recent.records.map((r) => r.id));
+  if (recent.complete) return (command) => ids.has(command.id);
   const oldest = recent.records.reduce<string | undefined>((min, r) => (min === undefined || r.id < min ? r.id : min), undefined);
-  return oldest === undefined || command.id < oldest;
+  return (command) => ids.has(command.id) || oldest === undefined || command.id < oldest;
 }
 
 /** The moves the stored agent implies for records still PENDING or DELIVERED. */

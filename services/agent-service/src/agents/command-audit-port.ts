@@ -1,3 +1,4 @@
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { CommandKind, type AgentCommand } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { CommandTransition } from "./agent-model.js";
 
@@ -28,6 +29,12 @@ export interface AuditedCommand {
   namespace: string;
   /** Recorded as done at once (APPLIED): a change with nothing to deliver. */
   done?: boolean;
+  /**
+   * When the command was made. Unset: when command-service takes the record
+   * (moments later); a record written again by reconciliation
+   * (audit-reconciliation.ts) carries the command's own time.
+   */
+  createdAt?: Timestamp;
 }
 
 /** A change to a fleet resource (namespace, configuration, group), recorded as done. */
