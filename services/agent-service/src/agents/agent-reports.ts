@@ -45,9 +45,9 @@ export interface AgentReportsOptions {
   auditReconcileConcurrency?: number;
   /**
    * How long after an admin's change of an agent failed its reconciliation
-   * runs (reconcileLater). Default 30 s: longer than the store takes to give
-   * up on a write (the driver's timeouts), so a write that lands late has
-   * landed when the agent is read.
+   * runs (reconcileLater). Default 30 s: a write the database still applied
+   * after the driver gave up on it (a network error, a timeout) has long
+   * landed by then, so the agent is read as it ended up.
    */
   auditReconcileDelayMs?: number;
   /** Agents waiting for their reconciliation at most (ReconcileQueueOptions.maxWaiting). */
