@@ -582,13 +582,13 @@ describe("MongoDB agent index documents", () => {
       const { logger, lines } = capturingLogger();
       await ensureAgentIndexes(db, { server, logger });
       expect(deletes).toEqual([2]);
-      // `same`'s index document was taken with the leftover's revision, and written again from the new agent;
-      // `moved`'s had moved on and was not taken.
-      expect(lines).toEqual([{ msg: "removed the agents' index documents left by deleted agents", fields: { found: 2, removed: 1, withAgentAgain: 2 } }]);
       expect(await indexDocumentOf(mongo, sameAgain)).toMatchObject({ revision: 1n, gatewayId: "gw-new" });
       expect(await indexDocumentOf(mongo, movedAgain)).toMatchObject({ revision: 2n, gatewayId: "gw-moved" });
       expect((await replica.list({ limit: 10, gatewayId: "gw-new" })).map((a) => a.revision)).toEqual([1n]);
       expect((await replica.list({ limit: 10, gatewayId: "gw-moved" })).map((a) => a.revision)).toEqual([2n]);
+      // `same`'s index document was taken with the leftover's revision, and written again from the new agent;
+      // `moved`'s had moved on and was not taken.
+      expect(lines).toEqual([{ msg: "removed the agents' index documents left by deleted agents", fields: { found: 2, removed: 1, withAgentAgain: 2 } }]);
     } finally {
       await mongo.close();
     }
