@@ -46,7 +46,7 @@ import { COMMAND_INDEXES, REPLACED_COMMAND_INDEXES, createMongoCommandRepository
 import { DependencyUnavailableError, instanceUidToHex, silentLogger, uuidv7Bytes, type Logger } from "@fleetplane/platform";
 import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { connectMongo, createNamedIndexes, type MongoStore, type NamedIndex } from "@fleetplane/platform-node/mongo";
-import { Binary, type Db } from "mongodb";
+import { Binary, MongoNetworkError, type Db } from "mongodb";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -518,6 +518,39 @@ describe("MongoDB agent index documents", () => {
       expect(await agents.get(instanceUidToHex(agent.metadata!.instanceUid))).toBeUndefined();
       away = false;
       expect(await agents.list({ limit: 10, gatewayId: "gw-b" })).toEqual([]);
+      await eventually(async () => (await indexDocumentOf(mongo, agent)) === null, 10_000, "the deleted agent's index document removed");
+    } finally {
+      await mongo.close();
+    }
+  });
+
+  it("of an agent whose delete landed but was answered with the store away are removed once it answers", async () => {
+    const mongo = await connectFreshMongo();
+    // The agents' deleteOne reaches the store, and its answer is lost (the connection reset on the way back).
+    const db = new Proxy(mongo.db, {
+      get: (target, prop, receiver) =>
+        prop === "collection"
+          ? (name: string, options?: object) => {
+              const live = target.collection(name, options);
+              if (name !== "agents") return live;
+              return new Proxy(live, {
+                get: (c, p) =>
+                  p === "deleteOne"
+                    ? async (...args: unknown[]) => {
+                        await (c.deleteOne as (...a: unknown[]) => Promise<unknown>)(...args);
+                        throw new MongoNetworkError("connection reset after the delete");
+                      }
+                    : Reflect.get(c, p, c),
+              });
+            }
+          : Reflect.get(target, prop, receiver),
+    });
+    try {
+      const agents = createMongoAgentRepository(db, { server: mongo.server, indexRepairDelayMs: 20 });
+      const agent = create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes() }, status: { connected: true, gatewayId: "gw-a" } });
+      await agents.save(agent);
+      await expect(agents.delete(agent)).rejects.toBeInstanceOf(DependencyUnavailableError);
+      expect(await agents.get(instanceUidToHex(agent.metadata!.instanceUid))).toBeUndefined();
       await eventually(async () => (await indexDocumentOf(mongo, agent)) === null, 10_000, "the deleted agent's index document removed");
     } finally {
       await mongo.close();

@@ -232,9 +232,10 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
       }
     },
     /**
-     * The agent's own write failed because the store was away, and may yet
-     * land (a request the store had received): its index document is
-     * repaired once the store answers. No-op without `repairFrom`.
+     * The agent's own write (a save or a delete) failed because the store
+     * was away, and may yet land (a request the store had received): its
+     * index document is repaired once the store answers (written from the
+     * agent, or removed if there is none). No-op without `repairFrom`.
      */
     repairLater(id: string, err: unknown): void {
       known.forget(id);

@@ -374,7 +374,12 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer; lo
 
     async delete(agent) {
       const uid = instanceUidToHex(agent.metadata!.instanceUid);
-      const result = await guardMongo(() => agents.deleteOne({ _id: uid, revision: agent.revision }));
+      const result = await guardMongo(() => agents.deleteOne({ _id: uid, revision: agent.revision })).catch((err: unknown) => {
+        // The store went away mid-delete: the delete may yet land (a request the store had received), and then
+        // its index document would be left; it is repaired later as a save's is (removed if the agent is gone).
+        if (err instanceof DependencyUnavailableError) indexWriter.repairLater(uid, err);
+        throw err;
+      });
       if (result.deletedCount === 0) throw new RevisionConflictError(uid, agent.revision);
       // Then its index document. One left behind finds no agent in the queries that read it: with the store
       // away now it is removed once the store answers (afterDelete), after a crash between the two writes by
