@@ -336,6 +336,21 @@ async function indexDocumentOf(mongo: MongoStore, agent: Agent) {
   return mongo.db.collection<{ _id: string; revision: bigint; connected: boolean; gatewayId: string }>(AGENT_INDEX, { useBigInt64: true }).findOne({ _id: instanceUidToHex(agent.metadata!.instanceUid) });
 }
 
+/** `db` with one method of one collection run through `through` (given the collection's own, bound). */
+function intercepting(db: Db, name: string, method: string, through: (own: (...args: unknown[]) => Promise<unknown>, ...args: unknown[]) => Promise<unknown>): Db {
+  return new Proxy(db, {
+    get: (target, prop, receiver) =>
+      prop === "collection"
+        ? (collection: string, options?: object) => {
+            const live = target.collection(collection, options);
+            if (collection !== name) return live;
+            const own = (Reflect.get(live, method) as (...args: unknown[]) => Promise<unknown>).bind(live);
+            return new Proxy(live, { get: (c, p) => (p === method ? (...args: unknown[]) => through(own, ...args) : Reflect.get(c, p, c)) });
+          }
+        : Reflect.get(target, prop, receiver),
+  });
+}
+
 /**
  * `db` with its agents' index documents' deleteMany watched: the number of uids each names, and `before`
  * run (once) before the first goes to the store — a start pass's delete, at the moment between its read
@@ -344,26 +359,12 @@ async function indexDocumentOf(mongo: MongoStore, agent: Agent) {
 function watchIndexDeletes(db: Db, before?: () => Promise<void>) {
   const deletes: number[] = [];
   let hook = before;
-  const watched = new Proxy(db, {
-    get: (target, prop, receiver) =>
-      prop === "collection"
-        ? (name: string, options?: object) => {
-            const live = target.collection(name, options);
-            if (name !== AGENT_INDEX) return live;
-            return new Proxy(live, {
-              get: (c, p) =>
-                p === "deleteMany"
-                  ? async (filter: { $or: Array<{ _id: { $in: string[] } }> }, ...rest: unknown[]) => {
-                      deletes.push(filter.$or.reduce((n, branch) => n + branch._id.$in.length, 0));
-                      const run = hook;
-                      hook = undefined;
-                      await run?.();
-                      return (c.deleteMany as (...a: unknown[]) => unknown)(filter, ...rest);
-                    }
-                  : Reflect.get(c, p, c),
-            });
-          }
-        : Reflect.get(target, prop, receiver),
+  const watched = intercepting(db, AGENT_INDEX, "deleteMany", async (own, filter, ...rest) => {
+    deletes.push((filter as { $or: Array<{ _id: { $in: string[] } }> }).$or.reduce((n, branch) => n + branch._id.$in.length, 0));
+    const run = hook;
+    hook = undefined;
+    await run?.();
+    return own(filter, ...rest);
   });
   return { db: watched, deletes };
 }
@@ -527,23 +528,9 @@ describe("MongoDB agent index documents", () => {
   it("of an agent whose delete landed but was answered with the store away are removed once it answers", async () => {
     const mongo = await connectFreshMongo();
     // The agents' deleteOne reaches the store, and its answer is lost (the connection reset on the way back).
-    const db = new Proxy(mongo.db, {
-      get: (target, prop, receiver) =>
-        prop === "collection"
-          ? (name: string, options?: object) => {
-              const live = target.collection(name, options);
-              if (name !== "agents") return live;
-              return new Proxy(live, {
-                get: (c, p) =>
-                  p === "deleteOne"
-                    ? async (...args: unknown[]) => {
-                        await (c.deleteOne as (...a: unknown[]) => Promise<unknown>)(...args);
-                        throw new MongoNetworkError("connection reset after the delete");
-                      }
-                    : Reflect.get(c, p, c),
-              });
-            }
-          : Reflect.get(target, prop, receiver),
+    const db = intercepting(mongo.db, "agents", "deleteOne", async (own, ...args) => {
+      await own(...args);
+      throw new MongoNetworkError("connection reset after the delete");
     });
     try {
       const agents = createMongoAgentRepository(db, { server: mongo.server, indexRepairDelayMs: 20 });
