@@ -43,10 +43,10 @@ import {
 } from "@fleetplane/agent-service/mongo";
 import { createLmdbCommandRepository } from "@fleetplane/command-service";
 import { COMMAND_INDEXES, REPLACED_COMMAND_INDEXES, createMongoCommandRepository, ensureCommandIndexes } from "@fleetplane/command-service/mongo";
-import { DependencyUnavailableError, instanceUidToHex, silentLogger, uuidv7Bytes } from "@fleetplane/platform";
+import { DependencyUnavailableError, instanceUidToHex, silentLogger, uuidv7Bytes, type Logger } from "@fleetplane/platform";
 import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { connectMongo, createNamedIndexes, type MongoStore, type NamedIndex } from "@fleetplane/platform-node/mongo";
-import { Binary } from "mongodb";
+import { Binary, MongoNetworkError, type Db } from "mongodb";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -336,6 +336,46 @@ async function indexDocumentOf(mongo: MongoStore, agent: Agent) {
   return mongo.db.collection<{ _id: string; revision: bigint; connected: boolean; gatewayId: string }>(AGENT_INDEX, { useBigInt64: true }).findOne({ _id: instanceUidToHex(agent.metadata!.instanceUid) });
 }
 
+/** `db` with one method of one collection run through `through` (given the collection's own, bound). */
+function intercepting(db: Db, name: string, method: string, through: (own: (...args: unknown[]) => Promise<unknown>, ...args: unknown[]) => Promise<unknown>): Db {
+  return new Proxy(db, {
+    get: (target, prop, receiver) =>
+      prop === "collection"
+        ? (collection: string, options?: object) => {
+            const live = target.collection(collection, options);
+            if (collection !== name) return live;
+            const own = (Reflect.get(live, method) as (...args: unknown[]) => Promise<unknown>).bind(live);
+            return new Proxy(live, { get: (c, p) => (p === method ? (...args: unknown[]) => through(own, ...args) : Reflect.get(c, p, c)) });
+          }
+        : Reflect.get(target, prop, receiver),
+  });
+}
+
+/**
+ * `db` with its agents' index documents' deleteMany watched: the number of uids each names, and `before`
+ * run (once) before the first goes to the store — a start pass's delete, at the moment between its read
+ * and its write.
+ */
+function watchIndexDeletes(db: Db, before?: () => Promise<void>) {
+  const deletes: number[] = [];
+  let hook = before;
+  const watched = intercepting(db, AGENT_INDEX, "deleteMany", async (own, filter, ...rest) => {
+    deletes.push((filter as { $or: Array<{ _id: { $in: string[] } }> }).$or.reduce((n, branch) => n + branch._id.$in.length, 0));
+    const run = hook;
+    hook = undefined;
+    await run?.();
+    return own(filter, ...rest);
+  });
+  return { db: watched, deletes };
+}
+
+/** A logger that keeps its info lines. */
+function capturingLogger() {
+  const lines: Array<{ msg: string; fields: Record<string, unknown> }> = [];
+  const logger = { ...silentLogger(), info: (fields: Record<string, unknown>, msg: string) => void lines.push({ msg, fields }) } as Logger;
+  return { logger, lines };
+}
+
 describe("MongoDB agent index documents", () => {
   it("are written when an indexed field changes, not for a rollout's pin or an agent's report", async () => {
     const mongo = await connectFreshMongo();
@@ -442,7 +482,7 @@ describe("MongoDB agent index documents", () => {
     }
   });
 
-  it("whose write fails (the store away) do not fail the save: the agent is stored, and its index document is repaired from it once the store answers; nor a delete", async () => {
+  it("whose write fails (the store away) do not fail the save: the agent is stored, and its index document is repaired from it once the store answers; nor a delete, whose index document is removed then", async () => {
     const mongo = await connectFreshMongo();
     // The index documents' collection, seen through a client that is closed while `away`: its reads and writes fail, the agents' do not.
     const gone = await connectMongo(ferret.uri, { logger: silentLogger(), dbName: mongo.db.databaseName });
@@ -472,13 +512,103 @@ describe("MongoDB agent index documents", () => {
       away = false;
       expect(await eventually(() => indexDocumentOf(mongo, agent), 10_000, "the index document repaired")).toMatchObject({ revision: 2n, gatewayId: "gw-b" });
       expect((await agents.list({ limit: 10, gatewayId: "gw-b" })).map((a) => a.revision)).toEqual([2n]);
-      // A delete with the index documents away again: done (the agent is gone), its index document left behind, found by no query.
+      // A delete with the index documents away again: done (the agent is gone), its index document left behind
+      // (found by no query) and removed once the store answers.
       away = true;
       await agents.delete(agent);
-      away = false;
       expect(await agents.get(instanceUidToHex(agent.metadata!.instanceUid))).toBeUndefined();
-      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 2n, gatewayId: "gw-b" });
+      away = false;
       expect(await agents.list({ limit: 10, gatewayId: "gw-b" })).toEqual([]);
+      await eventually(async () => (await indexDocumentOf(mongo, agent)) === null, 10_000, "the deleted agent's index document removed");
+    } finally {
+      await mongo.close();
+    }
+  });
+
+  it("of an agent whose delete landed but was answered with the store away are removed once it answers", async () => {
+    const mongo = await connectFreshMongo();
+    // The agents' deleteOne reaches the store, and its answer is lost (the connection reset on the way back).
+    const db = intercepting(mongo.db, "agents", "deleteOne", async (own, ...args) => {
+      await own(...args);
+      throw new MongoNetworkError("connection reset after the delete");
+    });
+    try {
+      const agents = createMongoAgentRepository(db, { server: mongo.server, indexRepairDelayMs: 20 });
+      const agent = create(AgentSchema, { metadata: { instanceUid: uuidv7Bytes() }, status: { connected: true, gatewayId: "gw-a" } });
+      await agents.save(agent);
+      await expect(agents.delete(agent)).rejects.toBeInstanceOf(DependencyUnavailableError);
+      expect(await agents.get(instanceUidToHex(agent.metadata!.instanceUid))).toBeUndefined();
+      await eventually(async () => (await indexDocumentOf(mongo, agent)) === null, 10_000, "the deleted agent's index document removed");
+    } finally {
+      await mongo.close();
+    }
+  });
+
+  it("left by deleted agents are removed at the next start, 1,024 to a delete, and counted in one line; the agents' own stay", async () => {
+    const mongo = await connectFreshMongo();
+    const { db, deletes } = watchIndexDeletes(mongo.db);
+    const { logger, lines } = capturingLogger();
+    try {
+      await ensureAgentIndexes(mongo.db, { server: mongo.server });
+      const agents = createMongoAgentRepository(mongo.db, { server: mongo.server });
+      const own = ["40".repeat(16), "80".repeat(16)].map((hex) => create(AgentSchema, { metadata: { instanceUid: Buffer.from(hex, "hex") }, status: { connected: true, gatewayId: `gw-${hex.slice(0, 2)}` } }));
+      for (const agent of own) await agents.save(agent);
+      // 2,100 left by deleted agents (crashes between a delete's two writes): before, between and after the agents' uids.
+      const prefixes = ["00", "60", "c0"];
+      const left = Array.from({ length: 2_100 }, (_, i) => ({ _id: `${prefixes[i % 3]}${i.toString(16).padStart(30, "0")}`, revision: BigInt(1 + (i % 5)), connected: true, gatewayId: "gw-gone", attrs: [] }));
+      await mongo.db.collection<{ _id: string }>(AGENT_INDEX, { useBigInt64: true }).insertMany(left);
+
+      await ensureAgentIndexes(db, { server: mongo.server, logger });
+      expect(deletes).toEqual([1_024, 1_024, 52]);
+      const index = mongo.db.collection<{ _id: string }>(AGENT_INDEX, { useBigInt64: true });
+      expect(await index.countDocuments({})).toBe(2);
+      for (const agent of own) expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 1n, gatewayId: agent.status!.gatewayId });
+      expect(lines).toEqual([{ msg: "removed the agents' index documents left by deleted agents", fields: { found: 2_100, removed: 2_100, withAgentAgain: 0 } }]);
+
+      // The next start finds none: no delete, no line.
+      await ensureAgentIndexes(db, { server: mongo.server, logger });
+      expect(deletes).toHaveLength(3);
+      expect(lines).toHaveLength(1);
+    } finally {
+      await mongo.close();
+    }
+  });
+
+  it("left by a deleted agent, removed at a start while an agent of that uid is created, stay the new agent's", async () => {
+    const mongo = await connectFreshMongo();
+    const server = mongo.server;
+    try {
+      await ensureAgentIndexes(mongo.db, { server });
+      const agents = createMongoAgentRepository(mongo.db, { server });
+      const first = (id: number) => create(AgentSchema, { metadata: { instanceUid: Buffer.from(String(id).repeat(32), "hex") }, status: { connected: true, gatewayId: "gw-old" } });
+      // Two agents deleted with a crash between the delete's writes, each leaving its index document at revision 1.
+      const [moved, same] = [first(1), first(2)];
+      for (const agent of [moved, same]) {
+        await agents.save(agent);
+        await mongo.db.collection<{ _id: string }>("agents").deleteOne({ _id: instanceUidToHex(agent.metadata!.instanceUid) });
+        expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 1n, gatewayId: "gw-old" });
+      }
+      // Between the start pass's reads (no agent for either) and its delete, another replica creates both again:
+      // `same` at its first save (revision 1: the leftover's own), `moved` past it (revision 2, a new gateway).
+      const replica = createMongoAgentRepository(mongo.db, { server });
+      const again = (agent: Agent, gatewayId: string) => create(AgentSchema, { metadata: { instanceUid: agent.metadata!.instanceUid }, status: { connected: true, gatewayId } });
+      const [movedAgain, sameAgain] = [again(moved, "gw-new"), again(same, "gw-new")];
+      const { db, deletes } = watchIndexDeletes(mongo.db, async () => {
+        await replica.save(sameAgain);
+        await replica.save(movedAgain);
+        movedAgain.status!.gatewayId = "gw-moved";
+        await replica.save(movedAgain);
+      });
+      const { logger, lines } = capturingLogger();
+      await ensureAgentIndexes(db, { server, logger });
+      expect(deletes).toEqual([2]);
+      expect(await indexDocumentOf(mongo, sameAgain)).toMatchObject({ revision: 1n, gatewayId: "gw-new" });
+      expect(await indexDocumentOf(mongo, movedAgain)).toMatchObject({ revision: 2n, gatewayId: "gw-moved" });
+      expect((await replica.list({ limit: 10, gatewayId: "gw-new" })).map((a) => a.revision)).toEqual([1n]);
+      expect((await replica.list({ limit: 10, gatewayId: "gw-moved" })).map((a) => a.revision)).toEqual([2n]);
+      // `same`'s index document was taken with the leftover's revision, and written again from the new agent;
+      // `moved`'s had moved on and was not taken.
+      expect(lines).toEqual([{ msg: "removed the agents' index documents left by deleted agents", fields: { found: 2, removed: 1, withAgentAgain: 2 } }]);
     } finally {
       await mongo.close();
     }

@@ -95,7 +95,7 @@ export async function openStores(o: StoreChoice): Promise<OpenStores> {
     const { createMongoCommandRepository, ensureCommandIndexes } = await import("@fleetplane/command-service/mongo");
     const { createMongoAccessRepository, ensureAccessIndexes } = await import("@fleetplane/access/mongo");
     const mongo = await connectMongo(o.mongoUrl, { logger: o.logger });
-    await ensureAgentIndexes(mongo.db, { server: mongo.server });
+    await ensureAgentIndexes(mongo.db, { server: mongo.server, logger: o.logger });
     await ensureCommandIndexes(mongo.db, { server: mongo.server });
     await ensureCertificateRequestIndexes(mongo.db);
     await ensurePackageIndexes(mongo.db);

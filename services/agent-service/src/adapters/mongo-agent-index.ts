@@ -40,7 +40,8 @@ export interface AgentIndexFields {
  * comes late (another replica's, of an older revision) never undoes a newer
  * one. Except over a document whose revision is above its agent's, or at a
  * new agent's first: that one was left by an earlier agent of the same uid,
- * deleted (a crash between a delete's two writes), and is replaced. Between
+ * deleted (a crash between a delete's two writes), and is replaced (or
+ * removed, while no agent has that uid: removeLeftovers). Between
  * the two writes, after a failed second write, and after a crash between
  * them, it may lag its agent: the queries that read it check their filter
  * again on the agent's own document; one whose write failed with the store
@@ -79,8 +80,10 @@ export interface AgentIndexWriterOptions {
   /**
    * The agent documents, to repair from: an index document whose write
    * failed because the store was away is written again from its agent's
-   * document once the store answers (RepairQueue). Without: such a failure
-   * rejects (ensureAgentIndexes' copy, which a start runs again anyway).
+   * document once the store answers, or removed if the agent is gone
+   * (RepairQueue). Without: such a failure rejects (ensureAgentIndexes'
+   * copy, which a start runs again anyway), and removeLeftovers cannot be
+   * used (it reads the agents again).
    */
   repairFrom?: Collection<AgentIndexDocument>;
   /** Where a repair waiting for the store is told, rate-limited. */
@@ -124,18 +127,78 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
   const known = new KnownIndexDocuments(o.remember ?? DEFAULT_REMEMBER);
   const batches = queuedBatches<IndexWrite, boolean>((batch) => (o.server === "ferretdb" ? writeByIdAfterLookup(index, batch) : writeForward(index, batch)));
   const source = o.repairFrom;
+
+  /**
+   * Writes the index documents of `ids` from their agent documents as stored
+   * now (indexCopyOf: where missing or different). Returns how many of
+   * them have an agent, and the index documents among them with no agent
+   * (not touched).
+   */
+  const copyFromAgents = async (agents: Collection<AgentIndexDocument>, ids: readonly string[]): Promise<{ withAgent: number; leftovers: AgentIndexDocument[] }> => {
+    const [docs, held] = await guardMongo(() =>
+      Promise.all([agents.find({ _id: { $in: [...ids] } }, { projection: INDEX_SOURCE_PROJECTION }).toArray(), index.find({ _id: { $in: [...ids] } }, { projection: INDEX_SOURCE_PROJECTION }).toArray()]),
+    );
+    const stored = new Map(held.map((d) => [d._id, d]));
+    await Promise.all(docs.map((doc) => indexCopyOf(doc, stored.get(doc._id))).flatMap((w) => (w ? [batches.call(w)] : [])));
+    const found = new Set(docs.map((d) => d._id));
+    return { withAgent: docs.length, leftovers: held.filter((d) => !found.has(d._id)) };
+  };
+
+  /**
+   * Removes index documents read with no agent (`leftovers`: each `_id` and
+   * the revision it was read at), in one delete; then reads their agents
+   * again and writes the index document of each that exists now.
+   *
+   * Why both steps. The read that found no agent is already past when the
+   * delete runs, and an agent of that uid may be created in between (a
+   * save, here or on another replica; or an agent the start pass's agents
+   * cursor had passed before it was created): its first save writes the
+   * agent and then its index document, replacing the leftover, possibly at
+   * the leftover's very revision (one deleted at revision 1 leaves revision
+   * 1, and a first save is revision 1). So the delete is conditional on the
+   * revision read — an index document that moved on since is not taken —
+   * but that cannot tell a new agent's revision-1 document from the
+   * leftover, and no single write can check a document of another
+   * collection. Hence the read after: an agent whose index document the
+   * delete took was created before the delete, so the read, which comes
+   * after the delete, sees it, and its index document is written again
+   * (forward only, replacing one above its revision: indexCopyOf); an agent
+   * the read does not see is created after it, so after the delete, and its
+   * own first save writes its index document after the delete too. Either
+   * way the agent keeps an index document, at worst missing from the
+   * indexed queries for the moment between the delete and the write. The
+   * write may itself leave a leftover (the agent deleted again between the
+   * read and the write): found by no query, as before, and removed by the
+   * next start.
+   */
+  const deleteLeftovers = async (agents: Collection<AgentIndexDocument>, leftovers: readonly IndexLeftover[]): Promise<LeftoversRemoved> => {
+    if (leftovers.length === 0) return { removed: 0, withAgentAgain: 0 };
+    const ids = leftovers.map((l) => l._id);
+    // One branch per revision met, each naming its `_id`s: every branch is served by the `_id` index, and a
+    // branch per leftover cost FerretDB 1.x (which checks each branch on each document it reads) 1.5 s a batch.
+    const byRevision = new Map<string, { revision: bigint | number; ids: string[] }>();
+    for (const l of leftovers) {
+      const key = String(l.revision);
+      const group = byRevision.get(key) ?? byRevision.set(key, { revision: l.revision, ids: [] }).get(key)!;
+      group.ids.push(l._id);
+    }
+    const filter = { $or: [...byRevision.values()].map((g) => ({ _id: { $in: g.ids }, revision: g.revision })) } as Filter<AgentIndexDocument>;
+    const { deletedCount } = await guardMongo(() => index.deleteMany(filter));
+    // This process's record of any of them (an agent created meanwhile) may name a document just deleted.
+    for (const id of ids) known.forget(id);
+    const { withAgent } = await copyFromAgents(agents, ids);
+    return { removed: deletedCount, withAgentAgain: withAgent };
+  };
+
   const repairs = source
     ? new RepairQueue({
         what: "agents' index documents",
         ...(o.logger ? { logger: o.logger } : {}),
         ...(o.repairDelayMs !== undefined ? { delayMs: o.repairDelayMs } : {}),
-        // As ensureAgentIndexes' pass, for these agents: from what their documents hold now.
+        // As ensureAgentIndexes' pass, for these agents: from what their documents hold now; an index document
+        // whose agent is gone (a delete's second write failed) is removed.
         repair: async (ids) => {
-          const [docs, held] = await guardMongo(() =>
-            Promise.all([source.find({ _id: { $in: [...ids] } }, { projection: INDEX_SOURCE_PROJECTION }).toArray(), index.find({ _id: { $in: [...ids] } }, { projection: INDEX_SOURCE_PROJECTION }).toArray()]),
-          );
-          const stored = new Map(held.map((d) => [d._id, d]));
-          await Promise.all(docs.map((doc) => indexCopyOf(doc, stored.get(doc._id))).flatMap((w) => (w ? [batches.call(w)] : [])));
+          await deleteLeftovers(source, (await copyFromAgents(source, ids)).leftovers);
         },
       })
     : undefined;
@@ -169,9 +232,10 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
       }
     },
     /**
-     * The agent's own write failed because the store was away, and may yet
-     * land (a request the store had received): its index document is
-     * repaired once the store answers. No-op without `repairFrom`.
+     * The agent's own write (a save or a delete) failed because the store
+     * was away, and may yet land (a request the store had received): its
+     * index document is repaired once the store answers (written from the
+     * agent, or removed if there is none). No-op without `repairFrom`.
      */
     repairLater(id: string, err: unknown): void {
       known.forget(id);
@@ -185,11 +249,42 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
     copy(id: string, revision: bigint, fields: AgentIndexFields, o: { replace?: boolean } = {}): Promise<boolean> {
       return batches.call({ id, revision, fields, replace: o.replace ?? false });
     },
-    /** The agent is gone (deleted): its next save, if it comes back, writes a new index document. */
-    forget(id: string): void {
+    /**
+     * The agent is deleted: its index document goes too, and its next save, if it comes back, writes a new one.
+     * When the store is away (and `repairFrom` given) it resolves all the same, the index document removed
+     * by a repair once the store answers (the agent is gone, so the delete is done; its caller's audit of the
+     * agent's last commands must still follow). Without `repairFrom` such a failure is ignored: the index
+     * document is left, found by no query (the queries read the agent again), until the next start removes it.
+     * Other errors reject.
+     */
+    async afterDelete(id: string): Promise<void> {
       known.forget(id);
+      try {
+        await guardMongo(() => index.deleteOne({ _id: id }));
+      } catch (err) {
+        if (!(err instanceof DependencyUnavailableError)) throw err;
+        repairs?.add(id, err);
+      }
+    },
+    /**
+     * Removes index documents found with no agent (ensureAgentIndexes' pass), as read (`_id` and revision):
+     * one delete for them all, then their agents read again (deleteLeftovers says why). Needs `repairFrom`.
+     */
+    removeLeftovers(leftovers: readonly IndexLeftover[]): Promise<LeftoversRemoved> {
+      if (!source) throw new TypeError("removeLeftovers reads the agents again: create the writer with repairFrom");
+      return deleteLeftovers(source, leftovers);
     },
   };
+}
+
+/** An index document read with no agent: its `_id` and the revision it held then. */
+export type IndexLeftover = Pick<AgentIndexDocument, "_id" | "revision">;
+
+export interface LeftoversRemoved {
+  /** Index documents deleted. */
+  removed: number;
+  /** Of the uids, those with an agent when read again after the delete (created meanwhile): their index documents written from it. */
+  withAgentAgain: number;
 }
 
 export type AgentIndexWriter = ReturnType<typeof createAgentIndexWriter>;

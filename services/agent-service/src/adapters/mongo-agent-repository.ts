@@ -20,7 +20,7 @@ import { disconnectedSince } from "../agents/disconnected-since.js";
 import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
 import { componentsKeyOf } from "../rollouts/preflight.js";
 import { conditionalWriteBatches } from "./mongo-write-batches.js";
-import { AGENT_INDEX, INDEX_SOURCE_PROJECTION, createAgentIndexWriter, indexCopyOf, indexFieldsOf, type AgentIndexDocument, type AgentIndexFields } from "./mongo-agent-index.js";
+import { AGENT_INDEX, INDEX_SOURCE_PROJECTION, createAgentIndexWriter, indexCopyOf, indexFieldsOf, type AgentIndexDocument, type AgentIndexFields, type IndexLeftover } from "./mongo-agent-index.js";
 
 /**
  * One document per agent in the `agents` collection, whose only index is
@@ -133,6 +133,12 @@ export const AGENT_INDEXES: readonly AgentIndex[] = [
  */
 export const REPLACED_AGENT_INDEXES: readonly string[] = [...AGENT_INDEXES.map((i) => i.name), "connected_1__id_1", "labels_1", "disconnectedAt_1__id_1"];
 
+export interface EnsureAgentIndexesOptions {
+  server: MongoServer;
+  /** Where the count of index documents removed (left by deleted agents) is told. Default: not told. */
+  logger?: Logger;
+}
+
 /**
  * Creates the indexes the queries below rely on (on the agents' index
  * documents), copies `disconnectedAt` and the rollout fields into agent
@@ -145,7 +151,9 @@ export const REPLACED_AGENT_INDEXES: readonly string[] = [...AGENT_INDEXES.map((
  * Every start compares each agent's index document with the agent's own
  * copies and writes it where it is missing or differs (reconcileIndexDocuments):
  * that is the move from the earlier layout (no index documents yet), and
- * the repair of one a crash left behind between a save's two writes. Then
+ * the repair of one a crash left behind between a save's two writes; and
+ * it removes those whose agent is gone (a crash between a delete's two
+ * writes: the leftovers, told in one line). Then
  * the earlier layout's indexes are dropped — after the copy, so a start
  * that dies half way moves again at the next. The copy only goes forward
  * (mongo-agent-index.ts), so replicas starting together, or one already
@@ -154,7 +162,7 @@ export const REPLACED_AGENT_INDEXES: readonly string[] = [...AGENT_INDEXES.map((
  * the index documents (the next start of this version copies what they
  * wrote).
  */
-export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Promise<void> {
+export async function ensureAgentIndexes(db: Db, o: EnsureAgentIndexesOptions): Promise<void> {
   await guardMongo(async () => {
     await createNamedIndexes(db.collection<AgentIndexDocument>(AGENT_INDEX), AGENT_INDEXES, o.server);
     const agents = db.collection<AgentDocument>(AGENTS, collectionOptions);
@@ -166,31 +174,58 @@ export async function ensureAgentIndexes(db: Db, o: { server: MongoServer }): Pr
       if (doc.disconnectedAt === undefined) await agents.updateOne({ _id: doc._id, disconnectedAt: { $exists: false } }, { $set: { disconnectedAt: disconnectedSince(agent) ?? null } });
       if (doc.rolloutGroup === undefined) await agents.updateOne({ _id: doc._id, rolloutGroup: { $exists: false } }, { $set: rolloutFieldsOf(agent) });
     }
-    await reconcileIndexDocuments(db, agents, o.server);
+    await reconcileIndexDocuments(db, agents, o);
     await dropIndexesIfPresent(agents, REPLACED_AGENT_INDEXES);
     await db.collection(CONNECTIONS).createIndex({ gatewayId: 1, _id: 1 });
   });
 }
+
+/** Index documents with no agent removed per delete by the start pass (reconcileIndexDocuments). */
+const LEFTOVER_BATCH = 1_024;
 
 /**
  * Writes each agent's index document where it is missing or its fields
  * differ from the agent document's copies (at the agent document's
  * revision, only forward: see AgentIndexDocument; one whose revision is
  * above its agent's is an earlier agent's, and replaced). Both collections
- * are read once, in `_id` order, side by side; index documents without an
- * agent (a crash between a delete's two writes) are left: the queries that
- * find them find no agent there.
+ * are read once, in `_id` order, side by side. An index document the pass
+ * meets with no agent beside it was left by a deleted agent (a crash
+ * between a delete's two writes, or its second write lost) — or belongs
+ * to an agent created after the agents cursor passed its uid: they are
+ * removed, LEFTOVER_BATCH to a delete, each only as read and with its
+ * agent read again after (mongo-agent-index.ts, deleteLeftovers, says
+ * why that keeps the new agent's), and counted in one line at the end.
  */
-async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>, server: MongoServer): Promise<void> {
-  const writer = createAgentIndexWriter(db, { server });
+async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>, o: EnsureAgentIndexesOptions): Promise<void> {
+  const writer = createAgentIndexWriter(db, { server: o.server, repairFrom: db.collection<AgentIndexDocument>(AGENTS, collectionOptions) });
   const indexed = db.collection<AgentIndexDocument>(AGENT_INDEX, collectionOptions).find({}, { projection: INDEX_SOURCE_PROJECTION }).sort({ _id: 1 });
   const held = indexed[Symbol.asyncIterator]();
   let next = await held.next();
   let copies: Array<Promise<boolean>> = [];
+  let leftovers: IndexLeftover[] = [];
+  const left = { found: 0, removed: 0, withAgentAgain: 0 };
+  const removeLeftovers = async () => {
+    const batch = leftovers;
+    leftovers = [];
+    const { removed, withAgentAgain } = await writer.removeLeftovers(batch);
+    left.removed += removed;
+    left.withAgentAgain += withAgentAgain;
+  };
+  /** Moves the index cursor up to `before` (to its end when undefined): what it passes has no agent. */
+  const passUpTo = async (before: string | undefined) => {
+    while (!next.done && (before === undefined || next.value._id < before)) {
+      leftovers.push({ _id: next.value._id, revision: next.value.revision });
+      left.found += 1;
+      if (leftovers.length >= LEFTOVER_BATCH) await removeLeftovers();
+      next = await held.next();
+    }
+  };
   try {
     for await (const doc of agents.find({}, { projection: INDEX_SOURCE_PROJECTION }).sort({ _id: 1 })) {
-      while (!next.done && next.value._id < doc._id) next = await held.next();
-      const write = indexCopyOf(doc, !next.done && next.value._id === doc._id ? next.value : undefined);
+      await passUpTo(doc._id);
+      const stored = !next.done && next.value._id === doc._id ? next.value : undefined;
+      if (stored) next = await held.next(); // the agent's own: not one to pass at the next agent
+      const write = indexCopyOf(doc, stored);
       if (!write) continue;
       copies.push(writer.copy(write.id, write.revision, write.fields, { replace: write.replace }));
       if (copies.length >= 1_024) {
@@ -198,10 +233,13 @@ async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>
         copies = [];
       }
     }
+    await passUpTo(undefined);
     await Promise.all(copies);
+    await removeLeftovers();
   } finally {
     await indexed.close();
   }
+  if (left.found > 0) o.logger?.info(left, "removed the agents' index documents left by deleted agents");
 }
 
 /**
@@ -336,15 +374,17 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer; lo
 
     async delete(agent) {
       const uid = instanceUidToHex(agent.metadata!.instanceUid);
-      const result = await guardMongo(() => agents.deleteOne({ _id: uid, revision: agent.revision }));
-      if (result.deletedCount === 0) throw new RevisionConflictError(uid, agent.revision);
-      // Then its index document. One left behind (a crash between, or the store away now) finds no agent in
-      // the queries that read it, and the next agent of this uid replaces it at its first save; so the delete,
-      // done, is not failed for it (its caller's audit of the agent's last commands must still follow).
-      indexWriter.forget(uid);
-      await guardMongo(() => index.deleteOne({ _id: uid })).catch((err: unknown) => {
-        if (!(err instanceof DependencyUnavailableError)) throw err;
+      const result = await guardMongo(() => agents.deleteOne({ _id: uid, revision: agent.revision })).catch((err: unknown) => {
+        // The store went away mid-delete: the delete may yet land (a request the store had received), and then
+        // its index document would be left; it is repaired later as a save's is (removed if the agent is gone).
+        if (err instanceof DependencyUnavailableError) indexWriter.repairLater(uid, err);
+        throw err;
       });
+      if (result.deletedCount === 0) throw new RevisionConflictError(uid, agent.revision);
+      // Then its index document. One left behind finds no agent in the queries that read it: with the store
+      // away now it is removed once the store answers (afterDelete), after a crash between the two writes by
+      // the next start (reconcileIndexDocuments), and the next agent of this uid replaces it at its first save.
+      await indexWriter.afterDelete(uid);
     },
     async list(query: AgentQuery) {
       if (query.limit <= 0) return [];

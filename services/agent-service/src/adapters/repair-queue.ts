@@ -3,7 +3,8 @@ import { LogRateLimit, type Logger } from "@fleetplane/platform";
 export interface RepairQueueOptions {
   /**
    * Repairs the documents of `ids` from what the store holds now (reads the
-   * source, writes what is missing or differs); rejects when it could not
+   * source, writes what is missing or differs, removes what has no source
+   * any more); rejects when it could not
    * (the ids wait again). Must be idempotent: an id may be repaired twice.
    */
   repair: (ids: readonly string[]) => Promise<void>;
@@ -30,7 +31,8 @@ export interface RepairQueueOptions {
  * the order of writes matters: a write made meanwhile, a delete, an agent
  * created again under the same uid are all seen as they are. For an
  * agent's index document whose write failed after the agent's own was
- * stored (mongo-agent-index.ts), which otherwise only the next start would
+ * stored, or whose removal failed after the agent's delete
+ * (mongo-agent-index.ts), which otherwise only the next start would
  * repair. What is given up (over `maxWaiting`, or lost with the process) is
  * the next start's to repair.
  */
