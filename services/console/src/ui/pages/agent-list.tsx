@@ -4,7 +4,7 @@ import { agentApi } from "../api.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { attributeRows, enumLabel, formatTime, uidHex } from "../format.js";
 import { useLiveRefresh, useLoad } from "../hooks.js";
-import { agentHref, agentsHref, formatAttributeFilter, parseAttributeFilter, type AgentListFilter } from "../route.js";
+import { agentHref, agentsHref, formatAttributeFilter, parseAttributeFilter, parseRoute, type AgentListFilter } from "../route.js";
 
 const PAGE_SIZES = [10, 25, 50, 100];
 
@@ -20,7 +20,12 @@ function FilterForm({ filter }: { filter: AgentListFilter }) {
   const [error, setError] = useState<string | undefined>();
   useEffect(() => setAttrs(formatAttributeFilter(filter.attributes)), [filter]);
   const apply = (next: Partial<AgentListFilter>) => {
-    location.hash = agentsHref({ ...filter, ...next });
+    // From the filter the URL names now, not the one this form last rendered:
+    // the form re-renders on `hashchange`, a task the browser may run after
+    // the next input's, so a second change right after a first (a filter
+    // applied, then "connected" chosen) would otherwise undo the first.
+    const route = parseRoute(location.hash);
+    location.hash = agentsHref({ ...(route.page === "agents" ? route.filter : filter), ...next });
   };
   return (
     <form
