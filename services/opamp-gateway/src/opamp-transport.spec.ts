@@ -23,6 +23,7 @@ import { NewAgentAdmission } from "./new-agent-admission.js";
 import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { MalformedFrameError } from "./ws-framing.js";
 import type { ServerWebSocket } from "./server-websocket.js";
+import { frame } from "./websocket-spec-support.js";
 
 const LIMIT = 4096;
 const uid = new Uint8Array(16).fill(9);
@@ -687,5 +688,104 @@ describe("a WebSocket that closes while its messages are being handled", () => {
     await until(() => settled, "the connection to settle");
     // Both were handed on, in order, before it settled.
     expect(seen.messages.map((m) => m.sequenceNum)).toEqual([1n, 2n]);
+  });
+});
+
+/**
+ * A raw TCP client that upgrades on `path` (headers `extra` added) and then
+ * does only what the test tells it: it answers nothing, and reads only
+ * while not paused. allowHalfOpen: it never ends its side by itself.
+ */
+async function rawWebSocket(port: number, o: { path?: string; extra?: string } = {}) {
+  const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+  socket.on("error", () => {});
+  const got: Buffer[] = [];
+  socket.on("data", (d: Buffer) => got.push(d));
+  await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+  socket.write(`GET ${o.path ?? "/v1/opamp"} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${o.extra ?? ""}\r\n`);
+  await until(() => Buffer.concat(got).includes("\r\n\r\n"), "the answer to the upgrade");
+  const all = () => Buffer.concat(got);
+  return {
+    socket,
+    status: () => all().toString("latin1").split("\r\n")[0],
+    /** The opcodes of the frames after the 101. */
+    opcodes(): number[] {
+      const bytes = all();
+      const ops: number[] = [];
+      for (let i = bytes.indexOf("\r\n\r\n") + 4; i + 2 <= bytes.length; ) {
+        let length = bytes[i + 1]! & 0x7f;
+        let head = 2;
+        if (length === 126) [length, head] = [bytes.readUInt16BE(i + 2), 4];
+        else if (length === 127) [length, head] = [Number(bytes.readBigUInt64BE(i + 2)), 10];
+        if (i + head + length > bytes.length) break;
+        ops.push(bytes[i]! & 0x0f);
+        i += head + length;
+      }
+      return ops;
+    },
+    send: (payload: Uint8Array) => socket.write(frame(0x82, Buffer.from(payload))),
+  };
+}
+
+describe("the OpAMP transport's refusals, shutdown and expiry", () => {
+  it("closes the socket of an upgrade it refuses once the answer is out, so a peer that never ends its side holds nothing (404, 401, 503 at --max-connections)", async () => {
+    const { callbacks } = recordingCallbacks();
+    const accept = callbacks.onConnecting;
+    callbacks.onConnecting = async (req) => (req.headers["x-token"] === "bad" ? { accept: false, status: 401, reason: "invalid token", headers: { "WWW-Authenticate": 'Bearer realm="opamp"' } } : accept(req));
+    const url = await start(callbacks, undefined, { maxConnections: 1 });
+    const server = (transport as unknown as { server: http.Server }).server;
+    const connections = () => new Promise<number>((resolve) => server.getConnections((_err, n) => resolve(n)));
+    const agent = await wsAgent(url.ws);
+    agent.send(framed(agentMessage()));
+    await agent.reply(1);
+    const refused = [await rawWebSocket(url.port, { path: "/elsewhere" }), await rawWebSocket(url.port, { extra: "X-Token: bad\r\n" }), await rawWebSocket(url.port)];
+    expect(refused.map((c) => c.status())).toEqual(["HTTP/1.1 404 Not Found", "HTTP/1.1 401 Unauthorized", "HTTP/1.1 503 Service Unavailable"]);
+    // Only the agent's socket is left: the refused peers' sockets are closed on our side though theirs stay open.
+    await expect.poll(connections).toBe(1);
+    expect(refused.every((c) => !c.socket.destroyed)).toBe(true);
+    for (const c of refused) c.socket.destroy();
+    agent.socket.close(1000);
+  });
+
+  it("refuses with 503 + Retry-After an upgrade whose onConnecting was still running when close() began, and close() does not wait for it", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let connecting = 0;
+    const accept = callbacks.onConnecting;
+    callbacks.onConnecting = async (req) => {
+      connecting++;
+      await held;
+      return accept(req);
+    };
+    const url = await start(callbacks);
+    const refusal = upgradeRefusal(url.ws);
+    await until(() => connecting === 1, "onConnecting to run");
+    let closed = false;
+    const closing = transport!.close(60_000).then(() => (closed = true));
+    release();
+    expect(await refusal).toEqual({ status: 503, retryAfter: "2" });
+    await closing;
+    expect(closed).toBe(true);
+    expect(seen.connected).toHaveLength(0);
+  });
+
+  it("closes an agent that missed its heartbeats once: a sweep while the peer has not answered the close frame neither closes nor logs it again", async () => {
+    const { callbacks } = recordingCallbacks();
+    const lines: string[] = [];
+    const logger = { ...silentLogger(), info: (_fields: unknown, message: string) => void lines.push(message) };
+    const url = await start(callbacks, undefined, { liveness: { missedIntervals: 1, defaultIntervalMs: 300 }, logger: logger as unknown as OpampTransportOptions["logger"] });
+    const peer = await rawWebSocket(url.port);
+    const reportsHeartbeat = 0x2001n; // ReportsStatus | ReportsHeartbeat
+    peer.send(framed(toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, capabilities: reportsHeartbeat }))));
+    await until(() => peer.opcodes().length === 1, "the reply");
+    peer.socket.pause(); // hung: answers nothing, not even the close frame
+    const missed = () => lines.filter((line) => line.includes("missed its heartbeats")).length;
+    await until(() => missed() === 1, "the close for missed heartbeats");
+    const sweep = () => (transport as unknown as { expireSilentWebSockets(): void }).expireSilentWebSockets();
+    for (let i = 0; i < 3; i++) sweep();
+    expect(missed()).toBe(1);
+    expect(transport!.connectedWebSockets, "held until the peer answers or the close timer ends it").toBe(1);
+    peer.socket.destroy();
   });
 });

@@ -87,8 +87,6 @@ const REPORTS_HEARTBEAT = BigInt(AgentCapabilities.AgentCapabilities_ReportsHear
 /** Messages queued on one WebSocket before we stop reading from it. */
 const WS_MAX_QUEUED = 32;
 
-
-
 /**
  * The "OpAMP Server Lib" of the design: one HTTP/1.1 port; a POST with
  * Content-Type application/x-protobuf is plain-HTTP OpAMP, anything else on
@@ -112,6 +110,8 @@ export class OpampTransport {
   private readonly wsConnections = new Set<WebSocketAgentConnection>();
   private readonly timers: NodeJS.Timeout[] = [];
   private connectionSeq = 0;
+  /** close() has begun: an upgrade whose onConnecting was still running is refused (503), not completed after the 1001s went out. */
+  private closing = false;
   /** TCP connections that have sent nothing yet: one that stays silent past the handshake timeout is closed (it would hold a file descriptor for nothing). */
   private readonly silentSockets: OpeningDeadlines<Socket>;
   /**
@@ -294,6 +294,7 @@ export class OpampTransport {
    * away" close frame, HTTP sessions end; waits up to `graceMs` for sockets.
    */
   async close(graceMs = 5_000): Promise<void> {
+    this.closing = true;
     for (const t of this.timers) clearInterval(t);
     this.stopWatchingTls();
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -362,6 +363,8 @@ export class OpampTransport {
     if (!this.isOpampPath(req.url)) return rejectUpgrade(socket, 404, "not an OpAMP path");
     const decision = await this.callbacks.onConnecting(req);
     if (socket.destroyed) return;
+    // Accepted now, it would get its 101 after close() sent the 1001s, and close() would wait for it.
+    if (this.closing) return rejectUpgrade(socket, 503, "server shutting down; retry later", this.retryAfter());
     if (!decision.accept) return rejectUpgrade(socket, decision.status, decision.reason, decision.headers);
     if (this.atConnectionLimit()) {
       this.warnConnectionLimit(req, "ws");
@@ -824,7 +827,8 @@ export class OpampTransport {
   private expireSilentWebSockets(): void {
     const now = Date.now();
     for (const conn of this.wsConnections) {
-      if (conn.reportsHeartbeat && conn.liveness.isOverdue(now, this.options.liveness)) {
+      // One closed already (its close frame out, the peer's awaited up to the close timeout) is not closed, nor logged, again each sweep.
+      if (conn.reportsHeartbeat && conn.isOpen && conn.liveness.isOverdue(now, this.options.liveness)) {
         const missed = this.options.liveness.missedIntervals;
         this.options.logger.info({ agent: conn.agent, connection: conn.id, silentMs: conn.liveness.silentMs(now), intervalMs: conn.liveness.intervalMs(this.options.liveness), missed }, "closing a WebSocket agent that missed its heartbeats");
         conn.close(1000, `missed ${missed} heartbeats`);
@@ -861,7 +865,16 @@ function destroyOnError(this: Duplex): void {
 function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: Record<string, string> = {}): void {
   const lines = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? "Error"}`, "Connection: close", "Content-Type: text/plain; charset=utf-8", `Content-Length: ${Buffer.byteLength(reason)}`];
   for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+  // Destroyed once the answer is out, as ws's abortHandshake does: end()
+  // alone sends our FIN, but the server's sockets allow half-open, so a peer
+  // that never ends its side would hold the socket (a file descriptor) for
+  // as long as it likes — with no credential, at any rate.
+  socket.once("finish", destroyAnswered);
   socket.end(lines.join("\r\n") + "\r\n\r\n" + reason);
+}
+
+function destroyAnswered(this: Duplex): void {
+  this.destroy();
 }
 
 /**

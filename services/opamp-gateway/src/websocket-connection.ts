@@ -113,6 +113,11 @@ export class WebSocketAgentConnection implements AgentConnection {
     return bytes;
   }
 
+  /** Whether the socket is open: no close frame sent or received, not ending. */
+  get isOpen(): boolean {
+    return this.socket.readyState === OPEN;
+  }
+
   /** Starts the closing handshake; a reason longer than a close frame holds is cut (closeReason). */
   close(code: number, reason: string): void {
     this.socket.close(code, closeReason(reason));
