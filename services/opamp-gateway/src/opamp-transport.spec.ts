@@ -18,11 +18,11 @@ import { NO_CREDENTIALS } from "./agent-authentication.js";
 import { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 import type { OpampCallbacks } from "./opamp-callbacks.js";
-import { OpampTransport, type OpampTransportOptions } from "./opamp-transport.js";
+import { OpampTransport, WS_MAX_QUEUED_BYTES, type OpampTransportOptions } from "./opamp-transport.js";
 import { NewAgentAdmission } from "./new-agent-admission.js";
 import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { MalformedFrameError } from "./ws-framing.js";
-import type { ServerWebSocket } from "./server-websocket.js";
+import { PAUSED_FOR_QUEUE, PAUSED_FOR_WRITES, type ServerWebSocket } from "./server-websocket.js";
 import { frame } from "./websocket-spec-support.js";
 
 const LIMIT = 4096;
@@ -662,17 +662,23 @@ describe("the OpAMP transport's content limits", () => {
   });
 });
 
+/** recordingCallbacks whose service holds the answer to sequence number 1 until `release()`. */
+function holdingFirstMessage() {
+  const recording = recordingCallbacks();
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const answer = recording.callbacks.onMessage;
+  recording.callbacks.onMessage = async (conn, message) => {
+    if (message.sequenceNum === 1n) await held;
+    return answer(conn, message);
+  };
+  return { ...recording, release };
+}
+
 describe("a WebSocket that closes while its messages are being handled", () => {
   it("reports the close at once, and is settled only once the messages it sent before closing are handled", async () => {
-    const { callbacks, seen } = recordingCallbacks();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const answer = callbacks.onMessage;
     // The first message is held in the service; the second waits behind it.
-    callbacks.onMessage = async (conn, message) => {
-      if (message.sequenceNum === 1n) await held;
-      return answer(conn, message);
-    };
+    const { callbacks, seen, release } = holdingFirstMessage();
     const { ws } = await start(callbacks);
     const agent = await wsAgent(ws);
     agent.send(agentMessage({ sequenceNum: 1n }));
@@ -787,5 +793,88 @@ describe("the OpAMP transport's refusals, shutdown and expiry", () => {
     expect(missed()).toBe(1);
     expect(transport!.connectedWebSockets, "held until the peer answers or the close timer ends it").toBe(1);
     peer.socket.destroy();
+  });
+});
+
+/** The WebSocket under a connection the callbacks were given. */
+const webSocketOf = (conn: AgentConnection) => (conn as unknown as { socket: ServerWebSocket }).socket;
+
+/** A few turns of the event loop: any read the server was free to make in between has been made. */
+async function loopTurns(): Promise<void> {
+  for (let i = 0; i < 6; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+describe("the OpAMP transport's WebSocket bounds", () => {
+  it("stops reading from a WebSocket whose peer sends and never reads, instead of buffering its replies, and reads again once the peer reads", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const url = await start(callbacks);
+    const peer = await rawWebSocket(url.port);
+    await until(() => seen.connected.length === 1, "the connection");
+    const ws = webSocketOf(seen.connected[0]!);
+    peer.socket.pause(); // reads none of our replies
+    // Each 7-byte frame is no OpAMP message: every one is answered with a BadRequest of ~100 bytes.
+    const batch = Buffer.concat(Array.from({ length: 10_000 }, () => frame(0x82, Buffer.of(1))));
+    for (let i = 0; i < 200 && (ws.pausedFor & PAUSED_FOR_WRITES) === 0; i++) {
+      peer.socket.write(batch);
+      await loopTurns();
+    }
+    expect(ws.pausedFor).toBe(PAUSED_FOR_WRITES);
+    // Held to what the read that filled the buffer asked for, far below what the peer sent.
+    expect(ws.socket.writableLength).toBeLessThan(LIMIT + 1024 * 1024);
+    const answered = seen.readErrors.length;
+    peer.socket.write(batch);
+    await loopTurns();
+    expect(seen.readErrors.length, "nothing read while our replies wait").toBe(answered);
+    peer.socket.resume();
+    await until(() => seen.readErrors.length > answered, "reading to go on once the peer reads");
+    expect(ws.readyState).toBe(1);
+    peer.socket.destroy();
+  });
+
+  it("terminates a WebSocket whose peer does not read once more than --max-message-bytes + 1 MiB of our frames wait, with an unread-replies warning", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const kinds: string[] = [];
+    const url = await start(callbacks, undefined, { warnings: new RateLimitedWarnings(silentLogger(), { count: (kind) => void kinds.push(kind) }, 60_000) });
+    const peer = await rawWebSocket(url.port);
+    peer.send(framed(agentMessage()));
+    await until(() => peer.opcodes().length === 1, "the first reply");
+    peer.socket.pause();
+    const conn = seen.connected[0]!;
+    const push = serverToAgent(uid, SERVER_CAPABILITIES, { errorResponse: { errorMessage: "x".repeat(LIMIT - 100) } });
+    let pushed = 0;
+    while (seen.closed.length === 0 && pushed < 100_000) {
+      await conn.push(push).catch(() => {});
+      if (++pushed % 100 === 0) await loopTurns();
+    }
+    await until(() => seen.closed.length === 1, "the close");
+    expect(kinds).toEqual(["unread-replies"]);
+    // Well past the bound's worth of pushes had it not held: (4 KiB + 1 MiB) / 4 KiB ≈ 260 frames unsent.
+    expect(pushed).toBeLessThan(2_000);
+    peer.socket.destroy();
+  });
+
+  it("stops reading from a WebSocket whose queued messages reach WS_MAX_QUEUED_BYTES, well before 32 of them, and handles them all in order once the one before them is answered", async () => {
+    const { callbacks, seen, release } = holdingFirstMessage();
+    const size = 900_000;
+    const url = await start(callbacks, undefined, { maxMessageBytes: 1024 * 1024 });
+    const agent = await wsAgent(url.ws);
+    agent.send(framed(agentMessage({ sequenceNum: 1n })));
+    const big = (n: bigint) => framed(toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: n, customMessage: { capability: "c", type: "t", data: new Uint8Array(size) } })));
+    for (let n = 2n; n <= 12n; n++) agent.send(big(n));
+    await until(() => seen.connected.length === 1, "the connection");
+    const conn = seen.connected[0] as unknown as { waiting?: unknown[]; waitingBytes: number };
+    const ws = webSocketOf(seen.connected[0]!);
+    await until(() => ws.pausedFor === PAUSED_FOR_QUEUE, "reading to stop");
+    expect(conn.waitingBytes).toBeGreaterThanOrEqual(WS_MAX_QUEUED_BYTES);
+    expect(conn.waiting!.length).toBeLessThanOrEqual(Math.ceil(WS_MAX_QUEUED_BYTES / size));
+    const queued = conn.waiting!.length;
+    await loopTurns();
+    expect(conn.waiting!.length, "nothing more read meanwhile").toBe(queued);
+    release();
+    for (let n = 1; n <= 12; n++) await agent.reply(n);
+    expect(seen.messages.map((m) => m.sequenceNum)).toEqual(Array.from({ length: 12 }, (_, i) => BigInt(i + 1)));
+    expect(ws.pausedFor).toBe(0);
+    expect(conn.waitingBytes).toBe(0);
+    agent.socket.close(1000);
   });
 });

@@ -37,7 +37,7 @@ import { WebSocketAgentConnection } from "./websocket-connection.js";
 import type { TrustedProxies } from "./trusted-proxies.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
 import { completeWebSocketHandshake } from "./websocket-handshake.js";
-import { CLOSE_TIMEOUT_MS, WebSocketProtocolError, type ServerWebSocket, type ServerWebSocketEvents, type ServerWebSocketLimits } from "./server-websocket.js";
+import { CLOSE_TIMEOUT_MS, PAUSED_FOR_QUEUE, WebSocketProtocolError, type ServerWebSocket, type ServerWebSocketEvents, type ServerWebSocketLimits } from "./server-websocket.js";
 import { readWholeFramesFromSocket } from "./whole-binary-frames.js";
 import { OpeningDeadlines } from "./opening-deadlines.js";
 import { UPGRADE_PLACES, UPGRADE_WAITING, UpgradeBacklog, type UpgradePlace, type WaitingUpgrade } from "./upgrade-backlog.js";
@@ -84,8 +84,23 @@ const BEARER_CHALLENGE = { "WWW-Authenticate": 'Bearer realm="opamp"' };
 /** Bodies smaller than this go uncompressed even when the agent accepts gzip. */
 const GZIP_MIN_BYTES = 1024;
 const REPORTS_HEARTBEAT = BigInt(AgentCapabilities.AgentCapabilities_ReportsHeartbeat);
-/** Messages queued on one WebSocket before we stop reading from it. */
+/**
+ * Messages queued on one WebSocket (behind the one being handled) before we
+ * stop reading from it; and their bytes: each may be --max-message-bytes
+ * (64 MiB by default), so 32 of them could be 2 GiB for one connection.
+ * Reading stops at either bound and goes on when both are under, so a
+ * connection's queue holds at most WS_MAX_QUEUED_BYTES plus one message
+ * (and what was left of the read that filled it). 4 MiB is hundreds of an
+ * agent's ordinary reports; a larger one waits its turn unread.
+ */
 const WS_MAX_QUEUED = 32;
+export const WS_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+/**
+ * Our frames that may wait unsent on one WebSocket beyond one message of
+ * --max-message-bytes (a reply or a push may be that large): past it the
+ * peer is not reading, and the socket is terminated (ServerWebSocket.write).
+ */
+const WS_UNSENT_SLACK_BYTES = 1024 * 1024;
 
 /**
  * The "OpAMP Server Lib" of the design: one HTTP/1.1 port; a POST with
@@ -187,7 +202,7 @@ export class OpampTransport {
     this.server.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head).catch((err: unknown) => this.failedUpgrade(req, socket, err)));
     // ws's server only refuses the upgrades completeWebSocketHandshake does not accept (its answers byte for byte); no WebSocket is made by it.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
-    this.webSocketLimits = { maxPayload: options.maxMessageBytes, closeTimeoutMs: CLOSE_TIMEOUT_MS };
+    this.webSocketLimits = { maxPayload: options.maxMessageBytes, closeTimeoutMs: CLOSE_TIMEOUT_MS, maxUnsentBytes: options.maxMessageBytes + WS_UNSENT_SLACK_BYTES };
   }
 
   async listen(): Promise<number> {
@@ -389,7 +404,7 @@ export class OpampTransport {
       const ws = completeWebSocketHandshake(this.wss, req, socket, head, this.webSocketLimits, this.webSocketEvents);
       if (ws !== undefined) {
         upgraded = true;
-        const conn = new WebSocketAgentConnection(id, remote, endpoint, credentials, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+        const conn = new WebSocketAgentConnection(id, remote, endpoint, credentials, ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
         ws.owner = conn;
         socket.off("error", destroyOnError);
         this.onWebSocket(conn, ws, place);
@@ -475,7 +490,8 @@ export class OpampTransport {
       if (conn.handling !== undefined) {
         const waiting = (conn.waiting ??= []);
         waiting.push({ data, isBinary });
-        if (waiting.length >= WS_MAX_QUEUED) ws.pause();
+        conn.waitingBytes += data.length;
+        if (waiting.length >= WS_MAX_QUEUED || conn.waitingBytes >= WS_MAX_QUEUED_BYTES) ws.pause(PAUSED_FOR_QUEUE);
         return;
       }
       try {
@@ -492,6 +508,11 @@ export class OpampTransport {
     error(ws: ServerWebSocket<WebSocketAgentConnection>, err: WebSocketProtocolError): void {
       transport.callbacks.onReadMessageError(ws.owner!, transport.socketError(err));
     },
+    stalled(ws: ServerWebSocket<WebSocketAgentConnection>, unsentBytes: number): void {
+      const conn = ws.owner!;
+      const fields = { agent: conn.agent || undefined, connection: conn.id, unsentBytes, maxUnsentBytes: transport.webSocketLimits.maxUnsentBytes };
+      transport.options.warnings.warn("unread-replies", sourceAddress(conn.remoteAddress), fields, "terminated a WebSocket whose peer does not read what we send");
+    },
     close(ws: ServerWebSocket<WebSocketAgentConnection>): void {
       const conn = ws.owner!;
       transport.unadmittedWebSockets.forget(conn);
@@ -507,7 +528,8 @@ export class OpampTransport {
       await first;
       while (conn.waiting !== undefined && conn.waiting.length > 0) {
         const next = conn.waiting.shift()!;
-        if (conn.waiting.length < WS_MAX_QUEUED && ws.isPaused) ws.resume();
+        conn.waitingBytes -= next.data.length;
+        if ((ws.pausedFor & PAUSED_FOR_QUEUE) !== 0 && conn.waiting.length < WS_MAX_QUEUED && conn.waitingBytes < WS_MAX_QUEUED_BYTES) ws.resume(PAUSED_FOR_QUEUE);
         await this.onWebSocketMessage(conn, next.data, next.isBinary);
       }
     } catch (err) {
@@ -521,6 +543,7 @@ export class OpampTransport {
   private webSocketFailed(conn: WebSocketAgentConnection, err: unknown): void {
     this.options.logger.error({ connection: conn.id, err: String(err), stack: (err as Error | undefined)?.stack }, "WebSocket message handling failed");
     conn.waiting = undefined;
+    conn.waitingBytes = 0;
     conn.close(1011, "internal error");
   }
 
