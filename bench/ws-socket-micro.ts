@@ -46,7 +46,7 @@ import { reportCpuOnRequest } from "./child-cpu.js";
 import { MinimalWsReader } from "./minimal-ws-reader.js";
 
 type Variant = "ws" | "ours" | "own";
-const LIMITS = { maxPayload: 1 << 20, closeTimeoutMs: CLOSE_TIMEOUT_MS };
+const LIMITS = { maxPayload: 1 << 20, closeTimeoutMs: CLOSE_TIMEOUT_MS, maxUnsentBytes: 0 };
 /** One round's figures: server CPU per connection closed after its answer, per connection kept open, bytes retained per open socket. */
 interface Result {
   cpuUsPer: number;
@@ -73,6 +73,7 @@ function serve(variant: Variant): void {
     },
     pong(): void {},
     error(): void {},
+    stalled(): void {},
     close(ws): void {
       open.delete(ws);
     },

@@ -18,11 +18,12 @@ import { NO_CREDENTIALS } from "./agent-authentication.js";
 import { AnnouncedCapabilities } from "./announced-capabilities.js";
 import { InboundMessageTooLargeError } from "./inbound-message-too-large.js";
 import type { OpampCallbacks } from "./opamp-callbacks.js";
-import { OpampTransport, type OpampTransportOptions } from "./opamp-transport.js";
+import { OpampTransport, WS_MAX_QUEUED_BYTES, type OpampTransportOptions } from "./opamp-transport.js";
 import { NewAgentAdmission } from "./new-agent-admission.js";
 import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { MalformedFrameError } from "./ws-framing.js";
-import type { ServerWebSocket } from "./server-websocket.js";
+import { PAUSED_FOR_QUEUE, PAUSED_FOR_WRITES, type ServerWebSocket } from "./server-websocket.js";
+import { frame } from "./websocket-spec-support.js";
 
 const LIMIT = 4096;
 const uid = new Uint8Array(16).fill(9);
@@ -661,17 +662,23 @@ describe("the OpAMP transport's content limits", () => {
   });
 });
 
+/** recordingCallbacks whose service holds the answer to sequence number 1 until `release()`. */
+function holdingFirstMessage() {
+  const recording = recordingCallbacks();
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const answer = recording.callbacks.onMessage;
+  recording.callbacks.onMessage = async (conn, message) => {
+    if (message.sequenceNum === 1n) await held;
+    return answer(conn, message);
+  };
+  return { ...recording, release };
+}
+
 describe("a WebSocket that closes while its messages are being handled", () => {
   it("reports the close at once, and is settled only once the messages it sent before closing are handled", async () => {
-    const { callbacks, seen } = recordingCallbacks();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const answer = callbacks.onMessage;
     // The first message is held in the service; the second waits behind it.
-    callbacks.onMessage = async (conn, message) => {
-      if (message.sequenceNum === 1n) await held;
-      return answer(conn, message);
-    };
+    const { callbacks, seen, release } = holdingFirstMessage();
     const { ws } = await start(callbacks);
     const agent = await wsAgent(ws);
     agent.send(agentMessage({ sequenceNum: 1n }));
@@ -687,5 +694,187 @@ describe("a WebSocket that closes while its messages are being handled", () => {
     await until(() => settled, "the connection to settle");
     // Both were handed on, in order, before it settled.
     expect(seen.messages.map((m) => m.sequenceNum)).toEqual([1n, 2n]);
+  });
+});
+
+/**
+ * A raw TCP client that upgrades on `path` (headers `extra` added) and then
+ * does only what the test tells it: it answers nothing, and reads only
+ * while not paused. allowHalfOpen: it never ends its side by itself.
+ */
+async function rawWebSocket(port: number, o: { path?: string; extra?: string } = {}) {
+  const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+  socket.on("error", () => {});
+  const got: Buffer[] = [];
+  socket.on("data", (d: Buffer) => got.push(d));
+  await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+  socket.write(`GET ${o.path ?? "/v1/opamp"} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${o.extra ?? ""}\r\n`);
+  await until(() => Buffer.concat(got).includes("\r\n\r\n"), "the answer to the upgrade");
+  const all = () => Buffer.concat(got);
+  return {
+    socket,
+    status: () => all().toString("latin1").split("\r\n")[0],
+    /** The opcodes of the frames after the 101. */
+    opcodes(): number[] {
+      const bytes = all();
+      const ops: number[] = [];
+      for (let i = bytes.indexOf("\r\n\r\n") + 4; i + 2 <= bytes.length; ) {
+        let length = bytes[i + 1]! & 0x7f;
+        let head = 2;
+        if (length === 126) [length, head] = [bytes.readUInt16BE(i + 2), 4];
+        else if (length === 127) [length, head] = [Number(bytes.readBigUInt64BE(i + 2)), 10];
+        if (i + head + length > bytes.length) break;
+        ops.push(bytes[i]! & 0x0f);
+        i += head + length;
+      }
+      return ops;
+    },
+    send: (payload: Uint8Array) => socket.write(frame(0x82, Buffer.from(payload))),
+  };
+}
+
+describe("the OpAMP transport's refusals, shutdown and expiry", () => {
+  it("closes the socket of an upgrade it refuses once the answer is out, so a peer that never ends its side holds nothing (404, 401, 503 at --max-connections)", async () => {
+    const { callbacks } = recordingCallbacks();
+    const accept = callbacks.onConnecting;
+    callbacks.onConnecting = async (req) => (req.headers["x-token"] === "bad" ? { accept: false, status: 401, reason: "invalid token", headers: { "WWW-Authenticate": 'Bearer realm="opamp"' } } : accept(req));
+    const url = await start(callbacks, undefined, { maxConnections: 1 });
+    const server = (transport as unknown as { server: http.Server }).server;
+    const connections = () => new Promise<number>((resolve) => server.getConnections((_err, n) => resolve(n)));
+    const agent = await wsAgent(url.ws);
+    agent.send(framed(agentMessage()));
+    await agent.reply(1);
+    const refused = [await rawWebSocket(url.port, { path: "/elsewhere" }), await rawWebSocket(url.port, { extra: "X-Token: bad\r\n" }), await rawWebSocket(url.port)];
+    expect(refused.map((c) => c.status())).toEqual(["HTTP/1.1 404 Not Found", "HTTP/1.1 401 Unauthorized", "HTTP/1.1 503 Service Unavailable"]);
+    // Only the agent's socket is left: the refused peers' sockets are closed on our side though theirs stay open.
+    await expect.poll(connections).toBe(1);
+    expect(refused.every((c) => !c.socket.destroyed)).toBe(true);
+    for (const c of refused) c.socket.destroy();
+    agent.socket.close(1000);
+  });
+
+  it("refuses with 503 + Retry-After an upgrade whose onConnecting was still running when close() began, and close() does not wait for it", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let connecting = 0;
+    const accept = callbacks.onConnecting;
+    callbacks.onConnecting = async (req) => {
+      connecting++;
+      await held;
+      return accept(req);
+    };
+    const url = await start(callbacks);
+    const refusal = upgradeRefusal(url.ws);
+    await until(() => connecting === 1, "onConnecting to run");
+    let closed = false;
+    const closing = transport!.close(60_000).then(() => (closed = true));
+    release();
+    expect(await refusal).toEqual({ status: 503, retryAfter: "2" });
+    await closing;
+    expect(closed).toBe(true);
+    expect(seen.connected).toHaveLength(0);
+  });
+
+  it("closes an agent that missed its heartbeats once: a sweep while the peer has not answered the close frame neither closes nor logs it again", async () => {
+    const { callbacks } = recordingCallbacks();
+    const lines: string[] = [];
+    const logger = { ...silentLogger(), info: (_fields: unknown, message: string) => void lines.push(message) };
+    const url = await start(callbacks, undefined, { liveness: { missedIntervals: 1, defaultIntervalMs: 300 }, logger: logger as unknown as OpampTransportOptions["logger"] });
+    const peer = await rawWebSocket(url.port);
+    const reportsHeartbeat = 0x2001n; // ReportsStatus | ReportsHeartbeat
+    peer.send(framed(toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, capabilities: reportsHeartbeat }))));
+    await until(() => peer.opcodes().length === 1, "the reply");
+    peer.socket.pause(); // hung: answers nothing, not even the close frame
+    const missed = () => lines.filter((line) => line.includes("missed its heartbeats")).length;
+    await until(() => missed() === 1, "the close for missed heartbeats");
+    const sweep = () => (transport as unknown as { expireSilentWebSockets(): void }).expireSilentWebSockets();
+    for (let i = 0; i < 3; i++) sweep();
+    expect(missed()).toBe(1);
+    expect(transport!.connectedWebSockets, "held until the peer answers or the close timer ends it").toBe(1);
+    peer.socket.destroy();
+  });
+});
+
+/** The WebSocket under a connection the callbacks were given. */
+const webSocketOf = (conn: AgentConnection) => (conn as unknown as { socket: ServerWebSocket }).socket;
+
+/** A few turns of the event loop: any read the server was free to make in between has been made. */
+async function loopTurns(): Promise<void> {
+  for (let i = 0; i < 6; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+describe("the OpAMP transport's WebSocket bounds", () => {
+  it("stops reading from a WebSocket whose peer sends and never reads, instead of buffering its replies, and reads again once the peer reads", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const url = await start(callbacks);
+    const peer = await rawWebSocket(url.port);
+    await until(() => seen.connected.length === 1, "the connection");
+    const ws = webSocketOf(seen.connected[0]!);
+    peer.socket.pause(); // reads none of our replies
+    // Each 7-byte frame is no OpAMP message: every one is answered with a BadRequest of ~100 bytes.
+    const batch = Buffer.concat(Array.from({ length: 10_000 }, () => frame(0x82, Buffer.of(1))));
+    for (let i = 0; i < 200 && (ws.pausedFor & PAUSED_FOR_WRITES) === 0; i++) {
+      peer.socket.write(batch);
+      await loopTurns();
+    }
+    expect(ws.pausedFor).toBe(PAUSED_FOR_WRITES);
+    // Held to what the read that filled the buffer asked for, far below what the peer sent.
+    expect(ws.socket.writableLength).toBeLessThan(LIMIT + 1024 * 1024);
+    const answered = seen.readErrors.length;
+    peer.socket.write(batch);
+    await loopTurns();
+    expect(seen.readErrors.length, "nothing read while our replies wait").toBe(answered);
+    peer.socket.resume();
+    await until(() => seen.readErrors.length > answered, "reading to go on once the peer reads");
+    expect(ws.readyState).toBe(1);
+    peer.socket.destroy();
+  });
+
+  it("terminates a WebSocket whose peer does not read once more than --max-message-bytes + 1 MiB of our frames wait, with an unread-replies warning", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const kinds: string[] = [];
+    const url = await start(callbacks, undefined, { warnings: new RateLimitedWarnings(silentLogger(), { count: (kind) => void kinds.push(kind) }, 60_000) });
+    const peer = await rawWebSocket(url.port);
+    peer.send(framed(agentMessage()));
+    await until(() => peer.opcodes().length === 1, "the first reply");
+    peer.socket.pause();
+    const conn = seen.connected[0]!;
+    const push = serverToAgent(uid, SERVER_CAPABILITIES, { errorResponse: { errorMessage: "x".repeat(LIMIT - 100) } });
+    let pushed = 0;
+    while (seen.closed.length === 0 && pushed < 100_000) {
+      await conn.push(push).catch(() => {});
+      if (++pushed % 100 === 0) await loopTurns();
+    }
+    await until(() => seen.closed.length === 1, "the close");
+    expect(kinds).toEqual(["unread-replies"]);
+    // Well past the bound's worth of pushes had it not held: (4 KiB + 1 MiB) / 4 KiB ≈ 260 frames unsent.
+    expect(pushed).toBeLessThan(2_000);
+    peer.socket.destroy();
+  });
+
+  it("stops reading from a WebSocket whose queued messages reach WS_MAX_QUEUED_BYTES, well before 32 of them, and handles them all in order once the one before them is answered", async () => {
+    const { callbacks, seen, release } = holdingFirstMessage();
+    const size = 900_000;
+    const url = await start(callbacks, undefined, { maxMessageBytes: 1024 * 1024 });
+    const agent = await wsAgent(url.ws);
+    agent.send(framed(agentMessage({ sequenceNum: 1n })));
+    const big = (n: bigint) => framed(toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: n, customMessage: { capability: "c", type: "t", data: new Uint8Array(size) } })));
+    for (let n = 2n; n <= 12n; n++) agent.send(big(n));
+    await until(() => seen.connected.length === 1, "the connection");
+    const conn = seen.connected[0] as unknown as { waiting?: unknown[]; waitingBytes: number };
+    const ws = webSocketOf(seen.connected[0]!);
+    await until(() => ws.pausedFor === PAUSED_FOR_QUEUE, "reading to stop");
+    expect(conn.waitingBytes).toBeGreaterThanOrEqual(WS_MAX_QUEUED_BYTES);
+    expect(conn.waiting!.length).toBeLessThanOrEqual(Math.ceil(WS_MAX_QUEUED_BYTES / size));
+    const queued = conn.waiting!.length;
+    await loopTurns();
+    expect(conn.waiting!.length, "nothing more read meanwhile").toBe(queued);
+    release();
+    for (let n = 1; n <= 12; n++) await agent.reply(n);
+    expect(seen.messages.map((m) => m.sequenceNum)).toEqual(Array.from({ length: 12 }, (_, i) => BigInt(i + 1)));
+    expect(ws.pausedFor).toBe(0);
+    expect(conn.waitingBytes).toBe(0);
+    agent.socket.close(1000);
   });
 });

@@ -37,7 +37,7 @@ import { WebSocketAgentConnection } from "./websocket-connection.js";
 import type { TrustedProxies } from "./trusted-proxies.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
 import { completeWebSocketHandshake } from "./websocket-handshake.js";
-import { CLOSE_TIMEOUT_MS, WebSocketProtocolError, type ServerWebSocket, type ServerWebSocketEvents, type ServerWebSocketLimits } from "./server-websocket.js";
+import { CLOSE_TIMEOUT_MS, PAUSED_FOR_QUEUE, WebSocketProtocolError, type ServerWebSocket, type ServerWebSocketEvents, type ServerWebSocketLimits } from "./server-websocket.js";
 import { readWholeFramesFromSocket } from "./whole-binary-frames.js";
 import { OpeningDeadlines } from "./opening-deadlines.js";
 import { UPGRADE_PLACES, UPGRADE_WAITING, UpgradeBacklog, type UpgradePlace, type WaitingUpgrade } from "./upgrade-backlog.js";
@@ -84,10 +84,23 @@ const BEARER_CHALLENGE = { "WWW-Authenticate": 'Bearer realm="opamp"' };
 /** Bodies smaller than this go uncompressed even when the agent accepts gzip. */
 const GZIP_MIN_BYTES = 1024;
 const REPORTS_HEARTBEAT = BigInt(AgentCapabilities.AgentCapabilities_ReportsHeartbeat);
-/** Messages queued on one WebSocket before we stop reading from it. */
+/**
+ * Messages queued on one WebSocket (behind the one being handled) before we
+ * stop reading from it; and their bytes: each may be --max-message-bytes
+ * (64 MiB by default), so 32 of them could be 2 GiB for one connection.
+ * Reading stops at either bound and goes on when both are under, so a
+ * connection's queue holds at most WS_MAX_QUEUED_BYTES plus one message
+ * (and what was left of the read that filled it). 4 MiB is hundreds of an
+ * agent's ordinary reports; a larger one waits its turn unread.
+ */
 const WS_MAX_QUEUED = 32;
-
-
+export const WS_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+/**
+ * Our frames that may wait unsent on one WebSocket beyond one message of
+ * --max-message-bytes (a reply or a push may be that large): past it the
+ * peer is not reading, and the socket is terminated (ServerWebSocket.write).
+ */
+const WS_UNSENT_SLACK_BYTES = 1024 * 1024;
 
 /**
  * The "OpAMP Server Lib" of the design: one HTTP/1.1 port; a POST with
@@ -112,6 +125,8 @@ export class OpampTransport {
   private readonly wsConnections = new Set<WebSocketAgentConnection>();
   private readonly timers: NodeJS.Timeout[] = [];
   private connectionSeq = 0;
+  /** close() has begun: an upgrade whose onConnecting was still running is refused (503), not completed after the 1001s went out. */
+  private closing = false;
   /** TCP connections that have sent nothing yet: one that stays silent past the handshake timeout is closed (it would hold a file descriptor for nothing). */
   private readonly silentSockets: OpeningDeadlines<Socket>;
   /**
@@ -187,7 +202,7 @@ export class OpampTransport {
     this.server.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head).catch((err: unknown) => this.failedUpgrade(req, socket, err)));
     // ws's server only refuses the upgrades completeWebSocketHandshake does not accept (its answers byte for byte); no WebSocket is made by it.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
-    this.webSocketLimits = { maxPayload: options.maxMessageBytes, closeTimeoutMs: CLOSE_TIMEOUT_MS };
+    this.webSocketLimits = { maxPayload: options.maxMessageBytes, closeTimeoutMs: CLOSE_TIMEOUT_MS, maxUnsentBytes: options.maxMessageBytes + WS_UNSENT_SLACK_BYTES };
   }
 
   async listen(): Promise<number> {
@@ -294,6 +309,7 @@ export class OpampTransport {
    * away" close frame, HTTP sessions end; waits up to `graceMs` for sockets.
    */
   async close(graceMs = 5_000): Promise<void> {
+    this.closing = true;
     for (const t of this.timers) clearInterval(t);
     this.stopWatchingTls();
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -362,6 +378,8 @@ export class OpampTransport {
     if (!this.isOpampPath(req.url)) return rejectUpgrade(socket, 404, "not an OpAMP path");
     const decision = await this.callbacks.onConnecting(req);
     if (socket.destroyed) return;
+    // Accepted now, it would get its 101 after close() sent the 1001s, and close() would wait for it.
+    if (this.closing) return rejectUpgrade(socket, 503, "server shutting down; retry later", this.retryAfter());
     if (!decision.accept) return rejectUpgrade(socket, decision.status, decision.reason, decision.headers);
     if (this.atConnectionLimit()) {
       this.warnConnectionLimit(req, "ws");
@@ -386,7 +404,7 @@ export class OpampTransport {
       const ws = completeWebSocketHandshake(this.wss, req, socket, head, this.webSocketLimits, this.webSocketEvents);
       if (ws !== undefined) {
         upgraded = true;
-        const conn = new WebSocketAgentConnection(id, remote, endpoint, credentials, ws, socket, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
+        const conn = new WebSocketAgentConnection(id, remote, endpoint, credentials, ws, this.options.maxMessageBytes, this.metrics.bytesOut.ws);
         ws.owner = conn;
         socket.off("error", destroyOnError);
         this.onWebSocket(conn, ws, place);
@@ -472,7 +490,8 @@ export class OpampTransport {
       if (conn.handling !== undefined) {
         const waiting = (conn.waiting ??= []);
         waiting.push({ data, isBinary });
-        if (waiting.length >= WS_MAX_QUEUED) ws.pause();
+        conn.waitingBytes += data.length;
+        if (waiting.length >= WS_MAX_QUEUED || conn.waitingBytes >= WS_MAX_QUEUED_BYTES) ws.pause(PAUSED_FOR_QUEUE);
         return;
       }
       try {
@@ -489,6 +508,11 @@ export class OpampTransport {
     error(ws: ServerWebSocket<WebSocketAgentConnection>, err: WebSocketProtocolError): void {
       transport.callbacks.onReadMessageError(ws.owner!, transport.socketError(err));
     },
+    stalled(ws: ServerWebSocket<WebSocketAgentConnection>, unsentBytes: number): void {
+      const conn = ws.owner!;
+      const fields = { agent: conn.agent || undefined, connection: conn.id, unsentBytes, maxUnsentBytes: transport.webSocketLimits.maxUnsentBytes };
+      transport.options.warnings.warn("unread-replies", sourceAddress(conn.remoteAddress), fields, "terminated a WebSocket whose peer does not read what we send");
+    },
     close(ws: ServerWebSocket<WebSocketAgentConnection>): void {
       const conn = ws.owner!;
       transport.unadmittedWebSockets.forget(conn);
@@ -504,7 +528,8 @@ export class OpampTransport {
       await first;
       while (conn.waiting !== undefined && conn.waiting.length > 0) {
         const next = conn.waiting.shift()!;
-        if (conn.waiting.length < WS_MAX_QUEUED && ws.isPaused) ws.resume();
+        conn.waitingBytes -= next.data.length;
+        if ((ws.pausedFor & PAUSED_FOR_QUEUE) !== 0 && conn.waiting.length < WS_MAX_QUEUED && conn.waitingBytes < WS_MAX_QUEUED_BYTES) ws.resume(PAUSED_FOR_QUEUE);
         await this.onWebSocketMessage(conn, next.data, next.isBinary);
       }
     } catch (err) {
@@ -518,6 +543,7 @@ export class OpampTransport {
   private webSocketFailed(conn: WebSocketAgentConnection, err: unknown): void {
     this.options.logger.error({ connection: conn.id, err: String(err), stack: (err as Error | undefined)?.stack }, "WebSocket message handling failed");
     conn.waiting = undefined;
+    conn.waitingBytes = 0;
     conn.close(1011, "internal error");
   }
 
@@ -824,7 +850,8 @@ export class OpampTransport {
   private expireSilentWebSockets(): void {
     const now = Date.now();
     for (const conn of this.wsConnections) {
-      if (conn.reportsHeartbeat && conn.liveness.isOverdue(now, this.options.liveness)) {
+      // One closed already (its close frame out, the peer's awaited up to the close timeout) is not closed, nor logged, again each sweep.
+      if (conn.reportsHeartbeat && conn.isOpen && conn.liveness.isOverdue(now, this.options.liveness)) {
         const missed = this.options.liveness.missedIntervals;
         this.options.logger.info({ agent: conn.agent, connection: conn.id, silentMs: conn.liveness.silentMs(now), intervalMs: conn.liveness.intervalMs(this.options.liveness), missed }, "closing a WebSocket agent that missed its heartbeats");
         conn.close(1000, `missed ${missed} heartbeats`);
@@ -861,7 +888,16 @@ function destroyOnError(this: Duplex): void {
 function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: Record<string, string> = {}): void {
   const lines = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? "Error"}`, "Connection: close", "Content-Type: text/plain; charset=utf-8", `Content-Length: ${Buffer.byteLength(reason)}`];
   for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+  // Destroyed once the answer is out, as ws's abortHandshake does: end()
+  // alone sends our FIN, but the server's sockets allow half-open, so a peer
+  // that never ends its side would hold the socket (a file descriptor) for
+  // as long as it likes — with no credential, at any rate.
+  socket.once("finish", destroyAnswered);
   socket.end(lines.join("\r\n") + "\r\n\r\n" + reason);
+}
+
+function destroyAnswered(this: Duplex): void {
+  this.destroy();
 }
 
 /**

@@ -35,7 +35,9 @@ export type WarningKind =
   /** An agent session refused because --max-connecting-agents first messages were still unanswered. */
   | "connecting-limit"
   /** An agent whose credential was refused (401), or that spoke for an instance UID bound to another credential. */
-  | "agent-auth-refused";
+  | "agent-auth-refused"
+  /** A WebSocket terminated because its peer did not read what we sent (ServerWebSocketLimits.maxUnsentBytes). */
+  | "unread-replies";
 
 /** Counts each warning, whether or not its line is written. */
 export interface WarningCounter {

@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import { describe, expect, it } from "vitest";
 import * as wsModule from "ws";
 import { WebSocket, WebSocketServer } from "ws";
-import { CLOSED, ServerWebSocket, WebSocketProtocolError, closeReason, type ServerWebSocketEvents, type ServerWebSocketLimits } from "./server-websocket.js";
+import { CLOSED, PAUSED_FOR_QUEUE, PAUSED_FOR_WRITES, ServerWebSocket, WebSocketProtocolError, closeReason, type ServerWebSocketEvents, type ServerWebSocketLimits } from "./server-websocket.js";
 import { completeWebSocketHandshake } from "./websocket-handshake.js";
 import { byteByByte, closedAfterEach, frame, random, randomChunks, randomFrame } from "./websocket-spec-support.js";
 
@@ -148,13 +148,14 @@ function recordingEvents(logOf: (ws: ServerWebSocket<string[]>) => string[]): Se
     message: (ws, data, isBinary) => logOf(ws).push(`message ${isBinary} ${data.toString("hex")}`),
     pong: (ws) => logOf(ws).push("pong"),
     error: (ws, err) => logOf(ws).push(`error ${err.closeCode} ${err.kind} ${err.message}`),
+    stalled: (ws, unsentBytes) => logOf(ws).push(`stalled ${unsentBytes}`),
     close: (ws) => logOf(ws).push("close"),
   };
 }
 
 const fakeEvents = recordingEvents((ws) => (ws.socket as unknown as RecordingSocket).log);
 
-function fakeWebSocket(limits: ServerWebSocketLimits = { maxPayload: MAX_PAYLOAD, closeTimeoutMs: 30_000 }): { socket: RecordingSocket; ws: ServerWebSocket<string[]> } {
+function fakeWebSocket(limits: ServerWebSocketLimits = { maxPayload: MAX_PAYLOAD, closeTimeoutMs: 30_000, maxUnsentBytes: 0 }): { socket: RecordingSocket; ws: ServerWebSocket<string[]> } {
   const socket = new RecordingSocket();
   const ws = new ServerWebSocket<string[]>(socket as unknown as Duplex, limits, fakeEvents);
   return { socket, ws };
@@ -264,7 +265,7 @@ describe("ServerWebSocket reads frames as ws's server does (differential fuzz ag
   it.each([262_139, 262_140, 262_145])("counts a frame that arrives in many one-byte reads (%i payload bytes) against ws's 262,144 buffered chunks as ws does", async (n) => {
     const bytes = frame(0x82, Buffer.alloc(n, 0x61), { mask: Buffer.alloc(4) });
     const receiver = new ReceiverClass({ ...WS_SERVER_RECEIVER, maxPayload: 0 });
-    const { socket } = fakeWebSocket({ maxPayload: 0, closeTimeoutMs: 30_000 });
+    const { socket } = fakeWebSocket({ maxPayload: 0, closeTimeoutMs: 30_000, maxUnsentBytes: 0 });
     // Compared by outcome (a message or an error), not by a log of a quarter of a MiB in hex.
     const wsOutcome: string[] = [];
     receiver.on("message", (data: Buffer) => wsOutcome.push(`message ${data.length}`));
@@ -345,7 +346,7 @@ async function bothWebSockets(chunks: Buffer[], actions: ServerAction[], peerEnd
   theirs.on("error", (err: Error) => theirSocket.log.push(`error ${(err as unknown as Record<symbol, number>)[Object.getOwnPropertySymbols(err).find((k) => k.description === "status-code")!]}`));
   theirs.on("close", () => theirSocket.log.push("close"));
   const ourSocket = new ByteSocket();
-  const ours = new ServerWebSocket<string[]>(ourSocket as unknown as Duplex, { maxPayload: MAX_PAYLOAD, closeTimeoutMs: 30_000 }, {
+  const ours = new ServerWebSocket<string[]>(ourSocket as unknown as Duplex, { maxPayload: MAX_PAYLOAD, closeTimeoutMs: 30_000, maxUnsentBytes: 0 }, {
     ...fakeEvents,
     error: (ws, err) => (ws.socket as unknown as ByteSocket).log.push(`error ${err.closeCode}`),
   });
@@ -489,7 +490,7 @@ interface RealServer {
 
 const { servers, upgraded } = closedAfterEach();
 
-async function realServer(limits: ServerWebSocketLimits = { maxPayload: 1024, closeTimeoutMs: 30_000 }): Promise<RealServer> {
+async function realServer(limits: ServerWebSocketLimits = { maxPayload: 1024, closeTimeoutMs: 30_000, maxUnsentBytes: 0 }): Promise<RealServer> {
   const refuser = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayload, perMessageDeflate: false, clientTracking: false });
   const state: RealServer = { port: 0, sockets: [], logs: [], echo: true };
   const events = recordingEvents((ws) => ws.owner!);
@@ -574,7 +575,7 @@ describe("ServerWebSocket over a real socket", () => {
   });
 
   it("destroys the socket closeTimeoutMs after its close frame when the peer never answers", async () => {
-    const server = await realServer({ maxPayload: 1024, closeTimeoutMs: 200 });
+    const server = await realServer({ maxPayload: 1024, closeTimeoutMs: 200, maxUnsentBytes: 0 });
     const client = await rawClient(server.port);
     await expect.poll(() => server.sockets.length).toBe(1);
     const started = Date.now();
@@ -597,7 +598,7 @@ describe("ServerWebSocket over a real socket", () => {
   });
 
   it("closes with 1009 and emits error message-too-large for a frame over maxPayload", async () => {
-    const server = await realServer({ maxPayload: 100, closeTimeoutMs: 30_000 });
+    const server = await realServer({ maxPayload: 100, closeTimeoutMs: 30_000, maxUnsentBytes: 0 });
     const client = await connectClient(server.port);
     const closed = once(client, "close");
     client.send(Buffer.alloc(101));
@@ -621,17 +622,57 @@ describe("ServerWebSocket over a real socket", () => {
     client.send(Buffer.from("first"));
     await expect.poll(() => server.logs[0]).toEqual([`message true ${Buffer.from("first").toString("hex")}`]);
     const ws = server.sockets[0]!;
-    ws.pause();
-    expect(ws.isPaused).toBe(true);
+    ws.pause(PAUSED_FOR_QUEUE);
+    expect(ws.pausedFor).toBe(PAUSED_FOR_QUEUE);
     const sent = Array.from({ length: 50 }, (_, i) => Buffer.from(`m${i}`));
     await Promise.all(sent.map((m) => new Promise<void>((resolve, reject) => client.send(m, (err) => (err ? reject(err) : resolve())))));
     // The messages are in the server's socket buffer (loopback): a reading socket would have taken them by now.
     await loopTurns();
     await loopTurns();
     expect(server.logs[0]).toHaveLength(1);
-    ws.resume();
+    ws.resume(PAUSED_FOR_QUEUE);
     await expect.poll(() => server.logs[0]!.length).toBe(51);
     expect(server.logs[0]!.slice(1)).toEqual(sent.map((m) => `message true ${m.toString("hex")}`));
+  });
+
+  it("stops reading while its writes wait unsent, reads again once they drained, and keeps a pause of the caller's own until the caller lifts it", async () => {
+    const server = await realServer();
+    server.echo = false;
+    const client = await rawClient(server.port);
+    client.socket.pause(); // reads nothing of ours from now on
+    const ws = server.sockets[0]!;
+    const bulk = Buffer.concat([Buffer.from([0x82, 127]), Buffer.alloc(8), Buffer.alloc(1 << 20)]);
+    bulk.writeBigUInt64BE(BigInt(1 << 20), 2);
+    // Loopback takes a few MiB into the kernel's buffers before Node holds any.
+    for (let i = 0; i < 256 && ws.pausedFor === 0; i++) ws.write(bulk);
+    expect(ws.pausedFor).toBe(PAUSED_FOR_WRITES);
+    client.socket.write(frame(0x82, Buffer.from("held")));
+    await loopTurns();
+    expect(server.logs[0]).toEqual([]);
+    ws.pause(PAUSED_FOR_QUEUE);
+    client.socket.resume(); // reads it all: our writes drain
+    await expect.poll(() => ws.pausedFor, { timeout: 10_000 }).toBe(PAUSED_FOR_QUEUE);
+    await loopTurns();
+    expect(server.logs[0], "the drain does not lift the caller's pause").toEqual([]);
+    ws.resume(PAUSED_FOR_QUEUE);
+    await expect.poll(() => server.logs[0]).toEqual([`message true ${Buffer.from("held").toString("hex")}`]);
+    expect(ws.readyState).toBe(1);
+  });
+
+  it("terminates a socket whose peer does not read once more than maxUnsentBytes of its frames wait, and says so once", async () => {
+    const server = await realServer({ maxPayload: 1024, closeTimeoutMs: 30_000, maxUnsentBytes: 64 * 1024 });
+    const client = await rawClient(server.port);
+    client.socket.pause();
+    const ws = server.sockets[0]!;
+    const bulk = Buffer.concat([Buffer.from([0x82, 126, 0xff, 0xff]), Buffer.alloc(0xffff)]);
+    for (let i = 0; i < 4096 && ws.readyState === 1; i++) ws.write(bulk);
+    await expect.poll(() => server.logs[0]!.at(-1)).toBe("close");
+    const stalled = server.logs[0]!.filter((line) => line.startsWith("stalled"));
+    expect(stalled).toHaveLength(1);
+    expect(Number(stalled[0]!.split(" ")[1])).toBeGreaterThan(64 * 1024);
+    // Written to after it was terminated (a push racing the close): no second word.
+    ws.write(bulk);
+    expect(server.logs[0]!.filter((line) => line.startsWith("stalled"))).toHaveLength(1);
   });
 
   it("writes nothing to the socket after it closed", async () => {

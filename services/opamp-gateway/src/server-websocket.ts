@@ -34,8 +34,12 @@ export class ServerWebSocket<Owner = unknown> {
   owner: Owner | undefined;
   /** OPEN, CLOSING (a close frame sent, or the socket ending) or CLOSED (the socket closed; `close` emitted). */
   readyState: ReadyState = OPEN;
-  /** Set by pause(), cleared by resume(): the socket is not read meanwhile. */
-  isPaused = false;
+  /**
+   * Why the socket is not read (PAUSED_FOR_QUEUE, PAUSED_FOR_WRITES, one bit
+   * each); 0 while it is read. Reading resumes when the last reason is
+   * cleared, so one reason ending does not resume the other.
+   */
+  pausedFor = 0;
   /** The unread start of a frame that has not fully arrived: its chunks so far, and how many bytes it needs. */
   private partial: Buffer[] | undefined;
   private partialBytes = 0;
@@ -75,7 +79,35 @@ export class ServerWebSocket<Owner = unknown> {
 
   /** Pings the peer (an empty ping frame); nothing once closing. */
   ping(): void {
-    if (this.readyState === OPEN) this.socket.write(PING_FRAME);
+    if (this.readyState === OPEN) this.write(PING_FRAME);
+  }
+
+  /**
+   * Writes one whole frame (the caller's: a reply, a push) to the socket.
+   * A peer that does not read must not make us hold its frames without
+   * bound: when the write is buffered past the socket's high-water mark,
+   * reading stops (PAUSED_FOR_WRITES) until the socket drains, so the peer
+   * cannot make us answer more; and past limits.maxUnsentBytes unsent the
+   * socket is terminated (pushes, and the rest of a read already taken,
+   * still add) and `stalled` is emitted. A write the socket takes at once
+   * (every heartbeat's answer to a reading peer) costs only its boolean.
+   */
+  write(frame: Buffer): void {
+    if (!this.socket.write(frame)) this.writesBacked();
+  }
+
+  private writesBacked(): void {
+    const unsent = this.socket.writableLength;
+    const max = this.limits.maxUnsentBytes;
+    if (max > 0 && unsent > max) {
+      if (this.socket.destroyed) return;
+      this.terminate();
+      this.events.stalled(this, unsent);
+      return;
+    }
+    if ((this.pausedFor & PAUSED_FOR_WRITES) !== 0 || this.readyState === CLOSED) return;
+    this.pause(PAUSED_FOR_WRITES);
+    this.socket.once("drain", onSocketDrain);
   }
 
   /**
@@ -105,17 +137,18 @@ export class ServerWebSocket<Owner = unknown> {
     this.socket.destroy();
   }
 
-  /** Stops reading from the socket until resume() (backpressure: the caller's queue is full). */
-  pause(): void {
+  /** Stops reading from the socket for `reason` until resume(reason) (backpressure: the caller's queue is full, or our writes wait). */
+  pause(reason: PauseReason): void {
     if (this.readyState === CLOSED) return;
-    this.isPaused = true;
+    this.pausedFor |= reason;
     this.socket.pause();
   }
 
-  resume(): void {
+  /** Clears `reason`; the socket is read again once no reason is left. */
+  resume(reason: PauseReason): void {
     if (this.readyState === CLOSED) return;
-    this.isPaused = false;
-    this.socket.resume();
+    this.pausedFor &= ~reason;
+    if (this.pausedFor === 0) this.socket.resume();
   }
 
   /**
@@ -344,6 +377,8 @@ export interface ServerWebSocketEvents<Owner = unknown> {
   pong(ws: ServerWebSocket<Owner>): void;
   /** The peer broke the protocol; the socket is already closing with `err.closeCode`. At most once per socket. */
   error(ws: ServerWebSocket<Owner>, err: WebSocketProtocolError): void;
+  /** The peer did not read: `unsentBytes` of our frames waited past maxUnsentBytes, and the socket was terminated. At most once per socket. */
+  stalled(ws: ServerWebSocket<Owner>, unsentBytes: number): void;
   /** The socket closed. Once per socket, last. */
   close(ws: ServerWebSocket<Owner>): void;
 }
@@ -354,7 +389,15 @@ export interface ServerWebSocketLimits {
   readonly maxPayload: number;
   /** How long a close of ours waits for the peer's close frame before the socket is destroyed (ws's default: 30 s). */
   readonly closeTimeoutMs: number;
+  /** Bytes of our frames (write()) that may wait unsent before the socket is terminated as a peer that does not read; 0 for no bound. */
+  readonly maxUnsentBytes: number;
 }
+
+/** Reading stopped because the caller's queue of messages is full (its own pace, not the peer's fault). */
+export const PAUSED_FOR_QUEUE = 1;
+/** Reading stopped because our writes to the socket wait (the peer does not read them). */
+export const PAUSED_FOR_WRITES = 2;
+export type PauseReason = typeof PAUSED_FOR_QUEUE | typeof PAUSED_FOR_WRITES;
 
 /** ws's default closeTimeout. */
 export const CLOSE_TIMEOUT_MS = 30_000;
@@ -417,6 +460,11 @@ function onSocketError(this: Duplex): void {
   const ws = wsOf(this);
   if (ws) ws.readyState = CLOSING;
   this.destroy();
+}
+
+/** Our writes went out: reading goes on, unless the caller's queue still holds it. */
+function onSocketDrain(this: Duplex): void {
+  wsOf(this)?.resume(PAUSED_FOR_WRITES);
 }
 
 function onSocketClose(this: Duplex): void {

@@ -1,8 +1,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { ServerToAgentSchema } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { SERVER_CAPABILITIES, serverToAgent } from "@fleetplane/opamp";
-import type { Duplex } from "node:stream";
-import type { ServerWebSocket } from "./server-websocket.js";
+import { PAUSED_FOR_QUEUE, PAUSED_FOR_WRITES, type ServerWebSocket } from "./server-websocket.js";
 import { describe, expect, it } from "vitest";
 import { AgentConnectionClosedError } from "./agent-connection.js";
 import { NO_CREDENTIALS } from "./agent-authentication.js";
@@ -14,9 +13,8 @@ const other = new Uint8Array(16).fill(4);
 /** A connection over a socket that records what is written to it. */
 function connection() {
   const writes: Buffer[] = [];
-  const socket = { readyState: 1, OPEN: 1 };
-  const stream = { write: (bytes: Buffer) => void writes.push(bytes) };
-  const conn = new WebSocketAgentConnection("ws-1", "127.0.0.1", "ws://test", NO_CREDENTIALS, socket as unknown as ServerWebSocket<WebSocketAgentConnection>, stream as unknown as Duplex, 1 << 20);
+  const socket = { readyState: 1, OPEN: 1, write: (bytes: Buffer) => void writes.push(bytes) };
+  const conn = new WebSocketAgentConnection("ws-1", "127.0.0.1", "ws://test", NO_CREDENTIALS, socket as unknown as ServerWebSocket<WebSocketAgentConnection>, 1 << 20);
   return { conn, writes, socket };
 }
 
@@ -93,8 +91,8 @@ describe("a WebSocket connection's replies", () => {
 
 /** A connection over a socket that only counts pings and terminations. */
 function pingedConnection() {
-  const socket = { pings: 0, terminated: false, isPaused: false, ping() { this.pings++; }, terminate() { this.terminated = true; } };
-  const conn = new WebSocketAgentConnection("gw/ws/1", "127.0.0.1", "/v1/opamp", {} as never, socket as unknown as ServerWebSocket<WebSocketAgentConnection>, {} as Duplex, 1 << 20);
+  const socket = { pings: 0, terminated: false, pausedFor: 0, ping() { this.pings++; }, terminate() { this.terminated = true; } };
+  const conn = new WebSocketAgentConnection("gw/ws/1", "127.0.0.1", "/v1/opamp", {} as never, socket as unknown as ServerWebSocket<WebSocketAgentConnection>, 1 << 20);
   return { conn, socket };
 }
 
@@ -130,11 +128,21 @@ describe("a WebSocket's liveness check (checkAlive, once per ping interval)", ()
     expect(socket.terminated).toBe(true);
   });
 
-  it("does not count an unanswered ping against a socket we stopped reading from", () => {
+  it("does not count an unanswered ping against a socket we stopped reading from because our own queue is full", () => {
     const { conn, socket } = pingedConnection();
     conn.checkAlive();
-    socket.isPaused = true;
+    socket.pausedFor = PAUSED_FOR_QUEUE;
     expect(conn.checkAlive()).toBe(true);
     expect(socket.terminated).toBe(false);
+  });
+
+  it("counts it against a socket we stopped reading from because its peer does not read our writes, queue or not", () => {
+    for (const pausedFor of [PAUSED_FOR_WRITES, PAUSED_FOR_WRITES | PAUSED_FOR_QUEUE]) {
+      const { conn, socket } = pingedConnection();
+      conn.checkAlive();
+      socket.pausedFor = pausedFor;
+      expect(conn.checkAlive(), `paused for ${pausedFor}`).toBe(false);
+      expect(socket.terminated).toBe(true);
+    }
   });
 });

@@ -1,7 +1,6 @@
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import type { Duplex } from "node:stream";
-import { OPEN, closeReason, type ServerWebSocket } from "./server-websocket.js";
+import { OPEN, PAUSED_FOR_QUEUE, closeReason, type ServerWebSocket } from "./server-websocket.js";
 import { bytesEqual } from "@fleetplane/platform";
 import { checkOutboundSize, isAcknowledgement } from "@fleetplane/opamp";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
@@ -33,6 +32,8 @@ export class WebSocketAgentConnection implements AgentConnection {
   handling: Promise<void> | undefined;
   /** Messages that arrived while `handling` ran, handled after it in order (the transport's; undefined when none ever waited). */
   waiting: Array<{ data: Buffer; isBinary: boolean }> | undefined;
+  /** The bytes of `waiting`'s messages (the transport's queue bound, WS_MAX_QUEUED_BYTES). */
+  waitingBytes = 0;
 
   /**
    * The last acknowledgement sent (see isAcknowledgement) and its frame: a
@@ -51,8 +52,6 @@ export class WebSocketAgentConnection implements AgentConnection {
     readonly endpoint: string,
     readonly credentials: AgentCredentials,
     private readonly socket: ServerWebSocket<WebSocketAgentConnection>,
-    /** The upgraded TCP (or TLS) socket under `socket`, which replies are written to directly. */
-    private readonly stream: Duplex,
     private readonly maxMessageBytes: number,
     private readonly bytesSent?: { inc(n: number): void },
   ) {}
@@ -71,7 +70,8 @@ export class WebSocketAgentConnection implements AgentConnection {
   }
 
   /**
-   * Sends a message now: one whole WebSocket frame, one write to the socket.
+   * Sends a message now: one whole WebSocket frame, one write to the socket
+   * (ServerWebSocket.write: a peer that does not read is not written to without bound).
    * ws's send wrote the frame header and the payload as two buffers under
    * cork/uncork (a writev) with a callback for each; that was a third of the
    * server's CPU in steady state (docs/performance.md §9). The WebSocket's
@@ -87,7 +87,7 @@ export class WebSocketAgentConnection implements AgentConnection {
     const bytes = this.frameOf(message);
     this.bytesSent?.inc(bytes.length);
     this.liveness.sent(message);
-    this.stream.write(bytes);
+    this.socket.write(bytes);
   }
 
   private frameOf(message: ServerToAgent): Buffer {
@@ -111,6 +111,11 @@ export class WebSocketAgentConnection implements AgentConnection {
       this.ackFrame = bytes;
     }
     return bytes;
+  }
+
+  /** Whether the socket is open: no close frame sent or received, not ending. */
+  get isOpen(): boolean {
+    return this.socket.readyState === OPEN;
   }
 
   /** Starts the closing handshake; a reason longer than a close frame holds is cut (closeReason). */
@@ -141,9 +146,15 @@ export class WebSocketAgentConnection implements AgentConnection {
       this.pinged = false;
       return true;
     }
-    // While we stopped reading from the socket (backpressure), its pong sits
-    // unread in the buffer: not the peer's fault, so not a miss.
-    if (this.pinged && !this.alive && !this.socket.isPaused) {
+    // While we stopped reading from the socket only because our own queue is
+    // full, its pong sits unread in the buffer: not the peer's fault, so not
+    // a miss. Stopped because the peer does not read our writes
+    // (PAUSED_FOR_WRITES), it is not excused: our ping waits behind what it
+    // has not read, and a peer that has read none of it for two ping
+    // intervals is as good as gone, whatever it still sends. That includes a
+    // peer whose link takes longer than that to carry one large reply; its
+    // heartbeats are not read meanwhile, so they cannot keep it.
+    if (this.pinged && !this.alive && this.socket.pausedFor !== PAUSED_FOR_QUEUE) {
       this.socket.terminate();
       return false;
     }

@@ -20,6 +20,7 @@ const echoEvents: ServerWebSocketEvents = {
   message: (ws, data, isBinary) => ws.socket.write(Buffer.concat([Buffer.from([isBinary ? 0x82 : 0x81, data.length]), data])),
   pong: () => {},
   error: () => {},
+  stalled: () => {},
   close: () => {},
 };
 
@@ -36,7 +37,7 @@ async function serve(how: "ours" | "ws"): Promise<{ port: number; handledByWs: (
   server.on("upgrade", (req, socket, head) => {
     upgraded.push(socket);
     if (how === "ours") {
-      completeWebSocketHandshake(wss, req, socket, head, { maxPayload: 1024, closeTimeoutMs: 30_000 }, echoEvents);
+      completeWebSocketHandshake(wss, req, socket, head, { maxPayload: 1024, closeTimeoutMs: 30_000, maxUnsentBytes: 0 }, echoEvents);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
-import type { ServerWebSocket, ServerWebSocketEvents } from "./server-websocket.js";
+import { PAUSED_FOR_QUEUE, type ServerWebSocket, type ServerWebSocketEvents } from "./server-websocket.js";
 import { completeWebSocketHandshake } from "./websocket-handshake.js";
 import { readWholeFramesFromSocket } from "./whole-binary-frames.js";
 import { closedAfterEach, frame, random, randomChunks, randomFrame } from "./websocket-spec-support.js";
@@ -35,6 +35,7 @@ const events: ServerWebSocketEvents<Connection> = {
   },
   pong: (ws) => ws.owner!.log.push("pong"),
   error: (ws, err) => ws.owner!.log.push(`error ${err.closeCode} ${err.kind}`),
+  stalled: (ws) => ws.owner!.log.push("stalled"),
   close: (ws) => ws.owner!.log.push("close"),
 };
 
@@ -47,7 +48,7 @@ async function serve(fast: boolean, tls?: { key: Buffer; cert: Buffer }): Promis
   const server = tls ? https.createServer(tls, (_req, res) => res.end()) : http.createServer((_req, res) => res.end());
   server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     upgraded.push(socket);
-    const ws = completeWebSocketHandshake<Connection>(refuser, req, socket, head, { maxPayload: MAX_PAYLOAD, closeTimeoutMs: 30_000 }, events);
+    const ws = completeWebSocketHandshake<Connection>(refuser, req, socket, head, { maxPayload: MAX_PAYLOAD, closeTimeoutMs: 30_000, maxUnsentBytes: 0 }, events);
     if (ws === undefined) return;
     const conn: Connection = { ws, socket, log: [], payloads: [], direct: 0 };
     ws.owner = conn;
@@ -188,14 +189,14 @@ describe("whole binary frames read from the socket's shared buffer (readWholeFra
     const conn = server.connections[0]!;
     client.send(Buffer.from("first"));
     await expect.poll(() => conn.payloads.length).toBe(1);
-    conn.ws.pause();
+    conn.ws.pause(PAUSED_FOR_QUEUE);
     const sent = Array.from({ length: 50 }, (_, i) => Buffer.from(`m${i}`));
     // Each written out before the next (separate reads, had the socket been read).
     for (const m of sent) await new Promise<void>((resolve, reject) => client.send(m, (err) => (err ? reject(err) : resolve())));
     // In the server's socket buffer (loopback) by now: a socket still read would have delivered them within these turns.
     for (let i = 0; i < 6; i++) await new Promise((resolve) => setImmediate(resolve));
     expect(conn.payloads).toHaveLength(1);
-    conn.ws.resume();
+    conn.ws.resume(PAUSED_FOR_QUEUE);
     await expect.poll(() => conn.payloads.length).toBe(51);
     expect(conn.payloads.slice(1).map(String)).toEqual(sent.map(String));
     client.terminate();
