@@ -659,6 +659,31 @@ describe("ServerWebSocket over a real socket", () => {
     expect(ws.readyState).toBe(1);
   });
 
+  it("reads less unsent once a slow peer takes part of one large frame, though the stream still buffers the frame whole", async () => {
+    const server = await realServer();
+    server.echo = false;
+    const client = await rawClient(server.port);
+    client.socket.pause();
+    const ws = server.sockets[0]!;
+    const size = 32 << 20; // far more than loopback's kernel buffers take
+    const bulk = Buffer.concat([Buffer.from([0x82, 127]), Buffer.alloc(8), Buffer.alloc(size)]);
+    bulk.writeBigUInt64BE(BigInt(size), 2);
+    ws.write(bulk);
+    const before = ws.unsent();
+    expect(before.queued).toBeGreaterThan(0);
+    let taken = 0;
+    const take = (chunk: Buffer) => {
+      taken += chunk.length;
+      if (taken >= 4 << 20) client.socket.pause();
+    };
+    client.socket.on("data", take);
+    client.socket.resume();
+    await expect.poll(() => taken, { timeout: 10_000 }).toBeGreaterThanOrEqual(4 << 20);
+    await expect.poll(() => ws.unsent().queued, { timeout: 10_000 }).toBeLessThan(before.queued);
+    // The one frame is still being written: the stream's count has not moved, so it alone would not show the progress.
+    expect(ws.unsent().buffered).toBe(before.buffered);
+  });
+
   it("terminates a socket whose peer does not read once more than maxUnsentBytes of its frames wait, and says so once", async () => {
     const server = await realServer({ maxPayload: 1024, closeTimeoutMs: 30_000, maxUnsentBytes: 64 * 1024 });
     const client = await rawClient(server.port);

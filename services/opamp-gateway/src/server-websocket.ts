@@ -96,6 +96,19 @@ export class ServerWebSocket<Owner = unknown> {
     if (!this.socket.write(frame)) this.writesBacked();
   }
 
+  /**
+   * Where our writes to a slow peer stand (read while PAUSED_FOR_WRITES, to
+   * tell one that takes them slowly from one that takes none): the stream's
+   * buffered bytes, which count a frame being written whole until all of it
+   * is out, and the bytes the socket's handle still holds of what it was
+   * handed, which fall as the peer takes a large frame piece by piece (0
+   * where the stream has no such handle).
+   */
+  unsent(): Unsent {
+    const handle = (this.socket as Duplex & { _handle?: { writeQueueSize?: number } })._handle;
+    return { buffered: this.socket.writableLength, queued: handle?.writeQueueSize ?? 0 };
+  }
+
   private writesBacked(): void {
     const unsent = this.socket.writableLength;
     const max = this.limits.maxUnsentBytes;
@@ -384,6 +397,12 @@ export interface ServerWebSocketEvents<Owner = unknown> {
 }
 
 /** One server's bounds, shared by its sockets. */
+/** ServerWebSocket.unsent's reading. */
+export interface Unsent {
+  buffered: number;
+  queued: number;
+}
+
 export interface ServerWebSocketLimits {
   /** The largest message accepted (all its fragments), in bytes; 0 for no limit. */
   readonly maxPayload: number;

@@ -91,7 +91,22 @@ describe("a WebSocket connection's replies", () => {
 
 /** A connection over a socket that only counts pings and terminations. */
 function pingedConnection() {
-  const socket = { pings: 0, terminated: false, pausedFor: 0, ping() { this.pings++; }, terminate() { this.terminated = true; } };
+  const socket = {
+    pings: 0,
+    terminated: false,
+    pausedFor: 0,
+    /** What unsent() reads: a test moves it to play a peer that takes our writes, or not. */
+    unsentNow: { buffered: 1 << 20, queued: 0 },
+    ping() {
+      this.pings++;
+    },
+    terminate() {
+      this.terminated = true;
+    },
+    unsent() {
+      return { ...this.unsentNow };
+    },
+  };
   const conn = new WebSocketAgentConnection("gw/ws/1", "127.0.0.1", "/v1/opamp", {} as never, socket as unknown as ServerWebSocket<WebSocketAgentConnection>, 1 << 20);
   return { conn, socket };
 }
@@ -136,11 +151,33 @@ describe("a WebSocket's liveness check (checkAlive, once per ping interval)", ()
     expect(socket.terminated).toBe(false);
   });
 
+  it("keeps a socket paused for writes while its peer takes them, however slowly, and terminates it at the check after it stops", () => {
+    const { conn, socket } = pingedConnection();
+    expect(conn.checkAlive()).toBe(true); // pinged; the pong will sit unread behind our writes
+    socket.pausedFor = PAUSED_FOR_WRITES;
+    // One large frame being taken piece by piece: the handle holds less at every check, the stream's count stays.
+    for (let i = 1; i <= 10; i++) {
+      socket.unsentNow = { buffered: 8 << 20, queued: (6 << 20) - i * 1024 };
+      expect(conn.checkAlive(), `check ${i}`).toBe(true);
+    }
+    // Then frames done one by one: the stream's count falls.
+    for (let i = 1; i <= 3; i++) {
+      socket.unsentNow = { buffered: (8 << 20) - i * 1024, queued: 1024 };
+      expect(conn.checkAlive()).toBe(true);
+    }
+    expect(socket.terminated).toBe(false);
+    // It stops taking anything: terminated at the next check.
+    expect(conn.checkAlive()).toBe(false);
+    expect(socket.terminated).toBe(true);
+  });
+
   it("counts it against a socket we stopped reading from because its peer does not read our writes, queue or not", () => {
     for (const pausedFor of [PAUSED_FOR_WRITES, PAUSED_FOR_WRITES | PAUSED_FOR_QUEUE]) {
       const { conn, socket } = pingedConnection();
       conn.checkAlive();
       socket.pausedFor = pausedFor;
+      // The pause's first check has nothing to compare with: one interval's grace, then it counts.
+      expect(conn.checkAlive(), `paused for ${pausedFor}: its first look`).toBe(true);
       expect(conn.checkAlive(), `paused for ${pausedFor}`).toBe(false);
       expect(socket.terminated).toBe(true);
     }

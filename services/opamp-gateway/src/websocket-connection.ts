@@ -1,6 +1,6 @@
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { OPEN, PAUSED_FOR_QUEUE, closeReason, type ServerWebSocket } from "./server-websocket.js";
+import { OPEN, PAUSED_FOR_QUEUE, PAUSED_FOR_WRITES, closeReason, type ServerWebSocket, type Unsent } from "./server-websocket.js";
 import { bytesEqual } from "@fleetplane/platform";
 import { checkOutboundSize, isAcknowledgement } from "@fleetplane/opamp";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
@@ -10,6 +10,13 @@ import type { AgentCredentials } from "./agent-authentication.js";
 import type { UpgradePlace } from "./upgrade-backlog.js";
 
 /** An agent on a WebSocket: replies and pushes are binary frames with the OpAMP header. */
+/**
+ * Where each socket paused for writes stood at its last liveness check
+ * (tookWritesSinceCheck): a side table, so the few sockets with a slow peer
+ * pay for it and not every socket; weak, so a closed one leaves nothing.
+ */
+const unsentAtCheck = new WeakMap<WebSocketAgentConnection, Unsent>();
+
 export class WebSocketAgentConnection implements AgentConnection {
   readonly type = ConnectionType.WEBSOCKET;
   readonly openedAt = Date.now();
@@ -149,12 +156,13 @@ export class WebSocketAgentConnection implements AgentConnection {
     // While we stopped reading from the socket only because our own queue is
     // full, its pong sits unread in the buffer: not the peer's fault, so not
     // a miss. Stopped because the peer does not read our writes
-    // (PAUSED_FOR_WRITES), it is not excused: our ping waits behind what it
-    // has not read, and a peer that has read none of it for two ping
-    // intervals is as good as gone, whatever it still sends. That includes a
-    // peer whose link takes longer than that to carry one large reply; its
-    // heartbeats are not read meanwhile, so they cannot keep it.
-    if (this.pinged && !this.alive && this.socket.pausedFor !== PAUSED_FOR_QUEUE) {
+    // (PAUSED_FOR_WRITES), it is not excused by that alone: our ping waits
+    // behind what it has not read, and a peer that has taken none of it for
+    // two ping intervals is as good as gone, whatever it still sends. One
+    // that takes it slowly (a slow link carrying one large reply, its
+    // heartbeats unread behind it meanwhile) counts as having answered
+    // (tookWritesSinceCheck), as a pong would.
+    if (this.pinged && !this.alive && this.socket.pausedFor !== PAUSED_FOR_QUEUE && !this.tookWritesSinceCheck()) {
       this.socket.terminate();
       return false;
     }
@@ -162,5 +170,19 @@ export class WebSocketAgentConnection implements AgentConnection {
     this.pinged = true;
     this.socket.ping();
     return true;
+  }
+
+  /**
+   * Whether the peer took any of our writes since the last check while we
+   * stopped reading because it did not read them: less buffered, or less
+   * held by the socket's handle, than at that check. The first check of such
+   * a pause gives it one interval's grace.
+   */
+  private tookWritesSinceCheck(): boolean {
+    if ((this.socket.pausedFor & PAUSED_FOR_WRITES) === 0) return false;
+    const now = this.socket.unsent();
+    const before = unsentAtCheck.get(this);
+    unsentAtCheck.set(this, now);
+    return before === undefined || now.buffered < before.buffered || now.queued < before.queued;
   }
 }
