@@ -23,6 +23,7 @@ import { NewAgentAdmission } from "./new-agent-admission.js";
 import { RateLimitedWarnings } from "./rate-limited-warnings.js";
 import { MalformedFrameError } from "./ws-framing.js";
 import { PAUSED_FOR_QUEUE, PAUSED_FOR_WRITES, type ServerWebSocket } from "./server-websocket.js";
+import type { WebSocketAgentConnection } from "./websocket-connection.js";
 import { frame } from "./websocket-spec-support.js";
 
 const LIMIT = 4096;
@@ -694,6 +695,31 @@ describe("a WebSocket that closes while its messages are being handled", () => {
     await until(() => settled, "the connection to settle");
     // Both were handed on, in order, before it settled.
     expect(seen.messages.map((m) => m.sequenceNum)).toEqual([1n, 2n]);
+  });
+
+  it("does not close for missed heartbeats an agent whose heartbeats it does not read because the agent is still taking a large write", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    const lines: string[] = [];
+    const logger = { ...silentLogger(), info: (_fields: unknown, message: string) => void lines.push(message) };
+    const liveness = { missedIntervals: 1, defaultIntervalMs: 300 };
+    const url = await start(callbacks, undefined, { maxMessageBytes: 64 << 20, liveness, logger: logger as unknown as OpampTransportOptions["logger"] });
+    const peer = await rawWebSocket(url.port);
+    peer.send(framed(toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, capabilities: 0x2001n }))));
+    await until(() => peer.opcodes().length === 1, "the reply");
+    const conn = seen.connected[0]! as unknown as WebSocketAgentConnection;
+    const ws = webSocketOf(seen.connected[0]!);
+    peer.socket.pause(); // a slow link: it has not taken our large write yet, and its heartbeats wait behind it unread
+    const size = 32 << 20;
+    const bulk = Buffer.concat([Buffer.from([0x82, 127]), Buffer.alloc(8), Buffer.alloc(size)]);
+    bulk.writeBigUInt64BE(BigInt(size), 2);
+    ws.write(bulk); // a large push (a configuration)
+    expect(ws.pausedFor).toBe(PAUSED_FOR_WRITES);
+    await until(() => conn.liveness.isOverdue(Date.now(), liveness), "its heartbeats overdue by the clock");
+    const sweep = () => (transport as unknown as { expireSilentWebSockets(): void }).expireSilentWebSockets();
+    for (let i = 0; i < 3; i++) sweep();
+    expect(lines.filter((line) => line.includes("missed its heartbeats"))).toEqual([]);
+    expect(conn.isOpen).toBe(true);
+    peer.socket.destroy();
   });
 });
 

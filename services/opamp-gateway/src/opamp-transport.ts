@@ -850,8 +850,9 @@ export class OpampTransport {
   private expireSilentWebSockets(): void {
     const now = Date.now();
     for (const conn of this.wsConnections) {
-      // One closed already (its close frame out, the peer's awaited up to the close timeout) is not closed, nor logged, again each sweep.
-      if (conn.reportsHeartbeat && conn.isOpen && conn.liveness.isOverdue(now, this.options.liveness)) {
+      // One closed already (its close frame out, the peer's awaited up to the close timeout) is not closed, nor logged, again each sweep;
+      // one whose heartbeats we do not read (it does not read our writes) is left to checkAlive, which ends it if it takes none of them.
+      if (conn.reportsHeartbeat && conn.isOpen && !conn.heartbeatsUnread && conn.liveness.isOverdue(now, this.options.liveness)) {
         const missed = this.options.liveness.missedIntervals;
         this.options.logger.info({ agent: conn.agent, connection: conn.id, silentMs: conn.liveness.silentMs(now), intervalMs: conn.liveness.intervalMs(this.options.liveness), missed }, "closing a WebSocket agent that missed its heartbeats");
         conn.close(1000, `missed ${missed} heartbeats`);

@@ -1,6 +1,12 @@
 import { EventEmitter, once } from "node:events";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
+import * as https from "node:https";
 import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { describe, expect, it } from "vitest";
 import * as wsModule from "ws";
@@ -490,7 +496,24 @@ interface RealServer {
 
 const { servers, upgraded } = closedAfterEach();
 
-async function realServer(limits: ServerWebSocketLimits = { maxPayload: 1024, closeTimeoutMs: 30_000, maxUnsentBytes: 0 }): Promise<RealServer> {
+interface TlsPair {
+  key: Buffer;
+  cert: Buffer;
+}
+
+/** A self-signed pair for 127.0.0.1 (openssl, as the TLS tests under test/ make theirs). */
+function tlsPair(): TlsPair {
+  const dir = mkdtempSync(join(tmpdir(), "server-websocket-tls-"));
+  try {
+    const [keyFile, certFile] = [join(dir, "tls.key"), join(dir, "tls.crt")];
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=opamp.test", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", keyFile, "-out", certFile], { stdio: "ignore" });
+    return { key: readFileSync(keyFile), cert: readFileSync(certFile) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function realServer(limits: ServerWebSocketLimits = { maxPayload: 1024, closeTimeoutMs: 30_000, maxUnsentBytes: 0 }, pair?: TlsPair): Promise<RealServer> {
   const refuser = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayload, perMessageDeflate: false, clientTracking: false });
   const state: RealServer = { port: 0, sockets: [], logs: [], echo: true };
   const events = recordingEvents((ws) => ws.owner!);
@@ -499,7 +522,7 @@ async function realServer(limits: ServerWebSocketLimits = { maxPayload: 1024, cl
     message(ws, data, isBinary);
     if (state.echo && ws.readyState === 1) ws.socket.write(Buffer.concat([Buffer.from([isBinary ? 0x82 : 0x81, data.length]), data]));
   };
-  const server = http.createServer((_req, res) => res.end());
+  const server = (pair ? https.createServer(pair, (_req, res) => res.end()) : http.createServer((_req, res) => res.end())) as http.Server;
   server.on("upgrade", (req, socket, head) => {
     const ws = completeWebSocketHandshake<string[]>(refuser, req, socket, head, limits, events);
     if (ws === undefined) return;
@@ -522,10 +545,10 @@ async function connectClient(port: number): Promise<WebSocket> {
 }
 
 /** A raw TCP client after a completed upgrade: it reads nothing it is sent unless asked, and answers nothing. */
-async function rawClient(port: number): Promise<{ socket: net.Socket; received: () => Buffer; closed: Promise<void> }> {
-  const socket = net.connect(port, "127.0.0.1");
+async function rawClient(port: number, overTls = false): Promise<{ socket: net.Socket; received: () => Buffer; closed: Promise<void> }> {
+  const socket = overTls ? tls.connect({ port, host: "127.0.0.1", rejectUnauthorized: false }) : net.connect(port, "127.0.0.1");
   socket.on("error", () => {});
-  await once(socket, "connect");
+  await once(socket, overTls ? "secureConnect" : "connect");
   socket.write("GET /v1/opamp HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
   const parts: Buffer[] = [];
   socket.on("data", (d: Buffer) => parts.push(d));
@@ -659,30 +682,45 @@ describe("ServerWebSocket over a real socket", () => {
     expect(ws.readyState).toBe(1);
   });
 
-  it("reads less unsent once a slow peer takes part of one large frame, though the stream still buffers the frame whole", async () => {
-    const server = await realServer();
-    server.echo = false;
-    const client = await rawClient(server.port);
-    client.socket.pause();
-    const ws = server.sockets[0]!;
-    const size = 32 << 20; // far more than loopback's kernel buffers take
-    const bulk = Buffer.concat([Buffer.from([0x82, 127]), Buffer.alloc(8), Buffer.alloc(size)]);
-    bulk.writeBigUInt64BE(BigInt(size), 2);
-    ws.write(bulk);
-    const before = ws.unsent();
-    expect(before.queued).toBeGreaterThan(0);
-    let taken = 0;
-    const take = (chunk: Buffer) => {
-      taken += chunk.length;
-      if (taken >= 4 << 20) client.socket.pause();
-    };
-    client.socket.on("data", take);
-    client.socket.resume();
-    await expect.poll(() => taken, { timeout: 10_000 }).toBeGreaterThanOrEqual(4 << 20);
-    await expect.poll(() => ws.unsent().queued, { timeout: 10_000 }).toBeLessThan(before.queued);
-    // The one frame is still being written: the stream's count has not moved, so it alone would not show the progress.
-    expect(ws.unsent().buffered).toBe(before.buffered);
-  });
+  for (const overTls of [false, true]) {
+    it(`tells a peer that takes our writes slowly from one that takes none, one look's grace per pause (${overTls ? "TLS" : "TCP"})`, async () => {
+      const server = await realServer(undefined, overTls ? tlsPair() : undefined);
+      server.echo = false;
+      const client = await rawClient(server.port, overTls);
+      client.socket.pause();
+      const ws = server.sockets[0]!;
+      const size = 32 << 20; // one frame, far more than loopback's kernel buffers take
+      const bulk = Buffer.concat([Buffer.from([0x82, 127]), Buffer.alloc(8), Buffer.alloc(size)]);
+      bulk.writeBigUInt64BE(BigInt(size), 2);
+      expect(ws.tookWritesSinceLastLook(), "not paused for writes").toBe(false);
+      ws.write(bulk);
+      expect(ws.pausedFor).toBe(PAUSED_FOR_WRITES);
+      expect(ws.tookWritesSinceLastLook(), "a pause's first look: nothing to compare with").toBe(true);
+      const before = ws.unsent();
+      let taken = 0;
+      let wanted = 4 << 20;
+      client.socket.on("data", (chunk: Buffer) => {
+        taken += chunk.length;
+        if (taken >= wanted) client.socket.pause();
+      });
+      client.socket.resume();
+      await expect.poll(() => taken, { timeout: 10_000 }).toBeGreaterThanOrEqual(wanted);
+      // The one frame is still being written, so the stream's count has not moved: only the TCP handle's shows it.
+      await expect.poll(() => ws.unsent().queued, { timeout: 10_000 }).toBeLessThan(before.queued);
+      expect(ws.unsent().buffered).toBe(before.buffered);
+      expect(ws.tookWritesSinceLastLook(), "the peer took some").toBe(true);
+      expect(ws.tookWritesSinceLastLook(), "and nothing since the last look").toBe(false);
+      // It takes the rest: drained, no longer paused; the next pause starts its own comparison.
+      wanted = Infinity;
+      client.socket.resume();
+      await expect.poll(() => ws.pausedFor, { timeout: 20_000 }).toBe(0);
+      await expect.poll(() => taken, { timeout: 20_000 }).toBeGreaterThanOrEqual(size);
+      client.socket.pause();
+      ws.write(bulk);
+      expect(ws.pausedFor).toBe(PAUSED_FOR_WRITES);
+      expect(ws.tookWritesSinceLastLook(), "the next pause's first look").toBe(true);
+    });
+  }
 
   it("terminates a socket whose peer does not read once more than maxUnsentBytes of its frames wait, and says so once", async () => {
     const server = await realServer({ maxPayload: 1024, closeTimeoutMs: 30_000, maxUnsentBytes: 64 * 1024 });

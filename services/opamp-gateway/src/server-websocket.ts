@@ -97,15 +97,32 @@ export class ServerWebSocket<Owner = unknown> {
   }
 
   /**
-   * Where our writes to a slow peer stand (read while PAUSED_FOR_WRITES, to
-   * tell one that takes them slowly from one that takes none): the stream's
-   * buffered bytes, which count a frame being written whole until all of it
-   * is out, and the bytes the socket's handle still holds of what it was
-   * handed, which fall as the peer takes a large frame piece by piece (0
-   * where the stream has no such handle).
+   * Whether a peer we stopped reading because it did not read our writes
+   * (PAUSED_FOR_WRITES) took any of them since the last call: the liveness
+   * check's test of a slow peer against one that takes nothing (a slow link
+   * carrying one large reply keeps its heartbeats unread behind it
+   * meanwhile). The first call of a pause has nothing to compare with and
+   * says yes: one interval's grace. False while not so paused.
+   */
+  tookWritesSinceLastLook(): boolean {
+    if ((this.pausedFor & PAUSED_FOR_WRITES) === 0) return false;
+    const now = this.unsent();
+    const before = unsentAtLook.get(this);
+    unsentAtLook.set(this, now);
+    return before === undefined || now.buffered < before.buffered || now.queued < before.queued;
+  }
+
+  /**
+   * Where our writes stand: the stream's buffered bytes, which count a frame
+   * being written whole until all of it is out, and the bytes the TCP
+   * socket's handle still holds of what it was handed, which fall as the
+   * peer takes a large frame piece by piece. Under TLS that is the handle of
+   * the TCP socket beneath (`_parent`): the TLS socket's own does not move
+   * (0 where the stream has no such handle).
    */
   unsent(): Unsent {
-    const handle = (this.socket as Duplex & { _handle?: { writeQueueSize?: number } })._handle;
+    const stream = this.socket as Duplex & { _parent?: Duplex | null };
+    const handle = ((stream._parent ?? stream) as Duplex & { _handle?: { writeQueueSize?: number } | null })._handle;
     return { buffered: this.socket.writableLength, queued: handle?.writeQueueSize ?? 0 };
   }
 
@@ -483,8 +500,20 @@ function onSocketError(this: Duplex): void {
 
 /** Our writes went out: reading goes on, unless the caller's queue still holds it. */
 function onSocketDrain(this: Duplex): void {
-  wsOf(this)?.resume(PAUSED_FOR_WRITES);
+  const ws = wsOf(this);
+  if (ws === undefined) return;
+  // The pause is over: the next one starts its own comparison (tookWritesSinceLastLook).
+  unsentAtLook.delete(ws);
+  ws.resume(PAUSED_FOR_WRITES);
 }
+
+/**
+ * Where each socket paused for writes stood at its last liveness look
+ * (tookWritesSinceLastLook): a side table, so the few sockets with a slow
+ * peer pay for it and not every socket; weak, so a closed one leaves
+ * nothing; cleared when the pause ends (onSocketDrain).
+ */
+const unsentAtLook = new WeakMap<ServerWebSocket<unknown>, Unsent>();
 
 function onSocketClose(this: Duplex): void {
   const ws = wsOf(this);

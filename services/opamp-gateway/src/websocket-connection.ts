@@ -1,6 +1,6 @@
 import { ConnectionType } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import type { ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
-import { OPEN, PAUSED_FOR_QUEUE, PAUSED_FOR_WRITES, closeReason, type ServerWebSocket, type Unsent } from "./server-websocket.js";
+import { OPEN, PAUSED_FOR_QUEUE, PAUSED_FOR_WRITES, closeReason, type ServerWebSocket } from "./server-websocket.js";
 import { bytesEqual } from "@fleetplane/platform";
 import { checkOutboundSize, isAcknowledgement } from "@fleetplane/opamp";
 import { AgentConnectionClosedError, type AgentConnection } from "./agent-connection.js";
@@ -10,13 +10,6 @@ import type { AgentCredentials } from "./agent-authentication.js";
 import type { UpgradePlace } from "./upgrade-backlog.js";
 
 /** An agent on a WebSocket: replies and pushes are binary frames with the OpAMP header. */
-/**
- * Where each socket paused for writes stood at its last liveness check
- * (tookWritesSinceCheck): a side table, so the few sockets with a slow peer
- * pay for it and not every socket; weak, so a closed one leaves nothing.
- */
-const unsentAtCheck = new WeakMap<WebSocketAgentConnection, Unsent>();
-
 export class WebSocketAgentConnection implements AgentConnection {
   readonly type = ConnectionType.WEBSOCKET;
   readonly openedAt = Date.now();
@@ -125,6 +118,16 @@ export class WebSocketAgentConnection implements AgentConnection {
     return this.socket.readyState === OPEN;
   }
 
+  /**
+   * We stopped reading from the socket because the peer does not read our
+   * writes (a large reply on a slow link): its heartbeats wait unread, so
+   * their absence says nothing; checkAlive judges such a peer by whether it
+   * takes our writes.
+   */
+  get heartbeatsUnread(): boolean {
+    return (this.socket.pausedFor & PAUSED_FOR_WRITES) !== 0;
+  }
+
   /** Starts the closing handshake; a reason longer than a close frame holds is cut (closeReason). */
   close(code: number, reason: string): void {
     this.socket.close(code, closeReason(reason));
@@ -161,8 +164,8 @@ export class WebSocketAgentConnection implements AgentConnection {
     // two ping intervals is as good as gone, whatever it still sends. One
     // that takes it slowly (a slow link carrying one large reply, its
     // heartbeats unread behind it meanwhile) counts as having answered
-    // (tookWritesSinceCheck), as a pong would.
-    if (this.pinged && !this.alive && this.socket.pausedFor !== PAUSED_FOR_QUEUE && !this.tookWritesSinceCheck()) {
+    // (ServerWebSocket.tookWritesSinceLastLook), as a pong would.
+    if (this.pinged && !this.alive && this.socket.pausedFor !== PAUSED_FOR_QUEUE && !this.socket.tookWritesSinceLastLook()) {
       this.socket.terminate();
       return false;
     }
@@ -172,17 +175,4 @@ export class WebSocketAgentConnection implements AgentConnection {
     return true;
   }
 
-  /**
-   * Whether the peer took any of our writes since the last check while we
-   * stopped reading because it did not read them: less buffered, or less
-   * held by the socket's handle, than at that check. The first check of such
-   * a pause gives it one interval's grace.
-   */
-  private tookWritesSinceCheck(): boolean {
-    if ((this.socket.pausedFor & PAUSED_FOR_WRITES) === 0) return false;
-    const now = this.socket.unsent();
-    const before = unsentAtCheck.get(this);
-    unsentAtCheck.set(this, now);
-    return before === undefined || now.buffered < before.buffered || now.queued < before.queued;
-  }
 }

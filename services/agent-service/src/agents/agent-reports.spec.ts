@@ -317,3 +317,20 @@ describe("heartbeats the gateway answers itself", () => {
     expect(away.acknowledgesHeartbeats).toBe(false);
   });
 });
+
+describe("the audit reconciliation's failures", () => {
+  it("are logged once per window, not once per agent (a store away fails every agent of a reconnecting fleet alike)", async () => {
+    const { store } = temporaryAgentStore();
+    const warnings: unknown[] = [];
+    const logger = { ...silentLogger(), warn: (fields: unknown) => void warnings.push(fields) };
+    const reports = new AgentReports({ store, logger, auditReconcileDelayMs: 0 });
+    let tried = 0;
+    store.reconcileAudit = async () => {
+      tried++;
+      throw new Error("the store is away");
+    };
+    for (let i = 0; i < 20; i++) reports.reconcileLater(instanceUidToHex(uuidv7Bytes()));
+    await expect.poll(() => tried).toBe(20);
+    expect(warnings).toHaveLength(1);
+  });
+});

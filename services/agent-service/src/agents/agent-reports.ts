@@ -1,7 +1,7 @@
 import { CommandKind, ConnectionType, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { AgentCapabilities, type AgentToServer, type CustomCapabilities, type ServerToAgent } from "@fleetplane/gen/opamp/proto/opamp_pb";
 import { instanceUidProblem, isAcknowledgement, newInstanceUidReply, serverCapabilities } from "@fleetplane/opamp";
-import { instanceUidToHex, type Logger, uuidv7Bytes } from "@fleetplane/platform";
+import { instanceUidToHex, LogRateLimit, type Logger, uuidv7Bytes } from "@fleetplane/platform";
 import type { CertificateDesk, CsrDecision } from "../certificates/certificate-desk.js";
 import { AgentNotFoundError, InvalidRequestError } from "./agent-errors.js";
 import { markDelivered, markDisconnected, queueCertificateRefusal, report, requestsNewInstanceUid, takeAnsweredHeartbeats, type CommandTransition } from "./agent-model.js";
@@ -82,6 +82,7 @@ export class AgentReports {
   /** ServerCapabilities announced in every message. */
   readonly capabilities: bigint;
   private readonly reconciliations: ReconcileQueue;
+  private readonly reconcileFailures = new LogRateLimit({ intervalMs: 10_000 });
   /**
    * The connection of each agent whose gateway may answer its heartbeats
    * itself (acknowledgesHeartbeats): the sequence number held for such an
@@ -248,7 +249,9 @@ export class AgentReports {
       if (recorded + moved > 0) this.deps.logger.info({ agent: uid, recorded, moved }, "audit trail caught up with the stored agent (records it lacked, moves it missed)");
     } catch (err) {
       if (err instanceof AgentNotFoundError) return;
-      this.deps.logger.warn({ agent: uid, err: String(err) }, "could not reconcile the agent's audit records; will try on its next reconnect");
+      // Rate-limited: with the store or the audit trail away, a reconnecting fleet (or a failed rollout stage's agents, a delay later) all fail alike.
+      const extra = this.reconcileFailures.take("failed");
+      if (extra) this.deps.logger.warn({ agent: uid, err: String(err), ...extra }, "could not reconcile the agent's audit records; will try on its next reconnect");
     }
   }
 
