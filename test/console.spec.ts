@@ -373,6 +373,22 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
       // Picking the same version on both sides shows no changes.
       await page.getByTestId("diff-from").selectOption("2");
       await expect.poll(() => diff.locator(".diff-add, .diff-del").count(), { timeout: UI_TIMEOUT_MS }).toBe(0);
+      // Both sides picked in one task of the page (as a busy browser may run the two picks before the
+      // `hashchange` of the first re-renders it): the second pick keeps the first (v1 against v1, not v2).
+      await page.evaluate(`(() => {
+        const pick = (id, value) => {
+          const select = document.querySelector('[data-testid="' + id + '"]');
+          select.value = value;
+          select.dispatchEvent(new Event("change", { bubbles: true }));
+        };
+        pick("diff-from", "1");
+        pick("diff-to", "1");
+      })()`);
+      const hash = String(await page.evaluate("location.hash"));
+      expect(hash).toContain("from=1");
+      expect(hash).toContain("to=1");
+      await expect.poll(() => page.getByTestId("diff-from").inputValue(), { timeout: UI_TIMEOUT_MS }).toBe("1");
+      expect(await page.getByTestId("diff-to").inputValue()).toBe("1");
     });
 
     it("shows an agent's group, configuration version and why", async () => {

@@ -3,7 +3,7 @@ import { configurationApi } from "../api.js";
 import { ErrorBanner } from "../components/error-banner.js";
 import { enumLabel, formatTime, shortHash } from "../format.js";
 import { useLoad } from "../hooks.js";
-import { configurationHref } from "../route.js";
+import { configurationHref, parseRoute } from "../route.js";
 
 const MARK: Record<number, string> = { [LineChange.KEPT]: " ", [LineChange.REMOVED]: "-", [LineChange.ADDED]: "+" };
 const LINE_CLASS: Record<number, string> = { [LineChange.KEPT]: "", [LineChange.REMOVED]: "diff-del", [LineChange.ADDED]: "diff-add" };
@@ -21,7 +21,14 @@ export function ConfigurationDetailPage({ namespace, name, from, to }: { namespa
     async () => (right > 0 ? (await configurationApi.diffConfigurationVersions({ namespace, name, fromVersion: left, toVersion: right })).files : []),
     [namespace, name, left, right],
   );
-  const pick = (which: "from" | "to", version: number) => (location.hash = configurationHref(namespace, name, which === "from" ? { from: version, to: right } : { from: left, to: version }));
+  const pick = (which: "from" | "to", version: number) => {
+    // The other side as the URL names it now, not as this page last rendered
+    // it: two picks in quick succession must not undo the first (see
+    // agent-list.tsx's FilterForm).
+    const route = parseRoute(location.hash);
+    const now = route.page === "configuration" && route.name === name ? { from: route.from ?? left, to: route.to ?? right } : { from: left, to: right };
+    location.hash = configurationHref(namespace, name, { ...now, [which]: version });
+  };
   const options = (versions.data ?? []).map((v) => (
     <option key={v.version} value={v.version}>
       v{v.version}
