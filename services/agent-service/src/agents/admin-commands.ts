@@ -325,7 +325,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     const told: Array<Promise<unknown>> = [];
     for (const [uid, r] of results) {
       if (r instanceof Error) {
-        if (r instanceof DependencyUnavailableError) this.deps.reconcile?.(uid); // as mayHaveStored
+        this.failedMayHaveStored(uid, r);
         outcomes.set(uid, r instanceof AgentNotFoundError ? "gone" : r);
         continue;
       }
@@ -436,20 +436,25 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     return { copy: stored.copy, reach: stored.reach, pushed, changed: stored.changed };
   }
 
-  /**
-   * Runs a change of the agent; when it fails on an unavailable store, its
-   * write may land all the same (the database applied it, the answer was
-   * lost or came too late) while its `stored` hook never ran: the agent
-   * would hold a command the audit trail has no record of. Its audit
-   * reconciliation is asked for, to write the record if the change landed.
-   */
+  /** Runs a change of the agent; a failure is passed to failedMayHaveStored, then rethrown. */
   private async mayHaveStored<T>(uid: string, change: () => Promise<T>): Promise<T> {
     try {
       return await change();
     } catch (err) {
-      if (err instanceof DependencyUnavailableError) this.deps.reconcile?.(uid);
+      this.failedMayHaveStored(uid, err);
       throw err;
     }
+  }
+
+  /**
+   * A change of the agent failed. On an unavailable store its write may land
+   * all the same (the database applied it, the answer was lost or came too
+   * late) while its `stored` hook never ran: the agent would hold a command
+   * the audit trail has no record of. Its audit reconciliation is asked for,
+   * to write the record if the change landed.
+   */
+  private failedMayHaveStored(uid: string, err: unknown): void {
+    if (err instanceof DependencyUnavailableError) this.deps.reconcile?.(uid);
   }
 
   /**
