@@ -6,7 +6,8 @@
  *
  * self (default): each function's own time; total: time with everything it
  * called (counted once per sample, so recursion is not double counted);
- * callers:NAME: which stacks lead to functions whose name contains NAME;
+ * callers:NAME: which stacks lead to functions whose name contains NAME
+ * (PROFILE_DEPTH frames of each, default 8);
  * callees:NAME: where the time under the outermost function whose name
  * contains NAME goes, by the function it called (its own time as "(self)");
  * packages: self time by npm package, source file or Node internal module
@@ -102,7 +103,7 @@ for (const [id, us] of selfUs) {
   } else if (modeArg.startsWith("callers:")) {
     const i = stack.findIndex((k) => k.includes(modeArg.slice(8)));
     if (i >= 0) {
-      const k = stack.slice(i, i + 8).map((s) => (process.env.PROFILE_FULL ? s.replace(/:\d+$/, "") : s.split(" ")[0])).join(" < ");
+      const k = stack.slice(i, i + Number(process.env.PROFILE_DEPTH ?? 8)).map((s) => (process.env.PROFILE_FULL ? s.replace(/:\d+$/, "") : s.split(" ")[0])).join(" < ");
       byFunction.set(k, (byFunction.get(k) ?? 0) + us);
     }
   }

@@ -1,5 +1,5 @@
-import { Counter, Gauge, Histogram } from "prom-client";
-import { metricsRegistry } from "@fleetplane/platform-node";
+import { Counter, Gauge } from "prom-client";
+import { BoundHistogram, metricsRegistry, type BoundHistogramChild } from "@fleetplane/platform-node";
 import type { WarningCounter, WarningKind } from "./rate-limited-warnings.js";
 
 export type Transport = "ws" | "http";
@@ -45,18 +45,23 @@ export class GatewayMetrics implements WarningCounter {
   private readonly sent = new Counter({ name: "fleetplane_opamp_messages_sent_total", help: "ServerToAgent messages sent, as replies or pushes", labelNames: ["transport", "kind"], registers: [metricsRegistry], collect: () => this.settle() });
   private readonly bytes = new Counter({ name: "fleetplane_opamp_message_bytes_total", help: "OpAMP message bytes (after decompression)", labelNames: ["direction", "transport"], registers: [metricsRegistry], collect: () => this.settle() });
   private readonly decodeErrors = new Counter({ name: "fleetplane_opamp_decode_errors_total", help: "Messages that could not be read (malformed, oversized, bad gzip)", labelNames: ["transport"], registers: [metricsRegistry] });
-  readonly reportSeconds = new Histogram({
+  // BoundHistograms: prom-client's Histogram hashes its (empty) label set and
+  // makes a closure on every observe(), ~8 µs of a new agent's CPU at a
+  // connect storm's margin (docs/performance.md §55).
+  readonly reportSeconds: BoundHistogramChild = new BoundHistogram({
     name: "fleetplane_opamp_report_duration_seconds",
     help: "Time from an agent's message to the reply being handed to the socket",
+    labelNames: [],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [metricsRegistry],
-  });
-  readonly pushSeconds = new Histogram({
+  }).labels();
+  readonly pushSeconds: BoundHistogramChild = new BoundHistogram({
     name: "fleetplane_push_duration_seconds",
     help: "Time from a push notice reaching the gateway to the message being sent",
+    labelNames: [],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [metricsRegistry],
-  });
+  }).labels();
   private readonly connected = new Gauge({
     name: "fleetplane_opamp_connected_agents",
     help: "Agent sessions held by this process's gateways",

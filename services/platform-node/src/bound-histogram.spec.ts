@@ -53,4 +53,27 @@ describe("a histogram whose label sets are bound once", () => {
     expect(await ours.metrics()).toMatch(/^fleetplane_spec_seconds_bucket\{le="0.01",store="mongodb",operation="get"\} 1$/m);
     expect(() => b.labels("embedded")).toThrow(/takes 2 label values/);
   });
+
+  it("without labels, reads as prom-client's unlabelled Histogram: zeros before the first observation, nothing after a reset", async () => {
+    const theirs = new Registry();
+    const ours = new Registry();
+    const unlabelled = { name: "fleetplane_spec_plain_seconds", help: "an unlabelled histogram in a spec", buckets: [0.001, 0.01, 0.1] };
+    const h = new Histogram({ ...unlabelled, registers: [theirs] });
+    const b = new BoundHistogram({ ...unlabelled, labelNames: [], registers: [ours] }).labels();
+    expect(await ours.metrics()).toMatch(/^fleetplane_spec_plain_seconds_count 0$/m);
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+    for (const v of [0.0005, 0.01, 0.05, 3]) {
+      h.observe(v);
+      b.observe(v);
+    }
+    expect(await ours.metrics()).toMatch(/^fleetplane_spec_plain_seconds_bucket\{le="0.01"\} 2$/m);
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+    theirs.resetMetrics();
+    ours.resetMetrics();
+    expect(await ours.metrics()).not.toMatch(/_count/);
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+    h.observe(0.002);
+    b.observe(0.002);
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+  });
 });

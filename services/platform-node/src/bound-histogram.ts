@@ -45,12 +45,17 @@ export class BoundHistogram {
   private readonly labelNames: readonly string[];
   private readonly bounds: readonly number[];
   private readonly series = new Map<string, Series>();
+  /** Whether a series not yet observed is shown: an unlabelled histogram's one series is, until a reset (as prom-client's). */
+  private showUnobserved: boolean;
 
   constructor(o: BoundHistogramOptions) {
     this.name = o.name;
     this.help = o.help;
     this.labelNames = o.labelNames;
     this.bounds = [...o.buckets].sort((a, b) => a - b);
+    // Without labels, its one series is shown from the start, zeros and all, as prom-client shows an unlabelled histogram.
+    this.showUnobserved = this.labelNames.length === 0;
+    if (this.showUnobserved) this.labels();
     for (const r of o.registers) r.registerMetric(this as unknown as Metric);
   }
 
@@ -78,11 +83,11 @@ export class BoundHistogram {
     };
   }
 
-  /** What prom-client's Histogram.get() gives: cumulative buckets, then sum and count, per label set observed at least once. */
+  /** What prom-client's Histogram.get() gives: cumulative buckets, then sum and count, per label set observed at least once (and an unlabelled histogram's one series until its first reset). */
   async get(): Promise<{ name: string; help: string; type: "histogram"; values: HistogramValue[]; aggregator: "sum" }> {
     const values: HistogramValue[] = [];
     for (const s of this.series.values()) {
-      if (s.count === 0) continue;
+      if (s.count === 0 && !this.showUnobserved) continue;
       let acc = 0;
       this.bounds.forEach((le, i) => {
         acc += s.counts[i]!;
@@ -97,6 +102,7 @@ export class BoundHistogram {
 
   /** Forgets every observation (the registry's resetMetrics). Bound children stay bound. */
   reset(): void {
+    this.showUnobserved = false;
     for (const s of this.series.values()) {
       s.counts.fill(0);
       s.sum = 0;

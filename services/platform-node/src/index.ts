@@ -14,6 +14,7 @@ export { createInProcessTransport, registration, type ServiceRegistration } from
 export { createInProcessPushBus } from "./in-process-push-bus.js";
 export { createLogger } from "./pino-logger.js";
 export { toConnectError } from "./connect-errors.js";
+export { BoundHistogram, type BoundHistogramChild } from "./bound-histogram.js";
 export { addMetricsSource, metricsRegistry, processMetrics, renderMetrics, type ProcessMetrics } from "./metrics.js";
 export { scrapedGauge, scrapedLabelledGauge, type ScrapedGauge, type ScrapedGaugeOptions, type ScrapedLabelledGauge } from "./scraped-gauge.js";
 export { timed } from "./timed.js";
