@@ -676,6 +676,22 @@ function holdingFirstMessage() {
   return { ...recording, release };
 }
 
+/**
+ * An agent that sends one small message and then eleven of ~900 KB behind it
+ * (more than WS_MAX_QUEUED_BYTES): with the first held, the rest queue and
+ * reading stops. Resolves once the transport has the connection.
+ */
+async function floodBehindFirst(callbacks: OpampCallbacks, seen: { connected: AgentConnection[] }) {
+  const size = 900_000;
+  const url = await start(callbacks, undefined, { maxMessageBytes: 1024 * 1024 });
+  const agent = await wsAgent(url.ws);
+  agent.send(framed(agentMessage({ sequenceNum: 1n })));
+  const big = (n: bigint) => framed(toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: n, customMessage: { capability: "c", type: "t", data: new Uint8Array(size) } })));
+  for (let n = 2n; n <= 12n; n++) agent.send(big(n));
+  await until(() => seen.connected.length === 1, "the connection");
+  return { agent, size };
+}
+
 describe("a WebSocket that closes while its messages are being handled", () => {
   it("reports the close at once, and is settled only once the messages it sent before closing are handled", async () => {
     // The first message is held in the service; the second waits behind it.
@@ -881,13 +897,7 @@ describe("the OpAMP transport's WebSocket bounds", () => {
 
   it("stops reading from a WebSocket whose queued messages reach WS_MAX_QUEUED_BYTES, well before 32 of them, and handles them all in order once the one before them is answered", async () => {
     const { callbacks, seen, release } = holdingFirstMessage();
-    const size = 900_000;
-    const url = await start(callbacks, undefined, { maxMessageBytes: 1024 * 1024 });
-    const agent = await wsAgent(url.ws);
-    agent.send(framed(agentMessage({ sequenceNum: 1n })));
-    const big = (n: bigint) => framed(toBinary(AgentToServerSchema, create(AgentToServerSchema, { instanceUid: uid, sequenceNum: n, customMessage: { capability: "c", type: "t", data: new Uint8Array(size) } })));
-    for (let n = 2n; n <= 12n; n++) agent.send(big(n));
-    await until(() => seen.connected.length === 1, "the connection");
+    const { agent, size } = await floodBehindFirst(callbacks, seen);
     const conn = seen.connected[0] as unknown as { waiting?: unknown[]; waitingBytes: number };
     const ws = webSocketOf(seen.connected[0]!);
     await until(() => ws.pausedFor === PAUSED_FOR_QUEUE, "reading to stop");
@@ -902,5 +912,30 @@ describe("the OpAMP transport's WebSocket bounds", () => {
     expect(ws.pausedFor).toBe(0);
     expect(conn.waitingBytes).toBe(0);
     agent.socket.close(1000);
+  });
+
+  it("closes with 1011 when handling a message fails while reading is paused behind it, and reads again: the peer's close frame ends the socket, not the 30 s close timeout", async () => {
+    const { callbacks, seen } = recordingCallbacks();
+    // A bug's stand-in: the service's answer to the first message fails, once the queue behind it is full.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let handled = 0;
+    callbacks.onMessage = async () => {
+      handled++;
+      await held;
+      throw new Error("a bug");
+    };
+    const { agent } = await floodBehindFirst(callbacks, seen);
+    const ws = webSocketOf(seen.connected[0]!);
+    await until(() => ws.pausedFor === PAUSED_FOR_QUEUE, "reading to stop");
+    let code: number | undefined;
+    void agent.closed.then((c) => (code = c));
+    release();
+    // until() gives up after 5 s, well inside CLOSE_TIMEOUT_MS: the agent's side ends once its close frame is read.
+    await until(() => code !== undefined, "the agent's side to end");
+    expect(code).toBe(1011);
+    await until(() => seen.closed.length === 1, "the server's side to end");
+    // What waited behind the failed message, and what the peer sent after, was dropped: nothing answers on a closed socket.
+    expect(handled).toBe(1);
   });
 });

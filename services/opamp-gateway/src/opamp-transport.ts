@@ -37,7 +37,7 @@ import { WebSocketAgentConnection } from "./websocket-connection.js";
 import type { TrustedProxies } from "./trusted-proxies.js";
 import { MalformedFrameError, decodeAgentFrame } from "./ws-framing.js";
 import { completeWebSocketHandshake } from "./websocket-handshake.js";
-import { CLOSE_TIMEOUT_MS, PAUSED_FOR_QUEUE, WebSocketProtocolError, type ServerWebSocket, type ServerWebSocketEvents, type ServerWebSocketLimits } from "./server-websocket.js";
+import { CLOSE_TIMEOUT_MS, OPEN, PAUSED_FOR_QUEUE, WebSocketProtocolError, type ServerWebSocket, type ServerWebSocketEvents, type ServerWebSocketLimits } from "./server-websocket.js";
 import { readWholeFramesFromSocket } from "./whole-binary-frames.js";
 import { OpeningDeadlines } from "./opening-deadlines.js";
 import { UPGRADE_PLACES, UPGRADE_WAITING, UpgradeBacklog, type UpgradePlace, type WaitingUpgrade } from "./upgrade-backlog.js";
@@ -101,6 +101,15 @@ export const WS_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
  * peer is not reading, and the socket is terminated (ServerWebSocket.write).
  */
 const WS_UNSENT_SLACK_BYTES = 1024 * 1024;
+
+/**
+ * WebSockets closed with 1011 because handling a message failed (a bug's
+ * last stop, webSocketFailed): what they still send is dropped, neither
+ * queued nor handled.
+ * A WeakSet, not a field, so an agent's connection carries nothing for a path
+ * that should never run.
+ */
+const failedWebSockets = new WeakSet<ServerWebSocket<WebSocketAgentConnection>>();
 
 /**
  * The "OpAMP Server Lib" of the design: one HTTP/1.1 port; a POST with
@@ -487,6 +496,8 @@ export class OpampTransport {
       conn.spoke = true;
       transport.metrics.receivedBy.ws.inc();
       transport.metrics.bytesIn.ws.inc(data.length);
+      // After a failed handler's 1011 (webSocketFailed) what the peer still sends is dropped (a field compare first: the set is for a bug's path).
+      if (ws.readyState !== OPEN && failedWebSockets.has(ws)) return;
       if (conn.handling !== undefined) {
         const waiting = (conn.waiting ??= []);
         waiting.push({ data, isBinary });
@@ -499,7 +510,7 @@ export class OpampTransport {
         if (pending !== undefined) conn.handling = transport.drainWebSocket(conn, ws, pending);
         else transport.firstMessageAnswered(conn);
       } catch (err) {
-        transport.webSocketFailed(conn, err);
+        transport.webSocketFailed(conn, ws, err);
       }
     },
     pong(ws: ServerWebSocket<WebSocketAgentConnection>): void {
@@ -533,18 +544,23 @@ export class OpampTransport {
         await this.onWebSocketMessage(conn, next.data, next.isBinary);
       }
     } catch (err) {
-      this.webSocketFailed(conn, err);
+      this.webSocketFailed(conn, ws, err);
     } finally {
       conn.handling = undefined;
     }
   }
 
   /** onWebSocketMessage answers every fault itself; this is a bug's last stop, not a path. */
-  private webSocketFailed(conn: WebSocketAgentConnection, err: unknown): void {
+  private webSocketFailed(conn: WebSocketAgentConnection, ws: ServerWebSocket<WebSocketAgentConnection>, err: unknown): void {
     this.options.logger.error({ connection: conn.id, err: String(err), stack: (err as Error | undefined)?.stack }, "WebSocket message handling failed");
     conn.waiting = undefined;
     conn.waitingBytes = 0;
     conn.close(1011, "internal error");
+    // The queue it paused for is gone: read again, so the peer's close frame
+    // ends the socket now rather than the close timeout 30 s later; what the
+    // peer sent before it is not queued again (nothing can be answered now).
+    failedWebSockets.add(ws);
+    ws.resume(PAUSED_FOR_QUEUE);
   }
 
   /** Handles one message: at once (undefined), or by the promise returned. */
