@@ -246,7 +246,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
     ping: () => stores.agents.ping(),
     /** Stops driving rollouts (before agents are disconnected by a shutdown); close() does it too. */
     stopRollouts: () => driver.stop(),
-    /** Stops the reaper and retention, flushes cached agent state and the audit queue (in that order). */
+    /** Stops the reaper, retention and the audit reconciliations, flushes cached agent state and the audit queue (in that order). */
     async close() {
       await (await replicaChanges).unsubscribe();
       await (await pinRequests).unsubscribe();
@@ -255,6 +255,7 @@ export function agentServiceModule(stores: AgentStores, commands: Client<typeof 
       await retention.stop();
       metrics.stop();
       stopStatusBook();
+      await reports.close();
       await store.close();
       await audit.drain();
       stopAuditMetric();

@@ -103,6 +103,11 @@ export class AgentReports {
     this.heartbeatSeconds = BigInt(Math.max(0, Math.round(deps.heartbeatIntervalSeconds ?? Number(SPEC_DEFAULT_HEARTBEAT_SECONDS))));
   }
 
+  /** Stops the audit reconciliations: none waits or starts after it, and those running are done when it resolves (before the store closes). */
+  close(): Promise<void> {
+    return this.reconciliations.close();
+  }
+
   /**
    * OnMessage's agent half: GetOrCreateAgent, Connected=true, report(), SaveAgent, fetchServerToAgent().
    * `heartbeatsAnswered`: heartbeats the gateway answered itself just before `msg` (takeAnsweredHeartbeats).

@@ -70,4 +70,40 @@ describe("ReconcileQueue", () => {
     expect(done[0]!.afterMs).toBeGreaterThanOrEqual(48);
     expect(queue.waiting).toBe(0);
   });
+
+  it("on close, clears what waits (delayed agents' timers too), takes nothing more, and resolves once the running work is done", async () => {
+    vi.useFakeTimers();
+    try {
+      let release: () => void = () => {};
+      const done: string[] = [];
+      const queue = new ReconcileQueue({
+        concurrency: 1,
+        logger: silentLogger(),
+        work: async (uid) => {
+          if (uid === "running") await new Promise<void>((r) => (release = r));
+          done.push(uid);
+        },
+      });
+      queue.add("running");
+      queue.add("queued");
+      queue.later("delayed", 30_000);
+      expect(vi.getTimerCount()).toBe(1);
+      let closed = false;
+      const closing = queue.close().then(() => (closed = true));
+      expect(vi.getTimerCount()).toBe(0);
+      expect(queue.waiting).toBe(0);
+      queue.add("after");
+      queue.later("after", 1);
+      expect(queue.waiting).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+      await Promise.resolve();
+      expect(closed).toBe(false);
+      release();
+      await closing;
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(done).toEqual(["running"]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

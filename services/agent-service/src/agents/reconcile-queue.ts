@@ -36,8 +36,9 @@ export const DEFAULT_RECONCILE_MAX_WAITING = 200_000;
  */
 export class ReconcileQueue {
   private readonly queued = new Set<string>();
-  /** Agents `later` holds until their delay is over (not yet in `queued`). */
-  private readonly delayed = new Set<string>();
+  /** Agents `later` holds until their delay is over (not yet in `queued`), with their timers. */
+  private readonly delayed = new Map<string, NodeJS.Timeout>();
+  private closed = false;
   private workers = 0;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly maxWaiting: number;
@@ -50,7 +51,7 @@ export class ReconcileQueue {
   }
 
   add(uid: string): void {
-    if (!this.queued.has(uid) && !this.admit(uid)) return;
+    if (this.closed || (!this.queued.has(uid) && !this.admit(uid))) return;
     this.queued.add(uid);
     if (this.workers < Math.max(1, this.o.concurrency)) void this.worker();
   }
@@ -61,12 +62,27 @@ export class ReconcileQueue {
    * the agent as it ends up. An agent already delayed is not delayed twice.
    */
   later(uid: string, delayMs: number): void {
-    if (this.delayed.has(uid) || !this.admit(uid)) return;
-    this.delayed.add(uid);
-    setTimeout(() => {
+    if (this.closed || this.delayed.has(uid) || !this.admit(uid)) return;
+    const timer = setTimeout(() => {
       this.delayed.delete(uid);
       this.add(uid);
     }, delayMs).unref();
+    this.delayed.set(uid, timer);
+  }
+
+  /**
+   * Takes nothing more and forgets what waits (queued and delayed: their
+   * timers are cleared, so none fires into a store being closed), then
+   * resolves once the reconciliations already running are done. Call it
+   * before the store closes (shutdown). What it forgets is reconciled when
+   * those agents next come back, as a dropped agent is.
+   */
+  close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.delayed.values()) clearTimeout(timer);
+    this.delayed.clear();
+    this.queued.clear();
+    return this.idle();
   }
 
   /** Agents waiting for their turn (queued or delayed, not counting those being worked on). */
