@@ -574,6 +574,39 @@ describe("MongoDB agent index documents", () => {
     }
   });
 
+  it("of an agent created again on another replica while its delete runs stay the new agent's (the delete's index write lands last)", async () => {
+    const mongo = await connectFreshMongo();
+    const server = mongo.server;
+    try {
+      await ensureAgentIndexes(mongo.db, { server });
+      const replica = createMongoAgentRepository(mongo.db, { server });
+      const agent = create(AgentSchema, { metadata: { instanceUid: Buffer.from("7".repeat(32), "hex") }, status: { connected: true, gatewayId: "gw-old" } });
+      await replica.save(agent);
+      // This replica deletes it; between the agent's delete and its index document's, the agent comes back on the
+      // other replica (a reconnect): a new agent, revision 1, and its index document.
+      const again = create(AgentSchema, { metadata: { instanceUid: agent.metadata!.instanceUid }, status: { connected: true, gatewayId: "gw-new" } });
+      let hooked = false;
+      const db = intercepting(mongo.db, AGENT_INDEX, "deleteOne", async (own, ...args) => {
+        if (!hooked) {
+          hooked = true;
+          await replica.save(again);
+        }
+        return own(...args);
+      });
+      const deleting = createMongoAgentRepository(db, { server });
+      const stored = await deleting.get(instanceUidToHex(agent.metadata!.instanceUid));
+      await deleting.delete(stored!);
+      expect(hooked).toBe(true);
+      expect(await indexDocumentOf(mongo, again)).toMatchObject({ revision: 1n, gatewayId: "gw-new" });
+      expect((await replica.list({ limit: 10, gatewayId: "gw-new" })).map((a) => a.revision)).toEqual([1n]);
+      // The replica's next save of the same fields writes no index document (it wrote that one): it must still be there.
+      await replica.save(again);
+      expect((await deleting.list({ limit: 10, gatewayId: "gw-new" })).map((a) => a.revision)).toEqual([2n]);
+    } finally {
+      await mongo.close();
+    }
+  });
+
   it("left by a deleted agent, removed at a start while an agent of that uid is created, stay the new agent's", async () => {
     const mongo = await connectFreshMongo();
     const server = mongo.server;

@@ -250,7 +250,8 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
       return batches.call({ id, revision, fields, replace: o.replace ?? false });
     },
     /**
-     * The agent is deleted: its index document goes too, and its next save, if it comes back, writes a new one.
+     * The agent is deleted: its index document goes too, and its next save, if it comes back, writes a new one;
+     * an agent of that uid created again meanwhile (another replica) gets its own written back (the read after).
      * When the store is away (and `repairFrom` given) it resolves all the same, the index document removed
      * by a repair once the store answers (the agent is gone, so the delete is done; its caller's audit of the
      * agent's last commands must still follow). Without `repairFrom` such a failure is ignored: the index
@@ -261,6 +262,11 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
       known.forget(id);
       try {
         await guardMongo(() => index.deleteOne({ _id: id }));
+        // The agent may have come back meanwhile (a reconnect saved on another replica between the agent's
+        // delete and this one), its first save's index document then taken by this delete, and that
+        // replica's next save of the same fields writes none (it wrote that one). Read again, as
+        // deleteLeftovers does: an agent there now gets its index document back.
+        if (source) await copyFromAgents(source, [id]);
       } catch (err) {
         if (!(err instanceof DependencyUnavailableError)) throw err;
         repairs?.add(id, err);
