@@ -8,7 +8,7 @@
  *
  *   FLEETPLANE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof-3000" pnpm bench storm --storm-agents 3000
  *   (the same for 6000)
- *   npx tsx bench/profile-margin.ts /tmp/prof-3000/CPU.*.0.001.cpuprofile /tmp/prof-6000/CPU.*.0.001.cpuprofile 3000 6000 [self|packages]
+ *   npx tsx bench/profile-margin.ts /tmp/prof-3000/CPU.*.0.001.cpuprofile /tmp/prof-6000/CPU.*.0.001.cpuprofile 3000 6000 [self|packages|total]
  *
  * One pair of profiles moves by ±30–50 µs per agent here, as the bench's margin does: read it for ranking, run it twice.
  */
@@ -17,7 +17,7 @@ type N = { id: number; callFrame: { functionName: string; url: string; lineNumbe
 type P = { nodes: N[]; samples: number[]; timeDeltas: number[] };
 const mode = process.argv[6] ?? "self";
 if (process.argv.length < 6) {
-  process.stderr.write("usage: tsx bench/profile-margin.ts A.cpuprofile B.cpuprofile NA NB [self|packages]\n");
+  process.stderr.write("usage: tsx bench/profile-margin.ts A.cpuprofile B.cpuprofile NA NB [self|packages|total]\n");
   process.exit(2);
 }
 function load(f: string) {
@@ -39,6 +39,11 @@ function load(f: string) {
     if (times[i]! < from || times[i]! > to) return;
     const n = byId.get(id)!; const f = n.callFrame;
     if (f.functionName === "(idle)") return;
+    if (mode === "total") {
+      // Each function on the stack once per sample: its time with what it called.
+      for (const name of new Set(stackOf(id).map((x) => `${x.callFrame.functionName} ${x.callFrame.url.replace(/.*\/(services|node_modules)\//, "").replace(/^.*\.pnpm\//, "")}`))) out.set(name, (out.get(name) ?? 0) + (p.timeDeltas[i + 1] ?? 0));
+      return;
+    }
     let k: string;
     if (mode === "packages") { const pkg = /node_modules\/\.pnpm\/([^/]+)\//.exec(f.url); k = pkg ? pkg[1]! : f.url ? (f.url.startsWith("node:") ? f.url.split("/").slice(0, 3).join("/") : f.url.replace(/.*\/wt-[^/]+\//, "")) : f.functionName; }
     else k = `${f.functionName} ${f.url.replace(/.*\/(services|node_modules)\//, "").replace(/^.*\.pnpm\//, "")}`;
