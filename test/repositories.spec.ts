@@ -46,11 +46,11 @@ import { COMMAND_INDEXES, REPLACED_COMMAND_INDEXES, createMongoCommandRepository
 import { DependencyUnavailableError, instanceUidToHex, silentLogger, uuidv7Bytes, type Logger } from "@fleetplane/platform";
 import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { connectMongo, createNamedIndexes, type MongoStore, type NamedIndex } from "@fleetplane/platform-node/mongo";
-import { Binary, MongoNetworkError, type Db } from "mongodb";
+import { Binary, MongoNetworkError, type Db, type FindCursor } from "mongodb";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { agentRepositoryContract } from "./contract/agent-repository.contract.js";
 import { certificateRequestRepositoryContract } from "./contract/certificate-request-repository.contract.js";
 import { commandRepositoryContract } from "./contract/command-repository.contract.js";
@@ -602,6 +602,64 @@ describe("MongoDB agent index documents", () => {
       // The replica's next save of the same fields writes no index document (it wrote that one): it must still be there.
       await replica.save(again);
       expect((await deleting.list({ limit: 10, gatewayId: "gw-new" })).map((a) => a.revision)).toEqual([2n]);
+    } finally {
+      await mongo.close();
+    }
+  });
+
+  it("of an agent saved again on another replica while its delete reads it back keep the newer revision, whichever of the two reads the save falls between", async () => {
+    const mongo = await connectFreshMongo();
+    const server = mongo.server;
+    try {
+      await ensureAgentIndexes(mongo.db, { server });
+      const replica = createMongoAgentRepository(mongo.db, { server });
+      const uid = Buffer.from("8".repeat(32), "hex");
+      await replica.save(create(AgentSchema, { metadata: { instanceUid: uid }, status: { connected: true, gatewayId: "gw-old" } }));
+      const again = create(AgentSchema, { metadata: { instanceUid: uid }, status: { connected: true, gatewayId: "gw-new" } });
+      // Before the delete's index write the agent comes back on the replica (revision 1); then, between the delete's
+      // two reads back (its index document and its agent), the replica saves it again on another gateway (revision 2).
+      // Each hook once: the reads back are the first finds after the index write (a FerretDB write looks up too).
+      let indexReadArmed = false;
+      let agentsReadArmed = false;
+      let agentsRead = false;
+      let savedNewer = false;
+      const saveNewer = async () => {
+        savedNewer = true;
+        again.status!.gatewayId = "gw-newer";
+        await replica.save(again);
+      };
+      const cursorThen = (cursor: FindCursor, before: () => Promise<void>, after: () => Promise<void>) =>
+        new Proxy(cursor, { get: (c, p) => (p === "toArray" ? async () => (await before(), await c.toArray().then(async (r) => (await after(), r))) : Reflect.get(c, p, c)) });
+      let db = intercepting(mongo.db, AGENT_INDEX, "deleteOne", async (own, ...args) => {
+        await replica.save(again);
+        const done = await own(...args);
+        indexReadArmed = agentsReadArmed = true;
+        return done;
+      });
+      db = intercepting(db, "agents", "find", ((own: (...a: unknown[]) => FindCursor, ...args: unknown[]) => {
+        if (!agentsReadArmed) return own(...args);
+        agentsReadArmed = false;
+        return cursorThen(own(...args), async () => {}, async () => void (agentsRead = true));
+      }) as never);
+      db = intercepting(db, AGENT_INDEX, "find", ((own: (...a: unknown[]) => FindCursor, ...args: unknown[]) => {
+        if (!indexReadArmed) return own(...args);
+        indexReadArmed = false;
+        // Agents read beside this one (together) get the save after them and before this; read after it, the save
+        // comes between the two all the same. A wait of at most 0.5 s tells the two apart.
+        return cursorThen(own(...args), async () => {
+          await vi.waitFor(() => expect(agentsRead).toBe(true), { timeout: 500, interval: 5 }).catch(() => undefined);
+          if (agentsRead) await saveNewer();
+        }, async () => {
+          if (!savedNewer) await saveNewer();
+        });
+      }) as never);
+      const deleting = createMongoAgentRepository(db, { server });
+      await deleting.delete((await deleting.get(instanceUidToHex(uid)))!);
+      expect(savedNewer).toBe(true);
+      expect(await indexDocumentOf(mongo, again)).toMatchObject({ revision: 2n, gatewayId: "gw-newer" });
+      // The replica's next save of the same fields writes no index document (it wrote revision 2's): it must hold them.
+      await replica.save(again);
+      expect((await replica.list({ limit: 10, gatewayId: "gw-newer" })).map((a) => a.revision)).toEqual([3n]);
     } finally {
       await mongo.close();
     }
