@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { silentLogger } from "@fleetplane/platform";
+import { silentLogger, type LogMethod } from "@fleetplane/platform";
 import { ReconcileQueue } from "./reconcile-queue.js";
 
 describe("ReconcileQueue", () => {
@@ -90,20 +90,31 @@ describe("ReconcileQueue", () => {
       expect(vi.getTimerCount()).toBe(1);
       let closed = false;
       const closing = queue.close().then(() => (closed = true));
-      expect(vi.getTimerCount()).toBe(0);
+      // The delayed agent's timer is gone; the one left is close()'s own bound on its wait.
+      expect(vi.getTimerCount()).toBe(1);
       expect(queue.waiting).toBe(0);
       queue.add("after");
       queue.later("after", 1);
       expect(queue.waiting).toBe(0);
-      expect(vi.getTimerCount()).toBe(0);
+      expect(vi.getTimerCount()).toBe(1);
       await Promise.resolve();
       expect(closed).toBe(false);
       release();
       await closing;
+      expect(vi.getTimerCount()).toBe(0);
       await vi.advanceTimersByTimeAsync(60_000);
       expect(done).toEqual(["running"]);
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it("on close, waits at most `waitMs` for work that never ends, and says so", async () => {
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = { ...silentLogger(), warn: ((fields: Record<string, unknown>) => void warnings.push(fields)) as LogMethod };
+    const queue = new ReconcileQueue({ concurrency: 2, logger, work: () => new Promise<void>(() => {}) });
+    queue.add("hung");
+    await queue.close(20);
+    expect(warnings).toEqual([expect.objectContaining({ running: 1, waitedMs: 20 })]);
   });
 });

@@ -20,6 +20,9 @@ export interface ReconcileQueueOptions {
 /** Default of ReconcileQueueOptions.maxWaiting. */
 export const DEFAULT_RECONCILE_MAX_WAITING = 200_000;
 
+/** How long close() waits for the reconciliations running: well inside a shutdown's grace, and the audit drain's 30 s after it. */
+export const CLOSE_WAIT_MS = 5_000;
+
 /**
  * Background work keyed by agent, at most `concurrency` at once: the audit
  * reconciliation of agents coming back (agent-reports.ts), and of agents
@@ -73,16 +76,22 @@ export class ReconcileQueue {
   /**
    * Takes nothing more and forgets what waits (queued and delayed: their
    * timers are cleared, so none fires into a store being closed), then
-   * resolves once the reconciliations already running are done. Call it
-   * before the store closes (shutdown). What it forgets is reconciled when
-   * those agents next come back, as a dropped agent is.
+   * resolves once the reconciliations already running are done, or after
+   * `waitMs` (default CLOSE_WAIT_MS) with a warning naming how many were
+   * still running: one waiting on a command-service that hangs must not hold
+   * the shutdown (the cached agents' flush comes after it). Call it before
+   * the store closes. What it forgets or leaves is reconciled when those
+   * agents next come back, as a dropped agent is.
    */
-  close(): Promise<void> {
+  async close(waitMs = CLOSE_WAIT_MS): Promise<void> {
     this.closed = true;
     for (const timer of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
     this.queued.clear();
-    return this.idle();
+    let timer: NodeJS.Timeout | undefined;
+    const waited = await Promise.race([this.idle().then(() => true), new Promise<false>((resolve) => (timer = setTimeout(resolve, waitMs, false).unref()))]);
+    clearTimeout(timer);
+    if (!waited) this.o.logger.warn({ running: this.workers, waitedMs: waitMs }, "shutdown: audit reconciliations still running were left; the agents' records are reconciled when they next come back");
   }
 
   /** Agents waiting for their turn (queued or delayed, not counting those being worked on). */
