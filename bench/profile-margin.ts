@@ -56,6 +56,7 @@ const dn = Number(process.argv[5]) - Number(process.argv[4]);
 console.log(`windows ${a.window.toFixed(2)} s, ${b.window.toFixed(2)} s; µs per added agent (B−A)/${dn}`);
 const keys = new Set([...a.out.keys(), ...b.out.keys()]);
 const rows = [...keys].map((k) => [k, ((b.out.get(k) ?? 0) - (a.out.get(k) ?? 0)) / dn] as const).sort((x, y) => y[1] - x[1]);
-let tot = 0; for (const [, v] of rows) tot += v;
+// In total mode every function holds its callees' time too: the whole is (root)'s row, not the sum.
+const tot = mode === "total" ? (rows.find(([k]) => k.startsWith("(root)"))?.[1] ?? 0) : rows.reduce((n, [, v]) => n + v, 0);
 console.log(`total ${tot.toFixed(1)} µs`);
 for (const [k, v] of rows.slice(0, 45)) console.log(`${v.toFixed(1).padStart(7)}  ${k}`);

@@ -45,9 +45,11 @@ export class GatewayMetrics implements WarningCounter {
   private readonly sent = new Counter({ name: "fleetplane_opamp_messages_sent_total", help: "ServerToAgent messages sent, as replies or pushes", labelNames: ["transport", "kind"], registers: [metricsRegistry], collect: () => this.settle() });
   private readonly bytes = new Counter({ name: "fleetplane_opamp_message_bytes_total", help: "OpAMP message bytes (after decompression)", labelNames: ["direction", "transport"], registers: [metricsRegistry], collect: () => this.settle() });
   private readonly decodeErrors = new Counter({ name: "fleetplane_opamp_decode_errors_total", help: "Messages that could not be read (malformed, oversized, bad gzip)", labelNames: ["transport"], registers: [metricsRegistry] });
-  // BoundHistograms: prom-client's Histogram hashes its (empty) label set and
-  // makes a closure on every observe(), ~8 µs of a new agent's CPU at a
-  // connect storm's margin (docs/performance.md §55).
+  // BoundHistograms: prom-client's Histogram makes a closure and a label
+  // object and hashes its (empty) label set on every observe(), once per
+  // answered report. One profile pair put that at ~8 µs of a new agent's CPU
+  // at a connect storm's margin (±30–50 µs a pair: not a measured gain,
+  // docs/performance.md §55).
   readonly reportSeconds: BoundHistogramChild = new BoundHistogram({
     name: "fleetplane_opamp_report_duration_seconds",
     help: "Time from an agent's message to the reply being handed to the socket",
