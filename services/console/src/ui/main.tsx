@@ -21,6 +21,10 @@ function useRoute(): Route {
   useEffect(() => {
     const update = () => setRoute(parseRoute(location.hash));
     addEventListener("hashchange", update);
+    // Effects run after the first paint: a hash changed before this one (a
+    // link followed, or an address typed, as the console came up) fired a
+    // hashchange nobody heard, and the page showed the route it started on.
+    update();
     return () => removeEventListener("hashchange", update);
   }, []);
   return route;
