@@ -261,7 +261,8 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
      * by a repair once the store answers (the agent is gone, so the delete is done; its caller's audit of the
      * agent's last commands must still follow). Without `repairFrom` such a failure is ignored: the index
      * document is left, found by no query (the queries read the agent again), until the next start removes it.
-     * Other errors reject.
+     * Other errors of the index document's delete reject; any failure of the read after goes to the repair
+     * queue (the delete is done by then), which reads the same way until it succeeds.
      */
     async afterDelete(id: string): Promise<void> {
       known.forget(id);

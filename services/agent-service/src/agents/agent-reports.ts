@@ -103,7 +103,7 @@ export class AgentReports {
     this.heartbeatSeconds = BigInt(Math.max(0, Math.round(deps.heartbeatIntervalSeconds ?? Number(SPEC_DEFAULT_HEARTBEAT_SECONDS))));
   }
 
-  /** Stops the audit reconciliations: none waits or starts after it, and those running are done when it resolves (before the store closes). */
+  /** Stops the audit reconciliations: none waits or starts after it, and those running are waited for (at most the queue's CLOSE_WAIT_MS) before it resolves; call it before the store closes. */
   close(): Promise<void> {
     return this.reconciliations.close();
   }

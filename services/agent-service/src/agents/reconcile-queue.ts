@@ -88,8 +88,10 @@ export class ReconcileQueue {
     for (const timer of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
     this.queued.clear();
+    // Not unref'd: with only hung work left, an unref'd timer would let the process end here, before the
+    // store's flush and the audit drain that follow close().
     let timer: NodeJS.Timeout | undefined;
-    const waited = await Promise.race([this.idle().then(() => true), new Promise<false>((resolve) => (timer = setTimeout(resolve, waitMs, false).unref()))]);
+    const waited = await Promise.race([this.idle().then(() => true), new Promise<false>((resolve) => (timer = setTimeout(resolve, waitMs, false)))]);
     clearTimeout(timer);
     if (!waited) this.o.logger.warn({ running: this.workers, waitedMs: waitMs }, "shutdown: audit reconciliations still running were left; the agents' records are reconciled when they next come back");
   }
