@@ -15,6 +15,7 @@ import { AgentCannotError, AgentConnectedError, AgentNotFoundError } from "./age
 import type { AgentRepository } from "./agent-repository.js";
 import { AgentReports } from "./agent-reports.js";
 
+import { auditCorrections } from "./audit-reconciliation.js";
 import type { AuditedCommand, CommandAuditPort } from "./command-audit-port.js";
 import type { RolloutPin } from "./config-assignment.js";
 import { computeConfigHash } from "./config-hash.js";
@@ -132,6 +133,20 @@ describe("admin commands", () => {
     expect(t.recorded[0]!.record).toMatchObject({ id: command.id, instanceUid: uid, kind, requestedBy: "alice" });
     expect(t.recorded[0]!.storedWithIt).toBe(true);
   });
+
+  it.each(COMMANDS)(
+    "%s: a record made again from the stored agent before the maker's landed is the maker's (command-service keeps whichever comes first)",
+    async (kind, give) => {
+      const t = setup();
+      const uid = await connectedAgent(t, ConnectionType.WEBSOCKET);
+      const { command } = await give(t.commands, uid);
+      // As another replica reads it: from the repository (through the stored encoding), with the trail still empty.
+      const stored = await t.repository.get(uid);
+      const again = auditCorrections(stored!, { records: [], complete: true }).records.find((r) => r.id === command.id);
+      expect(again).toEqual({ ...t.recorded[0]!.record, createdAt: command.createdAt });
+      expect(again!.kind).toBe(kind);
+    },
+  );
 
   it("does not push to an HTTP agent (it polls), but still stores and audits", async () => {
     const t = setup();

@@ -22,7 +22,7 @@ import { clearOwnConfig, markOwnConfig, pinVersion, type RolloutPin } from "./co
 import { joinGroup } from "./group-membership.js";
 import type { ReplicaNotices } from "./replica-notices.js";
 import type { AgentStore } from "./agent-store.js";
-import { AUDIT_KIND, auditedCommand, type AuditedCommand, type CommandAuditPort } from "./command-audit-port.js";
+import { auditedCommand, type AuditedCommand, type CommandAuditPort } from "./command-audit-port.js";
 import { newCommandId } from "./command-id.js";
 import { applyCertificateOffer, applyConnectionSettings, applyPackagesAvailable, tlsCertificateOf } from "./offers.js";
 
@@ -105,7 +105,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
   /** A remote configuration, the agent's own (it wins over groups); an agent not yet known is created in `namespace`, so its config waits for it. */
   async setRemoteConfig(uid: string, config: AgentConfigMap, requestedBy: string, namespace: string = DEFAULT_NAMESPACE): Promise<CommandResult> {
     if (Object.keys(config.configMap).length === 0) throw new InvalidRequestError("a remote config needs at least one file");
-    return this.command(uid, requestedBy, "remote_config", { create: true, namespace }, (agent, options) => {
+    return this.command(uid, requestedBy, { create: true, namespace }, (agent, options) => {
       const applied = applyRemoteConfig(agent, config, options);
       markOwnConfig(agent);
       return applied;
@@ -117,7 +117,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     if (kind !== CommandKind.RESTART && kind !== CommandKind.REPORT_FULL_STATE) {
       throw new InvalidRequestError("SendCommand takes COMMAND_KIND_RESTART or COMMAND_KIND_REPORT_FULL_STATE; use SetRemoteConfig for configurations");
     }
-    return this.command(uid, requestedBy, AUDIT_KIND[kind]!, { create: false, namespace }, (agent, options) => {
+    return this.command(uid, requestedBy, { create: false, namespace }, (agent, options) => {
       if (kind === CommandKind.RESTART && !hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsRestartCommand)) {
         throw new AgentCannotError(uid, "does not accept restart commands (no AcceptsRestartCommand capability)");
       }
@@ -128,7 +128,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
   /** A custom message, for an agent that declared the capability. */
   async sendCustomMessage(uid: string, message: CustomMessage, requestedBy: string, namespace?: string): Promise<CommandResult> {
     if (!message.capability) throw new InvalidRequestError("a custom message needs a capability");
-    return this.command(uid, requestedBy, "custom_message", { create: false, namespace }, (agent, options) => {
+    return this.command(uid, requestedBy, { create: false, namespace }, (agent, options) => {
       if (!hasCustomCapability(agent, message.capability)) {
         throw new AgentCannotError(uid, `did not declare the custom capability "${message.capability}"`);
       }
@@ -138,12 +138,12 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
 
   /** Connection settings offers. */
   async setConnectionSettings(uid: string, offers: ConnectionSettingsOffers, requestedBy: string, namespace?: string): Promise<CommandResult> {
-    return this.command(uid, requestedBy, "connection_settings", { create: false, namespace }, (agent, options) => applyConnectionSettings(agent, offers, options));
+    return this.command(uid, requestedBy, { create: false, namespace }, (agent, options) => applyConnectionSettings(agent, offers, options));
   }
 
   /** A package set, replacing the previous one. */
   async setPackagesAvailable(uid: string, packages: Record<string, PackageAvailable>, requestedBy: string, namespace?: string): Promise<CommandResult> {
-    return this.command(uid, requestedBy, "packages", { create: false, namespace }, (agent, options) => {
+    return this.command(uid, requestedBy, { create: false, namespace }, (agent, options) => {
       if (!hasCapability(agent, AgentCapabilities.AgentCapabilities_AcceptsPackages)) {
         throw new AgentCannotError(uid, "does not accept packages (no AcceptsPackages capability)");
       }
@@ -154,7 +154,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
   /** The certificate of an approved CSR, offered through the OpAMP connection settings. */
   async offerCertificate(uid: string, issued: IssuedCertificate, requestedBy: string): Promise<CommandResult> {
     const endpoint = this.deps.opampEndpoint?.() ?? "";
-    return this.command(uid, requestedBy, "client_certificate", { create: false, namespace: undefined }, (agent, options) => {
+    return this.command(uid, requestedBy, { create: false, namespace: undefined }, (agent, options) => {
       if (agent.status) delete agent.status.connectionSettingsRequest;
       return applyCertificateOffer(agent, tlsCertificateOf(issued), endpoint, options);
     });
@@ -162,7 +162,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
 
   /** Tells the agent its CSR was denied (error_response BAD_REQUEST, once). */
   async refuseCertificateRequest(uid: string, reason: string, requestedBy: string): Promise<CommandResult> {
-    return this.command(uid, requestedBy, "certificate_refusal", { create: false, namespace: undefined }, (agent, options) => {
+    return this.command(uid, requestedBy, { create: false, namespace: undefined }, (agent, options) => {
       if (agent.status) delete agent.status.connectionSettingsRequest;
       return { command: queueCertificateRefusal(agent, reason, options) };
     });
@@ -344,7 +344,7 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
   private pinChange(uid: string, namespace: string, agent: Agent, pin: RolloutPin, requestedBy: string): { outcome: PinOutcome; changed: Changed } {
     const pinned = pinVersion(agent, pin, { now: this.now(), commandId: () => newCommandId(this.now()), requestedBy });
     if (typeof pinned === "string") return { outcome: pinned, changed: { records: [], transitions: [], deliver: false, unchanged: true } };
-    const records = pinned.command ? [auditedCommand(uid, "remote_config", pinned.command, namespace)] : [];
+    const records = pinned.command ? [auditedCommand(uid, pinned.command, namespace)] : [];
     return { outcome: pinned.changed ? "pinned" : "unchanged", changed: { records, transitions: pinned.transitions, deliver: pinned.command !== undefined, unchanged: !pinned.changed } };
   }
 
@@ -360,14 +360,14 @@ export class AdminCommands implements CertificateOffers, PackageOfferPort {
     };
   }
 
-  /** One command with its own audit record of `kind`: see `change`. */
-  private async command(uid: string, requestedBy: string, kind: AuditedCommand["kind"], target: Target, apply: (agent: Agent, options: CommandOptions) => Applied): Promise<CommandResult> {
+  /** One command with its own audit record (of the kind the command says: command-audit-port.ts auditKindOf): see `change`. */
+  private async command(uid: string, requestedBy: string, target: Target, apply: (agent: Agent, options: CommandOptions) => Applied): Promise<CommandResult> {
     const commandId = newCommandId(this.now());
     let command: AgentCommand | undefined;
     const done = await this.change(uid, target, (agent) => {
       const applied = apply(agent, { commandId, requestedBy, now: this.now() });
       command = applied.command;
-      return { records: [auditedCommand(uid, kind, applied.command, namespaceOf(agent))], transitions: applied.transitions ?? [], deliver: true };
+      return { records: [auditedCommand(uid, applied.command, namespaceOf(agent))], transitions: applied.transitions ?? [], deliver: true };
     });
     return { agent: done.agent, command: command!, pushed: done.pushed };
   }

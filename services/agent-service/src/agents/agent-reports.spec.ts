@@ -12,9 +12,13 @@ import { instanceUidToHex, silentLogger, uuidv7Bytes } from "@fleetplane/platfor
 import { AdminCommands } from "./admin-commands.js";
 import { AgentReports } from "./agent-reports.js";
 import type { CommandTransition } from "./agent-model.js";
+import { auditCorrections } from "./audit-reconciliation.js";
+import type { AuditedCommand } from "./command-audit-port.js";
 import { temporaryAgentStore } from "./temporary-agent-store.js";
 import { createLmdbCertificateRequestRepository } from "../adapters/lmdb-certificate-request-repository.js";
 import { CertificateDesk, CertificateRequestNotFoundError } from "../certificates/certificate-desk.js";
+import type { CertificateSigner } from "../certificates/certificate-signer.js";
+import { uuidText } from "../certificates/csr-identity.js";
 
 /** The report path over the embedded repository; admin commands to give it something to deliver. */
 function setup() {
@@ -227,6 +231,38 @@ describe("the report path", () => {
     const [filed] = await requests.list({ namespace: "team-a", limit: 1 });
     expect(await certificates.get(filed!.id, "default")).toBeUndefined();
     await expect(certificates.deny(filed!.id, "no", "admin", "default")).rejects.toBeInstanceOf(CertificateRequestNotFoundError);
+  });
+});
+
+describe("a CSR answered on the report path", () => {
+  /** A signer that takes any CSR as the sender's own: what is tested here is the answer's audit kind, not the X.509 work (certificate-signing.spec). */
+  const signerFor = (uid: string): CertificateSigner => ({
+    inspect: async () => ({ subject: `CN=${uuidText(uid)}`, commonNames: [uuidText(uid)], uris: [], signatureValid: true }),
+    issue: async () => ({ certificatePem: "-----BEGIN CERTIFICATE-----\n", caCertificatePem: "-----BEGIN CERTIFICATE-----\n", serialNumber: "01", notAfter: 0 }),
+  });
+
+  it.each([
+    ["signed", "client_certificate"],
+    ["refused (no CA)", "certificate_refusal"],
+  ] as const)("%s: a record made again from the stored agent before the answer's landed is the answer's, %s", async (outcome, kind) => {
+    const recorded: AuditedCommand[] = [];
+    const audit = { record: async (r: AuditedCommand) => void recorded.push(r), transition: async () => {}, recordChange: async () => {}, recent: async () => ({ records: [], complete: true }) };
+    const { store, repository } = temporaryAgentStore({ audit });
+    const embedded = openEmbeddedStore(mkdtempSync(join(tmpdir(), "fleetplane-csr-")));
+    onTestFinished(() => embedded.close());
+    const uid = uuidv7Bytes();
+    const hex = instanceUidToHex(uid);
+    const signer = outcome === "signed" ? signerFor(hex) : undefined;
+    const certificates = new CertificateDesk({ requests: createLmdbCertificateRequestRepository(embedded), signer, approval: "auto", opampEndpoint: () => "wss://opamp.example/v1/opamp", logger: silentLogger() });
+    const reports = new AgentReports({ store, logger: silentLogger(), certificates });
+    const m = create(AgentToServerSchema, { instanceUid: uid, sequenceNum: 0n, capabilities: capabilities | BigInt(AgentCapabilities.AgentCapabilities_AcceptsOpAMPConnectionSettings) });
+    m.connectionSettingsRequest = create(ConnectionSettingsRequestSchema, { opamp: { certificateRequest: { csr: new TextEncoder().encode("-----BEGIN CERTIFICATE REQUEST-----\n") } } });
+    await reports.reportMessage(ws("c1"), m);
+    await expect.poll(() => recorded.map((r) => r.kind)).toEqual([kind]);
+    // As another replica reads it: from the repository (through the stored encoding), with the trail still empty.
+    const [again] = auditCorrections((await repository.get(hex))!, { records: [], complete: true }).records;
+    expect(again).toEqual({ ...recorded[0]!, createdAt: expect.anything() });
+    expect(again!.kind).toBe(kind);
   });
 });
 

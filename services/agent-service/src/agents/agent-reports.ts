@@ -353,10 +353,10 @@ export class AgentReports {
     const options = { commandId, requestedBy: decision.request.decidedBy, now: this.now() };
     delete agent.status!.connectionSettingsRequest;
     if (decision.kind === "refused") {
-      return { record: auditedCommand(uid, "certificate_refusal", queueCertificateRefusal(agent, decision.reason, options), namespaceOf(agent)), transitions: [] };
+      return { record: auditedCommand(uid, queueCertificateRefusal(agent, decision.reason, options), namespaceOf(agent)), transitions: [] };
     }
     const { command, transitions } = applyCertificateOffer(agent, tlsCertificateOf(decision.issued), this.deps.certificates!.opampEndpoint, options);
-    return { record: auditedCommand(uid, "client_certificate", command, namespaceOf(agent)), transitions };
+    return { record: auditedCommand(uid, command, namespaceOf(agent)), transitions };
   }
 
   private isDuplicate(uid: string, agent: Agent, connection: Connection, msg: AgentToServer): boolean {

@@ -2,7 +2,7 @@ import { CommandKind, RemoteConfigState, type Agent, type AgentCommand } from "@
 import { instanceUidToHex } from "@fleetplane/platform";
 import type { CommandTransition } from "./agent-model.js";
 import { namespaceOf } from "./agent-namespace.js";
-import { AUDIT_KIND, auditedCommand, type AuditedCommand, type RecentRecords, type RecordedCommand } from "./command-audit-port.js";
+import { auditedCommand, auditKindOf, type AuditedCommand, type RecentRecords, type RecordedCommand } from "./command-audit-port.js";
 import { hashesEqual } from "./config-hash.js";
 
 /** What the audit trail missed: records to write (commands it never heard of), then moves of records (these and older ones). */
@@ -22,7 +22,8 @@ export interface AuditCorrections {
  * agent already reported applied, PENDING for a command that a newer one
  * replaced. Run when an agent comes back (its first message on a new
  * connection), and after an admin's change of it failed, this writes the
- * missing records (as `auditedCommand` would have) and settles the open
+ * missing records (as `auditedCommand` would have: of the maker's kind,
+ * which it takes from the command alone) and settles the open
  * ones from the one source of truth, the stored agent; a record made here
  * then takes the moves the agent's state implies like any PENDING one.
  *
@@ -36,10 +37,10 @@ export interface AuditCorrections {
  */
 export function auditCorrections(agent: Agent, recent: RecentRecords): AuditCorrections {
   const hasRecord = recordedIn(recent);
-  const missing = agent.commands.filter((c) => AUDIT_KIND[c.kind] !== undefined && !hasRecord(c));
+  const missing = agent.commands.filter((c) => auditKindOf(c) !== undefined && !hasRecord(c));
   const uid = instanceUidToHex(agent.metadata!.instanceUid);
   // With the command's own time: the record is written long after it was made.
-  const records = missing.map((c) => ({ ...auditedCommand(uid, AUDIT_KIND[c.kind]!, c, namespaceOf(agent)), ...(c.createdAt ? { createdAt: c.createdAt } : {}) }));
+  const records = missing.map((c) => ({ ...auditedCommand(uid, c, namespaceOf(agent)), ...(c.createdAt ? { createdAt: c.createdAt } : {}) }));
   const open = [...recent.records.filter((r) => r.state !== "settled"), ...missing.map((c): RecordedCommand => ({ id: c.id, state: "pending" }))];
   return { records, transitions: settledFromAgent(agent, open) };
 }

@@ -82,13 +82,10 @@ export interface RecentRecords {
 }
 
 /**
- * The audit kind of each kind of command an agent holds. A signed
- * certificate goes out as connection settings (offers.ts
- * applyCertificateOffer): its stored command cannot be told apart from an
- * admin's settings, so a record made again from it (audit-reconciliation.ts)
- * reads "connection_settings". UNSPECIFIED has none.
+ * The audit kind of each kind of command an agent holds, where the kind
+ * alone decides it (see auditKindOf). UNSPECIFIED has none.
  */
-export const AUDIT_KIND: Readonly<Partial<Record<CommandKind, AuditedCommand["kind"]>>> = {
+const AUDIT_KIND: Readonly<Partial<Record<CommandKind, AuditedCommand["kind"]>>> = {
   [CommandKind.REMOTE_CONFIG_UPDATED]: "remote_config",
   [CommandKind.REPORT_FULL_STATE]: "report_full_state",
   [CommandKind.RESTART]: "restart",
@@ -98,7 +95,22 @@ export const AUDIT_KIND: Readonly<Partial<Record<CommandKind, AuditedCommand["ki
   [CommandKind.CERTIFICATE_REFUSAL]: "certificate_refusal",
 };
 
+/**
+ * The audit kind of a command an agent holds, from the command alone: the
+ * maker's record and one made again from the stored agent
+ * (audit-reconciliation.ts) both take it from here, so they cannot differ
+ * — command-service keeps whichever lands first. A signed CSR's certificate
+ * goes out as connection settings (offers.ts applyCertificateOffer); the
+ * command is marked for it, as nothing else on it tells it from an admin's
+ * or a group's settings. Undefined for UNSPECIFIED.
+ */
+export function auditKindOf(command: AgentCommand): AuditedCommand["kind"] | undefined {
+  if (command.clientCertificate && command.kind === CommandKind.CONNECTION_SETTINGS_UPDATED) return "client_certificate";
+  return AUDIT_KIND[command.kind];
+}
+
 /** The audit record of a command just queued for an agent (its hash in hex; empty for commands without payload). */
-export function auditedCommand(instanceUid: string, kind: AuditedCommand["kind"], command: AgentCommand, namespace = ""): AuditedCommand {
-  return { id: command.id, instanceUid, kind, configHash: Buffer.from(command.configHash).toString("hex"), requestedBy: command.requestedBy, namespace };
+export function auditedCommand(instanceUid: string, command: AgentCommand, namespace = ""): AuditedCommand {
+  // A command is queued with its kind (agent-model.ts); one without (UNSPECIFIED) is never recorded: reconciliation skips it.
+  return { id: command.id, instanceUid, kind: auditKindOf(command)!, configHash: Buffer.from(command.configHash).toString("hex"), requestedBy: command.requestedBy, namespace };
 }

@@ -34,7 +34,7 @@ export function joinGroup(agent: Agent, groups: GroupSnapshot, now: number): Gro
   const outcome = assignConfiguration(agent, choice, { now, commandId, requestedBy: (group) => groupRequester(namespace, group) });
   const offers = applyGroupOffers(agent, choice.winner, { now, commandId, requestedBy: groupRequester(namespace, choice.winner?.group.name ?? "") });
   const uid = instanceUidToHex(agent.metadata!.instanceUid);
-  const records = offers.commands.map(({ kind, command }) => auditedCommand(uid, kind, command, namespace));
-  if (outcome.command) records.unshift(auditedCommand(uid, "remote_config", outcome.command, namespace));
+  const records = offers.commands.map((command) => auditedCommand(uid, command, namespace));
+  if (outcome.command) records.unshift(auditedCommand(uid, outcome.command, namespace));
   return { changed: outcome.changed || offers.changed, transitions: [...outcome.transitions, ...offers.transitions], records };
 }

@@ -31,7 +31,7 @@ describe("a group's offers", () => {
     const a = agent();
     const g = group({ connectionSettings: settings("https://group"), packages: packages("1") });
     const out = applyGroupOffers(a, g, options);
-    expect(out.commands.map((c) => c.kind)).toEqual(["connection_settings", "packages"]);
+    expect(out.commands.map((c) => c.kind)).toEqual([CommandKind.CONNECTION_SETTINGS_UPDATED, CommandKind.PACKAGES_AVAILABLE]);
     expect(a.spec).toMatchObject({ connectionSettingsSource: ConfigSource.GROUP, packagesSource: ConfigSource.GROUP });
     expect(groupOffersUpToDate(a, g)).toBe(true);
     expect(applyGroupOffers(a, g, options)).toMatchObject({ changed: false, commands: [] });

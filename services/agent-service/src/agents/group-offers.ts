@@ -29,7 +29,7 @@ type Options = { commandId: () => string; requestedBy: string; now: number };
 /** What applying a group's offers did: commands queued (to audit) and older commands superseded. */
 export interface GroupOffersOutcome {
   changed: boolean;
-  commands: { kind: "connection_settings" | "packages"; command: AgentCommand }[];
+  commands: AgentCommand[];
   transitions: CommandTransition[];
 }
 
@@ -76,7 +76,7 @@ export function applyGroupOffers(agent: Agent, winner: CatalogGroup | undefined,
     out.changed = true;
     if (settings) {
       const { command, transitions } = applyConnectionSettingsOffer(agent, clone(ConnectionSettingsOffersSchema, settings), ConfigSource.GROUP, { ...options, commandId: options.commandId() });
-      out.commands.push({ kind: "connection_settings", command });
+      out.commands.push(command);
       out.transitions.push(...transitions);
     } else {
       out.transitions.push(...supersedeUndelivered(agent, CommandKind.CONNECTION_SETTINGS_UPDATED, NO_LONGER_OFFERED));
@@ -89,7 +89,7 @@ export function applyGroupOffers(agent: Agent, winner: CatalogGroup | undefined,
     out.changed = true;
     if (packages) {
       const { command, transitions } = applyPackageSet(agent, clone(PackagesAvailableSchema, packages), ConfigSource.GROUP, { ...options, commandId: options.commandId() });
-      out.commands.push({ kind: "packages", command });
+      out.commands.push(command);
       out.transitions.push(...transitions);
     } else {
       out.transitions.push(...supersedeUndelivered(agent, CommandKind.PACKAGES_AVAILABLE, NO_LONGER_OFFERED));

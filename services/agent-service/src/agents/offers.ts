@@ -83,7 +83,10 @@ export function applyCertificateOffer(agent: Agent, certificate: TLSCertificate,
     heartbeatIntervalSeconds: agent.status?.heartbeatIntervalSeconds || DEFAULT_HEARTBEAT_SECONDS,
   });
   offers.opamp.certificate = certificate;
-  return applyConnectionSettings(agent, offers, options);
+  const queued = applyConnectionSettings(agent, offers, options);
+  // Audited as client_certificate (command-audit-port.ts auditKindOf), also when the record is made again from the stored agent.
+  queued.command.clientCertificate = true;
+  return queued;
 }
 
 /**
