@@ -1,4 +1,5 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { DependencyUnavailableError, asError, instanceUidToHex, type Logger } from "@fleetplane/platform";
 import { bytesOfBinary, createNamedIndexes, dropIndexesIfPresent, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer, type NamedIndex } from "@fleetplane/platform-node/mongo";
@@ -211,12 +212,15 @@ async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>
     left.removed += removed;
     left.withAgentAgain += withAgentAgain;
   };
+  const leftOver = async (stored: AgentIndexDocument) => {
+    leftovers.push({ _id: stored._id, revision: stored.revision });
+    left.found += 1;
+    if (leftovers.length >= LEFTOVER_BATCH) await removeLeftovers();
+  };
   /** Moves the index cursor up to `before` (to its end when undefined): what it passes has no agent. */
   const passUpTo = async (before: string | undefined) => {
     while (!next.done && (before === undefined || next.value._id < before)) {
-      leftovers.push({ _id: next.value._id, revision: next.value.revision });
-      left.found += 1;
-      if (leftovers.length >= LEFTOVER_BATCH) await removeLeftovers();
+      await leftOver(next.value);
       next = await held.next();
     }
   };
@@ -225,9 +229,22 @@ async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>
       await passUpTo(doc._id);
       const stored = !next.done && next.value._id === doc._id ? next.value : undefined;
       if (stored) next = await held.next(); // the agent's own: not one to pass at the next agent
-      const write = indexCopyOf(doc, stored);
+      let write = indexCopyOf(doc, stored);
+      if (stored && write?.over) {
+        // Another agent's by what the two cursors read — but side by side they may have read this agent
+        // first (its batch before the index documents'; MongoDB's getMore reads on live), and the index
+        // document may then be its own next save's, or a later agent's of the uid: replaced, this agent's
+        // older fields would undo it. So the agent is read again, now after its index document (sameAgent).
+        // Only for these (earlier agents' documents: rare); the other writes go only forward, safe in any order.
+        const now = await agents.findOne({ _id: doc._id }, { projection: INDEX_SOURCE_PROJECTION });
+        if (!now) {
+          await leftOver(stored); // deleted meanwhile
+          continue;
+        }
+        write = indexCopyOf(now, stored);
+      }
       if (!write) continue;
-      copies.push(writer.copy(write.id, write.revision, write.fields, { replace: write.replace }));
+      copies.push(writer.copy(write));
       if (copies.length >= 1_024) {
         await Promise.all(copies);
         copies = [];
@@ -595,6 +612,7 @@ function queryFieldsOf(agent: Agent): Omit<AgentDocument, "_id" | "revision" | "
     labels: Object.entries(agent.metadata?.labels ?? {}).map(([key, value]) => attributeEntry(key, value)),
     disconnectedAt: disconnectedSince(agent) ?? null,
     ...rolloutFieldsOf(agent),
+    createdAt: agent.metadata?.createdAt ? timestampMs(agent.metadata.createdAt) : 0,
   };
 }
 
