@@ -821,6 +821,40 @@ describe("MongoDB agent index documents", () => {
     });
   }
 
+  it("of an earlier agent, replaced by a start pass's copy while another replica saves the agent there now, give way to that save", async () => {
+    const mongo = await connectFreshMongo();
+    const server = mongo.server;
+    try {
+      await ensureAgentIndexes(mongo.db, { server });
+      const uid = Buffer.from("6".repeat(32), "hex");
+      const replica = createMongoAgentRepository(mongo.db, { server });
+      const agent = create(AgentSchema, { metadata: { instanceUid: uid, createdAt: timestampFromMs(1_000) }, status: { connected: true, gatewayId: "gw-a" } });
+      await replica.save(agent);
+      // The index document an earlier agent of the uid left at revision 2 (created at 500), where the agent's first
+      // index write was lost (a crash after its agent document).
+      const index = mongo.db.collection<IndexDocumentAsStored>(AGENT_INDEX, { useBigInt64: true });
+      await index.replaceOne({ _id: instanceUidToHex(uid) }, { revision: 2n, connected: true, gatewayId: "gw-gone", attrs: [], createdAt: 500 });
+      // A start's copy replaces it; before its write, the replica saves the agent on another gateway (revision 2, its
+      // index write refused by the earlier agent's revision 2) and again (revision 3: written).
+      let hooked = false;
+      const db = beforeIndexWrite(mongo.db, server, async () => {
+        if (hooked) return;
+        hooked = true;
+        agent.status!.gatewayId = "gw-b";
+        await replica.save(agent);
+        await replica.save(agent);
+      });
+      await ensureAgentIndexes(db, { server });
+      expect(hooked).toBe(true);
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 3n, gatewayId: "gw-b", createdAt: 1_000 });
+      // The replica's next save of the same fields writes no index document (it wrote revision 3's): it must hold them.
+      await replica.save(agent);
+      expect((await replica.list({ limit: 10, gatewayId: "gw-b" })).map((a) => a.revision)).toEqual([4n]);
+    } finally {
+      await mongo.close();
+    }
+  });
+
   for (const race of ["saved again (no creation time: told by revision)", "deleted and created again"] as const) {
     it(`read by a start pass after their agent, which another replica ${race} between the two reads, keep the newer one`, async () => {
       const mongo = await connectFreshMongo();

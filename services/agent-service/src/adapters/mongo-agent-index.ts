@@ -133,7 +133,7 @@ export function indexCopyOf(doc: AgentIndexDocument, stored: AgentIndexDocument 
  * that order: an index document of another agent read after its agent may be
  * of a later agent of the uid, created meanwhile.
  */
-export function sameAgent(doc: Pick<AgentIndexDocument, "revision" | "createdAt">, stored: Pick<AgentIndexDocument, "revision" | "createdAt">): boolean {
+function sameAgent(doc: Pick<AgentIndexDocument, "revision" | "createdAt">, stored: Pick<AgentIndexDocument, "revision" | "createdAt">): boolean {
   const created = Number(doc.createdAt ?? 0);
   const storedCreated = Number(stored.createdAt ?? 0);
   if (created !== 0 && storedCreated !== 0) return created === storedCreated;
@@ -227,6 +227,12 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
     return { removed: deletedCount, withAgentAgain: withAgent };
   };
 
+  /** copyFromAgents, then the leftovers it met removed (deleteLeftovers): the agents' index documents made right, in the order that is safe. */
+  const reconcile = async (agents: Collection<AgentIndexDocument>, ids: readonly string[]): Promise<LeftoversRemoved & { found: number }> => {
+    const { leftovers } = await copyFromAgents(agents, ids);
+    return { found: leftovers.length, ...(await deleteLeftovers(agents, leftovers)) };
+  };
+
   const repairs = source
     ? new RepairQueue({
         what: "agents' index documents",
@@ -235,7 +241,7 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
         // As ensureAgentIndexes' pass, for these agents: from what their documents hold now; an index document
         // whose agent is gone (a delete's second write failed) is removed.
         repair: async (ids) => {
-          await deleteLeftovers(source, (await copyFromAgents(source, ids)).leftovers);
+          await reconcile(source, ids);
         },
       })
     : undefined;
@@ -326,6 +332,16 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
       if (!source) throw new TypeError("removeLeftovers reads the agents again: create the writer with repairFrom");
       return deleteLeftovers(source, leftovers);
     },
+    /**
+     * Makes the index documents of `ids` right from their agents as a repair does: their index documents
+     * read first, then their agents (copyFromAgents says why that order), each copied where it differs, and
+     * those with no agent removed as removeLeftovers does (`found` of them, `removed` taken). The start pass
+     * hands it the agents whose copy would replace another agent's document. Needs `repairFrom`.
+     */
+    reconcile(ids: readonly string[]): Promise<LeftoversRemoved & { found: number }> {
+      if (!source) throw new TypeError("reconcile reads the agents: create the writer with repairFrom");
+      return reconcile(source, ids);
+    },
   };
 }
 
@@ -351,7 +367,7 @@ export interface IndexWrite {
   fields: AgentIndexFields;
   /**
    * What it may overwrite besides a document below `revision` (only
-   * forward), each for a reason (overwritable says how):
+   * forward), each for a reason (AGENT_INDEX_RULES says how):
    * - ANOTHER_AGENTS, a new agent's first save: a document not of this
    *   agent, whatever its revision. Its `fields.createdAt` tells (an earlier
    *   agent's has another or none; this agent's, written by another
