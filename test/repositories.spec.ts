@@ -336,6 +336,9 @@ async function indexDocumentOf(mongo: MongoStore, agent: Agent) {
   return mongo.db.collection<{ _id: string; revision: bigint; connected: boolean; gatewayId: string }>(AGENT_INDEX, { useBigInt64: true }).findOne({ _id: instanceUidToHex(agent.metadata!.instanceUid) });
 }
 
+/** An index document as the spec writes one by hand (any fields, as a crash or an earlier version left it). */
+type IndexDocumentAsStored = { _id: string } & Record<string, unknown>;
+
 /** `db` with one method of one collection run through `through` (given the collection's own, bound). */
 function intercepting(db: Db, name: string, method: string, through: (own: (...args: unknown[]) => Promise<unknown>, ...args: unknown[]) => Promise<unknown>): Db {
   return new Proxy(db, {
@@ -367,6 +370,48 @@ function watchIndexDeletes(db: Db, before?: () => Promise<void>) {
     return own(filter, ...rest);
   });
   return { db: watched, deletes };
+}
+
+/**
+ * `db` with `before` run before each write of the agents' index documents goes out: the whole write on MongoDB
+ * (its bulkWrite); on FerretDB 1.x before the look-up it decides by (writeByIdAfterLookup: a find by `_id` `$in`).
+ */
+function beforeIndexWrite(db: Db, server: "ferretdb" | "mongodb", before: () => Promise<void>): Db {
+  if (server === "mongodb") return intercepting(db, AGENT_INDEX, "bulkWrite", async (own, ...args) => (await before(), own(...args)));
+  return intercepting(db, AGENT_INDEX, "find", ((own: (...a: unknown[]) => FindCursor, ...args: unknown[]) => {
+    const cursor = own(...args);
+    const filter = args[0] as { _id?: { $in?: unknown } };
+    if (filter._id?.$in === undefined) return cursor;
+    return new Proxy(cursor, { get: (c, p) => (p === "toArray" ? async () => (await before(), c.toArray()) : Reflect.get(c, p, c)) });
+  }) as never);
+}
+
+/**
+ * `db` whose start pass (ensureAgentIndexes) reads the agents' index documents as MongoDB's cursor may: on
+ * live, here one document a read (FerretDB's cursor reads a snapshot). `before` runs before each read, told
+ * how many came before it.
+ */
+function liveIndexCursor(db: Db, before: (reads: number) => Promise<void>): Db {
+  return intercepting(db, AGENT_INDEX, "find", ((own: (...a: unknown[]) => FindCursor, ...args: unknown[]) => {
+    const [filter, options] = args as [Record<string, unknown>, object | undefined];
+    if (Object.keys(filter).length > 0) return own(...args);
+    let last: string | undefined;
+    let reads = 0;
+    const live = {
+      sort: () => live,
+      close: async () => {},
+      [Symbol.asyncIterator]: () => ({
+        async next() {
+          await before(reads++);
+          const [doc] = await (own(last === undefined ? {} : { _id: { $gt: last } }, options) as FindCursor<{ _id: string }>).sort({ _id: 1 }).limit(1).toArray();
+          if (!doc) return { done: true, value: undefined };
+          last = doc._id;
+          return { done: false, value: doc };
+        },
+      }),
+    };
+    return live;
+  }) as never);
 }
 
 /** A logger that keeps its info lines. */
@@ -706,20 +751,163 @@ describe("MongoDB agent index documents", () => {
   });
 
   for (const server of ["ferretdb", "mongodb"] as const) {
+    it(`of an agent saved on another replica before its first save's index write lands keep the newer revision (written as on ${server})`, async () => {
+      const mongo = await connectFreshMongo();
+      try {
+        await ensureAgentIndexes(mongo.db, { server: mongo.server });
+        const uid = Buffer.from("9".repeat(32), "hex");
+        // An earlier agent of this uid left its index document (a crash between a delete's two writes).
+        const index = mongo.db.collection<IndexDocumentAsStored>(AGENT_INDEX, { useBigInt64: true });
+        await index.insertOne({ _id: instanceUidToHex(uid), revision: 1n, connected: true, gatewayId: "gw-gone", attrs: [], createdAt: 500 });
+        const replica = createMongoAgentRepository(mongo.db, { server });
+        // This replica creates the agent (revision 1); before its index document's write, the other replica saves it on
+        // another gateway (revision 2, and its index document).
+        let hooked = false;
+        const db = beforeIndexWrite(mongo.db, server, async () => {
+          if (hooked) return;
+          hooked = true;
+          const stored = (await replica.get(instanceUidToHex(uid)))!;
+          stored.status!.gatewayId = "gw-b";
+          await replica.save(stored);
+        });
+        const creating = createMongoAgentRepository(db, { server });
+        const agent = create(AgentSchema, { metadata: { instanceUid: uid, createdAt: timestampFromMs(1_000) }, status: { connected: true, gatewayId: "gw-a" } });
+        await creating.save(agent);
+        expect(hooked).toBe(true);
+        // The first save replaces an earlier agent's index document, not this agent's newer one.
+        expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 2n, gatewayId: "gw-b", createdAt: 1_000 });
+        // The replica's next save of the same fields writes no index document (it wrote revision 2's): it must hold them.
+        const again = (await replica.get(instanceUidToHex(uid)))!;
+        await replica.save(again);
+        expect((await replica.list({ limit: 10, gatewayId: "gw-b" })).map((a) => a.revision)).toEqual([3n]);
+
+        // Unhindered, a first save replaces what an earlier agent of its uid left, at any revision.
+        const other = Buffer.from("a".repeat(32), "hex");
+        await index.insertOne({ _id: instanceUidToHex(other), revision: 4n, connected: true, gatewayId: "gw-gone", attrs: [], createdAt: 500 });
+        const next = create(AgentSchema, { metadata: { instanceUid: other, createdAt: timestampFromMs(1_000) }, status: { connected: true, gatewayId: "gw-a" } });
+        await creating.save(next);
+        expect(await indexDocumentOf(mongo, next)).toMatchObject({ revision: 1n, gatewayId: "gw-a", createdAt: 1_000 });
+      } finally {
+        await mongo.close();
+      }
+    });
+
+    it(`written by a copy over an earlier agent's replace only that one as read, not the agent's own written since (written as on ${server})`, async () => {
+      const mongo = await connectFreshMongo();
+      try {
+        const writer = createAgentIndexWriter(mongo.db, { server });
+        const index = mongo.db.collection<IndexDocumentAsStored>(AGENT_INDEX, { useBigInt64: true });
+        const fields = (gatewayId: string, createdAt: number) => ({ connected: true, gatewayId, attrs: [], namespace: "default", labels: [], disconnectedAt: null, rolloutGroup: null, createdAt });
+        const [moved, still] = ["ef".repeat(16), "fe".repeat(16)];
+        // Both uids: an earlier agent's document left at revision 2 (created at 500); the agent there now, at revision 1
+        // (created at 1,000), lost its first index write. A copy reads both, and writes over exactly what it read.
+        for (const id of [moved, still]) expect(await writer.copy({ id, revision: 2n, fields: fields("gw-gone", 500) })).toBe(true);
+        const copy = (id: string) => ({ id, revision: 1n, fields: fields("gw-a", 1_000), over: { read: { revision: 2n, createdAt: 500 } } });
+        // Between the copy's reads and its write, another replica saves one agent on another gateway (revision 2 is
+        // refused by the earlier agent's revision 2; revision 3 lands).
+        expect(await writer.copy({ id: moved, revision: 2n, fields: fields("gw-b", 1_000) })).toBe(false);
+        expect(await writer.copy({ id: moved, revision: 3n, fields: fields("gw-b", 1_000) })).toBe(true);
+        expect(await Promise.all([writer.copy(copy(moved)), writer.copy(copy(still))])).toEqual([false, true]);
+        expect(await index.findOne({ _id: moved })).toMatchObject({ revision: 3n, gatewayId: "gw-b", createdAt: 1_000 });
+        expect(await index.findOne({ _id: still })).toMatchObject({ revision: 1n, gatewayId: "gw-a", createdAt: 1_000 });
+        // A document written before createdAt was copied is matched as read too (its revision; no createdAt).
+        const legacy = "dd".repeat(16);
+        await index.insertOne({ _id: legacy, revision: 5n, connected: true, gatewayId: "gw-gone", attrs: [] });
+        expect(await writer.copy({ id: legacy, revision: 1n, fields: fields("gw-a", 1_000), over: { read: { revision: 5n } } })).toBe(true);
+        expect(await index.findOne({ _id: legacy })).toMatchObject({ revision: 1n, gatewayId: "gw-a" });
+      } finally {
+        await mongo.close();
+      }
+    });
+  }
+
+  it("of an earlier agent, replaced by a start pass's copy while another replica saves the agent there now, give way to that save", async () => {
+    const mongo = await connectFreshMongo();
+    const server = mongo.server;
+    try {
+      await ensureAgentIndexes(mongo.db, { server });
+      const uid = Buffer.from("6".repeat(32), "hex");
+      const replica = createMongoAgentRepository(mongo.db, { server });
+      const agent = create(AgentSchema, { metadata: { instanceUid: uid, createdAt: timestampFromMs(1_000) }, status: { connected: true, gatewayId: "gw-a" } });
+      await replica.save(agent);
+      // The index document an earlier agent of the uid left at revision 2 (created at 500), where the agent's first
+      // index write was lost (a crash after its agent document).
+      const index = mongo.db.collection<IndexDocumentAsStored>(AGENT_INDEX, { useBigInt64: true });
+      await index.replaceOne({ _id: instanceUidToHex(uid) }, { revision: 2n, connected: true, gatewayId: "gw-gone", attrs: [], createdAt: 500 });
+      // A start's copy replaces it; before its write, the replica saves the agent on another gateway (revision 2, its
+      // index write refused by the earlier agent's revision 2) and again (revision 3: written).
+      let hooked = false;
+      const db = beforeIndexWrite(mongo.db, server, async () => {
+        if (hooked) return;
+        hooked = true;
+        agent.status!.gatewayId = "gw-b";
+        await replica.save(agent);
+        await replica.save(agent);
+      });
+      await ensureAgentIndexes(db, { server });
+      expect(hooked).toBe(true);
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 3n, gatewayId: "gw-b", createdAt: 1_000 });
+      // The replica's next save of the same fields writes no index document (it wrote revision 3's): it must hold them.
+      await replica.save(agent);
+      expect((await replica.list({ limit: 10, gatewayId: "gw-b" })).map((a) => a.revision)).toEqual([4n]);
+    } finally {
+      await mongo.close();
+    }
+  });
+
+  for (const race of ["saved again (no creation time: told by revision)", "deleted and created again"] as const) {
+    it(`read by a start pass after their agent, which another replica ${race} between the two reads, keep the newer one`, async () => {
+      const mongo = await connectFreshMongo();
+      const server = mongo.server;
+      try {
+        await ensureAgentIndexes(mongo.db, { server });
+        const replica = createMongoAgentRepository(mongo.db, { server });
+        const uid = Buffer.from("7".repeat(32), "hex");
+        const createdAt = race === "deleted and created again" ? { createdAt: timestampFromMs(1_000) } : {};
+        const agent = create(AgentSchema, { metadata: { instanceUid: uid, ...createdAt }, status: { connected: true, gatewayId: "gw-a" } });
+        await replica.save(agent);
+        // An index document before it with no agent, so the pass reads the agent's own after the agents' first batch.
+        await mongo.db.collection<IndexDocumentAsStored>(AGENT_INDEX, { useBigInt64: true }).insertOne({ _id: "0".repeat(32), revision: 1n, connected: true, gatewayId: "gw-gone", attrs: [] });
+        let newer: Agent | undefined;
+        const db = liveIndexCursor(mongo.db, async (reads) => {
+          if (reads !== 1) return; // the first read is before the agents' cursor starts; the second, after it read the agent
+          if (race === "deleted and created again") {
+            await replica.delete(agent);
+            newer = create(AgentSchema, { metadata: { instanceUid: uid, createdAt: timestampFromMs(2_000) }, status: { connected: true, gatewayId: "gw-new" } });
+          } else {
+            newer = agent;
+            newer.status!.gatewayId = "gw-new";
+          }
+          await replica.save(newer);
+        });
+        await ensureAgentIndexes(db, { server });
+        expect(newer).toBeDefined();
+        expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: newer!.revision, gatewayId: "gw-new" });
+        // The replica's next save of the same fields writes no index document (it wrote that one): it must hold them.
+        await replica.save(newer!);
+        expect((await replica.list({ limit: 10, gatewayId: "gw-new" })).map((a) => a.revision)).toEqual([newer!.revision]);
+        expect(await replica.list({ limit: 10, gatewayId: "gw-a" })).toEqual([]);
+      } finally {
+        await mongo.close();
+      }
+    });
+  }
+
+  for (const server of ["ferretdb", "mongodb"] as const) {
     it(`only go forward: a late write of an older revision never undoes a newer one (written as on ${server})`, async () => {
       const mongo = await connectFreshMongo();
       try {
         const writer = createAgentIndexWriter(mongo.db, { server });
         const id = "ab".repeat(16);
         const fields = (gatewayId: string) => ({ connected: true, gatewayId, attrs: [], namespace: "default", labels: [], disconnectedAt: null, rolloutGroup: null });
-        expect(await writer.copy(id, 5n, fields("gw-5"))).toBe(true);
-        expect(await writer.copy(id, 3n, fields("gw-3"))).toBe(false);
-        expect(await writer.copy(id, 5n, fields("gw-5b"))).toBe(false);
+        expect(await writer.copy({ id, revision: 5n, fields: fields("gw-5") })).toBe(true);
+        expect(await writer.copy({ id, revision: 3n, fields: fields("gw-3") })).toBe(false);
+        expect(await writer.copy({ id, revision: 5n, fields: fields("gw-5b") })).toBe(false);
         const index = mongo.db.collection<{ _id: string }>(AGENT_INDEX, { useBigInt64: true });
         expect(await index.findOne({ _id: id })).toMatchObject({ revision: 5n, gatewayId: "gw-5" });
         // Late writes in one batch with newer ones.
-        expect(await Promise.all([writer.copy(id, 6n, fields("gw-6")), writer.copy("cd".repeat(16), 1n, fields("gw-1"))])).toEqual([true, true]);
-        expect(await Promise.all([writer.copy(id, 4n, fields("gw-4")), writer.copy("cd".repeat(16), 2n, fields("gw-2"))])).toEqual([false, true]);
+        expect(await Promise.all([writer.copy({ id, revision: 6n, fields: fields("gw-6") }), writer.copy({ id: "cd".repeat(16), revision: 1n, fields: fields("gw-1") })])).toEqual([true, true]);
+        expect(await Promise.all([writer.copy({ id, revision: 4n, fields: fields("gw-4") }), writer.copy({ id: "cd".repeat(16), revision: 2n, fields: fields("gw-2") })])).toEqual([false, true]);
         expect(await index.findOne({ _id: id })).toMatchObject({ revision: 6n, gatewayId: "gw-6" });
         expect(await index.findOne({ _id: "cd".repeat(16) })).toMatchObject({ revision: 2n, gatewayId: "gw-2" });
       } finally {

@@ -31,6 +31,13 @@ export interface AgentIndexFields {
   disconnectedAt?: number | null;
   /** The group whose rollouts may move the agent (rolloutGroupOf), null when none may. */
   rolloutGroup?: string | null;
+  /**
+   * The agent's creation time (its metadata's createdAt, epoch ms; 0 when it
+   * has none), which no save changes: it tells this agent's index document
+   * from one an earlier agent of the same uid left (sameAgent). Not indexed.
+   * Absent on documents written before it was copied.
+   */
+  createdAt?: number;
 }
 
 /**
@@ -38,10 +45,12 @@ export interface AgentIndexFields {
  * them at `revision`. A save writes the agent's document first and this one
  * after, only ever forward (`revision` above the stored one): a write that
  * comes late (another replica's, of an older revision) never undoes a newer
- * one. Except over a document whose revision is above its agent's, or at a
- * new agent's first: that one was left by an earlier agent of the same uid,
- * deleted (a crash between a delete's two writes), and is replaced (or
- * removed, while no agent has that uid: removeLeftovers). Between
+ * one. Except over a document left by an earlier agent of the same uid,
+ * deleted (a crash between a delete's two writes): a new agent's first save
+ * replaces one of another createdAt, and a copy (indexCopyOf) exactly the
+ * one it read (or it is removed, while no agent has that uid:
+ * removeLeftovers) — never this agent's own, written meanwhile by another
+ * replica's save at a newer revision (IndexWrite.over). Between
  * the two writes, after a failed second write, and after a crash between
  * them, it may lag its agent: the queries that read it check their filter
  * again on the agent's own document; one whose write failed with the store
@@ -65,6 +74,7 @@ export function indexFieldsOf(doc: AgentIndexFields): AgentIndexFields {
     ...(doc.labels !== undefined ? { labels: doc.labels } : {}),
     ...(doc.disconnectedAt !== undefined ? { disconnectedAt: doc.disconnectedAt } : {}),
     ...(doc.rolloutGroup !== undefined ? { rolloutGroup: doc.rolloutGroup } : {}),
+    ...(doc.createdAt !== undefined ? { createdAt: Number(doc.createdAt) } : {}),
   };
 }
 
@@ -93,19 +103,41 @@ export interface AgentIndexWriterOptions {
 }
 
 /** The fields an index copy reads, of an agent document or of an index document (AgentIndexDocument: both have them). */
-export const INDEX_SOURCE_PROJECTION = { revision: 1, connected: 1, gatewayId: 1, attrs: 1, namespace: 1, labels: 1, disconnectedAt: 1, rolloutGroup: 1 } as const;
+export const INDEX_SOURCE_PROJECTION = { revision: 1, connected: 1, gatewayId: 1, attrs: 1, namespace: 1, labels: 1, disconnectedAt: 1, rolloutGroup: 1, createdAt: 1 } as const;
 
 /**
- * The write that makes `stored` (the agent's index document, if any) match
- * the agent document `doc`, or undefined when it does: at the agent's
- * revision, only forward, except over a document whose revision is above
- * the agent's (an earlier agent's of the same uid: replaced).
+ * The write that makes `stored` (the agent's index document, if any, read
+ * before the agent document `doc`) match `doc`, or undefined when it does:
+ * at the agent's revision, only forward, except over an earlier agent's
+ * document (sameAgent), which it replaces — that document only, as read: one
+ * that moved on since (another replica's save of the agent, landed between
+ * the read and this write) is left, being newer than what this copy read.
  */
 export function indexCopyOf(doc: AgentIndexDocument, stored: AgentIndexDocument | undefined): IndexWrite | undefined {
   const fields = indexFieldsOf(doc);
   if (stored && JSON.stringify(indexFieldsOf(stored)) === JSON.stringify(fields)) return undefined;
   const revision = BigInt(doc.revision);
-  return { id: doc._id, revision, fields, replace: stored !== undefined && BigInt(stored.revision) > revision };
+  if (!stored || sameAgent(doc, stored)) return { id: doc._id, revision, fields };
+  return { id: doc._id, revision, fields, over: { read: { revision: stored.revision, ...(stored.createdAt !== undefined ? { createdAt: stored.createdAt } : {}) } } };
+}
+
+/**
+ * Whether the index document `stored`, read before the agent document `doc`,
+ * is that agent's rather than an earlier agent's of the same uid (left by a
+ * delete that lost its second write). By creation time where both have one:
+ * every document written for an agent carries its createdAt. Else by
+ * revision: a save writes its agent and then its index document, so one read
+ * first at a revision above the agent's read after it is an earlier agent's
+ * (read in the other order, it may be this agent's next save: the start pass
+ * reads such an agent again, reconcileIndexDocuments). Either way only in
+ * that order: an index document of another agent read after its agent may be
+ * of a later agent of the uid, created meanwhile.
+ */
+function sameAgent(doc: Pick<AgentIndexDocument, "revision" | "createdAt">, stored: Pick<AgentIndexDocument, "revision" | "createdAt">): boolean {
+  const created = Number(doc.createdAt ?? 0);
+  const storedCreated = Number(stored.createdAt ?? 0);
+  if (created !== 0 && storedCreated !== 0) return created === storedCreated;
+  return BigInt(stored.revision) <= BigInt(doc.revision);
 }
 
 const DEFAULT_REMEMBER = 20_000;
@@ -195,6 +227,12 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
     return { removed: deletedCount, withAgentAgain: withAgent };
   };
 
+  /** copyFromAgents, then the leftovers it met removed (deleteLeftovers): the agents' index documents made right, in the order that is safe. */
+  const reconcile = async (agents: Collection<AgentIndexDocument>, ids: readonly string[]): Promise<LeftoversRemoved & { found: number }> => {
+    const { leftovers } = await copyFromAgents(agents, ids);
+    return { found: leftovers.length, ...(await deleteLeftovers(agents, leftovers)) };
+  };
+
   const repairs = source
     ? new RepairQueue({
         what: "agents' index documents",
@@ -203,7 +241,7 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
         // As ensureAgentIndexes' pass, for these agents: from what their documents hold now; an index document
         // whose agent is gone (a delete's second write failed) is removed.
         repair: async (ids) => {
-          await deleteLeftovers(source, (await copyFromAgents(source, ids)).leftovers);
+          await reconcile(source, ids);
         },
       })
     : undefined;
@@ -228,9 +266,9 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
       }
       known.forget(id);
       try {
-        // A new agent's first replaces whatever is there (AgentIndexDocument). false: a newer revision's
-        // document is there already (another replica's save); nothing to remember.
-        if (await batches.call({ id, revision, fields, replace: revision === 1n })) known.set(id, revision, digest);
+        // A new agent's first replaces an earlier agent's document (AgentIndexDocument). false: this agent's
+        // is there at a newer revision already (another replica's save); nothing to remember.
+        if (await batches.call({ id, revision, fields, ...(revision === 1n ? { over: ANOTHER_AGENTS } : {}) })) known.set(id, revision, digest);
       } catch (err) {
         if (!repairs || !(err instanceof DependencyUnavailableError)) throw err;
         repairs.add(id, err);
@@ -247,12 +285,12 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
       repairs?.add(id, err);
     },
     /**
-     * Writes the index document of an agent document as stored (ensureAgentIndexes' copy): only forward,
-     * unless `replace` (the stored one is an earlier agent's: its revision is above this one's). false: not
-     * written (a newer one is there).
+     * Writes an index document as indexCopyOf makes it from an agent document as stored (ensureAgentIndexes'
+     * copy): only forward, or over exactly the earlier agent's document it read (`over`). false: not written
+     * (a newer one is there, or the one read moved on).
      */
-    copy(id: string, revision: bigint, fields: AgentIndexFields, o: { replace?: boolean } = {}): Promise<boolean> {
-      return batches.call({ id, revision, fields, replace: o.replace ?? false });
+    copy(write: IndexWrite): Promise<boolean> {
+      return batches.call(write);
     },
     /**
      * The agent is deleted: its index document goes too, and its next save, if it comes back, writes a new one;
@@ -294,6 +332,16 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
       if (!source) throw new TypeError("removeLeftovers reads the agents again: create the writer with repairFrom");
       return deleteLeftovers(source, leftovers);
     },
+    /**
+     * Makes the index documents of `ids` right from their agents as a repair does: their index documents
+     * read first, then their agents (copyFromAgents says why that order), each copied where it differs, and
+     * those with no agent removed as removeLeftovers does (`found` of them, `removed` taken). The start pass
+     * hands it the agents whose copy would replace another agent's document. Needs `repairFrom`.
+     */
+    reconcile(ids: readonly string[]): Promise<LeftoversRemoved & { found: number }> {
+      if (!source) throw new TypeError("reconcile reads the agents: create the writer with repairFrom");
+      return reconcile(source, ids);
+    },
   };
 }
 
@@ -309,24 +357,66 @@ export interface LeftoversRemoved {
 
 export type AgentIndexWriter = ReturnType<typeof createAgentIndexWriter>;
 
-interface IndexWrite {
+/** What a write may overwrite besides a document below its revision: any document not of this agent (AGENT_INDEX_RULES). */
+const ANOTHER_AGENTS = "another agent's";
+
+/** One write of an index document: the agent's fields at `revision`. */
+export interface IndexWrite {
   id: string;
   revision: bigint;
   fields: AgentIndexFields;
-  /** Written whatever revision is stored (the stored document is an earlier agent's). */
-  replace: boolean;
+  /**
+   * What it may overwrite besides a document below `revision` (only
+   * forward), each for a reason (AGENT_INDEX_RULES says how):
+   * - ANOTHER_AGENTS, a new agent's first save: a document not of this
+   *   agent, whatever its revision. Its `fields.createdAt` tells (an earlier
+   *   agent's has another or none; this agent's, written by another
+   *   replica's save of it landed first, has the same and is left). An agent
+   *   without a createdAt cannot be told from another: anything.
+   * - `read`, a copy: exactly the earlier agent's document it read (that
+   *   revision and createdAt), not one written since.
+   */
+  over?: typeof ANOTHER_AGENTS | { read: Pick<AgentIndexDocument, "revision" | "createdAt"> };
 }
 
 /**
- * MongoDB and FerretDB 2: one unordered bulkWrite of upserts filtered on the
- * revision being below the new one. Where a document of that revision or a
- * newer is there, the upsert's insert meets the `_id` (E11000): not written,
- * and right so.
+ * The rule of what an index write may overwrite (IndexWrite), in the two
+ * forms the writers need: as the filter the store checks in the write itself
+ * (MongoDB, FerretDB 2) and on a document looked up before (FerretDB 1.x).
+ * Kept side by side: one rule.
+ */
+const AGENT_INDEX_RULES = {
+  filter(w: IndexWrite): Filter<AgentIndexDocument> {
+    const forward = { revision: { $lt: w.revision } };
+    if (w.over === undefined) return { _id: w.id, ...forward } as Filter<AgentIndexDocument>;
+    if (w.over === ANOTHER_AGENTS) {
+      const created = Number(w.fields.createdAt ?? 0);
+      return (created === 0 ? { _id: w.id } : { _id: w.id, $or: [forward, { createdAt: { $ne: created } }] }) as Filter<AgentIndexDocument>;
+    }
+    // `null` matches a document without the field (written before createdAt was copied), as read.
+    const read = { revision: w.over.read.revision, createdAt: w.over.read.createdAt ?? null };
+    return { _id: w.id, $or: [forward, read] } as Filter<AgentIndexDocument>;
+  },
+  overwrites(w: IndexWrite, stored: Pick<AgentIndexDocument, "revision" | "createdAt"> | undefined): boolean {
+    if (!stored || BigInt(stored.revision) < w.revision) return true;
+    if (w.over === undefined) return false;
+    if (w.over === ANOTHER_AGENTS) {
+      const created = Number(w.fields.createdAt ?? 0);
+      return created === 0 || stored.createdAt == null || Number(stored.createdAt) !== created;
+    }
+    const read = w.over.read;
+    return BigInt(stored.revision) === BigInt(read.revision) && (read.createdAt == null ? stored.createdAt == null : stored.createdAt != null && Number(stored.createdAt) === Number(read.createdAt));
+  },
+};
+
+/**
+ * MongoDB and FerretDB 2: one unordered bulkWrite of upserts filtered on what
+ * each may overwrite (AGENT_INDEX_RULES). Where a document it may not is
+ * there, the upsert's insert meets the `_id` (E11000): not written, and
+ * right so.
  */
 async function writeForward(index: Collection<AgentIndexDocument>, batch: readonly IndexWrite[]): Promise<boolean[]> {
-  const ops = batch.map((w): AnyBulkWriteOperation<AgentIndexDocument> =>
-    updateByIdOp("mongodb", (w.replace ? { _id: w.id } : { _id: w.id, revision: { $lt: w.revision } }) as Filter<AgentIndexDocument>, { $set: { ...w.fields, revision: w.revision } }, { upsert: true }),
-  );
+  const ops = batch.map((w): AnyBulkWriteOperation<AgentIndexDocument> => updateByIdOp("mongodb", AGENT_INDEX_RULES.filter(w), { $set: { ...w.fields, revision: w.revision } }, { upsert: true }));
   try {
     await guardMongo(() => index.bulkWrite(ops, { ordered: false }));
     return batch.map(() => true);
@@ -340,14 +430,15 @@ async function writeForward(index: Collection<AgentIndexDocument>, batch: readon
 }
 
 /**
- * FerretDB 1.x: the stored revisions read by `_id`, then a bulkWrite by
- * `_id` of those that go forward (updateByIdWhile says why not a filter on
- * the revision; FerretDB 1.x checks no write against another anyway).
+ * FerretDB 1.x: the stored documents' revisions and creation times read by
+ * `_id`, then a bulkWrite by `_id` of those each may overwrite
+ * (AGENT_INDEX_RULES; updateByIdWhile says why not a filter; FerretDB 1.x
+ * checks no write against another anyway).
  */
 async function writeByIdAfterLookup(index: Collection<AgentIndexDocument>, batch: readonly IndexWrite[]): Promise<boolean[]> {
-  const stored = await guardMongo(() => index.find({ _id: { $in: batch.map((w) => w.id) } }, { projection: { revision: 1 } }).toArray());
-  const revisions = new Map(stored.map((d) => [d._id, BigInt(d.revision)]));
-  const forward = batch.map((w) => w.replace || (revisions.get(w.id) ?? -1n) < w.revision);
+  const stored = await guardMongo(() => index.find({ _id: { $in: batch.map((w) => w.id) } }, { projection: { revision: 1, createdAt: 1 } }).toArray());
+  const byId = new Map(stored.map((d) => [d._id, d]));
+  const forward = batch.map((w) => AGENT_INDEX_RULES.overwrites(w, byId.get(w.id)));
   const ops = batch.filter((_, i) => forward[i]).map((w) => updateByIdOp<AgentIndexDocument>("ferretdb", { _id: w.id }, { $set: { ...w.fields, revision: w.revision } }, { upsert: true }));
   if (ops.length === 0) return forward;
   return guardMongo(async () => {

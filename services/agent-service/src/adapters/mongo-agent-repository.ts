@@ -1,4 +1,5 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { DependencyUnavailableError, asError, instanceUidToHex, type Logger } from "@fleetplane/platform";
 import { bytesOfBinary, createNamedIndexes, dropIndexesIfPresent, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer, type NamedIndex } from "@fleetplane/platform-node/mongo";
@@ -20,7 +21,7 @@ import { disconnectedSince } from "../agents/disconnected-since.js";
 import { groupTargetOf, rolloutGroupOf } from "../rollouts/group-agents.js";
 import { componentsKeyOf } from "../rollouts/preflight.js";
 import { conditionalWriteBatches } from "./mongo-write-batches.js";
-import { AGENT_INDEX, INDEX_SOURCE_PROJECTION, createAgentIndexWriter, indexCopyOf, indexFieldsOf, type AgentIndexDocument, type AgentIndexFields, type IndexLeftover } from "./mongo-agent-index.js";
+import { AGENT_INDEX, INDEX_SOURCE_PROJECTION, createAgentIndexWriter, indexCopyOf, indexFieldsOf, type AgentIndexDocument, type AgentIndexFields, type IndexLeftover, type LeftoversRemoved } from "./mongo-agent-index.js";
 
 /**
  * One document per agent in the `agents` collection, whose only index is
@@ -186,9 +187,14 @@ const LEFTOVER_BATCH = 1_024;
 /**
  * Writes each agent's index document where it is missing or its fields
  * differ from the agent document's copies (at the agent document's
- * revision, only forward: see AgentIndexDocument; one whose revision is
- * above its agent's is an earlier agent's, and replaced). Both collections
- * are read once, in `_id` order, side by side. An index document the pass
+ * revision, only forward: see AgentIndexDocument). Both collections are
+ * read once, in `_id` order, side by side — so an agent may be read before
+ * its index document (their batches are read as each cursor needs one),
+ * which a forward write does not mind, but the copy that replaces an
+ * earlier agent's document does (sameAgent): those agents are read again,
+ * index documents first, LEFTOVER_BATCH at a time (writer.reconcile, as a
+ * repair reads; an `$in` that FerretDB 1.x scans for, once a batch: they
+ * are rare, a crash's). An index document the pass
  * meets with no agent beside it was left by a deleted agent (a crash
  * between a delete's two writes, or its second write lost) — or belongs
  * to an agent created after the agents cursor passed its uid: they are
@@ -204,19 +210,33 @@ async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>
   let copies: Array<Promise<boolean>> = [];
   let leftovers: IndexLeftover[] = [];
   const left = { found: 0, removed: 0, withAgentAgain: 0 };
+  const tally = (found: number, done: LeftoversRemoved) => {
+    left.found += found;
+    left.removed += done.removed;
+    left.withAgentAgain += done.withAgentAgain;
+  };
   const removeLeftovers = async () => {
     const batch = leftovers;
     leftovers = [];
-    const { removed, withAgentAgain } = await writer.removeLeftovers(batch);
-    left.removed += removed;
-    left.withAgentAgain += withAgentAgain;
+    tally(batch.length, await writer.removeLeftovers(batch));
+  };
+  const leftOver = async (stored: AgentIndexDocument) => {
+    leftovers.push({ _id: stored._id, revision: stored.revision });
+    if (leftovers.length >= LEFTOVER_BATCH) await removeLeftovers();
+  };
+  /** Agents to read again, their index documents first (writer.reconcile), before a copy replaces another agent's. */
+  let again: string[] = [];
+  const reconcileAgain = async () => {
+    const ids = again;
+    again = [];
+    if (ids.length === 0) return;
+    const done = await writer.reconcile(ids);
+    tally(done.found, done);
   };
   /** Moves the index cursor up to `before` (to its end when undefined): what it passes has no agent. */
   const passUpTo = async (before: string | undefined) => {
     while (!next.done && (before === undefined || next.value._id < before)) {
-      leftovers.push({ _id: next.value._id, revision: next.value.revision });
-      left.found += 1;
-      if (leftovers.length >= LEFTOVER_BATCH) await removeLeftovers();
+      await leftOver(next.value);
       next = await held.next();
     }
   };
@@ -226,8 +246,18 @@ async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>
       const stored = !next.done && next.value._id === doc._id ? next.value : undefined;
       if (stored) next = await held.next(); // the agent's own: not one to pass at the next agent
       const write = indexCopyOf(doc, stored);
+      if (write?.over) {
+        // Another agent's by what the two cursors read — but side by side they may have read this agent first
+        // (its batch before the index documents'; MongoDB's getMore reads on live), and the index document may
+        // then be this agent's next save's, or a later agent's of the uid: replaced, this agent's older fields
+        // would undo it. So these (earlier agents' documents: rare) are read again, index documents first
+        // (writer.reconcile), a batch at a time; the other writes go only forward, safe in either order.
+        again.push(doc._id);
+        if (again.length >= LEFTOVER_BATCH) await reconcileAgain();
+        continue;
+      }
       if (!write) continue;
-      copies.push(writer.copy(write.id, write.revision, write.fields, { replace: write.replace }));
+      copies.push(writer.copy(write));
       if (copies.length >= 1_024) {
         await Promise.all(copies);
         copies = [];
@@ -235,6 +265,7 @@ async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>
     }
     await passUpTo(undefined);
     await Promise.all(copies);
+    await reconcileAgain();
     await removeLeftovers();
   } finally {
     await indexed.close();
@@ -595,6 +626,7 @@ function queryFieldsOf(agent: Agent): Omit<AgentDocument, "_id" | "revision" | "
     labels: Object.entries(agent.metadata?.labels ?? {}).map(([key, value]) => attributeEntry(key, value)),
     disconnectedAt: disconnectedSince(agent) ?? null,
     ...rolloutFieldsOf(agent),
+    createdAt: agent.metadata?.createdAt ? timestampMs(agent.metadata.createdAt) : 0,
   };
 }
 
