@@ -103,7 +103,7 @@ async function connectedAgent(t: ReturnType<typeof setup>, type: ConnectionType)
 
 const issued = { certificatePem: "-----BEGIN CERTIFICATE-----\n", caCertificatePem: "-----BEGIN CERTIFICATE-----\n", serialNumber: "01", notAfter: 0 };
 
-/** The seven commands as an admin (or an approved CSR) gives them; SendCommand in both its kinds. */
+/** The commands as an admin (or an approved CSR) gives them; SendCommand in both its kinds; connection settings with and without a certificate of the admin's. */
 const COMMANDS: Array<[AuditedCommand["kind"], (c: AdminCommands, uid: string) => Promise<CommandResult>]> = [
   ["remote_config", (c, uid) => c.setRemoteConfig(uid, create(AgentConfigMapSchema, { configMap: { "": { body: new TextEncoder().encode("a: 1") } } }), "alice")],
   ["restart", (c, uid) => c.sendCommand(uid, CommandKind.RESTART, "alice")],
@@ -111,6 +111,8 @@ const COMMANDS: Array<[AuditedCommand["kind"], (c: AdminCommands, uid: string) =
   ["custom_message", (c, uid) => c.sendCustomMessage(uid, create(CustomMessageSchema, { capability: "io.example.ping", type: "ping" }), "alice")],
   ["connection_settings", (c, uid) => c.setConnectionSettings(uid, create(ConnectionSettingsOffersSchema, { opamp: { destinationEndpoint: "wss://elsewhere/v1/opamp" } }), "alice")],
   ["packages", (c, uid) => c.setPackagesAvailable(uid, { otelcol: create(PackageAvailableSchema, { version: "1.0.0", file: { downloadUrl: "https://example/otelcol" } }) }, "alice")],
+  // An admin's settings may carry a certificate of their own: still connection_settings (only an issued one is client_certificate).
+  ["connection_settings", (c, uid) => c.setConnectionSettings(uid, create(ConnectionSettingsOffersSchema, { opamp: { destinationEndpoint: "wss://elsewhere/v1/opamp", certificate: { cert: new TextEncoder().encode("-----BEGIN CERTIFICATE-----\n") } } }), "alice")],
   ["client_certificate", (c, uid) => c.offerCertificate(uid, issued, "alice")],
   ["certificate_refusal", (c, uid) => c.refuseCertificateRequest(uid, "denied by alice", "alice")],
 ];
