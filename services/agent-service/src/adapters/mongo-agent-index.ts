@@ -112,11 +112,11 @@ export const INDEX_SOURCE_PROJECTION = { revision: 1, connected: 1, gatewayId: 1
  * The write that makes `stored` (the agent's index document, if any, read
  * before the agent document `doc`) match `doc`, or undefined when it does:
  * at the agent's revision, overwriting what AGENT_INDEX_RULES lets it (this
- * agent's below that revision, an earlier agent's by creation time) — and,
- * where creation times cannot tell (replacesAsRead), the document it read,
- * as read: one that moved on since (another replica's save of the agent,
- * landed between the read and this write) is left, being newer than what
- * this copy read.
+ * agent's below that revision, an earlier agent's by creation time) and,
+ * where that one is above its revision (replacesAsRead), the document it
+ * read, as read: one that moved on since (another replica's save of the
+ * agent, landed between the read and this write) is left, being newer than
+ * what this copy read.
  */
 export function indexCopyOf(doc: AgentIndexDocument, stored: AgentIndexDocument | undefined): IndexWrite | undefined {
   const fields = indexFieldsOf(doc);
@@ -128,19 +128,19 @@ export function indexCopyOf(doc: AgentIndexDocument, stored: AgentIndexDocument 
 
 /**
  * Whether a copy of the agent document `doc` must name the index document
- * `stored`, read before it, to replace it (IndexWrite.over.read): where
- * creation times cannot order the two (either has none) and `stored` is
- * above the agent's revision. A save writes its agent and then its index
- * document, so one read first at a revision above the agent's read after
- * it is an earlier agent's (read in the other order, it may be this
- * agent's next save: the start pass reads such an agent again,
+ * `stored`, read before it, to replace it (IndexWrite.over.read): when
+ * `stored` is above the agent's revision. A save writes its agent and then
+ * its index document, so one read first at a revision above the agent's
+ * read after it is an earlier agent's (read in the other order, it may be
+ * this agent's next save: the start pass reads such an agent again,
  * reconcileIndexDocuments) — that one as read only: an index document
  * written since may be of a later agent of the uid, created meanwhile.
- * Where both have a creation time the write's own rule orders them
- * (AGENT_INDEX_RULES), whatever the revisions and the order of the reads.
+ * The name counts only where creation times cannot order the two (either
+ * has none); where both have one, the write's rule orders them
+ * (AGENT_INDEX_RULES), and the start pass's second read costs a crash's
+ * leftovers only.
  */
-function replacesAsRead(doc: Pick<AgentIndexDocument, "revision" | "createdAt">, stored: Pick<AgentIndexDocument, "revision" | "createdAt">): boolean {
-  if (createdOf(doc) !== 0 && createdOf(stored) !== 0) return false;
+function replacesAsRead(doc: Pick<AgentIndexDocument, "revision">, stored: Pick<AgentIndexDocument, "revision">): boolean {
   return BigInt(stored.revision) > BigInt(doc.revision);
 }
 

@@ -192,8 +192,8 @@ const LEFTOVER_BATCH = 1_024;
  * by side — so an agent may be read before its index document (their
  * batches are read as each cursor needs one), which a write ordered by
  * revision and creation time does not mind, but the copy that replaces
- * exactly the document it read does (replacesAsRead: where creation times
- * cannot tell the agents apart): those agents are read again,
+ * exactly the document it read does (replacesAsRead: one above the agent's
+ * revision): those agents are read again,
  * index documents first, LEFTOVER_BATCH at a time (writer.reconcile, as a
  * repair reads; an `$in` that FerretDB 1.x scans for, once a batch: they
  * are rare, a crash's). An index document the pass
@@ -252,9 +252,9 @@ async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>
         // Another agent's by what the two cursors read — but side by side they may have read this agent first
         // (its batch before the index documents'; MongoDB's getMore reads on live), and the index document may
         // then be this agent's next save's, or a later agent's of the uid: replaced, this agent's older fields
-        // would undo it. So these (earlier agents' documents without a creation time: rare) are read again,
-        // index documents first (writer.reconcile), a batch at a time; the other writes are ordered by revision
-        // and creation time (AGENT_INDEX_RULES), safe in either order.
+        // would undo it. So these (earlier agents' documents: rare) are read again, index documents first
+        // (writer.reconcile), a batch at a time; the other writes are ordered by revision and creation time
+        // (AGENT_INDEX_RULES), safe in either order.
         again.push(doc._id);
         if (again.length >= LEFTOVER_BATCH) await reconcileAgain();
         continue;
