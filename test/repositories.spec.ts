@@ -805,7 +805,9 @@ describe("MongoDB agent index documents", () => {
         await mongo.close();
       }
     });
+  }
 
+  for (const server of ["ferretdb", "mongodb"] as const) {
     it(`written by a copy over an earlier agent's replace only that one as read, not the agent's own written since (written as on ${server})`, async () => {
       const mongo = await connectFreshMongo();
       try {
