@@ -425,11 +425,12 @@ interface Overwritable {
  *   IndexWrite.over.
  * Creation times come from the clocks of the replicas that created the
  * agents (agent-model's `now`), which may be skewed. The order only
- *   compares two agents of one uid, the second created after the first was
- *   deleted — an admin's call or the retention sweep, then a reconnect:
- *   seconds at least, against the milliseconds NTP keeps replicas apart. A
- *   skew larger than that would take the re-created agent for an earlier
- *   one (its writes refused over the leftover until the next start).
+ * compares two agents of one uid, the second created after the first was
+ * deleted — an admin's call or the retention sweep, then a reconnect:
+ * seconds at least, against the milliseconds NTP keeps replicas apart. A
+ * skew larger than that would take the re-created agent for an earlier one:
+ * its index writes refused over the leftover, the indexed queries would
+ * miss it until it is deleted.
  * A write of an agent without a createdAt goes by revision only (and what
  * IndexWrite.over allows).
  */
