@@ -46,7 +46,7 @@ import { COMMAND_INDEXES, REPLACED_COMMAND_INDEXES, createMongoCommandRepository
 import { DependencyUnavailableError, instanceUidToHex, silentLogger, uuidv7Bytes, type Logger } from "@fleetplane/platform";
 import { openEmbeddedStore } from "@fleetplane/platform-node/embedded-store";
 import { connectMongo, createNamedIndexes, type MongoStore, type NamedIndex } from "@fleetplane/platform-node/mongo";
-import { Binary, MongoNetworkError, type Db, type FindCursor } from "mongodb";
+import { Binary, Double, Int32, Long, MongoNetworkError, type Db, type FindCursor } from "mongodb";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -414,6 +414,18 @@ function liveIndexCursor(db: Db, before: (reads: number) => Promise<void>): Db {
   }) as never);
 }
 
+/**
+ * An agent (created at 1,000; revision 1, on gw-a) whose first index write was lost (a crash after its agent
+ * document), under the index document an earlier agent of its uid (created at 500) left at `revision`.
+ */
+async function agentOverLeftover(mongo: MongoStore, repository: ReturnType<typeof createMongoAgentRepository>, uid: Uint8Array, revision: bigint): Promise<Agent> {
+  const agent = create(AgentSchema, { metadata: { instanceUid: uid, createdAt: timestampFromMs(1_000) }, status: { connected: true, gatewayId: "gw-a" } });
+  await repository.save(agent);
+  const index = mongo.db.collection<IndexDocumentAsStored>(AGENT_INDEX, { useBigInt64: true });
+  await index.replaceOne({ _id: instanceUidToHex(uid) }, { revision, connected: true, gatewayId: "gw-gone", attrs: [], createdAt: 500 });
+  return agent;
+}
+
 /** A logger that keeps its info lines. */
 function capturingLogger() {
   const lines: Array<{ msg: string; fields: Record<string, unknown> }> = [];
@@ -750,15 +762,17 @@ describe("MongoDB agent index documents", () => {
     }
   });
 
-  for (const server of ["ferretdb", "mongodb"] as const) {
-    it(`of an agent saved on another replica before its first save's index write lands keep the newer revision (written as on ${server})`, async () => {
+  for (const [server, leftover] of [["ferretdb", 1n], ["mongodb", 1n], ["ferretdb", 5n], ["mongodb", 5n]] as const) {
+    it(`of an agent saved on another replica before its first save's index write lands keep the newer revision, over an earlier agent's at revision ${leftover} (written as on ${server})`, async () => {
       const mongo = await connectFreshMongo();
       try {
         await ensureAgentIndexes(mongo.db, { server: mongo.server });
         const uid = Buffer.from("9".repeat(32), "hex");
-        // An earlier agent of this uid left its index document (a crash between a delete's two writes).
+        // An earlier agent of this uid left its index document (a crash between a delete's two writes), at revision 1
+        // or above the other replica's save: that save replaces it all the same (created earlier), and the first
+        // save, landing last, gives way to that save's.
         const index = mongo.db.collection<IndexDocumentAsStored>(AGENT_INDEX, { useBigInt64: true });
-        await index.insertOne({ _id: instanceUidToHex(uid), revision: 1n, connected: true, gatewayId: "gw-gone", attrs: [], createdAt: 500 });
+        await index.insertOne({ _id: instanceUidToHex(uid), revision: leftover, connected: true, gatewayId: "gw-gone", attrs: [], createdAt: 500 });
         const replica = createMongoAgentRepository(mongo.db, { server });
         // This replica creates the agent (revision 1); before its index document's write, the other replica saves it on
         // another gateway (revision 2, and its index document).
@@ -791,7 +805,9 @@ describe("MongoDB agent index documents", () => {
         await mongo.close();
       }
     });
+  }
 
+  for (const server of ["ferretdb", "mongodb"] as const) {
     it(`written by a copy over an earlier agent's replace only that one as read, not the agent's own written since (written as on ${server})`, async () => {
       const mongo = await connectFreshMongo();
       try {
@@ -803,12 +819,11 @@ describe("MongoDB agent index documents", () => {
         // (created at 1,000), lost its first index write. A copy reads both, and writes over exactly what it read.
         for (const id of [moved, still]) expect(await writer.copy({ id, revision: 2n, fields: fields("gw-gone", 500) })).toBe(true);
         const copy = (id: string) => ({ id, revision: 1n, fields: fields("gw-a", 1_000), over: { read: { revision: 2n, createdAt: 500 } } });
-        // Between the copy's reads and its write, another replica saves one agent on another gateway (revision 2 is
-        // refused by the earlier agent's revision 2; revision 3 lands).
-        expect(await writer.copy({ id: moved, revision: 2n, fields: fields("gw-b", 1_000) })).toBe(false);
-        expect(await writer.copy({ id: moved, revision: 3n, fields: fields("gw-b", 1_000) })).toBe(true);
+        // Between the copy's reads and its write, another replica saves one agent on another gateway (revision 2,
+        // over the earlier agent's revision 2: created earlier).
+        expect(await writer.copy({ id: moved, revision: 2n, fields: fields("gw-b", 1_000) })).toBe(true);
         expect(await Promise.all([writer.copy(copy(moved)), writer.copy(copy(still))])).toEqual([false, true]);
-        expect(await index.findOne({ _id: moved })).toMatchObject({ revision: 3n, gatewayId: "gw-b", createdAt: 1_000 });
+        expect(await index.findOne({ _id: moved })).toMatchObject({ revision: 2n, gatewayId: "gw-b", createdAt: 1_000 });
         expect(await index.findOne({ _id: still })).toMatchObject({ revision: 1n, gatewayId: "gw-a", createdAt: 1_000 });
         // A document written before createdAt was copied is matched as read too (its revision; no createdAt).
         const legacy = "dd".repeat(16);
@@ -826,30 +841,114 @@ describe("MongoDB agent index documents", () => {
     const server = mongo.server;
     try {
       await ensureAgentIndexes(mongo.db, { server });
-      const uid = Buffer.from("6".repeat(32), "hex");
       const replica = createMongoAgentRepository(mongo.db, { server });
-      const agent = create(AgentSchema, { metadata: { instanceUid: uid, createdAt: timestampFromMs(1_000) }, status: { connected: true, gatewayId: "gw-a" } });
-      await replica.save(agent);
-      // The index document an earlier agent of the uid left at revision 2 (created at 500), where the agent's first
-      // index write was lost (a crash after its agent document).
-      const index = mongo.db.collection<IndexDocumentAsStored>(AGENT_INDEX, { useBigInt64: true });
-      await index.replaceOne({ _id: instanceUidToHex(uid) }, { revision: 2n, connected: true, gatewayId: "gw-gone", attrs: [], createdAt: 500 });
+      const agent = await agentOverLeftover(mongo, replica, Buffer.from("6".repeat(32), "hex"), 2n);
       // A start's copy replaces it; before its write, the replica saves the agent on another gateway (revision 2, its
-      // index write refused by the earlier agent's revision 2) and again (revision 3: written).
+      // index write over the earlier agent's revision 2: created earlier).
       let hooked = false;
       const db = beforeIndexWrite(mongo.db, server, async () => {
         if (hooked) return;
         hooked = true;
         agent.status!.gatewayId = "gw-b";
         await replica.save(agent);
-        await replica.save(agent);
       });
       await ensureAgentIndexes(db, { server });
       expect(hooked).toBe(true);
-      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 3n, gatewayId: "gw-b", createdAt: 1_000 });
-      // The replica's next save of the same fields writes no index document (it wrote revision 3's): it must hold them.
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 2n, gatewayId: "gw-b", createdAt: 1_000 });
+      // The replica's next save of the same fields writes no index document (it wrote revision 2's): it must hold them.
       await replica.save(agent);
-      expect((await replica.list({ limit: 10, gatewayId: "gw-b" })).map((a) => a.revision)).toEqual([4n]);
+      expect((await replica.list({ limit: 10, gatewayId: "gw-b" })).map((a) => a.revision)).toEqual([3n]);
+    } finally {
+      await mongo.close();
+    }
+  });
+
+  it("of an agent whose first index write was lost, under an earlier agent's left at the same revision, are replaced by a start pass (told by creation time)", async () => {
+    const mongo = await connectFreshMongo();
+    const server = mongo.server;
+    try {
+      await ensureAgentIndexes(mongo.db, { server });
+      const replica = createMongoAgentRepository(mongo.db, { server });
+      // At revision 1, as the agent: revisions cannot tell the two apart.
+      const agent = await agentOverLeftover(mongo, replica, Buffer.from("5".repeat(32), "hex"), 1n);
+      await ensureAgentIndexes(mongo.db, { server });
+      expect(await indexDocumentOf(mongo, agent)).toMatchObject({ revision: 1n, gatewayId: "gw-a", createdAt: 1_000 });
+      expect((await replica.list({ limit: 10, gatewayId: "gw-a" })).map((a) => a.revision)).toEqual([1n]);
+    } finally {
+      await mongo.close();
+    }
+  });
+
+  for (const server of ["ferretdb", "mongodb"] as const) {
+    it(`of agents of one uid are ordered by creation time: a save replaces an earlier agent's at any revision, never a later agent's (written as on ${server})`, async () => {
+      const mongo = await connectFreshMongo();
+      try {
+        const writer = createAgentIndexWriter(mongo.db, { server });
+        const index = mongo.db.collection<IndexDocumentAsStored>(AGENT_INDEX, { useBigInt64: true });
+        const fields = (gatewayId: string, createdAt: number) => ({ connected: true, gatewayId, attrs: [], namespace: "default", labels: [], disconnectedAt: null, rolloutGroup: null, createdAt });
+        const [earlier, later, legacy] = ["e1".repeat(16), "e2".repeat(16), "e3".repeat(16)];
+        // An agent (created at 1,000) whose first index write was lost, over an earlier agent's left at revision 5:
+        // its next save replaces it.
+        await index.insertOne({ _id: earlier, revision: 5n, connected: true, gatewayId: "gw-gone", attrs: [], createdAt: 500 });
+        await writer.afterSave(earlier, 2n, fields("gw-a", 1_000));
+        expect(await index.findOne({ _id: earlier })).toMatchObject({ revision: 2n, gatewayId: "gw-a", createdAt: 1_000 });
+        // The agent created at 1,000 was deleted and the uid created again at 2,000 (revision 1): late saves of the
+        // deleted agent, first or not, at a higher revision or not, never undo the later agent's.
+        await index.insertOne({ _id: later, revision: 1n, connected: true, gatewayId: "gw-new", attrs: [], createdAt: 2_000 });
+        await writer.afterSave(later, 4n, fields("gw-late", 1_000));
+        await writer.afterSave(later, 1n, fields("gw-late", 1_000));
+        expect(await index.findOne({ _id: later })).toMatchObject({ revision: 1n, gatewayId: "gw-new", createdAt: 2_000 });
+        // A document without a creation time above the save's revision may be this agent's own (written by an older
+        // binary): only a first save replaces it.
+        await index.insertOne({ _id: legacy, revision: 5n, connected: true, gatewayId: "gw-old", attrs: [] });
+        await writer.afterSave(legacy, 2n, fields("gw-a", 1_000));
+        expect(await index.findOne({ _id: legacy })).toMatchObject({ revision: 5n, gatewayId: "gw-old" });
+        await writer.afterSave(legacy, 1n, fields("gw-a", 1_000));
+        expect(await index.findOne({ _id: legacy })).toMatchObject({ revision: 1n, gatewayId: "gw-a", createdAt: 1_000 });
+      } finally {
+        await mongo.close();
+      }
+    });
+  }
+
+  it("are overwritten by the same rule in both its forms (the filter MongoDB checks, the look-up FerretDB 1.x decides by), whatever the types stored", async () => {
+    const mongo = await connectFreshMongo();
+    try {
+      const byFilter = createAgentIndexWriter(mongo.db, { server: "mongodb" });
+      const byLookup = createAgentIndexWriter(mongo.db, { server: "ferretdb" });
+      const index = mongo.db.collection<IndexDocumentAsStored>(AGENT_INDEX, { useBigInt64: true });
+      // Documents as they may be stored: creation times as an earlier binary or a hand may have written them.
+      const stored: Array<Record<string, unknown> | undefined> = [
+        undefined,
+        { revision: 3n },
+        { revision: new Int32(3) },
+        { revision: new Double(3), createdAt: null },
+        { revision: 3n, createdAt: 0 },
+        { revision: 3n, createdAt: 500 },
+        { revision: 3n, createdAt: Long.fromNumber(1_000) },
+        { revision: 3n, createdAt: new Double(1_000) },
+        { revision: 3n, createdAt: 2_000 },
+      ];
+      const fields = (createdAt?: number) => ({ connected: true, gatewayId: "gw-new", attrs: [], ...(createdAt !== undefined ? { createdAt } : {}) });
+      const writes: Array<Omit<Parameters<typeof byFilter.copy>[0], "id">> = [
+        ...[2n, 3n, 4n].flatMap((revision) => [{ revision, fields: fields(1_000) }, { revision, fields: fields(0) }]),
+        ...[fields(), fields(0), fields(1_000)].map((f) => ({ revision: 1n, fields: f, over: "first save" as const })),
+        ...[undefined, null, 0, 500, 1_000, 2_000].map((createdAt) => ({ revision: 1n, fields: fields(1_000), over: { read: { revision: 3n, createdAt } as never } })),
+        { revision: 1n, fields: fields(0), over: { read: { revision: 3n, createdAt: 500 } } },
+        { revision: 1n, fields: fields(1_000), over: { read: { revision: 2n } } },
+      ];
+      const differ: string[] = [];
+      let n = 0;
+      for (const doc of stored) {
+        for (const write of writes) {
+          const ids = [0, 1].map(() => (++n).toString(16).padStart(32, "0"));
+          if (doc) await index.insertMany(ids.map((_id) => ({ _id, ...doc, connected: true, gatewayId: "gw-old", attrs: [] })));
+          const written = [await byFilter.copy({ id: ids[0]!, ...write }), await byLookup.copy({ id: ids[1]!, ...write })];
+          const held = await Promise.all(ids.map(async (_id) => (await index.findOne({ _id }))?.gatewayId));
+          if (written[0] !== written[1] || held[0] !== held[1]) differ.push(`${String(doc?.revision)}/${String(doc?.createdAt)} ← ${JSON.stringify(write, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v))}: ${written} ${held}`);
+        }
+      }
+      expect(differ).toEqual([]);
     } finally {
       await mongo.close();
     }

@@ -33,8 +33,9 @@ export interface AgentIndexFields {
   rolloutGroup?: string | null;
   /**
    * The agent's creation time (its metadata's createdAt, epoch ms; 0 when it
-   * has none), which no save changes: it tells this agent's index document
-   * from one an earlier agent of the same uid left (sameAgent). Not indexed.
+   * has none), which no save changes: it orders this agent's index document
+   * after one an earlier agent of the same uid left, and before a later
+   * agent's (AGENT_INDEX_RULES). Not indexed.
    * Absent on documents written before it was copied.
    */
   createdAt?: number;
@@ -45,12 +46,14 @@ export interface AgentIndexFields {
  * them at `revision`. A save writes the agent's document first and this one
  * after, only ever forward (`revision` above the stored one): a write that
  * comes late (another replica's, of an older revision) never undoes a newer
- * one. Except over a document left by an earlier agent of the same uid,
- * deleted (a crash between a delete's two writes): a new agent's first save
- * replaces one of another createdAt, and a copy (indexCopyOf) exactly the
- * one it read (or it is removed, while no agent has that uid:
- * removeLeftovers) — never this agent's own, written meanwhile by another
- * replica's save at a newer revision (IndexWrite.over). Between
+ * one. Across agents of one uid (one deleted, then one created again) the
+ * order is the agents' creation times: any write of an agent replaces a
+ * document an earlier agent left (a crash between a delete's two writes),
+ * whatever its revision, and a late write of a deleted agent never
+ * replaces a later agent's (AGENT_INDEX_RULES). A document without a
+ * creation time (written before it was copied) is replaced only forward,
+ * or by a new agent's first save, or by a copy (indexCopyOf) exactly as
+ * read; with no agent it is removed as read (removeLeftovers). Between
  * the two writes, after a failed second write, and after a crash between
  * them, it may lag its agent: the queries that read it check their filter
  * again on the agent's own document; one whose write failed with the store
@@ -108,36 +111,37 @@ export const INDEX_SOURCE_PROJECTION = { revision: 1, connected: 1, gatewayId: 1
 /**
  * The write that makes `stored` (the agent's index document, if any, read
  * before the agent document `doc`) match `doc`, or undefined when it does:
- * at the agent's revision, only forward, except over an earlier agent's
- * document (sameAgent), which it replaces — that document only, as read: one
- * that moved on since (another replica's save of the agent, landed between
- * the read and this write) is left, being newer than what this copy read.
+ * at the agent's revision, overwriting what AGENT_INDEX_RULES lets it (this
+ * agent's below that revision, an earlier agent's by creation time) and,
+ * where that one is above its revision (replacesAsRead), the document it
+ * read, as read: one that moved on since (another replica's save of the
+ * agent, landed between the read and this write) is left, being newer than
+ * what this copy read.
  */
 export function indexCopyOf(doc: AgentIndexDocument, stored: AgentIndexDocument | undefined): IndexWrite | undefined {
   const fields = indexFieldsOf(doc);
   if (stored && JSON.stringify(indexFieldsOf(stored)) === JSON.stringify(fields)) return undefined;
   const revision = BigInt(doc.revision);
-  if (!stored || sameAgent(doc, stored)) return { id: doc._id, revision, fields };
+  if (!stored || !replacesAsRead(doc, stored)) return { id: doc._id, revision, fields };
   return { id: doc._id, revision, fields, over: { read: { revision: stored.revision, ...(stored.createdAt !== undefined ? { createdAt: stored.createdAt } : {}) } } };
 }
 
 /**
- * Whether the index document `stored`, read before the agent document `doc`,
- * is that agent's rather than an earlier agent's of the same uid (left by a
- * delete that lost its second write). By creation time where both have one:
- * every document written for an agent carries its createdAt. Else by
- * revision: a save writes its agent and then its index document, so one read
- * first at a revision above the agent's read after it is an earlier agent's
- * (read in the other order, it may be this agent's next save: the start pass
- * reads such an agent again, reconcileIndexDocuments). Either way only in
- * that order: an index document of another agent read after its agent may be
- * of a later agent of the uid, created meanwhile.
+ * Whether a copy of the agent document `doc` must name the index document
+ * `stored`, read before it, to replace it (IndexWrite.over.read): when
+ * `stored` is above the agent's revision. A save writes its agent and then
+ * its index document, so one read first at a revision above the agent's
+ * read after it is an earlier agent's (read in the other order, it may be
+ * this agent's next save: the start pass reads such an agent again,
+ * reconcileIndexDocuments) — that one as read only: an index document
+ * written since may be of a later agent of the uid, created meanwhile.
+ * The name counts only where creation times cannot order the two (either
+ * has none); where both have one, the write's rule orders them
+ * (AGENT_INDEX_RULES), and the start pass's second read costs a crash's
+ * leftovers only.
  */
-function sameAgent(doc: Pick<AgentIndexDocument, "revision" | "createdAt">, stored: Pick<AgentIndexDocument, "revision" | "createdAt">): boolean {
-  const created = Number(doc.createdAt ?? 0);
-  const storedCreated = Number(stored.createdAt ?? 0);
-  if (created !== 0 && storedCreated !== 0) return created === storedCreated;
-  return BigInt(stored.revision) <= BigInt(doc.revision);
+function replacesAsRead(doc: Pick<AgentIndexDocument, "revision">, stored: Pick<AgentIndexDocument, "revision">): boolean {
+  return BigInt(stored.revision) > BigInt(doc.revision);
 }
 
 const DEFAULT_REMEMBER = 20_000;
@@ -266,9 +270,10 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
       }
       known.forget(id);
       try {
-        // A new agent's first replaces an earlier agent's document (AgentIndexDocument). false: this agent's
-        // is there at a newer revision already (another replica's save); nothing to remember.
-        if (await batches.call({ id, revision, fields, ...(revision === 1n ? { over: ANOTHER_AGENTS } : {}) })) known.set(id, revision, digest);
+        // A new agent's first may also replace a document without a creation time (IndexWrite.over). false:
+        // this agent's is there at a newer revision already (another replica's save), or a later agent's of
+        // the uid (this agent is deleted); nothing to remember.
+        if (await batches.call({ id, revision, fields, ...(revision === 1n ? { over: FIRST_SAVE } : {}) })) known.set(id, revision, digest);
       } catch (err) {
         if (!repairs || !(err instanceof DependencyUnavailableError)) throw err;
         repairs.add(id, err);
@@ -286,8 +291,8 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
     },
     /**
      * Writes an index document as indexCopyOf makes it from an agent document as stored (ensureAgentIndexes'
-     * copy): only forward, or over exactly the earlier agent's document it read (`over`). false: not written
-     * (a newer one is there, or the one read moved on).
+     * copy): only forward or over an earlier agent's document (AGENT_INDEX_RULES), or over exactly the one it
+     * read (`over`). false: not written (a newer one is there, a later agent's, or the one read moved on).
      */
     copy(write: IndexWrite): Promise<boolean> {
       return batches.call(write);
@@ -357,55 +362,111 @@ export interface LeftoversRemoved {
 
 export type AgentIndexWriter = ReturnType<typeof createAgentIndexWriter>;
 
-/** What a write may overwrite besides a document below its revision: any document not of this agent (AGENT_INDEX_RULES). */
-const ANOTHER_AGENTS = "another agent's";
+/** IndexWrite.over of a new agent's first save (afterSave at revision 1). */
+const FIRST_SAVE = "first save";
 
 /** One write of an index document: the agent's fields at `revision`. */
 export interface IndexWrite {
   id: string;
   revision: bigint;
+  /** Their `createdAt` (0 or absent: the agent has none) orders this write against a document of another agent of the uid (AGENT_INDEX_RULES). */
   fields: AgentIndexFields;
   /**
-   * What it may overwrite besides a document below `revision` (only
-   * forward), each for a reason (AGENT_INDEX_RULES says how):
-   * - ANOTHER_AGENTS, a new agent's first save: a document not of this
-   *   agent, whatever its revision. Its `fields.createdAt` tells (an earlier
-   *   agent's has another or none; this agent's, written by another
-   *   replica's save of it landed first, has the same and is left). An agent
-   *   without a createdAt cannot be told from another: anything.
-   * - `read`, a copy: exactly the earlier agent's document it read (that
-   *   revision and createdAt), not one written since.
+   * What it may overwrite besides what every write may (AGENT_INDEX_RULES:
+   * this agent's document below `revision`, an earlier agent's at any),
+   * each for a reason:
+   * - FIRST_SAVE, a new agent's first save: also a document without a
+   *   createdAt at any revision (left by an agent saved before createdAt
+   *   was copied; this agent's own cannot be one, no save of it having
+   *   come before) — and, for an agent without a createdAt, which cannot be
+   *   told from another, anything.
+   * - `read`, a copy: also exactly the document it read (that revision and
+   *   createdAt) where creation times cannot order the two (either has
+   *   none), not one written since.
    */
-  over?: typeof ANOTHER_AGENTS | { read: Pick<AgentIndexDocument, "revision" | "createdAt"> };
+  over?: typeof FIRST_SAVE | { read: Pick<AgentIndexDocument, "revision" | "createdAt"> };
+}
+
+/** A creation time as stored or read (int32, double, Long read as bigint, null, absent) as epoch ms: 0 for none. */
+function createdOf(doc: Pick<AgentIndexFields, "createdAt">): number {
+  return Number(doc.createdAt ?? 0);
 }
 
 /**
- * The rule of what an index write may overwrite (IndexWrite), in the two
- * forms the writers need: as the filter the store checks in the write itself
- * (MongoDB, FerretDB 2) and on a document looked up before (FerretDB 1.x).
- * Kept side by side: one rule.
+ * A stored document one branch of AGENT_INDEX_RULES lets a write overwrite: its creation time and its revision
+ * each as said (undefined: any).
+ */
+interface Overwritable {
+  /** "none": without one (absent, null or 0); `below`: nonzero and below that; a number: exactly that. */
+  createdAt?: "none" | { below: number } | number;
+  /** "below": below the write's (only forward); a revision: exactly that. */
+  revision?: "below" | bigint | number;
+}
+
+/**
+ * The rule of what an index write may overwrite (IndexWrite), as the stored
+ * documents it may (`overwritable`), in the two forms the writers need: as
+ * the filter the store checks in the write itself (MongoDB, FerretDB 2) and
+ * as a check of a document looked up before (FerretDB 1.x). Both read the
+ * one list: one rule.
+ *
+ * Documents of one uid are ordered by their agent's creation time, then by
+ * revision. A write of an agent created at `c` (nonzero) overwrites:
+ * - an earlier agent's document (createdAt nonzero and below `c`), whatever
+ *   its revision: a delete that lost its second write left it, and no
+ *   write of this agent, first or not, may give way to it (refused, the
+ *   earlier agent's fields would stand for this agent, found by the wrong
+ *   queries, until a save passes their revision);
+ * - this agent's own (createdAt `c`) only forward;
+ * - never a later agent's (createdAt above `c`): this write is then a late
+ *   one of a deleted agent, which must not undo the agent created again;
+ * - one without a createdAt only forward: it may be this agent's own,
+ *   written by an older binary (a rolling upgrade). Except a first save:
+ *   IndexWrite.over.
+ * Creation times come from the clocks of the replicas that created the
+ * agents (agent-model's `now`), which may be skewed. The order only
+ * compares two agents of one uid, the second created after the first was
+ * deleted — an admin's call or the retention sweep, then a reconnect:
+ * seconds at least, against the milliseconds NTP keeps replicas apart. A
+ * skew larger than that would take the re-created agent for an earlier one:
+ * its index writes refused over the leftover, the indexed queries would
+ * miss it until it is deleted.
+ * A write of an agent without a createdAt goes by revision only (and what
+ * IndexWrite.over allows).
  */
 const AGENT_INDEX_RULES = {
-  filter(w: IndexWrite): Filter<AgentIndexDocument> {
-    const forward = { revision: { $lt: w.revision } };
-    if (w.over === undefined) return { _id: w.id, ...forward } as Filter<AgentIndexDocument>;
-    if (w.over === ANOTHER_AGENTS) {
-      const created = Number(w.fields.createdAt ?? 0);
-      return (created === 0 ? { _id: w.id } : { _id: w.id, $or: [forward, { createdAt: { $ne: created } }] }) as Filter<AgentIndexDocument>;
+  overwritable(w: IndexWrite): Overwritable[] {
+    const created = createdOf(w.fields);
+    const read = typeof w.over === "object" ? w.over.read : undefined;
+    if (created === 0) {
+      if (w.over === FIRST_SAVE) return [{}];
+      return [{ revision: "below" }, ...(read ? [{ createdAt: createdOf(read) || "none", revision: read.revision } as const] : [])];
     }
-    // `null` matches a document without the field (written before createdAt was copied), as read.
-    const read = { revision: w.over.read.revision, createdAt: w.over.read.createdAt ?? null };
-    return { _id: w.id, $or: [forward, read] } as Filter<AgentIndexDocument>;
+    return [
+      { createdAt: { below: created } },
+      { createdAt: created, revision: "below" },
+      { createdAt: "none", ...(w.over === FIRST_SAVE ? {} : { revision: "below" as const }) },
+      // Where the read document has a creation time, the order above decides (never over a later agent's).
+      ...(read && createdOf(read) === 0 ? [{ createdAt: "none", revision: read.revision } as const] : []),
+    ];
+  },
+  filter(w: IndexWrite): Filter<AgentIndexDocument> {
+    const branches = AGENT_INDEX_RULES.overwritable(w).map((o) => ({
+      // `null` matches a document without the field too.
+      ...(o.createdAt === "none" ? { createdAt: { $in: [null, 0] } } : typeof o.createdAt === "object" ? { createdAt: { $gt: 0, $lt: o.createdAt.below } } : o.createdAt !== undefined ? { createdAt: o.createdAt } : {}),
+      ...(o.revision === "below" ? { revision: { $lt: w.revision } } : o.revision !== undefined ? { revision: o.revision } : {}),
+    }));
+    return (branches.length === 1 ? { _id: w.id, ...branches[0] } : { _id: w.id, $or: branches }) as Filter<AgentIndexDocument>;
   },
   overwrites(w: IndexWrite, stored: Pick<AgentIndexDocument, "revision" | "createdAt"> | undefined): boolean {
-    if (!stored || BigInt(stored.revision) < w.revision) return true;
-    if (w.over === undefined) return false;
-    if (w.over === ANOTHER_AGENTS) {
-      const created = Number(w.fields.createdAt ?? 0);
-      return created === 0 || stored.createdAt == null || Number(stored.createdAt) !== created;
-    }
-    const read = w.over.read;
-    return BigInt(stored.revision) === BigInt(read.revision) && (read.createdAt == null ? stored.createdAt == null : stored.createdAt != null && Number(stored.createdAt) === Number(read.createdAt));
+    if (!stored) return true;
+    const created = createdOf(stored);
+    const revision = BigInt(stored.revision);
+    return AGENT_INDEX_RULES.overwritable(w).some(
+      (o) =>
+        (o.createdAt === undefined || (o.createdAt === "none" ? created === 0 : typeof o.createdAt === "object" ? created > 0 && created < o.createdAt.below : created === o.createdAt)) &&
+        (o.revision === undefined || (o.revision === "below" ? revision < w.revision : revision === BigInt(o.revision))),
+    );
   },
 };
 

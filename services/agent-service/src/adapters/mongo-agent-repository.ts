@@ -187,11 +187,13 @@ const LEFTOVER_BATCH = 1_024;
 /**
  * Writes each agent's index document where it is missing or its fields
  * differ from the agent document's copies (at the agent document's
- * revision, only forward: see AgentIndexDocument). Both collections are
- * read once, in `_id` order, side by side — so an agent may be read before
- * its index document (their batches are read as each cursor needs one),
- * which a forward write does not mind, but the copy that replaces an
- * earlier agent's document does (sameAgent): those agents are read again,
+ * revision, only forward, or over an earlier agent's: see
+ * AgentIndexDocument). Both collections are read once, in `_id` order, side
+ * by side — so an agent may be read before its index document (their
+ * batches are read as each cursor needs one), which a write ordered by
+ * revision and creation time does not mind, but the copy that replaces
+ * exactly the document it read does (replacesAsRead: one above the agent's
+ * revision): those agents are read again,
  * index documents first, LEFTOVER_BATCH at a time (writer.reconcile, as a
  * repair reads; an `$in` that FerretDB 1.x scans for, once a batch: they
  * are rare, a crash's). An index document the pass
@@ -251,7 +253,8 @@ async function reconcileIndexDocuments(db: Db, agents: Collection<AgentDocument>
         // (its batch before the index documents'; MongoDB's getMore reads on live), and the index document may
         // then be this agent's next save's, or a later agent's of the uid: replaced, this agent's older fields
         // would undo it. So these (earlier agents' documents: rare) are read again, index documents first
-        // (writer.reconcile), a batch at a time; the other writes go only forward, safe in either order.
+        // (writer.reconcile), a batch at a time; the other writes are ordered by revision and creation time
+        // (AGENT_INDEX_RULES), safe in either order.
         again.push(doc._id);
         if (again.length >= LEFTOVER_BATCH) await reconcileAgain();
         continue;
