@@ -880,24 +880,34 @@ describe("MongoDB agent index documents", () => {
   });
 
   for (const server of ["ferretdb", "mongodb"] as const) {
-    it(`of agents of one uid are ordered by creation time: a save replaces an earlier agent's at any revision, never a later agent's (written as on ${server})`, async () => {
+    it(`of agents of one uid are ordered by creation time: a save replaces an earlier agent's at any revision, a later agent's only forward (written as on ${server})`, async () => {
       const mongo = await connectFreshMongo();
       try {
         const writer = createAgentIndexWriter(mongo.db, { server });
         const index = mongo.db.collection<IndexDocumentAsStored>(AGENT_INDEX, { useBigInt64: true });
         const fields = (gatewayId: string, createdAt: number) => ({ connected: true, gatewayId, attrs: [], namespace: "default", labels: [], disconnectedAt: null, rolloutGroup: null, createdAt });
-        const [earlier, later, legacy] = ["e1".repeat(16), "e2".repeat(16), "e3".repeat(16)];
+        const [earlier, later, legacy, before1970] = ["e1".repeat(16), "e2".repeat(16), "e3".repeat(16), "e4".repeat(16)];
         // An agent (created at 1,000) whose first index write was lost, over an earlier agent's left at revision 5:
         // its next save replaces it.
         await index.insertOne({ _id: earlier, revision: 5n, connected: true, gatewayId: "gw-gone", attrs: [], createdAt: 500 });
         await writer.afterSave(earlier, 2n, fields("gw-a", 1_000));
         expect(await index.findOne({ _id: earlier })).toMatchObject({ revision: 2n, gatewayId: "gw-a", createdAt: 1_000 });
-        // The agent created at 1,000 was deleted and the uid created again at 2,000 (revision 1): late saves of the
-        // deleted agent, first or not, at a higher revision or not, never undo the later agent's.
+        // The agent created at 1,000 was deleted and the uid created again at 2,000 (revision 1). A late first save
+        // of the deleted agent does not undo the later agent's (not forward, not an earlier agent's) ...
         await index.insertOne({ _id: later, revision: 1n, connected: true, gatewayId: "gw-new", attrs: [], createdAt: 2_000 });
-        await writer.afterSave(later, 4n, fields("gw-late", 1_000));
         await writer.afterSave(later, 1n, fields("gw-late", 1_000));
         expect(await index.findOne({ _id: later })).toMatchObject({ revision: 1n, gatewayId: "gw-new", createdAt: 2_000 });
+        // ... a later one goes forward, as the agent document it follows did (a stale replica's save of the deleted
+        // agent, checked by revision only, won over the agent created again: refused, the index document would
+        // contradict its agent for good; review H82) — and the later agent's next save replaces it, at any revision.
+        await writer.afterSave(later, 4n, fields("gw-late", 1_000));
+        expect(await index.findOne({ _id: later })).toMatchObject({ revision: 4n, gatewayId: "gw-late", createdAt: 1_000 });
+        await writer.afterSave(later, 2n, fields("gw-new", 2_000));
+        expect(await index.findOne({ _id: later })).toMatchObject({ revision: 2n, gatewayId: "gw-new", createdAt: 2_000 });
+        // A creation time below 0 (a replica's clock before 1970) is still a time: an earlier agent's, replaced.
+        await index.insertOne({ _id: before1970, revision: 5n, connected: true, gatewayId: "gw-gone", attrs: [], createdAt: -1 });
+        await writer.afterSave(before1970, 2n, fields("gw-a", 1_000));
+        expect(await index.findOne({ _id: before1970 })).toMatchObject({ revision: 2n, gatewayId: "gw-a", createdAt: 1_000 });
         // A document without a creation time above the save's revision may be this agent's own (written by an older
         // binary): only a first save replaces it.
         await index.insertOne({ _id: legacy, revision: 5n, connected: true, gatewayId: "gw-old", attrs: [] });

@@ -49,8 +49,8 @@ export interface AgentIndexFields {
  * one. Across agents of one uid (one deleted, then one created again) the
  * order is the agents' creation times: any write of an agent replaces a
  * document an earlier agent left (a crash between a delete's two writes),
- * whatever its revision, and a late write of a deleted agent never
- * replaces a later agent's (AGENT_INDEX_RULES). A document without a
+ * whatever its revision; a later agent's only forward, as its own
+ * (AGENT_INDEX_RULES says why). A document without a
  * creation time (written before it was copied) is replaced only forward,
  * or by a new agent's first save, or by a copy (indexCopyOf) exactly as
  * read; with no agent it is removed as read (removeLeftovers). Between
@@ -292,7 +292,7 @@ export function createAgentIndexWriter(db: Db, o: AgentIndexWriterOptions) {
     /**
      * Writes an index document as indexCopyOf makes it from an agent document as stored (ensureAgentIndexes'
      * copy): only forward or over an earlier agent's document (AGENT_INDEX_RULES), or over exactly the one it
-     * read (`over`). false: not written (a newer one is there, a later agent's, or the one read moved on).
+     * read (`over`). false: not written (a newer one is there, or the one read moved on).
      */
     copy(write: IndexWrite): Promise<boolean> {
       return batches.call(write);
@@ -373,7 +373,7 @@ export interface IndexWrite {
   fields: AgentIndexFields;
   /**
    * What it may overwrite besides what every write may (AGENT_INDEX_RULES:
-   * this agent's document below `revision`, an earlier agent's at any),
+   * any document below `revision`, an earlier agent's at any),
    * each for a reason:
    * - FIRST_SAVE, a new agent's first save: also a document without a
    *   createdAt at any revision (left by an agent saved before createdAt
@@ -410,16 +410,24 @@ interface Overwritable {
  * as a check of a document looked up before (FerretDB 1.x). Both read the
  * one list: one rule.
  *
- * Documents of one uid are ordered by their agent's creation time, then by
- * revision. A write of an agent created at `c` (nonzero) overwrites:
+ * A write of an agent created at `c` (nonzero) overwrites:
+ * - any document below its revision (only forward), as every write does;
  * - an earlier agent's document (createdAt nonzero and below `c`), whatever
  *   its revision: a delete that lost its second write left it, and no
  *   write of this agent, first or not, may give way to it (refused, the
  *   earlier agent's fields would stand for this agent, found by the wrong
  *   queries, until a save passes their revision);
- * - this agent's own (createdAt `c`) only forward;
- * - never a later agent's (createdAt above `c`): this write is then a late
- *   one of a deleted agent, which must not undo the agent created again;
+ * - a later agent's (createdAt above `c`) only forward, like its own. Such a
+ *   write is a late one of a deleted agent, and it comes after its agent
+ *   document's write succeeded: the agent document's save checks only the
+ *   revision, so a stale replica's save of the deleted agent can land over
+ *   the agent created again — and then the agent document holds its fields,
+ *   which the index document must follow (refused, it would contradict its
+ *   agent for good: not even a start pass's copy could replace it; review
+ *   H82). A late index write whose agent document did not win (one delayed
+ *   past a delete and a re-creation) may so land over the re-created
+ *   agent's at a lower revision: that agent's next save, or the next start
+ *   pass, replaces it (an earlier agent's, whatever its revision);
  * - one without a createdAt only forward: it may be this agent's own,
  *   written by an older binary (a rolling upgrade). Except a first save:
  *   IndexWrite.over.
@@ -429,8 +437,8 @@ interface Overwritable {
  * deleted — an admin's call or the retention sweep, then a reconnect:
  * seconds at least, against the milliseconds NTP keeps replicas apart. A
  * skew larger than that would take the re-created agent for an earlier one:
- * its index writes refused over the leftover, the indexed queries would
- * miss it until it is deleted.
+ * its index writes over the leftover only forward, the indexed queries
+ * would miss it until a save passes the leftover's revision.
  * A write of an agent without a createdAt goes by revision only (and what
  * IndexWrite.over allows).
  */
@@ -443,17 +451,17 @@ const AGENT_INDEX_RULES = {
       return [{ revision: "below" }, ...(read ? [{ createdAt: createdOf(read) || "none", revision: read.revision } as const] : [])];
     }
     return [
+      { revision: "below" },
       { createdAt: { below: created } },
-      { createdAt: created, revision: "below" },
-      { createdAt: "none", ...(w.over === FIRST_SAVE ? {} : { revision: "below" as const }) },
-      // Where the read document has a creation time, the order above decides (never over a later agent's).
+      ...(w.over === FIRST_SAVE ? [{ createdAt: "none" } as const] : []),
+      // Where the read document has a creation time, the order above decides.
       ...(read && createdOf(read) === 0 ? [{ createdAt: "none", revision: read.revision } as const] : []),
     ];
   },
   filter(w: IndexWrite): Filter<AgentIndexDocument> {
     const branches = AGENT_INDEX_RULES.overwritable(w).map((o) => ({
       // `null` matches a document without the field too.
-      ...(o.createdAt === "none" ? { createdAt: { $in: [null, 0] } } : typeof o.createdAt === "object" ? { createdAt: { $gt: 0, $lt: o.createdAt.below } } : o.createdAt !== undefined ? { createdAt: o.createdAt } : {}),
+      ...(o.createdAt === "none" ? { createdAt: { $in: [null, 0] } } : typeof o.createdAt === "object" ? { createdAt: { $lt: o.createdAt.below, $ne: 0 } } : o.createdAt !== undefined ? { createdAt: o.createdAt } : {}),
       ...(o.revision === "below" ? { revision: { $lt: w.revision } } : o.revision !== undefined ? { revision: o.revision } : {}),
     }));
     return (branches.length === 1 ? { _id: w.id, ...branches[0] } : { _id: w.id, $or: branches }) as Filter<AgentIndexDocument>;
@@ -464,7 +472,7 @@ const AGENT_INDEX_RULES = {
     const revision = BigInt(stored.revision);
     return AGENT_INDEX_RULES.overwritable(w).some(
       (o) =>
-        (o.createdAt === undefined || (o.createdAt === "none" ? created === 0 : typeof o.createdAt === "object" ? created > 0 && created < o.createdAt.below : created === o.createdAt)) &&
+        (o.createdAt === undefined || (o.createdAt === "none" ? created === 0 : typeof o.createdAt === "object" ? created !== 0 && created < o.createdAt.below : created === o.createdAt)) &&
         (o.revision === undefined || (o.revision === "below" ? revision < w.revision : revision === BigInt(o.revision))),
     );
   },
