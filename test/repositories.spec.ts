@@ -19,6 +19,7 @@ import {
   createLmdbGroupRepository,
   createLmdbRolloutRepository,
   createLmdbRolloutLeaseRepository,
+  RevisionConflictError,
 } from "@fleetplane/agent-service";
 import {
   createMongoAgentRepository,
@@ -915,6 +916,38 @@ describe("MongoDB agent index documents", () => {
         expect(await index.findOne({ _id: legacy })).toMatchObject({ revision: 5n, gatewayId: "gw-old" });
         await writer.afterSave(legacy, 1n, fields("gw-a", 1_000));
         expect(await index.findOne({ _id: legacy })).toMatchObject({ revision: 1n, gatewayId: "gw-a", createdAt: 1_000 });
+      } finally {
+        await mongo.close();
+      }
+    });
+  }
+
+  for (const server of ["ferretdb", "mongodb"] as const) {
+    it(`hold the agent created again: a replica's save of the deleted agent is a revision conflict at its revision (written as on ${server})`, async () => {
+      const mongo = await connectFreshMongo();
+      try {
+        const stale = createMongoAgentRepository(mongo.db, { server });
+        const other = createMongoAgentRepository(mongo.db, { server });
+        const uid = uuidv7Bytes();
+        const agentOf = (createdMs: number, gatewayId: string) => create(AgentSchema, { metadata: { instanceUid: uid, createdAt: timestampFromMs(createdMs) }, status: { connected: true, gatewayId } });
+        // One replica serves the agent (created at 1,000) and keeps it; another deletes it, and the uid comes back
+        // there as a new agent (created at 2,000), at revision 1 too.
+        const deleted = agentOf(1_000, "gw-a");
+        await stale.save(deleted);
+        await other.delete((await other.get(instanceUidToHex(uid)))!);
+        await other.save(agentOf(2_000, "gw-b"));
+        // The first replica writes what it holds: refused, by one write and in a batch, as a revision conflict.
+        deleted.status!.gatewayId = "gw-c";
+        await expect(stale.save(deleted)).rejects.toBeInstanceOf(RevisionConflictError);
+        expect(await stale.saveMany([deleted])).toEqual([false]);
+        const stored = await other.get(instanceUidToHex(uid));
+        expect({ gatewayId: stored!.status!.gatewayId, revision: stored!.revision }).toEqual({ gatewayId: "gw-b", revision: 1n });
+        expect((await other.list({ limit: 10, gatewayId: "gw-b" })).map((a) => a.status!.gatewayId)).toEqual(["gw-b"]);
+        // A document last saved before the creation time was copied into it is saved over by its agent.
+        await mongo.db.collection<{ _id: string }>("agents").updateOne({ _id: instanceUidToHex(uid) }, { $unset: { createdAt: "" } });
+        stored!.status!.gatewayId = "gw-d";
+        await other.save(stored!);
+        expect((await other.get(instanceUidToHex(uid)))!.status!.gatewayId).toBe("gw-d");
       } finally {
         await mongo.close();
       }

@@ -1,6 +1,16 @@
 import type { AnyBulkWriteOperation, Collection, Document, Filter, MatchKeysAndValues, UpdateFilter, WithId } from "mongodb";
 import type { MongoServer } from "./mongo-store.js";
 
+/**
+ * A condition of a guarded write: the document's `field` holds one of
+ * `oneOf` (a `null` there also takes a document without the field). A write
+ * may name several, all of which must hold.
+ */
+export interface WriteGuard<D extends Document> {
+  field: keyof D & string;
+  oneOf: readonly unknown[];
+}
+
 /** What a guarded write found: whether it wrote, and the document as it was before, when it was read. */
 export interface GuardedWrite<D extends Document> {
   wrote: boolean;
@@ -30,14 +40,15 @@ export async function updateByIdWhile<D extends Document & { _id: string }>(
   collection: Collection<D>,
   server: MongoServer,
   id: string,
-  guard: { field: keyof D & string; oneOf: readonly unknown[] },
+  guard: WriteGuard<D> | readonly WriteGuard<D>[],
   set: MatchKeysAndValues<D>,
   o: { keepBefore?: boolean } = {},
 ): Promise<GuardedWrite<D>> {
   if (server === "ferretdb") {
-    const before = await collection.findOne({ _id: id } as Filter<D>, o.keepBefore ? {} : { projection: { [guard.field]: 1 } });
+    const guards = guardsOf(guard);
+    const before = await collection.findOne({ _id: id } as Filter<D>, o.keepBefore ? {} : { projection: Object.fromEntries(guards.map((g) => [g.field, 1])) });
     if (!before) return { wrote: false };
-    if (!guard.oneOf.some((value) => sameValue(before[guard.field], value))) return { wrote: false, before };
+    if (!guardsHold(guards, before)) return { wrote: false, before };
     await collection.updateOne({ _id: id } as Filter<D>, { $set: set });
     return { wrote: true, before };
   }
@@ -53,9 +64,20 @@ export async function updateByIdWhile<D extends Document & { _id: string }>(
  * filter; on FerretDB it is `_id` alone, and the caller has read the guard's
  * field first and writes only where it holds (updateByIdWhile says why).
  */
-export function filterWhile<D extends Document & { _id: string }>(server: MongoServer, id: string, guard: { field: keyof D & string; oneOf: readonly unknown[] }): Filter<D> {
+export function filterWhile<D extends Document & { _id: string }>(server: MongoServer, id: string, guard: WriteGuard<D> | readonly WriteGuard<D>[]): Filter<D> {
   if (server === "ferretdb") return { _id: id } as Filter<D>;
-  return { _id: id, [guard.field]: guard.oneOf.length === 1 ? guard.oneOf[0] : { $in: [...guard.oneOf] } } as Filter<D>;
+  const filter: Record<string, unknown> = { _id: id };
+  for (const g of guardsOf(guard)) filter[g.field] = g.oneOf.length === 1 ? g.oneOf[0] : { $in: [...g.oneOf] };
+  return filter as Filter<D>;
+}
+
+function guardsOf<D extends Document>(guard: WriteGuard<D> | readonly WriteGuard<D>[]): readonly WriteGuard<D>[] {
+  return Array.isArray(guard) ? (guard as readonly WriteGuard<D>[]) : [guard as WriteGuard<D>];
+}
+
+/** Whether every guard holds on `doc` as read (FerretDB's look-up): as the filter would match it, a missing field as `null`. */
+export function guardsHold<D extends Document>(guard: WriteGuard<D> | readonly WriteGuard<D>[], doc: Document): boolean {
+  return guardsOf(guard).every((g) => g.oneOf.some((value) => sameValue(doc[g.field] ?? null, value)));
 }
 
 /**

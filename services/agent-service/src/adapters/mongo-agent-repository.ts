@@ -2,7 +2,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { AgentSchema, ConnectionSchema, RemoteConfigState, type Agent, type Connection } from "@fleetplane/gen/fleetplane/agent/v1/agent_pb";
 import { DependencyUnavailableError, asError, instanceUidToHex, type Logger } from "@fleetplane/platform";
-import { bytesOfBinary, createNamedIndexes, dropIndexesIfPresent, guardMongo, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer, type NamedIndex } from "@fleetplane/platform-node/mongo";
+import { bytesOfBinary, createNamedIndexes, dropIndexesIfPresent, guardMongo, guardsHold, isDuplicateKey, updateByIdOp, updateByIdWhile, upsertWithRetry, type MongoServer, type NamedIndex, type WriteGuard } from "@fleetplane/platform-node/mongo";
 import { Binary, type Collection, type Db, type Filter, type Sort } from "mongodb";
 import {
   RevisionConflictError,
@@ -305,9 +305,9 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer; lo
    */
   const batches = o.server === "ferretdb" ? undefined : conditionalWriteBatches(agents);
   const updateAt = batches
-    ? (uid: string, expected: bigint, fields: Partial<AgentDocument>): Promise<boolean> => batches.write(uid, expected, fields)
-    : async (uid: string, expected: bigint, fields: Partial<AgentDocument>): Promise<boolean> =>
-        (await updateByIdWhile(agents, "ferretdb", uid, { field: "revision", oneOf: [expected] }, fields)).wrote;
+    ? (uid: string, expected: bigint, fields: AgentStoredFields): Promise<boolean> => batches.write(uid, expected, fields, [sameAgentGuard(fields)])
+    : async (uid: string, expected: bigint, fields: AgentStoredFields): Promise<boolean> =>
+        (await updateByIdWhile(agents, "ferretdb", uid, [{ field: "revision", oneOf: [expected] }, sameAgentGuard(fields)], fields)).wrote;
 
   const repository: AgentRepository = {
     async get(uid) {
@@ -383,12 +383,16 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer; lo
         // MongoDB and FerretDB 2: the batch's conditional writes queue together and go out as bulkWrites (mongo-write-batches.ts).
         // Each write answers for itself: a failed bulkWrite fails only the writes it carried, and the
         // others' outcome must still reach the caller (they are stored; their pins' audit and push follow).
-        if (batches) return Promise.all(writes.map((w) => guardMongo(() => batches.write(w.uid, w.expected, w.fields)).catch(asError)));
-        // FerretDB 1.x: the revisions in one look-up, then one bulkWrite by _id of those that still hold
-        // (updateByIdWhile's two steps, for the whole batch: two operations instead of two per agent).
-        const stored = await agents.find({ _id: { $in: writes.map((w) => w.uid) } }, { projection: { revision: 1 } }).toArray();
-        const revisions = new Map(stored.map((d) => [d._id, BigInt(d.revision)]));
-        const ok = writes.map((w) => w.expected > 0n && revisions.get(w.uid) === w.expected);
+        if (batches) return Promise.all(writes.map((w) => guardMongo(() => updateAt(w.uid, w.expected, w.fields)).catch(asError)));
+        // FerretDB 1.x: the revisions and creation times in one look-up, then one bulkWrite by _id of those that
+        // still hold (updateByIdWhile's two steps and updateAt's guards, for the whole batch: two operations instead
+        // of two per agent).
+        const stored = await agents.find({ _id: { $in: writes.map((w) => w.uid) } }, { projection: { revision: 1, createdAt: 1 } }).toArray();
+        const byId = new Map(stored.map((d) => [d._id, d]));
+        const ok = writes.map((w) => {
+          const doc = byId.get(w.uid);
+          return w.expected > 0n && doc !== undefined && BigInt(doc.revision) === w.expected && guardsHold(sameAgentGuard(w.fields), doc);
+        });
         const ops = writes.filter((_, i) => ok[i]).map((w) => updateByIdOp<AgentDocument>("ferretdb", { _id: w.uid }, { $set: w.fields }));
         if (ops.length > 0) await agents.bulkWrite(ops, { ordered: false });
         return ok;
@@ -608,6 +612,25 @@ export function createMongoGatewayLeaseRepository(db: Db): GatewayLeaseRepositor
 /** Everything a save writes of an agent: its next revision, the copies queries filter on, and the agent itself. */
 function storedFieldsOf(agent: Agent) {
   return { revision: agent.revision + 1n, ...queryFieldsOf(agent), proto: new Binary(toBinary(AgentSchema, agent)) };
+}
+
+type AgentStoredFields = ReturnType<typeof storedFieldsOf>;
+
+/**
+ * The second condition of a known agent's write, beside its revision: the
+ * document is still this agent's — its creation time, or none (a document
+ * last saved before the copy existed; an agent without one). A revision
+ * alone cannot tell: an agent deleted and created again (another replica)
+ * counts its revisions from 1 again, so a replica still holding the deleted
+ * agent (cut off long enough for it to be reaped, deleted and re-created
+ * elsewhere) would write it over the new one once that reaches the same
+ * revision — the agent document then the deleted agent's, its index
+ * document following it (review H82). Refused, the write is a revision
+ * conflict: the replica reads the agent afresh, as for any other.
+ */
+function sameAgentGuard(fields: Pick<AgentStoredFields, "createdAt">): WriteGuard<AgentDocument> {
+  const created = fields.createdAt ?? 0;
+  return { field: "createdAt", oneOf: created === 0 ? [0, null] : [created, 0, null] };
 }
 
 function decodeAgent(doc: AgentDocument): Agent {

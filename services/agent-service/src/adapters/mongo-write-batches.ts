@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { AnyBulkWriteOperation, Collection, Filter, UpdateFilter } from "mongodb";
-import { filterWhile, guardMongo, updateByIdOp, updateByIdWhile } from "@fleetplane/platform-node/mongo";
+import { filterWhile, guardMongo, updateByIdOp, updateByIdWhile, type WriteGuard } from "@fleetplane/platform-node/mongo";
 
 /** The fields a batched conditional write relies on. */
 export interface BatchedDocument {
@@ -40,7 +40,7 @@ export interface ConditionalWriteBatchOptions {
  * may have written some of it — as a lone write that failed late may have.
  */
 export function conditionalWriteBatches<D extends BatchedDocument>(collection: Collection<D>, o: ConditionalWriteBatchOptions = {}) {
-  const guard = (p: ConditionalWrite<D>) => ({ field: "revision" as const, oneOf: [p.expected] });
+  const guard = (p: ConditionalWrite<D>): WriteGuard<D>[] => [{ field: "revision", oneOf: [p.expected] }, ...(p.also ?? [])];
   const batches = queuedBatches<ConditionalWrite<D>, boolean>(async (batch) => {
     if (batch.length === 1) {
       // A lone write: the plain conditional write, as it was before batches.
@@ -57,16 +57,18 @@ export function conditionalWriteBatches<D extends BatchedDocument>(collection: C
     return batch.map((p) => written.has(p.id));
   }, o);
   return {
-    write(id: string, expected: bigint, fields: Partial<D>): Promise<boolean> {
-      return batches.call({ id, expected, fields });
+    /** `also`: further conditions the write holds to beside the revision (updateByIdWhile's guards). */
+    write(id: string, expected: bigint, fields: Partial<D>, also?: readonly WriteGuard<D>[]): Promise<boolean> {
+      return batches.call({ id, expected, fields, ...(also ? { also } : {}) });
     },
   };
 }
 
-interface ConditionalWrite<D> {
+interface ConditionalWrite<D extends BatchedDocument> {
   id: string;
   expected: bigint;
   fields: Partial<D>;
+  also?: readonly WriteGuard<D>[];
 }
 
 /**
