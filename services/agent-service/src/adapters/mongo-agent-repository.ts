@@ -307,7 +307,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer; lo
   const updateAt = batches
     ? (uid: string, expected: bigint, fields: AgentStoredFields): Promise<boolean> => batches.write(uid, expected, fields, [sameAgentGuard(fields)])
     : async (uid: string, expected: bigint, fields: AgentStoredFields): Promise<boolean> =>
-        (await updateByIdWhile(agents, "ferretdb", uid, [{ field: "revision", oneOf: [expected] }, sameAgentGuard(fields)], fields)).wrote;
+        (await updateByIdWhile(agents, "ferretdb", uid, knownAgentGuards(expected, fields), fields)).wrote;
 
   const repository: AgentRepository = {
     async get(uid) {
@@ -391,7 +391,7 @@ export function createMongoAgentRepository(db: Db, o: { server?: MongoServer; lo
         const byId = new Map(stored.map((d) => [d._id, d]));
         const ok = writes.map((w) => {
           const doc = byId.get(w.uid);
-          return w.expected > 0n && doc !== undefined && BigInt(doc.revision) === w.expected && guardsHold(sameAgentGuard(w.fields), doc);
+          return w.expected > 0n && doc !== undefined && guardsHold(knownAgentGuards(w.expected, w.fields), doc);
         });
         const ops = writes.filter((_, i) => ok[i]).map((w) => updateByIdOp<AgentDocument>("ferretdb", { _id: w.uid }, { $set: w.fields }));
         if (ops.length > 0) await agents.bulkWrite(ops, { ordered: false });
@@ -631,6 +631,11 @@ type AgentStoredFields = ReturnType<typeof storedFieldsOf>;
 function sameAgentGuard(fields: Pick<AgentStoredFields, "createdAt">): WriteGuard<AgentDocument> {
   const created = fields.createdAt ?? 0;
   return { field: "createdAt", oneOf: created === 0 ? [0, null] : [created, 0, null] };
+}
+
+/** Both conditions of a known agent's write, for the writes that check them themselves (FerretDB 1.x's look-up); the batched write adds the revision's itself. */
+function knownAgentGuards(expected: bigint, fields: Pick<AgentStoredFields, "createdAt">): WriteGuard<AgentDocument>[] {
+  return [{ field: "revision", oneOf: [expected] }, sameAgentGuard(fields)];
 }
 
 function decodeAgent(doc: AgentDocument): Agent {
